@@ -1,0 +1,109 @@
+"""The ``twinwatch`` command line.
+
+One click group; each sub-command lives in its own module under
+:mod:`stream.commands` and is imported only when it runs, so ``twinwatch
+--help`` stays fast (torch and faust load only for the commands that need them).
+
+Global options apply to every sub-command and can also come from the
+environment (``TWINWATCH_LOG_LEVEL``, ``TWINWATCH_LOG_FORMAT``) or a config
+file (``--config``, ``TWINWATCH_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+__all__ = ["main"]
+
+# name -> "module:attribute" of a click command or group
+_COMMANDS: dict[str, str] = {
+    "twin": "stream.commands.twin:twin",
+    "simulate": "stream.commands.simulate:simulate",
+    "adapt": "stream.commands.adapt:adapt",
+    "demo": "stream.commands.demo:demo",
+}
+
+_HELP = """twinwatch: watch a network through its digital twin.
+
+\b
+Telemetry streams in from Kafka, a graph neural network (the twin) says what
+every path and link should look like, and detectors raise alerts when what
+is observed leaves calibrated bounds. Offline, the same twin predicts,
+evaluates, explains and answers what-if questions.
+
+\b
+Common sub-commands:
+  twinwatch demo                       predict the KPIs of the bundled NSFNet scenario
+  twinwatch twin predict DATA_DIR      predict per-path KPIs of a GNNet dataset
+  twinwatch twin evaluate DATA_DIR     score a model against a dataset's labels
+  twinwatch simulate dataset ...       generate labelled training data
+  twinwatch adapt --format FMT FILE    decode collector output into the common schema
+
+Run `twinwatch COMMAND --help` for the options of each command.
+"""
+
+
+class _LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            return None
+        return getattr(mod, attr)
+
+
+def _version() -> str:
+    try:
+        return version("twinwatch")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0+unknown"
+
+
+@click.group(cls=_LazyGroup, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="twinwatch")
+@click.option(
+    "--log-level",
+    envvar="TWINWATCH_LOG_LEVEL",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log verbosity.",
+)
+@click.option(
+    "--log-format",
+    envvar="TWINWATCH_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="Log line format; json writes one JSON object per line for log shippers.",
+)
+def cli(log_level: str, log_format: str) -> None:
+    from stream.logs import configure_logging
+
+    configure_logging(level=log_level.upper(), fmt=log_format)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="twinwatch", standalone_mode=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
+    logging.shutdown()
