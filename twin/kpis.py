@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PATH_KPIS", "LINK_KPIS", "KPIs", "Labels", "Prediction"]
+__all__ = ["LINK_KPIS", "PATH_KPIS", "KPIs", "Labels", "Prediction"]
 
 PATH_KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 """KPIs carried per path."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import pairwise
 
 import numpy as np
 
@@ -310,14 +311,14 @@ class Scenario:
             i = int(bad[0])
             raise ScenarioError(
                 f"link {i} ({int(self.link_src[i])}->{int(self.link_dst[i])}) has capacity "
-                f"{self.link_capacity_bps[i]!r} bps; capacities must be finite and > 0"
+                f"{float(self.link_capacity_bps[i])!r} bps; capacities must be finite and > 0"
             )
         bad = np.flatnonzero(~(self.link_prop_delay_s >= 0))
         if bad.size:
             i = int(bad[0])
             raise ScenarioError(
                 f"link {i} ({int(self.link_src[i])}->{int(self.link_dst[i])}) has propagation delay "
-                f"{self.link_prop_delay_s[i]!r} s; it must be >= 0"
+                f"{float(self.link_prop_delay_s[i])!r} s; it must be >= 0"
             )
         pairs = self.link_src * n + self.link_dst
         if np.unique(pairs).size != e:
@@ -399,18 +400,20 @@ class Scenario:
                 raise ScenarioError(f"{name}: expected shape ({f}, {MAX_SIZES}), got {arr.shape}")
         bad = np.flatnonzero((self.flow_path < 0) | (self.flow_path >= p))
         if bad.size:
-            raise ScenarioError(f"flow {int(bad[0])} refers to path {int(self.flow_path[bad[0]])}, which does not exist")
+            i = int(bad[0])
+            raise ScenarioError(f"flow {i} refers to path {int(self.flow_path[i])}, which does not exist")
         bad = np.flatnonzero(~(self.flow_rate_bps >= 0) | ~np.isfinite(self.flow_rate_bps))
         if bad.size:
             i = int(bad[0])
             q = int(self.flow_path[i])
             raise ScenarioError(
                 f"flow {i} on {int(self.path_src[q])}->{int(self.path_dst[q])} has rate "
-                f"{self.flow_rate_bps[i]!r} bps; rates must be finite and >= 0"
+                f"{float(self.flow_rate_bps[i])!r} bps; rates must be finite and >= 0"
             )
         bad = np.flatnonzero((self.flow_tos < 0) | (self.flow_tos >= MAX_QUEUES))
         if bad.size:
-            raise ScenarioError(f"flow {int(bad[0])} has ToS {int(self.flow_tos[bad[0]])}; expected 0..{MAX_QUEUES - 1}")
+            i = int(bad[0])
+            raise ScenarioError(f"flow {i} has ToS {int(self.flow_tos[i])}; expected 0..{MAX_QUEUES - 1}")
 
     # -------------------------------------------------------------- builder
     @classmethod
@@ -436,7 +439,6 @@ class Scenario:
         flow's (src, dst) must have a route.
         """
         link_rows = [tuple(r) for r in links]
-        e = len(link_rows)
         lsrc = np.array([int(r[0]) for r in link_rows], dtype=np.int64)
         ldst = np.array([int(r[1]) for r in link_rows], dtype=np.int64)
         cap = np.array([float(r[2]) for r in link_rows], dtype=np.float64)
@@ -447,7 +449,7 @@ class Scenario:
         for (s, d), nodes in routes.items():
             if len(nodes) < 2 or nodes[0] != s or nodes[-1] != d:
                 raise ScenarioError(f"route {s}->{d} must run from {s} to {d}, got {list(nodes)}")
-            for a, b in zip(nodes[:-1], nodes[1:]):
+            for a, b in pairwise(nodes):
                 if (int(a), int(b)) not in lid:
                     raise ScenarioError(f"route {s}->{d} uses link {a}->{b}, which does not exist")
                 plinks.append(lid[(int(a), int(b))])
