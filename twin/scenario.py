@@ -444,7 +444,10 @@ class Scenario:
         cap = np.array([float(r[2]) for r in link_rows], dtype=np.float64)
         prop = np.array([float(r[3]) if len(r) > 3 else 0.0 for r in link_rows], dtype=np.float64)
         lid = {(int(s), int(d)): i for i, (s, d) in enumerate(zip(lsrc, ldst))}
-        psrc, pdst, ptr, plinks = [], [], [0], []
+        psrc: list[int] = []
+        pdst: list[int] = []
+        ptr: list[int] = [0]
+        plinks: list[int] = []
         pid: dict[tuple[int, int], int] = {}
         for (s, d), nodes in routes.items():
             if len(nodes) < 2 or nodes[0] != s or nodes[-1] != d:

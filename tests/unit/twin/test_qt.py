@@ -1,0 +1,228 @@
+"""Closed-form checks of the queueing-theory baseline (twin.models.qt)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from twin.models import get_model
+from twin.models.qt import QueueingModel, mg1k, truncated_geometric
+from twin.scenario import Flow, Policy, Scenario
+
+BIG = 1e6  # packets: an effectively infinite buffer
+
+
+def one_link(rate_bps: float, *, cap: float = 1e6, pkt: float = 1000.0, queue_pkts: float = BIG,
+             sizes: tuple[float, ...] = (), probs: tuple[float, ...] = ()) -> Scenario:
+    return Scenario.build(2, [(0, 1, cap)], {(0, 1): [0, 1]},
+                          [Flow(0, 1, rate_bps, pkt, sizes_bits=sizes, size_probs=probs)], queue_pkts=queue_pkts)
+
+
+def mm1k_loss(rho: float, k_sys: int) -> float:
+    if rho == 1.0:
+        return 1.0 / (k_sys + 1)
+    return (1 - rho) * rho**k_sys / (1 - rho ** (k_sys + 1))
+
+
+def mm1k_mean_n(rho: float, k_sys: int) -> float:
+    n = np.arange(k_sys + 1)
+    w = rho ** n.astype(float)
+    return float((n * w).sum() / w.sum())
+
+
+@pytest.mark.parametrize("rho", [0.1, 0.3, 0.5, 0.7, 0.9, 0.97])
+def test_mm1_delay_jitter_occupancy(rho: float) -> None:
+    mu = 1e6 / 1000.0
+    lam = rho * mu
+    pred = QueueingModel(service="mm1").predict(one_link(lam * 1000.0))
+    assert pred.path_delay_s[0] == pytest.approx(1.0 / (mu - lam), rel=1e-6)
+    assert pred.path_jitter_s2[0] == pytest.approx(1.0 / (mu - lam) ** 2, rel=1e-6)
+    assert pred.path_loss_ratio[0] == pytest.approx(0.0, abs=1e-12)
+    assert pred.link_utilization[0] == pytest.approx(rho, rel=1e-9)
+    assert pred.link_queue_occupancy[0] == pytest.approx(rho / (1 - rho), rel=1e-6)
+
+
+@pytest.mark.parametrize("rho", [0.2, 0.6, 0.9])
+def test_md1_pollaczek_khinchine(rho: float) -> None:
+    s = 1e-3
+    pred = QueueingModel().predict(one_link(rho * 1e6))  # fixed 1000-bit packets: M/D/1
+    assert pred.path_delay_s[0] == pytest.approx(s + rho * s / (2 * (1 - rho)), rel=1e-6)
+    # Takács: Var W = λE[S³]/(3(1-ρ)) + (λE[S²])²/(4(1-ρ)²); Var S = 0
+    lam = rho / s
+    var_w = lam * s**3 / (3 * (1 - rho)) + (lam * s**2) ** 2 / (4 * (1 - rho) ** 2)
+    assert pred.path_jitter_s2[0] == pytest.approx(var_w, rel=1e-6)
+
+
+def test_mg1_two_sizes_takacs() -> None:
+    sizes, probs = (300.0, 1700.0), (0.5, 0.5)
+    cap, rho = 1e6, 0.7
+    s = np.array(sizes) / cap
+    p = np.array(probs)
+    m1, m2, m3 = (p * s).sum(), (p * s**2).sum(), (p * s**3).sum()
+    lam = rho / m1
+    pred = QueueingModel().predict(one_link(lam * 1000.0, sizes=sizes, probs=probs))
+    w = lam * m2 / (2 * (1 - rho))
+    var_w = lam * m3 / (3 * (1 - rho)) + (lam * m2) ** 2 / (4 * (1 - rho) ** 2)
+    assert pred.path_delay_s[0] == pytest.approx(w + m1, rel=1e-6)
+    assert pred.path_jitter_s2[0] == pytest.approx(var_w + m2 - m1**2, rel=1e-6)
+
+
+@pytest.mark.parametrize(("rho", "k_queue"), [(0.5, 4), (0.9, 10), (1.0, 7), (1.5, 3), (3.0, 20)])
+def test_mm1k_loss_and_delay(rho: float, k_queue: int) -> None:
+    k_sys = k_queue + 1
+    pred = QueueingModel(service="mm1").predict(one_link(rho * 1e6, queue_pkts=k_queue))
+    loss = mm1k_loss(rho, k_sys)
+    assert pred.path_loss_ratio[0] == pytest.approx(loss, rel=1e-6, abs=1e-12)
+    assert pred.link_loss_ratio[0] == pytest.approx(loss, rel=1e-6, abs=1e-12)
+    # Little: E[T] = L / λ_eff
+    lam = rho * 1e3
+    mean_n = mm1k_mean_n(rho, k_sys)
+    assert pred.path_delay_s[0] == pytest.approx(mean_n / (lam * (1 - loss)), rel=1e-6)
+    assert pred.link_queue_occupancy[0] == pytest.approx(mean_n, rel=1e-6)
+    assert pred.link_utilization[0] == pytest.approx(rho * (1 - loss), rel=1e-6)
+
+
+def test_mg1k_matches_mm1k_for_exponential_service() -> None:
+    r = mg1k(np.array([0.8]), np.array([1.0]), np.array([2.0]), np.array([6.0]), np.array([9.0]))
+    assert float(r.loss[0]) == pytest.approx(mm1k_loss(0.8, 10), rel=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.2, 0.999999, 1.0, 1.000001, 1.7, 50.0])
+@pytest.mark.parametrize("m", [0, 1, 2, 13, 400])
+def test_truncated_geometric_against_sums(rho: float, m: int) -> None:
+    n = np.arange(m + 1, dtype=float)
+    w = rho**n if rho <= 1 else (1 / rho) ** (m - n)
+    w = w / w.sum()
+    mean, var, top = truncated_geometric(np.array([rho]), np.array([float(m)]))
+    mu = float((n * w).sum())
+    assert float(mean[0]) == pytest.approx(mu, rel=1e-6, abs=1e-9)
+    assert float(var[0]) == pytest.approx(float(((n - mu) ** 2 * w).sum()), rel=1e-5, abs=1e-9)
+    assert float(top[0]) == pytest.approx(float(w[-1]), rel=1e-6, abs=1e-12)
+
+
+def tandem(rate1: float, rate2: float, k_queue: float) -> Scenario:
+    """0 -> 1 -> 2; flow A crosses both links, flow B only the second."""
+    links = [(0, 1, 1e6, 0.002), (1, 2, 1e6, 0.003)]
+    routes = {(0, 2): [0, 1, 2], (1, 2): [1, 2]}
+    flows = [Flow(0, 2, rate1, 1000.0), Flow(1, 2, rate2, 1000.0)]
+    return Scenario.build(3, links, routes, flows, queue_pkts=k_queue)
+
+
+def test_loss_thinning_fixed_point() -> None:
+    k_queue = 5
+    k_sys = k_queue + 1
+    pred = QueueingModel(service="mm1", tol=1e-12, max_iter=200).predict(tandem(1.4e6, 0.3e6, k_queue))
+    p1 = mm1k_loss(1.4, k_sys)
+    # the second link sees A thinned by the first link's loss, plus B
+    rho2 = 1.4 * (1 - p1) + 0.3
+    p2 = mm1k_loss(rho2, k_sys)
+    assert pred.link_loss_ratio[0] == pytest.approx(p1, rel=1e-6)
+    assert pred.link_loss_ratio[1] == pytest.approx(p2, rel=1e-6)
+    assert pred.path_loss_ratio[0] == pytest.approx(1 - (1 - p1) * (1 - p2), rel=1e-6)
+    assert pred.path_loss_ratio[1] == pytest.approx(p2, rel=1e-6)
+    assert pred.link_utilization[1] == pytest.approx(rho2 * (1 - p2), rel=1e-6)
+    # without thinning the second link would be offered 1.7 and lose more
+    assert p2 < mm1k_loss(1.7, k_sys)
+
+
+def test_path_composition_sums_hops_and_propagation() -> None:
+    pred = QueueingModel(service="mm1").predict(tandem(0.3e6, 0.2e6, BIG))
+    mu = 1e3
+    lam1, lam2 = 300.0, 500.0
+    t1, t2 = 1 / (mu - lam1), 1 / (mu - lam2)
+    assert pred.path_delay_s[0] == pytest.approx(t1 + t2 + 0.005, rel=1e-6)
+    assert pred.path_jitter_s2[0] == pytest.approx(t1**2 + t2**2, rel=1e-6)
+    assert pred.path_delay_s[1] == pytest.approx(t2 + 0.003, rel=1e-6)
+    assert pred.path_loss_ratio.tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+
+
+def sp_scenario(order_rates: tuple[float, float, float]) -> Scenario:
+    # three destinations through the same first link so each path is one class
+    links = [(0, 1, 1e6), (1, 2, 1e9), (1, 3, 1e9), (1, 4, 1e9)]
+    routes = {(0, 2): [0, 1, 2], (0, 3): [0, 1, 3], (0, 4): [0, 1, 4]}
+    flows = [Flow(0, 2 + t, r, 1000.0, tos=t) for t, r in enumerate(order_rates)]
+    return Scenario.build(5, links, routes, flows, policy=Policy.SP, queue_pkts=BIG)
+
+
+def test_sp_priority_ordering_and_cobham() -> None:
+    sc = sp_scenario((0.25e6, 0.25e6, 0.25e6))
+    d = QueueingModel(service="mm1").predict(sc).path_delay_s
+    assert d[0] < d[1] < d[2]
+    rev = QueueingModel(service="mm1", sp_order=(2, 1, 0)).predict(sc).path_delay_s
+    assert rev[2] < rev[1] < rev[0]
+    # Cobham (non-preemptive priority, exponential sizes): W_k = R / ((1-σ_{k-1})(1-σ_k))
+    s = 1e-3
+    lam = 250.0
+    r = 3 * lam * 2 * s**2 / 2
+    sig = np.cumsum([0.25, 0.25, 0.25])
+    hi = np.concatenate([[0.0], sig[:-1]])
+    second_hop = 1000.0 / 1e9  # a 1 Gb/s hop, nearly idle
+    expected = r / ((1 - hi) * (1 - sig)) + s + second_hop
+    assert d == pytest.approx(expected, rel=1e-6)
+
+
+def test_wfq_shares() -> None:
+    links = [(0, 1, 1e6), (1, 2, 1e9), (1, 3, 1e9)]
+    routes = {(0, 2): [0, 1, 2], (0, 3): [0, 1, 3]}
+    flows = [Flow(0, 2, 0.5e6, 1000.0, tos=0), Flow(0, 3, 0.9e6, 1000.0, tos=1)]
+    w = [[80.0, 20.0, 0.0]] * 4
+    sc = Scenario.build(4, links, routes, flows, policy=Policy.WFQ, weights=w, queue_pkts=32)
+    pred = QueueingModel().predict(sc)
+    assert pred.path_loss_ratio[0] < 0.01  # within its 80 % share
+    assert pred.path_loss_ratio[1] > 0.3  # gets the 50 % left, offered 90 %
+    # alone, a WFQ class has the whole link: same as FIFO
+    alone = Scenario.build(4, links, routes, flows[:1], policy=Policy.WFQ, weights=w, queue_pkts=32)
+    fifo = Scenario.build(4, links, routes, flows[:1], policy=Policy.FIFO, queue_pkts=32)
+    m = QueueingModel()
+    assert m.predict(alone).path_delay_s[0] == pytest.approx(m.predict(fifo).path_delay_s[0], rel=1e-9)
+
+
+def test_buffer_in_bits_uses_mean_packet_size() -> None:
+    bits = one_link(0.9e6)
+    sc_bits = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1.2e6, 1000.0)],
+                             queue_pkts=float("nan"), buffer_bits=8000.0)
+    sc_pkts = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1.2e6, 1000.0)], queue_pkts=8.0)
+    m = QueueingModel()
+    assert m.predict(sc_bits).path_loss_ratio[0] == pytest.approx(m.predict(sc_pkts).path_loss_ratio[0])
+    assert m.predict(bits).path_loss_ratio[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_registry_gives_qt_and_predict_many() -> None:
+    model = get_model("qt")
+    assert model.name == "qt"
+    sc = one_link(0.5e6)
+    out = model.predict_many([sc, sc])
+    assert len(out) == 2 and out[0].path_delay_s[0] == out[1].path_delay_s[0]
+
+
+def test_rejects_bad_options() -> None:
+    with pytest.raises(ValueError, match="service"):
+        QueueingModel(service="mm2")
+    with pytest.raises(ValueError, match="sp_order"):
+        QueueingModel(sp_order=(0, 0, 1))
+
+
+def test_vectorised_large_scenario_is_fast() -> None:
+    """A random 60-node scenario with every pair routed predicts well under a second."""
+    import time
+
+    import networkx as nx
+
+    rng = np.random.default_rng(0)
+    g = nx.random_regular_graph(4, 60, seed=1)
+    links = [(int(a), int(b), 1e4) for a, b in g.edges] + [(int(b), int(a), 1e4) for a, b in g.edges]
+    paths = dict(nx.all_pairs_shortest_path(g))
+    routes = {(s, d): p for s in paths for d, p in paths[s].items() if s != d}
+    flows = [Flow(s, d, float(rng.uniform(1, 8)), 1000.0, tos=int(rng.integers(3))) for (s, d) in routes]
+    sc = Scenario.build(60, links, routes, flows, policy=rng.choice(["FIFO", "SP", "WFQ", "DRR"], 60).tolist(),
+                        weights=[[60.0, 30.0, 10.0]] * 60, queue_pkts=32)
+    m = QueueingModel()
+    t0 = time.perf_counter()
+    pred = m.predict(sc)
+    assert time.perf_counter() - t0 < 1.0
+    assert np.isfinite(pred.path_delay_s).all() and np.isfinite(pred.path_jitter_s2).all()
+    assert ((pred.path_loss_ratio >= 0) & (pred.path_loss_ratio <= 1)).all()
+    assert m.last_iterations < m.max_iter
+    assert math.isfinite(float(pred.link_queue_occupancy.sum()))

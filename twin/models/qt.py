@@ -1,0 +1,354 @@
+"""Queueing-theory baseline: every output port is an M/G/1/K queue (or several).
+
+The classical analytic model of a packet network, vectorised over all links,
+queues and flows with NumPy. It is the honest baseline the GNN must beat: it
+knows the topology, routing, traffic, packet-size moments, buffers and
+scheduling, but it assumes Poisson arrivals and independent queues (Kleinrock's
+independence assumption), so it misses burstiness (On-Off, CBR) and the
+correlation of queues along a path.
+
+Model
+-----
+*Queues.* A port (one directed link) of a FIFO node is one queue shared by all
+ToS classes. A port of an SP, WFQ or DRR node has one queue per ToS class
+(``Q = 3``); flow ``f`` joins queue ``tos[f]``.
+
+*Offered load.* Each flow's packet rate is carried hop by hop and thinned by
+the loss of every queue it already crossed; queue loads and losses are solved
+as a fixed point (damped, a few iterations, converge check on the loss
+probabilities).
+
+*One queue, M/G/1/K (two-moment, work-scaled geometric approximation).*
+With packet service time ``S`` (size / capacity), ``ρ = λ E[S]``,
+``c² = Var S / E[S]²``, the occupancy of an M/G/1 queue is close to geometric
+when counted in *units* of ``b = E[S²] / (2 E[S])`` seconds of work
+(``b = E[S]`` for exponential sizes). A buffer of ``K`` packets holds
+``M = (K + 1) · 2 / (1 + c²)`` such units (``+1``: the packet being sent),
+so:
+
+- loss ``P = π_M`` of the geometric distribution ``π_n ∝ ρⁿ`` on ``0..M``;
+- an accepted packet finds ``n`` units (geometric truncated to ``0..M-1``)
+  and waits ``W = Σ`` of ``n`` units, each of mean ``b`` and variance
+  ``v = E[S³] / (3 E[S]) − b²`` (the residual-work variance), so
+  ``E W = b E[n]`` and ``Var W = v E[n] + b² Var[n]``;
+- sojourn ``T = W + S_f`` for a packet of flow ``f``: mean ``E W + E[S_f]``,
+  variance ``Var W + Var S_f``.
+
+This is exact for M/M/1/K (``c² = 1``) and reproduces Pollaczek–Khinchine's
+mean and Takács' variance of the M/G/1 waiting time when the buffer is large.
+
+*Scheduling (approximations).*
+
+- **SP** (queue ``sp_order[0]`` first, by default ToS 0): class ``k`` is served
+  by what the higher classes leave, ``C_k = C (1 − σ_{<k})`` with ``σ`` the
+  carried load of the higher classes (preemptive "reduced capacity" model);
+  the Cobham residual-service term of the *other* classes,
+  ``Σ_{i≠k} λ_i E[S_i²] / 2 / ((1 − σ_{<k})(1 − σ_{≤k}))``, is added to the
+  mean wait, so the mean wait is Cobham's non-preemptive M/G/1 result when
+  buffers are large; a packet's own transmission then goes at the full rate.
+- **WFQ** and **DRR** (treated alike): the weights give a max-min fair
+  (water-filled) share of the link to each class; class ``k`` is served at the
+  capacity the *other* classes do not use, ``C_k = C (1 − Σ_{j≠k}
+  min(ρ_j, share_j))``. One class alone gets the whole link.
+
+*Paths.* Mean delay ``Σ_hops (E W + E[S_f]) + Σ propagation``; jitter
+(delay variance) ``Σ_hops Var T`` (independent hops); loss
+``1 − Π (1 − P_hop)``. A path with several flows mixes them by delivered
+packet rate (mean of the mixture, variance of the mixture).
+
+*Links.* utilisation = carried bits / capacity; queue occupancy = mean
+number of packets in the port (all its queues, Little's law); loss = dropped
+/ offered packets at the port.
+
+Buffers: ``node_queue_pkts`` (packets, per queue) where given, else
+``node_buffer_bits`` divided by the queue's mean packet size (the whole port
+buffer for each queue); neither given means an unbounded queue.
+
+Examples
+--------
+One link, exponential packet sizes (``service="mm1"``), a huge buffer: the
+M/M/1 delay ``1 / (μ − λ)`` and delay variance ``1 / (μ − λ)²``.
+
+>>> from twin.scenario import Flow, Scenario
+>>> sc = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]},
+...                     [Flow(0, 1, rate_bps=6e5, pkt_size_bits=1000.0)], queue_pkts=1e6)
+>>> pred = QueueingModel(service="mm1").predict(sc)
+>>> mu, lam = 1e6 / 1000.0, 6e5 / 1000.0
+>>> round(float(pred.path_delay_s[0]) * (mu - lam), 9), round(float(pred.path_jitter_s2[0]) * (mu - lam) ** 2, 9)
+(1.0, 1.0)
+>>> round(float(pred.link_utilization[0]), 6), round(float(pred.link_queue_occupancy[0]), 6)  # ρ, ρ/(1-ρ)
+(0.6, 1.5)
+
+Fixed 1000-bit packets make it M/D/1; the Pollaczek–Khinchine mean:
+
+>>> d = float(QueueingModel().predict(sc).path_delay_s[0])
+>>> s, rho = 1e-3, 0.6
+>>> round(d / (s + rho * s / (2 * (1 - rho))), 9)
+1.0
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.kpis import Prediction
+from twin.models._queueing import (
+    SMALL,
+    QueueResult,
+    fair_fraction,
+    mg1k,
+    segment_exclusive_cumsum,
+    truncated_geometric,
+)
+from twin.scenario import MAX_QUEUES, Policy, Scenario
+
+__all__ = ["QueueResult", "QueueingModel", "mg1k", "truncated_geometric"]
+
+_UNBOUNDED_PKTS = 1e7
+"""Buffer used when a scenario gives none (effectively infinite)."""
+
+@dataclass
+class _Topo:
+    """Flow-hop expansion of a scenario (computed once per predict)."""
+
+    fh_flow: np.ndarray  # (FH,) flow of each flow-hop
+    fh_link: np.ndarray  # (FH,) link
+    fh_queue: np.ndarray  # (FH,) queue id = link * Q + q
+    fh_start: np.ndarray  # (F,) first flow-hop of each flow
+    fh_len: np.ndarray  # (F,) hops of each flow
+    q_buffer_pkts: np.ndarray  # (E*Q,) buffer in packets, NaN when given in bits
+    q_buffer_bits: np.ndarray  # (E*Q,) buffer in bits, NaN when given in packets
+    q_policy: np.ndarray  # (E,) policy of the port
+    q_weights: np.ndarray  # (E, Q) WFQ/DRR weights
+
+
+def _expand(sc: Scenario) -> _Topo:
+    q = MAX_QUEUES
+    plen = sc.path_len
+    flen = plen[sc.flow_path]
+    fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]).astype(np.int64) if flen.size else np.zeros(0, np.int64)
+    fh_flow = np.repeat(np.arange(sc.n_flows), flen)
+    pos = np.arange(fh_flow.size) - np.repeat(fstart, flen)
+    fh_link = sc.path_links[sc.path_ptr[sc.flow_path][fh_flow] + pos]
+    port_node = sc.link_src
+    policy = np.asarray(sc.node_policy, dtype=np.int64)[port_node]
+    fifo = policy[fh_link] == int(Policy.FIFO)
+    tos = np.asarray(sc.flow_tos, dtype=np.int64)[fh_flow]
+    fh_queue = fh_link * q + np.where(fifo, 0, tos)
+    pk = np.asarray(sc.node_queue_pkts, dtype=np.float64)[port_node]  # (E, Q)
+    # a FIFO port has one queue: its size is the first given one
+    pk = np.where((policy == int(Policy.FIFO))[:, None], pk[:, :1], pk)
+    bb = np.repeat(np.asarray(sc.node_buffer_bits, dtype=np.float64)[port_node], q)
+    w = np.asarray(sc.node_weights, dtype=np.float64)[port_node]
+    return _Topo(fh_flow, fh_link, fh_queue, fstart, flen, pk.reshape(-1), bb, policy, w)
+
+
+def _flow_size_moments(sc: Scenario, service: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(F,)`` first three moments of each flow's packet size (bits, bits², bits³)."""
+    sizes = np.nan_to_num(np.asarray(sc.flow_sizes_bits, dtype=np.float64))
+    probs = np.asarray(sc.flow_size_probs, dtype=np.float64) * (sizes > 0)
+    tot = probs.sum(axis=1)
+    known = tot > 0
+    p = probs / np.where(known, tot, 1.0)[:, None]
+    m1 = (p * sizes).sum(axis=1)
+    m2 = (p * sizes**2).sum(axis=1)
+    m3 = (p * sizes**3).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_rate = np.where(sc.flow_pkt_rate > 0, sc.flow_rate_bps / sc.flow_pkt_rate, np.nan)
+    fallback = np.where(np.isfinite(mean_rate), mean_rate, 8000.0)
+    m1 = np.where(known & (m1 > 0), m1, fallback)
+    if service == "mm1":
+        return m1, 2.0 * m1**2, 6.0 * m1**3
+    # unknown size distribution: exponential (the classical assumption)
+    m2 = np.where(known & (m1 > 0), m2, 2.0 * m1**2)
+    m3 = np.where(known & (m1 > 0), m3, 6.0 * m1**3)
+    return m1, m2, m3
+
+
+@dataclass
+class QueueingModel:
+    """The queueing-theory baseline (``--model qt``); see the module docstring.
+
+    Parameters
+    ----------
+    service
+        ``"mg1"`` (default) uses the real packet-size moments; ``"mm1"``
+        assumes exponential packet sizes with the flows' mean size.
+    sp_order
+        ToS classes of an SP port from highest to lowest priority.
+    max_iter, tol
+        Loss fixed point: at most ``max_iter`` iterations, stop when no queue's
+        loss probability moves by more than ``tol``.
+    damping
+        Weight of the new iterate in the fixed point (1 = undamped).
+    """
+
+    service: str = "mg1"
+    sp_order: tuple[int, ...] = (0, 1, 2)
+    max_iter: int = 60
+    tol: float = 1e-5
+    damping: float = 0.7
+    name: str = field(default="qt", init=False)
+    last_iterations: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.service not in ("mg1", "mm1"):
+            raise ValueError(f"service must be 'mg1' or 'mm1', got {self.service!r}")
+        if sorted(self.sp_order) != list(range(MAX_QUEUES)):
+            raise ValueError(f"sp_order must be a permutation of 0..{MAX_QUEUES - 1}, got {self.sp_order!r}")
+        if self.max_iter < 1 or not self.tol > 0 or not 0 < self.damping <= 1:
+            raise ValueError(
+                f"need max_iter >= 1, tol > 0 and 0 < damping <= 1; got {self.max_iter}, {self.tol}, {self.damping}"
+            )
+
+    def predict_many(self, scenarios: list[Scenario]) -> list[Prediction]:
+        """:meth:`predict` for each scenario."""
+        return [self.predict(sc) for sc in scenarios]
+
+    def predict(self, sc: Scenario) -> Prediction:
+        """Per-path delay/jitter/loss and per-link utilisation/occupancy/loss of ``sc``.
+
+        Times come out in the scenario's own unit (seconds or the dataset's
+        time unit), as do rates.
+
+        Shapes: path KPIs ``(P,)``, link KPIs ``(E,)``.
+        """
+        topo = _expand(sc)
+        m1, m2, m3 = _flow_size_moments(sc, self.service)
+        lam_f = np.asarray(sc.flow_pkt_rate, dtype=np.float64)
+        lam_f = np.where(lam_f > 0, lam_f, np.where(sc.flow_rate_bps > 0, sc.flow_rate_bps / m1, 0.0))
+        st = self._solve(sc, topo, lam_f, (m1, m2, m3))
+        path_delay, path_var, path_loss = _compose_paths(sc, topo, st, lam_f, m1, m2)
+        util, occ, link_loss = _link_kpis(sc, st)
+        return Prediction(
+            path_delay_s=path_delay,
+            path_jitter_s2=path_var,
+            path_loss_ratio=path_loss,
+            link_utilization=util,
+            link_queue_occupancy=occ,
+            link_loss_ratio=link_loss,
+        )
+
+    def _solve(
+        self, sc: Scenario, topo: _Topo, lam_f: np.ndarray, moments: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> _QueueState:
+        """Loss fixed point over all ``E·Q`` queues; returns their converged state."""
+        q, e = MAX_QUEUES, sc.n_links
+        nq = e * q
+        fh_flow, fh_queue = topo.fh_flow, topo.fh_queue
+        fh_m = [m[fh_flow] for m in moments]
+        q_cap = np.repeat(np.asarray(sc.link_capacity_bps, dtype=np.float64), q)
+        policy = topo.q_policy
+        is_sp = (policy == int(Policy.SP))[:, None]
+        is_fq = ((policy == int(Policy.WFQ)) | (policy == int(Policy.DRR)))[:, None]
+        rank = np.empty(q, dtype=np.int64)
+        rank[list(self.sp_order)] = np.arange(q)  # rank[c] = priority position of class c
+        higher = (rank[None, :] < rank[:, None]).astype(np.float64)  # higher[k, j] = 1: j outranks k
+        weights = np.where(np.isfinite(topo.q_weights) & (topo.q_weights > 0), topo.q_weights, 1.0)
+
+        loss = np.zeros(nq)
+        it, delta = 0, np.inf
+        while it < self.max_iter and delta >= self.tol:
+            it += 1
+            keep_log = np.log1p(-np.minimum(loss[fh_queue], 1.0 - 1e-15))
+            fh_lam = lam_f[fh_flow] * np.exp(segment_exclusive_cumsum(keep_log, topo.fh_start, topo.fh_len))
+            q_lam = np.bincount(fh_queue, weights=fh_lam, minlength=nq)
+            empty = ~(q_lam > 0)
+            safe = np.where(empty, 1.0, q_lam)
+            q_b = [np.where(empty, 1.0, np.bincount(fh_queue, weights=fh_lam * m, minlength=nq) / safe) for m in fh_m]
+            # carried load of each class relative to the full link, (E, Q)
+            carried = (q_lam * (1.0 - loss) * q_b[0] / q_cap).reshape(e, q)
+            sigma_hi = carried @ higher.T  # carried load of the classes above, (E, Q)
+            frac = np.where(is_sp, 1.0 - sigma_hi, np.where(is_fq, fair_fraction(carried, weights), 1.0))
+            c_eff = q_cap * np.clip(frac, 1e-3, 1.0).reshape(-1)
+            k_pkts = np.where(
+                np.isfinite(topo.q_buffer_pkts),
+                topo.q_buffer_pkts,
+                np.where(np.isfinite(topo.q_buffer_bits), np.floor(topo.q_buffer_bits / q_b[0]), _UNBOUNDED_PKTS),
+            )
+            res = mg1k(q_lam, q_b[0] / c_eff, q_b[1] / c_eff**2, q_b[2] / c_eff**3, np.maximum(k_pkts, 0.0))
+            new_loss = np.where(empty, 0.0, res.loss)
+            delta = float(np.max(np.abs(new_loss - loss))) if nq else 0.0
+            loss = new_loss if it == 1 or delta < self.tol else self.damping * new_loss + (1 - self.damping) * loss
+        if delta >= self.tol:
+            warnings.warn(
+                f"QueueingModel: loss fixed point did not converge in {self.max_iter} iterations "
+                f"(largest change {delta:.2g}; scenario {sc.name!r})",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.last_iterations = it
+        # Cobham residual term of the other classes at SP ports (mean wait only)
+        resid = (q_lam * (1.0 - loss) * q_b[1] / q_cap**2).reshape(e, q) / 2.0  # λ E[S²] / 2 per class
+        other = resid.sum(axis=1, keepdims=True) - resid
+        cobham = other / (np.maximum(1.0 - sigma_hi, 0.05) * np.maximum(1.0 - sigma_hi - carried, 0.05))
+        extra = np.where(is_sp, cobham, 0.0).reshape(-1)
+        # transmission: an SP packet, once started, goes at the full line rate (non-preemptive);
+        # a WFQ/DRR class is served at its fair share (fluid GPS view)
+        c_tx = np.where(np.repeat(is_sp[:, 0], q), q_cap, c_eff)
+        return _QueueState(
+            lam=q_lam,
+            loss=loss,
+            mean_size=q_b[0],
+            c_tx=c_tx,
+            wait_mean=np.where(empty, 0.0, res.wait_mean + extra),
+            wait_var=np.where(empty, 0.0, res.wait_var),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _QueueState:
+    """Converged per-queue quantities, all ``(E·Q,)`` (queue ``e·Q + q``)."""
+
+    lam: np.ndarray  # offered packets/s
+    loss: np.ndarray  # drop probability
+    mean_size: np.ndarray  # mean packet size, bits
+    c_tx: np.ndarray  # rate a packet of this queue is transmitted at, bits/s
+    wait_mean: np.ndarray  # mean wait before transmission, s
+    wait_var: np.ndarray  # its variance, s²
+
+
+def _compose_paths(
+    sc: Scenario, topo: _Topo, st: _QueueState, lam_f: np.ndarray, m1: np.ndarray, m2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-path mean delay, delay variance and loss ratio, ``(P,)`` each.
+
+    Hops add up per flow (independent hops); the flows of a path are mixed
+    by delivered packet rate.
+    """
+    fh_flow, fh_queue = topo.fh_flow, topo.fh_queue
+    c_fh = st.c_tx[fh_queue]
+    fm1, fm2 = m1[fh_flow], m2[fh_flow]
+    nf, npth = sc.n_flows, sc.n_paths
+    hop_mean = st.wait_mean[fh_queue] + fm1 / c_fh + sc.link_prop_delay_s[topo.fh_link]
+    hop_var = st.wait_var[fh_queue] + np.maximum(fm2 - fm1**2, 0.0) / c_fh**2
+    f_delay = np.bincount(fh_flow, weights=hop_mean, minlength=nf)
+    f_var = np.bincount(fh_flow, weights=hop_var, minlength=nf)
+    keep_log = np.log1p(-np.minimum(st.loss[fh_queue], 1.0 - 1e-15))
+    delivered = lam_f * np.exp(np.bincount(fh_flow, weights=keep_log, minlength=nf))
+    fp = sc.flow_path
+    w = np.where(delivered > 0, delivered, SMALL * np.maximum(lam_f, SMALL))
+    wsum = np.bincount(fp, weights=w, minlength=npth)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delay = np.bincount(fp, weights=w * f_delay, minlength=npth) / wsum
+        second = np.bincount(fp, weights=w * (f_var + f_delay**2), minlength=npth) / wsum
+        gen = np.bincount(fp, weights=lam_f, minlength=npth)
+        loss = np.where(gen > 0, 1.0 - np.bincount(fp, weights=delivered, minlength=npth) / gen, 0.0)
+    return delay, np.maximum(second - delay**2, 0.0), np.clip(loss, 0.0, 1.0)
+
+
+def _link_kpis(sc: Scenario, st: _QueueState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-link utilisation (0..1), mean packets in the port, and drop ratio, ``(E,)`` each."""
+    e = sc.n_links
+    port = np.repeat(np.arange(e), MAX_QUEUES)
+    acc = st.lam * (1.0 - st.loss)
+    util = np.bincount(port, weights=acc * st.mean_size, minlength=e) / sc.link_capacity_bps
+    occ = np.bincount(port, weights=acc * (st.wait_mean + st.mean_size / st.c_tx), minlength=e)
+    offered = np.bincount(port, weights=st.lam, minlength=e)
+    dropped = np.bincount(port, weights=st.lam * st.loss, minlength=e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = np.where(offered > 0, dropped / offered, 0.0)
+    return util, occ, loss
