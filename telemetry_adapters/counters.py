@@ -1,0 +1,595 @@
+"""Counter semantics: cumulative counters → rates, with wraps, resets and gaps handled.
+
+:class:`CounterState` keeps, per (device, interface, field, counter width)
+counter, the last timestamp, value and discontinuity epoch, and turns each
+:class:`SampleBatch` into one rate per row (or a reason why there is none).
+Names are the raw spellings (``Gi0/1`` and ``GigabitEthernet0/1`` are two
+counters; the normaliser maps both to one entity), and a Counter32 and a
+Counter64 of one field (``ifInOctets`` / ``ifHCInOctets``) are two counters.
+The rules:
+
+* The first sample of a counter yields no rate (status ``FIRST``).
+* ``Counter32``: a decrease is a wrap modulo 2**32 (flag ``WRAPPED``) unless
+  the wrapped increment implies a rate above the row's bound (``max_bps`` for
+  octets, ``max_pps`` for packets, or the caller's per-row ``max_rate``, e.g.
+  1.5 × the interface speed), in which case it is a reset (flag ``RESET``, no
+  rate): a rebooted device read as a wrap would otherwise report a spike.
+* ``Counter64``: a decrease is always a reset (``RESET``, no rate), never a wrap.
+  Any increment (either width, or a delta) implying a rate above the row's
+  bound is treated the same way: implausible, a reset, no rate.
+* A change of the discontinuity epoch (``last-clear``, ``discontinuity-time``,
+  OTLP ``startTimeUnixNano``, boot time) by more than ``epoch_tolerance_s`` is a
+  reset. When the new epoch lies strictly between the previous sample and this
+  one, the counter restarted from zero at the epoch, so the rate is
+  ``value / (ts - epoch)`` (exact, over the shorter interval) with ``RESET``
+  set; otherwise no rate is given.
+* ``DELTA`` rows (OTLP delta temporality) are increments: rate
+  ``value / (ts - epoch)``; without a start time, ``value / (ts - last ts)``.
+* A sample older than the last one of its counter is ``OUT_OF_ORDER``; one
+  with the same timestamp is a ``DUPLICATE``; both are dropped. Inside one
+  batch the samples of a counter are processed in timestamp order (stable), so
+  a batch need not be sorted.
+* Δt above ``gap_factor`` × the counter's typical interval (an EWMA of Δt,
+  weight ``ewma_alpha``) sets ``GAP``; the rate over the gap is still given.
+* Octets become bits/s (× 8); packets become packets/s. Gauges pass through
+  untouched (status ``GAUGE``; they hold no state, so they are not checked for
+  order or duplicates).
+
+State is bounded: counters idle for ``ttl_s`` of event time, or the least
+recently seen beyond ``max_counters``, are evicted (counted in
+:attr:`CounterState.evictions`). :meth:`CounterState.save` and
+:meth:`CounterState.load` keep it across restarts in a NumPy ``.npz`` (no
+pickle).
+
+Examples
+--------
+>>> from telemetry_adapters.schema import Kind, SampleBatchBuilder
+>>> b = SampleBatchBuilder()
+>>> for t, v in [(0, 100), (10, 1350), (20, 600)]:
+...     b.add("r1", "Ethernet1", "rx_octets", t * 10**9, v, float(v), Kind.COUNTER64, 0, False, "x", "lab")
+>>> state = CounterState()
+>>> res = state.update(b.build())
+>>> res.rate.tolist()
+[nan, 1000.0, nan]
+>>> [STATUS_NAMES[s] for s in res.status], res.flags.tolist()
+(['first', 'rate', 'reset'], [0, 0, 1])
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from telemetry_adapters import _counter_kernels as _k
+from telemetry_adapters.errors import TelemetryError
+from telemetry_adapters.schema import SampleBatch
+
+__all__ = [
+    "FIELD_MASK",
+    "FIELD_SHIFT",
+    "PAIR_SHIFT",
+    "STATUS_NAMES",
+    "CounterConfig",
+    "CounterResult",
+    "CounterState",
+    "CounterStateError",
+    "Status",
+    "dense_codes",
+    "object_pointers",
+]
+
+_FORMAT_VERSION = 1
+_DEV_BITS, _IFC_BITS, _FLD_BITS = 24, 24, 10
+#: Key layout: ``device << 36 | interface << 12 | field << 2 | width`` (width 2 = Counter64,
+#: 1 = Counter32, 0 = other kinds), so that ``ifInOctets`` and ``ifHCInOctets`` of one
+#: interface are separate counters.
+PAIR_SHIFT = 2 + _FLD_BITS
+FIELD_SHIFT = 2
+FIELD_MASK = (1 << _FLD_BITS) - 1
+
+
+class Status:
+    """Per-row outcome codes of :meth:`CounterState.update` (see :mod:`._counter_kernels`)."""
+
+    RATE = _k.ST_RATE
+    FIRST = _k.ST_FIRST
+    RESET = _k.ST_RESET
+    OUT_OF_ORDER = _k.ST_OUT_OF_ORDER
+    DUPLICATE = _k.ST_DUPLICATE
+    NEGATIVE = _k.ST_NEGATIVE
+    GAUGE = _k.ST_GAUGE
+    BAD_KIND = _k.ST_BAD_KIND
+
+
+#: Status code → name, in code order.
+STATUS_NAMES: tuple[str, ...] = (
+    "rate",
+    "first",
+    "reset",
+    "out_of_order",
+    "duplicate",
+    "negative",
+    "gauge",
+    "bad_kind",
+)
+
+
+class CounterStateError(TelemetryError, ValueError):
+    """Counter state cannot be built, saved or restored; the message names the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterConfig:
+    """Settings of the counters engine.
+
+    Parameters
+    ----------
+    gap_factor
+        Δt above this multiple of the counter's typical interval sets ``GAP``.
+    ewma_alpha
+        Weight of the newest Δt in the typical-interval EWMA.
+    max_bps
+        Absurd-rate bound for octet counters (bits/s); above it an increment is a reset.
+    max_pps
+        The same bound for packet counters (packets/s).
+    epoch_tolerance_s
+        Epoch changes up to this many seconds are jitter, not a reset (devices
+        that derive ``last-clear`` from uptime report it with a second of jitter).
+    ttl_s
+        Counters not seen for this long (event time) are evicted.
+    max_counters
+        Evict the least recently seen counters beyond this many.
+    """
+
+    gap_factor: float = 2.5
+    ewma_alpha: float = 0.125
+    max_bps: float = 1e13
+    max_pps: float = 2e10
+    epoch_tolerance_s: float = 2.0
+    ttl_s: float = 3600.0
+    max_counters: int = 4_000_000
+
+    def __post_init__(self) -> None:
+        if not self.gap_factor > 1.0:
+            raise CounterStateError(f"CounterConfig.gap_factor must be > 1, got {self.gap_factor!r}")
+        if not 0.0 < self.ewma_alpha <= 1.0:
+            raise CounterStateError(f"CounterConfig.ewma_alpha must be in (0, 1], got {self.ewma_alpha!r}")
+        if not (self.max_bps > 0 and self.max_pps > 0 and self.ttl_s > 0 and self.max_counters > 0):
+            raise CounterStateError("CounterConfig: max_bps, max_pps, ttl_s and max_counters must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class CounterResult:
+    """Outcome of :meth:`CounterState.update`, aligned with the input rows.
+
+    Attributes
+    ----------
+    rate
+        ``(n,)`` float64: bits/s for octet fields, packets/s for packet
+        fields, the value itself for gauges; NaN when there is no rate.
+    flags
+        ``(n,)`` uint8 :class:`~telemetry_adapters.schema.Flag` bits.
+    status
+        ``(n,)`` uint8 :class:`Status` codes.
+    key
+        ``(n,)`` int64 interned key ``device_id << 36 | interface_id << 12 |
+        field_id << 2 | width`` (see :meth:`CounterState.names`); ``key >>
+        PAIR_SHIFT`` identifies the (device, interface) pair, ``(key >>
+        FIELD_SHIFT) & FIELD_MASK`` the field, ``key & 3`` the counter width
+        (2 = Counter64, 1 = Counter32, 0 = gauge or delta).
+    """
+
+    rate: npt.NDArray[np.float64]
+    flags: npt.NDArray[np.uint8]
+    status: npt.NDArray[np.uint8]
+    key: npt.NDArray[np.int64]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per status name."""
+        c = np.bincount(self.status, minlength=len(STATUS_NAMES))
+        return {name: int(c[i]) for i, name in enumerate(STATUS_NAMES)}
+
+
+class _Vocab:
+    """Strings → dense ids (never shrinks: bounded by the naming vocabulary, not by counters)."""
+
+    __slots__ = ("ids", "limit", "names", "what")
+
+    def __init__(self, what: str, bits: int) -> None:
+        self.what = what
+        self.limit = 1 << bits
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def add(self, name: object) -> int:
+        """Id of ``name`` (anything not a ``str`` is interned as ``str(name)``)."""
+        key = name if type(name) is str else str(name)
+        i = self.ids.get(key)
+        if i is None:
+            if len(self.names) >= self.limit:
+                raise CounterStateError(
+                    f"more than {self.limit} distinct {self.what} names; split the feed by network "
+                    "or raise the key layout in telemetry_adapters/counters.py"
+                )
+            i = self.ids[key] = len(self.names)
+            self.names.append(key)
+        return i
+
+    def encode(self, col: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+        """``(n,)`` ids of the strings in ``col``.
+
+        Object arrays are factorised by object identity first (decoders reuse
+        the same ``str`` objects for field and device names), so only one
+        dict lookup per distinct object is made; other arrays take one lookup
+        per run of equal values.
+        """
+        n = col.shape[0]
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        if col.dtype != object:
+            starts = np.flatnonzero(np.concatenate(([True], col[1:] != col[:-1])))
+            run_ids = self._lookup(col[starts].tolist())
+            return np.repeat(run_ids, np.diff(np.append(starts, n)))
+        col = np.ascontiguousarray(col)
+        codes, first = dense_codes(object_pointers(col))
+        return self._lookup(col[first].tolist())[codes]
+
+    def _lookup(self, names: list[Any]) -> npt.NDArray[np.int64]:
+        get, add = self.ids.get, self.add
+        vals = [get(x) if type(x) is str else None for x in names]
+        for j, v in enumerate(vals):
+            if v is None:
+                vals[j] = add(names[j])
+        return np.array(vals, dtype=np.int64)
+
+
+def object_pointers(col: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+    """The ``PyObject*`` addresses stored in a contiguous object array (a view; valid while ``col`` lives).
+
+    Equal addresses mean the same object, hence the same string; this lets
+    :func:`dense_codes` group rows in compiled code without touching Python objects.
+    ``col`` must be C-contiguous.
+    """
+    if not col.flags.c_contiguous or col.dtype != object:
+        raise ValueError("object_pointers needs a C-contiguous object array")
+    buf = (ctypes.c_int64 * col.shape[0]).from_address(col.ctypes.data)
+    return np.frombuffer(buf, dtype=np.int64)
+
+
+def dense_codes(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``(codes, first)``: dense codes of int64 keys in order of appearance, and each code's first row.
+
+    A hash-based ``np.unique(..., return_inverse=True)`` without the sort.
+
+    >>> codes, first = dense_codes(np.array([7, 3, 7, 9, 3]))
+    >>> codes.tolist(), first.tolist()
+    ([0, 1, 0, 2, 1], [0, 1, 3])
+    """
+    n = keys.shape[0]
+    codes = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    n_u = _k.factorize(keys, codes, first, 1024)
+    return codes, first[:n_u]
+
+
+class CounterState:
+    """Per-counter state and the batch update that turns samples into rates.
+
+    Parameters
+    ----------
+    config
+        :class:`CounterConfig`; defaults when ``None``.
+    capacity
+        Initial number of counter slots (grows by doubling).
+    """
+
+    def __init__(self, config: CounterConfig | None = None, *, capacity: int = 1024) -> None:
+        self.config = config if config is not None else CounterConfig()
+        self._devices = _Vocab("device", _DEV_BITS)
+        self._interfaces = _Vocab("interface", _IFC_BITS)
+        self._fields = _Vocab("field", _FLD_BITS)
+        self._field_scale = np.zeros(0, dtype=np.float64)
+        self._field_max = np.zeros(0, dtype=np.float64)
+        self.evictions = 0
+        #: scratch space for consumers (e.g. :func:`~telemetry_adapters.normalize.normalize` caches
+        #: inventory lookups per interned pair here); not saved
+        self.cache: dict[str, Any] = {}
+        self._last_sweep_ns: int | None = None
+        self._alloc(max(16, int(capacity)))
+
+    # ----------------------------------------------------------------- storage
+    def _alloc(self, cap: int) -> None:
+        self._slot_key = np.zeros(cap, dtype=np.int64)
+        self._used = np.zeros(cap, dtype=np.bool_)
+        self._seen = np.zeros(cap, dtype=np.bool_)
+        self._ts = np.zeros(cap, dtype=np.int64)
+        self._val = np.zeros(cap, dtype=np.uint64)
+        self._epoch = np.zeros(cap, dtype=np.int64)
+        self._has_epoch = np.zeros(cap, dtype=np.bool_)
+        self._ival = np.zeros(cap, dtype=np.float64)
+        self._last_seen = np.zeros(cap, dtype=np.int64)
+        self._mark = np.zeros(cap, dtype=np.int32)  # scratch of in_key_order (not state)
+        self._scratch_ts = np.zeros(cap, dtype=np.int64)
+        self._gen = 0
+        self._free = np.zeros(cap, dtype=np.int64)
+        self._n_free = 0
+        self._next = 0
+        self._ht_key = np.zeros(2 * _pow2(cap), dtype=np.int64)
+        self._ht_slot = np.full(2 * _pow2(cap), -1, dtype=np.int64)
+        self._n_ht = 0
+
+    _SLOT_ARRAYS = (
+        "_slot_key", "_used", "_seen", "_ts", "_val", "_epoch", "_has_epoch", "_ival", "_last_seen",
+        "_mark", "_scratch_ts",
+    )  # fmt: skip
+
+    def _grow_slots(self) -> None:
+        cap = self._slot_key.shape[0] * 2
+        for name in self._SLOT_ARRAYS:
+            old = getattr(self, name)
+            new = np.zeros(cap, dtype=old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+        free = np.zeros(cap, dtype=np.int64)
+        free[: self._n_free] = self._free[: self._n_free]
+        self._free = free
+
+    def _grow_table(self) -> None:
+        size = self._ht_key.shape[0] * 2
+        self._ht_key = np.zeros(size, dtype=np.int64)
+        self._ht_slot = np.full(size, -1, dtype=np.int64)
+        self._n_ht = int(_k.rebuild_table(self._ht_key, self._ht_slot, self._slot_key, self._used))
+
+    def _intern(self, key: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        slots = np.full(key.shape[0], -1, dtype=np.int64)
+        start = 0
+        while True:
+            stop, self._n_free, self._next, self._n_ht = _k.intern_slots(
+                key, rows, start, slots, self._ht_key, self._ht_slot, self._slot_key,
+                self._used, self._seen, self._free, self._n_free, self._next, self._n_ht,
+            )  # fmt: skip
+            if stop >= rows.shape[0]:
+                return slots
+            start = int(stop)
+            if self._n_ht >= (self._ht_key.shape[0] * 7) // 10:
+                self._grow_table()
+            else:
+                self._grow_slots()
+
+    # ------------------------------------------------------------------ public
+    def __len__(self) -> int:
+        """Number of counters tracked."""
+        return int(self._next - self._n_free)
+
+    def keys(self, batch: SampleBatch) -> npt.NDArray[np.int64]:
+        """``(n,)`` int64 interned keys of ``batch`` rows (adds unseen names to the vocabularies)."""
+        dev = self._devices.encode(batch.device)
+        ifc = self._interfaces.encode(batch.interface)
+        fld = self._fields.encode(batch.field)
+        self._sync_fields()
+        kind = np.asarray(batch.kind)
+        width = (kind == 64).astype(np.int64) * 2 + (kind == 32)
+        key: npt.NDArray[np.int64] = (dev << (PAIR_SHIFT + _IFC_BITS)) | (ifc << PAIR_SHIFT)
+        key |= (fld << FIELD_SHIFT) | width
+        return key
+
+    def _sync_fields(self) -> None:
+        n = len(self._fields.names)
+        if self._field_scale.shape[0] == n:
+            return
+        names = self._fields.names
+        self._field_scale = np.array([8.0 if f.endswith("_octets") else 1.0 for f in names], dtype=np.float64)
+        c = self.config
+        self._field_max = np.array([c.max_bps if f.endswith("_octets") else c.max_pps for f in names])
+
+    def names(self, key: int) -> tuple[str, str, str]:
+        """``(device, interface, field)`` of an interned key.
+
+        >>> from telemetry_adapters.schema import SampleBatchBuilder
+        >>> b = SampleBatchBuilder()
+        >>> b.add("r1", "Ethernet1", "rx_octets", 1, 1, 1.0, 64, 0, False, "x", "lab")
+        >>> s = CounterState()
+        >>> s.names(int(s.keys(b.build())[0]))
+        ('r1', 'Ethernet1', 'rx_octets')
+        """
+        return (
+            self._devices.names[key >> (PAIR_SHIFT + _IFC_BITS)],
+            self._interfaces.names[(key >> PAIR_SHIFT) & ((1 << _IFC_BITS) - 1)],
+            self._fields.names[(key >> FIELD_SHIFT) & FIELD_MASK],
+        )
+
+    def pair_names(self, pair: int) -> tuple[str, str]:
+        """``(device, interface)`` of ``key >> PAIR_SHIFT``."""
+        return self._devices.names[pair >> _IFC_BITS], self._interfaces.names[pair & ((1 << _IFC_BITS) - 1)]
+
+    def field_names(self) -> tuple[str, ...]:
+        """Field names by field id (``(key >> FIELD_SHIFT) & FIELD_MASK``)."""
+        return tuple(self._fields.names)
+
+    def update(
+        self,
+        batch: SampleBatch,
+        *,
+        max_rate: npt.NDArray[np.float64] | None = None,
+        now_ns: int | None = None,
+        key: npt.NDArray[np.int64] | None = None,
+    ) -> CounterResult:
+        """Apply counter semantics to ``batch``; return one outcome per row.
+
+        Parameters
+        ----------
+        batch
+            Decoded samples; rows of one counter may come in any order.
+        max_rate
+            Optional ``(n,)`` per-row rate bound in the row's SI unit (bits/s
+            or packets/s), e.g. 1.5 × the interface speed; combined with
+            ``max_bps`` / ``max_pps`` by ``min``. Used to tell a Counter32
+            wrap from a reset and to reject implausible increments.
+        now_ns
+            Clock for idle eviction (epoch ns); the batch's newest timestamp when ``None``.
+        key
+            The rows' keys when the caller already has them from :meth:`keys`.
+        """
+        n = len(batch)
+        if key is None:
+            key = self.keys(batch)
+        kind = np.asarray(batch.kind, dtype=np.uint8)
+        counter_rows = np.flatnonzero(kind != _k.K_GAUGE)
+        slots = self._intern(key, counter_rows)
+        ts = np.asarray(batch.ts_ns, dtype=np.int64)
+        fld = (key >> FIELD_SHIFT) & FIELD_MASK
+        scale = self._field_scale[fld]
+        bound = self._field_max[fld]
+        if max_rate is not None:
+            bound = np.minimum(bound, np.asarray(max_rate, dtype=np.float64))
+        if n and now_ns is None:
+            now_ns = int(ts.max())
+        now = int(now_ns or 0)
+        self._gen += 1
+        if self._gen >= 2**31 - 1:
+            self._mark[:] = 0
+            self._gen = 1
+        if _k.in_key_order(slots, ts, self._mark, self._scratch_ts, self._gen):
+            order = np.arange(n, dtype=np.int64)
+        else:
+            order = np.argsort(ts, kind="stable").astype(np.int64)
+        rate = np.empty(n, dtype=np.float64)
+        flags = np.empty(n, dtype=np.uint8)
+        status = np.empty(n, dtype=np.uint8)
+        c = self.config
+        _k.update_counters(
+            order, slots, ts, np.asarray(batch.value_u64, dtype=np.uint64), np.asarray(batch.value_f64, np.float64),
+            kind, np.asarray(batch.epoch_ns, dtype=np.int64), np.asarray(batch.has_epoch, dtype=np.bool_),
+            scale, bound, now,
+            self._ts, self._val, self._epoch, self._has_epoch, self._seen, self._ival, self._last_seen,
+            float(c.gap_factor), float(c.ewma_alpha), int(c.epoch_tolerance_s * 1e9),
+            rate, flags, status,
+        )  # fmt: skip
+        if n:
+            self._maybe_evict(now)
+        return CounterResult(rate=rate, flags=flags, status=status, key=key)
+
+    # ---------------------------------------------------------------- eviction
+    def _maybe_evict(self, now_ns: int) -> None:
+        ttl_ns = int(self.config.ttl_s * 1e9)
+        over = len(self) > self.config.max_counters
+        due = self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= ttl_ns // 8
+        if not (over or due):
+            return
+        self._last_sweep_ns = now_ns
+        top = self._next
+        used = self._used[:top]
+        idle = used & (self._last_seen[:top] < now_ns - ttl_ns)
+        victims = np.flatnonzero(idle)
+        excess = int(used.sum()) - victims.shape[0] - self.config.max_counters
+        if excess > 0:
+            # evict down to 90 % of the cap so that the table is not rebuilt on every batch
+            excess += self.config.max_counters // 10
+            alive = np.flatnonzero(used & ~idle)
+            excess = min(excess, alive.shape[0])
+            oldest = alive[np.argpartition(self._last_seen[alive], excess - 1)[:excess]]
+            victims = np.concatenate([victims, oldest])
+        if victims.shape[0] == 0:
+            return
+        self.evict_slots(victims)
+
+    def evict_slots(self, slots: npt.NDArray[np.int64]) -> None:
+        """Forget the counters in ``slots`` (their next sample is a first sample)."""
+        slots = np.unique(np.asarray(slots, dtype=np.int64))
+        slots = slots[self._used[slots]]
+        self._used[slots] = False
+        self._seen[slots] = False
+        self._free[self._n_free : self._n_free + slots.shape[0]] = slots
+        self._n_free += int(slots.shape[0])
+        self.evictions += int(slots.shape[0])
+        self._n_ht = int(_k.rebuild_table(self._ht_key, self._ht_slot, self._slot_key, self._used))
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the state arrays and the name vocabularies (an estimate for the dicts)."""
+        arrays = sum(getattr(self, n).nbytes for n in self._SLOT_ARRAYS) + self._free.nbytes
+        arrays += self._ht_key.nbytes + self._ht_slot.nbytes
+        vocab = 0
+        for v in (self._devices, self._interfaces, self._fields):
+            vocab += sum(len(s) + 49 for s in v.names) + 8 * len(v.names) + 100 * len(v.names)
+        return int(arrays + vocab)
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the state to ``path`` (NumPy ``.npz``, no pickle); atomic via a temp file."""
+        live = np.flatnonzero(self._used[: self._next] & self._seen[: self._next])
+        key = self._slot_key[live]
+        meta = {
+            "version": _FORMAT_VERSION,
+            "config": asdict(self.config),
+            "evictions": self.evictions,
+            "last_sweep_ns": self._last_sweep_ns,
+        }
+        arrays = {
+            "meta": np.array(json.dumps(meta)),
+            "devices": np.array(self._devices.names, dtype=str),
+            "interfaces": np.array(self._interfaces.names, dtype=str),
+            "fields": np.array(self._fields.names, dtype=str),
+            "key": key,
+            "ts": self._ts[live],
+            "val": self._val[live],
+            "epoch": self._epoch[live],
+            "has_epoch": self._has_epoch[live],
+            "ival": self._ival[live],
+            "last_seen": self._last_seen[live],
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CounterState:
+        """Read a state written by :meth:`save` (its config included)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise CounterStateError(f"cannot read counter state {os.fspath(path)!r}: {exc}") from exc
+        try:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("version") != _FORMAT_VERSION:
+                raise CounterStateError(
+                    f"counter state {os.fspath(path)!r} has format version {meta.get('version')!r}; "
+                    f"this build reads version {_FORMAT_VERSION}: delete the file to start fresh"
+                )
+            state = cls(CounterConfig(**meta["config"]), capacity=max(16, 2 * data["key"].shape[0]))
+            vocabs = ((state._devices, "devices"), (state._interfaces, "interfaces"), (state._fields, "fields"))
+            for vocab, name in vocabs:
+                for s in data[name].tolist():
+                    vocab.add(s)
+            state._sync_fields()
+            key = data["key"].astype(np.int64)
+        except KeyError as exc:
+            raise CounterStateError(
+                f"counter state {os.fspath(path)!r} lacks array {exc}; not a file written by CounterState.save"
+            ) from exc
+        slots = state._intern(key, np.arange(key.shape[0], dtype=np.int64))
+        state._ts[slots] = data["ts"]
+        state._val[slots] = data["val"]
+        state._epoch[slots] = data["epoch"]
+        state._has_epoch[slots] = data["has_epoch"]
+        state._ival[slots] = data["ival"]
+        state._last_seen[slots] = data["last_seen"]
+        state._seen[slots] = True
+        state.evictions = int(meta.get("evictions", 0))
+        state._last_sweep_ns = meta.get("last_sweep_ns")
+        return state
+
+
+def _pow2(n: int) -> int:
+    p = 16
+    while p < n:
+        p *= 2
+    return p

@@ -1,0 +1,474 @@
+"""Decoder output → Measurement rows: counter semantics, field → KPI, inventory mapping.
+
+:func:`normalize` is the one call between the decoders and the stream:
+``normalize(batch, state, inventory)`` turns a :class:`SampleBatch` into a
+columnar :class:`MeasurementBatch` (:data:`~telemetry_adapters.schema.SCHEMA`)
+plus the rejections, updating the :class:`CounterState` on the way.
+
+Field → KPI. A directed link ``A -> B`` leaves ``A`` by its *egress* port
+and enters ``B`` by its *ingress* port (see :mod:`telemetry_adapters.inventory`);
+each link KPI has exactly one reporting port, so rows of one link never need
+to be combined across devices:
+
+========================================  ===============  ============================
+field                                     KPI              entity
+========================================  ===============  ============================
+``tx_octets`` / ``rx_octets``             ``tx_bps`` /     egress / ingress link
+                                          ``rx_bps`` (× 8)
+``tx_pkts`` / ``rx_pkts``                 ``tx_pps`` /     egress / ingress link
+                                          ``rx_pps``
+``*_unicast_pkts``, ``*_multicast_pkts``,  ``*_pps``        summed, only when the total
+``*_broadcast_pkts``                                       ``*_pkts`` is absent for that
+                                                           interface, direction and time
+``tx_discards``                           ``drop_pps``     egress link (output-queue
+                                                           drops: the loss the twin models)
+``rx_errors``                             ``error_pps``    ingress link (CRC / framing
+                                                           errors: a fault of the wire)
+``rx_discards``, ``tx_errors``            ``drop_pps``,    the interface itself (the
+                                          ``error_pps``    device's own input drops and
+                                                           transmit faults, not the link's)
+gauges (``delay_s``, ``utilization`` …)   unchanged        egress link, or path / node
+========================================  ===============  ============================
+
+Decisions:
+
+* ``utilization`` = ``tx_bps`` / capacity of the egress link, when known.
+* Rows of one interface and timestamp that land on the same entity and an
+  additive KPI (the packet components; ``rx_discards`` + ``tx_discards`` of an
+  unmapped interface) are summed into one row with OR-ed flags; when a member
+  has no rate (first sample, reset) the sum is not emitted.
+* Unmapped interfaces (an inventory is given but does not know the
+  ``(device, interface)``) keep their rows with ``entity_kind="interface"``
+  and ``entity_id="<device>:<normalised interface>"``, and each such
+  interface yields one ``unmapped_entity`` rejection per batch: reported,
+  never dropped. Without an inventory every interface is such an entity and
+  nothing is reported as unmapped. A port mapped in one direction only keeps
+  the other direction on its interface entity.
+* Device-level gauges (``interface == ""``): a ``device`` written
+  ``"a->b"`` is a path, anything else a node. With an inventory each end is
+  mapped to its node (node name, device alias, or address by longest-prefix
+  match: a probe ``prober1->10.0.0.5`` becomes path ``r1->r7``); an end that
+  does not map keeps the raw name and is reported as ``unmapped_entity``.
+* Rejected rows (out of order, duplicate, negative delta, unknown kind or
+  field, non-finite gauge) are counted exactly in
+  :attr:`NormalizeResult.stats`; at most ``max_rejections``
+  :class:`Rejection` objects are built per call.
+
+Examples
+--------
+>>> from telemetry_adapters.schema import Kind, SampleBatchBuilder
+>>> b = SampleBatchBuilder()
+>>> for t, v in [(0, 0), (10, 12_500)]:
+...     b.add("r1", "Gi0/1", "tx_octets", t * 10**9, v, float(v), Kind.COUNTER64, 0, False, "gnmic", "lab")
+>>> inv = Inventory.from_dict({"links": [{"id": "r1->r2", "src": "r1", "dst": "r2",
+...                                       "capacity_bps": 1e5, "src_interface": "GigabitEthernet0/1"}]})
+>>> res = normalize(b.build(), CounterState(), inv)
+>>> [(r["entity_id"], r["kpi"], r["value"]) for r in res.measurements.rows()]
+[('r1->r2', 'tx_bps', 10000.0), ('r1->r2', 'utilization', 0.1)]
+>>> res.stats["first"], res.stats["rate"]
+(1, 1)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from telemetry_adapters import _counter_kernels as _k
+from telemetry_adapters.counters import (
+    FIELD_MASK,
+    FIELD_SHIFT,
+    PAIR_SHIFT,
+    STATUS_NAMES,
+    CounterState,
+    Status,
+    dense_codes,
+    object_pointers,
+)
+from telemetry_adapters.errors import Reason, Rejection
+from telemetry_adapters.interfaces import normalize_interface
+from telemetry_adapters.inventory import Inventory
+from telemetry_adapters.schema import KPIS, SCHEMA, SampleBatch
+
+__all__ = ["MeasurementBatch", "NormalizeResult", "normalize"]
+
+_KPI_NAMES: tuple[str, ...] = tuple(KPIS)
+_KPI = {k: i for i, k in enumerate(_KPI_NAMES)}
+_KPI_ARR = np.array(_KPI_NAMES, dtype=object)
+_TX, _RX = 0, 1
+_EGRESS, _INGRESS, _LOCAL = 0, 1, 2  # entity of a row: egress link, ingress link, the interface itself
+#: field → (KPI, direction, entity side, is a component of the packet total)
+FIELD_KPI: dict[str, tuple[str, int, int, bool]] = {
+    "tx_octets": ("tx_bps", _TX, _EGRESS, False),
+    "rx_octets": ("rx_bps", _RX, _INGRESS, False),
+    "tx_pkts": ("tx_pps", _TX, _EGRESS, False),
+    "rx_pkts": ("rx_pps", _RX, _INGRESS, False),
+    "tx_discards": ("drop_pps", _TX, _EGRESS, False),
+    "rx_discards": ("drop_pps", _RX, _LOCAL, False),
+    "tx_errors": ("error_pps", _TX, _LOCAL, False),
+    "rx_errors": ("error_pps", _RX, _INGRESS, False),
+}
+for _d, _dir, _side in (("tx", _TX, _EGRESS), ("rx", _RX, _INGRESS)):
+    for _c in ("unicast", "multicast", "broadcast"):
+        FIELD_KPI[f"{_d}_{_c}_pkts"] = (f"{_d}_pps", _dir, _side, True)
+_ADDITIVE_MASK = np.isin(np.array(_KPI_NAMES), ["tx_pps", "rx_pps", "drop_pps", "error_pps"])
+#: bits on the wire of the smallest Ethernet frame (64 B + 8 B preamble + 12 B gap): bounds packets/s by speed
+_MIN_FRAME_BITS = 672.0
+
+
+@dataclass(slots=True)
+class MeasurementBatch:
+    """Measurement rows, columnar: ``(n,)`` arrays with :data:`~telemetry_adapters.schema.SCHEMA` dtypes."""
+
+    ts: npt.NDArray[np.float64]
+    network: npt.NDArray[np.object_]
+    entity_kind: npt.NDArray[np.object_]
+    entity_id: npt.NDArray[np.object_]
+    kpi: npt.NDArray[np.object_]
+    value: npt.NDArray[np.float64]
+    source: npt.NDArray[np.object_]
+    flags: npt.NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    @classmethod
+    def empty(cls) -> MeasurementBatch:
+        """A batch with zero rows."""
+        return cls(**{c.name: np.empty(0, dtype=c.dtype) for c in SCHEMA})
+
+    @classmethod
+    def concat(cls, batches: Sequence[MeasurementBatch]) -> MeasurementBatch:
+        """Concatenate row-wise."""
+        if not batches:
+            return cls.empty()
+        return cls(**{c.name: np.concatenate([getattr(b, c.name) for b in batches]) for c in SCHEMA})
+
+    def columns(self) -> dict[str, npt.NDArray[Any]]:
+        """Name → array (no copy)."""
+        return {c.name: getattr(self, c.name) for c in SCHEMA}
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Rows as dicts of Python scalars (slow; for the CLI and tests)."""
+        cols = {c.name: getattr(self, c.name).tolist() for c in SCHEMA}
+        for i in range(len(self)):
+            yield {name: col[i] for name, col in cols.items()}
+
+
+@dataclass(slots=True)
+class NormalizeResult:
+    """What :func:`normalize` returns: rows, rejections (capped) and exact counts in ``stats``."""
+
+    measurements: MeasurementBatch
+    rejections: list[Rejection]
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+_Entity = tuple[str, str]  # (entity_kind, entity_id)
+
+
+class _EntityMap:
+    """(device, interface) pair → tx / rx entity and capacity, cached across batches for one inventory.
+
+    Known pairs live in sorted arrays, so a batch is mapped with one
+    ``searchsorted``; only pairs never seen before go through Python.
+    Entities get stable indices into :attr:`kind` / :attr:`ident`.
+    """
+
+    MAX_PAIRS = 2_000_000
+
+    def __init__(self, inventory: Inventory | None) -> None:
+        self.inventory = inventory
+        self.pairs = np.empty(0, dtype=np.int64)  # sorted pair keys
+        self.side = np.empty((0, 3), dtype=np.int64)  # entity index per pair: egress, ingress, local
+        self.capacity = np.empty(0, dtype=np.float64)  # egress capacity, bits/s (NaN unknown)
+        self.unmapped = np.empty(0, dtype=bool)
+        self.any_unmapped = False
+        self._index: dict[_Entity, int] = {}
+        self.kind = np.empty(0, dtype=object)
+        self.ident = np.empty(0, dtype=object)
+        self.is_link = np.empty(0, dtype=bool)
+
+    @classmethod
+    def of(cls, state: CounterState, inventory: Inventory | None) -> _EntityMap:
+        """The map cached on ``state`` for ``inventory`` (pair keys are only stable within one state)."""
+        m = state.cache.get("normalize.entities")
+        if not isinstance(m, cls) or m.inventory is not inventory or m.pairs.shape[0] > cls.MAX_PAIRS:
+            m = state.cache["normalize.entities"] = cls(inventory)
+        return m
+
+    def _ends(self, state: CounterState, pair: int) -> tuple[_Entity, _Entity, _Entity, float, bool]:
+        """(egress, ingress, local) entities, egress capacity, unmapped?"""
+        dev, ifc = state.pair_names(pair)
+        inv = self.inventory
+        if ifc == "":
+            if inv is None:
+                e = ("path" if "->" in dev else "node", dev)
+                return e, e, e, np.nan, False
+            if "->" in dev:
+                src, _, dst = dev.partition("->")
+                a, b = inv.node_of(src.strip()), inv.node_of(dst.strip())
+                e = ("path", dev if a is None or b is None else f"{a}->{b}")
+                return e, e, e, np.nan, a is None or b is None
+            node = inv.node_of(dev)
+            e = ("node", dev if node is None else node)
+            return e, e, e, np.nan, node is None
+        local = ("interface", f"{dev}:{normalize_interface(ifc)}")
+        port = inv.resolve(dev, ifc) if inv is not None else None
+        if port is None:
+            return local, local, local, np.nan, inv is not None
+        tx = ("link", port.link) if port.link is not None else local
+        rx = ("link", port.rx_link) if port.rx_link is not None else local
+        return tx, rx, local, port.capacity_bps, False
+
+    def _add(self, state: CounterState, new_pairs: npt.NDArray[np.int64]) -> None:
+        rows = [self._ends(state, p) for p in new_pairs.tolist()]
+        n_ent = len(self._index)
+        ix = self._index
+        sides = np.array([[ix.setdefault(e, len(ix)) for e in (r[0], r[1], r[2])] for r in rows], dtype=np.int64)
+        sides = sides.reshape(len(rows), 3)
+        if len(self._index) > n_ent:
+            added = list(self._index)[n_ent:]
+            kinds = np.empty(len(added), dtype=object)
+            idents = np.empty(len(added), dtype=object)
+            kinds[:] = [k for k, _ in added]
+            idents[:] = [i for _, i in added]
+            self.kind = np.concatenate([self.kind, kinds])
+            self.ident = np.concatenate([self.ident, idents])
+            self.is_link = self.kind == "link"
+        pairs = np.concatenate([self.pairs, new_pairs])
+        order = np.argsort(pairs, kind="stable")
+        self.pairs = pairs[order]
+        self.side = np.concatenate([self.side, sides])[order]
+        self.capacity = np.concatenate([self.capacity, np.array([r[3] for r in rows], dtype=np.float64)])[order]
+        self.unmapped = np.concatenate([self.unmapped, np.array([r[4] for r in rows], dtype=bool)])[order]
+        self.any_unmapped = bool(self.unmapped.any())
+
+    def locate(self, state: CounterState, pairs: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Table positions of ``pairs`` (adding the unknown ones)."""
+        for _ in range(2):
+            pos = np.minimum(np.searchsorted(self.pairs, pairs), max(self.pairs.shape[0] - 1, 0))
+            miss = (self.pairs[pos] != pairs) if self.pairs.shape[0] else np.ones(pairs.shape[0], dtype=bool)
+            if not miss.any():
+                return pos
+            self._add(state, np.unique(pairs[miss]))
+        raise AssertionError("unreachable: every pair was just added")
+
+
+def _take(col: npt.NDArray[Any], idx: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``col[idx]``, cheap when an object column holds one object throughout (network, source)."""
+    if col.dtype == object and col.shape[0] and col.flags.c_contiguous:
+        ptr = object_pointers(col)
+        if (ptr == ptr[0]).all():
+            out = np.empty(idx.shape[0], dtype=object)
+            out.fill(col[0])
+            return out
+    return col[idx]
+
+
+def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
+    """Per field id: ``kpi`` code (−1 unknown), ``direction``, entity ``side``, ``comp`` (a component of a
+    packet total), ``octets``, ``total`` (a packet total), ``counter`` (a counter field)."""
+    rows = [FIELD_KPI.get(f, (f, _TX, _EGRESS, False)) for f in names]
+    return {
+        "kpi": np.array([_KPI.get(r[0], -1) for r in rows], dtype=np.int64),
+        "direction": np.array([r[1] for r in rows], dtype=np.int64),
+        "side": np.array([r[2] for r in rows], dtype=np.int64),
+        "comp": np.array([r[3] for r in rows], dtype=bool),
+        "octets": np.array([f.endswith("_octets") for f in names], dtype=bool),
+        "total": np.array([f in ("tx_pkts", "rx_pkts") for f in names], dtype=bool),
+        "counter": np.array([f in FIELD_KPI for f in names], dtype=bool),
+    }
+
+
+def _reject_rows(batch: SampleBatch, rows: npt.NDArray[np.int64], reason: str, why: str, limit: int) -> list[Rejection]:
+    out = []
+    for i in rows[:limit].tolist():
+        raw = (
+            f"{batch.device[i]} {batch.interface[i]} {batch.field[i]} ts_ns={int(batch.ts_ns[i])} "
+            f"value={int(batch.value_u64[i])} kind={int(batch.kind[i])}"
+        ).encode()
+        out.append(Rejection(reason, f"{batch.device[i]}:{batch.interface[i]} {batch.field[i]}: {why}", raw,
+                             str(batch.source[i])))  # fmt: skip
+    return out
+
+
+_REJECTED = {
+    Status.OUT_OF_ORDER: (Reason.OUT_OF_ORDER, "older than the last sample of this counter; dropped"),
+    Status.DUPLICATE: (Reason.DUPLICATE, "same timestamp as the last sample of this counter; dropped"),
+    Status.NEGATIVE: (Reason.NEGATIVE_COUNTER, "delta increment is negative or not finite; dropped"),
+    Status.BAD_KIND: (Reason.OUT_OF_RANGE, "kind is not 0, 1, 32 or 64; fix the decoder"),
+}
+
+
+def normalize(
+    batch: SampleBatch,
+    state: CounterState,
+    inventory: Inventory | None = None,
+    *,
+    now_ns: int | None = None,
+    rate_headroom: float = 1.5,
+    max_rejections: int = 1000,
+) -> NormalizeResult:
+    """Turn decoded samples into Measurement rows (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    batch
+        Decoder output; rows in any order.
+    state
+        Counter state, updated in place.
+    inventory
+        Maps interfaces to links and gives capacities; ``None``: interface entities.
+    now_ns
+        Eviction clock (epoch ns); the newest sample time when ``None``.
+    rate_headroom
+        A counter increment implying more than ``rate_headroom`` × the link
+        capacity (bits/s, or packets/s of minimum-size frames) is a reset.
+    max_rejections
+        At most this many :class:`Rejection` objects per call (``stats`` counts all).
+    """
+    n = len(batch)
+    key = state.keys(batch)
+    pair = key >> PAIR_SHIFT
+    fid = (key >> FIELD_SHIFT) & FIELD_MASK
+    ft = {k: v[fid] for k, v in _field_tables(state.field_names()).items()}  # per-row field properties
+    # (device, interface) → entities: one table lookup per run of equal pairs
+    emap = _EntityMap.of(state, inventory)
+    starts = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1]))) if n else np.empty(0, np.int64)
+    row_pos = np.repeat(emap.locate(state, pair[starts]), np.diff(np.append(starts, n)))
+    cap = emap.capacity[row_pos]
+    bound = np.where(ft["octets"], cap, cap / _MIN_FRAME_BITS) * rate_headroom
+    bound[np.isnan(bound)] = np.inf
+    res = state.update(batch, max_rate=bound, now_ns=now_ns, key=key)
+    status = res.status
+    counts = np.bincount(status, minlength=len(STATUS_NAMES))
+    stats: dict[str, int] = {"rows": n}
+    stats.update({name: int(counts[i]) for i, name in enumerate(STATUS_NAMES)})
+    rejections: list[Rejection] = []
+    reasons: Counter[str] = Counter()
+    for code, (reason, why) in _REJECTED.items():
+        if counts[code]:
+            reasons[reason] += int(counts[code])
+            rows = np.flatnonzero(status == code)
+            rejections += _reject_rows(batch, rows, reason, why, max_rejections - len(rejections))
+    kpi, is_counter = ft["kpi"], ft["counter"]
+    is_rate = status == Status.RATE
+    is_gauge = status == Status.GAUGE
+    finite = np.isfinite(res.rate)
+    ok = (is_rate & is_counter) | (is_gauge & ~is_counter & (kpi >= 0) & finite)
+    if not ok.all():
+        for mask, reason, why in (
+            ((is_rate | is_gauge) & (kpi < 0), Reason.UNKNOWN_PATH,
+             "field is not a counter or gauge this project maps; see telemetry_adapters.normalize.FIELD_KPI"),
+            ((is_rate & ~is_counter & (kpi >= 0)) | (is_gauge & is_counter), Reason.WRONG_TYPE,
+             "counter fields need kind 1, 32 or 64 and gauge fields kind 0; fix the decoder"),
+            (is_gauge & (kpi >= 0) & ~is_counter & ~finite, Reason.NON_FINITE, "gauge value is NaN or infinite"),
+        ):  # fmt: skip
+            bad = np.flatnonzero(mask)
+            if bad.size:
+                reasons[reason] += int(bad.size)
+                rejections += _reject_rows(batch, bad, reason, why, max_rejections - len(rejections))
+    stats["accepted"] = int(ok.sum())
+    # components without a rate (first sample, reset) take part as NaN so that their sum is withheld
+    idx = np.flatnonzero(ok | (ft["comp"] & ((status == Status.FIRST) | (status == Status.RESET))))
+    pos_i = row_pos[idx]
+    ent_i = emap.side[pos_i, ft["side"][idx]]
+    kpi_i = kpi[idx]
+    ts_ns = np.asarray(batch.ts_ns)[idx]
+    value = res.rate[idx]
+    flags = res.flags[idx]
+    idx, pos_i, ent_i, kpi_i, ts_ns, value, flags, extra = _combine(
+        idx, pos_i, ent_i, kpi_i, ts_ns, value, flags,
+        fid[idx], key[idx] & 3, ft["direction"][idx], ft["comp"][idx], ft["total"][idx],
+    )  # fmt: skip
+    stats.update(extra)
+    # utilization from tx_bps on links with a capacity
+    row_cap = emap.capacity[pos_i]
+    util = np.flatnonzero((kpi_i == _KPI["tx_bps"]) & emap.is_link[ent_i] & (row_cap > 0))
+    all_idx = np.concatenate([idx, idx[util]])
+    ent_all = np.concatenate([ent_i, ent_i[util]])
+    meas = MeasurementBatch(
+        ts=np.concatenate([ts_ns, ts_ns[util]]) / 1e9,
+        network=_take(np.asarray(batch.network), all_idx),
+        entity_kind=emap.kind[ent_all],
+        entity_id=emap.ident[ent_all],
+        kpi=_KPI_ARR[np.concatenate([kpi_i, np.full(util.size, _KPI["utilization"])])],
+        value=np.concatenate([value, value[util] / row_cap[util]]),
+        source=_take(np.asarray(batch.source), all_idx),
+        flags=np.concatenate([flags, flags[util]]).astype(np.uint8),
+    )
+    unm = np.flatnonzero(emap.unmapped[row_pos]) if emap.any_unmapped else np.empty(0, np.int64)
+    if unm.size:
+        upos, nrows = np.unique(row_pos[unm], return_counts=True)
+        for p_, c_ in zip(upos.tolist(), nrows.tolist()):
+            reasons[Reason.UNMAPPED_ENTITY] += 1
+            if len(rejections) < max_rejections:
+                dev, ifc = state.pair_names(int(emap.pairs[p_]))
+                rejections.append(Rejection(
+                    Reason.UNMAPPED_ENTITY,
+                    f"{dev}:{ifc} is not in the inventory ({c_} samples kept as "
+                    f"{emap.kind[emap.side[p_, 2]]} '{emap.ident[emap.side[p_, 2]]}'); add it to the inventory "
+                    "(a link's src/dst_interface, 'interfaces', 'devices' or 'prefixes')",
+                    f"{dev} {ifc}".encode(), "normalize",
+                ))  # fmt: skip
+    stats.update({f"rejected_{k}": v for k, v in reasons.items()})
+    stats["rejected"] = sum(reasons.values())
+    stats["measurements"] = len(meas)
+    stats["counters_tracked"] = len(state)
+    stats["evictions_total"] = state.evictions
+    return NormalizeResult(meas, rejections, stats)
+
+
+def _combine(
+    idx: npt.NDArray[np.int64],
+    pos: npt.NDArray[np.int64],
+    ent: npt.NDArray[np.int64],
+    kpi: npt.NDArray[np.int64],
+    ts_ns: npt.NDArray[np.int64],
+    value: npt.NDArray[np.float64],
+    flags: npt.NDArray[np.uint8],
+    fid: npt.NDArray[np.int64],
+    width: npt.NDArray[np.int64],
+    direction: npt.NDArray[np.int64],
+    comp: npt.NDArray[np.bool_],
+    total: npt.NDArray[np.bool_],
+) -> tuple[Any, ...]:
+    """Prefer 64-bit counters, supersede packet components by totals and sum additive rows,
+    per (interface, timestamp) segment.
+
+    Rows of one interface and time usually arrive together (one message);
+    when they do not, they are brought together by a stable sort first.
+    Returns the filtered row columns and a stats dict.
+    """
+    extra: dict[str, int] = {}
+    if idx.shape[0] == 0:
+        return idx, pos, ent, kpi, ts_ns, value, flags, extra
+    ts_code, _ = dense_codes(ts_ns)
+    seg_key = pos * (int(ts_code.max()) + 1) + ts_code
+    starts = np.flatnonzero(np.concatenate(([True], seg_key[1:] != seg_key[:-1])))
+    if dense_codes(seg_key[starts])[1].shape[0] < starts.shape[0]:
+        order = np.argsort(seg_key, kind="stable")
+        idx, pos, ent, kpi, ts_ns = (a[order] for a in (idx, pos, ent, kpi, ts_ns))
+        value, flags = value[order], flags[order]
+        fid, width, direction = fid[order], width[order], direction[order]
+        comp, total = comp[order], total[order]
+        seg_key = seg_key[order]
+        starts = np.flatnonzero(np.concatenate(([True], seg_key[1:] != seg_key[:-1])))
+        extra["reordered"] = 1
+    keep = np.empty(idx.shape[0], dtype=np.bool_)
+    narrower, superseded, merged = _k.combine_segments(
+        starts, fid, width, ent, kpi, direction, comp, total, _ADDITIVE_MASK, value, flags, keep
+    )
+    extra["superseded_32bit"] = int(narrower)
+    extra["superseded_components"] = int(superseded)
+    extra["merged_rows"] = int(merged)
+    if keep.all():
+        return idx, pos, ent, kpi, ts_ns, value, flags, extra
+    k = np.flatnonzero(keep)
+    return idx[k], pos[k], ent[k], kpi[k], ts_ns[k], value[k], flags[k], extra

@@ -1,0 +1,315 @@
+"""Counter semantics: wraps, resets, discontinuities, ordering, gaps, deltas, eviction, persistence."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telemetry_adapters.counters import STATUS_NAMES, CounterConfig, CounterState, CounterStateError, Status
+from telemetry_adapters.schema import Flag, Kind, SampleBatch, SampleBatchBuilder
+
+S = 10**9  # ns per second
+T0 = 1_700_000_000 * S
+
+
+def batch(rows: Sequence[tuple], *, field: str = "rx_octets", kind: int = Kind.COUNTER64) -> SampleBatch:
+    """Rows are ``(t_s, value)`` or ``(t_s, value, epoch_s)`` or full ``(dev, ifc, field, t_s, value, kind, epoch)``."""
+    b = SampleBatchBuilder()
+    for r in rows:
+        if len(r) == 7:
+            dev, ifc, fld, t, v, k, ep = r
+        else:
+            dev, ifc, fld, k = "r1", "Ethernet1", field, kind
+            t, v = r[0], r[1]
+            ep = r[2] if len(r) > 2 else None
+        ts = T0 + int(t * S)
+        b.add(dev, ifc, fld, ts, int(v), float(v), int(k), 0 if ep is None else T0 + int(ep * S), ep is not None,
+              "test", "lab")  # fmt: skip
+    return b.build()
+
+
+def names(res) -> list[str]:
+    return [STATUS_NAMES[s] for s in res.status]
+
+
+def test_first_sample_then_exact_rate() -> None:
+    res = CounterState().update(batch([(0, 1000), (10, 13_500)]))
+    assert names(res) == ["first", "rate"]
+    assert math.isnan(res.rate[0])
+    assert res.rate[1] == 10_000.0  # 12_500 octets * 8 / 10 s
+    assert res.flags.tolist() == [0, 0]
+
+
+def test_packets_are_per_second_not_times_eight() -> None:
+    res = CounterState().update(batch([(0, 0), (4, 10)], field="tx_pkts"))
+    assert res.rate[1] == 2.5
+
+
+def test_counter32_wrap() -> None:
+    top = 2**32 - 1000
+    res = CounterState().update(batch([(0, top), (10, 250)], kind=Kind.COUNTER32))
+    assert names(res) == ["first", "rate"]
+    assert res.flags[1] == Flag.WRAPPED
+    assert res.rate[1] == (1000 + 250) * 8 / 10
+
+
+def test_counter32_implausible_wrap_is_reset() -> None:
+    # a reboot of a device with 32-bit counters: the value falls to near zero
+    res = CounterState().update(batch([(0, 2_000_000_000), (10, 5)], kind=Kind.COUNTER32), max_rate=np.full(2, 1e8))
+    assert names(res) == ["first", "reset"]
+    assert res.flags[1] == Flag.RESET
+    assert math.isnan(res.rate[1])
+
+
+def test_counter32_wrap_under_interface_speed_is_a_wrap() -> None:
+    res = CounterState().update(batch([(0, 2**32 - 10), (10, 5)], kind=Kind.COUNTER32), max_rate=np.full(2, 1e9))
+    assert res.flags[1] == Flag.WRAPPED and res.rate[1] == 15 * 8 / 10
+
+
+def test_counter64_decrease_is_reset_never_wrap() -> None:
+    res = CounterState().update(batch([(0, 2**64 - 100), (10, 50), (20, 1050)]))
+    assert names(res) == ["first", "reset", "rate"]
+    assert res.flags.tolist() == [Flag.RESET * 0, Flag.RESET, 0]
+    assert res.rate[2] == 800.0
+
+
+def test_absurd_positive_increment_is_reset() -> None:
+    state = CounterState(CounterConfig(max_bps=1e12))
+    res = state.update(batch([(0, 0), (1, 10**15)]))
+    assert names(res) == ["first", "reset"] and res.flags[1] == Flag.RESET
+
+
+def test_reset_via_last_clear_after_previous_sample_uses_value_since_clear() -> None:
+    # cleared at t=15 (epoch changes 0 -> 15); at t=20 the counter reads 500 octets since the clear
+    res = CounterState().update(batch([(0, 1000, 0), (10, 2000, 0), (20, 500, 15)]))
+    assert names(res) == ["first", "rate", "rate"]
+    assert res.flags[2] == Flag.RESET
+    assert res.rate[2] == 500 * 8 / 5
+
+
+def test_reset_via_discontinuity_time_before_previous_sample_gives_no_rate() -> None:
+    # discontinuity-time moves but lies before the previous sample: no interval to measure
+    res = CounterState().update(batch([(0, 1000, -100), (10, 2000, -100), (20, 3000, 5)]))
+    assert names(res) == ["first", "rate", "reset"]
+    assert res.flags[2] == Flag.RESET
+
+
+def test_reboot_boot_time_change_with_higher_value_is_still_reset() -> None:
+    # after a reboot the counter may climb above its old value within one interval: only the epoch tells
+    res = CounterState().update(batch([(0, 1000, -3600), (60, 2000, -3600), (120, 90_000, 100)]))
+    assert names(res) == ["first", "rate", "rate"]
+    assert res.flags[2] == Flag.RESET
+    assert res.rate[2] == 90_000 * 8 / 20
+
+
+def test_epoch_jitter_within_tolerance_is_not_reset() -> None:
+    res = CounterState().update(batch([(0, 1000, -3600), (10, 2250, -3599)]))
+    assert names(res) == ["first", "rate"] and res.flags[1] == 0 and res.rate[1] == 1000.0
+
+
+def test_out_of_order_across_batches_is_dropped() -> None:
+    state = CounterState()
+    state.update(batch([(0, 0), (10, 1000)]))
+    res = state.update(batch([(5, 500), (20, 2000)]))
+    assert names(res) == ["out_of_order", "rate"]
+    assert res.rate[1] == 800.0  # measured from t=10, the out-of-order sample left no trace
+
+
+def test_unsorted_batch_is_processed_in_time_order() -> None:
+    res = CounterState().update(batch([(20, 2000), (0, 0), (10, 1000)]))
+    assert names(res) == ["rate", "first", "rate"]
+    assert res.rate.tolist()[0] == 800.0 and res.rate.tolist()[2] == 800.0
+
+
+def test_duplicates_dropped_in_batch_and_across() -> None:
+    state = CounterState()
+    res = state.update(batch([(0, 0), (0, 0), (10, 1000)]))
+    assert names(res) == ["first", "duplicate", "rate"]
+    res = state.update(batch([(10, 1000)]))
+    assert names(res) == ["duplicate"]
+
+
+def test_gap_flag_after_missing_samples() -> None:
+    rows = [(t, t * 100) for t in (0, 10, 20, 30, 80, 90)]
+    res = CounterState().update(batch(rows))
+    assert res.flags.tolist() == [0, 0, 0, 0, Flag.GAP, 0]
+    assert res.rate[4] == 800.0  # the rate over the gap is still given
+
+
+def test_otlp_delta_with_start_time() -> None:
+    # delta temporality: each point is an increment over [start, ts]
+    res = CounterState().update(batch([(10, 1250, 0), (20, 2500, 10)], kind=Kind.DELTA))
+    assert names(res) == ["rate", "rate"]
+    assert res.rate.tolist() == [1000.0, 2000.0]
+
+
+def test_otlp_delta_without_start_time_uses_previous_sample() -> None:
+    res = CounterState().update(batch([(0, 99), (10, 1250)], kind=Kind.DELTA))
+    assert names(res) == ["first", "rate"] and res.rate[1] == 1000.0
+
+
+def test_negative_delta_rejected() -> None:
+    b = batch([(0, 0, -10), (10, 0, 0)], kind=Kind.DELTA)
+    b.value_f64[1] = -5.0
+    res = CounterState().update(b)
+    assert names(res) == ["rate", "negative"]
+
+
+def test_gauges_pass_through_untouched() -> None:
+    b = batch([(0, 0)], field="delay_s", kind=Kind.GAUGE)
+    b.value_f64[0] = 0.0125
+    state = CounterState()
+    res = state.update(b)
+    assert names(res) == ["gauge"] and res.rate[0] == 0.0125 and len(state) == 0
+
+
+def test_unknown_kind_is_reported() -> None:
+    res = CounterState().update(batch([(0, 1)], kind=7))
+    assert names(res) == ["bad_kind"]
+
+
+def test_keys_are_independent() -> None:
+    rows = [
+        ("r1", "Ethernet1", "rx_octets", 0, 0, 64, None),
+        ("r2", "Ethernet1", "rx_octets", 0, 10**6, 64, None),
+        ("r1", "Ethernet1", "tx_octets", 0, 5, 64, None),
+        ("r1", "Ethernet1", "rx_octets", 10, 1250, 64, None),
+        ("r2", "Ethernet1", "rx_octets", 10, 10**6 + 2500, 64, None),
+        ("r1", "Ethernet1", "tx_octets", 10, 5, 64, None),
+    ]
+    res = CounterState().update(batch(rows))
+    assert res.rate.tolist()[3:] == [1000.0, 2000.0, 0.0]
+
+
+def test_ttl_eviction_forgets_idle_counters() -> None:
+    state = CounterState(CounterConfig(ttl_s=100.0))
+    state.update(batch([("r1", "e1", "rx_octets", 0, 0, 64, None), ("r2", "e1", "rx_octets", 0, 0, 64, None)]))
+    state.update(batch([("r1", "e1", "rx_octets", 150, 10, 64, None)]))
+    state.update(batch([("r1", "e1", "rx_octets", 200, 20, 64, None)]))
+    assert state.evictions == 1 and len(state) == 1
+    res = state.update(batch([("r2", "e1", "rx_octets", 210, 10, 64, None)]))
+    assert names(res) == ["first"]
+
+
+def test_lru_cap_bounds_the_state() -> None:
+    state = CounterState(CounterConfig(max_counters=50), capacity=16)
+    for t in range(5):
+        rows = [(f"r{t}", f"e{i}", "rx_octets", t, i, 64, None) for i in range(40)]
+        state.update(batch(rows))
+    assert len(state) <= 50
+    assert state.evictions == 5 * 40 - len(state)
+    # the most recent device is still tracked
+    res = state.update(batch([("r4", "e0", "rx_octets", 10, 1250, 64, None)]))
+    assert names(res) == ["rate"]
+
+
+def test_slots_grow_and_are_reused() -> None:
+    state = CounterState(capacity=16)
+    rows = [(f"r{i % 7}", f"e{i}", "rx_octets", 0, i, 64, None) for i in range(5000)]
+    state.update(batch(rows))
+    assert len(state) == 5000
+    rows = [(f"r{i % 7}", f"e{i}", "rx_octets", 10, i + 1250, 64, None) for i in range(5000)]
+    res = state.update(batch(rows))
+    assert (res.rate == 1000.0).all()
+
+
+def test_save_restore_mid_stream_equals_uninterrupted(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    rows = []
+    for t in range(0, 200, 10):
+        for i in range(30):
+            v = int(t * 1000 * (i + 1) + rng.integers(0, 100))
+            ep = 0 if t < 120 or i % 3 else 115  # some counters cleared mid-stream
+            rows.append((f"r{i % 4}", f"Ethernet1/{i}", "rx_octets", t, v if ep == 0 else v // 7, 64, ep))
+    full = batch(rows)
+    whole = CounterState().update(full)
+    half = len(rows) // 2
+    a = CounterState()
+    first = a.update(full.take(np.arange(half)))
+    path = tmp_path / "state.npz"
+    a.save(path)
+    b = CounterState.load(path)
+    second = b.update(full.take(np.arange(half, len(rows))))
+    np.testing.assert_array_equal(np.concatenate([first.rate, second.rate]), whole.rate)
+    np.testing.assert_array_equal(np.concatenate([first.flags, second.flags]), whole.flags)
+
+
+def test_load_rejects_garbage(tmp_path) -> None:
+    p = tmp_path / "bad.npz"
+    p.write_bytes(b"not a zip")
+    with pytest.raises(CounterStateError, match="cannot read counter state"):
+        CounterState.load(p)
+
+
+def test_counts_cover_every_row() -> None:
+    res = CounterState().update(batch([(0, 0), (0, 0), (10, 100), (5, 1)]))
+    assert sum(res.counts().values()) == 4
+    # in one batch a late sample is sorted into place, not dropped
+    assert res.counts()["duplicate"] == 1 and res.counts()["rate"] == 2 and res.counts()["out_of_order"] == 0
+
+
+def test_status_codes_match_names() -> None:
+    assert STATUS_NAMES[Status.OUT_OF_ORDER] == "out_of_order"
+    assert STATUS_NAMES[Status.GAUGE] == "gauge"
+
+
+def test_config_validation() -> None:
+    with pytest.raises(CounterStateError, match="gap_factor"):
+        CounterConfig(gap_factor=0.5)
+
+
+def test_memory_per_counter_is_small() -> None:
+    state = CounterState()
+    rows = [(f"r{i // 100}", f"Ethernet1/{i % 100}", "rx_octets", 0, 1, 64, None) for i in range(20_000)]
+    state.update(batch(rows))
+    assert state.memory_bytes() / len(state) < 300
+
+
+def test_fixed_width_and_odd_name_columns() -> None:
+    b = batch([(0, 0), (10, 1250)])
+    b.device = np.array(["r1", "r1"])  # NumPy unicode instead of object
+    b.interface = np.array([None, None], dtype=object)  # a decoder bug: interned as "None", not a crash
+    state = CounterState()
+    res = state.update(b)
+    assert names(res) == ["first", "rate"] and res.rate[1] == 1000.0
+    assert state.names(int(res.key[0])) == ("r1", "None", "rx_octets")
+
+
+def test_counter32_and_counter64_of_one_field_are_separate_counters() -> None:
+    rows = [("r1", "e1", "rx_octets", t, v, k, None) for t in (0, 10) for v, k in ((t * 125, 32), (t * 250, 64))]
+    res = CounterState().update(batch(rows))
+    assert names(res) == ["first", "first", "rate", "rate"]
+    assert res.rate.tolist()[2:] == [1000.0, 2000.0]
+
+
+_row = st.tuples(
+    st.integers(0, 3),  # counter
+    st.integers(0, 40),  # ts, seconds
+    st.integers(0, 2**64 - 1),
+    st.one_of(st.none(), st.integers(-5, 45)),  # epoch
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_row, max_size=60), st.integers(1, 6), st.randoms(use_true_random=False))
+def test_property_split_into_batches_gives_same_result(rows: list[tuple], n_chunks: int, rnd) -> None:
+    """Feeding samples in time order in one batch or in several gives identical outcomes."""
+    kinds = (Kind.COUNTER64, Kind.COUNTER32, Kind.DELTA, Kind.COUNTER64)
+    full = [(f"r{c % 2}", f"e{c}", "rx_octets", t, v % 2**32 if kinds[c] == 32 else v, kinds[c], ep)
+            for c, t, v, ep in sorted(rows, key=lambda r: r[1])]  # fmt: skip
+    b = batch(full)
+    b.value_f64[:] = np.where(b.kind == Kind.DELTA, b.value_u64 % 10_000, b.value_f64)
+    whole = CounterState().update(b)
+    cuts = sorted(rnd.sample(range(len(full) + 1), min(n_chunks, len(full) + 1)))
+    state = CounterState()
+    parts = [state.update(b.take(np.arange(a, z))) for a, z in zip([0, *cuts], [*cuts, len(full)])]
+    np.testing.assert_array_equal(np.concatenate([p.status for p in parts]), whole.status)
+    np.testing.assert_array_equal(np.concatenate([p.flags for p in parts]), whole.flags)
+    np.testing.assert_array_equal(np.concatenate([p.rate for p in parts]), whole.rate)
+    assert np.isnan(whole.rate[whole.status != Status.RATE]).all()
+    assert (whole.rate[whole.status == Status.RATE] >= 0).all()
