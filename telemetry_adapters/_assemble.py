@@ -1,0 +1,505 @@
+"""Vectorised assembly of leaf records into a :class:`SampleBatch` (shared by the JSON decoders).
+
+A decoder reduces each message to *records*: one per (device, interface,
+timestamp) with a dict of ``leaf path → value``. :func:`assemble` maps every leaf
+through the shared :class:`~telemetry_adapters.paths.PathMapper` in one pass
+over the whole batch, converts the counter values in bulk, validates
+timestamps and values, picks up discontinuity markers and interface-name
+leaves, and emits the columns once. Bad values become per-element rejections;
+a record that yields nothing and was not rejected becomes an ``unknown_path``
+(or ``empty``) rejection, so nothing vanishes.
+
+>>> from telemetry_adapters.base import DecoderConfig
+>>> recs = Records()
+>>> recs.add("r1", "Ethernet1", 1_700_000_000_000_000_000, 0,
+...          {"/interfaces/interface/state/counters/in-octets": "42", "oper-status": "UP"})
+>>> batch, rej = assemble(recs, PathMapper(), DecoderConfig(now_ns=1_700_000_000_000_000_000),
+...                       [b"m"], "test")
+>>> batch.field.tolist(), batch.value_u64.tolist(), rej
+(['rx_octets'], [42], [])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from telemetry_adapters.base import DecoderConfig, RawMessage
+from telemetry_adapters.errors import Reason, Rejection, truncate_raw
+from telemetry_adapters.paths import (
+    EPOCH_ABS,
+    EPOCH_ABS_S,
+    EPOCH_REL_CS,
+    EPOCH_REL_S,
+    FIELD_BITS,
+    FIELD_NAMES,
+    IF_NAME,
+    PathMapper,
+)
+from telemetry_adapters.schema import SampleBatch
+
+__all__ = [
+    "Records",
+    "assemble",
+    "assemble_rows",
+    "coerce_counter",
+    "coerce_gauge",
+    "epoch_in_range",
+    "epochs_vectorised",
+    "fast_u64",
+    "parse_epoch_ns",
+    "to_ns_by_magnitude",
+]
+
+_U64_MAX = 2**64 - 1
+_U32_MAX = 2**32 - 1
+_FIELD_NAMES_ARR = np.array(FIELD_NAMES, dtype=object)
+_FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
+_IS_GAUGE = _FIELD_BITS_ARR == 0
+_RATIO_FIELDS = frozenset({"loss_ratio", "utilization", "queue_occupancy"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT_TYPES = frozenset({int, str})
+_EPOCH_PRIORITY = {EPOCH_ABS: 0, EPOCH_ABS_S: 1, EPOCH_REL_S: 2, EPOCH_REL_CS: 3}
+
+
+class Records:
+    """Per-record columns filled by a decoder: device, interface, ts_ns, message index, leaves."""
+
+    __slots__ = ("device", "interface", "leaves", "msg", "ts_ns")
+
+    def __init__(self) -> None:
+        self.device: list[str] = []
+        self.interface: list[str] = []
+        self.ts_ns: list[int] = []
+        self.msg: list[int] = []
+        self.leaves: list[Mapping[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    def add(self, device: str, interface: str, ts_ns: int, msg: int, leaves: Mapping[str, Any]) -> None:
+        """Append one record (``leaves`` maps a leaf path or field name to its raw value)."""
+        self.device.append(device)
+        self.interface.append(interface)
+        self.ts_ns.append(ts_ns)
+        self.msg.append(msg)
+        self.leaves.append(leaves)
+
+
+def parse_epoch_ns(code: int, value: Any, ts_ns: int) -> int | None:
+    """Discontinuity marker in epoch ns from one epoch leaf, or ``None`` when unparseable or outside
+    [1970, 2262).
+
+    Relative markers are rounded to whole seconds (see ``EPOCH_TOLERANCE_NS``).
+
+    >>> parse_epoch_ns(EPOCH_ABS, "2023-11-15T05:50:40+00:00", 0)
+    1700027440000000000
+    >>> parse_epoch_ns(EPOCH_ABS, "1691859140059797458", 0)
+    1691859140059797458
+    >>> parse_epoch_ns(EPOCH_REL_S, 100, 1_000_000_000_400_000_000)
+    999999900000000000
+    >>> parse_epoch_ns(EPOCH_REL_S, 10**10, 1_000_000_000_400_000_000) is None
+    True
+    """
+    e = _parse_epoch_ns(code, value, ts_ns)
+    if e is None or not 0 <= e < 2**63:
+        return None
+    return e
+
+
+def _parse_epoch_ns(code: int, value: Any, ts_ns: int) -> int | None:
+    """:func:`parse_epoch_ns` without the range check."""
+    if isinstance(value, bool):
+        return None
+    if code == EPOCH_ABS:
+        if isinstance(value, str):
+            s = value.strip()
+            if s.isdigit():
+                value = int(s)
+            else:
+                try:
+                    dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+                except ValueError:
+                    return None
+                if dt.tzinfo is None:
+                    return None
+                d = dt - _EPOCH
+                return (d.days * 86400 + d.seconds) * 1_000_000_000 + d.microseconds * 1000
+        if isinstance(value, int):
+            if value < 0 or value > 2**63 - 1:
+                return None
+            # OpenConfig timeticks64 is ns; tolerate seconds / ms / us by magnitude
+            return to_ns_by_magnitude(value)
+        return None
+    num = _as_number(value)
+    if num is None or num < 0 or not math.isfinite(num):
+        return None
+    if code == EPOCH_ABS_S:
+        return int(num) * 1_000_000_000
+    if code == EPOCH_REL_S:
+        secs = num
+    elif code == EPOCH_REL_CS:
+        secs = num / 100.0
+    else:
+        return None
+    return round(ts_ns / 1e9 - secs) * 1_000_000_000
+
+
+def to_ns_by_magnitude(t: int | float) -> int:
+    """Epoch time in s, ms, us or ns → ns, guessed from its magnitude (valid for years 1973–2286).
+
+    >>> to_ns_by_magnitude(1458229140), to_ns_by_magnitude(1543236572000), to_ns_by_magnitude(1700000000.25)
+    (1458229140000000000, 1543236572000000000, 1700000000250000000)
+    """
+    a = abs(t)
+    if isinstance(t, float):  # keep µs precision without float noise in the low digits
+        if a < 1e11:
+            return round(t * 1e6) * 1000
+        if a < 1e14:
+            return round(t * 1e3) * 1000
+        return round(t) * (1000 if a < 1e17 else 1)
+    if a < 1e11:
+        return t * 1_000_000_000
+    if a < 1e14:
+        return t * 1_000_000
+    if a < 1e17:
+        return t * 1_000
+    return t
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def coerce_counter(value: Any, bits: int) -> tuple[int, None] | tuple[None, tuple[str, str]]:
+    """(exact value, None) or (None, (reason, detail)) for one counter value."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None, (Reason.WRONG_TYPE, f"counter value {value!r} is a {type(value).__name__}, expected an integer")
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            v = int(s)
+        except ValueError:
+            try:
+                f = float(s)
+            except ValueError:
+                return None, (Reason.WRONG_TYPE, f"counter value {value!r} is not a number")
+            value = f
+        else:
+            value = v
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None, (Reason.NON_FINITE, f"counter value {value!r} is not finite")
+        if value < 0:
+            return None, (Reason.NEGATIVE_COUNTER, f"counter value {value!r} is negative")
+        if value != math.floor(value):
+            return None, (Reason.WRONG_TYPE, f"counter value {value!r} is not an integer")
+        value = int(value)
+    if value < 0:
+        return None, (Reason.NEGATIVE_COUNTER, f"counter value {value} is negative")
+    limit = _U32_MAX if bits == 32 else _U64_MAX
+    if value > limit:
+        return None, (Reason.OUT_OF_RANGE, f"counter value {value} exceeds the Counter{bits} maximum {limit}")
+    return value, None
+
+
+def coerce_gauge(value: Any, field: str) -> tuple[float, None] | tuple[None, tuple[str, str]]:
+    num = _as_number(value)
+    if num is None:
+        return None, (Reason.WRONG_TYPE, f"{field} value {value!r} is not a number")
+    if not math.isfinite(num):
+        return None, (Reason.NON_FINITE, f"{field} value {value!r} is not finite")
+    if num < 0 or (field in _RATIO_FIELDS and num > 1.0):
+        bound = "0..1" if field in _RATIO_FIELDS else ">= 0"
+        return None, (Reason.OUT_OF_RANGE, f"{field} value {num} is outside {bound}")
+    return num, None
+
+
+def fast_u64(values: Sequence[Any]) -> npt.NDArray[np.uint64] | None:
+    """Parse decimal strings / non-negative ints into uint64 in one C call, or ``None`` when any
+    value is not a plain non-negative decimal integer ≤ 2**64-1 (the caller then checks one by one).
+
+    >>> fast_u64(["1", 2, "18446744073709551615"]).tolist(), fast_u64(["1", "-2"]), fast_u64(["1.5"])
+    ([1, 2, 18446744073709551615], None, None)
+    >>> fast_u64(["18446744073709551616"]), fast_u64([True]), fast_u64(["1 2"]), fast_u64([""])
+    (None, None, None, None)
+    """
+    if not values:
+        return np.empty(0, dtype=np.uint64)
+    try:
+        text = " ".join(values)  # the common case: every value a string
+    except TypeError:
+        if not set(map(type, values)) <= _INT_TYPES:  # bool, float, None, containers: one by one
+            return None
+        text = " ".join(map(str, values))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            arr = np.fromstring(text, dtype=np.uint64, sep=" ")
+        except ValueError:
+            return None
+    if arr.shape[0] != len(values):
+        return None  # unparsable tail, empty strings or embedded whitespace
+    top = np.flatnonzero(arr == _U64_MAX)
+    if len(top):  # strtoull saturates on overflow: confirm the maxima are real
+        for i in top.tolist():
+            v = values[i]
+            if int(v) != _U64_MAX:
+                return None
+    return arr
+
+
+def _pick(values: list[Any], idx: npt.NDArray[np.intp]) -> list[Any]:
+    if len(idx) == 0:
+        return []
+    if len(idx) == 1:
+        return [values[int(idx[0])]]
+    return list(itemgetter(*idx.tolist())(values))
+
+
+def assemble(
+    recs: Records,
+    mapper: PathMapper,
+    config: DecoderConfig,
+    messages: Sequence[RawMessage],
+    source: str,
+) -> tuple[SampleBatch, list[Rejection]]:
+    """Map, validate and convert ``recs`` into one :class:`SampleBatch` plus rejections."""
+    batch, rejections, _ = assemble_rows(recs, mapper, config, messages, source)
+    return batch, rejections
+
+
+def assemble_rows(
+    recs: Records,
+    mapper: PathMapper,
+    config: DecoderConfig,
+    messages: Sequence[RawMessage],
+    source: str,
+) -> tuple[SampleBatch, list[Rejection], npt.NDArray[np.intp]]:
+    """:func:`assemble`, also returning each row's message index (``recs.msg`` of its record)."""
+    rejections: list[Rejection] = []
+    R = len(recs)
+    if R == 0:
+        return SampleBatch.empty(), rejections, np.empty(0, dtype=np.intp)
+
+    def reject(rec: int, reason: str, detail: str) -> None:
+        rejections.append(Rejection(str(reason), detail, truncate_raw(messages[recs.msg[rec]]), source))
+
+    leaves = recs.leaves
+    counts = np.fromiter(map(len, leaves), dtype=np.int64, count=R)
+    n = int(counts.sum())
+    keys = list(chain.from_iterable(leaves))
+    vals: list[Any] = list(chain.from_iterable(map(dict.values, leaves)))  # type: ignore[arg-type]
+    codes = np.fromiter(map(mapper.__getitem__, keys), dtype=np.int16, count=n)
+    rec_of = np.repeat(np.arange(R, dtype=np.intp), counts)
+
+    lo, hi = config.ts_bounds_ns()
+    try:
+        ts = np.array(recs.ts_ns, dtype=np.int64)
+        bad_ts = (ts < lo) | (ts > hi)
+    except OverflowError:  # a timestamp beyond int64 ns (e.g. seconds scaled into the 24th century)
+        big = [not -(2**63) <= t < 2**63 for t in recs.ts_ns]
+        ts = np.array([0 if b else t for t, b in zip(recs.ts_ns, big, strict=True)], dtype=np.int64)
+        ts[np.array(big)] = np.iinfo(np.int64).max
+        bad_ts = (ts < lo) | (ts > hi) | np.array(big)
+    rejected = np.zeros(R, dtype=bool)
+    if bad_ts.any():
+        for r in np.flatnonzero(bad_ts).tolist():
+            t = int(recs.ts_ns[r])
+            if t > hi:
+                reject(r, Reason.TS_FUTURE, f"timestamp {t} ns is more than max_future_skew_s ahead of now")
+            else:
+                reject(r, Reason.TS_PAST, f"timestamp {t} ns is older than max_age_s")
+        rejected |= bad_ts
+        live = ~bad_ts[rec_of]
+    else:
+        live = np.ones(n, dtype=bool)
+
+    # interface-name leaves (IF-MIB ifName, Ciena counters/name) when the record has no key
+    interface = recs.interface
+    for i in np.flatnonzero((codes == IF_NAME) & live).tolist():
+        r = int(rec_of[i])
+        v = vals[i]
+        if not interface[r] and isinstance(v, str):
+            interface[r] = v.strip('"\\ ')
+
+    # one bulk parse of every value (counters arrive as decimal strings or integers); when some leaf is
+    # not numeric (oper-status, dates), parse just the counter values, and the markers one by one
+    fidx = np.flatnonzero((codes >= 0) & live)
+    fcodes = codes[fidx]
+    eidx = np.flatnonzero((codes <= EPOCH_ABS) & (codes >= EPOCH_REL_CS) & live)
+    all_u64 = fast_u64(vals)
+
+    # discontinuity markers
+    epoch = np.zeros(R, dtype=np.int64)
+    has_epoch = np.zeros(R, dtype=bool)
+    if len(eidx):
+        ev = all_u64[eidx] if all_u64 is not None else fast_u64(_pick(vals, eidx))
+        if ev is not None and epoch_in_range(codes[eidx], ev, ts[rec_of[eidx]]).all():
+            epochs_vectorised(eidx, codes, ev, rec_of, ts, epoch, has_epoch)
+        else:
+            _epochs_slow(eidx, codes, keys, vals, rec_of, ts, epoch, has_epoch, reject)
+
+    # counter values
+    u64: npt.NDArray[np.uint64] | None = None
+    if len(fidx) and not _IS_GAUGE[fcodes].any():
+        u64 = all_u64[fidx] if all_u64 is not None else fast_u64(_pick(vals, fidx))
+        if u64 is not None and ((_FIELD_BITS_ARR[fcodes] == 32) & (u64 > _U32_MAX)).any():
+            u64 = None  # let the slow path name the offending values
+    if u64 is not None:
+        f64 = u64.astype(np.float64)
+    else:
+        sel = _pick(vals, fidx)
+        u64 = np.zeros(len(fidx), dtype=np.uint64)
+        f64 = np.zeros(len(fidx), dtype=np.float64)
+        keep = np.zeros(len(fidx), dtype=bool)
+        for j, (v, c) in enumerate(zip(sel, fcodes.tolist(), strict=True)):
+            bits = FIELD_BITS[c]
+            if bits:
+                iv, err = coerce_counter(v, bits)
+                if iv is not None:
+                    u64[j] = iv
+                    f64[j] = float(iv)
+                    keep[j] = True
+                    continue
+            else:
+                fv, err = coerce_gauge(v, FIELD_NAMES[c])
+                if fv is not None:
+                    f64[j] = fv
+                    keep[j] = True
+                    continue
+            assert err is not None
+            r = int(rec_of[fidx[j]])
+            rejected[r] = True
+            reject(r, err[0], f"{keys[int(fidx[j])]!r}: {err[1]}")
+        if not keep.all():
+            fidx, fcodes, u64, f64 = fidx[keep], fcodes[keep], u64[keep], f64[keep]
+
+    rows = rec_of[fidx]
+    # records that produced nothing and were not rejected: say why
+    produced = np.zeros(R, dtype=bool)
+    produced[rows] = True
+    for r in np.flatnonzero(~produced & ~rejected).tolist():
+        if counts[r] == 0:
+            reject(r, Reason.EMPTY, "record carries no values")
+        else:
+            some = list(leaves[r])[:3]
+            reject(r, Reason.UNKNOWN_PATH, f"no interface counter or gauge leaf among {int(counts[r])} leaves "
+                   f"(e.g. {some}); see telemetry_adapters.paths.LEAF_TABLE")
+
+    dev = np.array(recs.device, dtype=object) if R else np.empty(0, dtype=object)
+    ifs = np.array(interface, dtype=object)
+    m = len(rows)
+    src_col = np.empty(m, dtype=object)
+    src_col.fill(source)
+    net_col = np.empty(m, dtype=object)
+    net_col.fill(config.network)
+    batch = SampleBatch(
+        device=dev[rows],
+        interface=ifs[rows],
+        field=_FIELD_NAMES_ARR[fcodes],
+        ts_ns=ts[rows],
+        value_u64=u64,
+        value_f64=f64,
+        kind=_FIELD_BITS_ARR[fcodes],
+        epoch_ns=epoch[rows],
+        has_epoch=has_epoch[rows],
+        source=src_col,
+        network=net_col,
+    )
+    return batch, rejections, np.asarray(recs.msg, dtype=np.intp)[rows]
+
+
+def epoch_in_range(
+    codes: npt.NDArray[np.int16], values: npt.NDArray[np.uint64], ts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Which integer epoch leaves give a marker in [1970, 2262) (codes, values and record ts aligned);
+    the others are left to :func:`parse_epoch_ns`, which rejects them."""
+    v = values.astype(np.float64)
+    t = ts.astype(np.float64)
+    ns = np.where(v < 1e11, v * 1e9, np.where(v < 1e14, v * 1e6, np.where(v < 1e17, v * 1e3, v)))
+    ok = np.where(codes == EPOCH_ABS, ns < 9.2e18, True)
+    ok &= np.where(codes == EPOCH_ABS_S, v * 1e9 < 9.2e18, True)
+    ok &= np.where(codes == EPOCH_REL_S, v * 1e9 <= t, True)
+    ok &= np.where(codes == EPOCH_REL_CS, v * 1e7 <= t, True)
+    return ok & (values <= np.uint64(2**62))
+
+
+def epochs_vectorised(
+    eidx: npt.NDArray[np.intp],
+    codes: npt.NDArray[np.int16],
+    values: npt.NDArray[np.uint64],
+    rec_of: npt.NDArray[np.intp],
+    ts: npt.NDArray[np.int64],
+    epoch: npt.NDArray[np.int64],
+    has_epoch: npt.NDArray[np.bool_],
+) -> None:
+    """Integer epoch leaves (``values`` aligned with ``eidx``) → epoch ns per record, best priority wins."""
+    c = codes[eidx]
+    v = values.astype(np.int64)
+    r = rec_of[eidx]
+    t = ts[r]
+    e = np.empty(len(eidx), dtype=np.int64)
+    absm = c == EPOCH_ABS
+    if absm.any():  # ns, or s/ms/us by magnitude (see to_ns_by_magnitude)
+        va = v[absm]
+        e[absm] = np.where(
+            va < 10**11, va * 10**9, np.where(va < 10**14, va * 10**6, np.where(va < 10**17, va * 1000, va))
+        )
+    m = c == EPOCH_ABS_S
+    e[m] = v[m] * 10**9
+    m = c == EPOCH_REL_S
+    e[m] = np.round(t[m] / 1e9 - v[m]).astype(np.int64) * 10**9
+    m = c == EPOCH_REL_CS
+    e[m] = np.round(t[m] / 1e9 - v[m] / 100.0).astype(np.int64) * 10**9
+    # assign worst priority first so the best one (EPOCH_ABS) is written last and wins
+    order = np.argsort(c, kind="stable")  # EPOCH_REL_CS (-5) < ... < EPOCH_ABS (-2)
+    epoch[r[order]] = e[order]
+    has_epoch[r] = True
+
+
+def _epochs_slow(
+    eidx: npt.NDArray[np.intp],
+    codes: npt.NDArray[np.int16],
+    keys: list[str],
+    vals: list[Any],
+    rec_of: npt.NDArray[np.intp],
+    ts: npt.NDArray[np.int64],
+    epoch: npt.NDArray[np.int64],
+    has_epoch: npt.NDArray[np.bool_],
+    reject: Any,
+) -> None:
+    """Per-leaf epoch parsing (strings with dates, floats, bad values) with rejections."""
+    best: dict[int, int] = {}
+    for i in eidx.tolist():
+        r = int(rec_of[i])
+        c = int(codes[i])
+        if r in best and _EPOCH_PRIORITY[best[r]] <= _EPOCH_PRIORITY[c]:
+            continue
+        e = parse_epoch_ns(c, vals[i], int(ts[r]))
+        if e is None:
+            numeric = _as_number(vals[i]) is not None
+            why = "out of range (before 1970 or after 2262)" if numeric else "unparseable"
+            reject(r, Reason.OUT_OF_RANGE if numeric else Reason.WRONG_TYPE,
+                   f"discontinuity leaf {keys[i]!r} value {vals[i]!r} is {why}")
+            continue
+        best[r] = c
+        epoch[r] = e
+        has_epoch[r] = True

@@ -1,0 +1,174 @@
+"""Errors and rejections: the stable reason codes for bad input.
+
+Decoders never raise to their caller: each bad message (or bad element inside a
+message) becomes a :class:`Rejection` with one of the stable :class:`Reason`
+codes, and the batch API counts them in a :class:`RejectionStats`.
+:class:`DecodeError` exists for callers that want an exception (the CLI,
+single-message helpers); :meth:`DecodeError.to_rejection` converts it.
+
+Examples
+--------
+>>> r = Rejection(Reason.MALFORMED_JSON, "unexpected end of input", b"{", "gnmic")
+>>> r.reason
+'malformed_json'
+>>> stats = RejectionStats()
+>>> stats.add_all([r, r])
+>>> stats.counts["malformed_json"], stats.total
+(2, 2)
+>>> err = DecodeError("bad", format="gnmic", offset=3, raw=b"x" * 600)
+>>> isinstance(err, ValueError), len(err.raw)
+(True, 512)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "MAX_RAW_BYTES",
+    "DecodeError",
+    "Reason",
+    "Rejection",
+    "RejectionStats",
+    "TelemetryError",
+    "truncate_raw",
+]
+
+#: Rejections keep at most this many bytes of the offending input.
+MAX_RAW_BYTES = 512
+
+
+class Reason(StrEnum):
+    """Stable rejection reason codes (the string values are the contract)."""
+
+    MALFORMED_JSON = "malformed_json"  #: not parseable as JSON / line protocol
+    WRONG_TYPE = "wrong_type"  #: a field has the wrong JSON type (object where a number belongs …)
+    MISSING_FIELD = "missing_field"  #: a required field is absent
+    NON_FINITE = "non_finite"  #: NaN or ±inf where a finite number is required
+    NEGATIVE_COUNTER = "negative_counter"  #: a cumulative counter below zero
+    OUT_OF_RANGE = "out_of_range"  #: a counter above 2**64-1, a Counter32 above 2**32-1, a ratio outside 0..1
+    TS_FUTURE = "ts_future"  #: timestamp later than now + max skew
+    TS_PAST = "ts_past"  #: timestamp earlier than now - max age
+    OVERSIZED = "oversized"  #: message longer than the configured limit
+    UNKNOWN_FORMAT = "unknown_format"  #: no decoder for the requested format / message shape
+    UNKNOWN_PATH = "unknown_path"  #: a valid message whose paths carry nothing this project maps
+    EMPTY = "empty"  #: an empty message, or one with no values at all
+    # counter semantics (telemetry_adapters.counters / normalize)
+    OUT_OF_ORDER = "out_of_order"  #: sample older than the last one seen for its counter
+    DUPLICATE = "duplicate"  #: sample with the same timestamp as the last one seen
+    # inventory
+    UNMAPPED_ENTITY = "unmapped_entity"  #: device/interface or prefix not in the inventory
+
+
+def truncate_raw(raw: bytes | bytearray | memoryview | str, limit: int = MAX_RAW_BYTES) -> bytes:
+    """The first ``limit`` bytes of ``raw`` (str is UTF-8 encoded).
+
+    >>> truncate_raw("abc", 2)
+    b'ab'
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    return bytes(raw[:limit])
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One rejected message or element.
+
+    Parameters
+    ----------
+    reason
+        A :class:`Reason` value (stored as its string).
+    detail
+        Human explanation naming the element and the fix.
+    raw
+        The offending input, truncated to :data:`MAX_RAW_BYTES` bytes.
+    source
+        The decoder (or stage) that rejected it.
+    """
+
+    reason: str
+    detail: str
+    raw: bytes
+    source: str
+
+    def __post_init__(self) -> None:
+        if len(self.raw) > MAX_RAW_BYTES:
+            object.__setattr__(self, "raw", bytes(self.raw[:MAX_RAW_BYTES]))
+        object.__setattr__(self, "reason", str(self.reason))
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-friendly form (raw decoded as UTF-8 with replacement)."""
+        return {
+            "reason": self.reason,
+            "detail": self.detail,
+            "raw": self.raw.decode("utf-8", "replace"),
+            "source": self.source,
+        }
+
+
+@dataclass(slots=True)
+class RejectionStats:
+    """Running count of rejections by reason (and by source)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    by_source: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, rejection: Rejection) -> None:
+        """Count one rejection."""
+        self.counts[rejection.reason] += 1
+        self.by_source[(rejection.source, rejection.reason)] += 1
+
+    def add_all(self, rejections: Iterable[Rejection]) -> None:
+        """Count many rejections."""
+        for r in rejections:
+            self.add(r)
+
+    @property
+    def total(self) -> int:
+        """Number of rejections counted."""
+        return sum(self.counts.values())
+
+
+class TelemetryError(Exception):
+    """Base class of every exception raised by :mod:`telemetry_adapters`."""
+
+
+class DecodeError(TelemetryError, ValueError):
+    """A message could not be decoded.
+
+    Parameters
+    ----------
+    message
+        What went wrong and how to fix it.
+    format
+        Decoder name (wire format).
+    offset
+        Byte offset (or message index) where the problem was found, or ``None``.
+    raw
+        The offending input, truncated to :data:`MAX_RAW_BYTES` bytes.
+    reason
+        The :class:`Reason` code this error maps to.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        format: str = "",
+        offset: int | None = None,
+        raw: bytes | str = b"",
+        reason: str = Reason.MALFORMED_JSON,
+    ) -> None:
+        super().__init__(message)
+        self.format = format
+        self.offset = offset
+        self.raw = truncate_raw(raw)
+        self.reason = str(reason)
+
+    def to_rejection(self) -> Rejection:
+        """This error as a :class:`Rejection`."""
+        return Rejection(self.reason, str(self), self.raw, self.format)

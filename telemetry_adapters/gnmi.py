@@ -1,0 +1,212 @@
+"""gNMI ``SubscribeResponse`` messages in protobuf-JSON form (what ``gnmic --format json`` or a
+gRPC-to-JSON bridge writes; the captures in ``telegraf-gnmi/*/responses.json``).
+
+One message is a response object or a JSON array of them::
+
+    {"update": {"timestamp": "1704442117721474264",
+                "prefix": {"origin": "openconfig", "target": "leaf1",
+                           "elem": [{"name": "interfaces"}, {"name": "interface", "key": {"name": "Ethernet35"}},
+                                    {"name": "state"}, {"name": "counters"}]},
+                "update": [{"path": {"elem": [{"name": "in-octets"}]}, "val": {"uintVal": "0"}}]}}
+
+Values are ``TypedValue`` objects (``uintVal``/``intVal`` as strings or numbers,
+``stringVal``, ``doubleVal``, ``jsonVal``/``jsonIetfVal`` as base64 JSON or inline
+objects, which are flattened into leaves). The interface is the key of the
+``interface`` element (``name`` or ``interface-name``), with ``.<index>`` for a
+``subinterface``; when the path has no key, a ``name`` leaf under the counters
+(seen on Ciena) names it. The device is ``prefix.target``.
+
+Examples
+--------
+>>> dec = GnmiDecoder(DecoderConfig(now_ns=1704442117721474264))
+>>> msg = (b'{"update":{"timestamp":"1704442117721474264","prefix":{"elem":[{"name":"interfaces"},'
+...        b'{"name":"interface","key":{"name":"Ethernet35"}},{"name":"state"},{"name":"counters"}]},'
+...        b'"update":[{"path":{"elem":[{"name":"in-octets"}]},"val":{"uintVal":"7"}}]}}')
+>>> [(r["interface"], r["field"], r["value_u64"]) for r in dec.decode(msg).samples.rows()]
+[('Ethernet35', 'rx_octets', 7)]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import orjson
+
+from telemetry_adapters._assemble import Records, assemble
+from telemetry_adapters._json import load_json_messages
+from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters.errors import Reason
+from telemetry_adapters.paths import PathMapper
+
+__all__ = ["GnmiDecoder", "flatten_json"]
+
+_SCALAR_KEYS = ("uintVal", "intVal", "stringVal", "doubleVal", "floatVal", "boolVal", "asciiVal", "decimalVal")
+_JSON_KEYS = ("jsonIetfVal", "jsonVal")
+_IF_KEY_NAMES = ("name", "interface-name", "interface_name")
+
+
+def _strip(name: str) -> str:
+    return name.rsplit(":", 1)[-1]
+
+
+def flatten_json(obj: Any, path: str, iface: str) -> Iterator[tuple[str, str, Any]]:
+    """Flatten a JSON(-IETF) value into ``(interface, leaf path, scalar)`` triples.
+
+    Lists under an ``interface`` (or ``subinterface``) node start a new interface
+    from the element's ``name`` / ``interface-name`` (``index``) key.
+
+    >>> list(flatten_json({"interface": [{"name": "e1", "state": {"counters": {"in-octets": "5"}}}]},
+    ...                   "/interfaces", ""))
+    [('e1', '/interfaces/interface/name', 'e1'), ('e1', '/interfaces/interface/state/counters/in-octets', '5')]
+    """
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from flatten_json(v, f"{path}/{k}", iface)
+    elif isinstance(obj, list):
+        node = _strip(path.rsplit("/", 1)[-1])
+        for el in obj:
+            sub = iface
+            if isinstance(el, dict):
+                if node == "interface":
+                    name = next((el[k] for k in _IF_KEY_NAMES if k in el), None)
+                    if name is not None:
+                        sub = str(name)
+                elif node == "subinterface" and "index" in el:
+                    sub = f"{iface}.{el['index']}"
+            yield from flatten_json(el, path, sub)
+    else:
+        yield iface, path, obj
+
+
+def _elems_to_path(elems: Any, iface: str) -> tuple[str, str] | None:
+    """``elem`` list → ("/a/b/c", interface from keys) or None when malformed."""
+    if not isinstance(elems, list):
+        return None
+    parts = []
+    for e in elems:
+        if not isinstance(e, dict):
+            return None
+        name = e.get("name", "")
+        if not isinstance(name, str):
+            return None
+        parts.append(name)
+        key = e.get("key")
+        if isinstance(key, dict) and key:
+            node = _strip(name)
+            if node == "interface":
+                v = next((key[k] for k in _IF_KEY_NAMES if k in key), None)
+                if v is not None:
+                    iface = str(v)
+            elif node == "subinterface" and "index" in key:
+                iface = f"{iface}.{key['index']}"
+    return "/" + "/".join(parts), iface
+
+
+def _typed_value(val: Any) -> tuple[bool, Any]:
+    """(is_json, value) of a TypedValue object; JSON values come back decoded."""
+    if not isinstance(val, dict):
+        return False, val
+    for k in _SCALAR_KEYS:
+        if k in val:
+            return False, val[k]
+    for k in _JSON_KEYS:
+        if k in val:
+            v = val[k]
+            if isinstance(v, str):
+                try:
+                    return True, orjson.loads(base64.b64decode(v, validate=True))
+                except (binascii.Error, ValueError):
+                    try:
+                        return True, orjson.loads(v)
+                    except orjson.JSONDecodeError:
+                        return False, v
+            return True, v
+    return False, None
+
+
+class GnmiDecoder(Decoder):
+    """gNMI SubscribeResponse (protobuf JSON) → :class:`~telemetry_adapters.schema.SampleBatch`."""
+
+    name: ClassVar[str] = "gnmi"
+    description: ClassVar[str] = "gNMI SubscribeResponse in protobuf JSON (object or array), TypedValue values"
+
+    def __init__(self, config: DecoderConfig | None = None) -> None:
+        super().__init__(config)
+        self._mapper = PathMapper()
+
+    def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
+        p_idx, p_objs, rejections = load_json_messages(messages, self.name, self.config.max_message_bytes)
+        recs = Records()
+        for i, obj in zip(p_idx, p_objs, strict=True):
+            responses = obj if isinstance(obj, list) else [obj]
+            if not responses:
+                rejections.append(self._reject(Reason.EMPTY, f"message {i} is an empty array", messages[i]))
+            for resp in responses:
+                err = self._add_response(resp, i, recs)
+                if err is not None:
+                    rejections.append(self._reject(err[0], f"message {i}: {err[1]}", messages[i]))
+        batch, more = assemble(recs, self._mapper, self.config, messages, self.name)
+        rejections.extend(more)
+        return self._result(batch, None, rejections, len(messages))
+
+    def _add_response(self, resp: Any, i: int, recs: Records) -> tuple[str, str] | None:
+        if not isinstance(resp, dict):
+            return Reason.WRONG_TYPE, f"response is a {type(resp).__name__}, expected a SubscribeResponse object"
+        notif = resp.get("update")
+        if notif is None:
+            if resp.get("syncResponse") is not None or resp.get("sync_response") is not None:
+                return Reason.EMPTY, "syncResponse carries no data"
+            return Reason.MISSING_FIELD, "response has no 'update' notification"
+        if not isinstance(notif, dict):
+            return Reason.WRONG_TYPE, f"'update' is a {type(notif).__name__}, expected a Notification object"
+        ts_raw = notif.get("timestamp")
+        if isinstance(ts_raw, str) and ts_raw.isdigit():
+            ts = int(ts_raw)
+        elif type(ts_raw) is int:
+            ts = ts_raw
+        elif ts_raw is None:
+            return Reason.MISSING_FIELD, "notification has no 'timestamp' (epoch ns)"
+        else:
+            return Reason.WRONG_TYPE, f"notification timestamp {ts_raw!r} is not an integer of epoch ns"
+        if ts >= 2**63:
+            return Reason.TS_FUTURE, f"notification timestamp {ts} is out of int64 range"
+        prefix = notif.get("prefix") or {}
+        if not isinstance(prefix, dict):
+            return Reason.WRONG_TYPE, "'prefix' is not a Path object"
+        target = prefix.get("target")
+        device = target if isinstance(target, str) else ""
+        pp = _elems_to_path(prefix.get("elem", []), "")
+        if pp is None:
+            return Reason.WRONG_TYPE, "prefix 'elem' is not a list of {name, key} objects"
+        base, base_iface = pp
+        updates = notif.get("update")
+        if updates is None:
+            return Reason.EMPTY, "notification carries no updates (delete-only)"
+        if not isinstance(updates, list):
+            return Reason.WRONG_TYPE, f"notification 'update' is a {type(updates).__name__}, expected a list"
+        by_iface: dict[str, dict[str, Any]] = {}
+        for u in updates:
+            if not isinstance(u, dict):
+                return Reason.WRONG_TYPE, "an update is not an object"
+            path = u.get("path") or {}
+            if not isinstance(path, dict):
+                return Reason.WRONG_TYPE, "an update 'path' is not an object"
+            pu = _elems_to_path(path.get("elem", []), base_iface)
+            if pu is None:
+                return Reason.WRONG_TYPE, "update path 'elem' is not a list of {name, key} objects"
+            sub, iface = pu
+            full = base + sub if sub != "/" else base
+            is_json, value = _typed_value(u.get("val"))
+            if is_json:
+                for itf, leaf, v in flatten_json(value, full, iface):
+                    by_iface.setdefault(itf, {})[leaf] = v
+            else:
+                by_iface.setdefault(iface, {})[full] = value
+        if not by_iface:
+            return Reason.EMPTY, "notification has an empty update list"
+        for iface, leaves in by_iface.items():
+            recs.add(device, iface, ts, i, leaves)
+        return None

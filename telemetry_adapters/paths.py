@@ -1,0 +1,281 @@
+"""One path-mapping table, shared by every decoder: model leaves → canonical fields.
+
+Interface-counter models spell the same counter differently; this module maps
+each spelling onto a canonical :data:`~telemetry_adapters.schema.COUNTER_FIELDS`
+name. The mapping is *data* (:data:`LEAF_TABLE`, :data:`EPOCH_LEAVES`), not
+code branches: a leaf is normalised (module prefixes and list keys dropped,
+lower-cased, ``-`` and ``_`` removed) and looked up.
+
+Models covered:
+
+- OpenConfig ``openconfig-interfaces`` ``interfaces/interface/state/counters``
+  (``in-octets``, ``out-octets``, ``in-pkts``, ``in-unicast-pkts`` …,
+  ``last-clear``);
+- IETF ``ietf-interfaces:interfaces-state/interface/statistics`` (same leaves,
+  ``discontinuity-time``), Cisco IOS XE ``Cisco-IOS-XE-interfaces-oper``;
+- Cisco IOS XR ``Cisco-IOS-XR-infra-statsd-oper:infra-statistics/interfaces/
+  interface/latest/generic-counters`` (``bytes-received``, ``bytes-sent`` …,
+  ``last-discontinuity-time``, ``seconds-since-last-clear-counters``);
+- Nokia SR Linux ``interface/statistics`` (``in-unicast-packets`` …);
+- IF-MIB ``ifTable`` (Counter32) and ``ifXTable`` ``ifHC*`` (Counter64) as
+  Telegraf's ``snmp`` input names them;
+- Telegraf ``net`` input (``bytes_recv``, ``packets_sent``, ``drop_in`` …).
+
+Received → ``rx_*``, sent → ``tx_*``.
+
+Examples
+--------
+>>> normalize_leaf("/oc-if:interfaces/oc-if:interface[name=Ethernet1]/oc-if:state/oc-if:counters/oc-if:in-octets")
+'inoctets'
+>>> m = PathMapper()
+>>> FIELD_NAMES[m["/interfaces/interface/state/counters/in-octets"]]
+'rx_octets'
+>>> FIELD_BITS[m["ifInOctets"]], FIELD_BITS[m["ifHCInOctets"]]
+(32, 64)
+>>> m["/qos/interfaces/interface/output/queues/queue/state/transmit-octets"] == UNMAPPED
+True
+>>> m["last-clear"] == EPOCH_ABS
+True
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from telemetry_adapters.schema import GAUGE_FIELDS
+
+__all__ = [
+    "EPOCH_ABS",
+    "EPOCH_ABS_S",
+    "EPOCH_LEAVES",
+    "EPOCH_REL_CS",
+    "EPOCH_REL_S",
+    "FIELD_BITS",
+    "FIELD_NAMES",
+    "IF_NAME",
+    "INTERFACE_KEYS",
+    "LEAF_TABLE",
+    "OTEL_METRICS",
+    "UNMAPPED",
+    "PathMapper",
+    "map_path",
+    "normalize_leaf",
+]
+
+# (canonical field, counter width in bits: 32 = Counter32, 64 = Counter64)
+_RX_TX: Final[dict[str, tuple[tuple[str, int], ...]]] = {
+    # canonical field: spellings (32 marks an IF-MIB ifTable Counter32; others are 64-bit)
+    "rx_octets": (
+        ("in-octets", 64), ("bytes-received", 64), ("ifHCInOctets", 64), ("ifInOctets", 32),
+        ("bytes_recv", 64), ("in-bytes", 64), ("rx-bytes", 64), ("rx_bytes", 64),
+    ),
+    "tx_octets": (
+        ("out-octets", 64), ("bytes-sent", 64), ("ifHCOutOctets", 64), ("ifOutOctets", 32),
+        ("bytes_sent", 64), ("out-bytes", 64), ("tx-bytes", 64), ("tx_bytes", 64),
+    ),
+    "rx_pkts": (
+        ("in-pkts", 64), ("packets-received", 64), ("in-packets", 64), ("packets_recv", 64),
+        ("rx-packets", 64),
+    ),
+    "tx_pkts": (
+        ("out-pkts", 64), ("packets-sent", 64), ("out-packets", 64), ("packets_sent", 64),
+        ("tx-packets", 64),
+    ),
+    "rx_unicast_pkts": (
+        ("in-unicast-pkts", 64), ("in-unicast-packets", 64), ("ifHCInUcastPkts", 64), ("ifInUcastPkts", 32),
+        ("inUcastPkts", 64),
+    ),
+    "tx_unicast_pkts": (
+        ("out-unicast-pkts", 64), ("out-unicast-packets", 64), ("ifHCOutUcastPkts", 64), ("ifOutUcastPkts", 32),
+        ("outUcastPkts", 64),
+    ),
+    "rx_multicast_pkts": (
+        ("in-multicast-pkts", 64), ("in-multicast-packets", 64), ("multicast-packets-received", 64),
+        ("ifHCInMulticastPkts", 64), ("ifInMulticastPkts", 32), ("ifInNUcastPkts", 32),
+    ),
+    "tx_multicast_pkts": (
+        ("out-multicast-pkts", 64), ("out-multicast-packets", 64), ("multicast-packets-sent", 64),
+        ("ifHCOutMulticastPkts", 64), ("ifOutMulticastPkts", 32), ("ifOutNUcastPkts", 32),
+    ),
+    "rx_broadcast_pkts": (
+        ("in-broadcast-pkts", 64), ("in-broadcast-packets", 64), ("broadcast-packets-received", 64),
+        ("ifHCInBroadcastPkts", 64), ("ifInBroadcastPkts", 32),
+    ),
+    "tx_broadcast_pkts": (
+        ("out-broadcast-pkts", 64), ("out-broadcast-packets", 64), ("broadcast-packets-sent", 64),
+        ("ifHCOutBroadcastPkts", 64), ("ifOutBroadcastPkts", 32),
+    ),
+    "rx_discards": (
+        ("in-discards", 64), ("input-drops", 64), ("in-discarded-packets", 64), ("ifInDiscards", 32),
+        ("drop_in", 64),
+    ),
+    "tx_discards": (
+        ("out-discards", 64), ("output-drops", 64), ("out-discarded-packets", 64), ("ifOutDiscards", 32),
+        ("drop_out", 64),
+    ),
+    "rx_errors": (
+        ("in-errors", 64), ("input-errors", 64), ("in-error-packets", 64), ("ifInErrors", 32), ("err_in", 64),
+    ),
+    "tx_errors": (
+        ("out-errors", 64), ("output-errors", 64), ("out-error-packets", 64), ("ifOutErrors", 32),
+        ("err_out", 64),
+    ),
+    # gauges (already in SI units when a source sends them under these names)
+    "delay_s": (("delay_s", 0),),
+    "jitter_s2": (("jitter_s2", 0),),
+    "loss_ratio": (("loss_ratio", 0),),
+    "utilization": (("utilization", 0),),
+    "queue_occupancy": (("queue_occupancy", 0),),
+}
+
+#: Special codes returned by :class:`PathMapper` besides field indices.
+UNMAPPED: Final = -1  #: a leaf this project does not use
+EPOCH_ABS: Final = -2  #: absolute discontinuity time: epoch ns integer or RFC 3339 date-and-time string
+EPOCH_ABS_S: Final = -3  #: absolute discontinuity time in epoch seconds (IOS XR last-discontinuity-time)
+EPOCH_REL_S: Final = -4  #: seconds since the last clear / since boot (epoch = ts - value)
+EPOCH_REL_CS: Final = -5  #: hundredths of a second since boot (SNMP sysUpTime; epoch = ts - value / 100)
+IF_NAME: Final = -6  #: a leaf carrying the interface name (IF-MIB ifName / ifDescr, Ciena counters/name)
+
+#: Discontinuity / reset markers by spelling.
+EPOCH_LEAVES: Final[dict[str, int]] = {
+    "last-clear": EPOCH_ABS,
+    "discontinuity-time": EPOCH_ABS,
+    "last-discontinuity-time": EPOCH_ABS_S,
+    "seconds-since-last-clear-counters": EPOCH_REL_S,
+    "sysUpTime": EPOCH_REL_CS,
+    "sysUpTimeInstance": EPOCH_REL_CS,
+    "hrSystemUptime": EPOCH_REL_CS,
+    "uptime": EPOCH_REL_S,
+    "uptime_s": EPOCH_REL_S,
+}
+
+#: Leaves whose value names the interface (used when the path has no key).
+_NAME_LEAVES: Final[tuple[str, ...]] = ("name", "ifName", "ifDescr", "interface-name", "interface_name")
+
+#: Key / tag names that carry the interface name, in priority order.
+INTERFACE_KEYS: Final[tuple[str, ...]] = (
+    "interface_name",
+    "interface-name",
+    "interface_interface-name",
+    "interface_interface_name",
+    "interfaceName",
+    "if_name",
+    "ifName",
+    "ifDescr",
+    "interface",
+    "name",
+)
+
+#: A path (containing ``/``) maps only when it contains one of these …
+PATH_REQUIRES: Final[tuple[str, ...]] = ("interface", "statistics", "counters", "intf", "dbgif")
+#: … and none of these (queue and QoS counters reuse the interface leaf names).
+PATH_EXCLUDES: Final[tuple[str, ...]] = ("qos", "queue", "/bgp", "/mpls", "/lldp")
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+_KEYS_RE = re.compile(r"\[[^\]]*\]")
+
+#: normalised leaf → (field name, width bits) — the single lookup table.
+LEAF_TABLE: Final[dict[str, tuple[str, int]]] = {
+    **{_norm(field): (field, spellings[0][1] and 64) for field, spellings in _RX_TX.items()},  # canonical names
+    **{_norm(spelling): (field, bits) for field, spellings in _RX_TX.items() for spelling, bits in spellings},
+}
+
+#: OpenTelemetry metric (name, ``direction`` attribute) → canonical field
+#: (collector ``hostmetrics`` network scraper and ``hw.network.*`` semantic conventions).
+OTEL_METRICS: Final[dict[tuple[str, str], str]] = {
+    ("system.network.io", "receive"): "rx_octets",
+    ("system.network.io", "transmit"): "tx_octets",
+    ("system.network.packets", "receive"): "rx_pkts",
+    ("system.network.packets", "transmit"): "tx_pkts",
+    ("system.network.errors", "receive"): "rx_errors",
+    ("system.network.errors", "transmit"): "tx_errors",
+    ("system.network.dropped", "receive"): "rx_discards",
+    ("system.network.dropped", "transmit"): "tx_discards",
+    ("hw.network.io", "receive"): "rx_octets",
+    ("hw.network.io", "transmit"): "tx_octets",
+    ("hw.network.packets", "receive"): "rx_pkts",
+    ("hw.network.packets", "transmit"): "tx_pkts",
+}
+
+_GAUGE_NAMES: Final[frozenset[str]] = frozenset(GAUGE_FIELDS)
+_BASE_FIELDS: Final[tuple[str, ...]] = tuple(_RX_TX)
+_N: Final = len(_BASE_FIELDS)
+_FIELD_INDEX: Final[dict[str, int]] = {f: i for i, f in enumerate(_BASE_FIELDS)}
+
+#: Field code → canonical field name. Codes ``0 .. N-1`` are the fields as 64-bit
+#: counters (or gauges); codes ``N .. 2N-1`` the same fields as Counter32
+#: (IF-MIB ``ifTable``), so one code carries both the field and its width.
+FIELD_NAMES: Final[tuple[str, ...]] = _BASE_FIELDS + _BASE_FIELDS
+#: Field code → counter width in bits (0 = gauge).
+FIELD_BITS: Final[tuple[int, ...]] = tuple(0 if f in _GAUGE_NAMES else 64 for f in _BASE_FIELDS) + tuple(
+    0 if f in _GAUGE_NAMES else 32 for f in _BASE_FIELDS
+)
+
+_EPOCH_TABLE: Final[dict[str, int]] = {_norm(k): v for k, v in EPOCH_LEAVES.items()}
+_NAME_TABLE: Final[frozenset[str]] = frozenset(_norm(k) for k in _NAME_LEAVES)
+
+
+def normalize_leaf(path: str) -> str:
+    """The last element of ``path`` without keys or module prefix, lower-cased, ``-``/``_`` removed.
+
+    >>> normalize_leaf("Cisco-IOS-XR-infra-statsd-oper:bytes-received")
+    'bytesreceived'
+    >>> normalize_leaf("interfaces/interface/state/in_pkts")
+    'inpkts'
+    """
+    if "[" in path:
+        path = _KEYS_RE.sub("", path)
+    leaf = path.rstrip("/").rsplit("/", 1)[-1]
+    if ":" in leaf:
+        leaf = leaf.rsplit(":", 1)[-1]
+    return _norm(leaf)
+
+
+def map_path(path: str) -> int:
+    """Field code of a leaf path (see module constants); pure function behind :class:`PathMapper`.
+
+    >>> FIELD_NAMES[map_path("Cisco-IOS-XR-infra-statsd-oper:infra-statistics/interfaces/interface/latest/"
+    ...                      "generic-counters/bytes-sent")]
+    'tx_octets'
+    >>> map_path("/network-instances/network-instance/protocols/protocol/bgp/neighbors/neighbor/state/in-pkts")
+    -1
+    """
+    if "/" in path.strip("/"):
+        low = path.lower()
+        if not any(r in low for r in PATH_REQUIRES) or any(x in low for x in PATH_EXCLUDES):
+            return UNMAPPED
+    leaf = normalize_leaf(path)
+    hit = LEAF_TABLE.get(leaf)
+    if hit is not None:
+        field, bits = hit
+        return _FIELD_INDEX[field] + (_N if bits == 32 else 0)
+    epoch = _EPOCH_TABLE.get(leaf)
+    if epoch is not None:
+        return epoch
+    if leaf in _NAME_TABLE:
+        return IF_NAME
+    return UNMAPPED
+
+
+class PathMapper(dict[str, int]):
+    """A memoising ``path → field code`` dict: ``mapper[path]`` computes a miss once.
+
+    Use ``map(mapper.__getitem__, paths)`` to map many paths at C speed.
+    The cache is bounded (cleared when it exceeds ``max_size`` entries).
+    """
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        super().__init__()
+        self.max_size = max_size
+
+    def __missing__(self, path: str) -> int:
+        if len(self) >= self.max_size:
+            self.clear()
+        code = map_path(path) if isinstance(path, str) else UNMAPPED
+        self[path] = code
+        return code
