@@ -112,9 +112,9 @@ def run(shape: str, devices: int, interfaces: int, rounds: int) -> dict[str, Any
         batch = make_round(r, devices, interfaces, leaves, last_clear)
         gc.collect()
         t_json, _ = _cpu(_plain_orjson, batch)
-        t_gen, _ = _cpu(general.decode_batch, batch)
         t_dec, res = _cpu(dec.decode_batch, batch)
         t_norm, nres = _cpu(normalize, res.samples, state)
+        t_gen, _ = _cpu(general.decode_batch, batch)  # last: its garbage must not land in the others' time
         assert not res.rejections, res.rejections[:3]
         n_meas = len(nres.measurements)
         rows.append({"orjson": t_json, "decode_general_path": t_gen, "decode": t_dec, "normalize": t_norm,

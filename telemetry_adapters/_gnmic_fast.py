@@ -21,11 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from telemetry_adapters._assemble import epoch_in_range, epochs_vectorised
-from telemetry_adapters._gnmic_kernels import scan_events
+from telemetry_adapters._gnmic_kernels import PAD, first_seen_codes, scan_events
 from telemetry_adapters._json import to_bytes
+from telemetry_adapters._names import dense_codes
 from telemetry_adapters.base import RawMessage
 from telemetry_adapters.paths import EPOCH_ABS, EPOCH_REL_CS, FIELD_BITS, FIELD_NAMES, IF_NAME
-from telemetry_adapters.schema import SampleBatch
+from telemetry_adapters.schema import NameCodes, SampleBatch
 
 if TYPE_CHECKING:
     from telemetry_adapters.gnmic import GnmicDecoder
@@ -35,24 +36,35 @@ __all__ = ["FastState", "decode"]
 _FIELD_NAMES_ARR = np.array(FIELD_NAMES, dtype=object)
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
 _IS_GAUGE = _FIELD_BITS_ARR == 0
-_FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 0x100000001B3
 _MAX_CACHE = 100_000
+_M64 = 0xFFFFFFFFFFFFFFFF
+_PAD_BYTES = bytes(PAD)
 
 
-def fnv1a_py(data: bytes) -> int:
-    """64-bit FNV-1a of ``data`` (the kernel's key hash), in Python.
+def _round_py(acc: int, w: int) -> int:
+    acc = (acc + w * 0xC2B2AE3D27D4EB4F) & _M64
+    return ((((acc << 31) | (acc >> 33)) & _M64) * 0x9E3779B185EBCA87) & _M64
 
-    >>> hex(fnv1a_py(b"values"))
+
+def key_hash_py(data: bytes) -> int:
+    """The scanner's 64-bit key hash of ``data`` (:func:`~telemetry_adapters._gnmic_kernels.key_hash`), in Python.
+
+    Little-endian 8-byte words (the last one zero-padded) through an xxHash64-style round, then
+    the length and the murmur3 finaliser.
+
+    >>> hex(key_hash_py(b"values"))
     '0x...'
     """
-    h = _FNV_OFFSET
-    for c in data:
-        h = ((h ^ c) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return h
+    acc = 0x9E3779B97F4A7C15
+    for p in range(0, len(data), 8):
+        acc = _round_py(acc, int.from_bytes(data[p : p + 8], "little"))
+    acc ^= len(data)
+    acc = ((acc ^ (acc >> 33)) * 0xFF51AFD7ED558CCD) & _M64
+    acc = ((acc ^ (acc >> 33)) * 0xC4CEB9FE1A85EC53) & _M64
+    return acc ^ (acc >> 33)
 
 
-_H = {k: np.uint64(fnv1a_py(k.encode())) for k in
+_H = {k: np.uint64(key_hash_py(k.encode())) for k in
       ("values", "tags", "timestamp", "source", "interface_name", "subinterface_index")}  # fmt: skip
 
 
@@ -102,21 +114,27 @@ def _strings(state: FastState, buf: bytes, hashes: npt.NDArray[np.uint64], a: np
     return out  # type: ignore[return-value]
 
 
+def _objects(items: list[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
 def decode(
     dec: GnmicDecoder, messages: Sequence[RawMessage]
 ) -> tuple[SampleBatch, npt.NDArray[np.intp], npt.NDArray[np.intp]] | None:
     """(batch, row → message index, message indices left for the general path), or None to use it for all."""
-    raws = messages if all(type(m) is bytes for m in messages) else [to_bytes(m) for m in messages]
+    raws = messages if set(map(type, messages)) == {bytes} else [to_bytes(m) for m in messages]
     M = len(raws)
     lengths = np.fromiter(map(len, raws), dtype=np.int64, count=M)
-    joined = b"".join(raws)  # type: ignore[arg-type]
+    joined = b"".join([*raws, _PAD_BYTES])  # type: ignore[list-item]  # the scanner reads words past the end
     buf = np.frombuffer(joined, dtype=np.uint8)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     too_big = lengths > dec.config.max_message_bytes
     if too_big.any():
         ends = np.where(too_big, starts, ends)  # an empty span never scans as an event
-    cap = joined.count(b":") + 16  # every values entry has a colon: an upper bound on entries
+    cap = len(joined) // 5 + 16  # every values entry takes >= 5 bytes ('"":0,'): an upper bound on entries
     ok = np.zeros(M, dtype=np.bool_)
     ts = np.zeros(M, dtype=np.int64)
     src_a, src_b, if_a, if_b = (np.zeros(M, dtype=np.int64) for _ in range(4))
@@ -170,21 +188,28 @@ def decode(
     eidx = np.flatnonzero(keep_v & is_epoch)
     if len(eidx):
         epochs_vectorised(eidx, codes, val[eidx], msg_of, ts, epoch, has_epoch)
-    dev = np.empty(M, dtype=object)
-    ifs = np.empty(M, dtype=object)
-    if len(g_idx):
-        srcs = _strings(st, joined, src_h[g_idx], src_a[g_idx], src_b[g_idx])
-        devices = dec._devices
+    # string columns: each distinct device / interface / field decoded once, rows get integer codes
+    src_c, src_first = dense_codes(src_h[g_idx].view(np.int64))
+    srcs = _strings(st, joined, src_h[g_idx[src_first]], src_a[g_idx[src_first]], src_b[g_idx[src_first]])
+    devices = dec._devices
+    dev_names: list[Any] = list(map(devices.get, srcs))
+    if None in dev_names:
         from telemetry_adapters.gnmic import device_from_source
 
-        dev_l: list[Any] = list(map(devices.get, srcs))
-        if None in dev_l:
-            for j, d in enumerate(dev_l):
-                if d is None:
-                    dev_l[j] = devices[srcs[j]] = device_from_source(srcs[j])
-        dev[g_idx] = dev_l
-        ifs[g_idx] = _strings(st, joined, if_h[g_idx], if_a[g_idx], if_b[g_idx])
+        for j, d in enumerate(dev_names):
+            if d is None:
+                dev_names[j] = devices[srcs[j]] = device_from_source(srcs[j])
+    if_c, if_first = dense_codes(if_h[g_idx].view(np.int64))
+    if_names = _strings(st, joined, if_h[g_idx[if_first]], if_a[g_idx[if_first]], if_b[g_idx[if_first]])
+    msg_dev = np.zeros(M, dtype=np.int64)
+    msg_dev[g_idx] = src_c
+    msg_if = np.zeros(M, dtype=np.int64)
+    msg_if[g_idx] = if_c
     rc = codes[rows]
+    f_c, f_first = np.empty(len(rc), dtype=np.int64), np.empty(len(FIELD_NAMES), dtype=np.int64)
+    f_first = f_first[: first_seen_codes(rc, len(FIELD_NAMES), f_c, f_first)]
+    f_names = [FIELD_NAMES[c] for c in rc[f_first].tolist()]
+    row_dev, row_if = msg_dev[row_msg], msg_if[row_msg]
     m = len(rows)
     src_col = np.empty(m, dtype=object)
     src_col.fill(dec.name)
@@ -192,8 +217,8 @@ def decode(
     net_col.fill(dec.config.network)
     u64 = val[rows]
     batch = SampleBatch(
-        device=dev[row_msg],
-        interface=ifs[row_msg],
+        device=_objects(dev_names)[row_dev],
+        interface=_objects(if_names)[row_if],
         field=_FIELD_NAMES_ARR[rc],
         ts_ns=ts[row_msg],
         value_u64=u64,
@@ -203,5 +228,6 @@ def decode(
         has_epoch=has_epoch[row_msg],
         source=src_col,
         network=net_col,
+        codes=NameCodes(row_dev, dev_names, row_if, if_names, f_c, f_names),
     )
     return batch, row_msg, rest

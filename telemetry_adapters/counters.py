@@ -37,7 +37,10 @@ The rules:
 
 State is bounded: counters idle for ``ttl_s`` of event time, or the least
 recently seen beyond ``max_counters``, are evicted (counted in
-:attr:`CounterState.evictions`). :meth:`CounterState.save` and
+:attr:`CounterState.evictions`). The device and interface name tables hold at
+most ``max_names`` names each: past that, the ids of the least recently used
+names are recycled and their counters evicted (so a feed of ever-new names
+never makes the engine raise; see :class:`~telemetry_adapters._names.NameTable`). :meth:`CounterState.save` and
 :meth:`CounterState.load` keep it across restarts in a NumPy ``.npz`` (no
 pickle).
 
@@ -57,17 +60,16 @@ Examples
 
 from __future__ import annotations
 
-import ctypes
-import json
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from telemetry_adapters import _counter_io as _io
 from telemetry_adapters import _counter_kernels as _k
+from telemetry_adapters._names import NameTable, dense_codes, object_pointers
 from telemetry_adapters.errors import TelemetryError
 from telemetry_adapters.schema import SampleBatch
 
@@ -85,7 +87,6 @@ __all__ = [
     "object_pointers",
 ]
 
-_FORMAT_VERSION = 1
 _DEV_BITS, _IFC_BITS, _FLD_BITS = 24, 24, 10
 #: Key layout: ``device << 36 | interface << 12 | field << 2 | width`` (width 2 = Counter64,
 #: 1 = Counter32, 0 = other kinds), so that ``ifInOctets`` and ``ifHCInOctets`` of one
@@ -146,6 +147,9 @@ class CounterConfig:
         Counters not seen for this long (event time) are evicted.
     max_counters
         Evict the least recently seen counters beyond this many.
+    max_names
+        Live device names, and live interface names, kept at most (1 .. 2**24);
+        beyond it the least recently used names are dropped with their counters.
     """
 
     gap_factor: float = 2.5
@@ -155,6 +159,7 @@ class CounterConfig:
     epoch_tolerance_s: float = 2.0
     ttl_s: float = 3600.0
     max_counters: int = 4_000_000
+    max_names: int = 1 << _DEV_BITS
 
     def __post_init__(self) -> None:
         if not self.gap_factor > 1.0:
@@ -163,6 +168,8 @@ class CounterConfig:
             raise CounterStateError(f"CounterConfig.ewma_alpha must be in (0, 1], got {self.ewma_alpha!r}")
         if not (self.max_bps > 0 and self.max_pps > 0 and self.ttl_s > 0 and self.max_counters > 0):
             raise CounterStateError("CounterConfig: max_bps, max_pps, ttl_s and max_counters must be > 0")
+        if not 1 <= self.max_names <= 1 << _DEV_BITS:
+            raise CounterStateError(f"CounterConfig.max_names must be in 1 .. 2**24, got {self.max_names!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,88 +204,6 @@ class CounterResult:
         return {name: int(c[i]) for i, name in enumerate(STATUS_NAMES)}
 
 
-class _Vocab:
-    """Strings → dense ids (never shrinks: bounded by the naming vocabulary, not by counters)."""
-
-    __slots__ = ("ids", "limit", "names", "what")
-
-    def __init__(self, what: str, bits: int) -> None:
-        self.what = what
-        self.limit = 1 << bits
-        self.ids: dict[str, int] = {}
-        self.names: list[str] = []
-
-    def add(self, name: object) -> int:
-        """Id of ``name`` (anything not a ``str`` is interned as ``str(name)``)."""
-        key = name if type(name) is str else str(name)
-        i = self.ids.get(key)
-        if i is None:
-            if len(self.names) >= self.limit:
-                raise CounterStateError(
-                    f"more than {self.limit} distinct {self.what} names; split the feed by network "
-                    "or raise the key layout in telemetry_adapters/counters.py"
-                )
-            i = self.ids[key] = len(self.names)
-            self.names.append(key)
-        return i
-
-    def encode(self, col: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        """``(n,)`` ids of the strings in ``col``.
-
-        Object arrays are factorised by object identity first (decoders reuse
-        the same ``str`` objects for field and device names), so only one
-        dict lookup per distinct object is made; other arrays take one lookup
-        per run of equal values.
-        """
-        n = col.shape[0]
-        if n == 0:
-            return np.empty(0, dtype=np.int64)
-        if col.dtype != object:
-            starts = np.flatnonzero(np.concatenate(([True], col[1:] != col[:-1])))
-            run_ids = self._lookup(col[starts].tolist())
-            return np.repeat(run_ids, np.diff(np.append(starts, n)))
-        col = np.ascontiguousarray(col)
-        codes, first = dense_codes(object_pointers(col))
-        return self._lookup(col[first].tolist())[codes]
-
-    def _lookup(self, names: list[Any]) -> npt.NDArray[np.int64]:
-        get, add = self.ids.get, self.add
-        vals = [get(x) if type(x) is str else None for x in names]
-        for j, v in enumerate(vals):
-            if v is None:
-                vals[j] = add(names[j])
-        return np.array(vals, dtype=np.int64)
-
-
-def object_pointers(col: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
-    """The ``PyObject*`` addresses stored in a contiguous object array (a view; valid while ``col`` lives).
-
-    Equal addresses mean the same object, hence the same string; this lets
-    :func:`dense_codes` group rows in compiled code without touching Python objects.
-    ``col`` must be C-contiguous.
-    """
-    if not col.flags.c_contiguous or col.dtype != object:
-        raise ValueError("object_pointers needs a C-contiguous object array")
-    buf = (ctypes.c_int64 * col.shape[0]).from_address(col.ctypes.data)
-    return np.frombuffer(buf, dtype=np.int64)
-
-
-def dense_codes(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """``(codes, first)``: dense codes of int64 keys in order of appearance, and each code's first row.
-
-    A hash-based ``np.unique(..., return_inverse=True)`` without the sort.
-
-    >>> codes, first = dense_codes(np.array([7, 3, 7, 9, 3]))
-    >>> codes.tolist(), first.tolist()
-    ([0, 1, 0, 2, 1], [0, 1, 3])
-    """
-    n = keys.shape[0]
-    codes = np.empty(n, dtype=np.int64)
-    first = np.empty(n, dtype=np.int64)
-    n_u = _k.factorize(keys, codes, first, 1024)
-    return codes, first[:n_u]
-
-
 class CounterState:
     """Per-counter state and the batch update that turns samples into rates.
 
@@ -292,9 +217,16 @@ class CounterState:
 
     def __init__(self, config: CounterConfig | None = None, *, capacity: int = 1024) -> None:
         self.config = config if config is not None else CounterConfig()
-        self._devices = _Vocab("device", _DEV_BITS)
-        self._interfaces = _Vocab("interface", _IFC_BITS)
-        self._fields = _Vocab("field", _FLD_BITS)
+        mx = self.config.max_names
+        self._devices = NameTable(
+            "device", mx, 1 << _DEV_BITS, lambda ids: self._drop_names(ids, PAIR_SHIFT + _IFC_BITS, _DEV_BITS)
+        )
+        self._interfaces = NameTable(
+            "interface", mx, 1 << _IFC_BITS, lambda ids: self._drop_names(ids, PAIR_SHIFT, _IFC_BITS)
+        )
+        self._fields = NameTable(
+            "field", 1 << _FLD_BITS, 1 << _FLD_BITS, lambda ids: self._drop_names(ids, FIELD_SHIFT, _FLD_BITS)
+        )
         self._field_scale = np.zeros(0, dtype=np.float64)
         self._field_max = np.zeros(0, dtype=np.float64)
         self.evictions = 0
@@ -341,6 +273,17 @@ class CounterState:
         free[: self._n_free] = self._free[: self._n_free]
         self._free = free
 
+    def _drop_names(self, ids: npt.NDArray[np.int64], shift: int, bits: int) -> None:
+        """Before name ids are recycled: evict their counters and drop the consumers' caches."""
+        top = self._next
+        live = np.flatnonzero(self._used[:top])
+        part = (self._slot_key[live] >> shift) & ((1 << bits) - 1)
+        victims = live[np.isin(part, ids)]
+        if victims.shape[0]:
+            self.evict_slots(victims)
+        self.cache.clear()  # e.g. normalize's pair → entity map is keyed by ids
+        self._field_scale = np.zeros(0, dtype=np.float64)  # re-derived from the names by _sync_fields
+
     def _grow_table(self) -> None:
         size = self._ht_key.shape[0] * 2
         self._ht_key = np.zeros(size, dtype=np.int64)
@@ -370,9 +313,17 @@ class CounterState:
 
     def keys(self, batch: SampleBatch) -> npt.NDArray[np.int64]:
         """``(n,)`` int64 interned keys of ``batch`` rows (adds unseen names to the vocabularies)."""
-        dev = self._devices.encode(batch.device)
-        ifc = self._interfaces.encode(batch.interface)
-        fld = self._fields.encode(batch.field)
+        for table in (self._devices, self._interfaces, self._fields):
+            table.tick()
+        nc = batch.codes
+        if nc is not None and nc.device.shape[0] == len(batch):  # the decoder's codes: one lookup per name
+            dev = self._devices.lookup(nc.device_names)[nc.device]
+            ifc = self._interfaces.lookup(nc.interface_names)[nc.interface]
+            fld = self._fields.lookup(nc.field_names)[nc.field]
+        else:
+            dev = self._devices.encode(batch.device)
+            ifc = self._interfaces.encode(batch.interface)
+            fld = self._fields.encode(batch.field)
         self._sync_fields()
         kind = np.asarray(batch.kind)
         width = (kind == 64).astype(np.int64) * 2 + (kind == 32)
@@ -385,9 +336,10 @@ class CounterState:
         if self._field_scale.shape[0] == n:
             return
         names = self._fields.names
-        self._field_scale = np.array([8.0 if f.endswith("_octets") else 1.0 for f in names], dtype=np.float64)
+        octets = np.array([f is not None and f.endswith("_octets") for f in names], dtype=bool)
+        self._field_scale = np.where(octets, 8.0, 1.0)
         c = self.config
-        self._field_max = np.array([c.max_bps if f.endswith("_octets") else c.max_pps for f in names])
+        self._field_max = np.where(octets, c.max_bps, c.max_pps).astype(np.float64)
 
     def names(self, key: int) -> tuple[str, str, str]:
         """``(device, interface, field)`` of an interned key.
@@ -410,8 +362,8 @@ class CounterState:
         return self._devices.names[pair >> _IFC_BITS], self._interfaces.names[pair & ((1 << _IFC_BITS) - 1)]
 
     def field_names(self) -> tuple[str, ...]:
-        """Field names by field id (``(key >> FIELD_SHIFT) & FIELD_MASK``)."""
-        return tuple(self._fields.names)
+        """Field names by field id (``(key >> FIELD_SHIFT) & FIELD_MASK``; ``""`` for a recycled id)."""
+        return tuple("" if f is None else f for f in self._fields.names)
 
     def update(
         self,
@@ -517,75 +469,18 @@ class CounterState:
         arrays += self._ht_key.nbytes + self._ht_slot.nbytes
         vocab = 0
         for v in (self._devices, self._interfaces, self._fields):
-            vocab += sum(len(s) + 49 for s in v.names) + 8 * len(v.names) + 100 * len(v.names)
+            vocab += sum(len(s) + 49 for s in v.names if s is not None) + 116 * len(v.names)
         return int(arrays + vocab)
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state to ``path`` (NumPy ``.npz``, no pickle); atomic via a temp file."""
-        live = np.flatnonzero(self._used[: self._next] & self._seen[: self._next])
-        key = self._slot_key[live]
-        meta = {
-            "version": _FORMAT_VERSION,
-            "config": asdict(self.config),
-            "evictions": self.evictions,
-            "last_sweep_ns": self._last_sweep_ns,
-        }
-        arrays = {
-            "meta": np.array(json.dumps(meta)),
-            "devices": np.array(self._devices.names, dtype=str),
-            "interfaces": np.array(self._interfaces.names, dtype=str),
-            "fields": np.array(self._fields.names, dtype=str),
-            "key": key,
-            "ts": self._ts[live],
-            "val": self._val[live],
-            "epoch": self._epoch[live],
-            "has_epoch": self._has_epoch[live],
-            "ival": self._ival[live],
-            "last_seen": self._last_seen[live],
-        }
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
+        _io.save_state(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CounterState:
         """Read a state written by :meth:`save` (its config included)."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise CounterStateError(f"cannot read counter state {os.fspath(path)!r}: {exc}") from exc
-        try:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("version") != _FORMAT_VERSION:
-                raise CounterStateError(
-                    f"counter state {os.fspath(path)!r} has format version {meta.get('version')!r}; "
-                    f"this build reads version {_FORMAT_VERSION}: delete the file to start fresh"
-                )
-            state = cls(CounterConfig(**meta["config"]), capacity=max(16, 2 * data["key"].shape[0]))
-            vocabs = ((state._devices, "devices"), (state._interfaces, "interfaces"), (state._fields, "fields"))
-            for vocab, name in vocabs:
-                for s in data[name].tolist():
-                    vocab.add(s)
-            state._sync_fields()
-            key = data["key"].astype(np.int64)
-        except KeyError as exc:
-            raise CounterStateError(
-                f"counter state {os.fspath(path)!r} lacks array {exc}; not a file written by CounterState.save"
-            ) from exc
-        slots = state._intern(key, np.arange(key.shape[0], dtype=np.int64))
-        state._ts[slots] = data["ts"]
-        state._val[slots] = data["val"]
-        state._epoch[slots] = data["epoch"]
-        state._has_epoch[slots] = data["has_epoch"]
-        state._ival[slots] = data["ival"]
-        state._last_seen[slots] = data["last_seen"]
-        state._seen[slots] = True
-        state.evictions = int(meta.get("evictions", 0))
-        state._last_sweep_ns = meta.get("last_sweep_ns")
-        return state
+        return _io.load_state(cls, path)
 
 
 def _pow2(n: int) -> int:

@@ -449,10 +449,15 @@ def _combine(
     extra: dict[str, int] = {}
     if idx.shape[0] == 0:
         return idx, pos, ent, kpi, ts_ns, value, flags, extra
-    ts_code, _ = dense_codes(ts_ns)
-    seg_key = pos * (int(ts_code.max()) + 1) + ts_code
-    starts = np.flatnonzero(np.concatenate(([True], seg_key[1:] != seg_key[:-1])))
-    if dense_codes(seg_key[starts])[1].shape[0] < starts.shape[0]:
+    change = np.empty(idx.shape[0], dtype=bool)
+    change[0] = True
+    np.not_equal(pos[1:], pos[:-1], out=change[1:])
+    change[1:] |= ts_ns[1:] != ts_ns[:-1]
+    starts = np.flatnonzero(change)  # runs of equal (interface, ts)
+    s_code, _ = dense_codes(ts_ns[starts])
+    if dense_codes(pos[starts] * (int(s_code.max()) + 1) + s_code)[1].shape[0] < starts.shape[0]:
+        ts_code, _ = dense_codes(ts_ns)  # a segment is split: bring its rows together
+        seg_key = pos * (int(ts_code.max()) + 1) + ts_code
         order = np.argsort(seg_key, kind="stable")
         idx, pos, ent, kpi, ts_ns = (a[order] for a in (idx, pos, ent, kpi, ts_ns))
         value, flags = value[order], flags[order]

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
+from dataclasses import field as _dc_field
 from enum import IntEnum, IntFlag
 from typing import Any
 
@@ -62,6 +63,7 @@ __all__ = [
     "FlowBatch",
     "FlowBatchBuilder",
     "Kind",
+    "NameCodes",
     "SampleBatch",
     "SampleBatchBuilder",
     "Schema",
@@ -259,6 +261,25 @@ SAMPLE_SCHEMA = Schema(
 # --------------------------------------------------------------------------- batches
 
 
+@dataclass(frozen=True, slots=True)
+class NameCodes:
+    """The string columns of a :class:`SampleBatch` as integer codes, when the decoder has them.
+
+    ``device[i]`` indexes ``device_names`` (and so on): ``batch.device[i] ==
+    device_names[device[i]]`` for every row. Consumers that intern names
+    (:meth:`~telemetry_adapters.counters.CounterState.keys`) then look up each
+    distinct name once instead of grouping the object columns. Shapes: ``(n,)``
+    int64 codes; names in order of first appearance.
+    """
+
+    device: npt.NDArray[np.int64]
+    device_names: list[str]
+    interface: npt.NDArray[np.int64]
+    interface_names: list[str]
+    field: npt.NDArray[np.int64]
+    field_names: list[str]
+
+
 def _as(values: Sequence[Any] | npt.NDArray[Any], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     if dtype == _OBJ:
         out = np.empty(len(values), dtype=object)
@@ -296,6 +317,9 @@ class SampleBatch:
     has_epoch: npt.NDArray[np.bool_]
     source: npt.NDArray[np.object_]
     network: npt.NDArray[np.object_]
+    #: optional integer codes of ``device`` / ``interface`` / ``field`` (not a column: dropped by
+    #: :meth:`take` and :meth:`concat`; whoever changes those columns in place must drop it)
+    codes: NameCodes | None = _dc_field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
@@ -320,7 +344,7 @@ class SampleBatch:
 
     def columns(self) -> dict[str, npt.NDArray[Any]]:
         """The columns as a name → array dict (no copy)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {c.name: getattr(self, c.name) for c in SAMPLE_SCHEMA}
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Rows as plain dicts with JSON-friendly Python scalars (slow; for CLI and tests)."""

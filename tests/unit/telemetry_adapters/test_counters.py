@@ -313,3 +313,39 @@ def test_property_split_into_batches_gives_same_result(rows: list[tuple], n_chun
     np.testing.assert_array_equal(np.concatenate([p.rate for p in parts]), whole.rate)
     assert np.isnan(whole.rate[whole.status != Status.RATE]).all()
     assert (whole.rate[whole.status == Status.RATE] >= 0).all()
+
+
+def test_name_table_is_bounded_and_never_raises(tmp_path) -> None:
+    """A feed of ever-new device and interface names: ids are recycled (their counters evicted), no raise."""
+    from telemetry_adapters.inventory import Inventory
+    from telemetry_adapters.normalize import normalize
+
+    state = CounterState(CounterConfig(max_names=4))
+    inv = Inventory.from_dict({"links": []})
+    for r in range(30):
+        rows = [("keep", "Ethernet1", "rx_octets", 10 * r, 1000 * r, Kind.COUNTER64, None)]
+        rows += [(f"dev{r}", f"Eth{r}", "rx_octets", 10 * r, 5, Kind.COUNTER64, None)]
+        b = batch(rows)
+        res = state.update(b)
+        assert names(res) == (["first"] if r == 0 else ["rate"]) + ["first"]
+        if r:
+            assert res.rate[0] == pytest.approx(800.0)  # the kept counter never lost its state
+        assert len(state._devices) <= 4 and len(state._interfaces) <= 4
+        nres = normalize(b, state, inv)  # its entity cache is keyed by ids: dropped on recycling
+        assert set(nres.measurements.entity_id.tolist()) <= {"keep:Ethernet1", f"dev{r}:Eth{r}"}
+    assert state._devices.recycled > 0 and state.evictions > 0
+    state.save(tmp_path / "s.npz")
+    again = CounterState.load(tmp_path / "s.npz")
+    nxt = batch([("keep", "Ethernet1", "rx_octets", 300, 30_000, Kind.COUNTER64, None), ("new", "e", "rx_octets", 300,
+                 1, Kind.COUNTER64, None)])  # fmt: skip
+    assert names(again.update(nxt)) == names(state.update(nxt)) == ["rate", "first"]
+    assert sorted(n for n in again._devices.names if n) == sorted(n for n in state._devices.names if n)
+
+
+def test_name_table_grows_past_soft_cap_within_one_batch() -> None:
+    """All names of one batch stay distinct even when the batch alone has more than ``max_names``."""
+    state = CounterState(CounterConfig(max_names=2))
+    rows = [(f"d{i}", "e", "rx_octets", 0, i, Kind.COUNTER64, None) for i in range(5)]
+    state.update(batch(rows))
+    res = state.update(batch([(d, e, f, 10, v + 80, k, ep) for d, e, f, _, v, k, ep in rows]))
+    assert names(res) == ["rate"] * 5 and res.rate.tolist() == [64.0] * 5

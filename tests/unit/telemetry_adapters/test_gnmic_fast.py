@@ -121,3 +121,11 @@ def test_large_batch_matches() -> None:
     msgs[17] = b"{broken"
     msgs[99] = msgs[99].replace(b'"UP"', b"1.5").replace(b"in-pkts", b"in-pkts")
     same(msgs)
+
+
+def test_duplicate_value_keys_take_the_general_path() -> None:
+    """orjson keeps the last of duplicate keys; the scanner must hand such messages over, not guess."""
+    ev = (b'{"name":"s","timestamp":%d,"tags":{"source":"r1:57400","interface_name":"Ethernet1"},'
+          b'"values":{"%sin-octets":"5","%sout-octets":"6","%sin-octets":"7"}}')  # fmt: skip
+    p = P.encode()
+    same([ev % (NOW, p, p, p), ev.replace(b'"7"', b"8") % (NOW + 1, p, p, p)])
