@@ -1,0 +1,150 @@
+"""GNN vs MLP vs queueing theory on held-out GNNet data, interval coverage, inference speed.
+
+Writes a JSON report and prints markdown tables (pasted into bench/notes/gnn.md).
+
+Usage::
+
+    .venv/bin/python bench/gnn_eval.py --out bench/notes/gnn_eval.json
+    .venv/bin/python bench/gnn_eval.py --only-speed            # inference timing only
+
+Data: ``../shared/data/gnnet`` (skips with a message when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "gnnet"
+
+SETS = {
+    "2021 validation (30 nodes)": "2021/validation",
+    "2020 validation (14/24 nodes)": "2020/validation",
+    "2022 130 nodes": "2022/validation/130",
+    "2022 170 nodes": "2022/validation/170",
+    "2022 200 nodes": "2022/validation/200",
+}
+
+
+def wall_sim_seconds(tarball: Path) -> list[float]:
+    """Wall-clock simulation seconds per sample (``Time(s):`` of stability.txt)."""
+    out = []
+    with tarfile.open(tarball) as tf:
+        for m in tf.getmembers():
+            if m.name.endswith("stability.txt"):
+                f = tf.extractfile(m)
+                assert f is not None
+                for line in f.read().decode().splitlines():
+                    hit = re.search(r"Time\(s\):([0-9.]+)", line)
+                    out.append(float(hit.group(1)) if hit else float("nan"))
+    return out
+
+
+def coverage(model: object, root: Path) -> dict[str, float]:
+    """Share of labelled paths whose label lies inside the model's interval, per KPI."""
+    from twin.datasets.gnnet import iter_samples
+
+    hits: dict[str, list[np.ndarray]] = {"delay_s": [], "jitter_s2": [], "loss_ratio": []}
+    widths: dict[str, list[np.ndarray]] = {"delay_s": [], "jitter_s2": []}
+    samples = list(iter_samples(root))
+    preds = model.predict_many([s.scenario for s in samples])  # type: ignore[attr-defined]
+    for s, pr in zip(samples, preds):
+        for kpi in hits:
+            if kpi not in pr.path_interval:
+                continue
+            lo, hi = pr.path_interval[kpi]
+            y = s.labels.path(kpi)
+            m = np.isfinite(y) & ((y > 0) if kpi != "loss_ratio" else True)
+            hits[kpi].append((y[m] >= lo[m]) & (y[m] <= hi[m]))
+            if kpi in widths:
+                widths[kpi].append((hi[m] - lo[m]) / pr.path(kpi)[m])
+    out = {f"{k}_coverage": float(np.concatenate(v).mean()) for k, v in hits.items() if v}
+    out.update({f"{k}_rel_width": float(np.median(np.concatenate(v))) for k, v in widths.items() if v})
+    return out
+
+
+def speed(model: object, threads: int, repeats: int = 5) -> dict[str, float]:
+    """Forward time of the GNN on the first 200-node sample (median of ``repeats``)."""
+    from twin.datasets.gnnet import iter_samples
+
+    root = DATA / "2022/validation/200"
+    s = next(iter(iter_samples(root)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    model.predict(s.scenario)  # type: ignore[attr-defined]  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict(s.scenario)  # type: ignore[attr-defined]
+        times.append(time.perf_counter() - t)
+    torch.set_num_threads(before)
+    tarball = root / s.file
+    sim = wall_sim_seconds(tarball)[s.index]
+    best = float(np.median(times))
+    return {"threads": threads, "paths": s.scenario.n_paths, "nodes": s.scenario.n_nodes,
+            "predict_s_median": best, "predict_s_min": float(min(times)), "paths_per_s": s.scenario.n_paths / best,
+            "sim_wall_s": sim, "speedup_vs_sim": sim / best}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gnn", default=None, help="GNN model dir (default: shipped)")
+    ap.add_argument("--mlp", default=None, help="MLP model dir (default: shipped)")
+    ap.add_argument("--out", default=str(ROOT / "bench/notes/gnn_eval.json"))
+    ap.add_argument("--only-speed", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models", default="gnn,mlp,qt")
+    a = ap.parse_args()
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} (the shared GNNet data) is absent")
+        return
+    torch.set_num_threads(a.threads)
+    from twin.evaluate import evaluate
+    from twin.models import get_model
+
+    models = {"gnn": get_model("gnn", checkpoint=a.gnn), "mlp": get_model("mlp", checkpoint=a.mlp),
+              "qt": get_model("qt")}
+    report: dict[str, object] = {"machine": "2-core shared CPU (contended; see notes)", "threads": a.threads}
+    if not a.skip_speed:
+        report["speed"] = [speed(models["gnn"], t) for t in (1, 2)]
+        print(json.dumps(report["speed"], indent=1))
+    if not a.only_speed:
+        table: dict[str, dict[str, dict[str, float]]] = {}
+        cov: dict[str, dict[str, float]] = {}
+        for label, rel in SETS.items():
+            table[label] = {}
+            for name in a.models.split(","):
+                rep = evaluate(models[name], DATA / rel)
+                o = rep.overall
+                table[label][name] = {"delay_mape": o.delay_mape, "delay_median_ape": o.delay_median_ape,
+                                      "jitter_mape": o.jitter_mape, "jitter_median_ape": o.jitter_median_ape,
+                                      "loss_mae": o.loss_mae, "paths": o.paths, "samples": o.samples,
+                                      "predict_s_per_sample": rep.predict_s_per_sample}
+                print(label, name, json.dumps(table[label][name]), flush=True)
+            cov[label] = coverage(models["gnn"], DATA / rel)
+            print(label, "coverage", cov[label], flush=True)
+        report["accuracy"] = table
+        report["coverage_nominal_90"] = cov
+        print("\n| data | model | delay MAPE % | delay median APE % | jitter MAPE % | jitter median APE % | loss MAE |")
+        print("|---|---|---|---|---|---|---|")
+        for label, per in table.items():
+            for name, r in per.items():
+                print(f"| {label} | {name} | {r['delay_mape']:.2f} | {r['delay_median_ape']:.2f} | "
+                      f"{r['jitter_mape']:.1f} | {r['jitter_median_ape']:.1f} | {r['loss_mae']:.4f} |")
+    Path(a.out).write_text(json.dumps(report, indent=1))
+    print(f"written {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""``twinwatch twin explain``: where a path's predicted delay comes from, hop by hop.
+
+Example::
+
+    twinwatch twin explain ../shared/data/gnnet/2021/validation --sample 0 --path 0 5
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from twin.kpis import Labels
+    from twin.scenario import Scenario
+
+__all__ = ["explain"]
+
+
+def _load_sample(data: Path, sample: int) -> tuple[str, int, Scenario, Labels | None]:
+    """``(file, index, scenario, labels)`` of sample ``sample`` of a GNNet folder, or a scenario YAML (no labels)."""
+    from twin.datasets.gnnet import DatasetError, iter_samples
+    from twin.scenario import ScenarioError
+
+    try:
+        if data.is_file() and data.suffix.lower() in (".yaml", ".yml"):
+            from twin.datasets.scenario_yaml import load_scenario_yaml
+
+            return data.name, 0, load_scenario_yaml(data), None
+        for k, s in enumerate(iter_samples(data)):
+            if k == sample:
+                return s.file, s.index, s.scenario, s.labels
+    except (DatasetError, ScenarioError, OSError, EOFError) as exc:
+        raise click.ClickException(str(exc)) from None
+    raise click.BadParameter(f"{data} has fewer than {sample + 1} samples", param_hint="--sample")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, path_type=Path))
+@click.option("--sample", "sample", type=click.IntRange(min=0), default=0, show_default=True,
+              help="0-based sample number in DATA_DIR's order (sorted tarballs, then lines).")
+@click.option("--path", "path", type=(int, int), required=True, metavar="SRC DST", help="Source and destination node.")
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="GNN model directory instead of the shipped checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def explain(data_dir: Path, sample: int, path: tuple[int, int], checkpoint: Path | None, as_json: bool) -> None:
+    """Break the GNN's predicted delay of one path into per-hop queueing, transmission and propagation.
+
+    \b
+    DATA_DIR is a GNNet dataset folder (or a scenario YAML file, then --sample
+    is ignored and no measured delay is shown). The parts add up to the
+    predicted path delay (the model's readout is a sum over hops). Units are
+    the dataset's own (GNNet: time units; YAML: seconds).
+    Exit status: 0 ok, 1 data or model error, 2 usage error.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from twin.checkpoint import CheckpointError
+    from twin.explain import explain_path
+    from twin.models.gnn import load_gnn
+
+    try:
+        model = load_gnn(str(checkpoint) if checkpoint else None)
+    except (CheckpointError, OSError, RuntimeError) as exc:
+        raise click.ClickException(f"cannot load the GNN: {exc}") from None
+    file, index, scenario, labels = _load_sample(data_dir, sample)
+    src, dst = path
+    try:
+        ex = explain_path(model, scenario, src, dst)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--path") from None
+    measured = labels.path_delay_s[scenario.path_index()[(src, dst)]] if labels is not None else float("nan")
+    if as_json:
+        click.echo(json.dumps({
+            "file": file, "index": index, "src": src, "dst": dst, "time_unit": ex.time_unit,
+            "predicted_delay": ex.predicted_delay,
+            "measured_delay": float(measured) if measured == measured else None,
+            "hops": [{"src": h.src, "dst": h.dst, "link": h.link, "capacity": h.capacity,
+                      "occupancy_pkts": h.occupancy_pkts, "queueing": h.queueing, "transmission": h.transmission,
+                      "propagation": h.propagation, "drop": h.drop} for h in ex.hops],
+        }))
+        return
+    u = ex.time_unit
+    table = Table(title=f"{file} #{index}: path {src}→{dst}, delay breakdown ({u})")
+    for col in ("hop", "link", "capacity", "occ pkts", "queueing", "transmit", "propag.", "total", "share", "drop"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for i, h in enumerate(ex.hops):
+        table.add_row(str(i), f"{h.src}→{h.dst}", f"{h.capacity:.3g}", f"{h.occupancy_pkts:.2f}", f"{h.queueing:.3g}",
+                      f"{h.transmission:.3g}", f"{h.propagation:.3g}", f"{h.total:.3g}",
+                      f"{100 * h.total / ex.predicted_delay:.0f}%", f"{h.drop:.3f}")
+    table.add_section()
+    table.add_row("path", "", "", "", f"{sum(h.queueing for h in ex.hops):.3g}",
+                  f"{sum(h.transmission for h in ex.hops):.3g}", f"{sum(h.propagation for h in ex.hops):.3g}",
+                  f"{ex.total:.3g}", "100%", f"{ex.predicted_loss:.3f}")
+    console = Console(width=max(Console().width, 110))  # the table needs ~100 columns
+    console.print(table)
+    seen = f" (measured {measured:.4g})" if measured == measured else ""
+    console.print(f"predicted delay {ex.predicted_delay:.4g} {u}{seen}, "
+                  f"jitter {ex.predicted_jitter:.4g} {u}², loss {ex.predicted_loss:.4f}")

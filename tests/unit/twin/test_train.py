@@ -1,0 +1,109 @@
+"""Training loop on toy data: it learns, checkpoints, resumes and calibrates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.unit.twin._gnn_toy import examples
+from twin.models.gnn import GNNModel
+from twin.train import TrainConfig, calibrate, cosine_lr, evaluate_examples, make_batches, train
+
+ARCH = {"hidden": 8, "iterations": 1, "readout_hidden": 8}
+
+
+def _cfg(**kw: object) -> TrainConfig:
+    base = {"epochs": 3, "lr": 5e-3, "seed": 0, "batch_paths": 40, "batch_size": 2, "time_budget_min": 5.0,
+            "patience": 5, "threads": 1, "architecture": ARCH}
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_train_writes_checkpoint_and_improves(tmp_path: Path) -> None:
+    tr, va = examples(4, seed=0), examples(2, seed=10)
+    res = train(tr, va, tmp_path, _cfg(epochs=4))
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "resume.pt").is_file()
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["kind"] == "gnn" and cfg["architecture"]["iterations"] == 1
+    assert len(cfg["training"]["history"]) == res["epochs_run"]
+    assert set(cfg["calibration"]) == {"delay_s", "jitter_s2", "loss_ratio"}
+    model = GNNModel.load(tmp_path)
+    assert evaluate_examples(model.net, va, model.stats)["delay_mape"] == pytest.approx(res["best_val_delay_mape"])
+
+
+def test_resume_continues(tmp_path: Path) -> None:
+    tr, va = examples(3, seed=0), examples(1, seed=10)
+    train(tr, va, tmp_path, _cfg(epochs=2))
+    hist1 = json.loads((tmp_path / "config.json").read_text())["training"]["history"]
+    train(tr, va, tmp_path, _cfg(epochs=3), resume=True)
+    hist2 = json.loads((tmp_path / "config.json").read_text())["training"]["history"]
+    assert [h["epoch"] for h in hist1] == [0, 1]
+    assert [h["epoch"] for h in hist2] == [2]
+    st = torch.load(tmp_path / "resume.pt", weights_only=True)
+    assert int(st["epoch"]) == 2
+
+
+def test_same_seed_same_result(tmp_path: Path) -> None:
+    tr, va = examples(2, seed=0), examples(1, seed=10)
+    a = train(tr, va, tmp_path / "a", _cfg(epochs=1))
+    b = train(tr, va, tmp_path / "b", _cfg(epochs=1))
+    assert a["best_val_delay_mape"] == pytest.approx(b["best_val_delay_mape"], rel=1e-6)
+
+
+def test_empty_sets_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="training set is empty"):
+        train([], examples(1), tmp_path, _cfg())
+    with pytest.raises(ValueError, match="validation set is empty"):
+        train(examples(1), [], tmp_path, _cfg())
+
+
+def test_make_batches_limits() -> None:
+    ex = examples(6)
+    batches = make_batches(ex, batch_paths=30, batch_size=2, rng=np.random.default_rng(0))
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(len(b) <= 2 for b in batches)
+    assert all(sum(ex[i].graph.n_paths for i in b) <= 30 or len(b) == 1 for b in batches)
+
+
+def test_cosine_lr_ends_low() -> None:
+    assert cosine_lr(1.0, 0.0, 0.0) == 1.0
+    assert cosine_lr(1.0, 1.0, 0.0) == pytest.approx(0.03)
+    assert cosine_lr(1.0, 0.0, 2.0) == pytest.approx(0.03)
+
+
+def test_conformal_coverage_on_calibration_set(tmp_path: Path) -> None:
+    tr = examples(3, seed=0)
+    train(tr, examples(1, seed=9), tmp_path, _cfg(epochs=1))
+    model = GNNModel.load(tmp_path)
+    cal_set = examples(6, seed=20)
+    cal = calibrate(model.net, cal_set, model.stats, coverage=0.8)
+    from twin.train import predict_examples
+
+    p = predict_examples(model.net, cal_set, model.stats)
+    y = np.concatenate([e.delay for e in cal_set])
+    r = np.log(y / p["delay"])
+    inside = (r >= cal["delay_s"]["lo"]) & (r <= cal["delay_s"]["hi"])
+    assert inside.mean() >= 0.8
+
+
+def test_cli_train_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
+    """``twinwatch twin train`` end to end on the 2021 set (tiny model, one epoch)."""
+    from click.testing import CliRunner
+
+    from stream.commands.twin_train import train as train_cmd
+
+    d = shared_data / "gnnet" / "2021"
+    out = tmp_path / "model"
+    args = ["--train", str(d / "train"), "--val", str(d / "validation"), "--out", str(out), "--epochs", "1",
+            "--hidden", "4", "--iterations", "1", "--threads", "1", "--batch-paths", "20000"]
+    res = CliRunner().invoke(train_cmd, args)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["training"]["data"]["train"] == [str(d / "train")]
+    assert GNNModel.load(out).net.config.hidden == 4
+    same = CliRunner().invoke(train_cmd, ["--train", str(d / "train"), "--val", str(d / "train"), "--out", str(out)])
+    assert same.exit_code == 2 and "keep validation apart" in same.output

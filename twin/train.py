@@ -1,0 +1,344 @@
+"""Training loop of the GNN twin: batches of whole scenarios, early stopping, resumable.
+
+:func:`load_examples` reads GNNet samples once (features built with
+:func:`twin.features.scenario_graph`, labels kept as arrays);
+:func:`train` fits :class:`~twin.models.gnn.RouteNetFermi` with Adam on
+
+``loss = MAPE(delay) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
+
+over mini-batches of whole scenarios (PyG-style offsets), evaluates the
+validation delay MAPE after every epoch, keeps the best weights, stops
+after ``patience`` epochs without improvement or when the wall-clock budget
+is spent (the learning rate follows a cosine over whichever of the epochs or
+the budget ends first), and finally calibrates split-conformal intervals on the validation
+set (:func:`calibrate`). The model directory holds the checkpoint
+(:mod:`twin.checkpoint`) and ``resume.pt`` (optimizer state) for ``resume``.
+
+Seeds are fixed (Python, NumPy, torch); with the same data, seed and thread
+count a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from twin.checkpoint import load_checkpoint, save_checkpoint
+from twin.features import FeatureStats, GraphArrays, collate, scenario_graph
+from twin.models.gnn import GNNConfig, RouteNetFermi
+
+__all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "load_examples", "train"]
+
+RESUME = "resume.pt"
+
+
+@dataclass(eq=False)
+class Example:
+    """One labelled scenario ready for training.
+
+    Attributes
+    ----------
+    graph
+        Features and indices (:class:`~twin.features.GraphArrays`).
+    delay, jitter, loss
+        ``(P,)`` path labels (NaN where unknown).
+    link_util, link_occ
+        ``(E,)`` link labels (NaN where unknown).
+    source
+        ``"dir:file:index"`` of the sample.
+    n_nodes
+        Topology size.
+    """
+
+    graph: GraphArrays
+    delay: np.ndarray
+    jitter: np.ndarray
+    loss: np.ndarray
+    link_util: np.ndarray
+    link_occ: np.ndarray
+    source: str
+    n_nodes: int
+    sim_time: float = float("nan")
+
+
+def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = False,
+                  max_nodes: int | None = None) -> list[Example]:
+    """Read every GNNet sample under ``dirs`` into :class:`Example` objects.
+
+    ``max_nodes`` drops samples of larger topologies (to hold size ranges out).
+    """
+    from twin.datasets.gnnet import iter_samples
+
+    out: list[Example] = []
+    for d in dirs:
+        for s in iter_samples(d, progress=progress):
+            sc = s.scenario
+            if max_nodes is not None and sc.n_nodes > max_nodes:
+                continue
+            lb = s.labels
+            out.append(Example(
+                graph=scenario_graph(sc), delay=np.asarray(lb.path_delay_s, dtype=np.float64),
+                jitter=np.asarray(lb.path_jitter_s2, dtype=np.float64),
+                loss=np.asarray(lb.path_loss_ratio, dtype=np.float64),
+                link_util=np.asarray(lb.link_utilization, dtype=np.float64),
+                link_occ=np.asarray(lb.link_queue_occupancy, dtype=np.float64),
+                source=f"{d}:{s.file}:{s.index}", n_nodes=sc.n_nodes, sim_time=float(s.sim_time),
+            ))
+    return out
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (stored in the checkpoint).
+
+    Parameters
+    ----------
+    epochs
+        Maximum passes over the training set.
+    lr
+        Adam learning rate (decayed by cosine over ``epochs``).
+    seed
+        Seed of Python, NumPy and torch.
+    batch_paths
+        Scenarios are packed into a batch until it holds this many paths.
+    batch_size
+        At most this many scenarios per batch.
+    time_budget_min
+        Wall-clock budget of the whole run (minutes); training stops at the
+        end of the epoch that exceeds it.
+    patience
+        Epochs without validation improvement before stopping.
+    threads
+        ``torch.set_num_threads``.
+    architecture
+        :class:`~twin.models.gnn.GNNConfig` as a dict.
+    coverage
+        Nominal coverage of the conformal intervals.
+    """
+
+    epochs: int = 100
+    lr: float = 2e-3
+    seed: int = 0
+    batch_paths: int = 12000
+    batch_size: int = 16
+    time_budget_min: float = 55.0
+    patience: int = 12
+    threads: int = 2
+    architecture: dict[str, Any] = field(default_factory=lambda: GNNConfig().to_dict())
+    coverage: float = 0.9
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_batches(examples: Sequence[Example], batch_paths: int, batch_size: int,
+                 rng: np.random.Generator | None) -> list[list[int]]:
+    """Group example indices into batches of at most ``batch_paths`` paths / ``batch_size`` scenarios."""
+    order = rng.permutation(len(examples)) if rng is not None else np.arange(len(examples))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    n = 0
+    for i in order:
+        p = examples[int(i)].graph.n_paths
+        if cur and (n + p > batch_paths or len(cur) >= batch_size):
+            batches.append(cur)
+            cur, n = [], 0
+        cur.append(int(i))
+        n += p
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def cosine_lr(lr: float, epoch_frac: float, time_frac: float, floor: float = 0.03) -> float:
+    """Cosine decay from ``lr`` to ``floor·lr`` over whichever ends first, the epochs or the time budget.
+
+    >>> round(cosine_lr(1.0, 0.0, 0.0), 3), round(cosine_lr(1.0, 0.5, 0.1), 3), round(cosine_lr(1.0, 0.2, 1.0), 3)
+    (1.0, 0.515, 0.03)
+    """
+    frac = min(max(epoch_frac, time_frac, 0.0), 1.0)
+    return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+
+def _labels(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.concatenate([getattr(e, k) for e in examples]).astype(np.float32))
+            for k in ("delay", "jitter", "loss")}
+
+
+def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Training objective (module docstring); paths with unknown or zero labels are skipped."""
+    d, j, lo = y["delay"], y["jitter"], y["loss"]
+    md = torch.isfinite(d) & (d > 0)
+    l_delay = (torch.abs(out["path_delay"][md] / d[md] - 1.0)).mean()
+    mj = torch.isfinite(j) & (j > 0) & md
+    l_jit = torch.abs(torch.log(out["path_jitter"][mj].clamp_min(1e-20) / j[mj])).mean() if mj.any() else 0.0 * l_delay
+    ml = torch.isfinite(lo)
+    l_loss = torch.abs(out["path_loss"][ml] - lo[ml]).mean() if ml.any() else 0.0 * l_delay
+    return l_delay + 0.5 * l_jit + 2.0 * l_loss
+
+
+def predict_examples(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats,
+                     batch_paths: int = 50000) -> dict[str, np.ndarray]:
+    """Concatenated path predictions (``delay``, ``jitter``, ``loss``) over ``examples``, in order."""
+    net.eval()
+    parts: dict[str, list[np.ndarray]] = {"delay": [], "jitter": [], "loss": []}
+    with torch.inference_mode():
+        for idx in make_batches(examples, batch_paths, 64, None):
+            out = net(collate([examples[i].graph for i in idx], stats))
+            parts["delay"].append(out["path_delay"].double().numpy())
+            parts["jitter"].append(out["path_jitter"].double().numpy())
+            parts["loss"].append(out["path_loss"].double().numpy())
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+
+
+def _mape(pred: np.ndarray, y: np.ndarray) -> float:
+    m = np.isfinite(y) & (y > 0) & np.isfinite(pred)
+    return float(np.mean(np.abs(pred[m] / y[m] - 1.0)) * 100.0) if m.any() else float("nan")
+
+
+def evaluate_examples(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats) -> dict[str, float]:
+    """Delay and jitter MAPE (%) and loss MAE over all paths of ``examples``."""
+    if not examples:
+        return {"delay_mape": float("nan"), "jitter_mape": float("nan"), "loss_mae": float("nan")}
+    p = predict_examples(net, examples, stats)
+    y = {k: np.concatenate([getattr(e, k) for e in examples]) for k in ("delay", "jitter", "loss")}
+    ml = np.isfinite(y["loss"])
+    return {"delay_mape": _mape(p["delay"], y["delay"]), "jitter_mape": _mape(p["jitter"], y["jitter"]),
+            "loss_mae": float(np.mean(np.abs(p["loss"][ml] - y["loss"][ml]))) if ml.any() else float("nan")}
+
+
+def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats,
+              coverage: float = 0.9) -> dict[str, dict[str, Any]]:
+    """Split-conformal residual quantiles per path KPI on held-out ``examples``.
+
+    Delay and jitter: quantiles ``(1−c)/2`` and ``(1+c)/2`` of ``log(y/ŷ)``;
+    loss: the same quantiles of ``y − ŷ`` (finite-sample corrected rank).
+    """
+    p = predict_examples(net, examples, stats)
+    cal: dict[str, dict[str, Any]] = {}
+    a = (1.0 - coverage) / 2.0
+    for kpi, key, kind in (("delay_s", "delay", "log"), ("jitter_s2", "jitter", "log"), ("loss_ratio", "loss", "abs")):
+        y = np.concatenate([getattr(e, key) for e in examples])
+        yh = p[key]
+        if kind == "log":
+            m = np.isfinite(y) & (y > 0) & (yh > 0)
+            r = np.log(y[m] / yh[m])
+        else:
+            m = np.isfinite(y)
+            r = y[m] - yh[m]
+        n = r.size
+        if n < 10:
+            continue
+        q_lo = max(0.0, math.floor(a * (n + 1)) / n - 1e-12)
+        q_hi = min(1.0, math.ceil((1 - a) * (n + 1)) / n)
+        cal[kpi] = {"kind": kind, "lo": float(np.quantile(r, q_lo)), "hi": float(np.quantile(r, q_hi)),
+                    "coverage": coverage, "n": int(n)}
+    return cal
+
+
+def _model_config(net: RouteNetFermi, stats: FeatureStats, cfg: TrainConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "gnn", "architecture": net.config.to_dict(), "feature_stats": stats.to_dict(),
+            "training": {"config": asdict(cfg), **extra}}
+
+
+ProgressHook = Callable[[str, dict[str, Any]], None]
+
+
+def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str | os.PathLike[str],
+          cfg: TrainConfig, *, resume: bool = False, data_info: dict[str, Any] | None = None,
+          on_event: ProgressHook | None = None) -> dict[str, Any]:
+    """Fit the GNN, early-stop on validation delay MAPE, write the model directory.
+
+    ``on_event(kind, info)`` is called with ``"epoch_start"`` (``batches``),
+    ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss``,
+    ``val``, ``best``) so a CLI can draw progress. Returns a summary dict.
+    """
+    if not train_set:
+        raise ValueError("train: the training set is empty; check the --train directories")
+    if not val_set:
+        raise ValueError("train: the validation set is empty; pass --val with held-out samples")
+    t0 = time.monotonic()
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    emit = on_event or (lambda kind, info: None)
+    stats = FeatureStats.fit([e.graph for e in train_set])
+    net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    start_epoch, best, best_epoch, history = 0, float("inf"), -1, []
+    if resume and (out / RESUME).is_file():
+        st = torch.load(out / RESUME, weights_only=True)
+        net.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        start_epoch, best, best_epoch = int(st["epoch"]) + 1, float(st["best"]), int(st["best_epoch"])
+        stats = FeatureStats.from_dict(load_checkpoint(out)[1]["feature_stats"])
+        torch.set_rng_state(st["torch_rng"])
+        elapsed_before = float(st["elapsed_s"])
+    else:
+        elapsed_before = 0.0
+    budget_s = cfg.time_budget_min * 60.0
+    extra = {"data": data_info or {}, "n_train": len(train_set), "n_val": len(val_set)}
+    rng = np.random.default_rng(cfg.seed + start_epoch)
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        batches = make_batches(train_set, cfg.batch_paths, cfg.batch_size, rng)
+        emit("epoch_start", {"epoch": epoch, "batches": len(batches)})
+        total = 0.0
+        for i_b, idx in enumerate(batches):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(cfg.lr, (epoch + i_b / len(batches)) / cfg.epochs,
+                                        (time.monotonic() - t0 + elapsed_before) / budget_s)
+            ex = [train_set[i] for i in idx]
+            b = collate([e.graph for e in ex], stats)
+            loss = loss_fn(net(b), _labels(ex))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            lv = float(loss.detach())
+            total += lv
+            emit("batch", {"loss": lv})
+        val = evaluate_examples(net, val_set, stats)
+        improved = val["delay_mape"] < best
+        if improved:
+            best, best_epoch = val["delay_mape"], epoch
+            save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": epoch,
+                                                                                    "val": val}))
+        history.append({"epoch": epoch, "train_loss": total / max(len(batches), 1), **val,
+                        "time_s": time.monotonic() - t0})
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "best": best,
+                    "best_epoch": best_epoch, "torch_rng": torch.get_rng_state(),
+                    "elapsed_s": time.monotonic() - t0 + elapsed_before}, out / RESUME)
+        emit("epoch_end", {"epoch": epoch, "train_loss": history[-1]["train_loss"], "val": val, "best": best,
+                           "improved": improved})
+        if epoch - best_epoch >= cfg.patience:
+            break
+        if time.monotonic() - t0 + elapsed_before > budget_s:
+            break
+    # reload the best weights, calibrate intervals on the validation set, rewrite the checkpoint
+    weights, mcfg = load_checkpoint(out)
+    net.load_state_dict(weights)
+    cal = calibrate(net, val_set, stats, cfg.coverage)
+    mcfg["calibration"] = cal
+    mcfg["training"]["history"] = history
+    mcfg["training"]["wall_time_s"] = time.monotonic() - t0
+    mcfg.pop("created", None)
+    mcfg.pop("git_revision", None)
+    save_checkpoint(out, net.state_dict(), mcfg)
+    return {"best_val_delay_mape": best, "best_epoch": best_epoch, "epochs_run": epoch + 1 - start_epoch,
+            "wall_time_s": time.monotonic() - t0, "calibration": cal}
