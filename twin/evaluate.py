@@ -244,16 +244,17 @@ def evaluate(
     limit: int | None = None,
     wrap: Callable[[Iterator[Any]], Iterable[Any]] | None = None,
 ) -> EvalReport:
-    """Score ``model`` on every sample of the GNNet dataset under ``root``.
+    """Score ``model`` on every sample of the GNNet or twinwatch-native dataset under ``root``.
 
     See :func:`evaluate_samples`; reading time is part of ``wall_s``.
     ``wrap`` may wrap the sample iterator (a progress bar, say).
     """
-    from twin.datasets.gnnet import GNNetReader
+    from twin.datasets import GNNetReader, iter_samples
+    from twin.datasets.native import is_native_dataset
 
-    reader = GNNetReader(root)
+    reader = None if is_native_dataset(root) else GNNetReader(root)
     t0 = time.perf_counter()
-    it: Iterable[Any] = iter(reader)
+    it: Iterable[Any] = iter(reader) if reader is not None else iter_samples(root)
     if wrap is not None:
         it = wrap(iter(it))
     report = evaluate_samples(model, it, bucket_by=bucket_by, data_dir=os.fspath(root), limit=limit)

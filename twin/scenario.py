@@ -90,6 +90,7 @@ class SizeDist(IntEnum):
     UNIFORM = 1
     BINOMIAL = 2
     GENERIC = 3
+    EXPONENTIAL = 4
 
 
 @dataclass(frozen=True, slots=True)

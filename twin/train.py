@@ -72,11 +72,11 @@ class Example:
 
 def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = False,
                   max_nodes: int | None = None) -> list[Example]:
-    """Read every GNNet sample under ``dirs`` into :class:`Example` objects.
+    """Read every sample (GNNet or twinwatch-native dataset) under ``dirs`` into :class:`Example` objects.
 
     ``max_nodes`` drops samples of larger topologies (to hold size ranges out).
     """
-    from twin.datasets.gnnet import iter_samples
+    from twin.datasets import iter_samples
 
     out: list[Example] = []
     for d in dirs:

@@ -22,7 +22,7 @@ __all__ = ["explain"]
 
 def _load_sample(data: Path, sample: int) -> tuple[str, int, Scenario, Labels | None]:
     """``(file, index, scenario, labels)`` of sample ``sample`` of a GNNet folder, or a scenario YAML (no labels)."""
-    from twin.datasets.gnnet import DatasetError, iter_samples
+    from twin.datasets import DatasetError, iter_samples
     from twin.scenario import ScenarioError
 
     try:

@@ -125,7 +125,7 @@ def _iter_inputs(data: Path) -> Iterator[tuple[str, int, Scenario]]:
 
         yield data.name, 0, load_scenario_yaml(data)
         return
-    from twin.datasets.gnnet import iter_samples
+    from twin.datasets import iter_samples
 
     for s in iter_samples(data):
         yield s.file, s.index, s.scenario

@@ -1,0 +1,424 @@
+"""Generate a labelled dataset: draw scenarios, simulate them, write native samples.
+
+:func:`generate_dataset` is what ``twinwatch simulate dataset`` runs. Sample
+``i`` is a pure function of (seed, i, topology spec, scenario parameters,
+simulator settings): its random streams come from
+``SeedSequence(seed, spawn_key=(i, ·))``, so any subset of samples can be
+(re)made in any order, by any number of worker processes, with identical
+results. Finished samples are skipped, so an interrupted run resumes where it
+stopped (files are written atomically; see :mod:`twin.datasets.native`).
+
+Workers are ``multiprocessing`` processes started with ``spawn`` (safe with
+numba and threads); each simulates whole samples.
+
+Examples
+--------
+>>> import tempfile
+>>> out = Path(tempfile.mkdtemp()) / "ds"
+>>> spec = TopologySpec(kind="random", nodes=(5, 6))
+>>> st = generate_dataset(out, n_samples=2, topology=spec, sim=SimConfig(min_packets=2000, max_packets=5000),
+...                       seed=1, workers=1, progress=False)
+>>> st.made, st.skipped, sorted(p.name for p in (out / "samples").iterdir())
+(2, 0, ['sample_000000.npz', 'sample_000001.npz'])
+>>> generate_dataset(out, n_samples=2, topology=spec, sim=SimConfig(min_packets=2000, max_packets=5000),
+...                  seed=1, workers=1, progress=False).skipped
+2
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import multiprocessing as mp
+import os
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from twin.datasets.gnnet import DatasetError
+from twin.datasets.native import MANIFEST, SAMPLES_DIR, read_manifest, sample_path, write_manifest, write_sample
+from twin.scenario import Scenario
+from twin.sim.engine import SimConfig, simulate
+from twin.sim.scenarios import ScenarioParams, draw_scenario, load_matrix
+from twin.topology import Topology, load_topology, random_topology
+
+__all__ = ["GenerateStats", "TopologySpec", "dataset_summary", "generate_dataset", "make_sample_scenario"]
+
+GENERATOR_VERSION = 1
+"""Bumped when the same (seed, settings) would draw different scenarios."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopologySpec:
+    """Which topology each sample gets.
+
+    Parameters
+    ----------
+    kind
+        ``"zoo"`` (one fixed topology, ``name``) or ``"random"`` (a fresh
+        connected random graph per sample).
+    name
+        Shipped topology name, Topology Zoo name (looked up in ``zoo_dir``) or
+        ``.graphml`` path (``kind="zoo"``).
+    zoo_dir
+        Folder of Topology Zoo ``.graphml`` files for name lookups.
+    nodes
+        Inclusive range of node counts (``kind="random"``).
+    degree
+        Range of the mean node degree (uniform).
+    capacities_bps
+        Link capacities to choose from (random topologies).
+    area_km
+        Side of the square random nodes are placed in; 0 = no propagation delay.
+    """
+
+    kind: str = "random"
+    name: str | None = None
+    zoo_dir: str | None = None
+    nodes: tuple[int, int] = (10, 30)
+    degree: tuple[float, float] = (2.5, 4.0)
+    capacities_bps: tuple[float, ...] = (10e6, 25e6, 40e6, 100e6)
+    area_km: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("zoo", "random"):
+            raise ValueError(f"topology kind {self.kind!r}: expected 'zoo' or 'random'")
+        if self.kind == "zoo" and not self.name:
+            raise ValueError("a zoo topology needs a name or a .graphml path")
+        if self.kind == "random" and not (2 <= self.nodes[0] <= self.nodes[1]):
+            raise ValueError(f"random topology nodes {self.nodes}: expected 2 <= lo <= hi")
+        if self.kind == "random" and not (0 < self.degree[0] <= self.degree[1]):
+            raise ValueError(f"random topology degree {self.degree}: expected 0 < lo <= hi")
+
+    def check(self) -> None:
+        """Load a zoo topology now, so that a bad name or file fails before any work."""
+        if self.kind == "zoo":
+            _zoo(str(self.name), self.zoo_dir)
+
+    def make(self, rng: np.random.Generator, index: int = 0) -> Topology:
+        """The topology of one sample (random draws come from ``rng``)."""
+        if self.kind == "zoo":
+            return _zoo(str(self.name), self.zoo_dir)
+        n = int(rng.integers(self.nodes[0], self.nodes[1] + 1))
+        deg = float(rng.uniform(*self.degree))
+        return random_topology(
+            n, degree=deg, rng=rng, capacities_bps=self.capacities_bps, area_km=self.area_km,
+            name=f"random{n}-{index}",
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _zoo(name: str, zoo_dir: str | None) -> Topology:
+    return load_topology(name, zoo_dir=zoo_dir)
+
+
+@functools.lru_cache(maxsize=4)
+def _matrix(path: str) -> np.ndarray:
+    return load_matrix(path)
+
+
+def make_sample_scenario(
+    index: int, seed: int, topology: TopologySpec, params: ScenarioParams
+) -> tuple[Scenario, int]:
+    """Scenario of sample ``index`` and the simulator seed to use for it."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 0)))
+    topo = topology.make(rng, index)
+    matrix = _matrix(params.matrix_file) if params.matrix_file else None
+    sc = draw_scenario(topo, params, rng, matrix=matrix, name=f"{topo.name}#{index}")
+    sim_seed = int(np.random.SeedSequence(seed, spawn_key=(index, 1)).generate_state(1)[0])
+    return sc, sim_seed
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    root: str
+    index: int
+    seed: int
+    topology: TopologySpec
+    params: ScenarioParams
+    sim: SimConfig
+
+
+def _run_job(job: _Job) -> dict[str, float]:
+    """Make, simulate and write one sample (runs in a worker process)."""
+    cpu0 = time.process_time()
+    sc, sim_seed = make_sample_scenario(job.index, job.seed, job.topology, job.params)
+    cfg = SimConfig(**{**asdict(job.sim), "seed": sim_seed})
+    try:
+        res = simulate(sc, cfg)
+    except ValueError as exc:
+        raise DatasetError(f"sample {job.index} ({sc.name}): simulation failed: {exc}") from exc
+    cpu = time.process_time() - cpu0
+    with np.errstate(all="ignore"):
+        rel = res.path_delay_ci / res.labels.path_delay_s
+    rel_mean = float(np.nanmean(rel)) if np.isfinite(rel).any() else float("nan")
+    write_sample(
+        job.root, job.index, sc, res.labels,
+        extras={
+            "path_delay_ci": res.path_delay_ci,
+            "path_delay_percentiles": res.path_delay_percentiles,
+            "path_delay_rse": res.path_delay_rse,
+            "path_packets": res.path_packets,
+            "link_drops": res.link_drops,
+        },
+        meta={
+            "seed": sim_seed,
+            "packets_generated": res.packets_generated,
+            "packet_hops": res.packet_hops,
+            "sim_time": res.sim_time,
+            "measured_time": res.measured_time,
+            "wall_time_s": res.wall_time_s,
+            "cpu_time_s": cpu,
+            "converged": res.converged,
+            "rel_ci_mean": rel_mean,
+        },
+    )
+    return {
+        "index": job.index,
+        "wall_time_s": res.wall_time_s,
+        "cpu_time_s": cpu,
+        "packet_hops": res.packet_hops,
+        "converged": float(res.converged),
+        "rel_ci_mean": rel_mean,
+    }
+
+
+@dataclass
+class GenerateStats:
+    """What one :func:`generate_dataset` call did."""
+
+    made: int = 0
+    skipped: int = 0
+    wall_time_s: float = 0.0
+    sim_wall_time_s: float = 0.0
+    sim_cpu_time_s: float = 0.0
+    packet_hops: int = 0
+    converged: int = 0
+    rel_ci: list[float] = field(default_factory=list)
+
+    @property
+    def rel_ci_mean(self) -> float:
+        """Mean over new samples of the mean relative 95 % CI half-width of path delay."""
+        vals = [v for v in self.rel_ci if np.isfinite(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "made": self.made,
+            "skipped": self.skipped,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "sim_wall_time_s": round(self.sim_wall_time_s, 3),
+            "sim_cpu_time_s": round(self.sim_cpu_time_s, 3),
+            "packet_hops": self.packet_hops,
+            "converged": self.converged,
+            "rel_ci_mean": self.rel_ci_mean,
+        }
+
+
+def _identity(seed: int, topology: TopologySpec, params: ScenarioParams, sim: SimConfig) -> dict[str, object]:
+    simd = {k: v for k, v in asdict(sim).items() if k != "seed"}
+    simd = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in simd.items()}
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "topology": topology.to_json(),
+        "scenario_params": params.to_json(),
+        "sim_config": simd,
+    }
+
+
+def engine_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the simulator's source files: labels depend on them."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in _ENGINE_FILES:
+        p = here / name
+        h.update(name.encode())
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()[:16]
+
+
+_ENGINE_FILES = ("engine.py", "_kernels.py", "traffic.py", "scenarios.py", "dataset.py")
+
+
+def _check_resume(root: Path, ident: dict[str, object]) -> dict[str, object]:
+    old = read_manifest(root)
+    for key, val in ident.items():
+        if old.get(key) != val:
+            raise DatasetError(
+                f"{root / MANIFEST}: this dataset was generated with a different {key} "
+                f"({old.get(key)!r}, now {val!r}); resume with the same settings or choose another --out"
+            )
+    if old.get("engine_sha256") not in (None, engine_fingerprint()):
+        warnings.warn(
+            f"{root}: the simulator's source changed since this dataset was started "
+            f"(engine_sha256 {old.get('engine_sha256')} -> {engine_fingerprint()}); new samples may be "
+            "labelled differently from the old ones",
+            stacklevel=3,
+        )
+    return old
+
+
+def generate_dataset(
+    out: str | os.PathLike[str],
+    *,
+    n_samples: int,
+    topology: TopologySpec,
+    params: ScenarioParams | None = None,
+    sim: SimConfig | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+) -> GenerateStats:
+    """Make samples ``0..n_samples-1`` in ``out`` (skipping finished ones).
+
+    Raises :class:`~twin.datasets.gnnet.DatasetError` when ``out`` holds a
+    dataset made with other settings.
+    """
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    params = params or ScenarioParams()
+    sim = sim or SimConfig()
+    root = Path(out)
+    ident = _identity(seed, topology, params, sim)
+    info: dict[str, object] = dict(ident)
+    info["engine_sha256"] = engine_fingerprint()
+    if (root / MANIFEST).exists():
+        old = _check_resume(root, ident)
+        info["created_utc"] = old.get("created_utc")
+        info["runs"] = list(old.get("runs", []))  # type: ignore[call-overload]
+    else:
+        if root.exists() and any(root.iterdir()):
+            raise DatasetError(f"{root}: folder exists, is not empty and has no {MANIFEST}; choose an empty --out")
+        info["runs"] = []
+    info["n_samples"] = max(n_samples, int(info.get("n_samples", 0) or 0))  # type: ignore[call-overload]
+    write_manifest(root, info)
+    (root / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+    for tmp in (root / SAMPLES_DIR).glob(".sample_*.tmp-*"):
+        tmp.unlink()
+    pending = [i for i in range(n_samples) if not sample_path(root, i).exists()]
+    stats = GenerateStats(skipped=n_samples - len(pending))
+    t0 = time.perf_counter()
+    jobs = [_Job(str(root), i, seed, topology, params, sim) for i in pending]
+    for res in _progress(_execute(jobs, workers), len(jobs), stats, progress):
+        stats.made += 1
+        stats.sim_wall_time_s += res["wall_time_s"]
+        stats.sim_cpu_time_s += res["cpu_time_s"]
+        stats.packet_hops += int(res["packet_hops"])
+        stats.converged += int(res["converged"])
+        stats.rel_ci.append(res["rel_ci_mean"])
+    stats.wall_time_s = time.perf_counter() - t0
+    runs = info["runs"]
+    assert isinstance(runs, list)
+    runs.append({"finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "workers": workers,
+                 "engine_sha256": info["engine_sha256"], **stats.to_json()})
+    info["n_complete"] = sum(1 for i in range(int(info["n_samples"])) if sample_path(root, i).exists())  # type: ignore[call-overload]
+    write_manifest(root, info)
+    return stats
+
+
+def _execute(jobs: list[_Job], workers: int) -> Iterator[dict[str, float]]:
+    if not jobs:
+        return
+    if workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            yield _run_job(job)
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(processes=min(workers, len(jobs))) as pool:
+        yield from pool.imap_unordered(_run_job, jobs, chunksize=1)
+
+
+def _progress(
+    results: Iterable[dict[str, float]], total: int, stats: GenerateStats, show: bool
+) -> Iterator[dict[str, float]]:
+    if not show:
+        yield from results
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]simulating[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns) as bar:
+        task = bar.add_task("samples", total=total, info=f"{stats.skipped} already done")
+        for res in results:
+            yield res
+            bar.update(task, advance=1, info=f"mean CI ±{100 * stats.rel_ci_mean:.1f}% of delay")
+
+
+def dataset_summary(root: str | os.PathLike[str]) -> dict[str, object]:
+    """Statistics of a generated dataset: sizes, loads, budget used and label precision.
+
+    ``rel_ci`` is the relative half-width of the 95 % CI of each path's mean
+    delay (``sim.path_delay_ci / labels.path_delay_s``): ``per_sample_mean``
+    averages each sample's mean, the other entries pool all paths.
+    """
+    from twin.datasets.native import read_extras
+
+    root = Path(root)
+    manifest = read_manifest(root)
+    files = sorted((root / SAMPLES_DIR).glob("sample_*.npz"))
+    if not files:
+        raise DatasetError(f"{root}: no samples yet")
+    nodes, paths, hops, pkts, wall, cpu, rho, conv, lossy, per_sample = ([] for _ in range(10))
+    pooled = []
+    for f in files:
+        extras, meta = read_extras(f)
+        with np.load(f, allow_pickle=False) as z:
+            delay = z["labels.path_delay_s"]
+            loss = z["labels.path_loss_ratio"]
+        with np.errstate(all="ignore"):
+            rel = extras["path_delay_ci"] / delay
+        rel = rel[np.isfinite(rel)]
+        pooled.append(rel)
+        per_sample.append(float(rel.mean()) if rel.size else np.nan)
+        nodes.append(int(meta["n_nodes"]))  # type: ignore[call-overload]
+        paths.append(int(delay.shape[0]))
+        hops.append(int(meta["packet_hops"]))  # type: ignore[call-overload]
+        pkts.append(int(meta["packets_generated"]))  # type: ignore[call-overload]
+        wall.append(float(meta["wall_time_s"]))  # type: ignore[arg-type]
+        cpu.append(float(meta.get("cpu_time_s", np.nan)))  # type: ignore[arg-type]
+        rho.append(float(meta["scenario_meta"]["rho_max"]))  # type: ignore[index]
+        conv.append(bool(meta["converged"]))
+        lossy.append(bool(np.nansum(loss) > 0))
+    r = np.concatenate(pooled)
+
+    def q(p: float) -> float:
+        return float(np.quantile(r, p)) if r.size else float("nan")
+
+    return {
+        "root": str(root),
+        "samples": len(files),
+        "n_samples_planned": manifest.get("n_samples"),
+        "nodes": {"min": min(nodes), "mean": float(np.mean(nodes)), "max": max(nodes)},
+        "paths_total": int(sum(paths)),
+        "rho_max": {"min": min(rho), "mean": float(np.mean(rho)), "max": max(rho)},
+        "samples_with_loss": int(sum(lossy)),
+        "converged": int(sum(conv)),
+        "packets_generated_mean": float(np.mean(pkts)),
+        "packet_hops_total": int(sum(hops)),
+        "sim_wall_time_s_total": float(np.sum(wall)),
+        "sim_cpu_time_s_total": float(np.nansum(cpu)) if np.isfinite(cpu).any() else None,
+        "rel_ci": {
+            "per_sample_mean": float(np.nanmean(per_sample)),
+            "mean": float(r.mean()) if r.size else float("nan"),
+            "median": q(0.5), "p90": q(0.9), "p99": q(0.99),
+        },
+        "runs": manifest.get("runs", []),
+    }
