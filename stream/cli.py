@@ -11,12 +11,13 @@ file (``--config``, ``TWINWATCH_CONFIG``).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import click
+
+from stream.commands._lazy import LazyGroup
 
 __all__ = ["main"]
 
@@ -48,26 +49,6 @@ Run `twinwatch COMMAND --help` for the options of each command.
 """
 
 
-class _LazyGroup(click.Group):
-    """A click group whose sub-commands are imported on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = _COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module, _, attr = target.partition(":")
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            return None
-        return getattr(mod, attr)
-
-
 def _version() -> str:
     try:
         return version("twinwatch")
@@ -75,7 +56,9 @@ def _version() -> str:
         return "0+unknown"
 
 
-@click.group(cls=_LazyGroup, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, lazy_commands=_COMMANDS, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(_version(), "--version", prog_name="twinwatch")
 @click.option(
     "--log-level",

@@ -6,10 +6,9 @@ whose module is not installed (or not written yet) is simply not listed.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import click
+
+from stream.commands._lazy import LazyGroup
 
 __all__ = ["twin"]
 
@@ -36,30 +35,8 @@ Examples:
 """
 
 
-def _load(name: str) -> click.Command | None:
-    target = _COMMANDS.get(name)
-    if target is None:
-        return None
-    module, _, attr = target.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-    return getattr(mod, attr, None)
-
-
-class _LazyTwinGroup(click.Group):
-    """Click group whose sub-commands are imported on first use; missing ones are hidden."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in _COMMANDS if importlib.util.find_spec(_COMMANDS[name].partition(":")[0]))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return _load(cmd_name)
-
-
-@click.group(cls=_LazyTwinGroup, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, lazy_commands=_COMMANDS, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 def twin() -> None:
     """The ``twin`` command group."""
