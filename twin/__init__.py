@@ -9,6 +9,9 @@ types. Nothing here knows about Kafka or alerts.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from twin.kpis import LINK_KPIS, PATH_KPIS, KPIs, Labels, Prediction
 from twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, SizeDist, TimeDist
 
@@ -18,12 +21,41 @@ __all__ = [
     "MAX_SIZES",
     "PATH_KPIS",
     "Flow",
+    "GNNModel",
     "KPIs",
     "Labels",
+    "LinkUpdate",
+    "PathGRU",
     "Policy",
     "Prediction",
+    "QueueUpdate",
+    "QueueingModel",
+    "RouteNetFermi",
     "Scenario",
     "ScenarioError",
+    "SimConfig",
+    "SimResult",
     "SizeDist",
     "TimeDist",
+    "simulate",
 ]
+
+# heavy parts (torch, numba) load on first access, so ``import twin`` stays cheap
+_LAZY: dict[str, str] = {
+    "RouteNetFermi": "twin.models.gnn",
+    "GNNModel": "twin.models.gnn",
+    "PathGRU": "twin.models.gnn",
+    "QueueUpdate": "twin.models.gnn",
+    "LinkUpdate": "twin.models.gnn",
+    "QueueingModel": "twin.models.qt",
+    "SimConfig": "twin.sim.engine",
+    "SimResult": "twin.sim.engine",
+    "simulate": "twin.sim.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'twin' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
