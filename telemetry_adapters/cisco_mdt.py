@@ -30,6 +30,7 @@ without an interface key take it from a ``dn`` such as ``sys/intf/phys-[eth1/1]`
 
 Examples
 --------
+>>> from telemetry_adapters.base import DecoderConfig
 >>> import orjson
 >>> inner = {"node_id_str": "xr1", "msg_timestamp": 1564583513000,
 ...          "encoding_path": "Cisco-IOS-XR-infra-statsd-oper:infra-statistics/interfaces/interface/latest/"
@@ -51,12 +52,11 @@ from typing import Any, ClassVar
 
 import orjson
 
-from telemetry_adapters._assemble import Records, assemble
-from telemetry_adapters._json import load_json_messages
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters._assemble import Records
+from telemetry_adapters._record_decoder import RecordDecoder
+from telemetry_adapters.base import DecodeResult, RawMessage
 from telemetry_adapters.errors import Reason
 from telemetry_adapters.gnmi import flatten_json
-from telemetry_adapters.paths import PathMapper
 
 __all__ = ["CiscoMdtDecoder", "gpbkv_to_json"]
 
@@ -148,29 +148,14 @@ def _s_to_ns(v: Any) -> int | None:
     return None
 
 
-class CiscoMdtDecoder(Decoder):
+class CiscoMdtDecoder(RecordDecoder):
     """Cisco MDT JSON (pmacct envelope, IOS XR JSON, NX-OS GPB-KV JSON) → SampleBatch."""
 
     name: ClassVar[str] = "cisco-mdt"
     description: ClassVar[str] = "Cisco MDT JSON: pmacct pmtelemetryd envelope / XR data_json rows / NX-OS dataGpbkv"
 
-    def __init__(self, config: DecoderConfig | None = None) -> None:
-        super().__init__(config)
-        self._mapper = PathMapper()
-
     def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
-        p_idx, p_objs, rejections = load_json_messages(messages, self.name, self.config.max_message_bytes)
-        recs = Records()
-        for i, obj in zip(p_idx, p_objs, strict=True):
-            items = obj if isinstance(obj, list) else [obj]
-            if not items:
-                rejections.append(self._reject(Reason.EMPTY, f"message {i} is an empty array", messages[i]))
-            for item in items:
-                for err in self._add_message(item, i, recs):
-                    rejections.append(self._reject(err[0], f"message {i}: {err[1]}", messages[i]))
-        batch, more = assemble(recs, self._mapper, self.config, messages, self.name)
-        rejections.extend(more)
-        return self._result(batch, None, rejections, len(messages))
+        return self._decode_json_items(messages, self._add_message)
 
     def _add_message(self, obj: Any, i: int, recs: Records) -> list[tuple[str, str]]:
         if not isinstance(obj, dict):

@@ -18,6 +18,7 @@ objects, which are flattened into leaves). The interface is the key of the
 
 Examples
 --------
+>>> from telemetry_adapters.base import DecoderConfig
 >>> dec = GnmiDecoder(DecoderConfig(now_ns=1704442117721474264))
 >>> msg = (b'{"update":{"timestamp":"1704442117721474264","prefix":{"elem":[{"name":"interfaces"},'
 ...        b'{"name":"interface","key":{"name":"Ethernet35"}},{"name":"state"},{"name":"counters"}]},'
@@ -35,11 +36,10 @@ from typing import Any, ClassVar
 
 import orjson
 
-from telemetry_adapters._assemble import Records, assemble
-from telemetry_adapters._json import load_json_messages
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters._assemble import Records
+from telemetry_adapters._record_decoder import RecordDecoder
+from telemetry_adapters.base import DecodeResult, RawMessage
 from telemetry_adapters.errors import Reason
-from telemetry_adapters.paths import PathMapper
 
 __all__ = ["GnmiDecoder", "flatten_json"]
 
@@ -127,32 +127,20 @@ def _typed_value(val: Any) -> tuple[bool, Any]:
     return False, None
 
 
-class GnmiDecoder(Decoder):
+class GnmiDecoder(RecordDecoder):
     """gNMI SubscribeResponse (protobuf JSON) → :class:`~telemetry_adapters.schema.SampleBatch`."""
 
     name: ClassVar[str] = "gnmi"
     description: ClassVar[str] = "gNMI SubscribeResponse in protobuf JSON (object or array), TypedValue values"
 
-    def __init__(self, config: DecoderConfig | None = None) -> None:
-        super().__init__(config)
-        self._mapper = PathMapper()
-
     def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
-        p_idx, p_objs, rejections = load_json_messages(messages, self.name, self.config.max_message_bytes)
-        recs = Records()
-        for i, obj in zip(p_idx, p_objs, strict=True):
-            responses = obj if isinstance(obj, list) else [obj]
-            if not responses:
-                rejections.append(self._reject(Reason.EMPTY, f"message {i} is an empty array", messages[i]))
-            for resp in responses:
-                err = self._add_response(resp, i, recs)
-                if err is not None:
-                    rejections.append(self._reject(err[0], f"message {i}: {err[1]}", messages[i]))
-        batch, more = assemble(recs, self._mapper, self.config, messages, self.name)
-        rejections.extend(more)
-        return self._result(batch, None, rejections, len(messages))
+        return self._decode_json_items(messages, self._add_response)
 
-    def _add_response(self, resp: Any, i: int, recs: Records) -> tuple[str, str] | None:
+    def _add_response(self, resp: Any, i: int, recs: Records) -> list[tuple[str, str]]:
+        err = self._parse_response(resp, i, recs)
+        return [] if err is None else [err]
+
+    def _parse_response(self, resp: Any, i: int, recs: Records) -> tuple[str, str] | None:
         if not isinstance(resp, dict):
             return Reason.WRONG_TYPE, f"response is a {type(resp).__name__}, expected a SubscribeResponse object"
         notif = resp.get("update")

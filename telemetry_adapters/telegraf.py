@@ -34,12 +34,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from telemetry_adapters._assemble import Records, assemble, to_ns_by_magnitude
+from telemetry_adapters._assemble import Records, to_ns_by_magnitude
 from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters._record_decoder import RecordDecoder
+from telemetry_adapters.base import DecoderConfig, DecodeResult, RawMessage
 from telemetry_adapters.errors import Reason, Rejection
 from telemetry_adapters.influx import LineProtocolError, parse_line
-from telemetry_adapters.paths import INTERFACE_KEYS, PathMapper
+from telemetry_adapters.paths import INTERFACE_KEYS
 
 __all__ = ["InfluxLineDecoder", "TelegrafJsonDecoder", "metric_to_record"]
 
@@ -66,7 +67,7 @@ def metric_to_record(
     recs.add(device, iface, ts_ns, msg, leaves)
 
 
-class TelegrafJsonDecoder(Decoder):
+class TelegrafJsonDecoder(RecordDecoder):
     """Telegraf JSON serializer output → :class:`~telemetry_adapters.schema.SampleBatch`.
 
     Parameters
@@ -86,7 +87,6 @@ class TelegrafJsonDecoder(Decoder):
         if timestamp_units is not None and timestamp_units not in _UNITS_NS:
             raise ValueError(f"timestamp_units {timestamp_units!r} is not one of {sorted(_UNITS_NS)}")
         self.timestamp_units = timestamp_units
-        self._mapper = PathMapper()
 
     def _ts_ns(self, ts: Any) -> int | None:
         if isinstance(ts, bool) or not isinstance(ts, int | float) or ts != ts or abs(ts) > 9.2e18:
@@ -117,9 +117,7 @@ class TelegrafJsonDecoder(Decoder):
                 err = self._add_metric(m, i, recs)
                 if err is not None:
                     rejections.append(self._reject(err[0], f"message {i}: {err[1]}", messages[i]))
-        batch, more = assemble(recs, self._mapper, self.config, messages, self.name)
-        rejections.extend(more)
-        return self._result(batch, None, rejections, len(messages))
+        return self._finish(recs, messages, rejections)
 
     def _add_metric(self, m: Any, i: int, recs: Records) -> tuple[str, str] | None:
         if not isinstance(m, dict):
@@ -140,7 +138,7 @@ class TelegrafJsonDecoder(Decoder):
         return None
 
 
-class InfluxLineDecoder(Decoder):
+class InfluxLineDecoder(RecordDecoder):
     """Influx line protocol (one or more lines per message) → :class:`~telemetry_adapters.schema.SampleBatch`.
 
     Timestamps are taken as ns unless their magnitude says s, ms or µs.
@@ -148,10 +146,6 @@ class InfluxLineDecoder(Decoder):
 
     name: ClassVar[str] = "influx"
     description: ClassVar[str] = "Influx line protocol (Telegraf influx serializer), i/u suffixes, ns timestamps"
-
-    def __init__(self, config: DecoderConfig | None = None) -> None:
-        super().__init__(config)
-        self._mapper = PathMapper()
 
     def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
         rejections: list[Rejection] = []
@@ -191,6 +185,4 @@ class InfluxLineDecoder(Decoder):
                 metric_to_record(meas, tags, fields, to_ns_by_magnitude(ts), i, recs)
             if len(recs) == n_before and len(rejections) == n_rej:
                 rejections.append(self._reject(Reason.EMPTY, f"message {i} has no lines", raw))
-        batch, more = assemble(recs, self._mapper, self.config, messages, self.name)
-        rejections.extend(more)
-        return self._result(batch, None, rejections, len(messages))
+        return self._finish(recs, messages, rejections)
