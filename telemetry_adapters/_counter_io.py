@@ -76,7 +76,7 @@ def load_state(cls: type[CounterState], path: str | os.PathLike[str]) -> Counter
                 vocab.add(s)
             free = data.get(name + "_free", np.empty(0, dtype=np.int64)).tolist()
             for i in free:  # ids recycled when saved: free again (their placeholder name is dropped)
-                del vocab.ids[vocab.names[i]]  # type: ignore[arg-type]
+                del vocab.ids[vocab.names[i]]
                 vocab.names[i] = None
             vocab.free.extend(sorted(free, reverse=True))
         state._sync_fields()

@@ -114,7 +114,7 @@ class NameTable:
         if self.on_recycle is not None:
             self.on_recycle(victims)
         for i in victims.tolist():
-            del self.ids[self.names[i]]  # type: ignore[arg-type]
+            del self.ids[self.names[i]]
             self.names[i] = None
         self.free.extend(sorted(victims.tolist(), reverse=True))  # pop() hands out the lowest id first
         self.recycled += int(victims.shape[0])

@@ -352,14 +352,17 @@ class CounterState:
         ('r1', 'Ethernet1', 'rx_octets')
         """
         return (
-            self._devices.names[key >> (PAIR_SHIFT + _IFC_BITS)],
-            self._interfaces.names[(key >> PAIR_SHIFT) & ((1 << _IFC_BITS) - 1)],
-            self._fields.names[(key >> FIELD_SHIFT) & FIELD_MASK],
+            _live(self._devices.names[key >> (PAIR_SHIFT + _IFC_BITS)], key),
+            _live(self._interfaces.names[(key >> PAIR_SHIFT) & ((1 << _IFC_BITS) - 1)], key),
+            _live(self._fields.names[(key >> FIELD_SHIFT) & FIELD_MASK], key),
         )
 
     def pair_names(self, pair: int) -> tuple[str, str]:
         """``(device, interface)`` of ``key >> PAIR_SHIFT``."""
-        return self._devices.names[pair >> _IFC_BITS], self._interfaces.names[pair & ((1 << _IFC_BITS) - 1)]
+        return (
+            _live(self._devices.names[pair >> _IFC_BITS], pair),
+            _live(self._interfaces.names[pair & ((1 << _IFC_BITS) - 1)], pair),
+        )
 
     def field_names(self) -> tuple[str, ...]:
         """Field names by field id (``(key >> FIELD_SHIFT) & FIELD_MASK``; ``""`` for a recycled id)."""
@@ -488,3 +491,10 @@ def _pow2(n: int) -> int:
     while p < n:
         p *= 2
     return p
+
+
+def _live(name: str | None, key: int) -> str:
+    """``name``, or a KeyError when its id was recycled (the key no longer names a live counter)."""
+    if name is None:
+        raise KeyError(f"key {key} refers to a name that was evicted and recycled")
+    return name

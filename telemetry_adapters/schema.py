@@ -327,7 +327,8 @@ class SampleBatch:
     @classmethod
     def empty(cls) -> SampleBatch:
         """A batch with zero rows."""
-        return cls(**{c.name: np.empty(0, dtype=c.dtype) for c in SAMPLE_SCHEMA})
+        cols: dict[str, Any] = {c.name: np.empty(0, dtype=c.dtype) for c in SAMPLE_SCHEMA}
+        return cls(**cols)
 
     @classmethod
     def concat(cls, batches: Sequence[SampleBatch]) -> SampleBatch:
@@ -336,7 +337,8 @@ class SampleBatch:
             return cls.empty()
         if len(batches) == 1:
             return batches[0]
-        return cls(**{c.name: np.concatenate([getattr(b, c.name) for b in batches]) for c in SAMPLE_SCHEMA})
+        cols: dict[str, Any] = {c.name: np.concatenate([getattr(b, c.name) for b in batches]) for c in SAMPLE_SCHEMA}
+        return cls(**cols)
 
     def take(self, index: npt.NDArray[Any]) -> SampleBatch:
         """Rows selected by an integer or boolean index."""
@@ -424,7 +426,8 @@ class SampleBatchBuilder:
 
     def build(self) -> SampleBatch:
         """Convert the lists into a :class:`SampleBatch` (one conversion per column)."""
-        return SampleBatch(**{c.name: _as(getattr(self, c.name), c.dtype) for c in SAMPLE_SCHEMA})
+        cols: dict[str, Any] = {c.name: _as(getattr(self, c.name), c.dtype) for c in SAMPLE_SCHEMA}
+        return SampleBatch(**cols)
 
 
 @dataclass(slots=True)
