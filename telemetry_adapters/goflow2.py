@@ -20,6 +20,7 @@ Examples
 >>> rec = (b'{"time_received_ns":1681583295157626000,"sampling_rate":100,"sampler_address":"192.168.0.1",'
 ...        b'"time_flow_start_ns":1681583294157626000,"time_flow_end_ns":1681583295157626000,"bytes":1500,'
 ...        b'"packets":1,"src_addr":"fd01::1","dst_addr":"fd01::2","proto":"TCP","src_port":443,"dst_port":50001}')
+>>> from telemetry_adapters.base import DecoderConfig
 >>> res = Goflow2Decoder(DecoderConfig(now_ns=1681583295157626000)).decode(rec)
 >>> row = next(res.flows.rows())
 >>> row["bytes"], row["packets"], row["proto"], row["duration_s"], row["in_if"]
@@ -33,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
 from telemetry_adapters.errors import Reason
 from telemetry_adapters.schema import FlowBatchBuilder, SampleBatch
 
@@ -113,9 +114,6 @@ class Goflow2Decoder(Decoder):
 
     name: ClassVar[str] = "goflow2"
     description: ClassVar[str] = "goflow2 JSON flows (time_*_ns, bytes, packets, sampling_rate), scaled by sampling"
-
-    def __init__(self, config: DecoderConfig | None = None) -> None:
-        super().__init__(config)
 
     def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
         # newline-separated records inside one message are split first

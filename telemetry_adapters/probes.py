@@ -27,6 +27,7 @@ measurement ``ping``, tags ``url`` (destination) and ``source``/``host``
 
 Examples
 --------
+>>> from telemetry_adapters.base import DecoderConfig
 >>> dec = ProbeDecoder(DecoderConfig(now_ns=1_700_000_000 * 10**9))
 >>> res = dec.decode(b'{"src":"r1","dst":"r5","ts":1700000000.25,"delay_s":0.0123,"jitter_s":0.002,"sent":100,'
 ...                  b'"received":99}')
@@ -46,7 +47,7 @@ from typing import Any, ClassVar
 
 from telemetry_adapters._assemble import coerce_gauge, to_ns_by_magnitude
 from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
 from telemetry_adapters.errors import Reason, Rejection
 from telemetry_adapters.influx import LineProtocolError, parse_line
 from telemetry_adapters.schema import PATH_MARKER, Kind, SampleBatchBuilder
@@ -110,9 +111,6 @@ class ProbeDecoder(Decoder):
 
     name: ClassVar[str] = "probe"
     description: ClassVar[str] = "active-probe results: twinwatch probe JSON or Telegraf ping (JSON / line protocol)"
-
-    def __init__(self, config: DecoderConfig | None = None) -> None:
-        super().__init__(config)
 
     def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
         b = SampleBatchBuilder()

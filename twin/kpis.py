@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class KPIs:
     link_loss_ratio: np.ndarray
 
     @classmethod
-    def empty(cls, n_paths: int, n_links: int) -> KPIs:
+    def empty(cls, n_paths: int, n_links: int) -> Self:
         """All-NaN KPIs for ``n_paths`` paths and ``n_links`` links."""
         def nan(n: int) -> np.ndarray:
             return np.full(n, np.nan)

@@ -63,9 +63,10 @@ import sys
 import tarfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -85,6 +86,8 @@ __all__ = ["DatasetError", "GNNetReader", "Sample", "find_tarballs", "iter_sampl
 
 _REQUIRED = ("simulationResults.txt", "traffic.txt", "stability.txt", "input_files.txt")
 _OPTIONAL = ("linkUsage.txt",)
+_T = TypeVar("_T")
+
 _TIME_DIST = np.array(
     [TimeDist.POISSON, TimeDist.CBR, TimeDist.UNIFORM, TimeDist.NORMAL, TimeDist.ONOFF, TimeDist.PPBP], dtype=np.int8
 )
@@ -219,47 +222,12 @@ class GNNetReader:
         return out
 
     def _graph(self, path: Path, rel: str, index: int) -> GNNetGraph:
-        g = self._graphs.get(path)
-        if g is not None:
-            self._graphs.move_to_end(path)
-            return g
-        try:
-            text = path.read_text(encoding="ascii")
-        except FileNotFoundError as exc:
-            raise DatasetError(f"topology file {path} (named in input_files.txt) does not exist", file=rel,
-                               index=index) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"cannot read topology file {path}: {exc}", file=rel, index=index) from exc
-        try:
-            g = parse_gml(text, str(path))
-        except GMLError as exc:
-            raise DatasetError(str(exc), file=rel, index=index) from exc
-        self._graphs[path] = g
-        if len(self._graphs) > _CACHE_SIZE:
-            self._graphs.popitem(last=False)
-        return g
+        return _cached_parse(self._graphs, path, path, "topology", lambda text: parse_gml(text, str(path)),
+                             GMLError, rel, index)
 
     def _routing(self, path: Path, gpath: Path, g: GNNetGraph, rel: str, index: int) -> Routing:
-        key = (path, gpath)
-        r = self._routings.get(key)
-        if r is not None:
-            self._routings.move_to_end(key)
-            return r
-        try:
-            text = path.read_text(encoding="ascii")
-        except FileNotFoundError as exc:
-            raise DatasetError(f"routing file {path} (named in input_files.txt) does not exist", file=rel,
-                               index=index) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"cannot read routing file {path}: {exc}", file=rel, index=index) from exc
-        try:
-            r = read_routing(text, g, str(path))
-        except RoutingError as exc:
-            raise DatasetError(str(exc), file=rel, index=index) from exc
-        self._routings[key] = r
-        if len(self._routings) > _CACHE_SIZE:
-            self._routings.popitem(last=False)
-        return r
+        return _cached_parse(self._routings, (path, gpath), path, "routing",
+                             lambda text: read_routing(text, g, str(path)), RoutingError, rel, index)
 
     # ---------------------------------------------------------------- samples
     def read_tarball(self, path: Path) -> Iterator[Sample]:
@@ -316,6 +284,42 @@ class GNNetReader:
             self.n_samples += 1
             yield Sample(file=rel, index=i, scenario=sample[0], labels=sample[1], sim_time=sim_time)
 
+
+
+def _cached_parse(
+    cache: OrderedDict[Any, _T],
+    key: object,
+    path: Path,
+    kind: str,
+    parse: Callable[[str], _T],
+    parse_error: type[Exception],
+    rel: str,
+    index: int,
+) -> _T:
+    """Parse the ASCII file ``path`` once (LRU ``cache`` of :data:`_CACHE_SIZE` entries).
+
+    Read and parse errors become a :class:`DatasetError` naming the ``kind`` of
+    file, the tarball ``rel`` and the sample ``index``.
+    """
+    hit = cache.get(key)
+    if hit is not None:
+        cache.move_to_end(key)
+        return hit
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{kind} file {path} (named in input_files.txt) does not exist", file=rel,
+                           index=index) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {kind} file {path}: {exc}", file=rel, index=index) from exc
+    try:
+        value = parse(text)
+    except parse_error as exc:
+        raise DatasetError(str(exc), file=rel, index=index) from exc
+    cache[key] = value
+    if len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
 
 def iter_samples(root: str | os.PathLike[str], *, progress: bool = False) -> Iterator[Sample]:
     """All stable samples under ``root`` (nested folders to any depth), sorted by file then index.
