@@ -13,6 +13,7 @@ Data: ``../shared/data/gnnet`` (skips with a message when absent).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "gnnet"
 
 SETS = {
+    "2022 100 nodes": "2022/validation/100",
     "2021 validation (30 nodes)": "2021/validation",
     "2020 validation (14/24 nodes)": "2020/validation",
     "2022 130 nodes": "2022/validation/130",
@@ -50,25 +52,44 @@ def wall_sim_seconds(tarball: Path) -> list[float]:
     return out
 
 
-def coverage(model: object, root: Path) -> dict[str, float]:
-    """Share of labelled paths whose label lies inside the model's interval, per KPI."""
+def coverage(model: object, root: Path) -> dict[str, object]:
+    """Share of labelled paths whose label lies inside the model's interval, per KPI and per offered-load bin."""
+    from twin.conformal import LOAD_EDGES, path_max_load, regime_bins
     from twin.datasets.gnnet import iter_samples
+    from twin.features import scenario_graph
+    from twin.kpis import informative_jitter
 
     hits: dict[str, list[np.ndarray]] = {"delay_s": [], "jitter_s2": [], "loss_ratio": []}
+    bins: dict[str, list[np.ndarray]] = {k: [] for k in hits}
     widths: dict[str, list[np.ndarray]] = {"delay_s": [], "jitter_s2": []}
     samples = list(iter_samples(root))
     preds = model.predict_many([s.scenario for s in samples])  # type: ignore[attr-defined]
     for s, pr in zip(samples, preds):
+        b = regime_bins(path_max_load(scenario_graph(s.scenario)))
         for kpi in hits:
             if kpi not in pr.path_interval:
                 continue
             lo, hi = pr.path_interval[kpi]
             y = s.labels.path(kpi)
-            m = np.isfinite(y) & ((y > 0) if kpi != "loss_ratio" else True)
+            if kpi == "jitter_s2":
+                m = informative_jitter(s.labels.path_delay_s, y)
+            elif kpi == "delay_s":
+                m = np.isfinite(y) & (y > 0)
+            else:
+                m = np.isfinite(y)
             hits[kpi].append((y[m] >= lo[m]) & (y[m] <= hi[m]))
+            bins[kpi].append(b[m])
             if kpi in widths:
                 widths[kpi].append((hi[m] - lo[m]) / pr.path(kpi)[m])
-    out = {f"{k}_coverage": float(np.concatenate(v).mean()) for k, v in hits.items() if v}
+    out: dict[str, object] = {}
+    names = [f"<{LOAD_EDGES[0]}"] + [f"{a}-{b}" for a, b in itertools.pairwise(LOAD_EDGES)] + [f">={LOAD_EDGES[-1]}"]
+    for k, v in hits.items():
+        if not v:
+            continue
+        h, bb = np.concatenate(v), np.concatenate(bins[k])
+        out[f"{k}_coverage"] = float(h.mean())
+        out[f"{k}_coverage_by_load"] = {names[i]: [float(h[bb == i].mean()), int((bb == i).sum())]
+                                        for i in range(len(names)) if (bb == i).any()}
     out.update({f"{k}_rel_width": float(np.median(np.concatenate(v))) for k, v in widths.items() if v})
     return out
 
@@ -105,6 +126,7 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", default="gnn,mlp,qt")
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated labels of SETS to evaluate")
     a = ap.parse_args()
     if not DATA.is_dir():
         print(f"skipped: {DATA} (the shared GNNet data) is absent")
@@ -123,6 +145,8 @@ def main() -> None:
         table: dict[str, dict[str, dict[str, float]]] = {}
         cov: dict[str, dict[str, float]] = {}
         for label, rel in SETS.items():
+            if label not in a.sets.split(","):
+                continue
             table[label] = {}
             for name in a.models.split(","):
                 rep = evaluate(models[name], DATA / rel)

@@ -6,8 +6,10 @@ size bucket and overall:
 
 - ``delay_mape`` and ``jitter_mape``: mean absolute percentage error (%) of
   the per-path mean delay and delay variance. **Only paths whose label is
-  positive and finite are used** (a zero label has no percentage error);
-  the counts used are reported as ``delay_paths`` / ``jitter_paths``.
+  positive and finite are used** (a zero label has no percentage error),
+  and for jitter only labels with a standard deviation of at least 0.1 % of
+  the mean delay (:func:`twin.kpis.informative_jitter`); the counts used are
+  reported as ``delay_paths`` / ``jitter_paths``.
 - ``loss_mae``: mean absolute error of the per-path loss ratio (0..1), over
   paths with a finite label.
 - ``delay_median_ape`` / ``jitter_median_ape``: the median absolute
@@ -47,6 +49,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from twin.kpis import informative_jitter
 
 if TYPE_CHECKING:
     from twin.kpis import Labels
@@ -137,7 +141,8 @@ class _Columns:
         n = lab.path_delay_s.shape[0]
         self.bucket.append(np.full(n, bucket, dtype=object))
         self.delay_ape.append(_ape(pred.path_delay_s, lab.path_delay_s))
-        self.jitter_ape.append(_ape(pred.path_jitter_s2, lab.path_jitter_s2))
+        j_ok = informative_jitter(lab.path_delay_s, lab.path_jitter_s2)
+        self.jitter_ape.append(np.where(j_ok, _ape(pred.path_jitter_s2, lab.path_jitter_s2), np.nan))
         lab_loss = np.asarray(lab.path_loss_ratio, dtype=np.float64)
         ae = np.abs(np.asarray(pred.path_loss_ratio, dtype=np.float64) - lab_loss)
         self.loss_ae.append(np.where(np.isfinite(lab_loss), ae, np.nan))

@@ -26,7 +26,7 @@ from typing import Self
 
 import numpy as np
 
-__all__ = ["LINK_KPIS", "PATH_KPIS", "KPIs", "Labels", "Prediction"]
+__all__ = ["JITTER_CV_FLOOR", "LINK_KPIS", "PATH_KPIS", "KPIs", "Labels", "Prediction", "informative_jitter"]
 
 PATH_KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 """KPIs carried per path."""
@@ -90,3 +90,26 @@ class Prediction(KPIs):
 
     path_interval: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     link_interval: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+JITTER_CV_FLOOR = 1e-3
+"""A jitter label whose standard deviation is below this fraction of the mean delay is not scored."""
+
+
+def informative_jitter(delay: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+    """``(P,)`` bool: paths whose jitter label (delay variance) can be scored in relative terms.
+
+    True where both labels are finite and ``√jitter ≥ JITTER_CV_FLOOR · delay > 0``.
+    A delay variance of (almost) zero — a lone CBR flow on an idle path, or
+    the 1e-9 tu² labels of a few 2020 GNNet paths — has no usable relative
+    error: any prediction is off by orders of magnitude. Training and
+    evaluation leave such labels out of jitter errors and count them.
+
+    >>> informative_jitter(np.array([1.0, 1.0, 1.0, np.nan]), np.array([1e-2, 1e-7, 0.0, 1.0])).tolist()
+    [True, False, False, False]
+    """
+    delay = np.asarray(delay, dtype=np.float64)
+    jitter = np.asarray(jitter, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(jitter) & np.isfinite(delay) & (delay > 0) & (jitter > 0) & (
+            jitter >= (JITTER_CV_FLOOR * delay) ** 2)

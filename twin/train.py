@@ -6,12 +6,13 @@
 
 ``loss = MAPE(delay) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
 
-over mini-batches of whole scenarios (PyG-style offsets), evaluates the
+(jitter terms only over paths with an informative jitter label,
+:func:`jitter_mask`) over mini-batches of whole scenarios (PyG-style offsets), evaluates the
 validation delay MAPE after every epoch, keeps the best weights, stops
 after ``patience`` epochs without improvement or when the wall-clock budget
 is spent (the learning rate follows a cosine over whichever of the epochs or
-the budget ends first), and finally calibrates split-conformal intervals on the validation
-set (:func:`calibrate`). The model directory holds the checkpoint
+the budget ends first), and finally calibrates Mondrian split-conformal
+intervals on the validation set (:func:`calibrate`, :mod:`twin.conformal`). The model directory holds the checkpoint
 (:mod:`twin.checkpoint`) and ``resume.pt`` (optimizer state) for ``resume``.
 
 Seeds are fixed (Python, NumPy, torch); with the same data, seed and thread
@@ -33,10 +34,12 @@ import numpy as np
 import torch
 
 from twin.checkpoint import load_checkpoint, save_checkpoint
+from twin.conformal import fit_mondrian, path_max_load
 from twin.features import FeatureStats, GraphArrays, collate, scenario_graph
+from twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twin.models.gnn import GNNConfig, RouteNetFermi
 
-__all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "load_examples", "train"]
+__all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "jitter_mask", "load_examples", "train"]
 
 RESUME = "resume.pt"
 
@@ -178,12 +181,24 @@ def _labels(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
             for k in ("delay", "jitter", "loss")}
 
 
+def jitter_mask(delay: np.ndarray | torch.Tensor, jitter: np.ndarray | torch.Tensor) -> Any:
+    """Paths with an informative jitter label (:func:`twin.kpis.informative_jitter`), for arrays or tensors.
+
+    >>> jitter_mask(torch.tensor([1.0, 1.0]), torch.tensor([1e-2, 1e-9])).tolist()
+    [True, False]
+    """
+    if isinstance(jitter, torch.Tensor) and isinstance(delay, torch.Tensor):
+        floor = (JITTER_CV_FLOOR * delay) ** 2
+        return torch.isfinite(jitter) & torch.isfinite(delay) & (delay > 0) & (jitter > 0) & (jitter >= floor)
+    return informative_jitter(np.asarray(delay), np.asarray(jitter))
+
+
 def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
     """Training objective (module docstring); paths with unknown or zero labels are skipped."""
     d, j, lo = y["delay"], y["jitter"], y["loss"]
     md = torch.isfinite(d) & (d > 0)
     l_delay = (torch.abs(out["path_delay"][md] / d[md] - 1.0)).mean()
-    mj = torch.isfinite(j) & (j > 0) & md
+    mj = jitter_mask(d, j)
     l_jit = torch.abs(torch.log(out["path_jitter"][mj].clamp_min(1e-20) / j[mj])).mean() if mj.any() else 0.0 * l_delay
     ml = torch.isfinite(lo)
     l_loss = torch.abs(out["path_loss"][ml] - lo[ml]).mean() if ml.any() else 0.0 * l_delay
@@ -204,48 +219,57 @@ def predict_examples(net: RouteNetFermi, examples: Sequence[Example], stats: Fea
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
 
 
-def _mape(pred: np.ndarray, y: np.ndarray) -> float:
+def _mape(pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
     m = np.isfinite(y) & (y > 0) & np.isfinite(pred)
+    if mask is not None:
+        m &= mask
     return float(np.mean(np.abs(pred[m] / y[m] - 1.0)) * 100.0) if m.any() else float("nan")
 
 
 def evaluate_examples(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats) -> dict[str, float]:
-    """Delay and jitter MAPE (%) and loss MAE over all paths of ``examples``."""
+    """Delay and jitter MAPE (%) and loss MAE over all paths of ``examples``.
+
+    Jitter MAPE is over the paths with an informative label (:func:`jitter_mask`);
+    ``jitter_masked`` counts the others.
+    """
     if not examples:
-        return {"delay_mape": float("nan"), "jitter_mape": float("nan"), "loss_mae": float("nan")}
+        return {"delay_mape": float("nan"), "jitter_mape": float("nan"), "loss_mae": float("nan"),
+                "jitter_masked": 0}
     p = predict_examples(net, examples, stats)
     y = {k: np.concatenate([getattr(e, k) for e in examples]) for k in ("delay", "jitter", "loss")}
     ml = np.isfinite(y["loss"])
-    return {"delay_mape": _mape(p["delay"], y["delay"]), "jitter_mape": _mape(p["jitter"], y["jitter"]),
-            "loss_mae": float(np.mean(np.abs(p["loss"][ml] - y["loss"][ml]))) if ml.any() else float("nan")}
+    mj = jitter_mask(y["delay"], y["jitter"])
+    return {"delay_mape": _mape(p["delay"], y["delay"]), "jitter_mape": _mape(p["jitter"], y["jitter"], mj),
+            "loss_mae": float(np.mean(np.abs(p["loss"][ml] - y["loss"][ml]))) if ml.any() else float("nan"),
+            "jitter_masked": int((~mj).sum())}
 
 
 def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats,
               coverage: float = 0.9) -> dict[str, dict[str, Any]]:
-    """Split-conformal residual quantiles per path KPI on held-out ``examples``.
+    """Mondrian split-conformal residual quantiles per path KPI on held-out ``examples``.
 
-    Delay and jitter: quantiles ``(1−c)/2`` and ``(1+c)/2`` of ``log(y/ŷ)``;
-    loss: the same quantiles of ``y − ŷ`` (finite-sample corrected rank).
+    Residuals (``log(y/ŷ)`` for delay and jitter, ``y − ŷ`` for loss) are
+    binned by the path's maximum offered link utilisation
+    (:func:`twin.conformal.path_max_load`) and each bin gets its quantiles
+    ``(1−c)/2`` and ``(1+c)/2`` (:func:`twin.conformal.fit_mondrian`).
+    Jitter uses the informative labels only (:func:`jitter_mask`).
     """
     p = predict_examples(net, examples, stats)
+    load = np.concatenate([path_max_load(e.graph) for e in examples])
+    y = {k: np.concatenate([getattr(e, k) for e in examples]) for k in ("delay", "jitter", "loss")}
     cal: dict[str, dict[str, Any]] = {}
-    a = (1.0 - coverage) / 2.0
     for kpi, key, kind in (("delay_s", "delay", "log"), ("jitter_s2", "jitter", "log"), ("loss_ratio", "loss", "abs")):
-        y = np.concatenate([getattr(e, key) for e in examples])
-        yh = p[key]
-        if kind == "log":
-            m = np.isfinite(y) & (y > 0) & (yh > 0)
-            r = np.log(y[m] / yh[m])
+        yk, yh = y[key], p[key]
+        if key == "jitter":
+            m = jitter_mask(y["delay"], yk) & (yh > 0)
+        elif kind == "log":
+            m = np.isfinite(yk) & (yk > 0) & (yh > 0)
         else:
-            m = np.isfinite(y)
-            r = y[m] - yh[m]
-        n = r.size
-        if n < 10:
+            m = np.isfinite(yk) & np.isfinite(yh)
+        if m.sum() < 10:
             continue
-        q_lo = max(0.0, math.floor(a * (n + 1)) / n - 1e-12)
-        q_hi = min(1.0, math.ceil((1 - a) * (n + 1)) / n)
-        cal[kpi] = {"kind": kind, "lo": float(np.quantile(r, q_lo)), "hi": float(np.quantile(r, q_hi)),
-                    "coverage": coverage, "n": int(n)}
+        r = np.log(yk[m] / yh[m]) if kind == "log" else yk[m] - yh[m]
+        cal[kpi] = fit_mondrian(r, load[m], kind, coverage)
     return cal
 
 

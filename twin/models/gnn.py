@@ -48,18 +48,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
+from twin.conformal import interval, path_max_load
 from twin.features import (
     FLOW_FEATURES,
     HOP_FEATURES,
     LINK_FEATURES,
     QUEUE_FEATURES,
     FeatureStats,
+    GraphArrays,
     GraphBatch,
     collate,
     scenario_graph,
@@ -378,7 +379,8 @@ class GNNModel:
 
     Every path KPI carries a split-conformal interval at the checkpoint's
     nominal coverage (``calibration``: residual quantiles measured on the
-    validation set, multiplicative for delay and jitter, additive for loss).
+    validation set per band of the path's offered load, multiplicative for
+    delay and jitter, additive for loss; :mod:`twin.conformal`).
 
     Parameters
     ----------
@@ -387,7 +389,8 @@ class GNNModel:
     stats
         Feature normalisation of the training set.
     calibration
-        KPI → ``{"kind": "log" | "abs", "lo": float, "hi": float}``.
+        KPI → :func:`twin.conformal.fit_mondrian` entry (or, in older
+        checkpoints, ``{"kind": "log" | "abs", "lo": float, "hi": float}``).
     """
 
     name = "gnn"
@@ -414,7 +417,10 @@ class GNNModel:
 
     def forward_scenarios(self, scenarios: list[Scenario]) -> tuple[GraphBatch, dict[str, Tensor]]:
         """Raw network outputs for a batch of scenarios (no intervals)."""
-        batch = collate([scenario_graph(sc) for sc in scenarios], self.stats)
+        return self._forward_graphs([scenario_graph(sc) for sc in scenarios])
+
+    def _forward_graphs(self, graphs: list[GraphArrays]) -> tuple[GraphBatch, dict[str, Tensor]]:
+        batch = collate(graphs, self.stats)
         with torch.inference_mode():
             out = self.net(batch)
         return batch, out
@@ -440,11 +446,13 @@ class GNNModel:
         return preds
 
     def _predict_batch(self, scenarios: list[Scenario]) -> list[Prediction]:
-        batch, out = self.forward_scenarios(scenarios)
+        graphs = [scenario_graph(sc) for sc in scenarios]
+        batch, out = self._forward_graphs(graphs)
         arrays = {k: v.double().numpy() for k, v in out.items() if not k.startswith("hop_")}
         preds: list[Prediction] = []
         p0 = e0 = 0
-        for n_p, n_e in zip(batch.sample_paths, batch.sample_links):
+        for g, n_p, n_e in zip(graphs, batch.sample_paths, batch.sample_links):
+            load = path_max_load(g) if self.calibration else None
             pr = Prediction.empty(n_p, n_e)
             ps, ls = slice(p0, p0 + n_p), slice(e0, e0 + n_e)
             pr.path_delay_s[:] = arrays["path_delay"][ps]
@@ -455,26 +463,10 @@ class GNNModel:
             pr.link_loss_ratio[:] = arrays["link_loss"][ls]
             for kpi, cal in self.calibration.items():
                 if kpi in _OUT_KEYS:
-                    pr.path_interval[kpi] = interval(pr.path(kpi), cal)
+                    pr.path_interval[kpi] = interval(pr.path(kpi), cal, load)
             preds.append(pr)
             p0, e0 = p0 + n_p, e0 + n_e
         return preds
-
-
-def interval(pred: np.ndarray, cal: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Conformal interval around ``pred`` from stored residual quantiles.
-
-    ``kind == "log"``: residual ``log(y/ŷ)``, interval ``ŷ·exp(lo) .. ŷ·exp(hi)``;
-    ``kind == "abs"``: residual ``y − ŷ``, interval ``ŷ+lo .. ŷ+hi`` clipped to ``[0, 1]``.
-
-    >>> lo, hi = interval(np.array([1.0, 2.0]), {"kind": "log", "lo": -0.1, "hi": 0.2})
-    >>> lo.round(3).tolist(), hi.round(3).tolist()
-    ([0.905, 1.81], [1.221, 2.443])
-    """
-    lo, hi = float(cal["lo"]), float(cal["hi"])
-    if cal.get("kind") == "log":
-        return pred * np.exp(lo), pred * np.exp(hi)
-    return np.clip(pred + lo, 0.0, 1.0), np.clip(pred + hi, 0.0, 1.0)
 
 
 def load_gnn(checkpoint: str | None = None) -> GNNModel:

@@ -46,7 +46,7 @@ def test_mape_only_on_positive_labels_and_buckets() -> None:
     assert list(rep.buckets) == ["3", "4"]
     b3, b4, all_ = rep.buckets["3"], rep.buckets["4"], rep.overall
     assert b3.delay_paths == 1 and b3.delay_mape == pytest.approx(10.0)  # the zero label is left out
-    assert b3.jitter_mape == pytest.approx((50.0 + 0.0) / 2)
+    assert b3.jitter_paths == 1 and b3.jitter_mape == pytest.approx(50.0)  # no jitter score without a delay
     assert b4.delay_mape == pytest.approx((45.0 + 50.0) / 2)
     assert b4.loss_paths == 1 and b4.loss_mae == pytest.approx(0.0)
     assert all_.samples == 2 and all_.paths == 4 and all_.delay_paths == 3
@@ -57,6 +57,13 @@ def test_mape_only_on_positive_labels_and_buckets() -> None:
     assert list(folder.buckets) == ["50", "75"]
     doc = json.loads(json.dumps(folder.to_dict()))
     assert doc["overall"]["samples"] == 2 and doc["bucket_by"] == "folder"
+
+
+def test_near_zero_jitter_labels_are_not_scored() -> None:
+    """A delay variance below (0.1 % of the mean delay)² has no meaningful relative error."""
+    model = Fixed([1.0, 1.0], [0.5, 0.5], [0.0, 0.0])
+    rep = evaluate_samples(model, [EvalItem("x", 0, two_paths(), labels([1.0, 1.0], [1.0, 1e-9], [0.0, 0.0]))])
+    assert rep.overall.jitter_paths == 1 and rep.overall.jitter_mape == pytest.approx(50.0)
 
 
 def test_nan_predictions_are_counted_not_scored() -> None:

@@ -83,11 +83,18 @@ def test_conformal_coverage_on_calibration_set(tmp_path: Path) -> None:
     cal = calibrate(model.net, cal_set, model.stats, coverage=0.8)
     from twin.train import predict_examples
 
+    from twin.conformal import interval, path_max_load, regime_bins
+
     p = predict_examples(model.net, cal_set, model.stats)
     y = np.concatenate([e.delay for e in cal_set])
-    r = np.log(y / p["delay"])
-    inside = (r >= cal["delay_s"]["lo"]) & (r <= cal["delay_s"]["hi"])
+    load = np.concatenate([path_max_load(e.graph) for e in cal_set])
+    lo, hi = interval(p["delay"], cal["delay_s"], load)
+    inside = (y >= lo) & (y <= hi)
     assert inside.mean() >= 0.8
+    bins = regime_bins(load)
+    for k, n in enumerate(cal["delay_s"]["n"]):  # coverage holds in every bin that got its own quantiles
+        if n >= 200:
+            assert inside[bins == k].mean() >= 0.8
 
 
 def test_cli_train_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
