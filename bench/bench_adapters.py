@@ -16,10 +16,11 @@ same messages:
 Times are CPU seconds of this process (``time.process_time``), so "messages/s
 per core" is robust to other load on the machine; each figure is the median
 over rounds, and each ratio (to orjson) is the median of per-round ratios, so
-both sides of a ratio ran back to back. Two message shapes: ``full`` (14
-counters + last-clear, ~1.1 KB) and ``compact`` (in/out octets and packets,
-~0.4 KB). Memory per tracked interface is ``CounterState.memory_bytes()``
-divided by the number of interfaces.
+both sides of a ratio ran back to back (their spread over rounds:
+``ratio_to_orjson_loads_min_max``). Two message shapes: ``full`` (14 counters +
+last-clear, ~1.1 KB) and ``compact`` (in/out octets and packets, ~0.4 KB).
+Memory per tracked interface is ``CounterState.memory_bytes()`` divided by the
+number of interfaces.
 
 Usage::
 
@@ -122,7 +123,8 @@ def run(shape: str, devices: int, interfaces: int, rounds: int) -> dict[str, Any
         del res, nres
     n = devices * interfaces
     med = {k: statistics.median(x[k] for x in rows) for k in rows[0]}
-    ratio = {k: statistics.median(x["orjson"] / x[k] for x in rows) for k in rows[0] if k != "orjson"}
+    per_round = {k: [x["orjson"] / x[k] for x in rows] for k in rows[0] if k != "orjson"}
+    ratio = {k: statistics.median(v) for k, v in per_round.items()}
     return {
         "shape": shape,
         "bytes_per_message": round(sum(map(len, batch)) / len(batch), 1),
@@ -132,6 +134,7 @@ def run(shape: str, devices: int, interfaces: int, rounds: int) -> dict[str, Any
         "measurements_per_round": n_meas,
         "msgs_per_s_per_core": {k: round(n / v) for k, v in med.items()},
         "ratio_to_orjson_loads": {k: round(v, 3) for k, v in ratio.items()},
+        "ratio_to_orjson_loads_min_max": {k: [round(min(v), 3), round(max(v), 3)] for k, v in per_round.items()},
         "counters_tracked": len(state),
         "state_bytes": int(state.memory_bytes()),
         "state_bytes_per_interface": round(state.memory_bytes() / n, 1),

@@ -409,3 +409,162 @@ def combine_segments(
             if np.isnan(value[i]):
                 keep[i] = False  # a component without a rate, alone or in a sum
     return narrower, superseded, merged
+
+
+@njit(cache=True)
+def make_keys(
+    dev_ids: np.ndarray,
+    dev_code: np.ndarray,
+    ifc_ids: np.ndarray,
+    ifc_code: np.ndarray,
+    fld_ids: np.ndarray,
+    fld_code: np.ndarray,
+    kind: np.ndarray,
+    dev_shift: int,
+    pair_shift: int,
+    field_shift: int,
+    out: np.ndarray,
+) -> None:
+    """``out[i] = dev << dev_shift | ifc << pair_shift | fld << field_shift | width`` from per-name ids
+    and per-row codes (width 2 for Counter64, 1 for Counter32, else 0)."""
+    for i in range(out.shape[0]):
+        k = kind[i]
+        w = 2 if k == K_C64 else (1 if k == K_C32 else 0)
+        out[i] = (
+            (dev_ids[dev_code[i]] << dev_shift) | (ifc_ids[ifc_code[i]] << pair_shift)
+            | (fld_ids[fld_code[i]] << field_shift) | w
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def rate_bounds(
+    fid: np.ndarray,
+    row_pos: np.ndarray,
+    octets: np.ndarray,
+    capacity: np.ndarray,
+    min_frame_bits: float,
+    headroom: float,
+    out: np.ndarray,
+) -> None:
+    """Per-row rate bound: the interface capacity (bits/s; /``min_frame_bits`` for packet fields) ×
+    ``headroom``, +inf when unknown."""
+    for i in range(out.shape[0]):
+        c = capacity[row_pos[i]]
+        b = c if octets[fid[i]] else c / min_frame_bits
+        b = b * headroom
+        out[i] = np.inf if np.isnan(b) else b
+
+
+@njit(cache=True)
+def select_rows(
+    status: np.ndarray,
+    rate: np.ndarray,
+    flags: np.ndarray,
+    fid: np.ndarray,
+    row_pos: np.ndarray,
+    ts: np.ndarray,
+    key: np.ndarray,
+    t_kpi: np.ndarray,
+    t_side: np.ndarray,
+    t_comp: np.ndarray,
+    t_counter: np.ndarray,
+    t_direction: np.ndarray,
+    t_total: np.ndarray,
+    side: np.ndarray,
+    o_idx: np.ndarray,
+    o_pos: np.ndarray,
+    o_ent: np.ndarray,
+    o_kpi: np.ndarray,
+    o_ts: np.ndarray,
+    o_val: np.ndarray,
+    o_flags: np.ndarray,
+    o_fid: np.ndarray,
+    o_width: np.ndarray,
+    o_dir: np.ndarray,
+    o_comp: np.ndarray,
+    o_total: np.ndarray,
+    o_starts: np.ndarray,
+) -> tuple[int, int, int]:
+    """The rows that become measurements (accepted ones, and packet components without a rate, which
+    withhold their sum), with their per-row properties (``t_*`` are per-field tables, ``side`` the
+    entity of each (pair position, side)); ``o_starts`` gets the first row of each run of equal
+    (pair position, ts). Returns ``(accepted rows, selected rows, runs)``."""
+    n_ok = 0
+    n = 0
+    n_runs = 0
+    for i in range(status.shape[0]):
+        st = status[i]
+        f = fid[i]
+        kp = t_kpi[f]
+        ctr = t_counter[f]
+        r = rate[i]
+        if (st == ST_RATE and ctr) or (st == ST_GAUGE and not ctr and kp >= 0 and np.isfinite(r)):
+            n_ok += 1
+        elif not (t_comp[f] and (st == ST_FIRST or st == ST_RESET)):  # noqa: SIM109 (numba)
+            continue
+        p = row_pos[i]
+        t = ts[i]
+        if n == 0 or p != o_pos[n - 1] or t != o_ts[n - 1]:
+            o_starts[n_runs] = n
+            n_runs += 1
+        o_idx[n] = i
+        o_pos[n] = p
+        o_ent[n] = side[p, t_side[f]]
+        o_kpi[n] = kp
+        o_ts[n] = t
+        o_val[n] = r
+        o_flags[n] = flags[i]
+        o_fid[n] = f
+        o_width[n] = key[i] & 3
+        o_dir[n] = t_direction[f]
+        o_comp[n] = t_comp[f]
+        o_total[n] = t_total[f]
+        n += 1
+    return n_ok, n, n_runs
+
+
+@njit(cache=True)
+def emit_measurements(
+    keep: np.ndarray,
+    idx: np.ndarray,
+    pos: np.ndarray,
+    ent: np.ndarray,
+    kpi: np.ndarray,
+    ts: np.ndarray,
+    value: np.ndarray,
+    flags: np.ndarray,
+    capacity: np.ndarray,
+    is_link: np.ndarray,
+    kpi_tx_bps: int,
+    kpi_util: int,
+    o_idx: np.ndarray,
+    o_ent: np.ndarray,
+    o_kpi: np.ndarray,
+    o_ts: np.ndarray,
+    o_val: np.ndarray,
+    o_flags: np.ndarray,
+) -> int:
+    """The kept rows, then a ``utilization`` row (tx_bps / capacity) for each kept ``tx_bps`` row of
+    a link with a known capacity; ``o_ts`` in epoch seconds. Returns the number of rows written."""
+    n = 0
+    for i in range(keep.shape[0]):
+        if keep[i]:
+            o_idx[n] = idx[i]
+            o_ent[n] = ent[i]
+            o_kpi[n] = kpi[i]
+            o_ts[n] = ts[i] / 1e9
+            o_val[n] = value[i]
+            o_flags[n] = flags[i]
+            n += 1
+    for i in range(keep.shape[0]):
+        if keep[i] and kpi[i] == kpi_tx_bps and is_link[ent[i]]:
+            c = capacity[pos[i]]
+            if c > 0:
+                o_idx[n] = idx[i]
+                o_ent[n] = ent[i]
+                o_kpi[n] = kpi_util
+                o_ts[n] = ts[i] / 1e9
+                o_val[n] = value[i] / c
+                o_flags[n] = flags[i]
+                n += 1
+    return n

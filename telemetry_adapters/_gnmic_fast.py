@@ -1,10 +1,15 @@
 """The gnmic decoder's fast path: plain events decoded by a numba byte scanner, columns built at once.
 
 :func:`decode` lays the batch end to end in one buffer, runs
-:func:`~telemetry_adapters._gnmic_kernels.scan_events`, maps key hashes to
-field codes with a sorted lookup table (a key's text is decoded and mapped
-once per decoder, then cached by hash), and builds the
-:class:`~telemetry_adapters.schema.SampleBatch` with NumPy. Every message it
+:func:`~telemetry_adapters._gnmic_kernels.scan_events`, then
+:func:`~telemetry_adapters._gnmic_kernels.classify_values` (key hash → field
+code through the decoder's hash table, a key's text being decoded and mapped
+once per decoder, and the checks below, in one pass) and
+:func:`~telemetry_adapters._gnmic_kernels.emit_rows` (the row columns, in one
+pass). The :class:`~telemetry_adapters.schema.SampleBatch` keeps device,
+interface and field as integer codes and source / network as constants
+(:meth:`~telemetry_adapters.schema.SampleBatch.from_codes`): their object
+arrays are built only if someone reads them. Every message it
 cannot decode *exactly* as the general orjson path would (see the kernel's
 docstring; also: a mapped leaf whose value is not a decimal integer, no
 counter leaf at all, a timestamp outside the accepted window, a Counter32
@@ -20,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from telemetry_adapters import _gnmic_kernels as _kern
 from telemetry_adapters._assemble import epoch_in_range, epochs_vectorised
-from telemetry_adapters._gnmic_kernels import PAD, first_seen_codes, scan_events
+from telemetry_adapters._gnmic_kernels import PAD, UNKNOWN_KEY, classify_values, emit_rows, scan_events
 from telemetry_adapters._json import to_bytes
 from telemetry_adapters._names import dense_codes
 from telemetry_adapters.base import RawMessage
@@ -33,10 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FastState", "decode"]
 
-_FIELD_NAMES_ARR = np.array(FIELD_NAMES, dtype=object)
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
-_IS_GAUGE = _FIELD_BITS_ARR == 0
 _MAX_CACHE = 100_000
+if (_kern._EPOCH_ABS, _kern._EPOCH_REL_CS, _kern._IF_NAME) != (EPOCH_ABS, EPOCH_REL_CS, IF_NAME):  # pragma: no cover
+    raise ImportError("_gnmic_kernels' copies of the paths codes are stale")
 _M64 = 0xFFFFFFFFFFFFFFFF
 _PAD_BYTES = bytes(PAD)
 
@@ -69,32 +75,35 @@ _H = {k: np.uint64(key_hash_py(k.encode())) for k in
 
 
 class FastState:
-    """Per-decoder caches: key hash → field code (sorted arrays) and string hash → str."""
+    """Per-decoder caches: key hash → field code (an open-addressing table for the kernel) and
+    string hash → str."""
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.uint64)
-        self.codes = np.empty(0, dtype=np.int16)
+        self.table: dict[int, int] = {}
         self.strings: dict[int, str] = {}
+        self._build()
+
+    def _build(self) -> None:
+        size = 16
+        while size < 4 * len(self.table):
+            size *= 2
+        self.shift = 64 - size.bit_length() + 1
+        self.ht_hash = np.zeros(size, dtype=np.uint64)
+        self.ht_code = np.zeros(size, dtype=np.int16)
+        self.ht_used = np.zeros(size, dtype=np.bool_)
+        mask = size - 1
+        for h, c in self.table.items():
+            p = (h >> self.shift) & mask
+            while self.ht_used[p]:
+                p = (p + 1) & mask
+            self.ht_hash[p], self.ht_code[p], self.ht_used[p] = h, c, True
 
     def learn(self, new_hashes: npt.NDArray[np.uint64], new_codes: list[int]) -> None:
-        """Add (hash, code) pairs and keep the table sorted."""
-        if len(self.hashes) > _MAX_CACHE:
-            self.hashes = np.empty(0, dtype=np.uint64)
-            self.codes = np.empty(0, dtype=np.int16)
-        h = np.concatenate([self.hashes, new_hashes])
-        c = np.concatenate([self.codes, np.asarray(new_codes, dtype=np.int16)])
-        order = np.argsort(h, kind="stable")
-        self.hashes, self.codes = h[order], c[order]
-
-
-def _lookup(state: FastState, keys: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]]:
-    """Codes of ``keys`` and a mask of the keys not in the table yet."""
-    if len(state.hashes) == 0:
-        return np.zeros(len(keys), dtype=np.int16), np.ones(len(keys), dtype=bool)
-    pos = np.searchsorted(state.hashes, keys)
-    pos[pos == len(state.hashes)] = 0
-    known = state.hashes[pos] == keys
-    return state.codes[pos], ~known
+        """Add (hash, code) pairs and rebuild the table."""
+        if len(self.table) > _MAX_CACHE:
+            self.table.clear()
+        self.table.update(zip(new_hashes.tolist(), new_codes, strict=True))
+        self._build()
 
 
 def _strings(state: FastState, buf: bytes, hashes: npt.NDArray[np.uint64], a: npt.NDArray[np.int64],
@@ -112,12 +121,6 @@ def _strings(state: FastState, buf: bytes, hashes: npt.NDArray[np.uint64], a: np
                 s = cache[hl[j]] = buf[al[j] : bl[j]].decode("ascii")
                 out[j] = s
     return out  # type: ignore[return-value]
-
-
-def _objects(items: list[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
 
 
 def decode(
@@ -149,46 +152,39 @@ def decode(
                      if_h, v_first, v_count, k_hash, k_a, k_b, val, val_num)  # fmt: skip
     if nv < 0:
         return None
-    k_hash, k_a, k_b, val, val_num = k_hash[:nv], k_a[:nv], k_b[:nv], val[:nv], val_num[:nv]
     st: FastState = dec._fast_state
-    codes, unknown = _lookup(st, k_hash)
-    if unknown.any():
-        uh, first = np.unique(k_hash[unknown], return_index=True)
+    codes = np.empty(nv, dtype=np.int16)
+    good = np.empty(M, dtype=np.bool_)
+    e_pos, e_msg = np.empty(nv, dtype=np.int64), np.empty(nv, dtype=np.int64)
+    lo, hi = dec.config.ts_bounds_ns()
+    for _ in range(2):
+        n_unknown, n_e = classify_values(ok, ts, v_first, v_count, k_hash, val, val_num, st.ht_hash, st.ht_code,
+                                         st.ht_used, st.shift, _FIELD_BITS_ARR, lo, hi, codes, good, e_pos,
+                                         e_msg)  # fmt: skip
+        if not n_unknown:
+            break
+        unknown = codes[:nv] == UNKNOWN_KEY
+        uh, first = np.unique(k_hash[:nv][unknown], return_index=True)
         sel = np.flatnonzero(unknown)[first]
         texts = [joined[a:b].decode("ascii") for a, b in zip(k_a[sel].tolist(), k_b[sel].tolist(), strict=True)]
         st.learn(uh, [dec._mapper[t] for t in texts])
-        codes, _ = _lookup(st, k_hash)
-    ok_idx = np.flatnonzero(ok)
-    msg_of = np.repeat(ok_idx, v_count[ok_idx])  # values are stored message after message
-    is_field = codes >= 0
-    is_epoch = (codes <= EPOCH_ABS) & (codes >= EPOCH_REL_CS)
-    # messages the general path must take: see the module docstring
-    send = np.zeros(M, dtype=bool)
-    send[msg_of[((is_field | is_epoch) & ~val_num) | (codes == IF_NAME)]] = True
-    f_codes = np.where(is_field, codes, 0)
-    send[msg_of[is_field & _IS_GAUGE[f_codes]]] = True
-    send[msg_of[is_field & (_FIELD_BITS_ARR[f_codes] == 32) & (val > np.uint64(2**32 - 1))]] = True
-    e_pos = np.flatnonzero(is_epoch)
-    if len(e_pos):
-        bad_e = ~epoch_in_range(codes[e_pos], val[e_pos], ts[msg_of[e_pos]])
-        send[msg_of[e_pos[bad_e]]] = True
-    has_field = np.zeros(M, dtype=bool)
-    has_field[msg_of[is_field]] = True
-    lo, hi = dec.config.ts_bounds_ns()
-    send |= ok & (~has_field | (ts < lo) | (ts > hi))
-    good = ok & ~send
-    rest = np.flatnonzero(~good)
-    keep_v = good[msg_of]
-    rows = np.flatnonzero(keep_v & is_field)
-    row_msg = msg_of[rows]
-    # per-message columns, then rows
-    g_idx = np.flatnonzero(good)
+    else:  # pragma: no cover - every key was just learned
+        raise AssertionError("unreachable: unknown keys after learning them")
     epoch = np.zeros(M, dtype=np.int64)
     has_epoch = np.zeros(M, dtype=bool)
-    eidx = np.flatnonzero(keep_v & is_epoch)
-    if len(eidx):
-        epochs_vectorised(eidx, codes, val[eidx], msg_of, ts, epoch, has_epoch)
-    # string columns: each distinct device / interface / field decoded once, rows get integer codes
+    if n_e:
+        e_pos, e_msg = e_pos[:n_e], e_msg[:n_e]
+        e_codes, e_val = codes[e_pos], val[e_pos]
+        in_range = epoch_in_range(e_codes, e_val, ts[e_msg])
+        if not in_range.all():
+            good[e_msg[~in_range]] = False
+            keep = good[e_msg]
+            e_codes, e_val, e_msg = e_codes[keep], e_val[keep], e_msg[keep]
+        if e_msg.shape[0]:
+            epochs_vectorised(np.arange(e_msg.shape[0]), e_codes, e_val, e_msg, ts, epoch, has_epoch)
+    rest = np.flatnonzero(~good)
+    g_idx = np.flatnonzero(good)
+    # device / interface strings: each distinct one decoded once, rows get integer codes
     src_c, src_first = dense_codes(src_h[g_idx].view(np.int64))
     srcs = _strings(st, joined, src_h[g_idx[src_first]], src_a[g_idx[src_first]], src_b[g_idx[src_first]])
     devices = dec._devices
@@ -205,29 +201,26 @@ def decode(
     msg_dev[g_idx] = src_c
     msg_if = np.zeros(M, dtype=np.int64)
     msg_if[g_idx] = if_c
-    rc = codes[rows]
-    f_c, f_first = np.empty(len(rc), dtype=np.int64), np.empty(len(FIELD_NAMES), dtype=np.int64)
-    f_first = f_first[: first_seen_codes(rc, len(FIELD_NAMES), f_c, f_first)]
-    f_names = [FIELD_NAMES[c] for c in rc[f_first].tolist()]
-    row_dev, row_if = msg_dev[row_msg], msg_if[row_msg]
-    m = len(rows)
-    src_col = np.empty(m, dtype=object)
-    src_col.fill(dec.name)
-    net_col = np.empty(m, dtype=object)
-    net_col.fill(dec.config.network)
-    u64 = val[rows]
-    batch = SampleBatch(
-        device=_objects(dev_names)[row_dev],
-        interface=_objects(if_names)[row_if],
-        field=_FIELD_NAMES_ARR[rc],
-        ts_ns=ts[row_msg],
+    # one row per field value of the good messages
+    row_msg, row_ts, row_epoch, row_dev, row_if, row_field = (np.empty(nv, dtype=np.int64) for _ in range(6))
+    row_val = np.empty(nv, dtype=np.uint64)
+    row_kind = np.empty(nv, dtype=np.uint8)
+    row_has_epoch = np.empty(nv, dtype=np.bool_)
+    field_order = np.empty(len(FIELD_NAMES), dtype=np.int64)
+    n, n_f = emit_rows(good, v_first, v_count, codes, val, ts, epoch, has_epoch, msg_dev, msg_if, _FIELD_BITS_ARR,
+                       row_msg, row_val, row_ts, row_kind, row_epoch, row_has_epoch, row_dev, row_if, row_field,
+                       field_order)  # fmt: skip
+    u64 = row_val[:n]
+    batch = SampleBatch.from_codes(
+        NameCodes(row_dev[:n], dev_names, row_if[:n], if_names, row_field[:n],
+                  [FIELD_NAMES[c] for c in field_order[:n_f].tolist()]),
+        ts_ns=row_ts[:n],
         value_u64=u64,
         value_f64=u64.astype(np.float64),
-        kind=_FIELD_BITS_ARR[rc],
-        epoch_ns=epoch[row_msg],
-        has_epoch=has_epoch[row_msg],
-        source=src_col,
-        network=net_col,
-        codes=NameCodes(row_dev, dev_names, row_if, if_names, f_c, f_names),
-    )
-    return batch, row_msg, rest
+        kind=row_kind[:n],
+        epoch_ns=row_epoch[:n],
+        has_epoch=row_has_epoch[:n],
+        source=dec.name,
+        network=dec.config.network,
+    )  # fmt: skip
+    return batch, row_msg[:n], rest

@@ -13,8 +13,12 @@ identified by a 64-bit hash of their bytes (:func:`key_hash`).
 
 Strings are scanned eight bytes at a time (SWAR tests for the closing quote,
 backslash, control and non-ASCII bytes) and hashed a word at a time in the
-same pass; quoted counters are parsed in one pass too. The buffer must have
-:data:`PAD` zero bytes after the last message (word loads may read past it).
+same pass; quoted counters are parsed eight digits at a time. The buffer must
+have :data:`PAD` zero bytes after the last message (word loads may read past
+it). The scanner and its helpers are compiled without numba's reference
+counting (see :func:`_scanner_jit`). :func:`classify_values` and
+:func:`emit_rows` are the decoder's post-scan passes (key codes and the checks;
+the rows).
 
 Arrays and scalars in, arrays out (STYLE.md rule 10); run the tests with
 ``NUMBA_DISABLE_JIT=1`` to check it as plain Python.
@@ -22,10 +26,27 @@ Arrays and scalars in, arrays out (STYLE.md rule 10); run the tests with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import numpy as np
 from numba import njit
 
-__all__ = ["first_seen_codes", "key_hash", "scan_events"]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _scanner_jit(inline: bool = False) -> Callable[[_F], _F]:
+    """``numba.njit`` for the scanner and its helpers: cached, and compiled without the runtime's
+    reference counting (``_nrt=False``: they take arrays, never allocate one). With it, every
+    inlined helper call on ``buf`` would incref / decref the array (two atomic operations per
+    string or number scanned: 40 % of the scanner's time). ``inline``: numba inlines the helper
+    into its caller (its IR), so that the caller's loop sees through it."""
+    opts: dict[str, Any] = {"cache": True, "_nrt": False}
+    if inline:
+        opts["inline"] = "always"
+    return cast("Callable[[_F], _F]", njit(**opts))
+
+__all__ = ["UNKNOWN_KEY", "classify_values", "emit_rows", "first_seen_codes", "key_hash", "scan_events"]
 
 # xxHash64-style word hash (8 bytes per round, then the murmur3 finaliser): ~1 cycle per byte
 # where a byte-wise FNV-1a takes ~4; :func:`telemetry_adapters._gnmic_fast.key_hash_py` is the same in Python.
@@ -45,24 +66,26 @@ _U64_MAX_DIV10 = np.uint64(1844674407370955161)
 PAD = 8
 
 
-@njit(cache=True, inline="always")
+@_scanner_jit(inline=True)
 def _load64(buf: np.ndarray, p: int) -> np.uint64:  # pragma: no cover - compiled
-    """Little-endian uint64 of ``buf[p : p + 8]`` (LLVM merges the byte loads into one load)."""
+    """Little-endian uint64 of ``buf[p : p + 8]`` (``p >= 0``; unsigned indices, so that numba emits
+    no negative-index wraparound and LLVM merges the byte loads into one load)."""
+    q = np.uint64(p)
     return (
-        np.uint64(buf[p]) | (np.uint64(buf[p + 1]) << np.uint64(8)) | (np.uint64(buf[p + 2]) << np.uint64(16))
-        | (np.uint64(buf[p + 3]) << np.uint64(24)) | (np.uint64(buf[p + 4]) << np.uint64(32))
-        | (np.uint64(buf[p + 5]) << np.uint64(40)) | (np.uint64(buf[p + 6]) << np.uint64(48))
-        | (np.uint64(buf[p + 7]) << np.uint64(56))
+        np.uint64(buf[q]) | (np.uint64(buf[q + np.uint64(1)]) << np.uint64(8))
+        | (np.uint64(buf[q + np.uint64(2)]) << np.uint64(16)) | (np.uint64(buf[q + np.uint64(3)]) << np.uint64(24))
+        | (np.uint64(buf[q + np.uint64(4)]) << np.uint64(32)) | (np.uint64(buf[q + np.uint64(5)]) << np.uint64(40))
+        | (np.uint64(buf[q + np.uint64(6)]) << np.uint64(48)) | (np.uint64(buf[q + np.uint64(7)]) << np.uint64(56))
     )  # fmt: skip
 
 
-@njit(cache=True, inline="always")
+@_scanner_jit(inline=True)
 def _round(acc: np.uint64, w: np.uint64) -> np.uint64:  # pragma: no cover - compiled
     acc = acc + w * _P2
     return ((acc << _S31) | (acc >> _S33)) * _P1
 
 
-@njit(cache=True, inline="always")
+@_scanner_jit(inline=True)
 def _final(acc: np.uint64, length: int) -> np.uint64:  # pragma: no cover - compiled
     acc = acc ^ np.uint64(length)
     acc = (acc ^ (acc >> _S33)) * _M1
@@ -70,7 +93,7 @@ def _final(acc: np.uint64, length: int) -> np.uint64:  # pragma: no cover - comp
     return acc ^ (acc >> _S33)
 
 
-@njit(cache=True)
+@_scanner_jit()
 def key_hash(buf: np.ndarray, a: int, b: int) -> np.uint64:  # pragma: no cover - compiled
     """64-bit hash of ``buf[a:b]`` (the scanner's key hash; reads up to 7 bytes past ``b``)."""
     acc = _SEED
@@ -86,7 +109,7 @@ def key_hash(buf: np.ndarray, a: int, b: int) -> np.uint64:  # pragma: no cover 
     return _final(acc, b - a)
 
 
-@njit(cache=True)
+@_scanner_jit(inline=True)
 def _str_hash(buf: np.ndarray, i: int, end: int) -> tuple[int, np.uint64]:  # pragma: no cover - compiled
     """``buf[i]`` is the opening quote: (index after the closing quote, hash of the contents), or
     (-1, 0) on an escape, a control or non-ASCII byte, or no closing quote before ``end``.
@@ -121,7 +144,7 @@ def _str_hash(buf: np.ndarray, i: int, end: int) -> tuple[int, np.uint64]:  # pr
         return -1, np.uint64(0)  # unreachable: the SWAR test flagged a byte
 
 
-@njit(cache=True)
+@_scanner_jit(inline=True)
 def _ws(buf: np.ndarray, i: int, end: int) -> int:  # pragma: no cover - compiled
     while i < end:
         c = buf[i]
@@ -132,7 +155,7 @@ def _ws(buf: np.ndarray, i: int, end: int) -> int:  # pragma: no cover - compile
     return i
 
 
-@njit(cache=True)
+@_scanner_jit(inline=True)
 def _string(buf: np.ndarray, i: int, end: int) -> int:  # pragma: no cover - compiled
     """``buf[i]`` is the opening quote; return the index after the closing quote, or -1 (escape,
     control or non-ASCII byte, unterminated)."""
@@ -147,7 +170,7 @@ def _string(buf: np.ndarray, i: int, end: int) -> int:  # pragma: no cover - com
     return -1
 
 
-@njit(cache=True)
+@_scanner_jit(inline=True)
 def _digits_u64(buf: np.ndarray, a: int, b: int) -> tuple[bool, np.uint64]:  # pragma: no cover - compiled
     """Parse ``buf[a:b]`` as decimal digits into uint64; (False, 0) when empty, not digits or > 2**64-1."""
     if b <= a:
@@ -164,10 +187,9 @@ def _digits_u64(buf: np.ndarray, a: int, b: int) -> tuple[bool, np.uint64]:  # p
     return True, v
 
 
-@njit(cache=True)
-def _quoted_u64(buf: np.ndarray, i: int, end: int) -> tuple[bool, np.uint64, int]:  # pragma: no cover
-    """Fast case of a quoted counter: ``buf[i:]`` is decimal digits then the closing quote (before
-    ``end``), at most 19 digits: (True, value, index after the quote); else (False, 0, -1)."""
+@_scanner_jit()
+def _quoted_u64_bytewise(buf: np.ndarray, i: int, end: int) -> tuple[bool, np.uint64, int]:  # pragma: no cover
+    """Reference of :func:`_quoted_u64`, a digit at a time (kept for the tests)."""
     v = np.uint64(0)
     j = i
     while j < end and j - i < 19:
@@ -181,7 +203,65 @@ def _quoted_u64(buf: np.ndarray, i: int, end: int) -> tuple[bool, np.uint64, int
     return False, np.uint64(0), -1
 
 
-@njit(cache=True)
+_LOW_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_ADD_3A = np.uint64(0x4646464646464646)  # + 0x46 sets a byte's top bit iff the byte (< 0x80) is >= 0x3A
+_ADD_30 = np.uint64(0x5050505050505050)  # + 0x50 sets it iff the byte (< 0x80) is >= 0x30
+_BYTE_INDEX = np.uint64(0x0001020304050607)
+_POW10 = np.array([10**k for k in range(9)], dtype=np.uint64)
+
+
+@_scanner_jit(inline=True)
+def _digit_run(w: np.uint64) -> int:  # pragma: no cover - compiled
+    """Number of leading (lowest-addressed) ASCII digits in the little-endian word ``w`` (0..8)."""
+    lo7 = w & _LOW7
+    non_digit = (((lo7 + _ADD_3A) | ~(lo7 + _ADD_30)) | w) & _HI
+    if non_digit == np.uint64(0):
+        return 8
+    low = non_digit & (~non_digit + np.uint64(1))  # the lowest flagged byte's top bit: 1 << (8k + 7)
+    return int(np.int64(((low >> np.uint64(7)) * _BYTE_INDEX) >> np.uint64(56)))
+
+
+@_scanner_jit(inline=True)
+def _eight_digits(w: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """Value of 8 ASCII digits in the little-endian word ``w`` (first digit in the lowest byte)."""
+    w = ((w & _LOW_NIBBLES) * np.uint64(2561)) >> np.uint64(8)
+    w = ((w & np.uint64(0x00FF00FF00FF00FF)) * np.uint64(6553601)) >> np.uint64(16)
+    return ((w & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
+
+
+@_scanner_jit(inline=True)
+def _quoted_u64(buf: np.ndarray, i: int, end: int) -> tuple[bool, np.uint64, int]:  # pragma: no cover
+    """Fast case of a quoted counter: ``buf[i:]`` is decimal digits then the closing quote (before
+    ``end``), at most 19 digits: (True, value, index after the quote); else (False, 0, -1).
+
+    Eight digits at a time (SWAR): the length of the digit run of a word, then its value with three
+    multiplications. Reads whole words: a word is only read past one made of 8 digits, so at most
+    7 bytes past the last digit (within the buffer's :data:`PAD`). Same results as
+    :func:`_quoted_u64_bytewise`.
+    """
+    v = np.uint64(0)
+    n = 0
+    while True:
+        w = _load64(buf, i + n)
+        k = _digit_run(w)
+        if k == 8:
+            if n >= 16:  # 24 digits or more: not the fast case
+                return False, np.uint64(0), -1
+            v = v * _POW10[8] + _eight_digits(w)
+            n += 8
+            continue
+        if k > 0:
+            v = v * _POW10[k] + _eight_digits(w << np.uint64(8 * (8 - k)))
+            n += k
+        break
+    j = i + n
+    if n > 0 and n <= 19 and j < end and buf[j] == 34:
+        return True, v, j + 1
+    return False, np.uint64(0), -1
+
+
+@_scanner_jit(inline=True)
 def _json_int_end(buf: np.ndarray, i: int, end: int) -> int:  # pragma: no cover - compiled
     """End of a JSON non-negative integer starting at ``i`` (no sign, fraction or exponent; no leading
     zero), or -1."""
@@ -195,7 +275,7 @@ def _json_int_end(buf: np.ndarray, i: int, end: int) -> int:  # pragma: no cover
     return j
 
 
-@njit(cache=True)
+@_scanner_jit()
 def scan_events(
     buf: np.ndarray,
     starts: np.ndarray,
@@ -425,3 +505,148 @@ def first_seen_codes(codes: np.ndarray, n_codes: int, out: np.ndarray, first: np
             k += 1
         out[i] = d
     return k
+
+
+#: code :func:`classify_values` writes for a key hash not in the decoder's table yet
+UNKNOWN_KEY = -32768
+_EPOCH_ABS, _EPOCH_REL_CS, _IF_NAME = -2, -5, -6  # telemetry_adapters.paths codes (asserted in _gnmic_fast)
+_U32_MAX = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def classify_values(
+    ok: np.ndarray,
+    ts: np.ndarray,
+    v_first: np.ndarray,
+    v_count: np.ndarray,
+    k_hash: np.ndarray,
+    val: np.ndarray,
+    val_num: np.ndarray,
+    ht_hash: np.ndarray,
+    ht_code: np.ndarray,
+    ht_used: np.ndarray,
+    shift: int,
+    field_bits: np.ndarray,
+    lo: int,
+    hi: int,
+    codes: np.ndarray,
+    good: np.ndarray,
+    e_pos: np.ndarray,
+    e_msg: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Key codes of the scanned values and the messages the fast path keeps, in one pass.
+
+    ``ht_*`` is the decoder's open-addressing table of key hash → code (size ``2**(64 - shift)``,
+    indexed by the hash's top bits, linear probing). Writes ``codes`` per value (:data:`UNKNOWN_KEY` when the
+    hash is not in the table) and ``good`` per message: ``ok``, no unmapped-type surprises (a
+    mapped field or epoch leaf that is not a decimal integer, an interface-name leaf, a gauge, a
+    Counter32 above 2**32-1), at least one field, ``lo <= ts <= hi``. The integer epoch leaves of
+    the good messages go to ``e_pos`` / ``e_msg`` (value index, message) for the range check.
+    Returns ``(unknown keys, epoch leaves)``; with unknown keys the other outputs are incomplete.
+    """
+    mask = ht_hash.shape[0] - 1
+    sh = np.uint64(shift)
+    n_unknown = 0
+    n_e = 0
+    for m in range(ok.shape[0]):
+        good[m] = False
+        if not ok[m]:
+            continue
+        a = v_first[m]
+        b = a + v_count[m]
+        send = False
+        has_field = False
+        e0 = n_e
+        for j in range(a, b):
+            h = k_hash[j]
+            p = np.int64(h >> sh) & mask
+            c = UNKNOWN_KEY
+            while ht_used[p]:
+                if ht_hash[p] == h:
+                    c = int(ht_code[p])
+                    break
+                p = (p + 1) & mask
+            codes[j] = c
+            if c == UNKNOWN_KEY:
+                n_unknown += 1
+                continue
+            if c >= 0:
+                has_field = True
+                bits = field_bits[c]
+                if not val_num[j] or bits == 0 or (bits == 32 and val[j] > _U32_MAX):
+                    send = True
+            elif c <= _EPOCH_ABS and c >= _EPOCH_REL_CS:
+                if not val_num[j]:
+                    send = True
+                else:
+                    e_pos[n_e] = j
+                    e_msg[n_e] = m
+                    n_e += 1
+            elif c == _IF_NAME:
+                send = True
+        t = ts[m]
+        if send or not has_field or t < lo or t > hi:
+            n_e = e0
+            continue
+        good[m] = True
+    return n_unknown, n_e
+
+
+@njit(cache=True)
+def emit_rows(
+    good: np.ndarray,
+    v_first: np.ndarray,
+    v_count: np.ndarray,
+    codes: np.ndarray,
+    val: np.ndarray,
+    ts: np.ndarray,
+    epoch: np.ndarray,
+    has_epoch: np.ndarray,
+    msg_dev: np.ndarray,
+    msg_if: np.ndarray,
+    field_bits: np.ndarray,
+    row_msg: np.ndarray,
+    row_val: np.ndarray,
+    row_ts: np.ndarray,
+    row_kind: np.ndarray,
+    row_epoch: np.ndarray,
+    row_has_epoch: np.ndarray,
+    row_dev: np.ndarray,
+    row_if: np.ndarray,
+    row_field: np.ndarray,
+    field_order: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """One row per field value of the good messages, message after message: writes the ``row_*``
+    columns (``row_field``: dense field codes in order of first appearance, ``field_order[k]`` the
+    field code of dense code ``k``). Returns ``(rows, distinct fields)``."""
+    seen = np.full(field_bits.shape[0], -1, dtype=np.int64)
+    n = 0
+    k = 0
+    for m in range(good.shape[0]):
+        if not good[m]:
+            continue
+        t = ts[m]
+        e = epoch[m]
+        he = has_epoch[m]
+        d = msg_dev[m]
+        f = msg_if[m]
+        for j in range(v_first[m], v_first[m] + v_count[m]):
+            c = codes[j]
+            if c < 0:
+                continue
+            row_msg[n] = m
+            row_val[n] = val[j]
+            row_ts[n] = t
+            row_kind[n] = field_bits[c]
+            row_epoch[n] = e
+            row_has_epoch[n] = he
+            row_dev[n] = d
+            row_if[n] = f
+            q = seen[c]
+            if q < 0:
+                q = seen[c] = k
+                field_order[k] = c
+                k += 1
+            row_field[n] = q
+            n += 1
+    return n, k

@@ -317,13 +317,17 @@ class CounterState:
             table.tick()
         nc = batch.codes
         if nc is not None and nc.device.shape[0] == len(batch):  # the decoder's codes: one lookup per name
-            dev = self._devices.lookup(nc.device_names)[nc.device]
-            ifc = self._interfaces.lookup(nc.interface_names)[nc.interface]
-            fld = self._fields.lookup(nc.field_names)[nc.field]
-        else:
-            dev = self._devices.encode(batch.device)
-            ifc = self._interfaces.encode(batch.interface)
-            fld = self._fields.encode(batch.field)
+            dev_ids = self._devices.lookup(nc.device_names)
+            ifc_ids = self._interfaces.lookup(nc.interface_names)
+            fld_ids = self._fields.lookup(nc.field_names)
+            self._sync_fields()
+            out = np.empty(len(batch), dtype=np.int64)
+            _k.make_keys(dev_ids, nc.device, ifc_ids, nc.interface, fld_ids, nc.field, np.asarray(batch.kind),
+                         PAIR_SHIFT + _IFC_BITS, PAIR_SHIFT, FIELD_SHIFT, out)  # fmt: skip
+            return out
+        dev = self._devices.encode(batch.device)
+        ifc = self._interfaces.encode(batch.interface)
+        fld = self._fields.encode(batch.field)
         self._sync_fields()
         kind = np.asarray(batch.kind)
         width = (kind == 64).astype(np.int64) * 2 + (kind == 32)

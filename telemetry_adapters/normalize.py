@@ -93,7 +93,7 @@ from telemetry_adapters.counters import (
 from telemetry_adapters.errors import Reason, Rejection
 from telemetry_adapters.interfaces import normalize_interface
 from telemetry_adapters.inventory import Inventory
-from telemetry_adapters.schema import KPIS, SCHEMA, SampleBatch
+from telemetry_adapters.schema import KPIS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
 
 __all__ = ["MeasurementBatch", "NormalizeResult", "normalize"]
 
@@ -121,18 +121,43 @@ _ADDITIVE_MASK = np.isin(np.array(_KPI_NAMES), ["tx_pps", "rx_pps", "drop_pps", 
 _MIN_FRAME_BITS = 672.0
 
 
-@dataclass(slots=True)
 class MeasurementBatch:
-    """Measurement rows, columnar: ``(n,)`` arrays with :data:`~telemetry_adapters.schema.SCHEMA` dtypes."""
+    """Measurement rows, columnar: ``(n,)`` arrays with :data:`~telemetry_adapters.schema.SCHEMA` dtypes.
 
-    ts: npt.NDArray[np.float64]
-    network: npt.NDArray[np.object_]
-    entity_kind: npt.NDArray[np.object_]
-    entity_id: npt.NDArray[np.object_]
-    kpi: npt.NDArray[np.object_]
-    value: npt.NDArray[np.float64]
-    source: npt.NDArray[np.object_]
-    flags: npt.NDArray[np.uint8]
+    The string columns may be given as :class:`~telemetry_adapters.schema.LazyColumn` (codes into the
+    distinct values, or a constant): reading one builds its object array once.
+    """
+
+    __slots__ = ("_entity_id", "_entity_kind", "_kpi", "_network", "_source", "flags", "ts", "value")
+
+    network = ObjectColumn()
+    entity_kind = ObjectColumn()
+    entity_id = ObjectColumn()
+    kpi = ObjectColumn()
+    source = ObjectColumn()
+
+    def __init__(
+        self,
+        ts: npt.NDArray[np.float64],
+        network: npt.NDArray[Any] | LazyColumn,
+        entity_kind: npt.NDArray[Any] | LazyColumn,
+        entity_id: npt.NDArray[Any] | LazyColumn,
+        kpi: npt.NDArray[Any] | LazyColumn,
+        value: npt.NDArray[np.float64],
+        source: npt.NDArray[Any] | LazyColumn,
+        flags: npt.NDArray[np.uint8],
+    ) -> None:
+        self.ts = ts
+        self._network = network
+        self._entity_kind = entity_kind
+        self._entity_id = entity_id
+        self._kpi = kpi
+        self.value = value
+        self._source = source
+        self.flags = flags
+
+    def __repr__(self) -> str:
+        return f"MeasurementBatch(<{len(self)} rows>)"
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -260,14 +285,16 @@ class _EntityMap:
         raise AssertionError("unreachable: every pair was just added")
 
 
-def _take(col: npt.NDArray[Any], idx: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
-    """``col[idx]``, cheap when an object column holds one object throughout (network, source)."""
+def _take(batch: SampleBatch, name: str, idx: npt.NDArray[np.int64]) -> npt.NDArray[Any] | LazyColumn:
+    """String column ``name`` of ``batch`` at rows ``idx``; a constant stays a constant (network, source)."""
+    const = batch.constant(name)
+    if const is not None:
+        return LazyColumn(None, const, idx.shape[0])
+    col = np.asarray(getattr(batch, name))
     if col.dtype == object and col.shape[0] and col.flags.c_contiguous:
         ptr = object_pointers(col)
         if (ptr == ptr[0]).all():
-            out = np.empty(idx.shape[0], dtype=object)
-            out.fill(col[0])
-            return out
+            return LazyColumn(None, col[0], idx.shape[0])
     return col[idx]
 
 
@@ -284,6 +311,29 @@ def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
         "total": np.array([f in ("tx_pkts", "rx_pkts") for f in names], dtype=bool),
         "counter": np.array([f in FIELD_KPI for f in names], dtype=bool),
     }
+
+
+#: columns of the rows :func:`normalize` selects (:func:`~._counter_kernels.select_rows` outputs), in order
+_SELECTED: tuple[tuple[str, npt.DTypeLike], ...] = (
+    ("idx", np.int64), ("pos", np.int64), ("ent", np.int64), ("kpi", np.int64), ("ts", np.int64),
+    ("value", np.float64), ("flags", np.uint8), ("fid", np.int64), ("width", np.int64), ("direction", np.int64),
+    ("comp", np.bool_), ("total", np.bool_),
+)  # fmt: skip
+#: columns of :func:`~._counter_kernels.emit_measurements` outputs, in order
+_EMITTED: tuple[tuple[str, npt.DTypeLike], ...] = (
+    ("idx", np.int64), ("ent", np.int64), ("kpi", np.int64), ("ts", np.float64), ("value", np.float64),
+    ("flags", np.uint8),
+)  # fmt: skip
+
+
+def _field_tables_of(state: CounterState) -> dict[str, npt.NDArray[Any]]:
+    """:func:`_field_tables` of the state's field names, cached on the state until they change."""
+    names = state.field_names()
+    hit = state.cache.get("normalize.fields")
+    if hit is None or hit[0] != names:
+        hit = state.cache["normalize.fields"] = (names, _field_tables(names))
+    tables: dict[str, npt.NDArray[Any]] = hit[1]
+    return tables
 
 
 def _reject_rows(batch: SampleBatch, rows: npt.NDArray[np.int64], reason: str, why: str, limit: int) -> list[Rejection]:
@@ -337,14 +387,13 @@ def normalize(
     key = state.keys(batch)
     pair = key >> PAIR_SHIFT
     fid = (key >> FIELD_SHIFT) & FIELD_MASK
-    ft = {k: v[fid] for k, v in _field_tables(state.field_names()).items()}  # per-row field properties
+    tabs = _field_tables_of(state)  # per field id
     # (device, interface) → entities: one table lookup per run of equal pairs
     emap = _EntityMap.of(state, inventory)
     starts = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1]))) if n else np.empty(0, np.int64)
     row_pos = np.repeat(emap.locate(state, pair[starts]), np.diff(np.append(starts, n)))
-    cap = emap.capacity[row_pos]
-    bound = np.where(ft["octets"], cap, cap / _MIN_FRAME_BITS) * rate_headroom
-    bound[np.isnan(bound)] = np.inf
+    bound = np.empty(n, dtype=np.float64)
+    _k.rate_bounds(fid, row_pos, tabs["octets"], emap.capacity, _MIN_FRAME_BITS, float(rate_headroom), bound)
     res = state.update(batch, max_rate=bound, now_ns=now_ns, key=key)
     status = res.status
     counts = np.bincount(status, minlength=len(STATUS_NAMES))
@@ -357,12 +406,21 @@ def normalize(
             reasons[reason] += int(counts[code])
             rows = np.flatnonzero(status == code)
             rejections += _reject_rows(batch, rows, reason, why, max_rejections - len(rejections))
-    kpi, is_counter = ft["kpi"], ft["counter"]
-    is_rate = status == Status.RATE
-    is_gauge = status == Status.GAUGE
-    finite = np.isfinite(res.rate)
-    ok = (is_rate & is_counter) | (is_gauge & ~is_counter & (kpi >= 0) & finite)
-    if not ok.all():
+    # the rows that become measurements: accepted ones, and packet components without a rate (first
+    # sample, reset), which take part as NaN so that their sum is withheld
+    ts_all = np.asarray(batch.ts_ns, dtype=np.int64)
+    sel = tuple(np.empty(n, dtype=dt) for _, dt in _SELECTED)
+    o_starts = np.empty(n, dtype=np.int64)
+    n_ok, n_sel, n_runs = _k.select_rows(
+        status, res.rate, res.flags, fid, row_pos, ts_all, key, tabs["kpi"], tabs["side"], tabs["comp"],
+        tabs["counter"], tabs["direction"], tabs["total"], emap.side,
+        sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6], sel[7], sel[8], sel[9], sel[10], sel[11], o_starts,
+    )  # fmt: skip
+    if n_ok < n:
+        kpi, is_counter = tabs["kpi"][fid], tabs["counter"][fid]
+        is_rate = status == Status.RATE
+        is_gauge = status == Status.GAUGE
+        finite = np.isfinite(res.rate)
         for mask, reason, why in (
             ((is_rate | is_gauge) & (kpi < 0), Reason.UNKNOWN_PATH,
              "field is not a counter or gauge this project maps; see telemetry_adapters.normalize.FIELD_KPI"),
@@ -374,34 +432,26 @@ def normalize(
             if bad.size:
                 reasons[reason] += int(bad.size)
                 rejections += _reject_rows(batch, bad, reason, why, max_rejections - len(rejections))
-    stats["accepted"] = int(ok.sum())
-    # components without a rate (first sample, reset) take part as NaN so that their sum is withheld
-    idx = np.flatnonzero(ok | (ft["comp"] & ((status == Status.FIRST) | (status == Status.RESET))))
-    pos_i = row_pos[idx]
-    ent_i = emap.side[pos_i, ft["side"][idx]]
-    kpi_i = kpi[idx]
-    ts_ns = np.asarray(batch.ts_ns)[idx]
-    value = res.rate[idx]
-    flags = res.flags[idx]
-    idx, pos_i, ent_i, kpi_i, ts_ns, value, flags, extra = _combine(
-        idx, pos_i, ent_i, kpi_i, ts_ns, value, flags,
-        fid[idx], key[idx] & 3, ft["direction"][idx], ft["comp"][idx], ft["total"][idx],
-    )  # fmt: skip
+    stats["accepted"] = int(n_ok)
+    cols = [c[:n_sel] for c in sel]
+    keep, cols, extra = _combine(o_starts[:n_runs], *cols)
     stats.update(extra)
-    # utilization from tx_bps on links with a capacity
-    row_cap = emap.capacity[pos_i]
-    util = np.flatnonzero((kpi_i == _KPI["tx_bps"]) & emap.is_link[ent_i] & (row_cap > 0))
-    all_idx = np.concatenate([idx, idx[util]])
-    ent_all = np.concatenate([ent_i, ent_i[util]])
+    idx, pos_i, ent_i, kpi_i, ts_ns, value, flags = cols[:7]
+    # utilization from tx_bps on links with a capacity, after the rows
+    o_idx, o_ent, o_kpi, o_ts, o_val, o_flags = (np.empty(2 * n_sel, dtype=dt) for _, dt in _EMITTED)
+    n_out = _k.emit_measurements(keep, idx, pos_i, ent_i, kpi_i, ts_ns, value, flags, emap.capacity, emap.is_link,
+                                 _KPI["tx_bps"], _KPI["utilization"], o_idx, o_ent, o_kpi, o_ts, o_val,
+                                 o_flags)  # fmt: skip
+    all_idx, ent_all, kpi_all = o_idx[:n_out], o_ent[:n_out], o_kpi[:n_out]
     meas = MeasurementBatch(
-        ts=np.concatenate([ts_ns, ts_ns[util]]) / 1e9,
-        network=_take(np.asarray(batch.network), all_idx),
-        entity_kind=emap.kind[ent_all],
-        entity_id=emap.ident[ent_all],
-        kpi=_KPI_ARR[np.concatenate([kpi_i, np.full(util.size, _KPI["utilization"])])],
-        value=np.concatenate([value, value[util] / row_cap[util]]),
-        source=_take(np.asarray(batch.source), all_idx),
-        flags=np.concatenate([flags, flags[util]]).astype(np.uint8),
+        ts=o_ts[:n_out],
+        network=_take(batch, "network", all_idx),
+        entity_kind=LazyColumn(ent_all, emap.kind, n_out),
+        entity_id=LazyColumn(ent_all, emap.ident, n_out),
+        kpi=LazyColumn(kpi_all, _KPI_ARR, n_out),
+        value=o_val[:n_out],
+        source=_take(batch, "source", all_idx),
+        flags=o_flags[:n_out],
     )
     unm = np.flatnonzero(emap.unmapped[row_pos]) if emap.any_unmapped else np.empty(0, np.int64)
     if unm.size:
@@ -425,44 +475,26 @@ def normalize(
     return NormalizeResult(meas, rejections, stats)
 
 
-def _combine(
-    idx: npt.NDArray[np.int64],
-    pos: npt.NDArray[np.int64],
-    ent: npt.NDArray[np.int64],
-    kpi: npt.NDArray[np.int64],
-    ts_ns: npt.NDArray[np.int64],
-    value: npt.NDArray[np.float64],
-    flags: npt.NDArray[np.uint8],
-    fid: npt.NDArray[np.int64],
-    width: npt.NDArray[np.int64],
-    direction: npt.NDArray[np.int64],
-    comp: npt.NDArray[np.bool_],
-    total: npt.NDArray[np.bool_],
-) -> tuple[Any, ...]:
+def _combine(starts: npt.NDArray[np.int64], *cols: npt.NDArray[Any]) -> tuple[Any, ...]:
     """Prefer 64-bit counters, supersede packet components by totals and sum additive rows,
     per (interface, timestamp) segment.
 
-    Rows of one interface and time usually arrive together (one message);
-    when they do not, they are brought together by a stable sort first.
-    Returns the filtered row columns and a stats dict.
+    ``cols`` are the selected rows' columns in :data:`_SELECTED` order; ``starts`` the first row
+    of each run of equal (interface, ts). Rows of one interface and time usually arrive together
+    (one message); when they do not, they are brought together by a stable sort first. Returns
+    ``(keep, cols, stats)``: the (possibly reordered) columns and which of their rows to keep.
     """
     extra: dict[str, int] = {}
+    idx, pos, ent, kpi, ts_ns, value, flags, fid, width, direction, comp, total = cols
     if idx.shape[0] == 0:
-        return idx, pos, ent, kpi, ts_ns, value, flags, extra
-    change = np.empty(idx.shape[0], dtype=bool)
-    change[0] = True
-    np.not_equal(pos[1:], pos[:-1], out=change[1:])
-    change[1:] |= ts_ns[1:] != ts_ns[:-1]
-    starts = np.flatnonzero(change)  # runs of equal (interface, ts)
+        return np.empty(0, dtype=np.bool_), cols, extra
     s_code, _ = dense_codes(ts_ns[starts])
     if dense_codes(pos[starts] * (int(s_code.max()) + 1) + s_code)[1].shape[0] < starts.shape[0]:
         ts_code, _ = dense_codes(ts_ns)  # a segment is split: bring its rows together
         seg_key = pos * (int(ts_code.max()) + 1) + ts_code
         order = np.argsort(seg_key, kind="stable")
-        idx, pos, ent, kpi, ts_ns = (a[order] for a in (idx, pos, ent, kpi, ts_ns))
-        value, flags = value[order], flags[order]
-        fid, width, direction = fid[order], width[order], direction[order]
-        comp, total = comp[order], total[order]
+        cols = tuple(c[order] for c in cols)
+        idx, pos, ent, kpi, ts_ns, value, flags, fid, width, direction, comp, total = cols
         seg_key = seg_key[order]
         starts = np.flatnonzero(np.concatenate(([True], seg_key[1:] != seg_key[:-1])))
         extra["reordered"] = 1
@@ -473,7 +505,4 @@ def _combine(
     extra["superseded_32bit"] = int(narrower)
     extra["superseded_components"] = int(superseded)
     extra["merged_rows"] = int(merged)
-    if keep.all():
-        return idx, pos, ent, kpi, ts_ns, value, flags, extra
-    k = np.flatnonzero(keep)
-    return idx[k], pos[k], ent[k], kpi[k], ts_ns[k], value[k], flags[k], extra
+    return keep, cols, extra

@@ -41,9 +41,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from dataclasses import field as _dc_field
 from enum import IntEnum, IntFlag
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +62,9 @@ __all__ = [
     "FlowBatch",
     "FlowBatchBuilder",
     "Kind",
+    "LazyColumn",
     "NameCodes",
+    "ObjectColumn",
     "SampleBatch",
     "SampleBatchBuilder",
     "Schema",
@@ -288,7 +289,102 @@ def _as(values: Sequence[Any] | npt.NDArray[Any], dtype: np.dtype[Any]) -> npt.N
     return np.asarray(values, dtype=dtype)
 
 
-@dataclass(slots=True)
+class LazyColumn:
+    """An object column kept as integer codes into its distinct values (or as one constant) until read.
+
+    Building a ``(n,)`` object array costs a reference count per row; the hot
+    path (decode → normalise) never reads the string columns, so batches hold
+    them in this form and :meth:`materialise` builds the array on first access
+    (see :class:`SampleBatch`, :class:`~telemetry_adapters.normalize.MeasurementBatch`).
+
+    Parameters
+    ----------
+    codes
+        ``(n,)`` integer codes into ``names``, or ``None`` for a constant column.
+    names
+        The distinct values (a list or an object array), or the constant itself when ``codes`` is ``None``.
+    n
+        Number of rows.
+
+    >>> LazyColumn(np.array([1, 0, 1]), ["a", "b"], 3).materialise().tolist()
+    ['b', 'a', 'b']
+    >>> c = LazyColumn(None, "lab", 2)
+    >>> c.constant, c.materialise().tolist()
+    ('lab', ['lab', 'lab'])
+    """
+
+    __slots__ = ("codes", "n", "names")
+
+    def __init__(self, codes: npt.NDArray[np.integer[Any]] | None, names: Any, n: int) -> None:
+        self.codes = codes
+        self.names = names
+        self.n = int(n)
+
+    @property
+    def constant(self) -> Any:
+        """The value of every row when the column is a constant, else ``None``."""
+        return self.names if self.codes is None else None
+
+    def materialise(self) -> npt.NDArray[np.object_]:
+        """The ``(n,)`` object array."""
+        if self.codes is None:
+            out = np.empty(self.n, dtype=object)
+            out.fill(self.names)
+            return out
+        names = self.names
+        if not isinstance(names, np.ndarray) or names.dtype != _OBJ:
+            arr = np.empty(len(names), dtype=object)
+            arr[:] = names
+            names = arr
+        res: npt.NDArray[np.object_] = names[self.codes]
+        return res
+
+
+class ObjectColumn:
+    """Descriptor of an object column held as an array or a :class:`LazyColumn` (built on first read).
+
+    Reading the attribute always gives an ``ndarray`` (the materialised one is
+    kept, so in-place changes stick). With ``drops_codes``, assigning a new
+    column drops the owner's ``codes`` (:class:`NameCodes`), after
+    materialising the other lazy columns that may use them.
+    """
+
+    __slots__ = ("drops_codes", "slot")
+
+    def __init__(self, drops_codes: bool = False) -> None:
+        self.drops_codes = drops_codes
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> ObjectColumn: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> npt.NDArray[Any]: ...
+    def __get__(self, obj: object | None, objtype: type | None = None) -> npt.NDArray[Any] | ObjectColumn:
+        if obj is None:
+            return self
+        v = getattr(obj, self.slot)
+        if isinstance(v, LazyColumn):
+            v = v.materialise()
+            setattr(obj, self.slot, v)
+        return v  # type: ignore[no-any-return]
+
+    def __set__(self, obj: object, value: npt.NDArray[Any] | LazyColumn) -> None:
+        if self.drops_codes and getattr(obj, "codes", None) is not None:
+            for name in ("device", "interface", "field"):
+                getattr(obj, name)  # materialise before the codes go
+            obj.codes = None  # type: ignore[attr-defined]
+        setattr(obj, self.slot, value)
+
+    @staticmethod
+    def constant(obj: object, name: str) -> Any:
+        """The value of every row of column ``name`` when it is held as a constant (no array built), else None."""
+        v = getattr(obj, "_" + name)
+        return v.constant if isinstance(v, LazyColumn) else None
+
+
 class SampleBatch:
     """Decoded samples, one row per (device, interface, field, ts); equal-length arrays.
 
@@ -304,25 +400,99 @@ class SampleBatch:
     - path samples (active probes: ``delay_s``, ``jitter_s2``, ``loss_ratio``):
       ``device`` = the path id ``"src->dst"`` (:data:`PATH_MARKER` joins the
       nodes) and ``interface == ""``.
+
+    The string columns may be given as :class:`LazyColumn` (see
+    :meth:`from_codes`); reading one builds its object array once.
     """
 
-    device: npt.NDArray[np.object_]
-    interface: npt.NDArray[np.object_]
-    field: npt.NDArray[np.object_]
-    ts_ns: npt.NDArray[np.int64]
-    value_u64: npt.NDArray[np.uint64]
-    value_f64: npt.NDArray[np.float64]
-    kind: npt.NDArray[np.uint8]
-    epoch_ns: npt.NDArray[np.int64]
-    has_epoch: npt.NDArray[np.bool_]
-    source: npt.NDArray[np.object_]
-    network: npt.NDArray[np.object_]
-    #: optional integer codes of ``device`` / ``interface`` / ``field`` (not a column: dropped by
-    #: :meth:`take` and :meth:`concat`; whoever changes those columns in place must drop it)
-    codes: NameCodes | None = _dc_field(default=None, compare=False, repr=False)
+    __slots__ = ("_device", "_field", "_interface", "_network", "_source", "codes", "epoch_ns", "has_epoch",
+                 "kind", "ts_ns", "value_f64", "value_u64")  # fmt: skip
+
+    device = ObjectColumn(drops_codes=True)
+    interface = ObjectColumn(drops_codes=True)
+    field = ObjectColumn(drops_codes=True)
+    source = ObjectColumn()
+    network = ObjectColumn()
+
+    def __init__(
+        self,
+        device: npt.NDArray[Any] | LazyColumn,
+        interface: npt.NDArray[Any] | LazyColumn,
+        field: npt.NDArray[Any] | LazyColumn,
+        ts_ns: npt.NDArray[np.int64],
+        value_u64: npt.NDArray[np.uint64],
+        value_f64: npt.NDArray[np.float64],
+        kind: npt.NDArray[np.uint8],
+        epoch_ns: npt.NDArray[np.int64],
+        has_epoch: npt.NDArray[np.bool_],
+        source: npt.NDArray[Any] | LazyColumn,
+        network: npt.NDArray[Any] | LazyColumn,
+        codes: NameCodes | None = None,
+    ) -> None:
+        #: optional integer codes of ``device`` / ``interface`` / ``field`` (not a column: dropped by
+        #: :meth:`take` and :meth:`concat`, and when one of those columns is assigned)
+        self.codes = codes
+        self._device = device
+        self._interface = interface
+        self._field = field
+        self.ts_ns = ts_ns
+        self.value_u64 = value_u64
+        self.value_f64 = value_f64
+        self.kind = kind
+        self.epoch_ns = epoch_ns
+        self.has_epoch = has_epoch
+        self._source = source
+        self._network = network
+
+    @classmethod
+    def from_codes(
+        cls,
+        codes: NameCodes,
+        *,
+        ts_ns: npt.NDArray[np.int64],
+        value_u64: npt.NDArray[np.uint64],
+        value_f64: npt.NDArray[np.float64],
+        kind: npt.NDArray[np.uint8],
+        epoch_ns: npt.NDArray[np.int64],
+        has_epoch: npt.NDArray[np.bool_],
+        source: str,
+        network: str,
+    ) -> SampleBatch:
+        """A batch whose string columns are built from ``codes`` (and the constants) only when read.
+
+        >>> nc = NameCodes(np.array([0, 0]), ["r1"], np.array([0, 1]), ["et1", "et2"],
+        ...                np.array([0, 0]), ["rx_octets"])
+        >>> z = np.zeros(2, dtype=np.int64)
+        >>> b = SampleBatch.from_codes(nc, ts_ns=z, value_u64=z.astype(np.uint64), value_f64=z * 1.0,
+        ...     kind=np.full(2, 64, np.uint8), epoch_ns=z, has_epoch=z > 0, source="gnmic", network="lab")
+        >>> b.interface.tolist(), b.constant("network")
+        (['et1', 'et2'], 'lab')
+        """
+        n = int(ts_ns.shape[0])
+        return cls(
+            device=LazyColumn(codes.device, codes.device_names, n),
+            interface=LazyColumn(codes.interface, codes.interface_names, n),
+            field=LazyColumn(codes.field, codes.field_names, n),
+            ts_ns=ts_ns,
+            value_u64=value_u64,
+            value_f64=value_f64,
+            kind=kind,
+            epoch_ns=epoch_ns,
+            has_epoch=has_epoch,
+            source=LazyColumn(None, source, n),
+            network=LazyColumn(None, network, n),
+            codes=codes,
+        )
+
+    def constant(self, name: str) -> Any:
+        """The value of every row of string column ``name`` when held as a constant (no array built), else None."""
+        return ObjectColumn.constant(self, name)
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
+
+    def __repr__(self) -> str:
+        return f"SampleBatch(<{len(self)} rows>)"
 
     @classmethod
     def empty(cls) -> SampleBatch:
