@@ -117,6 +117,34 @@ def speed(model: object, threads: int, repeats: int = 5) -> dict[str, float]:
             "sim_wall_s": sim, "speedup_vs_sim": sim / best}
 
 
+HELD_OUT = ("2022 130 nodes", "2022 170 nodes", "2022 200 nodes")
+
+
+def pool(report: dict[str, object]) -> dict[str, object]:
+    """Pooled 130–200-node figures of a report: MAPE/MAE weighted by paths, coverage by path counts per band."""
+    acc = report["accuracy"]
+    cov = report.get("coverage_nominal_90", {})
+    assert isinstance(acc, dict) and isinstance(cov, dict)
+    sets = [s for s in HELD_OUT if s in acc]
+    out: dict[str, object] = {}
+    if not sets:
+        return out
+    for m in acc[sets[0]]:
+        n = sum(acc[s][m]["paths"] for s in sets)
+        out[m] = {k: sum(acc[s][m][k] * acc[s][m]["paths"] for s in sets) / n
+                  for k in ("delay_mape", "jitter_mape", "loss_mae")}
+    for k in ("delay_s", "jitter_s2", "loss_ratio"):
+        per_band: dict[str, list[float]] = {}
+        for s in sets:
+            for band, (c, n) in cov.get(s, {}).get(f"{k}_coverage_by_load", {}).items():
+                h, t = per_band.get(band, [0.0, 0.0])
+                per_band[band] = [h + c * n, t + n]
+        if per_band:
+            hits, tot = sum(v[0] for v in per_band.values()), sum(v[1] for v in per_band.values())
+            out[f"{k}_coverage"] = {"all": hits / tot, **{b: h / t for b, (h, t) in per_band.items()}}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gnn", default=None, help="GNN model dir (default: shipped)")
@@ -127,7 +155,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", default="gnn,mlp,qt")
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated labels of SETS to evaluate")
+    ap.add_argument("--pool", metavar="JSON", help="only print the pooled 130–200-node figures of an earlier report")
     a = ap.parse_args()
+    if a.pool:
+        print(json.dumps(pool(json.loads(Path(a.pool).read_text())), indent=1))
+        return
     if not DATA.is_dir():
         print(f"skipped: {DATA} (the shared GNNet data) is absent")
         return
@@ -160,6 +192,8 @@ def main() -> None:
             print(label, "coverage", cov[label], flush=True)
         report["accuracy"] = table
         report["coverage_nominal_90"] = cov
+        report["pooled_130_200"] = pool(report)
+        print("pooled 130-200 nodes", json.dumps(report["pooled_130_200"]))
         print("\n| data | model | delay MAPE % | delay median APE % | jitter MAPE % | jitter median APE % | loss MAE |")
         print("|---|---|---|---|---|---|---|")
         for label, per in table.items():

@@ -27,10 +27,10 @@ Examples
 >>> resid = rng.normal(0.0, np.where(load > 0.85, 0.5, 0.05))   # busy paths err 10x more
 >>> cal = fit_mondrian(resid, load, "log", coverage=0.9)
 >>> [round(h, 2) for h in cal["hi"]]   # per-bin upper quantiles follow the spread
-[0.08, 0.08, 0.08, 0.84, 0.84]
+[0.08, 0.08, 0.08, 0.78, 0.83]
 >>> lo, hi = interval(np.array([1.0, 1.0]), cal, np.array([0.3, 0.95]))
 >>> (hi / lo).round(1).tolist()
-[1.2, 5.2]
+[1.2, 5.0]
 """
 
 from __future__ import annotations

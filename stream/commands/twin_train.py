@@ -3,11 +3,11 @@
 Example (the shipped checkpoint; see ``bench/notes/gnn.md`` for the time it took)::
 
     twinwatch twin train \\
-        --train ../shared/data/gnnet/2020/train ../shared/data/gnnet/2021/train \\
-                ../shared/data/gnnet/2022/validation/50 ../shared/data/gnnet/2022/validation/75 \\
-                ../shared/data/gnnet/2022/validation/100 \\
-        --val ../shared/data/gnnet/2021/validation ../shared/data/gnnet/2020/validation \\
-        --out twin/data/checkpoints/gnn --time-budget 50 --mlp-out twin/data/checkpoints/mlp
+        --train ../shared/data/gnnet/2020/train --train ../shared/data/gnnet/2021/train \\
+        --train ../shared/data/gnnet/2022/validation/50 --train ../shared/data/gnnet/2022/validation/75 \\
+        --val ../shared/data/gnnet/2021/validation --val ../shared/data/gnnet/2020/validation \\
+        --val ../shared/data/gnnet/2022/validation/100 \\
+        --out MODEL_DIR --mlp-out MLP_DIR --time-budget 45 --threads 1
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["train"]
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--train", "train_dirs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
-              help="GNNet dataset folder to train on (repeat the option for several).")
+              help="Dataset folder to train on: GNNet, or made by `twinwatch simulate dataset` (repeatable).")
 @click.option("--val", "val_dirs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
               help="Held-out folder (repeatable): early stopping and conformal calibration; never trained on.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
