@@ -54,6 +54,12 @@ class DecoderConfig:
     now_ns
         Fixed "now" in epoch ns for reproducible tests; ``None`` = wall clock at
         each batch.
+    default_device
+        Device name for messages that do not carry one. A raw gNMI
+        ``SubscribeResponse`` names its device only in ``prefix.target``,
+        which most targets leave empty (the collector knows the device from
+        the gRPC session); set this when a topic carries one device's stream.
+        Rows without a device are reported as unmapped entities.
     """
 
     network: str = "default"
@@ -61,6 +67,7 @@ class DecoderConfig:
     max_future_skew_s: float | None = 300.0
     max_age_s: float | None = 30 * 86400.0
     now_ns: int | None = None
+    default_device: str = ""
 
     def ts_bounds_ns(self) -> tuple[int, int]:
         """(lowest, highest) acceptable sample time in epoch ns for a batch decoded now."""

@@ -14,7 +14,9 @@ Values are ``TypedValue`` objects (``uintVal``/``intVal`` as strings or numbers,
 objects, which are flattened into leaves). The interface is the key of the
 ``interface`` element (``name`` or ``interface-name``), with ``.<index>`` for a
 ``subinterface``; when the path has no key, a ``name`` leaf under the counters
-(seen on Ciena) names it. The device is ``prefix.target``.
+(seen on Ciena) names it. The device is ``prefix.target``, or
+:attr:`~telemetry_adapters.base.DecoderConfig.default_device` when the target
+leaves it empty (most do: the collector knows the device from its session).
 
 Examples
 --------
@@ -165,7 +167,7 @@ class GnmiDecoder(RecordDecoder):
         if not isinstance(prefix, dict):
             return Reason.WRONG_TYPE, "'prefix' is not a Path object"
         target = prefix.get("target")
-        device = target if isinstance(target, str) else ""
+        device = target if isinstance(target, str) and target else self.config.default_device
         pp = _elems_to_path(prefix.get("elem", []), "")
         if pp is None:
             return Reason.WRONG_TYPE, "prefix 'elem' is not a list of {name, key} objects"

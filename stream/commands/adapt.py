@@ -89,6 +89,8 @@ def _summary(counts: Counter[str], totals: dict[str, int]) -> Any:
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Inventory YAML/JSON mapping device+interface to links and prefixes to nodes.")
 @click.option("--network", default="default", show_default=True, help="Network name written into every row.")
+@click.option("--device", "default_device", default="", metavar="NAME",
+              help="Device name for messages that carry none (raw gNMI responses without prefix.target).")
 @click.option("--samples", "show_samples", is_flag=True,
               help="Print the decoded samples (before counter semantics) instead of Measurement rows.")
 @click.option("--split", type=click.Choice(["auto", "lines", "whole"]), default="auto", show_default=True,
@@ -104,6 +106,7 @@ def adapt(
     fmt: str,
     inventory: str | None,
     network: str,
+    default_device: str,
     show_samples: bool,
     split: str,
     max_skew: float,
@@ -117,7 +120,8 @@ def adapt(
     from telemetry_adapters.base import DecoderConfig
 
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
-    config = DecoderConfig(network=network, max_future_skew_s=max_skew, max_age_s=max_age)
+    config = DecoderConfig(network=network, max_future_skew_s=max_skew, max_age_s=max_age,
+                           default_device=default_device)
     try:
         decoder = get_decoder(fmt, config)
     except DecodeError as exc:

@@ -147,3 +147,23 @@ def test_goflow2_doc_record(shared_data: Path) -> None:
     row = next(res.flows.rows())
     assert row["bytes"] == 1500 * 100 and row["packets"] == 100 and row["sampling_rate"] == 100
     assert row["src_addr"] == "fd01::1" and row["proto"] == 6 and row["exporter"] == "192.168.0.1"
+
+
+def test_gnmi_default_device_names_targetless_responses(shared_data: Path) -> None:
+    """The device's gNMI responses carry no ``prefix.target``; Telegraf tagged them with the session's
+    address (``source=127.0.0.1``). With that as ``default_device`` the rows match the line protocol
+    device included; without it the device is empty (an unmapped entity downstream)."""
+    d = shared_data / "telemetry" / "telegraf-gnmi" / "issue_14063"
+    if not d.exists():
+        pytest.skip(f"needs {d}")
+    raw = (d / "responses.json").read_bytes()
+    assert b'"target"' not in raw
+    named = DecoderConfig(network="lab", max_age_s=None, max_future_skew_s=None, default_device="127.0.0.1")
+    rg = get_decoder("gnmi", named).decode_batch([raw]).samples
+    rl = get_decoder("influx", CFG).decode_batch([(d / "expected.out").read_bytes()]).samples
+    assert len(rg) == COUNTER_CAPTURES["issue_14063"]
+    def with_device(b: SampleBatch) -> list[tuple[Any, ...]]:
+        return sorted(zip(b.device.tolist(), b.interface.tolist(), b.field.tolist(), b.value_u64.tolist(), strict=True))
+
+    assert with_device(rg) == with_device(rl)
+    assert set(get_decoder("gnmi", CFG).decode_batch([raw]).samples.device.tolist()) == {""}
