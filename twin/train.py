@@ -7,12 +7,13 @@
 ``loss = MAPE(delay) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
 
 (jitter terms only over paths with an informative jitter label,
-:func:`jitter_mask`) over mini-batches of whole scenarios (PyG-style offsets), evaluates the
-validation delay MAPE after every epoch, keeps the best weights, stops
-after ``patience`` epochs without improvement or when the wall-clock budget
-is spent (the learning rate follows a cosine over whichever of the epochs or
-the budget ends first), and finally calibrates Mondrian split-conformal
-intervals on the validation set (:func:`calibrate`, :mod:`twin.conformal`). The model directory holds the checkpoint
+:func:`jitter_mask`) over mini-batches of whole scenarios (PyG-style
+offsets), evaluates the validation delay MAPE after every epoch, keeps the
+best weights, stops after ``patience`` epochs without improvement or when
+the wall-clock budget is spent (the learning rate follows a cosine over
+whichever of the epochs or the budget ends first), and finally calibrates
+Mondrian split-conformal intervals on the validation set (:func:`calibrate`,
+:mod:`twin.conformal`). The model directory holds the checkpoint
 (:mod:`twin.checkpoint`) and ``resume.pt`` (optimizer state) for ``resume``.
 
 Seeds are fixed (Python, NumPy, torch); with the same data, seed and thread
