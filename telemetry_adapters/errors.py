@@ -31,6 +31,7 @@ __all__ = [
     "MAX_RAW_BYTES",
     "DecodeError",
     "Reason",
+    "RecordError",
     "Rejection",
     "RejectionStats",
     "TelemetryError",
@@ -135,6 +136,24 @@ class RejectionStats:
 
 class TelemetryError(Exception):
     """Base class of every exception raised by :mod:`telemetry_adapters`."""
+
+
+class RecordError(TelemetryError):
+    """One record of a message cannot be used: raised by a decoder's record parser and caught by
+    the decoder itself, which turns it into a :class:`Rejection` (it never reaches the caller).
+
+    Parameters
+    ----------
+    reason
+        The :class:`Reason` code.
+    detail
+        What is wrong with the record, for the rejection's ``detail``.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 class DecodeError(TelemetryError, ValueError):

@@ -54,6 +54,20 @@ def _strip(name: str) -> str:
     return name.rsplit(":", 1)[-1]
 
 
+def _keyed_interface(node: str, keys: dict[str, Any], iface: str) -> str:
+    """The interface a list element or path element with ``keys`` names under ``node`` (else ``iface``).
+
+    >>> _keyed_interface("interface", {"name": "et1"}, ""), _keyed_interface("subinterface", {"index": 0}, "et1")
+    ('et1', 'et1.0')
+    """
+    if node == "interface":
+        name = next((keys[k] for k in _IF_KEY_NAMES if k in keys), None)
+        return iface if name is None else str(name)
+    if node == "subinterface" and "index" in keys:
+        return f"{iface}.{keys['index']}"
+    return iface
+
+
 def flatten_json(obj: Any, path: str, iface: str) -> Iterator[tuple[str, str, Any]]:
     """Flatten a JSON(-IETF) value into ``(interface, leaf path, scalar)`` triples.
 
@@ -70,14 +84,7 @@ def flatten_json(obj: Any, path: str, iface: str) -> Iterator[tuple[str, str, An
     elif isinstance(obj, list):
         node = _strip(path.rsplit("/", 1)[-1])
         for el in obj:
-            sub = iface
-            if isinstance(el, dict):
-                if node == "interface":
-                    name = next((el[k] for k in _IF_KEY_NAMES if k in el), None)
-                    if name is not None:
-                        sub = str(name)
-                elif node == "subinterface" and "index" in el:
-                    sub = f"{iface}.{el['index']}"
+            sub = _keyed_interface(node, el, iface) if isinstance(el, dict) else iface
             yield from flatten_json(el, path, sub)
     else:
         yield iface, path, obj
@@ -97,13 +104,7 @@ def _elems_to_path(elems: Any, iface: str) -> tuple[str, str] | None:
         parts.append(name)
         key = e.get("key")
         if isinstance(key, dict) and key:
-            node = _strip(name)
-            if node == "interface":
-                v = next((key[k] for k in _IF_KEY_NAMES if k in key), None)
-                if v is not None:
-                    iface = str(v)
-            elif node == "subinterface" and "index" in key:
-                iface = f"{iface}.{key['index']}"
+            iface = _keyed_interface(_strip(name), key, iface)
     return "/" + "/".join(parts), iface
 
 

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from telemetry_adapters._json import load_json_messages, to_bytes
 from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason
+from telemetry_adapters.errors import Reason, RecordError
 from telemetry_adapters.schema import FlowBatchBuilder, SampleBatch
 
 __all__ = ["PROTOCOLS", "Goflow2Decoder"]
@@ -73,30 +73,24 @@ def _get(rec: dict[str, Any], key: str) -> Any:
 
 def _uint(v: Any, name: str, limit: int = 2**64 - 1) -> int:
     if isinstance(v, bool) or not isinstance(v, int | float | str):
-        raise _RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not a number")
+        raise RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not a number")
     if isinstance(v, str):
         try:
             v = int(v)
         except ValueError:
-            raise _RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not an integer") from None
+            raise RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not an integer") from None
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise _RecordError(Reason.NON_FINITE, f"{name} {v!r} is not finite")
+            raise RecordError(Reason.NON_FINITE, f"{name} {v!r} is not finite")
         if v != int(v):
-            raise _RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not an integer")
+            raise RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not an integer")
         v = int(v)
     if v < 0:
-        raise _RecordError(Reason.NEGATIVE_COUNTER, f"{name} {v} is negative")
+        raise RecordError(Reason.NEGATIVE_COUNTER, f"{name} {v} is negative")
     if v > limit:
-        raise _RecordError(Reason.OUT_OF_RANGE, f"{name} {v} exceeds {limit}")
+        raise RecordError(Reason.OUT_OF_RANGE, f"{name} {v} exceeds {limit}")
     return int(v)
 
-
-class _RecordError(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 def _time_ns(rec: dict[str, Any], key: str) -> int | None:
@@ -134,27 +128,27 @@ class Goflow2Decoder(Decoder):
             for rec in recs:
                 try:
                     self._add(rec, fb, lo, hi)
-                except _RecordError as exc:
+                except RecordError as exc:
                     rejections.append(self._reject(exc.reason, f"message {origin[j]}: {exc.detail}", flat[j]))
         return self._result(SampleBatch.empty(), fb.build(), rejections, len(messages))
 
     def _add(self, rec: Any, fb: FlowBatchBuilder, lo: int, hi: int) -> None:
         if not isinstance(rec, dict):
-            raise _RecordError(Reason.WRONG_TYPE, f"flow record is a {type(rec).__name__}, expected an object")
+            raise RecordError(Reason.WRONG_TYPE, f"flow record is a {type(rec).__name__}, expected an object")
         for key in ("src_addr", "dst_addr", "bytes", "packets"):
             if _get(rec, key) is None:
-                raise _RecordError(Reason.MISSING_FIELD, f"flow record has no {key!r}")
+                raise RecordError(Reason.MISSING_FIELD, f"flow record has no {key!r}")
         src, dst = _get(rec, "src_addr"), _get(rec, "dst_addr")
         if not isinstance(src, str) or not isinstance(dst, str):
-            raise _RecordError(Reason.WRONG_TYPE, "src_addr / dst_addr must be address strings")
+            raise RecordError(Reason.WRONG_TYPE, "src_addr / dst_addr must be address strings")
         end = _time_ns(rec, "time_flow_end_ns")
         start = _time_ns(rec, "time_flow_start_ns")
         received = _time_ns(rec, "time_received_ns")
         ts = end or received
         if ts is None:
-            raise _RecordError(Reason.MISSING_FIELD, "flow record has no time_flow_end_ns / time_received_ns")
+            raise RecordError(Reason.MISSING_FIELD, "flow record has no time_flow_end_ns / time_received_ns")
         if ts > hi or ts < lo:
-            raise _RecordError(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST,
+            raise RecordError(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST,
                        f"flow time {ts} ns is outside the accepted window (max_future_skew_s / max_age_s)")
         rate_raw = _get(rec, "sampling_rate")
         rate = _uint(rate_raw, "sampling_rate", 2**32 - 1) if rate_raw is not None else 0

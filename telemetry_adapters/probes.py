@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 from telemetry_adapters._assemble import coerce_gauge, to_ns_by_magnitude
 from telemetry_adapters._json import load_json_messages, to_bytes
 from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason, Rejection
+from telemetry_adapters.errors import Reason, RecordError, Rejection
 from telemetry_adapters.influx import LineProtocolError, parse_line
 from telemetry_adapters.schema import PATH_MARKER, Kind, SampleBatchBuilder
 
@@ -58,22 +58,16 @@ _SRC_TAGS = ("source", "host", "agent_host", "src")
 _DST_TAGS = ("url", "dest", "destination", "dst")
 
 
-class _ProbeError(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
 
 def _num(v: Any, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float | str):
-        raise _ProbeError(Reason.WRONG_TYPE, f"{name} {v!r} is not a number")
+        raise RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not a number")
     try:
         f = float(v)
     except ValueError:
-        raise _ProbeError(Reason.WRONG_TYPE, f"{name} {v!r} is not a number") from None
+        raise RecordError(Reason.WRONG_TYPE, f"{name} {v!r} is not a number") from None
     if not math.isfinite(f):
-        raise _ProbeError(Reason.NON_FINITE, f"{name} {v!r} is not finite")
+        raise RecordError(Reason.NON_FINITE, f"{name} {v!r} is not finite")
     return f
 
 
@@ -90,7 +84,7 @@ def _own_kpis(p: dict[str, Any]) -> dict[str, float]:
     elif p.get("sent") is not None and p.get("received") is not None:
         sent, recv = _num(p["sent"], "sent"), _num(p["received"], "received")
         if sent <= 0 or recv < 0 or recv > sent:
-            raise _ProbeError(Reason.OUT_OF_RANGE, f"sent={sent} received={recv} do not give a loss ratio")
+            raise RecordError(Reason.OUT_OF_RANGE, f"sent={sent} received={recv} do not give a loss ratio")
         k["loss_ratio"] = 1.0 - recv / sent
     return k
 
@@ -133,11 +127,11 @@ class ProbeDecoder(Decoder):
                 try:
                     _meas, tags, fields, ts = parse_line(line.strip())
                     if ts is None:
-                        raise _ProbeError(Reason.MISSING_FIELD, "ping line has no timestamp")
+                        raise RecordError(Reason.MISSING_FIELD, "ping line has no timestamp")
                     self._add_ping(tags, fields, to_ns_by_magnitude(ts) if abs(ts) < 2**63 else ts, b, lo, hi)
                 except LineProtocolError as exc:
                     rejections.append(self._reject(Reason.MALFORMED_JSON, f"message {i}: {exc}", line))
-                except _ProbeError as exc:
+                except RecordError as exc:
                     rejections.append(self._reject(exc.reason, f"message {i}: {exc.detail}", line))
             if len(b) == n_rows and len(rejections) == n_rej:
                 rejections.append(self._reject(Reason.EMPTY, f"message {i} has no lines", raw))
@@ -157,41 +151,41 @@ class ProbeDecoder(Decoder):
             for item in items:
                 try:
                     self._add_json(item, b, lo, hi)
-                except _ProbeError as exc:
+                except RecordError as exc:
                     rejections.append(self._reject(exc.reason, f"message {i}: {exc.detail}", messages[i]))
         return self._result(b.build(), None, rejections, len(messages))
 
     def _add_json(self, item: Any, b: SampleBatchBuilder, lo: int, hi: int) -> None:
         if not isinstance(item, dict):
-            raise _ProbeError(Reason.WRONG_TYPE, f"probe result is a {type(item).__name__}, expected an object")
+            raise RecordError(Reason.WRONG_TYPE, f"probe result is a {type(item).__name__}, expected an object")
         if "fields" in item and item.get("name") == "ping":  # Telegraf JSON serializer
             tags, fields = item.get("tags") or {}, item["fields"]
             if not isinstance(tags, dict) or not isinstance(fields, dict):
-                raise _ProbeError(Reason.WRONG_TYPE, "ping metric 'tags'/'fields' are not objects")
+                raise RecordError(Reason.WRONG_TYPE, "ping metric 'tags'/'fields' are not objects")
             ts = item.get("timestamp")
             if ts is None:
-                raise _ProbeError(Reason.MISSING_FIELD, "ping metric has no 'timestamp'")
+                raise RecordError(Reason.MISSING_FIELD, "ping metric has no 'timestamp'")
             self._add_ping(tags, fields, self._ts(ts), b, lo, hi)
             return
         for key in ("src", "dst"):
             if not isinstance(item.get(key), str) or not item[key]:
-                raise _ProbeError(Reason.MISSING_FIELD if key not in item else Reason.WRONG_TYPE,
+                raise RecordError(Reason.MISSING_FIELD if key not in item else Reason.WRONG_TYPE,
                                   f"probe result needs a non-empty string {key!r}")
         if item.get("ts_ns") is not None:
             ts_raw = item["ts_ns"]
             if type(ts_raw) is not int:
-                raise _ProbeError(Reason.WRONG_TYPE, f"ts_ns {ts_raw!r} is not an integer")
+                raise RecordError(Reason.WRONG_TYPE, f"ts_ns {ts_raw!r} is not an integer")
             ts = ts_raw
         elif item.get("ts") is not None:
             ts = self._ts(item["ts"], seconds=True)
         else:
-            raise _ProbeError(Reason.MISSING_FIELD, "probe result needs 'ts' (epoch s) or 'ts_ns'")
+            raise RecordError(Reason.MISSING_FIELD, "probe result needs 'ts' (epoch s) or 'ts_ns'")
         self._emit(item["src"], item["dst"], ts, _own_kpis(item), b, lo, hi)
 
     def _ts(self, v: Any, seconds: bool = False) -> int:
         f = _num(v, "timestamp")
         if abs(f) > 9.2e18:
-            raise _ProbeError(Reason.TS_FUTURE if f > 0 else Reason.TS_PAST, f"timestamp {v!r} out of range")
+            raise RecordError(Reason.TS_FUTURE if f > 0 else Reason.TS_PAST, f"timestamp {v!r} out of range")
         if seconds:
             return round(f * 1e6) * 1000 if isinstance(v, float | str) else int(v) * 1_000_000_000
         return to_ns_by_magnitude(v if isinstance(v, int | float) else f)
@@ -201,23 +195,23 @@ class ProbeDecoder(Decoder):
         src = next((str(tags[k]) for k in _SRC_TAGS if tags.get(k)), "")
         dst = next((str(tags[k]) for k in _DST_TAGS if tags.get(k)), "")
         if not dst:
-            raise _ProbeError(Reason.MISSING_FIELD, "ping metric has no 'url' tag (destination)")
+            raise RecordError(Reason.MISSING_FIELD, "ping metric has no 'url' tag (destination)")
         self._emit(src, dst, ts, _ping_kpis(fields), b, lo, hi)
 
     def _emit(self, src: str, dst: str, ts: int, kpis: dict[str, float], b: SampleBatchBuilder, lo: int,
               hi: int) -> None:
         if not kpis:
-            raise _ProbeError(Reason.MISSING_FIELD, "probe result carries none of delay_s, jitter_s2/jitter_s, "
+            raise RecordError(Reason.MISSING_FIELD, "probe result carries none of delay_s, jitter_s2/jitter_s, "
                               "loss_ratio/sent+received (or the ping fields)")
         if ts > hi or ts < lo:
-            raise _ProbeError(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST,
+            raise RecordError(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST,
                               f"timestamp {ts} ns outside the accepted window (max_future_skew_s / max_age_s)")
         checked = []
         for field, value in kpis.items():
             v, err = coerce_gauge(value, field)
             if v is None:
                 assert err is not None
-                raise _ProbeError(err[0], err[1])
+                raise RecordError(err[0], err[1])
             checked.append((field, v))
         path = f"{src}{PATH_MARKER}{dst}"
         for field, v in checked:
