@@ -73,13 +73,16 @@ def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, torch.Te
     tmp_c.replace(d / CONFIG)
 
 
-def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_checkpoint(directory: str | os.PathLike[str],
+                    kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read ``(weights, config)`` from a checkpoint directory (no pickle involved).
+
+    ``kind``, when given, is the model kind the config must declare (``"gnn"``, ``"mlp"``).
 
     Raises
     ------
     CheckpointError
-        The directory or one of its two files is missing or unreadable.
+        The directory or one of its two files is missing or unreadable, or it holds another kind of model.
     """
     d = Path(directory)
     if not d.is_dir():
@@ -93,4 +96,6 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[dict[str, torch.
         raise CheckpointError(f"checkpoint {d / CONFIG}: not valid JSON ({exc})") from exc
     if not isinstance(cfg, dict):
         raise CheckpointError(f"checkpoint {d / CONFIG}: expected a JSON object")
+    if kind is not None and cfg.get("kind") != kind:
+        raise CheckpointError(f"checkpoint {d}: kind is {cfg.get('kind')!r}, expected {kind!r}")
     return load_file(str(d / WEIGHTS)), cfg

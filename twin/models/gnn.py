@@ -405,12 +405,10 @@ class GNNModel:
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str] | None = None) -> GNNModel:
         """Load a model directory written by ``twinwatch twin train`` (default: the shipped one)."""
-        from twin.checkpoint import CheckpointError, load_checkpoint
+        from twin.checkpoint import load_checkpoint
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-        weights, cfg = load_checkpoint(path)
-        if cfg.get("kind") != "gnn":
-            raise CheckpointError(f"checkpoint {path}: kind is {cfg.get('kind')!r}, expected 'gnn'")
+        weights, cfg = load_checkpoint(path, kind="gnn")
         net = RouteNetFermi(GNNConfig.from_dict(cfg.get("architecture", {})))
         net.load_state_dict(weights)
         return cls(net, FeatureStats.from_dict(cfg["feature_stats"]), cfg.get("calibration"), cfg)

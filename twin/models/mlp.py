@@ -117,12 +117,10 @@ class MLPModel:
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str] | None = None) -> MLPModel:
-        from twin.checkpoint import CheckpointError, load_checkpoint
+        from twin.checkpoint import load_checkpoint
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_MLP_CHECKPOINT
-        weights, cfg = load_checkpoint(path)
-        if cfg.get("kind") != "mlp":
-            raise CheckpointError(f"checkpoint {path}: kind is {cfg.get('kind')!r}, expected 'mlp'")
+        weights, cfg = load_checkpoint(path, kind="mlp")
         net = PathMLP(int(cfg["n_in"]), int(cfg["hidden"]))
         net.load_state_dict(weights)
         return cls(net, np.asarray(cfg["mean"]), np.asarray(cfg["std"]))
