@@ -7,4 +7,27 @@ never parses wire formats.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from detectors.alerts import Alert, AlertBook, AlertChange, alert_id
+from detectors.conformal import ConformalCalibrator
+from detectors.cusum import Cusum, z_from_p
+from detectors.decision import Persistence, PersistenceChange, reject
+from detectors.residuals import residual
+from detectors.series import SeasonalForecaster, SeriesDetector, score_many, score_series
+
+__all__: list[str] = [
+    "Alert",
+    "AlertBook",
+    "AlertChange",
+    "ConformalCalibrator",
+    "Cusum",
+    "Persistence",
+    "PersistenceChange",
+    "SeasonalForecaster",
+    "SeriesDetector",
+    "alert_id",
+    "reject",
+    "residual",
+    "score_many",
+    "score_series",
+    "z_from_p",
+]

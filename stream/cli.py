@@ -12,6 +12,7 @@ file (``--config``, ``TWINWATCH_CONFIG``).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -27,6 +28,12 @@ _COMMANDS: dict[str, str] = {
     "simulate": "stream.commands.simulate:simulate",
     "adapt": "stream.commands.adapt:adapt",
     "demo": "stream.commands.demo:demo",
+    "network": "stream.commands.network:network",
+    "localize": "stream.commands.localize:localize",
+    "detect": "stream.commands.detect:detect",
+    "replay": "stream.commands.replay:replay",
+    "run": "stream.commands.run:run",
+    "score": "stream.commands.score:score",
 }
 
 _HELP = """twinwatch: watch a network through its digital twin.
@@ -83,8 +90,37 @@ def cli(log_level: str, log_format: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="twinwatch", standalone_mode=True)
+    """Console-script entry point.
+
+    With ``--log-format json`` (or ``TWINWATCH_LOG_FORMAT=json``), click's usage and error messages
+    are logged as JSON lines (logger ``twinwatch.cli``, with ``exit_status``) instead of printed.
+    """
+    from stream.logs import configure_logging, json_mode
+
+    if os.environ.get("TWINWATCH_LOG_FORMAT") == "json":  # so that errors in the global options are JSON too
+        configure_logging(level=os.environ.get("TWINWATCH_LOG_LEVEL", "INFO").upper(), fmt="json")
+    try:
+        rv = cli.main(args=argv, prog_name="twinwatch", standalone_mode=False)
+    except click.exceptions.Abort:
+        if json_mode():
+            logging.getLogger("twinwatch.cli").error("aborted", extra={"exit_status": 1})
+        else:
+            click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        if json_mode():
+            hint = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx is not None else None
+            logging.getLogger("twinwatch.cli").error(
+                exc.format_message(), extra={"exit_status": exc.exit_code, "command": hint}
+            )
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:  # ctx.exit(n) outside click's own handling
+        sys.exit(exc.exit_code)
+    # without standalone mode click *returns* the status of ctx.exit(n) (--help, --version: 0)
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+        sys.exit(rv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,10 @@ over the whole batch, converts the counter values in bulk, validates
 timestamps and values, picks up discontinuity markers and interface-name
 leaves, and emits the columns once. Bad values become per-element rejections;
 a record that yields nothing and was not rejected becomes an ``unknown_path``
-(or ``empty``) rejection, so nothing vanishes.
+(or ``empty``) rejection, and the unmapped leaves of a record that does yield
+rows become one ``unmapped_leaf`` rejection with ``count`` = their number
+(:meth:`~telemetry_adapters.base.Decoder._result` moves those to
+``DecodeResult.ignored``), so nothing vanishes.
 
 >>> from telemetry_adapters.base import DecoderConfig
 >>> recs = Records()
@@ -15,8 +18,8 @@ a record that yields nothing and was not rejected becomes an ``unknown_path``
 ...          {"/interfaces/interface/state/counters/in-octets": "42", "oper-status": "UP"})
 >>> batch, rej = assemble(recs, PathMapper(), DecoderConfig(now_ns=1_700_000_000_000_000_000),
 ...                       [b"m"], "test")
->>> batch.field.tolist(), batch.value_u64.tolist(), rej
-(['rx_octets'], [42], [])
+>>> batch.field.tolist(), batch.value_u64.tolist(), [(r.reason, r.count) for r in rej]
+(['rx_octets'], [42], [('unmapped_leaf', 1)])
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters.base import DecoderConfig, RawMessage
+from telemetry_adapters.base import DecoderConfig, RawMessage, ts_rejection
 from telemetry_adapters.errors import Reason, Rejection, truncate_raw
 from telemetry_adapters.paths import (
     EPOCH_ABS,
@@ -42,6 +45,7 @@ from telemetry_adapters.paths import (
     FIELD_BITS,
     FIELD_NAMES,
     IF_NAME,
+    UNMAPPED,
     PathMapper,
 )
 from telemetry_adapters.schema import SampleBatch
@@ -299,8 +303,8 @@ def assemble_rows(
     if R == 0:
         return SampleBatch.empty(), rejections, np.empty(0, dtype=np.intp)
 
-    def reject(rec: int, reason: str, detail: str) -> None:
-        rejections.append(Rejection(str(reason), detail, truncate_raw(messages[recs.msg[rec]]), source))
+    def reject(rec: int, reason: str, detail: str, count: int = 1) -> None:
+        rejections.append(Rejection(str(reason), detail, truncate_raw(messages[recs.msg[rec]]), source, count))
 
     leaves = recs.leaves
     counts = np.fromiter(map(len, leaves), dtype=np.int64, count=R)
@@ -322,11 +326,7 @@ def assemble_rows(
     rejected = np.zeros(R, dtype=bool)
     if bad_ts.any():
         for r in np.flatnonzero(bad_ts).tolist():
-            t = int(recs.ts_ns[r])
-            if t > hi:
-                reject(r, Reason.TS_FUTURE, f"timestamp {t} ns is more than max_future_skew_s ahead of now")
-            else:
-                reject(r, Reason.TS_PAST, f"timestamp {t} ns is older than max_age_s")
+            reject(r, *ts_rejection(int(recs.ts_ns[r]), lo, hi))
         rejected |= bad_ts
         live = ~bad_ts[rec_of]
     else:
@@ -403,6 +403,12 @@ def assemble_rows(
             some = list(leaves[r])[:3]
             reject(r, Reason.UNKNOWN_PATH, f"no interface counter or gauge leaf among {int(counts[r])} leaves "
                    f"(e.g. {some}); see telemetry_adapters.paths.LEAF_TABLE")
+    # unmapped leaves of records that did produce rows: counted per leaf, one rejection per record
+    unm = codes == UNMAPPED
+    if unm.any():
+        n_unm = np.bincount(rec_of[unm], minlength=R)
+        for r in np.flatnonzero(produced & (n_unm > 0)).tolist():
+            reject(r, Reason.UNMAPPED_LEAF, unmapped_leaf_detail(int(n_unm[r])), int(n_unm[r]))
 
     dev = np.array(recs.device, dtype=object) if R else np.empty(0, dtype=object)
     ifs = np.array(interface, dtype=object)
@@ -425,6 +431,12 @@ def assemble_rows(
         network=net_col,
     )
     return batch, rejections, np.asarray(recs.msg, dtype=np.intp)[rows]
+
+
+def unmapped_leaf_detail(n: int) -> str:
+    """Detail of the ``unmapped_leaf`` rejection of a record with ``n`` leaves this project does not map."""
+    return (f"{n} leaf value(s) of this record map to no counter or gauge (ignored, counted); "
+            "see telemetry_adapters.paths.LEAF_TABLE")  # fmt: skip
 
 
 def epoch_in_range(

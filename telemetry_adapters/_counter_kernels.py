@@ -34,6 +34,11 @@ ST_DUPLICATE = 4
 ST_NEGATIVE = 5
 ST_GAUGE = 6
 ST_BAD_KIND = 7
+# why a row is ST_RESET (``cause`` output of update_counters)
+RC_NONE = 0
+RC_DECREASE = 1  # the counter went down (Counter64, or a Counter32 that cannot be a wrap)
+RC_IMPLAUSIBLE = 2  # the increment implies a rate above the row's bound
+RC_EPOCH = 3  # the discontinuity epoch changed and the restart time is not inside the interval
 
 F_RESET = 1
 F_WRAPPED = 2
@@ -184,19 +189,22 @@ def update_counters(
     rate: np.ndarray,
     flags: np.ndarray,
     status: np.ndarray,
+    cause: np.ndarray,
 ) -> None:
     """Apply counter semantics to the rows in ``order`` (per counter in ``ts`` order).
 
     Inputs are ``(n,)`` row arrays (``slot`` −1 for gauges); ``st_*`` are the
     per-slot state arrays, updated in place. Outputs ``rate`` (SI units per
-    second: ``scale`` × increment / Δt, NaN when none), ``flags`` and
-    ``status`` are ``(n,)``, written for every row.
+    second: ``scale`` × increment / Δt, NaN when none), ``flags``,
+    ``status`` and ``cause`` (``RC_*``: why a row is ``ST_RESET``) are ``(n,)``,
+    written for every row.
     """
     for j in range(order.shape[0]):
         i = order[j]
         k = kind[i]
         rate[i] = np.nan
         flags[i] = 0
+        cause[i] = RC_NONE
         if k == K_GAUGE:
             rate[i] = vf[i]
             status[i] = ST_GAUGE
@@ -226,6 +234,7 @@ def update_counters(
                 else:
                     flags[i] = F_RESET
                     status[i] = ST_RESET
+                    cause[i] = RC_IMPLAUSIBLE
             continue
         lt = st_ts[s]
         if t < lt:
@@ -245,6 +254,7 @@ def update_counters(
         else:
             st_ival[s] = float(dt)
         st_status = ST_RATE
+        rc = RC_NONE
         r = np.nan
         if k == K_DELTA:
             start = lt
@@ -264,6 +274,7 @@ def update_counters(
                     r = float(v) * scale[i] * 1e9 / float(t - epoch[i])
                 else:
                     st_status = ST_RESET
+                    rc = RC_EPOCH
             elif v >= last:
                 r = float(v - last) * scale[i] * 1e9 / float(dt)
             elif k == K_C32 and last < _TWO32 and v < _TWO32:
@@ -272,9 +283,11 @@ def update_counters(
             else:
                 f |= F_RESET
                 st_status = ST_RESET
+                rc = RC_DECREASE
             st_val[s] = v
         if st_status == ST_RATE and not r <= max_rate[i]:
             # an implausible increment (e.g. a reboot read as a 32-bit wrap): a reset, no rate
+            rc = RC_DECREASE if f & F_WRAPPED else RC_IMPLAUSIBLE  # a Counter32 "wrap" this fast went down
             f = (f & ~F_WRAPPED) | F_RESET
             st_status = ST_RESET
         if has_epoch[i]:
@@ -283,6 +296,7 @@ def update_counters(
         st_ts[s] = t
         flags[i] = f
         status[i] = st_status
+        cause[i] = rc
         if st_status == ST_RATE:
             rate[i] = r
 

@@ -31,7 +31,7 @@ from telemetry_adapters._gnmic_kernels import PAD, UNKNOWN_KEY, classify_values,
 from telemetry_adapters._json import to_bytes
 from telemetry_adapters._names import dense_codes
 from telemetry_adapters.base import RawMessage
-from telemetry_adapters.paths import EPOCH_ABS, EPOCH_REL_CS, FIELD_BITS, FIELD_NAMES, IF_NAME
+from telemetry_adapters.paths import EPOCH_ABS, EPOCH_REL_CS, FIELD_BITS, FIELD_NAMES, IF_NAME, UNMAPPED
 from telemetry_adapters.schema import NameCodes, SampleBatch
 
 if TYPE_CHECKING:
@@ -125,8 +125,9 @@ def _strings(state: FastState, buf: bytes, hashes: npt.NDArray[np.uint64], a: np
 
 def decode(
     dec: GnmicDecoder, messages: Sequence[RawMessage]
-) -> tuple[SampleBatch, npt.NDArray[np.intp], npt.NDArray[np.intp]] | None:
-    """(batch, row → message index, message indices left for the general path), or None to use it for all."""
+) -> tuple[SampleBatch, npt.NDArray[np.intp], npt.NDArray[np.intp], list[tuple[int, int]]] | None:
+    """(batch, row → message index, message indices left for the general path, [(message index, number of
+    unmapped leaves)] of the kept messages), or None to use the general path for all."""
     raws = messages if set(map(type, messages)) == {bytes} else [to_bytes(m) for m in messages]
     M = len(raws)
     lengths = np.fromiter(map(len, raws), dtype=np.int64, count=M)
@@ -182,6 +183,9 @@ def decode(
             e_codes, e_val, e_msg = e_codes[keep], e_val[keep], e_msg[keep]
         if e_msg.shape[0]:
             epochs_vectorised(np.arange(e_msg.shape[0]), e_codes, e_val, e_msg, ts, epoch, has_epoch)
+    no_src = good & (src_b <= src_a)  # no 'source' tag: the general path applies default_device or rejects
+    if no_src.any():
+        good &= ~no_src
     rest = np.flatnonzero(~good)
     g_idx = np.flatnonzero(good)
     # device / interface strings: each distinct one decoded once, rows get integer codes
@@ -223,4 +227,8 @@ def decode(
         source=dec.name,
         network=dec.config.network,
     )  # fmt: skip
-    return batch, row_msg[:n], rest
+    # unmapped leaves of the kept messages: counted per leaf, one rejection per message (as the general path)
+    cs = np.concatenate(([0], np.cumsum(codes[:nv] == UNMAPPED)))
+    n_unm = cs[v_first[g_idx] + v_count[g_idx]] - cs[v_first[g_idx]]
+    unmapped = [(int(g_idx[j]), int(n_unm[j])) for j in np.flatnonzero(n_unm).tolist()]
+    return batch, row_msg[:n], rest, unmapped

@@ -77,6 +77,7 @@ __all__ = [
     "FIELD_MASK",
     "FIELD_SHIFT",
     "PAIR_SHIFT",
+    "RESET_CAUSES",
     "STATUS_NAMES",
     "CounterConfig",
     "CounterResult",
@@ -108,6 +109,9 @@ class Status:
     GAUGE = _k.ST_GAUGE
     BAD_KIND = _k.ST_BAD_KIND
 
+
+#: ``CounterResult.cause`` code → name, in code order.
+RESET_CAUSES: tuple[str, ...] = ("", "decrease", "implausible", "epoch")
 
 #: Status code → name, in code order.
 STATUS_NAMES: tuple[str, ...] = (
@@ -191,12 +195,17 @@ class CounterResult:
         PAIR_SHIFT`` identifies the (device, interface) pair, ``(key >>
         FIELD_SHIFT) & FIELD_MASK`` the field, ``key & 3`` the counter width
         (2 = Counter64, 1 = Counter32, 0 = gauge or delta).
+    cause
+        ``(n,)`` uint8: why a ``RESET`` row has no rate (:data:`RESET_CAUSES` index: 0 not a reset,
+        1 the counter went down, 2 the increment implies an implausible rate, 3 the discontinuity
+        epoch changed with an unknown restart time).
     """
 
     rate: npt.NDArray[np.float64]
     flags: npt.NDArray[np.uint8]
     status: npt.NDArray[np.uint8]
     key: npt.NDArray[np.int64]
+    cause: npt.NDArray[np.uint8] | None = None
 
     def counts(self) -> dict[str, int]:
         """Rows per status name."""
@@ -422,6 +431,7 @@ class CounterState:
         rate = np.empty(n, dtype=np.float64)
         flags = np.empty(n, dtype=np.uint8)
         status = np.empty(n, dtype=np.uint8)
+        cause = np.empty(n, dtype=np.uint8)
         c = self.config
         _k.update_counters(
             order, slots, ts, np.asarray(batch.value_u64, dtype=np.uint64), np.asarray(batch.value_f64, np.float64),
@@ -429,11 +439,11 @@ class CounterState:
             scale, bound, now,
             self._ts, self._val, self._epoch, self._has_epoch, self._seen, self._ival, self._last_seen,
             float(c.gap_factor), float(c.ewma_alpha), int(c.epoch_tolerance_s * 1e9),
-            rate, flags, status,
+            rate, flags, status, cause,
         )  # fmt: skip
         if n:
             self._maybe_evict(now)
-        return CounterResult(rate=rate, flags=flags, status=status, key=key)
+        return CounterResult(rate=rate, flags=flags, status=status, key=key, cause=cause)
 
     # ---------------------------------------------------------------- eviction
     def _maybe_evict(self, now_ns: int) -> None:

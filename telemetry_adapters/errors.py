@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "BENIGN_REASONS",
     "MAX_RAW_BYTES",
+    "NOTICE_REASONS",
+    "PENDING_REASONS",
     "DecodeError",
     "Reason",
     "RecordError",
@@ -61,7 +64,26 @@ class Reason(StrEnum):
     OUT_OF_ORDER = "out_of_order"  #: sample older than the last one seen for its counter
     DUPLICATE = "duplicate"  #: sample with the same timestamp as the last one seen
     # inventory
-    UNMAPPED_ENTITY = "unmapped_entity"  #: device/interface or prefix not in the inventory
+    UNMAPPED_ENTITY = "unmapped_entity"  #: device/interface or prefix not in the inventory (rows kept)
+    # hardening (issue 14): every record is an output, a counted rejection or a counted pending state
+    TS_NEGATIVE = "ts_negative"  #: a timestamp before 1970 (negative epoch)
+    TS_UNIT = "ts_unit"  #: a nanosecond timestamp whose magnitude says seconds, ms or µs (before 1973)
+    MISSING_DEVICE = "missing_device"  #: no device name (gNMI without prefix.target and no default device)
+    UNMAPPED_LEAF = "unmapped_leaf"  #: a leaf this project does not map, inside a record that has mapped ones
+    COUNTER_DECREASE = "counter_decrease"  #: a Counter64 (or a Counter32 too far for a wrap) went down
+    COUNTER_RESET = "counter_reset"  #: a discontinuity marker changed and the restart time is unknown
+    IMPLAUSIBLE_RATE = "implausible_rate"  #: a rate above capacity × headroom, or the absolute physical bound
+    BAD_CAPACITY = "bad_capacity"  #: the inventory gives the row's link a capacity <= 0 or not finite
+    PENDING_FIRST_SAMPLE = "pending_first_sample"  #: not a rejection: a counter's first sample has no rate yet
+
+
+#: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.
+PENDING_REASONS: frozenset[str] = frozenset({Reason.PENDING_FIRST_SAMPLE})
+#: Reasons that are notices about kept data (the rows are output), not rejections of records.
+NOTICE_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_ENTITY})
+#: Rejections that do not make ``twinwatch adapt`` report partial success (exit 3): leaves a broad
+#: subscription carries that the twin does not use (``oper-status``, ``mtu`` ...).
+BENIGN_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_LEAF})
 
 
 def truncate_raw(raw: bytes | bytearray | memoryview | str, limit: int = MAX_RAW_BYTES) -> bytes:
@@ -89,26 +111,34 @@ class Rejection:
         The offending input, truncated to :data:`MAX_RAW_BYTES` bytes.
     source
         The decoder (or stage) that rejected it.
+    count
+        How many input records this one rejection stands for (default 1): the unmapped leaves of
+        one record are one object with ``count`` = the number of leaves, so the stats stay exact
+        per leaf while the list stays short.
     """
 
     reason: str
     detail: str
     raw: bytes
     source: str
+    count: int = 1
 
     def __post_init__(self) -> None:
         if len(self.raw) > MAX_RAW_BYTES:
             object.__setattr__(self, "raw", bytes(self.raw[:MAX_RAW_BYTES]))
         object.__setattr__(self, "reason", str(self.reason))
 
-    def to_dict(self) -> dict[str, str]:
-        """JSON-friendly form (raw decoded as UTF-8 with replacement)."""
-        return {
+    def to_dict(self) -> dict[str, str | int]:
+        """JSON-friendly form (raw decoded as UTF-8 with replacement; ``count`` only when not 1)."""
+        d: dict[str, str | int] = {
             "reason": self.reason,
             "detail": self.detail,
             "raw": self.raw.decode("utf-8", "replace"),
             "source": self.source,
         }
+        if self.count != 1:
+            d["count"] = self.count
+        return d
 
 
 @dataclass(slots=True)
@@ -119,14 +149,20 @@ class RejectionStats:
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, rejection: Rejection) -> None:
-        """Count one rejection."""
-        self.counts[rejection.reason] += 1
-        self.by_source[(rejection.source, rejection.reason)] += 1
+        """Count one rejection (``rejection.count`` records)."""
+        self.counts[rejection.reason] += rejection.count
+        self.by_source[(rejection.source, rejection.reason)] += rejection.count
 
     def add_all(self, rejections: Iterable[Rejection]) -> None:
         """Count many rejections."""
         for r in rejections:
             self.add(r)
+
+    def add_count(self, reason: str, source: str, n: int) -> None:
+        """Count ``n`` rejections of ``reason`` that have no :class:`Rejection` object (a capped list)."""
+        if n:
+            self.counts[str(reason)] += n
+            self.by_source[(source, str(reason))] += n
 
     @property
     def total(self) -> int:

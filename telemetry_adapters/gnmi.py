@@ -16,17 +16,20 @@ objects, which are flattened into leaves). The interface is the key of the
 ``subinterface``; when the path has no key, a ``name`` leaf under the counters
 (seen on Ciena) names it. The device is ``prefix.target``, or
 :attr:`~telemetry_adapters.base.DecoderConfig.default_device` when the target
-leaves it empty (most do: the collector knows the device from its session).
+leaves it empty (most do: the collector knows the device from its session);
+with neither, the response is rejected as ``missing_device`` (never rows of device ``""``).
 
 Examples
 --------
 >>> from telemetry_adapters.base import DecoderConfig
->>> dec = GnmiDecoder(DecoderConfig(now_ns=1704442117721474264))
+>>> dec = GnmiDecoder(DecoderConfig(now_ns=1704442117721474264, default_device="leaf1"))  # no prefix.target
 >>> msg = (b'{"update":{"timestamp":"1704442117721474264","prefix":{"elem":[{"name":"interfaces"},'
 ...        b'{"name":"interface","key":{"name":"Ethernet35"}},{"name":"state"},{"name":"counters"}]},'
 ...        b'"update":[{"path":{"elem":[{"name":"in-octets"}]},"val":{"uintVal":"7"}}]}}')
->>> [(r["interface"], r["field"], r["value_u64"]) for r in dec.decode(msg).samples.rows()]
-[('Ethernet35', 'rx_octets', 7)]
+>>> [(r["device"], r["interface"], r["field"], r["value_u64"]) for r in dec.decode(msg).samples.rows()]
+[('leaf1', 'Ethernet35', 'rx_octets', 7)]
+>>> [r.reason for r in GnmiDecoder(DecoderConfig(now_ns=1704442117721474264)).decode(msg).rejections]
+['missing_device']
 """
 
 from __future__ import annotations
@@ -169,6 +172,9 @@ class GnmiDecoder(RecordDecoder):
             return Reason.WRONG_TYPE, "'prefix' is not a Path object"
         target = prefix.get("target")
         device = target if isinstance(target, str) and target else self.config.default_device
+        if not device:
+            return Reason.MISSING_DEVICE, ("response names no device (prefix.target is empty) and no default device "
+                                           "is set; pass --device NAME (DecoderConfig.default_device)")
         pp = _elems_to_path(prefix.get("elem", []), "")
         if pp is None:
             return Reason.WRONG_TYPE, "prefix 'elem' is not a list of {name, key} objects"

@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from telemetry_adapters import _gnmic_fast as _fast
-from telemetry_adapters._assemble import Records, assemble_rows
+from telemetry_adapters._assemble import Records, assemble_rows, unmapped_leaf_detail
 from telemetry_adapters._json import load_json_messages
 from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
 from telemetry_adapters.errors import Reason, Rejection
@@ -95,13 +95,15 @@ class GnmicDecoder(Decoder):
         if self.fast and messages:
             fast = _fast.decode(self, messages)
             if fast is not None:
-                batch, row_msg, rest = fast
+                batch, row_msg, rest, unmapped = fast
+                fast_rej = [self._reject(Reason.UNMAPPED_LEAF, unmapped_leaf_detail(k), messages[m], k)
+                            for m, k in unmapped]  # fmt: skip
                 if not len(rest):
-                    return self._result(batch, None, [], len(messages))
+                    return self._result(batch, None, fast_rej, len(messages))
                 gbatch, rejections, grow_msg = self._decode_general(messages, rest.tolist())
                 order = np.argsort(np.concatenate([row_msg, grow_msg]), kind="stable")
                 merged = SampleBatch.concat([batch, gbatch]).take(order)
-                return self._result(merged, None, rejections, len(messages))
+                return self._result(merged, None, fast_rej + rejections, len(messages))
         batch, rejections, _ = self._decode_general(messages, None)
         return self._result(batch, None, rejections, len(messages))
 
@@ -155,8 +157,7 @@ class GnmicDecoder(Decoder):
         rejections.extend(more)
         return batch, rejections, row_msg
 
-    @staticmethod
-    def _add_event(ev: Any, i: int, recs: Records, devices: dict[str, str]) -> tuple[str, str] | None:
+    def _add_event(self, ev: Any, i: int, recs: Records, devices: dict[str, str]) -> tuple[str, str] | None:
         if type(ev) is not dict:
             return Reason.WRONG_TYPE, f"event is a {type(ev).__name__}, expected an object"
         values = ev.get("values")
@@ -190,7 +191,11 @@ class GnmicDecoder(Decoder):
             src = next((t for k in _DEVICE_TAGS if type(t := tags.get(k)) is str), "")
         device = devices.get(src)
         if device is None:
-            device = devices[src] = device_from_source(src)
+            device = device_from_source(src) or self.config.default_device
+            if not device:
+                return Reason.MISSING_DEVICE, ("event names no device (no 'source' tag) and no default device is "
+                                               "set; pass --device NAME (DecoderConfig.default_device)")
+            devices[src] = device
             if len(devices) > 100_000:
                 devices.clear()
         iface = tags.get("interface_name")

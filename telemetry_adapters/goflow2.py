@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
+from telemetry_adapters.base import Decoder, DecodeResult, RawMessage, ts_rejection
 from telemetry_adapters.errors import Reason, RecordError
 from telemetry_adapters.schema import FlowBatchBuilder, SampleBatch
 
@@ -148,8 +148,7 @@ class Goflow2Decoder(Decoder):
         if ts is None:
             raise RecordError(Reason.MISSING_FIELD, "flow record has no time_flow_end_ns / time_received_ns")
         if ts > hi or ts < lo:
-            raise RecordError(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST,
-                       f"flow time {ts} ns is outside the accepted window (max_future_skew_s / max_age_s)")
+            raise RecordError(*ts_rejection(ts, lo, hi, "flow time"))
         rate_raw = _get(rec, "sampling_rate")
         rate = _uint(rate_raw, "sampling_rate", 2**32 - 1) if rate_raw is not None else 0
         rate = rate or 1

@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 __all__ = ["LineProtocolError", "parse_line"]
@@ -37,28 +38,53 @@ class LineProtocolError(ValueError):
 
 
 def _split(s: str, sep: str, start: int = 0, quotes: bool = False, limit: int = -1) -> list[tuple[int, str]]:
-    """Split on unescaped ``sep`` (outside double quotes when ``quotes``); returns (offset, part)."""
+    """Split on unescaped ``sep`` (outside double quotes when ``quotes``); returns (offset, part).
+
+    >>> _split('a,"b,c",d', ",", quotes=True)
+    [(0, 'a'), (2, '"b,c"'), (8, 'd')]
+    """
+    if "\\" not in s and not (quotes and '"' in s):  # nothing escaped or quoted: str.split, at C speed
+        parts = s.split(sep, limit if limit > 0 else -1)
+        offsets, pos = [], start
+        for part in parts:
+            offsets.append(pos)
+            pos += len(part) + 1
+        return list(zip(offsets, parts, strict=True))
     out: list[tuple[int, str]] = []
-    i = begin = 0
+    begin = 0
     n = len(s)
     inq = False
-    while i < n:
+    skip_to = -1  # the character after a backslash is literal
+    # visit only the special characters (a long line of plain text costs one regex scan, not a Python loop)
+    for m in _specials(sep, quotes).finditer(s):
+        i = m.start()
+        if i < skip_to:
+            continue
         c = s[i]
         if c == "\\":
-            i += 2
-            continue
-        if quotes and c == '"':
+            skip_to = i + 2
+        elif c == '"':
             inq = not inq
-        elif c == sep and not inq:
+        elif not inq:
             out.append((start + begin, s[begin:i]))
             begin = i + 1
             if limit > 0 and len(out) == limit:
                 break
-        i += 1
     if inq:
         raise LineProtocolError("unterminated string field value", start + n)
     out.append((start + begin, s[begin:]))
     return out
+
+
+_SPECIALS: dict[tuple[str, bool], re.Pattern[str]] = {}
+
+
+def _specials(sep: str, quotes: bool) -> re.Pattern[str]:
+    """The characters :func:`_split` must look at: ``sep``, backslash and (with ``quotes``) ``"``."""
+    pat = _SPECIALS.get((sep, quotes))
+    if pat is None:
+        pat = _SPECIALS[(sep, quotes)] = re.compile("[" + re.escape(sep + "\\" + ('"' if quotes else "")) + "]")
+    return pat
 
 
 def _unescape(s: str, chars: str) -> str:

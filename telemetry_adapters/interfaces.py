@@ -72,6 +72,8 @@ _alias("MgmtEth", "MgmtE")
 _alias("Serial", "Se")
 
 # Lower-case names that are Juniper or Linux conventions and are left unchanged.
+#: names longer than this are not cached (a feed of giant junk names must not pin memory)
+_MAX_CACHED_NAME = 256
 _NATIVE_LOWER = re.compile(
     r"^(?:(?:ge|xe|et|fe|mge|xle|fte|ae|gr|ip|lt|ps|st|reth|fxp|em|me|vme|irb|lo|vlan)-?\d[\w/:.-]*"
     r"|(?:irb|vlan|lo|fxp\d|em\d)(?:\.\d+)?"
@@ -80,10 +82,8 @@ _NATIVE_LOWER = re.compile(
 _TYPE_NUM = re.compile(r"^([A-Za-z][A-Za-z-]*?)\s*(\d.*)?$")
 _OC_NAME = re.compile(r"interface\[name=([^\]]+)\]")
 _OC_INDEX = re.compile(r"subinterface\[index=(\d+)\]")
-_UNIT = re.compile(r"^(.*\D.*?)\.(\d+)$")
 
 
-@lru_cache(maxsize=65536)
 def normalize_interface(name: str) -> str:
     """The canonical spelling of an interface name (pure; cached).
 
@@ -121,19 +121,29 @@ def normalize_interface(name: str) -> str:
     return canonical + rest.replace(" ", "")
 
 
+_normalize_uncached = normalize_interface
+_normalize_cached = lru_cache(maxsize=65536)(normalize_interface)
+
+
+def normalize_interface(name: str) -> str:  # type: ignore[no-redef]
+    """:func:`normalize_interface` (the definition above), cached for names up to 256 characters."""
+    return _normalize_cached(name) if len(name) <= _MAX_CACHED_NAME else _normalize_uncached(name)
+
+
 def split_unit(name: str) -> tuple[str, int | None]:
     """``(physical port, logical unit)`` of a normalised name; unit ``None`` when absent.
 
     >>> split_unit("et-0/0/1.0"), split_unit("Bundle-Ether1.100"), split_unit("Ethernet1/1")
     (('et-0/0/1', 0), ('Bundle-Ether1', 100), ('Ethernet1/1', None))
     """
-    m = _UNIT.match(name)
-    if m is None:
+    # not a regular expression: ``^(.*\D.*?)\.(\d+)$`` backtracks quadratically on long names (found by
+    # fuzzing: a 100 kB interface name held the decoder for minutes)
+    head, dot, tail = name.rpartition(".")
+    if not dot or not tail.isdecimal() or head.isdecimal() or not head or "\n" in head:
         return name, None
-    return m.group(1), int(m.group(2))
+    return head, int(tail)
 
 
-@lru_cache(maxsize=65536)
 def lookup_candidates(name: str) -> tuple[str, ...]:
     """Names to try, in order, when looking ``name`` up in an inventory.
 
@@ -144,6 +154,13 @@ def lookup_candidates(name: str) -> tuple[str, ...]:
     >>> lookup_candidates("Gi0/1.100")
     ('GigabitEthernet0/1.100',)
     """
+    return _candidates_cached(name) if len(name) <= _MAX_CACHED_NAME else _candidates(name)
+
+
+def _candidates(name: str) -> tuple[str, ...]:
     norm = normalize_interface(name)
     phys, unit = split_unit(norm)
     return (norm, phys) if unit == 0 else (norm,)
+
+
+_candidates_cached = lru_cache(maxsize=65536)(_candidates)

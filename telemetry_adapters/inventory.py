@@ -69,6 +69,47 @@ from telemetry_adapters.schema import FlowBatch
 __all__ = ["Inventory", "InventoryError", "Link", "Port"]
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+_TOP_KEYS = frozenset({"network", "devices", "links", "interfaces", "prefixes"})
+_LINK_KEYS = frozenset({"id", "src", "dst", "capacity_bps", "src_interface", "dst_interface"})
+_INTERFACE_KEYS = frozenset({"device", "interface", "link", "rx_link"})
+
+
+def _check_keys(row: Mapping[Any, Any], allowed: frozenset[str], origin: str, where: str) -> None:
+    unknown = sorted(str(k) for k in row if k not in allowed)
+    if unknown:
+        raise InventoryError(f"{origin}: unknown key(s) {', '.join(map(repr, unknown))} in {where}; "
+                             f"allowed: {', '.join(sorted(allowed))}")  # fmt: skip
+
+
+def _section(data: Mapping[str, Any], key: str, kind: type, origin: str) -> Any:
+    """``data[key]`` (empty when absent or null), which must be a list or a mapping."""
+    value = data.get(key)
+    if value is None:
+        return {} if kind is Mapping else []
+    if not isinstance(value, kind):
+        want = "a mapping" if kind is Mapping else "a list"
+        raise InventoryError(f"{origin}: '{key}' must be {want}, got {type(value).__name__} ({value!r:.60})")
+    return value
+
+
+def _name(row: Mapping[str, Any], key: str, origin: str, where: str) -> str:
+    value = row.get(key)
+    if value is None or isinstance(value, Mapping | list | bool) or str(value) == "":
+        raise InventoryError(f"{origin}: {where} needs '{key}' (a name), got {value!r:.60}")
+    return str(value)
+
+
+def _capacity(value: Any, origin: str, where: str) -> float:
+    """Capacity in bits/s: absent, null or NaN = unknown (NaN); otherwise a finite number > 0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    try:
+        cap = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        cap = -1.0
+    if not (math.isfinite(cap) and cap > 0):
+        raise InventoryError(f"{origin}: {where} must be a number of bits/s > 0, got {value!r:.60}")
+    return cap
 
 
 class InventoryError(TelemetryError, ValueError):
@@ -275,19 +316,27 @@ class Inventory:
     # ------------------------------------------------------------------ files
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, origin: str = "inventory") -> Inventory:
-        """Build from the parsed file structure (see the module docstring)."""
+        """Build from the parsed file structure (see the module docstring), validated first.
+
+        Raises :class:`InventoryError` naming ``origin`` (the file), the element (``links[3].capacity_bps``)
+        and the rule: unknown keys at any level, a section of the wrong type (``links: 5``), a
+        missing ``src`` / ``dst`` / ``device`` / ``interface``, a capacity that is not a number > 0.
+        """
         if not isinstance(data, Mapping):
             raise InventoryError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
-        devices = {str(k): str(v) for k, v in (data.get("devices") or {}).items()}
+        _check_keys(data, _TOP_KEYS, origin, "the top level")
+        devices = {str(k): str(v) for k, v in _section(data, "devices", Mapping, origin).items()}
         links: list[Link] = []
         ports: dict[tuple[str, str], dict[str, Any]] = {}
-        for i, row in enumerate(data.get("links") or []):
-            try:
-                src, dst = str(row["src"]), str(row["dst"])
-                lid = str(row.get("id", f"{src}->{dst}"))
-                cap = float(row.get("capacity_bps", math.nan))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InventoryError(f"{origin}: links[{i}] needs src, dst and a numeric capacity_bps: {exc}") from exc
+        for i, row in enumerate(_section(data, "links", list, origin)):
+            where = f"links[{i}]"
+            if not isinstance(row, Mapping):
+                raise InventoryError(f"{origin}: {where} must be a mapping with src, dst, capacity_bps ..., "
+                                     f"got {type(row).__name__}")  # fmt: skip
+            _check_keys(row, _LINK_KEYS, origin, where)
+            src, dst = _name(row, "src", origin, where), _name(row, "dst", origin, where)
+            lid = str(row.get("id", f"{src}->{dst}"))
+            cap = _capacity(row.get("capacity_bps"), origin, f"{where} ({lid}).capacity_bps")
             links.append(Link(lid, src, dst, cap))
             if row.get("src_interface"):
                 key = (devices.get(src, src), normalize_interface(str(row["src_interface"])))
@@ -295,11 +344,13 @@ class Inventory:
             if row.get("dst_interface"):
                 key = (devices.get(dst, dst), normalize_interface(str(row["dst_interface"])))
                 ports.setdefault(key, {})["rx_link"] = lid
-        for i, row in enumerate(data.get("interfaces") or []):
-            try:
-                key = (str(row["device"]), normalize_interface(str(row["interface"])))
-            except (KeyError, TypeError) as exc:
-                raise InventoryError(f"{origin}: interfaces[{i}] needs device and interface: {exc}") from exc
+        for i, row in enumerate(_section(data, "interfaces", list, origin)):
+            where = f"interfaces[{i}]"
+            if not isinstance(row, Mapping):
+                raise InventoryError(f"{origin}: {where} must be a mapping with device and interface, "
+                                     f"got {type(row).__name__}")  # fmt: skip
+            _check_keys(row, _INTERFACE_KEYS, origin, where)
+            key = (_name(row, "device", origin, where), normalize_interface(_name(row, "interface", origin, where)))
             ports[key] = {k: None if row.get(k) is None else str(row[k]) for k in ("link", "rx_link")}
         by_id = {ln.id: ln for ln in links}
         built = {}
@@ -307,8 +358,11 @@ class Inventory:
             out_link = entry.get("link")
             cap = by_id[out_link].capacity_bps if out_link in by_id else math.nan
             built[key] = Port(out_link, entry.get("rx_link"), cap)
-        prefixes = {str(k): str(v) for k, v in (data.get("prefixes") or {}).items()}
-        return cls(links, built, prefixes, devices, str(data.get("network", "")))
+        prefixes = {str(k): str(v) for k, v in _section(data, "prefixes", Mapping, origin).items()}
+        network = data.get("network", "")
+        if network is not None and not isinstance(network, str | int):
+            raise InventoryError(f"{origin}: 'network' must be a name, got {type(network).__name__}")
+        return cls(links, built, prefixes, devices, "" if network is None else str(network))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Inventory:

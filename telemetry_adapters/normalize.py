@@ -50,9 +50,16 @@ Decisions:
   match: a probe ``prober1->10.0.0.5`` becomes path ``r1->r7``); an end that
   does not map keeps the raw name and is reported as ``unmapped_entity``.
 * Rejected rows (out of order, duplicate, negative delta, unknown kind or
-  field, non-finite gauge) are counted exactly in
-  :attr:`NormalizeResult.stats`; at most ``max_rejections``
-  :class:`Rejection` objects are built per call.
+  field, non-finite gauge; a counter that went down ``counter_decrease``, an
+  increment above capacity × ``rate_headroom`` or the physical bound
+  ``implausible_rate``, a discontinuity with an unknown restart
+  ``counter_reset``; a link capacity <= 0 or infinite ``bad_capacity``) are
+  counted exactly in :attr:`NormalizeResult.stats`; at most
+  ``max_rejections`` :class:`Rejection` objects are built per call. A
+  counter's first sample is *pending* (``records_pending``). Accounting, in
+  input rows: ``records_in == records_out + records_rejected + records_pending``
+  (``records_out``: rows that reached a Measurement row, alone, summed or
+  superseded; see :mod:`telemetry_adapters.accounting`).
 
 Examples
 --------
@@ -90,7 +97,7 @@ from telemetry_adapters.counters import (
     dense_codes,
     object_pointers,
 )
-from telemetry_adapters.errors import Reason, Rejection
+from telemetry_adapters.errors import NOTICE_REASONS, Reason, Rejection
 from telemetry_adapters.interfaces import normalize_interface
 from telemetry_adapters.inventory import Inventory
 from telemetry_adapters.schema import KPIS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
@@ -214,6 +221,7 @@ class _EntityMap:
         self.capacity = np.empty(0, dtype=np.float64)  # egress capacity, bits/s (NaN unknown)
         self.unmapped = np.empty(0, dtype=bool)
         self.any_unmapped = False
+        self.any_bad_capacity = False
         self._index: dict[_Entity, int] = {}
         self.kind = np.empty(0, dtype=object)
         self.ident = np.empty(0, dtype=object)
@@ -273,6 +281,8 @@ class _EntityMap:
         self.capacity = np.concatenate([self.capacity, np.array([r[3] for r in rows], dtype=np.float64)])[order]
         self.unmapped = np.concatenate([self.unmapped, np.array([r[4] for r in rows], dtype=bool)])[order]
         self.any_unmapped = bool(self.unmapped.any())
+        cap = self.capacity
+        self.any_bad_capacity = bool((~np.isnan(cap) & ~((cap > 0) & np.isfinite(cap))).any())
 
     def locate(self, state: CounterState, pairs: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Table positions of ``pairs`` (adding the unknown ones)."""
@@ -348,6 +358,17 @@ def _reject_rows(batch: SampleBatch, rows: npt.NDArray[np.int64], reason: str, w
     return out
 
 
+#: a status no kernel writes: rows withheld by normalize itself (bad capacity), skipped by select_rows
+_ST_WITHHELD = 255
+#: ``CounterResult.cause`` of a RESET row → (reason, why); the row's value becomes the counter's new base
+_RESET_REASONS = {
+    1: (Reason.COUNTER_DECREASE, "the counter went down (a reset or reboot; Counter64 never wraps); no rate, the "
+        "value is the counter's new base"),
+    2: (Reason.IMPLAUSIBLE_RATE, "the increment implies a rate above the link capacity x rate_headroom (or the "
+        "physical bound when the capacity is unknown); no rate, the value is the counter's new base"),
+    3: (Reason.COUNTER_RESET, "the discontinuity time changed and the restart is not inside the interval; no "
+        "rate, the value is the counter's new base"),
+}
 _REJECTED = {
     Status.OUT_OF_ORDER: (Reason.OUT_OF_ORDER, "older than the last sample of this counter; dropped"),
     Status.DUPLICATE: (Reason.DUPLICATE, "same timestamp as the last sample of this counter; dropped"),
@@ -401,11 +422,32 @@ def normalize(
     stats.update({name: int(counts[i]) for i, name in enumerate(STATUS_NAMES)})
     rejections: list[Rejection] = []
     reasons: Counter[str] = Counter()
+    # counter rows of a link whose inventory capacity is <= 0 or infinite: no rate can be trusted
+    if emap.any_bad_capacity:  # (rare: an inventory built in code; Inventory.load refuses such links)
+        cap = emap.capacity[row_pos]
+        rows = np.flatnonzero((status != Status.GAUGE) & ~np.isnan(cap) & ~((cap > 0) & np.isfinite(cap)))
+    else:
+        rows = np.empty(0, np.int64)
+    if rows.size:
+        reasons[Reason.BAD_CAPACITY] += int(rows.size)
+        rejections += _reject_rows(batch, rows, Reason.BAD_CAPACITY, "the inventory gives this port's link a "
+                                   "capacity <= 0 or infinite; fix capacity_bps", max_rejections - len(rejections))
+        status = status.copy()
+        status[rows] = _ST_WITHHELD  # select_rows skips it; counted above
+        counts = np.bincount(status, minlength=len(STATUS_NAMES))
     for code, (reason, why) in _REJECTED.items():
         if counts[code]:
             reasons[reason] += int(counts[code])
             rows = np.flatnonzero(status == code)
             rejections += _reject_rows(batch, rows, reason, why, max_rejections - len(rejections))
+    if counts[Status.RESET]:  # no rate: the row re-bases its counter; why, by cause
+        rst = np.flatnonzero(status == Status.RESET)
+        cause = res.cause[rst] if res.cause is not None else np.full(rst.size, 3, np.uint8)
+        for c, (reason, why) in _RESET_REASONS.items():
+            rows = rst[cause == c]
+            if rows.size:
+                reasons[reason] += int(rows.size)
+                rejections += _reject_rows(batch, rows, reason, why, max_rejections - len(rejections))
     # the rows that become measurements: accepted ones, and packet components without a rate (first
     # sample, reset), which take part as NaN so that their sum is withheld
     ts_all = np.asarray(batch.ts_ns, dtype=np.int64)
@@ -469,6 +511,13 @@ def normalize(
                 ))  # fmt: skip
     stats.update({f"rejected_{k}": v for k, v in reasons.items()})
     stats["rejected"] = sum(reasons.values())
+    # the accounting identity, in records (input sample rows): records_in == out + rejected + pending
+    stats["records_in"] = n
+    stats["records_out"] = int(n_ok)
+    stats["records_pending"] = int(counts[Status.FIRST])
+    stats["records_rejected"] = sum(v for k, v in reasons.items() if k not in NOTICE_REASONS)
+    if stats["records_pending"]:
+        stats[f"pending_{Reason.PENDING_FIRST_SAMPLE}"] = stats["records_pending"]
     stats["measurements"] = len(meas)
     stats["counters_tracked"] = len(state)
     stats["evictions_total"] = state.evictions

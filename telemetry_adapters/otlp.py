@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 from telemetry_adapters._assemble import coerce_counter, coerce_gauge
 from telemetry_adapters._json import load_json_messages
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage, ts_rejection
 from telemetry_adapters.errors import Reason
 from telemetry_adapters.paths import FIELD_BITS, FIELD_NAMES, OTEL_METRICS, PathMapper
 from telemetry_adapters.schema import Kind, SampleBatchBuilder
@@ -109,13 +109,25 @@ class OtlpDecoder(Decoder):
                 if not isinstance(rm, dict):
                     rej(Reason.WRONG_TYPE, "a resourceMetrics entry is not an object")
                     continue
-                res_attrs = otlp_attributes((rm.get("resource") or {}).get("attributes"))
+                resource = rm.get("resource")
+                if resource is not None and not isinstance(resource, dict):
+                    rej(Reason.WRONG_TYPE, f"'resource' is a {type(resource).__name__}, expected an object")
+                    continue
+                res_attrs = otlp_attributes((resource or {}).get("attributes"))
                 device = next((str(res_attrs[k]) for k in _DEVICE_ATTRS if res_attrs.get(k) is not None), "")
-                for sm in rm.get("scopeMetrics") or rm.get("instrumentationLibraryMetrics") or []:
+                sms = rm.get("scopeMetrics") or rm.get("instrumentationLibraryMetrics") or []
+                if not isinstance(sms, list):
+                    rej(Reason.WRONG_TYPE, f"'scopeMetrics' is a {type(sms).__name__}, expected a list")
+                    continue
+                for sm in sms:
                     if not isinstance(sm, dict):
                         rej(Reason.WRONG_TYPE, "a scopeMetrics entry is not an object")
                         continue
-                    for metric in sm.get("metrics") or []:
+                    metrics = sm.get("metrics") or []
+                    if not isinstance(metrics, list):
+                        rej(Reason.WRONG_TYPE, f"'metrics' is a {type(metrics).__name__}, expected a list")
+                        continue
+                    for metric in metrics:
                         self._metric(metric, device, b, rej, lo, hi)
             if len(b) == n_rows and len(rejections) == n_rej:
                 rej(Reason.EMPTY, "request carries no data points")
@@ -155,13 +167,16 @@ class OtlpDecoder(Decoder):
             else:
                 bits = 64
             ts = _nano(dp.get("timeUnixNano"))
+            neg = dp.get("timeUnixNano")
+            if ts is None and isinstance(neg, int | str) and str(neg).startswith("-") and str(neg)[1:].isdigit():
+                rej(*ts_rejection(int(neg), lo, hi, f"metric {name!r}: timeUnixNano"))
+                continue
             if ts is None:
                 rej(Reason.MISSING_FIELD if "timeUnixNano" not in dp else Reason.WRONG_TYPE,
                     f"metric {name!r}: data point needs 'timeUnixNano' (epoch ns)")
                 continue
             if ts > hi or ts < lo:
-                rej(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST, f"metric {name!r}: timeUnixNano {ts} out of "
-                    "the accepted window (max_future_skew_s / max_age_s)")
+                rej(*ts_rejection(ts, lo, hi, f"metric {name!r}: timeUnixNano"))
                 continue
             start = _nano(dp.get("startTimeUnixNano"))
             raw = dp["asInt"] if "asInt" in dp else dp.get("asDouble")

@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 
 from telemetry_adapters._assemble import coerce_gauge, to_ns_by_magnitude
 from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
+from telemetry_adapters.base import Decoder, DecodeResult, RawMessage, ts_rejection
 from telemetry_adapters.errors import Reason, RecordError, Rejection
 from telemetry_adapters.influx import LineProtocolError, parse_line
 from telemetry_adapters.schema import PATH_MARKER, Kind, SampleBatchBuilder
@@ -78,7 +78,10 @@ def _own_kpis(p: dict[str, Any]) -> dict[str, float]:
     if p.get("jitter_s2") is not None:
         k["jitter_s2"] = _num(p["jitter_s2"], "jitter_s2")
     elif p.get("jitter_s") is not None:
-        k["jitter_s2"] = _num(p["jitter_s"], "jitter_s") ** 2
+        j = _num(p["jitter_s"], "jitter_s")
+        if not 0.0 <= j <= 1e150:  # squared (``**`` raises OverflowError past 1e154; found by fuzzing)
+            raise RecordError(Reason.OUT_OF_RANGE, f"jitter_s {j!r} is not a standard deviation in seconds")
+        k["jitter_s2"] = j * j
     if p.get("loss_ratio") is not None:
         k["loss_ratio"] = _num(p["loss_ratio"], "loss_ratio")
     elif p.get("sent") is not None and p.get("received") is not None:
@@ -94,7 +97,10 @@ def _ping_kpis(fields: dict[str, Any]) -> dict[str, float]:
     if fields.get("average_response_ms") is not None:
         k["delay_s"] = _num(fields["average_response_ms"], "average_response_ms") / 1000.0
     if fields.get("standard_deviation_ms") is not None:
-        k["jitter_s2"] = (_num(fields["standard_deviation_ms"], "standard_deviation_ms") / 1000.0) ** 2
+        sd = _num(fields["standard_deviation_ms"], "standard_deviation_ms") / 1000.0
+        if not 0.0 <= sd <= 1e150:  # squared: ``**`` raises OverflowError past 1e154 (found by fuzzing)
+            raise RecordError(Reason.OUT_OF_RANGE, f"standard_deviation_ms {sd * 1000.0!r} is not a deviation")
+        k["jitter_s2"] = sd * sd
     if fields.get("percent_packet_loss") is not None:
         k["loss_ratio"] = _num(fields["percent_packet_loss"], "percent_packet_loss") / 100.0
     return k
@@ -204,8 +210,7 @@ class ProbeDecoder(Decoder):
             raise RecordError(Reason.MISSING_FIELD, "probe result carries none of delay_s, jitter_s2/jitter_s, "
                               "loss_ratio/sent+received (or the ping fields)")
         if ts > hi or ts < lo:
-            raise RecordError(Reason.TS_FUTURE if ts > hi else Reason.TS_PAST,
-                              f"timestamp {ts} ns outside the accepted window (max_future_skew_s / max_age_s)")
+            raise RecordError(*ts_rejection(ts, lo, hi))
         checked = []
         for field, value in kpis.items():
             v, err = coerce_gauge(value, field)

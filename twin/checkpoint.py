@@ -1,6 +1,7 @@
 """Model checkpoints: safetensors weights + a JSON config; loading never unpickles.
 
-A checkpoint is a directory::
+A checkpoint is a directory (wherever a path to one is asked for, its
+``config.json`` or ``model.safetensors`` is accepted too)::
 
     MODEL_DIR/
       model.safetensors   weights (tensors only)
@@ -24,15 +25,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-__all__ = ["CheckpointError", "git_revision", "load_checkpoint", "save_checkpoint"]
+from twin.provenance import git_revision
+
+__all__ = ["CheckpointError", "checkpoint_dir", "git_revision", "load_checkpoint", "save_checkpoint"]
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -40,17 +43,6 @@ CONFIG = "config.json"
 
 class CheckpointError(ValueError):
     """A checkpoint directory is missing a file or holds something unexpected."""
-
-
-def git_revision(repo: str | os.PathLike[str] | None = None) -> str:
-    """``git rev-parse HEAD`` of ``repo`` (default: this source tree), ``"unknown"`` outside git."""
-    cwd = Path(repo) if repo else Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    rev = out.stdout.strip()
-    return rev if out.returncode == 0 and rev else "unknown"
 
 
 def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
@@ -73,29 +65,57 @@ def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, torch.Te
     tmp_c.replace(d / CONFIG)
 
 
+def checkpoint_dir(path: str | os.PathLike[str]) -> Path:
+    """The model directory that ``path`` names: the directory itself, or the folder of its
+    ``config.json`` / ``model.safetensors`` (so ``--checkpoint`` takes either).
+
+    >>> checkpoint_dir("models/gnn/config.json").as_posix(), checkpoint_dir("models/gnn").as_posix()
+    ('models/gnn', 'models/gnn')
+    """
+    p = Path(path)
+    if p.name in (WEIGHTS, CONFIG) or (p.suffix in (".json", ".safetensors") and not p.is_dir()):
+        return p.parent
+    return p
+
+
 def load_checkpoint(directory: str | os.PathLike[str],
                     kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read ``(weights, config)`` from a checkpoint directory (no pickle involved).
 
-    ``kind``, when given, is the model kind the config must declare (``"gnn"``, ``"mlp"``).
+    ``directory`` may also be the checkpoint's ``config.json`` or
+    ``model.safetensors`` (:func:`checkpoint_dir`). ``kind``, when given, is
+    the model kind the config must declare (``"gnn"``, ``"mlp"``).
 
     Raises
     ------
     CheckpointError
-        The directory or one of its two files is missing or unreadable, or it holds another kind of model.
+        The directory or one of its two files is missing, unreadable or
+        corrupt (not JSON, not a safetensors file), or it holds another kind
+        of model. The message names the file and what is wrong with it.
     """
-    d = Path(directory)
+    d = checkpoint_dir(directory)
     if not d.is_dir():
         raise CheckpointError(f"checkpoint {d}: not a directory; pass the MODEL_DIR written by `twinwatch twin train`")
     for name in (WEIGHTS, CONFIG):
         if not (d / name).is_file():
             raise CheckpointError(f"checkpoint {d}: {name} is missing; retrain or copy the whole model directory")
     try:
-        cfg = json.loads((d / CONFIG).read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint {d / CONFIG}: not valid JSON ({exc})") from exc
+        cfg = json.loads((d / CONFIG).read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {d / CONFIG}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {d / CONFIG}: cannot read it ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint {d / CONFIG}: not valid JSON (nested too deeply)") from None
     if not isinstance(cfg, dict):
-        raise CheckpointError(f"checkpoint {d / CONFIG}: expected a JSON object")
+        raise CheckpointError(f"checkpoint {d / CONFIG}: expected a JSON object, got {type(cfg).__name__}")
     if kind is not None and cfg.get("kind") != kind:
         raise CheckpointError(f"checkpoint {d}: kind is {cfg.get('kind')!r}, expected {kind!r}")
-    return load_file(str(d / WEIGHTS)), cfg
+    try:
+        weights = load_file(str(d / WEIGHTS))
+    except SafetensorError as exc:
+        raise CheckpointError(f"checkpoint {d / WEIGHTS}: not a valid safetensors file ({exc}); the file is corrupt "
+                              "or truncated, copy the model directory again") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {d / WEIGHTS}: cannot read it ({exc.strerror or exc})") from None
+    return weights, cfg

@@ -14,6 +14,23 @@ Residuals are multiplicative for delay and jitter (``log(y/ŷ)``, interval
 ``[0, 1]``). A bin with fewer than ``min_count`` calibration residuals falls
 back to the quantiles of all residuals.
 
+**P-values.** The 90 % quantiles answer "is it inside the band?", not
+"how surprising is it?". For that each KPI entry also carries a *score
+grid* (:func:`fit_score_grid`, key ``"grid"``): per load bin, ~225
+quantiles of the calibration scores (dense in both tails, down to 1e-6)
+and the count ``n``. A new score ``s`` gets the split-conformal p-value
+``p = (1 + #{calibration scores ≥ s}) / (n + 1)`` (:func:`pvalue`), with
+the count read off the grid by linear interpolation — exact at the grid
+points, conservative at ties. Beyond the largest calibration score the
+finite-sample p-value would stop at ``1/(n+1)``, too coarse for a window of
+tens of thousands of tests corrected together (Benjamini–Hochberg needs
+``p ≲ α·k/m``); there it continues as an exponential tail,
+``exp(−(s − s_max)/β)/(n+1)``, with ``β`` the mean excess of the top 1 % of
+the calibration scores. That extrapolation is a model of the tail, not a
+finite-sample guarantee; it only ever acts on scores no calibration path
+reached, and only for the continuous log-ratio scores (delay, jitter): the
+loss score has an atom at zero and no tail to fit, so it stops at ``1/(n+1)``.
+
 References
 ----------
 [^1]: V. Vovk, A. Gammerman, G. Shafer, *Algorithmic Learning in a Random
@@ -36,13 +53,30 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from twin.features import GraphArrays
+if TYPE_CHECKING:
+    from twin.features import GraphArrays
+    from twin.scenario import Scenario
 
-__all__ = ["LOAD_EDGES", "fit_mondrian", "interval", "path_max_load", "regime_bins"]
+__all__ = [
+    "GRID_LEVELS",
+    "KPI_KINDS",
+    "LOAD_EDGES",
+    "fit_calibration",
+    "fit_mondrian",
+    "fit_score_grid",
+    "has_grid",
+    "interval",
+    "path_max_load",
+    "pvalue",
+    "regime_bins",
+    "residual_score",
+    "scenario_path_max_load",
+    "score_pvalue",
+]
 
 LOAD_EDGES: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
 """Bin edges of the maximum offered link utilisation along a path (5 bins: <0.5 … ≥1)."""
@@ -143,3 +177,298 @@ def interval(pred: np.ndarray, cal: dict[str, Any], load: np.ndarray | None = No
     if cal.get("kind") == "log":
         return pred * np.exp(q_lo), pred * np.exp(q_hi)
     return np.clip(pred + q_lo, 0.0, 1.0), np.clip(pred + q_hi, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- p-values
+KPI_KINDS: dict[str, str] = {"delay_s": "log", "jitter_s2": "log", "loss_ratio": "abs"}
+"""Score kind of each path KPI: ``"log"`` = ``log(y/ŷ)`` (signed), ``"abs"`` = ``y − ŷ`` (signed)."""
+
+
+def _grid_levels(n_mid: int = 129, n_tail: int = 48, tail_min: float = 1e-6, tail_max: float = 0.02) -> np.ndarray:
+    mid = np.linspace(0.0, 1.0, n_mid)
+    tail = np.geomspace(tail_min, tail_max, n_tail)
+    return np.unique(np.concatenate([mid, tail, 1.0 - tail]))
+
+
+GRID_LEVELS: np.ndarray = _grid_levels()
+"""``(L,)`` quantile levels of a score grid (L = 225): 129 evenly spaced plus 48 log-spaced per tail (1e-6 .. 0.02)."""
+
+
+def residual_score(observed: np.ndarray, predicted: np.ndarray, kind: str) -> np.ndarray:
+    """``(P,)`` signed residual score: ``log(y/ŷ)`` for ``kind="log"``, ``y − ŷ`` for ``"abs"``; NaN where undefined.
+
+    ``observed`` and ``predicted`` are in the same unit (any); a log score needs both > 0.
+
+    >>> residual_score(np.array([2.0, 1.0, 0.0]), np.array([1.0, 1.0, 1.0]), "log").round(3).tolist()
+    [0.693, 0.0, nan]
+    >>> residual_score(np.array([0.02]), np.array([0.01]), "abs").round(3).tolist()
+    [0.01]
+    """
+    y = np.asarray(observed, dtype=np.float64)
+    yh = np.asarray(predicted, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "log":
+            ok = np.isfinite(y) & np.isfinite(yh) & (y > 0) & (yh > 0)
+            return np.where(ok, np.log(np.where(ok, y, 1.0) / np.where(ok, yh, 1.0)), np.nan)
+        if kind == "abs":
+            return np.where(np.isfinite(y) & np.isfinite(yh), y - yh, np.nan)
+    raise ValueError(f"residual_score: kind must be 'log' or 'abs', got {kind!r}")
+
+
+def fit_score_grid(score: np.ndarray, load: np.ndarray, kind: str, *,
+                   edges: tuple[float, ...] | list[float] = LOAD_EDGES, min_count: int = 200,
+                   levels: np.ndarray | None = None) -> dict[str, Any]:
+    """Per-load-bin quantile grid of calibration scores, from which :func:`pvalue` derives p-values.
+
+    Parameters
+    ----------
+    score
+        ``(N,)`` calibration scores (:func:`residual_score` of held-out labels vs. predictions); NaNs are dropped.
+    load
+        ``(N,)`` maximum offered utilisation of each score's path (:func:`path_max_load`).
+    kind
+        ``"log"`` or ``"abs"`` (recorded; :func:`pvalue` scores new observations the same way).
+    edges, min_count
+        Mondrian bin edges; a bin with fewer than ``min_count`` scores uses the pooled grid.
+    levels
+        Quantile levels (default :data:`GRID_LEVELS`).
+
+    Returns
+    -------
+    JSON-serialisable ``{"kind", "edges", "levels": [L], "values": [[L] per bin], "n": [per bin],
+    "tail": [[lower, upper] per bin], "values_all": [L], "n_all", "tail_all", "min_count"}``;
+    ``values[k][i]`` is the ``levels[i]`` quantile of bin ``k``, ``tail`` the exponential-tail
+    scales used beyond the extreme scores (``None`` for ``kind="abs"``: no extrapolation).
+
+    >>> g = fit_score_grid(np.linspace(-1, 1, 1001), np.zeros(1001), "log")
+    >>> len(g["levels"]), g["n"][:2], g["n_all"]
+    (225, [1001, 0], 1001)
+    """
+    score = np.asarray(score, dtype=np.float64)
+    load = np.asarray(load, dtype=np.float64)
+    if score.shape != load.shape:
+        raise ValueError(f"fit_score_grid: score {score.shape} and load {load.shape} must have the same shape")
+    ok = np.isfinite(score)
+    score, load = score[ok], load[ok]
+    if score.size == 0:
+        raise ValueError("fit_score_grid: no finite calibration scores")
+    lv = GRID_LEVELS if levels is None else np.asarray(levels, dtype=np.float64)
+    if lv.ndim != 1 or lv.size < 2 or np.any(np.diff(lv) <= 0) or lv[0] < 0 or lv[-1] > 1:
+        raise ValueError("fit_score_grid: levels must be strictly increasing within [0, 1]")
+    bins = regime_bins(load, edges)
+    values_all = np.quantile(score, lv)
+    # exponential tails model a continuous score (log ratios); a difference score with an atom
+    # (loss: almost every calibration path loses nothing) has no tail to fit: it stops at 1/(n+1)
+    extrapolate = kind == "log"
+    tails_all = list(_tail_scales(score)) if extrapolate else None
+    values, ns, tails = [], [], []
+    for k in range(len(edges) + 1):  # a handful of bins, not a loop over paths
+        r = score[bins == k]
+        big = r.size >= min_count
+        values.append((np.quantile(r, lv) if big else values_all).tolist())
+        tails.append((list(_tail_scales(r)) if big else tails_all) if extrapolate else None)
+        ns.append(int(r.size))
+    return {"kind": kind, "edges": [float(e) for e in edges], "levels": lv.tolist(), "values": values, "n": ns,
+            "tail": tails, "values_all": values_all.tolist(), "n_all": int(score.size), "tail_all": tails_all,
+            "min_count": int(min_count)}
+
+
+def _tail_scales(r: np.ndarray, frac: float = 0.01) -> tuple[float, float]:
+    """Exponential-tail scales ``(lower, upper)``: mean excess of the ``frac`` most extreme scores on each side.
+
+    Used only beyond the smallest / largest calibration score (:func:`score_pvalue`); floored
+    at a tiny positive value so a constant score still extrapolates.
+    """
+    lo_q, hi_q = np.quantile(r, [frac, 1.0 - frac])
+    up = r[r > hi_q] - hi_q
+    dn = lo_q - r[r < lo_q]
+    spread = float(np.subtract(*np.quantile(r, [0.75, 0.25]))) or 1e-12
+    floor = max(1e-12, 1e-3 * spread)
+    return (max(float(dn.mean()) if dn.size else floor, floor), max(float(up.mean()) if up.size else floor, floor))
+
+
+def _cdf(s: np.ndarray, values: np.ndarray, levels: np.ndarray, left: bool) -> np.ndarray:
+    """Empirical CDF read off a quantile grid: fraction ``< s`` (``left``) or ``≤ s``, interpolated."""
+    uniq, first = np.unique(values, return_index=True)
+    if left:  # at a tie, the smallest level that reaches the value: fewest scores counted below
+        lv = levels[first]
+    else:  # the largest level at the value
+        last = values.size - 1 - np.unique(values[::-1], return_index=True)[1]
+        lv = levels[last]
+    return np.interp(s, uniq, lv, left=0.0, right=1.0)
+
+
+def score_pvalue(score: np.ndarray, load: np.ndarray | None, grid: dict[str, Any],
+                 side: Literal["upper", "lower", "two-sided"] = "upper") -> np.ndarray:
+    """``(P,)`` conformal p-values of ``score`` against a :func:`fit_score_grid` grid; NaN where the score is NaN.
+
+    ``upper``: small when the score is large (observed worse than expected);
+    ``lower``: small when it is small; ``two-sided``: ``min(1, 2·min(upper, lower))``.
+    ``load`` (``(P,)``) selects the Mondrian bin; ``None`` uses the pooled grid.
+
+    >>> g = fit_score_grid(np.arange(1000.0) / 1000, np.zeros(1000), "log")
+    >>> score_pvalue(np.array([-5.0, 0.4995, 0.999]), None, g).round(4).tolist()
+    [1.0, 0.5005, 0.001]
+    >>> bool(score_pvalue(np.array([2.0]), None, g)[0] < 1e-6)   # beyond the largest score: the fitted tail
+    True
+    >>> g = fit_score_grid(np.arange(1000.0) / 1000, np.zeros(1000), "abs")
+    >>> score_pvalue(np.array([2.0]), None, g).round(4).tolist()   # a difference score stops at 1/(n+1)
+    [0.001]
+    """
+    s = np.asarray(score, dtype=np.float64)
+    levels = np.asarray(grid["levels"], dtype=np.float64)
+    values_all = np.asarray(grid["values_all"], dtype=np.float64)
+    n_bins = len(grid["values"])
+    if load is None:
+        bins = np.full(s.shape, -1, dtype=np.int64)
+    else:
+        bins = regime_bins(np.asarray(load, dtype=np.float64), grid["edges"])
+        bins = np.where(np.isfinite(np.asarray(load, dtype=np.float64)), bins, -1)
+    want_up = side in ("upper", "two-sided")
+    want_lo = side in ("lower", "two-sided")
+    if side not in ("upper", "lower", "two-sided"):
+        raise ValueError(f"score_pvalue: side must be 'upper', 'lower' or 'two-sided', got {side!r}")
+    p_up = np.full(s.shape, np.nan)
+    p_lo = np.full(s.shape, np.nan)
+    min_count = int(grid.get("min_count", 0))
+    tail_all = grid.get("tail_all")
+    for k in range(-1, n_bins):  # one vectorised pass per Mondrian bin
+        sel = bins == k
+        if not sel.any():
+            continue
+        n = int(grid["n"][k]) if k >= 0 else int(grid["n_all"])
+        vals = np.asarray(grid["values"][k], dtype=np.float64) if k >= 0 else values_all
+        tail = grid["tail"][k] if k >= 0 and grid.get("tail") is not None else tail_all
+        if k >= 0 and n < min_count:
+            n, vals, tail = int(grid["n_all"]), values_all, tail_all
+        x = s[sel]
+        if want_up:
+            pu = (1.0 + n * (1.0 - _cdf(x, vals, levels, left=True))) / (n + 1.0)
+            if tail is not None:  # beyond the largest calibration score: exponential tail
+                with np.errstate(over="ignore", invalid="ignore"):
+                    pu = np.where(x > vals[-1], np.exp(-(x - vals[-1]) / float(tail[1])) / (n + 1.0), pu)
+            p_up[sel] = pu
+        if want_lo:
+            pl = (1.0 + n * _cdf(x, vals, levels, left=False)) / (n + 1.0)
+            if tail is not None:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    pl = np.where(x < vals[0], np.exp(-(vals[0] - x) / float(tail[0])) / (n + 1.0), pl)
+            p_lo[sel] = pl
+    nan = ~np.isfinite(s)
+    if side == "upper":
+        out = p_up
+    elif side == "lower":
+        out = p_lo
+    else:
+        out = np.minimum(1.0, 2.0 * np.minimum(p_up, p_lo))
+    out = np.clip(out, 0.0, 1.0)
+    out[nan] = np.nan
+    return out
+
+
+def has_grid(cal: dict[str, Any] | None, kpi: str) -> bool:
+    """Whether a checkpoint calibration dict holds a p-value grid for ``kpi``."""
+    return bool(cal) and isinstance(cal.get(kpi), dict) and isinstance(cal[kpi].get("grid"), dict)
+
+
+def pvalue(observed: np.ndarray, predicted: np.ndarray, load: np.ndarray | None, cal: dict[str, Any], kpi: str,
+           side: Literal["upper", "lower", "two-sided"] = "upper") -> np.ndarray:
+    """``(P,)`` conformal p-values of observed path KPIs against the twin's predictions.
+
+    Parameters
+    ----------
+    observed, predicted
+        ``(P,)`` the KPI ``kpi`` observed and predicted (same unit; delay in the
+        scenario's time unit, jitter in unit², loss 0..1).
+    load
+        ``(P,)`` maximum offered utilisation along each path (:func:`scenario_path_max_load`),
+        or ``None`` for the pooled grid.
+    cal
+        A checkpoint's ``calibration`` dict (KPI → entry holding a ``"grid"``).
+    kpi
+        ``"delay_s"``, ``"jitter_s2"`` or ``"loss_ratio"``.
+    side
+        ``"upper"`` (default: observed worse than expected), ``"lower"`` or ``"two-sided"``.
+
+    Returns NaN where the score is undefined (a non-positive delay, a missing value).
+    The jitter grid was fitted on informative labels only
+    (:func:`twin.kpis.informative_jitter`); callers should set observed jitter
+    that is not informative to NaN first (:func:`fit_calibration` does the same).
+
+    >>> rng = np.random.default_rng(1)
+    >>> grid = fit_score_grid(rng.normal(0, 0.05, 50_000), rng.uniform(0, 1, 50_000), "log")
+    >>> p = pvalue(np.array([1.0, 1.1, 1.5]), np.ones(3), np.array([0.2, 0.2, 0.9]), {"delay_s": {"grid": grid}},
+    ...            "delay_s")
+    >>> (p.round(3) <= [0.51, 0.03, 0.001]).tolist()
+    [True, True, True]
+    """
+    if not has_grid(cal, kpi):
+        raise KeyError(f"calibration has no p-value grid for {kpi!r}; recompute it with `twinwatch twin calibrate`")
+    grid = cal[kpi]["grid"]
+    return score_pvalue(residual_score(observed, predicted, grid["kind"]), load, grid, side)
+
+
+def scenario_path_max_load(scenario: Scenario) -> np.ndarray:
+    """``(P,)`` maximum offered utilisation over each path's links, from the scenario alone (no torch).
+
+    Same quantity as :func:`path_max_load` (offered bits/s of all flows crossing a link ÷ its capacity).
+
+    >>> from twin.scenario import Flow, Scenario
+    >>> sc = Scenario.build(3, [(0, 1, 10.0), (1, 2, 20.0)], {(0, 2): [0, 1, 2], (1, 2): [1, 2]},
+    ...                     [Flow(0, 2, 5.0), Flow(1, 2, 5.0)])
+    >>> scenario_path_max_load(sc).tolist()
+    [0.5, 0.5]
+    """
+    util = scenario.link_load_bps() / scenario.link_capacity_bps
+    out = np.zeros(scenario.n_paths)
+    np.maximum.at(out, scenario.hop_path, util[scenario.path_links])
+    return out
+
+
+def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.ndarray], load: np.ndarray,
+                    coverage: float = 0.9, *, edges: tuple[float, ...] = LOAD_EDGES,
+                    min_count: int = 200) -> dict[str, dict[str, Any]]:
+    """A checkpoint's ``calibration`` block from held-out labels and predictions: intervals and p-value grids.
+
+    Parameters
+    ----------
+    observed, predicted
+        KPI name (``delay_s``, ``jitter_s2``, ``loss_ratio``) → ``(N,)`` labels and
+        predictions over the paths of all held-out samples, concatenated.
+    load
+        ``(N,)`` maximum offered utilisation along each path.
+    coverage, edges, min_count
+        As in :func:`fit_mondrian`.
+
+    Returns
+    -------
+    KPI → :func:`fit_mondrian` entry with the :func:`fit_score_grid` grid under ``"grid"``.
+    Jitter is calibrated on informative labels only (:func:`twin.kpis.informative_jitter`);
+    a KPI with fewer than 10 usable residuals is left out. The masks and residuals are
+    the ones ``twin.train.calibrate`` uses, so the interval part is identical to it.
+    """
+    from twin.kpis import informative_jitter
+
+    load = np.asarray(load, dtype=np.float64)
+    cal: dict[str, dict[str, Any]] = {}
+    for kpi, kind in KPI_KINDS.items():
+        if kpi not in observed or kpi not in predicted:
+            continue
+        y = np.asarray(observed[kpi], dtype=np.float64)
+        yh = np.asarray(predicted[kpi], dtype=np.float64)
+        if y.shape != load.shape or yh.shape != load.shape:
+            raise ValueError(f"fit_calibration: {kpi}: observed {y.shape}, predicted {yh.shape} and load "
+                             f"{load.shape} must have the same shape")
+        if kpi == "jitter_s2":
+            m = informative_jitter(np.asarray(observed.get("delay_s", np.full(y.shape, np.nan))), y) & (yh > 0)
+        elif kind == "log":
+            m = np.isfinite(y) & (y > 0) & (yh > 0)
+        else:
+            m = np.isfinite(y) & np.isfinite(yh)
+        if m.sum() < 10:
+            continue
+        r = residual_score(y[m], yh[m], kind)
+        entry = fit_mondrian(r, load[m], kind, coverage, edges=edges, min_count=min_count)
+        entry["grid"] = fit_score_grid(r, load[m], kind, edges=edges, min_count=min_count)
+        cal[kpi] = entry
+    return cal

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from twin.models._queueing import truncated_geometric
 from twin.scenario import MAX_QUEUES, Policy, Scenario, TimeDist
 
 __all__ = [
@@ -116,6 +117,9 @@ HOP_FEATURES: tuple[str, ...] = ("log_share", "rel_size", "hop_frac")
 def mm1k(rho: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean number in system and blocking probability of an M/M/1/K queue.
 
+    A view of :func:`twin.models._queueing.truncated_geometric` (the number in
+    system is ``π_n ∝ ρⁿ`` on ``n = 0..K``).
+
     Parameters
     ----------
     rho
@@ -133,17 +137,8 @@ def mm1k(rho: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     rho = np.maximum(np.asarray(rho, dtype=np.float64), 1e-9)
     k = np.maximum(np.asarray(k, dtype=np.float64), 1.0)
-    near = np.abs(rho - 1.0) < 1e-6
-    r = np.where(near, 0.5, rho)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        # work with log(rho^(k+1)) to stay finite for rho >> 1
-        lk1 = (k + 1.0) * np.log(r)
-        big = lk1 > 50.0
-        rk1 = np.exp(np.minimum(lk1, 50.0))
-        occ = np.where(big, k - 1.0 / (r - 1.0) + 0.0, r / (1.0 - r) - (k + 1.0) * rk1 / (1.0 - rk1))
-        pb = np.where(big, (r - 1.0) / r, (1.0 - r) * np.exp(k * np.log(r)) / (1.0 - rk1))
-    occ = np.where(near, k / 2.0, occ)
-    pb = np.where(near, 1.0 / (k + 1.0), pb)
+    # the number in system is geometric truncated to 0..K: one formula for the whole project
+    occ, _, pb = truncated_geometric(rho, k)
     return np.clip(occ, 0.0, k), np.clip(pb, 0.0, 1.0)
 
 

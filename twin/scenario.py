@@ -1,11 +1,12 @@
 """The network model every part of twinwatch shares: :class:`Scenario`.
 
 A scenario is a network at one moment: nodes (with their output-port
-scheduling), directed links, one routed path per (src, dst) pair, and the
-flows offered on each path. Everything is columnar (NumPy arrays indexed by
-node, link, path or flow number) so that a 200-node scenario with 40,000 paths
-builds and validates in milliseconds and feeds the GNN without per-object
-Python.
+scheduling), directed links, routed paths, and the flows offered on each
+path. Every flow follows one path; several paths may join the same (src, dst)
+pair (ECMP, or an explicit route for some flows), see :mod:`twin.routing`.
+Everything is columnar (NumPy arrays indexed by node, link, path or flow
+number) so that a 200-node scenario with 40,000 paths builds and validates in
+milliseconds and feeds the GNN without per-object Python.
 
 Units: capacities and rates in bits per second, packet sizes in bits, times in
 seconds. The GNNet datasets use abstract "time units"; readers keep their
@@ -113,6 +114,10 @@ class Flow:
         Discrete packet-size distribution (up to :data:`MAX_SIZES` entries).
     tos
         Type-of-service class, mapped to queue ``tos`` at every port.
+    route
+        Node sequence of this flow's own path (``src`` first, ``dst`` last);
+        empty: the flow follows the ``routes`` entry of its (src, dst) pair.
+        Flows with equal sequences share one path.
     """
 
     src: int
@@ -125,6 +130,7 @@ class Flow:
     sizes_bits: tuple[float, ...] = ()
     size_probs: tuple[float, ...] = ()
     tos: int = 0
+    route: tuple[int, ...] = ()
 
 
 def _f64(x: object, n: int, name: str) -> np.ndarray:
@@ -165,7 +171,8 @@ class Scenario:
     link_prop_delay_s
         ``(E,)`` float, >= 0 (zero when the source does not give one).
     path_src, path_dst
-        ``(P,)`` int64, one path per (src, dst).
+        ``(P,)`` int64 endpoints of each path; several paths may share a
+        (src, dst) pair (ECMP).
     path_ptr, path_links
         CSR routing: the links of path ``p`` are
         ``path_links[path_ptr[p]:path_ptr[p + 1]]`` in order; ``(P+1,)`` and
@@ -277,8 +284,35 @@ class Scenario:
         return {(int(s), int(d)): i for i, (s, d) in enumerate(zip(self.link_src, self.link_dst))}
 
     def path_index(self) -> dict[tuple[int, int], int]:
-        """Map ``(src, dst)`` node pair → path number."""
+        """Map ``(src, dst)`` node pair → path number, for scenarios with one path per pair.
+
+        Raises :class:`ScenarioError` naming a pair that has several paths
+        (ECMP); use :meth:`pair_paths` there.
+        """
+        keys = self.path_src * self.n_nodes + self.path_dst
+        u, c = np.unique(keys, return_counts=True)
+        if (c > 1).any():
+            k = int(u[c > 1][0])
+            raise ScenarioError(
+                f"scenario {self.name!r}: pair {k // self.n_nodes}->{k % self.n_nodes} has {int(c[c > 1][0])} paths "
+                f"(ECMP); use pair_paths(src, dst)"
+            )
         return {(int(s), int(d)): i for i, (s, d) in enumerate(zip(self.path_src, self.path_dst))}
+
+    def pair_paths(self, src: int, dst: int) -> np.ndarray:
+        """Path numbers joining ``src`` to ``dst`` (empty when none), ``(k,)`` int64 in path order."""
+        return np.flatnonzero((self.path_src == src) & (self.path_dst == dst)).astype(np.int64)
+
+    @property
+    def path_rank(self) -> np.ndarray:
+        """``(P,)`` int64, the ordinal of each path among the paths of its (src, dst) pair (0 when alone)."""
+        keys = self.path_src * self.n_nodes + self.path_dst
+        o = np.argsort(keys, kind="stable")
+        ks = keys[o]
+        start = np.searchsorted(ks, ks, side="left")
+        rank = np.empty(self.n_paths, dtype=np.int64)
+        rank[o] = np.arange(self.n_paths) - start
+        return rank
 
     # ---------------------------------------------------------- validation
     def validate(self) -> None:
@@ -382,11 +416,6 @@ class Scenario:
                 f"path {int(self.path_src[q])}->{int(self.path_dst[q])} has a routing loop: it visits node "
                 f"{node} twice ({self.path_nodes(q)})"
             )
-        keys = self.path_src * n + self.path_dst
-        if np.unique(keys).size != p:
-            u, c = np.unique(keys, return_counts=True)
-            k = int(u[c > 1][0])
-            raise ScenarioError(f"more than one path is given for {k // n}->{k % n}")
 
     def _validate_flows(self) -> None:
         f, p = self.n_flows, self.n_paths
@@ -437,7 +466,9 @@ class Scenario:
 
         ``links`` rows are ``(src, dst, capacity_bps[, prop_delay_s])``;
         ``routes`` maps ``(src, dst)`` to the node sequence of its path. Every
-        flow's (src, dst) must have a route.
+        flow either gives its own :attr:`Flow.route` or has a ``routes``
+        entry; flows with different node sequences for one pair get one path
+        each (ECMP). Paths come in ``routes`` order, then in order of first use.
         """
         link_rows = [tuple(r) for r in links]
         lsrc = np.array([int(r[0]) for r in link_rows], dtype=np.int64)
@@ -450,26 +481,38 @@ class Scenario:
         ptr: list[int] = [0]
         plinks: list[int] = []
         pid: dict[tuple[int, int], int] = {}
-        for (s, d), nodes in routes.items():
-            if len(nodes) < 2 or nodes[0] != s or nodes[-1] != d:
-                raise ScenarioError(f"route {s}->{d} must run from {s} to {d}, got {list(nodes)}")
-            for a, b in pairwise(nodes):
-                if (int(a), int(b)) not in lid:
-                    raise ScenarioError(f"route {s}->{d} uses link {a}->{b}, which does not exist")
-                plinks.append(lid[(int(a), int(b))])
-            pid[(int(s), int(d))] = len(psrc)
-            psrc.append(int(s))
-            pdst.append(int(d))
+        seq_id: dict[tuple[int, ...], int] = {}
+
+        def add_path(nodes: Sequence[int], s: int, d: int, what: str) -> int:
+            seq = tuple(int(v) for v in nodes)
+            if seq in seq_id:
+                return seq_id[seq]
+            if len(seq) < 2 or seq[0] != s or seq[-1] != d:
+                raise ScenarioError(f"{what} {s}->{d} must run from {s} to {d}, got {list(seq)}")
+            for a, b in pairwise(seq):
+                if (a, b) not in lid:
+                    raise ScenarioError(f"{what} {s}->{d} uses link {a}->{b}, which does not exist")
+                plinks.append(lid[(a, b)])
+            seq_id[seq] = len(psrc)
+            psrc.append(s)
+            pdst.append(d)
             ptr.append(len(plinks))
+            return seq_id[seq]
+
+        for (s, d), nodes in routes.items():
+            pid[(int(s), int(d))] = add_path(nodes, int(s), int(d), "route")
         flow_rows = list(flows)
         f = len(flow_rows)
         fpath = np.empty(f, dtype=np.int64)
         sizes = np.full((f, MAX_SIZES), np.nan)
         probs = np.zeros((f, MAX_SIZES))
         for i, fl in enumerate(flow_rows):
-            if (fl.src, fl.dst) not in pid:
+            if fl.route:
+                fpath[i] = add_path(fl.route, int(fl.src), int(fl.dst), f"flow {i} route")
+            elif (fl.src, fl.dst) in pid:
+                fpath[i] = pid[(fl.src, fl.dst)]
+            else:
                 raise ScenarioError(f"flow {i} ({fl.src}->{fl.dst}) has no route")
-            fpath[i] = pid[(fl.src, fl.dst)]
             if fl.sizes_bits:
                 if len(fl.sizes_bits) > MAX_SIZES or len(fl.sizes_bits) != len(fl.size_probs):
                     raise ScenarioError(f"flow {i}: sizes_bits and size_probs must have equal length <= {MAX_SIZES}")

@@ -33,7 +33,6 @@ import heapq
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -343,17 +342,15 @@ def _random_tree(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-_SHIPPED = "data/topologies"
-
-
 def list_shipped() -> list[str]:
-    """Names of the topologies the package ships (``twin/data/topologies/*.graphml``).
+    """Names of the networks the package ships (``twin/data/networks/*.yaml``, see :mod:`twin.netmodel`).
 
     >>> "abilene" in list_shipped() and "nsfnet" in list_shipped()
     True
     """
-    root = resources.files("twin").joinpath(_SHIPPED)
-    return sorted(p.name[: -len(".graphml")] for p in root.iterdir() if p.name.endswith(".graphml"))
+    from twin.netmodel import list_networks  # the network model imports this module
+
+    return list_networks()
 
 
 def load_topology(
@@ -365,9 +362,12 @@ def load_topology(
     """Resolve ``spec`` to a topology.
 
     ``spec`` is a path to a ``.graphml`` file, or a name looked up
-    (case-insensitively) first among the shipped topologies and then as
-    ``NAME.graphml`` in ``zoo_dir``.
+    (case-insensitively) first among the shipped network models
+    (:func:`twin.netmodel.load_network`, the one definition of each shipped
+    network) and then as ``NAME.graphml`` in ``zoo_dir``.
     """
+    from twin.netmodel import list_networks, load_network
+
     text = os.fspath(spec)
     path = Path(text)
     if text.endswith(".graphml") or path.is_file():
@@ -375,13 +375,8 @@ def load_topology(
             raise TopologyError(f"topology file {path} does not exist")
         return read_graphml(path, default_capacity_bps=default_capacity_bps)
     low = text.lower()
-    root = resources.files("twin").joinpath(_SHIPPED)
-    for item in root.iterdir():
-        if item.name.lower() == f"{low}.graphml":
-            with resources.as_file(item) as p:
-                topo = read_graphml(p, default_capacity_bps=default_capacity_bps)
-            topo.name = item.name[: -len(".graphml")]
-            return topo
+    if low in list_networks():
+        return load_network(low).to_topology()
     tried = [f"shipped: {', '.join(list_shipped())}"]
     if zoo_dir is not None:
         zdir = Path(zoo_dir)

@@ -94,7 +94,7 @@ def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = Fa
                 jitter=np.asarray(lb.path_jitter_s2, dtype=np.float64),
                 loss=np.asarray(lb.path_loss_ratio, dtype=np.float64),
                 link_util=np.asarray(lb.link_utilization, dtype=np.float64),
-                link_occ=np.asarray(lb.link_queue_occupancy, dtype=np.float64),
+                link_occ=np.asarray(lb.link_queue_pkts, dtype=np.float64),  # the GNN learns packets
                 source=f"{d}:{s.file}:{s.index}", n_nodes=sc.n_nodes, sim_time=float(s.sim_time),
             ))
     return out
@@ -139,6 +139,29 @@ class TrainConfig:
     threads: int = 2
     architecture: dict[str, Any] = field(default_factory=lambda: GNNConfig().to_dict())
     coverage: float = 0.9
+
+    def __post_init__(self) -> None:
+        """Refuse settings no training run can use (``ValueError`` naming the setting and its range)."""
+        checks: list[tuple[str, object, bool, str]] = [
+            ("epochs", self.epochs, isinstance(self.epochs, int) and self.epochs >= 1, ">= 1"),
+            ("lr", self.lr, isinstance(self.lr, (int, float)) and 0 < self.lr <= 10, "in (0, 10]"),
+            ("batch_paths", self.batch_paths, isinstance(self.batch_paths, int) and self.batch_paths >= 1, ">= 1"),
+            ("batch_size", self.batch_size, isinstance(self.batch_size, int) and self.batch_size >= 1, ">= 1"),
+            ("time_budget_min", self.time_budget_min,
+             isinstance(self.time_budget_min, (int, float)) and self.time_budget_min > 0, "> 0"),
+            ("patience", self.patience, isinstance(self.patience, int) and self.patience >= 1, ">= 1"),
+            ("threads", self.threads, isinstance(self.threads, int) and self.threads >= 1, ">= 1"),
+            ("coverage", self.coverage, isinstance(self.coverage, (int, float)) and 0 < self.coverage < 1,
+             "in (0, 1)"),
+        ]
+        for key in ("hidden", "iterations", "readout_hidden"):
+            if key in self.architecture:
+                v = self.architecture[key]
+                checks.append((f"architecture.{key}", v, isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                               ">= 1"))
+        for name, value, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"train: {name} must be {rule}, got {value!r}")
 
 
 def seed_everything(seed: int) -> None:

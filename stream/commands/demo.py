@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from stream.commands.twin_predict import load_model
+from stream.commands._options import EXIT_STATUS_HELP, checkpoint_option
+from stream.commands.twin_predict import cli_model
 
 if TYPE_CHECKING:
     from twin.kpis import Prediction
@@ -83,7 +85,8 @@ def link_table(sc: Scenario, pred: Prediction) -> Any:
     order = np.argsort(-util, kind="stable")
     t = Table(
         title=f"Links ({sc.n_links}), busiest first", title_justify="left",
-        caption="util. = carried / capacity; queue = mean packets in the output port", caption_justify="left",
+        caption="util. = carried / capacity; queue = mean packets in the output port (% of its buffer)",
+        caption_justify="left",
     )
     t.add_column("link", no_wrap=True)
     t.add_column("Gb/s" if sc.time_unit == "s" else f"bits/{sc.time_unit}", justify="right")
@@ -98,7 +101,7 @@ def link_table(sc: Scenario, pred: Prediction) -> Any:
             f"{sc.link_capacity_bps[e] * c_scale:g}",
             _fmt(sc.link_prop_delay_s[e] * p_scale, 3),
             _fmt(pred.link_utilization[e] * 100.0, 1),
-            _fmt(pred.link_queue_occupancy[e], 3),
+            _fmt(pred.link_queue_pkts[e], 3) + f" ({_fmt(pred.link_queue_occupancy[e] * 100.0, 0)} %)",
             _fmt(pred.link_loss_ratio[e] * 100.0, 3),
         )
     return t
@@ -111,13 +114,12 @@ def _fmt(x: float, digits: int) -> str:
     return f"{x:.{digits}f}" if abs(x) >= 10 ** (-digits) or x == 0 else f"{x:.{digits}g}"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Scenario YAML to use instead of the bundled NSFNet one.")
 @click.option("--model", "-m", "model_name", metavar="NAME", default=None,
               help="qt | mlp | gnn | sim. Default: gnn if its shipped checkpoint loads, else qt.")
-@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Checkpoint for the gnn/mlp model instead of the shipped one.")
+@checkpoint_option
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
               help="Show the N paths with the largest delay.")
 @click.option("--all", "show_all", is_flag=True, help="Show every path.")
@@ -153,10 +155,14 @@ def demo(scenario_path: Path | None, model_name: str | None, checkpoint: Path | 
         sc = load_scenario_yaml(path)
     except (ScenarioError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    model = load_model(model_name, checkpoint)
+    model = cli_model(model_name, checkpoint)
     t0 = time.perf_counter()
-    pred = model.predict(sc)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = model.predict(sc)
     dt = time.perf_counter() - t0
+    for msg in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)):
+        click.echo(f"warning: {msg}", err=True)  # e.g. the mlp's out-of-domain notice
     out = Console(file=sys.stdout)
     out.print(
         f"[bold]{sc.name or path.stem}[/bold]: {sc.n_nodes} nodes, {sc.n_links} links, {sc.n_paths} paths, "

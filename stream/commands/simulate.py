@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
+
+MAX_AREA_KM = 20_000.0
+"""Same as :data:`twin.sim.dataset.MAX_AREA_KM` (not imported: it would load the simulator for --help)."""
 __all__ = ["simulate"]
 
 
@@ -81,13 +85,22 @@ EXAMPLES
 
 \b
 EXIT STATUS
-  0 done; 1 bad input or an existing OUT made with other settings; 2 usage.
+  0 done; 1 bad input or an existing OUT made with other settings; 2 usage
+  error (e.g. --min-packets > --max-packets, a negative --area-km).
 """
 
 
-@click.group(help="Generate labelled data with twinwatch's packet-level simulator.")
+@click.group(help=f"""Generate labelled data with twinwatch's packet-level simulator.
+
+\b
+Examples:
+  twinwatch simulate dataset --topology random --nodes 10-30 --samples 100 --out data/rand100
+  twinwatch simulate stats data/rand100
+
+{EXIT_STATUS_HELP}
+""", context_settings={"help_option_names": ["-h", "--help"]})
 def simulate() -> None:
-    pass
+    """The ``simulate`` command group."""
 
 
 @simulate.command("dataset", help=_DATASET_HELP, context_settings={"max_content_width": 100})
@@ -99,10 +112,11 @@ def simulate() -> None:
 @click.option("--degree", default="2.5-4", show_default=True, help="Random topologies: mean node degree range.")
 @click.option("--capacities", default="10e6,25e6,40e6,100e6", show_default=True,
               help="Random topologies: link capacities to draw from (bits/s).")
-@click.option("--area-km", type=float, default=0.0, show_default=True,
-              help="Random topologies: side of the square nodes are placed in; 0 = no propagation delay.")
+@click.option("--area-km", type=click.FloatRange(0.0, MAX_AREA_KM), default=0.0, show_default=True,
+              help="Random topologies: side of the square nodes are placed in (km); 0 = no propagation delay.")
 @click.option("--samples", "n_samples", type=click.IntRange(min=1), required=True, help="Number of samples.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset folder.")
+@click.option("--out", "-o", "out", metavar="DIR", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Dataset directory (created; re-running with the same settings resumes it).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed.")
 @click.option("--load", default="full", show_default=True,
@@ -129,7 +143,7 @@ def simulate() -> None:
               help="Generate at least this many packets per sample.")
 @click.option("--max-packets", type=click.IntRange(min=1), default=1_000_000, show_default=True,
               help="Generate at most this many packets per sample (bounds the time per sample).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@progress_option
 def dataset(
     topology: str, zoo_dir: Path | None, nodes: str, degree: str, capacities: str, area_km: float,
     n_samples: int, out: Path, workers: int, seed: int, load: str, traffic: str, matrix_file: Path | None,
@@ -140,6 +154,9 @@ def dataset(
     from twin.sim.engine import SimConfig
     from twin.sim.scenarios import ScenarioParams, parse_load
 
+    if min_packets > max_packets:
+        raise click.BadParameter(f"--min-packets {min_packets} is larger than --max-packets {max_packets}",
+                                 param_hint="--min-packets")
     try:
         if topology == "random":
             spec = TopologySpec(
@@ -164,7 +181,7 @@ def dataset(
         done = generate_dataset(out, n_samples=n_samples, topology=spec, params=params, sim=sim, seed=seed,
                                 workers=workers, progress=progress)
     except ValueError as exc:  # DatasetError, TopologyError, ScenarioError and bad settings
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"{out}: {done.made} samples made, {done.skipped} already there, in {done.wall_time_s:.1f} s "
         f"({done.converged}/{done.made} converged to --target-rse; mean 95% CI of path delay "
@@ -172,23 +189,37 @@ def dataset(
     )
 
 
-@simulate.command("stats")
-@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def stats(dataset_dir: Path) -> None:
-    """Print statistics of a generated dataset as JSON.
+_STATS_HELP = f"""Print statistics of a generated dataset as JSON.
 
-    \b
-    Sizes, loads, the simulation budget used, and the label precision: the
-    relative half-width of the 95 % confidence interval of each path's mean
-    delay (rel_ci), per sample and pooled over all paths.
-    """
-    import json
+\b
+Sizes, loads, the simulation budget used, and the label precision: the
+relative half-width of the 95 % confidence interval of each path's mean
+delay (rel_ci), per sample and pooled over all paths. A figure that cannot
+be computed is null, and the "nulls" object says why (JSON has no NaN).
 
+\b
+Examples:
+  twinwatch simulate stats data/rand1k
+  twinwatch simulate stats data/rand1k --json stats.json
+
+{EXIT_STATUS_HELP}
+"""
+
+
+@simulate.command("stats", help=_STATS_HELP)
+@click.argument("dataset_dir", metavar="DATASET_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@json_report_option
+def stats(dataset_dir: Path, json_report: str | None) -> None:
     from twin.datasets.gnnet import DatasetError
     from twin.sim.dataset import dataset_summary
 
     try:
         summary = dataset_summary(dataset_dir)
     except DatasetError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps(summary, indent=1))
+        raise click.ClickException(str(exc)) from None
+    write_json_report(json_report or "-", summary)
+
+
+from stream.commands.simulate_telemetry import telemetry  # noqa: E402  (the group's third command, own module)
+
+simulate.add_command(telemetry)

@@ -18,6 +18,7 @@ _COMMANDS: dict[str, str] = {
     "evaluate": "stream.commands.twin_predict:evaluate",
     "train": "stream.commands.twin_train:train",
     "explain": "stream.commands.twin_explain:explain",
+    "calibrate": "stream.commands.twin_calibrate:calibrate",
 }
 
 _HELP = """Predict, evaluate, train and explain the network twin offline.
@@ -32,6 +33,19 @@ Examples:
   twinwatch twin predict ../shared/data/gnnet/2021/validation --model qt --out preds.jsonl
   twinwatch twin predict twin/data/nsfnet.yaml --out -
   twinwatch twin evaluate ../shared/data/gnnet/2022/validation --model qt --json qt.json
+
+\b
+Options are spelled the same in every sub-command: --progress/--no-progress
+(-q is the old spelling), --json FILE ('-' = stdout), --checkpoint PATH (a
+model directory or its config.json / model.safetensors), --out FILE for
+predictions and --out DIR for model directories.
+
+\b
+Exit status (every sub-command):
+  0  success
+  1  invalid input (nothing usable: a bad file, every record rejected)
+  2  usage error (unknown option, bad option value)
+  3  partial success (output written, some input rejected and counted)
 """
 
 

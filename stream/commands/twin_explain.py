@@ -3,15 +3,17 @@
 Example::
 
     twinwatch twin explain ../shared/data/gnnet/2021/validation --sample 0 --path 0 5
+    twinwatch twin explain twin/data/nsfnet.yaml --path Seattle Princeton
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
+from stream.commands._options import EXIT_STATUS_HELP, checkpoint_option, json_report_option, write_json_report
 
 if TYPE_CHECKING:
     from twin.kpis import Labels
@@ -38,23 +40,47 @@ def _load_sample(data: Path, sample: int) -> tuple[str, int, Scenario, Labels | 
     raise click.BadParameter(f"{data} has fewer than {sample + 1} samples", param_hint="--sample")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _node(scenario: Scenario, text: str) -> int:
+    """Node number of ``text``: a node name (``scenario.meta["node_names"]``) or a 0-based number."""
+    names = scenario.meta.get("node_names")
+    names = [str(x) for x in names] if isinstance(names, list) and len(names) == scenario.n_nodes else []
+    if text in names:
+        return names.index(text)
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if 0 <= k < scenario.n_nodes:
+        return k
+    shown = f"names {names[:6]}{'...' if len(names) > 6 else ''} or " if names else ""
+    raise click.BadParameter(f"unknown node {text!r}; nodes are {shown}numbers 0..{scenario.n_nodes - 1}",
+                             param_hint="--path")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
 @click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, path_type=Path))
 @click.option("--sample", "sample", type=click.IntRange(min=0), default=0, show_default=True,
               help="0-based sample number in DATA_DIR's order (sorted tarballs, then lines).")
-@click.option("--path", "path", type=(int, int), required=True, metavar="SRC DST", help="Source and destination node.")
-@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="GNN model directory instead of the shipped checkpoint.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def explain(data_dir: Path, sample: int, path: tuple[int, int], checkpoint: Path | None, as_json: bool) -> None:
+@click.option("--path", "path", type=(str, str), required=True, metavar="SRC DST",
+              help="Source and destination node: names as `twinwatch demo` shows them, or 0-based numbers.")
+@checkpoint_option
+@json_report_option
+def explain(data_dir: Path, sample: int, path: tuple[str, str], checkpoint: Path | None,
+            json_report: str | None) -> None:
     """Break the GNN's predicted delay of one path into per-hop queueing, transmission and propagation.
 
     \b
     DATA_DIR is a GNNet dataset folder (or a scenario YAML file, then --sample
     is ignored and no measured delay is shown). The parts add up to the
     predicted path delay (the model's readout is a sum over hops). Units are
-    the dataset's own (GNNet: time units; YAML: seconds).
-    Exit status: 0 ok, 1 data or model error, 2 usage error.
+    the dataset's own (GNNet: time units; YAML: seconds). --json FILE writes
+    the breakdown as JSON to FILE (a bare --json or --json -: to stdout,
+    instead of the table).
+
+    \b
+    Examples:
+      twinwatch twin explain twin/data/nsfnet.yaml --path Seattle Princeton
+      twinwatch twin explain ../shared/data/gnnet/2021/validation --sample 3 --path 0 5 --json -
     """
     from rich.console import Console
     from rich.table import Table
@@ -68,22 +94,23 @@ def explain(data_dir: Path, sample: int, path: tuple[int, int], checkpoint: Path
     except (CheckpointError, OSError, RuntimeError) as exc:
         raise click.ClickException(f"cannot load the GNN: {exc}") from None
     file, index, scenario, labels = _load_sample(data_dir, sample)
-    src, dst = path
+    src, dst = _node(scenario, path[0]), _node(scenario, path[1])
     try:
         ex = explain_path(model, scenario, src, dst)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="--path") from None
     measured = labels.path_delay_s[scenario.path_index()[(src, dst)]] if labels is not None else float("nan")
-    if as_json:
-        click.echo(json.dumps({
+    if json_report is not None:
+        write_json_report(json_report, {
             "file": file, "index": index, "src": src, "dst": dst, "time_unit": ex.time_unit,
             "predicted_delay": ex.predicted_delay,
             "measured_delay": float(measured) if measured == measured else None,
             "hops": [{"src": h.src, "dst": h.dst, "link": h.link, "capacity": h.capacity,
                       "occupancy_pkts": h.occupancy_pkts, "queueing": h.queueing, "transmission": h.transmission,
                       "propagation": h.propagation, "drop": h.drop} for h in ex.hops],
-        }))
-        return
+        })
+        if json_report == "-":
+            return
     u = ex.time_unit
     table = Table(title=f"{file} #{index}: path {src}→{dst}, delay breakdown ({u})")
     for col in ("hop", "link", "capacity", "occ pkts", "queueing", "transmit", "propag.", "total", "share", "drop"):

@@ -3,14 +3,16 @@
 ``predict`` writes one JSON line per sample in the stable contract format::
 
     {"file": "<tarball path relative to DATA_DIR>", "index": <0-based sample line>,
-     "n_nodes": N, "paths": [{"src": s, "dst": d, "delay": x, "jitter": y, "loss": z}, ...]}
+     "n_nodes": N, "paths": [{"src": s, "dst": d, "path": p, "delay": x, "jitter": y, "loss": z}, ...]}
 
-with one ``paths`` entry per (src, dst) pair that carries traffic, in the
-dataset's own time units. ``evaluate`` prints MAPE / MAE per topology size.
+with one ``paths`` entry per routed path that carries traffic, in the
+dataset's own time units; ``path`` is the scenario's path number, which tells
+apart the equal-cost (ECMP) paths of one (src, dst) pair. ``evaluate`` prints MAPE / MAE per topology size.
 
 Expected failures (a missing or corrupt dataset, an invalid scenario file, a
 model that cannot load) end with a one-line message and exit status 1; usage
-errors exit with 2.
+errors exit with 2; a run that wrote some lines and then failed, or wrote
+null values, exits with 3 (partial success) and says why on stderr.
 """
 
 from __future__ import annotations
@@ -22,10 +24,21 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
+
+from stream.commands._options import (
+    EXIT_STATUS_HELP,
+    ExitCode,
+    atomic_output,
+    checkpoint_option,
+    json_report_option,
+    out_file_option,
+    progress_option,
+    write_json_report,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,9 +48,11 @@ if TYPE_CHECKING:
     from twin.models import KPIModel
     from twin.scenario import Scenario
 
-__all__ = ["evaluate", "load_model", "predict", "prediction_record", "stderr_console"]
+__all__ = ["cli_model", "evaluate", "predict", "prediction_record", "stderr_console"]
 
 _YAML_SUFFIXES = (".yaml", ".yml")
+_CHECKPOINT_MODELS = ("gnn", "mlp")
+"""Models that load weights from a checkpoint (``--checkpoint``)."""
 
 
 def stderr_console() -> Console:
@@ -47,22 +62,25 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def load_model(name: str | None, checkpoint: Path | None) -> KPIModel:
-    """The model for ``--model`` / ``--checkpoint``; usage errors exit 2, load errors exit 1."""
-    from twin.models import MODELS, get_model
+def cli_model(name: str | None, checkpoint: Path | None) -> KPIModel:
+    """:func:`twin.models.load_model` for ``--model`` / ``--checkpoint``: usage errors exit 2, load errors 1."""
+    from twin.models import ModelLoadError, UnknownModelError, load_model
 
-    if name is not None and name.strip().lower() not in MODELS:
-        raise click.BadParameter(
-            f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}", param_hint="--model"
-        )
+    key = name.strip().lower() if name is not None else None
+    if checkpoint is not None and key is not None and key not in _CHECKPOINT_MODELS:
+        raise click.UsageError(f"model {name!r} does not take these options: it has no checkpoint (--checkpoint "
+                               f"applies to the {' and '.join(_CHECKPOINT_MODELS)} models only)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = get_model(name, checkpoint=str(checkpoint) if checkpoint else None)
+            model = load_model(name, checkpoint)
+        except UnknownModelError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model") from None
         except TypeError as exc:
-            raise click.UsageError(f"model {name!r} does not take these options: {exc}") from None
-        except (ImportError, OSError, RuntimeError, ValueError) as exc:
-            raise click.ClickException(f"cannot load model {name or '(default)'!r}: {exc}") from None
+            why = str(exc).split("got ", 1)[-1]  # not the factory's Python signature
+            raise click.UsageError(f"model {name!r} does not take these options ({why})") from None
+        except ModelLoadError as exc:
+            raise click.ClickException(str(exc)) from None
     for w in caught:  # our registry's fallback notice; library deprecation noise is dropped
         if issubclass(w.category, RuntimeWarning):
             click.echo(f"warning: {w.message}", err=True)
@@ -79,18 +97,18 @@ def prediction_record(file: str, index: int, scenario: Scenario, pred: Predictio
     >>> p = Prediction.empty(1, 1); p.path_delay_s[:] = 0.5; p.path_jitter_s2[:] = 0.1; p.path_loss_ratio[:] = 0
     >>> prediction_record("a.tar.gz", 3, sc, p)
     {'file': 'a.tar.gz', 'index': 3, 'n_nodes': 2,
-     'paths': [{'src': 0, 'dst': 1, 'delay': 0.5, 'jitter': 0.1, 'loss': 0.0}]}
+     'paths': [{'src': 0, 'dst': 1, 'path': 0, 'delay': 0.5, 'jitter': 0.1, 'loss': 0.0}]}
     """
     paths = [
-        {"src": s, "dst": d, "delay": x, "jitter": y, "loss": z}
-        for s, d, x, y, z in zip(
+        {"src": s, "dst": d, "path": p, "delay": x, "jitter": y, "loss": z}
+        for p, (s, d, x, y, z) in enumerate(zip(
             scenario.path_src.tolist(),
             scenario.path_dst.tolist(),
             pred.path_delay_s.tolist(),
             pred.path_jitter_s2.tolist(),
             pred.path_loss_ratio.tolist(),
             strict=True,
-        )
+        ))
     ]
     return {"file": file, "index": int(index), "n_nodes": int(scenario.n_nodes), "paths": paths}
 
@@ -153,101 +171,145 @@ _MODEL_OPT = click.option(
     "--model", "-m", "model_name", metavar="NAME", default=None,
     help="qt | mlp | gnn | sim. Default: gnn if its shipped checkpoint loads, else qt.",
 )
-_CKPT_OPT = click.option(
-    "--checkpoint", type=click.Path(exists=True, dir_okay=True, path_type=Path), default=None,
-    help="Checkpoint for the gnn/mlp model instead of the shipped one.",
-)
-_QUIET_OPT = click.option("--quiet", "-q", is_flag=True, help="No progress bar on stderr.")
 _DATA_ARG = click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, path_type=Path))
 
+_EXIT_PREDICT = """\b
+Exit status:
+  0  success: every sample predicted, no null value
+  1  invalid input (unreadable dataset or scenario file, model that cannot
+     load); nothing written (an existing --out file is left as it was)
+  2  usage error (unknown option, bad option value, --out = DATA_DIR)
+  3  partial success: lines were written, but a later sample failed or some
+     KPIs are null (not predicted); stderr counts them and says why"""
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Warnings:
+    """Counts the warnings models raise while predicting and prints one line per kind on stderr."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, str] = {}
+        self.count: dict[str, int] = {}
+
+    def add(self, caught: list[warnings.WarningMessage]) -> None:
+        seen: set[str] = set()
+        for w in caught:
+            if not issubclass(w.category, RuntimeWarning):
+                continue  # library deprecation noise
+            key = w.category.__name__ if w.category.__module__.startswith("twin.") else str(w.message)
+            if key in seen:
+                continue
+            seen.add(key)
+            self.first.setdefault(key, str(w.message))
+            self.count[key] = self.count.get(key, 0) + 1
+
+    def echo(self) -> None:
+        for key, msg in self.first.items():
+            k = self.count[key]
+            click.echo(f"warning: {msg}" + (f" (in {k} samples; the first is shown)" if k > 1 else ""), err=True)
+
+
+def _null_count(pred: Prediction) -> int:
+    """Path KPI values the model left NaN (written as ``null``)."""
+    import numpy as np
+
+    return int(sum(np.count_nonzero(~np.isfinite(a)) for a in (pred.path_delay_s, pred.path_jitter_s2,
+                                                                  pred.path_loss_ratio)))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXIT_PREDICT)
 @_DATA_ARG
 @_MODEL_OPT
-@_CKPT_OPT
-@click.option(
-    "--out", "-o", "out", metavar="FILE", default="-", show_default=True,
-    help="Where to write the JSON lines; '-' is standard output.",
-)
+@checkpoint_option
+@out_file_option(inputs=("data_dir",), help="File to write the JSON lines to, '-' for standard output. It is "
+                 "written under a temporary name and renamed when done; it may not be DATA_DIR itself.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N samples.")
-@_QUIET_OPT
+@progress_option
 def predict(data_dir: Path, model_name: str | None, checkpoint: Path | None, out: str, limit: int | None,
-            quiet: bool) -> None:
+            progress: bool) -> None:
     """Predict per-path KPIs of every sample under DATA_DIR, one JSON line per sample.
 
     \b
     DATA_DIR is a GNNet dataset folder (any depth of sub-folders holding
     .tar.gz files with graphs/ and routings/ beside them), a single .tar.gz,
-    or a scenario YAML file (format: twin/datasets/scenario_yaml.py).
+    a dataset made by `twinwatch simulate dataset`, or a scenario YAML file
+    (format: twin/datasets/scenario_yaml.py).
 
     \b
     Each output line (a stable contract):
       {"file": "100/results_400-2000_14_14.tar.gz", "index": 0, "n_nodes": 100,
-       "paths": [{"src": 0, "dst": 1, "delay": 0.81, "jitter": 0.02, "loss": 0.0}, ...]}
+       "paths": [{"src": 0, "dst": 1, "path": 0, "delay": 0.81, "jitter": 0.02, "loss": 0.0}, ...]}
     file is the tarball relative to DATA_DIR (the file name for a YAML input),
     index the 0-based line of the sample in that tarball's result files; one
-    paths entry per (src, dst) pair that carries traffic.
+    paths entry per routed path that carries traffic; path is the scenario's
+    path number (ECMP: several paths share one src, dst pair).
 
     \b
     Units are the dataset's own: delay = mean per-packet delay (GNNet: time
     units; YAML: seconds), jitter = variance of the per-packet delay (unit²),
-    loss = dropped / generated packets (0..1). null means not predicted.
+    loss = dropped / generated packets (0..1). null means not predicted; the
+    reason is printed on stderr and the exit status is then 3. Delays are
+    never below the path's propagation + transmission time, and a model
+    asked about inputs outside its training domain (mlp) says so on stderr.
 
     \b
     Examples:
       twinwatch twin predict ../shared/data/gnnet/2021/validation --model qt --out preds.jsonl
       twinwatch twin predict twin/data/nsfnet.yaml --model qt --out -
-
-    Exit status: 0 ok, 1 data or model error, 2 usage error.
     """
-    model = load_model(model_name, checkpoint)
+    model = cli_model(model_name, checkpoint)
     t0 = time.perf_counter()
-    n = 0
+    n = nulls = 0
+    failure: str | None = None
+    notes = _Warnings()
+    errors = _data_errors()
     try:
-        with _as_click_errors(), _open_out(out) as fh:
-            items = _iter_inputs(data_dir)
-            for file, index, sc in _progress(items, f"predicting ({model.name})", quiet):
-                pred = model.predict(sc)
-                fh.write(orjson.dumps(prediction_record(file, index, sc, pred)))
-                fh.write(b"\n")
-                n += 1
-                if limit is not None and n >= limit:
-                    break
+        with atomic_output(out) as fh:
+            try:
+                items = _iter_inputs(data_dir)
+                for file, index, sc in _progress(items, f"predicting ({model.name})", not progress):
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        pred = model.predict(sc)
+                    notes.add(caught)
+                    nulls += _null_count(pred)
+                    fh.write(orjson.dumps(prediction_record(file, index, sc, pred)))
+                    fh.write(b"\n")
+                    n += 1
+                    if limit is not None and n >= limit:
+                        break
+            except BrokenPipeError:
+                raise
+            except errors as exc:
+                if n == 0:
+                    raise click.ClickException(str(exc)) from None
+                failure = str(exc)  # keep the lines written so far: a partial success
     except BrokenPipeError:  # e.g. `... --out - | head`: the reader went away; stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
-    if not quiet:
-        where = "stdout" if out == "-" else out
+    notes.echo()
+    where = "stdout" if out == "-" else out
+    if progress or failure or nulls:
         click.echo(f"{n} samples predicted with {model.name} in {time.perf_counter() - t0:.2f} s -> {where}", err=True)
+    if failure:
+        click.echo(f"error: stopped after {n} samples: {failure}", err=True)
+    if nulls:
+        click.echo(f"warning: {nulls} path KPI values are null (not predicted); see the warnings above", err=True)
+    if failure or nulls:
+        click.get_current_context().exit(int(ExitCode.PARTIAL))
 
 
-@contextmanager
-def _open_out(out: str) -> Iterator[IO[bytes]]:
-    if out == "-":
-        stream = click.get_binary_stream("stdout")
-        yield stream
-        stream.flush()
-        return
-    path = Path(out)
-    if path.parent and not path.parent.exists():
-        raise click.BadParameter(f"folder {str(path.parent)!r} does not exist", param_hint="--out")
-    with path.open("wb") as fh:
-        yield fh
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
 @_DATA_ARG
 @_MODEL_OPT
-@_CKPT_OPT
-@click.option("--json", "json_out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the scores as JSON to FILE ('-' for stdout, replacing the table).")
+@checkpoint_option
+@json_report_option
 @click.option("--bucket", type=click.Choice(["nodes", "folder"]), default="nodes", show_default=True,
               help="Size bucket: number of nodes of the topology, or the sample's sub-folder (e.g. 50/).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N samples.")
-@_QUIET_OPT
-def evaluate(data_dir: Path, model_name: str | None, checkpoint: Path | None, json_out: Path | None, bucket: str,
-             limit: int | None, quiet: bool) -> None:
+@progress_option
+def evaluate(data_dir: Path, model_name: str | None, checkpoint: Path | None, json_report: str | None, bucket: str,
+             limit: int | None, progress: bool) -> None:
     """Score a model against the labels of a GNNet dataset.
 
     \b
@@ -255,35 +317,29 @@ def evaluate(data_dir: Path, model_name: str | None, checkpoint: Path | None, js
     mean delay and of the jitter (delay variance), mean absolute error of the
     per-path loss ratio (0..1), the number of samples and paths, wall time and
     the model's predict time per sample. MAPE uses only paths with a positive
-    label; paths the model leaves NaN are counted, not scored.
+    label; paths the model leaves NaN are counted, not scored. With --json
+    FILE the scores are also written to FILE as JSON (--json - prints them
+    instead of the table).
 
     \b
     Examples:
       twinwatch twin evaluate ../shared/data/gnnet/2020/validation --model qt
       twinwatch twin evaluate ../shared/data/gnnet/2022/validation --model qt --bucket folder --json qt.json
-
-    Exit status: 0 ok, 1 data or model error, 2 usage error.
     """
     if _is_yaml(data_dir):
         raise click.BadParameter("a scenario YAML has no labels; evaluate needs a GNNet dataset folder",
                                  param_hint="DATA_DIR")
     from twin.evaluate import evaluate as run_evaluation
 
-    model = load_model(model_name, checkpoint)
+    model = cli_model(model_name, checkpoint)
     with _as_click_errors():
         report = run_evaluation(model, data_dir, bucket_by=bucket, limit=limit,
-                                wrap=lambda it: _progress(it, f"evaluating ({model.name})", quiet))
+                                wrap=lambda it: _progress(it, f"evaluating ({model.name})", not progress))
     if report.overall.samples == 0:
         raise click.ClickException(f"no samples found under {data_dir}")
-    doc = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
-    if json_out is not None and str(json_out) == "-":
-        click.get_binary_stream("stdout").write(doc + b"\n")
+    write_json_report(json_report, report.to_dict())
+    if json_report == "-":
         return
-    if json_out is not None:
-        try:
-            json_out.write_bytes(doc + b"\n")
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {json_out}: {exc.strerror or exc}") from None
     from rich.console import Console
 
     Console(file=sys.stdout).print(eval_table(report))

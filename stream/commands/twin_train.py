@@ -12,92 +12,167 @@ Example (the shipped checkpoint; see ``bench/notes/gnn.md`` for the time it took
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
+from stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
+
 __all__ = ["train"]
 
+_HELP = f"""Train the GNN twin on labelled samples (early stopping on validation delay MAPE).
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+\b
+Reads every sample under the --train folders (GNNet result tarballs, or a
+dataset made by `twinwatch simulate dataset`), fits the GNN, keeps the
+weights with the best validation delay MAPE, calibrates its conformal
+intervals on --val, and writes the model directory OUT (model.safetensors +
+config.json; OUT/resume.pt lets --resume continue). --val must not overlap
+--train, and OUT must not be one of them.
+
+\b
+Options take these units: --lr is Adam's learning rate, --time-budget
+minutes of wall clock; sizes (--hidden, --iterations) are state widths and
+message-passing rounds.
+
+\b
+Examples:
+  twinwatch twin train --train ../shared/data/gnnet/2021/train \\
+      --val ../shared/data/gnnet/2021/validation --out models/gnn --threads 1
+  twinwatch twin train --train data/rand1k --val data/rand200 --out models/gnn-sim \\
+      --epochs 30 --json train.json
+
+{EXIT_STATUS_HELP}
+"""
+
+
+def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
+    o = out.resolve()
+    for d in dirs:
+        r = d.resolve()
+        if o == r or o in r.parents or r in o.parents:
+            raise click.BadParameter(f"{out} overlaps the {what} folder {d}; write the model elsewhere",
+                                     param_hint="--out")
+
+
+@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--train", "train_dirs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
               help="Dataset folder to train on: GNNet, or made by `twinwatch simulate dataset` (repeatable).")
 @click.option("--val", "val_dirs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
               help="Held-out folder (repeatable): early stopping and conformal calibration; never trained on.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
-@click.option("--epochs", default=100, show_default=True, help="Maximum epochs.")
-@click.option("--lr", default=2e-3, show_default=True, help="Adam learning rate.")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
-@click.option("--batch-size", default=16, show_default=True, help="Maximum scenarios per mini-batch.")
-@click.option("--batch-paths", default=12000, show_default=True, help="Maximum paths per mini-batch.")
-@click.option("--time-budget", "time_budget", default=55.0, show_default=True,
-              help="Wall-clock budget in minutes; training stops after the epoch that exceeds it.")
-@click.option("--patience", default=12, show_default=True, help="Epochs without validation improvement.")
-@click.option("--hidden", default=32, show_default=True, help="State size of flows, queues and links.")
-@click.option("--iterations", default=8, show_default=True, help="Message-passing iterations T.")
-@click.option("--threads", default=2, show_default=True, help="torch threads.")
-@click.option("--max-nodes", default=None, type=int, help="Skip training samples with more nodes than this.")
+@click.option("--out", "-o", "out_dir", metavar="DIR", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Model directory to write (created; an existing one is overwritten unless --resume).")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Maximum epochs.")
+@click.option("--lr", type=click.FloatRange(0.0, 10.0, min_open=True), default=2e-3, show_default=True,
+              help="Adam learning rate (> 0).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Maximum scenarios per mini-batch.")
+@click.option("--batch-paths", type=click.IntRange(min=1), default=12000, show_default=True,
+              help="Maximum paths per mini-batch.")
+@click.option("--time-budget", "time_budget", type=click.FloatRange(0.0, min_open=True), default=55.0,
+              show_default=True, help="Wall-clock budget in minutes; training stops after the epoch that exceeds it.")
+@click.option("--patience", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Epochs without validation improvement.")
+@click.option("--hidden", type=click.IntRange(min=1, max=4096), default=32, show_default=True,
+              help="State size of flows, queues and links.")
+@click.option("--iterations", type=click.IntRange(min=1, max=64), default=8, show_default=True,
+              help="Message-passing iterations T.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads.")
+@click.option("--max-nodes", default=None, type=click.IntRange(min=2),
+              help="Skip training samples with more nodes than this.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
-@click.option("--mlp-out", default=None, type=click.Path(path_type=Path),
-              help="Also train the per-path MLP baseline on the same data and write it here.")
+@click.option("--mlp-out", metavar="DIR", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Also train the per-path MLP baseline on the same data and write its model directory here.")
+@progress_option
+@json_report_option
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
-          threads: int, max_nodes: int | None, resume: bool, mlp_out: Path | None) -> None:
-    """Train the GNN twin on GNNet samples (early stopping on validation delay MAPE)."""
+          threads: int, max_nodes: int | None, resume: bool, mlp_out: Path | None, progress: bool,
+          json_report: str | None) -> None:
     import torch
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from twin.checkpoint import CheckpointError
+    from twin.datasets import DatasetError
+    from twin.scenario import ScenarioError
     from twin.train import TrainConfig, load_examples
     from twin.train import train as run_train
 
-    torch.set_num_threads(threads)
-    console = Console(stderr=True)
     tr_res, va_res = [d.resolve() for d in train_dirs], [d.resolve() for d in val_dirs]
     shared = [str(v) for v in va_res if any(v == t or t in v.parents or v in t.parents for t in tr_res)]
     if shared:
         raise click.UsageError(f"--val {', '.join(shared)} overlaps --train; keep validation apart from training")
+    for out in (out_dir, mlp_out):
+        if out is not None:
+            _no_overlap(out, train_dirs + val_dirs, "--train/--val")
+    try:
+        cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
+                          time_budget_min=time_budget, patience=patience, threads=threads,
+                          architecture={"hidden": hidden, "iterations": iterations, "readout_hidden": 32})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    torch.set_num_threads(threads)
+    console = Console(stderr=True, quiet=not progress)
     console.print(f"reading training data: {', '.join(map(str, train_dirs))}")
-    tr = load_examples(train_dirs, max_nodes=max_nodes)
-    va = load_examples(val_dirs)
+    try:
+        tr = load_examples(train_dirs, max_nodes=max_nodes)
+        va = load_examples(val_dirs)
+    except (DatasetError, ScenarioError, OSError, EOFError) as exc:
+        raise click.ClickException(str(exc)) from None
     if not tr or not va:
         raise click.ClickException(f"no samples found (train: {len(tr)}, val: {len(va)}); check the folders")
     console.print(f"{len(tr)} training samples ({sum(e.graph.n_paths for e in tr)} paths), "
                   f"{len(va)} validation samples ({sum(e.graph.n_paths for e in va)} paths)")
-    cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
-                      time_budget_min=time_budget, patience=patience, threads=threads,
-                      architecture={"hidden": hidden, "iterations": iterations, "readout_hidden": 32})
     info = {"train": [str(d) for d in train_dirs], "val": [str(d) for d in val_dirs], "max_nodes": max_nodes,
             "command": " ".join(["twinwatch", "twin", "train", *sys.argv[3:]]) if len(sys.argv) > 3 else ""}
-    with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]:.4f}  val delay MAPE {task.fields[val]}  "
-                             "best {task.fields[best]}"),
-                  TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("train", total=1, epoch=0, loss=0.0, val="-", best="-")
-
-        def on_event(kind: str, ev: dict[str, object]) -> None:
-            if kind == "epoch_start":
-                progress.reset(task, total=int(ev["batches"]))  # type: ignore[arg-type]
-                progress.update(task, epoch=ev["epoch"])
-            elif kind == "batch":
-                progress.update(task, advance=1, loss=ev["loss"])
-            elif kind == "epoch_end":
-                val = ev["val"]
-                assert isinstance(val, dict)
-                progress.update(task, val=f"{val['delay_mape']:.2f}%", best=f"{float(ev['best']):.2f}%")  # type: ignore[arg-type]
-                progress.console.print(
-                    f"epoch {ev['epoch']}: train loss {float(ev['train_loss']):.4f}, val delay MAPE "  # type: ignore[arg-type]
-                    f"{val['delay_mape']:.2f} %, jitter MAPE {val['jitter_mape']:.1f} %, loss MAE "
-                    f"{val['loss_mae']:.4f}{'  (best, saved)' if ev['improved'] else ''}")
-
-        summary = run_train(tr, va, out_dir, cfg, resume=resume, data_info=info, on_event=on_event)
+    try:
+        summary = _run(run_train, tr, va, out_dir, cfg, resume, info, console, progress)
+    except (CheckpointError, OSError) as exc:
+        raise click.ClickException(f"cannot write or resume {out_dir}: {exc}") from None
     console.print(f"model written to {out_dir}: best validation delay MAPE {summary['best_val_delay_mape']:.2f} % "
                   f"(epoch {summary['best_epoch']}), {summary['wall_time_s'] / 60:.1f} min")
+    report = {k: v for k, v in summary.items() if k != "calibration"}
     if mlp_out is not None:
         from twin.models.mlp import fit_mlp
 
         res = fit_mlp(tr, va, mlp_out, seed=seed)
         console.print(f"MLP baseline written to {mlp_out}: validation delay MAPE {res['best_val_delay_mape']:.2f} %")
-    click.echo(json.dumps({k: v for k, v in summary.items() if k != "calibration"}))
+        report["mlp"] = res
+    if json_report is not None:
+        write_json_report(json_report, report)
+    else:  # the former behaviour: the summary as one JSON line on stdout
+        import orjson
+
+        click.echo(orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+
+
+def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resume: bool, info: dict[str, object],
+         console: object, progress: bool) -> dict[str, object]:
+    """Run training with a rich progress display on ``console`` (nothing when ``progress`` is off)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]:.4f}  val delay MAPE {task.fields[val]}  "
+                             "best {task.fields[best]}"),
+                  TimeElapsedColumn(), console=console, disable=not progress) as bar:  # type: ignore[arg-type]
+        task = bar.add_task("train", total=1, epoch=0, loss=0.0, val="-", best="-")
+
+        def on_event(kind: str, ev: dict[str, object]) -> None:
+            if kind == "epoch_start":
+                bar.reset(task, total=int(ev["batches"]))  # type: ignore[call-overload]
+                bar.update(task, epoch=ev["epoch"])
+            elif kind == "batch":
+                bar.update(task, advance=1, loss=ev["loss"])
+            elif kind == "epoch_end":
+                val = ev["val"]
+                assert isinstance(val, dict)
+                bar.update(task, val=f"{val['delay_mape']:.2f}%", best=f"{float(ev['best']):.2f}%")  # type: ignore[arg-type]
+                bar.console.print(
+                    f"epoch {ev['epoch']}: train loss {float(ev['train_loss']):.4f}, val delay MAPE "  # type: ignore[arg-type]
+                    f"{val['delay_mape']:.2f} %, jitter MAPE {val['jitter_mape']:.1f} %, loss MAE "
+                    f"{val['loss_mae']:.4f}{'  (best, saved)' if ev['improved'] else ''}")
+
+        return run_train(tr, va, out_dir, cfg, resume=resume, data_info=info, on_event=on_event)  # type: ignore[operator]

@@ -20,9 +20,10 @@ Labels: ``path_delay_s`` = mean per-packet delay (tu), ``path_jitter_s2`` =
 variance of per-packet delay (tu²), ``path_loss_ratio`` = dropped / generated
 packets; per link (from ``linkUsage.txt`` where present, else NaN):
 ``link_utilization`` (0..1), ``link_loss_ratio`` (0..1), and
-``link_queue_occupancy`` = the sum over the port's queues of
+``link_queue_pkts`` = the sum over the port's queues of
 ``avgPortOccupancy`` in packets (2022 gives it in bits; it is divided by the
-queue's mean packet size).
+queue's mean packet size), and ``link_queue_occupancy`` = the same as a ratio
+of the port's buffer (:func:`twin.kpis.queue_occupancy_ratio`).
 
 ``Scenario.meta`` carries, per sample: ``file``, ``index``, ``sample_id``
 (first field of ``input_files.txt``, the generator's own id, not the line),
@@ -61,6 +62,7 @@ from __future__ import annotations
 import os
 import sys
 import tarfile
+import warnings
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -79,7 +81,7 @@ from twin.datasets._gnnet_lines import (
     parse_traffic,
 )
 from twin.datasets._gnnet_routing import Routing, RoutingError, read_routing
-from twin.kpis import Labels
+from twin.kpis import Labels, queue_occupancy_ratio
 from twin.scenario import MAX_QUEUES, Scenario, ScenarioError, TimeDist
 
 __all__ = ["DatasetError", "GNNetReader", "Sample", "find_tarballs", "iter_samples"]
@@ -199,13 +201,17 @@ class GNNetReader:
                         fobj = tar.extractfile(m)
                         if fobj is not None:
                             data[base] = fobj.read()
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        except (tarfile.TarError, EOFError, zlib.error, OSError, TypeError) as exc:
+            # TypeError: CPython's streaming gzip reader on a file cut inside the gzip header
+            what = _not_a_tarball(path)
+            if what:
+                raise DatasetError(f"not a GNNet result file (.tar.gz): {what}", file=rel, index=0) from None
             raise DatasetError(
                 f"cannot read the tarball ({type(exc).__name__}: {exc}); it is corrupt or truncated, "
                 f"re-download it",
                 file=rel,
                 index=0,
-            ) from exc
+            ) from None
         missing = [m for m in _REQUIRED if m not in data]
         if missing:
             raise DatasetError(f"the tarball has no {', '.join(missing)}", file=rel, index=0)
@@ -264,23 +270,29 @@ class GNNetReader:
                 g = _with_link_bandwidths(g, base / "links_bw" / inputs[3], rel, i)
             routing = self._routing(base / "routings" / inputs[2], gpath, g, rel, i)
             try:
-                sample = _build(
-                    g,
-                    routing,
-                    files["simulationResults.txt"][i],
-                    files["traffic.txt"][i],
-                    usage[i] if usage is not None else None,
-                    name=f"{rel}#{i}",
-                    meta={
-                        "file": rel,
-                        "index": i,
-                        "sample_id": inputs[0],
-                        "graph_file": inputs[1],
-                        "routing_file": inputs[2],
-                    },
-                )
+                with warnings.catch_warnings():
+                    # a field NumPy cannot convert (NaN where an integer is due, overflow) is bad input, not noise
+                    warnings.simplefilter("error", RuntimeWarning)
+                    sample = _build(
+                        g,
+                        routing,
+                        files["simulationResults.txt"][i],
+                        files["traffic.txt"][i],
+                        usage[i] if usage is not None else None,
+                        name=f"{rel}#{i}",
+                        meta={
+                            "file": rel,
+                            "index": i,
+                            "sample_id": inputs[0],
+                            "graph_file": inputs[1],
+                            "routing_file": inputs[2],
+                        },
+                    )
             except (LineError, ScenarioError) as exc:
                 raise DatasetError(str(exc), file=rel, index=i) from exc
+            except RuntimeWarning as exc:
+                raise DatasetError(f"a number in the result or traffic line is out of range or not finite ({exc})",
+                                   file=rel, index=i) from None
             self.n_samples += 1
             yield Sample(file=rel, index=i, scenario=sample[0], labels=sample[1], sim_time=sim_time)
 
@@ -310,16 +322,58 @@ def _cached_parse(
     except FileNotFoundError as exc:
         raise DatasetError(f"{kind} file {path} (named in input_files.txt) does not exist", file=rel,
                            index=index) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte in the file name
         raise DatasetError(f"cannot read {kind} file {path}: {exc}", file=rel, index=index) from exc
     try:
         value = parse(text)
     except parse_error as exc:
         raise DatasetError(str(exc), file=rel, index=index) from exc
+    except (ValueError, OverflowError, IndexError, KeyError) as exc:  # what the parser did not anticipate
+        raise DatasetError(f"{kind} file {path} is malformed ({type(exc).__name__}: {exc})", file=rel,
+                           index=index) from None
     cache[key] = value
     if len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
     return value
+
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (a twinwatch .npz sample?)"),
+    (b"\x93NUMPY", "a NumPy .npy file"),
+    (b"BZh", "a bzip2 file"),
+    (b"\xfd7zXZ", "an xz file"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+)
+
+
+def _not_a_tarball(path: Path) -> str:
+    """What ``path`` is when it is plainly not a gzip-compressed tar archive; ``""`` when it may be one.
+
+    A gzip file that is not a tar, or is truncated, is left to the caller's "corrupt or truncated" message.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if not head:
+        return "the file is empty"
+    if head[:2] == b"\x1f\x8b":
+        return ""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"it is {what}"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "it is an uncompressed tar archive (GNNet results are .tar.gz); compress it with gzip"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it is binary data starting with {head[:8].hex(' ')} (a .tar.gz starts with 1f 8b)"
+    first = text.lstrip()[:1]
+    kind = "JSON" if first in "{[" and first else "YAML or plain text"
+    return f"it is a text file ({kind}?), not a gzip-compressed tar archive"
+
 
 def iter_samples(root: str | os.PathLike[str], *, progress: bool = False) -> Iterator[Sample]:
     """All stable samples under ``root`` (nested folders to any depth), sorted by file then index.
@@ -421,6 +475,7 @@ def _build(
     labels.path_loss_ratio[:] = np.where(gen > 0, drop / np.where(gen > 0, gen, 1.0), np.nan)
     if usage_line is not None:
         _fill_link_labels(g, usage_line, labels, meta)
+        labels.link_queue_occupancy[:] = queue_occupancy_ratio(sc, labels.link_queue_pkts)
     return sc, labels
 
 
@@ -441,7 +496,7 @@ def _fill_link_labels(g: GNNetGraph, line: str, labels: Labels, meta: dict[str, 
     occ[in_bits] = np.where(np.isnan(occ[in_bits]), np.nan, conv[in_bits])
     has_q = ~np.isnan(occ).all(axis=1)
     total = np.nansum(occ, axis=1)
-    labels.link_queue_occupancy[lid] = np.where(has_q, total, np.nan)
+    labels.link_queue_pkts[lid] = np.where(has_q, total, np.nan)
     stats = np.full((g.link_src.shape[0], MAX_QUEUES, 5), np.nan)
     stats[lid] = lu.queues
     # (E, Q, 5): per queue utilization, losses, avgPortOccupancy, maxQueueOccupancy, avgPacketSize (raw units)

@@ -45,23 +45,25 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import numpy as np
 
 from twin.datasets.gnnet import DatasetError, Sample
 from twin.kpis import Labels
+from twin.provenance import git_revision
 from twin.scenario import Scenario
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST",
+    "MissingSamplesError",
     "is_native_dataset",
     "iter_native_samples",
     "read_extras",
@@ -75,11 +77,33 @@ __all__ = [
 FORMAT = "twinwatch-native"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MAX_SAMPLES = 10**9
+"""Most samples a dataset manifest may declare (``n_samples``)."""
 SAMPLES_DIR = "samples"
 
 _SCALAR_FIELDS = ("n_nodes", "name", "time_unit", "meta")
 _SC_ARRAYS = tuple(f.name for f in fields(Scenario) if f.name not in _SCALAR_FIELDS)
 _LB_ARRAYS = tuple(f.name for f in fields(Labels))
+_LB_REQUIRED = tuple(f.name for f in fields(Labels) if f.default is MISSING)
+
+
+class MissingSamplesError(DatasetError):
+    """Sample files that the manifest's ``n_samples`` promises are not there.
+
+    Raised by :func:`iter_native_samples` *after* it yielded every sample that
+    is there, so a caller can report a partial success; ``missing`` lists the
+    absent files and ``n_read`` counts the samples read.
+    """
+
+    def __init__(self, missing: list[Path], *, n_read: int, n_missing: int | None = None) -> None:
+        self.missing = list(missing)
+        self.n_missing = len(self.missing) if n_missing is None else n_missing
+        self.n_read = n_read
+        shown = ", ".join(str(p) for p in self.missing[:3]) + (", ..." if self.n_missing > 3 else "")
+        super().__init__(
+            f"{self.n_missing} sample file(s) listed by the manifest are missing ({shown}); {n_read} were read. "
+            "An interrupted run resumes when the same `twinwatch simulate dataset` command is run again"
+        )
 
 
 def sample_path(root: str | os.PathLike[str], index: int) -> Path:
@@ -112,22 +136,6 @@ def _atomic_write(path: Path, write: object) -> None:
             tmp.unlink()
 
 
-def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
-    """``git rev-parse HEAD`` of the source tree (``+dirty`` when modified), or None outside git."""
-    here = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True,
-            timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev + ("+dirty" if dirty else "")
-
-
 def write_manifest(root: str | os.PathLike[str], info: Mapping[str, object]) -> Path:
     """Write ``root/manifest.json`` (atomically) with ``info`` plus format fields."""
     from importlib.metadata import PackageNotFoundError, version
@@ -151,20 +159,44 @@ def write_manifest(root: str | os.PathLike[str], info: Mapping[str, object]) -> 
     return path
 
 
-def read_manifest(root: str | os.PathLike[str]) -> dict[str, object]:
-    """The manifest of a native dataset; :class:`DatasetError` if it is not one."""
-    path = Path(root) / MANIFEST
+def _parse_manifest(path: Path) -> object:
+    """The JSON value of a manifest file; :class:`DatasetError` "invalid manifest: <why>" when it is not JSON."""
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable twinwatch dataset manifest ({exc})") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: invalid manifest: not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:
+        raise DatasetError(f"{path}: invalid manifest: {exc}") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: invalid manifest: JSON nested too deeply") from None
+
+
+def read_manifest(root: str | os.PathLike[str]) -> dict[str, object]:
+    """The manifest of a native dataset; :class:`DatasetError` if it is missing, invalid or not one.
+
+    Checked: ``format`` is :data:`FORMAT`, ``format_version`` an integer this
+    reader knows, ``n_samples`` (when present) an integer 0..:data:`MAX_SAMPLES`.
+    """
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise DatasetError(f"{path}: no manifest; is this a twinwatch-generated dataset?")
+    doc = _parse_manifest(path)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DatasetError(f"{path}: format is not {FORMAT!r}; is this a twinwatch-generated dataset?")
-    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+    version = doc.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise DatasetError(f"{path}: invalid manifest: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise DatasetError(
-            f"{path}: format_version {doc['format_version']} is newer than this twinwatch reads "
-            f"({FORMAT_VERSION}); upgrade twinwatch"
+            f"{path}: format_version {version} is newer than this twinwatch reads ({FORMAT_VERSION}); upgrade twinwatch"
         )
+    n = doc.get("n_samples")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_SAMPLES):
+        raise DatasetError(f"{path}: invalid manifest: n_samples must be an integer 0..{MAX_SAMPLES}, got {n!r}")
     return doc
 
 
@@ -179,10 +211,7 @@ def _dataset_roots(path: Path) -> list[Path]:
     cands = [path / MANIFEST] if (path / MANIFEST).is_file() else sorted(path.rglob(MANIFEST))
     roots = []
     for m in cands:
-        try:
-            doc = json.loads(m.read_text())
-        except (OSError, ValueError):
-            continue
+        doc = _parse_manifest(m)  # a broken manifest is an error, not "no manifest"
         if isinstance(doc, dict) and doc.get("format") == FORMAT:
             roots.append(m.parent)
     return roots
@@ -220,15 +249,61 @@ def write_sample(
 
 
 def _load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """The arrays and the decoded ``meta_json`` of one sample file; :class:`DatasetError` when it is not one."""
+    try:
+        is_zip = zipfile.is_zipfile(path)
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the sample file ({exc.strerror or exc})") from None
+    if not is_zip and head == b"PK\x03\x04":
+        raise DatasetError(f"{path}: corrupt sample file (a truncated zip archive); delete it and re-run the generator")
+    if not is_zip:
+        raise DatasetError(f"{path}: not a twinwatch sample (not a NumPy .npz archive: no zip structure); delete it "
+                           "and re-run the generator")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DatasetError(f"{path}: corrupt sample file ({exc}); delete it and re-run the generator") from exc
-    if "meta_json" not in arrays:
+    except ValueError as exc:
+        why = ("it holds object (pickled) arrays, which twinwatch never reads" if "pickle" in str(exc)
+               else str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise DatasetError(f"{path}: corrupt sample file ({why}); delete it and re-run the generator") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError, NotImplementedError, RuntimeError, zlib.error) as exc:
+        raise DatasetError(f"{path}: corrupt sample file ({type(exc).__name__}: {exc}); delete it and re-run the "
+                           "generator") from None
+    raw = arrays.pop("meta_json", None)
+    if raw is None:
         raise DatasetError(f"{path}: no meta_json entry; not a twinwatch sample")
-    meta = json.loads(arrays.pop("meta_json").tobytes().decode())
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DatasetError(f"{path}: meta_json is not UTF-8 JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path}: meta_json must be a JSON object, got {type(meta).__name__}")
     return arrays, meta
+
+
+_INT_FIELDS = frozenset(f.name for f in fields(Scenario) if f.name.startswith(("path_", "link_src", "link_dst"))
+                        and f.name not in ("link_capacity_bps", "link_prop_delay_s")) | {
+    "node_policy", "flow_path", "flow_time_dist", "flow_size_dist", "flow_tos"}
+
+
+def _check_dtypes(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Refuse arrays of the wrong kind before NumPy casts them (NaN to int, complex to float) with a warning."""
+    for key, arr in arrays.items():
+        name = key.partition(".")[2]
+        if key.startswith("scenario.") and name in _INT_FIELDS:
+            ok = arr.dtype.kind in "iu"
+            want = "integer"
+        elif key.startswith(("scenario.", "labels.")):
+            ok = arr.dtype.kind in "fiu"
+            want = "real number"
+        else:
+            continue
+        if not ok:
+            raise DatasetError(f"{path}: {key} must be an array of {want}s, got dtype {arr.dtype}")
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise DatasetError(f"{path}: {key} holds a value too large for an index")
 
 
 def read_sample(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Sample:
@@ -240,6 +315,7 @@ def read_sample(path: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     """
     path = Path(path)
     arrays, meta = _load(path)
+    _check_dtypes(path, arrays)
     try:
         sc = Scenario(
             n_nodes=int(meta["n_nodes"]),  # type: ignore[call-overload]
@@ -248,17 +324,26 @@ def read_sample(path: str | os.PathLike[str], root: str | os.PathLike[str] | Non
             meta=dict(meta.get("scenario_meta", {})),  # type: ignore[call-overload]
             **{name: arrays[f"scenario.{name}"] for name in _SC_ARRAYS},
         )
-        labels = Labels(**{name: arrays[f"labels.{name}"] for name in _LB_ARRAYS})
-    except (KeyError, ValueError) as exc:
-        raise DatasetError(f"{path}: incomplete or inconsistent sample ({exc})") from exc
+        labels = Labels(**{name: np.asarray(arrays[f"labels.{name}"], dtype=np.float64)
+                           for name in _LB_ARRAYS if f"labels.{name}" in arrays or name in _LB_REQUIRED})
+        bad = [name for name in _LB_ARRAYS
+               if np.shape(getattr(labels, name)) != ((sc.n_paths,) if name.startswith("path_") else (sc.n_links,))]
+        if bad:
+            raise ValueError(f"labels {bad} do not match the scenario's {sc.n_paths} paths / {sc.n_links} links")
+    except KeyError as exc:
+        raise DatasetError(f"{path}: incomplete sample (no {exc.args[0]!r} entry)") from None
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+        raise DatasetError(f"{path}: inconsistent sample ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
     base = Path(root) if root is not None else path.parent.parent
     try:
         rel = path.relative_to(base).as_posix()
     except ValueError:
         rel = path.as_posix()
     sim_time = meta.get("sim_time")
+    if sim_time is not None and (isinstance(sim_time, bool) or not isinstance(sim_time, (int, float))):
+        raise DatasetError(f"{path}: meta_json sim_time must be a number, got {sim_time!r}")
     return Sample(file=rel, index=0, scenario=sc, labels=labels,
-                  sim_time=float(sim_time) if sim_time is not None else float("nan"))  # type: ignore[arg-type]
+                  sim_time=float(sim_time) if sim_time is not None else float("nan"))
 
 
 def read_extras(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, object]]:
@@ -278,13 +363,27 @@ def iter_native_samples(root: str | os.PathLike[str], *, progress: bool = False)
     if not roots:
         raise DatasetError(f"{root}: no {MANIFEST} of a twinwatch dataset here or below")
     files: list[Path] = []
+    missing: list[Path] = []
+    n_missing = 0
     for r in roots:
-        read_manifest(r)
-        files.extend(sorted((r / SAMPLES_DIR).glob("sample_*.npz")))
-    if not progress:
-        for f in files:
-            yield read_sample(f, root)
-        return
-    from rich.progress import track
+        n = read_manifest(r).get("n_samples")
+        have = sorted((r / SAMPLES_DIR).glob("sample_*.npz"))
+        files.extend(have)
+        if isinstance(n, int):
+            present = {int(f.name[7:-4]) for f in have if f.name[7:-4].isdigit()}
+            lost = n - sum(1 for i in present if i < n)  # arithmetic: n may be large
+            n_missing += lost
+            i = 0
+            while lost > 0 and len(missing) < 20:  # name the first few; ends within len(present) + 20 steps
+                if i not in present:
+                    missing.append(sample_path(r, i))
+                    lost -= 1
+                i += 1
+    if progress:
+        from rich.progress import track
 
-    yield from (read_sample(f, root) for f in track(files, description=f"reading {root}"))
+        files = list(track(files, description=f"reading {root}"))
+    for f in files:
+        yield read_sample(f, root)
+    if n_missing:
+        raise MissingSamplesError(missing, n_read=len(files), n_missing=n_missing)

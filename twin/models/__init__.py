@@ -18,7 +18,9 @@ name        factory                             what
 ==========  ==================================  ===================================
 
 ``get_model(None)`` is the default model: ``gnn`` when its module and its
-shipped checkpoint load, else ``qt`` (with a warning).
+shipped checkpoint load, else ``qt`` (with a warning). Front ends load models
+with :func:`load_model` (``twin.models.loading``), which sorts the failures
+into an unknown name, bad options and a model that cannot load.
 
 Examples
 --------
@@ -43,7 +45,16 @@ if TYPE_CHECKING:
     from twin.kpis import Prediction
     from twin.scenario import Scenario
 
-__all__ = ["DEFAULT_ORDER", "MODELS", "KPIModel", "get_model", "predict_many"]
+__all__ = [
+    "DEFAULT_ORDER",
+    "MODELS",
+    "KPIModel",
+    "ModelLoadError",
+    "UnknownModelError",
+    "get_model",
+    "load_model",
+    "predict_many",
+]
 
 MODELS: dict[str, str] = {
     "qt": "twin.models.qt:QueueingModel",
@@ -129,3 +140,6 @@ def get_model(name: str | None = None, **options: Any) -> KPIModel:
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     return _resolve(key)(**opts)
+
+
+from twin.models.loading import ModelLoadError, UnknownModelError, load_model  # noqa: E402  (uses the names above)

@@ -65,7 +65,8 @@ from twin.features import (
     collate,
     scenario_graph,
 )
-from twin.kpis import Prediction
+from twin.kpis import Prediction, queue_occupancy_ratio
+from twin.models.bounds import apply_physical_bounds
 from twin.scenario import MAX_QUEUES
 
 if TYPE_CHECKING:
@@ -317,7 +318,13 @@ class PhysicsReadout(nn.Module):
                                reduce="sum")
         link_cap = scatter(cap, b.hop_link, dim=0, dim_size=n_e, reduce="max")
         link_util = carried_bits / link_cap.clamp_min(1e-12)
-        link_occ = scatter(reach * occ, b.hop_link, dim=0, dim_size=n_e, reduce="sum") / arrive.clamp_min(1e-12)
+        # GNNet's equivalent-queue occupancy (twin.kpis): per queue, mean sojourn / mean transmission time at the
+        # link rate = waiting packets + the packet's own size in queue-mean sizes; summed over the port's queues
+        n_q = b.queue_link.shape[0]
+        eq_h = occ + b.flow_size[b.hop_flow] / b.queue_size[b.hop_queue].clamp_min(1e-12)
+        q_reach = scatter(reach, b.hop_queue, dim=0, dim_size=n_q, reduce="sum")
+        q_occ = scatter(reach * eq_h, b.hop_queue, dim=0, dim_size=n_q, reduce="sum") / q_reach.clamp_min(1e-12)
+        link_occ = scatter(q_occ, b.queue_link, dim=0, dim_size=n_e, reduce="sum")
         link_loss = scatter(reach * drop, b.hop_link, dim=0, dim_size=n_e, reduce="sum") / arrive.clamp_min(1e-12)
         return {
             "path_delay": path_delay, "path_jitter": path_var, "path_loss": path_loss,
@@ -405,13 +412,22 @@ class GNNModel:
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str] | None = None) -> GNNModel:
         """Load a model directory written by ``twinwatch twin train`` (default: the shipped one)."""
-        from twin.checkpoint import load_checkpoint
+        from twin.checkpoint import CheckpointError, load_checkpoint
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         weights, cfg = load_checkpoint(path, kind="gnn")
-        net = RouteNetFermi(GNNConfig.from_dict(cfg.get("architecture", {})))
-        net.load_state_dict(weights)
-        return cls(net, FeatureStats.from_dict(cfg["feature_stats"]), cfg.get("calibration"), cfg)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)  # e.g. statistics that overflow float32
+                net = RouteNetFermi(GNNConfig.from_dict(cfg.get("architecture", {})))
+                net.load_state_dict(weights)
+                model = cls(net, FeatureStats.from_dict(cfg["feature_stats"]), cfg.get("calibration"), cfg)
+                model.predict(_self_test_scenario())  # feature statistics and calibration fit this code
+                return model
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, RuntimeWarning) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else repr(exc)
+            raise CheckpointError(f"checkpoint {path}: not a consistent GNN checkpoint ({type(exc).__name__}: {msg})"
+                                  ) from None
 
     def forward_scenarios(self, scenarios: list[Scenario]) -> tuple[GraphBatch, dict[str, Tensor]]:
         """Raw network outputs for a batch of scenarios (no intervals)."""
@@ -449,7 +465,7 @@ class GNNModel:
         arrays = {k: v.double().numpy() for k, v in out.items() if not k.startswith("hop_")}
         preds: list[Prediction] = []
         p0 = e0 = 0
-        for g, n_p, n_e in zip(graphs, batch.sample_paths, batch.sample_links):
+        for sc, g, n_p, n_e in zip(scenarios, graphs, batch.sample_paths, batch.sample_links, strict=True):
             load = path_max_load(g) if self.calibration else None
             pr = Prediction.empty(n_p, n_e)
             ps, ls = slice(p0, p0 + n_p), slice(e0, e0 + n_e)
@@ -457,14 +473,24 @@ class GNNModel:
             pr.path_jitter_s2[:] = arrays["path_jitter"][ps]
             pr.path_loss_ratio[:] = arrays["path_loss"][ps]
             pr.link_utilization[:] = arrays["link_utilization"][ls]
-            pr.link_queue_occupancy[:] = arrays["link_queue_occupancy"][ls]
+            pr.link_queue_pkts[:] = arrays["link_queue_occupancy"][ls]  # the network's readout is in packets
+            pr.link_queue_occupancy[:] = queue_occupancy_ratio(sc, pr.link_queue_pkts)
             pr.link_loss_ratio[:] = arrays["link_loss"][ls]
             for kpi, cal in self.calibration.items():
                 if kpi in _OUT_KEYS:
                     pr.path_interval[kpi] = interval(pr.path(kpi), cal, load)
+            apply_physical_bounds(sc, pr)  # e.g. no active flow: delay 0 -> propagation + transmission
             preds.append(pr)
             p0, e0 = p0 + n_p, e0 + n_e
         return preds
+
+
+def _self_test_scenario() -> Scenario:
+    """A 3-node, 2-path scenario every consistent checkpoint predicts (run once when a checkpoint loads)."""
+    from twin.scenario import Flow, Scenario
+
+    return Scenario.build(3, [(0, 1, 1e4, 0.01), (1, 2, 1e4, 0.02), (1, 0, 1e4, 0.01), (2, 1, 1e4, 0.02)],
+                          {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]}, [Flow(0, 2, 3e3, 1000.0), Flow(2, 0, 1e3, 1000.0)])
 
 
 def load_gnn(checkpoint: str | None = None) -> GNNModel:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,17 +39,22 @@ from torch import nn
 
 from twin.features import FLOW_FEATURES, GraphArrays, scenario_graph
 from twin.kpis import Prediction
+from twin.models.bounds import OutOfDomainWarning, apply_physical_bounds
 
 if TYPE_CHECKING:
     from twin.scenario import Scenario
     from twin.train import Example
 
-__all__ = ["DEFAULT_MLP_CHECKPOINT", "MLPModel", "PathMLP", "fit_mlp", "load_mlp", "path_features"]
+__all__ = ["DEFAULT_MLP_CHECKPOINT", "OOD_Z", "MLPModel", "PathMLP", "fit_mlp", "load_mlp", "path_features"]
 
 DEFAULT_MLP_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "mlp"
 """The shipped MLP baseline (``twin/data/checkpoints/mlp``)."""
 
 N_PATH_FEATURES = len(FLOW_FEATURES) + 2
+_FEATURE_NAMES = (*FLOW_FEATURES, "log1p_prior_occupancy_ratio", "log_flows_per_path")
+
+OOD_Z = 8.0
+"""A path feature further than this many training standard deviations from the training mean is out of domain."""
 
 
 def path_features(g: GraphArrays) -> tuple[np.ndarray, np.ndarray]:
@@ -107,23 +113,80 @@ class MLPModel:
             out = self.net(torch.from_numpy((x - self.mean) / self.std)).double().numpy()
         return out, tau
 
+    def out_of_domain(self, x: np.ndarray) -> tuple[np.ndarray, int, float]:
+        """Which paths' features lie outside the training domain.
+
+        ``x`` is the ``(P, F_p)`` raw feature matrix. A path is out of domain
+        when any of its features sits more than :data:`OOD_Z` training
+        standard deviations from the training mean (the checkpoint's
+        ``mean``/``std``). Returns ``(mask (P,), worst feature column, its |z|)``.
+        """
+        if x.shape[0] == 0:
+            return np.zeros(0, dtype=bool), 0, 0.0
+        z = np.abs((x - self.mean) / self.std)
+        col = int(np.argmax(z.max(axis=0)))
+        return (z > OOD_Z).any(axis=1), col, float(z[:, col].max())
+
     def predict(self, scenario: Scenario) -> Prediction:
-        out, tau = self.raw(scenario_graph(scenario))
+        """Per-path KPIs of ``scenario`` (its time unit); link KPIs are NaN.
+
+        The network predicts queueing + transmission (``τ · exp(out)``); the
+        path's propagation delay, which the training data (GNNet) did not
+        have, is added, and the answer is clamped to the physical bounds
+        (:func:`twin.models.bounds.apply_physical_bounds`). Paths whose
+        features are outside the training domain raise one
+        :class:`~twin.models.bounds.OutOfDomainWarning` per call.
+        """
+        x, tau = path_features(scenario_graph(scenario))
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy((x - self.mean) / self.std)).double().numpy()
+        ood, col, zmax = self.out_of_domain(x)
+        if ood.any():
+            name = _FEATURE_NAMES[col] if col < len(_FEATURE_NAMES) else f"feature {col}"
+            warnings.warn(
+                f"mlp: {int(ood.sum())} of {ood.size} paths are outside the model's training domain (worst: "
+                f"{name} at {zmax:.0f} training standard deviations from its mean {float(self.mean[col]):.3g}); "
+                "their predictions are extrapolations, clamped to the physical floor. Use --model gnn or qt.",
+                OutOfDomainWarning, stacklevel=2)
+        prop = np.bincount(scenario.hop_path, weights=scenario.link_prop_delay_s[scenario.path_links],
+                           minlength=scenario.n_paths)
         pr = Prediction.empty(scenario.n_paths, scenario.n_links)
-        pr.path_delay_s[:] = tau * np.exp(np.clip(out[:, 0], -20, 20))
+        pr.path_delay_s[:] = prop + tau * np.exp(np.clip(out[:, 0], -20, 20))
         pr.path_jitter_s2[:] = tau**2 * np.exp(np.clip(out[:, 1], -30, 30))
-        pr.path_loss_ratio[:] = 1.0 / (1.0 + np.exp(-out[:, 2]))
+        pr.path_loss_ratio[:] = 1.0 / (1.0 + np.exp(-np.clip(out[:, 2], -50, 50)))
+        apply_physical_bounds(scenario, pr)
         return pr
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str] | None = None) -> MLPModel:
-        from twin.checkpoint import load_checkpoint
+        """Load an MLP model directory (or its ``config.json`` / ``model.safetensors``; default: the shipped one).
+
+        Raises :class:`~twin.checkpoint.CheckpointError` naming the file when the checkpoint is
+        missing, corrupt or inconsistent (config keys, weight shapes, feature statistics).
+        """
+        from twin.checkpoint import CheckpointError, load_checkpoint
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_MLP_CHECKPOINT
         weights, cfg = load_checkpoint(path, kind="mlp")
-        net = PathMLP(int(cfg["n_in"]), int(cfg["hidden"]))
-        net.load_state_dict(weights)
-        return cls(net, np.asarray(cfg["mean"]), np.asarray(cfg["std"]))
+        try:
+            n_in, hidden = int(cfg["n_in"]), int(cfg["hidden"])
+            if not (1 <= n_in <= 10_000 and 1 <= hidden <= 100_000):
+                raise ValueError(f"n_in={n_in}, hidden={hidden} out of range")
+            mean = np.asarray(cfg["mean"], dtype=np.float64)
+            std = np.asarray(cfg["std"], dtype=np.float64)
+            big = float(np.finfo(np.float32).max)
+            if mean.shape != (n_in,) or std.shape != (n_in,) or not (
+                    (np.abs(mean) < big).all() and ((std >= np.finfo(np.float32).tiny) & (std < big)).all()):
+                raise ValueError(f"mean/std must be {n_in} finite float32 numbers (std > 0)")
+            net = PathMLP(n_in, hidden)
+            net.load_state_dict(weights)
+        except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
+            raise CheckpointError(f"checkpoint {path}: not a consistent MLP checkpoint ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+        if n_in != N_PATH_FEATURES:
+            raise CheckpointError(f"checkpoint {path}: n_in is {n_in}, this twinwatch computes {N_PATH_FEATURES} "
+                                  "path features; retrain it")
+        return cls(net, mean, std)
 
 
 def load_mlp(checkpoint: str | None = None) -> MLPModel:

@@ -76,8 +76,8 @@ M/M/1 delay ``1 / (μ − λ)`` and delay variance ``1 / (μ − λ)²``.
 >>> mu, lam = 1e6 / 1000.0, 6e5 / 1000.0
 >>> round(float(pred.path_delay_s[0]) * (mu - lam), 9), round(float(pred.path_jitter_s2[0]) * (mu - lam) ** 2, 9)
 (1.0, 1.0)
->>> round(float(pred.link_utilization[0]), 6), round(float(pred.link_queue_occupancy[0]), 6)  # ρ, ρ/(1-ρ)
-(0.6, 1.5)
+>>> round(float(pred.link_utilization[0]), 6), round(float(pred.link_queue_pkts[0]), 6)  # ρ, 1/(1-ρ) packets
+(0.6, 2.5)
 
 Fixed 1000-bit packets make it M/D/1; the Pollaczek–Khinchine mean:
 
@@ -94,7 +94,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.kpis import Prediction
+from twin.kpis import Prediction, queue_occupancy_ratio
 from twin.models._queueing import (
     SMALL,
     QueueResult,
@@ -228,8 +228,9 @@ class QueueingModel:
             path_jitter_s2=path_var,
             path_loss_ratio=path_loss,
             link_utilization=util,
-            link_queue_occupancy=occ,
+            link_queue_occupancy=queue_occupancy_ratio(sc, occ),
             link_loss_ratio=link_loss,
+            link_queue_pkts=occ,
         )
 
     def _solve(
@@ -341,12 +342,20 @@ def _compose_paths(
 
 
 def _link_kpis(sc: Scenario, st: _QueueState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-link utilisation (0..1), mean packets in the port, and drop ratio, ``(E,)`` each."""
+    """Per-link utilisation (0..1), equivalent-queue occupancy (packets) and drop ratio, ``(E,)`` each.
+
+    Occupancy follows GNNet's ``avgPortOccupancy`` (:mod:`twin.kpis`): per
+    queue, the mean sojourn (wait + transmission) over the mean transmission
+    time at the link's rate, summed over the port's queues that carry traffic.
+    """
     e = sc.n_links
     port = np.repeat(np.arange(e), MAX_QUEUES)
     acc = st.lam * (1.0 - st.loss)
     util = np.bincount(port, weights=acc * st.mean_size, minlength=e) / sc.link_capacity_bps
-    occ = np.bincount(port, weights=acc * (st.wait_mean + st.mean_size / st.c_tx), minlength=e)
+    c_link = np.repeat(np.asarray(sc.link_capacity_bps, dtype=np.float64), MAX_QUEUES)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_equiv = (st.wait_mean + st.mean_size / st.c_tx) * c_link / st.mean_size
+    occ = np.bincount(port, weights=np.where(acc > 0, q_equiv, 0.0), minlength=e)
     offered = np.bincount(port, weights=st.lam, minlength=e)
     dropped = np.bincount(port, weights=st.lam * st.loss, minlength=e)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import multiprocessing as mp
 import os
 import time
@@ -36,6 +37,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +52,10 @@ __all__ = ["GenerateStats", "TopologySpec", "dataset_summary", "generate_dataset
 
 GENERATOR_VERSION = 1
 """Bumped when the same (seed, settings) would draw different scenarios."""
+
+
+MAX_AREA_KM = 20_000.0
+"""Largest side (km) of the square random topologies are placed in (half the Earth's circumference)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,10 @@ class TopologySpec:
             raise ValueError(f"random topology nodes {self.nodes}: expected 2 <= lo <= hi")
         if self.kind == "random" and not (0 < self.degree[0] <= self.degree[1]):
             raise ValueError(f"random topology degree {self.degree}: expected 0 < lo <= hi")
+        if not (math.isfinite(self.area_km) and 0.0 <= self.area_km <= MAX_AREA_KM):
+            raise ValueError(f"random topology area_km {self.area_km!r}: expected 0..{MAX_AREA_KM:g} km")
+        if not self.capacities_bps or not all(math.isfinite(c) and 1.0 <= c <= 1e15 for c in self.capacities_bps):
+            raise ValueError(f"random topology capacities_bps {self.capacities_bps}: expected values in 1..1e15 bit/s")
 
     def check(self) -> None:
         """Load a zoo topology now, so that a bad name or file fails before any work."""
@@ -284,6 +294,10 @@ def generate_dataset(
     """
     if n_samples < 0:
         raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if sim is not None and sim.min_packets > sim.max_packets:
+        raise ValueError(f"min_packets ({sim.min_packets}) must be <= max_packets ({sim.max_packets})")
     params = params or ScenarioParams()
     sim = sim or SimConfig()
     root = Path(out)
@@ -368,6 +382,11 @@ def dataset_summary(root: str | os.PathLike[str]) -> dict[str, object]:
     ``rel_ci`` is the relative half-width of the 95 % CI of each path's mean
     delay (``sim.path_delay_ci / labels.path_delay_s``): ``per_sample_mean``
     averages each sample's mean, the other entries pool all paths.
+
+    The result is plain JSON: a figure that cannot be computed (e.g. no path
+    with a finite CI) is ``None``, and ``nulls`` maps its dotted key to the
+    reason; NaN never appears. Raises :class:`DatasetError` naming the file
+    when a sample or its metadata is unreadable.
     """
     from twin.datasets.native import read_extras
 
@@ -376,49 +395,80 @@ def dataset_summary(root: str | os.PathLike[str]) -> dict[str, object]:
     files = sorted((root / SAMPLES_DIR).glob("sample_*.npz"))
     if not files:
         raise DatasetError(f"{root}: no samples yet")
-    nodes, paths, hops, pkts, wall, cpu, rho, conv, lossy, per_sample = ([] for _ in range(10))
-    pooled = []
-    for f in files:
-        extras, meta = read_extras(f)
-        with np.load(f, allow_pickle=False) as z:
-            delay = z["labels.path_delay_s"]
-            loss = z["labels.path_loss_ratio"]
-        with np.errstate(all="ignore"):
-            rel = extras["path_delay_ci"] / delay
-        rel = rel[np.isfinite(rel)]
-        pooled.append(rel)
-        per_sample.append(float(rel.mean()) if rel.size else np.nan)
-        nodes.append(int(meta["n_nodes"]))  # type: ignore[call-overload]
-        paths.append(int(delay.shape[0]))
-        hops.append(int(meta["packet_hops"]))  # type: ignore[call-overload]
-        pkts.append(int(meta["packets_generated"]))  # type: ignore[call-overload]
-        wall.append(float(meta["wall_time_s"]))  # type: ignore[arg-type]
-        cpu.append(float(meta.get("cpu_time_s", np.nan)))  # type: ignore[arg-type]
-        rho.append(float(meta["scenario_meta"]["rho_max"]))  # type: ignore[index]
-        conv.append(bool(meta["converged"]))
-        lossy.append(bool(np.nansum(loss) > 0))
-    r = np.concatenate(pooled)
+    rows = [_sample_figures(f, read_extras) for f in files]
+    r = np.concatenate([row.pop("rel") for row in rows])  # type: ignore[misc]
 
-    def q(p: float) -> float:
-        return float(np.quantile(r, p)) if r.size else float("nan")
+    def col(key: str) -> np.ndarray:
+        return np.array([row[key] for row in rows], dtype=np.float64)
 
-    return {
+    nodes, rho, cpu, per_sample = col("nodes"), col("rho_max"), col("cpu_time_s"), col("rel_mean")
+    no_ci = "no path of any sample has a finite delay CI (too few packets delivered, or zero delays)"
+    doc: dict[str, object] = {
         "root": str(root),
         "samples": len(files),
         "n_samples_planned": manifest.get("n_samples"),
-        "nodes": {"min": min(nodes), "mean": float(np.mean(nodes)), "max": max(nodes)},
-        "paths_total": int(sum(paths)),
-        "rho_max": {"min": min(rho), "mean": float(np.mean(rho)), "max": max(rho)},
-        "samples_with_loss": int(sum(lossy)),
-        "converged": int(sum(conv)),
-        "packets_generated_mean": float(np.mean(pkts)),
-        "packet_hops_total": int(sum(hops)),
-        "sim_wall_time_s_total": float(np.sum(wall)),
+        "nodes": {"min": int(nodes.min()), "mean": float(nodes.mean()), "max": int(nodes.max())},
+        "paths_total": int(col("paths").sum()),
+        "rho_max": _stats(rho),
+        "samples_with_loss": int(col("lossy").sum()),
+        "converged": int(col("converged").sum()),
+        "packets_generated_mean": float(col("packets").mean()),
+        "packet_hops_total": int(col("hops").sum()),
+        "sim_wall_time_s_total": float(col("wall").sum()),
         "sim_cpu_time_s_total": float(np.nansum(cpu)) if np.isfinite(cpu).any() else None,
         "rel_ci": {
-            "per_sample_mean": float(np.nanmean(per_sample)),
-            "mean": float(r.mean()) if r.size else float("nan"),
-            "median": q(0.5), "p90": q(0.9), "p99": q(0.99),
+            "per_sample_mean": float(np.nanmean(per_sample)) if np.isfinite(per_sample).any() else None,
+            "mean": float(r.mean()) if r.size else None,
+            "median": float(np.quantile(r, 0.5)) if r.size else None,
+            "p90": float(np.quantile(r, 0.9)) if r.size else None,
+            "p99": float(np.quantile(r, 0.99)) if r.size else None,
         },
         "runs": manifest.get("runs", []),
     }
+    nulls: dict[str, str] = {}
+    if doc["sim_cpu_time_s_total"] is None:
+        nulls["sim_cpu_time_s_total"] = "the samples do not record cpu_time_s (older generator)"
+    if not r.size:
+        nulls.update({f"rel_ci.{k}": no_ci for k in ("per_sample_mean", "mean", "median", "p90", "p99")})
+    if not np.isfinite(rho).all():
+        nulls["rho_max"] = f"{int((~np.isfinite(rho)).sum())} samples do not record a finite rho_max"
+    doc["nulls"] = nulls
+    return doc
+
+
+def _stats(x: np.ndarray) -> dict[str, float | None]:
+    """``{"min", "mean", "max"}`` of the finite values of ``x`` (None when there are none)."""
+    f = x[np.isfinite(x)]
+    if not f.size:
+        return {"min": None, "mean": None, "max": None}
+    return {"min": float(f.min()), "mean": float(f.mean()), "max": float(f.max())}
+
+
+def _sample_figures(f: Path, read_extras: Any) -> dict[str, object]:
+    """The figures of one sample file that :func:`dataset_summary` aggregates."""
+    try:
+        extras, meta = read_extras(f)
+        with np.load(f, allow_pickle=False) as z:
+            delay = np.asarray(z["labels.path_delay_s"], dtype=np.float64)
+            loss = np.asarray(z["labels.path_loss_ratio"], dtype=np.float64)
+        with np.errstate(all="ignore"):
+            rel = np.asarray(extras["path_delay_ci"], dtype=np.float64) / delay
+        rel = rel[np.isfinite(rel)]
+        sc_meta = meta.get("scenario_meta") or {}
+        return {
+            "rel": rel,
+            "rel_mean": float(rel.mean()) if rel.size else float("nan"),
+            "nodes": int(meta["n_nodes"]),  # type: ignore[call-overload]
+            "paths": int(delay.shape[0]),
+            "hops": int(meta["packet_hops"]),  # type: ignore[call-overload]
+            "packets": int(meta["packets_generated"]),  # type: ignore[call-overload]
+            "wall": float(meta["wall_time_s"]),  # type: ignore[arg-type]
+            "cpu_time_s": float(meta.get("cpu_time_s", np.nan)),  # type: ignore[arg-type]
+            "rho_max": float(sc_meta.get("rho_max", np.nan)) if isinstance(sc_meta, dict) else float("nan"),
+            "converged": bool(meta["converged"]),
+            "lossy": bool(np.nansum(loss) > 0),
+        }
+    except DatasetError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, IndexError) as exc:
+        raise DatasetError(f"{f}: incomplete sample ({type(exc).__name__}: {exc})") from None

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 from scipy import stats
 
-from twin.kpis import Labels
+from twin.kpis import Labels, queue_occupancy_ratio
 from twin.scenario import MAX_QUEUES, Policy, Scenario, ScenarioError
 from twin.sim import _kernels as k
 from twin.sim.traffic import flow_arrays, flow_queue
@@ -435,8 +435,9 @@ def _result(sc: Scenario, st: _State, sums: np.ndarray, cnts: np.ndarray, window
         path_jitter_s2=np.where(n_rx > 1, jitter, np.nan),
         path_loss_ratio=loss,
         link_utilization=util,
-        link_queue_occupancy=np.where(n_tx > 0, occ, np.nan),
+        link_queue_occupancy=queue_occupancy_ratio(sc, np.where(n_tx > 0, occ, np.nan)),
         link_loss_ratio=np.where(st.link_n_arr > 0, lloss, 0.0),
+        link_queue_pkts=np.where(n_tx > 0, occ, np.nan),
     )
     return SimResult(
         labels=labels,

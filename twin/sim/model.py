@@ -16,12 +16,14 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
 
 from twin.kpis import Prediction
+from twin.models.bounds import NotMeasuredWarning
 from twin.scenario import Scenario
 from twin.sim.engine import SimConfig, SimResult, simulate
 
@@ -83,7 +85,12 @@ class SimulatorModel:
         return res
 
     def predict(self, scenario: Scenario) -> Prediction:
-        """Simulated KPIs of ``scenario`` (its time unit), with delay CIs."""
+        """Simulated KPIs of ``scenario`` (its time unit), with delay CIs.
+
+        A path that delivered fewer than 2 packets has no measured jitter (and
+        none: no delay); such KPIs stay NaN and one
+        :class:`~twin.models.bounds.NotMeasuredWarning` counts them.
+        """
         return _to_prediction(self.simulate(scenario))
 
     def predict_many(self, scenarios: Iterable[Scenario]) -> list[Prediction]:
@@ -91,7 +98,23 @@ class SimulatorModel:
         return [_to_prediction(self.simulate(sc, i)) for i, sc in enumerate(scenarios)]
 
 
+def _warn_unmeasured(res: SimResult) -> None:
+    """One counted warning for the paths whose delay or jitter the run could not measure."""
+    n = np.asarray(res.path_packets)
+    if n.size != res.labels.path_delay_s.size:
+        return
+    no_delay = int((n < 1).sum())
+    no_jitter = int((n < 2).sum())
+    if no_jitter:
+        warnings.warn(
+            f"sim: jitter not measured on {no_jitter} of {n.size} paths (delay not measured on {no_delay}): fewer "
+            f"than 2 packets delivered on them within the simulated time ({res.packets_generated:,} packets "
+            "generated); they are null. Raise max_packets / min_packets, or the rates of those paths.",
+            NotMeasuredWarning, stacklevel=3)
+
+
 def _to_prediction(res: SimResult) -> Prediction:
+    _warn_unmeasured(res)
     lab = res.labels
     ci = np.where(np.isfinite(res.path_delay_ci), res.path_delay_ci, np.nan)
     return Prediction(
@@ -100,6 +123,7 @@ def _to_prediction(res: SimResult) -> Prediction:
         path_loss_ratio=lab.path_loss_ratio,
         link_utilization=lab.link_utilization,
         link_queue_occupancy=lab.link_queue_occupancy,
+        link_queue_pkts=lab.link_queue_pkts,
         link_loss_ratio=lab.link_loss_ratio,
         path_interval={"delay_s": (lab.path_delay_s - ci, lab.path_delay_s + ci)},
     )

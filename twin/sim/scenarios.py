@@ -3,20 +3,21 @@
 :func:`draw_scenario` turns a :class:`~twin.topology.Topology` and a random
 generator into a :class:`~twin.scenario.Scenario`:
 
-1. **Routing**: one weighted shortest path per (src, dst) pair. Link weights
-   are random integers (``"random"``), all ones (``"hops"``) or
-   ``max_capacity / capacity`` (``"capacity"``, the OSPF default); a tiny
-   random jitter makes every shortest path unique so that the draw is
-   reproducible.
+1. **Routing** (:func:`twin.routing.compute_routing`): weighted shortest
+   paths. Link weights are random integers (``"random"``), all ones
+   (``"hops"``) or ``max_capacity / capacity`` (``"capacity"``, the OSPF
+   rule). With ``ecmp="none"`` a tiny random jitter makes every shortest path
+   unique (one path per pair); with ``"even"`` or ``"hash"`` the weights are
+   exact and equal-cost paths share the pair's traffic (ECMP).
 2. **Traffic matrix** (relative): ``"gravity"`` (``T[i, j] ∝ m_i m_j`` with
    log-normal node masses and ±50 % noise), ``"uniform"`` (``U(0.1, 1)`` per
    pair, as in the GNNet datasets) or a given ``N × N`` matrix.
 3. **Load**: the matrix is scaled so that the most utilised link carries
    ``rho_max`` of its capacity, ``rho_max`` drawn uniformly from
    ``params.load`` (light ≈ 0.1–0.4, saturated ≥ 1).
-4. **Flows**: one flow per routed pair, with a time distribution (Poisson,
-   CBR, ON-OFF), a packet-size distribution and, under mixed scheduling, a
-   ToS class.
+4. **Flows**: one flow per routed pair and path (a pair's ECMP flows share
+   its draws), with a time distribution (Poisson, CBR, ON-OFF), a packet-size
+   distribution and, under mixed scheduling, a ToS class.
 5. **Nodes**: scheduling policy (FIFO, or a mix of FIFO/SP/WFQ/DRR with
    weights) and per-queue buffer sizes in packets.
 
@@ -44,9 +45,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
+from twin.routing import SPLITS, compute_routing, route_demand
 from twin.scenario import MAX_QUEUES, MAX_SIZES, Policy, Scenario, SizeDist, TimeDist
 from twin.topology import Topology
 
@@ -137,6 +137,10 @@ class ScenarioParams:
         size in 64..1500 bytes, IMIX, or 2–5 random sizes).
     onoff_packets
         Mean ON and mean OFF durations, in mean packet inter-arrival times.
+    ecmp
+        Split over equal-cost paths: ``"none"`` (one path per pair, ties
+        broken by a random jitter), ``"even"`` or ``"hash"`` (see
+        :mod:`twin.routing`).
     """
 
     load: tuple[float, float] = LOAD_PRESETS["full"]
@@ -149,8 +153,11 @@ class ScenarioParams:
     time_dists: tuple[str, ...] = ("poisson", "cbr", "onoff")
     pkt_sizes: str = "mixed"
     onoff_packets: tuple[float, float] = (5.0, 20.0)
+    ecmp: str = "none"
 
     def __post_init__(self) -> None:
+        if self.ecmp not in SPLITS:
+            raise ValueError(f"ecmp {self.ecmp!r}: expected one of {', '.join(SPLITS)}")
         if self.traffic not in ("gravity", "uniform", "matrix"):
             raise ValueError(f"traffic {self.traffic!r}: expected gravity, uniform or matrix")
         if (self.traffic == "matrix") != (self.matrix_file is not None):
@@ -205,33 +212,24 @@ def load_matrix(path: str | os.PathLike[str]) -> np.ndarray:
 def route_all_pairs(
     topo: Topology, weights: np.ndarray, src: np.ndarray, dst: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shortest paths for the (src, dst) pairs as CSR ``(path_ptr, path_links)``.
+    """One shortest path for each (src, dst) pair as CSR ``(path_ptr, path_links)``.
 
     ``weights`` is ``(E,)`` positive per directed link. Shapes: ``src``/``dst``
-    ``(P,)`` → ``path_ptr`` ``(P+1,)``, ``path_links`` ``(H,)``.
+    ``(P,)`` distinct pairs → ``path_ptr`` ``(P+1,)``, ``path_links`` ``(H,)``.
+    A thin wrapper of :func:`twin.routing.compute_routing` with
+    ``split="none"`` (equal-cost ties go to the lowest-numbered next node).
     """
-    n = topo.n_nodes
-    g = csr_matrix((weights, (topo.link_src, topo.link_dst)), shape=(n, n))
-    dist, pred = dijkstra(g, directed=True, return_predecessors=True, indices=np.unique(src))
-    row = np.full(n, -1, dtype=np.int64)
-    row[np.unique(src)] = np.arange(dist.shape[0])
-    if not np.isfinite(dist[row[src], dst]).all():
-        k = int(np.flatnonzero(~np.isfinite(dist[row[src], dst]))[0])
-        raise ValueError(f"topology {topo.name!r}: node {int(dst[k])} is unreachable from node {int(src[k])}")
-    link_of = np.full((n, n), -1, dtype=np.int64)
-    link_of[topo.link_src, topo.link_dst] = np.arange(topo.n_links)
-    cur = dst.astype(np.int64).copy()
-    active = cur != src
-    steps = []
-    while active.any():
-        prev = np.where(active, pred[row[src], cur], cur)
-        steps.append(np.where(active, link_of[prev, cur], -1))
-        cur = prev
-        active = cur != src
-    hops = np.stack(steps, axis=1)[:, ::-1]  # (P, K): -1 padding first, then hops in order
-    mask = hops >= 0
-    ptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
-    return ptr, hops[mask].astype(np.int64)
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    r = compute_routing(topo.n_nodes, topo.link_src, topo.link_dst, weights, pairs=(src, dst), split="none")
+    if r.unreachable_src.size:
+        raise ValueError(
+            f"topology {topo.name!r}: node {int(r.unreachable_dst[0])} is unreachable from node "
+            f"{int(r.unreachable_src[0])}"
+        )
+    if r.n_pairs != src.size:
+        raise ValueError(f"topology {topo.name!r}: route_all_pairs needs distinct pairs with src != dst")
+    return r.path_ptr, r.path_links
 
 
 def traffic_matrix(
@@ -277,7 +275,9 @@ def draw_scenario(
         w = np.ones(e)
     else:
         w = topo.link_capacity_bps.max() / topo.link_capacity_bps
-    w = w * (1.0 + 1e-6 * rng.random(e))
+    jitter = 1.0 + 1e-6 * rng.random(e)  # drawn in every mode, so that the random stream does not depend on ecmp
+    if params.ecmp == "none":
+        w = w * jitter
     # 2. traffic and pairs
     t = traffic_matrix(params.traffic, n, rng, matrix)
     if params.pairs_fraction < 1.0:
@@ -285,31 +285,40 @@ def draw_scenario(
     src, dst = np.nonzero(t)
     if src.size == 0:
         raise ValueError(f"topology {topo.name!r}: the traffic matrix carries no traffic")
-    ptr, links = route_all_pairs(topo, w, src.astype(np.int64), dst.astype(np.int64))
-    rate = t[src, dst]
+    routing = compute_routing(n, topo.link_src, topo.link_dst, w, pairs=(src, dst), split=params.ecmp)
+    if routing.unreachable_src.size:
+        raise ValueError(
+            f"topology {topo.name!r}: node {int(routing.unreachable_dst[0])} is unreachable from node "
+            f"{int(routing.unreachable_src[0])}"
+        )
+    rf = route_demand(routing, src, dst, t[src, dst])
     # 3. scale to the drawn maximum utilisation
-    hop_path = np.repeat(np.arange(src.size), np.diff(ptr))
-    util = np.bincount(links, weights=rate[hop_path], minlength=e) / topo.link_capacity_bps
+    hop_path = np.repeat(np.arange(rf.path_src.size), np.diff(rf.path_ptr))
+    path_rate = np.bincount(rf.flow_path, weights=rf.flow_rate_bps, minlength=rf.path_src.size)
+    util = np.bincount(rf.path_links, weights=path_rate[hop_path], minlength=e) / topo.link_capacity_bps
     rho_max = float(rng.uniform(*params.load))
-    rate = rate * (rho_max / util.max())
-    # 4. flows: one per path
+    scale = rho_max / util.max()
+    # 4. flows: one per pair and path; attributes are drawn per pair and shared by its ECMP flows
     f = src.size
+    fd = rf.flow_demand  # (F',) pair of each flow
+    rate = rf.flow_rate_bps * scale
     sizes, probs = _draw_sizes(params.pkt_sizes, f, rng)
+    sizes, probs = sizes[fd], probs[fd]
     mean_size = (np.nan_to_num(sizes) * probs).sum(axis=1)
     pkt_rate = rate / mean_size
     codes = np.array([int(_TIME_DISTS[k]) for k in params.time_dists], dtype=np.int8)
-    tdist = codes[rng.integers(0, codes.size, size=f)]
+    tdist = codes[rng.integers(0, codes.size, size=f)][fd]
     onoff = tdist == TimeDist.ONOFF
-    on_s = np.where(onoff, rng.uniform(*params.onoff_packets, size=f) / pkt_rate, np.nan)
-    off_s = np.where(onoff, rng.uniform(*params.onoff_packets, size=f) / pkt_rate, np.nan)
+    on_s = np.where(onoff, rng.uniform(*params.onoff_packets, size=f)[fd] / pkt_rate, np.nan)
+    off_s = np.where(onoff, rng.uniform(*params.onoff_packets, size=f)[fd] / pkt_rate, np.nan)
     n_sizes = (probs > 0).sum(axis=1)
     # 5. nodes
     if params.scheduling == "fifo":
         policy = np.full(n, int(Policy.FIFO), dtype=np.int8)
-        tos = np.zeros(f, dtype=np.int8)
+        tos = np.zeros(fd.size, dtype=np.int8)
     else:
         policy = rng.integers(0, 4, size=n).astype(np.int8)
-        tos = rng.choice(MAX_QUEUES, size=f, p=[0.5, 0.3, 0.2]).astype(np.int8)
+        tos = rng.choice(MAX_QUEUES, size=f, p=[0.5, 0.3, 0.2]).astype(np.int8)[fd]
     weights = np.full((n, MAX_QUEUES), np.nan)
     weighted = (policy == Policy.WFQ) | (policy == Policy.DRR)
     weights[weighted] = _WEIGHT_SETS[rng.integers(0, len(_WEIGHT_SETS), size=int(weighted.sum()))]
@@ -324,11 +333,11 @@ def draw_scenario(
         link_dst=topo.link_dst.copy(),
         link_capacity_bps=topo.link_capacity_bps.copy(),
         link_prop_delay_s=topo.link_prop_delay_s.copy(),
-        path_src=src.astype(np.int64),
-        path_dst=dst.astype(np.int64),
-        path_ptr=ptr,
-        path_links=links,
-        flow_path=np.arange(f, dtype=np.int64),
+        path_src=rf.path_src,
+        path_dst=rf.path_dst,
+        path_ptr=rf.path_ptr,
+        path_links=rf.path_links,
+        flow_path=rf.flow_path,
         flow_rate_bps=rate,
         flow_pkt_rate=pkt_rate,
         flow_time_dist=tdist,
@@ -346,6 +355,8 @@ def draw_scenario(
             "traffic": params.traffic,
             "scheduling": params.scheduling,
             "routing": params.routing,
+            "ecmp": params.ecmp,
+            "routing_version": routing.version,
         },
     )
 

@@ -26,7 +26,7 @@ def check_contract(line: dict[str, object]) -> None:
     paths = line["paths"]
     assert isinstance(paths, list) and paths
     for p in paths:
-        assert set(p) == {"src", "dst", "delay", "jitter", "loss"}
+        assert set(p) == {"src", "dst", "path", "delay", "jitter", "loss"}
         assert isinstance(p["src"], int) and isinstance(p["dst"], int) and p["src"] != p["dst"]
         assert 0 <= p["src"] < line["n_nodes"] and 0 <= p["dst"] < line["n_nodes"]
         assert p["delay"] > 0 and p["jitter"] >= 0 and 0 <= p["loss"] <= 1

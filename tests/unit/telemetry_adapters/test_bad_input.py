@@ -135,6 +135,9 @@ def test_reason_codes_are_stable() -> None:
         "malformed_json", "wrong_type", "missing_field", "non_finite", "negative_counter", "out_of_range",
         "ts_future", "ts_past", "oversized", "unknown_format", "unknown_path", "empty", "out_of_order",
         "duplicate", "unmapped_entity",
+        # issue 14 (hardening): added, the older codes unchanged
+        "ts_negative", "ts_unit", "missing_device", "unmapped_leaf", "counter_decrease", "counter_reset",
+        "implausible_rate", "bad_capacity", "pending_first_sample",
     }  # fmt: skip
 
 
@@ -149,7 +152,9 @@ def test_skew_is_configurable() -> None:
     loose = DecoderConfig(now_ns=NOW, max_future_skew_s=300.0)
     assert reasons("gnmic", [msg], loose) == []
     off = DecoderConfig(now_ns=NOW, max_future_skew_s=None, max_age_s=None)
-    assert reasons("gnmic", [gnmic({P + "in-octets": "1"}, ts=1)], off) == []
+    assert reasons("gnmic", [gnmic({P + "in-octets": "1"}, ts=NOW - 10**18)], off) == []
+    # even with the checks off, 1 ns after 1970 is a time in the wrong unit (issue 14)
+    assert reasons("gnmic", [gnmic({P + "in-octets": "1"}, ts=1)], off) == ["ts_unit"]
 
 
 def test_timestamp_beyond_int64_ns() -> None:

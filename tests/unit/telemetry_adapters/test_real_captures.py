@@ -20,6 +20,8 @@ from telemetry_adapters.base import DecoderConfig
 from telemetry_adapters.schema import SampleBatch
 
 CFG = DecoderConfig(network="lab", max_age_s=None, max_future_skew_s=None)
+#: most captured gNMI responses name no prefix.target: a gNMI decoder needs a default device (issue 14)
+GNMI_CFG = DecoderConfig(network="lab", max_age_s=None, max_future_skew_s=None, default_device="dut")
 #: the telegraf-gnmi captures that carry interface counters
 COUNTER_CAPTURES = {
     "canonical_field_names": 2,
@@ -44,7 +46,7 @@ def _gnmi_dirs(shared_data: Path) -> list[Path]:
 
 
 def test_every_gnmi_capture_decodes_and_round_trips(shared_data: Path) -> None:
-    gnmi, line = get_decoder("gnmi", CFG), get_decoder("influx", CFG)
+    gnmi, line = get_decoder("gnmi", GNMI_CFG), get_decoder("influx", CFG)
     seen = set()
     for d in _gnmi_dirs(shared_data):
         rg = gnmi.decode_batch([(d / "responses.json").read_bytes()])
@@ -63,7 +65,7 @@ def test_gnmi_exact_values(shared_data: Path) -> None:
     root = shared_data / "telemetry" / "telegraf-gnmi"
     if not root.exists():
         pytest.skip(f"needs {root}")
-    dec = get_decoder("gnmi", CFG)
+    dec = get_decoder("gnmi", GNMI_CFG)
     rows = {(r["interface"], r["field"]): r for r in
             dec.decode_batch([(root / "issue_16476" / "responses.json").read_bytes()]).samples.rows()}
     assert rows[("1", "rx_octets")]["value_u64"] == 95890972327359
@@ -152,7 +154,7 @@ def test_goflow2_doc_record(shared_data: Path) -> None:
 def test_gnmi_default_device_names_targetless_responses(shared_data: Path) -> None:
     """The device's gNMI responses carry no ``prefix.target``; Telegraf tagged them with the session's
     address (``source=127.0.0.1``). With that as ``default_device`` the rows match the line protocol
-    device included; without it the device is empty (an unmapped entity downstream)."""
+    device included; without it they are rejected as ``missing_device``."""
     d = shared_data / "telemetry" / "telegraf-gnmi" / "issue_14063"
     if not d.exists():
         pytest.skip(f"needs {d}")
@@ -166,4 +168,6 @@ def test_gnmi_default_device_names_targetless_responses(shared_data: Path) -> No
         return sorted(zip(b.device.tolist(), b.interface.tolist(), b.field.tolist(), b.value_u64.tolist(), strict=True))
 
     assert with_device(rg) == with_device(rl)
-    assert set(get_decoder("gnmi", CFG).decode_batch([raw]).samples.device.tolist()) == {""}
+    # without it, the responses are rejected as missing_device, never rows of device "" (issue 14)
+    bare = get_decoder("gnmi", CFG).decode_batch([raw])
+    assert len(bare.samples) == 0 and bare.stats.counts["missing_device"] >= 1

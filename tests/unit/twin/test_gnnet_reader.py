@@ -162,7 +162,8 @@ def test_2021_values_match_raw_text() -> None:
     # linkUsage entry 4 = port 0->4: "0.192382,0.000000,1002.642678,0.192382,0.000000,1.178490,6.000000,1002.642678"
     e = lid[(0, 4)]
     assert lb.link_utilization[e] == 0.192382 and lb.link_loss_ratio[e] == 0.0
-    assert lb.link_queue_occupancy[e] == 1.178490  # packets (queueSizes given in packets)
+    assert lb.link_queue_pkts[e] == 1.178490  # packets (queueSizes given in packets)
+    assert lb.link_queue_occupancy[e] == pytest.approx(1.178490 / 32)  # ratio of the 32-packet buffer
     # graph: FIFO, queueSizes "32", one QoS level; edge 0->24 bandwidth 25000.0
     assert sc.node_policy[0] == Policy.FIFO and sc.node_queue_pkts[0, 0] == 32.0
     assert np.isnan(sc.node_queue_pkts[0, 1:]).all()
@@ -200,7 +201,7 @@ def test_2022_values_match_raw_text() -> None:
     e = lid[(0, 86)]
     assert lb.link_utilization[e] == 0.856748 and lb.link_loss_ratio[e] == 0.000119
     occ = 4782.830168 / 1025.787676 + 4520.641984 / 994.173387 + 3059.345397 / 997.427250  # bits -> packets
-    assert lb.link_queue_occupancy[e] == pytest.approx(occ)
+    assert lb.link_queue_pkts[e] == pytest.approx(occ)
     assert sc.meta["link_queue_stats"][e, 1].tolist() == [0.202749, 0.0, 4520.641984, 14750.0, 994.173387]
     # graph: node 0 DRR "50,40,10" bufferSizes "16000,16000,16000"; node 2 FIFO "64000"
     assert sc.node_policy[0] == Policy.DRR and sc.node_weights[0].tolist() == [50.0, 40.0, 10.0]

@@ -139,5 +139,5 @@ def test_zoo_topology_dataset(tmp_path: Path) -> None:
     spec = TopologySpec(kind="zoo", name="abilene")
     generate_dataset(out, n_samples=1, topology=spec, sim=SIM, seed=1, workers=1, progress=False)
     s = next(iter_native_samples(out))
-    assert s.scenario.n_nodes == 11 and (s.scenario.link_prop_delay_s > 0).all()
+    assert s.scenario.n_nodes == 12 and (s.scenario.link_prop_delay_s > 0).all()
     assert s.scenario.name == "abilene#0"

@@ -41,7 +41,8 @@ def test_mm1_delay_jitter_occupancy(rho: float) -> None:
     assert pred.path_jitter_s2[0] == pytest.approx(1.0 / (mu - lam) ** 2, rel=1e-6)
     assert pred.path_loss_ratio[0] == pytest.approx(0.0, abs=1e-12)
     assert pred.link_utilization[0] == pytest.approx(rho, rel=1e-9)
-    assert pred.link_queue_occupancy[0] == pytest.approx(rho / (1 - rho), rel=1e-6)
+    # GNNet's equivalent queue: mean sojourn / mean transmission time = (1 / (μ - λ)) · μ = 1 / (1 - ρ)
+    assert pred.link_queue_pkts[0] == pytest.approx(1 / (1 - rho), rel=1e-6)
 
 
 @pytest.mark.parametrize("rho", [0.2, 0.6, 0.9])
@@ -80,7 +81,11 @@ def test_mm1k_loss_and_delay(rho: float, k_queue: int) -> None:
     lam = rho * 1e3
     mean_n = mm1k_mean_n(rho, k_sys)
     assert pred.path_delay_s[0] == pytest.approx(mean_n / (lam * (1 - loss)), rel=1e-6)
-    assert pred.link_queue_occupancy[0] == pytest.approx(mean_n, rel=1e-6)
+    # equivalent queue: sojourn E[T] = L / λ_eff over the transmission time 1 / μ (μ = 1e3 packets/s)
+    equiv = mean_n / (lam * (1 - loss)) * 1e3
+    assert pred.link_queue_pkts[0] == pytest.approx(equiv, rel=1e-6)
+    # ratio of the k_queue-packet buffer, clipped at a full buffer
+    assert pred.link_queue_occupancy[0] == pytest.approx(min(equiv / k_queue, 1.0), rel=1e-6)
     assert pred.link_utilization[0] == pytest.approx(rho * (1 - loss), rel=1e-6)
 
 

@@ -106,14 +106,28 @@ def test_duplicate_link_is_named() -> None:
         Scenario.build(2, [(0, 1, 1e6), (0, 1, 2e6)], {}, [])
 
 
-def test_duplicate_path_is_rejected() -> None:
+def test_two_paths_for_one_pair_validate_and_path_index_names_the_pair() -> None:
+    # ECMP: one path per flow, several paths may share a (src, dst) pair
     sc = line()
-    with pytest.raises(ScenarioError, match=r"more than one path is given for 0->3"):
-        dataclasses.replace(
-            sc,
-            path_src=np.array([0, 0]), path_dst=np.array([3, 3]),
-            path_ptr=np.array([0, 3, 6]), path_links=np.concatenate([sc.path_links, sc.path_links]),
-        )
+    two = dataclasses.replace(
+        sc,
+        path_src=np.array([0, 0]), path_dst=np.array([3, 3]),
+        path_ptr=np.array([0, 3, 6]), path_links=np.concatenate([sc.path_links, sc.path_links]),
+    )
+    assert two.n_paths == 2 and two.pair_paths(0, 3).tolist() == [0, 1] and two.path_rank.tolist() == [0, 1]
+    with pytest.raises(ScenarioError, match=r"pair 0->3 has 2 paths \(ECMP\); use pair_paths"):
+        two.path_index()
+
+
+def test_flow_routes_give_one_path_per_node_sequence() -> None:
+    # square 0-1-3 / 0-2-3: two flows of one pair on their own routes, a third shares the first route
+    links = [(0, 1, 1e6), (1, 3, 1e6), (0, 2, 1e6), (2, 3, 1e6)]
+    flows = [Flow(0, 3, 1e5, route=(0, 1, 3)), Flow(0, 3, 2e5, route=(0, 2, 3)), Flow(0, 3, 3e5, route=(0, 1, 3))]
+    sc = Scenario.build(4, links, {}, flows)
+    assert sc.n_paths == 2 and sc.flow_path.tolist() == [0, 1, 0]
+    assert sc.path_rate_bps().tolist() == [4e5, 2e5]
+    with pytest.raises(ScenarioError, match=r"flow 0 route 0->3 uses link 1->2, which does not exist"):
+        Scenario.build(4, links, {}, [Flow(0, 3, 1.0, route=(0, 1, 2, 3))])
 
 
 def test_flow_referring_to_missing_path() -> None:

@@ -41,9 +41,9 @@ def test_triangle_parses() -> None:
     sc = load_text(TRIANGLE)
     assert (sc.n_nodes, sc.n_links, sc.n_paths, sc.n_flows) == (3, 6, 2, 3)
     assert sc.name == "tri"
-    # shortest path by propagation: A-B-C (2 ms) beats A-C (5 ms)
+    # default metric is OSPF's inverse capacity: all links are 1 Mb/s, so the direct A-C (one hop) wins
     pidx = sc.path_index()
-    assert sc.path_nodes(pidx[(0, 2)]) == [0, 1, 2]
+    assert sc.path_nodes(pidx[(0, 2)]) == [0, 2]
     assert sc.path_nodes(pidx[(2, 1)]) == [2, 1]
     assert sc.node_policy.tolist() == [Policy.SP, Policy.WFQ, Policy.SP]
     assert sc.node_weights[1].tolist() == [50, 30, 20]
@@ -60,6 +60,13 @@ def test_hops_metric_and_explicit_routes() -> None:
     doc["routing"] = {"shortest_path": "hops"}
     sc = scenario_from_dict(doc)
     assert sc.path_nodes(sc.path_index()[(0, 2)]) == [0, 2]
+    # by propagation delay A-B-C (2 ms) beats A-C (5 ms)
+    doc["routing"] = {"shortest_path": "prop_delay_s"}
+    assert scenario_from_dict(doc).path_nodes(0) == [0, 1, 2]
+    doc["links"][0]["prop_delay_s"] = 0.0
+    with pytest.raises(ScenarioFileError, match=r"link 0 \(0->1\) has routing metric 0\.0; metrics must be finite"):
+        scenario_from_dict(doc, source="tri.yaml")
+    doc["links"][0]["prop_delay_s"] = 0.001
     doc["routing"] = {"routes": [{"src": "A", "dst": "C", "path": ["A", "B", "C"]},
                                  {"src": "C", "dst": "B", "path": ["C", "A", "B"]}]}
     sc = scenario_from_dict(doc)
@@ -100,7 +107,8 @@ def test_round_trip(tmp_path: Path) -> None:
         (lambda d: d["links"].append({"src": "A", "dst": "Z", "capacity_bps": 1}),
          r"links\[3\]\.dst: unknown node 'Z'"),
         (lambda d: d["links"][0].update(capacity=1), r"links\[0\]: unknown key\(s\) \['capacity'\]"),
-        (lambda d: d["links"][1].update(capacity_bps=-1.0), r"link 2 \(1->2\) has capacity -1.0"),
+        (lambda d: d["links"][1].update(capacity_bps=-1.0),
+         r"links\[1\]\.capacity_bps: -1\.0 is outside the accepted range"),
         (lambda d: d["links"][0].pop("capacity_bps"), r"links\[0\]: missing 'capacity_bps'"),
         (lambda d: d["nodes"][0].update(policy="RED"), r"nodes\[0\]\.policy: 'RED' is not one of"),
         (lambda d: d.update(routing="ospf"), r"routing: expected 'shortest_path'"),
@@ -151,8 +159,9 @@ def test_bundled_nsfnet() -> None:
     assert sc.n_paths == 14 * 13
     assert sc.n_flows == 3 * sc.n_paths
     assert (sc.link_capacity_bps == 10e9).all()
-    # real geography: 1.5 ms (Princeton-College Park) to ~18 ms (Seattle-Champaign)
-    assert 0.001 < sc.link_prop_delay_s.min() < 0.003 and 0.015 < sc.link_prop_delay_s.max() < 0.02
+    # real geography (great circle at 2e8 m/s): 1.2 ms (Princeton-College Park, 247 km) to
+    # 14 ms (Seattle-Champaign, 2,830 km)
+    assert 0.001 < sc.link_prop_delay_s.min() < 0.003 and 0.012 < sc.link_prop_delay_s.max() < 0.016
     util = sc.link_load_bps() / sc.link_capacity_bps
     assert util.max() == pytest.approx(0.6, abs=0.01)  # moderate load
     assert sc.meta["node_names"][0] == "Seattle"

@@ -84,8 +84,8 @@ def test_gravity_uniform_and_given_matrix(tmp_path: Path) -> None:
     u = traffic_matrix("uniform", 6, rng)
     assert np.all(np.diag(g) == 0) and np.all(np.diag(u) == 0)
     assert ((u[~np.eye(6, dtype=bool)] >= 0.1) & (u[~np.eye(6, dtype=bool)] <= 1.0)).all()
-    ab = load_topology("abilene")
-    m = np.zeros((11, 11))
+    ab = load_topology("abilene")  # 12 routers, the order of the Abilene traffic matrices
+    m = np.zeros((12, 12))
     m[0, 10] = 5e9
     m[3, 8] = 1e9
     f = tmp_path / "tm.txt"
@@ -96,7 +96,7 @@ def test_gravity_uniform_and_given_matrix(tmp_path: Path) -> None:
     assert sc.n_paths == 2
     assert sc.path_index().keys() == {(0, 10), (3, 8)}
     assert sc.flow_rate_bps[sc.path_index()[(0, 10)]] == pytest.approx(5 * sc.flow_rate_bps[sc.path_index()[(3, 8)]])
-    with pytest.raises(ValueError, match="11 nodes"):
+    with pytest.raises(ValueError, match="12 nodes"):
         draw_scenario(ab, ScenarioParams(traffic="matrix", matrix_file=str(f)), rng, matrix=np.ones((3, 3)))
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2 3\n4 5 6\n")

@@ -41,7 +41,7 @@ def test_tandem_cbr_delay_is_transmission_plus_propagation() -> None:
     assert res.labels.path_loss_ratio[0] == 0.0
     np.testing.assert_allclose(res.path_delay_percentiles[0], expected, rtol=0.04)
     np.testing.assert_allclose(res.labels.link_utilization, [0.2, 0.1], rtol=0.01)
-    np.testing.assert_allclose(res.labels.link_queue_occupancy, [1.0, 1.0])  # no waiting: sojourn = service
+    np.testing.assert_allclose(res.labels.link_queue_pkts, [1.0, 1.0])  # no waiting: sojourn = service
 
 
 def test_packet_pool_grows_with_many_packets_in_flight() -> None:
@@ -153,7 +153,7 @@ def test_paths_without_traffic_get_nan() -> None:
                         [Flow(0, 1, 2e3), Flow(1, 2, 0.0)])
     res = simulate(sc, FAST)
     assert np.isfinite(res.labels.path_delay_s[0]) and np.isnan(res.labels.path_delay_s[1])
-    assert np.isnan(res.labels.link_queue_occupancy[1]) and res.labels.link_utilization[1] == 0.0
+    assert np.isnan(res.labels.link_queue_pkts[1]) and res.labels.link_utilization[1] == 0.0
 
 
 def test_simulate_many_is_independent_of_the_number_of_workers() -> None:

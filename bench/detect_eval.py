@@ -1,0 +1,306 @@
+"""Side-by-side detection evaluation on the network under test: the twin and the operators' baselines.
+
+For each (network, seed) this script
+
+1. generates a labelled run with ``twinwatch simulate telemetry`` (or reuses
+   one already in ``--runs-dir`` with the same configuration);
+2. decodes the run's telemetry once with the adapters (:func:`decode_run`:
+   the same decoders and counter normalisation as the service) into
+   per-window series (:class:`detectors.baselines.RunSeries`);
+3. runs every detector on that same telemetry, each writing Alert JSON lines:
+   ``static`` (static thresholds), ``series`` (the twin-less series mode),
+   ``promql-adaptive`` / ``promql-robust`` (Grafana's PromQL anomaly-detection
+   rules evaluated by a real Prometheus, ``bench/promql_baseline.py``) and
+   ``twin`` (``twinwatch replay``: the service's pipeline with the twin);
+4. scores all of them with :func:`detectors.scoring.score` (labels + alerts
+   only) and pools the runs per detector (:func:`detectors.scoring.combine_reports`).
+
+Writes a JSON report (default ``bench/notes/detect_eval.json``) and prints a
+Markdown table per detector.
+
+Seeds: development used seed 7 (abilene, 1 h); evaluation seeds are disjoint
+(default 101 102). Example (about 40 min on the shared 2-core box)::
+
+    .venv/bin/python bench/detect_eval.py --networks abilene geant --hours 3 --seeds 101 102
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from detectors.baselines import RunSeries, flags_to_alert_lines, series_flags, static_flags  # noqa: E402
+from detectors.scoring import (  # noqa: E402
+    ScoreReport,
+    combine_reports,
+    entities_of_network,
+    load_alert_lines,
+    load_labels,
+    score,
+)
+
+DEV_SEEDS = (7,)
+"""Seeds used while developing the baselines and the scorer (never for the reported numbers)."""
+
+_FORMATS = ("gnmic", "influx", "probe")  # goflow2 flow records carry no link or path KPI the baselines use
+
+
+def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int) -> Path:
+    """The run directory of (network, seed), generated with ``twinwatch simulate telemetry`` unless present."""
+    if seed in DEV_SEEDS:
+        raise SystemExit(f"seed {seed} was used while developing; evaluate on other seeds")
+    run = runs_dir / f"{network}-{hours:g}h-f{faults}-s{seed}"
+    man = run / "manifest.json"
+    if man.is_file():
+        return run
+    cmd = [sys.executable, "-m", "stream.cli", "simulate", "telemetry", "--network", network, "--duration",
+           f"{hours * 3600:.0f}s", "--faults", str(faults), "--seed", str(seed), "--out", str(run)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode not in (0, 3) or not man.is_file():
+        raise SystemExit(f"simulate failed for {network} seed {seed}: {proc.stderr.strip()[-2000:]}")
+    print(f"  generated {run.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return run
+
+
+def decode_run(run: Path) -> tuple[RunSeries, Any]:
+    """Decode the run's topics (adapters + counter normalisation, the inventory of its network.yaml).
+
+    Returns the per-window series (links: utilization, tx_bps, drop_pps; probe pairs: delay_s,
+    loss_ratio) and the network model.
+    """
+    from telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
+    from twin.netmodel import load_network_model
+
+    model = load_network_model(run / "network.yaml")
+    inv = Inventory.from_dict(model.inventory_dict())
+    man = json.loads((run / "manifest.json").read_text())
+    window_s = float(man["config"]["window_s"])
+    start = float(man["start_epoch_s"])
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "entity_kind", "entity_id", "kpi", "value")}
+    for fmt in _FORMATS:
+        path = run / "topics" / f"twinwatch.raw.{fmt}.jsonl"
+        if not path.is_file():
+            continue
+        lines = [ln for ln in path.read_bytes().split(b"\n") if ln.strip()]
+        res = get_decoder(fmt, DecoderConfig(network=model.name, max_age_s=None)).decode_batch(lines)
+        mb = normalize(res.samples, CounterState(), inv).measurements
+        for k in cols:
+            cols[k].append(np.asarray(getattr(mb, k)))
+    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+    rs = RunSeries.from_measurements(model.name, window_s, start, int(man["windows"]), cat["ts"],
+                                     cat["entity_kind"], cat["entity_id"], cat["kpi"], cat["value"])
+    return rs, model
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def run_twin(run: Path, alpha: float, *, reuse_only: bool = False) -> tuple[Path | None, str]:
+    """``twinwatch replay`` over the run's topics; returns the alerts file (None on failure) and its summary.
+
+    A finished replay leaves ``alerts.twin.log`` (its summary line) next to the alerts and is reused;
+    with ``reuse_only`` nothing is replayed.
+    """
+    out, log = run / "alerts.twin.jsonl", run / "alerts.twin.log"
+    if out.is_file() and log.is_file() and log.stat().st_mtime >= (run / "manifest.json").stat().st_mtime:
+        return out, "reused: " + (log.read_text().strip().splitlines() or [""])[-1]
+    if reuse_only:
+        return None, "twin: not available for this run (no finished replay; --twin reuse)"
+    topics = sorted(str(p) for p in (run / "topics").glob("twinwatch.raw.*.jsonl"))
+    cmd = [sys.executable, "-m", "stream.cli", "replay", *topics, "--network", str(run / "network.yaml"), "--out",
+           str(out), "--alpha", str(alpha)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+    tail = proc.stderr.strip().splitlines()[-1:] or [""]
+    if proc.returncode not in (0, 3) or not out.is_file():
+        return None, f"replay failed (exit {proc.returncode}): {tail[0]}"
+    log.write_text(proc.stderr)
+    return out, tail[0]
+
+
+def score_file(run: Path, alerts: Path, model: Any, alpha: float) -> ScoreReport:
+    """Score one detector's alerts of one run (labels + alerts; the model only for the entity count)."""
+    man = json.loads((run / "manifest.json").read_text())
+    start = float(man["start_epoch_s"])
+    return score(load_labels(run / "labels.jsonl"), load_alert_lines(alerts), window_s=float(man["config"]["window_s"]),
+                 n_entities=entities_of_network(model.n_nodes, model.n_links), known_links=list(model.link_ids),
+                 alpha=alpha, run_start=start, run_end=start + float(man["config"]["duration_s"]))
+
+
+def markdown(pooled: dict[str, ScoreReport]) -> str:
+    """One Markdown table: rows = fault kinds, a block of columns (F1, median delay, top-3) per detector."""
+    dets = list(pooled)
+    kinds = sorted({k for r in pooled.values() for k in r.per_kind})
+
+    def f(x: float | None, spec: str = ".2f") -> str:
+        return "–" if x is None or not np.isfinite(x) else format(x, spec)
+
+    head = "| fault kind | " + " | ".join(
+        f"{d} ({pooled[d].rules.get('runs', 1)} runs) F1 / delay / top-3" for d in dets) + " |"
+    rows = [head, "|" + "---|" * (len(dets) + 1)]
+    for k in [*kinds, "all"]:
+        cells = []
+        for d in dets:
+            ks = pooled[d].overall if k == "all" else pooled[d].per_kind.get(k)
+            if ks is None:
+                cells.append("–")
+                continue
+            cells.append(f"{f(ks.f1)} / {f(ks.delay_median_windows, '.1f')} / {f(ks.top3)} ({ks.events})")
+        rows.append(f"| {k} | " + " | ".join(cells) + " |")
+    rows.append("| false alarms / entity-hour (× α per entity-window) | " + " | ".join(
+        f"{f(pooled[d].false_alarms_per_entity_hour, '.3g')} ({f(pooled[d].ratio_to_alpha, '.2g')}×)" for d in dets)
+        + " |")
+    rows.append("| benign events with a network-fault alert | " + " | ".join(
+        f"{pooled[d].benign_with_network_alert} of {pooled[d].benign_events}" for d in dets) + " |")
+    return "\n".join(rows)
+
+
+def summary_markdown(pooled: dict[str, ScoreReport]) -> str:
+    """One row per detector: overall event precision / recall / F1, delays, localisation, false alarms, benign."""
+
+    def f(x: float | None, spec: str = ".2f") -> str:
+        return "–" if x is None or not np.isfinite(x) else format(x, spec)
+
+    rows = ["| detector (runs) | faults | precision | recall | F1 | delay median / p95 (windows) | top-1 / top-3 "
+            "| false alarms / entity-h | benign with a network-fault alert |", "|---|---|---|---|---|---|---|---|---|"]
+    for d, r in pooled.items():
+        o = r.overall
+        rows.append(f"| {d} ({r.rules.get('runs', 1)}) | {o.events} | {f(o.precision)} | {f(o.recall)} | {f(o.f1)} "
+                    f"| {f(o.delay_median_windows, '.1f')} / {f(o.delay_p95_windows, '.1f')} "
+                    f"| {f(o.top1)} / {f(o.top3)} | {f(r.false_alarms_per_entity_hour, '.3g')} "
+                    f"| {r.benign_with_network_alert} of {r.benign_events} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--networks", nargs="+", default=["abilene", "geant"])
+    ap.add_argument("--hours", type=float, default=3.0, help="run length, hours")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[101, 102])
+    ap.add_argument("--faults", type=int, default=14, help="network faults per run (two of each kind)")
+    ap.add_argument("--alpha", type=float, default=0.01, help="level of the twin and the series mode")
+    ap.add_argument("--runs-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "twinwatch-detect-eval")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "notes" / "detect_eval.json")
+    ap.add_argument("--detectors", nargs="+", default=["static", "series", "promql", "twin"],
+                    choices=["static", "series", "promql", "twin"])
+    ap.add_argument("--reuse-alerts", action="store_true",
+                    help="reuse a baseline's alerts file already in the run directory (newer than the run)")
+    ap.add_argument("--twin", choices=["run", "reuse"], default="run",
+                    help="run: replay each run through the twin pipeline (slow); reuse: only finished replays")
+    ap.add_argument("--rules-dir", type=Path,
+                    default=ROOT.parent / "shared" / "data" / "baselines" / "promql-anomaly-detection" / "rules")
+    args = ap.parse_args(argv)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    per_run: dict[str, list[ScoreReport]] = {}
+    run_names: dict[str, list[str]] = {}
+    notes: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    for net in args.networks:
+        for seed in args.seeds:
+            run = ensure_run(args.runs_dir, net, args.hours, seed, args.faults)
+            print(f"{run.name}:", file=sys.stderr)
+            files: dict[str, Path] = {}
+            if args.reuse_alerts:
+                fresh = (run / "manifest.json").stat().st_mtime
+                for det in args.detectors:
+                    if det == "twin":
+                        continue
+                    names = [f"promql-{v}" for v in ("adaptive", "adaptive-kofm", "robust", "robust-kofm")] \
+                        if det == "promql" else [det]
+                    paths = {n: run / f"alerts.{n}.jsonl" for n in names}
+                    if all(p.is_file() and p.stat().st_mtime >= fresh for p in paths.values()):
+                        files.update(paths)
+            done = {"promql" if f.startswith("promql-") else f for f in files}
+            todo = [d for d in args.detectors if d != "twin" and d not in done]
+            t0 = time.perf_counter()
+            if todo:
+                rs, model = decode_run(run)
+            else:
+                from twin.netmodel import load_network_model
+
+                model = load_network_model(run / "network.yaml")
+            timings[f"{run.name}/decode"] = time.perf_counter() - t0
+            if "static" in todo:
+                t0 = time.perf_counter()
+                fl, bounds = static_flags(rs)
+                files["static"] = write_lines(run / "alerts.static.jsonl",
+                                              flags_to_alert_lines(rs, fl, bounds=bounds, detector="static"))
+                timings[f"{run.name}/static"] = time.perf_counter() - t0
+            if "series" in todo:
+                t0 = time.perf_counter()
+                fl, p = series_flags(rs, alpha=args.alpha)
+                files["series"] = write_lines(run / "alerts.series.jsonl",
+                                              flags_to_alert_lines(rs, fl, p_values=p, detector="series"))
+                timings[f"{run.name}/series"] = time.perf_counter() - t0
+            if "promql" in todo:
+                from promql_baseline import PromqlError, promql_alert_lines
+
+                t0 = time.perf_counter()
+                try:
+                    for strategy, lines in promql_alert_lines(rs, args.rules_dir, run / "promql").items():
+                        files[f"promql-{strategy}"] = write_lines(run / f"alerts.promql-{strategy}.jsonl", lines)
+                except PromqlError as exc:
+                    notes["promql"] = f"not run: {exc}"
+                timings[f"{run.name}/promql"] = time.perf_counter() - t0
+            if "twin" in args.detectors:
+                t0 = time.perf_counter()
+                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse")
+                timings[f"{run.name}/twin"] = time.perf_counter() - t0
+                notes[f"{run.name}/twin"] = note
+                if out is not None:
+                    files["twin"] = out
+            for det, path in files.items():
+                rep = score_file(run, path, model, args.alpha)
+                per_run.setdefault(det, []).append(rep)
+                run_names.setdefault(det, []).append(run.name)
+                o = rep.overall
+                print(f"  {det:<16} recall {o.recall:.2f} precision {o.precision:.2f} F1 {o.f1:.2f} "
+                      f"FA/entity-h {rep.false_alarms_per_entity_hour:.3g}", file=sys.stderr)
+    pooled = {d: combine_reports(reps) for d, reps in per_run.items()}
+    # the runs every detector has (the twin's replay may be missing for some): the like-for-like comparison
+    common = sorted(set.intersection(*(set(v) for v in run_names.values()))) if run_names else []
+    pooled_common = {d: combine_reports([r for r, n in zip(per_run[d], run_names[d]) if n in common])
+                     for d in per_run} if common else {}
+    doc = {
+        "command": "bench/detect_eval.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "networks": args.networks, "hours": args.hours, "seeds": args.seeds, "dev_seeds": list(DEV_SEEDS),
+        "faults_per_run": args.faults, "alpha": args.alpha, "notes": notes,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "machine": "2-core shared dev box under load (timings indicative only)",
+        "runs": run_names, "common_runs": common,
+        "pooled": {d: r.to_dict() for d, r in pooled.items()},
+        "pooled_common_runs": {d: r.to_dict() for d, r in pooled_common.items()},
+        "per_run": {d: [r.to_dict() for r in reps] for d, reps in per_run.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n")
+    print(f"All runs each detector has:\n\n{summary_markdown(pooled)}\n\n{markdown(pooled)}\n")
+    if pooled_common and any(len(v) != len(common) for v in run_names.values()):
+        print(f"Runs every detector has ({', '.join(common)}):\n\n{summary_markdown(pooled_common)}\n\n"
+              f"{markdown(pooled_common)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

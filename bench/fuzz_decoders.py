@@ -1,0 +1,174 @@
+"""Big-budget structure-aware fuzzing of every decoder (issue 14): counts, rate, failures → JSON.
+
+The same mutation operators as ``tests/fuzz/test_fuzz_decoders.py`` (golden fixtures mutated as
+JSON trees / line protocol, then byte damage), driven by a seeded ``random.Random`` instead of
+hypothesis, in batches: each batch of ``--batch`` mutated messages goes through decode → normalize
+→ inventory flow mapping with one ``CounterState`` per format (so rates, resets and evictions happen),
+and is checked for
+
+* exceptions (any exception escaping the pipeline is a failure; the first few are kept with a
+  traceback and the offending batch's smallest failing message),
+* the accounting identity ``records_in == out + rejected + pending`` (per batch and cumulative),
+* ``messages == len(batch)``, and the slowest batch (µs per message; the per-input time bound).
+
+Mutating in Python costs more than decoding; to reach 10⁶ inputs per format within minutes,
+``--pool`` distinct mutants are generated once per format and each batch draws from them with a
+fresh byte-level damage pass on a share of them (``--fresh`` per batch are brand-new mutants).
+
+Usage::
+
+    .venv/bin/python bench/fuzz_decoders.py --per-format 1000000 --out bench/notes/fuzz_decoders.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from telemetry_adapters import CounterState, get_decoder  # noqa: E402
+from telemetry_adapters.accounting import Tally, run_batch  # noqa: E402
+from telemetry_adapters.base import DecoderConfig  # noqa: E402
+from telemetry_adapters.inventory import Inventory  # noqa: E402
+from tests.fuzz._decoder_mutations import FORMATS, Mutator, RandomChooser  # noqa: E402
+
+CONFIGS = (
+    DecoderConfig(network="fuzz", max_age_s=None, max_future_skew_s=None, max_message_bytes=256 * 1024),
+    DecoderConfig(network="fuzz", now_ns=1_700_000_100 * 10**9, max_age_s=86400.0, max_future_skew_s=300.0,
+                  max_message_bytes=256 * 1024, default_device="dut"),
+)  # fmt: skip
+INVENTORY = {
+    "links": [{"id": "leaf1->spine1", "src": "leaf1", "dst": "spine1", "capacity_bps": 1e9,
+               "src_interface": "Ethernet1", "dst_interface": "Ethernet9"},
+              {"id": "r1->r2", "src": "r1", "dst": "r2", "capacity_bps": 1e4, "src_interface": "eth0"}],
+    "prefixes": {"10.0.0.0/8": "leaf1", "192.0.2.0/24": "spine1", "2001:db8::/32": "r1"},
+}  # fmt: skip
+
+
+def _smallest_failing(fmt: str, cfg: DecoderConfig, inv: Inventory | None, batch: list[bytes]) -> bytes | None:
+    """The shortest single message of ``batch`` that fails alone (None: only the batch fails)."""
+    for m in sorted(batch, key=len):
+        try:
+            run_batch(get_decoder(fmt, cfg), [m], CounterState(), inv)
+        except Exception:  # looking for the culprit
+            return m
+    return None
+
+
+def fuzz_format(fmt: str, n: int, batch: int, pool: int, fresh: int, seed: int, keep: int) -> dict[str, Any]:
+    """Fuzz one format with ``n`` inputs; returns its JSON record."""
+    rng = random.Random(seed)
+    chooser = RandomChooser(seed + 1)
+    mut = Mutator(fmt)
+    t0 = time.perf_counter()
+    mutants = [mut.mutate(chooser) for _ in range(pool)]
+    t_gen = time.perf_counter() - t0
+    inv = Inventory.from_dict(INVENTORY)
+    decoders = [(get_decoder(fmt, cfg), cfg) for cfg in CONFIGS]
+    states = [CounterState() for _ in CONFIGS]
+    total = Tally(fmt)
+    done = batches = exceptions = identity_failures = count_failures = 0
+    failures: list[dict[str, Any]] = []
+    worst_us = 0.0
+    t_pipe = 0.0
+    t0 = time.perf_counter()
+    while done < n:
+        k = min(batch, n - done)
+        msgs = [mutants[rng.randrange(pool)] for _ in range(k - min(fresh, k))]
+        msgs += [mut.mutate(chooser) for _ in range(min(fresh, k))]
+        j = batches % len(decoders)
+        dec, cfg = decoders[j]
+        use_inv = inv if batches % 3 else None
+        t1 = time.perf_counter()
+        try:
+            res, nres, flows, notices = run_batch(dec, msgs, states[j], use_inv)
+        except Exception as exc:  # every escaping exception is a finding
+            exceptions += 1
+            if len(failures) < keep:
+                culprit = _smallest_failing(fmt, cfg, use_inv, msgs)
+                failures.append({"kind": "exception", "error": f"{type(exc).__name__}: {exc}",
+                                 "traceback": traceback.format_exc(limit=6)[-2000:],
+                                 "message": None if culprit is None else culprit[:2000].decode("utf-8", "replace")})
+            states[j] = CounterState()
+        else:
+            dt = time.perf_counter() - t1
+            t_pipe += dt
+            worst_us = max(worst_us, dt / k * 1e6)
+            one = Tally(fmt)
+            one.add(res, nres, flows, notices)
+            total.add(res, nres, flows, notices)
+            if res.messages != k:
+                count_failures += 1
+            if not one.identity_holds():
+                identity_failures += 1
+                if len(failures) < keep:
+                    failures.append({"kind": "identity", "tally": one.to_dict()})
+        done += k
+        batches += 1
+    wall = time.perf_counter() - t0
+    return {
+        "format": fmt,
+        "inputs": done,
+        "distinct_mutants": pool + fresh * batches,
+        "batches": batches,
+        "exceptions": exceptions,
+        "identity_failures": identity_failures,
+        "message_count_failures": count_failures,
+        "identity_holds_cumulative": total.identity_holds(),
+        "records": total.to_dict()["records"],
+        "top_rejections": dict(sorted(total.rejected_by_reason.items(), key=lambda kv: -kv[1])[:8]),
+        "inputs_per_s": round(done / wall),
+        "pipeline_us_per_input_mean": round(t_pipe / max(done, 1) * 1e6, 2),
+        "pipeline_us_per_input_worst_batch": round(worst_us, 1),
+        "mutant_generation_s": round(t_gen, 2),
+        "wall_s": round(wall, 1),
+        "failures": failures,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-format", type=int, default=100_000, help="inputs per format")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
+    ap.add_argument("--batch", type=int, default=2000, help="messages per decode_batch call")
+    ap.add_argument("--pool", type=int, default=20_000, help="distinct mutants generated up front per format")
+    ap.add_argument("--fresh", type=int, default=20, help="brand-new mutants per batch")
+    ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--keep", type=int, default=5, help="failures kept per format")
+    ap.add_argument("--out", type=Path, default=None, help="JSON output (default: stdout only)")
+    args = ap.parse_args(argv)
+    results = []
+    for i, fmt in enumerate(args.formats.split(",")):
+        r = fuzz_format(fmt, args.per_format, args.batch, args.pool, args.fresh, args.seed + 1000 * i, args.keep)
+        results.append(r)
+        print(f"{fmt:14s} {r['inputs']:>9d} inputs  {r['inputs_per_s']:>8d}/s  exceptions {r['exceptions']}  "
+              f"identity failures {r['identity_failures']}  worst {r['pipeline_us_per_input_worst_batch']} µs/input",
+              flush=True)  # fmt: skip
+        for f in r["failures"]:
+            print("   ", f.get("error") or f.get("tally"), "\n   ", (f.get("message") or "")[:300], flush=True)
+    doc = {
+        "command": "bench/fuzz_decoders.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "note": "2-core shared dev box under load (other agents running)"},
+        "results": results,
+        "total_inputs": sum(r["inputs"] for r in results),
+        "total_failures": sum(r["exceptions"] + r["identity_failures"] + r["message_count_failures"] for r in results),
+    }
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    return 1 if doc["total_failures"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""Shared click options: one spelling for the same idea in every ``twinwatch`` command.
+
+=====================  ==================================================================
+decorator              option(s) and the value the command receives
+=====================  ==================================================================
+``progress_option``    ``--progress/--no-progress`` (default: on when stderr is a
+                       terminal); hidden alias ``-q/--quiet`` = ``--no-progress``.
+                       Keyword ``progress: bool``.
+``json_report_option`` ``--json FILE``: write a machine-readable report to FILE, ``-`` =
+                       stdout; a bare ``--json`` (the old flag spelling) means ``-``.
+                       Keyword ``json_report: str | None``; write it with
+                       :func:`write_json_report`.
+``checkpoint_option``  ``--checkpoint PATH``: a checkpoint directory or any file inside
+                       it, normalised to the directory. Keyword ``checkpoint: Path | None``.
+``out_file_option``    ``--out/-o FILE`` (``-`` = stdout when allowed); refused when it is
+                       one of the command's input paths. Keyword ``out: str``; write it
+                       with :func:`atomic_output` (nothing is replaced until success).
+``out_dir_option``     ``--out/-o DIR``; refused when it is or contains an input path, or
+                       is an existing file. Keyword ``out: Path``; fill it with
+                       :func:`atomic_output_dir`.
+=====================  ==================================================================
+
+Exit statuses are the same everywhere (:class:`ExitCode`, :data:`EXIT_STATUS_HELP` for
+``--help``): 0 success, 1 invalid input, 2 usage error, 3 partial success.
+
+>>> import click
+>>> from click.testing import CliRunner
+>>> @click.command()
+... @progress_option
+... @json_report_option
+... def cmd(progress: bool, json_report: str | None) -> None:
+...     click.echo(f"{progress} {json_report}")
+>>> CliRunner().invoke(cmd, ["-q", "--json", "r.json"]).output
+'False r.json\\n'
+>>> CliRunner().invoke(cmd, ["--progress", "--json"]).output
+'True -\\n'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+import orjson
+
+__all__ = [
+    "EXIT_STATUS_HELP",
+    "ExitCode",
+    "atomic_output",
+    "atomic_output_dir",
+    "checkpoint_option",
+    "json_report_option",
+    "out_dir_option",
+    "out_file_option",
+    "progress_option",
+    "write_json_report",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """Process exit statuses shared by every command."""
+
+    OK = 0  #: everything the command was asked to do was done
+    INVALID_INPUT = 1  #: the input (file, data, model) is invalid or unusable; nothing useful was produced
+    USAGE = 2  #: wrong options or arguments (click's own usage errors exit 2 as well)
+    PARTIAL = 3  #: done, but part of the input was rejected (counted in the summary / report)
+
+
+#: Paste at the end of a command's docstring (click keeps ``\\b`` blocks verbatim).
+EXIT_STATUS_HELP = """\b
+Exit status:
+  0  success
+  1  invalid input (nothing usable: a bad file, every record rejected)
+  2  usage error (unknown option, bad option value)
+  3  partial success (output written, some input rejected and counted)"""
+
+
+def progress_option(f: F) -> F:
+    """``--progress/--no-progress`` (default: on when stderr is a terminal) plus the hidden alias
+    ``-q/--quiet``; the command receives ``progress: bool``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, progress: bool | None, quiet: bool, **kwargs: Any) -> Any:
+        if quiet:
+            progress = False
+        elif progress is None:
+            progress = sys.stderr.isatty()
+        return f(*args, progress=progress, **kwargs)
+
+    wrapper = click.option("--quiet", "-q", "quiet", is_flag=True, hidden=True,
+                           help="Old spelling of --no-progress.")(wrapper)  # fmt: skip
+    wrapper = click.option("--progress/--no-progress", "progress", default=None,
+                           help="Progress bar on stderr [default: on when stderr is a terminal].")(wrapper)  # fmt: skip
+    return wrapper  # type: ignore[return-value]
+
+
+def json_report_option(f: F) -> F:
+    """``--json FILE`` (``-`` = stdout; a bare ``--json`` means ``-``); the command receives
+    ``json_report: str | None``."""
+    return click.option(
+        "--json", "json_report", metavar="FILE", default=None, is_flag=False, flag_value="-",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help="Write a machine-readable JSON report to FILE ('-' or a bare --json: stdout).",
+    )(f)  # fmt: skip
+
+
+def write_json_report(dest: str | os.PathLike[str] | None, doc: Any) -> None:
+    """Write ``doc`` as indented JSON to ``dest`` (``-`` = stdout; ``None`` = nothing), atomically.
+
+    NaN and infinities are written as ``null`` (JSON has no such numbers).
+
+    >>> import json, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.json"
+    >>> write_json_report(p, {"a": 1, "b": float("nan")})
+    >>> json.loads(p.read_text())
+    {'a': 1, 'b': None}
+    """
+    if dest is None:
+        return
+    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n"
+    if str(dest) == "-":
+        out = click.get_binary_stream("stdout")
+        out.write(data)
+        out.flush()
+        return
+    with atomic_output(dest) as fh:
+        fh.write(data)
+
+
+def _checkpoint_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is None:
+        return None
+    return value.parent if value.is_file() else value
+
+
+def checkpoint_option(f: F) -> F:
+    """``--checkpoint PATH`` (must exist): a checkpoint directory, or a file inside one, which is
+    normalised to its directory; the command receives ``checkpoint: Path | None``."""
+    return click.option(
+        "--checkpoint", "checkpoint", metavar="PATH", default=None, callback=_checkpoint_dir,
+        type=click.Path(exists=True, path_type=Path),
+        help="Checkpoint directory (or a file inside it) instead of the shipped checkpoint.",
+    )(f)  # fmt: skip
+
+
+def _same_path(out: Path, inp: Path) -> bool:
+    """Whether ``out`` and ``inp`` name the same file (after resolving links and ``..``)."""
+    try:
+        o, i = out.resolve(), inp.resolve()
+    except OSError:
+        return False
+    return o == i
+
+
+def _input_paths(kwargs: dict[str, Any], names: Sequence[str]) -> list[Path]:
+    paths: list[Path] = []
+    for name in names:
+        value = kwargs.get(name)
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if v is None or str(v) == "-":
+                continue
+            p = v if isinstance(v, str | os.PathLike) else getattr(v, "name", None)  # click.File: its .name
+            if isinstance(p, str | os.PathLike):
+                paths.append(Path(p))
+    return paths
+
+
+def out_file_option(
+    *, inputs: Sequence[str] = (), allow_stdout: bool = True, required: bool = False, help: str | None = None
+) -> Callable[[F], F]:
+    """``--out/-o FILE`` (default ``-`` = stdout when ``allow_stdout``); refused (usage error, exit 2)
+    when it names the same file as one of the parameters listed in ``inputs``. The command receives
+    ``out: str``; open it with :func:`atomic_output` so a failed run leaves any old file intact."""
+
+    def deco(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            out = kwargs.get("out")
+            if out is not None and str(out) != "-":
+                for p in _input_paths(kwargs, inputs):
+                    if _same_path(Path(out), p):
+                        raise click.BadParameter(
+                            f"{out!s} is also an input; write the output to another file", param_hint="--out"
+                        )
+            return f(*args, **kwargs)
+
+        default = "-" if allow_stdout and not required else None
+        return click.option(
+            "--out", "-o", "out", metavar="FILE", default=default, required=required, show_default=default is not None,
+            type=click.Path(dir_okay=False, allow_dash=allow_stdout),
+            help=help or ("Output file" + ("; '-' is standard output." if allow_stdout else ".")),
+        )(wrapper)  # type: ignore[return-value]  # fmt: skip
+
+    return deco
+
+
+def out_dir_option(*, inputs: Sequence[str] = (), required: bool = True, help: str | None = None) -> Callable[[F], F]:
+    """``--out/-o DIR``; refused (usage error, exit 2) when it is an existing file, or is (or
+    contains) one of the paths of the parameters listed in ``inputs``. The command receives
+    ``out: Path``; fill it with :func:`atomic_output_dir`."""
+
+    def deco(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            out = kwargs.get("out")
+            if out is not None:
+                o = Path(out).resolve()
+                for p in _input_paths(kwargs, inputs):
+                    i = p.resolve()
+                    if o == i or o in i.parents:
+                        raise click.BadParameter(
+                            f"{out!s} is (or holds) the input {p!s}; write the output elsewhere", param_hint="--out"
+                        )
+            return f(*args, **kwargs)
+
+        return click.option(
+            "--out", "-o", "out", metavar="DIR", default=None, required=required,
+            type=click.Path(file_okay=False, path_type=Path),
+            help=help or "Output directory (written under a temporary name, renamed when complete).",
+        )(wrapper)  # type: ignore[return-value]  # fmt: skip
+
+    return deco
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file handle whose content replaces ``path`` only when the block succeeds.
+
+    ``-`` yields standard output. The data go to a temporary file in the same folder, which is
+    fsynced and renamed over ``path`` (``os.replace``, atomic on POSIX); on an exception it is removed
+    and ``path`` is left as it was.
+
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_text("old")
+    >>> try:
+    ...     with atomic_output(p) as fh:
+    ...         _ = fh.write(b"new"); raise RuntimeError("boom")
+    ... except RuntimeError:
+    ...     pass
+    >>> p.read_text()
+    'old'
+    """
+    if str(path) == "-":
+        out = click.get_binary_stream("stdout")
+        yield out
+        out.flush()
+        return
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise click.BadParameter(f"folder {str(target.parent)!r} does not exist", param_hint="--out")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A fresh temporary directory beside ``path`` that becomes ``path`` when the block succeeds.
+
+    An existing ``path`` is replaced only after the new content is complete (moved aside, the new
+    directory renamed in, the old one deleted); on an exception the temporary directory is removed
+    and ``path`` is untouched.
+
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_output_dir(root / "ds") as d:
+    ...     _ = (d / "a.txt").write_text("1")
+    >>> sorted(p.name for p in (root / "ds").iterdir())
+    ['a.txt']
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise click.BadParameter(f"{str(target)!r} exists and is not a directory", param_hint="--out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old: Path | None = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        old.rmdir()
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,435 @@
+"""Service configuration: one YAML file plus ``TWINWATCH_*`` environment overrides, validated at start.
+
+The file (see ``stream/data/twinwatch.example.yaml``) has the sections
+``kafka``, ``topics``, ``networks``, ``window``, ``detection``, ``twin``,
+``sinks``, ``metrics`` and ``logging``. Every key has a default, so an empty
+file is a valid configuration (a local broker, no network models: the
+detectors' twin-less series mode).
+
+Environment overrides name a key by its path, sections joined by ``__``:
+``TWINWATCH_KAFKA__BOOTSTRAP=broker:9092``, ``TWINWATCH_WINDOW__SECONDS=30``,
+``TWINWATCH_NETWORKS=abilene,/etc/twinwatch/core.yaml`` (comma-separated
+list), ``TWINWATCH_TOPICS__RAW__GNMIC=telemetry.gnmic``. Values are parsed as
+YAML scalars (``true``, ``10``, ``0.5``). Only variables whose first path
+element is a section are read, so ``TWINWATCH_LOG_LEVEL`` and
+``TWINWATCH_CONFIG`` (used by the CLI) are left alone.
+
+Every error names the key (``kafka.security_protocol``), the value and the
+rule, and, for a file, the file.
+
+Examples
+--------
+>>> cfg = load_config(None, env={"TWINWATCH_KAFKA__BOOTSTRAP": "k1:9092,k2:9092", "TWINWATCH_WINDOW__SECONDS": "30"})
+>>> cfg.kafka.bootstrap, cfg.window.seconds, cfg.topics.raw_topic("gnmic"), cfg.metrics.bind
+('k1:9092,k2:9092', 30.0, 'twinwatch.raw.gnmic', '127.0.0.1:9464')
+>>> load_config(None, env={"TWINWATCH_KAFKA__SECURITY_PROTOCOL": "TLS"})
+Traceback (most recent call last):
+...
+stream.config.ConfigError: kafka.security_protocol: 'TLS' is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL \
+(from environment TWINWATCH_KAFKA__SECURITY_PROTOCOL)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+__all__ = [
+    "FORMATS",
+    "ConfigError",
+    "DetectionConfig",
+    "KafkaConfig",
+    "LoggingConfig",
+    "MetricsConfig",
+    "ServiceConfig",
+    "SinksConfig",
+    "TopicsConfig",
+    "TwinConfig",
+    "WindowConfig",
+    "load_config",
+]
+
+FORMATS: tuple[str, ...] = ("gnmic", "gnmi", "telegraf", "influx", "cisco_mdt", "otlp", "goflow2", "probe")
+"""Collector formats the service can consume (one raw topic each)."""
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+ENV_PREFIX = "TWINWATCH_"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the key, the value and the rule."""
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Broker connection. ``password_file`` (a file holding the password) wins over ``password``."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    client_id: str = "twinwatch"
+    consumer_group: str = "twinwatch"
+    rebalance_timeout_s: float = 5.0
+    """Consumer-group rebalance timeout (seconds); Tansu holds a join for all of it (ARCHITECTURE.md)."""
+
+    def resolved_password(self) -> str | None:
+        """The password: the first line of ``password_file`` when set, else ``password``."""
+        if self.password_file:
+            return Path(self.password_file).read_text(encoding="utf-8").splitlines()[0].strip()
+        return self.password
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (security, SASL, TLS context)."""
+        kw: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "client_id": self.client_id,
+                              "security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            kw.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
+                      sasl_plain_password=self.resolved_password())
+        if self.security_protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kw["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile, certfile=self.ssl_certfile,
+                                                   keyfile=self.ssl_keyfile)
+        return kw
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """Topic names. ``raw`` maps a format to its topic (default ``twinwatch.raw.<format>``)."""
+
+    raw: dict[str, str] = field(default_factory=dict)
+    formats: tuple[str, ...] = ("gnmic", "influx", "probe", "goflow2")
+    """Formats consumed (a raw topic each)."""
+    alerts: str = "twinwatch.alerts"
+    expected: str = "twinwatch.expected"
+    dlq: str = "twinwatch.dlq"
+
+    def raw_topic(self, fmt: str) -> str:
+        """The raw topic of collector format ``fmt``."""
+        return self.raw.get(fmt, f"twinwatch.raw.{fmt}")
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Event-time tumbling windows: ``seconds`` long; rows up to ``allowed_lateness_s`` late still count."""
+
+    seconds: float = 10.0
+    allowed_lateness_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Network-wide test level ``alpha`` (Benjamini–Hochberg) and k-of-m persistence, r clean windows to resolve."""
+
+    alpha: float = 0.01
+    method: str = "bh"
+    persistence_k: int = 2
+    persistence_m: int = 3
+    resolve_after: int = 2
+    warmup_windows: int = 6
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """The twin's KPI model (``gnn``, ``qt``, ...) and an optional checkpoint file."""
+
+    model: str = "gnn"
+    checkpoint: str | None = None
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class SinksConfig:
+    """Outputs besides Kafka: an alerts JSONL file and an Alertmanager base URL (``http://am:9093``)."""
+
+    jsonl: str | None = None
+    alertmanager_url: str | None = None
+    alertmanager_timeout_s: float = 5.0
+    alertmanager_retries: int = 5
+    generator_url: str = ""
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus endpoint ``host:port`` (explicit, loopback by default) and the per-network link-series cap."""
+
+    bind: str = "127.0.0.1:9464"
+    enabled: bool = True
+    max_links: int = 500
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """``bind`` split into host and port."""
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log format ``text`` or ``json`` and level."""
+
+    format: str = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The whole service configuration (see the module docstring)."""
+
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    networks: tuple[str, ...] = ()
+    """Network-model files or shipped network names."""
+    window: WindowConfig = field(default_factory=WindowConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    twin: TwinConfig = field(default_factory=TwinConfig)
+    sinks: SinksConfig = field(default_factory=SinksConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: str = "<defaults>"
+    """Where the configuration came from (the file, or defaults)."""
+
+
+# ----------------------------------------------------------------------------- parsing
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """``value`` as the annotated type ``tp`` (str, int, float, bool, optional, tuple/dict of str)."""
+    text = str(tp)
+    optional = "None" in text
+    if value is None:
+        if optional:
+            return None
+        if text.startswith("tuple"):
+            return ()
+        if text.startswith("dict"):
+            return {}
+        raise ConfigError(f"{key}: a value is required (got null)")
+    if text.startswith("tuple"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str | int | float) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(str(v) for v in value)
+    if text.startswith("dict"):
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{key}: expected a mapping of strings, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if "bool" in text:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if "float" in text:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if "int" in text:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return int(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"{key}: expected a string, got {value!r}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    unknown = sorted(set(map(str, data)) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"{where}{unknown[0]}: unknown key (known keys{' of ' + prefix if prefix else ''}: "
+                          f"{', '.join(sorted(names))})")
+    kwargs: dict[str, Any] = {}
+    for name in names & set(data):
+        key = f"{prefix}.{name}" if prefix else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, data[name], key)
+        else:
+            kwargs[name] = _coerce(data[name], tp, key)
+    return cls(**kwargs)
+
+
+def _set_path(doc: dict[str, Any], path: list[str], value: Any) -> None:
+    node = doc
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[list[str], Any, str]]:
+    sections = {f.name for f in dataclasses.fields(ServiceConfig) if f.name != "source"}
+    out: dict[str, tuple[list[str], Any, str]] = {}
+    for var, text in sorted(env.items()):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in var[len(ENV_PREFIX):].split("__")]
+        if path[0] not in sections:
+            continue
+        if path[:2] == ["topics", "raw"] and len(path) == 3:
+            value: Any = text
+        else:
+            try:
+                value = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError:
+                value = text
+        out[".".join(path)] = (path, value, var)
+    return out
+
+
+def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
+    def fail(key: str, msg: str) -> None:
+        src = origin.get(key)
+        raise ConfigError(f"{key}: {msg}" + (f" (from {src})" if src else ""))
+
+    k = cfg.kafka
+    if not k.bootstrap.strip():
+        fail("kafka.bootstrap", "empty; give host:port[,host:port...]")
+    for hp in k.bootstrap.split(","):
+        host, sep, port = hp.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            fail("kafka.bootstrap", f"{hp.strip()!r} is not host:port")
+    if k.security_protocol not in SECURITY_PROTOCOLS:
+        fail("kafka.security_protocol", f"{k.security_protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+    if k.security_protocol.startswith("SASL"):
+        if k.sasl_mechanism not in SASL_MECHANISMS:
+            fail("kafka.sasl_mechanism", f"{k.sasl_mechanism!r} is not one of {', '.join(SASL_MECHANISMS)} "
+                                         f"(required with {k.security_protocol})")
+        if not k.username:
+            fail("kafka.username", f"required with {k.security_protocol}")
+        if not (k.password or k.password_file):
+            fail("kafka.password", f"required with {k.security_protocol} (or kafka.password_file)")
+    elif k.sasl_mechanism is not None and k.sasl_mechanism not in SASL_MECHANISMS:
+        fail("kafka.sasl_mechanism", f"{k.sasl_mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}")
+    for name in ("password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        p = getattr(k, name)
+        if p is not None and not Path(p).is_file():
+            fail(f"kafka.{name}", f"{p!r} is not a readable file")
+    if (k.ssl_certfile is None) != (k.ssl_keyfile is None):
+        fail("kafka.ssl_keyfile" if k.ssl_keyfile is None else "kafka.ssl_certfile",
+             "a client certificate needs both ssl_certfile and ssl_keyfile")
+    if not k.consumer_group.strip():
+        fail("kafka.consumer_group", "empty")
+    if not k.rebalance_timeout_s > 0:
+        fail("kafka.rebalance_timeout_s", f"{k.rebalance_timeout_s} must be > 0 seconds")
+    t = cfg.topics
+    for fmt in (*t.formats, *t.raw):
+        if fmt not in FORMATS:
+            fail(f"topics.raw.{fmt}" if fmt in t.raw else "topics.formats",
+                 f"unknown collector format {fmt!r}; known: {', '.join(FORMATS)}")
+    if not t.formats:
+        fail("topics.formats", "empty: the service would consume nothing")
+    for name in ("alerts", "expected", "dlq"):
+        if not getattr(t, name).strip():
+            fail(f"topics.{name}", "empty topic name")
+    w = cfg.window
+    if not w.seconds > 0:
+        fail("window.seconds", f"{w.seconds} must be > 0 seconds")
+    if w.allowed_lateness_s < 0:
+        fail("window.allowed_lateness_s", f"{w.allowed_lateness_s} must be >= 0 seconds")
+    d = cfg.detection
+    if not 0 < d.alpha < 1:
+        fail("detection.alpha", f"{d.alpha} must be in (0, 1)")
+    if d.method not in ("bh", "holm", "bonferroni"):
+        fail("detection.method", f"{d.method!r} is not one of bh, holm, bonferroni")
+    if not 1 <= d.persistence_k <= d.persistence_m <= 64:
+        fail("detection.persistence_k", f"need 1 <= persistence_k ({d.persistence_k}) <= persistence_m "
+                                        f"({d.persistence_m}) <= 64")
+    if d.resolve_after < 1:
+        fail("detection.resolve_after", f"{d.resolve_after} must be >= 1 window")
+    if d.warmup_windows < 0:
+        fail("detection.warmup_windows", f"{d.warmup_windows} must be >= 0")
+    from twin.models import MODELS
+
+    if cfg.twin.model not in MODELS:
+        fail("twin.model", f"{cfg.twin.model!r} is not one of {', '.join(sorted(MODELS))}")
+    if cfg.twin.checkpoint is not None and not Path(cfg.twin.checkpoint).exists():
+        fail("twin.checkpoint", f"{cfg.twin.checkpoint!r} does not exist")
+    if cfg.twin.threads < 1:
+        fail("twin.threads", f"{cfg.twin.threads} must be >= 1")
+    s = cfg.sinks
+    if s.alertmanager_url is not None and not s.alertmanager_url.startswith(("http://", "https://")):
+        fail("sinks.alertmanager_url", f"{s.alertmanager_url!r} is not an http(s) URL")
+    if s.alertmanager_retries < 0 or not s.alertmanager_timeout_s > 0:
+        fail("sinks.alertmanager_retries", "retries must be >= 0 and alertmanager_timeout_s > 0")
+    m = cfg.metrics
+    host, sep, port = m.bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        fail("metrics.bind", f"{m.bind!r} is not host:port (e.g. 127.0.0.1:9464; 0.0.0.0:9464 listens on all)")
+    if m.max_links < 0:
+        fail("metrics.max_links", f"{m.max_links} must be >= 0")
+    if cfg.logging.format not in ("text", "json"):
+        fail("logging.format", f"{cfg.logging.format!r} is not text or json")
+    if cfg.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail("logging.level", f"{cfg.logging.level!r} is not DEBUG, INFO, WARNING or ERROR")
+    for i, net in enumerate(cfg.networks):
+        if ("/" in net or net.endswith((".yaml", ".yml", ".json"))) and not Path(net).is_file():
+            fail(f"networks[{i}]", f"network-model file {net!r} does not exist")
+
+
+def load_config(path: str | os.PathLike[str] | None, *, env: Mapping[str, str] | None = None) -> ServiceConfig:
+    """The validated configuration of ``path`` (``None``: defaults) with ``env`` overrides (default ``os.environ``).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or parsed, a key is unknown, a value has the wrong type or breaks a rule.
+    """
+    env = os.environ if env is None else env
+    doc: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        doc = loaded or {}
+    origin: dict[str, str] = {}
+    for key, (parts, value, var) in _env_overrides(env).items():
+        _set_path(doc, parts, value)
+        origin[key] = f"environment {var}"
+    try:
+        cfg = _build(ServiceConfig, doc, "")
+        _validate(cfg, origin)
+    except ConfigError as exc:
+        msg = str(exc)
+        key = msg.split(":", 1)[0]
+        if key in origin and "(from environment" not in msg:
+            msg = f"{msg} (from {origin[key]})"
+        elif path is not None and key not in origin and "(from environment" not in msg:
+            msg = f"{msg} (in {path})"
+        raise ConfigError(msg) from None
+    return dataclasses.replace(cfg, source=source)

@@ -1,0 +1,745 @@
+"""The service's processing pipeline, Kafka-free: the same code runs the live service and ``replay``.
+
+Raw messages of one collector format (``bytes``, as the Kafka topic holds
+them) go through:
+
+1. the format's decoder (a batch at a time) and, per network, counter
+   normalisation (:func:`telemetry_adapters.normalize` with one
+   :class:`~telemetry_adapters.CounterState` per network and format) into
+   Measurement rows; every message the decoder refuses becomes a
+   :class:`DeadLetter` (reason, detail, the original bytes);
+2. per network, **event-time tumbling windows** (:class:`WindowBuffer`) of
+   ``window_s`` seconds with a watermark ``max event time − allowed
+   lateness``: a window ``[start, end)`` closes once the watermark reaches
+   ``end``; a row for a window already closed is *late*: counted
+   (``twinwatch_late_rows_total``), never used and never silently lost;
+3. each closed window → :meth:`twin.snapshot.SnapshotBuilder.build` →
+   the twin's :func:`~twin.models.predict_many` over all the networks whose
+   windows closed together (one batch) → the :class:`Detector` of the
+   network → alert state changes (:class:`~detectors.alerts.AlertChange`,
+   de-duplicated by :class:`~detectors.alerts.AlertBook`), one
+   expected-vs-observed record per (network, window) and metrics.
+
+The pipeline is synchronous and holds no Kafka client: the faust app
+(:mod:`stream.app`) calls :meth:`Pipeline.process` in a worker thread, off
+the event loop; ``replay`` calls it in a loop over files. Times are epoch
+seconds (UTC); KPI values SI units.
+
+The detector here (:class:`TwinDetector`) wires the ``detectors`` package's
+pieces (residuals, conformal p-values, network-wide multiple testing,
+k-of-m persistence, tomography suspects, the alert book) for the KPIs a
+window has; another implementation of the :class:`Detector` protocol can be
+passed to :class:`Pipeline`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from detectors.alerts import Alert, AlertBook, AlertChange
+from detectors.conformal import ConformalCalibrator
+from detectors.decision import Persistence, reject
+from detectors.residuals import residual, transform
+from stream.metrics import LINK_KPIS, ServiceMetrics
+from telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
+from telemetry_adapters.errors import MAX_RAW_BYTES
+from twin.kpis import Prediction
+from twin.netmodel import NetworkModel
+from twin.snapshot import SnapshotBuilder, WindowSnapshot
+
+__all__ = [
+    "DeadLetter",
+    "Detection",
+    "Detector",
+    "Pipeline",
+    "PipelineOutput",
+    "TwinDetector",
+    "WindowBuffer",
+    "WindowResult",
+]
+
+log = logging.getLogger(__name__)
+
+FLOW_ONLY_FORMATS = frozenset({"goflow2"})
+"""Formats whose messages carry flow records only (no measurement rows, no say in the watermark)."""
+_MSG_INDEX = re.compile(r"^message (\d+)\b")
+_COLS = ("ts", "entity_kind", "entity_id", "kpi", "value", "flags")
+
+
+# ----------------------------------------------------------------------------- records
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message (or record) the adapters refused: its format, the reason code, a detail and the original bytes.
+
+    ``whole_message`` is true when ``raw`` is the complete original message; false when the
+    decoder refused one element of a message and ``raw`` is that element (truncated to 512 bytes).
+    """
+
+    format: str
+    reason: str
+    detail: str
+    raw: bytes
+    whole_message: bool = True
+    kafka_ts: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"format", "reason", "detail", "raw_b64", "whole_message"[, "kafka_ts"]}`` (JSON-ready)."""
+        d: dict[str, Any] = {"format": self.format, "reason": self.reason, "detail": self.detail,
+                             "raw_b64": base64.b64encode(self.raw).decode("ascii"),
+                             "whole_message": self.whole_message}
+        if self.kafka_ts is not None:
+            d["kafka_ts"] = self.kafka_ts
+        return d
+
+
+@dataclass
+class Detection:
+    """What a detector says about one window.
+
+    ``link`` maps a KPI of :data:`stream.metrics.LINK_KPIS` to ``(E,)`` arrays
+    ``observed``, ``expected``, ``lower``, ``upper``, ``score`` (1 − p; NaN:
+    not tested); ``paths_anomalous`` is the ``(E,)`` count of flagged paths
+    through each link; ``changes`` the alert transitions of the window.
+    """
+
+    link: dict[str, dict[str, np.ndarray]]
+    paths_anomalous: np.ndarray
+    changes: list[AlertChange]
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per alerting entity ``"kind:id:kpi"``: observed, expected, lower, upper of this window (for reports)."""
+    pairs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Path KPI → ``(N*N,)`` arrays ``observed``, ``expected``, ``lower``, ``upper`` per node pair
+    ``src * N + dst`` (NaN: not observed)."""
+
+
+class Detector(Protocol):
+    """Compares one window's observation with the twin's prediction and keeps alert state."""
+
+    def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None) -> Detection:
+        """The window's :class:`Detection`."""
+        ...
+
+
+@dataclass
+class WindowResult:
+    """One closed window of one network and what came out of it."""
+
+    network: str
+    start: float
+    end: float
+    rows: int
+    outcome: str
+    snapshot: WindowSnapshot | None = None
+    prediction: Prediction | None = None
+    detection: Detection | None = None
+
+    def expected_record(self, links: Sequence[str]) -> dict[str, Any]:
+        """The ``twinwatch.expected`` record: per link KPI, ``(E,)`` observed/expected/lower/upper/score arrays.
+
+        Serialise it with :func:`stream.sinks.dumps` (NumPy arrays as lists, NaN as null).
+        """
+        rec: dict[str, Any] = {"network": self.network, "window_start": self.start, "window_end": self.end,
+                               "outcome": self.outcome, "links": list(links), "kpis": {}}
+        if self.detection is not None:
+            for kpi, arrs in self.detection.link.items():  # float64 arrays: stream.sinks.dumps writes NaN as null
+                rec["kpis"][kpi] = {k: np.asarray(a, dtype=np.float64) for k, a in arrs.items()}
+            rec["paths_anomalous"] = self.detection.paths_anomalous.astype(np.int64)
+        if self.snapshot is not None:
+            rec["completeness"] = round(self.snapshot.completeness.fraction, 6)
+        return rec
+
+
+@dataclass
+class PipelineOutput:
+    """Everything one :meth:`Pipeline.process` / :meth:`Pipeline.flush` call produced."""
+
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    changes: list[AlertChange] = field(default_factory=list)
+    expected: list[dict[str, Any]] = field(default_factory=list)
+    windows: list[WindowResult] = field(default_factory=list)
+
+    def extend(self, other: PipelineOutput) -> None:
+        """Append ``other``'s records."""
+        self.dead_letters += other.dead_letters
+        self.changes += other.changes
+        self.expected += other.expected
+        self.windows += other.windows
+
+
+# ----------------------------------------------------------------------------- windows
+class WindowBuffer:
+    """Event-time tumbling windows of ``window_s`` seconds with ``lateness_s`` allowed lateness, columnar.
+
+    Rows are kept as chunks of columns; :meth:`close_ready` returns the windows
+    whose end the watermark has passed,
+    oldest first, as ``(start, end, columns)``; windows with no rows between two
+    closed ones come back with empty columns (an *empty* window). Rows for a
+    window already closed are counted in :attr:`late_rows` and dropped.
+
+    The watermark is the smallest of the sources' max event times (each input
+    topic is a source, as in Flink) minus ``lateness_s``; a source that has
+    sent no row for ``idle_s`` seconds of processing (wall-clock) time is idle
+    and does not hold the watermark back (Flink's ``withIdleness``), so a
+    backlog on one topic never closes windows before the other topics catch
+    up. Sources announced with :meth:`expect` hold it back before their first
+    row too (for ``idle_s``).
+
+    >>> wb = WindowBuffer(10.0, 2.0)
+    >>> wb.add({"ts": np.array([1.0, 5.0, 11.0]), "value": np.array([1.0, 2.0, 3.0])})
+    0
+    >>> [(s, e, c["value"].tolist()) for s, e, c in wb.close_ready()]   # watermark 9: nothing ends by then
+    []
+    >>> wb.add({"ts": np.array([12.5]), "value": np.array([4.0])})      # watermark 10.5: [0, 10) closes
+    0
+    >>> [(s, e, c["value"].tolist()) for s, e, c in wb.close_ready()]
+    [(0.0, 10.0, [1.0, 2.0])]
+    >>> wb.add({"ts": np.array([3.0]), "value": np.array([9.0])}), wb.late_rows    # too late for [0, 10)
+    (1, 1)
+    """
+
+    MAX_EMPTY = 8640
+    """At most this many empty windows are reported for one gap (a day at 10 s); the rest are skipped."""
+
+    def __init__(self, window_s: float, lateness_s: float, idle_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not window_s > 0 or lateness_s < 0 or not idle_s > 0:
+            raise ValueError(f"WindowBuffer: window_s and idle_s must be > 0, lateness_s >= 0, got {window_s}, "
+                             f"{idle_s}, {lateness_s}")
+        self.window_s = float(window_s)
+        self.lateness_s = float(lateness_s)
+        self.idle_s = float(idle_s)
+        self.max_ts = -np.inf
+        self.clock = clock
+        self._source_ts: dict[str, float] = {}
+        self._source_wall: dict[str, float] = {}
+        self.next_index: int | None = None
+        """Index of the oldest window not yet closed (None before the first row)."""
+        self.late_rows = 0
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._chunk_win: list[np.ndarray] = []
+
+    def expect(self, sources: Iterable[str]) -> None:
+        """Announce sources that will send rows: the watermark waits for them (at most ``idle_s`` seconds)."""
+        now = self.clock()
+        for src in sources:
+            self._source_ts.setdefault(src, -np.inf)
+            self._source_wall.setdefault(src, now)
+
+    @property
+    def watermark(self) -> float:
+        """Min over active sources of their max event time, − allowed lateness (−inf before any row)."""
+        now = self.clock()
+        active = [t for src, t in self._source_ts.items() if now - self._source_wall[src] <= self.idle_s]
+        return min(active, default=self.max_ts) - self.lateness_s
+
+    def add(self, cols: Mapping[str, np.ndarray], source: str = "") -> int:
+        """Buffer rows (``ts`` required, any other equal-length columns) of ``source``; returns how many were late."""
+        ts = np.asarray(cols["ts"], dtype=np.float64)
+        ok = np.isfinite(ts)
+        win = np.floor(ts[ok] / self.window_s).astype(np.int64)
+        if self.next_index is None and win.size:
+            self.next_index = int(win.min())
+        late = win < self.next_index if self.next_index is not None else np.zeros(win.size, dtype=bool)
+        n_late = int(late.sum()) + int((~ok).sum())
+        self.late_rows += n_late
+        keep = np.flatnonzero(ok)[~late]
+        if keep.size:
+            self._chunks.append({k: np.asarray(v)[keep] for k, v in cols.items()})
+            self._chunk_win.append(win[~late])
+            top = float(ts[keep].max())
+            self.max_ts = max(self.max_ts, top)
+            self._source_ts[source] = max(self._source_ts.get(source, -np.inf), top)
+            self._source_wall[source] = self.clock()
+        return n_late
+
+    def close_ready(self, *, force: bool = False) -> list[tuple[float, float, dict[str, np.ndarray]]]:
+        """Windows whose end ≤ watermark (all buffered windows when ``force``), oldest first."""
+        if self.next_index is None:
+            return []
+        if force:
+            last = max((int(w.max()) for w in self._chunk_win if w.size), default=self.next_index - 1)
+        else:
+            wm = self.watermark
+            if not np.isfinite(wm):
+                return []
+            last = int(np.floor(wm / self.window_s)) - 1  # windows with end <= watermark
+        if last < self.next_index:
+            return []
+        if self._chunks:
+            names = list(self._chunks[0])
+            allc = {k: np.concatenate([c[k] for c in self._chunks]) for k in names}
+            win = np.concatenate(self._chunk_win)
+        else:
+            allc, win = {}, np.empty(0, dtype=np.int64)
+        closing = win <= last
+        order = np.argsort(win[closing], kind="stable")
+        sub = {k: v[closing][order] for k, v in allc.items()}
+        wsub = win[closing][order]
+        rest = ~closing
+        self._chunks = [{k: v[rest] for k, v in allc.items()}] if rest.any() else []
+        self._chunk_win = [win[rest]] if rest.any() else []
+        out = []
+        present = np.unique(wsub)
+        first = self.next_index
+        if last - first + 1 > self.MAX_EMPTY:  # a long gap: report the windows with rows and the last empty ones
+            first = min(int(present.min()) if present.size else last, last - self.MAX_EMPTY + 1)
+        bounds = np.searchsorted(wsub, np.arange(first, last + 2))
+        for i, w in enumerate(range(first, last + 1)):
+            lo, hi = bounds[i], bounds[i + 1]
+            out.append((w * self.window_s, (w + 1) * self.window_s, {k: v[lo:hi] for k, v in sub.items()}))
+        self.next_index = last + 1
+        return out
+
+
+# ----------------------------------------------------------------------------- detector
+_PATH_KPIS = ("delay_s", "loss_ratio")
+_Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
+
+
+def _inverse(kpi: str, expected: np.ndarray, r: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
+    """The KPI value whose residual against ``expected`` is ``r`` (inverse of :func:`detectors.residuals.residual`)."""
+    if kpi in ("delay_s", "jitter_s2"):
+        return np.exp(transform(kpi, expected) + r)
+    if kpi == "loss_ratio":
+        return 1.0 / (1.0 + np.exp(-(transform(kpi, expected) + r)))
+    if kpi in ("utilization", "queue_occupancy"):
+        return expected + r
+    return expected + r * (capacity if capacity is not None else np.nan)
+
+
+@dataclass
+class _KpiState:
+    cal: ConformalCalibrator
+    pers: Persistence
+
+
+class TwinDetector:
+    """Observed vs the twin, per link and per path pair, for one network.
+
+    Tested (entity, KPI): link ``utilization`` (kind ``traffic_anomaly``: the
+    traffic itself moved), link ``loss_ratio`` from drops (``degradation``),
+    path ``delay_s`` and ``loss_ratio`` on probed pairs (``degradation``, with
+    tomography suspects). Per KPI: residual (:func:`detectors.residuals.residual`)
+    → conformal p-value (:class:`~detectors.conformal.ConformalCalibrator`,
+    shared pool, learning only from windows not flagged) → network-wide
+    :func:`~detectors.decision.reject` at ``alpha`` → k-of-m
+    :class:`~detectors.decision.Persistence` → :class:`~detectors.alerts.AlertBook`.
+    Nothing is flagged during the first ``warmup_windows`` windows.
+    """
+
+    def __init__(self, model: NetworkModel, *, alpha: float = 0.01, method: str = "bh", k: int = 2, m: int = 3,
+                 r: int = 2, warmup_windows: int = 6, book: AlertBook | None = None) -> None:
+        self.model = model
+        self.alpha, self.method, self.warmup = float(alpha), method, int(warmup_windows)
+        self.book = book or AlertBook()
+        e, n = model.n_links, model.n_nodes
+        self._n = n
+
+        def state(size: int) -> _KpiState:
+            return _KpiState(ConformalCalibrator(size, side="upper", min_history=4), Persistence(size, k=k, m=m, r=r))
+
+        self._link = {"utilization": state(e), "loss_ratio": state(e)}
+        self._path = {kpi: state(n * n) for kpi in _PATH_KPIS}
+        self._link_two_sided = ConformalCalibrator(e, side="two-sided", min_history=4)
+        self.windows = 0
+        self._open_start: dict[tuple[str, str, str], float] = {}
+
+    def _bounds(self, cal: ConformalCalibrator, kpi: str, expected: np.ndarray,
+                capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        z0 = cal.normalise(np.zeros(cal.n_entities))
+        z1 = cal.normalise(np.ones(cal.n_entities))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = 1.0 / (z1 - z0)
+            loc = -z0 * sd
+        lo = _inverse(kpi, expected, loc - _Z_BOUND * sd, capacity)
+        hi = _inverse(kpi, expected, loc + _Z_BOUND * sd, capacity)
+        return lo, hi
+
+    def _step(self, st: _KpiState, res: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        p = st.cal.p_values(res)
+        flagged = reject(p, self.alpha, self.method) if self.windows > self.warmup else np.zeros(res.size, bool)
+        change = st.pers.update(flagged, observed=np.isfinite(res))
+        st.cal.update(res, healthy=~flagged & ~change.active)
+        return p, flagged, change
+
+    def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None) -> Detection:
+        """Test the window; returns per-link arrays for the gauges and the alert changes."""
+        self.windows += 1
+        m, sc = self.model, snapshot.scenario
+        e = m.n_links
+        cap = m.link_capacity_bps
+        nan = np.full(e, np.nan)
+        obs = snapshot.link_observed
+        tx_bps, tx_pps, drop = (obs.get(k, nan) for k in ("tx_bps", "tx_pps", "drop_pps"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            util_obs = obs.get("utilization", tx_bps / cap)
+            loss_obs = np.where(np.isfinite(drop) & np.isfinite(tx_pps) & (tx_pps + drop > 0),
+                                drop / (tx_pps + drop), np.nan)
+        if prediction is not None:
+            util_exp = np.asarray(prediction.link_utilization, dtype=np.float64)
+            loss_exp = np.asarray(prediction.link_loss_ratio, dtype=np.float64)
+        else:
+            util_exp, loss_exp = nan, nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            drop_exp = loss_exp / (1.0 - loss_exp) * tx_pps
+        start, end, net = snapshot.start, snapshot.end, m.name
+        fired: list[Alert] = []
+        resolved: list[tuple[str, str, str, str]] = []
+        series: dict[str, dict[str, Any]] = {}
+
+        link_out: dict[str, dict[str, np.ndarray]] = {}
+        link_tests = {"utilization": (util_obs, util_exp, None), "loss_ratio": (loss_obs, loss_exp, None)}
+        for kpi, (o, x, c) in link_tests.items():
+            st = self._link[kpi]
+            res = residual(kpi, o, x, capacity=c)
+            p, flagged, change = self._step(st, res)
+            lo, hi = self._bounds(st.cal, kpi, x, c)
+            link_out[kpi] = {"observed": o, "expected": x, "lower": lo, "upper": hi, "score": 1.0 - p}
+            kind = "traffic_anomaly" if kpi == "utilization" else "degradation"
+            for i in np.flatnonzero(change.fired).tolist():
+                fired.append(Alert.open(network=net, entity_kind="link", entity_id=m.link_ids[i], kpi=kpi,
+                                        start=start, kind=kind, observed=float(o[i]), expected=float(x[i]),
+                                        bounds=(float(lo[i]), float(hi[i])), p_value=float(p[i]),
+                                        suspects=[{"link": m.link_ids[i], "score": 1.0}],
+                                        explanation=f"{kpi} on link {m.link_ids[i]} {o[i]:.4g} vs expected "
+                                                    f"{x[i]:.4g} (p={p[i]:.2g})"))
+            resolved += [(net, "link", m.link_ids[i], kpi) for i in np.flatnonzero(change.resolved).tolist()]
+            for i in np.flatnonzero(change.active).tolist():
+                series[f"link:{m.link_ids[i]}:{kpi}"] = {"observed": float(o[i]), "expected": float(x[i]),
+                                                         "lower": float(lo[i]), "upper": float(hi[i])}
+        # rates and delay of links for the gauges (tested through utilization and loss)
+        link_out["tx_bps"] = {"observed": tx_bps, "expected": util_exp * cap,
+                              "lower": link_out["utilization"]["lower"] * cap,
+                              "upper": link_out["utilization"]["upper"] * cap,
+                              "score": link_out["utilization"]["score"]}
+        link_out["drop_pps"] = {"observed": drop, "expected": drop_exp, "lower": nan, "upper": nan,
+                                "score": link_out["loss_ratio"]["score"]}
+        link_out["delay_s"] = {"observed": obs.get("delay_s", nan), "expected": nan, "lower": nan, "upper": nan,
+                               "score": nan}
+
+        # paths: probed pairs, entity = node pair
+        n = self._n
+        pkey = sc.path_src.astype(np.int64) * n + sc.path_dst.astype(np.int64)
+        path_flag_any = np.zeros(sc.n_paths, dtype=bool)
+        tested_any = np.zeros(sc.n_paths, dtype=bool)
+        excess = np.zeros(sc.n_paths)
+        pairs: dict[str, dict[str, np.ndarray]] = {}
+        pending_paths: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for kpi in _PATH_KPIS:
+            o_p = snapshot.path_observed.get(kpi, np.full(sc.n_paths, np.nan))
+            x_p = (np.asarray(prediction.path(kpi), dtype=np.float64) if prediction is not None
+                   else np.full(sc.n_paths, np.nan))
+            res_pair = np.full(n * n, np.nan)
+            o_pair = np.full(n * n, np.nan)
+            x_pair = np.full(n * n, np.nan)
+            fin = np.isfinite(o_p) & np.isfinite(x_p)
+            # one observation per pair: the last path of the pair with a finite observation
+            res_pair[pkey[fin]] = residual(kpi, o_p[fin], x_p[fin])
+            o_pair[pkey[fin]], x_pair[pkey[fin]] = o_p[fin], x_p[fin]
+            st = self._path[kpi]
+            p, flagged, change = self._step(st, res_pair)
+            lo, hi = self._bounds(st.cal, kpi, x_pair, None)
+            path_flag_any |= flagged[pkey] & fin
+            tested_any |= fin
+            if kpi == "delay_s":
+                excess = np.where(fin, np.maximum(o_p - x_p, 0.0), 0.0)
+            pending_paths.append((kpi, change.fired, change.resolved, change.active, o_pair, x_pair,
+                                  np.stack([lo, hi, p])))
+            pairs[kpi] = {"observed": o_pair, "expected": x_pair, "lower": lo, "upper": hi}
+        suspects: list[dict[str, Any]] = []
+        if path_flag_any.any():
+            from detectors.localize import tomography_scores
+
+            score = tomography_scores(sc, path_flag_any, tested_any, excess)["score"]
+            top = np.argsort(-score)[:5]
+            suspects = [{"link": m.link_ids[int(i)], "score": round(float(score[i]), 4)} for i in top if score[i] > 0]
+        names = m.node_names
+        for kpi, fire, reso, active, o_pair, x_pair, lhp in pending_paths:
+            for key in np.flatnonzero(fire).tolist():
+                pid = f"{names[key // n]}->{names[key % n]}"
+                fired.append(Alert.open(network=net, entity_kind="path", entity_id=pid, kpi=kpi, start=start,
+                                        kind="degradation", observed=float(o_pair[key]), expected=float(x_pair[key]),
+                                        bounds=(float(lhp[0, key]), float(lhp[1, key])), p_value=float(lhp[2, key]),
+                                        suspects=suspects,
+                                        explanation=f"{kpi} on path {pid} {o_pair[key]:.4g} vs expected "
+                                                    f"{x_pair[key]:.4g}" + (f"; suspect link {suspects[0]['link']}"
+                                                                           if suspects else "")))
+            resolved += [(net, "path", f"{names[k // n]}->{names[k % n]}", kpi) for k in np.flatnonzero(reso).tolist()]
+            for key in np.flatnonzero(active).tolist():
+                series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
+                    "observed": float(o_pair[key]), "expected": float(x_pair[key]),
+                    "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
+        paths_per_link = np.bincount(sc.path_links, weights=np.repeat(path_flag_any, np.diff(sc.path_ptr)),
+                                     minlength=e)
+        changes = self.book.fire(fired) + self.book.resolve(resolved, end=end)
+        return Detection(link=link_out, paths_anomalous=paths_per_link, changes=changes, series=series,
+                         pairs=pairs)
+
+
+def _dead_letters_of(fmt: str, messages: Sequence[bytes], rejections: Iterable[Any],
+                     kafka_ts: Sequence[float] | None) -> tuple[list[DeadLetter], int]:
+    """DLQ records of a decoder's rejections; returns them and the number of whole messages refused.
+
+    A rejection names its message (``"message N: ..."``); the name is checked against the message's
+    first bytes (and its neighbours, then the whole batch), so a decoder that miscounts still gets
+    the original bytes into the dead letter. A rejection of one element of a valid message keeps
+    the element's bytes (``whole_message=False``).
+    """
+    out: list[DeadLetter] = []
+    whole: set[int] = set()
+    by_prefix: dict[bytes, list[int]] | None = None
+    n = len(messages)
+    for rj in rejections:
+        raw = bytes(rj.raw)
+        mt = _MSG_INDEX.match(rj.detail)
+        hint = int(mt.group(1)) if mt else -1
+        # the decoder names the message; check it by its first bytes (and the neighbours, then the batch)
+        idx = next((i for i in (hint, hint + 1, hint - 1, hint + 2, hint - 2)
+                    if 0 <= i < n and i not in whole and messages[i][: len(raw)] == raw), -1)
+        if idx < 0 and raw:
+            if by_prefix is None:
+                by_prefix = {}
+                for i, msg in enumerate(messages):
+                    by_prefix.setdefault(bytes(msg[:MAX_RAW_BYTES]), []).append(i)
+            idx = next((i for i in by_prefix.get(raw, ()) if i not in whole), -1)
+        if idx >= 0:
+            whole.add(idx)
+            out.append(DeadLetter(fmt, rj.reason, rj.detail, bytes(messages[idx]), True,
+                                  None if kafka_ts is None else float(kafka_ts[idx])))
+        else:
+            out.append(DeadLetter(fmt, rj.reason, rj.detail, raw, False))
+    return out, len(whole)
+
+
+# ----------------------------------------------------------------------------- the pipeline
+@dataclass
+class _Network:
+    model: NetworkModel
+    inventory: Inventory
+    builder: SnapshotBuilder
+    detector: Detector
+    windows: WindowBuffer
+    counters: dict[str, CounterState] = field(default_factory=dict)
+
+
+def _columns(mb: Any) -> dict[str, np.ndarray]:
+    return {"ts": mb.ts, "entity_kind": np.asarray(mb.entity_kind), "entity_id": np.asarray(mb.entity_id),
+            "kpi": np.asarray(mb.kpi), "value": mb.value, "flags": mb.flags}
+
+
+class Pipeline:
+    """Raw messages → dead letters, alert changes, expected records and metrics (see the module docstring).
+
+    Parameters
+    ----------
+    models
+        Network models (at least one; several are routed by device name).
+    twin
+        A KPI model (``predict`` / ``predict_many``), or ``None``: no twin, detection on observations only.
+    window_s, lateness_s
+        Window length and allowed lateness (seconds).
+    metrics
+        Where counters and gauges go (``None``: none).
+    detector_factory
+        ``model -> Detector`` (default :class:`TwinDetector` with ``detection`` options).
+    detection
+        Keyword options of :class:`TwinDetector` (``alpha``, ``method``, ``k``, ``m``, ``r``, ``warmup_windows``).
+    max_age_s
+        Decoder sample-age limit (``None`` for replaying old captures).
+    sources
+        Formats that will send measurement rows (:meth:`WindowBuffer.expect`); flow-only formats
+        (``goflow2``) are left out.
+    idle_s
+        Seconds (wall clock) after which a silent source stops holding the watermark back
+        (``inf`` in a replay, where every source is read to its end).
+    """
+
+    def __init__(self, models: Sequence[NetworkModel], twin: Any | None = None, *, window_s: float = 10.0,
+                 lateness_s: float = 5.0, metrics: ServiceMetrics | None = None,
+                 detector_factory: Callable[[NetworkModel], Detector] | None = None,
+                 detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
+                 sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+        if not models:
+            raise ValueError("Pipeline: at least one network model is required")
+        self.twin = twin
+        self.metrics = metrics
+        self.max_age_s = max_age_s
+        self.clock = clock
+        opts = dict(detection or {})
+        make = detector_factory or (lambda mdl: TwinDetector(mdl, **opts))
+        self.networks: dict[str, _Network] = {}
+        for mdl in models:
+            if mdl.name in self.networks:
+                raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
+            self.networks[mdl.name] = _Network(mdl, Inventory.from_dict(mdl.inventory_dict()), SnapshotBuilder(mdl),
+                                               make(mdl), WindowBuffer(window_s, lateness_s, idle_s))
+            self.networks[mdl.name].windows.expect(f for f in sources if f not in FLOW_ONLY_FORMATS)
+        self._device_net: dict[str, str] = {}
+        for name, net in self.networks.items():
+            for node in net.model.node_names:
+                self._device_net.setdefault(node, name)
+        self._decoders: dict[str, Any] = {}
+        self.messages = 0
+        self.dead = 0
+
+    # -------------------------------------------------------------- decode
+    def _decoder(self, fmt: str) -> Any:
+        dec = self._decoders.get(fmt)
+        if dec is None:
+            net = next(iter(self.networks)) if len(self.networks) == 1 else ""
+            dec = get_decoder(fmt, DecoderConfig(network=net, max_age_s=self.max_age_s))
+            self._decoders[fmt] = dec
+        return dec
+
+    def _split(self, samples: Any) -> dict[str, Any]:
+        """The sample batch per network (device name, or a path's source node, → network)."""
+        if len(self.networks) == 1:
+            return {next(iter(self.networks)): samples}
+        dev = np.asarray(samples.device, dtype=object)
+        uniq, inv = np.unique(dev, return_inverse=True)
+        owner = np.array([self._device_net.get(str(d).split("->")[0], "") for d in uniq.tolist()], dtype=object)
+        net_of = owner[inv]
+        return {name: samples.take(np.flatnonzero(net_of == name)) for name in self.networks if (net_of == name).any()}
+
+    def _dead_letters(self, fmt: str, messages: Sequence[bytes], rejections: Iterable[Any],
+                      kafka_ts: Sequence[float] | None) -> tuple[list[DeadLetter], int]:
+        return _dead_letters_of(fmt, messages, rejections, kafka_ts)
+
+    # -------------------------------------------------------------- public
+    def process(self, messages: Sequence[bytes], fmt: str, kafka_ts: Sequence[float] | None = None) -> PipelineOutput:
+        """Decode, normalise and window a batch of raw messages of format ``fmt``; close the windows that are due.
+
+        ``kafka_ts`` (epoch seconds, one per message) is kept on dead letters.
+        """
+        out = PipelineOutput()
+        if not messages:
+            return out
+        res = self._decoder(fmt).decode_batch(list(messages))
+        out.dead_letters, n_refused = self._dead_letters(fmt, messages, res.rejections, kafka_ts)
+        self.messages += len(messages)
+        self.dead += len(out.dead_letters)
+        mt = self.metrics
+        if mt is not None:
+            mt.messages.labels(fmt, "accepted").inc(len(messages) - n_refused)
+            if n_refused:
+                mt.messages.labels(fmt, "rejected").inc(n_refused)
+            for reason, count in res.stats.counts.items():
+                mt.rejected.labels(fmt, reason).inc(count)
+            for d in out.dead_letters:
+                mt.dlq.labels(fmt, d.reason).inc()
+        if len(res.samples):
+            for name, batch in self._split(res.samples).items():
+                net = self.networks[name]
+                state = net.counters.setdefault(fmt, CounterState())
+                nr = normalize(batch, state, net.inventory)
+                if mt is not None:
+                    for rj in nr.rejections:
+                        mt.rejected.labels(fmt, rj.reason).inc(rj.count)
+                mb = nr.measurements
+                if len(mb):
+                    late = net.windows.add(_columns(mb), source=fmt)
+                    if mt is not None:
+                        mt.measurements.labels(name).inc(len(mb))
+                        if late:
+                            mt.late_rows.labels(name).inc(late)
+        out.extend(self._close(force=False))
+        return out
+
+    def flush(self) -> PipelineOutput:
+        """Close every buffered window (end of a replay, or shutdown)."""
+        return self._close(force=True)
+
+    @property
+    def late_rows(self) -> dict[str, int]:
+        """Late rows per network so far."""
+        return {name: net.windows.late_rows for name, net in self.networks.items()}
+
+    def _close(self, *, force: bool) -> PipelineOutput:
+        out = PipelineOutput()
+        pending: list[tuple[_Network, WindowResult]] = []
+        now = self.clock()
+        for net in self.networks.values():
+            for start, end, cols in net.windows.close_ready(force=force):
+                rows = int(cols["value"].size) if cols else 0
+                wr = WindowResult(net.model.name, start, end, rows, "empty")
+                if rows:
+                    wr.snapshot = net.builder.build(start, end, {k: cols[k] for k in _COLS})
+                    wr.outcome = "complete" if wr.snapshot.completeness.fraction >= 1.0 else "incomplete"
+                    pending.append((net, wr))
+                if self.metrics is not None:
+                    self.metrics.windows.labels(wr.network, wr.outcome).inc()
+                    self.metrics.last_window_end.labels(wr.network).set(end)
+                    self.metrics.window_lag.observe(max(now - end, 0.0))
+                    if wr.snapshot is not None:
+                        self.metrics.completeness.labels(wr.network).set(wr.snapshot.completeness.fraction)
+                out.windows.append(wr)
+        if not pending:
+            for wr in out.windows:
+                out.expected.append(wr.expected_record(self.networks[wr.network].model.link_ids))
+            return out
+        closed_at = time.perf_counter()
+        preds: list[Prediction | None] = [None] * len(pending)
+        if self.twin is not None:
+            from twin.models import predict_many
+
+            t0 = time.perf_counter()
+            preds = list(predict_many(self.twin, [wr.snapshot.scenario for _, wr in pending]))  # type: ignore[union-attr]
+            if self.metrics is not None:
+                self.metrics.inference.observe(time.perf_counter() - t0)
+        for (net, wr), pred in zip(pending, preds, strict=True):
+            wr.prediction = pred
+            assert wr.snapshot is not None
+            wr.detection = net.detector.detect(wr.snapshot, pred)
+            out.changes += wr.detection.changes
+            if self.metrics is not None:
+                self._gauges(net, wr)
+        if self.metrics is not None:
+            lat = time.perf_counter() - closed_at
+            for _ in pending:
+                self.metrics.close_to_alert.observe(lat)
+        for wr in out.windows:
+            out.expected.append(wr.expected_record(self.networks[wr.network].model.link_ids))
+        return out
+
+    def _gauges(self, net: _Network, wr: WindowResult) -> None:
+        mt, det = self.metrics, wr.detection
+        assert mt is not None and det is not None
+        links = net.model.link_ids
+        for kpi in LINK_KPIS:
+            if kpi in det.link:
+                mt.set_links(wr.network, links, kpi, **det.link[kpi])
+        mt.set_paths_anomalous(wr.network, links, det.paths_anomalous)
+        for ch in det.changes:
+            mt.alert_changed(ch.alert.network, ch.alert.kind, ch.alert.severity, ch.action == "firing")
+
+
+def interleave(streams: Mapping[str, Sequence[bytes]], batch: int = 2000) -> list[tuple[str, Sequence[bytes]]]:
+    """Replay order of several time-ordered captures: proportional slices, so every format advances together.
+
+    The longest capture is cut into batches of ``batch`` messages and every other capture into
+    as many slices, so slice ``i`` of each covers about the same span of time (as the topics would
+    deliver them live). Returns ``(format, messages)`` in processing order.
+
+    >>> [(f, len(m)) for f, m in interleave({"a": [b"x"] * 4, "b": [b"y"] * 2}, batch=2)]
+    [('a', 2), ('b', 1), ('a', 2), ('b', 1)]
+    """
+    if batch < 1:
+        raise ValueError(f"interleave: batch must be >= 1, got {batch}")
+    longest = max((len(v) for v in streams.values()), default=0)
+    n = max(1, -(-longest // batch))
+    out: list[tuple[str, Sequence[bytes]]] = []
+    cuts = {f: np.linspace(0, len(v), n + 1).round().astype(int) for f, v in streams.items()}
+    for i in range(n):
+        for f, v in streams.items():
+            lo, hi = cuts[f][i], cuts[f][i + 1]
+            if hi > lo:
+                out.append((f, v[lo:hi]))
+    return out

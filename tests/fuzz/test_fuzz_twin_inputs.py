@@ -1,0 +1,92 @@
+"""Structure-aware fuzzing of the twin side's input files (issue 14), with a small CI budget.
+
+Hypothesis drives the mutators of :mod:`tests.fuzz.harness` (``st.randoms``,
+so failures shrink to a short list of choices). Invariants, per input:
+
+- the reader (and a prediction, when the input is valid) raises nothing but
+  the format's documented error (``ScenarioFileError``, ``DatasetError``,
+  ``CheckpointError``) and no raw NumPy ``RuntimeWarning``;
+- it finishes within :data:`~tests.fuzz.harness.TIME_BOUND_S` (a SIGALRM
+  watchdog);
+- predictions respect the physical bounds (delay >= propagation +
+  transmission, loss in [0, 1]);
+- through the CLI (``twinwatch twin predict``): exit status in {0, 1, 2, 3},
+  no traceback, and no ``null`` with exit status 0.
+
+``bench/fuzz_inputs.py --per-format N`` runs the same checks with a large budget.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fuzz.harness import FORMATS, check_cli, check_library, fresh_dir, make_input
+
+torch.set_num_threads(1)
+
+LIB_EXAMPLES = {"scenario_yaml": 150, "native": 80, "gnnet": 80, "checkpoint": 50}
+CLI_EXAMPLES = {"scenario_yaml": 25, "native": 15, "gnnet": 15, "checkpoint": 10}
+
+_SETTINGS = {"deadline": None, "database": None, "derandomize": True,
+             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_library_invariants(fmt: str, tmp_path: Path) -> None:
+    outcomes: dict[str, int] = {}
+
+    @settings(max_examples=LIB_EXAMPLES[fmt], **_SETTINGS)
+    @given(rnd=st.randoms(use_true_random=False))
+    def check(rnd: random.Random) -> None:
+        path = make_input(fmt, rnd, fresh_dir(tmp_path, 0))
+        out = check_library(fmt, path)
+        outcomes[out] = outcomes.get(out, 0) + 1
+
+    check()
+    assert sum(outcomes.values()) >= LIB_EXAMPLES[fmt] // 2
+    assert outcomes.get("refused", 0) > 0  # the mutations do reach the validation
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cli_invariants(fmt: str, tmp_path: Path) -> None:
+    codes: set[int] = set()
+
+    @settings(max_examples=CLI_EXAMPLES[fmt], **_SETTINGS)
+    @given(rnd=st.randoms(use_true_random=False))
+    def check(rnd: random.Random) -> None:
+        path = make_input(fmt, rnd, fresh_dir(tmp_path, 0))
+        codes.add(check_cli(fmt, path))
+
+    check()
+    assert codes <= {0, 1, 2, 3} and 1 in codes
+
+
+def test_the_seeds_are_valid(tmp_path: Path) -> None:
+    """Each format's unmutated seed reads fine: the fuzzing starts from valid inputs."""
+    import yaml
+
+    from tests.fuzz.harness import SCENARIO_SEED, SCENARIO_SEED_ROUTES, _gnnet_members, _native_seed, _write_tar
+
+    for i, doc in enumerate((SCENARIO_SEED, SCENARIO_SEED_ROUTES)):
+        p = tmp_path / f"s{i}.yaml"
+        p.write_text(yaml.safe_dump(doc))
+        assert check_library("scenario_yaml", p) == "ok"
+    _native_seed(tmp_path / "ds")
+    assert check_library("native", tmp_path / "ds") == "ok"
+    g = tmp_path / "g"
+    (g / "graphs").mkdir(parents=True)
+    (g / "routings").mkdir()
+    from tests.fuzz import harness
+
+    (g / "graphs" / "g.txt").write_text(harness._GML)
+    (g / "routings" / "r.txt").write_text(harness._ROUTING)
+    _write_tar(g / "results_3_0_2.tar.gz", {k: v.encode() for k, v in _gnnet_members().items()})
+    assert check_library("gnnet", g) == "ok"
+    rnd = random.Random(0)
+    assert make_input("checkpoint", rnd, fresh_dir(tmp_path, 9)).is_dir()

@@ -1,0 +1,206 @@
+"""The live service on a real Kafka-protocol broker: raw topics in, DLQ / alerts / expected topics out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.broker import free_port
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+FORMATS = ("gnmic", "influx", "probe", "goflow2")
+
+
+@pytest.fixture(scope="module")
+def testbed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 5-minute Abilene testbed run with 1 % malformed messages (labelled in malformed.jsonl)."""
+    from twin.netmodel import load_network
+    from twin.testbed.run import TestbedConfig, run_testbed
+
+    out = tmp_path_factory.mktemp("testbed")
+    run_testbed(load_network("abilene"), [], out, TestbedConfig(duration_s=300.0, window_s=10.0, seed=3,
+                                                                malformed_fraction=0.01))
+    return out
+
+
+async def _produce(bootstrap: str, run: Path) -> dict[str, list[bytes]]:
+    from aiokafka import AIOKafkaProducer
+
+    sent: dict[str, list[bytes]] = {}
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await prod.start()
+    try:
+        for fmt in FORMATS:
+            lines = [x for x in (run / "topics" / f"twinwatch.raw.{fmt}.jsonl").read_bytes().split(b"\n") if x]
+            sent[fmt] = lines
+            futs = [await prod.send(f"twinwatch.raw.{fmt}", value=v) for v in lines]
+            await asyncio.gather(*futs)
+    finally:
+        await prod.stop()
+    return sent
+
+
+async def _consume(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[tuple[bytes | None, bytes]]:
+    from aiokafka import AIOKafkaConsumer
+
+    cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                            enable_auto_commit=False, group_id=None)
+    await cons.start()
+    out: list[tuple[bytes | None, bytes]] = []
+    try:
+        while True:
+            batch = await cons.getmany(timeout_ms=int(timeout_s * 1000), max_records=10_000)
+            if not batch:
+                break
+            for recs in batch.values():
+                out += [(r.key, r.value) for r in recs]
+    finally:
+        await cons.stop()
+    return out
+
+
+def _scrape_when_ready(base: str, deadline_s: float) -> dict[str, object]:
+    """Poll /readyz until 200 and /healthz answers, then wait for a closed window and parse /metrics."""
+    end = time.monotonic() + deadline_s
+    ready = False
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                assert r.status == 200
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
+                ready = r.status == 200
+            with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+                fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+            if ready and any(s.value > 0 for s in fams["twinwatch_windows"].samples):
+                return fams
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(1.0)
+    raise AssertionError(f"{base}: not ready with a closed window within {deadline_s} s (ready={ready})")
+
+
+def test_service_end_to_end(kafka_broker, testbed_run: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = kafka_broker.bootstrap
+    sent = asyncio.run(_produce(bootstrap, testbed_run))
+    alerts_file = tmp_path / "alerts.jsonl"
+    cfg = tmp_path / "twinwatch.yaml"
+    port = free_port()
+    cfg.write_text(f"""
+kafka: {{consumer_group: tw-test, rebalance_timeout_s: 5.0}}
+networks: ["{testbed_run / 'network.yaml'}"]
+twin: {{model: qt}}
+detection: {{warmup_windows: 3}}
+sinks: {{jsonl: "{alerts_file}"}}
+metrics: {{bind: "127.0.0.1:{port}"}}
+""")
+    env = dict(os.environ, TWINWATCH_KAFKA__BOOTSTRAP=bootstrap)
+    proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", "--config", str(cfg), "--duration", "45"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        fams = _scrape_when_ready(f"http://127.0.0.1:{port}", deadline_s=120.0)
+        _, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "twinwatch_build_info" in fams and "twinwatch_window_lag_seconds" in fams
+
+    # every malformed line of the run is in the DLQ with its reason and its original bytes
+    dlq = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "twinwatch.dlq"))]
+    malformed = [orjson.loads(x) for x in (testbed_run / "malformed.jsonl").read_bytes().splitlines() if x]
+    assert len(malformed) > 0
+    whole = {(d["format"], base64.b64decode(d["raw_b64"])) for d in dlq if d["whole_message"]}
+    for m in malformed:
+        fmt = m["topic"].rsplit(".", 1)[-1]
+        assert (fmt, sent[fmt][m["line"] - 1]) in whole, m  # malformed.jsonl numbers lines from 1
+    assert all(d["reason"] and d["detail"] for d in dlq)
+    # the testbed corrupts only the lines it lists, one way each: one dead letter per corrupted line
+    assert len(dlq) == len(malformed)
+
+    # one expected record per closed window, every one about the network, windows in order
+    expected = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "twinwatch.expected"))]
+    assert len(expected) >= 20  # 30 windows in the run; the last ones may still be open at the stop
+    assert {e["network"] for e in expected} == {"abilene"}
+    starts = [e["window_start"] for e in expected]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    ok = [e for e in expected if e["outcome"] != "empty"]
+    assert ok and all(len(e["kpis"]["utilization"]["expected"]) == len(e["links"]) for e in ok)
+
+    # alerts on the topic are keyed by id and match the JSONL file line for line
+    alerts = asyncio.run(_consume(bootstrap, "twinwatch.alerts", timeout_s=3.0))
+    file_lines = [orjson.loads(x) for x in alerts_file.read_bytes().splitlines()] if alerts_file.exists() else []
+    assert [orjson.loads(v)["id"] for _, v in alerts] == [a["id"] for a in file_lines]
+    assert all(k == orjson.loads(v)["id"].encode() for k, v in alerts)
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 minutes of Abilene with LOSAng->SNVAng down from t=800 s to 900 s (late: calibration first)."""
+    from twin.netmodel import load_network
+    from twin.testbed.faults import Fault
+    from twin.testbed.run import TestbedConfig, run_testbed
+
+    out = tmp_path_factory.mktemp("fault")
+    plan = [Fault(kind="link_down", start_s=800.0, end_s=900.0, entities=("LOSAng->SNVAng",))]
+    run_testbed(load_network("abilene"), plan, out, TestbedConfig(duration_s=1200.0, window_s=10.0, seed=5))
+    return out
+
+
+def test_live_service_and_replay_give_the_same_alerts(kafka_broker, fault_run: Path,  # type: ignore[no-untyped-def]
+                                                      tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+
+    bootstrap = kafka_broker.bootstrap
+    from aiokafka import AIOKafkaProducer
+
+    async def produce() -> None:
+        prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await prod.start()
+        try:
+            for fmt in FORMATS:
+                lines = [x for x in (fault_run / "topics" / f"twinwatch.raw.{fmt}.jsonl").read_bytes().split(b"\n")
+                         if x]
+                await asyncio.gather(*[await prod.send(f"parity.raw.{fmt}", value=v) for v in lines])
+        finally:
+            await prod.stop()
+
+    asyncio.run(produce())
+    cfg = tmp_path / "twinwatch.yaml"
+    raw = ", ".join(f"{f}: parity.raw.{f}" for f in FORMATS)
+    cfg.write_text(f"""
+kafka: {{consumer_group: tw-parity}}
+topics: {{raw: {{{raw}}}, alerts: parity.alerts, expected: parity.expected, dlq: parity.dlq}}
+networks: ["{fault_run / 'network.yaml'}"]
+twin: {{model: qt}}
+metrics: {{enabled: false}}
+""")
+    env = dict(os.environ, TWINWATCH_KAFKA__BOOTSTRAP=bootstrap)
+    proc = subprocess.run([sys.executable, "-m", "stream.cli", "run", "--config", str(cfg), "--duration", "100"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    live = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "parity.alerts", timeout_s=3.0))]
+    expected = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "parity.expected"))]
+    assert max(e["window_end"] for e in expected) - min(e["window_start"] for e in expected) > 1000  # caught up
+
+    out = tmp_path / "replay.jsonl"
+    caps = [str(fault_run / "topics" / f"twinwatch.raw.{f}.jsonl") for f in FORMATS]
+    res = CliRunner().invoke(cli, ["replay", *caps, "--network", str(fault_run / "network.yaml"), "--model", "qt",
+                                   "--out", str(out)])
+    assert res.exit_code in (0, 3), res.output
+    replayed = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    assert any(a["status"] == "firing" for a in replayed), "the link going down must raise an alert"
+    assert sorted((a["id"], a["status"]) for a in live) == sorted((a["id"], a["status"]) for a in replayed)

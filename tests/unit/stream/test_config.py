@@ -1,0 +1,133 @@
+"""Service configuration: YAML + TWINWATCH_* overrides, every bad key named in the error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream.config import ConfigError, ServiceConfig, load_config
+
+EXAMPLE = Path(__file__).parents[3] / "stream" / "data" / "twinwatch.example.yaml"
+
+
+def test_defaults_without_file() -> None:
+    cfg = load_config(None, env={})
+    assert cfg == ServiceConfig(source="<defaults>")
+    assert cfg.metrics.bind == "127.0.0.1:9464"  # explicit loopback default, never all interfaces
+    assert [cfg.topics.raw_topic(f) for f in ("gnmic", "probe")] == ["twinwatch.raw.gnmic", "twinwatch.raw.probe"]
+    assert (cfg.topics.alerts, cfg.topics.expected, cfg.topics.dlq) == (
+        "twinwatch.alerts", "twinwatch.expected", "twinwatch.dlq")
+
+
+def test_example_file_is_valid_and_documents_every_section() -> None:
+    cfg = load_config(EXAMPLE, env={})
+    assert cfg.networks == ("abilene",) and cfg.source == str(EXAMPLE)
+    text = EXAMPLE.read_text()
+    for section in ("kafka:", "topics:", "networks:", "window:", "detection:", "twin:", "sinks:", "metrics:",
+                    "logging:"):
+        assert section in text
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("kafka: {bootstrap: 'a:1'}\nwindow: {seconds: 10}\n")
+    cfg = load_config(f, env={"TWINWATCH_KAFKA__BOOTSTRAP": "b:2,c:3", "TWINWATCH_WINDOW__SECONDS": "30",
+                              "TWINWATCH_NETWORKS": "abilene,nsfnet", "TWINWATCH_TOPICS__RAW__GNMIC": "tele.gnmic",
+                              "TWINWATCH_LOG_LEVEL": "DEBUG", "TWINWATCH_CONFIG": "ignored",
+                              "TWINWATCH_SINKS__JSONL": "/tmp/a.jsonl"})
+    assert cfg.kafka.bootstrap == "b:2,c:3" and cfg.window.seconds == 30.0
+    assert cfg.networks == ("abilene", "nsfnet") and cfg.topics.raw_topic("gnmic") == "tele.gnmic"
+    assert cfg.sinks.jsonl == "/tmp/a.jsonl"
+
+
+def test_sasl_scram_with_password_file(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    f = tmp_path / "c.yaml"
+    f.write_text(f"kafka: {{security_protocol: SASL_SSL, sasl_mechanism: SCRAM-SHA-512, username: tw, "
+                 f"password_file: '{pw}'}}\n")
+    cfg = load_config(f, env={})
+    assert cfg.kafka.resolved_password() == "s3cret"
+    assert "s3cret" not in repr(cfg.kafka)
+
+
+BAD = [
+    ("kafka: {bootstrap: 'nohost'}", "kafka.bootstrap"),
+    ("kafka: {security_protocol: TLS}", "kafka.security_protocol"),
+    ("kafka: {security_protocol: SASL_PLAINTEXT, sasl_mechanism: MD5, username: u, password: p}",
+     "kafka.sasl_mechanism"),
+    ("kafka: {security_protocol: SASL_PLAINTEXT, sasl_mechanism: PLAIN, password: p}", "kafka.username"),
+    ("kafka: {security_protocol: SASL_PLAINTEXT, sasl_mechanism: PLAIN, username: u}", "kafka.password"),
+    ("kafka: {ssl_cafile: /nonexistent/ca.pem}", "kafka.ssl_cafile"),
+    ("kafka: {password_file: /nonexistent/pw}", "kafka.password_file"),
+    ("kafka: {consumer_group: ''}", "kafka.consumer_group"),
+    ("kafka: {rebalance_timeout_s: 0}", "kafka.rebalance_timeout_s"),
+    ("kafka: {bootstrapp: 'a:1'}", "kafka.bootstrapp"),
+    ("kafak: {}", "kafak"),
+    ("topics: {formats: [snmp]}", "topics.formats"),
+    ("topics: {raw: {snmp: t}}", "topics.raw.snmp"),
+    ("topics: {dlq: ''}", "topics.dlq"),
+    ("networks: [/nonexistent/net.yaml]", "networks[0]"),
+    ("window: {seconds: 0}", "window.seconds"),
+    ("window: {seconds: ten}", "window.seconds"),
+    ("window: {allowed_lateness_s: -1}", "window.allowed_lateness_s"),
+    ("detection: {alpha: 1.5}", "detection.alpha"),
+    ("detection: {method: fdr}", "detection.method"),
+    ("detection: {persistence_k: 4, persistence_m: 3}", "detection.persistence_k"),
+    ("detection: {resolve_after: 0}", "detection.resolve_after"),
+    ("detection: {warmup_windows: -1}", "detection.warmup_windows"),
+    ("twin: {model: resnet}", "twin.model"),
+    ("twin: {checkpoint: /nonexistent.safetensors}", "twin.checkpoint"),
+    ("twin: {threads: 0}", "twin.threads"),
+    ("sinks: {alertmanager_url: 'am:9093'}", "sinks.alertmanager_url"),
+    ("sinks: {alertmanager_retries: -1}", "sinks.alertmanager_retries"),
+    ("metrics: {bind: '9464'}", "metrics.bind"),
+    ("metrics: {max_links: -5}", "metrics.max_links"),
+    ("metrics: {enabled: maybe}", "metrics.enabled"),
+    ("logging: {format: xml}", "logging.format"),
+    ("logging: {level: LOUD}", "logging.level"),
+]
+
+
+@pytest.mark.parametrize(("doc", "key"), BAD, ids=[k for _, k in BAD])
+def test_every_bad_key_is_named(tmp_path: Path, doc: str, key: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(doc + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(f, env={})
+    msg = str(err.value)
+    assert msg.startswith(key + ":"), msg
+    assert str(f) in msg  # the file is named too
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^window\.seconds: .*TWINWATCH_WINDOW__SECONDS"):
+        load_config(None, env={"TWINWATCH_WINDOW__SECONDS": "-3"})
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml", env={})
+    f = tmp_path / "bad.yaml"
+    f.write_text("kafka: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(f, env={})
+    f.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(f, env={})
+
+
+def test_run_check_validates_and_exits() -> None:
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+
+    ok = CliRunner().invoke(cli, ["run", "--config", str(EXAMPLE), "--check"], env={"TWINWATCH_TWIN__MODEL": "qt"})
+    assert ok.exit_code == 0, ok.output
+    assert "is valid: 1 network(s), twin qt" in ok.output
+    bad = CliRunner().invoke(cli, ["run", "--config", str(EXAMPLE), "--check"],
+                             env={"TWINWATCH_DETECTION__ALPHA": "2"})
+    assert bad.exit_code == 1
+    assert "detection.alpha: 2.0 must be in (0, 1) (from environment TWINWATCH_DETECTION__ALPHA)" in bad.output
+    assert "Traceback" not in bad.output

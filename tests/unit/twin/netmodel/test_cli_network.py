@@ -1,0 +1,98 @@
+"""``twinwatch network validate | import | show``: exit codes and messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from stream.cli import cli
+from tests.conftest import REPO_ROOT
+from tests.unit.twin.netmodel._docs import lab_doc
+from twin.data import bundled_scenario_path
+from twin.netmodel import load_network_model
+
+NETBOX = REPO_ROOT / "tests" / "fixtures" / "netbox" / "backbone"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, ["network", *args], env={"COLUMNS": "160"})
+
+
+def _write(tmp_path: Path, name: str, doc: dict) -> str:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return str(p)
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    good = _write(tmp_path, "good.yaml", lab_doc())
+    doc = lab_doc()
+    doc["links"][1]["a"]["device"] = "r9"
+    doc["probes"][0]["dst"] = "r7"
+    bad = _write(tmp_path, "bad.yaml", doc)
+    res = _run("validate", good, "nsfnet")
+    assert res.exit_code == 0 and "good.yaml: valid (3 devices, 6 directed links, 1 probes)" in res.output
+    res = _run("validate", bad)
+    assert res.exit_code == 1
+    assert "bad.yaml: probes[0].dst: unknown device 'r7'" in res.output
+    assert "bad.yaml: links[1].a.device: unknown device 'r9'" in res.output
+    assert "Traceback" not in res.output
+    res = _run("validate", good, bad)
+    assert res.exit_code == 3
+    assert _run("validate").exit_code == 2  # no FILE: usage error
+
+
+def test_validate_prints_warnings(tmp_path: Path) -> None:
+    doc = lab_doc()
+    doc["devices"].append({"name": "lonely"})
+    res = _run("validate", _write(tmp_path, "w.yaml", doc))
+    assert res.exit_code == 0 and "warning:" in res.output and "'lonely'" in res.output
+
+
+def test_import_graphml_scenario_netbox(tmp_path: Path) -> None:
+    out = tmp_path / "nsf.yaml"
+    res = _run("import", "--from", "scenario", str(bundled_scenario_path()), "--out", str(out), "--vendor", "arista")
+    assert res.exit_code == 0, res.output
+    m = load_network_model(out)
+    assert (m.n_nodes, m.n_links) == (14, 42) and m.devices[0].vendor == "arista"
+    res = _run("import", "--from", "netbox", str(NETBOX / "devices.json"), str(NETBOX / "interfaces.json"),
+               str(NETBOX / "cables.json"), "--out", "-", "--name", "backbone")
+    assert res.exit_code == 0 and "name: backbone" in res.output
+    assert "HundredGigE0/0/0/0" in res.output
+    graphml = tmp_path / "two.graphml"
+    graphml.write_text(
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><key id="l" for="node" attr.name="label" '
+        'attr.type="string"/><graph edgedefault="undirected"><node id="0"><data key="l">A</data></node>'
+        '<node id="1"><data key="l">B</data></node><edge source="0" target="1"/></graph></graphml>')
+    res = _run("import", "--from", "graphml", str(graphml), "--out", str(tmp_path / "two.yaml"), "--vendor", "cisco",
+               "--metric", "hops")
+    assert res.exit_code == 0, res.output
+    two = load_network_model(tmp_path / "two.yaml")
+    assert two.link_src_interface == ["TenGigE0/0/0/0", "TenGigE0/0/0/0"] and two.link_metric.tolist() == [1, 1]
+
+
+def test_import_errors(tmp_path: Path) -> None:
+    res = _run("import", "--from", "graphml", str(tmp_path / "none.graphml"), "--out", "x.yaml")
+    assert res.exit_code == 2 and "does not exist" in res.output
+    res = _run("import", "--from", "graphml", "a", "b", "--out", "x.yaml")
+    assert res.exit_code == 2
+    broken = tmp_path / "broken.graphml"
+    broken.write_text("<graphml><not closed")
+    res = _run("import", "--from", "graphml", str(broken), "--out", str(tmp_path / "x.yaml"))
+    assert res.exit_code == 1 and "broken.graphml: cannot read GraphML" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "x.yaml").exists()
+    res = _run("import", "--from", "netbox", str(NETBOX / "devices.json"), "--out", "-")
+    assert res.exit_code == 1 and "no interfaces in the export" in res.output
+
+
+def test_show(tmp_path: Path) -> None:
+    res = _run("show", "abilene")
+    assert res.exit_code == 0, res.output
+    for text in ("abilene: 12 devices, 30 directed links", "ATLAM5", "ATLAM5->ATLAng", "xe-0/0/1", "probes"):
+        assert text in res.output, text
+    doc = lab_doc()
+    doc["devices"][0]["name"] = "r 1"
+    res = _run("show", _write(tmp_path, "bad.yaml", doc))
+    assert res.exit_code == 1 and "devices[0].name" in res.output

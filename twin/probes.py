@@ -1,0 +1,97 @@
+"""Active probes in a window's scenario: the path a probe's packets take, and its probe flow.
+
+A probe (TWAMP-like; the network model's ``probes``) sends ``rate_pps``
+packets of ``size_bits`` per second from ``src`` to ``dst`` in one ToS class.
+It is one 5-tuple, so with ECMP its packets follow *one* of the pair's
+equal-cost paths: the one a router's flow hash picks. :func:`probe_paths`
+picks it with the routing's own hash (:func:`twin.routing.hash_paths`), keyed
+by the probe number (offset by :data:`PROBE_KEY_BASE`, so it never collides
+with a demand row's key).
+
+The snapshot then gives a probe a flow of its own (:func:`probe_flow_columns`:
+constant bit rate, fixed packet size, the probe's class) whenever the path
+its packets take carries no other traffic, so that the twin predicts a delay
+for every probed path instead of nothing; a probe on a busy path adds no flow
+(its packets are a negligible part of the load there).
+
+Examples
+--------
+>>> import numpy as np
+>>> from twin.routing import compute_routing
+>>> src = np.array([0, 0, 1, 2]); dst = np.array([1, 2, 3, 3])
+>>> r = compute_routing(4, src, dst, np.ones(4), split="even")
+>>> p = probe_paths(r, np.array([0, 3]), np.array([3, 0]), np.array([0, 0]))
+>>> r.path_nodes(int(p[0])) in ([0, 1, 3], [0, 2, 3]), int(p[1])  # 3 -> 0 has no route
+(True, -1)
+>>> cols = probe_flow_columns(np.array([10.0]), np.array([1024.0]), np.array([2]))
+>>> cols["flow_rate_bps"].tolist(), cols["flow_pkt_rate"].tolist(), cols["flow_tos"].tolist()
+([10240.0], [10.0], [2])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.routing import Routing, flow_hash, hash_paths
+from twin.scenario import MAX_SIZES, SizeDist, TimeDist
+
+__all__ = ["PROBE_KEY_BASE", "pair_numbers", "probe_flow_columns", "probe_paths"]
+
+PROBE_KEY_BASE = 1 << 48
+"""Flow-hash key of probe ``k`` is ``PROBE_KEY_BASE + k`` (demand rows use their row number)."""
+
+
+def pair_numbers(routing: Routing, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``(K,)`` int64 index of each ``(src, dst)`` among the routing's pairs (-1 when not routed)."""
+    s = np.asarray(src, dtype=np.int64)
+    d = np.asarray(dst, dtype=np.int64)
+    n = routing.n_nodes
+    pk = routing.pair_src * n + routing.pair_dst
+    if pk.size == 0 or s.size == 0:
+        return np.full(s.shape, -1, dtype=np.int64)
+    o = np.argsort(pk, kind="stable")
+    q = s * n + d
+    pos = np.clip(np.searchsorted(pk[o], q), 0, pk.size - 1)
+    return np.where(pk[o][pos] == q, o[pos], -1).astype(np.int64)
+
+
+def probe_paths(routing: Routing, src: np.ndarray, dst: np.ndarray, tos: np.ndarray) -> np.ndarray:
+    """``(K,)`` int64 routing path number each probe's packets take (-1: no route in this link state).
+
+    Shapes: ``src``, ``dst``, ``tos`` ``(K,)`` (node numbers, ToS class).
+    """
+    s = np.asarray(src, dtype=np.int64)
+    pair = pair_numbers(routing, s, dst)
+    out = np.full(s.shape, -1, dtype=np.int64)
+    ok = np.flatnonzero(pair >= 0)
+    if ok.size:
+        key = flow_hash(s[ok], np.asarray(dst, dtype=np.int64)[ok], np.asarray(tos, dtype=np.int64)[ok],
+                        PROBE_KEY_BASE + ok)
+        out[ok] = hash_paths(routing, pair[ok], key)
+    return out
+
+
+def probe_flow_columns(rate_pps: np.ndarray, size_bits: np.ndarray, tos: np.ndarray) -> dict[str, np.ndarray]:
+    """The :class:`~twin.scenario.Scenario` ``flow_*`` columns (all but ``flow_path``) of ``(K,)`` probe flows.
+
+    Constant bit rate (:attr:`TimeDist.CBR`), one packet size
+    (:attr:`SizeDist.DETERMINISTIC`), rate ``rate_pps · size_bits`` bit/s.
+    """
+    pps = np.asarray(rate_pps, dtype=np.float64)
+    size = np.asarray(size_bits, dtype=np.float64)
+    k = pps.shape[0]
+    sizes = np.full((k, MAX_SIZES), np.nan)
+    sizes[:, 0] = size
+    probs = np.zeros((k, MAX_SIZES))
+    probs[:, 0] = 1.0
+    return {
+        "flow_rate_bps": pps * size,
+        "flow_pkt_rate": pps.copy(),
+        "flow_time_dist": np.full(k, int(TimeDist.CBR), dtype=np.int8),
+        "flow_on_s": np.full(k, np.nan),
+        "flow_off_s": np.full(k, np.nan),
+        "flow_size_dist": np.full(k, int(SizeDist.DETERMINISTIC), dtype=np.int8),
+        "flow_sizes_bits": sizes,
+        "flow_size_probs": probs,
+        "flow_tos": np.asarray(tos, dtype=np.int8).copy(),
+    }

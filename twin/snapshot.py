@@ -1,0 +1,521 @@
+"""One closed window of a network: :class:`WindowSnapshot`, what the twin predicts and the detectors compare.
+
+A live network never hands over a :class:`~twin.scenario.Scenario`: it gives
+interface counters, flow records and probe results. :class:`SnapshotBuilder`
+turns the rows of one closed window (the service owns the windows) into
+
+- the window's **Scenario**: the network model's nodes and links, the routing
+  of the window's link state (:func:`twin.routing.compute_routing`: IGP, ECMP,
+  links down removed; cached per link state), and the traffic matrix placed
+  on it (:func:`twin.routing.route_demand`), plus a **probe flow** for every
+  probe whose path carries no other traffic (:mod:`twin.probes`);
+- the **traffic matrix** per ToS class with its uncertainty per entry and its
+  source: given, from flow records (:func:`~twin.traffic_matrix.matrix_from_flows`),
+  from link counters (tomogravity, :func:`~twin.traffic_matrix.matrix_from_counters`)
+  or mixed (:func:`~twin.traffic_matrix.matrix_mixed`);
+- the **observed KPIs** as arrays aligned with the scenario's link and path
+  numbers, NaN where nothing was observed (a path no probe takes is
+  unobserved, never zero);
+- **completeness**: the fraction of expected counters present, the devices
+  silent in the window, rows about devices, links or pairs the model does
+  not know (counted, never an error).
+
+Units: SI (bits/s, packets/s, seconds, ratios 0..1); times are epoch seconds.
+
+Shapes: ``N`` nodes, ``E`` links (the model's numbering, links down
+included), ``P`` scenario paths, ``F`` scenario flows, ``K`` probes.
+
+Examples
+--------
+>>> from twin.netmodel import model_from_dict
+>>> doc = {"version": 1, "name": "tri", "devices": [{"name": n} for n in "abc"],
+...        "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
+...                   "capacity_bps": "1G", "delay_s": 0.001} for x, y in ("ab", "bc", "ca")],
+...        "probes": [{"src": "a", "dst": "c", "rate_pps": 10, "size_bytes": 100}]}
+>>> model = model_from_dict(doc, source="tri")
+>>> rows = {"entity_kind": ["link", "link", "path"], "entity_id": ["a->b", "a->b", "a->c"],
+...         "kpi": ["tx_bps", "rx_bps", "delay_s"], "value": [2e8, 2e8, 0.0012]}
+>>> tm = np.zeros((3, 3, 3)); tm[0, 0, 1] = 2e8          # ToS 0, a -> b, 200 Mb/s
+>>> snap = build_snapshot(model, 0.0, 60.0, rows, traffic=TrafficMatrix.build(tm, start=0.0, end=60.0))
+>>> sc = snap.to_scenario()
+>>> sc.n_flows, snap.flow_probe.tolist()               # the demand, and the probe a -> c on its own flow
+(2, [-1, 0])
+>>> [sc.path_nodes(p) for p in range(sc.n_paths)], snap.path_observed["delay_s"].tolist()
+([[0, 1], [0, 2]], [nan, 0.0012])
+>>> snap.completeness.silent_devices, round(snap.completeness.fraction, 3)   # 2 of 12 counters
+(('c',), 0.167)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twin.measurements import PATH_OBSERVED_KPIS, MappedMeasurements, Measurements, map_measurements
+from twin.netmodel import NetworkModel
+from twin.probes import probe_flow_columns, probe_paths
+from twin.routing import DEFAULT_MAX_PATHS, Routing, compute_routing, default_metric, route_demand
+from twin.scenario import MAX_SIZES, Scenario, SizeDist, TimeDist
+from twin.traffic_matrix import (
+    FlowAggregation,
+    RoutingMatrix,
+    Source,
+    TrafficMatrix,
+    matrix_from_counters,
+    matrix_from_flows,
+    matrix_mixed,
+)
+
+__all__ = ["DEFAULT_PKT_SIZE_BITS", "TM_SOURCES", "Completeness", "SnapshotBuilder", "WindowSnapshot", "build_snapshot"]
+
+TM_SOURCES = ("given", "flows", "counters", "mixed")
+"""Where a snapshot's traffic matrix came from."""
+
+DEFAULT_PKT_SIZE_BITS = 8000.0
+"""Mean packet size of demand flows when neither flow records nor packet counters give one (1000 bytes)."""
+
+_FLOW_ARGS = ("src_node", "dst_node", "bytes_count", "packets_count", "flow_start_s", "flow_end_s",
+              "sampling_rate", "dscp", "exporter_node")
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """How much of the network the window's telemetry covers.
+
+    Attributes
+    ----------
+    expected_counters, present_counters
+        (link, KPI) pairs expected (every link × ``expected_link_kpis``) and
+        those with at least one finite row.
+    silent_devices
+        Devices of the model that reported nothing in the window, in node order.
+    rows, unknown_rows, nonfinite_rows, flagged_rows
+        Measurement rows: all; about a device, link, pair or entity kind not
+        in the model; with a non-finite value; with a reset/wrap/gap flag.
+    unknown_entities
+        Distinct ``"kind:id"`` not in the model (also unknown ``links_down`` ids).
+    probes, probes_observed, unroutable_probes
+        Probes of the model; those with a path row this window; names of
+        those with no route in the window's link state.
+    unattributed_pairs
+        Observed ``src->dst`` pairs that neither a probe nor a single path explains.
+    flow_records
+        Record counts of the flow matrix (``None`` without flow records).
+    """
+
+    expected_counters: int
+    present_counters: int
+    silent_devices: tuple[str, ...]
+    rows: int
+    unknown_rows: int
+    nonfinite_rows: int
+    flagged_rows: int
+    unknown_entities: tuple[str, ...]
+    probes: int
+    probes_observed: int
+    unroutable_probes: tuple[str, ...]
+    unattributed_pairs: int
+    flow_records: FlowAggregation | None = None
+
+    @property
+    def fraction(self) -> float:
+        """``present_counters / expected_counters`` (1.0 when nothing is expected)."""
+        return self.present_counters / self.expected_counters if self.expected_counters else 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSnapshot:
+    """One network, one closed window: the Scenario the twin predicts and what was observed.
+
+    Attributes
+    ----------
+    network
+        The network model's name.
+    start, end
+        The window, epoch seconds.
+    scenario
+        Topology (the model's ``E`` links, down ones without paths), the
+        window's routing and traffic (demand flows, then probe flows).
+    routing_version
+        :attr:`twin.routing.Routing.version` of the window's routing: equal
+        versions route identically.
+    links_down
+        Link ids removed from the routing in this window.
+    traffic, tm_source
+        The window's :class:`~twin.traffic_matrix.TrafficMatrix` (per ToS
+        class, bit/s, with ``std_bps`` and a :class:`~twin.traffic_matrix.Source`
+        per entry) and one of :data:`TM_SOURCES`.
+    flow_std_bps, flow_source
+        ``(F,)`` uncertainty (bit/s) and :class:`Source` code of each flow's
+        rate (the matrix entry's, scaled by the flow's ECMP share; probe
+        flows: 0 and :attr:`Source.NONE`).
+    flow_probe
+        ``(F,)`` int64 probe number of a probe flow, -1 for demand flows.
+    unrouted_bps
+        Demand (bit/s) whose pair has no route in the window's link state.
+    measurements
+        The window's rows (columnar).
+    link_observed
+        KPI → ``(E,)`` window mean per link (NaN: not observed); KPIs of
+        :data:`twin.measurements.LINK_OBSERVED_KPIS` that had rows.
+    path_observed
+        KPI → ``(P,)`` per scenario path, for every KPI of
+        :data:`twin.measurements.PATH_OBSERVED_KPIS` (NaN: not observed).
+    path_probe
+        ``(P,)`` int64 probe whose packets take the path (-1: none).
+    completeness
+        :class:`Completeness`.
+    """
+
+    network: str
+    start: float
+    end: float
+    scenario: Scenario
+    routing_version: str
+    links_down: tuple[str, ...]
+    traffic: TrafficMatrix
+    tm_source: str
+    flow_std_bps: np.ndarray
+    flow_source: np.ndarray
+    flow_probe: np.ndarray
+    unrouted_bps: float
+    measurements: Measurements
+    link_observed: dict[str, np.ndarray]
+    path_observed: dict[str, np.ndarray]
+    path_probe: np.ndarray
+    completeness: Completeness
+
+    def to_scenario(self) -> Scenario:
+        """The window's :class:`~twin.scenario.Scenario` (built with the snapshot)."""
+        return self.scenario
+
+    @property
+    def path_is_observed(self) -> np.ndarray:
+        """``(P,)`` bool: some path KPI was observed on the path."""
+        obs = np.zeros(self.scenario.n_paths, dtype=bool)
+        for arr in self.path_observed.values():
+            obs |= np.isfinite(arr)
+        return obs
+
+    def link_kpi(self, kpi: str) -> np.ndarray:
+        """``(E,)`` observed ``kpi`` per link (all NaN when the window had no such row)."""
+        return self.link_observed.get(kpi, np.full(self.scenario.n_links, np.nan))
+
+
+def _column(cols: Mapping[str, Any], name: str) -> np.ndarray | None:
+    return np.asarray(cols[name]) if name in cols else None
+
+
+@dataclass
+class SnapshotBuilder:
+    """Builds the :class:`WindowSnapshot` of each window of one network; caches routing per link state.
+
+    Parameters
+    ----------
+    model
+        The network model.
+    split, max_paths, explicit
+        ECMP split, equal-cost paths per pair, explicit routes (see
+        :func:`twin.routing.compute_routing`); the traffic matrix holds
+        aggregates, so ``"even"`` is the default.
+    expected_link_kpis
+        Counters every link should report per window (completeness).
+    pkt_size_bits
+        Mean packet size of demand flows; ``None``: from the flow records
+        (bytes / packets), else from link counters (``tx_bps / tx_pps``),
+        else :data:`DEFAULT_PKT_SIZE_BITS`.
+    cache_size
+        Link states whose routing is kept.
+    """
+
+    model: NetworkModel
+    split: str = "even"
+    max_paths: int = DEFAULT_MAX_PATHS
+    explicit: Mapping[tuple[int, int], Sequence[int]] | None = None
+    expected_link_kpis: tuple[str, ...] = ("tx_bps", "rx_bps")
+    pkt_size_bits: float | None = None
+    cache_size: int = 8
+    _cache: OrderedDict[bytes, tuple[Routing, RoutingMatrix | None]] = field(
+        default_factory=OrderedDict, init=False, repr=False)
+
+    def routing(self, up: np.ndarray) -> Routing:
+        """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached)."""
+        return self._routed(up)[0]
+
+    def _routed(self, up: np.ndarray) -> tuple[Routing, RoutingMatrix | None]:
+        key = np.packbits(up).tobytes()
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        m = self.model
+        metric = default_metric(m.link_capacity_bps, m.link_metric.astype(np.float64),
+                                reference_bps=m.reference_bandwidth_bps)
+        r = compute_routing(m.n_nodes, m.link_src, m.link_dst, metric, up=up, split=self.split,
+                            max_paths=self.max_paths, explicit=self.explicit, link_names=m.link_ids)
+        self._cache[key] = (r, None)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return r, None
+
+    def _routing_matrix(self, up: np.ndarray) -> RoutingMatrix:
+        r, rm = self._routed(up)
+        if rm is None:
+            rm = RoutingMatrix.from_paths(n_nodes=r.n_nodes, n_links=r.n_links, path_src=r.path_src,
+                                          path_dst=r.path_dst, path_ptr=r.path_ptr, path_links=r.path_links,
+                                          share=r.path_share)
+            self._cache[np.packbits(up).tobytes()] = (r, rm)
+        return rm
+
+    # ----------------------------------------------------------------- build
+    def build(
+        self,
+        start: float,
+        end: float,
+        measurements: Measurements | Mapping[str, Any] | Any,
+        *,
+        flows: Mapping[str, Any] | None = None,
+        traffic: TrafficMatrix | None = None,
+        link_up: np.ndarray | None = None,
+        links_down: Iterable[str] = (),
+        flow_exporters: np.ndarray | None = None,
+        bytes_scaled: bool = False,
+    ) -> WindowSnapshot:
+        """The snapshot of the window ``[start, end)`` (epoch seconds).
+
+        Parameters
+        ----------
+        measurements
+            The window's Measurement rows: :class:`~twin.measurements.Measurements`,
+            a mapping of columns or a ``pyarrow.Table``.
+        flows
+            Flow-record columns as :func:`~twin.traffic_matrix.matrix_from_flows`
+            takes them (``src_node``, ``dst_node``, ``bytes_count``,
+            ``packets_count``, ``flow_start_s``, ``flow_end_s``, optional
+            ``sampling_rate``, ``dscp``, ``exporter_node``), with node numbers
+            from the inventory's prefix match (-1: unmatched).
+        traffic
+            A traffic matrix to use as it is (tests, what-if); wins over ``flows``.
+        link_up, links_down
+            ``(E,)`` bool link state and/or link ids that are down this window
+            (unknown ids are counted in the completeness).
+        flow_exporters
+            ``(N,)`` bool: routers that export flows. Given (and not all
+            true), flows fill their rows and counters estimate the rest.
+            Without flows and traffic the matrix comes from counters alone.
+        bytes_scaled
+            Flow bytes/packets are already multiplied by the sampling rate.
+        """
+        m = self.model
+        e = m.n_links
+        meas = measurements if isinstance(measurements, Measurements) else Measurements.from_columns(measurements)
+        mapped = map_measurements(meas, m.node_index, m.link_index, link_src=m.link_src, link_dst=m.link_dst)
+        up = np.ones(e, dtype=bool) if link_up is None else np.asarray(link_up, dtype=bool).copy()
+        if up.shape != (e,):
+            raise ValueError(f"link_up: shape {up.shape}, expected ({e},) (one per link of {m.name!r})")
+        down_ids = list(links_down)
+        known_down = [i for i in down_ids if i in m.link_index]
+        up[[m.link_index[i] for i in known_down]] = False
+        routing = self.routing(up)
+
+        traffic, tm_source, agg, pkt_bits = self._traffic(start, end, mapped, up, flows, traffic, flow_exporters,
+                                                          bytes_scaled)
+        d = traffic.to_demands()
+        rf = route_demand(routing, d.src, d.dst, d.rate_bps, tos=d.tos)
+
+        # probes: the path each one's packets take; a flow of its own where that path is idle
+        k = m.n_probes
+        pp = probe_paths(routing, m.probe_src, m.probe_dst, m.probe_class)
+        used = rf.path_routing  # sorted routing path numbers of the demand paths
+        pos = np.searchsorted(used, pp)
+        on_busy = np.zeros(k, dtype=bool)
+        if used.size:
+            on_busy = (pp >= 0) & (used[np.minimum(pos, used.size - 1)] == pp)
+        need = np.flatnonzero((pp >= 0) & ~on_busy)
+        extra = np.unique(pp[need])
+        probe_sc_path = np.full(k, -1, dtype=np.int64)
+        probe_sc_path[on_busy] = pos[on_busy]
+        probe_sc_path[need] = used.size + np.searchsorted(extra, pp[need])
+
+        sc = self._scenario(routing, rf, d, extra, need, probe_sc_path, pkt_bits, start, end)
+        p = sc.n_paths
+        path_probe = np.full(p, -1, dtype=np.int64)
+        placed = np.flatnonzero(probe_sc_path >= 0)
+        path_probe[probe_sc_path[placed[::-1]]] = placed[::-1]  # the lowest probe number wins a shared path
+        path_observed, probes_observed, unattributed = self._attribute(mapped, sc, probe_sc_path)
+
+        f_d = rf.flow_demand
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(d.rate_bps[f_d] > 0, rf.flow_rate_bps / d.rate_bps[f_d], 0.0)
+        n_probe_flows = need.size
+        present = sum(int(np.isfinite(mapped.link_mean[kpi]).sum()) for kpi in self.expected_link_kpis
+                      if kpi in mapped.link_mean)
+        unknown = set(mapped.unknown_ids) | {f"link:{i}" for i in down_ids if i not in m.link_index}
+        comp = Completeness(
+            expected_counters=e * len(self.expected_link_kpis),
+            present_counters=present,
+            silent_devices=tuple(np.asarray(m.node_names, dtype=object)[~mapped.heard].tolist()),
+            rows=mapped.rows,
+            unknown_rows=mapped.unknown_rows,
+            nonfinite_rows=mapped.nonfinite_rows,
+            flagged_rows=mapped.flagged_rows,
+            unknown_entities=tuple(sorted(unknown)),
+            probes=k,
+            probes_observed=probes_observed,
+            unroutable_probes=tuple(m.probe_names[i] for i in np.flatnonzero(pp < 0).tolist()),
+            unattributed_pairs=unattributed,
+            flow_records=agg,
+        )
+        unrouted = float(d.rate_bps[rf.unrouted].sum()) if rf.unrouted.size else 0.0
+        return WindowSnapshot(
+            network=m.name,
+            start=float(start),
+            end=float(end),
+            scenario=sc,
+            routing_version=routing.version,
+            links_down=tuple(m.link_ids[i] for i in np.flatnonzero(~up).tolist()),
+            traffic=traffic,
+            tm_source=tm_source,
+            flow_std_bps=np.concatenate([d.std_bps[f_d] * share, np.zeros(n_probe_flows)]),
+            flow_source=np.concatenate([d.source[f_d], np.full(n_probe_flows, int(Source.NONE), dtype=np.uint8)]),
+            flow_probe=np.concatenate([np.full(f_d.size, -1, dtype=np.int64), need.astype(np.int64)]),
+            unrouted_bps=unrouted,
+            measurements=meas,
+            link_observed=dict(mapped.link_mean),
+            path_observed=path_observed,
+            path_probe=path_probe,
+            completeness=comp,
+        )
+
+    # --------------------------------------------------------------- pieces
+    def _traffic(
+        self, start: float, end: float, mapped: MappedMeasurements, up: np.ndarray, flows: Mapping[str, Any] | None,
+        traffic: TrafficMatrix | None, exporters: np.ndarray | None, bytes_scaled: bool,
+    ) -> tuple[TrafficMatrix, str, FlowAggregation | None, float]:
+        """The window's matrix, its source, the flow-record counts and the demand packet size (bits)."""
+        m = self.model
+        lm = mapped.link_mean
+        tx = lm.get("tx_bps", np.full(m.n_links, np.nan))
+        for alt in (lm.get("rx_bps"), None if "utilization" not in lm else lm["utilization"] * m.link_capacity_bps):
+            if alt is not None:
+                tx = np.where(np.isfinite(tx), tx, alt)
+        pkt_bits = self.pkt_size_bits
+        if pkt_bits is None and "tx_bps" in lm and "tx_pps" in lm:
+            both = np.isfinite(lm["tx_bps"]) & np.isfinite(lm["tx_pps"]) & (lm["tx_pps"] > 0)
+            if both.any():
+                pkt_bits = float(lm["tx_bps"][both].sum() / lm["tx_pps"][both].sum())
+        if traffic is not None:
+            if traffic.n_nodes != m.n_nodes:
+                raise ValueError(f"traffic: {traffic.n_nodes} nodes, network {m.name!r} has {m.n_nodes}")
+            return traffic, "given", None, pkt_bits or DEFAULT_PKT_SIZE_BITS
+        if flows is None:
+            tm, _ = matrix_from_counters(self._routing_matrix(up), tx, start=start, end=end)
+            return tm, "counters", None, pkt_bits or DEFAULT_PKT_SIZE_BITS
+        args = {name: _column(flows, name) for name in _FLOW_ARGS}
+        missing = [a for a in _FLOW_ARGS[:6] if args[a] is None]
+        if missing:
+            raise ValueError(f"flows: column(s) {missing} missing (have {sorted(flows)})")
+        tm, agg = matrix_from_flows(n_nodes=m.n_nodes, start=start, end=end, dscp_to_class=m.dscp_class,
+                                    bytes_scaled=bytes_scaled, **{k: v for k, v in args.items() if v is not None})
+        if self.pkt_size_bits is None:
+            b, k = np.asarray(args["bytes_count"], dtype=np.float64), np.asarray(args["packets_count"], dtype=float)
+            ok = np.isfinite(b) & np.isfinite(k) & (k > 0)
+            if ok.any():
+                pkt_bits = float(8.0 * b[ok].sum() / k[ok].sum())
+        exp = None if exporters is None else np.asarray(exporters, dtype=bool)
+        if exp is None or exp.all():
+            return tm, "flows", agg, pkt_bits or DEFAULT_PKT_SIZE_BITS
+        mixed, _ = matrix_mixed(tm, exp, self._routing_matrix(up), tx)
+        return mixed, "mixed", agg, pkt_bits or DEFAULT_PKT_SIZE_BITS
+
+    def _scenario(
+        self, routing: Routing, rf: Any, d: Any, extra: np.ndarray, need: np.ndarray, probe_sc_path: np.ndarray,
+        pkt_bits: float, start: float, end: float,
+    ) -> Scenario:
+        """Columns of the window's Scenario: demand paths then probe-only paths; demand flows then probe flows."""
+        m = self.model
+        lens = np.diff(routing.path_ptr)[extra]
+        starts = routing.path_ptr[extra]
+        idx = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        path_ptr = np.concatenate([rf.path_ptr, rf.path_ptr[-1] + np.cumsum(lens)]).astype(np.int64)
+        f = rf.flow_path.size
+        probe = probe_flow_columns(m.probe_rate_pps[need], m.probe_size_bits[need], m.probe_class[need])
+        sizes = np.full((f, MAX_SIZES), np.nan)
+        sizes[:, 0] = pkt_bits
+        probs = np.zeros((f, MAX_SIZES))
+        probs[:, 0] = 1.0
+        return Scenario(
+            **m.scenario_fields(),
+            path_src=np.concatenate([rf.path_src, routing.path_src[extra]]),
+            path_dst=np.concatenate([rf.path_dst, routing.path_dst[extra]]),
+            path_ptr=path_ptr,
+            path_links=np.concatenate([rf.path_links, routing.path_links[idx]]).astype(np.int64),
+            flow_path=np.concatenate([rf.flow_path, probe_sc_path[need]]),
+            flow_rate_bps=np.concatenate([rf.flow_rate_bps, probe["flow_rate_bps"]]),
+            flow_pkt_rate=np.concatenate([rf.flow_rate_bps / pkt_bits, probe["flow_pkt_rate"]]),
+            flow_time_dist=np.concatenate([np.full(f, int(TimeDist.POISSON), np.int8), probe["flow_time_dist"]]),
+            flow_on_s=np.concatenate([np.full(f, np.nan), probe["flow_on_s"]]),
+            flow_off_s=np.concatenate([np.full(f, np.nan), probe["flow_off_s"]]),
+            flow_size_dist=np.concatenate([np.full(f, int(SizeDist.DETERMINISTIC), np.int8),
+                                           probe["flow_size_dist"]]),
+            flow_sizes_bits=np.concatenate([sizes, probe["flow_sizes_bits"]]),
+            flow_size_probs=np.concatenate([probs, probe["flow_size_probs"]]),
+            flow_tos=np.concatenate([d.tos[rf.flow_demand].astype(np.int8), probe["flow_tos"]]),
+            name=m.name,
+            meta={"window_start": float(start), "window_end": float(end), "routing_version": routing.version},
+        )
+
+    def _attribute(
+        self, mapped: MappedMeasurements, sc: Scenario, probe_sc_path: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], int, int]:
+        """Observed path KPIs on scenario paths: a probe's path, else the pair's only path; counts."""
+        m = self.model
+        n, p = m.n_nodes, sc.n_paths
+        out = {kpi: np.full(p, np.nan) for kpi in PATH_OBSERVED_KPIS}
+        okeys = mapped.pair_src * n + mapped.pair_dst  # sorted (np.unique order)
+        if okeys.size == 0:
+            return out, 0, 0
+        # pairs measured by a probe of the model: the probe's path
+        pkeys = m.probe_src * n + m.probe_dst
+        pos = np.clip(np.searchsorted(okeys, pkeys), 0, okeys.size - 1)
+        hit = (okeys[pos] == pkeys) & (probe_sc_path >= 0)
+        explained = np.zeros(okeys.size, dtype=bool)
+        explained[pos[hit]] = True
+        # other observed pairs: the pair's path when it has exactly one
+        skeys = sc.path_src * n + sc.path_dst
+        order = np.argsort(skeys, kind="stable")
+        lo = np.searchsorted(skeys[order], okeys, side="left")
+        hi = np.searchsorted(skeys[order], okeys, side="right")
+        single = ~explained & (hi - lo == 1)
+        for kpi, vals in mapped.pair_mean.items():
+            out[kpi][probe_sc_path[hit]] = vals[pos[hit]]
+            out[kpi][order[lo[single]]] = vals[single]
+        probes_observed = int(hit.sum())
+        return out, probes_observed, int((~explained & ~single).sum())
+
+
+def build_snapshot(
+    model: NetworkModel,
+    window_start: float,
+    window_end: float,
+    measurements: Measurements | Mapping[str, Any] | Any,
+    flows: Mapping[str, Any] | None = None,
+    link_up: np.ndarray | None = None,
+    **options: Any,
+) -> WindowSnapshot:
+    """One-off :meth:`SnapshotBuilder.build` (routing not cached across calls).
+
+    ``options`` go to :class:`SnapshotBuilder` (``split``, ``max_paths``,
+    ``explicit``, ``expected_link_kpis``, ``pkt_size_bits``) or to
+    :meth:`SnapshotBuilder.build` (``traffic``, ``links_down``,
+    ``flow_exporters``, ``bytes_scaled``). A service keeps one builder per
+    network instead, so that routing is computed once per link state.
+    """
+    builder_keys = {"split", "max_paths", "explicit", "expected_link_kpis", "pkt_size_bits", "cache_size"}
+    builder = SnapshotBuilder(model, **{k: v for k, v in options.items() if k in builder_keys})
+    rest = {k: v for k, v in options.items() if k not in builder_keys}
+    return builder.build(window_start, window_end, measurements, flows=flows, link_up=link_up, **rest)
