@@ -44,9 +44,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from telemetry_adapters import get_decoder  # noqa: E402
-from telemetry_adapters.base import DecoderConfig  # noqa: E402
-from telemetry_adapters.gnmic import GnmicDecoder  # noqa: E402
+from twinwatch.telemetry_adapters import get_decoder  # noqa: E402
+from twinwatch.telemetry_adapters.base import DecoderConfig  # noqa: E402
+from twinwatch.telemetry_adapters.gnmic import GnmicDecoder  # noqa: E402
 
 FULL = (
     "in-octets", "out-octets", "in-pkts", "out-pkts", "in-unicast-pkts", "out-unicast-pkts",
@@ -97,8 +97,8 @@ def _cpu(fn: Any, *args: Any) -> tuple[float, Any]:
 
 
 def run(shape: str, devices: int, interfaces: int, rounds: int) -> dict[str, Any]:
-    from telemetry_adapters.counters import CounterState
-    from telemetry_adapters.normalize import normalize
+    from twinwatch.telemetry_adapters.counters import CounterState
+    from twinwatch.telemetry_adapters.normalize import normalize
 
     leaves, last_clear = (FULL, True) if shape == "full" else (COMPACT, False)
     cfg = DecoderConfig(network="bench", max_age_s=None, max_future_skew_s=None)

@@ -1,6 +1,6 @@
 """Time one detection window: 40,000 paths × 3 KPIs + 1,000 links × 2 KPIs, on one core.
 
-Per window, for every (entity, KPI): residual (:mod:`detectors.residuals`), conformal
+Per window, for every (entity, KPI): residual (:mod:`twinwatch.detectors.residuals`), conformal
 p-value with Mondrian regimes (:class:`~detectors.conformal.ConformalCalibrator`),
 Benjamini–Hochberg over all 122,000 tests of the window, k-of-m persistence, CUSUM on
 ``Φ⁻¹(1 − p)``, and the online update from the windows not flagged. Localisation and
@@ -32,10 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detectors.conformal import ConformalCalibrator  # noqa: E402
-from detectors.cusum import Cusum, z_from_p  # noqa: E402
-from detectors.decision import Persistence, reject  # noqa: E402
-from detectors.residuals import residual  # noqa: E402
+from twinwatch.detectors.conformal import ConformalCalibrator  # noqa: E402
+from twinwatch.detectors.cusum import Cusum, z_from_p  # noqa: E402
+from twinwatch.detectors.decision import Persistence, reject  # noqa: E402
+from twinwatch.detectors.residuals import residual  # noqa: E402
 
 LOAD_EDGES = (0.5, 0.7, 0.85, 1.0)
 PATH_KPIS = ("delay_s", "jitter_s2", "loss_ratio")

@@ -16,9 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from twin.netmodel import list_networks
-from twin.netmodel.load import _Builder, read_yaml_document, validate_document
-from twin.netmodel.shipped import network_path
+from twinwatch.twin.netmodel import list_networks
+from twinwatch.twin.netmodel.load import _Builder, read_yaml_document, validate_document
+from twinwatch.twin.netmodel.shipped import network_path
 
 
 def _median_ms(fn, repeat: int) -> float:

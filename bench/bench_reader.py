@@ -29,8 +29,8 @@ import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from twin.datasets._gnnet_gml import parse_gml  # noqa: E402
-from twin.datasets.gnnet import GNNetReader  # noqa: E402
+from twinwatch.twin.datasets._gnnet_gml import parse_gml  # noqa: E402
+from twinwatch.twin.datasets.gnnet import GNNetReader  # noqa: E402
 
 
 def _pass(reader: GNNetReader) -> tuple[float, float, int, int]:

@@ -6,14 +6,14 @@ For each (network, seed) this script
    one already in ``--runs-dir`` with the same configuration);
 2. decodes the run's telemetry once with the adapters (:func:`decode_run`:
    the same decoders and counter normalisation as the service) into
-   per-window series (:class:`detectors.baselines.RunSeries`);
+   per-window series (:class:`twinwatch.detectors.baselines.RunSeries`);
 3. runs every detector on that same telemetry, each writing Alert JSON lines:
    ``static`` (static thresholds), ``series`` (the twin-less series mode),
    ``promql-adaptive`` / ``promql-robust`` (Grafana's PromQL anomaly-detection
    rules evaluated by a real Prometheus, ``bench/promql_baseline.py``) and
    ``twin`` (``twinwatch replay``: the service's pipeline with the twin);
-4. scores all of them with :func:`detectors.scoring.score` (labels + alerts
-   only) and pools the runs per detector (:func:`detectors.scoring.combine_reports`).
+4. scores all of them with :func:`twinwatch.detectors.scoring.score` (labels + alerts
+   only) and pools the runs per detector (:func:`twinwatch.detectors.scoring.combine_reports`).
 
 Writes a JSON report (default ``bench/notes/detect_eval.json``) and prints a
 Markdown table per detector.
@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from detectors.baselines import RunSeries, flags_to_alert_lines, series_flags, static_flags  # noqa: E402
-from detectors.scoring import (  # noqa: E402
+from twinwatch.detectors.baselines import RunSeries, flags_to_alert_lines, series_flags, static_flags  # noqa: E402
+from twinwatch.detectors.scoring import (  # noqa: E402
     ScoreReport,
     combine_reports,
     entities_of_network,
@@ -65,7 +65,7 @@ def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: in
     man = run / "manifest.json"
     if man.is_file():
         return run
-    cmd = [sys.executable, "-m", "stream.cli", "simulate", "telemetry", "--network", network, "--duration",
+    cmd = [sys.executable, "-m", "twinwatch.stream.cli", "simulate", "telemetry", "--network", network, "--duration",
            f"{hours * 3600:.0f}s", "--faults", str(faults), "--seed", str(seed), "--out", str(run)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -81,8 +81,8 @@ def decode_run(run: Path) -> tuple[RunSeries, Any]:
     Returns the per-window series (links: utilization, tx_bps, drop_pps; probe pairs: delay_s,
     loss_ratio) and the network model.
     """
-    from telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
-    from twin.netmodel import load_network_model
+    from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
+    from twinwatch.twin.netmodel import load_network_model
 
     model = load_network_model(run / "network.yaml")
     inv = Inventory.from_dict(model.inventory_dict())
@@ -122,8 +122,8 @@ def run_twin(run: Path, alpha: float, *, reuse_only: bool = False) -> tuple[Path
     if reuse_only:
         return None, "twin: not available for this run (no finished replay; --twin reuse)"
     topics = sorted(str(p) for p in (run / "topics").glob("twinwatch.raw.*.jsonl"))
-    cmd = [sys.executable, "-m", "stream.cli", "replay", *topics, "--network", str(run / "network.yaml"), "--out",
-           str(out), "--alpha", str(alpha)]
+    cmd = [sys.executable, "-m", "twinwatch.stream.cli", "replay", *topics, "--network", str(run / "network.yaml"),
+           "--out", str(out), "--alpha", str(alpha)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     tail = proc.stderr.strip().splitlines()[-1:] or [""]
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             if todo:
                 rs, model = decode_run(run)
             else:
-                from twin.netmodel import load_network_model
+                from twinwatch.twin.netmodel import load_network_model
 
                 model = load_network_model(run / "network.yaml")
             timings[f"{run.name}/decode"] = time.perf_counter() - t0

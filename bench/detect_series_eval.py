@@ -1,6 +1,6 @@
 """Score ``twinwatch detect series`` on the labelled Microsoft cloud-monitoring series, next to baselines.
 
-Runs the same code as the command (``read_series_csv`` + ``detectors.series.score_many``)
+Runs the same code as the command (``read_series_csv`` + ``twinwatch.detectors.series.score_many``)
 on every CSV under ``../shared/data/anomaly/microsoft-cloud-monitoring`` and, in the
 same run, two classic online baselines computed on the same rows:
 
@@ -44,8 +44,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detectors.series import score_many  # noqa: E402
-from stream.commands.detect import read_series_csv  # noqa: E402
+from twinwatch.detectors.series import score_many  # noqa: E402
+from twinwatch.stream.commands.detect import read_series_csv  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "anomaly" / "microsoft-cloud-monitoring"
 ALPHA = 0.01

@@ -1,7 +1,7 @@
 """ECMP vs single-path scenarios against the simulator: do the twin's models score ECMP no worse?
 
 For each (topology, seed) it draws one scenario twice with the same random
-stream (:func:`twin.sim.scenarios.draw_scenario`, hop-count metrics so that
+stream (:func:`twinwatch.twin.sim.scenarios.draw_scenario`, hop-count metrics so that
 equal-cost paths are common): once with ``ecmp="none"`` (one path per pair,
 ties broken by a jitter) and once with ``ecmp="even"`` (every equal-cost path,
 per-hop even split). Same topology, traffic matrix, load (the busiest link at
@@ -9,7 +9,7 @@ the same ``rho_max``), flow types and buffers; only the routing differs.
 The packet simulator gives the ground truth; the queueing model (``qt``) and
 the shipped GNN (``gnn``) are scored on per-path mean delay (MAPE over all
 paths of all scenarios, and the per-scenario mean). It also times
-:func:`twin.routing.compute_routing` on a 200-node network.
+:func:`twinwatch.twin.routing.compute_routing` on a 200-node network.
 
 Usage (from the repository root)::
 
@@ -33,12 +33,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from twin.models import get_model  # noqa: E402
-from twin.routing import compute_routing  # noqa: E402
-from twin.scenario import Scenario  # noqa: E402
-from twin.sim import SimConfig, simulate  # noqa: E402
-from twin.sim.scenarios import ScenarioParams, draw_scenario  # noqa: E402
-from twin.topology import random_topology  # noqa: E402
+from twinwatch.twin.models import get_model  # noqa: E402
+from twinwatch.twin.routing import compute_routing  # noqa: E402
+from twinwatch.twin.scenario import Scenario  # noqa: E402
+from twinwatch.twin.sim import SimConfig, simulate  # noqa: E402
+from twinwatch.twin.sim.scenarios import ScenarioParams, draw_scenario  # noqa: E402
+from twinwatch.twin.topology import random_topology  # noqa: E402
 
 
 def _ape(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:

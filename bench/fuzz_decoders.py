@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from telemetry_adapters import CounterState, get_decoder  # noqa: E402
-from telemetry_adapters.accounting import Tally, run_batch  # noqa: E402
-from telemetry_adapters.base import DecoderConfig  # noqa: E402
-from telemetry_adapters.inventory import Inventory  # noqa: E402
 from tests.fuzz._decoder_mutations import FORMATS, Mutator, RandomChooser  # noqa: E402
+from twinwatch.telemetry_adapters import CounterState, get_decoder  # noqa: E402
+from twinwatch.telemetry_adapters.accounting import Tally, run_batch  # noqa: E402
+from twinwatch.telemetry_adapters.base import DecoderConfig  # noqa: E402
+from twinwatch.telemetry_adapters.inventory import Inventory  # noqa: E402
 
 CONFIGS = (
     DecoderConfig(network="fuzz", max_age_s=None, max_future_skew_s=None, max_message_bytes=256 * 1024),

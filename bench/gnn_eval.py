@@ -54,10 +54,10 @@ def wall_sim_seconds(tarball: Path) -> list[float]:
 
 def coverage(model: object, root: Path) -> dict[str, object]:
     """Share of labelled paths whose label lies inside the model's interval, per KPI and per offered-load bin."""
-    from twin.conformal import LOAD_EDGES, path_max_load, regime_bins
-    from twin.datasets.gnnet import iter_samples
-    from twin.features import scenario_graph
-    from twin.kpis import informative_jitter
+    from twinwatch.twin.conformal import LOAD_EDGES, path_max_load, regime_bins
+    from twinwatch.twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.features import scenario_graph
+    from twinwatch.twin.kpis import informative_jitter
 
     hits: dict[str, list[np.ndarray]] = {"delay_s": [], "jitter_s2": [], "loss_ratio": []}
     bins: dict[str, list[np.ndarray]] = {k: [] for k in hits}
@@ -96,7 +96,7 @@ def coverage(model: object, root: Path) -> dict[str, object]:
 
 def speed(model: object, threads: int, repeats: int = 5) -> dict[str, float]:
     """Forward time of the GNN on the first 200-node sample (median of ``repeats``)."""
-    from twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.datasets.gnnet import iter_samples
 
     root = DATA / "2022/validation/200"
     s = next(iter(iter_samples(root)))
@@ -164,8 +164,8 @@ def main() -> None:
         print(f"skipped: {DATA} (the shared GNNet data) is absent")
         return
     torch.set_num_threads(a.threads)
-    from twin.evaluate import evaluate
-    from twin.models import get_model
+    from twinwatch.twin.evaluate import evaluate
+    from twinwatch.twin.models import get_model
 
     models = {"gnn": get_model("gnn", checkpoint=a.gnn), "mlp": get_model("mlp", checkpoint=a.mlp),
               "qt": get_model("qt")}

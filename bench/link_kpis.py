@@ -2,9 +2,9 @@
 
 The GNNet 2021 and 2022 samples carry port statistics (``linkUsage.txt``):
 per directed link, utilisation, losses and the equivalent-queue occupancy
-(see :mod:`twin.kpis`). This script scores the models that predict link KPIs
+(see :mod:`twinwatch.twin.kpis`). This script scores the models that predict link KPIs
 (``gnn``, ``qt``; the ``mlp`` baseline predicts path KPIs only and is left
-out) on the held-out validation sets with :class:`twin.link_scores.LinkScorer`
+out) on the held-out validation sets with :class:`twinwatch.twin.link_scores.LinkScorer`
 and writes a JSON report plus a markdown table for BENCHMARKS.md.
 
 Usage::
@@ -42,8 +42,8 @@ MODELS = ("gnn", "qt")
 
 def score_set(models: dict[str, object], root: Path, limit: int | None) -> dict[str, object]:
     """Scores of every model on the samples under ``root`` (read once, scored by each model)."""
-    from twin.datasets.gnnet import iter_samples
-    from twin.link_scores import LinkScorer
+    from twinwatch.twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.link_scores import LinkScorer
 
     scorers = {name: LinkScorer() for name in models}
     seconds = dict.fromkeys(models, 0.0)
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import torch
 
-    from twin.models import load_model
+    from twinwatch.twin.models import load_model
 
     torch.set_num_threads(args.threads)
     models = {name: load_model(name) for name in args.models}

@@ -7,7 +7,7 @@ are the *observed* KPIs and the network the operator believes in is the
 sample's network with **one loaded link's capacity doubled** (a link whose
 offered utilisation is at least ``--min-util``, drawn at random). The twin
 then expects less delay through that link than is measured, and
-:func:`detectors.localize.diagnose` (the code behind `twinwatch localize`)
+:func:`twinwatch.detectors.localize.diagnose` (the code behind `twinwatch localize`)
 must name it. The same samples with the network file unchanged measure how
 often a healthy sample is flagged anomalous at ``--alpha``.
 
@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from detectors.localize import degrade_capacity, diagnose
-    from twin.datasets import iter_samples
-    from twin.models import get_model
+    from twinwatch.detectors.localize import degrade_capacity, diagnose
+    from twinwatch.twin.datasets import iter_samples
+    from twinwatch.twin.models import get_model
 
     model = get_model(args.model)
     cal = model.calibration  # type: ignore[attr-defined]
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _speed(args: argparse.Namespace, model: object, cal: dict) -> int:
     """Median wall time of :func:`diagnose` without the twin (p-values, BH, both tomographies) on one window."""
-    from detectors.localize import degrade_capacity, diagnose
-    from twin.datasets import iter_samples
+    from twinwatch.detectors.localize import degrade_capacity, diagnose
+    from twinwatch.twin.datasets import iter_samples
 
     s = next(iter_samples(DATA / "200"))
     sc, lb = s.scenario, s.labels

@@ -6,7 +6,7 @@ series tagged with an ``anomaly_name`` label (``adaptive``: mean ± 2σ with a
 26 h smoothing and margins; ``robust``: median ± 2 MAD over a day), and an
 alerting rule ``AnomalyDetected`` that fires when ``anomaly:level`` stays
 outside the bands ``for: 5m``. This module runs it unchanged on the per-window
-series of a testbed run (:class:`detectors.baselines.RunSeries`):
+series of a testbed run (:class:`twinwatch.detectors.baselines.RunSeries`):
 
 1. the series are written as OpenMetrics text, each twice (one copy tagged
    ``anomaly_strategy="adaptive"``, one ``"robust"``), with ``anomaly_name =
@@ -51,7 +51,7 @@ import numpy as np
 import orjson
 import yaml
 
-from detectors.baselines import RunSeries, flags_to_alert_lines
+from twinwatch.detectors.baselines import RunSeries, flags_to_alert_lines
 
 __all__ = ["KPI_TYPES", "PromqlError", "for_hold", "openmetrics", "promql_alert_lines", "rule_stages"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.unit.twin.sim.test_closed_forms import MU, single_link
-from twin.sim import SimConfig, simulate
+from twinwatch.twin.sim import SimConfig, simulate
 
 
 def main(argv: list[str] | None = None) -> int:

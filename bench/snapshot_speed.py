@@ -8,7 +8,7 @@ spread over all pairs, and one window of link counters (``tx_bps`` and
 - ``given``: the matrix handed over as it is (the floor: routing placement,
   probes, Scenario, observed arrays, completeness);
 - ``flows``: 40,000 flow records aggregated into the matrix first
-  (:func:`twin.traffic_matrix.matrix_from_flows`);
+  (:func:`twinwatch.twin.traffic_matrix.matrix_from_flows`);
 - ``cold``: the first window of a link state (the routing of all 39,800
   pairs is computed; later windows of that link state reuse it).
 
@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 def network(n_nodes: int, seed: int) -> Any:
     """A random connected network model of ``n_nodes`` devices with 50 probes."""
-    from twin.netmodel import model_from_dict
-    from twin.topology import random_topology
+    from twinwatch.twin.netmodel import model_from_dict
+    from twinwatch.twin.topology import random_topology
 
     rng = np.random.default_rng(seed)
     topo = random_topology(n_nodes, rng=rng, capacities_bps=(10e9, 40e9, 100e9))
@@ -60,7 +60,7 @@ def network(n_nodes: int, seed: int) -> Any:
 
 def workload(model: Any, n_entries: int, seed: int) -> dict[str, Any]:
     """A traffic matrix with ``n_entries`` non-zero entries, matching flow records, and counter rows."""
-    from twin.traffic_matrix import TrafficMatrix
+    from twinwatch.twin.traffic_matrix import TrafficMatrix
 
     rng = np.random.default_rng(seed)
     n, e = model.n_nodes, model.n_links
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     args = ap.parse_args(argv)
 
-    from twin.snapshot import SnapshotBuilder
+    from twinwatch.twin.snapshot import SnapshotBuilder
 
     model = network(args.nodes, args.seed)
     w = workload(model, args.entries, args.seed)

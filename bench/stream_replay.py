@@ -12,12 +12,12 @@ before anything is timed; one thread for torch.
 
 Measures
 
-- **replay**: every raw topic of the run through :func:`stream.commands.replay.run_replay`
+- **replay**: every raw topic of the run through :func:`twinwatch.stream.commands.replay.run_replay`
   (decode → counters → windows → snapshot → twin → detectors → JSONL sinks):
   event time covered / wall time;
 - the replay's time split: decode+normalise+window (``process`` less window closing)
   vs window closing (snapshot, twin, detection), from a second run with timers;
-- **gnmic throughput**: the gnmic topic alone through :class:`stream.pipeline.Pipeline`
+- **gnmic throughput**: the gnmic topic alone through :class:`twinwatch.stream.pipeline.Pipeline`
   (same stages) vs ``orjson.loads`` of the same messages in the same process, messages/s;
   and the ingest part alone (decode, counters, windowing; no window closes).
 """
@@ -50,16 +50,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from stream.commands.replay import run_replay
-    from stream.pipeline import Pipeline, interleave
-    from stream.sinks import JsonlSink
-    from twin.models import get_model
-    from twin.netmodel import load_network
+    from twinwatch.stream.commands.replay import run_replay
+    from twinwatch.stream.pipeline import Pipeline, interleave
+    from twinwatch.stream.sinks import JsonlSink
+    from twinwatch.twin.models import get_model
+    from twinwatch.twin.netmodel import load_network
 
     run = args.run
     if run is None:
-        from twin.testbed.faults import random_plan
-        from twin.testbed.run import TestbedConfig, run_testbed
+        from twinwatch.twin.testbed.faults import random_plan
+        from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
         run = Path(tempfile.mkdtemp(prefix="twinwatch-bench-"))
         m = load_network("abilene")

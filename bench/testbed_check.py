@@ -53,8 +53,8 @@ def _lines(path: Path) -> list[bytes]:
 
 def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
     """Decode every topic file of ``run_dir`` and compare counter rates with ``truth/links.parquet``."""
-    from telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
-    from twin.netmodel import load_network_model
+    from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
+    from twinwatch.twin.netmodel import load_network_model
 
     run = Path(run_dir)
     manifest = json.loads((run / "manifest.json").read_text())

@@ -6,7 +6,7 @@ For every matrix of ``../shared/data/traffic/abilene/``:
    and leaves at the same PoP never crosses the backbone; the twin's matrices
    have a zero diagonal by definition);
 2. the 12-node topology ``abilene.dot`` (30 directed backbone links; the host
-   links are the access links) is routed by ``twin.routing.compute_routing`` on
+   links are the access links) is routed by ``twinwatch.twin.routing.compute_routing`` on
    hop count — every link's ``cost`` in the file is 0, so there are no IGP
    weights to use — with ECMP split evenly at each hop (``split="even"``);
    matrix row/column ``i`` is switch ``s{i+1}`` (host ``h{i+1}``);
@@ -55,14 +55,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from twin.routing import compute_routing  # noqa: E402
-from twin.traffic_matrix import (  # noqa: E402
+from twinwatch.twin.routing import compute_routing  # noqa: E402
+from twinwatch.twin.traffic_matrix import (  # noqa: E402
     RoutingMatrix,
     gravity_prior,
     matrix_from_counters,
     matrix_from_flows,
 )
-from twin.traffic_matrix.tomogravity import DEFAULT_LAMBDA  # noqa: E402
+from twinwatch.twin.traffic_matrix.tomogravity import DEFAULT_LAMBDA  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "traffic" / "abilene"
 N = 12
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "command": "python bench/tm_abilene.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()} {platform.python_version()}, 2-core shared dev box under load",
-        "routing": "twin.routing.compute_routing, hop count (abilene.dot costs are all 0), split='even'",
+        "routing": "twinwatch.twin.routing.compute_routing, hop count (abilene.dot costs are all 0), split='even'",
         "links": len(links),
         "ecmp_pairs": int(np.sum(~np.all(np.isin(rm.matrix.toarray(), (0.0, 1.0)), axis=0))),
         "files": [],

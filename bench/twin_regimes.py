@@ -2,7 +2,7 @@
 
 Scenarios: the shipped networks (``abilene``, ``nsfnet``, ``geant``) with their
 own capacities and geographic propagation delays, a gravity traffic matrix
-(:class:`twin.testbed.traffic.GravityTraffic`, the testbed's ToS shares
+(:class:`twinwatch.twin.testbed.traffic.GravityTraffic`, the testbed's ToS shares
 0.1/0.3/0.6) scaled so that the busiest link's utilisation is each target
 load, in three variants:
 
@@ -13,7 +13,7 @@ load, in three variants:
   probability 0.4, 1500 B with 0.6; mean 7404.8 bits).
 
 Ground truth: the project's packet simulator on the zero-propagation twin of
-the scenario (:func:`twin.testbed.truth.simulate_window`), propagation added
+the scenario (:func:`twinwatch.twin.testbed.truth.simulate_window`), propagation added
 exactly per path. Per path (one per (src, dst) pair, as the models expose
 it; in ``wfq3`` its label mixes the pair's three ToS flows by packets) the
 script scores
@@ -22,7 +22,7 @@ script scores
 * queueing-part MAPE: delay minus the path's propagation sum, on truth and
   prediction alike, over paths whose true queueing part is ≥ ``QUEUE_FLOOR_S``;
 * jitter (delay variance) MAPE over informative labels
-  (:func:`twin.kpis.informative_jitter` applied to the *queueing part*, so that
+  (:func:`twinwatch.twin.kpis.informative_jitter` applied to the *queueing part*, so that
   propagation does not make every variance look informative).
 
 Only paths with at least ``MIN_PACKETS`` measured packets are scored (a
@@ -64,15 +64,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from twin.features import FLOW_FEATURES, HOP_FEATURES, LINK_FEATURES, QUEUE_FEATURES, scenario_graph
-from twin.kpis import informative_jitter
-from twin.models import get_model
-from twin.netmodel import load_network
-from twin.scenario import Policy, Scenario, SizeDist
-from twin.snapshot import SnapshotBuilder
-from twin.testbed.traffic import GravityTraffic
-from twin.testbed.truth import simulate_window
-from twin.traffic_matrix import TrafficMatrix
+from twinwatch.twin.features import FLOW_FEATURES, HOP_FEATURES, LINK_FEATURES, QUEUE_FEATURES, scenario_graph
+from twinwatch.twin.kpis import informative_jitter
+from twinwatch.twin.models import get_model
+from twinwatch.twin.netmodel import load_network
+from twinwatch.twin.scenario import Policy, Scenario, SizeDist
+from twinwatch.twin.snapshot import SnapshotBuilder
+from twinwatch.twin.testbed.traffic import GravityTraffic
+from twinwatch.twin.testbed.truth import simulate_window
+from twinwatch.twin.traffic_matrix import TrafficMatrix
 
 NETS = ("abilene", "nsfnet", "geant")
 LOADS = (0.1, 0.3, 0.5, 0.7, 0.85, 0.95)

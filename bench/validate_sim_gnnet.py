@@ -28,8 +28,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from twin.datasets.gnnet import iter_samples  # noqa: E402
-from twin.sim import SimConfig, simulate  # noqa: E402
+from twinwatch.twin.datasets.gnnet import iter_samples  # noqa: E402
+from twinwatch.twin.sim import SimConfig, simulate  # noqa: E402
 
 
 def _rel(sim: np.ndarray, lab: np.ndarray) -> np.ndarray:

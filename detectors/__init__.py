@@ -7,12 +7,12 @@ never parses wire formats.
 
 from __future__ import annotations
 
-from detectors.alerts import Alert, AlertBook, AlertChange, alert_id
-from detectors.conformal import ConformalCalibrator
-from detectors.cusum import Cusum, z_from_p
-from detectors.decision import Persistence, PersistenceChange, reject
-from detectors.residuals import residual
-from detectors.series import SeasonalForecaster, SeriesDetector, score_many, score_series
+from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange, alert_id
+from twinwatch.detectors.conformal import ConformalCalibrator
+from twinwatch.detectors.cusum import Cusum, z_from_p
+from twinwatch.detectors.decision import Persistence, PersistenceChange, reject
+from twinwatch.detectors.residuals import residual
+from twinwatch.detectors.series import SeasonalForecaster, SeriesDetector, score_many, score_series
 
 __all__: list[str] = [
     "Alert",

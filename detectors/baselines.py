@@ -6,7 +6,7 @@ a :class:`RunSeries` (one value per window and series: link
 path ``delay_s`` / ``loss_ratio`` from the probes) and gives it to each
 baseline; every baseline turns its per-window flags into
 :class:`~detectors.alerts.Alert` JSON lines with the contract the twin's
-alerts follow, so that :func:`detectors.scoring.score` scores them all the
+alerts follow, so that :func:`twinwatch.detectors.scoring.score` scores them all the
 same way.
 
 Baselines
@@ -24,13 +24,13 @@ path delay_s     ``> 1.5 ×`` the series' median over the first hour of the run
 ===============  ==============================================================
 
 Twin-less series mode (:func:`series_flags`): the project's own streaming
-seasonal forecaster with conformal p-values (:class:`detectors.series.SeriesDetector`)
+seasonal forecaster with conformal p-values (:class:`twinwatch.detectors.series.SeriesDetector`)
 per series, each series tested at ``alpha`` (or network-wide with
-:func:`detectors.decision.reject`) — the twin detector's calibration and
+:func:`twinwatch.detectors.decision.reject`) — the twin detector's calibration and
 decision stages without the twin.
 
 Both go through the same k-of-m persistence with hysteresis as the twin
-detector (:class:`detectors.decision.Persistence`, default 2 of 3 to fire, 2
+detector (:class:`twinwatch.detectors.decision.Persistence`, default 2 of 3 to fire, 2
 clean windows to resolve), so the comparison isolates what decides a window
 is anomalous. Alerts are ``degradation`` (a network fault); an alert on a
 link names that link as its only suspect; a probe-pair alert names no
@@ -57,9 +57,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.alerts import Alert
-from detectors.decision import Persistence, reject
-from detectors.series import DAY_S, SeriesDetector
+from twinwatch.detectors.alerts import Alert
+from twinwatch.detectors.decision import Persistence, reject
+from twinwatch.detectors.series import DAY_S, SeriesDetector
 
 __all__ = [
     "LINK_KPIS",

@@ -261,12 +261,12 @@ class ConformalCalibrator:
 
     @classmethod
     def from_score_grid(cls, n_entities: int, grid: dict[str, Any], **kwargs: Any) -> ConformalCalibrator:
-        """A calibrator whose cold-start prior is a checkpoint's score grid (:func:`twin.conformal.fit_score_grid`).
+        """A calibrator whose cold-start prior is a checkpoint's score grid (``twin.conformal.fit_score_grid``).
 
         ``grid`` holds ``edges``, ``levels`` and per-regime ``values`` / ``n`` (a regime with fewer than
         ``min_count`` scores carries the pooled values; it is weighted by ``n_all`` then). The grid's
         residual ``kind`` must match the residuals passed later (log ratio for ``"log"``, as
-        :func:`detectors.residuals.residual` computes for delay and jitter).
+        :func:`twinwatch.detectors.residuals.residual` computes for delay and jitter).
 
         >>> g = {"edges": [0.5], "levels": [0.01, 0.25, 0.5, 0.75, 0.99], "min_count": 200, "n_all": 3000,
         ...      "values": [[-0.1, -0.03, 0.0, 0.03, 0.1], [-0.4, -0.1, 0.0, 0.1, 0.4]], "n": [2000, 1000]}
@@ -357,7 +357,7 @@ class ConformalCalibrator:
         Parameters
         ----------
         scores
-            ``(n,)`` residuals (:func:`detectors.residuals.residual`), NaN where not observed.
+            ``(n,)`` residuals (:func:`twinwatch.detectors.residuals.residual`), NaN where not observed.
         regime
             ``(n,)`` regime index per entity (:meth:`regime_of` of the load); None: regime 0.
         """

@@ -34,7 +34,7 @@ References
 
 Examples
 --------
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(4, [(0, 1, 1e6), (1, 2, 1e6), (2, 3, 1e6), (1, 3, 1e6)],
 ...                     {(0, 2): [0, 1, 2], (0, 3): [0, 1, 2, 3], (1, 3): [1, 3], (1, 2): [1, 2]},
 ...                     [Flow(0, 2, 1e5), Flow(0, 3, 1e5), Flow(1, 3, 1e5), Flow(1, 2, 1e5)])
@@ -58,8 +58,8 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import nnls
 
 if TYPE_CHECKING:
-    from twin.models import KPIModel
-    from twin.scenario import Scenario
+    from twinwatch.twin.models import KPIModel
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = [
     "DEFAULT_FACTORS",
@@ -85,7 +85,7 @@ DEFAULT_FACTORS: tuple[float, ...] = (0.75, 0.5, 0.25)
 def routing_matrix(scenario: Scenario) -> sp.csr_matrix:
     """``(P, E)`` sparse 0/1 routing matrix: ``R[p, e] = 1`` when path ``p`` crosses link ``e``.
 
-    >>> from twin.scenario import Flow, Scenario
+    >>> from twinwatch.twin.scenario import Flow, Scenario
     >>> sc = Scenario.build(3, [(0, 1, 1.0), (1, 2, 1.0)], {(0, 2): [0, 1, 2], (1, 2): [1, 2]},
     ...                     [Flow(0, 2, 0.1), Flow(1, 2, 0.1)])
     >>> routing_matrix(sc).toarray().tolist()
@@ -225,7 +225,7 @@ def tomography_scores(scenario: Scenario, anomalous: np.ndarray, tested: np.ndar
 def degrade_capacity(scenario: Scenario, link: int, factor: float) -> Scenario:
     """A copy of ``scenario`` with link ``link``'s capacity multiplied by ``factor`` (> 0).
 
-    >>> from twin.scenario import Flow, Scenario
+    >>> from twinwatch.twin.scenario import Flow, Scenario
     >>> sc = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1e5)])
     >>> degrade_capacity(sc, 0, 0.5).link_capacity_bps.tolist(), sc.link_capacity_bps.tolist()
     ([500000.0], [1000000.0])
@@ -289,7 +289,7 @@ def confirm_with_twin(model: KPIModel, scenario: Scenario, observed_delay: np.nd
     -------
     One :class:`WhatIf` per (candidate, factor), best (smallest ``error``) first.
     """
-    from twin.models import predict_many
+    from twinwatch.twin.models import predict_many
 
     obs = np.asarray(observed_delay, dtype=np.float64)
     cands = [int(c) for c in candidates]
@@ -464,7 +464,7 @@ def delay_scale(expected_delay: np.ndarray, load: np.ndarray, cal: dict[str, Any
     The spread is the 90 % interval's half-width in log space over 1.645 (a normal-equivalent
     σ, from the checkpoint's ``delay_s`` entry); without a calibration, 5 %.
     """
-    from twin.conformal import regime_bins
+    from twinwatch.twin.conformal import regime_bins
 
     exp = np.abs(np.asarray(expected_delay, dtype=np.float64))
     entry = (cal or {}).get("delay_s")
@@ -510,9 +510,9 @@ def diagnose(scenario: Scenario, observed: dict[str, np.ndarray], expected: Any,
     expected
         The twin's :class:`~twin.kpis.Prediction` for ``scenario``.
     cal
-        A calibration dict with p-value grids (:func:`twin.conformal.fit_calibration`).
+        A calibration dict with p-value grids (:func:`twinwatch.twin.conformal.fit_calibration`).
     alpha, method
-        Level and procedure of :func:`detectors.decision.reject` over every (path, KPI) of the sample.
+        Level and procedure of :func:`twinwatch.detectors.decision.reject` over every (path, KPI) of the sample.
     kpis
         The KPIs tested (subset of :data:`PATH_KPIS`); a KPI ``cal`` holds no grid for is not tested.
     model, top_k, factors
@@ -520,9 +520,9 @@ def diagnose(scenario: Scenario, observed: dict[str, np.ndarray], expected: Any,
     side
         ``"upper"`` (default: only worse than expected is anomalous) or ``"two-sided"``.
     """
-    from detectors.decision import reject
-    from twin.conformal import has_grid, pvalue, scenario_path_max_load
-    from twin.kpis import informative_jitter
+    from twinwatch.detectors.decision import reject
+    from twinwatch.twin.conformal import has_grid, pvalue, scenario_path_max_load
+    from twinwatch.twin.kpis import informative_jitter
 
     n_p = scenario.n_paths
     load = scenario_path_max_load(scenario)

@@ -1,8 +1,8 @@
 """Detection scoring: alerts against ground-truth labels, with the same rules for every detector.
 
 The scorer reads only two things: the run's labels (``labels.jsonl`` of the
-network under test, :func:`twin.testbed.faults.Fault.label`) and a
-detector's alerts (Alert JSON lines, :class:`detectors.alerts.Alert`). It
+network under test, :func:`twinwatch.twin.testbed.faults.Fault.label`) and a
+detector's alerts (Alert JSON lines, :class:`twinwatch.detectors.alerts.Alert`). It
 does not know which detector produced the alerts, so the twin, the
 static-threshold baseline, the twin-less series mode and the PromQL bands are
 scored by exactly the same code.
@@ -32,7 +32,7 @@ Matching rule
        false alarms.
 
     A *network-fault alert* is a ``degradation`` (:data:`NETWORK_FAULT_ALERT_KINDS`,
-    the only kind that pages, see :mod:`detectors.alerts`).
+    the only kind that pages, see :mod:`twinwatch.detectors.alerts`).
 
 Metrics
     * Per fault kind, event-wise as in Hundman et al. (KDD 2018, "Telemanom"):

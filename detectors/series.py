@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from detectors.conformal import ConformalCalibrator
+from twinwatch.detectors.conformal import ConformalCalibrator
 
 __all__ = ["SeasonalForecaster", "SeriesDetector", "infer_period", "score_many", "score_series"]
 

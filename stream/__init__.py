@@ -8,6 +8,6 @@ without loading faust.
 
 from __future__ import annotations
 
-from stream.cli import main
+from twinwatch.stream.cli import main
 
 __all__ = ["main"]

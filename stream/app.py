@@ -1,4 +1,4 @@
-"""The live service: a faust-streaming app (aiokafka underneath) around :class:`stream.pipeline.Pipeline`.
+"""The live service: a faust-streaming app (aiokafka underneath) around :class:`twinwatch.stream.pipeline.Pipeline`.
 
 One agent per raw topic (``twinwatch.raw.<format>``) takes batches of
 messages (up to ``BATCH`` or ``WITHIN_S`` seconds), hands them to the
@@ -11,7 +11,7 @@ dead letters to ``twinwatch.dlq`` (and the alerts JSONL file, Alertmanager).
 Delivery is at-least-once: faust acknowledges a batch's offsets only when
 the agent asks for the next batch, and the agent asks only after the
 producer has the broker's acks for every output of the batch and the JSONL
-file is fsynced. Alerts are idempotent by id (:class:`detectors.alerts.AlertBook`).
+file is fsynced. Alerts are idempotent by id (:class:`twinwatch.detectors.alerts.AlertBook`).
 
 State (counter state, calibrators, open alerts, the windows' rows) is kept
 in the process for now, not in changelogged faust tables: a restarted worker
@@ -28,10 +28,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from stream.config import ServiceConfig
-from stream.metrics import MetricsServer, ServiceMetrics
-from stream.pipeline import Pipeline, PipelineOutput
-from stream.sinks import AlertmanagerError, AlertmanagerSink, JsonlSink, KafkaSink
+from twinwatch.stream.config import ServiceConfig
+from twinwatch.stream.metrics import MetricsServer, ServiceMetrics
+from twinwatch.stream.pipeline import Pipeline, PipelineOutput
+from twinwatch.stream.sinks import AlertmanagerError, AlertmanagerSink, JsonlSink, KafkaSink
 
 __all__ = ["BATCH", "WITHIN_S", "Service", "build_service"]
 
@@ -58,8 +58,8 @@ class Service:
     def __init__(self, cfg: ServiceConfig, *, registry: CollectorRegistry | None = None) -> None:
         import faust
 
-        from twin.models import load_model
-        from twin.netmodel import load_network
+        from twinwatch.twin.models import load_model
+        from twinwatch.twin.netmodel import load_network
 
         self.cfg = cfg
         self.registry = registry or CollectorRegistry()

@@ -1,7 +1,7 @@
 """The ``twinwatch`` command line.
 
 One click group; each sub-command lives in its own module under
-:mod:`stream.commands` and is imported only when it runs, so ``twinwatch
+:mod:`twinwatch.stream.commands` and is imported only when it runs, so ``twinwatch
 --help`` stays fast (torch and faust load only for the commands that need them).
 
 Global options apply to every sub-command and can also come from the
@@ -18,22 +18,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from stream.commands._lazy import LazyGroup
+from twinwatch.stream.commands._lazy import LazyGroup
 
 __all__ = ["main"]
 
 # name -> "module:attribute" of a click command or group
 _COMMANDS: dict[str, str] = {
-    "twin": "stream.commands.twin:twin",
-    "simulate": "stream.commands.simulate:simulate",
-    "adapt": "stream.commands.adapt:adapt",
-    "demo": "stream.commands.demo:demo",
-    "network": "stream.commands.network:network",
-    "localize": "stream.commands.localize:localize",
-    "detect": "stream.commands.detect:detect",
-    "replay": "stream.commands.replay:replay",
-    "run": "stream.commands.run:run",
-    "score": "stream.commands.score:score",
+    "twin": "twinwatch.stream.commands.twin:twin",
+    "simulate": "twinwatch.stream.commands.simulate:simulate",
+    "adapt": "twinwatch.stream.commands.adapt:adapt",
+    "demo": "twinwatch.stream.commands.demo:demo",
+    "network": "twinwatch.stream.commands.network:network",
+    "localize": "twinwatch.stream.commands.localize:localize",
+    "detect": "twinwatch.stream.commands.detect:detect",
+    "replay": "twinwatch.stream.commands.replay:replay",
+    "run": "twinwatch.stream.commands.run:run",
+    "score": "twinwatch.stream.commands.score:score",
 }
 
 _HELP = """twinwatch: watch a network through its digital twin.
@@ -84,7 +84,7 @@ def _version() -> str:
     help="Log line format; json writes one JSON object per line for log shippers.",
 )
 def cli(log_level: str, log_format: str) -> None:
-    from stream.logs import configure_logging
+    from twinwatch.stream.logs import configure_logging
 
     configure_logging(level=log_level.upper(), fmt=log_format)
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     With ``--log-format json`` (or ``TWINWATCH_LOG_FORMAT=json``), click's usage and error messages
     are logged as JSON lines (logger ``twinwatch.cli``, with ``exit_status``) instead of printed.
     """
-    from stream.logs import configure_logging, json_mode
+    from twinwatch.stream.logs import configure_logging, json_mode
 
     if os.environ.get("TWINWATCH_LOG_FORMAT") == "json":  # so that errors in the global options are JSON too
         configure_logging(level=os.environ.get("TWINWATCH_LOG_LEVEL", "INFO").upper(), fmt="json")

@@ -25,7 +25,8 @@ Examples
 >>> load_config(None, env={"TWINWATCH_KAFKA__SECURITY_PROTOCOL": "TLS"})
 Traceback (most recent call last):
 ...
-stream.config.ConfigError: kafka.security_protocol: 'TLS' is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL \
+twinwatch.stream.config.ConfigError: kafka.security_protocol: 'TLS' is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, \
+SASL_SSL \
 (from environment TWINWATCH_KAFKA__SECURITY_PROTOCOL)
 """
 
@@ -365,14 +366,14 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("detection.resolve_after", f"{d.resolve_after} must be >= 1 window")
     if d.warmup_windows < 0:
         fail("detection.warmup_windows", f"{d.warmup_windows} must be >= 0")
-    from twin.models import MODELS
+    from twinwatch.twin.models import MODELS
 
     if cfg.twin.model not in MODELS:
-        fail("twin.model", f"{cfg.twin.model!r} is not one of {', '.join(sorted(MODELS))}")
+        fail("twinwatch.twin.model", f"{cfg.twin.model!r} is not one of {', '.join(sorted(MODELS))}")
     if cfg.twin.checkpoint is not None and not Path(cfg.twin.checkpoint).exists():
-        fail("twin.checkpoint", f"{cfg.twin.checkpoint!r} does not exist")
+        fail("twinwatch.twin.checkpoint", f"{cfg.twin.checkpoint!r} does not exist")
     if cfg.twin.threads < 1:
-        fail("twin.threads", f"{cfg.twin.threads} must be >= 1")
+        fail("twinwatch.twin.threads", f"{cfg.twin.threads} must be >= 1")
     s = cfg.sinks
     if s.alertmanager_url is not None and not s.alertmanager_url.startswith(("http://", "https://")):
         fail("sinks.alertmanager_url", f"{s.alertmanager_url!r} is not an http(s) URL")

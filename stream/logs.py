@@ -3,7 +3,7 @@
 With ``--log-format json`` every line the process writes to stderr is a JSON
 object: log records, Python warnings (``warnings.warn``, which numba, NumPy and
 torch's Python side use; :func:`logging.captureWarnings`), click's usage and
-error messages (:func:`stream.cli.main` routes them here), uncaught exceptions
+error messages (:func:`twinwatch.stream.cli.main` routes them here), uncaught exceptions
 (``sys.excepthook``) and the commands' own summaries, which ask
 :func:`json_mode` and then log instead of printing with rich. Text a native
 library writes straight to file descriptor 2 (torch's C++ warnings) is beyond

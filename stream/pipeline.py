@@ -4,7 +4,7 @@ Raw messages of one collector format (``bytes``, as the Kafka topic holds
 them) go through:
 
 1. the format's decoder (a batch at a time) and, per network, counter
-   normalisation (:func:`telemetry_adapters.normalize` with one
+   normalisation (:func:`twinwatch.telemetry_adapters.normalize` with one
    :class:`~telemetry_adapters.CounterState` per network and format) into
    Measurement rows; every message the decoder refuses becomes a
    :class:`DeadLetter` (reason, detail, the original bytes);
@@ -13,7 +13,7 @@ them) go through:
    lateness``: a window ``[start, end)`` closes once the watermark reaches
    ``end``; a row for a window already closed is *late*: counted
    (``twinwatch_late_rows_total``), never used and never silently lost;
-3. each closed window → :meth:`twin.snapshot.SnapshotBuilder.build` →
+3. each closed window → :meth:`twinwatch.twin.snapshot.SnapshotBuilder.build` →
    the twin's :func:`~twin.models.predict_many` over all the networks whose
    windows closed together (one batch) → the :class:`Detector` of the
    network → alert state changes (:class:`~detectors.alerts.AlertChange`,
@@ -21,7 +21,7 @@ them) go through:
    expected-vs-observed record per (network, window) and metrics.
 
 The pipeline is synchronous and holds no Kafka client: the faust app
-(:mod:`stream.app`) calls :meth:`Pipeline.process` in a worker thread, off
+(:mod:`twinwatch.stream.app`) calls :meth:`Pipeline.process` in a worker thread, off
 the event loop; ``replay`` calls it in a loop over files. Times are epoch
 seconds (UTC); KPI values SI units.
 
@@ -44,16 +44,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from detectors.alerts import Alert, AlertBook, AlertChange
-from detectors.conformal import ConformalCalibrator
-from detectors.decision import Persistence, reject
-from detectors.residuals import residual, transform
-from stream.metrics import LINK_KPIS, ServiceMetrics
-from telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
-from telemetry_adapters.errors import MAX_RAW_BYTES
-from twin.kpis import Prediction
-from twin.netmodel import NetworkModel
-from twin.snapshot import SnapshotBuilder, WindowSnapshot
+from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
+from twinwatch.detectors.conformal import ConformalCalibrator
+from twinwatch.detectors.decision import Persistence, reject
+from twinwatch.detectors.residuals import residual, transform
+from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
+from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
+from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
 
 __all__ = [
     "DeadLetter",
@@ -104,7 +104,7 @@ class DeadLetter:
 class Detection:
     """What a detector says about one window.
 
-    ``link`` maps a KPI of :data:`stream.metrics.LINK_KPIS` to ``(E,)`` arrays
+    ``link`` maps a KPI of :data:`twinwatch.stream.metrics.LINK_KPIS` to ``(E,)`` arrays
     ``observed``, ``expected``, ``lower``, ``upper``, ``score`` (1 − p; NaN:
     not tested); ``paths_anomalous`` is the ``(E,)`` count of flagged paths
     through each link; ``changes`` the alert transitions of the window.
@@ -144,7 +144,7 @@ class WindowResult:
     def expected_record(self, links: Sequence[str]) -> dict[str, Any]:
         """The ``twinwatch.expected`` record: per link KPI, ``(E,)`` observed/expected/lower/upper/score arrays.
 
-        Serialise it with :func:`stream.sinks.dumps` (NumPy arrays as lists, NaN as null).
+        Serialise it with :func:`twinwatch.stream.sinks.dumps` (NumPy arrays as lists, NaN as null).
         """
         rec: dict[str, Any] = {"network": self.network, "window_start": self.start, "window_end": self.end,
                                "outcome": self.outcome, "links": list(links), "kpis": {}}
@@ -305,7 +305,7 @@ _Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibr
 
 
 def _inverse(kpi: str, expected: np.ndarray, r: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
-    """The KPI value whose residual against ``expected`` is ``r`` (inverse of :func:`detectors.residuals.residual`)."""
+    """The KPI value whose residual against ``expected`` is ``r`` (inverse of ``detectors.residuals.residual``)."""
     if kpi in ("delay_s", "jitter_s2"):
         return np.exp(transform(kpi, expected) + r)
     if kpi == "loss_ratio":
@@ -327,7 +327,7 @@ class TwinDetector:
     Tested (entity, KPI): link ``utilization`` (kind ``traffic_anomaly``: the
     traffic itself moved), link ``loss_ratio`` from drops (``degradation``),
     path ``delay_s`` and ``loss_ratio`` on probed pairs (``degradation``, with
-    tomography suspects). Per KPI: residual (:func:`detectors.residuals.residual`)
+    tomography suspects). Per KPI: residual (:func:`twinwatch.detectors.residuals.residual`)
     → conformal p-value (:class:`~detectors.conformal.ConformalCalibrator`,
     shared pool, learning only from windows not flagged) → network-wide
     :func:`~detectors.decision.reject` at ``alpha`` → k-of-m
@@ -456,7 +456,7 @@ class TwinDetector:
             pairs[kpi] = {"observed": o_pair, "expected": x_pair, "lower": lo, "upper": hi}
         suspects: list[dict[str, Any]] = []
         if path_flag_any.any():
-            from detectors.localize import tomography_scores
+            from twinwatch.detectors.localize import tomography_scores
 
             score = tomography_scores(sc, path_flag_any, tested_any, excess)["score"]
             top = np.argsort(-score)[:5]
@@ -688,7 +688,7 @@ class Pipeline:
         closed_at = time.perf_counter()
         preds: list[Prediction | None] = [None] * len(pending)
         if self.twin is not None:
-            from twin.models import predict_many
+            from twinwatch.twin.models import predict_many
 
             t0 = time.perf_counter()
             preds = list(predict_many(self.twin, [wr.snapshot.scenario for _, wr in pending]))  # type: ignore[union-attr]

@@ -8,12 +8,12 @@
   dead letters keyed by format on ``twinwatch.dlq`` (aiokafka producer,
   ``acks=all``); :meth:`KafkaSink.flush` waits for the broker's acks.
 - :class:`AlertmanagerSink`: ``POST /api/v2/alerts`` with the
-  ``postableAlert`` shape of :meth:`detectors.alerts.Alert.to_alertmanager`
+  ``postableAlert`` shape of :meth:`twinwatch.detectors.alerts.Alert.to_alertmanager`
   (firing: no ``endsAt``; resolved: ``endsAt`` = the alert's end), retried with
   exponential backoff on connection errors and 5xx; ``urllib`` only.
 
 Dead-letter records are ``{"format", "reason", "detail", "raw_b64",
-"whole_message"[, "kafka_ts"]}`` (:meth:`stream.pipeline.DeadLetter.to_dict`).
+"whole_message"[, "kafka_ts"]}`` (:meth:`twinwatch.stream.pipeline.DeadLetter.to_dict`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import orjson
 
-from detectors.alerts import Alert, AlertChange
+from twinwatch.detectors.alerts import Alert, AlertChange
 
 __all__ = ["AlertmanagerError", "AlertmanagerSink", "JsonlSink", "KafkaSink", "dumps"]
 

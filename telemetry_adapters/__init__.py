@@ -3,12 +3,12 @@
 Contract: decoders turn raw messages (gnmic, Telegraf, Cisco MDT, OTLP,
 goflow2, probes) into columnar batches (:class:`SampleBatch` of raw counter and
 gauge samples, :class:`FlowBatch` of flow records); the counters engine
-(:mod:`telemetry_adapters.normalize`) applies counter semantics and produces
+(:mod:`twinwatch.telemetry_adapters.normalize`) applies counter semantics and produces
 Measurement rows (:data:`SCHEMA`). Bad input becomes a counted
 :class:`Rejection` with a stable reason code, never an exception. Nothing here
 knows about Kafka, windows or the twin.
 
->>> from telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
+>>> from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
 >>> dec = get_decoder("gnmic", DecoderConfig(max_age_s=None))  # replaying old samples: no age limit
 >>> ev = b'{"timestamp":%d,"tags":{"source":"r1","interface_name":"e1"},"values":{"in-octets":"%d"}}'
 >>> state = CounterState()
@@ -49,33 +49,33 @@ __all__ = [
 # name -> module that defines it; imported on first access so importing the
 # package stays cheap and the counters engineer's modules can land separately.
 _LAZY: dict[str, str] = {
-    "SCHEMA": "telemetry_adapters.schema",
-    "FLOW_SCHEMA": "telemetry_adapters.schema",
-    "SampleBatch": "telemetry_adapters.schema",
-    "FlowBatch": "telemetry_adapters.schema",
-    "DecodeError": "telemetry_adapters.errors",
-    "TelemetryError": "telemetry_adapters.errors",
-    "Reason": "telemetry_adapters.errors",
-    "Rejection": "telemetry_adapters.errors",
-    "RejectionStats": "telemetry_adapters.errors",
-    "Decoder": "telemetry_adapters.base",
-    "DecoderConfig": "telemetry_adapters.base",
-    "DecodeResult": "telemetry_adapters.base",
-    "get_decoder": "telemetry_adapters.registry",
-    "known_formats": "telemetry_adapters.registry",
-    "decode_messages": "telemetry_adapters.registry",
+    "SCHEMA": "twinwatch.telemetry_adapters.schema",
+    "FLOW_SCHEMA": "twinwatch.telemetry_adapters.schema",
+    "SampleBatch": "twinwatch.telemetry_adapters.schema",
+    "FlowBatch": "twinwatch.telemetry_adapters.schema",
+    "DecodeError": "twinwatch.telemetry_adapters.errors",
+    "TelemetryError": "twinwatch.telemetry_adapters.errors",
+    "Reason": "twinwatch.telemetry_adapters.errors",
+    "Rejection": "twinwatch.telemetry_adapters.errors",
+    "RejectionStats": "twinwatch.telemetry_adapters.errors",
+    "Decoder": "twinwatch.telemetry_adapters.base",
+    "DecoderConfig": "twinwatch.telemetry_adapters.base",
+    "DecodeResult": "twinwatch.telemetry_adapters.base",
+    "get_decoder": "twinwatch.telemetry_adapters.registry",
+    "known_formats": "twinwatch.telemetry_adapters.registry",
+    "decode_messages": "twinwatch.telemetry_adapters.registry",
     # counters engine and inventory (owned by another module set)
-    "CounterState": "telemetry_adapters.counters",
-    "Inventory": "telemetry_adapters.inventory",
-    "MeasurementBatch": "telemetry_adapters.normalize",
-    "NormalizeResult": "telemetry_adapters.normalize",
+    "CounterState": "twinwatch.telemetry_adapters.counters",
+    "Inventory": "twinwatch.telemetry_adapters.inventory",
+    "MeasurementBatch": "twinwatch.telemetry_adapters.normalize",
+    "NormalizeResult": "twinwatch.telemetry_adapters.normalize",
 }
 
 
 # ``normalize`` is both a submodule and the function it defines: bind the function eagerly, or
 # ``from telemetry_adapters import normalize`` would return the module whenever the submodule had
 # been imported first (the package attribute a submodule import sets cannot be intercepted lazily).
-from telemetry_adapters.normalize import normalize  # noqa: E402
+from twinwatch.telemetry_adapters.normalize import normalize  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

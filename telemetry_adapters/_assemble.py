@@ -12,7 +12,7 @@ rows become one ``unmapped_leaf`` rejection with ``count`` = their number
 (:meth:`~telemetry_adapters.base.Decoder._result` moves those to
 ``DecodeResult.ignored``), so nothing vanishes.
 
->>> from telemetry_adapters.base import DecoderConfig
+>>> from twinwatch.telemetry_adapters.base import DecoderConfig
 >>> recs = Records()
 >>> recs.add("r1", "Ethernet1", 1_700_000_000_000_000_000, 0,
 ...          {"/interfaces/interface/state/counters/in-octets": "42", "oper-status": "UP"})
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters.base import DecoderConfig, RawMessage, ts_rejection
-from telemetry_adapters.errors import Reason, Rejection, truncate_raw
-from telemetry_adapters.paths import (
+from twinwatch.telemetry_adapters.base import DecoderConfig, RawMessage, ts_rejection
+from twinwatch.telemetry_adapters.errors import Reason, Rejection, truncate_raw
+from twinwatch.telemetry_adapters.paths import (
     EPOCH_ABS,
     EPOCH_ABS_S,
     EPOCH_REL_CS,
@@ -48,7 +48,7 @@ from telemetry_adapters.paths import (
     UNMAPPED,
     PathMapper,
 )
-from telemetry_adapters.schema import SampleBatch
+from twinwatch.telemetry_adapters.schema import SampleBatch
 
 __all__ = [
     "Records",

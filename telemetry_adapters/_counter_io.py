@@ -1,6 +1,6 @@
 """Saving and restoring :class:`~telemetry_adapters.counters.CounterState` (NumPy ``.npz``, no pickle).
 
-Private to :mod:`telemetry_adapters.counters` (its ``save`` / ``load`` call these).
+Private to :mod:`twinwatch.telemetry_adapters.counters` (its ``save`` / ``load`` call these).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters._names import NameTable
+from twinwatch.telemetry_adapters._names import NameTable
 
 if TYPE_CHECKING:
-    from telemetry_adapters.counters import CounterState
+    from twinwatch.telemetry_adapters.counters import CounterState
 
 __all__ = ["FORMAT_VERSION", "load_state", "save_state"]
 
@@ -55,7 +55,7 @@ def save_state(state: CounterState, path: str | os.PathLike[str]) -> None:
 
 def load_state(cls: type[CounterState], path: str | os.PathLike[str]) -> CounterState:
     """Read a state written by :func:`save_state` (its config included)."""
-    from telemetry_adapters.counters import CounterConfig, CounterStateError
+    from twinwatch.telemetry_adapters.counters import CounterConfig, CounterStateError
 
     try:
         with np.load(path, allow_pickle=False) as z:

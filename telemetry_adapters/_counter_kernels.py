@@ -1,6 +1,6 @@
 """Numba kernels of the counters engine: arrays and scalars in, arrays out.
 
-The state lives in :class:`telemetry_adapters.counters.CounterState`; these
+The state lives in :class:`twinwatch.telemetry_adapters.counters.CounterState`; these
 functions only read and write the arrays it hands over (STYLE.md rule 10). Run
 the tests with ``NUMBA_DISABLE_JIT=1`` to check them as plain Python.
 

@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters import _gnmic_kernels as _kern
-from telemetry_adapters._assemble import epoch_in_range, epochs_vectorised
-from telemetry_adapters._gnmic_kernels import PAD, UNKNOWN_KEY, classify_values, emit_rows, scan_events
-from telemetry_adapters._json import to_bytes
-from telemetry_adapters._names import dense_codes
-from telemetry_adapters.base import RawMessage
-from telemetry_adapters.paths import EPOCH_ABS, EPOCH_REL_CS, FIELD_BITS, FIELD_NAMES, IF_NAME, UNMAPPED
-from telemetry_adapters.schema import NameCodes, SampleBatch
+from twinwatch.telemetry_adapters import _gnmic_kernels as _kern
+from twinwatch.telemetry_adapters._assemble import epoch_in_range, epochs_vectorised
+from twinwatch.telemetry_adapters._gnmic_kernels import PAD, UNKNOWN_KEY, classify_values, emit_rows, scan_events
+from twinwatch.telemetry_adapters._json import to_bytes
+from twinwatch.telemetry_adapters._names import dense_codes
+from twinwatch.telemetry_adapters.base import RawMessage
+from twinwatch.telemetry_adapters.paths import EPOCH_ABS, EPOCH_REL_CS, FIELD_BITS, FIELD_NAMES, IF_NAME, UNMAPPED
+from twinwatch.telemetry_adapters.schema import NameCodes, SampleBatch
 
 if TYPE_CHECKING:
-    from telemetry_adapters.gnmic import GnmicDecoder
+    from twinwatch.telemetry_adapters.gnmic import GnmicDecoder
 
 __all__ = ["FastState", "decode"]
 
@@ -194,7 +194,7 @@ def decode(
     devices = dec._devices
     dev_names: list[Any] = list(map(devices.get, srcs))
     if None in dev_names:
-        from telemetry_adapters.gnmic import device_from_source
+        from twinwatch.telemetry_adapters.gnmic import device_from_source
 
         for j, d in enumerate(dev_names):
             if d is None:

@@ -49,7 +49,7 @@ def _scanner_jit(inline: bool = False) -> Callable[[_F], _F]:
 __all__ = ["UNKNOWN_KEY", "classify_values", "emit_rows", "first_seen_codes", "key_hash", "scan_events"]
 
 # xxHash64-style word hash (8 bytes per round, then the murmur3 finaliser): ~1 cycle per byte
-# where a byte-wise FNV-1a takes ~4; :func:`telemetry_adapters._gnmic_fast.key_hash_py` is the same in Python.
+# where a byte-wise FNV-1a takes ~4; :func:`twinwatch.telemetry_adapters._gnmic_fast.key_hash_py` is the same in Python.
 _SEED = np.uint64(0x9E3779B97F4A7C15)
 _P1 = np.uint64(0x9E3779B185EBCA87)
 _P2 = np.uint64(0xC2B2AE3D27D4EB4F)

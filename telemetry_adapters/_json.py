@@ -12,8 +12,8 @@ from typing import Any, cast
 
 import orjson
 
-from telemetry_adapters.base import RawMessage
-from telemetry_adapters.errors import Reason, Rejection, truncate_raw
+from twinwatch.telemetry_adapters.base import RawMessage
+from twinwatch.telemetry_adapters.errors import Reason, Rejection, truncate_raw
 
 __all__ = ["load_json_messages", "to_bytes"]
 

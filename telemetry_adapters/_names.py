@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters import _counter_kernels as _k
-from telemetry_adapters.errors import TelemetryError
+from twinwatch.telemetry_adapters import _counter_kernels as _k
+from twinwatch.telemetry_adapters.errors import TelemetryError
 
 __all__ = ["NameTable", "NameTableFullError", "dense_codes", "object_pointers"]
 

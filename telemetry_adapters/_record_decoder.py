@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from telemetry_adapters._assemble import Records, assemble
-from telemetry_adapters._json import load_json_messages
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason, Rejection
-from telemetry_adapters.paths import PathMapper
+from twinwatch.telemetry_adapters._assemble import Records, assemble
+from twinwatch.telemetry_adapters._json import load_json_messages
+from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.errors import Reason, Rejection
+from twinwatch.telemetry_adapters.paths import PathMapper
 
 __all__ = ["AddItem", "RecordDecoder"]
 

@@ -20,7 +20,7 @@ places (decoder counts, the counter kernel's accepted rows, the rejection
 reasons), so the identity is a check, not a definition. ``unmapped_entity``
 notices (rows kept on an ``interface`` entity) are not rejections.
 
->>> from telemetry_adapters import CounterState, DecoderConfig, get_decoder
+>>> from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder
 >>> dec = get_decoder("gnmic", DecoderConfig(max_age_s=None))
 >>> ev = b'{"timestamp":%d,"tags":{"source":"r1","interface_name":"e1"},"values":{"in-octets":"%d","mtu":9000}}'
 >>> tally, state = Tally("gnmic"), CounterState()
@@ -39,12 +39,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from telemetry_adapters.base import Decoder, DecodeResult, RawMessage
-from telemetry_adapters.counters import CounterState
-from telemetry_adapters.errors import BENIGN_REASONS, NOTICE_REASONS, Reason, Rejection
-from telemetry_adapters.inventory import Inventory
-from telemetry_adapters.normalize import NormalizeResult, normalize
-from telemetry_adapters.schema import FlowBatch
+from twinwatch.telemetry_adapters.base import Decoder, DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.counters import CounterState
+from twinwatch.telemetry_adapters.errors import BENIGN_REASONS, NOTICE_REASONS, Reason, Rejection
+from twinwatch.telemetry_adapters.inventory import Inventory
+from twinwatch.telemetry_adapters.normalize import NormalizeResult, normalize
+from twinwatch.telemetry_adapters.schema import FlowBatch
 
 __all__ = ["Tally", "run_batch"]
 

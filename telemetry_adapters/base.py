@@ -9,7 +9,7 @@ sample, flow or rejection (nothing vanishes).
 
 Examples
 --------
->>> from telemetry_adapters import get_decoder
+>>> from twinwatch.telemetry_adapters import get_decoder
 >>> dec = get_decoder("gnmic")
 >>> res = dec.decode_batch([b"not json"])
 >>> len(res.samples), res.stats.counts["malformed_json"]
@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from telemetry_adapters.errors import BENIGN_REASONS, Reason, Rejection, RejectionStats, truncate_raw
-from telemetry_adapters.schema import FlowBatch, SampleBatch
+from twinwatch.telemetry_adapters.errors import BENIGN_REASONS, Reason, Rejection, RejectionStats, truncate_raw
+from twinwatch.telemetry_adapters.schema import FlowBatch, SampleBatch
 
 __all__ = [
     "MAX_IGNORED_EXAMPLES",

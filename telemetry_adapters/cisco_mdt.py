@@ -30,7 +30,7 @@ without an interface key take it from a ``dn`` such as ``sys/intf/phys-[eth1/1]`
 
 Examples
 --------
->>> from telemetry_adapters.base import DecoderConfig
+>>> from twinwatch.telemetry_adapters.base import DecoderConfig
 >>> import orjson
 >>> inner = {"node_id_str": "xr1", "msg_timestamp": 1564583513000,
 ...          "encoding_path": "Cisco-IOS-XR-infra-statsd-oper:infra-statistics/interfaces/interface/latest/"
@@ -52,11 +52,11 @@ from typing import Any, ClassVar
 
 import orjson
 
-from telemetry_adapters._assemble import Records
-from telemetry_adapters._record_decoder import RecordDecoder
-from telemetry_adapters.base import DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason
-from telemetry_adapters.gnmi import flatten_json
+from twinwatch.telemetry_adapters._assemble import Records
+from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
+from twinwatch.telemetry_adapters.base import DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.errors import Reason
+from twinwatch.telemetry_adapters.gnmi import flatten_json
 
 __all__ = ["CiscoMdtDecoder", "gpbkv_to_json"]
 

@@ -46,7 +46,7 @@ pickle).
 
 Examples
 --------
->>> from telemetry_adapters.schema import Kind, SampleBatchBuilder
+>>> from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
 >>> b = SampleBatchBuilder()
 >>> for t, v in [(0, 100), (10, 1350), (20, 600)]:
 ...     b.add("r1", "Ethernet1", "rx_octets", t * 10**9, v, float(v), Kind.COUNTER64, 0, False, "x", "lab")
@@ -67,11 +67,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters import _counter_io as _io
-from telemetry_adapters import _counter_kernels as _k
-from telemetry_adapters._names import NameTable, dense_codes, object_pointers
-from telemetry_adapters.errors import TelemetryError
-from telemetry_adapters.schema import SampleBatch
+from twinwatch.telemetry_adapters import _counter_io as _io
+from twinwatch.telemetry_adapters import _counter_kernels as _k
+from twinwatch.telemetry_adapters._names import NameTable, dense_codes, object_pointers
+from twinwatch.telemetry_adapters.errors import TelemetryError
+from twinwatch.telemetry_adapters.schema import SampleBatch
 
 __all__ = [
     "FIELD_MASK",
@@ -357,7 +357,7 @@ class CounterState:
     def names(self, key: int) -> tuple[str, str, str]:
         """``(device, interface, field)`` of an interned key.
 
-        >>> from telemetry_adapters.schema import SampleBatchBuilder
+        >>> from twinwatch.telemetry_adapters.schema import SampleBatchBuilder
         >>> b = SampleBatchBuilder()
         >>> b.add("r1", "Ethernet1", "rx_octets", 1, 1, 1.0, 64, 0, False, "x", "lab")
         >>> s = CounterState()

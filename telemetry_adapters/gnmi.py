@@ -21,7 +21,7 @@ with neither, the response is rejected as ``missing_device`` (never rows of devi
 
 Examples
 --------
->>> from telemetry_adapters.base import DecoderConfig
+>>> from twinwatch.telemetry_adapters.base import DecoderConfig
 >>> dec = GnmiDecoder(DecoderConfig(now_ns=1704442117721474264, default_device="leaf1"))  # no prefix.target
 >>> msg = (b'{"update":{"timestamp":"1704442117721474264","prefix":{"elem":[{"name":"interfaces"},'
 ...        b'{"name":"interface","key":{"name":"Ethernet35"}},{"name":"state"},{"name":"counters"}]},'
@@ -41,10 +41,10 @@ from typing import Any, ClassVar
 
 import orjson
 
-from telemetry_adapters._assemble import Records
-from telemetry_adapters._record_decoder import RecordDecoder
-from telemetry_adapters.base import DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason
+from twinwatch.telemetry_adapters._assemble import Records
+from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
+from twinwatch.telemetry_adapters.base import DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.errors import Reason
 
 __all__ = ["GnmiDecoder", "flatten_json"]
 

@@ -13,7 +13,7 @@ without its gRPC port (or ``target``/``host``); the interface is the
 tag), with ``.<index>`` appended for sub-interface events.
 
 Speed: by default the batch first goes through a strict numba byte scanner
-(:mod:`telemetry_adapters._gnmic_fast`) that decodes plain events straight into
+(:mod:`twinwatch.telemetry_adapters._gnmic_fast`) that decodes plain events straight into
 columns; every message it cannot decode exactly as the general orjson path
 would is handed to that path, so results are identical with ``fast=False``
 (checked by differential property tests).
@@ -39,13 +39,13 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters import _gnmic_fast as _fast
-from telemetry_adapters._assemble import Records, assemble_rows, unmapped_leaf_detail
-from telemetry_adapters._json import load_json_messages
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason, Rejection
-from telemetry_adapters.paths import INTERFACE_KEYS, PathMapper
-from telemetry_adapters.schema import SampleBatch
+from twinwatch.telemetry_adapters import _gnmic_fast as _fast
+from twinwatch.telemetry_adapters._assemble import Records, assemble_rows, unmapped_leaf_detail
+from twinwatch.telemetry_adapters._json import load_json_messages
+from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.errors import Reason, Rejection
+from twinwatch.telemetry_adapters.paths import INTERFACE_KEYS, PathMapper
+from twinwatch.telemetry_adapters.schema import SampleBatch
 
 __all__ = ["GnmicDecoder", "device_from_source"]
 

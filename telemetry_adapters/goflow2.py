@@ -20,7 +20,7 @@ Examples
 >>> rec = (b'{"time_received_ns":1681583295157626000,"sampling_rate":100,"sampler_address":"192.168.0.1",'
 ...        b'"time_flow_start_ns":1681583294157626000,"time_flow_end_ns":1681583295157626000,"bytes":1500,'
 ...        b'"packets":1,"src_addr":"fd01::1","dst_addr":"fd01::2","proto":"TCP","src_port":443,"dst_port":50001}')
->>> from telemetry_adapters.base import DecoderConfig
+>>> from twinwatch.telemetry_adapters.base import DecoderConfig
 >>> res = Goflow2Decoder(DecoderConfig(now_ns=1681583295157626000)).decode(rec)
 >>> row = next(res.flows.rows())
 >>> row["bytes"], row["packets"], row["proto"], row["duration_s"], row["in_if"]
@@ -33,10 +33,10 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecodeResult, RawMessage, ts_rejection
-from telemetry_adapters.errors import Reason, RecordError
-from telemetry_adapters.schema import FlowBatchBuilder, SampleBatch
+from twinwatch.telemetry_adapters._json import load_json_messages, to_bytes
+from twinwatch.telemetry_adapters.base import Decoder, DecodeResult, RawMessage, ts_rejection
+from twinwatch.telemetry_adapters.errors import Reason, RecordError
+from twinwatch.telemetry_adapters.schema import FlowBatchBuilder, SampleBatch
 
 __all__ = ["PROTOCOLS", "Goflow2Decoder"]
 

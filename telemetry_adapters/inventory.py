@@ -62,9 +62,9 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from telemetry_adapters.errors import Reason, Rejection, TelemetryError
-from telemetry_adapters.interfaces import lookup_candidates, normalize_interface
-from telemetry_adapters.schema import FlowBatch
+from twinwatch.telemetry_adapters.errors import Reason, Rejection, TelemetryError
+from twinwatch.telemetry_adapters.interfaces import lookup_candidates, normalize_interface
+from twinwatch.telemetry_adapters.schema import FlowBatch
 
 __all__ = ["Inventory", "InventoryError", "Link", "Port"]
 
@@ -249,7 +249,7 @@ class Inventory:
         Flows whose addresses match no prefix keep ``None`` there (nothing is
         dropped) and each such address is reported once as ``unmapped_entity``.
 
-        >>> from telemetry_adapters.schema import FlowBatchBuilder
+        >>> from twinwatch.telemetry_adapters.schema import FlowBatchBuilder
         >>> fb = FlowBatchBuilder()
         >>> fb.add(ts=1.0, network="n", src_addr="10.1.0.1", dst_addr="192.0.2.9", bytes=1.0, packets=1.0,
         ...        sampling_rate=1, proto=6, src_port=1, dst_port=2, source="goflow2")
@@ -428,9 +428,9 @@ class Inventory:
 
     @classmethod
     def from_scenario(cls, scenario: Any, *, node_names: Sequence[str] | None = None, network: str = "") -> Inventory:
-        """Derive from a :class:`twin.scenario.Scenario` (nodes named ``str(i)`` unless ``node_names``).
+        """Derive from a :class:`twinwatch.twin.scenario.Scenario` (nodes named ``str(i)`` unless ``node_names``).
 
-        >>> from twin.scenario import Scenario
+        >>> from twinwatch.twin.scenario import Scenario
         >>> sc = Scenario.build(2, [(0, 1, 1e9), (1, 0, 1e9)], {}, [])
         >>> inv = Inventory.from_scenario(sc)
         >>> inv.resolve("0", "Eth1/1"), inv.lookup_nodes(["10.1.2.3"]).tolist()

@@ -6,7 +6,7 @@ columnar :class:`MeasurementBatch` (:data:`~telemetry_adapters.schema.SCHEMA`)
 plus the rejections, updating the :class:`CounterState` on the way.
 
 Field → KPI. A directed link ``A -> B`` leaves ``A`` by its *egress* port
-and enters ``B`` by its *ingress* port (see :mod:`telemetry_adapters.inventory`);
+and enters ``B`` by its *ingress* port (see :mod:`twinwatch.telemetry_adapters.inventory`);
 each link KPI has exactly one reporting port, so rows of one link never need
 to be combined across devices:
 
@@ -59,11 +59,11 @@ Decisions:
   counter's first sample is *pending* (``records_pending``). Accounting, in
   input rows: ``records_in == records_out + records_rejected + records_pending``
   (``records_out``: rows that reached a Measurement row, alone, summed or
-  superseded; see :mod:`telemetry_adapters.accounting`).
+  superseded; see :mod:`twinwatch.telemetry_adapters.accounting`).
 
 Examples
 --------
->>> from telemetry_adapters.schema import Kind, SampleBatchBuilder
+>>> from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
 >>> b = SampleBatchBuilder()
 >>> for t, v in [(0, 0), (10, 12_500)]:
 ...     b.add("r1", "Gi0/1", "tx_octets", t * 10**9, v, float(v), Kind.COUNTER64, 0, False, "gnmic", "lab")
@@ -86,8 +86,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from telemetry_adapters import _counter_kernels as _k
-from telemetry_adapters.counters import (
+from twinwatch.telemetry_adapters import _counter_kernels as _k
+from twinwatch.telemetry_adapters.counters import (
     FIELD_MASK,
     FIELD_SHIFT,
     PAIR_SHIFT,
@@ -97,10 +97,10 @@ from telemetry_adapters.counters import (
     dense_codes,
     object_pointers,
 )
-from telemetry_adapters.errors import NOTICE_REASONS, Reason, Rejection
-from telemetry_adapters.interfaces import normalize_interface
-from telemetry_adapters.inventory import Inventory
-from telemetry_adapters.schema import KPIS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
+from twinwatch.telemetry_adapters.errors import NOTICE_REASONS, Reason, Rejection
+from twinwatch.telemetry_adapters.interfaces import normalize_interface
+from twinwatch.telemetry_adapters.inventory import Inventory
+from twinwatch.telemetry_adapters.schema import KPIS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
 
 __all__ = ["MeasurementBatch", "NormalizeResult", "normalize"]
 

@@ -34,12 +34,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from telemetry_adapters._assemble import coerce_counter, coerce_gauge
-from telemetry_adapters._json import load_json_messages
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage, ts_rejection
-from telemetry_adapters.errors import Reason
-from telemetry_adapters.paths import FIELD_BITS, FIELD_NAMES, OTEL_METRICS, PathMapper
-from telemetry_adapters.schema import Kind, SampleBatchBuilder
+from twinwatch.telemetry_adapters._assemble import coerce_counter, coerce_gauge
+from twinwatch.telemetry_adapters._json import load_json_messages
+from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage, ts_rejection
+from twinwatch.telemetry_adapters.errors import Reason
+from twinwatch.telemetry_adapters.paths import FIELD_BITS, FIELD_NAMES, OTEL_METRICS, PathMapper
+from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
 
 __all__ = ["OtlpDecoder", "otlp_attributes"]
 

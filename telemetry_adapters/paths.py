@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from telemetry_adapters.schema import GAUGE_FIELDS
+from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS
 
 __all__ = [
     "EPOCH_ABS",

@@ -27,7 +27,7 @@ measurement ``ping``, tags ``url`` (destination) and ``source``/``host``
 
 Examples
 --------
->>> from telemetry_adapters.base import DecoderConfig
+>>> from twinwatch.telemetry_adapters.base import DecoderConfig
 >>> dec = ProbeDecoder(DecoderConfig(now_ns=1_700_000_000 * 10**9))
 >>> res = dec.decode(b'{"src":"r1","dst":"r5","ts":1700000000.25,"delay_s":0.0123,"jitter_s":0.002,"sent":100,'
 ...                  b'"received":99}')
@@ -45,12 +45,12 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from telemetry_adapters._assemble import coerce_gauge, to_ns_by_magnitude
-from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters.base import Decoder, DecodeResult, RawMessage, ts_rejection
-from telemetry_adapters.errors import Reason, RecordError, Rejection
-from telemetry_adapters.influx import LineProtocolError, parse_line
-from telemetry_adapters.schema import PATH_MARKER, Kind, SampleBatchBuilder
+from twinwatch.telemetry_adapters._assemble import coerce_gauge, to_ns_by_magnitude
+from twinwatch.telemetry_adapters._json import load_json_messages, to_bytes
+from twinwatch.telemetry_adapters.base import Decoder, DecodeResult, RawMessage, ts_rejection
+from twinwatch.telemetry_adapters.errors import Reason, RecordError, Rejection
+from twinwatch.telemetry_adapters.influx import LineProtocolError, parse_line
+from twinwatch.telemetry_adapters.schema import PATH_MARKER, Kind, SampleBatchBuilder
 
 __all__ = ["ProbeDecoder"]
 

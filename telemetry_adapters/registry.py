@@ -5,7 +5,7 @@
 >>> get_decoder("nope")
 Traceback (most recent call last):
 ...
-telemetry_adapters.errors.DecodeError: unknown format 'nope'; known formats: cisco-mdt, gnmi, gnmic, ...
+twinwatch.telemetry_adapters.errors.DecodeError: unknown format 'nope'; known formats: cisco-mdt, gnmi, gnmic, ...
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
-from telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
-from telemetry_adapters.errors import DecodeError, Reason
+from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.errors import DecodeError, Reason
 
 __all__ = ["decode_messages", "get_decoder", "known_formats"]
 
 # format name -> "module:Class"; imported on first use
 _DECODERS: dict[str, str] = {
-    "gnmic": "telemetry_adapters.gnmic:GnmicDecoder",
-    "gnmi": "telemetry_adapters.gnmi:GnmiDecoder",
-    "telegraf-json": "telemetry_adapters.telegraf:TelegrafJsonDecoder",
-    "influx": "telemetry_adapters.telegraf:InfluxLineDecoder",
-    "cisco-mdt": "telemetry_adapters.cisco_mdt:CiscoMdtDecoder",
-    "otlp": "telemetry_adapters.otlp:OtlpDecoder",
-    "goflow2": "telemetry_adapters.goflow2:Goflow2Decoder",
-    "probe": "telemetry_adapters.probes:ProbeDecoder",
+    "gnmic": "twinwatch.telemetry_adapters.gnmic:GnmicDecoder",
+    "gnmi": "twinwatch.telemetry_adapters.gnmi:GnmiDecoder",
+    "telegraf-json": "twinwatch.telemetry_adapters.telegraf:TelegrafJsonDecoder",
+    "influx": "twinwatch.telemetry_adapters.telegraf:InfluxLineDecoder",
+    "cisco-mdt": "twinwatch.telemetry_adapters.cisco_mdt:CiscoMdtDecoder",
+    "otlp": "twinwatch.telemetry_adapters.otlp:OtlpDecoder",
+    "goflow2": "twinwatch.telemetry_adapters.goflow2:Goflow2Decoder",
+    "probe": "twinwatch.telemetry_adapters.probes:ProbeDecoder",
 }
 
 #: Alternative spellings accepted by :func:`get_decoder`.
@@ -82,8 +82,8 @@ def decode_messages(
     try:
         decoder = get_decoder(fmt, config)
     except DecodeError as exc:
-        from telemetry_adapters.errors import Rejection, truncate_raw
-        from telemetry_adapters.schema import FlowBatch, SampleBatch
+        from twinwatch.telemetry_adapters.errors import Rejection, truncate_raw
+        from twinwatch.telemetry_adapters.schema import FlowBatch, SampleBatch
 
         rej = [Rejection(Reason.UNKNOWN_FORMAT, str(exc), truncate_raw(m), fmt) for m in messages]
         res = DecodeResult(SampleBatch.empty(), FlowBatch.empty(), rej, len(messages))

@@ -4,7 +4,7 @@ intermediate :class:`SampleBatch` that decoders emit.
 Three column sets live here:
 
 ``SCHEMA``
-    Measurement rows (what :func:`telemetry_adapters.normalize.normalize`
+    Measurement rows (what :func:`twinwatch.telemetry_adapters.normalize.normalize`
     produces): ``ts`` (float64 epoch seconds UTC), ``network``, ``entity_kind``
     (``link`` | ``interface`` | ``path`` | ``node``), ``entity_id``, ``kpi``
     (one of :data:`KPIS`), ``value`` (float64, SI base units), ``source``,

@@ -34,13 +34,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from telemetry_adapters._assemble import Records, to_ns_by_magnitude
-from telemetry_adapters._json import load_json_messages, to_bytes
-from telemetry_adapters._record_decoder import RecordDecoder
-from telemetry_adapters.base import DecoderConfig, DecodeResult, RawMessage
-from telemetry_adapters.errors import Reason, Rejection
-from telemetry_adapters.influx import LineProtocolError, parse_line
-from telemetry_adapters.paths import INTERFACE_KEYS
+from twinwatch.telemetry_adapters._assemble import Records, to_ns_by_magnitude
+from twinwatch.telemetry_adapters._json import load_json_messages, to_bytes
+from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
+from twinwatch.telemetry_adapters.base import DecoderConfig, DecodeResult, RawMessage
+from twinwatch.telemetry_adapters.errors import Reason, Rejection
+from twinwatch.telemetry_adapters.influx import LineProtocolError, parse_line
+from twinwatch.telemetry_adapters.paths import INTERFACE_KEYS
 
 __all__ = ["InfluxLineDecoder", "TelegrafJsonDecoder", "metric_to_record"]
 

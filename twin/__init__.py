@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from twin.kpis import LINK_KPIS, PATH_KPIS, KPIs, Labels, Prediction
-from twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, SizeDist, TimeDist
+from twinwatch.twin.kpis import LINK_KPIS, PATH_KPIS, KPIs, Labels, Prediction
+from twinwatch.twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, SizeDist, TimeDist
 
 __all__ = [
     "LINK_KPIS",
@@ -42,15 +42,15 @@ __all__ = [
 
 # heavy parts (torch, numba) load on first access, so ``import twin`` stays cheap
 _LAZY: dict[str, str] = {
-    "RouteNetFermi": "twin.models.gnn",
-    "GNNModel": "twin.models.gnn",
-    "PathGRU": "twin.models.gnn",
-    "QueueUpdate": "twin.models.gnn",
-    "LinkUpdate": "twin.models.gnn",
-    "QueueingModel": "twin.models.qt",
-    "SimConfig": "twin.sim.engine",
-    "SimResult": "twin.sim.engine",
-    "simulate": "twin.sim.engine",
+    "RouteNetFermi": "twinwatch.twin.models.gnn",
+    "GNNModel": "twinwatch.twin.models.gnn",
+    "PathGRU": "twinwatch.twin.models.gnn",
+    "QueueUpdate": "twinwatch.twin.models.gnn",
+    "LinkUpdate": "twinwatch.twin.models.gnn",
+    "QueueingModel": "twinwatch.twin.models.qt",
+    "SimConfig": "twinwatch.twin.sim.engine",
+    "SimResult": "twinwatch.twin.sim.engine",
+    "simulate": "twinwatch.twin.sim.engine",
 }
 
 

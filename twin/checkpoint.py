@@ -33,7 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from twin.provenance import git_revision
+from twinwatch.twin.provenance import git_revision
 
 __all__ = ["CheckpointError", "checkpoint_dir", "git_revision", "load_checkpoint", "save_checkpoint"]
 

@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from twin.features import GraphArrays
-    from twin.scenario import Scenario
+    from twinwatch.twin.features import GraphArrays
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = [
     "GRID_LEVELS",
@@ -392,7 +392,7 @@ def pvalue(observed: np.ndarray, predicted: np.ndarray, load: np.ndarray | None,
 
     Returns NaN where the score is undefined (a non-positive delay, a missing value).
     The jitter grid was fitted on informative labels only
-    (:func:`twin.kpis.informative_jitter`); callers should set observed jitter
+    (:func:`twinwatch.twin.kpis.informative_jitter`); callers should set observed jitter
     that is not informative to NaN first (:func:`fit_calibration` does the same).
 
     >>> rng = np.random.default_rng(1)
@@ -413,7 +413,7 @@ def scenario_path_max_load(scenario: Scenario) -> np.ndarray:
 
     Same quantity as :func:`path_max_load` (offered bits/s of all flows crossing a link ÷ its capacity).
 
-    >>> from twin.scenario import Flow, Scenario
+    >>> from twinwatch.twin.scenario import Flow, Scenario
     >>> sc = Scenario.build(3, [(0, 1, 10.0), (1, 2, 20.0)], {(0, 2): [0, 1, 2], (1, 2): [1, 2]},
     ...                     [Flow(0, 2, 5.0), Flow(1, 2, 5.0)])
     >>> scenario_path_max_load(sc).tolist()
@@ -443,11 +443,11 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
     Returns
     -------
     KPI → :func:`fit_mondrian` entry with the :func:`fit_score_grid` grid under ``"grid"``.
-    Jitter is calibrated on informative labels only (:func:`twin.kpis.informative_jitter`);
+    Jitter is calibrated on informative labels only (:func:`twinwatch.twin.kpis.informative_jitter`);
     a KPI with fewer than 10 usable residuals is left out. The masks and residuals are
-    the ones ``twin.train.calibrate`` uses, so the interval part is identical to it.
+    the ones ``twinwatch.twin.train.calibrate`` uses, so the interval part is identical to it.
     """
-    from twin.kpis import informative_jitter
+    from twinwatch.twin.kpis import informative_jitter
 
     load = np.asarray(load, dtype=np.float64)
     cal: dict[str, dict[str, Any]] = {}

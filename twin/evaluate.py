@@ -8,7 +8,7 @@ size bucket and overall:
   the per-path mean delay and delay variance. **Only paths whose label is
   positive and finite are used** (a zero label has no percentage error),
   and for jitter only labels with a standard deviation of at least 0.1 % of
-  the mean delay (:func:`twin.kpis.informative_jitter`); the counts used are
+  the mean delay (:func:`twinwatch.twin.kpis.informative_jitter`); the counts used are
   reported as ``delay_paths`` / ``jitter_paths``.
 - ``loss_mae``: mean absolute error of the per-path loss ratio (0..1), over
   paths with a finite label.
@@ -26,9 +26,9 @@ end), so medians or other statistics are cheap to add.
 Examples
 --------
 >>> import numpy as np
->>> from twin.kpis import Labels
->>> from twin.models.qt import QueueingModel
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.kpis import Labels
+>>> from twinwatch.twin.models.qt import QueueingModel
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 5e5, 1000.0)], queue_pkts=1e6)
 >>> pred = QueueingModel(service="mm1").predict(sc)
 >>> lab = Labels(pred.path_delay_s * 1.1, pred.path_jitter_s2, np.zeros(1), *(np.full(1, np.nan),) * 3)
@@ -50,12 +50,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.kpis import informative_jitter
+from twinwatch.twin.kpis import informative_jitter
 
 if TYPE_CHECKING:
-    from twin.kpis import Labels
-    from twin.models import KPIModel
-    from twin.scenario import Scenario
+    from twinwatch.twin.kpis import Labels
+    from twinwatch.twin.models import KPIModel
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = ["BucketStats", "EvalItem", "EvalReport", "evaluate", "evaluate_samples"]
 
@@ -254,8 +254,8 @@ def evaluate(
     See :func:`evaluate_samples`; reading time is part of ``wall_s``.
     ``wrap`` may wrap the sample iterator (a progress bar, say).
     """
-    from twin.datasets import GNNetReader, iter_samples
-    from twin.datasets.native import is_native_dataset
+    from twinwatch.twin.datasets import GNNetReader, iter_samples
+    from twinwatch.twin.datasets.native import is_native_dataset
 
     reader = None if is_native_dataset(root) else GNNetReader(root)
     t0 = time.perf_counter()

@@ -7,9 +7,9 @@ per-hop parts below add up *exactly* to the model's predicted path delay.
 
 Examples
 --------
->>> from twin.models.gnn import GNNConfig, GNNModel, RouteNetFermi
->>> from twin.features import FeatureStats
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.models.gnn import GNNConfig, GNNModel, RouteNetFermi
+>>> from twinwatch.twin.features import FeatureStats
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(3, [(0, 1, 1e4), (1, 2, 1e4), (1, 0, 1e4), (2, 1, 1e4)],
 ...                     {(0, 2): [0, 1, 2]}, [Flow(0, 2, 2e3, 1000.0)])
 >>> model = GNNModel(RouteNetFermi(GNNConfig(hidden=8, iterations=1)), FeatureStats.identity())
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.models.gnn import GNNModel
-from twin.scenario import Scenario
+from twinwatch.twin.models.gnn import GNNModel
+from twinwatch.twin.scenario import Scenario
 
 __all__ = ["HopPart", "PathExplanation", "explain_path"]
 

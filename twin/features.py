@@ -25,7 +25,7 @@ Everything is vectorised NumPy; there is no per-path Python loop.
 
 Examples
 --------
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(
 ...     n_nodes=3,
 ...     links=[(0, 1, 1e4), (1, 2, 1e4), (1, 0, 1e4), (2, 1, 1e4)],
@@ -51,8 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from twin.models._queueing import truncated_geometric
-from twin.scenario import MAX_QUEUES, Policy, Scenario, TimeDist
+from twinwatch.twin.models._queueing import truncated_geometric
+from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario, TimeDist
 
 __all__ = [
     "FLOW_FEATURES",
@@ -117,7 +117,7 @@ HOP_FEATURES: tuple[str, ...] = ("log_share", "rel_size", "hop_frac")
 def mm1k(rho: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean number in system and blocking probability of an M/M/1/K queue.
 
-    A view of :func:`twin.models._queueing.truncated_geometric` (the number in
+    A view of :func:`twinwatch.twin.models._queueing.truncated_geometric` (the number in
     system is ``π_n ∝ ρⁿ`` on ``n = 0..K``).
 
     Parameters

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 
 if TYPE_CHECKING:
-    from twin.scenario import Scenario
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = [
     "JITTER_CV_FLOOR",
@@ -155,13 +155,13 @@ def link_buffer_pkts(sc: Scenario) -> np.ndarray:
     otherwise), divided by the mean packet size of the traffic routed on the
     link (bits per packet, from the flows).
 
-    >>> from twin.scenario import Flow, Scenario
+    >>> from twinwatch.twin.scenario import Flow, Scenario
     >>> sc = Scenario.build(2, [(0, 1, 1e6), (1, 0, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1e5, 1000.0)],
     ...                     queue_pkts=float("nan"), buffer_bits=[16000.0, 8000.0])
     >>> link_buffer_pkts(sc).tolist()  # 16000 bits / 1000-bit packets; no traffic on 1->0
     [16.0, nan]
     """
-    from twin.scenario import MAX_QUEUES, Policy
+    from twinwatch.twin.scenario import MAX_QUEUES, Policy
 
     u = np.asarray(sc.link_src, dtype=np.int64)
     qp = np.asarray(sc.node_queue_pkts, dtype=np.float64)[u]  # (E, Q)
@@ -188,7 +188,7 @@ def queue_occupancy_ratio(sc: Scenario, occupancy_pkts: np.ndarray) -> np.ndarra
     ratio is clipped to 1. Zero packets give 0 even without a known buffer;
     an unknown occupancy or an unbounded buffer gives NaN.
 
-    >>> from twin.scenario import Flow, Scenario
+    >>> from twinwatch.twin.scenario import Flow, Scenario
     >>> sc = Scenario.build(2, [(0, 1, 1e6), (1, 0, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1e5)], queue_pkts=32.0)
     >>> queue_occupancy_ratio(sc, np.array([8.0, 0.0])).tolist()
     [0.25, 0.0]

@@ -2,7 +2,7 @@
 
 The twin predicts, per directed link, ``utilization`` (carried bits / capacity),
 ``queue_occupancy`` (ratio of the port's buffer, with ``link_queue_pkts`` in
-packets, see :mod:`twin.kpis`) and ``loss_ratio``. :class:`LinkScorer`
+packets, see :mod:`twinwatch.twin.kpis`) and ``loss_ratio``. :class:`LinkScorer`
 accumulates predictions and labels over samples and reports, per KPI:
 
 - ``mae``: mean absolute error over links with a finite label and prediction
@@ -21,7 +21,7 @@ a NaN prediction where the label is finite is counted in ``nan_predictions``.
 Examples
 --------
 >>> import numpy as np
->>> from twin.kpis import Labels, Prediction
+>>> from twinwatch.twin.kpis import Labels, Prediction
 >>> lab = Labels.empty(0, 2); pr = Prediction.empty(0, 2)
 >>> lab.link_utilization[:] = [0.5, 0.0]; pr.link_utilization[:] = [0.55, 0.01]
 >>> lab.link_loss_ratio[:] = [0.0, 0.0]; pr.link_loss_ratio[:] = [0.0, 0.0]
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.kpis import LINK_KPIS, KPIs
+from twinwatch.twin.kpis import LINK_KPIS, KPIs
 
 __all__ = ["UTIL_FLOOR", "LinkScorer"]
 

@@ -4,7 +4,7 @@ A probe (TWAMP-like; the network model's ``probes``) sends ``rate_pps``
 packets of ``size_bits`` per second from ``src`` to ``dst`` in one ToS class.
 It is one 5-tuple, so with ECMP its packets follow *one* of the pair's
 equal-cost paths: the one a router's flow hash picks. :func:`probe_paths`
-picks it with the routing's own hash (:func:`twin.routing.hash_paths`), keyed
+picks it with the routing's own hash (:func:`twinwatch.twin.routing.hash_paths`), keyed
 by the probe number (offset by :data:`PROBE_KEY_BASE`, so it never collides
 with a demand row's key).
 
@@ -17,7 +17,7 @@ for every probed path instead of nothing; a probe on a busy path adds no flow
 Examples
 --------
 >>> import numpy as np
->>> from twin.routing import compute_routing
+>>> from twinwatch.twin.routing import compute_routing
 >>> src = np.array([0, 0, 1, 2]); dst = np.array([1, 2, 3, 3])
 >>> r = compute_routing(4, src, dst, np.ones(4), split="even")
 >>> p = probe_paths(r, np.array([0, 3]), np.array([3, 0]), np.array([0, 0]))
@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.routing import Routing, flow_hash, hash_paths
-from twin.scenario import MAX_SIZES, SizeDist, TimeDist
+from twinwatch.twin.routing import Routing, flow_hash, hash_paths
+from twinwatch.twin.scenario import MAX_SIZES, SizeDist, TimeDist
 
 __all__ = ["PROBE_KEY_BASE", "pair_numbers", "probe_flow_columns", "probe_paths"]
 

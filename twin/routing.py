@@ -421,7 +421,7 @@ def compute_routing(
     explicit
         ``(src, dst)`` → node sequence that overrides the IGP for that pair
         (entries for pairs not requested are checked, then ignored). Per-flow
-        explicit routes are :attr:`twin.scenario.Flow.route`.
+        explicit routes are :attr:`twinwatch.twin.scenario.Flow.route`.
     rtol
         Relative tolerance of the equal-cost test.
     link_names

@@ -3,7 +3,7 @@
 A scenario is a network at one moment: nodes (with their output-port
 scheduling), directed links, routed paths, and the flows offered on each
 path. Every flow follows one path; several paths may join the same (src, dst)
-pair (ECMP, or an explicit route for some flows), see :mod:`twin.routing`.
+pair (ECMP, or an explicit route for some flows), see :mod:`twinwatch.twin.routing`.
 Everything is columnar (NumPy arrays indexed by node, link, path or flow
 number) so that a 200-node scenario with 40,000 paths builds and validates in
 milliseconds and feeds the GNN without per-object Python.

@@ -5,10 +5,10 @@ interface counters, flow records and probe results. :class:`SnapshotBuilder`
 turns the rows of one closed window (the service owns the windows) into
 
 - the window's **Scenario**: the network model's nodes and links, the routing
-  of the window's link state (:func:`twin.routing.compute_routing`: IGP, ECMP,
+  of the window's link state (:func:`twinwatch.twin.routing.compute_routing`: IGP, ECMP,
   links down removed; cached per link state), and the traffic matrix placed
-  on it (:func:`twin.routing.route_demand`), plus a **probe flow** for every
-  probe whose path carries no other traffic (:mod:`twin.probes`);
+  on it (:func:`twinwatch.twin.routing.route_demand`), plus a **probe flow** for every
+  probe whose path carries no other traffic (:mod:`twinwatch.twin.probes`);
 - the **traffic matrix** per ToS class with its uncertainty per entry and its
   source: given, from flow records (:func:`~twin.traffic_matrix.matrix_from_flows`),
   from link counters (tomogravity, :func:`~twin.traffic_matrix.matrix_from_counters`)
@@ -27,7 +27,7 @@ included), ``P`` scenario paths, ``F`` scenario flows, ``K`` probes.
 
 Examples
 --------
->>> from twin.netmodel import model_from_dict
+>>> from twinwatch.twin.netmodel import model_from_dict
 >>> doc = {"version": 1, "name": "tri", "devices": [{"name": n} for n in "abc"],
 ...        "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
 ...                   "capacity_bps": "1G", "delay_s": 0.001} for x, y in ("ab", "bc", "ca")],
@@ -55,12 +55,12 @@ from typing import Any
 
 import numpy as np
 
-from twin.measurements import PATH_OBSERVED_KPIS, MappedMeasurements, Measurements, map_measurements
-from twin.netmodel import NetworkModel
-from twin.probes import probe_flow_columns, probe_paths
-from twin.routing import DEFAULT_MAX_PATHS, Routing, compute_routing, default_metric, route_demand
-from twin.scenario import MAX_SIZES, Scenario, SizeDist, TimeDist
-from twin.traffic_matrix import (
+from twinwatch.twin.measurements import PATH_OBSERVED_KPIS, MappedMeasurements, Measurements, map_measurements
+from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.probes import probe_flow_columns, probe_paths
+from twinwatch.twin.routing import DEFAULT_MAX_PATHS, Routing, compute_routing, default_metric, route_demand
+from twinwatch.twin.scenario import MAX_SIZES, Scenario, SizeDist, TimeDist
+from twinwatch.twin.traffic_matrix import (
     FlowAggregation,
     RoutingMatrix,
     Source,
@@ -141,7 +141,7 @@ class WindowSnapshot:
         Topology (the model's ``E`` links, down ones without paths), the
         window's routing and traffic (demand flows, then probe flows).
     routing_version
-        :attr:`twin.routing.Routing.version` of the window's routing: equal
+        :attr:`twinwatch.twin.routing.Routing.version` of the window's routing: equal
         versions route identically.
     links_down
         Link ids removed from the routing in this window.
@@ -161,10 +161,10 @@ class WindowSnapshot:
         The window's rows (columnar).
     link_observed
         KPI → ``(E,)`` window mean per link (NaN: not observed); KPIs of
-        :data:`twin.measurements.LINK_OBSERVED_KPIS` that had rows.
+        :data:`twinwatch.twin.measurements.LINK_OBSERVED_KPIS` that had rows.
     path_observed
         KPI → ``(P,)`` per scenario path, for every KPI of
-        :data:`twin.measurements.PATH_OBSERVED_KPIS` (NaN: not observed).
+        :data:`twinwatch.twin.measurements.PATH_OBSERVED_KPIS` (NaN: not observed).
     path_probe
         ``(P,)`` int64 probe whose packets take the path (-1: none).
     completeness
@@ -220,7 +220,7 @@ class SnapshotBuilder:
         The network model.
     split, max_paths, explicit
         ECMP split, equal-cost paths per pair, explicit routes (see
-        :func:`twin.routing.compute_routing`); the traffic matrix holds
+        :func:`twinwatch.twin.routing.compute_routing`); the traffic matrix holds
         aggregates, so ``"even"`` is the default.
     expected_link_kpis
         Counters every link should report per window (completeness).

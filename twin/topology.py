@@ -3,7 +3,7 @@
 A :class:`Topology` is the physical part of a :class:`~twin.scenario.Scenario`:
 nodes (with names and, where known, coordinates) and *directed* links with a
 capacity and a propagation delay. Routing and traffic are drawn on top of it by
-:mod:`twin.sim.scenarios`.
+:mod:`twinwatch.twin.sim.scenarios`.
 
 GraphML files from the Internet Topology Zoo are undirected; every edge becomes
 two directed links. Capacities come from ``LinkSpeedRaw`` (bits/s) where the
@@ -343,12 +343,12 @@ def _random_tree(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def list_shipped() -> list[str]:
-    """Names of the networks the package ships (``twin/data/networks/*.yaml``, see :mod:`twin.netmodel`).
+    """Names of the networks the package ships (``twin/data/networks/*.yaml``, see :mod:`twinwatch.twin.netmodel`).
 
     >>> "abilene" in list_shipped() and "nsfnet" in list_shipped()
     True
     """
-    from twin.netmodel import list_networks  # the network model imports this module
+    from twinwatch.twin.netmodel import list_networks  # the network model imports this module
 
     return list_networks()
 
@@ -363,10 +363,10 @@ def load_topology(
 
     ``spec`` is a path to a ``.graphml`` file, or a name looked up
     (case-insensitively) first among the shipped network models
-    (:func:`twin.netmodel.load_network`, the one definition of each shipped
+    (:func:`twinwatch.twin.netmodel.load_network`, the one definition of each shipped
     network) and then as ``NAME.graphml`` in ``zoo_dir``.
     """
-    from twin.netmodel import list_networks, load_network
+    from twinwatch.twin.netmodel import list_networks, load_network
 
     text = os.fspath(spec)
     path = Path(text)

@@ -1,7 +1,7 @@
 """Training loop of the GNN twin: batches of whole scenarios, early stopping, resumable.
 
 :func:`load_examples` reads GNNet samples once (features built with
-:func:`twin.features.scenario_graph`, labels kept as arrays);
+:func:`twinwatch.twin.features.scenario_graph`, labels kept as arrays);
 :func:`train` fits :class:`~twin.models.gnn.RouteNetFermi` with Adam on
 
 ``loss = MAPE(delay) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
@@ -13,8 +13,8 @@ best weights, stops after ``patience`` epochs without improvement or when
 the wall-clock budget is spent (the learning rate follows a cosine over
 whichever of the epochs or the budget ends first), and finally calibrates
 Mondrian split-conformal intervals on the validation set (:func:`calibrate`,
-:mod:`twin.conformal`). The model directory holds the checkpoint
-(:mod:`twin.checkpoint`) and ``resume.pt`` (optimizer state) for ``resume``.
+:mod:`twinwatch.twin.conformal`). The model directory holds the checkpoint
+(:mod:`twinwatch.twin.checkpoint`) and ``resume.pt`` (optimizer state) for ``resume``.
 
 Seeds are fixed (Python, NumPy, torch); with the same data, seed and thread
 count a run is repeatable.
@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from twin.checkpoint import load_checkpoint, save_checkpoint
-from twin.conformal import fit_mondrian, path_max_load
-from twin.features import FeatureStats, GraphArrays, collate, scenario_graph
-from twin.kpis import JITTER_CV_FLOOR, informative_jitter
-from twin.models.gnn import GNNConfig, RouteNetFermi
+from twinwatch.twin.checkpoint import load_checkpoint, save_checkpoint
+from twinwatch.twin.conformal import fit_mondrian, path_max_load
+from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario_graph
+from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
+from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
 
 __all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "jitter_mask", "load_examples", "train"]
 
@@ -80,7 +80,7 @@ def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = Fa
 
     ``max_nodes`` drops samples of larger topologies (to hold size ranges out).
     """
-    from twin.datasets import iter_samples
+    from twinwatch.twin.datasets import iter_samples
 
     out: list[Example] = []
     for d in dirs:
@@ -206,7 +206,7 @@ def _labels(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
 
 
 def jitter_mask(delay: np.ndarray | torch.Tensor, jitter: np.ndarray | torch.Tensor) -> Any:
-    """Paths with an informative jitter label (:func:`twin.kpis.informative_jitter`), for arrays or tensors.
+    """Paths with an informative jitter label (:func:`twinwatch.twin.kpis.informative_jitter`), for arrays or tensors.
 
     >>> jitter_mask(torch.tensor([1.0, 1.0]), torch.tensor([1e-2, 1e-9])).tolist()
     [True, False]
@@ -274,8 +274,8 @@ def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureSta
 
     Residuals (``log(y/ŷ)`` for delay and jitter, ``y − ŷ`` for loss) are
     binned by the path's maximum offered link utilisation
-    (:func:`twin.conformal.path_max_load`) and each bin gets its quantiles
-    ``(1−c)/2`` and ``(1+c)/2`` (:func:`twin.conformal.fit_mondrian`).
+    (:func:`twinwatch.twin.conformal.path_max_load`) and each bin gets its quantiles
+    ``(1−c)/2`` and ``(1+c)/2`` (:func:`twinwatch.twin.conformal.fit_mondrian`).
     Jitter uses the informative labels only (:func:`jitter_mask`).
     """
     p = predict_examples(net, examples, stats)

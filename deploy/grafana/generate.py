@@ -50,7 +50,7 @@ DATASOURCE_UID = "twinwatch-prometheus"
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 FOLDER_UID = "twinwatch"
 LINK_KPIS = ("utilization", "tx_bps", "drop_pps", "delay_s", "loss_ratio")
-"""KPIs of the per-link gauges (``stream.metrics.LINK_KPIS``)."""
+"""KPIs of the per-link gauges (``twinwatch.stream.metrics.LINK_KPIS``)."""
 KPI_UNITS = {"utilization": "percentunit", "tx_bps": "bps", "drop_pps": "pps", "delay_s": "s",
              "loss_ratio": "percentunit"}
 NET = 'network=~"$network"'

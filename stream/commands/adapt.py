@@ -10,13 +10,13 @@ A summary goes to stderr; ``--json FILE`` writes it as a machine-readable report
 Accounting (issue 14). A *record* is one leaf value (a counter or gauge
 sample), one flow record, or one rejected unit (a whole message when it cannot
 be parsed, else the record or element the rejection names); see
-:attr:`telemetry_adapters.base.DecodeResult.records`. Every input record ends
+:attr:`twinwatch.telemetry_adapters.base.DecodeResult.records`. Every input record ends
 in exactly one of:
 
 * ``out``: it reached an output row (a Measurement row, alone or summed with
   its sibling packet counters or superseded by the 64-bit twin of a 32-bit
   counter; a flow record; with ``--samples``, a sample row);
-* ``rejected``: counted under a stable reason code (``telemetry_adapters.errors.Reason``),
+* ``rejected``: counted under a stable reason code (``twinwatch.telemetry_adapters.errors.Reason``),
   including ``unmapped_leaf`` (leaves of a valid record the twin does not use);
 * ``pending``: a counter's first sample, kept as the base of the next rate
   (``pending_first_sample``).
@@ -37,11 +37,11 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import orjson
 
-from stream.commands._options import EXIT_STATUS_HELP, ExitCode, json_report_option, write_json_report
-from stream.logs import json_mode
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, json_report_option, write_json_report
+from twinwatch.stream.logs import json_mode
 
 if TYPE_CHECKING:
-    from telemetry_adapters.accounting import Tally
+    from twinwatch.telemetry_adapters.accounting import Tally
 
 log = logging.getLogger("twinwatch.adapt")
 
@@ -91,7 +91,7 @@ def iter_messages(stream: IO[bytes], split: str, batch: int = _BATCH) -> Iterato
 def exit_status(t: Tally) -> ExitCode:
     """1 when every record of a non-empty input was rejected; 3 when some were (``unmapped_leaf`` aside); else 0.
 
-    >>> from telemetry_adapters.accounting import Tally
+    >>> from twinwatch.telemetry_adapters.accounting import Tally
     >>> t = Tally("gnmic", records_in=3, records_out=1); t.rejected_by_reason["malformed_json"] = 2
     >>> t.identity_holds(), exit_status(t)
     (True, <ExitCode.PARTIAL: 3>)
@@ -201,10 +201,10 @@ def adapt(
     from rich.console import Console
     from rich.text import Text
 
-    from telemetry_adapters import DecodeError, get_decoder
-    from telemetry_adapters.accounting import Tally, run_batch
-    from telemetry_adapters.base import DecoderConfig
-    from telemetry_adapters.errors import TelemetryError
+    from twinwatch.telemetry_adapters import DecodeError, get_decoder
+    from twinwatch.telemetry_adapters.accounting import Tally, run_batch
+    from twinwatch.telemetry_adapters.base import DecoderConfig
+    from twinwatch.telemetry_adapters.errors import TelemetryError
 
     as_json = json_mode()
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -216,7 +216,7 @@ def adapt(
         raise click.BadParameter(str(exc), param_hint="--format") from None
     inv = None
     if inventory is not None:
-        from telemetry_adapters.inventory import Inventory
+        from twinwatch.telemetry_adapters.inventory import Inventory
 
         try:
             inv = Inventory.load(inventory)
@@ -224,7 +224,7 @@ def adapt(
             raise click.ClickException(f"--inventory: {exc}") from None
     state = None
     if not show_samples:
-        from telemetry_adapters.counters import CounterState
+        from twinwatch.telemetry_adapters.counters import CounterState
 
         state = CounterState()
 

@@ -1,7 +1,7 @@
 """``twinwatch detect``: anomaly detection commands that need no twin.
 
 ``detect series`` scores CSV time series with the twin-less mode
-(:mod:`detectors.series`): each row gets an ``anomaly_score`` in ``[0, 1]``
+(:mod:`twinwatch.detectors.series`): each row gets an ``anomaly_score`` in ``[0, 1]``
 computed online from earlier rows only. The maths lives in ``detectors``;
 this module reads and writes the files and reports.
 """
@@ -199,7 +199,7 @@ def series(input_path: Path, out: Path, period: str, min_history: int, learn_alp
     Exit status: 0 ok (malformed rows reported), 1 invalid input (nothing could
     be scored), 2 usage error, 3 partial success (some files skipped for errors).
     """
-    from detectors.series import score_many
+    from twinwatch.detectors.series import score_many
 
     per = _period(period)
     if input_path.is_dir():

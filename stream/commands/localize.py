@@ -2,7 +2,7 @@
 
 Wiring only: reading DATA_DIR and OBS.jsonl, writing SUSPECTS.jsonl. The
 maths (p-values, multiple testing, tomography, what-if) is
-:func:`detectors.localize.diagnose`.
+:func:`twinwatch.detectors.localize.diagnose`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import click
 import numpy as np
 import orjson
 
-from stream.commands._options import (
+from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
     ExitCode,
     atomic_output,
@@ -24,7 +24,7 @@ from stream.commands._options import (
     out_file_option,
     progress_option,
 )
-from stream.commands.twin_predict import _as_click_errors, _iter_inputs, _progress, cli_model
+from twinwatch.stream.commands.twin_predict import _as_click_errors, _iter_inputs, _progress, cli_model
 
 __all__ = ["localize", "parse_observed"]
 
@@ -152,7 +152,7 @@ def _read_observed(obs_path: Path, bad: Counter[str], messages: list[str]) -> di
 def _load_calibration(model: Any, calibration: Path | None) -> dict[str, Any]:
     import json
 
-    from twin.conformal import has_grid
+    from twinwatch.twin.conformal import has_grid
 
     if calibration is not None:
         try:
@@ -254,7 +254,7 @@ def localize(data_dir: Path, observed: Path, out: str, alpha: float, method: str
 
     import sys
 
-    from detectors.localize import PATH_KPIS, diagnose
+    from twinwatch.detectors.localize import PATH_KPIS, diagnose
 
     names = [k.strip().lower() for k in kpis.split(",") if k.strip()]
     unknown = [k for k in names if k not in _FIELDS]

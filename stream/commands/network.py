@@ -1,4 +1,4 @@
-"""``twinwatch network``: validate, import and show network-model files (:mod:`twin.netmodel`).
+"""``twinwatch network``: validate, import and show network-model files (:mod:`twinwatch.twin.netmodel`).
 
 Expected failures (an invalid file, an unreadable source) end with one line
 per problem naming the file and the element, and exit status 1; usage errors
@@ -20,7 +20,7 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 
 def _fail(exc: Exception) -> None:
     """Print a model error (every problem, one line each) and exit 1."""
-    from twin.netmodel import NetworkModelError
+    from twinwatch.twin.netmodel import NetworkModelError
 
     if isinstance(exc, NetworkModelError):
         for line in exc.lines():
@@ -79,7 +79,7 @@ def validate(files: tuple[str, ...], quiet: bool) -> None:
     Exit status: 0 all valid, 1 all invalid (or the only file), 2 usage error,
     3 some valid and some invalid.
     """
-    from twin.netmodel import NetworkModelError, NetworkModelWarning, load_network
+    from twinwatch.twin.netmodel import NetworkModelError, NetworkModelWarning, load_network
 
     bad = 0
     for f in files:
@@ -140,8 +140,14 @@ def import_(kind: str, sources: tuple[str, ...], out: str, name: str | None, ven
 
     Exit status: 0 written, 1 invalid or unreadable source, 2 usage error.
     """
-    from twin.netmodel import NetworkModelError, dump_network_model, import_graphml, import_netbox, import_scenario_yaml
-    from twin.topology import TopologyError
+    from twinwatch.twin.netmodel import (
+        NetworkModelError,
+        dump_network_model,
+        import_graphml,
+        import_netbox,
+        import_scenario_yaml,
+    )
+    from twinwatch.twin.topology import TopologyError
 
     if kind != "netbox" and len(sources) != 1:
         raise click.BadParameter(f"--from {kind} takes exactly one SRC, got {len(sources)}", param_hint="SRC")
@@ -190,7 +196,7 @@ def show(file: str, links: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from twin.netmodel import NetworkModelError, load_network
+    from twinwatch.twin.netmodel import NetworkModelError, load_network
 
     try:
         m = load_network(file)

@@ -1,8 +1,8 @@
 """``twinwatch replay``: recorded telemetry through exactly the service's pipeline, without Kafka.
 
 The captures are read whole, interleaved so that every format advances in
-event time together (:func:`stream.pipeline.interleave`), and fed in batches
-to :class:`stream.pipeline.Pipeline`, the code the live service runs: decode
+event time together (:func:`twinwatch.stream.pipeline.interleave`), and fed in batches
+to :class:`twinwatch.stream.pipeline.Pipeline`, the code the live service runs: decode
 → counters → windows → snapshot → twin → detectors. Outputs: alert lines
 (JSONL), optionally the dead letters, the expected-vs-observed records and a
 self-contained HTML report.
@@ -22,7 +22,7 @@ import click
 import numpy as np
 import orjson
 
-from stream.commands._options import EXIT_STATUS_HELP, ExitCode
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode
 
 __all__ = ["ReplayResult", "read_capture", "replay", "run_replay", "write_report"]
 
@@ -87,7 +87,7 @@ def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any
                alerts_sink: Any = None, dlq_sink: Any = None, expected_sink: Any = None,
                keep_windows: bool = False) -> ReplayResult:
     """Run the captures through :class:`~stream.pipeline.Pipeline`; write to the sinks as the service would."""
-    from stream.pipeline import Pipeline, PipelineOutput, interleave
+    from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
 
     pipe = Pipeline(models, twin, window_s=window_s, lateness_s=lateness_s, detection=detection, max_age_s=None,
                     sources=streams, idle_s=float("inf"))
@@ -130,16 +130,16 @@ def run_twinless(streams: dict[str, list[bytes]], *, window_s: float, lateness_s
 
     Decoding, counters, dead letters and windows are the pipeline's (entities are the devices'
     interfaces and the probes' pairs, no inventory); the window means of each series go to
-    :func:`detectors.series.score_many` (its own seasonal forecast + conformal p-value); a window
+    :func:`twinwatch.detectors.series.score_many` (its own seasonal forecast + conformal p-value); a window
     is flagged where ``score >= 1 - alpha``; k-of-m persistence and the alert book make the alerts
     (kind ``traffic_anomaly`` for rates and utilisation, ``degradation`` with severity ``warning``
     for delay, loss, drops and errors: without a twin nothing pages).
     """
-    from detectors.alerts import Alert, AlertBook
-    from detectors.decision import Persistence
-    from detectors.series import score_many
-    from stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, _dead_letters_of, interleave
-    from telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
+    from twinwatch.detectors.alerts import Alert, AlertBook
+    from twinwatch.detectors.decision import Persistence
+    from twinwatch.detectors.series import score_many
+    from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, _dead_letters_of, interleave
+    from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
 
     result = ReplayResult()
     result.messages = {f: len(v) for f, v in streams.items()}
@@ -370,16 +370,16 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
     """
     import torch
 
-    from stream.commands.twin_predict import cli_model
-    from stream.sinks import JsonlSink
-    from twin.netmodel import load_network
-    from twin.netmodel.errors import NetworkModelError
+    from twinwatch.stream.commands.twin_predict import cli_model
+    from twinwatch.stream.sinks import JsonlSink
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.netmodel.errors import NetworkModelError
 
     torch.set_num_threads(1)
     streams: dict[str, list[bytes]] = {}
     for path in captures:
         streams.setdefault(capture_format(path, fmt), []).extend(read_capture(path))
-    from telemetry_adapters import known_formats
+    from twinwatch.telemetry_adapters import known_formats
 
     bad = sorted(set(streams) - set(known_formats()))
     if bad:

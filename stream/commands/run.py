@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stream.commands._options import EXIT_STATUS_HELP, ExitCode
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode
 
 __all__ = ["run"]
 
@@ -49,19 +49,19 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     durable (at-least-once; alerts are idempotent by id). SIGTERM or SIGINT
     stops the worker cleanly.
     """
-    from stream.config import ConfigError, load_config
+    from twinwatch.stream.config import ConfigError, load_config
 
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    from stream.logs import configure_logging
+    from twinwatch.stream.logs import configure_logging
 
     configure_logging(level=cfg.logging.level.upper(), fmt=cfg.logging.format)
     import faust
     import torch
 
-    from stream.app import build_service
+    from twinwatch.stream.app import build_service
 
     torch.set_num_threads(cfg.twin.threads)
     try:

@@ -1,7 +1,7 @@
 """``twinwatch score``: how good were these alerts? Event precision, recall, delay, localisation, false alarms.
 
 Wiring only: reading the files, printing the table. The rules and the maths
-are :func:`detectors.scoring.score`.
+are :func:`twinwatch.detectors.scoring.score`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from stream.commands._options import EXIT_STATUS_HELP, ExitCode, json_report_option, write_json_report
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, json_report_option, write_json_report
 
 __all__ = ["score"]
 
@@ -74,8 +74,8 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
     fault-free time against --alpha, and benign events that drew a
     network-fault alert.
     """
-    from detectors.scoring import ScoringError, entities_of_network, load_alert_lines, load_labels
-    from detectors.scoring import score as run_score
+    from twinwatch.detectors.scoring import ScoringError, entities_of_network, load_alert_lines, load_labels
+    from twinwatch.detectors.scoring import score as run_score
 
     try:
         labels = load_labels(labels_path)
@@ -85,8 +85,8 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
         sys.exit(int(ExitCode.INVALID_INPUT))
     n_entities, links, start, end = None, [], None, None
     if network is not None:
-        from twin.netmodel import load_network_model
-        from twin.netmodel.errors import NetworkModelError
+        from twinwatch.twin.netmodel import load_network_model
+        from twinwatch.twin.netmodel.errors import NetworkModelError
 
         try:
             mdl = load_network_model(network)

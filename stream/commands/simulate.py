@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
 
 MAX_AREA_KM = 20_000.0
-"""Same as :data:`twin.sim.dataset.MAX_AREA_KM` (not imported: it would load the simulator for --help)."""
+"""Same as :data:`twinwatch.twin.sim.dataset.MAX_AREA_KM` (not imported: it would load the simulator for --help)."""
 __all__ = ["simulate"]
 
 
@@ -150,9 +150,9 @@ def dataset(
     pairs_fraction: float, routing: str, scheduling: str, buffer_pkts: str, time_dist: str, pkt_size: str,
     target_rse: float, min_packets: int, max_packets: int, progress: bool,
 ) -> None:
-    from twin.sim.dataset import TopologySpec, generate_dataset
-    from twin.sim.engine import SimConfig
-    from twin.sim.scenarios import ScenarioParams, parse_load
+    from twinwatch.twin.sim.dataset import TopologySpec, generate_dataset
+    from twinwatch.twin.sim.engine import SimConfig
+    from twinwatch.twin.sim.scenarios import ScenarioParams, parse_load
 
     if min_packets > max_packets:
         raise click.BadParameter(f"--min-packets {min_packets} is larger than --max-packets {max_packets}",
@@ -210,8 +210,8 @@ Examples:
 @click.argument("dataset_dir", metavar="DATASET_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @json_report_option
 def stats(dataset_dir: Path, json_report: str | None) -> None:
-    from twin.datasets.gnnet import DatasetError
-    from twin.sim.dataset import dataset_summary
+    from twinwatch.twin.datasets.gnnet import DatasetError
+    from twinwatch.twin.sim.dataset import dataset_summary
 
     try:
         summary = dataset_summary(dataset_dir)
@@ -220,6 +220,6 @@ def stats(dataset_dir: Path, json_report: str | None) -> None:
     write_json_report(json_report or "-", summary)
 
 
-from stream.commands.simulate_telemetry import telemetry  # noqa: E402  (the group's third command, own module)
+from twinwatch.stream.commands.simulate_telemetry import telemetry  # noqa: E402  (the group's third command, own module)
 
 simulate.add_command(telemetry)

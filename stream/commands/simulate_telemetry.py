@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stream.commands._options import EXIT_STATUS_HELP, ExitCode, progress_option
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, progress_option
 
 __all__ = ["parse_duration", "telemetry"]
 
@@ -114,9 +114,9 @@ Examples:
 def telemetry(network: str, duration: float, window: float, faults: int | None, fault_plan: Path | None, seed: int,
               load: float, malformed_fraction: float, packets: int, workers: int, bootstrap: str | None,
               speed: float | None, out: Path, progress: bool) -> None:
-    from twin.netmodel import NetworkModelError, load_network
-    from twin.testbed.faults import FaultPlanError, load_plan, random_plan, shipped_plan
-    from twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.netmodel import NetworkModelError, load_network
+    from twinwatch.twin.testbed.faults import FaultPlanError, load_plan, random_plan, shipped_plan
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
     if speed is not None and bootstrap is None:
         raise click.UsageError("--speed paces Kafka production; give --kafka HOST:PORT too")

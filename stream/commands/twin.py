@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import click
 
-from stream.commands._lazy import LazyGroup
+from twinwatch.stream.commands._lazy import LazyGroup
 
 __all__ = ["twin"]
 
 # name -> "module:attribute" of a click command
 _COMMANDS: dict[str, str] = {
-    "predict": "stream.commands.twin_predict:predict",
-    "evaluate": "stream.commands.twin_predict:evaluate",
-    "train": "stream.commands.twin_train:train",
-    "explain": "stream.commands.twin_explain:explain",
-    "calibrate": "stream.commands.twin_calibrate:calibrate",
+    "predict": "twinwatch.stream.commands.twin_predict:predict",
+    "evaluate": "twinwatch.stream.commands.twin_predict:evaluate",
+    "train": "twinwatch.stream.commands.twin_train:train",
+    "explain": "twinwatch.stream.commands.twin_explain:explain",
+    "calibrate": "twinwatch.stream.commands.twin_calibrate:calibrate",
 }
 
 _HELP = """Predict, evaluate, train and explain the network twin offline.

@@ -1,6 +1,6 @@
 """``twinwatch twin calibrate``: recompute a model's conformal calibration (intervals and p-value grids).
 
-The maths lives in :func:`twin.conformal.fit_calibration`; this module reads
+The maths lives in :func:`twinwatch.twin.conformal.fit_calibration`; this module reads
 the held-out samples, runs the model and writes the result.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import click
 import numpy as np
 
-from stream.commands._options import EXIT_STATUS_HELP, checkpoint_option, progress_option
-from stream.commands.twin_predict import _as_click_errors, _progress, cli_model
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, checkpoint_option, progress_option
+from twinwatch.stream.commands.twin_predict import _as_click_errors, _progress, cli_model
 
 __all__ = ["calibrate"]
 
@@ -28,9 +28,9 @@ _KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: bool,
              chunk: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, int]:
     """Labels, predictions and path loads of every sample under ``data_dirs``, concatenated; and the sample count."""
-    from twin.conformal import scenario_path_max_load
-    from twin.datasets import iter_samples
-    from twin.models import predict_many
+    from twinwatch.twin.conformal import scenario_path_max_load
+    from twinwatch.twin.datasets import iter_samples
+    from twinwatch.twin.models import predict_many
 
     obs: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
     pred: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
@@ -110,7 +110,7 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
     """
     import sys
 
-    from twin.conformal import fit_calibration
+    from twinwatch.twin.conformal import fit_calibration
 
     model = cli_model(model_name, checkpoint)
     if "torch" in sys.modules:  # a torch model (gnn, mlp): keep to the cores we were given
@@ -136,7 +136,7 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
 
 
 def _inside(y: np.ndarray, yh: np.ndarray, load: np.ndarray, entry: dict[str, Any]) -> np.ndarray:
-    from twin.conformal import interval
+    from twinwatch.twin.conformal import interval
 
     ok = np.isfinite(y) & np.isfinite(yh) & ((y > 0) & (yh > 0) if entry["kind"] == "log" else True)
     lo, hi = interval(yh[ok], entry, load[ok])
@@ -151,11 +151,11 @@ def _write(model: Any, checkpoint: Path | None, out: Path | None, cal: dict[str,
         doc = {"model": model.name, "calibration": cal, "calibration_data": meta}
         _atomic_write(out, doc)
         return str(out)
-    from twin.checkpoint import CONFIG
+    from twinwatch.twin.checkpoint import CONFIG
 
     src = checkpoint
     if src is None:
-        from twin.models.gnn import DEFAULT_CHECKPOINT
+        from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
 
         src = Path(DEFAULT_CHECKPOINT)
     cfg_path = src / CONFIG

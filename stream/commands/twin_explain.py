@@ -13,23 +13,28 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stream.commands._options import EXIT_STATUS_HELP, checkpoint_option, json_report_option, write_json_report
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    checkpoint_option,
+    json_report_option,
+    write_json_report,
+)
 
 if TYPE_CHECKING:
-    from twin.kpis import Labels
-    from twin.scenario import Scenario
+    from twinwatch.twin.kpis import Labels
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = ["explain"]
 
 
 def _load_sample(data: Path, sample: int) -> tuple[str, int, Scenario, Labels | None]:
     """``(file, index, scenario, labels)`` of sample ``sample`` of a GNNet folder, or a scenario YAML (no labels)."""
-    from twin.datasets import DatasetError, iter_samples
-    from twin.scenario import ScenarioError
+    from twinwatch.twin.datasets import DatasetError, iter_samples
+    from twinwatch.twin.scenario import ScenarioError
 
     try:
         if data.is_file() and data.suffix.lower() in (".yaml", ".yml"):
-            from twin.datasets.scenario_yaml import load_scenario_yaml
+            from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
 
             return data.name, 0, load_scenario_yaml(data), None
         for k, s in enumerate(iter_samples(data)):
@@ -85,9 +90,9 @@ def explain(data_dir: Path, sample: int, path: tuple[str, str], checkpoint: Path
     from rich.console import Console
     from rich.table import Table
 
-    from twin.checkpoint import CheckpointError
-    from twin.explain import explain_path
-    from twin.models.gnn import load_gnn
+    from twinwatch.twin.checkpoint import CheckpointError
+    from twinwatch.twin.explain import explain_path
+    from twinwatch.twin.models.gnn import load_gnn
 
     try:
         model = load_gnn(str(checkpoint) if checkpoint else None)

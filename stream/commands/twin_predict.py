@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from stream.commands._options import (
+from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
     ExitCode,
     atomic_output,
@@ -43,10 +43,10 @@ from stream.commands._options import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from twin.evaluate import EvalReport
-    from twin.kpis import Prediction
-    from twin.models import KPIModel
-    from twin.scenario import Scenario
+    from twinwatch.twin.evaluate import EvalReport
+    from twinwatch.twin.kpis import Prediction
+    from twinwatch.twin.models import KPIModel
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = ["cli_model", "evaluate", "predict", "prediction_record", "stderr_console"]
 
@@ -63,8 +63,8 @@ def stderr_console() -> Console:
 
 
 def cli_model(name: str | None, checkpoint: Path | None) -> KPIModel:
-    """:func:`twin.models.load_model` for ``--model`` / ``--checkpoint``: usage errors exit 2, load errors 1."""
-    from twin.models import ModelLoadError, UnknownModelError, load_model
+    """``twin.models.load_model`` for ``--model`` / ``--checkpoint``: usage errors exit 2, load errors 1."""
+    from twinwatch.twin.models import ModelLoadError, UnknownModelError, load_model
 
     key = name.strip().lower() if name is not None else None
     if checkpoint is not None and key is not None and key not in _CHECKPOINT_MODELS:
@@ -91,8 +91,8 @@ def prediction_record(file: str, index: int, scenario: Scenario, pred: Predictio
     """The contract JSON object of one sample (NaN becomes ``null``).
 
     >>> import numpy as np
-    >>> from twin.kpis import Prediction
-    >>> from twin.scenario import Flow, Scenario
+    >>> from twinwatch.twin.kpis import Prediction
+    >>> from twinwatch.twin.scenario import Flow, Scenario
     >>> sc = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1e5)])
     >>> p = Prediction.empty(1, 1); p.path_delay_s[:] = 0.5; p.path_jitter_s2[:] = 0.1; p.path_loss_ratio[:] = 0
     >>> prediction_record("a.tar.gz", 3, sc, p)
@@ -114,8 +114,8 @@ def prediction_record(file: str, index: int, scenario: Scenario, pred: Predictio
 
 
 def _data_errors() -> tuple[type[BaseException], ...]:
-    from twin.datasets.gnnet import DatasetError
-    from twin.scenario import ScenarioError
+    from twinwatch.twin.datasets.gnnet import DatasetError
+    from twinwatch.twin.scenario import ScenarioError
 
     return (DatasetError, ScenarioError, OSError, EOFError)
 
@@ -139,11 +139,11 @@ def _is_yaml(path: Path) -> bool:
 def _iter_inputs(data: Path) -> Iterator[tuple[str, int, Scenario]]:
     """``(file, index, scenario)`` for a scenario YAML or every sample of a dataset."""
     if _is_yaml(data):
-        from twin.datasets.scenario_yaml import load_scenario_yaml
+        from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
 
         yield data.name, 0, load_scenario_yaml(data)
         return
-    from twin.datasets import iter_samples
+    from twinwatch.twin.datasets import iter_samples
 
     for s in iter_samples(data):
         yield s.file, s.index, s.scenario
@@ -329,7 +329,7 @@ def evaluate(data_dir: Path, model_name: str | None, checkpoint: Path | None, js
     if _is_yaml(data_dir):
         raise click.BadParameter("a scenario YAML has no labels; evaluate needs a GNNet dataset folder",
                                  param_hint="DATA_DIR")
-    from twin.evaluate import evaluate as run_evaluation
+    from twinwatch.twin.evaluate import evaluate as run_evaluation
 
     model = cli_model(model_name, checkpoint)
     with _as_click_errors():

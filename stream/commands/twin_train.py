@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
 
 __all__ = ["train"]
 
@@ -95,11 +95,11 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     import torch
     from rich.console import Console
 
-    from twin.checkpoint import CheckpointError
-    from twin.datasets import DatasetError
-    from twin.scenario import ScenarioError
-    from twin.train import TrainConfig, load_examples
-    from twin.train import train as run_train
+    from twinwatch.twin.checkpoint import CheckpointError
+    from twinwatch.twin.datasets import DatasetError
+    from twinwatch.twin.scenario import ScenarioError
+    from twinwatch.twin.train import TrainConfig, load_examples
+    from twinwatch.twin.train import train as run_train
 
     tr_res, va_res = [d.resolve() for d in train_dirs], [d.resolve() for d in val_dirs]
     shared = [str(v) for v in va_res if any(v == t or t in v.parents or v in t.parents for t in tr_res)]
@@ -136,7 +136,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
                   f"(epoch {summary['best_epoch']}), {summary['wall_time_s'] / 60:.1f} min")
     report = {k: v for k, v in summary.items() if k != "calibration"}
     if mlp_out is not None:
-        from twin.models.mlp import fit_mlp
+        from twinwatch.twin.models.mlp import fit_mlp
 
         res = fit_mlp(tr, va, mlp_out, seed=seed)
         console.print(f"MLP baseline written to {mlp_out}: validation delay MAPE {res['best_val_delay_mape']:.2f} %")

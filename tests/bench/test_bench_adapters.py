@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from bench_adapters import FULL, make_round
 
-from telemetry_adapters import get_decoder
-from telemetry_adapters.base import DecoderConfig
-from telemetry_adapters.counters import CounterState
-from telemetry_adapters.normalize import normalize
+from twinwatch.telemetry_adapters import get_decoder
+from twinwatch.telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters.counters import CounterState
+from twinwatch.telemetry_adapters.normalize import normalize
 
 pytestmark = pytest.mark.bench
 CFG = DecoderConfig(network="bench", max_age_s=None, max_future_skew_s=None)

@@ -23,10 +23,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from telemetry_adapters.counters import CounterState
-from telemetry_adapters.inventory import Inventory
-from telemetry_adapters.normalize import normalize
-from telemetry_adapters.schema import Kind, SampleBatch
+from twinwatch.telemetry_adapters.counters import CounterState
+from twinwatch.telemetry_adapters.inventory import Inventory
+from twinwatch.telemetry_adapters.normalize import normalize
+from twinwatch.telemetry_adapters.schema import Kind, SampleBatch
 
 FIELDS = ("rx_octets", "tx_octets", "rx_pkts", "tx_pkts", "rx_unicast_pkts", "tx_unicast_pkts",
           "rx_discards", "tx_discards", "rx_errors", "tx_errors")  # fmt: skip

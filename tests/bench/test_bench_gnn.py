@@ -13,7 +13,7 @@ pytestmark = pytest.mark.bench
 
 @pytest.fixture(scope="module")
 def sample_200(shared_data):  # type: ignore[no-untyped-def]
-    from twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.datasets.gnnet import iter_samples
 
     root = shared_data / "gnnet" / "2022" / "validation" / "200"
     if not root.is_dir():
@@ -25,7 +25,7 @@ def sample_200(shared_data):  # type: ignore[no-untyped-def]
 def test_gnn_predict_200_nodes(benchmark, sample_200, threads: int) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    from twin.models.gnn import load_gnn
+    from twinwatch.twin.models.gnn import load_gnn
 
     torch.set_num_threads(threads)
     model = load_gnn(None)
@@ -37,7 +37,7 @@ def test_gnn_predict_200_nodes(benchmark, sample_200, threads: int) -> None:  # 
 
 
 def test_features_200_nodes(benchmark, sample_200) -> None:  # type: ignore[no-untyped-def]
-    from twin.features import scenario_graph
+    from twinwatch.twin.features import scenario_graph
 
     g = benchmark(scenario_graph, sample_200.scenario)
     assert g.n_paths == sample_200.scenario.n_paths

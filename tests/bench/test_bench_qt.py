@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import shared_data_path
-from twin.data import bundled_scenario_path
-from twin.datasets.scenario_yaml import load_scenario_yaml
-from twin.models.qt import QueueingModel
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+from twinwatch.twin.models.qt import QueueingModel
 
 pytestmark = pytest.mark.bench
 
 
 def _first_sample(*parts: str) -> Any:
-    from twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.datasets.gnnet import iter_samples
 
     return next(itertools.islice(iter_samples(shared_data_path(*parts)), 1))
 

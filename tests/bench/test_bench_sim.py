@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from twin.scenario import Flow, Scenario
-from twin.sim import SimConfig, SimResult, simulate
+from twinwatch.twin.scenario import Flow, Scenario
+from twinwatch.twin.sim import SimConfig, SimResult, simulate
 
 REPO = Path(__file__).resolve().parents[2]
 NSFNET = REPO / "twin" / "data" / "nsfnet.yaml"
@@ -35,7 +35,7 @@ NSFNET = REPO / "twin" / "data" / "nsfnet.yaml"
 
 def nsfnet() -> Scenario:
     """The bundled NSFNet scenario."""
-    from twin.datasets.scenario_yaml import load_scenario_yaml
+    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
 
     return load_scenario_yaml(NSFNET)
 

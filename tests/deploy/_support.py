@@ -64,7 +64,7 @@ def exposed_metrics() -> dict[str, str]:
     """
     from prometheus_client import CollectorRegistry
 
-    from stream.metrics import ServiceMetrics
+    from twinwatch.stream.metrics import ServiceMetrics
 
     registry = CollectorRegistry()
     ServiceMetrics(registry, version="test")

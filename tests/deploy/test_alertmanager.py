@@ -60,7 +60,7 @@ def test_twinwatch_alerts_are_grouped_by_incident_and_path_alerts_inhibited_by_l
 def test_the_severities_twinwatch_can_emit_reach_a_receiver() -> None:
     """Every (kind, severity) that detectors.alerts allows resolves to exactly one receiver, and only a
     critical degradation reaches the pager."""
-    from detectors.alerts import MAX_SEVERITY, SEVERITIES
+    from twinwatch.detectors.alerts import MAX_SEVERITY, SEVERITIES
 
     for kind in KINDS:
         for sev in SEVERITIES[: SEVERITIES.index(MAX_SEVERITY[kind]) + 1]:
@@ -81,7 +81,7 @@ def _post(am_port: int, alerts: list[dict]) -> None:
 
 def _alert(kind: str, entity_kind: str, entity_id: str, kpi: str, suspect: str, start: float) -> dict:
     """A twinwatch alert in the Alertmanager v2 shape the service pushes, with the ``suspect_link`` label."""
-    from detectors.alerts import Alert
+    from twinwatch.detectors.alerts import Alert
 
     a = Alert.open(network="nsf", entity_kind=entity_kind, entity_id=entity_id, kpi=kpi, start=start, kind=kind,
                    suspects=({"link": suspect, "score": 0.9},))

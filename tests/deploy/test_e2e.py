@@ -5,8 +5,9 @@ it with the rules of ``deploy/prometheus`` → a real ``prometheus-alertmanager`
 
 What is real: the telemetry (``twinwatch simulate telemetry``: the packet-level simulator and the collectors'
 wire formats, with a capacity degradation, grey loss and a link going down), the service's
-:class:`stream.pipeline.Pipeline` with the shipped GNN twin, :class:`stream.metrics.ServiceMetrics` served by
-:class:`stream.metrics.MetricsServer`, :class:`stream.sinks.AlertmanagerSink`, the Debian Prometheus and
+:class:`twinwatch.stream.pipeline.Pipeline` with the shipped GNN twin,
+:class:`twinwatch.stream.metrics.ServiceMetrics` served by :class:`twinwatch.stream.metrics.MetricsServer`,
+:class:`twinwatch.stream.sinks.AlertmanagerSink`, the Debian Prometheus and
 Alertmanager binaries, and the deploy configuration files. What differs from production, and why:
 
 * the captures are fed to the pipeline directly, as ``twinwatch replay`` does, not through Kafka (the Kafka
@@ -89,11 +90,11 @@ def test_faults_reach_the_webhook_through_prometheus_and_alertmanager(
     import torch
     from prometheus_client import CollectorRegistry
 
-    from stream.metrics import MetricsServer, ServiceMetrics
-    from stream.pipeline import Pipeline, interleave
-    from stream.sinks import AlertmanagerSink
-    from twin.models import load_model
-    from twin.netmodel import load_network
+    from twinwatch.stream.metrics import MetricsServer, ServiceMetrics
+    from twinwatch.stream.pipeline import Pipeline, interleave
+    from twinwatch.stream.sinks import AlertmanagerSink
+    from twinwatch.twin.models import load_model
+    from twinwatch.twin.netmodel import load_network
 
     pytest.importorskip("promql_parser", reason="promql-parser is in the `deploy` extra: pip install -e '.[deploy]'")
     torch.set_num_threads(1)
@@ -126,15 +127,16 @@ def test_faults_reach_the_webhook_through_prometheus_and_alertmanager(
                    sorted((capture / "topics").glob("twinwatch.raw.*.jsonl"))}
         t_start = time.time()
         pushed: list[dict[str, Any]] = []
-        for fmt, chunk in interleave(streams, 2000):
-            out = pipe.process(chunk, fmt)
-            if out.changes:
-                sink.push(out.changes)
-                pushed += [c.alert.to_alertmanager() for c in out.changes if c.action == "firing"]
-        out = pipe.flush()
-        if out.changes:
-            sink.push(out.changes)
-            pushed += [c.alert.to_alertmanager() for c in out.changes if c.action == "firing"]
+        # The replay runs far faster than real time, so an alert would fire and resolve within Alertmanager's
+        # group_wait, and Alertmanager (rightly) never notifies a group that resolved before its first flush.
+        # Push the firings as they come and the resolutions after the deliveries are checked.
+        resolutions = []
+        for out in [*(pipe.process(chunk, fmt) for fmt, chunk in interleave(streams, 2000)), pipe.flush()]:
+            firing = [c for c in out.changes if c.action == "firing"]
+            resolutions += [c for c in out.changes if c.action == "resolved"]
+            if firing:
+                sink.push(firing)
+                pushed += [c.alert.to_alertmanager() for c in firing]
         assert pushed, "the scenario's faults raised no alert: nothing to deliver"
 
         # --- 1. twinwatch's own alerts reach the receiver their kind and severity route to, grouped
@@ -164,6 +166,7 @@ def test_faults_reach_the_webhook_through_prometheus_and_alertmanager(
                 links = {a["labels"].get("suspect_link", "") for a in note["alerts"]}
                 assert len(nets) == 1 and len(links) == 1, f"one notification mixes incidents: {nets} {links}"
                 assert set(note["groupLabels"]) <= {"network", "suspect_link"}
+        sink.push(resolutions)
 
         # --- 2. every dashboard query returns data from this Prometheus over the run
         wait_for("recording rules evaluated on the last scrape", lambda: get_json(

@@ -74,7 +74,7 @@ def test_dockerfile_pins_the_cpu_torch_of_the_project() -> None:
 
 def test_image_listens_on_all_addresses_only_inside_the_container() -> None:
     """The image sets metrics.bind to 0.0.0.0:9464 explicitly; the service's own default stays loopback."""
-    from stream.config import load_config
+    from twinwatch.stream.config import load_config
 
     env = {}
     for i, a in _dockerfile():
@@ -143,7 +143,7 @@ def test_compose_stack_has_every_component_on_loopback_ports() -> None:
 
 
 def test_compose_twinwatch_configuration_is_valid_for_the_service() -> None:
-    from stream.config import load_config
+    from twinwatch.stream.config import load_config
 
     cfg = load_config(DEPLOY / "compose" / "twinwatch.yaml", env={"TWINWATCH_METRICS__BIND": "0.0.0.0:9464"})
     assert cfg.kafka.bootstrap == "kafka:9092"
@@ -158,7 +158,7 @@ def test_compose_prometheus_scrapes_twinwatch_and_loads_every_rule_file() -> Non
 
 
 def test_gnmic_writes_the_topic_and_format_twinwatch_reads() -> None:
-    from stream.config import load_config
+    from twinwatch.stream.config import load_config
 
     gnmic = yaml.safe_load((DEPLOY / "compose" / "gnmic.yaml").read_text())
     out = gnmic["outputs"]["kafka"]
@@ -277,7 +277,7 @@ def test_manifests_wire_together() -> None:
 
 def test_configmap_configuration_is_valid_for_the_service(tmp_path: Path) -> None:
     """The ConfigMap's twinwatch.yaml passes the service's validator once the Secret's files exist."""
-    from stream.config import load_config
+    from twinwatch.stream.config import load_config
 
     docs = {(d["kind"], d["metadata"]["name"]): d for _, d in _k8s_documents() if "metadata" in d}
     text = docs[("ConfigMap", "twinwatch-config")]["data"]["twinwatch.yaml"]

@@ -308,7 +308,7 @@ def make_input(fmt: str, rng: random.Random, work: Path) -> Path:
 
 def _edge_values(doc: Any, rng: random.Random) -> Any:
     """Set a few numbers to the edges of their documented range (:data:`RANGES`): valid but extreme inputs."""
-    from twin.datasets.scenario_yaml import RANGES
+    from twinwatch.twin.datasets.scenario_yaml import RANGES
 
     doc = copy.deepcopy(doc)
     spots = [(path, path[-1]) for path, v in _nodes(doc) if path and isinstance(path[-1], str) and path[-1] in RANGES
@@ -337,9 +337,9 @@ def _make_yaml(rng: random.Random, work: Path) -> Path:
 
 
 def _native_seed(root: Path) -> None:
-    from twin.datasets.native import write_manifest, write_sample
-    from twin.kpis import Labels
-    from twin.scenario import Flow, Scenario
+    from twinwatch.twin.datasets.native import write_manifest, write_sample
+    from twinwatch.twin.kpis import Labels
+    from twinwatch.twin.scenario import Flow, Scenario
 
     sc = Scenario.build(3, [(0, 1, 1e6, 0.001), (1, 2, 1e6, 0.002), (1, 0, 1e6, 0.001), (2, 1, 1e6, 0.002)],
                         {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]}, [Flow(0, 2, 2e5, 8000.0), Flow(2, 0, 1e5, 4000.0)],
@@ -447,8 +447,8 @@ _CKPT_CACHE: dict[str, dict[str, bytes]] = {}
 
 
 def _make_checkpoint(rng: random.Random, work: Path) -> Path:
-    from twin.models.gnn import DEFAULT_CHECKPOINT
-    from twin.models.mlp import DEFAULT_MLP_CHECKPOINT
+    from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+    from twinwatch.twin.models.mlp import DEFAULT_MLP_CHECKPOINT
 
     kind = "mlp" if rng.random() < 0.7 else "gnn"
     if kind not in _CKPT_CACHE:
@@ -484,7 +484,7 @@ def _make_checkpoint(rng: random.Random, work: Path) -> Path:
 
 # ------------------------------------------------------------- checks
 def _check_prediction(sc: Any, pred: Any, what: str) -> None:
-    from twin.models.bounds import path_delay_floor
+    from twinwatch.twin.models.bounds import path_delay_floor
 
     floor = path_delay_floor(sc)
     d, loss = pred.path_delay_s, pred.path_loss_ratio
@@ -498,23 +498,23 @@ def _check_prediction(sc: Any, pred: Any, what: str) -> None:
 
 
 def _triangle() -> Any:
-    from twin.scenario import Flow, Scenario
+    from twinwatch.twin.scenario import Flow, Scenario
 
     return Scenario.build(3, [(0, 1, 1e4, 0.01), (1, 2, 1e4, 0.02), (1, 0, 1e4, 0.01), (2, 1, 1e4, 0.02)],
                           {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]}, [Flow(0, 2, 3e3, 1000.0), Flow(2, 0, 1e3, 1000.0)])
 
 
 def _qt() -> Any:
-    from twin.models.qt import QueueingModel
+    from twinwatch.twin.models.qt import QueueingModel
 
     return QueueingModel()
 
 
 def check_library(fmt: str, path: Path) -> str:
     """Read ``path`` as ``fmt`` under the watchdog; ``"ok"`` or ``"refused"``, else :class:`FuzzInvariantError`."""
-    from twin.checkpoint import CheckpointError
-    from twin.datasets import DatasetError, iter_samples
-    from twin.datasets.scenario_yaml import ScenarioFileError, load_scenario_yaml
+    from twinwatch.twin.checkpoint import CheckpointError
+    from twinwatch.twin.datasets import DatasetError, iter_samples
+    from twinwatch.twin.datasets.scenario_yaml import ScenarioFileError, load_scenario_yaml
 
     allowed: tuple[type[BaseException], ...] = {
         "scenario_yaml": (ScenarioFileError,), "native": (DatasetError,), "gnnet": (DatasetError,),
@@ -530,9 +530,9 @@ def check_library(fmt: str, path: Path) -> str:
                 for s in iter_samples(path):
                     assert s.scenario.n_paths >= 0
             else:
-                from twin.models.bounds import OutOfDomainWarning
-                from twin.models.gnn import GNNModel
-                from twin.models.mlp import MLPModel
+                from twinwatch.twin.models.bounds import OutOfDomainWarning
+                from twinwatch.twin.models.gnn import GNNModel
+                from twinwatch.twin.models.mlp import MLPModel
 
                 warnings.simplefilter("ignore", OutOfDomainWarning)  # a mutated mean/std may say so: fine
                 model = (MLPModel if path.name == "mlp" else GNNModel).load(path)
@@ -553,8 +553,8 @@ def check_cli(fmt: str, path: Path, runner: Any | None = None) -> int:
     """Run ``twinwatch twin predict`` on ``path``; the exit status, else :class:`FuzzInvariantError`."""
     from click.testing import CliRunner
 
-    from stream.cli import cli
-    from twin.data import bundled_scenario_path
+    from twinwatch.stream.cli import cli
+    from twinwatch.twin.data import bundled_scenario_path
 
     runner = runner or CliRunner()
     if fmt == "checkpoint":

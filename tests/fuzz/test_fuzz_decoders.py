@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from telemetry_adapters import CounterState, get_decoder
-from telemetry_adapters.accounting import Tally, run_batch
-from telemetry_adapters.base import DecoderConfig
-from telemetry_adapters.inventory import Inventory
+from twinwatch.telemetry_adapters import CounterState, get_decoder
+from twinwatch.telemetry_adapters.accounting import Tally, run_batch
+from twinwatch.telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters.inventory import Inventory
 
 from ._decoder_mutations import FORMATS, Mutator
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from stream.broker import BrokerError, EmbeddedBroker
+from twinwatch.stream.broker import BrokerError, EmbeddedBroker
 
 pytestmark = pytest.mark.kafka
 

@@ -11,8 +11,8 @@ import numpy as np
 import orjson
 import pytest
 
-from detectors.baselines import RunSeries
 from tests.conftest import REPO_ROOT, shared_data_path
+from twinwatch.detectors.baselines import RunSeries
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 

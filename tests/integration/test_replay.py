@@ -12,16 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from detectors.alerts import Alert
-from stream.cli import cli
+from twinwatch.detectors.alerts import Alert
+from twinwatch.stream.cli import cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from twin.netmodel import load_network
-    from twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
     out = tmp_path_factory.mktemp("tb")
     run_testbed(load_network("abilene"), [], out, TestbedConfig(duration_s=300.0, window_s=10.0, seed=11,

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.broker import free_port
+from twinwatch.stream.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -26,8 +26,8 @@ FORMATS = ("gnmic", "influx", "probe", "goflow2")
 @pytest.fixture(scope="module")
 def testbed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 5-minute Abilene testbed run with 1 % malformed messages (labelled in malformed.jsonl)."""
-    from twin.netmodel import load_network
-    from twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
     out = tmp_path_factory.mktemp("testbed")
     run_testbed(load_network("abilene"), [], out, TestbedConfig(duration_s=300.0, window_s=10.0, seed=3,
@@ -106,8 +106,8 @@ sinks: {{jsonl: "{alerts_file}"}}
 metrics: {{bind: "127.0.0.1:{port}"}}
 """)
     env = dict(os.environ, TWINWATCH_KAFKA__BOOTSTRAP=bootstrap)
-    proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", "--config", str(cfg), "--duration", "45"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "twinwatch.stream.cli", "run", "--config", str(cfg),
+                             "--duration", "45"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         fams = _scrape_when_ready(f"http://127.0.0.1:{port}", deadline_s=120.0)
         _, err = proc.communicate(timeout=240)
@@ -148,9 +148,9 @@ metrics: {{bind: "127.0.0.1:{port}"}}
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """20 minutes of Abilene with LOSAng->SNVAng down from t=800 s to 900 s (late: calibration first)."""
-    from twin.netmodel import load_network
-    from twin.testbed.faults import Fault
-    from twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.testbed.faults import Fault
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
     out = tmp_path_factory.mktemp("fault")
     plan = [Fault(kind="link_down", start_s=800.0, end_s=900.0, entities=("LOSAng->SNVAng",))]
@@ -162,7 +162,7 @@ def test_live_service_and_replay_give_the_same_alerts(kafka_broker, fault_run: P
                                                       tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from stream.cli import cli
+    from twinwatch.stream.cli import cli
 
     bootstrap = kafka_broker.bootstrap
     from aiokafka import AIOKafkaProducer
@@ -189,8 +189,8 @@ twin: {{model: qt}}
 metrics: {{enabled: false}}
 """)
     env = dict(os.environ, TWINWATCH_KAFKA__BOOTSTRAP=bootstrap)
-    proc = subprocess.run([sys.executable, "-m", "stream.cli", "run", "--config", str(cfg), "--duration", "100"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "twinwatch.stream.cli", "run", "--config", str(cfg),
+                           "--duration", "100"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     live = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "parity.alerts", timeout_s=3.0))]
     expected = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "parity.expected"))]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from stream.broker import EmbeddedBroker
-from stream.cli import cli
+from twinwatch.stream.broker import EmbeddedBroker
+from twinwatch.stream.cli import cli
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -21,7 +21,7 @@ async def _read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = await consumer._client.fetch_all_metadata()  # noqa: SLF001 — partitions of the topic
+        parts = await consumer._client.fetch_all_metadata()
         tps = [TopicPartition(topic, p) for p in parts.partitions_for_topic(topic) or ()]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

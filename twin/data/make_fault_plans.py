@@ -6,7 +6,7 @@ GÉANT, 6 h for Cogent). Link faults fall on links in proportion to their
 utilisation at the weekly mean traffic, so that their effect is visible; the
 seed is fixed, so the files are reproducible::
 
-    .venv/bin/python -m twin.data.make_fault_plans
+    .venv/bin/python -m twinwatch.twin.data.make_fault_plans
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import orjson
 
-from twin.netmodel import load_network
-from twin.testbed.faults import random_plan
-from twin.testbed.run import TestbedConfig, mean_utilisation
+from twinwatch.twin.netmodel import load_network
+from twinwatch.twin.testbed.faults import random_plan
+from twinwatch.twin.testbed.run import TestbedConfig, mean_utilisation
 
 PLANS = {"abilene": (86400.0, 28), "geant": (86400.0, 28), "cogentco": (21600.0, 14)}
 """Network → (run length in seconds, network faults)."""

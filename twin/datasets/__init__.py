@@ -1,4 +1,4 @@
-"""twin.datasets: readers that turn labelled network data into Scenario + Labels.
+"""twinwatch.twin.datasets: readers that turn labelled network data into Scenario + Labels.
 
 Contract: a reader yields :class:`~twin.datasets.gnnet.Sample` objects
 (``file``, ``index``, ``scenario``, ``labels``, ``sim_time``) with the dataset's
@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from twin.datasets.gnnet import DatasetError, GNNetReader, Sample, find_tarballs
-from twin.datasets.gnnet import iter_samples as iter_gnnet_samples
+from twinwatch.twin.datasets.gnnet import DatasetError, GNNetReader, Sample, find_tarballs
+from twinwatch.twin.datasets.gnnet import iter_samples as iter_gnnet_samples
 
 __all__ = [
     "DatasetError",
@@ -42,14 +42,14 @@ def iter_samples(root: str | os.PathLike[str], *, progress: bool = False) -> Ite
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix.lower() in _YAML_SUFFIXES:
-        from twin.datasets.scenario_yaml import load_scenario_yaml
-        from twin.kpis import Labels
+        from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+        from twinwatch.twin.kpis import Labels
 
         sc = load_scenario_yaml(path)
         labels = Labels.empty(sc.n_paths, sc.n_links)
         yield Sample(file=path.name, index=0, scenario=sc, labels=labels, sim_time=math.nan)
         return
-    from twin.datasets.native import is_native_dataset, iter_native_samples
+    from twinwatch.twin.datasets.native import is_native_dataset, iter_native_samples
 
     if is_native_dataset(path):
         yield from iter_native_samples(path, progress=progress)

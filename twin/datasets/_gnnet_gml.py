@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.scenario import MAX_QUEUES, Policy
+from twinwatch.twin.scenario import MAX_QUEUES, Policy
 
 __all__ = ["GMLError", "GNNetGraph", "parse_gml"]
 

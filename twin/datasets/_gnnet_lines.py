@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from twin.scenario import MAX_SIZES
+from twinwatch.twin.scenario import MAX_SIZES
 
 __all__ = [
     "LineError",

@@ -14,7 +14,7 @@ link numbers, with ``pair_path[src * N + dst]`` the path number (-1: none).
 
 Examples
 --------
->>> from twin.datasets._gnnet_gml import parse_gml
+>>> from twinwatch.twin.datasets._gnnet_gml import parse_gml
 >>> g = parse_gml('''graph [ node [ id 0 ] node [ id 1 ] node [ id 2 ]
 ...   edge [ source 0 target 1 port 0 bandwidth 1 ] edge [ source 1 target 2 port 0 bandwidth 1 ]
 ...   edge [ source 1 target 0 port 1 bandwidth 1 ] edge [ source 2 target 1 port 0 bandwidth 1 ] ]''')
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.datasets._gnnet_gml import GNNetGraph
+from twinwatch.twin.datasets._gnnet_gml import GNNetGraph
 
 __all__ = ["Routing", "RoutingError", "read_routing"]
 

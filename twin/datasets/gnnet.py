@@ -23,7 +23,7 @@ packets; per link (from ``linkUsage.txt`` where present, else NaN):
 ``link_queue_pkts`` = the sum over the port's queues of
 ``avgPortOccupancy`` in packets (2022 gives it in bits; it is divided by the
 queue's mean packet size), and ``link_queue_occupancy`` = the same as a ratio
-of the port's buffer (:func:`twin.kpis.queue_occupancy_ratio`).
+of the port's buffer (:func:`twinwatch.twin.kpis.queue_occupancy_ratio`).
 
 ``Scenario.meta`` carries, per sample: ``file``, ``index``, ``sample_id``
 (first field of ``input_files.txt``, the generator's own id, not the line),
@@ -54,7 +54,7 @@ Examples
 >>> iter_samples("/nonexistent/dataset").__next__()
 Traceback (most recent call last):
 ...
-twin.datasets.gnnet.DatasetError: dataset root '/nonexistent/dataset' does not exist; ...
+twinwatch.twin.datasets.gnnet.DatasetError: dataset root '/nonexistent/dataset' does not exist; ...
 """
 
 from __future__ import annotations
@@ -72,17 +72,17 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from twin.datasets._gnnet_gml import GMLError, GNNetGraph, parse_gml
-from twin.datasets._gnnet_lines import (
+from twinwatch.twin.datasets._gnnet_gml import GMLError, GNNetGraph, parse_gml
+from twinwatch.twin.datasets._gnnet_lines import (
     LineError,
     parse_link_usage,
     parse_results,
     parse_stability,
     parse_traffic,
 )
-from twin.datasets._gnnet_routing import Routing, RoutingError, read_routing
-from twin.kpis import Labels, queue_occupancy_ratio
-from twin.scenario import MAX_QUEUES, Scenario, ScenarioError, TimeDist
+from twinwatch.twin.datasets._gnnet_routing import Routing, RoutingError, read_routing
+from twinwatch.twin.kpis import Labels, queue_occupancy_ratio
+from twinwatch.twin.scenario import MAX_QUEUES, Scenario, ScenarioError, TimeDist
 
 __all__ = ["DatasetError", "GNNetReader", "Sample", "find_tarballs", "iter_samples"]
 

@@ -27,8 +27,8 @@ complete; a generator that is stopped resumes by skipping them.
 Examples
 --------
 >>> import tempfile
->>> from twin.scenario import Flow, Scenario
->>> from twin.kpis import Labels
+>>> from twinwatch.twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.kpis import Labels
 >>> sc = Scenario.build(2, [(0, 1, 1e6), (1, 0, 1e6)], {(0, 1): [0, 1]}, [Flow(0, 1, 1e5)])
 >>> lab = Labels.empty(n_paths=1, n_links=2); lab.path_delay_s[:] = 0.0091
 >>> root = Path(tempfile.mkdtemp())
@@ -54,10 +54,10 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.datasets.gnnet import DatasetError, Sample
-from twin.kpis import Labels
-from twin.provenance import git_revision
-from twin.scenario import Scenario
+from twinwatch.twin.datasets.gnnet import DatasetError, Sample
+from twinwatch.twin.kpis import Labels
+from twinwatch.twin.provenance import git_revision
+from twinwatch.twin.scenario import Scenario
 
 __all__ = [
     "FORMAT",

@@ -30,7 +30,7 @@ Format (``version: 1``; units in key names; ``#`` comments are free)::
 
 Nodes are referred to by ``name`` or by number; optional ``lat``/``lon``
 (degrees) go to ``meta["node_lat"]``/``meta["node_lon"]``. Routing is
-:func:`twin.routing.compute_routing`, one path per pair: ``shortest_path``
+:func:`twinwatch.twin.routing.compute_routing`, one path per pair: ``shortest_path``
 uses the project's default metric, OSPF's ``max(1, floor(100 Gb/s /
 capacity))``; ``{shortest_path: prop_delay_s}`` the propagation delay (every
 link's must be > 0) and ``{shortest_path: hops}`` the hop count. Equal-cost
@@ -85,8 +85,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from twin.routing import RoutingError, compute_routing, default_metric
-from twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, TimeDist
+from twinwatch.twin.routing import RoutingError, compute_routing, default_metric
+from twinwatch.twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, TimeDist
 
 __all__ = [
     "MAX_NODES",
@@ -540,7 +540,7 @@ def _matrix_flows(t: Mapping[str, Any], n: int, source: str) -> list[Flow]:
 
 _METRICS = ("ospf", "prop_delay_s", "hops")
 """``shortest_path`` metrics: OSPF inverse capacity (the project default, see
-:func:`twin.routing.default_metric`), propagation delay (every link's must be
+:func:`twinwatch.twin.routing.default_metric`), propagation delay (every link's must be
 > 0), hop count."""
 
 

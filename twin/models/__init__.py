@@ -10,16 +10,16 @@ need them.
 ==========  ==================================  ===================================
 name        factory                             what
 ==========  ==================================  ===================================
-``qt``      ``twin.models.qt:QueueingModel``    queueing-theory baseline (NumPy)
-``mlp``     ``twin.models.mlp:load_mlp``        per-path MLP baseline
-``gnn``     ``twin.models.gnn:load_gnn``        the GNN twin (shipped checkpoint or
+``qt``      ``twinwatch.twin.models.qt:QueueingModel``    queueing-theory baseline (NumPy)
+``mlp``     ``twinwatch.twin.models.mlp:load_mlp``        per-path MLP baseline
+``gnn``     ``twinwatch.twin.models.gnn:load_gnn``        the GNN twin (shipped checkpoint or
                                                 ``checkpoint=PATH``)
-``sim``     ``twin.sim.model:SimulatorModel``   the packet-level simulator
+``sim``     ``twinwatch.twin.sim.model:SimulatorModel``   the packet-level simulator
 ==========  ==================================  ===================================
 
 ``get_model(None)`` is the default model: ``gnn`` when its module and its
 shipped checkpoint load, else ``qt`` (with a warning). Front ends load models
-with :func:`load_model` (``twin.models.loading``), which sorts the failures
+with :func:`load_model` (``twinwatch.twin.models.loading``), which sorts the failures
 into an unknown name, bad options and a model that cannot load.
 
 Examples
@@ -42,8 +42,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from twin.kpis import Prediction
-    from twin.scenario import Scenario
+    from twinwatch.twin.kpis import Prediction
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -57,10 +57,10 @@ __all__ = [
 ]
 
 MODELS: dict[str, str] = {
-    "qt": "twin.models.qt:QueueingModel",
-    "mlp": "twin.models.mlp:load_mlp",
-    "gnn": "twin.models.gnn:load_gnn",
-    "sim": "twin.sim.model:SimulatorModel",
+    "qt": "twinwatch.twin.models.qt:QueueingModel",
+    "mlp": "twinwatch.twin.models.mlp:load_mlp",
+    "gnn": "twinwatch.twin.models.gnn:load_gnn",
+    "sim": "twinwatch.twin.sim.model:SimulatorModel",
 }
 """Model name -> ``"module:factory"``; the factory takes the model options as keywords."""
 
@@ -142,4 +142,4 @@ def get_model(name: str | None = None, **options: Any) -> KPIModel:
     return _resolve(key)(**opts)
 
 
-from twin.models.loading import ModelLoadError, UnknownModelError, load_model  # noqa: E402  (uses the names above)
+from twinwatch.twin.models.loading import ModelLoadError, UnknownModelError, load_model  # noqa: E402  (uses the names above)

@@ -1,4 +1,4 @@
-"""Array maths of the queueing-theory baseline (:mod:`twin.models.qt`).
+"""Array maths of the queueing-theory baseline (:mod:`twinwatch.twin.models.qt`).
 
 Pure functions of NumPy arrays, vectorised over queues: truncated geometric
 moments, the M/G/1/K two-moment approximation, weighted max-min fair shares,

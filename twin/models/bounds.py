@@ -22,8 +22,8 @@ prints them on stderr).
 
 Examples
 --------
->>> from twin.kpis import Prediction
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.kpis import Prediction
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(3, [(0, 1, 1e6, 0.01), (1, 2, 1e6, 0.02)], {(0, 2): [0, 1, 2]},
 ...                     [Flow(0, 2, 0.0, pkt_size_bits=1000.0)])
 >>> path_delay_floor(sc).round(6).tolist()  # 0.01 + 0.02 + 2 x 1000 bits / 1 Mb/s
@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from twin.kpis import Prediction
-    from twin.scenario import Scenario
+    from twinwatch.twin.kpis import Prediction
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = ["BoundsReport", "NotMeasuredWarning", "OutOfDomainWarning", "apply_physical_bounds", "path_delay_floor"]
 

@@ -18,7 +18,7 @@ M/M/1/K prior of that queue. Then, per hop,
 ``delay = occupancy · mean_size/capacity + size_f/capacity + propagation``,
 path delay is the sum over hops, jitter the sum of per-hop variances, loss
 ``1 − Π(1 − p_hop)``; a path with several flows mixes them by packet rate.
-Because every input is capacity-relative (:mod:`twin.features`) and time only
+Because every input is capacity-relative (:mod:`twinwatch.twin.features`) and time only
 enters through ``size/capacity``, the model is scale-free: it predicts in
 the scenario's own time unit whatever the capacities.
 
@@ -30,8 +30,8 @@ References
 Examples
 --------
 >>> import torch
->>> from twin.features import FeatureStats, collate, scenario_graph
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.features import FeatureStats, collate, scenario_graph
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(3, [(0, 1, 1e4), (1, 2, 1e4), (1, 0, 1e4), (2, 1, 1e4)],
 ...                     {(0, 2): [0, 1, 2]}, [Flow(0, 2, 2e3, 1000.0)])
 >>> net = RouteNetFermi(GNNConfig(hidden=8, iterations=2))
@@ -53,8 +53,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
-from twin.conformal import interval, path_max_load
-from twin.features import (
+from twinwatch.twin.conformal import interval, path_max_load
+from twinwatch.twin.features import (
     FLOW_FEATURES,
     HOP_FEATURES,
     LINK_FEATURES,
@@ -65,12 +65,12 @@ from twin.features import (
     collate,
     scenario_graph,
 )
-from twin.kpis import Prediction, queue_occupancy_ratio
-from twin.models.bounds import apply_physical_bounds
-from twin.scenario import MAX_QUEUES
+from twinwatch.twin.kpis import Prediction, queue_occupancy_ratio
+from twinwatch.twin.models.bounds import apply_physical_bounds
+from twinwatch.twin.scenario import MAX_QUEUES
 
 if TYPE_CHECKING:
-    from twin.scenario import Scenario
+    from twinwatch.twin.scenario import Scenario
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
@@ -387,7 +387,7 @@ class GNNModel:
     Every path KPI carries a split-conformal interval at the checkpoint's
     nominal coverage (``calibration``: residual quantiles measured on the
     validation set per band of the path's offered load, multiplicative for
-    delay and jitter, additive for loss; :mod:`twin.conformal`).
+    delay and jitter, additive for loss; :mod:`twinwatch.twin.conformal`).
 
     Parameters
     ----------
@@ -396,7 +396,7 @@ class GNNModel:
     stats
         Feature normalisation of the training set.
     calibration
-        KPI → :func:`twin.conformal.fit_mondrian` entry (or, in older
+        KPI → :func:`twinwatch.twin.conformal.fit_mondrian` entry (or, in older
         checkpoints, ``{"kind": "log" | "abs", "lo": float, "hi": float}``).
     """
 
@@ -412,7 +412,7 @@ class GNNModel:
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str] | None = None) -> GNNModel:
         """Load a model directory written by ``twinwatch twin train`` (default: the shipped one)."""
-        from twin.checkpoint import CheckpointError, load_checkpoint
+        from twinwatch.twin.checkpoint import CheckpointError, load_checkpoint
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         weights, cfg = load_checkpoint(path, kind="gnn")
@@ -487,7 +487,7 @@ class GNNModel:
 
 def _self_test_scenario() -> Scenario:
     """A 3-node, 2-path scenario every consistent checkpoint predicts (run once when a checkpoint loads)."""
-    from twin.scenario import Flow, Scenario
+    from twinwatch.twin.scenario import Flow, Scenario
 
     return Scenario.build(3, [(0, 1, 1e4, 0.01), (1, 2, 1e4, 0.02), (1, 0, 1e4, 0.01), (2, 1, 1e4, 0.02)],
                           {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]}, [Flow(0, 2, 3e3, 1000.0), Flow(2, 0, 1e3, 1000.0)])

@@ -20,11 +20,11 @@ Examples
 >>> load_model("nope")
 Traceback (most recent call last):
 ...
-twin.models.loading.UnknownModelError: unknown model 'nope'; known models: gnn, mlp, qt, sim
+twinwatch.twin.models.loading.UnknownModelError: unknown model 'nope'; known models: gnn, mlp, qt, sim
 >>> load_model("gnn", checkpoint="/nonexistent/model")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-twin.models.loading.ModelLoadError: cannot load model 'gnn': ...
+twinwatch.twin.models.loading.ModelLoadError: cannot load model 'gnn': ...
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from twin.models import KPIModel
+    from twinwatch.twin.models import KPIModel
 
 __all__ = ["ModelLoadError", "UnknownModelError", "load_model"]
 
 
 class UnknownModelError(ValueError):
-    """The model name is not in :data:`twin.models.MODELS`; the message lists the known names."""
+    """The model name is not in :data:`twinwatch.twin.models.MODELS`; the message lists the known names."""
 
 
 class ModelLoadError(RuntimeError):
@@ -54,7 +54,7 @@ def load_model(
     Parameters
     ----------
     name
-        A key of :data:`twin.models.MODELS` (case and surrounding blanks
+        A key of :data:`twinwatch.twin.models.MODELS` (case and surrounding blanks
         ignored), or ``None`` for the default model (``gnn``, else ``qt``
         with a ``RuntimeWarning``; a checkpoint means ``gnn``).
     checkpoint
@@ -72,7 +72,7 @@ def load_model(
     ModelLoadError
         The model is known but cannot load; ``__cause__`` is the original error.
     """
-    from twin.models import MODELS, get_model
+    from twinwatch.twin.models import MODELS, get_model
 
     if name is not None and name.strip().lower() not in MODELS:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")

@@ -1,7 +1,7 @@
 """MLP baseline on per-path features (the seed paper's non-graph comparison).
 
 Each path is described by a fixed-size vector: the packet-rate-weighted mean
-of its flows' input features (:data:`twin.features.FLOW_FEATURES`: traffic
+of its flows' input features (:data:`twinwatch.twin.features.FLOW_FEATURES`: traffic
 model, ToS, packet-size moments, hop count, max/mean link load along the
 path, the M/M/1/K prior summed along the path) plus the path's transmission
 time scale. A 3-layer MLP predicts, per path,
@@ -15,8 +15,8 @@ It sees the loads of the links on its path but not how the paths interact
 
 Examples
 --------
->>> from twin.scenario import Flow, Scenario
->>> from twin.features import scenario_graph
+>>> from twinwatch.twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.features import scenario_graph
 >>> sc = Scenario.build(3, [(0, 1, 1e4), (1, 2, 1e4), (1, 0, 1e4), (2, 1, 1e4)],
 ...                     {(0, 2): [0, 1, 2], (1, 2): [1, 2]}, [Flow(0, 2, 2e3, 1000.0), Flow(1, 2, 1e3, 1000.0)])
 >>> x, tau = path_features(scenario_graph(sc))
@@ -37,13 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from twin.features import FLOW_FEATURES, GraphArrays, scenario_graph
-from twin.kpis import Prediction
-from twin.models.bounds import OutOfDomainWarning, apply_physical_bounds
+from twinwatch.twin.features import FLOW_FEATURES, GraphArrays, scenario_graph
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.models.bounds import OutOfDomainWarning, apply_physical_bounds
 
 if TYPE_CHECKING:
-    from twin.scenario import Scenario
-    from twin.train import Example
+    from twinwatch.twin.scenario import Scenario
+    from twinwatch.twin.train import Example
 
 __all__ = ["DEFAULT_MLP_CHECKPOINT", "OOD_Z", "MLPModel", "PathMLP", "fit_mlp", "load_mlp", "path_features"]
 
@@ -133,7 +133,7 @@ class MLPModel:
         The network predicts queueing + transmission (``τ · exp(out)``); the
         path's propagation delay, which the training data (GNNet) did not
         have, is added, and the answer is clamped to the physical bounds
-        (:func:`twin.models.bounds.apply_physical_bounds`). Paths whose
+        (:func:`twinwatch.twin.models.bounds.apply_physical_bounds`). Paths whose
         features are outside the training domain raise one
         :class:`~twin.models.bounds.OutOfDomainWarning` per call.
         """
@@ -164,7 +164,7 @@ class MLPModel:
         Raises :class:`~twin.checkpoint.CheckpointError` naming the file when the checkpoint is
         missing, corrupt or inconsistent (config keys, weight shapes, feature statistics).
         """
-        from twin.checkpoint import CheckpointError, load_checkpoint
+        from twinwatch.twin.checkpoint import CheckpointError, load_checkpoint
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_MLP_CHECKPOINT
         weights, cfg = load_checkpoint(path, kind="mlp")
@@ -208,7 +208,7 @@ def fit_mlp(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: s
             epochs: int = 40, lr: float = 2e-3, seed: int = 0, hidden: int = 64, batch: int = 2048,
             time_budget_min: float = 5.0) -> dict[str, Any]:
     """Train the MLP (MAPE on delay, ``|log|`` error on jitter, MAE on loss); keep the best on ``val_set``."""
-    from twin.checkpoint import save_checkpoint
+    from twinwatch.twin.checkpoint import save_checkpoint
 
     t0 = time.monotonic()
     torch.manual_seed(seed)

@@ -69,7 +69,7 @@ Examples
 One link, exponential packet sizes (``service="mm1"``), a huge buffer: the
 M/M/1 delay ``1 / (μ − λ)`` and delay variance ``1 / (μ − λ)²``.
 
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]},
 ...                     [Flow(0, 1, rate_bps=6e5, pkt_size_bits=1000.0)], queue_pkts=1e6)
 >>> pred = QueueingModel(service="mm1").predict(sc)
@@ -94,8 +94,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.kpis import Prediction, queue_occupancy_ratio
-from twin.models._queueing import (
+from twinwatch.twin.kpis import Prediction, queue_occupancy_ratio
+from twinwatch.twin.models._queueing import (
     SMALL,
     QueueResult,
     fair_fraction,
@@ -103,7 +103,7 @@ from twin.models._queueing import (
     segment_exclusive_cumsum,
     truncated_geometric,
 )
-from twin.scenario import MAX_QUEUES, Policy, Scenario
+from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario
 
 __all__ = ["QueueResult", "QueueingModel", "mg1k", "truncated_geometric"]
 
@@ -344,7 +344,7 @@ def _compose_paths(
 def _link_kpis(sc: Scenario, st: _QueueState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-link utilisation (0..1), equivalent-queue occupancy (packets) and drop ratio, ``(E,)`` each.
 
-    Occupancy follows GNNet's ``avgPortOccupancy`` (:mod:`twin.kpis`): per
+    Occupancy follows GNNet's ``avgPortOccupancy`` (:mod:`twinwatch.twin.kpis`): per
     queue, the mean sojourn (wait + transmission) over the mean transmission
     time at the link's rate, summed over the port's queues that carry traffic.
     """

@@ -5,7 +5,7 @@ a network and nothing that changes per time window (traffic, link state):
 devices, links with both ends' interfaces, capacities, propagation delays, IGP
 metrics, queue and scheduling profiles, ToS classes and active probes. The
 adapters' inventory (:meth:`NetworkModel.inventory_dict`, read by
-``telemetry_adapters.inventory.Inventory.from_dict``) and the twin's
+``twinwatch.telemetry_adapters.inventory.Inventory.from_dict``) and the twin's
 :class:`~twin.scenario.Scenario` (:meth:`NetworkModel.scenario_fields` plus
 routing and traffic) are both built from it, and it alone maps link ids
 (``"a->b"``) and device names to the twin's link and node numbers
@@ -107,14 +107,14 @@ True
 
 from __future__ import annotations
 
-from twin.netmodel.dump import document, dump_network_model
-from twin.netmodel.errors import NetworkModelError, NetworkModelWarning
-from twin.netmodel.importers import import_graphml, import_scenario_yaml
-from twin.netmodel.load import load_network_model, model_from_dict, schema, validate_document
-from twin.netmodel.model import Device, LinkEnd, LinkSpec, NetworkModel, Probe, QueueProfile, ToSClass
-from twin.netmodel.netbox import import_netbox
-from twin.netmodel.shipped import list_networks, load_network, network_path
-from twin.netmodel.units import format_bps, parse_bps
+from twinwatch.twin.netmodel.dump import document, dump_network_model
+from twinwatch.twin.netmodel.errors import NetworkModelError, NetworkModelWarning
+from twinwatch.twin.netmodel.importers import import_graphml, import_scenario_yaml
+from twinwatch.twin.netmodel.load import load_network_model, model_from_dict, schema, validate_document
+from twinwatch.twin.netmodel.model import Device, LinkEnd, LinkSpec, NetworkModel, Probe, QueueProfile, ToSClass
+from twinwatch.twin.netmodel.netbox import import_netbox
+from twinwatch.twin.netmodel.shipped import list_networks, load_network, network_path
+from twinwatch.twin.netmodel.units import format_bps, parse_bps
 
 __all__ = [
     "Device",

@@ -4,7 +4,7 @@ The output is the canonical form of the model: capacities as SI strings
 where exact (``10G``), optional keys only where they differ from the
 defaults, device and link order preserved (so node and link numbers survive
 a round trip). :func:`document` gives the plain dict; reading it back with
-:func:`twin.netmodel.load.model_from_dict` yields the same arrays.
+:func:`twinwatch.twin.netmodel.load.model_from_dict` yields the same arrays.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from twin.netmodel.model import REFERENCE_BANDWIDTH_BPS, LinkEnd, NetworkModel
-from twin.netmodel.units import format_bps
+from twinwatch.twin.netmodel.model import REFERENCE_BANDWIDTH_BPS, LinkEnd, NetworkModel
+from twinwatch.twin.netmodel.units import format_bps
 
 __all__ = ["document", "dump_network_model"]
 

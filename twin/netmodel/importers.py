@@ -17,10 +17,10 @@ filled by documented conventions, never silently:
   ``fd00:ffff::<i + 1 hex>``.
 
 GraphML specifics: capacities and the merge of parallel edges come from
-:func:`twin.topology.read_graphml`; a node without coordinates gets the mean
+:func:`twinwatch.twin.topology.read_graphml`; a node without coordinates gets the mean
 position of its located neighbours (repeated until no more can be placed; the
 names are listed in ``meta.imputed_coordinates``); every link gets
-``length_km`` = the great-circle distance (:func:`twin.topology.great_circle_m`),
+``length_km`` = the great-circle distance (:func:`twinwatch.twin.topology.great_circle_m`),
 except links with a placed end, whose length is unknown: they get the median
 length of the measured links (listed in ``meta.estimated_length_links``).
 """
@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from twin.netmodel.errors import NetworkModelError
-from twin.netmodel.load import model_from_dict
-from twin.netmodel.model import NetworkModel
-from twin.netmodel.naming import InterfaceNamer, slug, unique_slugs
-from twin.netmodel.units import format_bps
-from twin.topology import great_circle_m, read_graphml
+from twinwatch.twin.netmodel.errors import NetworkModelError
+from twinwatch.twin.netmodel.load import model_from_dict
+from twinwatch.twin.netmodel.model import NetworkModel
+from twinwatch.twin.netmodel.naming import InterfaceNamer, slug, unique_slugs
+from twinwatch.twin.netmodel.units import format_bps
+from twinwatch.twin.topology import great_circle_m, read_graphml
 
 __all__ = ["METRIC_RULES", "derived_addresses", "import_graphml", "import_scenario_yaml"]
 
@@ -158,7 +158,7 @@ def import_graphml(
 
 
 def import_scenario_yaml(path: str | os.PathLike[str], *, name: str | None = None, vendor: str = "") -> NetworkModel:
-    """A network model from a scenario YAML file (:mod:`twin.datasets.scenario_yaml`).
+    """A network model from a scenario YAML file (:mod:`twinwatch.twin.datasets.scenario_yaml`).
 
     Topology, capacities, delays and scheduling carry over; traffic and routes
     do not (they belong to a time window, not to the network). Reverse link
@@ -166,8 +166,8 @@ def import_scenario_yaml(path: str | os.PathLike[str], *, name: str | None = Non
     propagation delay in microseconds (at least 1), so shortest paths by delay,
     the scenario format's default routing, are kept.
     """
-    from twin.datasets.scenario_yaml import load_scenario_yaml
-    from twin.scenario import Policy
+    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+    from twinwatch.twin.scenario import Policy
 
     sc = load_scenario_yaml(path)
     if sc.time_unit != "s":

@@ -25,7 +25,7 @@ the element, e.g. ``links[3].a.interface``):
 >>> model_from_dict(doc, source="lab.yaml")
 Traceback (most recent call last):
 ...
-twin.netmodel.errors.NetworkModelError: lab.yaml: links[0].b.device: unknown device 'r3'; devices are ['r1', 'r2']
+twinwatch.twin.netmodel.errors.NetworkModelError: lab.yaml: links[0].b.device: unknown device 'r3'; devices are ...
 >>> doc["links"][0]["b"]["device"] = "r2"
 >>> m = model_from_dict(doc, source="lab.yaml")
 >>> m.link_ids, m.link_capacity_bps.tolist(), m.link_metric.tolist()
@@ -51,8 +51,8 @@ import yaml
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from twin.netmodel.errors import NetworkModelError, NetworkModelWarning, Problem
-from twin.netmodel.model import (
+from twinwatch.twin.netmodel.errors import NetworkModelError, NetworkModelWarning, Problem
+from twinwatch.twin.netmodel.model import (
     REFERENCE_BANDWIDTH_BPS,
     Device,
     LinkEnd,
@@ -62,7 +62,7 @@ from twin.netmodel.model import (
     QueueProfile,
     ToSClass,
 )
-from twin.netmodel.units import parse_bps
+from twinwatch.twin.netmodel.units import parse_bps
 
 __all__ = ["load_network_model", "model_from_dict", "read_yaml_document", "schema", "validate_document"]
 
@@ -111,7 +111,7 @@ def read_yaml_document(path: str | os.PathLike[str]) -> Any:
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     """The JSON Schema of the file (``twin/netmodel/schema.json``)."""
-    text = resources.files("twin.netmodel").joinpath("schema.json").read_text(encoding="utf-8")
+    text = resources.files("twinwatch.twin.netmodel").joinpath("schema.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 
 
@@ -173,7 +173,7 @@ def validate_document(doc: object, *, source: str = "<network>") -> None:
 
 
 def load_network_model(path: str | os.PathLike[str]) -> NetworkModel:
-    """Read, validate and build the network model in ``path`` (format: :mod:`twin.netmodel`)."""
+    """Read, validate and build the network model in ``path`` (format: :mod:`twinwatch.twin.netmodel`)."""
     return model_from_dict(read_yaml_document(path), source=str(path))
 
 

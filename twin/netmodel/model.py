@@ -5,15 +5,15 @@ link entries, queue profiles, ToS classes, probes) as frozen dataclasses, and
 derives once, at construction, the arrays the twin and the routing work on:
 node number ↔ device name, directed link number ↔ link id ``"a->b"``, link
 endpoints, capacities, propagation delays, IGP metrics, and the per-node
-scheduling arrays that :class:`twin.scenario.Scenario` takes. This is the one
+scheduling arrays that :class:`twinwatch.twin.scenario.Scenario` takes. This is the one
 place where those mappings live.
 
-Build it with :func:`twin.netmodel.load.model_from_dict` or
-:func:`twin.netmodel.load.load_network_model` (which validate); the
+Build it with :func:`twinwatch.twin.netmodel.load.model_from_dict` or
+:func:`twinwatch.twin.netmodel.load.load_network_model` (which validate); the
 constructor trusts its input.
 
 Shapes: ``N`` devices (nodes), ``E`` directed links, ``Q`` =
-:data:`twin.scenario.MAX_QUEUES` queues per port, ``K`` probes.
+:data:`twinwatch.twin.scenario.MAX_QUEUES` queues per port, ``K`` probes.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from twin.netmodel.errors import NetworkModelError
-from twin.scenario import MAX_QUEUES, Policy
-from twin.topology import FIBRE_SPEED_M_S, Topology, great_circle_m
+from twinwatch.twin.netmodel.errors import NetworkModelError
+from twinwatch.twin.scenario import MAX_QUEUES, Policy
+from twinwatch.twin.topology import FIBRE_SPEED_M_S, Topology, great_circle_m
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -195,7 +195,7 @@ class NetworkModel:
     link_buffer_bits
         ``(E,)`` float64 egress buffer in bits (NaN when given in packets).
     node_policy, node_weights, node_queue_pkts, node_buffer_bits
-        Scheduling per node, as :class:`twin.scenario.Scenario` takes them:
+        Scheduling per node, as :class:`twinwatch.twin.scenario.Scenario` takes them:
         ``(N,)`` int8 :class:`~twin.scenario.Policy` codes, ``(N, Q)`` weights
         (NaN unused), ``(N, Q)`` per-queue packets (NaN when in bits),
         ``(N,)`` port buffer bits (NaN when in packets; a buffer in ms of
@@ -403,7 +403,7 @@ class NetworkModel:
 
     # ---------------------------------------------------------- conversions
     def inventory_dict(self) -> dict[str, Any]:
-        """The plain-data inventory that ``telemetry_adapters.inventory.Inventory.from_dict`` reads.
+        """The plain-data inventory that ``twinwatch.telemetry_adapters.inventory.Inventory.from_dict`` reads.
 
         Links carry their id, endpoints, capacity and both interfaces;
         ``devices`` maps a device to its telemetry ``hostname`` where one is
@@ -420,7 +420,7 @@ class NetworkModel:
                 "links": links, "prefixes": self.device_prefixes()}
 
     def scenario_fields(self) -> dict[str, Any]:
-        """The node and link keyword arguments of :class:`twin.scenario.Scenario` (copies).
+        """The node and link keyword arguments of :class:`twinwatch.twin.scenario.Scenario` (copies).
 
         The caller adds routing (``path_*``) and traffic (``flow_*``) for a window.
         """
@@ -437,7 +437,7 @@ class NetworkModel:
         }
 
     def to_topology(self) -> Topology:
-        """The physical part as a :class:`twin.topology.Topology` (for the simulator's scenario generator)."""
+        """The physical part as a :class:`twinwatch.twin.topology.Topology` (for the simulator's scenario generator)."""
         topo = Topology(
             name=self.name,
             node_names=list(self.node_names),

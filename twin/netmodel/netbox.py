@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.netmodel.errors import NetworkModelError
-from twin.netmodel.load import model_from_dict
-from twin.netmodel.model import NetworkModel
-from twin.netmodel.naming import slug
-from twin.netmodel.units import format_bps
+from twinwatch.twin.netmodel.errors import NetworkModelError
+from twinwatch.twin.netmodel.load import model_from_dict
+from twinwatch.twin.netmodel.model import NetworkModel
+from twinwatch.twin.netmodel.naming import slug
+from twinwatch.twin.netmodel.units import format_bps
 
 __all__ = ["import_netbox", "read_netbox_export"]
 

@@ -14,9 +14,9 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from twin.netmodel.errors import NetworkModelError
-from twin.netmodel.load import load_network_model
-from twin.netmodel.model import NetworkModel
+from twinwatch.twin.netmodel.errors import NetworkModelError
+from twinwatch.twin.netmodel.load import load_network_model
+from twinwatch.twin.netmodel.model import NetworkModel
 
 __all__ = ["list_networks", "load_network", "network_path"]
 
@@ -25,13 +25,13 @@ _DIR = "data/networks"
 
 def list_networks() -> list[str]:
     """Names of the shipped network models, sorted."""
-    root = resources.files("twin").joinpath(_DIR)
+    root = resources.files("twinwatch.twin").joinpath(_DIR)
     return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
 def network_path(name: str) -> Path:
     """The file of the shipped network ``name`` (case-insensitive)."""
-    root = resources.files("twin").joinpath(_DIR)
+    root = resources.files("twinwatch.twin").joinpath(_DIR)
     for item in root.iterdir():
         if item.name.lower() == f"{name.lower()}.yaml":
             return Path(str(item))

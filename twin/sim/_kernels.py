@@ -14,12 +14,12 @@ that a packet is one cache line: columns ``PK_FLOW``, ``PK_HOP`` (index into
 the next node while propagating), ``PK_TAG`` (WFQ finish tag). Rows are
 threaded into singly linked lists: one per (link, queue) and one per
 propagation pipeline. A free stack recycles rows. All state lives in arrays owned by
-:class:`twin.sim.engine._State`; :func:`run` advances it to a time bound and
+:class:`twinwatch.twin.sim.engine._State`; :func:`run` advances it to a time bound and
 returns, so the caller can take batch-means snapshots between calls.
 
-Scheduling codes follow :class:`twin.scenario.Policy` (FIFO 0, SP 1, WFQ 2,
-DRR 3); time-distribution codes follow :class:`twin.scenario.TimeDist`; size
-codes follow :class:`twin.scenario.SizeDist`, plus 4 = exponential with mean
+Scheduling codes follow :class:`twinwatch.twin.scenario.Policy` (FIFO 0, SP 1, WFQ 2,
+DRR 3); time-distribution codes follow :class:`twinwatch.twin.scenario.TimeDist`; size
+codes follow :class:`twinwatch.twin.scenario.SizeDist`, plus 4 = exponential with mean
 ``sizes[f, 0]`` (used for M/M/1 checks; not in the enum yet).
 
 Check these kernels against plain Python by running the tests with

@@ -6,7 +6,7 @@ simulator settings): its random streams come from
 ``SeedSequence(seed, spawn_key=(i, ·))``, so any subset of samples can be
 (re)made in any order, by any number of worker processes, with identical
 results. Finished samples are skipped, so an interrupted run resumes where it
-stopped (files are written atomically; see :mod:`twin.datasets.native`).
+stopped (files are written atomically; see :mod:`twinwatch.twin.datasets.native`).
 
 Workers are ``multiprocessing`` processes started with ``spawn`` (safe with
 numba and threads); each simulates whole samples.
@@ -41,12 +41,19 @@ from typing import Any
 
 import numpy as np
 
-from twin.datasets.gnnet import DatasetError
-from twin.datasets.native import MANIFEST, SAMPLES_DIR, read_manifest, sample_path, write_manifest, write_sample
-from twin.scenario import Scenario
-from twin.sim.engine import SimConfig, simulate
-from twin.sim.scenarios import ScenarioParams, draw_scenario, load_matrix
-from twin.topology import Topology, load_topology, random_topology
+from twinwatch.twin.datasets.gnnet import DatasetError
+from twinwatch.twin.datasets.native import (
+    MANIFEST,
+    SAMPLES_DIR,
+    read_manifest,
+    sample_path,
+    write_manifest,
+    write_sample,
+)
+from twinwatch.twin.scenario import Scenario
+from twinwatch.twin.sim.engine import SimConfig, simulate
+from twinwatch.twin.sim.scenarios import ScenarioParams, draw_scenario, load_matrix
+from twinwatch.twin.topology import Topology, load_topology, random_topology
 
 __all__ = ["GenerateStats", "TopologySpec", "dataset_summary", "generate_dataset", "make_sample_scenario"]
 
@@ -388,7 +395,7 @@ def dataset_summary(root: str | os.PathLike[str]) -> dict[str, object]:
     reason; NaN never appears. Raises :class:`DatasetError` naming the file
     when a sample or its metadata is unreadable.
     """
-    from twin.datasets.native import read_extras
+    from twinwatch.twin.datasets.native import read_extras
 
     root = Path(root)
     manifest = read_manifest(root)

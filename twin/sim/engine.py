@@ -31,7 +31,7 @@ delay below ``target_rse`` (after at least ``min_packets`` generated), or when
 
 Examples
 --------
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(2, [(0, 1, 1e4)], {(0, 1): [0, 1]},
 ...                     [Flow(0, 1, 5e3, pkt_size_bits=1000.0)], queue_pkts=1e9)
 >>> res = simulate(sc, SimConfig(seed=1, target_rse=0.02))
@@ -49,10 +49,10 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 from scipy import stats
 
-from twin.kpis import Labels, queue_occupancy_ratio
-from twin.scenario import MAX_QUEUES, Policy, Scenario, ScenarioError
-from twin.sim import _kernels as k
-from twin.sim.traffic import flow_arrays, flow_queue
+from twinwatch.twin.kpis import Labels, queue_occupancy_ratio
+from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario, ScenarioError
+from twinwatch.twin.sim import _kernels as k
+from twinwatch.twin.sim.traffic import flow_arrays, flow_queue
 
 __all__ = ["SimConfig", "SimResult", "simulate", "simulate_many"]
 

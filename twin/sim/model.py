@@ -1,12 +1,12 @@
 """The packet-level simulator as a twin model (registry name ``"sim"``).
 
-:class:`SimulatorModel` simulates each scenario with :func:`twin.sim.simulate`
+:class:`SimulatorModel` simulates each scenario with :func:`twinwatch.twin.sim.simulate`
 and reports the measured KPIs as a :class:`~twin.kpis.Prediction`. Mean delay
 carries its 95 % batch-means confidence interval as ``path_interval["delay_s"]``.
 
 Examples
 --------
->>> from twin.scenario import Flow, Scenario
+>>> from twinwatch.twin.scenario import Flow, Scenario
 >>> sc = Scenario.build(2, [(0, 1, 1e4)], {(0, 1): [0, 1]}, [Flow(0, 1, 3e3, pkt_size_bits=1000.0)])
 >>> pred = SimulatorModel(seed=3, target_rse=0.05).predict(sc)
 >>> lo, hi = pred.path_interval["delay_s"]
@@ -22,10 +22,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from twin.kpis import Prediction
-from twin.models.bounds import NotMeasuredWarning
-from twin.scenario import Scenario
-from twin.sim.engine import SimConfig, SimResult, simulate
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.models.bounds import NotMeasuredWarning
+from twinwatch.twin.scenario import Scenario
+from twinwatch.twin.sim.engine import SimConfig, SimResult, simulate
 
 __all__ = ["SimulatorModel"]
 

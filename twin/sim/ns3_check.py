@@ -31,11 +31,11 @@ How the scenario maps to ns-3 (pitfalls of ns-3's Python bindings handled):
   simulation runs on for ``drain`` so they arrive;
 - independent replications use ``RngSeedManager::SetRun(r)``.
 
-ns-3 runs in a child process (``python -m twin.sim.ns3_check --worker``): its
+ns-3 runs in a child process (``python -m twinwatch.twin.sim.ns3_check --worker``): its
 bindings take 20–45 s to import and load their own LLVM, which is best kept
 out of a process that uses numba.
 
-Run the whole check: ``python -m twin.sim.ns3_check --runs 5 --duration 60
+Run the whole check: ``python -m twinwatch.twin.sim.ns3_check --runs 5 --duration 60
 --json out.json``.
 
 Examples
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.scenario import Flow, Policy, Scenario, TimeDist
+from twinwatch.twin.scenario import Flow, Policy, Scenario, TimeDist
 
 __all__ = ["Ns3Result", "check_scenarios", "compare", "ns3_available", "run_ns3", "to_markdown"]
 
@@ -131,8 +131,8 @@ def check_scenarios() -> dict[str, Scenario]:
 
 def nsfnet_scenario(load: float = 0.7, seed: int = 0) -> Scenario:
     """The NSFNet-like speed scenario: shipped ``nsfnet`` topology, all pairs, Poisson, 1000 B, FIFO."""
-    from twin.sim.scenarios import ScenarioParams, draw_scenario
-    from twin.topology import load_topology
+    from twinwatch.twin.sim.scenarios import ScenarioParams, draw_scenario
+    from twinwatch.twin.topology import load_topology
 
     params = ScenarioParams(load=(load, load), time_dists=("poisson",), pkt_sizes="fixed", buffer_pkts=(64.0,))
     return draw_scenario(load_topology("nsfnet"), params, np.random.default_rng(seed), name="nsfnet")
@@ -183,7 +183,7 @@ def run_ns3(
     jobs = {name: _ns3_job(sc, count_in_service) for name, sc in scenarios.items()}
     req = {"jobs": jobs, "warmup": warmup_s, "duration": duration_s, "drain": drain_s, "runs": runs, "seed": seed}
     proc = subprocess.run(
-        [sys.executable, "-m", "twin.sim.ns3_check", "--worker"], input=json.dumps(req), capture_output=True,
+        [sys.executable, "-m", "twinwatch.twin.sim.ns3_check", "--worker"], input=json.dumps(req), capture_output=True,
         text=True, timeout=timeout_s, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -397,7 +397,7 @@ def run_twinwatch(
     sc: Scenario, *, warmup_s: float, duration_s: float, seed: int = 1, count_in_service: bool = True
 ) -> dict[str, object]:
     """twinwatch's engine on ``sc`` for exactly ``warmup_s + duration_s`` simulated seconds."""
-    from twin.sim.engine import SimConfig, simulate
+    from twinwatch.twin.sim.engine import SimConfig, simulate
 
     lam = float(sc.flow_pkt_rate.sum())
     total = warmup_s + duration_s
@@ -430,7 +430,7 @@ def compare(
     ``K`` packets includes the one being transmitted; both simulators get the
     same system either way.
     """
-    from twin.sim.engine import SimConfig
+    from twinwatch.twin.sim.engine import SimConfig
 
     cis = SimConfig().count_in_service if count_in_service is None else count_in_service
     t0 = time.perf_counter()
@@ -515,8 +515,8 @@ def to_markdown(res: dict[str, dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m twin.sim.ns3_check``: run the cross-check and print tables."""
-    ap = argparse.ArgumentParser(prog="python -m twin.sim.ns3_check", description=__doc__.split("\n\n")[0])
+    """``python -m twinwatch.twin.sim.ns3_check``: run the cross-check and print tables."""
+    ap = argparse.ArgumentParser(prog="python -m twinwatch.twin.sim.ns3_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--runs", type=int, default=3, help="independent replications (ns-3 SetRun, twinwatch seeds)")
     ap.add_argument("--warmup", type=float, default=2.0, help="warm-up, simulated seconds")

@@ -3,7 +3,7 @@
 :func:`draw_scenario` turns a :class:`~twin.topology.Topology` and a random
 generator into a :class:`~twin.scenario.Scenario`:
 
-1. **Routing** (:func:`twin.routing.compute_routing`): weighted shortest
+1. **Routing** (:func:`twinwatch.twin.routing.compute_routing`): weighted shortest
    paths. Link weights are random integers (``"random"``), all ones
    (``"hops"``) or ``max_capacity / capacity`` (``"capacity"``, the OSPF
    rule). With ``ecmp="none"`` a tiny random jitter makes every shortest path
@@ -26,7 +26,7 @@ pure function of (topology, params, seed).
 
 Examples
 --------
->>> from twin.topology import random_topology
+>>> from twinwatch.twin.topology import random_topology
 >>> rng = np.random.default_rng(7)
 >>> topo = random_topology(10, degree=3.0, rng=rng)
 >>> sc = draw_scenario(topo, ScenarioParams(load=(0.5, 0.5)), rng)
@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.routing import SPLITS, compute_routing, route_demand
-from twin.scenario import MAX_QUEUES, MAX_SIZES, Policy, Scenario, SizeDist, TimeDist
-from twin.topology import Topology
+from twinwatch.twin.routing import SPLITS, compute_routing, route_demand
+from twinwatch.twin.scenario import MAX_QUEUES, MAX_SIZES, Policy, Scenario, SizeDist, TimeDist
+from twinwatch.twin.topology import Topology
 
 __all__ = [
     "LOAD_PRESETS",
@@ -140,7 +140,7 @@ class ScenarioParams:
     ecmp
         Split over equal-cost paths: ``"none"`` (one path per pair, ties
         broken by a random jitter), ``"even"`` or ``"hash"`` (see
-        :mod:`twin.routing`).
+        :mod:`twinwatch.twin.routing`).
     """
 
     load: tuple[float, float] = LOAD_PRESETS["full"]
@@ -216,7 +216,7 @@ def route_all_pairs(
 
     ``weights`` is ``(E,)`` positive per directed link. Shapes: ``src``/``dst``
     ``(P,)`` distinct pairs → ``path_ptr`` ``(P+1,)``, ``path_links`` ``(H,)``.
-    A thin wrapper of :func:`twin.routing.compute_routing` with
+    A thin wrapper of :func:`twinwatch.twin.routing.compute_routing` with
     ``split="none"`` (equal-cost ties go to the lowest-numbered next node).
     """
     src = np.asarray(src, dtype=np.int64)

@@ -1,7 +1,7 @@
 """Traffic set-up for the simulator: per-flow arrival and packet-size parameters.
 
 The per-packet draws happen inside the numba kernel
-(:func:`twin.sim._kernels._next_gen`, :func:`twin.sim._kernels._draw_size`);
+(:func:`twinwatch.twin.sim._kernels._next_gen`, :func:`twinwatch.twin.sim._kernels._draw_size`);
 this module turns a :class:`~twin.scenario.Scenario`'s flow columns into the
 arrays those draws read, and offers :func:`sample_flow` to draw a flow's
 arrival times and sizes on their own (used by the tests and for inspection).
@@ -13,7 +13,7 @@ Arrival models (``flow_time_dist``, :class:`~twin.scenario.TimeDist`):
 - ``ONOFF``: exponential ON and OFF periods (means ``flow_on_s``,
   ``flow_off_s``); while ON, packets at ``rate × (on + off) / on``
   (GNNet's ``PktsLambdaOn``) so that the nominal mean rate is
-  ``flow_pkt_rate``. ``onoff_mode`` (see :class:`twin.sim.SimConfig`) picks how
+  ``flow_pkt_rate``. ``onoff_mode`` (see :class:`twinwatch.twin.sim.SimConfig`) picks how
   the ON packets are spaced; the default (3) sends a packet when an ON period
   opens and then the ticks of a constant-rate grid, which makes the measured
   rate ``flow_pkt_rate + 1 / (on + off)``: exactly what the GNNet 2022
@@ -32,7 +32,7 @@ code draws from the discrete candidates ``flow_sizes_bits`` with probabilities
 
 Examples
 --------
->>> from twin.scenario import Flow, Scenario, TimeDist
+>>> from twinwatch.twin.scenario import Flow, Scenario, TimeDist
 >>> sc = Scenario.build(2, [(0, 1, 1e4)], {(0, 1): [0, 1]},
 ...                     [Flow(0, 1, 1000.0, pkt_size_bits=1000.0, time_dist=TimeDist.CBR)])
 >>> t, s = sample_flow(sc, 0, 4, seed=1)
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.scenario import Scenario, ScenarioError, TimeDist
+from twinwatch.twin.scenario import Scenario, ScenarioError, TimeDist
 
 __all__ = ["FlowArrays", "flow_arrays", "flow_queue", "sample_flow"]
 
@@ -129,7 +129,7 @@ def sample_flow(
 
     Returns ``(times, sizes_bits)``, both ``(n,)``, times in the scenario's unit.
     """
-    from twin.sim import _kernels as k
+    from twinwatch.twin.sim import _kernels as k
 
     fa = flow_arrays(sc)
     if not fa.pkt_rate[flow] > 0:

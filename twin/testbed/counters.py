@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.testbed.emit import GNMIC_COUNTERS
+from twinwatch.twin.testbed.emit import GNMIC_COUNTERS
 
 __all__ = ["PortCounters"]
 

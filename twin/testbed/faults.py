@@ -276,5 +276,5 @@ def shipped_plan(network: str) -> Path | None:
     """The fault plan shipped for the shipped network ``network`` (``twin/data/networks/<name>.faults.jsonl``)."""
     from importlib import resources
 
-    item = resources.files("twin").joinpath("data", "networks", f"{network.lower()}.faults.jsonl")
+    item = resources.files("twinwatch.twin").joinpath("data", "networks", f"{network.lower()}.faults.jsonl")
     return Path(str(item)) if item.is_file() else None

@@ -8,11 +8,11 @@ for a duration, one window at a time:
 2. the faults active in the window change the *true* network (capacity, link
    state, IGP metric, buffers, silent loss, flow export) while the model file
    the operator has keeps the old values;
-3. the true network is routed (IGP + ECMP, :mod:`twin.routing`) and simulated
-   at packet level (:mod:`twin.testbed.truth`): per (src, dst, ToS) delay,
+3. the true network is routed (IGP + ECMP, :mod:`twinwatch.twin.routing`) and simulated
+   at packet level (:mod:`twinwatch.twin.testbed.truth`): per (src, dst, ToS) delay,
    jitter and loss, per link carried traffic and drops;
-4. the devices' cumulative counters advance (:mod:`twin.testbed.counters`)
-   and are emitted as the collectors would emit them (:mod:`twin.testbed.emit`):
+4. the devices' cumulative counters advance (:mod:`twinwatch.twin.testbed.counters`)
+   and are emitted as the collectors would emit them (:mod:`twinwatch.twin.testbed.emit`):
    gnmic events (every device but the legacy ones), Telegraf IF-MIB line
    protocol with 32-bit counters that wrap (the legacy devices), goflow2
    records sampled 1:N at each ingress router, probe results per probed pair;
@@ -43,17 +43,17 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.netmodel import NetworkModel
-from twin.netmodel.dump import dump_network_model
-from twin.scenario import MAX_QUEUES, Scenario
-from twin.sim.engine import SimResult
-from twin.snapshot import SnapshotBuilder, WindowSnapshot
-from twin.testbed.counters import PortCounters
-from twin.testbed.emit import GNMIC_COUNTERS, gnmic_events, goflow2_records, influx_lines, probe_results
-from twin.testbed.faults import Fault, dump_labels
-from twin.testbed.traffic import GravityTraffic, Surge
-from twin.testbed.truth import WindowTruth, simulate_window, window_truth
-from twin.traffic_matrix import TrafficMatrix
+from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.netmodel.dump import dump_network_model
+from twinwatch.twin.scenario import MAX_QUEUES, Scenario
+from twinwatch.twin.sim.engine import SimResult
+from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
+from twinwatch.twin.testbed.counters import PortCounters
+from twinwatch.twin.testbed.emit import GNMIC_COUNTERS, gnmic_events, goflow2_records, influx_lines, probe_results
+from twinwatch.twin.testbed.faults import Fault, dump_labels
+from twinwatch.twin.testbed.traffic import GravityTraffic, Surge
+from twinwatch.twin.testbed.truth import WindowTruth, simulate_window, window_truth
+from twinwatch.twin.traffic_matrix import TrafficMatrix
 
 __all__ = ["TOPICS", "TestbedConfig", "TestbedSummary", "mean_utilisation", "run_testbed"]
 

@@ -12,7 +12,7 @@ Per window ``w`` and ToS class ``q`` the offered rate from node ``i`` to node
   what gravity leaves unexplained in the real Abilene matrices), normalised to
   sum to 1;
 - :math:`V`: the mean network-wide offered rate (bit/s);
-- :math:`s(t)`: the diurnal/weekly shape (:mod:`twin.testbed.shape`);
+- :math:`s(t)`: the diurnal/weekly shape (:mod:`twinwatch.twin.testbed.shape`);
 - :math:`\\varepsilon_{ij}(w)`: per-pair AR(1) noise in log space, log sd 0.116
   and lag-1 autocorrelation 0.46 at 5 minutes (Abilene 5-minute matrices),
   carried to other window lengths by :math:`\\rho_w = 0.46^{w/300 s}` at the
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.testbed.shape import ABILENE, DiurnalShape
+from twinwatch.twin.testbed.shape import ABILENE, DiurnalShape
 
 __all__ = ["PAIR_FACTOR_LOG_SD", "GravityTraffic", "Surge", "gravity_matrix"]
 
@@ -102,7 +102,7 @@ class GravityTraffic:
     tos_share
         ``(Q,)`` share of each ToS class (sums to 1).
     shape
-        Diurnal/weekly shape; :data:`twin.testbed.shape.ABILENE` by default.
+        Diurnal/weekly shape; :data:`twinwatch.twin.testbed.shape.ABILENE` by default.
     noise_log_sd, noise_ar1_5min
         Per-pair noise (stationary log sd; lag-1 autocorrelation at 300 s).
     pair_log_sd

@@ -39,8 +39,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from twin.scenario import MAX_QUEUES, Scenario
-from twin.sim.engine import SimConfig, SimResult, simulate
+from twinwatch.twin.scenario import MAX_QUEUES, Scenario
+from twinwatch.twin.sim.engine import SimConfig, SimResult, simulate
 
 __all__ = ["WindowTruth", "simulate_window", "window_truth"]
 

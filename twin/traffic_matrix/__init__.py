@@ -15,12 +15,12 @@ upstream.
 
 from __future__ import annotations
 
-from twin.traffic_matrix.flows import DEFAULT_DSCP_CLASS, FlowAggregation, matrix_from_flows
-from twin.traffic_matrix.gravity import gravity_prior
-from twin.traffic_matrix.matrix import N_CLASSES, Demands, Source, TrafficMatrix, TrafficMatrixError
-from twin.traffic_matrix.mixed import matrix_mixed
-from twin.traffic_matrix.routing_matrix import RoutingMatrix, offdiagonal_pairs
-from twin.traffic_matrix.tomogravity import TomogravityResult, matrix_from_counters, tomogravity
+from twinwatch.twin.traffic_matrix.flows import DEFAULT_DSCP_CLASS, FlowAggregation, matrix_from_flows
+from twinwatch.twin.traffic_matrix.gravity import gravity_prior
+from twinwatch.twin.traffic_matrix.matrix import N_CLASSES, Demands, Source, TrafficMatrix, TrafficMatrixError
+from twinwatch.twin.traffic_matrix.mixed import matrix_mixed
+from twinwatch.twin.traffic_matrix.routing_matrix import RoutingMatrix, offdiagonal_pairs
+from twinwatch.twin.traffic_matrix.tomogravity import TomogravityResult, matrix_from_counters, tomogravity
 
 __all__ = [
     "DEFAULT_DSCP_CLASS",

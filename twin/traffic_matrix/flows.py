@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatrix, TrafficMatrixError
+from twinwatch.twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatrix, TrafficMatrixError
 
 __all__ = ["DEFAULT_DSCP_CLASS", "FlowAggregation", "matrix_from_flows"]
 

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from twin.traffic_matrix.matrix import TrafficMatrixError
+from twinwatch.twin.traffic_matrix.matrix import TrafficMatrixError
 
 __all__ = ["gravity_prior"]
 

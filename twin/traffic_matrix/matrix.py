@@ -33,7 +33,7 @@ import numpy as np
 __all__ = ["N_CLASSES", "Demands", "Source", "TrafficMatrix", "TrafficMatrixError"]
 
 N_CLASSES = 3
-"""ToS classes per matrix (one per queue, as in :data:`twin.scenario.MAX_QUEUES`)."""
+"""ToS classes per matrix (one per queue, as in :data:`twinwatch.twin.scenario.MAX_QUEUES`)."""
 
 
 class TrafficMatrixError(ValueError):

@@ -11,7 +11,7 @@ with a gravity prior built from the residual totals
 Examples
 --------
 >>> import numpy as np
->>> from twin.traffic_matrix.routing_matrix import RoutingMatrix
+>>> from twinwatch.twin.traffic_matrix.routing_matrix import RoutingMatrix
 >>> rm = RoutingMatrix.from_paths(n_nodes=3, n_links=4,
 ...     path_src=[0, 0, 1, 1, 2, 2], path_dst=[1, 2, 0, 2, 0, 1],
 ...     path_ptr=[0, 1, 3, 4, 5, 7, 8], path_links=[0, 0, 1, 2, 1, 3, 2, 3])
@@ -29,9 +29,9 @@ from typing import Literal
 
 import numpy as np
 
-from twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatrix, TrafficMatrixError
-from twin.traffic_matrix.routing_matrix import RoutingMatrix
-from twin.traffic_matrix.tomogravity import (
+from twinwatch.twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatrix, TrafficMatrixError
+from twinwatch.twin.traffic_matrix.routing_matrix import RoutingMatrix
+from twinwatch.twin.traffic_matrix.tomogravity import (
     DEFAULT_LAMBDA,
     DEFAULT_REL_NOISE,
     TomogravityResult,

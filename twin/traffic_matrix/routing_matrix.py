@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from twin.traffic_matrix.matrix import TrafficMatrixError
+from twinwatch.twin.traffic_matrix.matrix import TrafficMatrixError
 
 __all__ = ["RoutingMatrix", "offdiagonal_pairs"]
 
@@ -101,7 +101,7 @@ class RoutingMatrix:
 
     @classmethod
     def from_routing(cls, routing: Any) -> RoutingMatrix:
-        """Build ``A`` from a :class:`twin.routing.Routing` (or any object with its CSR path attributes:
+        """Build ``A`` from a :class:`twinwatch.twin.routing.Routing` (or any object with its CSR path attributes:
         ``n_nodes``, ``n_links``, ``path_src``, ``path_dst``, ``path_ptr``, ``path_links``, ``path_share``).
         """
         return cls.from_paths(

@@ -41,7 +41,7 @@ a large λ, so revisit it on the operator's own data.
 Examples
 --------
 >>> import numpy as np
->>> from twin.traffic_matrix.routing_matrix import RoutingMatrix
+>>> from twinwatch.twin.traffic_matrix.routing_matrix import RoutingMatrix
 >>> # 3 nodes in a line 0 - 1 - 2; links 0:0->1 1:1->2 2:1->0 3:2->1, shortest paths
 >>> rm = RoutingMatrix.from_paths(n_nodes=3, n_links=4,
 ...     path_src=[0, 0, 1, 1, 2, 2], path_dst=[1, 2, 0, 2, 0, 1],
@@ -67,9 +67,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear
 
-from twin.traffic_matrix.gravity import gravity_prior
-from twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatrix, TrafficMatrixError
-from twin.traffic_matrix.routing_matrix import RoutingMatrix
+from twinwatch.twin.traffic_matrix.gravity import gravity_prior
+from twinwatch.twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatrix, TrafficMatrixError
+from twinwatch.twin.traffic_matrix.routing_matrix import RoutingMatrix
 
 __all__ = ["TomogravityResult", "matrix_from_counters", "tomogravity"]
 

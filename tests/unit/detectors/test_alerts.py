@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from detectors.alerts import KINDS, Alert, AlertBook, alert_id
+from twinwatch.detectors.alerts import KINDS, Alert, AlertBook, alert_id
 
 
 def _deg(entity: str = "3->7", start: float = 1_700_000_000.0, **kw: object) -> Alert:

@@ -6,9 +6,9 @@ import numpy as np
 import orjson
 import pytest
 
-from detectors.alerts import alert_id
-from detectors.baselines import RunSeries, StaticThresholds, flags_to_alert_lines, series_flags, static_flags
-from detectors.scoring import score
+from twinwatch.detectors.alerts import alert_id
+from twinwatch.detectors.baselines import RunSeries, StaticThresholds, flags_to_alert_lines, series_flags, static_flags
+from twinwatch.detectors.scoring import score
 
 
 def _rs(values: np.ndarray, kinds: list[str], ids: list[str], kpis: list[str], window_s: float = 10.0,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from detectors.conformal import ConformalCalibrator
+from twinwatch.detectors.conformal import ConformalCalibrator
 
 
 def _warm(cal: ConformalCalibrator, rng: np.random.Generator, loc: np.ndarray, scale: np.ndarray,
@@ -147,7 +147,7 @@ def test_quantile_grid_prior_does_not_claim_resolution_beyond_its_extremes() -> 
 def test_cold_start_from_the_checkpoint_score_grid() -> None:
     # the twin's calibration stores a 225-level grid per load bin (dense in both tails); p-values from it
     # are uniform on data like the calibration set and resolve far below 1/225 in the tails
-    from twin.conformal import fit_score_grid
+    from twinwatch.twin.conformal import fit_score_grid
 
     rng = np.random.default_rng(8)
     load = rng.uniform(0, 1.2, 200_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.cusum import Cusum, z_from_p
+from twinwatch.detectors.cusum import Cusum, z_from_p
 
 
 def _first_alarm(alarms: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from detectors.decision import Persistence, reject
+from twinwatch.detectors.decision import Persistence, reject
 
 
 def _draw(rng: np.random.Generator, m: int, m1: int, shift: float) -> tuple[np.ndarray, np.ndarray]:

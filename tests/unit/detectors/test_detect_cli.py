@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from stream.cli import cli
 from tests.conftest import shared_data_path
+from twinwatch.stream.cli import cli
 
 
 def _write(path: Path, header: str, rows: list[str]) -> Path:

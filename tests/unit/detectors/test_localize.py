@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors.localize import (
+from twinwatch.detectors.localize import (
     boolean_tomography,
     confirm_with_twin,
     degrade_capacity,
@@ -18,8 +18,8 @@ from detectors.localize import (
     lsq_tomography,
     routing_matrix,
 )
-from twin.conformal import fit_calibration
-from twin.scenario import Flow, Scenario
+from twinwatch.twin.conformal import fit_calibration
+from twinwatch.twin.scenario import Flow, Scenario
 
 NSFNET = Path(__file__).resolve().parents[3] / "twin" / "data" / "nsfnet.yaml"
 
@@ -104,8 +104,8 @@ def test_no_anomaly_no_suspect() -> None:
 
 def test_what_if_picks_link_and_magnitude_qt() -> None:
     """On NSFNet with the qt model, observations made with one link at 25 % capacity are matched by (link, 0.25)."""
-    from twin.datasets.scenario_yaml import load_scenario_yaml
-    from twin.models import get_model
+    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+    from twinwatch.twin.models import get_model
 
     sc = load_scenario_yaml(NSFNET)
     model = get_model("qt")
@@ -130,8 +130,8 @@ def test_diagnose_nsfnet_qt_end_to_end() -> None:
     At 10 Gb/s queueing delay is microseconds against milliseconds of propagation: only a
     cut that overloads the link (offered 0.49 → 1.96) moves the path KPIs past the noise.
     """
-    from twin.datasets.scenario_yaml import load_scenario_yaml
-    from twin.models import get_model
+    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+    from twinwatch.twin.models import get_model
 
     sc = load_scenario_yaml(NSFNET)
     model = get_model("qt")
@@ -157,7 +157,7 @@ def test_diagnose_nsfnet_qt_end_to_end() -> None:
 
 def _noise_calibration(sc: Scenario, expected: object) -> dict:
     """Calibration of a model that is right within a few per cent: synthetic residuals around qt's own predictions."""
-    from twin.conformal import scenario_path_max_load
+    from twinwatch.twin.conformal import scenario_path_max_load
 
     rng = np.random.default_rng(0)
     reps = 400
@@ -180,8 +180,8 @@ def test_delay_scale_follows_calibrated_spread() -> None:
 def test_partial_what_if_is_worded_as_partial() -> None:
     """When no tried magnitude is close (only a 10 % cut is tried for a 75 % one), the explanation says how much
     of the mismatch the twin explains instead of claiming it reproduces it."""
-    from twin.datasets.scenario_yaml import load_scenario_yaml
-    from twin.models import get_model
+    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+    from twinwatch.twin.models import get_model
 
     sc = load_scenario_yaml(NSFNET)
     model = get_model("qt")

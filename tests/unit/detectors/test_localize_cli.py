@@ -10,12 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from detectors.localize import degrade_capacity
-from stream.cli import cli
-from stream.commands.twin_predict import prediction_record
-from twin.conformal import fit_calibration, scenario_path_max_load
-from twin.datasets.scenario_yaml import load_scenario_yaml
-from twin.models import get_model
+from twinwatch.detectors.localize import degrade_capacity
+from twinwatch.stream.cli import cli
+from twinwatch.stream.commands.twin_predict import prediction_record
+from twinwatch.twin.conformal import fit_calibration, scenario_path_max_load
+from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+from twinwatch.twin.models import get_model
 
 NSFNET = Path(__file__).resolve().parents[3] / "twin" / "data" / "nsfnet.yaml"
 KPIS = ("delay_s", "jitter_s2", "loss_ratio")

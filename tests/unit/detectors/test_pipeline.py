@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors import Alert, AlertBook, ConformalCalibrator, Persistence, reject, residual
+from twinwatch.detectors import Alert, AlertBook, ConformalCalibrator, Persistence, reject, residual
 
 
 def test_fault_fires_within_two_windows_and_healthy_paths_stay_quiet() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.residuals import residual
+from twinwatch.detectors.residuals import residual
 
 
 def test_log_ratio_is_scale_free() -> None:

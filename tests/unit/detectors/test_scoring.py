@@ -9,7 +9,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from detectors.scoring import (
+from twinwatch.detectors.scoring import (
     ScoringError,
     collapse_alerts,
     entities_of_network,
@@ -189,7 +189,7 @@ def test_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_cli_prints_the_table_and_writes_the_json(tmp_path: Path) -> None:
-    from stream.cli import cli
+    from twinwatch.stream.cli import cli
 
     labels = [label("grey_loss", 100, 160, ["a->b"]), label("grey_loss", 1000, 1060, ["c->d"])]
     (tmp_path / "labels.jsonl").write_bytes(b"\n".join(orjson.dumps(x) for x in labels) + b"\n")
@@ -207,7 +207,7 @@ def test_cli_prints_the_table_and_writes_the_json(tmp_path: Path) -> None:
 
 
 def test_combine_reports_pools_events_delays_and_entity_hours() -> None:
-    from detectors.scoring import combine_reports
+    from twinwatch.detectors.scoring import combine_reports
 
     run_a = score([label("grey_loss", 100, 160, ["a->b"]), label("grey_loss", 1000, 1060, ["c->d"])],
                   [*alert("d", 120, 150, entity="a->b"), *alert("fa", 2000, 2010)],
@@ -229,7 +229,7 @@ def test_combine_reports_pools_events_delays_and_entity_hours() -> None:
 
 
 def test_cli_help_reads_like_a_man_page() -> None:
-    from stream.cli import cli
+    from twinwatch.stream.cli import cli
 
     res = CliRunner().invoke(cli, ["score", "--help"])
     assert res.exit_code == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.series import DAY_S, SeasonalForecaster, infer_period, score_many, score_series
+from twinwatch.detectors.series import DAY_S, SeasonalForecaster, infer_period, score_many, score_series
 
 
 def _daily(days: int, step_s: float, rng: np.random.Generator, noise: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +79,7 @@ def test_infer_period(step: float, expected: tuple[float | None, float]) -> None
 
 
 def test_detector_save_restore_gives_identical_scores() -> None:
-    from detectors.series import SeriesDetector
+    from twinwatch.detectors.series import SeriesDetector
 
     rng = np.random.default_rng(4)
     ts, y = _daily(3, 900.0, rng)

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from stream.cli import cli
+from twinwatch.stream.cli import cli
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -171,7 +171,7 @@ def test_log_format_json_makes_every_stderr_line_json() -> None:
 
 _WARNING_SCRIPT = """
 import warnings, click, numpy as np
-from stream.cli import cli, main
+from twinwatch.stream.cli import cli, main
 
 @click.command("warn-demo")
 def warn_demo():
@@ -199,7 +199,7 @@ def test_log_format_json_routes_python_and_numpy_warnings() -> None:
 
 _EXIT_SCRIPT = """
 import click
-from stream.cli import cli, main
+from twinwatch.stream.cli import cli, main
 
 @click.command("exit3")
 @click.pass_context

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from stream.cli import cli
-from twin.data import bundled_scenario_path
-from twin.datasets.native import write_manifest, write_sample
-from twin.kpis import Labels
-from twin.models.gnn import DEFAULT_CHECKPOINT
-from twin.scenario import Flow, Scenario
+from twinwatch.stream.cli import cli
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.datasets.native import write_manifest, write_sample
+from twinwatch.twin.kpis import Labels
+from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+from twinwatch.twin.scenario import Flow, Scenario
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from stream.cli import cli
 from tests.conftest import shared_data_path
-from twin.data import bundled_scenario_path
+from twinwatch.stream.cli import cli
+from twinwatch.twin.data import bundled_scenario_path
 
 
 @pytest.fixture
@@ -164,9 +164,9 @@ def test_evaluate_json(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_missing_subcommand_module_is_hidden(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    import stream.commands.twin as twin_group
+    import twinwatch.stream.commands.twin as twin_group
 
-    monkeypatch.setitem(twin_group._COMMANDS, "ghost", "stream.commands.no_such_module:ghost")
+    monkeypatch.setitem(twin_group._COMMANDS, "ghost", "twinwatch.stream.commands.no_such_module:ghost")
     res = runner.invoke(cli, ["twin", "--help"])
     assert res.exit_code == 0 and "ghost" not in res.output
     res = runner.invoke(cli, ["twin", "ghost"])
@@ -174,9 +174,9 @@ def test_missing_subcommand_module_is_hidden(runner: CliRunner, monkeypatch: pyt
 
 
 def test_model_that_cannot_load_exits_1(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    import twin.models as registry
+    import twinwatch.twin.models as registry
 
-    monkeypatch.setitem(registry.MODELS, "gnn", "twin.models.no_such_gnn:load_gnn")
+    monkeypatch.setitem(registry.MODELS, "gnn", "twinwatch.twin.models.no_such_gnn:load_gnn")
     res = runner.invoke(cli, ["twin", "predict", str(bundled_scenario_path()), "-m", "gnn", "-q"])
     assert res.exit_code == 1
     assert "cannot load model 'gnn'" in res.output and "Traceback" not in res.output

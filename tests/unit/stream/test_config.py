@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.config import ConfigError, ServiceConfig, load_config
+from twinwatch.stream.config import ConfigError, ServiceConfig, load_config
 
 EXAMPLE = Path(__file__).parents[3] / "stream" / "data" / "twinwatch.example.yaml"
 
@@ -77,9 +77,9 @@ BAD = [
     ("detection: {persistence_k: 4, persistence_m: 3}", "detection.persistence_k"),
     ("detection: {resolve_after: 0}", "detection.resolve_after"),
     ("detection: {warmup_windows: -1}", "detection.warmup_windows"),
-    ("twin: {model: resnet}", "twin.model"),
-    ("twin: {checkpoint: /nonexistent.safetensors}", "twin.checkpoint"),
-    ("twin: {threads: 0}", "twin.threads"),
+    ("twin: {model: resnet}", "twinwatch.twin.model"),
+    ("twin: {checkpoint: /nonexistent.safetensors}", "twinwatch.twin.checkpoint"),
+    ("twin: {threads: 0}", "twinwatch.twin.threads"),
     ("sinks: {alertmanager_url: 'am:9093'}", "sinks.alertmanager_url"),
     ("sinks: {alertmanager_retries: -1}", "sinks.alertmanager_retries"),
     ("metrics: {bind: '9464'}", "metrics.bind"),
@@ -121,7 +121,7 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
 def test_run_check_validates_and_exits() -> None:
     from click.testing import CliRunner
 
-    from stream.cli import cli
+    from twinwatch.stream.cli import cli
 
     ok = CliRunner().invoke(cli, ["run", "--config", str(EXAMPLE), "--check"], env={"TWINWATCH_TWIN__MODEL": "qt"})
     assert ok.exit_code == 0, ok.output

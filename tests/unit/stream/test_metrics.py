@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.metrics import LINK_KPIS, MetricsServer, ServiceMetrics
+from twinwatch.stream.metrics import LINK_KPIS, MetricsServer, ServiceMetrics
 
 CONTRACT = {
     "twinwatch_messages": "counter", "twinwatch_messages_rejected": "counter", "twinwatch_dlq_messages": "counter",

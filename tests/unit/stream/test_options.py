@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from stream.commands._options import (
+from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
     ExitCode,
     atomic_output,

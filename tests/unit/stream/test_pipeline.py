@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.metrics import ServiceMetrics
-from stream.pipeline import Pipeline, PipelineOutput, WindowBuffer, interleave
-from stream.sinks import dumps
+from twinwatch.stream.metrics import ServiceMetrics
+from twinwatch.stream.pipeline import Pipeline, PipelineOutput, WindowBuffer, interleave
+from twinwatch.stream.sinks import dumps
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A 20-minute Abilene run with LOSAng->SNVAng down for 100 s from t=800 s and 1 % corrupted messages.
 
     The fault comes late so that the calibrators have ~80 healthy windows behind them."""
-    from twin.models import get_model
-    from twin.netmodel import load_network
-    from twin.testbed.faults import Fault
-    from twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.models import get_model
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.testbed.faults import Fault
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
     out = tmp_path_factory.mktemp("tb")
     model = load_network("abilene")
@@ -125,7 +125,7 @@ def test_late_rows_are_counted_not_used(run: dict[str, Any]) -> None:
     pipe: Pipeline = run["pipe"]
     before = pipe.late_rows["abilene"]
     old = run["streams"]["probe"][:40]  # probe results are gauges: no counter state, every row is late now
-    from telemetry_adapters import DecoderConfig, get_decoder
+    from twinwatch.telemetry_adapters import DecoderConfig, get_decoder
 
     rows = len(get_decoder("probe", DecoderConfig(max_age_s=None)).decode_batch(old).samples)
     out = pipe.process(old, "probe")

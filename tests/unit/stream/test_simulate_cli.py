@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from stream.cli import cli
 from tests.conftest import shared_data_path
-from twin.datasets.native import iter_native_samples, read_manifest
+from twinwatch.stream.cli import cli
+from twinwatch.twin.datasets.native import iter_native_samples, read_manifest
 
 FAST = ["--min-packets", "2000", "--max-packets", "5000", "--no-progress"]
 

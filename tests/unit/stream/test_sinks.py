@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.alerts import Alert, AlertBook
-from stream.sinks import AlertmanagerError, AlertmanagerSink, JsonlSink
+from twinwatch.detectors.alerts import Alert, AlertBook
+from twinwatch.stream.sinks import AlertmanagerError, AlertmanagerSink, JsonlSink
 
 
 def _changes() -> list[Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from telemetry_adapters.base import DecoderConfig, DecodeResult
+from twinwatch.telemetry_adapters.base import DecoderConfig, DecodeResult
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 INPUT_NAMES = ("input.json", "input.jsonl", "input.txt")
@@ -68,7 +68,7 @@ class Case:
 
 def cases() -> list[Case]:
     """Every case folder, sorted."""
-    from telemetry_adapters import known_formats
+    from twinwatch.telemetry_adapters import known_formats
 
     out = []
     formats = set(known_formats())  # tests/fixtures also holds inputs of other readers (e.g. netbox/)

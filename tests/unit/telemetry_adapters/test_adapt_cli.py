@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from stream.cli import cli
+from twinwatch.stream.cli import cli
 
 from ._golden import FIXTURES
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from telemetry_adapters import DecodeError, decode_messages, get_decoder, known_formats
-from telemetry_adapters.base import DecoderConfig
-from telemetry_adapters.errors import MAX_RAW_BYTES, Reason, Rejection
+from twinwatch.telemetry_adapters import DecodeError, decode_messages, get_decoder, known_formats
+from twinwatch.telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES, Reason, Rejection
 
 NOW = 1_700_000_000_000_000_000
 CFG = DecoderConfig(network="lab", now_ns=NOW, max_future_skew_s=60.0, max_age_s=3600.0, max_message_bytes=4096)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetry_adapters.counters import STATUS_NAMES, CounterConfig, CounterState, CounterStateError, Status
-from telemetry_adapters.schema import Flag, Kind, SampleBatch, SampleBatchBuilder
+from twinwatch.telemetry_adapters.counters import STATUS_NAMES, CounterConfig, CounterState, CounterStateError, Status
+from twinwatch.telemetry_adapters.schema import Flag, Kind, SampleBatch, SampleBatchBuilder
 
 S = 10**9  # ns per second
 T0 = 1_700_000_000 * S
@@ -317,8 +317,8 @@ def test_property_split_into_batches_gives_same_result(rows: list[tuple], n_chun
 
 def test_name_table_is_bounded_and_never_raises(tmp_path) -> None:
     """A feed of ever-new device and interface names: ids are recycled (their counters evicted), no raise."""
-    from telemetry_adapters.inventory import Inventory
-    from telemetry_adapters.normalize import normalize
+    from twinwatch.telemetry_adapters.inventory import Inventory
+    from twinwatch.telemetry_adapters.normalize import normalize
 
     state = CounterState(CounterConfig(max_names=4))
     inv = Inventory.from_dict({"links": []})

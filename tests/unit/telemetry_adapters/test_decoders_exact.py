@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telemetry_adapters import get_decoder
+from twinwatch.telemetry_adapters import get_decoder
 
 from ._golden import FIXTURES, Case
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from telemetry_adapters import get_decoder, known_formats
-from telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters import get_decoder, known_formats
+from twinwatch.telemetry_adapters.base import DecoderConfig
 
 from ._golden import cases
 from .test_schema_conformance import check_flows, check_samples

@@ -16,12 +16,12 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from telemetry_adapters._gnmic_kernels import PAD, _quoted_u64, _quoted_u64_bytewise
-from telemetry_adapters.base import DecoderConfig
-from telemetry_adapters.counters import CounterState
-from telemetry_adapters.gnmic import GnmicDecoder
-from telemetry_adapters.normalize import normalize
-from telemetry_adapters.schema import SAMPLE_SCHEMA, SCHEMA
+from twinwatch.telemetry_adapters._gnmic_kernels import PAD, _quoted_u64, _quoted_u64_bytewise
+from twinwatch.telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters.counters import CounterState
+from twinwatch.telemetry_adapters.gnmic import GnmicDecoder
+from twinwatch.telemetry_adapters.normalize import normalize
+from twinwatch.telemetry_adapters.schema import SAMPLE_SCHEMA, SCHEMA
 
 from ._golden import cases
 

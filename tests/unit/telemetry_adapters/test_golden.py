@@ -7,7 +7,7 @@ import os
 import orjson
 import pytest
 
-from telemetry_adapters import get_decoder
+from twinwatch.telemetry_adapters import get_decoder
 
 from ._golden import Case, cases, summarize
 
@@ -27,7 +27,7 @@ def test_golden(case: Case) -> None:
 
 
 def test_every_format_has_a_golden_case() -> None:
-    from telemetry_adapters import known_formats
+    from twinwatch.telemetry_adapters import known_formats
 
     have = {c.format for c in CASES}
     assert set(known_formats()) <= have, f"formats without golden cases: {set(known_formats()) - have}"

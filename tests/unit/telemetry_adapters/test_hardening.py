@@ -10,12 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from telemetry_adapters import CounterState, get_decoder
-from telemetry_adapters.accounting import Tally, run_batch
-from telemetry_adapters.base import DecoderConfig
-from telemetry_adapters.inventory import Inventory, InventoryError, Link, Port
-from telemetry_adapters.normalize import normalize
-from telemetry_adapters.schema import Kind, SampleBatchBuilder
+from twinwatch.telemetry_adapters import CounterState, get_decoder
+from twinwatch.telemetry_adapters.accounting import Tally, run_batch
+from twinwatch.telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters.inventory import Inventory, InventoryError, Link, Port
+from twinwatch.telemetry_adapters.normalize import normalize
+from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
 
 from ._golden import FIXTURES, cases
 
@@ -105,7 +105,7 @@ def test_rate_row_with_capacity_not_positive_is_rejected(capacity: float) -> Non
 # ------------------------------------------------------------------ decoders
 @pytest.mark.parametrize("fast", [True, False])
 def test_unmapped_leaf_inside_a_mapped_record_is_counted(fast: bool) -> None:
-    from telemetry_adapters.gnmic import GnmicDecoder
+    from twinwatch.telemetry_adapters.gnmic import GnmicDecoder
 
     msg = _ev({OC + "in-octets": "5", OC + "out-octets": "7", "/interfaces/interface/state/mtu": 9000,
                "/interfaces/interface/state/description": "uplink"}, NOW)  # fmt: skip
@@ -135,7 +135,7 @@ def test_unmapped_leaf_counted_in_gnmi_too() -> None:
 @pytest.mark.parametrize(("ts", "reason"), [(NOW // S, "ts_unit"), (NOW // 10**6, "ts_unit"), (NOW // 1000, "ts_unit"),
                                             (-NOW, "ts_negative"), (-1, "ts_negative")])  # fmt: skip
 def test_gnmic_timestamps_in_seconds_or_negative_are_refused(fast: bool, ts: int, reason: str) -> None:
-    from telemetry_adapters.gnmic import GnmicDecoder
+    from twinwatch.telemetry_adapters.gnmic import GnmicDecoder
 
     open_cfg = DecoderConfig(network="lab", max_age_s=None, max_future_skew_s=None)  # replay: age checks off
     for cfg in (CFG, open_cfg):
@@ -173,7 +173,7 @@ def test_gnmi_without_device_is_rejected_not_entity_colon_interface() -> None:
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_gnmic_event_without_source_is_rejected(fast: bool) -> None:
-    from telemetry_adapters.gnmic import GnmicDecoder
+    from twinwatch.telemetry_adapters.gnmic import GnmicDecoder
 
     msg = _ev({OC + "in-octets": "5"}, NOW, source=None)
     res = GnmicDecoder(CFG, fast=fast).decode_batch([msg])
@@ -255,7 +255,7 @@ def test_otlp_wrongly_typed_sections_are_rejections(resource: object) -> None:
 def test_giant_interface_name_is_linear_time() -> None:
     import time
 
-    from telemetry_adapters.interfaces import lookup_candidates, split_unit
+    from twinwatch.telemetry_adapters.interfaces import lookup_candidates, split_unit
 
     name = "x" * 200_000
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from telemetry_adapters.influx import LineProtocolError, parse_line
+from twinwatch.telemetry_adapters.influx import LineProtocolError, parse_line
 
 
 def test_types() -> None:

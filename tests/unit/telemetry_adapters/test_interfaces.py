@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from telemetry_adapters.interfaces import lookup_candidates, normalize_interface, split_unit
+from twinwatch.telemetry_adapters.interfaces import lookup_candidates, normalize_interface, split_unit
 
 SAME_PORT = [
     # IOS XR: telemetry long names vs CLI abbreviations

@@ -10,8 +10,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from telemetry_adapters.inventory import Inventory, InventoryError, Port
-from twin.scenario import Scenario
+from twinwatch.telemetry_adapters.inventory import Inventory, InventoryError, Port
+from twinwatch.twin.scenario import Scenario
 
 YAML = """
 network: lab

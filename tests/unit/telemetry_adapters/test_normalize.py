@@ -6,11 +6,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetry_adapters.counters import CounterState
-from telemetry_adapters.errors import Reason
-from telemetry_adapters.inventory import Inventory
-from telemetry_adapters.normalize import MeasurementBatch, normalize
-from telemetry_adapters.schema import SCHEMA, Flag, Kind, SampleBatch, SampleBatchBuilder
+from twinwatch.telemetry_adapters.counters import CounterState
+from twinwatch.telemetry_adapters.errors import Reason
+from twinwatch.telemetry_adapters.inventory import Inventory
+from twinwatch.telemetry_adapters.normalize import MeasurementBatch, normalize
+from twinwatch.telemetry_adapters.schema import SCHEMA, Flag, Kind, SampleBatch, SampleBatchBuilder
 
 S = 10**9
 T0 = 1_700_000_000 * S

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from telemetry_adapters.paths import (
+from twinwatch.telemetry_adapters.paths import (
     EPOCH_ABS,
     EPOCH_ABS_S,
     EPOCH_REL_CS,
@@ -16,7 +16,7 @@ from telemetry_adapters.paths import (
     PathMapper,
     map_path,
 )
-from telemetry_adapters.schema import COUNTER_FIELDS, GAUGE_FIELDS
+from twinwatch.telemetry_adapters.schema import COUNTER_FIELDS, GAUGE_FIELDS
 
 XR = "Cisco-IOS-XR-infra-statsd-oper:infra-statistics/interfaces/interface/latest/generic-counters/"
 XR2 = "Cisco-IOS-XR-infra-statsd-oper:infra-statistics/interfaces/interface/generic-counters/"

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from telemetry_adapters import get_decoder
-from telemetry_adapters.base import DecoderConfig
-from telemetry_adapters.schema import SampleBatch
+from twinwatch.telemetry_adapters import get_decoder
+from twinwatch.telemetry_adapters.base import DecoderConfig
+from twinwatch.telemetry_adapters.schema import SampleBatch
 
 CFG = DecoderConfig(network="lab", max_age_s=None, max_future_skew_s=None)
 #: most captured gNMI responses name no prefix.target: a gNMI decoder needs a default device (issue 14)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from telemetry_adapters import FLOW_SCHEMA, SCHEMA, get_decoder, known_formats
-from telemetry_adapters.errors import MAX_RAW_BYTES, Reason
-from telemetry_adapters.schema import (
+from twinwatch.telemetry_adapters import FLOW_SCHEMA, SCHEMA, get_decoder, known_formats
+from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES, Reason
+from twinwatch.telemetry_adapters.schema import (
     COUNTER_FIELDS,
     ENTITY_KINDS,
     GAUGE_FIELDS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.features import scenario_graph
-from twin.scenario import Flow, Scenario, TimeDist
+from twinwatch.twin.features import scenario_graph
+from twinwatch.twin.scenario import Flow, Scenario, TimeDist
 
 
 def ring(n: int = 5, *, seed: int = 0, policy: str = "FIFO", cap: float = 1e4, scale: float = 1.0,
@@ -49,7 +49,7 @@ def mm1_labels(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def examples(n: int = 4, seed: int = 0) -> list:
     """``n`` labelled :class:`~twin.train.Example` objects on rings of 4–6 nodes."""
-    from twin.train import Example
+    from twinwatch.twin.train import Example
 
     out = []
     for k in range(n):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from twin.checkpoint import CheckpointError, git_revision, load_checkpoint, save_checkpoint
-from twin.features import FeatureStats
-from twin.models.gnn import GNNConfig, GNNModel, RouteNetFermi
+from twinwatch.twin.checkpoint import CheckpointError, git_revision, load_checkpoint, save_checkpoint
+from twinwatch.twin.features import FeatureStats
+from twinwatch.twin.models.gnn import GNNConfig, GNNModel, RouteNetFermi
 
 
 def _write_gnn(d: Path) -> RouteNetFermi:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from tests.conftest import shared_data_path
-from twin.conformal import (
+from twinwatch.twin.conformal import (
     LOAD_EDGES,
     fit_calibration,
     fit_mondrian,
@@ -153,7 +153,7 @@ def test_shipped_checkpoint_has_grids_consistent_with_its_intervals() -> None:
 @pytest.mark.slow
 def test_calibrate_command_qt_and_checkpoint_copy(tmp_path: Path) -> None:
     """`twin calibrate` on real labelled samples: a JSON file for qt, a model-directory copy for gnn."""
-    from stream.cli import cli
+    from twinwatch.stream.cli import cli
 
     data = shared_data_path("gnnet", "2021", "validation")
     runner = CliRunner()
@@ -181,9 +181,9 @@ def test_real_gnn_residuals_split_by_sample() -> None:
     p-values on the other half (split by sample, so sample-level effects make it approximate)."""
     import torch
 
-    from twin.conformal import scenario_path_max_load
-    from twin.datasets import iter_samples
-    from twin.models import get_model
+    from twinwatch.twin.conformal import scenario_path_max_load
+    from twinwatch.twin.datasets import iter_samples
+    from twinwatch.twin.models import get_model
 
     torch.set_num_threads(1)
     data = shared_data_path("gnnet", "2021", "validation")

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from twin.evaluate import EvalItem, evaluate_samples
-from twin.kpis import Labels, Prediction
-from twin.scenario import Flow, Scenario
+from twinwatch.twin.evaluate import EvalItem, evaluate_samples
+from twinwatch.twin.kpis import Labels, Prediction
+from twinwatch.twin.scenario import Flow, Scenario
 
 
 class Fixed:

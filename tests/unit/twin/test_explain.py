@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from tests.unit.twin._gnn_toy import ring
-from twin.explain import explain_path
-from twin.features import FeatureStats
-from twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, RouteNetFermi
+from twinwatch.twin.explain import explain_path
+from twinwatch.twin.features import FeatureStats
+from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, RouteNetFermi
 
 
 def _model() -> GNNModel:
@@ -39,7 +39,7 @@ def test_unknown_path_is_named() -> None:
 
 
 def test_cli_explain(shared_data: Path) -> None:
-    from stream.commands.twin_explain import explain
+    from twinwatch.stream.commands.twin_explain import explain
 
     if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
         pytest.skip("shipped checkpoint not written yet")
@@ -59,7 +59,7 @@ def test_cli_explain(shared_data: Path) -> None:
 
 def test_cli_explain_yaml_scenario() -> None:
     """A scenario YAML has no labels: the breakdown is printed without a measured delay."""
-    from stream.commands.twin_explain import explain
+    from twinwatch.stream.commands.twin_explain import explain
 
     yaml = Path(__file__).resolve().parents[3] / "twin" / "data" / "nsfnet.yaml"
     if not yaml.is_file() or not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():

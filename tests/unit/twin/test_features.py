@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.unit.twin._gnn_toy import ring
-from twin.features import (
+from twinwatch.twin.features import (
     FLOW_FEATURES,
     LINK_FEATURES,
     QUEUE_FEATURES,
@@ -15,7 +15,7 @@ from twin.features import (
     mm1k,
     scenario_graph,
 )
-from twin.scenario import MAX_QUEUES, Policy
+from twinwatch.twin.scenario import MAX_QUEUES, Policy
 
 
 def test_hops_follow_routing_and_queues_follow_policy() -> None:

@@ -7,9 +7,17 @@ import pytest
 import torch
 
 from tests.unit.twin._gnn_toy import ring
-from twin.features import FeatureStats, collate, scenario_graph
-from twin.kpis import Prediction
-from twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, PathGRU, RouteNetFermi, interval, load_gnn
+from twinwatch.twin.features import FeatureStats, collate, scenario_graph
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.models.gnn import (
+    DEFAULT_CHECKPOINT,
+    GNNConfig,
+    GNNModel,
+    PathGRU,
+    RouteNetFermi,
+    interval,
+    load_gnn,
+)
 
 TINY = GNNConfig(hidden=8, iterations=2, readout_hidden=8)
 
@@ -124,7 +132,7 @@ def test_shipped_checkpoint_loads_and_predicts() -> None:
 
 
 def test_registry_finds_gnn() -> None:
-    from twin.models import get_model
+    from twinwatch.twin.models import get_model
 
     if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
         pytest.skip("shipped checkpoint not written yet")

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data_path
-from twin.datasets import DatasetError, GNNetReader, iter_samples
-from twin.scenario import Policy, SizeDist, TimeDist
+from twinwatch.twin.datasets import DatasetError, GNNetReader, iter_samples
+from twinwatch.twin.scenario import Policy, SizeDist, TimeDist
 
 
 def _gnnet(*parts: str) -> Path:
@@ -355,7 +355,7 @@ def test_missing_root_is_a_dataset_error(tmp_path: Path) -> None:
 
 def test_traffic_line_with_several_flows_per_pair() -> None:
     """Several ``:``-separated flows on one pair (documented, absent from the shared sets)."""
-    from twin.datasets._gnnet_lines import LineError, parse_traffic
+    from twinwatch.twin.datasets._gnnet_lines import LineError, parse_traffic
 
     line = "9|-1,0,-1,0,0;0,100,0.1,10,0,1000,0:1,50,0.05,0,1000,2;2,10,1,2,1,700,300,1100,1;-1,0,-1,0,0;"
     t = parse_traffic(line, 2)

@@ -15,18 +15,24 @@ import pytest
 import torch
 
 from tests.conftest import shared_data_path
-from twin.checkpoint import CheckpointError, checkpoint_dir, load_checkpoint
-from twin.data import bundled_scenario_path
-from twin.datasets import DatasetError, iter_samples
-from twin.datasets.native import MissingSamplesError, iter_native_samples, read_sample, write_manifest, write_sample
-from twin.datasets.scenario_yaml import load_scenario_yaml
-from twin.kpis import Labels
-from twin.models.bounds import NotMeasuredWarning, OutOfDomainWarning, path_delay_floor
-from twin.models.gnn import DEFAULT_CHECKPOINT, GNNModel
-from twin.models.mlp import MLPModel, load_mlp
-from twin.models.qt import QueueingModel
-from twin.scenario import Flow, Scenario
-from twin.sim.model import SimulatorModel
+from twinwatch.twin.checkpoint import CheckpointError, checkpoint_dir, load_checkpoint
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.datasets import DatasetError, iter_samples
+from twinwatch.twin.datasets.native import (
+    MissingSamplesError,
+    iter_native_samples,
+    read_sample,
+    write_manifest,
+    write_sample,
+)
+from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+from twinwatch.twin.kpis import Labels
+from twinwatch.twin.models.bounds import NotMeasuredWarning, OutOfDomainWarning, path_delay_floor
+from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNModel
+from twinwatch.twin.models.mlp import MLPModel, load_mlp
+from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.scenario import Flow, Scenario
+from twinwatch.twin.sim.model import SimulatorModel
 
 torch.set_num_threads(1)
 
@@ -269,7 +275,7 @@ def test_native_arrays_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
 
 
 def test_mlp_statistics_that_overflow_float32_are_refused(tmp_path: Path) -> None:
-    from twin.models.mlp import DEFAULT_MLP_CHECKPOINT
+    from twinwatch.twin.models.mlp import DEFAULT_MLP_CHECKPOINT
 
     d = _copy_checkpoint(DEFAULT_MLP_CHECKPOINT, tmp_path / "mlp")
     cfg = json.loads((d / "config.json").read_text())
@@ -310,7 +316,7 @@ def test_gnn_statistics_that_do_not_fit_the_features_are_refused_at_load(tmp_pat
 
 
 def test_mlp_std_that_underflows_float32_is_refused(tmp_path: Path) -> None:
-    from twin.models.mlp import DEFAULT_MLP_CHECKPOINT
+    from twinwatch.twin.models.mlp import DEFAULT_MLP_CHECKPOINT
 
     d = _copy_checkpoint(DEFAULT_MLP_CHECKPOINT, tmp_path / "mlp")
     cfg = json.loads((d / "config.json").read_text())

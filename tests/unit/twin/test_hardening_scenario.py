@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from twin.data import bundled_scenario_path
-from twin.datasets.scenario_yaml import RANGES, ScenarioFileError, load_scenario_yaml
-from twin.scenario import ScenarioError
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.datasets.scenario_yaml import RANGES, ScenarioFileError, load_scenario_yaml
+from twinwatch.twin.scenario import ScenarioError
 
 BASE: dict[str, Any] = {
     "version": 1,

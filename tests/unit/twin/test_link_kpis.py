@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data_path
-from twin.kpis import LINK_KPIS, Labels, Prediction, link_buffer_pkts, queue_occupancy_ratio
-from twin.link_scores import UTIL_FLOOR, LinkScorer
-from twin.models.qt import QueueingModel
-from twin.scenario import Flow, Policy, Scenario, TimeDist
+from twinwatch.twin.kpis import LINK_KPIS, Labels, Prediction, link_buffer_pkts, queue_occupancy_ratio
+from twinwatch.twin.link_scores import UTIL_FLOOR, LinkScorer
+from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.scenario import Flow, Policy, Scenario, TimeDist
 
 
 def _one_link(rate_bps: float, **kw: object) -> Scenario:
@@ -25,7 +25,7 @@ def _one_link(rate_bps: float, **kw: object) -> Scenario:
 
 
 def test_adapters_and_twin_agree_on_name_and_unit() -> None:
-    from telemetry_adapters.schema import KPIS
+    from twinwatch.telemetry_adapters.schema import KPIS
 
     assert "queue_occupancy" in LINK_KPIS and KPIS["queue_occupancy"] == "ratio"
     assert set(LINK_KPIS) <= set(KPIS)  # every link KPI of the twin is a Measurement KPI
@@ -59,7 +59,7 @@ def test_ratio_uses_the_port_buffer_in_bits_or_packets() -> None:
 
 
 def test_simulator_labels_follow_the_same_definition() -> None:
-    from twin.sim.engine import SimConfig, simulate
+    from twinwatch.twin.sim.engine import SimConfig, simulate
 
     # CBR 1000-bit packets at 20 % load: no packet ever waits, sojourn = transmission -> 1 packet, 1/32 of the buffer
     sc = Scenario.build(2, [(0, 1, 1e4)], {(0, 1): [0, 1]}, [Flow(0, 1, 2e3, 1000.0, time_dist=TimeDist.CBR)],
@@ -103,8 +103,8 @@ def test_models_match_gnnet_link_labels_2021() -> None:
     off by ~60 % MAPE on these labels; the published per-set figures are in
     BENCHMARKS.md ("Twin: link KPIs").
     """
-    from twin.datasets.gnnet import iter_samples
-    from twin.models import load_model
+    from twinwatch.twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.models import load_model
 
     root = shared_data_path("gnnet", "2021", "validation")
     samples = list(itertools.islice(iter_samples(root), 2))

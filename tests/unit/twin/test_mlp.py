@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from tests.unit.twin._gnn_toy import examples, ring
-from twin.features import scenario_graph
-from twin.models.mlp import MLPModel, fit_mlp, load_mlp, path_features
+from twinwatch.twin.features import scenario_graph
+from twinwatch.twin.models.mlp import MLPModel, fit_mlp, load_mlp, path_features
 
 
 def test_path_features_shape_and_time_scale() -> None:

@@ -1,4 +1,4 @@
-"""``twin.models.load_model``: the one way front ends load a KPI model, with failures they can sort."""
+"""``twinwatch.twin.models.load_model``: the one way front ends load a KPI model, with failures they can sort."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from twin.checkpoint import CheckpointError
-from twin.models import MODELS, ModelLoadError, UnknownModelError, load_model
+from twinwatch.twin.checkpoint import CheckpointError
+from twinwatch.twin.models import MODELS, ModelLoadError, UnknownModelError, load_model
 
 
 def test_known_names_load_case_and_blanks_ignored() -> None:
@@ -39,8 +39,8 @@ def test_a_model_that_cannot_load_names_it_and_keeps_the_cause(tmp_path: Path) -
 def test_cli_keeps_its_exit_codes(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from stream.cli import cli
-    from twin.data import bundled_scenario_path
+    from twinwatch.stream.cli import cli
+    from twinwatch.twin.data import bundled_scenario_path
 
     res = CliRunner().invoke(cli, ["twin", "predict", str(bundled_scenario_path()), "--model", "nope"])
     assert res.exit_code == 2 and "unknown model 'nope'" in res.output

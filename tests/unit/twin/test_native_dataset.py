@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin.datasets.gnnet import DatasetError, Sample
-from twin.datasets.native import (
+from twinwatch.twin.datasets.gnnet import DatasetError, Sample
+from twinwatch.twin.datasets.native import (
     is_native_dataset,
     iter_native_samples,
     read_extras,
@@ -18,9 +18,9 @@ from twin.datasets.native import (
     read_sample,
     sample_path,
 )
-from twin.sim.dataset import GENERATOR_VERSION, TopologySpec, generate_dataset, make_sample_scenario
-from twin.sim.engine import SimConfig
-from twin.sim.scenarios import ScenarioParams
+from twinwatch.twin.sim.dataset import GENERATOR_VERSION, TopologySpec, generate_dataset, make_sample_scenario
+from twinwatch.twin.sim.engine import SimConfig
+from twinwatch.twin.sim.scenarios import ScenarioParams
 
 SIM = SimConfig(min_packets=2_000, max_packets=6_000)
 SPEC = TopologySpec(kind="random", nodes=(5, 7))

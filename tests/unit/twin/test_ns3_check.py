@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.scenario import Flow, Scenario, TimeDist
-from twin.sim.ns3_check import (
+from twinwatch.twin.scenario import Flow, Scenario, TimeDist
+from twinwatch.twin.sim.ns3_check import (
     HEADER_BYTES,
     _ns3_job,
     _ns3_result,

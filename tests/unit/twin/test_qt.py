@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from twin.models import get_model
-from twin.models.qt import QueueingModel, mg1k, truncated_geometric
-from twin.scenario import Flow, Policy, Scenario
+from twinwatch.twin.models import get_model
+from twinwatch.twin.models.qt import QueueingModel, mg1k, truncated_geometric
+from twinwatch.twin.scenario import Flow, Policy, Scenario
 
 BIG = 1e6  # packets: an effectively infinite buffer
 

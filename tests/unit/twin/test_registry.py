@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import twin.models as registry
-from twin.kpis import Prediction
-from twin.models import KPIModel, get_model, predict_many
-from twin.scenario import Flow, Scenario
+import twinwatch.twin.models as registry
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.models import KPIModel, get_model, predict_many
+from twinwatch.twin.scenario import Flow, Scenario
 
 
 def test_unknown_name_lists_known_models() -> None:
@@ -21,23 +21,23 @@ def test_names_are_case_insensitive() -> None:
 
 
 def test_missing_module_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.MODELS, "ghost", "twin.models.no_such_module:make")
-    with pytest.raises(ImportError, match=r"model 'ghost' needs module 'twin.models.no_such_module'"):
+    monkeypatch.setitem(registry.MODELS, "ghost", "twinwatch.twin.models.no_such_module:make")
+    with pytest.raises(ImportError, match=r"model 'ghost' needs module 'twinwatch.twin.models.no_such_module'"):
         get_model("ghost")
-    monkeypatch.setitem(registry.MODELS, "noattr", "twin.models.qt:NoSuchFactory")
+    monkeypatch.setitem(registry.MODELS, "noattr", "twinwatch.twin.models.qt:NoSuchFactory")
     with pytest.raises(ImportError, match=r"has no 'NoSuchFactory'"):
         get_model("noattr")
 
 
 def test_default_falls_back_to_qt_with_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.MODELS, "gnn", "twin.models.no_such_gnn:load_gnn")
+    monkeypatch.setitem(registry.MODELS, "gnn", "twinwatch.twin.models.no_such_gnn:load_gnn")
     with pytest.warns(RuntimeWarning, match=r"default model: using 'qt' because gnn: "):
         model = get_model(None)
     assert model.name == "qt"
 
 
 def test_default_with_checkpoint_means_gnn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.MODELS, "gnn", "twin.models.no_such_gnn:load_gnn")
+    monkeypatch.setitem(registry.MODELS, "gnn", "twinwatch.twin.models.no_such_gnn:load_gnn")
     with pytest.raises(ImportError, match="model 'gnn'"):
         get_model(None, checkpoint="/nowhere")
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.routing import RoutingError, compute_routing, default_metric, flow_hash, hash_paths, route_demand
-from twin.scenario import Flow, Scenario
+from twinwatch.twin.routing import RoutingError, compute_routing, default_metric, flow_hash, hash_paths, route_demand
+from twinwatch.twin.scenario import Flow, Scenario
 
 
 def diamond() -> tuple[np.ndarray, np.ndarray]:
@@ -223,8 +223,8 @@ def ecmp_diamond(ecmp: bool, rate: float = 6e5) -> Scenario:
 
 
 def test_ecmp_scenario_predicts_with_qt_gnn_and_sim() -> None:
-    from twin.models import get_model
-    from twin.sim import SimConfig, simulate
+    from twinwatch.twin.models import get_model
+    from twinwatch.twin.sim import SimConfig, simulate
 
     sc = ecmp_diamond(True)
     assert sc.n_paths == 2 and sc.pair_paths(0, 3).tolist() == [0, 1]
@@ -248,8 +248,8 @@ def test_ecmp_scenario_predicts_with_qt_gnn_and_sim() -> None:
 
 
 def test_drawn_ecmp_scenario_splits_each_pair_over_its_equal_cost_paths() -> None:
-    from twin.sim.scenarios import ScenarioParams, draw_scenario
-    from twin.topology import random_topology
+    from twinwatch.twin.sim.scenarios import ScenarioParams, draw_scenario
+    from twinwatch.twin.topology import random_topology
 
     topo = random_topology(12, degree=3.0, rng=np.random.default_rng(1))
     single = draw_scenario(topo, ScenarioParams(routing="hops", load=(0.5, 0.5)), np.random.default_rng(3))
@@ -269,8 +269,8 @@ def test_drawn_ecmp_scenario_splits_each_pair_over_its_equal_cost_paths() -> Non
 
 
 def test_yaml_dump_refuses_ecmp_instead_of_merging_paths() -> None:
-    from twin.datasets.scenario_yaml import dump_scenario_yaml
-    from twin.scenario import ScenarioError
+    from twinwatch.twin.datasets.scenario_yaml import dump_scenario_yaml
+    from twinwatch.twin.scenario import ScenarioError
 
     with pytest.raises(ScenarioError, match=r"pair 0->3 has several paths \(ECMP\)"):
         dump_scenario_yaml(ecmp_diamond(True))

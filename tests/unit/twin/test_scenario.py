@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from twin.scenario import Flow, Policy, Scenario, ScenarioError
+from twinwatch.twin.scenario import Flow, Policy, Scenario, ScenarioError
 
 
 def line(n: int = 4) -> Scenario:

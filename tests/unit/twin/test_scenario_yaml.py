@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 import yaml
 
-from twin.data import bundled_scenario_path
-from twin.datasets.scenario_yaml import ScenarioFileError, dump_scenario_yaml, load_scenario_yaml, scenario_from_dict
-from twin.models.qt import QueueingModel
-from twin.scenario import Policy, ScenarioError, TimeDist
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.datasets.scenario_yaml import (
+    ScenarioFileError,
+    dump_scenario_yaml,
+    load_scenario_yaml,
+    scenario_from_dict,
+)
+from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.scenario import Policy, ScenarioError, TimeDist
 
 TRIANGLE = """
 name: tri
@@ -171,7 +176,7 @@ def test_bundled_nsfnet() -> None:
 
 
 def test_generator_reproduces_bundled_file() -> None:
-    from twin.data import make_nsfnet
+    from twinwatch.twin.data import make_nsfnet
 
     doc = make_nsfnet.build_doc()
     shipped = yaml.safe_load(bundled_scenario_path().read_text())

@@ -8,8 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from twin.scenario import Policy, TimeDist
-from twin.sim.scenarios import (
+from twinwatch.twin.scenario import Policy, TimeDist
+from twinwatch.twin.sim.scenarios import (
     ScenarioParams,
     draw_scenario,
     load_matrix,
@@ -17,7 +17,7 @@ from twin.sim.scenarios import (
     route_all_pairs,
     traffic_matrix,
 )
-from twin.topology import load_topology, random_topology
+from twinwatch.twin.topology import load_topology, random_topology
 
 
 @pytest.fixture

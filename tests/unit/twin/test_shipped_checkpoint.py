@@ -11,7 +11,7 @@ pipeline change that shifts the inputs, or a reader that misaligns labels:
 those move the delay error by whole percents (the queueing-theory baseline
 scores 1.35 % / 9.2 % on the same sets, an untrained network tens of percent).
 
-Scoring is the project's own harness (:func:`twin.evaluate.evaluate`), the
+Scoring is the project's own harness (:func:`twinwatch.twin.evaluate.evaluate`), the
 one that produced the published figures. About 20 s on a loaded 2-core box.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import shared_data_path
-from twin.evaluate import evaluate
-from twin.models.gnn import DEFAULT_CHECKPOINT, GNNModel, load_gnn
+from twinwatch.twin.evaluate import evaluate
+from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNModel, load_gnn
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

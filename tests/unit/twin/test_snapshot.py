@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.measurements import MeasurementsError
-from twin.models.qt import QueueingModel
-from twin.netmodel import NetworkModel, model_from_dict
-from twin.scenario import TimeDist
-from twin.snapshot import SnapshotBuilder, build_snapshot
-from twin.traffic_matrix import Source, TrafficMatrix
+from twinwatch.twin.measurements import MeasurementsError
+from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.netmodel import NetworkModel, model_from_dict
+from twinwatch.twin.scenario import TimeDist
+from twinwatch.twin.snapshot import SnapshotBuilder, build_snapshot
+from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
 
 WINDOW = (1_700_000_000.0, 1_700_000_060.0)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data_path
-from twin.topology import (
+from twinwatch.twin.topology import (
     FIBRE_SPEED_M_S,
     TopologyError,
     great_circle_m,

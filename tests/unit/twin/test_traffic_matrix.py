@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.traffic_matrix import (
+from twinwatch.twin.traffic_matrix import (
     N_CLASSES,
     RoutingMatrix,
     Source,
@@ -204,7 +204,7 @@ def test_large_random_flow_set_matches_a_per_record_reference() -> None:
     tm, _ = matrix_from_flows(n_nodes=n, start=100.0, end=110.0, src_node=src, dst_node=dst, bytes_count=b,
                               packets_count=k, flow_start_s=t0, flow_end_s=t1, sampling_rate=sr, dscp=dscp)  # fmt: skip
     ref = np.zeros((N_CLASSES, n, n))
-    from twin.traffic_matrix import DEFAULT_DSCP_CLASS
+    from twinwatch.twin.traffic_matrix import DEFAULT_DSCP_CLASS
 
     for i in range(r):  # plain per-record loop as the reference
         if src[i] < 0 or src[i] == dst[i]:

@@ -15,8 +15,8 @@ import scipy.sparse as sp
 from scipy.optimize import nnls
 
 from tests.conftest import shared_data_path
-from twin.routing import compute_routing
-from twin.traffic_matrix import (
+from twinwatch.twin.routing import compute_routing
+from twinwatch.twin.traffic_matrix import (
     RoutingMatrix,
     Source,
     TrafficMatrix,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tests.unit.twin._gnn_toy import examples
-from twin.models.gnn import GNNModel
-from twin.train import TrainConfig, calibrate, cosine_lr, evaluate_examples, make_batches, train
+from twinwatch.twin.models.gnn import GNNModel
+from twinwatch.twin.train import TrainConfig, calibrate, cosine_lr, evaluate_examples, make_batches, train
 
 ARCH = {"hidden": 8, "iterations": 1, "readout_hidden": 8}
 
@@ -81,9 +81,8 @@ def test_conformal_coverage_on_calibration_set(tmp_path: Path) -> None:
     model = GNNModel.load(tmp_path)
     cal_set = examples(6, seed=20)
     cal = calibrate(model.net, cal_set, model.stats, coverage=0.8)
-    from twin.train import predict_examples
-
-    from twin.conformal import interval, path_max_load, regime_bins
+    from twinwatch.twin.conformal import interval, path_max_load, regime_bins
+    from twinwatch.twin.train import predict_examples
 
     p = predict_examples(model.net, cal_set, model.stats)
     y = np.concatenate([e.delay for e in cal_set])
@@ -101,7 +100,7 @@ def test_cli_train_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
     """``twinwatch twin train`` end to end on the 2021 set (tiny model, one epoch)."""
     from click.testing import CliRunner
 
-    from stream.commands.twin_train import train as train_cmd
+    from twinwatch.stream.commands.twin_train import train as train_cmd
 
     d = shared_data / "gnnet" / "2021"
     out = tmp_path / "model"

@@ -7,11 +7,11 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from stream.cli import cli
 from tests.conftest import REPO_ROOT
 from tests.unit.twin.netmodel._docs import lab_doc
-from twin.data import bundled_scenario_path
-from twin.netmodel import load_network_model
+from twinwatch.stream.cli import cli
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.netmodel import load_network_model
 
 NETBOX = REPO_ROOT / "tests" / "fixtures" / "netbox" / "backbone"
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from telemetry_adapters.inventory import Inventory
 from tests.conftest import REPO_ROOT, shared_data_path
-from twin.data import bundled_scenario_path
-from twin.datasets.scenario_yaml import load_scenario_yaml
-from twin.netmodel import (
+from twinwatch.telemetry_adapters.inventory import Inventory
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+from twinwatch.twin.netmodel import (
     NetworkModelError,
     document,
     dump_network_model,
@@ -25,7 +25,7 @@ from twin.netmodel import (
     import_scenario_yaml,
     model_from_dict,
 )
-from twin.topology import read_graphml
+from twinwatch.twin.topology import read_graphml
 
 NETBOX = REPO_ROOT / "tests" / "fixtures" / "netbox" / "backbone"
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from telemetry_adapters.inventory import Inventory, Port
 from tests.unit.twin.netmodel._docs import lab_doc
-from twin.netmodel import list_networks, load_network, model_from_dict
+from twinwatch.telemetry_adapters.inventory import Inventory, Port
+from twinwatch.twin.netmodel import list_networks, load_network, model_from_dict
 
 
 def _check(model) -> Inventory:

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.unit.twin.netmodel._docs import lab_doc
-from twin.netmodel import NetworkModelError, dump_network_model, load_network_model, model_from_dict
-from twin.scenario import Flow, Policy, Scenario
+from twinwatch.twin.netmodel import NetworkModelError, dump_network_model, load_network_model, model_from_dict
+from twinwatch.twin.scenario import Flow, Policy, Scenario
 
 
 @pytest.fixture()
@@ -96,7 +96,7 @@ def test_round_trip_through_the_file(lab, tmp_path: Path) -> None:
 def test_the_documented_example_file_is_valid() -> None:
     import textwrap
 
-    import twin.netmodel as nm
+    import twinwatch.twin.netmodel as nm
 
     block = textwrap.dedent(nm.__doc__.split("::\n\n", 1)[1].split("\nRules")[0])
     m = model_from_dict(yaml.safe_load(block), source="twin/netmodel/__init__.py")

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from tests.conftest import shared_data_path
-from twin.data import bundled_scenario_path
-from twin.netmodel import NetworkModelError, list_networks, load_network, network_path
-from twin.topology import list_shipped, load_topology
+from twinwatch.twin.data import bundled_scenario_path
+from twinwatch.twin.netmodel import NetworkModelError, list_networks, load_network, network_path
+from twinwatch.twin.topology import list_shipped, load_topology
 
 JUNIPER = re.compile(r"^(ge|xe|et|so)-0/0/\d+$|^ae\d+$")
 CISCO = re.compile(r"^(GigabitEthernet|TenGigE|HundredGigE|POS)0/0/0/\d+$|^Bundle-Ether\d+$")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.unit.twin.netmodel._docs import lab_doc
-from twin.netmodel import NetworkModelError, NetworkModelWarning, load_network_model, model_from_dict
+from twinwatch.twin.netmodel import NetworkModelError, NetworkModelWarning, load_network_model, model_from_dict
 
 Mutation = Callable[[dict[str, Any]], object]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.scenario import Flow, Scenario
-from twin.sim import SimConfig, simulate
+from twinwatch.twin.scenario import Flow, Scenario
+from twinwatch.twin.sim import SimConfig, simulate
 
 CAP = 1e4  # bits per time unit
 SIZE = 1000.0  # mean packet size, bits

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.scenario import Flow, Policy, Scenario, ScenarioError, TimeDist
-from twin.sim import SimConfig, SimResult, simulate
-from twin.sim.traffic import sample_flow
+from twinwatch.twin.scenario import Flow, Policy, Scenario, ScenarioError, TimeDist
+from twinwatch.twin.sim import SimConfig, SimResult, simulate
+from twinwatch.twin.sim.traffic import sample_flow
 
 FAST = SimConfig(seed=5, target_rse=0.0, min_packets=50_000, max_packets=50_000)
 
@@ -157,7 +157,7 @@ def test_paths_without_traffic_get_nan() -> None:
 
 
 def test_simulate_many_is_independent_of_the_number_of_workers() -> None:
-    from twin.sim import simulate_many
+    from twinwatch.twin.sim import simulate_many
 
     sc = two_class_link(Policy.FIFO, (3e3, 3e3))
     cfg = SimConfig(seed=9, target_rse=0.0, min_packets=20_000, max_packets=20_000)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin.datasets.gnnet import Sample, iter_samples
-from twin.sim import SimConfig, simulate
+from twinwatch.twin.datasets.gnnet import Sample, iter_samples
+from twinwatch.twin.sim import SimConfig, simulate
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.kpis import Prediction
-from twin.scenario import Flow, Scenario
-from twin.sim.model import SimulatorModel
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.scenario import Flow, Scenario
+from twinwatch.twin.sim.model import SimulatorModel
 
 
 def _sc(rate: float) -> Scenario:
@@ -30,7 +30,7 @@ def test_options_are_stored_and_predict_many_shifts_seeds() -> None:
 
 
 def test_registry_builds_the_simulator() -> None:
-    from twin.models import get_model
+    from twinwatch.twin.models import get_model
 
     m = get_model("sim", seed=3, target_rse=0.05)
     assert m.name == "sim"

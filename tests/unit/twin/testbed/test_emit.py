@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from telemetry_adapters import DecoderConfig, get_decoder
-from twin.testbed.emit import GNMIC_COUNTERS, gnmic_events, goflow2_records, influx_lines, probe_results
+from twinwatch.telemetry_adapters import DecoderConfig, get_decoder
+from twinwatch.twin.testbed.emit import GNMIC_COUNTERS, gnmic_events, goflow2_records, influx_lines, probe_results
 
 T0 = 1_700_000_000 * 10**9
 CFG = DecoderConfig(max_age_s=None, now_ns=T0 + 10**12)

@@ -8,7 +8,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from twin.testbed.faults import BENIGN_KINDS, FAULT_KINDS, Fault, FaultPlanError, dump_labels, load_plan, random_plan
+from twinwatch.twin.testbed.faults import (
+    BENIGN_KINDS,
+    FAULT_KINDS,
+    Fault,
+    FaultPlanError,
+    dump_labels,
+    load_plan,
+    random_plan,
+)
 
 LINKS = ["a->b", "b->a", "b->c", "c->b", "c->a", "a->c"]
 NODES = ["a", "b", "c"]
@@ -66,7 +74,7 @@ def test_fault_ids_are_stable_hashes() -> None:
 
 
 def test_each_days_peak_hour_is_a_benign_label_unless_a_fault_overlaps_it() -> None:
-    from twin.testbed.run import TestbedConfig, diurnal_peaks
+    from twinwatch.twin.testbed.run import TestbedConfig, diurnal_peaks
 
     cfg = TestbedConfig(duration_s=2 * 86400.0)
     peaks = diurnal_peaks(cfg, 14.0, [])

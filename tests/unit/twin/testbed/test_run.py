@@ -14,9 +14,9 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from twin.netmodel import load_network
-from twin.testbed.faults import Fault
-from twin.testbed.run import TestbedConfig, run_testbed
+from twinwatch.twin.netmodel import load_network
+from twinwatch.twin.testbed.faults import Fault
+from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def baseline(abilene, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def _paths_through(model, link: str) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    from twin.snapshot import SnapshotBuilder
+    from twinwatch.twin.snapshot import SnapshotBuilder
 
     r = SnapshotBuilder(model).routing(np.ones(model.n_links, dtype=bool))
     li = model.link_index[link]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.testbed.shape import ABILENE, FLAT
-from twin.testbed.traffic import NOISE_AR1_5MIN, NOISE_LOG_SD_5MIN, GravityTraffic, Surge, gravity_matrix
+from twinwatch.twin.testbed.shape import ABILENE, FLAT
+from twinwatch.twin.testbed.traffic import NOISE_AR1_5MIN, NOISE_LOG_SD_5MIN, GravityTraffic, Surge, gravity_matrix
 
 
 def test_gravity_matrix_is_a_share_matrix_with_zero_diagonal() -> None:
