@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from tests.unit.twin._gnnet_toy import GML, ROUTING
+
 __all__ = ["FORMATS", "FuzzInvariantError", "HangError", "check_cli", "check_library", "make_input", "watchdog"]
 
 FORMATS = ("scenario_yaml", "native", "gnnet", "checkpoint")
@@ -211,19 +213,6 @@ SCENARIO_SEED_ROUTES: dict[str, Any] = {
                 "classes": [{"share": 0.3, "tos": 0, "time_dist": "CBR"}, {"share": 0.7, "tos": 1}]},
 }
 
-_GML = """graph [
-  directed 1
-  multigraph 1
-  node [ id 0 label "0" schedulingPolicy "SP" queueSizes "16,16,16" levelsQoS 3 ]
-  node [ id 1 label "1" schedulingPolicy "WFQ" schedulingWeights "50,30,20" queueSizes "8,8,8" ]
-  node [ id 2 label "2" ]
-  edge [ source 0 target 1 key 0 port 0 weight 1 bandwidth "1000" ]
-  edge [ source 1 target 0 key 0 port 0 weight 1 bandwidth "1000" ]
-  edge [ source 1 target 2 key 0 port 1 weight 1 bandwidth 2000.0 ]
-  edge [ source 2 target 1 key 0 port 0 weight 1 bandwidth 2000.0 ]
-]
-"""
-_ROUTING = "0;1\n0;1;2\n1;0\n1;2\n2;1;0\n2;1\n"
 
 
 def _gnnet_members(k: int = 2) -> dict[str, str]:
@@ -412,7 +401,7 @@ def _make_gnnet(rng: random.Random, work: Path) -> Path:
     root = work / "gnnet"
     (root / "graphs").mkdir(parents=True)
     (root / "routings").mkdir()
-    gml, routing = _GML, _ROUTING
+    gml, routing = GML, ROUTING
     members = {k: v.encode() for k, v in _gnnet_members().items()}
     tb = root / "results_3_0_2.tar.gz"
     op = rng.randrange(9)

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.harness import FORMATS, check_cli, check_library, fresh_dir, make_input
+from tests.unit.twin._gnnet_toy import GML, ROUTING
 
 torch.set_num_threads(1)
 
@@ -82,10 +83,9 @@ def test_the_seeds_are_valid(tmp_path: Path) -> None:
     g = tmp_path / "g"
     (g / "graphs").mkdir(parents=True)
     (g / "routings").mkdir()
-    from tests.fuzz import harness
 
-    (g / "graphs" / "g.txt").write_text(harness._GML)
-    (g / "routings" / "r.txt").write_text(harness._ROUTING)
+    (g / "graphs" / "g.txt").write_text(GML)
+    (g / "routings" / "r.txt").write_text(ROUTING)
     _write_tar(g / "results_3_0_2.tar.gz", {k: v.encode() for k, v in _gnnet_members().items()})
     assert check_library("gnnet", g) == "ok"
     rnd = random.Random(0)

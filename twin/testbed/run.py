@@ -32,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -570,7 +570,7 @@ def _emit_window(
         held.setdefault(release, []).extend([("gnmic", gn[True]), ("influx", lp[True])])
     for fmt, msgs in held.pop(k, []):
         emit(fmt, msgs)
-    flows.add(t, st, truth)
+    flows.add(st, truth)
     if flows.due(t + cfg.window_s):
         emit("goflow2", flows.export(t + cfg.window_s, hosts, dscp, loopback, rng))
     emit("probe", _probe_records(t_abs + cfg.window_s, model, truth, rng))
@@ -585,7 +585,7 @@ class _FlowExporter:
         self.bits = np.zeros(n_nodes * n_nodes * MAX_QUEUES)
         self.since = 0.0
 
-    def add(self, t: float, st: _TrueState, truth: WindowTruth) -> None:
+    def add(self, st: _TrueState, truth: WindowTruth) -> None:
         keep = ~st.unexporting[truth.pair_src]
         key = (truth.pair_src * self.n + truth.pair_dst) * MAX_QUEUES + truth.pair_tos
         self.bits += np.bincount(key[keep], weights=truth.pair_offered_bps[keep] * self.cfg.window_s,
@@ -690,8 +690,3 @@ def _probe_records(t_end: float, model: NetworkModel, truth: WindowTruth, rng: n
     return probe_results(np.full(idx.size, t_end), names[model.probe_src[idx]], names[model.probe_dst[idx]],
                          delay[idx], np.nan_to_num(jit[idx]), lost / sent[idx], sent[idx])
 
-
-def iter_windows(config: TestbedConfig) -> Iterator[float]:
-    """Window start offsets (seconds from the run start)."""
-    for k in range(config.n_windows):
-        yield k * config.window_s

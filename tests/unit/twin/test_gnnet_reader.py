@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data_path
+from tests.unit.twin._gnnet_toy import GML, ROUTING
 from twinwatch.twin.datasets import DatasetError, GNNetReader, iter_samples
 from twinwatch.twin.scenario import Policy, SizeDist, TimeDist
 
@@ -220,19 +221,6 @@ def test_nested_root_gives_relative_posix_paths() -> None:
 
 
 # ------------------------------------------------------ synthetic datasets
-_GML = """graph [
-  directed 1
-  multigraph 1
-  node [ id 0 label "0" schedulingPolicy "SP" queueSizes "16,16,16" levelsQoS 3 ]
-  node [ id 1 label "1" schedulingPolicy "WFQ" schedulingWeights "50,30,20" queueSizes "8,8,8" ]
-  node [ id 2 label "2" ]
-  edge [ source 0 target 1 key 0 port 0 weight 1 bandwidth "1000" ]
-  edge [ source 1 target 0 key 0 port 0 weight 1 bandwidth "1000" ]
-  edge [ source 1 target 2 key 0 port 1 weight 1 bandwidth 2000.0 ]
-  edge [ source 2 target 1 key 0 port 0 weight 1 bandwidth 2000.0 ]
-]
-"""
-_ROUTING = "0;1\n0;1;2\n1;0\n1;2\n2;1;0\n2;1\n"
 _NOFLOW = "-1,0,-1,0,0"
 _NORES = "0,0,0,-1,-1,-1,-1,-1,-1,-1,-1"
 
@@ -268,8 +256,8 @@ def _write_tarball(path: Path, members: dict[str, str]) -> None:
 def _make_dataset(folder: Path, *, stability: tuple[str, ...] = ("OK", "OK", "OK"), routing: str = "r.txt") -> Path:
     (folder / "graphs").mkdir(parents=True, exist_ok=True)
     (folder / "routings").mkdir(parents=True, exist_ok=True)
-    (folder / "graphs" / "g.txt").write_text(_GML)
-    (folder / "routings" / "r.txt").write_text(_ROUTING)
+    (folder / "graphs" / "g.txt").write_text(GML)
+    (folder / "routings" / "r.txt").write_text(ROUTING)
     k = len(stability)
     tb = folder / "results_3_0_2.tar.gz"
     _write_tarball(

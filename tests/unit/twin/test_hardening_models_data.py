@@ -239,8 +239,8 @@ def test_nan_where_gnnet_expects_an_integer_is_a_dataset_error(tmp_path: Path) -
 
     (tmp_path / "graphs").mkdir()
     (tmp_path / "routings").mkdir()
-    (tmp_path / "graphs" / "g.txt").write_text(harness._GML)
-    (tmp_path / "routings" / "r.txt").write_text(harness._ROUTING)
+    (tmp_path / "graphs" / "g.txt").write_text(harness.GML)
+    (tmp_path / "routings" / "r.txt").write_text(harness.ROUTING)
     members = harness._gnnet_members()
     members["traffic.txt"] = members["traffic.txt"].replace("0,100,0.1,10,0,1000,1", "0,100,0.1,10,3,1000,nan,1", 1)
     harness._write_tar(tmp_path / "results_3_0_2.tar.gz", {k: v.encode() for k, v in members.items()})
