@@ -193,7 +193,11 @@ class _KafkaProducer:
 
         async def start() -> AIOKafkaProducer:
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()  # release its connections: nothing left unclosed behind the error
+                raise
             return producer
 
         try:
