@@ -17,8 +17,11 @@ Times are CPU seconds of this process (``time.process_time``), so "messages/s
 per core" is robust to other load on the machine; each figure is the median
 over rounds, and each ratio (to orjson) is the median of per-round ratios, so
 both sides of a ratio ran back to back (their spread over rounds:
-``ratio_to_orjson_loads_min_max``). Two message shapes: ``full`` (14 counters +
-last-clear, ~1.1 KB) and ``compact`` (in/out octets and packets, ~0.4 KB).
+``ratio_to_orjson_loads_min_max``). Three message shapes: ``full`` (14 counters +
+last-clear, ~1.1 KB), ``compact`` (in/out octets and packets, ~0.4 KB) and
+``status`` (``full`` plus ``/interfaces/interface/state/oper-status`` and
+``admin-status`` = ``"UP"``, what a subscription to the whole interface state
+container sends; the link-state KPI rows of issue 9).
 Memory per tracked interface is ``CounterState.memory_bytes()`` divided by the
 number of interfaces.
 
@@ -58,7 +61,8 @@ T0 = 1_700_000_000_000_000_000
 PERIOD_NS = 10_000_000_000
 
 
-def make_round(r: int, devices: int, interfaces: int, leaves: tuple[str, ...], last_clear: bool) -> list[bytes]:
+def make_round(r: int, devices: int, interfaces: int, leaves: tuple[str, ...], last_clear: bool,
+               status: bool = False) -> list[bytes]:
     """One sample round: an event per (device, interface), counters growing ~1 Gb/s."""
     out = []
     base = "/interfaces/interface/state/counters/"
@@ -71,6 +75,9 @@ def make_round(r: int, devices: int, interfaces: int, leaves: tuple[str, ...], l
             }
             if last_clear:
                 values[base + "last-clear"] = "1699990000000000000"
+            if status:
+                values["/interfaces/interface/state/oper-status"] = "UP"
+                values["/interfaces/interface/state/admin-status"] = "UP"
             ev = {
                 "name": "if-counters",
                 "timestamp": ts,
@@ -100,17 +107,18 @@ def run(shape: str, devices: int, interfaces: int, rounds: int) -> dict[str, Any
     from twinwatch.telemetry_adapters.counters import CounterState
     from twinwatch.telemetry_adapters.normalize import normalize
 
-    leaves, last_clear = (FULL, True) if shape == "full" else (COMPACT, False)
+    leaves, last_clear = (COMPACT, False) if shape == "compact" else (FULL, True)
+    status = shape == "status"
     cfg = DecoderConfig(network="bench", max_age_s=None, max_future_skew_s=None)
     dec = get_decoder("gnmic", cfg)
     general = GnmicDecoder(cfg, fast=False)  # the orjson path alone, for comparison
     state = CounterState()
-    warm = make_round(0, devices, interfaces, leaves, last_clear)
+    warm = make_round(0, devices, interfaces, leaves, last_clear, status)
     normalize(dec.decode_batch(warm).samples, state)  # first samples + JIT warm-up
     rows: list[dict[str, float]] = []
     n_meas = 0
     for r in range(1, rounds + 1):
-        batch = make_round(r, devices, interfaces, leaves, last_clear)
+        batch = make_round(r, devices, interfaces, leaves, last_clear, status)
         gc.collect()
         t_json, _ = _cpu(_plain_orjson, batch)
         t_dec, res = _cpu(dec.decode_batch, batch)
@@ -128,7 +136,7 @@ def run(shape: str, devices: int, interfaces: int, rounds: int) -> dict[str, Any
     return {
         "shape": shape,
         "bytes_per_message": round(sum(map(len, batch)) / len(batch), 1),
-        "values_per_message": len(leaves) + int(last_clear),
+        "values_per_message": len(leaves) + int(last_clear) + 2 * int(status),
         "messages_per_round": n,
         "rounds": rounds,
         "measurements_per_round": n_meas,
@@ -146,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", type=int, default=50)
     ap.add_argument("--interfaces", type=int, default=200, help="interfaces per device")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--shapes", default="full,compact")
+    ap.add_argument("--shapes", default="full,compact", help="comma-separated shapes: full, compact, status")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     results = {

@@ -2,7 +2,9 @@
 
 Per window, for every (entity, KPI): residual (:mod:`twinwatch.detectors.residuals`), conformal
 p-value with Mondrian regimes (:class:`~detectors.conformal.ConformalCalibrator`),
-Benjamini–Hochberg over all 122,000 tests of the window, k-of-m persistence, CUSUM on
+Benjamini–Hochberg over all 122,000 tests of the window, the persistence test of the twin detector
+(each test's 2-of-3-windows p-value, :func:`~detectors.twin_detector.persistent_p_values`, and a
+second Benjamini–Hochberg on those) with r-clean-windows hysteresis, CUSUM on
 ``Φ⁻¹(1 − p)``, and the online update from the windows not flagged. Localisation and
 twin inference are excluded. Observed and expected values are synthetic (log-normal
 twin errors; after the warm-up 0.5 % of paths degrade by +35 % delay), which does not change the cost.
@@ -36,6 +38,7 @@ from twinwatch.detectors.conformal import ConformalCalibrator  # noqa: E402
 from twinwatch.detectors.cusum import Cusum, z_from_p  # noqa: E402
 from twinwatch.detectors.decision import Persistence, reject  # noqa: E402
 from twinwatch.detectors.residuals import residual  # noqa: E402
+from twinwatch.detectors.twin_detector import persistent_p_values  # noqa: E402
 
 LOAD_EDGES = (0.5, 0.7, 0.85, 1.0)
 PATH_KPIS = ("delay_s", "jitter_s2", "loss_ratio")
@@ -59,7 +62,8 @@ def main() -> int:
                                    prior=np.sort(rng.normal(0, s, 20_000)))
             for k, s in priors.items()}
     n_tests = n_p * len(PATH_KPIS) + n_l * len(LINK_KPIS)
-    pers = Persistence(n_tests, k=2, m=3, r=2)
+    pers = Persistence(n_tests, k=1, m=1, r=2)
+    history = np.ones((3, n_tests))  # each test's p-values of its last 3 windows
     cusum = Cusum(n_tests, k=0.5, h=5.0)
 
     exp_delay = rng.uniform(1e-3, 5e-2, n_p)
@@ -91,7 +95,9 @@ def main() -> int:
         regs = {k: (reg_p if k in PATH_KPIS else reg_l) for k in res}
         p = np.concatenate([cals[k].p_values(res[k], regs[k]) for k in res])
         flagged = reject(p, 0.01, "bh")
-        change = pers.update(flagged)
+        history[:-1] = history[1:]
+        history[-1] = np.where(np.isfinite(p), p, 1.0)
+        change = pers.update(reject(persistent_p_values(history, 2), 0.01, "bh"))
         cusum.update(z_from_p(p))
         healthy = ~flagged & ~change.active
         off = 0
@@ -110,7 +116,7 @@ def main() -> int:
         times.append(t)
         flags.append(f)
     per_entity = (sum(c.state_bytes_per_entity * c.n_entities for c in cals.values()) / n_tests
-                  + (pers._hist.nbytes + pers._active.nbytes + pers._clean.nbytes) / n_tests
+                  + (pers._hist.nbytes + pers._active.nbytes + pers._clean.nbytes + history.nbytes) / n_tests
                   + cusum._s.nbytes / n_tests)
     shared_pool = sum(c._pool.nbytes for c in cals.values())
     out = {

@@ -51,7 +51,7 @@ from twinwatch.detectors.scoring import (  # noqa: E402
     score,
 )
 
-DEV_SEEDS = (7,)
+DEV_SEEDS = (7, 101, 102, 103)
 """Seeds used while developing the baselines and the scorer (never for the reported numbers)."""
 
 _FORMATS = ("gnmic", "influx", "probe")  # goflow2 flow records carry no link or path KPI the baselines use
@@ -133,13 +133,41 @@ def run_twin(run: Path, alpha: float, *, reuse_only: bool = False) -> tuple[Path
     return out, tail[0]
 
 
-def score_file(run: Path, alerts: Path, model: Any, alpha: float) -> ScoreReport:
-    """Score one detector's alerts of one run (labels + alerts; the model only for the entity count)."""
+def score_file(run: Path, alerts: Path, model: Any, alpha: float,
+               scored_ids: set[str] | None = None) -> ScoreReport:
+    """Score one detector's alerts of one run (labels + alerts; the model only for the entity count).
+
+    ``scored_ids``: score only these faults (the visible ones, :func:`visibility`).
+    """
     man = json.loads((run / "manifest.json").read_text())
     start = float(man["start_epoch_s"])
     return score(load_labels(run / "labels.jsonl"), load_alert_lines(alerts), window_s=float(man["config"]["window_s"]),
                  n_entities=entities_of_network(model.n_nodes, model.n_links), known_links=list(model.link_ids),
-                 alpha=alpha, run_start=start, run_end=start + float(man["config"]["duration_s"]))
+                 alpha=alpha, run_start=start, run_end=start + float(man["config"]["duration_s"]),
+                 scored_ids=scored_ids)
+
+
+CHECKPOINT_CONFIG = ROOT / "twin" / "data" / "checkpoints" / "gnn" / "config.json"
+"""The shipped twin's checkpoint: its ``calibration`` holds the 90 % intervals of the visibility filter."""
+
+
+def visibility(run: Path, model: Any) -> dict[str, Any]:
+    """Per network fault of the run: does its true effect leave the twin's 90 % interval?
+
+    Ground truth (``truth/*.parquet``) against the shipped checkpoint's calibrated intervals
+    (:func:`twinwatch.detectors.visibility.fault_visibility`); independent of every detector.
+    """
+    from twinwatch.detectors.visibility import fault_visibility, healthy_pair_links, twin_intervals
+
+    man = json.loads((run / "manifest.json").read_text())
+    intervals = twin_intervals(json.loads(CHECKPOINT_CONFIG.read_text())["calibration"])
+    egress: dict[str, float] = {}
+    for lid, cap in zip(model.link_ids, model.link_capacity_bps.tolist()):
+        egress[lid.split("->", 1)[0]] = egress.get(lid.split("->", 1)[0], 0.0) + float(cap)
+    return fault_visibility(load_labels(run / "labels.jsonl"), run / "truth", intervals,
+                            window_s=float(man["config"]["window_s"]), egress_capacity_bps=egress,
+                            pair_links=healthy_pair_links(model),
+                            link_capacity_bps=dict(zip(model.link_ids, model.link_capacity_bps.tolist())))
 
 
 def markdown(pooled: dict[str, ScoreReport]) -> str:
@@ -177,12 +205,14 @@ def summary_markdown(pooled: dict[str, ScoreReport]) -> str:
         return "–" if x is None or not np.isfinite(x) else format(x, spec)
 
     rows = ["| detector (runs) | faults | precision | recall | F1 | delay median / p95 (windows) | top-1 / top-3 "
-            "| false alarms / entity-h | benign with a network-fault alert |", "|---|---|---|---|---|---|---|---|---|"]
+            "| false alarms / entity-h | false alarms / network-window (× α) | benign with a network-fault alert |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for d, r in pooled.items():
         o = r.overall
         rows.append(f"| {d} ({r.rules.get('runs', 1)}) | {o.events} | {f(o.precision)} | {f(o.recall)} | {f(o.f1)} "
                     f"| {f(o.delay_median_windows, '.1f')} / {f(o.delay_p95_windows, '.1f')} "
                     f"| {f(o.top1)} / {f(o.top3)} | {f(r.false_alarms_per_entity_hour, '.3g')} "
+                    f"| {f(r.false_alarms_per_network_window, '.3g')} ({f(r.ratio_to_alpha_network, '.2g')}×) "
                     f"| {r.benign_with_network_alert} of {r.benign_events} |")
     return "\n".join(rows)
 
@@ -193,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=3.0, help="run length, hours")
     ap.add_argument("--seeds", nargs="+", type=int, default=[101, 102])
     ap.add_argument("--faults", type=int, default=14, help="network faults per run (two of each kind)")
+    ap.add_argument("--run", dest="run_specs", nargs="+", default=None, metavar="NET:HOURS:FAULTS:SEED",
+                    help="explicit runs (instead of --networks x --seeds at --hours / --faults), e.g. "
+                         "abilene:4.2:84:201 abilene:1:0:301 (0 faults: a fault-free run)")
     ap.add_argument("--alpha", type=float, default=0.01, help="level of the twin and the series mode")
     ap.add_argument("--runs-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "twinwatch-detect-eval")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "notes" / "detect_eval.json")
@@ -213,71 +246,83 @@ def main(argv: list[str] | None = None) -> int:
         pass
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     per_run: dict[str, list[ScoreReport]] = {}
+    per_run_visible: dict[str, list[ScoreReport]] = {}
+    visible_of: dict[str, Any] = {}
     run_names: dict[str, list[str]] = {}
     notes: dict[str, Any] = {}
     timings: dict[str, float] = {}
-    for net in args.networks:
-        for seed in args.seeds:
-            run = ensure_run(args.runs_dir, net, args.hours, seed, args.faults)
-            print(f"{run.name}:", file=sys.stderr)
-            files: dict[str, Path] = {}
-            if args.reuse_alerts:
-                fresh = (run / "manifest.json").stat().st_mtime
-                for det in args.detectors:
-                    if det == "twin":
-                        continue
-                    names = [f"promql-{v}" for v in ("adaptive", "adaptive-kofm", "robust", "robust-kofm")] \
-                        if det == "promql" else [det]
-                    paths = {n: run / f"alerts.{n}.jsonl" for n in names}
-                    if all(p.is_file() and p.stat().st_mtime >= fresh for p in paths.values()):
-                        files.update(paths)
-            done = {"promql" if f.startswith("promql-") else f for f in files}
-            todo = [d for d in args.detectors if d != "twin" and d not in done]
+    specs = [(n, args.hours, args.faults, sd) for n in args.networks for sd in args.seeds]
+    if args.run_specs:
+        try:
+            specs = [(a, float(b), int(c), int(d)) for a, b, c, d in (x.split(":") for x in args.run_specs)]
+        except ValueError:
+            ap.error("--run: expected NET:HOURS:FAULTS:SEED, e.g. abilene:4.2:84:201")
+    for net, hours, n_faults, seed in specs:
+        run = ensure_run(args.runs_dir, net, hours, seed, n_faults)
+        print(f"{run.name}:", file=sys.stderr)
+        files: dict[str, Path] = {}
+        if args.reuse_alerts:
+            fresh = (run / "manifest.json").stat().st_mtime
+            for det in args.detectors:
+                if det == "twin":
+                    continue
+                names = [f"promql-{v}" for v in ("adaptive", "adaptive-kofm", "robust", "robust-kofm")] \
+                    if det == "promql" else [det]
+                paths = {n: run / f"alerts.{n}.jsonl" for n in names}
+                if all(p.is_file() and p.stat().st_mtime >= fresh for p in paths.values()):
+                    files.update(paths)
+        done = {"promql" if f.startswith("promql-") else f for f in files}
+        todo = [d for d in args.detectors if d != "twin" and d not in done]
+        t0 = time.perf_counter()
+        if todo:
+            rs, model = decode_run(run)
+        else:
+            from twinwatch.twin.netmodel import load_network_model
+
+            model = load_network_model(run / "network.yaml")
+        timings[f"{run.name}/decode"] = time.perf_counter() - t0
+        if "static" in todo:
             t0 = time.perf_counter()
-            if todo:
-                rs, model = decode_run(run)
-            else:
-                from twinwatch.twin.netmodel import load_network_model
+            fl, bounds = static_flags(rs)
+            files["static"] = write_lines(run / "alerts.static.jsonl",
+                                          flags_to_alert_lines(rs, fl, bounds=bounds, detector="static"))
+            timings[f"{run.name}/static"] = time.perf_counter() - t0
+        if "series" in todo:
+            t0 = time.perf_counter()
+            fl, p = series_flags(rs, alpha=args.alpha)
+            files["series"] = write_lines(run / "alerts.series.jsonl",
+                                          flags_to_alert_lines(rs, fl, p_values=p, detector="series"))
+            timings[f"{run.name}/series"] = time.perf_counter() - t0
+        if "promql" in todo:
+            from promql_baseline import PromqlError, promql_alert_lines
 
-                model = load_network_model(run / "network.yaml")
-            timings[f"{run.name}/decode"] = time.perf_counter() - t0
-            if "static" in todo:
-                t0 = time.perf_counter()
-                fl, bounds = static_flags(rs)
-                files["static"] = write_lines(run / "alerts.static.jsonl",
-                                              flags_to_alert_lines(rs, fl, bounds=bounds, detector="static"))
-                timings[f"{run.name}/static"] = time.perf_counter() - t0
-            if "series" in todo:
-                t0 = time.perf_counter()
-                fl, p = series_flags(rs, alpha=args.alpha)
-                files["series"] = write_lines(run / "alerts.series.jsonl",
-                                              flags_to_alert_lines(rs, fl, p_values=p, detector="series"))
-                timings[f"{run.name}/series"] = time.perf_counter() - t0
-            if "promql" in todo:
-                from promql_baseline import PromqlError, promql_alert_lines
-
-                t0 = time.perf_counter()
-                try:
-                    for strategy, lines in promql_alert_lines(rs, args.rules_dir, run / "promql").items():
-                        files[f"promql-{strategy}"] = write_lines(run / f"alerts.promql-{strategy}.jsonl", lines)
-                except PromqlError as exc:
-                    notes["promql"] = f"not run: {exc}"
-                timings[f"{run.name}/promql"] = time.perf_counter() - t0
-            if "twin" in args.detectors:
-                t0 = time.perf_counter()
-                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse")
-                timings[f"{run.name}/twin"] = time.perf_counter() - t0
-                notes[f"{run.name}/twin"] = note
-                if out is not None:
-                    files["twin"] = out
-            for det, path in files.items():
-                rep = score_file(run, path, model, args.alpha)
-                per_run.setdefault(det, []).append(rep)
-                run_names.setdefault(det, []).append(run.name)
-                o = rep.overall
-                print(f"  {det:<16} recall {o.recall:.2f} precision {o.precision:.2f} F1 {o.f1:.2f} "
-                      f"FA/entity-h {rep.false_alarms_per_entity_hour:.3g}", file=sys.stderr)
+            t0 = time.perf_counter()
+            try:
+                for strategy, lines in promql_alert_lines(rs, args.rules_dir, run / "promql").items():
+                    files[f"promql-{strategy}"] = write_lines(run / f"alerts.promql-{strategy}.jsonl", lines)
+            except PromqlError as exc:
+                notes["promql"] = f"not run: {exc}"
+            timings[f"{run.name}/promql"] = time.perf_counter() - t0
+        if "twin" in args.detectors:
+            t0 = time.perf_counter()
+            out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse")
+            timings[f"{run.name}/twin"] = time.perf_counter() - t0
+            notes[f"{run.name}/twin"] = note
+            if out is not None:
+                files["twin"] = out
+        vis = visibility(run, model)
+        vis_ids = {k for k, v in vis.items() if v.visible}
+        visible_of[run.name] = [v.to_dict() for v in vis.values()]
+        for det, path in files.items():
+            rep = score_file(run, path, model, args.alpha)
+            per_run.setdefault(det, []).append(rep)
+            per_run_visible.setdefault(det, []).append(score_file(run, path, model, args.alpha, vis_ids))
+            run_names.setdefault(det, []).append(run.name)
+            o = rep.overall
+            print(f"  {det:<16} recall {o.recall:.2f} precision {o.precision:.2f} F1 {o.f1:.2f} "
+                  f"FA/entity-h {rep.false_alarms_per_entity_hour:.3g}", file=sys.stderr)
     pooled = {d: combine_reports(reps) for d, reps in per_run.items()}
+    pooled_visible = {d: combine_reports(reps) for d, reps in per_run_visible.items()}
     # the runs every detector has (the twin's replay may be missing for some): the like-for-like comparison
     common = sorted(set.intersection(*(set(v) for v in run_names.values()))) if run_names else []
     pooled_common = {d: combine_reports([r for r, n in zip(per_run[d], run_names[d]) if n in common])
@@ -290,12 +335,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": "2-core shared dev box under load (timings indicative only)",
         "runs": run_names, "common_runs": common,
         "pooled": {d: r.to_dict() for d, r in pooled.items()},
+        "pooled_visible": {d: r.to_dict() for d, r in pooled_visible.items()},
+        "visibility": visible_of,
         "pooled_common_runs": {d: r.to_dict() for d, r in pooled_common.items()},
         "per_run": {d: [r.to_dict() for r in reps] for d, reps in per_run.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n")
     print(f"All runs each detector has:\n\n{summary_markdown(pooled)}\n\n{markdown(pooled)}\n")
+    print(f"Faults visible beyond the twin's 90 % interval only:\n\n{summary_markdown(pooled_visible)}\n\n"
+          f"{markdown(pooled_visible)}\n")
     if pooled_common and any(len(v) != len(common) for v in run_names.values()):
         print(f"Runs every detector has ({', '.join(common)}):\n\n{summary_markdown(pooled_common)}\n\n"
               f"{markdown(pooled_common)}")

@@ -10,7 +10,14 @@ spread over all pairs, and one window of link counters (``tx_bps`` and
 - ``flows``: 40,000 flow records aggregated into the matrix first
   (:func:`twinwatch.twin.traffic_matrix.matrix_from_flows`);
 - ``cold``: the first window of a link state (the routing of all 39,800
-  pairs is computed; later windows of that link state reuse it).
+  pairs is computed; later windows of that link state reuse it);
+- ``counters``: no matrix and no flow records: the matrix is estimated from
+  the window's link counters (tomogravity over the 39,800 pairs; the counters
+  are the matrix's own routed loads), after the first such window, which
+  builds the solve's plan for the routing (``counters_first``).
+
+BLAS is held to one thread, as the service's pipeline does
+(``Pipeline(blas_threads=1)``).
 
 Wall-clock and process CPU seconds are both reported: on a shared, loaded
 machine the CPU time is the fairer figure. Writes JSON.
@@ -104,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     args = ap.parse_args(argv)
 
-    from twinwatch.twin.snapshot import SnapshotBuilder
+    from threadpoolctl import threadpool_limits
 
+    from twinwatch.twin.snapshot import SnapshotBuilder
+    from twinwatch.twin.traffic_matrix import RoutingMatrix
+
+    threadpool_limits(1, user_api="blas")
     model = network(args.nodes, args.seed)
     w = workload(model, args.entries, args.seed)
     builder = SnapshotBuilder(model)
@@ -115,11 +126,26 @@ def main(argv: list[str] | None = None) -> int:
     given = timed(lambda: builder.build(0.0, 60.0, w["rows"], traffic=w["traffic"]), args.repeat)
     snap_f = builder.build(0.0, 60.0, w["rows"], flows=w["flows"])
     flows = timed(lambda: builder.build(0.0, 60.0, w["rows"], flows=w["flows"]), args.repeat)
+    rm = RoutingMatrix.from_routing(builder.routing(np.ones(model.n_links, dtype=bool)))
+    src, dst = rm.pairs()
+    loads = rm.load_bps(w["traffic"].total_bps()[src, dst])
+    e = model.n_links
+    crow = {**w["rows"], "value": np.concatenate([loads, loads])}
+    t0, c0 = time.perf_counter(), time.process_time()
+    snap_c = builder.build(0.0, 60.0, crow)
+    counters_first = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+    counters = timed(lambda: builder.build(0.0, 60.0, crow), args.repeat)
+    scc = snap_c.scenario
+    per_path = np.bincount(scc.flow_path, weights=scc.flow_rate_bps, minlength=scc.n_paths)
+    fit = np.bincount(scc.path_links, minlength=e, weights=np.repeat(per_path, np.diff(scc.path_ptr)))
+    ok = loads > 0
     sc = snap.scenario
     report = {
         "nodes": model.n_nodes, "links": model.n_links, "probes": model.n_probes, "tm_entries": args.entries,
         "scenario_flows": sc.n_flows, "scenario_paths": sc.n_paths, "probe_flows": int((snap.flow_probe >= 0).sum()),
         "flows_tm_source": snap_f.tm_source, "cold_first_window": cold, "given": given, "flows": flows,
+        "counters_tm_source": snap_c.tm_source, "counters_first": counters_first, "counters": counters,
+        "counters_fit_median_rel_err": float(np.median(np.abs(fit[ok] - loads[ok]) / loads[ok])),
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version()},
     }
     print(json.dumps(report, indent=1))

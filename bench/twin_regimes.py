@@ -48,6 +48,8 @@ Usage::
 
     .venv/bin/python bench/twin_regimes.py --threads 1            # full run
     .venv/bin/python bench/twin_regimes.py --nets abilene --loads 0.5 --reps 1   # smoke
+    .venv/bin/python bench/twin_regimes.py --checkpoint /tmp/tw/hybrid/gnnet --no-controls \
+        --out bench/notes/twin_regimes_hybrid.json                       # a candidate beside the shipped models
 
 Writes ``bench/notes/twin_regimes.json``.
 """
@@ -154,10 +156,35 @@ def faster(sc: Scenario, k: float) -> Scenario:
                    flow_pkt_rate=sc.flow_pkt_rate * k)
 
 
+def _truth(sc: Scenario, net: str, variant: str, load: float, rep: int,
+           args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Packet-level truth of one scenario (queueing part, its variance, packets, CI, busiest link, packets made),
+    read from ``--truth-cache`` when it holds this cell (npz, no pickle), else simulated (and stored there)."""
+    path = None
+    if args.truth_cache:
+        path = Path(args.truth_cache) / f"{net}_{variant}_{load:g}_{rep}_{args.packets}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+    res = simulate_window(sc, seed=1000 + rep, packets=args.packets)
+    out = {"q": np.asarray(res.labels.path_delay_s, dtype=np.float64),
+           "j": np.asarray(res.labels.path_jitter_s2, dtype=np.float64),
+           "n": np.asarray(res.path_packets, dtype=np.float64),
+           "ci": np.asarray(res.path_delay_ci, dtype=np.float64),
+           "max_util": np.asarray(np.nanmax(res.labels.link_utilization)),
+           "packets": np.asarray(res.packets_generated)}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **out)
+    return out
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("once")  # the MLP's out-of-domain warning fires on every scenario
-    models = {n: get_model(n) for n in ("gnn", "mlp", "qt")}
+    models = {n: get_model(n) for n in args.models.split(",")}
+    if args.checkpoint:  # a candidate scored beside the shipped models
+        models["candidate"] = get_model("gnn", checkpoint=args.checkpoint)
     stats = json.loads((Path("twin/data/checkpoints/gnn/config.json")).read_text())["feature_stats"]
     rows: list[dict] = []
     ranges: dict[str, list[float]] = {}
@@ -169,32 +196,32 @@ def run(args: argparse.Namespace) -> dict:
                 for rep in range(args.reps):
                     sc = base_scenario(net, variant, load, seed=rep)
                     ts = time.time()
-                    res = simulate_window(sc, seed=1000 + rep, packets=args.packets)
+                    truth = _truth(sc, net, variant, load, rep, args)
                     t_sim = time.time() - ts
                     prop = path_prop(sc)
-                    q_true = np.asarray(res.labels.path_delay_s, dtype=np.float64)  # zero-prop twin: queueing part
-                    j_true = np.asarray(res.labels.path_jitter_s2, dtype=np.float64)
-                    n_pk = np.asarray(res.path_packets, dtype=np.float64)
-                    ci_rel = np.asarray(res.path_delay_ci, dtype=np.float64) / q_true
+                    q_true, j_true, n_pk = truth["q"], truth["j"], truth["n"]  # zero-prop twin: queueing part
+                    ci_rel = truth["ci"] / q_true
                     d_true = q_true + prop
                     ok = np.isfinite(q_true) & (n_pk >= MIN_PACKETS)
                     okq = ok & (q_true >= QUEUE_FLOOR_S)
                     okj = ok & informative_jitter(q_true, j_true)
                     preds = {n: m.predict(sc) for n, m in models.items()}
                     flat = replace(sc, link_prop_delay_s=np.zeros_like(sc.link_prop_delay_s))
-                    pn = models["gnn"].predict(flat)
-                    preds["gnn_noprop"] = replace(pn, path_delay_s=pn.path_delay_s + prop)
-                    # buffers inside the training range (GNNet: e^3.43 ≈ 31 packets) as well: features and prior only
-                    p32 = models["gnn"].predict(replace(flat, node_queue_pkts=np.where(
-                        np.isfinite(flat.node_queue_pkts), 32.0, flat.node_queue_pkts)))
-                    preds["gnn_noprop_buf32"] = replace(p32, path_delay_s=p32.path_delay_s + prop)
+                    if not args.no_controls:
+                        pn = models["gnn"].predict(flat)
+                        preds["gnn_noprop"] = replace(pn, path_delay_s=pn.path_delay_s + prop)
+                        # buffers inside the training range (GNNet: e^3.43 ≈ 31 packets) as well: features and
+                        # prior only
+                        p32 = models["gnn"].predict(replace(flat, node_queue_pkts=np.where(
+                            np.isfinite(flat.node_queue_pkts), 32.0, flat.node_queue_pkts)))
+                        preds["gnn_noprop_buf32"] = replace(p32, path_delay_s=p32.path_delay_s + prop)
                     row = {"net": net, "variant": variant, "load": load, "rep": rep, "paths": int(sc.n_paths),
                            "scored": int(ok.sum()), "scored_queue": int(okq.sum()), "scored_jitter": int(okj.sum()),
                            "sim_s": round(t_sim, 2), "median_ci_rel_queue": float(np.nanmedian(ci_rel[okq])),
                            "true_queue_s_median": float(np.median(q_true[okq])) if okq.any() else None,
                            "prop_s_median": float(np.median(prop[ok])),
-                           "max_util_measured": float(np.nanmax(res.labels.link_utilization)),
-                           "packets_generated": int(res.packets_generated),
+                           "max_util_measured": float(truth["max_util"]),
+                           "packets_generated": int(truth["packets"]),
                            "true_jitter_over_queue2_median": float(np.median(j_true[okj] / q_true[okj] ** 2))
                            if okj.any() else None,
                            "models": {}}
@@ -215,7 +242,7 @@ def run(args: argparse.Namespace) -> dict:
                     for f, (lo, hi, zlo, zhi) in feature_z(sc, stats).items():
                         r = ranges.setdefault(f, [np.inf, -np.inf, np.inf, -np.inf])
                         ranges[f] = [min(r[0], lo), max(r[1], hi), min(r[2], zlo), max(r[3], zhi)]
-                    if rep == 0 and load in (0.5, 0.95):
+                    if rep == 0 and load in (0.5, 0.95) and not args.no_controls:
                         g = models["gnn"]
                         base = preds["gnn"]
                         ms = g.predict(scale_time(sc, 1e3))  # the scenario in milliseconds
@@ -287,6 +314,13 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=200_000, help="simulated packets per scenario")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/notes/twin_regimes.json")
+    ap.add_argument("--checkpoint", metavar="DIR", default=None,
+                    help="a candidate GNN model directory, scored as 'candidate' beside the shipped models")
+    ap.add_argument("--models", default="gnn,mlp,qt", help="shipped models to score (gnn is needed for controls)")
+    ap.add_argument("--truth-cache", metavar="DIR", default=None,
+                    help="store / reuse the simulated truth per scenario here (npz), to score new models cheaply")
+    ap.add_argument("--no-controls", action="store_true",
+                    help="skip the controlled GNN variants (gnn_noprop*, unit and capacity controls)")
     args = ap.parse_args()
     out = run(args)
     out["summary"] = summarise(out)

@@ -16,8 +16,9 @@ Alerts
 Matching rule
     An alert span *matches* a label when
 
-    1. its onset lies in ``[label.start, label.end + grace]`` (``grace`` =
-       ``grace_windows`` × ``window_s``, 2 windows by default) — the *onset*,
+    1. its onset lies in ``[label.start − lead, label.end + grace]`` (``grace`` =
+       ``grace_windows`` × ``window_s``, 2 windows by default; ``lead`` one window
+       by default, for clock skew at the window boundary) — the *onset*,
        not any overlap: an alert already firing before the fault began (a
        stuck false alarm) is not a detection of it; ``rule="overlap"`` uses
        plain span overlap instead;
@@ -60,7 +61,11 @@ Metrics
       (entity, KPI) episode, counts) per entity-hour of fault-free time (the
       run minus the union of ``[start, end + grace]`` of the network faults),
       and per entity-window, compared with the configured ``alpha``
-      (``ratio_to_alpha`` = per-entity-window rate / ``alpha``).
+      (``ratio_to_alpha`` = per-entity-window rate / ``alpha``); and per
+      fault-free *network*-window (``ratio_to_alpha_network``): the rate a
+      network-wide multiple-testing rule at ``alpha`` bounds (under a global
+      null Benjamini–Hochberg at ``alpha`` makes a false discovery in a window
+      with probability ``alpha``, i.e. ``alpha / n`` per entity).
     * Benign events: how many have at least one network-fault alert with its
       onset in ``[start, end + grace]`` that matches no network fault (target 0),
       and how many were explained by a telemetry-health alert.
@@ -84,7 +89,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -355,6 +360,10 @@ class ScoreReport:
     benign_with_network_alert: int
     benign_explained: int
     rules: dict[str, Any] = field(default_factory=dict)
+    false_alarms_per_network_window: float = math.nan
+    """Unmatched network-fault alerts per fault-free window of the whole network."""
+    ratio_to_alpha_network: float = math.nan
+    """``false_alarms_per_network_window / alpha``: the rate a network-wide rule at ``alpha`` bounds."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN → ``None``)."""
@@ -424,6 +433,8 @@ def score(
     run_start: float | None = None,
     run_end: float | None = None,
     rule: Literal["onset", "overlap"] = "onset",
+    scored_ids: Collection[str] | None = None,
+    lead_windows: float = 1.0,
 ) -> ScoreReport:
     """Score alerts against labels (see the module docstring for every rule).
 
@@ -448,6 +459,16 @@ def score(
     rule
         ``"onset"`` (default): the alert's onset must fall in the label's span + grace;
         ``"overlap"``: any overlap of the spans.
+    lead_windows
+        An onset up to this many windows *before* the label's start still matches: alerts carry
+        their window's start time, labels start on a window boundary, and device clocks are skewed
+        (the testbed's 0.2 s), so a report made at the fault's first instant can land in the
+        window before it. Delays stay clipped at 0.
+    scored_ids
+        Label ids of the network faults to score (e.g. those visible beyond the twin's 90 % interval,
+        :func:`twinwatch.detectors.visibility.fault_visibility`); default every fault. Faults left out
+        are neither detections nor misses, but alerts matching them are still not false positives,
+        and their time still counts as busy for the false-alarm rate.
     """
     if window_s <= 0 or grace_windows < 0:
         raise ScoringError(f"score: need window_s > 0 and grace_windows >= 0, got {window_s}, {grace_windows}")
@@ -460,6 +481,7 @@ def score(
     if len(spans) != len(items):
         spans = collapse_alerts([a for a in items if not isinstance(a, AlertSpan)]) + spans
     grace = grace_windows * window_s
+    lead = max(float(lead_windows), 0.0) * window_s
 
     l_start = np.array([float(lb["start"]) for lb in labels], dtype=np.float64)
     l_end = np.array([float(lb["end"]) for lb in labels], dtype=np.float64)
@@ -483,7 +505,7 @@ def score(
     a_kidx = np.array([kinds_u.index(k) for k in a_kind], dtype=np.int64)
     compat = compat_k[a_kidx] if spans else np.zeros((0, len(labels)), dtype=bool)
     if rule == "onset":
-        in_time = (a_start[:, None] >= l_start[None, :]) & (a_start[:, None] <= l_end[None, :] + grace)
+        in_time = (a_start[:, None] >= l_start[None, :] - lead) & (a_start[:, None] <= l_end[None, :] + grace)
     else:
         in_time = (a_start[:, None] <= l_end[None, :] + grace) & (a_end[:, None] >= l_start[None, :])
     match = in_time & compat  # (A, L)
@@ -508,7 +530,10 @@ def score(
             links.add(a.entity_id)
 
     per: dict[str, dict[str, list[Any]]] = {}
+    keep = set(map(str, scored_ids)) if scored_ids is not None else None
     for j in np.flatnonzero(l_fault).tolist():
+        if keep is not None and str(labels[j].get("id")) not in keep:
+            continue
         k = l_kind[j]
         rec = per.setdefault(k, {"det": [], "delay": [], "hit1": [], "hit3": []})
         hits = np.flatnonzero(match[:, j])
@@ -543,6 +568,7 @@ def score(
     ent_h = n_ent * free_h
     per_h = false_alarms / ent_h if ent_h > 0 else math.nan
     per_w = per_h * window_s / 3600.0 if ent_h > 0 else math.nan
+    net_w = false_alarms / (free_h * 3600.0 / window_s) if free_h > 0 else math.nan
 
     # benign events: a network-fault alert that starts in the event and matches no fault
     benign = np.flatnonzero(~l_fault)
@@ -560,7 +586,11 @@ def score(
         benign_events=int(benign.size), benign_with_network_alert=int(offending.any(axis=0).sum()),
         benign_explained=int(explained.sum()),
         rules={"rule": rule, "window_s": float(window_s), "grace_windows": float(grace_windows),
-               "run_start": t0, "run_end": t1, "entities_from": "given" if n_entities is not None else "alerts"},
+               "lead_windows": max(float(lead_windows), 0.0),
+               "run_start": t0, "run_end": t1, "entities_from": "given" if n_entities is not None else "alerts",
+               "faults_scored": "all" if keep is None else "subset"},
+        false_alarms_per_network_window=net_w,
+        ratio_to_alpha_network=net_w / alpha if alpha > 0 and math.isfinite(net_w) else math.nan,
     )
 
 
@@ -591,6 +621,8 @@ def combine_reports(reports: Sequence[ScoreReport]) -> ScoreReport:
     window_s = float(reports[0].rules.get("window_s", 10.0))
     per_h = fa / ent_h if ent_h > 0 else math.nan
     per_w = per_h * window_s / 3600.0 if ent_h > 0 else math.nan
+    free_w = sum(r.fault_free_hours for r in reports) * 3600.0 / window_s
+    net_w = fa / free_w if free_w > 0 else math.nan
     alpha = reports[0].alpha
     return ScoreReport(
         per_kind=per_kind, overall=overall, alerts=sum(r.alerts for r in reports),
@@ -606,6 +638,8 @@ def combine_reports(reports: Sequence[ScoreReport]) -> ScoreReport:
         benign_explained=sum(r.benign_explained for r in reports),
         rules={**reports[0].rules, "runs": len(reports), "run_start": None, "run_end": None,
                "n_entities": "sum over runs; rates use the summed entity-hours"},
+        false_alarms_per_network_window=net_w,
+        ratio_to_alpha_network=net_w / alpha if alpha > 0 and math.isfinite(net_w) else math.nan,
     )
 
 

@@ -13,15 +13,26 @@ the agent asks for the next batch, and the agent asks only after the
 producer has the broker's acks for every output of the batch and the JSONL
 file is fsynced. Alerts are idempotent by id (:class:`twinwatch.detectors.alerts.AlertBook`).
 
-State (counter state, calibrators, open alerts, the windows' rows) is kept
-in the process for now, not in changelogged faust tables: a restarted worker
-starts its counters and calibrators afresh (see the report of issue 12).
+State (counter state, calibrators, open alerts, the windows' unfinished rows)
+is changelogged: after every batch the pipeline's state and the input offsets
+it reflects (:mod:`twinwatch.stream.state`, npz, no pickle) go to the state
+topic (``topics.state``, keyed by consumer group) together with the batch's
+outputs, and the batch is acknowledged only once both are acked. A worker that
+is assigned raw partitions it did not own (start, restart, rebalance) reads the
+most advanced of the last records of that topic and restores it while faust
+keeps the partitions paused; messages below the restored offsets are skipped,
+so no row enters a window twice. Why not a faust table: the state must be
+written and acked *with* the offsets it reflects before the input offsets are
+committed, and read back as one unit; a faust table's changelog is sent
+``send_soon`` per key and recovered per key, with no tie to the input offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -30,7 +41,7 @@ from prometheus_client import CollectorRegistry
 
 from twinwatch.stream.config import ServiceConfig
 from twinwatch.stream.metrics import MetricsServer, ServiceMetrics
-from twinwatch.stream.pipeline import Pipeline, PipelineOutput
+from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, Pipeline, PipelineOutput
 from twinwatch.stream.sinks import AlertmanagerError, AlertmanagerSink, JsonlSink, KafkaSink
 
 __all__ = ["BATCH", "WITHIN_S", "Service", "build_service"]
@@ -43,6 +54,10 @@ WITHIN_S = 0.5
 """Longest wait (seconds) for a batch to fill."""
 LAG_INTERVAL_S = 10.0
 """How often the consumer-lag gauges are refreshed (seconds)."""
+STATE_SCAN = 16
+"""How many of the state topic's last records a restore considers (it keeps the most advanced one)."""
+ALERTS_SCAN = 1000
+"""How many of the alerts topic's last lines a restore reads so that it does not publish them twice."""
 
 
 def _version() -> str:
@@ -68,13 +83,16 @@ class Service:
         if not self.models:
             raise ValueError("networks: the service needs at least one network model (networks: [FILE|NAME])")
         self.twin = load_model(cfg.twin.model, cfg.twin.checkpoint)
-        d = cfg.detection
-        self.pipeline = Pipeline(self.models, self.twin, window_s=cfg.window.seconds,
-                                 lateness_s=cfg.window.allowed_lateness_s, metrics=self.metrics,
-                                 detection={"alpha": d.alpha, "method": d.method, "k": d.persistence_k,
-                                            "m": d.persistence_m, "r": d.resolve_after,
-                                            "warmup_windows": d.warmup_windows},
-                                 max_age_s=None, sources=cfg.topics.formats)
+        self.pipeline = self._new_pipeline()
+        self.offsets: dict[str, int] = {}
+        """``"topic:partition" -> next offset`` the pipeline's state reflects (messages below it are skipped)."""
+        self.owned: frozenset[str] = frozenset()
+        """Raw-topic partitions (``"topic:partition"``) this worker owns and whose state it has restored."""
+        self.state_bytes = 0
+        """Size of the last state record written (bytes, compressed)."""
+        self.restored_from: dict[str, Any] | None = None
+        self.published: set[tuple[str, str]] = set()
+        """Alert lines ``(id, status)`` already on the alerts topic when the state was restored."""
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinwatch-pipeline")
         self.am_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinwatch-alertmanager")
         self.jsonl = JsonlSink(cfg.sinks.jsonl) if cfg.sinks.jsonl else None
@@ -85,10 +103,13 @@ class Service:
         self.consuming = False
         self.server: MetricsServer | None = None
         k = cfg.kafka
+        datadir = os.path.join(tempfile.gettempdir(), "twinwatch-faust")  # faust's local files, not in the cwd
+        os.makedirs(datadir, exist_ok=True)
         self.app = faust.App(
             k.consumer_group, broker=[f"kafka://{hp.strip()}" for hp in k.bootstrap.split(",")],
             broker_credentials=self._credentials(), broker_client_id=k.client_id,
             broker_rebalance_timeout=k.rebalance_timeout_s, store="memory://", web_enabled=False,
+            datadir=os.path.join(datadir, "{conf.name}-data"),
             topic_partitions=1, producer_acks=-1, consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
         )
@@ -98,8 +119,180 @@ class Service:
             topic = self.app.topic(cfg.topics.raw_topic(fmt), value_type=bytes, value_serializer="raw",
                                    key_type=bytes, key_serializer="raw")
             self._agents.append(self.app.agent(topic, name=f"twinwatch-{fmt}")(self._agent_for(fmt)))
+        self._raw_topics = {cfg.topics.raw_topic(f) for f in cfg.topics.formats}
+        self._order = asyncio.Lock()
+        """Batches of all agents are processed and delivered one at a time, in the same order."""
+        self._restored = asyncio.Event()
+        """Set once the state of the current assignment is restored; cleared by a revocation."""
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.task(self._started)
         self.app.timer(interval=LAG_INTERVAL_S)(self._update_lag)
+
+    def _new_pipeline(self) -> Pipeline:
+        cfg, d = self.cfg, self.cfg.detection
+        return Pipeline(self.models, self.twin, window_s=cfg.window.seconds,
+                        lateness_s=cfg.window.allowed_lateness_s, metrics=self.metrics,
+                        detection={"alpha": d.alpha, "method": d.method, "k": d.persistence_k,
+                                   "m": d.persistence_m, "r": d.resolve_after, "warmup_windows": d.warmup_windows},
+                        max_age_s=None)  # sources: the raw partitions with data, announced by _restore
+
+    # -------------------------------------------------------------- state
+    async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
+        """faust signal (partitions paused): restore the state when raw partitions this worker did not own arrive."""
+        raw = frozenset(f"{tp.topic}:{tp.partition}" for tp in assigned if tp.topic in self._raw_topics)
+        self._restored.clear()
+        if raw - self.owned:
+            blob, ends = await self.read_state(raw)
+            self.published = await self.read_recent_alerts() if blob is not None else set()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self._restore, blob, ends)
+        self.owned = raw
+        self._restored.set()
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
+        """faust signal: hold the agents until the next assignment's state is in place."""
+        self._restored.clear()
+
+    def _restore(self, blob: bytes | None, ends: dict[str, int]) -> None:
+        """(pipeline thread) A fresh pipeline, with the state of ``blob`` when there is one.
+
+        The watermark then waits for every raw partition with messages beyond the restored offsets
+        (``ends``: ``"topic:partition" -> end offset``), flow-only formats excepted.
+        """
+        pipe = self._new_pipeline()
+        offsets: dict[str, int] = {}
+        if blob is not None:
+            meta = pipe.restore(blob)
+            offsets = {str(k): int(v) for k, v in meta.get("offsets", {}).items()}
+            self.restored_from = {"offsets": offsets, "bytes": len(blob), "written_at": meta.get("written_at")}
+            log.info("state restored (%d bytes)", len(blob), extra={"bytes": len(blob), "offsets": offsets})
+        else:
+            log.info("no state recorded for this consumer group: starting afresh")
+        flow_only = {self.cfg.topics.raw_topic(f) for f in FLOW_ONLY_FORMATS}
+        pending = sorted(tp for tp, end in ends.items()
+                         if end > offsets.get(tp, 0) and tp.rsplit(":", 1)[0] not in flow_only)
+        pipe.expect(pending)
+        # partitions of the restored state with nothing left to read must not hold the watermark back
+        pipe.set_caught_up({tp: True for tp in offsets if tp not in pending})
+        self.pipeline, self.offsets = pipe, offsets
+
+    def _kafka_kwargs(self) -> dict[str, Any]:
+        """aiokafka client arguments of the configured broker and security."""
+        k = self.cfg.kafka
+        kw: dict[str, Any] = {"bootstrap_servers": k.bootstrap, "security_protocol": k.security_protocol}
+        if k.security_protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kw["ssl_context"] = create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile,
+                                                   keyfile=k.ssl_keyfile)
+        if k.security_protocol.startswith("SASL"):
+            kw.update(sasl_mechanism=k.sasl_mechanism, sasl_plain_username=k.username,
+                      sasl_plain_password=k.resolved_password() or "")
+        return kw
+
+    async def _read_tail(self, topic: str, n: int, raw: frozenset[str] = frozenset(),
+                         timeout_s: float = 30.0) -> tuple[list[Any], dict[str, int]]:
+        """The last ``n`` records of every partition of ``topic`` (none when it does not exist), and the
+        end offsets of the ``raw`` partitions (``"topic:partition"``)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        cons = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._kafka_kwargs())
+        await cons.start()
+        records: list[Any] = []
+        try:
+            topics = await asyncio.wait_for(cons.topics(), timeout_s)  # refreshes the metadata
+            raw_tps = [TopicPartition(t, int(p)) for t, p in (x.rsplit(":", 1) for x in sorted(raw))]
+            ends = {f"{tp.topic}:{tp.partition}": int(v)
+                    for tp, v in (await cons.end_offsets(raw_tps)).items()} if raw_tps else {}
+            tps = [TopicPartition(topic, p) for p in sorted(cons.partitions_for_topic(topic) or ())]
+            if topic not in topics or not tps:
+                return records, ends
+            cons.assign(tps)
+            last = await cons.end_offsets(tps)
+            for tp in tps:
+                if last[tp] > 0:
+                    cons.seek(tp, max(last[tp] - n, 0))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout_s
+            while True:
+                behind = [tp for tp in tps if last[tp] > 0 and await cons.position(tp) < last[tp]]
+                if not behind:
+                    break
+                if loop.time() > deadline:
+                    raise TimeoutError(f"topic {topic}: not read to its end within {timeout_s:g} s")
+                for recs in (await cons.getmany(timeout_ms=1000, max_records=max(n, 1))).values():
+                    records += recs
+        finally:
+            await cons.stop()
+        return records, ends
+
+    async def read_state(self, raw: frozenset[str] = frozenset()) -> tuple[bytes | None, dict[str, int]]:
+        """The most advanced of the last :data:`STATE_SCAN` state records of this consumer group (None: none),
+        and the end offsets of the ``raw`` partitions (``"topic:partition"``).
+
+        Most advanced: the largest sum of input offsets (processing is deterministic in the offsets,
+        so two records with the same sum hold the same state).
+        """
+        from twinwatch.stream.state import StateError, decode
+
+        topic, key = self.cfg.topics.state, self.cfg.kafka.consumer_group.encode()
+        records, ends = await self._read_tail(topic, STATE_SCAN, raw)
+        best: tuple[int, bytes] | None = None
+        for r in records:
+            if r.key != key or r.value is None:
+                continue
+            try:
+                meta, _ = decode(r.value)
+            except StateError as exc:
+                log.warning("state topic %s offset %d: %s (skipped)", topic, r.offset, exc)
+                continue
+            progress = sum(int(v) for v in meta.get("offsets", {}).values())
+            if best is None or progress >= best[0]:
+                best = (progress, r.value)
+        return (None if best is None else best[1]), ends
+
+    async def read_recent_alerts(self) -> set[tuple[str, str]]:
+        """``(id, status)`` of the last :data:`ALERTS_SCAN` alert lines on the alerts topic.
+
+        A worker that restores a state re-processes the messages after it; the alert changes that the
+        previous owner had already published before it died (outputs acked, state not yet) are not sent twice.
+        """
+        import orjson
+
+        records, _ = await self._read_tail(self.cfg.topics.alerts, ALERTS_SCAN)
+        seen: set[tuple[str, str]] = set()
+        for r in records:
+            try:
+                d = orjson.loads(r.value)
+                seen.add((str(d["id"]), str(d["status"])))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+        return seen
+
+    def _process(self, events: list[tuple[str, int, bytes]], fmt: str,
+                 highwater: dict[str, int | None]) -> tuple[PipelineOutput, bytes, int]:
+        """(pipeline thread) Process the events not yet in the state, per partition (each partition is a
+        watermark source, caught up when its next offset reaches ``highwater``); returns the outputs, the
+        new state and how many events were skipped."""
+        out = PipelineOutput()
+        by_tp: dict[str, list[bytes]] = {}
+        skipped = 0
+        for tp, off, v in events:
+            if off >= self.offsets.get(tp, 0):
+                by_tp.setdefault(tp, []).append(v)
+            else:
+                skipped += 1
+            self.offsets[tp] = max(self.offsets.get(tp, 0), off + 1)
+        for tp in {tp for tp, _, _ in events}:
+            # one partition at a time: its flag changes just before its rows go in, so a partition that
+            # this batch reads to its end never lets a window close before its own rows are in
+            hw = highwater.get(tp)
+            self.pipeline.set_caught_up({tp: hw is not None and self.offsets[tp] >= hw})
+            if tp in by_tp:
+                out.extend(self.pipeline.process(by_tp[tp], fmt, source=tp))
+        blob = self.pipeline.state({"offsets": self.offsets, "group": self.cfg.kafka.consumer_group})
+        return out, blob, skipped
 
     async def _started(self) -> None:
         """The worker is up and its consumer started: ready once the twin is loaded."""
@@ -153,25 +346,42 @@ class Service:
 
     def _agent_for(self, fmt: str) -> Any:
         async def agent(stream: Any) -> Any:
-            loop = asyncio.get_running_loop()
-            async for batch in stream.take(BATCH, within=WITHIN_S):
-                out = await loop.run_in_executor(self.executor, self.pipeline.process, list(batch), fmt)
-                delay = 0.5
-                while True:  # the batch is acknowledged only once its outputs are durable
-                    try:
-                        await self.deliver(out)
-                        break
-                    except Exception as exc:
-                        log.warning("delivering outputs failed (%s); retrying in %.1f s", exc, delay)
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 30.0)
+            async for batch in stream.take_events(BATCH, within=WITHIN_S):
+                events = [(f"{e.message.tp.topic}:{e.message.tp.partition}", int(e.message.offset), e.value)
+                          for e in batch]
+                await self._restored.wait()  # faust resumes fetching before the assignment signal's restore ends
+                events = [ev for ev in events if ev[0] in self.owned]  # revoked meanwhile: the new owner has them
+                if not events:
+                    continue
+                hw = {f"{e.message.tp.topic}:{e.message.tp.partition}": self.app.consumer.highwater(e.message.tp)
+                      for e in batch}
+                async with self._order:  # one batch at a time, processed and delivered in the same order
+                    await self._handle(events, fmt, hw)
                 yield len(batch)
 
         agent.__name__ = f"twinwatch_{fmt}"
         return agent
 
-    async def deliver(self, out: PipelineOutput) -> None:
-        """Write a batch's outputs to every sink and wait until they are durable."""
+    async def _handle(self, events: list[tuple[str, int, bytes]], fmt: str, hw: dict[str, int | None]) -> None:
+        """Process a batch off the event loop, then deliver its outputs and the state (retrying with backoff)."""
+        loop = asyncio.get_running_loop()
+        out, blob, skipped = await loop.run_in_executor(self.executor, self._process, events, fmt, hw)
+        if skipped:
+            log.info("skipped %d message(s) already in the restored state", skipped)
+        if self.published and out.changes:
+            out.changes = [c for c in out.changes if (c.alert.id, c.action) not in self.published]
+        delay = 0.5
+        while True:  # the batch is acknowledged only once its outputs and the state are durable
+            try:
+                await self.deliver(out, state=blob)
+                break
+            except Exception as exc:
+                log.warning("delivering outputs failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def deliver(self, out: PipelineOutput, state: bytes | None = None) -> None:
+        """Write a batch's outputs (and the pipeline ``state`` after it) to every sink; wait until they are durable."""
         loop = asyncio.get_running_loop()
         if self.jsonl is not None and out.changes:
             self.jsonl.write_changes(out.changes)
@@ -185,7 +395,15 @@ class Service:
                 await sink.send_changes(out.changes)
                 await sink.send_expected(out.expected)
                 await sink.send_dead_letters([d.to_dict() for d in out.dead_letters])
+                state_ack = None
+                if state is not None:  # faust's producer: (topic, key, value, partition, timestamp, headers)
+                    state_ack = await self.app.producer.send(self.cfg.topics.state,
+                                                             self.cfg.kafka.consumer_group.encode(), state,
+                                                             None, None, None)
                 await sink.flush()
+                if state_ack is not None:
+                    await state_ack
+                    self.state_bytes = len(state or b"")
             except Exception:
                 self.metrics.kafka_errors.labels("produce").inc()
                 raise

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -123,11 +124,29 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"the embedded broker did not listen on {self.bootstrap} within {self.start_timeout_s:g} s")
 
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, nothing answers; its data is kept.
+
+        This is the outage a test can make with Tansu's in-memory storage (a stopped process loses
+        its topics): clients see request timeouts and broken sessions, as with a broker that hangs or a
+        network partition, and must recover by themselves after :meth:`resume`.
+        """
+        if not self.running:
+            raise BrokerError(f"the embedded broker on {self.bootstrap} is not running")
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Thaw a broker frozen by :meth:`pause` (SIGCONT)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout_s``); its in-memory data is gone."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
+        proc.send_signal(signal.SIGCONT)  # a paused broker cannot act on SIGTERM
         proc.terminate()
         try:
             proc.wait(timeout=timeout_s)

@@ -46,7 +46,7 @@ evaluates, explains and answers what-if questions.
 
 \b
 Common sub-commands:
-  twinwatch demo                       predict the KPIs of the bundled NSFNet scenario
+  twinwatch demo                       the product end to end on a simulated network
   twinwatch twin predict DATA_DIR      predict per-path KPIs of a GNNet dataset
   twinwatch twin evaluate DATA_DIR     score a model against a dataset's labels
   twinwatch simulate dataset ...       generate labelled training data

@@ -117,6 +117,8 @@ class TopicsConfig:
     alerts: str = "twinwatch.alerts"
     expected: str = "twinwatch.expected"
     dlq: str = "twinwatch.dlq"
+    state: str = "twinwatch.state"
+    """The service's state changelog (counters, calibrators, open alerts, open windows; see stream/state.py)."""
 
     def raw_topic(self, fmt: str) -> str:
         """The raw topic of collector format ``fmt``."""
@@ -346,7 +348,7 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
                  f"unknown collector format {fmt!r}; known: {', '.join(FORMATS)}")
     if not t.formats:
         fail("topics.formats", "empty: the service would consume nothing")
-    for name in ("alerts", "expected", "dlq"):
+    for name in ("alerts", "expected", "dlq", "state"):
         if not getattr(t, name).strip():
             fail(f"topics.{name}", "empty topic name")
     w = cfg.window

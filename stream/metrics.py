@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["LATENCY_BUCKETS", "LINK_KPIS", "MetricsServer", "ServiceMetrics"]
+__all__ = ["KAFKA_OPERATIONS", "LATENCY_BUCKETS", "LINK_KPIS", "MetricsServer", "ServiceMetrics"]
 
 LINK_KPIS: tuple[str, ...] = ("utilization", "tx_bps", "drop_pps", "delay_s", "loss_ratio")
 """KPIs of the per-link gauges."""
@@ -37,6 +37,10 @@ LINK_KPIS: tuple[str, ...] = ("utilization", "tx_bps", "drop_pps", "delay_s", "l
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                                       120.0, 300.0)
 """Histogram buckets (seconds) for lags and latencies."""
+
+KAFKA_OPERATIONS: tuple[str, ...] = ("produce", "lag")
+"""Operations of ``twinwatch_kafka_errors_total`` the service counts; each is exported from the start with
+value 0, so ``rate()`` over it has data (0, not "no data") before the first error."""
 
 
 class ServiceMetrics:
@@ -103,6 +107,8 @@ class ServiceMetrics:
                                   "high watermark.", ["topic", "partition"], registry=r)
         self.kafka_errors = Counter("twinwatch_kafka_errors", "Kafka client errors, by operation.", ["operation"],
                                     registry=r)
+        for op in KAFKA_OPERATIONS:
+            self.kafka_errors.labels(operation=op)
         self.build_info = Gauge("twinwatch_build_info", "Build information (value 1).", ["version"], registry=r)
         self.build_info.labels(version=version).set(1)
         self._links: dict[str, dict[str, None]] = {}

@@ -44,10 +44,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
-from twinwatch.detectors.conformal import ConformalCalibrator
-from twinwatch.detectors.decision import Persistence, reject
-from twinwatch.detectors.residuals import residual, transform
+from twinwatch.detectors.alerts import AlertChange
+from twinwatch.detectors.twin_detector import Detection, TwinDetector
+from twinwatch.stream.flowbuffer import FlowBuffer
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
 from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES
@@ -98,26 +97,6 @@ class DeadLetter:
         if self.kafka_ts is not None:
             d["kafka_ts"] = self.kafka_ts
         return d
-
-
-@dataclass
-class Detection:
-    """What a detector says about one window.
-
-    ``link`` maps a KPI of :data:`twinwatch.stream.metrics.LINK_KPIS` to ``(E,)`` arrays
-    ``observed``, ``expected``, ``lower``, ``upper``, ``score`` (1 − p; NaN:
-    not tested); ``paths_anomalous`` is the ``(E,)`` count of flagged paths
-    through each link; ``changes`` the alert transitions of the window.
-    """
-
-    link: dict[str, dict[str, np.ndarray]]
-    paths_anomalous: np.ndarray
-    changes: list[AlertChange]
-    series: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per alerting entity ``"kind:id:kpi"``: observed, expected, lower, upper of this window (for reports)."""
-    pairs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    """Path KPI → ``(N*N,)`` arrays ``observed``, ``expected``, ``lower``, ``upper`` per node pair
-    ``src * N + dst`` (NaN: not observed)."""
 
 
 class Detector(Protocol):
@@ -220,8 +199,12 @@ class WindowBuffer:
         self.clock = clock
         self._source_ts: dict[str, float] = {}
         self._source_wall: dict[str, float] = {}
+        self._caught_up: set[str] = set()
         self.next_index: int | None = None
         """Index of the oldest window not yet closed (None before the first row)."""
+        self.closed = False
+        """Whether a window has closed yet (until then the oldest window follows the earliest row of any source,
+        so the first window does not depend on which source's rows arrived first)."""
         self.late_rows = 0
         self._chunks: list[dict[str, np.ndarray]] = []
         self._chunk_win: list[np.ndarray] = []
@@ -233,11 +216,33 @@ class WindowBuffer:
             self._source_ts.setdefault(src, -np.inf)
             self._source_wall.setdefault(src, now)
 
+    def set_caught_up(self, source: str, caught_up: bool) -> None:
+        """Mark ``source`` as read to its end.
+
+        The service sets this per Kafka partition from the consumer's high watermark. A source that
+        has sent no row yet holds the watermark back while it has unread messages (they may carry
+        rows) and stops holding it once it is read to its end (its messages carried no rows: a
+        partition of row-less or refused messages must not stall the others). A source that has sent
+        rows keeps holding it at its latest event time until it is idle for ``idle_s``, caught up or
+        not: more of its rows may be on their way (a burst on another partition must not close its
+        windows first). Replay never sets it (every source is read in order to its end).
+        """
+        if caught_up:
+            self._caught_up.add(source)
+        else:
+            self._caught_up.discard(source)
+
     @property
     def watermark(self) -> float:
-        """Min over active sources of their max event time, − allowed lateness (−inf before any row)."""
+        """Min over active sources of their max event time, − allowed lateness (−inf before any row).
+
+        Active: not idle for ``idle_s``, and not a source without rows read to its end
+        (:meth:`set_caught_up`).
+        """
         now = self.clock()
-        active = [t for src, t in self._source_ts.items() if now - self._source_wall[src] <= self.idle_s]
+        cu = self._caught_up
+        active = [t for src, t in self._source_ts.items()
+                  if not (src in cu and t == -np.inf) and now - self._source_wall[src] <= self.idle_s]
         return min(active, default=self.max_ts) - self.lateness_s
 
     def add(self, cols: Mapping[str, np.ndarray], source: str = "") -> int:
@@ -245,8 +250,9 @@ class WindowBuffer:
         ts = np.asarray(cols["ts"], dtype=np.float64)
         ok = np.isfinite(ts)
         win = np.floor(ts[ok] / self.window_s).astype(np.int64)
-        if self.next_index is None and win.size:
-            self.next_index = int(win.min())
+        if win.size and not self.closed:  # before the first close no row is late: the start follows the earliest
+            lo = int(win.min())
+            self.next_index = lo if self.next_index is None else min(self.next_index, lo)
         late = win < self.next_index if self.next_index is not None else np.zeros(win.size, dtype=bool)
         n_late = int(late.sum()) + int((~ok).sum())
         self.late_rows += n_late
@@ -296,192 +302,8 @@ class WindowBuffer:
             lo, hi = bounds[i], bounds[i + 1]
             out.append((w * self.window_s, (w + 1) * self.window_s, {k: v[lo:hi] for k, v in sub.items()}))
         self.next_index = last + 1
+        self.closed = True
         return out
-
-
-# ----------------------------------------------------------------------------- detector
-_PATH_KPIS = ("delay_s", "loss_ratio")
-_Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
-
-
-def _inverse(kpi: str, expected: np.ndarray, r: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
-    """The KPI value whose residual against ``expected`` is ``r`` (inverse of ``detectors.residuals.residual``)."""
-    if kpi in ("delay_s", "jitter_s2"):
-        return np.exp(transform(kpi, expected) + r)
-    if kpi == "loss_ratio":
-        return 1.0 / (1.0 + np.exp(-(transform(kpi, expected) + r)))
-    if kpi in ("utilization", "queue_occupancy"):
-        return expected + r
-    return expected + r * (capacity if capacity is not None else np.nan)
-
-
-@dataclass
-class _KpiState:
-    cal: ConformalCalibrator
-    pers: Persistence
-
-
-class TwinDetector:
-    """Observed vs the twin, per link and per path pair, for one network.
-
-    Tested (entity, KPI): link ``utilization`` (kind ``traffic_anomaly``: the
-    traffic itself moved), link ``loss_ratio`` from drops (``degradation``),
-    path ``delay_s`` and ``loss_ratio`` on probed pairs (``degradation``, with
-    tomography suspects). Per KPI: residual (:func:`twinwatch.detectors.residuals.residual`)
-    → conformal p-value (:class:`~detectors.conformal.ConformalCalibrator`,
-    shared pool, learning only from windows not flagged) → network-wide
-    :func:`~detectors.decision.reject` at ``alpha`` → k-of-m
-    :class:`~detectors.decision.Persistence` → :class:`~detectors.alerts.AlertBook`.
-    Nothing is flagged during the first ``warmup_windows`` windows.
-    """
-
-    def __init__(self, model: NetworkModel, *, alpha: float = 0.01, method: str = "bh", k: int = 2, m: int = 3,
-                 r: int = 2, warmup_windows: int = 6, book: AlertBook | None = None) -> None:
-        self.model = model
-        self.alpha, self.method, self.warmup = float(alpha), method, int(warmup_windows)
-        self.book = book or AlertBook()
-        e, n = model.n_links, model.n_nodes
-        self._n = n
-
-        def state(size: int) -> _KpiState:
-            return _KpiState(ConformalCalibrator(size, side="upper", min_history=4), Persistence(size, k=k, m=m, r=r))
-
-        self._link = {"utilization": state(e), "loss_ratio": state(e)}
-        self._path = {kpi: state(n * n) for kpi in _PATH_KPIS}
-        self._link_two_sided = ConformalCalibrator(e, side="two-sided", min_history=4)
-        self.windows = 0
-        self._open_start: dict[tuple[str, str, str], float] = {}
-
-    def _bounds(self, cal: ConformalCalibrator, kpi: str, expected: np.ndarray,
-                capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        z0 = cal.normalise(np.zeros(cal.n_entities))
-        z1 = cal.normalise(np.ones(cal.n_entities))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = 1.0 / (z1 - z0)
-            loc = -z0 * sd
-        lo = _inverse(kpi, expected, loc - _Z_BOUND * sd, capacity)
-        hi = _inverse(kpi, expected, loc + _Z_BOUND * sd, capacity)
-        return lo, hi
-
-    def _step(self, st: _KpiState, res: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-        p = st.cal.p_values(res)
-        flagged = reject(p, self.alpha, self.method) if self.windows > self.warmup else np.zeros(res.size, bool)
-        change = st.pers.update(flagged, observed=np.isfinite(res))
-        st.cal.update(res, healthy=~flagged & ~change.active)
-        return p, flagged, change
-
-    def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None) -> Detection:
-        """Test the window; returns per-link arrays for the gauges and the alert changes."""
-        self.windows += 1
-        m, sc = self.model, snapshot.scenario
-        e = m.n_links
-        cap = m.link_capacity_bps
-        nan = np.full(e, np.nan)
-        obs = snapshot.link_observed
-        tx_bps, tx_pps, drop = (obs.get(k, nan) for k in ("tx_bps", "tx_pps", "drop_pps"))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            util_obs = obs.get("utilization", tx_bps / cap)
-            loss_obs = np.where(np.isfinite(drop) & np.isfinite(tx_pps) & (tx_pps + drop > 0),
-                                drop / (tx_pps + drop), np.nan)
-        if prediction is not None:
-            util_exp = np.asarray(prediction.link_utilization, dtype=np.float64)
-            loss_exp = np.asarray(prediction.link_loss_ratio, dtype=np.float64)
-        else:
-            util_exp, loss_exp = nan, nan
-        with np.errstate(invalid="ignore", divide="ignore"):
-            drop_exp = loss_exp / (1.0 - loss_exp) * tx_pps
-        start, end, net = snapshot.start, snapshot.end, m.name
-        fired: list[Alert] = []
-        resolved: list[tuple[str, str, str, str]] = []
-        series: dict[str, dict[str, Any]] = {}
-
-        link_out: dict[str, dict[str, np.ndarray]] = {}
-        link_tests = {"utilization": (util_obs, util_exp, None), "loss_ratio": (loss_obs, loss_exp, None)}
-        for kpi, (o, x, c) in link_tests.items():
-            st = self._link[kpi]
-            res = residual(kpi, o, x, capacity=c)
-            p, flagged, change = self._step(st, res)
-            lo, hi = self._bounds(st.cal, kpi, x, c)
-            link_out[kpi] = {"observed": o, "expected": x, "lower": lo, "upper": hi, "score": 1.0 - p}
-            kind = "traffic_anomaly" if kpi == "utilization" else "degradation"
-            for i in np.flatnonzero(change.fired).tolist():
-                fired.append(Alert.open(network=net, entity_kind="link", entity_id=m.link_ids[i], kpi=kpi,
-                                        start=start, kind=kind, observed=float(o[i]), expected=float(x[i]),
-                                        bounds=(float(lo[i]), float(hi[i])), p_value=float(p[i]),
-                                        suspects=[{"link": m.link_ids[i], "score": 1.0}],
-                                        explanation=f"{kpi} on link {m.link_ids[i]} {o[i]:.4g} vs expected "
-                                                    f"{x[i]:.4g} (p={p[i]:.2g})"))
-            resolved += [(net, "link", m.link_ids[i], kpi) for i in np.flatnonzero(change.resolved).tolist()]
-            for i in np.flatnonzero(change.active).tolist():
-                series[f"link:{m.link_ids[i]}:{kpi}"] = {"observed": float(o[i]), "expected": float(x[i]),
-                                                         "lower": float(lo[i]), "upper": float(hi[i])}
-        # rates and delay of links for the gauges (tested through utilization and loss)
-        link_out["tx_bps"] = {"observed": tx_bps, "expected": util_exp * cap,
-                              "lower": link_out["utilization"]["lower"] * cap,
-                              "upper": link_out["utilization"]["upper"] * cap,
-                              "score": link_out["utilization"]["score"]}
-        link_out["drop_pps"] = {"observed": drop, "expected": drop_exp, "lower": nan, "upper": nan,
-                                "score": link_out["loss_ratio"]["score"]}
-        link_out["delay_s"] = {"observed": obs.get("delay_s", nan), "expected": nan, "lower": nan, "upper": nan,
-                               "score": nan}
-
-        # paths: probed pairs, entity = node pair
-        n = self._n
-        pkey = sc.path_src.astype(np.int64) * n + sc.path_dst.astype(np.int64)
-        path_flag_any = np.zeros(sc.n_paths, dtype=bool)
-        tested_any = np.zeros(sc.n_paths, dtype=bool)
-        excess = np.zeros(sc.n_paths)
-        pairs: dict[str, dict[str, np.ndarray]] = {}
-        pending_paths: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for kpi in _PATH_KPIS:
-            o_p = snapshot.path_observed.get(kpi, np.full(sc.n_paths, np.nan))
-            x_p = (np.asarray(prediction.path(kpi), dtype=np.float64) if prediction is not None
-                   else np.full(sc.n_paths, np.nan))
-            res_pair = np.full(n * n, np.nan)
-            o_pair = np.full(n * n, np.nan)
-            x_pair = np.full(n * n, np.nan)
-            fin = np.isfinite(o_p) & np.isfinite(x_p)
-            # one observation per pair: the last path of the pair with a finite observation
-            res_pair[pkey[fin]] = residual(kpi, o_p[fin], x_p[fin])
-            o_pair[pkey[fin]], x_pair[pkey[fin]] = o_p[fin], x_p[fin]
-            st = self._path[kpi]
-            p, flagged, change = self._step(st, res_pair)
-            lo, hi = self._bounds(st.cal, kpi, x_pair, None)
-            path_flag_any |= flagged[pkey] & fin
-            tested_any |= fin
-            if kpi == "delay_s":
-                excess = np.where(fin, np.maximum(o_p - x_p, 0.0), 0.0)
-            pending_paths.append((kpi, change.fired, change.resolved, change.active, o_pair, x_pair,
-                                  np.stack([lo, hi, p])))
-            pairs[kpi] = {"observed": o_pair, "expected": x_pair, "lower": lo, "upper": hi}
-        suspects: list[dict[str, Any]] = []
-        if path_flag_any.any():
-            from twinwatch.detectors.localize import tomography_scores
-
-            score = tomography_scores(sc, path_flag_any, tested_any, excess)["score"]
-            top = np.argsort(-score)[:5]
-            suspects = [{"link": m.link_ids[int(i)], "score": round(float(score[i]), 4)} for i in top if score[i] > 0]
-        names = m.node_names
-        for kpi, fire, reso, active, o_pair, x_pair, lhp in pending_paths:
-            for key in np.flatnonzero(fire).tolist():
-                pid = f"{names[key // n]}->{names[key % n]}"
-                fired.append(Alert.open(network=net, entity_kind="path", entity_id=pid, kpi=kpi, start=start,
-                                        kind="degradation", observed=float(o_pair[key]), expected=float(x_pair[key]),
-                                        bounds=(float(lhp[0, key]), float(lhp[1, key])), p_value=float(lhp[2, key]),
-                                        suspects=suspects,
-                                        explanation=f"{kpi} on path {pid} {o_pair[key]:.4g} vs expected "
-                                                    f"{x_pair[key]:.4g}" + (f"; suspect link {suspects[0]['link']}"
-                                                                           if suspects else "")))
-            resolved += [(net, "path", f"{names[k // n]}->{names[k % n]}", kpi) for k in np.flatnonzero(reso).tolist()]
-            for key in np.flatnonzero(active).tolist():
-                series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
-                    "observed": float(o_pair[key]), "expected": float(x_pair[key]),
-                    "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
-        paths_per_link = np.bincount(sc.path_links, weights=np.repeat(path_flag_any, np.diff(sc.path_ptr)),
-                                     minlength=e)
-        changes = self.book.fire(fired) + self.book.resolve(resolved, end=end)
-        return Detection(link=link_out, paths_anomalous=paths_per_link, changes=changes, series=series,
-                         pairs=pairs)
 
 
 def _dead_letters_of(fmt: str, messages: Sequence[bytes], rejections: Iterable[Any],
@@ -527,6 +349,7 @@ class _Network:
     builder: SnapshotBuilder
     detector: Detector
     windows: WindowBuffer
+    flows: FlowBuffer
     counters: dict[str, CounterState] = field(default_factory=dict)
 
 
@@ -560,17 +383,29 @@ class Pipeline:
     idle_s
         Seconds (wall clock) after which a silent source stops holding the watermark back
         (``inf`` in a replay, where every source is read to its end).
+    blas_threads
+        BLAS threads while windows close (``None``: leave BLAS as it is). A window's solves are
+        small (tens to hundreds of rows): with OpenBLAS' default of one thread per core, a 30 × 30
+        Cholesky inverse took 56 ms instead of 0.05 ms on a loaded 2-core machine, the threads
+        spinning against the other processes; one thread is fastest here.
+
+    Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
+    and feed the traffic matrix of the windows they cover, or, until they arrive, its prior.
     """
 
     def __init__(self, models: Sequence[NetworkModel], twin: Any | None = None, *, window_s: float = 10.0,
                  lateness_s: float = 5.0, metrics: ServiceMetrics | None = None,
                  detector_factory: Callable[[NetworkModel], Detector] | None = None,
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
-                 sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+                 sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
+                 blas_threads: int | None = 1) -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
+        if blas_threads is not None and blas_threads < 1:
+            raise ValueError(f"Pipeline: blas_threads must be >= 1 or None, got {blas_threads}")
         self.twin = twin
         self.metrics = metrics
+        self.blas_threads = blas_threads
         self.max_age_s = max_age_s
         self.clock = clock
         opts = dict(detection or {})
@@ -579,8 +414,9 @@ class Pipeline:
         for mdl in models:
             if mdl.name in self.networks:
                 raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
-            self.networks[mdl.name] = _Network(mdl, Inventory.from_dict(mdl.inventory_dict()), SnapshotBuilder(mdl),
-                                               make(mdl), WindowBuffer(window_s, lateness_s, idle_s))
+            inv = Inventory.from_dict(mdl.inventory_dict())
+            self.networks[mdl.name] = _Network(mdl, inv, SnapshotBuilder(mdl), make(mdl),
+                                               WindowBuffer(window_s, lateness_s, idle_s), FlowBuffer(mdl, inv))
             self.networks[mdl.name].windows.expect(f for f in sources if f not in FLOW_ONLY_FORMATS)
         self._device_net: dict[str, str] = {}
         for name, net in self.networks.items():
@@ -614,10 +450,13 @@ class Pipeline:
         return _dead_letters_of(fmt, messages, rejections, kafka_ts)
 
     # -------------------------------------------------------------- public
-    def process(self, messages: Sequence[bytes], fmt: str, kafka_ts: Sequence[float] | None = None) -> PipelineOutput:
+    def process(self, messages: Sequence[bytes], fmt: str, kafka_ts: Sequence[float] | None = None,
+                source: str | None = None) -> PipelineOutput:
         """Decode, normalise and window a batch of raw messages of format ``fmt``; close the windows that are due.
 
-        ``kafka_ts`` (epoch seconds, one per message) is kept on dead letters.
+        ``kafka_ts`` (epoch seconds, one per message) is kept on dead letters. ``source`` names the
+        in-order stream the messages come from for the watermark (default ``fmt``; the service passes
+        the topic partition, each of which is in order, while a topic's partitions are not).
         """
         out = PipelineOutput()
         if not messages:
@@ -645,17 +484,55 @@ class Pipeline:
                         mt.rejected.labels(fmt, rj.reason).inc(rj.count)
                 mb = nr.measurements
                 if len(mb):
-                    late = net.windows.add(_columns(mb), source=fmt)
+                    late = net.windows.add(_columns(mb), source=source or fmt)
                     if mt is not None:
                         mt.measurements.labels(name).inc(len(mb))
                         if late:
                             mt.late_rows.labels(name).inc(late)
+        if len(res.flows):
+            for name in self.networks if len(self.networks) == 1 else self._flow_networks(res.flows):
+                self.networks[name].flows.add(res.flows)
         out.extend(self._close(force=False))
         return out
+
+    def _flow_networks(self, flows: Any) -> list[str]:
+        """Networks whose inventory maps some of the records' source addresses (several networks)."""
+        return [name for name, net in self.networks.items()
+                if any(v is not None for v in net.inventory.lookup_nodes(flows.src_addr).tolist())]
 
     def flush(self) -> PipelineOutput:
         """Close every buffered window (end of a replay, or shutdown)."""
         return self._close(force=True)
+
+    def expect(self, sources: Iterable[str]) -> None:
+        """Announce sources (see :meth:`WindowBuffer.expect`) to every network's windows."""
+        srcs = list(sources)
+        for net in self.networks.values():
+            net.windows.expect(srcs)
+
+    def set_caught_up(self, sources: Mapping[str, bool]) -> None:
+        """Per source, whether it is read to its end (see :meth:`WindowBuffer.set_caught_up`), for every network."""
+        for net in self.networks.values():
+            for src, flag in sources.items():
+                net.windows.set_caught_up(src, flag)
+
+    def state(self, meta: Mapping[str, Any] | None = None) -> bytes:
+        """The pipeline's state (counters, detectors, open windows' rows) as one versioned blob, with ``meta``.
+
+        See :func:`twinwatch.stream.state.encode_pipeline` (npz, no pickle).
+        """
+        from twinwatch.stream.state import encode_pipeline
+
+        return encode_pipeline(self, meta)
+
+    def restore(self, data: bytes) -> dict[str, Any]:
+        """Replace the state with a :meth:`state` blob; returns its ``meta``.
+
+        See :func:`twinwatch.stream.state.restore_pipeline`.
+        """
+        from twinwatch.stream.state import restore_pipeline
+
+        return restore_pipeline(self, data)
 
     @property
     def late_rows(self) -> dict[str, int]:
@@ -663,6 +540,14 @@ class Pipeline:
         return {name: net.windows.late_rows for name, net in self.networks.items()}
 
     def _close(self, *, force: bool) -> PipelineOutput:
+        """Close the windows that are due, with BLAS held to :attr:`blas_threads` threads meanwhile."""
+        if self.blas_threads is None:
+            return self._close_windows(force=force)
+        with _blas_controller().limit(limits=self.blas_threads, user_api="blas"):
+            return self._close_windows(force=force)
+
+    def _close_windows(self, *, force: bool) -> PipelineOutput:
+        closed_at = time.perf_counter()  # the watermark has passed the windows' ends: latency counts from here
         out = PipelineOutput()
         pending: list[tuple[_Network, WindowResult]] = []
         now = self.clock()
@@ -671,7 +556,8 @@ class Pipeline:
                 rows = int(cols["value"].size) if cols else 0
                 wr = WindowResult(net.model.name, start, end, rows, "empty")
                 if rows:
-                    wr.snapshot = net.builder.build(start, end, {k: cols[k] for k in _COLS})
+                    wr.snapshot = net.builder.build(start, end, {k: cols[k] for k in _COLS},
+                                                    **net.flows.snapshot_args(start, end))
                     wr.outcome = "complete" if wr.snapshot.completeness.fraction >= 1.0 else "incomplete"
                     pending.append((net, wr))
                 if self.metrics is not None:
@@ -685,7 +571,6 @@ class Pipeline:
             for wr in out.windows:
                 out.expected.append(wr.expected_record(self.networks[wr.network].model.link_ids))
             return out
-        closed_at = time.perf_counter()
         preds: list[Prediction | None] = [None] * len(pending)
         if self.twin is not None:
             from twinwatch.twin.models import predict_many
@@ -719,6 +604,19 @@ class Pipeline:
         mt.set_paths_anomalous(wr.network, links, det.paths_anomalous)
         for ch in det.changes:
             mt.alert_changed(ch.alert.network, ch.alert.kind, ch.alert.severity, ch.action == "firing")
+
+
+_BLAS: Any = None
+
+
+def _blas_controller() -> Any:
+    """The process' :class:`threadpoolctl.ThreadpoolController` (made once, after NumPy and SciPy are loaded)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS
 
 
 def interleave(streams: Mapping[str, Sequence[bytes]], batch: int = 2000) -> list[tuple[str, Sequence[bytes]]]:

@@ -18,15 +18,15 @@ rows become one ``unmapped_leaf`` rejection with ``count`` = their number
 ...          {"/interfaces/interface/state/counters/in-octets": "42", "oper-status": "UP"})
 >>> batch, rej = assemble(recs, PathMapper(), DecoderConfig(now_ns=1_700_000_000_000_000_000),
 ...                       [b"m"], "test")
->>> batch.field.tolist(), batch.value_u64.tolist(), [(r.reason, r.count) for r in rej]
-(['rx_octets'], [42], [('unmapped_leaf', 1)])
+>>> batch.field.tolist(), batch.value_f64.tolist(), rej
+(['rx_octets', 'oper_status'], [42.0, 1.0], [])
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from twinwatch.telemetry_adapters.base import DecoderConfig, RawMessage, ts_rejection
 from twinwatch.telemetry_adapters.errors import Reason, Rejection, truncate_raw
+from twinwatch.telemetry_adapters.link_state import UNKNOWN, link_state, link_state_detail
 from twinwatch.telemetry_adapters.paths import (
     EPOCH_ABS,
     EPOCH_ABS_S,
@@ -45,6 +46,7 @@ from twinwatch.telemetry_adapters.paths import (
     FIELD_BITS,
     FIELD_NAMES,
     IF_NAME,
+    IS_LINK_STATE,
     UNMAPPED,
     PathMapper,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "epoch_in_range",
     "epochs_vectorised",
     "fast_u64",
+    "link_state_codes",
     "parse_epoch_ns",
     "to_ns_by_magnitude",
 ]
@@ -68,6 +71,7 @@ _U32_MAX = 2**32 - 1
 _FIELD_NAMES_ARR = np.array(FIELD_NAMES, dtype=object)
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
 _IS_GAUGE = _FIELD_BITS_ARR == 0
+_IS_LINK_STATE = np.array(IS_LINK_STATE, dtype=bool)
 _RATIO_FIELDS = frozenset({"loss_ratio", "utilization", "queue_occupancy"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT_TYPES = frozenset({int, str})
@@ -343,6 +347,10 @@ def assemble_rows(
     # one bulk parse of every value (counters arrive as decimal strings or integers); when some leaf is
     # not numeric (oper-status, dates), parse just the counter values, and the markers one by one
     fidx = np.flatnonzero((codes >= 0) & live)
+    lidx = np.empty(0, dtype=np.intp)
+    if fidx.size and _IS_LINK_STATE[codes[fidx]].any():  # link-state leaves: enums, read apart (see below)
+        is_ls = _IS_LINK_STATE[codes[fidx]]
+        lidx, fidx = fidx[is_ls], fidx[~is_ls]
     fcodes = codes[fidx]
     eidx = np.flatnonzero((codes <= EPOCH_ABS) & (codes >= EPOCH_REL_CS) & live)
     all_u64 = fast_u64(vals)
@@ -392,11 +400,36 @@ def assemble_rows(
         if not keep.all():
             fidx, fcodes, u64, f64 = fidx[keep], fcodes[keep], u64[keep], f64[keep]
 
+    # link-state leaves (oper-status …): up 1.0 / down 0.0 gauges; an explicit unknown is ignored (counted), a
+    # value that names no state is an unknown_enum rejection
+    handled = np.zeros(R, dtype=bool)
+    if lidx.size:
+        state = link_state_codes(_pick(vals, lidx))
+        for i in np.flatnonzero(state == _LS_BAD).tolist():
+            r = int(rec_of[lidx[i]])
+            rejected[r] = True
+            reject(r, Reason.UNKNOWN_ENUM, link_state_detail(keys[int(lidx[i])], vals[int(lidx[i])]))
+        unknown = state == _LS_UNKNOWN
+        if unknown.any():
+            n_unk = np.bincount(rec_of[lidx[unknown]], minlength=R)
+            for r in np.flatnonzero(n_unk).tolist():
+                handled[r] = True
+                reject(r, Reason.LINK_STATE_UNKNOWN, f"{int(n_unk[r])} link-state leaf value(s) say 'unknown' "
+                       "(ignored, counted: the end counts as unreported)", int(n_unk[r]))
+        ok = state >= 0.0
+        if ok.any():  # merged back in leaf order, so rows come out as the fast path emits them
+            fidx = np.concatenate([fidx, lidx[ok]])
+            order = np.argsort(fidx, kind="stable")
+            fidx = fidx[order]
+            fcodes = np.concatenate([fcodes, codes[lidx[ok]]])[order]
+            u64 = np.concatenate([u64, np.zeros(int(ok.sum()), dtype=np.uint64)])[order]
+            f64 = np.concatenate([f64, state[ok]])[order]
+
     rows = rec_of[fidx]
     # records that produced nothing and were not rejected: say why
     produced = np.zeros(R, dtype=bool)
     produced[rows] = True
-    for r in np.flatnonzero(~produced & ~rejected).tolist():
+    for r in np.flatnonzero(~produced & ~rejected & ~handled).tolist():
         if counts[r] == 0:
             reject(r, Reason.EMPTY, "record carries no values")
         else:
@@ -431,6 +464,44 @@ def assemble_rows(
         network=net_col,
     )
     return batch, rejections, np.asarray(recs.msg, dtype=np.intp)[rows]
+
+
+#: :func:`link_state_codes` values besides up (1.0) and down (0.0)
+_LS_UNKNOWN, _LS_BAD = -1.0, -2.0
+_LS_CACHE: dict[Any, float] = {}
+
+
+def link_state_codes(values: list[Any]) -> npt.NDArray[np.float64]:
+    """Link-state leaf values → ``(n,)`` float64: 1.0 up, 0.0 down, -1.0 explicit unknown, -2.0 names no state.
+
+    One C-speed dict lookup per value (a bounded cache of the distinct values seen); only a
+    value never seen before goes through :func:`~telemetry_adapters.link_state.link_state`.
+
+    >>> link_state_codes(["UP", "DOWN", 1, "UNKNOWN", "sideways", True]).tolist()
+    [1.0, 0.0, 1.0, -1.0, -2.0, -2.0]
+    >>> link_state_codes(["UP", ["UP"], {"v": 1}]).tolist()
+    [1.0, -2.0, -2.0]
+    """
+    if bool in set(map(type, values)):  # True == 1 as a dict key: booleans name no state, never IF-MIB up
+        return np.array([_LS_BAD if type(v) is bool else link_state_codes([v])[0] for v in values], dtype=np.float64)
+    cache = _LS_CACHE
+    try:
+        out = list(map(cache.get, values))
+    except TypeError:  # an unhashable value (a list or object where a state belongs): look each one up on its own
+        out = [cache.get(v) if isinstance(v, Hashable) else None for v in values]
+    if None in out:
+        if len(cache) > 10_000:
+            cache.clear()
+        for j, v in enumerate(out):
+            if v is None:
+                try:
+                    hash(values[j])
+                except TypeError:  # a list or object where a state belongs
+                    out[j] = _LS_BAD
+                    continue
+                st = link_state(values[j])
+                out[j] = cache[values[j]] = _LS_BAD if st is None else _LS_UNKNOWN if st is UNKNOWN else float(st)
+    return np.array(out, dtype=np.float64)
 
 
 def unmapped_leaf_detail(n: int) -> str:

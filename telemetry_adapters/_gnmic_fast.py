@@ -13,8 +13,14 @@ arrays are built only if someone reads them. Every message it
 cannot decode *exactly* as the general orjson path would (see the kernel's
 docstring; also: a mapped leaf whose value is not a decimal integer, no
 counter leaf at all, a timestamp outside the accepted window, a Counter32
-above 2**32-1, gauges, interface-name leaves) is returned in ``rest`` for the
-general path, which then produces its rows or rejections.
+above 2**32-1, gauges, interface-name leaves; a link-state leaf whose value is
+not one of the exact spellings of
+:data:`~telemetry_adapters.link_state.FAST_SPELLINGS`) is returned in ``rest``
+for the general path, which then produces its rows or rejections. Link-state
+leaves (``oper-status`` / ``admin-status`` ``"UP"`` …) are decoded here: the
+scanner keeps a quoted word's hash, :func:`~._gnmic_kernels.classify_values`
+looks it up among the spellings' hashes, and the row gets ``value_f64`` 1.0 /
+0.0 (``value_u64`` 0), as the general path gives.
 """
 
 from __future__ import annotations
@@ -31,7 +37,16 @@ from twinwatch.telemetry_adapters._gnmic_kernels import PAD, UNKNOWN_KEY, classi
 from twinwatch.telemetry_adapters._json import to_bytes
 from twinwatch.telemetry_adapters._names import dense_codes
 from twinwatch.telemetry_adapters.base import RawMessage
-from twinwatch.telemetry_adapters.paths import EPOCH_ABS, EPOCH_REL_CS, FIELD_BITS, FIELD_NAMES, IF_NAME, UNMAPPED
+from twinwatch.telemetry_adapters.link_state import FAST_SPELLINGS
+from twinwatch.telemetry_adapters.paths import (
+    EPOCH_ABS,
+    EPOCH_REL_CS,
+    FIELD_BITS,
+    FIELD_NAMES,
+    IF_NAME,
+    IS_LINK_STATE,
+    UNMAPPED,
+)
 from twinwatch.telemetry_adapters.schema import NameCodes, SampleBatch
 
 if TYPE_CHECKING:
@@ -40,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["FastState", "decode"]
 
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
+_LS_FLAG = np.array(IS_LINK_STATE, dtype=np.bool_)
 _MAX_CACHE = 100_000
 if (_kern._EPOCH_ABS, _kern._EPOCH_REL_CS, _kern._IF_NAME) != (EPOCH_ABS, EPOCH_REL_CS, IF_NAME):  # pragma: no cover
     raise ImportError("_gnmic_kernels' copies of the paths codes are stale")
@@ -72,6 +88,9 @@ def key_hash_py(data: bytes) -> int:
 
 _H = {k: np.uint64(key_hash_py(k.encode())) for k in
       ("values", "tags", "timestamp", "source", "interface_name", "subinterface_index")}  # fmt: skip
+#: hashes of the link-state spellings the kernel reads itself, and their states (1.0 up, 0.0 down)
+_ST_HASH = np.array([key_hash_py(s.encode()) for s in FAST_SPELLINGS], dtype=np.uint64)
+_ST_VAL = np.array(list(FAST_SPELLINGS.values()), dtype=np.float64)
 
 
 class FastState:
@@ -155,13 +174,14 @@ def decode(
         return None
     st: FastState = dec._fast_state
     codes = np.empty(nv, dtype=np.int16)
+    state = np.zeros(nv, dtype=np.float64)
     good = np.empty(M, dtype=np.bool_)
     e_pos, e_msg = np.empty(nv, dtype=np.int64), np.empty(nv, dtype=np.int64)
     lo, hi = dec.config.ts_bounds_ns()
     for _ in range(2):
         n_unknown, n_e = classify_values(ok, ts, v_first, v_count, k_hash, val, val_num, st.ht_hash, st.ht_code,
-                                         st.ht_used, st.shift, _FIELD_BITS_ARR, lo, hi, codes, good, e_pos,
-                                         e_msg)  # fmt: skip
+                                         st.ht_used, st.shift, _FIELD_BITS_ARR, _LS_FLAG, _ST_HASH, _ST_VAL, lo, hi,
+                                         codes, state, good, e_pos, e_msg)  # fmt: skip
         if not n_unknown:
             break
         unknown = codes[:nv] == UNKNOWN_KEY
@@ -208,19 +228,20 @@ def decode(
     # one row per field value of the good messages
     row_msg, row_ts, row_epoch, row_dev, row_if, row_field = (np.empty(nv, dtype=np.int64) for _ in range(6))
     row_val = np.empty(nv, dtype=np.uint64)
+    row_f64 = np.empty(nv, dtype=np.float64)
     row_kind = np.empty(nv, dtype=np.uint8)
     row_has_epoch = np.empty(nv, dtype=np.bool_)
     field_order = np.empty(len(FIELD_NAMES), dtype=np.int64)
     n, n_f = emit_rows(good, v_first, v_count, codes, val, ts, epoch, has_epoch, msg_dev, msg_if, _FIELD_BITS_ARR,
-                       row_msg, row_val, row_ts, row_kind, row_epoch, row_has_epoch, row_dev, row_if, row_field,
-                       field_order)  # fmt: skip
+                       _LS_FLAG, state, row_msg, row_val, row_f64, row_ts, row_kind, row_epoch, row_has_epoch, row_dev,
+                       row_if, row_field, field_order)  # fmt: skip
     u64 = row_val[:n]
     batch = SampleBatch.from_codes(
         NameCodes(row_dev[:n], dev_names, row_if[:n], if_names, row_field[:n],
                   [FIELD_NAMES[c] for c in field_order[:n_f].tolist()]),
         ts_ns=row_ts[:n],
         value_u64=u64,
-        value_f64=u64.astype(np.float64),
+        value_f64=row_f64[:n],
         kind=row_kind[:n],
         epoch_ns=row_epoch[:n],
         has_epoch=row_has_epoch[:n],

@@ -430,11 +430,13 @@ def scan_events(
                                     i = j
                                 else:  # not a short decimal string: the general parse
                                     va = i + 1
-                                    i = _string(buf, i, end)
+                                    i, sh = _str_hash(buf, i, end)
                                     if i < 0:
                                         bad = True
                                         break
                                     good, v = _digits_u64(buf, va, i - 1)
+                                    if not good:  # a word ("UP"): keep its hash for classify_values
+                                        v = sh
                             else:
                                 j = _json_int_end(buf, i, end)
                                 if j < 0:
@@ -527,14 +529,23 @@ def classify_values(
     ht_used: np.ndarray,
     shift: int,
     field_bits: np.ndarray,
+    ls_flag: np.ndarray,
+    st_hash: np.ndarray,
+    st_val: np.ndarray,
     lo: int,
     hi: int,
     codes: np.ndarray,
+    state: np.ndarray,
     good: np.ndarray,
     e_pos: np.ndarray,
     e_msg: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """Key codes of the scanned values and the messages the fast path keeps, in one pass.
+
+    Link-state fields (``ls_flag[code]``): a quoted word whose hash is one of ``st_hash`` (the
+    exact spellings of :data:`~telemetry_adapters.link_state.FAST_SPELLINGS`) gets ``state[j]`` =
+    ``st_val`` (1.0 up, 0.0 down); a number or any other word sends the message to the general
+    path (IF-MIB codes, other spellings, unknown, values that name no state).
 
     ``ht_*`` is the decoder's open-addressing table of key hash → code (size ``2**(64 - shift)``,
     indexed by the hash's top bits, linear probing). Writes ``codes`` per value (:data:`UNKNOWN_KEY` when the
@@ -572,6 +583,18 @@ def classify_values(
                 continue
             if c >= 0:
                 has_field = True
+                if ls_flag[c]:
+                    hit = -1
+                    if not val_num[j]:
+                        for q in range(st_hash.shape[0]):
+                            if st_hash[q] == val[j]:
+                                hit = q
+                                break
+                    if hit < 0:
+                        send = True
+                    else:
+                        state[j] = st_val[hit]
+                    continue
                 bits = field_bits[c]
                 if not val_num[j] or bits == 0 or (bits == 32 and val[j] > _U32_MAX):
                     send = True
@@ -605,8 +628,11 @@ def emit_rows(
     msg_dev: np.ndarray,
     msg_if: np.ndarray,
     field_bits: np.ndarray,
+    ls_flag: np.ndarray,
+    state: np.ndarray,
     row_msg: np.ndarray,
     row_val: np.ndarray,
+    row_f64: np.ndarray,
     row_ts: np.ndarray,
     row_kind: np.ndarray,
     row_epoch: np.ndarray,
@@ -618,7 +644,8 @@ def emit_rows(
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """One row per field value of the good messages, message after message: writes the ``row_*``
     columns (``row_field``: dense field codes in order of first appearance, ``field_order[k]`` the
-    field code of dense code ``k``). Returns ``(rows, distinct fields)``."""
+    field code of dense code ``k``; ``row_f64``: the counter as float64, or a link-state field's
+    ``state``, whose ``row_val`` is 0). Returns ``(rows, distinct fields)``."""
     seen = np.full(field_bits.shape[0], -1, dtype=np.int64)
     n = 0
     k = 0
@@ -635,7 +662,12 @@ def emit_rows(
             if c < 0:
                 continue
             row_msg[n] = m
-            row_val[n] = val[j]
+            if ls_flag[c]:
+                row_val[n] = 0
+                row_f64[n] = state[j]
+            else:
+                row_val[n] = val[j]
+                row_f64[n] = np.float64(val[j])
             row_ts[n] = t
             row_kind[n] = field_bits[c]
             row_epoch[n] = e

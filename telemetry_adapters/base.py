@@ -126,7 +126,7 @@ class DecodeResult:
     messages: int = 0
     stats: RejectionStats = field(default_factory=RejectionStats)
     #: input records counted but deliberately not used, by reason (``unmapped_leaf``: leaves of a valid
-    #: record that map to no counter or gauge, e.g. ``oper-status``); not in ``rejections`` / ``stats``
+    #: record that map to no counter or gauge, e.g. ``mtu``, ``description``); not in ``rejections`` / ``stats``
     ignored: Counter[str] = field(default_factory=Counter)
     #: up to :data:`MAX_IGNORED_EXAMPLES` :class:`Rejection` objects describing ``ignored`` records
     ignored_examples: list[Rejection] = field(default_factory=list)

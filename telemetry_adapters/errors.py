@@ -75,6 +75,9 @@ class Reason(StrEnum):
     IMPLAUSIBLE_RATE = "implausible_rate"  #: a rate above capacity × headroom, or the absolute physical bound
     BAD_CAPACITY = "bad_capacity"  #: the inventory gives the row's link a capacity <= 0 or not finite
     PENDING_FIRST_SAMPLE = "pending_first_sample"  #: not a rejection: a counter's first sample has no rate yet
+    # link state (issue 9)
+    UNKNOWN_ENUM = "unknown_enum"  #: a link-state leaf (oper-status …) whose value names no interface state
+    LINK_STATE_UNKNOWN = "link_state_unknown"  #: not a rejection: a port reports its state as *unknown* (ignored)
 
 
 #: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.
@@ -82,8 +85,9 @@ PENDING_REASONS: frozenset[str] = frozenset({Reason.PENDING_FIRST_SAMPLE})
 #: Reasons that are notices about kept data (the rows are output), not rejections of records.
 NOTICE_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_ENTITY})
 #: Rejections that do not make ``twinwatch adapt`` report partial success (exit 3): leaves a broad
-#: subscription carries that the twin does not use (``oper-status``, ``mtu`` ...).
-BENIGN_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_LEAF})
+#: subscription carries that the twin does not use (``mtu``, ``description`` ...), and link-state leaves whose
+#: value is an explicit *unknown* (it says no more than silence: the snapshot counts the end as unreported).
+BENIGN_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_LEAF, Reason.LINK_STATE_UNKNOWN})
 
 
 def truncate_raw(raw: bytes | bytearray | memoryview | str, limit: int = MAX_RAW_BYTES) -> bytes:

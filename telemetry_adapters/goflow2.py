@@ -15,6 +15,14 @@ time) in epoch seconds; ``duration_s`` = end - start. goflow (v1) CamelCase
 records (``TimeReceived`` in s, ``Bytes``, ``SamplingRate``, ``SrcAddr`` …)
 are accepted too.
 
+``dscp`` (0..63) follows :data:`~twinwatch.telemetry_adapters.schema.DSCP_RULE`:
+a ``dscp`` field wins; else the ToS byte — goflow2 v2 ``ip_tos``, goflow v1 /
+goflow2 v1 ``IPTos`` (protobuf field 23), or ``tos`` (a ``-mapping`` rename,
+NetFlow v5's name) — shifted right by two (the ECN bits dropped; for IPv6
+goflow2 puts the traffic-class byte there). No ToS at all, or ``null``: best
+effort, 0. A DSCP above 63, a ToS above 255, a negative or a fractional value
+rejects the record (``out_of_range`` / ``wrong_type``), naming the field.
+
 Examples
 --------
 >>> rec = (b'{"time_received_ns":1681583295157626000,"sampling_rate":100,"sampler_address":"192.168.0.1",'
@@ -23,8 +31,11 @@ Examples
 >>> from twinwatch.telemetry_adapters.base import DecoderConfig
 >>> res = Goflow2Decoder(DecoderConfig(now_ns=1681583295157626000)).decode(rec)
 >>> row = next(res.flows.rows())
->>> row["bytes"], row["packets"], row["proto"], row["duration_s"], row["in_if"]
-(150000.0, 100.0, 6, 1.0, None)
+>>> row["bytes"], row["packets"], row["proto"], row["duration_s"], row["in_if"], row["dscp"]
+(150000.0, 100.0, 6, 1.0, None, 0)
+>>> res = Goflow2Decoder(DecoderConfig(now_ns=1681583295157626000)).decode(rec[:-1] + b',"ip_tos":184}')
+>>> int(res.flows.dscp[0])           # ToS 0xb8 = DSCP 46 (EF) << 2
+46
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from twinwatch.telemetry_adapters.base import Decoder, DecodeResult, RawMessage,
 from twinwatch.telemetry_adapters.errors import Reason, RecordError
 from twinwatch.telemetry_adapters.schema import FlowBatchBuilder, SampleBatch
 
-__all__ = ["PROTOCOLS", "Goflow2Decoder"]
+__all__ = ["PROTOCOLS", "TOS_FIELDS", "Goflow2Decoder", "dscp_of"]
 
 #: IP protocol names goflow2 writes → numbers.
 PROTOCOLS: dict[str, int] = {
@@ -93,6 +104,38 @@ def _uint(v: Any, name: str, limit: int = 2**64 - 1) -> int:
 
 
 
+#: ToS-byte fields, in the order they are looked up (goflow2 v2, goflow v1 / goflow2 v1, mapping rename).
+TOS_FIELDS: tuple[str, ...] = ("ip_tos", "IPTos", "tos")
+
+
+def _small_uint(v: Any, name: str, limit: int, what: str) -> int:
+    """``v`` as an int in ``0..limit``; negative or too large → ``out_of_range`` naming ``what``."""
+    if type(v) is int and 0 <= v <= limit:  # the common case, kept cheap
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v == int(v) and (
+            v < 0 or v > limit):
+        raise RecordError(Reason.OUT_OF_RANGE, f"{name} {v!r} is outside 0..{limit} ({what})")
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit() and not 0 <= int(v) <= limit:
+        raise RecordError(Reason.OUT_OF_RANGE, f"{name} {v!r} is outside 0..{limit} ({what})")
+    return _uint(v, name, limit)
+
+
+def dscp_of(rec: dict[str, Any]) -> int:
+    """DSCP (0..63) of one goflow2 record by :data:`~twinwatch.telemetry_adapters.schema.DSCP_RULE`.
+
+    >>> dscp_of({"ip_tos": 0xB8}), dscp_of({"IPTos": 41}), dscp_of({"dscp": 34, "ip_tos": 0}), dscp_of({})
+    (46, 10, 34, 0)
+    """
+    v = rec.get("dscp")
+    if v is not None:
+        return _small_uint(v, "dscp", 63, "a DSCP is 6 bits")
+    for key in TOS_FIELDS:
+        v = rec.get(key)
+        if v is not None:
+            return _small_uint(v, key, 255, "the ToS / traffic-class byte") >> 2
+    return 0
+
+
 def _time_ns(rec: dict[str, Any], key: str) -> int | None:
     v = rec.get(key)
     if v is not None:
@@ -107,7 +150,8 @@ class Goflow2Decoder(Decoder):
     """goflow2 JSON flow records → FlowBatch (sampling-rate scaled)."""
 
     name: ClassVar[str] = "goflow2"
-    description: ClassVar[str] = "goflow2 JSON flows (time_*_ns, bytes, packets, sampling_rate), scaled by sampling"
+    description: ClassVar[str] = (
+        "goflow2 JSON flows (time_*_ns, bytes, packets, sampling_rate, ip_tos -> dscp), scaled by sampling")
 
     def decode_batch(self, messages: Sequence[RawMessage]) -> DecodeResult:
         # newline-separated records inside one message are split first
@@ -177,5 +221,6 @@ class Goflow2Decoder(Decoder):
             proto=proto,
             src_port=_uint(_get(rec, "src_port") or 0, "src_port", 65535),
             dst_port=_uint(_get(rec, "dst_port") or 0, "dst_port", 65535),
+            dscp=dscp_of(rec),
             source=self.name,
         )

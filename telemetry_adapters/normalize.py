@@ -28,6 +28,10 @@ field                                     KPI              entity
                                           ``error_pps``    device's own input drops and
                                                            transmit faults, not the link's)
 gauges (``delay_s``, ``utilization`` …)   unchanged        egress link, or path / node
+``oper_status`` / ``admin_status``        unchanged;       egress link (the link's source
+(1.0 up, 0.0 down)                        ``rx_oper_``     end), else the interface; and
+                                          ``status`` …     the ingress link (its
+                                                           destination end) as ``rx_*``
 ========================================  ===============  ============================
 
 Decisions:
@@ -100,7 +104,7 @@ from twinwatch.telemetry_adapters.counters import (
 from twinwatch.telemetry_adapters.errors import NOTICE_REASONS, Reason, Rejection
 from twinwatch.telemetry_adapters.interfaces import normalize_interface
 from twinwatch.telemetry_adapters.inventory import Inventory
-from twinwatch.telemetry_adapters.schema import KPIS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
+from twinwatch.telemetry_adapters.schema import KPIS, LINK_STATE_FIELDS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
 
 __all__ = ["MeasurementBatch", "NormalizeResult", "normalize"]
 
@@ -310,7 +314,7 @@ def _take(batch: SampleBatch, name: str, idx: npt.NDArray[np.int64]) -> npt.NDAr
 
 def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
     """Per field id: ``kpi`` code (−1 unknown), ``direction``, entity ``side``, ``comp`` (a component of a
-    packet total), ``octets``, ``total`` (a packet total), ``counter`` (a counter field)."""
+    packet total), ``octets``, ``total`` (a packet total), ``counter`` (a counter field), ``link_state``."""
     rows = [FIELD_KPI.get(f, (f, _TX, _EGRESS, False)) for f in names]
     return {
         "kpi": np.array([_KPI.get(r[0], -1) for r in rows], dtype=np.int64),
@@ -320,6 +324,7 @@ def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
         "octets": np.array([f.endswith("_octets") for f in names], dtype=bool),
         "total": np.array([f in ("tx_pkts", "rx_pkts") for f in names], dtype=bool),
         "counter": np.array([f in FIELD_KPI for f in names], dtype=bool),
+        "link_state": np.array([f in LINK_STATE_FIELDS for f in names], dtype=bool),
     }
 
 
@@ -485,15 +490,20 @@ def normalize(
                                  _KPI["tx_bps"], _KPI["utilization"], o_idx, o_ent, o_kpi, o_ts, o_val,
                                  o_flags)  # fmt: skip
     all_idx, ent_all, kpi_all = o_idx[:n_out], o_ent[:n_out], o_kpi[:n_out]
+    o_ts, o_val, o_flags = o_ts[:n_out], o_val[:n_out], o_flags[:n_out]
+    if tabs["link_state"].any():  # some field of this state is a link-state field
+        all_idx, ent_all, kpi_all, o_ts, o_val, o_flags = _rx_link_state(emap, row_pos, all_idx, ent_all, kpi_all,
+                                                                         o_ts, o_val, o_flags)
+        n_out = all_idx.shape[0]
     meas = MeasurementBatch(
-        ts=o_ts[:n_out],
+        ts=o_ts,
         network=_take(batch, "network", all_idx),
         entity_kind=LazyColumn(ent_all, emap.kind, n_out),
         entity_id=LazyColumn(ent_all, emap.ident, n_out),
         kpi=LazyColumn(kpi_all, _KPI_ARR, n_out),
-        value=o_val[:n_out],
+        value=o_val,
         source=_take(batch, "source", all_idx),
-        flags=o_flags[:n_out],
+        flags=o_flags,
     )
     unm = np.flatnonzero(emap.unmapped[row_pos]) if emap.any_unmapped else np.empty(0, np.int64)
     if unm.size:
@@ -522,6 +532,34 @@ def normalize(
     stats["counters_tracked"] = len(state)
     stats["evictions_total"] = state.evictions
     return NormalizeResult(meas, rejections, stats)
+
+
+_LS_TX = np.array([_KPI["oper_status"], _KPI["admin_status"]], dtype=np.int64)
+_LS_RX = np.array([_KPI["rx_oper_status"], _KPI["rx_admin_status"]], dtype=np.int64)
+
+
+def _rx_link_state(
+    emap: _EntityMap, row_pos: npt.NDArray[np.int64], idx: npt.NDArray[np.int64], ent: npt.NDArray[np.int64],
+    kpi: npt.NDArray[np.int64], ts: npt.NDArray[np.float64], value: npt.NDArray[np.float64],
+    flags: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[Any], ...]:
+    """Append, for each link-state row of a port that receives from a link, the same state on that link as
+    ``rx_oper_status`` / ``rx_admin_status`` (the link's destination end); the row itself stays on the port's
+    egress link (``oper_status``: the source end) or, without one, on its interface entity."""
+    is_ls = (kpi == _LS_TX[0]) | (kpi == _LS_TX[1])
+    if not is_ls.any():
+        return idx, ent, kpi, ts, value, flags
+    rows = np.flatnonzero(is_ls)
+    pos = row_pos[idx[rows]]
+    rx_ent = emap.side[pos, 1]
+    has_rx = rx_ent != emap.side[pos, 2]  # the ingress entity is a link, not the interface itself
+    rows, rx_ent = rows[has_rx], rx_ent[has_rx]
+    if not rows.size:
+        return idx, ent, kpi, ts, value, flags
+    rx_kpi = np.where(kpi[rows] == _LS_TX[0], _LS_RX[0], _LS_RX[1])
+    return (np.concatenate([idx, idx[rows]]), np.concatenate([ent, rx_ent]), np.concatenate([kpi, rx_kpi]),
+            np.concatenate([ts, ts[rows]]), np.concatenate([value, value[rows]]),
+            np.concatenate([flags, flags[rows]]))
 
 
 def _combine(starts: npt.NDArray[np.int64], *cols: npt.NDArray[Any]) -> tuple[Any, ...]:

@@ -15,6 +15,14 @@ non-monotonic sums become gauges (a counter field is kept a counter). Histograms
 ``net.host.name``, ``service.instance.id``, ``service.name``); interface: data
 point attribute ``interface``/``interface.name``/``network.interface.name``/``device``.
 
+Link state: a gauge (or non-monotonic sum) ``hw.network.up`` (OpenTelemetry
+hardware semantic conventions: 1 = link up, 0 = down) becomes an
+``oper_status`` row; a metric named like a link-state leaf (``ifOperStatus``,
+``ifAdminStatus``, ``oper_status``, ``admin_status``, as SNMP-receiver
+configurations name them) carries IF-MIB codes (1 up, 2 down, …, 4 unknown).
+Any other value is an ``unknown_enum`` rejection; state in *attributes* is
+not read (no convention names one).
+
 Examples
 --------
 >>> import orjson
@@ -38,8 +46,9 @@ from twinwatch.telemetry_adapters._assemble import coerce_counter, coerce_gauge
 from twinwatch.telemetry_adapters._json import load_json_messages
 from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage, ts_rejection
 from twinwatch.telemetry_adapters.errors import Reason
-from twinwatch.telemetry_adapters.paths import FIELD_BITS, FIELD_NAMES, OTEL_METRICS, PathMapper
-from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
+from twinwatch.telemetry_adapters.link_state import UNKNOWN, link_state, link_state_detail
+from twinwatch.telemetry_adapters.paths import FIELD_BITS, FIELD_NAMES, OTEL_LINK_STATE, OTEL_METRICS, PathMapper
+from twinwatch.telemetry_adapters.schema import LINK_STATE_FIELDS, Kind, SampleBatchBuilder
 
 __all__ = ["OtlpDecoder", "otlp_attributes"]
 
@@ -157,7 +166,10 @@ class OtlpDecoder(Decoder):
             attrs = otlp_attributes(dp.get("attributes"))
             direction = attrs.get("direction")
             field = OTEL_METRICS.get((name, direction)) if isinstance(direction, str) else None
-            if field is None:
+            binary = False
+            if field is None and name in OTEL_LINK_STATE:
+                field, bits, binary = OTEL_LINK_STATE[name], 0, True
+            elif field is None:
                 code = self._mapper[name]
                 if code < 0:
                     rej(Reason.UNKNOWN_PATH, f"metric {name!r} is not an interface counter or KPI gauge; "
@@ -195,6 +207,15 @@ class OtlpDecoder(Decoder):
                 kind = Kind.DELTA if delta else Kind.COUNTER64
                 b.add(device, iface, field, ts, iv, float(iv), kind, start or 0, start is not None,
                       self.name, self.config.network)
+            elif field in LINK_STATE_FIELDS:
+                st = link_state(raw, binary=binary)
+                if st is None:
+                    rej(Reason.UNKNOWN_ENUM, f"metric {name!r}: {link_state_detail(name, raw, binary)}")
+                elif st is UNKNOWN:
+                    rej(Reason.LINK_STATE_UNKNOWN, f"metric {name!r}: the port's state is 'unknown' (ignored)")
+                else:
+                    b.add(device, iface, field, ts, 0, float(st), Kind.GAUGE, 0, False, self.name,
+                          self.config.network)
             else:
                 fv, err = coerce_gauge(raw, field)
                 if fv is None:

@@ -19,7 +19,12 @@ Models covered:
 - Nokia SR Linux ``interface/statistics`` (``in-unicast-packets`` …);
 - IF-MIB ``ifTable`` (Counter32) and ``ifXTable`` ``ifHC*`` (Counter64) as
   Telegraf's ``snmp`` input names them;
-- Telegraf ``net`` input (``bytes_recv``, ``packets_sent``, ``drop_in`` …).
+- Telegraf ``net`` input (``bytes_recv``, ``packets_sent``, ``drop_in`` …);
+- link state (:data:`~telemetry_adapters.schema.LINK_STATE_FIELDS`): OpenConfig / IOS XE
+  ``oper-status`` and ``admin-status``, IF-MIB ``ifOperStatus`` / ``ifAdminStatus``, NX-OS DME
+  ``operSt`` / ``adminSt``, IOS XR ``state`` and ``line-state`` (those two generic names only
+  inside an IOS XR ``interface-xr`` / ``interface-briefs`` path, never elsewhere). Their values are enums, read by
+  :func:`twinwatch.telemetry_adapters.link_state.link_state`.
 
 Received → ``rx_*``, sent → ``tx_*``.
 
@@ -36,6 +41,12 @@ Examples
 True
 >>> m["last-clear"] == EPOCH_ABS
 True
+>>> FIELD_NAMES[m["/interfaces/interface/state/oper-status"]], FIELD_NAMES[m["ifAdminStatus"]]
+('oper_status', 'admin_status')
+>>> m["state"] == m["/interfaces/interface/state"] == UNMAPPED
+True
+>>> FIELD_NAMES[m["Cisco-IOS-XR-pfi-im-cmd-oper:interfaces/interface-xr/interface/line-state"]]
+'oper_status'
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS
+from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS, LINK_STATE_FIELDS
 
 __all__ = [
     "EPOCH_ABS",
@@ -55,7 +66,9 @@ __all__ = [
     "FIELD_NAMES",
     "IF_NAME",
     "INTERFACE_KEYS",
+    "IS_LINK_STATE",
     "LEAF_TABLE",
+    "OTEL_LINK_STATE",
     "OTEL_METRICS",
     "UNMAPPED",
     "PathMapper",
@@ -127,6 +140,9 @@ _RX_TX: Final[dict[str, tuple[tuple[str, int], ...]]] = {
     "loss_ratio": (("loss_ratio", 0),),
     "utilization": (("utilization", 0),),
     "queue_occupancy": (("queue_occupancy", 0),),
+    # link state (enum values, see telemetry_adapters.link_state); "state" and "line-state" only inside a path
+    "oper_status": (("oper-status", 0), ("ifOperStatus", 0), ("operSt", 0), ("state", 0), ("line-state", 0)),
+    "admin_status": (("admin-status", 0), ("ifAdminStatus", 0), ("adminSt", 0)),
 }
 
 #: Special codes returned by :class:`PathMapper` besides field indices.
@@ -202,7 +218,12 @@ OTEL_METRICS: Final[dict[tuple[str, str], str]] = {
     ("hw.network.packets", "transmit"): "tx_pkts",
 }
 
-_GAUGE_NAMES: Final[frozenset[str]] = frozenset(GAUGE_FIELDS)
+#: OpenTelemetry metrics that carry an interface's link state as 1 (up) / 0 (down) → link-state field
+#: (``hw.network.up``: hardware semantic conventions, "link status"). Metrics named like a link-state leaf
+#: (``ifOperStatus``, ``oper_status`` …: SNMP receiver configurations) map through :data:`LEAF_TABLE`, IF-MIB codes.
+OTEL_LINK_STATE: Final[dict[str, str]] = {"hw.network.up": "oper_status"}
+
+_GAUGE_NAMES: Final[frozenset[str]] = frozenset(GAUGE_FIELDS) | frozenset(LINK_STATE_FIELDS)
 _BASE_FIELDS: Final[tuple[str, ...]] = tuple(_RX_TX)
 _N: Final = len(_BASE_FIELDS)
 _FIELD_INDEX: Final[dict[str, int]] = {f: i for i, f in enumerate(_BASE_FIELDS)}
@@ -215,6 +236,13 @@ FIELD_NAMES: Final[tuple[str, ...]] = _BASE_FIELDS + _BASE_FIELDS
 FIELD_BITS: Final[tuple[int, ...]] = tuple(0 if f in _GAUGE_NAMES else 64 for f in _BASE_FIELDS) + tuple(
     0 if f in _GAUGE_NAMES else 32 for f in _BASE_FIELDS
 )
+
+#: Field code → whether it is a link-state field (enum values, not numbers).
+IS_LINK_STATE: Final[tuple[bool, ...]] = tuple(f in LINK_STATE_FIELDS for f in FIELD_NAMES)
+#: Generic leaf names that map only inside an IOS XR interface path (``pfi-im-cmd-oper`` ``interface-xr`` /
+#: ``interface-briefs``): elsewhere ``state`` is an OpenConfig container or another input's field, not a link.
+_PATH_ONLY: Final[frozenset[str]] = frozenset({"state", "linestate"})
+_PATH_ONLY_REQUIRES: Final[tuple[str, ...]] = ("interface-xr", "interface-brief")
 
 _EPOCH_TABLE: Final[dict[str, int]] = {_norm(k): v for k, v in EPOCH_LEAVES.items()}
 _NAME_TABLE: Final[frozenset[str]] = frozenset(_norm(k) for k in _NAME_LEAVES)
@@ -245,11 +273,14 @@ def map_path(path: str) -> int:
     >>> map_path("/network-instances/network-instance/protocols/protocol/bgp/neighbors/neighbor/state/in-pkts")
     -1
     """
-    if "/" in path.strip("/"):
+    in_path = "/" in path.strip("/")
+    if in_path:
         low = path.lower()
         if not any(r in low for r in PATH_REQUIRES) or any(x in low for x in PATH_EXCLUDES):
             return UNMAPPED
     leaf = normalize_leaf(path)
+    if leaf in _PATH_ONLY and not (in_path and any(r in path.lower() for r in _PATH_ONLY_REQUIRES)):
+        return UNMAPPED
     hit = LEAF_TABLE.get(leaf)
     if hit is not None:
         field, bits = hit

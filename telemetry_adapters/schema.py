@@ -13,7 +13,9 @@ Three column sets live here:
 ``FLOW_SCHEMA``
     FlowRecord rows (what the goflow2 decoder produces). ``bytes`` and
     ``packets`` are already multiplied by ``sampling_rate``; ``src_node`` and
-    ``dst_node`` are null until the inventory fills them.
+    ``dst_node`` are null until the inventory fills them. ``dscp`` (0..63) is
+    the record's ``dscp`` field, else its ToS / traffic-class byte ``>> 2``;
+    a record that carries neither is best effort, DSCP 0 (see :data:`DSCP_RULE`).
 
 :class:`SampleBatch`
     The raw samples decoded from the wire, before counter semantics: one row per
@@ -49,11 +51,13 @@ import numpy.typing as npt
 
 __all__ = [
     "COUNTER_FIELDS",
+    "DSCP_RULE",
     "ENTITY_KINDS",
     "EPOCH_TOLERANCE_NS",
     "FLOW_SCHEMA",
     "GAUGE_FIELDS",
     "KPIS",
+    "LINK_STATE_FIELDS",
     "PATH_MARKER",
     "SAMPLE_SCHEMA",
     "SCHEMA",
@@ -166,6 +170,12 @@ KPIS: dict[str, str] = {
     "jitter_s2": "s^2",
     "loss_ratio": "ratio",
     "queue_occupancy": "ratio",
+    # link state (telemetry_adapters.link_state): 1.0 = up, 0.0 = down; ``oper_status`` / ``admin_status``
+    # from the port at the link's source end (an interface entity: its own), ``rx_*`` from its destination end
+    "oper_status": "state",
+    "admin_status": "state",
+    "rx_oper_status": "state",
+    "rx_admin_status": "state",
 }
 
 ENTITY_KINDS: tuple[str, ...] = ("link", "interface", "path", "node")
@@ -203,6 +213,10 @@ COUNTER_FIELDS: tuple[str, ...] = (
 #: Gauge field names in :class:`SampleBatch` ``field`` (SI units, == KPI names).
 GAUGE_FIELDS: tuple[str, ...] = ("delay_s", "jitter_s2", "loss_ratio", "utilization", "queue_occupancy")
 
+#: Link-state gauge fields in :class:`SampleBatch` ``field`` (kind GAUGE, ``value_f64`` 1.0 = up, 0.0 = down,
+#: ``value_u64`` 0; :mod:`twinwatch.telemetry_adapters.link_state`); == their KPI names.
+LINK_STATE_FIELDS: tuple[str, ...] = ("oper_status", "admin_status")
+
 SCHEMA = Schema(
     "Measurement",
     (
@@ -236,8 +250,17 @@ FLOW_SCHEMA = Schema(
         Column("proto", _U8, "", False, "IP protocol number"),
         Column("src_port", _U16, "", False, "L4 source port (0 when none)"),
         Column("dst_port", _U16, "", False, "L4 destination port (0 when none)"),
+        Column("dscp", _U8, "", False, "DSCP 0..63 (ToS byte >> 2); 0 (best effort) when the record has none"),
         Column("source", _OBJ, "", False, "adapter (decoder name)"),
     ),
+)
+
+#: How flow decoders fill ``FLOW_SCHEMA["dscp"]`` (documentation; ``Goflow2Decoder`` applies it).
+DSCP_RULE = (
+    "dscp = the record's 'dscp' field (0..63) if present, else its ToS / IPv6 traffic-class byte "
+    "('ip_tos' goflow2 v2, 'IPTos' goflow v1 / goflow2 v1, 'tos') >> 2 (0..255 → 0..63, the two ECN bits dropped); "
+    "a record with none of them (or null) is best effort, dscp 0; a value outside its range, negative or not an "
+    "integer rejects the record (out_of_range / wrong_type)"
 )
 
 #: Columns of :class:`SampleBatch` (the decoders' output).
@@ -246,7 +269,7 @@ SAMPLE_SCHEMA = Schema(
     (
         Column("device", _OBJ, "", False, "device name as the source spells it"),
         Column("interface", _OBJ, "", False, "raw interface name; '' for device-level / path samples"),
-        Column("field", _OBJ, "", False, "canonical field: COUNTER_FIELDS or GAUGE_FIELDS"),
+        Column("field", _OBJ, "", False, "canonical field: COUNTER_FIELDS, GAUGE_FIELDS or LINK_STATE_FIELDS"),
         Column("ts_ns", _I64, "ns", False, "sample time, epoch ns UTC"),
         Column("value_u64", _U64, "", False, "exact counter value (0 for gauges)"),
         Column("value_f64", _F64, "SI", False, "gauge value in SI units, or float(counter)"),
@@ -606,7 +629,8 @@ class FlowBatch:
 
     Nullable integer columns ``in_if`` / ``out_if`` use the companion masks
     ``in_if_valid`` / ``out_if_valid``; nullable float ``duration_s`` uses NaN;
-    nullable object columns use ``None``.
+    nullable object columns use ``None``. ``dscp`` is never null: a record
+    without a ToS byte is best effort, 0 (:data:`DSCP_RULE`).
     """
 
     ts: npt.NDArray[np.float64]
@@ -625,6 +649,7 @@ class FlowBatch:
     proto: npt.NDArray[np.uint8]
     src_port: npt.NDArray[np.uint16]
     dst_port: npt.NDArray[np.uint16]
+    dscp: npt.NDArray[np.uint8]
     source: npt.NDArray[np.object_]
     in_if_valid: npt.NDArray[np.bool_]
     out_if_valid: npt.NDArray[np.bool_]

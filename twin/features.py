@@ -57,6 +57,7 @@ from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario, TimeDist
 __all__ = [
     "FLOW_FEATURES",
     "HOP_FEATURES",
+    "HOP_QT_FEATURES",
     "LINK_FEATURES",
     "QUEUE_FEATURES",
     "FeatureStats",
@@ -112,6 +113,10 @@ LINK_FEATURES: tuple[str, ...] = (
 
 HOP_FEATURES: tuple[str, ...] = ("log_share", "rel_size", "hop_frac")
 """Per-hop input features (columns of :attr:`GraphArrays.hop_x`)."""
+
+HOP_QT_FEATURES: tuple[str, ...] = ("log1p_qt_wait_tx", "log1p_qt_var_tx2")
+"""Queueing-theory per-hop inputs of the hybrid GNN (columns of :attr:`GraphArrays.hop_qt_x`): the M/G/1/K mean
+wait over the flow's own transmission time and the transit-time variance over its square, each through ``log1p``."""
 
 
 def mm1k(rho: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +175,13 @@ class GraphArrays:
         ``(H,)`` the flow's rate over the hop's link capacity.
     n_paths, n_links
         Entity counts of the scenario.
+    hop_qt_wait, hop_qt_var, hop_qt_tx, hop_qt_loss, hop_qt_x
+        Only with ``scenario_graph(..., qt_prior=True)`` (else ``None``): the
+        queueing-theory prior of the hybrid GNN per hop,
+        :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities` — mean wait (time unit),
+        transit-time variance ``Var W + Var S_f`` (time unit²), the flow's own
+        transmission time (time unit), the queue's drop probability, all ``(H,)``;
+        and the ``(H, |HOP_QT_FEATURES|)`` scale-free inputs built from them.
     """
 
     flow_x: np.ndarray
@@ -192,6 +204,11 @@ class GraphArrays:
     hop_share: np.ndarray
     n_paths: int
     n_links: int
+    hop_qt_wait: np.ndarray | None = None
+    hop_qt_var: np.ndarray | None = None
+    hop_qt_tx: np.ndarray | None = None
+    hop_qt_loss: np.ndarray | None = None
+    hop_qt_x: np.ndarray | None = None
 
     @property
     def n_flows(self) -> int:
@@ -219,8 +236,12 @@ def _safe_div(a: np.ndarray, b: np.ndarray, fill: float | np.ndarray = 0.0) -> n
     return np.where(np.isfinite(out), out, fill)
 
 
-def scenario_graph(sc: Scenario) -> GraphArrays:
+def scenario_graph(sc: Scenario, *, qt_prior: bool = False) -> GraphArrays:
     """Build the flow/queue/link graph and its scale-free features (see module docstring).
+
+    ``qt_prior=True`` also solves the queueing-theory model of the scenario
+    and stores its per-hop quantities (``hop_qt_*``), which the hybrid GNN
+    (``GNNConfig(hybrid=True)``) needs.
 
     Shapes:
         ``Scenario`` with ``F`` flows, ``E`` links → ``GraphArrays`` with ``F``
@@ -325,6 +346,16 @@ def scenario_graph(sc: Scenario) -> GraphArrays:
     ])
     hop_x = np.column_stack([np.log(share + 1e-9), rel_size_hop, (hop_index + 1) / flen[hop_flow]])
     f32 = np.float32
+    qt: dict[str, np.ndarray] = {}
+    if qt_prior:
+        from twinwatch.twin.models.qt import QueueingModel  # qt imports this module's package: import late
+
+        hq = QueueingModel().hop_quantities(sc)
+        tx = np.maximum(hq.tx_mean, 1e-30)
+        transit_var = hq.wait_var + hq.tx_var
+        qt = {"hop_qt_wait": hq.wait_mean.astype(f32), "hop_qt_var": transit_var.astype(f32),
+              "hop_qt_tx": hq.tx_mean.astype(f32), "hop_qt_loss": hq.loss.astype(f32),
+              "hop_qt_x": np.column_stack([np.log1p(hq.wait_mean / tx), np.log1p(transit_var / tx**2)]).astype(f32)}
     return GraphArrays(
         flow_x=flow_x.astype(f32), queue_x=queue_x.astype(f32), link_x=link_x.astype(f32), hop_x=hop_x.astype(f32),
         hop_flow=hop_flow, hop_index=hop_index, hop_queue=hop_queue, hop_link=hop_link,
@@ -332,6 +363,7 @@ def scenario_graph(sc: Scenario) -> GraphArrays:
         flow_size=size.astype(f32), queue_size=q_size.astype(f32), hop_capacity=cap[hop_link].astype(f32),
         hop_prop=sc.link_prop_delay_s[hop_link].astype(f32), hop_prior_occ=hop_prior_occ.astype(f32),
         hop_prior_block=q_block[hop_queue].astype(f32), hop_share=share.astype(f32), n_paths=sc.n_paths, n_links=n_e,
+        **qt,
     )
 
 
@@ -340,36 +372,50 @@ class FeatureStats:
     """Per-column mean and standard deviation of each entity's input features.
 
     Stored in the checkpoint so that inference normalises exactly as training
-    did. ``fit`` uses training samples only.
+    did. ``fit`` uses training samples only. ``zmax`` (checkpoints from the
+    hybrid on) holds the largest ``|x − mean| / std`` seen in training per
+    column, so the out-of-domain guard knows the training range of skewed
+    features.
     """
 
     mean: dict[str, list[float]]
     std: dict[str, list[float]]
+    zmax: dict[str, list[float]] | None = None
 
-    _KEYS = ("flow", "queue", "link", "hop")
+    _KEYS = ("flow", "queue", "link", "hop", "hop_qt")
 
     @classmethod
     def identity(cls) -> FeatureStats:
         """No-op normalisation (zero mean, unit std), for tests."""
         dims = {"flow": len(FLOW_FEATURES), "queue": len(QUEUE_FEATURES), "link": len(LINK_FEATURES),
-                "hop": len(HOP_FEATURES)}
+                "hop": len(HOP_FEATURES), "hop_qt": len(HOP_QT_FEATURES)}
         return cls({k: [0.0] * n for k, n in dims.items()}, {k: [1.0] * n for k, n in dims.items()})
 
     @classmethod
     def fit(cls, graphs: list[GraphArrays]) -> FeatureStats:
-        """Column means/stds over all entities of ``graphs`` (std floored at 1e-3)."""
+        """Column means/stds over all entities of ``graphs`` (std floored at 1e-3).
+
+        ``hop_qt`` statistics are fitted only when every graph carries the queueing-theory prior.
+        """
         mean: dict[str, list[float]] = {}
         std: dict[str, list[float]] = {}
+        zmax: dict[str, list[float]] = {}
         for k in cls._KEYS:
+            if k == "hop_qt" and any(g.hop_qt_x is None for g in graphs):
+                continue
             x = np.concatenate([getattr(g, f"{k}_x") for g in graphs]).astype(np.float64)
             if k == "queue":  # unused queues would swamp the statistics
                 x = x[x[:, QUEUE_FEATURES.index("used")] > 0]
-            mean[k] = x.mean(axis=0).tolist()
-            std[k] = np.maximum(x.std(axis=0), 1e-3).tolist()
-        return cls(mean, std)
+            mu, sd = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3)
+            mean[k], std[k] = mu.tolist(), sd.tolist()
+            zmax[k] = (np.abs(x - mu) / sd).max(axis=0).tolist() if x.shape[0] else [0.0] * x.shape[1]
+        return cls(mean, std, zmax)
 
     def apply(self, key: str, x: np.ndarray) -> np.ndarray:
-        """Normalise feature matrix ``x`` of entity ``key`` (``flow``/``queue``/``link``/``hop``)."""
+        """Normalise feature matrix ``x`` of entity ``key`` (``flow``/``queue``/``link``/``hop``/``hop_qt``)."""
+        if key not in self.mean:
+            raise ValueError(f"{key} features: the checkpoint's feature statistics have no {key!r} entry; "
+                             "it was trained without the queueing-theory prior")
         m = np.asarray(self.mean[key], dtype=np.float32)
         s = np.asarray(self.std[key], dtype=np.float32)
         if x.shape[1] != m.shape[0]:
@@ -378,11 +424,16 @@ class FeatureStats:
         return (x - m) / s
 
     def to_dict(self) -> dict[str, dict[str, list[float]]]:
-        return {"mean": self.mean, "std": self.std}
+        d = {"mean": self.mean, "std": self.std}
+        if self.zmax is not None:
+            d["zmax"] = self.zmax
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, dict[str, list[float]]]) -> FeatureStats:
-        return cls(mean={k: list(v) for k, v in d["mean"].items()}, std={k: list(v) for k, v in d["std"].items()})
+        zmax = {k: list(v) for k, v in d["zmax"].items()} if "zmax" in d else None
+        return cls(mean={k: list(v) for k, v in d["mean"].items()}, std={k: list(v) for k, v in d["std"].items()},
+                   zmax=zmax)
 
 
 @dataclass(eq=False)
@@ -429,6 +480,11 @@ class GraphBatch:
     sample_paths: list[int]
     sample_links: list[int]
     n_paths: int
+    hop_qt_wait: torch.Tensor | None = None
+    hop_qt_var: torch.Tensor | None = None
+    hop_qt_tx: torch.Tensor | None = None
+    hop_qt_loss: torch.Tensor | None = None
+    hop_qt_x: torch.Tensor | None = None
 
     @property
     def n_flows(self) -> int:
@@ -502,6 +558,10 @@ def collate(graphs: list[GraphArrays], stats: FeatureStats) -> GraphBatch:
         return torch.from_numpy(np.ascontiguousarray(a[flow_order]))
 
     t = torch.from_numpy
+    qt: dict[str, torch.Tensor] = {}
+    if all(g.hop_qt_x is not None for g in graphs) and "hop_qt" in stats.mean:
+        qt = {name: hop(cat(name)) for name in ("hop_qt_wait", "hop_qt_var", "hop_qt_tx", "hop_qt_loss")}
+        qt["hop_qt_x"] = hop(stats.apply("hop_qt", cat("hop_qt_x")))
     return GraphBatch(
         flow_x=flow(stats.apply("flow", cat("flow_x"))),
         queue_x=t(stats.apply("queue", cat("queue_x"))),
@@ -527,4 +587,5 @@ def collate(graphs: list[GraphArrays], stats: FeatureStats) -> GraphBatch:
         sample_paths=[int(x) for x in npth],
         sample_links=[int(x) for x in ne],
         n_paths=int(npth.sum()),
+        **qt,
     )

@@ -119,6 +119,7 @@ class Prediction(KPIs):
 
     path_interval: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     link_interval: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    path_out_of_domain: np.ndarray | None = None  # (P,) bool: inputs beyond the model's training range (GNN guard)
 
 
 JITTER_CV_FLOOR = 1e-3

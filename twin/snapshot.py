@@ -18,7 +18,32 @@ turns the rows of one closed window (the service owns the windows) into
   unobserved, never zero);
 - **completeness**: the fraction of expected counters present, the devices
   silent in the window, rows about devices, links or pairs the model does
-  not know (counted, never an error).
+  not know (counted, never an error);
+- the window's **link state**, inferred from the link-state rows
+  (:data:`LINK_STATE_KPIS`, 1.0 up / 0.0 down) unless ``link_up`` is given.
+
+Link state from telemetry. Every link has two ends: the port at its source
+(``oper_status`` / ``admin_status`` rows on the link) and the port at its
+destination (``rx_oper_status`` / ``rx_admin_status``); the adapters map a
+port's oper-status / admin-status onto both links it is an end of. Between
+two reports a port keeps the state it last reported (a step function: the
+state a sampled subscription samples, or an on-change one announces). A link
+is **down in a window if either end was down (oper or admin) for at least
+``link_state_min_down_s`` seconds of it** (rule ``"any"``, the default; 1 s),
+or, with ``link_state_rule="last"``, if either end's state at the window's
+end is down. ``"any"`` is the default because a link that was down for part
+of a window had that part's traffic rerouted or lost: the window's
+observations match a routing without the link better, and a flap between two
+samples shows up in at most one sample, which ``"last"`` misses whenever the
+link came back before the window closed. The minimum (1 s) keeps a report
+stamped a fraction of a second before the window's end by a device whose
+clock runs early (the next window's state, seen early) from taking the link
+down a window too soon; set it to 0 to react to any down report. An end's
+last report carries into the next windows (on-change subscriptions send a
+state only when it changes) for at most ``link_state_hold_s`` seconds
+(``None``: forever); an end with no report at all is *unknown* and counts as
+up. The counts of ends reported, held and unknown, and of link-state rows
+about interfaces or links the model does not know, are in :class:`Completeness`.
 
 Units: SI (bits/s, packets/s, seconds, ratios 0..1); times are epoch seconds.
 
@@ -70,13 +95,31 @@ from twinwatch.twin.traffic_matrix import (
     matrix_mixed,
 )
 
-__all__ = ["DEFAULT_PKT_SIZE_BITS", "TM_SOURCES", "Completeness", "SnapshotBuilder", "WindowSnapshot", "build_snapshot"]
+__all__ = [
+    "DEFAULT_PKT_SIZE_BITS",
+    "LINK_STATE_KPIS",
+    "LINK_STATE_RULES",
+    "TM_SOURCES",
+    "Completeness",
+    "SnapshotBuilder",
+    "WindowSnapshot",
+    "build_snapshot",
+]
 
 TM_SOURCES = ("given", "flows", "counters", "mixed")
 """Where a snapshot's traffic matrix came from."""
 
 DEFAULT_PKT_SIZE_BITS = 8000.0
 """Mean packet size of demand flows when neither flow records nor packet counters give one (1000 bytes)."""
+
+LINK_STATE_KPIS = ("oper_status", "admin_status", "rx_oper_status", "rx_admin_status")
+"""Measurement KPIs of link state (1.0 up, 0.0 down): the link's source end, then (``rx_``) its destination end.
+The adapters' :data:`twinwatch.telemetry_adapters.link_state.LINK_STATE_KPIS` (the twin does not import them)."""
+
+LINK_STATE_RULES = ("any", "last")
+"""How a window's link-state reports decide a link's state (see the module docstring)."""
+
+_RX_STATE = frozenset(LINK_STATE_KPIS[2:])
 
 _FLOW_ARGS = ("src_node", "dst_node", "bytes_count", "packets_count", "flow_start_s", "flow_end_s",
               "sampling_rate", "dscp", "exporter_node")
@@ -105,6 +148,14 @@ class Completeness:
         Observed ``src->dst`` pairs that neither a probe nor a single path explains.
     flow_records
         Record counts of the flow matrix (``None`` without flow records).
+    link_state_source
+        ``"telemetry"`` (inferred from link-state rows), ``"given"`` (``link_up`` passed to
+        :meth:`SnapshotBuilder.build`) or ``"none"`` (inference off).
+    link_ends_reported, link_ends_held, link_ends_unknown
+        Of the ``2 E`` link ends: those with a link-state row in the window, those silent in
+        the window whose state is held from an earlier one, those with no known state (up).
+    link_state_unmapped_rows
+        Link-state rows about an interface the model maps to no link, or a link it does not know.
     """
 
     expected_counters: int
@@ -120,6 +171,11 @@ class Completeness:
     unroutable_probes: tuple[str, ...]
     unattributed_pairs: int
     flow_records: FlowAggregation | None = None
+    link_state_source: str = "none"
+    link_ends_reported: int = 0
+    link_ends_held: int = 0
+    link_ends_unknown: int = 0
+    link_state_unmapped_rows: int = 0
 
     @property
     def fraction(self) -> float:
@@ -230,6 +286,16 @@ class SnapshotBuilder:
         else :data:`DEFAULT_PKT_SIZE_BITS`.
     cache_size
         Link states whose routing is kept.
+    infer_link_state
+        Infer each window's link state from its link-state rows when ``link_up`` is not given.
+    link_state_rule
+        ``"any"``: a link is down if an end was down for at least ``link_state_min_down_s`` of the
+        window; ``"last"``: if an end's state at the window's end is down (:data:`LINK_STATE_RULES`).
+    link_state_min_down_s
+        Rule ``"any"``: seconds an end must be down in the window to take the link down (clock skew
+        at the window's edges; 0: any down report).
+    link_state_hold_s
+        How long (seconds) an end's last report carries into later windows; ``None``: forever.
     """
 
     model: NetworkModel
@@ -239,8 +305,29 @@ class SnapshotBuilder:
     expected_link_kpis: tuple[str, ...] = ("tx_bps", "rx_bps")
     pkt_size_bits: float | None = None
     cache_size: int = 8
+    infer_link_state: bool = True
+    link_state_rule: str = "any"
+    link_state_min_down_s: float = 1.0
+    link_state_hold_s: float | None = None
     _cache: OrderedDict[bytes, tuple[Routing, RoutingMatrix | None]] = field(
         default_factory=OrderedDict, init=False, repr=False)
+    #: per link end and leaf (4 e + 2 end + admin; end 0: source, 1: destination): time (epoch s) and value of
+    #: the latest report
+    _end_ts: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+    _end_val: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.link_state_rule not in LINK_STATE_RULES:
+            raise ValueError(f"SnapshotBuilder: link_state_rule {self.link_state_rule!r} is not one of "
+                             f"{LINK_STATE_RULES}")
+        if self.link_state_hold_s is not None and not self.link_state_hold_s >= 0:
+            raise ValueError(f"SnapshotBuilder: link_state_hold_s must be >= 0 seconds or None, "
+                             f"got {self.link_state_hold_s!r}")
+        if not self.link_state_min_down_s >= 0:
+            raise ValueError(f"SnapshotBuilder: link_state_min_down_s must be >= 0 seconds, "
+                             f"got {self.link_state_min_down_s!r}")
+        self._end_ts = np.full(4 * self.model.n_links, np.nan)
+        self._end_val = np.full(4 * self.model.n_links, np.nan)
 
     def routing(self, up: np.ndarray) -> Routing:
         """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached)."""
@@ -284,6 +371,7 @@ class SnapshotBuilder:
         links_down: Iterable[str] = (),
         flow_exporters: np.ndarray | None = None,
         bytes_scaled: bool = False,
+        prior_bps: np.ndarray | None = None,
     ) -> WindowSnapshot:
         """The snapshot of the window ``[start, end)`` (epoch seconds).
 
@@ -302,19 +390,30 @@ class SnapshotBuilder:
             A traffic matrix to use as it is (tests, what-if); wins over ``flows``.
         link_up, links_down
             ``(E,)`` bool link state and/or link ids that are down this window
-            (unknown ids are counted in the completeness).
+            (unknown ids are counted in the completeness). Without ``link_up`` the
+            state comes from the window's link-state rows (see the module docstring).
         flow_exporters
             ``(N,)`` bool: routers that export flows. Given (and not all
             true), flows fill their rows and counters estimate the rest.
             Without flows and traffic the matrix comes from counters alone.
         bytes_scaled
             Flow bytes/packets are already multiplied by the sampling rate.
+        prior_bps
+            ``(N, N)`` pair rates (bit/s, e.g. from the latest flow records) that the counter
+            estimate starts from instead of a gravity model (tomogravity's prior; pairs at 0
+            stay 0). Used only when the matrix comes from counters.
         """
         m = self.model
         e = m.n_links
         meas = measurements if isinstance(measurements, Measurements) else Measurements.from_columns(measurements)
         mapped = map_measurements(meas, m.node_index, m.link_index, link_src=m.link_src, link_dst=m.link_dst)
-        up = np.ones(e, dtype=bool) if link_up is None else np.asarray(link_up, dtype=bool).copy()
+        inferred, ends = self._link_state(meas, float(start), float(end))
+        if link_up is not None:
+            up = np.asarray(link_up, dtype=bool).copy()
+            ls_source = "given"
+        else:
+            up = inferred if self.infer_link_state else np.ones(e, dtype=bool)
+            ls_source = "telemetry" if self.infer_link_state else "none"
         if up.shape != (e,):
             raise ValueError(f"link_up: shape {up.shape}, expected ({e},) (one per link of {m.name!r})")
         down_ids = list(links_down)
@@ -323,7 +422,7 @@ class SnapshotBuilder:
         routing = self.routing(up)
 
         traffic, tm_source, agg, pkt_bits = self._traffic(start, end, mapped, up, flows, traffic, flow_exporters,
-                                                          bytes_scaled)
+                                                          bytes_scaled, prior_bps)
         d = traffic.to_demands()
         rf = route_demand(routing, d.src, d.dst, d.rate_bps, tos=d.tos)
 
@@ -369,6 +468,11 @@ class SnapshotBuilder:
             unroutable_probes=tuple(m.probe_names[i] for i in np.flatnonzero(pp < 0).tolist()),
             unattributed_pairs=unattributed,
             flow_records=agg,
+            link_state_source=ls_source,
+            link_ends_reported=ends[0],
+            link_ends_held=ends[1],
+            link_ends_unknown=2 * e - ends[0] - ends[1],
+            link_state_unmapped_rows=ends[2],
         )
         unrouted = float(d.rate_bps[rf.unrouted].sum()) if rf.unrouted.size else 0.0
         return WindowSnapshot(
@@ -392,9 +496,66 @@ class SnapshotBuilder:
         )
 
     # --------------------------------------------------------------- pieces
+    def _link_state(self, meas: Measurements, start: float, end: float) -> tuple[np.ndarray, tuple[int, int, int]]:
+        """``(E,)`` bool link state of the window ``[start, end)`` from its link-state rows and the ends' earlier
+        reports, and the counts (ends reported, ends held, unmapped link-state rows); remembers each end's
+        latest report. Each (end, leaf) is a step function: a report's state holds until the next one."""
+        m = self.model
+        e = m.n_links
+        is_ls = np.isin(meas.kpi, LINK_STATE_KPIS)
+        if not is_ls.any() and not np.isfinite(self._end_ts).any():
+            return np.ones(e, dtype=bool), (0, 0, 0)
+        on_link = is_ls & (meas.entity_kind == "link")
+        sel = np.flatnonzero(on_link)
+        uniq, inv = np.unique(meas.entity_id[sel], return_inverse=True)
+        num = np.fromiter((m.link_index.get(u, -1) for u in uniq.tolist()), dtype=np.int64, count=uniq.size)
+        lno = num[inv.ravel()] if sel.size else np.zeros(0, dtype=np.int64)
+        unmapped = int((is_ls & ~on_link).sum() + (lno < 0).sum())
+        ok = (lno >= 0) & np.isfinite(meas.value[sel])  # non-finite values: in Completeness.nonfinite_rows
+        sel, lno = sel[ok], lno[ok]
+        kpi = meas.kpi[sel]
+        key = 4 * lno + 2 * np.isin(kpi, list(_RX_STATE)) + np.isin(kpi, ["admin_status", "rx_admin_status"])
+        ts = meas.ts[sel]
+        ts = np.clip(np.where(np.isnan(ts), start, ts), start, end)
+        down = meas.value[sel] < 0.5
+        order = np.lexsort((~down, ts, key))  # by key, then time; at equal times a down report comes last
+        key, ts, down = key[order], ts[order], down[order]
+        change = key[1:] != key[:-1]
+        last = np.append(change, True) if key.size else np.zeros(0, dtype=bool)  # the latest report of each key
+        first = np.append(True, change) if key.size else np.zeros(0, dtype=bool)
+        # the state each key carries in from earlier windows
+        n_keys = 4 * e
+        held = self._end_ts < start
+        if self.link_state_hold_s is not None:
+            held &= start - self._end_ts <= self.link_state_hold_s
+        held_down = held & (self._end_val < 0.5)
+        if self.link_state_rule == "any":
+            nxt = np.where(last, end, np.append(ts[1:], end))
+            down_s = np.bincount(key, weights=(nxt - ts) * down, minlength=n_keys).astype(np.float64)
+            until = np.full(n_keys, end)
+            until[key[first]] = ts[first]
+            down_s += np.where(held_down, until - start, 0.0)
+            key_down = (down_s > 0) & (down_s >= self.link_state_min_down_s)
+            key_down[key[down]] |= self.link_state_min_down_s == 0  # a down report at the very end counts at 0
+        else:
+            key_down = held_down.copy()
+            key_down[key[last]] = down[last]
+        reported = np.zeros(n_keys, dtype=bool)
+        reported[key] = True
+        # remember each key's latest report (for the windows after this one; never overwrite a later one)
+        kl, tl, dl = key[last], ts[last], down[last]
+        upd = ~(self._end_ts[kl] > tl)
+        self._end_ts[kl[upd]] = tl[upd]
+        self._end_val[kl[upd]] = np.where(dl[upd], 0.0, 1.0)
+        end_down = key_down.reshape(e, 2, 2).any(axis=2)  # (link, end): oper or admin down
+        end_rep = reported.reshape(e, 2, 2).any(axis=2)
+        end_held = (held.reshape(e, 2, 2).any(axis=2)) & ~end_rep
+        return ~end_down.any(axis=1), (int(end_rep.sum()), int(end_held.sum()), unmapped)
+
     def _traffic(
         self, start: float, end: float, mapped: MappedMeasurements, up: np.ndarray, flows: Mapping[str, Any] | None,
         traffic: TrafficMatrix | None, exporters: np.ndarray | None, bytes_scaled: bool,
+        prior_bps: np.ndarray | None = None,
     ) -> tuple[TrafficMatrix, str, FlowAggregation | None, float]:
         """The window's matrix, its source, the flow-record counts and the demand packet size (bits)."""
         m = self.model
@@ -413,7 +574,15 @@ class SnapshotBuilder:
                 raise ValueError(f"traffic: {traffic.n_nodes} nodes, network {m.name!r} has {m.n_nodes}")
             return traffic, "given", None, pkt_bits or DEFAULT_PKT_SIZE_BITS
         if flows is None:
-            tm, _ = matrix_from_counters(self._routing_matrix(up), tx, start=start, end=end)
+            rm = self._routing_matrix(up)
+            prior: Any = "fitted"
+            if prior_bps is not None:
+                pb = np.asarray(prior_bps, dtype=np.float64)
+                if pb.shape != (m.n_nodes, m.n_nodes):
+                    raise ValueError(f"prior_bps: shape {pb.shape}, expected ({m.n_nodes}, {m.n_nodes}) for {m.name!r}")
+                src, dst = rm.pairs()
+                prior = np.clip(np.nan_to_num(pb[src, dst], nan=0.0), 0.0, None)
+            tm, _ = matrix_from_counters(rm, tx, start=start, end=end, prior=prior)
             return tm, "counters", None, pkt_bits or DEFAULT_PKT_SIZE_BITS
         args = {name: _column(flows, name) for name in _FLOW_ARGS}
         missing = [a for a in _FLOW_ARGS[:6] if args[a] is None]
@@ -510,12 +679,14 @@ def build_snapshot(
     """One-off :meth:`SnapshotBuilder.build` (routing not cached across calls).
 
     ``options`` go to :class:`SnapshotBuilder` (``split``, ``max_paths``,
-    ``explicit``, ``expected_link_kpis``, ``pkt_size_bits``) or to
+    ``explicit``, ``expected_link_kpis``, ``pkt_size_bits``, ``infer_link_state``,
+    ``link_state_rule``, ``link_state_min_down_s``, ``link_state_hold_s``) or to
     :meth:`SnapshotBuilder.build` (``traffic``, ``links_down``,
     ``flow_exporters``, ``bytes_scaled``). A service keeps one builder per
     network instead, so that routing is computed once per link state.
     """
-    builder_keys = {"split", "max_paths", "explicit", "expected_link_kpis", "pkt_size_bits", "cache_size"}
+    builder_keys = {"split", "max_paths", "explicit", "expected_link_kpis", "pkt_size_bits", "cache_size",
+                    "infer_link_state", "link_state_rule", "link_state_min_down_s", "link_state_hold_s"}
     builder = SnapshotBuilder(model, **{k: v for k, v in options.items() if k in builder_keys})
     rest = {k: v for k, v in options.items() if k not in builder_keys}
     return builder.build(window_start, window_end, measurements, flows=flows, link_up=link_up, **rest)

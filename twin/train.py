@@ -4,7 +4,10 @@
 :func:`twinwatch.twin.features.scenario_graph`, labels kept as arrays);
 :func:`train` fits :class:`~twin.models.gnn.RouteNetFermi` with Adam on
 
-``loss = MAPE(delay) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
+``loss = MAPE(queueing part) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
+
+(the queueing part is the delay minus the path's propagation, which the
+readout adds exactly; on propagation-free GNNet samples it is the delay)
 
 (jitter terms only over paths with an informative jitter label,
 :func:`jitter_mask`) over mini-batches of whole scenarios (PyG-style
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -40,9 +43,11 @@ from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
 
-__all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "jitter_mask", "load_examples", "train"]
+__all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune", "jitter_mask", "load_examples",
+           "path_prop", "qt_reference", "split_examples", "train"]
 
 RESUME = "resume.pt"
+_T = TypeVar("_T")
 
 
 @dataclass(eq=False)
@@ -75,10 +80,14 @@ class Example:
 
 
 def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = False,
-                  max_nodes: int | None = None) -> list[Example]:
+                  max_nodes: int | None = None, qt_prior: bool = False) -> list[Example]:
     """Read every sample (GNNet or twinwatch-native dataset) under ``dirs`` into :class:`Example` objects.
 
-    ``max_nodes`` drops samples of larger topologies (to hold size ranges out).
+    ``max_nodes`` drops samples of larger topologies (to hold size ranges out);
+    ``qt_prior`` builds the graphs with the queueing-theory prior the hybrid GNN needs.
+    Native samples that mark their measured paths (``sim.path_scored``: enough
+    packets for a label) have the other paths' labels set to NaN: those paths
+    stay as traffic (inputs) but are neither trained on nor scored.
     """
     from twinwatch.twin.datasets import iter_samples
 
@@ -89,15 +98,28 @@ def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = Fa
             if max_nodes is not None and sc.n_nodes > max_nodes:
                 continue
             lb = s.labels
+            keep = _scored_paths(Path(d) / s.file, sc.n_paths)
             out.append(Example(
-                graph=scenario_graph(sc), delay=np.asarray(lb.path_delay_s, dtype=np.float64),
-                jitter=np.asarray(lb.path_jitter_s2, dtype=np.float64),
-                loss=np.asarray(lb.path_loss_ratio, dtype=np.float64),
+                graph=scenario_graph(sc, qt_prior=qt_prior),
+                delay=np.where(keep, np.asarray(lb.path_delay_s, dtype=np.float64), np.nan),
+                jitter=np.where(keep, np.asarray(lb.path_jitter_s2, dtype=np.float64), np.nan),
+                loss=np.where(keep, np.asarray(lb.path_loss_ratio, dtype=np.float64), np.nan),
                 link_util=np.asarray(lb.link_utilization, dtype=np.float64),
                 link_occ=np.asarray(lb.link_queue_pkts, dtype=np.float64),  # the GNN learns packets
                 source=f"{d}:{s.file}:{s.index}", n_nodes=sc.n_nodes, sim_time=float(s.sim_time),
             ))
     return out
+
+
+def _scored_paths(path: Path, n_paths: int) -> np.ndarray:
+    """``(P,)`` bool: the paths a native sample file marks as measured (``sim.path_scored``); all paths otherwise."""
+    if path.suffix == ".npz" and path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            if "sim.path_scored" in z.files:
+                m = np.asarray(z["sim.path_scored"], dtype=bool)
+                if m.shape == (n_paths,):
+                    return m
+    return np.ones(n_paths, dtype=bool)
 
 
 @dataclass
@@ -154,6 +176,8 @@ class TrainConfig:
             ("coverage", self.coverage, isinstance(self.coverage, (int, float)) and 0 < self.coverage < 1,
              "in (0, 1)"),
         ]
+        hy = self.architecture.get("hybrid", False)
+        checks.append(("architecture.hybrid", hy, isinstance(hy, bool), "true or false"))
         for key in ("hidden", "iterations", "readout_hidden"):
             if key in self.architecture:
                 v = self.architecture[key]
@@ -201,8 +225,24 @@ def cosine_lr(lr: float, epoch_frac: float, time_frac: float, floor: float = 0.0
 
 
 def _labels(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.concatenate([getattr(e, k) for e in examples]).astype(np.float32))
-            for k in ("delay", "jitter", "loss")}
+    y = {k: torch.from_numpy(np.concatenate([getattr(e, k) for e in examples]).astype(np.float32))
+         for k in ("delay", "jitter", "loss")}
+    y["prop"] = torch.from_numpy(np.concatenate([path_prop(e.graph) for e in examples]).astype(np.float32))
+    return y
+
+
+def path_prop(g: GraphArrays) -> np.ndarray:
+    """``(P,)`` propagation delay of each path of ``g`` (time unit): the sum over the hops of one of its flows.
+
+    >>> from twinwatch.twin.scenario import Flow, Scenario
+    >>> sc = Scenario.build(3, [(0, 1, 1e4, 0.01), (1, 2, 1e4, 0.02)], {(0, 2): [0, 1, 2]}, [Flow(0, 2, 2e3, 1000.0)])
+    >>> path_prop(scenario_graph(sc)).round(6).tolist()
+    [0.03]
+    """
+    flow_prop = np.bincount(g.hop_flow, weights=g.hop_prop.astype(np.float64), minlength=g.n_flows)
+    out = np.zeros(g.n_paths)
+    out[g.flow_path] = flow_prop  # the flows of a path cross the same links
+    return out
 
 
 def jitter_mask(delay: np.ndarray | torch.Tensor, jitter: np.ndarray | torch.Tensor) -> Any:
@@ -220,9 +260,11 @@ def jitter_mask(delay: np.ndarray | torch.Tensor, jitter: np.ndarray | torch.Ten
 def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
     """Training objective (module docstring); paths with unknown or zero labels are skipped."""
     d, j, lo = y["delay"], y["jitter"], y["loss"]
-    md = torch.isfinite(d) & (d > 0)
-    l_delay = (torch.abs(out["path_delay"][md] / d[md] - 1.0)).mean()
-    mj = jitter_mask(d, j)
+    prop = y.get("prop", torch.zeros_like(d))
+    qd = d - prop  # the queueing part (queueing + transmission): what the model predicts; propagation is exact
+    md = torch.isfinite(qd) & (qd > 1e-6 * d)
+    l_delay = (torch.abs((out["path_delay"][md] - prop[md]) / qd[md] - 1.0)).mean()
+    mj = jitter_mask(qd, j)  # informative relative to the queueing part: ms of propagation do not make it noise
     l_jit = torch.abs(torch.log(out["path_jitter"][mj].clamp_min(1e-20) / j[mj])).mean() if mj.any() else 0.0 * l_delay
     ml = torch.isfinite(lo)
     l_loss = torch.abs(out["path_loss"][ml] - lo[ml]).mean() if ml.any() else 0.0 * l_delay
@@ -231,7 +273,7 @@ def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.T
 
 def predict_examples(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats,
                      batch_paths: int = 50000) -> dict[str, np.ndarray]:
-    """Concatenated path predictions (``delay``, ``jitter``, ``loss``) over ``examples``, in order."""
+    """Concatenated path predictions (``delay``, ``jitter``, ``loss``, time units) over ``examples``, in order."""
     net.eval()
     parts: dict[str, list[np.ndarray]] = {"delay": [], "jitter": [], "loss": []}
     with torch.inference_mode():
@@ -251,19 +293,25 @@ def _mape(pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> fl
 
 
 def evaluate_examples(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats) -> dict[str, float]:
-    """Delay and jitter MAPE (%) and loss MAE over all paths of ``examples``.
+    """Delay, queueing-part and jitter MAPE (%) and loss MAE over all paths of ``examples``.
 
-    Jitter MAPE is over the paths with an informative label (:func:`jitter_mask`);
-    ``jitter_masked`` counts the others.
+    ``queue_mape`` scores delay minus the path's propagation on label and
+    prediction alike (equal to ``delay_mape`` without propagation). Jitter
+    MAPE is over the paths with an informative label (:func:`jitter_mask`,
+    relative to the queueing part); ``jitter_masked`` counts the others.
     """
     if not examples:
-        return {"delay_mape": float("nan"), "jitter_mape": float("nan"), "loss_mae": float("nan"),
-                "jitter_masked": 0}
+        return {"delay_mape": float("nan"), "queue_mape": float("nan"), "jitter_mape": float("nan"),
+                "loss_mae": float("nan"), "jitter_masked": 0}
     p = predict_examples(net, examples, stats)
     y = {k: np.concatenate([getattr(e, k) for e in examples]) for k in ("delay", "jitter", "loss")}
+    prop = np.concatenate([path_prop(e.graph) for e in examples])
     ml = np.isfinite(y["loss"])
-    mj = jitter_mask(y["delay"], y["jitter"])
-    return {"delay_mape": _mape(p["delay"], y["delay"]), "jitter_mape": _mape(p["jitter"], y["jitter"], mj),
+    qy = y["delay"] - prop
+    mj = jitter_mask(qy, y["jitter"])
+    return {"delay_mape": _mape(p["delay"], y["delay"]),
+            "queue_mape": _mape(p["delay"] - prop, qy, qy > 1e-6 * y["delay"]),
+            "jitter_mape": _mape(p["jitter"], y["jitter"], mj),
             "loss_mae": float(np.mean(np.abs(p["loss"][ml] - y["loss"][ml]))) if ml.any() else float("nan"),
             "jitter_masked": int((~mj).sum())}
 
@@ -276,16 +324,17 @@ def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureSta
     binned by the path's maximum offered link utilisation
     (:func:`twinwatch.twin.conformal.path_max_load`) and each bin gets its quantiles
     ``(1−c)/2`` and ``(1+c)/2`` (:func:`twinwatch.twin.conformal.fit_mondrian`).
-    Jitter uses the informative labels only (:func:`jitter_mask`).
+    Jitter uses the informative labels only (:func:`jitter_mask`, relative to the queueing part).
     """
     p = predict_examples(net, examples, stats)
+    prop = np.concatenate([path_prop(e.graph) for e in examples])
     load = np.concatenate([path_max_load(e.graph) for e in examples])
     y = {k: np.concatenate([getattr(e, k) for e in examples]) for k in ("delay", "jitter", "loss")}
     cal: dict[str, dict[str, Any]] = {}
     for kpi, key, kind in (("delay_s", "delay", "log"), ("jitter_s2", "jitter", "log"), ("loss_ratio", "loss", "abs")):
         yk, yh = y[key], p[key]
         if key == "jitter":
-            m = jitter_mask(y["delay"], yk) & (yh > 0)
+            m = jitter_mask(y["delay"] - prop, yk) & (yh > 0)
         elif kind == "log":
             m = np.isfinite(yk) & (yk > 0) & (yh > 0)
         else:
@@ -307,8 +356,19 @@ ProgressHook = Callable[[str, dict[str, Any]], None]
 
 def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str | os.PathLike[str],
           cfg: TrainConfig, *, resume: bool = False, data_info: dict[str, Any] | None = None,
-          on_event: ProgressHook | None = None) -> dict[str, Any]:
-    """Fit the GNN, early-stop on validation delay MAPE, write the model directory.
+          on_event: ProgressHook | None = None,
+          init_checkpoint: str | os.PathLike[str] | None = None, refit_stats: bool = False) -> dict[str, Any]:
+    """Fit the GNN, early-stop on validation queueing-part MAPE, write the model directory.
+
+    The selection figure is the validation ``queue_mape`` (delay minus
+    propagation; the delay MAPE itself on propagation-free data such as GNNet).
+    ``init_checkpoint`` fine-tunes: architecture, weights and feature
+    statistics come from that model directory (``cfg.architecture`` is
+    ignored), and the starting model is scored first as "epoch -1", so the
+    result is never worse on the validation set than where it started.
+    ``refit_stats`` refits the feature statistics on ``train_set`` instead
+    (for continued training on a wider data mix, whose inputs would sit far
+    outside the starting model's statistics).
 
     ``on_event(kind, info)`` is called with ``"epoch_start"`` (``batches``),
     ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss``,
@@ -324,10 +384,25 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     emit = on_event or (lambda kind, info: None)
-    stats = FeatureStats.fit([e.graph for e in train_set])
-    net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))
+    if init_checkpoint is not None:
+        w0, c0 = load_checkpoint(init_checkpoint)
+        net = RouteNetFermi(GNNConfig.from_dict(c0.get("architecture", {})))
+        net.load_state_dict(w0)
+        stats = FeatureStats.fit([e.graph for e in train_set]) if refit_stats else FeatureStats.from_dict(
+            c0["feature_stats"])
+    else:
+        stats = FeatureStats.fit([e.graph for e in train_set])
+        net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     start_epoch, best, best_epoch, history = 0, float("inf"), -1, []
+    extra = {"data": data_info or {}, "n_train": len(train_set), "n_val": len(val_set)}
+    if init_checkpoint is not None and not (resume and (out / RESUME).is_file()):
+        val0 = evaluate_examples(net, val_set, stats)
+        best = val0["queue_mape"]
+        save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": -1,
+                                                                                "val": val0}))
+        history.append({"epoch": -1, "train_loss": float("nan"), **val0, "time_s": time.monotonic() - t0})
+        emit("epoch_end", {"epoch": -1, "train_loss": float("nan"), "val": val0, "best": best, "improved": True})
     if resume and (out / RESUME).is_file():
         st = torch.load(out / RESUME, weights_only=True)
         net.load_state_dict(st["model"])
@@ -339,7 +414,6 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     else:
         elapsed_before = 0.0
     budget_s = cfg.time_budget_min * 60.0
-    extra = {"data": data_info or {}, "n_train": len(train_set), "n_val": len(val_set)}
     rng = np.random.default_rng(cfg.seed + start_epoch)
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -362,9 +436,9 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
             total += lv
             emit("batch", {"loss": lv})
         val = evaluate_examples(net, val_set, stats)
-        improved = val["delay_mape"] < best
+        improved = val["queue_mape"] < best
         if improved:
-            best, best_epoch = val["delay_mape"], epoch
+            best, best_epoch = val["queue_mape"], epoch
             save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": epoch,
                                                                                     "val": val}))
         history.append({"epoch": epoch, "train_loss": total / max(len(batches), 1), **val,
@@ -388,5 +462,75 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     mcfg.pop("created", None)
     mcfg.pop("git_revision", None)
     save_checkpoint(out, net.state_dict(), mcfg)
-    return {"best_val_delay_mape": best, "best_epoch": best_epoch, "epochs_run": epoch + 1 - start_epoch,
-            "wall_time_s": time.monotonic() - t0, "calibration": cal}
+    return {"best_val_delay_mape": best, "best_val_queue_mape": best, "best_epoch": best_epoch,
+            "epochs_run": epoch + 1 - start_epoch, "wall_time_s": time.monotonic() - t0, "calibration": cal}
+
+
+def split_examples(examples: Sequence[_T], val_fraction: float, seed: int = 0) -> tuple[list[_T], list[_T]]:
+    """Split ``examples`` by sample into ``(train, val)``; ``val`` gets ``round(n · val_fraction)`` (at least 1).
+
+    >>> tr, va = split_examples(list(range(10)), 0.2)
+    >>> len(tr), len(va), sorted(tr + va) == list(range(10))
+    (8, 2, True)
+    """
+    n = len(examples)
+    if n < 2:
+        raise ValueError(f"finetune: need at least 2 samples to hold one out for validation, got {n}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"finetune: val_fraction must be in (0, 1), got {val_fraction!r}")
+    n_val = min(max(1, round(n * val_fraction)), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    val_idx = {int(i) for i in order[:n_val]}
+    tr = [e for i, e in enumerate(examples) if i not in val_idx]
+    return tr, [e for i, e in enumerate(examples) if i in val_idx]
+
+
+def qt_reference(examples: Sequence[Example]) -> dict[str, float]:
+    """:func:`evaluate_examples` of the queueing-theory model on ``examples`` (graphs built with ``qt_prior=True``).
+
+    Scored as the untrained hybrid, whose zero last layer makes it equal to queueing theory
+    (``tests/unit/twin/test_gnn_hybrid.py``), so it reads the same prior the hybrid corrects.
+    """
+    return evaluate_examples(RouteNetFermi(GNNConfig(hidden=4, iterations=1, readout_hidden=4, hybrid=True)),
+                             examples, FeatureStats.identity())
+
+
+def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base: str | os.PathLike[str], *,
+             minutes: float = 15.0, val_fraction: float = 0.2, seed: int = 0, lr: float = 5e-4, threads: int = 2,
+             batch_paths: int = 12000, on_event: ProgressHook | None = None) -> dict[str, Any]:
+    """Adapt the model directory ``base`` to ``examples`` within ``minutes`` and write it to ``out_dir``.
+
+    The samples are split by sample (``val_fraction`` held out, seeded). The
+    base model, queueing theory and the result are scored on the held-out
+    part (:func:`evaluate_examples`: delay, queueing-part and jitter MAPE in
+    %, loss MAE); training keeps the epoch with the best held-out
+    queueing-part MAPE, the base model included (epoch -1), so the result is
+    never worse there than the base; the conformal intervals are
+    recalibrated on the held-out part. The graphs must carry the
+    queueing-theory prior (``load_examples(..., qt_prior=True)``).
+
+    Returns the report: ``before``, ``after``, ``qt`` metric dicts, sample
+    counts, epochs run, wall time (s).
+    """
+    t0 = time.monotonic()
+    torch.set_num_threads(threads)
+    tr, va = split_examples(examples, val_fraction, seed)
+    weights, cfg0 = load_checkpoint(base)
+    net0 = RouteNetFermi(GNNConfig.from_dict(cfg0.get("architecture", {})))
+    net0.load_state_dict(weights)
+    stats0 = FeatureStats.from_dict(cfg0["feature_stats"])
+    before = evaluate_examples(net0, va, stats0)
+    qt = qt_reference(va)
+    spent_min = (time.monotonic() - t0) / 60.0
+    budget = max(minutes - spent_min - 0.1 * minutes, 0.05)  # keep a tenth for the final calibration and scoring
+    cfg = TrainConfig(epochs=1000, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=16, time_budget_min=budget,
+                      patience=1000, threads=threads, architecture=net0.config.to_dict())
+    summary = train(tr, va, out_dir, cfg, data_info={"finetune_from": str(base)}, on_event=on_event,
+                    init_checkpoint=base)
+    w1, cfg1 = load_checkpoint(out_dir)
+    net1 = RouteNetFermi(GNNConfig.from_dict(cfg1.get("architecture", {})))
+    net1.load_state_dict(w1)
+    after = evaluate_examples(net1, va, FeatureStats.from_dict(cfg1["feature_stats"]))
+    return {"base": str(base), "n_train": len(tr), "n_val": len(va), "before": before, "after": after, "qt": qt,
+            "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
+            "wall_time_s": time.monotonic() - t0}

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import shutil
 import sys
@@ -51,6 +52,8 @@ from typing import IO, Any, TypeVar
 
 import click
 import orjson
+
+from twinwatch.stream.logs import json_mode
 
 __all__ = [
     "EXIT_STATUS_HELP",
@@ -66,6 +69,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 class ExitCode(IntEnum):
@@ -88,11 +92,19 @@ Exit status:
 
 def progress_option(f: F) -> F:
     """``--progress/--no-progress`` (default: on when stderr is a terminal) plus the hidden alias
-    ``-q/--quiet``; the command receives ``progress: bool``."""
+    ``-q/--quiet``; the command receives ``progress: bool``.
+
+    Under ``--log-format json`` the bar is always off (an explicit ``--progress`` is logged and
+    ignored): stderr then carries only JSON lines, which a rich live display would break."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, progress: bool | None, quiet: bool, **kwargs: Any) -> Any:
         if quiet:
+            progress = False
+        elif json_mode():
+            # A rich bar would interleave terminal control codes with the JSON lines on stderr.
+            if progress:
+                log.info("progress bar off: --log-format json keeps stderr one JSON object per line")
             progress = False
         elif progress is None:
             progress = sys.stderr.isatty()

@@ -45,9 +45,16 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     the detectors on every closed window, and publishes to topics.alerts,
     topics.expected and topics.dlq (and the JSONL file and Alertmanager of
     sinks). Prometheus metrics, /healthz and /readyz are served on
-    metrics.bind. Offsets are committed only after a batch's outputs are
-    durable (at-least-once; alerts are idempotent by id). SIGTERM or SIGINT
-    stops the worker cleanly.
+    metrics.bind. After every batch the worker's state (counter state,
+    calibrators, open alerts, the unfinished windows' rows and the input
+    offsets they reflect) goes to topics.state; offsets are committed only
+    after the batch's outputs and that state are acknowledged by the broker
+    (at-least-once; alerts are idempotent by id). A worker that is
+    restarted, or gets partitions in a rebalance, restores the latest state
+    before it processes a message. Raw messages must be keyed (by network or
+    device) so that one partition keeps each counter's samples in order.
+    SIGTERM or SIGINT stops the worker cleanly; open windows stay in the
+    state for the next start.
     """
     from twinwatch.stream.config import ConfigError, load_config
 

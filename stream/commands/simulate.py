@@ -58,6 +58,27 @@ DESCRIPTION
   delay is below --target-rse, or --max-packets packets were generated.
 
 \b
+RECIPE (--recipe)
+  default           the draws above, set by the options above
+  operated          scenarios like operated networks (twin.sim.recipe,
+                    documented in bench/notes/twin_recipe.md): 1/10/100 Gb/s
+                    capacity mixes (shipped networks keep their own),
+                    propagation from geography, IGP metric (inverse
+                    capacity or latency) with ECMP, gravity traffic with a
+                    diurnal scale per node's local time, busiest link
+                    0.1-1.1 (80 % below 0.9), 1-3 ToS classes under
+                    FIFO/SP/WFQ/DRR, Poisson / ON-OFF / CBR flows,
+                    deterministic, bimodal 64/1500 B or IMIX packets,
+                    buffers of 1-100 ms of line rate or 8-10^4 packets.
+                    Needs real topologies (not random); the options of the
+                    default recipe are refused. Each sample gets a packet
+                    budget of --packets-per-flow x flows x (1 + size cv^2)
+                    in [--min-packets, --max-packets] (default 200000-
+                    2000000); propagation is added exactly, and the samples
+                    carry sim.path_prop_s (s) and sim.path_scored (paths
+                    with >= 100 measured packets).
+
+\b
 TOPOLOGY (--topology)
   random            a fresh connected random graph per sample, with
                     --nodes (e.g. 10-30) and mean --degree (e.g. 2.5-4)
@@ -65,6 +86,8 @@ TOPOLOGY (--topology)
                     NAME.graphml in --zoo-dir (Topology Zoo)
   zoo:PATH, PATH    a GraphML file (Topology Zoo attributes:
                     LinkSpeedRaw, Latitude/Longitude for delays)
+  A,B,C or @FILE    a set of the above: sample i gets topology
+                    i mod (number of topologies); FILE lists one per line
 
 \b
 RESUMING AND DETERMINISM
@@ -82,11 +105,14 @@ EXAMPLES
       --load heavy --scheduling mixed
   twinwatch simulate dataset --topology abilene --traffic matrix \\
       --matrix tm.txt --samples 50 --out data/abilene-tm
+  twinwatch simulate dataset --recipe operated --topology Aarnet,Sprint,Ans \\
+      --zoo-dir ../shared/data/topologies/zoo --samples 30 --out data/op30
 
 \b
 EXIT STATUS
   0 done; 1 bad input or an existing OUT made with other settings; 2 usage
-  error (e.g. --min-packets > --max-packets, a negative --area-km).
+  error (e.g. --min-packets > --max-packets, a negative --area-km, an
+  option of the default recipe given with --recipe operated).
 """
 
 
@@ -143,22 +169,47 @@ def simulate() -> None:
               help="Generate at least this many packets per sample.")
 @click.option("--max-packets", type=click.IntRange(min=1), default=1_000_000, show_default=True,
               help="Generate at most this many packets per sample (bounds the time per sample).")
+@click.option("--recipe", type=click.Choice(["default", "operated"]), default="default", show_default=True,
+              help="Scenario recipe (see RECIPE).")
+@click.option("--packets-per-flow", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="--recipe operated: packets per flow in a sample's budget (before the size-cv^2 factor).")
+@click.option("--max-pairs", type=click.IntRange(min=1), default=400, show_default=True,
+              help="--recipe operated: most (src, dst) pairs with traffic (sampled by gravity weight beyond).")
 @progress_option
+@click.pass_context
 def dataset(
-    topology: str, zoo_dir: Path | None, nodes: str, degree: str, capacities: str, area_km: float,
+    ctx: click.Context, topology: str, zoo_dir: Path | None, nodes: str, degree: str, capacities: str, area_km: float,
     n_samples: int, out: Path, workers: int, seed: int, load: str, traffic: str, matrix_file: Path | None,
     pairs_fraction: float, routing: str, scheduling: str, buffer_pkts: str, time_dist: str, pkt_size: str,
-    target_rse: float, min_packets: int, max_packets: int, progress: bool,
+    target_rse: float, min_packets: int, max_packets: int, recipe: str, packets_per_flow: int, max_pairs: int,
+    progress: bool,
 ) -> None:
     from twinwatch.twin.sim.dataset import TopologySpec, generate_dataset
     from twinwatch.twin.sim.engine import SimConfig
+    from twinwatch.twin.sim.recipe import OperatedRecipe
     from twinwatch.twin.sim.scenarios import ScenarioParams, parse_load
 
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT}
+    operated = recipe == "operated"
+    if operated:
+        clash = sorted(given & _DEFAULT_RECIPE_ONLY)
+        if clash:
+            raise click.UsageError(f"--recipe operated draws its own scenarios; drop --{clash[0].replace('_', '-')}")
+        if topology == "random":
+            raise click.UsageError("--recipe operated needs real topologies (zoo:NAME, PATH.graphml or a set A,B,C)")
+        min_packets = min_packets if "min_packets" in given else OperatedRecipe().min_packets
+        max_packets = max_packets if "max_packets" in given else OperatedRecipe().max_packets
+    elif given & {"packets_per_flow", "max_pairs"}:
+        raise click.UsageError("--packets-per-flow and --max-pairs apply to --recipe operated only")
     if min_packets > max_packets:
         raise click.BadParameter(f"--min-packets {min_packets} is larger than --max-packets {max_packets}",
                                  param_hint="--min-packets")
     try:
-        if topology == "random":
+        names = _topology_set(topology)
+        if names is not None:
+            spec = TopologySpec(kind="set", names=names, zoo_dir=str(zoo_dir) if zoo_dir else None)
+            spec.check()
+        elif topology == "random":
             spec = TopologySpec(
                 kind="random", nodes=_range(nodes, int, "--nodes"), degree=_range(degree, float, "--degree"),
                 capacities_bps=_floats(capacities, "--capacities"), area_km=area_km,
@@ -178,15 +229,48 @@ def dataset(
             time_dists=tuple(t.strip().lower() for t in time_dist.split(",") if t.strip()), pkt_sizes=pkt_size,
         )
         sim = SimConfig(target_rse=target_rse, min_packets=min_packets, max_packets=max_packets)
+        op = OperatedRecipe(max_pairs=max_pairs, packets_per_flow=packets_per_flow, min_packets=min_packets,
+                            max_packets=max_packets) if operated else None
+        if op is not None:  # the recipe ignores these: store the defaults so the manifest says nothing false
+            params, sim = ScenarioParams(), SimConfig()
         done = generate_dataset(out, n_samples=n_samples, topology=spec, params=params, sim=sim, seed=seed,
-                                workers=workers, progress=progress)
+                                workers=workers, progress=progress, recipe=op)
     except ValueError as exc:  # DatasetError, TopologyError, ScenarioError and bad settings
         raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"{out}: {done.made} samples made, {done.skipped} already there, in {done.wall_time_s:.1f} s "
-        f"({done.converged}/{done.made} converged to --target-rse; mean 95% CI of path delay "
-        f"±{100 * done.rel_ci_mean:.1f}%)"
-    )
+    head = f"{out}: {done.made} samples made, {done.skipped} already there, in {done.wall_time_s:.1f} s"
+    if not done.made:
+        click.echo(head)
+    elif operated:
+        click.echo(f"{head} (mean 95% CI of the queueing part of scored paths ±{100 * done.rel_ci_mean:.1f}%)")
+    else:
+        click.echo(f"{head} ({done.converged}/{done.made} converged to --target-rse; mean 95% CI of path delay "
+                   f"±{100 * done.rel_ci_mean:.1f}%)")
+
+
+_DEFAULT_RECIPE_ONLY = frozenset({
+    "nodes", "degree", "capacities", "area_km", "load", "traffic", "matrix_file", "pairs_fraction", "routing",
+    "scheduling", "buffer_pkts", "time_dist", "pkt_size", "target_rse",
+})
+"""Options of the default recipe that --recipe operated refuses (it draws these itself)."""
+
+
+def _topology_set(text: str) -> tuple[str, ...] | None:
+    """Names of a topology set (``A,B,C`` or ``@FILE``, one per line, ``#`` comments), else None."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read the topology list {path}: {exc}", param_hint="--topology") from None
+        names = tuple(ln.split("#", 1)[0].strip() for ln in lines)
+    elif "," in text:
+        names = tuple(t.strip().removeprefix("zoo:") for t in text.split(","))
+    else:
+        return None
+    names = tuple(n for n in names if n)
+    if not names:
+        raise click.BadParameter(f"{text!r}: the topology set is empty", param_hint="--topology")
+    return names
 
 
 _STATS_HELP = f"""Print statistics of a generated dataset as JSON.

@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "train": "twinwatch.stream.commands.twin_train:train",
     "explain": "twinwatch.stream.commands.twin_explain:explain",
     "calibrate": "twinwatch.stream.commands.twin_calibrate:calibrate",
+    "finetune": "twinwatch.stream.commands.twin_finetune:finetune",
 }
 
 _HELP = """Predict, evaluate, train and explain the network twin offline.

@@ -81,6 +81,14 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @click.option("--iterations", type=click.IntRange(min=1, max=64), default=8, show_default=True,
               help="Message-passing iterations T.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads.")
+@click.option("--hybrid/--no-hybrid", default=False, show_default=True,
+              help="Train the queueing-theory hybrid (the GNN corrects the M/G/1/K estimate of every hop; "
+                   "untrained, it is queueing theory) instead of the first-generation readout.")
+@click.option("--init-from", "init_from", metavar="DIR", default=None,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
+@click.option("--refit-stats", is_flag=True,
+              help="With --init-from: refit the feature statistics on --train (a wider data mix than the start's).")
 @click.option("--max-nodes", default=None, type=click.IntRange(min=2),
               help="Skip training samples with more nodes than this.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
@@ -90,8 +98,8 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @json_report_option
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
-          threads: int, max_nodes: int | None, resume: bool, mlp_out: Path | None, progress: bool,
-          json_report: str | None) -> None:
+          threads: int, hybrid: bool, init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool,
+          mlp_out: Path | None, progress: bool, json_report: str | None) -> None:
     import torch
     from rich.console import Console
 
@@ -111,15 +119,23 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     try:
         cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
                           time_budget_min=time_budget, patience=patience, threads=threads,
-                          architecture={"hidden": hidden, "iterations": iterations, "readout_hidden": 32})
+                          architecture={"hidden": hidden, "iterations": iterations, "readout_hidden": 32,
+                                        "hybrid": hybrid})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     torch.set_num_threads(threads)
     console = Console(stderr=True, quiet=not progress)
     console.print(f"reading training data: {', '.join(map(str, train_dirs))}")
+    if init_from is not None:
+        from twinwatch.twin.checkpoint import load_checkpoint
+
+        try:
+            hybrid = bool(load_checkpoint(init_from)[1].get("architecture", {}).get("hybrid", False))
+        except CheckpointError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
-        tr = load_examples(train_dirs, max_nodes=max_nodes)
-        va = load_examples(val_dirs)
+        tr = load_examples(train_dirs, max_nodes=max_nodes, qt_prior=hybrid)
+        va = load_examples(val_dirs, qt_prior=hybrid)
     except (DatasetError, ScenarioError, OSError, EOFError) as exc:
         raise click.ClickException(str(exc)) from None
     if not tr or not va:
@@ -129,7 +145,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     info = {"train": [str(d) for d in train_dirs], "val": [str(d) for d in val_dirs], "max_nodes": max_nodes,
             "command": " ".join(["twinwatch", "twin", "train", *sys.argv[3:]]) if len(sys.argv) > 3 else ""}
     try:
-        summary = _run(run_train, tr, va, out_dir, cfg, resume, info, console, progress)
+        summary = _run(run_train, tr, va, out_dir, cfg, resume, info, console, progress, init_from, refit_stats)
     except (CheckpointError, OSError) as exc:
         raise click.ClickException(f"cannot write or resume {out_dir}: {exc}") from None
     console.print(f"model written to {out_dir}: best validation delay MAPE {summary['best_val_delay_mape']:.2f} % "
@@ -150,7 +166,8 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
 
 
 def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resume: bool, info: dict[str, object],
-         console: object, progress: bool) -> dict[str, object]:
+         console: object, progress: bool, init_from: Path | None = None,
+         refit_stats: bool = False) -> dict[str, object]:
     """Run training with a rich progress display on ``console`` (nothing when ``progress`` is off)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -172,7 +189,9 @@ def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resu
                 bar.update(task, val=f"{val['delay_mape']:.2f}%", best=f"{float(ev['best']):.2f}%")  # type: ignore[arg-type]
                 bar.console.print(
                     f"epoch {ev['epoch']}: train loss {float(ev['train_loss']):.4f}, val delay MAPE "  # type: ignore[arg-type]
-                    f"{val['delay_mape']:.2f} %, jitter MAPE {val['jitter_mape']:.1f} %, loss MAE "
+                    f"{val['delay_mape']:.2f} %, queueing part {val.get('queue_mape', float('nan')):.2f} %, "
+                    f"jitter MAPE {val['jitter_mape']:.1f} %, loss MAE "
                     f"{val['loss_mae']:.4f}{'  (best, saved)' if ev['improved'] else ''}")
 
-        return run_train(tr, va, out_dir, cfg, resume=resume, data_info=info, on_event=on_event)  # type: ignore[operator]
+        return run_train(tr, va, out_dir, cfg, resume=resume, data_info=info, on_event=on_event,  # type: ignore[operator]
+                         init_checkpoint=init_from, refit_stats=refit_stats)

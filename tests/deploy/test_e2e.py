@@ -1,34 +1,32 @@
-"""End to end with the real binaries, all on loopback: a simulated network with injected faults → the
-service's pipeline with its ``/metrics`` endpoint and its Alertmanager push → a real ``prometheus`` scraping
+"""End to end with the real binaries, all on loopback: a simulated network with injected faults → Kafka (the
+real Tansu broker of the ``kafka_broker`` fixture) → the service as operators run it (``twinwatch run``: the faust
+consumer, the pipeline, the shipped GNN twin, ``/metrics``, its Alertmanager push) → a real ``prometheus`` scraping
 it with the rules of ``deploy/prometheus`` → a real ``prometheus-alertmanager`` with
 ``deploy/alertmanager/alertmanager.yml`` → a webhook receiver in this test.
 
 What is real: the telemetry (``twinwatch simulate telemetry``: the packet-level simulator and the collectors'
-wire formats, with a capacity degradation, grey loss and a link going down), the service's
-:class:`twinwatch.stream.pipeline.Pipeline` with the shipped GNN twin,
-:class:`twinwatch.stream.metrics.ServiceMetrics` served by :class:`twinwatch.stream.metrics.MetricsServer`,
-:class:`twinwatch.stream.sinks.AlertmanagerSink`, the Debian Prometheus and
-Alertmanager binaries, and the deploy configuration files. What differs from production, and why:
-
-* the captures are fed to the pipeline directly, as ``twinwatch replay`` does, not through Kafka (the Kafka
-  path is the service's own integration test); so the Kafka-only series (consumer lag, Kafka errors) have no
-  samples and their dashboard queries are the only ones allowed to return nothing;
-* timers are shortened so the test takes seconds, not minutes: scrapes every 2 s, rule evaluation every second, every
-  alerting rule's ``for`` set to 0 s, Alertmanager's ``group_wait`` 1 s and ``group_interval`` 2 s; the webhook
-  URLs point at the test's receiver. Expressions, labels, routes, grouping and inhibition are the files' own.
+wire formats, with a capacity degradation, grey loss and a link going down), the broker, the service process and
+its configuration file, the Debian Prometheus and Alertmanager binaries and the deploy configuration files. What
+differs from production, and why: timers are shortened so the test takes minutes, not hours: scrapes every 2 s, rule
+evaluation every second, every alerting rule's ``for`` set to 0 s, Alertmanager's ``group_wait`` 1 s and
+``group_interval`` 2 s; the webhook URLs point at the test's receiver; the telemetry is produced at
+:data:`SPEED` × real time. Expressions, labels, routes, grouping and inhibition are the files' own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
@@ -36,20 +34,27 @@ from tests.deploy._live import Webhook, free_port, get_json, ready, start_alertm
 from tests.deploy._support import (
     RULE_FILES,
     dashboard_queries,
-    metric_names,
     substitute_grafana_variables,
     tool,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.timeout(900)]
 
 SIM_ARGS = ["--network", "abilene", "--duration", "40m", "--faults", "3", "--seed", "7"]
 """40 simulated minutes of Abilene with 3 faults (capacity degradation, grey loss, link down) and a benign
 counter clear; the detectors need the first minutes to calibrate."""
 
-KAFKA_ONLY = {"twinwatch_consumer_lag_messages", "twinwatch:consumer_lag_messages:sum",
-              "twinwatch_kafka_errors_total", "twinwatch:kafka_errors:rate5m"}
-"""Series that only the Kafka consumer sets (absent here: the captures are fed to the pipeline directly)."""
+FORMATS = ("gnmic", "influx", "probe", "goflow2")
+SPEED = 30.0
+"""Telemetry is produced at this many times real time (a 10 s window every third of a second): fast enough for a
+test, slow enough that an alert lasting a few windows is still firing when Alertmanager flushes its group
+(``group_wait`` 1 s); Alertmanager rightly never notifies a group whose alerts all resolved before its first flush."""
+DEGRADATION_ONLY = ('kind="degradation"', "twinwatch_link_paths_anomalous")
+"""Dashboard selectors whose series exist only once the service has raised a ``degradation`` alert (or
+flagged a path); with the detectors of this tree the scenario's faults may raise link-state and traffic
+alerts only, and then these panels have no data to show (the test prints which)."""
+LONG_ALERT_WINDOWS = 8
+"""Alerts firing at least this many windows (≥ 2.7 s wall at :data:`SPEED`) must all reach the webhook."""
 
 
 def _prometheus_files(tmp: Path, metrics_port: int, am_port: int) -> Path:
@@ -85,111 +90,196 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_faults_reach_the_webhook_through_prometheus_and_alertmanager(
-        capture: Path, webhook: Webhook, procs: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
-    import torch
-    from prometheus_client import CollectorRegistry
+def _service_config(tmp: Path, capture: Path, bootstrap: str, prefix: str, metrics_port: int, am_port: int,
+                    max_links: int) -> Path:
+    """The ``twinwatch run`` configuration: the test's broker, topics, Alertmanager and metrics port."""
+    cfg = {
+        "kafka": {"bootstrap": bootstrap, "consumer_group": f"{prefix}-service", "rebalance_timeout_s": 5.0},
+        "topics": {"formats": list(FORMATS), "raw": {f: f"{prefix}.raw.{f}" for f in FORMATS},
+                   "alerts": f"{prefix}.alerts", "expected": f"{prefix}.expected", "dlq": f"{prefix}.dlq"},
+        "networks": [str(capture / "network.yaml")],
+        "twin": {"model": "gnn", "threads": 1},
+        "sinks": {"jsonl": str(tmp / "alerts.jsonl"), "alertmanager_url": f"http://127.0.0.1:{am_port}",
+                  "alertmanager_retries": 2},
+        "metrics": {"bind": f"127.0.0.1:{metrics_port}", "max_links": max_links},
+        "logging": {"level": "INFO"},
+    }
+    path = tmp / "twinwatch.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
 
-    from twinwatch.stream.metrics import MetricsServer, ServiceMetrics
-    from twinwatch.stream.pipeline import Pipeline, interleave
-    from twinwatch.stream.sinks import AlertmanagerSink
-    from twinwatch.twin.models import load_model
+
+async def _produce_paced(bootstrap: str, capture: Path, prefix: str, speed: float) -> int:
+    """Produce the capture's messages onto ``<prefix>.raw.<format>`` in event-time order at ``speed`` × real time.
+
+    The captures are cut into slices that advance together (:func:`twinwatch.stream.pipeline.interleave`, as
+    ``replay`` reads them); slice ``i`` is sent at ``i × span / n / speed`` seconds after the start.
+    """
+    from aiokafka import AIOKafkaProducer
+
+    from twinwatch.stream.pipeline import interleave
+
+    streams = {f: [x for x in (capture / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
+               for f in FORMATS}
+    manifest = orjson.loads((capture / "manifest.json").read_bytes())
+    span_s = float(manifest["config"]["duration_s"])
+    batch = max(len(streams["gnmic"]) // 240, 1)  # ~one window of gnmic events per slice
+    slices = interleave(streams, batch)
+    rounds = max(len(slices) // len(FORMATS), 1)
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await prod.start()
+    sent = 0
+    try:
+        t0 = time.monotonic()
+        for i, (fmt, chunk) in enumerate(slices):
+            due = t0 + (i // len(FORMATS)) * span_s / rounds / speed
+            await asyncio.sleep(max(due - time.monotonic(), 0.0))
+            futs = [await prod.send(f"{prefix}.raw.{fmt}", value=v, key=b"abilene") for v in chunk]
+            await asyncio.gather(*futs)
+            sent += len(chunk)
+    finally:
+        await prod.stop()
+    return sent
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """Sum of every sample of the service's ``/metrics``, by sample name."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            out[smp.name] = out.get(smp.name, 0.0) + float(smp.value)
+    return out
+
+
+def test_faults_reach_the_webhook_through_kafka_prometheus_and_alertmanager(
+        capture: Path, kafka_broker: Any, webhook: Webhook, procs: list[subprocess.Popen[bytes]],
+        tmp_path: Path) -> None:
+    from twinwatch.detectors.alerts import Alert
+    from twinwatch.detectors.scoring import collapse_alerts
     from twinwatch.twin.netmodel import load_network
 
     pytest.importorskip("promql_parser", reason="promql-parser is in the `deploy` extra: pip install -e '.[deploy]'")
-    torch.set_num_threads(1)
     prom_bin = tool("prometheus")
+    t_start = time.time()
 
-    # --- the service: pipeline and metrics endpoint; max_links two below the network's link count, so the
-    # link-series cap is exercised (and TwinwatchLinkSeriesDropped has something to report)
+    # --- Alertmanager, then Prometheus scraping the service's port; max_links two below the network's link
+    # count, so the link-series cap is exercised (and TwinwatchLinkSeriesDropped has something to report)
     model = load_network(capture / "network.yaml")
-    max_links = model.n_links - 2
-    registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry, version="e2e", max_links=max_links)
-    server = MetricsServer(metrics, "127.0.0.1", 0).start()
-    try:
-        # --- Alertmanager, then Prometheus
-        am_port, prom_port = start_alertmanager(procs, tmp_path, webhook.port), free_port()
-        prom_cfg = _prometheus_files(tmp_path, server.port, am_port)
-        start_process(procs, [prom_bin, f"--config.file={prom_cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                              f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-                      tmp_path / "prometheus.log")
-        prom = f"http://127.0.0.1:{prom_port}"
-        wait_for("prometheus /-/ready", lambda: ready(f"{prom}/-/ready"), 60)
-        wait_for("the first scrape of twinwatch",
-                 lambda: get_json(f"{prom}/api/v1/query?query=up")["data"]["result"], 30)
+    metrics_port, prom_port = free_port(), free_port()
+    am_port = start_alertmanager(procs, tmp_path, webhook.port)
+    prom_cfg = _prometheus_files(tmp_path, metrics_port, am_port)
+    start_process(procs, [prom_bin, f"--config.file={prom_cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                          f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                  tmp_path / "prometheus.log")
+    prom = f"http://127.0.0.1:{prom_port}"
+    wait_for("prometheus /-/ready", lambda: ready(f"{prom}/-/ready"), 60)
 
-        # --- the scenario through the service's pipeline, alerts pushed as the service pushes them
-        twin = load_model("gnn", None)
-        pipe = Pipeline([model], twin, window_s=10.0, lateness_s=5.0, metrics=metrics, max_age_s=None)
-        sink = AlertmanagerSink(f"http://127.0.0.1:{am_port}", timeout_s=5.0, retries=2)
-        streams = {p.name.split(".")[2]: p.read_bytes().splitlines() for p in
-                   sorted((capture / "topics").glob("twinwatch.raw.*.jsonl"))}
-        t_start = time.time()
-        pushed: list[dict[str, Any]] = []
-        # The replay runs far faster than real time, so an alert would fire and resolve within Alertmanager's
-        # group_wait, and Alertmanager (rightly) never notifies a group that resolved before its first flush.
-        # Push the firings as they come and the resolutions after the deliveries are checked.
-        resolutions = []
-        for out in [*(pipe.process(chunk, fmt) for fmt, chunk in interleave(streams, 2000)), pipe.flush()]:
-            firing = [c for c in out.changes if c.action == "firing"]
-            resolutions += [c for c in out.changes if c.action == "resolved"]
-            if firing:
-                sink.push(firing)
-                pushed += [c.alert.to_alertmanager() for c in firing]
-        assert pushed, "the scenario's faults raised no alert: nothing to deliver"
+    # --- the service, as operators run it, on topics of its own on the session's broker
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    cfg = _service_config(tmp_path, capture, kafka_broker.bootstrap, prefix, metrics_port, am_port,
+                          model.n_links - 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINWATCH_")}
+    env.update(OMP_NUM_THREADS="1")
+    log = tmp_path / "service.log"
+    with log.open("wb") as fh:
+        service = subprocess.Popen([sys.executable, "-c", "from twinwatch.stream.cli import main; main()", "run",
+                                    "--config", str(cfg), "--duration", "800"],
+                                   stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    procs.append(service)
 
-        # --- 1. twinwatch's own alerts reach the receiver their kind and severity route to, grouped
-        def receiver_of(labels: dict[str, str]) -> str:
-            return "netops-pager" if (labels["kind"], labels["severity"]) == ("degradation", "critical") \
-                else "netops-ticket"
+    def service_log() -> str:
+        return log.read_text(errors="replace")[-3000:]
 
-        link_state = {(a["labels"]["network"], a["labels"].get("suspect_link")) for a in pushed
-                      if a["labels"]["kind"] == "link_state"}
-        want = {a["labels"]["alert_id"]: receiver_of(a["labels"]) for a in pushed
-                if not (a["labels"]["entity_kind"] == "path"
-                        and (a["labels"]["network"], a["labels"].get("suspect_link")) in link_state)}
+    def assigned() -> bool:  # the lag gauges appear once the consumer holds its partitions
+        assert service.poll() is None, f"the service exited ({service.returncode}):\n{service_log()}"
+        try:
+            return _scrape(metrics_port).get("twinwatch_consumer_lag_messages") is not None
+        except OSError:
+            return False
 
-        def delivered() -> dict[str, str]:
-            got = {}
-            for rec in ("netops-pager", "netops-ticket"):
-                for a in webhook.alerts(rec):
-                    if "alert_id" in a["labels"]:
-                        got[a["labels"]["alert_id"]] = rec
-            return got if set(want) <= set(got) else {}
+    wait_for("the service's consumer to get its partitions", assigned, 240, every=1.0)
+    wait_for("the first scrape of twinwatch", lambda: get_json(f"{prom}/api/v1/query?query=up")["data"]["result"],
+             30)
 
-        got = wait_for(f"{len(want)} twinwatch alerts at the webhook", delivered, 60)
-        assert {k: got[k] for k in want} == want
-        for rec in ("netops-pager", "netops-ticket"):
-            for note in webhook.received(rec):
-                nets = {a["labels"]["network"] for a in note["alerts"]}
-                links = {a["labels"].get("suspect_link", "") for a in note["alerts"]}
-                assert len(nets) == 1 and len(links) == 1, f"one notification mixes incidents: {nets} {links}"
-                assert set(note["groupLabels"]) <= {"network", "suspect_link"}
-        sink.push(resolutions)
+    # --- the scenario through Kafka at SPEED × real time
+    sent = asyncio.run(_produce_paced(kafka_broker.bootstrap, capture, prefix, SPEED))
+    manifest = orjson.loads((capture / "manifest.json").read_bytes())
+    end_s = float(manifest["start_epoch_s"]) + float(manifest["config"]["duration_s"])
 
-        # --- 2. every dashboard query returns data from this Prometheus over the run
-        wait_for("recording rules evaluated on the last scrape", lambda: get_json(
-            f"{prom}/api/v1/query?query=twinwatch:alerts_firing:sum")["data"]["result"], 30)
-        time.sleep(3)
-        empty = []
-        for q in dashboard_queries():
-            expr = substitute_grafana_variables(q.expr)
-            params = urllib.parse.urlencode({"query": expr, "start": t_start - 5, "end": time.time(), "step": "1"})
-            res = get_json(f"{prom}/api/v1/query_range?{params}")
-            assert res["status"] == "success", f"{q.where}: {res}"
-            values = [v for s in res["data"]["result"] for _, v in s["values"] if v not in ("NaN",)]
-            if not values and not metric_names(expr) & KAFKA_ONLY:
-                empty.append(f"{q.where}: {expr}")
-        assert empty == [], "dashboard queries without data:\n" + "\n".join(empty)
+    def caught_up() -> bool:
+        assert service.poll() is None, f"the service exited ({service.returncode}):\n{service_log()}"
+        m = _scrape(metrics_port)
+        return (m.get("twinwatch_messages_total", 0) >= sent
+                and m.get("twinwatch_last_window_end_timestamp_seconds", 0) >= end_s - 30.0)
 
-        # --- 3. a Prometheus rule fires and reaches the service owner: links beyond max_links
-        wait_for("TwinwatchLinkSeriesDropped at twinwatch-ops", lambda: [
-            a for a in webhook.alerts("twinwatch-ops") if a["labels"]["alertname"] == "TwinwatchLinkSeriesDropped"], 60)
-    finally:
-        server.stop()
+    wait_for(f"the service to consume the {sent} messages", caught_up, 300, every=1.0)
+    lines = [orjson.loads(x) for x in (tmp_path / "alerts.jsonl").read_bytes().splitlines() if x.strip()]
+    firing = [a for a in lines if a["status"] == "firing"]
+    assert firing, f"the scenario's faults raised no alert: nothing to deliver\n{service_log()}"
 
-    # --- 4. the service goes away: TwinwatchDown pages the service's on-call
+    # --- 1. the service's own push: alerts reach the receiver their kind and severity route to, grouped
+    def receiver_of(a: dict[str, Any]) -> str:
+        return "netops-pager" if (a["kind"], a["severity"]) == ("degradation", "critical") else "netops-ticket"
+
+    def delivered() -> dict[str, str]:
+        return {a["labels"]["alert_id"]: rec for rec in ("netops-pager", "netops-ticket")
+                for a in webhook.alerts(rec) if "alert_id" in a["labels"]}
+
+    by_id = {a["id"]: a for a in firing}
+    labels = {k: Alert.from_dict(a).to_alertmanager()["labels"] for k, a in by_id.items()}
+    link_state = {(lb["network"], lb.get("suspect_link")) for lb in labels.values() if lb["kind"] == "link_state"}
+    inhibited = {k for k, lb in labels.items()  # deploy/alertmanager: path alerts behind a down link are inhibited
+                 if lb["entity_kind"] == "path" and (lb["network"], lb.get("suspect_link")) in link_state}
+    long_ids = {s.id for s in collapse_alerts(lines) if s.end - s.start >= LONG_ALERT_WINDOWS * 10.0} - inhibited
+    wait_for("a twinwatch alert at the webhook (pushed by the service)", delivered, 60)
+    wait_for(f"the {len(long_ids)} alerts firing >= {LONG_ALERT_WINDOWS} windows at the webhook",
+             lambda: long_ids <= set(delivered()), 60)
+    got = delivered()
+    assert set(got) <= set(by_id), "the webhook got alerts the service never wrote to its JSONL file"
+    assert {k: receiver_of(by_id[k]) for k in got} == got
+    for rec in ("netops-pager", "netops-ticket"):
+        for note in webhook.received(rec):
+            nets = {a["labels"]["network"] for a in note["alerts"]}
+            links = {a["labels"].get("suspect_link", "") for a in note["alerts"]}
+            assert len(nets) == 1 and len(links) == 1, f"one notification mixes incidents: {nets} {links}"
+            assert set(note["groupLabels"]) <= {"network", "suspect_link"}
+
+    # --- 2. every dashboard query returns data from this Prometheus over the run, the Kafka ones included
+    wait_for("recording rules evaluated on the last scrape", lambda: get_json(
+        f"{prom}/api/v1/query?query=twinwatch:alerts_firing:sum")["data"]["result"], 30)
+    wait_for("the consumer-lag and Kafka-error recordings", lambda: all(get_json(
+        f"{prom}/api/v1/query?query={q}")["data"]["result"] for q in ("twinwatch:consumer_lag_messages:sum",
+                                                                      "twinwatch:kafka_errors:rate5m")), 30)
+    time.sleep(3)
+    degradations = any(a["kind"] == "degradation" for a in firing)
+    empty, unexercised = [], []
+    for q in dashboard_queries():
+        expr = substitute_grafana_variables(q.expr)
+        params = urllib.parse.urlencode({"query": expr, "start": t_start - 5, "end": time.time(), "step": "1"})
+        res = get_json(f"{prom}/api/v1/query_range?{params}")
+        assert res["status"] == "success", f"{q.where}: {res}"
+        values = [v for s in res["data"]["result"] for _, v in s["values"] if v not in ("NaN",)]
+        if values:
+            continue
+        if not degradations and any(m in expr for m in DEGRADATION_ONLY):
+            unexercised.append(q.where)
+        else:
+            empty.append(f"{q.where}: {expr}")
+    assert empty == [], "dashboard queries without data:\n" + "\n".join(empty)
+    if unexercised:  # said, not hidden: these panels were not exercised by this run
+        print(f"no degradation alert in this run; panels not exercised: {unexercised}")
+
+    # --- 3. a Prometheus rule fires and reaches the service owner: links beyond max_links
+    wait_for("TwinwatchLinkSeriesDropped at twinwatch-ops", lambda: [
+        a for a in webhook.alerts("twinwatch-ops") if a["labels"]["alertname"] == "TwinwatchLinkSeriesDropped"], 60)
+
+    # --- 4. the service goes away (SIGTERM, as an orchestrator stops it): TwinwatchDown pages its on-call
+    service.terminate()
+    assert service.wait(timeout=60) == 0, service_log()
     down = wait_for("TwinwatchDown at twinwatch-oncall", lambda: [
         a for a in webhook.alerts("twinwatch-oncall") if a["labels"]["alertname"] == "TwinwatchDown"], 60)
     assert down[0]["labels"]["severity"] == "critical" and down[0]["status"] == "firing"

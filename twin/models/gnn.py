@@ -18,6 +18,13 @@ M/M/1/K prior of that queue. Then, per hop,
 ``delay = occupancy · mean_size/capacity + size_f/capacity + propagation``,
 path delay is the sum over hops, jitter the sum of per-hop variances, loss
 ``1 − Π(1 − p_hop)``; a path with several flows mixes them by packet rate.
+With ``GNNConfig(hybrid=True)`` the readout is :class:`HybridReadout`
+instead: the network corrects the queueing-theory (M/G/1/K) wait, transit
+variance and loss of every hop, which it also reads as inputs; propagation
+is not an input; the untrained network equals the queueing-theory model.
+Every prediction flags the paths whose inputs lie beyond the training range
+(:func:`path_out_of_domain`, ``Prediction.path_out_of_domain``).
+
 Because every input is capacity-relative (:mod:`twinwatch.twin.features`) and time only
 enters through ``size/capacity``, the model is scale-free: it predicts in
 the scenario's own time unit whatever the capacities.
@@ -48,6 +55,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
@@ -57,6 +65,7 @@ from twinwatch.twin.conformal import interval, path_max_load
 from twinwatch.twin.features import (
     FLOW_FEATURES,
     HOP_FEATURES,
+    HOP_QT_FEATURES,
     LINK_FEATURES,
     QUEUE_FEATURES,
     FeatureStats,
@@ -66,7 +75,7 @@ from twinwatch.twin.features import (
     scenario_graph,
 )
 from twinwatch.twin.kpis import Prediction, queue_occupancy_ratio
-from twinwatch.twin.models.bounds import apply_physical_bounds
+from twinwatch.twin.models.bounds import OutOfDomainWarning, apply_physical_bounds
 from twinwatch.twin.scenario import MAX_QUEUES
 
 if TYPE_CHECKING:
@@ -74,8 +83,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "OOD_Z",
     "GNNConfig",
     "GNNModel",
+    "HybridReadout",
     "LinkUpdate",
     "PathGRU",
     "PhysicsReadout",
@@ -83,6 +94,7 @@ __all__ = [
     "RouteNetFermi",
     "interval",
     "load_gnn",
+    "path_out_of_domain",
 ]
 
 
@@ -98,18 +110,28 @@ class GNNConfig:
         Message-passing iterations ``T``.
     readout_hidden
         Width of the readout MLP.
+    hybrid
+        ``False`` (the default, the first shipped checkpoint): the
+        :class:`PhysicsReadout` corrects the M/M/1/K occupancy and the
+        squared mean sojourn, and the links see ``log_prop_rel``. ``True``:
+        the queueing-theory hybrid (:class:`HybridReadout`) — no propagation
+        input, the M/G/1/K per-hop wait and transit variance
+        (:data:`~twinwatch.twin.features.HOP_QT_FEATURES`) as hop inputs and
+        as the prior the readout corrects; the untrained model *is* the
+        queueing-theory model. Needs graphs built with ``qt_prior=True``.
     """
 
     hidden: int = 32
     iterations: int = 8
     readout_hidden: int = 32
+    hybrid: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GNNConfig:
-        return cls(**{k: d[k] for k in ("hidden", "iterations", "readout_hidden") if k in d})
+        return cls(**{k: d[k] for k in ("hidden", "iterations", "readout_hidden", "hybrid") if k in d})
 
 
 def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
@@ -281,26 +303,36 @@ class PhysicsReadout(nn.Module):
         nn.init.normal_(last.weight, std=1e-3)
         nn.init.zeros_(last.bias)
 
-    def forward(self, hop_state: Tensor, queue_state: Tensor, b: GraphBatch) -> dict[str, Tensor]:
-        raw = self.mlp(torch.cat([hop_state, queue_state[b.hop_queue]], dim=1)).clamp(-8.0, 8.0)
+    def hop_terms(self, raw: Tensor, b: GraphBatch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Per hop ``(queueing, transmission, variance, drop, occupancy)`` from the readout MLP's ``(H, 3)`` output."""
         cap = b.hop_capacity
         occ = (b.hop_prior_occ + 0.05) * torch.exp(raw[:, 0])
         queueing = occ * b.queue_size[b.hop_queue] / cap
         transmission = b.flow_size[b.hop_flow] / cap
-        delay_h = queueing + transmission + b.hop_prop
         var_h = (queueing + transmission) ** 2 * torch.exp(raw[:, 1])
         pb = b.hop_prior_block.clamp(1e-6, 1 - 1e-6)
         drop = torch.sigmoid(torch.log(pb) - torch.log1p(-pb) + raw[:, 2])
+        return queueing, transmission, var_h, drop, occ
+
+    def forward(self, hop_state: Tensor, queue_state: Tensor, b: GraphBatch) -> dict[str, Tensor]:
+        raw = self.mlp(torch.cat([hop_state, queue_state[b.hop_queue]], dim=1)).clamp(-8.0, 8.0)
+        cap = b.hop_capacity
+        queueing, transmission, var_h, drop, occ = self.hop_terms(raw, b)
         n_f, n_p, n_e = b.n_flows, b.n_paths, b.n_links
         log_keep = torch.log1p(-drop.clamp(max=1 - 1e-6))
-        flow_delay = scatter(delay_h, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
+        # propagation is common to the flows of a path: mix the flows on the queueing part (float32 keeps µs
+        # differences beside ms of propagation) and add the path's propagation afterwards
+        flow_delay = scatter(queueing + transmission, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
         flow_var = scatter(var_h, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
         flow_keep = torch.exp(scatter(log_keep, b.hop_flow, dim=0, dim_size=n_f, reduce="sum"))
+        flow_prop = scatter(b.hop_prop, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
         w = b.flow_weight
         wd = w * flow_keep  # delivered packets weight the delay statistics
         wd_sum = scatter(wd, b.flow_path, dim=0, dim_size=n_p, reduce="sum").clamp_min(1e-12)
-        path_delay = scatter(wd * flow_delay, b.flow_path, dim=0, dim_size=n_p, reduce="sum") / wd_sum
-        spread = (flow_delay - path_delay[b.flow_path]) ** 2
+        path_queueing = scatter(wd * flow_delay, b.flow_path, dim=0, dim_size=n_p, reduce="sum") / wd_sum
+        spread = (flow_delay - path_queueing[b.flow_path]) ** 2
+        path_prop = scatter(wd * flow_prop, b.flow_path, dim=0, dim_size=n_p, reduce="sum") / wd_sum
+        path_delay = path_queueing + path_prop
         path_var = scatter(wd * (flow_var + spread), b.flow_path, dim=0, dim_size=n_p, reduce="sum") / wd_sum
         w_sum = scatter(w, b.flow_path, dim=0, dim_size=n_p, reduce="sum").clamp_min(1e-12)
         path_loss = scatter(w * (1.0 - flow_keep), b.flow_path, dim=0, dim_size=n_p, reduce="sum") / w_sum
@@ -327,10 +359,53 @@ class PhysicsReadout(nn.Module):
         link_occ = scatter(q_occ, b.queue_link, dim=0, dim_size=n_e, reduce="sum")
         link_loss = scatter(reach * drop, b.hop_link, dim=0, dim_size=n_e, reduce="sum") / arrive.clamp_min(1e-12)
         return {
-            "path_delay": path_delay, "path_jitter": path_var, "path_loss": path_loss,
+            "path_delay": path_delay, "path_jitter": path_var, "path_loss": path_loss, "path_prop": path_prop,
             "link_utilization": link_util, "link_queue_occupancy": link_occ, "link_loss": link_loss,
             "hop_queueing": queueing, "hop_transmission": transmission, "hop_occupancy": occ, "hop_drop": drop,
         }
+
+
+class HybridReadout(PhysicsReadout):
+    """The queueing-theory hybrid readout: the GNN corrects the M/G/1/K estimate of every hop.
+
+    Per hop ``h`` of flow ``f`` (``EW``, ``VarT``, ``p`` the queueing-theory
+    mean wait, transit-time variance and queue loss of
+    :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities`; ``t_f`` the
+    flow's own transmission time at its queue's service rate, ``= s_f / C``
+    except at WFQ/DRR ports where queueing theory serves a class at its fair
+    share):
+
+    - delay ``d_h = EW · exp(r_0) + t_f + prop_l`` (propagation exact, outside the learned part);
+    - variance ``v_h = VarT · exp(r_1)``;
+    - drop ``p_h = σ(logit(p) + r_2)``;
+    - occupancy (packets waiting, for the link KPI) ``EW · exp(r_0) · C / a``.
+
+    The last layer starts at zero, so an untrained network reproduces the
+    queueing-theory model's path delay, jitter and loss (to float32
+    rounding and the 1e-30 floor of the drop prior). No occupancy floor.
+    """
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def hop_terms(self, raw: Tensor, b: GraphBatch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        if b.hop_qt_wait is None or b.hop_qt_var is None or b.hop_qt_tx is None or b.hop_qt_loss is None:
+            raise ValueError("hybrid GNN: the graph batch has no queueing-theory prior; build the graphs with "
+                             "scenario_graph(sc, qt_prior=True) and feature statistics that include 'hop_qt'")
+        queueing = b.hop_qt_wait * torch.exp(raw[:, 0])
+        transmission = b.hop_qt_tx
+        var_h = b.hop_qt_var * torch.exp(raw[:, 1])
+        pb = b.hop_qt_loss.clamp(1e-30, 1 - 1e-6)  # float32 holds 1e-30: a lossless queue stays (nearly) lossless
+        drop = torch.sigmoid(torch.log(pb) - torch.log1p(-pb) + raw[:, 2])
+        occ = queueing * b.hop_capacity / b.queue_size[b.hop_queue].clamp_min(1e-12)
+        return queueing, transmission, var_h, drop, occ
+
+
+_PROP_COL = LINK_FEATURES.index("log_prop_rel")
 
 
 class RouteNetFermi(nn.Module):
@@ -348,19 +423,29 @@ class RouteNetFermi(nn.Module):
         super().__init__()
         self.config = config or GNNConfig()
         d = self.config.hidden
+        hybrid = self.config.hybrid
+        # the hybrid never sees propagation: it is exact in the readout (bench/notes/twin_regimes.md)
+        self.link_cols = [i for i in range(len(LINK_FEATURES)) if not (hybrid and i == _PROP_COL)]
         self.flow_embed = _mlp(len(FLOW_FEATURES), d, d)
         self.queue_embed = _mlp(len(QUEUE_FEATURES), d, d)
-        self.link_embed = _mlp(len(LINK_FEATURES), d, d)
-        self.path_gru = PathGRU(d, len(HOP_FEATURES))
+        self.link_embed = _mlp(len(self.link_cols), d, d)
+        self.path_gru = PathGRU(d, len(HOP_FEATURES) + (len(HOP_QT_FEATURES) if hybrid else 0))
         self.queue_update = QueueUpdate(d)
         self.link_update = LinkUpdate(d)
-        self.readout = PhysicsReadout(d, self.config.readout_hidden)
+        self.readout = (HybridReadout if hybrid else PhysicsReadout)(d, self.config.readout_hidden)
 
     def forward(self, b: GraphBatch) -> dict[str, Tensor]:
         flow = self.flow_embed(b.flow_x)
         queue = self.queue_embed(b.queue_x)
-        link = self.link_embed(b.link_x)
-        hop_proj = self.path_gru.project_hops(b.hop_x)
+        if self.config.hybrid:
+            if b.hop_qt_x is None:
+                raise ValueError("hybrid GNN: the graph batch has no queueing-theory prior; build the graphs with "
+                                 "scenario_graph(sc, qt_prior=True) and feature statistics that include 'hop_qt'")
+            link = self.link_embed(b.link_x[:, self.link_cols])
+            hop_proj = self.path_gru.project_hops(torch.cat([b.hop_x, b.hop_qt_x], dim=1))
+        else:
+            link = self.link_embed(b.link_x)
+            hop_proj = self.path_gru.project_hops(b.hop_x)
         adj = QueueUpdate.adjacency(b.hop_share, b.hop_queue, b.n_queues)
         hop_state = queue.new_zeros((b.n_hops, self.config.hidden))
         for _ in range(self.config.iterations):
@@ -379,6 +464,66 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints
 """The shipped checkpoint directory (``twin/data/checkpoints/gnn``)."""
 
 _OUT_KEYS = {"delay_s": "path_delay", "jitter_s2": "path_jitter", "loss_ratio": "path_loss"}
+
+OOD_Z = 6.0
+"""A path is out of the training domain when one of its inputs (flow, hop, queue or link features, normalised by the
+checkpoint's statistics) is more than this many training standard deviations from the training mean — or, when the
+checkpoint stores the largest deviation seen in training (``FeatureStats.zmax``), beyond that, if larger."""
+
+
+def path_out_of_domain(net: RouteNetFermi, b: GraphBatch, stats: FeatureStats,
+                       z_max: float = OOD_Z) -> tuple[np.ndarray, str, float]:
+    """Which paths of batch ``b`` have an input beyond the training domain (:data:`OOD_Z`).
+
+    Checks every normalised input the network reads for the path: its flows'
+    features, its hops' features (with the hybrid's queueing-theory inputs),
+    and the features of the queues and links its hops cross. Each column's
+    ``|z|`` is divided by its limit ``max(z_max, training max |z|)``, so a
+    value above 1 is out of domain. Vectorised (one row-wise max per entity,
+    scattered to flows, then to paths).
+
+    Returns ``(mask (P,) bool, name of the worst feature, its |z|)``.
+    """
+    def limit(key: str, cols: list[int] | None = None) -> Tensor:
+        n = len(stats.mean[key])
+        zm = stats.zmax.get(key) if stats.zmax is not None else None
+        lim = torch.tensor([max(z_max, float(v)) for v in zm] if zm is not None else [z_max] * n)
+        return lim if cols is None else lim[cols]
+
+    link_names = tuple(LINK_FEATURES[i] for i in net.link_cols)
+    with_qt = net.config.hybrid and b.hop_qt_x is not None and "hop_qt" in stats.mean
+    hop_x = torch.cat([b.hop_x, b.hop_qt_x], dim=1) if with_qt else b.hop_x  # type: ignore[list-item]
+    hop_names = HOP_FEATURES + (HOP_QT_FEATURES if with_qt else ())
+    hop_lim = torch.cat([limit("hop"), limit("hop_qt")]) if with_qt else limit("hop")
+    queue_used = torch.bincount(b.hop_queue, minlength=b.n_queues) > 0  # unused queues hold placeholder values
+    # per entity: |z| scaled so that z_max is every column's limit; row maxima are gathered to the hops afterwards
+    entities = [
+        (hop_x, hop_lim, hop_names, None, None),
+        (b.queue_x, limit("queue"), QUEUE_FEATURES, b.hop_queue, queue_used),
+        (b.link_x[:, net.link_cols], limit("link", net.link_cols), link_names, b.hop_link, None),
+        (b.flow_x, limit("flow"), FLOW_FEATURES, b.hop_flow, None),
+    ]
+    hop_z = torch.zeros(b.n_hops)
+    worst, worst_name = 0.0, ""
+    for x, lim, names, to_hop, rows in entities:
+        if x.numel() == 0:
+            continue
+        z = x.abs().mul_(z_max / lim)
+        if rows is not None:
+            z = z[rows]
+        col_max = z.max(dim=0).values
+        c = int(torch.argmax(col_max))
+        if float(col_max[c]) > worst:
+            worst, worst_name = float(col_max[c]), names[c]
+        row_max = z.max(dim=1).values
+        if rows is not None:
+            full = torch.zeros(x.shape[0])
+            full[rows] = row_max
+            row_max = full
+        hop_z = torch.maximum(hop_z, row_max if to_hop is None else row_max.index_select(0, to_hop))
+    flow_z = scatter(hop_z, b.hop_flow, dim=0, dim_size=b.n_flows, reduce="max")
+    path_z = scatter(flow_z, b.flow_path, dim=0, dim_size=b.n_paths, reduce="max")
+    return (path_z > z_max).numpy(), worst_name, worst
 
 
 class GNNModel:
@@ -422,6 +567,7 @@ class GNNModel:
                 net = RouteNetFermi(GNNConfig.from_dict(cfg.get("architecture", {})))
                 net.load_state_dict(weights)
                 model = cls(net, FeatureStats.from_dict(cfg["feature_stats"]), cfg.get("calibration"), cfg)
+                warnings.simplefilter("ignore", OutOfDomainWarning)  # the self-test checks shapes, not the domain
                 model.predict(_self_test_scenario())  # feature statistics and calibration fit this code
                 return model
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, RuntimeWarning) as exc:
@@ -431,7 +577,11 @@ class GNNModel:
 
     def forward_scenarios(self, scenarios: list[Scenario]) -> tuple[GraphBatch, dict[str, Tensor]]:
         """Raw network outputs for a batch of scenarios (no intervals)."""
-        return self._forward_graphs([scenario_graph(sc) for sc in scenarios])
+        return self._forward_graphs([self.graph(sc) for sc in scenarios])
+
+    def graph(self, sc: Scenario) -> GraphArrays:
+        """The network's input graph of ``sc`` (with the queueing-theory prior when the model is the hybrid)."""
+        return scenario_graph(sc, qt_prior=self.net.config.hybrid)
 
     def _forward_graphs(self, graphs: list[GraphArrays]) -> tuple[GraphBatch, dict[str, Tensor]]:
         batch = collate(graphs, self.stats)
@@ -460,9 +610,10 @@ class GNNModel:
         return preds
 
     def _predict_batch(self, scenarios: list[Scenario]) -> list[Prediction]:
-        graphs = [scenario_graph(sc) for sc in scenarios]
+        graphs = [self.graph(sc) for sc in scenarios]
         batch, out = self._forward_graphs(graphs)
         arrays = {k: v.double().numpy() for k, v in out.items() if not k.startswith("hop_")}
+        ood, worst_name, worst_z = path_out_of_domain(self.net, batch, self.stats)
         preds: list[Prediction] = []
         p0 = e0 = 0
         for sc, g, n_p, n_e in zip(scenarios, graphs, batch.sample_paths, batch.sample_links, strict=True):
@@ -479,9 +630,17 @@ class GNNModel:
             for kpi, cal in self.calibration.items():
                 if kpi in _OUT_KEYS:
                     pr.path_interval[kpi] = interval(pr.path(kpi), cal, load)
+            pr.path_out_of_domain = ood[ps].copy()
             apply_physical_bounds(sc, pr)  # e.g. no active flow: delay 0 -> propagation + transmission
             preds.append(pr)
             p0, e0 = p0 + n_p, e0 + n_e
+        if ood.any():
+            warnings.warn(
+                f"gnn: {int(ood.sum())} of {ood.size} paths are outside the model's training domain (worst: "
+                f"{worst_name} at {worst_z:.0f} on a scale where {OOD_Z:.0f} is the edge of the training range); their "
+                "predictions are "
+                "extrapolations (Prediction.path_out_of_domain marks them; widen their intervals or use --model qt)",
+                OutOfDomainWarning, stacklevel=3)
         return preds
 
 

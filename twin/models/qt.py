@@ -105,7 +105,7 @@ from twinwatch.twin.models._queueing import (
 )
 from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario
 
-__all__ = ["QueueResult", "QueueingModel", "mg1k", "truncated_geometric"]
+__all__ = ["HopQuantities", "QueueResult", "QueueingModel", "mg1k", "truncated_geometric"]
 
 _UNBOUNDED_PKTS = 1e7
 """Buffer used when a scenario gives none (effectively infinite)."""
@@ -233,6 +233,32 @@ class QueueingModel:
             link_queue_pkts=occ,
         )
 
+    def hop_quantities(self, sc: Scenario) -> HopQuantities:
+        """Per flow-hop waiting, transmission and loss of ``sc`` (the GNN hybrid's prior).
+
+        Flow-hops are ordered flow by flow, in path order (flow ``f``'s hops
+        are ``fh_start[f] : fh_start[f] + fh_len[f]``), the order of
+        :func:`twinwatch.twin.features.scenario_graph`. Times are in the
+        scenario's unit (seconds, or the dataset's time unit).
+
+        >>> from twinwatch.twin.scenario import Flow, Scenario
+        >>> sc = Scenario.build(2, [(0, 1, 1e6)], {(0, 1): [0, 1]},
+        ...                     [Flow(0, 1, rate_bps=6e5, pkt_size_bits=1000.0)], queue_pkts=1e6)
+        >>> h = QueueingModel(service="mm1").hop_quantities(sc)
+        >>> round(float(h.wait_mean[0] + h.tx_mean[0]) * (1e3 - 6e2), 9)   # M/M/1: 1 / (mu - lambda)
+        1.0
+        """
+        topo = _expand(sc)
+        m1, m2, m3 = _flow_size_moments(sc, self.service)
+        lam_f = np.asarray(sc.flow_pkt_rate, dtype=np.float64)
+        lam_f = np.where(lam_f > 0, lam_f, np.where(sc.flow_rate_bps > 0, sc.flow_rate_bps / m1, 0.0))
+        st = self._solve(sc, topo, lam_f, (m1, m2, m3))
+        fq = topo.fh_queue
+        c_fh = st.c_tx[fq]
+        fm1, fm2 = m1[topo.fh_flow], m2[topo.fh_flow]
+        return HopQuantities(wait_mean=st.wait_mean[fq], wait_var=st.wait_var[fq], tx_mean=fm1 / c_fh,
+                             tx_var=np.maximum(fm2 - fm1**2, 0.0) / c_fh**2, loss=st.loss[fq])
+
     def _solve(
         self, sc: Scenario, topo: _Topo, lam_f: np.ndarray, moments: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> _QueueState:
@@ -298,6 +324,27 @@ class QueueingModel:
             wait_mean=np.where(empty, 0.0, res.wait_mean + extra),
             wait_var=np.where(empty, 0.0, res.wait_var),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class HopQuantities:
+    """Queueing-theory quantities of every flow-hop, ``(FH,)`` each (:meth:`QueueingModel.hop_quantities`).
+
+    Attributes
+    ----------
+    wait_mean, wait_var
+        Mean (time unit) and variance (time unit²) of the wait before the packet's own transmission.
+    tx_mean, tx_var
+        Mean and variance of the flow's own transmission time at the rate its queue is served at.
+    loss
+        Drop probability of the queue the hop crosses.
+    """
+
+    wait_mean: np.ndarray
+    wait_var: np.ndarray
+    tx_mean: np.ndarray
+    tx_var: np.ndarray
+    loss: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)

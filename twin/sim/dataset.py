@@ -52,6 +52,7 @@ from twinwatch.twin.datasets.native import (
 )
 from twinwatch.twin.scenario import Scenario
 from twinwatch.twin.sim.engine import SimConfig, simulate
+from twinwatch.twin.sim.recipe import OperatedRecipe, draw_operated, simulate_operated
 from twinwatch.twin.sim.scenarios import ScenarioParams, draw_scenario, load_matrix
 from twinwatch.twin.topology import Topology, load_topology, random_topology
 
@@ -72,13 +73,16 @@ class TopologySpec:
     Parameters
     ----------
     kind
-        ``"zoo"`` (one fixed topology, ``name``) or ``"random"`` (a fresh
-        connected random graph per sample).
+        ``"zoo"`` (one fixed topology, ``name``), ``"set"`` (sample ``i``
+        gets ``names[i % len(names)]``) or ``"random"`` (a fresh connected
+        random graph per sample).
     name
         Shipped topology name, Topology Zoo name (looked up in ``zoo_dir``) or
         ``.graphml`` path (``kind="zoo"``).
     zoo_dir
         Folder of Topology Zoo ``.graphml`` files for name lookups.
+    names
+        Topology names or ``.graphml`` paths (``kind="set"``), resolved like ``name``.
     nodes
         Inclusive range of node counts (``kind="random"``).
     degree
@@ -92,16 +96,19 @@ class TopologySpec:
     kind: str = "random"
     name: str | None = None
     zoo_dir: str | None = None
+    names: tuple[str, ...] = ()
     nodes: tuple[int, int] = (10, 30)
     degree: tuple[float, float] = (2.5, 4.0)
     capacities_bps: tuple[float, ...] = (10e6, 25e6, 40e6, 100e6)
     area_km: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("zoo", "random"):
-            raise ValueError(f"topology kind {self.kind!r}: expected 'zoo' or 'random'")
+        if self.kind not in ("zoo", "set", "random"):
+            raise ValueError(f"topology kind {self.kind!r}: expected 'zoo', 'set' or 'random'")
         if self.kind == "zoo" and not self.name:
             raise ValueError("a zoo topology needs a name or a .graphml path")
+        if self.kind == "set" and not self.names:
+            raise ValueError("a topology set needs at least one name or .graphml path")
         if self.kind == "random" and not (2 <= self.nodes[0] <= self.nodes[1]):
             raise ValueError(f"random topology nodes {self.nodes}: expected 2 <= lo <= hi")
         if self.kind == "random" and not (0 < self.degree[0] <= self.degree[1]):
@@ -115,11 +122,19 @@ class TopologySpec:
         """Load a zoo topology now, so that a bad name or file fails before any work."""
         if self.kind == "zoo":
             _zoo(str(self.name), self.zoo_dir)
+        for name in self.names if self.kind == "set" else ():
+            _zoo(name, self.zoo_dir)
+
+    def sample_name(self, index: int) -> str | None:
+        """The topology name of sample ``index`` (``None`` for random topologies)."""
+        if self.kind == "set":
+            return self.names[index % len(self.names)]
+        return self.name if self.kind == "zoo" else None
 
     def make(self, rng: np.random.Generator, index: int = 0) -> Topology:
         """The topology of one sample (random draws come from ``rng``)."""
-        if self.kind == "zoo":
-            return _zoo(str(self.name), self.zoo_dir)
+        if self.kind in ("zoo", "set"):
+            return _zoo(str(self.sample_name(index)), self.zoo_dir)
         n = int(rng.integers(self.nodes[0], self.nodes[1] + 1))
         deg = float(rng.uniform(*self.degree))
         return random_topology(
@@ -128,7 +143,10 @@ class TopologySpec:
         )
 
     def to_json(self) -> dict[str, object]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if not self.names:  # datasets made before topology sets resume unchanged
+            d.pop("names")
+        return d
 
 
 @functools.lru_cache(maxsize=8)
@@ -142,13 +160,24 @@ def _matrix(path: str) -> np.ndarray:
 
 
 def make_sample_scenario(
-    index: int, seed: int, topology: TopologySpec, params: ScenarioParams
+    index: int, seed: int, topology: TopologySpec, params: ScenarioParams, recipe: OperatedRecipe | None = None
 ) -> tuple[Scenario, int]:
-    """Scenario of sample ``index`` and the simulator seed to use for it."""
+    """Scenario of sample ``index`` and the simulator seed to use for it.
+
+    With a ``recipe`` the scenario is drawn by :func:`~twinwatch.twin.sim.recipe.draw_operated`
+    (``params`` is then unused; its packet budget is ``scenario.meta["packet_budget"]``);
+    shipped network models keep their own capacities.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 0)))
     topo = topology.make(rng, index)
-    matrix = _matrix(params.matrix_file) if params.matrix_file else None
-    sc = draw_scenario(topo, params, rng, matrix=matrix, name=f"{topo.name}#{index}")
+    if recipe is not None:
+        from twinwatch.twin.netmodel import list_networks
+
+        shipped = str(topology.sample_name(index) or "").lower() in list_networks()
+        sc, _ = draw_operated(topo, rng, recipe, keep_capacity=shipped, name=f"{topo.name}#{index}")
+    else:
+        matrix = _matrix(params.matrix_file) if params.matrix_file else None
+        sc = draw_scenario(topo, params, rng, matrix=matrix, name=f"{topo.name}#{index}")
     sim_seed = int(np.random.SeedSequence(seed, spawn_key=(index, 1)).generate_state(1)[0])
     return sc, sim_seed
 
@@ -161,20 +190,29 @@ class _Job:
     topology: TopologySpec
     params: ScenarioParams
     sim: SimConfig
+    recipe: OperatedRecipe | None = None
 
 
 def _run_job(job: _Job) -> dict[str, float]:
     """Make, simulate and write one sample (runs in a worker process)."""
     cpu0 = time.process_time()
-    sc, sim_seed = make_sample_scenario(job.index, job.seed, job.topology, job.params)
-    cfg = SimConfig(**{**asdict(job.sim), "seed": sim_seed})
+    sc, sim_seed = make_sample_scenario(job.index, job.seed, job.topology, job.params, job.recipe)
+    extra: dict[str, np.ndarray] = {}
     try:
-        res = simulate(sc, cfg)
+        if job.recipe is not None:
+            res, prop = simulate_operated(sc, sim_seed, int(sc.meta["packet_budget"]))  # type: ignore[call-overload]
+            ci_base = res.labels.path_delay_s - prop  # the queueing part: propagation is exact
+            extra = {"path_prop_s": prop, "path_scored": res.path_packets >= job.recipe.min_scored_packets}
+        else:
+            res = simulate(sc, SimConfig(**{**asdict(job.sim), "seed": sim_seed}))
+            ci_base = res.labels.path_delay_s
     except ValueError as exc:
         raise DatasetError(f"sample {job.index} ({sc.name}): simulation failed: {exc}") from exc
     cpu = time.process_time() - cpu0
     with np.errstate(all="ignore"):
-        rel = res.path_delay_ci / res.labels.path_delay_s
+        rel = res.path_delay_ci / ci_base
+    if job.recipe is not None:
+        rel = np.where(extra["path_scored"], rel, np.nan)
     rel_mean = float(np.nanmean(rel)) if np.isfinite(rel).any() else float("nan")
     write_sample(
         job.root, job.index, sc, res.labels,
@@ -184,6 +222,7 @@ def _run_job(job: _Job) -> dict[str, float]:
             "path_delay_rse": res.path_delay_rse,
             "path_packets": res.path_packets,
             "link_drops": res.link_drops,
+            **extra,
         },
         meta={
             "seed": sim_seed,
@@ -239,16 +278,21 @@ class GenerateStats:
         }
 
 
-def _identity(seed: int, topology: TopologySpec, params: ScenarioParams, sim: SimConfig) -> dict[str, object]:
+def _identity(
+    seed: int, topology: TopologySpec, params: ScenarioParams, sim: SimConfig, recipe: OperatedRecipe | None = None
+) -> dict[str, object]:
     simd = {k: v for k, v in asdict(sim).items() if k != "seed"}
     simd = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in simd.items()}
-    return {
+    ident: dict[str, object] = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "topology": topology.to_json(),
         "scenario_params": params.to_json(),
         "sim_config": simd,
     }
+    if recipe is not None:  # the recipe draws the scenarios and sets the packet budget (params and sim unused)
+        ident["recipe"] = {"name": "operated", **recipe.to_json()}
+    return ident
 
 
 def engine_fingerprint() -> str:
@@ -262,7 +306,7 @@ def engine_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-_ENGINE_FILES = ("engine.py", "_kernels.py", "traffic.py", "scenarios.py", "dataset.py")
+_ENGINE_FILES = ("engine.py", "_kernels.py", "traffic.py", "scenarios.py", "dataset.py", "recipe.py")
 
 
 def _check_resume(root: Path, ident: dict[str, object]) -> dict[str, object]:
@@ -293,8 +337,16 @@ def generate_dataset(
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,
+    recipe: OperatedRecipe | None = None,
 ) -> GenerateStats:
     """Make samples ``0..n_samples-1`` in ``out`` (skipping finished ones).
+
+    With ``recipe`` the scenarios come from the operated-network recipe
+    (:mod:`twinwatch.twin.sim.recipe`): ``params`` and ``sim`` are then unused,
+    every sample is simulated with its own packet budget, propagation is
+    added exactly, and the samples gain ``sim.path_prop_s`` ``(P,)`` seconds
+    and ``sim.path_scored`` ``(P,)`` bool (at least ``recipe.min_scored_packets``
+    measured packets).
 
     Raises :class:`~twin.datasets.gnnet.DatasetError` when ``out`` holds a
     dataset made with other settings.
@@ -308,7 +360,7 @@ def generate_dataset(
     params = params or ScenarioParams()
     sim = sim or SimConfig()
     root = Path(out)
-    ident = _identity(seed, topology, params, sim)
+    ident = _identity(seed, topology, params, sim, recipe)
     info: dict[str, object] = dict(ident)
     info["engine_sha256"] = engine_fingerprint()
     if (root / MANIFEST).exists():
@@ -327,7 +379,7 @@ def generate_dataset(
     pending = [i for i in range(n_samples) if not sample_path(root, i).exists()]
     stats = GenerateStats(skipped=n_samples - len(pending))
     t0 = time.perf_counter()
-    jobs = [_Job(str(root), i, seed, topology, params, sim) for i in pending]
+    jobs = [_Job(str(root), i, seed, topology, params, sim, recipe) for i in pending]
     for res in _progress(_execute(jobs, workers), len(jobs), stats, progress):
         stats.made += 1
         stats.sim_wall_time_s += res["wall_time_s"]
@@ -459,7 +511,12 @@ def _sample_figures(f: Path, read_extras: Any) -> dict[str, object]:
             delay = np.asarray(z["labels.path_delay_s"], dtype=np.float64)
             loss = np.asarray(z["labels.path_loss_ratio"], dtype=np.float64)
         with np.errstate(all="ignore"):
-            rel = np.asarray(extras["path_delay_ci"], dtype=np.float64) / delay
+            if "path_prop_s" in extras:  # operated recipe: the CI of the queueing part, scored paths only
+                queue = delay - np.asarray(extras["path_prop_s"], dtype=np.float64)
+                rel = np.asarray(extras["path_delay_ci"], dtype=np.float64) / queue
+                rel = np.where(np.asarray(extras["path_scored"], dtype=bool), rel, np.nan)
+            else:
+                rel = np.asarray(extras["path_delay_ci"], dtype=np.float64) / delay
         rel = rel[np.isfinite(rel)]
         sc_meta = meta.get("scenario_meta") or {}
         return {

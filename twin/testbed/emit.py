@@ -10,7 +10,8 @@ as a production feed:
 - :func:`influx_lines`: Telegraf line protocol, either as the ``gnmi`` input
   writes it (64-bit ``in_octets`` …, tags ``source`` and ``name``) or as the
   ``snmp`` input writes IF-MIB ``ifTable`` (32-bit ``ifInOctets`` … that wrap
-  at 2³², tags ``agent_host`` and ``ifName``);
+  at 2³², tags ``agent_host`` and ``ifName``), with the port's oper-status
+  (``ifOperStatus`` / ``oper_status``) when the caller gives it;
 - :func:`goflow2_records`: goflow2 JSON flow records with the sampling rate;
 - :func:`probe_results`: active-probe results (TWAMP-like: delay, jitter as
   the variance of delay, loss) in twinwatch's probe JSON.
@@ -116,26 +117,40 @@ def influx_lines(
     counters: Mapping[str, np.ndarray],
     *,
     counter32: np.ndarray | None = None,
+    oper_up: np.ndarray | None = None,
 ) -> list[bytes]:
     """One Telegraf line per row; rows with ``counter32`` true use IF-MIB ``ifTable`` names, wrapped at 2³².
 
     64-bit rows look like Telegraf's gnmi input (measurement ``interface``,
     tags ``source`` and ``name``, unsigned fields ``in_octets=…u``); 32-bit rows
     like its snmp input (measurement ``interface``, tags ``agent_host`` and
-    ``ifName``, integer fields ``ifInOctets=…i``).
+    ``ifName``, integer fields ``ifInOctets=…i``). ``oper_up`` (``(R,)`` bool)
+    adds the port's state as those inputs write it: ``ifOperStatus=1i`` (up) /
+    ``2i`` (down) for the snmp rows, ``oper_status="UP"`` / ``"DOWN"`` for the gnmi rows.
+
+    >>> influx_lines(np.array([1]), np.array(["r1"]), np.array(["et1"]), {"in-octets": np.array([7])},
+    ...              counter32=np.array([True]), oper_up=np.array([False]))
+    [b'interface,agent_host=r1,ifName=et1 ifInOctets=7i,ifOperStatus=2i 1']
     """
     n = len(ts_ns)
     _check_rows(n, device=device, interface=interface, **dict(counters))
     c32 = np.zeros(n, dtype=bool) if counter32 is None else np.asarray(counter32, dtype=bool)
     cols = {leaf: np.asarray(col, dtype=np.uint64) for leaf, col in counters.items()}
+    up = None if oper_up is None else np.asarray(oper_up, dtype=bool)
+    if up is not None:
+        _check_rows(n, oper_up=up)
     out = []
     for i in range(n):
         dev, ifc = _escape_tag(str(device[i])), _escape_tag(str(interface[i]))
         if c32[i]:
             fields = ",".join(f"{IFMIB32_COUNTERS[leaf]}={int(col[i]) & 0xFFFFFFFF}i" for leaf, col in cols.items())
+            if up is not None:
+                fields += ",ifOperStatus=1i" if up[i] else ",ifOperStatus=2i"
             line = f"interface,agent_host={dev},ifName={ifc} {fields} {int(ts_ns[i])}"
         else:
             fields = ",".join(f"{TELEGRAF_GNMI_COUNTERS[leaf]}={int(col[i])}u" for leaf, col in cols.items())
+            if up is not None:
+                fields += ',oper_status="UP"' if up[i] else ',oper_status="DOWN"'
             line = f"interface,name={ifc},source={dev} {fields} {int(ts_ns[i])}"
         out.append(line.encode())
     return out

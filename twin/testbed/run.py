@@ -286,7 +286,7 @@ class _TopicWriter:
 
 # ----------------------------------------------------------------------------- truth tables
 _PATH_COLS = ("window_start", "src", "dst", "tos", "offered_bps", "delay_s", "jitter_s2", "loss_ratio", "delay_ci_s",
-              "packets", "method")
+              "packets", "method", "jitter_ci_s2")
 _LINK_COLS = ("window_start", "link", "utilization", "tx_bps", "rx_bps", "drop_pps", "queue_occupancy",
               "loss_ratio", "up", "true_capacity_bps")
 
@@ -309,7 +309,7 @@ class _TruthWriter:
                           ("tos", pa.int8()), ("offered_bps", pa.float64()), ("delay_s", pa.float64()),
                           ("jitter_s2", pa.float64()),
                           ("loss_ratio", pa.float64()), ("delay_ci_s", pa.float64()), ("packets", pa.float64()),
-                          ("method", pa.int8())])
+                          ("method", pa.int8()), ("jitter_ci_s2", pa.float64())])
 
     @staticmethod
     def _link_schema() -> pa.Schema:
@@ -325,7 +325,7 @@ class _TruthWriter:
                                      truth.pair_tos.astype(np.int8), truth.pair_offered_bps, truth.pair_delay_s,
                                      truth.pair_jitter_s2,
                                      truth.pair_loss_ratio, truth.pair_delay_ci_s, truth.pair_packets,
-                                     truth.pair_method)):
+                                     truth.pair_method, truth.pair_jitter_ci_s2)):
             self.paths[c].append(v)
         e = up.size
         for c, v in zip(_LINK_COLS, (np.full(e, t), np.asarray(self.model.link_ids), truth.link_utilization,
@@ -562,7 +562,7 @@ def _emit_window(
             if lg.any():
                 lp[is_late] += influx_lines(ts_ns[lg], names[dev[lg]], ports.name[lg],
                                             {leaf: values[leaf][lg] for leaf in GNMIC_COUNTERS},
-                                            counter32=np.ones(int(lg.sum()), dtype=bool))
+                                            counter32=np.ones(int(lg.sum()), dtype=bool), oper_up=port_up[lg])
     emit("gnmic", gn[False])
     emit("influx", lp[False])
     if gn[True] or lp[True]:

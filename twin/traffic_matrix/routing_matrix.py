@@ -26,7 +26,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,9 @@ class RoutingMatrix:
 
     matrix: sp.csr_array
     n_nodes: int
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What depends only on this routing (pairs, edge rows, the stacked matrix, tomogravity's solve plans),
+    computed once: a window's traffic-matrix estimate reuses them for as long as the routing holds."""
 
     def __post_init__(self) -> None:
         p = self.n_nodes * (self.n_nodes - 1)
@@ -84,8 +87,14 @@ class RoutingMatrix:
         return int(self.matrix.shape[1])
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(pair_src, pair_dst)`` of the columns; see :func:`offdiagonal_pairs`."""
-        return offdiagonal_pairs(self.n_nodes)
+        """``(pair_src, pair_dst)`` of the columns; see :func:`offdiagonal_pairs` (computed once, read-only)."""
+        hit = self.memo.get("pairs")
+        if hit is None:
+            hit = offdiagonal_pairs(self.n_nodes)
+            for arr in hit:
+                arr.flags.writeable = False
+            self.memo["pairs"] = hit
+        return hit
 
     def load_bps(self, pair_bps: np.ndarray) -> np.ndarray:
         """Link loads ``(E,)`` bit/s for pair rates ``(P,)`` bit/s (``A @ x``)."""
@@ -93,6 +102,27 @@ class RoutingMatrix:
 
     def edge_matrix(self) -> sp.csr_array:
         """``(2 N, P)`` 0/1 matrix whose rows give node ingress (rows ``0..N-1``) and egress (``N..2N-1``) totals."""
+        hit = self.memo.get("edge")
+        if hit is None:
+            hit = self.memo["edge"] = self._edge_matrix()
+        return hit
+
+    def stacked(self) -> sp.csr_array:
+        """``(E + 2 N, P)`` CSR: the link rows of :attr:`matrix` over the rows of :meth:`edge_matrix` (computed once).
+
+        >>> rm = RoutingMatrix.from_paths(n_nodes=2, n_links=2, path_src=[0, 1], path_dst=[1, 0],
+        ...                               path_ptr=[0, 1, 2], path_links=[0, 1])
+        >>> rm.stacked().toarray().tolist()   # links 0, 1; ingress of nodes 0, 1; egress of nodes 0, 1
+        [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]
+        """
+        hit = self.memo.get("stacked")
+        if hit is None:
+            hit = sp.csr_array(sp.vstack([self.matrix, self.edge_matrix()], format="csr"))
+            hit.sort_indices()
+            self.memo["stacked"] = hit
+        return hit
+
+    def _edge_matrix(self) -> sp.csr_array:
         src, dst = self.pairs()
         p = np.arange(self.n_pairs)
         rows = np.concatenate([src, self.n_nodes + dst])

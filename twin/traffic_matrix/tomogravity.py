@@ -59,8 +59,10 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import OrderedDict
+from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg as sla
@@ -110,18 +112,108 @@ def _default_sigma(y: np.ndarray, rel_noise: float) -> np.ndarray:
     return rel_noise * mag + floor
 
 
-def _diag_quadratic(b: sp.csc_array, q: np.ndarray) -> np.ndarray:
-    """``diag(Bᵀ Q B)`` for sparse ``B (M, P)`` and dense ``Q (M, M)``, from each column's non-zero pairs."""
-    b = sp.csc_array(b)
-    b.sort_indices()
-    counts = np.diff(b.indptr)
-    col = np.repeat(np.arange(b.shape[1]), counts)  # column of each non-zero
-    reps = counts[col]  # each non-zero meets every non-zero of its column
-    left = np.repeat(np.arange(b.nnz), reps)
-    offset = np.arange(left.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    right = b.indptr[col[left]] + offset
-    vals = b.data[left] * b.data[right] * q[b.indices[left], b.indices[right]]
-    return np.bincount(col[left], weights=vals, minlength=b.shape[1])
+PLAN_CACHE_SIZE = 4
+"""Patterns (used counters × non-zero priors) whose :class:`_Plan` one cache keeps (oldest dropped first)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What a solve needs from ``A`` alone, for one pattern of used rows and free (non-zero prior) columns.
+
+    ``B = W A[rows][:, cols] diag(x_g[cols])`` has the sparsity of the block ``A[rows][:, cols]``; its values
+    are the block's ``data`` times a per-row and a per-column factor, so a window only rescales ``data``
+    (``(nnz,)``, CSR order). The products ``B Bᵀ`` (the ``(M, M)`` Gram matrix) and ``diag(Bᵀ Q B)`` both
+    sum products of two non-zeros of one column: the pairs (``left``, ``right``, all ordered pairs of a
+    column, each with itself too), their column and their flat ``(M, M)`` position are fixed here, so
+    neither needs a sparse matrix product per window. Memory: 16 bytes per pair,
+    ``Σ_p nnz(A[:, p])²`` pairs.
+    """
+
+    m: int
+    p_free: int
+    a_used: sp.csr_array
+    """``(M, P)`` the used rows of ``A`` (all columns), for ``A x`` products."""
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    nz_row: np.ndarray
+    """``(nnz,)`` row of each non-zero of the block (0..M-1)."""
+    nz_col: np.ndarray
+    """``(nnz,)`` column of each non-zero of the block (0..P_free-1)."""
+    left: np.ndarray
+    right: np.ndarray
+    pair_col: np.ndarray
+    pair_flat: np.ndarray
+    """``(pairs,)`` ``row(left) * M + row(right)``."""
+    seen: np.ndarray
+    """``(P,)`` bool: some used row has a non-zero in the column."""
+
+    @classmethod
+    def build(cls, mat: sp.csr_array, used: np.ndarray, free: np.ndarray) -> _Plan:
+        rows, cols = np.flatnonzero(used), np.flatnonzero(free)
+        a_used = sp.csr_array(mat[rows])
+        blk = sp.csr_array(a_used[:, cols]) if cols.size < mat.shape[1] else a_used.copy()
+        blk.sum_duplicates()
+        blk.sort_indices()
+        m, pf = rows.size, cols.size
+        nz_row = np.repeat(np.arange(m, dtype=np.int64), np.diff(blk.indptr))
+        nz_col = blk.indices.astype(np.int64)
+        order = np.argsort(nz_col, kind="stable")  # non-zeros grouped by column
+        counts = np.bincount(nz_col, minlength=pf)
+        col_sorted = nz_col[order]
+        reps = counts[col_sorted]  # each non-zero meets every non-zero of its column
+        left_s = np.repeat(np.arange(order.size), reps)
+        offset = np.arange(left_s.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        right_s = (np.cumsum(counts) - counts)[col_sorted[left_s]] + offset
+        left, right = order[left_s], order[right_s]
+        idx = np.int32 if max(order.size, m * m, pf) < 2**31 else np.int64
+        seen = np.zeros(mat.shape[1], dtype=bool)
+        seen[np.unique(a_used.indices[a_used.data != 0])] = True
+        return cls(m=m, p_free=pf, a_used=a_used, data=blk.data.copy(), indices=blk.indices, indptr=blk.indptr,
+                   nz_row=nz_row, nz_col=nz_col, left=left.astype(idx), right=right.astype(idx),
+                   pair_col=nz_col[left].astype(idx), pair_flat=(nz_row[left] * m + nz_row[right]).astype(idx),
+                   seen=seen)
+
+    def products(self, bdata: np.ndarray) -> np.ndarray:
+        """``(pairs,)`` products of the two non-zeros of each same-column pair of ``B``."""
+        return bdata[self.left] * bdata[self.right]
+
+    def gram(self, prod: np.ndarray) -> np.ndarray:
+        """``(M, M)`` dense ``B Bᵀ`` from :meth:`products`."""
+        return np.bincount(self.pair_flat, weights=prod, minlength=self.m * self.m).reshape(self.m, self.m)
+
+    def diag_quadratic(self, prod: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``(P_free,)`` ``diag(Bᵀ Q B)`` for a dense ``(M, M)`` ``Q``, from :meth:`products`."""
+        return np.bincount(self.pair_col, weights=prod * q.ravel()[self.pair_flat], minlength=self.p_free)
+
+    def bt_dot(self, bdata: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``(P_free,)`` ``Bᵀ u`` for ``(M,)`` ``u``."""
+        return np.bincount(self.nz_col, weights=bdata * u[self.nz_row], minlength=self.p_free)
+
+    def b_dot(self, bdata: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """``(M,)`` ``B z`` for ``(P_free,)`` ``z``."""
+        return np.bincount(self.nz_row, weights=bdata * z[self.nz_col], minlength=self.m)
+
+    def matrix(self, bdata: np.ndarray) -> sp.csr_array:
+        """``B`` as a CSR array (the active-set and ``lsq_linear`` paths)."""
+        return sp.csr_array((bdata, self.indices, self.indptr), shape=(self.m, self.p_free))
+
+
+def _plan_for(mat: sp.csr_array, used: np.ndarray, free: np.ndarray,
+              cache: MutableMapping[Any, Any] | None) -> _Plan:
+    """The :class:`_Plan` of ``mat`` for this pattern, from ``cache`` when it holds it (LRU)."""
+    if cache is None:
+        return _Plan.build(mat, used, free)
+    plans = cache.setdefault("tomogravity_plans", OrderedDict())
+    key = (mat.shape, np.packbits(used).tobytes(), np.packbits(free).tobytes())
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _Plan.build(mat, used, free)
+        while len(plans) > PLAN_CACHE_SIZE:
+            plans.popitem(last=False)
+    else:
+        plans.move_to_end(key)
+    return plan
 
 
 def _inverse_from_cholesky(c: np.ndarray) -> np.ndarray:
@@ -132,38 +224,40 @@ def _inverse_from_cholesky(c: np.ndarray) -> np.ndarray:
     return np.tril(inv) + np.tril(inv, -1).T
 
 
-def _objective(b: sp.csr_array, wy: np.ndarray, lam: float, z: np.ndarray) -> float:
-    return float(np.sum(np.square(wy - b @ z)) + lam**2 * np.sum(np.square(z - 1.0)))
-
-
-def _active_set(b: sp.csr_array, wy: np.ndarray, lam: float, z0: np.ndarray, *, max_iter: int) -> np.ndarray:
+def _active_set(plan: _Plan, bdata: np.ndarray, prod: np.ndarray, wy: np.ndarray, lam: float, z0: np.ndarray, *,
+                max_iter: int) -> np.ndarray:
     """Minimise ``||wy - B z||² + λ² ||z - 1||²`` over ``z >= 0`` by a batch active-set method.
 
     Each round solves the problem unconstrained over the free variables with one ``(M, M)`` Cholesky
     (Woodbury form), fixes every negative one at 0, and, once none is negative, frees the fixed ones
     whose gradient points into the feasible set (KKT). It stops at a KKT point (the optimum: the
     problem is strictly convex) or after ``max_iter`` rounds, returning the best feasible iterate.
-    ``z0`` is the unconstrained solution (all variables free).
+    ``z0`` is the unconstrained solution (all variables free). ``B`` is given by its non-zeros
+    ``bdata`` in ``plan``'s pattern and ``prod`` (:meth:`_Plan.products`): the free columns' Gram
+    matrix and products are masked sums, no sparse matrix is built.
     """
-    p = z0.size
+    m = plan.m
     free = z0 >= 0
-    bt = sp.csc_array(b)
     best, best_obj = None, np.inf
-    tol = 1e-9 * max(1.0, float(np.abs(bt.T @ wy).max(initial=0.0)), lam**2)
+    tol = 1e-9 * max(1.0, float(np.abs(plan.bt_dot(bdata, wy)).max(initial=0.0)), lam**2)
+    reg = lam**2 * np.eye(m)
     for _ in range(max_iter):
-        bf = bt[:, free]
-        kf = (bf @ bf.T).toarray() + lam**2 * np.eye(b.shape[0])
-        zf = 1.0 + bf.T @ sla.cho_solve(sla.cho_factor(kf, lower=True), wy - bf @ np.ones(bf.shape[1]))
+        fp = free[plan.pair_col]
+        kf = np.bincount(plan.pair_flat[fp], weights=prod[fp], minlength=m * m).reshape(m, m) + reg
+        fz = free[plan.nz_col]
+        b1 = np.bincount(plan.nz_row[fz], weights=bdata[fz], minlength=m)  # B_free @ 1
+        zf = 1.0 + plan.bt_dot(bdata, sla.cho_solve(sla.cho_factor(kf, lower=True), wy - b1))[free]
         if zf.min(initial=0.0) < 0:
             idx = np.flatnonzero(free)
             free[idx[zf < 0]] = False
             continue
-        z = np.zeros(p)
+        z = np.zeros(z0.size)
         z[free] = zf
-        obj = _objective(b, wy, lam, z)
+        resid = wy - plan.b_dot(bdata, z)
+        obj = float(np.sum(np.square(resid)) + lam**2 * np.sum(np.square(z - 1.0)))
         if obj < best_obj:
             best, best_obj = z, obj
-        grad = -(bt.T @ (wy - b @ z)) - lam**2  # gradient at z_j = 0 for the fixed variables
+        grad = -plan.bt_dot(bdata, resid) - lam**2  # gradient at z_j = 0 for the fixed variables
         release = ~free & (grad < -tol)
         if not release.any():
             return z
@@ -183,6 +277,7 @@ def tomogravity(
     noise_std_bps: np.ndarray | None = None,
     solver: Literal["active-set", "lsq_linear"] = "active-set",
     max_iter: int = 100,
+    cache: MutableMapping[Any, Any] | None = None,
 ) -> TomogravityResult:
     """Regularised non-negative least squares of ``y ≈ A x`` towards the prior (module docstring).
 
@@ -206,11 +301,16 @@ def tomogravity(
         exact but slow beyond a few thousand pairs).
     max_iter
         Iteration cap of either solver.
+    cache
+        A mapping owned by the caller and tied to this ``a`` (e.g. :attr:`RoutingMatrix.memo`): the
+        parts of the solve that depend only on ``A`` and on which counters are present and which
+        priors are non-zero (:class:`_Plan`) are kept there and reused by later windows with the
+        same routing (at most :data:`PLAN_CACHE_SIZE` patterns). ``None``: nothing is kept.
     """
     if solver not in ("active-set", "lsq_linear"):
         raise TrafficMatrixError(f"tomogravity: solver {solver!r} is not 'active-set' or 'lsq_linear'")
     t_start = time.perf_counter()
-    mat = sp.csr_array(a, dtype=np.float64)
+    mat = a if isinstance(a, sp.csr_array) and a.dtype == np.float64 else sp.csr_array(a, dtype=np.float64)
     m, p = mat.shape
     y = np.asarray(y_bps, dtype=np.float64)
     xg = np.asarray(prior_bps, dtype=np.float64)
@@ -235,25 +335,25 @@ def tomogravity(
     rows = np.flatnonzero(used)
     free = xg > 0
     cols = np.flatnonzero(free)
+    plan = _plan_for(mat, used, free, cache)
     w = 1.0 / sigma[rows]
-    a_used = mat[rows]
-    b = sp.csr_array(sp.diags_array(w) @ a_used[:, cols] @ sp.diags_array(xg[cols]))
-    r = w * (y[rows] - a_used @ xg)
-    k = (b @ b.T).toarray() + lam**2 * np.eye(rows.size)
+    xf = xg[cols]
+    bdata = plan.data * w[plan.nz_row] * xf[plan.nz_col]  # B = W A[rows][:, cols] diag(x_g[cols]), CSR order
+    r = w * (y[rows] - plan.a_used @ xg)
     wy = w * y[rows]
+    prod = plan.products(bdata)
     if rows.size:
-        cho = sla.cho_factor(k, lower=True)
-        z = 1.0 + b.T @ sla.cho_solve(cho, r)
-        q = _inverse_from_cholesky(cho[0])
+        cho = sla.cho_factor(plan.gram(prod) + lam**2 * np.eye(rows.size), lower=True)
+        z = 1.0 + plan.bt_dot(bdata, sla.cho_solve(cho, r))
     else:
         z = np.ones(cols.size)
-        q = np.zeros((0, 0))
     used_solver = "closed-form"
     if z.size and z.min() < 0:
         used_solver = solver
         if solver == "active-set":
-            z = _active_set(b, wy, lam, z, max_iter=max_iter)
+            z = _active_set(plan, bdata, prod, wy, lam, z, max_iter=max_iter)
         else:
+            b = plan.matrix(bdata)
             stacked = sp.vstack([b, lam * sp.eye_array(cols.size)], format="csr")
             rhs = np.concatenate([wy, np.full(cols.size, lam)])
             small = cols.size <= 2000  # dense exact sub-solves below, LSMR above
@@ -264,22 +364,20 @@ def tomogravity(
                               RuntimeWarning, stacklevel=2)  # fmt: skip
             z = np.maximum(sol.x, 0.0)
     x = np.zeros(p)
-    x[cols] = xg[cols] * z
+    x[cols] = xf * z
     resid = np.full(m, np.nan)
-    resid[rows] = y[rows] - a_used @ x
+    resid[rows] = y[rows] - plan.a_used @ x
     chi2 = float(np.sum(np.square(w * resid[rows])) / max(rows.size, 1))
     var_z = np.ones(cols.size) / lam**2
     if rows.size:
-        var_z = np.clip(1.0 - _diag_quadratic(sp.csc_array(b), q), 0.0, None) / lam**2
+        var_z = np.clip(1.0 - plan.diag_quadratic(prod, _inverse_from_cholesky(cho[0])), 0.0, None) / lam**2
     std = np.zeros(p)
-    std[cols] = xg[cols] * np.sqrt(var_z) * max(1.0, np.sqrt(chi2))
-    seen = np.zeros(p, dtype=bool)
-    seen[np.unique(a_used.indices[a_used.data != 0])] = True
+    std[cols] = xf * np.sqrt(var_z) * max(1.0, np.sqrt(chi2))
     return TomogravityResult(
         rate_bps=x,
         std_bps=std,
         prior_bps=xg,
-        constrained=seen & free,
+        constrained=plan.seen & free,
         residual_bps=resid,
         rows_used=int(rows.size),
         rows_dropped=int(m - rows.size),
@@ -332,6 +430,23 @@ def _prior(
         v[np.isnan(v)] = fill
     g = gravity_prior(np.clip(ing_res, 0, None), np.clip(egr_res, 0, None), allowed=allowed, method=method)
     return g[src, dst]
+
+
+def _columns_of(routing: RoutingMatrix, a: sp.csr_array,
+                known: np.ndarray) -> tuple[sp.csr_array, MutableMapping[Any, Any]]:
+    """``a`` without the known pairs' columns, and the plan cache that goes with it (both kept per routing)."""
+    if not known.any():
+        return a, routing.memo
+    subs = routing.memo.setdefault("unknown_columns", OrderedDict())
+    key = np.packbits(known).tobytes()
+    hit = subs.get(key)
+    if hit is None:
+        hit = subs[key] = (sp.csr_array(a[:, np.flatnonzero(~known)]), {})
+        while len(subs) > PLAN_CACHE_SIZE:
+            subs.popitem(last=False)
+    else:
+        subs.move_to_end(key)
+    return hit
 
 
 def matrix_from_counters(
@@ -397,7 +512,7 @@ def matrix_from_counters(
             raise TrafficMatrixError(f"prior: shape {xg.shape}, expected ({routing.n_pairs},)")
         xg = np.where(known, 0.0, xg)
     src, dst = routing.pairs()
-    a = sp.vstack([routing.matrix, routing.edge_matrix()], format="csr")
+    a = routing.stacked()
     meas = np.concatenate([y, ing, egr]) - a @ kb
     sigma = None
     if noise_std_bps is not None:
@@ -407,7 +522,8 @@ def matrix_from_counters(
         sigma = _default_sigma(meas, rel_noise)
         sigma[: routing.n_links] = link_sigma
     unknown = np.flatnonzero(~known)
-    res = tomogravity(a[:, unknown], meas, xg[unknown], lam=lam, rel_noise=rel_noise, noise_std_bps=sigma)
+    a_unknown, cache = _columns_of(routing, a, known)
+    res = tomogravity(a_unknown, meas, xg[unknown], lam=lam, rel_noise=rel_noise, noise_std_bps=sigma, cache=cache)
     pair_rate = kb.copy()
     pair_std = np.zeros(routing.n_pairs)
     pair_src = np.where(known, Source.FLOWS, Source.COUNTERS).astype(np.uint8)

@@ -235,3 +235,31 @@ def test_cli_help_reads_like_a_man_page() -> None:
     assert res.exit_code == 0
     for part in ("MATCHING RULES", "EXAMPLES", "--labels", "--alerts", "--grace", "windows", "Exit status"):
         assert part.lower() in res.output.lower(), part
+
+
+def test_false_alarms_per_network_window_against_alpha() -> None:
+    # same layout as above: 3440 s fault-free = 344 windows of the whole network, 2 false alarms
+    labels = [label("grey_loss", 100, 160, ["a->b"]), label("grey_loss", 1000, 1060, ["a->b"])]
+    alerts = [*alert("fa1", 2000, 2020), *alert("fa2", 3000, 3020, entity="b->c")]
+    r = score(labels, alerts, window_s=W, n_entities=10, alpha=0.01, run_start=0, run_end=3600)
+    assert r.false_alarms_per_network_window == pytest.approx(2 / 344)
+    assert r.ratio_to_alpha_network == pytest.approx(2 / 344 / 0.01)
+    # pooled over two identical runs: the same rate
+    from twinwatch.detectors.scoring import combine_reports
+
+    assert combine_reports([r, r]).false_alarms_per_network_window == pytest.approx(2 / 344)
+
+
+def test_scored_ids_leaves_faults_out_without_turning_their_alerts_into_false_positives() -> None:
+    labels = [label("grey_loss", 100, 160, ["a->b"]), label("grey_loss", 1000, 1060, ["c->d"])]
+    # the first fault is detected, the second (left out: invisible) is detected too
+    alerts = [*alert("a1", 110, 200, entity="a->b"), *alert("a2", 1010, 1100, entity="c->d")]
+    full = score(labels, alerts, window_s=W, n_entities=4, run_start=0, run_end=3600)
+    only = score(labels, alerts, window_s=W, n_entities=4, run_start=0, run_end=3600,
+                 scored_ids=["grey_loss-100"])
+    assert (full.overall.events, full.overall.detected) == (2, 2)
+    assert (only.overall.events, only.overall.detected, only.overall.false_positives) == (1, 1, 0)
+    assert only.false_alarms == 0 and only.rules["faults_scored"] == "subset"
+    # nothing scored: no events, an empty subset is not "all"
+    none = score(labels, alerts, window_s=W, n_entities=4, run_start=0, run_end=3600, scored_ids=[])
+    assert none.overall.events == 0 and none.per_kind == {}

@@ -142,8 +142,11 @@ def _json_lines(text: str) -> list[dict[str, object]]:
     return out
 
 
+_MAIN = "from twinwatch.stream.cli import main; main()"
+
+
 def _twinwatch(*args: str, script: str | None = None, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    code = script if script is not None else "from stream.cli import main; main()"
+    code = script if script is not None else _MAIN
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
     return subprocess.run([sys.executable, "-c", code, *args], input=stdin, capture_output=True, env=env,
                           cwd=REPO, timeout=120, check=False)  # fmt: skip
@@ -163,7 +166,7 @@ def test_log_format_json_makes_every_stderr_line_json() -> None:
     (doc,) = _json_lines(proc.stderr.decode())
     assert doc["level"] == "ERROR" and "known formats" in str(doc["msg"]) and doc["exit_status"] == 2
     # an error in the global options, with the format from the environment
-    env_proc = subprocess.run([sys.executable, "-c", "from stream.cli import main; main()", "--log-level", "LOUD"],
+    env_proc = subprocess.run([sys.executable, "-c", _MAIN, "--log-level", "LOUD"],
                               capture_output=True, cwd=REPO, timeout=120, check=False,
                               env={**os.environ, "PYTHONPATH": str(REPO), "TWINWATCH_LOG_FORMAT": "json"})  # fmt: skip
     assert env_proc.returncode == 2 and _json_lines(env_proc.stderr.decode())

@@ -240,7 +240,7 @@ def test_json_report_is_a_file_everywhere(runner: CliRunner, tmp_path: Path) -> 
 
 
 def test_explain_takes_the_names_demo_shows(runner: CliRunner) -> None:
-    demo = run(runner, "demo", "--model", "qt", "--all")
+    demo = run(runner, "demo", "--predict", "--model", "qt", "--all")
     assert "Seattle → Princeton" in demo.stdout  # demo shows names; explain must take them
     by_name = run(runner, "twin", "explain", str(bundled_scenario_path()), "--path", "Seattle", "Princeton", "--json")
     by_number = run(runner, "twin", "explain", str(bundled_scenario_path()), "--path", "0", "12", "--json")

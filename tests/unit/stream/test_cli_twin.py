@@ -94,20 +94,20 @@ def test_data_errors_exit_1_without_traceback(runner: CliRunner, tmp_path: Path)
 
 
 def test_demo_prints_tables(runner: CliRunner) -> None:
-    res = runner.invoke(cli, ["demo", "--model", "qt", "--top", "5"])
+    res = runner.invoke(cli, ["demo", "--predict", "--model", "qt", "--top", "5"])
     assert res.exit_code == 0, res.output
     out = res.stdout
     assert "nsfnet: 14 nodes, 42 links, 182 paths" in out
     assert "delay ms" in out and "jitter µs²" in out and "util. %" in out and "queue pkts" in out
     assert "Seattle" in out
-    res = runner.invoke(cli, ["demo", "--model", "qt", "--all"])
+    res = runner.invoke(cli, ["demo", "--predict", "--model", "qt", "--all"])
     assert res.exit_code == 0
     assert res.stdout.count("→") >= 182 + 42
 
 
 def test_demo_default_model_runs(runner: CliRunner) -> None:
     """Without --model the demo works whether or not the GNN checkpoint is there."""
-    res = runner.invoke(cli, ["demo", "--top", "3"])
+    res = runner.invoke(cli, ["demo", "--predict", "--top", "3"])
     assert res.exit_code == 0, res.output
     assert "predicted in" in res.stdout
 

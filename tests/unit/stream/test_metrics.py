@@ -107,3 +107,18 @@ def test_http_endpoints() -> None:
             assert r.status == 200
     finally:
         srv.stop()
+
+
+def test_kafka_errors_are_exported_at_zero_before_the_first_error() -> None:
+    """``rate(twinwatch_kafka_errors_total[5m])`` (the service dashboard's Kafka-error panel) must have data, 0,
+    on a healthy service: every counted operation is exported from the start."""
+    from twinwatch.stream.metrics import KAFKA_OPERATIONS
+
+    m = ServiceMetrics(CollectorRegistry())
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition().decode())}
+    got = {s.labels["operation"]: s.value for s in fams["twinwatch_kafka_errors"].samples if s.name.endswith("_total")}
+    assert got == dict.fromkeys(KAFKA_OPERATIONS, 0.0) and {"produce", "lag"} <= set(got)
+    m.kafka_errors.labels("produce").inc()
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition().decode())}
+    assert {s.labels["operation"]: s.value for s in fams["twinwatch_kafka_errors"].samples
+            if s.name.endswith("_total")}["produce"] == 1.0

@@ -152,3 +152,38 @@ def test_exit_status_help_lists_every_code() -> None:
     for code in ExitCode:
         assert f"  {int(code)}  " in EXIT_STATUS_HELP
     assert [int(c) for c in ExitCode] == [0, 1, 2, 3]
+
+
+def test_progress_is_off_under_json_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--log-format json`` keeps stderr one JSON object per line: an explicit ``--progress`` is logged, not drawn."""
+    from twinwatch.stream.logs import configure_logging
+
+    configure_logging(fmt="json")
+    try:
+        res = CliRunner().invoke(_prog, ["--progress"])
+    finally:
+        configure_logging(fmt="text")
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == "False"
+    logged = [json.loads(ln) for ln in capsys.readouterr().err.splitlines() if ln.startswith("{")]
+    assert any("progress bar off" in doc["msg"] for doc in logged)
+
+
+def test_simulate_telemetry_stderr_is_json_lines_with_progress(tmp_path: Path) -> None:
+    """A long command asked for a bar under JSON logs writes only JSON lines to stderr (no rich control codes)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "from twinwatch.stream.cli import main; main()", "--log-format", "json",
+         "simulate", "telemetry", "--network", "abilene", "--duration", "2m", "--window", "10s", "--seed", "3",
+         "--progress",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines, "the command logs at least its summary"
+    for ln in lines:
+        assert "\x1b[" not in ln
+        json.loads(ln)

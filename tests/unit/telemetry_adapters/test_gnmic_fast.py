@@ -35,6 +35,7 @@ SETTINGS = settings(
 P = "/interfaces/interface/state/counters/"
 LEAVES = [P + x for x in ("in-octets", "out-octets", "in-pkts", "out-discards", "last-clear", "oper-status")] + [
     "ifInOctets", "in-errors", "/system/state/hostname", "delay_s", "name", "seconds-since-last-clear-counters",
+    "/interfaces/interface/state/oper-status", "/interfaces/interface/state/admin-status",  # link state (issue 9)
 ]  # fmt: skip
 
 
@@ -45,6 +46,7 @@ def same(messages: list[bytes]) -> None:
         a, b = getattr(fast.samples, col.name), getattr(slow.samples, col.name)
         assert a.dtype == b.dtype and a.tolist() == b.tolist(), col.name
     assert fast.stats.counts == slow.stats.counts
+    assert fast.ignored == slow.ignored
     assert fast.messages == slow.messages == len(messages)
 
 
@@ -52,6 +54,9 @@ _values = st.one_of(
     st.integers(0, 2**64 - 1),
     st.integers(0, 2**64 - 1).map(str),
     st.sampled_from(["UP", "", "-1", "1.5", "007", " 1", "1699990000000000000", "2023-11-14T18:00:00Z", "1e3"]),
+    # link-state spellings: the fast path's own (UP, DOWN, lower-layer-down …) and those it leaves to the general path
+    st.sampled_from(["DOWN", "LOWER_LAYER_DOWN", "lower-layer-down", "down", "NOT_PRESENT", "UNKNOWN", "Up",
+                     "up(1)", "sideways", "2", "im-state-up"]),
     st.integers(-10, -1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),

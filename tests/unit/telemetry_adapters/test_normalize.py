@@ -237,3 +237,35 @@ def test_probe_paths_map_ends_to_nodes() -> None:
     res = normalize(b.build(), CounterState(), inv)
     assert rows(res) == [("path", "a->b", "delay_s", 0.002, 0), ("path", "prober1->192.0.2.1", "delay_s", 0.003, 0)]
     assert [r.reason for r in res.rejections] == [Reason.UNMAPPED_ENTITY]
+
+
+def test_link_state_reaches_both_links_of_the_port() -> None:
+    """A port's oper-status is the state of both links it is an end of (issue 9): its egress link gets
+    ``oper_status`` (the link's source end), its ingress link ``rx_oper_status`` (the destination end).
+    a:Eth1/1 is the source of a->b and the destination of b->a; b:xe-0/0/0 the other way round."""
+    b = SampleBatchBuilder()
+    add(b, "a", "Eth1/1", "oper_status", 0, 0.0, Kind.GAUGE)  # a's port down
+    add(b, "b", "xe-0/0/0", "oper_status", 0, 1.0, Kind.GAUGE)  # b's port still says up
+    add(b, "b", "xe-0/0/0", "admin_status", 0, 1.0, Kind.GAUGE)
+    add(b, "c", "et-9", "oper_status", 0, 0.0, Kind.GAUGE)  # not in the inventory
+    res = normalize(b.build(), CounterState(), INV)
+    assert rows(res) == sorted([
+        ("link", "a->b", "oper_status", 0.0, 0), ("link", "b->a", "rx_oper_status", 0.0, 0),
+        ("link", "b->a", "oper_status", 1.0, 0), ("link", "a->b", "rx_oper_status", 1.0, 0),
+        ("link", "b->a", "admin_status", 1.0, 0), ("link", "a->b", "rx_admin_status", 1.0, 0),
+        ("interface", "c:et-9", "oper_status", 0.0, 0),
+    ])  # fmt: skip
+    # accounting in input records: 4 in, 4 out (the copies are extra measurements, not extra records)
+    assert res.stats["records_in"] == res.stats["records_out"] == 4 and res.stats["measurements"] == 7
+    assert res.stats["rejected_unmapped_entity"] == 1
+
+
+def test_link_state_of_a_receive_only_port() -> None:
+    """A port that only receives (a one-way link): its state stays on its interface entity and reaches the
+    link it receives from as ``rx_oper_status``."""
+    inv = Inventory.from_dict({"links": [{"id": "a->b", "src": "a", "dst": "b", "capacity_bps": 1e6,
+                                          "src_interface": "Ethernet1/1", "dst_interface": "xe-0/0/0"}]})
+    b = SampleBatchBuilder()
+    add(b, "b", "xe-0/0/0", "oper_status", 0, 0.0, Kind.GAUGE)
+    res = normalize(b.build(), CounterState(), inv)
+    assert rows(res) == [("interface", "b:xe-0/0/0", "oper_status", 0.0, 0), ("link", "a->b", "rx_oper_status", 0.0, 0)]

@@ -86,13 +86,37 @@ def test_counter_spellings(path: str, field: str, bits: int) -> None:
         ("/qos/interfaces/interface/output/queues/queue/state/transmit-octets", UNMAPPED),
         ("/qos/interfaces/interface/output/queues/queue/state/in-octets", UNMAPPED),
         ("/network-instances/network-instance/protocols/protocol/bgp/neighbors/neighbor/state/in-pkts", UNMAPPED),
-        (OC + "oper-status", UNMAPPED),
+        ("/interfaces/interface/state/mtu", UNMAPPED),
+        ("/interfaces/interface/state", UNMAPPED),  # a container (issue_14044 capture), not IOS XR's state leaf
+        ("state", UNMAPPED),  # a bare field of some other Telegraf input
         (OC + "in-fcs-errors", UNMAPPED),
         ("/system/state/hostname", UNMAPPED),
     ],
 )
 def test_markers_and_unmapped(path: str, code: int) -> None:
     assert map_path(path) == code
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/interfaces/interface/state/oper-status", "oper_status"),  # OpenConfig (gnmic, gNMI)
+        ("/openconfig-interfaces:interfaces/interface[name=et1]/state/admin-status", "admin_status"),
+        ("/interfaces/interface/subinterfaces/subinterface/state/oper-status", "oper_status"),
+        ("huawei-ifm:ifm/interfaces/interface/dynamic/oper-status", "oper_status"),
+        ("oper_status", "oper_status"),  # Telegraf gnmi input field
+        ("ifOperStatus", "oper_status"),  # Telegraf snmp input, IF-MIB
+        ("ifAdminStatus", "admin_status"),
+        ("Cisco-IOS-XE-interfaces-oper:interfaces/interface/oper-status", "oper_status"),
+        ("Cisco-IOS-XR-pfi-im-cmd-oper:interfaces/interface-xr/interface/state", "oper_status"),
+        ("Cisco-IOS-XR-pfi-im-cmd-oper:interfaces/interface-briefs/interface-brief/line-state", "oper_status"),
+        ("sys/intf/phys/operSt", "oper_status"),  # NX-OS DME
+        ("sys/intf/phys/adminSt", "admin_status"),
+    ],
+)
+def test_link_state_leaves(path: str, field: str) -> None:
+    code = map_path(path)
+    assert code >= 0 and FIELD_NAMES[code] == field and FIELD_BITS[code] == 0  # a gauge, never a counter
 
 
 def test_every_canonical_field_is_reachable() -> None:

@@ -1,0 +1,87 @@
+"""Inference time of the GNN twin on a 200-node, ~40,000-flow network, split into its stages (issue 15, item 6).
+
+Stages of ``GNNModel.predict``: ``graph`` (:func:`twinwatch.twin.features.scenario_graph`, with the queueing-theory
+prior for a hybrid checkpoint), ``collate`` (normalise and pack), ``forward`` (the network), ``total`` (the whole
+``predict``: stages plus intervals, the out-of-domain guard and the physical bounds). Each stage is timed in wall
+clock and in process CPU seconds (``time.process_time``: on a shared, loaded machine the CPU time is the figure
+that does not depend on the other tenants, as long as the threads are not starved); median of ``--repeats``.
+
+Data: the first sample of ``../shared/data/gnnet/2022/validation/200`` (skips with a message when absent).
+
+Usage::
+
+    .venv/bin/python bench/twin_speed.py [--checkpoint DIR] --threads 1 2 --out bench/notes/twin_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "gnnet" / "2022" / "validation" / "200"
+
+
+def _timed(fn: object, repeats: int) -> dict[str, float]:
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        fn()  # type: ignore[operator]
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return {"wall_s_median": float(np.median(wall)), "wall_s_min": float(min(wall)),
+            "cpu_s_median": float(np.median(cpu))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=None, help="GNN model directory (default: the shipped one)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "bench/notes/twin_speed.json"))
+    a = ap.parse_args()
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} (the shared GNNet data) is absent")
+        return
+    from twinwatch.twin.datasets.gnnet import iter_samples
+    from twinwatch.twin.features import collate
+    from twinwatch.twin.models.gnn import GNNModel
+
+    warnings.simplefilter("ignore")
+    sc = next(iter(iter_samples(DATA))).scenario
+    model = GNNModel.load(a.checkpoint)
+    rows = []
+    for t in a.threads:
+        torch.set_num_threads(t)
+        model.predict(sc)  # warm-up
+        g = model.graph(sc)
+        b = collate([g], model.stats)
+
+        def fwd(b: object = b) -> None:
+            with torch.inference_mode():
+                model.net(b)
+
+        row = {"threads": t, "nodes": sc.n_nodes, "paths": sc.n_paths, "flows": sc.n_flows, "hops": g.n_hops,
+               "hybrid": model.net.config.hybrid,
+               "graph": _timed(lambda: model.graph(sc), a.repeats),
+               "collate": _timed(lambda g=g: collate([g], model.stats), a.repeats),
+               "forward": _timed(fwd, a.repeats),
+               "total": _timed(lambda: model.predict(sc), a.repeats)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    load = os.getloadavg()
+    rep = {"machine": f"2-core shared dev box, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}",
+           "checkpoint": a.checkpoint or "shipped", "rows": rows}
+    Path(a.out).write_text(json.dumps(rep, indent=1))
+    print(f"written {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""The twin detector: observed KPIs of a window against the twin's prediction, for one network.
+
+:class:`TwinDetector` wires the package's pieces for the KPIs a
+:class:`~twinwatch.twin.snapshot.WindowSnapshot` has: residuals
+(:mod:`twinwatch.detectors.residuals`) → conformal p-values
+(:class:`~twinwatch.detectors.conformal.ConformalCalibrator`) → network-wide
+multiple testing (:func:`~twinwatch.detectors.decision.reject`) → k-of-m
+persistence (:class:`~twinwatch.detectors.decision.Persistence`) → tomography
+suspects (:mod:`twinwatch.detectors.localize`) → the
+:class:`~twinwatch.detectors.alerts.AlertBook`. The service
+(:mod:`twinwatch.stream.pipeline`) calls :meth:`TwinDetector.detect` once per
+closed window; times are epoch seconds, KPI values SI units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
+from twinwatch.detectors.conformal import ConformalCalibrator, Side
+from twinwatch.detectors.decision import Persistence, reject
+from twinwatch.detectors.residuals import residual, transform
+from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.snapshot import WindowSnapshot
+
+__all__ = ["Detection", "TwinDetector", "persistent_p_values"]
+
+
+@dataclass
+class Detection:
+    """What a detector says about one window.
+
+    ``link`` maps a link KPI (``utilization``, ``tx_bps``, ``drop_pps``, ``loss_ratio``, ``delay_s``) to ``(E,)`` arrays
+    ``observed``, ``expected``, ``lower``, ``upper``, ``score`` (1 − p; NaN:
+    not tested); ``paths_anomalous`` is the ``(E,)`` count of flagged paths
+    through each link; ``changes`` the alert transitions of the window.
+    """
+
+    link: dict[str, dict[str, np.ndarray]]
+    paths_anomalous: np.ndarray
+    changes: list[AlertChange]
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per alerting entity ``"kind:id:kpi"``: observed, expected, lower, upper of this window (for reports)."""
+    pairs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Path KPI → ``(N*N,)`` arrays ``observed``, ``expected``, ``lower``, ``upper`` per node pair
+    ``src * N + dst`` (NaN: not observed)."""
+
+
+
+_PATH_KPIS = ("delay_s", "loss_ratio")
+_Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
+
+
+def _inverse(kpi: str, expected: np.ndarray, r: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
+    """The KPI value whose residual against ``expected`` is ``r`` (inverse of ``detectors.residuals.residual``)."""
+    if kpi in ("delay_s", "jitter_s2"):
+        return np.exp(transform(kpi, expected) + r)
+    if kpi == "loss_ratio":
+        return 1.0 / (1.0 + np.exp(-(transform(kpi, expected) + r)))
+    if kpi in ("utilization", "queue_occupancy"):
+        return expected + r
+    return expected + r * (capacity if capacity is not None else np.nan)
+
+
+def persistent_p_values(history: np.ndarray, k: int, dependence: str = "any") -> np.ndarray:
+    """``(n,)`` p-value of "at least ``k`` of the last ``m`` windows were this extreme", per entity.
+
+    ``history`` is ``(m, n)``: each entity's p-values of its last ``m`` windows (1.0 where not
+    observed); ``t`` is the ``k``-th smallest of an entity's ``m`` values.
+
+    * ``dependence="independent"``: ``P(Beta(k, m − k + 1) ≤ t) = P(Binomial(m, t) ≥ k)``, exact when
+      the window p-values are independent uniforms under the null (their ``k``-th order statistic is
+      Beta(k, m − k + 1)). Residuals of consecutive windows are correlated in practice (the twin's
+      error on a path persists), and this is then anti-conservative.
+    * ``dependence="any"`` (default): ``min(1, m·t/k)``, valid under *any* dependence between windows
+      (the count of the ``m`` p-values at or below ``t`` has mean ``m·t`` under the null; Markov's
+      inequality bounds ``P(count ≥ k)`` by ``m·t/k``).
+
+    A network-wide multiple-testing rule applied to these p-values bounds the rate of *persistent*
+    false alarms at its level.
+
+    >>> h = np.array([[0.5, 1e-3, 1e-3], [0.5, 1e-3, 0.9], [0.5, 1e-3, 0.9]])
+    >>> persistent_p_values(h, 2, "independent").round(6).tolist()   # 3·(1e-3)²; one window alone: no
+    [0.5, 3e-06, 0.972]
+    >>> persistent_p_values(h, 2).round(6).tolist()                  # 1.5·t
+    [0.75, 0.0015, 1.0]
+    """
+    m = history.shape[0]
+    t = np.clip(np.partition(history, k - 1, axis=0)[k - 1], 0.0, 1.0)
+    if dependence == "independent":
+        from scipy.special import betainc
+
+        return betainc(float(k), float(m - k + 1), t)
+    if dependence != "any":
+        raise ValueError(f"persistent_p_values: dependence must be 'any' or 'independent', got {dependence!r}")
+    return np.minimum(1.0, m * t / k)
+
+
+@dataclass
+class _KpiState:
+    cal: ConformalCalibrator
+    pers: Persistence
+    history: np.ndarray | None = None
+    """``(m, n)`` float64 ring of the last ``m`` windows' p-values (1.0: not observed), newest last."""
+
+
+class TwinDetector:
+    """Observed vs the twin, per link and per path pair, for one network.
+
+    Tested (entity, KPI): link ``utilization`` (kind ``traffic_anomaly``: the
+    traffic itself moved), link ``loss_ratio`` from drops (``degradation``),
+    path ``delay_s`` and ``loss_ratio`` on probed pairs (``degradation``, with
+    tomography suspects). Per KPI: residual (:func:`twinwatch.detectors.residuals.residual`)
+    → conformal p-value (:class:`~detectors.conformal.ConformalCalibrator`,
+    shared pool, learning only from windows not flagged) → network-wide
+    :func:`~detectors.decision.reject` at ``alpha`` → k-of-m
+    :class:`~detectors.decision.Persistence` → :class:`~detectors.alerts.AlertBook`.
+    Nothing is flagged during the first ``warmup_windows`` windows.
+
+    With ``combine=True`` (default) persistence is part of the test: each entity's p-values of the
+    last ``m`` windows become one p-value of "``k`` of ``m`` windows this extreme"
+    (:func:`persistent_p_values`), and the network-wide rule at ``alpha`` is applied to those, so
+    ``alpha`` bounds the rate of persistent false alarms per window of the whole network; an alert
+    fires when its entity is rejected and resolves after ``r`` clean windows. With
+    ``combine=False`` the per-window rejections feed a k-of-m :class:`Persistence` (the older
+    behaviour: far fewer false alarms than ``alpha``, less sensitive). ``dependence`` is passed to
+    :func:`persistent_p_values` (``"any"``: valid whatever the correlation of consecutive windows).
+
+    Links whose telemetry reports them down (``snapshot.links_down``) raise a ``link_state`` alert
+    (informational: it never pages as a network fault), resolved when the link is back up.
+    """
+
+    def __init__(self, model: NetworkModel, *, alpha: float = 0.01, method: str = "bh", k: int = 2, m: int = 3,
+                 r: int = 2, warmup_windows: int = 6, book: AlertBook | None = None, combine: bool = True,
+                 dependence: str = "any") -> None:
+        self.model = model
+        self.alpha, self.method, self.warmup = float(alpha), method, int(warmup_windows)
+        self.combine, self.k = bool(combine), int(k)
+        self.dependence = dependence
+        self._down: set[str] = set()
+        self.book = book or AlertBook()
+        e, n = model.n_links, model.n_nodes
+        self._n = n
+
+        def state(size: int, side: Side = "upper") -> _KpiState:
+            cal = ConformalCalibrator(size, side=side, min_history=4)
+            if self.combine:
+                return _KpiState(cal, Persistence(size, k=1, m=1, r=r), np.ones((m, size)))
+            return _KpiState(cal, Persistence(size, k=k, m=m, r=r))
+
+        self._link = {"utilization": state(e), "loss_ratio": state(e), "tx_bps": state(e, "lower")}
+        self._path = {kpi: state(n * n) for kpi in _PATH_KPIS}
+        self._link_two_sided = ConformalCalibrator(e, side="two-sided", min_history=4)
+        self.windows = 0
+        self._open_start: dict[tuple[str, str, str], float] = {}
+
+    def _bounds(self, cal: ConformalCalibrator, kpi: str, expected: np.ndarray,
+                capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        z0 = cal.normalise(np.zeros(cal.n_entities))
+        z1 = cal.normalise(np.ones(cal.n_entities))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = 1.0 / (z1 - z0)
+            loc = -z0 * sd
+        lo = _inverse(kpi, expected, loc - _Z_BOUND * sd, capacity)
+        hi = _inverse(kpi, expected, loc + _Z_BOUND * sd, capacity)
+        return lo, hi
+
+    def _step(self, st: _KpiState, res: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        p = st.cal.p_values(res)
+        warm = self.windows > self.warmup
+        flagged = reject(p, self.alpha, self.method) if warm else np.zeros(res.size, bool)
+        observed = np.isfinite(res)
+        if st.history is not None:
+            st.history[:-1] = st.history[1:]
+            st.history[-1] = np.where(np.isfinite(p), p, 1.0)
+            pc = np.where(observed, persistent_p_values(st.history, self.k, self.dependence), np.nan)
+            decide = reject(pc, self.alpha, self.method) if warm else np.zeros(res.size, bool)
+            change = st.pers.update(decide, observed=observed)
+            p = np.where(decide, np.minimum(p, pc), p)
+        else:
+            change = st.pers.update(flagged, observed=observed)
+        st.cal.update(res, healthy=~flagged & ~change.active)
+        return p, flagged, change
+
+    def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None) -> Detection:
+        """Test the window; returns per-link arrays for the gauges and the alert changes."""
+        self.windows += 1
+        m, sc = self.model, snapshot.scenario
+        e = m.n_links
+        cap = m.link_capacity_bps
+        nan = np.full(e, np.nan)
+        obs = snapshot.link_observed
+        tx_bps, tx_pps, drop = (obs.get(k, nan) for k in ("tx_bps", "tx_pps", "drop_pps"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            util_obs = obs.get("utilization", tx_bps / cap)
+            loss_obs = np.where(np.isfinite(drop) & np.isfinite(tx_pps) & (tx_pps + drop > 0),
+                                drop / (tx_pps + drop), np.nan)
+        if prediction is not None:
+            util_exp = np.asarray(prediction.link_utilization, dtype=np.float64)
+            loss_exp = np.asarray(prediction.link_loss_ratio, dtype=np.float64)
+        else:
+            util_exp, loss_exp = nan, nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            drop_exp = loss_exp / (1.0 - loss_exp) * tx_pps
+        start, end, net = snapshot.start, snapshot.end, m.name
+        fired: list[Alert] = []
+        resolved: list[tuple[str, str, str, str]] = []
+        series: dict[str, dict[str, Any]] = {}
+
+        link_out: dict[str, dict[str, np.ndarray]] = {}
+        # utilisation above the twin (upper side): traffic the twin's matrix does not have -> traffic anomaly;
+        # below it (tested on utilisation, reported in bits/s): traffic is not where the model routes it
+        # (an IGP metric or policy the model does not know) -> an unexplained degradation of the model
+        link_tests = {"utilization": (util_obs, util_exp, None), "loss_ratio": (loss_obs, loss_exp, None),
+                      "tx_bps": (util_obs, util_exp, None)}
+        for kpi, (o, x, c) in link_tests.items():
+            st = self._link[kpi]
+            res = residual("utilization" if kpi == "tx_bps" else kpi, o, x, capacity=c)
+            p, flagged, change = self._step(st, res)
+            if kpi == "tx_bps":
+                o, x = o * cap, x * cap
+                lo, hi = link_out["utilization"]["lower"] * cap, link_out["utilization"]["upper"] * cap
+                link_out["tx_bps_low"] = {"score": 1.0 - p}
+            else:
+                lo, hi = self._bounds(st.cal, kpi, x, c)
+                link_out[kpi] = {"observed": o, "expected": x, "lower": lo, "upper": hi, "score": 1.0 - p}
+            kind = "traffic_anomaly" if kpi == "utilization" else "degradation"
+            for i in np.flatnonzero(change.fired).tolist():
+                lid = m.link_ids[i]
+                why = (f"traffic on link {lid} {o[i]:.4g} bit/s, the model routes {x[i]:.4g} bit/s there "
+                       f"(p={p[i]:.2g}): routing differs from the model (IGP metric or policy change?)"
+                       if kpi == "tx_bps" else f"{kpi} on link {lid} {o[i]:.4g} vs expected {x[i]:.4g} (p={p[i]:.2g})")
+                fired.append(Alert.open(network=net, entity_kind="link", entity_id=lid, kpi=kpi,
+                                        start=start, kind=kind, observed=float(o[i]), expected=float(x[i]),
+                                        bounds=(float(lo[i]), float(hi[i])), p_value=float(p[i]),
+                                        suspects=[{"link": lid, "score": 1.0}], explanation=why))
+            resolved += [(net, "link", m.link_ids[i], kpi) for i in np.flatnonzero(change.resolved).tolist()]
+            for i in np.flatnonzero(change.active).tolist():
+                series[f"link:{m.link_ids[i]}:{kpi}"] = {"observed": float(o[i]), "expected": float(x[i]),
+                                                         "lower": float(lo[i]), "upper": float(hi[i])}
+        # rates and delay of links for the gauges (tested through utilization and loss)
+        low_score = link_out.pop("tx_bps_low")["score"]
+        link_out["tx_bps"] = {"observed": tx_bps, "expected": util_exp * cap,
+                              "lower": link_out["utilization"]["lower"] * cap,
+                              "upper": link_out["utilization"]["upper"] * cap,
+                              "score": np.fmax(link_out["utilization"]["score"], low_score)}
+        link_out["drop_pps"] = {"observed": drop, "expected": drop_exp, "lower": nan, "upper": nan,
+                                "score": link_out["loss_ratio"]["score"]}
+        link_out["delay_s"] = {"observed": obs.get("delay_s", nan), "expected": nan, "lower": nan, "upper": nan,
+                               "score": nan}
+
+        # paths: probed pairs, entity = node pair
+        n = self._n
+        pkey = sc.path_src.astype(np.int64) * n + sc.path_dst.astype(np.int64)
+        path_flag_any = np.zeros(sc.n_paths, dtype=bool)
+        tested_any = np.zeros(sc.n_paths, dtype=bool)
+        excess = np.zeros(sc.n_paths)
+        pairs: dict[str, dict[str, np.ndarray]] = {}
+        pending_paths: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for kpi in _PATH_KPIS:
+            o_p = snapshot.path_observed.get(kpi, np.full(sc.n_paths, np.nan))
+            x_p = (np.asarray(prediction.path(kpi), dtype=np.float64) if prediction is not None
+                   else np.full(sc.n_paths, np.nan))
+            res_pair = np.full(n * n, np.nan)
+            o_pair = np.full(n * n, np.nan)
+            x_pair = np.full(n * n, np.nan)
+            fin = np.isfinite(o_p) & np.isfinite(x_p)
+            # one observation per pair: the last path of the pair with a finite observation
+            res_pair[pkey[fin]] = residual(kpi, o_p[fin], x_p[fin])
+            o_pair[pkey[fin]], x_pair[pkey[fin]] = o_p[fin], x_p[fin]
+            st = self._path[kpi]
+            p, flagged, change = self._step(st, res_pair)
+            lo, hi = self._bounds(st.cal, kpi, x_pair, None)
+            path_flag_any |= flagged[pkey] & fin
+            tested_any |= fin
+            if kpi == "delay_s":
+                excess = np.where(fin, np.maximum(o_p - x_p, 0.0), 0.0)
+            pending_paths.append((kpi, change.fired, change.resolved, change.active, o_pair, x_pair,
+                                  np.stack([lo, hi, p])))
+            pairs[kpi] = {"observed": o_pair, "expected": x_pair, "lower": lo, "upper": hi}
+        suspects: list[dict[str, Any]] = []
+        if path_flag_any.any():
+            from twinwatch.detectors.localize import tomography_scores
+
+            score = tomography_scores(sc, path_flag_any, tested_any, excess)["score"]
+            top = np.argsort(-score)[:5]
+            suspects = [{"link": m.link_ids[int(i)], "score": round(float(score[i]), 4)} for i in top if score[i] > 0]
+        names = m.node_names
+        for kpi, fire, reso, active, o_pair, x_pair, lhp in pending_paths:
+            for key in np.flatnonzero(fire).tolist():
+                pid = f"{names[key // n]}->{names[key % n]}"
+                fired.append(Alert.open(network=net, entity_kind="path", entity_id=pid, kpi=kpi, start=start,
+                                        kind="degradation", observed=float(o_pair[key]), expected=float(x_pair[key]),
+                                        bounds=(float(lhp[0, key]), float(lhp[1, key])), p_value=float(lhp[2, key]),
+                                        suspects=suspects,
+                                        explanation=f"{kpi} on path {pid} {o_pair[key]:.4g} vs expected "
+                                                    f"{x_pair[key]:.4g}" + (f"; suspect link {suspects[0]['link']}"
+                                                                           if suspects else "")))
+            resolved += [(net, "path", f"{names[k // n]}->{names[k % n]}", kpi) for k in np.flatnonzero(reso).tolist()]
+            for key in np.flatnonzero(active).tolist():
+                series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
+                    "observed": float(o_pair[key]), "expected": float(x_pair[key]),
+                    "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
+        fired_ls, resolved_ls = self._link_state(snapshot)
+        fired += fired_ls
+        resolved += resolved_ls
+        paths_per_link = np.bincount(sc.path_links, weights=np.repeat(path_flag_any, np.diff(sc.path_ptr)),
+                                     minlength=e)
+        changes = self.book.fire(fired) + self.book.resolve(resolved, end=end)
+        return Detection(link=link_out, paths_anomalous=paths_per_link, changes=changes, series=series,
+                         pairs=pairs)
+
+    def _link_state(self, snapshot: WindowSnapshot) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``link_state`` alerts: a link reported down opens one, its return resolves it."""
+        net, now = self.model.name, set(map(str, snapshot.links_down))
+        known = set(self.model.link_ids)
+        fired = [Alert.open(network=net, entity_kind="link", entity_id=lid, kpi="oper_status", start=snapshot.start,
+                            kind="link_state", observed=0.0, expected=1.0, suspects=[{"link": lid, "score": 1.0}],
+                            explanation=f"link {lid} reported down by telemetry; traffic rerouted in the twin")
+                 for lid in sorted(now - self._down) if lid in known]
+        resolved = [(net, "link", lid, "oper_status") for lid in sorted(self._down - now)]
+        self._down = now & known
+        return fired, resolved

@@ -1,0 +1,175 @@
+"""Flow records of one network between decoding and the windows that use them: :class:`FlowBuffer`.
+
+Flow exporters (goflow2: NetFlow/IPFIX/sFlow) report a flow once its export
+interval ends, often tens of seconds after the packets, so a record usually
+reaches the service after the window it covers has closed. The buffer keeps
+the decoded records (node numbers from the inventory's longest-prefix match,
+sampling-scaled bytes and packets, ``[flow_start, flow_end]``, the DSCP
+that puts each record in its ToS class) for
+``horizon_s`` seconds of event time and, when a window ``[start, end)``
+closes, says how the snapshot should use them
+(:meth:`FlowBuffer.snapshot_args`):
+
+- **in the window**: routers whose latest record ends at or after ``end`` have
+  exported everything they saw in the window (records leave an exporter in
+  order); their rows of the traffic matrix come from their records
+  (:func:`twinwatch.twin.traffic_matrix.matrix_from_flows`, pro rata to the
+  window) and link counters estimate the rest
+  (:func:`~twinwatch.twin.traffic_matrix.matrix_mixed`); when every router
+  is complete the matrix is the flows' alone;
+- **as the prior**: when no router is complete for the window yet, the
+  latest span of records (``[T − span, T]``, ``T`` the latest flow end) gives
+  the pair rates that the counter estimate (tomogravity) starts from instead
+  of a gravity model, so the window's counters fit the flows' structure.
+
+Times are epoch seconds, rates bit/s. Memory is bounded by ``horizon_s`` and
+``max_records`` (the newest are kept).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from twinwatch.telemetry_adapters import FlowBatch, Inventory
+from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.traffic_matrix import matrix_from_flows
+
+__all__ = ["FlowBuffer"]
+
+_COLS = ("src_node", "dst_node", "bytes_count", "packets_count", "flow_start_s", "flow_end_s", "sampling_rate",
+         "dscp", "exporter_node")
+
+
+class FlowBuffer:
+    """Decoded flow records of one network, by node number, for ``horizon_s`` seconds of event time.
+
+    Parameters
+    ----------
+    model, inventory
+        The network model (node numbers) and its inventory (address → node by longest-prefix match;
+        exporters are named by their loopback address).
+    horizon_s
+        Records whose flow ended more than this long before the latest flow end are dropped (seconds).
+    max_records
+        At most this many records are kept (the newest).
+    prior_floor
+        Pairs without flow traffic get this fraction of the mean non-zero pair rate as prior, so the
+        counter estimate can still give them traffic (a zero prior would pin them at zero).
+
+    Examples
+    --------
+    >>> from twinwatch.telemetry_adapters.schema import FlowBatchBuilder
+    >>> from twinwatch.twin.netmodel import model_from_dict
+    >>> doc = {"version": 1, "name": "duo", "devices": [
+    ...     {"name": "a", "prefixes": ["10.1.0.0/16"], "loopback": {"ipv4": "172.16.0.1"}},
+    ...     {"name": "b", "prefixes": ["10.2.0.0/16"], "loopback": {"ipv4": "172.16.0.2"}}],
+    ...     "links": [{"a": {"device": "a", "interface": "e1"}, "b": {"device": "b", "interface": "e1"},
+    ...                "capacity_bps": "1G", "delay_s": 0.001}]}
+    >>> model = model_from_dict(doc, source="duo")
+    >>> buf = FlowBuffer(model, Inventory.from_dict(model.inventory_dict()))
+    >>> fb = FlowBatchBuilder()
+    >>> fb.add(ts=60.0, duration_s=60.0, src_addr="10.1.0.9", dst_addr="10.2.0.7", bytes=7.5e6, packets=7500.0,
+    ...        sampling_rate=1000, exporter="172.16.0.1", network="duo", source="goflow2")
+    >>> buf.add(fb.build())
+    0
+    >>> args = buf.snapshot_args(0.0, 10.0)            # router a exported up to t = 60 s: its row is known
+    >>> args["flow_exporters"].tolist(), args["bytes_scaled"]
+    ([True, False], True)
+    >>> sorted(buf.snapshot_args(60.0, 70.0))          # nobody has exported past 70 s yet: flows as the prior
+    ['prior_bps']
+    >>> float(buf.snapshot_args(60.0, 70.0)["prior_bps"][0, 1])   # 7.5 MB over 60 s = 1 Mb/s
+    1000000.0
+    """
+
+    def __init__(self, model: NetworkModel, inventory: Inventory, *, horizon_s: float = 600.0,
+                 max_records: int = 500_000, prior_floor: float = 0.01) -> None:
+        if not horizon_s > 0 or max_records < 1 or not prior_floor >= 0:
+            raise ValueError(f"FlowBuffer: horizon_s > 0, max_records >= 1, prior_floor >= 0 required, got "
+                             f"{horizon_s}, {max_records}, {prior_floor}")
+        self.model = model
+        self.inventory = inventory
+        self.horizon_s = float(horizon_s)
+        self.max_records = int(max_records)
+        self.prior_floor = float(prior_floor)
+        self.unmapped = 0
+        """Records whose source or destination address matched no prefix (kept, never used)."""
+        self._cols: dict[str, np.ndarray] = {c: np.empty(0) for c in _COLS}
+        self._prior: tuple[float, np.ndarray | None] | None = None  # (window length, prior) since the last add
+        self._node_of: dict[str, int] = dict(model.node_index)
+
+    def __len__(self) -> int:
+        return int(self._cols["flow_end_s"].size)
+
+    def _nodes(self, addrs: np.ndarray) -> np.ndarray:
+        """``(n,)`` int64 node numbers of addresses by the inventory's longest-prefix match (none → -1)."""
+        names = self.inventory.lookup_nodes(addrs)
+        lut = self._node_of
+        return np.fromiter((lut.get(v, -1) for v in names.tolist()), dtype=np.int64, count=names.size)
+
+    def add(self, flows: FlowBatch) -> int:
+        """Keep a decoded batch (bytes and packets sampling-scaled, as the decoders give them); returns unmapped."""
+        r = len(flows)
+        if not r:
+            return 0
+        src, dst = self._nodes(flows.src_addr), self._nodes(flows.dst_addr)
+        exp = self._nodes(np.asarray([a or "" for a in flows.exporter.tolist()], dtype=object))
+        exp = np.where(exp >= 0, exp, src)  # exporter not named or unknown: taken as the ingress router
+        t1 = np.asarray(flows.ts, dtype=np.float64)
+        dur = np.asarray(flows.duration_s, dtype=np.float64)
+        new = {"src_node": src, "dst_node": dst, "bytes_count": np.asarray(flows.bytes, dtype=np.float64),
+               "packets_count": np.asarray(flows.packets, dtype=np.float64),
+               "flow_start_s": t1 - np.where(np.isfinite(dur) & (dur > 0), dur, 0.0), "flow_end_s": t1,
+               "sampling_rate": np.asarray(flows.sampling_rate, dtype=np.int64),
+               "dscp": np.asarray(flows.dscp, dtype=np.uint8), "exporter_node": exp}
+        n_unmapped = int(((src < 0) | (dst < 0)).sum())
+        self.unmapped += n_unmapped
+        cols = {k: np.concatenate([self._cols[k].astype(v.dtype, copy=False), v]) for k, v in new.items()}
+        end = cols["flow_end_s"]
+        keep = end >= np.nanmax(end) - self.horizon_s
+        if keep.sum() > self.max_records:
+            keep &= end >= np.sort(end[keep])[-self.max_records]
+        self._cols = {k: v[keep] for k, v in cols.items()}
+        self._prior = None
+        return n_unmapped
+
+    def snapshot_args(self, start: float, end: float) -> dict[str, Any]:
+        """Keyword arguments of :meth:`twinwatch.twin.snapshot.SnapshotBuilder.build` for the window.
+
+        ``{"flows", "flow_exporters", "bytes_scaled"}`` when some router has exported past ``end``;
+        ``{"prior_bps"}`` (``(N, N)`` bit/s) when only earlier records are held; ``{}`` without records.
+        """
+        c = self._cols
+        if not len(self):
+            return {}
+        n = self.model.n_nodes
+        t0, t1, exp = c["flow_start_s"], c["flow_end_s"], c["exporter_node"]
+        known_exp = exp >= 0
+        latest = np.full(n, -np.inf)
+        np.maximum.at(latest, exp[known_exp], t1[known_exp])
+        complete = latest >= end
+        if complete.any():
+            sel = ((t1 > start) & (t0 < end)) | ((t1 == t0) & (t0 >= start) & (t0 < end))
+            sel &= known_exp & complete[np.maximum(exp, 0)]
+            flows = {k: v[sel] for k, v in c.items()}
+            return {"flows": flows, "flow_exporters": complete, "bytes_scaled": True}
+        if self._prior is None or self._prior[0] != end - start:  # records unchanged since: the same prior
+            self._prior = (end - start, self._flow_prior(end - start))
+        prior = self._prior[1]
+        return {} if prior is None else {"prior_bps": prior.copy()}
+
+    def _flow_prior(self, window_s: float) -> np.ndarray | None:
+        """``(N, N)`` pair rates (bit/s) of the latest span of records, zero pairs floored; None when all zero."""
+        n, c = self.model.n_nodes, self._cols
+        t0, t1 = c["flow_start_s"], c["flow_end_s"]
+        top = float(t1.max())
+        lo = top - max(float(np.median(t1 - t0)), window_s)
+        tm, _ = matrix_from_flows(n_nodes=n, start=lo, end=top, bytes_scaled=True, **c)
+        prior = tm.total_bps()
+        off = ~np.eye(n, dtype=bool)
+        pos = prior[off] > 0
+        if not pos.any():
+            return None
+        prior[off & (prior <= 0)] = self.prior_floor * float(prior[off][pos].mean())
+        return prior

@@ -1,0 +1,316 @@
+"""The service's durable state: one versioned, pickle-free blob per pipeline, and the changelog topic that keeps it.
+
+What a worker must not lose when it is killed, rebalanced away or restarted:
+
+* per network and collector format, the **counter state**
+  (:class:`twinwatch.telemetry_adapters.CounterState`: last value and time of every cumulative counter);
+* per network, the **detector** (calibrators, persistence histories, the
+  :class:`~twinwatch.detectors.alerts.AlertBook` of open alerts and recently resolved ids, window count);
+* per network, the **window buffer**: the unfinished windows' rows, the oldest open window, each source's
+  largest event time (the watermark) and the late-row count; and the flow records kept for the traffic
+  matrix (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`);
+* the **input offsets** the state reflects (``meta["offsets"]``, ``"topic:partition" -> next offset``),
+  so a worker that restores it skips the messages the state already contains (no row counted twice).
+
+Format (``twinwatch.state/1``): a compressed NumPy ``.npz`` (loaded with ``allow_pickle=False``) holding
+``meta`` (UTF-8 JSON as ``uint8``) and one ``uint8`` array per part (``p0``, ``p1``, ...; ``meta["parts"]``
+names them ``[network, component, key]``). Counter states, calibrators and persistence keep their own
+npz formats, the alert book its JSON; windows are stored as columns (object columns as Unicode arrays).
+
+A detector is saved through its attributes: an attribute with ``to_bytes`` / ``from_bytes`` (calibrator,
+persistence, alert book), a ``dict`` of those or of dataclasses whose fields have them (per-KPI state),
+JSON scalars, sets of scalars or tuples (e.g. links down), and dicts with tuple keys. Only scalars that a
+fresh detector has at zero or empty (counters such as the window count, the set of links down) are
+restored; the others (α, method, warm-up length) and the network model are configuration and come from
+the configuration at start. A detector may instead define ``state_bytes() -> bytes`` and
+``restore_state(bytes)``.
+
+>>> from twinwatch.stream.state import decode, encode
+>>> meta, parts = decode(encode({"offsets": {"t:0": 5}}, {("abilene", "windows", ""): b"xyz"}))
+>>> meta["offsets"], parts
+({'t:0': 5}, {('abilene', 'windows', ''): b'xyz'})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from twinwatch.stream.pipeline import Pipeline, WindowBuffer
+
+__all__ = ["FORMAT", "StateError", "decode", "encode", "encode_pipeline", "open_rows", "part_sizes",
+           "restore_pipeline"]
+
+FORMAT = "twinwatch.state/1"
+"""Format tag of a state blob; a reader refuses any other."""
+
+PartKey = tuple[str, str, str]
+"""``(network, component, key)`` of one part: component ``counters`` (key: format), ``detector``
+(key: attribute path), ``windows``."""
+
+
+class StateError(ValueError):
+    """A state blob that cannot be read or does not fit this configuration (the message names the rule)."""
+
+
+# ----------------------------------------------------------------------------- container
+def _u8(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype=np.uint8)
+
+
+def encode(meta: Mapping[str, Any], parts: Mapping[PartKey, bytes]) -> bytes:
+    """One blob (``.npz``, compressed, no pickle) of ``meta`` (JSON-ready) and byte ``parts``."""
+    keys = list(parts)
+    m = {**meta, "format": FORMAT, "parts": [list(k) for k in keys]}
+    buf = io.BytesIO()
+    arrays = {"meta": _u8(json.dumps(m, separators=(",", ":")).encode())}
+    arrays.update({f"p{i}": _u8(parts[k]) for i, k in enumerate(keys)})
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> tuple[dict[str, Any], dict[PartKey, bytes]]:
+    """``(meta, parts)`` of an :func:`encode` blob; :class:`StateError` names what is wrong."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError) as exc:
+        raise StateError(f"state blob: not a twinwatch state ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise StateError(f"state blob: format {got!r}, this build reads {FORMAT!r} (start afresh or upgrade)")
+    keys = meta.get("parts", [])
+    if len(keys) != len(arrays):
+        raise StateError(f"state blob: meta names {len(keys)} parts, the blob holds {len(arrays)}")
+    try:
+        parts = {(str(k[0]), str(k[1]), str(k[2])): arrays[f"p{i}"].tobytes() for i, k in enumerate(keys)}
+    except (KeyError, IndexError, TypeError) as exc:
+        raise StateError(f"state blob: part list is malformed ({exc})") from None
+    return meta, parts
+
+
+def part_sizes(data: bytes) -> dict[str, dict[str, int]]:
+    """Bytes per network and component (uncompressed parts) of a blob: ``{network: {component: bytes}}``."""
+    _, parts = decode(data)
+    out: dict[str, dict[str, int]] = {}
+    for (net, comp, _), b in parts.items():
+        out.setdefault(net, {}).setdefault(comp, 0)
+        out[net][comp] += len(b)
+    return out
+
+
+def open_rows(data: bytes) -> dict[str, int]:
+    """Rows of unfinished windows per network held in a state blob of :func:`encode_pipeline`."""
+    _, parts = decode(data)
+    out: dict[str, int] = {}
+    for (net, comp, _), b in parts.items():
+        if comp == "windows":
+            with np.load(io.BytesIO(b), allow_pickle=False) as z:
+                out[net] = int(z["win"].size)
+    return out
+
+
+# ----------------------------------------------------------------------------- components
+def _counters_to_bytes(state: Any) -> bytes:
+    # CounterState writes to a path only (atomic rename); a private temp dir keeps that contract
+    with tempfile.TemporaryDirectory(prefix="twinwatch-state-") as d:
+        path = os.path.join(d, "counters.npz")
+        state.save(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _counters_from_bytes(data: bytes) -> Any:
+    from twinwatch.telemetry_adapters import CounterState
+
+    with tempfile.TemporaryDirectory(prefix="twinwatch-state-") as d:
+        path = os.path.join(d, "counters.npz")
+        with open(path, "wb") as f:
+            f.write(data)
+        return CounterState.load(path)
+
+
+def _windows_to_bytes(wb: WindowBuffer) -> bytes:
+    cols: dict[str, np.ndarray] = {}
+    kinds: dict[str, str] = {}
+    if wb._chunks:
+        for name in wb._chunks[0]:
+            arr = np.concatenate([np.asarray(c[name]) for c in wb._chunks])
+            kinds[name] = "object" if arr.dtype == object else "plain"
+            cols[name] = arr.astype(str) if arr.dtype == object else arr
+        win = np.concatenate(wb._chunk_win)
+    else:
+        win = np.empty(0, dtype=np.int64)
+    meta = {"window_s": wb.window_s, "lateness_s": wb.lateness_s, "next_index": wb.next_index,
+            "closed": bool(getattr(wb, "closed", wb.next_index is not None)), "late_rows": int(wb.late_rows),
+            "max_ts": float(wb.max_ts) if np.isfinite(wb.max_ts) else None,
+            "sources": {k: (float(v) if np.isfinite(v) else None) for k, v in wb._source_ts.items()},
+            "columns": kinds}
+    buf = io.BytesIO()
+    np.savez(buf, meta=_u8(json.dumps(meta).encode()), win=win, **{f"c_{k}": v for k, v in cols.items()})
+    return buf.getvalue()
+
+
+def _windows_restore(wb: WindowBuffer, data: bytes, where: str) -> None:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    if (meta["window_s"], meta["lateness_s"]) != (wb.window_s, wb.lateness_s):
+        raise StateError(f"{where}: windows were {meta['window_s']:g} s with {meta['lateness_s']:g} s lateness, "
+                         f"the configuration says {wb.window_s:g} s / {wb.lateness_s:g} s: the open windows "
+                         "cannot be carried over (start afresh: delete the state topic's records)")
+    win = arrays.pop("win").astype(np.int64)
+    cols = {k[2:]: (v.astype(object) if meta["columns"].get(k[2:]) == "object" else v) for k, v in arrays.items()}
+    wb._chunks = [cols] if win.size else []
+    wb._chunk_win = [win] if win.size else []
+    wb.next_index = meta["next_index"]
+    if hasattr(wb, "closed"):
+        wb.closed = bool(meta["closed"])
+    wb.late_rows = int(meta["late_rows"])
+    wb.max_ts = -np.inf if meta["max_ts"] is None else float(meta["max_ts"])
+    now = wb.clock()
+    wb._source_ts = {k: (-np.inf if v is None else float(v)) for k, v in meta["sources"].items()}
+    wb._source_wall = dict.fromkeys(wb._source_ts, now)  # idleness restarts from the restore
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _json_key(k: Any) -> Any:
+    return list(k) if isinstance(k, tuple) else k
+
+
+def _detector_parts(det: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """``(parts, scalars)`` of a detector (see the module docstring)."""
+    if hasattr(det, "state_bytes") and hasattr(det, "restore_state"):
+        return {"": det.state_bytes()}, {}
+    parts: dict[str, bytes] = {}
+    scalars: dict[str, Any] = {}
+    for name, v in vars(det).items():
+        if isinstance(v, bool | int | float | str):  # before to_bytes: int has one too
+            scalars[name] = v
+        elif isinstance(v, set | frozenset) and all(isinstance(x, (*_SCALARS, tuple)) for x in v):
+            scalars[name] = {"__set__": sorted((_json_key(x) for x in v), key=repr)}
+        elif hasattr(v, "to_bytes") and hasattr(type(v), "from_bytes"):
+            parts[name] = v.to_bytes()
+        elif isinstance(v, dict) and v:
+            sample = next(iter(v.values()))
+            if hasattr(sample, "to_bytes"):
+                parts.update({f"{name}.{k}": x.to_bytes() for k, x in v.items()})
+            elif dataclasses.is_dataclass(sample) and not isinstance(sample, type):
+                for k, x in v.items():
+                    for f in dataclasses.fields(x):
+                        y = getattr(x, f.name)
+                        if hasattr(y, "to_bytes"):
+                            parts[f"{name}.{k}.{f.name}"] = y.to_bytes()
+            elif all(isinstance(x, _SCALARS) for x in v.values()):
+                scalars[name] = {"__items__": [[_json_key(k), x] for k, x in v.items()]}
+        elif isinstance(v, dict):
+            scalars[name] = {"__items__": []}
+    return parts, scalars
+
+
+def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str, Any], where: str) -> None:
+    if "" in parts:
+        det.restore_state(parts[""])
+        return
+    for path, blob in parts.items():
+        names = path.split(".")
+        obj: Any = det
+        for i, n in enumerate(names[:-1]):
+            obj = getattr(obj, n) if i == 0 else (obj[n] if isinstance(obj, dict) else getattr(obj, n))
+        leaf = names[-1]
+        cur = obj.get(leaf) if isinstance(obj, dict) else getattr(obj, leaf, None)
+        if cur is None:
+            raise StateError(f"{where}: detector part {path!r} has no counterpart in this build's "
+                             f"{type(det).__name__} (the detector changed: start afresh)")
+        new = type(cur).from_bytes(blob)
+        n_old, n_new = getattr(cur, "n_entities", None), getattr(new, "n_entities", None)
+        if n_old is not None and n_old != n_new:
+            raise StateError(f"{where}: detector part {path!r} has {n_new} entities, the network model "
+                             f"{n_old}: the model changed since the state was written (start afresh)")
+        if isinstance(obj, dict):
+            obj[leaf] = new
+        else:
+            setattr(obj, leaf, new)
+    for name, v in scalars.items():
+        cur = getattr(det, name, None)
+        empty = isinstance(cur, dict | set | frozenset | list) and not cur
+        if isinstance(cur, bool | str) or not (empty or cur is None or (isinstance(cur, int | float) and cur == 0)):
+            continue  # configuration (alpha, method, warm-up length ...) comes from the configuration, not the state
+        if isinstance(v, dict) and "__items__" in v:
+            setattr(det, name, {(tuple(k) if isinstance(k, list) else k): x for k, x in v["__items__"]})
+        elif isinstance(v, dict) and "__set__" in v:
+            setattr(det, name, type(cur)(tuple(x) if isinstance(x, list) else x for x in v["__set__"]))
+        else:
+            setattr(det, name, v)
+
+
+# ----------------------------------------------------------------------------- pipeline
+def encode_pipeline(pipe: Pipeline, meta: Mapping[str, Any] | None = None) -> bytes:
+    """The whole state of ``pipe`` (every network) and ``meta`` (e.g. the input offsets) as one blob."""
+    parts: dict[PartKey, bytes] = {}
+    det_scalars: dict[str, Any] = {}
+    for name, net in pipe.networks.items():
+        for fmt, cs in net.counters.items():
+            parts[(name, "counters", fmt)] = _counters_to_bytes(cs)
+        dparts, scal = _detector_parts(net.detector)
+        parts.update({(name, "detector", k): b for k, b in dparts.items()})
+        det_scalars[name] = scal
+        parts[(name, "windows", "")] = _windows_to_bytes(net.windows)
+        flows = getattr(net, "flows", None)
+        if flows is not None and hasattr(flows, "_cols"):  # flow records kept for the open windows' matrices
+            buf = io.BytesIO()
+            np.savez(buf, __unmapped=np.array([int(flows.unmapped)]), **flows._cols)
+            parts[(name, "flows", "")] = buf.getvalue()
+        parts[(name, "model", "")] = json.dumps({"links": net.model.n_links, "nodes": net.model.n_nodes}).encode()
+    m = {**(meta or {}), "detector_scalars": det_scalars, "written_at": time.time()}
+    return encode(m, parts)
+
+
+def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> dict[str, Any]:
+    """Load a blob of :func:`encode_pipeline` into ``pipe`` (built from the same configuration); returns ``meta``.
+
+    Networks of the blob that ``pipe`` does not have are refused (:class:`StateError`); networks of ``pipe``
+    that the blob lacks keep a fresh state.
+    """
+    from twinwatch.stream.pipeline import _Network
+
+    meta, parts = decode(data)
+    by_net: dict[str, dict[tuple[str, str], bytes]] = {}
+    for (net, comp, key), b in parts.items():
+        by_net.setdefault(net, {})[(comp, key)] = b
+    unknown = sorted(set(by_net) - set(pipe.networks))
+    if unknown:
+        raise StateError(f"{where}: holds network(s) {unknown} that the configuration does not have "
+                         f"({sorted(pipe.networks)}); refusing to drop their state")
+    for name, comps in by_net.items():
+        net: _Network = pipe.networks[name]
+        w = f"{where}: network {name!r}"
+        shape = json.loads(comps.get(("model", ""), b"{}") or b"{}")
+        if shape and (shape["links"], shape["nodes"]) != (net.model.n_links, net.model.n_nodes):
+            raise StateError(f"{w}: written for {shape['nodes']} nodes / {shape['links']} links, the network "
+                             f"model has {net.model.n_nodes} / {net.model.n_links} (start afresh)")
+        net.counters = {key: _counters_from_bytes(b) for (comp, key), b in comps.items() if comp == "counters"}
+        _detector_restore(net.detector, {key: b for (comp, key), b in comps.items() if comp == "detector"},
+                          meta.get("detector_scalars", {}).get(name, {}), w)
+        if ("windows", "") in comps:
+            _windows_restore(net.windows, comps[("windows", "")], w)
+        flows = getattr(net, "flows", None)
+        if ("flows", "") in comps and flows is not None:
+            with np.load(io.BytesIO(comps[("flows", "")]), allow_pickle=False) as z:
+                cols = {k: z[k] for k in z.files}
+            flows.unmapped = int(cols.pop("__unmapped")[0])
+            flows._cols = cols
+            flows._prior = None
+    return meta

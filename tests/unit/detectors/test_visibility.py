@@ -1,0 +1,100 @@
+"""The visibility filter: a fault's true effect against the twin's 90 % interval, on hand-made truth files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from twinwatch.detectors.visibility import VisibilityError, fault_visibility, path_effects, twin_intervals
+
+W = 10.0
+INTERVALS = {"delay_s": (-0.04, 0.05), "loss_ratio": (-0.002, 0.0025)}
+
+
+def _truth(tmp_path: Path, *, slow_from: float | None = None, lossy_from: float | None = None) -> Path:
+    """30 windows, paths a->b (over link a->b) and b->a; link a->b at 40 % of 1 Gb/s, b->a at 20 %."""
+    rows: dict[str, list] = {k: [] for k in ("window_start", "src", "dst", "tos", "offered_bps", "delay_s",
+                                             "jitter_s2", "loss_ratio", "delay_ci_s", "packets")}
+    links: dict[str, list] = {k: [] for k in ("window_start", "link", "utilization", "tx_bps", "rx_bps",
+                                              "drop_pps", "queue_occupancy", "loss_ratio", "up",
+                                              "true_capacity_bps")}
+    rng = np.random.default_rng(3)
+    for w in range(30):
+        t = w * W
+        for src, dst in (("a", "b"), ("b", "a")):
+            d = 1e-3 * math.exp(rng.normal(0, 0.005))
+            if slow_from is not None and t >= slow_from and src == "a":
+                d *= 1.2  # log ratio 0.18 > 0.05
+            loss = 0.01 if lossy_from is not None and t >= lossy_from and src == "a" else 0.0
+            for k, v in zip(rows, (t, src, dst, 0, 1e8, d, 1e-12, loss, 1e-5, 100.0)):
+                rows[k].append(v)
+        for lid, u in (("a->b", 0.4), ("b->a", 0.2)):
+            for k, v in zip(links, (t, lid, u, u * 1e9, u * 1e9, 0.0, 0.0, 0.0, True, 1e9)):
+                links[k].append(v)
+    d = tmp_path / "truth"
+    d.mkdir()
+    pq.write_table(pa.table(rows), d / "paths.parquet")
+    pq.write_table(pa.table(links), d / "links.parquet")
+    return d
+
+
+def _labels(kind: str = "capacity_degradation") -> list[dict]:
+    return [{"id": "f1", "kind": kind, "benign": False, "start": 150.0, "end": 200.0, "entity_kind": "link",
+             "entities": ["a->b"]}]
+
+
+PAIRS = {"a->b": {"a->b"}, "b->a": {"b->a"}}
+CAP = {"a->b": 1e9, "b->a": 1e9}
+
+
+def test_path_effect_is_the_log_ratio_of_medians_fault_vs_before() -> None:
+    ws = np.repeat(np.arange(10.0) * W, 1)
+    delay = np.full(10, 2e-3)
+    delay[7:] = 4e-3  # doubled from window 7 on
+    eff = path_effects(ws, np.zeros(10, np.int64), delay, np.zeros(10), start=70.0, end=100.0, window_s=W)
+    assert eff["delay_s"][0] == pytest.approx(math.log(2.0))
+    assert eff["loss_ratio"][0] == 0.0
+
+
+def test_a_delay_rise_beyond_the_interval_is_visible_and_noise_is_not(tmp_path: Path) -> None:
+    slow = fault_visibility(_labels(), _truth(tmp_path, slow_from=150.0), INTERVALS, window_s=W,
+                            pair_links=PAIRS, link_capacity_bps=CAP)["f1"]
+    assert slow.visible and slow.delay_log_ratio == pytest.approx(math.log(1.2), abs=0.02)
+    (tmp_path / "quiet").mkdir()
+    quiet = fault_visibility(_labels(), _truth(tmp_path / "quiet"), INTERVALS, window_s=W, pair_links=PAIRS,
+                             link_capacity_bps=CAP)["f1"]
+    assert not quiet.visible and "inside" in quiet.reason
+
+
+def test_loss_counts_only_on_paths_through_the_faulty_link(tmp_path: Path) -> None:
+    truth = _truth(tmp_path, lossy_from=150.0)
+    through = fault_visibility(_labels("grey_loss"), truth, INTERVALS, window_s=W, pair_links=PAIRS,
+                               link_capacity_bps=CAP)["f1"]
+    assert through.visible and through.loss_increase == pytest.approx(0.01)
+    other = [{**_labels("grey_loss")[0], "entities": ["b->a"]}]
+    elsewhere = fault_visibility(other, truth, INTERVALS, window_s=W, pair_links=PAIRS, link_capacity_bps=CAP)["f1"]
+    assert not elsewhere.visible and elsewhere.loss_increase == 0.0
+
+
+def test_unmonitored_traffic_effect_is_the_hidden_share_of_egress_capacity(tmp_path: Path) -> None:
+    lb = [{"id": "u", "kind": "unmonitored_traffic", "benign": False, "start": 150.0, "end": 200.0,
+           "entity_kind": "node", "entities": ["a"]}]
+    v = fault_visibility(lb, _truth(tmp_path), INTERVALS, window_s=W, pair_links=PAIRS, link_capacity_bps=CAP,
+                         egress_capacity_bps={"a": 1e9})["u"]
+    assert v.utilization_change == pytest.approx(0.1)  # 100 Mb/s of flows from a over 1 Gb/s of egress
+    assert v.visible
+
+
+def test_intervals_from_a_checkpoint_calibration_and_errors(tmp_path: Path) -> None:
+    cal = {"delay_s": {"kind": "log", "lo": [-0.1, -0.2], "hi": [0.1, 0.3], "lo_all": -0.05, "hi_all": 0.06},
+           "loss_ratio": {"kind": "abs", "lo": -0.001, "hi": 0.002}}
+    assert twin_intervals(cal) == {"delay_s": (-0.05, 0.06), "loss_ratio": (-0.001, 0.002)}
+    with pytest.raises(VisibilityError, match="cannot read the ground truth"):
+        fault_visibility(_labels(), tmp_path / "absent", INTERVALS, window_s=W)
+    with pytest.raises(VisibilityError, match="loss_ratio"):
+        fault_visibility(_labels(), _truth(tmp_path), {"delay_s": (-0.1, 0.1)}, window_s=W)

@@ -1,0 +1,70 @@
+"""``twinwatch twin finetune`` on a tiny simulated dataset: a loadable model and an honest before/after report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from twinwatch.stream.cli import cli
+from twinwatch.twin.models.gnn import GNNModel
+from twinwatch.twin.sim.dataset import TopologySpec, generate_dataset
+from twinwatch.twin.sim.engine import SimConfig
+from twinwatch.twin.train import TrainConfig, load_examples, train
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Four simulated 5–7-node samples, and a small hybrid checkpoint trained for one epoch on three of them."""
+    root = tmp_path_factory.mktemp("ft")
+    data = root / "data"
+    generate_dataset(data, n_samples=4, topology=TopologySpec(kind="random", nodes=(5, 7)),
+                     sim=SimConfig(min_packets=2_000, max_packets=6_000), seed=3, workers=1, progress=False)
+    ex = load_examples([data], qt_prior=True)
+    base = root / "base"
+    cfg = TrainConfig(epochs=1, lr=5e-3, seed=0, batch_paths=400, batch_size=2, time_budget_min=2.0, patience=2,
+                      threads=1, architecture={"hidden": 8, "iterations": 2, "readout_hidden": 8, "hybrid": True})
+    train(ex[:3], ex[3:], base, cfg)
+    return data, base
+
+
+def test_finetune_writes_model_and_report(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    data, base = tiny
+    out, rep = tmp_path / "model", tmp_path / "report.json"
+    res = CliRunner().invoke(cli, ["twin", "finetune", "--data", str(data), "--out", str(out), "--from", str(base),
+                                   "--minutes", "0.5", "--val-fraction", "0.25", "--threads", "1", "--json", str(rep),
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "queueing-part MAPE %" in res.output and "fine-tuned" in res.output  # the table, even with --no-progress
+    report = json.loads(rep.read_text())
+    assert report == json.loads((out / "finetune_report.json").read_text())
+    assert (report["n_train"], report["n_val"]) == (3, 1)
+    for side in ("before", "after", "qt"):
+        assert set(report[side]) >= {"delay_mape", "queue_mape", "jitter_mape", "loss_mae"}
+    # the starting model competes as epoch -1: the kept model is never worse on the held-out samples
+    assert report["after"]["queue_mape"] <= report["before"]["queue_mape"] + 1e-9
+    assert report["wall_time_s"] < 0.5 * 60 + 30  # the budget, plus the calibration it keeps a tenth for
+    model = GNNModel.load(out)
+    assert model.net.config.hybrid and set(model.calibration) >= {"delay_s"}
+
+
+def test_finetune_refuses_bad_input(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    data, base = tiny
+    res = CliRunner().invoke(cli, ["twin", "finetune", "--data", str(data), "--out", str(data.parent),
+                                   "--from", str(base), "--minutes", "0.2"])  # OUT would replace the input
+    assert res.exit_code == 2 and "write the output elsewhere" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(cli, ["twin", "finetune", "--data", str(empty), "--out", str(tmp_path / "m"),
+                                   "--from", str(base), "--no-progress"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert str(empty) in res.output  # the message names the folder it could not read
+
+
+def test_finetune_help_reads_like_a_man_page() -> None:
+    res = CliRunner().invoke(cli, ["twin", "finetune", "--help"])
+    assert res.exit_code == 0
+    for section in ("DESCRIPTION", "OPTIONS", "EXAMPLES", "Exit status", "--minutes", "--val-fraction", "--from"):
+        assert section in res.output

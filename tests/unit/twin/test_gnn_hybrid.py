@@ -1,0 +1,164 @@
+"""The queueing-theory hybrid GNN: untrained it *is* queueing theory; propagation is exact; the old checkpoint loads.
+
+No shared data needed: toy scenarios from ``_gnn_toy`` and hand-built ones.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.unit.twin._gnn_toy import mm1_labels, ring
+from twinwatch.twin.features import LINK_FEATURES, FeatureStats, collate, scenario_graph
+from twinwatch.twin.models.bounds import OutOfDomainWarning
+from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, RouteNetFermi, path_out_of_domain
+from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.scenario import Flow, Scenario
+from twinwatch.twin.train import Example, TrainConfig, path_prop, train
+
+ARCH = {"hidden": 8, "iterations": 2, "readout_hidden": 8, "hybrid": True}
+
+
+def _operated(prop: float = 0.004, policy: str = "WFQ") -> Scenario:
+    """4 nodes in a line and back, 1 and 10 Gb/s, ms of propagation, three ToS flows per pair, bimodal sizes."""
+    links = [(0, 1, 1e9, prop), (1, 2, 1e10, 2 * prop), (2, 3, 1e9, prop),
+             (1, 0, 1e9, prop), (2, 1, 1e10, 2 * prop), (3, 2, 1e9, prop)]
+    routes = {(0, 3): [0, 1, 2, 3], (0, 2): [0, 1, 2], (3, 0): [3, 2, 1, 0], (1, 3): [1, 2, 3]}
+    flows = []
+    for (s, d), r in zip(routes, (2.0e8, 1.5e8, 3.0e8, 1.0e8), strict=True):
+        for tos, share in enumerate((0.2, 0.3, 0.5)):
+            flows.append(Flow(s, d, r * share, 4000.0, tos=tos, sizes_bits=(512.0, 12000.0), size_probs=(0.4, 0.6)))
+    return Scenario.build(4, links, routes, flows, policy=policy, weights=[[60.0, 30.0, 10.0]] * 4, queue_pkts=1000.0)
+
+
+def _forward(net: RouteNetFermi, sc: Scenario, stats: FeatureStats | None = None) -> dict[str, np.ndarray]:
+    g = scenario_graph(sc, qt_prior=True)
+    with torch.inference_mode():
+        out = net.eval()(collate([g], stats or FeatureStats.fit([g])))
+    return {k: v.double().numpy() for k, v in out.items()}
+
+
+@pytest.mark.parametrize("policy", ["FIFO", "SP", "WFQ"])
+def test_untrained_hybrid_is_queueing_theory(policy: str) -> None:
+    """The readout's last layer starts at zero, so exp(r) = 1 and every hop is qt's: paths must match qt's model.
+
+    Tolerances are float32 rounding: 10 ms of propagation beside µs of queueing leaves ~1e-9 s of absolute error.
+    """
+    torch.manual_seed(3)
+    sc = _operated(policy=policy)
+    out = _forward(RouteNetFermi(GNNConfig(**ARCH)), sc)
+    q = QueueingModel().predict(sc)
+    assert (q.path_delay_s > 0).all() and (q.path_jitter_s2 > 0).all()
+    np.testing.assert_allclose(out["path_delay"], q.path_delay_s, rtol=1e-6)
+    np.testing.assert_allclose(out["path_jitter"], q.path_jitter_s2, rtol=1e-4)
+    np.testing.assert_allclose(out["path_loss"], q.path_loss_ratio, atol=1e-9)
+
+
+def test_hybrid_does_not_see_propagation() -> None:
+    """Propagation enters only the readout: changing it moves each path's delay by exactly its propagation sum."""
+    torch.manual_seed(0)
+    net = RouteNetFermi(GNNConfig(**ARCH))
+    torch.nn.init.normal_(net.readout.mlp[-1].weight, std=0.5)  # a non-trivial correction
+    a, b = _operated(prop=0.0), _operated(prop=0.01)
+    stats = FeatureStats.fit([scenario_graph(a, qt_prior=True)])
+    oa, ob = _forward(net, a, stats), _forward(net, b, stats)
+    prop = path_prop(scenario_graph(b))
+    assert prop.min() > 0.019  # two hops or more at >= 0.01 s
+    # float32 holds 0.02 s to ~2e-9 s: compare the queueing parts (µs) to that absolute rounding
+    np.testing.assert_allclose(ob["path_delay"] - prop, oa["path_delay"], rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(ob["path_jitter"], oa["path_jitter"], rtol=1e-5)
+    assert LINK_FEATURES[-1] == "log_prop_rel" and len(net.link_cols) == len(LINK_FEATURES) - 1
+
+
+def test_hybrid_needs_the_prior() -> None:
+    net = RouteNetFermi(GNNConfig(**ARCH))
+    g = scenario_graph(_operated())  # no qt_prior
+    with pytest.raises(ValueError, match="queueing-theory prior"):
+        net(collate([g], FeatureStats.identity()))
+
+
+def test_old_config_and_shipped_checkpoint_stay_first_generation() -> None:
+    assert GNNConfig.from_dict({"hidden": 32, "iterations": 8, "readout_hidden": 32}).hybrid is False
+    model = GNNModel.load()
+    cfg = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())
+    assert model.net.config.hybrid is cfg["architecture"].get("hybrid", False)
+    if not model.net.config.hybrid:
+        assert model.net.link_embed[0].in_features == len(LINK_FEATURES)
+
+
+def test_qt_hop_quantities_follow_the_graph_hop_order() -> None:
+    """Hop h of the graph is flow hop_flow[h] on link hop_link[h]: its qt transmission time is that flow's size / C."""
+    sc = _operated(policy="FIFO")
+    g = scenario_graph(sc, qt_prior=True)
+    assert g.hop_qt_tx is not None and g.hop_qt_x is not None and g.hop_qt_x.shape == (g.n_hops, 2)
+    mean_size = 0.4 * 512.0 + 0.6 * 12000.0
+    np.testing.assert_allclose(g.hop_qt_tx, mean_size / sc.link_capacity_bps[g.hop_link], rtol=1e-6)
+    # inputs are in units of the flow's own transmission time: the same network 10x faster has the same inputs
+    fast = replace(sc, link_capacity_bps=sc.link_capacity_bps * 10, flow_rate_bps=sc.flow_rate_bps * 10,
+                   flow_pkt_rate=sc.flow_pkt_rate * 10)
+    np.testing.assert_allclose(scenario_graph(fast, qt_prior=True).hop_qt_x, g.hop_qt_x, rtol=1e-5, atol=1e-6)
+
+
+def test_out_of_domain_guard_marks_paths_and_warns() -> None:
+    """Statistics fitted on light-load rings; a ring at 30x the rates is far outside them."""
+    torch.manual_seed(0)
+    net = RouteNetFermi(GNNConfig(**ARCH))
+    light = [scenario_graph(ring(5, seed=s), qt_prior=True) for s in range(3)]
+    stats = FeatureStats.fit(light)
+    assert stats.zmax is not None and set(stats.zmax) == {"flow", "queue", "link", "hop", "hop_qt"}
+    b_in = collate(light[:1], stats)
+    mask, _, _ = path_out_of_domain(net, b_in, stats)
+    assert not mask.any()  # a training sample is inside its own training range
+    hot = ring(5, seed=0, scale=1.0)
+    hot = replace(hot, flow_rate_bps=hot.flow_rate_bps * 30, flow_pkt_rate=hot.flow_pkt_rate * 30)
+    model = GNNModel(net, stats)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = model.predict(hot)
+    assert pred.path_out_of_domain is not None and pred.path_out_of_domain.any()
+    ood = [w for w in caught if issubclass(w.category, OutOfDomainWarning)]
+    assert len(ood) == 1 and "outside the model's training domain" in str(ood[0].message)
+    assert FeatureStats.from_dict(stats.to_dict()).zmax == stats.zmax  # stored in the checkpoint
+
+
+def _examples(n: int, seed: int) -> list[Example]:
+    out = []
+    for k in range(n):
+        sc = ring(4 + k % 3, seed=seed + k, policy=("FIFO", "SP", "WFQ")[k % 3])
+        d, j, lo = mm1_labels(sc)
+        out.append(Example(graph=scenario_graph(sc, qt_prior=True), delay=d, jitter=j, loss=lo,
+                           link_util=np.full(sc.n_links, np.nan), link_occ=np.full(sc.n_links, np.nan),
+                           source=f"toy:{k}", n_nodes=sc.n_nodes))
+    return out
+
+
+def test_hybrid_trains_and_fine_tuning_never_ends_worse(tmp_path: Path) -> None:
+    tr, va = _examples(4, 0), _examples(2, 10)
+    cfg = TrainConfig(epochs=3, lr=5e-3, seed=0, batch_paths=40, batch_size=2, time_budget_min=5.0, patience=5,
+                      threads=1, architecture=ARCH)
+    res = train(tr, va, tmp_path / "base", cfg)
+    base = GNNModel.load(tmp_path / "base")
+    assert base.net.config.hybrid and "hop_qt" in base.stats.mean
+    assert np.isfinite(res["best_val_queue_mape"])
+    # fine-tuning scores its starting point first ("epoch -1") and keeps it unless an epoch beats it on --val
+    ft = train(tr, va, tmp_path / "ft", replace(cfg, epochs=2), init_checkpoint=tmp_path / "base")
+    hist = json.loads((tmp_path / "ft" / "config.json").read_text())["training"]["history"]
+    assert hist[0]["epoch"] == -1
+    assert ft["best_val_queue_mape"] <= hist[0]["queue_mape"] + 1e-12
+
+
+def test_unmeasured_paths_are_not_labels(tmp_path: Path) -> None:
+    """A native sample's ``sim.path_scored`` (>= 100 packets) decides which paths carry labels; others are inputs."""
+    from twinwatch.twin.train import _scored_paths
+
+    f = tmp_path / "sample_000000.npz"
+    np.savez(f, **{"sim.path_scored": np.array([True, False, True])})
+    assert _scored_paths(f, 3).tolist() == [True, False, True]
+    assert _scored_paths(f, 4).all()  # a mask of the wrong length is ignored, not misapplied
+    assert _scored_paths(tmp_path / "results.tar.gz", 2).all()  # GNNet: every path is labelled
