@@ -16,6 +16,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration._kafka import consume_all
 from twinwatch.stream.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -56,25 +57,6 @@ async def _produce(bootstrap: str, run: Path) -> dict[str, list[bytes]]:
     finally:
         await prod.stop()
     return sent
-
-
-async def _consume(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[tuple[bytes | None, bytes]]:
-    from aiokafka import AIOKafkaConsumer
-
-    cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                            enable_auto_commit=False, group_id=None)
-    await cons.start()
-    out: list[tuple[bytes | None, bytes]] = []
-    try:
-        while True:
-            batch = await cons.getmany(timeout_ms=int(timeout_s * 1000), max_records=10_000)
-            if not batch:
-                break
-            for recs in batch.values():
-                out += [(r.key, r.value) for r in recs]
-    finally:
-        await cons.stop()
-    return out
 
 
 def _scrape_when_ready(base: str, deadline_s: float) -> dict[str, object]:
@@ -124,7 +106,7 @@ metrics: {{bind: "127.0.0.1:{port}"}}
     assert "twinwatch_build_info" in fams and "twinwatch_window_lag_seconds" in fams
 
     # every malformed line of the run is in the DLQ with its reason and its original bytes
-    dlq = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "twinwatch.dlq"))]
+    dlq = [orjson.loads(v) for _, v in consume_all(bootstrap, "twinwatch.dlq")]
     malformed = [orjson.loads(x) for x in (testbed_run / "malformed.jsonl").read_bytes().splitlines() if x]
     assert len(malformed) > 0
     whole = {(d["format"], base64.b64decode(d["raw_b64"])) for d in dlq if d["whole_message"]}
@@ -136,7 +118,7 @@ metrics: {{bind: "127.0.0.1:{port}"}}
     assert len(dlq) == len(malformed)
 
     # one expected record per closed window, every one about the network, windows in order
-    expected = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "twinwatch.expected"))]
+    expected = [orjson.loads(v) for _, v in consume_all(bootstrap, "twinwatch.expected")]
     assert len(expected) >= 20  # 30 windows in the run; the last ones may still be open at the stop
     assert {e["network"] for e in expected} == {"abilene"}
     starts = [e["window_start"] for e in expected]
@@ -145,7 +127,7 @@ metrics: {{bind: "127.0.0.1:{port}"}}
     assert ok and all(len(e["kpis"]["utilization"]["expected"]) == len(e["links"]) for e in ok)
 
     # alerts on the topic are keyed by id and match the JSONL file line for line
-    alerts = asyncio.run(_consume(bootstrap, "twinwatch.alerts", timeout_s=15.0))
+    alerts = consume_all(bootstrap, "twinwatch.alerts", idle_s=15.0)
     file_lines = [orjson.loads(x) for x in alerts_file.read_bytes().splitlines()] if alerts_file.exists() else []
     # keyed by id, the lines spread over the topic's partitions: Kafka orders them per partition (per id),
     # so compare per id, in order, and as a whole without duplicates
@@ -211,8 +193,8 @@ metrics: {{enabled: false}}
                            "--duration", "100"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # a fresh consumer's first fetch can take seconds on a loaded 2-core machine: give it time
-    live = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "parity.alerts", timeout_s=15.0))]
-    expected = [orjson.loads(v) for _, v in asyncio.run(_consume(bootstrap, "parity.expected"))]
+    live = [orjson.loads(v) for _, v in consume_all(bootstrap, "parity.alerts", idle_s=15.0)]
+    expected = [orjson.loads(v) for _, v in consume_all(bootstrap, "parity.expected")]
     assert max(e["window_end"] for e in expected) - min(e["window_start"] for e in expected) > 1000  # caught up
 
     out = tmp_path / "replay.jsonl"

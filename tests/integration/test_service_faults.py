@@ -29,6 +29,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration._kafka import consume_all
 from twinwatch.stream.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -114,27 +115,8 @@ def produce(bootstrap: str, prefix: str, batches: dict[str, list[bytes]]) -> Non
     asyncio.run(_produce_async(bootstrap, prefix, batches))
 
 
-async def _consume_async(bootstrap: str, topic: str, idle_s: float) -> list[tuple[bytes | None, bytes]]:
-    from aiokafka import AIOKafkaConsumer
-
-    cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                            enable_auto_commit=False, group_id=None)
-    await cons.start()
-    out: list[tuple[bytes | None, bytes]] = []
-    try:
-        while True:
-            batch = await cons.getmany(timeout_ms=int(idle_s * 1000), max_records=20_000)
-            if not batch:
-                break
-            for recs in batch.values():
-                out += [(r.key, r.value) for r in recs]
-    finally:
-        await cons.stop()
-    return out
-
-
 def consume(bootstrap: str, topic: str, idle_s: float = 8.0) -> list[tuple[bytes | None, bytes]]:
-    return asyncio.run(_consume_async(bootstrap, topic, idle_s))
+    return consume_all(bootstrap, topic, idle_s)
 
 
 async def _last_state(bootstrap: str, topic: str) -> bytes | None:
