@@ -1,7 +1,9 @@
 """Inference time of the GNN twin on a 200-node, ~40,000-flow network, split into its stages (issue 15, item 6).
 
 Stages of ``GNNModel.predict``: ``graph`` (:func:`twinwatch.twin.features.scenario_graph`, with the queueing-theory
-prior for a hybrid checkpoint), ``collate`` (normalise and pack), ``forward`` (the network), ``total`` (the whole
+prior for a hybrid checkpoint), ``collate`` (normalise and pack), ``forward`` (the network, its inference path:
+``torch.inference_mode``), ``forward_reference`` (the same network through its autograd path, the code the
+inference path replaced, parameters frozen: the before/after figure under the same load), ``total`` (the whole
 ``predict``: stages plus intervals, the out-of-domain guard and the physical bounds). Each stage is timed in wall
 clock and in process CPU seconds (``time.process_time``: on a shared, loaded machine the CPU time is the figure
 that does not depend on the other tenants, as long as the threads are not starved); median of ``--repeats``.
@@ -57,7 +59,10 @@ def main() -> None:
     warnings.simplefilter("ignore")
     sc = next(iter(iter_samples(DATA))).scenario
     model = GNNModel.load(a.checkpoint)
+    for prm in model.net.parameters():  # no autograd graph in the reference timing either
+        prm.requires_grad_(False)
     rows = []
+    load0 = os.getloadavg()
     for t in a.threads:
         torch.set_num_threads(t)
         model.predict(sc)  # warm-up
@@ -68,16 +73,23 @@ def main() -> None:
             with torch.inference_mode():
                 model.net(b)
 
+        def fwd_reference(b: object = b) -> None:  # the training (autograd) path: the code before the speed-up
+            with torch.enable_grad():
+                model.net(b)
+
         row = {"threads": t, "nodes": sc.n_nodes, "paths": sc.n_paths, "flows": sc.n_flows, "hops": g.n_hops,
                "hybrid": model.net.config.hybrid,
                "graph": _timed(lambda: model.graph(sc), a.repeats),
                "collate": _timed(lambda g=g: collate([g], model.stats), a.repeats),
                "forward": _timed(fwd, a.repeats),
+               "forward_reference": _timed(fwd_reference, a.repeats),
                "total": _timed(lambda: model.predict(sc), a.repeats)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     load = os.getloadavg()
-    rep = {"machine": f"2-core shared dev box, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}",
+    rep = {"machine": f"2-core shared dev box, load average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} "
+                      f"before, {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} after",
+           "torch": torch.__version__,
            "checkpoint": a.checkpoint or "shipped", "rows": rows}
     Path(a.out).write_text(json.dumps(rep, indent=1))
     print(f"written {a.out}")

@@ -11,6 +11,7 @@ from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange, alert_id
 from twinwatch.detectors.conformal import ConformalCalibrator
 from twinwatch.detectors.cusum import Cusum, z_from_p
 from twinwatch.detectors.decision import Persistence, PersistenceChange, reject
+from twinwatch.detectors.probe_loss import ProbeLossScan
 from twinwatch.detectors.residuals import residual
 from twinwatch.detectors.series import SeasonalForecaster, SeriesDetector, score_many, score_series
 
@@ -22,6 +23,7 @@ __all__: list[str] = [
     "Cusum",
     "Persistence",
     "PersistenceChange",
+    "ProbeLossScan",
     "SeasonalForecaster",
     "SeriesDetector",
     "alert_id",

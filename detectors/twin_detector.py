@@ -22,8 +22,19 @@ import numpy as np
 from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
 from twinwatch.detectors.conformal import ConformalCalibrator, Side
 from twinwatch.detectors.decision import Persistence, reject
+from twinwatch.detectors.probe_loss import ProbeLossScan
 from twinwatch.detectors.residuals import residual, transform
+from twinwatch.detectors.traffic import (
+    NODE_POOL_PRIOR,
+    NODE_PRIOR_COUNT,
+    CounterReference,
+    destination_bps,
+    flow_rows,
+    origin_bps,
+    ranked_links,
+)
 from twinwatch.twin.kpis import Prediction
+from twinwatch.twin.models.bounds import path_delay_floor
 from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.snapshot import WindowSnapshot
 
@@ -52,6 +63,7 @@ class Detection:
 
 
 _PATH_KPIS = ("delay_s", "loss_ratio")
+_DELAY_PARTS = ("queueing", "total")
 _Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
 
 
@@ -132,11 +144,32 @@ class TwinDetector:
 
     Links whose telemetry reports them down (``snapshot.links_down``) raise a ``link_state`` alert
     (informational: it never pages as a network fault), resolved when the link is back up.
+
+    Further tests, each its own family at ``alpha``:
+
+    * **probe loss across windows** (kpi ``probe_loss``, ``degradation``): lost probe packets (loss ratio ×
+      ``rate_pps`` × window length) against the expected, :class:`~twinwatch.detectors.probe_loss.ProbeLossScan`;
+      suspects from the flagged and clean probes' paths (boolean tomography).
+    * **destination ingress** (kpi ``ingress_bps``, ``traffic_anomaly``) and **flow records against
+      counters** (kpi ``flow_export_bps``, ``traffic_anomaly``): :mod:`twinwatch.detectors.traffic`.
+    * **routing against flows** (kpi ``routed_bps``, ``degradation``): on windows whose matrix comes from
+      flow records, a link carrying less than those flows routed on the model put on it (an IGP metric
+      or policy the model does not know). The counter-fitted windows cannot show it (tomogravity
+      bends the matrix to fit the counters), and flow windows come once per export interval, so this
+      family is decided window by window, without persistence.
+
+    Path delay is scored on the part above propagation (``delay_part="queueing"``, default: observed
+    and expected minus the path's propagation delay, :func:`twinwatch.twin.models.bounds.path_delay_floor`
+    minus its transmission): propagation is known exactly and dominates total delay on a WAN, so a
+    relative error on the total hides every queueing change; ``"total"`` keeps the older residual.
     """
 
     def __init__(self, model: NetworkModel, *, alpha: float = 0.01, method: str = "bh", k: int = 2, m: int = 3,
                  r: int = 2, warmup_windows: int = 6, book: AlertBook | None = None, combine: bool = True,
-                 dependence: str = "any") -> None:
+                 dependence: str = "any", delay_part: str = "queueing") -> None:
+        if delay_part not in _DELAY_PARTS:
+            raise ValueError(f"TwinDetector: delay_part must be one of {_DELAY_PARTS}, got {delay_part!r}")
+        self.delay_part = delay_part
         self.model = model
         self.alpha, self.method, self.warmup = float(alpha), method, int(warmup_windows)
         self.combine, self.k = bool(combine), int(k)
@@ -146,14 +179,30 @@ class TwinDetector:
         e, n = model.n_links, model.n_nodes
         self._n = n
 
-        def state(size: int, side: Side = "upper") -> _KpiState:
-            cal = ConformalCalibrator(size, side=side, min_history=4)
+        def state(size: int, side: Side = "upper", half_life: float = 256.0, **kw: Any) -> _KpiState:
+            cal = ConformalCalibrator(size, side=side, half_life=half_life, **{"min_history": 4, **kw})
             if self.combine:
                 return _KpiState(cal, Persistence(size, k=1, m=1, r=r), np.ones((m, size)))
             return _KpiState(cal, Persistence(size, k=k, m=m, r=r))
 
         self._link = {"utilization": state(e), "loss_ratio": state(e), "tx_bps": state(e, "lower")}
         self._path = {kpi: state(n * n) for kpi in _PATH_KPIS}
+        # per-node families have few scores per window (N, not E or N²): their pools start from a heavy-tailed
+        # reference so that p-values can reach the network-wide level before hours of history exist
+        node_prior = {"pool_prior": NODE_POOL_PRIOR, "prior_count": NODE_PRIOR_COUNT, "min_history": 12}
+        # (dicts of per-KPI states: the service's state record saves and restores them, stream/state.py)
+        self._node = {
+            "ingress_bps": state(n, half_life=32.0, **node_prior),  # follows the diurnal cycle (≈ 5 min healthy)
+            # flow-bearing windows are sparse (one per flow export interval): decided window by window
+            "flow_export_bps": _KpiState(ConformalCalibrator(n, side="lower", half_life=64.0, **node_prior),
+                                         Persistence(n, k=1, m=1, r=1)),
+        }
+        self._counter_ref = CounterReference(n)
+        # links on flow-measured windows: traffic below what the flow records, routed on the model, put there
+        self._link["routed_bps"] = _KpiState(ConformalCalibrator(e, side="lower", half_life=64.0, **node_prior),
+                                             Persistence(e, k=1, m=1, r=1))
+        self._probe_scan = ProbeLossScan(model.n_probes)
+        self._probe_pers = Persistence(model.n_probes, k=1, m=1, r=r)
         self._link_two_sided = ConformalCalibrator(e, side="two-sided", min_history=4)
         self.windows = 0
         self._open_start: dict[tuple[str, str, str], float] = {}
@@ -169,7 +218,10 @@ class TwinDetector:
         hi = _inverse(kpi, expected, loc + _Z_BOUND * sd, capacity)
         return lo, hi
 
-    def _step(self, st: _KpiState, res: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    def _step(self, st: _KpiState, res: np.ndarray,
+              learn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+        """p-values, per-window rejections and the alert transitions of one family; ``learn``: the entities
+        whose telemetry is sound enough this window to calibrate on (default all)."""
         p = st.cal.p_values(res)
         warm = self.windows > self.warmup
         flagged = reject(p, self.alpha, self.method) if warm else np.zeros(res.size, bool)
@@ -183,7 +235,8 @@ class TwinDetector:
             p = np.where(decide, np.minimum(p, pc), p)
         else:
             change = st.pers.update(flagged, observed=observed)
-        st.cal.update(res, healthy=~flagged & ~change.active)
+        healthy = ~flagged & ~change.active
+        st.cal.update(res, healthy=healthy if learn is None else healthy & learn)
         return p, flagged, change
 
     def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None) -> Detection:
@@ -217,10 +270,15 @@ class TwinDetector:
         # (an IGP metric or policy the model does not know) -> an unexplained degradation of the model
         link_tests = {"utilization": (util_obs, util_exp, None), "loss_ratio": (loss_obs, loss_exp, None),
                       "tx_bps": (util_obs, util_exp, None)}
+        # links whose telemetry is disturbed this window (down, an end device silent) do not calibrate
+        silent = np.isin(np.asarray(m.node_names, dtype=object),
+                         np.asarray(snapshot.completeness.silent_devices, dtype=object))
+        sound = ~np.isin(np.asarray(m.link_ids, dtype=object), np.asarray(snapshot.links_down, dtype=object))
+        sound &= ~silent[m.link_src] & ~silent[m.link_dst]
         for kpi, (o, x, c) in link_tests.items():
             st = self._link[kpi]
             res = residual("utilization" if kpi == "tx_bps" else kpi, o, x, capacity=c)
-            p, flagged, change = self._step(st, res)
+            p, flagged, change = self._step(st, res, learn=sound)
             if kpi == "tx_bps":
                 o, x = o * cap, x * cap
                 lo, hi = link_out["utilization"]["lower"] * cap, link_out["utilization"]["upper"] * cap
@@ -256,6 +314,8 @@ class TwinDetector:
         # paths: probed pairs, entity = node pair
         n = self._n
         pkey = sc.path_src.astype(np.int64) * n + sc.path_dst.astype(np.int64)
+        prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
+        floor = path_delay_floor(sc)  # propagation + one transmission per hop
         path_flag_any = np.zeros(sc.n_paths, dtype=bool)
         tested_any = np.zeros(sc.n_paths, dtype=bool)
         excess = np.zeros(sc.n_paths)
@@ -270,7 +330,15 @@ class TwinDetector:
             x_pair = np.full(n * n, np.nan)
             fin = np.isfinite(o_p) & np.isfinite(x_p)
             # one observation per pair: the last path of the pair with a finite observation
-            res_pair[pkey[fin]] = residual(kpi, o_p[fin], x_p[fin])
+            if kpi == "delay_s" and self.delay_part == "queueing":
+                # queueing + transmission: observed and expected above the propagation delay, floored at
+                # half the transmission time (a probe is never faster than propagation + transmission)
+                half_tx = 0.5 * np.maximum(floor - prop, 1e-9)
+                q_o = np.maximum(o_p - prop, half_tx)
+                q_x = np.maximum(x_p - prop, half_tx)
+                res_pair[pkey[fin]] = residual(kpi, q_o[fin], q_x[fin])
+            else:
+                res_pair[pkey[fin]] = residual(kpi, o_p[fin], x_p[fin])
             o_pair[pkey[fin]], x_pair[pkey[fin]] = o_p[fin], x_p[fin]
             st = self._path[kpi]
             p, flagged, change = self._step(st, res_pair)
@@ -305,9 +373,10 @@ class TwinDetector:
                 series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
                     "observed": float(o_pair[key]), "expected": float(x_pair[key]),
                     "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
-        fired_ls, resolved_ls = self._link_state(snapshot)
-        fired += fired_ls
-        resolved += resolved_ls
+        for f_, r_ in (self._link_state(snapshot), self._probe_loss(snapshot, prediction),
+                       self._traffic(snapshot, tx_bps), self._routing(snapshot, tx_bps, sound)):
+            fired += f_
+            resolved += r_
         paths_per_link = np.bincount(sc.path_links, weights=np.repeat(path_flag_any, np.diff(sc.path_ptr)),
                                      minlength=e)
         changes = self.book.fire(fired) + self.book.resolve(resolved, end=end)
@@ -325,3 +394,120 @@ class TwinDetector:
         resolved = [(net, "link", lid, "oper_status") for lid in sorted(self._down - now)]
         self._down = now & known
         return fired, resolved
+
+    def _probe_loss(self, snapshot: WindowSnapshot,
+                    prediction: Prediction | None) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``probe_loss`` degradations: lost probe packets accumulated across windows (:class:`ProbeLossScan`)."""
+        m, sc = self.model, snapshot.scenario
+        k = m.n_probes
+        if k == 0:
+            return [], []
+        probe = np.asarray(snapshot.path_probe, dtype=np.int64)
+        ratio = snapshot.path_observed.get("loss_ratio", np.full(sc.n_paths, np.nan))
+        on = np.flatnonzero((probe >= 0) & np.isfinite(ratio))
+        sent = np.full(k, np.nan)
+        lost = np.full(k, np.nan)
+        q_twin = np.zeros(k)
+        path_of = np.full(k, -1, dtype=np.int64)
+        path_of[probe[on]] = on
+        sent[probe[on]] = np.maximum(np.round(m.probe_rate_pps[probe[on]] * (snapshot.end - snapshot.start)), 1.0)
+        lost[probe[on]] = np.round(ratio[on] * sent[probe[on]])
+        if prediction is not None:
+            x = np.asarray(prediction.path("loss_ratio"), dtype=np.float64)
+            q_twin[probe[on]] = np.nan_to_num(x[on], nan=0.0)
+        p = self._probe_scan.update(lost, sent, q_twin)
+        seen = np.isfinite(p)
+        warm = self.windows > self.warmup
+        flagged = reject(np.where(seen, p, np.nan), self.alpha, self.method) if warm else np.zeros(k, bool)
+        change = self._probe_pers.update(flagged, observed=seen)
+        self._probe_scan.learn(lost, sent, ~flagged & ~change.active)
+        net, names = m.name, m.node_names
+        pid = [f"{names[int(m.probe_src[i])]}->{names[int(m.probe_dst[i])]}" for i in range(k)]
+        fired: list[Alert] = []
+        if change.fired.any():
+            from twinwatch.detectors.localize import tomography_scores
+
+            bad = np.zeros(sc.n_paths, dtype=bool)
+            tested = np.zeros(sc.n_paths, dtype=bool)
+            bad[path_of[change.active & (path_of >= 0)]] = True
+            tested[path_of[seen & (path_of >= 0)]] = True
+            excess = np.zeros(sc.n_paths)
+            excess[on] = ratio[on]
+            score = tomography_scores(sc, bad, tested, excess)["score"]
+            top = np.argsort(-score)[:5]
+            suspects = [{"link": m.link_ids[int(i)], "score": round(float(score[i]), 4)} for i in top if score[i] > 0]
+            base = self._probe_scan.baseline()
+            for i in np.flatnonzero(change.fired).tolist():
+                why = (f"probe {pid[i]} lost {lost[i]:.0f} of {sent[i]:.0f} packets this window, more over the last "
+                       f"windows than its expected {100 * max(base[i], q_twin[i]):.2g} % explains (p={p[i]:.2g})"
+                       + (f"; suspect link {suspects[0]['link']}" if suspects else ""))
+                fired.append(Alert.open(network=net, entity_kind="path", entity_id=pid[i], kpi="probe_loss",
+                                        start=snapshot.start, kind="degradation",
+                                        observed=float(lost[i] / sent[i]) if np.isfinite(sent[i]) else None,
+                                        expected=float(max(base[i], q_twin[i])), p_value=float(p[i]),
+                                        suspects=suspects, explanation=why))
+        resolved = [(net, "path", pid[i], "probe_loss") for i in np.flatnonzero(change.resolved).tolist()]
+        return fired, resolved
+
+    def _traffic(self, snapshot: WindowSnapshot,
+                 tx_bps: np.ndarray) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``traffic_anomaly`` alerts of the matrix itself (:mod:`twinwatch.detectors.traffic`)."""
+        m, tm = self.model, snapshot.traffic
+        net, names = m.name, m.node_names
+        silent = np.isin(np.asarray(names, dtype=object), np.asarray(snapshot.completeness.silent_devices,
+                                                                       dtype=object))
+        fired: list[Alert] = []
+        resolved: list[tuple[str, str, str, str]] = []
+        # 1. traffic towards each node against its own recent history
+        dest = destination_bps(tm)
+        res = np.where(dest > 0, np.log(np.maximum(dest, 1.0)), np.nan)
+        p, _, change = self._step(self._node["ingress_bps"], res)
+        for i in np.flatnonzero(change.fired).tolist():
+            sus = ranked_links(m.link_dst, i, tx_bps, list(m.link_ids))
+            fired.append(Alert.open(
+                network=net, entity_kind="node", entity_id=names[i], kpi="ingress_bps", start=snapshot.start,
+                kind="traffic_anomaly", observed=float(dest[i]), p_value=float(p[i]), suspects=sus,
+                explanation=f"traffic towards {names[i]} {dest[i] / 1e9:.3g} Gb/s, unusual against its recent "
+                            f"windows (p={p[i]:.2g}): a surge (flash crowd, DDoS?)"
+                            + (f"; busiest ingress link {sus[0]['link']}" if sus else "")))
+        resolved += [(net, "node", names[i], "ingress_bps") for i in np.flatnonzero(change.resolved).tolist()]
+        # 2. flow records against counters: a router's flow row vs its counter-estimated row
+        origin = origin_bps(tm)
+        rows = flow_rows(tm)
+        ref = self._counter_ref.reference()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res = np.where(rows & ~silent & (ref > 0), np.log(np.maximum(origin, 1.0) / ref), np.nan)
+        p, _, change = self._step(self._node["flow_export_bps"], res)
+        # counter-estimated rows (no flow row this window) keep the reference current
+        self._counter_ref.update(origin, mask=~rows & ~silent & (origin > 0))
+        for i in np.flatnonzero(change.fired).tolist():
+            sus = ranked_links(m.link_src, i, tx_bps, list(m.link_ids))
+            fired.append(Alert.open(
+                network=net, entity_kind="node", entity_id=names[i], kpi="flow_export_bps", start=snapshot.start,
+                kind="traffic_anomaly", observed=float(origin[i]), expected=float(ref[i]), p_value=float(p[i]),
+                suspects=sus,
+                explanation=f"{names[i]}'s flow records account for {origin[i] / 1e9:.3g} Gb/s, its link counters "
+                            f"for {ref[i] / 1e9:.3g} Gb/s (p={p[i]:.2g}): traffic the flow export does not see"))
+        resolved += [(net, "node", names[i], "flow_export_bps") for i in np.flatnonzero(change.resolved).tolist()]
+        return fired, resolved
+
+    def _routing(self, snapshot: WindowSnapshot, tx_bps: np.ndarray,
+                 sound: np.ndarray) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``routed_bps`` degradations: on flow-measured windows, links carrying less than the flows routed there."""
+        m, sc = self.model, snapshot.scenario
+        cap = m.link_capacity_bps
+        e, net = m.n_links, m.name
+        measured = snapshot.tm_source in ("flows", "mixed")
+        routed = sc.link_load_bps() if measured else np.full(e, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res = np.where(sound & np.isfinite(tx_bps), (tx_bps - routed) / cap, np.nan)
+        p, _, change = self._step(self._link["routed_bps"], res, learn=sound)
+        fired = [Alert.open(network=net, entity_kind="link", entity_id=m.link_ids[i], kpi="routed_bps",
+                            start=snapshot.start, kind="degradation", observed=float(tx_bps[i]),
+                            expected=float(routed[i]), p_value=float(p[i]),
+                            suspects=[{"link": m.link_ids[i], "score": 1.0}],
+                            explanation=f"link {m.link_ids[i]} carries {tx_bps[i] / 1e9:.3g} Gb/s, the flow records "
+                                        f"routed on the model put {routed[i] / 1e9:.3g} Gb/s there (p={p[i]:.2g}): "
+                                        f"routing differs from the model (IGP metric or policy change?)")
+                 for i in np.flatnonzero(change.fired).tolist()]
+        return fired, [(net, "link", m.link_ids[i], "routed_bps") for i in np.flatnonzero(change.resolved).tolist()]

@@ -41,7 +41,7 @@ from prometheus_client import CollectorRegistry
 
 from twinwatch.stream.config import ServiceConfig
 from twinwatch.stream.metrics import MetricsServer, ServiceMetrics
-from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, Pipeline, PipelineOutput
+from twinwatch.stream.pipeline import Pipeline, PipelineOutput
 from twinwatch.stream.sinks import AlertmanagerError, AlertmanagerSink, JsonlSink, KafkaSink
 
 __all__ = ["BATCH", "WITHIN_S", "Service", "build_service"]
@@ -108,7 +108,8 @@ class Service:
         self.app = faust.App(
             k.consumer_group, broker=[f"kafka://{hp.strip()}" for hp in k.bootstrap.split(",")],
             broker_credentials=self._credentials(), broker_client_id=k.client_id,
-            broker_rebalance_timeout=k.rebalance_timeout_s, store="memory://", web_enabled=False,
+            broker_rebalance_timeout=k.rebalance_timeout_s, broker_session_timeout=k.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, k.session_timeout_s / 3.0), store="memory://", web_enabled=False,
             datadir=os.path.join(datadir, "{conf.name}-data"),
             topic_partitions=1, producer_acks=-1, consumer_auto_offset_reset="earliest",
             stream_wait_empty=False,
@@ -158,7 +159,7 @@ class Service:
         """(pipeline thread) A fresh pipeline, with the state of ``blob`` when there is one.
 
         The watermark then waits for every raw partition with messages beyond the restored offsets
-        (``ends``: ``"topic:partition" -> end offset``), flow-only formats excepted.
+        (``ends``: ``"topic:partition" -> end offset``), flow partitions included (their flow end times).
         """
         pipe = self._new_pipeline()
         offsets: dict[str, int] = {}
@@ -169,9 +170,7 @@ class Service:
             log.info("state restored (%d bytes)", len(blob), extra={"bytes": len(blob), "offsets": offsets})
         else:
             log.info("no state recorded for this consumer group: starting afresh")
-        flow_only = {self.cfg.topics.raw_topic(f) for f in FLOW_ONLY_FORMATS}
-        pending = sorted(tp for tp, end in ends.items()
-                         if end > offsets.get(tp, 0) and tp.rsplit(":", 1)[0] not in flow_only)
+        pending = sorted(tp for tp, end in ends.items() if end > offsets.get(tp, 0))
         pipe.expect(pending)
         # partitions of the restored state with nothing left to read must not hold the watermark back
         pipe.set_caught_up({tp: True for tp in offsets if tp not in pending})

@@ -85,6 +85,10 @@ class KafkaConfig:
     consumer_group: str = "twinwatch"
     rebalance_timeout_s: float = 5.0
     """Consumer-group rebalance timeout (seconds); Tansu holds a join for all of it (ARCHITECTURE.md)."""
+    session_timeout_s: float = 30.0
+    """Consumer-group session timeout (seconds, 6–1800): a worker that stops heart-beating (killed, frozen) loses
+    its partitions to the others after this long. faust's default is 60 s; heartbeats go every
+    ``min(3, session_timeout_s / 3)`` seconds."""
 
     def resolved_password(self) -> str | None:
         """The password: the first line of ``password_file`` when set, else ``password``."""
@@ -341,6 +345,9 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("kafka.consumer_group", "empty")
     if not k.rebalance_timeout_s > 0:
         fail("kafka.rebalance_timeout_s", f"{k.rebalance_timeout_s} must be > 0 seconds")
+    if not 6.0 <= k.session_timeout_s <= 1800.0:
+        fail("kafka.session_timeout_s",
+             f"{k.session_timeout_s} must be between 6 and 1800 seconds (Kafka's group limits)")
     t = cfg.topics
     for fmt in (*t.formats, *t.raw):
         if fmt not in FORMATS:
@@ -413,6 +420,8 @@ def load_config(path: str | os.PathLike[str] | None, *, env: Mapping[str, str] |
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -22,8 +22,19 @@ closes, says how the snapshot should use them
   the pair rates that the counter estimate (tomogravity) starts from instead
   of a gravity model, so the window's counters fit the flows' structure.
 
-Times are epoch seconds, rates bit/s. Memory is bounded by ``horizon_s`` and
-``max_records`` (the newest are kept).
+**Determinism.** A window uses only the records whose flow ended at or before
+its ``cutoff`` (the pipeline passes ``end + lateness``, the event time every
+source, flow partitions included, has passed when the window closes), so the
+matrix of a window depends on the telemetry, never on how far the flow topic
+happened to be read when the window closed: a live service and a replay of the
+same topics build the same matrices. Records older than ``horizon_s`` before
+the oldest open window are dropped; ``max_records`` (the newest kept) only
+guards memory when a flow topic runs far ahead of the counters
+(:attr:`FlowBuffer.overflow` counts what it dropped). Records that end at or
+before a window already closed are counted in :attr:`FlowBuffer.late` and
+kept for later windows' priors.
+
+Times are epoch seconds, rates bit/s.
 """
 
 from __future__ import annotations
@@ -51,9 +62,10 @@ class FlowBuffer:
         The network model (node numbers) and its inventory (address → node by longest-prefix match;
         exporters are named by their loopback address).
     horizon_s
-        Records whose flow ended more than this long before the latest flow end are dropped (seconds).
+        Records whose flow ended more than this long before the start of the window being closed are
+        dropped (seconds); the prior of a window never looks further back than this.
     max_records
-        At most this many records are kept (the newest).
+        At most this many records are kept (the newest; :attr:`overflow` counts the rest).
     prior_floor
         Pairs without flow traffic get this fraction of the mean non-zero pair rate as prior, so the
         counter estimate can still give them traffic (a zero prior would pin them at zero).
@@ -74,13 +86,17 @@ class FlowBuffer:
     ...        sampling_rate=1000, exporter="172.16.0.1", network="duo", source="goflow2")
     >>> buf.add(fb.build())
     0
-    >>> args = buf.snapshot_args(0.0, 10.0)            # router a exported up to t = 60 s: its row is known
+    >>> sorted(buf.snapshot_args(0.0, 10.0, cutoff=15.0))   # the record (ends at 60 s) is beyond the cutoff
+    []
+    >>> args = buf.snapshot_args(50.0, 60.0, cutoff=65.0)  # router a exported up to t = 60 s: its row is known
     >>> args["flow_exporters"].tolist(), args["bytes_scaled"]
     ([True, False], True)
-    >>> sorted(buf.snapshot_args(60.0, 70.0))          # nobody has exported past 70 s yet: flows as the prior
+    >>> sorted(buf.snapshot_args(60.0, 70.0, cutoff=75.0))  # nobody has exported past 70 s yet: flows as the prior
     ['prior_bps']
-    >>> float(buf.snapshot_args(60.0, 70.0)["prior_bps"][0, 1])   # 7.5 MB over 60 s = 1 Mb/s
+    >>> float(buf.snapshot_args(60.0, 70.0, cutoff=75.0)["prior_bps"][0, 1])   # 7.5 MB over 60 s = 1 Mb/s
     1000000.0
+    >>> buf.add(fb.build()), buf.late                   # the same export again: its windows are closed
+    (0, 1)
     """
 
     def __init__(self, model: NetworkModel, inventory: Inventory, *, horizon_s: float = 600.0,
@@ -95,8 +111,14 @@ class FlowBuffer:
         self.prior_floor = float(prior_floor)
         self.unmapped = 0
         """Records whose source or destination address matched no prefix (kept, never used)."""
+        self.late = 0
+        """Records that ended at or before the cutoff of a window already closed (kept for later priors)."""
+        self.overflow = 0
+        """Records dropped because more than ``max_records`` were held (a flow topic far ahead of the others)."""
+        self.closed_upto = -np.inf
+        """Cutoff (epoch s) of the latest window closed: records ending at or before it are late."""
         self._cols: dict[str, np.ndarray] = {c: np.empty(0) for c in _COLS}
-        self._prior: tuple[float, np.ndarray | None] | None = None  # (window length, prior) since the last add
+        self._prior: tuple[tuple[float, float, int], np.ndarray | None] | None = None  # (key, prior) since the last add
         self._node_of: dict[str, int] = dict(model.node_index)
 
     def __len__(self) -> int:
@@ -125,23 +147,35 @@ class FlowBuffer:
                "dscp": np.asarray(flows.dscp, dtype=np.uint8), "exporter_node": exp}
         n_unmapped = int(((src < 0) | (dst < 0)).sum())
         self.unmapped += n_unmapped
+        self.late += int((t1 <= self.closed_upto).sum())
         cols = {k: np.concatenate([self._cols[k].astype(v.dtype, copy=False), v]) for k, v in new.items()}
-        end = cols["flow_end_s"]
-        keep = end >= np.nanmax(end) - self.horizon_s
-        if keep.sum() > self.max_records:
-            keep &= end >= np.sort(end[keep])[-self.max_records]
-        self._cols = {k: v[keep] for k, v in cols.items()}
+        if cols["flow_end_s"].size > self.max_records:
+            keep = np.argsort(cols["flow_end_s"], kind="stable")[-self.max_records:]
+            keep.sort()
+            self.overflow += cols["flow_end_s"].size - keep.size
+            cols = {k: v[keep] for k, v in cols.items()}
+        self._cols = cols
         self._prior = None
         return n_unmapped
 
-    def snapshot_args(self, start: float, end: float) -> dict[str, Any]:
+    def snapshot_args(self, start: float, end: float, cutoff: float = np.inf) -> dict[str, Any]:
         """Keyword arguments of :meth:`twinwatch.twin.snapshot.SnapshotBuilder.build` for the window.
 
-        ``{"flows", "flow_exporters", "bytes_scaled"}`` when some router has exported past ``end``;
-        ``{"prior_bps"}`` (``(N, N)`` bit/s) when only earlier records are held; ``{}`` without records.
+        Only records that ended at or before ``cutoff`` (epoch s) count. ``{"flows", "flow_exporters",
+        "bytes_scaled"}`` when some router has exported past ``end``; ``{"prior_bps"}`` (``(N, N)`` bit/s)
+        when only earlier records are held; ``{}`` without records. Closing a window also drops the records
+        older than ``start - horizon_s`` and makes later records ending at or before ``cutoff`` late.
         """
+        self.closed_upto = max(self.closed_upto, float(cutoff))
+        if len(self) and float(self._cols["flow_end_s"].min()) < start - self.horizon_s:
+            keep = self._cols["flow_end_s"] >= start - self.horizon_s
+            self._cols = {k: v[keep] for k, v in self._cols.items()}
+            self._prior = None
         c = self._cols
-        if not len(self):
+        if np.isfinite(cutoff) and len(self) and float(c["flow_end_s"].max()) > cutoff:
+            upto = c["flow_end_s"] <= cutoff
+            c = {k: v[upto] for k, v in c.items()}
+        if not c["flow_end_s"].size:
             return {}
         n = self.model.n_nodes
         t0, t1, exp = c["flow_start_s"], c["flow_end_s"], c["exporter_node"]
@@ -154,14 +188,15 @@ class FlowBuffer:
             sel &= known_exp & complete[np.maximum(exp, 0)]
             flows = {k: v[sel] for k, v in c.items()}
             return {"flows": flows, "flow_exporters": complete, "bytes_scaled": True}
-        if self._prior is None or self._prior[0] != end - start:  # records unchanged since: the same prior
-            self._prior = (end - start, self._flow_prior(end - start))
+        key = (end - start, float(t1.max()), int(t1.size))
+        if self._prior is None or self._prior[0] != key:  # same records up to the cutoff: the same prior
+            self._prior = (key, self._flow_prior(end - start, c))
         prior = self._prior[1]
         return {} if prior is None else {"prior_bps": prior.copy()}
 
-    def _flow_prior(self, window_s: float) -> np.ndarray | None:
-        """``(N, N)`` pair rates (bit/s) of the latest span of records, zero pairs floored; None when all zero."""
-        n, c = self.model.n_nodes, self._cols
+    def _flow_prior(self, window_s: float, c: dict[str, np.ndarray]) -> np.ndarray | None:
+        """``(N, N)`` pair rates (bit/s) of the latest span of records ``c``, zero pairs floored; None when all zero."""
+        n = self.model.n_nodes
         t0, t1 = c["flow_start_s"], c["flow_end_s"]
         top = float(t1.max())
         lo = top - max(float(np.median(t1 - t0)), window_s)
@@ -173,3 +208,21 @@ class FlowBuffer:
             return None
         prior[off & (prior <= 0)] = self.prior_floor * float(prior[off][pos].mean())
         return prior
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The buffer as named arrays (records and counters) for the service state (npz, no pickle)."""
+        return {**self._cols, "__unmapped": np.array([self.unmapped]), "__late": np.array([self.late]),
+                "__overflow": np.array([self.overflow]), "__closed_upto": np.array([self.closed_upto])}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Replace the buffer with :meth:`state_arrays` output (older states without the counters load too)."""
+        arrays = dict(arrays)
+        self.unmapped = int(arrays.pop("__unmapped", np.array([0]))[0])
+        self.late = int(arrays.pop("__late", np.array([0]))[0])
+        self.overflow = int(arrays.pop("__overflow", np.array([0]))[0])
+        self.closed_upto = float(arrays.pop("__closed_upto", np.array([-np.inf]))[0])
+        missing = [c for c in _COLS if c not in arrays]
+        if missing:
+            raise ValueError(f"FlowBuffer state: columns {missing} missing")
+        self._cols = {c: np.asarray(arrays[c]) for c in _COLS}
+        self._prior = None

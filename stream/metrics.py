@@ -71,6 +71,9 @@ class ServiceMetrics:
                                     ["network"], registry=r)
         self.late_rows = Counter("twinwatch_late_rows", "Measurement rows that arrived after their window closed "
                                  "(counted, not used).", ["network"], registry=r)
+        self.late_flows = Counter("twinwatch_late_flow_records", "Flow records that ended before the cutoff of a "
+                                  "window already closed (not used for that window; kept for later priors).",
+                                  ["network"], registry=r)
         self.windows = Counter("twinwatch_windows", "Windows closed, by network and outcome "
                                "(complete, incomplete: some counters missing, empty: no rows).",
                                ["network", "outcome"], registry=r)

@@ -68,7 +68,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FLOW_ONLY_FORMATS = frozenset({"goflow2"})
-"""Formats whose messages carry flow records only (no measurement rows, no say in the watermark)."""
+"""Formats whose messages carry flow records only (no measurement rows; their flow end times move the watermark)."""
 _MSG_INDEX = re.compile(r"^message (\d+)\b")
 _COLS = ("ts", "entity_kind", "entity_id", "kpi", "value", "flags")
 
@@ -215,6 +215,17 @@ class WindowBuffer:
         for src in sources:
             self._source_ts.setdefault(src, -np.inf)
             self._source_wall.setdefault(src, now)
+
+    def advance(self, source: str, ts: float) -> None:
+        """Record that ``source`` has reached event time ``ts`` (epoch s) without sending rows.
+
+        Flow records feed the traffic matrix, not the rows: their flow end times hold the watermark
+        like any source's rows, so a window closes only once every flow partition has passed it (the
+        window then uses exactly the records a replay would, see :class:`~twinwatch.stream.flowbuffer.FlowBuffer`).
+        """
+        if np.isfinite(ts):
+            self._source_ts[source] = max(self._source_ts.get(source, -np.inf), float(ts))
+            self._source_wall[source] = self.clock()
 
     def set_caught_up(self, source: str, caught_up: bool) -> None:
         """Mark ``source`` as read to its end.
@@ -378,8 +389,8 @@ class Pipeline:
     max_age_s
         Decoder sample-age limit (``None`` for replaying old captures).
     sources
-        Formats that will send measurement rows (:meth:`WindowBuffer.expect`); flow-only formats
-        (``goflow2``) are left out.
+        Formats that will send messages (:meth:`WindowBuffer.expect`); flow-only formats (``goflow2``)
+        hold the watermark with their records' flow end times (:meth:`WindowBuffer.advance`).
     idle_s
         Seconds (wall clock) after which a silent source stops holding the watermark back
         (``inf`` in a replay, where every source is read to its end).
@@ -390,7 +401,9 @@ class Pipeline:
         spinning against the other processes; one thread is fastest here.
 
     Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
-    and feed the traffic matrix of the windows they cover, or, until they arrive, its prior.
+    and feed the traffic matrix of the windows they cover, or, until they arrive, its prior; a window
+    uses the records that ended by its end + ``lateness_s`` and closes once every flow source has
+    passed that time, so live and replay build the same matrices.
     """
 
     def __init__(self, models: Sequence[NetworkModel], twin: Any | None = None, *, window_s: float = 10.0,
@@ -417,7 +430,7 @@ class Pipeline:
             inv = Inventory.from_dict(mdl.inventory_dict())
             self.networks[mdl.name] = _Network(mdl, inv, SnapshotBuilder(mdl), make(mdl),
                                                WindowBuffer(window_s, lateness_s, idle_s), FlowBuffer(mdl, inv))
-            self.networks[mdl.name].windows.expect(f for f in sources if f not in FLOW_ONLY_FORMATS)
+            self.networks[mdl.name].windows.expect(sources)
         self._device_net: dict[str, str] = {}
         for name, net in self.networks.items():
             for node in net.model.node_names:
@@ -490,8 +503,15 @@ class Pipeline:
                         if late:
                             mt.late_rows.labels(name).inc(late)
         if len(res.flows):
+            ends = np.asarray(res.flows.ts, dtype=np.float64)
+            top = float(ends[np.isfinite(ends)].max(initial=-np.inf))
             for name in self.networks if len(self.networks) == 1 else self._flow_networks(res.flows):
-                self.networks[name].flows.add(res.flows)
+                net = self.networks[name]
+                late = net.flows.late
+                net.flows.add(res.flows)
+                net.windows.advance(source or fmt, top)
+                if mt is not None and net.flows.late > late:
+                    mt.late_flows.labels(name).inc(net.flows.late - late)
         out.extend(self._close(force=False))
         return out
 
@@ -557,7 +577,8 @@ class Pipeline:
                 wr = WindowResult(net.model.name, start, end, rows, "empty")
                 if rows:
                     wr.snapshot = net.builder.build(start, end, {k: cols[k] for k in _COLS},
-                                                    **net.flows.snapshot_args(start, end))
+                                                    **net.flows.snapshot_args(start, end,
+                                                                              end + net.windows.lateness_s))
                     wr.outcome = "complete" if wr.snapshot.completeness.fraction >= 1.0 else "incomplete"
                     pending.append((net, wr))
                 if self.metrics is not None:

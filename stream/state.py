@@ -269,9 +269,9 @@ def encode_pipeline(pipe: Pipeline, meta: Mapping[str, Any] | None = None) -> by
         det_scalars[name] = scal
         parts[(name, "windows", "")] = _windows_to_bytes(net.windows)
         flows = getattr(net, "flows", None)
-        if flows is not None and hasattr(flows, "_cols"):  # flow records kept for the open windows' matrices
+        if flows is not None:  # flow records kept for the open windows' matrices
             buf = io.BytesIO()
-            np.savez(buf, __unmapped=np.array([int(flows.unmapped)]), **flows._cols)
+            np.savez(buf, **flows.state_arrays())
             parts[(name, "flows", "")] = buf.getvalue()
         parts[(name, "model", "")] = json.dumps({"links": net.model.n_links, "nodes": net.model.n_nodes}).encode()
     m = {**(meta or {}), "detector_scalars": det_scalars, "written_at": time.time()}
@@ -310,7 +310,8 @@ def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> di
         if ("flows", "") in comps and flows is not None:
             with np.load(io.BytesIO(comps[("flows", "")]), allow_pickle=False) as z:
                 cols = {k: z[k] for k in z.files}
-            flows.unmapped = int(cols.pop("__unmapped")[0])
-            flows._cols = cols
-            flows._prior = None
+            try:
+                flows.load_state_arrays(cols)
+            except ValueError as exc:
+                raise StateError(f"{w}: {exc}") from None
     return meta

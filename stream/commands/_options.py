@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import shutil
 import sys
@@ -58,6 +59,8 @@ from twinwatch.stream.logs import json_mode
 __all__ = [
     "EXIT_STATUS_HELP",
     "ExitCode",
+    "FiniteFloatRange",
+    "SingleValueOption",
     "atomic_output",
     "atomic_output_dir",
     "checkpoint_option",
@@ -318,3 +321,65 @@ def atomic_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.replace(tmp, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class SingleValueOption(click.Option):
+    """A single-value option that refuses to be given twice (usage error, exit 2).
+
+    Click keeps the last of repeated single-value options silently, so ``--format gnmic
+    --format influx`` would read everything as influx. Use it as
+    ``@click.option("--format", cls=SingleValueOption, repeat_hint="...")``; the command still
+    receives one value (or the default). ``repeat_hint`` completes the error message.
+
+    >>> from click.testing import CliRunner
+    >>> @click.command()
+    ... @click.option("--fmt", cls=SingleValueOption, default="auto", show_default=True)
+    ... def cmd(fmt: str) -> None:
+    ...     click.echo(fmt)
+    >>> CliRunner().invoke(cmd, ["--fmt", "a"]).output, CliRunner().invoke(cmd, []).output
+    ('a\\n', 'auto\\n')
+    >>> res = CliRunner().invoke(cmd, ["--fmt", "a", "--fmt", "b"])
+    >>> res.exit_code, "given 2 times (a, b)" in res.output
+    (2, True)
+    """
+
+    def __init__(self, *args: Any, repeat_hint: str = "", **kwargs: Any) -> None:
+        default = kwargs.pop("default", None)
+        if default is not None:
+            kwargs["default"] = (default,)  # a multiple option's default is a sequence; --help shows "auto"
+        kwargs["multiple"] = True  # collect every occurrence, so that a repeat can be refused
+        super().__init__(*args, **kwargs)
+        self.single_default = default
+        self.repeat_hint = repeat_hint
+
+    def type_cast_value(self, ctx: click.Context, value: Any) -> Any:
+        """The one value given (or the default); :class:`click.BadParameter` when given more than once."""
+        values = super().type_cast_value(ctx, value)
+        if len(values) > 1:
+            shown = ", ".join(str(v) for v in values)
+            raise click.BadParameter(f"given {len(values)} times ({shown}); it takes one value. {self.repeat_hint}"
+                                     .rstrip(), ctx=ctx, param=self)  # fmt: skip
+        return values[0] if values else self.single_default
+
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that also refuses ``nan`` and ``±inf`` (usage error, exit 2).
+
+    ``click.FloatRange`` lets ``nan`` through every bound (comparisons with NaN are false),
+    so ``--alpha nan`` or ``--window nan`` used to run with a meaningless value or end in a
+    traceback deep inside the pipeline.
+
+    >>> FiniteFloatRange(0.0, 1.0).convert("0.5", None, None)
+    0.5
+    >>> FiniteFloatRange(0.0, 1.0).convert("nan", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: 'nan' is not a finite number.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The float, checked against the range; :class:`click.BadParameter` for NaN or an infinity."""
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv

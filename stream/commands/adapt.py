@@ -37,7 +37,14 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import orjson
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, json_report_option, write_json_report
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    ExitCode,
+    FiniteFloatRange,
+    SingleValueOption,
+    json_report_option,
+    write_json_report,
+)
 from twinwatch.stream.logs import json_mode
 
 if TYPE_CHECKING:
@@ -163,7 +170,8 @@ Examples:
 
 
 @click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--format", "fmt", required=True, metavar="FMT",
+@click.option("--format", "fmt", required=True, metavar="FMT", cls=SingleValueOption,
+              repeat_hint="A capture holds one format: run adapt once per format.",
               help="Wire format: gnmic, gnmi, telegraf-json, influx, cisco-mdt, otlp, goflow2, probe.")
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Inventory YAML/JSON mapping device+interface to links and prefixes to nodes.")
@@ -176,9 +184,9 @@ Examples:
 @click.option("--split", type=click.Choice(["auto", "lines", "whole"]), default="auto", show_default=True,
               help="Message framing: auto = the whole input when it parses as one JSON document, else one "
                    "message per line.")
-@click.option("--max-skew", type=click.FloatRange(min=0.0), default=300.0, show_default=True,
+@click.option("--max-skew", type=FiniteFloatRange(min=0.0), default=300.0, show_default=True,
               help="Reject samples more than this many seconds in the future (ts_future).")
-@click.option("--max-age", type=click.FloatRange(min=0.0), default=None,
+@click.option("--max-age", type=FiniteFloatRange(min=0.0), default=None,
               help="Reject samples older than this many seconds (ts_past; default: no limit, for replaying "
                    "captures).")
 @click.option("--show-rejections", type=click.IntRange(min=0), default=0, metavar="N",

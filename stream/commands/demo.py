@@ -51,6 +51,7 @@ import orjson
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
     ExitCode,
+    FiniteFloatRange,
     checkpoint_option,
     json_report_option,
     progress_option,
@@ -919,7 +920,7 @@ EXAMPLES
               help="Use this Kafka broker (topics twinwatch.demo.<run id>.*) instead of the embedded one.")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("twinwatch-demo"),
               show_default=True, help="Output folder (an earlier demo's folder is replaced).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=10.0), default=600.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=10.0), default=600.0, show_default=True,
               help="Seconds (wall clock) after which the demo stops with what the service has consumed.")
 @progress_option
 @json_report_option

@@ -18,6 +18,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from twinwatch.stream.commands._options import FiniteFloatRange
+
 __all__ = ["SeriesFile", "detect", "parse_timestamp", "read_series_csv", "series"]
 
 _TS_NAMES = ("timestamp", "time", "ts")
@@ -169,7 +171,7 @@ def detect() -> None:
                    "apart), none, or a length in seconds.")
 @click.option("--min-history", type=click.IntRange(min=2), default=24, show_default=True,
               help="Rows a series needs before it is scored (score 0 before).")
-@click.option("--learn-alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=1e-3,
+@click.option("--learn-alpha", type=FiniteFloatRange(0.0, 1.0, min_open=True, max_open=True), default=1e-3,
               show_default=True, help="A row with a p-value below this is not learned as normal.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on standard error.")
 def series(input_path: Path, out: Path, period: str, min_history: int, learn_alpha: float, quiet: bool) -> None:

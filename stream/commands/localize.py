@@ -19,6 +19,7 @@ import orjson
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
     ExitCode,
+    FiniteFloatRange,
     atomic_output,
     checkpoint_option,
     out_file_option,
@@ -189,7 +190,7 @@ def _record(file: str, index: int, sc: Any, diag: Any, kpis_order: tuple[str, ..
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Observed path KPIs, one JSON line per sample in the `twin predict` output contract.")
 @out_file_option(inputs=("data_dir", "observed"), help="Where to write SUSPECTS.jsonl; '-' is standard output.")
-@click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.01,
+@click.option("--alpha", type=FiniteFloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.01,
               show_default=True, help="False-discovery rate over the (path, KPI) tests of one sample.")
 @click.option("--method", type=click.Choice(["bh", "holm", "bonferroni"]), default="bh", show_default=True,
               help="Multiple-testing procedure: bh (Benjamini-Hochberg, FDR), holm or bonferroni (FWER).")

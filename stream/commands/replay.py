@@ -22,7 +22,7 @@ import click
 import numpy as np
 import orjson
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange, SingleValueOption
 
 __all__ = ["ReplayResult", "read_capture", "replay", "run_replay", "write_report"]
 
@@ -51,7 +51,9 @@ def read_capture(path: Path) -> list[bytes]:
                     if v is not None]
         return [line for line in path.read_bytes().split(b"\n") if line.strip()]
     except OSError as exc:
-        raise click.ClickException(f"{path}: cannot read the capture ({exc.strerror})") from None
+        raise click.ClickException(f"{path}: cannot read the capture ({exc.strerror or exc})") from None
+    except ValueError as exc:  # pyarrow.ArrowInvalid: an empty, truncated or non-Parquet .parquet file
+        raise click.ClickException(f"{path}: not a readable Parquet capture ({str(exc).splitlines()[0]})") from None
 
 
 def capture_format(path: Path, default: str | None) -> str:
@@ -331,7 +333,9 @@ EXAMPLES
     + EXIT_STATUS_HELP,
 )
 @click.argument("captures", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", default="auto", show_default=True,
+@click.option("--format", "fmt", default="auto", show_default=True, cls=SingleValueOption,
+              repeat_hint="--format applies to every capture; to mix formats, name the captures "
+                          "twinwatch.raw.<format>... and leave --format auto.",
               help="Collector format of every capture (gnmic, influx, telegraf, probe, goflow2, ...); auto: from a "
                    "twinwatch.raw.<format> file name.")
 @click.option("--network", "networks", multiple=True, metavar="FILE|NAME",
@@ -345,13 +349,13 @@ EXAMPLES
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Self-contained HTML report.")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="labels.jsonl of the run (faults with start/end), shown in the report.")
-@click.option("--window", "window_s", type=click.FloatRange(min=0.001), default=10.0, show_default=True,
+@click.option("--window", "window_s", type=FiniteFloatRange(min=0.001), default=10.0, show_default=True,
               help="Window length, seconds.")
-@click.option("--lateness", "lateness_s", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
+@click.option("--lateness", "lateness_s", type=FiniteFloatRange(min=0.0), default=5.0, show_default=True,
               help="Allowed lateness, seconds.")
 @click.option("--model", default="gnn", show_default=True, help="Twin model (gnn, qt, mlp, sim).")
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), help="Checkpoint of the gnn/mlp model.")
-@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.01,
+@click.option("--alpha", type=FiniteFloatRange(min=0, max=1, min_open=True, max_open=True), default=0.01,
               show_default=True, help="Network-wide test level per window (Benjamini-Hochberg).")
 @click.option("--batch", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Messages per decode batch.")

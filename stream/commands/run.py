@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange
 
 __all__ = ["run"]
 
@@ -34,7 +34,7 @@ EXAMPLES
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), envvar="TWINWATCH_CONFIG",
               help="Service configuration (YAML; see stream/data/twinwatch.example.yaml). Default: built-in "
                    "defaults plus TWINWATCH_* variables.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Stop cleanly after this many seconds (tests, demos). Default: run until SIGTERM/SIGINT.")
 @click.option("--check", is_flag=True, help="Validate the configuration, load the network models and the twin, exit.")
 def run(config_path: Path | None, duration: float | None, check: bool) -> None:
@@ -62,6 +62,10 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
         cfg = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1]
+        raise click.ClickException(f"{config_path}: not UTF-8 text (byte {exc.start}: {bad!r}); "
+                                   "save the configuration as UTF-8 YAML") from None
     from twinwatch.stream.logs import configure_logging
 
     configure_logging(level=cfg.logging.level.upper(), fmt=cfg.logging.format)

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, json_report_option, write_json_report
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    ExitCode,
+    FiniteFloatRange,
+    json_report_option,
+    write_json_report,
+)
 
 __all__ = ["score"]
 
@@ -53,11 +59,11 @@ EXAMPLES
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The run's manifest.json: run span and window length (default: from labels and alerts, "
                    "--window).")
-@click.option("--window", "window_s", type=click.FloatRange(min=0.001), default=10.0, show_default=True,
+@click.option("--window", "window_s", type=FiniteFloatRange(min=0.001), default=10.0, show_default=True,
               help="Window length, seconds (delays are reported in windows).")
-@click.option("--grace", "grace_windows", type=click.FloatRange(min=0.0), default=2.0, show_default=True,
+@click.option("--grace", "grace_windows", type=FiniteFloatRange(min=0.0), default=2.0, show_default=True,
               help="Grace after a label's end during which an onset still matches, in windows.")
-@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.01,
+@click.option("--alpha", type=FiniteFloatRange(min=0, max=1, min_open=True, max_open=True), default=0.01,
               show_default=True, help="The detector's configured level (false alarms are compared with it).")
 @click.option("--rule", type=click.Choice(["onset", "overlap"]), default="onset", show_default=True,
               help="onset: the alert must start inside the label's span + grace; overlap: any overlap.")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    FiniteFloatRange,
+    json_report_option,
+    progress_option,
+    write_json_report,
+)
 
 MAX_AREA_KM = 20_000.0
 """Same as :data:`twinwatch.twin.sim.dataset.MAX_AREA_KM` (not imported: it would load the simulator for --help)."""
@@ -138,9 +144,10 @@ def simulate() -> None:
 @click.option("--degree", default="2.5-4", show_default=True, help="Random topologies: mean node degree range.")
 @click.option("--capacities", default="10e6,25e6,40e6,100e6", show_default=True,
               help="Random topologies: link capacities to draw from (bits/s).")
-@click.option("--area-km", type=click.FloatRange(0.0, MAX_AREA_KM), default=0.0, show_default=True,
+@click.option("--area-km", type=FiniteFloatRange(0.0, MAX_AREA_KM), default=0.0, show_default=True,
               help="Random topologies: side of the square nodes are placed in (km); 0 = no propagation delay.")
-@click.option("--samples", "n_samples", type=click.IntRange(min=1), required=True, help="Number of samples.")
+@click.option("--samples", "n_samples", type=click.IntRange(min=1, max=1_000_000), required=True,
+              help="Number of samples.")
 @click.option("--out", "-o", "out", metavar="DIR", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Dataset directory (created; re-running with the same settings resumes it).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
@@ -151,7 +158,7 @@ def simulate() -> None:
               show_default=True, help="Traffic-matrix model.")
 @click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="N x N traffic matrix (text or .npy); implies --traffic matrix.")
-@click.option("--pairs-fraction", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
+@click.option("--pairs-fraction", type=FiniteFloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
               help="Fraction of (src, dst) pairs that carry traffic.")
 @click.option("--routing", type=click.Choice(["random", "hops", "capacity"]), default="random", show_default=True,
               help="Link weights for shortest-path routing.")
@@ -163,7 +170,7 @@ def simulate() -> None:
               help="Time distributions drawn per flow (poisson, cbr, onoff).")
 @click.option("--pkt-size", type=click.Choice(["fixed", "imix", "mixed"]), default="mixed", show_default=True,
               help="Packet sizes: 1000 B, IMIX, or a mix per flow.")
-@click.option("--target-rse", type=click.FloatRange(0.0, min_open=True), default=0.02, show_default=True,
+@click.option("--target-rse", type=FiniteFloatRange(0.0, min_open=True), default=0.02, show_default=True,
               help="Stop a sample when every path's mean delay has this relative standard error.")
 @click.option("--min-packets", type=click.IntRange(min=1), default=50_000, show_default=True,
               help="Generate at least this many packets per sample.")

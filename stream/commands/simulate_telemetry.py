@@ -9,13 +9,15 @@ from pathlib import Path
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, progress_option
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange, progress_option
 
 __all__ = ["parse_duration", "telemetry"]
 
 log = logging.getLogger(__name__)
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+MAX_DURATION_S = 366 * 86400.0  #: longest run (a typo such as 99999999999d used to hang before writing anything)
+MAX_WINDOWS = 10**7  #: most windows per run (--duration / --window)
 
 
 def parse_duration(text: str) -> float:
@@ -96,9 +98,9 @@ Examples:
 @click.option("--fault-plan", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A fault plan (JSON lines of faults) instead of --faults.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--load", type=click.FloatRange(0.01, 1.5), default=0.45, show_default=True,
+@click.option("--load", type=FiniteFloatRange(0.01, 1.5), default=0.45, show_default=True,
               help="Busiest link's utilisation at the weekly mean traffic (the diurnal peak is ~1.4x).")
-@click.option("--malformed-fraction", type=click.FloatRange(0.0, 0.5, max_open=True), default=0.001,
+@click.option("--malformed-fraction", type=FiniteFloatRange(0.0, 0.5, max_open=True), default=0.001,
               show_default=True, help="Fraction of messages corrupted on purpose (listed in malformed.jsonl).")
 @click.option("--packets", "packets", type=click.IntRange(min=1000), default=20_000, show_default=True,
               help="Packets simulated per window (the precision of the ground truth).")
@@ -106,7 +108,7 @@ Examples:
               help="Processes simulating windows in parallel.")
 @click.option("--kafka", "bootstrap", default=None, metavar="HOST:PORT",
               help="Also produce the messages onto this Kafka broker's raw topics.")
-@click.option("--speed", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--speed", type=FiniteFloatRange(min=0.0, min_open=True), default=None,
               help="With --kafka: produce at this many times real time (default: as fast as possible).")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (created; must be empty or absent).")
@@ -120,6 +122,10 @@ def telemetry(network: str, duration: float, window: float, faults: int | None, 
 
     if speed is not None and bootstrap is None:
         raise click.UsageError("--speed paces Kafka production; give --kafka HOST:PORT too")
+    if duration > MAX_DURATION_S or duration / window > MAX_WINDOWS:
+        raise click.BadParameter(f"{duration:g} s in {window:g} s windows; a run is at most "
+                                 f"{MAX_DURATION_S / 86400:.0f} days and {MAX_WINDOWS:,} windows",
+                                 param_hint="--duration")
     if out.exists() and any(out.iterdir()):
         raise click.UsageError(f"--out {out}: the folder is not empty; choose a new one")
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import click
 import numpy as np
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, checkpoint_option, progress_option
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, FiniteFloatRange, checkpoint_option, progress_option
 from twinwatch.stream.commands.twin_predict import _as_click_errors, _progress, cli_model
 
 __all__ = ["calibrate"]
@@ -26,8 +26,9 @@ _KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 
 
 def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: bool,
-             chunk: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, int]:
-    """Labels, predictions and path loads of every sample under ``data_dirs``, concatenated; and the sample count."""
+             chunk: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
+    """Labels, predictions, path loads and ``(P,)`` path propagation delays (s) of every sample under ``data_dirs``,
+    concatenated; and the sample count."""
     from twinwatch.twin.conformal import scenario_path_max_load
     from twinwatch.twin.datasets import iter_samples
     from twinwatch.twin.models import predict_many
@@ -35,12 +36,15 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
     obs: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
     pred: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
     loads: list[np.ndarray] = []
+    props: list[np.ndarray] = []
     pending: list[Any] = []
     n = 0
 
     def flush() -> None:
         for s, p in zip(pending, predict_many(model, [s.scenario for s in pending]), strict=True):
-            loads.append(scenario_path_max_load(s.scenario))
+            sc = s.scenario
+            loads.append(scenario_path_max_load(sc))
+            props.append(np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths))
             for k in _KPIS:
                 obs[k].append(np.asarray(s.labels.path(k), dtype=np.float64))
                 pred[k].append(np.asarray(p.path(k), dtype=np.float64))
@@ -61,7 +65,8 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
         flush()
     cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in obs.items()}
     catp = {k: np.concatenate(v) if v else np.zeros(0) for k, v in pred.items()}
-    return cat, catp, (np.concatenate(loads) if loads else np.zeros(0)), n
+    return (cat, catp, (np.concatenate(loads) if loads else np.zeros(0)),
+            (np.concatenate(props) if props else np.zeros(0)), n)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
@@ -74,13 +79,17 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
               help="Where to write. For a checkpoint model: a model directory (weights copied, config.json "
                    "with the new calibration); default: rewrite the checkpoint's config.json in place. For "
                    "models without a checkpoint (qt, sim): a JSON file, required.")
-@click.option("--coverage", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
+@click.option("--coverage", type=FiniteFloatRange(0.5, 0.999), default=0.9, show_default=True,
               help="Nominal two-sided coverage of the stored intervals.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N samples.")
+@click.option("--delay-part", type=click.Choice(["queueing", "total"]), default="queueing", show_default=True,
+              help="Fit the delay interval on the queueing part (delay minus the path's propagation, which is "
+                   "exact) or on the total delay. The queueing part carries over between networks whose "
+                   "propagation shares differ; on samples without propagation both are the same.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads.")
 @progress_option
 def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | None, out: Path | None,
-              coverage: float, limit: int | None, threads: int, progress: bool) -> None:
+              coverage: float, limit: int | None, delay_part: str, threads: int, progress: bool) -> None:
     """Recompute the conformal calibration of a model on held-out labelled samples.
 
     \b
@@ -95,7 +104,10 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
         (key grid), from which detectors derive conformal p-values
         p = (1 + #{calibration scores >= s}) / (n + 1).
     Scores: log(observed/predicted) for delay and jitter (jitter only where
-    its label is informative), observed - predicted for loss.
+    its label is informative), observed - predicted for loss. With
+    --delay-part queueing (the default) the delay interval is fitted on
+    log((observed - prop)/(predicted - prop)), prop the path's propagation
+    delay; the p-value grid stays on the total delay.
 
     \b
     Operators recalibrate on their own network's held-out data so that the
@@ -120,26 +132,28 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
         raise click.UsageError(f"model {model.name!r} has no checkpoint to write into; pass --out FILE.json")
     t0 = time.perf_counter()
     with _as_click_errors():
-        obs, pred, load, n = _collect(model, data_dirs, limit, not progress)
+        obs, pred, load, prop, n = _collect(model, data_dirs, limit, not progress)
     if n == 0:
         raise click.ClickException(f"no samples found under {', '.join(map(str, data_dirs))}")
-    cal = fit_calibration(obs, pred, load, coverage)
+    queueing = delay_part == "queueing" and bool(np.any(prop > 0))
+    cal = fit_calibration(obs, pred, load, coverage, prop=prop if queueing else None)
     if not cal:
         raise click.ClickException("no usable labels: every KPI had fewer than 10 scorable paths")
     meta = {"dirs": [str(d) for d in data_dirs], "samples": n, "paths": int(load.size), "coverage": coverage,
+            "delay_part": "queueing" if queueing else "total",
             "model": model.name, "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     where = _write(model, checkpoint, out, cal, meta, has_ckpt)
     if progress:
-        cov = {k: float(np.mean(_inside(obs[k], pred[k], load, v))) for k, v in cal.items()}
+        cov = {k: float(np.mean(_inside(obs[k], pred[k], load, v, prop))) for k, v in cal.items()}
         click.echo(f"{n} samples, {load.size} paths calibrated in {time.perf_counter() - t0:.1f} s -> {where}; "
                    "in-sample coverage " + ", ".join(f"{k} {c:.3f}" for k, c in cov.items()), err=True)
 
 
-def _inside(y: np.ndarray, yh: np.ndarray, load: np.ndarray, entry: dict[str, Any]) -> np.ndarray:
+def _inside(y: np.ndarray, yh: np.ndarray, load: np.ndarray, entry: dict[str, Any], prop: np.ndarray) -> np.ndarray:
     from twinwatch.twin.conformal import interval
 
     ok = np.isfinite(y) & np.isfinite(yh) & ((y > 0) & (yh > 0) if entry["kind"] == "log" else True)
-    lo, hi = interval(yh[ok], entry, load[ok])
+    lo, hi = interval(yh[ok], entry, load[ok], prop=prop[ok] if entry.get("offset") == "propagation" else None)
     return (y[ok] >= lo) & (y[ok] <= hi)
 
 

@@ -36,6 +36,10 @@ def _load_sample(data: Path, sample: int) -> tuple[str, int, Scenario, Labels | 
         if data.is_file() and data.suffix.lower() in (".yaml", ".yml"):
             from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
 
+            if sample != 0:  # a scenario file is one sample: explaining sample 0 instead would mislead
+                raise click.BadParameter(f"{data} is a scenario YAML file (one sample, number 0), got {sample}",
+                                         param_hint="--sample")
+
             return data.name, 0, load_scenario_yaml(data), None
         for k, s in enumerate(iter_samples(data)):
             if k == sample:
@@ -76,7 +80,7 @@ def explain(data_dir: Path, sample: int, path: tuple[str, str], checkpoint: Path
 
     \b
     DATA_DIR is a GNNet dataset folder (or a scenario YAML file, then --sample
-    is ignored and no measured delay is shown). The parts add up to the
+    must be 0 and no measured delay is shown). The parts add up to the
     predicted path delay (the model's readout is a sum over hops). Units are
     the dataset's own (GNNet: time units; YAML: seconds). --json FILE writes
     the breakdown as JSON to FILE (a bare --json or --json -: to stdout,

@@ -10,6 +10,7 @@ import click
 
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
+    FiniteFloatRange,
     atomic_output_dir,
     json_report_option,
     out_dir_option,
@@ -67,11 +68,11 @@ _ROWS = (("delay_mape", "delay MAPE %"), ("queue_mape", "queueing-part MAPE %"),
 @out_dir_option(inputs=("data_dirs", "base"), help="Model directory to write (replaced only when the run completes).")
 @click.option("--from", "base", metavar="PATH", default=None, type=click.Path(exists=True, path_type=Path),
               help="Model directory (or a file inside it) to start from; default: the shipped checkpoint.")
-@click.option("--minutes", type=click.FloatRange(0.0, min_open=True), default=15.0, show_default=True,
+@click.option("--minutes", type=FiniteFloatRange(0.0, min_open=True), default=15.0, show_default=True,
               help="Wall-clock budget of the whole command, minutes.")
-@click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.2,
+@click.option("--val-fraction", type=FiniteFloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.2,
               show_default=True, help="Share of the samples held out for selection, calibration and the report.")
-@click.option("--lr", type=click.FloatRange(0.0, 10.0, min_open=True), default=5e-4, show_default=True,
+@click.option("--lr", type=FiniteFloatRange(0.0, 10.0, min_open=True), default=5e-4, show_default=True,
               help="Adam learning rate.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the split and of training.")

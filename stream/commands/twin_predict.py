@@ -133,7 +133,10 @@ def _as_click_errors() -> Iterator[None]:
 
 
 def _is_yaml(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in _YAML_SUFFIXES
+    """A scenario YAML file, or a pipe (``<(cat x.yaml)``, ``/dev/stdin``): read as a scenario YAML stream."""
+    if path.is_file():
+        return path.suffix.lower() in _YAML_SUFFIXES
+    return path.exists() and not path.is_dir()  # a FIFO or character device: no dataset folder can be one
 
 
 def _iter_inputs(data: Path) -> Iterator[tuple[str, int, Scenario]]:

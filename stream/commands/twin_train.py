@@ -17,7 +17,13 @@ from pathlib import Path
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, json_report_option, progress_option, write_json_report
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    FiniteFloatRange,
+    json_report_option,
+    progress_option,
+    write_json_report,
+)
 
 __all__ = ["train"]
 
@@ -65,14 +71,14 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
               type=click.Path(file_okay=False, path_type=Path),
               help="Model directory to write (created; an existing one is overwritten unless --resume).")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Maximum epochs.")
-@click.option("--lr", type=click.FloatRange(0.0, 10.0, min_open=True), default=2e-3, show_default=True,
+@click.option("--lr", type=FiniteFloatRange(0.0, 10.0, min_open=True), default=2e-3, show_default=True,
               help="Adam learning rate (> 0).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Maximum scenarios per mini-batch.")
 @click.option("--batch-paths", type=click.IntRange(min=1), default=12000, show_default=True,
               help="Maximum paths per mini-batch.")
-@click.option("--time-budget", "time_budget", type=click.FloatRange(0.0, min_open=True), default=55.0,
+@click.option("--time-budget", "time_budget", type=FiniteFloatRange(0.0, min_open=True), default=55.0,
               show_default=True, help="Wall-clock budget in minutes; training stops after the epoch that exceeds it.")
 @click.option("--patience", type=click.IntRange(min=1), default=12, show_default=True,
               help="Epochs without validation improvement.")

@@ -88,19 +88,16 @@ def substitute_grafana_variables(expr: str) -> str:
     return expr
 
 
-def metric_names(expr: str) -> set[str]:
-    """Metric names that a PromQL expression selects (parsed with ``promql_parser``; raises on a syntax error)."""
+def _vector_selector_nodes(expr: str) -> list[Any]:
+    """The ``VectorSelector`` nodes of a PromQL expression (parsed with ``promql_parser``; raises on a syntax error)."""
     import promql_parser
 
-    names: set[str] = set()
+    nodes: list[Any] = []
 
     def walk(node: Any) -> None:
         kind = type(node).__name__
         if kind == "VectorSelector":
-            if node.name:
-                names.add(node.name)
-            else:
-                names.update(m.value for m in node.matchers.matchers if m.name == "__name__")
+            nodes.append(node)
         elif kind == "MatrixSelector":
             walk(node.vector_selector)
         elif kind == "BinaryExpr":
@@ -117,7 +114,31 @@ def metric_names(expr: str) -> set[str]:
             raise AssertionError(f"unhandled PromQL node {kind} in {expr!r}")
 
     walk(promql_parser.parse(expr))
+    return nodes
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names that a PromQL expression selects (parsed with ``promql_parser``; raises on a syntax error)."""
+    names: set[str] = set()
+    for node in _vector_selector_nodes(expr):
+        if node.name:
+            names.add(node.name)
+        else:
+            names.update(m.value for m in node.matchers.matchers if m.name == "__name__")
     return names
+
+
+def vector_selectors(expr: str) -> set[str]:
+    """The series selectors an expression reads, as PromQL text with their label matchers, range and offset dropped.
+
+    >>> sorted(vector_selectors('sum(rate(a_total{x="1"}[5m])) / sum(rate(a_total[5m])) > 0'))
+    ['a_total', 'a_total{x="1"}']
+    """
+    out = set()
+    for node in _vector_selector_nodes(expr):
+        matchers = ",".join(str(m) for m in node.matchers.matchers)
+        out.add(f"{node.name or ''}{{{matchers}}}" if matchers or not node.name else node.name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -134,12 +155,14 @@ def rule_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
         yield path, yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def rule_queries() -> list[Query]:
-    """Every ``expr`` of the Prometheus rule files."""
+def rule_queries(kind: str | None = None) -> list[Query]:
+    """Every ``expr`` of the Prometheus rule files, or only those of the ``"record"`` or ``"alert"`` rules."""
     out = []
     for path, doc in rule_documents():
         for group in doc["groups"]:
             for rule in group["rules"]:
+                if kind is not None and kind not in rule:
+                    continue
                 name = rule.get("record") or rule.get("alert")
                 out.append(Query(f"{path.name}: {group['name']}/{name}", str(rule["expr"]).strip()))
     return out

@@ -25,6 +25,11 @@ format              mutations
                     and byte flips
 ==================  ===========================================================
 
+``native`` and ``gnnet`` stack 1 mutation (60 %) or 2–3. Inputs are built in memory
+(:func:`build_input` → :class:`FuzzInput`, relative path → bytes, with a content digest to
+count distinct inputs) and written to disk for the reader (:meth:`FuzzInput.write`, over the
+previous input in a reused folder, or :func:`make_input` into an empty one).
+
 :func:`check_library` runs the reader (and, for a checkpoint that loads or a
 scenario that validates, a prediction) under a watchdog and returns
 ``"ok"`` or ``"refused"``; any other exception, a hang past the bound, or a
@@ -38,7 +43,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import copy as _copy  # ``copy`` is also a parameter name of mutate_tree
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -47,6 +54,7 @@ import shutil
 import signal
 import struct
 import tarfile
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -54,11 +62,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import yaml
 
 from tests.unit.twin._gnnet_toy import GML, ROUTING
 
-__all__ = ["FORMATS", "FuzzInvariantError", "HangError", "check_cli", "check_library", "make_input", "watchdog"]
+__all__ = [
+    "FORMATS",
+    "FuzzInput",
+    "FuzzInvariantError",
+    "HangError",
+    "build_input",
+    "check_cli",
+    "check_library",
+    "make_input",
+    "watchdog",
+]
 
 FORMATS = ("scenario_yaml", "native", "gnnet", "checkpoint")
 
@@ -92,9 +111,43 @@ def watchdog(seconds: float) -> Iterator[None]:
 
 # ------------------------------------------------------------- mutations
 _UNICODE = ["", "ü", "\u202e", "\U0001f600", "名前", "\x00", "a" * 300, " ", "-", "*", "&x", "!!python/object", "~"]
-_POOL: list[Any] = [0, -1, 1, 2, 3, 0.5, -0.5, 1e-300, 1e300, -1e300, float("nan"), float("inf"), float("-inf"),
-                    10**30, -(10**30), 2**63, 1e15, 1e-9, True, False, None, "", "1e6", "nan", "A", "FIFO", "WFQ",
-                    "POISSON", [], {}, [1, 2], [0, 1, 2, 3, 4, 5], {"a": 1}, [[0, 1], [1, 0]], 10**6]
+_POOL: list[Any] = [
+    0,
+    -1,
+    1,
+    2,
+    3,
+    0.5,
+    -0.5,
+    1e-300,
+    1e300,
+    -1e300,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    10**30,
+    -(10**30),
+    2**63,
+    1e15,
+    1e-9,
+    True,
+    False,
+    None,
+    "",
+    "1e6",
+    "nan",
+    "A",
+    "FIFO",
+    "WFQ",
+    "POISSON",
+    [],
+    {},
+    [1, 2],
+    [0, 1, 2, 3, 4, 5],
+    {"a": 1},
+    [[0, 1], [1, 0]],
+    10**6,
+]
 
 
 def _value(rng: random.Random) -> Any:
@@ -120,14 +173,26 @@ def _get(doc: Any, path: tuple[Any, ...]) -> Any:
     return doc
 
 
-def mutate_tree(doc: Any, rng: random.Random, n: int = 1, *, max_nodes: int = 4000) -> Any:
-    """``doc`` (a JSON/YAML tree) after ``n`` structure-aware mutations (a new object)."""
-    doc = copy.deepcopy(doc)
-    for _ in range(n):
-        nodes = list(_nodes(doc))
-        if len(nodes) > max_nodes:
-            nodes = rng.sample(nodes, max_nodes)
-        path, value = rng.choice(nodes)
+def mutate_tree(
+    doc: Any, rng: random.Random, n: int = 1, *, copy: bool = True, paths: list[tuple[Any, ...]] | None = None
+) -> Any:
+    """``doc`` (a JSON/YAML tree) after ``n`` structure-aware mutations; each picks a node uniformly.
+
+    A new object when ``copy`` (the default); with ``copy=False`` the tree is mutated in place
+    (for a tree the caller has just parsed and owns) and the result may still be a new root.
+    ``paths``, when given, are the node paths of ``doc`` as it is (e.g. cached for a seed that is
+    parsed afresh for every input): the first mutation then skips walking the tree.
+    """
+    if copy:
+        doc = _copy.deepcopy(doc)
+    for i in range(n):
+        if i == 0 and paths is not None:
+            path = rng.choice(paths)
+            nodes = None
+            value = _get(doc, path)
+        else:
+            nodes = list(_nodes(doc))
+            path, value = rng.choice(nodes)
         op = rng.randrange(10)
         if not path:  # the root: retype it sometimes, else mutate inside it
             if op == 0:
@@ -141,8 +206,21 @@ def mutate_tree(doc: Any, rng: random.Random, n: int = 1, *, max_nodes: int = 40
         elif op == 1:
             parent[key] = _value(rng)  # retype
         elif op == 2 and isinstance(value, (int, float)) and not isinstance(value, bool):
-            parent[key] = rng.choice([0, -value, value * 1e300, value * 1e-300, float("nan"), float("inf"), -1,
-                                      value + 1, value - 1, value * 10, int(value) if math.isfinite(value) else 0])
+            parent[key] = rng.choice(
+                [
+                    0,
+                    -value,
+                    value * 1e300,
+                    value * 1e-300,
+                    float("nan"),
+                    float("inf"),
+                    -1,
+                    value + 1,
+                    value - 1,
+                    value * 10,
+                    int(value) if math.isfinite(value) else 0,
+                ]
+            )
         elif op == 3:
             parent[key] = [value] if rng.random() < 0.5 else {"x": value}  # wrong nesting
         elif op == 4 and isinstance(parent, dict):
@@ -150,12 +228,12 @@ def mutate_tree(doc: Any, rng: random.Random, n: int = 1, *, max_nodes: int = 40
             if rng.random() < 0.5:
                 del parent[key]
         elif op == 5 and isinstance(parent, list):
-            parent.insert(rng.randrange(len(parent) + 1), copy.deepcopy(value))  # duplicate an element
+            parent.insert(rng.randrange(len(parent) + 1), _copy.deepcopy(value))  # duplicate an element
         elif op == 6 and isinstance(value, list) and value:
-            del value[rng.randrange(len(value)):]  # truncate a list
+            del value[rng.randrange(len(value)) :]  # truncate a list
         elif op == 7:
-            other = rng.choice(nodes)[1]
-            parent[key] = copy.deepcopy(other)  # swap in another node's value
+            other = _get(doc, rng.choice(paths)) if nodes is None else rng.choice(nodes)[1]  # type: ignore[arg-type]
+            parent[key] = _copy.deepcopy(other)  # swap in another node's value
         elif op == 8 and isinstance(value, str):
             parent[key] = value + rng.choice(_UNICODE)
         else:
@@ -190,42 +268,61 @@ SCENARIO_SEED: dict[str, Any] = {
     "name": "fuzz",
     "time_unit": "s",
     "defaults": {"policy": "WFQ", "weights": [60, 30, 10], "buffer_pkts": 64},
-    "nodes": [{"name": "A", "lat": 40.0, "lon": -74.0}, {"name": "B", "policy": "SP", "buffer_pkts": [32, 64, 128]},
-              {"name": "C"}, {"name": "D", "policy": "FIFO", "buffer_bits": 640000}],
+    "nodes": [
+        {"name": "A", "lat": 40.0, "lon": -74.0},
+        {"name": "B", "policy": "SP", "buffer_pkts": [32, 64, 128]},
+        {"name": "C"},
+        {"name": "D", "policy": "FIFO", "buffer_bits": 640000},
+    ],
     "links": [
         {"src": "A", "dst": "B", "capacity_bps": 1.0e9, "prop_delay_s": 0.001, "bidirectional": True},
         {"src": "B", "dst": "C", "capacity_bps": 1.0e9, "prop_delay_s": 0.002, "bidirectional": True},
         {"src": "C", "dst": "D", "capacity_bps": 1.0e8, "prop_delay_s": 0.0005, "bidirectional": True},
     ],
     "routing": "shortest_path",
-    "traffic": {"flows": [
-        {"src": "A", "dst": "C", "rate_bps": 2.0e8, "pkt_size_bits": 8000, "time_dist": "POISSON", "tos": 0},
-        {"src": "C", "dst": "A", "rate_bps": 1.0e8, "sizes_bits": [512, 12000], "size_probs": [0.4, 0.6]},
-        {"src": "D", "dst": "B", "rate_bps": 5.0e7, "time_dist": "ONOFF", "on_s": 0.01, "off_s": 0.02, "tos": 2},
-    ]},
+    "traffic": {
+        "flows": [
+            {"src": "A", "dst": "C", "rate_bps": 2.0e8, "pkt_size_bits": 8000, "time_dist": "POISSON", "tos": 0},
+            {"src": "C", "dst": "A", "rate_bps": 1.0e8, "sizes_bits": [512, 12000], "size_probs": [0.4, 0.6]},
+            {"src": "D", "dst": "B", "rate_bps": 5.0e7, "time_dist": "ONOFF", "on_s": 0.01, "off_s": 0.02, "tos": 2},
+        ]
+    },
 }
 SCENARIO_SEED_ROUTES: dict[str, Any] = {
     **SCENARIO_SEED,
-    "routing": {"routes": [{"src": "A", "dst": "C", "path": ["A", "B", "C"]},
-                           {"src": "C", "dst": "A", "path": ["C", "B", "A"]},
-                           {"src": "D", "dst": "B", "path": ["D", "C", "B"]}]},
-    "traffic": {"matrix_bps": [[0, 0, 1e8, 0], [0, 0, 0, 0], [5e7, 0, 0, 0], [0, 1e7, 0, 0]],
-                "classes": [{"share": 0.3, "tos": 0, "time_dist": "CBR"}, {"share": 0.7, "tos": 1}]},
+    "routing": {
+        "routes": [
+            {"src": "A", "dst": "C", "path": ["A", "B", "C"]},
+            {"src": "C", "dst": "A", "path": ["C", "B", "A"]},
+            {"src": "D", "dst": "B", "path": ["D", "C", "B"]},
+        ]
+    },
+    "traffic": {
+        "matrix_bps": [[0, 0, 1e8, 0], [0, 0, 0, 0], [5e7, 0, 0, 0], [0, 1e7, 0, 0]],
+        "classes": [{"share": 0.3, "tos": 0, "time_dist": "CBR"}, {"share": 0.7, "tos": 1}],
+    },
 }
-
 
 
 def _gnnet_members(k: int = 2) -> dict[str, str]:
     """The result files of a valid 3-node GNNet tarball with ``k`` samples (datanetAPI layout)."""
+
     def result(delay: float) -> str:
-        e = ["0,0,0,-1,-1,-1,-1,-1,-1,-1,-1" if a == b else
-             f"100,{0.1 * (a + 1)},{0.01 * (a + 1)},{delay + a + b / 10},-1,1,1,1,1,1,0.5"
-             for a in range(3) for b in range(3)]
+        e = [
+            "0,0,0,-1,-1,-1,-1,-1,-1,-1,-1"
+            if a == b
+            else f"100,{0.1 * (a + 1)},{0.01 * (a + 1)},{delay + a + b / 10},-1,1,1,1,1,1,0.5"
+            for a in range(3)
+            for b in range(3)
+        ]
         return "1,2,3|" + ";".join(e) + ";"
 
     def traffic() -> str:
-        e = ["-1,0,-1,0,0" if a == b else f"0,{100 * (a + 1)},{0.1 * (a + 1)},10,0,1000,{(a + b) % 3}"
-             for a in range(3) for b in range(3)]
+        e = [
+            "-1,0,-1,0,0" if a == b else f"0,{100 * (a + 1)},{0.1 * (a + 1)},10,0,1000,{(a + b) % 3}"
+            for a in range(3)
+            for b in range(3)
+        ]
         return "500|" + ";".join(e) + ";"
 
     return {
@@ -265,8 +362,8 @@ def _mutate_lines(text: str, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def _write_tar(path: Path, members: dict[str, bytes], *, gz: bool = True) -> None:
-    stem = path.name[: -len(".tar.gz")] if path.name.endswith(".tar.gz") else path.stem
+def _tar_bytes(stem: str, members: dict[str, bytes], *, gz: bool = True) -> bytes:
+    """A tarball (gzip-compressed unless ``gz`` is False) holding ``members`` under the folder ``stem``."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in members.items():
@@ -274,7 +371,12 @@ def _write_tar(path: Path, members: dict[str, bytes], *, gz: bool = True) -> Non
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     raw = buf.getvalue()
-    path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
+    return gzip.compress(raw, mtime=0, compresslevel=1) if gz else raw
+
+
+def _write_tar(path: Path, members: dict[str, bytes], *, gz: bool = True) -> None:
+    stem = path.name[: -len(".tar.gz")] if path.name.endswith(".tar.gz") else path.stem
+    path.write_bytes(_tar_bytes(stem, members, gz=gz))
 
 
 def _flip(data: bytes, rng: random.Random, n: int = 4) -> bytes:
@@ -286,13 +388,63 @@ def _flip(data: bytes, rng: random.Random, n: int = 4) -> bytes:
 
 
 # ------------------------------------------------------------- inputs
-def make_input(fmt: str, rng: random.Random, work: Path) -> Path:
-    """Write one mutated input of ``fmt`` under the empty folder ``work``; return the path to read."""
-    make = {"scenario_yaml": _make_yaml, "native": _make_native, "gnnet": _make_gnnet,
-            "checkpoint": _make_checkpoint}[fmt]
+class FuzzInput:
+    """One mutated input built in memory: the files of its folder and the path the reader is given.
+
+    ``files`` maps a POSIX path relative to the input's folder to the file's bytes (every file
+    of the input: a file absent from it is absent on disk); ``target`` is the relative path
+    passed to the reader (a file or a folder). :meth:`digest` identifies the input's content,
+    to count distinct inputs; :meth:`write` materialises it.
+    """
+
+    __slots__ = ("files", "target")
+
+    def __init__(self, files: dict[str, bytes], target: str) -> None:
+        self.files = files
+        self.target = target
+
+    def digest(self) -> bytes:
+        """16-byte BLAKE2b digest of the target and every (path, bytes) pair, in path order."""
+        h = hashlib.blake2b(self.target.encode(), digest_size=16)
+        for name in sorted(self.files):
+            data = self.files[name]
+            h.update(b"\0%d\0%s\0" % (len(data), name.encode()))
+            h.update(data)
+        return h.digest()
+
+    def write(self, work: Path, previous: FuzzInput | None = None) -> Path:
+        """Write the files under ``work``; return the reader's path.
+
+        ``work`` is empty, or holds exactly the files of ``previous`` (the last input written
+        there): those this input lacks are deleted, so the folder holds this input and nothing
+        else without being removed and made again for every input.
+        """
+        if previous is not None:
+            for name in previous.files.keys() - self.files.keys():
+                (work / name).unlink(missing_ok=True)
+        for name, data in self.files.items():
+            p = work / name
+            try:
+                p.write_bytes(data)
+            except FileNotFoundError:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(data)
+        return work / self.target
+
+
+def build_input(fmt: str, rng: random.Random) -> FuzzInput:
+    """One mutated input of ``fmt``, in memory (no file written)."""
+    make = {"scenario_yaml": _make_yaml, "native": _make_native, "gnnet": _make_gnnet, "checkpoint": _make_checkpoint}[
+        fmt
+    ]
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # the mutations themselves cast NaN to int, complex to real, ...
-        return make(rng, work)
+        return make(rng)
+
+
+def make_input(fmt: str, rng: random.Random, work: Path) -> Path:
+    """Write one mutated input of ``fmt`` under the empty folder ``work``; return the path to read."""
+    return build_input(fmt, rng).write(work)
 
 
 def _edge_values(doc: Any, rng: random.Random) -> Any:
@@ -300,8 +452,11 @@ def _edge_values(doc: Any, rng: random.Random) -> Any:
     from twinwatch.twin.datasets.scenario_yaml import RANGES
 
     doc = copy.deepcopy(doc)
-    spots = [(path, path[-1]) for path, v in _nodes(doc) if path and isinstance(path[-1], str) and path[-1] in RANGES
-             and isinstance(v, (int, float, list))]
+    spots = [
+        (path, path[-1])
+        for path, v in _nodes(doc)
+        if path and isinstance(path[-1], str) and path[-1] in RANGES and isinstance(v, (int, float, list))
+    ]
     for path, key in rng.sample(spots, min(len(spots), rng.randint(1, 4))):
         lo, hi, open_lo, _ = RANGES[key]
         edge = rng.choice([hi, lo * (1 + 1e-12) + (1e-12 if open_lo else 0.0)])
@@ -310,19 +465,23 @@ def _edge_values(doc: Any, rng: random.Random) -> Any:
     return doc
 
 
-def _make_yaml(rng: random.Random, work: Path) -> Path:
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter; PyYAML's pure-Python one else
+
+
+def _make_yaml(rng: random.Random) -> FuzzInput:
     seed = SCENARIO_SEED if rng.random() < 0.5 else SCENARIO_SEED_ROUTES
     if rng.random() < 0.3:
         doc = _edge_values(seed, rng)  # valid, extreme: the models must still answer within physical bounds
     else:
         doc = mutate_tree(seed, rng, 1 if rng.random() < 0.6 else rng.randint(2, 3))
     try:
-        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=rng.random() < 0.3)
+        text = yaml.dump(
+            doc, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=rng.random() < 0.3
+        )
     except yaml.YAMLError:
         text = "{}"
-    path = work / "scenario.yaml"
-    path.write_bytes(_mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8"))
-    return path
+    data = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8")
+    return FuzzInput({"scenario.yaml": data}, "scenario.yaml")
 
 
 def _native_seed(root: Path) -> None:
@@ -330,112 +489,184 @@ def _native_seed(root: Path) -> None:
     from twinwatch.twin.kpis import Labels
     from twinwatch.twin.scenario import Flow, Scenario
 
-    sc = Scenario.build(3, [(0, 1, 1e6, 0.001), (1, 2, 1e6, 0.002), (1, 0, 1e6, 0.001), (2, 1, 1e6, 0.002)],
-                        {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]}, [Flow(0, 2, 2e5, 8000.0), Flow(2, 0, 1e5, 4000.0)],
-                        name="seed", meta={"rho_max": 0.2})
+    sc = Scenario.build(
+        3,
+        [(0, 1, 1e6, 0.001), (1, 2, 1e6, 0.002), (1, 0, 1e6, 0.001), (2, 1, 1e6, 0.002)],
+        {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]},
+        [Flow(0, 2, 2e5, 8000.0), Flow(2, 0, 1e5, 4000.0)],
+        name="seed",
+        meta={"rho_max": 0.2},
+    )
     lab = Labels.empty(n_paths=2, n_links=4)
     lab.path_delay_s[:] = [0.0201, 0.0105]
     lab.path_jitter_s2[:] = [1e-6, 2e-6]
     lab.path_loss_ratio[:] = 0.0
     write_manifest(root, {"n_samples": 2, "seed": 1})
-    meta = {"seed": 1, "sim_time": 10.0, "packet_hops": 100, "packets_generated": 50, "wall_time_s": 0.1,
-            "converged": True}
+    meta = {
+        "seed": 1,
+        "sim_time": 10.0,
+        "packet_hops": 100,
+        "packets_generated": 50,
+        "wall_time_s": 0.1,
+        "converged": True,
+    }
     for i in range(2):
         write_sample(root, i, sc, lab, extras={"path_delay_ci": np.array([1e-4, 2e-4])}, meta=meta)
 
 
 _NATIVE_CACHE: dict[str, bytes] = {}
+_NATIVE_ARRAYS: dict[str, dict[str, np.ndarray]] = {}
 
 
-def _make_native(rng: random.Random, work: Path) -> Path:
-    root = work / "ds"
+def _native_files() -> dict[str, bytes]:
+    """The seed dataset's files (relative path → bytes), written once by the product's own writer."""
     if not _NATIVE_CACHE:
-        tmp = work / "seed"
-        _native_seed(tmp)
-        _NATIVE_CACHE.update({p.relative_to(tmp).as_posix(): p.read_bytes() for p in tmp.rglob("*") if p.is_file()})
-        shutil.rmtree(tmp)
-    for rel, data in _NATIVE_CACHE.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    target = rng.randrange(5)
-    sample = root / "samples" / f"sample_00000{rng.randrange(2)}.npz"
-    if target == 0:  # the manifest
-        doc = json.loads(_NATIVE_CACHE["manifest.json"])
-        text = json.dumps(mutate_tree(doc, rng, rng.randint(1, 3)), allow_nan=True)
-        (root / "manifest.json").write_bytes(_mutate_text(text, rng) if rng.random() < 0.3 else text.encode())
-    elif target == 1:  # raw bytes of a sample
-        data = sample.read_bytes()
-        sample.write_bytes(data[: rng.randrange(len(data))] if rng.random() < 0.5 else _flip(data, rng, 8))
-    elif target == 2:  # a deleted sample
-        sample.unlink()
-    else:  # a sample rebuilt with one member changed
-        with np.load(sample, allow_pickle=False) as z:
+        with tempfile.TemporaryDirectory(prefix="twinwatch-fuzz-seed-") as tmp:
+            _native_seed(Path(tmp))
+            _NATIVE_CACHE.update(
+                {p.relative_to(tmp).as_posix(): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+            )
+    return _NATIVE_CACHE
+
+
+def _native_arrays(name: str, data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of the seed sample ``name`` (read once, read-only: mutations replace, never write into them)."""
+    if name not in _NATIVE_ARRAYS:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        key = rng.choice(sorted(arrays))
-        op = rng.randrange(7)
-        if key == "meta_json" and op < 4:
+        for a in arrays.values():
+            a.flags.writeable = False
+        _NATIVE_ARRAYS[name] = arrays
+    return _NATIVE_ARRAYS[name]
+
+
+def _make_native(rng: random.Random) -> FuzzInput:
+    files = {f"ds/{rel}": data for rel, data in _native_files().items()}
+    rebuilt: dict[str, dict[str, np.ndarray]] = {}  # samples whose members are being changed
+
+    def flush(sample: str) -> None:
+        if sample in rebuilt:
+            buf = io.BytesIO()
+            np.savez(buf, **rebuilt.pop(sample))  # an object array is pickled here; the reader must refuse it
+            files[sample] = buf.getvalue()
+
+    for _ in range(_n_ops(rng)):
+        target = rng.randrange(5)
+        sample = f"ds/samples/sample_00000{rng.randrange(2)}.npz"
+        if target == 0:  # the manifest
+            try:
+                doc = json.loads(files["ds/manifest.json"])
+            except ValueError:  # an earlier op already broke it
+                continue
+            text = json.dumps(mutate_tree(doc, rng, rng.randint(1, 3), copy=False), allow_nan=True)
+            files["ds/manifest.json"] = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode()
+        elif sample not in files:  # deleted by an earlier op
+            continue
+        elif target == 1:  # raw bytes of a sample
+            flush(sample)
+            data = files[sample]
+            files[sample] = data[: rng.randrange(max(len(data), 1))] if rng.random() < 0.5 else _flip(data, rng, 8)
+        elif target == 2:  # a deleted sample
+            rebuilt.pop(sample, None)
+            del files[sample]
+        elif sample in rebuilt or files[sample] == _native_files()[sample[3:]]:  # one member changed (intact file)
+            arrays = rebuilt.setdefault(sample, dict(_native_arrays(sample, files[sample])))
+            _mutate_member(arrays, rng)
+    for sample in list(rebuilt):
+        flush(sample)
+    return FuzzInput(files, "ds")
+
+
+def _mutate_member(arrays: dict[str, np.ndarray], rng: random.Random) -> None:
+    """Change one member of a sample's arrays (replaced, never written into: the seed arrays are shared)."""
+    if not arrays:
+        return
+    key = rng.choice(sorted(arrays))
+    op = rng.randrange(7)
+    if key == "meta_json" and op < 4:
+        try:
             meta = json.loads(arrays[key].tobytes())
-            text = json.dumps(mutate_tree(meta, rng, rng.randint(1, 2)), allow_nan=True)
-            arrays[key] = np.frombuffer(_mutate_text(text, rng) if rng.random() < 0.3 else text.encode(), np.uint8)
-        elif op == 0:
-            del arrays[key]
-        elif op == 1:
-            arrays[key] = arrays[key].astype(rng.choice([np.float32, np.int8, np.uint64, np.bool_, np.complex64]))
-        elif op == 2:
-            arrays[key] = np.resize(arrays[key], rng.choice([(0,), (7,), (2, 2, 2), (1,)]))
-        elif op == 3:
-            arrays[key] = np.array([{"x": 1}, None], dtype=object)
-        elif op == 4 and arrays[key].dtype.kind in "fiu":
-            a = arrays[key].astype(np.float64).copy()
-            if a.size:
-                a.flat[rng.randrange(a.size)] = rng.choice([np.nan, np.inf, -1.0, 1e300, -1e300, 0.0, 2.0**62])
-            arrays[key] = a.astype(arrays[key].dtype) if rng.random() < 0.5 and np.isfinite(a).all() else a
-        else:
-            arrays[key] = np.array(rng.choice(["text", 1e300, -5, 2**62]))
-        with open(sample, "wb") as fh:
-            np.savez(fh, **arrays)  # an object array is pickled here; the reader must refuse it
-    return root
-
-
-def _make_gnnet(rng: random.Random, work: Path) -> Path:
-    root = work / "gnnet"
-    (root / "graphs").mkdir(parents=True)
-    (root / "routings").mkdir()
-    gml, routing = GML, ROUTING
-    members = {k: v.encode() for k, v in _gnnet_members().items()}
-    tb = root / "results_3_0_2.tar.gz"
-    op = rng.randrange(9)
-    gz = True
-    if op <= 2:  # a line/field of a result file
-        name = rng.choice(sorted(members))
-        members[name] = _mutate_lines(members[name].decode(), rng).encode("utf-8")
+        except ValueError:  # an earlier op already broke it
+            return
+        text = json.dumps(mutate_tree(meta, rng, rng.randint(1, 2), copy=False), allow_nan=True)
+        arrays[key] = np.frombuffer(_mutate_text(text, rng) if rng.random() < 0.3 else text.encode(), np.uint8)
+    elif op == 0:
+        del arrays[key]
+    elif op == 1:
+        arrays[key] = arrays[key].astype(rng.choice([np.float32, np.int8, np.uint64, np.bool_, np.complex64]))
+    elif op == 2:
+        arrays[key] = np.resize(arrays[key], rng.choice([(0,), (7,), (2, 2, 2), (1,)]))
     elif op == 3:
-        del members[rng.choice(sorted(members))]
-    elif op == 4:
-        name = rng.choice(sorted(members))
-        members[rng.choice(["linkUsage.txt", "junk.bin", name.upper(), "../evil.txt"])] = members.pop(name) \
-            if rng.random() < 0.5 else _flip(members[name], rng)
-    elif op == 5:
-        gml = _mutate_lines(gml, rng) if rng.random() < 0.5 else gml[: rng.randrange(len(gml))]
-    elif op == 6:
-        routing = _mutate_lines(routing, rng)
-    elif op == 7:
-        gz = False
-    (root / "graphs" / "g.txt").write_text(gml, encoding="utf-8")
-    (root / "routings" / "r.txt").write_text(routing, encoding="utf-8")
-    _write_tar(tb, members, gz=gz)
-    if op == 8:
-        data = tb.read_bytes()
+        arrays[key] = np.array([{"x": 1}, None], dtype=object)
+    elif op == 4 and arrays[key].dtype.kind in "fiu":
+        a = arrays[key].astype(np.float64)  # a new array: the cached seed stays as it is
+        if a.size:
+            a.flat[rng.randrange(a.size)] = rng.choice([np.nan, np.inf, -1.0, 1e300, -1e300, 0.0, 2.0**62])
+        arrays[key] = a.astype(arrays[key].dtype) if rng.random() < 0.5 and np.isfinite(a).all() else a
+    else:
+        arrays[key] = np.array(rng.choice(["text", 1e300, -5, 2**62]))
+
+
+_GNNET_MEMBERS: dict[str, bytes] = {}
+
+
+def _n_ops(rng: random.Random) -> int:
+    """How many mutations one input stacks: 1 (60 %), else 2 or 3."""
+    return 1 if rng.random() < 0.6 else rng.randint(2, 3)
+
+
+def _make_gnnet(rng: random.Random) -> FuzzInput:
+    gml, routing = GML, ROUTING
+    if not _GNNET_MEMBERS:
+        _GNNET_MEMBERS.update({k: v.encode() for k, v in _gnnet_members().items()})
+    members = dict(_GNNET_MEMBERS)
+    ops = [rng.randrange(9) for _ in range(_n_ops(rng))]
+    for op in ops:
+        if op <= 2:  # a line/field of a result file
+            name = rng.choice(sorted(members))
+            text = members[name].decode("utf-8", "surrogateescape")  # an earlier op may have flipped bytes
+            members[name] = _mutate_lines(text, rng).encode("utf-8", "surrogateescape")
+        elif op == 3:
+            del members[rng.choice(sorted(members))]
+        elif op == 4:
+            name = rng.choice(sorted(members))
+            members[rng.choice(["linkUsage.txt", "junk.bin", name.upper(), "../evil.txt"])] = (
+                members.pop(name) if rng.random() < 0.5 else _flip(members[name], rng)
+            )
+        elif op == 5:
+            gml = _mutate_lines(gml, rng) if rng.random() < 0.5 else gml[: rng.randrange(max(len(gml), 1))]
+        elif op == 6:
+            routing = _mutate_lines(routing, rng)
+    tb = _tar_bytes("results_3_0_2", members, gz=7 not in ops)
+    if 8 in ops:
         kind = rng.randrange(3)
-        tb.write_bytes(data[: rng.randrange(len(data))] if kind == 0 else _flip(data, rng, 6) if kind == 1
-                       else gzip.compress(rng.randbytes(rng.randrange(1, 2000))))
-    return root
+        tb = (
+            tb[: rng.randrange(len(tb))]
+            if kind == 0
+            else _flip(tb, rng, 6)
+            if kind == 1
+            else gzip.compress(rng.randbytes(rng.randrange(1, 2000)), compresslevel=1)
+        )
+    files = {
+        "gnnet/graphs/g.txt": gml.encode("utf-8"),
+        "gnnet/routings/r.txt": routing.encode("utf-8"),
+        "gnnet/results_3_0_2.tar.gz": tb,
+    }
+    return FuzzInput(files, "gnnet")
 
 
 _CKPT_CACHE: dict[str, dict[str, bytes]] = {}
+_SEED_PATHS: dict[str, list[tuple[Any, ...]]] = {}
 
 
-def _make_checkpoint(rng: random.Random, work: Path) -> Path:
+def _seed_paths(key: str, doc: Any) -> list[tuple[Any, ...]]:
+    """The node paths of a seed tree (computed once per ``key``; ``doc`` is a fresh parse of that seed)."""
+    if key not in _SEED_PATHS:
+        _SEED_PATHS[key] = [path for path, _ in _nodes(doc)]
+    return _SEED_PATHS[key]
+
+
+def _make_checkpoint(rng: random.Random) -> FuzzInput:
     from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
     from twinwatch.twin.models.mlp import DEFAULT_MLP_CHECKPOINT
 
@@ -444,31 +675,29 @@ def _make_checkpoint(rng: random.Random, work: Path) -> Path:
         src = DEFAULT_MLP_CHECKPOINT if kind == "mlp" else DEFAULT_CHECKPOINT
         _CKPT_CACHE[kind] = {n: (src / n).read_bytes() for n in ("config.json", "model.safetensors")}
     files = dict(_CKPT_CACHE[kind])
-    d = work / kind
-    d.mkdir()
     op = rng.randrange(6)
     if op <= 1:
-        cfg = json.loads(files["config.json"])
-        text = json.dumps(mutate_tree(cfg, rng, rng.randint(1, 3)), allow_nan=True)
+        cfg = orjson.loads(files["config.json"])  # a new tree (the seed is plain JSON): mutated in place
+        text = json.dumps(
+            mutate_tree(cfg, rng, rng.randint(1, 3), copy=False, paths=_seed_paths(kind, cfg)), allow_nan=True
+        )
         files["config.json"] = _mutate_text(text, rng) if rng.random() < 0.2 else text.encode()
     elif op <= 3:
         raw = files["model.safetensors"]
         (n,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8: 8 + n])
-        header = mutate_tree(header, rng, rng.randint(1, 2))
+        header = json.loads(raw[8 : 8 + n])
+        header = mutate_tree(header, rng, rng.randint(1, 2), copy=False)
         hb = json.dumps(header).encode()
         hb += b" " * (-len(hb) % 8)
         length = len(hb) if rng.random() < 0.8 else rng.choice([0, len(hb) + 8, 2**40, len(hb) - 1])
-        files["model.safetensors"] = struct.pack("<Q", max(length, 0)) + hb + raw[8 + n:]
+        files["model.safetensors"] = struct.pack("<Q", max(length, 0)) + hb + raw[8 + n :]
     elif op == 4:
         raw = files["model.safetensors"]
         files["model.safetensors"] = raw[: rng.randrange(len(raw))]
     else:
         name = rng.choice(["config.json", "model.safetensors"])
         files[name] = _flip(files[name], rng, 6)
-    for name, data in files.items():
-        (d / name).write_bytes(data)
-    return d
+    return FuzzInput({f"{kind}/{name}": data for name, data in files.items()}, kind)
 
 
 # ------------------------------------------------------------- checks
@@ -489,8 +718,12 @@ def _check_prediction(sc: Any, pred: Any, what: str) -> None:
 def _triangle() -> Any:
     from twinwatch.twin.scenario import Flow, Scenario
 
-    return Scenario.build(3, [(0, 1, 1e4, 0.01), (1, 2, 1e4, 0.02), (1, 0, 1e4, 0.01), (2, 1, 1e4, 0.02)],
-                          {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]}, [Flow(0, 2, 3e3, 1000.0), Flow(2, 0, 1e3, 1000.0)])
+    return Scenario.build(
+        3,
+        [(0, 1, 1e4, 0.01), (1, 2, 1e4, 0.02), (1, 0, 1e4, 0.01), (2, 1, 1e4, 0.02)],
+        {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]},
+        [Flow(0, 2, 3e3, 1000.0), Flow(2, 0, 1e3, 1000.0)],
+    )
 
 
 def _qt() -> Any:
@@ -506,8 +739,11 @@ def check_library(fmt: str, path: Path) -> str:
     from twinwatch.twin.datasets.scenario_yaml import ScenarioFileError, load_scenario_yaml
 
     allowed: tuple[type[BaseException], ...] = {
-        "scenario_yaml": (ScenarioFileError,), "native": (DatasetError,), "gnnet": (DatasetError,),
-        "checkpoint": (CheckpointError,)}[fmt]
+        "scenario_yaml": (ScenarioFileError,),
+        "native": (DatasetError,),
+        "gnnet": (DatasetError,),
+        "checkpoint": (CheckpointError,),
+    }[fmt]
     try:
         with watchdog(TIME_BOUND_S[fmt]), warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)  # a raw NumPy warning is a failure too
@@ -576,8 +812,15 @@ def fresh_dir(base: Path, k: int) -> Path:
     return d
 
 
-def run_one(fmt: str, rng: random.Random, base: Path, k: int, *, cli: bool = False,
-            on_input: Callable[[Path], None] | None = None) -> tuple[str, int | None]:
+def run_one(
+    fmt: str,
+    rng: random.Random,
+    base: Path,
+    k: int,
+    *,
+    cli: bool = False,
+    on_input: Callable[[Path], None] | None = None,
+) -> tuple[str, int | None]:
     """Make input ``k`` of ``fmt`` and check it (library, and the CLI when ``cli``)."""
     work = fresh_dir(base, k % 4)
     path = make_input(fmt, rng, work)
@@ -586,4 +829,3 @@ def run_one(fmt: str, rng: random.Random, base: Path, k: int, *, cli: bool = Fal
     outcome = check_library(fmt, path)
     code = check_cli(fmt, path) if cli else None
     return outcome, code
-

@@ -20,12 +20,6 @@ from tests.integration._kafka import consume_all
 from twinwatch.stream.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-_FLOWS_NOT_IN_WATERMARK = (
-    "a live run raises transient alerts (firing, then resolved) that a replay of the same telemetry does not; "
-    "suspected cause: flow records (goflow2) feed the traffic matrix with whatever was consumed when a window closes, "
-    "and flow partitions do not hold the watermark (open in issue 12)"
-)
-"""Why the live-vs-replay alert comparisons are expected to fail for now (the accounting checks before them hold)."""
 
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 
@@ -156,7 +150,6 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.xfail(strict=False, reason=_FLOWS_NOT_IN_WATERMARK)
 def test_live_service_and_replay_give_the_same_alerts(kafka_broker, fault_run: Path,  # type: ignore[no-untyped-def]
                                                       tmp_path: Path) -> None:
     from click.testing import CliRunner

@@ -33,12 +33,6 @@ from tests.integration._kafka import consume_all
 from twinwatch.stream.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-_FLOWS_NOT_IN_WATERMARK = (
-    "a live run raises transient alerts (firing, then resolved) that a replay of the same telemetry does not; "
-    "suspected cause: flow records (goflow2) feed the traffic matrix with whatever was consumed when a window closes, "
-    "and flow partitions do not hold the watermark (open in issue 12)"
-)
-"""Why the live-vs-replay alert comparisons are expected to fail for now (the accounting checks before them hold)."""
 
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 KEY = b"abilene"
@@ -203,7 +197,7 @@ def write_config(tmp: Path, run_dir: Path, prefix: str) -> Path:
     cfg = tmp / f"{prefix}.yaml"
     raw = ", ".join(f"{f}: {prefix}.raw.{f}" for f in FORMATS)
     cfg.write_text(f"""
-kafka: {{consumer_group: {prefix}, rebalance_timeout_s: 5.0}}
+kafka: {{consumer_group: {prefix}, rebalance_timeout_s: 5.0, session_timeout_s: 10.0}}
 topics: {{raw: {{{raw}}}, alerts: {prefix}.alerts, expected: {prefix}.expected, dlq: {prefix}.dlq,
           state: {prefix}.state}}
 networks: ["{run_dir / 'network.yaml'}"]
@@ -275,7 +269,6 @@ def test_worker_killed_mid_window_and_restarted(kafka_broker, run_dir: Path, lin
     assert_same_alerts(live_alerts(bs, prefix), reference, closed_until(bs, prefix))
 
 
-@pytest.mark.xfail(strict=False, reason=_FLOWS_NOT_IN_WATERMARK)
 def test_broker_frozen_30s_then_back(kafka_broker, run_dir: Path, lines: dict[str, list[bytes]],  # type: ignore[no-untyped-def]
                                      reference: list[dict[str, Any]], tmp_path: Path) -> None:
     """The broker hangs for 30 s (SIGSTOP: Tansu keeps its data only in memory, so a stopped process would lose
@@ -315,7 +308,6 @@ def test_broker_frozen_30s_then_back(kafka_broker, run_dir: Path, lines: dict[st
     print(f"caught up {took:.1f} s after the broker came back")
 
 
-@pytest.mark.xfail(strict=False, reason=_FLOWS_NOT_IN_WATERMARK)
 def test_second_worker_joins_then_leaves(kafka_broker, run_dir: Path, lines: dict[str, list[bytes]],  # type: ignore[no-untyped-def]
                                          reference: list[dict[str, Any]], tmp_path: Path) -> None:
     """A second worker joins the consumer group (rebalance) and leaves again (rebalance) while telemetry

@@ -43,8 +43,10 @@ def load_network(name_or_path: str | os.PathLike[str]) -> NetworkModel:
     """A shipped network by name (``"abilene"``), or the network-model file at a path."""
     text = os.fspath(name_or_path)
     path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml") or path.is_file() or os.sep in text:
-        if not path.is_file():
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists() or os.sep in text:
+        if path.is_dir():
+            raise NetworkModelError(text, [("", "is a directory, not a network-model file")])
+        if not path.exists():
             raise NetworkModelError(text, [("", "the file does not exist")])
         return load_network_model(path)
     return load_network_model(network_path(text))

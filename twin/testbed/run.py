@@ -10,7 +10,10 @@ for a duration, one window at a time:
    the operator has keeps the old values;
 3. the true network is routed (IGP + ECMP, :mod:`twinwatch.twin.routing`) and simulated
    at packet level (:mod:`twinwatch.twin.testbed.truth`): per (src, dst, ToS) delay,
-   jitter and loss, per link carried traffic and drops;
+   jitter and loss, per link carried traffic and drops; a queue offered more than
+   its scheduler serves (overload) is taken from a fluid model over the whole
+   window instead (:mod:`twinwatch.twin.testbed.overload`), its backlog carried
+   from one window to the next;
 4. the devices' cumulative counters advance (:mod:`twinwatch.twin.testbed.counters`)
    and are emitted as the collectors would emit them (:mod:`twinwatch.twin.testbed.emit`):
    gnmic events (every device but the legacy ones), Telegraf IF-MIB line
@@ -238,7 +241,12 @@ def _class_dscp(model: NetworkModel) -> np.ndarray:
 
 
 def _corrupt(msg: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
+    """``msg`` made malformed, and how. Every kind changes the bytes (a message without double quotes,
+    e.g. Influx line protocol of integer fields, gets ``garbage`` instead of ``bad_quotes``: quotes
+    swapped on it would leave a valid message labelled malformed)."""
     how = int(rng.integers(4))
+    if how == 3 and b'"' not in msg:
+        how = 2
     if how == 0:
         return msg[: max(1, int(rng.integers(1, max(2, len(msg)))))], "truncated"
     if how == 1:
@@ -464,6 +472,7 @@ def run_testbed(
         if produce is not None:
             produce(TOPICS[fmt], msgs)
 
+    backlog = np.zeros((model.n_links, MAX_QUEUES))  # fluid backlog carried between windows (overloaded queues)
     pool = ProcessPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
     chunk = 4 * cfg.workers if pool else 1
     try:
@@ -485,7 +494,8 @@ def run_testbed(
             results = list(pool.map(_sim_job, jobs)) if pool else [_sim_job(j) for j in jobs]
             for (k, t, active, st, snap, sc), res in zip(batch, results):
                 truth = window_truth(sc, res, flow_probe=snap.flow_probe, n_probes=model.n_probes,
-                                     grey_loss=st.grey_loss)
+                                     grey_loss=st.grey_loss, window_s=cfg.window_s, backlog_bits=backlog)
+                backlog = truth.link_backlog_bits
                 if snap.unrouted_bps > 0:
                     summary.unrouted_windows += 1
                 truth_writer.add(cfg.start_epoch_s + t, truth, st.up, sc.link_capacity_bps)
@@ -577,7 +587,11 @@ def _emit_window(
 
 
 class _FlowExporter:
-    """Accumulates each exporting router's ingress traffic and exports it every ``flow_export_s`` (active timeout)."""
+    """Accumulates each exporting router's ingress traffic and exports it every ``flow_export_s`` (active timeout).
+
+    Ingress routers sample what enters the network: the offered traffic, before any loss on its path (an
+    overloaded link downstream does not change the flow records, only the counters and probes past it).
+    """
 
     def __init__(self, cfg: TestbedConfig, n_nodes: int) -> None:
         self.cfg = cfg

@@ -55,6 +55,26 @@ the own-packet rows' 81 % and 86 %; the composed jitter is within a median
 its stated CI is wide (median half-width 2× the value): the hop model is
 poor for a few triples (one or two WFQ hops), and the CI says so.
 
+*Overload* (a queue offered more than its scheduler serves it, e.g. a link
+whose capacity was degraded below its load) is where the window's short
+packet simulation is wrong: its buffer needs longer than the simulated span
+to fill, so it shows a growing queue and no drops. Every queue is therefore
+also run through the fluid model of :mod:`twinwatch.twin.testbed.overload`
+over the window's real length (``window_s``), upstream losses thinning the
+load offered downstream; where it finds a queue overloaded, the fluid values
+replace the simulator's: the port's drops, loss, utilisation (service / true
+capacity) and queue occupancy (GNNet's equivalent queue, with the fluid mean
+sojourn of its overloaded queues), and every flow through the queue is
+composed from its hops (``method`` = 1) with the fluid sojourn (mean and
+variance, standard error :data:`_FLUID_SOJOURN_RSE`) and per-class fluid loss
+at that hop; probes through it likewise. Such flows are left out of the
+jitter-scale and CI calibration. Links below overload keep their packet-level
+truth: downstream of an overloaded port they already receive its delivered
+rate, since the simulated port transmits at its capacity (the discrepancy is
+checked in the tests). Windows with no overloaded queue are unchanged.
+Precision against a long packet simulation: see the overload module and
+``bench/notes/testbed.md``.
+
 *Grey loss* (a link that silently drops a fraction of the packets it
 carries) is applied after the simulation: a flow through grey links loses
 ``1 - Π(1 - r_l)`` more, and the receiving ports count only what arrived.
@@ -70,8 +90,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from twinwatch.twin.kpis import queue_occupancy_ratio
 from twinwatch.twin.scenario import MAX_QUEUES, Scenario
 from twinwatch.twin.sim.engine import SimConfig, SimResult, simulate
+from twinwatch.twin.testbed.overload import FluidOverload, fluid_overload
 
 __all__ = ["WindowTruth", "simulate_window", "window_truth"]
 
@@ -98,6 +120,10 @@ class WindowTruth:
         ``(D,)`` half-width of the 95 % CI of the jitter (s², see the module docstring).
     jitter_scale, jitter_scale_flows
         The window's measured jitter scale of the composed rows, and the own-packet flows it came from.
+    link_fluid
+        ``(E,)`` bool: the port has an overloaded queue, its KPIs come from the fluid model.
+    link_backlog_bits
+        ``(E, Q)`` fluid backlog of each queue at the window's end (bits), the next window's start.
     link_tx_bps, link_tx_pps, link_drop_pps, link_rx_bps, link_rx_pps
         ``(E,)`` what the sending port transmits and drops and the receiving
         port receives.
@@ -131,6 +157,8 @@ class WindowTruth:
     pair_jitter_ci_s2: np.ndarray = field(default_factory=lambda: np.empty(0))
     jitter_scale: float = 1.0
     jitter_scale_flows: int = 0
+    link_fluid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    link_backlog_bits: np.ndarray = field(default_factory=lambda: np.zeros((0, MAX_QUEUES)))
 
 
 def simulate_window(sc: Scenario, seed: int, packets: int) -> SimResult:
@@ -150,6 +178,11 @@ _CI_INFLATION = 3.0
 """Composed delay CI inflation when a window has too few own-packet triples to measure it (Abilene: 95th
 percentile 1.5-4.5 of the composed-vs-own discrepancy in units of the uninflated CI)."""
 
+_FLUID_SOJOURN_RSE = 0.01
+"""Relative standard error given to a fluid-overloaded queue's sojourn (against a 4-million-packet simulation of
+the issue-10 repro, the fluid mean sojourn of the four overloaded WFQ queues is within 0.06-1.2 %,
+``bench/testbed_overload.py``)."""
+
 _JITTER_CI_REL = 2.0
 """Composed jitter CI half-width / value when a window cannot measure it (Abilene at busiest-link load 0.8:
 2.0, covering 93 % of an independent 8x-packet reference); carried over, not measured, on such windows."""
@@ -159,13 +192,15 @@ _JITTER_CI_REL = 2.0
 class _HopTerms:
     """Per (scenario path, queue) sums over the path's hops, ``(P, Q)`` each (seconds, seconds²)."""
 
-    mean: np.ndarray  # Σ measured mean sojourn (hops whose queue carried packets)
+    mean: np.ndarray  # Σ measured mean sojourn (hops whose queue carried packets; fluid sojourn where overloaded)
     gap: np.ndarray  # Σ 1 / capacity over hops whose queue carried none (× packet bits: one transmission)
-    var: np.ndarray  # Σ modelled sojourn variance w² (2 / u - 1)
-    se2: np.ndarray  # Σ squared standard error of the measured mean sojourn
+    var: np.ndarray  # Σ modelled sojourn variance w² (2 / u - 1) (not overloaded hops)
+    se2: np.ndarray  # Σ squared standard error of the measured (or fluid) mean sojourn
+    fluid_var: np.ndarray  # Σ fluid sojourn variance of the overloaded hops (not scaled)
+    n_fluid: np.ndarray  # number of overloaded hops (fluid model)
 
 
-def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray) -> _HopTerms:
+def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverload | None = None) -> _HopTerms:
     """Per-hop mean, variance and estimation error of the queue sojourn, summed along every path.
 
     The variance of a queue's sojourn is modelled from what the simulator
@@ -176,6 +211,11 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray) -> _HopTerms:
     mean is that variance over the queue's packets in the window, inflated by
     ``1 + 2 u / (1 - √u)²`` (twice the M/M/1 waiting-time relaxation time, in
     packets: successive sojourns are correlated).
+
+    Where ``ov`` marks a queue overloaded, its fluid sojourn replaces the
+    measured one (standard error :data:`_FLUID_SOJOURN_RSE` of it) and its
+    fluid variance is summed apart (``fluid_var``: measured, not modelled, so
+    not scaled).
     """
     e, q_n = sc.n_links, MAX_QUEUES
     soj = np.asarray(res.queue_sojourn, dtype=np.float64)
@@ -199,7 +239,13 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray) -> _HopTerms:
         se2 = np.where(ok, kappa[:, None] * var / n_pk, 0.0)
     per_link = {"mean": np.where(ok, soj, 0.0), "gap": np.where(ok, 0.0, 1.0 / cap[:, None]), "var": var,
                 "se2": se2}
-    out = {}
+    out = {"fluid_var": np.zeros((sc.n_paths, qn)), "n_fluid": np.zeros((sc.n_paths, qn))}
+    if ov is not None:
+        over = ov.overloaded[:, :qn] & np.isfinite(ov.sojourn_s[:, :qn])
+        fs = np.where(over, ov.sojourn_s[:, :qn], 0.0)
+        per_link = {"mean": np.where(over, fs, per_link["mean"]), "gap": np.where(over, 0.0, per_link["gap"]),
+                    "var": np.where(over, 0.0, var), "se2": np.where(over, (_FLUID_SOJOURN_RSE * fs) ** 2, se2),
+                    "fluid_var": np.where(over, ov.sojourn_var_s2[:, :qn], 0.0), "n_fluid": over.astype(np.float64)}
     for name, arr in per_link.items():
         hop = arr[sc.path_links]  # (H, Q)
         out[name] = np.stack([np.bincount(sc.hop_path, weights=hop[:, k], minlength=sc.n_paths) for k in range(qn)],
@@ -232,6 +278,8 @@ def window_truth(
     grey_loss: np.ndarray | None = None,
     min_packets: int = 20,
     calibration_packets: int = 20,
+    window_s: float = float("inf"),
+    backlog_bits: np.ndarray | None = None,
 ) -> WindowTruth:
     """Reduce a :func:`simulate_window` result on ``sc`` to a :class:`WindowTruth`.
 
@@ -239,6 +287,9 @@ def window_truth(
     ``grey_loss`` is ``(E,)`` the silent loss ratio of each link (0 when none);
     triples with fewer than ``min_packets`` measured packets are composed from the hops; flows and
     triples with at least ``calibration_packets`` calibrate the composed jitter and CIs.
+    ``window_s`` is the window's real length (seconds) over which overloaded queues are taken from the fluid
+    model (infinite: its steady state); ``backlog_bits`` ``(E, Q)`` the backlog the previous window left
+    (:attr:`WindowTruth.link_backlog_bits`; None: empty buffers).
     """
     n, e = sc.n_nodes, sc.n_links
     grey = np.zeros(e) if grey_loss is None else np.asarray(grey_loss, dtype=np.float64)
@@ -249,8 +300,36 @@ def window_truth(
     f_loss = 1.0 - (1.0 - np.nan_to_num(res.flow_loss_ratio)) * survive_path[fp]
     f_pk = np.nan_to_num(res.flow_packets)
     f_jit = res.flow_jitter_s2
-
     demand = flow_probe < 0
+
+    # overloaded queues: the fluid model over the window's real length (see the module docstring)
+    ov = fluid_overload(sc, window_s, backlog_bits)
+    fluid = bool(ov.overloaded.any())
+    hop = _hop_terms(sc, res, demand, ov if fluid else None)
+    q = np.minimum(sc.flow_tos.astype(np.int64), hop.mean.shape[1] - 1)
+    f_hops = prop[fp] + hop.mean[fp, q] + hop.gap[fp, q] * sc.flow_pkt_size_bits
+    f_base = hop.var[fp, q]  # Σ_hops modelled sojourn variance (before the window's scale)
+    f_thru = hop.n_fluid[fp, q] > 0  # flows through an overloaded queue: composed, with the fluid hop
+    scale, n_cal = _jitter_scale(f_jit, f_pk, f_base, demand & ~f_thru, calibration_packets)
+    link_loss = np.nan_to_num(np.asarray(res.labels.link_loss_ratio, dtype=np.float64))
+    if fluid:
+        # per (link, queue) loss: the fluid one at ports with an overloaded queue, else the simulator's per link
+        qn = hop.mean.shape[1]
+        lo = ov.link_overloaded
+        loss_lq = np.where(lo[:, None], ov.loss_ratio[:, :qn], link_loss[:, None])
+        logs = np.log1p(-np.clip(loss_lq, 0.0, 1.0 - 1e-12))[sc.path_links]  # (H, Q)
+        surv = np.exp(np.stack([np.bincount(sc.hop_path, weights=logs[:, k], minlength=sc.n_paths)
+                                for k in range(qn)], axis=1))
+        f_hops_loss = 1.0 - surv[fp, q] * survive_path[fp]
+        f_comp_var = scale * f_base + hop.fluid_var[fp, q]
+        f_delay = np.where(f_thru, f_hops, f_delay)
+        f_jit = np.where(f_thru, f_comp_var, f_jit)
+        f_loss = np.where(f_thru, f_hops_loss, f_loss)
+    else:
+        survive_links = np.exp(_path_sum(sc, np.log1p(-np.clip(link_loss, 0.0, 1.0 - 1e-12))))
+        f_hops_loss = 1.0 - survive_links[fp] * survive_path[fp]
+        f_comp_var = scale * f_base
+
     key = (sc.path_src[fp] * n + sc.path_dst[fp]) * MAX_QUEUES + sc.flow_tos
     keys, inv = np.unique(key[demand], return_inverse=True)
     w = f_pk[demand]
@@ -274,18 +353,11 @@ def window_truth(
     queue_part = np.maximum(res.flow_delay_s, 0.0)
     ci = wmean(1.96 * rse[fp][demand] * queue_part[demand], w)
 
-    # too few packets of its own: compose the triple from the hops' measured queue sojourn and loss
-    hop = _hop_terms(sc, res, demand)
-    q = np.minimum(sc.flow_tos.astype(np.int64), hop.mean.shape[1] - 1)
-    f_hops = prop[fp] + hop.mean[fp, q] + hop.gap[fp, q] * sc.flow_pkt_size_bits
-    f_base = hop.var[fp, q]  # Σ_hops modelled sojourn variance (before the window's scale)
-    scale, n_cal = _jitter_scale(f_jit, f_pk, f_base, demand, calibration_packets)
-    link_loss = np.nan_to_num(np.asarray(res.labels.link_loss_ratio, dtype=np.float64))
-    survive_links = np.exp(_path_sum(sc, np.log1p(-np.clip(link_loss, 0.0, 1.0 - 1e-12))))
-    f_hops_loss = 1.0 - survive_links[fp] * survive_path[fp]
+    # too few packets of its own (or through an overloaded queue): compose the triple from the hops
+    thru = np.bincount(inv, weights=f_thru[demand].astype(np.float64), minlength=keys.size) > 0
     hops_delay = wmean(f_hops[demand], offered)
     # ECMP: the triple is a mixture of its flows (mean variance + variance of the means)
-    hops_jitter = np.maximum(wmean(scale * f_base[demand] + f_hops[demand] ** 2, offered) - hops_delay**2, 0.0)
+    hops_jitter = np.maximum(wmean(f_comp_var[demand] + f_hops[demand] ** 2, offered) - hops_delay**2, 0.0)
     hops_ci = 1.96 * np.sqrt(wmean(hop.se2[fp, q][demand], offered))  # Σ (w/W)² se² <= Σ (w/W) se²: conservative
     hops_loss = wmean(f_hops_loss[demand], offered)
     # own packets: the sample variance of n_eff effectively independent delays (exponential-tailed:
@@ -298,6 +370,7 @@ def window_truth(
     # the composed rows' CIs, measured on the triples measured both ways in this window: the delay CI's
     # inflation and the jitter's relative error (beyond the own value's CI), 95th percentiles
     cal = (d_packets >= max(calibration_packets, 2)) & np.isfinite(d_delay) & np.isfinite(d_jitter) & (hops_jitter > 0)
+    cal &= ~thru
     if int(cal.sum()) >= _MIN_CAL_FLOWS:
         cal &= d_packets >= np.median(d_packets[cal])  # the better-measured half
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -308,7 +381,7 @@ def window_truth(
             jit_rel = float(np.quantile(gap / hops_jitter[cal], 0.95))
     else:
         inflation, jit_rel = _CI_INFLATION, _JITTER_CI_REL
-    composed = ~(d_packets >= min_packets)
+    composed = ~(d_packets >= min_packets) | thru
     d_delay = np.where(composed, hops_delay, d_delay)
     d_loss = np.where(composed, hops_loss, d_loss)
     ci = np.where(composed, inflation * hops_ci, ci)
@@ -324,6 +397,28 @@ def window_truth(
         pkt_bits = np.where(link_pkts > 0, link_bits / np.where(link_pkts > 0, link_pkts, 1.0), 8000.0)
     tx_pps = tx_bps / pkt_bits
     drop_pps = res.link_drops / res.measured_time if res.measured_time > 0 else np.zeros(e)
+    queue_occ = np.asarray(res.labels.link_queue_occupancy, dtype=np.float64)
+    link_loss_ratio = np.asarray(res.labels.link_loss_ratio, dtype=np.float64)
+    if fluid:
+        # ports with an overloaded queue: carried = Σ service, drops and loss from the fluid model; occupancy as
+        # GNNet's equivalent queue (mean sojourn / transmission time, summed over the port's queues)
+        lo = ov.link_overloaded
+        qn = hop.mean.shape[1]
+        cap = sc.link_capacity_bps
+        util = np.where(lo, np.minimum(ov.service_bps.sum(axis=1) / cap, 1.0), util)
+        tx_bps = util * cap
+        tx_pps = tx_bps / pkt_bits
+        drop_pps = np.where(lo, ov.drop_pps.sum(axis=1), drop_pps)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            arr_pps = ov.arrival_pps.sum(axis=1)
+            link_loss_ratio = np.where(lo, np.where(arr_pps > 0, drop_pps / np.where(arr_pps > 0, arr_pps, 1.0), 0.0),
+                                       link_loss_ratio)
+            soj = np.asarray(res.queue_sojourn, dtype=np.float64)
+            soj = soj if soj.shape == (e, qn) else np.zeros((e, qn))
+            soj = np.where(ov.overloaded[:, :qn], ov.sojourn_s[:, :qn], np.nan_to_num(soj))
+            size = ov.pkt_bits[:, :qn]
+            occ = np.where(np.isfinite(size) & (size > 0), soj * cap[:, None] / np.where(size > 0, size, 1.0), 0.0)
+        queue_occ = np.where(lo, queue_occupancy_ratio(sc, np.nan_to_num(occ).sum(axis=1)), queue_occ)
     rx_bps = tx_bps * (1.0 - grey)
     rx_pps = tx_pps * (1.0 - grey)
 
@@ -341,8 +436,8 @@ def window_truth(
         pair_delay_s=d_delay, pair_jitter_s2=d_jitter, pair_loss_ratio=d_loss, pair_delay_ci_s=ci,
         pair_packets=d_packets, pair_offered_bps=d_offered, pair_method=composed.astype(np.int8),
         link_tx_bps=tx_bps, link_tx_pps=tx_pps, link_drop_pps=drop_pps, link_rx_bps=rx_bps, link_rx_pps=rx_pps,
-        link_utilization=util, link_queue_occupancy=np.asarray(res.labels.link_queue_occupancy, dtype=np.float64),
-        link_loss_ratio=np.asarray(res.labels.link_loss_ratio, dtype=np.float64),
+        link_utilization=util, link_queue_occupancy=queue_occ, link_loss_ratio=link_loss_ratio,
         probe_delay_s=probe_delay, probe_jitter_s2=probe_jit, probe_loss_ratio=probe_loss,
         pair_jitter_ci_s2=jci, jitter_scale=scale, jitter_scale_flows=n_cal,
+        link_fluid=ov.link_overloaded, link_backlog_bits=ov.backlog_bits,
     )

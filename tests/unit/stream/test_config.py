@@ -63,6 +63,7 @@ BAD = [
     ("kafka: {password_file: /nonexistent/pw}", "kafka.password_file"),
     ("kafka: {consumer_group: ''}", "kafka.consumer_group"),
     ("kafka: {rebalance_timeout_s: 0}", "kafka.rebalance_timeout_s"),
+    ("kafka: {session_timeout_s: 2}", "kafka.session_timeout_s"),
     ("kafka: {bootstrapp: 'a:1'}", "kafka.bootstrapp"),
     ("kafak: {}", "kafak"),
     ("topics: {formats: [snmp]}", "topics.formats"),

@@ -202,3 +202,29 @@ def test_real_gnn_residuals_split_by_sample() -> None:
     ecdf_gap = np.max(np.abs(np.sort(p) - (np.arange(1, p.size + 1) / p.size)))
     assert ecdf_gap < 0.08
     assert 0.002 <= np.mean(p <= 0.01) <= 0.03
+
+
+def test_calibrate_command_fits_the_delay_interval_on_the_queueing_part(tmp_path: Path) -> None:
+    """Samples with propagation (a random topology over 2,000 km): the delay interval is fitted on
+    delay − propagation by default (entry ``offset``), on the total delay with ``--delay-part total``."""
+    from twinwatch.stream.cli import cli
+
+    runner = CliRunner()
+    data = tmp_path / "ds"
+    res = runner.invoke(cli, ["simulate", "dataset", "--topology", "random", "--nodes", "6-8", "--area-km", "2000",
+                              "--samples", "3", "--min-packets", "5000", "--max-packets", "20000", "--out", str(data),
+                              "-q"])
+    assert res.exit_code == 0, res.output
+    docs = {}
+    for part in ("queueing", "total"):
+        out = tmp_path / f"qt-{part}.json"
+        res = runner.invoke(cli, ["twin", "calibrate", str(data), "--model", "qt", "--out", str(out),
+                                  "--delay-part", part])
+        assert res.exit_code == 0, res.output
+        docs[part] = json.loads(out.read_text())
+    assert docs["queueing"]["calibration_data"]["delay_part"] == "queueing"
+    assert docs["queueing"]["calibration"]["delay_s"].get("offset") == "propagation"
+    assert docs["total"]["calibration_data"]["delay_part"] == "total"
+    assert "offset" not in docs["total"]["calibration"]["delay_s"]
+    # the p-value grid stays on the total-delay score either way
+    assert has_grid(docs["queueing"]["calibration"], "delay_s") and has_grid(docs["total"]["calibration"], "delay_s")

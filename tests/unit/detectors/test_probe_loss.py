@@ -1,0 +1,89 @@
+"""ProbeLossScan: exact Poisson tails, calibration under health, power on low-rate loss, lossless state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from twinwatch.detectors.decision import reject
+from twinwatch.detectors.probe_loss import ProbeLossScan, poisson_sf
+
+
+def test_poisson_sf_matches_scipy() -> None:
+    k = np.array([0, 1, 2, 5, 12, 40], dtype=float)
+    lam = np.array([0.3, 0.3, 1.7, 2.0, 3.5, 20.0])
+    assert np.allclose(poisson_sf(k, lam), np.where(k <= 0, 1.0, stats.poisson.sf(k - 1, lam)), rtol=1e-10)
+
+
+def test_p_values_are_conservative_under_a_healthy_loss_rate() -> None:
+    # 400 probes, 100 packets a window, 0.2 % loss at all times (above the floor, so the baseline must learn it)
+    rng = np.random.default_rng(11)
+    k, sent = 400, np.full(400, 100.0)
+    scan = ProbeLossScan(k)
+    ps = []
+    for w in range(600):
+        lost = rng.binomial(100, 0.002, size=k).astype(float)
+        p = scan.update(lost, sent, np.zeros(k))
+        scan.learn(lost, sent, np.ones(k, bool))
+        if w >= 200:  # after the baseline has seen ~20,000 packets per probe
+            ps.append(p)
+    p_all = np.concatenate(ps)
+    # valid p-values: P(p <= u) <= u (discrete, so conservative), at every level an operator would use
+    for u in (0.001, 0.01, 0.05):
+        assert np.mean(p_all <= u) <= u * 1.2, u
+    # and a network-wide BH at 0.01 over the probes rarely finds anything in a healthy window
+    windows_with_discovery = np.mean([reject(p, 0.01, "bh").any() for p in ps])
+    assert windows_with_discovery <= 0.02
+
+
+def test_one_percent_loss_at_100_packets_per_window_is_found_within_six_windows() -> None:
+    # the grey-loss case: one probe crosses a link losing 1 %, 1 lost packet per window on average
+    rng = np.random.default_rng(3)
+    k, sent = 20, np.full(20, 100.0)
+    scan = ProbeLossScan(k)
+    for _ in range(60):  # an hour-long healthy history at ~0 loss
+        lost = rng.binomial(100, 1e-4, size=k).astype(float)
+        scan.update(lost, sent, np.zeros(k))
+        scan.learn(lost, sent, np.ones(k, bool))
+    found_at = None
+    for w in range(18):
+        lost = rng.binomial(100, 1e-4, size=k).astype(float)
+        lost[7] = rng.binomial(100, 0.01)
+        p = scan.update(lost, sent, np.zeros(k))
+        if reject(p, 0.01, "bh")[7]:
+            found_at = w
+            break
+    assert found_at is not None and found_at < 6
+    assert not reject(p, 0.01, "bh")[np.arange(k) != 7].any()
+
+
+def test_twin_expected_loss_raises_the_baseline() -> None:
+    # 2 lost of 100 is news at ~0 expected loss, not when the twin expects 2 % (a congested path)
+    scan = ProbeLossScan(2, scales=(1,))
+    p = scan.update(np.array([2.0, 2.0]), np.array([100.0, 100.0]), np.array([0.0, 0.02]))
+    assert p[0] < 1e-3 and p[1] > 0.3
+
+
+def test_unreported_probe_gives_nan_and_state_round_trips() -> None:
+    rng = np.random.default_rng(5)
+    scan = ProbeLossScan(3, scales=(1, 4))
+    for _ in range(7):
+        lost = rng.binomial(50, 0.01, size=3).astype(float)
+        scan.update(lost, np.full(3, 50.0), np.zeros(3))
+        scan.learn(lost, np.full(3, 50.0), np.array([True, False, True]))
+    p = scan.update(np.array([np.nan, 1.0, 0.0]), np.array([np.nan, 50.0, 50.0]), np.zeros(3))
+    assert np.isnan(p[0]) and np.isfinite(p[1:]).all()
+    restored = ProbeLossScan.from_bytes(scan.to_bytes())
+    nxt = (np.array([1.0, 0.0, 3.0]), np.full(3, 50.0), np.zeros(3))
+    assert np.array_equal(restored.baseline(), scan.baseline())
+    assert np.array_equal(restored.update(*nxt), scan.update(*nxt))
+
+
+def test_errors_name_the_rule() -> None:
+    with pytest.raises(ValueError, match="scales"):
+        ProbeLossScan(2, scales=(0, 3))
+    with pytest.raises(ValueError, match="floor"):
+        ProbeLossScan(2, floor=0.0)
+    with pytest.raises(ValueError, match="lost shape"):
+        ProbeLossScan(2).update(np.zeros(3), np.zeros(2), np.zeros(2))

@@ -1,0 +1,69 @@
+"""Traffic-matrix tests of the twin detector: per-node sums, the counter reference, ranked links."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twinwatch.detectors.traffic import (
+    NODE_POOL_PRIOR,
+    CounterReference,
+    destination_bps,
+    flow_rows,
+    origin_bps,
+    ranked_links,
+)
+from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
+
+
+def _matrix(source: np.ndarray | Source) -> TrafficMatrix:
+    tm = np.zeros((3, 4, 4))
+    tm[0, 0, 3] = 2e9  # class 0: 0 -> 3
+    tm[1, 1, 3] = 1e9  # class 1: 1 -> 3
+    tm[2, 3, 0] = 5e8  # class 2: 3 -> 0
+    return TrafficMatrix.build(tm, start=0.0, end=10.0, source=source)
+
+
+def test_row_and_column_sums_add_every_class() -> None:
+    m = _matrix(Source.COUNTERS)
+    assert destination_bps(m).tolist() == [5e8, 0.0, 0.0, 3e9]
+    assert origin_bps(m).tolist() == [2e9, 1e9, 0.0, 5e8]
+
+
+def test_flow_rows_follow_the_entry_sources() -> None:
+    src = np.full((3, 4, 4), int(Source.COUNTERS), dtype=np.uint8)
+    src[:, 1, :] = int(Source.FLOWS)  # router 1 exported its row this window
+    assert flow_rows(_matrix(src)).tolist() == [False, True, False, False]
+    assert not flow_rows(_matrix(Source.COUNTERS)).any()
+
+
+def test_counter_reference_is_a_robust_median_and_round_trips() -> None:
+    ref = CounterReference(2, depth=5)
+    for v in (1.0, 1.1, 0.9, 50.0, 1.0):  # one window spoiled by a counter reset
+        ref.update(np.array([v, np.nan]))
+    assert ref.reference()[0] == pytest.approx(1.0)
+    assert np.isnan(ref.reference()[1])
+    ref.update(np.array([7.0, 7.0]), mask=np.array([False, True]))  # node 0 masked: keeps its values
+    assert ref.reference()[1] == 7.0
+    back = CounterReference.from_bytes(ref.to_bytes())
+    assert np.array_equal(back.reference(), ref.reference(), equal_nan=True)
+    with pytest.raises(ValueError, match="depth"):
+        CounterReference(2, depth=0)
+    with pytest.raises(ValueError, match="values shape"):
+        ref.update(np.zeros(3))
+
+
+def test_ranked_links_orders_a_nodes_links_by_weight() -> None:
+    link_dst = np.array([1, 2, 2, 0, 2])
+    ids = ["a->b", "a->c", "b->c", "c->a", "d->c"]
+    w = np.array([9.0, 1.0, 4.0, 7.0, np.nan])
+    assert ranked_links(link_dst, 2, w, ids) == [{"link": "b->c", "score": 1.0}, {"link": "a->c", "score": 0.25},
+                                                 {"link": "d->c", "score": 0.0}]
+    assert ranked_links(link_dst, 5, w, ids) == []
+
+
+def test_node_pool_prior_is_a_unit_variance_heavy_tailed_reference() -> None:
+    assert abs(float(np.mean(NODE_POOL_PRIOR))) < 1e-9
+    assert 0.8 < float(np.var(NODE_POOL_PRIOR)) <= 1.05  # t(3) rescaled; the grid truncates the far tails
+    # heavier than a normal: beyond 4 sigma is far more common than the normal's 6e-5
+    assert np.mean(np.abs(NODE_POOL_PRIOR) > 4.0) > 1e-3

@@ -1,0 +1,147 @@
+"""Calibration that carries over between networks (issue 15, item 5): queueing-part delay scores, size bands.
+
+Synthetic residuals with a known law, so the expected coverage follows from the construction, not from the
+code's output: two networks whose *queueing part* is predicted equally well (log-ratio error N(0, 0.1)) but
+whose propagation share differs 100-fold. A total-delay log ratio mixes the two scales, so one calibration
+interval over-covers one network and under-covers the other; the queueing-part score is the same law on both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from twinwatch.twin.conformal import (
+    fit_calibration,
+    fit_mondrian,
+    fit_mondrian_sized,
+    interval,
+)
+from twinwatch.twin.features import FeatureStats
+from twinwatch.twin.models.gnn import GNNConfig, GNNModel, RouteNetFermi
+from twinwatch.twin.scenario import Flow, Scenario
+
+Z90 = 1.6449  # N(0, 1) 95 % quantile: a central 90 % interval is ±1.645 σ
+
+
+def _two_networks(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Paths of a 'far' network (propagation 99 % of the delay) and a 'near' one (1 %), same queueing error law."""
+    rng = np.random.default_rng(seed)
+    far = np.arange(2 * n) < n
+    queue_pred = rng.uniform(1e-4, 1e-3, 2 * n)  # predicted queueing part, s
+    prop = np.where(far, 99.0, 0.0101) * queue_pred
+    queue_true = queue_pred * np.exp(rng.normal(0.0, 0.1, 2 * n))
+    return {"far": far, "prop": prop, "y": prop + queue_true, "yhat": prop + queue_pred,
+            "load": rng.uniform(0.0, 0.45, 2 * n)}
+
+
+def _coverage(d: dict[str, np.ndarray], cal: dict, prop: bool) -> tuple[float, float]:
+    lo, hi = interval(d["yhat"], cal["delay_s"], d["load"], prop=d["prop"] if prop else None)
+    inside = (d["y"] >= lo) & (d["y"] <= hi)
+    return float(inside[d["far"]].mean()), float(inside[~d["far"]].mean())
+
+
+def test_queueing_part_calibration_covers_both_networks() -> None:
+    cal_set, test_set = _two_networks(20_000, 1), _two_networks(20_000, 2)
+    obs, pred = {"delay_s": cal_set["y"]}, {"delay_s": cal_set["yhat"]}
+    total = fit_calibration(obs, pred, cal_set["load"])
+    queueing = fit_calibration(obs, pred, cal_set["load"], prop=cal_set["prop"])
+    assert "offset" not in total["delay_s"] and queueing["delay_s"]["offset"] == "propagation"
+    # the queueing-part quantiles are those of N(0, 0.1): ±0.1645
+    assert queueing["delay_s"]["hi"][0] == pytest.approx(Z90 * 0.1, abs=0.006)
+    far, near = _coverage(test_set, queueing, prop=True)
+    assert abs(far - 0.9) < 0.01 and abs(near - 0.9) < 0.01
+    # the total-delay score: the 'far' network's ratios are ~100x tighter, so one interval fits neither
+    far, near = _coverage(test_set, total, prop=True)  # no offset in the entry: prop is ignored
+    assert far > 0.99 and near < 0.85
+    # the p-value grid stays on the total-delay score (what detectors compute from observed and predicted)
+    assert queueing["delay_s"]["grid"] == total["delay_s"]["grid"]
+
+
+def test_queueing_entry_without_prop_is_wider() -> None:
+    """Callers that do not know the propagation get the queueing-part factor on the whole delay: conservative."""
+    cal = {"kind": "log", "lo": -0.2, "hi": 0.3, "offset": "propagation"}
+    pred, prop = np.array([10.0, 5.0]), np.array([8.0, 0.0])
+    lo_p, hi_p = interval(pred, cal, prop=prop)
+    lo, hi = interval(pred, cal)
+    assert np.all(lo <= lo_p) and np.all(hi >= hi_p)
+    assert np.allclose(lo_p, [8.0 + 2.0 * np.exp(-0.2), 5.0 * np.exp(-0.2)])  # prop + (pred - prop)·e^q
+    assert np.allclose(hi_p, [8.0 + 2.0 * np.exp(0.3), 5.0 * np.exp(0.3)])
+
+
+def test_fit_calibration_without_prop_is_fit_mondrian() -> None:
+    """The default calibration is unchanged: its interval part is fit_mondrian of the log ratios."""
+    rng = np.random.default_rng(3)
+    y, yh, load = rng.uniform(1, 2, 5000), rng.uniform(1, 2, 5000), rng.uniform(0, 1.2, 5000)
+    cal = fit_calibration({"delay_s": y}, {"delay_s": yh}, load)
+    ref = fit_mondrian(np.log(y / yh), load, "log")
+    assert {k: cal["delay_s"][k] for k in ref} == ref
+
+
+def test_jitter_informative_relative_to_queueing_part() -> None:
+    """With 100 ms of propagation a real jitter label is tiny next to the total delay (σ/delay < 3e-4, under
+    twin.kpis.JITTER_CV_FLOOR = 1e-3); relative to the queueing part (σ/part = 0.1) it is informative, so the
+    calibration with ``prop`` keeps it."""
+    n = 500
+    rng = np.random.default_rng(4)
+    queue = rng.uniform(1e-4, 2e-4, n)
+    prop = np.full(n, 0.1)
+    jitter = (0.1 * queue) ** 2
+    obs = {"delay_s": prop + queue, "jitter_s2": jitter}
+    pred = {"delay_s": prop + queue, "jitter_s2": jitter * 1.1}
+    assert "jitter_s2" not in fit_calibration(obs, pred, np.zeros(n))
+    cal = fit_calibration(obs, pred, np.zeros(n), prop=prop)
+    assert cal["jitter_s2"]["n_all"] == n
+
+
+def test_sized_mondrian_cells_and_fallbacks() -> None:
+    rng = np.random.default_rng(5)
+    n = 60_000
+    nodes = rng.choice([12.0, 160.0], n)
+    load = rng.uniform(0.0, 0.45, n)
+    r = rng.normal(0.0, np.where(nodes > 100, 0.3, 0.03))
+    e = fit_mondrian_sized(r, load, nodes, "log")
+    assert e["size_edges"] == [25.0, 50.0, 100.0] and len(e["hi_size"]) == 4 and len(e["hi_size"][0]) == 5
+    assert e["hi_size"][0][0] == pytest.approx(Z90 * 0.03, rel=0.05)
+    assert e["hi_size"][3][0] == pytest.approx(Z90 * 0.3, rel=0.05)
+    assert e["hi_size"][1][0] == e["hi"][0]  # no network of 25-50 nodes: the load band's quantile over all sizes
+    pred = np.ones(2)
+    _, hi = interval(pred, e, np.array([0.2, 0.2]), np.array([12.0, 160.0]))
+    assert hi[0] == pytest.approx(np.exp(e["hi_size"][0][0])) and hi[1] == pytest.approx(np.exp(e["hi_size"][3][0]))
+    _, hi_n = interval(pred, e, np.array([0.2, 0.2]))  # size unknown: the per-load quantiles (older readers)
+    assert np.allclose(hi_n, np.exp(e["hi"][0]))
+    cal = fit_calibration({"delay_s": np.exp(r)}, {"delay_s": np.ones(n)}, load, nodes=nodes)
+    assert cal["delay_s"]["hi_size"][3][0] == pytest.approx(e["hi_size"][3][0])
+
+
+@pytest.mark.parametrize(("func", "args"), [
+    (fit_mondrian_sized, (np.zeros(3), np.zeros(3), np.zeros(2), "log")),
+    (fit_calibration, ({"delay_s": np.ones(3)}, {"delay_s": np.ones(3)}, np.zeros(3), 0.9)),
+])
+def test_shape_errors_name_the_function(func: object, args: tuple) -> None:
+    kwargs = {"prop": np.zeros(2)} if func is fit_calibration else {}
+    with pytest.raises(ValueError, match=func.__name__):  # type: ignore[attr-defined]
+        func(*args, **kwargs)  # type: ignore[operator]
+
+
+@pytest.mark.filterwarnings("ignore::twinwatch.twin.models.bounds.OutOfDomainWarning")  # an untrained toy net
+def test_gnn_model_applies_queueing_part_intervals() -> None:
+    """GNNModel.predict passes each path's propagation to a queueing-part calibration entry."""
+    links = [(0, 1, 1e9, 0.004), (1, 2, 1e9, 0.006), (1, 0, 1e9, 0.004), (2, 1, 1e9, 0.006)]
+    sc = Scenario.build(3, links, {(0, 2): [0, 1, 2], (2, 0): [2, 1, 0]},
+                        [Flow(0, 2, 4e8, 8000.0), Flow(2, 0, 2e8, 8000.0)], queue_pkts=1000.0)
+    torch.manual_seed(0)
+    cal = {"delay_s": {"kind": "log", "lo": -0.1, "hi": 0.2, "offset": "propagation"}}
+    model = GNNModel(RouteNetFermi(GNNConfig(hidden=8, iterations=2, readout_hidden=8)), FeatureStats.identity(),
+                     cal)
+    p = model.predict(sc)
+    lo, hi = p.path_interval["delay_s"]
+    prop = np.array([0.010, 0.010])  # 4 ms + 6 ms on both paths
+    part = p.path_delay_s - prop
+    assert np.all(part > 0)
+    assert np.allclose(lo, prop + part * np.exp(-0.1)) and np.allclose(hi, prop + part * np.exp(0.2))
+    # an entry without the offset keeps the old, whole-delay interval
+    model_old = GNNModel(model.net, FeatureStats.identity(), {"delay_s": {"kind": "log", "lo": -0.1, "hi": 0.2}})
+    _, hi_o = model_old.predict(sc).path_interval["delay_s"]
+    assert np.allclose(hi_o, p.path_delay_s * np.exp(0.2))
