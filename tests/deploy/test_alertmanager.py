@@ -103,18 +103,23 @@ def test_a_running_alertmanager_groups_incidents_and_inhibits_paths_behind_a_dow
     _post(am_port, [down])
     wait_for("the link_state alert in Alertmanager", lambda: webhook.alerts("netops-ticket"), 30)
     _post(am_port, behind + own)
-    pager = wait_for("the 1->2 incident at netops-pager", lambda: webhook.received("netops-pager"), 30)
+    both = ("0->2", "1->4")
+
+    def incident_complete() -> bool:
+        return any(tuple(sorted(a["labels"]["entity_id"] for a in n["alerts"])) == both
+                   for n in webhook.received("netops-pager"))
+
+    wait_for("the 1->2 incident with both alerts at netops-pager", incident_complete, 30)
     time.sleep(3)  # a group_interval (2 s) more: an inhibited alert would have arrived by now
     notes = webhook.received("netops-pager")
-    # Alertmanager delivers at least once (a webhook call it thinks failed is retried; a CI run once got the same
-    # notification twice): every pager notification must be the one incident with both of its alerts
-    content = {(tuple(sorted(n["groupLabels"].items())), tuple(sorted(a["labels"]["entity_id"] for a in n["alerts"])))
-               for n in notes}
-    assert content == {((("network", "nsf"), ("suspect_link", "1->2")), ("0->2", "1->4"))}, \
-        f"one notification per incident, both alerts in it; got {content}"
-    note = pager[0]
-    assert note["groupLabels"] == {"network": "nsf", "suspect_link": "1->2"}
-    assert sorted(a["labels"]["entity_id"] for a in note["alerts"]) == ["0->2", "1->4"]
+    # Alertmanager delivers at least once (a webhook call it thinks failed is retried), and on a loaded machine
+    # the group_wait may expire between two alerts of one POST, so the group is flushed with one alert and again
+    # with both a group_interval later (a CI run got each of these once). What must hold: every pager notification
+    # is the 1->2 incident, carries only its alerts, and the incident's latest notification carries both.
+    for n in notes:
+        assert n["groupLabels"] == {"network": "nsf", "suspect_link": "1->2"}, n["groupLabels"]
+        assert {a["labels"]["entity_id"] for a in n["alerts"]} <= set(both), n["alerts"]
+    assert tuple(sorted(a["labels"]["entity_id"] for a in notes[-1]["alerts"])) == both
     paged = {a["labels"]["entity_id"] for n in notes for a in n["alerts"]}
     assert paged.isdisjoint({"3->7", "2->5"}), "paths behind a link that is down must be inhibited"
     ticket = webhook.alerts("netops-ticket")
