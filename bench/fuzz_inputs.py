@@ -28,6 +28,8 @@ Usage::
 
     python bench/fuzz_inputs.py --per-format 10000 --out bench/notes/fuzz_inputs.json
     python bench/fuzz_inputs.py --per-format 1000000 --formats scenario_yaml   # the target budget
+    python bench/fuzz_inputs.py --formats gnnet --seed 2 --start 139804 --per-format 860196 --out run2.json  # resume
+    python bench/fuzz_inputs.py --merge run1.json run2.json --out total.json   # add up resumed runs
 
 Writes a JSON report (counts per outcome, failures with their reproducers,
 inputs per second, slowest input) and prints a one-line summary per format.
@@ -155,6 +157,91 @@ def run_format(
     return report(partial=False)
 
 
+def merge_reports(docs: list[dict[str, object]], target: int = 1_000_000) -> dict[str, object]:
+    """Add up the per-format reports of several runs of one seed (runs resumed with ``--start``).
+
+    A partial report (the last progress snapshot of a run that ended without its final report;
+    its counts are exact for the inputs it covers) is kept unless its range overlaps another
+    report's, which then supersedes it; the input ranges ``[start, start + inputs)`` of the
+    complete reports must not overlap (:class:`ValueError` otherwise). Per format: inputs, failures, outcomes,
+    CLI exit codes and CPU seconds summed; ``contiguous`` says whether the runs tile ``[0, inputs)``;
+    distinct inputs are only known per run, so their sum is an upper bound and their maximum a
+    lower bound of the distinct inputs over all runs; ``cpu_hours_to_target`` is what the rest of
+    ``target`` costs at the last run's inputs per CPU-second.
+    """
+    runs: dict[str, list[tuple[dict[str, object], str]]] = {}
+    partial: list[tuple[dict[str, object], str]] = []
+    for doc in docs:
+        for rep in doc["formats"]:  # type: ignore[attr-defined]
+            entry = (rep, str(doc.get("command", "")))
+            (partial if rep.get("partial") else runs.setdefault(str(rep["format"]), [])).append(entry)
+
+    def span(rep: dict[str, object]) -> tuple[int, int]:
+        return int(rep["start"]), int(rep["start"]) + int(rep["inputs"])  # type: ignore[call-overload]
+
+    for rep, cmd in partial:
+        lo, hi = span(rep)
+        others = runs.get(str(rep["format"]), [])
+        if all(span(o)[1] <= lo or hi <= span(o)[0] for o, _ in others):
+            others.append((rep, cmd))
+            runs[str(rep["format"])] = others
+    out: dict[str, object] = {}
+    for fmt, reps in runs.items():
+        reps.sort(key=lambda rc: int(rc[0]["start"]))  # type: ignore[call-overload]
+        end = 0
+        contiguous = True
+        for rep, _ in reps:
+            lo, n = int(rep["start"]), int(rep["inputs"])  # type: ignore[call-overload]
+            if lo < end:
+                raise ValueError(f"{fmt}: runs overlap at k = {lo} (the previous run ended at {end})")
+            contiguous &= lo == end
+            end = lo + n
+        total = sum(int(r["inputs"]) for r, _ in reps)  # type: ignore[call-overload]
+        cpu = sum(float(r["cpu_s"]) for r, _ in reps)  # type: ignore[arg-type]
+        outcomes: dict[str, int] = {}
+        cli: dict[str, int] = {}
+        for r, _ in reps:
+            for key, v in r["outcomes"].items():  # type: ignore[attr-defined]
+                outcomes[key] = outcomes.get(key, 0) + int(v)
+            for key, v in r["cli_exit_codes"].items():  # type: ignore[attr-defined]
+                cli[key] = cli.get(key, 0) + int(v)
+        last_rate = float(reps[-1][0]["inputs_per_cpu_s"] or 0.0)  # type: ignore[arg-type]
+        rest = max(target - total, 0)
+        out[fmt] = {
+            "inputs": total,
+            "k_range": [int(reps[0][0]["start"]), end],  # type: ignore[call-overload]
+            "contiguous": contiguous,
+            "failures": sum(int(r["failures"]) for r, _ in reps),  # type: ignore[call-overload]
+            "outcomes": outcomes,
+            "cli_exit_codes": cli,
+            "distinct_inputs_upper_bound": sum(int(r["distinct_inputs"]) for r, _ in reps),  # type: ignore[call-overload]
+            "distinct_inputs_lower_bound": max(int(r["distinct_inputs"]) for r, _ in reps),  # type: ignore[call-overload]
+            "cpu_s": round(cpu, 1),
+            "inputs_per_cpu_s": round(total / cpu, 1) if cpu > 0 else None,
+            "target": target,
+            "reached": total >= target,
+            "cpu_hours_to_target_at_last_rate": round(rest / last_rate / 3600, 2) if last_rate > 0 else None,
+            "runs": [
+                {
+                    "command": cmd,
+                    "start": r["start"],
+                    "inputs": r["inputs"],
+                    "distinct_inputs": r["distinct_inputs"],
+                    "failures": r["failures"],
+                    "cpu_s": r["cpu_s"],
+                    "wall_s": r["wall_s"],
+                    "inputs_per_cpu_s": r["inputs_per_cpu_s"],
+                    "inputs_per_s": r["inputs_per_s"],
+                    "loadavg_1m_before_after": r.get("loadavg_1m_before_after", r.get("loadavg_1m")),
+                    "stopped_by_budget": r.get("stopped_by_budget"),
+                    "partial": bool(r.get("partial")),
+                }
+                for r, cmd in reps
+            ],
+        }
+    return {"formats": out, "total_failures": sum(int(v["failures"]) for v in out.values())}  # type: ignore[index]
+
+
 def main(argv: list[str] | None = None) -> int:
     from tests.fuzz.harness import FORMATS, TIME_BOUND_S
 
@@ -184,7 +271,25 @@ def main(argv: list[str] | None = None) -> int:
         help="wall-clock budget per format: stop a format early (and say so in the report) when it runs out",
     )
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="REPORT",
+        help="instead of fuzzing, add up these reports of one seed (resumed runs) into --out (see merge_reports)",
+    )
     args = ap.parse_args(argv)
+    if args.merge:
+        merged = merge_reports([json.loads(p.read_text()) for p in args.merge])
+        merged = {"merged_from": [str(p) for p in args.merge], "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                  time.gmtime()), **merged}
+        text = json.dumps(merged, indent=1) + "\n"
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            args.out.write_text(text)
+        return 0 if merged["total_failures"] == 0 else 1
     if args.per_format < 1:
         ap.error("--per-format must be >= 1")
 

@@ -17,7 +17,11 @@ Steps, all in one process, one torch thread:
    :meth:`twinwatch.stream.pipeline.Pipeline.process` (decode → counters → windows → snapshot →
    twin → detectors; what the service's worker runs per batch), then ``flush``: messages per second;
 4. **ingest**: the same with windows longer than the capture (decode → counters → windowing, no
-   window closes, no flush), to separate the per-message cost from the per-window cost.
+   window closes, no flush), to separate the per-message cost from the per-window cost;
+5. **checkpointed**: the pipeline of step 3 plus the service's checkpoint (``Pipeline.state(meta)``, see
+   :mod:`twinwatch.stream.app`) after every batch (``state.interval_s: 0``) and at most every
+   ``--state-interval`` seconds (the default configuration), the state's encoding only (its write to the
+   state topic is not measured).
 
 The measured pipelines reuse the warm-up pipeline's snapshot builder (routing and tomogravity plan of
 the network's link state already computed), as a long-running worker would.
@@ -90,6 +94,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2000, help="max records per getmany")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions of each measurement (median reported)")
     ap.add_argument("--model", default="gnn")
+    ap.add_argument("--state-interval", type=float, default=5.0,
+                    help="seconds between checkpoints in the checkpointed measurement (state.interval_s)")
     ap.add_argument("--out", type=Path, default=Path("bench/notes/stream_throughput.json"))
     args = ap.parse_args()
 
@@ -115,8 +121,10 @@ def main() -> None:
     warm.process(msgs[:300], "gnmic")
     warm.flush()
 
-    def pipeline_handler(window_s: float, stats: dict[str, int], flush: bool = True) -> Any:
+    def pipeline_handler(window_s: float, stats: dict[str, int], flush: bool = True,
+                         state_interval: float | None = None) -> Any:
         pipe = Pipeline([model], twin, window_s=window_s, lateness_s=5.0, max_age_s=None)
+        last = [-float("inf"), 0]
         # the warm pipeline's snapshot builder: the routing of the link state (and tomogravity's plan) are
         # computed once per routing in a long-running worker, not once per measured run
         pipe.networks[model.name].builder = warm.networks[model.name].builder
@@ -127,13 +135,21 @@ def main() -> None:
             out = pipe.process(values, "gnmic", ts) if values is not None else pipe.flush()
             stats["windows"] += sum(1 for w in out.windows if w.rows)
             stats["dead_letters"] += len(out.dead_letters)
+            if values is not None and state_interval is not None:
+                last[1] += len(values)
+                if time.perf_counter() - last[0] >= state_interval:
+                    pipe.state({"offsets": {f"{topic}:0": last[1]}})
+                    last[0] = time.perf_counter()
+                    stats["checkpoints"] = stats.get("checkpoints", 0) + 1
         return handle
 
-    runs: dict[str, list[float]] = {"raw": [], "pipeline": [], "ingest": []}
-    cpu: dict[str, list[float]] = {"raw": [], "pipeline": [], "ingest": []}
+    modes = ("raw", "pipeline", "ingest", "state_every_batch", "state_every_interval")
+    runs: dict[str, list[float]] = {k: [] for k in modes}
+    cpu: dict[str, list[float]] = {k: [] for k in modes}
+    checkpoints: dict[str, int] = {}
     windows = dead = 0
+    topic = f"twinwatch.raw.gnmic.bench-{uuid.uuid4().hex[:8]}"
     with EmbeddedBroker() as broker:
-        topic = f"twinwatch.raw.gnmic.bench-{uuid.uuid4().hex[:8]}"
         t0 = time.perf_counter()
         asyncio.run(_produce(broker.bootstrap, topic, msgs))
         produce_s = time.perf_counter() - t0
@@ -151,6 +167,13 @@ def main() -> None:
             s, c, got = asyncio.run(_consume(broker.bootstrap, topic, n, args.batch, ingest))
             runs["ingest"].append(got / s)
             cpu["ingest"].append(got / c)
+            for mode, every in (("state_every_batch", 0.0), ("state_every_interval", args.state_interval)):
+                st3 = {"windows": 0, "dead_letters": 0, "checkpoints": 0}
+                s, c, got = asyncio.run(_consume(broker.bootstrap, topic, n, args.batch,
+                                                 pipeline_handler(10.0, st3, state_interval=every)))
+                runs[mode].append(got / s)
+                cpu[mode].append(got / c)
+                checkpoints[mode] = st3["checkpoints"]
     med = {k: statistics.median(v) for k, v in runs.items()}
     mcpu = {k: statistics.median(v) for k, v in cpu.items()}
     report = {
@@ -162,12 +185,21 @@ def main() -> None:
         "ratio_pipeline_over_raw": round(med["pipeline"] / med["raw"], 4),
         "ratio_ingest_over_raw": round(med["ingest"] / med["raw"], 4),
         "pipeline_ms_per_window": round(1e3 * (n / med["pipeline"] - n / med["ingest"]) / max(windows, 1), 1),
+        "checkpointed": {
+            "state_interval_s": args.state_interval, "checkpoints": checkpoints,
+            "every_batch_msgs_per_s": round(med["state_every_batch"]),
+            "every_interval_msgs_per_s": round(med["state_every_interval"]),
+            "ratio_every_batch_over_raw": round(med["state_every_batch"] / med["raw"], 4),
+            "ratio_every_interval_over_raw": round(med["state_every_interval"] / med["raw"], 4),
+            "per_cpu_second_ratio_every_batch": round(mcpu["state_every_batch"] / mcpu["raw"], 4),
+            "per_cpu_second_ratio_every_interval": round(mcpu["state_every_interval"] / mcpu["raw"], 4)},
         "runs_msgs_per_s": {k: [round(x) for x in v] for k, v in runs.items()},
         "per_cpu_second": {"raw_aiokafka_msgs": round(mcpu["raw"]), "pipeline_msgs": round(mcpu["pipeline"]),
                            "ingest_only_msgs": round(mcpu["ingest"]),
                            "ratio_pipeline_over_raw": round(mcpu["pipeline"] / mcpu["raw"], 4),
                            "ratio_ingest_over_raw": round(mcpu["ingest"] / mcpu["raw"], 4)},
         "load_avg_end": os.getloadavg(), "machine": "2-core shared dev box under load (~9 agents)",
+        "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -312,13 +312,18 @@ class ConformalCalibrator:
 
     def _location_scale(self, reg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Shrunk ``(m, σ, w)`` per entity for its regime; σ is NaN where the entity cannot be scored."""
-        idx = np.arange(self.n_entities)
-        w = self._w[idx, reg].astype(np.float64)
+        if self.n_regimes == 1:  # one regime: plain columns, no fancy indexing (the common case, 2-3x faster)
+            w = self._w[:, 0].astype(np.float64)
+            mean_e, var_e, mu0, var0 = self._mean[:, 0], self._var[:, 0], self._mu0[0], self._var0[0]
+        else:
+            idx = np.arange(self.n_entities)
+            w = self._w[idx, reg].astype(np.float64)
+            mean_e, var_e, mu0, var0 = self._mean[idx, reg], self._var[idx, reg], self._mu0[reg], self._var0[reg]
         n0 = self.prior_strength if self._has_prior else 0.0
         tot = w + n0
         with np.errstate(divide="ignore", invalid="ignore"):
-            m = (w * self._mean[idx, reg] + n0 * self._mu0[reg]) / tot
-            var = (w * self._var[idx, reg] + n0 * self._var0[reg]) / tot
+            m = (w * mean_e + n0 * mu0) / tot
+            var = (w * var_e + n0 * var0) / tot
         sd = np.sqrt(np.maximum(var, 1e-24))
         if not self._has_prior:
             sd = np.where(w >= max(self.min_history, 1), sd, np.nan)

@@ -8,23 +8,38 @@ order), then writes the outputs: alerts keyed by alert id to
 ``twinwatch.alerts``, expected-vs-observed records to ``twinwatch.expected``,
 dead letters to ``twinwatch.dlq`` (and the alerts JSONL file, Alertmanager).
 
-Delivery is at-least-once: faust acknowledges a batch's offsets only when
-the agent asks for the next batch, and the agent asks only after the
-producer has the broker's acks for every output of the batch and the JSONL
-file is fsynced. Alerts are idempotent by id (:class:`twinwatch.detectors.alerts.AlertBook`).
+Delivery is at-least-once, and the durable unit is the *checkpoint*: the pipeline's state (counter state,
+calibrators, open alerts, the windows' unfinished rows, the flow records; :mod:`twinwatch.stream.state`,
+npz, no pickle) together with the input offsets it reflects (``"topic:partition" -> next offset``), one
+record on the state topic (``topics.state``, keyed by consumer group). Input offsets are committed only
+from a checkpoint: after the state record is acknowledged by the broker, the worker commits exactly the
+offsets in it. faust's own acknowledgements are switched off for the raw topics (``acks=False``), so
+faust never commits an offset whose messages are not in a durable state. Hence committed offsets never
+pass the latest checkpoint, and a restore (below) seeks no further than needed.
 
-State (counter state, calibrators, open alerts, the windows' unfinished rows)
-is changelogged: after every batch the pipeline's state and the input offsets
-it reflects (:mod:`twinwatch.stream.state`, npz, no pickle) go to the state
-topic (``topics.state``, keyed by consumer group) together with the batch's
-outputs, and the batch is acknowledged only once both are acked. A worker that
-is assigned raw partitions it did not own (start, restart, rebalance) reads the
-most advanced of the last records of that topic and restores it while faust
-keeps the partitions paused; messages below the restored offsets are skipped,
-so no row enters a window twice. Why not a faust table: the state must be
-written and acked *with* the offsets it reflects before the input offsets are
-committed, and read back as one unit; a faust table's changelog is sent
-``send_soon`` per key and recovered per key, with no tie to the input offsets.
+A checkpoint is written at most every ``state.interval_s`` seconds (``0``: after every batch), after the
+batch that makes it due, by a timer when no batch comes, when partitions are revoked and at shutdown. Between two
+checkpoints every batch's outputs are still written and acknowledged before the next batch is taken
+(alerts keyed by alert id to ``twinwatch.alerts``, expected-vs-observed records to ``twinwatch.expected``,
+dead letters to ``twinwatch.dlq``, the alerts JSONL file fsynced, Alertmanager), but its offsets are not
+committed. A worker killed between two checkpoints therefore loses nothing: the next owner restores the
+last checkpoint and re-reads every message after it. Alerts are idempotent by id
+(:class:`twinwatch.detectors.alerts.AlertBook`) and the restore reads the alert lines already on the alerts
+topic, so the re-processed messages publish no alert line twice; expected records and dead letters of the
+re-read messages may be written twice (at-least-once). The interval trades the cost of a checkpoint
+(encode and write; 50-110 ms CPU on a filled 197-node network, see ``bench/state_cost.py``) against the work
+re-done after a crash (at most ``interval_s`` of input). Why not faust's acking alone: faust acknowledges a
+batch of ``take_events`` as soon as the agent asks for the next one, and commits the acknowledged offsets
+every ``broker_commit_interval``; tying those commits to a checkpoint would mean holding the agent, i.e. a
+checkpoint per batch (the previous design, whose cost on a 200-node network exceeded the batch's work).
+
+A worker that is assigned raw partitions it did not own (start, restart, rebalance) reads the most
+advanced of the last records of the state topic and restores it while faust keeps the partitions paused;
+faust resumes from the committed offsets (at or before the checkpoint's) and messages below the restored
+offsets are skipped, so no row enters a window twice. Why not a faust table: the state must be written
+and acked *with* the offsets it reflects before the input offsets are committed, and read back as one
+unit; a faust table's changelog is sent ``send_soon`` per key and recovered per key, with no tie to the
+input offsets.
 """
 
 from __future__ import annotations
@@ -90,6 +105,12 @@ class Service:
         """Raw-topic partitions (``"topic:partition"``) this worker owns and whose state it has restored."""
         self.state_bytes = 0
         """Size of the last state record written (bytes, compressed)."""
+        self.checkpoints = 0
+        """State records written (and their offsets committed) by this worker."""
+        self._dirty = False
+        """Batches were processed since the last checkpoint (their offsets are not committed)."""
+        self._last_checkpoint = -float("inf")
+        """Event-loop time of the last checkpoint (``loop.time()``, seconds; the first batch always makes one)."""
         self.restored_from: dict[str, Any] | None = None
         self.published: set[tuple[str, str]] = set()
         """Alert lines ``(id, status)`` already on the alerts topic when the state was restored."""
@@ -118,7 +139,8 @@ class Service:
         self._agents = []
         for fmt in cfg.topics.formats:
             topic = self.app.topic(cfg.topics.raw_topic(fmt), value_type=bytes, value_serializer="raw",
-                                   key_type=bytes, key_serializer="raw")
+                                   key_type=bytes, key_serializer="raw",
+                                   acks=False)  # offsets are committed by the checkpoints (module docstring)
             self._agents.append(self.app.agent(topic, name=f"twinwatch-{fmt}")(self._agent_for(fmt)))
         self._raw_topics = {cfg.topics.raw_topic(f) for f in cfg.topics.formats}
         self._order = asyncio.Lock()
@@ -127,8 +149,11 @@ class Service:
         """Set once the state of the current assignment is restored; cleared by a revocation."""
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_before_shutdown.connect(self._on_shutdown)
         self.app.task(self._started)
         self.app.timer(interval=LAG_INTERVAL_S)(self._update_lag)
+        if cfg.state.interval_s > 0:
+            self.app.timer(interval=max(0.5, min(cfg.state.interval_s / 2.0, 5.0)))(self._checkpoint_timer)
 
     def _new_pipeline(self) -> Pipeline:
         cfg, d = self.cfg, self.cfg.detection
@@ -152,8 +177,25 @@ class Service:
         self._restored.set()
 
     async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
-        """faust signal: hold the agents until the next assignment's state is in place."""
+        """faust signal: checkpoint what was processed since the last checkpoint (so the next owner re-reads
+        little), then hold the agents until the next assignment's state is in place."""
+        if self._dirty and self._restored.is_set():
+            try:
+                async with self._order:
+                    await self.checkpoint()
+            except Exception as exc:  # the next owner re-reads from the previous checkpoint: nothing is lost
+                log.warning("checkpoint at revocation failed (%s); the next owner re-reads from the last one", exc)
         self._restored.clear()
+
+    async def _on_shutdown(self, sender: Any, **_: Any) -> None:
+        """faust signal (consumer stopped, producer still up): a last checkpoint, so a clean stop re-does nothing."""
+        if self._dirty and self._restored.is_set():
+            try:
+                async with self._order:
+                    await self.checkpoint(commit=False)
+                log.info("final checkpoint written (%d bytes)", self.state_bytes)
+            except Exception as exc:
+                log.warning("final checkpoint failed (%s); the next start re-reads from the last one", exc)
 
     def _restore(self, blob: bytes | None, ends: dict[str, int]) -> None:
         """(pipeline thread) A fresh pipeline, with the state of ``blob`` when there is one.
@@ -175,6 +217,7 @@ class Service:
         # partitions of the restored state with nothing left to read must not hold the watermark back
         pipe.set_caught_up({tp: True for tp in offsets if tp not in pending})
         self.pipeline, self.offsets = pipe, offsets
+        self._dirty = False
 
     def _kafka_kwargs(self) -> dict[str, Any]:
         """aiokafka client arguments of the configured broker and security."""
@@ -270,10 +313,10 @@ class Service:
         return seen
 
     def _process(self, events: list[tuple[str, int, bytes]], fmt: str,
-                 highwater: dict[str, int | None]) -> tuple[PipelineOutput, bytes, int]:
+                 highwater: dict[str, int | None]) -> tuple[PipelineOutput, int]:
         """(pipeline thread) Process the events not yet in the state, per partition (each partition is a
-        watermark source, caught up when its next offset reaches ``highwater``); returns the outputs, the
-        new state and how many events were skipped."""
+        watermark source, caught up when its next offset reaches ``highwater``); returns the outputs and how
+        many events were skipped."""
         out = PipelineOutput()
         by_tp: dict[str, list[bytes]] = {}
         skipped = 0
@@ -290,8 +333,60 @@ class Service:
             self.pipeline.set_caught_up({tp: hw is not None and self.offsets[tp] >= hw})
             if tp in by_tp:
                 out.extend(self.pipeline.process(by_tp[tp], fmt, source=tp))
-        blob = self.pipeline.state({"offsets": self.offsets, "group": self.cfg.kafka.consumer_group})
-        return out, blob, skipped
+        return out, skipped
+
+    def _state(self) -> tuple[bytes, dict[str, int]]:
+        """(pipeline thread) The pipeline's state blob and the input offsets it reflects (a copy)."""
+        offsets = dict(self.offsets)
+        return self.pipeline.state({"offsets": offsets, "group": self.cfg.kafka.consumer_group}), offsets
+
+    async def checkpoint(self, *, commit: bool = True) -> None:
+        """Write the state (with the offsets it reflects) to the state topic, wait for the broker's ack, then
+        commit those offsets (unless ``commit`` is false: the consumer has stopped; a restore skips what the
+        state holds anyway). The caller holds ``self._order`` (no batch runs meanwhile)."""
+        loop = asyncio.get_running_loop()
+        blob, offsets = await loop.run_in_executor(self.executor, self._state)
+        await self.deliver(PipelineOutput(), state=blob)
+        self._checkpointed(offsets)
+        if commit:
+            await self._commit(offsets)
+
+    def _checkpointed(self, offsets: dict[str, int]) -> None:
+        self._dirty = False
+        self._last_checkpoint = asyncio.get_running_loop().time()
+        self.checkpoints += 1
+        log.debug("checkpoint %d: %d bytes", self.checkpoints, self.state_bytes, extra={"offsets": offsets})
+
+    async def _commit(self, offsets: dict[str, int]) -> None:
+        """Commit the raw-topic ``offsets`` of a durable checkpoint (partitions still owned). A failed commit
+        loses nothing: the next owner restores the checkpoint and skips what it already holds."""
+        from faust.types import TP
+
+        tps = {}
+        for key, off in offsets.items():
+            if key in self.owned:
+                topic, part = key.rsplit(":", 1)
+                tps[TP(topic, int(part))] = int(off)
+        if not tps:
+            return
+        try:
+            await self.app.consumer._commit_offsets(tps)  # faust's commit of given offsets (its `commit` takes acks)
+        except Exception as exc:
+            self.metrics.kafka_errors.labels("commit").inc()
+            log.warning("committing offsets of the checkpoint failed (%s); they are committed with the next one", exc)
+
+    async def _checkpoint_timer(self) -> None:
+        """faust timer: a checkpoint once ``state.interval_s`` has passed with batches not yet in one."""
+        loop = asyncio.get_running_loop()
+        if not (self._dirty and self._restored.is_set()
+                and loop.time() - self._last_checkpoint >= self.cfg.state.interval_s):
+            return
+        async with self._order:
+            if self._dirty and self._restored.is_set():
+                try:
+                    await self.checkpoint()
+                except Exception as exc:
+                    log.warning("checkpoint failed (%s); retried at the next tick", exc)
 
     async def _started(self) -> None:
         """The worker is up and its consumer started: ready once the twin is loaded."""
@@ -362,15 +457,19 @@ class Service:
         return agent
 
     async def _handle(self, events: list[tuple[str, int, bytes]], fmt: str, hw: dict[str, int | None]) -> None:
-        """Process a batch off the event loop, then deliver its outputs and the state (retrying with backoff)."""
+        """Process a batch off the event loop, then deliver its outputs, and a checkpoint when one is due
+        (retrying with backoff); the agent takes the next batch only after that."""
         loop = asyncio.get_running_loop()
-        out, blob, skipped = await loop.run_in_executor(self.executor, self._process, events, fmt, hw)
+        out, skipped = await loop.run_in_executor(self.executor, self._process, events, fmt, hw)
+        self._dirty = True
         if skipped:
             log.info("skipped %d message(s) already in the restored state", skipped)
         if self.published and out.changes:
             out.changes = [c for c in out.changes if (c.alert.id, c.action) not in self.published]
+        due = loop.time() - self._last_checkpoint >= self.cfg.state.interval_s
+        blob, offsets = await loop.run_in_executor(self.executor, self._state) if due else (None, {})
         delay = 0.5
-        while True:  # the batch is acknowledged only once its outputs and the state are durable
+        while True:  # outputs (and the checkpoint) durable before the next batch
             try:
                 await self.deliver(out, state=blob)
                 break
@@ -378,6 +477,9 @@ class Service:
                 log.warning("delivering outputs failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+        if blob is not None:
+            self._checkpointed(offsets)
+            await self._commit(offsets)
 
     async def deliver(self, out: PipelineOutput, state: bytes | None = None) -> None:
         """Write a batch's outputs (and the pipeline ``state`` after it) to every sink; wait until they are durable."""
@@ -413,8 +515,10 @@ class Service:
                 log.error("alertmanager: %s", exc)
 
     async def drain(self) -> None:
-        """Close every buffered window and deliver the outputs (clean shutdown)."""
+        """Checkpoint, then close every buffered window and deliver the outputs (clean shutdown)."""
         loop = asyncio.get_running_loop()
+        if self._dirty:
+            await self.checkpoint()
         out = await loop.run_in_executor(self.executor, self.pipeline.flush)
         await self.deliver(out)
 

@@ -2,7 +2,7 @@
 
 The file (see ``stream/data/twinwatch.example.yaml``) has the sections
 ``kafka``, ``topics``, ``networks``, ``window``, ``detection``, ``twin``,
-``sinks``, ``metrics`` and ``logging``. Every key has a default, so an empty
+``sinks``, ``metrics``, ``logging`` and ``state``. Every key has a default, so an empty
 file is a valid configuration (a local broker, no network models: the
 detectors' twin-less series mode).
 
@@ -50,6 +50,7 @@ __all__ = [
     "MetricsConfig",
     "ServiceConfig",
     "SinksConfig",
+    "StateConfig",
     "TopicsConfig",
     "TwinConfig",
     "WindowConfig",
@@ -193,6 +194,18 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """Checkpoints of the worker's state (see :mod:`twinwatch.stream.app`).
+
+    ``interval_s``: a checkpoint (state record + offset commit) at most every this many seconds; ``0`` after
+    every batch. A worker killed between two checkpoints loses nothing (the next owner re-reads the input
+    after the last one) but re-does up to ``interval_s`` of work.
+    """
+
+    interval_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """The whole service configuration (see the module docstring)."""
 
@@ -206,6 +219,7 @@ class ServiceConfig:
     sinks: SinksConfig = field(default_factory=SinksConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     source: str = "<defaults>"
     """Where the configuration came from (the file, or defaults)."""
 
@@ -398,6 +412,8 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("logging.format", f"{cfg.logging.format!r} is not text or json")
     if cfg.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail("logging.level", f"{cfg.logging.level!r} is not DEBUG, INFO, WARNING or ERROR")
+    if not 0.0 <= cfg.state.interval_s <= 300.0:
+        fail("state.interval_s", f"{cfg.state.interval_s} must be between 0 (every batch) and 300 seconds")
     for i, net in enumerate(cfg.networks):
         if ("/" in net or net.endswith((".yaml", ".yml", ".json"))) and not Path(net).is_file():
             fail(f"networks[{i}]", f"network-model file {net!r} does not exist")

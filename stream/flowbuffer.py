@@ -118,6 +118,8 @@ class FlowBuffer:
         self.closed_upto = -np.inf
         """Cutoff (epoch s) of the latest window closed: records ending at or before it are late."""
         self._cols: dict[str, np.ndarray] = {c: np.empty(0) for c in _COLS}
+        """The records, one array per column. Replaced by a new dict on every change, never changed in place:
+        the service's state encoder takes an unchanged dict (same object) as unchanged records."""
         self._prior: tuple[tuple[float, float, int], np.ndarray | None] | None = None  # (key, prior) since the last add
         self._node_of: dict[str, int] = dict(model.node_index)
 
@@ -208,6 +210,11 @@ class FlowBuffer:
             return None
         prior[off & (prior <= 0)] = self.prior_floor * float(prior[off][pos].mean())
         return prior
+
+    def state_key(self) -> tuple[Any, ...]:
+        """What :meth:`state_arrays` depends on: the record dict (the same object while the records are unchanged)
+        and the counters. Two calls return equal keys (the dict compared by identity) iff nothing changed."""
+        return self._cols, self.unmapped, self.late, self.overflow, self.closed_upto
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The buffer as named arrays (records and counters) for the service state (npz, no pickle)."""

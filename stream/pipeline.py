@@ -362,6 +362,9 @@ class _Network:
     windows: WindowBuffer
     flows: FlowBuffer
     counters: dict[str, CounterState] = field(default_factory=dict)
+    generation: dict[str, int] = field(default_factory=dict)
+    """Changes so far per component (``"detector"``: detector calls, ``"counters:<format>"``: batches that
+    updated that counter state): the state encoder re-encodes a component only when its count moved."""
 
 
 def _columns(mb: Any) -> dict[str, np.ndarray]:
@@ -436,6 +439,9 @@ class Pipeline:
             for node in net.model.node_names:
                 self._device_net.setdefault(node, name)
         self._decoders: dict[str, Any] = {}
+        self.state_cache: dict[Any, Any] = {}
+        """Compressed parts of the last :meth:`state`, with the versions they reflect (see
+        :func:`twinwatch.stream.state.encode_pipeline`)."""
         self.messages = 0
         self.dead = 0
 
@@ -492,6 +498,7 @@ class Pipeline:
                 net = self.networks[name]
                 state = net.counters.setdefault(fmt, CounterState())
                 nr = normalize(batch, state, net.inventory)
+                net.generation[f"counters:{fmt}"] = net.generation.get(f"counters:{fmt}", 0) + 1
                 if mt is not None:
                     for rj in nr.rejections:
                         mt.rejected.labels(fmt, rj.reason).inc(rj.count)
@@ -604,6 +611,7 @@ class Pipeline:
             wr.prediction = pred
             assert wr.snapshot is not None
             wr.detection = net.detector.detect(wr.snapshot, pred)
+            net.generation["detector"] = net.generation.get("detector", 0) + 1
             out.changes += wr.detection.changes
             if self.metrics is not None:
                 self._gauges(net, wr)

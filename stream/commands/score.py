@@ -47,7 +47,10 @@ EXAMPLES
       --manifest run/manifest.json --alpha 0.01 --json report.json
 
 """
-    + EXIT_STATUS_HELP,
+    + EXIT_STATUS_HELP
+    + """
+  An empty --labels file exits 1 (no ground truth: nothing to score); an
+  empty --alerts file is a valid answer (the detector raised no alert).""",
 )
 @click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="labels.jsonl of the run (one ground-truth label per fault or benign event).")
@@ -89,6 +92,10 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
     except ScoringError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(int(ExitCode.INVALID_INPUT))
+    if not labels:
+        click.echo(f"error: --labels {labels_path}: no label in the file (empty): with no ground truth, precision, "
+                   "recall and delays are undefined; nothing to score", err=True)
+        sys.exit(int(ExitCode.INVALID_INPUT))
     n_entities, links, start, end = None, [], None, None
     if network is not None:
         from twinwatch.twin.netmodel import load_network_model
@@ -106,8 +113,13 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
             man = json.loads(manifest.read_text())
             cfg = man["config"]
             start = float(man["start_epoch_s"])
-            end = start + float(cfg["duration_s"])
+            duration_s = float(cfg["duration_s"])
             window_s = float(cfg["window_s"])
+            end = start + duration_s
+            for key, v in (("start_epoch_s", start), ("config.duration_s", duration_s), ("config.window_s", window_s)):
+                if not math.isfinite(v) or (v <= 0 and key != "start_epoch_s"):
+                    raise ValueError(f"{key} must be a finite number{'' if key == 'start_epoch_s' else ' > 0'}, "
+                                     f"got {v!r}")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             click.echo(f"error: --manifest {manifest}: not a testbed manifest ({exc})", err=True)
             sys.exit(int(ExitCode.INVALID_INPUT))

@@ -44,7 +44,7 @@ predictions and --out DIR for model directories.
 \b
 Exit status (every sub-command):
   0  success
-  1  invalid input (nothing usable: a bad file, every record rejected)
+  1  invalid input (nothing usable: a bad or empty file, every record rejected)
   2  usage error (unknown option, bad option value)
   3  partial success (output written, some input rejected and counted)
 """

@@ -122,23 +122,25 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     for out in (out_dir, mlp_out):
         if out is not None:
             _no_overlap(out, train_dirs + val_dirs, "--train/--val")
+    architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": 32, "hybrid": hybrid}
+    if init_from is not None:  # the model continues with the architecture it was trained with, recorded as such
+        from twinwatch.twin.checkpoint import load_checkpoint
+
+        try:
+            architecture = {"readout_hidden": 32, "hybrid": False,
+                            **load_checkpoint(init_from)[1].get("architecture", {})}
+        except CheckpointError as exc:
+            raise click.ClickException(str(exc)) from None
+        hybrid = bool(architecture["hybrid"])
     try:
         cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
                           time_budget_min=time_budget, patience=patience, threads=threads,
-                          architecture={"hidden": hidden, "iterations": iterations, "readout_hidden": 32,
-                                        "hybrid": hybrid})
+                          architecture=architecture)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     torch.set_num_threads(threads)
     console = Console(stderr=True, quiet=not progress)
     console.print(f"reading training data: {', '.join(map(str, train_dirs))}")
-    if init_from is not None:
-        from twinwatch.twin.checkpoint import load_checkpoint
-
-        try:
-            hybrid = bool(load_checkpoint(init_from)[1].get("architecture", {}).get("hybrid", False))
-        except CheckpointError as exc:
-            raise click.ClickException(str(exc)) from None
     try:
         tr = load_examples(train_dirs, max_nodes=max_nodes, qt_prior=hybrid)
         va = load_examples(val_dirs, qt_prior=hybrid)
@@ -194,7 +196,9 @@ def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resu
                 assert isinstance(val, dict)
                 bar.update(task, val=f"{val['delay_mape']:.2f}%", best=f"{float(ev['best']):.2f}%")  # type: ignore[arg-type]
                 bar.console.print(
-                    f"epoch {ev['epoch']}: train loss {float(ev['train_loss']):.4f}, val delay MAPE "  # type: ignore[arg-type]
+                    f"epoch {ev['epoch']}: train loss "
+                    f"{'-' if ev['train_loss'] is None else format(float(ev['train_loss']), '.4f')}, "  # type: ignore[arg-type]
+                    f"val delay MAPE "
                     f"{val['delay_mape']:.2f} %, queueing part {val.get('queue_mape', float('nan')):.2f} %, "
                     f"jitter MAPE {val['jitter_mape']:.1f} %, loss MAE "
                     f"{val['loss_mae']:.4f}{'  (best, saved)' if ev['improved'] else ''}")

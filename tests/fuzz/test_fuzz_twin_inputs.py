@@ -90,3 +90,47 @@ def test_the_seeds_are_valid(tmp_path: Path) -> None:
     assert check_library("gnnet", g) == "ok"
     rnd = random.Random(0)
     assert make_input("checkpoint", rnd, fresh_dir(tmp_path, 9)).is_dir()
+
+
+def _bench_module() -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "fuzz_inputs.py"
+    spec = importlib.util.spec_from_file_location("bench_fuzz_inputs", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(fmt: str, start: int, n: int, cpu_s: float, partial: bool = False, distinct: int | None = None) -> dict:
+    return {"format": fmt, "partial": partial, "start": start, "inputs": n, "distinct_inputs": distinct or n,
+            "failures": 0, "outcomes": {"ok": n // 4, "refused": n - n // 4}, "cli_exit_codes": {"1": n // 1000},
+            "cpu_s": cpu_s, "wall_s": cpu_s, "inputs_per_cpu_s": n / cpu_s, "inputs_per_s": n / cpu_s}
+
+
+def test_merge_reports_adds_up_resumed_runs_and_refuses_overlaps() -> None:
+    """Resumed runs add up; a partial report counts unless another covers its inputs; overlapping runs are refused."""
+    merge = _bench_module().merge_reports  # type: ignore[attr-defined]
+    docs = [{"command": "a", "formats": [_run("gnnet", 0, 1000, 2.0, distinct=900), _run("native", 0, 10, 1.0)]},
+            {"command": "b", "formats": [_run("gnnet", 0, 400, 1.0, partial=True)]},  # overlaps: superseded
+            {"command": "c", "formats": [_run("gnnet", 1000, 2000, 8.0, distinct=1500)]},
+            {"command": "d", "formats": [_run("native", 10, 5, 1.0, partial=True)]}]  # a crashed run's snapshot: kept
+    merged = merge(docs, target=10_000)["formats"]
+    assert merged["native"]["inputs"] == 15 and merged["native"]["contiguous"]
+    g = merged["gnnet"]
+    assert g["inputs"] == 3000 and g["k_range"] == [0, 3000] and g["contiguous"]
+    assert g["outcomes"] == {"ok": 250 + 500, "refused": 750 + 1500} and g["cpu_s"] == 10.0
+    assert (g["distinct_inputs_lower_bound"], g["distinct_inputs_upper_bound"]) == (1500, 2400)
+    # the rest (7,000 inputs) at the last run's 250 inputs per CPU-second: 28 s
+    assert g["cpu_hours_to_target_at_last_rate"] == round(7000 / 250 / 3600, 2) and not g["reached"]
+    with pytest.raises(ValueError, match="overlap at k = 500"):
+        merge([{"formats": [_run("gnnet", 0, 1000, 1.0)]}, {"formats": [_run("gnnet", 500, 10, 1.0)]}])
+
+
+def test_native_mutation_stack_that_casts_an_object_array_builds() -> None:
+    """Input k = 73,686 of seed 2 (an object member, then a cast of it) crashed the harness itself (TypeError)."""
+    from tests.fuzz.harness import build_input
+
+    inp = build_input("native", random.Random("2:native:73686"))
+    assert inp.target == "ds" and "ds/manifest.json" in inp.files

@@ -54,8 +54,9 @@ def iter_samples(root: str | os.PathLike[str], *, progress: bool = False) -> Ite
     if is_native_dataset(path):
         yield from iter_native_samples(path, progress=progress)
         return
-    if path.is_dir() and not find_tarballs(path):
+    reader = GNNetReader(path, progress=progress)  # finds the tarballs once, for the check and the reading
+    if path.is_dir() and not reader.files:
         raise DatasetError(
             f"{path}: no GNNet result tarballs, no twinwatch dataset manifest and not a scenario YAML file"
         )
-    yield from iter_gnnet_samples(path, progress=progress)
+    yield from reader

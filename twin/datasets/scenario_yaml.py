@@ -80,7 +80,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import yaml
@@ -102,10 +102,46 @@ __all__ = [
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
-    """PyYAML's safe loader (C-accelerated when available) that refuses duplicate mapping keys."""
+class PlainTagMemo:
+    """Resolver mixin for PyYAML safe loaders and dumpers: the implicit tag of a plain scalar memoised per text.
+
+    Safe loaders and dumpers have no path resolvers, so the tag of a plain scalar (``1e3`` is a str,
+    ``1.0e3`` a float, ``yes`` a bool in YAML 1.1) depends on its text alone; remembering it (bounded: texts
+    of at most 64 characters, 65,536 of them per class) saves PyYAML's regular-expression scan of every
+    scalar. The tags, and so the loaded or written document, are exactly PyYAML's. A class using it sets its
+    own ``_plain_tags = {}``.
+    """
+
+    _plain_tags: ClassVar[dict[str, str]]
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        # the attributes and super().resolve are the PyYAML resolver's this mixin is combined with
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:  # type: ignore[attr-defined]
+            if not implicit[0]:
+                return self.DEFAULT_SCALAR_TAG  # type: ignore[attr-defined,no-any-return]  # as Resolver.resolve
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[misc]
+                if len(value) <= 64 and len(self._plain_tags) < 65_536:
+                    self._plain_tags[value] = tag
+            return tag  # type: ignore[no-any-return]
+        return super().resolve(kind, value, implicit)  # type: ignore[misc,no-any-return]
+
+
+class _StrictLoader(PlainTagMemo, _BASE_LOADER):  # type: ignore[misc,valid-type]
+    """PyYAML's safe loader (C-accelerated when available) that refuses duplicate mapping keys, with the
+    plain-scalar tags memoised (:class:`PlainTagMemo`)."""
+
+    _plain_tags: ClassVar[dict[str, str]] = {}
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Fast path: string keys are equal exactly when their texts are, so distinct texts of
+        # str-tagged scalar keys (nearly every mapping) cannot collide; anything else (ints, floats,
+        # ``1`` vs ``0x1`` vs ``1.0``, merge keys, complex keys) takes the constructing check below.
+        if isinstance(node, yaml.MappingNode):
+            texts = {k.value for k, _ in node.value if k.tag == _STR_TAG and isinstance(k, yaml.ScalarNode)}
+            if len(texts) == len(node.value):
+                return super().construct_mapping(node, deep=deep)
         seen: dict[object, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
@@ -122,6 +158,7 @@ class _StrictLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _LOADER = _StrictLoader
 
 _TOP_KEYS = {"version", "name", "time_unit", "defaults", "nodes", "links", "routing", "traffic", "meta"}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from twinwatch.detectors.alerts import Alert
 from twinwatch.detectors.decision import reject
 from twinwatch.detectors.twin_detector import persistent_p_values
 
@@ -86,6 +88,14 @@ def pipe_start(run: Path) -> float:
     return float(orjson.loads((run / "manifest.json").read_bytes())["start_epoch_s"])
 
 
+def _fired(det: object, windows: Iterable[object]) -> list[tuple[int, Alert]]:
+    """``(window index, alert)`` of every alert that fires while ``det`` reads ``windows`` in order."""
+    out: list[tuple[int, Alert]] = []
+    for w, snap in enumerate(windows):
+        out += [(w, c.alert) for c in det.detect(snap, None).changes if c.action == "firing"]
+    return out
+
+
 def _tri_model() -> object:
     from twinwatch.twin.netmodel import model_from_dict
 
@@ -133,10 +143,7 @@ def test_low_rate_probe_loss_accumulates_into_a_localised_degradation() -> None:
     model = _tri_model()
     rng = np.random.default_rng(21)
     det = TwinDetector(model, alpha=0.01)
-    fired: list[tuple[int, object]] = []
-    for w in range(60):
-        d = det.detect(_window(model, w, rng, loss_ac=0.02 if w >= 40 else 0.0), None)
-        fired += [(w, c.alert) for c in d.changes if c.action == "firing"]
+    fired = _fired(det, (_window(model, w, rng, loss_ac=0.02 if w >= 40 else 0.0) for w in range(60)))
     probe = [(w, a) for w, a in fired if a.kpi == "probe_loss"]
     assert probe and all(w >= 40 for w, _ in probe)
     w0, a = probe[0]
@@ -151,10 +158,7 @@ def test_surge_towards_one_node_is_a_traffic_anomaly_naming_it() -> None:
     model = _tri_model()
     rng = np.random.default_rng(22)
     det = TwinDetector(model, alpha=0.01)
-    fired: list[tuple[int, object]] = []
-    for w in range(70):
-        d = det.detect(_window(model, w, rng, surge_c=4.0 if 50 <= w < 56 else 1.0), None)
-        fired += [(w, c.alert) for c in d.changes if c.action == "firing"]
+    fired = _fired(det, (_window(model, w, rng, surge_c=4.0 if 50 <= w < 56 else 1.0) for w in range(70)))
     ingress = [(w, a) for w, a in fired if a.kpi == "ingress_bps"]
     assert ingress and all(50 <= w <= 57 for w, _ in ingress)
     assert {a.entity_id for _, a in ingress} == {"c"}
@@ -170,11 +174,8 @@ def test_router_whose_flow_export_misses_traffic_is_a_traffic_anomaly() -> None:
     model = _tri_model()
     rng = np.random.default_rng(23)
     det = TwinDetector(model, alpha=0.01)
-    fired: list[tuple[int, object]] = []
-    for w in range(120):
-        flows = w % 6 == 5
-        d = det.detect(_window(model, w, rng, flows=flows, export_b=0.3 if w >= 96 and flows else 1.0), None)
-        fired += [(w, c.alert) for c in d.changes if c.action == "firing"]
+    fired = _fired(det, (_window(model, w, rng, flows=w % 6 == 5, export_b=0.3 if w >= 96 and w % 6 == 5 else 1.0)
+                         for w in range(120)))
     export = [(w, a) for w, a in fired if a.kpi == "flow_export_bps"]
     assert [(w, a.entity_id) for w, a in export] == [(101, "b")]  # the first flow window after the change
     a = export[0][1]
@@ -215,13 +216,35 @@ def test_traffic_below_what_the_flows_routed_on_the_model_is_a_degradation_of_th
     model = _tri_model()
     rng = np.random.default_rng(24)
     det = TwinDetector(model, alpha=0.01)
-    fired: list[tuple[int, object]] = []
-    for w in range(40):
-        snap = _flow_window(model, w, rng, moved=0.6 if w >= 30 else 0.0)
-        assert snap.tm_source == "flows"
-        fired += [(w, c.alert) for c in det.detect(snap, None).changes if c.action == "firing"]
+    snaps = [_flow_window(model, w, rng, moved=0.6 if w >= 30 else 0.0) for w in range(40)]
+    assert {s.tm_source for s in snaps} == {"flows"}
+    fired = _fired(det, snaps)
     routed = [(w, a) for w, a in fired if a.kpi == "routed_bps"]
     assert [(w, a.entity_id) for w, a in routed] == [(30, "a->c")]
     a = routed[0][1]
     assert a.kind == "degradation" and a.suspects[0]["link"] == "a->c"
     assert a.observed == pytest.approx(0.4 * a.expected, rel=0.05)
+
+
+@pytest.mark.parametrize("options", [{}, {"dependence": "calibrated", "calibrate_level": True}],
+                         ids=["default", "learned"])
+def test_new_calibration_state_survives_the_service_state_and_the_detector_continues_exactly(
+        options: dict[str, object]) -> None:
+    # the learned null of the k-of-m statistic, the window ring and every family's effective number of
+    # tests go through the service's state record (stream/state.py) like the calibrators
+    from twinwatch.detectors.twin_detector import TwinDetector
+    from twinwatch.stream.state import _detector_parts, _detector_restore
+
+    model = _tri_model()
+    rng = np.random.default_rng(25)
+    snaps = [_window(model, w, rng, loss_ac=0.03 if w >= 45 else 0.0) for w in range(60)]
+    ref = TwinDetector(model, alpha=0.05, **options)
+    _fired(ref, snaps[:40])
+    parts, scalars = _detector_parts(ref)
+    assert {"_path.delay_s.history", "_path.delay_s.eff", "_probe_eff"} <= set(parts)
+    back = TwinDetector(model, alpha=0.05, **options)
+    _detector_restore(back, parts, scalars, "test")
+    assert back._path["delay_s"].eff.rho == ref._path["delay_s"].eff.rho
+    assert np.array_equal(back._path["delay_s"].history.statistic(), ref._path["delay_s"].history.statistic())
+    got, want = _fired(back, snaps[40:]), _fired(ref, snaps[40:])
+    assert [(w, a.id) for w, a in got] == [(w, a.id) for w, a in want] and want  # the loss on a->c fires

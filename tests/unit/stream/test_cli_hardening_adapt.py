@@ -72,8 +72,9 @@ def test_unmapped_leaves_alone_do_not_make_partial_success(tmp_path: Path) -> No
     assert code == 0 and rep["rejected_by_reason"] == {"unmapped_leaf": 1} and rep["identity_holds"]
 
 
-def test_empty_input_is_success() -> None:
-    assert _adapt("--format", "gnmic", "-", stdin=b"")[0] == 0
+def test_empty_input_is_an_input_error() -> None:
+    """Nothing was checked: exit 1 (session 6; see test_cli_newcomer.py for the message)."""
+    assert _adapt("--format", "gnmic", "-", stdin=b"")[0] == 1
 
 
 @pytest.mark.parametrize("fmt", sorted(GOLDEN))

@@ -7,6 +7,7 @@ and the documented exit status (2: usage error, 1: invalid input), never a trace
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,157 @@ def test_any_single_value_option_given_twice_is_a_usage_error(args: list[str]) -
 def test_repeating_a_flag_is_still_fine() -> None:
     code, out = _invoke(["network", "show", "abilene", "--links", "--links"])
     assert code == 0, out
+
+
+# ----------------------------------------------------------------------------- empty inputs (session 6)
+# An empty input is not a success: nothing was checked (adapt, replay, detect series) or there is no
+# ground truth to score against (score). Every file-reading command exits 1 on one, with a one-line
+# message naming the file; an empty input among several non-empty ones makes the status 3.
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n\r\n"], ids=["empty", "blank-lines"])
+def test_adapt_of_an_empty_file_is_an_input_error(tmp_path: Path, content: bytes) -> None:
+    """Exit 0 with zero counts used to read as "all fine"; the JSON report says 1 and zero records too."""
+    src = tmp_path / "events.jsonl"
+    src.write_bytes(content)
+    report = tmp_path / "report.json"
+    code, out = _invoke(["adapt", "--format", "gnmic", str(src), "--json", str(report)])
+    assert code == 1, out
+    assert f"{src}: empty input (no message): nothing was decoded" in out
+    doc = json.loads(report.read_text())
+    assert doc["exit_status"] == 1 and doc["messages"] == 0 and doc["records"]["in"] == 0
+
+
+def test_adapt_of_an_empty_stdin_is_an_input_error() -> None:
+    """``producer | twinwatch adapt -`` with a producer that wrote nothing: exit 1, the message says stdin."""
+    res = CliRunner().invoke(cli, ["adapt", "--format", "influx", "-"], input=b"")
+    assert res.exit_code == 1, res.output
+    assert "standard input: empty input (no message)" in res.output
+
+
+def test_replay_of_an_empty_capture_is_an_input_error_before_any_output(tmp_path: Path) -> None:
+    """``replay empty.jsonl`` used to exit 0 ("replayed 0 messages") and write an empty alerts file."""
+    capture = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    capture.write_bytes(b"\n\n")
+    out_file = tmp_path / "alerts.jsonl"
+    code, out = _invoke(["replay", str(capture), "--out", str(out_file)])
+    assert code == 1, out
+    assert f"{capture}: empty capture (no message): nothing to replay" in out
+    assert not out_file.exists()
+
+
+def test_replay_with_one_empty_capture_among_others_is_partial(tmp_path: Path) -> None:
+    """The non-empty capture is replayed; the empty one is named on stderr and the status is 3, not 0."""
+    capture = FIXTURES / "gnmic" / "srl_statistics" / "input.jsonl"
+    n_lines = sum(1 for line in capture.read_bytes().splitlines() if line.strip())
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    code, out = _invoke(["replay", str(capture), str(empty), "--format", "gnmic",
+                         "--out", str(tmp_path / "alerts.jsonl")])  # fmt: skip
+    assert code == 3, out
+    assert f"warning: {empty}: empty capture (no message); nothing replayed from it" in out
+    assert f"replayed {n_lines} messages" in out
+
+
+_LABEL = '{"kind": "link_down", "start": 1700000100, "end": 1700000200, "entities": {"links": ["0->1"]}}\n'
+
+
+def test_score_with_an_empty_labels_file_is_an_input_error(tmp_path: Path) -> None:
+    """No ground truth: precision/recall are undefined; this used to print a table of dashes with exit 0."""
+    labels, alerts = tmp_path / "labels.jsonl", tmp_path / "alerts.jsonl"
+    labels.write_text("\n")
+    alerts.write_text("")
+    code, out = _invoke(["score", "--labels", str(labels), "--alerts", str(alerts)])
+    assert code == 1, out
+    assert f"--labels {labels}: no label in the file (empty)" in out
+    assert "events" not in out and len(out.strip().splitlines()) == 1  # one line, no table
+
+
+def test_score_with_an_empty_alerts_file_is_a_valid_answer(tmp_path: Path) -> None:
+    """A detector that raised nothing is scored: one fault, none detected → recall 0, exit 0."""
+    labels, alerts = tmp_path / "labels.jsonl", tmp_path / "alerts.jsonl"
+    labels.write_text(_LABEL)
+    alerts.write_text("")
+    code, out = _invoke(["score", "--labels", str(labels), "--alerts", str(alerts)])
+    assert code == 0, out
+    row = next(line.split() for line in out.splitlines() if line.startswith("link_down"))
+    assert row[1:4] == ["1", "0", "0"] and row[5] == "0.000"  # events, detected, FP; recall
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("timestamp,value\n", "no data row (only the header); nothing to score"),
+        ("timestamp,value\nyesterday,1\n2024-01-01T00:00:00Z,abc\n",
+         "none of its 2 data rows parses (line 2: timestamp 'yesterday' is not ISO 8601"),
+    ],
+    ids=["header-only", "all-rows-malformed"],
+)
+def test_detect_series_with_nothing_to_score_is_an_input_error(tmp_path: Path, content: str, message: str) -> None:
+    """A header alone, or only unparsable rows, used to exit 0 ("0 rows scored") and write a file of blanks."""
+    src, dst = tmp_path / "cpu.csv", tmp_path / "scored.csv"
+    src.write_text(content)
+    code, out = _invoke(["detect", "series", str(src), "--out", str(dst)])
+    assert code == 1, out
+    assert message in out
+    assert out.count(str(src)) == 1  # one line, not the same error twice
+    assert not dst.exists()
+
+
+def test_detect_series_folder_with_a_header_only_file_is_partial(tmp_path: Path) -> None:
+    """The good series is scored and written; the header-only one is an error: exit 3."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "good.csv").write_text("timestamp,value\n" + "".join(f"{t},{t % 7}\n" for t in range(40)))
+    (tmp_path / "in" / "hollow.csv").write_text("timestamp,value\n")
+    code, out = _invoke(["detect", "series", str(tmp_path / "in"), "--out", str(tmp_path / "out")])
+    assert code == 3, out
+    assert "hollow.csv: no data row (only the header)" in out
+    assert (tmp_path / "out" / "good.csv").is_file() and not (tmp_path / "out" / "hollow.csv").exists()
+
+
+# ----------------------------------------------------------------------------- newcomer pass, session 6
+
+
+def test_replay_checks_the_labels_file_before_replaying(tmp_path: Path) -> None:
+    """A malformed ``--labels`` used to end a whole replay in an orjson traceback when the report was written."""
+    capture = FIXTURES / "gnmic" / "srl_statistics" / "input.jsonl"
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"kind": "link_down"\n')
+    out_file = tmp_path / "alerts.jsonl"
+    code, out = _invoke(["replay", str(capture), "--format", "gnmic", "--network", "nsfnet", "--model", "qt",
+                         "--out", str(out_file), "--report", str(tmp_path / "r.html"), "--labels", str(labels)])
+    assert code == 1, out
+    assert f"--labels {labels}: line 1: not JSON" in out
+    assert not out_file.exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("manifest", "rule"),
+    [
+        ('{"config": {"duration_s": -3600, "window_s": 10}, "start_epoch_s": 1700000000}',
+         "config.duration_s must be a finite number > 0, got -3600.0"),
+        ('{"config": {"duration_s": 3600, "window_s": 10}, "start_epoch_s": NaN}',
+         "start_epoch_s must be a finite number, got nan"),
+        ('{"config": {"duration_s": 3600, "window_s": 0}, "start_epoch_s": 1700000000}',
+         "config.window_s must be a finite number > 0, got 0.0"),
+    ],
+    ids=["negative-duration", "nan-start", "zero-window"],
+)
+def test_score_refuses_a_manifest_with_an_impossible_run_span(tmp_path: Path, manifest: str, rule: str) -> None:
+    """A run of -1 h used to be scored (exit 0, 0.00 fault-free hours); now exit 1 naming the field."""
+    labels, alerts, man = tmp_path / "labels.jsonl", tmp_path / "alerts.jsonl", tmp_path / "manifest.json"
+    labels.write_text(_LABEL)
+    alerts.write_text("")
+    man.write_text(manifest)
+    code, out = _invoke(["score", "--labels", str(labels), "--alerts", str(alerts), "--manifest", str(man)])
+    assert code == 1, out
+    assert f"--manifest {man}: not a testbed manifest ({rule})" in out
+
+
+def test_json_report_into_a_missing_folder_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    """``adapt ... --json no/such/r.json`` used to decode everything, print the rows, then fail naming --out."""
+    capture = FIXTURES / "gnmic" / "srl_statistics" / "input.jsonl"
+    code, out = _invoke(["adapt", "--format", "gnmic", str(capture), "--json", str(tmp_path / "no" / "r.json")])
+    assert code == 2, out
+    assert "--json" in out and "does not exist" in out and "--out" not in out
+    assert '"kpi"' not in out  # no Measurement row was printed

@@ -155,3 +155,159 @@ def test_detector_counters_and_sets_survive_and_configuration_does_not_come_from
     _detector_restore(fresh, parts, scalars, "test")
     assert fresh.windows == 100_000 and fresh._down == {3, 5}
     assert fresh.alpha == 0.05  # the configuration wins over the state
+
+
+# ----------------------------------------------------------------------------- format 2, the cache, old records
+DATA = Path(__file__).parent / "data"
+
+
+def _content(part: bytes) -> object:
+    """What a part holds: an npz part as ``{array: (dtype, shape, bytes)}`` (an npz archive also carries the
+    time it was written, so two archives of the same arrays differ in bytes; format-2 columns are stored
+    byte-shuffled), any other part as its bytes."""
+    from twinwatch.stream.state import _unpack
+
+    if part[:4] == b"PK\x03\x04":
+        return {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in _unpack(part).items()}
+    return part
+
+
+def _contents(blob: bytes) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    meta, parts = decode(blob)
+    keep = {k: v for k, v in meta.items() if k not in ("format", "codec", "written_at")}
+    return keep, {k: _content(v) for k, v in parts.items()}
+
+
+V1 = DATA / "state_v1_abilene.npz"
+"""Written by the version-1 encoder of commit 2e25d3a (the whole archive deflated at level 6, columns not shuffled;
+the detectors as that release built them) with ``data/make_state_v1.py``: the bundled Abilene model fed 3/4 of a
+240 s testbed run (seed 5, every format, a link down at 120-180 s), 17 windows closed, 1,953 flow records and 922
+rows of unfinished windows held."""
+
+
+def _v1_pipeline() -> Pipeline:
+    from twinwatch.twin.models import load_model
+    from twinwatch.twin.netmodel import load_network
+
+    return Pipeline([load_network("abilene")], load_model("qt", None), window_s=10.0, lateness_s=5.0,
+                    max_age_s=None, sources=FORMATS, idle_s=float("inf"), detection={"warmup_windows": 3})
+
+
+def test_version_1_container_and_columns_still_read() -> None:
+    """The parts this module encodes itself (counters, open windows, flow records, model shape) of a version-1
+    record load, and encoded again in format 2 they hold the same arrays."""
+    from twinwatch.stream.state import (
+        _counters_from_bytes,
+        _counters_to_bytes,
+        _flows_to_bytes,
+        _unpack,
+        _windows_restore,
+        _windows_to_bytes,
+    )
+
+    old = V1.read_bytes()
+    meta, parts = decode(old)
+    assert meta["format"] == "twinwatch.state/1" and meta["offsets"] == {"twinwatch.raw.gnmic:0": 1234}
+    net = _v1_pipeline().networks["abilene"]
+    _windows_restore(net.windows, parts[("abilene", "windows", "")], "test")
+    net.flows.load_state_arrays(_unpack(parts[("abilene", "flows", "")]))
+    assert len(net.flows) == 1953 and int(sum(w.size for w in net.windows._chunk_win)) == 922
+    assert _content(_windows_to_bytes(net.windows)) == _content(parts[("abilene", "windows", "")])
+    assert _content(_flows_to_bytes(net.flows)) == _content(parts[("abilene", "flows", "")])
+    for fmt in ("gnmic", "influx", "probe"):
+        cs = _counters_from_bytes(parts[("abilene", "counters", fmt)])
+        assert _content(_counters_to_bytes(cs)) == _content(parts[("abilene", "counters", fmt)])
+    assert decode(encode({}, parts))[1] == parts  # format 2 carries the same parts
+
+
+def test_a_version_1_record_still_restores() -> None:
+    """The whole version-1 record (``V1``) restores into this build, detectors included, and the state written
+    again (now format 2) holds exactly the same parts and meta."""
+    old = V1.read_bytes()
+    meta_v1, _ = decode(old)
+    assert meta_v1["format"] == "twinwatch.state/1"
+    pipe = _v1_pipeline()
+    meta = pipe.restore(old)
+    assert meta["offsets"] == {"twinwatch.raw.gnmic:0": 1234}
+    net = pipe.networks["abilene"]
+    assert len(net.flows) == 1953 and sorted(net.counters) == ["gnmic", "influx", "probe"]
+    again = pipe.state({"offsets": meta["offsets"], "group": meta["group"]})
+    assert decode(again)[0]["format"] == FORMAT == "twinwatch.state/2"
+    assert open_rows(again) == open_rows(old) == {"abilene": 922}
+    # everything the old record held comes back unchanged; this build may add state of its own (here the
+    # detectors' persistence rings and per-family levels, which the version-1 detectors did not keep)
+    (meta_new, parts_new), (meta_old, parts_old) = _contents(again), _contents(old)
+    assert {k: parts_new.get(k) for k in parts_old} == parts_old
+    for net_name, scalars in meta_old["detector_scalars"].items():
+        assert {k: meta_new["detector_scalars"][net_name].get(k) for k in scalars} == scalars
+    assert set(map(tuple, meta_old["parts"])) <= set(map(tuple, meta_new["parts"]))
+    assert {k: v for k, v in meta_new.items() if k not in ("detector_scalars", "parts")} == \
+        {k: v for k, v in meta_old.items() if k not in ("detector_scalars", "parts")}
+
+
+def test_codecs_round_trip_and_a_corrupt_part_is_named() -> None:
+    from twinwatch.stream.state import _encode_compressed
+
+    parts = {("n", "windows", ""): bytes(range(256)) * 40, ("n", "model", ""): b'{"links": 2}'}
+    for codec in ("zlib", "none"):
+        meta, got = decode(encode({"offsets": {"t:0": 1}}, parts, codec=codec))
+        assert meta["codec"] == codec and got == parts
+    assert len(encode({}, parts)) < len(encode({}, parts, codec="none"))  # zlib does compress
+    with pytest.raises(ValueError, match="state codec 'lz9'"):
+        encode({}, parts, codec="lz9")
+    with pytest.raises(StateError, match="does not inflate"):
+        decode(_encode_compressed({}, {("n", "windows", ""): b"not deflated"}, "zlib"))
+    with pytest.raises(StateError, match="codec 'lz9'"):
+        decode(_encode_compressed({}, {("n", "windows", ""): b"x"}, "lz9"))
+
+
+def test_packed_columns_round_trip_exactly() -> None:
+    """Byte-shuffled columns come back bit for bit: every dtype the state stores, empty and 2-D arrays, NaN and
+    infinities; a layout naming a dtype that is neither numeric nor Unicode is refused."""
+    from twinwatch.stream.state import _pack, _u8, _unpack
+
+    rng = np.random.default_rng(0)
+    cols = {"ts": 1.7e9 + rng.random(1000), "i": rng.integers(-5, 2**40, 1000), "u8": np.arange(7, dtype=np.uint8),
+            "f32": np.array([np.nan, np.inf, -0.0], dtype=np.float32), "s": np.array(["a->b", "ATLAng->WASHng", ""]),
+            "empty": np.empty(0), "m": rng.random((3, 4)), "flag": np.array([True, False]), "scalar": np.array(3.0)}
+    got = _unpack(_pack(cols))
+    assert set(got) == set(cols)
+    for k, v in cols.items():
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape and got[k].tobytes() == v.tobytes(), k
+    buf = io.BytesIO()
+    np.savez(buf, x=np.zeros(8, np.uint8), __shuffled=_u8(b'{"x": ["|O", [1]]}'))
+    with pytest.raises(StateError, match=r"column 'x' has dtype '\|O'"):
+        _unpack(buf.getvalue())
+
+
+@pytest.mark.slow
+def test_parts_reused_from_the_cache_equal_a_fresh_encode(run_dir: Path) -> None:
+    """``Pipeline.state()`` reuses the compressed detector, counter and flow parts that did not change since its
+    previous call; at every checkpoint of a run (after every batch, as with ``state.interval_s: 0``) the blob holds
+    exactly what an encode from scratch holds, and the cache is actually used (else the test proves nothing)."""
+    streams = {f: [x for x in (run_dir / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
+               for f in FORMATS}
+    order = interleave(streams, 300)
+    pipe = _pipeline(run_dir)
+    reused: dict[str, int] = {"detector": 0, "counters": 0, "flows": 0}
+    checkpoints = 0
+    for i, (fmt, msgs) in enumerate(order[: len(order) * 2 // 3]):
+        pipe.process(msgs, fmt)
+        before = dict(pipe.state_cache)
+        cached = pipe.state({"offsets": {"x:0": i}})
+        for key, entry in pipe.state_cache.items():
+            reused[key[1]] += entry is before.get(key)
+        pipe.state_cache.clear()
+        assert _contents(cached)[1] == _contents(pipe.state({"offsets": {"x:0": i}}))[1], f"batch {i}"
+        checkpoints += 1
+    assert checkpoints > 20 and all(n > 0 for n in reused.values()), reused
+    assert reused["detector"] < checkpoints  # windows closed in between: the detector part was re-encoded
+
+
+def test_state_interval_is_configured_and_validated() -> None:
+    from twinwatch.stream.config import ConfigError, load_config
+
+    assert load_config(None, env={}).state.interval_s == 5.0
+    assert load_config(None, env={"TWINWATCH_STATE__INTERVAL_S": "0"}).state.interval_s == 0.0
+    with pytest.raises(ConfigError, match=r"state\.interval_s: -1\.0 must be between 0 .* and 300 seconds"):
+        load_config(None, env={"TWINWATCH_STATE__INTERVAL_S": "-1"})

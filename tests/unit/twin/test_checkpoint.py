@@ -61,3 +61,25 @@ def test_wrong_kind_and_bad_json(tmp_path: Path) -> None:
 
 def test_git_revision_outside_git(tmp_path: Path) -> None:
     assert git_revision(tmp_path) == "unknown"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"a": 1, "b": [0.00010309748785151485, -0.0], "c": "x"}', b'{"a": NaN, "b": Infinity}', b"[1e400]",
+     b"123456789012345678901234567890", b"[-18446744073709551617, 18446744073709551615]", b'"\\ud800"',
+     '{"a": 1}'.encode("utf-16"), b'\xef\xbb\xbf{"a": 1}', b'{"a": 1, "a": 2}', b'{"a": 1} trailing', b"", b"\xff"],
+    ids=["plain", "nan-inf", "overflow", "big-int", "u64-edges", "lone-surrogate", "utf-16", "bom", "dup-key",
+         "trailing", "empty", "not-utf8"],
+)
+def test_config_parsing_is_exactly_the_standard_librarys(raw: bytes) -> None:
+    """The orjson fast path reads a config to the same value (types included) or the same error as json.loads."""
+    from twinwatch.twin.checkpoint import _parse_json
+
+    def outcome(parse: object) -> tuple[str, str]:
+        try:
+            v = parse(raw)  # type: ignore[operator]
+        except (ValueError, UnicodeDecodeError) as exc:
+            return type(exc).__name__, str(exc)
+        return "ok", repr(v) + repr(json.dumps(v)) if not isinstance(v, float) else repr(v)
+
+    assert outcome(_parse_json) == outcome(json.loads)

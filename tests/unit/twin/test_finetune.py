@@ -68,3 +68,25 @@ def test_finetune_help_reads_like_a_man_page() -> None:
     assert res.exit_code == 0
     for section in ("DESCRIPTION", "OPTIONS", "EXAMPLES", "Exit status", "--minutes", "--val-fraction", "--from"):
         assert section in res.output
+
+
+def test_train_init_from_records_the_architecture_it_continues_and_strict_json(tiny: tuple[Path, Path],
+                                                                                tmp_path: Path) -> None:
+    """``twin train --init-from`` continues the starting model's architecture (a hybrid here, without ``--hybrid``)
+    and records that one, not the CLI's defaults; the history is strict JSON (epoch -1 has no training loss)."""
+    data, base = tiny
+    val = tmp_path / "val"
+    generate_dataset(val, n_samples=1, topology=TopologySpec(kind="random", nodes=(5, 6)),
+                     sim=SimConfig(min_packets=2_000, max_packets=4_000), seed=11, workers=1, progress=False)
+    out = tmp_path / "continued"
+    res = CliRunner().invoke(cli, ["twin", "train", "--init-from", str(base), "--train", str(data), "--val", str(val),
+                                   "--out", str(out), "--epochs", "1", "--threads", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"config.json holds {name}: not strict JSON")
+
+    cfg = json.loads((out / "config.json").read_text(), parse_constant=refuse)
+    assert cfg["architecture"]["hybrid"] is True
+    assert cfg["training"]["config"]["architecture"] == {**cfg["architecture"], "readout_hidden": 8}
+    assert cfg["training"]["history"][0]["epoch"] == -1 and cfg["training"]["history"][0]["train_loss"] is None

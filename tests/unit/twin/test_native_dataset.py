@@ -141,3 +141,37 @@ def test_zoo_topology_dataset(tmp_path: Path) -> None:
     s = next(iter_native_samples(out))
     assert s.scenario.n_nodes == 12 and (s.scenario.link_prop_delay_s > 0).all()
     assert s.scenario.name == "abilene#0"
+
+
+def test_npz_members_read_exactly_as_numpy_reads_them(tmp_path: Path) -> None:
+    """The header cache of ``_read_npz`` gives what ``np.load`` gives: dtype, byte order, shape, order, values.
+
+    Read twice (the second read takes the cached headers), against ``np.load`` each time; object
+    arrays are still refused with NumPy's own message.
+    """
+    from twinwatch.twin.datasets.native import _read_npz
+
+    rng = np.random.default_rng(0)
+    arrays = {"f8": rng.normal(size=(3, 4)), "fortran": np.asfortranarray(rng.normal(size=(2, 5))),
+              "scalar": np.array(2.5), "empty": np.zeros((0, 3), dtype=np.int32),
+              "big_endian": np.arange(6, dtype=">i8"),
+              "text": np.array(["a", "bcd"]), "bools": np.array([True, False]),
+              "record": np.array([(1, 2.0)], dtype=[("a", "<i4"), ("b", "<f8")])}
+    path = tmp_path / "s.npz"
+    np.savez(path, **arrays)
+    for _ in range(2):
+        got = _read_npz(path)
+        with np.load(path, allow_pickle=False) as z:
+            want = {k: z[k] for k in z.files}
+        assert list(got) == list(want)
+        for k, w in want.items():
+            g = got[k]
+            assert (g.dtype, g.shape, g.flags.f_contiguous, g.flags.writeable) == (
+                w.dtype, w.shape, w.flags.f_contiguous, w.flags.writeable), k
+            assert g.tobytes(order="A") == w.tobytes(order="A"), k
+    with zipfile.ZipFile(path, "a") as zf:  # a member that is not .npy: bytes, as NpzFile returns it
+        zf.writestr("notes.txt", b"hello")
+    assert _read_npz(path)["notes.txt"] == b"hello"
+    np.savez(tmp_path / "o.npz", o=np.array([{"x": 1}, None], dtype=object))
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded when allow_pickle=False"):
+        _read_npz(tmp_path / "o.npz")

@@ -181,3 +181,21 @@ def test_generator_reproduces_bundled_file() -> None:
     doc = make_nsfnet.build_doc()
     shipped = yaml.safe_load(bundled_scenario_path().read_text())
     assert doc == shipped
+
+
+def test_strict_loader_reads_every_scalar_and_key_as_pyyaml_does() -> None:
+    """The memoised plain-scalar tags and the duplicate-key fast path change nothing PyYAML decides.
+
+    YAML 1.1 as PyYAML reads it: ``1e3`` is a string, ``1.0e3`` a float, ``yes`` a bool, ``0x1F`` an
+    int; quoted scalars stay strings; repeated (even after a first read that filled the memo).
+    """
+    from twinwatch.twin.datasets.scenario_yaml import _LOADER
+
+    text = ("a: 1e3\nb: 1.0e3\nc: yes\nd: 0x1F\ne: '12'\nf: ~\ng: .inf\nh: 2001-12-14\ni: !!str 7\n"
+            "j: [1e3, '1.0e3', 1_000]\nk: {x: 1, y: null}\n")
+    for _ in range(2):
+        assert yaml.load(text, Loader=_LOADER) == yaml.load(text, Loader=yaml.SafeLoader)
+    for dup, key in (("1: x\n0x1: y\n", "1"), ("1: x\n1.0: y\n", "1.0"), ("a: 1\n'a': 2\n", "'a'")):
+        with pytest.raises(yaml.constructor.ConstructorError, match=f"found duplicate key {key}"):
+            yaml.load(dup, Loader=_LOADER)
+    assert yaml.load("<<: {a: 1}\na: 2\n", Loader=_LOADER) == {"a": 2}  # a merge key is not a duplicate

@@ -141,16 +141,6 @@ def _link(run: dict, link: str, col: str, cfg) -> np.ndarray:  # type: ignore[no
     return lk[col][(lk["link"] == link) & _during(lk, cfg)]
 
 
-def _through(model, link: str) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    from twinwatch.twin.snapshot import SnapshotBuilder
-
-    r = SnapshotBuilder(model).routing(np.ones(model.n_links, dtype=bool))
-    li = model.link_index[link]
-    names = model.node_names
-    return {(names[int(r.path_src[p])], names[int(r.path_dst[p])]) for p in range(r.n_paths)
-            if li in r.path_links[r.path_ptr[p]:r.path_ptr[p + 1]]}
-
-
 def _class_offered(run: dict, pairs: set, cfg) -> np.ndarray:  # type: ignore[no-untyped-def]
     """``(windows, 3)`` bit/s offered to the link per ToS class: the pairs routed through it (demand only)."""
     pt = run["paths"]
@@ -183,10 +173,10 @@ def _wfq(offered: np.ndarray, cap: float, weights=(0.6, 0.3, 0.1)) -> np.ndarray
 
 
 @pytest.mark.slow
-def test_overloaded_link_drops_the_excess_with_a_full_buffer(runs) -> None:  # type: ignore[no-untyped-def]
+def test_overloaded_link_drops_the_excess_with_a_full_buffer(runs, paths_through) -> None:  # type: ignore[no-untyped-def]
     base, run, cfg, model = runs["base"], runs["fault"], runs["base"]["cfg"], runs["model"]
     cap = 1e9 * MAGNITUDE
-    offered = _class_offered(base, _through(model, LINK), cfg).sum(axis=1)  # demand; probes add < 0.01 %
+    offered = _class_offered(base, paths_through(model, LINK), cfg).sum(axis=1)  # demand; probes add < 0.01 %
     rho = offered / cap
     assert np.all(rho > 1.8)  # the repro is an overload, not a near-overload
     loss = _link(run, LINK, "loss_ratio", cfg)
@@ -203,10 +193,10 @@ def test_overloaded_link_drops_the_excess_with_a_full_buffer(runs) -> None:  # t
 
 
 @pytest.mark.slow
-def test_paths_through_the_link_see_the_buffer_drain_time_and_the_class_loss(runs) -> None:  # type: ignore[no-untyped-def]
+def test_paths_through_the_link_see_the_buffer_drain_time_and_the_class_loss(runs, paths_through) -> None:  # type: ignore[no-untyped-def]
     base, run, cfg, model = runs["base"], runs["fault"], runs["base"]["cfg"], runs["model"]
     cap = 1e9 * MAGNITUDE
-    pairs = _through(model, LINK)
+    pairs = paths_through(model, LINK)
     per_class = _class_offered(base, pairs, cfg)
     buffer_bits = 1000 * 8000.0  # the profile's 1000-packet queues of 1000 B packets
     pt, pb = run["paths"], base["paths"]

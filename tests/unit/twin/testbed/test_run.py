@@ -65,16 +65,6 @@ def baseline(abilene, tmp_path_factory):  # type: ignore[no-untyped-def]
     return _run(abilene, tmp_path_factory.mktemp("base"), [])
 
 
-def _paths_through(model, link: str) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    from twinwatch.twin.snapshot import SnapshotBuilder
-
-    r = SnapshotBuilder(model).routing(np.ones(model.n_links, dtype=bool))
-    li = model.link_index[link]
-    names = model.node_names
-    return {(names[int(r.path_src[p])], names[int(r.path_dst[p])]) for p in range(r.n_paths)
-            if li in r.path_links[r.path_ptr[p]:r.path_ptr[p + 1]]}
-
-
 def _pair_mean(run: dict, pairs: set[tuple[str, str]], col: str) -> float:
     pt = run["paths"]
     sel = _during(pt, col) & np.array([(s, d) in pairs for s, d in zip(pt["src"], pt["dst"])])
@@ -92,7 +82,8 @@ def test_same_seed_same_bytes(abilene, tmp_path: Path) -> None:  # type: ignore[
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
-def test_capacity_degradation_raises_utilisation_and_delay_through_the_link(abilene, baseline, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_capacity_degradation_raises_utilisation_and_delay_through_the_link(abilene, baseline, tmp_path,
+                                                                          paths_through) -> None:  # type: ignore[no-untyped-def]
     link = _busiest_link(baseline)
     run = _run(abilene, tmp_path, [Fault(kind="capacity_degradation", start_s=FAULT[0], end_s=FAULT[1],
                                          entities=(link,), magnitude=0.5)])
@@ -100,16 +91,16 @@ def test_capacity_degradation_raises_utilisation_and_delay_through_the_link(abil
     # the same traffic on half the capacity: twice the utilisation (of the true capacity)
     assert _link(run, link, "utilization").mean() > 1.8 * _link(baseline, link, "utilization").mean()
     assert np.allclose(_link(run, link, "utilization", during=False), _link(baseline, link, "utilization", False))
-    through = _paths_through(abilene, link)
+    through = paths_through(abilene, link)
     # queueing on a link twice as slow: the paths through it are slower, by more than the noise
     assert _pair_mean(run, through, "delay_s") > _pair_mean(baseline, through, "delay_s") * 1.0005
 
 
-def test_grey_loss_raises_path_loss_and_leaves_discards_flat(abilene, baseline, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_grey_loss_raises_path_loss_and_leaves_discards_flat(abilene, baseline, tmp_path, paths_through) -> None:  # type: ignore[no-untyped-def]
     link = _busiest_link(baseline)
     run = _run(abilene, tmp_path, [Fault(kind="grey_loss", start_s=FAULT[0], end_s=FAULT[1], entities=(link,),
                                          magnitude=0.05)])
-    through = _paths_through(abilene, link)
+    through = paths_through(abilene, link)
     assert _pair_mean(run, through, "loss_ratio") >= _pair_mean(baseline, through, "loss_ratio") + 0.04
     assert np.allclose(_link(run, link, "drop_pps"), _link(baseline, link, "drop_pps"))
     assert np.allclose(_link(run, link, "rx_bps"), _link(run, link, "tx_bps") * 0.95)
