@@ -11,8 +11,8 @@ How the scenario maps to ns-3 (pitfalls of ns-3's Python bindings handled):
 
 - every pair of opposite links becomes one ``PointToPoint`` duplex link
   (``DataRate`` = capacity, ``Delay`` = propagation delay, ``Mtu`` 9000 so
-  nothing fragments); the device queue is ``DropTailQueue`` with ``MaxSize``
-  = the node's buffer in packets, and the default traffic-control queue disc
+  nothing fragments); each device queue is a ``DropTailQueue`` with ``MaxSize``
+  = its sending node's buffer in packets (buffers in bits are refused), and the default traffic-control queue disc
   is removed (``TrafficControlHelper::Uninstall``) so drops happen there,
   drop-tail, and nowhere else. ns-3's device queue excludes the packet
   being transmitted; when twinwatch counts it against the buffer
@@ -31,9 +31,13 @@ How the scenario maps to ns-3 (pitfalls of ns-3's Python bindings handled):
   simulation runs on for ``drain`` so they arrive;
 - independent replications use ``RngSeedManager::SetRun(r)``.
 
-ns-3 runs in a child process (``python -m twinwatch.twin.sim.ns3_check --worker``): its
-bindings take 20–45 s to import and load their own LLVM, which is best kept
-out of a process that uses numba.
+ns-3 runs in a child process: its bindings take 20–45 s to import and load
+their own LLVM, which is best kept out of a process that uses numba. The child
+runs :data:`_WORKER_SRC` (``python -c``), which imports only ``json``, ``sys``,
+``ns`` and ``cppyy`` — not twinwatch — so it may be another interpreter, e.g. a
+separate virtualenv that holds the ``ns3`` wheel and a locally built cppyy:
+pass ``python=`` to :func:`run_ns3` / :func:`compare`, ``--python`` on the
+command line, or set ``TWINWATCH_NS3_PYTHON`` (default: this interpreter).
 
 Run the whole check: ``python -m twinwatch.twin.sim.ns3_check --runs 5 --duration 60
 --json out.json``.
@@ -62,16 +66,39 @@ import numpy as np
 
 from twinwatch.twin.scenario import Flow, Policy, Scenario, TimeDist
 
-__all__ = ["Ns3Result", "check_scenarios", "compare", "ns3_available", "run_ns3", "to_markdown"]
+__all__ = ["NS3_PYTHON_ENV", "Ns3Result", "check_scenarios", "compare", "ns3_available", "ns3_python", "run_ns3",
+           "to_markdown"]
+
+NS3_PYTHON_ENV = "TWINWATCH_NS3_PYTHON"
+"""Environment variable naming the Python interpreter that runs the ns-3 child (default: ``sys.executable``)."""
 
 HEADER_BYTES = 30
 """UDP (8) + IPv4 (20) + PPP (2) bytes an ns-3 point-to-point packet carries besides its payload."""
 
 
-def ns3_available() -> tuple[bool, str]:
-    """Whether ns-3's Python bindings are installed, and why not."""
-    if importlib.util.find_spec("ns") is None or importlib.util.find_spec("cppyy") is None:
-        return False, "ns-3 Python bindings not installed (pip install 'twinwatch[ns3]', i.e. ns3==3.44.*)"
+def ns3_python(python: str | None = None) -> str:
+    """The interpreter for the ns-3 child: ``python``, else ``$TWINWATCH_NS3_PYTHON``, else this one."""
+    return python or os.environ.get(NS3_PYTHON_ENV) or sys.executable
+
+
+def ns3_available(python: str | None = None) -> tuple[bool, str]:
+    """Whether ns-3's Python bindings are importable by :func:`ns3_python`'s interpreter, and why not.
+
+    For another interpreter this asks it (``find_spec``, no import: well under a second).
+    """
+    exe = ns3_python(python)
+    hint = "ns-3 Python bindings not installed (pip install 'twinwatch[ns3]', i.e. ns3==3.44.*)"
+    if exe == sys.executable:
+        if importlib.util.find_spec("ns") is None or importlib.util.find_spec("cppyy") is None:
+            return False, hint
+        return True, "ok"
+    probe = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('ns') and u.find_spec('cppyy') else 3)"
+    try:
+        rc = subprocess.run([exe, "-c", probe], capture_output=True, timeout=60).returncode
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"ns-3 interpreter {exe} (from python= or ${NS3_PYTHON_ENV}) cannot be run: {exc}"
+    if rc != 0:
+        return False, f"{hint}; interpreter {exe} (from python= or ${NS3_PYTHON_ENV}) lacks them"
     return True, "ok"
 
 
@@ -155,6 +182,10 @@ def _ns3_job(sc: Scenario, count_in_service: bool = True) -> dict[str, object]:
     payload = np.round(sizes / 8.0).astype(np.int64) - HEADER_BYTES
     if (payload < 12).any() or not np.allclose(sizes % 8, 0):
         raise ValueError(f"{sc.name}: packet sizes must be whole bytes >= {HEADER_BYTES + 12}")
+    byte_limited = np.flatnonzero(np.isfinite(sc.node_buffer_bits))
+    if byte_limited.size:
+        raise ValueError(f"{sc.name}: the ns-3 check models buffers in packets only; node {int(byte_limited[0])} "
+                         f"has a byte limit ({sc.node_buffer_bits[byte_limited[0]]:.0f} bits)")
     qpk = sc.node_queue_pkts[sc.link_src, 0]
     qpk = np.where(np.isfinite(qpk), qpk, 1e6).astype(np.int64)
     if count_in_service:
@@ -171,19 +202,21 @@ def _ns3_job(sc: Scenario, count_in_service: bool = True) -> dict[str, object]:
 # ------------------------------------------------------------------ ns-3 side
 def run_ns3(
     scenarios: dict[str, Scenario], *, warmup_s: float, duration_s: float, drain_s: float = 1.0, runs: int = 3,
-    seed: int = 1, timeout_s: float = 1800.0, count_in_service: bool = True,
+    seed: int = 1, timeout_s: float = 1800.0, count_in_service: bool = True, python: str | None = None,
 ) -> dict[str, Ns3Result]:
     """Simulate each scenario ``runs`` times in ns-3 (one child process for all).
 
-    Raises ``RuntimeError`` when ns-3 is not installed or the child fails.
+    ``python``: the interpreter that has ns-3 (see :func:`ns3_python`). Raises
+    ``RuntimeError`` when ns-3 is not installed or the child fails.
     """
-    ok, why = ns3_available()
+    ok, why = ns3_available(python)
     if not ok:
         raise RuntimeError(why)
     jobs = {name: _ns3_job(sc, count_in_service) for name, sc in scenarios.items()}
-    req = {"jobs": jobs, "warmup": warmup_s, "duration": duration_s, "drain": drain_s, "runs": runs, "seed": seed}
+    req = {"jobs": jobs, "warmup": warmup_s, "duration": duration_s, "drain": drain_s, "runs": runs, "seed": seed,
+           "cpp": _CPP}
     proc = subprocess.run(
-        [sys.executable, "-m", "twinwatch.twin.sim.ns3_check", "--worker"], input=json.dumps(req), capture_output=True,
+        [ns3_python(python), "-c", _WORKER_SRC], input=json.dumps(req), capture_output=True,
         text=True, timeout=timeout_s, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -304,8 +337,9 @@ std::vector<double> run(int n_nodes,
     for (size_t k = 0; k < E; ++k) if (lsrc[k] == b && ldst[k] == a) r = (int)k;
     if (r < 0) throw std::runtime_error("link " + std::to_string(a) + "->" + std::to_string(b) +
                                         " has no reverse; ns-3 point-to-point links are duplex");
-    if (cap[e] != cap[r] || prop[e] != prop[r] || qpk[e] != qpk[r])
-      throw std::runtime_error("a link and its reverse must have equal capacity, delay and buffer");
+    if (cap[e] != cap[r] || prop[e] != prop[r])
+      throw std::runtime_error("link " + std::to_string(a) + "->" + std::to_string(b) +
+                               ": a link and its reverse must have equal capacity and delay");
     PointToPointHelper p2p;
     p2p.SetDeviceAttribute("DataRate", DataRateValue(DataRate((uint64_t)cap[e])));
     p2p.SetDeviceAttribute("Mtu", UintegerValue(9000));
@@ -313,6 +347,9 @@ std::vector<double> run(int n_nodes,
     p2p.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize",
                  QueueSizeValue(QueueSize(QueueSizeUnit::PACKETS, qpk[e])));
     NetDeviceContainer d = p2p.Install(nodes.Get(a), nodes.Get(b));
+    // each direction's buffer is its sending node's (they may differ)
+    DynamicCast<PointToPointNetDevice>(d.Get(1))->GetQueue()->SetMaxSize(
+        QueueSize(QueueSizeUnit::PACKETS, qpk[r]));
     Ipv4InterfaceContainer ic = addr.Assign(d);
     addr.NewNetwork();
     tch.Uninstall(d);
@@ -367,29 +404,28 @@ std::vector<double> run(int n_nodes,
 """
 
 
-def _worker() -> None:
-    """Child process: read a request (JSON) on stdin, print one JSON line of raw results."""
-    req = json.loads(sys.stdin.read())
-    # ns first: it loads the ns-3 libraries and headers into cppyy
-    # isort: off
-    from ns import ns  # noqa: F401
-    import cppyy
-    # isort: on
-
-    cppyy.cppdef(_CPP)
-    run = cppyy.gbl.twinns3.run
-    warm, dur, drain = float(req["warmup"]), float(req["duration"]), float(req["drain"])
-    out: dict[str, list[list[float]]] = {}
-    for name, j in req["jobs"].items():
-        rows = []
-        for r in range(int(req["runs"])):
-            res = run(
-                int(j["n_nodes"]), j["lsrc"], j["ldst"], j["cap"], j["prop"], j["qpk"], j["pptr"], j["plinks"],
-                j["fpath"], j["fmean"], j["fpayload"], warm, warm + dur, drain, int(req["seed"]), r + 1,
-            )
-            rows.append([float(x) for x in res])
-        out[name] = rows
-    print(json.dumps(out), flush=True)
+_WORKER_SRC = r"""
+import json, sys
+req = json.loads(sys.stdin.read())
+from ns import ns  # noqa: F401  -- first: it loads the ns-3 libraries and headers into cppyy
+import cppyy
+cppyy.cppdef(req["cpp"])
+run = cppyy.gbl.twinns3.run
+warm, dur, drain = float(req["warmup"]), float(req["duration"]), float(req["drain"])
+out = {}
+for name, j in req["jobs"].items():
+    rows = []
+    for r in range(int(req["runs"])):
+        res = run(
+            int(j["n_nodes"]), j["lsrc"], j["ldst"], j["cap"], j["prop"], j["qpk"], j["pptr"], j["plinks"],
+            j["fpath"], j["fmean"], j["fpayload"], warm, warm + dur, drain, int(req["seed"]), r + 1,
+        )
+        rows.append([float(x) for x in res])
+    out[name] = rows
+print(json.dumps(out), flush=True)
+"""
+"""The ns-3 child (``python -c``): reads the request (JSON, with the C++ source under ``"cpp"``) on stdin and
+prints one JSON line of raw results. Self-contained: it imports only ``json``, ``sys``, ``ns`` and ``cppyy``."""
 
 
 # --------------------------------------------------------------- comparison
@@ -422,19 +458,20 @@ def run_twinwatch(
 
 def compare(
     scenarios: dict[str, Scenario], *, warmup_s: float = 2.0, duration_s: float = 30.0, runs: int = 3, seed: int = 1,
-    count_in_service: bool | None = None,
+    count_in_service: bool | None = None, python: str | None = None,
 ) -> dict[str, dict[str, object]]:
     """Both simulators on each scenario; per-flow rows and speeds (JSON-ready).
 
     ``count_in_service`` (default: the engine's default) says whether a buffer of
     ``K`` packets includes the one being transmitted; both simulators get the
-    same system either way.
+    same system either way. ``python``: the interpreter with ns-3 (:func:`ns3_python`).
     """
     from twinwatch.twin.sim.engine import SimConfig
 
     cis = SimConfig().count_in_service if count_in_service is None else count_in_service
     t0 = time.perf_counter()
-    ns3 = run_ns3(scenarios, warmup_s=warmup_s, duration_s=duration_s, runs=runs, seed=seed, count_in_service=cis)
+    ns3 = run_ns3(scenarios, warmup_s=warmup_s, duration_s=duration_s, runs=runs, seed=seed, count_in_service=cis,
+                  python=python)
     ns3_total = time.perf_counter() - t0
     out: dict[str, dict[str, object]] = {}
     for name, sc in scenarios.items():
@@ -517,7 +554,6 @@ def to_markdown(res: dict[str, dict[str, object]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m twinwatch.twin.sim.ns3_check``: run the cross-check and print tables."""
     ap = argparse.ArgumentParser(prog="python -m twinwatch.twin.sim.ns3_check", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--runs", type=int, default=3, help="independent replications (ns-3 SetRun, twinwatch seeds)")
     ap.add_argument("--warmup", type=float, default=2.0, help="warm-up, simulated seconds")
     ap.add_argument("--duration", type=float, default=30.0, help="measured window, simulated seconds")
@@ -526,20 +562,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count-in-service", choices=("engine", "yes", "no"), default="engine",
                     help="does a K-packet buffer include the packet being sent (default: the engine's default)")
     ap.add_argument("--json", help="write the full result here")
+    ap.add_argument("--python", help=f"interpreter with ns-3 for the child (default: ${NS3_PYTHON_ENV}, else this)")
     args = ap.parse_args(argv)
-    if args.worker:
-        _worker()
-        return 0
-    ok, why = ns3_available()
+    ok, why = ns3_available(args.python)
     if not ok:
         print(f"ns-3 check skipped: {why}", file=sys.stderr)
         return 2
     cis = {"engine": None, "yes": True, "no": False}[args.count_in_service]
     res = compare(check_scenarios(), warmup_s=args.warmup, duration_s=args.duration, runs=args.runs,
-                  count_in_service=cis)
+                  count_in_service=cis, python=args.python)
     if not args.no_nsfnet:
         res_nsf = compare({"nsfnet": nsfnet_scenario()}, warmup_s=args.warmup, duration_s=args.nsfnet_duration,
-                          runs=args.runs, count_in_service=cis)
+                          runs=args.runs, count_in_service=cis, python=args.python)
         res["nsfnet"] = res_nsf["nsfnet"]
         res["_meta_nsfnet"] = res_nsf["_meta"]
     print(to_markdown(res))

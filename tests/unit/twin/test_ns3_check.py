@@ -7,13 +7,17 @@ import pytest
 
 from twinwatch.twin.scenario import Flow, Scenario, TimeDist
 from twinwatch.twin.sim.ns3_check import (
+    _WORKER_SRC,
     HEADER_BYTES,
+    NS3_PYTHON_ENV,
     _ns3_job,
     _ns3_result,
     check_scenarios,
     compare,
     ns3_available,
+    ns3_python,
     nsfnet_scenario,
+    run_ns3,
     to_markdown,
 )
 
@@ -67,3 +71,41 @@ def test_ns3_and_twinwatch_agree_on_a_line() -> None:
     assert r["delay_rel_diff_median_abs"] < 0.06, to_markdown(res)
     assert all(f["ns3_loss"] == 0 and f["tw_loss"] == 0 for f in r["flows"])
     assert r["tw_hops_per_s"] > r["ns3_hops_per_s"]
+
+
+def test_byte_buffers_are_refused_not_ignored() -> None:
+    links = [(0, 1, 1e6), (1, 0, 1e6)]
+    sc = Scenario.build(2, links, {(0, 1): [0, 1]}, [Flow(0, 1, 1e5)], buffer_bits=8e5)
+    with pytest.raises(ValueError, match="buffers in packets only; node 0"):
+        _ns3_job(sc)
+
+
+def test_ns3_interpreter_choice(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import sys
+
+    monkeypatch.delenv(NS3_PYTHON_ENV, raising=False)
+    assert ns3_python() == sys.executable
+    monkeypatch.setenv(NS3_PYTHON_ENV, "/opt/ns3/bin/python")
+    assert ns3_python() == "/opt/ns3/bin/python"
+    assert ns3_python("/other/python") == "/other/python"
+    # another interpreter is asked, not this process: stand-ins that answer yes (exit 0) and no (exit 3)
+    yes, no = tmp_path / "py_yes", tmp_path / "py_no"
+    yes.write_text("#!/bin/sh\nexit 0\n")
+    no.write_text("#!/bin/sh\nexit 3\n")
+    yes.chmod(0o755)
+    no.chmod(0o755)
+    assert ns3_available(str(yes)) == (True, "ok")
+    ok, why = ns3_available(str(no))
+    assert not ok and str(no) in why and NS3_PYTHON_ENV in why
+    ok, why = ns3_available(str(tmp_path / "missing"))
+    assert not ok and "cannot be run" in why
+    monkeypatch.setenv(NS3_PYTHON_ENV, str(no))
+    with pytest.raises(RuntimeError, match="lacks them"):
+        run_ns3(check_scenarios(), warmup_s=0.1, duration_s=0.1)
+
+
+def test_worker_source_is_self_contained() -> None:
+    # the child may be a virtualenv without twinwatch or numpy: it imports json, sys, ns and cppyy only
+    compile(_WORKER_SRC, "<ns3-worker>", "exec")
+    imported = {ln.split()[1] for ln in _WORKER_SRC.splitlines() if ln.startswith(("import ", "from "))}
+    assert imported == {"json,", "ns", "cppyy"}
