@@ -349,11 +349,16 @@ class ConformalCalibrator:
         return np.where(empty, np.nan, up), np.where(empty, np.nan, lo)
 
     # ------------------------------------------------------------------ API
+    def location_scale(self, regime: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(m, σ)``, each ``(n,)``: the entities' current shrunk location and scale of the residual in their
+        regime (default: regime 0), so that ``z = (s − m) / σ``; σ is NaN where the entity cannot be scored."""
+        m, sd, _ = self._location_scale(self._regime(regime, self.n_entities))
+        return m, sd
+
     def normalise(self, scores: np.ndarray, regime: np.ndarray | None = None) -> np.ndarray:
         """``(n,)`` normalised scores ``z = (s − m) / σ`` with the entities' current statistics (NaN if unscored)."""
         s = self._check(scores)
-        reg = self._regime(regime, s.size)
-        m, sd, _ = self._location_scale(reg)
+        m, sd = self.location_scale(regime)
         return np.asarray((s - m) / sd, dtype=np.float64)
 
     def p_values(self, scores: np.ndarray, regime: np.ndarray | None = None) -> np.ndarray:

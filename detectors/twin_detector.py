@@ -264,8 +264,7 @@ class TwinDetector:
 
     def _bounds(self, cal: ConformalCalibrator, kpi: str, expected: np.ndarray,
                 capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        # the calibrated residual's location and scale per entity (z = (s - loc) / sd)
-        loc, sd, _ = cal._location_scale(np.zeros(cal.n_entities, dtype=np.intp))
+        loc, sd = cal.location_scale()  # z = (s - loc) / sd per entity
         lo = _inverse(kpi, expected, loc - _Z_BOUND * sd, capacity)
         hi = _inverse(kpi, expected, loc + _Z_BOUND * sd, capacity)
         return lo, hi
