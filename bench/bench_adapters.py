@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import platform
 import statistics
 import sys
 import time
@@ -46,6 +44,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _report import machine_info, write_report  # noqa: E402
 
 from twinwatch.telemetry_adapters import get_decoder  # noqa: E402
 from twinwatch.telemetry_adapters.base import DecoderConfig  # noqa: E402
@@ -158,15 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     results = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": machine_info(),
         "command": " ".join(["bench/bench_adapters.py", *(argv if argv is not None else sys.argv[1:])]),
         "runs": [run(s, args.devices, args.interfaces, args.rounds) for s in args.shapes.split(",")],
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    write_report(results, args.out, indent=2)
     return 0
 
 

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +32,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _report import machine_info, write_report  # noqa: E402
 
 from twinwatch.detectors.conformal import ConformalCalibrator  # noqa: E402
 from twinwatch.detectors.cusum import Cusum, z_from_p  # noqa: E402
@@ -128,11 +129,9 @@ def main() -> int:
         "state_bytes_per_entity_kpi_incl_shared_pool": round(per_entity + shared_pool / n_tests, 1),
         "flags_per_window_mean": float(np.mean(flags)), "degraded_paths": int(degraded.sum()),
         "warmup_windows": args.warmup,
-        "numpy": np.__version__, "loadavg_1min": os.getloadavg()[0],
+        "machine": machine_info(),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
+    write_report(out, args.json, indent=2)
     return 0
 
 

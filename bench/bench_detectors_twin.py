@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,6 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
+from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -154,12 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_ms_per_window_p95": round(1000 * float(np.percentile(cpu, 95)), 1),
         "alerts_fired_in_timed_windows": int(fired),
         "state": state_bytes(det),
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-                    "python": platform.python_version(), "numpy": np.__version__},
+        "machine": machine_info(),
     }
-    print(json.dumps(report, indent=1))
-    if args.out is not None:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(report, args.out)
     return 0
 
 

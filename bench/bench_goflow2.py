@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,6 +43,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _report import machine_info, write_report  # noqa: E402
 
 from twinwatch.telemetry_adapters import get_decoder  # noqa: E402
 from twinwatch.telemetry_adapters.base import DecoderConfig  # noqa: E402
@@ -143,14 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()[0]
     out = run(args.records, args.rounds, args.baseline)
     res = {"command": " ".join(["bench/bench_goflow2.py", *(argv if argv is not None else sys.argv[1:])]),
-           "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-                       "cores": os.cpu_count(), "load_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)]},
+           "machine": {**machine_info(), "load_avg_1m_at_start": round(load0, 2)},
            "goflow2": out}
-    text = json.dumps(res, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_report(res, args.out, indent=2)
     return 0
 
 

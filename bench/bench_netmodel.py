@@ -10,11 +10,11 @@ runs, in milliseconds.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
+
+from _report import machine_info, write_report
 
 from twinwatch.twin.netmodel import list_networks
 from twinwatch.twin.netmodel.load import _Builder, read_yaml_document, validate_document
@@ -46,12 +46,8 @@ def main() -> int:
             "schema_ms": _median_ms(lambda d=doc: validate_document(d), args.repeat),
             "build_ms": _median_ms(lambda d=doc, n=name: _Builder(d, n).build(), args.repeat),
         }
-    out = {"machine": f"{platform.machine()} {platform.python_version()} (2-core shared dev box under load)",
-           "networks": rows}
-    text = json.dumps(out, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    out = {"machine": machine_info(note="2-core shared dev box under load"), "networks": rows}
+    write_report(out, args.out)
     return 0
 
 

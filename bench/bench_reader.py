@@ -14,9 +14,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -26,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
+from _report import machine_info, write_report  # noqa: E402
 
 from twinwatch.twin.datasets._gnnet_gml import parse_gml  # noqa: E402
 from twinwatch.twin.datasets.gnnet import GNNetReader  # noqa: E402
@@ -117,24 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"needs {root200} (../shared/data); not found", file=sys.stderr)
         return 2
     report = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "pyarrow": pa.__version__,
-        },
+        "machine": {**machine_info(), "pyarrow": pa.__version__},  # load averages at the start
         "command": "python bench/bench_reader.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "nodes_200": bench_200(root200, args.repeat),
         "layouts_cold": bench_layouts(args.data),
         "gml_parse": bench_gml(root200 / "graphs" / "graph_topo-200-41-1.txt", max(args.repeat, 3)),
     }
     report["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.out, indent=2)
     return 0
 
 

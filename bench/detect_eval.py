@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _report import machine_info, write_report  # noqa: E402
+
 from twinwatch.detectors.baselines import RunSeries, flags_to_alert_lines, series_flags, static_flags  # noqa: E402
 from twinwatch.detectors.scoring import (  # noqa: E402
     ScoreReport,
@@ -158,7 +160,7 @@ def visibility(run: Path, model: Any) -> dict[str, Any]:
     Ground truth (``truth/*.parquet``) against the shipped checkpoint's calibrated intervals
     (:func:`twinwatch.detectors.visibility.fault_visibility`); independent of every detector.
     """
-    from twinwatch.detectors.visibility import fault_visibility, healthy_pair_links, twin_intervals
+    from twinwatch.detectors.visibility import fault_visibility, healthy_pair_links, probe_pairs, twin_intervals
 
     man = json.loads((run / "manifest.json").read_text())
     intervals = twin_intervals(json.loads(CHECKPOINT_CONFIG.read_text())["calibration"])
@@ -168,7 +170,8 @@ def visibility(run: Path, model: Any) -> dict[str, Any]:
     return fault_visibility(load_labels(run / "labels.jsonl"), run / "truth", intervals,
                             window_s=float(man["config"]["window_s"]), egress_capacity_bps=egress,
                             pair_links=healthy_pair_links(model),
-                            link_capacity_bps=dict(zip(model.link_ids, model.link_capacity_bps.tolist())))
+                            link_capacity_bps=dict(zip(model.link_ids, model.link_capacity_bps.tolist())),
+                            observed_pairs=probe_pairs(model))
 
 
 def markdown(pooled: dict[str, ScoreReport]) -> str:
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     per_run: dict[str, list[ScoreReport]] = {}
     per_run_visible: dict[str, list[ScoreReport]] = {}
+    per_run_observable: dict[str, list[ScoreReport]] = {}
     visible_of: dict[str, Any] = {}
     run_names: dict[str, list[str]] = {}
     notes: dict[str, Any] = {}
@@ -313,17 +317,20 @@ def main(argv: list[str] | None = None) -> int:
                 files["twin"] = out
         vis = visibility(run, model)
         vis_ids = {k for k, v in vis.items() if v.visible}
+        obs_ids = {k for k, v in vis.items() if v.observable}
         visible_of[run.name] = [v.to_dict() for v in vis.values()]
         for det, path in files.items():
             rep = score_file(run, path, model, args.alpha)
             per_run.setdefault(det, []).append(rep)
             per_run_visible.setdefault(det, []).append(score_file(run, path, model, args.alpha, vis_ids))
+            per_run_observable.setdefault(det, []).append(score_file(run, path, model, args.alpha, obs_ids))
             run_names.setdefault(det, []).append(run.name)
             o = rep.overall
             print(f"  {det:<16} recall {o.recall:.2f} precision {o.precision:.2f} F1 {o.f1:.2f} "
                   f"FA/entity-h {rep.false_alarms_per_entity_hour:.3g}", file=sys.stderr)
     pooled = {d: combine_reports(reps) for d, reps in per_run.items()}
     pooled_visible = {d: combine_reports(reps) for d, reps in per_run_visible.items()}
+    pooled_observable = {d: combine_reports(reps) for d, reps in per_run_observable.items()}
     # the runs every detector has (the twin's replay may be missing for some): the like-for-like comparison
     common = sorted(set.intersection(*(set(v) for v in run_names.values()))) if run_names else []
     pooled_common = {d: combine_reports([r for r, n in zip(per_run[d], run_names[d]) if n in common])
@@ -334,19 +341,21 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": sorted({sd for *_, sd in specs}), "dev_seeds": list(DEV_SEEDS),
         "faults_per_run": args.faults, "alpha": args.alpha, "notes": notes,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "machine": "2-core shared dev box under load (timings indicative only)",
+        "machine": machine_info(note="2-core shared dev box under load (timings indicative only)"),
         "runs": run_names, "common_runs": common,
         "pooled": {d: r.to_dict() for d, r in pooled.items()},
         "pooled_visible": {d: r.to_dict() for d, r in pooled_visible.items()},
+        "pooled_observable": {d: r.to_dict() for d, r in pooled_observable.items()},
         "visibility": visible_of,
         "pooled_common_runs": {d: r.to_dict() for d, r in pooled_common.items()},
         "per_run": {d: [r.to_dict() for r in reps] for d, reps in per_run.items()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n")
+    write_report(doc, args.out, echo=False, default=str)
     print(f"All runs each detector has:\n\n{summary_markdown(pooled)}\n\n{markdown(pooled)}\n")
     print(f"Faults visible beyond the twin's 90 % interval only:\n\n{summary_markdown(pooled_visible)}\n\n"
           f"{markdown(pooled_visible)}\n")
+    print(f"Visible faults that the telemetry measures (path effects on probed pairs, link effects):\n\n"
+          f"{summary_markdown(pooled_observable)}\n\n{markdown(pooled_observable)}\n")
     if pooled_common and any(len(v) != len(common) for v in run_names.values()):
         print(f"Runs every detector has ({', '.join(common)}):\n\n{summary_markdown(pooled_common)}\n\n"
               f"{markdown(pooled_common)}")

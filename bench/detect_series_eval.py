@@ -32,7 +32,6 @@ checkout), so no public streaming benchmark is scored here.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -43,6 +42,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _report import machine_info, write_report  # noqa: E402
 
 from twinwatch.detectors.series import score_many  # noqa: E402
 from twinwatch.stream.commands.detect import read_series_csv  # noqa: E402
@@ -174,8 +175,8 @@ def main() -> int:
             "best_point_f1": best_f1(sc, labels, "point_f1"),
             "best_event_f1": best_f1(sc, labels, "event_f1"),
         }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    report["machine"] = machine_info()
+    write_report(report, args.json, echo=False, indent=2, nan_as_null=True)
     print(f"{report['files']} series, {report['rows']} rows, {report['labelled_rows']} labelled anomalous rows, "
           f"twinwatch {t_tw:.1f} s CPU")
     print("| method | rule | point P / R / F1 | event P / R / F1 | false flags / 1000 normal rows |")

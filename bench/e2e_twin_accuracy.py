@@ -58,7 +58,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -70,6 +69,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
+from _report import machine_info, write_report
 
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder
 from twinwatch.telemetry_adapters.accounting import run_batch
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         models["candidate"] = get_model("gnn", checkpoint=str(args.checkpoint))
     report: dict[str, Any] = {
         "command": " ".join(["bench/e2e_twin_accuracy.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), load {os.getloadavg()[0]:.1f} at start",
+        "machine": machine_info(note="shared dev box; load averages at the start"),
         "git": _git(), "start_epoch_s": START_EPOCH_S, "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "checkpoint_sha256": _sha256(args.checkpoint / "model.safetensors") if args.checkpoint else None,
         "networks": {},
@@ -456,8 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         report["networks"][name]["duration_s"] = float(secs or 600)
     report["load_at_end"] = round(os.getloadavg()[0], 1)
     print(markdown(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_report(report, args.json, echo=False, indent=2, sort_keys=True, nan_as_null=True)
     return 0
 
 

@@ -33,6 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _report import machine_info, write_report  # noqa: E402
+
 from twinwatch.twin.models import get_model  # noqa: E402
 from twinwatch.twin.routing import compute_routing  # noqa: E402
 from twinwatch.twin.scenario import Scenario  # noqa: E402
@@ -126,10 +128,10 @@ def main() -> None:
             "stderr_pp": float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan"),
             "scenarios_ecmp_better": int((diff < 0).sum()), "scenarios": int(diff.size),
         }
-    report = {"machine": "2-core shared CPU (contended)", "threads": args.threads, "args": vars(args),
+    report = {"machine": machine_info(note="2-core shared CPU (contended)"), "threads": args.threads,
+              "args": vars(args),
               "summary": summary, "scenarios": rows, "routing_speed": routing_speed()}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    write_report(report, Path(args.out), echo=False, nan_as_null=True)  # stderr_pp is NaN for one scenario
     print(json.dumps({"summary": summary, "routing_speed": report["routing_speed"]}, indent=1))
 
 

@@ -24,10 +24,10 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from _report import write_report
 
 ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "traffic" / "abilene"
 DAILY_HARMONICS = 3
@@ -96,10 +96,7 @@ def main() -> None:
                     "pair_factor_log_sd": float(lr.std(ddof=1)), "pairs": int(off.sum())},
         "five_min_total_bps": {"mean": float(five_total.mean()), "cv": float(five_total.std() / five_total.mean())},
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    write_report(out, args.json, indent=2)
 
 
 if __name__ == "__main__":

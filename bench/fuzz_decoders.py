@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import platform
 import random
 import sys
 import time
@@ -42,6 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _report import machine_info, write_report  # noqa: E402
 
 from tests.fuzz._decoder_mutations import FORMATS, Mutator, RandomChooser  # noqa: E402
 from twinwatch.telemetry_adapters import CounterState, get_decoder  # noqa: E402
@@ -248,12 +248,7 @@ def _document(argv: list[str] | None, started: str, results: list[dict[str, Any]
     """The JSON report: command, machine, per-format results, totals; ``complete`` False for a checkpoint."""
     return {
         "command": "bench/fuzz_decoders.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "note": "2-core shared dev box under load (other agents running)",
-        },
+        "machine": machine_info(note="2-core shared dev box under load (other agents running)"),
         "started_utc": started,
         "complete": complete,
         "results": results,
@@ -264,12 +259,7 @@ def _document(argv: list[str] | None, started: str, results: list[dict[str, Any]
 
 def _write(out: Path | None, doc: dict[str, Any]) -> None:
     """Write ``doc`` to ``out`` atomically (a reader never sees half a file); no-op when ``out`` is None."""
-    if out is None:
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(out)
+    write_report(doc, out, echo=False, indent=2, nan_as_null=True)  # NaN: a load average the OS does not report
 
 
 if __name__ == "__main__":

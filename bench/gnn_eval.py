@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -169,7 +170,8 @@ def main() -> None:
 
     models = {"gnn": get_model("gnn", checkpoint=a.gnn), "mlp": get_model("mlp", checkpoint=a.mlp),
               "qt": get_model("qt")}
-    report: dict[str, object] = {"machine": "2-core shared CPU (contended; see notes)", "threads": a.threads}
+    report: dict[str, object] = {"machine": machine_info(note="2-core shared CPU (contended; see notes)"),
+                                 "threads": a.threads}
     if not a.skip_speed:
         report["speed"] = [speed(models["gnn"], t) for t in (1, 2)]
         print(json.dumps(report["speed"], indent=1))
@@ -200,7 +202,7 @@ def main() -> None:
             for name, r in per.items():
                 print(f"| {label} | {name} | {r['delay_mape']:.2f} | {r['delay_median_ape']:.2f} | "
                       f"{r['jitter_mape']:.1f} | {r['jitter_median_ape']:.1f} | {r['loss_mae']:.4f} |")
-    Path(a.out).write_text(json.dumps(report, indent=1))
+    write_report(report, Path(a.out), echo=False, nan_as_null=True)
     print(f"written {a.out}")
 
 

@@ -18,11 +18,12 @@ Data: ``../shared/data/gnnet`` (exits with status 1 and a message when absent).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from pathlib import Path
+
+from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,15 +63,6 @@ def score_set(models: dict[str, object], root: Path, limit: int | None) -> dict[
         "links": n_links,
         "models": {name: {"scores": sc.result(), "predict_s": seconds[name]} for name, sc in scorers.items()},
     }
-
-
-def _no_nan(obj: object) -> object:
-    """``obj`` with NaN floats replaced by ``None`` (strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: _no_nan(v) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
 
 
 def _fmt(x: float, spec: str) -> str:
@@ -130,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     report["wall_s"] = time.perf_counter() - t0
     table = markdown(report)
     print(table)
-    if args.out is not None:
-        args.out.write_text(json.dumps(_no_nan(report), indent=1, allow_nan=False) + "\n")
+    report["machine"] = machine_info()
+    write_report(report, args.out, echo=False, nan_as_null=True)
     return 0
 
 

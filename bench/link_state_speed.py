@@ -22,8 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _report import machine_info, write_report  # noqa: E402
 from snapshot_speed import network, timed, workload  # noqa: E402
 
 KPIS = ("oper_status", "admin_status", "rx_oper_status", "rx_admin_status")
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     up[down] = False
     b.build(0.0, 60.0, cols, traffic=wl["traffic"], link_up=up)
     res = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_info(),
         "command": " ".join(["bench/link_state_speed.py", *(argv if argv is not None else sys.argv[1:])]),
         "nodes": model.n_nodes, "links": model.n_links, "rows": len(meas),
         "link_state_rows": int(np.isin(meas.kpi, KPIS).sum()), "links_down": len(down),
@@ -86,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "build_with_state_rows": timed(lambda: b.build(0.0, 60.0, meas, traffic=wl["traffic"]), args.repeat),
         "build_state_given": timed(lambda: b.build(0.0, 60.0, meas, traffic=wl["traffic"], link_up=up), args.repeat),
     }
-    text = json.dumps(res, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    write_report(res, args.out, indent=2)
     return 0
 
 

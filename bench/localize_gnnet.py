@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -132,11 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         "median_s_per_faulted_sample": float(np.median([r["t_fault_s"] for r in rows])),
         "median_s_per_clean_sample": float(np.median([r["t_clean_s"] for r in rows])),
         "median_s_twin_predict": float(np.median([r["t_predict_s"] for r in rows])),
-        "machine": f"{platform.machine()}, 2-core shared dev box under load, torch threads={args.threads}",
+        "machine": machine_info(note="2-core shared dev box under load"),
         "command": "python bench/localize_gnnet.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    write_report({"summary": summary, "rows": rows}, args.out, echo=False, nan_as_null=True)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -162,8 +161,8 @@ def _speed(args: argparse.Namespace, model: object, cal: dict) -> int:
     doc = {"n_paths": sc.n_paths, "n_links": sc.n_links, "tests": int(np.isfinite(d.p_values).sum()),
            "flagged_paths": int(d.anomalous.sum()), "median_ms": 1e3 * float(np.median(times)),
            "min_ms": 1e3 * float(np.min(times)), "what": "diagnose(model=None): p-values, BH, tomography",
-           "machine": "2-core shared dev box under load, 1 thread"}
-    print(json.dumps(doc, indent=1))
+           "machine": machine_info(note="2-core shared dev box under load")}
+    write_report(doc, None)
     return 0
 
 

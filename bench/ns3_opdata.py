@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import write_report
 from scipy import stats
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
@@ -227,7 +228,7 @@ def main() -> int:
               f"queue {100 * s['queue']['median_abs_rel']:.2f} %,"
               f" jitter {100 * s['jitter']['median_abs_rel']:.1f} %, loss ns3 {s['loss']['ns3_mean']:.4f} "
               f"tw {s['loss']['tw_mean']:.4f}; {res['wall_s']:.0f} s", flush=True)
-        args.out.write_text(json.dumps(out, indent=1, default=float))
+        write_report(out, args.out, echo=False, nan_as_null=True, default=float)
     return 0
 
 

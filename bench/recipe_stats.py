@@ -19,11 +19,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from _report import write_report
 
 from twinwatch.twin.datasets.native import read_extras
 from twinwatch.twin.scenario import TimeDist
@@ -142,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the report here (default: stdout)")
     args = ap.parse_args(argv)
     doc = {str(d.name): summarise(d) for d in args.datasets}
-    text = json.dumps(doc, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
-    else:
-        sys.stdout.write(text + "\n")
+    write_report(doc, args.json, echo=args.json is None, nan_as_null=True)
     return 0
 
 

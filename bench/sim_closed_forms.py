@@ -11,11 +11,12 @@ in service included).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _report import write_report
 
 from tests.unit.twin.sim.test_closed_forms import MU, single_link
 from twinwatch.twin.sim import SimConfig, simulate
@@ -46,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['model']:8s} rho={r['rho']:.1f} {r['kpi']:10s} theory={r['theory']:.5f} sim={r['sim']:.5f} "
               f"err={100 * r['rel_err']:+.2f}% packets={r['packets']}")
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    write_report(rows, args.out, echo=False)
     return 0
 
 

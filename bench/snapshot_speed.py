@@ -30,15 +30,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -146,11 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         "flows_tm_source": snap_f.tm_source, "cold_first_window": cold, "given": given, "flows": flows,
         "counters_tm_source": snap_c.tm_source, "counters_first": counters_first, "counters": counters,
         "counters_fit_median_rel_err": float(np.median(np.abs(fit[ok] - loads[ok]) / loads[ok])),
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version()},
+        "machine": machine_info(),
     }
-    print(json.dumps(report, indent=1))
-    if args.out is not None:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(report, args.out)
     return 0
 
 

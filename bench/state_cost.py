@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import machine_info, write_report
 
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 
@@ -186,12 +187,10 @@ def main() -> None:
         "encode_version_1_equivalent": {**encode_v1, "bytes": v1_bytes[-1]},
         "decode_into_fresh_pipeline": decode_t, "fresh_pipeline_alone": fresh_t,
         "profile_encode": encode_prof, "profile_decode": decode_prof,
-        "load_avg_end": os.getloadavg(), "machine": "2-core shared dev box (several agents at work)",
+        "machine": machine_info(note="2-core shared dev box (several agents at work); load averages at the end"),
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.out, indent=2)
 
 
 if __name__ == "__main__":

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import machine_info, write_report
 
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 
@@ -150,11 +150,9 @@ def main() -> None:
         "close_to_alert": _pct(lat_close), "close_to_alert_cpu": _pct(cpu_close), "batch_to_alert": _pct(lat_batch),
         "close_to_alert_windows_with_alert_changes": _pct(lat_close_alert),
         "split_median_ms": {k: round(1e3 * float(np.median(v)), 1) for k, v in split.items() if v},
-        "load_avg_end": os.getloadavg(), "machine": "2-core shared dev box under load (~9 agents)",
+        "machine": machine_info(note="2-core shared dev box under load (~9 agents); load averages at the end"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.out, indent=2)
 
 
 if __name__ == "__main__":

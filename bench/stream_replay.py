@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import machine_info, write_report
+
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 
 
@@ -98,10 +100,8 @@ def main() -> None:
               "load_avg_start": load0, "load_avg_end": os.getloadavg()}
     if args.replay_only:
         report = {"run": str(run), "model": args.model, "window_s": 10.0, "replay": replay,
-                  "machine": "2-core shared dev box under load (~9 agents)"}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(json.dumps(report, indent=2))
+                  "machine": machine_info(note="2-core shared dev box under load (~9 agents)")}
+        write_report(report, args.out, indent=2)
         return
 
     # split: time in window closing vs the rest
@@ -155,10 +155,8 @@ def main() -> None:
              "ratio_ingest_over_orjson": round(raw_s / ingest_s, 4)}
 
     report = {"run": str(run), "model": args.model, "window_s": 10.0, "replay": replay, "replay_split": split,
-              "gnmic": gnmic, "machine": "2-core shared dev box under load (~9 agents)"}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+              "gnmic": gnmic, "machine": machine_info(note="2-core shared dev box under load (~9 agents)")}
+    write_report(report, args.out, indent=2)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from _report import machine_info, write_report
+
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 
 
@@ -135,11 +137,11 @@ def main() -> None:
         "wall_s": round(wall, 1), "messages": state["messages"], "windows": state["windows"],
         "event_s_fed": state["event_s"], "msgs_per_wall_s": round(state["messages"] / wall, 1),
         "ticks": state["ticks"], "overrun_ticks": state["overruns"], "warmup_min": args.warmup_min,
-        "summary": summary, "load_avg_end": os.getloadavg(),
-        "machine": "2-core shared dev box under load (~9 agents)", "samples": samples,
+        "summary": summary,
+        "machine": machine_info(note="2-core shared dev box under load (~9 agents); load averages at the end"),
+        "samples": samples,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(report, args.out, echo=False)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
 
 

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import statistics
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from _report import machine_info, write_report
 
 
 async def _produce(bootstrap: str, topic: str, msgs: list[bytes]) -> None:
@@ -198,12 +198,10 @@ def main() -> None:
                            "ingest_only_msgs": round(mcpu["ingest"]),
                            "ratio_pipeline_over_raw": round(mcpu["pipeline"] / mcpu["raw"], 4),
                            "ratio_ingest_over_raw": round(mcpu["ingest"] / mcpu["raw"], 4)},
-        "load_avg_end": os.getloadavg(), "machine": "2-core shared dev box under load (~9 agents)",
+        "machine": machine_info(note="2-core shared dev box under load (~9 agents); load averages at the end"),
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.out, indent=2)
 
 
 if __name__ == "__main__":

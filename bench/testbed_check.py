@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
+from _report import write_report
 
 __all__ = ["CheckReport", "check_run"]
 
@@ -120,10 +121,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     rep = check_run(args.run_dir)
-    text = json.dumps(rep.to_dict(), indent=2, sort_keys=True)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    write_report(rep.to_dict(), args.json, indent=2, sort_keys=True, nan_as_null=True)
 
 
 if __name__ == "__main__":

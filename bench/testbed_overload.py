@@ -25,11 +25,11 @@ Writes a JSON report; prints one line per compared quantity.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from _report import machine_info, write_report
 
 from twinwatch.twin.kpis import queue_occupancy_ratio
 from twinwatch.twin.netmodel import load_network
@@ -147,8 +147,8 @@ def main() -> None:
               "sim_time_s": res.sim_time, "measured_time_s": res.measured_time, "wall_s": wall,
               "fluid_iterations": ov.iterations, "rows": rows, "fluid_cpu_ms_per_window": cost,
               "max_abs_rel_err": float(np.nanmax(np.abs([r["rel_err"] for r in rows])))}
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report["machine"] = machine_info()
+    write_report(report, args.out, echo=False, indent=2, nan_as_null=True)
     print(f"simulated {res.sim_time:.3f} s ({res.measured_time:.3f} s measured) in {wall:.1f} s wall")
 
 

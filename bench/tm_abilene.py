@@ -38,9 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import sys
 import time
@@ -63,6 +61,9 @@ from twinwatch.twin.traffic_matrix import (  # noqa: E402
     matrix_from_flows,
 )
 from twinwatch.twin.traffic_matrix.tomogravity import DEFAULT_LAMBDA  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, also when loaded by a test
+from _report import machine_info, write_report  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "traffic" / "abilene"
 N = 12
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     rm, links = abilene_routing(args.data / "abilene.dot")
     result: dict[str, Any] = {
         "command": "python bench/tm_abilene.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.machine()} {platform.python_version()}, 2-core shared dev box under load",
+        "machine": machine_info(note="2-core shared dev box under load"),
         "routing": "twinwatch.twin.routing.compute_routing, hop count (abilene.dot costs are all 0), split='even'",
         "links": len(links),
         "ecmp_pairs": int(np.sum(~np.all(np.isin(rm.matrix.toarray(), (0.0, 1.0)), axis=0))),
@@ -236,8 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         result["files"].append(run_file(args.data / name, rm, args.noise, args.lam, args.seed))
     if args.scale_nodes:
         result["scale"] = run_scale(args.scale_nodes, args.repeats, args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(result, args.out, echo=False, indent=2)
     print(f"wrote {args.out}")
     return 0
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import machine_info, write_report
 
 
 def _time(fn: Any, repeat: int) -> dict[str, float]:
@@ -75,10 +75,8 @@ def main() -> None:
         res["solver"], res["rows_used"] = tg.solver, tg.rows_used
         report["networks"][name] = res
         print(json.dumps({name: res}), flush=True)
-    report["load_avg_end"] = os.getloadavg()
-    report["machine"] = "2-core shared dev box under load (~9 agents)"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report["machine"] = machine_info(note="2-core shared dev box under load (~9 agents); load averages at the end")
+    write_report(report, args.out, echo=False, indent=2)
 
 
 if __name__ == "__main__":

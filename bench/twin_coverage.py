@@ -39,13 +39,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import machine_info, write_report
 
 KPIS: dict[str, str] = {"delay_s": "log", "jitter_s2": "log", "loss_ratio": "abs"}
 FIELDS = ("y_delay_s", "y_jitter_s2", "y_loss_ratio", "p_delay_s", "p_jitter_s2", "p_loss_ratio", "ok_delay_s",
@@ -279,10 +279,9 @@ def main() -> None:
                 line = " · ".join(f"{k}: {v[0] * 100:.1f} ({v[1]})" for gn in ("load", "size")
                                   for k, v in g[gn].items())
                 print(f"{name} {kpi} {variant}: all {g['all']['all'][0] * 100:.1f} | {line}")
-    load = os.getloadavg()
-    rep["machine"] = f"2-core shared dev box, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    rep["machine"] = machine_info(note="2-core shared dev box; load averages at the end")
     rep["wall_s"] = round(time.time() - t0, 1)
-    Path(a.out).write_text(json.dumps(rep, indent=1))
+    write_report(rep, Path(a.out), echo=False, nan_as_null=True)
     print(f"written {a.out}")
 
 

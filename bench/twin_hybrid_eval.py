@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from _report import machine_info, write_report
 
 BANDS: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.85, 0.95, np.inf)
 SIZES: tuple[float, ...] = (0, 25, 50, 100, 1000)
@@ -158,7 +158,8 @@ def main() -> None:
     ap.add_argument("--out", default="bench/notes/twin_hybrid_opdata.json")
     a = ap.parse_args()
     rep = run(a)
-    Path(a.out).write_text(json.dumps(rep, indent=1))
+    rep["machine"] = machine_info()
+    write_report(rep, Path(a.out), echo=False, nan_as_null=True)
     print("\n| load band | model | paths | delay MAPE % | queueing-part MAPE % | jitter MAPE % (median) | loss MAE |")
     print("|---|---|---|---|---|---|---|")
     for band, per in rep["accuracy"].items():

@@ -65,6 +65,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import machine_info, write_report
 
 from twinwatch.twin.features import FLOW_FEATURES, HOP_FEATURES, LINK_FEATURES, QUEUE_FEATURES, scenario_graph
 from twinwatch.twin.kpis import informative_jitter
@@ -329,7 +330,8 @@ def main() -> None:
             for k in ("delay_ape", "queue_ape", "jitter_ape"):
                 v = np.asarray(m.pop(k))
                 m[k[:-4] + "_mape"] = round(float(v.mean()), 3) if v.size else None
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    out["machine"] = machine_info()
+    write_report(out, Path(args.out), echo=False, nan_as_null=True)
     for k, v in sorted(out["summary"].items()):
         print(k, {n: (s["delay_mape"], s["queue_mape"], s["jitter_mape"]) for n, s in v.items()})
 

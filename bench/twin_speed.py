@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "gnnet" / "2022" / "validation" / "200"
@@ -86,12 +87,10 @@ def main() -> None:
                "total": _timed(lambda: model.predict(sc), a.repeats)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    load = os.getloadavg()
-    rep = {"machine": f"2-core shared dev box, load average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} "
-                      f"before, {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} after",
-           "torch": torch.__version__,
+    rep = {"machine": {**machine_info(note="2-core shared dev box; load averages after the run"),
+                       "load_avg_before": [round(x, 2) for x in load0]},
            "checkpoint": a.checkpoint or "shipped", "rows": rows}
-    Path(a.out).write_text(json.dumps(rep, indent=1))
+    write_report(rep, Path(a.out), echo=False)
     print(f"written {a.out}")
 
 

@@ -28,6 +28,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _report import machine_info, write_report  # noqa: E402
+
 from twinwatch.twin.datasets.gnnet import iter_samples  # noqa: E402
 from twinwatch.twin.sim import SimConfig, simulate  # noqa: E402
 
@@ -118,9 +120,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{folder['jitter'].get('median_re', float('nan')):.4f} "
               f"MAPE={folder['jitter'].get('mape', float('nan')):.4f}, "
               f"loss MAE={folder['loss_mae']}", flush=True)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1, default=float))
+    report["machine"] = machine_info()
+    write_report(report, args.out, echo=False, nan_as_null=True, default=float)
     return 0
 
 

@@ -51,8 +51,8 @@ from scipy import stats
 
 from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
 
-__all__ = ["NODE_POOL_PRIOR", "NODE_PRIOR_COUNT", "CounterReference", "destination_bps", "flow_rows", "origin_bps",
-           "ranked_links"]
+__all__ = ["NODE_POOL_PRIOR", "NODE_PRIOR_COUNT", "CounterReference", "RoutedReference", "destination_bps", "flow_rows",
+           "origin_bps", "ranked_links"]
 
 NODE_POOL_PRIOR = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.0)
 """Reference normalised scores seeding the pools of per-node tests: a unit-variance Student-t with 3 degrees
@@ -144,4 +144,92 @@ class CounterReference:
             obj = cls(int(ring.shape[1]), depth=int(ring.shape[0]))
             obj._ring = ring.copy()
             obj._pos = int(z["pos"][0])
+        return obj
+
+
+class RoutedReference:
+    """Per link, what the last flow-measured window's traffic, routed on the model, puts there (bit/s).
+
+    Flow records arrive once per export interval (60 s is common), link counters every window. The
+    routing test (a link carrying less than the flows routed on the model put there: an IGP metric or
+    a policy the model does not know) is exact on a flow window; between two of them the last flow
+    matrix still says what each link should carry, to within the traffic's drift since. This class
+    carries it for at most ``carry`` windows, so that a routing change is tested within a window or
+    two instead of at the next export (a 30–60 s change may fall between two). ``carry=0``: flow
+    windows only. The reference holds only while the model's routing is the one it was routed on (the
+    window's ``routing``, e.g. :attr:`~twinwatch.twin.snapshot.WindowSnapshot.routing_version`): a link
+    going down or coming back re-routes the flows, and the old loads would be wrong on both paths.
+
+    :meth:`settled` says which links' counters can be compared this window: a rate in the first window
+    after a gap or a counter reset spans the gap (a restarted counter's first delta counts from zero over
+    the whole gap, as Prometheus' ``rate()`` does) and reads low, which is a telemetry artefact, not
+    traffic routed elsewhere. State: ``(E,)`` float64, ``(E,)`` bool and one window number.
+
+    >>> ref = RoutedReference(2, carry=2)
+    >>> ref.update(10, np.array([5e8, 1e9]), "r1").tolist()   # a flow window: its own loads
+    [500000000.0, 1000000000.0]
+    >>> ref.update(12, None, "r1").tolist(), ref.age(12)       # two windows later: still carried
+    ([500000000.0, 1000000000.0], 2)
+    >>> bool(np.isnan(ref.update(13, None, "r1")).all())       # three windows later: too old
+    True
+    >>> _ = ref.update(20, np.array([5e8, 1e9]), "r1")
+    >>> bool(np.isnan(ref.update(21, None, "r2")).all())       # the routing changed: nothing to carry
+    True
+    >>> ref.settled(np.array([True, False])).tolist(), ref.settled(np.array([True, True])).tolist()
+    ([True, False], [True, False])
+    """
+
+    def __init__(self, n_links: int, *, carry: int = 3) -> None:
+        if carry < 0:
+            raise ValueError(f"RoutedReference: carry must be >= 0, got {carry}")
+        self.n_links, self.carry = int(n_links), int(carry)
+        self._routed = np.full(self.n_links, np.nan)
+        self._window = -(1 << 62)
+        self._routing = ""
+        self._clean = np.ones(self.n_links, dtype=bool)
+
+    def update(self, window: int, routed: np.ndarray | None, routing: str = "") -> np.ndarray:
+        """``(E,)`` loads to test window ``window`` against: ``routed`` when this is a flow window (it becomes the
+        reference), else the reference while at most ``carry`` windows old and routed on the same ``routing``,
+        else NaN."""
+        if routed is not None:
+            r = np.asarray(routed, dtype=np.float64)
+            if r.shape != (self.n_links,):
+                raise ValueError(f"RoutedReference.update: routed shape {r.shape} != ({self.n_links},)")
+            self._routed, self._window, self._routing = r.copy(), int(window), str(routing)
+            return r
+        if int(window) - self._window <= self.carry and str(routing) == self._routing:
+            return self._routed.copy()
+        return np.full(self.n_links, np.nan)
+
+    def settled(self, clean: np.ndarray) -> np.ndarray:
+        """``(E,)`` bool: links whose counters were ``clean`` (a finite rate, no reset, wrap or gap flag) this
+        window *and* the previous one; call once per window."""
+        c = np.asarray(clean, dtype=bool)
+        if c.shape != (self.n_links,):
+            raise ValueError(f"RoutedReference.settled: clean shape {c.shape} != ({self.n_links},)")
+        out = c & self._clean
+        self._clean = c.copy()
+        return out
+
+    def age(self, window: int) -> int:
+        """Windows since the reference's flow window."""
+        return int(window) - self._window
+
+    def to_bytes(self) -> bytes:
+        """Lossless snapshot (npz, no pickle)."""
+        buf = io.BytesIO()
+        np.savez(buf, routed=self._routed, clean=self._clean,
+                 window=np.array([self._window, self.carry], dtype=np.int64),
+                 routing=np.frombuffer(self._routing.encode(), dtype=np.uint8))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RoutedReference:
+        """Restore a :meth:`to_bytes` snapshot."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            routed, (window, carry) = z["routed"], z["window"].tolist()
+            obj = cls(int(routed.shape[0]), carry=int(carry))
+            obj._routed, obj._window, obj._clean = routed.astype(np.float64), int(window), z["clean"].astype(bool)
+            obj._routing = z["routing"].tobytes().decode()
         return obj

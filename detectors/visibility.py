@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FaultVisibility", "VisibilityError", "fault_visibility", "healthy_pair_links", "path_effects",
-           "twin_intervals"]
+           "probe_pairs", "twin_intervals"]
 
 _NETWORK_FAULT_KINDS = ("capacity_degradation", "grey_loss", "link_down", "metric_change", "queue_change",
                         "traffic_surge", "unmonitored_traffic")
@@ -72,6 +72,11 @@ class FaultVisibility:
     utilization_change: float
     """Largest ``|utilisation_fault − utilisation_baseline|`` over the links (hidden share for unmonitored traffic)."""
     reason: str
+    observable: bool = True
+    """Visible in what the telemetry measures: the path effects counted only on the measured pairs (probes),
+    the link effects on the links (every link has counters). Equal to ``visible`` when no
+    ``observed_pairs`` were given."""
+    observable_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN → ``None``)."""
@@ -148,6 +153,26 @@ def _fault_entities(label: Mapping[str, Any], pair_names: np.ndarray, link_names
     return p_sel, l_sel
 
 
+def _reasons(d: float, loss: float, u: float, d_band: float, loss_band: float, u_band: float,
+             what: str = "") -> list[str]:
+    """Why an effect leaves the band: path delay ``|log ratio|`` ``d``, path loss increase ``loss``, link
+    utilisation change ``u`` against their bands (NaN: not available)."""
+    out = []
+    if math.isfinite(d) and d > d_band:
+        out.append(f"{what}path delay |log ratio| {d:.3g} > {d_band:.3g}")
+    if math.isfinite(loss) and loss > loss_band:
+        out.append(f"{what}path loss +{loss:.3g} > {loss_band:.3g}")
+    if math.isfinite(u) and u > u_band:
+        out.append(f"link utilisation change {u:.3g} > band {u_band:.3g}")
+    return out
+
+
+def probe_pairs(model: Any) -> set[str]:
+    """The ``"src->dst"`` pairs the network model's probes measure (:func:`fault_visibility`'s ``observed_pairs``)."""
+    names = list(model.node_names)
+    return {f"{names[int(s)]}->{names[int(d)]}" for s, d in zip(model.probe_src, model.probe_dst, strict=True)}
+
+
 def healthy_pair_links(model: Any) -> dict[str, set[str]]:
     """``"src->dst"`` → link ids of the pair's routes in the network model as configured (all links up).
 
@@ -170,7 +195,8 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
                      baseline_windows: int = 6, util_band_quantile: float = 0.9,
                      egress_capacity_bps: Mapping[str, float] | None = None,
                      pair_links: Mapping[str, Collection[str]] | None = None,
-                     link_capacity_bps: Mapping[str, float] | None = None) -> dict[str, FaultVisibility]:
+                     link_capacity_bps: Mapping[str, float] | None = None,
+                     observed_pairs: Collection[str] | None = None) -> dict[str, FaultVisibility]:
     """Per network fault of ``labels`` (by label ``id``): its largest true effect and whether it is visible.
 
     ``truth_dir`` holds ``paths.parquet`` and ``links.parquet``; ``intervals`` the twin's 90 % residual
@@ -183,6 +209,13 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
     counts (the maximum over all of them: noise alone then often leaves the band).
     ``link_capacity_bps`` maps a link id to its capacity in the network model (the inventory): link
     utilisation is the true ``tx_bps`` over it, as telemetry computes it (links missing: no utilisation).
+    ``observed_pairs`` are the ``"src->dst"`` pairs whose path KPIs the telemetry measures (the network's
+    probes): a fault is then also judged on what is measured (:attr:`FaultVisibility.observable`; a visible
+    link going down always is: its interfaces report their oper-status). A fault
+    whose only effect is on paths no probe measures (grey loss on a link no probe crosses: silent drops do
+    not show in counters) is visible in the ground truth but *unobservable* with this instrumentation: no
+    detector fed this telemetry can see it, so a score on the visible faults alone mixes the detector's
+    quality with the probes' coverage.
     """
     import pyarrow.parquet as pq
 
@@ -253,21 +286,26 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
             return float(np.nanmax(v)) if np.isfinite(v).any() else math.nan
 
         d_max, l_max, u_max = top(pe["delay_s"]), top(pe["loss_ratio"]), top(du_f)
+        if observed_pairs is not None:
+            measured = np.isin(pair_names, np.asarray(sorted({str(x) for x in observed_pairs}), dtype=str))
+            d_obs, l_obs = (top(np.where(measured[: pe[k].size], pe[k], np.nan)) for k in ("delay_s", "loss_ratio"))
+        else:
+            d_obs, l_obs = d_max, l_max
         if lb["kind"] == "unmonitored_traffic":
             nodes = {str(x) for x in lb.get("entities") or ()}
             sel = (r_ws >= s) & (r_ws < max(e, s + window_s)) & np.isin(r_src, list(nodes))
             n_win = max(round((max(e, s + window_s) - s) / window_s), 1)
             cap = sum(float((egress_capacity_bps or {}).get(nd, math.inf)) for nd in nodes)
             u_max = float(r_off[sel].sum() / n_win / cap) if cap > 0 else math.nan
-        reasons = []
-        if math.isfinite(d_max) and d_max > max(d_hi, -d_lo):
-            reasons.append(f"path delay |log ratio| {d_max:.3g} > {max(d_hi, -d_lo):.3g}")
-        if math.isfinite(l_max) and l_max > s_hi:
-            reasons.append(f"path loss +{l_max:.3g} > {s_hi:.3g}")
-        if math.isfinite(u_max) and u_max > u_band:
-            reasons.append(f"link utilisation change {u_max:.3g} > band {u_band:.3g}")
+        reasons = _reasons(d_max, l_max, u_max, max(d_hi, -d_lo), s_hi, u_band)
+        seen = _reasons(d_obs, l_obs, u_max, max(d_hi, -d_lo), s_hi, u_band, "measured ")
+        if lb["kind"] == "link_down" and reasons and observed_pairs is not None:
+            seen.append("the link's oper-status is reported by its interfaces")
         out[str(lb.get("id", len(out)))] = FaultVisibility(
             id=str(lb.get("id", len(out))), kind=str(lb["kind"]), visible=bool(reasons), delay_log_ratio=d_max,
             loss_increase=l_max, utilization_change=u_max,
-            reason="; ".join(reasons) or "inside the twin's 90 % interval on every KPI")
+            reason="; ".join(reasons) or "inside the twin's 90 % interval on every KPI",
+            observable=bool(reasons) and bool(seen),
+            observable_reason="; ".join(seen) or ("no measured path or link shows it (unobservable with these "
+                                                  "probes)" if reasons else "not visible"))
     return out

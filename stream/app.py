@@ -179,23 +179,13 @@ class Service:
     async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         """faust signal: checkpoint what was processed since the last checkpoint (so the next owner re-reads
         little), then hold the agents until the next assignment's state is in place."""
-        if self._dirty and self._restored.is_set():
-            try:
-                async with self._order:
-                    await self.checkpoint()
-            except Exception as exc:  # the next owner re-reads from the previous checkpoint: nothing is lost
-                log.warning("checkpoint at revocation failed (%s); the next owner re-reads from the last one", exc)
+        await self._checkpoint_if_dirty("at revocation", "the next owner re-reads from the last one")
         self._restored.clear()
 
     async def _on_shutdown(self, sender: Any, **_: Any) -> None:
         """faust signal (consumer stopped, producer still up): a last checkpoint, so a clean stop re-does nothing."""
-        if self._dirty and self._restored.is_set():
-            try:
-                async with self._order:
-                    await self.checkpoint(commit=False)
-                log.info("final checkpoint written (%d bytes)", self.state_bytes)
-            except Exception as exc:
-                log.warning("final checkpoint failed (%s); the next start re-reads from the last one", exc)
+        if await self._checkpoint_if_dirty("at shutdown", "the next start re-reads from the last one", commit=False):
+            log.info("final checkpoint written (%d bytes)", self.state_bytes)
 
     def _restore(self, blob: bytes | None, ends: dict[str, int]) -> None:
         """(pipeline thread) A fresh pipeline, with the state of ``blob`` when there is one.
@@ -381,12 +371,24 @@ class Service:
         if not (self._dirty and self._restored.is_set()
                 and loop.time() - self._last_checkpoint >= self.cfg.state.interval_s):
             return
-        async with self._order:
-            if self._dirty and self._restored.is_set():
-                try:
-                    await self.checkpoint()
-                except Exception as exc:
-                    log.warning("checkpoint failed (%s); retried at the next tick", exc)
+        await self._checkpoint_if_dirty("on the timer", "retried at the next tick")
+
+    async def _checkpoint_if_dirty(self, when: str, then: str, *, commit: bool = True) -> bool:
+        """Checkpoint when batches were processed since the last checkpoint and the state is restored (checked
+        again once ``self._order`` is held: a batch's own checkpoint may have got there first). A failure is
+        logged with ``when`` and ``then`` (what happens instead), never raised: the last checkpoint and the
+        offsets it committed still hold, so nothing is lost. Returns whether a checkpoint was written."""
+        if not (self._dirty and self._restored.is_set()):
+            return False
+        try:
+            async with self._order:
+                if not (self._dirty and self._restored.is_set()):
+                    return False
+                await self.checkpoint(commit=commit)
+        except Exception as exc:
+            log.warning("checkpoint %s failed (%s); %s", when, exc, then)
+            return False
+        return True
 
     async def _started(self) -> None:
         """The worker is up and its consumer started: ready once the twin is loaded."""

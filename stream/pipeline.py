@@ -494,6 +494,7 @@ class Pipeline:
             for d in out.dead_letters:
                 mt.dlq.labels(fmt, d.reason).inc()
         if len(res.samples):
+            reached = -np.inf  # the event time the source has reached: the latest row it carried, any network
             for name, batch in self._split(res.samples).items():
                 net = self.networks[name]
                 state = net.counters.setdefault(fmt, CounterState())
@@ -504,11 +505,18 @@ class Pipeline:
                         mt.rejected.labels(fmt, rj.reason).inc(rj.count)
                 mb = nr.measurements
                 if len(mb):
-                    late = net.windows.add(_columns(mb), source=source or fmt)
+                    cols = _columns(mb)
+                    reached = max(reached, float(np.max(cols["ts"], initial=-np.inf, where=np.isfinite(cols["ts"]))))
+                    late = net.windows.add(cols, source=source or fmt)
                     if mt is not None:
                         mt.measurements.labels(name).inc(len(mb))
                         if late:
                             mt.late_rows.labels(name).inc(late)
+            if len(self.networks) > 1 and np.isfinite(reached):
+                # a source is one in-order stream, whichever networks its rows belong to: every network's windows
+                # learn how far it has got (a network it carried no rows for this time must not wait for it)
+                for net in self.networks.values():
+                    net.windows.advance(source or fmt, reached)
         if len(res.flows):
             ends = np.asarray(res.flows.ts, dtype=np.float64)
             top = float(ends[np.isfinite(ends)].max(initial=-np.inf))
@@ -516,9 +524,10 @@ class Pipeline:
                 net = self.networks[name]
                 late = net.flows.late
                 net.flows.add(res.flows)
-                net.windows.advance(source or fmt, top)
                 if mt is not None and net.flows.late > late:
                     mt.late_flows.labels(name).inc(net.flows.late - late)
+            for net in self.networks.values():  # the source's progress, for every network (as for rows above)
+                net.windows.advance(source or fmt, top)
         out.extend(self._close(force=False))
         return out
 

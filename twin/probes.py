@@ -35,7 +35,7 @@ import numpy as np
 from twinwatch.twin.routing import Routing, flow_hash, hash_paths
 from twinwatch.twin.scenario import MAX_SIZES, SizeDist, TimeDist
 
-__all__ = ["PROBE_KEY_BASE", "pair_numbers", "probe_flow_columns", "probe_paths"]
+__all__ = ["PROBE_KEY_BASE", "pair_numbers", "probe_flow_columns", "probe_paths", "probed_links"]
 
 PROBE_KEY_BASE = 1 << 48
 """Flow-hash key of probe ``k`` is ``PROBE_KEY_BASE + k`` (demand rows use their row number)."""
@@ -95,3 +95,21 @@ def probe_flow_columns(rate_pps: np.ndarray, size_bits: np.ndarray, tos: np.ndar
         "flow_size_probs": probs,
         "flow_tos": np.asarray(tos, dtype=np.int8).copy(),
     }
+
+
+def probed_links(routing: Routing, src: np.ndarray, dst: np.ndarray, tos: np.ndarray) -> np.ndarray:
+    """``(E,)`` bool: the links some probe's packets cross (the path :func:`probe_paths` picks per probe).
+
+    Silent drops (grey loss) and queueing on a link no probe crosses show in no telemetry (counters do
+    not count silent drops; delay is measured only by probes): a detector cannot see them there.
+
+    >>> from twinwatch.twin.routing import compute_routing
+    >>> r = compute_routing(3, np.array([0, 1, 1, 2]), np.array([1, 2, 0, 1]), np.ones(4))
+    >>> probed_links(r, np.array([0]), np.array([2]), np.array([0])).tolist()   # 0 -> 1 -> 2
+    [True, True, False, False]
+    """
+    out = np.zeros(routing.n_links, dtype=bool)
+    for p in probe_paths(routing, src, dst, tos).tolist():
+        if p >= 0:
+            out[routing.path_links[routing.path_ptr[p]:routing.path_ptr[p + 1]]] = True
+    return out

@@ -10,8 +10,14 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from twinwatch.twin.netmodel import NetworkModel
 
 __all__ = ["network"]
 
@@ -183,7 +189,8 @@ def show(file: str, links: bool) -> None:
     (abilene, geant, cogentco, nsfnet). The tables show, per device, its
     number (the twin's node number), role, vendor, links out and egress
     capacity; per directed link its number, id, interfaces, capacity (Gb/s),
-    propagation delay (ms) and IGP metric; then the probes.
+    propagation delay (ms) and IGP metric; then the probes and the links no
+    probe crosses (delay and silent drops there show in no telemetry).
 
     \b
     Examples:
@@ -234,5 +241,24 @@ def show(file: str, links: bool) -> None:
             pt.add_row(p.name, p.src, p.dst, f"{p.rate_pps:g}", str(p.size_bytes), str(p.dscp),
                        str(int(m.probe_class[k])))
         con.print(pt)
+    covered = _probe_coverage(m)
+    blind = [lid for lid, c in zip(m.link_ids, covered.tolist(), strict=True) if not c]
+    line = f"probe coverage: {m.n_links - len(blind)} of {m.n_links} directed links crossed by a probe (all links up)"
+    if blind:
+        more = " ..." if len(blind) > 12 else ""
+        line += (f"; delay and silent drops (grey loss) on the other {len(blind)} are measured by no probe: "
+                 f"{', '.join(blind[:12])}{more}")
+    con.print(line)
     for w in m.warnings:
         con.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _probe_coverage(m: NetworkModel) -> np.ndarray:
+    """``(E,)`` bool: the links of network model ``m`` that a probe crosses with every link up."""
+    import numpy as np
+
+    from twinwatch.twin.probes import probed_links
+    from twinwatch.twin.snapshot import SnapshotBuilder
+
+    routing = SnapshotBuilder(m).routing(np.ones(m.n_links, dtype=bool))
+    return probed_links(routing, m.probe_src, m.probe_dst, m.probe_class)

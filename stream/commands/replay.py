@@ -71,6 +71,7 @@ class ReplayResult:
     def __init__(self) -> None:
         self.messages: dict[str, int] = {}
         self.dead_letters = 0
+        self.refused_messages = 0  # dead letters that are a whole message (the others are one element of one)
         self.changes: list[Any] = []
         self.windows: list[Any] = []
         self.late_rows = 0
@@ -100,6 +101,7 @@ def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any
     def emit(out: PipelineOutput) -> None:
         nonlocal first, last
         result.dead_letters += len(out.dead_letters)
+        result.refused_messages += sum(d.whole_message for d in out.dead_letters)
         result.changes += out.changes
         for w in out.windows:
             first, last = min(first, w.start), max(last, w.end)
@@ -166,8 +168,9 @@ def run_twinless(streams: dict[str, list[bytes]], *, window_s: float, lateness_s
 
     for fmt, chunk in interleave(streams, batch):
         res = decoders[fmt].decode_batch(list(chunk))
-        dead, _ = _dead_letters_of(fmt, chunk, res.rejections, None)
+        dead, whole = _dead_letters_of(fmt, chunk, res.rejections, None)
         result.dead_letters += len(dead)
+        result.refused_messages += whole
         if dlq_sink is not None:
             dlq_sink.write_many(d.to_dict() for d in dead)
         if len(res.samples):
@@ -452,11 +455,16 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
 
 
 def _summary(res: ReplayResult, empty_captures: int = 0) -> None:
-    """One summary line on stderr; exit 3 when some input went to the dead letters or some captures were empty."""
+    """One summary line on stderr; exit 1 when every message went to the dead letters, 3 when some did or some
+    captures were empty."""
     fired = sum(c.action == "firing" for c in res.changes)
     per_format = ", ".join(f"{k} {v}" for k, v in res.messages.items())
     click.echo(f"replayed {sum(res.messages.values())} messages ({per_format}): {fired} alert(s) fired, "
                f"{len(res.changes) - fired} resolved, {res.dead_letters} dead letter(s), "
                f"{res.late_rows} late row(s); {res.event_span_s:.0f} s of telemetry in {res.elapsed_s:.1f} s "
                f"({res.speedup:.0f}x real time)", err=True)
+    total = sum(res.messages.values())
+    if total and res.refused_messages >= total:
+        click.echo("error: every message was rejected (see the dead letters): nothing was replayed", err=True)
+        sys.exit(int(ExitCode.INVALID_INPUT))
     sys.exit(int(ExitCode.PARTIAL) if res.dead_letters or empty_captures else int(ExitCode.OK))

@@ -134,3 +134,19 @@ def test_native_mutation_stack_that_casts_an_object_array_builds() -> None:
 
     inp = build_input("native", random.Random("2:native:73686"))
     assert inp.target == "ds" and "ds/manifest.json" in inp.files
+
+
+def test_the_watchdog_bounds_cpu_time_with_a_wall_clock_backstop() -> None:
+    """A computing input is stopped after its CPU bound; waiting (a starved machine, a sleep) is not computing
+    and is stopped only by the wall-clock backstop."""
+    import time
+
+    from tests.fuzz.harness import HangError, watchdog
+
+    with pytest.raises(HangError, match="CPU time"), watchdog(0.1):
+        while True:  # a runaway loop
+            pass
+    with watchdog(0.1):  # 0.15 s of waiting: no CPU spent, within the 2 s backstop
+        time.sleep(0.15)
+    with pytest.raises(HangError, match="wall-clock time"), watchdog(0.05, wall_factor=2.0):
+        time.sleep(1.0)

@@ -67,3 +67,22 @@ def test_node_pool_prior_is_a_unit_variance_heavy_tailed_reference() -> None:
     assert 0.8 < float(np.var(NODE_POOL_PRIOR)) <= 1.05  # t(3) rescaled; the grid truncates the far tails
     # heavier than a normal: beyond 4 sigma is far more common than the normal's 6e-5
     assert np.mean(np.abs(NODE_POOL_PRIOR) > 4.0) > 1e-3
+
+
+def test_routed_reference_carries_the_last_flow_loads_and_survives_a_restore() -> None:
+    from twinwatch.detectors.traffic import RoutedReference
+
+    ref = RoutedReference(3, carry=3)
+    assert np.isnan(ref.update(0, None)).all()  # no flow window yet: nothing to test against
+    loads = np.array([1e9, 2e9, 0.0])
+    assert ref.update(5, loads, "v1").tolist() == loads.tolist()
+    back = RoutedReference.from_bytes(ref.to_bytes())
+    for w in (6, 7, 8):
+        assert back.update(w, None, "v1").tolist() == loads.tolist() == ref.update(w, None, "v1").tolist()
+    assert np.isnan(back.update(9, None, "v1")).all() and back.age(9) == 4
+    _ = back.update(10, loads, "v1")
+    assert np.isnan(back.update(11, None, "v2")).all()  # a link went down or came back: re-routed, not carried
+    with pytest.raises(ValueError, match="carry"):
+        RoutedReference(3, carry=-1)
+    with pytest.raises(ValueError, match="shape"):
+        ref.update(10, np.ones(2))

@@ -166,6 +166,43 @@ def test_surge_towards_one_node_is_a_traffic_anomaly_naming_it() -> None:
     assert {s["link"] for s in ingress[0][1].suspects} <= {"a->c", "b->c"}  # the links into c
 
 
+@pytest.mark.parametrize("hold", [6, 0])
+def test_matrix_tests_are_held_while_a_network_fault_is_open(hold: int) -> None:
+    """A network fault (probe loss on a->c from window 40) makes the window's counter-estimated matrix
+    suspect: the per-destination test then fires nothing new (held), whereas with ``traffic_hold_windows=0``
+    the same surge towards c (windows 50-55) raises its traffic anomaly. The degradation itself fires either way."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(22)
+    det = TwinDetector(model, alpha=0.01, traffic_hold_windows=hold)
+    fired = _fired(det, (_window(model, w, rng, surge_c=4.0 if 50 <= w < 56 else 1.0,
+                                 loss_ac=0.3 if w >= 40 else 0.0) for w in range(70)))
+    assert any(a.kpi == "probe_loss" and a.kind == "degradation" and w < 50 for w, a in fired)
+    ingress = [w for w, a in fired if a.kpi == "ingress_bps"]
+    if hold:
+        assert ingress == []
+    else:
+        assert ingress and all(50 <= w <= 57 for w in ingress)
+
+
+def test_matrix_tests_resume_once_the_hold_has_passed() -> None:
+    """A fault that ended long before the surge does not hold it: the surge fires as without any fault."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(22)
+    det = TwinDetector(model, alpha=0.01, traffic_hold_windows=6)
+    with pytest.raises(ValueError, match="traffic_hold_windows"):
+        TwinDetector(model, traffic_hold_windows=-1)
+    fired = _fired(det, (_window(model, w, rng, surge_c=4.0 if 80 <= w < 86 else 1.0,
+                                 loss_ac=0.3 if 30 <= w < 40 else 0.0) for w in range(100)))
+    resolved_by = max(w for w, a in fired if a.kpi == "probe_loss")
+    assert resolved_by < 80
+    ingress = [(w, a) for w, a in fired if a.kpi == "ingress_bps"]
+    assert ingress and all(80 <= w <= 87 for w, _ in ingress) and {a.entity_id for _, a in ingress} == {"c"}
+
+
 def test_router_whose_flow_export_misses_traffic_is_a_traffic_anomaly() -> None:
     # one window in six has rows measured from flow records (a 60 s export); from window 96 router b's
     # records carry 30 % of what its counters account for, on flow windows only
@@ -183,9 +220,10 @@ def test_router_whose_flow_export_misses_traffic_is_a_traffic_anomaly() -> None:
     assert {s["link"] for s in a.suspects} <= {"b->a", "b->c"}  # b's links out
 
 
-def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: float) -> object:
-    """A 10 s window of the triangle whose matrix comes from flow records (every pair, 1:1 sampled);
-    a fraction ``moved`` of a -> c traffic actually goes a -> b -> c (a metric the model does not have)."""
+def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: float, flows: bool = True) -> object:
+    """A 10 s window of the triangle whose matrix comes from flow records (every pair, 1:1 sampled; with
+    ``flows=False`` from the counters alone, as between two flow exports); a fraction ``moved`` of a -> c
+    traffic actually goes a -> b -> c (a metric the model does not have)."""
     from twinwatch.twin.snapshot import build_snapshot
 
     t0 = 1.7e9 + 10.0 * w
@@ -202,11 +240,48 @@ def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: floa
     rows = {"entity_kind": ["link"] * len(ids), "entity_id": ids, "kpi": kpis, "value": vals}
     src, dst = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     by = np.array([rate[(s, d)] * 10.0 / 8.0 for s, d, _ in pairs])
-    flows = {"src_node": src, "dst_node": dst, "bytes_count": by, "packets_count": by / 1000.0,
-             "flow_start_s": np.full(6, t0), "flow_end_s": np.full(6, t0 + 10.0),
-             "sampling_rate": np.ones(6, dtype=np.int64), "dscp": np.zeros(6, dtype=np.uint8),
-             "exporter_node": src}
-    return build_snapshot(model, t0, t0 + 10.0, rows, flows=flows, flow_exporters=np.ones(3, bool))
+    if not flows:
+        return build_snapshot(model, t0, t0 + 10.0, rows)
+    recs = {"src_node": src, "dst_node": dst, "bytes_count": by, "packets_count": by / 1000.0,
+            "flow_start_s": np.full(6, t0), "flow_end_s": np.full(6, t0 + 10.0),
+            "sampling_rate": np.ones(6, dtype=np.int64), "dscp": np.zeros(6, dtype=np.uint8),
+            "exporter_node": src}
+    return build_snapshot(model, t0, t0 + 10.0, rows, flows=recs, flow_exporters=np.ones(3, bool))
+
+
+@pytest.mark.parametrize("carry", [3, 0])
+def test_a_routing_change_between_two_flow_exports_is_tested_against_the_last_flows(carry: int) -> None:
+    """Flow records every 6th window (a 60 s export); 60 % of a -> c takes b's detour in windows 61-63 only,
+    between the exports of windows 60 and 66. The last export's loads, carried for 3 windows, catch it on the
+    counters (in its second window: the carried test takes the 2-of-3 persistence); flow windows alone
+    (carry 0) never see it."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(25)
+    det = TwinDetector(model, alpha=0.01, routed_carry_windows=carry)
+    snaps = [_flow_window(model, w, rng, moved=0.6 if 61 <= w <= 63 else 0.0, flows=w % 6 == 0) for w in range(72)]
+    assert {s.tm_source for s in snaps[60:64]} == {"flows", "counters"}
+    routed = [(w, a) for w, a in _fired(det, snaps) if a.kpi == "routed_bps"]
+    if carry:
+        assert [(w, a.entity_id) for w, a in routed] == [(62, "a->c")]  # its second window: 2-of-3 persistence
+        assert "the flow records of 2 window(s) ago" in routed[0][1].explanation
+    else:
+        assert routed == []
+
+
+def test_a_one_window_dip_does_not_fire_the_carried_routing_test() -> None:
+    """A single window reading low on a->c (a counter restarting mid-window reads this way) is not a routing
+    change: with the carried test's persistence nothing fires; flow windows alone, decided window by window,
+    fire on it."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    for carry, expected in ((3, []), (0, [(30, "a->c")])):
+        rng = np.random.default_rng(26)
+        det = TwinDetector(model, alpha=0.01, routed_carry_windows=carry)
+        snaps = [_flow_window(model, w, rng, moved=0.6 if w == 30 else 0.0) for w in range(40)]
+        assert [(w, a.entity_id) for w, a in _fired(det, snaps) if a.kpi == "routed_bps"] == expected, carry
 
 
 def test_traffic_below_what_the_flows_routed_on_the_model_is_a_degradation_of_that_link() -> None:
@@ -220,7 +295,7 @@ def test_traffic_below_what_the_flows_routed_on_the_model_is_a_degradation_of_th
     assert {s.tm_source for s in snaps} == {"flows"}
     fired = _fired(det, snaps)
     routed = [(w, a) for w, a in fired if a.kpi == "routed_bps"]
-    assert [(w, a.entity_id) for w, a in routed] == [(30, "a->c")]
+    assert [(w, a.entity_id) for w, a in routed] == [(31, "a->c")]  # its second window: 2-of-3 persistence
     a = routed[0][1]
     assert a.kind == "degradation" and a.suspects[0]["link"] == "a->c"
     assert a.observed == pytest.approx(0.4 * a.expected, rel=0.05)

@@ -81,6 +81,38 @@ def test_loss_counts_only_on_paths_through_the_faulty_link(tmp_path: Path) -> No
     assert not elsewhere.visible and elsewhere.loss_increase == 0.0
 
 
+def test_a_fault_only_on_unprobed_paths_is_visible_but_not_observable(tmp_path: Path) -> None:
+    """Grey loss on a->b: visible in the truth; observable only when a probe measures the pair a->b."""
+    truth = _truth(tmp_path, lossy_from=150.0)
+    probed = fault_visibility(_labels("grey_loss"), truth, INTERVALS, window_s=W, pair_links=PAIRS,
+                              link_capacity_bps=CAP, observed_pairs={"a->b"})["f1"]
+    assert probed.visible and probed.observable and "measured path loss" in probed.observable_reason
+    unprobed = fault_visibility(_labels("grey_loss"), truth, INTERVALS, window_s=W, pair_links=PAIRS,
+                                link_capacity_bps=CAP, observed_pairs={"b->a"})["f1"]
+    assert unprobed.visible and not unprobed.observable
+    assert "unobservable" in unprobed.observable_reason
+    assert unprobed.loss_increase == pytest.approx(0.01)  # the truth's effect is reported as before
+    no_probes = fault_visibility(_labels("grey_loss"), truth, INTERVALS, window_s=W, pair_links=PAIRS,
+                                 link_capacity_bps=CAP)["f1"]
+    assert no_probes.observable == no_probes.visible  # without observed_pairs: every path counts
+
+
+def test_a_visible_link_down_is_observable_through_its_oper_status(tmp_path: Path) -> None:
+    """A link going down is reported by its interfaces, probed or not (its delay effect here is on a->b only)."""
+    v = fault_visibility(_labels("link_down"), _truth(tmp_path, slow_from=150.0), INTERVALS, window_s=W,
+                         pair_links=PAIRS, link_capacity_bps=CAP, observed_pairs={"b->a"})["f1"]
+    assert v.visible and v.observable and "oper-status" in v.observable_reason
+
+
+def test_a_utilisation_effect_is_observable_without_any_probe(tmp_path: Path) -> None:
+    """Links have counters: an unmonitored-traffic fault (a utilisation effect) stays observable with no probe."""
+    lb = [{"id": "u", "kind": "unmonitored_traffic", "benign": False, "start": 150.0, "end": 200.0,
+           "entity_kind": "node", "entities": ["a"]}]
+    v = fault_visibility(lb, _truth(tmp_path), INTERVALS, window_s=W, pair_links=PAIRS, link_capacity_bps=CAP,
+                         egress_capacity_bps={"a": 1e9}, observed_pairs=set())["u"]
+    assert v.visible and v.observable
+
+
 def test_unmonitored_traffic_effect_is_the_hidden_share_of_egress_capacity(tmp_path: Path) -> None:
     lb = [{"id": "u", "kind": "unmonitored_traffic", "benign": False, "start": 150.0, "end": 200.0,
            "entity_kind": "node", "entities": ["a"]}]

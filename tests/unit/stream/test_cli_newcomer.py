@@ -263,6 +263,28 @@ def test_replay_with_one_empty_capture_among_others_is_partial(tmp_path: Path) -
     assert f"replayed {n_lines} messages" in out
 
 
+@pytest.mark.parametrize("network", [[], ["--network", "abilene", "--model", "qt"]])
+def test_replay_with_every_message_rejected_is_an_input_error(tmp_path: Path, network: list[str]) -> None:
+    """Every message a dead letter: nothing was replayed, exit 1 as ``adapt`` does (this used to exit 3)."""
+    capture = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    capture.write_bytes(b'garbage\n{"x": 1}\nnot json [brackets]\n')
+    dlq = tmp_path / "dlq.jsonl"
+    code, out = _invoke(["replay", str(capture), *network, "--out", str(tmp_path / "a.jsonl"), "--dlq", str(dlq)])
+    assert code == 1, out
+    assert "3 dead letter(s)" in out and "every message was rejected" in out
+    assert len(dlq.read_text().splitlines()) == 3  # counted and kept, not vanished
+
+
+def test_replay_with_some_messages_rejected_is_partial(tmp_path: Path) -> None:
+    """A good capture plus one bad line still exits 3 (partial), not 1."""
+    good = (FIXTURES / "gnmic" / "srl_statistics" / "input.jsonl").read_bytes()
+    capture = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    capture.write_bytes(good.rstrip(b"\n") + b"\ngarbage\n")
+    code, out = _invoke(["replay", str(capture), "--out", str(tmp_path / "a.jsonl")])
+    assert code == 3, out
+    assert "every message was rejected" not in out
+
+
 _LABEL = '{"kind": "link_down", "start": 1700000100, "end": 1700000200, "entities": {"links": ["0->1"]}}\n'
 
 

@@ -157,6 +157,35 @@ def test_window_buffer_watermark_waits_for_the_slowest_source() -> None:
     assert [s for s, _, _ in wb.close_ready()][:2] == [10.0, 20.0]  # slow idle (> 60 s): fast alone
 
 
+def test_every_network_closes_its_windows_while_the_stream_runs(run: dict[str, Any], tmp_path: Path) -> None:
+    """Two networks, one pipeline: Abilene's telemetry on the four formats, a triangle's gnmic on a source of its
+    own. Each source is one in-order stream whatever network its rows belong to, so neither network waits for
+    the sources that carry only the other's rows: both close their windows as the stream runs, not at the
+    final flush (before the fix, both held every window until the flush)."""
+    from twinwatch.twin.models import get_model
+    from twinwatch.twin.netmodel import load_network, model_from_dict
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
+
+    doc = {"version": 1, "name": "tri", "devices": [{"name": n} for n in ("tri-a", "tri-b", "tri-c")],
+           "links": [{"a": {"device": f"tri-{x}", "interface": f"{x}-{y}"},
+                      "b": {"device": f"tri-{y}", "interface": f"{y}-{x}"},
+                      "capacity_bps": "10G", "delay_s": 0.005} for x, y in ("ab", "bc", "ca")]}
+    tri = model_from_dict(doc, source="tri")
+    run_testbed(tri, [], tmp_path, TestbedConfig(duration_s=DURATION_S, window_s=WINDOW_S, seed=6))
+    streams = {**run["streams"], "gnmic-tri": [x for x in (tmp_path / "topics" / "twinwatch.raw.gnmic.jsonl")
+                                               .read_bytes().split(b"\n") if x]}
+    pipe = Pipeline([load_network(str(run["dir"] / "network.yaml")), tri], get_model("qt"), window_s=WINDOW_S,
+                    lateness_s=5.0, max_age_s=None, sources=streams, idle_s=float("inf"))
+    live = PipelineOutput()
+    for src, chunk in interleave(streams, 500):
+        live.extend(pipe.process(chunk, "gnmic" if src == "gnmic-tri" else src, source=src))
+    closed = Counter(w.network for w in live.windows)
+    flushed = Counter(w.network for w in pipe.flush().windows)
+    n = DURATION_S / WINDOW_S
+    assert closed["tri"] >= 0.9 * n and closed[run["model"].name] >= 0.9 * n, (closed, flushed)
+    assert flushed["tri"] <= 3 and flushed[run["model"].name] <= 3
+
+
 def test_expected_records_are_json(run: dict[str, Any]) -> None:
     rec = run["out"].expected[len(run["out"].expected) // 2]
     back = orjson.loads(dumps(rec))

@@ -73,6 +73,19 @@ def test_import_graphml_scenario_netbox(tmp_path: Path) -> None:
     assert two.link_src_interface == ["TenGigE0/0/0/0", "TenGigE0/0/0/0"] and two.link_metric.tolist() == [1, 1]
 
 
+def test_show_names_the_links_no_probe_crosses(tmp_path: Path) -> None:
+    """The lab triangle's one probe r1 -> r3: the links it does not cross are listed as measured by no probe."""
+    from twinwatch.twin.netmodel import load_network
+
+    path = _write(tmp_path, "lab.yaml", lab_doc())
+    m = load_network(path)
+    res = _run("show", path)
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert f"of {m.n_links} directed links crossed by a probe" in out
+    assert "measured by no probe" in out
+
+
 def test_import_errors(tmp_path: Path) -> None:
     res = _run("import", "--from", "graphml", str(tmp_path / "none.graphml"), "--out", "x.yaml")
     assert res.exit_code == 2 and "does not exist" in res.output
@@ -92,6 +105,8 @@ def test_show(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     for text in ("abilene: 12 devices, 30 directed links", "ATLAM5", "ATLAM5->ATLAng", "xe-0/0/1", "probes"):
         assert text in res.output, text
+    # Abilene's 8 probes cross 17 of its 30 directed links (shortest paths, all links up)
+    assert "probe coverage: 17 of 30 directed links crossed by a probe" in " ".join(res.output.split())
     doc = lab_doc()
     doc["devices"][0]["name"] = "r 1"
     res = _run("show", _write(tmp_path, "bad.yaml", doc))
