@@ -52,7 +52,7 @@ from scipy import stats
 from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
 
 __all__ = ["NODE_POOL_PRIOR", "NODE_PRIOR_COUNT", "CounterReference", "RoutedReference", "destination_bps", "flow_rows",
-           "origin_bps", "ranked_links"]
+           "origin_bps", "ranked_links", "rerouted"]
 
 NODE_POOL_PRIOR = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.0)
 """Reference normalised scores seeding the pools of per-node tests: a unit-variance Student-t with 3 degrees
@@ -76,6 +76,30 @@ def flow_rows(traffic: TrafficMatrix) -> np.ndarray:
     """``(N,)`` bool: the node's row of the matrix was measured from its flow records (:attr:`Source.FLOWS`)."""
     src = np.asarray(traffic.source)
     return np.asarray((src == int(Source.FLOWS)).any(axis=(0, 2)), dtype=bool)
+
+
+def rerouted(carried_bps: np.ndarray, routed_bps: np.ndarray, tested: np.ndarray, *, share: float = 0.5) -> bool:
+    """Whether the traffic the links lost against the routed loads reappears on other links (a reroute).
+
+    A routing change the model does not know moves traffic: what some links carry below the flows routed
+    there, others carry above (more where the new paths are longer). Traffic that *fell* since the flow
+    records were taken (a surge that ended between the export and this window) is lost on every link and
+    found on none. True when the surplus ``Σ max(carried − routed, 0)`` is at least ``share`` of the
+    deficit ``Σ max(routed − carried, 0)`` over the ``tested`` links (True when nothing is lost).
+
+    Shapes: ``(E,)`` bit/s and bool.
+
+    >>> routed = np.array([1e9, 1e9, 0.0])
+    >>> rerouted(np.array([0.0, 1e9, 1e9]), routed, np.ones(3, bool))      # link 0's traffic now on link 2
+    True
+    >>> rerouted(np.array([0.2e9, 0.9e9, 0.0]), routed, np.ones(3, bool))  # traffic gone, nowhere else
+    False
+    """
+    t = np.asarray(tested, dtype=bool)
+    gap = np.asarray(carried_bps, dtype=np.float64)[t] - np.asarray(routed_bps, dtype=np.float64)[t]
+    gap = gap[np.isfinite(gap)]
+    deficit = float(np.maximum(-gap, 0.0).sum())
+    return deficit <= 0.0 or float(np.maximum(gap, 0.0).sum()) >= share * deficit
 
 
 def ranked_links(link_node: np.ndarray, node: int, weight: np.ndarray, link_ids: list[str],

@@ -160,7 +160,8 @@ class Service:
         return Pipeline(self.models, self.twin, window_s=cfg.window.seconds,
                         lateness_s=cfg.window.allowed_lateness_s, metrics=self.metrics,
                         detection={"alpha": d.alpha, "method": d.method, "k": d.persistence_k,
-                                   "m": d.persistence_m, "r": d.resolve_after, "warmup_windows": d.warmup_windows},
+                                   "m": d.persistence_m, "r": d.resolve_after, "warmup_windows": d.warmup_windows,
+                                   "delay_resolution_s": d.delay_resolution_s},
                         max_age_s=None)  # sources: the raw partitions with data, announced by _restore
 
     # -------------------------------------------------------------- state

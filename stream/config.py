@@ -33,6 +33,7 @@ SASL_SSL \
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class DetectionConfig:
     persistence_m: int = 3
     resolve_after: int = 2
     warmup_windows: int = 6
+    delay_resolution_s: float = 1e-5  # probes' delay resolution: queueing below it is not tested (seconds)
 
 
 @dataclass(frozen=True)
@@ -389,6 +391,8 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("detection.resolve_after", f"{d.resolve_after} must be >= 1 window")
     if d.warmup_windows < 0:
         fail("detection.warmup_windows", f"{d.warmup_windows} must be >= 0")
+    if not (math.isfinite(d.delay_resolution_s) and d.delay_resolution_s >= 0):
+        fail("detection.delay_resolution_s", f"{d.delay_resolution_s} must be a finite number of seconds >= 0")
     from twinwatch.twin.models import MODELS
 
     if cfg.twin.model not in MODELS:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from twinwatch.stream.commands._options import atomic_output, json_report_option, out_file_option, write_json_report
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -54,6 +56,7 @@ def network() -> None:
       twinwatch network validate twin/data/networks/*.yaml
       twinwatch network import --from graphml Geant2012.graphml --out geant.yaml
       twinwatch network show abilene
+      twinwatch network plan-probes geant --out geant.yaml
 
     Exit status: 0 success, 1 invalid input, 2 usage error, 3 partial success
     (validate: some files valid, some not).
@@ -247,10 +250,102 @@ def show(file: str, links: bool) -> None:
     if blind:
         more = " ..." if len(blind) > 12 else ""
         line += (f"; delay and silent drops (grey loss) on the other {len(blind)} are measured by no probe: "
-                 f"{', '.join(blind[:12])}{more}")
+                 f"{', '.join(blind[:12])}{more} (`twinwatch network plan-probes` adds probes that cross them)")
     con.print(line)
     for w in m.warnings:
         con.print(f"[yellow]warning:[/yellow] {w}")
+
+
+@network.command(name="plan-probes", context_settings=_CTX)
+@click.argument("file", metavar="FILE")
+@out_file_option(inputs=("file",), required=True, allow_stdout=True,
+                 help="Network-model YAML file to write, with the planned probes ('-' for stdout).")
+@click.option("--cover", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Probes that must cross every link.")
+@click.option("--separate/--no-separate", default=True, show_default=True,
+              help="After covering, add probes until no two links are crossed by the same set of probes "
+                   "(so the probes alone name a faulty link).")
+@click.option("--max-probes", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Most probes in all, existing ones included (default: as many as the plan needs).")
+@click.option("--role", "roles", multiple=True, metavar="ROLE",
+              help="Only devices of this role source or sink probes (repeatable; default: every device).")
+@click.option("--replace", is_flag=True, help="Plan from scratch instead of keeping the file's probes.")
+@click.option("--rate-pps", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Packets per second of each new probe.")
+@click.option("--size-bytes", type=click.IntRange(20, 65535), default=128, show_default=True,
+              help="Packet size of each new probe, bytes.")
+@json_report_option
+def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int | None, roles: tuple[str, ...],
+                replace: bool, rate_pps: float, size_bytes: int, json_report: str | None) -> None:
+    """Add probes so that every link is measured and a faulty link can be named.
+
+    \b
+    Delay and silent drops (grey loss) on a link show only in the active
+    probes (TWAMP, Y.1731, ...) whose packets cross it; interface counters
+    do not count silent drops. The plan routes every device pair on the
+    model (IGP metrics, ECMP, explicit routes; every link up) and adds,
+    greedily, the pair whose path crosses the most links not yet crossed
+    by --cover probes; then (--separate) the pair that splits the most
+    groups of links crossed by the same probes, until each link has a set
+    of probes of its own. With ECMP a pair counts only the links every
+    equal-cost path crosses, so the coverage holds whichever path the
+    routers' hash gives the probe. Links no pair can cover that way (a
+    backup link no shortest path uses, an ECMP bundle) are listed.
+    The file's own probes are kept and counted first (--replace: not).
+    New probes are named SRC-DST, send --rate-pps packets of --size-bytes,
+    one in four marked EF (DSCP 46), the rest best effort.
+
+    \b
+    The result is validated before it is written; a summary goes to
+    standard error, and --json writes it as JSON: probes before/added/
+    after, links covered, links told apart, links no probe can cover.
+
+    \b
+    Examples:
+      twinwatch network plan-probes geant --out geant.yaml
+      twinwatch network plan-probes lab.yaml --role pe --max-probes 40 --out lab-probes.yaml
+      twinwatch network plan-probes lab.yaml --replace --cover 2 --out - | less
+
+    \b
+    Exit status: 0 written, 1 invalid file (or a --role no device has),
+    2 usage error.
+    """
+    import numpy as np
+
+    from twinwatch.twin.netmodel import NetworkModelError, dump_network_model, load_network
+    from twinwatch.twin.probe_plan import plan_network_probes
+
+    try:
+        m = load_network(file)
+        new, plan = plan_network_probes(m, cover=cover, separate=separate, max_probes=max_probes,
+                                        roles=roles or None, replace=replace, rate_pps=rate_pps,
+                                        size_bytes=size_bytes)
+    except (NetworkModelError, ValueError) as exc:
+        _fail(exc)
+        return
+    covered = int((plan.covered >= cover).sum())
+    blind = [lid for lid, u in zip(new.link_ids, plan.uncoverable.tolist(), strict=True) if u]
+    header = (f"probes planned by `twinwatch network plan-probes` (cover {cover}, "
+              f"{'separated' if separate else 'not separated'}): {new.n_probes} probes")
+    with atomic_output(out) as fh:
+        fh.write(dump_network_model(new, header=header).encode("utf-8"))
+    kept = 0 if replace else m.n_probes
+    summary = {"file": file, "out": out, "probes_before": m.n_probes, "probes_kept": kept,
+               "probes_added": len(plan.src),
+               "added_to_cover": int(np.count_nonzero(plan.stage == "cover")),
+               "added_to_separate": int(np.count_nonzero(plan.stage == "separate")),
+               "probes_after": new.n_probes, "links": new.n_links, "links_covered": covered, "cover": cover,
+               "links_told_apart": plan.n_signatures, "uncoverable_links": blind,
+               "budget_exhausted": plan.budget_exhausted}
+    line = (f"{new.name}: {new.n_probes} probes ({len(plan.src)} added, {kept} kept); "
+            f"{covered} of {new.n_links} directed links crossed by >= {cover} probe(s); "
+            f"{plan.n_signatures} distinct probe signatures")
+    if blind:
+        line += f"; no probe can cover {len(blind)}: {', '.join(blind[:12])}{' ...' if len(blind) > 12 else ''}"
+    if plan.budget_exhausted:
+        line += f"; stopped at --max-probes {max_probes}"
+    click.echo(line, err=True)
+    write_json_report(json_report, summary)
 
 
 def _probe_coverage(m: NetworkModel) -> np.ndarray:

@@ -78,6 +78,8 @@ BAD = [
     ("detection: {persistence_k: 4, persistence_m: 3}", "detection.persistence_k"),
     ("detection: {resolve_after: 0}", "detection.resolve_after"),
     ("detection: {warmup_windows: -1}", "detection.warmup_windows"),
+    ("detection: {delay_resolution_s: -1e-6}", "detection.delay_resolution_s"),
+    ("detection: {delay_resolution_s: .nan}", "detection.delay_resolution_s"),
     ("twin: {model: resnet}", "twinwatch.twin.model"),
     ("twin: {checkpoint: /nonexistent.safetensors}", "twinwatch.twin.checkpoint"),
     ("twin: {threads: 0}", "twinwatch.twin.threads"),

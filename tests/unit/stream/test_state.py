@@ -187,9 +187,13 @@ rows of unfinished windows held."""
 
 def _v1_pipeline() -> Pipeline:
     from twinwatch.twin.models import load_model
-    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.netmodel import document, load_network, model_from_dict
 
-    return Pipeline([load_network("abilene")], load_model("qt", None), window_s=10.0, lateness_s=5.0,
+    # the network the record was written for: Abilene with its first 8 probes (the planned ones came later;
+    # a record of another probe set is refused, test_a_record_of_another_network_shape_is_refused)
+    doc = document(load_network("abilene"))
+    doc["probes"] = doc["probes"][:8]
+    return Pipeline([model_from_dict(doc, source="abilene")], load_model("qt", None), window_s=10.0, lateness_s=5.0,
                     max_age_s=None, sources=FORMATS, idle_s=float("inf"), detection={"warmup_windows": 3})
 
 
@@ -243,6 +247,19 @@ def test_a_version_1_record_still_restores() -> None:
     assert set(map(tuple, meta_old["parts"])) <= set(map(tuple, meta_new["parts"]))
     assert {k: v for k, v in meta_new.items() if k not in ("detector_scalars", "parts")} == \
         {k: v for k, v in meta_old.items() if k not in ("detector_scalars", "parts")}
+
+
+def test_a_record_of_another_network_shape_is_refused() -> None:
+    """The record's Abilene had 8 probes; restored into today's Abilene (planned probes) the detectors' per-probe
+    state cannot be carried over, and the error says so instead of mis-assigning it."""
+    from twinwatch.stream.state import StateError
+    from twinwatch.twin.models import load_model
+    from twinwatch.twin.netmodel import load_network
+
+    pipe = Pipeline([load_network("abilene")], load_model("qt", None), window_s=10.0, lateness_s=5.0,
+                    max_age_s=None, sources=FORMATS, idle_s=float("inf"), detection={"warmup_windows": 3})
+    with pytest.raises(StateError, match=r"has 8 entities, the network model \d+: the model changed"):
+        pipe.restore(V1.read_bytes())
 
 
 def test_codecs_round_trip_and_a_corrupt_part_is_named() -> None:

@@ -105,9 +105,40 @@ def test_show(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     for text in ("abilene: 12 devices, 30 directed links", "ATLAM5", "ATLAM5->ATLAng", "xe-0/0/1", "probes"):
         assert text in res.output, text
-    # Abilene's 8 probes cross 17 of its 30 directed links (shortest paths, all links up)
-    assert "probe coverage: 17 of 30 directed links crossed by a probe" in " ".join(res.output.split())
+    # the shipped probes (planned) cross all 30 directed links; its first 8 (the most distant pairs) 17
+    assert "probe coverage: 30 of 30 directed links crossed by a probe (all links up)" in " ".join(res.output.split())
+    from twinwatch.twin.netmodel import document, load_network
+
+    few = document(load_network("abilene"))
+    few["probes"] = few["probes"][:8]
+    res = _run("show", _write(tmp_path, "few.yaml", few), "--no-links")
+    flat = " ".join(res.output.split())
+    assert "probe coverage: 17 of 30 directed links crossed by a probe" in flat and "measured by no probe" in flat
     doc = lab_doc()
     doc["devices"][0]["name"] = "r 1"
     res = _run("show", _write(tmp_path, "bad.yaml", doc))
     assert res.exit_code == 1 and "devices[0].name" in res.output
+
+
+def test_plan_probes_writes_a_valid_model_and_a_report_that_adds_up(tmp_path: Path) -> None:
+    import json
+
+    before = tmp_path / "before.yaml"
+    doc = lab_doc()
+    before.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    out, rep = tmp_path / "after.yaml", tmp_path / "plan.json"
+    res = _run("plan-probes", str(before), "--out", str(out), "--json", str(rep))
+    assert res.exit_code == 0, res.output
+    m = load_network_model(out)
+    r = json.loads(rep.read_text())
+    assert r["probes_after"] == m.n_probes == r["probes_kept"] + r["probes_added"]
+    assert r["probes_added"] == r["added_to_cover"] + r["added_to_separate"]
+    assert r["links_covered"] == m.n_links == 6 and r["uncoverable_links"] == []
+    assert f"{m.n_probes} probes" in res.output
+    shown = _run("show", str(out), "--no-links")
+    assert "probe coverage: 6 of 6 directed links crossed by a probe" in shown.output
+    # the input is never the output; an unknown role names the roles there are
+    assert _run("plan-probes", str(before), "--out", str(before)).exit_code == 2
+    res = _run("plan-probes", str(before), "--role", "nope", "--out", str(tmp_path / "x.yaml"))
+    assert res.exit_code == 1 and "no device has role 'nope'" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x.yaml").exists()
