@@ -23,20 +23,35 @@ format              mutations
                     safetensors header JSON mutated (dtype, shape, offsets,
                     names) with a right or wrong length prefix; truncation
                     and byte flips
+``network_yaml``    seeds: the shipped ``abilene`` and ``nsfnet`` documents
+                    and a 3-router lab; the tree mutations above stacked with
+                    network-aware ones (capacity negative / zero / 1e-300 /
+                    NaN / ``"inf"``, metric 0, unknown devices, duplicate
+                    interfaces, self-loops, probes naming unknown devices,
+                    delays and coordinates out of range, queue profiles and
+                    DSCP broken, lists repeated up to 2,000 entries); 25 %
+                    valid values at the edges of their range; the text-level
+                    mutations; 2 % YAML anchor/alias bombs (exponential,
+                    recursive, merge keys) and deep nesting
 ==================  ===========================================================
 
-``native`` and ``gnnet`` stack 1 mutation (60 %) or 2–3. Inputs are built in memory
+``native``, ``gnnet`` and ``network_yaml`` stack 1 mutation (60 %) or 2–3. Inputs are built in memory
 (:func:`build_input` → :class:`FuzzInput`, relative path → bytes, with a content digest to
 count distinct inputs) and written to disk for the reader (:meth:`FuzzInput.write`, over the
 previous input in a reused folder, or :func:`make_input` into an empty one).
 
 :func:`check_library` runs the reader (and, for a checkpoint that loads or a
-scenario that validates, a prediction) under a watchdog and returns
-``"ok"`` or ``"refused"``; any other exception, a hang past the bound, or a
-prediction outside the physical bounds raises :class:`FuzzInvariantError`.
+scenario that validates, a prediction; for a network model that loads, its
+routing with every link up and its probes' link coverage) under a watchdog and
+returns ``"ok"`` or ``"refused"``; any other exception, a hang past the bound,
+a prediction outside the physical bounds, or a loaded network model with a
+capacity outside 1 .. 1e15 bits/s, a delay outside 0 .. 100 s, a metric < 1 or a
+probe rate not finite and > 0 raises :class:`FuzzInvariantError`.
 :func:`check_cli` runs ``twinwatch twin predict`` on the input with click's
 ``CliRunner`` and requires an exit status in {0, 1, 2, 3}, no traceback and,
-with exit 0, no ``null`` in the output.
+with exit 0, no ``null`` in the output; for ``network_yaml`` it runs
+``twinwatch network validate`` and requires exit 0 or 1, 1 exactly when the
+library refuses the file.
 """
 
 from __future__ import annotations
@@ -81,9 +96,9 @@ __all__ = [
     "watchdog",
 ]
 
-FORMATS = ("scenario_yaml", "native", "gnnet", "checkpoint")
+FORMATS = ("scenario_yaml", "native", "gnnet", "checkpoint", "network_yaml")
 
-TIME_BOUND_S = {"scenario_yaml": 2.0, "native": 2.0, "gnnet": 2.0, "checkpoint": 5.0}
+TIME_BOUND_S = {"scenario_yaml": 2.0, "native": 2.0, "gnnet": 2.0, "checkpoint": 5.0, "network_yaml": 2.0}
 """Seconds one input may take in :func:`check_library` (a checkpoint builds a model and predicts)."""
 
 
@@ -448,9 +463,13 @@ class FuzzInput:
 
 def build_input(fmt: str, rng: random.Random) -> FuzzInput:
     """One mutated input of ``fmt``, in memory (no file written)."""
-    make = {"scenario_yaml": _make_yaml, "native": _make_native, "gnnet": _make_gnnet, "checkpoint": _make_checkpoint}[
-        fmt
-    ]
+    make = {
+        "scenario_yaml": _make_yaml,
+        "native": _make_native,
+        "gnnet": _make_gnnet,
+        "checkpoint": _make_checkpoint,
+        "network_yaml": _make_network_yaml,
+    }[fmt]
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # the mutations themselves cast NaN to int, complex to real, ...
         return make(rng)
@@ -524,6 +543,208 @@ def _make_yaml(rng: random.Random) -> FuzzInput:
         text = "{}"
     data = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8")
     return FuzzInput({"scenario.yaml": data}, "scenario.yaml")
+
+
+# ------------------------------------------------------------- network-model YAML
+NET_LAB_SEED: dict[str, Any] = {
+    "version": 1,
+    "name": "lab",
+    "defaults": {"queue_profile": "wfq"},
+    "queue_profiles": {
+        "wfq": {"policy": "WFQ", "weights": [60, 30, 10], "buffer": {"packets": 1000}},
+        "edge": {"policy": "SP", "buffer": {"ms": 10}},
+    },
+    "tos_classes": [
+        {"name": "voice", "class": 0, "dscp": [46]},
+        {"name": "video", "class": 1, "dscp": [34, 36]},
+        {"name": "best-effort", "class": 2, "dscp": [0], "default": True},
+    ],
+    "devices": [
+        {"name": "r1", "vendor": "juniper", "lat": 48.85, "lon": 2.35, "loopback": {"ipv4": "10.255.0.1"},
+         "prefixes": ["198.51.100.0/24", "2001:db8:100::/48"]},
+        {"name": "r2", "vendor": "cisco", "lat": 50.85, "lon": 4.35, "hostname": "r2.lab.example.net",
+         "prefixes": ["203.0.113.0/24"]},
+        {"name": "r3", "vendor": "arista", "queue_profile": "edge", "loopback": {"ipv6": "2001:db8::3"}},
+    ],
+    "links": [
+        {"a": {"device": "r1", "interface": "et-0/0/0", "metric": 12},
+         "b": {"device": "r2", "interface": "HundredGigE0/0/0/0"}, "capacity_bps": "100G", "metric": 10},
+        {"a": {"device": "r1", "interface": "et-0/0/1"}, "b": {"device": "r3", "interface": "Ethernet1"},
+         "capacity_bps": 1.0e10, "length_km": 100},
+        {"id": "r2->r3", "bidirectional": False, "a": {"device": "r2", "interface": "TenGigE0/0/0/1"},
+         "b": {"device": "r3", "interface": "Ethernet2"}, "capacity_bps": "10 Gbps", "delay_s": 0.0001},
+        {"id": "r3->r2", "bidirectional": False, "a": {"device": "r3", "interface": "Ethernet2"},
+         "b": {"device": "r2", "interface": "TenGigE0/0/0/1"}, "capacity_bps": "10G", "delay_s": 0.0001},
+    ],
+    "probes": [{"name": "r1-r3", "src": "r1", "dst": "r3", "rate_pps": 10, "size_bytes": 128, "dscp": 46}],
+}
+"""A small lab network (three routers: two cables and two one-way links, queue profiles, ToS classes, a probe)."""
+
+
+@functools.cache
+def net_seeds() -> tuple[dict[str, Any], ...]:
+    """The network-model seeds: the canonical documents of the shipped ``abilene`` and ``nsfnet``, and the lab."""
+    from twinwatch.twin.netmodel import document, load_network
+
+    shipped = tuple(orjson.loads(orjson.dumps(document(load_network(n)))) for n in ("abilene", "nsfnet"))
+    return (*shipped, NET_LAB_SEED)
+
+
+_NET_BAD_CAPACITY: list[Any] = [-1e9, -1, 0, 0.0, "0", "0G", "-10G", "nan", "inf", ".inf", "1e400", 1e-300, "1e-300",
+                                1e300, "1e300 T", float("nan"), float("inf"), float("-inf"), "10 Xbps", "", True, 1]
+_NET_BAD_METRIC: list[Any] = [0, -1, 1.5, 2**24, 2**40, "10", float("nan"), None, True, 65535]
+_NET_BAD_DELAY: list[Any] = [-1e-3, -0.0, 0, 1e300, float("inf"), float("nan"), "1ms", 1e-300, 100.0]
+
+
+def _net_entry(doc: Any, key: str, rng: random.Random) -> dict[str, Any] | None:
+    """A random mapping of the list ``doc[key]`` (None when there is none)."""
+    items = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        return None
+    maps = [x for x in items if isinstance(x, dict)]
+    return rng.choice(maps) if maps else None
+
+
+def _net_mutation(doc: Any, rng: random.Random) -> Any:
+    """One network-model-aware mutation (in place): the mistakes operators make and the extremes a model must refuse."""
+    if not isinstance(doc, dict):
+        return doc
+    op = rng.randrange(14)
+    ln, dev, pr = _net_entry(doc, "links", rng), _net_entry(doc, "devices", rng), _net_entry(doc, "probes", rng)
+    end = ln.get(rng.choice("ab")) if ln is not None else None
+    end = end if isinstance(end, dict) else None
+    if op == 0 and ln is not None:  # capacity: negative, zero, huge, tiny, NaN/inf as text or number
+        ln["capacity_bps"] = rng.choice(_NET_BAD_CAPACITY)
+    elif op == 1 and ln is not None:  # metric 0, negative, fractional, too large (on the link or one end)
+        (end if end is not None and rng.random() < 0.5 else ln)["metric"] = rng.choice(_NET_BAD_METRIC)
+    elif op == 2 and end is not None:  # a link end on an unknown device
+        end["device"] = rng.choice(["ghost", "", "R1", "r1 ", "名前"])
+    elif op == 3 and ln is not None and isinstance(doc.get("links"), list):  # a duplicate interface
+        other = _net_entry(doc, "links", rng)
+        src = other.get(rng.choice("ab")) if other is not None else None
+        if isinstance(src, dict) and end is not None:
+            end.update(_copy.deepcopy(src))
+    elif op == 4 and ln is not None and isinstance(ln.get("a"), dict):  # a self-loop
+        ln["b"] = {**(ln["b"] if isinstance(ln.get("b"), dict) else {}), "device": ln["a"].get("device")}
+    elif op == 5:  # a probe naming an unknown device, or itself twice
+        probe = pr if pr is not None else {"src": "x", "dst": "y", "rate_pps": 10, "size_bytes": 128}
+        probe[rng.choice(["src", "dst"])] = rng.choice(["ghost", probe.get("src"), probe.get("dst"), 0])
+        if pr is None:
+            doc["probes"] = [probe]
+    elif op == 6 and pr is not None:  # probe rate and size at and past their limits
+        pr[rng.choice(["rate_pps", "size_bytes"])] = rng.choice([0, -1, 19, 20, 65535, 65536, 1e-300, 1e300,
+                                                                   float("inf"), float("nan"), 1.5])
+    elif op == 7 and ln is not None:  # delays and lengths: negative, huge, non-finite, both given
+        ln[rng.choice(["delay_s", "length_km"])] = rng.choice(_NET_BAD_DELAY)
+    elif op == 8 and dev is not None:  # coordinates out of range or half given
+        dev[rng.choice(["lat", "lon"])] = rng.choice([999, -91, 90, 180, -180.0001, float("nan"), None, "48.8"])
+    elif op == 9:  # reference bandwidth and default metric at their limits
+        defaults = doc.setdefault("defaults", {})
+        if isinstance(defaults, dict):
+            key = rng.choice(["reference_bandwidth_bps", "metric"])
+            defaults[key] = rng.choice(_NET_BAD_CAPACITY if key != "metric" else _NET_BAD_METRIC)
+    elif op == 10:  # queue profiles: unknown policy, negative or missing weights, zero or huge buffers
+        profs = doc.get("queue_profiles")
+        if isinstance(profs, dict) and profs:
+            p = profs[rng.choice(sorted(profs, key=str))]
+            if isinstance(p, dict):
+                key = rng.choice(["policy", "weights", "buffer"])
+                p[key] = rng.choice({
+                    "policy": ["RED", "fifo", "", "DRR", "WFQ", "SP"],
+                    "weights": [[-1, 1, 1], [0, 0, 0], [1e300] * 3, [1] * 9, [], [float("nan")] * 3],
+                    "buffer": [{"packets": 0}, {"packets": -1}, {"bytes": 1e300}, {"ms": float("inf")},
+                               {"ms": 0}, {"packets": [1, 2]}, {"packets": 1, "ms": 1}, {}],
+                }[key])
+    elif op == 11 and isinstance(doc.get("tos_classes"), list):  # DSCP / ToS out of range or in two classes
+        c = _net_entry(doc, "tos_classes", rng)
+        if c is not None:
+            c[rng.choice(["dscp", "tos", "class"])] = rng.choice([[64], [-1], [46], [256], 3, -1, [0, 0]])
+    elif op == 12:  # giant lists, within reason: devices and links repeated (names then clash)
+        for key in ("devices", "links", "probes"):
+            if isinstance(doc.get(key), list) and doc[key] and rng.random() < 0.5:
+                doc[key] = (doc[key] * rng.randint(2, 20))[:2000]
+    elif op == 13 and dev is not None:  # prefixes and loopbacks: host bits, wrong family, garbage, owned twice
+        dev[rng.choice(["prefixes", "loopback"])] = rng.choice([
+            ["10.0.0.1/8"], ["198.51.100.0/24"], ["::/0", "0.0.0.0/0"], ["300.1.1.0/24"], "10.0.0.0/8",
+            {"ipv4": "2001:db8::1"}, {"ipv6": "10.0.0.1"}, {"ipv4": "10.255.0.1"}, {"ipv4": "x"}, {}])
+    return doc
+
+
+_NET_BOMB_HEAD = (
+    "version: 1\nname: bomb\ndevices: [{name: a}, {name: b}]\n"
+    "links: [{a: {device: a, interface: e0}, b: {device: b, interface: e0}, capacity_bps: 1G}]\n"
+)
+"""A valid two-router document that the bombs extend or replace a key of."""
+
+
+def _net_bomb(rng: random.Random) -> bytes:
+    """A YAML document that abuses anchors and aliases: exponential expansion, a recursive alias, deep nesting."""
+    kind = rng.randrange(4)
+    head = _NET_BOMB_HEAD
+    if kind == 0:  # billion laughs under a key the schema walks into (or not)
+        key = rng.choice(["meta", "description", "devices", "links", "probes", "tos_classes", "queue_profiles"])
+        lines = ["x0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+        lines += [f"x{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, rng.randint(3, 9))]
+        body = "\n".join(f"  {line}" for line in lines)
+        text = head.replace(f"{key}:", f"{key}_old:") + f"{key}:\n{body}\n"
+    elif kind == 1:  # a recursive alias
+        key = rng.choice(["meta", "devices", "links", "probes", "name"])
+        text = head.replace(f"{key}:", f"{key}_old:") + f"{key}: &r [*r]\n"
+    elif kind == 2:  # merge keys repeated
+        text = head + "meta: &m {a: 1}\nextra: {<<: [*m, *m, *m], b: *m}\n"
+    else:  # nesting far deeper than any file
+        depth = rng.choice([100, 1000, 10_000])
+        text = head + "meta: " + "[" * depth + "]" * depth + "\n"
+    return text.encode("utf-8")
+
+
+_NET_EDGES: dict[str, dict[str, list[Any]]] = {
+    # valid values at the edges of the documented ranges (twinwatch.twin.netmodel.load CAPACITY_RANGE_BPS, ...)
+    "links": {"capacity_bps": [1, 1.0, "1", 1e15, "1000T", "1e15 bps"], "delay_s": [0, 0.0, 100.0],
+              "length_km": [0, 2e7], "metric": [1, 16777215]},
+    "devices": {"lat": [-90, 90, 0], "lon": [-180, 180, 0]},
+    "probes": {"rate_pps": [1e-300, 1e-9, 1e9], "size_bytes": [20, 65535]},
+}
+
+
+def _net_edges(doc: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """Set 1-4 values to the edges of their valid range (the model must still load, route and cover probes)."""
+    for _ in range(rng.randint(1, 4)):
+        key = rng.choice(sorted(_NET_EDGES))
+        entry = _net_entry(doc, key, rng)
+        if entry is not None:
+            field = rng.choice(sorted(_NET_EDGES[key]))
+            if field == "length_km":
+                entry.pop("delay_s", None)
+            elif field == "delay_s":
+                entry.pop("length_km", None)
+            entry[field] = rng.choice(_NET_EDGES[key][field])
+    return doc
+
+
+def _make_network_yaml(rng: random.Random) -> FuzzInput:
+    seeds = net_seeds()
+    seed = rng.choice(seeds)
+    if rng.random() < 0.02:
+        return FuzzInput({"network.yaml": _net_bomb(rng)}, "network.yaml")
+    doc = _seed_copy(seed)
+    if rng.random() < 0.25:  # valid, extreme: the routing and the probe coverage must still compute
+        doc = _net_edges(doc, rng)
+        text = yaml.dump(doc, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True)
+        return FuzzInput({"network.yaml": text.encode("utf-8")}, "network.yaml")
+    for _ in range(_n_ops(rng)):
+        if rng.random() < 0.5:
+            doc = _net_mutation(doc, rng)
+        else:
+            doc = mutate_tree(doc, rng, 1, copy=False, paths=None)
+    try:
+        text = yaml.dump(
+            doc, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=rng.random() < 0.3
+        )
+    except yaml.YAMLError:
+        text = "{}"
+    data = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8")
+    return FuzzInput({"network.yaml": data}, "network.yaml")
 
 
 def _native_seed(root: Path) -> None:
@@ -772,6 +993,35 @@ def _triangle() -> Any:
     )
 
 
+def _check_network(path: Path) -> None:
+    """Load a network model; when it loads, its values must be physical and its routing and probes must compute."""
+    from twinwatch.twin.netmodel import NetworkModelWarning, load_network_model
+    from twinwatch.twin.netmodel.load import CAPACITY_RANGE_BPS, MAX_DELAY_S
+    from twinwatch.twin.probes import probed_links
+    from twinwatch.twin.snapshot import SnapshotBuilder
+
+    warnings.simplefilter("ignore", NetworkModelWarning)  # a mutated network may be disconnected: valid, said so
+    m = load_network_model(path)
+    what = f"network_yaml: a loaded model ({m.n_nodes} devices, {m.n_links} links)"
+    cap, delay = m.link_capacity_bps, m.link_prop_delay_s
+    if m.n_links == 0 or m.n_nodes < 2:
+        raise FuzzInvariantError(f"{what} has no links or fewer than 2 devices")
+    lo, hi = CAPACITY_RANGE_BPS
+    if not ((cap >= lo) & (cap <= hi)).all():  # NaN fails too
+        raise FuzzInvariantError(f"{what}: a capacity is outside {lo:g} .. {hi:g} bits/s: {cap[~(cap >= lo)]}")
+    if not ((delay >= 0) & (delay <= MAX_DELAY_S)).all():
+        raise FuzzInvariantError(f"{what}: a propagation delay is not within 0 .. {MAX_DELAY_S:g} s")
+    if (m.link_metric < 1).any():
+        raise FuzzInvariantError(f"{what}: an IGP metric is < 1")
+    rate, size = m.probe_rate_pps, m.probe_size_bits
+    if not (np.isfinite(rate) & (rate > 0) & np.isfinite(size) & (size > 0)).all():
+        raise FuzzInvariantError(f"{what}: a probe rate or size is not finite and > 0")
+    routing = SnapshotBuilder(m).routing(np.ones(m.n_links, dtype=bool))
+    covered = probed_links(routing, m.probe_src, m.probe_dst, m.probe_class)
+    if covered.shape != (m.n_links,):
+        raise FuzzInvariantError(f"{what}: probe coverage has shape {covered.shape}, not ({m.n_links},)")
+
+
 def _qt() -> Any:
     from twinwatch.twin.models.qt import QueueingModel
 
@@ -783,12 +1033,14 @@ def check_library(fmt: str, path: Path) -> str:
     from twinwatch.twin.checkpoint import CheckpointError
     from twinwatch.twin.datasets import DatasetError, iter_samples
     from twinwatch.twin.datasets.scenario_yaml import ScenarioFileError, load_scenario_yaml
+    from twinwatch.twin.netmodel import NetworkModelError
 
     allowed: tuple[type[BaseException], ...] = {
         "scenario_yaml": (ScenarioFileError,),
         "native": (DatasetError,),
         "gnnet": (DatasetError,),
         "checkpoint": (CheckpointError,),
+        "network_yaml": (NetworkModelError,),
     }[fmt]
     try:
         with watchdog(TIME_BOUND_S[fmt]), warnings.catch_warnings():
@@ -797,6 +1049,8 @@ def check_library(fmt: str, path: Path) -> str:
             if fmt == "scenario_yaml":
                 sc = load_scenario_yaml(path)
                 _check_prediction(sc, _qt().predict(sc), "qt on a validated scenario")
+            elif fmt == "network_yaml":
+                _check_network(path)
             elif fmt in ("native", "gnnet"):
                 for s in iter_samples(path):
                     assert s.scenario.n_paths >= 0
@@ -821,7 +1075,11 @@ def check_library(fmt: str, path: Path) -> str:
 
 
 def check_cli(fmt: str, path: Path, runner: Any | None = None) -> int:
-    """Run ``twinwatch twin predict`` on ``path``; the exit status, else :class:`FuzzInvariantError`."""
+    """Run ``twinwatch twin predict`` (``network validate`` for ``network_yaml``) on ``path``; the exit status.
+
+    Else :class:`FuzzInvariantError`. For ``network_yaml`` the status must be 0 or 1, and 1 exactly when
+    :func:`check_library` refuses the file (the CLI and the library agree on what is valid).
+    """
     from click.testing import CliRunner
 
     from twinwatch.stream.cli import cli
@@ -830,19 +1088,26 @@ def check_cli(fmt: str, path: Path, runner: Any | None = None) -> int:
     runner = runner or CliRunner()
     if fmt == "checkpoint":
         args = ["twin", "predict", str(bundled_scenario_path()), "--model", path.name, "--checkpoint", str(path)]
+    elif fmt == "network_yaml":
+        args = ["network", "validate", str(path)]
     else:
         args = ["twin", "predict", str(path), "--model", "qt"]
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = runner.invoke(cli, [*args, "--no-progress"])
-    if res.exit_code not in (0, 1, 2, 3):
+        res = runner.invoke(cli, args if fmt == "network_yaml" else [*args, "--no-progress"])
+    if res.exit_code not in ((0, 1) if fmt == "network_yaml" else (0, 1, 2, 3)):
         raise FuzzInvariantError(f"{fmt}: exit status {res.exit_code}: {res.output[-1500:]}")
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         raise FuzzInvariantError(f"{fmt}: {type(res.exception).__name__} escaped the CLI: {res.exception!r}")
     if "Traceback" in res.output:
         raise FuzzInvariantError(f"{fmt}: traceback in the output: {res.output[-1500:]}")
-    if res.exit_code == 0 and "null" in res.stdout:
+    if fmt == "network_yaml":
+        refused = check_library(fmt, path) == "refused"
+        if refused != (res.exit_code == 1):
+            raise FuzzInvariantError(f"{fmt}: the CLI exits {res.exit_code} but the library "
+                                     f"{'refuses' if refused else 'accepts'} the file: {res.output[-1500:]}")
+    elif res.exit_code == 0 and "null" in res.stdout:
         raise FuzzInvariantError(f"{fmt}: null values with exit status 0")
     if time.perf_counter() - t0 > 30:
         raise FuzzInvariantError(f"{fmt}: the CLI took {time.perf_counter() - t0:.1f} s")

@@ -5,13 +5,16 @@ so failures shrink to a short list of choices). Invariants, per input:
 
 - the reader (and a prediction, when the input is valid) raises nothing but
   the format's documented error (``ScenarioFileError``, ``DatasetError``,
-  ``CheckpointError``) and no raw NumPy ``RuntimeWarning``;
+  ``CheckpointError``, ``NetworkModelError``) and no raw NumPy ``RuntimeWarning``;
 - it finishes within :data:`~tests.fuzz.harness.TIME_BOUND_S` (a SIGALRM
   watchdog);
 - predictions respect the physical bounds (delay >= propagation +
   transmission, loss in [0, 1]);
+- a network model that loads has finite capacities > 0, delays >= 0, metrics >= 1,
+  and its routing and probe coverage compute;
 - through the CLI (``twinwatch twin predict``): exit status in {0, 1, 2, 3},
-  no traceback, and no ``null`` with exit status 0.
+  no traceback, and no ``null`` with exit status 0; ``twinwatch network validate``
+  exits 0 or 1, and 1 exactly when the library refuses the file.
 
 ``bench/fuzz_inputs.py --per-format N`` runs the same checks with a large budget.
 """
@@ -31,8 +34,8 @@ from tests.unit.twin._gnnet_toy import GML, ROUTING
 
 torch.set_num_threads(1)
 
-LIB_EXAMPLES = {"scenario_yaml": 150, "native": 80, "gnnet": 80, "checkpoint": 50}
-CLI_EXAMPLES = {"scenario_yaml": 25, "native": 15, "gnnet": 15, "checkpoint": 10}
+LIB_EXAMPLES = {"scenario_yaml": 150, "native": 80, "gnnet": 80, "checkpoint": 50, "network_yaml": 150}
+CLI_EXAMPLES = {"scenario_yaml": 25, "native": 15, "gnnet": 15, "checkpoint": 10, "network_yaml": 15}
 
 _SETTINGS = {"deadline": None, "database": None, "derandomize": True,
              "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
@@ -90,6 +93,99 @@ def test_the_seeds_are_valid(tmp_path: Path) -> None:
     assert check_library("gnnet", g) == "ok"
     rnd = random.Random(0)
     assert make_input("checkpoint", rnd, fresh_dir(tmp_path, 9)).is_dir()
+    from tests.fuzz.harness import net_seeds
+
+    for i, doc in enumerate(net_seeds()):
+        p = tmp_path / f"n{i}.yaml"
+        p.write_text(yaml.safe_dump(doc, sort_keys=False))
+        assert check_library("network_yaml", p) == "ok", doc["name"]
+    assert [d["name"] for d in net_seeds()] == ["abilene", "nsfnet", "lab"]
+
+
+def _net_doc(mutate: object) -> dict:
+    """The lab seed (a fresh copy) after ``mutate(doc)``."""
+    import copy
+
+    from tests.fuzz.harness import NET_LAB_SEED
+
+    doc = copy.deepcopy(NET_LAB_SEED)
+    mutate(doc)  # type: ignore[operator]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("case", "where", "rule"),
+    [
+        ("negative capacity", "links[1].capacity_bps", "not a bit rate > 0"),
+        ("zero capacity as text", "links[0].capacity_bps", "capacity must be finite and > 0"),
+        ("metric 0", "links[0].a.metric", "must be >= 1"),
+        ("probe to an unknown device", "probes[0].dst", "unknown device 'ghost'"),
+        ("link end on an unknown device", "links[2].b.device", "unknown device 'ghost'"),
+        ("self-loop", "links[1]", "self-loop"),
+        ("infinite probe rate", "probes[0].rate_pps", "finite"),  # found by the fuzzer: was accepted
+        ("capacity 1e-300", "links[1].capacity_bps", "1 .. 1e+15 bits/s"),  # found: overflowed the routing metric
+        ("reference bandwidth 1e300", "defaults.reference_bandwidth_bps", "1 .. 1e+15"),  # found: OverflowError
+        ("a link 1e300 km long", "links[1].length_km", "at most 2e+07 km"),  # 5e292 s of propagation accepted
+        ("non-UTF-8 bytes", "line 2", "not UTF-8"),
+        ("alias bomb", "", "after expanding YAML aliases"),
+    ],
+)
+def test_known_bad_network_documents_are_refused_naming_the_element(
+    case: str, where: str, rule: str, tmp_path: Path
+) -> None:
+    """A handful of known-bad network models: each is refused with NetworkModelError naming the element and rule,
+    by the library and (exit 1, one line, no traceback) by ``twinwatch network validate``."""
+    import yaml
+
+    from twinwatch.twin.netmodel import NetworkModelError, load_network_model
+
+    edits = {
+        "negative capacity": lambda d: d["links"][1].update(capacity_bps=-1e9),
+        "zero capacity as text": lambda d: d["links"][0].update(capacity_bps="0 Gbps"),
+        "metric 0": lambda d: d["links"][0]["a"].update(metric=0),
+        "probe to an unknown device": lambda d: d["probes"][0].update(dst="ghost"),
+        "link end on an unknown device": lambda d: d["links"][2]["b"].update(device="ghost"),
+        "self-loop": lambda d: d["links"][1]["b"].update(device="r1"),
+        "infinite probe rate": lambda d: d["probes"][0].update(rate_pps=float("inf")),
+        "capacity 1e-300": lambda d: d["links"][1].update(capacity_bps=1e-300),
+        "reference bandwidth 1e300": lambda d: d["defaults"].update(reference_bandwidth_bps=1e300),
+        "a link 1e300 km long": lambda d: d["links"][1].update(length_km=1e300),
+    }
+    p = tmp_path / "net.yaml"
+    if case == "non-UTF-8 bytes":  # Latin-1 é in the name, on line 2 (after version)
+        p.write_bytes(yaml.safe_dump(_net_doc(lambda d: None), sort_keys=False).encode().replace(
+            b"name: lab", b"name: lab\xe9", 1))
+    elif case == "alias bomb":  # ten levels of ten aliases: 10**10 values once expanded, 1 kB of text
+        lines = ["  x0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+        lines += [f"  x{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 10)]
+        p.write_text("version: 1\nname: bomb\ndevices: [{name: a}, {name: b}]\n"
+                     "links: [{a: {device: a, interface: e0}, b: {device: b, interface: e0}, capacity_bps: 1G}]\n"
+                     "tos_classes:\n" + "\n".join(lines) + "\n")
+    else:
+        p.write_text(yaml.safe_dump(_net_doc(edits[case]), sort_keys=False))
+    with pytest.raises(NetworkModelError) as err:
+        load_network_model(p)
+    assert any(path == where and rule in msg for path, msg in err.value.problems), err.value.problems
+    assert str(p) in str(err.value) and len(str(err.value)) < 2000
+    assert check_cli("network_yaml", p) == 1  # and the library refuses it too (check_cli compares)
+
+
+def test_the_auto_cost_metric_is_capped_at_the_largest_igp_metric(tmp_path: Path) -> None:
+    """A 1 bit/s link without a metric: OSPF auto-cost 100e9 // 1 = 1e11 overflows every IGP's metric field
+    (the fuzzer's 1e300 reference bandwidth made it overflow int64); the cost is capped at 2**24 - 1."""
+    import yaml
+
+    from twinwatch.twin.netmodel import load_network_model
+
+    def slow(d: dict) -> None:
+        d["links"][1]["capacity_bps"] = 1
+        d["links"][1].pop("metric", None)
+
+    p = tmp_path / "slow.yaml"
+    p.write_text(yaml.safe_dump(_net_doc(slow), sort_keys=False))
+    m = load_network_model(p)
+    assert m.link_metric[m.link_index["r1->r3"]] == 2**24 - 1 == m.link_metric[m.link_index["r3->r1"]]
+    assert check_library("network_yaml", p) == "ok"  # routing and probe coverage compute
 
 
 def _bench_module() -> object:

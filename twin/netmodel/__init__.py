@@ -60,8 +60,10 @@ Rules (each violation is a :class:`NetworkModelError` naming the element and
 the rule): link ends name known devices; no self-loops; a directed link
 ``a->b`` appears once (a parallel circuit is one link, e.g. a LAG with the
 summed capacity); an interface transmits on at most one link and receives from
-at most one, both towards the same peer; capacity finite and > 0; delay and
-length ≥ 0, and not both; metric an integer ≥ 1; queue profiles exist; WFQ and
+at most one, both towards the same peer; capacity (and the reference bandwidth)
+1 bit/s .. 1 Pb/s; delay and length ≥ 0, at most 100 s one way, and not both;
+metric an integer ≥ 1 (auto-cost capped at 2**24 - 1); probe rates finite; a
+document of at most a million values after YAML aliases; queue profiles exist; WFQ and
 DRR profiles give weights; a DSCP value is in one class; prefixes are CIDR
 without host bits and loopbacks IP addresses, each owned by one device; probes
 name two distinct known devices; keys are not repeated; the file is UTF-8. A

@@ -38,6 +38,7 @@ import ipaddress
 import json
 import math
 import os
+import reprlib
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -63,8 +64,39 @@ from twinwatch.twin.netmodel.model import (
     ToSClass,
 )
 from twinwatch.twin.netmodel.units import parse_bps
+from twinwatch.twin.topology import FIBRE_SPEED_M_S
 
-__all__ = ["load_network_model", "model_from_dict", "read_yaml_document", "schema", "validate_document"]
+__all__ = [
+    "CAPACITY_RANGE_BPS",
+    "MAX_DELAY_S",
+    "MAX_VALUES",
+    "load_network_model",
+    "model_from_dict",
+    "read_yaml_document",
+    "schema",
+    "validate_document",
+]
+
+MAX_VALUES = 1_000_000
+"""Most YAML values (scalars, lists, mappings, counted after alias expansion) a network-model document may hold.
+
+The largest shipped network (cogentco, 197 devices) holds about 6,500; a million is room for a network of
+tens of thousands of links. The bound stops anchor/alias bombs (``&a [*b, *b, ...]`` nested, or an alias that
+contains itself) before the schema check walks or prints them.
+"""
+
+CAPACITY_RANGE_BPS = (1.0, 1e15)
+"""Capacities (and the auto-cost reference bandwidth) a file may give, bits/s, inclusive: 1 bit/s .. 1 Pb/s.
+
+The bounds are generous on purpose (the scenario file uses the same); they stop typos such as ``1e-300`` or
+``1e300`` from reaching the routing and the models as overflowing metrics or infinite delays.
+"""
+
+MAX_DELAY_S = 100.0
+"""Longest one-way propagation delay a link may have, seconds (``delay_s``, or ``length_km`` at 2e8 m/s)."""
+
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 4, 80, 80
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -106,6 +138,28 @@ def read_yaml_document(path: str | os.PathLike[str]) -> Any:
         raise NetworkModelError(str(p), [(where, f"not valid YAML: {exc.problem or exc}")]) from None
     except yaml.YAMLError as exc:
         raise NetworkModelError(str(p), [("", f"not valid YAML: {exc}")]) from None
+    except RecursionError:  # the pure-Python loader on deeply nested flow collections (libyaml stops them itself)
+        raise NetworkModelError(str(p), [("", "not valid YAML: nested too deeply")]) from None
+
+
+def _short(value: object) -> str:
+    """A bounded ``repr`` of a document value for an error message (a huge or self-containing value stays short)."""
+    return _REPR.repr(value)
+
+
+def _check_size(doc: object, source: str) -> None:
+    """Refuse documents with more than :data:`MAX_VALUES` values after alias expansion (``*ref`` bombs)."""
+    count, stack = 0, [doc]
+    while stack:
+        v = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise NetworkModelError(source, [("", f"more than {MAX_VALUES:,} values (after expanding YAML aliases); "
+                                                  "a network-model file this large is refused")])
+        if isinstance(v, Mapping):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
 
 
 @lru_cache(maxsize=1)
@@ -140,33 +194,35 @@ def _schema_problem(err: jsonschema.ValidationError) -> Problem:
         extra = sorted(set(val) - set(allowed)) if isinstance(val, Mapping) else []
         return _path([*err.absolute_path, extra[0]]) if extra else path, f"unknown key; allowed keys: {allowed}"
     if v == "exclusiveMinimum":
-        return path, f"must be > {err.validator_value} (got {val!r})"
+        return path, f"must be > {err.validator_value} (got {_short(val)})"
     if v == "minimum":
-        return path, f"must be >= {err.validator_value} (got {val!r})"
+        return path, f"must be >= {err.validator_value} (got {_short(val)})"
     if v == "maximum":
-        return path, f"must be <= {err.validator_value} (got {val!r})"
+        return path, f"must be <= {err.validator_value} (got {_short(val)})"
     if v == "type":
-        return path, f"expected {err.validator_value}, got {type(val).__name__} {val!r}"
+        return path, f"expected {err.validator_value}, got {type(val).__name__} {_short(val)}"
     if v == "enum":
-        return path, f"must be one of {err.validator_value} (got {val!r})"
+        return path, f"must be one of {err.validator_value} (got {_short(val)})"
     if v == "const":
-        return path, f"unsupported value {val!r}; this reader knows {err.validator_value!r}"
+        return path, f"unsupported value {_short(val)}; this reader knows {err.validator_value!r}"
     if v == "oneOf" and path.endswith("_bps"):
-        return path, f"{val!r} is not a bit rate > 0; write bits/s as a number or a string such as '10G' or '2.5 Gbps'"
+        return path, (f"{_short(val)} is not a bit rate > 0; write bits/s as a number or a string such as '10G' "
+                      "or '2.5 Gbps'")
     if v == "oneOf":
-        return path, f"{val!r}: expected a number > 0 or a list of up to 3 numbers > 0"
+        return path, f"{_short(val)}: expected a number > 0 or a list of up to 3 numbers > 0"
     if v == "pattern":
         hint = err.schema.get("description", f"pattern {err.validator_value}")
-        return path, f"{val!r} is not allowed here: {hint}"
+        return path, f"{_short(val)} is not allowed here: {hint}"
     if v in ("minItems", "minProperties") and val in ([], {}):
         return path, "must not be empty"
-    return path, str(err.message)
+    return path, str(err.message)[:300]
 
 
 def validate_document(doc: object, *, source: str = "<network>") -> None:
     """Check ``doc`` against the JSON Schema; :class:`NetworkModelError` listing every violation."""
     if doc is None:
         raise NetworkModelError(source, [("", "the file is empty")])
+    _check_size(doc, source)
     errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(x) for x in e.absolute_path])
     if errors:
         raise NetworkModelError(source, [_schema_problem(e) for e in errors])
@@ -212,6 +268,10 @@ class _Builder:
         ref = REFERENCE_BANDWIDTH_BPS
         if "reference_bandwidth_bps" in defaults:
             ref = parse_bps(defaults["reference_bandwidth_bps"])
+            lo, hi = CAPACITY_RANGE_BPS
+            if not lo <= ref <= hi:  # NaN fails too
+                self.fail("defaults.reference_bandwidth_bps", f"must be {lo:g} .. {hi:g} bits/s "
+                                                              f"(got {defaults['reference_bandwidth_bps']!r})")
         if self.problems:
             raise NetworkModelError(self.source, self.problems)
         model = NetworkModel(
@@ -340,9 +400,15 @@ class _Builder:
             if not (math.isfinite(cap) and cap > 0):
                 self.fail(f"{where}.capacity_bps",
                           f"capacity must be finite and > 0 bits/s (got {ln['capacity_bps']!r})")
-            for key in ("delay_s", "length_km"):
+            elif not CAPACITY_RANGE_BPS[0] <= cap <= CAPACITY_RANGE_BPS[1]:
+                self.fail(f"{where}.capacity_bps", f"capacity must be {CAPACITY_RANGE_BPS[0]:g} .. "
+                                                   f"{CAPACITY_RANGE_BPS[1]:g} bits/s (got {ln['capacity_bps']!r})")
+            for key, scale, unit in (("delay_s", 1.0, "s"), ("length_km", 1e3 / FIBRE_SPEED_M_S, "km")):
                 if key in ln and not math.isfinite(float(ln[key])):
                     self.fail(f"{where}.{key}", f"must be a finite number >= 0 (got {ln[key]!r})")
+                elif key in ln and float(ln[key]) * scale > MAX_DELAY_S:
+                    self.fail(f"{where}.{key}", f"must be at most {MAX_DELAY_S / scale:g} {unit} (a one-way delay of "
+                                                f"{MAX_DELAY_S:g} s; got {ln[key]!r})")
             if "delay_s" in ln and "length_km" in ln:
                 self.fail(where, "give delay_s or length_km, not both")
             if not ok:
@@ -411,6 +477,8 @@ class _Builder:
                 self.fail(where, f"a probe needs two devices; src and dst are both {p['src']!r}")
             if "dscp" in p and "tos" in p:
                 self.fail(where, "give dscp or tos, not both")
+            if not math.isfinite(float(p["rate_pps"])):
+                self.fail(f"{where}.rate_pps", f"must be a finite number > 0 packets/s (got {p['rate_pps']!r})")
             name = str(p.get("name", f"{p['src']}->{p['dst']}"))
             if name in seen:
                 self.fail(f"{where}.name", f"probe name {name!r} is already probes[{seen[name]}]")

@@ -31,6 +31,7 @@ from twinwatch.twin.topology import FIBRE_SPEED_M_S, Topology, great_circle_m
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "MAX_METRIC",
     "REFERENCE_BANDWIDTH_BPS",
     "Device",
     "LinkEnd",
@@ -42,7 +43,10 @@ __all__ = [
 ]
 
 REFERENCE_BANDWIDTH_BPS = 100e9
-"""Default reference bandwidth of the OSPF-style auto-cost: metric = max(1, ⌊ref / capacity⌋)."""
+"""Default reference bandwidth of the OSPF-style auto-cost: metric = min(MAX_METRIC, max(1, ⌊ref / capacity⌋))."""
+
+MAX_METRIC = 16_777_215
+"""Largest IGP metric (IS-IS wide metrics, 2**24 - 1; OSPF stops at 65535): the auto-cost is capped here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +321,7 @@ class NetworkModel:
             return int(ln.metric)
         if self.default_metric is not None:
             return int(self.default_metric)
-        return max(1, int(self.reference_bandwidth_bps // ln.capacity_bps))
+        return min(MAX_METRIC, max(1, int(self.reference_bandwidth_bps // ln.capacity_bps)))
 
     def _build_nodes(self) -> None:
         # links without delay_s / length_km take the great-circle delay between their devices
