@@ -454,7 +454,8 @@ class _Builder:
         n_default = 0
         for i, c in enumerate(self.doc.get("tos_classes") or []):
             where = f"tos_classes[{i}]"
-            dscp = list(c.get("dscp", [])) + [t >> 2 for t in c.get("tos", [])]
+            # JSON Schema's "integer" admits 0.0 and 8.0: index with Python ints
+            dscp = [int(v) for v in c.get("dscp", [])] + [int(t) >> 2 for t in c.get("tos", [])]
             for v in dscp:
                 if v in owner and owner[v] != i:
                     self.fail(where, f"DSCP {v} is already in tos_classes[{owner[v]}]")

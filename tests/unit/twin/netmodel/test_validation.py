@@ -161,3 +161,14 @@ def test_a_one_way_link_leaves_the_network_disconnected() -> None:
     del doc["links"][1]
     with pytest.warns(NetworkModelWarning, match=r"not strongly connected .*\['r3'\]"):
         model_from_dict(doc, source="lab.yaml")
+
+
+def test_integral_floats_where_integers_are_expected_are_read_as_integers() -> None:
+    """JSON Schema's ``integer`` admits ``0.0``; a ToS class written ``dscp: [0.0]`` or ``tos: [184.0]`` (what some
+    YAML writers emit) is read as DSCP 0 / 46 (found by the network-model fuzzer: it raised IndexError)."""
+    doc = lab_doc()
+    doc["tos_classes"] = [{"name": "voice", "class": 0, "tos": [184.0]},
+                          {"name": "best-effort", "class": 2.0, "dscp": [0.0, 8.0], "default": True}]
+    m = model_from_dict(doc)
+    assert [c.dscp for c in m.tos_classes] == [(46,), (0, 8)]
+    assert [c.class_id for c in m.tos_classes] == [0, 2]
