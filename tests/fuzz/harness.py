@@ -82,6 +82,7 @@ import orjson
 import yaml
 
 from tests.unit.twin._gnnet_toy import GML, ROUTING
+from tests.unit.twin.netmodel._docs import lab_doc
 from twinwatch.twin.datasets.scenario_yaml import PlainTagMemo
 
 __all__ = [
@@ -523,6 +524,18 @@ class _YamlDumper(PlainTagMemo, getattr(yaml, "CSafeDumper", yaml.SafeDumper)): 
 _YAML_DUMPER = _YamlDumper
 
 
+def _emit_yaml(doc: Any, rng: random.Random, name: str) -> FuzzInput:
+    """``doc`` written as YAML (block or flow style), its text mutated three times in ten: the file ``name``."""
+    try:
+        text = yaml.dump(
+            doc, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=rng.random() < 0.3
+        )
+    except yaml.YAMLError:
+        text = "{}"
+    data = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8")
+    return FuzzInput({name: data}, name)
+
+
 def _make_yaml(rng: random.Random) -> FuzzInput:
     seed = SCENARIO_SEED if rng.random() < 0.5 else SCENARIO_SEED_ROUTES
     if rng.random() < 0.3:
@@ -535,49 +548,12 @@ def _make_yaml(rng: random.Random) -> FuzzInput:
             copy=False,
             paths=_seed_paths(f"yaml:{id(seed)}", seed),
         )
-    try:
-        text = yaml.dump(
-            doc, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=rng.random() < 0.3
-        )
-    except yaml.YAMLError:
-        text = "{}"
-    data = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8")
-    return FuzzInput({"scenario.yaml": data}, "scenario.yaml")
+    return _emit_yaml(doc, rng, "scenario.yaml")
 
 
 # ------------------------------------------------------------- network-model YAML
-NET_LAB_SEED: dict[str, Any] = {
-    "version": 1,
-    "name": "lab",
-    "defaults": {"queue_profile": "wfq"},
-    "queue_profiles": {
-        "wfq": {"policy": "WFQ", "weights": [60, 30, 10], "buffer": {"packets": 1000}},
-        "edge": {"policy": "SP", "buffer": {"ms": 10}},
-    },
-    "tos_classes": [
-        {"name": "voice", "class": 0, "dscp": [46]},
-        {"name": "video", "class": 1, "dscp": [34, 36]},
-        {"name": "best-effort", "class": 2, "dscp": [0], "default": True},
-    ],
-    "devices": [
-        {"name": "r1", "vendor": "juniper", "lat": 48.85, "lon": 2.35, "loopback": {"ipv4": "10.255.0.1"},
-         "prefixes": ["198.51.100.0/24", "2001:db8:100::/48"]},
-        {"name": "r2", "vendor": "cisco", "lat": 50.85, "lon": 4.35, "hostname": "r2.lab.example.net",
-         "prefixes": ["203.0.113.0/24"]},
-        {"name": "r3", "vendor": "arista", "queue_profile": "edge", "loopback": {"ipv6": "2001:db8::3"}},
-    ],
-    "links": [
-        {"a": {"device": "r1", "interface": "et-0/0/0", "metric": 12},
-         "b": {"device": "r2", "interface": "HundredGigE0/0/0/0"}, "capacity_bps": "100G", "metric": 10},
-        {"a": {"device": "r1", "interface": "et-0/0/1"}, "b": {"device": "r3", "interface": "Ethernet1"},
-         "capacity_bps": 1.0e10, "length_km": 100},
-        {"id": "r2->r3", "bidirectional": False, "a": {"device": "r2", "interface": "TenGigE0/0/0/1"},
-         "b": {"device": "r3", "interface": "Ethernet2"}, "capacity_bps": "10 Gbps", "delay_s": 0.0001},
-        {"id": "r3->r2", "bidirectional": False, "a": {"device": "r3", "interface": "Ethernet2"},
-         "b": {"device": "r2", "interface": "TenGigE0/0/0/1"}, "capacity_bps": "10G", "delay_s": 0.0001},
-    ],
-    "probes": [{"name": "r1-r3", "src": "r1", "dst": "r3", "rate_pps": 10, "size_bytes": 128, "dscp": 46}],
-}
+NET_LAB_SEED: dict[str, Any] = lab_doc()
+"""Three routers, two cables and two directed links (the network-model unit tests' lab document)."""
 """A small lab network (three routers: two cables and two one-way links, queue profiles, ToS classes, a probe)."""
 
 
@@ -737,14 +713,7 @@ def _make_network_yaml(rng: random.Random) -> FuzzInput:
             doc = _net_mutation(doc, rng)
         else:
             doc = mutate_tree(doc, rng, 1, copy=False, paths=None)
-    try:
-        text = yaml.dump(
-            doc, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=rng.random() < 0.3
-        )
-    except yaml.YAMLError:
-        text = "{}"
-    data = _mutate_text(text, rng) if rng.random() < 0.3 else text.encode("utf-8")
-    return FuzzInput({"network.yaml": data}, "network.yaml")
+    return _emit_yaml(doc, rng, "network.yaml")
 
 
 def _native_seed(root: Path) -> None:

@@ -85,6 +85,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
+from twinwatch.twin.doc_limits import too_many_values
 from twinwatch.twin.routing import RoutingError, compute_routing, default_metric
 from twinwatch.twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, TimeDist
 
@@ -251,17 +252,9 @@ def _err(source: str, where: str, msg: str) -> ScenarioFileError:
 
 def _check_size(doc: object, source: str) -> None:
     """Refuse documents with more than :data:`MAX_VALUES` values after alias expansion (``*ref`` bombs)."""
-    count, stack = 0, [doc]
-    while stack:
-        v = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise _err(source, "", f"more than {MAX_VALUES:,} values (after expanding YAML aliases); "
-                                   "a scenario file this large is refused")
-        if isinstance(v, Mapping):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
+    if too_many_values(doc, MAX_VALUES):
+        raise _err(source, "", f"more than {MAX_VALUES:,} values (after expanding YAML aliases); "
+                               "a scenario file this large is refused")
 
 
 def _check_keys(d: object, allowed: set[str], source: str, where: str) -> Mapping[str, Any]:

@@ -52,6 +52,7 @@ import yaml
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from twinwatch.twin.doc_limits import too_many_values
 from twinwatch.twin.netmodel.errors import NetworkModelError, NetworkModelWarning, Problem
 from twinwatch.twin.netmodel.model import (
     REFERENCE_BANDWIDTH_BPS,
@@ -149,17 +150,9 @@ def _short(value: object) -> str:
 
 def _check_size(doc: object, source: str) -> None:
     """Refuse documents with more than :data:`MAX_VALUES` values after alias expansion (``*ref`` bombs)."""
-    count, stack = 0, [doc]
-    while stack:
-        v = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise NetworkModelError(source, [("", f"more than {MAX_VALUES:,} values (after expanding YAML aliases); "
-                                                  "a network-model file this large is refused")])
-        if isinstance(v, Mapping):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
+    if too_many_values(doc, MAX_VALUES):
+        raise NetworkModelError(source, [("", f"more than {MAX_VALUES:,} values (after expanding YAML aliases); "
+                                              "a network-model file this large is refused")])
 
 
 @lru_cache(maxsize=1)
