@@ -24,7 +24,12 @@ So the calibrator splits the work:
    bins) with exponential forgetting (``pool_size`` effective scores). The
    p-value is the conformal ``(#{pool ≥ z} + 1) / (N + 1)`` (the bin holding
    ``z`` counted in full: conservative by one bin of width ``2·z_max/bins``),
-   so it resolves down to ``1/(N+1)`` with ``N`` in the millions.
+   so it resolves down to ``1/(N+1)`` with ``N`` in the millions. Beyond
+   ``±z_max`` the pool has ``tail_bins`` log-spaced bins per side up to
+   ``±z_tail``: a healthy pool whose rare outliers (a missed fault, a
+   flapping path) sit at ``|z|`` 20–50 must not make a score of 200 look
+   like one of 20 (one overflow bin per side did: every score past
+   ``z_max`` got the p-value of the whole overflow mass).
 
 **Cold start.** ``prior`` is a sorted array of calibration residuals of the
 entity kind (or one per regime), e.g. the twin's own held-out residuals kept
@@ -50,8 +55,11 @@ binning (regimes given by the caller's load bands) keeps the validity per
 regime, not only on average.
 
 **State.** Per (entity, KPI): ``3 × n_regimes`` float32 (60 B with five
-regimes). Shared per calibrator: the pool, ``n_regimes × (bins + 2)`` float64.
-``to_bytes`` / ``from_bytes`` round-trip it losslessly (npz, no pickle).
+regimes). Shared per calibrator: the pool, ``n_regimes × (bins + 2·tail_bins + 2)``
+float64. ``to_bytes`` / ``from_bytes`` round-trip it losslessly (npz, no pickle);
+a snapshot written before the tail bins existed is read into the current layout
+with its overflow mass in the outermost slots, so every p-value it gives is
+the one it gave before (conservative), and the tail fills as scores arrive.
 
 Examples
 --------
@@ -86,6 +94,10 @@ __all__ = ["ConformalCalibrator"]
 Side = Literal["upper", "lower", "two-sided"]
 _SIDES = ("upper", "lower", "two-sided")
 _FORMAT = "twinwatch.conformal/1"
+DEFAULT_TAIL_BINS = 64
+"""Log-spaced tail bins per side of a shared pool beyond ``z_max`` (:class:`ConformalCalibrator`)."""
+DEFAULT_TAIL_SPAN = 256.0
+"""``z_tail / z_max`` by default: tail bins up to ``|z| = 4096`` with ``z_max = 16``."""
 
 
 class ConformalCalibrator:
@@ -124,7 +136,11 @@ class ConformalCalibrator:
     clip
         Residuals are clipped to ``m ± clip·σ`` before an entity learns from them.
     bins, z_max
-        Pool histogram: ``bins`` equal bins over ``[-z_max, z_max]`` plus two overflow bins.
+        Pool histogram: ``bins`` equal bins over ``[-z_max, z_max]``, then the tail bins, then two overflow slots.
+    tail_bins, z_tail
+        Log-spaced bins per side over ``z_max < |z| <= z_tail`` (default: 64 for a shared pool, bins
+        about 9 % wide up to ``z_tail = 256·z_max``; 0 for per-entity pools, whose state is per entity).
+        Scores past ``z_tail`` share the overflow slot.
     pool
         ``"shared"``: one pool per regime for all entities (the network case: exchangeable
         entities, tail resolution from millions of scores). ``"entity"``: one pool per entity
@@ -155,6 +171,8 @@ class ConformalCalibrator:
         pool: Literal["shared", "entity"] = "shared",
         pool_prior: np.ndarray | None = None,
         prior_levels: np.ndarray | None = None,
+        tail_bins: int | None = None,
+        z_tail: float | None = None,
     ) -> None:
         if n_entities < 0:
             raise ValueError(f"ConformalCalibrator: n_entities must be >= 0, got {n_entities}")
@@ -168,6 +186,11 @@ class ConformalCalibrator:
         if half_life <= 0 or pool_size <= 0 or bins < 2 or z_max <= 0 or clip <= 0 or prior_strength < 0:
             raise ValueError("ConformalCalibrator: half_life, pool_size, z_max, clip must be > 0, bins >= 2, "
                              "prior_strength >= 0")
+        tail_bins = (DEFAULT_TAIL_BINS if pool == "shared" else 0) if tail_bins is None else int(tail_bins)
+        z_tail = float(z_max) * DEFAULT_TAIL_SPAN if z_tail is None else float(z_tail)
+        if tail_bins < 0 or (tail_bins > 0 and not (math.isfinite(z_tail) and z_tail > z_max)):
+            raise ValueError(f"ConformalCalibrator: tail_bins must be >= 0 and z_tail finite and > z_max, got "
+                             f"tail_bins={tail_bins}, z_tail={z_tail}")
         self.n_entities = int(n_entities)
         self.regime_edges = tuple(float(e) for e in edges)
         self.side: Side = side
@@ -178,6 +201,9 @@ class ConformalCalibrator:
         self.clip = float(clip)
         self.bins = int(bins)
         self.z_max = float(z_max)
+        self.tail_bins = tail_bins
+        self.z_tail = z_tail
+        self._slots = self.bins + 2 * self.tail_bins + 2
         self.pool = pool
         r = len(self.regime_edges) + 1
         self.n_regimes = r
@@ -189,9 +215,9 @@ class ConformalCalibrator:
         self._w = np.zeros((self.n_entities, r), dtype=np.float32)
         self._mean = np.zeros((self.n_entities, r), dtype=np.float32)
         self._var = np.zeros((self.n_entities, r), dtype=np.float32)
-        # pooled histogram of normalised scores per regime: [underflow, bins..., overflow]
+        # pooled histogram of normalised scores per regime: [underflow, lower tail, bins..., upper tail, overflow]
         n_groups = self.n_entities if pool == "entity" else 1
-        self._pool = np.zeros((n_groups, r, self.bins + 2), dtype=np.float64)
+        self._pool = np.zeros((n_groups, r, self._slots), dtype=np.float64)
         if prior is not None:
             self._seed_prior(prior, prior_count, prior_levels)
         if pool_prior is not None:
@@ -200,7 +226,7 @@ class ConformalCalibrator:
             if zp.size == 0:
                 raise ValueError("ConformalCalibrator: pool_prior has no finite score")
             weight = (256.0 if prior_count is None else float(np.sum(prior_count))) / zp.size
-            self._pool += np.bincount(self._bin_of(zp), minlength=self.bins + 2) * weight
+            self._pool += np.bincount(self._bin_of(zp), minlength=self._slots) * weight
 
     # ------------------------------------------------------------------ prior
     def _seed_prior(self, prior: np.ndarray | Sequence[np.ndarray], prior_count: float | Sequence[float] | None,
@@ -235,7 +261,7 @@ class ConformalCalibrator:
             c_k = counts[k]
             count = float(p.size) if c_k is None else c_k
             z = (p - med) / math.sqrt(self._var0[k])
-            self._pool[:, k] += np.bincount(self._bin_of(z), minlength=self.bins + 2) * (count / p.size)
+            self._pool[:, k] += np.bincount(self._bin_of(z), minlength=self._slots) * (count / p.size)
             if count > p.size:
                 # a grid of G quantiles standing for N > G scores says nothing about the N / (2G) scores
                 # beyond its extremes: put that mass in the overflow slots (conservative, p >= 1/(2G) there)
@@ -257,7 +283,7 @@ class ConformalCalibrator:
         mid = np.concatenate([[0.0], 0.5 * (lv[1:] + lv[:-1]), [1.0]])
         mass = np.diff(mid) * count
         z = (values - med) / math.sqrt(self._var0[k])
-        self._pool[:, k] += np.bincount(self._bin_of(z), weights=mass, minlength=self.bins + 2)
+        self._pool[:, k] += np.bincount(self._bin_of(z), weights=mass, minlength=self._slots)
 
     @classmethod
     def from_score_grid(cls, n_entities: int, grid: dict[str, Any], **kwargs: Any) -> ConformalCalibrator:
@@ -286,9 +312,22 @@ class ConformalCalibrator:
 
     # --------------------------------------------------------------- helpers
     def _bin_of(self, z: np.ndarray) -> np.ndarray:
-        """Histogram slot of each ``z`` (0 underflow, ``bins+1`` overflow)."""
+        """Histogram slot of each ``z``: 0 below ``-z_tail``, then the lower tail bins, the ``bins`` equal
+        bins over ``[-z_max, z_max)``, the upper tail bins, and ``2·tail_bins + bins + 1`` above ``z_tail``
+        (slots ascend with ``z``)."""
+        t = self.tail_bins
         pos = (z + self.z_max) * (self.bins / (2.0 * self.z_max))
-        return np.clip(np.floor(pos), -1, self.bins).astype(np.int64) + 1
+        slot = np.clip(np.floor(pos), -1, self.bins).astype(np.int64) + 1 + t
+        if t == 0:
+            return slot
+        a = np.abs(z)
+        out = a >= self.z_max
+        if out.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                i = np.floor(np.log(a[out] / self.z_max) * (t / math.log(self.z_tail / self.z_max)))
+            i = np.clip(i, 0, t).astype(np.int64)  # t: beyond z_tail (the overflow slot)
+            slot[out] = np.where(z[out] > 0, self.bins + t + 1 + i, t - i)
+        return slot
 
     def _regime(self, regime: np.ndarray | None, n: int) -> np.ndarray:
         if regime is None:
@@ -355,13 +394,18 @@ class ConformalCalibrator:
         m, sd, _ = self._location_scale(self._regime(regime, self.n_entities))
         return m, sd
 
-    def normalise(self, scores: np.ndarray, regime: np.ndarray | None = None) -> np.ndarray:
-        """``(n,)`` normalised scores ``z = (s − m) / σ`` with the entities' current statistics (NaN if unscored)."""
+    def normalise(self, scores: np.ndarray, regime: np.ndarray | None = None,
+                  min_scale: np.ndarray | float | None = None) -> np.ndarray:
+        """``(n,)`` normalised scores ``z = (s − m) / max(σ, min_scale)`` with the entities' current statistics
+        (NaN if unscored); ``min_scale`` (scalar or ``(n,)``, residual units) as in :meth:`p_values`."""
         s = self._check(scores)
         m, sd = self.location_scale(regime)
+        if min_scale is not None:
+            sd = np.where(np.isfinite(sd), np.fmax(sd, min_scale), np.nan)  # unscored entities stay NaN
         return np.asarray((s - m) / sd, dtype=np.float64)
 
-    def p_values(self, scores: np.ndarray, regime: np.ndarray | None = None) -> np.ndarray:
+    def p_values(self, scores: np.ndarray, regime: np.ndarray | None = None,
+                 min_scale: np.ndarray | float | None = None) -> np.ndarray:
         """``(n,)`` conformal p-values of this window's residuals (NaN: residual missing or entity unscored).
 
         Parameters
@@ -370,8 +414,21 @@ class ConformalCalibrator:
             ``(n,)`` residuals (:func:`twinwatch.detectors.residuals.residual`), NaN where not observed.
         regime
             ``(n,)`` regime index per entity (:meth:`regime_of` of the load); None: regime 0.
+        min_scale
+            Scalar or ``(n,)``: the smallest scale an entity's residual is divided by, in residual units
+            (the measurement's resolution: an entity whose residual has been exactly constant, e.g. a probe
+            on an idle path floored at its resolution on both sides, would otherwise have σ → 0 and turn
+            the next quantisation step into ``z ≈ 1e12``). Pass the same to :meth:`update`.
+
+        >>> cal = ConformalCalibrator(2, pool_prior=np.linspace(-3, 3, 61), min_history=2)
+        >>> for _ in range(4):
+        ...     _ = cal.update(np.array([0.0, 0.0]))          # a constant residual: σ → 0
+        >>> bool(cal.normalise(np.array([0.1, 0.1]))[0] > 1e9)
+        True
+        >>> cal.normalise(np.array([0.1, 0.1]), min_scale=0.05).round(2).tolist()
+        [2.0, 2.0]
         """
-        z = self.normalise(scores, regime)
+        z = self.normalise(scores, regime, min_scale)
         reg = self._regime(regime, z.size)
         up, lo = self._tails(z, reg)
         if self.side == "upper":
@@ -383,11 +440,12 @@ class ConformalCalibrator:
         return np.where(np.isfinite(z), p, np.nan)
 
     def update(self, scores: np.ndarray, regime: np.ndarray | None = None,
-               healthy: np.ndarray | None = None) -> int:
+               healthy: np.ndarray | None = None, min_scale: np.ndarray | float | None = None) -> int:
         """Learn from this window's residuals where ``healthy`` (and finite); returns how many were learned.
 
         Call it *after* :meth:`p_values` for the same window. ``healthy`` is the caller's
-        ``(n,)`` bool mask (e.g. not flagged, not inside an alert, telemetry complete).
+        ``(n,)`` bool mask (e.g. not flagged, not inside an alert, telemetry complete); ``min_scale`` the
+        one given to :meth:`p_values` (the pooled score is normalised the same way).
         """
         s = self._check(scores)
         reg = self._regime(regime, s.size)
@@ -404,7 +462,8 @@ class ConformalCalibrator:
         m_all, sd_all, _ = self._location_scale(reg)
         m, sd = m_all[idx], sd_all[idx]
         # 1. pool the out-of-sample normalised score (entities that can be scored only)
-        z = (s - m) / sd
+        sd_z = sd if min_scale is None else np.fmax(sd, np.broadcast_to(min_scale, (self.n_entities,))[idx])
+        z = (s - m) / np.where(np.isfinite(sd), sd_z, np.nan)
         fin = np.isfinite(z)
         if fin.any():
             slots = self._bin_of(z[fin])
@@ -414,7 +473,7 @@ class ConformalCalibrator:
                 self._pool[ent, reg_i[fin], slots] += 1.0
             else:
                 self._pool *= math.exp(-fin.sum() / self.pool_size)
-                flat = reg_i[fin] * (self.bins + 2) + slots
+                flat = reg_i[fin] * self._slots + slots
                 self._pool[0] += np.bincount(flat, minlength=self._pool[0].size).reshape(self._pool.shape[1:])
         # 2. entity statistics, exponentially forgotten, robust to a missed anomaly
         x = np.where(np.isfinite(sd), np.clip(s, m - self.clip * sd, m + self.clip * sd), s)
@@ -459,7 +518,8 @@ class ConformalCalibrator:
         return {"format": _FORMAT, "n_entities": self.n_entities, "regime_edges": list(self.regime_edges),
                 "side": self.side, "half_life": self.half_life, "prior_strength": self.prior_strength,
                 "pool_size": self.pool_size, "min_history": self.min_history, "clip": self.clip,
-                "bins": self.bins, "z_max": self.z_max, "pool": self.pool, "has_prior": self._has_prior}
+                "bins": self.bins, "z_max": self.z_max, "pool": self.pool, "has_prior": self._has_prior,
+                "tail_bins": self.tail_bins, "z_tail": self.z_tail}
 
     def to_bytes(self) -> bytes:
         """Lossless snapshot of configuration and state (npz, no pickle)."""
@@ -468,6 +528,18 @@ class ConformalCalibrator:
         np.savez(buf, config=cfg, w=self._w, mean=self._mean, var=self._var, pool=self._pool,
                  mu0=self._mu0, var0=self._var0)
         return buf.getvalue()
+
+    def _widen_pool(self, old: np.ndarray) -> np.ndarray:
+        """A pool of the layout without tail bins (``(..., bins + 2)``) in this layout: its two overflow
+        slots become the outermost ones, so every p-value stays what it was (no score is placed closer in
+        than it was known to be). A pool of any other shape is returned as it is (``from_bytes`` refuses it)."""
+        if old.ndim != 3 or old.shape[2] != self.bins + 2:
+            return old
+        new = np.zeros((*old.shape[:2], self._slots), dtype=old.dtype)
+        t = self.tail_bins
+        new[..., 0], new[..., -1] = old[..., 0], old[..., -1]
+        new[..., t + 1:t + 1 + self.bins] = old[..., 1:-1]
+        return new
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ConformalCalibrator:
@@ -483,8 +555,10 @@ class ConformalCalibrator:
         obj = cls(cfg["n_entities"], regime_edges=cfg["regime_edges"], side=cfg["side"],
                   half_life=cfg["half_life"], prior_strength=cfg["prior_strength"], pool_size=cfg["pool_size"],
                   min_history=cfg["min_history"], clip=cfg["clip"], bins=cfg["bins"], z_max=cfg["z_max"],
-                  pool=cfg["pool"])
+                  pool=cfg["pool"], tail_bins=cfg.get("tail_bins"), z_tail=cfg.get("z_tail"))
         obj._has_prior = bool(cfg["has_prior"])
+        if "tail_bins" not in cfg and obj.tail_bins and "pool" in arrays:
+            arrays["pool"] = obj._widen_pool(arrays["pool"])
         for name in ("w", "mean", "var", "pool", "mu0", "var0"):
             cur = getattr(obj, "_" + name)
             arr = arrays[name]

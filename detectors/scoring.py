@@ -152,66 +152,106 @@ class ScoringError(ValueError):
 
 
 # ----------------------------------------------------------------------------- inputs
-def _read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of every non-blank line (a UTF-8 BOM and CRLF line ends are accepted)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise ScoringError(f"{p}: cannot read ({exc.strerror})") from None
     out = []
-    for n, line in enumerate(raw.splitlines(), 1):
+    for n, line in enumerate(raw.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
         if not line.strip():
             continue
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise ScoringError(f"{p}: line {n}: not JSON ({exc})") from None
+            raise ScoringError(f"{p}: line {n}: not JSON ({_short(exc)})") from None
         if not isinstance(obj, dict):
             raise ScoringError(f"{p}: line {n}: not a JSON object")
-        out.append(obj)
+        out.append((n, obj))
     return out
 
 
 def load_labels(path: str | Path) -> list[dict[str, Any]]:
-    """Labels of ``labels.jsonl`` (one JSON object per line), checked for the fields the scorer uses."""
+    """Labels of ``labels.jsonl`` (one JSON object per line), checked for the fields the scorer uses.
+
+    Blank lines are skipped; any other line that is not a valid label refuses the file
+    (:class:`ScoringError` naming the file, the line and the field): scores of a partly read
+    ground truth would be wrong without saying so.
+    """
     rows = _read_jsonl(path)
-    for n, r in enumerate(rows, 1):
-        _check_label(r, f"{path}: label {n}")
-    return rows
+    for n, r in rows:
+        _check_label(r, f"{path}: line {n}")
+    return [r for _, r in rows]
 
 
 def load_alert_lines(path: str | Path) -> list[dict[str, Any]]:
-    """Alert JSON lines (firing / resolved state changes) of an alerts file."""
+    """Alert JSON lines (firing / resolved state changes) of an alerts file; refused as :func:`load_labels`."""
     rows = _read_jsonl(path)
-    for n, r in enumerate(rows, 1):
-        _check_alert(r, f"{path}: alert line {n}")
-    return rows
+    for n, r in rows:
+        _check_alert(r, f"{path}: line {n}")
+    return [r for _, r in rows]
+
+
+def _short(x: Any, n: int = 80) -> str:
+    """``repr(x)`` cut to about ``n`` characters (a value in an error message)."""
+    text = repr(x)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _time(r: Mapping[str, Any], key: str, where: str) -> float:
+    """``r[key]`` as finite epoch seconds (a JSON number, not a bool or a string)."""
+    v = r[key]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+        raise ScoringError(f"{where}: {key!r} must be a finite number (epoch seconds), got {_short(v)}")
+    return float(v)
 
 
 def _check_label(r: Mapping[str, Any], where: str) -> None:
     for key in ("kind", "start", "end"):
         if key not in r:
             raise ScoringError(f"{where}: missing field {key!r}")
-    if r["kind"] not in DETECTS:
-        raise ScoringError(f"{where}: unknown label kind {r['kind']!r}; known: {', '.join(sorted(DETECTS))}")
-    try:
-        s, e = float(r["start"]), float(r["end"])
-    except (TypeError, ValueError):
-        raise ScoringError(f"{where}: start/end must be numbers (epoch seconds)") from None
-    if not (math.isfinite(s) and math.isfinite(e) and e >= s):
-        raise ScoringError(f"{where}: needs finite start <= end, got {s!r}..{e!r}")
+    if not isinstance(r["kind"], str) or r["kind"] not in DETECTS:
+        raise ScoringError(f"{where}: unknown label kind {_short(r['kind'])}; known: {', '.join(sorted(DETECTS))}")
+    s, e = _time(r, "start", where), _time(r, "end", where)
+    if e < s:
+        raise ScoringError(f"{where}: needs start <= end, got {s!r}..{e!r}")
+    ents = r.get("entities")
+    if ents is not None and (not isinstance(ents, list) or not all(isinstance(x, str) for x in ents)):
+        raise ScoringError(f"{where}: 'entities' must be a list of entity ids (strings), got {_short(ents)}")
+    for key in ("entity_kind", "id"):
+        if r.get(key) is not None and not isinstance(r[key], str):
+            raise ScoringError(f"{where}: {key!r} must be a string, got {_short(r[key])}")
+    if r.get("benign") is not None and not isinstance(r["benign"], bool):
+        raise ScoringError(f"{where}: 'benign' must be true or false, got {_short(r['benign'])}")
 
 
 def _check_alert(r: Mapping[str, Any], where: str) -> None:
     for key in ("id", "status", "kind", "start"):
         if key not in r:
             raise ScoringError(f"{where}: missing field {key!r}")
+    if not isinstance(r["id"], str) or not r["id"]:
+        raise ScoringError(f"{where}: 'id' must be a non-empty string, got {_short(r['id'])}")
     if r["status"] not in ("firing", "resolved"):
-        raise ScoringError(f"{where}: status {r['status']!r} is not 'firing' or 'resolved'")
-    if r["kind"] not in _ALERT_KINDS:
-        raise ScoringError(f"{where}: alert kind {r['kind']!r} is not one of {', '.join(_ALERT_KINDS)}")
+        raise ScoringError(f"{where}: status {_short(r['status'])} is not 'firing' or 'resolved'")
+    if not isinstance(r["kind"], str) or r["kind"] not in _ALERT_KINDS:
+        raise ScoringError(f"{where}: alert kind {_short(r['kind'])} is not one of {', '.join(_ALERT_KINDS)}")
+    start = _time(r, "start", where)
     if r["status"] == "resolved" and r.get("end") is None:
         raise ScoringError(f"{where}: a resolved alert needs 'end'")
+    if r.get("end") is not None and _time(r, "end", where) < start:
+        raise ScoringError(f"{where}: 'end' {r['end']!r} is before 'start' {start!r}")
+    pv = r.get("p_value")
+    if pv is not None and (isinstance(pv, bool) or not isinstance(pv, int | float) or not 0.0 <= pv <= 1.0):
+        raise ScoringError(f"{where}: 'p_value' must be a number in [0, 1] or null, got {_short(pv)}")
+    sus = r.get("suspects")
+    if sus is not None and (not isinstance(sus, list) or not all(
+            isinstance(x, Mapping) and isinstance(x.get("link"), str) for x in sus)):
+        raise ScoringError(f"{where}: 'suspects' must be a list of objects with a string 'link', got {_short(sus)}")
+    for key in ("entity_kind", "entity_id", "kpi"):
+        if r.get(key) is not None and not isinstance(r[key], str):
+            raise ScoringError(f"{where}: {key!r} must be a string, got {_short(r[key])}")
 
 
 @dataclass(frozen=True)
@@ -366,20 +406,50 @@ class ScoreReport:
     """``false_alarms_per_network_window / alpha``: the rate a network-wide rule at ``alpha`` bounds."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN → ``None``)."""
-        return _nan_to_none(asdict(self))
+        """JSON-ready dict: NaN and inf → ``None``, each with its reason under ``"undefined"`` (field path → why).
+
+        >>> d = score([{"kind": "grey_loss", "start": 0, "end": 60, "entity_kind": "link", "entities": ["a->b"]}],
+        ...           [], n_entities=2, run_start=0, run_end=3600).to_dict()
+        >>> d["overall"]["recall"], d["overall"]["precision"], d["undefined"]["overall.precision"]
+        (0.0, None, 'no alert of a kind that detects it matched or went unmatched (TP + FP = 0)')
+        """
+        reasons: dict[str, str] = {}
+        out = _nan_to_none(asdict(self), "", reasons)
+        out["undefined"] = reasons
+        return out
 
     def to_json(self) -> str:
         """Indented JSON."""
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
 
 
-def _nan_to_none(x: Any) -> Any:
+_UNDEFINED: dict[str, str] = {
+    "precision": "no alert of a kind that detects it matched or went unmatched (TP + FP = 0)",
+    "recall": "no fault event of this kind was scored (TP + FN = 0)",
+    "f1": "recall is undefined",
+    "delay_median_windows": "no fault of this kind was detected",
+    "delay_p95_windows": "no fault of this kind was detected",
+    "top1": "no detected fault of this kind names links or nodes to localise",
+    "top3": "no detected fault of this kind names links or nodes to localise",
+    "false_alarms_per_entity_hour": "no fault-free entity-hours (no fault-free time or no entity)",
+    "false_alarms_per_entity_window": "no fault-free entity-hours (no fault-free time or no entity)",
+    "ratio_to_alpha": "no fault-free entity-hours (no fault-free time or no entity)",
+    "false_alarms_per_network_window": "no fault-free time",
+    "ratio_to_alpha_network": "no fault-free time",
+}
+"""Why a metric is undefined (null in JSON), by field name."""
+
+
+def _nan_to_none(x: Any, path: str = "", reasons: dict[str, str] | None = None) -> Any:
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: _nan_to_none(v, f"{path}.{k}" if path else str(k), reasons) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_nan_to_none(v) for v in x]
+        return [_nan_to_none(v, f"{path}[{i}]", reasons) for i, v in enumerate(x)]
     if isinstance(x, float) and not math.isfinite(x):
+        if reasons is not None:
+            name = path.rsplit(".", 1)[-1]
+            reasons[path] = _UNDEFINED.get(name) if math.isnan(x) and name in _UNDEFINED else (
+                "not a finite number: the times span more than a float can hold")
         return None
     return x
 

@@ -33,8 +33,11 @@ SASL_SSL \
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
+import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +67,21 @@ FORMATS: tuple[str, ...] = ("gnmic", "gnmi", "telegraf", "influx", "cisco_mdt", 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 ENV_PREFIX = "TWINWATCH_"
+MAX_VALUES = 100_000
+"""A configuration holding more values than this (after YAML alias expansion) is refused: no real file comes close."""
+MAX_WINDOWS = 1_000_000
+"""Upper bound of the window counts (``detection.resolve_after``, ``warmup_windows``): 115 days of 10 s windows."""
+MAX_THREADS = 1024
+MAX_LINKS = 1_000_000
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+"""Kafka's legal topic names (``kafka.common.internals.Topic``): ASCII letters, digits, ``._-``, 1-249 chars."""
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 80, 80, 6, 6, 3
+
+
+def _show(value: Any) -> str:
+    """``repr(value)`` cut to about a hundred characters (a value in an error message, never a flood)."""
+    return _SHORT.repr(value)
 
 
 class ConfigError(ValueError):
@@ -247,43 +265,49 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str | int | float) for v in value):
-            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+            raise ConfigError(f"{key}: expected a list of strings, got {_show(value)}")
         return tuple(str(v) for v in value)
     if text.startswith("dict"):
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{key}: expected a mapping of strings, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping of strings, got {_show(value)}")
         return {str(k): str(v) for k, v in value.items()}
     if "bool" in text:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected true or false, got {_show(value)}")
     if "float" in text:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+            raise ConfigError(f"{key}: expected a number, got {_show(value)}")
         return float(value)
     if "int" in text:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+            raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
         return int(value)
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: expected a string, got {_show(value)}")
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a config dataclass (resolved once: ``get_type_hints`` compiles them)."""
+    return get_type_hints(cls)
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
-    hints = get_type_hints(cls)
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__} {_show(data)}")
+    hints = _type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "source"}
     unknown = sorted(set(map(str, data)) - names)
     if unknown:
         where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"{where}{unknown[0]}: unknown key (known keys{' of ' + prefix if prefix else ''}: "
-                          f"{', '.join(sorted(names))})")
+        of = f" of {prefix}" if prefix else ""
+        raise ConfigError(f"{where}{_show(unknown[0])[1:-1]}: unknown key (known keys{of}: {', '.join(sorted(names))})")
     kwargs: dict[str, Any] = {}
     for name in names & set(data):
         key = f"{prefix}.{name}" if prefix else name
@@ -326,6 +350,32 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[list[str], Any, st
     return out
 
 
+def _path_is(path: str, *, file: bool = False) -> bool:
+    """Whether ``path`` exists (is a file when ``file``); ``False`` for a name the OS refuses to look up.
+
+    ``Path.exists`` raises ``OSError`` for a name longer than the OS allows (ENAMETOOLONG: the fuzzer's seed 1,
+    k = 127,505, a 300-character ``networks`` entry).
+
+    >>> _path_is("a" * 5000), _path_is("/"), _path_is("/", file=True)
+    (False, True, False)
+    """
+    try:
+        p = Path(path)
+        return p.is_file() if file else p.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _host_port_ok(hp: str) -> bool:
+    """Whether ``hp`` is ``host:port`` with a port 1..65535 in ASCII digits (``[::1]:9092`` included).
+
+    >>> _host_port_ok("k1:9092"), _host_port_ok("[::1]:9464"), _host_port_ok("k1:0"), _host_port_ok("k1:\u00b2")
+    (True, True, False, False)
+    """
+    host, sep, port = hp.strip().rpartition(":")
+    return bool(sep and host and port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535)
+
+
 def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     def fail(key: str, msg: str) -> None:
         src = origin.get(key)
@@ -335,32 +385,31 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     if not k.bootstrap.strip():
         fail("kafka.bootstrap", "empty; give host:port[,host:port...]")
     for hp in k.bootstrap.split(","):
-        host, sep, port = hp.strip().rpartition(":")
-        if not sep or not host or not port.isdigit():
-            fail("kafka.bootstrap", f"{hp.strip()!r} is not host:port")
+        if not _host_port_ok(hp):
+            fail("kafka.bootstrap", f"{_show(hp.strip())} is not host:port with a port 1..65535")
     if k.security_protocol not in SECURITY_PROTOCOLS:
-        fail("kafka.security_protocol", f"{k.security_protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+        fail("kafka.security_protocol", f"{_show(k.security_protocol)} is not one of {', '.join(SECURITY_PROTOCOLS)}")
     if k.security_protocol.startswith("SASL"):
         if k.sasl_mechanism not in SASL_MECHANISMS:
-            fail("kafka.sasl_mechanism", f"{k.sasl_mechanism!r} is not one of {', '.join(SASL_MECHANISMS)} "
+            fail("kafka.sasl_mechanism", f"{_show(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)} "
                                          f"(required with {k.security_protocol})")
         if not k.username:
             fail("kafka.username", f"required with {k.security_protocol}")
         if not (k.password or k.password_file):
             fail("kafka.password", f"required with {k.security_protocol} (or kafka.password_file)")
     elif k.sasl_mechanism is not None and k.sasl_mechanism not in SASL_MECHANISMS:
-        fail("kafka.sasl_mechanism", f"{k.sasl_mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}")
+        fail("kafka.sasl_mechanism", f"{_show(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)}")
     for name in ("password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         p = getattr(k, name)
-        if p is not None and not Path(p).is_file():
-            fail(f"kafka.{name}", f"{p!r} is not a readable file")
+        if p is not None and not _path_is(p, file=True):
+            fail(f"kafka.{name}", f"{_show(p)} is not a readable file")
     if (k.ssl_certfile is None) != (k.ssl_keyfile is None):
         fail("kafka.ssl_keyfile" if k.ssl_keyfile is None else "kafka.ssl_certfile",
              "a client certificate needs both ssl_certfile and ssl_keyfile")
     if not k.consumer_group.strip():
         fail("kafka.consumer_group", "empty")
-    if not k.rebalance_timeout_s > 0:
-        fail("kafka.rebalance_timeout_s", f"{k.rebalance_timeout_s} must be > 0 seconds")
+    if not 0 < k.rebalance_timeout_s <= 3600:
+        fail("kafka.rebalance_timeout_s", f"{k.rebalance_timeout_s} must be > 0 and <= 3600 seconds")
     if not 6.0 <= k.session_timeout_s <= 1800.0:
         fail("kafka.session_timeout_s",
              f"{k.session_timeout_s} must be between 6 and 1800 seconds (Kafka's group limits)")
@@ -368,59 +417,73 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     for fmt in (*t.formats, *t.raw):
         if fmt not in FORMATS:
             fail(f"topics.raw.{fmt}" if fmt in t.raw else "topics.formats",
-                 f"unknown collector format {fmt!r}; known: {', '.join(FORMATS)}")
+                 f"unknown collector format {_show(fmt)}; known: {', '.join(FORMATS)}")
     if not t.formats:
         fail("topics.formats", "empty: the service would consume nothing")
-    for name in ("alerts", "expected", "dlq", "state"):
-        if not getattr(t, name).strip():
-            fail(f"topics.{name}", "empty topic name")
+    if len(set(t.formats)) != len(t.formats):
+        fail("topics.formats", f"{_show(t.formats)} lists a format twice (two consumers of one topic)")
+    for key, name in [*((f"topics.{n}", getattr(t, n)) for n in ("alerts", "expected", "dlq", "state")),
+                      *((f"topics.raw.{f}", v) for f, v in t.raw.items())]:
+        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            fail(key, f"{_show(name)} is not a Kafka topic name (1-249 of ASCII letters, digits, '.', '_', '-')")
     w = cfg.window
-    if not w.seconds > 0:
-        fail("window.seconds", f"{w.seconds} must be > 0 seconds")
-    if w.allowed_lateness_s < 0:
-        fail("window.allowed_lateness_s", f"{w.allowed_lateness_s} must be >= 0 seconds")
+    if not (math.isfinite(w.seconds) and w.seconds > 0):
+        fail("window.seconds", f"{w.seconds} must be a finite number of seconds > 0")
+    if not (math.isfinite(w.allowed_lateness_s) and w.allowed_lateness_s >= 0):
+        fail("window.allowed_lateness_s", f"{w.allowed_lateness_s} must be a finite number of seconds >= 0")
     d = cfg.detection
     if not 0 < d.alpha < 1:
         fail("detection.alpha", f"{d.alpha} must be in (0, 1)")
     if d.method not in ("bh", "holm", "bonferroni"):
-        fail("detection.method", f"{d.method!r} is not one of bh, holm, bonferroni")
+        fail("detection.method", f"{_show(d.method)} is not one of bh, holm, bonferroni")
     if not 1 <= d.persistence_k <= d.persistence_m <= 64:
         fail("detection.persistence_k", f"need 1 <= persistence_k ({d.persistence_k}) <= persistence_m "
                                         f"({d.persistence_m}) <= 64")
-    if d.resolve_after < 1:
-        fail("detection.resolve_after", f"{d.resolve_after} must be >= 1 window")
-    if d.warmup_windows < 0:
-        fail("detection.warmup_windows", f"{d.warmup_windows} must be >= 0")
+    if not 1 <= d.resolve_after <= MAX_WINDOWS:
+        fail("detection.resolve_after", f"{d.resolve_after} must be between 1 and {MAX_WINDOWS} windows")
+    if not 0 <= d.warmup_windows <= MAX_WINDOWS:
+        fail("detection.warmup_windows", f"{d.warmup_windows} must be between 0 and {MAX_WINDOWS} windows")
     if not (math.isfinite(d.delay_resolution_s) and d.delay_resolution_s >= 0):
         fail("detection.delay_resolution_s", f"{d.delay_resolution_s} must be a finite number of seconds >= 0")
-    from twinwatch.twin.models import MODELS
+    from twinwatch.twin.models import CHECKPOINT_MODELS, MODELS
 
     if cfg.twin.model not in MODELS:
-        fail("twinwatch.twin.model", f"{cfg.twin.model!r} is not one of {', '.join(sorted(MODELS))}")
-    if cfg.twin.checkpoint is not None and not Path(cfg.twin.checkpoint).exists():
-        fail("twinwatch.twin.checkpoint", f"{cfg.twin.checkpoint!r} does not exist")
-    if cfg.twin.threads < 1:
-        fail("twinwatch.twin.threads", f"{cfg.twin.threads} must be >= 1")
+        fail("twin.model", f"{_show(cfg.twin.model)} is not one of {', '.join(sorted(MODELS))}")
+    if cfg.twin.checkpoint is not None and cfg.twin.model not in CHECKPOINT_MODELS:
+        fail("twin.checkpoint", f"model {_show(cfg.twin.model)} takes no checkpoint (only "
+                                f"{' and '.join(CHECKPOINT_MODELS)} do); remove it or set twin.model")
+    if cfg.twin.checkpoint is not None and not cfg.twin.checkpoint.strip():
+        fail("twin.checkpoint", "empty; give a checkpoint path or null for the shipped one")
+    if cfg.twin.checkpoint is not None and not _path_is(cfg.twin.checkpoint):
+        fail("twin.checkpoint", f"{_show(cfg.twin.checkpoint)} does not exist")
+    if not 1 <= cfg.twin.threads <= MAX_THREADS:
+        fail("twin.threads", f"{cfg.twin.threads} must be between 1 and {MAX_THREADS}")
     s = cfg.sinks
     if s.alertmanager_url is not None and not s.alertmanager_url.startswith(("http://", "https://")):
-        fail("sinks.alertmanager_url", f"{s.alertmanager_url!r} is not an http(s) URL")
-    if s.alertmanager_retries < 0 or not s.alertmanager_timeout_s > 0:
-        fail("sinks.alertmanager_retries", "retries must be >= 0 and alertmanager_timeout_s > 0")
+        fail("sinks.alertmanager_url", f"{_show(s.alertmanager_url)} is not an http(s) URL")
+    if not 0 <= s.alertmanager_retries <= 100:
+        fail("sinks.alertmanager_retries", f"{s.alertmanager_retries} must be between 0 and 100")
+    if not 0 < s.alertmanager_timeout_s <= 300:
+        fail("sinks.alertmanager_timeout_s", f"{s.alertmanager_timeout_s} must be > 0 and <= 300 seconds")
     m = cfg.metrics
-    host, sep, port = m.bind.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        fail("metrics.bind", f"{m.bind!r} is not host:port (e.g. 127.0.0.1:9464; 0.0.0.0:9464 listens on all)")
-    if m.max_links < 0:
-        fail("metrics.max_links", f"{m.max_links} must be >= 0")
+    if not _host_port_ok(m.bind):
+        fail("metrics.bind", f"{_show(m.bind)} is not host:port with a port 1..65535 (e.g. 127.0.0.1:9464; "
+                             "0.0.0.0:9464 listens on all)")
+    if not 0 <= m.max_links <= MAX_LINKS:
+        fail("metrics.max_links", f"{m.max_links} must be between 0 and {MAX_LINKS}")
     if cfg.logging.format not in ("text", "json"):
-        fail("logging.format", f"{cfg.logging.format!r} is not text or json")
+        fail("logging.format", f"{_show(cfg.logging.format)} is not text or json")
     if cfg.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        fail("logging.level", f"{cfg.logging.level!r} is not DEBUG, INFO, WARNING or ERROR")
+        fail("logging.level", f"{_show(cfg.logging.level)} is not DEBUG, INFO, WARNING or ERROR")
     if not 0.0 <= cfg.state.interval_s <= 300.0:
         fail("state.interval_s", f"{cfg.state.interval_s} must be between 0 (every batch) and 300 seconds")
     for i, net in enumerate(cfg.networks):
-        if ("/" in net or net.endswith((".yaml", ".yml", ".json"))) and not Path(net).is_file():
-            fail(f"networks[{i}]", f"network-model file {net!r} does not exist")
+        if not net.strip():
+            fail(f"networks[{i}]", "empty; give a network-model file or a shipped network name")
+        if net in cfg.networks[:i]:
+            fail(f"networks[{i}]", f"{_show(net)} is listed twice")
+        if ("/" in net or net.endswith((".yaml", ".yml", ".json"))) and not _path_is(net, file=True):
+            fail(f"networks[{i}]", f"network-model file {_show(net)} does not exist")
 
 
 def load_config(path: str | os.PathLike[str] | None, *, env: Mapping[str, str] | None = None) -> ServiceConfig:
@@ -442,10 +505,22 @@ def load_config(path: str | os.PathLike[str] | None, *, env: Mapping[str, str] |
             raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
+        from twinwatch.twin.datasets.scenario_yaml import _StrictLoader  # C-accelerated, refuses duplicate keys
+
         try:
-            loaded = yaml.safe_load(text)
+            loaded = yaml.load(text, Loader=_StrictLoader)  # a safe loader
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
+            at = f"line {mark.line + 1}: " if mark is not None else ""
+            raise ConfigError(f"{path}: {at}not valid YAML ({_show(problem)[1:-1]})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
+        from twinwatch.twin.doc_limits import too_many_values
+
+        if too_many_values(loaded, MAX_VALUES):
+            raise ConfigError(f"{path}: more than {MAX_VALUES:,} values after expanding YAML aliases; "
+                              "not a configuration") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(loaded).__name__}")
         doc = loaded or {}

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 __all__ = ["too_many_values"]
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def too_many_values(doc: object, limit: int) -> bool:
     """Whether ``doc`` holds more than ``limit`` values (scalars, lists and mappings, counted after alias
@@ -24,8 +26,9 @@ def too_many_values(doc: object, limit: int) -> bool:
         count += 1
         if count > limit:
             return True
-        if isinstance(v, Mapping):
-            stack.extend(v.values())
-        elif isinstance(v, list):
+        t = type(v)
+        if t is dict or (t is not list and t not in _SCALARS and isinstance(v, Mapping)):  # exact types first:
+            stack.extend(v.values())  # the ABC check costs ~10× an identity test, on every value
+        elif t is list or (t not in _SCALARS and isinstance(v, list)):
             stack.extend(v)
     return False

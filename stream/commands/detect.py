@@ -24,6 +24,10 @@ __all__ = ["SeriesFile", "detect", "parse_timestamp", "read_series_csv", "series
 
 _TS_NAMES = ("timestamp", "time", "ts")
 _VALUE_NAMES = ("value",)
+TS_RANGE_S = (-62_135_596_800.0, 253_402_300_800.0)
+"""Timestamps are epoch seconds of the years 1 to 9999 (what ISO 8601 dates can name)."""
+MAX_ABS_VALUE = 1e150
+"""Largest magnitude of a value: the forecaster's residuals and their squares stay finite in float64."""
 
 
 def parse_timestamp(text: str) -> float:
@@ -85,23 +89,36 @@ def read_series_csv(path: Path) -> SeriesFile:
         The file cannot be read or decoded, is empty, lacks a timestamp or value column, or has
         no data row that parses (a header alone, or only malformed rows: nothing to score).
     """
+    all_rows: list[list[str]] = []
+    lines: list[int] = []  # the line each record starts on (a quoted field may span lines)
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            all_rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SeriesFileError(f"{path}: cannot read as CSV ({exc})") from None
+            reader = csv.reader(fh)
+            last = 0
+            for rec in reader:
+                all_rows.append(rec)
+                lines.append(last + 1)
+                last = reader.line_num
+    except OSError as exc:
+        raise SeriesFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SeriesFileError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        where = f"line {reader.line_num}: " if reader is not None else ""
+        raise SeriesFileError(f"{path}: {where}not CSV ({exc})") from None
     if not all_rows:
         raise SeriesFileError(f"{path}: empty file (need a header with timestamp and value columns)")
     header, rows = all_rows[0], all_rows[1:]
     i_ts, i_val = _find(header, _TS_NAMES), _find(header, _VALUE_NAMES)
     if i_ts is None or i_val is None:
-        raise SeriesFileError(f"{path}: header {header} has no {'timestamp' if i_ts is None else 'value'} column "
+        raise SeriesFileError(f"{path}: header {_cut(header)} has no {'timestamp' if i_ts is None else 'value'} column "
                               "(expected columns timestamp,value or TimeStamp,Value,Label)")
     ts = np.full(len(rows), np.nan)
     val = np.full(len(rows), np.nan)
     out = SeriesFile(path, header, rows, ts, val)
     for k, row in enumerate(rows):
-        line = k + 2
+        line = lines[k + 1]
         if not row or all(not c.strip() for c in row):
             _bad(out, line, "empty row")
             continue
@@ -110,16 +127,22 @@ def read_series_csv(path: Path) -> SeriesFile:
             continue
         try:
             t = parse_timestamp(row[i_ts])
-        except ValueError:
-            _bad(out, line, f"timestamp {row[i_ts]!r} is not ISO 8601 or epoch seconds")
+        except (ValueError, OverflowError):
+            _bad(out, line, f"timestamp {_cut(row[i_ts])} is not ISO 8601 or epoch seconds")
+            continue
+        if not TS_RANGE_S[0] <= t < TS_RANGE_S[1]:
+            _bad(out, line, f"timestamp {_cut(row[i_ts])} is outside the years 1 to 9999")
             continue
         try:
             v = float(row[i_val].strip().strip('"'))
         except ValueError:
-            _bad(out, line, f"value {row[i_val]!r} is not a number")
+            _bad(out, line, f"value {_cut(row[i_val])} is not a number")
             continue
         if not math.isfinite(v):
-            _bad(out, line, f"value {row[i_val]!r} is not finite")
+            _bad(out, line, f"value {_cut(row[i_val])} is not finite")
+            continue
+        if abs(v) > MAX_ABS_VALUE:
+            _bad(out, line, f"value {_cut(row[i_val])} is beyond +-{MAX_ABS_VALUE:g}")
             continue
         ts[k], val[k] = t, v
     if not rows:
@@ -128,6 +151,12 @@ def read_series_csv(path: Path) -> SeriesFile:
         first = f" (line {out.malformed[0][0]}: {out.malformed[0][1]})" if out.malformed else ""
         raise SeriesFileError(f"{path}: none of its {len(rows)} data rows parses{first}; nothing to score")
     return out
+
+
+def _cut(x: object, n: int = 60) -> str:
+    """``repr(x)`` cut to about ``n`` characters (a field in a message)."""
+    text = repr(x)
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _bad(sf: SeriesFile, line: int, reason: str) -> None:
@@ -195,7 +224,8 @@ def series(input_path: Path, out: Path, period: str, min_history: int, learn_alp
     seasonal forecast. It is computed online: a row's score uses only the
     rows above it (in file order), so it is what a live detector would have
     said. Timestamps: ISO 8601 (zone optional, naive = UTC) or epoch seconds.
-    Rows that do not parse are counted, reported and kept with an empty
+    Rows that do not parse (or hold a value beyond +-1e150 or a time outside
+    the years 1-9999) are counted, reported by line and kept with an empty
     score. A threshold of score >= 0.99 flags about 1 % of normal rows.
 
     \b

@@ -32,6 +32,11 @@ __all__ = ["localize", "parse_observed"]
 # contract field of `twin predict` -> KPI name
 _FIELDS: dict[str, str] = {"delay": "delay_s", "jitter": "jitter_s2", "loss": "loss_ratio"}
 _KPI_FIELD: dict[str, str] = {v: k for k, v in _FIELDS.items()}
+MAX_NUMBER = 2**31 - 1
+"""Largest node or path number an OBS line may name (a scenario has at most 10,000 nodes)."""
+MAX_KPI = 1e12
+"""Largest observed delay (time units) or jitter (time units squared): beyond it a ratio to the expected value
+overflows; no probe measures 30,000 years."""
 
 
 class BadLineError(ValueError):
@@ -42,15 +47,26 @@ class BadLineError(ValueError):
         self.reason = reason
 
 
-def _num(v: Any, where: str) -> float:
+def _num(v: Any, where: str, high: float = MAX_KPI) -> float:
     if v is None:
         return float("nan")
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise BadLineError("bad_value", f"{where}: expected a number or null, got {v!r}")
+        raise BadLineError("bad_value", f"{where}: expected a number or null, got {_cut(v)}")
     x = float(v)
-    if not np.isfinite(x) or x < 0:
-        raise BadLineError("bad_value", f"{where}: expected a finite value >= 0, got {v!r}")
+    if not (np.isfinite(x) and 0 <= x <= high):
+        raise BadLineError("bad_value", f"{where}: expected a finite value in [0, {high:g}], got {_cut(v)}")
     return x
+
+
+def _cut(x: object, n: int = 60) -> str:
+    """``repr(x)`` cut to about ``n`` characters (a value in a message)."""
+    text = repr(x)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _node(v: Any) -> bool:
+    """Whether ``v`` is a node or path number: a JSON integer in 0..MAX_NUMBER."""
+    return not isinstance(v, bool) and isinstance(v, int) and 0 <= v <= MAX_NUMBER
 
 
 def parse_observed(line: bytes, lineno: int) -> tuple[str, int, list[tuple[int, int, int, float, float, float]]]:
@@ -67,25 +83,31 @@ def parse_observed(line: bytes, lineno: int) -> tuple[str, int, list[tuple[int, 
     if not isinstance(doc, dict):
         raise BadLineError("malformed_record", f"line {lineno}: expected a JSON object")
     file, index, paths = doc.get("file"), doc.get("index"), doc.get("paths")
-    if not isinstance(file, str) or isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise BadLineError("malformed_record", f"line {lineno}: needs \"file\" (string) and \"index\" (integer >= 0)")
+    if not isinstance(file, str) or not _node(index):
+        raise BadLineError("malformed_record", f"line {lineno}: needs \"file\" (string) and \"index\" (integer "
+                                               f"0..{MAX_NUMBER})")
     if not isinstance(paths, list):
         raise BadLineError("malformed_record", f"line {lineno}: needs \"paths\" (a list)")
     rows = []
+    seen: dict[tuple[int, int, int], int] = {}
     for k, p in enumerate(paths):
         if not isinstance(p, dict):
             raise BadLineError("malformed_record", f"line {lineno}: paths[{k}] is not an object")
         s, d = p.get("src"), p.get("dst")
-        if isinstance(s, bool) or isinstance(d, bool) or not isinstance(s, int) or not isinstance(d, int):
-            raise BadLineError("malformed_record", f"line {lineno}: paths[{k}] needs integer \"src\" and \"dst\"")
+        if not (_node(s) and _node(d)):
+            raise BadLineError("malformed_record", f"line {lineno}: paths[{k}] needs \"src\" and \"dst\" node "
+                                                   f"numbers (integers 0..{MAX_NUMBER})")
         where = f"line {lineno}: paths[{k}] ({s}->{d})"
         pn = p.get("path", -1)
         if pn is None:
             pn = -1
-        if isinstance(pn, bool) or not isinstance(pn, int) or pn < -1:
-            raise BadLineError("malformed_record", f"{where}: \"path\" must be a path number >= 0")
+        if pn != -1 and not _node(pn):
+            raise BadLineError("malformed_record", f"{where}: \"path\" must be a path number 0..{MAX_NUMBER}")
+        first = seen.setdefault((s, d, pn), k)
+        if first != k:
+            raise BadLineError("duplicate_path", f"{where}: the same path as paths[{first}] (one entry per path)")
         rows.append((s, d, pn, _num(p.get("delay"), f"{where} delay"), _num(p.get("jitter"), f"{where} jitter"),
-                     _num(p.get("loss"), f"{where} loss")))
+                     _num(p.get("loss"), f"{where} loss", 1.0)))
     return file, int(index), rows
 
 
@@ -116,6 +138,12 @@ def _align(rows: list[tuple[int, int, int, float, float, float]], sc: Any, linen
         what = f"path {int(pnum[k])} ({pair})" if numbered[k] else f"path {pair}"
         raise BadLineError("unknown_pair", f"line {lineno}: {what} is not a routed (src, dst) pair of the scenario "
                                            f"({int((idx < 0).sum())} such paths)")
+    uniq, first, counts = np.unique(idx, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        k = int(np.sort(np.flatnonzero(np.isin(idx, uniq[counts > 1])))[1])
+        raise BadLineError("duplicate_path", f"line {lineno}: paths[{k}] ({int(src[k])}->{int(dst[k])}) is the same "
+                                             f"scenario path as paths[{int(first[uniq == idx[k]][0])}] (one entry "
+                                             "per path)")
     out = {}
     for j, kpi in enumerate(("delay_s", "jitter_s2", "loss_ratio")):
         v = np.full(sc.n_paths, np.nan)
@@ -133,6 +161,8 @@ def _read_observed(obs_path: Path, bad: Counter[str], messages: list[str]) -> di
         raise click.ClickException(f"cannot read {obs_path}: {exc.strerror or exc}") from None
     with fh:
         for lineno, line in enumerate(fh, 1):
+            if lineno == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not content
             if not line.strip():
                 continue
             try:
@@ -249,7 +279,8 @@ def localize(data_dir: Path, observed: Path, out: str, alpha: float, method: str
 
     \b
     Bad OBS lines (malformed JSON or fields, a path the scenario does not
-    route, a sample not in DATA_DIR, a duplicate) are skipped and counted
+    route, a sample not in DATA_DIR, a sample or a path given twice, values
+    out of range: loss above 1, delays above 1e12) are skipped and counted
     on stderr; the exit status is then 3.
     """
 

@@ -78,9 +78,11 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     from twinwatch.stream.app import build_service
 
     torch.set_num_threads(cfg.twin.threads)
+    from twinwatch.twin.models.loading import ModelLoadError
+
     try:
         service = build_service(cfg)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ModelLoadError) as exc:  # ModelLoadError: fuzzed config, seed 1, k = 52,000
         raise click.ClickException(f"{cfg.source}: {exc}") from None
     if check:
         click.echo(f"configuration {cfg.source} is valid: {len(service.models)} network(s), twin {cfg.twin.model}",

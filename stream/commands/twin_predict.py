@@ -51,9 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["cli_model", "evaluate", "predict", "prediction_record", "stderr_console"]
 
 _YAML_SUFFIXES = (".yaml", ".yml")
-_CHECKPOINT_MODELS = ("gnn", "mlp")
-"""Models that load weights from a checkpoint (``--checkpoint``)."""
-
 
 def stderr_console() -> Console:
     """A rich console on stderr (progress bars, warnings)."""
@@ -64,12 +61,12 @@ def stderr_console() -> Console:
 
 def cli_model(name: str | None, checkpoint: Path | None) -> KPIModel:
     """``twin.models.load_model`` for ``--model`` / ``--checkpoint``: usage errors exit 2, load errors 1."""
-    from twinwatch.twin.models import ModelLoadError, UnknownModelError, load_model
+    from twinwatch.twin.models import CHECKPOINT_MODELS, ModelLoadError, UnknownModelError, load_model
 
     key = name.strip().lower() if name is not None else None
-    if checkpoint is not None and key is not None and key not in _CHECKPOINT_MODELS:
+    if checkpoint is not None and key is not None and key not in CHECKPOINT_MODELS:
         raise click.UsageError(f"model {name!r} does not take these options: it has no checkpoint (--checkpoint "
-                               f"applies to the {' and '.join(_CHECKPOINT_MODELS)} models only)")
+                               f"applies to the {' and '.join(CHECKPOINT_MODELS)} models only)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -35,6 +35,10 @@ format              mutations
                     recursive, merge keys) and deep nesting
 ==================  ===========================================================
 
+The CLI's other input files (``service_config``, ``score_jsonl``, ``series_csv``, ``localize_obs``) are formats of
+this harness too (:data:`CLI_FORMATS`; :func:`build_input`, :func:`check_library` and :func:`check_cli` dispatch
+them): their seeds, mutations and invariants are in :mod:`tests.fuzz.cli_inputs`.
+
 ``native``, ``gnnet`` and ``network_yaml`` stack 1 mutation (60 %) or 2–3. Inputs are built in memory
 (:func:`build_input` → :class:`FuzzInput`, relative path → bytes, with a content digest to
 count distinct inputs) and written to disk for the reader (:meth:`FuzzInput.write`, over the
@@ -83,9 +87,11 @@ import yaml
 
 from tests.unit.twin._gnnet_toy import GML, ROUTING
 from tests.unit.twin.netmodel._docs import lab_doc
-from twinwatch.twin.datasets.scenario_yaml import PlainTagMemo
+from twinwatch.twin.yaml_safe import PlainTagMemo
 
 __all__ = [
+    "ALL_FORMATS",
+    "CLI_FORMATS",
     "FORMATS",
     "FuzzInput",
     "FuzzInvariantError",
@@ -99,7 +105,12 @@ __all__ = [
 
 FORMATS = ("scenario_yaml", "native", "gnnet", "checkpoint", "network_yaml")
 
-TIME_BOUND_S = {"scenario_yaml": 2.0, "native": 2.0, "gnnet": 2.0, "checkpoint": 5.0, "network_yaml": 2.0}
+CLI_FORMATS = ("service_config", "score_jsonl", "series_csv", "localize_obs")
+"""The CLI's other input files; their seeds, mutations and checks are in :mod:`tests.fuzz.cli_inputs`."""
+ALL_FORMATS = FORMATS + CLI_FORMATS
+
+TIME_BOUND_S = {"scenario_yaml": 2.0, "native": 2.0, "gnnet": 2.0, "checkpoint": 5.0, "network_yaml": 2.0,
+                "service_config": 2.0, "score_jsonl": 2.0, "series_csv": 2.0, "localize_obs": 2.0}
 """Seconds one input may take in :func:`check_library` (a checkpoint builds a model and predicts)."""
 
 
@@ -464,6 +475,12 @@ class FuzzInput:
 
 def build_input(fmt: str, rng: random.Random) -> FuzzInput:
     """One mutated input of ``fmt``, in memory (no file written)."""
+    if fmt in CLI_FORMATS:
+        from tests.fuzz.cli_inputs import build_cli_input
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return build_cli_input(fmt, rng)
     make = {
         "scenario_yaml": _make_yaml,
         "native": _make_native,
@@ -516,7 +533,7 @@ def _seed_copy(seed: dict[str, Any]) -> Any:
 
 class _YamlDumper(PlainTagMemo, getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """libyaml's emitter (PyYAML's pure-Python one else) with the plain-scalar tag resolution memoised
-    (:class:`~twinwatch.twin.datasets.scenario_yaml.PlainTagMemo`): byte-for-byte what the plain dumper writes."""
+    (:class:`~twinwatch.twin.yaml_safe.PlainTagMemo`): byte-for-byte what the plain dumper writes."""
 
     _plain_tags: ClassVar[dict[str, str]] = {}
 
@@ -999,6 +1016,10 @@ def _qt() -> Any:
 
 def check_library(fmt: str, path: Path) -> str:
     """Read ``path`` as ``fmt`` under the watchdog; ``"ok"`` or ``"refused"``, else :class:`FuzzInvariantError`."""
+    if fmt in CLI_FORMATS:
+        from tests.fuzz.cli_inputs import check_library_format
+
+        return check_library_format(fmt, path)
     from twinwatch.twin.checkpoint import CheckpointError
     from twinwatch.twin.datasets import DatasetError, iter_samples
     from twinwatch.twin.datasets.scenario_yaml import ScenarioFileError, load_scenario_yaml
@@ -1049,6 +1070,10 @@ def check_cli(fmt: str, path: Path, runner: Any | None = None) -> int:
     Else :class:`FuzzInvariantError`. For ``network_yaml`` the status must be 0 or 1, and 1 exactly when
     :func:`check_library` refuses the file (the CLI and the library agree on what is valid).
     """
+    if fmt in CLI_FORMATS:
+        from tests.fuzz.cli_inputs import check_cli_format
+
+        return check_cli_format(fmt, path, runner)
     from click.testing import CliRunner
 
     from twinwatch.stream.cli import cli

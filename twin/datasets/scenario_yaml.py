@@ -88,6 +88,7 @@ import yaml
 from twinwatch.twin.doc_limits import too_many_values
 from twinwatch.twin.routing import RoutingError, compute_routing, default_metric
 from twinwatch.twin.scenario import MAX_QUEUES, MAX_SIZES, Flow, Policy, Scenario, ScenarioError, TimeDist
+from twinwatch.twin.yaml_safe import PlainTagMemo, repeated_key
 
 __all__ = [
     "MAX_NODES",
@@ -103,63 +104,21 @@ __all__ = [
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class PlainTagMemo:
-    """Resolver mixin for PyYAML safe loaders and dumpers: the implicit tag of a plain scalar memoised per text.
-
-    Safe loaders and dumpers have no path resolvers, so the tag of a plain scalar (``1e3`` is a str,
-    ``1.0e3`` a float, ``yes`` a bool in YAML 1.1) depends on its text alone; remembering it (bounded: texts
-    of at most 64 characters, 65,536 of them per class) saves PyYAML's regular-expression scan of every
-    scalar. The tags, and so the loaded or written document, are exactly PyYAML's. A class using it sets its
-    own ``_plain_tags = {}``.
-    """
-
-    _plain_tags: ClassVar[dict[str, str]]
-
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        # the attributes and super().resolve are the PyYAML resolver's this mixin is combined with
-        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:  # type: ignore[attr-defined]
-            if not implicit[0]:
-                return self.DEFAULT_SCALAR_TAG  # type: ignore[attr-defined,no-any-return]  # as Resolver.resolve
-            tag = self._plain_tags.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[misc]
-                if len(value) <= 64 and len(self._plain_tags) < 65_536:
-                    self._plain_tags[value] = tag
-            return tag  # type: ignore[no-any-return]
-        return super().resolve(kind, value, implicit)  # type: ignore[misc,no-any-return]
-
-
 class _StrictLoader(PlainTagMemo, _BASE_LOADER):  # type: ignore[misc,valid-type]
     """PyYAML's safe loader (C-accelerated when available) that refuses duplicate mapping keys, with the
-    plain-scalar tags memoised (:class:`PlainTagMemo`)."""
+    plain-scalar tags memoised (:class:`~twinwatch.twin.yaml_safe.PlainTagMemo`)."""
 
     _plain_tags: ClassVar[dict[str, str]] = {}
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        # Fast path: string keys are equal exactly when their texts are, so distinct texts of
-        # str-tagged scalar keys (nearly every mapping) cannot collide; anything else (ints, floats,
-        # ``1`` vs ``0x1`` vs ``1.0``, merge keys, complex keys) takes the constructing check below.
-        if isinstance(node, yaml.MappingNode):
-            texts = {k.value for k, _ in node.value if k.tag == _STR_TAG and isinstance(k, yaml.ScalarNode)}
-            if len(texts) == len(node.value):
-                return super().construct_mapping(node, deep=deep)
-        seen: dict[object, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            try:
-                first = seen.setdefault(key, key_node)
-            except TypeError:  # unhashable: the base class reports it
-                continue
-            if first is not key_node:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"found duplicate key {key!r} (first at line {first.start_mark.line + 1})", key_node.start_mark)
+        if isinstance(node, yaml.MappingNode) and (twice := repeated_key(self, node)) is not None:
+            key, first, again = twice
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"found duplicate key {key!r} (first at line {first.start_mark.line + 1})", again.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
-_STR_TAG = "tag:yaml.org,2002:str"
 _LOADER = _StrictLoader
 
 _TOP_KEYS = {"version", "name", "time_unit", "defaults", "nodes", "links", "routing", "traffic", "meta"}

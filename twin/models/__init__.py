@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from twinwatch.twin.scenario import Scenario
 
 __all__ = [
+    "CHECKPOINT_MODELS",
     "DEFAULT_ORDER",
     "MODELS",
     "KPIModel",
@@ -63,6 +64,9 @@ MODELS: dict[str, str] = {
     "sim": "twinwatch.twin.sim.model:SimulatorModel",
 }
 """Model name -> ``"module:factory"``; the factory takes the model options as keywords."""
+
+CHECKPOINT_MODELS: tuple[str, ...] = ("gnn", "mlp")
+"""The models that load weights from a checkpoint (the others take none)."""
 
 DEFAULT_ORDER: tuple[str, ...] = ("gnn", "qt")
 """Models tried, in order, when no name is given."""

@@ -8,7 +8,10 @@ the element, e.g. ``links[3].a.interface``):
    key silently overwrites in plain YAML; here it is an error naming the line).
 2. **Structure**: the JSON Schema shipped as ``twin/netmodel/schema.json``
    (types, required keys, unknown keys, ranges: capacity > 0, delay ≥ 0,
-   metric ≥ 1, DSCP 0..63, ...).
+   metric ≥ 1, DSCP 0..63, ...). A compiled validator (``jsonschema-rs``)
+   answers first; only the parts of a document it refuses are walked again
+   by the ``jsonschema`` library, whose errors make the messages (see
+   :func:`validate_document`).
 3. **Meaning**: names resolve (link ends, probes and queue profiles name
    known devices and profiles), a link has two distinct ends (no self-loop),
    no directed link is given twice, an interface carries at most one link in
@@ -34,19 +37,21 @@ twinwatch.twin.netmodel.errors.NetworkModelError: lab.yaml: links[0].b.device: u
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import json
 import math
 import os
 import reprlib
 import warnings
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
+import jsonschema_rs
 import numpy as np
 import yaml
 from scipy.sparse import coo_matrix
@@ -66,6 +71,7 @@ from twinwatch.twin.netmodel.model import (
 )
 from twinwatch.twin.netmodel.units import parse_bps
 from twinwatch.twin.topology import FIBRE_SPEED_M_S
+from twinwatch.twin.yaml_safe import PlainTagMemo, repeated_key
 
 __all__ = [
     "CAPACITY_RANGE_BPS",
@@ -100,22 +106,19 @@ _REPR = reprlib.Repr()  # keyword arguments need Python 3.12
 _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 4, 80, 80
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """SafeLoader that refuses a key repeated in one mapping (YAML would keep the last silently)."""
+class _UniqueKeyLoader(PlainTagMemo, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that refuses a key repeated in one mapping (YAML would keep the last silently), with the
+    plain-scalar tags memoised (:class:`~twinwatch.twin.yaml_safe.PlainTagMemo`: the same tags)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key]}, again on line {line})",
-                    key_node.start_mark)
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+    _plain_tags: ClassVar[dict[str, str]] = {}
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode) and (twice := repeated_key(self, node)) is not None:
+            key, first, again = twice  # (``!!map`` on a scalar or a sequence: the base class refuses it)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {first.start_mark.line + 1}, again on line "
+                            f"{again.start_mark.line + 1})", again.start_mark)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
 def read_yaml_document(path: str | os.PathLike[str]) -> Any:
@@ -162,10 +165,116 @@ def schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
+_PICKED: contextvars.ContextVar[dict[int, set[int]] | None] = contextvars.ContextVar("_PICKED", default=None)
+"""For the validation under way: ``id(list)`` → the indices of its items the compiled validator refused.
+
+``None`` (the default): no pruning, every item is walked (exactly ``jsonschema``'s own ``items``)."""
+
+_JSON_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
+"""Python types the compiled validator reads exactly as ``jsonschema`` does (it would read a tuple as an array,
+where ``jsonschema`` refuses it: documents holding any other type take the exact path)."""
+
+_ASCII_SPACE = r"[\t\n\v\f\r ]"
+"""``\\s`` in the compiled validator's copy of the schema: ECMA-262's ``\\s`` (which ``jsonschema-rs`` follows)
+also matches U+FEFF, Python's ``re`` does not; ASCII white space is matched alike by both (Python's ``\\s``
+matches more still: a string with other white space is refused by the fast path and decided by the exact one)."""
+
+
+def _items_picked(
+    items_keyword: Callable[..., Iterator[jsonschema.ValidationError]],
+    validator: jsonschema.protocols.Validator,
+    items: Any,
+    instance: Any,
+    schema: Mapping[str, Any],
+) -> Iterator[jsonschema.ValidationError]:
+    """``jsonschema``'s ``items_keyword`` restricted to the items the compiled validator refused (:data:`_PICKED`)."""
+    picked = _PICKED.get()
+    if picked is None or items is False or "prefixItems" in schema or not validator.is_type(instance, "array"):
+        yield from items_keyword(validator, items, instance, schema)
+        return
+    for index in sorted(picked.get(id(instance), ())):
+        yield from validator.descend(instance=instance[index], schema=items, path=index)
+
+
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(schema())
+    """The ``jsonschema`` validator of :func:`schema`, its ``items`` keyword prunable by :data:`_PICKED`."""
+    base = jsonschema.validators.validator_for(schema())
+    cls = jsonschema.validators.extend(base, {"items": partial(_items_picked, base.VALIDATORS["items"])})
     return cls(schema())
+
+
+def _fast_schema(node: Any) -> Any:
+    """A copy of the schema ``node`` for the compiled validator: every ``pattern``'s ``\\s`` spelled
+    :data:`_ASCII_SPACE` (so that it accepts no string Python's ``re`` refuses)."""
+    if isinstance(node, dict):
+        return {k: v.replace(r"\s", _ASCII_SPACE) if k == "pattern" else _fast_schema(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fast_schema(v) for v in node]
+    return node
+
+
+@lru_cache(maxsize=1)
+def _fast_validator() -> Any:
+    """The compiled (``jsonschema-rs``) validator of :func:`_fast_schema`."""
+    return jsonschema_rs.validator_for(_fast_schema(schema()))
+
+
+def _plain_json(doc: object) -> bool:
+    """Whether ``doc`` holds only :data:`_JSON_TYPES` (no tuple, date, bytes, set, subclass or NumPy scalar)."""
+    stack = [doc]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t not in _JSON_TYPES:
+            return False
+        if t is dict:
+            stack.extend(v.values())  # type: ignore[attr-defined]
+        elif t is list:
+            stack.extend(v)  # type: ignore[arg-type]
+    return True
+
+
+def _refused_items(doc: object) -> tuple[bool, dict[int, set[int]] | None]:
+    """The compiled validator's verdict on ``doc``: (valid, ``id(list)`` → the indices of the items on the path
+    of an error); ``(False, None)`` when it cannot answer (a type other than :data:`_JSON_TYPES`, or it raised)."""
+    if not _plain_json(doc):
+        return False, None
+    try:
+        paths = [e.instance_path for e in _fast_validator().iter_errors(doc)]
+    except Exception:  # anything it cannot read is decided by the exact path
+        return False, None
+    if not paths:
+        return True, {}
+    picked: dict[int, set[int]] = {}
+    try:
+        for path in paths:
+            node: Any = doc
+            for part in path:
+                if type(node) is list:
+                    picked.setdefault(id(node), set()).add(int(part))
+                node = node[part]
+    except (LookupError, TypeError, ValueError):  # a path this document does not have: walk it all
+        return False, None
+    return False, picked
+
+
+def _schema_errors(doc: object) -> list[jsonschema.ValidationError]:
+    """Every JSON Schema violation of ``doc``, sorted by path: exactly ``jsonschema``'s ``iter_errors``.
+
+    The compiled validator answers first: when it accepts ``doc`` there is none. Else ``jsonschema`` walks the
+    document again, skipping the items of arrays (devices, links, probes, ...) the compiled validator accepted:
+    the same errors, in the same order, as a full walk, since an item that one accepts the other accepts too
+    (checked on the fuzz inputs by ``tests/unit/twin/netmodel/test_fast_validation.py``).
+    """
+    valid, picked = _refused_items(doc)
+    if valid:
+        return []
+    token = _PICKED.set(picked)
+    try:
+        return sorted(_validator().iter_errors(doc), key=lambda e: [str(x) for x in e.absolute_path])
+    finally:
+        _PICKED.reset(token)
 
 
 def _path(parts: Sequence[object]) -> str:
@@ -212,11 +321,14 @@ def _schema_problem(err: jsonschema.ValidationError) -> Problem:
 
 
 def validate_document(doc: object, *, source: str = "<network>") -> None:
-    """Check ``doc`` against the JSON Schema; :class:`NetworkModelError` listing every violation."""
+    """Check ``doc`` against the JSON Schema; :class:`NetworkModelError` listing every violation.
+
+    A compiled validator decides first; the messages always come from ``jsonschema`` (:func:`_schema_errors`).
+    """
     if doc is None:
         raise NetworkModelError(source, [("", "the file is empty")])
     _check_size(doc, source)
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(x) for x in e.absolute_path])
+    errors = _schema_errors(doc)
     if errors:
         raise NetworkModelError(source, [_schema_problem(e) for e in errors])
 
@@ -351,7 +463,7 @@ class _Builder:
             self.fail(where, f"{text!r} is not an IPv{version} address")
             return ""
         addr = str(iface.ip)
-        key = str(ipaddress.ip_network(f"{addr}/{iface.max_prefixlen}"))
+        key = f"{addr}/{iface.max_prefixlen}"  # str(ip_network(...)) of the host route: the same text, parsed once
         if key in owner and owner[key] != device:
             self.fail(where, f"loopback {addr} is already used by device {owner[key]!r}")
         owner.setdefault(key, device)

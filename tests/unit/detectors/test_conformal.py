@@ -160,3 +160,74 @@ def test_cold_start_from_the_checkpoint_score_grid() -> None:
     assert stats.kstest(p, "uniform").pvalue > 1e-3
     far = cal.p_values(np.full(5000, 0.25), regime=np.zeros(5000, dtype=int))[0]  # 5 sigma in a quiet bin
     assert far < 1e-4
+
+
+def test_tail_bins_tell_a_far_score_from_the_pools_rare_outliers() -> None:
+    # a healthy pool whose few outliers (a missed fault, a flapping path) sit at z ≈ 25: a score at z = 200 is
+    # beyond all of them, so its p-value is the pool's resolution, not the outliers' share (one overflow bin
+    # per side gave every score past z_max that share)
+    rng = np.random.default_rng(3)
+    n = 2000
+
+    def fed(tail_bins: int) -> ConformalCalibrator:
+        cal = ConformalCalibrator(n, side="upper", tail_bins=tail_bins, prior=rng.normal(0, 1, 5000))
+        r = np.random.default_rng(4)
+        for w in range(100):
+            s = r.normal(0, 1, n)
+            if w % 10 == 0:
+                s[w * 5:w * 5 + 5] = 25.0  # 50 outliers among 200,000 scores, each on an entity of its own
+            cal.update(s)
+        return cal
+
+    with_tails, without = fed(64), fed(0)
+    far, near = np.zeros(n), np.zeros(n)
+    far[-1], near[-1] = 200.0, 20.0
+    total = with_tails._pool[0, 0].sum()
+    assert with_tails.p_values(far)[-1] == pytest.approx(1.0 / (total + 1.0), rel=1e-6)
+    assert without.p_values(far)[-1] > 40.0 / (total + 1.0)  # the outliers' share: ≈ 50 of the pool
+    # below the outliers both layouts agree that 20 is as rare as the outliers
+    assert with_tails.p_values(near)[-1] == pytest.approx(without.p_values(near)[-1], rel=1e-9)
+    # the slots ascend with z across the core, the tails and the overflow
+    z = np.array([-1e9, -5000.0, -100.0, -16.0, -15.99, 0.0, 15.99, 16.0, 100.0, 4096.0, 5000.0, np.inf])
+    slots = with_tails._bin_of(z)
+    assert np.all(np.diff(slots) >= 0) and slots[0] == 0 and slots[-1] == with_tails._pool.shape[2] - 1
+
+
+def test_a_snapshot_without_tail_bins_restores_with_the_same_p_values() -> None:
+    # a calibrator saved by the previous build (bins + 2 slots, no "tail_bins" in its config) is read into the
+    # current layout with its overflow mass in the outermost slots: every p-value it gave, it still gives
+    import io
+    import json
+
+    rng = np.random.default_rng(5)
+    old = ConformalCalibrator(50, side="two-sided", tail_bins=0)
+    for _ in range(40):
+        s = rng.normal(0, 1, 50)
+        s[:2] = rng.choice([-40.0, 40.0], 2)
+        old.update(s)
+    arrays = dict(np.load(io.BytesIO(old.to_bytes())))
+    cfg = json.loads(arrays["config"].tobytes())
+    del cfg["tail_bins"], cfg["z_tail"]
+    arrays["config"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    back = ConformalCalibrator.from_bytes(buf.getvalue())
+    assert back.tail_bins == 64
+    probe = np.linspace(-300.0, 300.0, 50)
+    np.testing.assert_allclose(back.p_values(probe), old.p_values(probe), rtol=1e-12)
+
+
+def test_scale_floor_keeps_a_constant_residual_from_turning_into_an_enormous_z() -> None:
+    # a probe on an idle path: observed and expected both sit at the resolution floor, the residual is exactly 0
+    # window after window and its scale collapses; the next quantisation step must stay a modest score
+    cal = ConformalCalibrator(3, pool_prior=np.linspace(-4, 4, 81), min_history=2)
+    floor = np.array([0.2, 0.2, 0.0])
+    for _ in range(20):
+        cal.update(np.zeros(3), min_scale=floor)
+    z = cal.normalise(np.array([0.2, 0.0, 0.2]), min_scale=floor)
+    assert z[:2].tolist() == pytest.approx([1.0, 0.0])
+    assert z[2] > 1e9  # no floor: the collapse the floor prevents
+    p = cal.p_values(np.array([0.2, 0.0, 0.2]), min_scale=floor)
+    assert p[0] > 0.05 and p[2] < 0.02
+    with pytest.raises(ValueError, match="tail_bins must be >= 0"):
+        ConformalCalibrator(2, tail_bins=-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,44 @@ def test_microsoft_series_scored_with_calibrated_false_flag_rate(tmp_path: Path)
         normal += [float(r["anomaly_score"]) for r in rows if r["Label"] == "0" and r["anomaly_score"]]
     # alpha = 0.01 on the rows experts call normal: the flag rate stays at or below alpha (binomial slack)
     assert np.mean(np.array(normal) >= 0.99) <= 0.015
+
+
+# ----------------------------------------------------------------------------- found by the fuzzer (issue 14)
+def test_values_and_times_beyond_float_range_are_counted_not_scored(tmp_path: Path) -> None:
+    """Alternating +-1e308 values overflowed the forecaster's residual (seed 1, k = 22 and 23: a raw NumPy
+    RuntimeWarning, then score 0 on every row: never alerting, silently); 1e308 timestamps overflowed the
+    spacing. Such rows are now malformed, counted and named: the rest is scored."""
+    rows = _series_rows(60)
+    rows[10] = f"{1_600_000_000 + 600},1e308"
+    rows[11] = f"{1_600_000_000 + 660},-1.7976931348623157e308"
+    rows[12] = "1e308,50"
+    src = _write(tmp_path / "x.csv", "timestamp,value", rows)
+    out = tmp_path / "o.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a raw NumPy warning fails the command (exit 1)
+        res = CliRunner().invoke(cli, ["detect", "series", str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "x.csv:12: value '1e308' is beyond +-1e+150" in res.output
+    assert "x.csv:14: timestamp '1e308' is outside the years 1 to 9999" in res.output
+    assert "60 rows scored (3 malformed)" in res.output
+    scored = _read(out)
+    assert len(scored) == 60 and [r["anomaly_score"] for r in scored[10:13]] == ["", "", ""]
+    assert all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in scored if r["anomaly_score"])
+
+
+def test_malformed_rows_are_named_by_their_line_even_after_a_quoted_newline(tmp_path: Path) -> None:
+    """Rows were numbered as records + 1, so a quoted field spanning two lines shifted every later line number."""
+    src = tmp_path / "q.csv"
+    src.write_text('timestamp,value,note\n1600000000,1,"two\nlines"\n1600000060,abc,x\n')
+    res = CliRunner().invoke(cli, ["detect", "series", str(src), "--out", str(tmp_path / "o.csv")])
+    assert res.exit_code == 0, res.output
+    assert "q.csv:4: value 'abc' is not a number" in res.output
+
+
+def test_an_oversized_field_refuses_the_file_naming_the_line(tmp_path: Path) -> None:
+    src = tmp_path / "big.csv"
+    src.write_text("timestamp,value\n1600000000,1\n1600000060," + "9" * 200_000 + "\n")
+    res = CliRunner().invoke(cli, ["detect", "series", str(src), "--out", str(tmp_path / "o.csv")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{src}: line 3: not CSV (field larger than field limit" in res.output
+

@@ -102,7 +102,7 @@ def test_bad_lines_are_counted_and_exit_3(setup: dict) -> None:
     assert ("bad observation lines: bad_value=1, duplicate_sample=1, malformed_json=1, malformed_record=1, "
             "missing_sample=1") in output
     assert "Traceback" not in output
-    assert "line 4: paths[1] (" in output and "delay: expected a finite value >= 0" in output
+    assert "line 4: paths[1] (" in output and "delay: expected a finite value in [0, 1e+12]" in output
     # the YAML holds one sample, so a line naming an unknown path is the only one for it: nothing usable
     code, recs, output = _run(setup, [json.dumps(unknown)])
     assert code == 1 and recs == []
@@ -145,3 +145,54 @@ def test_help_reads_like_a_man_page(cmd: list[str]) -> None:
     text = res.output.lower()
     assert res.exit_code == 0 and "examples" in text and "exit status" in text
     assert "3  partial success" in text and "--progress / --no-progress" in res.output
+
+
+# ----------------------------------------------------------------------------- found by the fuzzer (issue 14)
+@pytest.mark.parametrize(
+    ("edit", "reason", "message"),
+    [
+        (lambda p: p.update(src=2**64 - 1), "malformed_record", "needs \"src\" and \"dst\" node numbers"),  # k = 130
+        (lambda p: p.update(path=2**63), "malformed_record", "\"path\" must be a path number"),
+        (lambda p: p.update(delay=1e308), "bad_value", "delay: expected a finite value in [0, 1e+12]"),  # k = 78
+        (lambda p: p.update(loss=1.5), "bad_value", "loss: expected a finite value in [0, 1]"),
+    ],
+    ids=["src past int64", "path past int64", "delay 1e308", "loss 1.5"],
+)
+def test_out_of_range_numbers_are_counted_not_cast(setup: dict, edit: object, reason: str, message: str) -> None:
+    """A node number past int64 was cast to a garbage int64 (a raw NumPy 'invalid value encountered in cast'),
+    a 1e308 delay overflowed the observed/expected ratio (a raw 'overflow encountered in divide'), a loss of
+    150 % was tested as a loss. Each is now a counted, named rejection of its line."""
+    import warnings
+
+    line = json.loads(setup["faulty"])
+    edit(line["paths"][1])  # type: ignore[operator]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        code, recs, output = _run(setup, [json.dumps(line)])
+    assert code == 1 and recs == [], output  # the file's only sample: nothing usable
+    assert f"{reason}=1" in output and "line 1: paths[1] " in output and message in output
+    assert "Traceback" not in output and "Warning" not in output
+
+
+def test_a_path_observed_twice_in_one_sample_is_refused(setup: dict) -> None:
+    """The second entry of a path silently overwrote the first; by number and by (src, dst) alike."""
+    line = json.loads(setup["faulty"])
+    twice = {**line, "paths": [*line["paths"], dict(line["paths"][3])]}
+    code, recs, output = _run(setup, [json.dumps(twice)])
+    assert code == 1 and recs == [] and "duplicate_path=1" in output
+    assert f"paths[{len(line['paths'])}]" in output and "the same path as paths[3]" in output
+    by_pair = dict(line["paths"][3])
+    by_pair.pop("path", None)
+    mixed = {**line, "paths": [*line["paths"], by_pair]}
+    code, _, output = _run(setup, [json.dumps(mixed)])
+    assert code == 1 and "duplicate_path=1" in output and "is the same scenario path as paths[" in output
+
+
+def test_a_utf8_bom_on_the_first_line_is_not_a_bad_line(setup: dict) -> None:
+    obs = setup["tmp"] / "bom.jsonl"
+    obs.write_bytes(b"\xef\xbb\xbf" + setup["faulty"].encode() + b"\r\n")
+    out = setup["tmp"] / "bom_out.jsonl"
+    res = CliRunner().invoke(cli, ["localize", str(NSFNET), "--observed", str(obs), "--out", str(out), "--model", "qt",
+                                   "--calibration", str(setup["cal"]), "-q"])
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == 1

@@ -180,7 +180,7 @@ def test_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "alerts.jsonl"
     bad.write_text('{"id": "a", "status": "firing", "kind": "degradation", "start": 1}\n'
                    '{"id": "b", "status": "firing", "kind": "meltdown", "start": 1}\n')
-    with pytest.raises(ScoringError, match=r"alerts.jsonl: alert line 2: alert kind 'meltdown'"):
+    with pytest.raises(ScoringError, match=r"alerts.jsonl: line 2: alert kind 'meltdown'"):
         load_alert_lines(bad)
     with pytest.raises(ScoringError, match=r"label 1: unknown label kind 'cosmic_ray'"):
         score([{"kind": "cosmic_ray", "start": 0, "end": 1}], [])
@@ -263,3 +263,76 @@ def test_scored_ids_leaves_faults_out_without_turning_their_alerts_into_false_po
     # nothing scored: no events, an empty subset is not "all"
     none = score(labels, alerts, window_s=W, n_entities=4, run_start=0, run_end=3600, scored_ids=[])
     assert none.overall.events == 0 and none.per_kind == {}
+
+
+# ----------------------------------------------------------------------------- found by the fuzzer (issue 14)
+_FIRING = {"id": "a", "status": "firing", "kind": "degradation", "start": 100.0}
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ({**_FIRING, "start": "abc"}, "'start' must be a finite number"),  # ValueError traceback from `score`
+        ({**_FIRING, "start": {"v": 1}}, "'start' must be a finite number"),  # seed 1, k = 4: TypeError
+        ({**_FIRING, "id": {"a": 1}}, "'id' must be a non-empty string"),  # k = 24: unhashable id, TypeError
+        ({**_FIRING, "kind": ["degradation"]}, "alert kind ['degradation'] is not one of"),
+        ({**_FIRING, "suspects": 5}, "'suspects' must be a list of objects"),  # k = 35: 'int' not iterable
+        ({**_FIRING, "p_value": "x"}, "'p_value' must be a number in [0, 1]"),
+        ({**_FIRING, "status": "resolved", "end": 50.0}, "'end' 50.0 is before 'start' 100.0"),
+    ],
+    ids=["start text", "start object", "id object", "kind list", "suspects int", "p_value text", "end < start"],
+)
+def test_malformed_alert_fields_are_refused_naming_file_line_and_field(tmp_path: Path, line: dict, rule: str) -> None:
+    """Each was a Python exception (a traceback through `twinwatch score`) or accepted silently."""
+    from twinwatch.stream.cli import cli
+
+    (tmp_path / "labels.jsonl").write_bytes(orjson.dumps(label("grey_loss", 100, 160, ["a->b"])) + b"\n")
+    bad = tmp_path / "alerts.jsonl"
+    bad.write_bytes(b"\n" + orjson.dumps(_FIRING) + b"\n\n" + orjson.dumps(line) + b"\n")  # physical line 4
+    with pytest.raises(ScoringError) as err:
+        load_alert_lines(bad)
+    assert f"{bad}: line 4: " in str(err.value) and rule in str(err.value), err.value
+    res = CliRunner().invoke(cli, ["score", "--labels", str(tmp_path / "labels.jsonl"), "--alerts", str(bad)])
+    assert res.exit_code == 1 and "Traceback" not in res.output and f"{bad}: line 4: " in res.output
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [("kind", ["grey_loss"], "unknown label kind"), ("entities", 5, "'entities' must be a list"),
+     ("entities", "a->b", "'entities' must be a list"), ("start", True, "'start' must be a finite number"),
+     ("benign", "false", "'benign' must be true or false")],
+)
+def test_malformed_label_fields_are_refused(tmp_path: Path, field: str, value: object, rule: str) -> None:
+    """An unhashable kind raised TypeError; entities 5 raised TypeError, "a->b" was read as five entities
+    'a', '-', '>', ...; a bool start was 1.0 s; "false" was a benign event."""
+    from twinwatch.detectors.scoring import load_labels
+
+    p = tmp_path / "labels.jsonl"
+    p.write_bytes(orjson.dumps({**label("grey_loss", 100, 160, ["a->b"]), field: value}) + b"\n")
+    with pytest.raises(ScoringError, match=rf"labels.jsonl: line 1: .*{rule[:20]}"):
+        load_labels(p)
+
+
+def test_a_bom_is_accepted_and_every_undefined_metric_says_why() -> None:
+    """precision / recall / F1 / top-k are null in the JSON report only with a reason under "undefined" (the
+    fuzzer's k = 1 found a null top1 with no reason); the report is strict JSON (no NaN)."""
+    import json
+
+    labels = [label("grey_loss", 100, 160, ["a->b"]), label("diurnal_peak", 0, 50, [], entity_kind="network")]
+    r = score(labels, [], window_s=W, n_entities=10, run_start=0, run_end=0)  # nothing fired, no fault-free time
+    d = r.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert "NaN" not in text and d["overall"]["recall"] == 0.0
+    nulls = {f"overall.{k}" for k in ("precision", "f1", "delay_median_windows", "top1", "top3")
+             if d["overall"][k] is None}
+    assert nulls and nulls <= set(d["undefined"])
+    assert d["undefined"]["overall.precision"].endswith("(TP + FP = 0)")
+    assert d["false_alarms_per_entity_hour"] is None and "fault-free" in d["undefined"]["false_alarms_per_entity_hour"]
+
+
+def test_a_utf8_bom_does_not_refuse_the_file(tmp_path: Path) -> None:
+    from twinwatch.detectors.scoring import load_labels
+
+    p = tmp_path / "labels.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(label("grey_loss", 100, 160, ["a->b"])) + b"\r\n")
+    assert load_labels(p)[0]["kind"] == "grey_loss"

@@ -255,6 +255,30 @@ def test_matrix_tests_resume_once_the_hold_has_passed() -> None:
     assert ingress and all(80 <= w <= 87 for w, _ in ingress) and {a.entity_id for _, a in ingress} == {"c"}
 
 
+@pytest.mark.parametrize("max_windows", [30, 10_000])
+def test_a_fault_left_open_for_long_stops_holding_the_matrix_tests(max_windows: int) -> None:
+    """A known, unfixed fault (probe loss on a->c from window 40 to the end, its alert open throughout) must not
+    blind the traffic tests for good: past ``traffic_hold_max_windows`` after its onset the surge towards c
+    (windows 100-105) fires again; with an unbounded hold it stays held."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(22)
+    det = TwinDetector(model, alpha=0.01, traffic_hold_windows=1, traffic_hold_max_windows=max_windows)
+    with pytest.raises(ValueError, match="traffic_hold_max_windows"):
+        TwinDetector(model, traffic_hold_max_windows=-1)
+    fired = _fired(det, (_window(model, w, rng, surge_c=4.0 if 100 <= w < 106 else 1.0,
+                                 loss_ac=0.3 if w >= 40 else 0.0) for w in range(115)))
+    onset = [w for w, a in fired if a.kpi == "probe_loss"]
+    assert onset and onset[0] < 50
+    assert det.book.open_alerts and any(a.kpi == "probe_loss" for a in det.book.open_alerts)  # still open
+    ingress = [w for w, a in fired if a.kpi == "ingress_bps"]
+    if max_windows == 30:
+        assert ingress and all(100 <= w <= 107 for w in ingress)
+    else:
+        assert ingress == []
+
+
 def test_router_whose_flow_export_misses_traffic_is_a_traffic_anomaly() -> None:
     # one window in six has rows measured from flow records (a 60 s export); from window 96 router b's
     # records carry 30 % of what its counters account for, on flow windows only

@@ -285,7 +285,7 @@ def test_replay_with_some_messages_rejected_is_partial(tmp_path: Path) -> None:
     assert "every message was rejected" not in out
 
 
-_LABEL = '{"kind": "link_down", "start": 1700000100, "end": 1700000200, "entities": {"links": ["0->1"]}}\n'
+_LABEL = '{"kind": "link_down", "start": 1700000100, "end": 1700000200, "entity_kind": "link", "entities": ["0->1"]}\n'
 
 
 def test_score_with_an_empty_labels_file_is_an_input_error(tmp_path: Path) -> None:

@@ -80,9 +80,9 @@ BAD = [
     ("detection: {warmup_windows: -1}", "detection.warmup_windows"),
     ("detection: {delay_resolution_s: -1e-6}", "detection.delay_resolution_s"),
     ("detection: {delay_resolution_s: .nan}", "detection.delay_resolution_s"),
-    ("twin: {model: resnet}", "twinwatch.twin.model"),
-    ("twin: {checkpoint: /nonexistent.safetensors}", "twinwatch.twin.checkpoint"),
-    ("twin: {threads: 0}", "twinwatch.twin.threads"),
+    ("twin: {model: resnet}", "twin.model"),
+    ("twin: {checkpoint: /nonexistent.safetensors}", "twin.checkpoint"),
+    ("twin: {threads: 0}", "twin.threads"),
     ("sinks: {alertmanager_url: 'am:9093'}", "sinks.alertmanager_url"),
     ("sinks: {alertmanager_retries: -1}", "sinks.alertmanager_retries"),
     ("metrics: {bind: '9464'}", "metrics.bind"),
@@ -90,6 +90,25 @@ BAD = [
     ("metrics: {enabled: maybe}", "metrics.enabled"),
     ("logging: {format: xml}", "logging.format"),
     ("logging: {level: LOUD}", "logging.level"),
+    # found by the structure-aware fuzzer (tests/fuzz/cli_inputs.py, seed 1; accepted or a traceback before)
+    ("metrics: {bind: '127.0.0.1:\u00b2'}", "metrics.bind"),  # a Unicode digit: int() raised ValueError
+    ("metrics: {bind: '0.0.0.0:0'}", "metrics.bind"),  # port 0 (a random port nobody can scrape)
+    ("kafka: {bootstrap: 'k1:65536'}", "kafka.bootstrap"),  # ports were not range-checked
+    ("topics: {alerts: 'twinwatch alerts'}", "topics.alerts"),  # k = 20: not a legal Kafka topic name
+    ("topics: {raw: {gnmic: ''}}", "topics.raw.gnmic"),  # an empty raw topic
+    ("topics: {formats: [gnmic, gnmic]}", "topics.formats"),  # k = 157: two consumers of one topic
+    ("networks: ['']", "networks[0]"),  # k = 71: an empty network name
+    ("networks: [abilene, abilene]", "networks[1]"),
+    ("sinks: {alertmanager_timeout_s: .nan}", "sinks.alertmanager_timeout_s"),  # k = 91 (also named the wrong key)
+    ("detection: {resolve_after: 100000000000}", "detection.resolve_after"),  # k = 162
+    ("window: {allowed_lateness_s: .inf}", "window.allowed_lateness_s"),
+    ("window: {seconds: .inf}", "window.seconds"),
+    ("twin: {threads: 1000000}", "twin.threads"),
+    ("twin: {checkpoint: ''}", "twin.checkpoint"),  # '' is the current folder: it 'existed'
+    ("networks: [" + "a" * 300 + ".yaml]", "networks[0]"),  # k = 127,505: OSError (file name too long) escaped
+    ("kafka: {ssl_cafile: " + "c" * 5000 + "}", "kafka.ssl_cafile"),
+    ("twin: {model: qt, checkpoint: /}", "twin.checkpoint"),  # run --check leaked QueueingModel.__init__'s TypeError
+    ("metrics: {max_links: 100000000000}", "metrics.max_links"),
 ]
 
 
@@ -134,3 +153,53 @@ def test_run_check_validates_and_exits() -> None:
     assert bad.exit_code == 1
     assert "detection.alpha: 2.0 must be in (0, 1) (from environment TWINWATCH_DETECTION__ALPHA)" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_twin_keys_are_named_as_written_in_the_file(tmp_path: Path) -> None:
+    """The twin section's errors named ``twinwatch.twin.model`` (a package rename leaked into the key), so the
+    environment variable behind a bad value was not named either."""
+    with pytest.raises(ConfigError, match=r"^twin\.model: 'resnet' .*\(from environment TWINWATCH_TWIN__MODEL\)$"):
+        load_config(None, env={"TWINWATCH_TWIN__MODEL": "resnet"})
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("networks: " + "[" * 10_000 + "]" * 10_000 + "\n", "nest"),  # k = 26: a RecursionError escaped
+        ("defs:\n  x0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+         + "".join(f"  x{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 9))
+         + "networks: *l8\n", "after expanding YAML aliases"),  # 10**9 values: the message repr flooded
+        ("window: {seconds: 10}\nwindow: {seconds: 20}\n", "line 2: not valid YAML (found duplicate key 'window'"),
+    ],
+    ids=["deep nesting", "alias bomb", "duplicate key"],
+)
+def test_hostile_yaml_is_refused_in_one_short_line(tmp_path: Path, text: str, rule: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(f, env={})
+    msg = str(err.value)
+    assert rule in msg and str(f) in msg and "\n" not in msg and len(msg) < 300, msg
+
+
+def test_a_long_bad_value_is_cut_in_the_message(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("networks: [" + ", ".join([f"[n{i}]" for i in range(20_000)]) + "]\n")
+    with pytest.raises(ConfigError, match=r"^networks: expected a list of strings, got \[\['n0'\], .*\.\.\.") as err:
+        load_config(f, env={})
+    assert len(str(err.value)) < 300
+
+
+def test_run_check_refuses_a_folder_that_is_not_a_checkpoint_in_one_line(tmp_path: Path) -> None:
+    """``twin.checkpoint: .`` exists, so the file validates, but it holds no model: ``run --check`` let the
+    twin's ModelLoadError escape as a traceback (the fuzzer's seed 1, k = 52,000)."""
+    from click.testing import CliRunner
+
+    from twinwatch.stream.cli import cli
+
+    f = tmp_path / "c.yaml"
+    f.write_text(f"networks: [abilene]\ntwin: {{model: gnn, checkpoint: '{tmp_path}'}}\n")
+    res = CliRunner().invoke(cli, ["run", "--config", str(f), "--check"])
+    assert res.exit_code == 1 and (res.exception is None or isinstance(res.exception, SystemExit)), res.output
+    assert "Traceback" not in res.output and "model.safetensors is missing" in res.output
+    assert len(res.output.strip().splitlines()) == 1
