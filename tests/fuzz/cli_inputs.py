@@ -651,32 +651,31 @@ def _check_series(path: Path) -> str:
 
 # ------------------------------------------------------------- localize_obs
 @functools.cache
-def _localize_seed() -> tuple[bytes, bytes, tuple[dict[str, Any], ...]]:
-    """The harness's 4-node scenario (YAML), a qt calibration fitted on it, and its OBS lines (clean, degraded)."""
-    from twinwatch.detectors.localize import degrade_capacity
-    from twinwatch.stream.commands.twin_predict import prediction_record
-    from twinwatch.twin.conformal import fit_calibration, scenario_path_max_load
-    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
-    from twinwatch.twin.models import get_model
-
-    net = yaml.safe_dump(SCENARIO_SEED, sort_keys=False).encode()
+def _seed_scenario() -> tuple[bytes, Any]:
+    """The harness's 4-node scenario as the YAML bytes every ``localize_obs`` input carries, and as read back."""
     import tempfile
 
+    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
+
+    net = yaml.safe_dump(SCENARIO_SEED, sort_keys=False).encode()
     with tempfile.TemporaryDirectory(prefix="twinwatch-fuzz-loc-") as tmp:
         p = Path(tmp) / "net.yaml"
         p.write_bytes(net)
-        sc = load_scenario_yaml(p)
+        return net, load_scenario_yaml(p)
+
+
+@functools.cache
+def _localize_seed() -> tuple[bytes, bytes, tuple[dict[str, Any], ...]]:
+    """The harness's 4-node scenario (YAML), a qt calibration fitted on it, and its OBS lines (clean, degraded)."""
+    from tests.unit.detectors._qt_calibration import qt_calibration
+    from twinwatch.detectors.localize import degrade_capacity
+    from twinwatch.stream.commands.twin_predict import prediction_record
+    from twinwatch.twin.models import get_model
+
+    net, sc = _seed_scenario()
     qt = get_model("qt")
     expected = qt.predict(sc)
-    rng = np.random.default_rng(1)
-    reps = 400
-    load = np.tile(scenario_path_max_load(sc), reps)
-    kpis = ("delay_s", "jitter_s2", "loss_ratio")
-    pred = {k: np.tile(np.asarray(expected.path(k), dtype=float), reps) for k in kpis}
-    obs = {"delay_s": pred["delay_s"] * np.exp(rng.normal(0, 0.03, load.size)),
-           "jitter_s2": pred["jitter_s2"] * np.exp(rng.normal(0, 0.1, load.size)),
-           "loss_ratio": np.clip(pred["loss_ratio"] + rng.normal(0, 1e-4, load.size), 0, 1)}
-    cal = orjson.dumps({"model": "qt", "calibration": fit_calibration(obs, pred, load, min_count=50)},
+    cal = orjson.dumps({"model": "qt", "calibration": qt_calibration(sc, expected, min_count=50)},
                        option=orjson.OPT_SERIALIZE_NUMPY)
     util = sc.link_load_bps() / sc.link_capacity_bps
     link = int(np.argmax(util))
@@ -721,18 +720,11 @@ def _make_localize_obs(rng: random.Random) -> FuzzInput:
 
 @functools.cache
 def _qt_and_cal() -> tuple[Any, dict[str, Any], Any, Any]:
-    import tempfile
-
-    from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
     from twinwatch.twin.models import get_model
 
-    net, cal, _ = _localize_seed()
-    with tempfile.TemporaryDirectory(prefix="twinwatch-fuzz-loc-") as tmp:
-        p = Path(tmp) / "net.yaml"
-        p.write_bytes(net)
-        sc = load_scenario_yaml(p)
+    _, sc = _seed_scenario()
     qt = get_model("qt")
-    return qt, json.loads(cal)["calibration"], sc, qt.predict(sc)
+    return qt, json.loads(_localize_seed()[1])["calibration"], sc, qt.predict(sc)
 
 
 def _check_localize(folder: Path) -> str:

@@ -22,47 +22,26 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from tests.fuzz.harness import CLI_FORMATS, build_input, check_cli, check_library, fresh_dir, make_input
+from tests.fuzz._drive import cli_codes, library_outcomes
+from tests.fuzz.harness import CLI_FORMATS, build_input, check_library
 
 torch.set_num_threads(1)
 
 LIB_EXAMPLES = {"service_config": 150, "score_jsonl": 200, "series_csv": 60, "localize_obs": 120}
 CLI_EXAMPLES = {"service_config": 4, "score_jsonl": 15, "series_csv": 8, "localize_obs": 8}
 
-_SETTINGS = {"deadline": None, "database": None, "derandomize": True,
-             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
-
 
 @pytest.mark.parametrize("fmt", CLI_FORMATS)
 def test_library_invariants(fmt: str, tmp_path: Path) -> None:
-    outcomes: dict[str, int] = {}
-
-    @settings(max_examples=LIB_EXAMPLES[fmt], **_SETTINGS)
-    @given(rnd=st.randoms(use_true_random=False))
-    def check(rnd: random.Random) -> None:
-        path = make_input(fmt, rnd, fresh_dir(tmp_path, 0))
-        out = check_library(fmt, path)
-        outcomes[out] = outcomes.get(out, 0) + 1
-
-    check()
+    outcomes = library_outcomes(fmt, tmp_path, LIB_EXAMPLES[fmt])
     assert sum(outcomes.values()) >= LIB_EXAMPLES[fmt] // 2
     assert outcomes.get("refused", 0) > 0 and outcomes.get("ok", 0) > 0  # both sides of the validation are reached
 
 
 @pytest.mark.parametrize("fmt", CLI_FORMATS)
 def test_cli_invariants(fmt: str, tmp_path: Path) -> None:
-    codes: set[int] = set()
-
-    @settings(max_examples=CLI_EXAMPLES[fmt], **_SETTINGS)
-    @given(rnd=st.randoms(use_true_random=False))
-    def check(rnd: random.Random) -> None:
-        path = make_input(fmt, rnd, fresh_dir(tmp_path, 0))
-        codes.add(check_cli(fmt, path))
-
-    check()
+    codes = cli_codes(fmt, tmp_path, CLI_EXAMPLES[fmt])
     assert codes <= {0, 1, 3} and codes
 
 

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+from tests.fuzz._drive import cli_codes, library_outcomes
 from tests.fuzz.harness import FORMATS, check_cli, check_library, fresh_dir, make_input
 from tests.unit.twin._gnnet_toy import GML, ROUTING
 
@@ -37,37 +36,17 @@ torch.set_num_threads(1)
 LIB_EXAMPLES = {"scenario_yaml": 150, "native": 80, "gnnet": 80, "checkpoint": 50, "network_yaml": 150}
 CLI_EXAMPLES = {"scenario_yaml": 25, "native": 15, "gnnet": 15, "checkpoint": 10, "network_yaml": 15}
 
-_SETTINGS = {"deadline": None, "database": None, "derandomize": True,
-             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
-
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_library_invariants(fmt: str, tmp_path: Path) -> None:
-    outcomes: dict[str, int] = {}
-
-    @settings(max_examples=LIB_EXAMPLES[fmt], **_SETTINGS)
-    @given(rnd=st.randoms(use_true_random=False))
-    def check(rnd: random.Random) -> None:
-        path = make_input(fmt, rnd, fresh_dir(tmp_path, 0))
-        out = check_library(fmt, path)
-        outcomes[out] = outcomes.get(out, 0) + 1
-
-    check()
+    outcomes = library_outcomes(fmt, tmp_path, LIB_EXAMPLES[fmt])
     assert sum(outcomes.values()) >= LIB_EXAMPLES[fmt] // 2
     assert outcomes.get("refused", 0) > 0  # the mutations do reach the validation
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_cli_invariants(fmt: str, tmp_path: Path) -> None:
-    codes: set[int] = set()
-
-    @settings(max_examples=CLI_EXAMPLES[fmt], **_SETTINGS)
-    @given(rnd=st.randoms(use_true_random=False))
-    def check(rnd: random.Random) -> None:
-        path = make_input(fmt, rnd, fresh_dir(tmp_path, 0))
-        codes.add(check_cli(fmt, path))
-
-    check()
+    codes = cli_codes(fmt, tmp_path, CLI_EXAMPLES[fmt])
     assert codes <= {0, 1, 2, 3} and 1 in codes
 
 

@@ -10,15 +10,14 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from tests.unit.detectors._qt_calibration import qt_calibration
 from twinwatch.detectors.localize import degrade_capacity
 from twinwatch.stream.cli import cli
 from twinwatch.stream.commands.twin_predict import prediction_record
-from twinwatch.twin.conformal import fit_calibration, scenario_path_max_load
 from twinwatch.twin.datasets.scenario_yaml import load_scenario_yaml
 from twinwatch.twin.models import get_model
 
 NSFNET = Path(__file__).resolve().parents[3] / "twin" / "data" / "nsfnet.yaml"
-KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +27,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     sc = load_scenario_yaml(NSFNET)
     qt = get_model("qt")
     expected = qt.predict(sc)
-    rng = np.random.default_rng(1)
-    reps = 400
-    load = np.tile(scenario_path_max_load(sc), reps)
-    pred = {k: np.tile(np.asarray(expected.path(k), dtype=float), reps) for k in KPIS}
-    obs = {"delay_s": pred["delay_s"] * np.exp(rng.normal(0, 0.03, load.size)),
-           "jitter_s2": pred["jitter_s2"] * np.exp(rng.normal(0, 0.1, load.size)),
-           "loss_ratio": np.clip(pred["loss_ratio"] + rng.normal(0, 1e-4, load.size), 0, 1)}
     cal_file = tmp / "qt_cal.json"
-    cal_file.write_text(json.dumps({"model": "qt", "calibration": fit_calibration(obs, pred, load)}))
+    cal_file.write_text(json.dumps({"model": "qt", "calibration": qt_calibration(sc, expected)}))
     util = sc.link_load_bps() / sc.link_capacity_bps
     link = int(np.argsort(util)[-4])  # offered 0.49; a quarter of its capacity overloads it
     truth = qt.predict(degrade_capacity(sc, link, 0.25))
