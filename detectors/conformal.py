@@ -505,6 +505,14 @@ class ConformalCalibrator:
         if self.pool == "entity":
             self._pool[m] = 0.0
 
+    ENTITY_SIZE = "n_entities"
+
+    def entity_axes(self) -> dict[str, int]:
+        """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`);
+        the pool is one of them only when each entity has its own."""
+        axes = {"_w": 0, "_mean": 0, "_var": 0}
+        return {**axes, "_pool": 0} if self.pool == "entity" else axes
+
     # ------------------------------------------------------------ persistence
     @property
     def state_bytes_per_entity(self) -> int:

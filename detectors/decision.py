@@ -135,6 +135,12 @@ class Persistence:
         self._active = np.zeros(self.n_entities, dtype=bool)
         self._clean = np.zeros(self.n_entities, dtype=np.int16)
 
+    ENTITY_SIZE = "n_entities"
+
+    def entity_axes(self) -> dict[str, int]:
+        """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
+        return {"_hist": 0, "_active": 0, "_clean": 0}
+
     @property
     def active(self) -> np.ndarray:
         """``(n,)`` bool: entities currently firing (a copy)."""
@@ -245,6 +251,12 @@ class CalibratedPersistence:
         # the Markov bound's CDF min(1, m·u/k) as the prior pool
         cdf = np.minimum(1.0, self.m * self._edge / self.k)
         self._pool = np.diff(np.concatenate([[0.0], cdf])) * self.prior_count
+
+    ENTITY_SIZE = "n_entities"
+
+    def entity_axes(self) -> dict[str, int]:
+        """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
+        return {"_hist": 1, "_t": 0, "_seen": 0}
 
     def _slot(self, t: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):

@@ -96,6 +96,12 @@ class ProbeLossScan:
         self._healthy = np.zeros((2, self.n_probes), dtype=np.float64)  # discounted lost, sent
         self._pos = 0
 
+    ENTITY_SIZE = "n_probes"
+
+    def entity_axes(self) -> dict[str, int]:
+        """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
+        return {"_lost": 1, "_exp": 1, "_healthy": 1}
+
     def baseline(self) -> np.ndarray:
         """``(K,)`` each probe's healthy loss rate, an upper bound: ``(L + 1 + 2·√(L + 1)) / (N + 1 / floor)``."""
         lost, sent = self._healthy

@@ -132,6 +132,12 @@ class CounterReference:
         self._ring = np.full((self.depth, self.n_entities), np.nan, dtype=np.float32)
         self._pos = 0
 
+    ENTITY_SIZE = "n_entities"
+
+    def entity_axes(self) -> dict[str, int]:
+        """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
+        return {"_ring": 1}
+
     def update(self, values: np.ndarray, mask: np.ndarray | None = None) -> None:
         """Add one window's ``(n,)`` values (NaN, or ``mask`` False: this node keeps its older values)."""
         v = np.asarray(values, dtype=np.float64)
@@ -211,6 +217,12 @@ class RoutedReference:
         self._window = -(1 << 62)
         self._routing = ""
         self._clean = np.ones(self.n_links, dtype=bool)
+
+    ENTITY_SIZE = "n_links"
+
+    def entity_axes(self) -> dict[str, int]:
+        """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
+        return {"_routed": 0, "_clean": 0}
 
     def update(self, window: int, routed: np.ndarray | None, routing: str = "") -> np.ndarray:
         """``(E,)`` loads to test window ``window`` against: ``routed`` when this is a flow window (it becomes the

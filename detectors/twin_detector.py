@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -268,6 +268,9 @@ class TwinDetector:
         self.model = model
         self._link_ids = np.asarray(model.link_ids, dtype=object)  # (E,) for np.isin against a window's ids
         self._node_names = np.asarray(model.node_names, dtype=object)  # (N,)
+        self._node_set = frozenset(model.node_names)
+        self._probed_pairs = frozenset(f"{model.node_names[int(a)]}->{model.node_names[int(b)]}"
+                                       for a, b in zip(model.probe_src, model.probe_dst, strict=True))
         self.alpha, self.method, self.warmup = float(alpha), method, int(warmup_windows)
         self.combine, self.k = bool(combine), int(k)
         self.calibrate_level = bool(calibrate_level)
@@ -327,6 +330,37 @@ class TwinDetector:
         for group, states in (("link", self._link), ("path", self._path), ("node", self._node)):
             for kpi, st in states.items():
                 st.level = self.levels[f"{group}.{kpi}"]
+
+    _ENTITY_AXIS: ClassVar[dict[str, str]] = {
+        "_link": "link", "_path": "pair", "_node": "node", "_counter_ref": "node", "_routed_ref": "link",
+        "_probe_scan": "probe", "_probe_pers": "probe", "_link_two_sided": "link"}
+
+    def entity_axis(self, part: str) -> str | None:
+        """Which entities a saved state part (attribute path, ``"_link.utilization.cal"``) is per: ``"link"``,
+        ``"node"``, ``"pair"`` (source-destination node pairs, ``i·N + j``), ``"probe"``, or None (shared)."""
+        return self._ENTITY_AXIS.get(part.split(".", 1)[0])
+
+    def entity_names(self) -> dict[str, list[str]]:
+        """The names the state's per-entity parts are numbered by, per axis (pairs follow the nodes)."""
+        m = self.model
+        return {"link": list(m.link_ids), "node": list(m.node_names), "probe": list(m.probe_names)}
+
+    def _known(self, alert: Alert) -> bool:
+        """Whether an alert's entity is in the network model: a link by id, a node by name, a path
+        (``"a->b"``) between two of its nodes, a probe's loss scan when the model still has a probe on
+        that pair; other kinds are not this detector's."""
+        kind, eid = alert.entity_kind, alert.entity_id
+        if kind == "link":
+            return eid in self.model.link_index
+        if kind == "node":
+            return eid in self._node_set
+        if kind != "path":
+            return True
+        if alert.kpi == "probe_loss":
+            return eid in self._probed_pairs
+        parts = eid.split("->")  # device names may hold "->" themselves: any split into two known names
+        return any("->".join(parts[:i]) in self._node_set and "->".join(parts[i:]) in self._node_set
+                   for i in range(1, len(parts)))
 
     def _bounds(self, cal: ConformalCalibrator, kpi: str, expected: np.ndarray,
                 capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -544,6 +578,9 @@ class TwinDetector:
         resolved += r_
         paths_per_link = np.bincount(sc.path_links, weights=np.repeat(path_flag_any, np.diff(sc.path_ptr)),
                                      minlength=e)
+        # an alert on an entity the network model no longer has (the model changed across a restart) can
+        # never resolve by itself: it resolves here, once
+        resolved += [AlertBook.key(a) for a in self.book.open_alerts if a.network == net and not self._known(a)]
         changes = self.book.fire(fired) + self.book.resolve(resolved, end=end)
         return Detection(link=link_out, paths_anomalous=paths_per_link, changes=changes, series=series,
                          pairs=pairs)

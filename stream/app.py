@@ -199,8 +199,17 @@ class Service:
         if blob is not None:
             meta = pipe.restore(blob)
             offsets = {str(k): int(v) for k, v in meta.get("offsets", {}).items()}
-            self.restored_from = {"offsets": offsets, "bytes": len(blob), "written_at": meta.get("written_at")}
+            changes = meta.get("model_changes") or {}
+            self.restored_from = {"offsets": offsets, "bytes": len(blob), "written_at": meta.get("written_at"),
+                                  "model_changes": changes}
             log.info("state restored (%d bytes)", len(blob), extra={"bytes": len(blob), "offsets": offsets})
+            for net, axes in changes.items():
+                log.warning("network %s: the network model changed since the state was written; per-entity "
+                            "state renumbered by name (%s); new entities start fresh, removed ones' state is "
+                            "dropped and their open alerts resolve at the next window", net,
+                            ", ".join(f"{axis}s {c['kept']} kept / {c['new']} new / {c['dropped']} dropped"
+                                      for axis, c in axes.items()),
+                            extra={"network": net, "model_changes": axes})
         else:
             log.info("no state recorded for this consumer group: starting afresh")
         pending = sorted(tp for tp, end in ends.items() if end > offsets.get(tp, 0))

@@ -35,6 +35,16 @@ restored; the others (α, method, warm-up length) and the network model are conf
 the configuration at start. A detector may instead define ``state_bytes() -> bytes`` and
 ``restore_state(bytes)``.
 
+**A changed network model** (a link added or removed, a device retired, a probe planned) does not lose the
+state. The record names the entities its per-entity parts are numbered by (``model`` part: the detector's
+``entity_names()``, links by id, devices by name, probes by name); a detector built from another model
+gets each part renumbered by name (:func:`twinwatch.detectors.entities.carry_entities`, the axis from the
+detector's ``entity_axis(part)``): an entity in both keeps its calibration, persistence and references, a new
+one starts fresh, a removed one's state is dropped (its open alerts resolve at the next window). Counters,
+open windows and flow records are keyed by device and interface names and carry over as they are.
+:func:`restore_pipeline` reports the counts in ``meta["model_changes"]``; the service logs them. A record of
+an older build (no names) is still refused when the model's shape changed.
+
 >>> from twinwatch.stream.state import decode, encode
 >>> meta, parts = decode(encode({"offsets": {"t:0": 5}}, {("abilene", "windows", ""): b"xyz"}))
 >>> meta["offsets"], parts
@@ -304,7 +314,14 @@ def _detector_parts(det: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
     return parts, scalars
 
 
-def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str, Any], where: str) -> None:
+def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str, Any], where: str,
+                      renumber: Mapping[str, np.ndarray] | None = None) -> None:
+    """Load the detector's saved parts and scalars into ``det``; with ``renumber`` (the network model
+    changed: per entity axis, each current entity's saved position) the per-entity parts are renumbered
+    (:func:`~twinwatch.detectors.entities.carry_entities`): kept entities keep their state, new ones
+    start as ``det`` built them."""
+    from twinwatch.detectors.entities import carry_entities
+
     if "" in parts:
         det.restore_state(parts[""])
         return
@@ -324,6 +341,14 @@ def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str
             raise StateError(f"{where}: detector part {path!r} cannot be read by this build's "
                              f"{type(cur).__name__} ({type(exc).__name__}: {exc}); it was written by another "
                              "version of the detector (start afresh: delete the state topic's records)") from None
+        per_entity = renumber is not None and hasattr(det, "entity_axis") and hasattr(new, "entity_axes")
+        axis = det.entity_axis(path) if per_entity else None  # (a family's effective-tests fit is shared)
+        if axis is not None and axis in renumber:  # type: ignore[operator]
+            try:
+                new = carry_entities(cur, new, renumber[axis])  # type: ignore[index]
+            except (ValueError, AttributeError) as exc:
+                raise StateError(f"{where}: detector part {path!r} cannot be renumbered onto the changed "
+                                 f"network model ({exc}) (start afresh)") from None
         n_old, n_new = getattr(cur, "n_entities", None), getattr(new, "n_entities", None)
         if n_old is not None and n_old != n_new:
             raise StateError(f"{where}: detector part {path!r} has {n_new} entities, the network model "
@@ -390,12 +415,42 @@ def encode_pipeline(pipe: Pipeline, meta: Mapping[str, Any] | None = None, *, co
         if flows is not None:  # flow records kept for the open windows' matrices
             cparts[(name, "flows", "")] = cached((name, "flows", ""), flows.state_key(),
                                                  lambda flows=flows: _compress(_flows_to_bytes(flows), codec))
-        cparts[(name, "model", "")] = _compress(
-            json.dumps({"links": net.model.n_links, "nodes": net.model.n_nodes}).encode(), codec)
+        cparts[(name, "model", "")] = cached((name, "model", ""), (net.model, net.detector), lambda net=net: _compress(
+            json.dumps(_model_part(net.model, net.detector)).encode(), codec))
     for k in set(cache) - seen:  # a network or format gone: do not keep its bytes alive
         del cache[k]
     m = {**(meta or {}), "detector_scalars": det_scalars, "written_at": time.time()}
     return _encode_compressed(m, cparts, codec)
+
+
+def _model_part(model: Any, detector: Any) -> dict[str, Any]:
+    """The network model's shape and the names the detector's per-entity state is numbered by."""
+    out: dict[str, Any] = {"links": model.n_links, "nodes": model.n_nodes}
+    names = getattr(detector, "entity_names", None)
+    if names is not None:
+        out["names"] = names()
+    return out
+
+
+def _renumbering(saved: Mapping[str, Any], det: Any, model: Any, where: str) -> dict[str, np.ndarray] | None:
+    """Per entity axis, each current entity's position in the saved state (``-1``: new), or None when the
+    model did not change; :class:`StateError` when it changed and the state cannot say how."""
+    from twinwatch.detectors.entities import entity_index, pair_index
+
+    now = det.entity_names() if hasattr(det, "entity_names") else None
+    old = saved.get("names")
+    if now is not None and old is not None:
+        if all(list(old.get(axis, ())) == list(v) for axis, v in now.items()):
+            return None
+        maps = {axis: entity_index(old.get(axis, ()), v) for axis, v in now.items()}
+        if "node" in maps:
+            maps["pair"] = pair_index(maps["node"], len(old.get("node", ())))
+        return maps
+    if saved and (saved["links"], saved["nodes"]) != (model.n_links, model.n_nodes):
+        raise StateError(f"{where}: written for {saved['nodes']} nodes / {saved['links']} links, the network "
+                         f"model has {model.n_nodes} / {model.n_links}, and the state (written by an "
+                         "older build) does not name its entities (start afresh)")
+    return None
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -417,6 +472,8 @@ def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> di
     from twinwatch.stream.pipeline import _Network
 
     meta, parts = decode(data)
+    changes: dict[str, dict[str, dict[str, int]]] = {}
+    meta["model_changes"] = changes
     pipe.state_cache.clear()  # every part is replaced: nothing cached describes the pipeline any more
     by_net: dict[str, dict[tuple[str, str], bytes]] = {}
     for (net, comp, key), b in parts.items():
@@ -428,13 +485,17 @@ def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> di
     for name, comps in by_net.items():
         net: _Network = pipe.networks[name]
         w = f"{where}: network {name!r}"
-        shape = json.loads(comps.get(("model", ""), b"{}") or b"{}")
-        if shape and (shape["links"], shape["nodes"]) != (net.model.n_links, net.model.n_nodes):
-            raise StateError(f"{w}: written for {shape['nodes']} nodes / {shape['links']} links, the network "
-                             f"model has {net.model.n_nodes} / {net.model.n_links} (start afresh)")
+        saved = json.loads(comps.get(("model", ""), b"{}") or b"{}")
+        maps = _renumbering(saved, net.detector, net.model, w)
         net.counters = {key: _counters_from_bytes(b) for (comp, key), b in comps.items() if comp == "counters"}
         _detector_restore(net.detector, {key: b for (comp, key), b in comps.items() if comp == "detector"},
-                          meta.get("detector_scalars", {}).get(name, {}), w)
+                          meta.get("detector_scalars", {}).get(name, {}), w, maps)
+        if maps is not None:
+            from twinwatch.detectors.entities import summary
+
+            old_names = saved["names"]
+            changes[name] = {axis: summary(idx, len(old_names.get(axis, ()))) for axis, idx in maps.items()
+                             if axis != "pair"}
         if ("windows", "") in comps:
             _windows_restore(net.windows, comps[("windows", "")], w)
         flows = getattr(net, "flows", None)

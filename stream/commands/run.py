@@ -58,6 +58,13 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     device) so that one partition keeps each counter's samples in order.
     SIGTERM or SIGINT stops the worker cleanly; open windows stay in the
     state for the next start.
+
+    After an edit of a network-model file (a link added or removed, a device
+    retired, a probe planned), restart the worker with the new file: the
+    state is carried over by name, so every link, device and probe that is
+    in both models keeps its calibration and history, new ones start fresh,
+    removed ones' state is dropped and their open alerts resolve at the next
+    window. The log says how many were kept, new and dropped.
     """
     from twinwatch.stream.config import ConfigError, load_config
 

@@ -101,3 +101,47 @@ def test_a_repeated_huge_line_stays_a_few_megabytes() -> None:
     is capped at ~2 MB of copies; the draws, and so every other input, are unchanged."""
     inp = build_input("score_jsonl", random.Random("1:score_jsonl:58420"))
     assert 2_000_000 < len(inp.files["score/alerts.jsonl"]) < 5_000_000
+
+
+def test_series_checked_in_batches_gets_the_same_outcomes(tmp_path: Path) -> None:
+    """The benchmark checks ``series_csv`` inputs 64 at a time (one ``score_many`` call, ~4x faster): the same
+    inputs get the same outcomes, CLI checks and distinct count as when checked one by one, a batch that
+    does not fill up included; inputs the reader refuses sit in the batch beside ones it scores."""
+    from tests.fuzz.test_fuzz_twin_inputs import _bench_module
+
+    run_format = _bench_module().run_format  # type: ignore[attr-defined]
+    one = run_format("series_csv", 90, seed=1, start=0, cli_every=45, work=tmp_path / "one", batch=1)
+    many = run_format("series_csv", 90, seed=1, start=0, cli_every=45, work=tmp_path / "many", batch=32)
+    assert (one["batch"], many["batch"]) == (1, 32)
+    for key in ("inputs", "distinct_inputs", "outcomes", "failures", "cli_exit_codes"):
+        assert one[key] == many[key], key
+    assert many["outcomes"].get("ok", 0) > 0 and many["outcomes"].get("refused", 0) > 0
+
+
+def test_an_environment_entry_no_process_can_hold_stays_out_of_the_cli_check(tmp_path: Path) -> None:
+    """Input 733,000 of ``service_config`` (seed 1) carries a ``TWINWATCH_*`` override with a NUL byte: the library
+    reads it from a mapping, but no process environment can hold it (click's runner raised ``ValueError``, which
+    ended the first 10^6 run). The CLI gets the entries a process can hold, and is compared with the library's
+    verdict on those."""
+    import json
+
+    from tests.fuzz.harness import check_cli
+
+    inp = build_input("service_config", random.Random("1:service_config:733000"))
+    env = json.loads(inp.files["cfg/env.json"])
+    assert any("\x00" in k + v for k, v in env.items())
+    assert check_cli("service_config", inp.write(tmp_path)) in (0, 1)
+
+
+def test_paths_repeated_twice_stay_a_few_thousand() -> None:
+    """Input 132,201 of ``localize_obs`` (seed 1) drew "all paths repeated 1000 times" twice: 1.8 million paths, a
+    334 MB file past the per-input CPU bound. The repeat is capped at ~3,000 paths; the draws are unchanged."""
+    import orjson
+
+    from tests.fuzz import cli_inputs as ci
+
+    inp = build_input("localize_obs", random.Random("1:localize_obs:132201"))
+    data = inp.files["loc/obs.jsonl"]
+    assert len(data) < 5_000_000
+    rows = [orjson.loads(x) for x in data.splitlines() if x.startswith(b'{"file"') and x.endswith(b"}")]
+    assert rows and all(len(r["paths"]) <= ci.MAX_REPEAT_PATHS for r in rows)

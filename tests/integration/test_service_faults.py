@@ -273,6 +273,40 @@ def test_worker_killed_mid_window_and_restarted(kafka_broker, run_dir: Path, lin
     assert_same_alerts(live_alerts(bs, prefix), reference, closed_until(bs, prefix))
 
 
+def test_worker_restarted_with_an_edited_network_model(kafka_broker, run_dir: Path,  # type: ignore[no-untyped-def]
+                                                       lines: dict[str, list[bytes]], tmp_path: Path) -> None:
+    """The operator removes a cable and plans a probe in the network model and restarts the worker (SIGTERM, a
+    new config): the state restores onto the edited model, renumbered by name and logged, instead of refusing
+    to start; the worker reads every remaining message once and the link-down alert on a link both models
+    have fires."""
+    from tests.unit.stream.test_state import _changed_model
+
+    bs, prefix = kafka_broker.bootstrap, "modeledit"
+    cfg = write_config(tmp_path, run_dir, prefix)
+    first, second = split(lines, 0.4)  # the link goes down at 300 s of 600: in the second part
+    produce(bs, prefix, first)
+    a = Worker(bs, cfg, tmp_path / "a.log")
+    _wait("worker A processed the first part", lambda: _processed(a) == total([first]), 240, workers=(a,))
+    assert a.stop() == 0, a.log.read_text()[-3000:]
+    assert state_offsets(bs, prefix)[0] == total([first]), "the final checkpoint covers the first part"
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    _changed_model(run_dir, edited)
+    cfg = write_config(tmp_path, edited, prefix)  # same consumer group, the edited network file
+    produce(bs, prefix, second)
+    b = Worker(bs, cfg, tmp_path / "b.log")
+    try:
+        _wait("worker B caught up", lambda: state_offsets(bs, prefix)[0] == total([first, second]), 300,
+              workers=(b,))
+        assert _processed(b) == total([second]), "B re-read messages the restored state holds"
+    finally:
+        assert b.stop() == 0, b.log.read_text()[-3000:]
+    log = b.log.read_text()
+    assert "state restored" in log and "the network model changed since the state was written" in log
+    assert "links 28 kept / 0 new / 2 dropped" in log and "probes 20 kept / 1 new / 0 dropped" in log
+    assert any(x["status"] == "firing" and x["entity_id"] == "LOSAng->SNVAng" for x in live_alerts(bs, prefix))
+
+
 def _processed(w: Worker) -> int:
     """Messages the worker's pipeline has taken in (accepted + rejected, from its /metrics; -1 while it is down)."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,89 @@ def test_restored_pipeline_continues_exactly(run_dir: Path) -> None:
     assert windows(got) == windows(ref_out)
 
 
+def _changed_model(run_dir: Path, tmp_path: Path) -> tuple[object, list[str]]:
+    """The run's network with one cable removed and one probe added (an operator's edit): the model and the
+    two removed directed links' ids."""
+    import yaml
+
+    from twinwatch.twin.netmodel import document, load_network
+
+    doc = document(load_network(str(run_dir / "network.yaml")))
+    cable = next(c for c in doc["links"] if {c["a"]["device"], c["b"]["device"]} == {"ATLAng", "HSTNng"})
+    doc["links"].remove(cable)
+    doc["probes"].append({"name": "ATLAng-SNVAng", "src": "ATLAng", "dst": "SNVAng", "rate_pps": 10,
+                          "size_bytes": 128, "dscp": 0})
+    (tmp_path / "network.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_network(str(tmp_path / "network.yaml")), ["ATLAng->HSTNng", "HSTNng->ATLAng"]
+
+
+@pytest.mark.slow
+def test_a_changed_network_model_keeps_the_state_of_every_remaining_entity(run_dir: Path, tmp_path: Path) -> None:
+    """The service restarts with an edited network model (a cable removed, a probe added): the state restores,
+    every link, node and probe still in the model keeps what it learned, the new probe starts fresh, the
+    removed links' state is dropped and an alert open on one of them resolves at the next window."""
+    from twinwatch.detectors.alerts import Alert
+    from twinwatch.twin.models import load_model
+
+    streams = {f: [x for x in (run_dir / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
+               for f in FORMATS}
+    order = interleave(streams, 300)
+    half = len(order) // 2
+    first = _pipeline(run_dir)
+    for f, m in order[:half]:
+        first.process(m, f)
+    old = first.networks["abilene"].detector
+    model, removed = _changed_model(run_dir, tmp_path)
+    stale = Alert.open(network="abilene", entity_kind="link", entity_id=removed[0], kpi="loss_ratio", start=1.0,
+                       kind="degradation")
+    old.book.fire([stale])
+    blob = first.state({"offsets": {"x:0": half}})
+
+    second = Pipeline([model], load_model("qt", None), window_s=10.0, lateness_s=5.0, max_age_s=None,
+                      sources=FORMATS, idle_s=float("inf"), detection={"warmup_windows": 3})
+    meta = second.restore(blob)
+    new = second.networks["abilene"].detector
+    e, n, k = old.model.n_links, old.model.n_nodes, old.model.n_probes
+    assert meta["model_changes"]["abilene"] == {"link": {"kept": e - 2, "new": 0, "dropped": 2},
+                                                "node": {"kept": n, "new": 0, "dropped": 0},
+                                                "probe": {"kept": k, "new": 1, "dropped": 0}}
+    assert new.windows == old.windows > 0
+    for lid in ("LOSAng->SNVAng", "NYCMng->WASHng"):
+        i, j = old.model.link_index[lid], new.model.link_index[lid]
+        for kpi in ("utilization", "tx_bps"):
+            np.testing.assert_array_equal(new._link[kpi].cal._var[j], old._link[kpi].cal._var[i])
+            assert new._link[kpi].pers._hist[j] == old._link[kpi].pers._hist[i]
+        assert new._routed_ref._routed[j] == old._routed_ref._routed[i] or np.isnan(old._routed_ref._routed[i])
+    for name in old.model.probe_names:
+        i, j = old.model.probe_names.index(name), new.model.probe_names.index(name)
+        np.testing.assert_array_equal(new._probe_scan._healthy[:, j], old._probe_scan._healthy[:, i])
+    assert (new._probe_scan._healthy[:, -1] == 0).all() and not new._probe_pers.active[-1]
+    a, b = old.model.node_names.index("NYCMng"), old.model.node_names.index("SNVAng")
+    np.testing.assert_array_equal(new._path["delay_s"].cal._var[a * n + b], old._path["delay_s"].cal._var[a * n + b])
+
+    outs = [second.process(m, f) for f, m in order[half:]]
+    assert sum(len(o.windows) for o in outs) > 10  # the service goes on with the new model
+    gone = [c for o in outs for c in o.changes if c.alert.id == stale.id]
+    assert [c.action for c in gone] == ["resolved"]
+    assert not [c for o in outs for c in o.changes if c.alert.entity_id in removed and c.action == "firing"]
+    # the state written now is the new model's, and restores into it without renumbering
+    assert second.restore(second.state({"offsets": {"x:0": len(order)}}))["model_changes"] == {}
+
+
+def test_a_record_without_entity_names_of_another_shape_is_refused(run_dir: Path) -> None:
+    """A record of an older build names no entities: when the model's shape changed it cannot be renumbered,
+    and the error says so (same shape: read as before)."""
+    meta, parts = decode(_pipeline(run_dir).state())
+    model = json.loads(parts[("abilene", "model", "")])
+    assert set(model) == {"links", "nodes", "names"}
+    unnamed = {k: v for k, v in model.items() if k != "names"}
+    parts[("abilene", "model", "")] = json.dumps(unnamed).encode()
+    assert _pipeline(run_dir).restore(encode(meta, parts))["model_changes"] == {}
+    parts[("abilene", "model", "")] = json.dumps({**unnamed, "links": unnamed["links"] + 2}).encode()
+    with pytest.raises(StateError, match=r"written for \d+ nodes / \d+ links, .* does not name its entities"):
+        _pipeline(run_dir).restore(encode(meta, parts))
+
+
 def test_restore_refuses_another_network(run_dir: Path) -> None:
     from twinwatch.twin.netmodel import load_network
 
@@ -247,6 +331,10 @@ def test_a_version_1_record_still_restores() -> None:
     # in the outermost slots: the same p-values): equal to the old blob read and written by this build
     changed = {k for k in parts_old if parts_new[k] != parts_old[k]}
     raw_old = decode(old)[1]
+    # the model part now also names the entities (so that a later model change can be carried over)
+    model = ("abilene", "model", "")
+    assert json.loads(raw_old[model]) == {k: v for k, v in json.loads(decode(again)[1][model]).items() if k != "names"}
+    changed.discard(model)
     assert changed and all(_content(ConformalCalibrator.from_bytes(raw_old[k]).to_bytes()) == parts_new[k]
                            for k in changed)
     for net_name, scalars in meta_old["detector_scalars"].items():
@@ -313,7 +401,7 @@ def test_parts_reused_from_the_cache_equal_a_fresh_encode(run_dir: Path) -> None
                for f in FORMATS}
     order = interleave(streams, 300)
     pipe = _pipeline(run_dir)
-    reused: dict[str, int] = {"detector": 0, "counters": 0, "flows": 0}
+    reused: dict[str, int] = {"detector": 0, "counters": 0, "flows": 0, "model": 0}
     checkpoints = 0
     for i, (fmt, msgs) in enumerate(order[: len(order) * 2 // 3]):
         pipe.process(msgs, fmt)
