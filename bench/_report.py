@@ -7,6 +7,7 @@ entry that says where the figures were measured, then the document written to ``
 - :func:`machine_info` — one dict shape for the ``machine`` key of every report (CPU count,
   load averages, Python, platform, and the NumPy / torch versions and torch threads when the
   script has already imported them; never the host name);
+- :func:`timed` — wall and process-CPU medians of a few calls of a function (one dict shape);
 - :func:`write_report` — strict JSON (``allow_nan=False``: a NaN is an error at write time,
   naming where it is, unless the script asks for ``nan_as_null``), written atomically (a reader
   never sees half a file), with a trailing newline, echoed on stdout.
@@ -33,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_info", "write_report"]
+__all__ = ["machine_info", "timed", "write_report"]
 
 
 def machine_info(note: str | None = None) -> dict[str, object]:
@@ -72,6 +73,26 @@ def machine_info(note: str | None = None) -> dict[str, object]:
     if note is not None:
         info["note"] = note
     return info
+
+
+def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
+    """Call ``fn`` ``repeat`` times: median wall and process-CPU milliseconds, the fastest wall time, ``n``.
+
+    >>> sorted(timed(lambda: None, 3))
+    ['cpu_ms_median', 'n', 'wall_ms_median', 'wall_ms_min']
+    """
+    import statistics
+    import time
+
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {"wall_ms_median": round(1e3 * statistics.median(wall), 2),
+            "cpu_ms_median": round(1e3 * statistics.median(cpu), 2), "wall_ms_min": round(1e3 * min(wall), 2),
+            "n": repeat}
 
 
 def _finite_or_none(obj: Any) -> Any:

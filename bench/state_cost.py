@@ -39,27 +39,14 @@ import io
 import json
 import os
 import pstats
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _report import machine_info, write_report
+from _report import machine_info, timed, write_report
 
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
-
-
-def _timed(fn: Any, repeat: int) -> dict[str, float]:
-    wall, cpu = [], []
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return {"wall_ms_median": round(1e3 * statistics.median(wall), 1),
-            "cpu_ms_median": round(1e3 * statistics.median(cpu), 1), "wall_ms_min": round(1e3 * min(wall), 1),
-            "n": repeat}
 
 
 def _profile(fn: Any, top: int = 15) -> dict[str, Any]:
@@ -143,21 +130,21 @@ def main() -> None:
     meta = {"offsets": {f"twinwatch.raw.{f}:0": cut[f] for f in streams}, "group": "bench"}
 
     blob = pipe.state(meta)
-    encode = _timed(lambda: pipe.state(meta), args.repeat)
+    encode = timed(lambda: pipe.state(meta), args.repeat)
     encode_prof = _profile(lambda: pipe.state(meta))
 
     def uncached() -> None:
         pipe.state_cache.clear()
         pipe.state(meta)
 
-    encode_uncached = _timed(uncached, args.repeat)
+    encode_uncached = timed(uncached, args.repeat)
     # a few messages of every format (no window closes): counters, windows and flows change, the detector not
     small: list[float] = []
     for r in range(args.repeat):
         for f, v in after.items():
             if v[5 * r: 5 * r + 5]:
                 pipe.process(v[5 * r: 5 * r + 5], f)
-        small.append(_timed(lambda: pipe.state(meta), 1)["cpu_ms_median"])
+        small.append(timed(lambda: pipe.state(meta), 1)["cpu_ms_median"])
     # version 1 (before this change): every part serialised, the whole archive deflated at level 6
     pipe.state_cache.clear()
     _, raw_parts = decode(encode_pipeline(pipe, meta, codec="none"))
@@ -172,11 +159,11 @@ def main() -> None:
         v1_bytes.append(len(buf.getvalue()))
 
     v1_bytes: list[int] = []
-    encode_v1 = _timed(v1, args.repeat)
+    encode_v1 = timed(v1, args.repeat)
     pipe.state_cache.clear()
     blob = pipe.state(meta)
-    decode_t = _timed(lambda: fresh().restore(blob), args.repeat)
-    fresh_t = _timed(fresh, args.repeat)
+    decode_t = timed(lambda: fresh().restore(blob), args.repeat)
+    fresh_t = timed(fresh, args.repeat)
     decode_prof = _profile(lambda: fresh().restore(blob))
     report = {
         "run": str(args.run), "network": model.name, "nodes": model.n_nodes, "links": model.n_links,

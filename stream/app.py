@@ -69,8 +69,6 @@ WITHIN_S = 0.5
 """Longest wait (seconds) for a batch to fill."""
 LAG_INTERVAL_S = 10.0
 """How often the consumer-lag gauges are refreshed (seconds)."""
-STATE_SCAN = 16
-"""How many of the state topic's last records a restore considers (it keeps the most advanced one)."""
 ALERTS_SCAN = 1000
 """How many of the alerts topic's last lines a restore reads so that it does not publish them twice."""
 
@@ -221,78 +219,27 @@ class Service:
 
     def _kafka_kwargs(self) -> dict[str, Any]:
         """aiokafka client arguments of the configured broker and security."""
-        k = self.cfg.kafka
-        kw: dict[str, Any] = {"bootstrap_servers": k.bootstrap, "security_protocol": k.security_protocol}
-        if k.security_protocol.endswith("SSL"):
-            from aiokafka.helpers import create_ssl_context
+        from twinwatch.stream.state_topic import client_kwargs
 
-            kw["ssl_context"] = create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile,
-                                                   keyfile=k.ssl_keyfile)
-        if k.security_protocol.startswith("SASL"):
-            kw.update(sasl_mechanism=k.sasl_mechanism, sasl_plain_username=k.username,
-                      sasl_plain_password=k.resolved_password() or "")
-        return kw
+        return client_kwargs(self.cfg.kafka)
 
     async def _read_tail(self, topic: str, n: int, raw: frozenset[str] = frozenset(),
                          timeout_s: float = 30.0) -> tuple[list[Any], dict[str, int]]:
-        """The last ``n`` records of every partition of ``topic`` (none when it does not exist), and the
-        end offsets of the ``raw`` partitions (``"topic:partition"``)."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        """:func:`twinwatch.stream.state_topic.read_tail` with this worker's client settings."""
+        from twinwatch.stream.state_topic import read_tail
 
-        cons = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._kafka_kwargs())
-        await cons.start()
-        records: list[Any] = []
-        try:
-            topics = await asyncio.wait_for(cons.topics(), timeout_s)  # refreshes the metadata
-            raw_tps = [TopicPartition(t, int(p)) for t, p in (x.rsplit(":", 1) for x in sorted(raw))]
-            ends = {f"{tp.topic}:{tp.partition}": int(v)
-                    for tp, v in (await cons.end_offsets(raw_tps)).items()} if raw_tps else {}
-            tps = [TopicPartition(topic, p) for p in sorted(cons.partitions_for_topic(topic) or ())]
-            if topic not in topics or not tps:
-                return records, ends
-            cons.assign(tps)
-            last = await cons.end_offsets(tps)
-            for tp in tps:
-                if last[tp] > 0:
-                    cons.seek(tp, max(last[tp] - n, 0))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_s
-            while True:
-                behind = [tp for tp in tps if last[tp] > 0 and await cons.position(tp) < last[tp]]
-                if not behind:
-                    break
-                if loop.time() > deadline:
-                    raise TimeoutError(f"topic {topic}: not read to its end within {timeout_s:g} s")
-                for recs in (await cons.getmany(timeout_ms=1000, max_records=max(n, 1))).values():
-                    records += recs
-        finally:
-            await cons.stop()
-        return records, ends
+        return await read_tail(self._kafka_kwargs(), topic, n, raw, timeout_s)
 
     async def read_state(self, raw: frozenset[str] = frozenset()) -> tuple[bytes | None, dict[str, int]]:
-        """The most advanced of the last :data:`STATE_SCAN` state records of this consumer group (None: none),
-        and the end offsets of the ``raw`` partitions (``"topic:partition"``).
+        """The state record this worker restores (:func:`twinwatch.stream.state_topic.latest_state` of the last
+        :data:`~twinwatch.stream.state_topic.STATE_SCAN` records of its consumer group; None: none), and the end
+        offsets of the ``raw`` partitions (``"topic:partition"``)."""
+        from twinwatch.stream.state_topic import STATE_SCAN, latest_state
 
-        Most advanced: the largest sum of input offsets (processing is deterministic in the offsets,
-        so two records with the same sum hold the same state).
-        """
-        from twinwatch.stream.state import StateError, decode
-
-        topic, key = self.cfg.topics.state, self.cfg.kafka.consumer_group.encode()
+        topic = self.cfg.topics.state
         records, ends = await self._read_tail(topic, STATE_SCAN, raw)
-        best: tuple[int, bytes] | None = None
-        for r in records:
-            if r.key != key or r.value is None:
-                continue
-            try:
-                meta, _ = decode(r.value)
-            except StateError as exc:
-                log.warning("state topic %s offset %d: %s (skipped)", topic, r.offset, exc)
-                continue
-            progress = sum(int(v) for v in meta.get("offsets", {}).values())
-            if best is None or progress >= best[0]:
-                best = (progress, r.value)
-        return (None if best is None else best[1]), ends
+        best = latest_state(records, self.cfg.kafka.consumer_group, topic)
+        return (None if best is None else best.value), ends
 
     async def read_recent_alerts(self) -> set[tuple[str, str]]:
         """``(id, status)`` of the last :data:`ALERTS_SCAN` alert lines on the alerts topic.

@@ -34,6 +34,7 @@ _COMMANDS: dict[str, str] = {
     "replay": "twinwatch.stream.commands.replay:replay",
     "run": "twinwatch.stream.commands.run:run",
     "score": "twinwatch.stream.commands.score:score",
+    "state": "twinwatch.stream.commands.state:state",
 }
 
 _HELP = """twinwatch: watch a network through its digital twin.

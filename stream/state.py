@@ -481,7 +481,8 @@ def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> di
     unknown = sorted(set(by_net) - set(pipe.networks))
     if unknown:
         raise StateError(f"{where}: holds network(s) {unknown} that the configuration does not have "
-                         f"({sorted(pipe.networks)}); refusing to drop their state")
+                         f"({sorted(pipe.networks)}); refusing to drop their state (a network removed for good: "
+                         f"`twinwatch state drop --network NAME` with the workers stopped)")
     for name, comps in by_net.items():
         net: _Network = pipe.networks[name]
         w = f"{where}: network {name!r}"

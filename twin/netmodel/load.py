@@ -165,8 +165,10 @@ def schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-_PICKED: contextvars.ContextVar[dict[int, set[int]] | None] = contextvars.ContextVar("_PICKED", default=None)
-"""For the validation under way: ``id(list)`` → the indices of its items the compiled validator refused.
+_PICKED: contextvars.ContextVar[dict[int, set[int] | None] | None] = contextvars.ContextVar("_PICKED", default=None)
+"""For the validation under way: ``id(list)`` → the indices of its items the compiled validator refused, or None
+for a list to walk whole (it lies at or under the location of an error: a ``oneOf`` refusing an array judges
+all its items). A list not in the map is on no error's way: none of its items is walked.
 
 ``None`` (the default): no pruning, every item is walked (exactly ``jsonschema``'s own ``items``)."""
 
@@ -189,10 +191,11 @@ def _items_picked(
 ) -> Iterator[jsonschema.ValidationError]:
     """``jsonschema``'s ``items_keyword`` restricted to the items the compiled validator refused (:data:`_PICKED`)."""
     picked = _PICKED.get()
-    if picked is None or items is False or "prefixItems" in schema or not validator.is_type(instance, "array"):
+    chosen = None if picked is None else picked.get(id(instance), set())
+    if chosen is None or items is False or "prefixItems" in schema or not validator.is_type(instance, "array"):
         yield from items_keyword(validator, items, instance, schema)
         return
-    for index in sorted(picked.get(id(instance), ())):
+    for index in sorted(chosen):
         yield from validator.descend(instance=instance[index], schema=items, path=index)
 
 
@@ -235,9 +238,10 @@ def _plain_json(doc: object) -> bool:
     return True
 
 
-def _refused_items(doc: object) -> tuple[bool, dict[int, set[int]] | None]:
-    """The compiled validator's verdict on ``doc``: (valid, ``id(list)`` → the indices of the items on the path
-    of an error); ``(False, None)`` when it cannot answer (a type other than :data:`_JSON_TYPES`, or it raised)."""
+def _refused_items(doc: object) -> tuple[bool, dict[int, set[int] | None] | None]:
+    """The compiled validator's verdict on ``doc``: (valid, :data:`_PICKED`'s map: ``id(list)`` → the indices of
+    the items on the way to an error, or None for every list at or under an error's location); ``(False, None)``
+    when it cannot answer (a type other than :data:`_JSON_TYPES`, or it raised)."""
     if not _plain_json(doc):
         return False, None
     try:
@@ -246,14 +250,22 @@ def _refused_items(doc: object) -> tuple[bool, dict[int, set[int]] | None]:
         return False, None
     if not paths:
         return True, {}
-    picked: dict[int, set[int]] = {}
+    picked: dict[int, set[int] | None] = {}
     try:
         for path in paths:
             node: Any = doc
             for part in path:
-                if type(node) is list:
-                    picked.setdefault(id(node), set()).add(int(part))
+                if type(node) is list and picked.get(id(node), set()) is not None:
+                    picked.setdefault(id(node), set()).add(int(part))  # type: ignore[union-attr]
                 node = node[part]
+            stack = [node]  # the error's own instance: a keyword there (oneOf, anyOf) may judge any item below
+            while stack:
+                v = stack.pop()
+                if type(v) is list:
+                    picked[id(v)] = None
+                    stack.extend(v)
+                elif type(v) is dict:
+                    stack.extend(v.values())
     except (LookupError, TypeError, ValueError):  # a path this document does not have: walk it all
         return False, None
     return False, picked
@@ -265,7 +277,10 @@ def _schema_errors(doc: object) -> list[jsonschema.ValidationError]:
     The compiled validator answers first: when it accepts ``doc`` there is none. Else ``jsonschema`` walks the
     document again, skipping the items of arrays (devices, links, probes, ...) the compiled validator accepted:
     the same errors, in the same order, as a full walk, since an item that one accepts the other accepts too
-    (checked on the fuzz inputs by ``tests/unit/twin/netmodel/test_fast_validation.py``).
+    (checked on the fuzz inputs by ``tests/unit/twin/netmodel/test_fast_validation.py``). Arrays at or under an
+    error's location are walked whole (a ``oneOf`` refusing an array judges all its items); skipping items
+    elsewhere cannot flip a combinator because the schema's only combinator over arrays tells its branches
+    apart by type (a test guards it).
     """
     valid, picked = _refused_items(doc)
     if valid:

@@ -121,6 +121,19 @@ def test_documents_where_the_libraries_differ_get_the_same_problems(what: str, d
         assert netload._refused_items(doc) == (False, None), what
 
 
+@pytest.mark.parametrize("packets", [[1, None], [1, -5], [64, 128, 0], [[1]]])
+def test_an_error_on_a_whole_array_judges_all_its_items(packets: list[Any]) -> None:
+    """A buffer of ``packets: [1, None]`` (the network-model fuzz run of session 10, seed 2, k = 319,281): the
+    compiled validator reports the ``oneOf`` at the array itself, not at an item, and the exact walk pruned every
+    item of an array no error path went *through*, so the array branch held, the document was accepted and
+    ``float(None)`` raised ``TypeError`` (a negative item was silently accepted). Lists at or under an error's
+    location are walked whole now."""
+    doc = _set(("queue_profiles", "wfq", "buffer"), {"packets": packets})
+    want = reference_problems(doc)
+    assert [w[0] for w in want] == ["queue_profiles.wfq.buffer.packets"]
+    assert problems(doc) == want
+
+
 def test_the_bom_in_a_bit_rate_is_refused_as_before() -> None:
     """The one case found where the compiled validator, left as it is, would accept what jsonschema refuses."""
     doc = _set(("links", 0, "capacity_bps"), "\ufeff10G")
@@ -211,3 +224,36 @@ def test_the_value_count_reads_other_mappings_and_lists_as_before() -> None:
 
     doc = {"a": MappingProxyType({"x": Items([1, 2, 3])}), "b": (1, 2)}  # the tuple is one value, as before
     assert too_many_values(doc, 7) is False and too_many_values(doc, 6) is True
+
+
+def test_pruned_arrays_cannot_change_a_combinator_away_from_an_error() -> None:
+    """Why the pruned walk stays exact: an array on no error's way has none of its items walked, so under a
+    ``oneOf`` / ``anyOf`` / ``not`` / ``if`` a branch that its items would fail could pass instead, and add an
+    error the full walk does not have. That cannot happen while every combinator with ``items`` below it tells
+    its branches apart by ``type`` alone (an array fails a non-array branch whatever its items). A schema change
+    that breaks this must make the pruning aware of combinators first."""
+
+    def has_items(node: Any) -> bool:
+        if isinstance(node, dict):
+            return "items" in node or any(has_items(v) for v in node.values())
+        return isinstance(node, list) and any(has_items(v) for v in node)
+
+    seen = 0
+
+    def walk(node: Any) -> None:
+        nonlocal seen
+        if isinstance(node, dict):
+            for key in ("oneOf", "anyOf", "not", "if", "then", "else"):
+                if key in node and has_items(node[key]):
+                    branches = node[key] if isinstance(node[key], list) else [node[key]]
+                    types = [b.get("type") for b in branches]
+                    assert key in ("oneOf", "anyOf") and None not in types and len(set(types)) == len(types), node
+                    seen += 1
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(netload.schema())
+    assert seen == 1  # buffer.packets: a number or an array of numbers
