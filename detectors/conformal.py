@@ -94,6 +94,8 @@ __all__ = ["ConformalCalibrator"]
 Side = Literal["upper", "lower", "two-sided"]
 _SIDES = ("upper", "lower", "two-sided")
 _FORMAT = "twinwatch.conformal/1"
+_F32_MAX = float(np.finfo(np.float32).max)
+"""Largest float32: the per-entity location and variance saturate there (they are stored as float32)."""
 DEFAULT_TAIL_BINS = 64
 """Log-spaced tail bins per side of a shared pool beyond ``z_max`` (:class:`ConformalCalibrator`)."""
 DEFAULT_TAIL_SPAN = 256.0
@@ -486,8 +488,10 @@ class ConformalCalibrator:
         mean_new = mean + d / w_new
         var_new = (lam * w * var + d * d * (1.0 - 1.0 / w_new)) / w_new
         self._w[idx, reg_i] = w_new
-        self._mean[idx, reg_i] = mean_new
-        self._var[idx, reg_i] = var_new
+        # float32 state saturates instead of overflowing: a score beyond ±1.8e19 (a raw KPI in series mode,
+        # `detect series` reads values up to ±1e150) is judged against the largest scale it can hold
+        self._mean[idx, reg_i] = np.clip(mean_new, -_F32_MAX, _F32_MAX)
+        self._var[idx, reg_i] = np.minimum(var_new, _F32_MAX)
         return int(idx.size)
 
     def reset(self, mask: np.ndarray) -> None:

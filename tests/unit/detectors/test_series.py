@@ -91,3 +91,24 @@ def test_detector_save_restore_gives_identical_scores() -> None:
     np.testing.assert_array_equal(a.run(ts2[150:], y2[150:]), b.run(ts2[150:], y2[150:]))
     with pytest.raises(ValueError, match="not a SeriesDetector snapshot"):
         SeriesDetector.from_bytes(b"nope")
+
+
+@pytest.mark.parametrize("jump", [-1e30, 1e40, 1e150])
+@pytest.mark.parametrize("row", [3, 40])
+def test_a_value_beyond_float32_saturates_the_state_instead_of_overflowing(jump: float, row: int) -> None:
+    """One value of -1e30 among small ones while the series warms up (the series-CSV fuzz run, seed 1, k = 605,012):
+    its residual is not clipped yet, and its square overflowed the calibrator's float32 variance (a raw NumPy
+    RuntimeWarning, then an infinite scale). ``detect series`` reads values up to +-1e150: the location and variance
+    now saturate at float32's largest value. Later, once the series has a scale, the value is the most anomalous
+    row."""
+    import warnings
+
+    ts = 1.5e9 + 900.0 * np.arange(60)
+    y = np.tile([3.0, 0.0, 7.0, 5.0], 15)
+    y[row] = jump
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = score_series(ts, y)
+    assert np.isfinite(scores).all()
+    if row >= 24:  # scored (after min_history)
+        assert int(np.argmax(scores)) == row and scores[row] > 0.99
