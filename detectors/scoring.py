@@ -97,6 +97,8 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
+from twinwatch.twin.doc_limits import short_repr
+
 __all__ = [
     "CABLE_FAULTS",
     "DETECTS",
@@ -166,7 +168,7 @@ def _read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise ScoringError(f"{p}: line {n}: not JSON ({_short(exc)})") from None
+            raise ScoringError(f"{p}: line {n}: not JSON ({short_repr(exc)})") from None
         if not isinstance(obj, dict):
             raise ScoringError(f"{p}: line {n}: not a JSON object")
         out.append((n, obj))
@@ -194,17 +196,11 @@ def load_alert_lines(path: str | Path) -> list[dict[str, Any]]:
     return [r for _, r in rows]
 
 
-def _short(x: Any, n: int = 80) -> str:
-    """``repr(x)`` cut to about ``n`` characters (a value in an error message)."""
-    text = repr(x)
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
 def _time(r: Mapping[str, Any], key: str, where: str) -> float:
     """``r[key]`` as finite epoch seconds (a JSON number, not a bool or a string)."""
     v = r[key]
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
-        raise ScoringError(f"{where}: {key!r} must be a finite number (epoch seconds), got {_short(v)}")
+        raise ScoringError(f"{where}: {key!r} must be a finite number (epoch seconds), got {short_repr(v)}")
     return float(v)
 
 
@@ -213,18 +209,18 @@ def _check_label(r: Mapping[str, Any], where: str) -> None:
         if key not in r:
             raise ScoringError(f"{where}: missing field {key!r}")
     if not isinstance(r["kind"], str) or r["kind"] not in DETECTS:
-        raise ScoringError(f"{where}: unknown label kind {_short(r['kind'])}; known: {', '.join(sorted(DETECTS))}")
+        raise ScoringError(f"{where}: unknown label kind {short_repr(r['kind'])}; known: {', '.join(sorted(DETECTS))}")
     s, e = _time(r, "start", where), _time(r, "end", where)
     if e < s:
         raise ScoringError(f"{where}: needs start <= end, got {s!r}..{e!r}")
     ents = r.get("entities")
     if ents is not None and (not isinstance(ents, list) or not all(isinstance(x, str) for x in ents)):
-        raise ScoringError(f"{where}: 'entities' must be a list of entity ids (strings), got {_short(ents)}")
+        raise ScoringError(f"{where}: 'entities' must be a list of entity ids (strings), got {short_repr(ents)}")
     for key in ("entity_kind", "id"):
         if r.get(key) is not None and not isinstance(r[key], str):
-            raise ScoringError(f"{where}: {key!r} must be a string, got {_short(r[key])}")
+            raise ScoringError(f"{where}: {key!r} must be a string, got {short_repr(r[key])}")
     if r.get("benign") is not None and not isinstance(r["benign"], bool):
-        raise ScoringError(f"{where}: 'benign' must be true or false, got {_short(r['benign'])}")
+        raise ScoringError(f"{where}: 'benign' must be true or false, got {short_repr(r['benign'])}")
 
 
 def _check_alert(r: Mapping[str, Any], where: str) -> None:
@@ -232,11 +228,11 @@ def _check_alert(r: Mapping[str, Any], where: str) -> None:
         if key not in r:
             raise ScoringError(f"{where}: missing field {key!r}")
     if not isinstance(r["id"], str) or not r["id"]:
-        raise ScoringError(f"{where}: 'id' must be a non-empty string, got {_short(r['id'])}")
+        raise ScoringError(f"{where}: 'id' must be a non-empty string, got {short_repr(r['id'])}")
     if r["status"] not in ("firing", "resolved"):
-        raise ScoringError(f"{where}: status {_short(r['status'])} is not 'firing' or 'resolved'")
+        raise ScoringError(f"{where}: status {short_repr(r['status'])} is not 'firing' or 'resolved'")
     if not isinstance(r["kind"], str) or r["kind"] not in _ALERT_KINDS:
-        raise ScoringError(f"{where}: alert kind {_short(r['kind'])} is not one of {', '.join(_ALERT_KINDS)}")
+        raise ScoringError(f"{where}: alert kind {short_repr(r['kind'])} is not one of {', '.join(_ALERT_KINDS)}")
     start = _time(r, "start", where)
     if r["status"] == "resolved" and r.get("end") is None:
         raise ScoringError(f"{where}: a resolved alert needs 'end'")
@@ -244,14 +240,14 @@ def _check_alert(r: Mapping[str, Any], where: str) -> None:
         raise ScoringError(f"{where}: 'end' {r['end']!r} is before 'start' {start!r}")
     pv = r.get("p_value")
     if pv is not None and (isinstance(pv, bool) or not isinstance(pv, int | float) or not 0.0 <= pv <= 1.0):
-        raise ScoringError(f"{where}: 'p_value' must be a number in [0, 1] or null, got {_short(pv)}")
+        raise ScoringError(f"{where}: 'p_value' must be a number in [0, 1] or null, got {short_repr(pv)}")
     sus = r.get("suspects")
     if sus is not None and (not isinstance(sus, list) or not all(
             isinstance(x, Mapping) and isinstance(x.get("link"), str) for x in sus)):
-        raise ScoringError(f"{where}: 'suspects' must be a list of objects with a string 'link', got {_short(sus)}")
+        raise ScoringError(f"{where}: 'suspects' must be a list of objects with a string 'link', got {short_repr(sus)}")
     for key in ("entity_kind", "entity_id", "kpi"):
         if r.get(key) is not None and not isinstance(r[key], str):
-            raise ScoringError(f"{where}: {key!r} must be a string, got {_short(r[key])}")
+            raise ScoringError(f"{where}: {key!r} must be a string, got {short_repr(r[key])}")
 
 
 @dataclass(frozen=True)

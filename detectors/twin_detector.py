@@ -269,8 +269,9 @@ class TwinDetector:
         self._link_ids = np.asarray(model.link_ids, dtype=object)  # (E,) for np.isin against a window's ids
         self._node_names = np.asarray(model.node_names, dtype=object)  # (N,)
         self._node_set = frozenset(model.node_names)
-        self._probed_pairs = frozenset(f"{model.node_names[int(a)]}->{model.node_names[int(b)]}"
-                                       for a, b in zip(model.probe_src, model.probe_dst, strict=True))
+        self._probe_pairs = [f"{model.node_names[int(a)]}->{model.node_names[int(b)]}"  # (K,) "src->dst" per probe
+                             for a, b in zip(model.probe_src, model.probe_dst, strict=True)]
+        self._probed_pairs = frozenset(self._probe_pairs)
         self.alpha, self.method, self.warmup = float(alpha), method, int(warmup_windows)
         self.combine, self.k = bool(combine), int(k)
         self.calibrate_level = bool(calibrate_level)
@@ -624,8 +625,8 @@ class TwinDetector:
                                self._probe_pers.active)
         change = self._probe_pers.update(flagged, observed=seen)
         self._probe_scan.learn(lost, sent, ~flagged & ~change.active)
-        net, names = m.name, m.node_names
-        pid = [f"{names[int(m.probe_src[i])]}->{names[int(m.probe_dst[i])]}" for i in range(k)]
+        net = m.name
+        pid = self._probe_pairs
         fired: list[Alert] = []
         if change.fired.any():
             from twinwatch.detectors.localize import tomography_scores

@@ -37,13 +37,14 @@ import functools
 import math
 import os
 import re
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
+
+from twinwatch.twin.doc_limits import short_repr, too_many_values
 
 __all__ = [
     "FORMATS",
@@ -75,15 +76,6 @@ MAX_THREADS = 1024
 MAX_LINKS = 1_000_000
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 """Kafka's legal topic names (``kafka.common.internals.Topic``): ASCII letters, digits, ``._-``, 1-249 chars."""
-_SHORT = reprlib.Repr()
-_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 80, 80, 6, 6, 3
-
-
-def _show(value: Any) -> str:
-    """``repr(value)`` cut to about a hundred characters (a value in an error message, never a flood)."""
-    return _SHORT.repr(value)
-
-
 class ConfigError(ValueError):
     """An invalid configuration; the message names the key, the value and the rule."""
 
@@ -265,29 +257,29 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str | int | float) for v in value):
-            raise ConfigError(f"{key}: expected a list of strings, got {_show(value)}")
+            raise ConfigError(f"{key}: expected a list of strings, got {short_repr(value)}")
         return tuple(str(v) for v in value)
     if text.startswith("dict"):
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{key}: expected a mapping of strings, got {_show(value)}")
+            raise ConfigError(f"{key}: expected a mapping of strings, got {short_repr(value)}")
         return {str(k): str(v) for k, v in value.items()}
     if "bool" in text:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {_show(value)}")
+        raise ConfigError(f"{key}: expected true or false, got {short_repr(value)}")
     if "float" in text:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {_show(value)}")
+            raise ConfigError(f"{key}: expected a number, got {short_repr(value)}")
         return float(value)
     if "int" in text:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
+            raise ConfigError(f"{key}: expected an integer, got {short_repr(value)}")
         return int(value)
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise ConfigError(f"{key}: expected a string, got {_show(value)}")
+    raise ConfigError(f"{key}: expected a string, got {short_repr(value)}")
 
 
 @functools.cache
@@ -300,14 +292,15 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__} {_show(data)}")
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__} {short_repr(data)}")
     hints = _type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "source"}
     unknown = sorted(set(map(str, data)) - names)
     if unknown:
         where = f"{prefix}." if prefix else ""
         of = f" of {prefix}" if prefix else ""
-        raise ConfigError(f"{where}{_show(unknown[0])[1:-1]}: unknown key (known keys{of}: {', '.join(sorted(names))})")
+        raise ConfigError(f"{where}{short_repr(unknown[0])[1:-1]}: unknown key "
+                          f"(known keys{of}: {', '.join(sorted(names))})")
     kwargs: dict[str, Any] = {}
     for name in names & set(data):
         key = f"{prefix}.{name}" if prefix else name
@@ -386,23 +379,24 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("kafka.bootstrap", "empty; give host:port[,host:port...]")
     for hp in k.bootstrap.split(","):
         if not _host_port_ok(hp):
-            fail("kafka.bootstrap", f"{_show(hp.strip())} is not host:port with a port 1..65535")
+            fail("kafka.bootstrap", f"{short_repr(hp.strip())} is not host:port with a port 1..65535")
     if k.security_protocol not in SECURITY_PROTOCOLS:
-        fail("kafka.security_protocol", f"{_show(k.security_protocol)} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+        fail("kafka.security_protocol",
+             f"{short_repr(k.security_protocol)} is not one of {', '.join(SECURITY_PROTOCOLS)}")
     if k.security_protocol.startswith("SASL"):
         if k.sasl_mechanism not in SASL_MECHANISMS:
-            fail("kafka.sasl_mechanism", f"{_show(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)} "
+            fail("kafka.sasl_mechanism", f"{short_repr(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)} "
                                          f"(required with {k.security_protocol})")
         if not k.username:
             fail("kafka.username", f"required with {k.security_protocol}")
         if not (k.password or k.password_file):
             fail("kafka.password", f"required with {k.security_protocol} (or kafka.password_file)")
     elif k.sasl_mechanism is not None and k.sasl_mechanism not in SASL_MECHANISMS:
-        fail("kafka.sasl_mechanism", f"{_show(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)}")
+        fail("kafka.sasl_mechanism", f"{short_repr(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)}")
     for name in ("password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         p = getattr(k, name)
         if p is not None and not _path_is(p, file=True):
-            fail(f"kafka.{name}", f"{_show(p)} is not a readable file")
+            fail(f"kafka.{name}", f"{short_repr(p)} is not a readable file")
     if (k.ssl_certfile is None) != (k.ssl_keyfile is None):
         fail("kafka.ssl_keyfile" if k.ssl_keyfile is None else "kafka.ssl_certfile",
              "a client certificate needs both ssl_certfile and ssl_keyfile")
@@ -417,15 +411,15 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     for fmt in (*t.formats, *t.raw):
         if fmt not in FORMATS:
             fail(f"topics.raw.{fmt}" if fmt in t.raw else "topics.formats",
-                 f"unknown collector format {_show(fmt)}; known: {', '.join(FORMATS)}")
+                 f"unknown collector format {short_repr(fmt)}; known: {', '.join(FORMATS)}")
     if not t.formats:
         fail("topics.formats", "empty: the service would consume nothing")
     if len(set(t.formats)) != len(t.formats):
-        fail("topics.formats", f"{_show(t.formats)} lists a format twice (two consumers of one topic)")
+        fail("topics.formats", f"{short_repr(t.formats)} lists a format twice (two consumers of one topic)")
     for key, name in [*((f"topics.{n}", getattr(t, n)) for n in ("alerts", "expected", "dlq", "state")),
                       *((f"topics.raw.{f}", v) for f, v in t.raw.items())]:
         if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
-            fail(key, f"{_show(name)} is not a Kafka topic name (1-249 of ASCII letters, digits, '.', '_', '-')")
+            fail(key, f"{short_repr(name)} is not a Kafka topic name (1-249 of ASCII letters, digits, '.', '_', '-')")
     w = cfg.window
     if not (math.isfinite(w.seconds) and w.seconds > 0):
         fail("window.seconds", f"{w.seconds} must be a finite number of seconds > 0")
@@ -435,7 +429,7 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     if not 0 < d.alpha < 1:
         fail("detection.alpha", f"{d.alpha} must be in (0, 1)")
     if d.method not in ("bh", "holm", "bonferroni"):
-        fail("detection.method", f"{_show(d.method)} is not one of bh, holm, bonferroni")
+        fail("detection.method", f"{short_repr(d.method)} is not one of bh, holm, bonferroni")
     if not 1 <= d.persistence_k <= d.persistence_m <= 64:
         fail("detection.persistence_k", f"need 1 <= persistence_k ({d.persistence_k}) <= persistence_m "
                                         f"({d.persistence_m}) <= 64")
@@ -448,42 +442,42 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     from twinwatch.twin.models import CHECKPOINT_MODELS, MODELS
 
     if cfg.twin.model not in MODELS:
-        fail("twin.model", f"{_show(cfg.twin.model)} is not one of {', '.join(sorted(MODELS))}")
+        fail("twin.model", f"{short_repr(cfg.twin.model)} is not one of {', '.join(sorted(MODELS))}")
     if cfg.twin.checkpoint is not None and cfg.twin.model not in CHECKPOINT_MODELS:
-        fail("twin.checkpoint", f"model {_show(cfg.twin.model)} takes no checkpoint (only "
+        fail("twin.checkpoint", f"model {short_repr(cfg.twin.model)} takes no checkpoint (only "
                                 f"{' and '.join(CHECKPOINT_MODELS)} do); remove it or set twin.model")
     if cfg.twin.checkpoint is not None and not cfg.twin.checkpoint.strip():
         fail("twin.checkpoint", "empty; give a checkpoint path or null for the shipped one")
     if cfg.twin.checkpoint is not None and not _path_is(cfg.twin.checkpoint):
-        fail("twin.checkpoint", f"{_show(cfg.twin.checkpoint)} does not exist")
+        fail("twin.checkpoint", f"{short_repr(cfg.twin.checkpoint)} does not exist")
     if not 1 <= cfg.twin.threads <= MAX_THREADS:
         fail("twin.threads", f"{cfg.twin.threads} must be between 1 and {MAX_THREADS}")
     s = cfg.sinks
     if s.alertmanager_url is not None and not s.alertmanager_url.startswith(("http://", "https://")):
-        fail("sinks.alertmanager_url", f"{_show(s.alertmanager_url)} is not an http(s) URL")
+        fail("sinks.alertmanager_url", f"{short_repr(s.alertmanager_url)} is not an http(s) URL")
     if not 0 <= s.alertmanager_retries <= 100:
         fail("sinks.alertmanager_retries", f"{s.alertmanager_retries} must be between 0 and 100")
     if not 0 < s.alertmanager_timeout_s <= 300:
         fail("sinks.alertmanager_timeout_s", f"{s.alertmanager_timeout_s} must be > 0 and <= 300 seconds")
     m = cfg.metrics
     if not _host_port_ok(m.bind):
-        fail("metrics.bind", f"{_show(m.bind)} is not host:port with a port 1..65535 (e.g. 127.0.0.1:9464; "
+        fail("metrics.bind", f"{short_repr(m.bind)} is not host:port with a port 1..65535 (e.g. 127.0.0.1:9464; "
                              "0.0.0.0:9464 listens on all)")
     if not 0 <= m.max_links <= MAX_LINKS:
         fail("metrics.max_links", f"{m.max_links} must be between 0 and {MAX_LINKS}")
     if cfg.logging.format not in ("text", "json"):
-        fail("logging.format", f"{_show(cfg.logging.format)} is not text or json")
+        fail("logging.format", f"{short_repr(cfg.logging.format)} is not text or json")
     if cfg.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        fail("logging.level", f"{_show(cfg.logging.level)} is not DEBUG, INFO, WARNING or ERROR")
+        fail("logging.level", f"{short_repr(cfg.logging.level)} is not DEBUG, INFO, WARNING or ERROR")
     if not 0.0 <= cfg.state.interval_s <= 300.0:
         fail("state.interval_s", f"{cfg.state.interval_s} must be between 0 (every batch) and 300 seconds")
     for i, net in enumerate(cfg.networks):
         if not net.strip():
             fail(f"networks[{i}]", "empty; give a network-model file or a shipped network name")
         if net in cfg.networks[:i]:
-            fail(f"networks[{i}]", f"{_show(net)} is listed twice")
+            fail(f"networks[{i}]", f"{short_repr(net)} is listed twice")
         if ("/" in net or net.endswith((".yaml", ".yml", ".json"))) and not _path_is(net, file=True):
-            fail(f"networks[{i}]", f"network-model file {_show(net)} does not exist")
+            fail(f"networks[{i}]", f"network-model file {short_repr(net)} does not exist")
 
 
 def load_config(path: str | os.PathLike[str] | None, *, env: Mapping[str, str] | None = None) -> ServiceConfig:
@@ -513,11 +507,9 @@ def load_config(path: str | os.PathLike[str] | None, *, env: Mapping[str, str] |
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
             at = f"line {mark.line + 1}: " if mark is not None else ""
-            raise ConfigError(f"{path}: {at}not valid YAML ({_show(problem)[1:-1]})") from None
+            raise ConfigError(f"{path}: {at}not valid YAML ({short_repr(problem)[1:-1]})") from None
         except RecursionError:
             raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
-        from twinwatch.twin.doc_limits import too_many_values
-
         if too_many_values(loaded, MAX_VALUES):
             raise ConfigError(f"{path}: more than {MAX_VALUES:,} values after expanding YAML aliases; "
                               "not a configuration") from None

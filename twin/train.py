@@ -42,6 +42,7 @@ from twinwatch.twin.conformal import fit_mondrian, path_max_load
 from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario_graph
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
+from twinwatch.twin.models.warm_start import hybrid_from, restat
 
 __all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune", "jitter_mask", "load_examples",
            "path_prop", "qt_reference", "split_examples", "train"]
@@ -357,18 +358,28 @@ ProgressHook = Callable[[str, dict[str, Any]], None]
 def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str | os.PathLike[str],
           cfg: TrainConfig, *, resume: bool = False, data_info: dict[str, Any] | None = None,
           on_event: ProgressHook | None = None,
-          init_checkpoint: str | os.PathLike[str] | None = None, refit_stats: bool = False) -> dict[str, Any]:
+          init_checkpoint: str | os.PathLike[str] | None = None, refit_stats: bool = False,
+          to_hybrid: bool = False) -> dict[str, Any]:
     """Fit the GNN, early-stop on validation queueing-part MAPE, write the model directory.
 
     The selection figure is the validation ``queue_mape`` (delay minus
     propagation; the delay MAPE itself on propagation-free data such as GNNet).
     ``init_checkpoint`` fine-tunes: architecture, weights and feature
     statistics come from that model directory (``cfg.architecture`` is
-    ignored), and the starting model is scored first as "epoch -1", so the
-    result is never worse on the validation set than where it started.
+    ignored; input weights the start never trained are zeroed, as
+    :meth:`~twinwatch.twin.models.gnn.GNNModel.load` does), and the starting model is scored first as
+    "epoch -1", so the result is never worse on the validation set than where
+    it started.
     ``refit_stats`` refits the feature statistics on ``train_set`` instead
     (for continued training on a wider data mix, whose inputs would sit far
-    outside the starting model's statistics).
+    outside the starting model's statistics); the starting weights are
+    rewritten so the model computes the same function under the new
+    statistics (:func:`twinwatch.twin.models.warm_start.restat`).
+    ``to_hybrid`` turns a first-generation start into the queueing-theory
+    hybrid (:func:`twinwatch.twin.models.warm_start.hybrid_from`: trained
+    message passing, readout started at queueing theory); it implies
+    ``refit_stats`` (the hybrid's extra inputs need statistics) and needs
+    ``train_set`` built with the queueing-theory prior.
 
     ``on_event(kind, info)`` is called with ``"epoch_start"`` (``batches``),
     ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss`` (None for epoch -1, the
@@ -389,8 +400,12 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
         w0, c0 = load_checkpoint(init_checkpoint)
         net = RouteNetFermi(GNNConfig.from_dict(c0.get("architecture", {})))
         net.load_state_dict(w0)
-        stats = FeatureStats.fit([e.graph for e in train_set]) if refit_stats else FeatureStats.from_dict(
-            c0["feature_stats"])
+        old_stats = FeatureStats.from_dict(c0["feature_stats"])
+        refit = refit_stats or (to_hybrid and not net.config.hybrid)
+        stats = FeatureStats.fit([e.graph for e in train_set]) if refit else old_stats
+        restat(net, old_stats, stats)  # the same function (untrained input weights zeroed, as GNNModel.load does)
+        if to_hybrid and not net.config.hybrid:
+            net = hybrid_from(net)
     else:
         stats = FeatureStats.fit([e.graph for e in train_set])
         net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))

@@ -89,12 +89,15 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads.")
 @click.option("--hybrid/--no-hybrid", default=False, show_default=True,
               help="Train the queueing-theory hybrid (the GNN corrects the M/G/1/K estimate of every hop; "
-                   "untrained, it is queueing theory) instead of the first-generation readout.")
+                   "untrained, it is queueing theory) instead of the first-generation readout. With --init-from "
+                   "a first-generation model: the hybrid starts from its trained message passing, its readout at "
+                   "queueing theory (implies --refit-stats).")
 @click.option("--init-from", "init_from", metavar="DIR", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
 @click.option("--refit-stats", is_flag=True,
-              help="With --init-from: refit the feature statistics on --train (a wider data mix than the start's).")
+              help="With --init-from: refit the feature statistics on --train (a wider data mix than the start's); "
+                   "the start's weights are rewritten to compute the same function under them.")
 @click.option("--max-nodes", default=None, type=click.IntRange(min=2),
               help="Skip training samples with more nodes than this.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
@@ -123,6 +126,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
         if out is not None:
             _no_overlap(out, train_dirs + val_dirs, "--train/--val")
     architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": 32, "hybrid": hybrid}
+    to_hybrid = False
     if init_from is not None:  # the model continues with the architecture it was trained with, recorded as such
         from twinwatch.twin.checkpoint import load_checkpoint
 
@@ -131,7 +135,9 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
                             **load_checkpoint(init_from)[1].get("architecture", {})}
         except CheckpointError as exc:
             raise click.ClickException(str(exc)) from None
-        hybrid = bool(architecture["hybrid"])
+        to_hybrid = hybrid and not architecture["hybrid"]  # a first-generation start turned into the hybrid
+        hybrid = hybrid or bool(architecture["hybrid"])
+        architecture["hybrid"] = hybrid
     try:
         cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
                           time_budget_min=time_budget, patience=patience, threads=threads,
@@ -153,7 +159,8 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     info = {"train": [str(d) for d in train_dirs], "val": [str(d) for d in val_dirs], "max_nodes": max_nodes,
             "command": " ".join(["twinwatch", "twin", "train", *sys.argv[3:]]) if len(sys.argv) > 3 else ""}
     try:
-        summary = _run(run_train, tr, va, out_dir, cfg, resume, info, console, progress, init_from, refit_stats)
+        summary = _run(run_train, tr, va, out_dir, cfg, resume, info, console, progress, init_from, refit_stats,
+                       to_hybrid)
     except (CheckpointError, OSError) as exc:
         raise click.ClickException(f"cannot write or resume {out_dir}: {exc}") from None
     console.print(f"model written to {out_dir}: best validation delay MAPE {summary['best_val_delay_mape']:.2f} % "
@@ -175,7 +182,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
 
 def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resume: bool, info: dict[str, object],
          console: object, progress: bool, init_from: Path | None = None,
-         refit_stats: bool = False) -> dict[str, object]:
+         refit_stats: bool = False, to_hybrid: bool = False) -> dict[str, object]:
     """Run training with a rich progress display on ``console`` (nothing when ``progress`` is off)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -204,4 +211,4 @@ def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resu
                     f"{val['loss_mae']:.4f}{'  (best, saved)' if ev['improved'] else ''}")
 
         return run_train(tr, va, out_dir, cfg, resume=resume, data_info=info, on_event=on_event,  # type: ignore[operator]
-                         init_checkpoint=init_from, refit_stats=refit_stats)
+                         init_checkpoint=init_from, refit_stats=refit_stats, to_hybrid=to_hybrid)

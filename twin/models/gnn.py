@@ -724,8 +724,15 @@ class GNNModel:
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike[str] | None = None) -> GNNModel:
-        """Load a model directory written by ``twinwatch twin train`` (default: the shipped one)."""
+        """Load a model directory written by ``twinwatch twin train`` (default: the shipped one).
+
+        Input weights of features that never varied in the training data (random, never trained) are zeroed
+        (:func:`twinwatch.twin.models.warm_start.zero_untrained_inputs`): identical predictions on the training
+        domain, no random response to a feature the training data lacked (e.g. propagation delay for a model
+        trained on GNNet).
+        """
         from twinwatch.twin.checkpoint import CheckpointError, load_checkpoint
+        from twinwatch.twin.models.warm_start import zero_untrained_inputs
 
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         weights, cfg = load_checkpoint(path, kind="gnn")
@@ -734,7 +741,8 @@ class GNNModel:
                 warnings.simplefilter("error", RuntimeWarning)  # e.g. statistics that overflow float32
                 net = RouteNetFermi(GNNConfig.from_dict(cfg.get("architecture", {})))
                 net.load_state_dict(weights)
-                model = cls(net, FeatureStats.from_dict(cfg["feature_stats"]), cfg.get("calibration"), cfg)
+                stats = FeatureStats.from_dict(cfg["feature_stats"])
+                model = cls(zero_untrained_inputs(net, stats), stats, cfg.get("calibration"), cfg)
                 warnings.simplefilter("ignore", OutOfDomainWarning)  # the self-test checks shapes, not the domain
                 model.predict(_self_test_scenario())  # feature statistics and calibration fit this code
                 return model

@@ -42,7 +42,6 @@ import ipaddress
 import json
 import math
 import os
-import reprlib
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache, partial
@@ -57,7 +56,7 @@ import yaml
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from twinwatch.twin.doc_limits import too_many_values
+from twinwatch.twin.doc_limits import short_repr, too_many_values
 from twinwatch.twin.netmodel.errors import NetworkModelError, NetworkModelWarning, Problem
 from twinwatch.twin.netmodel.model import (
     REFERENCE_BANDWIDTH_BPS,
@@ -102,10 +101,6 @@ The bounds are generous on purpose (the scenario file uses the same); they stop 
 MAX_DELAY_S = 100.0
 """Longest one-way propagation delay a link may have, seconds (``delay_s``, or ``length_km`` at 2e8 m/s)."""
 
-_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
-_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 4, 80, 80
-
-
 class _UniqueKeyLoader(PlainTagMemo, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that refuses a key repeated in one mapping (YAML would keep the last silently), with the
     plain-scalar tags memoised (:class:`~twinwatch.twin.yaml_safe.PlainTagMemo`: the same tags)."""
@@ -144,11 +139,6 @@ def read_yaml_document(path: str | os.PathLike[str]) -> Any:
         raise NetworkModelError(str(p), [("", f"not valid YAML: {exc}")]) from None
     except RecursionError:  # the pure-Python loader on deeply nested flow collections (libyaml stops them itself)
         raise NetworkModelError(str(p), [("", "not valid YAML: nested too deeply")]) from None
-
-
-def _short(value: object) -> str:
-    """A bounded ``repr`` of a document value for an error message (a huge or self-containing value stays short)."""
-    return _REPR.repr(value)
 
 
 def _check_size(doc: object, source: str) -> None:
@@ -311,25 +301,25 @@ def _schema_problem(err: jsonschema.ValidationError) -> Problem:
         extra = sorted(set(val) - set(allowed)) if isinstance(val, Mapping) else []
         return _path([*err.absolute_path, extra[0]]) if extra else path, f"unknown key; allowed keys: {allowed}"
     if v == "exclusiveMinimum":
-        return path, f"must be > {err.validator_value} (got {_short(val)})"
+        return path, f"must be > {err.validator_value} (got {short_repr(val)})"
     if v == "minimum":
-        return path, f"must be >= {err.validator_value} (got {_short(val)})"
+        return path, f"must be >= {err.validator_value} (got {short_repr(val)})"
     if v == "maximum":
-        return path, f"must be <= {err.validator_value} (got {_short(val)})"
+        return path, f"must be <= {err.validator_value} (got {short_repr(val)})"
     if v == "type":
-        return path, f"expected {err.validator_value}, got {type(val).__name__} {_short(val)}"
+        return path, f"expected {err.validator_value}, got {type(val).__name__} {short_repr(val)}"
     if v == "enum":
-        return path, f"must be one of {err.validator_value} (got {_short(val)})"
+        return path, f"must be one of {err.validator_value} (got {short_repr(val)})"
     if v == "const":
-        return path, f"unsupported value {_short(val)}; this reader knows {err.validator_value!r}"
+        return path, f"unsupported value {short_repr(val)}; this reader knows {err.validator_value!r}"
     if v == "oneOf" and path.endswith("_bps"):
-        return path, (f"{_short(val)} is not a bit rate > 0; write bits/s as a number or a string such as '10G' "
+        return path, (f"{short_repr(val)} is not a bit rate > 0; write bits/s as a number or a string such as '10G' "
                       "or '2.5 Gbps'")
     if v == "oneOf":
-        return path, f"{_short(val)}: expected a number > 0 or a list of up to 3 numbers > 0"
+        return path, f"{short_repr(val)}: expected a number > 0 or a list of up to 3 numbers > 0"
     if v == "pattern":
         hint = err.schema.get("description", f"pattern {err.validator_value}")
-        return path, f"{_short(val)} is not allowed here: {hint}"
+        return path, f"{short_repr(val)} is not allowed here: {hint}"
     if v in ("minItems", "minProperties") and val in ([], {}):
         return path, "must not be empty"
     return path, str(err.message)[:300]

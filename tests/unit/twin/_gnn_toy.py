@@ -47,15 +47,16 @@ def mm1_labels(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return delay, jitter, np.zeros(sc.n_paths)
 
 
-def examples(n: int = 4, seed: int = 0) -> list:
-    """``n`` labelled :class:`~twin.train.Example` objects on rings of 4–6 nodes."""
+def examples(n: int = 4, seed: int = 0, *, qt_prior: bool = False) -> list:
+    """``n`` labelled :class:`~twin.train.Example` objects on rings of 4–6 nodes (``qt_prior``: graphs for the
+    hybrid GNN)."""
     from twinwatch.twin.train import Example
 
     out = []
     for k in range(n):
         sc = ring(4 + k % 3, seed=seed + k, policy=("FIFO", "SP", "WFQ")[k % 3])
         d, j, lo = mm1_labels(sc)
-        out.append(Example(graph=scenario_graph(sc), delay=d, jitter=j, loss=lo,
+        out.append(Example(graph=scenario_graph(sc, qt_prior=qt_prior), delay=d, jitter=j, loss=lo,
                            link_util=np.full(sc.n_links, np.nan), link_occ=np.full(sc.n_links, np.nan),
                            source=f"toy:{k}", n_nodes=sc.n_nodes))
     return out

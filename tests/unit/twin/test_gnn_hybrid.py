@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from tests.unit.twin._gnn_toy import mm1_labels, ring
+from tests.unit.twin._gnn_toy import examples, ring
 from twinwatch.twin.features import LINK_FEATURES, FeatureStats, collate, scenario_graph
 from twinwatch.twin.models.bounds import OutOfDomainWarning
 from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, RouteNetFermi, path_out_of_domain
 from twinwatch.twin.models.qt import QueueingModel
 from twinwatch.twin.scenario import Flow, Scenario
-from twinwatch.twin.train import Example, TrainConfig, path_prop, train
+from twinwatch.twin.train import TrainConfig, path_prop, train
 
 ARCH = {"hidden": 8, "iterations": 2, "readout_hidden": 8, "hybrid": True}
 
@@ -127,19 +127,8 @@ def test_out_of_domain_guard_marks_paths_and_warns() -> None:
     assert FeatureStats.from_dict(stats.to_dict()).zmax == stats.zmax  # stored in the checkpoint
 
 
-def _examples(n: int, seed: int) -> list[Example]:
-    out = []
-    for k in range(n):
-        sc = ring(4 + k % 3, seed=seed + k, policy=("FIFO", "SP", "WFQ")[k % 3])
-        d, j, lo = mm1_labels(sc)
-        out.append(Example(graph=scenario_graph(sc, qt_prior=True), delay=d, jitter=j, loss=lo,
-                           link_util=np.full(sc.n_links, np.nan), link_occ=np.full(sc.n_links, np.nan),
-                           source=f"toy:{k}", n_nodes=sc.n_nodes))
-    return out
-
-
 def test_hybrid_trains_and_fine_tuning_never_ends_worse(tmp_path: Path) -> None:
-    tr, va = _examples(4, 0), _examples(2, 10)
+    tr, va = examples(4, 0, qt_prior=True), examples(2, 10, qt_prior=True)
     cfg = TrainConfig(epochs=3, lr=5e-3, seed=0, batch_paths=40, batch_size=2, time_budget_min=5.0, patience=5,
                       threads=1, architecture=ARCH)
     res = train(tr, va, tmp_path / "base", cfg)

@@ -1,0 +1,167 @@
+"""Warm starts of the GNN twin: new feature statistics without changing the function, and a hybrid from a trained
+first-generation model.
+
+Two operations let training continue from a trained model instead of from scratch:
+
+* :func:`restat` rewrites the first layer of every input embedding so the
+  network computes the same function under new feature statistics (``z =
+  (x − μ)/σ`` refitted on a wider data mix): ``W z + b`` becomes ``W
+  diag(σ'/σ) z' + b + W (μ' − μ)/σ``. A column that was constant in the old
+  statistics (standard deviation at its 1e-3 floor) never varied in the old
+  training data: its input was always ``z = 0``, its weights never received a
+  gradient and hold their random initial values, so they start at zero
+  instead (exact on the old data's domain; ``σ'/σ`` would otherwise multiply
+  that random response by up to 10³). The queue ``used`` column is the
+  exception: its statistics are fitted on used queues only, but the network
+  also saw the unused ones (``z = −1/σ``), so it keeps its exact rewrite.
+* :func:`hybrid_from` builds the queueing-theory hybrid
+  (:class:`~twinwatch.twin.models.gnn.HybridReadout`) from a first-generation
+  network: message passing, embeddings and readout hidden layer are carried
+  over, the hybrid's extra hop inputs (:data:`~twinwatch.twin.features.HOP_QT_FEATURES`)
+  start with zero weight, the propagation column it does not read is removed,
+  and the readout's last layer starts at zero: the new model's first
+  prediction is queueing theory's, its representations are the trained ones.
+  (Keeping the trained last layer, i.e. the first-generation occupancy
+  correction applied to the queueing-theory wait, started 7–8× worse on the
+  GNNet validation sets: ``bench/notes/twin_hybrid.md``, candidate D.)
+
+Examples
+--------
+>>> import numpy as np, torch
+>>> from twinwatch.twin.features import FeatureStats, collate, scenario_graph
+>>> from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
+>>> from twinwatch.twin.models.qt import QueueingModel
+>>> from twinwatch.twin.scenario import Flow, Scenario
+>>> sc = Scenario.build(3, [(0, 1, 1e4), (1, 2, 1e4), (1, 0, 1e4), (2, 1, 1e4)],
+...                     {(0, 2): [0, 1, 2]}, [Flow(0, 2, 6e3, 1000.0)])
+>>> g = scenario_graph(sc, qt_prior=True)
+>>> _ = torch.manual_seed(0)
+>>> plain = RouteNetFermi(GNNConfig(hidden=8, iterations=2))
+>>> old, new = FeatureStats.identity(), FeatureStats.fit([g])
+>>> with torch.no_grad():
+...     before = plain(collate([g], old))["path_delay"]
+...     _ = restat(plain, old, new)
+...     after = plain(collate([g], new))["path_delay"]
+>>> bool(torch.allclose(before, after, rtol=1e-5))
+True
+>>> hybrid = hybrid_from(plain)
+>>> with torch.no_grad():
+...     d = float(hybrid(collate([g], new))["path_delay"][0])
+>>> bool(np.isclose(d, QueueingModel().predict(sc).path_delay_s[0], rtol=1e-4))
+True
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from twinwatch.twin.features import HOP_FEATURES, HOP_QT_FEATURES, QUEUE_FEATURES, FeatureStats
+from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
+
+__all__ = ["CONSTANT_STD", "hybrid_from", "restat", "zero_untrained_inputs"]
+
+CONSTANT_STD = 1.001e-3
+"""A column whose standard deviation is at or below this was constant in the data its statistics came from (the
+floor of :meth:`FeatureStats.fit` is 1e-3)."""
+
+_USED = QUEUE_FEATURES.index("used")
+
+
+def _first_linears(net: RouteNetFermi) -> list[tuple[str, nn.Linear, list[int]]]:
+    """``(stats key, layer, columns of that key it reads, in order)`` of every layer that reads normalised inputs."""
+    emb = [("flow", net.flow_embed[0], None), ("queue", net.queue_embed[0], None),
+           ("link", net.link_embed[0], list(net.link_cols))]
+    out: list[tuple[str, nn.Linear, list[int]]] = []
+    for key, lin, cols in emb:
+        assert isinstance(lin, nn.Linear)
+        out.append((key, lin, cols if cols is not None else list(range(lin.in_features))))
+    return out
+
+
+def _hop_blocks(net: RouteNetFermi) -> list[tuple[str, slice]]:
+    """The hop-input blocks of ``path_gru.w_x``: ``hop`` then, for the hybrid, ``hop_qt``."""
+    n_hop = len(HOP_FEATURES)
+    blocks = [("hop", slice(0, n_hop))]
+    if net.config.hybrid:
+        blocks.append(("hop_qt", slice(n_hop, n_hop + len(HOP_QT_FEATURES))))
+    return blocks
+
+
+@torch.no_grad()
+def _rescale(lin: nn.Linear, cols: slice | list[int], old_mean: torch.Tensor, old_std: torch.Tensor,
+             new_mean: torch.Tensor, new_std: torch.Tensor, keep: torch.Tensor) -> None:
+    """Rewrite ``lin``'s weights on input ``cols`` from statistics ``old`` to ``new`` (module docstring);
+    ``keep`` marks the constant columns that keep their exact rewrite."""
+    w = lin.weight[:, cols]
+    constant = (old_std <= CONSTANT_STD) & ~keep
+    scale = torch.where(constant, torch.zeros_like(new_std), new_std / old_std)
+    shift = torch.where(constant, torch.zeros_like(new_mean), (new_mean - old_mean) / old_std)
+    if lin.bias is not None:
+        lin.bias += w @ shift
+    lin.weight[:, cols] = w * scale
+
+
+def restat(net: RouteNetFermi, old: FeatureStats, new: FeatureStats) -> RouteNetFermi:
+    """Make ``net`` (in place) compute under ``new`` statistics what it computed under ``old`` (module docstring).
+
+    Exact up to float32 rounding for inputs whose old-statistics columns varied; a column constant under
+    ``old`` gets zero weight (exact wherever it sits at its old constant). ``hop_qt`` is rewritten only when
+    both statistics have it. Returns ``net``.
+    """
+    def vec(stats: FeatureStats, key: str, part: str) -> torch.Tensor:
+        return torch.tensor(getattr(stats, part)[key], dtype=torch.float64)
+
+    def rewrite(lin: nn.Linear, key: str, cols: slice | list[int], stat_cols: slice | list[int]) -> None:
+        if key not in old.mean or key not in new.mean:
+            return
+        args = [vec(s, key, p)[stat_cols].to(lin.weight.dtype) for s in (old, new) for p in ("mean", "std")]
+        keep = torch.arange(len(old.mean[key]))[stat_cols] == (_USED if key == "queue" else -1)
+        _rescale(lin, cols, *args, keep)
+
+    for key, lin, cols in _first_linears(net):
+        rewrite(lin, key, slice(None), cols)
+    for key, block in _hop_blocks(net):
+        rewrite(net.path_gru.w_x, key, block, slice(None))
+    return net
+
+
+@torch.no_grad()
+def hybrid_from(net: RouteNetFermi) -> RouteNetFermi:
+    """A hybrid :class:`RouteNetFermi` carrying ``net``'s trained weights (module docstring); ``net`` is unchanged.
+
+    The readout's last layer starts at zero, so the result first predicts what queueing theory predicts.
+    """
+    if net.config.hybrid:
+        raise ValueError("hybrid_from: the model is already a hybrid")
+    cfg = net.config
+    hybrid = RouteNetFermi(GNNConfig(hidden=cfg.hidden, iterations=cfg.iterations,
+                                     readout_hidden=cfg.readout_hidden, hybrid=True))
+    src = copy.deepcopy(net.state_dict())
+    dst = hybrid.state_dict()
+    for name, value in src.items():
+        if name == "link_embed.0.weight":
+            value = value[:, hybrid.link_cols]
+        elif name == "path_gru.w_x.weight":
+            value = torch.cat([value, value.new_zeros(value.shape[0], len(HOP_QT_FEATURES))], dim=1)
+        if dst[name].shape != value.shape:
+            raise ValueError(f"hybrid_from: {name} has shape {tuple(value.shape)}, the hybrid needs "
+                             f"{tuple(dst[name].shape)}")
+        dst[name] = value
+    for name in ("readout.mlp.2.weight", "readout.mlp.2.bias"):
+        dst[name] = torch.zeros_like(dst[name])
+    hybrid.load_state_dict(dst)
+    return hybrid
+
+
+def zero_untrained_inputs(net: RouteNetFermi, stats: FeatureStats) -> RouteNetFermi:
+    """Zero (in place) the input weights of every feature that was constant in ``stats``' training data.
+
+    Such a weight never received a gradient: it is its random initial value, and an input the training data
+    never varied arrives as ``(x − μ)/10⁻³``, so a new value drives the network by a random response up to 10⁴
+    times the trained ones (propagation for a model trained on GNNet, which has none; a flow type it never saw).
+    Exact wherever the feature sits at its training constant. :func:`restat` with unchanged statistics.
+    """
+    return restat(net, stats, stats)
