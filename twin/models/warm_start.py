@@ -118,8 +118,10 @@ def restat(net: RouteNetFermi, old: FeatureStats, new: FeatureStats) -> RouteNet
         if key not in old.mean or key not in new.mean:
             return
         args = [vec(s, key, p)[stat_cols].to(lin.weight.dtype) for s in (old, new) for p in ("mean", "std")]
-        keep = torch.arange(len(old.mean[key]))[stat_cols] == (_USED if key == "queue" else -1)
-        _rescale(lin, cols, *args, keep)
+        keep = torch.zeros(len(old.mean[key]), dtype=torch.bool)
+        if key == "queue":
+            keep[_USED] = True
+        _rescale(lin, cols, *args, keep[stat_cols])
 
     for key, lin, cols in _first_linears(net):
         rewrite(lin, key, slice(None), cols)
