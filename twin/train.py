@@ -401,10 +401,10 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
         net = RouteNetFermi(GNNConfig.from_dict(c0.get("architecture", {})))
         net.load_state_dict(w0)
         old_stats = FeatureStats.from_dict(c0["feature_stats"])
-        refit = refit_stats or (to_hybrid and not net.config.hybrid)
-        stats = FeatureStats.fit([e.graph for e in train_set]) if refit else old_stats
+        convert = to_hybrid and not net.config.hybrid
+        stats = FeatureStats.fit([e.graph for e in train_set]) if refit_stats or convert else old_stats
         restat(net, old_stats, stats)  # the same function (untrained input weights zeroed, as GNNModel.load does)
-        if to_hybrid and not net.config.hybrid:
+        if convert:
             net = hybrid_from(net)
     else:
         stats = FeatureStats.fit([e.graph for e in train_set])

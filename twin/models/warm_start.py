@@ -53,8 +53,6 @@ True
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
@@ -70,15 +68,12 @@ floor of :meth:`FeatureStats.fit` is 1e-3)."""
 _USED = QUEUE_FEATURES.index("used")
 
 
-def _first_linears(net: RouteNetFermi) -> list[tuple[str, nn.Linear, list[int]]]:
-    """``(stats key, layer, columns of that key it reads, in order)`` of every layer that reads normalised inputs."""
-    emb = [("flow", net.flow_embed[0], None), ("queue", net.queue_embed[0], None),
+def _first_linears(net: RouteNetFermi) -> list[tuple[str, nn.Linear, slice | list[int]]]:
+    """``(stats key, layer, columns of that key it reads, in order)`` of every embedding's first layer."""
+    out = [("flow", net.flow_embed[0], slice(None)), ("queue", net.queue_embed[0], slice(None)),
            ("link", net.link_embed[0], list(net.link_cols))]
-    out: list[tuple[str, nn.Linear, list[int]]] = []
-    for key, lin, cols in emb:
-        assert isinstance(lin, nn.Linear)
-        out.append((key, lin, cols if cols is not None else list(range(lin.in_features))))
-    return out
+    assert all(isinstance(lin, nn.Linear) for _, lin, _ in out)
+    return out  # type: ignore[return-value]
 
 
 def _hop_blocks(net: RouteNetFermi) -> list[tuple[str, slice]]:
@@ -141,9 +136,8 @@ def hybrid_from(net: RouteNetFermi) -> RouteNetFermi:
     cfg = net.config
     hybrid = RouteNetFermi(GNNConfig(hidden=cfg.hidden, iterations=cfg.iterations,
                                      readout_hidden=cfg.readout_hidden, hybrid=True))
-    src = copy.deepcopy(net.state_dict())
     dst = hybrid.state_dict()
-    for name, value in src.items():
+    for name, value in net.state_dict().items():  # load_state_dict copies: net keeps its own tensors
         if name == "link_embed.0.weight":
             value = value[:, hybrid.link_cols]
         elif name == "path_gru.w_x.weight":
