@@ -116,7 +116,8 @@ HOP_FEATURES: tuple[str, ...] = ("log_share", "rel_size", "hop_frac")
 
 HOP_QT_FEATURES: tuple[str, ...] = ("log1p_qt_wait_tx", "log1p_qt_var_tx2")
 """Queueing-theory per-hop inputs of the hybrid GNN (columns of :attr:`GraphArrays.hop_qt_x`): the M/G/1/K mean
-wait over the flow's own transmission time and the transit-time variance over its square, each through ``log1p``."""
+wait (with a class's slowdown behind other classes) over the flow's own line-rate transmission time and the
+transit-time variance over its square, each through ``log1p``."""
 
 
 def mm1k(rho: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,9 +179,10 @@ class GraphArrays:
     hop_qt_wait, hop_qt_var, hop_qt_tx, hop_qt_loss, hop_qt_x
         Only with ``scenario_graph(..., qt_prior=True)`` (else ``None``): the
         queueing-theory prior of the hybrid GNN per hop,
-        :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities` — mean wait (time unit),
+        :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities` — mean wait (time unit;
+        with the slowdown of a class served at its share of the link counted as waiting),
         transit-time variance ``Var W + Var S_f`` (time unit²), the flow's own
-        transmission time (time unit), the queue's drop probability, all ``(H,)``;
+        transmission time at line rate ``s_f / C`` (time unit), the queue's drop probability, all ``(H,)``;
         and the ``(H, |HOP_QT_FEATURES|)`` scale-free inputs built from them.
     """
 
@@ -351,11 +353,17 @@ def scenario_graph(sc: Scenario, *, qt_prior: bool = False) -> GraphArrays:
         from twinwatch.twin.models.qt import QueueingModel  # qt imports this module's package: import late
 
         hq = QueueingModel().hop_quantities(sc)
-        tx = np.maximum(hq.tx_mean, 1e-30)
+        # queueing theory serves a WFQ/DRR class at its share of the link when others are busy, so its
+        # transmission time hq.tx_mean exceeds the line-rate s_f / C; the excess is time spent behind other
+        # classes' packets, i.e. waiting. Counted as wait, the hybrid can correct it (its learned factor scales
+        # the wait only); left in the transmission time it is a floor the truth often lies below
+        # (bench/notes/twin_hybrid.md, section 4d)
+        tx_line = np.maximum(hq.tx_line, 1e-30)
+        wait = hq.wait_mean + np.maximum(hq.tx_mean - hq.tx_line, 0.0)
         transit_var = hq.wait_var + hq.tx_var
-        qt = {"hop_qt_wait": hq.wait_mean.astype(f32), "hop_qt_var": transit_var.astype(f32),
-              "hop_qt_tx": hq.tx_mean.astype(f32), "hop_qt_loss": hq.loss.astype(f32),
-              "hop_qt_x": np.column_stack([np.log1p(hq.wait_mean / tx), np.log1p(transit_var / tx**2)]).astype(f32)}
+        qt = {"hop_qt_wait": wait.astype(f32), "hop_qt_var": transit_var.astype(f32),
+              "hop_qt_tx": tx_line.astype(f32), "hop_qt_loss": hq.loss.astype(f32),
+              "hop_qt_x": np.column_stack([np.log1p(wait / tx_line), np.log1p(transit_var / tx_line**2)]).astype(f32)}
     return GraphArrays(
         flow_x=flow_x.astype(f32), queue_x=queue_x.astype(f32), link_x=link_x.astype(f32), hop_x=hop_x.astype(f32),
         hop_flow=hop_flow, hop_index=hop_index, hop_queue=hop_queue, hop_link=hop_link,

@@ -518,10 +518,10 @@ class HybridReadout(PhysicsReadout):
 
     Per hop ``h`` of flow ``f`` (``EW``, ``VarT``, ``p`` the queueing-theory
     mean wait, transit-time variance and queue loss of
-    :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities`; ``t_f`` the
-    flow's own transmission time at its queue's service rate, ``= s_f / C``
-    except at WFQ/DRR ports where queueing theory serves a class at its fair
-    share):
+    :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities`; ``t_f = s_f / C``
+    the flow's own transmission time at line rate; where queueing theory serves a
+    WFQ/DRR class at its share of the link, the extra transmission time is part of
+    ``EW``, the term the network corrects):
 
     - delay ``d_h = EW · exp(r_0) + t_f + prop_l`` (propagation exact, outside the learned part);
     - variance ``v_h = VarT · exp(r_1)``;

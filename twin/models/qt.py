@@ -256,8 +256,9 @@ class QueueingModel:
         fq = topo.fh_queue
         c_fh = st.c_tx[fq]
         fm1, fm2 = m1[topo.fh_flow], m2[topo.fh_flow]
+        c_line = np.asarray(sc.link_capacity_bps, dtype=np.float64)[fq // MAX_QUEUES]
         return HopQuantities(wait_mean=st.wait_mean[fq], wait_var=st.wait_var[fq], tx_mean=fm1 / c_fh,
-                             tx_var=np.maximum(fm2 - fm1**2, 0.0) / c_fh**2, loss=st.loss[fq])
+                             tx_var=np.maximum(fm2 - fm1**2, 0.0) / c_fh**2, tx_line=fm1 / c_line, loss=st.loss[fq])
 
     def _solve(
         self, sc: Scenario, topo: _Topo, lam_f: np.ndarray, moments: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -336,6 +337,9 @@ class HopQuantities:
         Mean (time unit) and variance (time unit²) of the wait before the packet's own transmission.
     tx_mean, tx_var
         Mean and variance of the flow's own transmission time at the rate its queue is served at.
+    tx_line
+        The flow's own mean transmission time at the link's full rate (``≤ tx_mean``; equal at FIFO ports and
+        for the top class).
     loss
         Drop probability of the queue the hop crosses.
     """
@@ -344,6 +348,7 @@ class HopQuantities:
     wait_var: np.ndarray
     tx_mean: np.ndarray
     tx_var: np.ndarray
+    tx_line: np.ndarray
     loss: np.ndarray
 
 

@@ -92,6 +92,21 @@ def test_old_config_and_shipped_checkpoint_stay_first_generation() -> None:
         assert model.net.link_embed[0].in_features == len(LINK_FEATURES)
 
 
+@pytest.mark.parametrize("policy", ["WFQ", "DRR"])
+def test_hybrid_prior_counts_a_class_slowdown_as_waiting(policy: str) -> None:
+    """A class served at its share of the link: the prior's transmission is the line-rate s_f / C (the floor the
+    truth never goes below), the rest of queueing theory's per-hop time is wait, and the two add up to qt's."""
+    sc = _operated(policy=policy)
+    g = scenario_graph(sc, qt_prior=True)
+    hq = QueueingModel().hop_quantities(sc)
+    mean_size = 0.4 * 512.0 + 0.6 * 12000.0
+    np.testing.assert_allclose(g.hop_qt_tx, mean_size / sc.link_capacity_bps[g.hop_link], rtol=1e-6)
+    np.testing.assert_allclose(hq.tx_line, g.hop_qt_tx, rtol=1e-6)
+    assert (hq.tx_mean > hq.tx_line * (1 + 1e-3)).any()  # some class is slowed down behind the others
+    np.testing.assert_allclose(g.hop_qt_wait + g.hop_qt_tx, hq.wait_mean + hq.tx_mean, rtol=1e-6)
+    assert (g.hop_qt_wait >= hq.wait_mean * (1 - 1e-6)).all()
+
+
 def test_qt_hop_quantities_follow_the_graph_hop_order() -> None:
     """Hop h of the graph is flow hop_flow[h] on link hop_link[h]: its qt transmission time is that flow's size / C."""
     sc = _operated(policy="FIFO")

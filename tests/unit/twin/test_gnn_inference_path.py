@@ -65,13 +65,13 @@ def _scenarios() -> list[Scenario]:
 @pytest.mark.parametrize("k", range(4))
 def test_shipped_checkpoint_inference_path_equals_training_path(shipped: GNNModel, k: int) -> None:
     sc = _scenarios()[k]
-    b = collate([scenario_graph(sc)], shipped.stats)
+    b = collate([shipped.graph(sc)], shipped.stats)
     _assert_same(*_both_paths(shipped.net, b))
 
 
 def test_batch_of_several_scenarios(shipped: GNNModel) -> None:
     """Several scenarios in one batch (packed steps of very different widths) agree too."""
-    b = collate([scenario_graph(sc) for sc in _scenarios()], shipped.stats)
+    b = collate([shipped.graph(sc) for sc in _scenarios()], shipped.stats)
     _assert_same(*_both_paths(shipped.net, b))
 
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from tests.unit.twin._gnn_toy import examples, ring
 from twinwatch.stream.cli import cli
-from twinwatch.twin.checkpoint import load_checkpoint
+from twinwatch.twin.checkpoint import save_checkpoint
 from twinwatch.twin.features import LINK_FEATURES, QUEUE_FEATURES, FeatureStats, collate, scenario_graph
-from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, RouteNetFermi
+from twinwatch.twin.models.gnn import GNNConfig, GNNModel, RouteNetFermi
 from twinwatch.twin.models.qt import QueueingModel
 from twinwatch.twin.models.warm_start import hybrid_from, restat
 from twinwatch.twin.sim.dataset import TopologySpec, generate_dataset
@@ -130,17 +130,21 @@ def test_cli_hybrid_init_from_a_first_generation_model(tmp_path: Path) -> None:
         assert ("hop_qt" in cfg_out["feature_stats"]["mean"]) is hybrid
 
 
-def test_shipped_model_loads_without_its_untrained_inputs() -> None:
-    """``GNNModel.load`` zeroes the weights of features the training never varied (propagation for the shipped,
-    GNNet-trained checkpoint); where such features sit at their training value the predictions are unchanged."""
-    model = GNNModel.load()
-    weights, cfg = load_checkpoint(DEFAULT_CHECKPOINT)
-    raw = RouteNetFermi(GNNConfig.from_dict(cfg["architecture"]))
-    raw.load_state_dict(weights)
+def test_load_zeroes_the_inputs_the_training_never_varied(tmp_path: Path) -> None:
+    """``GNNModel.load`` zeroes the weights of features the training never varied (propagation for a model trained
+    on GNNet, which has none: their weights are their random initial values); where such features sit at their
+    training value the predictions are unchanged."""
+    torch.manual_seed(4)
+    graphs = [scenario_graph(ring(5, seed=k, scale=1e3)) for k in range(3)]  # no propagation: the training domain
+    stats = FeatureStats.fit(graphs)
+    raw = RouteNetFermi(GNNConfig(**PLAIN))
+    save_checkpoint(tmp_path, raw.state_dict(), {"kind": "gnn", "architecture": raw.config.to_dict(),
+                                                 "feature_stats": stats.to_dict(), "training": {}})
+    model = GNNModel.load(tmp_path)
     prop = LINK_FEATURES.index("log_prop_rel")
-    assert model.stats.std["link"][prop] <= 1.001e-3  # GNNet has no propagation
+    assert model.stats.std["link"][prop] <= 1.001e-3
     assert torch.count_nonzero(raw.link_embed[0].weight[:, prop]) > 0
     assert torch.count_nonzero(model.net.link_embed[0].weight[:, prop]) == 0
-    graphs = [scenario_graph(ring(5, seed=k, scale=1e3)) for k in range(2)]  # no propagation: the training domain
+    # the zeroed columns sit at (or within their sub-1e-3 spread of) their training mean: a small change only
     np.testing.assert_allclose(_out(model.net, graphs, model.stats)["path_delay"],
-                               _out(raw, graphs, model.stats)["path_delay"], rtol=1e-6)
+                               _out(raw, graphs, model.stats)["path_delay"], rtol=1e-3)
