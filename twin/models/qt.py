@@ -338,8 +338,8 @@ class HopQuantities:
     tx_mean, tx_var
         Mean and variance of the flow's own transmission time at the rate its queue is served at.
     tx_line
-        The flow's own mean transmission time at the link's full rate (``≤ tx_mean``; equal at FIFO ports and
-        for the top class).
+        The flow's own mean transmission time at the link's full rate (``≤ tx_mean``; equal except at WFQ/DRR
+        ports, where a class is served at its share of the link).
     loss
         Drop probability of the queue the hop crosses.
     """
