@@ -256,7 +256,7 @@ class QueueingModel:
         fq = topo.fh_queue
         c_fh = st.c_tx[fq]
         fm1, fm2 = m1[topo.fh_flow], m2[topo.fh_flow]
-        c_line = np.asarray(sc.link_capacity_bps, dtype=np.float64)[fq // MAX_QUEUES]
+        c_line = np.asarray(sc.link_capacity_bps, dtype=np.float64)[topo.fh_link]
         return HopQuantities(wait_mean=st.wait_mean[fq], wait_var=st.wait_var[fq], tx_mean=fm1 / c_fh,
                              tx_var=np.maximum(fm2 - fm1**2, 0.0) / c_fh**2, tx_line=fm1 / c_line, loss=st.loss[fq])
 
