@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> dict:
     for net in args.nets:
         for variant in args.variants:
             for load in args.loads:
-                for rep in range(args.reps):
+                for rep in range(args.first_rep, args.first_rep + args.reps):
                     sc = base_scenario(net, variant, load, seed=rep)
                     ts = time.time()
                     truth = _truth(sc, net, variant, load, rep, args)
@@ -268,6 +268,7 @@ def run(args: argparse.Namespace) -> dict:
                                      f"{np.mean(v['jitter_ape']) if v['jitter_ape'] else float('nan'):.0f}"
                                      for n, v in row["models"].items()), flush=True)
     return {"config": {"nets": args.nets, "loads": args.loads, "variants": args.variants, "reps": args.reps,
+                       "first_rep": args.first_rep,
                        "packets": args.packets, "queue_floor_s": QUEUE_FLOOR_S, "min_packets": MIN_PACKETS,
                        "tos_share": TOS_SHARE, "bimodal_bits": BIMODAL_BITS, "bimodal_probs": BIMODAL_PROBS,
                        "wall_s": round(time.time() - t0, 1)},
@@ -312,6 +313,8 @@ def main() -> None:
     ap.add_argument("--loads", nargs="+", type=float, default=list(LOADS))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--reps", type=int, default=1, help="traffic matrices (seeds) per cell")
+    ap.add_argument("--first-rep", type=int, default=0,
+                    help="seed of the first matrix (reps FIRST..FIRST+REPS-1; fresh draws of every cell)")
     ap.add_argument("--packets", type=int, default=200_000, help="simulated packets per scenario")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/notes/twin_regimes.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -77,7 +78,10 @@ RECIPE (--recipe)
                     deterministic, bimodal 64/1500 B or IMIX packets,
                     buffers of 1-100 ms of line rate or 8-10^4 packets.
                     Needs real topologies (not random); the options of the
-                    default recipe are refused. Each sample gets a packet
+                    default recipe are refused, except --load: given, the
+                    busiest link's utilisation is drawn from that range
+                    alone (e.g. 0.8-1.0 for data near saturation, where
+                    queueing gets hard). Each sample gets a packet
                     budget of --packets-per-flow x flows x (1 + size cv^2)
                     in [--min-packets, --max-packets] (default 200000-
                     2000000); propagation is added exactly, and the samples
@@ -153,7 +157,8 @@ def simulate() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed.")
 @click.option("--load", default="full", show_default=True,
-              help="Max link utilisation: light|moderate|heavy|saturated|full or LO-HI (e.g. 0.1-0.9).")
+              help="Max link utilisation: light|moderate|heavy|saturated|full or LO-HI (e.g. 0.1-0.9); "
+                   "with --recipe operated it replaces the recipe's busiest-link draw.")
 @click.option("--traffic", type=click.Choice(["gravity", "uniform", "matrix"]), default="gravity",
               show_default=True, help="Traffic-matrix model.")
 @click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -236,8 +241,12 @@ def dataset(
             time_dists=tuple(t.strip().lower() for t in time_dist.split(",") if t.strip()), pkt_sizes=pkt_size,
         )
         sim = SimConfig(target_rse=target_rse, min_packets=min_packets, max_packets=max_packets)
-        op = OperatedRecipe(max_pairs=max_pairs, packets_per_flow=packets_per_flow, min_packets=min_packets,
-                            max_packets=max_packets) if operated else None
+        op = None
+        if operated:
+            op = OperatedRecipe(max_pairs=max_pairs, packets_per_flow=packets_per_flow, min_packets=min_packets,
+                                max_packets=max_packets)
+            if "load" in given:  # one range instead of the recipe's two-band mixture
+                op = replace(op, load_low=parse_load(load), p_load_high=0.0)
         if op is not None:  # the recipe ignores these: store the defaults so the manifest says nothing false
             params, sim = ScenarioParams(), SimConfig()
         done = generate_dataset(out, n_samples=n_samples, topology=spec, params=params, sim=sim, seed=seed,
@@ -255,7 +264,7 @@ def dataset(
 
 
 _DEFAULT_RECIPE_ONLY = frozenset({
-    "nodes", "degree", "capacities", "area_km", "load", "traffic", "matrix_file", "pairs_fraction", "routing",
+    "nodes", "degree", "capacities", "area_km", "traffic", "matrix_file", "pairs_fraction", "routing",
     "scheduling", "buffer_pkts", "time_dist", "pkt_size", "target_rse",
 })
 """Options of the default recipe that --recipe operated refuses (it draws these itself)."""

@@ -185,7 +185,7 @@ def test_cli_recipe_operated_tiny_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--load", "0.5"], "drop --load"),
+    (["--traffic", "uniform"], "drop --traffic"),
     (["--scheduling", "mixed"], "drop --scheduling"),
 ])
 def test_cli_recipe_operated_refuses_the_default_recipe_options(tmp_path: Path, extra: list[str], needle: str) -> None:
@@ -193,6 +193,25 @@ def test_cli_recipe_operated_refuses_the_default_recipe_options(tmp_path: Path, 
                                   "--samples", "1", "--out", str(tmp_path / "x"), *extra])
     assert r.exit_code == 2 and needle in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_recipe_operated_load_replaces_the_busiest_link_draw(tmp_path: Path) -> None:
+    out = tmp_path / "sat"
+    r = CliRunner().invoke(cli, [
+        "simulate", "dataset", "--recipe", "operated", "--topology", "abilene,nsfnet", "--samples", "2",
+        "--min-packets", "4000", "--max-packets", "4000", "--max-pairs", "30", "--load", "0.85-0.9",
+        "--out", str(out), "--no-progress",
+    ])
+    assert r.exit_code == 0, r.output
+    recipe = json.loads((out / "manifest.json").read_text())["recipe"]
+    assert recipe["load_low"] == [0.85, 0.9] and recipe["p_load_high"] == 0.0
+    for s in iter_native_samples(out):
+        assert 0.85 <= s.scenario.meta["rho_max"] <= 0.9
+        util = s.scenario.link_load_bps() / s.scenario.link_capacity_bps
+        assert np.isclose(util.max(), s.scenario.meta["rho_max"])
+    bad = CliRunner().invoke(cli, ["simulate", "dataset", "--recipe", "operated", "--topology", "abilene",
+                                    "--samples", "1", "--load", "0.9-0.2", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 1 and "load '0.9-0.2'" in bad.output and "Traceback" not in bad.output
 
 
 def test_cli_recipe_operated_needs_real_topologies(tmp_path: Path) -> None:
