@@ -132,11 +132,19 @@ def test_fit_calibration_keeps_the_interval_and_its_coverage() -> None:
 
 
 def test_shipped_checkpoint_has_grids_consistent_with_its_intervals() -> None:
-    """The shipped GNN calibration carries p-value grids fitted on the same residuals as its 90 % intervals."""
+    """The shipped GNN calibration carries p-value grids fitted on the same residuals as its 90 % intervals.
+
+    A delay interval fitted on the queueing part (``offset: propagation``: the calibration data has propagation)
+    and the delay grid (total delay) differ on the paths with no queueing part to score: at most 0.1 % of them.
+    """
     cal = json.loads(SHIPPED.read_text())["calibration"]
     for kpi in ("delay_s", "jitter_s2", "loss_ratio"):
         assert has_grid(cal, kpi)
         g = cal[kpi]["grid"]
+        if cal[kpi].get("offset") == "propagation":
+            n_grid, n_int = np.asarray(g["n"]), np.asarray(cal[kpi]["n"])
+            assert (n_int <= n_grid).all() and (n_grid - n_int <= 1e-3 * n_grid).all()
+            continue  # the interval is on another score than the grid: no quantile to compare
         assert g["n"] == cal[kpi]["n"] and g["n_all"] == cal[kpi]["n_all"]
         if kpi == "loss_ratio":
             continue  # loss has atoms: its 95 % point is not a unique score
