@@ -169,7 +169,7 @@ def main() -> None:
     from twinwatch.twin.models import get_model
 
     models = {"gnn": get_model("gnn", checkpoint=a.gnn), "mlp": get_model("mlp", checkpoint=a.mlp),
-              "qt": get_model("qt")}
+              "qt": get_model("qt"), "qt-packet": get_model("qt-packet")}
     report: dict[str, object] = {"machine": machine_info(note="2-core shared CPU (contended; see notes)"),
                                  "threads": a.threads}
     if not a.skip_speed:

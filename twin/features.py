@@ -238,12 +238,13 @@ def _safe_div(a: np.ndarray, b: np.ndarray, fill: float | np.ndarray = 0.0) -> n
     return np.where(np.isfinite(out), out, fill)
 
 
-def scenario_graph(sc: Scenario, *, qt_prior: bool = False) -> GraphArrays:
+def scenario_graph(sc: Scenario, *, qt_prior: bool = False, prior: str = "classic") -> GraphArrays:
     """Build the flow/queue/link graph and its scale-free features (see module docstring).
 
     ``qt_prior=True`` also solves the queueing-theory model of the scenario
     and stores its per-hop quantities (``hop_qt_*``), which the hybrid GNN
-    (``GNNConfig(hybrid=True)``) needs.
+    (``GNNConfig(hybrid=True)``) needs; ``prior`` names the model's variant
+    (:data:`twinwatch.twin.models.qt.QT_VARIANTS`, ``GNNConfig.prior``).
 
     Shapes:
         ``Scenario`` with ``F`` flows, ``E`` links → ``GraphArrays`` with ``F``
@@ -350,9 +351,11 @@ def scenario_graph(sc: Scenario, *, qt_prior: bool = False) -> GraphArrays:
     f32 = np.float32
     qt: dict[str, np.ndarray] = {}
     if qt_prior:
-        from twinwatch.twin.models.qt import QueueingModel  # qt imports this module's package: import late
+        from twinwatch.twin.models.qt import QT_VARIANTS, QueueingModel  # qt imports this package: import late
 
-        hq = QueueingModel().hop_quantities(sc)
+        if prior not in QT_VARIANTS:
+            raise ValueError(f"unknown queueing-theory prior {prior!r}; known: {', '.join(QT_VARIANTS)}")
+        hq = QueueingModel(**QT_VARIANTS[prior]).hop_quantities(sc)
         # queueing theory serves a WFQ/DRR class at its share of the link when others are busy, so its
         # transmission time hq.tx_mean exceeds the line-rate s_f / C; the excess is time spent behind other
         # classes' packets, i.e. waiting. Counted as wait, the hybrid can correct it (its learned factor scales

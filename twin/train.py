@@ -30,7 +30,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,7 @@ from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
 from twinwatch.twin.models.warm_start import hybrid_from, restat
+from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
 __all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune", "jitter_mask", "load_examples",
            "path_prop", "qt_reference", "split_examples", "train"]
@@ -81,11 +82,12 @@ class Example:
 
 
 def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = False,
-                  max_nodes: int | None = None, qt_prior: bool = False) -> list[Example]:
+                  max_nodes: int | None = None, qt_prior: bool = False, prior: str = "classic") -> list[Example]:
     """Read every sample (GNNet or twinwatch-native dataset) under ``dirs`` into :class:`Example` objects.
 
     ``max_nodes`` drops samples of larger topologies (to hold size ranges out);
-    ``qt_prior`` builds the graphs with the queueing-theory prior the hybrid GNN needs.
+    ``qt_prior`` builds the graphs with the queueing-theory prior the hybrid GNN needs (variant ``prior``,
+    the model's ``GNNConfig.prior``).
     Native samples that mark their measured paths (``sim.path_scored``: enough
     packets for a label) have the other paths' labels set to NaN: those paths
     stay as traffic (inputs) but are neither trained on nor scored.
@@ -101,7 +103,7 @@ def load_examples(dirs: Iterable[str | os.PathLike[str]], *, progress: bool = Fa
             lb = s.labels
             keep = _scored_paths(Path(d) / s.file, sc.n_paths)
             out.append(Example(
-                graph=scenario_graph(sc, qt_prior=qt_prior),
+                graph=scenario_graph(sc, qt_prior=qt_prior, prior=prior),
                 delay=np.where(keep, np.asarray(lb.path_delay_s, dtype=np.float64), np.nan),
                 jitter=np.where(keep, np.asarray(lb.path_jitter_s2, dtype=np.float64), np.nan),
                 loss=np.where(keep, np.asarray(lb.path_loss_ratio, dtype=np.float64), np.nan),
@@ -179,6 +181,8 @@ class TrainConfig:
         ]
         hy = self.architecture.get("hybrid", False)
         checks.append(("architecture.hybrid", hy, isinstance(hy, bool), "true or false"))
+        pr = self.architecture.get("prior", "classic")
+        checks.append(("architecture.prior", pr, pr in ("packet", "classic"), "'packet' or 'classic'"))
         for key in ("hidden", "iterations", "readout_hidden"):
             if key in self.architecture:
                 v = self.architecture[key]
@@ -359,14 +363,14 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
           cfg: TrainConfig, *, resume: bool = False, data_info: dict[str, Any] | None = None,
           on_event: ProgressHook | None = None,
           init_checkpoint: str | os.PathLike[str] | None = None, refit_stats: bool = False,
-          to_hybrid: bool = False) -> dict[str, Any]:
+          to_hybrid: bool = False, reset_readout: bool = False) -> dict[str, Any]:
     """Fit the GNN, early-stop on validation queueing-part MAPE, write the model directory.
 
     The selection figure is the validation ``queue_mape`` (delay minus
     propagation; the delay MAPE itself on propagation-free data such as GNNet).
     ``init_checkpoint`` fine-tunes: architecture, weights and feature
     statistics come from that model directory (``cfg.architecture`` is
-    ignored; input weights the start never trained are zeroed, as
+    ignored except its ``prior``, which a hybrid continues on; input weights the start never trained are zeroed, as
     :meth:`~twinwatch.twin.models.gnn.GNNModel.load` does), and the starting model is scored first as
     "epoch -1", so the result is never worse on the validation set than where
     it started.
@@ -379,7 +383,10 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     hybrid (:func:`twinwatch.twin.models.warm_start.hybrid_from`: trained
     message passing, readout started at queueing theory); it implies
     ``refit_stats`` (the hybrid's extra inputs need statistics) and needs
-    ``train_set`` built with the queueing-theory prior.
+    ``train_set`` built with the queueing-theory prior. ``reset_readout``
+    zeroes a hybrid start's last readout layer
+    (:func:`twinwatch.twin.models.warm_start.reset_readout`): the start then
+    predicts its prior, e.g. after switching ``cfg.architecture["prior"]``.
 
     ``on_event(kind, info)`` is called with ``"epoch_start"`` (``batches``),
     ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss`` (None for epoch -1, the
@@ -400,12 +407,16 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
         w0, c0 = load_checkpoint(init_checkpoint)
         net = RouteNetFermi(GNNConfig.from_dict(c0.get("architecture", {})))
         net.load_state_dict(w0)
+        if cfg.architecture.get("prior", net.config.prior) != net.config.prior:  # continue on another prior
+            net.config = replace(net.config, prior=cfg.architecture["prior"])
         old_stats = FeatureStats.from_dict(c0["feature_stats"])
         convert = to_hybrid and not net.config.hybrid
         stats = FeatureStats.fit([e.graph for e in train_set]) if refit_stats or convert else old_stats
         restat(net, old_stats, stats)  # the same function (untrained input weights zeroed, as GNNModel.load does)
         if convert:
             net = hybrid_from(net)
+        if reset_readout:
+            reset_hybrid_readout(net)
     else:
         stats = FeatureStats.fit([e.graph for e in train_set])
         net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))

@@ -85,9 +85,9 @@ def finetune(data_dirs: tuple[Path, ...], out: Path, base: Path | None, minutes:
     import orjson
     from rich.console import Console
 
-    from twinwatch.twin.checkpoint import CheckpointError
+    from twinwatch.twin.checkpoint import CheckpointError, load_checkpoint
     from twinwatch.twin.datasets import DatasetError
-    from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+    from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig
     from twinwatch.twin.scenario import ScenarioError
     from twinwatch.twin.train import finetune as run_finetune
     from twinwatch.twin.train import load_examples
@@ -96,7 +96,10 @@ def finetune(data_dirs: tuple[Path, ...], out: Path, base: Path | None, minutes:
     console = Console(stderr=True, quiet=not progress)
     console.print(f"reading samples: {', '.join(map(str, data_dirs))}")
     try:
-        examples = load_examples(data_dirs, qt_prior=True)
+        arch = load_checkpoint(base_dir)[1].get("architecture", {})
+        examples = load_examples(data_dirs, qt_prior=True, prior=GNNConfig.from_dict(arch).prior)
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
     except (DatasetError, ScenarioError, OSError, EOFError) as exc:
         raise click.ClickException(str(exc)) from None
     if len(examples) < 2:

@@ -92,6 +92,13 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "untrained, it is queueing theory) instead of the first-generation readout. With --init-from "
                    "a first-generation model: the hybrid starts from its trained message passing, its readout at "
                    "queueing theory (implies --refit-stats).")
+@click.option("--prior", type=click.Choice(["packet", "classic"]), default=None,
+              help="The hybrid's queueing-theory variant: classic (the default; the qt model) or packet (line-rate "
+                   "WFQ and input smoothing, the qt-packet model). With --init-from: the start's own unless given "
+                   "(a hybrid can continue on another prior; see --reset-readout).")
+@click.option("--reset-readout", is_flag=True,
+              help="With --init-from a hybrid: zero its last readout layer, so training starts from the prior's own "
+                   "predictions (message passing kept); for a hybrid continuing on another --prior.")
 @click.option("--init-from", "init_from", metavar="DIR", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
@@ -107,8 +114,8 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @json_report_option
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
-          threads: int, hybrid: bool, init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool,
-          mlp_out: Path | None, progress: bool, json_report: str | None) -> None:
+          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, init_from: Path | None, refit_stats: bool,
+          max_nodes: int | None, resume: bool, mlp_out: Path | None, progress: bool, json_report: str | None) -> None:
     import torch
     from rich.console import Console
 
@@ -125,19 +132,25 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     for out in (out_dir, mlp_out):
         if out is not None:
             _no_overlap(out, train_dirs + val_dirs, "--train/--val")
-    architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": 32, "hybrid": hybrid}
+    architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": 32, "hybrid": hybrid,
+                    "prior": prior or "classic"}
     to_hybrid = False
     if init_from is not None:  # the model continues with the architecture it was trained with, recorded as such
         from twinwatch.twin.checkpoint import load_checkpoint
 
         try:
-            architecture = {"readout_hidden": 32, "hybrid": False,
+            architecture = {"readout_hidden": 32, "hybrid": False, "prior": "classic",
                             **load_checkpoint(init_from)[1].get("architecture", {})}
         except CheckpointError as exc:
             raise click.ClickException(str(exc)) from None
         to_hybrid = hybrid and not architecture["hybrid"]  # a first-generation start turned into the hybrid
         hybrid = hybrid or bool(architecture["hybrid"])
         architecture["hybrid"] = hybrid
+        if prior is not None:
+            architecture["prior"] = prior
+    if reset_readout and (init_from is None or to_hybrid):
+        raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "
+                               "turned into a hybrid that starts at its prior anyway)")
     try:
         cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
                           time_budget_min=time_budget, patience=patience, threads=threads,
@@ -148,8 +161,8 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     console = Console(stderr=True, quiet=not progress)
     console.print(f"reading training data: {', '.join(map(str, train_dirs))}")
     try:
-        tr = load_examples(train_dirs, max_nodes=max_nodes, qt_prior=hybrid)
-        va = load_examples(val_dirs, qt_prior=hybrid)
+        tr = load_examples(train_dirs, max_nodes=max_nodes, qt_prior=hybrid, prior=architecture["prior"])
+        va = load_examples(val_dirs, qt_prior=hybrid, prior=architecture["prior"])
     except (DatasetError, ScenarioError, OSError, EOFError) as exc:
         raise click.ClickException(str(exc)) from None
     if not tr or not va:
@@ -160,7 +173,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
             "command": " ".join(["twinwatch", "twin", "train", *sys.argv[3:]]) if len(sys.argv) > 3 else ""}
     try:
         summary = _run(run_train, tr, va, out_dir, cfg, resume, info, console, progress, init_from, refit_stats,
-                       to_hybrid)
+                       to_hybrid, reset_readout)
     except (CheckpointError, OSError) as exc:
         raise click.ClickException(f"cannot write or resume {out_dir}: {exc}") from None
     console.print(f"model written to {out_dir}: best validation delay MAPE {summary['best_val_delay_mape']:.2f} % "
@@ -182,7 +195,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
 
 def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resume: bool, info: dict[str, object],
          console: object, progress: bool, init_from: Path | None = None,
-         refit_stats: bool = False, to_hybrid: bool = False) -> dict[str, object]:
+         refit_stats: bool = False, to_hybrid: bool = False, reset_readout: bool = False) -> dict[str, object]:
     """Run training with a rich progress display on ``console`` (nothing when ``progress`` is off)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -211,4 +224,5 @@ def _run(run_train: object, tr: list, va: list, out_dir: Path, cfg: object, resu
                     f"{val['loss_mae']:.4f}{'  (best, saved)' if ev['improved'] else ''}")
 
         return run_train(tr, va, out_dir, cfg, resume=resume, data_info=info, on_event=on_event,  # type: ignore[operator]
-                         init_checkpoint=init_from, refit_stats=refit_stats, to_hybrid=to_hybrid)
+                         init_checkpoint=init_from, refit_stats=refit_stats, to_hybrid=to_hybrid,
+                         reset_readout=reset_readout)

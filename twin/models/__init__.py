@@ -11,6 +11,8 @@ need them.
 name        factory                             what
 ==========  ==================================  ===================================
 ``qt``      ``twinwatch.twin.models.qt:QueueingModel``    queueing-theory baseline (NumPy)
+``qt-packet`` ``twinwatch.twin.models.qt:packet_queueing_model``  the same at the packet level
+                                                (line-rate WFQ, input smoothing)
 ``mlp``     ``twinwatch.twin.models.mlp:load_mlp``        per-path MLP baseline
 ``gnn``     ``twinwatch.twin.models.gnn:load_gnn``        the GNN twin (shipped checkpoint or
                                                 ``checkpoint=PATH``)
@@ -25,13 +27,13 @@ into an unknown name, bad options and a model that cannot load.
 Examples
 --------
 >>> sorted(MODELS)
-['gnn', 'mlp', 'qt', 'sim']
+['gnn', 'mlp', 'qt', 'qt-packet', 'sim']
 >>> get_model("qt").name
 'qt'
 >>> get_model("nope")
 Traceback (most recent call last):
 ...
-ValueError: unknown model 'nope'; known models: gnn, mlp, qt, sim
+ValueError: unknown model 'nope'; known models: gnn, mlp, qt, qt-packet, sim
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ __all__ = [
 
 MODELS: dict[str, str] = {
     "qt": "twinwatch.twin.models.qt:QueueingModel",
+    "qt-packet": "twinwatch.twin.models.qt:packet_queueing_model",
     "mlp": "twinwatch.twin.models.mlp:load_mlp",
     "gnn": "twinwatch.twin.models.gnn:load_gnn",
     "sim": "twinwatch.twin.sim.model:SimulatorModel",

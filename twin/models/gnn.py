@@ -122,19 +122,26 @@ class GNNConfig:
         (:data:`~twinwatch.twin.features.HOP_QT_FEATURES`) as hop inputs and
         as the prior the readout corrects; the untrained model *is* the
         queueing-theory model. Needs graphs built with ``qt_prior=True``.
+    prior
+        The hybrid's queueing-theory variant
+        (:data:`twinwatch.twin.models.qt.QT_VARIANTS`): ``"classic"`` (the
+        default, and what a stored config without the key means) or
+        ``"packet"``.
     """
 
     hidden: int = 32
     iterations: int = 8
     readout_hidden: int = 32
     hybrid: bool = False
+    prior: str = "classic"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GNNConfig:
-        return cls(**{k: d[k] for k in ("hidden", "iterations", "readout_hidden", "hybrid") if k in d})
+        keys = ("hidden", "iterations", "readout_hidden", "hybrid", "prior")
+        return cls(**{k: d[k] for k in keys if k in d})
 
 
 def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
@@ -757,7 +764,7 @@ class GNNModel:
 
     def graph(self, sc: Scenario) -> GraphArrays:
         """The network's input graph of ``sc`` (with the queueing-theory prior when the model is the hybrid)."""
-        return scenario_graph(sc, qt_prior=self.net.config.hybrid)
+        return scenario_graph(sc, qt_prior=self.net.config.hybrid, prior=self.net.config.prior)
 
     def _forward_graphs(self, graphs: list[GraphArrays]) -> tuple[GraphBatch, dict[str, Tensor]]:
         batch = collate(graphs, self.stats)

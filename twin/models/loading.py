@@ -20,7 +20,7 @@ Examples
 >>> load_model("nope")
 Traceback (most recent call last):
 ...
-twinwatch.twin.models.loading.UnknownModelError: unknown model 'nope'; known models: gnn, mlp, qt, sim
+twinwatch.twin.models.loading.UnknownModelError: unknown model 'nope'; known models: gnn, mlp, qt, qt-packet, sim
 >>> load_model("gnn", checkpoint="/nonexistent/model")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...

@@ -59,7 +59,10 @@ from torch import nn
 from twinwatch.twin.features import HOP_FEATURES, HOP_QT_FEATURES, QUEUE_FEATURES, FeatureStats
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
 
-__all__ = ["CONSTANT_STD", "hybrid_from", "restat", "zero_untrained_inputs"]
+__all__ = ["CONSTANT_STD", "hybrid_from", "reset_readout", "restat", "zero_untrained_inputs"]
+
+_READOUT_LAST = ("readout.mlp.2.weight", "readout.mlp.2.bias")
+"""The hybrid readout's last layer: at zero, the hybrid predicts exactly its queueing-theory prior."""
 
 CONSTANT_STD = 1.001e-3
 """A column whose standard deviation is at or below this was constant in the data its statistics came from (the
@@ -146,10 +149,25 @@ def hybrid_from(net: RouteNetFermi) -> RouteNetFermi:
             raise ValueError(f"hybrid_from: {name} has shape {tuple(value.shape)}, the hybrid needs "
                              f"{tuple(dst[name].shape)}")
         dst[name] = value
-    for name in ("readout.mlp.2.weight", "readout.mlp.2.bias"):
+    for name in _READOUT_LAST:
         dst[name] = torch.zeros_like(dst[name])
     hybrid.load_state_dict(dst)
     return hybrid
+
+
+@torch.no_grad()
+def reset_readout(net: RouteNetFermi) -> RouteNetFermi:
+    """Zero (in place) a hybrid's last readout layer: it predicts its prior again, its message passing kept.
+
+    The start for a hybrid continuing on another queueing-theory prior (``GNNConfig.prior``): its corrections
+    were learnt against the old prior, the representation they read is still of use.
+    """
+    if not net.config.hybrid:
+        raise ValueError("reset_readout: the model is not a hybrid")
+    params = dict(net.named_parameters())
+    for name in _READOUT_LAST:
+        params[name].zero_()
+    return net
 
 
 def zero_untrained_inputs(net: RouteNetFermi, stats: FeatureStats) -> RouteNetFermi:

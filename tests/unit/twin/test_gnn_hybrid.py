@@ -18,7 +18,8 @@ from tests.unit.twin._gnn_toy import examples, ring
 from twinwatch.twin.features import LINK_FEATURES, FeatureStats, collate, scenario_graph
 from twinwatch.twin.models.bounds import OutOfDomainWarning
 from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT, GNNConfig, GNNModel, RouteNetFermi, path_out_of_domain
-from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.models.qt import QT_VARIANTS, QueueingModel
+from twinwatch.twin.models.warm_start import reset_readout
 from twinwatch.twin.scenario import Flow, Scenario
 from twinwatch.twin.train import TrainConfig, path_prop, train
 
@@ -60,6 +61,26 @@ def test_untrained_hybrid_is_queueing_theory(policy: str) -> None:
     np.testing.assert_allclose(out["path_loss"], q.path_loss_ratio, atol=1e-9)
 
 
+def test_a_reset_readout_predicts_the_new_prior() -> None:
+    """A trained hybrid switched to the packet-level prior and reset predicts qt-packet exactly (its message
+    passing untouched); a first-generation model has no hybrid readout to reset."""
+    torch.manual_seed(1)
+    sc = _operated(policy="WFQ")
+    net = RouteNetFermi(GNNConfig(**ARCH))
+    torch.nn.init.normal_(net.readout.mlp[-1].weight, std=0.5)  # "trained"
+    gru = net.path_gru.w_x.weight.detach().clone()
+    net.config = replace(net.config, prior="packet")
+    reset_readout(net)
+    g = scenario_graph(sc, qt_prior=True, prior=net.config.prior)
+    with torch.inference_mode():
+        out = net.eval()(collate([g], FeatureStats.fit([g])))
+    q = QueueingModel(**QT_VARIANTS["packet"]).predict(sc)
+    np.testing.assert_allclose(out["path_delay"].double().numpy(), q.path_delay_s, rtol=1e-6)
+    assert torch.equal(net.path_gru.w_x.weight, gru)
+    with pytest.raises(ValueError, match="not a hybrid"):
+        reset_readout(RouteNetFermi(GNNConfig(hidden=8, iterations=1)))
+
+
 def test_hybrid_does_not_see_propagation() -> None:
     """Propagation enters only the readout: changing it moves each path's delay by exactly its propagation sum."""
     torch.manual_seed(0)
@@ -94,17 +115,39 @@ def test_old_config_and_shipped_checkpoint_stay_first_generation() -> None:
 
 @pytest.mark.parametrize("policy", ["WFQ", "DRR"])
 def test_hybrid_prior_counts_a_class_slowdown_as_waiting(policy: str) -> None:
-    """A class served at its share of the link: the prior's transmission is the line-rate s_f / C (the floor the
-    truth never goes below), the rest of queueing theory's per-hop time is wait, and the two add up to qt's."""
+    """The classic prior serves a class at its share of the link: the prior's transmission is the line-rate s_f / C
+    (the floor the truth never goes below), the rest of queueing theory's per-hop time is wait, and the two add up
+    to qt's."""
     sc = _operated(policy=policy)
-    g = scenario_graph(sc, qt_prior=True)
-    hq = QueueingModel().hop_quantities(sc)
+    g = scenario_graph(sc, qt_prior=True, prior="classic")
+    hq = QueueingModel(**QT_VARIANTS["classic"]).hop_quantities(sc)
     mean_size = 0.4 * 512.0 + 0.6 * 12000.0
     np.testing.assert_allclose(g.hop_qt_tx, mean_size / sc.link_capacity_bps[g.hop_link], rtol=1e-6)
     np.testing.assert_allclose(hq.tx_line, g.hop_qt_tx, rtol=1e-6)
     assert (hq.tx_mean > hq.tx_line * (1 + 1e-3)).any()  # some class is slowed down behind the others
     np.testing.assert_allclose(g.hop_qt_wait + g.hop_qt_tx, hq.wait_mean + hq.tx_mean, rtol=1e-6)
     assert (g.hop_qt_wait >= hq.wait_mean * (1 - 1e-6)).all()
+
+
+@pytest.mark.parametrize("policy", ["WFQ", "DRR", "SP", "FIFO"])
+def test_packet_prior_sends_every_packet_at_the_line_rate(policy: str) -> None:
+    """The packet-level prior has no class slowdown: transmission is s_f / C, qt-packet's own per-hop time."""
+    sc = _operated(policy=policy)
+    g = scenario_graph(sc, qt_prior=True, prior="packet")
+    hq = QueueingModel(**QT_VARIANTS["packet"]).hop_quantities(sc)
+    np.testing.assert_allclose(hq.tx_mean, hq.tx_line, rtol=1e-12)
+    np.testing.assert_allclose(g.hop_qt_wait, hq.wait_mean, rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown queueing-theory prior 'fluid'"):
+        scenario_graph(sc, qt_prior=True, prior="fluid")
+
+
+def test_a_stored_config_without_a_prior_is_the_classic_one() -> None:
+    """Hybrids trained before the packet-level prior keep the prior they were trained on."""
+    assert GNNConfig.from_dict({"hybrid": True}).prior == "classic"
+    assert GNNConfig.from_dict(GNNConfig(hybrid=True, prior="packet").to_dict()).prior == "packet"
+    shipped = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())["architecture"]
+    model = GNNModel.load(DEFAULT_CHECKPOINT)
+    assert model.net.config.prior == shipped.get("prior", "classic")
 
 
 def test_qt_hop_quantities_follow_the_graph_hop_order() -> None:

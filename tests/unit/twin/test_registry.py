@@ -12,7 +12,7 @@ from twinwatch.twin.scenario import Flow, Scenario
 
 
 def test_unknown_name_lists_known_models() -> None:
-    with pytest.raises(ValueError, match=r"unknown model 'foo'; known models: gnn, mlp, qt, sim"):
+    with pytest.raises(ValueError, match=r"unknown model 'foo'; known models: gnn, mlp, qt, qt-packet, sim"):
         get_model("foo")
 
 
