@@ -14,8 +14,10 @@ The whole chain an operator runs, scored against the simulator's ground truth:
    ``twinwatch adapt`` runs);
 3. **snapshot**: :class:`twinwatch.twin.snapshot.SnapshotBuilder` per window,
    with the traffic matrix (a) from the flow records (``flows``), (b) from the
-   link counters only (tomogravity, ``counters``), and, as a reference that
-   isolates the twin's own error, (c) the true matrix (``true``);
+   flow records of half the routers and the link counters for the rest
+   (``mixed``: the other routers' records are dropped, as if they exported
+   none), (c) from the link counters only (tomogravity, ``counters``), and, as
+   a reference that isolates the twin's own error, (d) the true matrix (``true``);
 4. **twin**: ``qt`` (queueing theory), ``gnn`` (the shipped checkpoint) and,
    with ``--checkpoint DIR``, a candidate GNN;
 5. **scores** per network, traffic-matrix source and model, over (window,
@@ -92,7 +94,9 @@ QUEUE_FLOOR_S = 1e-6
 LARGE_SHARE = 0.75
 """Large traffic-matrix entries: the largest that together carry this share of the traffic (Zhang et al.)."""
 
-TM_SOURCES = ("flows", "counters", "true")
+TM_SOURCES = ("flows", "mixed", "counters", "true")
+MIXED_EXPORT_SHARE = 0.5
+"""``mixed``: this share of the routers (a seeded draw per network) exports flows; counters cover the rest."""
 BENIGN_FOR_SCORING = {"diurnal_peak"}
 """Labels whose windows are still scored (the load itself is no fault)."""
 
@@ -283,6 +287,7 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
     p_win = np.round((paths["window_start"] - start0) / window).astype(np.int64)
 
     builder = SnapshotBuilder(model)
+    exporters = np.random.default_rng(int(manifest["config"]["seed"])).random(n) < MIXED_EXPORT_SHARE
     acc: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {
         m: {s: {"delay": [], "qpart": [], "jitter": [], "covered": []} for s in TM_SOURCES} for m in models}
     tm_err: dict[str, list[float]] = {s: [] for s in TM_SOURCES if s != "true"}
@@ -310,7 +315,11 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
             t0 = time.perf_counter()
             if s == "flows":
                 snaps[s] = builder.build(start, end, rows_w, flows=flows_w, bytes_scaled=True)
-            elif s == "counters":
+            elif s == "mixed" and flows_w:
+                keep = exporters[np.maximum(flows_w["src_node"], 0)] & (flows_w["src_node"] >= 0)
+                snaps[s] = builder.build(start, end, rows_w, flows={k: v[keep] for k, v in flows_w.items()},
+                                         bytes_scaled=True, flow_exporters=exporters)
+            elif s in ("counters", "mixed"):
                 snaps[s] = builder.build(start, end, rows_w)
             else:
                 snaps[s] = builder.build(start, end, rows_w,
@@ -358,6 +367,7 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
         "window_indices": pick.tolist(),
         "pairs_per_window": int(np.mean([len(x) for x in acc[next(iter(models))]["true"]["delay"]])),
         "adapters": acct, "packets_per_window": int(manifest["config"]["packets_per_window"]),
+        "mixed_exporters": int(exporters.sum()),
         "tm_mre_large_pct": {s: round(100 * float(np.mean(v)), 3) for s, v in tm_err.items()},
         "tm_mre_large_per_class_pct": {s: round(100 * float(np.mean(v)), 3) for s, v in tm_err_class.items()},
         "truth": {k: round(float(np.mean(v)), 6) for k, v in truth_stats.items()},

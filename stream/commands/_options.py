@@ -55,9 +55,11 @@ import click
 import orjson
 
 from twinwatch.stream.logs import json_mode
+from twinwatch.twin.models import MODELS
 
 __all__ = [
     "EXIT_STATUS_HELP",
+    "MODEL_NAMES",
     "ExitCode",
     "FiniteFloatRange",
     "SingleValueOption",
@@ -73,6 +75,9 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
+
+MODEL_NAMES = " | ".join(MODELS)
+"""The twin models a ``--model`` option takes, for its help (the registry's names, in its order)."""
 
 
 class ExitCode(IntEnum):

@@ -50,6 +50,7 @@ import orjson
 
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
+    MODEL_NAMES,
     ExitCode,
     FiniteFloatRange,
     checkpoint_option,
@@ -914,7 +915,7 @@ EXAMPLES
 @click.option("--network", default="abilene", show_default=True, metavar="FILE|NAME",
               help="Network-model file, or a shipped network's name.")
 @click.option("--model", "-m", "model_name", metavar="NAME", default=None,
-              help="Twin: qt | mlp | gnn | sim. Default: gnn if its shipped checkpoint loads, else qt.")
+              help="Twin: " + MODEL_NAMES + ". Default: gnn if its shipped checkpoint loads, else qt.")
 @checkpoint_option
 @click.option("--broker", default=None, metavar="HOST:PORT",
               help="Use this Kafka broker (topics twinwatch.demo.<run id>.*) instead of the embedded one.")

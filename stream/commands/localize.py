@@ -18,6 +18,7 @@ import orjson
 
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
+    MODEL_NAMES,
     ExitCode,
     FiniteFloatRange,
     atomic_output,
@@ -227,7 +228,7 @@ def _record(file: str, index: int, sc: Any, diag: Any, kpis_order: tuple[str, ..
 @click.option("--kpis", default="delay,jitter,loss", show_default=True,
               help="Comma-separated path KPIs to test: delay, jitter, loss.")
 @click.option("--model", "-m", "model_name", metavar="NAME", default=None,
-              help="qt | mlp | gnn | sim. Default: gnn if its shipped checkpoint loads, else qt.")
+              help=MODEL_NAMES + ". Default: gnn if its shipped checkpoint loads, else qt.")
 @checkpoint_option
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSON from `twin calibrate --out` (or a config.json) when the model carries no p-value grids.")

@@ -17,7 +17,13 @@ from typing import Any
 import click
 import numpy as np
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, FiniteFloatRange, checkpoint_option, progress_option
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    MODEL_NAMES,
+    FiniteFloatRange,
+    checkpoint_option,
+    progress_option,
+)
 from twinwatch.stream.commands.twin_predict import _as_click_errors, _progress, cli_model
 
 __all__ = ["calibrate"]
@@ -73,7 +79,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
 @click.argument("data_dirs", metavar="DATA_DIR...", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("--model", "-m", "model_name", metavar="NAME", default="gnn", show_default=True,
-              help="qt | mlp | gnn | sim: the model to calibrate.")
+              help=MODEL_NAMES + ": the model to calibrate.")
 @checkpoint_option
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Where to write. For a checkpoint model: a model directory (weights copied, config.json "

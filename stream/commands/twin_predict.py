@@ -31,6 +31,7 @@ import orjson
 
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
+    MODEL_NAMES,
     ExitCode,
     atomic_output,
     checkpoint_option,
@@ -169,7 +170,7 @@ def _progress(items: Iterable[Any], label: str, quiet: bool) -> Iterator[Any]:
 
 _MODEL_OPT = click.option(
     "--model", "-m", "model_name", metavar="NAME", default=None,
-    help="qt | mlp | gnn | sim. Default: gnn if its shipped checkpoint loads, else qt.",
+    help=MODEL_NAMES + ". Default: gnn if its shipped checkpoint loads, else qt.",
 )
 _DATA_ARG = click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, path_type=Path))
 

@@ -66,9 +66,9 @@ of it (:func:`_collision_share`: per input, faster inputs, size variability
 and the port's load give some of it back). Loss is not scaled.
 ``bench/notes/qt_packet_level.md`` has the derivation and the figures:
 :func:`packet_queueing_model` (``--model qt-packet``, both switched on) is
-2–5 times closer to the packet simulator with one packet size and on
-GNNet, but failed its rule by 0.09 pp in one load band of the operated-network
-test set, so the default stays the classical model.
+2–5 times closer to the packet simulator where packets have one size and
+closer on GNNet, but went 0.09 pp past its rule's tolerance in one load band
+of the operated-network test set, so the default stays the classical model.
 
 *Paths.* Mean delay ``Σ_hops (E W + E[S_f]) + Σ propagation``; jitter
 (delay variance) ``Σ_hops Var T`` (independent hops); loss
@@ -347,7 +347,8 @@ class QueueingModel:
         other = resid.sum(axis=1, keepdims=True) - resid
         cobham = other / (np.maximum(1.0 - sigma_hi, 0.05) * np.maximum(1.0 - sigma_hi - carried, 0.05))
         if self.wfq == "packet":
-            # WFQ/DRR: own class's queue at its fair share, the packet in service of another class, own at line rate
+            # WFQ/DRR: own class's queue at its fair share, the packet in service of another class (mean only, as
+            # Cobham's term), own packet at the line rate
             extra = np.where(is_sp, cobham, np.where(is_fq, other, 0.0)).reshape(-1)
             c_tx = np.where(np.repeat(is_sp[:, 0] | is_fq[:, 0], q), q_cap, c_eff)
         else:
