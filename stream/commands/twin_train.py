@@ -148,7 +148,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
         architecture["hybrid"] = hybrid
         if prior is not None:
             architecture["prior"] = prior
-    if reset_readout and (init_from is None or to_hybrid):
+    if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "
                                "turned into a hybrid that starts at its prior anyway)")
     try:

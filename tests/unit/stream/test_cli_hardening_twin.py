@@ -162,6 +162,17 @@ def test_train_refuses_meaningless_settings(runner: CliRunner, tmp_path: Path, o
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("start", [None, "twin/data/checkpoints/gnn_v1"])
+def test_reset_readout_needs_a_hybrid_start(runner: CliRunner, tmp_path: Path, start: str | None) -> None:
+    """No start, or a first-generation one without --hybrid: nothing to reset, said before any data is read."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    init = [] if start is None else ["--init-from", str(Path(__file__).resolve().parents[3] / start)]
+    res = run(runner, "twin", "train", "--train", str(tmp_path / "a"), "--val", str(tmp_path / "b"),
+              "--out", str(tmp_path / "m"), "--reset-readout", *init)
+    assert res.exit_code == 2 and "--reset-readout needs --init-from a hybrid model" in res.output
+
+
 def test_train_refuses_to_write_into_its_data(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
