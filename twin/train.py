@@ -42,6 +42,7 @@ from twinwatch.twin.conformal import fit_mondrian, path_max_load
 from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario_graph
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
+from twinwatch.twin.models.qt import QT_VARIANTS
 from twinwatch.twin.models.warm_start import hybrid_from, restat
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
@@ -182,7 +183,7 @@ class TrainConfig:
         hy = self.architecture.get("hybrid", False)
         checks.append(("architecture.hybrid", hy, isinstance(hy, bool), "true or false"))
         pr = self.architecture.get("prior", "classic")
-        checks.append(("architecture.prior", pr, pr in ("packet", "classic"), "'packet' or 'classic'"))
+        checks.append(("architecture.prior", pr, pr in QT_VARIANTS, " or ".join(map(repr, QT_VARIANTS))))
         for key in ("hidden", "iterations", "readout_hidden"):
             if key in self.architecture:
                 v = self.architecture[key]

@@ -53,11 +53,13 @@ True
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from twinwatch.twin.features import HOP_FEATURES, HOP_QT_FEATURES, QUEUE_FEATURES, FeatureStats
-from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
+from twinwatch.twin.models.gnn import RouteNetFermi
 
 __all__ = ["CONSTANT_STD", "hybrid_from", "reset_readout", "restat", "zero_untrained_inputs"]
 
@@ -136,9 +138,7 @@ def hybrid_from(net: RouteNetFermi) -> RouteNetFermi:
     """
     if net.config.hybrid:
         raise ValueError("hybrid_from: the model is already a hybrid")
-    cfg = net.config
-    hybrid = RouteNetFermi(GNNConfig(hidden=cfg.hidden, iterations=cfg.iterations,
-                                     readout_hidden=cfg.readout_hidden, hybrid=True))
+    hybrid = RouteNetFermi(replace(net.config, hybrid=True))  # every other setting (the prior too) kept
     dst = hybrid.state_dict()
     for name, value in net.state_dict().items():  # load_state_dict copies: net keeps its own tensors
         if name == "link_embed.0.weight":

@@ -90,6 +90,8 @@ def test_hybrid_from_carries_message_passing_and_starts_at_queueing_theory() -> 
     np.testing.assert_allclose(out["path_delay"][: sc.n_paths], q.path_delay_s, rtol=1e-5)
     with pytest.raises(ValueError, match="already a hybrid"):
         hybrid_from(hyb)
+    # a first-generation model switched to the packet-level prior (twin train --hybrid --prior packet) keeps it
+    assert hybrid_from(RouteNetFermi(GNNConfig(**PLAIN, prior="packet"))).config.prior == "packet"
 
 
 def test_train_to_hybrid_starts_at_queueing_theory_and_writes_a_hybrid(tmp_path: Path) -> None:
