@@ -4,7 +4,12 @@
 :func:`twinwatch.twin.features.scenario_graph`, labels kept as arrays);
 :func:`train` fits :class:`~twin.models.gnn.RouteNetFermi` with Adam on
 
-``loss = MAPE(queueing part) + 0.5·mean|log(ĵ/j)| + 2·MAE(loss ratio)``
+``loss = MAPE(queueing part) + 0.5·J + 2·MAE(loss ratio)``
+
+with the jitter term ``J = mean|log(ĵ/j)|`` (``TrainConfig.jitter_loss="log"``,
+the default: the median in log space) or ``J = mean|ĵ/j − 1|`` (``"mape"``:
+the metric jitter is scored by, which costs a prediction many times the
+truth in proportion and so shades an uncertain jitter down)
 
 (the queueing part is the delay minus the path's propagation, which the
 readout adds exactly; on propagation-free GNNet samples it is the delay)
@@ -46,11 +51,15 @@ from twinwatch.twin.models.qt import QT_VARIANTS
 from twinwatch.twin.models.warm_start import hybrid_from, restat
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
-__all__ = ["Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune", "jitter_mask", "load_examples",
-           "path_prop", "qt_reference", "split_examples", "train"]
+__all__ = ["JITTER_LOSSES", "Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune", "jitter_mask",
+           "load_examples", "path_prop", "qt_reference", "selection_figure", "split_examples", "train"]
 
 RESUME = "resume.pt"
 _T = TypeVar("_T")
+
+
+JITTER_LOSSES = ("log", "mape")
+"""The jitter terms :func:`loss_fn` knows (``TrainConfig.jitter_loss``)."""
 
 
 @dataclass(eq=False)
@@ -153,6 +162,10 @@ class TrainConfig:
         :class:`~twin.models.gnn.GNNConfig` as a dict.
     coverage
         Nominal coverage of the conformal intervals.
+    jitter_loss
+        The jitter term of the objective (module docstring): ``"log"``
+        (mean absolute log ratio) or ``"mape"`` (mean absolute percentage
+        error, the metric jitter is scored by).
     """
 
     epochs: int = 100
@@ -165,6 +178,7 @@ class TrainConfig:
     threads: int = 2
     architecture: dict[str, Any] = field(default_factory=lambda: GNNConfig().to_dict())
     coverage: float = 0.9
+    jitter_loss: str = "log"
 
     def __post_init__(self) -> None:
         """Refuse settings no training run can use (``ValueError`` naming the setting and its range)."""
@@ -179,6 +193,8 @@ class TrainConfig:
             ("threads", self.threads, isinstance(self.threads, int) and self.threads >= 1, ">= 1"),
             ("coverage", self.coverage, isinstance(self.coverage, (int, float)) and 0 < self.coverage < 1,
              "in (0, 1)"),
+            ("jitter_loss", self.jitter_loss, self.jitter_loss in JITTER_LOSSES,
+             " or ".join(map(repr, JITTER_LOSSES))),
         ]
         hy = self.architecture.get("hybrid", False)
         checks.append(("architecture.hybrid", hy, isinstance(hy, bool), "true or false"))
@@ -263,15 +279,26 @@ def jitter_mask(delay: np.ndarray | torch.Tensor, jitter: np.ndarray | torch.Ten
     return informative_jitter(np.asarray(delay), np.asarray(jitter))
 
 
-def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Training objective (module docstring); paths with unknown or zero labels are skipped."""
+def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor], jitter_loss: str = "log") -> torch.Tensor:
+    """Training objective (module docstring); paths with unknown or zero labels are skipped.
+
+    >>> out = {"path_delay": torch.tensor([2.0]), "path_jitter": torch.tensor([4.0]), "path_loss": torch.tensor([0.0])}
+    >>> y = {"delay": torch.tensor([2.0]), "jitter": torch.tensor([1.0]), "loss": torch.tensor([0.0])}
+    >>> round(float(loss_fn(out, y, "log")), 4), round(float(loss_fn(out, y, "mape")), 4)  # 0.5·log 4, 0.5·3
+    (0.6931, 1.5)
+    """
     d, j, lo = y["delay"], y["jitter"], y["loss"]
     prop = y.get("prop", torch.zeros_like(d))
     qd = d - prop  # the queueing part (queueing + transmission): what the model predicts; propagation is exact
     md = torch.isfinite(qd) & (qd > 1e-6 * d)
     l_delay = (torch.abs((out["path_delay"][md] - prop[md]) / qd[md] - 1.0)).mean()
     mj = jitter_mask(qd, j)  # informative relative to the queueing part: ms of propagation do not make it noise
-    l_jit = torch.abs(torch.log(out["path_jitter"][mj].clamp_min(1e-20) / j[mj])).mean() if mj.any() else 0.0 * l_delay
+    if not mj.any():
+        l_jit = 0.0 * l_delay
+    elif jitter_loss == "mape":
+        l_jit = torch.abs(out["path_jitter"][mj] / j[mj] - 1.0).mean()
+    else:
+        l_jit = torch.abs(torch.log(out["path_jitter"][mj].clamp_min(1e-20) / j[mj])).mean()
     ml = torch.isfinite(lo)
     l_loss = torch.abs(out["path_loss"][ml] - lo[ml]).mean() if ml.any() else 0.0 * l_delay
     return l_delay + 0.5 * l_jit + 2.0 * l_loss
@@ -368,7 +395,9 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     """Fit the GNN, early-stop on validation queueing-part MAPE, write the model directory.
 
     The selection figure is the validation ``queue_mape`` (delay minus
-    propagation; the delay MAPE itself on propagation-free data such as GNNet).
+    propagation; the delay MAPE itself on propagation-free data such as GNNet),
+    plus ``0.5 · jitter_mape`` when the objective's jitter term is MAPE
+    (:func:`selection_figure`: the objective's own terms on validation).
     ``init_checkpoint`` fine-tunes: architecture, weights and feature
     statistics come from that model directory (``cfg.architecture`` is
     ignored except its ``prior``, which a hybrid continues on; input weights the start never trained are zeroed, as
@@ -426,7 +455,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     extra = {"data": data_info or {}, "n_train": len(train_set), "n_val": len(val_set)}
     if init_checkpoint is not None and not (resume and (out / RESUME).is_file()):
         val0 = evaluate_examples(net, val_set, stats)
-        best = val0["queue_mape"]
+        best = selection_figure(val0, cfg.jitter_loss)
         save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": -1,
                                                                                 "val": val0}))
         history.append({"epoch": -1, "train_loss": None, **val0, "time_s": time.monotonic() - t0})
@@ -455,7 +484,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
                                         (time.monotonic() - t0 + elapsed_before) / budget_s)
             ex = [train_set[i] for i in idx]
             b = collate([e.graph for e in ex], stats)
-            loss = loss_fn(net(b), _labels(ex))
+            loss = loss_fn(net(b), _labels(ex), cfg.jitter_loss)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -464,9 +493,9 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
             total += lv
             emit("batch", {"loss": lv})
         val = evaluate_examples(net, val_set, stats)
-        improved = val["queue_mape"] < best
+        improved = selection_figure(val, cfg.jitter_loss) < best
         if improved:
-            best, best_epoch = val["queue_mape"], epoch
+            best, best_epoch = selection_figure(val, cfg.jitter_loss), epoch
             save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": epoch,
                                                                                     "val": val}))
         history.append({"epoch": epoch, "train_loss": total / max(len(batches), 1), **val,
@@ -490,8 +519,26 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     mcfg.pop("created", None)
     mcfg.pop("git_revision", None)
     save_checkpoint(out, net.state_dict(), mcfg)
-    return {"best_val_delay_mape": best, "best_val_queue_mape": best, "best_epoch": best_epoch,
+    best_queue = float(mcfg["training"].get("val", {}).get("queue_mape", best))  # the kept epoch's validation
+    return {"best_val_delay_mape": best_queue, "best_val_queue_mape": best_queue, "best_val_selection": best,
+            "best_epoch": best_epoch,
             "epochs_run": epoch + 1 - start_epoch, "wall_time_s": time.monotonic() - t0, "calibration": cal}
+
+
+def selection_figure(val: dict[str, float], jitter_loss: str = "log") -> float:
+    """The validation figure :func:`train` keeps the best epoch by (lower is better), in %.
+
+    ``queue_mape``, plus ``0.5 · jitter_mape`` (the objective's weight) when the
+    objective's jitter term is MAPE (a jitter MAPE that cannot be computed counts 0).
+
+    >>> val = {"queue_mape": 2.0, "jitter_mape": 40.0}
+    >>> selection_figure(val), selection_figure(val, "mape")
+    (2.0, 22.0)
+    """
+    fig = float(val["queue_mape"])
+    if jitter_loss == "mape" and math.isfinite(val.get("jitter_mape", math.nan)):
+        fig += 0.5 * float(val["jitter_mape"])
+    return fig
 
 
 def split_examples(examples: Sequence[_T], val_fraction: float, seed: int = 0) -> tuple[list[_T], list[_T]]:
@@ -551,8 +598,10 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     qt = qt_reference(va)
     spent_min = (time.monotonic() - t0) / 60.0
     budget = max(minutes - spent_min - 0.1 * minutes, 0.05)  # keep a tenth for the final calibration and scoring
+    jitter_loss = cfg0.get("training", {}).get("config", {}).get("jitter_loss", "log")  # the base model's objective
     cfg = TrainConfig(epochs=1000, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=16, time_budget_min=budget,
-                      patience=1000, threads=threads, architecture=net0.config.to_dict())
+                      patience=1000, threads=threads, architecture=net0.config.to_dict(),
+                      jitter_loss=jitter_loss if jitter_loss in JITTER_LOSSES else "log")
     summary = train(tr, va, out_dir, cfg, data_info={"finetune_from": str(base)}, on_event=on_event,
                     init_checkpoint=base)
     w1, cfg1 = load_checkpoint(out_dir)

@@ -105,6 +105,10 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @click.option("--refit-stats", is_flag=True,
               help="With --init-from: refit the feature statistics on --train (a wider data mix than the start's); "
                    "the start's weights are rewritten to compute the same function under them.")
+@click.option("--jitter-loss", type=click.Choice(["log", "mape"]), default="log", show_default=True,
+              help="The objective's jitter term: log (mean |log(predicted/true)|, the median in log space) or mape "
+                   "(mean |predicted/true - 1|, the metric jitter is scored by: a prediction many times the truth "
+                   "costs in proportion, so an uncertain jitter is shaded down).")
 @click.option("--max-nodes", default=None, type=click.IntRange(min=2),
               help="Skip training samples with more nodes than this.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
@@ -114,8 +118,9 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @json_report_option
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
-          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, init_from: Path | None, refit_stats: bool,
-          max_nodes: int | None, resume: bool, mlp_out: Path | None, progress: bool, json_report: str | None) -> None:
+          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, jitter_loss: str,
+          init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool, mlp_out: Path | None,
+          progress: bool, json_report: str | None) -> None:
     import torch
     from rich.console import Console
 
@@ -154,7 +159,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     try:
         cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
                           time_budget_min=time_budget, patience=patience, threads=threads,
-                          architecture=architecture)
+                          architecture=architecture, jitter_loss=jitter_loss)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     torch.set_num_threads(threads)

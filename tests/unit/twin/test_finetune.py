@@ -90,3 +90,20 @@ def test_train_init_from_records_the_architecture_it_continues_and_strict_json(t
     assert cfg["architecture"]["hybrid"] is True
     assert cfg["training"]["config"]["architecture"] == {**cfg["architecture"], "readout_hidden": 8}
     assert cfg["training"]["history"][0]["epoch"] == -1 and cfg["training"]["history"][0]["train_loss"] is None
+
+
+def test_finetune_keeps_the_base_models_jitter_objective(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from twinwatch.twin.train import finetune
+
+    data, base = tiny
+    mape_base = tmp_path / "base"
+    shutil.copytree(base, mape_base)
+    cfg = json.loads((mape_base / "config.json").read_text())
+    assert cfg["training"]["config"]["jitter_loss"] == "log"  # the default
+    cfg["training"]["config"]["jitter_loss"] = "mape"
+    (mape_base / "config.json").write_text(json.dumps(cfg))
+    finetune(load_examples([data], qt_prior=True), tmp_path / "out", mape_base, minutes=0.2, val_fraction=0.25,
+             threads=1)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["training"]["config"]["jitter_loss"] == "mape"

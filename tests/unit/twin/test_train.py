@@ -113,3 +113,36 @@ def test_cli_train_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
     assert GNNModel.load(out).net.config.hidden == 4
     same = CliRunner().invoke(train_cmd, ["--train", str(d / "train"), "--val", str(d / "train"), "--out", str(out)])
     assert same.exit_code == 2 and "keep validation apart" in same.output
+
+
+def test_jitter_loss_terms_differ_on_over_prediction() -> None:
+    from twinwatch.twin.train import loss_fn
+
+    y = {"delay": torch.ones(2), "jitter": torch.tensor([1.0, 1.0]), "loss": torch.zeros(2)}
+    out = {"path_delay": torch.ones(2), "path_loss": torch.zeros(2)}
+    # 100x over vs 100x under: symmetric in log, 99 vs 0.99 in relative terms
+    over = {**out, "path_jitter": torch.tensor([100.0, 100.0])}
+    under = {**out, "path_jitter": torch.tensor([0.01, 0.01])}
+    assert float(loss_fn(over, y, "log")) == pytest.approx(float(loss_fn(under, y, "log")))
+    assert float(loss_fn(over, y, "mape")) == pytest.approx(0.5 * 99.0)
+    assert float(loss_fn(under, y, "mape")) == pytest.approx(0.5 * 0.99)
+
+
+def test_jitter_loss_is_recorded_and_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jitter_loss must be 'log' or 'mape'"):
+        _cfg(jitter_loss="huber")
+    train(examples(2, seed=0), examples(1, seed=10), tmp_path, _cfg(epochs=1, jitter_loss="mape"))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["training"]["config"]["jitter_loss"] == "mape"
+
+
+def test_mape_jitter_objective_selects_on_its_own_terms(tmp_path: Path) -> None:
+    from twinwatch.twin.train import selection_figure
+
+    res = train(examples(2, seed=0), examples(1, seed=10), tmp_path, _cfg(epochs=2, jitter_loss="mape"))
+    hist = {h["epoch"]: h for h in json.loads((tmp_path / "config.json").read_text())["training"]["history"]}
+    kept = hist[res["best_epoch"]]
+    assert res["best_val_selection"] == pytest.approx(selection_figure(kept, "mape"))
+    assert res["best_val_selection"] == pytest.approx(kept["queue_mape"] + 0.5 * kept["jitter_mape"])
+    assert res["best_val_queue_mape"] == pytest.approx(kept["queue_mape"])
+    assert res["best_val_selection"] == min(selection_figure(h, "mape") for h in hist.values())
