@@ -108,7 +108,8 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @click.option("--jitter-loss", type=click.Choice(["log", "mape"]), default="log", show_default=True,
               help="The objective's jitter term: log (mean |log(predicted/true)|, the median in log space) or mape "
                    "(mean |predicted/true - 1|, the metric jitter is scored by: a prediction many times the truth "
-                   "costs in proportion, so an uncertain jitter is shaded down).")
+                   "costs in proportion, so an uncertain jitter is shaded down). With mape the kept epoch is the "
+                   "one with the lowest validation queueing-part MAPE + 0.5 x jitter MAPE.")
 @click.option("--max-nodes", default=None, type=click.IntRange(min=2),
               help="Skip training samples with more nodes than this.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
