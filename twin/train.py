@@ -60,6 +60,8 @@ _T = TypeVar("_T")
 
 JITTER_LOSSES = ("log", "mape")
 """The jitter terms :func:`loss_fn` knows (``TrainConfig.jitter_loss``)."""
+JITTER_WEIGHT = 0.5
+"""Weight of the jitter term in :func:`loss_fn`, and in :func:`selection_figure` when that term is MAPE."""
 
 
 @dataclass(eq=False)
@@ -301,7 +303,7 @@ def loss_fn(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor], jitter_los
         l_jit = torch.abs(torch.log(out["path_jitter"][mj].clamp_min(1e-20) / j[mj])).mean()
     ml = torch.isfinite(lo)
     l_loss = torch.abs(out["path_loss"][ml] - lo[ml]).mean() if ml.any() else 0.0 * l_delay
-    return l_delay + 0.5 * l_jit + 2.0 * l_loss
+    return l_delay + JITTER_WEIGHT * l_jit + 2.0 * l_loss
 
 
 def predict_examples(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats,
@@ -493,9 +495,10 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
             total += lv
             emit("batch", {"loss": lv})
         val = evaluate_examples(net, val_set, stats)
-        improved = selection_figure(val, cfg.jitter_loss) < best
+        fig = selection_figure(val, cfg.jitter_loss)
+        improved = fig < best
         if improved:
-            best, best_epoch = selection_figure(val, cfg.jitter_loss), epoch
+            best, best_epoch = fig, epoch
             save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": epoch,
                                                                                     "val": val}))
         history.append({"epoch": epoch, "train_loss": total / max(len(batches), 1), **val,
@@ -537,7 +540,7 @@ def selection_figure(val: dict[str, float], jitter_loss: str = "log") -> float:
     """
     fig = float(val["queue_mape"])
     if jitter_loss == "mape" and math.isfinite(val.get("jitter_mape", math.nan)):
-        fig += 0.5 * float(val["jitter_mape"])
+        fig += JITTER_WEIGHT * float(val["jitter_mape"])
     return fig
 
 
