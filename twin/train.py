@@ -51,8 +51,8 @@ from twinwatch.twin.models.qt import QT_VARIANTS
 from twinwatch.twin.models.warm_start import hybrid_from, restat
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
-__all__ = ["JITTER_LOSSES", "Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune", "jitter_mask",
-           "load_examples", "path_prop", "qt_reference", "selection_figure", "split_examples", "train"]
+__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune",
+           "jitter_mask", "load_examples", "path_prop", "qt_reference", "selection_figure", "split_examples", "train"]
 
 RESUME = "resume.pt"
 _T = TypeVar("_T")
@@ -62,6 +62,8 @@ JITTER_LOSSES = ("log", "mape")
 """The jitter terms :func:`loss_fn` knows (``TrainConfig.jitter_loss``)."""
 JITTER_WEIGHT = 0.5
 """Weight of the jitter term in :func:`loss_fn`, and in :func:`selection_figure` when that term is MAPE."""
+SELECTIONS = ("objective", "queue")
+"""What :func:`train` keeps the best epoch by (``TrainConfig.select``, :func:`selection_figure`)."""
 
 
 @dataclass(eq=False)
@@ -168,6 +170,11 @@ class TrainConfig:
         The jitter term of the objective (module docstring): ``"log"``
         (mean absolute log ratio) or ``"mape"`` (mean absolute percentage
         error, the metric jitter is scored by).
+    select
+        The validation figure the kept epoch minimises (:func:`selection_figure`):
+        ``"objective"`` (the objective's own terms: the queueing-part MAPE,
+        plus ``0.5 · jitter MAPE`` when ``jitter_loss`` is ``"mape"``) or
+        ``"queue"`` (the queueing-part MAPE alone, whatever the jitter term).
     """
 
     epochs: int = 100
@@ -181,6 +188,7 @@ class TrainConfig:
     architecture: dict[str, Any] = field(default_factory=lambda: GNNConfig().to_dict())
     coverage: float = 0.9
     jitter_loss: str = "log"
+    select: str = "objective"
 
     def __post_init__(self) -> None:
         """Refuse settings no training run can use (``ValueError`` naming the setting and its range)."""
@@ -197,6 +205,7 @@ class TrainConfig:
              "in (0, 1)"),
             ("jitter_loss", self.jitter_loss, self.jitter_loss in JITTER_LOSSES,
              " or ".join(map(repr, JITTER_LOSSES))),
+            ("select", self.select, self.select in SELECTIONS, " or ".join(map(repr, SELECTIONS))),
         ]
         hy = self.architecture.get("hybrid", False)
         checks.append(("architecture.hybrid", hy, isinstance(hy, bool), "true or false"))
@@ -398,8 +407,8 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
 
     The selection figure is the validation ``queue_mape`` (delay minus
     propagation; the delay MAPE itself on propagation-free data such as GNNet),
-    plus ``0.5 · jitter_mape`` when the objective's jitter term is MAPE
-    (:func:`selection_figure`: the objective's own terms on validation).
+    plus ``0.5 · jitter_mape`` when the objective's jitter term is MAPE and
+    ``cfg.select`` is ``"objective"`` (:func:`selection_figure`).
     ``init_checkpoint`` fine-tunes: architecture, weights and feature
     statistics come from that model directory (``cfg.architecture`` is
     ignored except its ``prior``, which a hybrid continues on; input weights the start never trained are zeroed, as
@@ -457,7 +466,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     extra = {"data": data_info or {}, "n_train": len(train_set), "n_val": len(val_set)}
     if init_checkpoint is not None and not (resume and (out / RESUME).is_file()):
         val0 = evaluate_examples(net, val_set, stats)
-        best = selection_figure(val0, cfg.jitter_loss)
+        best = selection_figure(val0, cfg.jitter_loss, cfg.select)
         save_checkpoint(out, net.state_dict(), _model_config(net, stats, cfg, {**extra, "best_epoch": -1,
                                                                                 "val": val0}))
         history.append({"epoch": -1, "train_loss": None, **val0, "time_s": time.monotonic() - t0})
@@ -495,7 +504,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
             total += lv
             emit("batch", {"loss": lv})
         val = evaluate_examples(net, val_set, stats)
-        fig = selection_figure(val, cfg.jitter_loss)
+        fig = selection_figure(val, cfg.jitter_loss, cfg.select)
         improved = fig < best
         if improved:
             best, best_epoch = fig, epoch
@@ -528,18 +537,21 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
             "epochs_run": epoch + 1 - start_epoch, "wall_time_s": time.monotonic() - t0, "calibration": cal}
 
 
-def selection_figure(val: dict[str, float], jitter_loss: str = "log") -> float:
+def selection_figure(val: dict[str, float], jitter_loss: str = "log", select: str = "objective") -> float:
     """The validation figure :func:`train` keeps the best epoch by (lower is better), in %.
 
     ``queue_mape``, plus ``0.5 · jitter_mape`` (the objective's weight) when the
-    objective's jitter term is MAPE (a jitter MAPE that cannot be computed counts 0).
+    objective's jitter term is MAPE and ``select`` is ``"objective"`` (a jitter
+    MAPE that cannot be computed counts 0); ``select="queue"`` is ``queue_mape``
+    alone (the jitter MAPE of a few unresolvable paths swings by several points
+    from epoch to epoch and would otherwise pick the epoch, not the model).
 
     >>> val = {"queue_mape": 2.0, "jitter_mape": 40.0}
-    >>> selection_figure(val), selection_figure(val, "mape")
-    (2.0, 22.0)
+    >>> selection_figure(val), selection_figure(val, "mape"), selection_figure(val, "mape", "queue")
+    (2.0, 22.0, 2.0)
     """
     fig = float(val["queue_mape"])
-    if jitter_loss == "mape" and math.isfinite(val.get("jitter_mape", math.nan)):
+    if jitter_loss == "mape" and select == "objective" and math.isfinite(val.get("jitter_mape", math.nan)):
         fig += JITTER_WEIGHT * float(val["jitter_mape"])
     return fig
 
@@ -601,10 +613,13 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     qt = qt_reference(va)
     spent_min = (time.monotonic() - t0) / 60.0
     budget = max(minutes - spent_min - 0.1 * minutes, 0.05)  # keep a tenth for the final calibration and scoring
-    jitter_loss = cfg0.get("training", {}).get("config", {}).get("jitter_loss", "log")  # the base model's objective
+    base_cfg = cfg0.get("training", {}).get("config", {})
+    jitter_loss = base_cfg.get("jitter_loss", "log")  # the base model's objective and selection
+    select = base_cfg.get("select", "objective")
     cfg = TrainConfig(epochs=1000, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=16, time_budget_min=budget,
                       patience=1000, threads=threads, architecture=net0.config.to_dict(),
-                      jitter_loss=jitter_loss if jitter_loss in JITTER_LOSSES else "log")
+                      jitter_loss=jitter_loss if jitter_loss in JITTER_LOSSES else "log",
+                      select=select if select in SELECTIONS else "objective")
     summary = train(tr, va, out_dir, cfg, data_info={"finetune_from": str(base)}, on_event=on_event,
                     init_checkpoint=base)
     w1, cfg1 = load_checkpoint(out_dir)

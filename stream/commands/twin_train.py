@@ -109,7 +109,12 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
               help="The objective's jitter term: log (mean |log(predicted/true)|, the median in log space) or mape "
                    "(mean |predicted/true - 1|, the metric jitter is scored by: a prediction many times the truth "
                    "costs in proportion, so an uncertain jitter is shaded down). With mape the kept epoch is the "
-                   "one with the lowest validation queueing-part MAPE + 0.5 x jitter MAPE.")
+                   "one with the lowest validation queueing-part MAPE + 0.5 x jitter MAPE (see --select).")
+@click.option("--select", type=click.Choice(["objective", "queue"]), default="objective", show_default=True,
+              help="The validation figure the kept epoch minimises: objective (the objective's own terms: the "
+                   "queueing-part MAPE, plus 0.5 x jitter MAPE with --jitter-loss mape) or queue (the "
+                   "queueing-part MAPE alone; the jitter MAPE of a few paths the inputs cannot resolve swings by "
+                   "several points from epoch to epoch and would otherwise pick the epoch).")
 @click.option("--max-nodes", default=None, type=click.IntRange(min=2),
               help="Skip training samples with more nodes than this.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
@@ -119,7 +124,7 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @json_report_option
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
-          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, jitter_loss: str,
+          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, jitter_loss: str, select: str,
           init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool, mlp_out: Path | None,
           progress: bool, json_report: str | None) -> None:
     import torch
@@ -160,7 +165,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     try:
         cfg = TrainConfig(epochs=epochs, lr=lr, seed=seed, batch_paths=batch_paths, batch_size=batch_size,
                           time_budget_min=time_budget, patience=patience, threads=threads,
-                          architecture=architecture, jitter_loss=jitter_loss)
+                          architecture=architecture, jitter_loss=jitter_loss, select=select)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     torch.set_num_threads(threads)

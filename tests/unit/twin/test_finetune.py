@@ -92,7 +92,7 @@ def test_train_init_from_records_the_architecture_it_continues_and_strict_json(t
     assert cfg["training"]["history"][0]["epoch"] == -1 and cfg["training"]["history"][0]["train_loss"] is None
 
 
-def test_finetune_keeps_the_base_models_jitter_objective(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+def test_finetune_keeps_the_base_models_jitter_objective_and_selection(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     import shutil
 
     from twinwatch.twin.train import finetune
@@ -103,7 +103,9 @@ def test_finetune_keeps_the_base_models_jitter_objective(tiny: tuple[Path, Path]
     cfg = json.loads((mape_base / "config.json").read_text())
     assert cfg["training"]["config"]["jitter_loss"] == "log"  # the default
     cfg["training"]["config"]["jitter_loss"] = "mape"
+    cfg["training"]["config"]["select"] = "queue"
     (mape_base / "config.json").write_text(json.dumps(cfg))
     finetune(load_examples([data], qt_prior=True), tmp_path / "out", mape_base, minutes=0.2, val_fraction=0.25,
              threads=1)
-    assert json.loads((tmp_path / "out" / "config.json").read_text())["training"]["config"]["jitter_loss"] == "mape"
+    out_cfg = json.loads((tmp_path / "out" / "config.json").read_text())["training"]["config"]
+    assert (out_cfg["jitter_loss"], out_cfg["select"]) == ("mape", "queue")

@@ -146,3 +146,18 @@ def test_mape_jitter_objective_selects_on_its_own_terms(tmp_path: Path) -> None:
     assert res["best_val_selection"] == pytest.approx(kept["queue_mape"] + 0.5 * kept["jitter_mape"])
     assert res["best_val_queue_mape"] == pytest.approx(kept["queue_mape"])
     assert res["best_val_selection"] == min(selection_figure(h, "mape") for h in hist.values())
+
+
+def test_queue_selection_ignores_the_jitter_term(tmp_path: Path) -> None:
+    from twinwatch.twin.train import selection_figure
+
+    with pytest.raises(ValueError, match="select must be 'objective' or 'queue'"):
+        _cfg(select="jitter")
+    res = train(examples(2, seed=0), examples(1, seed=10), tmp_path, _cfg(epochs=3, jitter_loss="mape",
+                                                                          select="queue"))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["training"]["config"]["select"] == "queue"
+    hist = {h["epoch"]: h for h in cfg["training"]["history"]}
+    assert res["best_val_selection"] == pytest.approx(hist[res["best_epoch"]]["queue_mape"])
+    assert res["best_val_selection"] == min(h["queue_mape"] for h in hist.values())
+    assert all(selection_figure(h, "mape", "queue") == h["queue_mape"] for h in hist.values())
