@@ -11,6 +11,10 @@ Per path (paths with a finite delay label that the sample marks as measured, ``s
 * jitter MAPE over labels :func:`twinwatch.twin.kpis.informative_jitter` accepts relative to the queueing part;
 * loss MAE (ratio).
 
+Rule check (``cells_above_qt`` in the report): per model, the cells (load band × total delay, queueing part, jitter
+mean MAPE) where it is above queueing theory's figure at 0.1 pp resolution (:func:`cells_above`), the count
+``bench/notes/twin_hybrid.md`` sections 4g–4k gate on.
+
 Load band = the sample's busiest-link offered utilisation (``link_load_bps / capacity``), bands
 ``BANDS``. Coverage: share of labels inside the model's interval (GNN-type models), by the path's own
 maximum offered load (the Mondrian bins of :mod:`twinwatch.twin.conformal`) and by network size.
@@ -35,6 +39,37 @@ from _report import machine_info, write_report
 
 BANDS: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.85, 0.95, np.inf)
 SIZES: tuple[float, ...] = (0, 25, 50, 100, 1000)
+
+
+KPI_COLUMNS = ("delay_mape", "queue_mape", "jitter_mape")
+
+
+def cells_above(table: dict[str, dict[str, dict[str, float]]], reference: str = "qt",
+                digits: int = 1) -> dict[str, list[list[object]]]:
+    """Per model, the ``[band, column, model figure, reference figure]`` cells above ``reference``, in %.
+
+    Figures are compared rounded to ``digits`` decimals (0.1 pp by default); the ``"all"`` row and
+    figures that are not finite are skipped.
+
+    >>> t = {"0-0.3": {"qt": {"delay_mape": 0.23, "queue_mape": 3.0, "jitter_mape": 60.5},
+    ...                "gnn": {"delay_mape": 0.31, "queue_mape": 1.6, "jitter_mape": 60.54}}}
+    >>> cells_above(t)
+    {'gnn': [['0-0.3', 'delay_mape', 0.31, 0.23]]}
+    """
+    out: dict[str, list[list[object]]] = {}
+    for band, per in table.items():
+        ref = per.get(reference)
+        if band == "all" or ref is None:
+            continue
+        for name, row in per.items():
+            if name == reference:
+                continue
+            bad = out.setdefault(name, [])
+            for col in KPI_COLUMNS:
+                a, b = row.get(col, float("nan")), ref.get(col, float("nan"))
+                if np.isfinite(a) and np.isfinite(b) and round(a, digits) > round(b, digits):
+                    bad.append([band, col, a, b])
+    return out
 
 
 def _band_names(edges: tuple[float, ...]) -> list[str]:
@@ -144,7 +179,8 @@ def run(args: argparse.Namespace) -> dict:
     coverage = {n: {k: {g: [h / t, int(t)] for g, (h, t) in v.items() if t} for k, v in c.items()}
                 for n, c in cov.items()}
     return {"data": [str(d) for d in args.data], "samples": n_samples, "bands": band_names, "accuracy": table,
-            "coverage": coverage, "out_of_domain_paths": {n: {"ood": a, "paths": b} for n, (a, b) in ood.items()},
+            "cells_above_qt": cells_above(table), "coverage": coverage,
+            "out_of_domain_paths": {n: {"ood": a, "paths": b} for n, (a, b) in ood.items()},
             "wall_s": round(time.time() - t0, 1), "threads": args.threads}
 
 
@@ -166,6 +202,10 @@ def main() -> None:
         for name, r in per.items():
             print(f"| {band} | {name} | {r['paths']} | {r['delay_mape']:.3f} | {r['queue_mape']:.2f} | "
                   f"{r['jitter_mape']:.1f} ({r['jitter_median_ape']:.1f}) | {r['loss_mae']:.4f} |")
+    for name, bad in rep["cells_above_qt"].items():
+        cells = "; ".join(f"{b} {c} {x:.3f} vs {y:.3f}" for b, c, x, y in bad)
+        print(f"{name}: {len(bad)} of {len(KPI_COLUMNS) * (len(rep['accuracy']) - 1)} cells above qt (0.1 pp)"
+              + (f": {cells}" if cells else ""))
     for name, c in rep["coverage"].items():
         for key, v in c.items():
             print(name, key, {g: f"{x[0] * 100:.1f}% ({x[1]})" for g, x in v.items()})
