@@ -113,7 +113,7 @@ def collect(model: Any, roots: list[Path], limit: int) -> dict[str, np.ndarray]:
             cols["time_dist"].append(np.where(first >= 0, sc.flow_time_dist[np.maximum(first, 0)], -1))
             cols["tos"].append(np.where(first >= 0, sc.flow_tos[np.maximum(first, 0)], -1))
             cols["nodes"].append(np.full(n, sc.n_nodes))
-            cols["sample"].append(np.full(n, k))
+            cols["sample"].append(np.full(n, len(cols["load"]) - 1))  # unique over all roots
             cols["network"].append(np.full(n, net))
             print(f"{time.time() - t0:7.1f}s {model.name} {root}/{s.file} {net} nodes {sc.n_nodes} paths "
                   f"{int(ok.sum())}", flush=True)
@@ -145,14 +145,6 @@ def _scores(d: dict[str, np.ndarray], kpi: str) -> tuple[np.ndarray, np.ndarray]
     if KPIS[kpi] == "log":
         m &= yh > 0
     return m, residual_score(y, yh, KPIS[kpi])
-
-
-def _inside(score: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, yh: np.ndarray, kind: str
-            ) -> np.ndarray:
-    """Label inside ``ŷ·e^lo .. ŷ·e^hi`` (log) or ``clip(ŷ + lo .. ŷ + hi, 0, 1)`` (abs), as intervals are built."""
-    if kind == "log":
-        return (y >= yh * np.exp(lo)) & (y <= yh * np.exp(hi))
-    return (y >= np.clip(yh + lo, 0.0, 1.0)) & (y <= np.clip(yh + hi, 0.0, 1.0))
 
 
 def _fit(d: dict[str, np.ndarray], sel: np.ndarray, variant: str, coverage: float, min_count: int
@@ -236,16 +228,47 @@ def _groups(test: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, dict[str
             "nodes": {str(int(k)): test["nodes"][mask] == k for k in np.unique(test["nodes"][mask])}}
 
 
+def sample_bootstrap(inside: np.ndarray, sample: np.ndarray, reps: int = 2000, seed: int = 0
+                     ) -> tuple[float, float, int]:
+    """95 % interval of a coverage figure, resampling whole samples (cluster bootstrap), and the sample count.
+
+    Paths of one sample share its traffic, policy and packet-size draw, so their errors are correlated and
+    the paths are not independent trials: the binomial interval of ``P`` paths is far too narrow. Resampling
+    the samples with replacement keeps each sample's paths together.
+
+    >>> rng = np.random.default_rng(0)
+    >>> sample = np.repeat(np.arange(40), 50)
+    >>> inside = rng.random(2000) < np.repeat(rng.choice([0.7, 1.0], 40), 50)   # whole samples err together
+    >>> lo, hi, n = sample_bootstrap(inside, sample)
+    >>> n, hi - lo > 0.1    # wider than the ±1.3 points a binomial interval of 2,000 paths would give
+    (40, True)
+    """
+    _, idx = np.unique(sample, return_inverse=True)
+    hits = np.bincount(idx, weights=inside.astype(np.float64))
+    counts = np.bincount(idx).astype(np.float64)
+    n = counts.size
+    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=reps).astype(np.float64)
+    cov = (w @ hits) / np.maximum(w @ counts, 1.0)
+    lo, hi = np.quantile(cov, [0.025, 0.975])
+    return float(lo), float(hi), int(n)
+
+
 def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int
           ) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
-    """KPI → variant → grouping → group → ``[coverage, paths]``."""
+    """KPI → variant → grouping → group → ``[coverage, paths, ci_lo, ci_hi, samples]``.
+
+    ``ci_lo``/``ci_hi``: the 95 % cluster-bootstrap interval of the coverage over the test samples
+    (:func:`sample_bootstrap`), the precision with which this test set measures it.
+    """
     res: dict[str, Any] = {}
+    sample_id = np.char.add(np.char.add(test["network"].astype(str), "#"), test["sample"].astype(str))
     for kpi, variants in coverage_masks(cal, test, coverage, min_count).items():
         for variant, (mask, inside) in variants.items():
             per = res.setdefault(kpi, {}).setdefault(variant, {})
+            sid = sample_id[mask]
             for gname, groups in _groups(test, mask).items():
-                per[gname] = {g: [float(inside[sel].mean()), int(sel.sum())] for g, sel in groups.items()
-                              if sel.any()}
+                per[gname] = {g: [float(inside[sel].mean()), int(sel.sum()), *sample_bootstrap(inside[sel], sid[sel])]
+                              for g, sel in groups.items() if sel.any()}
     return res
 
 
@@ -276,7 +299,8 @@ def main() -> None:
         rep["models"][name] = score(cal, test, a.coverage, a.min_count)
         for kpi, per in rep["models"][name].items():
             for variant, g in per.items():
-                line = " · ".join(f"{k}: {v[0] * 100:.1f} ({v[1]})" for gn in ("load", "size")
+                line = " · ".join(f"{k}: {v[0] * 100:.1f} [{v[2] * 100:.0f}-{v[3] * 100:.0f}] ({v[1]})"
+                                  for gn in ("load", "size")
                                   for k, v in g[gn].items())
                 print(f"{name} {kpi} {variant}: all {g['all']['all'][0] * 100:.1f} | {line}")
     rep["machine"] = machine_info(note="2-core shared dev box; load averages at the end")

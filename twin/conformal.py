@@ -65,6 +65,7 @@ __all__ = [
     "GRID_LEVELS",
     "KPI_KINDS",
     "LOAD_EDGES",
+    "REGIMES",
     "SIZE_EDGES",
     "fit_calibration",
     "fit_mondrian",
@@ -73,6 +74,7 @@ __all__ = [
     "has_grid",
     "interval",
     "path_max_load",
+    "propagation_regime",
     "pvalue",
     "regime_bins",
     "residual_score",
@@ -85,6 +87,24 @@ LOAD_EDGES: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
 
 SIZE_EDGES: tuple[float, ...] = (25.0, 50.0, 100.0)
 """Bin edges of the network size in nodes for :func:`fit_mondrian_sized` (4 bins: <25, 25–50, 50–100, ≥100)."""
+
+
+REGIMES: tuple[str, ...] = ("abstract", "propagation")
+"""Calibration regimes, the categorical Mondrian key of :func:`fit_calibration`: paths without propagation delay
+(GNNet-style networks in abstract time, where the delay is all queueing and transmission) and paths with it
+(operated networks, where propagation from geography is most of the delay). The twin's relative errors differ
+between the two (issue 15: the shipped twin's queueing-part MAPE is 2.5 % on GNNet and 3.6 % on operated
+networks, its jitter MAPE 10 % and 22 %), so quantiles pooled over both cover one and not the other."""
+
+
+def propagation_regime(prop: np.ndarray) -> np.ndarray:
+    """``(P,)`` index into :data:`REGIMES` of each path: 1 where its propagation delay is > 0, else 0 (NaN: 0).
+
+    >>> propagation_regime(np.array([0.0, 2e-3, np.nan])).tolist()
+    [0, 1, 0]
+    """
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(prop, dtype=np.float64) > 0.0).astype(np.int64)
 
 
 def path_max_load(graph: GraphArrays) -> np.ndarray:
@@ -209,6 +229,21 @@ def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray
     return entry
 
 
+def _quantiles(n: int, cal: dict[str, Any], load: np.ndarray | None, nodes: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(n,)`` lower and upper residual quantiles of each path from one (regime's) calibration entry."""
+    if not isinstance(cal["lo"], list):  # a single-quantile entry (older checkpoints)
+        return np.full(n, float(cal["lo"])), np.full(n, float(cal["hi"]))
+    if load is None:
+        return np.full(n, float(cal["lo_all"])), np.full(n, float(cal["hi_all"]))
+    bins = regime_bins(load, cal["edges"])
+    if nodes is not None and "lo_size" in cal:
+        sbin = regime_bins(nodes, cal["size_edges"])
+        return (np.asarray(cal["lo_size"], dtype=np.float64)[sbin, bins],
+                np.asarray(cal["hi_size"], dtype=np.float64)[sbin, bins])
+    return np.asarray(cal["lo"], dtype=np.float64)[bins], np.asarray(cal["hi"], dtype=np.float64)[bins]
+
+
 def interval(pred: np.ndarray, cal: dict[str, Any], load: np.ndarray | None = None,
              nodes: np.ndarray | float | None = None, prop: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -218,11 +253,13 @@ def interval(pred: np.ndarray, cal: dict[str, Any], load: np.ndarray | None = No
     without it, or for a single-quantile entry (``lo``/``hi`` floats, older checkpoints),
     the pooled quantiles apply. Entries of :func:`fit_mondrian_sized` also use ``nodes``
     (the network's size, a scalar or ``(P,)``) when it is given, and their per-load
-    quantiles when it is not. Delay entries fitted on the queueing part
-    (``"offset": "propagation"``, :func:`fit_calibration` with ``prop``) scale only
-    ``pred − prop`` (``prop`` ``(P,)``, the path's propagation delay, same unit):
-    ``prop + (pred − prop)·e^q``; without ``prop`` they scale the whole prediction,
-    which is wider (conservative).
+    quantiles when it is not. ``prop`` (``(P,)``, the path's propagation delay, same unit
+    as ``pred``) does two things: entries with per-regime quantiles (key ``"regimes"``,
+    :func:`fit_calibration` with ``prop``) take each path's quantiles from its
+    :data:`REGIMES` entry (:func:`propagation_regime`); delay entries fitted on the queueing
+    part (``"offset": "propagation"``) scale only ``pred − prop``:
+    ``prop + (pred − prop)·e^q``. Without ``prop`` the pooled quantiles scale the whole
+    prediction, which is wider for delay (conservative).
 
     >>> cal = {"kind": "log", "lo": -0.1, "hi": 0.2, "offset": "propagation"}
     >>> lo, hi = interval(np.array([10.0]), cal, prop=np.array([9.0]))   # only the 1.0 of queueing is scaled
@@ -232,24 +269,31 @@ def interval(pred: np.ndarray, cal: dict[str, Any], load: np.ndarray | None = No
     >>> lo, hi = interval(np.array([1.0, 2.0]), {"kind": "log", "lo": -0.1, "hi": 0.2})
     >>> lo.round(3).tolist(), hi.round(3).tolist()
     ([0.905, 1.81], [1.221, 2.443])
+
+    Per-regime quantiles: the path with propagation gets the wider factor of its regime.
+
+    >>> cal = {"kind": "log", "edges": [], "lo": [-0.1], "hi": [0.1], "lo_all": -0.1, "hi_all": 0.1,
+    ...        "regimes": {"key": "propagation", "names": ["abstract", "propagation"], "entries": [
+    ...            None, {"lo": [-0.3], "hi": [0.3], "lo_all": -0.3, "hi_all": 0.3}]}}
+    >>> lo, hi = interval(np.array([1.0, 1.0]), cal, np.array([0.2, 0.2]), prop=np.array([0.0, 0.5]))
+    >>> hi.round(3).tolist()
+    [1.105, 1.35]
     """
     pred = np.asarray(pred, dtype=np.float64)
-    if isinstance(cal["lo"], list):
-        if load is None:
-            q_lo = np.full(pred.shape, float(cal["lo_all"]))
-            q_hi = np.full(pred.shape, float(cal["hi_all"]))
-        elif nodes is not None and "size_edges" in cal:
-            bins = regime_bins(load, cal["edges"])
-            sbin = np.broadcast_to(regime_bins(np.asarray(nodes, dtype=np.float64), cal["size_edges"]), bins.shape)
-            q_lo = np.asarray(cal["lo_size"], dtype=np.float64)[sbin, bins]
-            q_hi = np.asarray(cal["hi_size"], dtype=np.float64)[sbin, bins]
-        else:
-            bins = regime_bins(load, cal["edges"])
-            q_lo = np.asarray(cal["lo"], dtype=np.float64)[bins]
-            q_hi = np.asarray(cal["hi"], dtype=np.float64)[bins]
-    else:
-        q_lo = np.full(pred.shape, float(cal["lo"]))
-        q_hi = np.full(pred.shape, float(cal["hi"]))
+    load_a = None if load is None else np.broadcast_to(np.asarray(load, dtype=np.float64), pred.shape)
+    nodes_a = None if nodes is None else np.broadcast_to(np.asarray(nodes, dtype=np.float64), pred.shape)
+    q_lo, q_hi = _quantiles(pred.size, cal, load_a, nodes_a)
+    q_lo, q_hi = q_lo.reshape(pred.shape), q_hi.reshape(pred.shape)
+    regimes = cal.get("regimes")
+    if isinstance(regimes, dict) and prop is not None:
+        reg = np.broadcast_to(propagation_regime(prop), pred.shape)
+        for k, sub in enumerate(regimes["entries"]):  # two regimes, not a loop over paths
+            sel = reg == k
+            if sub is None or not sel.any():
+                continue  # a regime with too few calibration residuals keeps the pooled quantiles
+            q_lo[sel], q_hi[sel] = _quantiles(int(sel.sum()), {**cal, **sub},
+                                              None if load_a is None else load_a[sel],
+                                              None if nodes_a is None else nodes_a[sel])
     if cal.get("kind") == "log":
         if cal.get("offset") == "propagation" and prop is not None:
             base = np.asarray(prop, dtype=np.float64)
@@ -505,10 +549,34 @@ def scenario_path_max_load(scenario: Scenario) -> np.ndarray:
     return out
 
 
+def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | None, regime: np.ndarray, kind: str,
+                 coverage: float, edges: tuple[float, ...], min_count: int) -> dict[str, Any] | None:
+    """Per-:data:`REGIMES` interval quantiles (``None`` entries for regimes under ``min_count`` residuals).
+
+    ``None`` when the residuals all come from one regime (the pooled quantiles are that regime's).
+    """
+    if np.unique(regime).size < 2:
+        return None
+    entries: list[dict[str, Any] | None] = []
+    for k in range(len(REGIMES)):  # two regimes
+        sel = regime == k
+        if sel.sum() < min_count:
+            entries.append(None)
+            continue
+        if nodes is None:
+            e = fit_mondrian(residual[sel], load[sel], kind, coverage, edges=edges, min_count=min_count)
+        else:
+            e = fit_mondrian_sized(residual[sel], load[sel], nodes[sel], kind, coverage, edges=edges,
+                                   min_count=min_count)
+        entries.append({k2: v for k2, v in e.items() if k2 not in ("kind", "coverage", "edges", "size_edges")})
+    return {"key": "propagation", "names": list(REGIMES), "entries": entries}
+
+
 def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.ndarray], load: np.ndarray,
                     coverage: float = 0.9, *, edges: tuple[float, ...] = LOAD_EDGES,
                     min_count: int = 200, prop: np.ndarray | None = None,
-                    nodes: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+                    nodes: np.ndarray | None = None,
+                    delay_part: Literal["queueing", "total"] = "queueing") -> dict[str, dict[str, Any]]:
     """A checkpoint's ``calibration`` block from held-out labels and predictions: intervals and p-value grids.
 
     Parameters
@@ -521,17 +589,27 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
     coverage, edges, min_count
         As in :func:`fit_mondrian`.
     prop
-        ``(N,)`` propagation delay of each path (same unit as delay), or ``None``. When given, the
-        delay *interval* quantiles are fitted on the queueing part, ``log((y − prop)/(ŷ − prop))``
-        (entry key ``"offset": "propagation"``; :func:`interval` needs ``prop`` then), and jitter labels
-        are judged informative relative to the queueing part. Propagation is exact (geography), so the
-        part a model can get wrong is the rest; a log ratio of the total delay instead depends on each
-        network's propagation share, which does not carry over from one network to another (issue 15:
-        held-out coverage by network size 64–98 % on total-delay scores). The p-value ``grid`` stays on
-        the total-delay score (what :func:`pvalue` computes).
+        ``(N,)`` propagation delay of each path (same unit as delay), or ``None``. When given:
+
+        * the interval quantiles are also fitted per :data:`REGIMES` (paths without and with
+          propagation, :func:`propagation_regime`; entry key ``"regimes"``, one sub-entry per regime,
+          ``None`` where a regime has fewer than ``min_count`` residuals), so a calibration pooled over
+          GNNet-style and operated networks covers each at its own error level. The top-level
+          quantiles stay the pooled ones (callers without ``prop``).
+        * with ``delay_part="queueing"`` (default) the delay interval is fitted on the queueing
+          part, ``log((y − prop)/(ŷ − prop))`` (entry key ``"offset": "propagation"``;
+          :func:`interval` needs ``prop`` then), and jitter labels are judged informative relative
+          to the queueing part. Propagation is exact (geography), so the part a model can get wrong
+          is the rest; a log ratio of the total delay instead depends on each network's propagation
+          share, which does not carry over from one network to another (issue 15: held-out coverage
+          by network size 64–98 % on total-delay scores).
+
+        The p-value ``grid`` stays pooled and on the total-delay score (what :func:`pvalue` computes).
     nodes
         ``(N,)`` network size of each path; when given the interval quantiles are per (size band,
         load band) (:func:`fit_mondrian_sized`).
+    delay_part
+        ``"queueing"`` or ``"total"``: what the delay interval is fitted on when ``prop`` is given.
 
     Returns
     -------
@@ -547,7 +625,12 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
         raise ValueError(f"fit_calibration: prop {np.shape(prop)} and load {load.shape} must have the same shape")
     if nodes is not None and np.shape(nodes) != load.shape:
         raise ValueError(f"fit_calibration: nodes {np.shape(nodes)} and load {load.shape} must have the same shape")
+    if delay_part not in ("queueing", "total"):
+        raise ValueError(f"fit_calibration: delay_part must be 'queueing' or 'total', got {delay_part!r}")
     pr = None if prop is None else np.asarray(prop, dtype=np.float64)
+    queueing = pr is not None and delay_part == "queueing"
+    regime = None if pr is None else propagation_regime(pr)
+    nd = None if nodes is None else np.asarray(nodes, dtype=np.float64)
     cal: dict[str, dict[str, Any]] = {}
     for kpi, kind in KPI_KINDS.items():
         if kpi not in observed or kpi not in predicted:
@@ -559,7 +642,7 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
                              f"{load.shape} must have the same shape")
         if kpi == "jitter_s2":
             d = np.asarray(observed.get("delay_s", np.full(y.shape, np.nan)), dtype=np.float64)
-            m = informative_jitter(d if pr is None else d - pr, y) & (yh > 0)
+            m = informative_jitter(d - pr if queueing else d, y) & (yh > 0)
         elif kind == "log":
             m = np.isfinite(y) & (y > 0) & (yh > 0)
         else:
@@ -568,18 +651,23 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
             continue
         r = residual_score(y[m], yh[m], kind)
         r_int, m_int, offset = r, m, None
-        if kpi == "delay_s" and pr is not None:  # interval quantiles on the queueing part (docstring)
+        if kpi == "delay_s" and queueing:  # interval quantiles on the queueing part (docstring)
             m_int = m & (y - pr > 1e-6 * y) & (yh - pr > 0)
             r_int, offset = residual_score(y[m_int] - pr[m_int], yh[m_int] - pr[m_int], kind), "propagation"
             if m_int.sum() < 10:
                 r_int, m_int, offset = r, m, None
-        if nodes is not None:
-            entry = fit_mondrian_sized(r_int, load[m_int], np.asarray(nodes, dtype=np.float64)[m_int], kind, coverage,
-                                       edges=edges, min_count=min_count)
+        if nd is not None:
+            entry = fit_mondrian_sized(r_int, load[m_int], nd[m_int], kind, coverage, edges=edges,
+                                       min_count=min_count)
         else:
             entry = fit_mondrian(r_int, load[m_int], kind, coverage, edges=edges, min_count=min_count)
         if offset is not None:
             entry["offset"] = offset
+        if regime is not None:
+            regimes = _fit_regimes(r_int, load[m_int], None if nd is None else nd[m_int], regime[m_int], kind,
+                                   coverage, edges, min_count)
+            if regimes is not None:
+                entry["regimes"] = regimes
         entry["grid"] = fit_score_grid(r, load[m], kind, edges=edges, min_count=min_count)
         cal[kpi] = entry
     return cal

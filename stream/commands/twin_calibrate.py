@@ -113,7 +113,12 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
     its label is informative), observed - predicted for loss. With
     --delay-part queueing (the default) the delay interval is fitted on
     log((observed - prop)/(predicted - prop)), prop the path's propagation
-    delay; the p-value grid stays on the total delay.
+    delay; the p-value grid stays on the total delay. When the data mix
+    paths without propagation delay (GNNet-style networks) and paths with
+    it (operated networks), the interval quantiles are also stored per
+    regime (key regimes), so each regime is covered at its own error
+    level; the pooled quantiles serve callers that do not know a path's
+    propagation.
 
     \b
     Operators recalibrate on their own network's held-out data so that the
@@ -142,7 +147,7 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
     if n == 0:
         raise click.ClickException(f"no samples found under {', '.join(map(str, data_dirs))}")
     queueing = delay_part == "queueing" and bool(np.any(prop > 0))
-    cal = fit_calibration(obs, pred, load, coverage, prop=prop if queueing else None)
+    cal = fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total")
     if not cal:
         raise click.ClickException("no usable labels: every KPI had fewer than 10 scorable paths")
     meta = {"dirs": [str(d) for d in data_dirs], "samples": n, "paths": int(load.size), "coverage": coverage,
@@ -159,7 +164,7 @@ def _inside(y: np.ndarray, yh: np.ndarray, load: np.ndarray, entry: dict[str, An
     from twinwatch.twin.conformal import interval
 
     ok = np.isfinite(y) & np.isfinite(yh) & ((y > 0) & (yh > 0) if entry["kind"] == "log" else True)
-    lo, hi = interval(yh[ok], entry, load[ok], prop=prop[ok] if entry.get("offset") == "propagation" else None)
+    lo, hi = interval(yh[ok], entry, load[ok], prop=prop[ok])
     return (y[ok] >= lo) & (y[ok] <= hi)
 
 

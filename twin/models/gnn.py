@@ -811,7 +811,8 @@ class GNNModel:
             pr.link_queue_occupancy[:] = queue_occupancy_ratio(sc, pr.link_queue_pkts)
             pr.link_loss_ratio[:] = arrays["link_loss"][ls]
             prop = None
-            if any(isinstance(c, dict) and c.get("offset") == "propagation" for c in self.calibration.values()):
+            if any(isinstance(c, dict) and (c.get("offset") == "propagation" or "regimes" in c)
+                   for c in self.calibration.values()):
                 prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=n_p)
             for kpi, cal in self.calibration.items():
                 if kpi in _OUT_KEYS:  # size-aware / queueing-part entries of newer calibrations use nodes / prop
