@@ -553,7 +553,8 @@ def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | Non
                  coverage: float, edges: tuple[float, ...], min_count: int) -> dict[str, Any] | None:
     """Per-:data:`REGIMES` interval quantiles (``None`` entries for regimes under ``min_count`` residuals).
 
-    ``None`` when the residuals all come from one regime (the pooled quantiles are that regime's).
+    ``None`` when the residuals all come from one regime (the pooled quantiles are that regime's) or no regime
+    has ``min_count``.
     """
     if np.unique(regime).size < 2:
         return None
@@ -569,6 +570,8 @@ def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | Non
             e = fit_mondrian_sized(residual[sel], load[sel], nodes[sel], kind, coverage, edges=edges,
                                    min_count=min_count)
         entries.append({k2: v for k2, v in e.items() if k2 not in ("kind", "coverage", "edges", "size_edges")})
+    if all(e is None for e in entries):
+        return None
     return {"key": "propagation", "names": list(REGIMES), "entries": entries}
 
 

@@ -31,10 +31,10 @@ __all__ = ["calibrate"]
 _KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 
 
-def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: bool,
-             chunk: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
-    """Labels, predictions, path loads and ``(P,)`` path propagation delays (s) of every sample under ``data_dirs``,
-    concatenated; and the sample count."""
+def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: bool, chunk: int = 16
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, int]:
+    """Labels, predictions, path loads, ``(P,)`` path propagation delays (s) and ``(P,)`` network sizes (nodes) of
+    every sample under ``data_dirs``, concatenated; and the sample count."""
     from twinwatch.twin.conformal import scenario_path_max_load
     from twinwatch.twin.datasets import iter_samples
     from twinwatch.twin.models import predict_many
@@ -43,6 +43,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
     pred: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
     loads: list[np.ndarray] = []
     props: list[np.ndarray] = []
+    nodes: list[np.ndarray] = []
     pending: list[Any] = []
     n = 0
 
@@ -51,6 +52,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
             sc = s.scenario
             loads.append(scenario_path_max_load(sc))
             props.append(np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths))
+            nodes.append(np.full(sc.n_paths, float(sc.n_nodes)))
             for k in _KPIS:
                 obs[k].append(np.asarray(s.labels.path(k), dtype=np.float64))
                 pred[k].append(np.asarray(p.path(k), dtype=np.float64))
@@ -72,7 +74,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
     cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in obs.items()}
     catp = {k: np.concatenate(v) if v else np.zeros(0) for k, v in pred.items()}
     return (cat, catp, (np.concatenate(loads) if loads else np.zeros(0)),
-            (np.concatenate(props) if props else np.zeros(0)), n)
+            (np.concatenate(props) if props else np.zeros(0)), (np.concatenate(nodes) if nodes else np.zeros(0)), n)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
@@ -92,10 +94,15 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
               help="Fit the delay interval on the queueing part (delay minus the path's propagation, which is "
                    "exact) or on the total delay. The queueing part carries over between networks whose "
                    "propagation shares differ; on samples without propagation both are the same.")
+@click.option("--size-bands/--no-size-bands", default=False, show_default=True,
+              help="Also key the interval quantiles on the network's size (bands <25, 25-50, 50-100, >=100 "
+                   "nodes), for calibration data that spans network sizes whose errors differ; a (size, load) "
+                   "cell with fewer than 200 paths uses its load band's quantiles over all sizes.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads.")
 @progress_option
 def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | None, out: Path | None,
-              coverage: float, limit: int | None, delay_part: str, threads: int, progress: bool) -> None:
+              coverage: float, limit: int | None, delay_part: str, size_bands: bool, threads: int,
+              progress: bool) -> None:
     """Recompute the conformal calibration of a model on held-out labelled samples.
 
     \b
@@ -143,28 +150,30 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
         raise click.UsageError(f"model {model.name!r} has no checkpoint to write into; pass --out FILE.json")
     t0 = time.perf_counter()
     with _as_click_errors():
-        obs, pred, load, prop, n = _collect(model, data_dirs, limit, not progress)
+        obs, pred, load, prop, nodes, n = _collect(model, data_dirs, limit, not progress)
     if n == 0:
         raise click.ClickException(f"no samples found under {', '.join(map(str, data_dirs))}")
     queueing = delay_part == "queueing" and bool(np.any(prop > 0))
-    cal = fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total")
+    cal = fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total",
+                          nodes=nodes if size_bands else None)
     if not cal:
         raise click.ClickException("no usable labels: every KPI had fewer than 10 scorable paths")
     meta = {"dirs": [str(d) for d in data_dirs], "samples": n, "paths": int(load.size), "coverage": coverage,
-            "delay_part": "queueing" if queueing else "total",
+            "delay_part": "queueing" if queueing else "total", "size_bands": size_bands,
             "model": model.name, "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     where = _write(model, checkpoint, out, cal, meta, has_ckpt)
     if progress:
-        cov = {k: float(np.mean(_inside(obs[k], pred[k], load, v, prop))) for k, v in cal.items()}
+        cov = {k: float(np.mean(_inside(obs[k], pred[k], load, v, prop, nodes))) for k, v in cal.items()}
         click.echo(f"{n} samples, {load.size} paths calibrated in {time.perf_counter() - t0:.1f} s -> {where}; "
                    "in-sample coverage " + ", ".join(f"{k} {c:.3f}" for k, c in cov.items()), err=True)
 
 
-def _inside(y: np.ndarray, yh: np.ndarray, load: np.ndarray, entry: dict[str, Any], prop: np.ndarray) -> np.ndarray:
+def _inside(y: np.ndarray, yh: np.ndarray, load: np.ndarray, entry: dict[str, Any], prop: np.ndarray,
+            nodes: np.ndarray) -> np.ndarray:
     from twinwatch.twin.conformal import interval
 
     ok = np.isfinite(y) & np.isfinite(yh) & ((y > 0) & (yh > 0) if entry["kind"] == "log" else True)
-    lo, hi = interval(yh[ok], entry, load[ok], prop=prop[ok])
+    lo, hi = interval(yh[ok], entry, load[ok], nodes[ok], prop[ok])
     return (y[ok] >= lo) & (y[ok] <= hi)
 
 

@@ -236,3 +236,33 @@ def test_calibrate_command_fits_the_delay_interval_on_the_queueing_part(tmp_path
     assert "offset" not in docs["total"]["calibration"]["delay_s"]
     # the p-value grid stays on the total-delay score either way
     assert has_grid(docs["queueing"]["calibration"], "delay_s") and has_grid(docs["total"]["calibration"], "delay_s")
+
+
+def test_calibrate_command_stores_quantiles_per_regime(tmp_path: Path) -> None:
+    """Calibration data mixing networks without propagation (GNNet-style) and with it (2,000 km): the entry keeps
+    the pooled quantiles and adds one set per regime, which ``interval`` picks by each path's propagation."""
+    from twinwatch.stream.cli import cli
+    from twinwatch.twin.conformal import REGIMES, interval
+
+    runner = CliRunner()
+    dirs = []
+    for area in ("0", "2000"):
+        data = tmp_path / f"ds{area}"
+        res = runner.invoke(cli, ["simulate", "dataset", "--topology", "random", "--nodes", "14-16", "--area-km", area,
+                                  "--samples", "4", "--min-packets", "2000", "--max-packets", "8000", "--seed", "3",
+                                  "--out", str(data), "-q"])
+        assert res.exit_code == 0, res.output
+        dirs.append(str(data))
+    out = tmp_path / "qt.json"
+    res = runner.invoke(cli, ["twin", "calibrate", *dirs, "--model", "qt", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    entry = json.loads(out.read_text())["calibration"]["delay_s"]
+    regimes = entry["regimes"]
+    assert regimes["names"] == list(REGIMES)
+    counts = [e["n_all"] for e in regimes["entries"]]
+    assert min(counts) >= 200 and sum(counts) == entry["n_all"]  # every calibrated path is in one regime
+    pred, load = np.ones(2), np.zeros(2)
+    lo, hi = interval(pred, entry, load, prop=np.array([0.0, 0.5]))
+    for k, e in enumerate(regimes["entries"]):
+        want = np.exp(e["hi"][0]) if k == 0 else 0.5 + 0.5 * np.exp(e["hi"][0])
+        assert hi[k] == pytest.approx(want)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from twinwatch.twin.conformal import (
+    REGIMES,
     fit_calibration,
     fit_mondrian,
     fit_mondrian_sized,
@@ -145,3 +146,91 @@ def test_gnn_model_applies_queueing_part_intervals() -> None:
     model_old = GNNModel(model.net, FeatureStats.identity(), {"delay_s": {"kind": "log", "lo": -0.1, "hi": 0.2}})
     _, hi_o = model_old.predict(sc).path_interval["delay_s"]
     assert np.allclose(hi_o, p.path_delay_s * np.exp(0.2))
+
+
+def _mixed_regimes(n_abstract: int, n_operated: int, seed: int) -> dict[str, np.ndarray]:
+    """GNNet-like paths (no propagation, queueing-part log error N(0, 0.02)) and operated ones (propagation 90 %
+    of the delay, queueing-part log error N(0, 0.1)): the twin errs 5x more, relatively, on the second kind."""
+    rng = np.random.default_rng(seed)
+    n = n_abstract + n_operated
+    operated = np.arange(n) >= n_abstract
+    queue_pred = rng.uniform(1e-4, 1e-3, n)
+    prop = np.where(operated, 9.0 * queue_pred, 0.0)
+    queue_true = queue_pred * np.exp(rng.normal(0.0, np.where(operated, 0.1, 0.02)))
+    return {"operated": operated, "prop": prop, "y": prop + queue_true, "yhat": prop + queue_pred,
+            "load": rng.uniform(0.0, 0.45, n)}
+
+
+def test_regime_quantiles_cover_each_regime() -> None:
+    """Pooled quantiles dominated by the abstract paths under-cover the operated ones; per-regime ones cover both."""
+    cal_set, test_set = _mixed_regimes(40_000, 4_000, 6), _mixed_regimes(40_000, 4_000, 7)
+    cal = fit_calibration({"delay_s": cal_set["y"]}, {"delay_s": cal_set["yhat"]}, cal_set["load"],
+                          prop=cal_set["prop"])
+    entry = cal["delay_s"]
+    reg = entry["regimes"]
+    assert reg["names"] == list(REGIMES) == ["abstract", "propagation"]
+    assert reg["entries"][0]["hi"][0] == pytest.approx(Z90 * 0.02, rel=0.06)
+    assert reg["entries"][1]["hi"][0] == pytest.approx(Z90 * 0.1, rel=0.06)
+    assert reg["entries"][1]["n_all"] == 4_000 and entry["n_all"] == 44_000
+
+    def coverage(with_prop: bool) -> tuple[float, float]:
+        lo, hi = interval(test_set["yhat"], entry, test_set["load"], prop=test_set["prop"] if with_prop else None)
+        inside = (test_set["y"] >= lo) & (test_set["y"] <= hi)
+        return float(inside[~test_set["operated"]].mean()), float(inside[test_set["operated"]].mean())
+
+    abstract, operated = coverage(with_prop=True)
+    assert abs(abstract - 0.9) < 0.01 and abs(operated - 0.9) < 0.02
+    # the top level stays the pooled fit of the queueing-part log ratios (readers that do not know prop)
+    pooled = fit_mondrian(np.log((cal_set["y"] - cal_set["prop"]) / (cal_set["yhat"] - cal_set["prop"])),
+                          cal_set["load"], "log")
+    assert entry["hi"] == pytest.approx(pooled["hi"]) and entry["hi_all"] == pytest.approx(pooled["hi_all"])
+    one_regime = {k: v for k, v in entry.items() if k != "regimes"}
+    lo, hi = interval(test_set["yhat"], one_regime, test_set["load"], prop=test_set["prop"])
+    inside = (test_set["y"] >= lo) & (test_set["y"] <= hi)
+    assert inside[test_set["operated"]].mean() < 0.6  # what the shipped pooled calibration did on operated networks
+
+
+def test_regime_fallbacks() -> None:
+    """A regime under min_count keeps the pooled quantiles; data of one regime store no regimes."""
+    d = _mixed_regimes(5_000, 150, 8)
+    cal = fit_calibration({"delay_s": d["y"]}, {"delay_s": d["yhat"]}, d["load"], prop=d["prop"])
+    entries = cal["delay_s"]["regimes"]["entries"]
+    assert entries[0] is not None and entries[1] is None
+    lo, hi = interval(d["yhat"], cal["delay_s"], d["load"], prop=d["prop"])
+    part = d["yhat"] - d["prop"]
+    op = d["operated"]
+    assert np.allclose(hi[op], d["prop"][op] + part[op] * np.exp(cal["delay_s"]["hi"][0]))
+    only_abstract = _mixed_regimes(5_000, 0, 9)
+    cal = fit_calibration({"delay_s": only_abstract["y"]}, {"delay_s": only_abstract["yhat"]},
+                          only_abstract["load"], prop=only_abstract["prop"])
+    assert "regimes" not in cal["delay_s"]
+    with pytest.raises(ValueError, match="delay_part"):
+        fit_calibration({"delay_s": d["y"]}, {"delay_s": d["yhat"]}, d["load"], prop=d["prop"], delay_part="x")
+
+
+def test_total_delay_part_keeps_the_regimes() -> None:
+    """``delay_part="total"``: the delay interval on the total delay (no offset), still per regime."""
+    d = _mixed_regimes(5_000, 5_000, 10)
+    cal = fit_calibration({"delay_s": d["y"]}, {"delay_s": d["yhat"]}, d["load"], prop=d["prop"],
+                          delay_part="total")
+    assert "offset" not in cal["delay_s"]
+    hi_abstract, hi_operated = (e["hi_all"] for e in cal["delay_s"]["regimes"]["entries"])
+    assert hi_operated < hi_abstract  # 90 % propagation: the total-delay log error is ~10x smaller
+
+
+@pytest.mark.filterwarnings("ignore::twinwatch.twin.models.bounds.OutOfDomainWarning")  # an untrained toy net
+def test_gnn_model_picks_the_regime_of_each_path() -> None:
+    """A calibration with per-regime quantiles (and no queueing offset): GNNModel.predict still passes each path's
+    propagation, so a network with propagation gets the 'propagation' regime's quantiles."""
+    sub = {"lo": [-0.3], "hi": [0.3], "lo_all": -0.3, "hi_all": 0.3, "n": [500], "n_all": 500}
+    cal = {"jitter_s2": {"kind": "log", "edges": [], "lo": [-0.1], "hi": [0.1], "lo_all": -0.1, "hi_all": 0.1,
+                         "regimes": {"key": "propagation", "names": list(REGIMES), "entries": [None, sub]}}}
+    torch.manual_seed(0)
+    model = GNNModel(RouteNetFermi(GNNConfig(hidden=8, iterations=2, readout_hidden=8)), FeatureStats.identity(), cal)
+    for prop_s, factor in ((0.004, 0.3), (0.0, 0.1)):
+        links = [(0, 1, 1e9, prop_s), (1, 0, 1e9, prop_s)]
+        sc = Scenario.build(2, links, {(0, 1): [0, 1], (1, 0): [1, 0]},
+                            [Flow(0, 1, 4e8, 8000.0), Flow(1, 0, 2e8, 8000.0)], queue_pkts=1000.0)
+        p = model.predict(sc)
+        _, hi = p.path_interval["jitter_s2"]
+        assert np.allclose(hi, p.path_jitter_s2 * np.exp(factor))
