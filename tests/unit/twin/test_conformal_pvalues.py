@@ -157,6 +157,20 @@ def test_shipped_checkpoint_has_grids_consistent_with_its_intervals() -> None:
         np.testing.assert_allclose(p_lo, 0.05, atol=0.004)
 
 
+def test_shipped_checkpoint_keeps_interval_quantiles_per_regime() -> None:
+    """The shipped calibration pools GNNet (no propagation) with operated networks (propagation); its delay and
+    jitter intervals carry one quantile set per regime, each fitted on enough paths to fill every load band."""
+    from twinwatch.twin.conformal import REGIMES
+
+    cal = json.loads(SHIPPED.read_text())["calibration"]
+    for kpi in ("delay_s", "jitter_s2"):
+        reg = cal[kpi]["regimes"]
+        assert reg["names"] == list(REGIMES)
+        for sub in reg["entries"]:
+            assert sub is not None and min(sub["n"]) >= 200
+        assert sum(sub["n_all"] for sub in reg["entries"]) == cal[kpi]["n_all"]
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 def test_calibrate_command_qt_and_checkpoint_copy(tmp_path: Path) -> None:
@@ -266,3 +280,4 @@ def test_calibrate_command_stores_quantiles_per_regime(tmp_path: Path) -> None:
     for k, e in enumerate(regimes["entries"]):
         want = np.exp(e["hi"][0]) if k == 0 else 0.5 + 0.5 * np.exp(e["hi"][0])
         assert hi[k] == pytest.approx(want)
+        assert lo[k] == pytest.approx(np.exp(e["lo"][0]) if k == 0 else 0.5 + 0.5 * np.exp(e["lo"][0]))

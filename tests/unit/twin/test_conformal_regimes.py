@@ -200,6 +200,8 @@ def test_regime_fallbacks() -> None:
     part = d["yhat"] - d["prop"]
     op = d["operated"]
     assert np.allclose(hi[op], d["prop"][op] + part[op] * np.exp(cal["delay_s"]["hi"][0]))
+    assert np.allclose(lo[op], d["prop"][op] + part[op] * np.exp(cal["delay_s"]["lo"][0]))
+    assert np.allclose(lo[~op], d["yhat"][~op] * np.exp(entries[0]["lo"][0]))
     only_abstract = _mixed_regimes(5_000, 0, 9)
     cal = fit_calibration({"delay_s": only_abstract["y"]}, {"delay_s": only_abstract["yhat"]},
                           only_abstract["load"], prop=only_abstract["prop"])
