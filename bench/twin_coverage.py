@@ -17,7 +17,11 @@ offered load (the Mondrian key of :mod:`twinwatch.twin.conformal`), the network'
   (:data:`~twinwatch.twin.conformal.SIZE_EDGES`);
 * ``deployment``: per held-out network, ``queueing`` calibrated on that network's *other* samples (2-fold
   cross-fit by sample parity): what an operator gets by running the calibration on held-out windows of their
-  own network.
+  own network;
+* ``deployment_prior``: the same, with the load bands those samples do not fill (fewer than ``--min-count``
+  paths) kept from the checkpoint's calibration, in the network's regime (``fit_calibration(fallback=)``,
+  ``twinwatch twin calibrate --sparse-bands checkpoint``; for models without a checkpoint the ``queueing``
+  fit on ``--cal``).
 
 Every variant is fitted by the product's :func:`~twinwatch.twin.conformal.fit_calibration` and applied by its
 :func:`~twinwatch.twin.conformal.interval`, as ``GNNModel.predict`` applies a checkpoint's calibration.
@@ -147,17 +151,18 @@ def _scores(d: dict[str, np.ndarray], kpi: str) -> tuple[np.ndarray, np.ndarray]
     return m, residual_score(y, yh, KPIS[kpi])
 
 
-def _fit(d: dict[str, np.ndarray], sel: np.ndarray, variant: str, coverage: float, min_count: int
-         ) -> dict[str, dict[str, Any]]:
+def _fit(d: dict[str, np.ndarray], sel: np.ndarray, variant: str, coverage: float, min_count: int,
+         fallback: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """The product's calibration (:func:`twinwatch.twin.conformal.fit_calibration`) of ``variant`` on paths ``sel``."""
     from twinwatch.twin.conformal import fit_calibration
 
     obs = {k: np.where(d[f"ok_{k}"].astype(bool), d[f"y_{k}"], np.nan)[sel] for k in KPIS}
     pred = {k: d[f"p_{k}"][sel] for k in KPIS}
-    queueing = variant in ("queueing", "queueing_size", "deployment")
+    queueing = variant in ("queueing", "queueing_size", "deployment", "deployment_prior")
     return fit_calibration(obs, pred, d["load"][sel], coverage, min_count=min_count,
                            prop=d["prop"][sel] if queueing else None,
-                           nodes=d["nodes"][sel].astype(np.float64) if variant.endswith("_size") else None)
+                           nodes=d["nodes"][sel].astype(np.float64) if variant.endswith("_size") else None,
+                           fallback=fallback)
 
 
 def _inside(d: dict[str, np.ndarray], sel: np.ndarray, kpi: str, entry: dict[str, Any]) -> np.ndarray:
@@ -169,12 +174,16 @@ def _inside(d: dict[str, np.ndarray], sel: np.ndarray, kpi: str, entry: dict[str
     return (y >= lo) & (y <= hi)
 
 
-VARIANTS = ("stored", "load", "queueing", "load_size", "queueing_size", "deployment")
+VARIANTS = ("stored", "load", "queueing", "load_size", "queueing_size", "deployment", "deployment_prior")
 
 
-def coverage_masks(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int
-                   ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """KPI → calibration variant → ``(test mask, inside)``."""
+def coverage_masks(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int,
+                   prior: dict[str, Any] | None = None) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """KPI → calibration variant → ``(test mask, inside)``.
+
+    ``prior``: the calibration ``deployment_prior`` keeps for the load bands a network's own samples do not fill
+    (``fit_calibration(fallback=)``); ``None``: the ``queueing`` fit on the calibration folders.
+    """
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {k: {} for k in KPIS}
     everything = np.ones(cal["load"].size, dtype=bool)
     masks = {}
@@ -185,28 +194,33 @@ def coverage_masks(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], cove
         mt = masks[kpi]
         if mt.any() and np.isfinite(lo_s[mt]).all():
             out[kpi]["stored"] = (mt, (y[mt] >= lo_s[mt]) & (y[mt] <= hi_s[mt]))
+    fitted_all = {}
     for variant in ("load", "queueing", "load_size", "queueing_size"):
-        fitted = _fit(cal, everything, variant, coverage, min_count)
+        fitted = fitted_all[variant] = _fit(cal, everything, variant, coverage, min_count)
         for kpi in KPIS:
             if kpi in fitted:
                 out[kpi][variant] = (masks[kpi], _inside(test, masks[kpi], kpi, fitted[kpi]))
-    # per deployment: each held-out network calibrated on its own other samples (2-fold by sample parity)
-    inside = {k: np.zeros(test["load"].size, dtype=bool) for k in KPIS}
-    covered = {k: np.zeros(test["load"].size, dtype=bool) for k in KPIS}
-    for net in np.unique(test["network"]):
-        for parity in (0, 1):
-            own = test["network"] == net
-            fit, use = own & (test["sample"] % 2 != parity), own & (test["sample"] % 2 == parity)
-            if not fit.any() or not use.any():
-                continue
-            fitted = _fit(test, fit, "deployment", coverage, min_count)
-            for kpi in fitted:
-                sel = use & masks[kpi]
-                inside[kpi][sel] = _inside(test, sel, kpi, fitted[kpi])
-                covered[kpi] |= sel
-    for kpi in KPIS:
-        if covered[kpi].any():
-            out[kpi]["deployment"] = (covered[kpi], inside[kpi][covered[kpi]])
+    # per deployment: each held-out network calibrated on its own other samples (2-fold by sample parity);
+    # deployment_prior: the same, sparse load bands kept from the multi-network calibration (`twin calibrate`'s
+    # --sparse-bands checkpoint)
+    for variant, fallback in (("deployment", None), ("deployment_prior", prior or fitted_all["queueing"])):
+        inside = {k: np.zeros(test["load"].size, dtype=bool) for k in KPIS}
+        covered = {k: np.zeros(test["load"].size, dtype=bool) for k in KPIS}
+        for net in np.unique(test["network"]):
+            for parity in (0, 1):
+                own = test["network"] == net
+                sample_parity = test["sample"] % 2
+                fit, use = own & (sample_parity != parity), own & (sample_parity == parity)
+                if not fit.any() or not use.any():
+                    continue
+                fitted = _fit(test, fit, variant, coverage, min_count, fallback)
+                for kpi in fitted:
+                    sel = use & masks[kpi]
+                    inside[kpi][sel] = _inside(test, sel, kpi, fitted[kpi])
+                    covered[kpi] |= sel
+        for kpi in KPIS:
+            if covered[kpi].any():
+                out[kpi][variant] = (covered[kpi], inside[kpi][covered[kpi]])
     return out
 
 
@@ -253,8 +267,8 @@ def sample_bootstrap(inside: np.ndarray, sample: np.ndarray, reps: int = 2000, s
     return float(lo), float(hi), int(n)
 
 
-def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int
-          ) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
+def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int,
+          prior: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
     """KPI → variant → grouping → group → ``[coverage, paths, ci_lo, ci_hi, samples]``.
 
     ``ci_lo``/``ci_hi``: the 95 % cluster-bootstrap interval of the coverage over the test samples
@@ -262,7 +276,7 @@ def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: flo
     """
     res: dict[str, Any] = {}
     sample_id = np.char.add(np.char.add(test["network"].astype(str), "#"), test["sample"].astype(str))
-    for kpi, variants in coverage_masks(cal, test, coverage, min_count).items():
+    for kpi, variants in coverage_masks(cal, test, coverage, min_count, prior).items():
         for variant, (mask, inside) in variants.items():
             per = res.setdefault(kpi, {}).setdefault(variant, {})
             sid = sample_id[mask]
@@ -270,6 +284,16 @@ def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: flo
                 per[gname] = {g: [float(inside[sel].mean()), int(sel.sum()), *sample_bootstrap(inside[sel], sid[sel])]
                               for g, sel in groups.items() if sel.any()}
     return res
+
+
+def _stored_calibration(model_name: str, checkpoint: str | None) -> dict[str, Any] | None:
+    """The checkpoint's calibration block (GNN: ``--checkpoint`` or the shipped one); ``None`` for other models."""
+    if model_name != "gnn":
+        return None
+    from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+
+    doc = json.loads((Path(checkpoint or DEFAULT_CHECKPOINT) / "config.json").read_text())
+    return doc.get("calibration") or None
 
 
 def main() -> None:
@@ -296,7 +320,7 @@ def main() -> None:
     for name in a.models.split(","):
         cal = _cached(name, a.checkpoint, "cal", a.cal, a.limit_cal, a.cache)
         test = _cached(name, a.checkpoint, "test", a.test, a.limit_test, a.cache)
-        rep["models"][name] = score(cal, test, a.coverage, a.min_count)
+        rep["models"][name] = score(cal, test, a.coverage, a.min_count, _stored_calibration(name, a.checkpoint))
         for kpi, per in rep["models"][name].items():
             for variant, g in per.items():
                 line = " · ".join(f"{k}: {v[0] * 100:.1f} [{v[2] * 100:.0f}-{v[3] * 100:.0f}] ({v[1]})"

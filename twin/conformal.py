@@ -141,7 +141,8 @@ def _split_quantiles(r: np.ndarray, coverage: float) -> tuple[float, float]:
 
 
 def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: float = 0.9, *,
-                 edges: tuple[float, ...] = LOAD_EDGES, min_count: int = 200) -> dict[str, Any]:
+                 edges: tuple[float, ...] = LOAD_EDGES, min_count: int = 200,
+                 fallback: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per-load-bin residual quantiles: the calibration entry stored in a checkpoint.
 
     Parameters
@@ -155,30 +156,51 @@ def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: fl
     coverage
         Nominal two-sided coverage, e.g. 0.9.
     edges, min_count
-        Bin edges; bins with fewer residuals use the pooled quantiles.
+        Bin edges; bins with fewer residuals use the pooled quantiles, or ``fallback``'s.
+    fallback
+        An earlier entry of the same kind, coverage and edges (e.g. the checkpoint's calibration before a
+        recalibration on one network's data): a bin with fewer than ``min_count`` residuals keeps
+        ``fallback``'s quantiles for that bin instead of taking the pooled ones, and the entry lists which
+        bins did under ``"borrowed"``. One network's windows rarely fill its busiest load bands, and its pooled
+        quantiles are those of its quiet paths: too narrow there.
 
     Returns
     -------
     ``{"kind", "coverage", "edges", "lo": [...], "hi": [...], "n": [...], "lo_all", "hi_all", "n_all"}``
-    with one ``lo``/``hi``/``n`` per bin.
+    with one ``lo``/``hi``/``n`` per bin (and ``"borrowed"``, one bool per bin, with ``fallback``).
+
+    >>> rng = np.random.default_rng(0)
+    >>> earlier = {"lo": [-0.1, -0.2, -0.3, -0.4, -0.5], "hi": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    >>> e = fit_mondrian(rng.normal(0, 0.05, 5000), rng.uniform(0, 0.5, 5000), "log", fallback=earlier)
+    >>> e["borrowed"], [round(h, 2) for h in e["hi"]]   # only the < 0.5 band has data of its own
+    ([False, True, True, True, True], [0.08, 0.2, 0.3, 0.4, 0.5])
     """
     residual = np.asarray(residual, dtype=np.float64)
     bins = regime_bins(load, edges)
     lo_all, hi_all = _split_quantiles(residual, coverage)
-    los, his, ns = [], [], []
+    los, his, ns, borrowed = [], [], [], []
     for k in range(len(edges) + 1):
         r = residual[bins == k]
-        lo, hi = _split_quantiles(r, coverage) if r.size >= min_count else (lo_all, hi_all)
+        if r.size >= min_count:
+            lo, hi = _split_quantiles(r, coverage)
+        elif fallback is not None:
+            lo, hi = float(fallback["lo"][k]), float(fallback["hi"][k])
+        else:
+            lo, hi = lo_all, hi_all
         los.append(lo)
         his.append(hi)
         ns.append(int(r.size))
-    return {"kind": kind, "coverage": coverage, "edges": list(edges), "lo": los, "hi": his, "n": ns,
-            "lo_all": lo_all, "hi_all": hi_all, "n_all": int(residual.size)}
+        borrowed.append(r.size < min_count and fallback is not None)
+    entry = {"kind": kind, "coverage": coverage, "edges": list(edges), "lo": los, "hi": his, "n": ns,
+             "lo_all": lo_all, "hi_all": hi_all, "n_all": int(residual.size)}
+    if fallback is not None:
+        entry["borrowed"] = borrowed
+    return entry
 
 
 def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray, kind: str, coverage: float = 0.9,
                        *, edges: tuple[float, ...] = LOAD_EDGES, size_edges: tuple[float, ...] = SIZE_EDGES,
-                       min_count: int = 200) -> dict[str, Any]:
+                       min_count: int = 200, fallback: dict[str, Any] | None = None) -> dict[str, Any]:
     """:func:`fit_mondrian` with a second Mondrian key, the network's size: quantiles per (size band, load band).
 
     The entry is a :func:`fit_mondrian` entry (its per-load ``lo``/``hi`` serve callers that do not know the
@@ -188,8 +210,8 @@ def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray
 
     Parameters
     ----------
-    residual, load, kind, coverage, edges, min_count
-        As in :func:`fit_mondrian`.
+    residual, load, kind, coverage, edges, min_count, fallback
+        As in :func:`fit_mondrian` (``fallback`` fills load bands; size cells fall back to their load band).
     nodes
         ``(N,)`` number of nodes of each residual's network.
     size_edges
@@ -210,7 +232,7 @@ def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray
     if not residual.shape == load.shape == nodes.shape:
         raise ValueError(f"fit_mondrian_sized: residual {residual.shape}, load {load.shape} and nodes {nodes.shape} "
                          "must have the same shape")
-    entry = fit_mondrian(residual, load, kind, coverage, edges=edges, min_count=min_count)
+    entry = fit_mondrian(residual, load, kind, coverage, edges=edges, min_count=min_count, fallback=fallback)
     lb = regime_bins(load, edges)
     sb = regime_bins(nodes, size_edges)
     lo_s, hi_s, n_s = [], [], []
@@ -549,8 +571,27 @@ def scenario_path_max_load(scenario: Scenario) -> np.ndarray:
     return out
 
 
+def _fallback_view(prior: Any, regime: int | None, kind: str, offset: str | None, coverage: float,
+                   edges: tuple[float, ...]) -> dict[str, Any] | None:
+    """An earlier calibration entry as :func:`fit_mondrian`'s ``fallback``: its ``regime``'s quantiles (the pooled
+    ones when it has none for it, or ``regime`` is ``None``), or ``None`` when it is not comparable (another score,
+    offset, coverage or set of load bands, or a single-quantile entry of an old checkpoint)."""
+    if not isinstance(prior, dict) or not isinstance(prior.get("lo"), list):
+        return None
+    view = prior
+    regimes = prior.get("regimes")
+    if regime is not None and isinstance(regimes, dict) and regimes["entries"][regime] is not None:
+        view = {**prior, **regimes["entries"][regime]}
+    same = (view.get("kind") == kind and view.get("offset") == offset and
+            math.isclose(float(view.get("coverage", coverage)), coverage) and
+            [float(e) for e in view.get("edges", [])] == [float(e) for e in edges] and
+            len(view["lo"]) == len(edges) + 1)
+    return view if same else None
+
+
 def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | None, regime: np.ndarray, kind: str,
-                 coverage: float, edges: tuple[float, ...], min_count: int) -> dict[str, Any] | None:
+                 coverage: float, edges: tuple[float, ...], min_count: int, prior: Any = None,
+                 offset: str | None = None) -> dict[str, Any] | None:
     """Per-:data:`REGIMES` interval quantiles (``None`` entries for regimes under ``min_count`` residuals).
 
     ``None`` when the residuals all come from one regime (the pooled quantiles are that regime's) or no regime
@@ -564,11 +605,12 @@ def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | Non
         if sel.sum() < min_count:
             entries.append(None)
             continue
+        fb = _fallback_view(prior, k, kind, offset, coverage, edges)
         if nodes is None:
-            e = fit_mondrian(residual[sel], load[sel], kind, coverage, edges=edges, min_count=min_count)
+            e = fit_mondrian(residual[sel], load[sel], kind, coverage, edges=edges, min_count=min_count, fallback=fb)
         else:
             e = fit_mondrian_sized(residual[sel], load[sel], nodes[sel], kind, coverage, edges=edges,
-                                   min_count=min_count)
+                                   min_count=min_count, fallback=fb)
         entries.append({k2: v for k2, v in e.items() if k2 not in ("kind", "coverage", "edges", "size_edges")})
     if all(e is None for e in entries):
         return None
@@ -579,7 +621,8 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
                     coverage: float = 0.9, *, edges: tuple[float, ...] = LOAD_EDGES,
                     min_count: int = 200, prop: np.ndarray | None = None,
                     nodes: np.ndarray | None = None,
-                    delay_part: Literal["queueing", "total"] = "queueing") -> dict[str, dict[str, Any]]:
+                    delay_part: Literal["queueing", "total"] = "queueing",
+                    fallback: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """A checkpoint's ``calibration`` block from held-out labels and predictions: intervals and p-value grids.
 
     Parameters
@@ -613,6 +656,11 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
         load band) (:func:`fit_mondrian_sized`).
     delay_part
         ``"queueing"`` or ``"total"``: what the delay interval is fitted on when ``prop`` is given.
+    fallback
+        An earlier ``calibration`` block (KPI → entry, e.g. the checkpoint's before recalibrating it on one
+        network's data). A load band with fewer than ``min_count`` residuals keeps that block's quantiles for
+        the band, taken from the same regime (:func:`fit_mondrian` ``fallback``; the entry's ``"borrowed"``
+        says which), where the two entries are comparable; elsewhere the pooled quantiles of the new data.
 
     Returns
     -------
@@ -659,16 +707,20 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
             r_int, offset = residual_score(y[m_int] - pr[m_int], yh[m_int] - pr[m_int], kind), "propagation"
             if m_int.sum() < 10:
                 r_int, m_int, offset = r, m, None
+        prior = None if fallback is None else fallback.get(kpi)
+        present = None if regime is None else np.unique(regime[m_int])
+        one_regime = int(present[0]) if present is not None and present.size == 1 else None
+        fb = _fallback_view(prior, one_regime, kind, offset, coverage, edges)
         if nd is not None:
             entry = fit_mondrian_sized(r_int, load[m_int], nd[m_int], kind, coverage, edges=edges,
-                                       min_count=min_count)
+                                       min_count=min_count, fallback=fb)
         else:
-            entry = fit_mondrian(r_int, load[m_int], kind, coverage, edges=edges, min_count=min_count)
+            entry = fit_mondrian(r_int, load[m_int], kind, coverage, edges=edges, min_count=min_count, fallback=fb)
         if offset is not None:
             entry["offset"] = offset
         if regime is not None:
             regimes = _fit_regimes(r_int, load[m_int], None if nd is None else nd[m_int], regime[m_int], kind,
-                                   coverage, edges, min_count)
+                                   coverage, edges, min_count, prior, offset)
             if regimes is not None:
                 entry["regimes"] = regimes
         entry["grid"] = fit_score_grid(r, load[m], kind, edges=edges, min_count=min_count)

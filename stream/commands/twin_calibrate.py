@@ -98,11 +98,18 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
               help="Also key the interval quantiles on the network's size (bands <25, 25-50, 50-100, >=100 "
                    "nodes), for calibration data that spans network sizes whose errors differ; a (size, load) "
                    "cell with fewer than 200 paths uses its load band's quantiles over all sizes.")
+@click.option("--sparse-bands", type=click.Choice(["checkpoint", "pooled"]), default="checkpoint",
+              show_default=True,
+              help="A load band the data fills with fewer than 200 paths (one network's windows rarely reach its "
+                   "busiest bands): keep the checkpoint's current quantiles for that band, of the same regime "
+                   "(checkpoint; flagged in the entry's borrowed list), or use the data's quantiles pooled over "
+                   "all bands (pooled: those of its quiet paths, too narrow in busy bands). Models without a "
+                   "calibration use pooled.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads.")
 @progress_option
 def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | None, out: Path | None,
-              coverage: float, limit: int | None, delay_part: str, size_bands: bool, threads: int,
-              progress: bool) -> None:
+              coverage: float, limit: int | None, delay_part: str, size_bands: bool, sparse_bands: str,
+              threads: int, progress: bool) -> None:
     """Recompute the conformal calibration of a model on held-out labelled samples.
 
     \b
@@ -129,7 +136,11 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
 
     \b
     Operators recalibrate on their own network's held-out data so that the
-    alert rate they configure is the one they get.
+    alert rate they configure is the one they get: windows that span the
+    loads they will see (50 windows of one network hold every network-size
+    cell within 2 points of nominal on the project's held-out sets); busy
+    load bands those windows do not fill keep the checkpoint's quantiles
+    (--sparse-bands). `borrowed` in each entry lists those bands.
 
     \b
     Examples:
@@ -154,12 +165,14 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
     if n == 0:
         raise click.ClickException(f"no samples found under {', '.join(map(str, data_dirs))}")
     queueing = delay_part == "queueing" and bool(np.any(prop > 0))
+    current = getattr(model, "calibration", None) if sparse_bands == "checkpoint" else None
     cal = fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total",
-                          nodes=nodes if size_bands else None)
+                          nodes=nodes if size_bands else None, fallback=current or None)
     if not cal:
         raise click.ClickException("no usable labels: every KPI had fewer than 10 scorable paths")
     meta = {"dirs": [str(d) for d in data_dirs], "samples": n, "paths": int(load.size), "coverage": coverage,
             "delay_part": "queueing" if queueing else "total", "size_bands": size_bands,
+            "sparse_bands": "checkpoint" if current else "pooled",
             "model": model.name, "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     where = _write(model, checkpoint, out, cal, meta, has_ckpt)
     if progress:

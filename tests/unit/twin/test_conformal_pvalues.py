@@ -281,3 +281,34 @@ def test_calibrate_command_stores_quantiles_per_regime(tmp_path: Path) -> None:
         want = np.exp(e["hi"][0]) if k == 0 else 0.5 + 0.5 * np.exp(e["hi"][0])
         assert hi[k] == pytest.approx(want)
         assert lo[k] == pytest.approx(np.exp(e["lo"][0]) if k == 0 else 0.5 + 0.5 * np.exp(e["lo"][0]))
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_calibrate_command_keeps_the_checkpoints_busy_bands(tmp_path: Path) -> None:
+    """One small operated network's samples recalibrating the shipped twin: the load bands they do not fill keep
+    the checkpoint's quantiles of the propagation regime (``--sparse-bands checkpoint``, the default)."""
+    from twinwatch.stream.cli import cli
+
+    runner = CliRunner()
+    data = tmp_path / "op"
+    res = runner.invoke(cli, ["simulate", "dataset", "--recipe", "operated", "--topology", "abilene", "--samples",
+                              "3", "--seed", "4", "--max-pairs", "60", "--packets-per-flow", "400", "--out", str(data),
+                              "-q"])
+    assert res.exit_code == 0, res.output
+    shipped = json.loads(SHIPPED.read_text())["calibration"]
+    docs = {}
+    for mode in ("checkpoint", "pooled"):
+        out = tmp_path / mode
+        res = runner.invoke(cli, ["twin", "calibrate", str(data), "--checkpoint", str(SHIPPED.parent), "--out",
+                                  str(out), "--sparse-bands", mode, "--no-progress"])
+        assert res.exit_code == 0, res.output
+        docs[mode] = json.loads((out / "config.json").read_text())
+    entry = docs["checkpoint"]["calibration"]["delay_s"]
+    assert docs["checkpoint"]["calibration_data"]["sparse_bands"] == "checkpoint"
+    prior = {**shipped["delay_s"], **shipped["delay_s"]["regimes"]["entries"][1]}
+    borrowed = [k for k, b in enumerate(entry["borrowed"]) if b]
+    assert borrowed  # 3 samples x 132 paths cannot fill all five bands with 200 paths each
+    for k in borrowed:
+        assert entry["hi"][k] == prior["hi"][k] and entry["lo"][k] == prior["lo"][k]
+    assert "borrowed" not in docs["pooled"]["calibration"]["delay_s"]

@@ -236,3 +236,25 @@ def test_gnn_model_picks_the_regime_of_each_path() -> None:
         p = model.predict(sc)
         _, hi = p.path_interval["jitter_s2"]
         assert np.allclose(hi, p.path_jitter_s2 * np.exp(factor))
+
+
+def test_sparse_bands_borrow_the_earlier_calibration_of_the_same_regime() -> None:
+    """Recalibrating on one network's quiet windows: the busy bands it does not fill keep the earlier entry's
+    quantiles of the network's regime, not the new data's pooled (quiet-path) ones; an earlier entry on another
+    score (no queueing offset) is not comparable and is not used."""
+    many = _mixed_regimes(40_000, 40_000, 11)  # many networks of both regimes, loads 0-1.08: every band filled
+    earlier = fit_calibration({"delay_s": many["y"]}, {"delay_s": many["yhat"]}, many["load"] * 2.4, prop=many["prop"])
+    prior = earlier["delay_s"]["regimes"]["entries"][1]  # the propagation regime, every band filled
+    assert min(prior["n"]) >= 200
+    quiet = _mixed_regimes(0, 3_000, 12)  # one operated network, all paths below 0.45 load
+    cal = fit_calibration({"delay_s": quiet["y"]}, {"delay_s": quiet["yhat"]}, quiet["load"], prop=quiet["prop"],
+                          fallback=earlier)
+    entry = cal["delay_s"]
+    assert entry["borrowed"] == [False, True, True, True, True]
+    assert entry["hi"][1:] == prior["hi"][1:] and entry["lo"][1:] == prior["lo"][1:]
+    assert entry["hi"][0] != prior["hi"][0]  # its own band is its own
+    pooled = fit_calibration({"delay_s": quiet["y"]}, {"delay_s": quiet["yhat"]}, quiet["load"], prop=quiet["prop"])
+    assert "borrowed" not in pooled["delay_s"] and pooled["delay_s"]["hi"][1:] == [pooled["delay_s"]["hi_all"]] * 4
+    total = fit_calibration({"delay_s": quiet["y"]}, {"delay_s": quiet["yhat"]}, quiet["load"], prop=quiet["prop"],
+                            delay_part="total", fallback=earlier)  # earlier is on the queueing part: not comparable
+    assert "borrowed" not in total["delay_s"]

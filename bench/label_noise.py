@@ -1,0 +1,148 @@
+"""How noisy the simulator's labels are: the floor under any model's measured error (issue 15, "jitter ≤ 15 %").
+
+A label is a finite simulation's estimate, not the true KPI. This script re-simulates chosen samples of a
+twinwatch-native operated dataset (``twinwatch simulate dataset --recipe operated``) with **another simulation
+seed** (same scenario, same packet budget) and reports, per band of the sample's busiest-link offered load (the
+bands of ``bench/twin_hybrid_eval.py``), the mean absolute percentage difference between the two independent
+labels, for the jitter (delay variance) and the queueing part of the delay, next to each model's error against the
+original label. Scored paths and masks are those of ``twin_hybrid_eval``: measured paths (``path_scored``),
+queueing part > 10⁻⁶ of the delay, jitter labels :func:`~twinwatch.twin.kpis.informative_jitter` accepts.
+
+Reading it: if both labels err independently by a relative ``e`` (small, symmetric), their difference is about
+``√2·e``, so a perfect model would score about ``label_vs_label / √2`` against one label (``floor`` in the report).
+A model at or under the floor is as good as these labels can show; a target below the floor needs labels from
+longer simulations (the error of a variance estimate falls as 1/√packets).
+
+Usage::
+
+    PYTHONPATH=. .venv/bin/python bench/label_noise.py /tmp/tw17/opdata/test10 --per-band 8 --models gnn,qt \\
+        --out bench/notes/label_noise_opdata.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _report import machine_info, write_report
+from twin_hybrid_eval import BANDS, _band_names
+
+RESIM_SEED_OFFSET = 7919
+"""Added to a sample's simulation seed for the second, independent simulation."""
+
+
+def ape(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``(N,)`` absolute percentage error of ``a`` against ``ref`` (in %).
+
+    >>> ape(np.array([1.1, 0.8]), np.array([1.0, 1.0])).round(1).tolist()
+    [10.0, 20.0]
+    """
+    return 100.0 * np.abs(np.asarray(a, dtype=np.float64) / np.asarray(ref, dtype=np.float64) - 1.0)
+
+
+def summarise(errors: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """Mean of each error list (``None`` when empty), plus ``floor`` = label-vs-label jitter error ÷ √2.
+
+    >>> out = summarise({"label_vs_label_jitter": [np.array([20.0, 40.0])], "gnn_jitter": [np.array([25.0])]})
+    >>> out["label_vs_label_jitter"], out["gnn_jitter"], round(out["floor_jitter"], 2)
+    (30.0, 25.0, 21.21)
+    """
+    out: dict[str, Any] = {}
+    for key, parts in errors.items():
+        v = np.concatenate(parts) if parts else np.zeros(0)
+        v = v[np.isfinite(v)]
+        out[key] = float(v.mean()) if v.size else None
+        if key.startswith("label_vs_label_"):
+            out[f"paths_{key.removeprefix('label_vs_label_')}"] = int(v.size)
+    for kpi in ("jitter", "queue"):
+        ll = out.get(f"label_vs_label_{kpi}")
+        out[f"floor_{kpi}"] = None if ll is None else ll / math.sqrt(2.0)
+    return out
+
+
+def run(root: Path, per_band: int, model_names: list[str], seed: int = 0) -> dict[str, Any]:
+    """Re-simulate ``per_band`` random samples of each load band of ``root`` and compare labels and models."""
+    from twinwatch.twin.datasets import iter_samples
+    from twinwatch.twin.datasets.native import read_extras
+    from twinwatch.twin.kpis import informative_jitter
+    from twinwatch.twin.models import get_model
+    from twinwatch.twin.sim.recipe import simulate_operated
+
+    names = _band_names(BANDS)
+    samples = list(iter_samples(root))
+    busiest = np.array([float(np.max(s.scenario.link_load_bps() / s.scenario.link_capacity_bps)) for s in samples])
+    band = np.searchsorted(np.asarray(BANDS), busiest, side="right") - 1
+    rng = np.random.default_rng(seed)
+    chosen = [int(i) for b in range(len(names)) for i in rng.permutation(np.flatnonzero(band == b))[:per_band]]
+    models = {n: get_model(n) for n in model_names}
+    keys = ["label_vs_label_jitter", "label_vs_label_queue"] + [f"{m}_{k}" for m in models for k in ("jitter", "queue")]
+    acc: dict[str, dict[str, list[np.ndarray]]] = {n: {k: [] for k in keys} for n in names}
+    used: dict[str, int] = dict.fromkeys(names, 0)
+    t0 = time.time()
+    for i in chosen:
+        s = samples[i]
+        sc, lb = s.scenario, s.labels
+        extras = read_extras(root / s.file)
+        info: dict[str, Any] = {}
+        for d in extras[1:]:
+            info.update(d)
+        budget = int(sc.meta.get("packet_budget", 0)) if isinstance(sc.meta, dict) else 0
+        if budget <= 0 or "seed" not in info:
+            raise SystemExit(f"{root / s.file}: not an operated-recipe sample (no packet budget or seed)")
+        res, prop = simulate_operated(sc, int(info["seed"]) + RESIM_SEED_OFFSET, budget)
+        y_d = np.asarray(lb.path_delay_s, dtype=np.float64)
+        y_j = np.asarray(lb.path_jitter_s2, dtype=np.float64)
+        y_q = y_d - prop
+        scored = extras[0].get("path_scored")
+        ok = np.isfinite(y_d) & (y_d > 0) & (np.ones(sc.n_paths, bool) if scored is None else scored.astype(bool))
+        okq = ok & (y_q > 1e-6 * y_d)
+        okj = okq & informative_jitter(np.where(okq, y_q, np.nan), y_j)
+        j2 = np.asarray(res.labels.path_jitter_s2, dtype=np.float64)
+        q2 = np.asarray(res.labels.path_delay_s, dtype=np.float64) - prop
+        okj2, okq2 = okj & np.isfinite(j2) & (j2 > 0), okq & np.isfinite(q2)
+        cell = acc[names[band[i]]]
+        cell["label_vs_label_jitter"].append(ape(j2[okj2], y_j[okj2]))
+        cell["label_vs_label_queue"].append(ape(q2[okq2], y_q[okq2]))
+        for m, model in models.items():
+            p = model.predict(sc)
+            cell[f"{m}_jitter"].append(ape(np.asarray(p.path_jitter_s2, dtype=np.float64)[okj2], y_j[okj2]))
+            cell[f"{m}_queue"].append(ape((np.asarray(p.path_delay_s, dtype=np.float64) - prop)[okq2], y_q[okq2]))
+        used[names[band[i]]] += 1
+        print(f"{time.time() - t0:6.0f} s  sample {i}  band {names[band[i]]}  packets {budget}  "
+              f"jitter paths {int(okj2.sum())}", flush=True)
+    return {"data": str(root), "per_band": per_band, "chosen": chosen, "resim_seed_offset": RESIM_SEED_OFFSET,
+            "bands": {n: {"samples": used[n], **summarise(acc[n])} for n in names if used[n]}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="a twinwatch-native operated-recipe dataset")
+    ap.add_argument("--per-band", type=int, default=8, help="samples re-simulated per load band")
+    ap.add_argument("--models", default="gnn,qt", help="models scored against the original labels")
+    ap.add_argument("--seed", type=int, default=0, help="which samples are drawn in each band")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="bench/notes/label_noise.json")
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    warnings.filterwarnings("ignore")  # out-of-domain warnings: counted by twin_hybrid_eval, not here
+    t0 = time.time()
+    rep = run(a.data, a.per_band, [m for m in a.models.split(",") if m], a.seed)
+    for n, r in rep["bands"].items():
+        models = "  ".join(f"{k} {v:.1f}" for k, v in r.items() if k.endswith(("_jitter", "_queue"))
+                           and not k.startswith(("label", "floor", "paths")) and v is not None)
+        print(f"{n:>9}: jitter label-vs-label {r['label_vs_label_jitter']:.1f} % (floor {r['floor_jitter']:.1f}), "
+              f"queueing part {r['label_vs_label_queue']:.2f} %  |  {models}")
+    doc = {**rep, "machine": machine_info(note="2-core shared dev box"), "wall_s": round(time.time() - t0, 1)}
+    write_report(doc, Path(a.out), echo=False, nan_as_null=True)
+    print(f"written {a.out}")
+
+
+if __name__ == "__main__":
+    main()
