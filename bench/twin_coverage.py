@@ -152,7 +152,7 @@ def _scores(d: dict[str, np.ndarray], kpi: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def _fit(d: dict[str, np.ndarray], sel: np.ndarray, variant: str, coverage: float, min_count: int,
-         fallback: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+         fallback: dict[str, Any] | None = None, min_windows: int = 0) -> dict[str, dict[str, Any]]:
     """The product's calibration (:func:`twinwatch.twin.conformal.fit_calibration`) of ``variant`` on paths ``sel``."""
     from twinwatch.twin.conformal import fit_calibration
 
@@ -162,7 +162,7 @@ def _fit(d: dict[str, np.ndarray], sel: np.ndarray, variant: str, coverage: floa
     return fit_calibration(obs, pred, d["load"][sel], coverage, min_count=min_count,
                            prop=d["prop"][sel] if queueing else None,
                            nodes=d["nodes"][sel].astype(np.float64) if variant.endswith("_size") else None,
-                           fallback=fallback)
+                           fallback=fallback, groups=d["sample"][sel], min_groups=min_windows)
 
 
 def _inside(d: dict[str, np.ndarray], sel: np.ndarray, kpi: str, entry: dict[str, Any]) -> np.ndarray:
@@ -178,11 +178,13 @@ VARIANTS = ("stored", "load", "queueing", "load_size", "queueing_size", "deploym
 
 
 def coverage_masks(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int,
-                   prior: dict[str, Any] | None = None) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+                   prior: dict[str, Any] | None = None, min_windows: int = 0
+                   ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """KPI → calibration variant → ``(test mask, inside)``.
 
     ``prior``: the calibration ``deployment_prior`` keeps for the load bands a network's own samples do not fill
     (``fit_calibration(fallback=)``); ``None``: the ``queueing`` fit on the calibration folders.
+    ``min_windows``: the fewest samples a load band needs in the ``deployment*`` fits (``--min-windows``).
     """
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {k: {} for k in KPIS}
     everything = np.ones(cal["load"].size, dtype=bool)
@@ -213,7 +215,7 @@ def coverage_masks(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], cove
                 fit, use = own & (sample_parity != parity), own & (sample_parity == parity)
                 if not fit.any() or not use.any():
                     continue
-                fitted = _fit(test, fit, variant, coverage, min_count, fallback)
+                fitted = _fit(test, fit, variant, coverage, min_count, fallback, min_windows)
                 for kpi in fitted:
                     sel = use & masks[kpi]
                     inside[kpi][sel] = _inside(test, sel, kpi, fitted[kpi])
@@ -268,7 +270,8 @@ def sample_bootstrap(inside: np.ndarray, sample: np.ndarray, reps: int = 2000, s
 
 
 def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: float, min_count: int,
-          prior: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
+          prior: dict[str, Any] | None = None, min_windows: int = 0
+          ) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
     """KPI → variant → grouping → group → ``[coverage, paths, ci_lo, ci_hi, samples]``.
 
     ``ci_lo``/``ci_hi``: the 95 % cluster-bootstrap interval of the coverage over the test samples
@@ -276,7 +279,7 @@ def score(cal: dict[str, np.ndarray], test: dict[str, np.ndarray], coverage: flo
     """
     res: dict[str, Any] = {}
     sample_id = np.char.add(np.char.add(test["network"].astype(str), "#"), test["sample"].astype(str))
-    for kpi, variants in coverage_masks(cal, test, coverage, min_count, prior).items():
+    for kpi, variants in coverage_masks(cal, test, coverage, min_count, prior, min_windows).items():
         for variant, (mask, inside) in variants.items():
             per = res.setdefault(kpi, {}).setdefault(variant, {})
             sid = sample_id[mask]
@@ -306,6 +309,8 @@ def main() -> None:
     ap.add_argument("--limit-test", type=int, default=0, help="at most N samples per held-out folder (0: all)")
     ap.add_argument("--coverage", type=float, default=0.9)
     ap.add_argument("--min-count", type=int, default=200, help="Mondrian cells with fewer paths use pooled quantiles")
+    ap.add_argument("--min-windows", type=int, default=0,
+                    help="deployment variants: the fewest samples a load band needs for its own quantiles")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/tw/coverage"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/notes/twin_coverage.json")
@@ -316,11 +321,12 @@ def main() -> None:
     warnings.filterwarnings("ignore")  # out-of-domain warnings: the shipped GNN is outside its domain on opdata
     t0 = time.time()
     rep: dict[str, Any] = {"cal": [str(p) for p in a.cal], "test": [str(p) for p in a.test], "coverage": a.coverage,
-                           "min_count": a.min_count, "models": {}}
+                           "min_count": a.min_count, "min_windows": a.min_windows, "models": {}}
     for name in a.models.split(","):
         cal = _cached(name, a.checkpoint, "cal", a.cal, a.limit_cal, a.cache)
         test = _cached(name, a.checkpoint, "test", a.test, a.limit_test, a.cache)
-        rep["models"][name] = score(cal, test, a.coverage, a.min_count, _stored_calibration(name, a.checkpoint))
+        rep["models"][name] = score(cal, test, a.coverage, a.min_count, _stored_calibration(name, a.checkpoint),
+                                    a.min_windows)
         for kpi, per in rep["models"][name].items():
             for variant, g in per.items():
                 line = " · ".join(f"{k}: {v[0] * 100:.1f} [{v[2] * 100:.0f}-{v[3] * 100:.0f}] ({v[1]})"

@@ -142,7 +142,8 @@ def _split_quantiles(r: np.ndarray, coverage: float) -> tuple[float, float]:
 
 def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: float = 0.9, *,
                  edges: tuple[float, ...] = LOAD_EDGES, min_count: int = 200,
-                 fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+                 fallback: dict[str, Any] | None = None, groups: np.ndarray | None = None,
+                 min_groups: int = 0) -> dict[str, Any]:
     """Per-load-bin residual quantiles: the calibration entry stored in a checkpoint.
 
     Parameters
@@ -163,6 +164,10 @@ def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: fl
         ``fallback``'s quantiles for that bin instead of taking the pooled ones, and the entry lists which
         bins did under ``"borrowed"``. One network's windows rarely fill its busiest load bands, and its pooled
         quantiles are those of its quiet paths: too narrow there.
+    groups, min_groups
+        ``(N,)`` the sample (window) each residual comes from, and the fewest distinct samples a bin needs to
+        use its own quantiles (else as under ``min_count``). Paths of one sample share its traffic draw and err
+        together, so 200 paths of three windows are three observations, not 200.
 
     Returns
     -------
@@ -181,7 +186,9 @@ def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: fl
     los, his, ns, borrowed = [], [], [], []
     for k in range(len(edges) + 1):
         r = residual[bins == k]
-        if r.size >= min_count:
+        enough = r.size >= min_count and (
+            min_groups <= 0 or groups is None or np.unique(np.asarray(groups)[bins == k]).size >= min_groups)
+        if enough:
             lo, hi = _split_quantiles(r, coverage)
         elif fallback is not None:
             lo, hi = float(fallback["lo"][k]), float(fallback["hi"][k])
@@ -190,7 +197,7 @@ def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: fl
         los.append(lo)
         his.append(hi)
         ns.append(int(r.size))
-        borrowed.append(r.size < min_count and fallback is not None)
+        borrowed.append(not enough and fallback is not None)
     entry = {"kind": kind, "coverage": coverage, "edges": list(edges), "lo": los, "hi": his, "n": ns,
              "lo_all": lo_all, "hi_all": hi_all, "n_all": int(residual.size)}
     if fallback is not None:
@@ -200,7 +207,8 @@ def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: fl
 
 def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray, kind: str, coverage: float = 0.9,
                        *, edges: tuple[float, ...] = LOAD_EDGES, size_edges: tuple[float, ...] = SIZE_EDGES,
-                       min_count: int = 200, fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+                       min_count: int = 200, fallback: dict[str, Any] | None = None,
+                       groups: np.ndarray | None = None, min_groups: int = 0) -> dict[str, Any]:
     """:func:`fit_mondrian` with a second Mondrian key, the network's size: quantiles per (size band, load band).
 
     The entry is a :func:`fit_mondrian` entry (its per-load ``lo``/``hi`` serve callers that do not know the
@@ -210,8 +218,9 @@ def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray
 
     Parameters
     ----------
-    residual, load, kind, coverage, edges, min_count, fallback
-        As in :func:`fit_mondrian` (``fallback`` fills load bands; size cells fall back to their load band).
+    residual, load, kind, coverage, edges, min_count, fallback, groups, min_groups
+        As in :func:`fit_mondrian` (``fallback`` and ``min_groups`` act on load bands; size cells fall back to
+        their load band).
     nodes
         ``(N,)`` number of nodes of each residual's network.
     size_edges
@@ -232,7 +241,8 @@ def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray
     if not residual.shape == load.shape == nodes.shape:
         raise ValueError(f"fit_mondrian_sized: residual {residual.shape}, load {load.shape} and nodes {nodes.shape} "
                          "must have the same shape")
-    entry = fit_mondrian(residual, load, kind, coverage, edges=edges, min_count=min_count, fallback=fallback)
+    entry = fit_mondrian(residual, load, kind, coverage, edges=edges, min_count=min_count, fallback=fallback,
+                         groups=groups, min_groups=min_groups)
     lb = regime_bins(load, edges)
     sb = regime_bins(nodes, size_edges)
     lo_s, hi_s, n_s = [], [], []
@@ -591,7 +601,8 @@ def _fallback_view(prior: Any, regime: int | None, kind: str, offset: str | None
 
 def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | None, regime: np.ndarray, kind: str,
                  coverage: float, edges: tuple[float, ...], min_count: int, prior: Any = None,
-                 offset: str | None = None) -> dict[str, Any] | None:
+                 offset: str | None = None, groups: np.ndarray | None = None,
+                 min_groups: int = 0) -> dict[str, Any] | None:
     """Per-:data:`REGIMES` interval quantiles (``None`` entries for regimes under ``min_count`` residuals).
 
     ``None`` when the residuals all come from one regime (the pooled quantiles are that regime's) or no regime
@@ -606,11 +617,13 @@ def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | Non
             entries.append(None)
             continue
         fb = _fallback_view(prior, k, kind, offset, coverage, edges)
+        g = None if groups is None else groups[sel]
         if nodes is None:
-            e = fit_mondrian(residual[sel], load[sel], kind, coverage, edges=edges, min_count=min_count, fallback=fb)
+            e = fit_mondrian(residual[sel], load[sel], kind, coverage, edges=edges, min_count=min_count, fallback=fb,
+                             groups=g, min_groups=min_groups)
         else:
             e = fit_mondrian_sized(residual[sel], load[sel], nodes[sel], kind, coverage, edges=edges,
-                                   min_count=min_count, fallback=fb)
+                                   min_count=min_count, fallback=fb, groups=g, min_groups=min_groups)
         entries.append({k2: v for k2, v in e.items() if k2 not in ("kind", "coverage", "edges", "size_edges")})
     if all(e is None for e in entries):
         return None
@@ -622,7 +635,8 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
                     min_count: int = 200, prop: np.ndarray | None = None,
                     nodes: np.ndarray | None = None,
                     delay_part: Literal["queueing", "total"] = "queueing",
-                    fallback: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+                    fallback: dict[str, Any] | None = None, groups: np.ndarray | None = None,
+                    min_groups: int = 0) -> dict[str, dict[str, Any]]:
     """A checkpoint's ``calibration`` block from held-out labels and predictions: intervals and p-value grids.
 
     Parameters
@@ -661,6 +675,9 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
         network's data). A load band with fewer than ``min_count`` residuals keeps that block's quantiles for
         the band, taken from the same regime (:func:`fit_mondrian` ``fallback``; the entry's ``"borrowed"``
         says which), where the two entries are comparable; elsewhere the pooled quantiles of the new data.
+    groups, min_groups
+        ``(N,)`` the sample (window) of each path and the fewest distinct samples a load band needs for its own
+        interval quantiles (:func:`fit_mondrian`); 0: paths alone decide (``min_count``).
 
     Returns
     -------
@@ -682,6 +699,9 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
     queueing = pr is not None and delay_part == "queueing"
     regime = None if pr is None else propagation_regime(pr)
     nd = None if nodes is None else np.asarray(nodes, dtype=np.float64)
+    if groups is not None and np.shape(groups) != load.shape:
+        raise ValueError(f"fit_calibration: groups {np.shape(groups)} and load {load.shape} must have the same shape")
+    gr = None if groups is None else np.asarray(groups)
     cal: dict[str, dict[str, Any]] = {}
     for kpi, kind in KPI_KINDS.items():
         if kpi not in observed or kpi not in predicted:
@@ -711,16 +731,18 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
         present = None if regime is None else np.unique(regime[m_int])
         one_regime = int(present[0]) if present is not None and present.size == 1 else None
         fb = _fallback_view(prior, one_regime, kind, offset, coverage, edges)
+        g = None if gr is None else gr[m_int]
         if nd is not None:
             entry = fit_mondrian_sized(r_int, load[m_int], nd[m_int], kind, coverage, edges=edges,
-                                       min_count=min_count, fallback=fb)
+                                       min_count=min_count, fallback=fb, groups=g, min_groups=min_groups)
         else:
-            entry = fit_mondrian(r_int, load[m_int], kind, coverage, edges=edges, min_count=min_count, fallback=fb)
+            entry = fit_mondrian(r_int, load[m_int], kind, coverage, edges=edges, min_count=min_count, fallback=fb,
+                                 groups=g, min_groups=min_groups)
         if offset is not None:
             entry["offset"] = offset
         if regime is not None:
             regimes = _fit_regimes(r_int, load[m_int], None if nd is None else nd[m_int], regime[m_int], kind,
-                                   coverage, edges, min_count, prior, offset)
+                                   coverage, edges, min_count, prior, offset, g, min_groups)
             if regimes is not None:
                 entry["regimes"] = regimes
         entry["grid"] = fit_score_grid(r, load[m], kind, edges=edges, min_count=min_count)

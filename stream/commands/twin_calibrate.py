@@ -32,9 +32,10 @@ _KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 
 
 def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: bool, chunk: int = 16
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, int]:
-    """Labels, predictions, path loads, ``(P,)`` path propagation delays (s) and ``(P,)`` network sizes (nodes) of
-    every sample under ``data_dirs``, concatenated; and the sample count."""
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                        int]:
+    """Labels, predictions, path loads, ``(P,)`` path propagation delays (s), ``(P,)`` network sizes (nodes) and
+    ``(P,)`` sample numbers of every sample under ``data_dirs``, concatenated; and the sample count."""
     from twinwatch.twin.conformal import scenario_path_max_load
     from twinwatch.twin.datasets import iter_samples
     from twinwatch.twin.models import predict_many
@@ -44,6 +45,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
     loads: list[np.ndarray] = []
     props: list[np.ndarray] = []
     nodes: list[np.ndarray] = []
+    windows: list[np.ndarray] = []
     pending: list[Any] = []
     n = 0
 
@@ -53,6 +55,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
             loads.append(scenario_path_max_load(sc))
             props.append(np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths))
             nodes.append(np.full(sc.n_paths, float(sc.n_nodes)))
+            windows.append(np.full(sc.n_paths, len(windows), dtype=np.int64))
             for k in _KPIS:
                 obs[k].append(np.asarray(s.labels.path(k), dtype=np.float64))
                 pred[k].append(np.asarray(p.path(k), dtype=np.float64))
@@ -74,7 +77,8 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
     cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in obs.items()}
     catp = {k: np.concatenate(v) if v else np.zeros(0) for k, v in pred.items()}
     return (cat, catp, (np.concatenate(loads) if loads else np.zeros(0)),
-            (np.concatenate(props) if props else np.zeros(0)), (np.concatenate(nodes) if nodes else np.zeros(0)), n)
+            (np.concatenate(props) if props else np.zeros(0)), (np.concatenate(nodes) if nodes else np.zeros(0)),
+            (np.concatenate(windows) if windows else np.zeros(0, dtype=np.int64)), n)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
@@ -100,16 +104,20 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
                    "cell with fewer than 200 paths uses its load band's quantiles over all sizes.")
 @click.option("--sparse-bands", type=click.Choice(["checkpoint", "pooled"]), default="checkpoint",
               show_default=True,
-              help="A load band the data fills with fewer than 200 paths (one network's windows rarely reach its "
-                   "busiest bands): keep the checkpoint's current quantiles for that band, of the same regime "
-                   "(checkpoint; flagged in the entry's borrowed list), or use the data's quantiles pooled over "
-                   "all bands (pooled: those of its quiet paths, too narrow in busy bands). Models without a "
-                   "calibration use pooled.")
+              help="A load band the data fills with fewer than 200 paths or --min-windows windows (one network's "
+                   "windows rarely reach its busiest bands): keep the checkpoint's current quantiles for that "
+                   "band, of the same regime (checkpoint; flagged in the entry's borrowed list), or use the "
+                   "data's quantiles pooled over all bands (pooled: those of its quiet paths, too narrow in busy "
+                   "bands). Models without a calibration use pooled.")
+@click.option("--min-windows", type=click.IntRange(min=0), default=10, show_default=True,
+              help="The fewest samples (windows) a load band needs, besides 200 paths, to use its own quantiles; "
+                   "paths of one window err together, so a busy band seen in three windows is three "
+                   "observations. A band short of either is treated as under --sparse-bands. 0: paths alone.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads.")
 @progress_option
 def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | None, out: Path | None,
               coverage: float, limit: int | None, delay_part: str, size_bands: bool, sparse_bands: str,
-              threads: int, progress: bool) -> None:
+              min_windows: int, threads: int, progress: bool) -> None:
     """Recompute the conformal calibration of a model on held-out labelled samples.
 
     \b
@@ -161,18 +169,19 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
         raise click.UsageError(f"model {model.name!r} has no checkpoint to write into; pass --out FILE.json")
     t0 = time.perf_counter()
     with _as_click_errors():
-        obs, pred, load, prop, nodes, n = _collect(model, data_dirs, limit, not progress)
+        obs, pred, load, prop, nodes, windows, n = _collect(model, data_dirs, limit, not progress)
     if n == 0:
         raise click.ClickException(f"no samples found under {', '.join(map(str, data_dirs))}")
     queueing = delay_part == "queueing" and bool(np.any(prop > 0))
     current = getattr(model, "calibration", None) if sparse_bands == "checkpoint" else None
     cal = fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total",
-                          nodes=nodes if size_bands else None, fallback=current or None)
+                          nodes=nodes if size_bands else None, fallback=current or None, groups=windows,
+                          min_groups=min_windows)
     if not cal:
         raise click.ClickException("no usable labels: every KPI had fewer than 10 scorable paths")
     meta = {"dirs": [str(d) for d in data_dirs], "samples": n, "paths": int(load.size), "coverage": coverage,
             "delay_part": "queueing" if queueing else "total", "size_bands": size_bands,
-            "sparse_bands": "checkpoint" if current else "pooled",
+            "sparse_bands": "checkpoint" if current else "pooled", "min_windows": min_windows,
             "model": model.name, "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     where = _write(model, checkpoint, out, cal, meta, has_ckpt)
     if progress:

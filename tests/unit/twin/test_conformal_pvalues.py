@@ -306,9 +306,10 @@ def test_calibrate_command_keeps_the_checkpoints_busy_bands(tmp_path: Path) -> N
         docs[mode] = json.loads((out / "config.json").read_text())
     entry = docs["checkpoint"]["calibration"]["delay_s"]
     assert docs["checkpoint"]["calibration_data"]["sparse_bands"] == "checkpoint"
+    assert docs["checkpoint"]["calibration_data"]["min_windows"] == 10  # 3 samples: no band has 10 windows
     prior = {**shipped["delay_s"], **shipped["delay_s"]["regimes"]["entries"][1]}
     borrowed = [k for k, b in enumerate(entry["borrowed"]) if b]
-    assert borrowed  # 3 samples x 132 paths cannot fill all five bands with 200 paths each
+    assert borrowed == [0, 1, 2, 3, 4]  # 3 samples: no band has 10 windows (nor 200 paths)
     for k in borrowed:
         assert entry["hi"][k] == prior["hi"][k] and entry["lo"][k] == prior["lo"][k]
     assert "borrowed" not in docs["pooled"]["calibration"]["delay_s"]

@@ -258,3 +258,23 @@ def test_sparse_bands_borrow_the_earlier_calibration_of_the_same_regime() -> Non
     total = fit_calibration({"delay_s": quiet["y"]}, {"delay_s": quiet["yhat"]}, quiet["load"], prop=quiet["prop"],
                             delay_part="total", fallback=earlier)  # earlier is on the queueing part: not comparable
     assert "borrowed" not in total["delay_s"]
+
+
+def test_a_band_seen_in_few_windows_borrows_even_with_many_paths() -> None:
+    """``min_groups``: 300 paths of 3 windows in the busy band are 3 observations, not 300; with 10 windows
+    required that band keeps the earlier quantiles while the quiet band (2,000 paths of 40 windows) is its own."""
+    rng = np.random.default_rng(13)
+    quiet_w, busy_w = np.repeat(np.arange(40), 50), np.repeat(np.arange(40, 43), 100)
+    load = np.concatenate([rng.uniform(0.0, 0.45, quiet_w.size), rng.uniform(0.9, 0.95, busy_w.size)])
+    r = rng.normal(0.0, 0.05, load.size)
+    earlier = {"lo": [-0.1, -0.2, -0.3, -0.4, -0.5], "hi": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    groups = np.concatenate([quiet_w, busy_w])
+    paths_only = fit_mondrian(r, load, "log", fallback=earlier, groups=groups)
+    assert paths_only["borrowed"] == [False, True, True, False, True]  # 300 paths: the busy band is its own
+    windows = fit_mondrian(r, load, "log", fallback=earlier, groups=groups, min_groups=10)
+    assert windows["borrowed"] == [False, True, True, True, True]
+    assert windows["hi"][3] == 0.4 and windows["hi"][0] == paths_only["hi"][0]
+    cal = fit_calibration({"delay_s": np.exp(r)}, {"delay_s": np.ones(r.size)}, load, groups=groups, min_groups=10,
+                          fallback={"delay_s": {"kind": "log", "coverage": 0.9, "edges": [0.5, 0.7, 0.85, 1.0],
+                                                **earlier}})
+    assert cal["delay_s"]["borrowed"] == [False, True, True, True, True]
