@@ -31,11 +31,13 @@ def test_resimulated_labels_differ_by_a_finite_noise_and_models_are_scored(tmp_p
                                    "--samples", "2", "--seed", "5", "--max-pairs", "40", "--packets-per-flow", "400",
                                    "--out", str(data), "-q"])
     assert res.exit_code == 0, res.output
-    rep = label_noise.run(data, per_band=1, model_names=["qt"])
+    rep = label_noise.run(data, per_band=1, model_names=["qt"], packets_factor=2.0)
+    assert rep["packets_factor"] == 2.0
     assert 1 <= sum(b["samples"] for b in rep["bands"].values()) <= 2
     for band in rep["bands"].values():
         ll = band["label_vs_label_queue"]
         assert ll is not None and 0.0 < ll < 100.0  # another seed: other packets, a different but close label
         assert band["qt_queue"] is not None and math.isfinite(band["qt_queue"])
+        assert band["qt_queue_vs_resim"] is not None and math.isfinite(band["qt_queue_vs_resim"])
         if band["label_vs_label_jitter"] is not None:
             assert math.isclose(band["floor_jitter"], band["label_vs_label_jitter"] / math.sqrt(2.0))
