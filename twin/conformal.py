@@ -261,6 +261,22 @@ def fit_mondrian_sized(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray
     return entry
 
 
+def _regime_entries(cal: dict[str, Any]) -> list[dict[str, Any] | None] | None:
+    """The per-:data:`REGIMES` sub-entries of a calibration entry (``None``: it has none).
+
+    Raises ``ValueError`` on a malformed ``"regimes"`` (not one dict-or-None per regime), so a damaged
+    checkpoint fails when it is loaded (its self-test predicts) rather than on the first path of a regime.
+    """
+    regimes = cal.get("regimes")
+    if regimes is None:
+        return None
+    entries = regimes.get("entries") if isinstance(regimes, dict) else None
+    if not isinstance(entries, list) or len(entries) != len(REGIMES) or not all(
+            e is None or isinstance(e, dict) for e in entries):
+        raise ValueError(f"calibration entry: 'regimes' must hold one entry (or null) per regime {list(REGIMES)}")
+    return entries
+
+
 def _quantiles(n: int, cal: dict[str, Any], load: np.ndarray | None, nodes: np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray]:
     """``(n,)`` lower and upper residual quantiles of each path from one (regime's) calibration entry."""
@@ -316,10 +332,10 @@ def interval(pred: np.ndarray, cal: dict[str, Any], load: np.ndarray | None = No
     nodes_a = None if nodes is None else np.broadcast_to(np.asarray(nodes, dtype=np.float64), pred.shape)
     q_lo, q_hi = _quantiles(pred.size, cal, load_a, nodes_a)
     q_lo, q_hi = q_lo.reshape(pred.shape), q_hi.reshape(pred.shape)
-    regimes = cal.get("regimes")
-    if isinstance(regimes, dict) and prop is not None:
+    entries = _regime_entries(cal)
+    if entries is not None and prop is not None:
         reg = np.broadcast_to(propagation_regime(prop), pred.shape)
-        for k, sub in enumerate(regimes["entries"]):  # two regimes, not a loop over paths
+        for k, sub in enumerate(entries):  # two regimes, not a loop over paths
             sel = reg == k
             if sub is None or not sel.any():
                 continue  # a regime with too few calibration residuals keeps the pooled quantiles
@@ -589,9 +605,9 @@ def _fallback_view(prior: Any, regime: int | None, kind: str, offset: str | None
     if not isinstance(prior, dict) or not isinstance(prior.get("lo"), list):
         return None
     view = prior
-    regimes = prior.get("regimes")
-    if regime is not None and isinstance(regimes, dict) and regimes["entries"][regime] is not None:
-        view = {**prior, **regimes["entries"][regime]}
+    entries = _regime_entries(prior)
+    if regime is not None and entries is not None and entries[regime] is not None:
+        view = {**prior, **entries[regime]}
     same = (view.get("kind") == kind and view.get("offset") == offset and
             math.isclose(float(view.get("coverage", coverage)), coverage) and
             [float(e) for e in view.get("edges", [])] == [float(e) for e in edges] and

@@ -278,3 +278,16 @@ def test_a_band_seen_in_few_windows_borrows_even_with_many_paths() -> None:
                           fallback={"delay_s": {"kind": "log", "coverage": 0.9, "edges": [0.5, 0.7, 0.85, 1.0],
                                                 **earlier}})
     assert cal["delay_s"]["borrowed"] == [False, True, True, True, True]
+
+
+@pytest.mark.parametrize("regimes", ["garbage", {"entries": [None]}, {"entries": [None, 3]}, {"names": []}])
+def test_a_malformed_regimes_entry_is_refused_by_name(regimes: object) -> None:
+    """A damaged ``regimes`` (hand-edited or truncated checkpoint) raises a ValueError naming it, in ``interval``
+    and when it is offered as a recalibration's fallback, rather than an IndexError on some path later."""
+    cal = {"kind": "log", "edges": [], "lo": [-0.1], "hi": [0.1], "lo_all": -0.1, "hi_all": 0.1, "regimes": regimes}
+    with pytest.raises(ValueError, match="regimes"):
+        interval(np.ones(2), cal, np.zeros(2), prop=np.array([0.0, 1.0]))
+    d = _mixed_regimes(0, 500, 14)
+    with pytest.raises(ValueError, match="regimes"):
+        fit_calibration({"delay_s": d["y"]}, {"delay_s": d["yhat"]}, d["load"], prop=d["prop"],
+                        fallback={"delay_s": {**cal, "offset": "propagation", "coverage": 0.9}})
