@@ -14,6 +14,11 @@ variance estimates with heavy-tailed ratios, and that reading fails for them (``
 direct test is ``--packets-factor 4``, which re-simulates with 4× the packets (half the noise) and also scores the
 models against that label (``{model}_{kpi}_vs_resim``); if a model's error barely moves, it is the model's own.
 
+Signed figures (``median_log_ratio``): the median over paths of ``ln(a / b)`` for the re-simulated jitter label
+against the original (``resim_vs_label``: > 0 when more packets give a larger variance estimate, the bias of a
+short run) and for each model's jitter against each label (``{model}_vs_label``, ``{model}_vs_resim``: < 0 when
+it predicts less variance than the label).
+
 Usage::
 
     PYTHONPATH=. .venv/bin/python bench/label_noise.py /tmp/tw17/opdata/test10 --per-band 6 --packets-factor 4 \\
@@ -66,6 +71,17 @@ def summarise(errors: dict[str, list[np.ndarray]]) -> dict[str, Any]:
     return out
 
 
+def median_log_ratio(parts: list[np.ndarray]) -> float | None:
+    """Median of the concatenated ``ln(a / b)`` arrays (non-finite dropped; ``None`` when nothing is left).
+
+    >>> round(median_log_ratio([np.log(np.array([1.0, 2.0, 4.0]))]), 3)
+    0.693
+    """
+    v = np.concatenate(parts) if parts else np.zeros(0)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else None
+
+
 def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packets_factor: float = 1.0
         ) -> dict[str, Any]:
     """Re-simulate ``per_band`` random samples of each load band of ``root`` (``packets_factor`` × the sample's
@@ -87,6 +103,7 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
     keys = ["label_vs_label_jitter", "label_vs_label_queue"] + [
         f"{m}_{k}{v}" for m in models for k in ("jitter", "queue") for v in ("", "_vs_resim")]
     acc: dict[str, dict[str, list[np.ndarray]]] = {n: {k: [] for k in keys} for n in names}
+    signed: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in names}
     used: dict[str, int] = dict.fromkeys(names, 0)
     t0 = time.time()
     for i in chosen:
@@ -113,6 +130,8 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
         cell = acc[names[band[i]]]
         cell["label_vs_label_jitter"].append(ape(j2[okj2], y_j[okj2]))
         cell["label_vs_label_queue"].append(ape(q2[okq2], y_q[okq2]))
+        logs = signed[names[band[i]]]
+        logs.setdefault("resim_vs_label", []).append(np.log(j2[okj2] / y_j[okj2]))
         for m, model in models.items():
             p = model.predict(sc)
             pj = np.asarray(p.path_jitter_s2, dtype=np.float64)
@@ -121,12 +140,16 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
             cell[f"{m}_queue"].append(ape(pq[okq2], y_q[okq2]))
             cell[f"{m}_jitter_vs_resim"].append(ape(pj[okj2], j2[okj2]))
             cell[f"{m}_queue_vs_resim"].append(ape(pq[okq2], q2[okq2]))
+            logs.setdefault(f"{m}_vs_label", []).append(np.log(pj[okj2] / y_j[okj2]))
+            logs.setdefault(f"{m}_vs_resim", []).append(np.log(pj[okj2] / j2[okj2]))
         used[names[band[i]]] += 1
         print(f"{time.time() - t0:6.0f} s  sample {i}  band {names[band[i]]}  packets {budget}  "
               f"jitter paths {int(okj2.sum())}", flush=True)
     return {"data": str(root), "per_band": per_band, "chosen": chosen, "resim_seed_offset": RESIM_SEED_OFFSET,
             "packets_factor": packets_factor,
-            "bands": {n: {"samples": used[n], **summarise(acc[n])} for n in names if used[n]}}
+            "bands": {n: {"samples": used[n], **summarise(acc[n]),
+                          "jitter_median_log_ratio": {k: median_log_ratio(v) for k, v in signed[n].items()}}
+                      for n in names if used[n]}}
 
 
 def main() -> None:
@@ -151,6 +174,8 @@ def main() -> None:
                            and not k.startswith(("label", "floor", "paths")) and v is not None)
         print(f"{n:>9}: jitter label-vs-label {r['label_vs_label_jitter']:.1f} % (floor {r['floor_jitter']:.1f}), "
               f"queueing part {r['label_vs_label_queue']:.2f} %  |  {models}")
+        print(" " * 11 + "jitter median ln ratio: " + "  ".join(
+            f"{k} {v:+.3f}" for k, v in r["jitter_median_log_ratio"].items() if v is not None))
     doc = {**rep, "machine": machine_info(note="2-core shared dev box"), "wall_s": round(time.time() - t0, 1)}
     write_report(doc, Path(a.out), echo=False, nan_as_null=True)
     print(f"written {a.out}")

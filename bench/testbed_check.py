@@ -6,6 +6,11 @@ normalisation the service uses, and reports:
 - per topic: messages, rejections (by reason), and how many of the rejected
   lines are the ones the run corrupted on purpose (``malformed.jsonl``);
   every other line must decode;
+- per topic: the counter stage's rejections (``counter_decrease`` and the other reset reasons ``twinwatch adapt``
+  counts, and ``out_of_order`` samples), each attributed to a labelled benign event of its device (a
+  ``counter_clear`` of a link's interface on either of its devices, a ``device_reboot``, a ``late_batch`` whose
+  samples arrive after newer ones) when its sample falls in the event, the window before it (the devices' clocks
+  are skewed) or the two windows after it; ``counter_rejected_unexplained`` counts the rest and must be 0;
 - per window and link: the ``tx_bps`` the adapters recompute from the emitted
   cumulative counters against the ground truth's carried bits
   (``truth/links.parquet``), as the median and p95 of the relative error over
@@ -40,12 +45,41 @@ class CheckReport:
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
     malformed_labelled: dict[str, int] = field(default_factory=dict)
     rejected_unlabelled: dict[str, int] = field(default_factory=dict)
+    counter_rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    counter_rejected_unexplained: dict[str, int] = field(default_factory=dict)
     rate_rel_err_median: float = float("nan")
     rate_rel_err_p95: float = float("nan")
     rate_points: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def counter_events(labels: list[dict[str, Any]], window_s: float) -> list[tuple[set[str], float, float]]:
+    """``(devices, from_s, to_s)`` of each labelled benign event the counter stage sees, widened by one window before
+    its start (device clock skew) and two after its end.
+
+    A ``counter_clear`` of link ``"A->B"`` may show on either end's interface; a ``device_reboot`` or a
+    ``late_batch`` on its device.
+
+    >>> [(sorted(d), lo, hi) for d, lo, hi in counter_events(
+    ...     [{"kind": "counter_clear", "entities": ["A->B"], "start": 10.0, "end": 20.0},
+    ...      {"kind": "telemetry_gap", "entities": ["C"], "start": 0.0, "end": 1.0}], 10.0)]
+    [(['A', 'B'], 0.0, 40.0)]
+    """
+    out = []
+    for lab in labels:
+        if lab.get("kind") in ("counter_clear", "device_reboot", "late_batch"):
+            devices = {d for ent in lab["entities"] for d in str(ent).split("->")}
+            out.append((devices, float(lab["start"]) - window_s, float(lab["end"]) + 2.0 * window_s))
+    return out
+
+
+def _explained(raw: bytes, events: list[tuple[set[str], float, float]]) -> bool:
+    """Whether a counter-stage rejection (``raw`` = ``b"DEVICE IFACE FIELD ts_ns=... ..."``) is a labelled event's."""
+    parts = raw.decode(errors="replace").split()
+    ts = next((float(x[6:]) / 1e9 for x in parts if x.startswith("ts_ns=")), float("nan"))
+    return bool(parts) and any(parts[0] in devs and lo <= ts <= hi for devs, lo, hi in events)
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -68,6 +102,7 @@ def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
     rep = CheckReport()
     start = float(manifest["start_epoch_s"])
     window = float(manifest["config"]["window_s"])
+    events = counter_events([orjson.loads(x) for x in _lines(run / "labels.jsonl") if x.strip()], window)
     n_win = int(manifest["windows"])
     e = model.n_links
     obs = np.full((n_win, e), np.nan)
@@ -77,12 +112,17 @@ def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
         dec = get_decoder(fmt, DecoderConfig(max_age_s=None, network=model.name))
         state = CounterState()
         reasons: dict[str, int] = {}
+        counter_reasons: dict[str, int] = {}
+        unexplained = 0
         for lo in range(0, len(lines), batch):
             res = dec.decode_batch(lines[lo: lo + batch])
             for rej in res.rejections:
                 reasons[rej.reason] = reasons.get(rej.reason, 0) + rej.count
             if fmt in ("gnmic", "influx"):
-                norm = normalize(res.samples, state, inventory)
+                norm = normalize(res.samples, state, inventory, max_rejections=len(res.samples) + 1)
+                for rej in norm.rejections:
+                    counter_reasons[rej.reason] = counter_reasons.get(rej.reason, 0) + rej.count
+                    unexplained += 0 if _explained(rej.raw, events) else rej.count
                 m = norm.measurements
                 kind = np.asarray(m.entity_kind)
                 kpi = np.asarray(m.kpi)
@@ -97,6 +137,8 @@ def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
                     # the last sample of a window closes the rate over it: keep one rate per (window, link)
                     obs[w[ok], li[ok]] = m.value[sel][ok]
         rep.rejected[topic] = reasons
+        rep.counter_rejected[topic] = counter_reasons
+        rep.counter_rejected_unexplained[topic] = unexplained
         rep.malformed_labelled[topic] = len(malformed.get(topic, ()))
         rep.rejected_unlabelled[topic] = max(0, sum(reasons.values()) - rep.malformed_labelled[topic])
     truth = pq.read_table(run / "truth" / "links.parquet")

@@ -41,3 +41,9 @@ def test_resimulated_labels_differ_by_a_finite_noise_and_models_are_scored(tmp_p
         assert band["qt_queue_vs_resim"] is not None and math.isfinite(band["qt_queue_vs_resim"])
         if band["label_vs_label_jitter"] is not None:
             assert math.isclose(band["floor_jitter"], band["label_vs_label_jitter"] / math.sqrt(2.0))
+        # the signed figures: one median log ratio per comparison, finite where the band has jitter paths
+        logs = band["jitter_median_log_ratio"]
+        assert set(logs) == {"resim_vs_label", "qt_vs_label", "qt_vs_resim"}
+        if band["label_vs_label_jitter"] is not None:
+            assert all(v is not None and math.isfinite(v) for v in logs.values())
+            assert abs(logs["resim_vs_label"]) < 2.0  # another seed's label: the same KPI, not another scale
