@@ -14,10 +14,10 @@ variance estimates with heavy-tailed ratios, and that reading fails for them (``
 direct test is ``--packets-factor 4``, which re-simulates with 4× the packets (half the noise) and also scores the
 models against that label (``{model}_{kpi}_vs_resim``); if a model's error barely moves, it is the model's own.
 
-Signed figures (``median_log_ratio``): the median over paths of ``ln(a / b)`` for the re-simulated jitter label
-against the original (``resim_vs_label``: > 0 when more packets give a larger variance estimate, the bias of a
-short run) and for each model's jitter against each label (``{model}_vs_label``, ``{model}_vs_resim``: < 0 when
-it predicts less variance than the label).
+Signed figures (``jitter_median_log_ratio`` in the report, per band): the median over paths of ``ln(a / b)`` for
+the re-simulated jitter label against the original (``resim_vs_label``: > 0 when more packets give a larger
+variance estimate, the bias of a short run) and for each model's jitter against each label (``{model}_vs_label``,
+``{model}_vs_resim``: < 0 when it predicts less variance than the label).
 
 Usage::
 
