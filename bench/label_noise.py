@@ -37,18 +37,10 @@ from typing import Any
 import numpy as np
 from _report import machine_info, write_report
 from twin_hybrid_eval import BANDS, _band_names
+from twin_hybrid_eval import _ape as ape
 
 RESIM_SEED_OFFSET = 7919
 """Added to a sample's simulation seed for the second, independent simulation."""
-
-
-def ape(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``(N,)`` absolute percentage error of ``a`` against ``ref`` (in %).
-
-    >>> ape(np.array([1.1, 0.8]), np.array([1.0, 1.0])).round(1).tolist()
-    [10.0, 20.0]
-    """
-    return 100.0 * np.abs(np.asarray(a, dtype=np.float64) / np.asarray(ref, dtype=np.float64) - 1.0)
 
 
 def summarise(errors: dict[str, list[np.ndarray]]) -> dict[str, Any]:
