@@ -182,12 +182,13 @@ def fit_mondrian(residual: np.ndarray, load: np.ndarray, kind: str, coverage: fl
     """
     residual = np.asarray(residual, dtype=np.float64)
     bins = regime_bins(load, edges)
+    g = None if groups is None or min_groups <= 0 else np.asarray(groups)
     lo_all, hi_all = _split_quantiles(residual, coverage)
     los, his, ns, borrowed = [], [], [], []
     for k in range(len(edges) + 1):
-        r = residual[bins == k]
-        enough = r.size >= min_count and (
-            min_groups <= 0 or groups is None or np.unique(np.asarray(groups)[bins == k]).size >= min_groups)
+        in_bin = bins == k
+        r = residual[in_bin]
+        enough = r.size >= min_count and (g is None or np.unique(g[in_bin]).size >= min_groups)
         if enough:
             lo, hi = _split_quantiles(r, coverage)
         elif fallback is not None:
@@ -615,6 +616,17 @@ def _fallback_view(prior: Any, regime: int | None, kind: str, offset: str | None
     return view if same else None
 
 
+def _fit_entry(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | None, kind: str, coverage: float,
+               edges: tuple[float, ...], min_count: int, fallback: dict[str, Any] | None,
+               groups: np.ndarray | None, min_groups: int) -> dict[str, Any]:
+    """:func:`fit_mondrian_sized` when ``nodes`` is given, else :func:`fit_mondrian` (same arguments)."""
+    if nodes is None:
+        return fit_mondrian(residual, load, kind, coverage, edges=edges, min_count=min_count, fallback=fallback,
+                            groups=groups, min_groups=min_groups)
+    return fit_mondrian_sized(residual, load, nodes, kind, coverage, edges=edges, min_count=min_count,
+                              fallback=fallback, groups=groups, min_groups=min_groups)
+
+
 def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | None, regime: np.ndarray, kind: str,
                  coverage: float, edges: tuple[float, ...], min_count: int, prior: Any = None,
                  offset: str | None = None, groups: np.ndarray | None = None,
@@ -633,13 +645,8 @@ def _fit_regimes(residual: np.ndarray, load: np.ndarray, nodes: np.ndarray | Non
             entries.append(None)
             continue
         fb = _fallback_view(prior, k, kind, offset, coverage, edges)
-        g = None if groups is None else groups[sel]
-        if nodes is None:
-            e = fit_mondrian(residual[sel], load[sel], kind, coverage, edges=edges, min_count=min_count, fallback=fb,
-                             groups=g, min_groups=min_groups)
-        else:
-            e = fit_mondrian_sized(residual[sel], load[sel], nodes[sel], kind, coverage, edges=edges,
-                                   min_count=min_count, fallback=fb, groups=g, min_groups=min_groups)
+        e = _fit_entry(residual[sel], load[sel], None if nodes is None else nodes[sel], kind, coverage, edges,
+                       min_count, fb, None if groups is None else groups[sel], min_groups)
         entries.append({k2: v for k2, v in e.items() if k2 not in ("kind", "coverage", "edges", "size_edges")})
     if all(e is None for e in entries):
         return None
@@ -748,12 +755,8 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
         one_regime = int(present[0]) if present is not None and present.size == 1 else None
         fb = _fallback_view(prior, one_regime, kind, offset, coverage, edges)
         g = None if gr is None else gr[m_int]
-        if nd is not None:
-            entry = fit_mondrian_sized(r_int, load[m_int], nd[m_int], kind, coverage, edges=edges,
-                                       min_count=min_count, fallback=fb, groups=g, min_groups=min_groups)
-        else:
-            entry = fit_mondrian(r_int, load[m_int], kind, coverage, edges=edges, min_count=min_count, fallback=fb,
-                                 groups=g, min_groups=min_groups)
+        entry = _fit_entry(r_int, load[m_int], None if nd is None else nd[m_int], kind, coverage, edges, min_count,
+                           fb, g, min_groups)
         if offset is not None:
             entry["offset"] = offset
         if regime is not None:
