@@ -162,7 +162,11 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    rep = check_run(args.run_dir)
+    try:
+        rep = check_run(args.run_dir)
+    except (OSError, ValueError, KeyError) as exc:  # a missing file, bad JSON/Parquet, a manifest without a field
+        raise SystemExit(f"testbed_check: {args.run_dir} is not a readable testbed run "
+                         f"(twinwatch simulate telemetry --out DIR): {type(exc).__name__}: {exc}") from None
     write_report(rep.to_dict(), args.json, indent=2, sort_keys=True, nan_as_null=True)
 
 

@@ -56,3 +56,14 @@ def test_a_counter_restart_outside_every_labelled_event_is_unexplained() -> None
     assert not testbed_check._explained(raw % int(700e9), events)  # past the event and its two windows
     assert not testbed_check._explained(raw % int(580e9), events)
     assert not testbed_check._explained(b"KSCYng et-0/0/1 in-octets ts_ns=650000000000 value=0 kind=1", events)
+
+
+def test_a_folder_that_is_not_a_run_is_refused_by_name(tmp_path: Path) -> None:
+    import subprocess
+
+    (tmp_path / "manifest.json").write_text("{")
+    for run in (tmp_path / "missing", tmp_path):
+        proc = subprocess.run([sys.executable, str(BENCH / "testbed_check.py"), str(run)], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 1
+        assert "is not a readable testbed run" in proc.stderr and "Traceback" not in proc.stderr
