@@ -76,10 +76,15 @@ def counter_events(labels: list[dict[str, Any]], window_s: float) -> list[tuple[
 
 
 def _explained(raw: bytes, events: list[tuple[set[str], float, float]]) -> bool:
-    """Whether a counter-stage rejection (``raw`` = ``b"DEVICE IFACE FIELD ts_ns=... ..."``) is a labelled event's."""
-    parts = raw.decode(errors="replace").split()
-    ts = next((float(x[6:]) / 1e9 for x in parts if x.startswith("ts_ns=")), float("nan"))
-    return bool(parts) and any(parts[0] in devs and lo <= ts <= hi for devs, lo, hi in events)
+    """Whether a counter-stage rejection (its ``raw``, :func:`~telemetry_adapters.normalize.rejected_sample`) is a
+    labelled event's: the same device, within the event's window."""
+    from twinwatch.telemetry_adapters.normalize import rejected_sample
+
+    sample = rejected_sample(raw)
+    if sample is None:
+        return False
+    device, ts = sample[0], sample[3] / 1e9
+    return any(device in devs and lo <= ts <= hi for devs, lo, hi in events)
 
 
 def _lines(path: Path) -> list[bytes]:

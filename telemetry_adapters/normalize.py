@@ -106,7 +106,7 @@ from twinwatch.telemetry_adapters.interfaces import normalize_interface
 from twinwatch.telemetry_adapters.inventory import Inventory
 from twinwatch.telemetry_adapters.schema import KPIS, LINK_STATE_FIELDS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
 
-__all__ = ["MeasurementBatch", "NormalizeResult", "normalize"]
+__all__ = ["MeasurementBatch", "NormalizeResult", "normalize", "rejected_sample"]
 
 _KPI_NAMES: tuple[str, ...] = tuple(KPIS)
 _KPI = {k: i for i, k in enumerate(_KPI_NAMES)}
@@ -361,6 +361,30 @@ def _reject_rows(batch: SampleBatch, rows: npt.NDArray[np.int64], reason: str, w
         out.append(Rejection(reason, f"{batch.device[i]}:{batch.interface[i]} {batch.field[i]}: {why}", raw,
                              str(batch.source[i])))  # fmt: skip
     return out
+
+
+def rejected_sample(raw: bytes) -> tuple[str, str, str, int] | None:
+    """``(device, interface, field, ts_ns)`` of a sample :func:`normalize` rejected, from its ``Rejection.raw``.
+
+    The counter stage's rejections hold no original message (the decoder consumed it), so their ``raw`` is the
+    sample itself, ``b"DEVICE INTERFACE FIELD ts_ns=T value=V kind=K"`` (an interface name may hold spaces);
+    ``None`` for anything else.
+
+    >>> rejected_sample(b"r1 Ethernet 1/1 tx_octets ts_ns=1700000000000000000 value=5 kind=1")
+    ('r1', 'Ethernet 1/1', 'tx_octets', 1700000000000000000)
+    >>> rejected_sample(b'{"not": "a sample"}') is None
+    True
+    """
+    head, *tail = raw.decode(errors="replace").rsplit(" ", 3)
+    names = head.split(" ", 1)
+    if len(tail) != 3 or not tail[0].startswith("ts_ns=") or len(names) != 2 or " " not in names[1]:
+        return None
+    try:
+        ts = int(tail[0][6:])
+    except ValueError:
+        return None
+    interface, field = names[1].rsplit(" ", 1)
+    return names[0], interface, field, ts
 
 
 #: a status no kernel writes: rows withheld by normalize itself (bad capacity), skipped by select_rows

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,31 +32,41 @@ __all__ = ["calibrate"]
 _KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 
 
+@dataclass(frozen=True)
+class _Collected:
+    """What :func:`_collect` read: labels and predictions per KPI and, per path (all ``(P,)``), the path's
+    maximum offered load (ratio), its propagation delay (s), its network's size (nodes) and its sample's number."""
+
+    obs: dict[str, np.ndarray]
+    pred: dict[str, np.ndarray]
+    load: np.ndarray
+    prop: np.ndarray
+    nodes: np.ndarray
+    windows: np.ndarray
+    samples: int
+
+
 def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: bool, chunk: int = 16
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                        int]:
-    """Labels, predictions, path loads, ``(P,)`` path propagation delays (s), ``(P,)`` network sizes (nodes) and
-    ``(P,)`` sample numbers of every sample under ``data_dirs``, concatenated; and the sample count."""
+             ) -> _Collected:
+    """Every sample under ``data_dirs`` (at most ``limit``) through ``model``, concatenated over paths."""
     from twinwatch.twin.conformal import scenario_path_max_load
     from twinwatch.twin.datasets import iter_samples
     from twinwatch.twin.models import predict_many
 
     obs: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
     pred: dict[str, list[np.ndarray]] = {k: [] for k in _KPIS}
-    loads: list[np.ndarray] = []
-    props: list[np.ndarray] = []
-    nodes: list[np.ndarray] = []
-    windows: list[np.ndarray] = []
+    per_path: dict[str, list[np.ndarray]] = {k: [] for k in ("load", "prop", "nodes", "windows")}
     pending: list[Any] = []
     n = 0
 
     def flush() -> None:
         for s, p in zip(pending, predict_many(model, [s.scenario for s in pending]), strict=True):
             sc = s.scenario
-            loads.append(scenario_path_max_load(sc))
-            props.append(np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths))
-            nodes.append(np.full(sc.n_paths, float(sc.n_nodes)))
-            windows.append(np.full(sc.n_paths, len(windows), dtype=np.int64))
+            per_path["load"].append(scenario_path_max_load(sc))
+            per_path["prop"].append(np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links],
+                                                minlength=sc.n_paths))
+            per_path["nodes"].append(np.full(sc.n_paths, float(sc.n_nodes)))
+            per_path["windows"].append(np.full(sc.n_paths, len(per_path["windows"]), dtype=np.int64))
             for k in _KPIS:
                 obs[k].append(np.asarray(s.labels.path(k), dtype=np.float64))
                 pred[k].append(np.asarray(p.path(k), dtype=np.float64))
@@ -74,11 +85,12 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
             break
     if pending:
         flush()
-    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in obs.items()}
-    catp = {k: np.concatenate(v) if v else np.zeros(0) for k, v in pred.items()}
-    return (cat, catp, (np.concatenate(loads) if loads else np.zeros(0)),
-            (np.concatenate(props) if props else np.zeros(0)), (np.concatenate(nodes) if nodes else np.zeros(0)),
-            (np.concatenate(windows) if windows else np.zeros(0, dtype=np.int64)), n)
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    return _Collected({k: cat(v) for k, v in obs.items()}, {k: cat(v) for k, v in pred.items()},
+                      *(cat(per_path[k]) for k in ("load", "prop", "nodes", "windows")), n)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP)
@@ -170,13 +182,14 @@ def calibrate(data_dirs: tuple[Path, ...], model_name: str, checkpoint: Path | N
         raise click.UsageError(f"model {model.name!r} has no checkpoint to write into; pass --out FILE.json")
     t0 = time.perf_counter()
     with _as_click_errors():
-        obs, pred, load, prop, nodes, windows, n = _collect(model, data_dirs, limit, not progress)
+        got = _collect(model, data_dirs, limit, not progress)
+    obs, pred, load, prop, nodes, n = got.obs, got.pred, got.load, got.prop, got.nodes, got.samples
     if n == 0:
         raise click.ClickException(f"no samples found under {', '.join(map(str, data_dirs))}")
     queueing = delay_part == "queueing" and bool(np.any(prop > 0))
     current = getattr(model, "calibration", None) if sparse_bands == "checkpoint" else None
     cal = fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total",
-                          nodes=nodes if size_bands else None, fallback=current or None, groups=windows,
+                          nodes=nodes if size_bands else None, fallback=current or None, groups=got.windows,
                           min_groups=min_windows)
     if not cal:
         raise click.ClickException("no usable labels: every KPI had fewer than 10 scorable paths")
