@@ -411,7 +411,8 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     ``cfg.select`` is ``"objective"`` (:func:`selection_figure`).
     ``init_checkpoint`` fine-tunes: architecture, weights and feature
     statistics come from that model directory (``cfg.architecture`` is
-    ignored except its ``prior``, which a hybrid continues on; input weights the start never trained are zeroed, as
+    ignored except its ``prior``, which a hybrid continues on, and with ``reset_readout`` its
+    ``readout_hidden``; input weights the start never trained are zeroed, as
     :meth:`~twinwatch.twin.models.gnn.GNNModel.load` does), and the starting model is scored first as
     "epoch -1", so the result is never worse on the validation set than where
     it started.
@@ -427,7 +428,9 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     ``train_set`` built with the queueing-theory prior. ``reset_readout``
     zeroes a hybrid start's last readout layer
     (:func:`twinwatch.twin.models.warm_start.reset_readout`): the start then
-    predicts its prior, e.g. after switching ``cfg.architecture["prior"]``.
+    predicts its prior, e.g. after switching ``cfg.architecture["prior"]``; a
+    ``cfg.architecture["readout_hidden"]`` other than the start's rebuilds the
+    readout at that width (fresh hidden layer, zero last layer).
 
     ``on_event(kind, info)`` is called with ``"epoch_start"`` (``batches``),
     ``"batch"`` (``loss``) and ``"epoch_end"`` (``epoch``, ``train_loss`` (None for epoch -1, the
@@ -456,8 +459,8 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
         restat(net, old_stats, stats)  # the same function (untrained input weights zeroed, as GNNModel.load does)
         if convert:
             net = hybrid_from(net)
-        if reset_readout:
-            reset_hybrid_readout(net)
+        if reset_readout:  # at the configured width (the start's own unless cfg.architecture changes it)
+            reset_hybrid_readout(net, cfg.architecture.get("readout_hidden"))
     else:
         stats = FeatureStats.fit([e.graph for e in train_set])
         net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))
@@ -578,8 +581,9 @@ def split_examples(examples: Sequence[_T], val_fraction: float, seed: int = 0) -
 def qt_reference(examples: Sequence[Example]) -> dict[str, float]:
     """:func:`evaluate_examples` of the queueing-theory model on ``examples`` (graphs built with ``qt_prior=True``).
 
-    Scored as the untrained hybrid, whose zero last layer makes it equal to queueing theory
-    (``tests/unit/twin/test_gnn_hybrid.py``), so it reads the same prior the hybrid corrects.
+    Scored as the untrained hybrid, whose zero last layer makes it equal to queueing theory with independent hops
+    (``QueueingModel(own_size="independent")``, ``tests/unit/twin/test_gnn_hybrid.py``), so it reads the same prior
+    the hybrid corrects.
     """
     return evaluate_examples(RouteNetFermi(GNNConfig(hidden=4, iterations=1, readout_hidden=4, hybrid=True)),
                              examples, FeatureStats.identity())

@@ -99,6 +99,10 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @click.option("--reset-readout", is_flag=True,
               help="With --init-from a hybrid: zero its last readout layer, so training starts from the prior's own "
                    "predictions (message passing kept); for a hybrid continuing on another --prior.")
+@click.option("--readout-hidden", "readout_hidden", type=click.IntRange(min=1, max=4096), default=None,
+              help="Width of the readout MLP (default 32, or the --init-from model's own). Another width than "
+                   "the start's needs --reset-readout: the readout is rebuilt at that width (a fresh hidden layer, "
+                   "the last layer at zero), so training still starts from the prior's own predictions.")
 @click.option("--init-from", "init_from", metavar="DIR", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
@@ -124,7 +128,8 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @json_report_option
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
-          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, jitter_loss: str, select: str,
+          threads: int, hybrid: bool, prior: str | None, reset_readout: bool, readout_hidden: int | None,
+          jitter_loss: str, select: str,
           init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool, mlp_out: Path | None,
           progress: bool, json_report: str | None) -> None:
     import torch
@@ -143,8 +148,8 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     for out in (out_dir, mlp_out):
         if out is not None:
             _no_overlap(out, train_dirs + val_dirs, "--train/--val")
-    architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": 32, "hybrid": hybrid,
-                    "prior": prior or "classic"}
+    architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": readout_hidden or 32,
+                    "hybrid": hybrid, "prior": prior or "classic"}
     to_hybrid = False
     if init_from is not None:  # the model continues with the architecture it was trained with, recorded as such
         from twinwatch.twin.checkpoint import load_checkpoint
@@ -159,6 +164,11 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
         architecture["hybrid"] = hybrid
         if prior is not None:
             architecture["prior"] = prior
+        if readout_hidden is not None and readout_hidden != architecture["readout_hidden"]:
+            if not reset_readout:
+                raise click.UsageError(f"--readout-hidden {readout_hidden}: the --init-from model's readout is "
+                                       f"{architecture['readout_hidden']} wide; another width needs --reset-readout")
+            architecture["readout_hidden"] = readout_hidden
     if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "
                                "turned into a hybrid that starts at its prior anyway)")

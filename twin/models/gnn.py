@@ -21,7 +21,9 @@ path delay is the sum over hops, jitter the sum of per-hop variances, loss
 With ``GNNConfig(hybrid=True)`` the readout is :class:`HybridReadout`
 instead: the network corrects the queueing-theory (M/G/1/K) wait, transit
 variance and loss of every hop, which it also reads as inputs; propagation
-is not an input; the untrained network equals the queueing-theory model.
+is not an input; the untrained network equals the queueing-theory model
+with independent hops (``QueueingModel(own_size="independent")``: the readout
+sums per-hop variances, a packet's own transmission times included).
 Every prediction flags the paths whose inputs lie beyond the training range
 (:func:`path_out_of_domain`, ``Prediction.path_out_of_domain``).
 
@@ -537,7 +539,12 @@ class HybridReadout(PhysicsReadout):
 
     The last layer starts at zero, so an untrained network reproduces the
     queueing-theory model's path delay, jitter and loss (to float32
-    rounding and the 1e-30 floor of the drop prior). No occupancy floor.
+    rounding and the 1e-30 floor of the drop prior) with independent hops,
+    ``QueueingModel(own_size="independent")``: the path variance is the sum of
+    the hops' ``VarT``, each with the packet's own transmission-time variance,
+    where the default queueing model composes that part per packet
+    (:mod:`twinwatch.twin.models.qt`); the correction ``r_1`` has to learn the
+    difference. No occupancy floor.
     """
 
     def reset_parameters(self) -> None:

@@ -71,7 +71,14 @@ closer on GNNet, but went 0.09 pp past its rule's tolerance in one load band
 of the operated-network test set, so the default stays the classical model.
 
 *Paths.* Mean delay ``Σ_hops (E W + E[S_f]) + Σ propagation``; jitter
-(delay variance) ``Σ_hops Var T`` (independent hops); loss
+(delay variance) ``Σ_hops Var W + Var(L_f) (Σ_hops 1/C_h)²``: the waits of
+the hops independent (Kleinrock), but a packet keeps its size ``L_f`` over
+every hop, so its transmission times are one random variable scaled per hop
+and their variances add as a square of sums, not as a sum of squares (on
+``H`` equal links ``H`` times the independent sum; ``own_size="independent"``,
+Kleinrock's independent re-draw per hop, was the default until 2026-12-03 and
+under-predicted the jitter of mixed-size flows by ``H``:
+``bench/notes/twin_hybrid.md`` section 4m); loss
 ``1 − Π (1 − P_hop)``. A path with several flows mixes them by delivered
 packet rate (mean of the mixture, variance of the mixture).
 
@@ -208,6 +215,15 @@ class QueueingModel:
         Scale each port's wait by the share of residual work a packet can
         find ahead of it (see the module docstring); ``False`` (default):
         independent Poisson inputs (Kleinrock).
+    own_size
+        How a path's delay variance composes a packet's own transmission
+        times: ``"per-packet"`` — one size for the packet at every hop,
+        ``Var(L_f) (Σ_h 1/C_h)²``; ``"independent"`` — a size drawn afresh at
+        each hop, ``Σ_h Var(L_f)/C_h²`` (Kleinrock's independence, the
+        composition of the GNN hybrid's readout and of this model before
+        2026-12-03). Default (``None``): ``"per-packet"`` with the real sizes
+        (``service="mg1"``), ``"independent"`` with ``service="mm1"`` (the
+        textbook Jackson network, independent exponential hops).
     max_iter, tol
         Loss fixed point: at most ``max_iter`` iterations, stop when no queue's
         loss probability moves by more than ``tol``.
@@ -219,6 +235,7 @@ class QueueingModel:
     sp_order: tuple[int, ...] = (0, 1, 2)
     wfq: str = "fluid"
     input_smoothing: bool = False
+    own_size: str | None = None
     max_iter: int = 60
     tol: float = 1e-5
     damping: float = 0.7
@@ -230,6 +247,10 @@ class QueueingModel:
             raise ValueError(f"service must be 'mg1' or 'mm1', got {self.service!r}")
         if self.wfq not in ("fluid", "packet"):
             raise ValueError(f"wfq must be 'fluid' or 'packet', got {self.wfq!r}")
+        if self.own_size is None:
+            self.own_size = "independent" if self.service == "mm1" else "per-packet"
+        if self.own_size not in OWN_SIZE:
+            raise ValueError(f"own_size must be one of {OWN_SIZE}, got {self.own_size!r}")
         if sorted(self.sp_order) != list(range(MAX_QUEUES)):
             raise ValueError(f"sp_order must be a permutation of 0..{MAX_QUEUES - 1}, got {self.sp_order!r}")
         if self.max_iter < 1 or not self.tol > 0 or not 0 < self.damping <= 1:
@@ -254,7 +275,8 @@ class QueueingModel:
         lam_f = np.asarray(sc.flow_pkt_rate, dtype=np.float64)
         lam_f = np.where(lam_f > 0, lam_f, np.where(sc.flow_rate_bps > 0, sc.flow_rate_bps / m1, 0.0))
         st = self._solve(sc, topo, lam_f, (m1, m2, m3))
-        path_delay, path_var, path_loss = _compose_paths(sc, topo, st, lam_f, m1, m2)
+        path_delay, path_var, path_loss = _compose_paths(sc, topo, st, lam_f, m1, m2,
+                                                         per_packet=self.own_size == "per-packet")
         util, occ, link_loss = _link_kpis(sc, st)
         return Prediction(
             path_delay_s=path_delay,
@@ -374,6 +396,9 @@ class QueueingModel:
         )
 
 
+OWN_SIZE: tuple[str, ...] = ("per-packet", "independent")
+"""The compositions of a packet's own transmission times over a path (:class:`QueueingModel` ``own_size``)."""
+
 QT_VARIANTS: dict[str, dict[str, Any]] = {
     "packet": {"wfq": "packet", "input_smoothing": True},
     "classic": {"wfq": "fluid", "input_smoothing": False},
@@ -482,21 +507,30 @@ class _QueueState:
 
 
 def _compose_paths(
-    sc: Scenario, topo: _Topo, st: _QueueState, lam_f: np.ndarray, m1: np.ndarray, m2: np.ndarray
+    sc: Scenario, topo: _Topo, st: _QueueState, lam_f: np.ndarray, m1: np.ndarray, m2: np.ndarray,
+    *, per_packet: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-path mean delay, delay variance and loss ratio, ``(P,)`` each.
 
-    Hops add up per flow (independent hops); the flows of a path are mixed
-    by delivered packet rate.
+    Waits add up per flow (independent hops); a packet's own transmission
+    times are ``L / C_h`` for one size ``L`` (``per_packet``: variance
+    ``Var(L) (Σ_h 1/C_h)²``) or independent per hop (``Σ_h Var(L)/C_h²``); the
+    flows of a path are mixed by delivered packet rate.
     """
     fh_flow, fh_queue = topo.fh_flow, topo.fh_queue
     c_fh = st.c_tx[fh_queue]
-    fm1, fm2 = m1[fh_flow], m2[fh_flow]
+    fm1 = m1[fh_flow]
     nf, npth = sc.n_flows, sc.n_paths
     hop_mean = st.wait_mean[fh_queue] + fm1 / c_fh + sc.link_prop_delay_s[topo.fh_link]
-    hop_var = st.wait_var[fh_queue] + np.maximum(fm2 - fm1**2, 0.0) / c_fh**2
+    size_var = np.maximum(m2 - m1**2, 0.0)  # (F,) bits²
+    if per_packet:
+        hop_var = st.wait_var[fh_queue]
+        own = size_var * np.bincount(fh_flow, weights=1.0 / c_fh, minlength=nf) ** 2
+    else:
+        hop_var = st.wait_var[fh_queue] + size_var[fh_flow] / c_fh**2
+        own = 0.0
     f_delay = np.bincount(fh_flow, weights=hop_mean, minlength=nf)
-    f_var = np.bincount(fh_flow, weights=hop_var, minlength=nf)
+    f_var = np.bincount(fh_flow, weights=hop_var, minlength=nf) + own
     keep_log = np.log1p(-np.minimum(st.loss[fh_queue], 1.0 - 1e-15))
     delivered = lam_f * np.exp(np.bincount(fh_flow, weights=keep_log, minlength=nf))
     fp = sc.flow_path

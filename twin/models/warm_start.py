@@ -156,14 +156,27 @@ def hybrid_from(net: RouteNetFermi) -> RouteNetFermi:
 
 
 @torch.no_grad()
-def reset_readout(net: RouteNetFermi) -> RouteNetFermi:
+def reset_readout(net: RouteNetFermi, width: int | None = None) -> RouteNetFermi:
     """Zero (in place) a hybrid's last readout layer: it predicts its prior again, its message passing kept.
 
     The start for a hybrid continuing on another queueing-theory prior (``GNNConfig.prior``): its corrections
-    were learnt against the old prior, the representation they read is still of use.
+    were learnt against the old prior, the representation they read is still of use. With ``width`` other than
+    the readout's own (``GNNConfig.readout_hidden``), the readout is rebuilt at that width instead: a fresh
+    hidden layer (random) and a zero last layer, so the model still predicts its prior exactly.
+
+    >>> from twinwatch.twin.models.gnn import GNNConfig
+    >>> net = reset_readout(RouteNetFermi(GNNConfig(hidden=8, iterations=1, hybrid=True)), width=24)
+    >>> net.config.readout_hidden, tuple(net.readout.mlp[0].weight.shape), float(net.readout.mlp[2].weight.abs().sum())
+    (24, (24, 16), 0.0)
     """
     if not net.config.hybrid:
         raise ValueError("reset_readout: the model is not a hybrid")
+    if width is not None and width != net.config.readout_hidden:
+        if width < 1:
+            raise ValueError(f"reset_readout: width must be >= 1, got {width}")
+        net.config = replace(net.config, readout_hidden=width)
+        net.readout = type(net.readout)(net.config.hidden, width)  # HybridReadout: its last layer starts at zero
+        return net
     params = dict(net.named_parameters())
     for name in _READOUT_LAST:
         params[name].zero_()

@@ -173,6 +173,18 @@ def test_reset_readout_needs_a_hybrid_start(runner: CliRunner, tmp_path: Path, s
     assert res.exit_code == 2 and "--reset-readout needs --init-from a hybrid model" in res.output
 
 
+def test_readout_width_change_needs_reset_readout(runner: CliRunner, tmp_path: Path) -> None:
+    """--readout-hidden other than the --init-from model's own would leave its trained readout unloadable: refused
+    by name unless --reset-readout rebuilds it, before any data is read."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    start = str(Path(__file__).resolve().parents[3] / "twin/data/checkpoints/gnn")
+    res = run(runner, "twin", "train", "--train", str(tmp_path / "a"), "--val", str(tmp_path / "b"),
+              "--out", str(tmp_path / "m"), "--init-from", start, "--readout-hidden", "96")
+    assert res.exit_code == 2 and "another width needs --reset-readout" in res.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_refuses_to_write_into_its_data(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -54,7 +54,7 @@ def test_untrained_hybrid_is_queueing_theory(policy: str) -> None:
     torch.manual_seed(3)
     sc = _operated(policy=policy)
     out = _forward(RouteNetFermi(GNNConfig(**ARCH)), sc)
-    q = QueueingModel().predict(sc)
+    q = QueueingModel(own_size="independent").predict(sc)
     assert (q.path_delay_s > 0).all() and (q.path_jitter_s2 > 0).all()
     np.testing.assert_allclose(out["path_delay"], q.path_delay_s, rtol=1e-6)
     np.testing.assert_allclose(out["path_jitter"], q.path_jitter_s2, rtol=1e-4)
@@ -74,11 +74,31 @@ def test_a_reset_readout_predicts_the_new_prior() -> None:
     g = scenario_graph(sc, qt_prior=True, prior=net.config.prior)
     with torch.inference_mode():
         out = net.eval()(collate([g], FeatureStats.fit([g])))
-    q = QueueingModel(**QT_VARIANTS["packet"]).predict(sc)
+    q = QueueingModel(**QT_VARIANTS["packet"], own_size="independent").predict(sc)
     np.testing.assert_allclose(out["path_delay"].double().numpy(), q.path_delay_s, rtol=1e-6)
     assert torch.equal(net.path_gru.w_x.weight, gru)
     with pytest.raises(ValueError, match="not a hybrid"):
         reset_readout(RouteNetFermi(GNNConfig(hidden=8, iterations=1)))
+
+
+def test_a_readout_rebuilt_wider_still_predicts_the_prior() -> None:
+    """``reset_readout(net, width)``: a readout of another width, fresh hidden layer, zero last layer, so the model
+    predicts its prior exactly; the message passing is untouched and the width is recorded in the config."""
+    torch.manual_seed(2)
+    sc = _operated(policy="SP")
+    net = RouteNetFermi(GNNConfig(**ARCH))
+    torch.nn.init.normal_(net.readout.mlp[-1].weight, std=0.5)  # "trained"
+    gru = net.path_gru.w_x.weight.detach().clone()
+    reset_readout(net, width=3 * net.config.readout_hidden)
+    assert net.config.readout_hidden == 3 * ARCH["readout_hidden"]
+    assert net.readout.mlp[0].out_features == net.config.readout_hidden
+    out = _forward(net, sc)
+    q = QueueingModel(own_size="independent").predict(sc)
+    np.testing.assert_allclose(out["path_delay"], q.path_delay_s, rtol=1e-6)
+    np.testing.assert_allclose(out["path_jitter"], q.path_jitter_s2, rtol=1e-4)
+    assert torch.equal(net.path_gru.w_x.weight, gru)
+    with pytest.raises(ValueError, match="width must be >= 1"):
+        reset_readout(net, width=0)
 
 
 def test_hybrid_does_not_see_propagation() -> None:

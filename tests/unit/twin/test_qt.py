@@ -264,6 +264,29 @@ def test_rejects_bad_options() -> None:
         QueueingModel(sp_order=(0, 0, 1))
     with pytest.raises(ValueError, match="wfq must be 'fluid' or 'packet'"):
         QueueingModel(wfq="gps")
+    with pytest.raises(ValueError, match="own_size must be one of"):
+        QueueingModel(own_size="shared")
+
+
+def test_a_packet_keeps_its_size_over_the_hops() -> None:
+    """Path jitter composes a packet's own transmission times as one size over every hop: on a nearly idle tandem of
+    ``H`` links the delay variance is ``Var(L) (Σ 1/C_h)²``, ``H`` times (equal links) Kleinrock's independent sum
+    ``Σ Var(L)/C_h²``; the waits are unchanged, and a flow of one packet size has the same jitter either way."""
+    caps = (1e9, 1e9, 5e8, 1e9)  # four hops, one at half rate
+    links = [(h, h + 1, c) for h, c in enumerate(caps)]
+    sizes, probs = (512.0, 12000.0), (0.6, 0.4)
+    mixed = Scenario.build(5, links, {(0, 4): [0, 1, 2, 3, 4]},
+                           [Flow(0, 4, 1e3, sizes_bits=sizes, size_probs=probs)], queue_pkts=BIG)
+    var_l = float(np.dot(probs, np.square(sizes)) - np.dot(probs, sizes) ** 2)
+    inv = np.array([1.0 / c for c in caps])
+    per_packet = QueueingModel().predict(mixed).path_jitter_s2[0]
+    independent = QueueingModel(own_size="independent").predict(mixed).path_jitter_s2[0]
+    assert per_packet == pytest.approx(var_l * inv.sum() ** 2, rel=1e-3)  # idle: the waits' variance is ~0
+    assert independent == pytest.approx(var_l * (inv**2).sum(), rel=1e-3)
+    assert per_packet / independent == pytest.approx(inv.sum() ** 2 / (inv**2).sum(), rel=1e-3)  # 3.57, not 1
+    one = Scenario.build(5, links, {(0, 4): [0, 1, 2, 3, 4]}, [Flow(0, 4, 5e8, 1000.0)], queue_pkts=BIG)
+    assert QueueingModel().predict(one).path_jitter_s2[0] == QueueingModel(own_size="independent").predict(
+        one).path_jitter_s2[0] > 0
 
 
 def test_vectorised_large_scenario_is_fast() -> None:
