@@ -176,14 +176,16 @@ class GraphArrays:
         ``(H,)`` the flow's rate over the hop's link capacity.
     n_paths, n_links
         Entity counts of the scenario.
-    hop_qt_wait, hop_qt_var, hop_qt_tx, hop_qt_loss, hop_qt_x
+    hop_qt_wait, hop_qt_var, hop_qt_tx, hop_qt_loss, hop_qt_x, hop_qt_txsd
         Only with ``scenario_graph(..., qt_prior=True)`` (else ``None``): the
         queueing-theory prior of the hybrid GNN per hop,
         :meth:`twinwatch.twin.models.qt.QueueingModel.hop_quantities` — mean wait (time unit;
         with the slowdown of a class served at its share of the link counted as waiting),
         transit-time variance ``Var W + Var S_f`` (time unit²), the flow's own
         transmission time at line rate ``s_f / C`` (time unit), the queue's drop probability, all ``(H,)``;
-        and the ``(H, |HOP_QT_FEATURES|)`` scale-free inputs built from them.
+        the ``(H, |HOP_QT_FEATURES|)`` scale-free inputs built from them; and the standard deviation of the
+        flow's own transmission time at the hop, ``σ(S_f)`` (time unit, ``(H,)``), whose per-flow sum squared is
+        the path's own-size variance when a packet keeps its size (``GNNConfig.own_size``).
     """
 
     flow_x: np.ndarray
@@ -211,6 +213,7 @@ class GraphArrays:
     hop_qt_tx: np.ndarray | None = None
     hop_qt_loss: np.ndarray | None = None
     hop_qt_x: np.ndarray | None = None
+    hop_qt_txsd: np.ndarray | None = None
 
     @property
     def n_flows(self) -> int:
@@ -366,7 +369,8 @@ def scenario_graph(sc: Scenario, *, qt_prior: bool = False, prior: str = "classi
         transit_var = hq.wait_var + hq.tx_var
         qt = {"hop_qt_wait": wait.astype(f32), "hop_qt_var": transit_var.astype(f32),
               "hop_qt_tx": tx_line.astype(f32), "hop_qt_loss": hq.loss.astype(f32),
-              "hop_qt_x": np.column_stack([np.log1p(wait / tx_line), np.log1p(transit_var / tx_line**2)]).astype(f32)}
+              "hop_qt_x": np.column_stack([np.log1p(wait / tx_line), np.log1p(transit_var / tx_line**2)]).astype(f32),
+              "hop_qt_txsd": np.sqrt(hq.tx_var).astype(f32)}
     return GraphArrays(
         flow_x=flow_x.astype(f32), queue_x=queue_x.astype(f32), link_x=link_x.astype(f32), hop_x=hop_x.astype(f32),
         hop_flow=hop_flow, hop_index=hop_index, hop_queue=hop_queue, hop_link=hop_link,
@@ -496,6 +500,7 @@ class GraphBatch:
     hop_qt_tx: torch.Tensor | None = None
     hop_qt_loss: torch.Tensor | None = None
     hop_qt_x: torch.Tensor | None = None
+    hop_qt_txsd: torch.Tensor | None = None
 
     @property
     def n_flows(self) -> int:
@@ -573,6 +578,8 @@ def collate(graphs: list[GraphArrays], stats: FeatureStats) -> GraphBatch:
     if all(g.hop_qt_x is not None for g in graphs) and "hop_qt" in stats.mean:
         qt = {name: hop(cat(name)) for name in ("hop_qt_wait", "hop_qt_var", "hop_qt_tx", "hop_qt_loss")}
         qt["hop_qt_x"] = hop(stats.apply("hop_qt", cat("hop_qt_x")))
+        if all(g.hop_qt_txsd is not None for g in graphs):
+            qt["hop_qt_txsd"] = hop(cat("hop_qt_txsd"))
     return GraphBatch(
         flow_x=flow(stats.apply("flow", cat("flow_x"))),
         queue_x=t(stats.apply("queue", cat("queue_x"))),

@@ -412,7 +412,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     ``init_checkpoint`` fine-tunes: architecture, weights and feature
     statistics come from that model directory (``cfg.architecture`` is
     ignored except its ``prior``, which a hybrid continues on, and with ``reset_readout`` its
-    ``readout_hidden``; input weights the start never trained are zeroed, as
+    ``readout_hidden`` and ``own_size``; input weights the start never trained are zeroed, as
     :meth:`~twinwatch.twin.models.gnn.GNNModel.load` does), and the starting model is scored first as
     "epoch -1", so the result is never worse on the validation set than where
     it started.
@@ -459,8 +459,11 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
         restat(net, old_stats, stats)  # the same function (untrained input weights zeroed, as GNNModel.load does)
         if convert:
             net = hybrid_from(net)
-        if reset_readout:  # at the configured width (the start's own unless cfg.architecture changes it)
-            reset_hybrid_readout(net, cfg.architecture.get("readout_hidden"))
+            own = cfg.architecture.get("own_size")
+            if own is not None and own != net.config.own_size:  # its readout starts at the prior anyway
+                reset_hybrid_readout(net, own_size=own)
+        if reset_readout:  # at the configured width and own-size composition (the start's own unless changed)
+            reset_hybrid_readout(net, cfg.architecture.get("readout_hidden"), cfg.architecture.get("own_size"))
     else:
         stats = FeatureStats.fit([e.graph for e in train_set])
         net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))

@@ -103,6 +103,12 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
               help="Width of the readout MLP (default 32, or the --init-from model's own). Another width than "
                    "the start's needs --reset-readout: the readout is rebuilt at that width (a fresh hidden layer, "
                    "the last layer at zero), so training still starts from the prior's own predictions.")
+@click.option("--own-size", "own_size", type=click.Choice(["independent", "per-packet"]), default=None,
+              help="How the hybrid composes a packet's own transmission times over its path: independent (the "
+                   "default, or the --init-from model's own: the readout's variance correction scales each hop's "
+                   "whole transit variance) or per-packet (a packet keeps its size over the path: that part is "
+                   "added exactly, the correction scales the waits' variance only). Another value than an "
+                   "--init-from hybrid's own needs --reset-readout.")
 @click.option("--init-from", "init_from", metavar="DIR", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
@@ -129,7 +135,7 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
           threads: int, hybrid: bool, prior: str | None, reset_readout: bool, readout_hidden: int | None,
-          jitter_loss: str, select: str,
+          own_size: str | None, jitter_loss: str, select: str,
           init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool, mlp_out: Path | None,
           progress: bool, json_report: str | None) -> None:
     import torch
@@ -149,7 +155,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
         if out is not None:
             _no_overlap(out, train_dirs + val_dirs, "--train/--val")
     architecture = {"hidden": hidden, "iterations": iterations, "readout_hidden": readout_hidden or 32,
-                    "hybrid": hybrid, "prior": prior or "classic"}
+                    "hybrid": hybrid, "prior": prior or "classic", "own_size": own_size or "independent"}
     to_hybrid = False
     if init_from is not None:  # the model continues with the architecture it was trained with, recorded as such
         from twinwatch.twin.checkpoint import load_checkpoint
@@ -169,6 +175,14 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
                 raise click.UsageError(f"--readout-hidden {readout_hidden}: the --init-from model's readout is "
                                        f"{architecture['readout_hidden']} wide; another width needs --reset-readout")
             architecture["readout_hidden"] = readout_hidden
+        start_own = architecture.get("own_size", "independent")
+        if own_size is not None and own_size != start_own:
+            if not (reset_readout or to_hybrid):  # a first-generation start gets a fresh hybrid readout anyway
+                raise click.UsageError(f"--own-size {own_size}: the --init-from model composes {start_own}; "
+                                       "another composition needs --reset-readout")
+            architecture["own_size"] = own_size
+    if architecture.get("own_size") == "per-packet" and not architecture["hybrid"]:
+        raise click.UsageError("--own-size per-packet is an option of the hybrid (--hybrid)")
     if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "
                                "turned into a hybrid that starts at its prior anyway)")

@@ -129,6 +129,15 @@ class GNNConfig:
         (:data:`twinwatch.twin.models.qt.QT_VARIANTS`): ``"classic"`` (the
         default, and what a stored config without the key means) or
         ``"packet"``.
+    own_size
+        How the hybrid composes a packet's own transmission times over its
+        path (:data:`twinwatch.twin.models.qt.OWN_SIZE`): ``"independent"``
+        (the default, and what a stored config without the key means) — the
+        readout's correction ``r_1`` scales each hop's whole transit variance
+        and the hops add up; ``"per-packet"`` — ``r_1`` scales the hop's wait
+        variance only, and the flow's own-size variance ``(Σ_h σ(S_f)/C_h)²``
+        is added exactly, outside the learned part (a packet keeps its size
+        over the path), so the untrained hybrid equals ``QueueingModel(own_size="per-packet")``.
     """
 
     hidden: int = 32
@@ -136,13 +145,20 @@ class GNNConfig:
     readout_hidden: int = 32
     hybrid: bool = False
     prior: str = "classic"
+    own_size: str = "independent"
+
+    def __post_init__(self) -> None:
+        if self.own_size not in ("independent", "per-packet"):
+            raise ValueError(f"own_size must be 'independent' or 'per-packet', got {self.own_size!r}")
+        if self.own_size == "per-packet" and not self.hybrid:
+            raise ValueError("own_size='per-packet' is a hybrid readout option (hybrid=True)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GNNConfig:
-        keys = ("hidden", "iterations", "readout_hidden", "hybrid", "prior")
+        keys = ("hidden", "iterations", "readout_hidden", "hybrid", "prior", "own_size")
         return cls(**{k: d[k] for k in keys if k in d})
 
 
@@ -442,6 +458,10 @@ class PhysicsReadout(nn.Module):
         nn.init.normal_(last.weight, std=1e-3)
         nn.init.zeros_(last.bias)
 
+    def own_variance(self, b: GraphBatch) -> Tensor | float:
+        """``(F,)`` delay variance of each flow that no hop's term holds (time unit²); none here."""
+        return 0.0
+
     def hop_terms(self, raw: Tensor, b: GraphBatch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Per hop ``(queueing, transmission, variance, drop, occupancy)`` from the readout MLP's ``(H, 3)`` output."""
         cap = b.hop_capacity
@@ -480,7 +500,7 @@ class PhysicsReadout(nn.Module):
         # propagation is common to the flows of a path: mix the flows on the queueing part (float32 keeps µs
         # differences beside ms of propagation) and add the path's propagation afterwards
         flow_delay = scatter(queueing + transmission, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
-        flow_var = scatter(var_h, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
+        flow_var = scatter(var_h, b.hop_flow, dim=0, dim_size=n_f, reduce="sum") + self.own_variance(b)
         flow_keep = torch.exp(scatter(log_keep, b.hop_flow, dim=0, dim_size=n_f, reduce="sum"))
         flow_prop = scatter(b.hop_prop, b.hop_flow, dim=0, dim_size=n_f, reduce="sum")
         w = b.flow_weight
@@ -533,7 +553,9 @@ class HybridReadout(PhysicsReadout):
     ``EW``, the term the network corrects):
 
     - delay ``d_h = EW · exp(r_0) + t_f + prop_l`` (propagation exact, outside the learned part);
-    - variance ``v_h = VarT · exp(r_1)``;
+    - variance ``v_h = VarT · exp(r_1)``; with ``per_packet`` (``GNNConfig.own_size="per-packet"``)
+      ``v_h = (VarT − σ_h²) · exp(r_1)``, ``σ_h`` the standard deviation of the flow's own transmission
+      time at the hop, and the flow's variance gains ``(Σ_h σ_h)²`` exactly (a packet keeps its size);
     - drop ``p_h = σ(logit(p) + r_2)``;
     - occupancy (packets waiting, for the link KPI) ``EW · exp(r_0) · C / a``.
 
@@ -547,6 +569,10 @@ class HybridReadout(PhysicsReadout):
     difference. No occupancy floor.
     """
 
+    def __init__(self, hidden: int, readout_hidden: int, per_packet: bool = False) -> None:
+        super().__init__(hidden, readout_hidden)
+        self.per_packet = per_packet
+
     def reset_parameters(self) -> None:
         super().reset_parameters()
         last = self.mlp[-1]
@@ -554,13 +580,26 @@ class HybridReadout(PhysicsReadout):
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
 
+    def _own_sd(self, b: GraphBatch) -> Tensor:
+        if b.hop_qt_txsd is None:
+            raise ValueError("hybrid GNN (own_size='per-packet'): the graph batch has no own transmission-time "
+                             "deviation; build the graphs with this version's scenario_graph(sc, qt_prior=True)")
+        return b.hop_qt_txsd
+
+    def own_variance(self, b: GraphBatch) -> Tensor | float:
+        """With ``per_packet``: ``(F,)`` ``(Σ_h σ_h)²``, the variance of a packet's own transmission times."""
+        if not self.per_packet:
+            return 0.0
+        return scatter(self._own_sd(b), b.hop_flow, dim=0, dim_size=b.n_flows, reduce="sum") ** 2
+
     def hop_terms(self, raw: Tensor, b: GraphBatch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         if b.hop_qt_wait is None or b.hop_qt_var is None or b.hop_qt_tx is None or b.hop_qt_loss is None:
             raise ValueError("hybrid GNN: the graph batch has no queueing-theory prior; build the graphs with "
                              "scenario_graph(sc, qt_prior=True) and feature statistics that include 'hop_qt'")
         queueing = b.hop_qt_wait * torch.exp(raw[:, 0])
         transmission = b.hop_qt_tx
-        var_h = b.hop_qt_var * torch.exp(raw[:, 1])
+        prior_var = (b.hop_qt_var - self._own_sd(b) ** 2).clamp_min(0.0) if self.per_packet else b.hop_qt_var
+        var_h = prior_var * torch.exp(raw[:, 1])
         pb = b.hop_qt_loss.clamp(1e-30, 1 - 1e-6)  # float32 holds 1e-30: a lossless queue stays (nearly) lossless
         drop = torch.sigmoid(torch.log(pb) - torch.log1p(-pb) + raw[:, 2])
         occ = queueing * b.hop_capacity / b.queue_size[b.hop_queue].clamp_min(1e-12)
@@ -594,7 +633,9 @@ class RouteNetFermi(nn.Module):
         self.path_gru = PathGRU(d, len(HOP_FEATURES) + (len(HOP_QT_FEATURES) if hybrid else 0))
         self.queue_update = QueueUpdate(d)
         self.link_update = LinkUpdate(d)
-        self.readout = (HybridReadout if hybrid else PhysicsReadout)(d, self.config.readout_hidden)
+        self.readout: PhysicsReadout = (
+            HybridReadout(d, self.config.readout_hidden, per_packet=self.config.own_size == "per-packet") if hybrid
+            else PhysicsReadout(d, self.config.readout_hidden))
         self._workspace = _Workspace()
 
     def forward(self, b: GraphBatch) -> dict[str, Tensor]:

@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from twinwatch.twin.features import HOP_FEATURES, HOP_QT_FEATURES, QUEUE_FEATURES, FeatureStats
-from twinwatch.twin.models.gnn import RouteNetFermi
+from twinwatch.twin.models.gnn import HybridReadout, RouteNetFermi
 
 __all__ = ["CONSTANT_STD", "hybrid_from", "reset_readout", "restat", "zero_untrained_inputs"]
 
@@ -156,26 +156,36 @@ def hybrid_from(net: RouteNetFermi) -> RouteNetFermi:
 
 
 @torch.no_grad()
-def reset_readout(net: RouteNetFermi, width: int | None = None) -> RouteNetFermi:
+def reset_readout(net: RouteNetFermi, width: int | None = None, own_size: str | None = None) -> RouteNetFermi:
     """Zero (in place) a hybrid's last readout layer: it predicts its prior again, its message passing kept.
 
     The start for a hybrid continuing on another queueing-theory prior (``GNNConfig.prior``): its corrections
     were learnt against the old prior, the representation they read is still of use. With ``width`` other than
     the readout's own (``GNNConfig.readout_hidden``), the readout is rebuilt at that width instead: a fresh
-    hidden layer (random) and a zero last layer, so the model still predicts its prior exactly.
+    hidden layer (random) and a zero last layer, so the model still predicts its prior exactly. ``own_size``
+    (``GNNConfig.own_size``) switches how the readout composes a packet's own transmission times; the model then
+    predicts that prior (``QueueingModel(own_size=...)``).
 
     >>> from twinwatch.twin.models.gnn import GNNConfig
-    >>> net = reset_readout(RouteNetFermi(GNNConfig(hidden=8, iterations=1, hybrid=True)), width=24)
-    >>> net.config.readout_hidden, tuple(net.readout.mlp[0].weight.shape), float(net.readout.mlp[2].weight.abs().sum())
+    >>> net = reset_readout(RouteNetFermi(GNNConfig(hidden=8, iterations=1, hybrid=True)), width=24,
+    ...                     own_size="per-packet")
+    >>> last = net.readout.mlp[2].weight.detach()
+    >>> net.config.readout_hidden, tuple(net.readout.mlp[0].weight.shape), float(last.abs().sum())
     (24, (24, 16), 0.0)
+    >>> net.config.own_size, net.readout.per_packet
+    ('per-packet', True)
     """
     if not net.config.hybrid:
         raise ValueError("reset_readout: the model is not a hybrid")
+    if own_size is not None and own_size != net.config.own_size:
+        net.config = replace(net.config, own_size=own_size)  # validated by GNNConfig
+        net.readout.per_packet = own_size == "per-packet"  # type: ignore[union-attr]
     if width is not None and width != net.config.readout_hidden:
         if width < 1:
             raise ValueError(f"reset_readout: width must be >= 1, got {width}")
         net.config = replace(net.config, readout_hidden=width)
-        net.readout = type(net.readout)(net.config.hidden, width)  # HybridReadout: its last layer starts at zero
+        # a HybridReadout: its last layer starts at zero
+        net.readout = HybridReadout(net.config.hidden, width, per_packet=net.config.own_size == "per-packet")
         return net
     params = dict(net.named_parameters())
     for name in _READOUT_LAST:

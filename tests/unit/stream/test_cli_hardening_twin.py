@@ -185,6 +185,20 @@ def test_readout_width_change_needs_reset_readout(runner: CliRunner, tmp_path: P
     assert not (tmp_path / "m").exists()
 
 
+def test_own_size_change_needs_reset_readout_and_a_hybrid(runner: CliRunner, tmp_path: Path) -> None:
+    """--own-size per-packet: refused for a first-generation model, and for an --init-from hybrid composed otherwise
+    unless --reset-readout, before any data is read."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    base = ["twin", "train", "--train", str(tmp_path / "a"), "--val", str(tmp_path / "b"), "--out", str(tmp_path / "m")]
+    res = run(runner, *base, "--own-size", "per-packet")
+    assert res.exit_code == 2 and "--own-size per-packet is an option of the hybrid" in res.output
+    start = str(Path(__file__).resolve().parents[3] / "twin/data/checkpoints/gnn")
+    res = run(runner, *base, "--init-from", start, "--own-size", "per-packet")
+    assert res.exit_code == 2 and "another composition needs --reset-readout" in res.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_refuses_to_write_into_its_data(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -61,6 +61,43 @@ def test_untrained_hybrid_is_queueing_theory(policy: str) -> None:
     np.testing.assert_allclose(out["path_loss"], q.path_loss_ratio, atol=1e-9)
 
 
+@pytest.mark.parametrize("prior", ["classic", "packet"])
+def test_untrained_per_packet_hybrid_is_per_packet_queueing_theory(prior: str) -> None:
+    """``own_size="per-packet"``: the own-size variance is composed exactly outside the learned part, so the
+    untrained hybrid equals ``QueueingModel(own_size="per-packet")`` (with mixed sizes on 3-4-hop paths, larger than
+    the independent composition); training inputs are unchanged, so the checkpoint format is too."""
+    torch.manual_seed(4)
+    sc = _operated(policy="FIFO")
+    net = RouteNetFermi(GNNConfig(**ARCH, prior=prior, own_size="per-packet"))
+    g = scenario_graph(sc, qt_prior=True, prior=prior)
+    with torch.inference_mode():
+        out = net.eval()(collate([g], FeatureStats.fit([g])))
+    q = QueueingModel(**QT_VARIANTS[prior]).predict(sc)
+    qi = QueueingModel(**QT_VARIANTS[prior], own_size="independent").predict(sc)
+    np.testing.assert_allclose(out["path_jitter"].double().numpy(), q.path_jitter_s2, rtol=1e-4)
+    np.testing.assert_allclose(out["path_delay"].double().numpy(), q.path_delay_s, rtol=1e-6)
+    assert (q.path_jitter_s2 > qi.path_jitter_s2).all()
+    assert GNNConfig.from_dict(net.config.to_dict()).own_size == "per-packet"
+    assert GNNConfig.from_dict({k: v for k, v in ARCH.items()}).own_size == "independent"  # stored configs before it
+    with pytest.raises(ValueError, match="own_size must be"):
+        GNNConfig(**ARCH, own_size="shared")
+    with pytest.raises(ValueError, match="hybrid readout option"):
+        GNNConfig(hidden=8, own_size="per-packet")
+
+
+def test_a_reset_readout_switches_the_own_size_composition() -> None:
+    """A trained independent hybrid reset to ``per-packet`` predicts the per-packet prior; its hidden layer kept."""
+    torch.manual_seed(5)
+    sc = _operated(policy="SP")
+    net = RouteNetFermi(GNNConfig(**ARCH))
+    torch.nn.init.normal_(net.readout.mlp[-1].weight, std=0.5)  # "trained"
+    hidden = net.readout.mlp[0].weight.detach().clone()
+    reset_readout(net, own_size="per-packet")
+    assert net.config.own_size == "per-packet" and torch.equal(net.readout.mlp[0].weight, hidden)
+    out = _forward(net, sc)
+    np.testing.assert_allclose(out["path_jitter"], QueueingModel().predict(sc).path_jitter_s2, rtol=1e-4)
+
+
 def test_a_reset_readout_predicts_the_new_prior() -> None:
     """A trained hybrid switched to the packet-level prior and reset predicts qt-packet exactly (its message
     passing untouched); a first-generation model has no hybrid readout to reset."""
