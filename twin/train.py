@@ -584,12 +584,12 @@ def split_examples(examples: Sequence[_T], val_fraction: float, seed: int = 0) -
 def qt_reference(examples: Sequence[Example]) -> dict[str, float]:
     """:func:`evaluate_examples` of the queueing-theory model on ``examples`` (graphs built with ``qt_prior=True``).
 
-    Scored as the untrained hybrid, whose zero last layer makes it equal to queueing theory with independent hops
-    (``QueueingModel(own_size="independent")``, ``tests/unit/twin/test_gnn_hybrid.py``), so it reads the same prior
-    the hybrid corrects.
+    Scored as the untrained hybrid composing a packet's own size over its path (``own_size="per-packet"``), whose
+    zero last layer makes it equal to queueing theory (``tests/unit/twin/test_gnn_hybrid.py``), so it reads the
+    same per-hop prior the hybrid corrects.
     """
-    return evaluate_examples(RouteNetFermi(GNNConfig(hidden=4, iterations=1, readout_hidden=4, hybrid=True)),
-                             examples, FeatureStats.identity())
+    net = RouteNetFermi(GNNConfig(hidden=4, iterations=1, readout_hidden=4, hybrid=True, own_size="per-packet"))
+    return evaluate_examples(net, examples, FeatureStats.identity())
 
 
 def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base: str | os.PathLike[str], *,
