@@ -24,6 +24,7 @@ from twinwatch.stream.commands._options import (
     progress_option,
     write_json_report,
 )
+from twinwatch.twin.models.qt import OWN_SIZE, QT_VARIANTS
 
 __all__ = ["train"]
 
@@ -92,7 +93,7 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "untrained, it is queueing theory) instead of the first-generation readout. With --init-from "
                    "a first-generation model: the hybrid starts from its trained message passing, its readout at "
                    "queueing theory (implies --refit-stats).")
-@click.option("--prior", type=click.Choice(["packet", "classic"]), default=None,
+@click.option("--prior", type=click.Choice(list(QT_VARIANTS)), default=None,
               help="The hybrid's queueing-theory variant: classic (the default; the qt model) or packet (line-rate "
                    "WFQ and input smoothing, the qt-packet model). With --init-from: the start's own unless given "
                    "(a hybrid can continue on another prior; see --reset-readout).")
@@ -103,7 +104,7 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
               help="Width of the readout MLP (default 32, or the --init-from model's own). Another width than "
                    "the start's needs --reset-readout: the readout is rebuilt at that width (a fresh hidden layer, "
                    "the last layer at zero), so training still starts from the prior's own predictions.")
-@click.option("--own-size", "own_size", type=click.Choice(["independent", "per-packet"]), default=None,
+@click.option("--own-size", "own_size", type=click.Choice(list(OWN_SIZE)), default=None,
               help="How the hybrid composes a packet's own transmission times over its path: independent (the "
                    "default, or the --init-from model's own: the readout's variance correction scales each hop's "
                    "whole transit variance) or per-packet (a packet keeps its size over the path: that part is "
@@ -181,7 +182,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
                 raise click.UsageError(f"--own-size {own_size}: the --init-from model composes {start_own}; "
                                        "another composition needs --reset-readout")
             architecture["own_size"] = own_size
-    if architecture.get("own_size") == "per-packet" and not architecture["hybrid"]:
+    if architecture.get("own_size") == OWN_SIZE[0] and not architecture["hybrid"]:
         raise click.UsageError("--own-size per-packet is an option of the hybrid (--hybrid)")
     if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "

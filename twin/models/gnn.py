@@ -81,6 +81,7 @@ from twinwatch.twin.features import (
 )
 from twinwatch.twin.kpis import Prediction, queue_occupancy_ratio
 from twinwatch.twin.models.bounds import OutOfDomainWarning, apply_physical_bounds
+from twinwatch.twin.models.qt import OWN_SIZE
 from twinwatch.twin.scenario import MAX_QUEUES
 
 if TYPE_CHECKING:
@@ -148,10 +149,15 @@ class GNNConfig:
     own_size: str = "independent"
 
     def __post_init__(self) -> None:
-        if self.own_size not in ("independent", "per-packet"):
-            raise ValueError(f"own_size must be 'independent' or 'per-packet', got {self.own_size!r}")
-        if self.own_size == "per-packet" and not self.hybrid:
+        if self.own_size not in OWN_SIZE:
+            raise ValueError(f"own_size must be one of {OWN_SIZE}, got {self.own_size!r}")
+        if self.per_packet and not self.hybrid:
             raise ValueError("own_size='per-packet' is a hybrid readout option (hybrid=True)")
+
+    @property
+    def per_packet(self) -> bool:
+        """Whether the readout composes a packet's own transmission times exactly (``own_size="per-packet"``)."""
+        return self.own_size == "per-packet"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -634,7 +640,7 @@ class RouteNetFermi(nn.Module):
         self.queue_update = QueueUpdate(d)
         self.link_update = LinkUpdate(d)
         self.readout: PhysicsReadout = (
-            HybridReadout(d, self.config.readout_hidden, per_packet=self.config.own_size == "per-packet") if hybrid
+            HybridReadout(d, self.config.readout_hidden, per_packet=self.config.per_packet) if hybrid
             else PhysicsReadout(d, self.config.readout_hidden))
         self._workspace = _Workspace()
 

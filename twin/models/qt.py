@@ -276,7 +276,7 @@ class QueueingModel:
         lam_f = np.where(lam_f > 0, lam_f, np.where(sc.flow_rate_bps > 0, sc.flow_rate_bps / m1, 0.0))
         st = self._solve(sc, topo, lam_f, (m1, m2, m3))
         path_delay, path_var, path_loss = _compose_paths(sc, topo, st, lam_f, m1, m2,
-                                                         per_packet=self.own_size == "per-packet")
+                                                         per_packet=self.own_size == OWN_SIZE[0])
         util, occ, link_loss = _link_kpis(sc, st)
         return Prediction(
             path_delay_s=path_delay,

@@ -179,13 +179,13 @@ def reset_readout(net: RouteNetFermi, width: int | None = None, own_size: str | 
         raise ValueError("reset_readout: the model is not a hybrid")
     if own_size is not None and own_size != net.config.own_size:
         net.config = replace(net.config, own_size=own_size)  # validated by GNNConfig
-        net.readout.per_packet = own_size == "per-packet"  # type: ignore[union-attr]
+        net.readout.per_packet = net.config.per_packet  # type: ignore[union-attr]
     if width is not None and width != net.config.readout_hidden:
         if width < 1:
             raise ValueError(f"reset_readout: width must be >= 1, got {width}")
         net.config = replace(net.config, readout_hidden=width)
         # a HybridReadout: its last layer starts at zero
-        net.readout = HybridReadout(net.config.hidden, width, per_packet=net.config.own_size == "per-packet")
+        net.readout = HybridReadout(net.config.hidden, width, per_packet=net.config.per_packet)
         return net
     params = dict(net.named_parameters())
     for name in _READOUT_LAST:
