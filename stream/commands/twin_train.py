@@ -94,9 +94,11 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "a first-generation model: the hybrid starts from its trained message passing, its readout at "
                    "queueing theory (implies --refit-stats).")
 @click.option("--prior", type=click.Choice(list(QT_VARIANTS)), default=None,
-              help="The hybrid's queueing-theory variant: classic (the default; the qt model) or packet (line-rate "
-                   "WFQ and input smoothing, the qt-packet model). With --init-from: the start's own unless given "
-                   "(a hybrid can continue on another prior; see --reset-readout).")
+              help="The hybrid's queueing-theory variant: classic (the default) or packet (line-rate WFQ and "
+                   "input smoothing), both with the other ToS classes' wait in the mean only, as the stored "
+                   "hybrids were trained; or packet-moments (packet with that wait in the variance too, the "
+                   "qt-packet model). With --init-from: the start's own unless given (a hybrid can continue on "
+                   "another prior; see --reset-readout).")
 @click.option("--reset-readout", is_flag=True,
               help="With --init-from a hybrid: zero its last readout layer, so training starts from the prior's own "
                    "predictions (message passing kept); for a hybrid continuing on another --prior.")

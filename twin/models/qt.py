@@ -224,6 +224,17 @@ class QueueingModel:
         2026-12-03). Default (``None``): ``"per-packet"`` with the real sizes
         (``service="mg1"``), ``"independent"`` with ``service="mm1"`` (the
         textbook Jackson network, independent exponential hops).
+    class_wait
+        How the wait behind *other* ToS classes' packets at an SP, WFQ or DRR
+        port counts: ``"moments"`` (default) — in the mean and the variance
+        (at SP ports Kesten and Runnenburg's second moment of the
+        non-preemptive priority M/G/1 wait; at WFQ/DRR ports with
+        ``wfq="packet"`` the variance of the other class's residual
+        transmission); ``"mean"`` — in the mean only, the variance being the
+        class's own queue's at its reduced capacity (this model before
+        2026-12-04, and the prior the shipped hybrid GNN was trained on:
+        2–9 times too small a wait variance at lightly loaded multi-class
+        ports, ``bench/notes/twin_hybrid.md`` section 4o).
     max_iter, tol
         Loss fixed point: at most ``max_iter`` iterations, stop when no queue's
         loss probability moves by more than ``tol``.
@@ -236,6 +247,7 @@ class QueueingModel:
     wfq: str = "fluid"
     input_smoothing: bool = False
     own_size: str | None = None
+    class_wait: str = "moments"
     max_iter: int = 60
     tol: float = 1e-5
     damping: float = 0.7
@@ -251,6 +263,8 @@ class QueueingModel:
             self.own_size = "independent" if self.service == "mm1" else "per-packet"
         if self.own_size not in OWN_SIZE:
             raise ValueError(f"own_size must be one of {OWN_SIZE}, got {self.own_size!r}")
+        if self.class_wait not in CLASS_WAIT:
+            raise ValueError(f"class_wait must be one of {CLASS_WAIT}, got {self.class_wait!r}")
         if sorted(self.sp_order) != list(range(MAX_QUEUES)):
             raise ValueError(f"sp_order must be a permutation of 0..{MAX_QUEUES - 1}, got {self.sp_order!r}")
         if self.max_iter < 1 or not self.tol > 0 or not 0 < self.damping <= 1:
@@ -369,8 +383,8 @@ class QueueingModel:
         other = resid.sum(axis=1, keepdims=True) - resid
         cobham = other / (np.maximum(1.0 - sigma_hi, 0.05) * np.maximum(1.0 - sigma_hi - carried, 0.05))
         if self.wfq == "packet":
-            # WFQ/DRR: own class's queue at its fair share, the packet in service of another class (mean only, as
-            # Cobham's term), own packet at the line rate
+            # WFQ/DRR: own class's queue at its fair share, the packet in service of another class (as Cobham's
+            # term), own packet at the line rate
             extra = np.where(is_sp, cobham, np.where(is_fq, other, 0.0)).reshape(-1)
             c_tx = np.where(np.repeat(is_sp[:, 0] | is_fq[:, 0], q), q_cap, c_eff)
         else:
@@ -379,7 +393,15 @@ class QueueingModel:
             # a WFQ/DRR class is served at its fair share (fluid GPS view)
             c_tx = np.where(np.repeat(is_sp[:, 0], q), q_cap, c_eff)
         wait_mean = np.where(empty, 0.0, res.wait_mean + extra)
-        wait_var = np.where(empty, 0.0, res.wait_var)
+        wait_var = res.wait_var
+        if self.class_wait == "moments":
+            resid3 = (q_lam * (1.0 - loss) * q_b[2] / q_cap**3).reshape(e, q) / 3.0  # λ E[S³] / 3 per class
+            at_most = higher + np.eye(q)  # at_most[k, j] = 1: j is k or outranks it
+            sp_var = _priority_extra_var(resid, resid3, resid @ higher.T, resid @ at_most.T, sigma_hi, carried)
+            fq_var = np.maximum(resid3.sum(axis=1, keepdims=True) - resid3 - other**2, 0.0)  # another's residual
+            fq_var = np.where(is_fq & (self.wfq == "packet"), fq_var, 0.0)
+            wait_var = wait_var + np.where(is_sp, sp_var, fq_var).reshape(-1)
+        wait_var = np.where(empty, 0.0, wait_var)
         if self.input_smoothing:
             phi = np.repeat(_collision_share(sc, topo, fh_lam, fh_m[0], fh_m[1]), q)
             # fewer packets wait, by the same share: at light load E[W²] and Var W scale alike; the variance (not the
@@ -399,12 +421,18 @@ class QueueingModel:
 OWN_SIZE: tuple[str, ...] = ("per-packet", "independent")
 """The compositions of a packet's own transmission times over a path (:class:`QueueingModel` ``own_size``)."""
 
+CLASS_WAIT: tuple[str, ...] = ("moments", "mean")
+"""How the wait behind other ToS classes counts (:class:`QueueingModel` ``class_wait``)."""
+
 QT_VARIANTS: dict[str, dict[str, Any]] = {
-    "packet": {"wfq": "packet", "input_smoothing": True},
-    "classic": {"wfq": "fluid", "input_smoothing": False},
+    "packet": {"wfq": "packet", "input_smoothing": True, "class_wait": "mean"},
+    "classic": {"wfq": "fluid", "input_smoothing": False, "class_wait": "mean"},
+    "packet-moments": {"wfq": "packet", "input_smoothing": True, "class_wait": "moments"},
 }
-"""Named :class:`QueueingModel` options (a hybrid GNN's ``GNNConfig.prior``): ``classic`` (the default) and
-``packet``."""
+"""Named :class:`QueueingModel` options (a hybrid GNN's ``GNNConfig.prior``): ``classic`` (the default),
+``packet`` and ``packet-moments``. The first two are the priors stored hybrids were trained on and stay as they
+were (``class_wait="mean"``); ``packet-moments`` is ``packet`` with the other classes' wait in the variance,
+as ``--model qt-packet`` computes it."""
 
 
 def packet_queueing_model(**options: Any) -> QueueingModel:
@@ -414,7 +442,7 @@ def packet_queueing_model(**options: Any) -> QueueingModel:
     >>> m.name, m.wfq, m.input_smoothing
     ('qt-packet', 'packet', True)
     """
-    model = QueueingModel(**{**QT_VARIANTS["packet"], **options})
+    model = QueueingModel(**{**QT_VARIANTS["packet-moments"], **options})
     model.name = "qt-packet"
     return model
 
@@ -504,6 +532,41 @@ class _QueueState:
     c_tx: np.ndarray  # rate a packet of this queue is transmitted at, bits/s
     wait_mean: np.ndarray  # mean wait before transmission, s
     wait_var: np.ndarray  # its variance, s²
+
+
+def _priority_extra_var(
+    resid: np.ndarray, resid3: np.ndarray, resid_hi: np.ndarray, resid_le: np.ndarray, sigma_hi: np.ndarray,
+    carried: np.ndarray,
+) -> np.ndarray:
+    """Wait variance at an SP port beyond the class's own queue at its reduced capacity, ``(E, Q)`` s².
+
+    Kesten and Runnenburg's second moment of the non-preemptive priority M/G/1 wait of class ``k``, with
+    ``R_n = Σ_i λ_i E[S_i^n]`` over all classes, ``R⁽ᵏ⁾``/``R⁽<ᵏ⁾`` over the classes at or above / above ``k``,
+    ``a = 1 − σ_<k``, ``b = 1 − σ_≤k``:
+    ``E W_k² = R_3 / (3 a² b) + R_2 R_2⁽ᵏ⁾ / (2 a² b²) + R_2 R_2⁽<ᵏ⁾ / (2 a³ b)``, ``E W_k = R_2 / (2 a b)``
+    (Cobham). Less the variance of the class's own M/G/1 queue served at ``C a`` (Takács;
+    :func:`twinwatch.twin.models._queueing.mg1k` without a buffer), which ``mg1k`` already counts with the
+    buffer; never negative. ``a`` and ``b`` are floored at 0.05 as the mean's Cobham term is.
+
+    Inputs ``(E, Q)``: ``resid`` ``λ E[S²] / 2``, ``resid3`` ``λ E[S³] / 3`` (line-rate service times),
+    ``resid_hi`` / ``resid_le`` ``resid`` summed over the classes above / at or above each class, ``sigma_hi``
+    the carried load above, ``carried`` the class's own.
+
+    One class (nothing above, nothing else): the own queue's variance is all of it.
+
+    >>> r, r3 = np.array([[0.3, 0.0]]), np.array([[0.2, 0.0]])
+    >>> float(_priority_extra_var(r, r3, np.zeros((1, 2)), r, np.zeros((1, 2)), np.array([[0.6, 0.0]]))[0, 0])
+    0.0
+    """
+    a = np.maximum(1.0 - sigma_hi, 0.05)
+    b = np.maximum(1.0 - sigma_hi - carried, 0.05)
+    r2 = 2.0 * resid.sum(axis=1, keepdims=True)
+    r3 = 3.0 * resid3.sum(axis=1, keepdims=True)
+    second = r3 / (3 * a**2 * b) + r2 * (2 * resid_le) / (2 * a**2 * b**2) + r2 * (2 * resid_hi) / (2 * a**3 * b)
+    total = second - (r2 / (2 * a * b)) ** 2
+    own_mean = resid / (a * b)
+    own = own_mean**2 + resid3 / (a**2 * b)
+    return np.maximum(total - own, 0.0)
 
 
 def _compose_paths(

@@ -45,16 +45,20 @@ def _forward(net: RouteNetFermi, sc: Scenario, stats: FeatureStats | None = None
     return {k: v.double().numpy() for k, v in out.items()}
 
 
+@pytest.mark.parametrize("prior", ["classic", "packet-moments"])
 @pytest.mark.parametrize("policy", ["FIFO", "SP", "WFQ"])
-def test_untrained_hybrid_is_queueing_theory(policy: str) -> None:
+def test_untrained_hybrid_is_queueing_theory(policy: str, prior: str) -> None:
     """The readout's last layer starts at zero, so exp(r) = 1 and every hop is qt's: paths must match qt's model.
 
     Tolerances are float32 rounding: 10 ms of propagation beside µs of queueing leaves ~1e-9 s of absolute error.
     """
     torch.manual_seed(3)
     sc = _operated(policy=policy)
-    out = _forward(RouteNetFermi(GNNConfig(**ARCH)), sc)
-    q = QueueingModel(own_size="independent").predict(sc)
+    net = RouteNetFermi(GNNConfig(**ARCH, prior=prior))
+    g = scenario_graph(sc, qt_prior=True, prior=prior)
+    with torch.inference_mode():
+        out = {k: v.double().numpy() for k, v in net.eval()(collate([g], FeatureStats.fit([g]))).items()}
+    q = QueueingModel(**{**QT_VARIANTS[prior], "own_size": "independent"}).predict(sc)
     assert (q.path_delay_s > 0).all() and (q.path_jitter_s2 > 0).all()
     np.testing.assert_allclose(out["path_delay"], q.path_delay_s, rtol=1e-6)
     np.testing.assert_allclose(out["path_jitter"], q.path_jitter_s2, rtol=1e-4)
@@ -95,7 +99,8 @@ def test_a_reset_readout_switches_the_own_size_composition() -> None:
     reset_readout(net, own_size="per-packet")
     assert net.config.own_size == "per-packet" and torch.equal(net.readout.mlp[0].weight, hidden)
     out = _forward(net, sc)
-    np.testing.assert_allclose(out["path_jitter"], QueueingModel().predict(sc).path_jitter_s2, rtol=1e-4)
+    prior = QueueingModel(**QT_VARIANTS["classic"]).predict(sc)
+    np.testing.assert_allclose(out["path_jitter"], prior.path_jitter_s2, rtol=1e-4)
 
 
 def test_a_reset_readout_predicts_the_new_prior() -> None:
@@ -130,7 +135,7 @@ def test_a_readout_rebuilt_wider_still_predicts_the_prior() -> None:
     assert net.config.readout_hidden == 3 * ARCH["readout_hidden"]
     assert net.readout.mlp[0].out_features == net.config.readout_hidden
     out = _forward(net, sc)
-    q = QueueingModel(own_size="independent").predict(sc)
+    q = QueueingModel(**QT_VARIANTS["classic"], own_size="independent").predict(sc)
     np.testing.assert_allclose(out["path_delay"], q.path_delay_s, rtol=1e-6)
     np.testing.assert_allclose(out["path_jitter"], q.path_jitter_s2, rtol=1e-4)
     assert torch.equal(net.path_gru.w_x.weight, gru)
