@@ -21,9 +21,10 @@ path delay is the sum over hops, jitter the sum of per-hop variances, loss
 With ``GNNConfig(hybrid=True)`` the readout is :class:`HybridReadout`
 instead: the network corrects the queueing-theory (M/G/1/K) wait, transit
 variance and loss of every hop, which it also reads as inputs; propagation
-is not an input; the untrained network equals the queueing-theory model
-with independent hops (``QueueingModel(own_size="independent")``: the readout
-sums per-hop variances, a packet's own transmission times included).
+is not an input; the untrained network equals its prior, the queueing-theory
+model ``QueueingModel(**QT_VARIANTS[prior])`` with independent hops
+(``own_size="independent"``: the readout sums per-hop variances, a packet's
+own transmission times included) unless ``GNNConfig.own_size="per-packet"``.
 Every prediction flags the paths whose inputs lie beyond the training range
 (:func:`path_out_of_domain`, ``Prediction.path_out_of_domain``).
 
@@ -138,7 +139,7 @@ class GNNConfig:
         and the hops add up; ``"per-packet"`` — ``r_1`` scales the hop's wait
         variance only, and the flow's own-size variance ``(Σ_h σ(S_f)/C_h)²``
         is added exactly, outside the learned part (a packet keeps its size
-        over the path), so the untrained hybrid equals ``QueueingModel(own_size="per-packet")``.
+        over the path), so the untrained hybrid equals its prior with ``own_size="per-packet"``.
     """
 
     hidden: int = 32
@@ -567,8 +568,9 @@ class HybridReadout(PhysicsReadout):
 
     The last layer starts at zero, so an untrained network reproduces the
     queueing-theory model's path delay, jitter and loss (to float32
-    rounding and the 1e-30 floor of the drop prior) with independent hops,
-    ``QueueingModel(own_size="independent")``: the path variance is the sum of
+    rounding and the 1e-30 floor of the drop prior) of its prior
+    (``QueueingModel(**QT_VARIANTS[prior])``) with independent hops,
+    ``own_size="independent"``: the path variance is the sum of
     the hops' ``VarT``, each with the packet's own transmission-time variance,
     where the default queueing model composes that part per packet
     (:mod:`twinwatch.twin.models.qt`); the correction ``r_1`` has to learn the

@@ -164,7 +164,7 @@ def reset_readout(net: RouteNetFermi, width: int | None = None, own_size: str | 
     the readout's own (``GNNConfig.readout_hidden``), the readout is rebuilt at that width instead: a fresh
     hidden layer (random) and a zero last layer, so the model still predicts its prior exactly. ``own_size``
     (``GNNConfig.own_size``) switches how the readout composes a packet's own transmission times; the model then
-    predicts that prior (``QueueingModel(own_size=...)``).
+    predicts that prior (``QueueingModel(**QT_VARIANTS[prior], own_size=...)``).
 
     >>> from twinwatch.twin.models.gnn import GNNConfig
     >>> net = reset_readout(RouteNetFermi(GNNConfig(hidden=8, iterations=1, hybrid=True)), width=24,

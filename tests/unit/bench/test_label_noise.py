@@ -10,8 +10,6 @@ import math
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
 BENCH = Path(__file__).resolve().parents[3] / "bench"
 sys.path.insert(0, str(BENCH))
 
@@ -23,14 +21,8 @@ def test_docstring_examples_run() -> None:
     assert res.attempted >= 2 and res.failed == 0
 
 
-def test_resimulated_labels_differ_by_a_finite_noise_and_models_are_scored(tmp_path: Path) -> None:
-    from twinwatch.stream.cli import cli
-
-    data = tmp_path / "op"
-    res = CliRunner().invoke(cli, ["simulate", "dataset", "--recipe", "operated", "--topology", "abilene",
-                                   "--samples", "2", "--seed", "5", "--max-pairs", "40", "--packets-per-flow", "400",
-                                   "--out", str(data), "-q"])
-    assert res.exit_code == 0, res.output
+def test_resimulated_labels_differ_by_a_finite_noise_and_models_are_scored(abilene_two_samples: Path) -> None:
+    data = abilene_two_samples
     rep = label_noise.run(data, per_band=1, model_names=["qt"], packets_factor=2.0)
     assert rep["packets_factor"] == 2.0
     assert 1 <= sum(b["samples"] for b in rep["bands"].values()) <= 2
