@@ -184,7 +184,7 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
                 raise click.UsageError(f"--own-size {own_size}: the --init-from model composes {start_own}; "
                                        "another composition needs --reset-readout")
             architecture["own_size"] = own_size
-    if architecture.get("own_size") == OWN_SIZE[0] and not architecture["hybrid"]:
+    if architecture.get("own_size") == "per-packet" and not architecture["hybrid"]:
         raise click.UsageError("--own-size per-packet is an option of the hybrid (--hybrid)")
     if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "

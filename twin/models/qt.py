@@ -46,6 +46,9 @@ mean and Takács' variance of the M/G/1 waiting time when the buffer is large.
   ``Σ_{i≠k} λ_i E[S_i²] / 2 / ((1 − σ_{<k})(1 − σ_{≤k}))``, is added to the
   mean wait, so the mean wait is Cobham's non-preemptive M/G/1 result when
   buffers are large; a packet's own transmission then goes at the full rate.
+  The wait's variance is the class's own queue's plus the rest of Kesten and
+  Runnenburg's non-preemptive priority variance (``class_wait="moments"``;
+  ``"mean"``, the model before 2026-12-04, left it out).
 - **WFQ** and **DRR** (treated alike): the weights give a max-min fair
   (water-filled) share of the link to each class; class ``k``'s queue builds
   up as if served at the capacity the *other* classes do not use, ``C_k = C
@@ -53,7 +56,8 @@ mean and Takács' variance of the M/G/1 waiting time when the buffer is large.
   With ``wfq="fluid"`` (the default, the classical GPS view) a packet is sent
   at ``C_k``, which over-counts another class's cost at low load; with
   ``wfq="packet"`` it is sent at the line rate and also waits out the other
-  classes' packet in service, ``Σ_{j≠k} λ_j E[S_j²] / 2``.
+  classes' packet in service, ``Σ_{j≠k} λ_j E[S_j²] / 2`` (and, with
+  ``class_wait="moments"``, that residual's variance).
 
 *Input smoothing* (``input_smoothing=True``; off by default). Packets reaching a
 port over the same input link arrive no faster than that link sends them, so
@@ -233,7 +237,7 @@ class QueueingModel:
         transmission); ``"mean"`` — in the mean only, the variance being the
         class's own queue's at its reduced capacity (this model before
         2026-12-04, and the prior the shipped hybrid GNN was trained on:
-        2–9 times too small a wait variance at lightly loaded multi-class
+        2–10 times too small a wait variance at lightly loaded multi-class
         ports, ``bench/notes/twin_hybrid.md`` section 4o).
     max_iter, tol
         Loss fixed point: at most ``max_iter`` iterations, stop when no queue's
@@ -290,7 +294,7 @@ class QueueingModel:
         lam_f = np.where(lam_f > 0, lam_f, np.where(sc.flow_rate_bps > 0, sc.flow_rate_bps / m1, 0.0))
         st = self._solve(sc, topo, lam_f, (m1, m2, m3))
         path_delay, path_var, path_loss = _compose_paths(sc, topo, st, lam_f, m1, m2,
-                                                         per_packet=self.own_size == OWN_SIZE[0])
+                                                         per_packet=self.own_size == "per-packet")
         util, occ, link_loss = _link_kpis(sc, st)
         return Prediction(
             path_delay_s=path_delay,
