@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from _report import machine_info, write_report
-from twin_hybrid_eval import _scored
+from twin_hybrid_eval import scored_paths
 
 from twinwatch.twin.conformal import scenario_path_max_load
 from twinwatch.twin.datasets import iter_samples
-from twinwatch.twin.kpis import informative_jitter
 from twinwatch.twin.models import get_model
 from twinwatch.twin.scenario import Policy
 
@@ -71,20 +70,16 @@ def collect(root: str, models: dict) -> dict[str, np.ndarray]:
     """Per informative path: the grouping keys, the label and each model's prediction (columns of equal length)."""
     cols: dict[str, list[np.ndarray]] = defaultdict(list)
     for s in iter_samples(root):
-        sc, lb = s.scenario, s.labels
-        prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
-        y_d = np.asarray(lb.path_delay_s, float)
-        y_j = np.asarray(lb.path_jitter_s2, float)
-        ok = np.isfinite(y_d) & (y_d > 0) & _scored(Path(root) / s.file, sc.n_paths)
-        y_q = y_d - prop
-        okj = ok & informative_jitter(np.where(ok & (y_q > 1e-6 * y_d), y_q, np.nan), y_j)
+        sc = s.scenario
+        sp = scored_paths(root, s)
+        okj = sp.ok_jitter
         one = np.ones(sc.n_paths, dtype=bool)
         np.logical_and.at(one, sc.flow_path, np.sum(np.asarray(sc.flow_size_probs) > 0, axis=1) <= 1)
         cols["one_size"].append(one[okj])
         cols["load"].append(scenario_path_max_load(sc)[okj])
         cols["policy"].append(_bottleneck_policy(sc)[okj])
         cols["hops"].append(np.asarray(sc.path_len)[okj])
-        cols["label"].append(y_j[okj])
+        cols["label"].append(sp.jitter[okj])
         for name, m in models.items():
             cols[name].append(np.asarray(m.predict(sc).path_jitter_s2, float)[okj])
     return {k: np.concatenate(v) for k, v in cols.items()}

@@ -31,6 +31,7 @@ import argparse
 import itertools
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +92,41 @@ def _scored(path: Path, n_paths: int) -> np.ndarray:
     return np.ones(n_paths, dtype=bool)
 
 
+@dataclass(frozen=True)
+class ScoredPaths:
+    """One sample's labels and the paths each KPI is scored on (the module docstring's rules), ``(P,)`` each.
+
+    ``prop`` the path's propagation sum (s); ``delay``/``queue``/``jitter`` the labels (queue = delay − prop);
+    ``ok`` / ``ok_queue`` / ``ok_jitter`` the masks of scored paths for total delay, queueing part and jitter.
+    """
+
+    prop: np.ndarray
+    delay: np.ndarray
+    queue: np.ndarray
+    jitter: np.ndarray
+    ok: np.ndarray
+    ok_queue: np.ndarray
+    ok_jitter: np.ndarray
+
+
+def scored_paths(root: str | Path, sample) -> ScoredPaths:
+    """:class:`ScoredPaths` of ``sample`` (an ``iter_samples(root)`` item)."""
+    from twinwatch.twin.kpis import informative_jitter
+
+    sc, lb = sample.scenario, sample.labels
+    prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
+    y_d = np.asarray(lb.path_delay_s, dtype=np.float64)
+    y_j = np.asarray(lb.path_jitter_s2, dtype=np.float64)
+    ok = np.isfinite(y_d) & (y_d > 0) & _scored(Path(root) / sample.file, sc.n_paths)
+    y_q = y_d - prop
+    okq = ok & (y_q > 1e-6 * y_d)
+    okj = ok & informative_jitter(np.where(okq, y_q, np.nan), y_j)
+    return ScoredPaths(prop=prop, delay=y_d, queue=y_q, jitter=y_j, ok=ok, ok_queue=okq, ok_jitter=okj)
+
+
 def run(args: argparse.Namespace) -> dict:
     from twinwatch.twin.conformal import LOAD_EDGES, regime_bins, scenario_path_max_load
     from twinwatch.twin.datasets import iter_samples
-    from twinwatch.twin.kpis import informative_jitter
     from twinwatch.twin.models import get_model
 
     torch.set_num_threads(args.threads)
@@ -119,14 +151,9 @@ def run(args: argparse.Namespace) -> dict:
             busiest = float(np.max(sc.link_load_bps() / sc.link_capacity_bps))
             band = band_names[int(np.searchsorted(BANDS, busiest, side="right")) - 1]
             size = size_names[int(np.searchsorted(SIZES, sc.n_nodes, side="right")) - 1]
-            prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
-            y_d = np.asarray(lb.path_delay_s, dtype=np.float64)
-            y_j = np.asarray(lb.path_jitter_s2, dtype=np.float64)
+            sp = scored_paths(root, s)
+            prop, y_d, y_q, y_j, ok, okq, okj = sp.prop, sp.delay, sp.queue, sp.jitter, sp.ok, sp.ok_queue, sp.ok_jitter
             y_l = np.asarray(lb.path_loss_ratio, dtype=np.float64)
-            ok = np.isfinite(y_d) & (y_d > 0) & _scored(Path(root) / s.file, sc.n_paths)
-            y_q = y_d - prop
-            okq = ok & (y_q > 1e-6 * y_d)
-            okj = ok & informative_jitter(np.where(okq, y_q, np.nan), y_j)
             okl = np.isfinite(y_l) & ok
             pbin = regime_bins(scenario_path_max_load(sc))
             for name, m in models.items():

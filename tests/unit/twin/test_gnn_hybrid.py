@@ -38,8 +38,9 @@ def _operated(prop: float = 0.004, policy: str = "WFQ") -> Scenario:
     return Scenario.build(4, links, routes, flows, policy=policy, weights=[[60.0, 30.0, 10.0]] * 4, queue_pkts=1000.0)
 
 
-def _forward(net: RouteNetFermi, sc: Scenario, stats: FeatureStats | None = None) -> dict[str, np.ndarray]:
-    g = scenario_graph(sc, qt_prior=True)
+def _forward(net: RouteNetFermi, sc: Scenario, stats: FeatureStats | None = None,
+             prior: str = "classic") -> dict[str, np.ndarray]:
+    g = scenario_graph(sc, qt_prior=True, prior=prior)
     with torch.inference_mode():
         out = net.eval()(collate([g], stats or FeatureStats.fit([g])))
     return {k: v.double().numpy() for k, v in out.items()}
@@ -54,10 +55,7 @@ def test_untrained_hybrid_is_queueing_theory(policy: str, prior: str) -> None:
     """
     torch.manual_seed(3)
     sc = _operated(policy=policy)
-    net = RouteNetFermi(GNNConfig(**ARCH, prior=prior))
-    g = scenario_graph(sc, qt_prior=True, prior=prior)
-    with torch.inference_mode():
-        out = {k: v.double().numpy() for k, v in net.eval()(collate([g], FeatureStats.fit([g]))).items()}
+    out = _forward(RouteNetFermi(GNNConfig(**ARCH, prior=prior)), sc, prior=prior)
     q = QueueingModel(**{**QT_VARIANTS[prior], "own_size": "independent"}).predict(sc)
     assert (q.path_delay_s > 0).all() and (q.path_jitter_s2 > 0).all()
     np.testing.assert_allclose(out["path_delay"], q.path_delay_s, rtol=1e-6)
