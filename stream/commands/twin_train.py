@@ -96,9 +96,10 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 @click.option("--prior", type=click.Choice(list(QT_VARIANTS)), default=None,
               help="The hybrid's queueing-theory variant: classic (the default) or packet (line-rate WFQ and "
                    "input smoothing), both with the other ToS classes' wait in the mean only, as the stored "
-                   "hybrids were trained; or packet-moments (packet with that wait in the variance too, the "
-                   "qt-packet model). With --init-from: the start's own unless given (a hybrid can continue on "
-                   "another prior; see --reset-readout).")
+                   "hybrids were trained; packet-moments (packet with that wait in the variance too); or "
+                   "packet-inputs (packet-moments with a port's wait shared out by input, the qt-packet model). "
+                   "With --init-from: the start's own unless given (a hybrid can continue on another prior; see "
+                   "--reset-readout).")
 @click.option("--reset-readout", is_flag=True,
               help="With --init-from a hybrid: zero its last readout layer, so training starts from the prior's own "
                    "predictions (message passing kept); for a hybrid continuing on another --prior.")

@@ -130,7 +130,7 @@ class GNNConfig:
         The hybrid's queueing-theory variant
         (:data:`twinwatch.twin.models.qt.QT_VARIANTS`): ``"classic"`` (the
         default, and what a stored config without the key means),
-        ``"packet"`` or ``"packet-moments"``.
+        ``"packet"``, ``"packet-moments"`` or ``"packet-inputs"``.
     own_size
         How the hybrid composes a packet's own transmission times over its
         path (:data:`twinwatch.twin.models.qt.OWN_SIZE`): ``"independent"``

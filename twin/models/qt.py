@@ -59,16 +59,26 @@ mean and Takács' variance of the M/G/1 waiting time when the buffer is large.
   classes' packet in service, ``Σ_{j≠k} λ_j E[S_j²] / 2`` (and, with
   ``class_wait="moments"``, that residual's variance).
 
-*Input smoothing* (``input_smoothing=True``; off by default). Packets reaching a
-port over the same input link arrive no faster than that link sends them, so
-(one packet size, input no faster than the port) a packet never queues behind
-its own input's predecessor unless that one waited; Kleinrock's independence
-assumption ignores this and over-counts the wait where a port's traffic comes
-from few inputs (sparse networks). Each queue's wait (mean and variance) is
-scaled by the share ``φ`` of the port's residual work a packet can find ahead
-of it (:func:`_collision_share`: per input, faster inputs, size variability
-and the port's load give some of it back). Loss is not scaled.
-``bench/notes/qt_packet_level.md`` has the derivation and the figures:
+*Input smoothing* (``input_smoothing="input"`` or ``"port"``; off by default).
+Packets reaching a port over the same input link arrive no faster than that
+link sends them, so (one packet size, input no faster than the port) a packet
+never queues behind its own input's predecessor unless that one waited;
+Kleinrock's independence assumption ignores this and over-counts the wait
+where a port's traffic comes from few inputs (sparse networks). The wait
+(mean and variance) is scaled by the share ``φ`` of the port's residual work
+a packet can find ahead of it (:func:`_collision_share`: per input, faster
+inputs, size variability and the port's load give some of it back). With
+``"port"`` every packet of the port gets the port's mean share; with
+``"input"`` (what ``--model qt-packet`` uses since 2026-12-04) a packet
+entering the network at the port, Poisson, finds the time-average work, and
+one arriving over a link less of its own input's — the same mean over the
+port's packets (link KPIs unchanged), but a path's first hop waits more and
+its later hops less: against 20 M simulated packets on the 197-node Cogent
+network at light load, the port-average share put the queueing part of
+one-hop paths 2.3 % low and of 13-hop paths 0.1 % high, the per-input share
+0.16–0.32 % low at every path length (``bench/notes/twin_hybrid.md`` section
+4p). Loss is not scaled.
+``bench/notes/qt_packet_level.md`` has the derivation and the figures of the port-average share:
 :func:`packet_queueing_model` (``--model qt-packet``, both switched on) is
 2–5 times closer to the packet simulator where packets have one size and
 closer on GNNet, but went 0.09 pp past its rule's tolerance in one load band
@@ -216,8 +226,14 @@ class QueueingModel:
         share (the classical GPS view); ``"packet"``: at the line rate, after
         the other classes' packet in service.
     input_smoothing
-        Scale each port's wait by the share of residual work a packet can
-        find ahead of it (see the module docstring); ``False`` (default):
+        Scale the wait at each port by the share of its residual work a
+        packet can find ahead of it (see the module docstring): ``"input"``
+        — per input the port's packets come over (a packet entering the
+        network there, Poisson, finds all of it; one arriving over a link
+        finds less of its own input's); ``"port"`` (``True``) — the port's
+        packet-weighted mean share for every packet (the same mean over the
+        port's packets, none of the spread between inputs; the prior stored
+        hybrids were trained on); ``"none"`` (``False``, the default):
         independent Poisson inputs (Kleinrock).
     own_size
         How a path's delay variance composes a packet's own transmission
@@ -249,7 +265,7 @@ class QueueingModel:
     service: str = "mg1"
     sp_order: tuple[int, ...] = (0, 1, 2)
     wfq: str = "fluid"
-    input_smoothing: bool = False
+    input_smoothing: bool | str = False
     own_size: str | None = None
     class_wait: str = "moments"
     max_iter: int = 60
@@ -263,6 +279,10 @@ class QueueingModel:
             raise ValueError(f"service must be 'mg1' or 'mm1', got {self.service!r}")
         if self.wfq not in ("fluid", "packet"):
             raise ValueError(f"wfq must be 'fluid' or 'packet', got {self.wfq!r}")
+        if isinstance(self.input_smoothing, bool):
+            self.input_smoothing = "port" if self.input_smoothing else "none"
+        if self.input_smoothing not in INPUT_SMOOTHING:
+            raise ValueError(f"input_smoothing must be one of {INPUT_SMOOTHING}, got {self.input_smoothing!r}")
         if self.own_size is None:
             self.own_size = "independent" if self.service == "mm1" else "per-packet"
         if self.own_size not in OWN_SIZE:
@@ -330,7 +350,7 @@ class QueueingModel:
         c_fh = st.c_tx[fq]
         fm1, fm2 = m1[topo.fh_flow], m2[topo.fh_flow]
         c_line = np.asarray(sc.link_capacity_bps, dtype=np.float64)[topo.fh_link]
-        return HopQuantities(wait_mean=st.wait_mean[fq], wait_var=st.wait_var[fq], tx_mean=fm1 / c_fh,
+        return HopQuantities(wait_mean=st.fh_wait_mean, wait_var=st.fh_wait_var, tx_mean=fm1 / c_fh,
                              tx_var=np.maximum(fm2 - fm1**2, 0.0) / c_fh**2, tx_line=fm1 / c_line, loss=st.loss[fq])
 
     def _solve(
@@ -406,10 +426,14 @@ class QueueingModel:
             fq_var = np.where(is_fq & (self.wfq == "packet"), fq_var, 0.0)
             wait_var = wait_var + np.where(is_sp, sp_var, fq_var).reshape(-1)
         wait_var = np.where(empty, 0.0, wait_var)
-        if self.input_smoothing:
-            phi = np.repeat(_collision_share(sc, topo, fh_lam, fh_m[0], fh_m[1]), q)
+        fh_wait_mean = fh_wait_var = None
+        if self.input_smoothing != "none":
+            port_phi, fh_phi = _collision_share(sc, topo, fh_lam, fh_m[0], fh_m[1])
             # fewer packets wait, by the same share: at light load E[W²] and Var W scale alike; the variance (not the
             # second moment) is scaled so that a full buffer's nearly constant wait stays nearly constant
+            if self.input_smoothing == "input":
+                fh_wait_mean, fh_wait_var = fh_phi * wait_mean[fh_queue], fh_phi * wait_var[fh_queue]
+            phi = np.repeat(port_phi, q)
             wait_mean = phi * wait_mean
             wait_var = phi * wait_var
         return _QueueState(
@@ -419,6 +443,8 @@ class QueueingModel:
             c_tx=c_tx,
             wait_mean=wait_mean,
             wait_var=wait_var,
+            fh_wait_mean=wait_mean[fh_queue] if fh_wait_mean is None else fh_wait_mean,
+            fh_wait_var=wait_var[fh_queue] if fh_wait_var is None else fh_wait_var,
         )
 
 
@@ -428,25 +454,30 @@ OWN_SIZE: tuple[str, ...] = ("per-packet", "independent")
 CLASS_WAIT: tuple[str, ...] = ("moments", "mean")
 """How the wait behind other ToS classes counts (:class:`QueueingModel` ``class_wait``)."""
 
+INPUT_SMOOTHING: tuple[str, ...] = ("input", "port", "none")
+"""How a port's wait is shared out between its inputs (:class:`QueueingModel` ``input_smoothing``)."""
+
 QT_VARIANTS: dict[str, dict[str, Any]] = {
     "packet": {"wfq": "packet", "input_smoothing": True, "class_wait": "mean"},
     "classic": {"wfq": "fluid", "input_smoothing": False, "class_wait": "mean"},
     "packet-moments": {"wfq": "packet", "input_smoothing": True, "class_wait": "moments"},
+    "packet-inputs": {"wfq": "packet", "input_smoothing": "input", "class_wait": "moments"},
 }
 """Named :class:`QueueingModel` options (a hybrid GNN's ``GNNConfig.prior``): ``classic`` (the default),
-``packet`` and ``packet-moments``. The first two are the priors stored hybrids were trained on and stay as they
-were (``class_wait="mean"``); ``packet-moments`` is ``packet`` with the other classes' wait in the variance,
-as ``--model qt-packet`` computes it."""
+``packet``, ``packet-moments`` and ``packet-inputs``. Each stays as the hybrids trained on it saw it: ``packet``
+and ``classic`` count the other classes' wait in the mean only (``class_wait="mean"``); ``packet-moments`` adds
+it to the variance; ``packet-inputs`` also shares a port's wait out by input (``input_smoothing="input"``), as
+``--model qt-packet`` computes it."""
 
 
 def packet_queueing_model(**options: Any) -> QueueingModel:
-    """The packet-level model (``--model qt-packet``): line-rate WFQ, input smoothing.
+    """The packet-level model (``--model qt-packet``): line-rate WFQ, input smoothing per input.
 
     >>> m = packet_queueing_model()
     >>> m.name, m.wfq, m.input_smoothing
-    ('qt-packet', 'packet', True)
+    ('qt-packet', 'packet', 'input')
     """
-    model = QueueingModel(**{**QT_VARIANTS["packet-moments"], **options})
+    model = QueueingModel(**{**QT_VARIANTS["packet-inputs"], **options})
     model.name = "qt-packet"
     return model
 
@@ -477,8 +508,11 @@ class HopQuantities:
 
 
 def _collision_share(sc: Scenario, topo: _Topo, fh_lam: np.ndarray, fh_m1: np.ndarray,
-                     fh_m2: np.ndarray) -> np.ndarray:
-    """``(E,)`` share of a port's residual work a packet can find ahead of it (1 = independent Poisson inputs).
+                     fh_m2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Share of a port's residual work a packet can find ahead of it (1 = independent Poisson inputs).
+
+    Returns ``(port, flow_hop)``: ``(E,)`` the mean over the port's packets, ``(FH,)`` the share a packet
+    of each flow-hop finds, which depends on the input it arrives over.
 
     Packets that reach a port over the same input link arrive no faster than
     that link sends them: with one packet size and an input no faster than
@@ -497,9 +531,15 @@ def _collision_share(sc: Scenario, topo: _Topo, fh_lam: np.ndarray, fh_m1: np.nd
       remains: the predecessor may have had to wait behind their packets, and
       still be there.
 
-    The share is ``φ = 1 − Σ_i (λ_i / λ)(1 − κ_i)(1 − ψ_i)(1 − ρ_{−i}) R_i / R``
-    (a tandem of equal-rate links with one packet size and no cross traffic:
-    ``φ = 0`` after the first hop, no wait, as in a real one).
+    Over the port's packets ``φ = 1 − Σ_i (λ_i / λ) x_i`` with ``x_i = (1 − κ_i)
+    (1 − ψ_i)(1 − ρ_{−i}) R_i / R`` (a tandem of equal-rate links with one
+    packet size and no cross traffic: ``φ = 0`` after the first hop, no wait,
+    as in a real one). Per input, a packet entering the network at the port
+    is Poisson and finds the time-average work (PASTA), which by work
+    conservation (``V = ρ W̄ + R``, FIFO) is ``R (1 − ρ + ρ φ) / (1 − ρ)``:
+    more than the port's mean wait, less than Kleinrock's ``R / (1 − ρ)``; a
+    packet over input ``i`` finds that less ``x_i R`` of its own input's, so
+    ``φ_i = 1 − ρ (1 − φ) − (1 − ρ) x_i``, whose packet-weighted mean is ``φ``.
     """
     e = sc.n_links
     prev = np.full(topo.fh_link.size, -1, dtype=np.int64)
@@ -523,7 +563,11 @@ def _collision_share(sc: Scenario, topo: _Topo, fh_lam: np.ndarray, fh_m1: np.nd
         sigma = np.sqrt(np.maximum(second - mean**2, 0.0))
         psi = np.where(second > 0, np.clip(2.0 * sigma * mean / (np.sqrt(np.pi) * second), 0.0, 1.0), 0.0)
         removed = (lam_i / lam[port]) * (1.0 - kap_i) * (1.0 - psi) * (1.0 - rho_other) * (r_i / r[port])
-    return np.where(lam > 0, np.clip(1.0 - np.bincount(port, weights=removed, minlength=e), 0.0, 1.0), 1.0)
+        own_removed = (1.0 - kap_i) * (1.0 - psi) * (1.0 - rho_other) * (r_i / r[port])  # share of R, per input
+    port_phi = np.where(lam > 0, np.clip(1.0 - np.bincount(port, weights=removed, minlength=e), 0.0, 1.0), 1.0)
+    rho = np.clip(np.bincount(port, weights=bits_i, minlength=e) / cap, 0.0, 1.0)[port]
+    phi_i = 1.0 - rho * (1.0 - port_phi[port]) - (1.0 - rho) * np.nan_to_num(own_removed)
+    return port_phi, np.clip(phi_i, 0.0, 1.0)[inv]
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,8 +578,10 @@ class _QueueState:
     loss: np.ndarray  # drop probability
     mean_size: np.ndarray  # mean packet size, bits
     c_tx: np.ndarray  # rate a packet of this queue is transmitted at, bits/s
-    wait_mean: np.ndarray  # mean wait before transmission, s
+    wait_mean: np.ndarray  # mean wait before transmission over the queue's packets, s
     wait_var: np.ndarray  # its variance, s²
+    fh_wait_mean: np.ndarray  # (FH,) mean wait of each flow-hop's packets (differs by input, s)
+    fh_wait_var: np.ndarray  # (FH,) its variance, s²
 
 
 def _priority_extra_var(
@@ -588,13 +634,13 @@ def _compose_paths(
     c_fh = st.c_tx[fh_queue]
     fm1 = m1[fh_flow]
     nf, npth = sc.n_flows, sc.n_paths
-    hop_mean = st.wait_mean[fh_queue] + fm1 / c_fh + sc.link_prop_delay_s[topo.fh_link]
+    hop_mean = st.fh_wait_mean + fm1 / c_fh + sc.link_prop_delay_s[topo.fh_link]
     size_var = np.maximum(m2 - m1**2, 0.0)  # (F,) bits²
     if per_packet:
-        hop_var = st.wait_var[fh_queue]
+        hop_var = st.fh_wait_var
         own = size_var * np.bincount(fh_flow, weights=1.0 / c_fh, minlength=nf) ** 2
     else:
-        hop_var = st.wait_var[fh_queue] + size_var[fh_flow] / c_fh**2
+        hop_var = st.fh_wait_var + size_var[fh_flow] / c_fh**2
         own = 0.0
     f_delay = np.bincount(fh_flow, weights=hop_mean, minlength=nf)
     f_var = np.bincount(fh_flow, weights=hop_var, minlength=nf) + own

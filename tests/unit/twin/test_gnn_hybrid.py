@@ -46,7 +46,7 @@ def _forward(net: RouteNetFermi, sc: Scenario, stats: FeatureStats | None = None
     return {k: v.double().numpy() for k, v in out.items()}
 
 
-@pytest.mark.parametrize("prior", ["classic", "packet-moments"])
+@pytest.mark.parametrize("prior", ["classic", "packet-moments", "packet-inputs"])
 @pytest.mark.parametrize("policy", ["FIFO", "SP", "WFQ"])
 def test_untrained_hybrid_is_queueing_theory(policy: str, prior: str) -> None:
     """The readout's last layer starts at zero, so exp(r) = 1 and every hop is qt's: paths must match qt's model.
