@@ -305,6 +305,7 @@ def run(
     path_n_gen, path_n_drop, path_n_rx, path_sum_d, path_sum_d2, path_hist,
     flow_n_rx, flow_sum_d, flow_sum_d2, flow_n_gen, flow_n_drop,
     link_n_arr, link_n_tx, link_bits_tx, link_sum_soj, link_drops,
+    hop_n_tx, hop_sum_soj,
 ):
     """Advance the simulation until the next event is later than ``t_end``.
 
@@ -357,6 +358,9 @@ def run(
             link_n_tx[j] += 1
             link_bits_tx[j] += sz
             link_sum_soj[j] += t - pkt[pk, PK_TARR]
+            hj = np.int64(pkt[pk, PK_HOP]) * q_n + (j - e * q_n)  # per (path hop, queue)
+            hop_n_tx[hj] += 1
+            hop_sum_soj[hj] += t - pkt[pk, PK_TARR]
             port_pkts[e] -= 1
             port_bits[e] -= sz
             # start the next transmission

@@ -152,6 +152,10 @@ class SimResult:
     link_little_l: np.ndarray = field(default_factory=lambda: np.empty(0))  # (E,) time-average packets at the port
     queue_sojourn: np.ndarray = field(default_factory=lambda: np.empty(0))  # (E, Q) mean sojourn per queue
     queue_utilization: np.ndarray = field(default_factory=lambda: np.empty(0))  # (E, Q) share of capacity per queue
+    # (H, Q) per path hop: mean sojourn of the queue's packets that reached the hop's link over the same input
+    # (the path's previous link, or entering the network there), and how many there were (NaN / 0: none)
+    hop_input_sojourn: np.ndarray = field(default_factory=lambda: np.empty((0, MAX_QUEUES)))
+    hop_input_packets: np.ndarray = field(default_factory=lambda: np.empty((0, MAX_QUEUES), dtype=np.int64))
 
     cpu_time_s: float = float("nan")  # process CPU time of the run (robust to other load on the machine)
 
@@ -280,6 +284,9 @@ class _State:
         self.link_bits_tx = np.zeros(e * MAX_QUEUES)
         self.link_sum_soj = np.zeros(e * MAX_QUEUES)
         self.link_drops = np.zeros(e, dtype=np.int64)
+        # per (path hop, queue), flattened (H * Q,): the sojourn by the input a packet came over
+        self.hop_n_tx = np.zeros(sc.path_links.size * MAX_QUEUES, dtype=np.int64)
+        self.hop_sum_soj = np.zeros(sc.path_links.size * MAX_QUEUES)
 
     def run(self, sc: Scenario, cfg: SimConfig, t_end: float, max_gen: int) -> int:
         fa = self.fa
@@ -299,6 +306,7 @@ class _State:
                 self.path_n_gen, self.path_n_drop, self.path_n_rx, self.path_sum_d, self.path_sum_d2, self.path_hist,
                 self.flow_n_rx, self.flow_sum_d, self.flow_sum_d2, self.flow_n_gen, self.flow_n_drop,
                 self.link_n_arr, self.link_n_tx, self.link_bits_tx, self.link_sum_soj, self.link_drops,
+                self.hop_n_tx, self.hop_sum_soj,
             )
             if rc != k.RC_POOL:
                 return int(rc)
@@ -411,6 +419,7 @@ def _result(sc: Scenario, st: _State, sums: np.ndarray, cnts: np.ndarray, window
     tcrit = float(stats.t.ppf(0.975, max(sums.shape[0] - 1, 1)))
     shape = (sc.n_links, MAX_QUEUES)
     q_tx, q_bits, q_soj = st.link_n_tx.reshape(shape), st.link_bits_tx.reshape(shape), st.link_sum_soj.reshape(shape)
+    in_soj, in_n = input_sojourn(sc, st.hop_n_tx.reshape(-1, MAX_QUEUES), st.hop_sum_soj.reshape(-1, MAX_QUEUES))
     n_tx, bits_tx, sum_soj = q_tx.sum(axis=1), q_bits.sum(axis=1), q_soj.sum(axis=1)
     with np.errstate(all="ignore"):
         n_rx = st.path_n_rx.astype(np.float64)
@@ -459,7 +468,36 @@ def _result(sc: Scenario, st: _State, sums: np.ndarray, cnts: np.ndarray, window
         link_little_l=sum_soj / window,
         queue_sojourn=q_wait,
         queue_utilization=q_bits / (sc.link_capacity_bps[:, None] * window),
+        hop_input_sojourn=in_soj,
+        hop_input_packets=in_n,
     )
+
+
+def input_sojourn(sc: Scenario, hop_n: np.ndarray, hop_soj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per path hop, the mean sojourn of its queue's packets that came over the same input, ``(H, Q)`` each.
+
+    ``hop_n`` / ``hop_soj`` are ``(H, Q)`` packet counts and sojourn sums of
+    each path hop; hops of every path that share a link and an input (the
+    previous link of the path, or none: the packet entered the network at
+    that node) are pooled. Returns ``(mean, count)``: NaN / 0 where none.
+
+    >>> from twinwatch.twin.scenario import Flow, Scenario
+    >>> sc = Scenario.build(3, [(0, 1, 1e6), (1, 2, 1e6)], {(0, 2): [0, 1, 2], (1, 2): [1, 2]},
+    ...                     [Flow(0, 2, 1e5, 1000.0), Flow(1, 2, 1e5, 1000.0)], queue_pkts=100)
+    >>> n = np.array([[2, 0, 0], [2, 0, 0], [1, 0, 0]]); soj = np.array([[2.0, 0, 0], [4.0, 0, 0], [3.0, 0, 0]])
+    >>> mean, count = input_sojourn(sc, n, soj)  # hops: 0->1 entering, 1->2 over link 0, 1->2 entering
+    >>> mean[:, 0].tolist(), count[:, 0].tolist()
+    ([1.0, 2.0, 3.0], [2, 2, 1])
+    """
+    e = sc.n_links
+    first = np.zeros(sc.path_links.size, dtype=bool)
+    first[sc.path_ptr[:-1][np.diff(sc.path_ptr) > 0]] = True
+    prev = np.where(first, -1, np.r_[-1, sc.path_links[:-1]])
+    _, group = np.unique(sc.path_links * (e + 1) + (prev + 1), return_inverse=True)
+    n = np.stack([np.bincount(group, weights=hop_n[:, q]) for q in range(hop_n.shape[1])], axis=1)[group]
+    tot = np.stack([np.bincount(group, weights=hop_soj[:, q]) for q in range(hop_n.shape[1])], axis=1)[group]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, tot / n, np.nan), n.astype(np.int64)
 
 
 def _simulate_star(args: tuple[Scenario, SimConfig]) -> SimResult:

@@ -18,11 +18,19 @@ A triple whose own packets are too few in a window (below ``min_packets``,
 common for the thousands of small demands of a 200-node network) is *composed
 from the hops* (``method`` = 1):
 
-- delay: propagation plus the simulator's measured mean sojourn (queueing +
-  transmission) of its queue at every link of its path (a port with no packet
-  of that queue: one packet's transmission time). For Poisson demand the
-  time-average a flow sees at a queue is the queue's (PASTA), so the mean is
-  exact in expectation; only the flow's own sampling noise is missing;
+- delay: propagation plus, at every link of its path, the simulator's
+  measured mean sojourn (queueing + transmission) of the packets of its queue
+  that reached the link over the same input — the path's previous link, or
+  none at the first hop (a port with no such packet: the queue's mean over all
+  its packets; with no packet of that queue at all: one packet's transmission
+  time). Pooling by input matters: a packet entering the network at a port is
+  Poisson and finds the port's time-average work (PASTA), while one that
+  arrives over a link seldom finds its own input's predecessor still there,
+  so the queue's mean over all its packets, the pooling before 2026-12-04, put
+  the queueing part of one-hop pairs of the 197-node Cogent network 2.3 % below
+  their own packets' and of 13-hop pairs 0.3 % above; by input, within
+  0.05 % at every path length (20 M packets, ``bench/notes/twin_hybrid.md``
+  section 4p). Correlation beyond the previous link is not captured;
 - jitter: the variance of a sum of per-hop sojourns, taken as the sum of the
   per-hop variances (**hops assumed independent**). A hop's variance is
   modelled from its measured mean sojourn ``s`` and utilisation ``u``: the wait
@@ -203,8 +211,11 @@ class _HopTerms:
 def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverload | None = None) -> _HopTerms:
     """Per-hop mean, variance and estimation error of the queue sojourn, summed along every path.
 
-    The variance of a queue's sojourn is modelled from what the simulator
-    measures (mean sojourn ``s``, the port's utilisation ``u``): the waiting
+    A hop's mean sojourn is that of its queue's packets that came over the
+    same input (:attr:`~twinwatch.twin.sim.engine.SimResult.hop_input_sojourn`),
+    the queue's over all its packets where none did. The variance of a hop's
+    sojourn is modelled from what the simulator measures (that mean sojourn
+    ``s``, the port's utilisation ``u``): the waiting
     part ``w = s - x`` (``x`` the demand packet's transmission time) is 0 with
     probability ``1 - u`` and else exponential with mean ``w / u`` (exact for
     M/M/1), so ``Var = w² (2 / u - 1)``. The standard error of the measured
@@ -246,8 +257,22 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverlo
         per_link = {"mean": np.where(over, fs, per_link["mean"]), "gap": np.where(over, 0.0, per_link["gap"]),
                     "var": np.where(over, 0.0, var), "se2": np.where(over, (_FLUID_SOJOURN_RSE * fs) ** 2, se2),
                     "fluid_var": np.where(over, ov.sojourn_var_s2[:, :qn], 0.0), "n_fluid": over.astype(np.float64)}
-    for name, arr in per_link.items():
-        hop = arr[sc.path_links]  # (H, Q)
+    per_hop = {name: arr[sc.path_links] for name, arr in per_link.items()}  # (H, Q) each
+    in_soj = np.asarray(res.hop_input_sojourn, dtype=np.float64)
+    if in_soj.shape == (sc.path_links.size, qn):
+        # a hop's packets that came over the same input as the path's: a packet entering the network there finds
+        # the port's time-average work, one arriving over a link less of its own input's (the port mean is neither)
+        use = np.isfinite(in_soj) & ok[sc.path_links]
+        if ov is not None:
+            use &= ~over[sc.path_links]
+        x = (pkt_bits / cap)[sc.path_links][:, None]
+        u = util[sc.path_links][:, None]
+        w_in = np.maximum(np.where(use, in_soj, 0.0) - x, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var_in = np.where(u > 0, w_in**2 * (2.0 / u - 1.0), 0.0)
+        per_hop["mean"] = np.where(use, in_soj, per_hop["mean"])
+        per_hop["var"] = np.where(use, var_in, per_hop["var"])
+    for name, hop in per_hop.items():
         out[name] = np.stack([np.bincount(sc.hop_path, weights=hop[:, k], minlength=sc.n_paths) for k in range(qn)],
                              axis=1)
     return _HopTerms(**out)

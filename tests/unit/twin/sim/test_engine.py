@@ -177,3 +177,29 @@ def test_per_flow_kpis_aggregate_to_the_path() -> None:
     assert np.average(res.flow_delay_s, weights=n) == pytest.approx(res.labels.path_delay_s[0], rel=1e-9)
     assert res.flow_loss_ratio.shape == (2,) and np.all(res.flow_loss_ratio > 0)
     assert np.all(np.isfinite(res.flow_jitter_s2))
+
+
+def test_sojourn_by_input_splits_the_queue_mean_between_entering_and_transit_packets() -> None:
+    """Link 1 carries transit packets (over link 0, same rate, one size) and packets entering at node 1: the
+    entering ones find the port's time-average work (M/D/1 at the port's load ρ, PASTA, less the smoothing of the
+    transit: W = ρ W̄ + R by work conservation), the transit ones seldom their own input's; the packet-weighted
+    mean of the two is the queue's sojourn, and each path's sum of its hops' by-input sojourns is its delay."""
+    cap, size = 1e6, 1000.0
+    tx = size / cap
+    sc = Scenario.build(3, [(0, 1, cap), (1, 2, cap)], {(0, 2): [0, 1, 2], (1, 2): [1, 2]},
+                        [Flow(0, 2, 0.3e6, size), Flow(1, 2, 0.05e6, size)], queue_pkts=10_000)
+    res = simulate(sc, SimConfig(seed=7, min_packets=300_000, max_packets=300_000, target_rse=1.0))
+    hops = sc.path_links  # path (0, 2): links 0, 1; path (1, 2): link 1
+    p02, p12 = (int(np.flatnonzero((sc.path_src == s) & (sc.path_dst == d))[0]) for s, d in ((0, 2), (1, 2)))
+    h_transit, h_enter = sc.path_ptr[p02] + 1, sc.path_ptr[p12]
+    assert hops[h_transit] == hops[h_enter] == 1
+    soj, n = res.hop_input_sojourn[:, 0], res.hop_input_packets[:, 0]
+    mean = (soj[h_transit] * n[h_transit] + soj[h_enter] * n[h_enter]) / (n[h_transit] + n[h_enter])
+    assert mean == pytest.approx(res.queue_sojourn[1, 0], rel=1e-9)
+    rho, wbar = 0.35, res.queue_sojourn[1, 0] - tx
+    r = rho * tx / 2
+    assert soj[h_enter] - tx == pytest.approx(rho * wbar + r, rel=0.1)  # PASTA: the time-average work
+    assert soj[h_transit] - tx < 0.5 * (soj[h_enter] - tx)
+    for p in (p02, p12):
+        own = res.labels.path_delay_s[p]
+        assert soj[sc.path_ptr[p]: sc.path_ptr[p + 1]].sum() == pytest.approx(own, rel=1e-4)  # window edges
