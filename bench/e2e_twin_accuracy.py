@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
+from _models import build_models
 from _report import machine_info, write_report
 
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--windows", type=int, default=12, help="windows scored per network when not given (evenly spaced)")
     ap.add_argument("--packets", type=int, default=50_000, help="packets simulated per window (truth precision)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--models", default="qt,gnn", help="comma-separated model names (get_model)")
+    ap.add_argument("--models", default="qt,gnn", help="model specs, comma-separated (bench/_models.py)")
     ap.add_argument("--checkpoint", type=Path, default=None, help="a candidate GNN checkpoint, scored as 'candidate'")
     ap.add_argument("--runs", type=Path, default=Path("/tmp/twinwatch-e2e-runs"), help="where runs are kept")
     ap.add_argument("--threads", type=int, default=1, help="torch / BLAS threads")
@@ -448,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    models: dict[str, Any] = {m: get_model(m) for m in args.models.split(",") if m}
+    models: dict[str, Any] = build_models(args.models)
     if args.checkpoint is not None:
         models["candidate"] = get_model("gnn", checkpoint=str(args.checkpoint))
     report: dict[str, Any] = {

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _models import build_models
 from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +155,7 @@ def main() -> None:
     ap.add_argument("--only-speed", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--models", default="gnn,mlp,qt")
+    ap.add_argument("--models", default="gnn,mlp,qt", help="model specs, comma-separated (bench/_models.py)")
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated labels of SETS to evaluate")
     ap.add_argument("--pool", metavar="JSON", help="only print the pooled 130–200-node figures of an earlier report")
     a = ap.parse_args()
@@ -170,6 +171,7 @@ def main() -> None:
 
     models = {"gnn": get_model("gnn", checkpoint=a.gnn), "mlp": get_model("mlp", checkpoint=a.mlp),
               "qt": get_model("qt"), "qt-packet": get_model("qt-packet")}
+    models.update(build_models(",".join(m for m in a.models.split(",") if m not in models)))
     report: dict[str, object] = {"machine": machine_info(note="2-core shared CPU (contended; see notes)"),
                                  "threads": a.threads}
     if not a.skip_speed:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _models import build_models
 from _report import machine_info, write_report
 from twin_hybrid_eval import scored_paths
 
@@ -109,7 +110,7 @@ def breakdown(cols: dict[str, np.ndarray], names: list[str], min_paths: int) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", help="a labelled dataset folder")
-    ap.add_argument("--models", default="qt-packet,gnn", help="comma-separated model names (get_model)")
+    ap.add_argument("--models", default="qt-packet,gnn", help="model specs, comma-separated (bench/_models.py)")
     ap.add_argument("--checkpoint", metavar="DIR", default=None, help="a GNN checkpoint scored as 'candidate'")
     ap.add_argument("--min-paths", type=int, default=40, help="smallest group reported")
     ap.add_argument("--threads", type=int, default=2)
@@ -117,7 +118,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    models = {n: get_model(n) for n in args.models.split(",") if n}
+    models = build_models(args.models)
     if args.checkpoint:
         models["candidate"] = get_model("gnn", checkpoint=args.checkpoint)
     cols = collect(args.data, models)

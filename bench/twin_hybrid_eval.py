@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _models import build_models
 from _report import machine_info, write_report
 
 BANDS: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.85, 0.95, np.inf)
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # out-of-domain warnings are counted below, not printed per sample
-    models = {n: get_model(n) for n in args.models.split(",")}
+    models = build_models(args.models)
     if args.checkpoint:
         models["candidate"] = get_model("gnn", checkpoint=args.checkpoint)
     acc: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {}
@@ -215,7 +216,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", nargs="+", help="labelled dataset folders (native or GNNet)")
     ap.add_argument("--checkpoint", metavar="DIR", default=None, help="candidate GNN model directory")
-    ap.add_argument("--models", default="qt,gnn,mlp", help="shipped models to score beside the candidate")
+    ap.add_argument("--models", default="qt,gnn,mlp", help="models beside the candidate (specs: _models.py)")
     ap.add_argument("--limit", type=int, default=0, help="score at most N samples (0: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/notes/twin_hybrid_opdata.json")

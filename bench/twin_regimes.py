@@ -65,6 +65,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _models import build_models
 from _report import machine_info, write_report
 
 from twinwatch.twin.features import FLOW_FEATURES, HOP_FEATURES, LINK_FEATURES, QUEUE_FEATURES, scenario_graph
@@ -183,7 +184,7 @@ def _truth(sc: Scenario, net: str, variant: str, load: float, rep: int,
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("once")  # the MLP's out-of-domain warning fires on every scenario
-    models = {n: get_model(n) for n in args.models.split(",")}
+    models = build_models(args.models)
     if args.checkpoint:  # a candidate scored beside the shipped models
         models["candidate"] = get_model("gnn", checkpoint=args.checkpoint)
     stats = json.loads((Path("twin/data/checkpoints/gnn/config.json")).read_text())["feature_stats"]
@@ -320,7 +321,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/notes/twin_regimes.json")
     ap.add_argument("--checkpoint", metavar="DIR", default=None,
                     help="a candidate GNN model directory, scored as 'candidate' beside the shipped models")
-    ap.add_argument("--models", default="gnn,mlp,qt", help="shipped models to score (gnn is needed for controls)")
+    ap.add_argument("--models", default="gnn,mlp,qt", help="models (specs: _models.py; gnn for controls)")
     ap.add_argument("--truth-cache", metavar="DIR", default=None,
                     help="store / reuse the simulated truth per scenario here (npz), to score new models cheaply")
     ap.add_argument("--no-controls", action="store_true",
