@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 from _report import machine_info, write_report
-from twin_hybrid_eval import BANDS, _band_names
+from twin_hybrid_eval import BANDS, _band_names, scored_paths
 from twin_hybrid_eval import _ape as ape
 
 RESIM_SEED_OFFSET = 7919
@@ -81,7 +81,6 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
     re-simulated label (with a factor of 4, a label of half the noise)."""
     from twinwatch.twin.datasets import iter_samples
     from twinwatch.twin.datasets.native import read_extras
-    from twinwatch.twin.kpis import informative_jitter
     from twinwatch.twin.models import get_model
     from twinwatch.twin.sim.recipe import simulate_operated
 
@@ -100,7 +99,7 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
     t0 = time.time()
     for i in chosen:
         s = samples[i]
-        sc, lb = s.scenario, s.labels
+        sc = s.scenario
         extras = read_extras(root / s.file)
         info: dict[str, Any] = {}
         for d in extras[1:]:
@@ -109,13 +108,8 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
         if budget <= 0 or "seed" not in info:
             raise SystemExit(f"{root / s.file}: not an operated-recipe sample (no packet budget or seed)")
         res, prop = simulate_operated(sc, int(info["seed"]) + RESIM_SEED_OFFSET, round(budget * packets_factor))
-        y_d = np.asarray(lb.path_delay_s, dtype=np.float64)
-        y_j = np.asarray(lb.path_jitter_s2, dtype=np.float64)
-        y_q = y_d - prop
-        scored = extras[0].get("path_scored")
-        ok = np.isfinite(y_d) & (y_d > 0) & (np.ones(sc.n_paths, bool) if scored is None else scored.astype(bool))
-        okq = ok & (y_q > 1e-6 * y_d)
-        okj = okq & informative_jitter(np.where(okq, y_q, np.nan), y_j)
+        sp = scored_paths(root, s)
+        y_j, y_q, okq, okj = sp.jitter, sp.queue, sp.ok_queue, sp.ok_jitter
         j2 = np.asarray(res.labels.path_jitter_s2, dtype=np.float64)
         q2 = np.asarray(res.labels.path_delay_s, dtype=np.float64) - prop
         okj2, okq2 = okj & np.isfinite(j2) & (j2 > 0), okq & np.isfinite(q2)

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 from _report import machine_info, write_report
+from twin_hybrid_eval import scored_paths
 
 KPIS: dict[str, str] = {"delay_s": "log", "jitter_s2": "log", "loss_ratio": "abs"}
 FIELDS = ("y_delay_s", "y_jitter_s2", "y_loss_ratio", "p_delay_s", "p_jitter_s2", "p_loss_ratio", "ok_delay_s",
@@ -67,22 +68,10 @@ def _network_names(root: Path) -> list[str] | None:
     return list(names) if names else None
 
 
-def _scored(root: Path, file: str, n_paths: int) -> np.ndarray:
-    from twinwatch.twin.datasets.native import read_extras
-
-    path = root / file
-    if path.suffix == ".npz" and path.is_file():
-        m = read_extras(path)[0].get("path_scored")
-        if m is not None and m.shape == (n_paths,):
-            return m.astype(bool)
-    return np.ones(n_paths, dtype=bool)
-
-
 def collect(model: Any, roots: list[Path], limit: int) -> dict[str, np.ndarray]:
     """Per-path labels, predictions, masks, stored intervals and keys of every sample under ``roots``."""
     from twinwatch.twin.conformal import scenario_path_max_load
     from twinwatch.twin.datasets import iter_samples
-    from twinwatch.twin.kpis import informative_jitter
 
     cols: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS}
     t0 = time.time()
@@ -93,13 +82,10 @@ def collect(model: Any, roots: list[Path], limit: int) -> dict[str, np.ndarray]:
                 break
             sc, lb = s.scenario, s.labels
             n = sc.n_paths
-            prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=n)
+            sp = scored_paths(root, s)
+            prop, ok = sp.prop, sp.ok
             y = {kpi: np.asarray(lb.path(kpi), dtype=np.float64) for kpi in KPIS}
-            ok = np.isfinite(y["delay_s"]) & (y["delay_s"] > 0) & _scored(root, s.file, n)
-            y_q = y["delay_s"] - prop
-            okq = ok & (y_q > 1e-6 * y["delay_s"])
-            masks = {"delay_s": ok, "jitter_s2": okq & informative_jitter(np.where(okq, y_q, np.nan), y["jitter_s2"]),
-                     "loss_ratio": ok & np.isfinite(y["loss_ratio"])}
+            masks = {"delay_s": ok, "jitter_s2": sp.ok_jitter, "loss_ratio": ok & np.isfinite(y["loss_ratio"])}
             p = model.predict(sc)
             net = names[k % len(names)] if names else f"{root.name}/{s.file}"
             for kpi in KPIS:
