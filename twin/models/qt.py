@@ -562,6 +562,8 @@ def _collision_share(sc: Scenario, topo: _Topo, fh_lam: np.ndarray, fh_m1: np.nd
         mean, second = bits_i / lam_i, r_i / lam_i
         sigma = np.sqrt(np.maximum(second - mean**2, 0.0))
         psi = np.where(second > 0, np.clip(2.0 * sigma * mean / (np.sqrt(np.pi) * second), 0.0, 1.0), 0.0)
+        # the port share keeps its own product order (not lam_i / lam * own_removed): the stored hybrids' priors
+        # ("packet", "packet-moments") must stay bit-identical
         removed = (lam_i / lam[port]) * (1.0 - kap_i) * (1.0 - psi) * (1.0 - rho_other) * (r_i / r[port])
         own_removed = (1.0 - kap_i) * (1.0 - psi) * (1.0 - rho_other) * (r_i / r[port])  # share of R, per input
     port_phi = np.where(lam > 0, np.clip(1.0 - np.bincount(port, weights=removed, minlength=e), 0.0, 1.0), 1.0)
