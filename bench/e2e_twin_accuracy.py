@@ -64,7 +64,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,16 +252,72 @@ def _summary(x: list[np.ndarray]) -> dict[str, float | int]:
 
 
 # ----------------------------------------------------------------------------- one network
+@dataclass(frozen=True)
+class RunWindows:
+    """A run's window clock, its telemetry through the production adapters and its per-window path truth."""
+
+    model: NetworkModel
+    manifest: dict[str, Any]
+    start: float  # epoch s where window 0 starts
+    width: float  # window length, s
+    interval: float  # counter sample interval, s
+    count: int  # windows in the run
+    rows: dict[str, np.ndarray]
+    flows: dict[str, Any]
+    acct: dict
+    adapt_s: float  # wall time of the adapters, s
+    row_win: np.ndarray  # (rows,) window of each measurement row
+    paths: dict[str, np.ndarray]  # truth/paths.parquet, columns
+    p_src: np.ndarray  # (truth rows,) node indices
+    p_dst: np.ndarray
+    p_win: np.ndarray  # (truth rows,) window index
+
+    @classmethod
+    def load(cls, run: Path) -> RunWindows:
+        manifest = json.loads((run / "manifest.json").read_text())
+        model = load_network_model(run / "network.yaml")
+        start, width = float(manifest["start_epoch_s"]), float(manifest["config"]["window_s"])
+        interval = float(manifest["config"]["sample_interval_s"] or width)
+        t0 = time.perf_counter()
+        rows, flows, acct = adapt_run(run, model)
+        adapt_s = time.perf_counter() - t0
+        # a counter rate covers the interval before its sample: its window is the one that holds the middle
+        row_win = np.floor((rows["ts"] - 0.5 * interval - start) / width).astype(np.int64)
+        paths = {k: np.asarray(v) for k, v in pq.read_table(run / "truth" / "paths.parquet").to_pydict().items()}
+        node = {name: i for i, name in enumerate(model.node_names)}
+        return cls(model=model, manifest=manifest, start=start, width=width, interval=interval,
+                   count=int(manifest["windows"]), rows=rows, flows=flows, acct=acct, adapt_s=adapt_s,
+                   row_win=row_win, paths=paths,
+                   p_src=np.array([node[x] for x in paths["src"].tolist()], dtype=np.int64),
+                   p_dst=np.array([node[x] for x in paths["dst"].tolist()], dtype=np.int64),
+                   p_win=np.round((paths["window_start"] - start) / width).astype(np.int64))
+
+    def bounds(self, w: int) -> tuple[float, float]:
+        """Start and end (epoch s) of window ``w``."""
+        return self.start + w * self.width, self.start + (w + 1) * self.width
+
+    def true_matrix(self, w: int) -> np.ndarray:
+        """``(MAX_QUEUES, N, N)`` the offered traffic (bit/s) of window ``w`` from the truth."""
+        sel = self.p_win == w
+        tm = np.zeros((MAX_QUEUES, self.model.n_nodes, self.model.n_nodes))
+        np.add.at(tm, (self.paths["tos"][sel].astype(np.int64), self.p_src[sel], self.p_dst[sel]),
+                  self.paths["offered_bps"][sel])
+        return tm
+
+    def true_snapshot(self, w: int, builder: SnapshotBuilder | None = None) -> WindowSnapshot:
+        """Window ``w``'s snapshot from its counters, with the true traffic matrix."""
+        start, end = self.bounds(w)
+        builder = builder or SnapshotBuilder(self.model)
+        return builder.build(start, end, {k: v[self.row_win == w] for k, v in self.rows.items()},
+                             traffic=TrafficMatrix.build(self.true_matrix(w), start=start, end=end))
+
+
 def score_network(network: str, run: Path, models: dict[str, Any], n_windows: int) -> dict[str, Any]:
     """Scores of one run (see the module docstring)."""
     t_start = time.perf_counter()
-    manifest = json.loads((run / "manifest.json").read_text())
-    model = load_network_model(run / "network.yaml")
-    n = model.n_nodes
-    start0 = float(manifest["start_epoch_s"])
-    window = float(manifest["config"]["window_s"])
-    interval = float(manifest["config"]["sample_interval_s"] or window)
-    total = int(manifest["windows"])
+    rw = RunWindows.load(run)
+    model, n = rw.model, rw.model.n_nodes
+    start0, window, total = rw.start, rw.width, rw.count
 
     # windows no fault or benign telemetry event touches (the first and the last lack a counter rate)
     touched = np.zeros(total, dtype=bool)
@@ -276,16 +332,8 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
     eligible = np.flatnonzero(~touched)
     pick = eligible[np.unique(np.linspace(0, eligible.size - 1, min(n_windows, eligible.size)).round().astype(int))]
 
-    t0 = time.perf_counter()
-    rows, flows, acct = adapt_run(run, model)
-    t_adapt = time.perf_counter() - t0
-    row_win = np.floor((rows["ts"] - 0.5 * interval - start0) / window).astype(np.int64)
-
-    paths = {k: np.asarray(v) for k, v in pq.read_table(run / "truth" / "paths.parquet").to_pydict().items()}
-    node = {name: i for i, name in enumerate(model.node_names)}
-    p_src = np.array([node[x] for x in paths["src"].tolist()], dtype=np.int64)
-    p_dst = np.array([node[x] for x in paths["dst"].tolist()], dtype=np.int64)
-    p_win = np.round((paths["window_start"] - start0) / window).astype(np.int64)
+    rows, flows, acct, t_adapt, row_win = rw.rows, rw.flows, rw.acct, rw.adapt_s, rw.row_win
+    paths, p_src, p_dst, p_win, manifest = rw.paths, rw.p_src, rw.p_dst, rw.p_win, rw.manifest
 
     builder = SnapshotBuilder(model)
     exporters = np.random.default_rng(int(manifest["config"]["seed"])).random(n) < MIXED_EXPORT_SHARE
@@ -299,7 +347,7 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
     t_pred = {m: 0.0 for m in models}
     out_of_domain: dict[str, list[float]] = {m: [] for m in models}
     for w in pick.tolist():
-        start, end = start0 + w * window, start0 + (w + 1) * window
+        start, end = rw.bounds(w)
         sel = row_win == w
         rows_w = {k: v[sel] for k, v in rows.items()}
         fsel = (flows["flow_end_s"] > start) & (flows["flow_start_s"] < end) if flows else None
@@ -308,8 +356,7 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
         t = {"src": p_src[tsel], "dst": p_dst[tsel], "tos": paths["tos"][tsel].astype(np.int64),
              **{k: paths[k][tsel] for k in ("offered_bps", "delay_s", "jitter_s2", "delay_ci_s", "method")},
              "jitter_ci_s2": paths["jitter_ci_s2"][tsel] if "jitter_ci_s2" in paths else np.full(tsel.sum(), np.nan)}
-        true_tm = np.zeros((MAX_QUEUES, n, n))
-        np.add.at(true_tm, (t["tos"], t["src"], t["dst"]), t["offered_bps"])
+        true_tm = rw.true_matrix(w)
         truth = pair_truth(t, n)
         snaps: dict[str, WindowSnapshot] = {}
         for s in TM_SOURCES:
@@ -323,8 +370,7 @@ def score_network(network: str, run: Path, models: dict[str, Any], n_windows: in
             elif s in ("counters", "mixed"):
                 snaps[s] = builder.build(start, end, rows_w)
             else:
-                snaps[s] = builder.build(start, end, rows_w,
-                                         traffic=TrafficMatrix.build(true_tm, start=start, end=end))
+                snaps[s] = rw.true_snapshot(w, builder)
             t_snap[s] += time.perf_counter() - t0
             if s != "true":
                 est = snaps[s].traffic.rate_bps

@@ -30,7 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -38,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from _models import build_models
 from _report import machine_info, write_report
 
@@ -47,33 +45,12 @@ HOP_GROUPS = ((1, 1), (2, 2), (3, 3), (4, 5), (6, 8), (9, 12), (13, 10**6))
 
 
 def window_snapshot(run: Path, window: int | None):
-    """The snapshot of one window of ``run`` with its true traffic matrix, and the window index."""
-    import e2e_twin_accuracy as e2e
+    """The snapshot of one window of ``run`` (default: the middle one) with its true traffic matrix, and its index."""
+    from e2e_twin_accuracy import RunWindows
 
-    from twinwatch.twin.netmodel import load_network_model
-    from twinwatch.twin.scenario import MAX_QUEUES
-    from twinwatch.twin.snapshot import SnapshotBuilder
-    from twinwatch.twin.traffic_matrix import TrafficMatrix
-
-    manifest = json.loads((run / "manifest.json").read_text())
-    model = load_network_model(run / "network.yaml")
-    n = model.n_nodes
-    start0, width = float(manifest["start_epoch_s"]), float(manifest["config"]["window_s"])
-    interval = float(manifest["config"]["sample_interval_s"] or width)
-    w = int(manifest["windows"]) // 2 if window is None else window
-    rows, _, _ = e2e.adapt_run(run, model)
-    row_win = np.floor((rows["ts"] - 0.5 * interval - start0) / width).astype(np.int64)
-    paths = {k: np.asarray(v) for k, v in pq.read_table(run / "truth" / "paths.parquet").to_pydict().items()}
-    node = {name: i for i, name in enumerate(model.node_names)}
-    sel = np.round((paths["window_start"] - start0) / width).astype(np.int64) == w
-    src = np.array([node[x] for x in paths["src"][sel].tolist()], dtype=np.int64)
-    dst = np.array([node[x] for x in paths["dst"][sel].tolist()], dtype=np.int64)
-    tm = np.zeros((MAX_QUEUES, n, n))
-    np.add.at(tm, (paths["tos"][sel].astype(np.int64), src, dst), paths["offered_bps"][sel])
-    start, end = start0 + w * width, start0 + (w + 1) * width
-    snap = SnapshotBuilder(model).build(start, end, {k: v[row_win == w] for k, v in rows.items()},
-                                        traffic=TrafficMatrix.build(tm, start=start, end=end))
-    return snap, w
+    rw = RunWindows.load(run)
+    w = rw.count // 2 if window is None else window
+    return rw.true_snapshot(w), w
 
 
 def per_flow_path_sum(sc, per_hop: np.ndarray) -> np.ndarray:

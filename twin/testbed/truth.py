@@ -244,7 +244,7 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverlo
     ok = np.isfinite(soj)
     wait = np.maximum(np.where(ok, soj, 0.0) - (pkt_bits / cap)[:, None], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.where(util[:, None] > 0, wait**2 * (2.0 / util[:, None] - 1.0), 0.0)
+        var = _mm1_wait_var(wait, util[:, None])
         n_pk = np.maximum(q_util * cap[:, None] * res.measured_time / pkt_bits, 1.0)
         kappa = 1.0 + 2.0 * util / (1.0 - np.sqrt(util)) ** 2
         se2 = np.where(ok, kappa[:, None] * var / n_pk, 0.0)
@@ -268,14 +268,19 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverlo
         x = (pkt_bits / cap)[sc.path_links][:, None]
         u = util[sc.path_links][:, None]
         w_in = np.maximum(np.where(use, in_soj, 0.0) - x, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var_in = np.where(u > 0, w_in**2 * (2.0 / u - 1.0), 0.0)
+        var_in = _mm1_wait_var(w_in, u)
         per_hop["mean"] = np.where(use, in_soj, per_hop["mean"])
         per_hop["var"] = np.where(use, var_in, per_hop["var"])
     for name, hop in per_hop.items():
         out[name] = np.stack([np.bincount(sc.hop_path, weights=hop[:, k], minlength=sc.n_paths) for k in range(qn)],
                              axis=1)
     return _HopTerms(**out)
+
+
+def _mm1_wait_var(wait: np.ndarray, util: np.ndarray) -> np.ndarray:
+    """Variance (s²) of a hop's wait, 0 w.p. ``1 − u`` else exponential with mean ``w / u``: ``w² (2 / u − 1)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(util > 0, wait**2 * (2.0 / util - 1.0), 0.0)
 
 
 def _jitter_scale(f_jit: np.ndarray, f_pk: np.ndarray, f_base: np.ndarray, demand: np.ndarray,
