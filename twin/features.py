@@ -366,7 +366,8 @@ def scenario_graph(sc: Scenario, *, qt_prior: bool = False, prior: str = "classi
         # (bench/notes/twin_hybrid.md, section 4d)
         tx_line = np.maximum(hq.tx_line, 1e-30)
         wait = hq.wait_mean + np.maximum(hq.tx_mean - hq.tx_line, 0.0)
-        transit_var = hq.wait_var + hq.tx_var
+        # (a train-term prior's wait variance holds a negative covariance with the packet's own size)
+        transit_var = np.maximum(hq.wait_var + hq.tx_var, 0.0)
         qt = {"hop_qt_wait": wait.astype(f32), "hop_qt_var": transit_var.astype(f32),
               "hop_qt_tx": tx_line.astype(f32), "hop_qt_loss": hq.loss.astype(f32),
               "hop_qt_x": np.column_stack([np.log1p(wait / tx_line), np.log1p(transit_var / tx_line**2)]).astype(f32),

@@ -84,6 +84,19 @@ one-hop paths 2.3 % low and of 13-hop paths 0.1 % high, the per-input share
 closer on GNNet, but went 0.09 pp past its rule's tolerance in one load band
 of the operated-network test set, so the default stays the classical model.
 
+*Packet trains* (``trains=True``, with ``input_smoothing="input"``; off by
+default and in ``--model qt-packet``). A packet keeps its size, so a small one
+that queued right behind a larger one of the same onward stream waits for
+the difference again at every later hop of equal rate: with mixed sizes the
+wait grows along a path (an IMIX chain of 8 equal links: 3× the independent
+model). :mod:`twinwatch.twin.models._trains` adds, per flow-hop, the growth
+of the shot-noise maximum of the max-plus reaches of the streams attached to
+it (within 0–10 % of the simulator on such chains, where ``qt-packet`` is up
+to 86 % low), and the input smoothing's ψ is then 0. On operated-network
+samples the queueing part improves (6.69 → 6.36 %), on GNNet 2022 it does not
+(7.43 → 7.54 %), so ``qt-packet`` stays without it; it is the prior
+``packet-trains`` (``bench/notes/twin_hybrid.md`` section 4q).
+
 *Paths.* Mean delay ``Σ_hops (E W + E[S_f]) + Σ propagation``; jitter
 (delay variance) ``Σ_hops Var W + Var(L_f) (Σ_hops 1/C_h)²``: the waits of
 the hops independent (Kleinrock), but a packet keeps its size ``L_f`` over
@@ -144,6 +157,8 @@ from twinwatch.twin.models._queueing import (
     segment_exclusive_cumsum,
     truncated_geometric,
 )
+from twinwatch.twin.models._trains import RHO_MAX as TRAIN_RHO_MAX
+from twinwatch.twin.models._trains import attached_groups, size_bins, train_wait
 from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario
 
 __all__ = ["QT_VARIANTS", "HopQuantities", "QueueResult", "QueueingModel", "mg1k", "packet_queueing_model",
@@ -255,6 +270,10 @@ class QueueingModel:
         2026-12-04, and the prior the shipped hybrid GNN was trained on:
         2–10 times too small a wait variance at lightly loaded multi-class
         ports, ``bench/notes/twin_hybrid.md`` section 4o).
+    trains
+        Add the wait behind larger packets of the same onward stream (see
+        *Packet trains* in the module docstring; needs
+        ``input_smoothing="input"``). Off by default.
     max_iter, tol
         Loss fixed point: at most ``max_iter`` iterations, stop when no queue's
         loss probability moves by more than ``tol``.
@@ -268,6 +287,7 @@ class QueueingModel:
     input_smoothing: bool | str = False
     own_size: str | None = None
     class_wait: str = "moments"
+    trains: bool = False
     max_iter: int = 60
     tol: float = 1e-5
     damping: float = 0.7
@@ -289,6 +309,8 @@ class QueueingModel:
             raise ValueError(f"own_size must be one of {OWN_SIZE}, got {self.own_size!r}")
         if self.class_wait not in CLASS_WAIT:
             raise ValueError(f"class_wait must be one of {CLASS_WAIT}, got {self.class_wait!r}")
+        if self.trains and self.input_smoothing != "input":
+            raise ValueError(f"trains=True needs input_smoothing='input', got {self.input_smoothing!r}")
         if sorted(self.sp_order) != list(range(MAX_QUEUES)):
             raise ValueError(f"sp_order must be a permutation of 0..{MAX_QUEUES - 1}, got {self.sp_order!r}")
         if self.max_iter < 1 or not self.tol > 0 or not 0 < self.damping <= 1:
@@ -428,7 +450,7 @@ class QueueingModel:
         wait_var = np.where(empty, 0.0, wait_var)
         fh_wait_mean = fh_wait_var = None
         if self.input_smoothing != "none":
-            port_phi, fh_phi = _collision_share(sc, topo, fh_lam, fh_m[0], fh_m[1])
+            port_phi, fh_phi = _collision_share(sc, topo, fh_lam, fh_m[0], fh_m[1], own_pairs=not self.trains)
             # fewer packets wait, by the same share: at light load E[W²] and Var W scale alike; the variance (not the
             # second moment) is scaled so that a full buffer's nearly constant wait stays nearly constant
             if self.input_smoothing == "input":
@@ -436,6 +458,11 @@ class QueueingModel:
             phi = np.repeat(port_phi, q)
             wait_mean = phi * wait_mean
             wait_var = phi * wait_var
+            if self.trains:
+                t_mean, t_var = _train_waits(sc, topo, fh_lam)
+                fh_wait_mean, fh_wait_var = fh_wait_mean + t_mean, fh_wait_var + t_var
+                # the queue's mean over its packets (occupancy, link KPIs) counts the train waits too
+                wait_mean = wait_mean + np.bincount(fh_queue, weights=fh_lam * t_mean, minlength=nq) / safe
         return _QueueState(
             lam=q_lam,
             loss=loss,
@@ -462,12 +489,14 @@ QT_VARIANTS: dict[str, dict[str, Any]] = {
     "classic": {"wfq": "fluid", "input_smoothing": False, "class_wait": "mean"},
     "packet-moments": {"wfq": "packet", "input_smoothing": True, "class_wait": "moments"},
     "packet-inputs": {"wfq": "packet", "input_smoothing": "input", "class_wait": "moments"},
+    "packet-trains": {"wfq": "packet", "input_smoothing": "input", "class_wait": "moments", "trains": True},
 }
 """Named :class:`QueueingModel` options (a hybrid GNN's ``GNNConfig.prior``): ``classic`` (the default),
-``packet``, ``packet-moments`` and ``packet-inputs``. Each stays as the hybrids trained on it saw it: ``packet``
-and ``classic`` count the other classes' wait in the mean only (``class_wait="mean"``); ``packet-moments`` adds
-it to the variance; ``packet-inputs`` also shares a port's wait out by input (``input_smoothing="input"``), as
-``--model qt-packet`` computes it."""
+``packet``, ``packet-moments``, ``packet-inputs`` and ``packet-trains``. Each stays as the hybrids trained on it
+saw it: ``packet`` and ``classic`` count the other classes' wait in the mean only (``class_wait="mean"``);
+``packet-moments`` adds it to the variance; ``packet-inputs`` also shares a port's wait out by input
+(``input_smoothing="input"``); ``packet-trains`` adds the wait behind larger packets of the same onward stream
+(``trains=True``, :mod:`twinwatch.twin.models._trains`)."""
 
 
 def packet_queueing_model(**options: Any) -> QueueingModel:
@@ -507,8 +536,30 @@ class HopQuantities:
     loss: np.ndarray
 
 
+def _train_waits(sc: Scenario, topo: _Topo, fh_lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(FH,)`` mean (time unit) and variance (time unit²) of each flow-hop's train wait (:mod:`._trains`)."""
+    lam_f = np.asarray(sc.flow_pkt_rate, dtype=np.float64)
+    atoms, flow_hist = size_bins(sc.flow_sizes_bits, sc.flow_size_probs, np.where(lam_f > 0, lam_f, 0.0))
+    fh_n = topo.fh_flow.size
+    if fh_n == 0 or atoms.size == 0:
+        return np.zeros(fh_n), np.zeros(fh_n)
+    pos = np.arange(fh_n) - np.repeat(topo.fh_start, topo.fh_len)
+    ptr, seg_len, rates = attached_groups(topo.fh_queue, pos, fh_lam, flow_hist[topo.fh_flow],
+                                          int(topo.fh_len.max()))
+    cap = np.asarray(sc.link_capacity_bps, dtype=np.float64)[topo.fh_link]
+    per_group = np.repeat(np.arange(fh_n), np.diff(ptr))
+    rho_a = np.bincount(per_group, weights=rates @ atoms, minlength=fh_n) / cap
+    rates = rates / (1.0 - np.clip(rho_a, 0.0, TRAIN_RHO_MAX))[per_group, None]
+    t_mean, t_var = train_wait(topo.fh_start.astype(np.int64), topo.fh_len.astype(np.int64),
+                               topo.fh_flow.astype(np.int64), cap, flow_hist, atoms, ptr, seg_len, rates)
+    # the port's work from the streams that merge at this hop overlaps the train wait (queueing theory counts it)
+    port_load = np.bincount(topo.fh_link, weights=fh_lam * (flow_hist[topo.fh_flow] @ atoms), minlength=sc.n_links)
+    keep = 1.0 - np.clip(port_load[topo.fh_link] / cap - rho_a, 0.0, 1.0)
+    return keep * t_mean, keep * t_var
+
+
 def _collision_share(sc: Scenario, topo: _Topo, fh_lam: np.ndarray, fh_m1: np.ndarray,
-                     fh_m2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     fh_m2: np.ndarray, *, own_pairs: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Share of a port's residual work a packet can find ahead of it (1 = independent Poisson inputs).
 
     Returns ``(port, flow_hop)``: ``(E,)`` the mean over the port's packets, ``(FH,)`` the share a packet
@@ -562,6 +613,8 @@ def _collision_share(sc: Scenario, topo: _Topo, fh_lam: np.ndarray, fh_m1: np.nd
         mean, second = bits_i / lam_i, r_i / lam_i
         sigma = np.sqrt(np.maximum(second - mean**2, 0.0))
         psi = np.where(second > 0, np.clip(2.0 * sigma * mean / (np.sqrt(np.pi) * second), 0.0, 1.0), 0.0)
+        if not own_pairs:  # the train term (``trains=True``) counts a smaller packet's wait behind a larger one
+            psi = np.zeros_like(psi)
         # the port share keeps its own product order (not lam_i / lam * own_removed): the stored hybrids' priors
         # ("packet", "packet-moments") must stay bit-identical
         removed = (lam_i / lam[port]) * (1.0 - kap_i) * (1.0 - psi) * (1.0 - rho_other) * (r_i / r[port])
