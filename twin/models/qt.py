@@ -518,7 +518,10 @@ class HopQuantities:
     Attributes
     ----------
     wait_mean, wait_var
-        Mean (time unit) and variance (time unit²) of the wait before the packet's own transmission.
+        Mean (time unit) and variance (time unit²) of the wait before the packet's own transmission. With
+        ``trains=True`` the variance holds twice the train wait's covariance with the packet's own
+        transmission time, which is negative, so a hop's value can be below 0 (a path's sum plus its own
+        transmission variance is not).
     tx_mean, tx_var
         Mean and variance of the flow's own transmission time at the rate its queue is served at.
     tx_line
