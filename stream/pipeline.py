@@ -50,6 +50,7 @@ from twinwatch.stream.flowbuffer import FlowBuffer
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
 from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES
+from twinwatch.twin.blas import blas_threads
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
@@ -579,7 +580,7 @@ class Pipeline:
         """Close the windows that are due, with BLAS held to :attr:`blas_threads` threads meanwhile."""
         if self.blas_threads is None:
             return self._close_windows(force=force)
-        with _blas_controller().limit(limits=self.blas_threads, user_api="blas"):
+        with blas_threads(self.blas_threads):
             return self._close_windows(force=force)
 
     def _close_windows(self, *, force: bool) -> PipelineOutput:
@@ -642,19 +643,6 @@ class Pipeline:
         mt.set_paths_anomalous(wr.network, links, det.paths_anomalous)
         for ch in det.changes:
             mt.alert_changed(ch.alert.network, ch.alert.kind, ch.alert.severity, ch.action == "firing")
-
-
-_BLAS: Any = None
-
-
-def _blas_controller() -> Any:
-    """The process' :class:`threadpoolctl.ThreadpoolController` (made once, after NumPy and SciPy are loaded)."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS
 
 
 def interleave(streams: Mapping[str, Sequence[bytes]], batch: int = 2000) -> list[tuple[str, Sequence[bytes]]]:

@@ -121,52 +121,126 @@ def attached_groups(fh_queue: np.ndarray, fh_pos: np.ndarray, fh_rate: np.ndarra
     Returns a CSR over flow-hops: ``ptr (FH + 1,)``, ``seg_len (G,)`` (``L``)
     and ``rates (G, K)`` (packets/s of each size, summed over the streams).
     """
-    fh_n = fh_queue.size
-    weighted = fh_rate[:, None] * fh_hist
-    k_at = fh_hist.shape[1]
-    queue = fh_queue.astype(np.int64)
-
-    def pooled(idx: np.ndarray, key: np.ndarray) -> np.ndarray:
-        """Sum of ``weighted`` over the flow-hops ``idx`` with equal ``key``, back on each of them."""
-        out = np.zeros((idx.size, k_at))
-        for col in range(k_at):
-            out[:, col] = np.bincount(key, weights=weighted[idx, col])[key]
-        return out
-
-    # ids of the sequence of the last L queues ending at each flow-hop (-1 where the path is shorter)
-    idx = np.arange(fh_n)
-    _, key = np.unique(queue, return_inverse=True)
-    ids = key.astype(np.int64)
-    prev_idx, prev_cum = idx, pooled(idx, ids)  # streams sharing >= 1 queue
-    rows, lens, rates = [], [], []
-    for seg in range(2, max_len + 2):
-        idx = np.flatnonzero(fh_pos >= seg - 1) if seg <= max_len else np.zeros(0, np.int64)
-        cum_full = np.zeros((fh_n, k_at))
-        if idx.size:
-            _, key = np.unique(ids[idx - 1] * (int(queue.max()) + 1) + queue[idx], return_inverse=True)
-            new_ids = np.full(fh_n, -1, dtype=np.int64)
-            new_ids[idx] = key
-            ids = new_ids
-            cum_full[idx] = pooled(idx, key)
-        # streams sharing exactly seg - 1 queues with the flow-hops of the previous round
-        exact = np.clip(prev_cum - cum_full[prev_idx], 0.0, None)
-        if seg >= 3:
-            nz = np.flatnonzero(exact.sum(axis=1) > 0)
-            rows.append(prev_idx[nz])
-            lens.append(np.full(nz.size, seg - 1, dtype=np.int64))
-            rates.append(exact[nz])
-        if not idx.size:
-            break
-        prev_idx, prev_cum = idx, cum_full[idx]
-    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    order = np.argsort(row, kind="stable")
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=fh_n))]).astype(np.int64)
-    seg_len = (np.concatenate(lens) if lens else np.zeros(0, np.int64))[order]
-    g_rates = (np.concatenate(rates) if rates else np.zeros((0, k_at)))[order]
-    return ptr, seg_len, g_rates
+    weighted = np.ascontiguousarray(np.asarray(fh_rate, dtype=np.float64)[:, None] * fh_hist)
+    return _attached_groups(np.asarray(fh_queue, dtype=np.int64), np.asarray(fh_pos, dtype=np.int64), weighted,
+                            int(max_len))
 
 
 @numba.njit(cache=True)
+def _attached_groups(queue: np.ndarray, pos: np.ndarray, weighted: np.ndarray,
+                     max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`attached_groups` on ``weighted (FH, K)`` (the flow-hops' packet rates per size), round by round.
+
+    Round ``L`` labels the sequence of the last ``L`` queues ending at each
+    flow-hop by the pair (label of the last ``L − 1`` ending one hop earlier,
+    queue), through a chained table per earlier label, and sums ``weighted``
+    over equal labels in flow-hop order; the streams sharing *exactly* ``L − 1``
+    queues are the difference between rounds ``L − 1`` and ``L``.
+    """
+    fh_n, k_at = weighted.shape
+    ids = queue.copy()  # label of the sequence of the last L queues ending at each flow-hop (round L; -1: none)
+    n_ids = 1
+    for e in range(fh_n):
+        n_ids = max(n_ids, ids[e] + 1)
+    prev_idx = np.arange(fh_n)
+    prev_cum = np.zeros((fh_n, k_at))
+    sums = np.zeros((n_ids, k_at))
+    for e in range(fh_n):
+        for col in range(k_at):
+            sums[ids[e], col] += weighted[e, col]
+    for e in range(fh_n):
+        for col in range(k_at):
+            prev_cum[e, col] = sums[ids[e], col]
+    at = np.full(fh_n, -1, dtype=np.int64)  # position of a flow-hop in this round's list
+    cap_rows = max(16, fh_n)
+    row = np.empty(cap_rows, dtype=np.int64)
+    lens = np.empty(cap_rows, dtype=np.int64)
+    rates = np.empty((cap_rows, k_at))
+    n_rows = 0
+    for seg in range(2, max_len + 2):
+        n_idx = 0
+        if seg <= max_len:
+            for e in range(fh_n):
+                if pos[e] >= seg - 1:
+                    n_idx += 1
+        idx = np.empty(n_idx, dtype=np.int64)
+        new_ids = np.full(fh_n, -1, dtype=np.int64)
+        head = np.full(n_ids, -1, dtype=np.int64)  # per earlier label: first node of its (queue, label) chain
+        node_queue = np.empty(n_idx, dtype=np.int64)
+        node_next = np.empty(n_idx, dtype=np.int64)
+        n_new = 0
+        j = 0
+        if n_idx:
+            for e in range(fh_n):
+                if pos[e] < seg - 1:
+                    continue
+                idx[j] = e
+                j += 1
+                lab = ids[e - 1]
+                node = head[lab]
+                while node >= 0 and node_queue[node] != queue[e]:
+                    node = node_next[node]
+                if node < 0:
+                    node = n_new
+                    node_queue[node] = queue[e]
+                    node_next[node] = head[lab]
+                    head[lab] = node
+                    n_new += 1
+                new_ids[e] = node
+        sums = np.zeros((n_new, k_at))
+        for jj in range(n_idx):
+            e = idx[jj]
+            at[e] = jj
+            for col in range(k_at):
+                sums[new_ids[e], col] += weighted[e, col]
+        cum = np.empty((n_idx, k_at))
+        for jj in range(n_idx):
+            for col in range(k_at):
+                cum[jj, col] = sums[new_ids[idx[jj]], col]
+        if seg >= 3:  # streams sharing exactly seg - 1 queues with the flow-hops of the previous round
+            for pj in range(prev_idx.size):
+                p = prev_idx[pj]
+                jj = at[p] if pos[p] >= seg - 1 and n_idx else -1
+                any_pos = False
+                if n_rows == cap_rows:
+                    cap_rows *= 2
+                    row2 = np.empty(cap_rows, dtype=np.int64)
+                    lens2 = np.empty(cap_rows, dtype=np.int64)
+                    rates2 = np.empty((cap_rows, k_at))
+                    row2[:n_rows] = row[:n_rows]
+                    lens2[:n_rows] = lens[:n_rows]
+                    rates2[:n_rows] = rates[:n_rows]
+                    row, lens, rates = row2, lens2, rates2
+                for col in range(k_at):
+                    v = prev_cum[pj, col] - (cum[jj, col] if jj >= 0 else 0.0)
+                    v = max(v, 0.0)
+                    rates[n_rows, col] = v
+                    any_pos = any_pos or v > 0.0
+                if any_pos:
+                    row[n_rows] = p
+                    lens[n_rows] = seg - 1
+                    n_rows += 1
+        if not n_idx:
+            break
+        prev_idx, prev_cum, ids, n_ids = idx, cum, new_ids, max(n_new, 1)
+    # CSR by flow-hop; a flow-hop's groups in order of L (stable)
+    ptr = np.zeros(fh_n + 1, dtype=np.int64)
+    for r in range(n_rows):
+        ptr[row[r] + 1] += 1
+    for e in range(fh_n):
+        ptr[e + 1] += ptr[e]
+    fill = ptr[:-1].copy()
+    seg_len = np.empty(n_rows, dtype=np.int64)
+    g_rates = np.empty((n_rows, k_at))
+    for r in range(n_rows):
+        d = fill[row[r]]
+        fill[row[r]] += 1
+        seg_len[d] = lens[r]
+        g_rates[d] = rates[r]
+    return ptr, seg_len, g_rates
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _shot_moments(reach: np.ndarray, rate: np.ndarray, n: int, order: np.ndarray) -> tuple[float, float]:
     """Mean and second moment of ``W ≥ 0`` with ``P(W > w) = 1 − exp(−Σ_j rate_j (reach_j − w)⁺)``.
 
@@ -186,6 +260,7 @@ def _shot_moments(reach: np.ndarray, rate: np.ndarray, n: int, order: np.ndarray
     beta = 0.0
     m1 = 0.0
     m2 = 0.0
+    e_hi = 1.0  # exp(-hazard) at the top of the segment: the hazard is continuous in w and 0 at the largest reach
     for jj in range(m):
         j = order[jj]
         alpha += rate[j] * reach[j]
@@ -195,17 +270,18 @@ def _shot_moments(reach: np.ndarray, rate: np.ndarray, n: int, order: np.ndarray
         if hi <= lo:
             continue
         # on [lo, hi] the hazard is alpha - beta w >= 0
-        e_hi = np.exp(-(alpha - beta * hi))
         e_lo = np.exp(-(alpha - beta * lo))
-        m1 += (hi - lo) - (e_hi - e_lo) / beta
-        m2 += (hi * hi - lo * lo) - 2.0 * (e_hi * (hi / beta - 1.0 / beta**2) - e_lo * (lo / beta - 1.0 / beta**2))
+        inv_b = 1.0 / beta
+        m1 += (hi - lo) - (e_hi - e_lo) * inv_b
+        m2 += (hi * hi - lo * lo) - 2.0 * inv_b * (e_hi * (hi - inv_b) - e_lo * (lo - inv_b))
+        e_hi = e_lo
     return m1, m2
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def train_wait(fh_start: np.ndarray, fh_len: np.ndarray, fh_flow: np.ndarray, cap: np.ndarray,
                flow_hist: np.ndarray, atoms: np.ndarray, ptr: np.ndarray, seg_len: np.ndarray,
-               rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               rates: np.ndarray, n_blocks: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """``(FH,)`` mean (s) and variance (s²) of each flow-hop's train wait.
 
     The variance includes twice the covariance with the packet's own
@@ -215,7 +291,8 @@ def train_wait(fh_start: np.ndarray, fh_len: np.ndarray, fh_flow: np.ndarray, ca
     ``cap (FH,)`` the rate (bits/s) each flow-hop's packets are sent at;
     ``flow_hist (F, K)`` and ``atoms (K,)`` from :func:`size_bins`; ``ptr``,
     ``seg_len``, ``rates`` from :func:`attached_groups` with the hazard's
-    ``1 / (1 − ρ_a)`` already applied to ``rates``.
+    ``1 / (1 − ρ_a)`` already applied to ``rates``; ``n_blocks`` the number of blocks of consecutive flows the
+    threads share (a few per thread), each with its scratch space allocated once.
     """
     fh_n = cap.size
     k_at = atoms.size
@@ -224,87 +301,112 @@ def train_wait(fh_start: np.ndarray, fh_len: np.ndarray, fh_flow: np.ndarray, ca
     max_pairs = 1
     for i in range(fh_n):
         max_pairs = max(max_pairs, (ptr[i + 1] - ptr[i]) * k_at)
-    for f in numba.prange(fh_start.size):
-        n_h = fh_len[f]
-        st = fh_start[f]
-        if n_h < 2:
-            continue
+    max_hops = 1
+    for f in range(fh_start.size):
+        max_hops = max(max_hops, fh_len[f])
+    n_chunks = max(1, min(fh_start.size, n_blocks))
+    for ch in numba.prange(n_chunks):
         r_new = np.empty(max_pairs)
         r_old = np.empty(max_pairs)
         q_new = np.empty(max_pairs)  # the reaches with one size (the rate drops alone, queueing theory's κ)
         q_old = np.empty(max_pairs)
         c = np.empty(max_pairs)
         order = np.empty(max_pairs, dtype=np.int64)
-        hist = flow_hist[fh_flow[st]]
-        own_inv = 0.0  # Σ over the path of 1 / C: the own transmission time per bit
-        mean_size = 0.0
-        for k in range(n_h):
-            own_inv += 1.0 / cap[st + k]
-        for a in range(k_at):
-            mean_size += hist[a] * atoms[a]
-        reach = np.zeros((n_h, k_at, k_at))  # reach through the previous hop of the segment starting at s0
-        drop = np.zeros((n_h, k_at))  # the same with s_A = s_B: max_j s_B / C_j
-        inv_sum = np.zeros(n_h)  # Σ_{s0 ≤ i < k} 1 / C_i
-        for k in range(n_h):
-            i = st + k
-            ck = cap[i]
-            g0, g1 = ptr[i], ptr[i + 1]
-            if g1 > g0:
-                # the reaches with one size (s_A = s_B): the rate drops alone, which queueing theory's κ counts
+        reach = np.zeros((max_hops, k_at, k_at))  # reach through the previous hop of the segment starting at s0
+        drop = np.zeros((max_hops, k_at))  # the same with s_A = s_B: max_j s_B / C_j
+        inv_sum = np.zeros(max_hops)  # Σ_{s0 ≤ i < k} 1 / C_i
+        for f in range(ch * fh_start.size // n_chunks, (ch + 1) * fh_start.size // n_chunks):
+            _flow_train_wait(fh_start[f], fh_len[f], fh_flow, cap, flow_hist, atoms, ptr, seg_len, rates,
+                             mean, var, r_new, r_old, q_new, q_old, c, order, reach, drop, inv_sum)
+    return mean, var
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _flow_train_wait(st: int, n_h: int, fh_flow: np.ndarray, cap: np.ndarray, flow_hist: np.ndarray,
+                     atoms: np.ndarray, ptr: np.ndarray, seg_len: np.ndarray, rates: np.ndarray,
+                     mean: np.ndarray, var: np.ndarray, r_new: np.ndarray, r_old: np.ndarray, q_new: np.ndarray,
+                     q_old: np.ndarray, c: np.ndarray, order: np.ndarray, reach: np.ndarray, drop: np.ndarray,
+                     inv_sum: np.ndarray) -> None:
+    """:func:`train_wait` for the flow whose flow-hops are ``st .. st + n_h - 1``, into ``mean`` and ``var``.
+
+    The remaining arguments are scratch space: ``(max_pairs,)`` each, and ``reach (H, K, K)``, ``drop (H, K)``,
+    ``inv_sum (H,)`` with ``H ≥ n_h``.
+    """
+    if n_h < 2:
+        return
+    k_at = atoms.size
+    for s0 in range(n_h):
+        inv_sum[s0] = 0.0
+        for b in range(k_at):
+            drop[s0, b] = 0.0
+            for a in range(k_at):
+                reach[s0, a, b] = 0.0
+    hist = flow_hist[fh_flow[st]]
+    own_inv = 0.0  # Σ over the path of 1 / C: the own transmission time per bit
+    mean_size = 0.0
+    for k in range(n_h):
+        own_inv += 1.0 / cap[st + k]
+    for a in range(k_at):
+        mean_size += hist[a] * atoms[a]
+    for k in range(n_h):
+        i = st + k
+        ck = cap[i]
+        g0, g1 = ptr[i], ptr[i + 1]
+        if g1 > g0:
+            # the reaches with one size (s_A = s_B): the rate drops alone, which queueing theory's κ counts
+            n = 0
+            for g in range(g0, g1):
+                s0 = k - seg_len[g] + 1
+                for b in range(k_at):
+                    if rates[g, b] > 0.0:
+                        q_new[n] = max(drop[s0, b], atoms[b] / ck)
+                        q_old[n] = drop[s0, b]
+                        c[n] = rates[g, b]
+                        n += 1
+            d1, d2 = _shot_moments(q_new, c, n, order)
+            e1, e2 = _shot_moments(q_old, c, n, order)
+            m_new = e1 - d1  # what the size differences add beyond them, averaged over A's sizes
+            s_new = e2 - d2
+            m_old = 0.0
+            s_old = 0.0
+            cov = 0.0
+            for a in range(k_at):
+                pa = hist[a]
+                if pa <= 0.0:
+                    continue
                 n = 0
                 for g in range(g0, g1):
                     s0 = k - seg_len[g] + 1
                     for b in range(k_at):
                         if rates[g, b] > 0.0:
-                            q_new[n] = max(drop[s0, b], atoms[b] / ck)
-                            q_old[n] = drop[s0, b]
+                            old = reach[s0, a, b]
+                            r_new[n] = max(old, atoms[b] / ck + (atoms[b] - atoms[a]) * inv_sum[s0])
+                            r_old[n] = old
                             c[n] = rates[g, b]
                             n += 1
-                d1, d2 = _shot_moments(q_new, c, n, order)
-                e1, e2 = _shot_moments(q_old, c, n, order)
-                m_new = e1 - d1  # what the size differences add beyond them, averaged over A's sizes
-                s_new = e2 - d2
-                m_old = 0.0
-                s_old = 0.0
-                cov = 0.0
-                for a in range(k_at):
-                    pa = hist[a]
-                    if pa <= 0.0:
-                        continue
-                    n = 0
-                    for g in range(g0, g1):
-                        s0 = k - seg_len[g] + 1
-                        for b in range(k_at):
-                            if rates[g, b] > 0.0:
-                                old = reach[s0, a, b]
-                                r_new[n] = max(old, atoms[b] / ck + (atoms[b] - atoms[a]) * inv_sum[s0])
-                                r_old[n] = old
-                                c[n] = rates[g, b]
-                                n += 1
-                    a1, a2 = _shot_moments(r_new, c, n, order)
-                    b1, b2 = _shot_moments(r_old, c, n, order)
-                    m_new += pa * a1
-                    s_new += pa * a2
-                    m_old += pa * b1
-                    s_old += pa * b2
-                    cov += pa * (a1 - b1) * (atoms[a] - mean_size)
-                mean[i] = max(m_new - m_old, 0.0)
-                # the growth of the train wait's variance, and twice its covariance with the packet's own
-                # transmission over the path (small packets wait more: negative)
-                var[i] = max((s_new - m_new * m_new) - (s_old - m_old * m_old), 0.0) + 2.0 * cov * own_inv
-            for s0 in range(k + 1):
+                a1, a2 = _shot_moments(r_new, c, n, order)
+                b1, b2 = _shot_moments(r_old, c, n, order)
+                m_new += pa * a1
+                s_new += pa * a2
+                m_old += pa * b1
+                s_old += pa * b2
+                cov += pa * (a1 - b1) * (atoms[a] - mean_size)
+            mean[i] = max(m_new - m_old, 0.0)
+            # the growth of the train wait's variance, and twice its covariance with the packet's own
+            # transmission over the path (small packets wait more: negative)
+            var[i] = max((s_new - m_new * m_new) - (s_old - m_old * m_old), 0.0) + 2.0 * cov * own_inv
+        for s0 in range(k + 1):
+            for b in range(k_at):
+                v = atoms[b] / ck
+                if s0 < k and drop[s0, b] > v:
+                    v = drop[s0, b]
+                drop[s0, b] = v
+            for a in range(k_at):
+                if hist[a] <= 0.0:
+                    continue
                 for b in range(k_at):
-                    v = atoms[b] / ck
-                    if s0 < k and drop[s0, b] > v:
-                        v = drop[s0, b]
-                    drop[s0, b] = v
-                for a in range(k_at):
-                    if hist[a] <= 0.0:
-                        continue
-                    for b in range(k_at):
-                        v = atoms[b] / ck + (atoms[b] - atoms[a]) * inv_sum[s0]
-                        if s0 < k and reach[s0, a, b] > v:
-                            v = reach[s0, a, b]
-                        reach[s0, a, b] = v
-                inv_sum[s0] += 1.0 / ck
-    return mean, var
+                    v = atoms[b] / ck + (atoms[b] - atoms[a]) * inv_sum[s0]
+                    if s0 < k and reach[s0, a, b] > v:
+                        v = reach[s0, a, b]
+                    reach[s0, a, b] = v
+            inv_sum[s0] += 1.0 / ck

@@ -67,6 +67,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
+from twinwatch.twin.blas import single_blas_thread
 from twinwatch.twin.conformal import interval, path_max_load
 from twinwatch.twin.features import (
     FLOW_FEATURES,
@@ -819,8 +820,13 @@ class GNNModel:
         return self._forward_graphs([self.graph(sc) for sc in scenarios])
 
     def graph(self, sc: Scenario) -> GraphArrays:
-        """The network's input graph of ``sc`` (with the queueing-theory prior when the model is the hybrid)."""
-        return scenario_graph(sc, qt_prior=self.net.config.hybrid, prior=self.net.config.prior)
+        """The network's input graph of ``sc`` (with the queueing-theory prior when the model is the hybrid).
+
+        NumPy's BLAS is held to one thread meanwhile: its spinning threads slow the prior's numba kernels and
+        the forward pass that follows (:mod:`twinwatch.twin.blas`).
+        """
+        with single_blas_thread():
+            return scenario_graph(sc, qt_prior=self.net.config.hybrid, prior=self.net.config.prior)
 
     def _forward_graphs(self, graphs: list[GraphArrays]) -> tuple[GraphBatch, dict[str, Tensor]]:
         batch = collate(graphs, self.stats)

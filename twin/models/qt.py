@@ -146,6 +146,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 
 from twinwatch.twin.kpis import Prediction, queue_occupancy_ratio
@@ -554,7 +555,8 @@ def _train_waits(sc: Scenario, topo: _Topo, fh_lam: np.ndarray) -> tuple[np.ndar
     rho_a = np.bincount(per_group, weights=rates @ atoms, minlength=fh_n) / cap
     rates = rates / (1.0 - np.clip(rho_a, 0.0, TRAIN_RHO_MAX))[per_group, None]
     t_mean, t_var = train_wait(topo.fh_start.astype(np.int64), topo.fh_len.astype(np.int64),
-                               topo.fh_flow.astype(np.int64), cap, flow_hist, atoms, ptr, seg_len, rates)
+                               topo.fh_flow.astype(np.int64), cap, flow_hist, atoms, ptr, seg_len, rates,
+                               8 * numba.get_num_threads())
     # the port's work from the streams that merge at this hop overlaps the train wait (queueing theory counts it)
     port_load = np.bincount(topo.fh_link, weights=fh_lam * (flow_hist[topo.fh_flow] @ atoms), minlength=sc.n_links)
     keep = 1.0 - np.clip(port_load[topo.fh_link] / cap - rho_a, 0.0, 1.0)

@@ -59,6 +59,36 @@ def test_attached_groups_on_a_chain() -> None:
     assert groups[4] == {2: 3.0}  # B's second hop: A and B share its last 2 queues
 
 
+def test_attached_groups_match_their_definition_on_random_routes() -> None:
+    """Per flow-hop and L ≥ 2: the rate of the streams whose last L queues are its own, less those sharing L + 1."""
+    rng = np.random.default_rng(5)
+    paths = [rng.choice(6, size=int(rng.integers(1, 6)), replace=False) for _ in range(60)]  # queues 0..5
+    fh_queue = np.concatenate(paths)
+    fh_pos = np.concatenate([np.arange(p.size) for p in paths])
+    rate = rng.integers(1, 5, size=fh_queue.size).astype(float)  # integers: the sums are exact
+    hist = rng.integers(0, 3, size=(fh_queue.size, 3)).astype(float)
+    ptr, seg_len, rates = attached_groups(fh_queue, fh_pos, rate, hist, int(fh_pos.max()) + 1)
+    w = rate[:, None] * hist
+    assert seg_len.size > 20 and seg_len.max() >= 3  # the draw has shared segments of several lengths
+
+    def last(j: int, n: int) -> tuple[int, ...] | None:
+        return tuple(fh_queue[j - n + 1:j + 1].tolist()) if fh_pos[j] >= n - 1 else None
+
+    def shared(i: int, n: int) -> np.ndarray:
+        key = last(i, n)
+        if key is None:
+            return np.zeros(3)
+        return sum((w[j] for j in range(fh_queue.size) if last(j, n) == key), np.zeros(3))
+
+    for i in range(fh_queue.size):
+        want = [(n, shared(i, n) - shared(i, n + 1)) for n in range(2, fh_pos[i] + 2)]
+        want = [(n, r) for n, r in want if r.sum() > 0]
+        got = list(zip(seg_len[ptr[i]:ptr[i + 1]].tolist(), rates[ptr[i]:ptr[i + 1]], strict=True))
+        assert [n for n, _ in got] == [n for n, _ in want]
+        for (_, g), (_, r) in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, r)
+
+
 def test_shot_moments_against_numerical_integration() -> None:
     rng = np.random.default_rng(1)
     for _ in range(20):
