@@ -16,6 +16,7 @@ from twinwatch.twin.data import bundled_scenario_path
 from twinwatch.twin.datasets.native import write_manifest, write_sample
 from twinwatch.twin.kpis import Labels
 from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+from twinwatch.twin.models.qt import OWN_SIZE
 from twinwatch.twin.scenario import Flow, Scenario
 
 
@@ -193,8 +194,10 @@ def test_own_size_change_needs_reset_readout_and_a_hybrid(runner: CliRunner, tmp
     base = ["twin", "train", "--train", str(tmp_path / "a"), "--val", str(tmp_path / "b"), "--out", str(tmp_path / "m")]
     res = run(runner, *base, "--own-size", "per-packet")
     assert res.exit_code == 2 and "--own-size per-packet is an option of the hybrid" in res.output
-    start = str(Path(__file__).resolve().parents[3] / "twin/data/checkpoints/gnn")
-    res = run(runner, *base, "--init-from", start, "--own-size", "per-packet")
+    start = Path(__file__).resolve().parents[3] / "twin/data/checkpoints/gnn"
+    composes = json.loads((start / "config.json").read_text())["architecture"].get("own_size", "independent")
+    other = next(o for o in OWN_SIZE if o != composes)
+    res = run(runner, *base, "--init-from", str(start), "--own-size", other)
     assert res.exit_code == 2 and "another composition needs --reset-readout" in res.output
     assert not (tmp_path / "m").exists()
 
