@@ -95,11 +95,12 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "queueing theory (implies --refit-stats).")
 @click.option("--prior", type=click.Choice(list(QT_VARIANTS)), default=None,
               help="The hybrid's queueing-theory variant: classic (the default) or packet (line-rate WFQ and "
-                   "input smoothing), both with the other ToS classes' wait in the mean only, as the stored "
-                   "hybrids were trained; packet-moments (packet with that wait in the variance too); or "
-                   "packet-inputs (packet-moments with a port's wait shared out by input, the qt-packet model). "
-                   "With --init-from: the start's own unless given (a hybrid can continue on another prior; see "
-                   "--reset-readout).")
+                   "input smoothing), both with the other ToS classes' wait in the mean only, as the older "
+                   "hybrids were trained; packet-moments (packet with that wait in the variance too); "
+                   "packet-inputs (packet-moments with a port's wait shared out by input, the qt-packet model); or "
+                   "packet-trains (packet-inputs plus the wait behind larger packets of the same onward stream, "
+                   "qt-packet:trains=true; the shipped hybrid's). With --init-from: the start's own unless given (a "
+                   "hybrid can continue on another prior; see --reset-readout).")
 @click.option("--reset-readout", is_flag=True,
               help="With --init-from a hybrid: zero its last readout layer, so training starts from the prior's own "
                    "predictions (message passing kept); for a hybrid continuing on another --prior.")

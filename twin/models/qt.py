@@ -268,13 +268,14 @@ class QueueingModel:
         ``wfq="packet"`` the variance of the other class's residual
         transmission); ``"mean"`` — in the mean only, the variance being the
         class's own queue's at its reduced capacity (this model before
-        2026-12-04, and the prior the shipped hybrid GNN was trained on:
-        2–10 times too small a wait variance at lightly loaded multi-class
+        2026-12-04, and the prior the hybrids shipped until then were trained
+        on: 2–10 times too small a wait variance at lightly loaded multi-class
         ports, ``bench/notes/twin_hybrid.md`` section 4o).
     trains
         Add the wait behind larger packets of the same onward stream (see
         *Packet trains* in the module docstring; needs
-        ``input_smoothing="input"``). Off by default.
+        ``input_smoothing="input"``). Off by default; on in the prior of the
+        shipped hybrid GNN (``packet-trains``).
     max_iter, tol
         Loss fixed point: at most ``max_iter`` iterations, stop when no queue's
         loss probability moves by more than ``tol``.
