@@ -118,12 +118,17 @@ def attached_groups(fh_queue: np.ndarray, fh_pos: np.ndarray, fh_rate: np.ndarra
     their last ``L`` queues when the ``L`` queues ending at each are the same
     sequence (the streams arrived over the same ``L − 1`` upstream links).
 
+    Queue ids are non-negative integers (a table of ``max + 1`` rows is
+    made); ``fh_pos`` is each flow-hop's position on its path (0 first).
+
     Returns a CSR over flow-hops: ``ptr (FH + 1,)``, ``seg_len (G,)`` (``L``)
     and ``rates (G, K)`` (packets/s of each size, summed over the streams).
     """
+    fh_queue = np.asarray(fh_queue, dtype=np.int64)
+    if fh_queue.size and int(fh_queue.min()) < 0:
+        raise ValueError("attached_groups: queue ids must be >= 0")
     weighted = np.ascontiguousarray(np.asarray(fh_rate, dtype=np.float64)[:, None] * fh_hist)
-    return _attached_groups(np.asarray(fh_queue, dtype=np.int64), np.asarray(fh_pos, dtype=np.int64), weighted,
-                            int(max_len))
+    return _attached_groups(fh_queue, np.asarray(fh_pos, dtype=np.int64), weighted, int(max_len))
 
 
 @numba.njit(cache=True)

@@ -89,6 +89,11 @@ def test_attached_groups_match_their_definition_on_random_routes() -> None:
             np.testing.assert_array_equal(g, r)
 
 
+def test_attached_groups_refuse_negative_queue_ids() -> None:
+    with pytest.raises(ValueError, match="queue ids"):
+        attached_groups(np.array([0, -1]), np.array([0, 1]), np.ones(2), np.ones((2, 1)), 2)
+
+
 def test_shot_moments_against_numerical_integration() -> None:
     rng = np.random.default_rng(1)
     for _ in range(20):
