@@ -51,7 +51,8 @@ from twinwatch.twin.models.qt import QT_VARIANTS
 from twinwatch.twin.models.warm_start import hybrid_from, restat
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
-__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate", "evaluate_examples", "finetune",
+__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate", "calibrate_heldout",
+           "evaluate_examples", "finetune",
            "jitter_mask", "load_examples", "path_prop", "qt_reference", "selection_figure", "split_examples", "train"]
 
 RESUME = "resume.pt"
@@ -390,6 +391,34 @@ def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureSta
     return cal
 
 
+def calibrate_heldout(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats, *,
+                      coverage: float = 0.9, fallback: dict[str, Any] | None = None,
+                      min_windows: int = 10) -> dict[str, dict[str, Any]]:
+    """The calibration ``twinwatch twin calibrate`` would store, fitted on held-out ``examples``.
+
+    Per-regime interval quantiles, the queueing part of the delay where the
+    paths have propagation, and the p-value grids the detectors start from
+    (:func:`twinwatch.twin.conformal.fit_calibration`). A load band that
+    fewer than ``min_windows`` samples (or 200 paths) fill keeps the
+    ``fallback`` block's quantiles (the base model's, for a fine-tune), as
+    ``twin calibrate --sparse-bands checkpoint`` does: a few samples of one
+    network rarely reach its busiest bands.
+    """
+    from twinwatch.twin.conformal import fit_calibration
+
+    p = predict_examples(net, examples, stats)
+    prop = np.concatenate([path_prop(e.graph) for e in examples])
+    load = np.concatenate([path_max_load(e.graph) for e in examples])
+    windows = np.concatenate([np.full(len(e.delay), i, dtype=np.int64) for i, e in enumerate(examples)])
+    obs = {"delay_s": np.concatenate([e.delay for e in examples]),
+           "jitter_s2": np.concatenate([e.jitter for e in examples]),
+           "loss_ratio": np.concatenate([e.loss for e in examples])}
+    pred = {"delay_s": p["delay"], "jitter_s2": p["jitter"], "loss_ratio": p["loss"]}
+    queueing = bool(np.any(prop > 0))
+    return fit_calibration(obs, pred, load, coverage, prop=prop, delay_part="queueing" if queueing else "total",
+                           fallback=fallback or None, groups=windows, min_groups=min_windows)
+
+
 def _model_config(net: RouteNetFermi, stats: FeatureStats, cfg: TrainConfig, extra: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "gnn", "architecture": net.config.to_dict(), "feature_stats": stats.to_dict(),
             "training": {"config": asdict(cfg), **extra}}
@@ -602,9 +631,12 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     part (:func:`evaluate_examples`: delay, queueing-part and jitter MAPE in
     %, loss MAE); training keeps the epoch with the best held-out
     queueing-part MAPE, the base model included (epoch -1), so the result is
-    never worse there than the base; the conformal intervals are
-    recalibrated on the held-out part. The graphs must carry the
-    queueing-theory prior (``load_examples(..., qt_prior=True)``).
+    never worse there than the base; the conformal intervals and p-value
+    grids are recalibrated on the held-out part (:func:`calibrate_heldout`;
+    load bands it fills too thinly keep the base model's quantiles, a KPI
+    with too few held-out labels the base model's entry). The
+    graphs must carry the queueing-theory prior
+    (``load_examples(..., qt_prior=True)``).
 
     Returns the report: ``before``, ``after``, ``qt`` metric dicts, sample
     counts, epochs run, wall time (s).
@@ -632,7 +664,17 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     w1, cfg1 = load_checkpoint(out_dir)
     net1 = RouteNetFermi(GNNConfig.from_dict(cfg1.get("architecture", {})))
     net1.load_state_dict(w1)
-    after = evaluate_examples(net1, va, FeatureStats.from_dict(cfg1["feature_stats"]))
+    stats1 = FeatureStats.from_dict(cfg1["feature_stats"])
+    after = evaluate_examples(net1, va, stats1)
+    base_cal = cfg0.get("calibration") or {}
+    cal = calibrate_heldout(net1, va, stats1, coverage=cfg.coverage, fallback=base_cal)
+    cal = {**{k: v for k, v in base_cal.items() if k not in cal}, **cal}  # too few labels of a KPI: the base's
+    if cal:
+        cfg1["calibration"] = cal
+        cfg1["calibration_data"] = {"heldout_samples": len(va), "coverage": cfg.coverage, "min_windows": 10,
+                                    "sparse_bands": "checkpoint" if base_cal else "pooled",
+                                    "finetune_from": str(base)}
+        save_checkpoint(out_dir, w1, cfg1)
     return {"base": str(base), "n_train": len(tr), "n_val": len(va), "before": before, "after": after, "qt": qt,
             "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
             "wall_time_s": time.monotonic() - t0}

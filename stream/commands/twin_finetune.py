@@ -31,8 +31,11 @@ DESCRIPTION
   checkpoint) on the rest for at most --minutes of wall clock, reading
   included. The epoch with the best held-out queueing-part MAPE (delay minus
   propagation) is kept, the starting model included, so the result is never
-  worse than the base on the held-out samples. The conformal intervals are
-  recalibrated on the held-out samples. OUT receives model.safetensors,
+  worse than the base on the held-out samples. The conformal intervals and
+  the detectors' p-value grids are recalibrated on the held-out samples as
+  `twinwatch twin calibrate` does; a load band that fewer than 10 held-out
+  samples reach keeps the base model's quantiles (a few samples of one
+  network rarely fill its busiest bands). OUT receives model.safetensors,
   config.json and finetune_report.json; load it anywhere with
   --checkpoint OUT.
 

@@ -48,6 +48,15 @@ def test_finetune_writes_model_and_report(tiny: tuple[Path, Path], tmp_path: Pat
     assert report["wall_time_s"] < 0.5 * 60 + 30  # the budget, plus the calibration it keeps a tenth for
     model = GNNModel.load(out)
     assert model.net.config.hybrid and set(model.calibration) >= {"delay_s"}
+    # recalibrated as `twin calibrate` would: p-value grids for the detectors, and the one held-out sample fills
+    # no load band with 10 windows, so every band it reaches keeps the base model's quantiles
+    base_cal = json.loads((base / "config.json").read_text())["calibration"]["delay_s"]
+    entry = model.calibration["delay_s"]
+    assert "grid" in entry and entry["borrowed"]
+    for band in entry["borrowed"]:
+        assert (entry["lo"][band], entry["hi"][band]) == (base_cal["lo"][band], base_cal["hi"][band])
+    meta = json.loads((out / "config.json").read_text())["calibration_data"]
+    assert (meta["heldout_samples"], meta["sparse_bands"]) == (1, "checkpoint")
 
 
 def test_finetune_refuses_bad_input(tiny: tuple[Path, Path], tmp_path: Path) -> None:
