@@ -65,6 +65,7 @@ __all__ = [
     "GRID_LEVELS",
     "KPI_KINDS",
     "LOAD_EDGES",
+    "MIN_WINDOWS",
     "REGIMES",
     "SIZE_EDGES",
     "fit_calibration",
@@ -84,6 +85,10 @@ __all__ = [
 
 LOAD_EDGES: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0)
 """Bin edges of the maximum offered link utilisation along a path (5 bins: <0.5 … ≥1)."""
+
+MIN_WINDOWS = 10
+"""The fewest samples (windows) a load band needs for its own quantiles when an earlier calibration can stand in
+(``twinwatch twin calibrate --min-windows``, ``twin finetune``): paths of one window err together."""
 
 SIZE_EDGES: tuple[float, ...] = (25.0, 50.0, 100.0)
 """Bin edges of the network size in nodes for :func:`fit_mondrian_sized` (4 bins: <25, 25–50, 50–100, ≥100)."""

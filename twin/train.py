@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from twinwatch.twin.checkpoint import load_checkpoint, save_checkpoint
-from twinwatch.twin.conformal import fit_mondrian, path_max_load
+from twinwatch.twin.conformal import MIN_WINDOWS, fit_mondrian, path_max_load
 from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario_graph
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
@@ -393,7 +393,7 @@ def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureSta
 
 def calibrate_heldout(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats, *,
                       coverage: float = 0.9, fallback: dict[str, Any] | None = None,
-                      min_windows: int = 10) -> dict[str, dict[str, Any]]:
+                      min_windows: int = MIN_WINDOWS) -> dict[str, dict[str, Any]]:
     """The calibration ``twinwatch twin calibrate`` would store, fitted on held-out ``examples``.
 
     Per-regime interval quantiles, the queueing part of the delay where the
@@ -671,7 +671,8 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     cal = {**{k: v for k, v in base_cal.items() if k not in cal}, **cal}  # too few labels of a KPI: the base's
     if cal:
         cfg1["calibration"] = cal
-        cfg1["calibration_data"] = {"heldout_samples": len(va), "coverage": cfg.coverage, "min_windows": 10,
+        cfg1["calibration_data"] = {"heldout_samples": len(va), "coverage": cfg.coverage,
+                                    "min_windows": MIN_WINDOWS,
                                     "sparse_bands": "checkpoint" if base_cal else "pooled",
                                     "finetune_from": str(base)}
         save_checkpoint(out_dir, w1, cfg1)

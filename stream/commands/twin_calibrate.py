@@ -26,6 +26,7 @@ from twinwatch.stream.commands._options import (
     progress_option,
 )
 from twinwatch.stream.commands.twin_predict import _as_click_errors, _progress, cli_model
+from twinwatch.twin.conformal import MIN_WINDOWS
 
 __all__ = ["calibrate"]
 
@@ -121,7 +122,7 @@ def _collect(model: Any, data_dirs: tuple[Path, ...], limit: int | None, quiet: 
                    "band, of the same regime (checkpoint; flagged in the entry's borrowed list), or use the "
                    "data's quantiles pooled over all bands (pooled: those of its quiet paths, too narrow in busy "
                    "bands). Models without a calibration use pooled.")
-@click.option("--min-windows", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("--min-windows", type=click.IntRange(min=0), default=MIN_WINDOWS, show_default=True,
               help="The fewest samples (windows) a load band needs, besides 200 paths, to use its own quantiles; "
                    "paths of one window err together, so a busy band seen in three windows is three "
                    "observations. A band short of either is treated as under --sparse-bands. 0: paths alone.")
