@@ -48,7 +48,7 @@ from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
 from twinwatch.twin.models.qt import QT_VARIANTS
-from twinwatch.twin.models.warm_start import hybrid_from, restat
+from twinwatch.twin.models.warm_start import hybrid_from, restat, set_full_buffer_fade
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
 __all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate", "calibrate_heldout",
@@ -493,6 +493,10 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
                 reset_hybrid_readout(net, own_size=own)
         if reset_readout:  # at the configured width and own-size composition (the start's own unless changed)
             reset_hybrid_readout(net, cfg.architecture.get("readout_hidden"), cfg.architecture.get("own_size"))
+        fade = cfg.architecture.get("full_buffer_fade", net.config.full_buffer_fade)
+        depth = cfg.architecture.get("full_buffer_depth", net.config.full_buffer_depth)
+        if (fade, depth) != (net.config.full_buffer_fade, net.config.full_buffer_depth):
+            set_full_buffer_fade(net, fade, depth)
     else:
         stats = FeatureStats.fit([e.graph for e in train_set])
         net = RouteNetFermi(GNNConfig.from_dict(cfg.architecture))

@@ -12,6 +12,7 @@ Example (the shipped checkpoint; see ``bench/notes/gnn.md`` for the time it took
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -114,6 +115,12 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "whole transit variance) or per-packet (a packet keeps its size over the path: that part is "
                    "added exactly, the correction scales the waits' variance only). Another value than an "
                    "--init-from hybrid's own needs --reset-readout.")
+@click.option("--full-buffer-fade", "full_buffer_fade", type=click.FloatRange(min=0.0), default=None, metavar="TAU",
+              help="The hybrid's full-buffer fade: at a hop whose queueing-theory prior is a deep (a wait of at "
+                   "least 100 of the flow's own transmission times), losing buffer, the learned wait correction "
+                   "is scaled by exp(-loss/TAU), since such a queue sits at its buffer and waits its drain time, "
+                   "which the prior holds. 0 turns it off (the default, or the --init-from model's own; the "
+                   "shipped hybrid's is 0.003). It does not change the weights.")
 @click.option("--init-from", "init_from", metavar="DIR", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
@@ -140,7 +147,7 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
           threads: int, hybrid: bool, prior: str | None, reset_readout: bool, readout_hidden: int | None,
-          own_size: str | None, jitter_loss: str, select: str,
+          own_size: str | None, full_buffer_fade: float | None, jitter_loss: str, select: str,
           init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool, mlp_out: Path | None,
           progress: bool, json_report: str | None) -> None:
     import torch
@@ -188,6 +195,13 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
             architecture["own_size"] = own_size
     if architecture.get("own_size") == "per-packet" and not architecture["hybrid"]:
         raise click.UsageError("--own-size per-packet is an option of the hybrid (--hybrid)")
+    if full_buffer_fade is not None:
+        if not math.isfinite(full_buffer_fade):
+            raise click.BadParameter(f"{full_buffer_fade} is not a finite loss ratio",
+                                     param_hint="'--full-buffer-fade'")
+        if full_buffer_fade > 0 and not architecture["hybrid"]:
+            raise click.UsageError("--full-buffer-fade is an option of the hybrid (--hybrid)")
+        architecture["full_buffer_fade"] = full_buffer_fade
     if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "
                                "turned into a hybrid that starts at its prior anyway)")

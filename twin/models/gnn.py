@@ -52,6 +52,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import warnings
@@ -141,6 +142,21 @@ class GNNConfig:
         variance only, and the flow's own-size variance ``(Σ_h σ(S_f)/C_h)²``
         is added exactly, outside the learned part (a packet keeps its size
         over the path), so the untrained hybrid equals its prior with ``own_size="per-packet"``.
+    full_buffer_fade
+        The hybrid's full-buffer fade ``τ`` (a loss ratio; ``0``, the default
+        and what a stored config without the key means, turns it off). At a hop
+        whose prior is a *deep, full* buffer — the prior drops packets
+        (loss ``p``) and its wait is at least ``full_buffer_depth`` of the
+        flow's own transmission times — the readout's wait correction is
+        scaled by ``exp(−p/τ)``: an overloaded drop-tail queue of many packets
+        is pinned at its buffer, so its wait is the buffer's drain time, which
+        the prior holds, whatever the traffic's fine structure
+        (:meth:`HybridReadout.hop_terms`; ``bench/notes/twin_hybrid.md`` §4s).
+    full_buffer_depth
+        The depth (prior wait ÷ the flow's line-rate transmission time, i.e.
+        packets of the flow's size ahead) from which a losing buffer counts as
+        deep; shallow buffers keep their correction (their loss regime is
+        where queueing theory errs).
     """
 
     hidden: int = 32
@@ -149,12 +165,20 @@ class GNNConfig:
     hybrid: bool = False
     prior: str = "classic"
     own_size: str = "independent"
+    full_buffer_fade: float = 0.0
+    full_buffer_depth: float = 100.0
 
     def __post_init__(self) -> None:
         if self.own_size not in OWN_SIZE:
             raise ValueError(f"own_size must be one of {OWN_SIZE}, got {self.own_size!r}")
         if self.per_packet and not self.hybrid:
             raise ValueError("own_size='per-packet' is a hybrid readout option (hybrid=True)")
+        if not (math.isfinite(self.full_buffer_fade) and self.full_buffer_fade >= 0):
+            raise ValueError(f"full_buffer_fade must be a finite loss ratio >= 0, got {self.full_buffer_fade!r}")
+        if not (math.isfinite(self.full_buffer_depth) and self.full_buffer_depth > 0):
+            raise ValueError(f"full_buffer_depth must be a finite packet count > 0, got {self.full_buffer_depth!r}")
+        if self.full_buffer_fade > 0 and not self.hybrid:
+            raise ValueError("full_buffer_fade is a hybrid readout option (hybrid=True)")
 
     @property
     def per_packet(self) -> bool:
@@ -166,7 +190,8 @@ class GNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GNNConfig:
-        keys = ("hidden", "iterations", "readout_hidden", "hybrid", "prior", "own_size")
+        keys = ("hidden", "iterations", "readout_hidden", "hybrid", "prior", "own_size", "full_buffer_fade",
+                "full_buffer_depth")
         return cls(**{k: d[k] for k in keys if k in d})
 
 
@@ -565,7 +590,9 @@ class HybridReadout(PhysicsReadout):
       ``v_h = (VarT − σ_h²) · exp(r_1)``, ``σ_h`` the standard deviation of the flow's own transmission
       time at the hop, and the flow's variance gains ``(Σ_h σ_h)²`` exactly (a packet keeps its size);
     - drop ``p_h = σ(logit(p) + r_2)``;
-    - occupancy (packets waiting, for the link KPI) ``EW · exp(r_0) · C / a``.
+    - occupancy (packets waiting, for the link KPI) ``EW · exp(r_0) · C / a``;
+    - with ``full_buffer_fade`` ``τ > 0``: where the prior's buffer is deep and full (``p > 0`` and
+      ``EW ≥ full_buffer_depth · t_f``), ``r_0`` is scaled by ``exp(−p/τ)`` (:class:`GNNConfig`).
 
     The last layer starts at zero, so an untrained network reproduces the
     queueing-theory model's path delay, jitter and loss (to float32
@@ -578,9 +605,12 @@ class HybridReadout(PhysicsReadout):
     difference. No occupancy floor.
     """
 
-    def __init__(self, hidden: int, readout_hidden: int, per_packet: bool = False) -> None:
+    def __init__(self, hidden: int, readout_hidden: int, per_packet: bool = False, full_buffer_fade: float = 0.0,
+                 full_buffer_depth: float = 100.0) -> None:
         super().__init__(hidden, readout_hidden)
         self.per_packet = per_packet
+        self.full_buffer_fade = float(full_buffer_fade)
+        self.full_buffer_depth = float(full_buffer_depth)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -601,11 +631,26 @@ class HybridReadout(PhysicsReadout):
             return 0.0
         return scatter(self._own_sd(b), b.hop_flow, dim=0, dim_size=b.n_flows, reduce="sum") ** 2
 
+    def wait_correction(self, r_0: Tensor, b: GraphBatch) -> Tensor:
+        """``(H,)`` log-factor on the prior's wait: ``r_0``, faded as ``exp(−p/τ)`` at deep, full buffers.
+
+        A drop-tail queue offered more than it serves stays at its buffer; with many packets in it the
+        fluctuations are a few packets of many, so its wait is the buffer's drain time, which the prior
+        (its loss ``p`` > 0) already holds. Shallow buffers (wait under ``full_buffer_depth`` of the flow's
+        own transmission times) keep the correction: there the traffic's fine structure matters.
+        """
+        if self.full_buffer_fade <= 0:
+            return r_0
+        assert b.hop_qt_wait is not None and b.hop_qt_tx is not None and b.hop_qt_loss is not None
+        deep = b.hop_qt_wait >= self.full_buffer_depth * b.hop_qt_tx
+        fade = torch.exp(-b.hop_qt_loss.clamp_min(0.0) / self.full_buffer_fade)
+        return r_0 * torch.where(deep, fade, torch.ones_like(fade))
+
     def hop_terms(self, raw: Tensor, b: GraphBatch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         if b.hop_qt_wait is None or b.hop_qt_var is None or b.hop_qt_tx is None or b.hop_qt_loss is None:
             raise ValueError("hybrid GNN: the graph batch has no queueing-theory prior; build the graphs with "
                              "scenario_graph(sc, qt_prior=True) and feature statistics that include 'hop_qt'")
-        queueing = b.hop_qt_wait * torch.exp(raw[:, 0])
+        queueing = b.hop_qt_wait * torch.exp(self.wait_correction(raw[:, 0], b))
         transmission = b.hop_qt_tx
         prior_var = (b.hop_qt_var - self._own_sd(b) ** 2).clamp_min(0.0) if self.per_packet else b.hop_qt_var
         var_h = prior_var * torch.exp(raw[:, 1])
@@ -643,7 +688,9 @@ class RouteNetFermi(nn.Module):
         self.queue_update = QueueUpdate(d)
         self.link_update = LinkUpdate(d)
         self.readout: PhysicsReadout = (
-            HybridReadout(d, self.config.readout_hidden, per_packet=self.config.per_packet) if hybrid
+            HybridReadout(d, self.config.readout_hidden, per_packet=self.config.per_packet,
+                          full_buffer_fade=self.config.full_buffer_fade,
+                          full_buffer_depth=self.config.full_buffer_depth) if hybrid
             else PhysicsReadout(d, self.config.readout_hidden))
         self._workspace = _Workspace()
 

@@ -61,7 +61,7 @@ from torch import nn
 from twinwatch.twin.features import HOP_FEATURES, HOP_QT_FEATURES, QUEUE_FEATURES, FeatureStats
 from twinwatch.twin.models.gnn import HybridReadout, RouteNetFermi
 
-__all__ = ["CONSTANT_STD", "hybrid_from", "reset_readout", "restat", "zero_untrained_inputs"]
+__all__ = ["CONSTANT_STD", "hybrid_from", "reset_readout", "restat", "set_full_buffer_fade", "zero_untrained_inputs"]
 
 _READOUT_LAST = ("readout.mlp.2.weight", "readout.mlp.2.bias")
 """The hybrid readout's last layer: at zero, the hybrid predicts exactly its queueing-theory prior."""
@@ -185,11 +185,32 @@ def reset_readout(net: RouteNetFermi, width: int | None = None, own_size: str | 
             raise ValueError(f"reset_readout: width must be >= 1, got {width}")
         net.config = replace(net.config, readout_hidden=width)
         # a HybridReadout: its last layer starts at zero
-        net.readout = HybridReadout(net.config.hidden, width, per_packet=net.config.per_packet)
+        net.readout = HybridReadout(net.config.hidden, width, per_packet=net.config.per_packet,
+                                    full_buffer_fade=net.config.full_buffer_fade,
+                                    full_buffer_depth=net.config.full_buffer_depth)
         return net
     params = dict(net.named_parameters())
     for name in _READOUT_LAST:
         params[name].zero_()
+    return net
+
+
+def set_full_buffer_fade(net: RouteNetFermi, fade: float, depth: float | None = None) -> RouteNetFermi:
+    """Set (in place) a hybrid's full-buffer fade ``τ`` (``GNNConfig.full_buffer_fade``; 0 turns it off).
+
+    The weights are unchanged: the fade only scales the wait correction at deep, full buffers.
+
+    >>> from twinwatch.twin.models.gnn import GNNConfig
+    >>> net = set_full_buffer_fade(RouteNetFermi(GNNConfig(hidden=8, iterations=1, hybrid=True)), 0.003)
+    >>> net.config.full_buffer_fade, net.readout.full_buffer_fade, net.readout.full_buffer_depth
+    (0.003, 0.003, 100.0)
+    """
+    if not net.config.hybrid:
+        raise ValueError("set_full_buffer_fade: the model is not a hybrid")
+    net.config = replace(net.config, full_buffer_fade=float(fade),
+                         full_buffer_depth=net.config.full_buffer_depth if depth is None else float(depth))
+    net.readout.full_buffer_fade = net.config.full_buffer_fade  # type: ignore[union-attr]
+    net.readout.full_buffer_depth = net.config.full_buffer_depth  # type: ignore[union-attr]
     return net
 
 

@@ -202,6 +202,22 @@ def test_own_size_change_needs_reset_readout_and_a_hybrid(runner: CliRunner, tmp
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--full-buffer-fade", "0.003"], "--full-buffer-fade is an option of the hybrid"),
+    (["--hybrid", "--full-buffer-fade", "-1"], "Invalid value for '--full-buffer-fade'"),
+    (["--hybrid", "--full-buffer-fade", "nan"], "Invalid value for '--full-buffer-fade'"),
+])
+def test_full_buffer_fade_is_a_hybrid_option_and_a_loss_ratio(runner: CliRunner, tmp_path: Path, args: list[str],
+                                                              needle: str) -> None:
+    """Refused before any data is read: the fade scales the hybrid's wait correction, by a loss ratio >= 0."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    res = run(runner, "twin", "train", "--train", str(tmp_path / "a"), "--val", str(tmp_path / "b"),
+              "--out", str(tmp_path / "m"), *args)
+    assert res.exit_code == 2 and needle in res.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_refuses_to_write_into_its_data(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

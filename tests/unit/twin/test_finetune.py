@@ -118,3 +118,31 @@ def test_finetune_keeps_the_base_models_jitter_objective_and_selection(tiny: tup
              threads=1)
     out_cfg = json.loads((tmp_path / "out" / "config.json").read_text())["training"]["config"]
     assert (out_cfg["jitter_loss"], out_cfg["select"]) == ("mape", "queue")
+
+
+def test_the_full_buffer_fade_carries_over_and_can_be_set_on_a_continued_model(tiny: tuple[Path, Path],
+                                                                               tmp_path: Path) -> None:
+    """A fine-tune keeps the base model's full-buffer fade (the shipped twin's 0.003); ``twin train --init-from
+    --full-buffer-fade`` sets it on a continued model."""
+    import shutil
+
+    from twinwatch.twin.train import finetune
+
+    data, base = tiny
+    faded = tmp_path / "faded"
+    shutil.copytree(base, faded)
+    cfg = json.loads((faded / "config.json").read_text())
+    assert cfg["architecture"]["full_buffer_fade"] == 0.0
+    cfg["architecture"]["full_buffer_fade"] = 0.003
+    (faded / "config.json").write_text(json.dumps(cfg))
+    finetune(load_examples([data], qt_prior=True), tmp_path / "ft", faded, minutes=0.2, val_fraction=0.25, threads=1)
+    assert GNNModel.load(tmp_path / "ft").net.config.full_buffer_fade == 0.003
+    val = tmp_path / "val"
+    generate_dataset(val, n_samples=1, topology=TopologySpec(kind="random", nodes=(5, 6)),
+                     sim=SimConfig(min_packets=2_000, max_packets=4_000), seed=12, workers=1, progress=False)
+    res = CliRunner().invoke(cli, ["twin", "train", "--init-from", str(base), "--train", str(data), "--val", str(val),
+                                   "--out", str(tmp_path / "cont"), "--epochs", "1", "--threads", "1",
+                                   "--full-buffer-fade", "0.01", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    model = GNNModel.load(tmp_path / "cont")
+    assert (model.net.config.full_buffer_fade, model.net.readout.full_buffer_fade) == (0.01, 0.01)
