@@ -173,6 +173,9 @@ class GNNConfig:
             raise ValueError(f"own_size must be one of {OWN_SIZE}, got {self.own_size!r}")
         if self.per_packet and not self.hybrid:
             raise ValueError("own_size='per-packet' is a hybrid readout option (hybrid=True)")
+        for name in ("full_buffer_fade", "full_buffer_depth"):
+            if isinstance(getattr(self, name), bool):  # JSON true / false is not a loss ratio or a depth
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if not (math.isfinite(self.full_buffer_fade) and self.full_buffer_fade >= 0):
             raise ValueError(f"full_buffer_fade must be a finite loss ratio >= 0, got {self.full_buffer_fade!r}")
         if not (math.isfinite(self.full_buffer_depth) and self.full_buffer_depth > 0):

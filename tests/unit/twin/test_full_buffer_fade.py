@@ -82,6 +82,8 @@ def test_the_fade_is_a_config_field_that_old_configs_do_not_have() -> None:
             GNNConfig(hybrid=True, full_buffer_fade=bad)
     with pytest.raises(ValueError, match="full_buffer_depth"):
         GNNConfig(hybrid=True, full_buffer_fade=0.003, full_buffer_depth=0.0)
+    with pytest.raises(ValueError, match="full_buffer_fade must be a number"):
+        GNNConfig.from_dict({"hybrid": True, "full_buffer_fade": True})  # a hand-edited config.json's true
     with pytest.raises(ValueError, match="hybrid readout option"):
         GNNConfig(full_buffer_fade=0.003)
 
