@@ -86,7 +86,7 @@ def state_bytes(det: Any) -> dict[str, float]:
     return {"per_family": per, "max_per_entity_kpi": max(per.values()), "shared_bytes": shared}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nodes", type=int, default=200)
     ap.add_argument("--probes", type=int, default=1000)
@@ -98,13 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from snapshot_speed import workload
-    from threadpoolctl import threadpool_limits
 
     from twinwatch.detectors.twin_detector import TwinDetector
     from twinwatch.twin.kpis import Prediction
     from twinwatch.twin.snapshot import SnapshotBuilder
 
-    threadpool_limits(1, user_api="blas")
     rng = np.random.default_rng(args.seed)
     model = network(args.nodes, args.probes, args.seed)
     w = workload(model, args.entries, args.seed)
@@ -157,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_report(report, args.out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run with BLAS held to one thread throughout, as the service holds it while windows close."""
+    from twinwatch.twin.blas import single_blas_thread
+
+    with single_blas_thread():
+        return _main(argv)
 
 
 if __name__ == "__main__":

@@ -42,14 +42,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/notes/tomogravity_speed.json"))
     args = ap.parse_args()
 
-    from threadpoolctl import ThreadpoolController
-
+    from twinwatch.twin.blas import blas_controller, blas_threads
     from twinwatch.twin.netmodel import load_network
     from twinwatch.twin.snapshot import SnapshotBuilder
     from twinwatch.twin.traffic_matrix import RoutingMatrix, matrix_from_counters
 
-    ctl = ThreadpoolController()
-    default_threads = max(x["num_threads"] for x in ctl.info() if x["user_api"] == "blas")
+    default_threads = max(x["num_threads"] for x in blas_controller().info() if x["user_api"] == "blas")
     rng = np.random.default_rng(0)
     report: dict[str, Any] = {"blas_default_threads": default_threads, "networks": {}}
     for name in args.networks:
@@ -69,7 +67,7 @@ def main() -> None:
         cached()  # builds the plan once (first window of a routing)
         res: dict[str, Any] = {"nodes": m.n_nodes, "links": m.n_links, "pairs": rm.n_pairs}
         for threads, label in ((1, "blas_1_thread"), (default_threads, "blas_default")):
-            with ctl.limit(limits=threads, user_api="blas"):
+            with blas_threads(threads):
                 res[label] = {"plan_cached": _time(cached, args.repeat), "plan_rebuilt": _time(uncached, args.repeat)}
         _, tg = matrix_from_counters(rm, y, start=0.0, end=10.0)
         res["solver"], res["rows_used"] = tg.solver, tg.rows_used
