@@ -12,7 +12,6 @@ Example (the shipped checkpoint; see ``bench/notes/gnn.md`` for the time it took
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "whole transit variance) or per-packet (a packet keeps its size over the path: that part is "
                    "added exactly, the correction scales the waits' variance only). Another value than an "
                    "--init-from hybrid's own needs --reset-readout.")
-@click.option("--full-buffer-fade", "full_buffer_fade", type=click.FloatRange(min=0.0), default=None, metavar="TAU",
+@click.option("--full-buffer-fade", "full_buffer_fade", type=FiniteFloatRange(min=0.0), default=None, metavar="TAU",
               help="The hybrid's full-buffer fade: at a hop whose queueing-theory prior is a deep (a wait of at "
                    "least 100 of the flow's own transmission times), losing buffer, the learned wait correction "
                    "is scaled by exp(-loss/TAU), since such a queue sits at its buffer and waits its drain time, "
@@ -196,9 +195,6 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
     if architecture.get("own_size") == "per-packet" and not architecture["hybrid"]:
         raise click.UsageError("--own-size per-packet is an option of the hybrid (--hybrid)")
     if full_buffer_fade is not None:
-        if not math.isfinite(full_buffer_fade):
-            raise click.BadParameter(f"{full_buffer_fade} is not a finite loss ratio",
-                                     param_hint="'--full-buffer-fade'")
         if full_buffer_fade > 0 and not architecture["hybrid"]:
             raise click.UsageError("--full-buffer-fade is an option of the hybrid (--hybrid)")
         architecture["full_buffer_fade"] = full_buffer_fade
