@@ -23,6 +23,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +44,17 @@ def _timed(fn: object, repeats: int) -> dict[str, float]:
             "cpu_s_median": float(np.median(cpu))}
 
 
+def timed_sample() -> Any:
+    """The scenario both speed benches time (the first sample of ``DATA``), or ``None`` with a message when the
+    shared GNNet data is absent."""
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} (the shared GNNet data) is absent")
+        return None
+    from twinwatch.twin.datasets.gnnet import iter_samples
+
+    return next(iter(iter_samples(DATA))).scenario
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None, help="GNN model directory (default: the shipped one)")
@@ -50,15 +62,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "bench/notes/twin_speed.json"))
     a = ap.parse_args()
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} (the shared GNNet data) is absent")
+    sc = timed_sample()
+    if sc is None:
         return
-    from twinwatch.twin.datasets.gnnet import iter_samples
     from twinwatch.twin.features import collate
     from twinwatch.twin.models.gnn import GNNModel
 
     warnings.simplefilter("ignore")
-    sc = next(iter(iter_samples(DATA))).scenario
     model = GNNModel.load(a.checkpoint)
     for prm in model.net.parameters():  # no autograd graph in the reference timing either
         prm.requires_grad_(False)

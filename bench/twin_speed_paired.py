@@ -29,12 +29,13 @@ import statistics
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from _report import machine_info, write_report
+from twin_speed import timed_sample
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "gnnet" / "2022" / "validation" / "200"
 
 
 def main() -> None:
@@ -48,15 +49,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--out", default=str(ROOT / "bench/notes/twin_speed_paired.json"))
     a = ap.parse_args()
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} (the shared GNNet data) is absent")
+    sc: Any = timed_sample()
+    if sc is None:
         return
-    from twinwatch.twin.datasets.gnnet import iter_samples
     from twinwatch.twin.models.gnn import GNNModel
 
     warnings.simplefilter("ignore")
     torch.set_num_threads(a.threads)
-    sc = next(iter(iter_samples(DATA))).scenario
     model_a = GNNModel.load(a.a)
     fades = {"a": 0.0, "b": a.fade} if a.fade is not None else None
     if fades is not None and not model_a.net.config.hybrid:
