@@ -159,7 +159,7 @@ from twinwatch.twin.models._queueing import (
     truncated_geometric,
 )
 from twinwatch.twin.models._trains import RHO_MAX as TRAIN_RHO_MAX
-from twinwatch.twin.models._trains import attached_groups, size_bins, train_wait
+from twinwatch.twin.models._trains import node_groups, prefix_trie, size_bins, train_wait
 from twinwatch.twin.scenario import MAX_QUEUES, Policy, Scenario
 
 __all__ = ["QT_VARIANTS", "HopQuantities", "QueueResult", "QueueingModel", "mg1k", "packet_queueing_model",
@@ -548,19 +548,19 @@ def _train_waits(sc: Scenario, topo: _Topo, fh_lam: np.ndarray) -> tuple[np.ndar
     fh_n = topo.fh_flow.size
     if fh_n == 0 or atoms.size == 0:
         return np.zeros(fh_n), np.zeros(fh_n)
-    pos = np.arange(fh_n) - np.repeat(topo.fh_start, topo.fh_len)
-    ptr, seg_len, rates = attached_groups(topo.fh_queue, pos, fh_lam, flow_hist[topo.fh_flow],
-                                          int(topo.fh_len.max()))
+    trie = prefix_trie(topo.fh_start, topo.fh_len, topo.fh_queue)  # flow-hops with the same path so far
+    fh_hist = flow_hist[topo.fh_flow]
+    ptr, seg_len, rates = node_groups(trie, fh_lam, fh_hist, int(topo.fh_len.max()))
     cap = np.asarray(sc.link_capacity_bps, dtype=np.float64)[topo.fh_link]
-    per_group = np.repeat(np.arange(fh_n), np.diff(ptr))
-    rho_a = np.bincount(per_group, weights=rates @ atoms, minlength=fh_n) / cap
-    rates = rates / (1.0 - np.clip(rho_a, 0.0, TRAIN_RHO_MAX))[per_group, None]
-    t_mean, t_var = train_wait(topo.fh_start.astype(np.int64), topo.fh_len.astype(np.int64),
-                               topo.fh_flow.astype(np.int64), cap, flow_hist, atoms, ptr, seg_len, rates,
-                               8 * numba.get_num_threads())
+    n_nodes = trie.rep.size
+    per_group = np.repeat(np.arange(n_nodes), np.diff(ptr))
+    node_rho_a = np.bincount(per_group, weights=rates @ atoms, minlength=n_nodes) / cap[trie.rep]
+    rates = rates / (1.0 - np.clip(node_rho_a, 0.0, TRAIN_RHO_MAX))[per_group, None]
+    t_mean, t_var = train_wait(trie, topo.fh_start, topo.fh_len, topo.fh_flow, cap, flow_hist, atoms, ptr, seg_len,
+                               rates, 8 * numba.get_num_threads())
     # the port's work from the streams that merge at this hop overlaps the train wait (queueing theory counts it)
-    port_load = np.bincount(topo.fh_link, weights=fh_lam * (flow_hist[topo.fh_flow] @ atoms), minlength=sc.n_links)
-    keep = 1.0 - np.clip(port_load[topo.fh_link] / cap - rho_a, 0.0, 1.0)
+    port_load = np.bincount(topo.fh_link, weights=fh_lam * (fh_hist @ atoms), minlength=sc.n_links)
+    keep = 1.0 - np.clip(port_load[topo.fh_link] / cap - node_rho_a[trie.node_of], 0.0, 1.0)
     return keep * t_mean, keep * t_var
 
 

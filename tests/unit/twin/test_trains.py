@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from twinwatch.twin.models._trains import _shot_moments, attached_groups, size_bins
+from twinwatch.twin.models._trains import (
+    _shot_moments,
+    attached_groups,
+    node_groups,
+    prefix_trie,
+    size_bins,
+    train_wait,
+)
 from twinwatch.twin.models.qt import QT_VARIANTS, QueueingModel, packet_queueing_model
 from twinwatch.twin.scenario import Flow, Scenario
 
@@ -92,6 +99,75 @@ def test_attached_groups_match_their_definition_on_random_routes() -> None:
 def test_attached_groups_refuse_negative_queue_ids() -> None:
     with pytest.raises(ValueError, match="queue ids"):
         attached_groups(np.array([0, -1]), np.array([0, 1]), np.ones(2), np.ones((2, 1)), 2)
+
+
+def test_attached_groups_refuse_positions_that_do_not_count_along_flows() -> None:
+    with pytest.raises(ValueError, match="fh_pos"):
+        attached_groups(np.array([0, 1, 2]), np.array([0, 2, 1]), np.ones(3), np.ones((3, 1)), 3)
+    with pytest.raises(ValueError, match="fh_pos"):
+        attached_groups(np.array([0, 1]), np.array([1, 2]), np.ones(2), np.ones((2, 1)), 3)
+
+
+def test_prefix_trie_refuses_flows_beyond_their_flow_hops() -> None:
+    with pytest.raises(ValueError, match="within fh_queue"):
+        prefix_trie(np.array([0, 2]), np.array([2, 2]), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="queue ids"):
+        prefix_trie(np.array([0]), np.array([2]), np.array([0, -1]))
+
+
+def _tree_paths(rng: np.random.Generator, n_flows: int) -> list[np.ndarray]:
+    """Paths over queues 0..7 that share their beginnings often (a few first hops, short branching walks)."""
+    paths = []
+    for _ in range(n_flows):
+        q = [int(rng.integers(0, 3))]
+        for _ in range(int(rng.integers(0, 6))):
+            q.append(int((q[-1] * 3 + rng.integers(1, 3)) % 8))
+        paths.append(np.array(q))
+    return paths
+
+
+def test_prefix_trie_gives_flow_hops_with_the_same_path_so_far_one_node() -> None:
+    rng = np.random.default_rng(7)
+    paths = _tree_paths(rng, 80)
+    fh_queue = np.concatenate(paths)
+    fh_len = np.array([p.size for p in paths])
+    fh_start = np.concatenate([[0], np.cumsum(fh_len)[:-1]])
+    trie = prefix_trie(fh_start, fh_len, fh_queue)
+    prefix = [tuple(p[:k + 1].tolist()) for p in paths for k in range(p.size)]
+    assert len(set(prefix)) == trie.parent.size < fh_queue.size  # one node per distinct path so far
+    for e in range(fh_queue.size):
+        for j in range(fh_queue.size):
+            assert (trie.node_of[e] == trie.node_of[j]) == (prefix[e] == prefix[j])
+    assert np.all(trie.parent < np.arange(trie.parent.size))
+    np.testing.assert_array_equal(trie.queue[trie.node_of], fh_queue)
+    np.testing.assert_array_equal(trie.depth[trie.node_of], [k for p in paths for k in range(p.size)])
+    alone = prefix_trie(fh_start, fh_len, fh_queue, share=False)
+    np.testing.assert_array_equal(alone.node_of, np.arange(fh_queue.size))
+
+
+def test_train_wait_per_trie_node_is_the_per_flow_figure_bit_for_bit() -> None:
+    """Sharing a node's moments between its flow-hops changes nothing: the same figures as every flow-hop on its
+    own, to the last bit, with size mixes that differ per flow (some flows use one size only)."""
+    rng = np.random.default_rng(11)
+    paths = _tree_paths(rng, 120)
+    fh_queue = np.concatenate(paths)
+    fh_len = np.array([p.size for p in paths])
+    fh_start = np.concatenate([[0], np.cumsum(fh_len)[:-1]])
+    fh_flow = np.repeat(np.arange(len(paths)), fh_len)
+    atoms = np.array([512.0, 4576.0, 12000.0])
+    hist = rng.dirichlet(np.ones(3), size=len(paths))
+    hist[::5] = [1.0, 0.0, 0.0]
+    cap = np.array([1e9, 1e9, 1e10, 1e9, 2.5e9, 1e9, 1e10, 1e9])[fh_queue]
+    fh_rate = rng.uniform(1e3, 5e4, fh_queue.size)
+    figures = []
+    for share in (True, False):
+        trie = prefix_trie(fh_start, fh_len, fh_queue, share=share)
+        ptr, seg_len, rates = node_groups(trie, fh_rate, hist[fh_flow], int(fh_len.max()))
+        figures.append(train_wait(trie, fh_start, fh_len, fh_flow, cap, hist, atoms, ptr, seg_len, rates, 4))
+    (m_shared, v_shared), (m_alone, v_alone) = figures
+    assert np.count_nonzero(m_shared) > 50  # the draw has train waits to compare
+    np.testing.assert_array_equal(m_shared, m_alone)
+    np.testing.assert_array_equal(v_shared, v_alone)
 
 
 def test_shot_moments_against_numerical_integration() -> None:
