@@ -711,8 +711,7 @@ def fit_calibration(observed: dict[str, np.ndarray], predicted: dict[str, np.nda
     -------
     KPI → :func:`fit_mondrian` entry with the :func:`fit_score_grid` grid under ``"grid"``.
     Jitter is calibrated on informative labels only (:func:`twinwatch.twin.kpis.informative_jitter`);
-    a KPI with fewer than 10 usable residuals is left out. Without ``prop`` and ``nodes`` the masks and
-    residuals are the ones ``twinwatch.twin.train.calibrate`` uses, so the interval part is identical to it.
+    a KPI with fewer than 10 usable residuals is left out.
     """
     from twinwatch.twin.kpis import informative_jitter
 

@@ -20,7 +20,8 @@ offsets), evaluates the validation delay MAPE after every epoch, keeps the
 best weights, stops after ``patience`` epochs without improvement or when
 the wall-clock budget is spent (the learning rate follows a cosine over
 whichever of the epochs or the budget ends first), and finally calibrates
-Mondrian split-conformal intervals on the validation set (:func:`calibrate`,
+Mondrian split-conformal intervals and the detectors' p-value grids on the
+validation set, as ``twinwatch twin calibrate`` would (:func:`calibrate_heldout`,
 :mod:`twinwatch.twin.conformal`). The model directory holds the checkpoint
 (:mod:`twinwatch.twin.checkpoint`) and ``resume.pt`` (optimizer state) for ``resume``.
 
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 
 from twinwatch.twin.checkpoint import load_checkpoint, save_checkpoint
-from twinwatch.twin.conformal import MIN_WINDOWS, fit_mondrian, path_max_load
+from twinwatch.twin.conformal import MIN_WINDOWS, path_max_load
 from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario_graph
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
@@ -51,7 +52,7 @@ from twinwatch.twin.models.qt import QT_VARIANTS
 from twinwatch.twin.models.warm_start import hybrid_from, restat, set_full_buffer_fade
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
-__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate", "calibrate_heldout",
+__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate_heldout",
            "evaluate_examples", "finetune",
            "jitter_mask", "load_examples", "path_prop", "qt_reference", "selection_figure", "split_examples", "train"]
 
@@ -361,36 +362,6 @@ def evaluate_examples(net: RouteNetFermi, examples: Sequence[Example], stats: Fe
             "jitter_masked": int((~mj).sum())}
 
 
-def calibrate(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats,
-              coverage: float = 0.9) -> dict[str, dict[str, Any]]:
-    """Mondrian split-conformal residual quantiles per path KPI on held-out ``examples``.
-
-    Residuals (``log(y/ŷ)`` for delay and jitter, ``y − ŷ`` for loss) are
-    binned by the path's maximum offered link utilisation
-    (:func:`twinwatch.twin.conformal.path_max_load`) and each bin gets its quantiles
-    ``(1−c)/2`` and ``(1+c)/2`` (:func:`twinwatch.twin.conformal.fit_mondrian`).
-    Jitter uses the informative labels only (:func:`jitter_mask`, relative to the queueing part).
-    """
-    p = predict_examples(net, examples, stats)
-    prop = np.concatenate([path_prop(e.graph) for e in examples])
-    load = np.concatenate([path_max_load(e.graph) for e in examples])
-    y = {k: np.concatenate([getattr(e, k) for e in examples]) for k in ("delay", "jitter", "loss")}
-    cal: dict[str, dict[str, Any]] = {}
-    for kpi, key, kind in (("delay_s", "delay", "log"), ("jitter_s2", "jitter", "log"), ("loss_ratio", "loss", "abs")):
-        yk, yh = y[key], p[key]
-        if key == "jitter":
-            m = jitter_mask(y["delay"] - prop, yk) & (yh > 0)
-        elif kind == "log":
-            m = np.isfinite(yk) & (yk > 0) & (yh > 0)
-        else:
-            m = np.isfinite(yk) & np.isfinite(yh)
-        if m.sum() < 10:
-            continue
-        r = np.log(yk[m] / yh[m]) if kind == "log" else yk[m] - yh[m]
-        cal[kpi] = fit_mondrian(r, load[m], kind, coverage)
-    return cal
-
-
 def calibrate_heldout(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats, *,
                       coverage: float = 0.9, fallback: dict[str, Any] | None = None,
                       min_windows: int = MIN_WINDOWS) -> dict[str, dict[str, Any]]:
@@ -563,7 +534,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     # reload the best weights, calibrate intervals on the validation set, rewrite the checkpoint
     weights, mcfg = load_checkpoint(out)
     net.load_state_dict(weights)
-    cal = calibrate(net, val_set, stats, cfg.coverage)
+    cal = calibrate_heldout(net, val_set, stats, coverage=cfg.coverage)
     mcfg["calibration"] = cal
     mcfg["training"]["history"] = history
     mcfg["training"]["wall_time_s"] = time.monotonic() - t0

@@ -11,7 +11,7 @@ import torch
 
 from tests.unit.twin._gnn_toy import examples
 from twinwatch.twin.models.gnn import GNNModel
-from twinwatch.twin.train import TrainConfig, calibrate, cosine_lr, evaluate_examples, make_batches, train
+from twinwatch.twin.train import TrainConfig, calibrate_heldout, cosine_lr, evaluate_examples, make_batches, train
 
 ARCH = {"hidden": 8, "iterations": 1, "readout_hidden": 8}
 
@@ -75,12 +75,30 @@ def test_cosine_lr_ends_low() -> None:
     assert cosine_lr(1.0, 0.0, 2.0) == pytest.approx(0.03)
 
 
+def test_train_stores_the_calibration_twin_calibrate_would_with_its_pvalue_grids(tmp_path: Path) -> None:
+    """What ``twin train`` writes is what ``twin calibrate`` on its validation set writes: interval quantiles
+    and the grids the detectors compute p-values from (so a freshly trained twin pages from its first window)."""
+    from twinwatch.twin.conformal import has_grid, pvalue
+
+    val = examples(2, seed=9)
+    train(examples(3, seed=0), val, tmp_path, _cfg(epochs=1))
+    model = GNNModel.load(tmp_path)
+    stored = json.loads((tmp_path / "config.json").read_text())["calibration"]
+    assert stored == json.loads(json.dumps(calibrate_heldout(model.net, val, model.stats, coverage=0.9)))
+    assert all(has_grid(stored, kpi) for kpi in ("delay_s", "jitter_s2"))
+    ex = val[0]
+    p_same = pvalue(ex.delay, ex.delay, None, stored, "delay_s")
+    p_slow = pvalue(ex.delay * 3.0, ex.delay, None, stored, "delay_s")
+    assert p_slow.shape == ex.delay.shape and np.all((p_slow > 0) & (p_slow <= 1))
+    assert np.all(p_slow <= p_same) and p_slow.mean() < p_same.mean()
+
+
 def test_conformal_coverage_on_calibration_set(tmp_path: Path) -> None:
     tr = examples(3, seed=0)
     train(tr, examples(1, seed=9), tmp_path, _cfg(epochs=1))
     model = GNNModel.load(tmp_path)
     cal_set = examples(6, seed=20)
-    cal = calibrate(model.net, cal_set, model.stats, coverage=0.8)
+    cal = calibrate_heldout(model.net, cal_set, model.stats, coverage=0.8)
     from twinwatch.twin.conformal import interval, path_max_load, regime_bins
     from twinwatch.twin.train import predict_examples
 
