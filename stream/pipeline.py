@@ -399,7 +399,9 @@ class Pipeline:
         Seconds (wall clock) after which a silent source stops holding the watermark back
         (``inf`` in a replay, where every source is read to its end).
     blas_threads
-        BLAS threads while windows close (``None``: leave BLAS as it is). A window's solves are
+        BLAS threads while windows close (``None``: leave BLAS as it is here; the GNN twin still holds it to
+        one thread while it builds a window's graph, :meth:`~twinwatch.twin.models.gnn.GNNModel.graph`,
+        where the spinning threads slow its numba kernels and forward pass). A window's solves are
         small (tens to hundreds of rows): with OpenBLAS' default of one thread per core, a 30 × 30
         Cholesky inverse took 56 ms instead of 0.05 ms on a loaded 2-core machine, the threads
         spinning against the other processes; one thread is fastest here.

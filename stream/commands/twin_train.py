@@ -120,6 +120,11 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
                    "is scaled by exp(-loss/TAU), since such a queue sits at its buffer and waits its drain time, "
                    "which the prior holds. 0 turns it off (the default, or the --init-from model's own; the "
                    "shipped hybrid's is 0.003). It does not change the weights.")
+@click.option("--full-buffer-depth", "full_buffer_depth", type=FiniteFloatRange(min=0.0, min_open=True),
+              default=None, metavar="N",
+              help="How deep a buffer the full-buffer fade acts on: the prior's wait in the flow's own "
+                   "transmission times (default 100, or the --init-from model's own). Vendors' buffers of a few "
+                   "ms at line rate hold hundreds of packets; GNNet's 8-64.")
 @click.option("--init-from", "init_from", metavar="DIR", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Start from this model directory's weights, architecture and feature statistics (fine-tune).")
@@ -146,7 +151,8 @@ def _no_overlap(out: Path, dirs: tuple[Path, ...], what: str) -> None:
 def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Path, epochs: int, lr: float, seed: int,
           batch_size: int, batch_paths: int, time_budget: float, patience: int, hidden: int, iterations: int,
           threads: int, hybrid: bool, prior: str | None, reset_readout: bool, readout_hidden: int | None,
-          own_size: str | None, full_buffer_fade: float | None, jitter_loss: str, select: str,
+          own_size: str | None, full_buffer_fade: float | None, full_buffer_depth: float | None,
+          jitter_loss: str, select: str,
           init_from: Path | None, refit_stats: bool, max_nodes: int | None, resume: bool, mlp_out: Path | None,
           progress: bool, json_report: str | None) -> None:
     import torch
@@ -198,6 +204,10 @@ def train(train_dirs: tuple[Path, ...], val_dirs: tuple[Path, ...], out_dir: Pat
         if full_buffer_fade > 0 and not architecture["hybrid"]:
             raise click.UsageError("--full-buffer-fade is an option of the hybrid (--hybrid)")
         architecture["full_buffer_fade"] = full_buffer_fade
+    if full_buffer_depth is not None:
+        if not architecture["hybrid"]:
+            raise click.UsageError("--full-buffer-depth is an option of the hybrid (--hybrid)")
+        architecture["full_buffer_depth"] = full_buffer_depth
     if reset_readout and (init_from is None or to_hybrid or not architecture["hybrid"]):
         raise click.UsageError("--reset-readout needs --init-from a hybrid model (a first-generation start is "
                                "turned into a hybrid that starts at its prior anyway)")

@@ -206,10 +206,14 @@ def test_own_size_change_needs_reset_readout_and_a_hybrid(runner: CliRunner, tmp
     (["--full-buffer-fade", "0.003"], "--full-buffer-fade is an option of the hybrid"),
     (["--hybrid", "--full-buffer-fade", "-1"], "Invalid value for '--full-buffer-fade'"),
     (["--hybrid", "--full-buffer-fade", "nan"], "Invalid value for '--full-buffer-fade'"),
+    (["--full-buffer-depth", "50"], "--full-buffer-depth is an option of the hybrid"),
+    (["--hybrid", "--full-buffer-depth", "0"], "Invalid value for '--full-buffer-depth'"),
+    (["--hybrid", "--full-buffer-depth", "inf"], "Invalid value for '--full-buffer-depth'"),
 ])
 def test_full_buffer_fade_is_a_hybrid_option_and_a_loss_ratio(runner: CliRunner, tmp_path: Path, args: list[str],
                                                               needle: str) -> None:
-    """Refused before any data is read: the fade scales the hybrid's wait correction, by a loss ratio >= 0."""
+    """Refused before any data is read: the fade scales the hybrid's wait correction, by a loss ratio >= 0, at
+    buffers deeper than a positive number of packets."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     res = run(runner, "twin", "train", "--train", str(tmp_path / "a"), "--val", str(tmp_path / "b"),

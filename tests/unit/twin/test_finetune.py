@@ -123,7 +123,7 @@ def test_finetune_keeps_the_base_models_jitter_objective_and_selection(tiny: tup
 def test_the_full_buffer_fade_carries_over_and_can_be_set_on_a_continued_model(tiny: tuple[Path, Path],
                                                                                tmp_path: Path) -> None:
     """A fine-tune keeps the base model's full-buffer fade (the shipped twin's 0.003); ``twin train --init-from
-    --full-buffer-fade`` sets it on a continued model."""
+    --full-buffer-fade --full-buffer-depth`` sets it on a continued model."""
     import shutil
 
     from twinwatch.twin.train import finetune
@@ -142,7 +142,8 @@ def test_the_full_buffer_fade_carries_over_and_can_be_set_on_a_continued_model(t
                      sim=SimConfig(min_packets=2_000, max_packets=4_000), seed=12, workers=1, progress=False)
     res = CliRunner().invoke(cli, ["twin", "train", "--init-from", str(base), "--train", str(data), "--val", str(val),
                                    "--out", str(tmp_path / "cont"), "--epochs", "1", "--threads", "1",
-                                   "--full-buffer-fade", "0.01", "--no-progress"])
+                                   "--full-buffer-fade", "0.01", "--full-buffer-depth", "40", "--no-progress"])
     assert res.exit_code == 0, res.output
     model = GNNModel.load(tmp_path / "cont")
     assert (model.net.config.full_buffer_fade, model.net.readout.full_buffer_fade) == (0.01, 0.01)
+    assert (model.net.config.full_buffer_depth, model.net.readout.full_buffer_depth) == (40.0, 40.0)
