@@ -395,11 +395,14 @@ class QueueingModel:
         weights = np.where(np.isfinite(topo.q_weights) & (topo.q_weights > 0), topo.q_weights, 1.0)
 
         loss = np.zeros(nq)
+        offered = lam_f[fh_flow]  # (FH,) each flow's rate before any loss
         it, delta = 0, np.inf
         while it < self.max_iter and delta >= self.tol:
             it += 1
-            keep_log = np.log1p(-np.minimum(loss[fh_queue], 1.0 - 1e-15))
-            fh_lam = lam_f[fh_flow] * np.exp(segment_exclusive_cumsum(keep_log, topo.fh_start, topo.fh_len))
+            # log of what each queue lets through, taken per queue (the same values as per flow-hop, at a fraction
+            # of the work) and summed along each flow up to the hop
+            keep_log = np.log1p(-np.minimum(loss, 1.0 - 1e-15))[fh_queue]
+            fh_lam = offered * np.exp(segment_exclusive_cumsum(keep_log, topo.fh_start, topo.fh_len))
             q_lam = np.bincount(fh_queue, weights=fh_lam, minlength=nq)
             empty = ~(q_lam > 0)
             safe = np.where(empty, 1.0, q_lam)
