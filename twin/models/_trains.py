@@ -235,30 +235,6 @@ def node_groups(trie: PrefixTrie, fh_rate: np.ndarray, fh_hist: np.ndarray,
     return _node_groups(trie.node_of, trie.parent, trie.depth, trie.queue, weighted, int(max_len))
 
 
-def attached_groups(fh_queue: np.ndarray, fh_pos: np.ndarray, fh_rate: np.ndarray, fh_hist: np.ndarray,
-                    max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`node_groups` per flow-hop: a CSR ``ptr (FH + 1,)``, ``seg_len (G,)``, ``rates (G, K)``.
-
-    Flow-hops are ordered flow by flow in path order; ``fh_pos`` is each flow-hop's position on its path
-    (0 first, then 1, 2, …). Queue ids are non-negative integers.
-    """
-    fh_queue = np.asarray(fh_queue, dtype=np.int64)
-    if fh_queue.size and int(fh_queue.min()) < 0:
-        raise ValueError("attached_groups: queue ids must be >= 0")
-    pos = np.asarray(fh_pos, dtype=np.int64)
-    fh_start = np.flatnonzero(pos == 0)
-    fh_len = np.diff(np.append(fh_start, pos.size))
-    if pos.size and (fh_start.size == 0 or fh_start[0] != 0
-                     or not np.array_equal(pos, np.arange(pos.size) - np.repeat(fh_start, fh_len))):
-        raise ValueError("attached_groups: fh_pos must count 0, 1, 2, … along each flow")
-    trie = prefix_trie(fh_start, fh_len, fh_queue)
-    ptr, seg_len, rates = node_groups(trie, fh_rate, fh_hist, max_len)
-    counts = np.diff(ptr)[trie.node_of]
-    rows = np.repeat(ptr[:-1][trie.node_of], counts) + (np.arange(int(counts.sum()))
-                                                      - np.repeat(np.cumsum(counts) - counts, counts))
-    return np.concatenate([[0], np.cumsum(counts)]), seg_len[rows], rates[rows]
-
-
 @numba.njit(cache=True)
 def _node_groups(node_of: np.ndarray, parent: np.ndarray, depth: np.ndarray, queue: np.ndarray,
                  weighted: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ from scipy import integrate
 
 from twinwatch.twin.models._trains import (
     _shot_moments,
-    attached_groups,
     node_groups,
     prefix_trie,
     size_bins,
@@ -33,6 +32,20 @@ def chain(hops: int, rho_e2e: float, rho_cross: float, cap: float = 1e9, **sizes
             routes[(i, i + 1)] = [i, i + 1]
             flows.append(Flow(i, i + 1, rho_cross * cap, **sizes))
     return Scenario.build(hops + 1, links, routes, flows, queue_pkts=BIG)
+
+
+def attached_groups(fh_queue: np.ndarray, fh_pos: np.ndarray, fh_rate: np.ndarray, fh_hist: np.ndarray,
+                    max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`node_groups` per flow-hop (flows told apart by ``fh_pos`` restarting at 0): CSR ``ptr (FH + 1,)``,
+    ``seg_len``, ``rates``, each flow-hop's groups those of its trie node."""
+    fh_start = np.flatnonzero(fh_pos == 0)
+    fh_len = np.diff(np.append(fh_start, fh_pos.size))
+    trie = prefix_trie(fh_start, fh_len, fh_queue)
+    ptr, seg_len, rates = node_groups(trie, fh_rate, fh_hist, max_len)
+    rows = [np.arange(ptr[v], ptr[v + 1]) for v in trie.node_of]
+    counts = np.array([r.size for r in rows])
+    rows_all = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(counts)]), seg_len[rows_all], rates[rows_all]
 
 
 def test_size_bins_keeps_every_flows_mix_and_the_pooled_mean() -> None:
@@ -94,18 +107,6 @@ def test_attached_groups_match_their_definition_on_random_routes() -> None:
         assert [n for n, _ in got] == [n for n, _ in want]
         for (_, g), (_, r) in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, r)
-
-
-def test_attached_groups_refuse_negative_queue_ids() -> None:
-    with pytest.raises(ValueError, match="queue ids"):
-        attached_groups(np.array([0, -1]), np.array([0, 1]), np.ones(2), np.ones((2, 1)), 2)
-
-
-def test_attached_groups_refuse_positions_that_do_not_count_along_flows() -> None:
-    with pytest.raises(ValueError, match="fh_pos"):
-        attached_groups(np.array([0, 1, 2]), np.array([0, 2, 1]), np.ones(3), np.ones((3, 1)), 3)
-    with pytest.raises(ValueError, match="fh_pos"):
-        attached_groups(np.array([0, 1]), np.array([1, 2]), np.ones(2), np.ones((2, 1)), 3)
 
 
 def test_prefix_trie_refuses_flows_beyond_their_flow_hops() -> None:
