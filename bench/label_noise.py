@@ -14,6 +14,9 @@ variance estimates with heavy-tailed ratios, and that reading fails for them (``
 direct test is ``--packets-factor 4``, which re-simulates with 4× the packets (half the noise) and also scores the
 models against that label (``{model}_{kpi}_vs_resim``); if a model's error barely moves, it is the model's own.
 
+The jitter figures are also given apart for paths whose flows all send one packet size and for the others
+(``jitter_by_size_kind``): one-size flows' variance is their waits' alone, small and made by rare collisions.
+
 Signed figures (``jitter_median_log_ratio`` in the report, per band): the median over paths of ``ln(a / b)`` for
 the re-simulated jitter label against the original (``resim_vs_label``: > 0 when more packets give a larger
 variance estimate, the bias of a short run) and for each model's jitter against each label (``{model}_vs_label``,
@@ -36,7 +39,7 @@ from typing import Any
 
 import numpy as np
 from _report import machine_info, write_report
-from twin_hybrid_eval import BANDS, _band_names, scored_paths
+from twin_hybrid_eval import BANDS, _band_names, one_size_paths, scored_paths
 from twin_hybrid_eval import _ape as ape
 
 RESIM_SEED_OFFSET = 7919
@@ -94,6 +97,10 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
     keys = ["label_vs_label_jitter", "label_vs_label_queue"] + [
         f"{m}_{k}{v}" for m in models for k in ("jitter", "queue") for v in ("", "_vs_resim")]
     acc: dict[str, dict[str, list[np.ndarray]]] = {n: {k: [] for k in keys} for n in names}
+    # the same jitter figures for paths whose flows all send one packet size and for the others
+    jkeys = [k for k in keys if "jitter" in k]
+    by_kind: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {
+        kind: {n: {k: [] for k in jkeys} for n in names} for kind in SIZE_KINDS}
     signed: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in names}
     used: dict[str, int] = dict.fromkeys(names, 0)
     t0 = time.time()
@@ -114,7 +121,10 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
         q2 = np.asarray(res.labels.path_delay_s, dtype=np.float64) - prop
         okj2, okq2 = okj & np.isfinite(j2) & (j2 > 0), okq & np.isfinite(q2)
         cell = acc[names[band[i]]]
-        cell["label_vs_label_jitter"].append(ape(j2[okj2], y_j[okj2]))
+        single = one_size_paths(sc)
+        kinds = {"one size": single[okj2], "several sizes": ~single[okj2]}
+        jit = {"label_vs_label_jitter": ape(j2[okj2], y_j[okj2])}
+        cell["label_vs_label_jitter"].append(jit["label_vs_label_jitter"])
         cell["label_vs_label_queue"].append(ape(q2[okq2], y_q[okq2]))
         logs = signed[names[band[i]]]
         logs.setdefault("resim_vs_label", []).append(np.log(j2[okj2] / y_j[okj2]))
@@ -122,20 +132,39 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
             p = model.predict(sc)
             pj = np.asarray(p.path_jitter_s2, dtype=np.float64)
             pq = np.asarray(p.path_delay_s, dtype=np.float64) - prop
-            cell[f"{m}_jitter"].append(ape(pj[okj2], y_j[okj2]))
+            jit[f"{m}_jitter"] = ape(pj[okj2], y_j[okj2])
+            jit[f"{m}_jitter_vs_resim"] = ape(pj[okj2], j2[okj2])
+            cell[f"{m}_jitter"].append(jit[f"{m}_jitter"])
             cell[f"{m}_queue"].append(ape(pq[okq2], y_q[okq2]))
-            cell[f"{m}_jitter_vs_resim"].append(ape(pj[okj2], j2[okj2]))
+            cell[f"{m}_jitter_vs_resim"].append(jit[f"{m}_jitter_vs_resim"])
             cell[f"{m}_queue_vs_resim"].append(ape(pq[okq2], q2[okq2]))
             logs.setdefault(f"{m}_vs_label", []).append(np.log(pj[okj2] / y_j[okj2]))
             logs.setdefault(f"{m}_vs_resim", []).append(np.log(pj[okj2] / j2[okj2]))
+        for kind, sel in kinds.items():
+            for k, v in jit.items():
+                by_kind[kind][names[band[i]]][k].append(v[sel])
         used[names[band[i]]] += 1
         print(f"{time.time() - t0:6.0f} s  sample {i}  band {names[band[i]]}  packets {budget}  "
               f"jitter paths {int(okj2.sum())}", flush=True)
     return {"data": str(root), "per_band": per_band, "chosen": chosen, "resim_seed_offset": RESIM_SEED_OFFSET,
             "packets_factor": packets_factor,
             "bands": {n: {"samples": used[n], **summarise(acc[n]),
-                          "jitter_median_log_ratio": {k: median_log_ratio(v) for k, v in signed[n].items()}}
+                          "jitter_median_log_ratio": {k: median_log_ratio(v) for k, v in signed[n].items()},
+                          "jitter_by_size_kind": {kind: {**{k: _mean(v) for k, v in by_kind[kind][n].items()},
+                                                         "paths": int(sum(a.size for a in
+                                                                          by_kind[kind][n]["label_vs_label_jitter"]))}
+                                                  for kind in SIZE_KINDS}}
                       for n in names if used[n]}}
+
+
+SIZE_KINDS: tuple[str, ...] = ("one size", "several sizes")
+"""The jitter figures are also split by the packet sizes of the path's flows (``jitter_by_size_kind``): all of them
+send one size, or not."""
+
+
+def _mean(arrays: list[np.ndarray]) -> float | None:
+    cat = np.concatenate(arrays) if arrays else np.zeros(0)
+    return float(cat.mean()) if cat.size else None
 
 
 def main() -> None:
@@ -162,6 +191,9 @@ def main() -> None:
               f"queueing part {r['label_vs_label_queue']:.2f} %  |  {models}")
         print(" " * 11 + "jitter median ln ratio: " + "  ".join(
             f"{k} {v:+.3f}" for k, v in r["jitter_median_log_ratio"].items() if v is not None))
+        for kind, f in r["jitter_by_size_kind"].items():
+            print(" " * 11 + f"jitter, {kind} ({f['paths']} paths): " + "  ".join(
+                f"{k} {v:.1f}" for k, v in f.items() if k != "paths" and v is not None))
     doc = {**rep, "machine": machine_info(note="2-core shared dev box"), "wall_s": round(time.time() - t0, 1)}
     write_report(doc, Path(a.out), echo=False, nan_as_null=True)
     print(f"written {a.out}")

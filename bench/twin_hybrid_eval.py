@@ -8,7 +8,10 @@ Per path (paths with a finite delay label that the sample marks as measured, ``s
 * total delay MAPE;
 * queueing-part MAPE: delay minus the path's propagation sum, on label and prediction alike, over paths whose
   true queueing part is ≥ 1e-6 of the delay (what a model must predict; propagation is exact);
-* jitter MAPE over labels :func:`twinwatch.twin.kpis.informative_jitter` accepts relative to the queueing part;
+* jitter MAPE over labels :func:`twinwatch.twin.kpis.informative_jitter` accepts relative to the queueing part,
+  also apart for paths whose flows all send one packet size (``jitter_mape_one_size``; their delay variance is
+  their waits' alone, small and made by rare collisions: ``bench/notes/label_noise.md``, session 25) and for the
+  others (``jitter_mape_several_sizes``);
 * loss MAE (ratio).
 
 Rule check (``cells_above_qt`` in the report): per model, the cells (load band × total delay, queueing part, jitter
@@ -110,6 +113,14 @@ class ScoredPaths:
     ok_jitter: np.ndarray
 
 
+def one_size_paths(sc) -> np.ndarray:
+    """``(P,)`` True where every flow on the path sends one packet size (``flow_sizes_bits`` has one size > 0)."""
+    n_sizes = (np.nan_to_num(np.asarray(sc.flow_sizes_bits, dtype=np.float64)) > 0).sum(axis=1)
+    several = np.zeros(sc.n_paths, dtype=bool)
+    np.logical_or.at(several, np.asarray(sc.flow_path), n_sizes > 1)
+    return ~several
+
+
 def scored_paths(root: str | Path, sample) -> ScoredPaths:
     """:class:`ScoredPaths` of ``sample`` (an ``iter_samples(root)`` item)."""
     from twinwatch.twin.kpis import informative_jitter
@@ -157,15 +168,20 @@ def run(args: argparse.Namespace) -> dict:
             y_l = np.asarray(lb.path_loss_ratio, dtype=np.float64)
             okl = np.isfinite(y_l) & ok
             pbin = regime_bins(scenario_path_max_load(sc))
+            one_size = one_size_paths(sc)[okj]
             for name, m in models.items():
                 p = m.predict(sc)
                 d = np.asarray(p.path_delay_s, dtype=np.float64)
                 j = np.asarray(p.path_jitter_s2, dtype=np.float64)
                 lo_ = np.asarray(p.path_loss_ratio, dtype=np.float64)
-                cell = acc.setdefault(name, {}).setdefault(band, {"delay": [], "queue": [], "jitter": [], "loss": []})
+                cell = acc.setdefault(name, {}).setdefault(band, {"delay": [], "queue": [], "jitter": [], "loss": [],
+                                                                   "jitter_one": [], "jitter_several": []})
                 cell["delay"].append(_ape(d[ok], y_d[ok]))
                 cell["queue"].append(_ape(d[okq] - prop[okq], y_q[okq]))
-                cell["jitter"].append(_ape(j[okj], y_j[okj]))
+                jit = _ape(j[okj], y_j[okj])
+                cell["jitter"].append(jit)
+                cell["jitter_one"].append(jit[one_size])
+                cell["jitter_several"].append(jit[~one_size])
                 cell["loss"].append(np.abs(lo_[okl] - y_l[okl]))
                 mask = getattr(p, "path_out_of_domain", None)
                 if mask is not None:
@@ -195,7 +211,8 @@ def run(args: argparse.Namespace) -> dict:
             cells = list(per.values()) if band == "all" else ([per[band]] if band in per else [])
             if not cells:
                 continue
-            cat = {k: np.concatenate([a for c in cells for a in c[k]]) for k in ("delay", "queue", "jitter", "loss")}
+            cat = {k: np.concatenate([a for c in cells for a in c[k]])
+                   for k in ("delay", "queue", "jitter", "loss", "jitter_one", "jitter_several")}
             table.setdefault(band, {})[name] = {
                 "delay_mape": float(cat["delay"].mean()) if cat["delay"].size else float("nan"),
                 "queue_mape": float(cat["queue"].mean()) if cat["queue"].size else float("nan"),
@@ -203,7 +220,11 @@ def run(args: argparse.Namespace) -> dict:
                 "jitter_median_ape": float(np.median(cat["jitter"])) if cat["jitter"].size else float("nan"),
                 "loss_mae": float(cat["loss"].mean()) if cat["loss"].size else float("nan"),
                 "paths": int(cat["delay"].size), "paths_queue": int(cat["queue"].size),
-                "paths_jitter": int(cat["jitter"].size)}
+                "paths_jitter": int(cat["jitter"].size),
+                "jitter_mape_one_size": float(cat["jitter_one"].mean()) if cat["jitter_one"].size else float("nan"),
+                "jitter_mape_several_sizes": (float(cat["jitter_several"].mean()) if cat["jitter_several"].size
+                                              else float("nan")),
+                "paths_jitter_one_size": int(cat["jitter_one"].size)}
     coverage = {n: {k: {g: [h / t, int(t)] for g, (h, t) in v.items() if t} for k, v in c.items()}
                 for n, c in cov.items()}
     return {"data": [str(d) for d in args.data], "samples": n_samples, "bands": band_names, "accuracy": table,
@@ -224,12 +245,14 @@ def main() -> None:
     rep = run(a)
     rep["machine"] = machine_info()
     write_report(rep, Path(a.out), echo=False, nan_as_null=True)
-    print("\n| load band | model | paths | delay MAPE % | queueing-part MAPE % | jitter MAPE % (median) | loss MAE |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| load band | model | paths | delay MAPE % | queueing-part MAPE % | jitter MAPE % (median) | "
+          "jitter: one size / several sizes | loss MAE |")
+    print("|---|---|---|---|---|---|---|---|")
     for band, per in rep["accuracy"].items():
         for name, r in per.items():
             print(f"| {band} | {name} | {r['paths']} | {r['delay_mape']:.3f} | {r['queue_mape']:.2f} | "
-                  f"{r['jitter_mape']:.1f} ({r['jitter_median_ape']:.1f}) | {r['loss_mae']:.4f} |")
+                  f"{r['jitter_mape']:.1f} ({r['jitter_median_ape']:.1f}) | {r['jitter_mape_one_size']:.1f} "
+                  f"({r['paths_jitter_one_size']}) / {r['jitter_mape_several_sizes']:.1f} | {r['loss_mae']:.4f} |")
     for name, bad in rep["cells_above_qt"].items():
         cells = "; ".join(f"{b} {c} {x:.3f} vs {y:.3f}" for b, c, x, y in bad)
         print(f"{name}: {len(bad)} of {len(KPI_COLUMNS) * (len(rep['accuracy']) - 1)} cells above qt (0.1 pp)"

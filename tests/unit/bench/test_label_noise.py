@@ -39,3 +39,10 @@ def test_resimulated_labels_differ_by_a_finite_noise_and_models_are_scored(abile
         if band["label_vs_label_jitter"] is not None:
             assert all(v is not None and math.isfinite(v) for v in logs.values())
             assert abs(logs["resim_vs_label"]) < 2.0  # another seed's label: the same KPI, not another scale
+        # the jitter figures again, apart for one-size and several-size paths; together they are the band's paths
+        kinds = band["jitter_by_size_kind"]
+        assert set(kinds) == set(label_noise.SIZE_KINDS)
+        if band["label_vs_label_jitter"] is not None:
+            assert sum(k["paths"] for k in kinds.values()) > 0
+        for k in kinds.values():
+            assert (k["label_vs_label_jitter"] is None) == (k["paths"] == 0)

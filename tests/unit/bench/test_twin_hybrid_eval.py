@@ -37,3 +37,31 @@ def test_cells_compare_at_one_tenth_of_a_point_and_skip_the_pooled_row_and_missi
     assert out["L"] == [["0-0.3", "jitter_mape", 60.6, 60.5], [">=0.95", "delay_mape", 0.307, 0.234]]
     assert out["G"] == []
     assert cells_above({"0-0.3": {"L": {"delay_mape": 1.0}}}) == {}  # no reference in the band: nothing to count
+
+
+def test_one_size_paths_need_every_flow_on_the_path_to_send_one_size() -> None:
+    import numpy as np
+
+    from twinwatch.twin.scenario import Flow, Scenario
+
+    sc = Scenario.build(3, [(0, 1, 1e9), (1, 2, 1e9)], {(0, 2): [0, 1, 2], (1, 2): [1, 2]},
+                        [Flow(0, 2, 1e8, pkt_size_bits=12000.0), Flow(1, 2, 1e8, pkt_size_bits=12000.0),
+                         Flow(1, 2, 1e8, sizes_bits=(512.0, 12000.0), size_probs=(0.5, 0.5), tos=1)])
+    single = twin_hybrid_eval.one_size_paths(sc)
+    by_pair = {(int(s), int(d)): bool(single[i]) for i, (s, d) in enumerate(zip(sc.path_src, sc.path_dst))}
+    assert by_pair == {(0, 2): True, (1, 2): False}
+    assert single.dtype == np.bool_
+
+
+def test_run_splits_jitter_by_the_packet_sizes_of_the_paths_flows(abilene_two_samples: Path) -> None:
+    """The pooled jitter MAPE is the path-weighted mean of its one-size and several-size parts."""
+    import argparse
+
+    import pytest
+
+    args = argparse.Namespace(data=[str(abilene_two_samples)], models="qt", checkpoint=None, limit=0, threads=1)
+    row = twin_hybrid_eval.run(args)["accuracy"]["all"]["qt"]
+    n, n1 = row["paths_jitter"], row["paths_jitter_one_size"]
+    assert 0 <= n1 <= n and n > 0
+    parts = [(n1, row["jitter_mape_one_size"]), (n - n1, row["jitter_mape_several_sizes"])]
+    assert row["jitter_mape"] == pytest.approx(sum(k * v for k, v in parts if k) / n, rel=1e-9)
