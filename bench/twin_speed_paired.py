@@ -53,6 +53,7 @@ def main() -> None:
     if sc is None:
         return
     from twinwatch.twin.models.gnn import GNNModel
+    from twinwatch.twin.models.warm_start import set_full_buffer_fade
 
     warnings.simplefilter("ignore")
     torch.set_num_threads(a.threads)
@@ -68,7 +69,7 @@ def main() -> None:
     for r in range(a.rounds):
         for name in ("a", "b") if r % 2 == 0 else ("b", "a"):
             if fades is not None:
-                models[name].net.readout.full_buffer_fade = fades[name]
+                set_full_buffer_fade(models[name].net, fades[name])
             t0 = time.perf_counter()
             models[name].predict(sc)
             times[name].append(time.perf_counter() - t0)
