@@ -114,13 +114,14 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def run_twin(run: Path, alpha: float, *, reuse_only: bool = False) -> tuple[Path | None, str]:
+def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "twin") -> tuple[Path | None, str]:
     """``twinwatch replay`` over the run's topics; returns the alerts file (None on failure) and its summary.
 
-    A finished replay leaves ``alerts.twin.log`` (its summary line) next to the alerts and is reused;
-    with ``reuse_only`` nothing is replayed.
+    A finished replay leaves ``alerts.<name>.log`` (its summary line) next to ``alerts.<name>.jsonl`` and is
+    reused; with ``reuse_only`` nothing is replayed. ``name`` tells replays at other levels apart
+    (``--twin-alphas``).
     """
-    out, log = run / "alerts.twin.jsonl", run / "alerts.twin.log"
+    out, log = run / f"alerts.{name}.jsonl", run / f"alerts.{name}.log"
     if out.is_file() and log.is_file() and log.stat().st_mtime >= (run / "manifest.json").stat().st_mtime:
         return out, "reused: " + (log.read_text().strip().splitlines() or [""])[-1]
     if reuse_only:
@@ -240,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="reuse a baseline's alerts file already in the run directory (newer than the run)")
     ap.add_argument("--twin", choices=["run", "reuse"], default="run",
                     help="run: replay each run through the twin pipeline (slow); reuse: only finished replays")
+    ap.add_argument("--twin-alphas", nargs="+", type=float, default=[], metavar="A",
+                    help="also replay the twin at these levels and score each as detector 'twin@A' against its own "
+                         "A (the operator's trade-off between sensitivity and false alarms)")
     ap.add_argument("--rules-dir", type=Path,
                     default=ROOT.parent / "shared" / "data" / "baselines" / "promql-anomaly-detection" / "rules")
     args = ap.parse_args(argv)
@@ -316,15 +320,23 @@ def main(argv: list[str] | None = None) -> int:
             notes[f"{run.name}/twin"] = note
             if out is not None:
                 files["twin"] = out
+            for a in args.twin_alphas:
+                t0 = time.perf_counter()
+                out, note = run_twin(run, a, reuse_only=args.twin == "reuse", name=f"twin.a{a:g}")
+                timings[f"{run.name}/twin@{a:g}"] = time.perf_counter() - t0
+                notes[f"{run.name}/twin@{a:g}"] = note
+                if out is not None:
+                    files[f"twin@{a:g}"] = out
         vis = visibility(run, model)
         vis_ids = {k for k, v in vis.items() if v.visible}
         obs_ids = {k for k, v in vis.items() if v.observable}
         visible_of[run.name] = [v.to_dict() for v in vis.values()]
         for det, path in files.items():
-            rep = score_file(run, path, model, args.alpha)
+            level = float(det.split("@", 1)[1]) if det.startswith("twin@") else args.alpha
+            rep = score_file(run, path, model, level)
             per_run.setdefault(det, []).append(rep)
-            per_run_visible.setdefault(det, []).append(score_file(run, path, model, args.alpha, vis_ids))
-            per_run_observable.setdefault(det, []).append(score_file(run, path, model, args.alpha, obs_ids))
+            per_run_visible.setdefault(det, []).append(score_file(run, path, model, level, vis_ids))
+            per_run_observable.setdefault(det, []).append(score_file(run, path, model, level, obs_ids))
             run_names.setdefault(det, []).append(run.name)
             o = rep.overall
             print(f"  {det:<16} recall {o.recall:.2f} precision {o.precision:.2f} F1 {o.f1:.2f} "
