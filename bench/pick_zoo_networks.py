@@ -1,0 +1,70 @@
+"""Draw Topology Zoo networks that no twin or detector work here has used, one per size band.
+
+Eligible: connected graphs with at least ``--min-geo`` of their nodes geolocated, in none of the excluded lists
+(the twin's training/validation and calibration topologies) and not matching the excluded names (the development
+and test networks). In each band ``[lo, hi)`` nodes, ``random.Random(seed).choice`` over the eligible names, sorted.
+Prints the eligible graphs (name, nodes, undirected edges, geolocated share) and the draw as JSON lines.
+
+Example (the draw of ``bench/notes/detect_eval.md``, session 26)::
+
+    .venv/bin/python bench/pick_zoo_networks.py --seed 2601
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from pathlib import Path
+
+import networkx as nx
+
+ROOT = Path(__file__).resolve().parents[1]
+EXCLUDED_LISTS = (ROOT / "bench" / "notes" / "operated_train_topologies.txt",
+                  ROOT / "bench" / "notes" / "calibration_topologies_heldout.txt")
+EXCLUDED_NAMES = r"^(Abilene|Nsfnet|Geant.*|Cogentco|Surfnet|Colt)$"
+
+
+def eligible(zoo: Path, min_geo: float) -> list[tuple[str, int, int, float]]:
+    """``(name, nodes, edges, geolocated share)`` of every eligible graph, sorted by name."""
+    used = {ln.strip() for f in EXCLUDED_LISTS for ln in f.read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")}
+    skip = re.compile(EXCLUDED_NAMES, re.IGNORECASE)
+    rows = []
+    for path in sorted(zoo.glob("*.graphml")):
+        name = path.stem
+        if name in used or skip.match(name):
+            continue
+        g = nx.read_graphml(path)
+        u = nx.Graph(g)
+        n = u.number_of_nodes()
+        if n == 0 or not nx.is_connected(u):
+            continue
+        geo = sum(1 for _, d in g.nodes(data=True) if "Latitude" in d and "Longitude" in d) / n
+        if geo >= min_geo:
+            rows.append((name, n, u.number_of_edges(), round(geo, 3)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--zoo", type=Path, default=ROOT.parent / "shared" / "data" / "topologies" / "zoo")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--bands", default="15-30,30-50,50-100", help="node-count bands lo-hi (hi excluded)")
+    ap.add_argument("--min-geo", type=float, default=0.75, help="least share of geolocated nodes")
+    args = ap.parse_args(argv)
+    rows = eligible(args.zoo, args.min_geo)
+    for name, n, e, geo in rows:
+        print(json.dumps({"eligible": name, "nodes": n, "edges": e, "geolocated": geo}))
+    rng = random.Random(args.seed)
+    for band in args.bands.split(","):
+        lo, hi = (int(x) for x in band.split("-"))
+        names = sorted(name for name, n, _, _ in rows if lo <= n < hi)
+        pick = rng.choice(names) if names else None
+        print(json.dumps({"band": [lo, hi], "candidates": len(names), "pick": pick}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
