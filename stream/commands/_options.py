@@ -261,6 +261,24 @@ def out_dir_option(*, inputs: Sequence[str] = (), required: bool = True, help: s
     return deco
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(target: Path, *, directory: bool) -> int:
+    """The permission bits ``target`` gets: those of the file or folder it replaces, else what ``open`` or
+    ``mkdir`` would give (0o666 / 0o777 less the umask). ``mkstemp`` and ``mkdtemp`` create 0o600 / 0o700 for
+    their own safety; the renamed result should read like any other output (a model file a collector or a
+    colleague reads)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return (0o777 if directory else 0o666) & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], option: str = "--out") -> Iterator[IO[bytes]]:
     """A binary file handle whose content replaces ``path`` only when the block succeeds.
@@ -292,6 +310,7 @@ def atomic_output(path: str | os.PathLike[str], option: str = "--out") -> Iterat
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
+            os.fchmod(fh.fileno(), _usual_mode(target, directory=False))
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -325,6 +344,7 @@ def atomic_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    os.chmod(tmp, _usual_mode(target, directory=True))
     old: Path | None = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import click
@@ -115,6 +117,31 @@ def test_atomic_output_leaves_no_temporary_and_keeps_old_on_failure(tmp_path: Pa
         _ = 1 / 0
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.bin"]
+
+
+def test_atomic_outputs_get_the_usual_permissions_not_the_temporaries(tmp_path: Path) -> None:
+    """``mkstemp`` / ``mkdtemp`` make 0o600 / 0o700; a written model file or dataset must read like any other
+    output (umask applied), and a replaced file keeps its own mode."""
+    old_mask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "new.yaml") as fh:
+            fh.write(b"a: 1\n")
+        assert stat.S_IMODE((tmp_path / "new.yaml").stat().st_mode) == 0o644
+        kept = tmp_path / "kept.yaml"
+        kept.write_bytes(b"old")
+        kept.chmod(0o640)
+        with atomic_output(kept) as fh:
+            fh.write(b"new")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() == b"new"
+        with atomic_output_dir(tmp_path / "ds") as d:
+            (d / "x.txt").write_text("1")
+        assert stat.S_IMODE((tmp_path / "ds").stat().st_mode) == 0o755
+        os.umask(0o077)
+        with atomic_output(tmp_path / "private.yaml") as fh:
+            fh.write(b"b: 2\n")
+        assert stat.S_IMODE((tmp_path / "private.yaml").stat().st_mode) == 0o600
+    finally:
+        os.umask(old_mask)
 
 
 @click.command()
