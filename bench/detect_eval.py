@@ -62,10 +62,14 @@ _FORMATS = ("gnmic", "influx", "probe")  # goflow2 flow records carry no link or
 
 
 def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int) -> Path:
-    """The run directory of (network, seed), generated with ``twinwatch simulate telemetry`` unless present."""
+    """The run directory of (network, seed), generated with ``twinwatch simulate telemetry`` unless present.
+
+    ``network``: a shipped network's name or a network-model file (the run is named after the file's stem).
+    """
     if seed in DEV_SEEDS:
         raise SystemExit(f"seed {seed} was used while developing or in an earlier scoring; evaluate on new seeds")
-    run = runs_dir / f"{network}-{hours:g}h-f{faults}-s{seed}"
+    label = Path(network).stem if network.endswith((".yaml", ".yml")) else network
+    run = runs_dir / f"{label}-{hours:g}h-f{faults}-s{seed}"
     man = run / "manifest.json"
     if man.is_file():
         return run
