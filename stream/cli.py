@@ -48,6 +48,9 @@ evaluates, explains and answers what-if questions.
 \b
 Common sub-commands:
   twinwatch demo                       the product end to end on a simulated network
+  twinwatch run --config FILE          the streaming service: Kafka in, alerts and metrics out
+  twinwatch replay CAPTURE... --out F  recorded telemetry through the service's pipeline
+  twinwatch network import ...         a network-model file from Topology Zoo, NetBox, ...
   twinwatch twin predict DATA_DIR      predict per-path KPIs of a GNNet dataset
   twinwatch twin evaluate DATA_DIR     score a model against a dataset's labels
   twinwatch simulate dataset ...       generate labelled training data
