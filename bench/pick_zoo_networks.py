@@ -1,11 +1,13 @@
 """Draw Topology Zoo networks that no twin or detector work here has used, one per size band.
 
 Eligible: connected graphs with at least ``--min-geo`` of their nodes geolocated, in none of the excluded lists
-(the twin's training/validation and calibration topologies) and not matching the excluded names (the development
-and test networks). In each band ``[lo, hi)`` nodes, ``random.Random(seed).choice`` over the eligible names, sorted.
+(the twin's training/validation and calibration topologies; every version of the graphs of earlier detection
+scorings) and not matching the excluded names (the development and test networks). In each band ``[lo, hi)``
+nodes, ``random.Random(seed).choice`` over the eligible names, sorted.
 Prints the eligible graphs (name, nodes, undirected edges, geolocated share) and the draw as JSON lines.
 
-Example (the draw of ``bench/notes/detect_eval.md``, session 26)::
+Example (the draw of ``bench/notes/detect_eval.md``, session 26, made before its three graphs were listed in
+``detection_networks_used.txt``; the next scoring draws with ``--seed 2801``)::
 
     .venv/bin/python bench/pick_zoo_networks.py --seed 2601
 """
@@ -23,6 +25,14 @@ import networkx as nx
 ROOT = Path(__file__).resolve().parents[1]
 EXCLUDED_LISTS = (ROOT / "bench" / "notes" / "operated_train_topologies.txt",
                   ROOT / "bench" / "notes" / "calibration_topologies_heldout.txt")
+"""The twin's training/validation and calibration topologies (exact graph names)."""
+USED_FAMILIES = ROOT / "bench" / "notes" / "detection_networks_used.txt"
+"""Graphs an earlier detection scoring used: every version of their family is skipped (Garr200902 → Garr*)."""
+
+
+def family(name: str) -> str:
+    """A Zoo graph's family: its name without the trailing version digits (``Garr200902`` → ``Garr``)."""
+    return re.sub(r"\d+$", "", name)
 EXCLUDED_NAMES = r"^(Abilene|Nsfnet|Geant.*|Cogentco|Surfnet|Colt)$"
 
 
@@ -31,10 +41,12 @@ def eligible(zoo: Path, min_geo: float) -> list[tuple[str, int, int, float]]:
     used = {ln.strip() for f in EXCLUDED_LISTS for ln in f.read_text().splitlines()
             if ln.strip() and not ln.startswith("#")}
     skip = re.compile(EXCLUDED_NAMES, re.IGNORECASE)
+    used_families = {family(ln.strip()) for ln in USED_FAMILIES.read_text().splitlines()
+                     if ln.strip() and not ln.startswith("#")} if USED_FAMILIES.is_file() else set()
     rows = []
     for path in sorted(zoo.glob("*.graphml")):
         name = path.stem
-        if name in used or skip.match(name):
+        if name in used or skip.match(name) or family(name) in used_families:
             continue
         g = nx.read_graphml(path)
         u = nx.Graph(g)
