@@ -262,7 +262,12 @@ def out_dir_option(*, inputs: Sequence[str] = (), required: bool = True, help: s
 
 
 def _umask() -> int:
-    """The process's file-creation mask (read by setting it and putting it back)."""
+    """The process's file-creation mask: from ``/proc/self/status`` where Linux gives it (no change to the
+    process-wide mask while other threads create files), else by setting it and putting it back."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
