@@ -31,6 +31,7 @@ count a run is repeatable.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -49,10 +50,10 @@ from twinwatch.twin.features import FeatureStats, GraphArrays, collate, scenario
 from twinwatch.twin.kpis import JITTER_CV_FLOOR, informative_jitter
 from twinwatch.twin.models.gnn import GNNConfig, RouteNetFermi
 from twinwatch.twin.models.qt import QT_VARIANTS
-from twinwatch.twin.models.warm_start import hybrid_from, restat, set_full_buffer_fade
+from twinwatch.twin.models.warm_start import hybrid_from, restat, set_full_buffer_fade, zero_untrained_inputs
 from twinwatch.twin.models.warm_start import reset_readout as reset_hybrid_readout
 
-__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "calibrate_heldout",
+__all__ = ["JITTER_LOSSES", "SELECTIONS", "Example", "TrainConfig", "as_served", "calibrate_heldout",
            "evaluate_examples", "finetune",
            "jitter_mask", "load_examples", "path_prop", "qt_reference", "selection_figure", "split_examples", "train"]
 
@@ -362,6 +363,18 @@ def evaluate_examples(net: RouteNetFermi, examples: Sequence[Example], stats: Fe
             "jitter_masked": int((~mj).sum())}
 
 
+def as_served(net: RouteNetFermi, stats: FeatureStats) -> RouteNetFermi:
+    """A copy of ``net`` as :meth:`twinwatch.twin.models.gnn.GNNModel.load` serves it from a checkpoint (input
+    weights of features constant in ``stats``' training data zeroed, :func:`zero_untrained_inputs`).
+
+    Calibrations and accuracy reports written beside a checkpoint are computed with it, so that they are those of
+    the model that is served: ``twinwatch twin calibrate`` on the same data then writes the same numbers bit for
+    bit. (With the weights as trained, the calibration differed from the served model's in the last bits under
+    Debian's Python 3.11.2, not under 3.11.7.)
+    """
+    return zero_untrained_inputs(copy.deepcopy(net), stats)
+
+
 def calibrate_heldout(net: RouteNetFermi, examples: Sequence[Example], stats: FeatureStats, *,
                       coverage: float = 0.9, fallback: dict[str, Any] | None = None,
                       min_windows: int = MIN_WINDOWS) -> dict[str, dict[str, Any]]:
@@ -534,7 +547,7 @@ def train(train_set: Sequence[Example], val_set: Sequence[Example], out_dir: str
     # reload the best weights, calibrate intervals on the validation set, rewrite the checkpoint
     weights, mcfg = load_checkpoint(out)
     net.load_state_dict(weights)
-    cal = calibrate_heldout(net, val_set, stats, coverage=cfg.coverage)
+    cal = calibrate_heldout(as_served(net, stats), val_set, stats, coverage=cfg.coverage)
     mcfg["calibration"] = cal
     mcfg["training"]["history"] = history
     mcfg["training"]["wall_time_s"] = time.monotonic() - t0
@@ -623,7 +636,7 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     net0 = RouteNetFermi(GNNConfig.from_dict(cfg0.get("architecture", {})))
     net0.load_state_dict(weights)
     stats0 = FeatureStats.from_dict(cfg0["feature_stats"])
-    before = evaluate_examples(net0, va, stats0)
+    before = evaluate_examples(as_served(net0, stats0), va, stats0)
     qt = qt_reference(va)
     spent_min = (time.monotonic() - t0) / 60.0
     budget = max(minutes - spent_min - 0.1 * minutes, 0.05)  # keep a tenth for the final calibration and scoring
@@ -640,9 +653,10 @@ def finetune(examples: Sequence[Example], out_dir: str | os.PathLike[str], base:
     net1 = RouteNetFermi(GNNConfig.from_dict(cfg1.get("architecture", {})))
     net1.load_state_dict(w1)
     stats1 = FeatureStats.from_dict(cfg1["feature_stats"])
-    after = evaluate_examples(net1, va, stats1)
+    served1 = as_served(net1, stats1)
+    after = evaluate_examples(served1, va, stats1)
     base_cal = cfg0.get("calibration") or {}
-    cal = calibrate_heldout(net1, va, stats1, coverage=cfg.coverage, fallback=base_cal)
+    cal = calibrate_heldout(served1, va, stats1, coverage=cfg.coverage, fallback=base_cal)
     cal = {**{k: v for k, v in base_cal.items() if k not in cal}, **cal}  # too few labels of a KPI: the base's
     if cal:
         cfg1["calibration"] = cal
