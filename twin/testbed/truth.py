@@ -20,7 +20,8 @@ from the hops* (``method`` = 1):
 
 - delay: propagation plus, at every link of its path, the simulator's
   measured mean sojourn (queueing + transmission) of the packets of its queue
-  that reached the link over the same input — the path's previous link, or
+  (the queue its class is in at that port: queue 0 at a FIFO port, as in the
+  simulator) that reached the link over the same input — the path's previous link, or
   none at the first hop (a port with no such packet: the queue's mean over all
   its packets; with no packet of that queue at all: one packet's transmission
   time). Pooling by input matters: a packet entering the network at a port is
@@ -101,7 +102,7 @@ import numpy as np
 from twinwatch.twin.kpis import queue_occupancy_ratio
 from twinwatch.twin.scenario import MAX_QUEUES, Scenario
 from twinwatch.twin.sim.engine import SimConfig, SimResult, simulate
-from twinwatch.twin.testbed.overload import FluidOverload, fluid_overload
+from twinwatch.twin.testbed.overload import FluidOverload, fluid_overload, port_queue
 
 __all__ = ["WindowTruth", "simulate_window", "window_truth"]
 
@@ -233,6 +234,10 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverlo
     if soj.ndim != 2 or soj.shape[0] != e:
         soj = np.full((e, q_n), np.nan)
     qn = soj.shape[1]
+    # column c of every per-port array below is ToS class c: the queue the class uses at that port (a FIFO port
+    # puts every class in queue 0, as the simulator does; the queue index is the class elsewhere)
+    qmap = np.minimum(port_queue(sc)[:, :qn], qn - 1)  # (E, C)
+    soj = np.take_along_axis(soj, qmap, axis=1)
     cap = sc.link_capacity_bps
     rate = sc.flow_pkt_rate[demand]
     size = sc.flow_pkt_size_bits[demand]
@@ -241,6 +246,8 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverlo
     q_util = np.asarray(res.queue_utilization, dtype=np.float64)
     if q_util.shape != soj.shape:
         q_util = np.broadcast_to(util[:, None] / qn, soj.shape)
+    else:
+        q_util = np.take_along_axis(q_util, qmap, axis=1)
     ok = np.isfinite(soj)
     wait = np.maximum(np.where(ok, soj, 0.0) - (pkt_bits / cap)[:, None], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -252,14 +259,17 @@ def _hop_terms(sc: Scenario, res: SimResult, demand: np.ndarray, ov: FluidOverlo
                 "se2": se2}
     out = {"fluid_var": np.zeros((sc.n_paths, qn)), "n_fluid": np.zeros((sc.n_paths, qn))}
     if ov is not None:
-        over = ov.overloaded[:, :qn] & np.isfinite(ov.sojourn_s[:, :qn])
-        fs = np.where(over, ov.sojourn_s[:, :qn], 0.0)
+        ov_soj = np.take_along_axis(ov.sojourn_s[:, :qn], qmap, axis=1)
+        over = np.take_along_axis(ov.overloaded[:, :qn], qmap, axis=1) & np.isfinite(ov_soj)
+        fs = np.where(over, ov_soj, 0.0)
         per_link = {"mean": np.where(over, fs, per_link["mean"]), "gap": np.where(over, 0.0, per_link["gap"]),
                     "var": np.where(over, 0.0, var), "se2": np.where(over, (_FLUID_SOJOURN_RSE * fs) ** 2, se2),
-                    "fluid_var": np.where(over, ov.sojourn_var_s2[:, :qn], 0.0), "n_fluid": over.astype(np.float64)}
+                    "fluid_var": np.where(over, np.take_along_axis(ov.sojourn_var_s2[:, :qn], qmap, axis=1), 0.0),
+                    "n_fluid": over.astype(np.float64)}
     per_hop = {name: arr[sc.path_links] for name, arr in per_link.items()}  # (H, Q) each
     in_soj = np.asarray(res.hop_input_sojourn, dtype=np.float64)
     if in_soj.shape == (sc.path_links.size, qn):
+        in_soj = np.take_along_axis(in_soj, qmap[sc.path_links], axis=1)
         # a hop's packets that came over the same input as the path's: a packet entering the network there finds
         # the port's time-average work, one arriving over a link less of its own input's (the port mean is neither)
         use = np.isfinite(in_soj) & ok[sc.path_links]
