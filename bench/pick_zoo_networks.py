@@ -66,12 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bands", default="15-30,30-50,50-100", help="node-count bands lo-hi (hi excluded)")
     ap.add_argument("--min-geo", type=float, default=0.75, help="least share of geolocated nodes")
     args = ap.parse_args(argv)
+    if not args.zoo.is_dir():
+        ap.error(f"--zoo {args.zoo}: not a folder of Topology Zoo .graphml files")
+    try:
+        bands = [tuple(int(x) for x in band.split("-")) for band in args.bands.split(",")]
+    except ValueError:
+        ap.error(f"--bands {args.bands!r}: expected LO-HI[,LO-HI...] node counts, e.g. 15-30,30-50")
+    if any(len(b) != 2 or not 0 <= b[0] < b[1] for b in bands):
+        ap.error(f"--bands {args.bands!r}: each band is LO-HI with 0 <= LO < HI")
     rows = eligible(args.zoo, args.min_geo)
     for name, n, e, geo in rows:
         print(json.dumps({"eligible": name, "nodes": n, "edges": e, "geolocated": geo}))
     rng = random.Random(args.seed)
-    for band in args.bands.split(","):
-        lo, hi = (int(x) for x in band.split("-"))
+    for lo, hi in bands:
         names = sorted(name for name, n, _, _ in rows if lo <= n < hi)
         pick = rng.choice(names) if names else None
         print(json.dumps({"band": [lo, hi], "candidates": len(names), "pick": pick}))
