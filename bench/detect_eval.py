@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         run = ensure_run(args.runs_dir, net, hours, seed, n_faults)
         print(f"{run.name}:", file=sys.stderr)
         files: dict[str, Path] = {}
+        levels: dict[str, float] = {}  # detector -> the alpha its alerts are scored against (default: --alpha)
         if args.reuse_alerts:
             fresh = (run / "manifest.json").stat().st_mtime
             for det in args.detectors:
@@ -331,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
                 notes[f"{run.name}/twin@{a:g}"] = note
                 if out is not None:
                     files[f"twin@{a:g}"] = out
+                    levels[f"twin@{a:g}"] = a
         vis = visibility(run, model)
         vis_ids = {k for k, v in vis.items() if v.visible}
         obs_ids = {k for k, v in vis.items() if v.observable}
         visible_of[run.name] = [v.to_dict() for v in vis.values()]
         for det, path in files.items():
-            level = float(det.split("@", 1)[1]) if det.startswith("twin@") else args.alpha
+            level = levels.get(det, args.alpha)
             rep = score_file(run, path, model, level)
             per_run.setdefault(det, []).append(rep)
             per_run_visible.setdefault(det, []).append(score_file(run, path, model, level, vis_ids))
