@@ -122,7 +122,7 @@ def run(root: Path, per_band: int, model_names: list[str], seed: int = 0, packet
         okj2, okq2 = okj & np.isfinite(j2) & (j2 > 0), okq & np.isfinite(q2)
         cell = acc[names[band[i]]]
         single = one_size_paths(sc)
-        kinds = {"one size": single[okj2], "several sizes": ~single[okj2]}
+        kinds = dict(zip(SIZE_KINDS, (single[okj2], ~single[okj2]), strict=True))
         jit = {"label_vs_label_jitter": ape(j2[okj2], y_j[okj2])}
         cell["label_vs_label_jitter"].append(jit["label_vs_label_jitter"])
         cell["label_vs_label_queue"].append(ape(q2[okq2], y_q[okq2]))
