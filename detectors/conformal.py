@@ -143,6 +143,15 @@ class ConformalCalibrator:
         Log-spaced bins per side over ``z_max < |z| <= z_tail`` (default: 64 for a shared pool, bins
         about 9 % wide up to ``z_tail = 256·z_max``; 0 for per-entity pools, whose state is per entity).
         Scores past ``z_tail`` share the overflow slot.
+    tail_fit
+        0 (default): p-values are the pool's empirical conformal ones, never below ``1/(N+1)``. ``k > 0``:
+        beyond the score ``u`` with ``k`` pooled scores (of ``N``) at or past it, the tail is modelled as
+        exponential (peaks over threshold, a generalised Pareto tail with shape 0) with the pool's mean
+        excess ``β`` past ``u``: ``p(z) = (k + 1)/(N + 1) · exp(−|z − u| / β)``. For a family whose pool
+        grows by few scores per window (one per node) the empirical floor ``1/(N+1)`` sits above the
+        network-wide level for hours; the fitted tail reaches it as soon as the tail's shape is known.
+        Valid where the normalised scores' tail is no heavier than exponential (Gaussian-like residuals;
+        a heavy-tailed prior in the pool keeps ``β`` large, i.e. conservative, until real scores dominate).
     pool
         ``"shared"``: one pool per regime for all entities (the network case: exchangeable
         entities, tail resolution from millions of scores). ``"entity"``: one pool per entity
@@ -175,6 +184,7 @@ class ConformalCalibrator:
         prior_levels: np.ndarray | None = None,
         tail_bins: int | None = None,
         z_tail: float | None = None,
+        tail_fit: float = 0.0,
     ) -> None:
         if n_entities < 0:
             raise ValueError(f"ConformalCalibrator: n_entities must be >= 0, got {n_entities}")
@@ -193,6 +203,8 @@ class ConformalCalibrator:
         if tail_bins < 0 or (tail_bins > 0 and not (math.isfinite(z_tail) and z_tail > z_max)):
             raise ValueError(f"ConformalCalibrator: tail_bins must be >= 0 and z_tail finite and > z_max, got "
                              f"tail_bins={tail_bins}, z_tail={z_tail}")
+        if not (math.isfinite(tail_fit) and tail_fit >= 0.0):
+            raise ValueError(f"ConformalCalibrator: tail_fit must be a finite count >= 0, got {tail_fit}")
         self.n_entities = int(n_entities)
         self.regime_edges = tuple(float(e) for e in edges)
         self.side: Side = side
@@ -205,6 +217,7 @@ class ConformalCalibrator:
         self.z_max = float(z_max)
         self.tail_bins = tail_bins
         self.z_tail = z_tail
+        self.tail_fit = float(tail_fit)
         self._slots = self.bins + 2 * self.tail_bins + 2
         self.pool = pool
         r = len(self.regime_edges) + 1
@@ -386,8 +399,51 @@ class ConformalCalibrator:
         with np.errstate(invalid="ignore"):
             up = np.minimum((above + 1.0) / (total + 1.0), 1.0)
             lo = np.minimum((below + 1.0) / (total + 1.0), 1.0)
+        if self.tail_fit > 0:
+            zz = np.nan_to_num(z, nan=0.0)
+            for sign, p in ((1.0, up), (-1.0, lo)):
+                u, beta = self._tail_model(sign)
+                ug, bg = u[grp, reg], beta[grp, reg]
+                beyond = np.isfinite(ug) & (sign * (zz - ug) > 0)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    fit = (self.tail_fit + 1.0) / (total + 1.0) * np.exp(-sign * (zz - ug) / bg)
+                p[beyond] = fit[beyond]
         empty = total <= 0
         return np.where(empty, np.nan, up), np.where(empty, np.nan, lo)
+
+    def _slot_centres(self) -> np.ndarray:
+        """``(slots,)`` the normalised score each histogram slot stands for (its centre; the overflow slots at
+        ``±z_tail``, the tail bins at their geometric centres)."""
+        t, b = self.tail_bins, self.bins
+        width = 2.0 * self.z_max / b
+        c = np.empty(self._slots)
+        c[t + 1:t + 1 + b] = -self.z_max + width * (np.arange(b) + 0.5)
+        c[0], c[-1] = -self.z_tail, self.z_tail
+        if t:
+            edges = self.z_max * (self.z_tail / self.z_max) ** (np.arange(t + 1) / t)
+            mid = np.sqrt(edges[:-1] * edges[1:])
+            c[t:0:-1] = -mid  # lower tail: slot t is the bin just past -z_max
+            c[b + t + 1:b + 2 * t + 1] = mid
+        return c
+
+    def _tail_model(self, sign: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per (group, regime): the threshold ``u`` with ``tail_fit`` pooled scores at or past it on the side
+        ``sign`` (+1 upper, −1 lower) and the mean excess ``β`` of those scores past ``u``; ``u`` is NaN where the
+        pool holds fewer than ``2·tail_fit`` scores (the empirical p-value stands there)."""
+        c = self._slot_centres()
+        pool = self._pool if sign < 0 else self._pool[..., ::-1]
+        cs = c if sign < 0 else -c[::-1]  # distance grows towards the far end in both cases: work on -z
+        cum = np.cumsum(pool, axis=2)
+        k = np.argmax(cum >= self.tail_fit, axis=2)  # first slot where the tail holds tail_fit scores
+        u = np.take_along_axis(np.broadcast_to(cs, pool.shape), k[..., None], axis=2)[..., 0]
+        inside = np.arange(pool.shape[2]) <= k[..., None]
+        mass = np.where(inside, pool, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            beta = (mass * (u[..., None] - cs)).sum(axis=2) / mass.sum(axis=2)
+        beta = np.maximum(beta, 2.0 * self.z_max / self.bins)  # at least one bin: a tail of one slot
+        enough = cum[..., -1] >= 2.0 * self.tail_fit
+        u = np.where(enough, u, np.nan)
+        return (u if sign < 0 else -u), beta
 
     # ------------------------------------------------------------------ API
     def location_scale(self, regime: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -531,7 +587,7 @@ class ConformalCalibrator:
                 "side": self.side, "half_life": self.half_life, "prior_strength": self.prior_strength,
                 "pool_size": self.pool_size, "min_history": self.min_history, "clip": self.clip,
                 "bins": self.bins, "z_max": self.z_max, "pool": self.pool, "has_prior": self._has_prior,
-                "tail_bins": self.tail_bins, "z_tail": self.z_tail}
+                "tail_bins": self.tail_bins, "z_tail": self.z_tail, "tail_fit": self.tail_fit}
 
     def to_bytes(self) -> bytes:
         """Lossless snapshot of configuration and state (npz, no pickle)."""
@@ -567,7 +623,8 @@ class ConformalCalibrator:
         obj = cls(cfg["n_entities"], regime_edges=cfg["regime_edges"], side=cfg["side"],
                   half_life=cfg["half_life"], prior_strength=cfg["prior_strength"], pool_size=cfg["pool_size"],
                   min_history=cfg["min_history"], clip=cfg["clip"], bins=cfg["bins"], z_max=cfg["z_max"],
-                  pool=cfg["pool"], tail_bins=cfg.get("tail_bins"), z_tail=cfg.get("z_tail"))
+                  pool=cfg["pool"], tail_bins=cfg.get("tail_bins"), z_tail=cfg.get("z_tail"),
+                  tail_fit=float(cfg.get("tail_fit", 0.0)))
         obj._has_prior = bool(cfg["has_prior"])
         if "tail_bins" not in cfg and obj.tail_bins and "pool" in arrays:
             arrays["pool"] = obj._widen_pool(arrays["pool"])

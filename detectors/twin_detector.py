@@ -28,6 +28,7 @@ from twinwatch.detectors.residuals import residual, transform
 from twinwatch.detectors.traffic import (
     NODE_POOL_PRIOR,
     NODE_PRIOR_COUNT,
+    NODE_TAIL_FIT,
     CounterReference,
     RoutedReference,
     destination_bps,
@@ -302,8 +303,10 @@ class TwinDetector:
         # (dicts of per-KPI states: the service's state record saves and restores them, stream/state.py)
         self._node = {
             "ingress_bps": state(n, half_life=32.0, **node_prior),  # follows the diurnal cycle (≈ 5 min healthy)
-            # flow-bearing windows are sparse (one per flow export interval): decided window by window
-            "flow_export_bps": _KpiState(ConformalCalibrator(n, side="lower", half_life=64.0, **node_prior),
+            # flow-bearing windows are sparse (one per flow export interval): decided window by window, and the
+            # pool, one score per node and export, resolves the network-wide level only with a fitted tail
+            "flow_export_bps": _KpiState(ConformalCalibrator(n, side="lower", half_life=64.0, tail_fit=NODE_TAIL_FIT,
+                                                             **node_prior),
                                          Persistence(n, k=1, m=1, r=1)),
         }
         self._counter_ref = CounterReference(n)

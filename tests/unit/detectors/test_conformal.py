@@ -99,10 +99,11 @@ def test_state_per_entity_within_budget() -> None:
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), n=st.integers(1, 40), windows=st.integers(0, 30),
        side=st.sampled_from(["upper", "lower", "two-sided"]), pool=st.sampled_from(["shared", "entity"]),
-       with_prior=st.booleans())
-def test_save_restore_is_lossless(seed: int, n: int, windows: int, side: str, pool: str, with_prior: bool) -> None:
+       with_prior=st.booleans(), tail_fit=st.sampled_from([0.0, 8.0]))
+def test_save_restore_is_lossless(seed: int, n: int, windows: int, side: str, pool: str, with_prior: bool,
+                                  tail_fit: float) -> None:
     rng = np.random.default_rng(seed)
-    kw = {"regime_edges": [0.5, 1.0], "side": side, "pool": pool, "bins": 256, "min_history": 2}
+    kw = {"regime_edges": [0.5, 1.0], "side": side, "pool": pool, "bins": 256, "min_history": 2, "tail_fit": tail_fit}
     if with_prior:
         kw["prior"] = rng.normal(0, 1, 500)
     cal = ConformalCalibrator(n, **kw)  # type: ignore[arg-type]
@@ -133,6 +134,8 @@ def test_errors_name_the_rule() -> None:
         ConformalCalibrator.from_bytes(b"garbage")
     with pytest.raises(ValueError, match="regime index outside"):
         ConformalCalibrator(2, regime_edges=[0.5]).p_values(np.zeros(2), regime=np.array([0, 2]))
+    with pytest.raises(ValueError, match="tail_fit must be a finite count >= 0"):
+        ConformalCalibrator(2, tail_fit=-1.0)
 
 
 def test_quantile_grid_prior_does_not_claim_resolution_beyond_its_extremes() -> None:
@@ -231,3 +234,44 @@ def test_scale_floor_keeps_a_constant_residual_from_turning_into_an_enormous_z()
     assert p[0] > 0.05 and p[2] < 0.02
     with pytest.raises(ValueError, match="tail_bins must be >= 0"):
         ConformalCalibrator(2, tail_bins=-1)
+
+
+def _fed(n: int, windows: int, tail_fit: float, side: str, seed: int) -> ConformalCalibrator:
+    cal = ConformalCalibrator(n, side=side, tail_fit=tail_fit, min_history=4)  # type: ignore[arg-type]
+    rng = np.random.default_rng(seed)
+    for _ in range(windows):
+        cal.update(rng.normal(0.0, 1.0, n))
+    return cal
+
+
+@pytest.mark.parametrize("side", ["upper", "lower"])
+def test_fitted_tail_reaches_below_the_empirical_floor_and_stays_conservative_on_gaussian_scores(side: str) -> None:
+    # 54 entities, 200 windows: a pool of 10,800 scores, whose empirical floor 1/(N+1) ≈ 9e-5 is above a
+    # network-wide level α/54 ≈ 1.9e-4 only by a factor 2; the fitted tail resolves a 6-sigma score
+    n, sign = 54, (1.0 if side == "upper" else -1.0)
+    emp, fit = _fed(n, 200, 0.0, side, 5), _fed(n, 200, 64.0, side, 5)
+    total = fit._pool[0, 0].sum()
+    far = np.full(n, 6.0 * sign)
+    assert emp.p_values(far)[0] == pytest.approx(1.0 / (total + 1.0), rel=1e-9)
+    assert 1e-9 < fit.p_values(far)[0] < 0.1 / (total + 1.0)
+    # inside the threshold nothing changes; past it the p-value falls with the distance
+    near = np.full(n, 1.0 * sign)
+    assert fit.p_values(near)[0] == emp.p_values(near)[0]
+    ps = [fit.p_values(np.full(n, z * sign))[0] for z in (4.0, 5.0, 6.0, 8.0)]
+    assert bool(np.all(np.diff(ps) < 0))
+    # fresh Gaussian scores: the rejection rate at small levels is at most the level (the exponential tail is
+    # heavier than the Gaussian one: conservative)
+    rng = np.random.default_rng(6)
+    p = np.concatenate([fit.p_values(rng.normal(0.0, 1.0, n)) for _ in range(4000)])
+    for level in (1e-2, 1e-3, 1e-4):
+        assert np.mean(p <= level) <= 1.2 * level, level
+
+
+def test_fitted_tail_waits_for_a_pool_twice_its_threshold_count() -> None:
+    # fewer than 2 × 16 scores in the pool (entities are scored from their 5th window): the empirical
+    # p-value stands, floored at 1/(N+1); with more, the fitted tail goes below the floor
+    small, big = _fed(5, 9, 16.0, "upper", 1), _fed(5, 16, 16.0, "upper", 1)
+    n_small, n_big = small._pool[0, 0].sum(), big._pool[0, 0].sum()
+    assert n_small < 32.0 <= n_big
+    assert small.p_values(np.full(5, 50.0))[0] == pytest.approx(1.0 / (n_small + 1.0))
+    assert big.p_values(np.full(5, 50.0))[0] < 1e-3 / (n_big + 1.0)
