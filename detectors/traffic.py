@@ -31,6 +31,9 @@ Units: bit/s; shapes ``N`` nodes, ``E`` links, ``C`` ToS classes.
 Examples
 --------
 >>> from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
+
+if TYPE_CHECKING:
+    from twinwatch.twin.scenario import Scenario
 >>> tm = np.zeros((3, 3, 3)); tm[0, 0, 2] = 5e6; tm[2, 1, 2] = 1e6   # (class, src, dst) bit/s
 >>> m = TrafficMatrix.build(tm, start=0.0, end=10.0, source=Source.FLOWS)
 >>> destination_bps(m).tolist(), origin_bps(m).tolist()
@@ -47,15 +50,19 @@ Examples
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
 from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
 
+if TYPE_CHECKING:
+    from twinwatch.twin.scenario import Scenario
+
 __all__ = ["NODE_POOL_PRIOR", "NODE_PRIOR_COUNT", "NODE_TAIL_FIT", "CounterReference",
            "RoutedReference", "destination_bps", "flow_rows",
-           "origin_bps", "ranked_links", "rerouted"]
+           "origin_bps", "ranked_links", "rerouted", "routed_load_sd_bps"]
 
 NODE_POOL_PRIOR = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.0)
 """Reference normalised scores seeding the pools of per-node tests: a unit-variance Student-t with 3 degrees
@@ -87,6 +94,30 @@ def flow_rows(traffic: TrafficMatrix) -> np.ndarray:
     """``(N,)`` bool: the node's row of the matrix was measured from its flow records (:attr:`Source.FLOWS`)."""
     src = np.asarray(traffic.source)
     return np.asarray((src == int(Source.FLOWS)).any(axis=(0, 2)), dtype=bool)
+
+
+def routed_load_sd_bps(scenario: Scenario, flow_std_bps: np.ndarray) -> np.ndarray:
+    """``(E,)`` standard error of each link's routed load (bit/s): the flows' own errors (e.g. the sampling error of
+    flow records, :attr:`~twinwatch.twin.snapshot.WindowSnapshot.flow_std_bps`, ``(F,)``) summed in quadrature over
+    the flows the scenario routes on the link (errors of different flows independent).
+
+    Reads the scenario's ``flow_path``, ``path_links``, ``hop_path``, ``n_paths`` and ``n_links``. A
+    ``flow_std_bps`` of another length than the scenario's flows gives NaN (no floor).
+
+    >>> from types import SimpleNamespace
+    >>> sc = SimpleNamespace(flow_path=np.array([0, 1]), path_links=np.array([0, 1, 1]), hop_path=np.array([0, 0, 1]),
+    ...                      n_paths=2, n_links=3)
+    >>> routed_load_sd_bps(sc, np.array([3e6, 4e6])).tolist()   # link 1 carries both flows: √(3² + 4²)
+    [3000000.0, 5000000.0, 0.0]
+    """
+    sd = np.asarray(flow_std_bps, dtype=np.float64)
+    fp = np.asarray(scenario.flow_path)
+    if sd.shape != fp.shape:
+        return np.full(int(scenario.n_links), np.nan)
+    path_var = np.bincount(fp, weights=np.square(np.nan_to_num(sd, nan=0.0)), minlength=int(scenario.n_paths))
+    hop = np.asarray(scenario.hop_path)
+    link_var = np.bincount(np.asarray(scenario.path_links), weights=path_var[hop], minlength=int(scenario.n_links))
+    return np.sqrt(link_var)
 
 
 def rerouted(carried_bps: np.ndarray, routed_bps: np.ndarray, tested: np.ndarray, *, share: float = 0.5) -> bool:

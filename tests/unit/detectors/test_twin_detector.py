@@ -297,11 +297,12 @@ def test_router_whose_flow_export_misses_traffic_is_a_traffic_anomaly() -> None:
 
 
 def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: float, flows: bool = True,
-                 surge: float = 1.0) -> object:
+                 surge: float = 1.0, sampling: int = 1) -> object:
     """A 10 s window of the triangle whose matrix comes from flow records (every pair, 1:1 sampled; with
     ``flows=False`` from the counters alone, as between two flow exports); a fraction ``moved`` of a -> c
     traffic actually goes a -> b -> c (a metric the model does not have); a -> c carries ``surge`` times
-    its usual rate."""
+    its usual rate; ``sampling`` > 1: each pair's record is one packet sampled 1:``sampling`` (a sampling error
+    as large as the rate itself)."""
     from twinwatch.twin.snapshot import build_snapshot
 
     t0 = 1.7e9 + 10.0 * w
@@ -320,9 +321,10 @@ def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: floa
     by = np.array([rate[(s, d)] * 10.0 / 8.0 for s, d, _ in pairs])
     if not flows:
         return build_snapshot(model, t0, t0 + 10.0, rows)
-    recs = {"src_node": src, "dst_node": dst, "bytes_count": by, "packets_count": by / 1000.0,
+    recs = {"src_node": src, "dst_node": dst, "bytes_count": by / sampling,
+            "packets_count": by / 1000.0 if sampling == 1 else np.ones(6),
             "flow_start_s": np.full(6, t0), "flow_end_s": np.full(6, t0 + 10.0),
-            "sampling_rate": np.ones(6, dtype=np.int64), "dscp": np.zeros(6, dtype=np.uint8),
+            "sampling_rate": np.full(6, sampling, dtype=np.int64), "dscp": np.zeros(6, dtype=np.uint8),
             "exporter_node": src}
     return build_snapshot(model, t0, t0 + 10.0, rows, flows=recs, flow_exporters=np.ones(3, bool))
 
@@ -393,6 +395,25 @@ def test_traffic_below_what_the_flows_routed_on_the_model_is_a_degradation_of_th
     a = routed[0][1]
     assert a.kind == "degradation" and a.suspects[0]["link"] == "a->c"
     assert a.observed == pytest.approx(0.4 * a.expected, rel=0.05)
+
+
+def test_a_routed_load_from_a_few_sampled_packets_is_judged_on_its_sampling_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detour of the test above, but every pair's flow record is one packet sampled 1:1000: the routed load of
+    a->c is uncertain by about itself, so 40 % of it on the counters is within its sampling error and nothing
+    fires. Judged on the counters' noise alone (the floor taken away) the same windows fire."""
+    import twinwatch.detectors.twin_detector as td
+
+    model = _tri_model()
+
+    def routed(det: td.TwinDetector) -> list[tuple[int, str]]:
+        rng = np.random.default_rng(24)
+        snaps = [_flow_window(model, w, rng, moved=0.6 if w >= 30 else 0.0, sampling=1000) for w in range(40)]
+        return [(w, a.entity_id) for w, a in _fired(det, snaps) if a.kpi == "routed_bps"]
+
+    assert routed(td.TwinDetector(model, alpha=0.01)) == []
+    monkeypatch.setattr(td, "routed_load_sd_bps", lambda sc, sd: np.zeros(sc.n_links))
+    assert routed(td.TwinDetector(model, alpha=0.01)) == [(31, "a->c")]
 
 
 @pytest.mark.parametrize("options", [{}, {"dependence": "calibrated", "calibrate_level": True}],
