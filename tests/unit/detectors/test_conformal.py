@@ -246,8 +246,9 @@ def _fed(n: int, windows: int, tail_fit: float, side: str, seed: int) -> Conform
 
 @pytest.mark.parametrize("side", ["upper", "lower"])
 def test_fitted_tail_reaches_below_the_empirical_floor_and_stays_conservative_on_gaussian_scores(side: str) -> None:
-    # 54 entities, 200 windows: a pool of 10,800 scores, whose empirical floor 1/(N+1) ≈ 9e-5 is above a
-    # network-wide level α/54 ≈ 1.9e-4 only by a factor 2; the fitted tail resolves a 6-sigma score
+    # 54 entities, 200 windows: a pool of some 10,600 scores, whose empirical floor 1/(N+1) ≈ 1e-4 is only half a
+    # network-wide level α/54 ≈ 1.9e-4: every score beyond the pool's few largest gets that floor; the fitted tail
+    # tells a 6-sigma score from a 4-sigma one
     n, sign = 54, (1.0 if side == "upper" else -1.0)
     emp, fit = _fed(n, 200, 0.0, side, 5), _fed(n, 200, 64.0, side, 5)
     total = fit._pool[0, 0].sum()
