@@ -95,6 +95,8 @@ Side = Literal["upper", "lower", "two-sided"]
 _SIDES = ("upper", "lower", "two-sided")
 _FORMAT = "twinwatch.conformal/1"
 _F32_MAX = float(np.finfo(np.float32).max)
+_TINY = float(np.finfo(np.float64).tiny)
+"""Smallest p-value a fitted tail gives (the exponential underflows to 0 for scores thousands of β out)."""
 """Largest float32: the per-entity location and variance saturate there (they are stored as float32)."""
 DEFAULT_TAIL_BINS = 64
 """Log-spaced tail bins per side of a shared pool beyond ``z_max`` (:class:`ConformalCalibrator`)."""
@@ -407,6 +409,7 @@ class ConformalCalibrator:
                 beyond = np.isfinite(ug) & (sign * (zz - ug) > 0)
                 with np.errstate(invalid="ignore", over="ignore"):
                     fit = (self.tail_fit + 1.0) / (total + 1.0) * np.exp(-sign * (zz - ug) / bg)
+                fit = np.maximum(fit, _TINY)  # never exactly 0: combinations downstream take logarithms
                 p[beyond] = fit[beyond]
         empty = total <= 0
         return np.where(empty, np.nan, up), np.where(empty, np.nan, lo)
@@ -624,7 +627,7 @@ class ConformalCalibrator:
                   half_life=cfg["half_life"], prior_strength=cfg["prior_strength"], pool_size=cfg["pool_size"],
                   min_history=cfg["min_history"], clip=cfg["clip"], bins=cfg["bins"], z_max=cfg["z_max"],
                   pool=cfg["pool"], tail_bins=cfg.get("tail_bins"), z_tail=cfg.get("z_tail"),
-                  tail_fit=float(cfg.get("tail_fit", 0.0)))
+                  tail_fit=_config_number(cfg.get("tail_fit", 0.0), "tail_fit"))
         obj._has_prior = bool(cfg["has_prior"])
         if "tail_bins" not in cfg and obj.tail_bins and "pool" in arrays:
             arrays["pool"] = obj._widen_pool(arrays["pool"])
@@ -636,3 +639,11 @@ class ConformalCalibrator:
                                  f"expected {cur.dtype}{cur.shape}")
             setattr(obj, "_" + name, arr.copy())
         return obj
+
+
+def _config_number(value: object, name: str) -> float:
+    """A number of a snapshot's configuration, or ValueError naming it."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"ConformalCalibrator.from_bytes: {name} {value!r} is not a number") from None

@@ -276,3 +276,21 @@ def test_fitted_tail_waits_for_a_pool_twice_its_threshold_count() -> None:
     assert n_small < 32.0 <= n_big
     assert small.p_values(np.full(5, 50.0))[0] == pytest.approx(1.0 / (n_small + 1.0))
     assert big.p_values(np.full(5, 50.0))[0] < 1e-3 / (n_big + 1.0)
+
+
+def test_a_snapshot_whose_tail_fit_is_not_a_number_is_refused_naming_it() -> None:
+    import io
+    import json
+
+    with np.load(io.BytesIO(ConformalCalibrator(2, tail_fit=8.0).to_bytes())) as z:
+        arrays = {k: z[k] for k in z.files}
+    cfg = json.loads(arrays["config"].tobytes().decode())
+    cfg["tail_fit"] = "many"
+    arrays["config"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with pytest.raises(ValueError, match="tail_fit 'many' is not a number"):
+        ConformalCalibrator.from_bytes(buf.getvalue())
+    # and a fitted tail's p-value is never exactly 0, however far the score
+    cal = _fed(54, 200, 64.0, "upper", 5)
+    assert 0.0 < cal.p_values(np.full(54, 1e6))[0] < 1e-300
