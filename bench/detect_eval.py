@@ -118,12 +118,13 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "twin") -> tuple[Path | None, str]:
+def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "twin",
+             extra: tuple[str, ...] = ()) -> tuple[Path | None, str]:
     """``twinwatch replay`` over the run's topics; returns the alerts file (None on failure) and its summary.
 
     A finished replay leaves ``alerts.<name>.log`` (its summary line) next to ``alerts.<name>.jsonl`` and is
     reused; with ``reuse_only`` nothing is replayed. ``name`` tells replays at other levels apart
-    (``--twin-alphas``).
+    (``--twin-alphas``); ``extra``: more ``twinwatch replay`` options (``--tm-range``).
     """
     out, log = run / f"alerts.{name}.jsonl", run / f"alerts.{name}.log"
     if out.is_file() and log.is_file() and log.stat().st_mtime >= (run / "manifest.json").stat().st_mtime:
@@ -132,7 +133,7 @@ def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "
         return None, "twin: not available for this run (no finished replay; --twin reuse)"
     topics = sorted(str(p) for p in (run / "topics").glob("twinwatch.raw.*.jsonl"))
     cmd = [sys.executable, "-m", "twinwatch.stream.cli", "replay", *topics, "--network", str(run / "network.yaml"),
-           "--out", str(out), "--alpha", str(alpha)]
+           "--out", str(out), "--alpha", str(alpha), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     tail = proc.stderr.strip().splitlines()[-1:] or [""]
@@ -248,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--twin-alphas", nargs="+", type=float, default=[], metavar="A",
                     help="also replay the twin at these levels and score each as detector 'twin@A' against its own "
                          "A (the operator's trade-off between sensitivity and false alarms)")
+    ap.add_argument("--twin-tm-range", action="store_true",
+                    help="also replay the twin with `--tm-range` (the traffic matrix's uncertainty widens the expected "
+                         "range) and score it as detector 'twin+tm-range'")
     ap.add_argument("--rules-dir", type=Path,
                     default=ROOT.parent / "shared" / "data" / "baselines" / "promql-anomaly-detection" / "rules")
     args = ap.parse_args(argv)
@@ -325,6 +329,14 @@ def main(argv: list[str] | None = None) -> int:
             notes[f"{run.name}/twin"] = note
             if out is not None:
                 files["twin"] = out
+            if args.twin_tm_range:
+                t0 = time.perf_counter()
+                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse", name="twin-tm-range",
+                                     extra=("--tm-range",))
+                timings[f"{run.name}/twin+tm-range"] = time.perf_counter() - t0
+                notes[f"{run.name}/twin+tm-range"] = note
+                if out is not None:
+                    files["twin+tm-range"] = out
             for a in args.twin_alphas:
                 t0 = time.perf_counter()
                 out, note = run_twin(run, a, reuse_only=args.twin == "reuse", name=f"twin.a{a:g}")

@@ -22,6 +22,8 @@ Measured per closed window (with rows):
 - **batch → alert**: from the hand-over of the message batch that moved the watermark (decoding it
   included) to the same moment;
 - the split of close → alert into snapshot build, twin inference and detection (medians, wall);
+- the same for the windows whose traffic matrix came from flow records (``close_to_alert_flow_windows``:
+  with ``--tm-range on`` the twin is asked twice for them);
 - the process CPU time of the closing step (``close_to_alert_cpu``): on a shared, loaded machine the wall
   latency mostly measures the CPU share the process got.
 
@@ -57,6 +59,9 @@ def main() -> None:
     ap.add_argument("--slice-s", type=float, default=1.0, help="telemetry seconds per fed slice")
     ap.add_argument("--minutes", type=float, default=None, help="feed only the first minutes of the run")
     ap.add_argument("--model", default="gnn")
+    ap.add_argument("--tm-range", choices=["on", "off"], default="off",
+                    help="the second inference at the traffic's upper estimate on flow-measured windows (Pipeline "
+                         "tm_range)")
     ap.add_argument("--out", type=Path, default=Path("bench/notes/stream_latency.json"))
     args = ap.parse_args()
 
@@ -86,7 +91,7 @@ def main() -> None:
     warm.flush()
 
     pipe = Pipeline([model], twin, window_s=10.0, lateness_s=5.0, max_age_s=None, sources=list(streams),
-                    idle_s=float("inf"))
+                    idle_s=float("inf"), tm_range=args.tm_range == "on")
     parts: dict[str, float] = {}
     closes: list[dict[str, Any]] = []
     inner = pipe._close_windows
@@ -115,8 +120,9 @@ def main() -> None:
         done, c_done = time.perf_counter(), time.process_time()
         n = sum(1 for w in out.windows if w.rows)
         if n:
+            flows = any(w.snapshot is not None and w.snapshot.tm_source in ("flows", "mixed") for w in out.windows)
             closes.append({"t_close": t, "t_done": done, "cpu_s": c_done - c, "windows": n,
-                           "changes": len(out.changes), **parts})
+                           "changes": len(out.changes), "flows": flows, **parts})
         return out
 
     pipe._close_windows = close_windows  # type: ignore[method-assign]
@@ -125,6 +131,7 @@ def main() -> None:
     lat_batch: list[float] = []
     lat_close_alert: list[float] = []
     split: dict[str, list[float]] = {"snapshot_s": [], "twin_s": [], "detect_s": []}
+    lat_flows: list[float] = []  # closing steps holding a window whose matrix came from flow records
     changes = 0
     t_all = time.perf_counter()
     for fmt, chunk in [*interleave(streams, batch), (None, None)]:
@@ -135,6 +142,8 @@ def main() -> None:
         for c in closes[before:]:
             for _ in range(c["windows"]):
                 lat_close.append(c["t_done"] - c["t_close"])
+                if c["flows"]:
+                    lat_flows.append(c["t_done"] - c["t_close"])
                 cpu_close.append(c["cpu_s"])
                 lat_batch.append(c["t_done"] - t_batch)
                 if c["changes"]:
@@ -144,11 +153,12 @@ def main() -> None:
     wall = time.perf_counter() - t_all
     report = {
         "run": str(args.run), "network": model.name, "nodes": model.n_nodes, "links": model.n_links,
-        "model": args.model, "slice_s": args.slice_s, "batch_messages": batch,
+        "model": args.model, "tm_range": args.tm_range, "slice_s": args.slice_s, "batch_messages": batch,
         "windows": len(lat_close), "closing_steps": len(closes), "alert_changes": changes,
         "wall_s": round(wall, 1),
         "close_to_alert": _pct(lat_close), "close_to_alert_cpu": _pct(cpu_close), "batch_to_alert": _pct(lat_batch),
         "close_to_alert_windows_with_alert_changes": _pct(lat_close_alert),
+        "close_to_alert_flow_windows": _pct(lat_flows),
         "split_median_ms": {k: round(1e3 * float(np.median(v)), 1) for k, v in split.items() if v},
         "machine": machine_info(note="2-core shared dev box under load (~9 agents); load averages at the end"),
     }

@@ -17,13 +17,12 @@ whose absolute values differ by orders of magnitude:
 
 Positive residual = observed *worse* (higher) than expected, for every KPI.
 
-The traffic-matrix uncertainty of a window widens the expected range: when the
-snapshot carries an expected range ``(lo, hi)`` (e.g. the twin's prediction
-at the traffic matrix's lower and upper estimates), the residual is divided by
-``hypot(1, u / base_scale)``, where ``u`` is the half-width of that range on
-the residual's own scale and ``base_scale`` the twin's nominal residual scale
-for the KPI. With a certain traffic matrix (``u = 0``) the residual is
-unchanged; with an uncertain one the same deviation weighs less.
+The traffic-matrix uncertainty of a window widens the expected range where the
+residual is judged, not here: the twin's prediction at the matrix's upper
+estimate, put through :func:`residual` against its prediction at the estimate
+(``residual(kpi, expected_hi, expected)``), is how far the expectation moves on
+the residual's own scale, and :class:`~twinwatch.detectors.twin_detector.TwinDetector`
+floors the residual's scale at it for the window.
 
 Examples
 --------
@@ -35,16 +34,13 @@ Examples
 [2.31, 0.0]
 >>> residual("drop_pps", np.array([500.0]), np.array([0.0]), capacity=np.array([1e5])).tolist()
 [0.005]
->>> residual("delay_s", np.array([0.02]), np.array([0.01]),      # same deviation, uncertain traffic
-...          expected_lo=np.array([0.005]), expected_hi=np.array([0.02]), base_scale=0.1).round(3).tolist()
-[0.1]
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KPI_SCALE", "LOGIT_KPIS", "LOG_KPIS", "RATIO_KPIS", "residual", "transform"]
+__all__ = ["LOGIT_KPIS", "LOG_KPIS", "RATIO_KPIS", "residual", "transform"]
 
 LOG_KPIS: frozenset[str] = frozenset({"delay_s", "jitter_s2"})
 """KPIs compared on a log ratio."""
@@ -52,19 +48,6 @@ LOGIT_KPIS: frozenset[str] = frozenset({"loss_ratio"})
 """KPIs compared on the logit scale."""
 RATIO_KPIS: frozenset[str] = frozenset({"utilization", "queue_occupancy"})
 """KPIs already expressed as a fraction of capacity (plain difference)."""
-
-KPI_SCALE: dict[str, float] = {
-    "delay_s": 0.05,
-    "jitter_s2": 0.2,
-    "loss_ratio": 0.5,
-    "utilization": 0.02,
-    "queue_occupancy": 0.05,
-}
-"""Nominal residual scale of the twin per KPI (the ``base_scale`` default), on the residual's own scale.
-
-Rough values from the twin's evaluation (``bench/notes/gnn.md``: delay MAPE ≈ 2–3 %,
-jitter ≈ 10 %); they only set how fast traffic-matrix uncertainty starts to matter.
-"""
 
 _LOG_FLOOR = 1e-9  # seconds (delay) or seconds² (jitter): below any real path's value
 _LOGIT_FLOOR = 1e-6  # loss ratio treated as zero
@@ -92,9 +75,6 @@ def residual(
     expected: np.ndarray,
     *,
     capacity: np.ndarray | None = None,
-    expected_lo: np.ndarray | None = None,
-    expected_hi: np.ndarray | None = None,
-    base_scale: float | None = None,
     floor: float | None = None,
 ) -> np.ndarray:
     """Residual of ``observed`` against ``expected`` for one KPI, ``(n,)`` float64.
@@ -109,18 +89,13 @@ def residual(
     capacity
         ``(n,)`` capacity in the KPI's unit, required for rate KPIs (not log/logit/ratio ones).
         A capacity ``<= 0`` gives NaN.
-    expected_lo, expected_hi
-        ``(n,)`` range of the expectation under the window's traffic-matrix uncertainty
-        (both or neither); widens the residual's scale as described in the module docstring.
-    base_scale
-        Nominal residual scale of the KPI (default :data:`KPI_SCALE`, 0.05 for unknown KPIs).
     floor
         Floor applied before the log/logit transform (defaults: 1e-9 for log KPIs, 1e-6 for loss).
 
     Raises
     ------
     ValueError
-        Shapes differ, a rate KPI has no capacity, or only one of ``expected_lo``/``expected_hi`` is given.
+        Shapes differ, or a rate KPI has no capacity.
     """
     obs = np.asarray(observed, dtype=np.float64)
     exp = np.asarray(expected, dtype=np.float64)
@@ -138,17 +113,4 @@ def residual(
         r = (obs - exp) * inv
     else:
         r = transform(kpi, obs, floor=floor) - transform(kpi, exp, floor=floor)
-    if (expected_lo is None) != (expected_hi is None):
-        raise ValueError(f"residual({kpi!r}): give both expected_lo and expected_hi, or neither")
-    if expected_lo is not None and expected_hi is not None:
-        lo = np.asarray(expected_lo, dtype=np.float64)
-        hi = np.asarray(expected_hi, dtype=np.float64)
-        if lo.shape != obs.shape or hi.shape != obs.shape:
-            raise ValueError(f"residual({kpi!r}): expected_lo/hi shapes {lo.shape}/{hi.shape} != {obs.shape}")
-        if scaled:
-            u = 0.5 * np.abs(hi - lo) * inv
-        else:
-            u = 0.5 * np.abs(transform(kpi, hi, floor=floor) - transform(kpi, lo, floor=floor))
-        base = KPI_SCALE.get(kpi, 0.05) if base_scale is None else float(base_scale)
-        r = r / np.hypot(1.0, np.nan_to_num(u, nan=0.0) / base)
     return r

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NODE_POOL_PRIOR", "NODE_PRIOR_COUNT", "NODE_TAIL_FIT", "CounterReference",
            "RoutedReference", "destination_bps", "flow_rows",
-           "origin_bps", "ranked_links", "rerouted", "routed_load_sd_bps"]
+           "load_upper_scenario", "origin_bps", "ranked_links", "rerouted", "routed_load_sd_bps"]
 
 NODE_POOL_PRIOR = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.0)
 """Reference normalised scores seeding the pools of per-node tests: a unit-variance Student-t with 3 degrees
@@ -101,23 +101,62 @@ def routed_load_sd_bps(scenario: Scenario, flow_std_bps: np.ndarray) -> np.ndarr
     flow records, :attr:`~twinwatch.twin.snapshot.WindowSnapshot.flow_std_bps`, ``(F,)``) summed in quadrature over
     the flows the scenario routes on the link (errors of different flows independent).
 
-    Reads the scenario's ``flow_path``, ``path_links``, ``hop_path``, ``n_paths`` and ``n_links``. A
-    ``flow_std_bps`` of another length than the scenario's flows gives NaN (no floor).
+    A ``flow_std_bps`` of another length than the scenario's flows gives NaN (no floor).
 
-    >>> from types import SimpleNamespace
-    >>> sc = SimpleNamespace(flow_path=np.array([0, 1]), path_links=np.array([0, 1, 1]), hop_path=np.array([0, 0, 1]),
-    ...                      n_paths=2, n_links=3)
-    >>> routed_load_sd_bps(sc, np.array([3e6, 4e6])).tolist()   # link 1 carries both flows: √(3² + 4²)
-    [3000000.0, 5000000.0, 0.0]
+    >>> from twinwatch.twin.scenario import Flow, Scenario
+    >>> sc = Scenario.build(3, [(0, 1, 1e7), (1, 2, 1e7), (2, 0, 1e7)], {(0, 1): [0, 1], (0, 2): [0, 1, 2]},
+    ...                     [Flow(0, 1, 1e6, 8000.0), Flow(0, 2, 1e6, 8000.0)])
+    >>> routed_load_sd_bps(sc, np.array([3e5, 4e5])).tolist()   # link 0->1 carries both flows: √(3² + 4²)
+    [500000.0, 400000.0, 0.0]
     """
     sd = np.asarray(flow_std_bps, dtype=np.float64)
     fp = np.asarray(scenario.flow_path)
     if sd.shape != fp.shape:
         return np.full(int(scenario.n_links), np.nan)
     path_var = np.bincount(fp, weights=np.square(np.nan_to_num(sd, nan=0.0)), minlength=int(scenario.n_paths))
-    hop = np.asarray(scenario.hop_path)
-    link_var = np.bincount(np.asarray(scenario.path_links), weights=path_var[hop], minlength=int(scenario.n_links))
-    return np.sqrt(link_var)
+    return np.sqrt(scenario.link_load_bps(path_var))
+
+
+def load_upper_scenario(scenario: Scenario, flow_std_bps: np.ndarray) -> Scenario | None:
+    """The scenario at the upper estimate of its traffic: each link's routed load about one standard error higher.
+
+    The twin's prediction on it, beside its prediction on ``scenario``, is the range of the expectation under
+    the window's traffic-matrix uncertainty (:func:`twinwatch.detectors.residuals.residual`'s ``expected_hi``).
+    Raising every flow by its own standard error ``s_f`` would add ``Σ s_f`` to a link, the bound of fully
+    correlated errors, far above the ``σ_L = √(Σ s_f²)`` of independent ones (:func:`routed_load_sd_bps`) on a
+    link of many flows. Each flow ``f`` is raised by ``s_f² / max σ_L`` over the links ``L`` of its path instead:
+    every link's load rises by at most its own ``σ_L``, and by exactly ``σ_L`` on a link that is the most
+    uncertain of each of its flows' paths (the busy core links that set a path's queueing). Packet sizes are kept
+    (packet rates scale with the bit rates); flows of rate 0 stay at 0.
+
+    Returns ``None`` when no flow has an error (a matrix fitted to the counters: ``flow_std_bps`` of 0, or of
+    another length than the flows), so the caller skips the second inference.
+
+    >>> from twinwatch.twin.scenario import Flow, Scenario
+    >>> sc = Scenario.build(3, [(0, 1, 1e7), (1, 2, 1e7), (2, 0, 1e7)], {(0, 1): [0, 1], (0, 2): [0, 1, 2]},
+    ...                     [Flow(0, 1, 1e6, 8000.0), Flow(0, 2, 1e6, 8000.0)])
+    >>> up = load_upper_scenario(sc, np.array([3e5, 4e5]))
+    >>> (up.link_load_bps() - sc.link_load_bps()).round().tolist()   # +σ on 0->1 (5e5), 3.2e5 of 4e5 on 1->2
+    [500000.0, 320000.0, 0.0]
+    >>> load_upper_scenario(sc, np.zeros(2)) is None
+    True
+    """
+    import dataclasses
+
+    sd = np.nan_to_num(np.asarray(flow_std_bps, dtype=np.float64), nan=0.0)
+    fp = np.asarray(scenario.flow_path)
+    if sd.shape != fp.shape or not (sd > 0).any():
+        return None
+    sigma = routed_load_sd_bps(scenario, sd)
+    widest = np.zeros(scenario.n_paths)
+    np.maximum.at(widest, scenario.hop_path, sigma[scenario.path_links])
+    w = widest[fp]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.asarray(scenario.flow_rate_bps, dtype=np.float64)
+        rise = np.where((w > 0) & (rate > 0), np.square(sd) / w, 0.0)  # a flow of no rate has no packet size
+        up = rate + rise
+        pkt = np.where(rate > 0, scenario.flow_pkt_rate * (up / rate), scenario.flow_pkt_rate)
+    return dataclasses.replace(scenario, flow_rate_bps=up, flow_pkt_rate=pkt)
 
 
 def rerouted(carried_bps: np.ndarray, routed_bps: np.ndarray, tested: np.ndarray, *, share: float = 0.5) -> bool:

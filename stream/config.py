@@ -160,6 +160,7 @@ class DetectionConfig:
     resolve_after: int = 2
     warmup_windows: int = 6
     delay_resolution_s: float = 1e-5  # probes' delay resolution: queueing below it is not tested (seconds)
+    tm_range: bool = False  # flow-measured windows: a second inference at the traffic's upper estimate widens the range
 
 
 @dataclass(frozen=True)

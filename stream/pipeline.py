@@ -15,7 +15,9 @@ them) go through:
    (``twinwatch_late_rows_total``), never used and never silently lost;
 3. each closed window → :meth:`twinwatch.twin.snapshot.SnapshotBuilder.build` →
    the twin's :func:`~twin.models.predict_many` over all the networks whose
-   windows closed together (one batch) → the :class:`Detector` of the
+   windows closed together (one batch; windows whose matrix comes from flow
+   records are predicted a second time, in the same batch, at the matrix's
+   upper estimate: ``tm_range``) → the :class:`Detector` of the
    network → alert state changes (:class:`~detectors.alerts.AlertChange`,
    de-duplicated by :class:`~detectors.alerts.AlertBook`), one
    expected-vs-observed record per (network, window) and metrics.
@@ -103,8 +105,9 @@ class DeadLetter:
 class Detector(Protocol):
     """Compares one window's observation with the twin's prediction and keeps alert state."""
 
-    def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None) -> Detection:
-        """The window's :class:`Detection`."""
+    def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None,
+               upper: Prediction | None = None) -> Detection:
+        """The window's :class:`Detection`; ``upper``: the twin at the traffic's upper estimate (or ``None``)."""
         ...
 
 
@@ -119,6 +122,8 @@ class WindowResult:
     outcome: str
     snapshot: WindowSnapshot | None = None
     prediction: Prediction | None = None
+    upper: Prediction | None = None
+    """The twin at the traffic's upper estimate (flow-measured windows with ``tm_range``), else ``None``."""
     detection: Detection | None = None
 
     def expected_record(self, links: Sequence[str]) -> dict[str, Any]:
@@ -405,6 +410,12 @@ class Pipeline:
         small (tens to hundreds of rows): with OpenBLAS' default of one thread per core, a 30 × 30
         Cholesky inverse took 56 ms instead of 0.05 ms on a loaded 2-core machine, the threads
         spinning against the other processes; one thread is fastest here.
+    tm_range
+        On windows whose traffic matrix comes from flow records (sampled, so uncertain), ask the twin a second
+        time at the traffic's upper estimate (:func:`~twinwatch.detectors.traffic.load_upper_scenario`, in the
+        same batch) and give the detector both (``detect(..., upper=...)``): the expected range widens with
+        the matrix's uncertainty. Costs one more inference per such window. Off by default: on the development
+        runs it removed no false alarm and cost one detection (``bench/notes/detect_eval.md``, session 28).
 
     Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
     and feed the traffic matrix of the windows they cover, or, until they arrive, its prior; a window
@@ -417,12 +428,13 @@ class Pipeline:
                  detector_factory: Callable[[NetworkModel], Detector] | None = None,
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
-                 blas_threads: int | None = 1) -> None:
+                 blas_threads: int | None = 1, tm_range: bool = False) -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
         if blas_threads is not None and blas_threads < 1:
             raise ValueError(f"Pipeline: blas_threads must be >= 1 or None, got {blas_threads}")
         self.twin = twin
+        self.tm_range = tm_range
         self.metrics = metrics
         self.blas_threads = blas_threads
         self.max_age_s = max_age_s
@@ -612,17 +624,27 @@ class Pipeline:
                 out.expected.append(wr.expected_record(self.networks[wr.network].model.link_ids))
             return out
         preds: list[Prediction | None] = [None] * len(pending)
+        uppers: list[Prediction | None] = [None] * len(pending)
         if self.twin is not None:
+            from twinwatch.detectors.traffic import load_upper_scenario
             from twinwatch.twin.models import predict_many
 
             t0 = time.perf_counter()
-            preds = list(predict_many(self.twin, [wr.snapshot.scenario for _, wr in pending]))  # type: ignore[union-attr]
+            scenarios = [wr.snapshot.scenario for _, wr in pending]  # type: ignore[union-attr]
+            # the matrix's upper estimate where it is sampled (flow records); a counter-fitted one fits the links
+            up = [load_upper_scenario(wr.snapshot.scenario, wr.snapshot.flow_std_bps)  # type: ignore[union-attr]
+                  if self.tm_range and wr.snapshot.tm_source in ("flows", "mixed") else None  # type: ignore[union-attr]
+                  for _, wr in pending]
+            out_all = list(predict_many(self.twin, scenarios + [u for u in up if u is not None]))
+            preds = list(out_all[:len(pending)])
+            more = iter(out_all[len(pending):])
+            uppers = [None if u is None else next(more) for u in up]
             if self.metrics is not None:
                 self.metrics.inference.observe(time.perf_counter() - t0)
-        for (net, wr), pred in zip(pending, preds, strict=True):
-            wr.prediction = pred
+        for (net, wr), pred, upper in zip(pending, preds, uppers, strict=True):
+            wr.prediction, wr.upper = pred, upper
             assert wr.snapshot is not None
-            wr.detection = net.detector.detect(wr.snapshot, pred)
+            wr.detection = net.detector.detect(wr.snapshot, pred, upper)
             net.generation["detector"] = net.generation.get("detector", 0) + 1
             out.changes += wr.detection.changes
             if self.metrics is not None:

@@ -104,6 +104,10 @@ Examples:
               show_default=True, help="Fraction of messages corrupted on purpose (listed in malformed.jsonl).")
 @click.option("--packets", "packets", type=click.IntRange(min=1000), default=20_000, show_default=True,
               help="Packets simulated per window (the precision of the ground truth).")
+@click.option("--flow-sampling", "flow_sampling", type=click.IntRange(min=1), default=1000, show_default=True,
+              metavar="N", help="The goflow2 records sample 1 packet in N (1: every packet), or more sparsely "
+                                "(1, 2, 5 x 10^k) where an export would exceed 20,000 records; routers commonly "
+                                "sample 1 in 1,000 to 1 in 16,384.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes simulating windows in parallel.")
 @click.option("--kafka", "bootstrap", default=None, metavar="HOST:PORT",
@@ -114,7 +118,8 @@ Examples:
               help="Output folder (created; must be empty or absent).")
 @progress_option
 def telemetry(network: str, duration: float, window: float, faults: int | None, fault_plan: Path | None, seed: int,
-              load: float, malformed_fraction: float, packets: int, workers: int, bootstrap: str | None,
+              load: float, malformed_fraction: float, packets: int, flow_sampling: int, workers: int,
+              bootstrap: str | None,
               speed: float | None, out: Path, progress: bool) -> None:
     from twinwatch.twin.netmodel import NetworkModelError, load_network
     from twinwatch.twin.testbed.faults import FaultPlanError, load_plan, random_plan, shipped_plan
@@ -135,7 +140,8 @@ def telemetry(network: str, duration: float, window: float, faults: int | None, 
         raise SystemExit(ExitCode.INVALID_INPUT) from None
     try:
         cfg = TestbedConfig(duration_s=duration, window_s=window, seed=seed, load=load,
-                            malformed_fraction=malformed_fraction, packets_per_window=packets, workers=workers)
+                            malformed_fraction=malformed_fraction, packets_per_window=packets, workers=workers,
+                            flow_sampling_rate=flow_sampling)
         if fault_plan is not None and faults is not None:
             raise click.UsageError("give --faults N or --fault-plan FILE, not both")
         shipped = shipped_plan(network) if fault_plan is None and faults is None else None

@@ -1,4 +1,4 @@
-"""Residual transforms per KPI and the widening by traffic-matrix uncertainty."""
+"""Residual transforms per KPI."""
 
 from __future__ import annotations
 
@@ -34,21 +34,8 @@ def test_rates_scale_by_capacity_and_nan_propagates() -> None:
     assert r[0] == pytest.approx(0.01) and np.isnan(r[1]) and np.isnan(r[2])
 
 
-def test_traffic_uncertainty_widens_the_scale() -> None:
-    obs, exp = np.array([0.012, 0.012]), np.array([0.010, 0.010])
-    lo, hi = np.array([0.010, 0.008]), np.array([0.010, 0.0125])
-    r = residual("delay_s", obs, exp, expected_lo=lo, expected_hi=hi, base_scale=0.05)
-    plain = np.log(1.2)
-    assert r[0] == pytest.approx(plain)  # certain traffic: unchanged
-    u = 0.5 * np.log(0.0125 / 0.008)
-    assert r[1] == pytest.approx(plain / np.hypot(1, u / 0.05))
-    assert r[1] < r[0]
-
-
 def test_errors_name_the_kpi_and_rule() -> None:
     with pytest.raises(ValueError, match=r"residual\('tx_bps'\).*capacity"):
         residual("tx_bps", np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="observed shape"):
         residual("delay_s", np.zeros(2), np.zeros(3))
-    with pytest.raises(ValueError, match="both expected_lo and expected_hi"):
-        residual("delay_s", np.ones(2), np.ones(2), expected_lo=np.ones(2))

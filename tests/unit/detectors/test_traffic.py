@@ -86,3 +86,52 @@ def test_routed_reference_carries_the_last_flow_loads_and_survives_a_restore() -
         RoutedReference(3, carry=-1)
     with pytest.raises(ValueError, match="shape"):
         ref.update(10, np.ones(2))
+
+
+def _ring_scenario(seed: int) -> object:
+    """A 6-node bidirectional ring, shortest paths, 20 random flows (some of rate 0)."""
+    import networkx as nx
+
+    from twinwatch.twin.scenario import Flow, Scenario
+
+    rng = np.random.default_rng(seed)
+    g = nx.cycle_graph(6).to_directed()
+    links = [(u, v, 1e9) for u, v in g.edges]
+    flows, paths = [], {}
+    for _ in range(20):
+        s, d = (int(x) for x in rng.choice(6, size=2, replace=False))
+        paths[(s, d)] = nx.shortest_path(g, s, d)
+        flows.append(Flow(s, d, float(rng.choice([0.0, rng.uniform(1e6, 1e8)], p=[0.1, 0.9])), 8000.0))
+    return Scenario.build(6, links, paths, flows)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_upper_estimate_raises_each_link_by_at_most_its_standard_error(seed: int) -> None:
+    from twinwatch.detectors.traffic import load_upper_scenario, routed_load_sd_bps
+
+    sc = _ring_scenario(seed)
+    rng = np.random.default_rng(100 + seed)
+    sd = rng.uniform(0.0, 0.3, sc.n_flows) * sc.flow_rate_bps + rng.uniform(0, 1e6, sc.n_flows)
+    up = load_upper_scenario(sc, sd)
+    sigma = routed_load_sd_bps(sc, sd)
+    rise = up.link_load_bps() - sc.link_load_bps()
+    assert (rise >= 0).all() and (rise <= sigma * (1 + 1e-12)).all()
+    # the network's most uncertain link is the most uncertain of every path through it: each of its flows rises by
+    # s_f² / σ_top, so it rises by its whole standard error, less the part of the flows of rate 0 (never raised)
+    top = int(np.argmax(sigma))
+    through = np.isin(sc.flow_path, sc.hop_path[sc.path_links == top]) & (sc.flow_rate_bps > 0)
+    assert rise[top] == pytest.approx(np.square(sd[through]).sum() / sigma[top], rel=1e-9)
+    # packet sizes kept, flows of rate 0 stay at 0, the topology and paths are the same
+    moving = sc.flow_rate_bps > 0
+    assert np.allclose(up.flow_pkt_size_bits[moving], sc.flow_pkt_size_bits[moving])
+    assert (up.flow_rate_bps[~moving] == 0).all()
+    assert np.array_equal(up.path_links, sc.path_links) and np.array_equal(up.flow_path, sc.flow_path)
+
+
+def test_no_upper_estimate_without_sampling_error() -> None:
+    from twinwatch.detectors.traffic import load_upper_scenario
+
+    sc = _ring_scenario(0)
+    assert load_upper_scenario(sc, np.zeros(sc.n_flows)) is None  # a matrix fitted to the counters
+    assert load_upper_scenario(sc, np.full(sc.n_flows, np.nan)) is None
+    assert load_upper_scenario(sc, np.ones(sc.n_flows + 1)) is None  # not this scenario's flows

@@ -203,6 +203,59 @@ def test_a_queueing_change_above_the_resolution_still_fires() -> None:
     assert hit and all(w >= 160 for w, _ in hit) and hit[0][0] <= 162
 
 
+def _queueing_prediction(snap: object, queueing_s: float) -> object:
+    """A twin's expectation: every path's delay at its floor plus ``queueing_s`` of queueing, no loss."""
+    from twinwatch.twin.kpis import Prediction
+    from twinwatch.twin.models.bounds import path_delay_floor
+
+    sc = snap.scenario
+    pred = Prediction.empty(n_paths=sc.n_paths, n_links=sc.n_links)
+    pred.path_delay_s[:] = path_delay_floor(sc) + queueing_s
+    pred.path_loss_ratio[:] = 0.0
+    return pred
+
+
+@pytest.mark.parametrize("with_range", [True, False])
+def test_a_window_whose_sampled_traffic_leaves_the_expectation_uncertain_is_judged_on_that_range(
+        with_range: bool) -> None:
+    # the probes measure 100 µs of queueing throughout; the twin expects it, except in windows 160-165, where the
+    # matrix (from a few sampled packets) says the traffic is lighter and the twin expects 30 µs; at the matrix's
+    # upper estimate it expects 120 µs. Judged on that range the windows are unremarkable; without it (the twin
+    # asked once) they are 12 sigma off and fire
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(8)
+    det = TwinDetector(model, alpha=0.01)
+    hit = []
+    for w in range(180):
+        snap = _window(model, w, rng, queueing_s=(1e-4, 1e-5))
+        low = 160 <= w < 166
+        pred = _queueing_prediction(snap, 3e-5 if low else 1e-4)
+        upper = _queueing_prediction(snap, 1.2e-4 if low else 1.02e-4) if with_range else None
+        hit += [w for c in det.detect(snap, pred, upper).changes if c.action == "firing" and c.alert.kpi == "delay_s"]
+    if with_range:
+        assert not hit
+    else:
+        assert hit and all(160 <= w < 168 for w in hit)
+
+
+def test_a_real_queueing_change_fires_when_the_traffic_is_uncertain_but_not_that_uncertain() -> None:
+    # same probes, 2 ms of queueing from window 160 on; the twin's range under the matrix's uncertainty is 100 ->
+    # 150 µs: the range floors the scale (log 1.5 = 0.4) but 2 ms is log 20 = 3 above the expectation
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(9)
+    det = TwinDetector(model, alpha=0.01)
+    hit = []
+    for w in range(180):
+        snap = _window(model, w, rng, queueing_s=(2e-3 if w >= 160 else 1e-4, 1e-5))
+        pred, upper = _queueing_prediction(snap, 1e-4), _queueing_prediction(snap, 1.5e-4)
+        hit += [w for c in det.detect(snap, pred, upper).changes if c.action == "firing" and c.alert.kpi == "delay_s"]
+    assert hit and all(w >= 160 for w in hit) and hit[0] <= 162
+
+
 def test_surge_towards_one_node_is_a_traffic_anomaly_naming_it() -> None:
     # the matrix absorbs the surge (no residual against the twin); the per-destination test sees it
     from twinwatch.detectors.twin_detector import TwinDetector

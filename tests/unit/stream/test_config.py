@@ -41,6 +41,16 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert cfg.sinks.jsonl == "/tmp/a.jsonl"
 
 
+def test_the_traffic_range_option_is_off_unless_asked_for(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("detection: {alpha: 0.01}\n")
+    assert load_config(f, env={}).detection.tm_range is False
+    assert load_config(f, env={"TWINWATCH_DETECTION__TM_RANGE": "true"}).detection.tm_range is True
+    f.write_text("detection: {tm_range: yes please}\n")
+    with pytest.raises(ConfigError, match=r"detection\.tm_range"):
+        load_config(f, env={})
+
+
 def test_sasl_scram_with_password_file(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")

@@ -42,7 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                for f in FORMATS}
     metrics = ServiceMetrics(CollectorRegistry(), max_links=1000)
     pipe = Pipeline([load_network(str(out / "network.yaml"))], get_model("qt"), window_s=WINDOW_S, lateness_s=5.0,
-                    metrics=metrics, detection={"warmup_windows": 4}, max_age_s=None)
+                    metrics=metrics, detection={"warmup_windows": 4}, max_age_s=None, tm_range=True)
     total = PipelineOutput()
     for fmt, chunk in interleave(streams, 500):
         total.extend(pipe.process(chunk, fmt))
@@ -195,3 +195,33 @@ def test_expected_records_are_json(run: dict[str, Any]) -> None:
     assert all(v is None or isinstance(v, float) for v in util["observed"])  # NaN became null
     assert len(util["expected"]) == run["model"].n_links
     assert Path(run["dir"]).is_dir()
+
+
+def test_flow_measured_windows_are_predicted_again_at_the_traffics_upper_estimate(run: dict[str, Any]) -> None:
+    # goflow2 windows: a matrix from sampled flow records, uncertain; the twin's second answer at the upper
+    # estimate carries at least as much load on every link and more on some; counter-fitted windows get none
+    full = [w for w in run["out"].windows if w.snapshot is not None]
+    flows = [w for w in full if w.snapshot.tm_source in ("flows", "mixed")]
+    fitted = [w for w in full if w.snapshot.tm_source not in ("flows", "mixed")]
+    assert flows and fitted
+    assert all(w.upper is None for w in fitted)
+    assert all(w.upper is not None for w in flows)
+    one = Pipeline([run["pipe"].networks["abilene"].model], run["pipe"].twin, window_s=WINDOW_S, lateness_s=5.0,
+                   max_age_s=None)  # the default: one inference per window
+    got = PipelineOutput()
+    for fmt, chunk in interleave({f: v[: len(v) // 4] for f, v in run["streams"].items()}, 500):
+        got.extend(one.process(chunk, fmt))
+    got.extend(one.flush())
+    assert any(w.snapshot is not None and w.snapshot.tm_source == "flows" for w in got.windows)
+    assert all(w.upper is None for w in got.windows)
+    from twinwatch.detectors.traffic import routed_load_sd_bps
+
+    cap = run["pipe"].networks["abilene"].model.link_capacity_bps
+    for w in flows:
+        base, up = w.prediction.link_utilization, w.upper.link_utilization
+        ok = np.isfinite(base) & np.isfinite(up)
+        assert ok.any() and (up[ok] > base[ok]).any()
+        # each link's load rises by at most its routed load's standard error (independent sampling errors)
+        sigma = routed_load_sd_bps(w.snapshot.scenario, w.snapshot.flow_std_bps)
+        rise = (up - base) * cap
+        assert (rise[ok] >= -1e-6).all() and (rise[ok] <= sigma[ok] * (1 + 1e-9) + 1e-6).all()

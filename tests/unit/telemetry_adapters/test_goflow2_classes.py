@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -76,3 +77,26 @@ def test_per_class_matrices_from_goflow2_match_the_testbed_tos_shares(run: Path)
         assert np.all(np.abs(share - truth) <= 0.02), (share, truth)
         spans += 1
     assert spans == 2
+
+
+@pytest.mark.parametrize("rate", [1, 16384])
+def test_the_sampling_rate_asked_for_is_the_one_the_records_carry(run: Path, tmp_path: Path, rate: int) -> None:
+    # `simulate telemetry --flow-sampling N`: the records sample 1 in N or, where an export would exceed the
+    # testbed's record budget, the next coarser of 1, 2, 5 x 10^k (the module's run: the same two minutes at the
+    # default 1 in 1,000)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["simulate", "telemetry", "--network", "abilene", "--duration", "2m", "--faults",
+                                   "0", "--seed", "5", "--packets", "1000", "--malformed-fraction", "0",
+                                   "--flow-sampling", str(rate), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+
+    def records(r: Path) -> list[dict[str, Any]]:
+        return [orjson.loads(x) for x in (r / "topics" / "twinwatch.raw.goflow2.jsonl").read_bytes().splitlines() if x]
+
+    got, default = records(out), records(run)
+    rates, default_rates = {r["sampling_rate"] for r in got}, {r["sampling_rate"] for r in default}
+    assert got and min(rates) >= rate and min(default_rates) >= 1000
+    if rate > max(default_rates):  # coarser than the budget needs: exactly as asked, and fewer records
+        assert rates == {rate} and len(got) < len(default)
+    else:  # finer: the budget decides, never coarser than at the default
+        assert max(rates) <= max(default_rates) and len(got) >= len(default)
