@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -189,18 +189,27 @@ def test_probes_on_idle_paths_do_not_alarm_when_only_the_twins_tiny_expectation_
         assert {k for k in paths if k[0] == "delay_s"}
 
 
-def test_a_queueing_change_above_the_resolution_still_fires() -> None:
+def _delay_firings(seed: int, queueing_s: Callable[[int], tuple[float, float]],
+                   predict: Callable[[object, int], tuple[object, object | None]], n: int = 180) -> list[int]:
+    """Windows in which a ``delay_s`` alert fires on the triangle: ``queueing_s(w)`` the probes' queueing (mean,
+    sd, seconds) and ``predict(snapshot, w)`` the twin's ``(prediction, upper)`` of window ``w``."""
     from twinwatch.detectors.twin_detector import TwinDetector
 
     model = _tri_model()
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(seed)
     det = TwinDetector(model, alpha=0.01)
     hit = []
-    for w in range(180):
-        snap = _window(model, w, rng, queueing_s=(2e-3 if w >= 160 else 1e-7, 3e-8))
-        hit += [(w, c.alert) for c in det.detect(snap, _idle_prediction(snap, 0.0)).changes
+    for w in range(n):
+        snap = _window(model, w, rng, queueing_s=queueing_s(w))
+        hit += [w for c in det.detect(snap, *predict(snap, w)).changes
                 if c.action == "firing" and c.alert.kpi == "delay_s"]
-    assert hit and all(w >= 160 for w, _ in hit) and hit[0][0] <= 162
+    return hit
+
+
+def test_a_queueing_change_above_the_resolution_still_fires() -> None:
+    hit = _delay_firings(6, lambda w: (2e-3 if w >= 160 else 1e-7, 3e-8),
+                         lambda snap, w: (_idle_prediction(snap, 0.0), None))
+    assert hit and all(w >= 160 for w in hit) and hit[0] <= 162
 
 
 def _queueing_prediction(snap: object, queueing_s: float) -> object:
@@ -222,18 +231,12 @@ def test_a_window_whose_sampled_traffic_leaves_the_expectation_uncertain_is_judg
     # matrix (from a few sampled packets) says the traffic is lighter and the twin expects 30 µs; at the matrix's
     # upper estimate it expects 120 µs. Judged on that range the windows are unremarkable; without it (the twin
     # asked once) they are 12 sigma off and fire
-    from twinwatch.detectors.twin_detector import TwinDetector
-
-    model = _tri_model()
-    rng = np.random.default_rng(8)
-    det = TwinDetector(model, alpha=0.01)
-    hit = []
-    for w in range(180):
-        snap = _window(model, w, rng, queueing_s=(1e-4, 1e-5))
+    def predict(snap: object, w: int) -> tuple[object, object | None]:
         low = 160 <= w < 166
-        pred = _queueing_prediction(snap, 3e-5 if low else 1e-4)
         upper = _queueing_prediction(snap, 1.2e-4 if low else 1.02e-4) if with_range else None
-        hit += [w for c in det.detect(snap, pred, upper).changes if c.action == "firing" and c.alert.kpi == "delay_s"]
+        return _queueing_prediction(snap, 3e-5 if low else 1e-4), upper
+
+    hit = _delay_firings(8, lambda w: (1e-4, 1e-5), predict)
     if with_range:
         assert not hit
     else:
@@ -243,16 +246,8 @@ def test_a_window_whose_sampled_traffic_leaves_the_expectation_uncertain_is_judg
 def test_a_real_queueing_change_fires_when_the_traffic_is_uncertain_but_not_that_uncertain() -> None:
     # same probes, 2 ms of queueing from window 160 on; the twin's range under the matrix's uncertainty is 100 ->
     # 150 µs: the range floors the scale (log 1.5 = 0.4) but 2 ms is log 20 = 3 above the expectation
-    from twinwatch.detectors.twin_detector import TwinDetector
-
-    model = _tri_model()
-    rng = np.random.default_rng(9)
-    det = TwinDetector(model, alpha=0.01)
-    hit = []
-    for w in range(180):
-        snap = _window(model, w, rng, queueing_s=(2e-3 if w >= 160 else 1e-4, 1e-5))
-        pred, upper = _queueing_prediction(snap, 1e-4), _queueing_prediction(snap, 1.5e-4)
-        hit += [w for c in det.detect(snap, pred, upper).changes if c.action == "firing" and c.alert.kpi == "delay_s"]
+    hit = _delay_firings(9, lambda w: (2e-3 if w >= 160 else 1e-4, 1e-5),
+                         lambda snap, w: (_queueing_prediction(snap, 1e-4), _queueing_prediction(snap, 1.5e-4)))
     assert hit and all(w >= 160 for w in hit) and hit[0] <= 162
 
 
