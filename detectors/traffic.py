@@ -113,7 +113,8 @@ def routed_load_sd_bps(scenario: Scenario, flow_std_bps: np.ndarray) -> np.ndarr
     fp = np.asarray(scenario.flow_path)
     if sd.shape != fp.shape:
         return np.full(int(scenario.n_links), np.nan)
-    path_var = np.bincount(fp, weights=np.square(np.nan_to_num(sd, nan=0.0)), minlength=int(scenario.n_paths))
+    with np.errstate(over="ignore"):  # an absurd error gives an infinite one: no floor finer than it
+        path_var = np.bincount(fp, weights=np.square(np.nan_to_num(sd, nan=0.0)), minlength=int(scenario.n_paths))
     return np.sqrt(scenario.link_load_bps(path_var))
 
 
@@ -121,7 +122,8 @@ def load_upper_scenario(scenario: Scenario, flow_std_bps: np.ndarray) -> Scenari
     """The scenario at the upper estimate of its traffic: each link's routed load about one standard error higher.
 
     The twin's prediction on it, beside its prediction on ``scenario``, is the range of the expectation under
-    the window's traffic-matrix uncertainty (:func:`twinwatch.detectors.residuals.residual`'s ``expected_hi``).
+    the window's traffic-matrix uncertainty (``upper`` of
+    :meth:`~twinwatch.detectors.twin_detector.TwinDetector.detect`).
     Raising every flow by its own standard error ``s_f`` would add ``Σ s_f`` to a link, the bound of fully
     correlated errors, far above the ``σ_L = √(Σ s_f²)`` of independent ones (:func:`routed_load_sd_bps`) on a
     link of many flows. Each flow ``f`` is raised by ``s_f² / max σ_L`` over the links ``L`` of its path instead:
@@ -143,7 +145,8 @@ def load_upper_scenario(scenario: Scenario, flow_std_bps: np.ndarray) -> Scenari
     """
     import dataclasses
 
-    sd = np.nan_to_num(np.asarray(flow_std_bps, dtype=np.float64), nan=0.0)
+    sd = np.asarray(flow_std_bps, dtype=np.float64)
+    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 0.0)  # an unknown or absurd error raises nothing
     fp = np.asarray(scenario.flow_path)
     if sd.shape != fp.shape or not (sd > 0).any():
         return None
@@ -151,10 +154,10 @@ def load_upper_scenario(scenario: Scenario, flow_std_bps: np.ndarray) -> Scenari
     widest = np.zeros(scenario.n_paths)
     np.maximum.at(widest, scenario.hop_path, sigma[scenario.path_links])
     w = widest[fp]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rate = np.asarray(scenario.flow_rate_bps, dtype=np.float64)
         rise = np.where((w > 0) & (rate > 0), np.square(sd) / w, 0.0)  # a flow of no rate has no packet size
-        up = rate + rise
+        up = np.where(np.isfinite(rate + rise), rate + rise, rate)
         pkt = np.where(rate > 0, scenario.flow_pkt_rate * (up / rate), scenario.flow_pkt_rate)
     return dataclasses.replace(scenario, flow_rate_bps=up, flow_pkt_rate=pkt)
 

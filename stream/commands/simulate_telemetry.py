@@ -119,8 +119,7 @@ Examples:
 @progress_option
 def telemetry(network: str, duration: float, window: float, faults: int | None, fault_plan: Path | None, seed: int,
               load: float, malformed_fraction: float, packets: int, flow_sampling: int, workers: int,
-              bootstrap: str | None,
-              speed: float | None, out: Path, progress: bool) -> None:
+              bootstrap: str | None, speed: float | None, out: Path, progress: bool) -> None:
     from twinwatch.twin.netmodel import NetworkModelError, load_network
     from twinwatch.twin.testbed.faults import FaultPlanError, load_plan, random_plan, shipped_plan
     from twinwatch.twin.testbed.run import TestbedConfig, run_testbed

@@ -135,3 +135,14 @@ def test_no_upper_estimate_without_sampling_error() -> None:
     assert load_upper_scenario(sc, np.zeros(sc.n_flows)) is None  # a matrix fitted to the counters
     assert load_upper_scenario(sc, np.full(sc.n_flows, np.nan)) is None
     assert load_upper_scenario(sc, np.ones(sc.n_flows + 1)) is None  # not this scenario's flows
+
+
+def test_an_absurd_sampling_error_raises_no_flow_to_an_infinite_rate() -> None:
+    from twinwatch.detectors.traffic import load_upper_scenario
+
+    sc = _ring_scenario(1)
+    sd = np.full(sc.n_flows, 1e5)
+    sd[:3] = (np.inf, -5.0, 1e200)  # unknown, negative, and one whose square overflows
+    up = load_upper_scenario(sc, sd)
+    assert np.isfinite(up.flow_rate_bps).all() and (up.flow_rate_bps >= sc.flow_rate_bps).all()
+    assert (up.flow_rate_bps[:2] == sc.flow_rate_bps[:2]).all()
