@@ -248,8 +248,9 @@ class TwinDetector:
     pool learns the scores normalised without it, so a wide window never narrows the reference of the others (a
     first version that floored the learned scores as well gave 10 more utilisation alerts on one development
     run). Session 28, twelve development runs: one detection fewer (a metric change whose delay rise showed on a
-    flow window), nothing else changed, at 1 : 1,000 sampling and at 1 : 10,000; there were no false alarms for it
-    to remove, so the pipeline leaves it off by default (``bench/notes/detect_eval.md``).
+    flow window), nothing else changed; at 1 : 10,000 sampling the same scores; on the held-out seeds 3001 / 3101
+    the same scores. It improved no score anywhere it was measured, so the pipeline leaves it off by default
+    (``bench/notes/detect_eval.md``).
 
     Path delay is scored on the part above propagation (``delay_part="queueing"``, default: observed
     and expected minus the path's propagation delay, :func:`twinwatch.twin.models.bounds.path_delay_floor`

@@ -415,7 +415,7 @@ class Pipeline:
         time at the traffic's upper estimate (:func:`~twinwatch.detectors.traffic.load_upper_scenario`, in the
         same batch) and give the detector both (``detect(..., upper=...)``): the expected range widens with
         the matrix's uncertainty. Costs one more inference per such window. Off by default: on the development
-        runs it removed no false alarm and cost one detection (``bench/notes/detect_eval.md``, session 28).
+        runs it improved no score and cost one detection (``bench/notes/detect_eval.md``, session 28).
 
     Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
     and feed the traffic matrix of the windows they cover, or, until they arrive, its prior; a window
