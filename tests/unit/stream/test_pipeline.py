@@ -42,7 +42,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                for f in FORMATS}
     metrics = ServiceMetrics(CollectorRegistry(), max_links=1000)
     pipe = Pipeline([load_network(str(out / "network.yaml"))], get_model("qt"), window_s=WINDOW_S, lateness_s=5.0,
-                    metrics=metrics, detection={"warmup_windows": 4}, max_age_s=None, tm_range=True)
+                    metrics=metrics, detection={"warmup_windows": 4}, max_age_s=None,
+                    tm_range=True)  # the range is off by default: the module's checks cover it here
     total = PipelineOutput()
     for fmt, chunk in interleave(streams, 500):
         total.extend(pipe.process(chunk, fmt))
@@ -200,6 +201,8 @@ def test_expected_records_are_json(run: dict[str, Any]) -> None:
 def test_flow_measured_windows_are_predicted_again_at_the_traffics_upper_estimate(run: dict[str, Any]) -> None:
     # goflow2 windows: a matrix from sampled flow records, uncertain; the twin's second answer at the upper
     # estimate carries at least as much load on every link and more on some; counter-fitted windows get none
+    from twinwatch.detectors.traffic import routed_load_sd_bps
+
     full = [w for w in run["out"].windows if w.snapshot is not None]
     flows = [w for w in full if w.snapshot.tm_source in ("flows", "mixed")]
     fitted = [w for w in full if w.snapshot.tm_source not in ("flows", "mixed")]
@@ -214,8 +217,6 @@ def test_flow_measured_windows_are_predicted_again_at_the_traffics_upper_estimat
     got.extend(one.flush())
     assert any(w.snapshot is not None and w.snapshot.tm_source == "flows" for w in got.windows)
     assert all(w.upper is None for w in got.windows)
-    from twinwatch.detectors.traffic import routed_load_sd_bps
-
     cap = run["pipe"].networks["abilene"].model.link_capacity_bps
     for w in flows:
         base, up = w.prediction.link_utilization, w.upper.link_utilization
