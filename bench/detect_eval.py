@@ -124,7 +124,7 @@ def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "
 
     A finished replay leaves ``alerts.<name>.log`` (its summary line) next to ``alerts.<name>.jsonl`` and is
     reused; with ``reuse_only`` nothing is replayed. ``name`` tells replays at other levels apart
-    (``--twin-alphas``); ``extra``: more ``twinwatch replay`` options (``--tm-range``).
+    (``--twin-alphas``); ``extra``: more ``twinwatch replay`` options (``--tm-range``, ``--flow-matrix``).
     """
     out, log = run / f"alerts.{name}.jsonl", run / f"alerts.{name}.log"
     if out.is_file() and log.is_file() and log.stat().st_mtime >= (run / "manifest.json").stat().st_mtime:
@@ -252,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--twin-tm-range", action="store_true",
                     help="also replay the twin with `--tm-range` (the traffic matrix's uncertainty widens the expected "
                          "range) and score it as detector 'twin+tm-range'")
+    ap.add_argument("--twin-records-matrix", action="store_true",
+                    help="also replay the twin with `--flow-matrix records` (flow-measured windows predicted from the "
+                         "records' own matrix, as before session 29) and score it as detector 'twin+records-matrix'")
     ap.add_argument("--rules-dir", type=Path,
                     default=ROOT.parent / "shared" / "data" / "baselines" / "promql-anomaly-detection" / "rules")
     args = ap.parse_args(argv)
@@ -337,6 +340,14 @@ def main(argv: list[str] | None = None) -> int:
                 notes[f"{run.name}/twin+tm-range"] = note
                 if out is not None:
                     files["twin+tm-range"] = out
+            if args.twin_records_matrix:
+                t0 = time.perf_counter()
+                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse", name="twin-records-matrix",
+                                     extra=("--flow-matrix", "records"))
+                timings[f"{run.name}/twin+records-matrix"] = time.perf_counter() - t0
+                notes[f"{run.name}/twin+records-matrix"] = note
+                if out is not None:
+                    files["twin+records-matrix"] = out
             for a in args.twin_alphas:
                 t0 = time.perf_counter()
                 out, note = run_twin(run, a, reuse_only=args.twin == "reuse", name=f"twin.a{a:g}")

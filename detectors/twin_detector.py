@@ -22,6 +22,7 @@ import numpy as np
 
 from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
 from twinwatch.detectors.conformal import ConformalCalibrator, Side
+from twinwatch.detectors.counter_gaps import CounterGaps
 from twinwatch.detectors.decision import CalibratedPersistence, EffectiveTests, Persistence, reject
 from twinwatch.detectors.probe_loss import ProbeLossScan
 from twinwatch.detectors.residuals import residual, transform
@@ -36,7 +37,6 @@ from twinwatch.detectors.traffic import (
     origin_bps,
     ranked_links,
     rerouted,
-    routed_load_sd_bps,
 )
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.models.bounds import path_delay_floor
@@ -211,6 +211,18 @@ class TwinDetector:
     Links whose telemetry reports them down (``snapshot.links_down``) raise a ``link_state`` alert
     (informational: it never pages as a network fault), resolved when the link is back up.
 
+    **Which traffic each test compares with.** The twin's expectation (paths, link loss) comes from the window's
+    matrix fitted to its link counters, with the latest flow records as the prior — on a window the records
+    measure, those records (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.traffic`): every window gives the twin
+    the same make-up of traffic (before session 29 a flow-measured window gave it the records' own matrix,
+    whose pairs that a 1:N sampling missed do not send: on 4-Mb/s links the twin then expected several times
+    less queueing every sixth window, and the path scores' scale grew to cover that jump). The link-load tests
+    on a flow-measured window compare the counters with the records' own routed loads
+    (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.measured_link_bps`; the fitted loads would only test the
+    fit). A path across a link whose counters went missing this window although it reports (a silent
+    device, a late batch: :class:`~twinwatch.detectors.counter_gaps.CounterGaps`) is neither tested nor
+    learned from that window: the matrix there is the prior's.
+
     Further tests, each its own family at ``alpha``:
 
     * **probe loss across windows** (kpi ``probe_loss``, ``degradation``): lost probe packets (loss ratio ×
@@ -234,8 +246,8 @@ class TwinDetector:
       a routing change moves traffic, while a surge that ended after the flows were exported only removes
       it; such a window is held (nothing fires or is learned). Session 8, development runs (seeds 801/901,
       planned probes): false alarms 14 → 5, metric change F1 0.72 → 0.78, all visible faults 0.84 → 0.85.
-      A link's residual is judged on no scale finer than its routed load's sampling error (the flows'
-      ``flow_std_bps`` in quadrature, :func:`~twinwatch.detectors.traffic.routed_load_sd_bps`, carried with the
+      A link's residual is judged on no scale finer than its routed load's sampling error (the records' matrix's
+      errors in quadrature, :attr:`~twinwatch.twin.snapshot.WindowSnapshot.measured_link_sd_bps`, carried with the
       loads): on slow links sampled 1:1000 one sampled packet stands for more than the link carries. Session
       27, 24 development runs: unmatched ``routed_bps`` alerts 15 → 8 (7 → 0 in Cesnet2001's fault-free hour,
       2 Mb/s links), F1 0.879 → 0.881.
@@ -344,6 +356,7 @@ class TwinDetector:
         self._routed_ref = RoutedReference(e, carry=routed_carry_windows)
         # and the sampling error of those loads (the flow records' own, Σ over the flows on a link), carried alike
         self._routed_sd_ref = RoutedReference(e, carry=routed_carry_windows)
+        self._counter_gaps = CounterGaps(e)
         self._probe_scan = ProbeLossScan(model.n_probes)
         self._probe_pers = Persistence(model.n_probes, k=1, m=1, r=r)
         self._probe_eff = EffectiveTests()
@@ -363,7 +376,8 @@ class TwinDetector:
 
     _ENTITY_AXIS: ClassVar[dict[str, str]] = {
         "_link": "link", "_path": "pair", "_node": "node", "_counter_ref": "node", "_routed_ref": "link",
-        "_routed_sd_ref": "link", "_probe_scan": "probe", "_probe_pers": "probe", "_link_two_sided": "link"}
+        "_routed_sd_ref": "link", "_probe_scan": "probe", "_probe_pers": "probe", "_link_two_sided": "link",
+        "_counter_gaps": "link"}
 
     def entity_axis(self, part: str) -> str | None:
         """Which entities a saved state part (attribute path, ``"_link.utilization.cal"``) is per: ``"link"``,
@@ -479,7 +493,16 @@ class TwinDetector:
             upper = None
         # the expectation's range under the matrix's uncertainty, on each residual's scale (None: none known)
         link_tm: dict[str, np.ndarray | None] = dict.fromkeys(("utilization", "loss_ratio", "tx_bps"))
-        if upper is not None:
+        measured = prediction is not None and snapshot.measured_link_bps is not None
+        if measured:
+            # the twin's matrix is fitted to these very counters on a flow-measured window: its loads would only
+            # test the fit. The load tests take the flow records' own routed loads there, as on every window
+            # before the fit (their sampling error is the range the traffic matrix leaves them).
+            util_exp = np.asarray(snapshot.measured_link_bps, dtype=np.float64) / cap
+            if upper is not None:
+                link_tm["utilization"] = link_tm["tx_bps"] = np.nan_to_num(
+                    np.asarray(snapshot.measured_link_sd_bps, dtype=np.float64) / cap, nan=0.0, posinf=0.0)
+        if upper is not None and not measured:
             link_tm["utilization"] = link_tm["tx_bps"] = _tm_scale(
                 "utilization", np.asarray(upper.link_utilization, dtype=np.float64), util_exp)
             link_tm["loss_ratio"] = _tm_scale("loss_ratio", np.asarray(upper.link_loss_ratio, dtype=np.float64),
@@ -538,9 +561,15 @@ class TwinDetector:
         link_out["delay_s"] = {"observed": obs.get("delay_s", nan), "expected": nan, "lower": nan, "upper": nan,
                                "score": nan}
 
-        # paths: probed pairs, entity = node pair
+        # paths: probed pairs, entity = node pair. A path across a link whose counters went missing this window
+        # (CounterGaps) is neither tested nor learned from: the matrix, so the expectation, is the prior's there
         n = self._n
         pkey = sc.path_src.astype(np.int64) * n + sc.path_dst.astype(np.int64)
+        gap = self._counter_gaps.update(self.windows, np.isfinite(tx_bps) | np.isfinite(util_obs)
+                                       | np.isfinite(obs.get("rx_bps", nan)))
+        gap &= ~np.isin(self._link_ids, np.asarray(snapshot.links_down, dtype=object))  # down: not routed on
+        path_gap = np.bincount(sc.hop_path, weights=gap[sc.path_links].astype(np.float64),
+                               minlength=sc.n_paths) > 0
         prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
         floor = path_delay_floor(sc)  # propagation + one transmission per hop
         path_flag_any = np.zeros(sc.n_paths, dtype=bool)
@@ -565,7 +594,7 @@ class TwinDetector:
             x_pair = np.full(n * n, np.nan)
             scale_pair = np.zeros(n * n)  # the residual's quantisation noise: one resolution step / √12
             tm_pair = None if x_hi is None else np.zeros(n * n)  # the expectation's range under the matrix's error
-            fin = np.isfinite(o_p) & np.isfinite(x_p)
+            fin = np.isfinite(o_p) & np.isfinite(x_p) & ~path_gap
             # one observation per pair: the last path of the pair with a finite observation
             if kpi == "delay_s" and self.delay_part == "queueing":
                 # queueing + transmission: observed and expected above the propagation delay, floored at
@@ -718,7 +747,8 @@ class TwinDetector:
                  hold: bool = False) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
         """``traffic_anomaly`` alerts of the matrix itself (:mod:`twinwatch.detectors.traffic`); ``hold``: the
         matrix is not to be trusted this window (a network fault is open or recent), nothing new fires."""
-        m, tm = self.model, snapshot.traffic
+        m = self.model
+        tm = snapshot.traffic if snapshot.measured_traffic is None else snapshot.measured_traffic
         net, names = m.name, m.node_names
         silent = np.isin(np.asarray(names, dtype=object), np.asarray(snapshot.completeness.silent_devices,
                                                                        dtype=object))
@@ -761,14 +791,12 @@ class TwinDetector:
                  sound: np.ndarray) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
         """``routed_bps`` degradations: links carrying less than the flows routed there (flow-measured windows, and
         the ``routed_carry_windows`` windows after each against its routed loads, :class:`RoutedReference`)."""
-        m, sc = self.model, snapshot.scenario
+        m = self.model
         cap = m.link_capacity_bps
         net = m.name
-        measured = snapshot.tm_source in ("flows", "mixed")
-        routed = self._routed_ref.update(self.windows, sc.link_load_bps() if measured else None,
-                                         snapshot.routing_version)
-        routed_sd = self._routed_sd_ref.update(self.windows, routed_load_sd_bps(sc, snapshot.flow_std_bps)
-                                               if measured else None, snapshot.routing_version)
+        measured = snapshot.measured_link_bps is not None
+        routed = self._routed_ref.update(self.windows, snapshot.measured_link_bps, snapshot.routing_version)
+        routed_sd = self._routed_sd_ref.update(self.windows, snapshot.measured_link_sd_bps, snapshot.routing_version)
         # counters reset, wrapped or with a gap this window or the last: their rate spans the gap, not traffic
         ms = snapshot.measurements
         reset = np.asarray(ms.entity_id[(ms.flags != 0) & (ms.entity_kind == "link")], dtype=object)

@@ -19,8 +19,10 @@ closes, says how the snapshot should use them
   is complete the matrix is the flows' alone;
 - **as the prior**: when no router is complete for the window yet, the
   latest span of records (``[T − span, T]``, ``T`` the latest flow end) gives
-  the pair rates that the counter estimate (tomogravity) starts from instead
-  of a gravity model, so the window's counters fit the flows' structure.
+  the per-class pair rates that the counter estimate starts from instead of a
+  gravity model (:func:`twinwatch.twin.traffic_matrix.matrix_fitted_to_counters`),
+  so the window's counters fit the flows' structure and classes — as the
+  windows measured by records do with their own.
 
 **Determinism.** A window uses only the records whose flow ended at or before
 its ``cutoff`` (the pipeline passes ``end + lateness``, the event time every
@@ -66,9 +68,6 @@ class FlowBuffer:
         dropped (seconds); the prior of a window never looks further back than this.
     max_records
         At most this many records are kept (the newest; :attr:`overflow` counts the rest).
-    prior_floor
-        Pairs without flow traffic get this fraction of the mean non-zero pair rate as prior, so the
-        counter estimate can still give them traffic (a zero prior would pin them at zero).
 
     Examples
     --------
@@ -93,22 +92,22 @@ class FlowBuffer:
     ([True, False], True)
     >>> sorted(buf.snapshot_args(60.0, 70.0, cutoff=75.0))  # nobody has exported past 70 s yet: flows as the prior
     ['prior_bps']
-    >>> float(buf.snapshot_args(60.0, 70.0, cutoff=75.0)["prior_bps"][0, 1])   # 7.5 MB over 60 s = 1 Mb/s
-    1000000.0
+    >>> prior = buf.snapshot_args(60.0, 70.0, cutoff=75.0)["prior_bps"]   # (class, src, dst)
+    >>> prior.shape, float(prior[:, 0, 1].sum())                          # 7.5 MB over 60 s = 1 Mb/s
+    ((3, 2, 2), 1000000.0)
     >>> buf.add(fb.build()), buf.late                   # the same export again: its windows are closed
     (0, 1)
     """
 
     def __init__(self, model: NetworkModel, inventory: Inventory, *, horizon_s: float = 600.0,
-                 max_records: int = 500_000, prior_floor: float = 0.01) -> None:
-        if not horizon_s > 0 or max_records < 1 or not prior_floor >= 0:
-            raise ValueError(f"FlowBuffer: horizon_s > 0, max_records >= 1, prior_floor >= 0 required, got "
-                             f"{horizon_s}, {max_records}, {prior_floor}")
+                 max_records: int = 500_000) -> None:
+        if not horizon_s > 0 or max_records < 1:
+            raise ValueError(f"FlowBuffer: horizon_s > 0 and max_records >= 1 required, got {horizon_s}, "
+                             f"{max_records}")
         self.model = model
         self.inventory = inventory
         self.horizon_s = float(horizon_s)
         self.max_records = int(max_records)
-        self.prior_floor = float(prior_floor)
         self.unmapped = 0
         """Records whose source or destination address matched no prefix (kept, never used)."""
         self.late = 0
@@ -164,9 +163,10 @@ class FlowBuffer:
         """Keyword arguments of :meth:`twinwatch.twin.snapshot.SnapshotBuilder.build` for the window.
 
         Only records that ended at or before ``cutoff`` (epoch s) count. ``{"flows", "flow_exporters",
-        "bytes_scaled"}`` when some router has exported past ``end``; ``{"prior_bps"}`` (``(N, N)`` bit/s)
-        when only earlier records are held; ``{}`` without records. Closing a window also drops the records
-        older than ``start - horizon_s`` and makes later records ending at or before ``cutoff`` late.
+        "bytes_scaled"}`` when some router has exported past ``end``; ``{"prior_bps"}`` (``(C, N, N)`` bit/s
+        per ToS class) when only earlier records are held; ``{}`` without records. Closing a window also drops
+        the records older than ``start - horizon_s`` and makes later records ending at or before ``cutoff``
+        late.
         """
         self.closed_upto = max(self.closed_upto, float(cutoff))
         if len(self) and float(self._cols["flow_end_s"].min()) < start - self.horizon_s:
@@ -197,19 +197,13 @@ class FlowBuffer:
         return {} if prior is None else {"prior_bps": prior.copy()}
 
     def _flow_prior(self, window_s: float, c: dict[str, np.ndarray]) -> np.ndarray | None:
-        """``(N, N)`` pair rates (bit/s) of the latest span of records ``c``, zero pairs floored; None when all zero."""
-        n = self.model.n_nodes
+        """``(C, N, N)`` per-class pair rates (bit/s) of the latest span of records ``c``; None when all zero."""
         t0, t1 = c["flow_start_s"], c["flow_end_s"]
         top = float(t1.max())
         lo = top - max(float(np.median(t1 - t0)), window_s)
-        tm, _ = matrix_from_flows(n_nodes=n, start=lo, end=top, bytes_scaled=True, **c)
-        prior = tm.total_bps()
-        off = ~np.eye(n, dtype=bool)
-        pos = prior[off] > 0
-        if not pos.any():
-            return None
-        prior[off & (prior <= 0)] = self.prior_floor * float(prior[off][pos].mean())
-        return prior
+        tm, _ = matrix_from_flows(n_nodes=self.model.n_nodes, start=lo, end=top, bytes_scaled=True,
+                                  dscp_to_class=self.model.dscp_class, **c)
+        return tm.rate_bps if (tm.rate_bps > 0).any() else None
 
     def state_key(self) -> tuple[Any, ...]:
         """What :meth:`state_arrays` depends on: the record dict (the same object while the records are unchanged)

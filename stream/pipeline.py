@@ -416,6 +416,10 @@ class Pipeline:
         same batch) and give the detector both (``detect(..., upper=...)``): the expected range widens with
         the matrix's uncertainty. Costs one more inference per such window. Off by default: on the development
         runs it improved no score and cost one detection (``bench/notes/detect_eval.md``, session 28).
+    flow_matrix
+        What the twin predicts from on a flow-measured window: ``"fitted"`` (the records' matrix fitted to the
+        window's counters) or ``"records"`` (their own matrix);
+        :attr:`twinwatch.twin.snapshot.SnapshotBuilder.flow_matrix`.
 
     Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
     and feed the traffic matrix of the windows they cover, or, until they arrive, its prior; a window
@@ -428,7 +432,7 @@ class Pipeline:
                  detector_factory: Callable[[NetworkModel], Detector] | None = None,
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
-                 blas_threads: int | None = 1, tm_range: bool = False) -> None:
+                 blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted") -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
         if blas_threads is not None and blas_threads < 1:
@@ -446,7 +450,7 @@ class Pipeline:
             if mdl.name in self.networks:
                 raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
             inv = Inventory.from_dict(mdl.inventory_dict())
-            self.networks[mdl.name] = _Network(mdl, inv, SnapshotBuilder(mdl), make(mdl),
+            self.networks[mdl.name] = _Network(mdl, inv, SnapshotBuilder(mdl, flow_matrix=flow_matrix), make(mdl),
                                                WindowBuffer(window_s, lateness_s, idle_s), FlowBuffer(mdl, inv))
             self.networks[mdl.name].windows.expect(sources)
         self._device_net: dict[str, str] = {}

@@ -12,7 +12,16 @@ turns the rows of one closed window (the service owns the windows) into
 - the **traffic matrix** per ToS class with its uncertainty per entry and its
   source: given, from flow records (:func:`~twin.traffic_matrix.matrix_from_flows`),
   from link counters (tomogravity, :func:`~twin.traffic_matrix.matrix_from_counters`)
-  or mixed (:func:`~twin.traffic_matrix.matrix_mixed`);
+  or mixed (:func:`~twin.traffic_matrix.matrix_mixed`). Where a window has both
+  flow records and link counters, the twin predicts from the records' matrix
+  *fitted to the counters* (:func:`~twin.traffic_matrix.matrix_fitted_to_counters`:
+  the records' pairs and classes, the counters' loads; a pair the sampling
+  missed still sends), as it does on the windows after an export with the
+  latest records as the prior: the twin's expectation of queueing depends on how
+  a load is made up, not only on its size, so every window must give it the
+  same make-up. The records' own matrix and the loads it routes on each link
+  stay in the snapshot (:attr:`WindowSnapshot.measured_traffic`), for the
+  detectors that compare flow records with counters;
 - the **observed KPIs** as arrays aligned with the scenario's link and path
   numbers, NaN where nothing was observed (a path no probe takes is
   unobserved, never zero);
@@ -86,10 +95,13 @@ from twinwatch.twin.probes import probe_flow_columns, probe_paths
 from twinwatch.twin.routing import DEFAULT_MAX_PATHS, Routing, compute_routing, default_metric, route_demand
 from twinwatch.twin.scenario import MAX_SIZES, Scenario, SizeDist, TimeDist
 from twinwatch.twin.traffic_matrix import (
+    DEFAULT_PRIOR_FLOOR,
+    N_CLASSES,
     FlowAggregation,
     RoutingMatrix,
     Source,
     TrafficMatrix,
+    matrix_fitted_to_counters,
     matrix_from_counters,
     matrix_from_flows,
     matrix_mixed,
@@ -97,6 +109,7 @@ from twinwatch.twin.traffic_matrix import (
 
 __all__ = [
     "DEFAULT_PKT_SIZE_BITS",
+    "FLOW_MATRICES",
     "LINK_STATE_KPIS",
     "LINK_STATE_RULES",
     "TM_SOURCES",
@@ -115,6 +128,9 @@ DEFAULT_PKT_SIZE_BITS = 8000.0
 LINK_STATE_KPIS = ("oper_status", "admin_status", "rx_oper_status", "rx_admin_status")
 """Measurement KPIs of link state (1.0 up, 0.0 down): the link's source end, then (``rx_``) its destination end.
 The adapters' :data:`twinwatch.telemetry_adapters.link_state.LINK_STATE_KPIS` (the twin does not import them)."""
+
+FLOW_MATRICES = ("fitted", "records")
+"""What the twin predicts from on a window measured by flow records (:attr:`SnapshotBuilder.flow_matrix`)."""
 
 LINK_STATE_RULES = ("any", "last")
 """How a window's link-state reports decide a link's state (see the module docstring)."""
@@ -202,9 +218,21 @@ class WindowSnapshot:
     links_down
         Link ids removed from the routing in this window.
     traffic, tm_source
-        The window's :class:`~twin.traffic_matrix.TrafficMatrix` (per ToS
-        class, bit/s, with ``std_bps`` and a :class:`~twin.traffic_matrix.Source`
-        per entry) and one of :data:`TM_SOURCES`.
+        The window's :class:`~twin.traffic_matrix.TrafficMatrix` the scenario
+        is built from (per ToS class, bit/s, with ``std_bps`` and a
+        :class:`~twin.traffic_matrix.Source` per entry) and one of
+        :data:`TM_SOURCES`: what measured the window's traffic (``"flows"`` or
+        ``"mixed"``: flow records of the window, whose matrix is then fitted to
+        the link counters where there are any).
+    measured_traffic, measured_link_bps, measured_link_sd_bps
+        On windows measured by flow records (``tm_source`` ``"flows"`` or
+        ``"mixed"``): the records' own matrix (the exporting routers' rows
+        from their records, :func:`~twin.traffic_matrix.matrix_mixed` for the
+        rest), the ``(E,)`` load it puts on each link by the window's routing
+        (bit/s; the scenario's probe flows included) and the ``(E,)``
+        standard error of that load (the entries' errors, split like their
+        rates over ECMP paths, summed in quadrature over the flows on the
+        link). ``None`` on the other windows.
     flow_std_bps, flow_source
         ``(F,)`` uncertainty (bit/s) and :class:`Source` code of each flow's
         rate (the matrix entry's, scaled by the flow's ECMP share; probe
@@ -235,6 +263,9 @@ class WindowSnapshot:
     links_down: tuple[str, ...]
     traffic: TrafficMatrix
     tm_source: str
+    measured_traffic: TrafficMatrix | None
+    measured_link_bps: np.ndarray | None
+    measured_link_sd_bps: np.ndarray | None
     flow_std_bps: np.ndarray
     flow_source: np.ndarray
     flow_probe: np.ndarray
@@ -264,6 +295,24 @@ class WindowSnapshot:
 
 def _column(cols: Mapping[str, Any], name: str) -> np.ndarray | None:
     return np.asarray(cols[name]) if name in cols else None
+
+
+def _routed_loads(routing: Routing, traffic: TrafficMatrix, n_links: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(E,)`` load (bit/s) the matrix puts on each link by ``routing``, and its standard error: each entry's
+    ``std_bps`` split like its rate over the pair's paths, summed in quadrature over the flows on the link."""
+    d = traffic.to_demands()
+    rf = route_demand(routing, d.src, d.dst, d.rate_bps, tos=d.tos)
+    f_d = rf.flow_demand
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(d.rate_bps[f_d] > 0, rf.flow_rate_bps / d.rate_bps[f_d], 0.0)
+    hop_path = np.repeat(np.arange(rf.path_src.size), np.diff(rf.path_ptr))
+    with np.errstate(over="ignore"):  # an absurd error gives an infinite one
+        var = np.square(np.nan_to_num(d.std_bps[f_d] * share, nan=0.0))
+    out = []
+    for per_flow in (rf.flow_rate_bps, var):
+        per_path = np.bincount(rf.flow_path, weights=per_flow, minlength=rf.path_src.size)
+        out.append(np.bincount(rf.path_links, weights=per_path[hop_path], minlength=n_links).astype(np.float64))
+    return out[0], np.sqrt(out[1])
 
 
 @dataclass
@@ -296,6 +345,15 @@ class SnapshotBuilder:
         at the window's edges; 0: any down report).
     link_state_hold_s
         How long (seconds) an end's last report carries into later windows; ``None``: forever.
+    prior_floor
+        A flow-measured matrix fitted to the counters (and a counter estimate from a prior) starts the
+        pairs the records have at zero at this fraction of their mean non-zero pair rate.
+    flow_matrix
+        What the twin predicts from on a window measured by flow records (:data:`FLOW_MATRICES`):
+        ``"fitted"`` (default), the records' matrix fitted to the window's link counters
+        (:func:`~twin.traffic_matrix.matrix_fitted_to_counters`), as every other window's matrix is;
+        ``"records"``, the records' own matrix (the behaviour before session 29; pairs a coarse sampling
+        missed then send nothing).
     """
 
     model: NetworkModel
@@ -309,6 +367,8 @@ class SnapshotBuilder:
     link_state_rule: str = "any"
     link_state_min_down_s: float = 1.0
     link_state_hold_s: float | None = None
+    prior_floor: float = DEFAULT_PRIOR_FLOOR
+    flow_matrix: str = "fitted"
     _cache: OrderedDict[bytes, tuple[Routing, RoutingMatrix | None]] = field(
         default_factory=OrderedDict, init=False, repr=False)
     #: per link end and leaf (4 e + 2 end + admin; end 0: source, 1: destination): time (epoch s) and value of
@@ -320,6 +380,8 @@ class SnapshotBuilder:
         if self.link_state_rule not in LINK_STATE_RULES:
             raise ValueError(f"SnapshotBuilder: link_state_rule {self.link_state_rule!r} is not one of "
                              f"{LINK_STATE_RULES}")
+        if self.flow_matrix not in FLOW_MATRICES:
+            raise ValueError(f"SnapshotBuilder: flow_matrix {self.flow_matrix!r} is not one of {FLOW_MATRICES}")
         if self.link_state_hold_s is not None and not self.link_state_hold_s >= 0:
             raise ValueError(f"SnapshotBuilder: link_state_hold_s must be >= 0 seconds or None, "
                              f"got {self.link_state_hold_s!r}")
@@ -399,9 +461,11 @@ class SnapshotBuilder:
         bytes_scaled
             Flow bytes/packets are already multiplied by the sampling rate.
         prior_bps
-            ``(N, N)`` pair rates (bit/s, e.g. from the latest flow records) that the counter
-            estimate starts from instead of a gravity model (tomogravity's prior; pairs at 0
-            stay 0). Used only when the matrix comes from counters.
+            ``(N, N)`` pair rates or a ``(C, N, N)`` per-class matrix (bit/s, e.g. from the latest
+            flow records) that the counter estimate starts from instead of a gravity model
+            (:func:`~twin.traffic_matrix.matrix_fitted_to_counters`: pairs at 0 start at
+            ``prior_floor`` of the mean; each pair keeps its class split, an ``(N, N)`` prior's
+            traffic is in the default class). Used only when the matrix comes from counters.
         """
         m = self.model
         e = m.n_links
@@ -421,8 +485,8 @@ class SnapshotBuilder:
         up[[m.link_index[i] for i in known_down]] = False
         routing = self.routing(up)
 
-        traffic, tm_source, agg, pkt_bits = self._traffic(start, end, mapped, up, flows, traffic, flow_exporters,
-                                                          bytes_scaled, prior_bps)
+        traffic, tm_source, agg, pkt_bits, measured = self._traffic(start, end, mapped, up, flows, traffic,
+                                                                    flow_exporters, bytes_scaled, prior_bps)
         d = traffic.to_demands()
         rf = route_demand(routing, d.src, d.dst, d.rate_bps, tos=d.tos)
 
@@ -475,6 +539,11 @@ class SnapshotBuilder:
             link_state_unmapped_rows=ends[2],
         )
         unrouted = float(d.rate_bps[rf.unrouted].sum()) if rf.unrouted.size else 0.0
+        measured_bps = measured_sd = None
+        if measured is not None:
+            probe_rate = np.bincount(sc.flow_path[f_d.size:], weights=sc.flow_rate_bps[f_d.size:], minlength=p)
+            measured_bps, measured_sd = _routed_loads(routing, measured, m.n_links)
+            measured_bps = measured_bps + sc.link_load_bps(probe_rate)
         return WindowSnapshot(
             network=m.name,
             start=float(start),
@@ -484,6 +553,9 @@ class SnapshotBuilder:
             links_down=tuple(m.link_ids[i] for i in np.flatnonzero(~up).tolist()),
             traffic=traffic,
             tm_source=tm_source,
+            measured_traffic=measured,
+            measured_link_bps=measured_bps,
+            measured_link_sd_bps=measured_sd,
             flow_std_bps=np.concatenate([d.std_bps[f_d] * share, np.zeros(n_probe_flows)]),
             flow_source=np.concatenate([d.source[f_d], np.full(n_probe_flows, int(Source.NONE), dtype=np.uint8)]),
             flow_probe=np.concatenate([np.full(f_d.size, -1, dtype=np.int64), need.astype(np.int64)]),
@@ -556,8 +628,9 @@ class SnapshotBuilder:
         self, start: float, end: float, mapped: MappedMeasurements, up: np.ndarray, flows: Mapping[str, Any] | None,
         traffic: TrafficMatrix | None, exporters: np.ndarray | None, bytes_scaled: bool,
         prior_bps: np.ndarray | None = None,
-    ) -> tuple[TrafficMatrix, str, FlowAggregation | None, float]:
-        """The window's matrix, its source, the flow-record counts and the demand packet size (bits)."""
+    ) -> tuple[TrafficMatrix, str, FlowAggregation | None, float, TrafficMatrix | None]:
+        """The twin's matrix, its source, the flow-record counts, the demand packet size (bits) and the flow
+        records' own matrix (flow-measured windows, else None)."""
         m = self.model
         lm = mapped.link_mean
         tx = lm.get("tx_bps", np.full(m.n_links, np.nan))
@@ -572,18 +645,22 @@ class SnapshotBuilder:
         if traffic is not None:
             if traffic.n_nodes != m.n_nodes:
                 raise ValueError(f"traffic: {traffic.n_nodes} nodes, network {m.name!r} has {m.n_nodes}")
-            return traffic, "given", None, pkt_bits or DEFAULT_PKT_SIZE_BITS
+            return traffic, "given", None, pkt_bits or DEFAULT_PKT_SIZE_BITS, None
+        default_class = int(m.dscp_class[0])  # best effort: where traffic of unknown class goes
         if flows is None:
             rm = self._routing_matrix(up)
-            prior: Any = "fitted"
+            tm: TrafficMatrix | None = None
             if prior_bps is not None:
                 pb = np.asarray(prior_bps, dtype=np.float64)
-                if pb.shape != (m.n_nodes, m.n_nodes):
-                    raise ValueError(f"prior_bps: shape {pb.shape}, expected ({m.n_nodes}, {m.n_nodes}) for {m.name!r}")
-                src, dst = rm.pairs()
-                prior = np.clip(np.nan_to_num(pb[src, dst], nan=0.0), 0.0, None)
-            tm, _ = matrix_from_counters(rm, tx, start=start, end=end, prior=prior)
-            return tm, "counters", None, pkt_bits or DEFAULT_PKT_SIZE_BITS
+                if pb.shape[-2:] != (m.n_nodes, m.n_nodes) or pb.ndim not in (2, 3):
+                    raise ValueError(f"prior_bps: shape {pb.shape}, expected ({m.n_nodes}, {m.n_nodes}) or "
+                                     f"(C, {m.n_nodes}, {m.n_nodes}) for {m.name!r}")
+                tm = matrix_fitted_to_counters(pb, rm, tx, start=start, end=end, floor=self.prior_floor,
+                                               default_class=default_class)
+            if tm is None:
+                tm, _ = matrix_from_counters(rm, tx, start=start, end=end,
+                                             tos_shares=np.eye(N_CLASSES)[default_class])
+            return tm, "counters", None, pkt_bits or DEFAULT_PKT_SIZE_BITS, None
         args = {name: _column(flows, name) for name in _FLOW_ARGS}
         missing = [a for a in _FLOW_ARGS[:6] if args[a] is None]
         if missing:
@@ -595,11 +672,17 @@ class SnapshotBuilder:
             ok = np.isfinite(b) & np.isfinite(k) & (k > 0)
             if ok.any():
                 pkt_bits = float(8.0 * b[ok].sum() / k[ok].sum())
+        pkt_bits = pkt_bits or DEFAULT_PKT_SIZE_BITS
         exp = None if exporters is None else np.asarray(exporters, dtype=bool)
-        if exp is None or exp.all():
-            return tm, "flows", agg, pkt_bits or DEFAULT_PKT_SIZE_BITS
-        mixed, _ = matrix_mixed(tm, exp, self._routing_matrix(up), tx)
-        return mixed, "mixed", agg, pkt_bits or DEFAULT_PKT_SIZE_BITS
+        source = "flows"
+        if exp is not None and not exp.all():
+            tm, _ = matrix_mixed(tm, exp, self._routing_matrix(up), tx)
+            source = "mixed"
+        fitted = None
+        if self.flow_matrix == "fitted" and np.isfinite(tx[up]).any():
+            fitted = matrix_fitted_to_counters(tm, self._routing_matrix(up), tx, start=start, end=end,
+                                               floor=self.prior_floor, default_class=default_class)
+        return (tm if fitted is None else fitted), source, agg, pkt_bits, tm
 
     def _scenario(
         self, routing: Routing, rf: Any, d: Any, extra: np.ndarray, need: np.ndarray, probe_sc_path: np.ndarray,
@@ -680,13 +763,15 @@ def build_snapshot(
 
     ``options`` go to :class:`SnapshotBuilder` (``split``, ``max_paths``,
     ``explicit``, ``expected_link_kpis``, ``pkt_size_bits``, ``infer_link_state``,
-    ``link_state_rule``, ``link_state_min_down_s``, ``link_state_hold_s``) or to
+    ``link_state_rule``, ``link_state_min_down_s``, ``link_state_hold_s``, ``prior_floor``,
+    ``flow_matrix``) or to
     :meth:`SnapshotBuilder.build` (``traffic``, ``links_down``,
     ``flow_exporters``, ``bytes_scaled``). A service keeps one builder per
     network instead, so that routing is computed once per link state.
     """
     builder_keys = {"split", "max_paths", "explicit", "expected_link_kpis", "pkt_size_bits", "cache_size",
-                    "infer_link_state", "link_state_rule", "link_state_min_down_s", "link_state_hold_s"}
+                    "infer_link_state", "link_state_rule", "link_state_min_down_s", "link_state_hold_s",
+                    "prior_floor", "flow_matrix"}
     builder = SnapshotBuilder(model, **{k: v for k, v in options.items() if k in builder_keys})
     rest = {k: v for k, v in options.items() if k not in builder_keys}
     return builder.build(window_start, window_end, measurements, flows=flows, link_up=link_up, **rest)

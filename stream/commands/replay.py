@@ -87,12 +87,12 @@ class ReplayResult:
 def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any, *, window_s: float,
                lateness_s: float, batch: int = 2000, detection: dict[str, Any] | None = None,
                alerts_sink: Any = None, dlq_sink: Any = None, expected_sink: Any = None,
-               keep_windows: bool = False, tm_range: bool = False) -> ReplayResult:
+               keep_windows: bool = False, tm_range: bool = False, flow_matrix: str = "fitted") -> ReplayResult:
     """Run the captures through :class:`~stream.pipeline.Pipeline`; write to the sinks as the service would."""
     from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
 
     pipe = Pipeline(models, twin, window_s=window_s, lateness_s=lateness_s, detection=detection, max_age_s=None,
-                    sources=streams, idle_s=float("inf"), tm_range=tm_range)
+                    sources=streams, idle_s=float("inf"), tm_range=tm_range, flow_matrix=flow_matrix)
     result = ReplayResult()
     result.messages = {f: len(v) for f, v in streams.items()}
     t0 = time.perf_counter()
@@ -368,9 +368,13 @@ EXAMPLES
               help="On windows whose traffic comes from sampled flow records, ask the twin a second time at the "
                    "traffic's upper estimate and widen the expected range by the difference (the service's "
                    "detection.tm_range).")
+@click.option("--flow-matrix", type=click.Choice(["fitted", "records"]), default="fitted", show_default=True,
+              help="On windows measured by flow records, the twin predicts from the records' matrix fitted to the "
+                   "window's link counters (fitted) or from the records' own matrix (records; pairs the sampling "
+                   "missed then send nothing). The service's detection.flow_matrix.")
 def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out: Path, dlq: Path | None,
            expected: Path | None, report: Path | None, labels: Path | None, window_s: float, lateness_s: float,
-           model: str, checkpoint: Path | None, alpha: float, batch: int, tm_range: bool) -> None:
+           model: str, checkpoint: Path | None, alpha: float, batch: int, tm_range: bool, flow_matrix: str) -> None:
     """Replay recorded telemetry through the service's pipeline, without Kafka, faster than real time.
 
     CAPTURE files hold raw collector messages as the twinwatch.raw.<format>
@@ -448,7 +452,8 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
     try:
         res = run_replay(streams, models, twin, window_s=window_s, lateness_s=lateness_s, batch=batch,
                          detection={"alpha": alpha}, alerts_sink=sinks["alerts"], dlq_sink=sinks["dlq"],
-                         expected_sink=sinks["expected"], keep_windows=report is not None, tm_range=tm_range)
+                         expected_sink=sinks["expected"], keep_windows=report is not None, tm_range=tm_range,
+                         flow_matrix=flow_matrix)
     finally:
         for s in sinks.values():
             if s is not None:

@@ -51,6 +51,16 @@ def test_the_traffic_range_option_is_off_unless_asked_for(tmp_path: Path) -> Non
         load_config(f, env={})
 
 
+def test_the_flow_windows_matrix_is_fitted_to_the_counters_unless_told_otherwise(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("detection: {alpha: 0.01}\n")
+    assert load_config(f, env={}).detection.flow_matrix == "fitted"
+    assert load_config(f, env={"TWINWATCH_DETECTION__FLOW_MATRIX": "records"}).detection.flow_matrix == "records"
+    f.write_text("detection: {flow_matrix: sampled}\n")
+    with pytest.raises(ConfigError, match=r"detection\.flow_matrix.*fitted, records"):
+        load_config(f, env={})
+
+
 def test_sasl_scram_with_password_file(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")

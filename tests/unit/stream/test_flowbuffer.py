@@ -51,16 +51,18 @@ def test_routers_exported_past_the_window_give_its_rows_the_others_are_left_to_c
 
 def test_until_the_records_arrive_the_latest_ones_are_the_prior() -> None:
     m = _model()
-    buf = FlowBuffer(m, Inventory.from_dict(m.inventory_dict()), prior_floor=0.01)
+    buf = FlowBuffer(m, Inventory.from_dict(m.inventory_dict()))
     buf.add(_batch([(60.0, 60.0, 0, 1, 6e6, 0), (60.0, 60.0, 2, 0, 1.2e7, 2)]))
     args = buf.snapshot_args(60.0, 70.0)
     assert set(args) == {"prior_bps"}
     prior = args["prior_bps"]
-    # bytes × 8 over the 60 s the records span: 0.8 and 1.6 Mb/s
-    assert prior[0, 1] == pytest.approx(8e5) and prior[2, 0] == pytest.approx(1.6e6)
-    # pairs without flow traffic get 1 % of the mean non-zero pair rate, not zero; the diagonal stays zero
-    assert prior[1, 2] == pytest.approx(0.01 * 1.2e6)
-    assert np.all(np.diag(prior) == 0)
+    assert prior.shape == (3, 3, 3)  # (class, src, dst)
+    total = prior.sum(axis=0)
+    # bytes × 8 over the 60 s the records span: 0.8 and 1.6 Mb/s, in DSCP 0's class (the default one)
+    assert total[0, 1] == pytest.approx(8e5) and total[2, 0] == pytest.approx(1.6e6)
+    assert prior[int(m.dscp_class[0]), 0, 1] == pytest.approx(8e5)
+    # pairs without records stay zero here: the counter fit floors them (matrix_fitted_to_counters)
+    assert total[1, 2] == 0.0 and np.all(np.diag(total) == 0)
 
 
 def test_memory_is_bounded_by_horizon_and_count_and_unmapped_records_are_counted() -> None:
@@ -105,7 +107,7 @@ def test_a_window_uses_the_records_up_to_its_cutoff_whatever_was_read_beyond_it(
         if start == 50.0:  # the window that the 60 s export covers to its end comes from flows
             assert a["flow_exporters"].tolist() == [True, False, True]
         if start == 60.0:  # the next export has not ended by 75 s: the 60 s export is the prior
-            assert set(a) == {"prior_bps"} and a["prior_bps"][0, 1] == pytest.approx(6e6 * 2 * 8 / 60.0)
+            assert set(a) == {"prior_bps"} and a["prior_bps"][:, 0, 1].sum() == pytest.approx(6e6 * 2 * 8 / 60.0)
     assert ahead.late == 0
     ahead.add(exports[0])  # re-delivered after its windows closed: counted, not used for them
     assert ahead.late == 2

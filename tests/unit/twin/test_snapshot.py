@@ -160,6 +160,7 @@ def test_traffic_from_flow_records_and_from_counters() -> None:
     snap = build_snapshot(model, *WINDOW, _rows([]), flows=flows)
     assert snap.tm_source == "flows" and snap.completeness.flow_records.unmapped == 1
     assert snap.traffic.rate_bps[2, n["a"], n["d"]] == pytest.approx(10 * 60e6 * 8 / 60.0)
+    assert snap.measured_traffic is snap.traffic  # no counter to fit them to: the twin takes the records' matrix
     sc = snap.scenario
     demand = snap.flow_probe < 0
     assert sc.flow_rate_bps[demand].sum() == pytest.approx(8e7)
@@ -170,7 +171,8 @@ def test_traffic_from_flow_records_and_from_counters() -> None:
     # traffic; how much of the 3 Mb/s the estimate explains is tomogravity's business (its own tests)
     rows = _rows([("link", lid, "tx_bps", 3e6 if lid == "d->e" else 0.0) for lid in model.link_ids])
     snap = build_snapshot(model, *WINDOW, rows)
-    assert snap.tm_source == "counters"
+    assert snap.tm_source == "counters" and snap.measured_traffic is None and snap.measured_link_bps is None
+    assert snap.traffic.rate_bps[[0, 1]].sum() == 0  # counters see no class: best effort (DSCP 0 -> class 2)
     total = snap.traffic.total_bps()
     into_e = total[:, n["e"]].sum()
     assert 0 < into_e <= 3e6 * 1.05 and total.sum() == pytest.approx(into_e)
@@ -182,6 +184,66 @@ def test_traffic_from_flow_records_and_from_counters() -> None:
                                                          minlength=snap.scenario.n_paths))
     busy = np.flatnonzero(load - probe_only > 1.0)
     assert busy.tolist() == [model.link_index["d->e"]]
+
+
+def test_flow_records_with_counters_give_the_twin_their_matrix_fitted_to_the_counters() -> None:
+    """Sampled records see a -> d (best effort) and d -> e (voice) but miss b -> c; the counters carry all three.
+    The twin predicts from the records' pairs and classes at the counters' loads, every pair sending, as on a
+    window that has only the counters and these records as its prior; the records' own matrix and the loads it
+    routes stay in the snapshot for the detectors that compare them with the counters."""
+    model = _model()
+    n, li = model.node_index, model.link_index
+    truth = {("a", "d"): 8e7, ("b", "c"): 2e7, ("d", "e"): 1e7}
+    load = np.zeros(model.n_links)
+    for lid, path in (("a->b", "ad"), ("a->c", "ad"), ("b->d", "ad"), ("c->d", "ad"), ("d->e", "de"),
+                      ("b->a", "bc"), ("a->c", "bc"), ("b->d", "bc"), ("d->c", "bc")):
+        share = 0.5 if path != "de" else 1.0  # a -> d and b -> c split over two equal-cost paths
+        load[li[lid]] += share * truth[(path[0], path[1])]
+    rows = _rows([("link", lid, "tx_bps", float(load[i])) for i, lid in enumerate(model.link_ids)])
+    # 1 in 100 sampling: a -> d 9 % high, d -> e 5 % low; b -> c not sampled at all
+    by = np.array([8e7 * 1.09, 1e7 * 0.95]) * 60.0 / 8.0 / 100.0
+    flows = {"src_node": np.array([n["a"], n["d"]]), "dst_node": np.array([n["d"], n["e"]]),
+             "bytes_count": by, "packets_count": by / 1000.0, "flow_start_s": np.full(2, WINDOW[0]),
+             "flow_end_s": np.full(2, WINDOW[1]), "sampling_rate": np.array([100, 100]), "dscp": np.array([0, 46])}
+    snap = build_snapshot(model, *WINDOW, rows, flows=flows)
+    assert snap.tm_source == "flows"
+    measured = snap.measured_traffic
+    assert measured.total_bps()[n["a"], n["d"]] == pytest.approx(8e7 * 1.09)  # the records' own matrix
+    assert measured.total_bps()[n["b"], n["c"]] == 0.0
+    # the twin's matrix: b -> c, which the sampling missed, sends; pairs over idle links send nothing; a -> d in
+    # best effort, d -> e in voice (as their records)
+    tm = snap.traffic
+    assert tm.total_bps()[n["b"], n["c"]] > 1e6
+    assert tm.total_bps()[n["e"]].sum() < 1.0  # e -> d carries nothing (to the solver's precision, bit/s)
+    assert tm.rate_bps[2, n["a"], n["d"]] == pytest.approx(tm.total_bps()[n["a"], n["d"]])
+    assert tm.rate_bps[0, n["d"], n["e"]] == pytest.approx(tm.total_bps()[n["d"], n["e"]])
+    # its loads are near the counters' (tomogravity's fit; four links cannot tell every pair apart), far nearer
+    # than the records'
+    demand = snap.flow_probe < 0
+    sc = snap.scenario
+    probes = sc.link_load_bps(np.bincount(sc.flow_path[~demand], weights=sc.flow_rate_bps[~demand],
+                                          minlength=sc.n_paths))
+    fitted = sc.link_load_bps() - probes
+    off_fitted = np.abs(fitted - load).sum() / load.sum()
+    off_records = np.abs(snap.measured_link_bps - probes - load).sum() / load.sum()
+    assert off_fitted < 0.08 and off_fitted < off_records / 2
+    # the records' matrix routed on the window's routing (and the probe flows): the routed-load test's reference
+    assert snap.measured_link_bps[li["a->b"]] - probes[li["a->b"]] == pytest.approx(0.5 * 8e7 * 1.09)
+    assert snap.measured_link_bps[li["b->a"]] - probes[li["b->a"]] == pytest.approx(0.0)
+    assert snap.measured_link_sd_bps[li["a->b"]] > 0 and snap.measured_link_sd_bps[li["b->a"]] == 0.0
+    # a window with only these counters and the records as its prior gives the twin the same matrix
+    later = build_snapshot(model, *WINDOW, rows, prior_bps=measured.rate_bps)
+    assert later.tm_source == "counters"
+    np.testing.assert_allclose(later.traffic.rate_bps, tm.rate_bps, rtol=1e-9, atol=1e-3)
+    assert later.scenario.n_flows == sc.n_flows
+    # the behaviour before the fit, on request: the twin takes the records' own matrix
+    records = build_snapshot(model, *WINDOW, rows, flows=flows, flow_matrix="records")
+    assert records.traffic is records.measured_traffic
+    np.testing.assert_array_equal(records.traffic.rate_bps, measured.rate_bps)
+    # the same routed loads but for the probe flows each scenario adds on its idle paths (b -> c's, 50 kb/s)
+    np.testing.assert_allclose(records.measured_link_bps, snap.measured_link_bps, rtol=0, atol=5e4)
+    with pytest.raises(ValueError, match="flow_matrix 'sampled' is not one of"):
+        build_snapshot(model, *WINDOW, rows, flows=flows, flow_matrix="sampled")
 
 
 def test_pyarrow_table_input_and_bad_input_errors() -> None:
