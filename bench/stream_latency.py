@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("--tm-range", choices=["on", "off"], default="off",
                     help="the second inference at the traffic's upper estimate on flow-measured windows (Pipeline "
                          "tm_range)")
+    ap.add_argument("--matrix-classes", choices=["records", "best-effort"], default="records",
+                    help="how counter-fitted matrices split each pair over the ToS classes (the service's "
+                         "detection.matrix_classes)")
     ap.add_argument("--out", type=Path, default=Path("bench/notes/stream_latency.json"))
     args = ap.parse_args()
 
@@ -91,7 +94,8 @@ def main() -> None:
     warm.flush()
 
     pipe = Pipeline([model], twin, window_s=10.0, lateness_s=5.0, max_age_s=None, sources=list(streams),
-                    idle_s=float("inf"), tm_range=args.tm_range == "on")
+                    idle_s=float("inf"), tm_range=args.tm_range == "on",
+                    matrix_classes=args.matrix_classes)
     parts: dict[str, float] = {}
     closes: list[dict[str, Any]] = []
     inner = pipe._close_windows
@@ -153,7 +157,8 @@ def main() -> None:
     wall = time.perf_counter() - t_all
     report = {
         "run": str(args.run), "network": model.name, "nodes": model.n_nodes, "links": model.n_links,
-        "model": args.model, "tm_range": args.tm_range, "slice_s": args.slice_s, "batch_messages": batch,
+        "model": args.model, "tm_range": args.tm_range,
+        "matrix_classes": args.matrix_classes, "slice_s": args.slice_s, "batch_messages": batch,
         "windows": len(lat_close), "closing_steps": len(closes), "alert_changes": changes,
         "wall_s": round(wall, 1),
         "close_to_alert": _pct(lat_close), "close_to_alert_cpu": _pct(cpu_close), "batch_to_alert": _pct(lat_batch),

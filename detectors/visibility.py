@@ -221,22 +221,34 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
 
     tdir = Path(truth_dir)
     try:
-        pt = pq.read_table(tdir / "paths.parquet", columns=["window_start", "src", "dst", "tos", "offered_bps",
-                                                            "delay_s", "loss_ratio"]).to_pydict()
+        # columnar all the way: a 74-node, 4-hour truth holds ~24 M path rows, which as Python objects
+        # (``to_pydict``) took more than 24 GB
+        pt = pq.read_table(tdir / "paths.parquet", columns=["window_start", "src", "dst", "offered_bps",
+                                                            "delay_s", "loss_ratio"])
         lt = pq.read_table(tdir / "links.parquet", columns=["window_start", "link", "tx_bps"]).to_pydict()
     except (OSError, KeyError, ValueError) as exc:
         raise VisibilityError(f"{tdir}: cannot read the ground truth ({exc})") from None
-    r_ws = np.asarray(pt["window_start"], np.float64)
-    r_src = np.asarray(pt["src"], str)
-    r_dst = np.asarray(pt["dst"], str)
-    pair_names, r_pair = np.unique(np.char.add(np.char.add(r_src, "->"), r_dst), return_inverse=True)
-    r_pair = r_pair.astype(np.int64).ravel()
-    r_off = np.asarray(pt["offered_bps"], np.float64)
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(pt.column(name).to_numpy(), np.float64)
+
+    def codes(name: str) -> tuple[np.ndarray, np.ndarray]:
+        enc = pt.column(name).combine_chunks().dictionary_encode()
+        return np.asarray(enc.indices, np.int64), np.asarray(enc.dictionary.to_pylist(), dtype=str)
+
+    r_ws = column("window_start")
+    src_code, src_names = codes("src")
+    dst_code, dst_names = codes("dst")
+    combo, r_combo = np.unique(src_code * max(dst_names.size, 1) + dst_code, return_inverse=True)
+    pair_names, combo_pair = np.unique(np.char.add(np.char.add(src_names[combo // max(dst_names.size, 1)], "->"),
+                                                   dst_names[combo % max(dst_names.size, 1)]), return_inverse=True)
+    r_pair = combo_pair.astype(np.int64).ravel()[r_combo.ravel()]
+    r_off = column("offered_bps")
     # one row per (window, src->dst pair), as a probe sees the pair: ToS classes weighted by offered traffic
     _, w_idx = np.unique(np.stack([r_ws, r_pair.astype(np.float64)]), axis=1, return_inverse=True)
     w_idx = w_idx.ravel()
     n_w = int(w_idx.max()) + 1 if w_idx.size else 0
-    r_delay, r_loss = np.asarray(pt["delay_s"], np.float64), np.asarray(pt["loss_ratio"], np.float64)
+    r_delay, r_loss = column("delay_s"), column("loss_ratio")
     ok = np.isfinite(r_delay) & np.isfinite(r_loss) & (r_off > 0)
     wsum = np.bincount(w_idx[ok], r_off[ok], n_w)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -293,7 +305,8 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
             d_obs, l_obs = d_max, l_max
         if lb["kind"] == "unmonitored_traffic":
             nodes = {str(x) for x in lb.get("entities") or ()}
-            sel = (r_ws >= s) & (r_ws < max(e, s + window_s)) & np.isin(r_src, list(nodes))
+            sel = (r_ws >= s) & (r_ws < max(e, s + window_s)) & np.isin(src_code, np.flatnonzero(np.isin(src_names,
+                                                                                                     list(nodes))))
             n_win = max(round((max(e, s + window_s) - s) / window_s), 1)
             cap = sum(float((egress_capacity_bps or {}).get(nd, math.inf)) for nd in nodes)
             u_max = float(r_off[sel].sum() / n_win / cap) if cap > 0 else math.nan

@@ -162,6 +162,7 @@ class DetectionConfig:
     delay_resolution_s: float = 1e-5  # probes' delay resolution: queueing below it is not tested (seconds)
     tm_range: bool = False  # flow-measured windows: a second inference at the traffic's upper estimate widens the range
     flow_matrix: str = "fitted"  # flow-measured windows: the twin's matrix, "fitted" to the counters or the "records'"
+    matrix_classes: str = "records"  # counter-fitted matrices: classes as the flow records split them, or "best-effort"
 
 
 @dataclass(frozen=True)
@@ -441,10 +442,12 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("detection.warmup_windows", f"{d.warmup_windows} must be between 0 and {MAX_WINDOWS} windows")
     if not (math.isfinite(d.delay_resolution_s) and d.delay_resolution_s >= 0):
         fail("detection.delay_resolution_s", f"{d.delay_resolution_s} must be a finite number of seconds >= 0")
-    from twinwatch.twin.snapshot import FLOW_MATRICES
+    from twinwatch.twin.snapshot import FLOW_MATRICES, MATRIX_CLASSES
 
     if d.flow_matrix not in FLOW_MATRICES:
         fail("detection.flow_matrix", f"{short_repr(d.flow_matrix)} is not one of {', '.join(FLOW_MATRICES)}")
+    if d.matrix_classes not in MATRIX_CLASSES:
+        fail("detection.matrix_classes", f"{short_repr(d.matrix_classes)} is not one of {', '.join(MATRIX_CLASSES)}")
     from twinwatch.twin.models import CHECKPOINT_MODELS, MODELS
 
     if cfg.twin.model not in MODELS:

@@ -420,6 +420,10 @@ class Pipeline:
         What the twin predicts from on a flow-measured window: ``"fitted"`` (the records' matrix fitted to the
         window's counters) or ``"records"`` (their own matrix);
         :attr:`twinwatch.twin.snapshot.SnapshotBuilder.flow_matrix`.
+    matrix_classes
+        How a counter-fitted matrix splits each pair over the ToS classes: ``"records"`` (as the flow records do)
+        or ``"best-effort"`` (one class: about a third of the twin's time on a three-class network);
+        :attr:`twinwatch.twin.snapshot.SnapshotBuilder.matrix_classes`.
 
     Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
     and feed the traffic matrix of the windows they cover, or, until they arrive, its prior; a window
@@ -432,7 +436,8 @@ class Pipeline:
                  detector_factory: Callable[[NetworkModel], Detector] | None = None,
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
-                 blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted") -> None:
+                 blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted",
+                 matrix_classes: str = "records") -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
         if blas_threads is not None and blas_threads < 1:
@@ -450,7 +455,8 @@ class Pipeline:
             if mdl.name in self.networks:
                 raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
             inv = Inventory.from_dict(mdl.inventory_dict())
-            self.networks[mdl.name] = _Network(mdl, inv, SnapshotBuilder(mdl, flow_matrix=flow_matrix), make(mdl),
+            builder = SnapshotBuilder(mdl, flow_matrix=flow_matrix, matrix_classes=matrix_classes)
+            self.networks[mdl.name] = _Network(mdl, inv, builder, make(mdl),
                                                WindowBuffer(window_s, lateness_s, idle_s), FlowBuffer(mdl, inv))
             self.networks[mdl.name].windows.expect(sources)
         self._device_net: dict[str, str] = {}

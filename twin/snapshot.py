@@ -112,6 +112,7 @@ __all__ = [
     "FLOW_MATRICES",
     "LINK_STATE_KPIS",
     "LINK_STATE_RULES",
+    "MATRIX_CLASSES",
     "TM_SOURCES",
     "Completeness",
     "SnapshotBuilder",
@@ -131,6 +132,9 @@ The adapters' :data:`twinwatch.telemetry_adapters.link_state.LINK_STATE_KPIS` (t
 
 FLOW_MATRICES = ("fitted", "records")
 """What the twin predicts from on a window measured by flow records (:attr:`SnapshotBuilder.flow_matrix`)."""
+
+MATRIX_CLASSES = ("records", "best-effort")
+"""How a counter-fitted matrix splits each pair over the ToS classes (:attr:`SnapshotBuilder.matrix_classes`)."""
 
 LINK_STATE_RULES = ("any", "last")
 """How a window's link-state reports decide a link's state (see the module docstring)."""
@@ -354,6 +358,12 @@ class SnapshotBuilder:
         (:func:`~twin.traffic_matrix.matrix_fitted_to_counters`), as every other window's matrix is;
         ``"records"``, the records' own matrix (the behaviour before session 29; pairs a coarse sampling
         missed then send nothing).
+    matrix_classes
+        How a matrix fitted to the counters splits each pair over the ToS classes (:data:`MATRIX_CLASSES`):
+        ``"records"`` (default), as the flow records split it (a pair without records: as all of them do), so
+        a network with per-class queues is predicted per class; ``"best-effort"``, every rate in the class of
+        DSCP 0: one twin flow per pair instead of one per pair and class, about a third of the twin's time on
+        a three-class network, at the price of the classes (``BENCHMARKS.md``, "The service pipeline").
     """
 
     model: NetworkModel
@@ -369,6 +379,7 @@ class SnapshotBuilder:
     link_state_hold_s: float | None = None
     prior_floor: float = DEFAULT_PRIOR_FLOOR
     flow_matrix: str = "fitted"
+    matrix_classes: str = "records"
     _cache: OrderedDict[bytes, tuple[Routing, RoutingMatrix | None]] = field(
         default_factory=OrderedDict, init=False, repr=False)
     #: per link end and leaf (4 e + 2 end + admin; end 0: source, 1: destination): time (epoch s) and value of
@@ -380,6 +391,9 @@ class SnapshotBuilder:
         if self.link_state_rule not in LINK_STATE_RULES:
             raise ValueError(f"SnapshotBuilder: link_state_rule {self.link_state_rule!r} is not one of "
                              f"{LINK_STATE_RULES}")
+        if self.matrix_classes not in MATRIX_CLASSES:
+            raise ValueError(f"SnapshotBuilder: matrix_classes {self.matrix_classes!r} is not one of "
+                             f"{MATRIX_CLASSES}")
         if self.flow_matrix not in FLOW_MATRICES:
             raise ValueError(f"SnapshotBuilder: flow_matrix {self.flow_matrix!r} is not one of {FLOW_MATRICES}")
         if self.link_state_hold_s is not None and not self.link_state_hold_s >= 0:
@@ -655,6 +669,8 @@ class SnapshotBuilder:
                 if pb.shape[-2:] != (m.n_nodes, m.n_nodes) or pb.ndim not in (2, 3):
                     raise ValueError(f"prior_bps: shape {pb.shape}, expected ({m.n_nodes}, {m.n_nodes}) or "
                                      f"(C, {m.n_nodes}, {m.n_nodes}) for {m.name!r}")
+                if self.matrix_classes == "best-effort" and pb.ndim == 3:
+                    pb = np.nansum(pb, axis=0)
                 tm = matrix_fitted_to_counters(pb, rm, tx, start=start, end=end, floor=self.prior_floor,
                                                default_class=default_class)
             if tm is None:
@@ -680,7 +696,8 @@ class SnapshotBuilder:
             source = "mixed"
         fitted = None
         if self.flow_matrix == "fitted" and np.isfinite(tx[up]).any():
-            fitted = matrix_fitted_to_counters(tm, self._routing_matrix(up), tx, start=start, end=end,
+            prior = tm.total_bps() if self.matrix_classes == "best-effort" else tm
+            fitted = matrix_fitted_to_counters(prior, self._routing_matrix(up), tx, start=start, end=end,
                                                floor=self.prior_floor, default_class=default_class)
         return (tm if fitted is None else fitted), source, agg, pkt_bits, tm
 
@@ -764,14 +781,14 @@ def build_snapshot(
     ``options`` go to :class:`SnapshotBuilder` (``split``, ``max_paths``,
     ``explicit``, ``expected_link_kpis``, ``pkt_size_bits``, ``infer_link_state``,
     ``link_state_rule``, ``link_state_min_down_s``, ``link_state_hold_s``, ``prior_floor``,
-    ``flow_matrix``) or to
+    ``flow_matrix``, ``matrix_classes``) or to
     :meth:`SnapshotBuilder.build` (``traffic``, ``links_down``,
     ``flow_exporters``, ``bytes_scaled``). A service keeps one builder per
     network instead, so that routing is computed once per link state.
     """
     builder_keys = {"split", "max_paths", "explicit", "expected_link_kpis", "pkt_size_bits", "cache_size",
                     "infer_link_state", "link_state_rule", "link_state_min_down_s", "link_state_hold_s",
-                    "prior_floor", "flow_matrix"}
+                    "prior_floor", "flow_matrix", "matrix_classes"}
     builder = SnapshotBuilder(model, **{k: v for k, v in options.items() if k in builder_keys})
     rest = {k: v for k, v in options.items() if k not in builder_keys}
     return builder.build(window_start, window_end, measurements, flows=flows, link_up=link_up, **rest)

@@ -87,12 +87,14 @@ class ReplayResult:
 def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any, *, window_s: float,
                lateness_s: float, batch: int = 2000, detection: dict[str, Any] | None = None,
                alerts_sink: Any = None, dlq_sink: Any = None, expected_sink: Any = None,
-               keep_windows: bool = False, tm_range: bool = False, flow_matrix: str = "fitted") -> ReplayResult:
+               keep_windows: bool = False, tm_range: bool = False, flow_matrix: str = "fitted",
+               matrix_classes: str = "records") -> ReplayResult:
     """Run the captures through :class:`~stream.pipeline.Pipeline`; write to the sinks as the service would."""
     from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
 
     pipe = Pipeline(models, twin, window_s=window_s, lateness_s=lateness_s, detection=detection, max_age_s=None,
-                    sources=streams, idle_s=float("inf"), tm_range=tm_range, flow_matrix=flow_matrix)
+                    sources=streams, idle_s=float("inf"), tm_range=tm_range, flow_matrix=flow_matrix,
+                    matrix_classes=matrix_classes)
     result = ReplayResult()
     result.messages = {f: len(v) for f, v in streams.items()}
     t0 = time.perf_counter()
@@ -372,9 +374,15 @@ EXAMPLES
               help="On windows measured by flow records, the twin predicts from the records' matrix fitted to the "
                    "window's link counters (fitted) or from the records' own matrix (records; pairs the sampling "
                    "missed then send nothing). The service's detection.flow_matrix.")
+@click.option("--matrix-classes", type=click.Choice(["records", "best-effort"]), default="records",
+              show_default=True,
+              help="How a matrix fitted to the counters splits each pair over the ToS classes: as the flow records "
+                   "do (records), or all in DSCP 0's class (best-effort: one twin flow per pair, about a third of "
+                   "the twin's time on a three-class network). The service's detection.matrix_classes.")
 def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out: Path, dlq: Path | None,
            expected: Path | None, report: Path | None, labels: Path | None, window_s: float, lateness_s: float,
-           model: str, checkpoint: Path | None, alpha: float, batch: int, tm_range: bool, flow_matrix: str) -> None:
+           model: str, checkpoint: Path | None, alpha: float, batch: int, tm_range: bool, flow_matrix: str,
+           matrix_classes: str) -> None:
     """Replay recorded telemetry through the service's pipeline, without Kafka, faster than real time.
 
     CAPTURE files hold raw collector messages as the twinwatch.raw.<format>
@@ -453,7 +461,7 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
         res = run_replay(streams, models, twin, window_s=window_s, lateness_s=lateness_s, batch=batch,
                          detection={"alpha": alpha}, alerts_sink=sinks["alerts"], dlq_sink=sinks["dlq"],
                          expected_sink=sinks["expected"], keep_windows=report is not None, tm_range=tm_range,
-                         flow_matrix=flow_matrix)
+                         flow_matrix=flow_matrix, matrix_classes=matrix_classes)
     finally:
         for s in sinks.values():
             if s is not None:

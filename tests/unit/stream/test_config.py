@@ -59,6 +59,13 @@ def test_the_flow_windows_matrix_is_fitted_to_the_counters_unless_told_otherwise
     f.write_text("detection: {flow_matrix: sampled}\n")
     with pytest.raises(ConfigError, match=r"detection\.flow_matrix.*fitted, records"):
         load_config(f, env={})
+    f.write_text("detection: {alpha: 0.01}\n")
+    assert load_config(f, env={}).detection.matrix_classes == "records"
+    env = {"TWINWATCH_DETECTION__MATRIX_CLASSES": "best-effort"}
+    assert load_config(f, env=env).detection.matrix_classes == "best-effort"
+    f.write_text("detection: {matrix_classes: dscp}\n")
+    with pytest.raises(ConfigError, match=r"detection\.matrix_classes.*records, best-effort"):
+        load_config(f, env={})
 
 
 def test_sasl_scram_with_password_file(tmp_path: Path) -> None:

@@ -244,6 +244,15 @@ def test_flow_records_with_counters_give_the_twin_their_matrix_fitted_to_the_cou
     np.testing.assert_allclose(records.measured_link_bps, snap.measured_link_bps, rtol=0, atol=5e4)
     with pytest.raises(ValueError, match="flow_matrix 'sampled' is not one of"):
         build_snapshot(model, *WINDOW, rows, flows=flows, flow_matrix="sampled")
+    # one class for every counter-fitted pair on request (one twin flow per pair): the same fit, the same pairs
+    one = build_snapshot(model, *WINDOW, rows, flows=flows, matrix_classes="best-effort")
+    np.testing.assert_allclose(one.traffic.total_bps(), tm.total_bps(), rtol=1e-9, atol=1e-3)
+    assert one.traffic.rate_bps[[0, 1]].sum() == 0.0  # all in DSCP 0's class
+    assert one.scenario.n_flows < sc.n_flows  # d -> e's voice traffic no longer a flow of its own
+    later_one = build_snapshot(model, *WINDOW, rows, prior_bps=measured.rate_bps, matrix_classes="best-effort")
+    np.testing.assert_allclose(later_one.traffic.rate_bps, one.traffic.rate_bps, rtol=1e-9, atol=1e-3)
+    with pytest.raises(ValueError, match="matrix_classes 'all' is not one of"):
+        build_snapshot(model, *WINDOW, rows, flows=flows, matrix_classes="all")
 
 
 def test_pyarrow_table_input_and_bad_input_errors() -> None:

@@ -49,5 +49,19 @@ def test_the_prior_decides_what_the_counters_cannot() -> None:
 
 def test_a_prior_of_the_wrong_shape_is_refused_with_the_network_named() -> None:
     m = _line()
-    with pytest.raises(ValueError, match=r"prior_bps: shape \(2, 2\), expected \(3, 3\) for 'line'"):
-        SnapshotBuilder(m).build(0.0, 10.0, _rows(m, {"a->b": 1e9}), prior_bps=np.ones((2, 2)))
+    for bad in (np.ones((2, 2)), np.ones((3, 2, 2)), np.ones((2, 3, 3, 3))):
+        with pytest.raises(ValueError, match=rf"prior_bps: shape \({', '.join(map(str, bad.shape))}\), expected "
+                                             r"\(3, 3\) or \(C, 3, 3\) for 'line'"):
+            SnapshotBuilder(m).build(0.0, 10.0, _rows(m, {"a->b": 1e9}), prior_bps=bad)
+
+
+def test_a_per_class_prior_keeps_each_pairs_classes() -> None:
+    m = _line()
+    rows = _rows(m, {"a->b": 1e9, "b->c": 1e9, "b->a": 0.0, "c->b": 0.0})
+    a_, c_ = m.node_index["a"], m.node_index["c"]
+    prior = np.zeros((3, m.n_nodes, m.n_nodes))
+    prior[0, a_, c_], prior[1, a_, c_] = 2e8, 6e8  # a -> c: a quarter voice, three quarters class 1
+    t = SnapshotBuilder(m).build(0.0, 10.0, rows, prior_bps=prior).traffic
+    assert t.total_bps()[a_, c_] > 0.9e9
+    assert t.rate_bps[0, a_, c_] / t.total_bps()[a_, c_] == pytest.approx(0.25)
+    assert t.rate_bps[1, a_, c_] / t.total_bps()[a_, c_] == pytest.approx(0.75)
