@@ -391,6 +391,8 @@ class SnapshotBuilder:
         if self.link_state_rule not in LINK_STATE_RULES:
             raise ValueError(f"SnapshotBuilder: link_state_rule {self.link_state_rule!r} is not one of "
                              f"{LINK_STATE_RULES}")
+        if not (self.prior_floor >= 0 and np.isfinite(self.prior_floor)):
+            raise ValueError(f"SnapshotBuilder: prior_floor must be a finite fraction >= 0, got {self.prior_floor!r}")
         if self.matrix_classes not in MATRIX_CLASSES:
             raise ValueError(f"SnapshotBuilder: matrix_classes {self.matrix_classes!r} is not one of "
                              f"{MATRIX_CLASSES}")
@@ -666,9 +668,9 @@ class SnapshotBuilder:
             tm: TrafficMatrix | None = None
             if prior_bps is not None:
                 pb = np.asarray(prior_bps, dtype=np.float64)
-                if pb.shape[-2:] != (m.n_nodes, m.n_nodes) or pb.ndim not in (2, 3):
+                if pb.shape not in ((m.n_nodes, m.n_nodes), (N_CLASSES, m.n_nodes, m.n_nodes)):
                     raise ValueError(f"prior_bps: shape {pb.shape}, expected ({m.n_nodes}, {m.n_nodes}) or "
-                                     f"(C, {m.n_nodes}, {m.n_nodes}) for {m.name!r}")
+                                     f"(C, {m.n_nodes}, {m.n_nodes}) with C = {N_CLASSES} for {m.name!r}")
                 if self.matrix_classes == "best-effort" and pb.ndim == 3:
                     pb = np.nansum(pb, axis=0)
                 tm = matrix_fitted_to_counters(pb, rm, tx, start=start, end=end, floor=self.prior_floor,

@@ -49,10 +49,16 @@ def test_the_prior_decides_what_the_counters_cannot() -> None:
 
 def test_a_prior_of_the_wrong_shape_is_refused_with_the_network_named() -> None:
     m = _line()
-    for bad in (np.ones((2, 2)), np.ones((3, 2, 2)), np.ones((2, 3, 3, 3))):
+    for bad in (np.ones((2, 2)), np.ones((3, 2, 2)), np.ones((5, 3, 3)), np.ones((2, 3, 3, 3))):
         with pytest.raises(ValueError, match=rf"prior_bps: shape \({', '.join(map(str, bad.shape))}\), expected "
-                                             r"\(3, 3\) or \(C, 3, 3\) for 'line'"):
+                                             r"\(3, 3\) or \(C, 3, 3\) with C = 3 for 'line'"):
             SnapshotBuilder(m).build(0.0, 10.0, _rows(m, {"a->b": 1e9}), prior_bps=bad)
+
+
+def test_a_negative_or_absurd_prior_floor_is_refused() -> None:
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="prior_floor must be a finite fraction"):
+            SnapshotBuilder(_line(), prior_floor=bad)
 
 
 def test_a_per_class_prior_keeps_each_pairs_classes() -> None:
