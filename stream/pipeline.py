@@ -415,7 +415,9 @@ class Pipeline:
         time at the traffic's upper estimate (:func:`~twinwatch.detectors.traffic.load_upper_scenario`, in the
         same batch) and give the detector both (``detect(..., upper=...)``): the expected range widens with
         the matrix's uncertainty. Costs one more inference per such window. Off by default: on the development
-        runs it improved no score and cost one detection (``bench/notes/detect_eval.md``, session 28).
+        runs it improved no score and cost one detection (``bench/notes/detect_eval.md``, session 28, measured
+        on the records' own matrix; since session 29 the twin's matrix on those windows is fitted to the counters
+        and the upper estimate follows that fit's error, not yet measured).
     flow_matrix
         What the twin predicts from on a flow-measured window: ``"fitted"`` (the records' matrix fitted to the
         window's counters) or ``"records"`` (their own matrix);

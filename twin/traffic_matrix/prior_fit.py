@@ -43,10 +43,13 @@ from twinwatch.twin.traffic_matrix.matrix import N_CLASSES, Source, TrafficMatri
 from twinwatch.twin.traffic_matrix.routing_matrix import RoutingMatrix
 from twinwatch.twin.traffic_matrix.tomogravity import DEFAULT_LAMBDA, DEFAULT_REL_NOISE, matrix_from_counters
 
-__all__ = ["DEFAULT_PRIOR_FLOOR", "matrix_fitted_to_counters"]
+__all__ = ["DEFAULT_PRIOR_FLOOR", "MAX_PRIOR_BPS", "matrix_fitted_to_counters"]
 
 DEFAULT_PRIOR_FLOOR = 0.01
 """Pairs without prior traffic start at this fraction of the prior's mean non-zero pair rate."""
+
+MAX_PRIOR_BPS = 1e15
+"""A prior rate above this (1 Pb/s, beyond any link) is no measurement: it counts as no prior traffic."""
 
 
 def matrix_fitted_to_counters(
@@ -66,8 +69,9 @@ def matrix_fitted_to_counters(
     Parameters
     ----------
     prior
-        A :class:`TrafficMatrix`, a ``(C, N, N)`` per-class or an ``(N, N)`` pair array, bit/s (NaN and negative
-        values count as zero). An ``(N, N)`` prior puts every rate in ``default_class``.
+        A :class:`TrafficMatrix`, a ``(C, N, N)`` per-class or an ``(N, N)`` pair array, bit/s (NaN, negative
+        and absurd values, above :data:`MAX_PRIOR_BPS`, count as zero). An ``(N, N)`` prior puts every rate in
+        ``default_class``.
     routing, link_bps
         The window's ``(E, P)`` routing matrix and ``(E,)`` measured link loads (bit/s, NaN: not measured), as
         :func:`~twin.traffic_matrix.matrix_from_counters` takes them.
@@ -97,7 +101,7 @@ def matrix_fitted_to_counters(
         raise TrafficMatrixError(f"prior: shape {rate.shape}, expected ({n}, {n}) or ({N_CLASSES}, {n}, {n})")
     if not floor >= 0:
         raise TrafficMatrixError(f"floor: {floor!r} must be >= 0")
-    rate = np.where(np.isfinite(rate) & (rate > 0), rate, 0.0)
+    rate = np.where((rate > 0) & (rate <= MAX_PRIOR_BPS), rate, 0.0)  # NaN compares false
     src, dst = routing.pairs()
     by_class = rate[:, src, dst]  # (C, P)
     pair = by_class.sum(axis=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -88,6 +90,10 @@ def test_bad_priors_are_refused_or_give_nothing() -> None:
     assert matrix_fitted_to_counters(np.zeros((6, 6)), rm, load, start=0.0, end=1.0) is None
     assert matrix_fitted_to_counters(np.full((6, 6), np.nan), rm, load, start=0.0, end=1.0) is None
     assert matrix_fitted_to_counters(-np.ones((6, 6)), rm, load, start=0.0, end=1.0) is None
+    for absurd in (np.inf, 1e300):  # beyond any link: no measurement (and no overflow on the way)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert matrix_fitted_to_counters(np.full((6, 6), absurd), rm, load, start=0.0, end=1.0) is None
     with pytest.raises(TrafficMatrixError, match="prior: shape"):
         matrix_fitted_to_counters(np.ones((5, 5)), rm, load, start=0.0, end=1.0)
     with pytest.raises(TrafficMatrixError, match="default_class"):
