@@ -199,8 +199,9 @@ def test_expected_records_are_json(run: dict[str, Any]) -> None:
 
 
 def test_flow_measured_windows_are_predicted_again_at_the_traffics_upper_estimate(run: dict[str, Any]) -> None:
-    # goflow2 windows: a matrix from sampled flow records, uncertain; the twin's second answer at the upper
-    # estimate carries at least as much load on every link and more on some; counter-fitted windows get none
+    # goflow2 windows: the sampled records' matrix fitted to the counters, with the fit's uncertainty; the twin's
+    # second answer at the upper estimate carries at least as much load on every link and more on some; windows
+    # without records of their own get none
     from twinwatch.detectors.traffic import routed_load_sd_bps
 
     full = [w for w in run["out"].windows if w.snapshot is not None]
