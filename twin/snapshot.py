@@ -671,10 +671,7 @@ class SnapshotBuilder:
                 if pb.shape not in ((m.n_nodes, m.n_nodes), (N_CLASSES, m.n_nodes, m.n_nodes)):
                     raise ValueError(f"prior_bps: shape {pb.shape}, expected ({m.n_nodes}, {m.n_nodes}) or "
                                      f"(C, {m.n_nodes}, {m.n_nodes}) with C = {N_CLASSES} for {m.name!r}")
-                if self.matrix_classes == "best-effort" and pb.ndim == 3:
-                    pb = np.nansum(pb, axis=0)
-                tm = matrix_fitted_to_counters(pb, rm, tx, start=start, end=end, floor=self.prior_floor,
-                                               default_class=default_class)
+                tm = self._fit(pb, rm, tx, start, end, default_class)
             if tm is None:
                 tm, _ = matrix_from_counters(rm, tx, start=start, end=end,
                                              tos_shares=np.eye(N_CLASSES)[default_class])
@@ -698,10 +695,15 @@ class SnapshotBuilder:
             source = "mixed"
         fitted = None
         if self.flow_matrix == "fitted" and np.isfinite(tx[up]).any():
-            prior = tm.total_bps() if self.matrix_classes == "best-effort" else tm
-            fitted = matrix_fitted_to_counters(prior, self._routing_matrix(up), tx, start=start, end=end,
-                                               floor=self.prior_floor, default_class=default_class)
+            fitted = self._fit(tm, self._routing_matrix(up), tx, start, end, default_class)
         return (tm if fitted is None else fitted), source, agg, pkt_bits, tm
+
+    def _fit(self, prior: TrafficMatrix | np.ndarray, rm: RoutingMatrix, tx: np.ndarray, start: float, end: float,
+             default_class: int) -> TrafficMatrix | None:
+        """``prior`` fitted to the counters ``tx`` with the builder's floor and class split."""
+        return matrix_fitted_to_counters(prior, rm, tx, start=start, end=end, floor=self.prior_floor,
+                                         default_class=default_class,
+                                         keep_classes=self.matrix_classes == "records")
 
     def _scenario(
         self, routing: Routing, rf: Any, d: Any, extra: np.ndarray, need: np.ndarray, probe_sc_path: np.ndarray,

@@ -61,6 +61,7 @@ def matrix_fitted_to_counters(
     end: float,
     floor: float = DEFAULT_PRIOR_FLOOR,
     default_class: int = 0,
+    keep_classes: bool = True,
     lam: float = DEFAULT_LAMBDA,
     rel_noise: float = DEFAULT_REL_NOISE,
 ) -> TrafficMatrix | None:
@@ -81,6 +82,9 @@ def matrix_fitted_to_counters(
         Pairs the prior has at zero start at ``floor`` times its mean non-zero pair rate (0: they stay at zero).
     default_class
         The class of an ``(N, N)`` prior's traffic, and of all traffic when the prior has no class split.
+    keep_classes
+        ``False``: every fitted rate in ``default_class`` whatever the prior's split (one flow per pair for
+        the twin).
     lam, rel_noise
         Tomogravity's regularisation and the counters' relative noise.
 
@@ -91,6 +95,8 @@ def matrix_fitted_to_counters(
     """
     n = routing.n_nodes
     rate = np.asarray(prior.rate_bps if isinstance(prior, TrafficMatrix) else prior, dtype=np.float64)
+    if rate.shape == (N_CLASSES, n, n) and not keep_classes:
+        rate = np.where((rate > 0) & (rate <= MAX_PRIOR_BPS), rate, 0.0).sum(axis=0)
     if rate.shape == (n, n):
         if not 0 <= default_class < N_CLASSES:
             raise TrafficMatrixError(f"default_class: {default_class} is not in 0..{N_CLASSES - 1}")

@@ -82,6 +82,12 @@ def test_a_pair_array_prior_goes_to_the_default_class_and_a_zero_floor_keeps_uns
     again = matrix_fitted_to_counters(TrafficMatrix.build(as_matrix, start=0.0, end=10.0), rm, rm.load_bps(pair),
                                       start=0.0, end=10.0, floor=0.0)
     np.testing.assert_allclose(again.rate_bps, tm.rate_bps)
+    # a per-class prior with its classes dropped fits like its pair totals, all in the default class
+    split = np.zeros((N_CLASSES, n, n))
+    split[0], split[1] = 0.25 * prior, 0.75 * prior
+    one = matrix_fitted_to_counters(split, rm, rm.load_bps(pair), start=0.0, end=10.0, floor=0.0, default_class=2,
+                                    keep_classes=False)
+    np.testing.assert_allclose(one.rate_bps, tm.rate_bps)
 
 
 def test_bad_priors_are_refused_or_give_nothing() -> None:
