@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -143,6 +144,19 @@ def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "
     return out, tail[0]
 
 
+def twin_variants(specs: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """``NAME=OPTIONS`` specs as ``(name, options)`` (options split as a shell would); refuses an empty or repeated
+    name and a name that is not a plain word (it names files in the run directory)."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for spec in specs:
+        name, sep, opts = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not all(c.isalnum() or c in "-_." for c in name) or name in dict(out):
+            raise SystemExit(f"--twin-variant {spec!r}: want NAME=OPTIONS with a new NAME of letters, digits, '-_.'")
+        out.append((name, tuple(shlex.split(opts))))
+    return out
+
+
 def score_file(run: Path, alerts: Path, model: Any, alpha: float,
                scored_ids: set[str] | None = None) -> ScoreReport:
     """Score one detector's alerts of one run (labels + alerts; the model only for the entity count).
@@ -249,15 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--twin-alphas", nargs="+", type=float, default=[], metavar="A",
                     help="also replay the twin at these levels and score each as detector 'twin@A' against its own "
                          "A (the operator's trade-off between sensitivity and false alarms)")
+    ap.add_argument("--twin-variant", dest="twin_variants", action="append", default=[], metavar="NAME=OPTIONS",
+                    help="also replay the twin with more `twinwatch replay` options and score it as detector "
+                         "'twin+NAME', e.g. --twin-variant 'best-effort=--matrix-classes best-effort' (repeatable)")
     ap.add_argument("--twin-tm-range", action="store_true",
-                    help="also replay the twin with `--tm-range` (the traffic matrix's uncertainty widens the expected "
-                         "range) and score it as detector 'twin+tm-range'")
+                    help="shorthand for --twin-variant 'tm-range=--tm-range' (the traffic matrix's uncertainty "
+                         "widens the expected range)")
     ap.add_argument("--twin-records-matrix", action="store_true",
-                    help="also replay the twin with `--flow-matrix records` (flow-measured windows predicted from the "
-                         "records' own matrix, as before session 29) and score it as detector 'twin+records-matrix'")
+                    help="shorthand for --twin-variant 'records-matrix=--flow-matrix records' (flow-measured windows "
+                         "predicted from the records' own matrix, as before session 29)")
     ap.add_argument("--rules-dir", type=Path,
                     default=ROOT.parent / "shared" / "data" / "baselines" / "promql-anomaly-detection" / "rules")
     args = ap.parse_args(argv)
+    variants = twin_variants(args.twin_variants + ["tm-range=--tm-range"] * args.twin_tm_range
+                             + ["records-matrix=--flow-matrix records"] * args.twin_records_matrix)
     try:
         import torch
 
@@ -332,22 +351,14 @@ def main(argv: list[str] | None = None) -> int:
             notes[f"{run.name}/twin"] = note
             if out is not None:
                 files["twin"] = out
-            if args.twin_tm_range:
+            for vname, opts in variants:
                 t0 = time.perf_counter()
-                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse", name="twin-tm-range",
-                                     extra=("--tm-range",))
-                timings[f"{run.name}/twin+tm-range"] = time.perf_counter() - t0
-                notes[f"{run.name}/twin+tm-range"] = note
+                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse", name=f"twin-{vname}",
+                                     extra=opts)
+                timings[f"{run.name}/twin+{vname}"] = time.perf_counter() - t0
+                notes[f"{run.name}/twin+{vname}"] = note
                 if out is not None:
-                    files["twin+tm-range"] = out
-            if args.twin_records_matrix:
-                t0 = time.perf_counter()
-                out, note = run_twin(run, args.alpha, reuse_only=args.twin == "reuse", name="twin-records-matrix",
-                                     extra=("--flow-matrix", "records"))
-                timings[f"{run.name}/twin+records-matrix"] = time.perf_counter() - t0
-                notes[f"{run.name}/twin+records-matrix"] = note
-                if out is not None:
-                    files["twin+records-matrix"] = out
+                    files[f"twin+{vname}"] = out
             for a in args.twin_alphas:
                 t0 = time.perf_counter()
                 out, note = run_twin(run, a, reuse_only=args.twin == "reuse", name=f"twin.a{a:g}")

@@ -166,6 +166,10 @@ class ConformalCalibrator:
         is unknown (the twin-less mode seeds a Student-t grid). It fades like any pooled score.
     """
 
+    BUILD_SETTINGS: tuple[str, ...] = ("tail_fit",)
+    """Settings that shape no saved array (how p-values are read off the pool): a restored calibrator takes
+    this build's values for them (``stream/state.py``), so an upgrade's decision rule applies to a saved state."""
+
     def __init__(
         self,
         n_entities: int,
@@ -221,6 +225,7 @@ class ConformalCalibrator:
         self.z_tail = z_tail
         self.tail_fit = float(tail_fit)
         self._slots = self.bins + 2 * self.tail_bins + 2
+        self._centres = self._slot_centres()  # constant for the calibrator's life: bins, z_max, tails fixed above
         self.pool = pool
         r = len(self.regime_edges) + 1
         self.n_regimes = r
@@ -433,7 +438,7 @@ class ConformalCalibrator:
         """Per (group, regime): the threshold ``u`` with ``tail_fit`` pooled scores at or past it on the side
         ``sign`` (+1 upper, −1 lower) and the mean excess ``β`` of those scores past ``u``; ``u`` is NaN where the
         pool holds fewer than ``2·tail_fit`` scores (the empirical p-value stands there)."""
-        c = self._slot_centres()
+        c = self._centres
         pool = self._pool if sign < 0 else self._pool[..., ::-1]
         cs = c if sign < 0 else -c[::-1]  # distance grows towards the far end in both cases: work on -z
         cum = np.cumsum(pool, axis=2)
@@ -449,10 +454,14 @@ class ConformalCalibrator:
         return (u if sign < 0 else -u), beta
 
     # ------------------------------------------------------------------ API
-    def location_scale(self, regime: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def location_scale(self, regime: np.ndarray | None = None,
+                       min_scale: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(m, σ)``, each ``(n,)``: the entities' current shrunk location and scale of the residual in their
-        regime (default: regime 0), so that ``z = (s − m) / σ``; σ is NaN where the entity cannot be scored."""
+        regime (default: regime 0), so that ``z = (s − m) / σ``; σ is NaN where the entity cannot be scored and
+        at least ``min_scale`` (scalar or ``(n,)``, residual units, as in :meth:`p_values`) elsewhere."""
         m, sd, _ = self._location_scale(self._regime(regime, self.n_entities))
+        if min_scale is not None:
+            sd = np.where(np.isfinite(sd), np.fmax(sd, min_scale), np.nan)  # unscored entities stay NaN
         return m, sd
 
     def normalise(self, scores: np.ndarray, regime: np.ndarray | None = None,
@@ -460,9 +469,7 @@ class ConformalCalibrator:
         """``(n,)`` normalised scores ``z = (s − m) / max(σ, min_scale)`` with the entities' current statistics
         (NaN if unscored); ``min_scale`` (scalar or ``(n,)``, residual units) as in :meth:`p_values`."""
         s = self._check(scores)
-        m, sd = self.location_scale(regime)
-        if min_scale is not None:
-            sd = np.where(np.isfinite(sd), np.fmax(sd, min_scale), np.nan)  # unscored entities stay NaN
+        m, sd = self.location_scale(regime, min_scale)
         return np.asarray((s - m) / sd, dtype=np.float64)
 
     def p_values(self, scores: np.ndarray, regime: np.ndarray | None = None,

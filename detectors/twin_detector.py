@@ -338,7 +338,9 @@ class TwinDetector:
         node_prior = {"pool_prior": NODE_POOL_PRIOR, "prior_count": NODE_PRIOR_COUNT, "min_history": 12}
         # (dicts of per-KPI states: the service's state record saves and restores them, stream/state.py)
         self._node = {
-            "ingress_bps": state(n, half_life=32.0, **node_prior),  # follows the diurnal cycle (≈ 5 min healthy)
+            # follows the diurnal cycle (≈ 5 min healthy); one score per node a window: with many nodes the
+            # network-wide level lies past the pool's empirical tail, so p-values there come from a fitted tail
+            "ingress_bps": state(n, half_life=32.0, tail_fit=NODE_TAIL_FIT, **node_prior),
             # flow-bearing windows are sparse (one per flow export interval): decided window by window, and the
             # pool, one score per node and export, resolves the network-wide level only with a fitted tail
             "flow_export_bps": _KpiState(ConformalCalibrator(n, side="lower", half_life=64.0, tail_fit=NODE_TAIL_FIT,
@@ -408,9 +410,7 @@ class TwinDetector:
 
     def _bounds(self, cal: ConformalCalibrator, kpi: str, expected: np.ndarray,
                 capacity: np.ndarray | None, min_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        loc, sd = cal.location_scale()  # z = (s - loc) / max(sd, min_scale) per entity
-        if min_scale is not None:
-            sd = np.where(np.isfinite(sd), np.fmax(sd, min_scale), np.nan)
+        loc, sd = cal.location_scale(min_scale=min_scale)  # z = (s - loc) / max(sd, min_scale) per entity
         lo = _inverse(kpi, expected, loc - _Z_BOUND * sd, capacity)
         hi = _inverse(kpi, expected, loc + _Z_BOUND * sd, capacity)
         return lo, hi

@@ -32,7 +32,8 @@ persistence, alert book), a ``dict`` of those or of dataclasses whose fields hav
 JSON scalars, sets of scalars or tuples (e.g. links down), and dicts with tuple keys. Only scalars that a
 fresh detector has at zero or empty (counters such as the window count, the set of links down) are
 restored; the others (α, method, warm-up length) and the network model are configuration and come from
-the configuration at start. A detector may instead define ``state_bytes() -> bytes`` and
+the configuration at start; so do a part's ``BUILD_SETTINGS`` (settings that shape none of its saved arrays, e.g. a
+calibrator's ``tail_fit``). A detector may instead define ``state_bytes() -> bytes`` and
 ``restore_state(bytes)``.
 
 **A changed network model** (a link added or removed, a device retired, a probe planned) does not lose the
@@ -341,6 +342,8 @@ def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str
             raise StateError(f"{where}: detector part {path!r} cannot be read by this build's "
                              f"{type(cur).__name__} ({type(exc).__name__}: {exc}); it was written by another "
                              "version of the detector (start afresh: delete the state topic's records)") from None
+        for name in getattr(type(cur), "BUILD_SETTINGS", ()):  # this build's decision rule, the saved state's data
+            setattr(new, name, getattr(cur, name))
         per_entity = renumber is not None and hasattr(det, "entity_axis") and hasattr(new, "entity_axes")
         axis = det.entity_axis(path) if per_entity else None  # (a family's effective-tests fit is shared)
         if axis is not None and axis in renumber:  # type: ignore[operator]

@@ -242,6 +242,32 @@ def test_detector_counters_and_sets_survive_and_configuration_does_not_come_from
     assert fresh.alpha == 0.05  # the configuration wins over the state
 
 
+def test_a_calibrators_decision_settings_come_from_this_build_and_its_data_from_the_state() -> None:
+    """A state saved by a build whose ingress test had empirical tails restores into one with a fitted tail: the
+    pool and per-entity statistics are the saved ones, ``tail_fit`` is this build's (``BUILD_SETTINGS``)."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+    from twinwatch.stream.state import _detector_parts, _detector_restore
+    from twinwatch.twin.netmodel import load_network
+
+    old = TwinDetector(load_network("abilene"), alpha=0.01)
+    cal = old._node["ingress_bps"].cal
+    cal.tail_fit = 0.0  # as an earlier build made it
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        cal.update(rng.normal(20.0, 0.1, cal.n_entities))
+    parts, scalars = _detector_parts(old)
+    fresh = TwinDetector(load_network("abilene"), alpha=0.01)
+    built = fresh._node["ingress_bps"].cal.tail_fit
+    assert built > 0
+    _detector_restore(fresh, parts, scalars, "test")
+    got = fresh._node["ingress_bps"].cal
+    assert got.tail_fit == built
+    assert got.to_bytes() != cal.to_bytes()  # the setting differs ...
+    assert np.array_equal(got._pool, cal._pool) and np.array_equal(got._mean, cal._mean)  # ... the data do not
+    far = np.full(cal.n_entities, 25.0)
+    assert np.nanmax(got.p_values(far)) < np.nanmin(cal.p_values(far))  # and the build's rule reads them
+
+
 # ----------------------------------------------------------------------------- format 2, the cache, old records
 DATA = Path(__file__).parent / "data"
 
@@ -328,15 +354,21 @@ def test_a_version_1_record_still_restores() -> None:
     (meta_new, parts_new), (meta_old, parts_old) = _contents(again), _contents(old)
     assert set(parts_old) <= set(parts_new)
     # a calibrator of the old record comes back in this build's layout (tail bins beyond z_max, its overflow mass
-    # in the outermost slots: the same p-values): equal to the old blob read and written by this build
+    # in the outermost slots: the same p-values) and with this build's decision settings (BUILD_SETTINGS: the
+    # per-node tests' fitted tails): equal to the old blob read, given those settings and written by this build
     changed = {k for k in parts_old if parts_new[k] != parts_old[k]}
-    raw_old = decode(old)[1]
+    raw_old, raw_new = decode(old)[1], decode(again)[1]
+
+    def as_built(k: tuple[str, str, str]) -> object:
+        cal, built = ConformalCalibrator.from_bytes(raw_old[k]), ConformalCalibrator.from_bytes(raw_new[k])
+        for name in ConformalCalibrator.BUILD_SETTINGS:
+            setattr(cal, name, getattr(built, name))
+        return _content(cal.to_bytes())
     # the model part now also names the entities (so that a later model change can be carried over)
     model = ("abilene", "model", "")
     assert json.loads(raw_old[model]) == {k: v for k, v in json.loads(decode(again)[1][model]).items() if k != "names"}
     changed.discard(model)
-    assert changed and all(_content(ConformalCalibrator.from_bytes(raw_old[k]).to_bytes()) == parts_new[k]
-                           for k in changed)
+    assert changed and all(as_built(k) == parts_new[k] for k in changed)
     for net_name, scalars in meta_old["detector_scalars"].items():
         assert {k: meta_new["detector_scalars"][net_name].get(k) for k in scalars} == scalars
     assert set(map(tuple, meta_old["parts"])) <= set(map(tuple, meta_new["parts"]))
