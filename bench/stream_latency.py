@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--tm-range", choices=["on", "off"], default="off",
                     help="the second inference at the traffic's upper estimate on flow-measured windows (Pipeline "
                          "tm_range)")
-    ap.add_argument("--matrix-classes", choices=["records", "best-effort"], default="records",
+    ap.add_argument("--matrix-classes", choices=["records", "best-effort"], default="best-effort",
                     help="how counter-fitted matrices split each pair over the ToS classes (the service's "
                          "detection.matrix_classes)")
     ap.add_argument("--out", type=Path, default=Path("bench/notes/stream_latency.json"))

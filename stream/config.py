@@ -162,7 +162,7 @@ class DetectionConfig:
     delay_resolution_s: float = 1e-5  # probes' delay resolution: queueing below it is not tested (seconds)
     tm_range: bool = False  # flow-measured windows: a second inference at the traffic's upper estimate widens the range
     flow_matrix: str = "fitted"  # flow-measured windows: the twin's matrix, "fitted" to the counters or the "records'"
-    matrix_classes: str = "records"  # counter-fitted matrices: classes as the flow records split them, or "best-effort"
+    matrix_classes: str = "best-effort"  # counter-fitted matrices: one class, or "records" (as the flow records split)
 
 
 @dataclass(frozen=True)

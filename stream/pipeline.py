@@ -423,8 +423,9 @@ class Pipeline:
         window's counters) or ``"records"`` (their own matrix);
         :attr:`twinwatch.twin.snapshot.SnapshotBuilder.flow_matrix`.
     matrix_classes
-        How a counter-fitted matrix splits each pair over the ToS classes: ``"records"`` (as the flow records do)
-        or ``"best-effort"`` (one class: about a third of the twin's time on a three-class network);
+        How a counter-fitted matrix splits each pair over the ToS classes: ``"best-effort"`` (default; one
+        class: about a third of the twin's time on a three-class network) or ``"records"`` (as the flow records
+        do);
         :attr:`twinwatch.twin.snapshot.SnapshotBuilder.matrix_classes`.
 
     Flow records (``goflow2``) are kept per network (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`)
@@ -439,7 +440,7 @@ class Pipeline:
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
                  blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted",
-                 matrix_classes: str = "records") -> None:
+                 matrix_classes: str = "best-effort") -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
         if blas_threads is not None and blas_threads < 1:

@@ -108,6 +108,7 @@ from twinwatch.twin.traffic_matrix import (
 )
 
 __all__ = [
+    "DEFAULT_MATRIX_CLASSES",
     "DEFAULT_PKT_SIZE_BITS",
     "FLOW_MATRICES",
     "LINK_STATE_KPIS",
@@ -135,6 +136,8 @@ FLOW_MATRICES = ("fitted", "records")
 
 MATRIX_CLASSES = ("records", "best-effort")
 """How a counter-fitted matrix splits each pair over the ToS classes (:attr:`SnapshotBuilder.matrix_classes`)."""
+DEFAULT_MATRIX_CLASSES = "best-effort"
+"""The default of every ``matrix_classes`` (builder, pipeline, ``detection.matrix_classes``, ``twinwatch replay``)."""
 
 LINK_STATE_RULES = ("any", "last")
 """How a window's link-state reports decide a link's state (see the module docstring)."""
@@ -360,10 +363,12 @@ class SnapshotBuilder:
         missed then send nothing).
     matrix_classes
         How a matrix fitted to the counters splits each pair over the ToS classes (:data:`MATRIX_CLASSES`):
-        ``"records"`` (default), as the flow records split it (a pair without records: as all of them do), so
-        a network with per-class queues is predicted per class; ``"best-effort"``, every rate in the class of
-        DSCP 0: one twin flow per pair instead of one per pair and class, about a third of the twin's time on
-        a three-class network, at the price of the classes (``BENCHMARKS.md``, "The service pipeline").
+        ``"best-effort"`` (default, :data:`DEFAULT_MATRIX_CLASSES`), every rate in the class of DSCP 0: one
+        twin flow per pair, so about a third of the twin's time on a three-class network (``BENCHMARKS.md``,
+        "The service pipeline"); ``"records"``, as the flow records split it (a pair without records: as all
+        of them do), so a network with per-class queues is predicted per class. Scored side by side on held-out
+        runs (seeds 3401 / 3501, ``bench/notes/detect_eval.md``, session 30): the same detections, alerts and
+        false alarms on every run, so the faster one is the default.
     """
 
     model: NetworkModel
@@ -379,7 +384,7 @@ class SnapshotBuilder:
     link_state_hold_s: float | None = None
     prior_floor: float = DEFAULT_PRIOR_FLOOR
     flow_matrix: str = "fitted"
-    matrix_classes: str = "records"
+    matrix_classes: str = "best-effort"  # DEFAULT_MATRIX_CLASSES
     _cache: OrderedDict[bytes, tuple[Routing, RoutingMatrix | None]] = field(
         default_factory=OrderedDict, init=False, repr=False)
     #: per link end and leaf (4 e + 2 end + admin; end 0: source, 1: destination): time (epoch s) and value of

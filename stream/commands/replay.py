@@ -88,7 +88,7 @@ def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any
                lateness_s: float, batch: int = 2000, detection: dict[str, Any] | None = None,
                alerts_sink: Any = None, dlq_sink: Any = None, expected_sink: Any = None,
                keep_windows: bool = False, tm_range: bool = False, flow_matrix: str = "fitted",
-               matrix_classes: str = "records") -> ReplayResult:
+               matrix_classes: str = "best-effort") -> ReplayResult:
     """Run the captures through :class:`~stream.pipeline.Pipeline`; write to the sinks as the service would."""
     from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
 
@@ -374,11 +374,12 @@ EXAMPLES
               help="On windows measured by flow records, the twin predicts from the records' matrix fitted to the "
                    "window's link counters (fitted) or from the records' own matrix (records; pairs the sampling "
                    "missed then send nothing). The service's detection.flow_matrix.")
-@click.option("--matrix-classes", type=click.Choice(["records", "best-effort"]), default="records",
+@click.option("--matrix-classes", type=click.Choice(["records", "best-effort"]), default="best-effort",
               show_default=True,
-              help="How a matrix fitted to the counters splits each pair over the ToS classes: as the flow records "
-                   "do (records), or all in DSCP 0's class (best-effort: one twin flow per pair, about a third of "
-                   "the twin's time on a three-class network). The service's detection.matrix_classes.")
+              help="How a matrix fitted to the counters splits each pair over the ToS classes: all in DSCP 0's "
+                   "class (best-effort: one twin flow per pair, about a third of the twin's time on a three-class "
+                   "network; the same detections where both were scored) or as the flow records do (records: "
+                   "per-class expectations). The service's detection.matrix_classes.")
 def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out: Path, dlq: Path | None,
            expected: Path | None, report: Path | None, labels: Path | None, window_s: float, lateness_s: float,
            model: str, checkpoint: Path | None, alpha: float, batch: int, tm_range: bool, flow_matrix: str,

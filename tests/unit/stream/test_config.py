@@ -60,12 +60,35 @@ def test_the_flow_windows_matrix_is_fitted_to_the_counters_unless_told_otherwise
     with pytest.raises(ConfigError, match=r"detection\.flow_matrix.*fitted, records"):
         load_config(f, env={})
     f.write_text("detection: {alpha: 0.01}\n")
-    assert load_config(f, env={}).detection.matrix_classes == "records"
-    env = {"TWINWATCH_DETECTION__MATRIX_CLASSES": "best-effort"}
-    assert load_config(f, env=env).detection.matrix_classes == "best-effort"
+    assert load_config(f, env={}).detection.matrix_classes == "best-effort"
+    env = {"TWINWATCH_DETECTION__MATRIX_CLASSES": "records"}
+    assert load_config(f, env=env).detection.matrix_classes == "records"
     f.write_text("detection: {matrix_classes: dscp}\n")
     with pytest.raises(ConfigError, match=r"detection\.matrix_classes.*records, best-effort"):
         load_config(f, env={})
+
+
+def test_every_matrix_classes_default_is_the_one_scored() -> None:
+    """The config, the replay command, the pipeline and the snapshot builder default to
+    ``DEFAULT_MATRIX_CLASSES`` (the config and the command keep literals so that ``--help`` does not import the
+    twin: they must not drift)."""
+    import dataclasses
+    import inspect
+
+    from twinwatch.stream.commands.replay import replay, run_replay
+    from twinwatch.stream.config import DetectionConfig
+    from twinwatch.stream.pipeline import Pipeline
+    from twinwatch.twin.snapshot import DEFAULT_MATRIX_CLASSES, MATRIX_CLASSES, SnapshotBuilder
+
+    assert DEFAULT_MATRIX_CLASSES in MATRIX_CLASSES
+    option = next(o for o in replay.params if o.name == "matrix_classes")
+    assert sorted(option.type.choices) == sorted(MATRIX_CLASSES)
+    got = {"config": {f.name: f.default for f in dataclasses.fields(DetectionConfig)}["matrix_classes"],
+           "replay --matrix-classes": option.default,
+           "run_replay": inspect.signature(run_replay).parameters["matrix_classes"].default,
+           "Pipeline": inspect.signature(Pipeline).parameters["matrix_classes"].default,
+           "SnapshotBuilder": {f.name: f.default for f in dataclasses.fields(SnapshotBuilder)}["matrix_classes"]}
+    assert got == dict.fromkeys(got, DEFAULT_MATRIX_CLASSES)
 
 
 def test_sasl_scram_with_password_file(tmp_path: Path) -> None:

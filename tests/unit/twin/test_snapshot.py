@@ -188,9 +188,10 @@ def test_traffic_from_flow_records_and_from_counters() -> None:
 
 def test_flow_records_with_counters_give_the_twin_their_matrix_fitted_to_the_counters() -> None:
     """Sampled records see a -> d (best effort) and d -> e (voice) but miss b -> c; the counters carry all three.
-    The twin predicts from the records' pairs and classes at the counters' loads, every pair sending, as on a
-    window that has only the counters and these records as its prior; the records' own matrix and the loads it
-    routes stay in the snapshot for the detectors that compare them with the counters."""
+    The twin predicts from the records' pairs (and, with ``matrix_classes="records"``, their classes) at the
+    counters' loads, every pair sending, as on a window that has only the counters and these records as its
+    prior; the records' own matrix and the loads it routes stay in the snapshot for the detectors that compare
+    them with the counters."""
     model = _model()
     n, li = model.node_index, model.link_index
     truth = {("a", "d"): 8e7, ("b", "c"): 2e7, ("d", "e"): 1e7}
@@ -205,7 +206,7 @@ def test_flow_records_with_counters_give_the_twin_their_matrix_fitted_to_the_cou
     flows = {"src_node": np.array([n["a"], n["d"]]), "dst_node": np.array([n["d"], n["e"]]),
              "bytes_count": by, "packets_count": by / 1000.0, "flow_start_s": np.full(2, WINDOW[0]),
              "flow_end_s": np.full(2, WINDOW[1]), "sampling_rate": np.array([100, 100]), "dscp": np.array([0, 46])}
-    snap = build_snapshot(model, *WINDOW, rows, flows=flows)
+    snap = build_snapshot(model, *WINDOW, rows, flows=flows, matrix_classes="records")
     assert snap.tm_source == "flows"
     measured = snap.measured_traffic
     assert measured.total_bps()[n["a"], n["d"]] == pytest.approx(8e7 * 1.09)  # the records' own matrix
@@ -232,7 +233,7 @@ def test_flow_records_with_counters_give_the_twin_their_matrix_fitted_to_the_cou
     assert snap.measured_link_bps[li["b->a"]] - probes[li["b->a"]] == pytest.approx(0.0)
     assert snap.measured_link_sd_bps[li["a->b"]] > 0 and snap.measured_link_sd_bps[li["b->a"]] == 0.0
     # a window with only these counters and the records as its prior gives the twin the same matrix
-    later = build_snapshot(model, *WINDOW, rows, prior_bps=measured.rate_bps)
+    later = build_snapshot(model, *WINDOW, rows, prior_bps=measured.rate_bps, matrix_classes="records")
     assert later.tm_source == "counters"
     np.testing.assert_allclose(later.traffic.rate_bps, tm.rate_bps, rtol=1e-9, atol=1e-3)
     assert later.scenario.n_flows == sc.n_flows
@@ -244,12 +245,12 @@ def test_flow_records_with_counters_give_the_twin_their_matrix_fitted_to_the_cou
     np.testing.assert_allclose(records.measured_link_bps, snap.measured_link_bps, rtol=0, atol=5e4)
     with pytest.raises(ValueError, match="flow_matrix 'sampled' is not one of"):
         build_snapshot(model, *WINDOW, rows, flows=flows, flow_matrix="sampled")
-    # one class for every counter-fitted pair on request (one twin flow per pair): the same fit, the same pairs
-    one = build_snapshot(model, *WINDOW, rows, flows=flows, matrix_classes="best-effort")
+    # one class for every counter-fitted pair (the default: one twin flow per pair): the same fit, the same pairs
+    one = build_snapshot(model, *WINDOW, rows, flows=flows)
     np.testing.assert_allclose(one.traffic.total_bps(), tm.total_bps(), rtol=1e-9, atol=1e-3)
     assert one.traffic.rate_bps[[0, 1]].sum() == 0.0  # all in DSCP 0's class
     assert one.scenario.n_flows < sc.n_flows  # d -> e's voice traffic no longer a flow of its own
-    later_one = build_snapshot(model, *WINDOW, rows, prior_bps=measured.rate_bps, matrix_classes="best-effort")
+    later_one = build_snapshot(model, *WINDOW, rows, prior_bps=measured.rate_bps)
     np.testing.assert_allclose(later_one.traffic.rate_bps, one.traffic.rate_bps, rtol=1e-9, atol=1e-3)
     with pytest.raises(ValueError, match="matrix_classes 'all' is not one of"):
         build_snapshot(model, *WINDOW, rows, flows=flows, matrix_classes="all")
