@@ -67,7 +67,11 @@ def test_a_per_class_prior_keeps_each_pairs_classes() -> None:
     a_, c_ = m.node_index["a"], m.node_index["c"]
     prior = np.zeros((3, m.n_nodes, m.n_nodes))
     prior[0, a_, c_], prior[1, a_, c_] = 2e8, 6e8  # a -> c: a quarter voice, three quarters class 1
-    t = SnapshotBuilder(m).build(0.0, 10.0, rows, prior_bps=prior).traffic
+    t = SnapshotBuilder(m, matrix_classes="records").build(0.0, 10.0, rows, prior_bps=prior).traffic
     assert t.total_bps()[a_, c_] > 0.9e9
     assert t.rate_bps[0, a_, c_] / t.total_bps()[a_, c_] == pytest.approx(0.25)
     assert t.rate_bps[1, a_, c_] / t.total_bps()[a_, c_] == pytest.approx(0.75)
+    # by default (best-effort) the same fit puts the pair in one class, DSCP 0's
+    one = SnapshotBuilder(m).build(0.0, 10.0, rows, prior_bps=prior).traffic
+    np.testing.assert_allclose(one.total_bps(), t.total_bps(), rtol=1e-9, atol=1e-3)
+    assert one.rate_bps[[0, 1], a_, c_].sum() == 0.0
