@@ -195,9 +195,10 @@ class TwinDetector:
     With ``combine=False`` the per-window rejections feed a k-of-m :class:`Persistence` instead (the
     oldest behaviour: far fewer false alarms than ``alpha``, less sensitive).
 
-    ``traffic_hold_windows`` (default 1; 0: off) holds the two matrix-derived per-node tests (destination
-    ingress, flows against counters) while a network fault of this network fires in this window or is open,
-    and for ``traffic_hold_windows − 1`` windows after: the counter-estimated matrix assumes the model's routing
+    ``traffic_hold_windows`` (default 1; 0: off) holds the traffic tests (destination ingress, flows against
+    counters, and, since session 30, link utilisation above the twin) while a network fault of this network
+    fires in this window or is open, and for ``traffic_hold_windows − 1`` windows after: the counter-estimated
+    matrix assumes the model's routing
     and intact links, so an unknown metric change or a lossy link moves its node totals and these tests fire
     on the fault's side effects (a metric change moved the estimated traffic towards three or four nodes at
     once on the development runs). An alert open for more than ``traffic_hold_max_windows`` (default 30)
@@ -525,13 +526,18 @@ class TwinDetector:
                          np.asarray(snapshot.completeness.silent_devices, dtype=object))
         sound = ~np.isin(self._link_ids, np.asarray(snapshot.links_down, dtype=object))
         sound &= ~silent[m.link_src] & ~silent[m.link_dst]
-        for kpi, (o, x, c) in link_tests.items():
+        # the utilisation family's bounds before this window's update: the bits/s test reports them
+        util_lo, util_hi = self._bounds(self._link["utilization"].cal, "utilization", util_exp, None,
+                                        link_tm["utilization"])
+
+        def link_family(kpi: str, hold: bool = False) -> None:
+            o, x, c = link_tests[kpi]
             st = self._link[kpi]
             res = residual("utilization" if kpi == "tx_bps" else kpi, o, x, capacity=c)
-            p, flagged, change = self._step(st, res, learn=sound, widen=link_tm[kpi])
+            p, _, change = self._step(st, res, learn=sound, hold=hold, widen=link_tm[kpi])
             if kpi == "tx_bps":
                 o, x = o * cap, x * cap
-                lo, hi = link_out["utilization"]["lower"] * cap, link_out["utilization"]["upper"] * cap
+                lo, hi = util_lo * cap, util_hi * cap
                 link_out["tx_bps_low"] = {"score": 1.0 - p}
             else:
                 lo, hi = self._bounds(st.cal, kpi, x, c, link_tm[kpi])
@@ -546,16 +552,14 @@ class TwinDetector:
                                         start=start, kind=kind, observed=float(o[i]), expected=float(x[i]),
                                         bounds=(float(lo[i]), float(hi[i])), p_value=float(p[i]),
                                         suspects=[{"link": lid, "score": 1.0}], explanation=why))
-            resolved += [(net, "link", m.link_ids[i], kpi) for i in np.flatnonzero(change.resolved).tolist()]
+            resolved.extend((net, "link", m.link_ids[i], kpi) for i in np.flatnonzero(change.resolved).tolist())
             for i in np.flatnonzero(change.active).tolist():
                 series[f"link:{m.link_ids[i]}:{kpi}"] = {"observed": float(o[i]), "expected": float(x[i]),
                                                          "lower": float(lo[i]), "upper": float(hi[i])}
-        # rates and delay of links for the gauges (tested through utilization and loss)
-        low_score = link_out.pop("tx_bps_low")["score"]
-        link_out["tx_bps"] = {"observed": tx_bps, "expected": util_exp * cap,
-                              "lower": link_out["utilization"]["lower"] * cap,
-                              "upper": link_out["utilization"]["upper"] * cap,
-                              "score": np.fmax(link_out["utilization"]["score"], low_score)}
+
+        # the network-fault families first; utilisation, a traffic test, after them (it is held like the others)
+        link_family("loss_ratio")
+        link_family("tx_bps")
         link_out["drop_pps"] = {"observed": drop, "expected": drop_exp, "lower": nan, "upper": nan,
                                 "score": link_out["loss_ratio"]["score"]}
         link_out["delay_s"] = {"observed": obs.get("delay_s", nan), "expected": nan, "lower": nan, "upper": nan,
@@ -663,10 +667,17 @@ class TwinDetector:
         if self.traffic_hold_windows and (any(a.kind == "degradation" for a in fired) or any(
                 a.kind == "degradation" and a.network == net and a.start >= recent for a in self.book.open_alerts)):
             self._last_fault_window = self.windows
-        f_, r_ = self._traffic(snapshot, tx_bps,
-                               hold=self.windows - self._last_fault_window < self.traffic_hold_windows)
+        traffic_hold = self.windows - self._last_fault_window < self.traffic_hold_windows
+        f_, r_ = self._traffic(snapshot, tx_bps, hold=traffic_hold)
         fired += f_
         resolved += r_
+        link_family("utilization", hold=traffic_hold)
+        # rates of links for the gauges (tested through utilization, both sides)
+        low_score = link_out.pop("tx_bps_low")["score"]
+        link_out["tx_bps"] = {"observed": tx_bps, "expected": util_exp * cap,
+                              "lower": link_out["utilization"]["lower"] * cap,
+                              "upper": link_out["utilization"]["upper"] * cap,
+                              "score": np.fmax(link_out["utilization"]["score"], low_score)}
         paths_per_link = np.bincount(sc.path_links, weights=np.repeat(path_flag_any, np.diff(sc.path_ptr)),
                                      minlength=e)
         # an alert on an entity the network model no longer has (the model changed across a restart) can

@@ -324,6 +324,38 @@ def test_matrix_tests_are_held_while_a_network_fault_is_open(hold: int) -> None:
         assert ingress and all(50 <= w <= 57 for w in ingress)
 
 
+@pytest.mark.parametrize("hold", [1, 0])
+def test_link_utilisation_above_the_twin_is_held_like_the_other_traffic_tests(hold: int) -> None:
+    """Utilisation above the twin is a traffic anomaly (traffic the twin's matrix does not have); while a network
+    fault is open (probe loss on a->c from window 140) traffic seen off the model's routes is more likely that
+    fault's side effect (a link down, an unknown metric), so the test is held as the per-node ones are: the surge
+    towards c (windows 150-155, links into c well above what the twin expects) fires no utilisation alert then, and
+    does with ``traffic_hold_windows=0``. The degradation fires either way. (The pool of six links needs some 150
+    windows to resolve p-values of a few 1e-3.)"""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(22)
+    base = {(0, 1): 1e9, (0, 2): 2e9, (1, 2): 1e9, (2, 0): 1.5e9, (1, 0): 5e8, (2, 1): 8e8}  # as _window's
+    util = np.array([base[(int(s), int(d))] for s, d in zip(model.link_src, model.link_dst)]) / model.link_capacity_bps
+    det = TwinDetector(model, alpha=0.01, traffic_hold_windows=hold)
+    fired: list[tuple[int, Alert]] = []
+    for w in range(170):
+        snap = _window(model, w, rng, surge_c=4.0 if 150 <= w < 156 else 1.0, loss_ac=0.3 if w >= 140 else 0.0)
+        pred = _queueing_prediction(snap, 2e-5)
+        pred.link_utilization[:] = util  # the twin expects the usual loads
+        pred.link_loss_ratio[:] = 0.0
+        fired += [(w, c.alert) for c in det.detect(snap, pred).changes if c.action == "firing"]
+    assert any(a.kpi == "probe_loss" and a.kind == "degradation" and w < 150 for w, a in fired)
+    utilisation = [(w, a) for w, a in fired if a.kpi == "utilization"]
+    if hold:
+        assert utilisation == []
+    else:
+        assert utilisation and all(150 <= w <= 157 for w, _ in utilisation)
+        assert {a.entity_id for _, a in utilisation} <= {"a->c", "b->c"}
+        assert all(a.kind == "traffic_anomaly" and not a.pages for _, a in utilisation)
+
+
 def test_matrix_tests_resume_once_the_hold_has_passed() -> None:
     """A fault that ended long before the surge does not hold it: the surge fires as without any fault."""
     from twinwatch.detectors.twin_detector import TwinDetector
