@@ -55,7 +55,7 @@ from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES
 from twinwatch.twin.blas import blas_threads
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.netmodel import NetworkModel
-from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
+from twinwatch.twin.snapshot import DEFAULT_MATRIX_CLASSES, SnapshotBuilder, WindowSnapshot
 
 __all__ = [
     "DeadLetter",
@@ -440,7 +440,7 @@ class Pipeline:
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
                  blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted",
-                 matrix_classes: str = "best-effort") -> None:
+                 matrix_classes: str = DEFAULT_MATRIX_CLASSES) -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
         if blas_threads is not None and blas_threads < 1:

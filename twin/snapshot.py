@@ -384,7 +384,7 @@ class SnapshotBuilder:
     link_state_hold_s: float | None = None
     prior_floor: float = DEFAULT_PRIOR_FLOOR
     flow_matrix: str = "fitted"
-    matrix_classes: str = "best-effort"  # DEFAULT_MATRIX_CLASSES
+    matrix_classes: str = DEFAULT_MATRIX_CLASSES
     _cache: OrderedDict[bytes, tuple[Routing, RoutingMatrix | None]] = field(
         default_factory=OrderedDict, init=False, repr=False)
     #: per link end and leaf (4 e + 2 end + admin; end 0: source, 1: destination): time (epoch s) and value of
