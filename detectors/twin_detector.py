@@ -196,17 +196,17 @@ class TwinDetector:
     oldest behaviour: far fewer false alarms than ``alpha``, less sensitive).
 
     ``traffic_hold_windows`` (default 1; 0: off) holds the traffic tests (destination ingress, flows against
-    counters, and, since session 30, link utilisation above the twin) while a network fault of this network
-    fires in this window or is open, and for ``traffic_hold_windows − 1`` windows after: the counter-estimated
-    matrix assumes the model's routing and intact links, so an unknown metric change or a lossy link moves its
-    node totals and these tests fire on the fault's side effects (a metric change moved the estimated traffic
-    towards three or four nodes at once on the development runs). An alert open for more than
-    ``traffic_hold_max_windows`` (default 30) windows since its onset no longer holds them, so a known, unfixed
-    fault does not blind the traffic tests for good. Measured (``bench/notes/detect_eval.md``, session 9, development recordings): with 1 the
-    unmatched ``traffic_anomaly`` alerts of metric changes went (traffic-surge precision 0.63 → 0.88,
-    unmonitored traffic 0.60 → 0.86 on seeds 1001/1101) at the cost of an unmonitored-traffic episode or two
-    that began while an unrelated fault was open; longer holds (3, 6) lost more of those (session 7 measured 6
-    against the detector of the time: recall 0.81 → 0.78).
+    counters, and, since session 30, link utilisation above the twin) while a network fault of this network fires in
+    this window or is open, and for ``traffic_hold_windows − 1`` windows after: the counter-estimated matrix assumes
+    the model's routing and intact links, so an unknown metric change or a lossy link moves its node totals and
+    these tests fire on the fault's side effects (a metric change moved the estimated traffic towards three or four
+    nodes at once on the development runs). An alert open for more than ``traffic_hold_max_windows`` (default 30)
+    windows since its onset no longer holds them, so a known, unfixed fault does not blind the traffic tests for
+    good. Measured (``bench/notes/detect_eval.md``, session 9, development recordings): with 1 the unmatched
+    ``traffic_anomaly`` alerts of metric changes went (traffic-surge precision 0.63 → 0.88, unmonitored traffic 0.60
+    → 0.86 on seeds 1001/1101) at the cost of an unmonitored-traffic episode or two that began while an unrelated
+    fault was open; longer holds (3, 6) lost more of those (session 7 measured 6 against the detector of the time:
+    recall 0.81 → 0.78).
 
     Links whose telemetry reports them down (``snapshot.links_down``) raise a ``link_state`` alert
     (informational: it never pages as a network fault), resolved when the link is back up.
