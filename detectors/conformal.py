@@ -163,20 +163,10 @@ class ConformalCalibrator:
     pool_prior
         Normalised scores (unit scale) that seed every pool with ``prior_count`` scores (default
         256) without a prior on location/scale: a cold-start reference for series whose raw scale
-        is unknown (the twin-less mode seeds a Student-t grid). It fades like any pooled score, and
-        faster with ``prior_fade``.
-    prior_fade
-        0 (default): ``pool_prior`` fades only with the pool's forgetting (``pool_size``). ``k > 0``: it also
-        gives way to the real scores as they arrive, its remaining weight multiplied by ``exp(−n/k)`` for every
-        ``n`` scores pooled in its regime (about a third of it left after ``k`` real scores). A heavy-tailed
-        cold-start reference is what lets a sparse family reach the network-wide level in its first hours;
-        kept at full weight for good it would set the pool's tail (and the fitted tail's ``β``) long after the
-        real scores could: on a 53-router network after 4 h, 13,000 real flows-against-counters scores with
-        a near-Gaussian lower tail shared the pool with the 4,096 Student-t(3) prior scores, which made up
-        nearly all of it below ``z = −4``.
+        is unknown (the twin-less mode seeds a Student-t grid). It fades like any pooled score.
     """
 
-    BUILD_SETTINGS: tuple[str, ...] = ("tail_fit", "prior_fade")
+    BUILD_SETTINGS: tuple[str, ...] = ("tail_fit",)
     """Settings that shape no saved array (how p-values are read off the pool): a restored calibrator takes
     this build's values for them (``stream/state.py``), so an upgrade's decision rule applies to a saved state."""
 
@@ -201,7 +191,6 @@ class ConformalCalibrator:
         tail_bins: int | None = None,
         z_tail: float | None = None,
         tail_fit: float = 0.0,
-        prior_fade: float = 0.0,
     ) -> None:
         if n_entities < 0:
             raise ValueError(f"ConformalCalibrator: n_entities must be >= 0, got {n_entities}")
@@ -222,8 +211,6 @@ class ConformalCalibrator:
                              f"tail_bins={tail_bins}, z_tail={z_tail}")
         if not (math.isfinite(tail_fit) and tail_fit >= 0.0):
             raise ValueError(f"ConformalCalibrator: tail_fit must be a finite count >= 0, got {tail_fit}")
-        if not (math.isfinite(prior_fade) and prior_fade >= 0.0):
-            raise ValueError(f"ConformalCalibrator: prior_fade must be a finite count >= 0, got {prior_fade}")
         self.n_entities = int(n_entities)
         self.regime_edges = tuple(float(e) for e in edges)
         self.side: Side = side
@@ -237,7 +224,6 @@ class ConformalCalibrator:
         self.tail_bins = tail_bins
         self.z_tail = z_tail
         self.tail_fit = float(tail_fit)
-        self.prior_fade = float(prior_fade)
         self._slots = self.bins + 2 * self.tail_bins + 2
         self._centres = self._slot_centres()  # constant for the calibrator's life: bins, z_max, tails fixed above
         self.pool = pool
@@ -254,9 +240,6 @@ class ConformalCalibrator:
         # pooled histogram of normalised scores per regime: [underflow, lower tail, bins..., upper tail, overflow]
         n_groups = self.n_entities if pool == "entity" else 1
         self._pool = np.zeros((n_groups, r, self._slots), dtype=np.float64)
-        # the pool prior's shape (unit mass) and the weight of it each pool still holds (prior_fade)
-        self._prior_hist = np.zeros(self._slots, dtype=np.float64)
-        self._prior_w = np.zeros((n_groups, r), dtype=np.float64)
         if prior is not None:
             self._seed_prior(prior, prior_count, prior_levels)
         if pool_prior is not None:
@@ -264,10 +247,8 @@ class ConformalCalibrator:
             zp = zp[np.isfinite(zp)]
             if zp.size == 0:
                 raise ValueError("ConformalCalibrator: pool_prior has no finite score")
-            weight = 256.0 if prior_count is None else float(np.sum(prior_count))
-            self._prior_hist = np.bincount(self._bin_of(zp), minlength=self._slots) / zp.size
-            self._prior_w[:] = weight
-            self._pool += self._prior_hist * weight
+            weight = (256.0 if prior_count is None else float(np.sum(prior_count))) / zp.size
+            self._pool += np.bincount(self._bin_of(zp), minlength=self._slots) * weight
 
     # ------------------------------------------------------------------ prior
     def _seed_prior(self, prior: np.ndarray | Sequence[np.ndarray], prior_count: float | Sequence[float] | None,
@@ -557,16 +538,11 @@ class ConformalCalibrator:
             if self.pool == "entity":
                 ent = idx[fin]
                 self._pool[ent] *= math.exp(-1.0 / self.pool_size)
-                self._prior_w[ent] *= math.exp(-1.0 / self.pool_size)
                 self._pool[ent, reg_i[fin], slots] += 1.0
-                self._fade_prior(ent, reg_i[fin], np.ones(ent.size))
             else:
                 self._pool *= math.exp(-fin.sum() / self.pool_size)
-                self._prior_w *= math.exp(-fin.sum() / self.pool_size)
                 flat = reg_i[fin] * self._slots + slots
                 self._pool[0] += np.bincount(flat, minlength=self._pool[0].size).reshape(self._pool.shape[1:])
-                per_regime = np.bincount(reg_i[fin], minlength=self.n_regimes).astype(np.float64)
-                self._fade_prior(np.zeros(self.n_regimes, dtype=np.intp), np.arange(self.n_regimes), per_regime)
         # 2. entity statistics, exponentially forgotten, robust to a missed anomaly
         x = np.where(np.isfinite(sd), np.clip(s, m - self.clip * sd, m + self.clip * sd), s)
         lam = 0.5 ** (1.0 / self.half_life)
@@ -598,23 +574,6 @@ class ConformalCalibrator:
         self._var[m] = 0.0
         if self.pool == "entity":
             self._pool[m] = 0.0
-            self._prior_w[m] = 0.0
-
-    def _fade_prior(self, group: np.ndarray, regime: np.ndarray, scores: np.ndarray) -> None:
-        """Take out of pools ``(group, regime)`` (index arrays) the share of their remaining pool prior that
-        ``scores`` new real scores each retire (``prior_fade``); nothing without it or without a pool prior."""
-        if self.prior_fade <= 0.0:
-            return
-        old = self._prior_w[group, regime]
-        live = old > 0.0
-        if not live.any():
-            return
-        g, r, old = group[live], regime[live], old[live]
-        new = old * np.exp(-scores[live] / self.prior_fade)
-        # the bins' mass is the prior's plus real scores', so taking the prior's share off never goes below 0
-        # but for rounding
-        self._pool[g, r] = np.maximum(self._pool[g, r] - (old - new)[:, None] * self._prior_hist, 0.0)
-        self._prior_w[g, r] = new
 
     ENTITY_SIZE = "n_entities"
 
@@ -622,7 +581,7 @@ class ConformalCalibrator:
         """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`);
         the pool is one of them only when each entity has its own."""
         axes = {"_w": 0, "_mean": 0, "_var": 0}
-        return {**axes, "_pool": 0, "_prior_w": 0} if self.pool == "entity" else axes
+        return {**axes, "_pool": 0} if self.pool == "entity" else axes
 
     # ------------------------------------------------------------ persistence
     @property
@@ -630,7 +589,7 @@ class ConformalCalibrator:
         """Bytes of state per entity (this KPI); a shared pool is excluded, per-entity pools are included."""
         own = self._w.nbytes + self._mean.nbytes + self._var.nbytes
         if self.pool == "entity":
-            own += self._pool.nbytes + self._prior_w.nbytes
+            own += self._pool.nbytes
         return int(own // max(self.n_entities, 1))
 
     def _config(self) -> dict[str, object]:
@@ -638,15 +597,14 @@ class ConformalCalibrator:
                 "side": self.side, "half_life": self.half_life, "prior_strength": self.prior_strength,
                 "pool_size": self.pool_size, "min_history": self.min_history, "clip": self.clip,
                 "bins": self.bins, "z_max": self.z_max, "pool": self.pool, "has_prior": self._has_prior,
-                "tail_bins": self.tail_bins, "z_tail": self.z_tail, "tail_fit": self.tail_fit,
-                "prior_fade": self.prior_fade}
+                "tail_bins": self.tail_bins, "z_tail": self.z_tail, "tail_fit": self.tail_fit}
 
     def to_bytes(self) -> bytes:
         """Lossless snapshot of configuration and state (npz, no pickle)."""
         buf = io.BytesIO()
         cfg = np.frombuffer(json.dumps(self._config()).encode(), dtype=np.uint8)
         np.savez(buf, config=cfg, w=self._w, mean=self._mean, var=self._var, pool=self._pool,
-                 mu0=self._mu0, var0=self._var0, prior_hist=self._prior_hist, prior_w=self._prior_w)
+                 mu0=self._mu0, var0=self._var0)
         return buf.getvalue()
 
     def _widen_pool(self, old: np.ndarray) -> np.ndarray:
@@ -676,15 +634,11 @@ class ConformalCalibrator:
                   half_life=cfg["half_life"], prior_strength=cfg["prior_strength"], pool_size=cfg["pool_size"],
                   min_history=cfg["min_history"], clip=cfg["clip"], bins=cfg["bins"], z_max=cfg["z_max"],
                   pool=cfg["pool"], tail_bins=cfg.get("tail_bins"), z_tail=cfg.get("z_tail"),
-                  tail_fit=_config_number(cfg.get("tail_fit", 0.0), "tail_fit"),
-                  prior_fade=_config_number(cfg.get("prior_fade", 0.0), "prior_fade"))
+                  tail_fit=_config_number(cfg.get("tail_fit", 0.0), "tail_fit"))
         obj._has_prior = bool(cfg["has_prior"])
         if "tail_bins" not in cfg and obj.tail_bins and "pool" in arrays:
             arrays["pool"] = obj._widen_pool(arrays["pool"])
-        # a snapshot of a build before prior_fade holds its pool prior mixed in, of unknown weight: none fades
-        faded = "prior_w" in arrays and "tail_bins" in cfg
-        names = ("w", "mean", "var", "pool", "mu0", "var0") + (("prior_hist", "prior_w") if faded else ())
-        for name in names:
+        for name in ("w", "mean", "var", "pool", "mu0", "var0"):
             cur = getattr(obj, "_" + name)
             arr = arrays[name]
             if arr.shape != cur.shape or arr.dtype != cur.dtype:

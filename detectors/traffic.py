@@ -70,9 +70,7 @@ NODE_POOL_PRIOR = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.
 of freedom (heavier tails than the scores measured on development runs, hence conservative)."""
 
 NODE_PRIOR_COUNT = 4096.0
-"""Weight of :data:`NODE_POOL_PRIOR` in a pool, in scores. In the destination-ingress and flows-against-counters
-pools it gives way to the real scores as they accumulate (``prior_fade`` of the same count: a third of it is left
-once as many real scores have come); in the routed-load pool it fades only with the pool's forgetting."""
+"""Weight of :data:`NODE_POOL_PRIOR` in a pool, in scores (fades as real scores accumulate)."""
 
 NODE_TAIL_FIT = 64.0
 """Pooled scores past the threshold of the fitted exponential tail of the flows-against-counters pool

@@ -336,20 +336,15 @@ class TwinDetector:
         # per-node families have few scores per window (N, not E or N²): their pools start from a heavy-tailed
         # reference so that p-values can reach the network-wide level before hours of history exist
         node_prior = {"pool_prior": NODE_POOL_PRIOR, "prior_count": NODE_PRIOR_COUNT, "min_history": 12}
-        # in the two traffic tests (informational alerts) it gives way to the real scores as they come (a third
-        # of it left once as many real scores as it weighs); the routed-load test (a network fault: it pages)
-        # keeps it: its healthy tail holds what the model does not follow (loads moving between an export and
-        # the window, links of a few sampled packets), and on a 10-Mb/s network fading it doubled false alarms
-        fading = {**node_prior, "prior_fade": NODE_PRIOR_COUNT}
         # (dicts of per-KPI states: the service's state record saves and restores them, stream/state.py)
         self._node = {
             # follows the diurnal cycle (≈ 5 min healthy); one score per node a window: with many nodes the
             # network-wide level lies past the pool's empirical tail, so p-values there come from a fitted tail
-            "ingress_bps": state(n, half_life=32.0, tail_fit=NODE_TAIL_FIT, **fading),
+            "ingress_bps": state(n, half_life=32.0, tail_fit=NODE_TAIL_FIT, **node_prior),
             # flow-bearing windows are sparse (one per flow export interval): decided window by window, and the
             # pool, one score per node and export, resolves the network-wide level only with a fitted tail
             "flow_export_bps": _KpiState(ConformalCalibrator(n, side="lower", half_life=64.0, tail_fit=NODE_TAIL_FIT,
-                                                             **fading),
+                                                             **node_prior),
                                          Persistence(n, k=1, m=1, r=1)),
         }
         self._counter_ref = CounterReference(n)

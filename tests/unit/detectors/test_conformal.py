@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -101,21 +99,19 @@ def test_state_per_entity_within_budget() -> None:
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), n=st.integers(1, 40), windows=st.integers(0, 30),
        side=st.sampled_from(["upper", "lower", "two-sided"]), pool=st.sampled_from(["shared", "entity"]),
-       with_prior=st.booleans(), tail_fit=st.sampled_from([0.0, 8.0]), fade=st.sampled_from([0.0, 50.0]))
+       with_prior=st.booleans(), tail_fit=st.sampled_from([0.0, 8.0]))
 def test_save_restore_is_lossless(seed: int, n: int, windows: int, side: str, pool: str, with_prior: bool,
-                                  tail_fit: float, fade: float) -> None:
+                                  tail_fit: float) -> None:
     rng = np.random.default_rng(seed)
     kw = {"regime_edges": [0.5, 1.0], "side": side, "pool": pool, "bins": 256, "min_history": 2, "tail_fit": tail_fit}
     if with_prior:
         kw["prior"] = rng.normal(0, 1, 500)
-    if fade:
-        kw.update(pool_prior=rng.standard_t(3, 300), prior_count=200.0, prior_fade=fade)
     cal = ConformalCalibrator(n, **kw)  # type: ignore[arg-type]
     for _ in range(windows):
         cal.update(rng.normal(0, 1, n), regime=rng.integers(0, 3, n), healthy=rng.random(n) > 0.2)
     blob = cal.to_bytes()
     back = ConformalCalibrator.from_bytes(blob)
-    for name in ("_w", "_mean", "_var", "_pool", "_mu0", "_var0", "_prior_hist", "_prior_w"):
+    for name in ("_w", "_mean", "_var", "_pool", "_mu0", "_var0"):
         a, b = getattr(cal, name), getattr(back, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
     assert back.to_bytes() == blob
@@ -140,8 +136,6 @@ def test_errors_name_the_rule() -> None:
         ConformalCalibrator(2, regime_edges=[0.5]).p_values(np.zeros(2), regime=np.array([0, 2]))
     with pytest.raises(ValueError, match="tail_fit must be a finite count >= 0"):
         ConformalCalibrator(2, tail_fit=-1.0)
-    with pytest.raises(ValueError, match="prior_fade must be a finite count >= 0"):
-        ConformalCalibrator(2, prior_fade=math.inf)
 
 
 def test_quantile_grid_prior_does_not_claim_resolution_beyond_its_extremes() -> None:
@@ -300,66 +294,3 @@ def test_a_snapshot_whose_tail_fit_is_not_a_number_is_refused_naming_it() -> Non
     # and a fitted tail's p-value is never exactly 0, however far the score
     cal = _fed(54, 200, 64.0, "upper", 5)
     assert 0.0 < cal.p_values(np.full(54, 1e6))[0] < 1e-300
-
-
-_T3 = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.0)  # a heavy-tailed unit-variance reference
-
-
-def _fed_with_prior(fade: float, windows: int, seed: int = 3, n: int = 53) -> ConformalCalibrator:
-    cal = ConformalCalibrator(n, side="lower", tail_fit=64.0, min_history=12, half_life=64.0, pool_prior=_T3,
-                              prior_count=4096.0, prior_fade=fade)
-    rng = np.random.default_rng(seed)
-    for _ in range(windows):
-        cal.update(rng.normal(0.0, 1.0, n))
-    return cal
-
-
-def test_a_fading_pool_prior_gives_way_to_the_real_tail_as_scores_arrive() -> None:
-    # 53 entities, 250 windows: some 13,000 Gaussian scores beside the 4,096 Student-t(3) ones of the cold start
-    # (the flows-against-counters family of a 53-router network after 4 h). At full weight the prior sets the
-    # lower tail (a 4-sigma score gets p ≈ 7e-4, above the network-wide level α/53 ≈ 1.9e-4 at α = 0.01);
-    # fading, it is down to exp(-12,600 / 4,096) ≈ 5 % of its weight and the real tail speaks
-    kept, faded = _fed_with_prior(0.0, 250), _fed_with_prior(4096.0, 250)
-    real = 53 * (250 - 12)  # pooled once an entity has min_history windows; the pool's own forgetting ~1 %
-    assert faded._prior_w[0, 0] == pytest.approx(4096.0 * math.exp(-real / 4096.0), rel=0.02)
-    far = np.full(53, -4.0)
-    assert kept.p_values(far)[0] > 5e-4 and faded.p_values(far)[0] < 1e-4
-    # the pool lost only the prior's mass, never below zero
-    assert faded._pool.min() >= 0.0
-    assert faded._pool[0, 0].sum() == pytest.approx(kept._pool[0, 0].sum() - kept._prior_w[0, 0] + faded._prior_w[0, 0],
-                                                   rel=1e-9)
-    # fresh Gaussian scores: still conservative at small levels
-    rng = np.random.default_rng(11)
-    p = np.concatenate([faded.p_values(rng.normal(0.0, 1.0, 53)) for _ in range(2000)])
-    for level in (1e-2, 1e-3):
-        assert np.mean(p <= level) <= 1.2 * level, level
-
-
-def test_a_fading_prior_still_serves_the_cold_start() -> None:
-    # before any real score the pool is the prior alone, fading or not: the same p-values
-    a, b = _fed_with_prior(0.0, 0), _fed_with_prior(4096.0, 0)
-    z = np.linspace(-8.0, 2.0, 53)
-    np.testing.assert_array_equal(a.p_values(z), b.p_values(z))
-
-
-def test_a_snapshot_of_a_build_before_prior_fade_restores_unfaded() -> None:
-    # its pool holds the prior mixed in, of unknown weight: restored as it was, nothing is taken out later
-    import io
-    import json
-
-    cal = _fed_with_prior(4096.0, 20)
-    with np.load(io.BytesIO(cal.to_bytes())) as z:
-        arrays = {k: z[k] for k in z.files if k not in ("prior_hist", "prior_w")}
-    cfg = json.loads(arrays["config"].tobytes().decode())
-    del cfg["prior_fade"]
-    arrays["config"] = np.frombuffer(json.dumps(cfg).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    back = ConformalCalibrator.from_bytes(buf.getvalue())
-    assert back.prior_fade == 0.0 and not back._prior_w.any()
-    np.testing.assert_array_equal(back._pool, cal._pool)
-    back.prior_fade = 4096.0  # this build's setting, as the service's restore applies it (BUILD_SETTINGS)
-    before = back._pool.sum()
-    back.update(np.zeros(53))
-    assert back._pool.sum() == pytest.approx(before * math.exp(-53 / back.pool_size) + 53.0, rel=1e-12)
-    assert "prior_fade" in ConformalCalibrator.BUILD_SETTINGS

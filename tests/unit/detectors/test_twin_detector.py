@@ -559,16 +559,3 @@ def test_new_calibration_state_survives_the_service_state_and_the_detector_conti
     assert np.array_equal(back._path["delay_s"].history.statistic(), ref._path["delay_s"].history.statistic())
     got, want = _fired(back, snaps[40:]), _fired(ref, snaps[40:])
     assert [(w, a.id) for w, a in got] == [(w, a.id) for w, a in want] and want  # the loss on a->c fires
-
-
-def test_only_the_informational_per_node_pools_let_their_cold_start_prior_fade() -> None:
-    # the traffic tests' pools give their heavy-tailed cold-start reference away as real scores come; the
-    # routed-load test, whose alerts page as network faults, keeps it at full weight
-    from twinwatch.detectors.traffic import NODE_PRIOR_COUNT
-    from twinwatch.detectors.twin_detector import TwinDetector
-
-    det = TwinDetector(_tri_model(), alpha=0.01)
-    assert det._node["ingress_bps"].cal.prior_fade == NODE_PRIOR_COUNT
-    assert det._node["flow_export_bps"].cal.prior_fade == NODE_PRIOR_COUNT
-    assert det._link["routed_bps"].cal.prior_fade == 0.0
-    assert det._node["ingress_bps"].cal._prior_w[0, 0] == NODE_PRIOR_COUNT
