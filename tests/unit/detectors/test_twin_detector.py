@@ -559,3 +559,24 @@ def test_new_calibration_state_survives_the_service_state_and_the_detector_conti
     assert np.array_equal(back._path["delay_s"].history.statistic(), ref._path["delay_s"].history.statistic())
     got, want = _fired(back, snaps[40:]), _fired(ref, snaps[40:])
     assert [(w, a.id) for w, a in got] == [(w, a.id) for w, a in want] and want  # the loss on a->c fires
+
+
+def test_the_routing_test_waits_out_a_surge_the_last_export_counted() -> None:
+    """a -> c carries 3x in windows 58-60, the flow window 60 included: the destination-ingress test opens a
+    surge alert on c, and the next windows' counters read a third of what the carried export routed on a->c.
+    Even with the conservation check off (``reroute_share=0``) the routing test is held while the surge is
+    open and for an export interval plus the carry after it: the surge's aftermath is no routing change."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(27)
+    det = TwinDetector(model, alpha=0.01, reroute_share=0.0)
+    snaps = [_flow_window(model, w, rng, moved=0.0, surge=3.0 if 58 <= w <= 60 else 1.0, flows=w % 6 == 0)
+             for w in range(72)]
+    fired = _fired(det, snaps)
+    assert [(w, a.entity_id) for w, a in fired if a.kpi == "ingress_bps"] == [(59, "c")]
+    assert [a for _, a in fired if a.kpi == "routed_bps"] == []
+    # with its pool clean of surges' aftermath, the test reads p-values past the pool's tail off a fitted tail
+    from twinwatch.detectors.traffic import NODE_TAIL_FIT
+
+    assert det._link["routed_bps"].cal.tail_fit == NODE_TAIL_FIT
