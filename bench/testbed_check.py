@@ -14,7 +14,10 @@ normalisation the service uses, and reports:
 - per window and link: the ``tx_bps`` the adapters recompute from the emitted
   cumulative counters against the ground truth's carried bits
   (``truth/links.parquet``), as the median and p95 of the relative error over
-  links and windows with traffic.
+  links and windows with traffic, and how many of those rates are more than
+  10 % off (``rate_points_off``), and how many of these are not at a labelled
+  counter event of either end's device (``rate_points_off_unexplained``: a
+  misread counter, e.g. a 32-bit one that wrapped twice; must be 0).
 
 It imports both the adapters and the twin, so it lives under bench/ (the twin
 never imports the adapters). Run::
@@ -50,6 +53,8 @@ class CheckReport:
     rate_rel_err_median: float = float("nan")
     rate_rel_err_p95: float = float("nan")
     rate_points: int = 0
+    rate_points_off: int = 0  # (window, link) rates more than 10 % off the truth
+    rate_points_off_unexplained: int = 0  # ... of them outside every labelled counter event of the link's devices
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -75,15 +80,20 @@ def counter_events(labels: list[dict[str, Any]], window_s: float) -> list[tuple[
     return out
 
 
-def _explained(raw: bytes, events: list[tuple[set[str], float, float]]) -> bool:
+def _explained(raw: bytes, events: list[tuple[set[str], float, float]], reason: str = "counter_decrease",
+               legacy: frozenset[str] = frozenset()) -> bool:
     """Whether a counter-stage rejection (its ``raw``, :func:`~telemetry_adapters.normalize.rejected_sample`) is a
-    labelled event's: the same device, within the event's window."""
+    labelled event's: the same device, within the event's window. A ``counter32_ambiguous`` one is explained
+    when its device is one the run polls with 32-bit counters (``legacy``: the manifest's
+    ``legacy_counter32_devices``), whatever its time: on a port fast enough, every sample of it is ambiguous."""
     from twinwatch.telemetry_adapters.normalize import rejected_sample
 
     sample = rejected_sample(raw)
     if sample is None:
         return False
     device, ts = sample[0], sample[3] / 1e9
+    if reason == "counter32_ambiguous":
+        return device in legacy
     return any(device in devs and lo <= ts <= hi for devs, lo, hi in events)
 
 
@@ -108,6 +118,7 @@ def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
     start = float(manifest["start_epoch_s"])
     window = float(manifest["config"]["window_s"])
     events = counter_events([orjson.loads(x) for x in _lines(run / "labels.jsonl") if x.strip()], window)
+    legacy = frozenset(manifest.get("legacy_counter32_devices", ()))
     n_win = int(manifest["windows"])
     e = model.n_links
     obs = np.full((n_win, e), np.nan)
@@ -127,7 +138,7 @@ def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
                 norm = normalize(res.samples, state, inventory, max_rejections=len(res.samples) + 1)
                 for rej in norm.rejections:
                     counter_reasons[rej.reason] = counter_reasons.get(rej.reason, 0) + rej.count
-                    unexplained += 0 if _explained(rej.raw, events) else rej.count
+                    unexplained += 0 if _explained(rej.raw, events, rej.reason, legacy) else rej.count
                 m = norm.measurements
                 kind = np.asarray(m.entity_kind)
                 kpi = np.asarray(m.kpi)
@@ -157,6 +168,14 @@ def check_run(run_dir: str | Path, *, batch: int = 5000) -> CheckReport:
         rep.rate_rel_err_median = float(np.median(err))
         rep.rate_rel_err_p95 = float(np.quantile(err, 0.95))
         rep.rate_points = int(both.sum())
+        rep.rate_points_off = int((err > 0.1).sum())
+        names = model.node_names
+        for w, li in zip(*np.nonzero(both), strict=True):
+            if abs(obs[w, li] / true[w, li] - 1.0) <= 0.1:
+                continue
+            t = start + (w + 0.5) * window
+            ends = {names[int(model.link_src[li])], names[int(model.link_dst[li])]}
+            rep.rate_points_off_unexplained += not any(ends & devs and lo <= t <= hi for devs, lo, hi in events)
     return rep
 
 

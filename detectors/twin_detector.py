@@ -15,6 +15,7 @@ closed window; times are epoch seconds, KPI values SI units.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -79,6 +80,7 @@ FAMILY_SHARES: dict[str, float] = {**dict.fromkeys(DEGRADATION_FAMILIES, 1.0),
 """Default share of ``alpha`` per family: every family tests at ``alpha`` (the rule as measured in sessions 4–6;
 ``shares={f: 1/6 for f in DEGRADATION_FAMILIES}`` splits it across the network-fault families, Bonferroni)."""
 _DELAY_PARTS = ("queueing", "total")
+_FLOW_GAPS_KEPT = 5  # gaps between flow-measured windows whose median is the export interval
 _Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
 _SQRT12 = math.sqrt(12.0)  # a uniform quantisation error of step h has standard deviation h / √12
 
@@ -332,7 +334,8 @@ class TwinDetector:
         self._last_fault_window = -(1 << 62)
         self._surge_window = -(1 << 62)  # the last window with a destination-ingress alert open
         self._flow_window = -(1 << 62)  # the last flow-measured window
-        self._flow_span = 0  # windows between the last two flow-measured windows (the export interval)
+        self._flow_span = 0  # the export interval (windows): the median gap between recent flow-measured windows
+        self._flow_gaps: deque[int] = deque(maxlen=_FLOW_GAPS_KEPT)
         self.dependence = dependence
         self._down: set[str] = set()
         self.book = book or AlertBook()
@@ -840,7 +843,10 @@ class TwinDetector:
         st = self._link["routed_bps"]
         if measured:
             if self._flow_window > -(1 << 61):
-                self._flow_span = self.windows - self._flow_window
+                # the median of the recent gaps, not the last: an exporter outage's one long gap must not hold
+                # this test for as long after every later surge
+                self._flow_gaps.append(self.windows - self._flow_window)
+                self._flow_span = int(np.median(self._flow_gaps))
             self._flow_window = self.windows
         # a surge open within the span of the export the routed loads come from, or since: they hold its traffic
         surge = self.windows - self._surge_window <= self._flow_span + self._routed_ref.carry

@@ -12,7 +12,8 @@ code  name          meaning
 0     RATE          a rate was computed
 1     FIRST         first sample of its counter (or of a delta stream
                     without a start time): no rate, state initialised
-2     RESET         a reset was detected and no rate can be given
+2     RESET         no rate can be given: a reset was detected, or (cause
+                    ``RC_AMBIGUOUS``) a Counter32 increment is ambiguous
 3     OUT_OF_ORDER  older than the last sample of its counter: dropped
 4     DUPLICATE     same timestamp as the last sample: dropped
 5     NEGATIVE      a delta that is negative or not finite: dropped
@@ -39,6 +40,7 @@ RC_NONE = 0
 RC_DECREASE = 1  # the counter went down (Counter64, or a Counter32 that cannot be a wrap)
 RC_IMPLAUSIBLE = 2  # the increment implies a rate above the row's bound
 RC_EPOCH = 3  # the discontinuity epoch changed and the restart time is not inside the interval
+RC_AMBIGUOUS = 4  # a Counter32 that could have wrapped once more inside the interval at a rate below the bound
 
 F_RESET = 1
 F_WRAPPED = 2
@@ -175,6 +177,7 @@ def update_counters(
     has_epoch: np.ndarray,
     scale: np.ndarray,
     max_rate: np.ndarray,
+    wrap_bound: np.ndarray,
     now: int,
     st_ts: np.ndarray,
     st_val: np.ndarray,
@@ -194,7 +197,10 @@ def update_counters(
     """Apply counter semantics to the rows in ``order`` (per counter in ``ts`` order).
 
     Inputs are ``(n,)`` row arrays (``slot`` −1 for gauges); ``st_*`` are the
-    per-slot state arrays, updated in place. Outputs ``rate`` (SI units per
+    per-slot state arrays, updated in place. ``wrap_bound`` is the rate (row's
+    unit per second) a Counter32 row's interface can really carry, +inf when
+    unknown: an increment ``d`` over ``dt`` for which ``d + 2**32`` stays within
+    it could as well be one more wrap, so the row gets no rate (``RC_AMBIGUOUS``). Outputs ``rate`` (SI units per
     second: ``scale`` × increment / Δt, NaN when none), ``flags``,
     ``status`` and ``cause`` (``RC_*``: why a row is ``ST_RESET``) are ``(n,)``,
     written for every row.
@@ -284,6 +290,12 @@ def update_counters(
                 f |= F_RESET
                 st_status = ST_RESET
                 rc = RC_DECREASE
+            # the interface could have carried one more period of 2**32 in this interval: the counter cannot
+            # tell how many times it wrapped (RFC 2863 3.1.6: such ports need the ifHC* counters)
+            period = float(_TWO32) * scale[i] * 1e9 / float(dt)  # the rate of one more wrap
+            if k == K_C32 and st_status == ST_RATE and not e_changed and r + period <= wrap_bound[i] < np.inf:
+                st_status = ST_RESET
+                rc = RC_AMBIGUOUS
             st_val[s] = v
         if st_status == ST_RATE and not r <= max_rate[i]:
             # an implausible increment (e.g. a reboot read as a 32-bit wrap): a reset, no rate

@@ -14,6 +14,13 @@ The rules:
   octets, ``max_pps`` for packets, or the caller's per-row ``max_rate``, e.g.
   1.5 × the interface speed), in which case it is a reset (flag ``RESET``, no
   rate): a rebooted device read as a wrap would otherwise report a spike.
+* ``Counter32`` with a per-row ``max_rate`` (the interface's speed × headroom): an
+  increment ``d`` for which ``d + 2**32`` would also stay within it is ambiguous
+  (the counter may have wrapped once more), so the row gets no rate (status
+  ``RESET``, cause ``ambiguous``): at 10-s polling any port above 2.3 Gb/s
+  (1.5 × headroom) needs the 64-bit ``ifHC*`` counters (RFC 2863, 3.1.6). Without a
+  ``max_rate`` the single-wrap reading is kept (the absurd-rate bound says nothing
+  about the port).
 * ``Counter64``: a decrease is always a reset (``RESET``, no rate), never a wrap.
   Any increment (either width, or a delta) implying a rate above the row's
   bound is treated the same way: implausible, a reset, no rate.
@@ -111,7 +118,7 @@ class Status:
 
 
 #: ``CounterResult.cause`` code → name, in code order.
-RESET_CAUSES: tuple[str, ...] = ("", "decrease", "implausible", "epoch")
+RESET_CAUSES: tuple[str, ...] = ("", "decrease", "implausible", "epoch", "ambiguous")
 
 #: Status code → name, in code order.
 STATUS_NAMES: tuple[str, ...] = (
@@ -198,7 +205,8 @@ class CounterResult:
     cause
         ``(n,)`` uint8: why a ``RESET`` row has no rate (:data:`RESET_CAUSES` index: 0 not a reset,
         1 the counter went down, 2 the increment implies an implausible rate, 3 the discontinuity
-        epoch changed with an unknown restart time).
+        epoch changed with an unknown restart time, 4 a Counter32 increment that one more wrap would
+        also explain within ``max_rate``).
     """
 
     rate: npt.NDArray[np.float64]
@@ -416,7 +424,10 @@ class CounterState:
         scale = self._field_scale[fld]
         bound = self._field_max[fld]
         if max_rate is not None:
-            bound = np.minimum(bound, np.asarray(max_rate, dtype=np.float64))
+            wrap_bound = np.asarray(max_rate, dtype=np.float64)
+            bound = np.minimum(bound, wrap_bound)
+        else:
+            wrap_bound = np.full(n, np.inf)
         if n and now_ns is None:
             now_ns = int(ts.max())
         now = int(now_ns or 0)
@@ -436,7 +447,7 @@ class CounterState:
         _k.update_counters(
             order, slots, ts, np.asarray(batch.value_u64, dtype=np.uint64), np.asarray(batch.value_f64, np.float64),
             kind, np.asarray(batch.epoch_ns, dtype=np.int64), np.asarray(batch.has_epoch, dtype=np.bool_),
-            scale, bound, now,
+            scale, bound, wrap_bound, now,
             self._ts, self._val, self._epoch, self._has_epoch, self._seen, self._ival, self._last_seen,
             float(c.gap_factor), float(c.ewma_alpha), int(c.epoch_tolerance_s * 1e9),
             rate, flags, status, cause,

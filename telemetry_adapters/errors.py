@@ -78,6 +78,8 @@ class Reason(StrEnum):
     # link state (issue 9)
     UNKNOWN_ENUM = "unknown_enum"  #: a link-state leaf (oper-status …) whose value names no interface state
     LINK_STATE_UNKNOWN = "link_state_unknown"  #: not a rejection: a port reports its state as *unknown* (ignored)
+    # counter semantics, added later (the older codes unchanged)
+    COUNTER32_AMBIGUOUS = "counter32_ambiguous"  #: a Counter32 whose port could wrap it more than once a sample
 
 
 #: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.

@@ -57,7 +57,9 @@ Decisions:
   field, non-finite gauge; a counter that went down ``counter_decrease``, an
   increment above capacity × ``rate_headroom`` or the physical bound
   ``implausible_rate``, a discontinuity with an unknown restart
-  ``counter_reset``; a link capacity <= 0 or infinite ``bad_capacity``) are
+  ``counter_reset``; a Counter32 on a port fast enough to wrap it more than
+  once between two samples ``counter32_ambiguous``; a link capacity <= 0 or
+  infinite ``bad_capacity``) are
   counted exactly in :attr:`NormalizeResult.stats`; at most
   ``max_rejections`` :class:`Rejection` objects are built per call. A
   counter's first sample is *pending* (``records_pending``). Accounting, in
@@ -397,6 +399,9 @@ _RESET_REASONS = {
         "physical bound when the capacity is unknown); no rate, the value is the counter's new base"),
     3: (Reason.COUNTER_RESET, "the discontinuity time changed and the restart is not inside the interval; no "
         "rate, the value is the counter's new base"),
+    4: (Reason.COUNTER32_AMBIGUOUS, "a 32-bit counter on a port whose capacity x rate_headroom can carry 2**32 "
+        "more in this interval: the number of wraps is unknown, so no rate; poll the ifHC* (64-bit) counters or "
+        "poll faster; the value is the counter's new base"),
 }
 _REJECTED = {
     Status.OUT_OF_ORDER: (Reason.OUT_OF_ORDER, "older than the last sample of this counter; dropped"),

@@ -451,8 +451,10 @@ def run_testbed(
                             start=rng.integers(10**9, 10**12, size=len(ports.device)).astype(np.float64))
     legacy = np.zeros(model.n_nodes, dtype=bool)
     if cfg.counter32_devices:
-        # SNMP Counter32 devices: the ones on the slowest links, where a 32-bit octet counter wraps at most once
-        # per sample (at 1 Gb/s every 34 s); faster ports need ifHC* 64-bit counters (RFC 2863, section 3.1.6)
+        # SNMP Counter32 devices: the ones whose fastest port is slowest, where a 32-bit octet counter wraps at
+        # most once per sample (at 1 Gb/s every 34 s). Where even that port is fast (every UniC port is 10 Gb/s:
+        # 2**32 B every 3.4 s) the counters are ambiguous, as an operator's legacy poller's are, and the adapters
+        # count them as counter32_ambiguous (RFC 2863, section 3.1.6: such ports need the ifHC* counters)
         fastest = np.zeros(model.n_nodes)
         np.maximum.at(fastest, model.link_src, model.link_capacity_bps)
         np.maximum.at(fastest, model.link_dst, model.link_capacity_bps)

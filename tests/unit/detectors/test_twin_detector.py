@@ -580,3 +580,23 @@ def test_the_routing_test_waits_out_a_surge_the_last_export_counted() -> None:
     from twinwatch.detectors.traffic import NODE_TAIL_FIT
 
     assert det._link["routed_bps"].cal.tail_fit == NODE_TAIL_FIT
+
+
+def test_an_exporter_outage_does_not_stretch_the_surge_hold() -> None:
+    """Exports every 6th window, none in windows 61-119 (the exporter is down), a surge on a -> c in 58-60. The
+    export interval is the median of the recent gaps between flow windows, not the last gap: the outage's
+    60-window gap must not hold the routing test through windows 121-123, where 60 % of a -> c takes b's
+    detour between the exports of 120 and 126."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(27)
+    det = TwinDetector(model, alpha=0.01)
+    snaps = [_flow_window(model, w, rng, moved=0.6 if 121 <= w <= 123 else 0.0,
+                          surge=3.0 if 58 <= w <= 60 else 1.0, flows=w % 6 == 0 and not 60 < w < 120)
+             for w in range(132)]  # fmt: skip
+    fired = _fired(det, snaps)
+    assert [(w, a.entity_id) for w, a in fired if a.kpi == "routed_bps"] == [(122, "a->c")]
+    # (with the last gap as the interval the detour is missed, and b's ingress fires for it instead)
+    assert [(w, a.entity_id) for w, a in fired if a.kpi == "ingress_bps"] == [(59, "c")]
+    assert det._flow_span == 6

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twinwatch.telemetry_adapters.counters import STATUS_NAMES, CounterConfig, CounterState, CounterStateError, Status
+from twinwatch.telemetry_adapters.counters import (
+    RESET_CAUSES,
+    STATUS_NAMES,
+    CounterConfig,
+    CounterState,
+    CounterStateError,
+    Status,
+)
 from twinwatch.telemetry_adapters.schema import Flag, Kind, SampleBatch, SampleBatchBuilder
 
 S = 10**9  # ns per second
@@ -69,6 +76,28 @@ def test_counter32_implausible_wrap_is_reset() -> None:
 def test_counter32_wrap_under_interface_speed_is_a_wrap() -> None:
     res = CounterState().update(batch([(0, 2**32 - 10), (10, 5)], kind=Kind.COUNTER32), max_rate=np.full(2, 1e9))
     assert res.flags[1] == Flag.WRAPPED and res.rate[1] == 15 * 8 / 10
+
+
+def test_counter32_on_a_port_that_could_wrap_it_twice_gives_no_rate() -> None:
+    # 10 Gb/s port x 1.5 headroom, 10-s samples: 2**32 B in 10 s is only 3.4 Gb/s, so an increment of d bytes
+    # could as well be d + 2**32 (or + 2 * 2**32): the number of wraps is unknown
+    rows = [(0, 2**32 - 1000), (10, 3_000_000_000), (20, 1_000_000_000), (21, 1_300_000_000)]
+    res = CounterState().update(batch(rows, kind=Kind.COUNTER32), max_rate=np.full(4, 1.5e10))
+    assert names(res) == ["first", "reset", "reset", "rate"]
+    assert [RESET_CAUSES[c] for c in res.cause[1:3]] == ["ambiguous", "ambiguous"]
+    assert np.isnan(res.rate[:3]).all() and not (res.flags[1:3] & Flag.RESET).any()  # no device reset
+    # polled every second, 2**32 B would be 34 Gb/s, above the bound: the increment is unique
+    assert res.rate[3] == 300_000_000 * 8 / 1
+    # the packet counters of the same port stay unique (22 Mpps x 10 s < 2**32)
+    pk = CounterState().update(batch([(0, 10), (10, 10**8)], field="rx_unicast_pkts", kind=Kind.COUNTER32),
+                               max_rate=np.full(2, 1.5e10 / 672))  # fmt: skip
+    assert names(pk) == ["first", "rate"]
+
+
+def test_counter32_without_a_port_speed_keeps_the_single_wrap_reading() -> None:
+    # the absurd-rate bound (CounterConfig.max_bps) says nothing about the port: no ambiguity is claimed
+    res = CounterState().update(batch([(0, 2**32 - 1000), (10, 3_000_000_000)], kind=Kind.COUNTER32))
+    assert names(res) == ["first", "rate"] and res.flags[1] == Flag.WRAPPED
 
 
 def test_counter64_decrease_is_reset_never_wrap() -> None:

@@ -73,6 +73,17 @@ def test_counter32_decrease_too_fast_for_a_wrap_is_a_decrease_not_a_rate() -> No
     assert _identity(res.stats)
 
 
+def test_counter32_on_a_10g_port_polled_every_10_s_is_a_counted_ambiguity() -> None:
+    # a legacy SNMP poller reading ifInOctets on a 10 Gb/s port: 2**32 B every 3.4 s at line rate
+    inv = Inventory([Link("r1->r2", "r1", "r2", 1e10)], {("r1", "Ethernet1"): Port("r1->r2", None, 1e10)})
+    rows = [("tx_octets", t, v, Kind.COUNTER32) for t, v in [(0, 10**9), (10, 3 * 10**9), (20, 2 * 10**9)]]
+    res = normalize(_samples(rows), CounterState(), inv)
+    assert res.stats["rejected_counter32_ambiguous"] == 2 and len(res.measurements) == 0
+    assert {r.reason for r in res.rejections} == {"counter32_ambiguous"}
+    assert "ifHC" in res.rejections[0].detail
+    assert _identity(res.stats)
+
+
 def test_sample_backwards_in_time_is_counted() -> None:
     res = normalize(_samples([("rx_octets", 10, 500, Kind.COUNTER64)]), st := CounterState())
     res = normalize(_samples([("rx_octets", 5, 600, Kind.COUNTER64)]), st)
