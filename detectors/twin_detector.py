@@ -498,9 +498,11 @@ class TwinDetector:
         cap = m.link_capacity_bps
         nan = np.full(e, np.nan)
         obs = snapshot.link_observed
-        tx_bps, tx_pps, drop = (obs.get(k, nan) for k in ("tx_bps", "tx_pps", "drop_pps"))
+        tx_pps, drop = (obs.get(k, nan) for k in ("tx_pps", "drop_pps"))
+        tx_bps = snapshot.link_load_bps()  # the sender's counter, else the far end's (e.g. a legacy Counter32)
         with np.errstate(invalid="ignore", divide="ignore"):
-            util_obs = obs.get("utilization", tx_bps / cap)
+            util_obs = tx_bps / cap if "utilization" not in obs else np.where(
+                np.isfinite(obs["utilization"]), obs["utilization"], tx_bps / cap)
             loss_obs = np.where(np.isfinite(drop) & np.isfinite(tx_pps) & (tx_pps + drop > 0),
                                 drop / (tx_pps + drop), np.nan)
         if prediction is not None:

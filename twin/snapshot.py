@@ -119,6 +119,7 @@ __all__ = [
     "SnapshotBuilder",
     "WindowSnapshot",
     "build_snapshot",
+    "link_load_bps",
 ]
 
 TM_SOURCES = ("given", "flows", "counters", "mixed")
@@ -298,6 +299,27 @@ class WindowSnapshot:
     def link_kpi(self, kpi: str) -> np.ndarray:
         """``(E,)`` observed ``kpi`` per link (all NaN when the window had no such row)."""
         return self.link_observed.get(kpi, np.full(self.scenario.n_links, np.nan))
+
+    def link_load_bps(self) -> np.ndarray:
+        """``(E,)`` bits/s each link carried in the window, as :func:`link_load_bps` reads it off the counters."""
+        return link_load_bps(self.link_observed, self.scenario.link_capacity_bps)
+
+
+def link_load_bps(link_mean: Mapping[str, np.ndarray], capacity_bps: np.ndarray) -> np.ndarray:
+    """``(E,)`` bits/s each link carried: the sender's ``tx_bps``, else the far end's ``rx_bps`` (a sender whose
+    counter gave no rate: silent, reset, or a 32-bit counter that may have wrapped twice), else ``utilization`` ×
+    ``capacity_bps``; NaN where no end measured it.
+
+    >>> link_load_bps({"tx_bps": np.array([5.0, np.nan, np.nan]), "rx_bps": np.array([4.0, 3.0, np.nan])},
+    ...               np.full(3, 10.0)).tolist()
+    [5.0, 3.0, nan]
+    """
+    load = np.asarray(link_mean.get("tx_bps", np.full(len(capacity_bps), np.nan)), dtype=np.float64)
+    util = link_mean.get("utilization")
+    for alt in (link_mean.get("rx_bps"), None if util is None else util * capacity_bps):
+        if alt is not None:
+            load = np.where(np.isfinite(load), load, alt)
+    return load
 
 
 def _column(cols: Mapping[str, Any], name: str) -> np.ndarray | None:
@@ -654,10 +676,7 @@ class SnapshotBuilder:
         records' own matrix (flow-measured windows, else None)."""
         m = self.model
         lm = mapped.link_mean
-        tx = lm.get("tx_bps", np.full(m.n_links, np.nan))
-        for alt in (lm.get("rx_bps"), None if "utilization" not in lm else lm["utilization"] * m.link_capacity_bps):
-            if alt is not None:
-                tx = np.where(np.isfinite(tx), tx, alt)
+        tx = link_load_bps(lm, m.link_capacity_bps)
         pkt_bits = self.pkt_size_bits
         if pkt_bits is None and "tx_bps" in lm and "tx_pps" in lm:
             both = np.isfinite(lm["tx_bps"]) & np.isfinite(lm["tx_pps"]) & (lm["tx_pps"] > 0)

@@ -64,6 +64,9 @@ class PortCounters:
         self._at_start["in-octets"] = base.copy()
         self._at_start["out-octets"] = base.copy()
         self._delta = {leaf: np.zeros(self.n_ports) for leaf in GNMIC_COUNTERS}
+        # this window's clears: the fraction each port is cleared at (inf: none) and its values before the clear
+        self._clear_at = np.full(self.n_ports, np.inf)
+        self._before = {leaf: np.zeros(self.n_ports) for leaf in GNMIC_COUNTERS}
 
     def advance(self, *, window_s: float, tx_bps: np.ndarray, tx_pps: np.ndarray, tx_drop_pps: np.ndarray,
                 rx_bps: np.ndarray, rx_pps: np.ndarray, rx_error_pps: np.ndarray | None = None) -> None:
@@ -75,6 +78,7 @@ class PortCounters:
         """
         for leaf in GNMIC_COUNTERS:
             self._at_start[leaf] = self._at_start[leaf] + self._delta[leaf]
+        self._clear_at[:] = np.inf
         n = self.n_ports
         tx, rx = self.link_tx_port, self.link_rx_port
         err = np.zeros_like(rx_pps) if rx_error_pps is None else rx_error_pps
@@ -92,16 +96,29 @@ class PortCounters:
     def read(self, fraction: float | np.ndarray) -> dict[str, np.ndarray]:
         """Counter values ``(n_ports,)`` uint64 at ``fraction`` (scalar or per port, 0..1) of the current window."""
         f = np.clip(np.asarray(fraction, dtype=np.float64), 0.0, 1.0)
-        return {leaf: np.floor(np.maximum(self._at_start[leaf] + f * self._delta[leaf], 0.0)).astype(np.uint64)
+        # a sample taken before its port's clear this window reads the old count
+        before = np.isfinite(self._clear_at) & (f < self._clear_at)
+        return {leaf: np.floor(np.maximum(np.where(before, self._before[leaf], self._at_start[leaf])
+                                          + f * self._delta[leaf], 0.0)).astype(np.uint64)
                 for leaf in GNMIC_COUNTERS}
 
     def clear(self, ports: np.ndarray, fraction: float) -> None:
         """Zero the counters of ``ports`` at ``fraction`` of the current window (a clear or a reboot).
 
-        Reads of the window after the clear start again from zero; read the
-        samples before the clear first.
+        A read at a fraction before the clear sees the old count, one after it the count since the clear, as a
+        device's counter would (a read before the clear never sees zero).
+
+        >>> pc = PortCounters(n_ports=1, link_tx_port=np.array([0]), link_rx_port=np.array([0]),
+        ...                   start=np.array([1e6]))
+        >>> pc.advance(window_s=10.0, tx_bps=np.array([8e6]), tx_pps=np.array([1e3]), tx_drop_pps=np.array([0.0]),
+        ...            rx_bps=np.array([8e6]), rx_pps=np.array([1e3]))
+        >>> pc.clear(np.array([0]), 1.0 / 3.0)
+        >>> int(pc.read(0.1)["out-octets"][0]), int(pc.read(1.0)["out-octets"][0])
+        (2000000, 6666666)
         """
         idx = np.asarray(ports, dtype=np.int64)
+        self._clear_at[idx] = fraction
         for leaf in GNMIC_COUNTERS:
+            self._before[leaf][idx] = self._at_start[leaf][idx]
             # the rest of the window keeps counting from zero
             self._at_start[leaf][idx] = -fraction * self._delta[leaf][idx]

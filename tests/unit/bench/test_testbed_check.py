@@ -44,7 +44,9 @@ def test_a_run_reads_back_with_only_labelled_rejections(tmp_path: Path) -> None:
     # the clear and the reboot restart counters: the counter stage rejects those samples, all explained by them
     assert rep.counter_rejected["twinwatch.raw.gnmic"].get("counter_decrease", 0) > 0
     assert rep.counter_rejected_unexplained == dict.fromkeys(rep.messages, 0)
-    assert rep.rate_points > 0 and rep.rate_rel_err_median < 0.01 and rep.rate_points_off_unexplained == 0
+    # no rate is off, not even at the clear and the reboot: a sample taken before a clear reads the old count (the
+    # testbed read zero there until session 32, and the next rate came out a third low on both ends of the link)
+    assert rep.rate_points > 0 and rep.rate_rel_err_median < 0.01 and rep.rate_points_off == 0
 
 
 def test_a_counter_restart_outside_every_labelled_event_is_unexplained() -> None:

@@ -415,12 +415,13 @@ def test_router_whose_flow_export_misses_traffic_is_a_traffic_anomaly() -> None:
 
 
 def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: float, flows: bool = True,
-                 surge: float = 1.0, sampling: int = 1) -> object:
+                 surge: float = 1.0, sampling: int = 1, no_tx_from: int | None = None) -> object:
     """A 10 s window of the triangle whose matrix comes from flow records (every pair, 1:1 sampled; with
     ``flows=False`` from the counters alone, as between two flow exports); a fraction ``moved`` of a -> c
     traffic actually goes a -> b -> c (a metric the model does not have); a -> c carries ``surge`` times
     its usual rate; ``sampling`` > 1: each pair's record is one packet sampled 1:``sampling`` (a sampling error
-    as large as the rate itself)."""
+    as large as the rate itself); node ``no_tx_from`` reports no transmit counter (only its neighbours'
+    receive counters see its links)."""
     from twinwatch.twin.snapshot import build_snapshot
 
     t0 = 1.7e9 + 10.0 * w
@@ -433,7 +434,8 @@ def _flow_window(model: object, w: int, rng: np.random.Generator, *, moved: floa
     ids, kpis, vals = [], [], []
     for lid, (s, d) in zip(model.link_ids, zip(model.link_src, model.link_dst)):
         for kpi, v in (("tx_bps", load[(s, d)]), ("rx_bps", load[(s, d)])):
-            ids.append(lid), kpis.append(kpi), vals.append(v)
+            if not (kpi == "tx_bps" and s == no_tx_from):
+                ids.append(lid), kpis.append(kpi), vals.append(v)
     rows = {"entity_kind": ["link"] * len(ids), "entity_id": ids, "kpi": kpis, "value": vals}
     src, dst = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     by = np.array([rate[(s, d)] * 10.0 / 8.0 for s, d, _ in pairs])
@@ -513,6 +515,20 @@ def test_traffic_below_what_the_flows_routed_on_the_model_is_a_degradation_of_th
     a = routed[0][1]
     assert a.kind == "degradation" and a.suspects[0]["link"] == "a->c"
     assert a.observed == pytest.approx(0.4 * a.expected, rel=0.05)
+
+
+def test_a_link_whose_sender_reports_no_rate_is_read_off_the_far_end() -> None:
+    """The detour of the test above while a's transmit counters give no rate (a legacy 32-bit poller on fast
+    ports: ``counter32_ambiguous``): c's and b's receive counters carry a's links, and the same alert fires."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(24)
+    det = TwinDetector(model, alpha=0.01)
+    snaps = [_flow_window(model, w, rng, moved=0.6 if w >= 30 else 0.0, no_tx_from=0) for w in range(40)]
+    assert np.isnan(snaps[0].link_kpi("tx_bps")[0]) and np.isfinite(snaps[0].link_load_bps()[0])
+    routed = [(w, a.entity_id) for w, a in _fired(det, snaps) if a.kpi == "routed_bps"]
+    assert routed == [(31, "a->c")]
 
 
 def test_a_routed_load_from_a_few_sampled_packets_is_judged_on_its_sampling_error() -> None:
