@@ -291,9 +291,15 @@ def update_counters(
                 st_status = ST_RESET
                 rc = RC_DECREASE
             # the interface could have carried one more period of 2**32 in this interval: the counter cannot
-            # tell how many times it wrapped (RFC 2863 3.1.6: such ports need the ifHC* counters)
-            period = float(_TWO32) * scale[i] * 1e9 / float(dt)  # the rate of one more wrap
-            if k == K_C32 and st_status == ST_RATE and not e_changed and r + period <= wrap_bound[i] < np.inf:
+            # tell how many times it wrapped (RFC 2863 3.1.6: such ports need the ifHC* counters); Counter32
+            # rows only, so the other rows pay no division
+            if (
+                k == K_C32
+                and st_status == ST_RATE
+                and not e_changed
+                and wrap_bound[i] < np.inf
+                and r + float(_TWO32) * scale[i] * 1e9 / float(dt) <= wrap_bound[i]
+            ):
                 st_status = ST_RESET
                 rc = RC_AMBIGUOUS
             st_val[s] = v
