@@ -70,7 +70,8 @@ NODE_POOL_PRIOR = stats.t.ppf((np.arange(4096) + 0.5) / 4096, df=3) / np.sqrt(3.
 of freedom (heavier tails than the scores measured on development runs, hence conservative)."""
 
 NODE_PRIOR_COUNT = 4096.0
-"""Weight of :data:`NODE_POOL_PRIOR` in a pool, in scores (fades as real scores accumulate)."""
+"""Weight of :data:`NODE_POOL_PRIOR` in a pool, in scores (it fades with the pool's forgetting as real scores
+accumulate, ``ConformalCalibrator.pool_size``)."""
 
 NODE_TAIL_FIT = 64.0
 """Pooled scores past the threshold of the fitted exponential tail of the flows-against-counters pool

@@ -334,8 +334,7 @@ class TwinDetector:
         self._last_fault_window = -(1 << 62)
         self._surge_window = -(1 << 62)  # the last window with a destination-ingress alert open
         self._flow_window = -(1 << 62)  # the last flow-measured window
-        self._flow_span = 0  # the export interval (windows): the median gap between recent flow-measured windows
-        self._flow_gaps: deque[int] = deque(maxlen=_FLOW_GAPS_KEPT)
+        self._flow_gaps: deque[int] = deque(maxlen=_FLOW_GAPS_KEPT)  # windows between recent flow-measured ones
         self.dependence = dependence
         self._down: set[str] = set()
         self.book = book or AlertBook()
@@ -483,6 +482,11 @@ class TwinDetector:
         st.cal.update(res, healthy=healthy if learn is None else healthy & learn, min_scale=min_scale)
         return p, flagged, change
 
+    @property
+    def _flow_span(self) -> int:
+        """The flow export interval (windows): the median gap between recent flow-measured windows (0 before two)."""
+        return int(np.median(self._flow_gaps)) if self._flow_gaps else 0
+
     def detect(self, snapshot: WindowSnapshot, prediction: Prediction | None,
                upper: Prediction | None = None) -> Detection:
         """Test the window; returns per-link arrays for the gauges and the alert changes.
@@ -501,8 +505,8 @@ class TwinDetector:
         tx_pps, drop = (obs.get(k, nan) for k in ("tx_pps", "drop_pps"))
         tx_bps = snapshot.link_load_bps()  # the sender's counter, else the far end's (e.g. a legacy Counter32)
         with np.errstate(invalid="ignore", divide="ignore"):
-            util_obs = tx_bps / cap if "utilization" not in obs else np.where(
-                np.isfinite(obs["utilization"]), obs["utilization"], tx_bps / cap)
+            util = obs.get("utilization", nan)
+            util_obs = np.where(np.isfinite(util), util, tx_bps / cap)
             loss_obs = np.where(np.isfinite(drop) & np.isfinite(tx_pps) & (tx_pps + drop > 0),
                                 drop / (tx_pps + drop), np.nan)
         if prediction is not None:
@@ -848,7 +852,6 @@ class TwinDetector:
                 # the median of the recent gaps, not the last: an exporter outage's one long gap must not hold
                 # this test for as long after every later surge
                 self._flow_gaps.append(self.windows - self._flow_window)
-                self._flow_span = int(np.median(self._flow_gaps))
             self._flow_window = self.windows
         # a surge open within the span of the export the routed loads come from, or since: they hold its traffic
         surge = self.windows - self._surge_window <= self._flow_span + self._routed_ref.carry
