@@ -259,6 +259,9 @@ class WindowSnapshot:
         :data:`twinwatch.twin.measurements.PATH_OBSERVED_KPIS` (NaN: not observed).
     path_probe
         ``(P,)`` int64 probe whose packets take the path (-1: none).
+    probe_path
+        ``(K,)`` int64 scenario path each probe's packets take (-1: no route this window); its expected delay is
+        that path's plus :func:`twinwatch.twin.probes.own_packet_shift_s` (its own packet size).
     completeness
         :class:`Completeness`.
     """
@@ -283,6 +286,7 @@ class WindowSnapshot:
     path_observed: dict[str, np.ndarray]
     path_probe: np.ndarray
     completeness: Completeness
+    probe_path: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def to_scenario(self) -> Scenario:
         """The window's :class:`~twin.scenario.Scenario` (built with the snapshot)."""
@@ -607,6 +611,7 @@ class SnapshotBuilder:
             link_observed=dict(mapped.link_mean),
             path_observed=path_observed,
             path_probe=path_probe,
+            probe_path=probe_sc_path,
             completeness=comp,
         )
 

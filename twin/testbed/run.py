@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 
 from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.netmodel.dump import dump_network_model
+from twinwatch.twin.probes import own_packet_shift_s
 from twinwatch.twin.scenario import MAX_QUEUES, Scenario
 from twinwatch.twin.sim.engine import SimResult
 from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
@@ -585,7 +586,8 @@ def _emit_window(
     flows.add(st, truth)
     if flows.due(t + cfg.window_s):
         emit("goflow2", flows.export(t + cfg.window_s, hosts, dscp, loopback, rng))
-    emit("probe", _probe_records(t_abs + cfg.window_s, model, truth, rng))
+    emit("probe", _probe_records(t_abs + cfg.window_s, model, truth, rng,
+                                 own_packet_shift_s(sc, snap.probe_path, model.probe_size_bits)))
 
 
 class _FlowExporter:
@@ -681,7 +683,10 @@ def _ipv4_text(addr: np.ndarray) -> np.ndarray:
     return np.array([f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in a.tolist()])
 
 
-def _probe_records(t_end: float, model: NetworkModel, truth: WindowTruth, rng: np.random.Generator) -> list[bytes]:
+def _probe_records(t_end: float, model: NetworkModel, truth: WindowTruth, rng: np.random.Generator,
+                   own_shift_s: np.ndarray) -> list[bytes]:
+    """Each probe's result for the window; ``own_shift_s`` ``(K,)``: what a probe sharing a busy path's truth adds
+    for being transmitted at its own size (:func:`~twinwatch.twin.probes.own_packet_shift_s`)."""
     k = model.n_probes
     if k == 0:
         return []
@@ -689,14 +694,16 @@ def _probe_records(t_end: float, model: NetworkModel, truth: WindowTruth, rng: n
     delay = truth.probe_delay_s.copy()
     jit = truth.probe_jitter_s2.copy()
     loss = truth.probe_loss_ratio.copy()
-    # a probe whose path carried demand shares that demand's truth (its own class, else any class)
+    # a probe whose path carried demand shares that demand's truth (its own class, else any class): the queues it
+    # waited in, transmitted at its own size
     miss = np.flatnonzero(~np.isfinite(delay))
     key = truth.pair_src * model.n_nodes + truth.pair_dst
     for i in miss:
         hit = np.flatnonzero(key == model.probe_src[i] * model.n_nodes + model.probe_dst[i])
         if hit.size:
             j = hit[np.argmax(truth.pair_tos[hit] == model.probe_class[i])]
-            delay[i], jit[i], loss[i] = truth.pair_delay_s[j], truth.pair_jitter_s2[j], truth.pair_loss_ratio[j]
+            delay[i], jit[i], loss[i] = (truth.pair_delay_s[j] + own_shift_s[i], truth.pair_jitter_s2[j],
+                                         truth.pair_loss_ratio[j])
     ok = np.isfinite(delay)
     if not ok.any():
         return []

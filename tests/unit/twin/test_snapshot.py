@@ -13,6 +13,7 @@ import pytest
 from twinwatch.twin.measurements import MeasurementsError
 from twinwatch.twin.models.qt import QueueingModel
 from twinwatch.twin.netmodel import NetworkModel, model_from_dict
+from twinwatch.twin.probes import own_packet_shift_s
 from twinwatch.twin.scenario import TimeDist
 from twinwatch.twin.snapshot import SnapshotBuilder, build_snapshot
 from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
@@ -20,14 +21,14 @@ from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
 WINDOW = (1_700_000_000.0, 1_700_000_060.0)
 
 
-def _model() -> NetworkModel:
+def _model(capacity: str = "1G") -> NetworkModel:
     cables = [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e")]
     doc = {
         "version": 1,
         "name": "diamond",
         "devices": [{"name": x} for x in "abcde"],
         "links": [{"a": {"device": x, "interface": f"to-{y}"}, "b": {"device": y, "interface": f"to-{x}"},
-                   "capacity_bps": "1G", "delay_s": 0.001, "metric": 10} for x, y in cables],
+                   "capacity_bps": capacity, "delay_s": 0.001, "metric": 10} for x, y in cables],
         "tos_classes": [{"name": "voice", "class": 0, "dscp": [46]},
                         {"name": "best-effort", "class": 2, "dscp": [0], "default": True}],
         "probes": [{"name": "b-c", "src": "b", "dst": "c", "rate_pps": 50, "size_bytes": 125, "dscp": 46},
@@ -123,6 +124,27 @@ def test_probe_on_idle_pair_gets_its_own_flow_and_unprobed_paths_stay_unobserved
     pred = QueueingModel().predict(sc)
     floor = 2 * (1000 / 1e9 + 0.001)
     assert np.isfinite(pred.path_delay_s).all() and pred.path_delay_s[p_bc] >= floor
+
+
+def test_a_probe_expects_its_own_packets_delay_whether_its_pair_carries_demand_or_not() -> None:
+    # 2 Mb/s links: one 1,000-B packet takes 4 ms to send, the probe's 100 B 0.4 ms. The probe a -> d shares the
+    # demand's path when a -> d has demand and has a flow of its own when it has none; its expectation must be the
+    # same both ways (it jumped by 2 x 3.6 ms before: the demand's transmission time, then its own)
+    model = _model("2M")
+    probe = model.probe_names.index("a-d")
+    expected = []
+    for demand in ({(2, "a", "d"): 2e3, (2, "d", "e"): 1e5}, {(2, "d", "e"): 1e5}):
+        snap = build_snapshot(model, *WINDOW, _rows([]), traffic=_traffic(model, demand))
+        p = int(snap.probe_path[probe])
+        assert snap.path_probe[p] == probe and snap.scenario.path_src[p] == model.node_index["a"]
+        shift = own_packet_shift_s(snap.scenario, snap.probe_path, model.probe_size_bits)
+        expected.append(QueueingModel().predict(snap.scenario).path_delay_s[p] + shift[probe])
+        own_flow = bool((snap.flow_probe == probe).any())
+        assert own_flow == ((2, "a", "d") not in demand)
+        assert (shift[probe] == 0.0) == own_flow  # on its own flow the path's packets are the probe's
+    sent = 2 * (800 / 2e6 + 0.001)  # two hops: the probe's own transmission and the propagation
+    assert expected[0] == pytest.approx(expected[1], rel=1e-3)
+    assert expected[1] == pytest.approx(sent, rel=1e-2)
 
 
 def test_completeness_counts_silent_devices_and_unknown_entities() -> None:

@@ -185,3 +185,28 @@ def test_benign_events_change_no_ground_truth(abilene, baseline, tmp_path, kind:
         return b"".join((r["dir"] / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes() for f in ("gnmic", "influx"))
 
     assert counters(run) != counters(baseline)  # the telemetry did change
+
+
+def test_a_probe_on_a_busy_path_reports_its_own_packets_delay(tmp_path: Path) -> None:
+    """A probe sharing a pair's path waits in the same queues but is sent at its own size (100 B, not the
+    demand's): on two 2 Mb/s hops it is milliseconds faster than the demand, by the same amount every window."""
+    from twinwatch.twin.netmodel import model_from_dict
+
+    cables = [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
+    model = model_from_dict({
+        "version": 1, "name": "slow", "devices": [{"name": x} for x in "abcd"],
+        "links": [{"a": {"device": x, "interface": f"to-{y}"}, "b": {"device": y, "interface": f"to-{x}"},
+                   "capacity_bps": "2M", "delay_s": 0.001, "metric": 10} for x, y in cables],
+        "probes": [{"name": "a-d", "src": "a", "dst": "d", "rate_pps": 10, "size_bytes": 100}]}, source="slow")
+    run = _run(model, tmp_path, [], TestbedConfig(duration_s=30.0, window_s=W, seed=3, packets_per_window=5000,
+                                                  malformed_fraction=0.0))
+    raw = (tmp_path / "topics" / "twinwatch.raw.probe.jsonl").read_bytes()
+    probe = [orjson.loads(line) for line in raw.split(b"\n") if line]
+    assert len(probe) == 3
+    p = run["paths"]
+    pair = {float(t): float(d) for t, s, d_, tos, d in zip(p["window_start"], p["src"], p["dst"], p["tos"],
+                                                            p["delay_s"], strict=True)
+            if (s, d_, tos) == ("a", "d", int(model.probe_class[0]))}
+    faster = np.array([pair[r["ts"] - W] - r["delay_s"] for r in probe])
+    assert np.all(np.array([r["delay_s"] for r in probe]) >= 2 * (0.001 + 800 / 2e6))  # propagation + own sending
+    assert faster.min() > 2e-3 and np.ptp(faster) < 1e-9, faster  # the same queues, its own transmission
