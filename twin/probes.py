@@ -14,9 +14,9 @@ its packets take carries no other traffic, so that the twin predicts a delay
 for every probed path instead of nothing; a probe on a busy path adds no flow
 (its packets are a negligible part of the load there). Its packets wait in the
 same queues as the path's other packets but are transmitted at their own size:
-:func:`own_packet_shift_s` is what turns the path's predicted mean delay into
-the probe's own (:func:`twinwatch.twin.testbed.truth.window_truth` and the
-detectors use it alike).
+:func:`own_packet_shift_s` is what turns the path's mean delay into the
+probe's own (the testbed's probe results use it; the detectors' use of it was
+scored in session 33 and reverted under its rule, ``bench/notes/detect_eval.md``).
 
 Examples
 --------

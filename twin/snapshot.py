@@ -260,8 +260,8 @@ class WindowSnapshot:
     path_probe
         ``(P,)`` int64 probe whose packets take the path (-1: none).
     probe_path
-        ``(K,)`` int64 scenario path each probe's packets take (-1: no route this window); its expected delay is
-        that path's plus :func:`twinwatch.twin.probes.own_packet_shift_s` (its own packet size).
+        ``(K,)`` int64 scenario path each probe's packets take (-1: no route this window); a probe's own packets
+        take that path's mean delay plus :func:`twinwatch.twin.probes.own_packet_shift_s` (their size).
     completeness
         :class:`Completeness`.
     """
