@@ -42,6 +42,7 @@ from twinwatch.detectors.traffic import (
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.models.bounds import path_delay_floor
 from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.probes import own_packet_shift_s
 from twinwatch.twin.snapshot import WindowSnapshot
 
 __all__ = ["DEGRADATION_FAMILIES", "FAMILY_SHARES", "Detection", "TwinDetector", "persistence_bound",
@@ -281,6 +282,16 @@ class TwinDetector:
     and expected minus the path's propagation delay, :func:`twinwatch.twin.models.bounds.path_delay_floor`
     minus its transmission): propagation is known exactly and dominates total delay on a WAN, so a
     relative error on the total hides every queueing change; ``"total"`` keeps the older residual.
+
+    A probe's expected delay is its own packets' (:func:`twinwatch.twin.probes.own_packet_shift_s`): the twin
+    predicts the mean delay of the packets on the probe's path, the probe waits in the same queues but each hop sends
+    it at its own size. Before session 33 a probe on a path with demand was expected to take the demand's
+    transmission time, one on a path without its own, so its expectation jumped by the difference (3.5 ms per
+    2 Mb/s hop for 128 B against 1,000 B) whenever the window's matrix gave its pair demand or left it without:
+    on Marwan 21 of 28 path-delay alerts started in such a window. Held out twice (``bench/notes/detect_eval.md``,
+    session 33): seeds 4601 / 4701 F1 0.904 against 0.908 on new networks (one alert), 0.934 against 0.887 on the
+    development ones (benign events alerted 0 against 4); seeds 4801 / 4901 0.840 against 0.736 (false alarms 0.025
+    against 1.4 ``alpha``, benign 1 against 8 of 126), 0.946 against 0.942.
 
     The path residuals' scale is floored at the measurement's quantisation noise as well (``min_scale`` of
     :meth:`~twinwatch.detectors.conformal.ConformalCalibrator.p_values`: one resolution step of the residual at
@@ -599,16 +610,21 @@ class TwinDetector:
         path_gap = np.bincount(sc.hop_path, weights=gap[sc.path_links].astype(np.float64),
                                minlength=sc.n_paths) > 0
         prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
-        floor = path_delay_floor(sc)  # propagation + one transmission per hop
+        # a probe's packets are transmitted at their own size, whatever the path's other packets are: its expected
+        # delay (and floor) is the path's plus that difference, so it does not jump when the window's matrix gives
+        # the pair demand or leaves it without (the probe then has a flow of its own)
+        probe_of = np.asarray(snapshot.path_probe, dtype=np.int64)
+        on_probe = probe_of >= 0
+        own = own_packet_shift_s(sc, np.where(on_probe, np.arange(sc.n_paths), -1),
+                                 m.probe_size_bits[np.maximum(probe_of, 0)] if m.n_probes else np.zeros(sc.n_paths))
+        floor = path_delay_floor(sc) + own  # propagation + one transmission per hop (a probe's: its own size)
         path_flag_any = np.zeros(sc.n_paths, dtype=bool)
         tested_any = np.zeros(sc.n_paths, dtype=bool)
         excess = np.zeros(sc.n_paths)
         pairs: dict[str, dict[str, np.ndarray]] = {}
         pending_paths: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # the resolution of a probe's loss ratio: one packet of the window (paths without a probe: none)
-        probe_of = np.asarray(snapshot.path_probe, dtype=np.int64)
         loss_floor = np.zeros(sc.n_paths)
-        on_probe = probe_of >= 0
         sent = m.probe_rate_pps[probe_of[on_probe]] * (snapshot.end - snapshot.start)
         loss_floor[on_probe] = 1.0 / np.maximum(sent, 1.0)
         for kpi in _PATH_KPIS:
@@ -616,6 +632,9 @@ class TwinDetector:
             x_p = (np.asarray(prediction.path(kpi), dtype=np.float64) if prediction is not None
                    else np.full(sc.n_paths, np.nan))
             x_hi = np.asarray(upper.path(kpi), dtype=np.float64) if upper is not None else None
+            if kpi == "delay_s":
+                x_p = x_p + own
+                x_hi = None if x_hi is None else x_hi + own
             x_base = x_p  # the expectation x_hi is compared with, on the measured part and floors
             res_pair = np.full(n * n, np.nan)
             o_pair = np.full(n * n, np.nan)

@@ -15,8 +15,8 @@ for every probed path instead of nothing; a probe on a busy path adds no flow
 (its packets are a negligible part of the load there). Its packets wait in the
 same queues as the path's other packets but are transmitted at their own size:
 :func:`own_packet_shift_s` is what turns the path's mean delay into the
-probe's own (the testbed's probe results use it; the detectors' use of it was
-scored in session 33 and reverted under its rule, ``bench/notes/detect_eval.md``).
+probe's own (the testbed's probe results and the detectors' expectation use it
+alike; ``bench/notes/detect_eval.md``, session 33).
 
 Examples
 --------
