@@ -81,6 +81,11 @@ FAMILY_SHARES: dict[str, float] = {**dict.fromkeys(DEGRADATION_FAMILIES, 1.0),
 """Default share of ``alpha`` per family: every family tests at ``alpha`` (the rule as measured in sessions 4–6;
 ``shares={f: 1/6 for f in DEGRADATION_FAMILIES}`` splits it across the network-fault families, Bonferroni)."""
 _DELAY_PARTS = ("queueing", "total")
+INGRESS_SOURCE_EDGES = (0.5,)
+"""Mondrian classes of the destination-ingress test: 0 on windows whose matrix is fitted to the counters, 1 on windows
+measured by flow records (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.measured_traffic`). A node's total from a
+few sampled records per minute (1 : 1,000 on 10 Mb/s links) moved by ±0.7 in log against ±0.1 for the counters' on
+Cynet (session 33), and one scale for both hid a fourfold surge (+1.39) at 3–4 σ."""
 _FLOW_GAPS_KEPT = 5  # gaps between flow-measured windows whose median is the export interval
 _Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
 _SQRT12 = math.sqrt(12.0)  # a uniform quantisation error of step h has standard deviation h / √12
@@ -367,7 +372,10 @@ class TwinDetector:
         self._node = {
             # follows the diurnal cycle (≈ 5 min healthy); one score per node a window: with many nodes the
             # network-wide level lies past the pool's empirical tail, so p-values there come from a fitted tail
-            "ingress_bps": state(n, half_life=32.0, tail_fit=NODE_TAIL_FIT, **node_prior),
+            # Mondrian by the matrix's source: on a window measured by sampled flow records a node's total is
+            # noisier than on one fitted to the counters (class 1 and 0, INGRESS_SOURCE_EDGES)
+            "ingress_bps": state(n, half_life=32.0, tail_fit=NODE_TAIL_FIT, regime_edges=INGRESS_SOURCE_EDGES,
+                                 **node_prior),
             # flow-bearing windows are sparse (one per flow export interval): decided window by window, and the
             # pool, one score per node and export, resolves the network-wide level only with a fitted tail
             "flow_export_bps": _KpiState(ConformalCalibrator(n, side="lower", half_life=64.0, tail_fit=NODE_TAIL_FIT,
@@ -457,16 +465,19 @@ class TwinDetector:
 
     def _step(self, st: _KpiState, res: np.ndarray, learn: np.ndarray | None = None,
               hold: bool = False, min_scale: np.ndarray | None = None,
-              widen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+              widen: np.ndarray | None = None, regime: int = 0) -> tuple[np.ndarray, np.ndarray, Any]:
         """p-values, per-window rejections and the alert transitions of one family; ``learn``: the entities
         whose telemetry is sound enough this window to calibrate on (default all); ``hold``: the family's
         measurements are not to be trusted this window (nothing new fires, open alerts stay, nothing learned);
         ``min_scale``: ``(n,)`` the residual's quantisation noise per entity (the calibrator's scale floor);
         ``widen``: ``(n,)`` how far the expectation moves under the traffic matrix's uncertainty this window,
         added in quadrature to ``min_scale`` for this window's p-values only (what the pool learns is
-        normalised as without it, so a window's widening never narrows the other windows' reference)."""
+        normalised as without it, so a window's widening never narrows the other windows' reference);
+        ``regime``: the window's Mondrian class in the family's calibrator (a calibrator restored from a state
+        written with fewer classes takes its last one)."""
         test_scale = min_scale if widen is None else np.hypot(0.0 if min_scale is None else min_scale, widen)
-        p = st.cal.p_values(res, min_scale=test_scale)
+        reg = None if st.cal.n_regimes == 1 else np.full(res.size, min(regime, st.cal.n_regimes - 1), dtype=np.intp)
+        p = st.cal.p_values(res, regime=reg, min_scale=test_scale)
         warm = self.windows > self.warmup and not hold
         flagged = reject(p, st.level, self.method) if warm else np.zeros(res.size, bool)
         observed = np.isfinite(res)
@@ -490,7 +501,7 @@ class TwinDetector:
             decide = self._decide(st.eff, p, st.level, warm, was) if self.calibrate_level or hold else flagged
             change = st.pers.update(decide, observed=observed)
         healthy = ~flagged & ~change.active
-        st.cal.update(res, healthy=healthy if learn is None else healthy & learn, min_scale=min_scale)
+        st.cal.update(res, regime=reg, healthy=healthy if learn is None else healthy & learn, min_scale=min_scale)
         return p, flagged, change
 
     @property
@@ -811,7 +822,8 @@ class TwinDetector:
         # 1. traffic towards each node against its own recent history
         dest = destination_bps(tm)
         res = np.where(dest > 0, np.log(np.maximum(dest, 1.0)), np.nan)
-        p, _, change = self._step(self._node["ingress_bps"], res, hold=hold)
+        p, _, change = self._step(self._node["ingress_bps"], res, hold=hold,
+                                  regime=int(snapshot.measured_traffic is not None))
         if change.active.any():
             self._surge_window = self.windows
         for i in np.flatnonzero(change.fired).tolist():

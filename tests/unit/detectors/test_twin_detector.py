@@ -616,3 +616,38 @@ def test_an_exporter_outage_does_not_stretch_the_surge_hold() -> None:
     # (with the last gap as the interval the detour is missed, and b's ingress fires for it instead)
     assert [(w, a.entity_id) for w, a in fired if a.kpi == "ingress_bps"] == [(59, "c")]
     assert det._flow_span == 6
+
+
+class _NoisyRng:
+    """Stands in for the generator of :func:`_flow_window`: each pair's rate moves by ``sd`` in log (a flow export
+    whose 1 : N samples hold a few packets per pair)."""
+
+    def __init__(self, seed: int, sd: float) -> None:
+        self._rng, self._sd = np.random.default_rng(seed), sd
+
+    def lognormal(self, mean: float, sigma: float) -> float:
+        return float(self._rng.lognormal(mean, self._sd))
+
+
+@pytest.mark.parametrize("edges", [(0.5,), ()])
+def test_a_surge_on_counter_windows_is_judged_apart_from_noisy_flow_windows(
+        edges: tuple[float, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every 6th window's matrix comes from flow records whose per-pair rates move by ±50 % in log (few sampled
+    packets); the others are fitted to steady counters. a -> c carries 1.5 times its rate in windows 97-101 (counter
+    windows; c receives a third more): judged against the counter windows' own scale (Mondrian by the matrix's
+    source, the default) the surge towards c fires in its second window (2-of-3 persistence); one scale for both
+    sources (no classes) lets the flow windows' noise hide it. The routing test runs on flow windows only here (its
+    loads carried from a noisy export would test that export, not the surge)."""
+    from twinwatch.detectors import twin_detector as tdm
+
+    monkeypatch.setattr(tdm, "INGRESS_SOURCE_EDGES", edges)
+    model = _tri_model()
+    rng, noisy = np.random.default_rng(26), _NoisyRng(27, 0.5)
+    snaps = [_flow_window(model, w, noisy if w % 6 == 0 else rng, moved=0.0, flows=w % 6 == 0,
+                          surge=1.5 if 97 <= w <= 101 else 1.0) for w in range(120)]
+    det = tdm.TwinDetector(model, alpha=0.01, routed_carry_windows=0)
+    ingress = [(w, a.entity_id) for w, a in _fired(det, snaps) if a.kpi == "ingress_bps"]
+    if edges:
+        assert ingress == [(98, "c")]
+    else:
+        assert not any(97 <= w <= 102 for w, _ in ingress)
