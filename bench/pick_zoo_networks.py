@@ -21,6 +21,7 @@ before its graphs were listed in ``detection_networks_used.txt``)::
     .venv/bin/python bench/pick_zoo_networks.py --seed 4401 --bands 15-30,30-50,50-100 --min-geo 0.25
     .venv/bin/python bench/pick_zoo_networks.py --seed 4601 --bands 15-30,30-50,50-100 --min-geo 0.25
     .venv/bin/python bench/pick_zoo_networks.py --seed 4801 --bands 15-30,30-50,50-100 --min-geo 0.1
+    .venv/bin/python bench/pick_zoo_networks.py --seed 5001 --bands 15-30,50-100 --min-geo 0.0
 """
 
 from __future__ import annotations
