@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twinwatch.twin.models.bounds import path_mean_pkt_size_bits
 from twinwatch.twin.routing import Routing, flow_hash, hash_paths
 from twinwatch.twin.scenario import MAX_SIZES, Scenario, SizeDist, TimeDist
 
@@ -125,8 +126,6 @@ def own_packet_shift_s(sc: Scenario, path: np.ndarray, size_bits: np.ndarray) ->
 
     (``(1024 − 8000) / 2e6 + (1024 − 8000) / 1e9`` s.)
     """
-    from twinwatch.twin.models.bounds import path_mean_pkt_size_bits  # the models package imports this module
-
     p = np.asarray(path, dtype=np.int64)
     on = p >= 0
     out = np.zeros(p.shape)

@@ -285,8 +285,8 @@ class WindowSnapshot:
     link_observed: dict[str, np.ndarray]
     path_observed: dict[str, np.ndarray]
     path_probe: np.ndarray
+    probe_path: np.ndarray
     completeness: Completeness
-    probe_path: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def to_scenario(self) -> Scenario:
         """The window's :class:`~twin.scenario.Scenario` (built with the snapshot)."""
