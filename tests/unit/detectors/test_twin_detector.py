@@ -651,3 +651,26 @@ def test_a_surge_on_counter_windows_is_judged_apart_from_noisy_flow_windows(
         assert ingress == [(98, "c")]
     else:
         assert not any(97 <= w <= 102 for w, _ in ingress)
+
+
+def test_a_state_saved_before_the_ingress_classes_restores_and_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A destination-ingress calibrator saved by a build with one class is restored as it was (one class) and this
+    build's detector keeps testing flow and counter windows with it (``_step`` takes its last class)."""
+    from twinwatch.detectors import twin_detector as tdm
+    from twinwatch.stream.state import _detector_parts, _detector_restore
+
+    model = _tri_model()
+    rng = np.random.default_rng(28)
+    snaps = [_flow_window(model, w, rng, moved=0.0, flows=w % 6 == 0) for w in range(40)]
+    monkeypatch.setattr(tdm, "INGRESS_SOURCE_EDGES", ())
+    old = tdm.TwinDetector(model, alpha=0.01)
+    for snap in snaps[:20]:
+        old.detect(snap, None)
+    parts, scalars = _detector_parts(old)
+    monkeypatch.setattr(tdm, "INGRESS_SOURCE_EDGES", (0.5,))
+    new = tdm.TwinDetector(model, alpha=0.01)
+    assert new._node["ingress_bps"].cal.n_regimes == 2
+    _detector_restore(new, parts, scalars, "test")
+    assert new._node["ingress_bps"].cal.n_regimes == 1
+    assert not [a for w, a in _fired(new, snaps[20:]) if a.kpi == "ingress_bps"]
+    assert new.windows == 40
