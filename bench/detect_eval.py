@@ -181,20 +181,15 @@ def visibility(run: Path, model: Any) -> dict[str, Any]:
     """Per network fault of the run: does its true effect leave the twin's 90 % interval?
 
     Ground truth (``truth/*.parquet``) against the shipped checkpoint's calibrated intervals
-    (:func:`twinwatch.detectors.visibility.fault_visibility`); independent of every detector.
+    (:func:`twinwatch.detectors.visibility.model_fault_visibility`, the rule ``twinwatch score --truth`` applies
+    too); independent of every detector.
     """
-    from twinwatch.detectors.visibility import fault_visibility, healthy_pair_links, probe_pairs, twin_intervals
+    from twinwatch.detectors.visibility import checkpoint_intervals, model_fault_visibility
 
     man = json.loads((run / "manifest.json").read_text())
-    intervals = twin_intervals(json.loads(CHECKPOINT_CONFIG.read_text())["calibration"])
-    egress: dict[str, float] = {}
-    for lid, cap in zip(model.link_ids, model.link_capacity_bps.tolist()):
-        egress[lid.split("->", 1)[0]] = egress.get(lid.split("->", 1)[0], 0.0) + float(cap)
-    return fault_visibility(load_labels(run / "labels.jsonl"), run / "truth", intervals,
-                            window_s=float(man["config"]["window_s"]), egress_capacity_bps=egress,
-                            pair_links=healthy_pair_links(model),
-                            link_capacity_bps=dict(zip(model.link_ids, model.link_capacity_bps.tolist())),
-                            observed_pairs=probe_pairs(model))
+    return model_fault_visibility(load_labels(run / "labels.jsonl"), run / "truth", model,
+                                  checkpoint_intervals(CHECKPOINT_CONFIG.parent),
+                                  window_s=float(man["config"]["window_s"]))
 
 
 def markdown(pooled: dict[str, ScoreReport]) -> str:

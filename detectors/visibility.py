@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FaultVisibility", "VisibilityError", "fault_visibility", "healthy_pair_links", "path_effects",
-           "probe_pairs", "twin_intervals"]
+__all__ = ["FaultVisibility", "VisibilityError", "checkpoint_intervals", "fault_visibility", "healthy_pair_links",
+           "model_fault_visibility", "path_effects", "probe_pairs", "twin_intervals"]
 
 _NETWORK_FAULT_KINDS = ("capacity_degradation", "grey_loss", "link_down", "metric_change", "queue_change",
                         "traffic_surge", "unmonitored_traffic")
@@ -188,6 +188,44 @@ def healthy_pair_links(model: Any) -> dict[str, set[str]]:
         key = f"{names[int(r.path_src[p])]}->{names[int(r.path_dst[p])]}"
         out.setdefault(key, set()).update(lids[int(i)] for i in r.path_links[r.path_ptr[p]:r.path_ptr[p + 1]])
     return out
+
+
+def checkpoint_intervals(checkpoint_dir: str | Path) -> dict[str, tuple[float, float]]:
+    """:func:`twin_intervals` of a twin checkpoint directory (its ``config.json``'s ``calibration``).
+
+    Raises :class:`VisibilityError` naming the file when it is missing, not JSON or has no calibration.
+    """
+    import json
+
+    path = Path(checkpoint_dir) / "config.json"
+    try:
+        cal = json.loads(path.read_text())["calibration"]
+        out = twin_intervals(cal)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VisibilityError(f"{path}: no usable calibration ({type(exc).__name__}: {exc})") from None
+    if not {"delay_s", "loss_ratio"} <= out.keys():
+        raise VisibilityError(f"{path}: the calibration has no 90 % interval for path delay_s and loss_ratio")
+    return out
+
+
+def model_fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path, model: Any,
+                           intervals: Mapping[str, tuple[float, float]], *,
+                           window_s: float) -> dict[str, FaultVisibility]:
+    """:func:`fault_visibility` with everything it can take from the run's network model.
+
+    ``model`` is the :class:`twinwatch.twin.netmodel.NetworkModel` the telemetry was generated on: its links'
+    capacities (inventory utilisation, each node's egress capacity for unmonitored traffic), the pairs' healthy
+    routes (the entities a fault can move) and its probes (what the telemetry measures: :attr:`FaultVisibility.
+    observable`). The one rule `bench/detect_eval.py` and ``twinwatch score --truth`` judge faults by.
+    """
+    caps = dict(zip(model.link_ids, np.asarray(model.link_capacity_bps, dtype=np.float64).tolist(), strict=True))
+    names = list(model.node_names)
+    egress: dict[str, float] = {}
+    for s, cap in zip(np.asarray(model.link_src).tolist(), caps.values(), strict=True):
+        egress[names[int(s)]] = egress.get(names[int(s)], 0.0) + float(cap)
+    return fault_visibility(labels, truth_dir, intervals, window_s=window_s, egress_capacity_bps=egress,
+                            pair_links=healthy_pair_links(model), link_capacity_bps=caps,
+                            observed_pairs=probe_pairs(model))
 
 
 def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import logging
 import math
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from twinwatch.twin.kpis import Prediction
+    from twinwatch.twin.netmodel import NetworkModel
     from twinwatch.twin.scenario import Scenario
 
 __all__ = [
@@ -79,6 +81,8 @@ __all__ = [
     "run_demo",
     "write_demo_report",
 ]
+
+log = logging.getLogger(__name__)
 
 DEMO_FORMATS: tuple[str, ...] = ("gnmic", "influx", "probe", "goflow2")
 """Collector formats the network under test emits and the service consumes."""
@@ -137,6 +141,10 @@ class DemoResult:
     alert_lines: list[dict[str, Any]] = field(default_factory=list)
     labels: list[dict[str, Any]] = field(default_factory=list)
     score: Any = None
+    visibility: dict[str, Any] | None = None
+    """Per network fault (label id): :class:`~twinwatch.detectors.visibility.FaultVisibility` (None: no truth)."""
+    score_measured: Any = None
+    """The score on the faults the telemetry measures beyond the twin's 90 % interval (None: no truth)."""
     complete: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
 
@@ -155,6 +163,9 @@ class DemoResult:
             "run_start": self.run_start, "run_end": self.run_end, "last_window_end": self.last_window_end,
             "alerts_fired": len(self.firing), "alert_lines": len(self.alert_lines),
             "score": self.score.to_dict() if self.score is not None else None,
+            "score_measured": self.score_measured.to_dict() if self.score_measured is not None else None,
+            "visibility": ({k: v.to_dict() for k, v in self.visibility.items()} if self.visibility is not None
+                           else None),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "files": {"report": str(self.out / "report.html"), "alerts": str(self.out / "alerts.jsonl"),
                       "labels": str(self.out / "run" / "labels.jsonl"), "service_log": str(self.out / "service.log"),
@@ -533,15 +544,49 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
 
         result.labels = load_labels(labels_path)
         end = result.last_window_end if np.isfinite(result.last_window_end) else result.run_end
-        result.score = score(result.labels, result.alert_lines, window_s=opts.window_s,
-                             n_entities=entities_of_network(model.n_nodes, model.n_links),
-                             known_links=list(model.link_ids), alpha=0.01, run_start=result.run_start, run_end=end)
+        scorer = functools.partial(score, result.labels, result.alert_lines, window_s=opts.window_s,
+                                   n_entities=entities_of_network(model.n_nodes, model.n_links),
+                                   known_links=list(model.link_ids), alpha=0.01, run_start=result.run_start,
+                                   run_end=end)
+        result.score = scorer()
+        result.visibility = _visibility(result.labels, out / "run" / "truth", model, opts.checkpoint, opts.window_s)
+        if result.visibility is not None:
+            result.score_measured = scorer(scored_ids={k for k, v in result.visibility.items() if v.observable})
     write_demo_report(out / "report.html", result, expected)
     timings["total_s"] = time.perf_counter() - t_begin
     result.timings_s = timings
     (out / "summary.json").write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2
                                                     | orjson.OPT_SERIALIZE_NUMPY))
     return result
+
+
+def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkModel, checkpoint: Path | None,
+                window_s: float) -> dict[str, Any] | None:
+    """Which labelled faults the telemetry measures beyond the twin's 90 % interval
+    (:func:`twinwatch.detectors.visibility.model_fault_visibility`, judged on the run's ground truth alone);
+    None with a log line when the truth or the checkpoint's calibration cannot be read."""
+    from twinwatch.detectors.visibility import VisibilityError, checkpoint_intervals, model_fault_visibility
+    from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+
+    try:
+        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint or DEFAULT_CHECKPOINT),
+                                      window_s=window_s)
+    except VisibilityError as exc:
+        log.warning("demo: the faults' visibility is not judged: %s", exc)
+        return None
+
+
+def _unmeasured_line(res: DemoResult) -> str:
+    """One line: the score on the faults the telemetry measures, and the faults it does not, with why."""
+    vis, sm = res.visibility or {}, res.score_measured
+    hidden = [v for v in vis.values() if not v.observable]
+    ents = {str(lb.get("id")): ",".join(map(str, lb.get("entities") or ())) for lb in res.labels}
+    line = (f"faults the telemetry measures beyond the twin's 90 % interval: {len(vis) - len(hidden)} of {len(vis)}"
+            + (f", found {sm.overall.detected} (recall {_num(sm.overall.recall)})" if sm is not None else ""))
+    if hidden:
+        line += "; not measurable, so no detector fed this telemetry can tell them from noise: " + "; ".join(
+            f"{v.kind} {ents.get(v.id, '')} ({v.reason if not v.visible else v.observable_reason})" for v in hidden)
+    return line
 
 
 # ============================================================================ the HTML report
@@ -661,6 +706,8 @@ def write_demo_report(path: Path, result: DemoResult, expected: Sequence[Mapping
           f"{sc.fault_free_hours:.2f} fault-free hours ({_num(sc.false_alarms_per_entity_hour, 4)} per entity-hour). "
           f"Benign events with a network-fault alert: {sc.benign_with_network_alert} of {sc.benign_events}.</p>"
           if sc is not None else "")
+    if result.visibility is not None:
+        fa += f"<p>{html.escape(_unmeasured_line(result))}</p>"
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>twinwatch demo report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}</style></head><body>
@@ -731,6 +778,8 @@ def _print_summary(console: Console, res: DemoResult) -> None:
         console.print(f"false alarms: {sc.false_alarms} alert(s) in {sc.false_alarm_incidents} incident(s) "
                       f"({_num(sc.false_alarms_per_entity_hour, 4)} per entity-hour); benign events with a "
                       f"network-fault alert: {sc.benign_with_network_alert} of {sc.benign_events}", highlight=False)
+        if res.visibility is not None:
+            console.print(_unmeasured_line(res), highlight=False)
     console.print(f"report: [bold]{res.out / 'report.html'}[/bold]  (alerts: {res.out / 'alerts.jsonl'}, "
                   f"labels: {res.out / 'run' / 'labels.jsonl'}, service log: {res.out / 'service.log'})",
                   highlight=False)

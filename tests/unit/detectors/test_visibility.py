@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -130,3 +131,83 @@ def test_intervals_from_a_checkpoint_calibration_and_errors(tmp_path: Path) -> N
         fault_visibility(_labels(), tmp_path / "absent", INTERVALS, window_s=W)
     with pytest.raises(VisibilityError, match="loss_ratio"):
         fault_visibility(_labels(), _truth(tmp_path), {"delay_s": (-0.1, 0.1)}, window_s=W)
+
+
+_NET = """\
+version: 1
+name: ab
+devices: [{name: a}, {name: b}]
+links:
+  - {a: {device: a, interface: e0}, b: {device: b, interface: e0}, capacity_bps: 1G, delay_s: 0.001}
+probes: [{src: a, dst: b, rate_pps: 10, size_bytes: 128}]
+"""
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    """A checkpoint directory whose calibration gives :data:`INTERVALS`."""
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    cal = {"delay_s": {"kind": "log", "lo": [], "hi": [], "lo_all": INTERVALS["delay_s"][0],
+                       "hi_all": INTERVALS["delay_s"][1]},
+           "loss_ratio": {"kind": "abs", "lo": INTERVALS["loss_ratio"][0], "hi": INTERVALS["loss_ratio"][1]}}
+    (d / "config.json").write_text(json.dumps({"calibration": cal}))
+    return d
+
+
+def test_the_network_model_gives_the_routes_capacities_and_probes_the_rule_needs(tmp_path: Path) -> None:
+    """``model_fault_visibility`` = ``fault_visibility`` with the model's routes, inventory and probes."""
+    from twinwatch.detectors.visibility import checkpoint_intervals, model_fault_visibility
+    from twinwatch.twin.netmodel import load_network_model
+
+    (tmp_path / "net.yaml").write_text(_NET)
+    model = load_network_model(tmp_path / "net.yaml")
+    truth = _truth(tmp_path, slow_from=150.0)
+    labels = [*_labels("capacity_degradation"), {"id": "f2", "kind": "grey_loss", "benign": False, "start": 150.0,
+                                                 "end": 200.0, "entity_kind": "link", "entities": ["b->a"]}]
+    got = model_fault_visibility(labels, truth, model, checkpoint_intervals(_checkpoint(tmp_path)), window_s=W)
+    want = fault_visibility(labels, truth, INTERVALS, window_s=W, pair_links=PAIRS, link_capacity_bps=CAP,
+                            egress_capacity_bps={"a": 1e9, "b": 1e9}, observed_pairs={"a->b"})
+    assert {k: v.to_dict() for k, v in got.items()} == {k: v.to_dict() for k, v in want.items()}
+    assert got["f1"].observable and not got["f2"].visible
+    with pytest.raises(VisibilityError, match=r"absent.config\.json"):
+        checkpoint_intervals(tmp_path / "absent")
+    (tmp_path / "nocal").mkdir()
+    (tmp_path / "nocal" / "config.json").write_text('{"calibration": {"delay_s": {"lo": -1, "hi": 1}}}')
+    with pytest.raises(VisibilityError, match="no 90 % interval"):
+        checkpoint_intervals(tmp_path / "nocal")
+
+
+def test_score_cli_scores_the_faults_the_telemetry_measures_apart_and_says_why_the_others_are_not(
+        tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from twinwatch.stream.cli import cli
+
+    (tmp_path / "net.yaml").write_text(_NET)
+    truth = _truth(tmp_path, slow_from=150.0)
+    labels = [*_labels("capacity_degradation"), {"id": "f2", "kind": "queue_change", "benign": False,
+                                                 "start": 250.0, "end": 280.0, "entity_kind": "link",
+                                                 "entities": ["b->a"]}]
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(lb) + "\n" for lb in labels))
+    alert = {"id": "x", "status": "firing", "kind": "degradation", "severity": "critical", "network": "ab",
+             "entity_kind": "path", "entity_id": "a->b", "kpi": "delay_s", "start": 150.0,
+             "suspects": [{"link": "a->b", "score": 1.0}]}
+    (tmp_path / "alerts.jsonl").write_text(json.dumps(alert) + "\n")
+    (tmp_path / "manifest.json").write_text(json.dumps({"start_epoch_s": 0.0,
+                                                        "config": {"duration_s": 300.0, "window_s": W}}))
+    args = ["score", "--labels", str(tmp_path / "labels.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl"),
+            "--network", str(tmp_path / "net.yaml"), "--manifest", str(tmp_path / "manifest.json")]
+    ckpt = str(_checkpoint(tmp_path))
+    res = CliRunner().invoke(cli, [*args, "--truth", str(truth), "--checkpoint", ckpt, "--json",
+                                   str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    assert "beyond the twin's 90 % interval: 1 of 2" in res.output
+    assert "not measurable: queue_change b->a (f2): inside the twin's 90 % interval on every KPI" in res.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["overall"]["recall"] == 0.5 and rep["observable"]["overall"]["recall"] == 1.0
+    assert rep["visibility"]["f1"]["observable"] and not rep["visibility"]["f2"]["visible"]
+    usage = CliRunner().invoke(cli, ["score", "--labels", str(tmp_path / "labels.jsonl"), "--alerts",
+                                     str(tmp_path / "alerts.jsonl"), "--truth", str(truth)])
+    assert usage.exit_code == 2 and "--truth needs --network and --manifest" in usage.output
+    bad = CliRunner().invoke(cli, [*args, "--truth", str(tmp_path), "--checkpoint", ckpt])
+    assert bad.exit_code == 1 and "cannot read the ground truth" in bad.output

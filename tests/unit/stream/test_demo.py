@@ -57,8 +57,13 @@ def test_demo_runs_the_product_end_to_end_and_leaves_nothing_behind(tmp_path: Pa
     alerts = [json.loads(x) for x in (out / "alerts.jsonl").read_text().splitlines()]
     assert sum(a["status"] == "firing" for a in alerts) == summary["alerts_fired"]
     assert all(a["network"] == "abilene" and a["explanation"] for a in alerts)
-    # the score is against the run's three labelled faults
+    # the score is against the run's three labelled faults, and apart on those the telemetry measures beyond the
+    # twin's 90 % interval (judged on the run's ground truth alone)
     assert summary["score"]["overall"]["events"] == 3
+    assert len(summary["visibility"]) == 3
+    measured = sum(v["observable"] for v in summary["visibility"].values())
+    assert summary["score_measured"]["overall"]["events"] == measured
+    assert f"faults the telemetry measures beyond the twin's 90 % interval: {measured} of 3" in proc.stdout
     report = (out / "report.html").read_text()
     assert "Alerts timeline vs labelled faults" in report and "<svg" in report and "<polyline" in report
     assert "ALERT" in proc.stdout and "report.html" in proc.stdout
@@ -147,3 +152,25 @@ def test_report_without_expected_records_still_has_the_timeline(tmp_path: Path) 
     res, _ = _result(tmp_path)
     doc = write_demo_report(tmp_path / "r.html", res, []).read_text()
     assert "no expected-vs-observed records were read back" in doc and 'fill="crimson"' in doc
+
+
+def test_report_names_the_faults_the_telemetry_cannot_measure_and_why(tmp_path: Path) -> None:
+    from twinwatch.detectors.scoring import score
+    from twinwatch.detectors.visibility import FaultVisibility
+
+    res, expected = _result(tmp_path)
+    res.labels.append({"id": "f2", "kind": "queue_change", "benign": False, "start": T0 + 80, "end": T0 + 90,
+                       "entity_kind": "link", "entities": ["b->a"]})
+    res.visibility = {
+        "f1": FaultVisibility(id="f1", kind="grey_loss", visible=True, delay_log_ratio=0.0, loss_increase=0.02,
+                              utilization_change=0.0, reason="path loss +0.02 > 0.008"),
+        "f2": FaultVisibility(id="f2", kind="queue_change", visible=False, delay_log_ratio=0.001, loss_increase=0.0,
+                              utilization_change=0.0, reason="inside the twin's 90 % interval on every KPI",
+                              observable=False, observable_reason="not visible")}
+    res.score_measured = score(res.labels, res.alert_lines, window_s=10.0, n_entities=4,
+                               known_links=["a->b", "b->a"], run_start=T0, run_end=T0 + 100, scored_ids={"f1"})
+    doc = write_demo_report(tmp_path / "r.html", res, expected).read_text()
+    assert ("faults the telemetry measures beyond the twin&#x27;s 90 % interval: 1 of 2, found 1 (recall 1.000)"
+            in doc)
+    assert "queue_change b-&gt;a (inside the twin&#x27;s 90 % interval on every KPI)" in doc
+    assert res.to_dict()["visibility"]["f2"]["visible"] is False
