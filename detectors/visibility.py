@@ -215,8 +215,9 @@ def model_fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str |
 
     ``model`` is the :class:`twinwatch.twin.netmodel.NetworkModel` the telemetry was generated on: its links'
     capacities (inventory utilisation, each node's egress capacity for unmonitored traffic), the pairs' healthy
-    routes (the entities a fault can move) and its probes (what the telemetry measures: :attr:`FaultVisibility.
-    observable`). The one rule `bench/detect_eval.py` and ``twinwatch score --truth`` judge faults by.
+    routes (the entities a fault can move) and its probes (what the telemetry measures, hence
+    :attr:`FaultVisibility.observable`). The one rule ``bench/detect_eval.py`` and ``twinwatch score --truth``
+    judge faults by.
     """
     caps = dict(zip(model.link_ids, np.asarray(model.link_capacity_bps, dtype=np.float64).tolist(), strict=True))
     names = list(model.node_names)
