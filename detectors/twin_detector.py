@@ -306,9 +306,10 @@ class TwinDetector:
     they kept a rerouted probe's p-value at ~5e-4 (GÉANT metric-change F1 0.29 → 0.67 with the floor).
 
     Both sides of a path residual are floored at what the measurement can resolve: the queueing part of
-    delay at ``delay_resolution_s`` (default 1 µs, what a router's hardware-timestamped TWAMP or RPM probe
-    reports; 10 µs suits probes timestamped in software; below it the ratio of two queueing delays is the
-    ratio of two clock errors), loss at one packet of the window's
+    delay at ``delay_resolution_s`` (default 10 µs, about what a probe's timestamps resolve; below it the
+    ratio of two queueing delays is the ratio of two clock errors; 1 µs, what hardware timestamps resolve, found
+    more capacity losses on µs-long paths in session 34 but alerted on 2-µs excesses of 6–19-ms paths, so it waits
+    for an effect-size floor), loss at one packet of the window's
     probe (``1 / (rate_pps · window)``: 0 lost of 100 says nothing about a predicted 2e-5). Without the
     floors a probe on an idle path (every probe placed to cover a network crosses some) alarms whenever
     the twin's microsecond or 1e-5 expectation moves while the observation stays at zero (session 8,
@@ -320,7 +321,7 @@ class TwinDetector:
                  dependence: str = "any", delay_part: str = "queueing",
                  shares: dict[str, float] | None = None, calibrate_level: bool = False,
                  traffic_hold_windows: int = 1, traffic_hold_max_windows: int = 30, routed_carry_windows: int = 3,
-                 delay_resolution_s: float = 1e-6, reroute_share: float = 0.5) -> None:
+                 delay_resolution_s: float = 1e-5, reroute_share: float = 0.5) -> None:
         if dependence not in _DEPENDENCE:
             raise ValueError(f"TwinDetector: dependence must be one of {_DEPENDENCE}, got {dependence!r}")
         if delay_part not in _DELAY_PARTS:

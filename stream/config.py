@@ -159,7 +159,7 @@ class DetectionConfig:
     persistence_m: int = 3
     resolve_after: int = 2
     warmup_windows: int = 6
-    delay_resolution_s: float = 1e-6  # probes' delay resolution: queueing below it is not tested (seconds)
+    delay_resolution_s: float = 1e-5  # probes' delay resolution: queueing below it is not tested (seconds)
     tm_range: bool = False  # flow-measured windows: a second inference at the traffic's upper estimate widens the range
     flow_matrix: str = "fitted"  # flow-measured windows: the twin's matrix, "fitted" to the counters or the "records'"
     matrix_classes: str = "best-effort"  # counter-fitted matrices: one class, or "records" (as the flow records split)
