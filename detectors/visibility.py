@@ -78,6 +78,11 @@ class FaultVisibility:
     ``observed_pairs`` were given."""
     observable_reason: str = ""
 
+    @property
+    def unmeasured_reason(self) -> str:
+        """Why the telemetry does not measure this fault: inside the twin's interval (not visible), else unprobed."""
+        return self.reason if not self.visible else self.observable_reason
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN → ``None``)."""
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
@@ -190,13 +195,18 @@ def healthy_pair_links(model: Any) -> dict[str, set[str]]:
     return out
 
 
-def checkpoint_intervals(checkpoint_dir: str | Path) -> dict[str, tuple[float, float]]:
-    """:func:`twin_intervals` of a twin checkpoint directory (its ``config.json``'s ``calibration``).
+def checkpoint_intervals(checkpoint_dir: str | Path | None = None) -> dict[str, tuple[float, float]]:
+    """:func:`twin_intervals` of a twin checkpoint directory (its ``config.json``'s ``calibration``; ``None``: the
+    shipped checkpoint).
 
     Raises :class:`VisibilityError` naming the file when it is missing, not JSON or has no calibration.
     """
     import json
 
+    if checkpoint_dir is None:
+        from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
+
+        checkpoint_dir = DEFAULT_CHECKPOINT
     path = Path(checkpoint_dir) / "config.json"
     try:
         cal = json.loads(path.read_text())["calibration"]

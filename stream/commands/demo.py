@@ -566,11 +566,9 @@ def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkMod
     (:func:`twinwatch.detectors.visibility.model_fault_visibility`, judged on the run's ground truth alone);
     None with a log line when the truth or the checkpoint's calibration cannot be read."""
     from twinwatch.detectors.visibility import VisibilityError, checkpoint_intervals, model_fault_visibility
-    from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
 
     try:
-        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint or DEFAULT_CHECKPOINT),
-                                      window_s=window_s)
+        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s)
     except VisibilityError as exc:
         log.warning("demo: the faults' visibility is not judged: %s", exc)
         return None
@@ -585,7 +583,7 @@ def _unmeasured_line(res: DemoResult) -> str:
             + (f", found {sm.overall.detected} (recall {_num(sm.overall.recall)})" if sm is not None else ""))
     if hidden:
         line += "; not measurable, so no detector fed this telemetry can tell them from noise: " + "; ".join(
-            f"{v.kind} {ents.get(v.id, '')} ({v.reason if not v.visible else v.observable_reason})" for v in hidden)
+            f"{v.kind} {ents.get(v.id, '')} ({v.unmeasured_reason})" for v in hidden)
     return line
 
 

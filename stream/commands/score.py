@@ -180,7 +180,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
                       f"{len(visibility) - len(hidden)} of {len(visibility)}", *_table(observable)]
         by_id = {str(lb.get("id")): lb for lb in labels}
         lines += [f"  not measurable: {v.kind} {','.join(map(str, by_id.get(v.id, {}).get('entities') or ()))} "
-                  f"({v.id}): {v.reason if not v.visible else v.observable_reason} (largest true effect: path delay "
+                  f"({v.id}): {v.unmeasured_reason} (largest true effect: path delay "
                   f"|log ratio| {_fmt(v.delay_log_ratio, '.3g')}, path loss +{_fmt(v.loss_increase, '.3g')}, "
                   f"link utilisation {_fmt(v.utilization_change, '.3g')})" for v in hidden]
         out["observable"] = observable.to_dict()
@@ -208,10 +208,6 @@ def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkMod
     with a message naming the file when the truth or the checkpoint's calibration cannot be read."""
     from twinwatch.detectors.visibility import VisibilityError, checkpoint_intervals, model_fault_visibility
 
-    if checkpoint is None:
-        from twinwatch.twin.models.gnn import DEFAULT_CHECKPOINT
-
-        checkpoint = DEFAULT_CHECKPOINT
     try:
         return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s)
     except VisibilityError as exc:
