@@ -81,9 +81,6 @@ FAMILY_SHARES: dict[str, float] = {**dict.fromkeys(DEGRADATION_FAMILIES, 1.0),
 """Default share of ``alpha`` per family: every family tests at ``alpha`` (the rule as measured in sessions 4–6;
 ``shares={f: 1/6 for f in DEGRADATION_FAMILIES}`` splits it across the network-fault families, Bonferroni)."""
 _DELAY_PARTS = ("queueing", "total")
-_HOLDING_KINDS = frozenset({"degradation", "link_state"})
-"""Alert kinds whose firing or open alerts hold the traffic tests (``traffic_hold_windows``): a network fault, and a
-link the telemetry reports down (its routing change moves the counter-estimated node totals as a fault's does)."""
 INGRESS_SOURCE_EDGES = (0.5,)
 """Mondrian classes of the destination-ingress test: 0 on windows whose matrix is fitted to the counters, 1 on windows
 measured by flow records (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.measured_traffic`). A node's total from a
@@ -207,15 +204,15 @@ class TwinDetector:
     oldest behaviour: far fewer false alarms than ``alpha``, less sensitive).
 
     ``traffic_hold_windows`` (default 1; 0: off) holds the traffic tests (destination ingress, flows against
-    counters, and, since session 30, link utilisation above the twin) while a network fault of this network, or
-    (since session 35) a link the telemetry reports down, fires in this window or is open, and for
-    ``traffic_hold_windows − 1`` windows after: the counter-estimated matrix assumes the model's routing and intact
-    links, so an unknown metric change or a lossy link moves its node totals and these tests fire on the fault's
-    side effects (a metric change moved the estimated traffic towards three or four nodes at once on the
-    development runs); a link going down reroutes the traffic and moves them the same way (on 52 development runs,
-    30 of the 72 traffic anomalies that matched no fault were flows-against-counters alerts raised during a link down
-    or within 90 s of its end). An alert open for more than ``traffic_hold_max_windows`` (default 30)
-    windows since its onset no longer holds them, so a known, unfixed fault does not blind the traffic tests for
+    counters, and, since session 30, link utilisation above the twin) while a network fault of this network fires in
+    this window or is open, and for ``traffic_hold_windows − 1`` windows after: the counter-estimated matrix assumes
+    the model's routing and intact links, so an unknown metric change or a lossy link moves its node totals and
+    these tests fire on the fault's side effects (a metric change moved the estimated traffic towards three or four
+    nodes at once on the development runs; a link the telemetry reports down moves them the same way, but holding
+    the tests on its ``link_state`` alert too, which took away about a quarter of the unmatched traffic-anomaly
+    incidents on development runs, lost an unmonitored-traffic fault on held-out ones and was reverted by its rule,
+    session 35). An alert open for more than ``traffic_hold_max_windows`` (default 30) windows since its onset no
+    longer holds them, so a known, unfixed fault does not blind the traffic tests for
     good. Measured (``bench/notes/detect_eval.md``, session 9, development recordings): with 1 the unmatched
     ``traffic_anomaly`` alerts of metric changes went (traffic-surge precision 0.63 → 0.88, unmonitored traffic 0.60
     → 0.86 on seeds 1001/1101) at the cost of an unmonitored-traffic episode or two that began while an unrelated
@@ -726,8 +723,8 @@ class TwinDetector:
         # (an alert open for longer than traffic_hold_max_windows no longer holds them: a known, unfixed fault must
         # not blind the traffic tests for good)
         recent = start - self.traffic_hold_max_windows * max(end - start, 0.0)
-        if self.traffic_hold_windows and (any(a.kind in _HOLDING_KINDS for a in fired) or any(
-                a.kind in _HOLDING_KINDS and a.network == net and a.start >= recent for a in self.book.open_alerts)):
+        if self.traffic_hold_windows and (any(a.kind == "degradation" for a in fired) or any(
+                a.kind == "degradation" and a.network == net and a.start >= recent for a in self.book.open_alerts)):
             self._last_fault_window = self.windows
         traffic_hold = self.windows - self._last_fault_window < self.traffic_hold_windows
         f_, r_ = self._traffic(snapshot, tx_bps, hold=traffic_hold)
