@@ -208,11 +208,14 @@ class TwinDetector:
     this window or is open, and for ``traffic_hold_windows − 1`` windows after: the counter-estimated matrix assumes
     the model's routing and intact links, so an unknown metric change or a lossy link moves its node totals and
     these tests fire on the fault's side effects (a metric change moved the estimated traffic towards three or four
-    nodes at once on the development runs; a link the telemetry reports down moves them the same way, but holding
-    the tests on its ``link_state`` alert too, which took away about a quarter of the unmatched traffic-anomaly
-    incidents on development runs, lost an unmonitored-traffic fault on held-out ones and was reverted by its rule,
-    session 35). An alert open for more than ``traffic_hold_max_windows`` (default 30) windows since its onset no
-    longer holds them, so a known, unfixed fault does not blind the traffic tests for
+    nodes at once on the development runs). A link the telemetry reports down moves them the same way, but near
+    itself: while its ``link_state`` alert fires or is open, the two per-node tests (destination ingress, flows
+    against counters) are held for the routers within one hop of it (:meth:`_near_links_down`), and stay live
+    elsewhere. On 52 development runs, 30 of the 72 traffic anomalies that matched no fault were flows-against-counters
+    alerts raised during a link down, nearly all on the down link's end routers or their neighbours; holding every
+    node's tests on a link down instead (session 35) lost an unmonitored-traffic fault elsewhere on held-out runs and
+    was reverted by its rule. An alert open for more than ``traffic_hold_max_windows`` (default 30) windows since its
+    onset no longer holds them, so a known, unfixed fault does not blind the traffic tests for
     good. Measured (``bench/notes/detect_eval.md``, session 9, development recordings): with 1 the unmatched
     ``traffic_anomaly`` alerts of metric changes went (traffic-surge precision 0.63 → 0.88, unmonitored traffic 0.60
     → 0.86 on seeds 1001/1101) at the cost of an unmonitored-traffic episode or two that began while an unrelated
@@ -727,7 +730,8 @@ class TwinDetector:
                 a.kind == "degradation" and a.network == net and a.start >= recent for a in self.book.open_alerts)):
             self._last_fault_window = self.windows
         traffic_hold = self.windows - self._last_fault_window < self.traffic_hold_windows
-        f_, r_ = self._traffic(snapshot, tx_bps, hold=traffic_hold)
+        f_, r_ = self._traffic(snapshot, tx_bps, hold=traffic_hold,
+                               held_nodes=self._near_links_down(fired, recent) if self.traffic_hold_windows else None)
         fired += f_
         resolved += r_
         link_family("utilization", hold=traffic_hold)
@@ -813,8 +817,26 @@ class TwinDetector:
         resolved = [(net, "path", pid[i], "probe_loss") for i in np.flatnonzero(change.resolved).tolist()]
         return fired, resolved
 
-    def _traffic(self, snapshot: WindowSnapshot, tx_bps: np.ndarray,
-                 hold: bool = False) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+    def _near_links_down(self, fired: list[Alert], recent: float) -> np.ndarray | None:
+        """``(N,)`` bool: the routers within one hop of a link the telemetry reports down (its ``link_state``
+        alert fired this window or is open and began after ``recent``), or None when there is none."""
+        m, net = self.model, self.model.name
+        lids = {a.entity_id for a in fired if a.kind == "link_state"} | {
+            a.entity_id for a in self.book.open_alerts
+            if a.kind == "link_state" and a.network == net and a.start >= recent}
+        if not lids:
+            return None
+        down = np.isin(np.asarray(m.link_ids, dtype=object), np.asarray(sorted(lids), dtype=object))
+        ends = np.zeros(len(m.node_names), dtype=bool)
+        ends[m.link_src[down]] = True
+        ends[m.link_dst[down]] = True
+        near = ends.copy()
+        near[m.link_dst[ends[m.link_src]]] = True
+        near[m.link_src[ends[m.link_dst]]] = True
+        return near
+
+    def _traffic(self, snapshot: WindowSnapshot, tx_bps: np.ndarray, hold: bool = False,
+                 held_nodes: np.ndarray | None = None) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
         """``traffic_anomaly`` alerts of the matrix itself (:mod:`twinwatch.detectors.traffic`); ``hold``: the
         matrix is not to be trusted this window (a network fault is open or recent), nothing new fires."""
         m = self.model
@@ -827,6 +849,8 @@ class TwinDetector:
         # 1. traffic towards each node against its own recent history
         dest = destination_bps(tm)
         res = np.where(dest > 0, np.log(np.maximum(dest, 1.0)), np.nan)
+        if held_nodes is not None:
+            res = np.where(held_nodes, np.nan, res)
         p, _, change = self._step(self._node["ingress_bps"], res, hold=hold,
                                   regime=int(snapshot.measured_traffic is not None))
         if change.active.any():
@@ -845,7 +869,8 @@ class TwinDetector:
         rows = flow_rows(tm)
         ref = self._counter_ref.reference()
         with np.errstate(invalid="ignore", divide="ignore"):
-            res = np.where(rows & ~silent & (ref > 0), np.log(np.maximum(origin, 1.0) / ref), np.nan)
+            res = np.where(rows & ~silent & (ref > 0) & (True if held_nodes is None else ~held_nodes),
+                           np.log(np.maximum(origin, 1.0) / ref), np.nan)
         p, _, change = self._step(self._node["flow_export_bps"], res, hold=hold)
         # counter-estimated rows (no flow row this window) keep the reference current
         self._counter_ref.update(origin, mask=~rows & ~silent & (origin > 0))

@@ -108,9 +108,10 @@ def _tri_model() -> object:
 
 def _window(model: object, w: int, rng: np.random.Generator, *, surge_c: float = 1.0,
             loss_ac: float = 0.0, flows: bool = False, export_b: float = 1.0,
-            queueing_s: tuple[float, float] = (2e-5, 1e-6), missing: tuple[str, ...] = ()) -> object:
-    """One 10 s window of the triangle: counters of every link (but the ``missing`` ones), the three probes, the
-    window's matrix."""
+            queueing_s: tuple[float, float] = (2e-5, 1e-6), missing: tuple[str, ...] = (),
+            down: tuple[str, ...] = ()) -> object:
+    """One 10 s window of the triangle: counters of every link (but the ``missing`` ones and the ones reported
+    ``down``), the three probes, the window's matrix."""
     from twinwatch.twin.snapshot import build_snapshot
     from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
 
@@ -122,7 +123,7 @@ def _window(model: object, w: int, rng: np.random.Generator, *, surge_c: float =
     for lid, (s, d) in zip(model.link_ids, zip(model.link_src, model.link_dst)):
         bps = float(tm[0, s, d])
         for kpi, v in (("tx_bps", bps), ("rx_bps", bps), ("tx_pps", bps / 8000), ("rx_pps", bps / 8000)):
-            if lid not in missing:
+            if lid not in missing and lid not in down:
                 ids.append(lid), kinds.append("link"), kpis.append(kpi), vals.append(v)
     for pair in ("a->c", "b->c", "a->b"):
         lost = rng.binomial(100, loss_ac if pair == "a->c" else 0.0)
@@ -134,7 +135,7 @@ def _window(model: object, w: int, rng: np.random.Generator, *, surge_c: float =
     if flows:  # a window whose rows were measured from flow records; router b's export may miss traffic
         src = Source.FLOWS
         tm[:, 1, :] *= export_b
-    return build_snapshot(model, t0, t0 + 10.0, rows,
+    return build_snapshot(model, t0, t0 + 10.0, rows, links_down=down,
                           traffic=TrafficMatrix.build(tm, start=t0, end=t0 + 10.0, source=src))
 
 
@@ -322,6 +323,52 @@ def test_matrix_tests_are_held_while_a_network_fault_is_open(hold: int) -> None:
         assert ingress == []
     else:
         assert ingress and all(50 <= w <= 57 for w in ingress)
+
+
+@pytest.mark.parametrize("hold", [1, 0])
+def test_a_link_reported_down_holds_the_node_tests_near_it(hold: int) -> None:
+    """A link the telemetry reports down (a->b, windows 48-57) reroutes traffic, so the counter-estimated totals of the
+    routers near it move as under a network fault: its ``link_state`` alert holds their per-node traffic tests while
+    it is open (on the triangle every router is within one hop), and the surge towards c in those windows (50-55)
+    raises no traffic anomaly; with ``traffic_hold_windows=0`` it does. The ``link_state`` alert fires either way."""
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _tri_model()
+    rng = np.random.default_rng(22)
+    det = TwinDetector(model, alpha=0.01, traffic_hold_windows=hold)
+    fired = _fired(det, (_window(model, w, rng, surge_c=4.0 if 50 <= w < 56 else 1.0,
+                                 down=("a->b",) if 48 <= w < 58 else ()) for w in range(70)))
+    assert [(w, a.entity_id, a.kind) for w, a in fired if a.kpi == "oper_status"] == [(48, "a->b", "link_state")]
+    ingress = [w for w, a in fired if a.kpi == "ingress_bps"]
+    if hold:
+        assert ingress == []
+    else:
+        assert ingress and all(50 <= w <= 57 for w in ingress)
+
+
+def test_the_routers_held_by_a_link_down_are_its_ends_and_their_neighbours() -> None:
+    """On a line a-b-c-d-e, the link b->c reported down holds a, b, c and d (its ends and their neighbours), not e;
+    nothing is held with no link down, and a link down long past ``traffic_hold_max_windows`` holds nothing."""
+    from twinwatch.detectors.alerts import Alert
+    from twinwatch.detectors.twin_detector import TwinDetector
+    from twinwatch.twin.netmodel import model_from_dict
+
+    doc = {"version": 1, "name": "line", "devices": [{"name": n} for n in "abcde"],
+           "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
+                      "capacity_bps": "10G", "delay_s": 0.001} for x, y in ("ab", "bc", "cd", "de")]}
+    model = model_from_dict(doc, source="line")
+    det = TwinDetector(model, alpha=0.01)
+    assert det._near_links_down([], recent=0.0) is None
+
+    def down(start: float) -> Alert:
+        return Alert.open(network="line", entity_kind="link", entity_id="b->c", kpi="oper_status", start=start,
+                          kind="link_state", observed=0.0, expected=1.0)
+
+    near = det._near_links_down([down(100.0)], recent=0.0)
+    assert dict(zip(model.node_names, near.tolist())) == {"a": True, "b": True, "c": True, "d": True, "e": False}
+    det.book.fire([down(100.0)])
+    assert det._near_links_down([], recent=50.0).tolist() == near.tolist()
+    assert det._near_links_down([], recent=500.0) is None
 
 
 @pytest.mark.parametrize("hold", [1, 0])
