@@ -6,7 +6,7 @@ scorings) and not matching the excluded names (the development and test networks
 nodes, ``random.Random(seed).choice`` over the eligible names, sorted.
 Prints the eligible graphs (name, nodes, undirected edges, geolocated share) and the draw as JSON lines.
 
-Examples (the draws of ``bench/notes/detect_eval.md``, sessions 26 to 35, two in each of sessions 30 to 34, each made
+Examples (the draws of ``bench/notes/detect_eval.md``, sessions 26 to 36, two in each of sessions 30 to 34, each made
 before its graphs were listed in ``detection_networks_used.txt``)::
 
     .venv/bin/python bench/pick_zoo_networks.py --seed 2601
@@ -25,6 +25,7 @@ before its graphs were listed in ``detection_networks_used.txt``)::
     .venv/bin/python bench/pick_zoo_networks.py --seed 5201 --bands 15-30,50-100 --min-geo 0.0
     .venv/bin/python bench/pick_zoo_networks.py --seed 5401 --bands 15-22,22-30 --min-geo 0.0
     .venv/bin/python bench/pick_zoo_networks.py --seed 5601 --bands 10-15,15-30 --min-geo 0.0
+    .venv/bin/python bench/pick_zoo_networks.py --seed 5801 --bands 6-10,10-15 --min-geo 0.0
 """
 
 from __future__ import annotations
