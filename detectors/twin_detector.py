@@ -314,10 +314,12 @@ class TwinDetector:
     they kept a rerouted probe's p-value at ~5e-4 (GÉANT metric-change F1 0.29 → 0.67 with the floor).
 
     Both sides of a path residual are floored at what the measurement can resolve: the queueing part of
-    delay at ``delay_resolution_s`` (default 10 µs, about what a probe's timestamps resolve; below it the
-    ratio of two queueing delays is the ratio of two clock errors; 1 µs, what hardware timestamps resolve, found
-    more capacity losses on µs-long paths in session 34 but alerted on 2-µs excesses of 6–19-ms paths, so it waits
-    for an effect-size floor), loss at one packet of the window's
+    delay at ``delay_resolution_s`` (default 1 µs, what a router's hardware-timestamped TWAMP or RPM probe
+    resolves; 10 µs for software timestamps; below it the ratio of two queueing delays is the ratio of two clock
+    errors) or at ``propagation_resolution`` (default 5e-4) of the path's propagation delay, whichever is coarser:
+    the queueing part is the observation less the model's propagation delay, which no network model knows to a
+    microsecond on a path of many milliseconds (1 µs alone, session 34, alerted on 2-µs excesses of 6–19-ms
+    paths; 10 µs alone misses a halved link on a path a few µs long), loss at one packet of the window's
     probe (``1 / (rate_pps · window)``: 0 lost of 100 says nothing about a predicted 2e-5). Without the
     floors a probe on an idle path (every probe placed to cover a network crosses some) alarms whenever
     the twin's microsecond or 1e-5 expectation moves while the observation stays at zero (session 8,
@@ -329,7 +331,8 @@ class TwinDetector:
                  dependence: str = "any", delay_part: str = "queueing",
                  shares: dict[str, float] | None = None, calibrate_level: bool = False,
                  traffic_hold_windows: int = 1, traffic_hold_max_windows: int = 30, routed_carry_windows: int = 3,
-                 delay_resolution_s: float = 1e-5, reroute_share: float = 0.5) -> None:
+                 delay_resolution_s: float = 1e-6, propagation_resolution: float = 5e-4,
+                 reroute_share: float = 0.5) -> None:
         if dependence not in _DEPENDENCE:
             raise ValueError(f"TwinDetector: dependence must be one of {_DEPENDENCE}, got {dependence!r}")
         if delay_part not in _DELAY_PARTS:
@@ -338,6 +341,9 @@ class TwinDetector:
         if not (delay_resolution_s >= 0 and np.isfinite(delay_resolution_s)):
             raise ValueError(f"TwinDetector: delay_resolution_s must be a finite number >= 0, got {delay_resolution_s}")
         self.delay_resolution_s = float(delay_resolution_s)
+        if not 0.0 <= propagation_resolution < 1.0:
+            raise ValueError(f"TwinDetector: propagation_resolution must be in [0, 1), got {propagation_resolution}")
+        self.propagation_resolution = float(propagation_resolution)
         if not 0.0 <= reroute_share <= 1.0:
             raise ValueError(f"TwinDetector: reroute_share must be in [0, 1], got {reroute_share}")
         self.reroute_share = float(reroute_share)
@@ -668,11 +674,12 @@ class TwinDetector:
                 # queueing + transmission: observed and expected above the propagation delay, floored at
                 # half the transmission time (a probe is never faster than propagation + transmission) or at
                 # the measurement's resolution when that is coarser
-                half_tx = np.maximum(0.5 * np.maximum(floor - prop, 1e-9), self.delay_resolution_s)
+                res_s = np.maximum(self.delay_resolution_s, self.propagation_resolution * prop)
+                half_tx = np.maximum(0.5 * np.maximum(floor - prop, 1e-9), res_s)
                 q_o = np.maximum(o_p - prop, half_tx)
                 q_x = np.maximum(x_p - prop, half_tx)
                 res_pair[pkey[fin]] = residual(kpi, q_o[fin], q_x[fin])
-                scale_pair[pkey[fin]] = residual(kpi, q_x[fin] + self.delay_resolution_s, q_x[fin]) / _SQRT12
+                scale_pair[pkey[fin]] = residual(kpi, q_x[fin] + res_s[fin], q_x[fin]) / _SQRT12
                 if x_hi is not None:
                     x_hi, x_base = np.maximum(x_hi - prop, half_tx), q_x  # the range on the queueing part
             elif kpi == "loss_ratio":

@@ -159,7 +159,8 @@ class Service:
                         lateness_s=cfg.window.allowed_lateness_s, metrics=self.metrics,
                         detection={"alpha": d.alpha, "method": d.method, "k": d.persistence_k,
                                    "m": d.persistence_m, "r": d.resolve_after, "warmup_windows": d.warmup_windows,
-                                   "delay_resolution_s": d.delay_resolution_s},
+                                   "delay_resolution_s": d.delay_resolution_s,
+                                   "propagation_resolution": d.propagation_resolution},
                         tm_range=d.tm_range, flow_matrix=d.flow_matrix, matrix_classes=d.matrix_classes,
                         max_age_s=None)  # sources: the raw partitions with data, announced by _restore
 

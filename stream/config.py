@@ -159,7 +159,8 @@ class DetectionConfig:
     persistence_m: int = 3
     resolve_after: int = 2
     warmup_windows: int = 6
-    delay_resolution_s: float = 1e-5  # probes' delay resolution: queueing below it is not tested (seconds)
+    delay_resolution_s: float = 1e-6  # probes' delay resolution: queueing below it is not tested (seconds)
+    propagation_resolution: float = 5e-4  # nor below this share of a path's propagation delay
     tm_range: bool = False  # flow-measured windows: a second inference at the traffic's upper estimate widens the range
     flow_matrix: str = "fitted"  # flow-measured windows: the twin's matrix, "fitted" to the counters or the "records'"
     matrix_classes: str = "best-effort"  # counter-fitted matrices: one class, or "records" (as the flow records split)
@@ -442,6 +443,8 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("detection.warmup_windows", f"{d.warmup_windows} must be between 0 and {MAX_WINDOWS} windows")
     if not (math.isfinite(d.delay_resolution_s) and d.delay_resolution_s >= 0):
         fail("detection.delay_resolution_s", f"{d.delay_resolution_s} must be a finite number of seconds >= 0")
+    if not 0.0 <= d.propagation_resolution < 1.0:
+        fail("detection.propagation_resolution", f"{d.propagation_resolution} must be a share in [0, 1)")
     from twinwatch.twin.snapshot import FLOW_MATRICES, MATRIX_CLASSES
 
     if d.flow_matrix not in FLOW_MATRICES:

@@ -168,17 +168,19 @@ def _idle_prediction(snap: object, trend: float, extra_delay_s: float = 0.0) -> 
     return pred
 
 
-@pytest.mark.parametrize("resolution_s", [1e-5, 0.0])
-def test_probes_on_idle_paths_do_not_alarm_when_only_the_twins_tiny_expectation_moves(resolution_s: float) -> None:
+@pytest.mark.parametrize(("resolution_s", "propagation_share"), [(1e-5, 0.0), (1e-6, 5e-4), (0.0, 0.0)])
+def test_probes_on_idle_paths_do_not_alarm_when_only_the_twins_tiny_expectation_moves(
+        resolution_s: float, propagation_share: float) -> None:
     # observed: zero loss of 100 probe packets; delay at propagation to within 0.1 µs, once 2 µs more for
     # three windows (a probe packet queued behind another); the twin's expectation falls by microseconds and
-    # 1e-5 over the hours. None of it is measurable by a 10 packet/s probe: no alarm. With the delay floor off,
-    # the ratio of two sub-microsecond queueing delays jumps by 20x on a 2 µs blip: alarms.
+    # 1e-5 over the hours. None of it is measurable by a 10 packet/s probe: no alarm (the paths are 5-10 ms long:
+    # with a 1-µs resolution the floor at 5e-4 of the propagation delay is 2.5-5 µs). With both floors off, the
+    # ratio of two sub-microsecond queueing delays jumps by 20x on a 2 µs blip: alarms.
     from twinwatch.detectors.twin_detector import TwinDetector
 
     model = _tri_model()
     rng = np.random.default_rng(5)
-    det = TwinDetector(model, alpha=0.01, delay_resolution_s=resolution_s)
+    det = TwinDetector(model, alpha=0.01, delay_resolution_s=resolution_s, propagation_resolution=propagation_share)
     fired = []
     n = 400
     for w in range(n):
@@ -186,7 +188,7 @@ def test_probes_on_idle_paths_do_not_alarm_when_only_the_twins_tiny_expectation_
         fired += [c.alert for c in det.detect(snap, _idle_prediction(snap, w / n)).changes if c.action == "firing"]
     paths = {(a.kpi, a.entity_id) for a in fired if a.entity_kind == "path"}
     assert not {k for k in paths if k[0] == "loss_ratio"}
-    if resolution_s:
+    if resolution_s >= 1e-5 or propagation_share:
         assert not paths, paths
     else:
         assert {k for k in paths if k[0] == "delay_s"}
@@ -721,3 +723,24 @@ def test_a_state_saved_before_the_ingress_classes_restores_and_runs(monkeypatch:
     assert new._node["ingress_bps"].cal.n_regimes == 1
     assert not [a for w, a in _fired(new, snaps[20:]) if a.kpi == "ingress_bps"]
     assert new.windows == 40
+
+
+def test_the_queueing_floor_is_the_coarser_of_the_resolution_and_a_share_of_the_propagation_delay() -> None:
+    """The probes' queueing on the triangle's 5-ms paths rises from 1 to 2.4 µs, under 5e-4 of their propagation
+    delay (2.5 µs): with that share no delay alert fires; with the share at 0 and a 1-µs resolution the same
+    sustained rise fires."""
+    hits = {}
+    for share in (5e-4, 0.0):
+        from twinwatch.detectors.twin_detector import TwinDetector
+
+        model = _tri_model()
+        rng = np.random.default_rng(7)
+        det = TwinDetector(model, alpha=0.01, delay_resolution_s=1e-6, propagation_resolution=share)
+        fired = []
+        for w in range(220):
+            snap = _window(model, w, rng, queueing_s=(2.4e-6 if w >= 160 else 1e-6, 5e-8))
+            fired += [a for c in det.detect(snap, _idle_prediction(snap, 0.0)).changes
+                      if c.action == "firing" and (a := c.alert).kpi == "delay_s"]
+        hits[share] = fired
+    assert not hits[5e-4]
+    assert hits[0.0]
