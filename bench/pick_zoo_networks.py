@@ -26,6 +26,7 @@ before its graphs were listed in ``detection_networks_used.txt``)::
     .venv/bin/python bench/pick_zoo_networks.py --seed 5401 --bands 15-22,22-30 --min-geo 0.0
     .venv/bin/python bench/pick_zoo_networks.py --seed 5601 --bands 10-15,15-30 --min-geo 0.0
     .venv/bin/python bench/pick_zoo_networks.py --seed 5801 --bands 6-10,10-15 --min-geo 0.0
+    .venv/bin/python bench/pick_zoo_networks.py --seed 6001 --bands 6-10,10-15 --min-geo 0.0
 """
 
 from __future__ import annotations
