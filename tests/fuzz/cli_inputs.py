@@ -219,6 +219,7 @@ _CFG_EDGES: dict[str, list[Any]] = {
     "persistence_k": [0, 65, 4, 2**63, -1, 1.5], "persistence_m": [0, 65, 1, 64, 2**63],
     "resolve_after": [0, -1, 2**63, 10**30], "warmup_windows": [-1, 2**63, 10**30],
     "delay_resolution_s": [-1e-9, ".nan", ".inf", 1e300],
+    "propagation_resolution": [-1e-9, 1.0, ".nan", ".inf", "x"],
     "threads": [0, -1, 10**6, 2**31, 2**63, 1], "max_links": [-1, 2**63, 10**30, 0],
     "interval_s": [0, 300, 300.1, -1, ".nan", ".inf"],
     "rebalance_timeout_s": [0, -1, ".nan", ".inf", 1e300], "session_timeout_s": [5.9, 6, 1800, 1801, ".nan"],
