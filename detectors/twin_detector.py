@@ -736,8 +736,7 @@ class TwinDetector:
         # (an alert open for longer than traffic_hold_max_windows no longer holds them: a known, unfixed fault must
         # not blind the traffic tests for good)
         recent = start - self.traffic_hold_max_windows * max(end - start, 0.0)
-        if self.traffic_hold_windows and (any(a.kind == "degradation" for a in fired) or any(
-                a.kind == "degradation" and a.network == net and a.start >= recent for a in self.book.open_alerts)):
+        if self.traffic_hold_windows and self._recent_alerts(fired, "degradation", recent):
             self._last_fault_window = self.windows
         traffic_hold = self.windows - self._last_fault_window < self.traffic_hold_windows
         f_, r_ = self._traffic(snapshot, tx_bps, hold=traffic_hold,
@@ -827,13 +826,18 @@ class TwinDetector:
         resolved = [(net, "path", pid[i], "probe_loss") for i in np.flatnonzero(change.resolved).tolist()]
         return fired, resolved
 
+    def _recent_alerts(self, fired: list[Alert], kind: str, recent: float) -> list[Alert]:
+        """This network's ``kind`` alerts that fired this window (``fired``) or are open and began at or after
+        ``recent`` (epoch s)."""
+        net = self.model.name
+        return [a for a in fired if a.kind == kind] + [
+            a for a in self.book.open_alerts if a.kind == kind and a.network == net and a.start >= recent]
+
     def _near_links_down(self, fired: list[Alert], recent: float) -> np.ndarray | None:
         """``(N,)`` bool: the routers within one hop of a link the telemetry reports down (its ``link_state``
         alert fired this window or is open and began after ``recent``), or None when there is none."""
-        m, net = self.model, self.model.name
-        lids = {a.entity_id for a in fired if a.kind == "link_state"} | {
-            a.entity_id for a in self.book.open_alerts
-            if a.kind == "link_state" and a.network == net and a.start >= recent}
+        m = self.model
+        lids = {a.entity_id for a in self._recent_alerts(fired, "link_state", recent)}
         if not lids:
             return None
         down = np.isin(np.asarray(m.link_ids, dtype=object), np.asarray(sorted(lids), dtype=object))
@@ -848,19 +852,19 @@ class TwinDetector:
     def _traffic(self, snapshot: WindowSnapshot, tx_bps: np.ndarray, hold: bool = False,
                  held_nodes: np.ndarray | None = None) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
         """``traffic_anomaly`` alerts of the matrix itself (:mod:`twinwatch.detectors.traffic`); ``hold``: the
-        matrix is not to be trusted this window (a network fault is open or recent), nothing new fires."""
+        matrix is not to be trusted this window (a network fault is open or recent), nothing new fires;
+        ``held_nodes`` ``(N,)`` bool: routers whose per-router tests take no score this window (near a link down)."""
         m = self.model
         tm = snapshot.traffic if snapshot.measured_traffic is None else snapshot.measured_traffic
         net, names = m.name, m.node_names
         silent = np.isin(np.asarray(names, dtype=object), np.asarray(snapshot.completeness.silent_devices,
                                                                        dtype=object))
+        held = np.zeros(len(names), dtype=bool) if held_nodes is None else held_nodes
         fired: list[Alert] = []
         resolved: list[tuple[str, str, str, str]] = []
         # 1. traffic towards each node against its own recent history
         dest = destination_bps(tm)
-        res = np.where(dest > 0, np.log(np.maximum(dest, 1.0)), np.nan)
-        if held_nodes is not None:
-            res = np.where(held_nodes, np.nan, res)
+        res = np.where((dest > 0) & ~held, np.log(np.maximum(dest, 1.0)), np.nan)
         p, _, change = self._step(self._node["ingress_bps"], res, hold=hold,
                                   regime=int(snapshot.measured_traffic is not None))
         if change.active.any():
@@ -879,7 +883,7 @@ class TwinDetector:
         rows = flow_rows(tm)
         ref = self._counter_ref.reference()
         with np.errstate(invalid="ignore", divide="ignore"):
-            res = np.where(rows & ~silent & (ref > 0) & (True if held_nodes is None else ~held_nodes),
+            res = np.where(rows & ~silent & (ref > 0) & ~held,
                            np.log(np.maximum(origin, 1.0) / ref), np.nan)
         p, _, change = self._step(self._node["flow_export_bps"], res, hold=hold)
         # counter-estimated rows (no flow row this window) keep the reference current
