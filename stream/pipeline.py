@@ -40,7 +40,7 @@ import base64
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -682,25 +682,34 @@ class Pipeline:
             mt.alert_changed(ch.alert.network, ch.alert.kind, ch.alert.severity, ch.action == "firing")
 
 
-def interleave(streams: Mapping[str, Sequence[bytes]], batch: int = 2000) -> list[tuple[str, Sequence[bytes]]]:
-    """Replay order of several time-ordered captures: proportional slices, so every format advances together.
+def iter_interleave(streams: Mapping[str, Sequence[bytes]], batch: int = 2000) -> Iterator[tuple[str, Sequence[bytes]]]:
+    """Replay order of several time-ordered captures, one slice at a time: proportional slices, so every format
+    advances together.
 
     The longest capture is cut into batches of ``batch`` messages and every other capture into
     as many slices, so slice ``i`` of each covers about the same span of time (as the topics would
-    deliver them live). Returns ``(format, messages)`` in processing order.
+    deliver them live). Yields ``(format, messages)`` in processing order; a slice is taken from its capture only
+    when it is reached, so a capture read on demand (:mod:`twinwatch.stream.capture`) is never held whole.
 
-    >>> [(f, len(m)) for f, m in interleave({"a": [b"x"] * 4, "b": [b"y"] * 2}, batch=2)]
+    >>> [(f, len(m)) for f, m in iter_interleave({"a": [b"x"] * 4, "b": [b"y"] * 2}, batch=2)]
     [('a', 2), ('b', 1), ('a', 2), ('b', 1)]
     """
     if batch < 1:
         raise ValueError(f"interleave: batch must be >= 1, got {batch}")
     longest = max((len(v) for v in streams.values()), default=0)
     n = max(1, -(-longest // batch))
-    out: list[tuple[str, Sequence[bytes]]] = []
     cuts = {f: np.linspace(0, len(v), n + 1).round().astype(int) for f, v in streams.items()}
     for i in range(n):
         for f, v in streams.items():
-            lo, hi = cuts[f][i], cuts[f][i + 1]
+            lo, hi = int(cuts[f][i]), int(cuts[f][i + 1])
             if hi > lo:
-                out.append((f, v[lo:hi]))
-    return out
+                yield f, v[lo:hi]
+
+
+def interleave(streams: Mapping[str, Sequence[bytes]], batch: int = 2000) -> list[tuple[str, Sequence[bytes]]]:
+    """:func:`iter_interleave` as a list (every slice taken at once; for captures held in memory).
+
+    >>> [(f, len(m)) for f, m in interleave({"a": [b"x"] * 4, "b": [b"y"] * 2}, batch=2)]
+    [('a', 2), ('b', 1), ('a', 2), ('b', 1)]
+    """
+    return list(iter_interleave(streams, batch))

@@ -1,7 +1,8 @@
 """``twinwatch replay``: recorded telemetry through exactly the service's pipeline, without Kafka.
 
-The captures are read whole, interleaved so that every format advances in
-event time together (:func:`twinwatch.stream.pipeline.interleave`), and fed in batches
+The captures are read on demand (memory-mapped JSONL, Arrow columns: 16 bytes per
+message held, :mod:`twinwatch.stream.capture`), interleaved so that every format advances in
+event time together (:func:`twinwatch.stream.pipeline.iter_interleave`), and fed in batches
 to :class:`twinwatch.stream.pipeline.Pipeline`, the code the live service runs: decode
 → counters → windows → snapshot → twin → detectors. Outputs: alert lines
 (JSONL), optionally the dead letters, the expected-vs-observed records and a
@@ -14,7 +15,7 @@ import html
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,31 +29,22 @@ __all__ = ["ReplayResult", "read_capture", "replay", "run_replay", "write_report
 _TOPIC_RE = re.compile(r"twinwatch\.raw\.([a-z0-9_]+)")
 
 
-def read_capture(path: Path) -> list[bytes]:
-    """Message values of a capture: JSONL (one message per line, as the topics hold them) or Parquet.
-
-    A Parquet capture has a ``value`` column (binary or string), as a Kafka topic export has.
+def read_capture(path: Path) -> Sequence[bytes]:
+    """Message values of a capture, read on demand (:func:`twinwatch.stream.capture.open_capture`): JSONL (one
+    message per line, as the topics hold them) or Parquet with a ``value`` column (binary or string), as a Kafka
+    topic export has.
 
     Raises
     ------
     click.ClickException
-        The file cannot be read, or a Parquet file has no ``value`` column.
+        The file cannot be read, or a Parquet file is unreadable or has no ``value`` column.
     """
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
+    from twinwatch.stream.capture import CaptureError, open_capture
 
-            table = pq.read_table(path)
-            if "value" not in table.column_names:
-                raise click.ClickException(f"{path}: Parquet capture has no 'value' column "
-                                           f"(columns: {', '.join(table.column_names)})")
-            return [v if isinstance(v, bytes) else str(v).encode() for v in table.column("value").to_pylist()
-                    if v is not None]
-        return [line for line in path.read_bytes().split(b"\n") if line.strip()]
-    except OSError as exc:
-        raise click.ClickException(f"{path}: cannot read the capture ({exc.strerror or exc})") from None
-    except ValueError as exc:  # pyarrow.ArrowInvalid: an empty, truncated or non-Parquet .parquet file
-        raise click.ClickException(f"{path}: not a readable Parquet capture ({str(exc).splitlines()[0]})") from None
+    try:
+        return open_capture(path)
+    except CaptureError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def capture_format(path: Path, default: str | None) -> str:
@@ -84,13 +76,13 @@ class ReplayResult:
         return self.event_span_s / self.elapsed_s if self.elapsed_s > 0 else float("inf")
 
 
-def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any, *, window_s: float,
+def run_replay(streams: Mapping[str, Sequence[bytes]], models: Sequence[Any], twin: Any, *, window_s: float,
                lateness_s: float, batch: int = 2000, detection: dict[str, Any] | None = None,
                alerts_sink: Any = None, dlq_sink: Any = None, expected_sink: Any = None,
                keep_windows: bool = False, tm_range: bool = False, flow_matrix: str = "fitted",
                matrix_classes: str = "best-effort") -> ReplayResult:
     """Run the captures through :class:`~stream.pipeline.Pipeline`; write to the sinks as the service would."""
-    from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
+    from twinwatch.stream.pipeline import Pipeline, PipelineOutput, iter_interleave
 
     pipe = Pipeline(models, twin, window_s=window_s, lateness_s=lateness_s, detection=detection, max_age_s=None,
                     sources=streams, idle_s=float("inf"), tm_range=tm_range, flow_matrix=flow_matrix,
@@ -116,7 +108,7 @@ def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any
         if expected_sink is not None:
             expected_sink.write_many(out.expected)
 
-    for fmt, chunk in interleave(streams, batch):
+    for fmt, chunk in iter_interleave(streams, batch):
         emit(pipe.process(chunk, fmt))
     emit(pipe.flush())
     for s in (alerts_sink, dlq_sink, expected_sink):
@@ -128,7 +120,7 @@ def run_replay(streams: dict[str, list[bytes]], models: Sequence[Any], twin: Any
     return result
 
 
-def run_twinless(streams: dict[str, list[bytes]], *, window_s: float, lateness_s: float, alpha: float,
+def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lateness_s: float, alpha: float,
                  batch: int = 2000, k: int = 2, m: int = 3, r: int = 2, alerts_sink: Any = None,
                  dlq_sink: Any = None) -> ReplayResult:
     """No network model: every series (entity, KPI) scored by the detectors' twin-less mode.
@@ -143,7 +135,7 @@ def run_twinless(streams: dict[str, list[bytes]], *, window_s: float, lateness_s
     from twinwatch.detectors.alerts import Alert, AlertBook
     from twinwatch.detectors.decision import Persistence
     from twinwatch.detectors.series import score_many
-    from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, _dead_letters_of, interleave
+    from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, _dead_letters_of, iter_interleave
     from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
 
     result = ReplayResult()
@@ -168,7 +160,7 @@ def run_twinless(streams: dict[str, list[bytes]], *, window_s: float, lateness_s
             counts = np.bincount(inv.ravel(), minlength=len(uniq))
             rows.append((start, idx, sums / counts))
 
-    for fmt, chunk in interleave(streams, batch):
+    for fmt, chunk in iter_interleave(streams, batch):
         res = decoders[fmt].decode_batch(list(chunk))
         dead, whole = _dead_letters_of(fmt, chunk, res.rejections, None)
         result.dead_letters += len(dead)
@@ -410,13 +402,16 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
             labs = load_labels(labels)
         except ScoringError as exc:
             raise click.ClickException(f"--labels {exc}") from None
-    streams: dict[str, list[bytes]] = {}
+    from twinwatch.stream.capture import CaptureChain
+
+    parts: dict[str, list[Sequence[bytes]]] = {}
     empty: list[Path] = []
     for path in captures:
         messages = read_capture(path)
         if not messages:
             empty.append(path)
-        streams.setdefault(capture_format(path, fmt), []).extend(messages)
+        parts.setdefault(capture_format(path, fmt), []).append(messages)
+    streams: dict[str, Sequence[bytes]] = {f: CaptureChain(p) for f, p in parts.items()}
     from twinwatch.telemetry_adapters import known_formats
 
     bad = sorted(set(streams) - set(known_formats()))
