@@ -380,8 +380,10 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
 
     CAPTURE files hold raw collector messages as the twinwatch.raw.<format>
     topics do: JSONL (one message per line) or Parquet (a 'value' column).
-    Several captures of different formats are interleaved by their position
-    in time. Windows, snapshots, twin inference and detection are those of
+    They are read on demand (a JSONL capture costs 16 bytes of memory per
+    message, its line offsets), so a day of a large network's telemetry
+    replays in bounded memory. Several captures of different formats are
+    interleaved by their position in time. Windows, snapshots, twin inference and detection are those of
     `twinwatch run`; the alerts written are those the service would publish.
     A summary (windows, alerts, dead letters, speed vs real time) goes to
     stderr.
