@@ -48,9 +48,9 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import gammainc
+from scipy.special import betainc, gammainc
 
-__all__ = ["ProbeLossScan", "poisson_sf"]
+__all__ = ["ProbeLossScan", "detectable_loss", "poisson_sf"]
 
 
 def poisson_sf(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -165,3 +165,42 @@ class ProbeLossScan:
             obj._lost, obj._exp, obj._healthy = z["lost"].copy(), z["exp"].copy(), z["healthy"].copy()
             obj._pos = int(pos)
         return obj
+
+
+def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: float, *, power: float = 0.9,
+                    floor: float = 1e-4, n_scales: int = 4) -> float:
+    """The smallest silent loss ratio on a probe's path that :class:`ProbeLossScan` finds within ``windows``
+    windows in a fraction ``power`` of cases, at a network-wide level ``alpha`` over ``n_probes`` probes.
+
+    The scan's steady state: a probe with a long clean history expects ``floor`` of its packets lost, its
+    p-value over ``windows`` windows is ``n_scales · P(Poisson(λ₀) ≥ X)`` with ``λ₀ = windows · sent · floor``,
+    and one discovery among ``n_probes`` needs it at ``alpha / n_probes`` or below (Bonferroni, the strictest
+    case of the rule). So ``X`` must reach the smallest ``k*`` that does, and the answer is the loss ratio ``q``
+    at which ``P(Binomial(windows · sent, q) ≥ k*) = power``. A conservative figure: a probe with less clean
+    history expects more loss, but the service's rule counts fewer effective tests than ``n_probes`` when
+    the probes' p-values are dependent or conservative. NaN when no loss can reach the level (too few packets).
+
+    >>> round(detectable_loss(100, 3, 176, 0.01), 4)     # 10 probe packets/s, 10 s windows, 176 probes
+    0.0176
+    >>> detectable_loss(100, 18, 176, 0.01) < detectable_loss(100, 3, 176, 0.01) < detectable_loss(100, 1, 176, 0.01)
+    True
+    """
+    if sent_per_window <= 0 or windows < 1 or n_probes < 1 or not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError("detectable_loss: need sent_per_window > 0, windows >= 1, n_probes >= 1, "
+                         f"0 < alpha, power < 1; got {sent_per_window}, {windows}, {n_probes}, {alpha}, {power}")
+    n = float(np.floor(windows * sent_per_window))
+    lam = n * floor
+    k = np.arange(1.0, n + 1.0)
+    ok = np.flatnonzero(n_scales * poisson_sf(k, np.full_like(k, lam)) <= alpha / n_probes)
+    if ok.size == 0:
+        return float("nan")
+    need = float(k[ok[0]])
+
+    def reach(q: float) -> float:  # P(Binomial(n, q) >= need), the regularised incomplete beta
+        return float(betainc(need, n - need + 1.0, q))
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if reach(mid) >= power else (mid, hi)
+    return hi

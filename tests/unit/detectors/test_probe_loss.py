@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from twinwatch.detectors.decision import reject
-from twinwatch.detectors.probe_loss import ProbeLossScan, poisson_sf
+from twinwatch.detectors.probe_loss import ProbeLossScan, detectable_loss, poisson_sf
 
 
 def test_poisson_sf_matches_scipy() -> None:
@@ -87,3 +87,32 @@ def test_errors_name_the_rule() -> None:
         ProbeLossScan(2, floor=0.0)
     with pytest.raises(ValueError, match="lost shape"):
         ProbeLossScan(2).update(np.zeros(3), np.zeros(2), np.zeros(2))
+
+
+@pytest.mark.parametrize("windows", [3, 6])
+def test_the_detectable_loss_is_what_the_scan_finds_in_steady_state(windows: int) -> None:
+    """4,000 probes with 400 clean windows behind them lose ``q`` for ``windows`` windows: the scan's p-value
+    reaches alpha / 176 in about ``power`` of them at ``detectable_loss``, in far fewer at half of it."""
+    rng = np.random.default_rng(7)
+    sent, k, alpha = 100.0, 176, 0.01
+    q = detectable_loss(sent, windows, k, alpha, power=0.9)
+    found = []
+    for loss in (q, q / 2):
+        n = 4000
+        scan = ProbeLossScan(n, half_life=1e9)
+        full = np.full(n, sent)
+        for _ in range(400):  # clean history: the healthy bound falls below the floor
+            scan.update(np.zeros(n), full, np.zeros(n))
+            scan.learn(np.zeros(n), full, np.ones(n, dtype=bool))
+        for _ in range(windows):
+            p = scan.update(rng.binomial(int(sent), loss, n).astype(float), full, np.zeros(n))
+        found.append(float(np.mean(p <= alpha / k)))
+    assert 0.85 <= found[0] <= 0.99 and found[1] < 0.6
+
+
+def test_the_detectable_loss_falls_with_packets_and_rises_with_probes() -> None:
+    assert detectable_loss(1000, 3, 176, 0.01) < detectable_loss(100, 3, 176, 0.01)
+    assert detectable_loss(100, 3, 17, 0.01) <= detectable_loss(100, 3, 1760, 0.01)
+    assert np.isnan(detectable_loss(1, 1, 10_000, 1e-6))  # one packet cannot reach the level
+    with pytest.raises(ValueError, match="windows >= 1"):
+        detectable_loss(100, 0, 10, 0.01)

@@ -135,6 +135,10 @@ def test_plan_probes_writes_a_valid_model_and_a_report_that_adds_up(tmp_path: Pa
     assert r["probes_added"] == r["added_to_cover"] + r["added_to_separate"]
     assert r["links_covered"] == m.n_links == 6 and r["uncoverable_links"] == []
     assert f"{m.n_probes} probes" in res.output
+    reach = r["grey_loss_detectable"]  # the smallest silent loss the plan's probes find, 1 to 18 windows
+    assert reach["windows"] == [1, 3, 6, 18] and reach["probe_rate_pps"] == 10.0
+    assert reach["loss_ratio"] == sorted(reach["loss_ratio"], reverse=True) and 0 < reach["loss_ratio"][-1] < 0.02
+    assert "a silent loss is found within 1 / 3 / 6 / 18 windows of 10 s" in res.output
     shown = _run("show", str(out), "--no-links")
     assert "probe coverage: 6 of 6 directed links crossed by a probe" in shown.output
     # the input is never the output; an unknown role names the roles there are
