@@ -50,7 +50,12 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import betainc, gammainc
 
-__all__ = ["ProbeLossScan", "detectable_loss", "poisson_sf"]
+__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLossScan", "detectable_loss", "poisson_sf"]
+
+DEFAULT_SCALES = (1, 3, 6, 18)
+"""Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
+DEFAULT_FLOOR = 1e-4
+"""Smallest loss ratio assumed under health by default (one packet in 10,000)."""
 
 
 def poisson_sf(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -81,7 +86,7 @@ class ProbeLossScan:
         Forgetting of the healthy loss rate, in windows of a probe.
     """
 
-    def __init__(self, n_probes: int, *, scales: Sequence[int] = (1, 3, 6, 18), floor: float = 1e-4,
+    def __init__(self, n_probes: int, *, scales: Sequence[int] = DEFAULT_SCALES, floor: float = DEFAULT_FLOOR,
                  half_life: float = 360.0) -> None:
         if n_probes < 0 or not scales or min(scales) < 1:
             raise ValueError(f"ProbeLossScan: need n_probes >= 0 and scales >= 1, got {n_probes}, {scales}")
@@ -168,7 +173,7 @@ class ProbeLossScan:
 
 
 def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: float, *, power: float = 0.9,
-                    floor: float = 1e-4, n_scales: int = 4) -> float:
+                    floor: float = DEFAULT_FLOOR, n_scales: int = len(DEFAULT_SCALES)) -> float:
     """The smallest silent loss ratio on a probe's path that :class:`ProbeLossScan` finds within ``windows``
     windows in a fraction ``power`` of cases, at a network-wide level ``alpha`` over ``n_probes`` probes.
 
@@ -176,9 +181,9 @@ def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: 
     p-value over ``windows`` windows is ``n_scales · P(Poisson(λ₀) ≥ X)`` with ``λ₀ = windows · sent · floor``,
     and one discovery among ``n_probes`` needs it at ``alpha / n_probes`` or below (Bonferroni, the strictest
     case of the rule). So ``X`` must reach the smallest ``k*`` that does, and the answer is the loss ratio ``q``
-    at which ``P(Binomial(windows · sent, q) ≥ k*) = power``. A conservative figure: a probe with less clean
-    history expects more loss, but the service's rule counts fewer effective tests than ``n_probes`` when
-    the probes' p-values are dependent or conservative. NaN when no loss can reach the level (too few packets).
+    at which ``P(Binomial(windows · sent, q) ≥ k*) = power``. Conservative for a link that several probes
+    cross (Benjamini–Hochberg asks less of each when several reject together); optimistic for a probe with
+    little clean history, which expects more loss. NaN when no loss can reach the level (too few packets).
 
     >>> round(detectable_loss(100, 3, 176, 0.01), 4)     # 10 probe packets/s, 10 s windows, 176 probes
     0.0176

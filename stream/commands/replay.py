@@ -1,8 +1,8 @@
 """``twinwatch replay``: recorded telemetry through exactly the service's pipeline, without Kafka.
 
-The captures are read on demand (memory-mapped JSONL, Arrow columns: 16 bytes per
-message held, :mod:`twinwatch.stream.capture`), interleaved so that every format advances in
-event time together (:func:`twinwatch.stream.pipeline.iter_interleave`), and fed in batches
+The captures are read on demand (:mod:`twinwatch.stream.capture`: a JSONL capture holds 16 bytes of line
+offsets per message, a Parquet one its ``value`` column as one Arrow array), interleaved so that every format
+advances in event time together (:func:`twinwatch.stream.pipeline.iter_interleave`), and fed in batches
 to :class:`twinwatch.stream.pipeline.Pipeline`, the code the live service runs: decode
 → counters → windows → snapshot → twin → detectors. Outputs: alert lines
 (JSONL), optionally the dead letters, the expected-vs-observed records and a
@@ -383,8 +383,9 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
     They are read on demand (a JSONL capture costs 16 bytes of memory per
     message, its line offsets), so a day of a large network's telemetry
     replays in bounded memory. Several captures of different formats are
-    interleaved by their position in time. Windows, snapshots, twin inference and detection are those of
-    `twinwatch run`; the alerts written are those the service would publish.
+    interleaved by their position in time. Windows, snapshots, twin
+    inference and detection are those of `twinwatch run`; the alerts
+    written are those the service would publish.
     A summary (windows, alerts, dead letters, speed vs real time) goes to
     stderr.
     """
