@@ -40,8 +40,7 @@ import numpy as np
 
 __all__ = ["CaptureChain", "CaptureError", "JsonlCapture", "ParquetCapture", "open_capture"]
 
-_SOLID = np.ones(256, dtype=bool)
-_SOLID[np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)] = False
+_SOLID = ~np.isin(np.arange(256), np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8))
 """``(256,)`` bool by byte value: False for the bytes ``bytes.strip()`` removes."""
 
 
