@@ -192,8 +192,10 @@ def show(file: str, links: bool) -> None:
     (abilene, geant, cogentco, nsfnet). The tables show, per device, its
     number (the twin's node number), role, vendor, links out and egress
     capacity; per directed link its number, id, interfaces, capacity (Gb/s),
-    propagation delay (ms) and IGP metric; then the probes and the links no
-    probe crosses (delay and silent drops there show in no telemetry).
+    propagation delay (ms) and IGP metric; then the probes, the links no
+    probe crosses (delay and silent drops there show in no telemetry) and
+    how small a silent loss the probes find within 1 to 18 windows (as
+    `twinwatch network plan-probes` reports it).
 
     \b
     Examples:
@@ -252,6 +254,9 @@ def show(file: str, links: bool) -> None:
         line += (f"; delay and silent drops (grey loss) on the other {len(blind)} are measured by no probe: "
                  f"{', '.join(blind[:12])}{more} (`twinwatch network plan-probes` adds probes that cross them)")
     con.print(line)
+    reach = _grey_loss_reach(m)
+    if reach:
+        con.print(_grey_loss_text(reach, m.n_probes))
     for w in m.warnings:
         con.print(f"[yellow]warning:[/yellow] {w}")
 
@@ -271,6 +276,14 @@ def _grey_loss_reach(m: Any) -> dict[str, Any] | None:
     q = [detectable_loss(rate * window_s, w, m.n_probes, alpha, power=power) for w in windows]
     return {"window_s": window_s, "alpha": alpha, "power": power, "probe_rate_pps": rate, "windows": list(windows),
             "loss_ratio": [None if np.isnan(x) else round(x, 6) for x in q]}
+
+
+def _grey_loss_text(reach: dict[str, Any], n_probes: int) -> str:
+    """One line of :func:`_grey_loss_reach`, for the summaries of ``show`` and ``plan-probes``."""
+    return ("a silent loss is found within " + " / ".join(map(str, reach["windows"]))
+            + f" windows of {reach['window_s']:g} s in {100 * reach['power']:.0f} % of cases from "
+            + " / ".join("-" if q is None else f"{100 * q:.2g}" for q in reach["loss_ratio"])
+            + f" % up (alpha {reach['alpha']:g} over {n_probes} probes at {reach['probe_rate_pps']:g} packets/s)")
 
 
 @network.command(name="plan-probes", context_settings=_CTX)
@@ -362,13 +375,8 @@ def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int
     line = (f"{new.name}: {new.n_probes} probes ({len(plan.src)} added, {kept} kept); "
             f"{covered} of {new.n_links} directed links crossed by >= {cover} probe(s); "
             f"{plan.n_signatures} distinct probe signatures")
-    reach = summary["grey_loss_detectable"]
-    if reach:
-        line += ("; a silent loss is found within " + " / ".join(map(str, reach["windows"]))
-                 + f" windows of {reach['window_s']:g} s in {100 * reach['power']:.0f} % of cases from "
-                 + " / ".join("-" if q is None else f"{100 * q:.2g}" for q in reach["loss_ratio"])
-                 + f" % up (alpha {reach['alpha']:g} over {new.n_probes} probes at "
-                 + f"{reach['probe_rate_pps']:g} packets/s)")
+    if summary["grey_loss_detectable"]:
+        line += "; " + _grey_loss_text(summary["grey_loss_detectable"], new.n_probes)
     if blind:
         line += f"; no probe can cover {len(blind)}: {', '.join(blind[:12])}{' ...' if len(blind) > 12 else ''}"
     if plan.budget_exhausted:

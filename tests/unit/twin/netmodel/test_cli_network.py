@@ -141,6 +141,7 @@ def test_plan_probes_writes_a_valid_model_and_a_report_that_adds_up(tmp_path: Pa
     assert "a silent loss is found within 1 / 3 / 6 / 18 windows of 10 s" in res.output
     shown = _run("show", str(out), "--no-links")
     assert "probe coverage: 6 of 6 directed links crossed by a probe" in shown.output
+    assert "a silent loss is found within 1 / 3 / 6 / 18 windows" in " ".join(shown.output.split())
     # the input is never the output; an unknown role names the roles there are
     assert _run("plan-probes", str(before), "--out", str(before)).exit_code == 2
     res = _run("plan-probes", str(before), "--role", "nope", "--out", str(tmp_path / "x.yaml"))
