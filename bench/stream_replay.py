@@ -19,8 +19,9 @@ Measures
 
 - **replay**: every raw topic of the run through :func:`twinwatch.stream.commands.replay.run_replay`
   (decode → counters → windows → snapshot → twin → detectors → JSONL sinks; flow records feed the
-  traffic matrix): event time covered / wall time, and / process CPU time (the fairer figure on a
-  shared, loaded machine: the wall figure divides by the load);
+  traffic matrix), the captures read on demand as ``twinwatch replay`` reads them (since session 37: the
+  reads are inside the timed loop, the line index is built before it): event time covered / wall time, and
+  / process CPU time (the fairer figure on a shared, loaded machine: the wall figure divides by the load);
 - the replay's time split: decode+normalise+window (``process`` less window closing)
   vs window closing (snapshot, twin, detection), from a second run with timers;
 - **gnmic throughput**: the gnmic topic alone through :class:`twinwatch.stream.pipeline.Pipeline`
@@ -35,6 +36,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from _report import machine_info, write_report
@@ -42,8 +44,11 @@ from _report import machine_info, write_report
 FORMATS = ("gnmic", "influx", "probe", "goflow2")
 
 
-def _streams(run: Path) -> dict[str, list[bytes]]:
-    return {f: [x for x in (run / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
+def _streams(run: Path) -> dict[str, Sequence[bytes]]:
+    """The run's captures as ``twinwatch replay`` reads them: on demand (:mod:`twinwatch.stream.capture`)."""
+    from twinwatch.stream.capture import open_capture
+
+    return {f: open_capture(run / "topics" / f"twinwatch.raw.{f}.jsonl")
             for f in FORMATS if (run / "topics" / f"twinwatch.raw.{f}.jsonl").exists()}
 
 
@@ -61,7 +66,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from twinwatch.stream.commands.replay import run_replay
-    from twinwatch.stream.pipeline import Pipeline, interleave
+    from twinwatch.stream.pipeline import Pipeline, interleave, iter_interleave
     from twinwatch.stream.sinks import JsonlSink
     from twinwatch.twin.models import get_model
     from twinwatch.twin.netmodel import load_network
@@ -118,7 +123,7 @@ def main() -> None:
 
     pipe._close = timed_close  # type: ignore[method-assign]
     t0 = time.perf_counter()
-    for fmt, chunk in interleave(streams, 2000):
+    for fmt, chunk in iter_interleave(streams, 2000):
         pipe.process(chunk, fmt)
     pipe.flush()
     total = time.perf_counter() - t0
@@ -128,7 +133,7 @@ def main() -> None:
     print(json.dumps({"replay": replay, "replay_split": split}), flush=True)
 
     # gnmic alone: the pipeline vs orjson.loads of the same messages
-    msgs = streams["gnmic"]
+    msgs = list(streams["gnmic"])  # in memory: the baseline times decoding, not reading
     t0 = time.perf_counter()
     for m in msgs:
         try:  # noqa: SIM105 (contextlib.suppress would slow the baseline loop being timed)

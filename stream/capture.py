@@ -32,7 +32,7 @@ Example
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -53,6 +53,11 @@ class _Messages(Sequence[bytes]):
 
     def _take(self, lo: int, hi: int) -> list[bytes]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __iter__(self) -> Iterator[bytes]:
+        n = len(self)
+        for lo in range(0, n, 4096):  # a read per block of messages, not per message
+            yield from self._take(lo, min(n, lo + 4096))
 
     @overload
     def __getitem__(self, index: int) -> bytes: ...

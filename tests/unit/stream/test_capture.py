@@ -33,7 +33,7 @@ def test_a_jsonl_capture_holds_the_non_blank_lines_at_any_chunk_size(tmp_path_fa
     cap = JsonlCapture(path, chunk_bytes=chunk)
     assert list(cap[0:len(cap)]) == whole(data)
     assert len(cap) == len(whole(data))
-    assert [cap[i] for i in range(len(cap))] == whole(data)
+    assert [cap[i] for i in range(len(cap))] == whole(data) == list(cap)
 
 
 def test_slices_and_indices_behave_as_a_list_s(tmp_path: Path) -> None:
