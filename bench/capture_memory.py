@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _report import machine_info, write_report
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -62,13 +62,12 @@ def main() -> None:
     whole, lazy = results
     report = {
         "command": " ".join(sys.argv), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "load_1min": os.getloadavg()[0]},
+        "machine": machine_info(),
         "capture_bytes": sum(Path(f).stat().st_size for f in files), "results": results,
         "memory_ratio_whole_over_on_demand": whole["peak_rss_added_bytes"] / max(lazy["peak_rss_added_bytes"], 1),
         "same_messages": whole["messages"] == lazy["messages"] and whole["message_bytes"] == lazy["message_bytes"],
     }
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(report, args.out, echo=False)
     print(f"whole / on demand, peak memory: {report['memory_ratio_whole_over_on_demand']:.1f}x; "
           f"same messages: {report['same_messages']} -> {args.out}")
 
