@@ -50,7 +50,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import betainc, gammainc
 
-__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLossScan", "detectable_loss", "poisson_sf"]
+__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLossScan", "detectable_loss", "poisson_sf", "rate_for_loss"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -208,4 +208,34 @@ def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: 
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if reach(mid) >= power else (mid, hi)
+    return hi
+
+
+def rate_for_loss(loss_ratio: float, windows: int, n_probes: int, alpha: float, *, window_s: float,
+                  power: float = 0.9, max_pps: int = 100_000) -> int | None:
+    """The fewest whole packets per second at which :func:`detectable_loss` is at most ``loss_ratio`` within
+    ``windows`` windows of ``window_s`` seconds (the probe rate a planner gives new probes); None when even
+    ``max_pps`` does not reach it.
+
+    >>> rate_for_loss(0.01, 3, 176, 0.01, window_s=10.0)   # 1 % within 30 s over 176 probes
+    23
+    >>> detectable_loss(23 * 10.0, 3, 176, 0.01) <= 0.01 < detectable_loss(22 * 10.0, 3, 176, 0.01)
+    True
+    """
+    if not 0 < loss_ratio < 1 or window_s <= 0 or max_pps < 1:
+        raise ValueError(f"rate_for_loss: need 0 < loss_ratio < 1, window_s > 0, max_pps >= 1; got {loss_ratio}, "
+                         f"{window_s}, {max_pps}")
+
+    def ok(pps: int) -> bool:
+        q = detectable_loss(pps * window_s, windows, n_probes, alpha, power=power)
+        return bool(q <= loss_ratio)  # NaN (too few packets to reach alpha) is not ok
+
+    if not ok(max_pps):
+        return None
+    lo, hi = 0, max_pps  # ok(hi); the answer is in (lo, hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    while hi > 1 and ok(hi - 1):  # the reach is not strictly monotone in the rate (k* steps): take the fewest
+        hi -= 1
     return hi

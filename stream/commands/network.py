@@ -300,13 +300,19 @@ def _grey_loss_text(reach: dict[str, Any], n_probes: int) -> str:
 @click.option("--role", "roles", multiple=True, metavar="ROLE",
               help="Only devices of this role source or sink probes (repeatable; default: every device).")
 @click.option("--replace", is_flag=True, help="Plan from scratch instead of keeping the file's probes.")
-@click.option("--rate-pps", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Packets per second of each new probe.")
+@click.option("--rate-pps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Packets per second of each new probe.  [default: 10, or what --find-loss needs]")
+@click.option("--find-loss", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
+              metavar="RATIO", help="Give the new probes the fewest packets per second at which a silent loss of "
+                                    "RATIO (0.01: 1 %) is found within --within windows (instead of --rate-pps).")
+@click.option("--within", type=click.IntRange(1, 18), default=3, show_default=True, metavar="N",
+              help="Windows (of the service's default 10 s) within which --find-loss must find the loss.")
 @click.option("--size-bytes", type=click.IntRange(20, 65535), default=128, show_default=True,
               help="Packet size of each new probe, bytes.")
 @json_report_option
 def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int | None, roles: tuple[str, ...],
-                replace: bool, rate_pps: float, size_bytes: int, json_report: str | None) -> None:
+                replace: bool, rate_pps: float | None, find_loss: float | None, within: int, size_bytes: int,
+                json_report: str | None) -> None:
     """Add probes so that every link is measured and a faulty link can be named.
 
     \b
@@ -323,7 +329,9 @@ def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int
     backup link no shortest path uses, an ECMP bundle) are listed.
     The file's own probes are kept and counted first (--replace: not).
     New probes are named SRC-DST, send --rate-pps packets of --size-bytes,
-    one in four marked EF (DSCP 46), the rest best effort.
+    one in four marked EF (DSCP 46), the rest best effort. With
+    --find-loss RATIO they send the fewest packets per second at which a
+    silent loss of RATIO is found within --within windows instead.
 
     \b
     The result is validated before it is written; a summary goes to
@@ -339,6 +347,7 @@ def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int
       twinwatch network plan-probes geant --out geant.yaml
       twinwatch network plan-probes lab.yaml --role pe --max-probes 40 --out lab-probes.yaml
       twinwatch network plan-probes lab.yaml --replace --cover 2 --out - | less
+      twinwatch network plan-probes lab.yaml --find-loss 0.01 --within 3 --out lab-probes.yaml
 
     \b
     Exit status: 0 written, 1 invalid file (or a --role no device has),
@@ -346,14 +355,29 @@ def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int
     """
     import numpy as np
 
+    from twinwatch.detectors.probe_loss import rate_for_loss
+    from twinwatch.stream.config import DetectionConfig, WindowConfig
     from twinwatch.twin.netmodel import NetworkModelError, dump_network_model, load_network
     from twinwatch.twin.probe_plan import plan_network_probes
 
+    if find_loss is not None and rate_pps is not None:
+        raise click.UsageError("give --rate-pps or --find-loss, not both")
     try:
         m = load_network(file)
-        new, plan = plan_network_probes(m, cover=cover, separate=separate, max_probes=max_probes,
-                                        roles=roles or None, replace=replace, rate_pps=rate_pps,
-                                        size_bytes=size_bytes)
+
+        def planned(rate: float) -> tuple[Any, Any]:
+            return plan_network_probes(m, cover=cover, separate=separate, max_probes=max_probes,
+                                       roles=roles or None, replace=replace, rate_pps=rate, size_bytes=size_bytes)
+
+        new, plan = planned(10.0 if rate_pps is None else rate_pps)
+        needed = None
+        if find_loss is not None and new.n_probes:  # the plan does not depend on the rate: plan, then set it
+            needed = rate_for_loss(find_loss, within, new.n_probes, DetectionConfig().alpha,
+                                   window_s=WindowConfig().seconds)
+            if needed is None:
+                raise ValueError(f"no probe rate up to 100,000 packets/s finds a {100 * find_loss:g} % silent loss "
+                                 f"within {within} windows over {new.n_probes} probes")
+            new, plan = planned(float(needed))
     except (NetworkModelError, ValueError) as exc:
         _fail(exc)
         return
@@ -371,10 +395,15 @@ def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int
                "probes_after": new.n_probes, "links": new.n_links, "links_covered": covered, "cover": cover,
                "links_told_apart": plan.n_signatures, "uncoverable_links": blind,
                "budget_exhausted": plan.budget_exhausted,
-               "grey_loss_detectable": _grey_loss_reach(new)}
+               "grey_loss_detectable": _grey_loss_reach(new),
+               "find_loss": None if needed is None else {"loss_ratio": find_loss, "within_windows": within,
+                                                          "rate_pps": needed}}
     line = (f"{new.name}: {new.n_probes} probes ({len(plan.src)} added, {kept} kept); "
             f"{covered} of {new.n_links} directed links crossed by >= {cover} probe(s); "
             f"{plan.n_signatures} distinct probe signatures")
+    if needed is not None:
+        line += (f"; new probes at {needed} packets/s to find a {100 * find_loss:g} % silent loss within {within} "
+                 "windows")
     if summary["grey_loss_detectable"]:
         line += "; " + _grey_loss_text(summary["grey_loss_detectable"], new.n_probes)
     if blind:

@@ -147,3 +147,24 @@ def test_plan_probes_writes_a_valid_model_and_a_report_that_adds_up(tmp_path: Pa
     res = _run("plan-probes", str(before), "--role", "nope", "--out", str(tmp_path / "x.yaml"))
     assert res.exit_code == 1 and "no device has role 'nope'" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_plan_probes_find_loss_gives_new_probes_the_rate_that_finds_it(tmp_path: Path) -> None:
+    import json
+
+    from twinwatch.detectors.probe_loss import detectable_loss
+
+    before = tmp_path / "before.yaml"
+    before.write_text(yaml.safe_dump(lab_doc(), sort_keys=False), encoding="utf-8")
+    out, rep = tmp_path / "after.yaml", tmp_path / "plan.json"
+    res = _run("plan-probes", str(before), "--replace", "--find-loss", "0.005", "--within", "6", "--out", str(out),
+               "--json", str(rep))
+    assert res.exit_code == 0, res.output
+    m, r = load_network_model(out), json.loads(rep.read_text())
+    rate = r["find_loss"]["rate_pps"]
+    assert {p.rate_pps for p in m.probes} == {rate} and r["grey_loss_detectable"]["probe_rate_pps"] == rate
+    assert detectable_loss(rate * 10.0, 6, m.n_probes, 0.01) <= 0.005 < detectable_loss((rate - 1) * 10.0, 6,
+                                                                                       m.n_probes, 0.01)
+    assert f"new probes at {rate} packets/s to find a 0.5 % silent loss within 6 windows" in res.output
+    both = _run("plan-probes", str(before), "--find-loss", "0.01", "--rate-pps", "5", "--out", str(tmp_path / "x.yaml"))
+    assert both.exit_code == 2 and "--rate-pps or --find-loss, not both" in both.output
