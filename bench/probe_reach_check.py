@@ -30,18 +30,11 @@ sys.path.insert(0, str(ROOT))
 import detect_eval as de  # noqa: E402
 from _report import machine_info, write_report  # noqa: E402
 
-from twinwatch.detectors.probe_loss import DEFAULT_FLOOR, DEFAULT_SCALES, poisson_sf  # noqa: E402
+from twinwatch.detectors.probe_loss import DEFAULT_SCALES, one_discovery_count  # noqa: E402
 from twinwatch.detectors.visibility import healthy_pair_links  # noqa: E402
 from twinwatch.twin.netmodel import load_network_model  # noqa: E402
 
 BINS = ((0.0, 0.3), (0.3, 0.7), (0.7, 0.9), (0.9, 1.0 + 1e-9))
-
-
-def one_discovery_count(n: float, n_probes: int, alpha: float) -> float:
-    """Fewest lost packets of ``n`` sent whose scan p-value reaches ``alpha / n_probes`` (inf: none does)."""
-    k = np.arange(1.0, n + 1.0)
-    ok = np.flatnonzero(len(DEFAULT_SCALES) * poisson_sf(k, np.full_like(k, n * DEFAULT_FLOOR)) <= alpha / n_probes)
-    return float(k[ok[0]]) if ok.size else float("inf")
 
 
 def predicted_found(rates_pps: list[float], windows: int, loss: float, n_probes: int, alpha: float,

@@ -50,7 +50,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import betainc, gammainc
 
-__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLossScan", "detectable_loss", "poisson_sf", "rate_for_loss"]
+__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLossScan", "detectable_loss", "one_discovery_count", "poisson_sf",
+           "rate_for_loss"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -172,6 +173,19 @@ class ProbeLossScan:
         return obj
 
 
+def one_discovery_count(n_sent: float, n_probes: int, alpha: float, *, floor: float = DEFAULT_FLOOR,
+                        n_scales: int = len(DEFAULT_SCALES)) -> float:
+    """Fewest packets lost of ``n_sent`` whose scan p-value, ``n_scales · P(Poisson(n_sent · floor) ≥ k)``, reaches
+    ``alpha / n_probes`` (one discovery among the probes); inf when no count up to ``n_sent`` does.
+
+    >>> one_discovery_count(300, 176, 0.01)    # 3 windows of 100 packets, 176 probes
+    3.0
+    """
+    k = np.arange(1.0, n_sent + 1.0)
+    ok = np.flatnonzero(n_scales * poisson_sf(k, np.full_like(k, n_sent * floor)) <= alpha / n_probes)
+    return float(k[ok[0]]) if ok.size else float("inf")
+
+
 def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: float, *, power: float = 0.9,
                     floor: float = DEFAULT_FLOOR, n_scales: int = len(DEFAULT_SCALES)) -> float:
     """The smallest silent loss ratio on a probe's path that :class:`ProbeLossScan` finds within ``windows``
@@ -194,12 +208,9 @@ def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: 
         raise ValueError("detectable_loss: need sent_per_window > 0, windows >= 1, n_probes >= 1, "
                          f"0 < alpha, power < 1; got {sent_per_window}, {windows}, {n_probes}, {alpha}, {power}")
     n = float(np.floor(windows * sent_per_window))
-    lam = n * floor
-    k = np.arange(1.0, n + 1.0)
-    ok = np.flatnonzero(n_scales * poisson_sf(k, np.full_like(k, lam)) <= alpha / n_probes)
-    if ok.size == 0:
+    need = one_discovery_count(n, n_probes, alpha, floor=floor, n_scales=n_scales)
+    if not np.isfinite(need):
         return float("nan")
-    need = float(k[ok[0]])
 
     def reach(q: float) -> float:  # P(Binomial(n, q) >= need), the regularised incomplete beta
         return float(betainc(need, n - need + 1.0, q))
