@@ -155,6 +155,67 @@ def test_low_rate_probe_loss_accumulates_into_a_localised_degradation() -> None:
     assert a.suspects[0]["link"] == "a->c"
 
 
+def _line_model() -> object:
+    """a - b - c - d, 10 Gb/s; probes a->d, b->d and a->c (link b->c crossed by all three, a->b and c->d by two)."""
+    from twinwatch.twin.netmodel import model_from_dict
+
+    doc = {"version": 1, "name": "line", "devices": [{"name": n} for n in "abcd"],
+           "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
+                      "capacity_bps": "10G", "delay_s": 0.002} for x, y in ("ab", "bc", "cd")],
+           "probes": [{"src": s, "dst": d, "rate_pps": 10, "size_bytes": 128} for s, d in ("ad", "bd", "ac")]}
+    return model_from_dict(doc, source="line")
+
+
+def _line_window(model: object, w: int, rng: np.random.Generator, loss_bc: float) -> object:
+    """One 10 s window of the line: every link's counters at a steady 1 Gb/s, the three probes, ``loss_bc`` silent
+    loss on link b->c (the probes crossing it lose that share of their packets)."""
+    from twinwatch.twin.snapshot import build_snapshot
+
+    ids, kinds, kpis, vals = [], [], [], []
+    for lid in model.link_ids:
+        for kpi, v in (("tx_bps", 1e9), ("rx_bps", 1e9), ("tx_pps", 1e9 / 8000), ("rx_pps", 1e9 / 8000)):
+            ids.append(lid), kinds.append("link"), kpis.append(kpi), vals.append(v * rng.lognormal(0.0, 0.01))
+    for pair in ("a->d", "b->d", "a->c"):
+        lost = rng.binomial(100, loss_bc)
+        for kpi, v in (("loss_ratio", lost / 100), ("delay_s", 0.002 * (3 if pair == "a->d" else 2) + 2e-5)):
+            ids.append(pair), kinds.append("path"), kpis.append(kpi), vals.append(v)
+    t0 = 1.7e9 + 10.0 * w
+    return build_snapshot(model, t0, t0 + 10.0, {"entity_kind": kinds, "entity_id": ids, "kpi": kpis, "value": vals})
+
+
+def test_probe_loss_pooled_per_link_names_the_link_all_its_probes_cross() -> None:
+    # 1 % silent loss on b->c: one packet a window per probe. The three probes crossing it, pooled, show it before
+    # any probe alone does; once the evidence has built up, b->c is the one link alerting (a->b and c->d, whose
+    # probes cross b->c too, are explained by it; in the first windows chance may favour one of them)
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _line_model()
+    onsets = []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        det = TwinDetector(model, alpha=0.01)
+        fired = _fired(det, (_line_window(model, w, rng, 0.01 if w >= 60 else 0.0) for w in range(100)))
+        links = [(w, a) for w, a in fired if a.kpi == "probe_loss" and a.entity_kind == "link"]
+        paths = [w for w, a in fired if a.kpi == "probe_loss" and a.entity_kind == "path"]
+        assert links and all(w >= 60 and a.kind == "degradation" for w, a in links)
+        assert links[0][0] <= min(paths, default=100)
+        open_links = [a for a in det.book.open_alerts if a.kpi == "probe_loss" and a.entity_kind == "link"]
+        assert [a.entity_id for a in open_links] == ["b->c"]
+        assert "3 probes crossing link b->c" in open_links[0].explanation
+        onsets.append(links[0][0] - 60)
+    assert np.median(onsets) < 6
+
+
+def test_probe_loss_pooled_per_link_is_quiet_on_healthy_probes() -> None:
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _line_model()
+    rng = np.random.default_rng(3)
+    det = TwinDetector(model, alpha=0.01)
+    assert not [a for _, a in _fired(det, (_line_window(model, w, rng, 2e-4) for w in range(400)))
+                if a.kpi == "probe_loss"]
+
+
 def _idle_prediction(snap: object, trend: float, extra_delay_s: float = 0.0) -> object:
     """What a twin expects of idle paths: queueing of a few µs and loss around 1e-5, both falling as ``trend``
     goes from 0 to 1 (traffic ebbing through the night)."""
