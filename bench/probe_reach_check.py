@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.special import betainc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import detect_eval as de  # noqa: E402
 from _report import machine_info, write_report  # noqa: E402
 
-from twinwatch.detectors.probe_loss import DEFAULT_SCALES, one_discovery_count  # noqa: E402
+from twinwatch.detectors.probe_loss import DEFAULT_SCALES, discovery_chance, one_discovery_count  # noqa: E402
 from twinwatch.detectors.visibility import healthy_pair_links  # noqa: E402
 from twinwatch.twin.netmodel import load_network_model  # noqa: E402
 
@@ -48,9 +47,7 @@ def predicted_found(rates_pps: list[float], windows: int, loss: float, n_probes:
             if s > windows:
                 break
             n = s * rate * window_s
-            k = one_discovery_count(n, n_probes, alpha)
-            if np.isfinite(k):
-                best = max(best, float(betainc(k, n - k + 1.0, loss)))
+            best = max(best, discovery_chance(n, one_discovery_count(n, n_probes, alpha), loss))
         miss *= 1.0 - best
     return 1.0 - miss
 

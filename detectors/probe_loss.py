@@ -51,8 +51,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import betainc, gammainc
 
-__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "explain_away",
-           "one_discovery_count", "poisson_sf", "pooled_p_values", "probe_links", "rate_for_loss"]
+__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "discovery_chance",
+           "explain_away", "one_discovery_count", "poisson_sf", "pooled_p_values", "probe_links", "rate_for_loss"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -334,6 +334,18 @@ def one_discovery_count(n_sent: float, n_probes: int, alpha: float, *, floor: fl
     return float(k[ok[0]]) if ok.size else float("inf")
 
 
+def discovery_chance(n_sent: float, need: float, loss_ratio: float) -> float:
+    """Probability that a silent loss of ``loss_ratio`` drops at least ``need`` of ``n_sent`` packets:
+    ``P(Binomial(n_sent, loss_ratio) >= need)``, the regularised incomplete beta; 0 where ``need`` is inf.
+
+    >>> round(discovery_chance(300, 3, 0.0176), 2)    # detectable_loss(100, 3, 176, 0.01): found in 90 %
+    0.9
+    """
+    if not np.isfinite(need):
+        return 0.0
+    return float(betainc(need, n_sent - need + 1.0, loss_ratio))
+
+
 def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: float, *, power: float = 0.9,
                     floor: float = DEFAULT_FLOOR, n_scales: int = len(DEFAULT_SCALES)) -> float:
     """The smallest silent loss ratio on a probe's path that :class:`ProbeLossScan` finds within ``windows``
@@ -359,14 +371,10 @@ def detectable_loss(sent_per_window: float, windows: int, n_probes: int, alpha: 
     need = one_discovery_count(n, n_probes, alpha, floor=floor, n_scales=n_scales)
     if not np.isfinite(need):
         return float("nan")
-
-    def reach(q: float) -> float:  # P(Binomial(n, q) >= need), the regularised incomplete beta
-        return float(betainc(need, n - need + 1.0, q))
-
     lo, hi = 0.0, 1.0
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if reach(mid) >= power else (mid, hi)
+        lo, hi = (lo, mid) if discovery_chance(n, need, mid) >= power else (mid, hi)
     return hi
 
 
