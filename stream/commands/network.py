@@ -266,12 +266,12 @@ def _grey_loss_reach(m: Any) -> dict[str, Any] | None:
     at the service's default window and level, for the median probe's rate; None without probes."""
     import numpy as np
 
-    from twinwatch.detectors.probe_loss import detectable_loss
+    from twinwatch.detectors.probe_loss import DEFAULT_SCALES, detectable_loss
     from twinwatch.stream.config import DetectionConfig, WindowConfig
 
     if m.n_probes == 0:
         return None
-    window_s, alpha, power, windows = WindowConfig().seconds, DetectionConfig().alpha, 0.9, (1, 3, 6, 18)
+    window_s, alpha, power, windows = WindowConfig().seconds, DetectionConfig().alpha, 0.9, DEFAULT_SCALES
     rate = float(np.median(m.probe_rate_pps))
     q = [detectable_loss(rate * window_s, w, m.n_probes, alpha, power=power) for w in windows]
     return {"window_s": window_s, "alpha": alpha, "power": power, "probe_rate_pps": rate, "windows": list(windows),
