@@ -12,7 +12,9 @@ flagged paths, alert bookkeeping. Twin inference and snapshot building are exclu
 Network: a random connected 200-node graph of mean degree 5 (``snapshot_speed.network`` with 1,000
 probes instead of 50), a 40,000-entry traffic matrix. Per window the observed KPIs are the
 expected ones with log-normal noise; after ``--warmup`` windows 0.5 % of the paths (those through
-one link) get three times their queueing delay, so that localisation runs on every timed window.
+one link) get three times their queueing delay, so that localisation runs on every timed window; with
+``--grey-loss RATIO`` the same link also drops that share of every packet crossing it, so the probe-loss scan
+and its per-link pooling (explaining away included) find and hold a loss on the timed windows.
 
 Reports CPU time per window (``time.process_time``: fairer than wall time on a shared machine),
 median and p95 over ``--windows``, and the detector's state bytes per (entity, KPI) (per-entity
@@ -21,6 +23,7 @@ arrays of every family) with the shared pools apart. Writes JSON.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_detectors_twin.py --out bench/notes/bench_detectors_twin.json
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_detectors_twin.py --grey-loss 0.02 --out grey.json
 """
 
 from __future__ import annotations
@@ -93,6 +96,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--entries", type=int, default=40_000, help="non-zero traffic-matrix entries")
     ap.add_argument("--warmup", type=int, default=30, help="windows before the fault and the timing")
     ap.add_argument("--windows", type=int, default=40, help="timed windows")
+    ap.add_argument("--grey-loss", type=float, default=0.0, metavar="RATIO",
+                    help="the faulty link also drops this share of every packet crossing it, silently (exercises "
+                         "the probe-loss scan and its per-link pooling with a real discovery; default: delay only)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     args = ap.parse_args(argv)
@@ -119,7 +125,8 @@ def _main(argv: list[str] | None) -> int:
     bad_link = int(np.argmax(np.bincount(sc.path_links, minlength=e)))  # the busiest link
     through = np.zeros(p, dtype=bool)
     through[sc.hop_path[sc.path_links == bad_link]] = True
-    # keep the fault to about 0.5 % of the paths: the first 200 paths through the link
+    crossing = through.copy()  # every path through the link: what a silent drop there reaches
+    # keep the delay fault to about 0.5 % of the paths: the first 200 paths through the link
     through[np.flatnonzero(through)[200:]] = False
     det = TwinDetector(model, alpha=0.01)
 
@@ -130,7 +137,8 @@ def _main(argv: list[str] | None) -> int:
         util = np.clip(exp_util + rng.normal(0.0, 0.005, e), 0.0, 1.0)
         snap = dataclasses.replace(snap0, start=10.0 * i, end=10.0 * (i + 1))
         snap.path_observed["delay_s"] = prop + q
-        snap.path_observed["loss_ratio"] = rng.binomial(1000, exp_loss) / 1000.0
+        loss = 1.0 - (1.0 - exp_loss) * (1.0 - args.grey_loss) if fault else exp_loss
+        snap.path_observed["loss_ratio"] = rng.binomial(1000, np.where(crossing, loss, exp_loss)) / 1000.0
         snap.link_observed.update({"utilization": util, "tx_bps": util * cap, "tx_pps": util * cap / 8000.0,
                                    "drop_pps": np.zeros(e)})
         return snap
@@ -147,6 +155,7 @@ def _main(argv: list[str] | None) -> int:
     report = {
         "nodes": model.n_nodes, "links": e, "paths": p, "probes": model.n_probes,
         "paths_observed_per_window": p, "degraded_paths": int(through.sum()), "windows_timed": args.windows,
+        "grey_loss": args.grey_loss, "paths_through_grey_loss": int(crossing.sum()) if args.grey_loss else 0,
         "cpu_ms_per_window_median": round(1000 * float(np.median(cpu)), 1),
         "cpu_ms_per_window_p95": round(1000 * float(np.percentile(cpu, 95)), 1),
         "alerts_fired_in_timed_windows": int(fired),

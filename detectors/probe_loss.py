@@ -282,15 +282,24 @@ def explain_away(p_link: np.ndarray, flagged: np.ndarray, lost_sums: np.ndarray,
         mine[pl.hop_probe[pl.hop_link == i]] = True
         return mine
 
+    n_scales = len(lost_sums)
+    filled = next((s for s, ce in enumerate(expected_sums) if not np.isfinite(ce).all()), n_scales)
+
     def residual_ok(i: int, covered: np.ndarray) -> bool:
-        mine = probes_of(i)
-        if not (mine & ~covered).any():
+        """Link ``i``'s pool without the ``covered`` probes still has ``p <= cutoff`` (:func:`pooled_p_values`
+        for one link: the same sums in the same order)."""
+        mine = pl.hop_probe[pl.hop_link == i]
+        rest = mine[~covered[mine]]
+        if rest.size == 0:
             return False
         if not covered.any():
             return True
-        on = pl.hop_link == i
-        sub = ProbeLinks(pl.hop_link[on], pl.hop_probe[on], pl.probes, pl.tested, pl.same_set)
-        return bool(pooled_p_values(lost_sums, expected_sums, sub, exclude=covered)[i] <= cutoff)
+        if filled == 0:
+            return cutoff >= 1.0  # no scale filled: p = 1
+        one_bin = np.zeros(rest.size, dtype=np.int64)
+        x = np.array([np.bincount(one_bin, weights=lost_sums[s, rest])[0] for s in range(filled)])
+        lam = np.array([np.bincount(one_bin, weights=expected_sums[s, rest])[0] for s in range(filled)])
+        return bool(min(1.0, n_scales * float(poisson_sf(x, np.maximum(lam, 1e-12)).min())) <= cutoff)
 
     keep = np.zeros(n_links, dtype=bool)
     covered = np.zeros(n_probes, dtype=bool)
