@@ -96,14 +96,19 @@ def _fired(det: object, windows: Iterable[object]) -> list[tuple[int, Alert]]:
     return out
 
 
-def _tri_model() -> object:
+def _small_model(name: str, links: tuple[str, ...], probes: tuple[str, ...], delay_s: float) -> object:
+    """A network of one-letter devices: ``links`` and ``probes`` as two-letter pairs, 10 Gb/s, 10 probe packets/s."""
     from twinwatch.twin.netmodel import model_from_dict
 
-    doc = {"version": 1, "name": "tri", "devices": [{"name": n} for n in "abc"],
+    doc = {"version": 1, "name": name, "devices": [{"name": n} for n in sorted(set("".join(links)))],
            "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
-                      "capacity_bps": "10G", "delay_s": 0.005} for x, y in ("ab", "bc", "ca")],
-           "probes": [{"src": s, "dst": d, "rate_pps": 10, "size_bytes": 128} for s, d in ("ac", "bc", "ab")]}
-    return model_from_dict(doc, source="tri")
+                      "capacity_bps": "10G", "delay_s": delay_s} for x, y in links],
+           "probes": [{"src": s, "dst": d, "rate_pps": 10, "size_bytes": 128} for s, d in probes]}
+    return model_from_dict(doc, source=name)
+
+
+def _tri_model() -> object:
+    return _small_model("tri", ("ab", "bc", "ca"), ("ac", "bc", "ab"), 0.005)
 
 
 def _window(model: object, w: int, rng: np.random.Generator, *, surge_c: float = 1.0,
@@ -157,13 +162,7 @@ def test_low_rate_probe_loss_accumulates_into_a_localised_degradation() -> None:
 
 def _line_model() -> object:
     """a - b - c - d, 10 Gb/s; probes a->d, b->d and a->c (link b->c crossed by all three, a->b and c->d by two)."""
-    from twinwatch.twin.netmodel import model_from_dict
-
-    doc = {"version": 1, "name": "line", "devices": [{"name": n} for n in "abcd"],
-           "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
-                      "capacity_bps": "10G", "delay_s": 0.002} for x, y in ("ab", "bc", "cd")],
-           "probes": [{"src": s, "dst": d, "rate_pps": 10, "size_bytes": 128} for s, d in ("ad", "bd", "ac")]}
-    return model_from_dict(doc, source="line")
+    return _small_model("line", ("ab", "bc", "cd"), ("ad", "bd", "ac"), 0.002)
 
 
 def _line_window(model: object, w: int, rng: np.random.Generator, loss_bc: float) -> object:
