@@ -86,7 +86,7 @@ def state_bytes(det: Any) -> dict[str, float]:
     per["probe_loss"] = round((sc._lost.nbytes + sc._exp.nbytes + sc._healthy.nbytes) / k
                               + (det._probe_pers._hist.nbytes + det._probe_pers._active.nbytes
                                  + det._probe_pers._clean.nbytes) / k
-                              + det._probe_named_until.nbytes / k, 1)
+                              + sc._named_until.nbytes / k, 1)
     lp = det._probe_link_pers  # the same scan pooled per link: its persistence is the family's only per-link state
     per["link.probe_loss"] = round((lp._hist.nbytes + lp._active.nbytes + lp._clean.nbytes)
                                    / max(det.model.n_links, 1), 1)

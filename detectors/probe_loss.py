@@ -101,13 +101,14 @@ class ProbeLossScan:
         self._lost = np.zeros((depth, self.n_probes), dtype=np.float32)
         self._exp = np.zeros((depth, self.n_probes), dtype=np.float32)
         self._healthy = np.zeros((2, self.n_probes), dtype=np.float64)  # discounted lost, sent
+        self._named_until = np.zeros(self.n_probes, dtype=np.int64)  # window (of _pos) until which loss is named
         self._pos = 0
 
     ENTITY_SIZE = "n_probes"
 
     def entity_axes(self) -> dict[str, int]:
         """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
-        return {"_lost": 1, "_exp": 1, "_healthy": 1}
+        return {"_lost": 1, "_exp": 1, "_healthy": 1, "_named_until": 0}
 
     def baseline(self) -> np.ndarray:
         """``(K,)`` each probe's healthy loss rate, an upper bound: ``(L + 1 + 2·√(L + 1)) / (N + 1 / floor)``."""
@@ -156,6 +157,25 @@ class ProbeLossScan:
         q_twin = np.nan_to_num(np.asarray(expected_ratio, dtype=np.float64), nan=0.0)
         return np.maximum(np.maximum(q_twin, self.baseline()), self.floor)
 
+    def name(self, probes: np.ndarray) -> None:
+        """Mark the loss of ``probes`` (``(K,)`` bool) as named by an alert: :meth:`named` holds it for the next
+        ``max(scales)`` windows, the depth of the sums that still carry it."""
+        self._named_until[np.asarray(probes, dtype=bool)] = self._pos + self.scales[-1]
+
+    def named(self) -> np.ndarray:
+        """``(K,)`` bool: the probes whose loss an alert named within the sums' depth (:meth:`name`).
+
+        >>> scan = ProbeLossScan(2, scales=(1, 3))
+        >>> scan.name(np.array([True, False]))
+        >>> scan.named().tolist()
+        [True, False]
+        >>> for _ in range(3):
+        ...     _ = scan.update(np.zeros(2), np.full(2, 100.0), np.zeros(2))
+        >>> scan.named().tolist()                  # three windows on: out of the sums
+        [False, False]
+        """
+        return self._named_until > self._pos
+
     def learn(self, lost: np.ndarray, sent: np.ndarray, healthy: np.ndarray) -> None:
         """Fold the window's packets of the ``healthy`` probes into their loss baseline (with forgetting)."""
         lost = np.asarray(lost, dtype=np.float64)
@@ -169,7 +189,7 @@ class ProbeLossScan:
     def to_bytes(self) -> bytes:
         """Lossless snapshot (npz, no pickle)."""
         buf = io.BytesIO()
-        np.savez(buf, lost=self._lost, exp=self._exp, healthy=self._healthy,
+        np.savez(buf, lost=self._lost, exp=self._exp, healthy=self._healthy, named_until=self._named_until,
                  params=np.array([self.floor, self.half_life, float(self._pos)]),
                  scales=np.array(self.scales, dtype=np.int64))
         return buf.getvalue()
@@ -182,6 +202,8 @@ class ProbeLossScan:
             obj = cls(int(z["lost"].shape[1]), scales=z["scales"].tolist(), floor=floor, half_life=half_life)
             obj._lost, obj._exp, obj._healthy = z["lost"].copy(), z["exp"].copy(), z["healthy"].copy()
             obj._pos = int(pos)
+            if "named_until" in z.files:  # (snapshots written before session 39 have none: nothing named)
+                obj._named_until = z["named_until"].copy()
         return obj
 
 

@@ -440,7 +440,6 @@ class TwinDetector:
         self._probe_pers = Persistence(model.n_probes, k=1, m=1, r=r)
         self._probe_link_pers = Persistence(e, k=1, m=1, r=r)  # the same scan, the probes crossing each link pooled
         self._probe_link_eff = EffectiveTests()
-        self._probe_named_until = np.zeros(model.n_probes, dtype=np.int64)  # window until which a probe's loss is named
         self._probe_eff = EffectiveTests()
         self._link_two_sided = ConformalCalibrator(e, side="two-sided", min_history=4)
         self.windows = 0
@@ -459,7 +458,6 @@ class TwinDetector:
     _ENTITY_AXIS: ClassVar[dict[str, str]] = {
         "_link": "link", "_path": "pair", "_node": "node", "_counter_ref": "node", "_routed_ref": "link",
         "_routed_sd_ref": "link", "_probe_scan": "probe", "_probe_pers": "probe", "_probe_link_pers": "link",
-        "_probe_named_until": "probe",
         "_link_two_sided": "link",
         "_counter_gaps": "link"}
 
@@ -851,7 +849,7 @@ class TwinDetector:
             flagged_link = explain_away(p_link, flagged_link, *sums, pl,
                                         cutoff=self._cutoff(tested_p, flagged_link, self.levels["link.probe_loss"]),
                                         alerting=self._probe_link_pers.active,
-                                        explained=self._probe_named_until > self.windows,
+                                        explained=self._probe_scan.named(),
                                         p_probe=np.where(seen, p, 1.0),
                                         probes_flagged=flagged | self._probe_pers.active)
         change = self._probe_pers.update(flagged, observed=seen)
@@ -861,7 +859,7 @@ class TwinDetector:
         near_lossy[pl.hop_probe[lossy_link[pl.hop_link]]] = True
         named = np.zeros(k, dtype=bool)
         named[pl.hop_probe[change_link.active[pl.hop_link]]] = True
-        self._probe_named_until[named] = self.windows + max(self._probe_scan.scales)
+        self._probe_scan.name(named)
         self._probe_scan.learn(lost, sent, ~flagged & ~change.active & ~near_lossy)
         net = m.name
         pid = self._probe_pairs

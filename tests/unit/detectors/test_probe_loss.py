@@ -87,6 +87,29 @@ def test_unreported_probe_gives_nan_and_state_round_trips() -> None:
     assert np.array_equal(restored.update(*nxt), scan.update(*nxt))
 
 
+def test_named_loss_survives_a_restart_and_older_snapshots_load() -> None:
+    # the loss an alert named stays explained across a restart of the service (the detector's state is the
+    # scan's snapshot), for the sums' depth counted from the naming, not from the restart
+    import io
+
+    scan = ProbeLossScan(3, scales=(1, 4))
+    scan.update(np.zeros(3), np.full(3, 50.0), np.zeros(3))
+    scan.name(np.array([False, True, False]))
+    restored = ProbeLossScan.from_bytes(scan.to_bytes())
+    for _ in range(3):
+        assert restored.named().tolist() == [False, True, False]
+        restored.update(np.zeros(3), np.full(3, 50.0), np.zeros(3))
+    restored.update(np.zeros(3), np.full(3, 50.0), np.zeros(3))
+    assert not restored.named().any()
+    # a snapshot written before the naming existed: nothing named, the rest as saved
+    with np.load(io.BytesIO(scan.to_bytes()), allow_pickle=False) as z:
+        parts = {k: z[k] for k in z.files if k != "named_until"}
+    buf = io.BytesIO()
+    np.savez(buf, **parts)
+    old = ProbeLossScan.from_bytes(buf.getvalue())
+    assert not old.named().any() and np.array_equal(old.baseline(), scan.baseline())
+
+
 def test_errors_name_the_rule() -> None:
     with pytest.raises(ValueError, match="scales"):
         ProbeLossScan(2, scales=(0, 3))
