@@ -455,6 +455,11 @@ class TwinDetector:
             for kpi, st in states.items():
                 st.level = self.levels[f"{group}.{kpi}"]
 
+    STATE_SCALARS: ClassVar[tuple[str, ...]] = ("_last_fault_window", "_surge_window", "_flow_window", "_flow_gaps")
+    """State the service's record restores although a fresh detector does not start it at zero (``stream/state.py``):
+    the windows of the last network fault and surge and of the last flow export ("never" at start), the recent
+    gaps between flow exports. Without them a restart would forget a traffic hold in force."""
+
     _ENTITY_AXIS: ClassVar[dict[str, str]] = {
         "_link": "link", "_path": "pair", "_node": "node", "_counter_ref": "node", "_routed_ref": "link",
         "_routed_sd_ref": "link", "_probe_scan": "probe", "_probe_pers": "probe", "_probe_link_pers": "link",

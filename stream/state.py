@@ -29,11 +29,12 @@ format was processed) and the flow records (only when records arrive or a window
 
 A detector is saved through its attributes: an attribute with ``to_bytes`` / ``from_bytes`` (calibrator,
 persistence, alert book), a ``dict`` of those or of dataclasses whose fields have them (per-KPI state),
-JSON scalars, sets of scalars or tuples (e.g. links down), and dicts with tuple keys. Only scalars that a
-fresh detector has at zero or empty (counters such as the window count, the set of links down) are
-restored; the others (α, method, warm-up length) and the network model are configuration and come from
-the configuration at start; so do a part's ``BUILD_SETTINGS`` (settings that shape none of its saved arrays, e.g. a
-calibrator's ``tail_fit``). A detector may instead define ``state_bytes() -> bytes`` and
+JSON scalars, sets of scalars or tuples (e.g. links down), deques of scalars, and dicts with tuple keys. Only
+scalars that a fresh detector has at zero or empty (counters such as the window count, the set of links down), and
+those its class names in ``STATE_SCALARS`` (state whose fresh value is a "never" sentinel, such as the window of
+the last fault), are restored; the others (α, method, warm-up length) and the network model are configuration and
+come from the configuration at start; so do a part's ``BUILD_SETTINGS`` (settings that shape none of its saved
+arrays, e.g. a calibrator's ``tail_fit``). A detector may instead define ``state_bytes() -> bytes`` and
 ``restore_state(bytes)``.
 
 **A changed network model** (a link added or removed, a device retired, a probe planned) does not lose the
@@ -61,6 +62,7 @@ import os
 import tempfile
 import time
 import zlib
+from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -296,6 +298,8 @@ def _detector_parts(det: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
             scalars[name] = v
         elif isinstance(v, set | frozenset) and all(isinstance(x, (*_SCALARS, tuple)) for x in v):
             scalars[name] = {"__set__": sorted((_json_key(x) for x in v), key=repr)}
+        elif isinstance(v, deque) and all(isinstance(x, _SCALARS) for x in v):
+            scalars[name] = {"__deque__": list(v)}
         elif hasattr(v, "to_bytes") and hasattr(type(v), "from_bytes"):
             parts[name] = v.to_bytes()
         elif isinstance(v, dict) and v:
@@ -360,11 +364,16 @@ def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str
             obj[leaf] = new
         else:
             setattr(obj, leaf, new)
+    declared = set(getattr(type(det), "STATE_SCALARS", ()))
     for name, v in scalars.items():
         cur = getattr(det, name, None)
-        empty = isinstance(cur, dict | set | frozenset | list) and not cur
-        if isinstance(cur, bool | str) or not (empty or cur is None or (isinstance(cur, int | float) and cur == 0)):
+        empty = isinstance(cur, dict | set | frozenset | list | deque) and not cur
+        fresh = empty or cur is None or (isinstance(cur, int | float) and not isinstance(cur, bool) and cur == 0)
+        if name not in declared and (isinstance(cur, bool | str) or not fresh):
             continue  # configuration (alpha, method, warm-up length ...) comes from the configuration, not the state
+        if isinstance(v, dict) and "__deque__" in v:
+            setattr(det, name, deque(v["__deque__"], maxlen=getattr(cur, "maxlen", None)))
+            continue
         if isinstance(v, dict) and "__items__" in v:
             setattr(det, name, {(tuple(k) if isinstance(k, list) else k): x for k, x in v["__items__"]})
         elif isinstance(v, dict) and "__set__" in v:

@@ -243,6 +243,25 @@ def test_detector_counters_and_sets_survive_and_configuration_does_not_come_from
     assert fresh.alpha == 0.05  # the configuration wins over the state
 
 
+def test_detector_state_that_starts_at_never_survives_a_restart() -> None:
+    # the windows of the last fault, surge and flow export start at a "never" sentinel, not zero, and the
+    # export gaps are a deque: a restart in the middle of a traffic hold keeps the hold
+    from twinwatch.detectors.twin_detector import TwinDetector
+    from twinwatch.stream.state import _detector_parts, _detector_restore
+    from twinwatch.twin.netmodel import load_network
+
+    det = TwinDetector(load_network("abilene"), alpha=0.01)
+    det.windows, det._last_fault_window, det._surge_window, det._flow_window = 500, 497, 480, 498
+    det._flow_gaps.extend([6, 6, 5])
+    parts, scalars = _detector_parts(det)
+    fresh = TwinDetector(load_network("abilene"), alpha=0.01)
+    assert fresh._last_fault_window < 0 and not fresh._flow_gaps
+    _detector_restore(fresh, parts, scalars, "test")
+    assert (fresh.windows, fresh._last_fault_window, fresh._surge_window, fresh._flow_window) == (500, 497, 480, 498)
+    assert list(fresh._flow_gaps) == [6, 6, 5] and fresh._flow_gaps.maxlen == det._flow_gaps.maxlen
+    assert fresh._flow_span == 6
+
+
 def test_a_calibrators_decision_settings_come_from_this_build_and_its_data_from_the_state() -> None:
     """A state saved by a build whose ingress test had empirical tails restores into one with a fitted tail: the
     pool and per-entity statistics are the saved ones, ``tail_fit`` is this build's (``BUILD_SETTINGS``)."""
