@@ -266,7 +266,13 @@ class TwinDetector:
       so it is found ``n`` times smaller or sooner. Tested on links crossed by two or more probes, one link per
       distinct set of probes; a flagged link whose probes' loss a link or probe ranked before it already
       explains is not reported (:func:`~twinwatch.detectors.probe_loss.explain_away`), so one lossy link raises
-      one alert, on that link. Probes crossing a flagged or alerting link do not teach their healthy rate.
+      one alert, on that link. Overlapping pools need a memory: links already alerting explain first (an open
+      alert stays on its link while the sums slide), a probe whose loss a link alert named counts as explained
+      for the sums' depth (18 windows: aged loss raises no second alert; kept in the scan's saved state), and an
+      alerting link that a flagged neighbour fully explains, while the neighbour keeps loss of its own, hands
+      its alert over (a wrong first guess between two overlapping links does not hold for the whole fault).
+      Probes crossing a flagged or alerting link do not teach their healthy rate. Held out (session 39, five
+      networks): grey-loss top-1 0.66 → 0.87, F1 0.898 → 0.906, no benign event alerted.
     * **destination ingress** (kpi ``ingress_bps``, ``traffic_anomaly``) and **flow records against
       counters** (kpi ``flow_export_bps``, ``traffic_anomaly``): :mod:`twinwatch.detectors.traffic`.
     * **routing against flows** (kpi ``routed_bps``, ``degradation``): on windows whose matrix comes from
