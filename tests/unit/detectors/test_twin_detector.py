@@ -205,6 +205,29 @@ def test_probe_loss_pooled_per_link_names_the_link_all_its_probes_cross() -> Non
     assert np.median(onsets) < 6
 
 
+def test_a_restart_keeps_the_pooled_tests_memory_and_the_detector_continues_exactly() -> None:
+    # 1 % silent loss on b->c for windows 60-79; the service restarts at window 82, while the loss the link alert
+    # named still sits in the scan's sums: the restored detector holds the same probes as explained and raises
+    # exactly the alerts the uninterrupted one does
+    from twinwatch.detectors.twin_detector import TwinDetector
+    from twinwatch.stream.state import _detector_parts, _detector_restore
+
+    model = _line_model()
+    rng = np.random.default_rng(2)
+    snaps = [_line_window(model, w, rng, 0.01 if 60 <= w < 80 else 0.0) for w in range(110)]
+    ref = TwinDetector(model, alpha=0.01)
+    before = _fired(ref, snaps[:82])
+    assert any(a.kpi == "probe_loss" and a.entity_kind == "link" for _, a in before)
+    assert ref._probe_scan.named().any()
+    parts, scalars = _detector_parts(ref)
+    back = TwinDetector(model, alpha=0.01)
+    _detector_restore(back, parts, scalars, "test")
+    assert np.array_equal(back._probe_scan.named(), ref._probe_scan.named())
+    got, want = _fired(back, snaps[82:]), _fired(ref, snaps[82:])
+    assert [(w, a.id) for w, a in got] == [(w, a.id) for w, a in want]
+    assert sorted(a.id for a in back.book.open_alerts) == sorted(a.id for a in ref.book.open_alerts)
+
+
 def test_probe_loss_pooled_per_link_is_quiet_on_healthy_probes() -> None:
     from twinwatch.detectors.twin_detector import TwinDetector
 
