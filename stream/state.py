@@ -371,10 +371,13 @@ def _detector_restore(det: Any, parts: Mapping[str, bytes], scalars: Mapping[str
         fresh = empty or cur is None or (isinstance(cur, int | float) and not isinstance(cur, bool) and cur == 0)
         if name not in declared and (isinstance(cur, bool | str) or not fresh):
             continue  # configuration (alpha, method, warm-up length ...) comes from the configuration, not the state
+        as_saved = isinstance(v, dict) and "__deque__" in v if isinstance(cur, deque) else type(cur) is type(v)
+        if name in declared and not as_saved:
+            raise StateError(f"{where}: detector state {name!r} holds {type(v).__name__}, this build keeps "
+                             f"{type(cur).__name__} (the detector changed: start afresh)")
         if isinstance(v, dict) and "__deque__" in v:
             setattr(det, name, deque(v["__deque__"], maxlen=getattr(cur, "maxlen", None)))
-            continue
-        if isinstance(v, dict) and "__items__" in v:
+        elif isinstance(v, dict) and "__items__" in v:
             setattr(det, name, {(tuple(k) if isinstance(k, list) else k): x for k, x in v["__items__"]})
         elif isinstance(v, dict) and "__set__" in v:
             setattr(det, name, type(cur)(tuple(x) if isinstance(x, list) else x for x in v["__set__"]))

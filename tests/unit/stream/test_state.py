@@ -259,6 +259,10 @@ def test_detector_state_that_starts_at_never_survives_a_restart() -> None:
     assert (fresh.windows, fresh._last_fault_window, fresh._surge_window, fresh._flow_window) == (500, 497, 480, 498)
     assert list(fresh._flow_gaps) == [6, 6, 5] and fresh._flow_gaps.maxlen == det._flow_gaps.maxlen
     assert fresh._flow_span == 6
+    # a record whose value for such state has another type is refused by name, not restored into a crash later
+    bad = {**scalars, "_flow_gaps": 6}
+    with pytest.raises(StateError, match="_flow_gaps"):
+        _detector_restore(TwinDetector(load_network("abilene"), alpha=0.01), parts, bad, "test")
 
 
 def test_a_calibrators_decision_settings_come_from_this_build_and_its_data_from_the_state() -> None:
