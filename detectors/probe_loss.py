@@ -46,12 +46,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import betainc, gammainc
 
-__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLossScan", "detectable_loss", "discovery_chance",
-           "one_discovery_count", "poisson_sf", "rate_for_loss"]
+__all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "discovery_chance",
+           "explain_away", "one_discovery_count", "poisson_sf", "pooled_p_values", "probe_links", "rate_for_loss"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -100,13 +101,14 @@ class ProbeLossScan:
         self._lost = np.zeros((depth, self.n_probes), dtype=np.float32)
         self._exp = np.zeros((depth, self.n_probes), dtype=np.float32)
         self._healthy = np.zeros((2, self.n_probes), dtype=np.float64)  # discounted lost, sent
+        self._named_until = np.zeros(self.n_probes, dtype=np.int64)  # window (of _pos) until which loss is named
         self._pos = 0
 
     ENTITY_SIZE = "n_probes"
 
     def entity_axes(self) -> dict[str, int]:
         """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
-        return {"_lost": 1, "_exp": 1, "_healthy": 1}
+        return {"_lost": 1, "_exp": 1, "_healthy": 1, "_named_until": 0}
 
     def baseline(self) -> np.ndarray:
         """``(K,)`` each probe's healthy loss rate, an upper bound: ``(L + 1 + 2·√(L + 1)) / (N + 1 / floor)``."""
@@ -126,23 +128,53 @@ class ProbeLossScan:
             if a.shape != (self.n_probes,):
                 raise ValueError(f"ProbeLossScan.update: {name} shape {a.shape} != ({self.n_probes},)")
         seen = np.isfinite(lost) & np.isfinite(sent) & (sent > 0)
-        q0 = np.maximum(np.maximum(q_twin, self.baseline()), self.floor)
+        q0 = self.expected_ratio(q_twin)
         slot = self._pos % self._lost.shape[0]
         self._lost[slot] = np.where(seen, lost, 0.0)
         self._exp[slot] = np.where(seen, sent * q0, 0.0)
         self._pos += 1
-        depth = self._lost.shape[0]
-        order = (slot - np.arange(depth)) % depth  # newest first
-        cl = np.cumsum(self._lost[order].astype(np.float64), axis=0)
-        ce = np.cumsum(self._exp[order].astype(np.float64), axis=0)
         best = np.ones(self.n_probes)
-        for s in self.scales:
-            if s > self._pos:
+        for cl, ce in zip(*self.window_sums(), strict=True):
+            if not np.isfinite(ce).all():
                 break
-            lam = np.maximum(ce[s - 1], 1e-12)
-            best = np.minimum(best, poisson_sf(cl[s - 1], lam))
+            best = np.minimum(best, poisson_sf(cl, np.maximum(ce, 1e-12)))
         p = np.minimum(1.0, len(self.scales) * best)
         return np.where(seen, p, np.nan)
+
+    def window_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(S, K)`` each probe's lost and expected-lost packets over its last ``s`` windows, per scale ``s``
+        (rows of scales longer than the windows seen so far: NaN)."""
+        depth = self._lost.shape[0]
+        order = (((self._pos - 1) % depth) - np.arange(depth)) % depth  # newest first
+        cl = np.cumsum(self._lost[order].astype(np.float64), axis=0)
+        ce = np.cumsum(self._exp[order].astype(np.float64), axis=0)
+        rows = np.array(self.scales) - 1
+        unfilled = (np.array(self.scales) > self._pos)[:, None]
+        return np.where(unfilled, np.nan, cl[rows]), np.where(unfilled, np.nan, ce[rows])
+
+    def expected_ratio(self, expected_ratio: np.ndarray) -> np.ndarray:
+        """``(K,)`` the loss ratio :meth:`update` expects of each probe: ``max(twin's, healthy baseline, floor)``."""
+        q_twin = np.nan_to_num(np.asarray(expected_ratio, dtype=np.float64), nan=0.0)
+        return np.maximum(np.maximum(q_twin, self.baseline()), self.floor)
+
+    def name(self, probes: np.ndarray) -> None:
+        """Mark the loss of ``probes`` (``(K,)`` bool) as named by an alert: :meth:`named` holds it for the next
+        ``max(scales)`` windows, the depth of the sums that still carry it."""
+        self._named_until[np.asarray(probes, dtype=bool)] = self._pos + self.scales[-1]
+
+    def named(self) -> np.ndarray:
+        """``(K,)`` bool: the probes whose loss an alert named within the sums' depth (:meth:`name`).
+
+        >>> scan = ProbeLossScan(2, scales=(1, 3))
+        >>> scan.name(np.array([True, False]))
+        >>> scan.named().tolist()
+        [True, False]
+        >>> for _ in range(3):
+        ...     _ = scan.update(np.zeros(2), np.full(2, 100.0), np.zeros(2))
+        >>> scan.named().tolist()                  # three windows on: out of the sums
+        [False, False]
+        """
+        return self._named_until > self._pos
 
     def learn(self, lost: np.ndarray, sent: np.ndarray, healthy: np.ndarray) -> None:
         """Fold the window's packets of the ``healthy`` probes into their loss baseline (with forgetting)."""
@@ -157,7 +189,7 @@ class ProbeLossScan:
     def to_bytes(self) -> bytes:
         """Lossless snapshot (npz, no pickle)."""
         buf = io.BytesIO()
-        np.savez(buf, lost=self._lost, exp=self._exp, healthy=self._healthy,
+        np.savez(buf, lost=self._lost, exp=self._exp, healthy=self._healthy, named_until=self._named_until,
                  params=np.array([self.floor, self.half_life, float(self._pos)]),
                  scales=np.array(self.scales, dtype=np.int64))
         return buf.getvalue()
@@ -170,7 +202,154 @@ class ProbeLossScan:
             obj = cls(int(z["lost"].shape[1]), scales=z["scales"].tolist(), floor=floor, half_life=half_life)
             obj._lost, obj._exp, obj._healthy = z["lost"].copy(), z["exp"].copy(), z["healthy"].copy()
             obj._pos = int(pos)
+            if "named_until" in z.files:  # (snapshots written before session 39 have none: nothing named)
+                obj._named_until = z["named_until"].copy()
         return obj
+
+
+class ProbeLinks(NamedTuple):
+    """Which reporting probes cross which link this window (:func:`probe_links`)."""
+
+    hop_link: np.ndarray
+    """``(H,)`` int: the link of each (link, probe) crossing."""
+    hop_probe: np.ndarray
+    """``(H,)`` int: the probe of each crossing."""
+    probes: np.ndarray
+    """``(E,)`` int: how many reporting probes cross each link."""
+    tested: np.ndarray
+    """``(E,)`` bool: the link is the first of the links crossed by exactly its set of two or more probes (a link
+    crossed by one probe is that probe's own test; links crossed by the same set pool the same packets)."""
+    same_set: np.ndarray
+    """``(E,)`` int: the first link crossed by the same set of probes (itself when none before it)."""
+
+
+def probe_links(hop_link: np.ndarray, hop_probe: np.ndarray, seen: np.ndarray, n_links: int) -> ProbeLinks:
+    """The crossings of links by the probes that reported this window (``seen``, ``(K,)`` bool).
+
+    ``hop_link``, ``hop_probe``: ``(H,)`` the link and the probe (−1: a path no probe takes) of each hop of the
+    window's routed paths.
+
+    >>> # probes 0 and 1 both cross link 1; probe 0 also link 0, probe 1 also link 2; link 3 crossed by neither
+    >>> pl = probe_links(np.array([0, 1, 1, 2, 3]), np.array([0, 0, 1, 1, -1]), np.array([True, True]), 4)
+    >>> pl.probes.tolist(), pl.tested.tolist()
+    ([1, 2, 1, 0], [False, True, False, False])
+    """
+    hop_link = np.asarray(hop_link, dtype=np.int64)
+    hop_probe = np.asarray(hop_probe, dtype=np.int64)
+    seen = np.asarray(seen, dtype=bool)
+    use = hop_probe >= 0
+    use[use] = seen[hop_probe[use]]
+    links, probes = hop_link[use], hop_probe[use]
+    count = np.bincount(links, minlength=n_links)
+    # a link's set of probes, by two sums of fixed pseudo-random weights per probe (equal sets, equal sums)
+    w = np.random.default_rng(0x5EED).random((2, seen.size))
+    sig = np.stack([np.bincount(links, weights=w[0, probes], minlength=n_links),
+                    np.bincount(links, weights=w[1, probes], minlength=n_links), count.astype(np.float64)], axis=1)
+    _, first, inverse = np.unique(np.round(sig, 9), axis=0, return_index=True, return_inverse=True)
+    same = first[inverse.ravel()]
+    return ProbeLinks(links, probes, count, (count >= 2) & (same == np.arange(n_links)), same)
+
+
+def pooled_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, pl: ProbeLinks,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
+    """``(E,)`` the multi-scale scan p-value of each link over the probes crossing it, pooled.
+
+    ``lost_sums``, ``expected_sums``: ``(S, K)`` per scale, each probe's lost and expected-lost packets over its
+    last windows (:meth:`ProbeLossScan.window_sums`; NaN rows: scales not filled yet); ``exclude``: ``(K,)`` bool,
+    probes left out of every pool (NaN where no probe is left). Silent loss on a link crossed by ``n`` probes
+    shows in ``n`` times the packets of one probe.
+
+    >>> pl = probe_links(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1]), np.array([True, True]), 3)
+    >>> lost, exp = np.array([[2.0, 2.0]]), np.array([[0.02, 0.02]])   # one scale: 2 lost of 0.02 expected each
+    >>> (pooled_p_values(lost, exp, pl) < 1e-5).tolist()               # link 1 pools 4 lost of 0.04
+    [False, True, False]
+    >>> np.isnan(pooled_p_values(lost, exp, pl, exclude=np.array([True, True]))).tolist()
+    [True, True, True]
+    """
+    n_links = pl.probes.size
+    keep = np.ones(pl.hop_probe.size, dtype=bool) if exclude is None else ~np.asarray(exclude, bool)[pl.hop_probe]
+    links, probes = pl.hop_link[keep], pl.hop_probe[keep]
+    best = np.ones(n_links)
+    filled = 0
+    for cl, ce in zip(lost_sums, expected_sums, strict=True):
+        if not np.isfinite(ce).all():
+            break
+        x = np.bincount(links, weights=cl[probes], minlength=n_links)
+        lam = np.maximum(np.bincount(links, weights=ce[probes], minlength=n_links), 1e-12)
+        best = np.minimum(best, poisson_sf(x, lam))
+        filled += 1
+    p = np.minimum(1.0, len(lost_sums) * best) if filled else np.ones(n_links)
+    return np.where(np.bincount(links, minlength=n_links) > 0, p, np.nan)
+
+
+def explain_away(p_link: np.ndarray, flagged: np.ndarray, lost_sums: np.ndarray, expected_sums: np.ndarray,
+                 pl: ProbeLinks, cutoff: float, *, alerting: np.ndarray | None = None,
+                 explained: np.ndarray | None = None, p_probe: np.ndarray | None = None,
+                 probes_flagged: np.ndarray | None = None) -> np.ndarray:
+    """``(E,)`` bool: the flagged links that loss elsewhere does not explain.
+
+    1. flagged links already ``alerting`` explain first (by p-value), so an open alert stays on its link;
+    2. the ``explained`` probes (``(K,)``: loss a link alert named recently) then count as explained;
+    3. the other flagged links and ``probes_flagged`` by p-value: a link is kept when its pool without the
+       probes explained before it still has ``p <= cutoff``;
+    4. an alerting link kept in 1 whose pool, without the probes of the links kept after it, no longer has
+       ``p <= cutoff`` hands over to them (a wrong first guess of two overlapping links does not hold).
+    """
+    n_links, n_probes = p_link.size, lost_sums.shape[1]
+    first = np.zeros(n_links, bool) if alerting is None else np.asarray(alerting, bool)
+    fl = np.asarray(flagged, bool)
+
+    def probes_of(i: int) -> np.ndarray:
+        mine = np.zeros(n_probes, dtype=bool)
+        mine[pl.hop_probe[pl.hop_link == i]] = True
+        return mine
+
+    n_scales = len(lost_sums)
+    filled = next((s for s, ce in enumerate(expected_sums) if not np.isfinite(ce).all()), n_scales)
+
+    def residual_ok(i: int, covered: np.ndarray) -> bool:
+        """Link ``i``'s pool without the ``covered`` probes still has ``p <= cutoff`` (:func:`pooled_p_values`
+        for one link: the same sums in the same order)."""
+        mine = pl.hop_probe[pl.hop_link == i]
+        rest = mine[~covered[mine]]
+        if rest.size == 0:
+            return False
+        if not covered.any():
+            return True
+        if filled == 0:
+            return cutoff >= 1.0  # no scale filled: p = 1
+        one_bin = np.zeros(rest.size, dtype=np.int64)
+        x = np.array([np.bincount(one_bin, weights=lost_sums[s, rest])[0] for s in range(filled)])
+        lam = np.array([np.bincount(one_bin, weights=expected_sums[s, rest])[0] for s in range(filled)])
+        return bool(min(1.0, n_scales * float(poisson_sf(x, np.maximum(lam, 1e-12)).min())) <= cutoff)
+
+    keep = np.zeros(n_links, dtype=bool)
+    covered = np.zeros(n_probes, dtype=bool)
+    incumbents = [i for _, i in sorted((float(p_link[i]), i) for i in np.flatnonzero(fl & first).tolist())]
+    for i in incumbents:
+        if residual_ok(i, covered):
+            keep[i] = True
+            covered |= probes_of(i)
+    if explained is not None:
+        covered |= np.asarray(explained, bool)
+    cands = [(float(p_link[i]), 0, i) for i in np.flatnonzero(fl & ~first).tolist()]
+    if probes_flagged is not None and p_probe is not None:
+        cands += [(float(p_probe[j]), 1, j) for j in np.flatnonzero(probes_flagged).tolist()]
+    for _, is_probe, i in sorted(cands):
+        if is_probe:
+            covered[i] = True
+        elif residual_ok(i, covered):
+            keep[i] = True
+            covered |= probes_of(i)
+    challengers = keep & ~first
+    if challengers.any():
+        theirs = np.zeros(n_probes, dtype=bool)
+        for j in np.flatnonzero(challengers).tolist():
+            theirs |= probes_of(j)
+        for i in incumbents:
+            if keep[i] and not residual_ok(i, theirs):
+                keep[i] = False
+    return keep
 
 
 def one_discovery_count(n_sent: float, n_probes: int, alpha: float, *, floor: float = DEFAULT_FLOOR,

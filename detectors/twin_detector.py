@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -25,7 +26,7 @@ from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
 from twinwatch.detectors.conformal import ConformalCalibrator, Side
 from twinwatch.detectors.counter_gaps import CounterGaps
 from twinwatch.detectors.decision import CalibratedPersistence, EffectiveTests, Persistence, reject
-from twinwatch.detectors.probe_loss import ProbeLossScan
+from twinwatch.detectors.probe_loss import ProbeLossScan, explain_away, pooled_p_values, probe_links
 from twinwatch.detectors.residuals import residual, transform
 from twinwatch.detectors.traffic import (
     NODE_POOL_PRIOR,
@@ -73,13 +74,13 @@ class Detection:
 _PATH_KPIS = ("delay_s", "loss_ratio")
 _DEPENDENCE = ("calibrated", "any", "independent")
 DEGRADATION_FAMILIES = ("path.delay_s", "path.loss_ratio", "link.loss_ratio", "link.tx_bps", "link.routed_bps",
-                        "probe_loss")
+                        "probe_loss", "link.probe_loss")
 """The families whose alerts are network faults (kind ``degradation``): their false alerts are what ``alpha``
 is about (see :class:`TwinDetector`)."""
 FAMILY_SHARES: dict[str, float] = {**dict.fromkeys(DEGRADATION_FAMILIES, 1.0),
                                    "link.utilization": 1.0, "node.ingress_bps": 1.0, "node.flow_export_bps": 1.0}
 """Default share of ``alpha`` per family: every family tests at ``alpha`` (the rule as measured in sessions 4–6;
-``shares={f: 1/6 for f in DEGRADATION_FAMILIES}`` splits it across the network-fault families, Bonferroni)."""
+``shares={f: 1/7 for f in DEGRADATION_FAMILIES}`` splits it across the network-fault families, Bonferroni)."""
 _DELAY_PARTS = ("queueing", "total")
 INGRESS_SOURCE_EDGES = (0.5,)
 """Mondrian classes of the destination-ingress test: 0 on windows whose matrix is fitted to the counters, 1 on windows
@@ -163,6 +164,21 @@ class _KpiState:
     """The family's effective number of tests, learned from its windows (``calibrate_level``)."""
 
 
+def _pooled_suspects(link_ids: Sequence[str], i: int, alike: list[str], p_link: np.ndarray,
+                     n: int = 5) -> list[dict[str, Any]]:
+    """Suspects of a pooled probe-loss alert on link ``i``: the link and the links the same probes cross
+    (``alike``, score 1), then the other links by their pooled p-value (``(E,)``; score ``log p / log p_i``)."""
+    out = [{"link": x, "score": 1.0} for x in [link_ids[i], *alike][:n]]
+    named = {d["link"] for d in out}
+    ref = math.log(max(float(p_link[i]), 1e-300))
+    for j in np.argsort(np.where(np.isfinite(p_link), p_link, np.inf), kind="stable").tolist():
+        if len(out) >= n or not np.isfinite(p_link[j]) or p_link[j] >= 1.0:
+            break
+        if link_ids[j] not in named:
+            out.append({"link": link_ids[j], "score": round(min(1.0, math.log(float(p_link[j])) / ref), 4)})
+    return out
+
+
 class TwinDetector:
     """Observed vs the twin, per link and per path pair, for one network.
 
@@ -183,8 +199,8 @@ class TwinDetector:
     stays far *below* it — no false alarm at all in 9.7 fault-free network-hours of the held-out testbed runs
     of session 9 (0.057 ``alpha`` in session 8; ``bench/notes/detect_eval.md``):
 
-    * every family tests at ``alpha`` (``shares``; the six network-fault families are
-      :data:`DEGRADATION_FAMILIES`, ``shares={f: 1/6 ...}`` splits ``alpha`` among them, Bonferroni);
+    * every family tests at ``alpha`` (``shares``; the seven network-fault families are
+      :data:`DEGRADATION_FAMILIES`, ``shares={f: 1/7 ...}`` splits ``alpha`` among them, Bonferroni);
     * persistence is part of the test (``combine=True``, default): each entity's statistic ``t`` is the
       ``k``-th smallest of its last ``m`` window p-values and becomes a p-value by the any-dependence bound
       ``m·t/k`` (``dependence="any"``, default; ``"independent"``: the exact formula for independent
@@ -244,6 +260,19 @@ class TwinDetector:
     * **probe loss across windows** (kpi ``probe_loss``, ``degradation``): lost probe packets (loss ratio ×
       ``rate_pps`` × window length) against the expected, :class:`~twinwatch.detectors.probe_loss.ProbeLossScan`;
       suspects from the flagged and clean probes' paths (boolean tomography).
+    * **probe loss pooled per link** (kpi ``probe_loss`` on a link, ``degradation``, family ``link.probe_loss``):
+      the same scan over the probes crossing each link together (:func:`~twinwatch.detectors.probe_loss.
+      pooled_p_values`): silent loss on a link that ``n`` probes cross shows in ``n`` times the packets of one,
+      so it is found ``n`` times smaller or sooner. Tested on links crossed by two or more probes, one link per
+      distinct set of probes; a flagged link whose probes' loss a link or probe ranked before it already
+      explains is not reported (:func:`~twinwatch.detectors.probe_loss.explain_away`), so one lossy link raises
+      one alert, on that link. Overlapping pools need a memory: links already alerting explain first (an open
+      alert stays on its link while the sums slide), a probe whose loss an alert named (a link alert on a link
+      it crosses, or its own per-probe alert) counts as explained for the sums' depth (18 windows: aged loss
+      raises no second alert; kept in the scan's saved state), and an alerting link that a flagged neighbour
+      fully explains, while the neighbour keeps loss of its own, hands its alert over (a wrong first guess
+      between two overlapping links does not hold for the whole fault). Probes crossing a flagged or alerting
+      link do not teach their healthy rate. Held-out scorings: ``bench/notes/detect_eval.md``, sessions 39–40.
     * **destination ingress** (kpi ``ingress_bps``, ``traffic_anomaly``) and **flow records against
       counters** (kpi ``flow_export_bps``, ``traffic_anomaly``): :mod:`twinwatch.detectors.traffic`.
     * **routing against flows** (kpi ``routed_bps``, ``degradation``): on windows whose matrix comes from
@@ -415,6 +444,8 @@ class TwinDetector:
         self._counter_gaps = CounterGaps(e)
         self._probe_scan = ProbeLossScan(model.n_probes)
         self._probe_pers = Persistence(model.n_probes, k=1, m=1, r=r)
+        self._probe_link_pers = Persistence(e, k=1, m=1, r=r)  # the same scan, the probes crossing each link pooled
+        self._probe_link_eff = EffectiveTests()
         self._probe_eff = EffectiveTests()
         self._link_two_sided = ConformalCalibrator(e, side="two-sided", min_history=4)
         self.windows = 0
@@ -437,7 +468,8 @@ class TwinDetector:
 
     _ENTITY_AXIS: ClassVar[dict[str, str]] = {
         "_link": "link", "_path": "pair", "_node": "node", "_counter_ref": "node", "_routed_ref": "link",
-        "_routed_sd_ref": "link", "_probe_scan": "probe", "_probe_pers": "probe", "_link_two_sided": "link",
+        "_routed_sd_ref": "link", "_probe_scan": "probe", "_probe_pers": "probe", "_probe_link_pers": "link",
+        "_link_two_sided": "link",
         "_counter_gaps": "link"}
 
     def entity_axis(self, part: str) -> str | None:
@@ -484,6 +516,18 @@ class TwinDetector:
         decide = eff.reject(p, level, self.method, exclude=was)
         eff.update(np.where(was, np.nan, p))
         return decide
+
+    def _cutoff(self, p: np.ndarray, rejected: np.ndarray, level: float) -> float:
+        """The largest p-value the rule (``method`` at ``level``) would also have rejected this window, given the
+        ``rejected`` of the ``(n,)`` p-values ``p`` (NaN: not tested)."""
+        m, k = int(np.isfinite(p).sum()), int(np.asarray(rejected, bool).sum())
+        if m == 0:
+            return 0.0
+        if self.method == "bh":
+            return level * max(k, 1) / m
+        if self.method == "holm":
+            return level / max(m - k + 1, 1)
+        return level / m
 
     def _step(self, st: _KpiState, res: np.ndarray, learn: np.ndarray | None = None,
               hold: bool = False, min_scale: np.ndarray | None = None,
@@ -778,7 +822,8 @@ class TwinDetector:
 
     def _probe_loss(self, snapshot: WindowSnapshot,
                     prediction: Prediction | None) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
-        """``probe_loss`` degradations: lost probe packets accumulated across windows (:class:`ProbeLossScan`)."""
+        """``probe_loss`` degradations: lost probe packets accumulated across windows (:class:`ProbeLossScan`),
+        per probe and per link (the probes crossing it pooled, :func:`pooled_p_values`); one family, one rule."""
         m, sc = self.model, snapshot.scenario
         k = m.n_probes
         if k == 0:
@@ -796,13 +841,37 @@ class TwinDetector:
         if prediction is not None:
             x = np.asarray(prediction.path("loss_ratio"), dtype=np.float64)
             q_twin[probe[on]] = np.nan_to_num(x[on], nan=0.0)
+        hop_probe = np.full(sc.hop_path.size, -1, dtype=np.int64)
+        reported = np.isin(sc.hop_path, on)
+        hop_probe[reported] = probe[sc.hop_path[reported]]
+        q0 = self._probe_scan.expected_ratio(q_twin)
         p = self._probe_scan.update(lost, sent, q_twin)
         seen = np.isfinite(p)
+        pl = probe_links(sc.path_links, hop_probe, seen, m.n_links)
+        sums = self._probe_scan.window_sums()
+        p_link = pooled_p_values(*sums, pl)
         warm = self.windows > self.warmup
         flagged = self._decide(self._probe_eff, np.where(seen, p, np.nan), self.levels["probe_loss"], warm,
                                self._probe_pers.active)
+        tested_p = np.where(pl.tested, p_link, np.nan)
+        flagged_link = self._decide(self._probe_link_eff, tested_p, self.levels["link.probe_loss"], warm,
+                                    self._probe_link_pers.active) & pl.tested
+        if flagged_link.any():
+            flagged_link = explain_away(p_link, flagged_link, *sums, pl,
+                                        cutoff=self._cutoff(tested_p, flagged_link, self.levels["link.probe_loss"]),
+                                        alerting=self._probe_link_pers.active,
+                                        explained=self._probe_scan.named(),
+                                        p_probe=np.where(seen, p, 1.0),
+                                        probes_flagged=flagged | self._probe_pers.active)
         change = self._probe_pers.update(flagged, observed=seen)
-        self._probe_scan.learn(lost, sent, ~flagged & ~change.active)
+        change_link = self._probe_link_pers.update(flagged_link, observed=np.isfinite(p_link))
+        lossy_link = flagged_link | change_link.active
+        near_lossy = np.zeros(k, dtype=bool)
+        near_lossy[pl.hop_probe[lossy_link[pl.hop_link]]] = True
+        named = change.active.copy()  # a probe's own open alert names its loss, as a link alert names its probes'
+        named[pl.hop_probe[change_link.active[pl.hop_link]]] = True
+        self._probe_scan.name(named)
+        self._probe_scan.learn(lost, sent, ~flagged & ~change.active & ~near_lossy)
         net = m.name
         pid = self._probe_pairs
         fired: list[Alert] = []
@@ -828,7 +897,24 @@ class TwinDetector:
                                         observed=float(lost[i] / sent[i]) if np.isfinite(sent[i]) else None,
                                         expected=float(max(base[i], q_twin[i])), p_value=float(p[i]),
                                         suspects=suspects, explanation=why))
+        if change_link.fired.any():
+            sent_l = np.bincount(pl.hop_link, weights=sent[pl.hop_probe], minlength=m.n_links)
+            lost_l = np.bincount(pl.hop_link, weights=lost[pl.hop_probe], minlength=m.n_links)
+            exp_l = np.bincount(pl.hop_link, weights=(sent * q0)[pl.hop_probe], minlength=m.n_links)
+            for i in np.flatnonzero(change_link.fired).tolist():
+                lid = m.link_ids[i]
+                alike = [m.link_ids[j] for j in np.flatnonzero(pl.same_set == pl.same_set[i]).tolist() if j != i]
+                why = (f"the {pl.probes[i]} probes crossing link {lid} lost {lost_l[i]:.0f} of {sent_l[i]:.0f} "
+                       f"packets this window, more over the last windows than their expected "
+                       f"{100 * exp_l[i] / sent_l[i]:.2g} % explains (p={p_link[i]:.2g})"
+                       + (f"; the same probes cross {', '.join(alike[:3])}" if alike else ""))
+                fired.append(Alert.open(network=net, entity_kind="link", entity_id=lid, kpi="probe_loss",
+                                        start=snapshot.start, kind="degradation",
+                                        observed=float(lost_l[i] / sent_l[i]), expected=float(exp_l[i] / sent_l[i]),
+                                        p_value=float(p_link[i]),
+                                        suspects=_pooled_suspects(m.link_ids, i, alike, p_link), explanation=why))
         resolved = [(net, "path", pid[i], "probe_loss") for i in np.flatnonzero(change.resolved).tolist()]
+        resolved += [(net, "link", m.link_ids[i], "probe_loss") for i in np.flatnonzero(change_link.resolved).tolist()]
         return fired, resolved
 
     def _recent_alerts(self, fired: list[Alert], kind: str, recent: float) -> list[Alert]:

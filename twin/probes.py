@@ -41,7 +41,7 @@ from twinwatch.twin.routing import Routing, flow_hash, hash_paths
 from twinwatch.twin.scenario import MAX_SIZES, Scenario, SizeDist, TimeDist
 
 __all__ = ["PROBE_KEY_BASE", "own_packet_shift_s", "pair_numbers", "probe_flow_columns", "probe_paths",
-           "probed_links"]
+           "probed_links", "probes_per_link"]
 
 PROBE_KEY_BASE = 1 << 48
 """Flow-hash key of probe ``k`` is ``PROBE_KEY_BASE + k`` (demand rows use their row number)."""
@@ -147,8 +147,28 @@ def probed_links(routing: Routing, src: np.ndarray, dst: np.ndarray, tos: np.nda
     >>> probed_links(r, np.array([0]), np.array([2]), np.array([0])).tolist()   # 0 -> 1 -> 2
     [True, True, False, False]
     """
-    out = np.zeros(routing.n_links, dtype=bool)
-    for p in probe_paths(routing, src, dst, tos).tolist():
-        if p >= 0:
-            out[routing.path_links[routing.path_ptr[p]:routing.path_ptr[p + 1]]] = True
-    return out
+    return probes_per_link(routing, src, dst, tos, np.ones(np.asarray(src).size))[0] > 0
+
+
+def probes_per_link(routing: Routing, src: np.ndarray, dst: np.ndarray, tos: np.ndarray,
+                    rate_pps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(E,)`` int and float: how many probes cross each link (the path :func:`probe_paths` picks per probe), and
+    their packets per second together (``rate_pps``, ``(K,)``) — what the detector's per-link pooled probe-loss
+    test counts (:func:`twinwatch.detectors.probe_loss.pooled_p_values`).
+
+    >>> from twinwatch.twin.routing import compute_routing
+    >>> r = compute_routing(3, np.array([0, 1, 1, 2]), np.array([1, 2, 0, 1]), np.ones(4))
+    >>> n, pps = probes_per_link(r, np.array([0, 1]), np.array([2, 2]), np.array([0, 0]), np.array([10.0, 5.0]))
+    >>> n.tolist(), pps.tolist()                                                # 0 -> 1 -> 2 and 1 -> 2
+    ([1, 2, 0, 0], [10.0, 15.0, 0.0, 0.0])
+    """
+    path = probe_paths(routing, src, dst, tos)
+    routed = np.flatnonzero(path >= 0)
+    starts, ends = routing.path_ptr[path[routed]], routing.path_ptr[path[routed] + 1]
+    hops = ends - starts
+    probe_of_hop = np.repeat(routed, hops)
+    offsets = np.arange(int(hops.sum())) - np.repeat(np.cumsum(hops) - hops, hops)
+    links = routing.path_links[np.repeat(starts, hops) + offsets]
+    count = np.bincount(links, minlength=routing.n_links)
+    pps = np.bincount(links, weights=np.asarray(rate_pps, dtype=np.float64)[probe_of_hop], minlength=routing.n_links)
+    return count, pps

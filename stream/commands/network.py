@@ -263,7 +263,8 @@ def show(file: str, links: bool) -> None:
 
 def _grey_loss_reach(m: Any) -> dict[str, Any] | None:
     """How small a silent loss the model's probes find (:func:`twinwatch.detectors.probe_loss.detectable_loss`)
-    at the service's default window and level, for the median probe's rate; None without probes."""
+    at the service's default window and level: for the median probe's rate, and for the median link crossed by two
+    or more probes, whose packets the detector pools (``pooled_loss_ratio``); None without probes."""
     import numpy as np
 
     from twinwatch.detectors.probe_loss import DEFAULT_SCALES, detectable_loss
@@ -274,16 +275,33 @@ def _grey_loss_reach(m: Any) -> dict[str, Any] | None:
     window_s, alpha, power, windows = WindowConfig().seconds, DetectionConfig().alpha, 0.9, DEFAULT_SCALES
     rate = float(np.median(m.probe_rate_pps))
     q = [detectable_loss(rate * window_s, w, m.n_probes, alpha, power=power) for w in windows]
+    count, pps = _probes_per_link(m)
+    pooled = count >= 2
+    link_rate = float(np.median(pps[pooled])) if pooled.any() else 0.0
+    q_link = [detectable_loss(link_rate * window_s, w, int(pooled.sum()), alpha, power=power) if pooled.any()
+              else float("nan") for w in windows]
+
+    def ratios(x: list[float]) -> list[float | None]:
+        return [None if np.isnan(v) else round(v, 6) for v in x]
+
     return {"window_s": window_s, "alpha": alpha, "power": power, "probe_rate_pps": rate, "windows": list(windows),
-            "loss_ratio": [None if np.isnan(x) else round(x, 6) for x in q]}
+            "loss_ratio": ratios(q), "links_pooled": int(pooled.sum()), "pooled_rate_pps": link_rate,
+            "pooled_loss_ratio": ratios(q_link)}
 
 
 def _grey_loss_text(reach: dict[str, Any], n_probes: int) -> str:
     """One line of :func:`_grey_loss_reach`, for the summaries of ``show`` and ``plan-probes``."""
-    return ("a silent loss is found within " + " / ".join(map(str, reach["windows"]))
+    def ratios(key: str) -> str:
+        return " / ".join("-" if q is None else f"{100 * q:.2g}" for q in reach[key])
+
+    line = ("a silent loss is found within " + " / ".join(map(str, reach["windows"]))
             + f" windows of {reach['window_s']:g} s in {100 * reach['power']:.0f} % of cases from "
-            + " / ".join("-" if q is None else f"{100 * q:.2g}" for q in reach["loss_ratio"])
+            + ratios("loss_ratio")
             + f" % up (alpha {reach['alpha']:g} over {n_probes} probes at {reach['probe_rate_pps']:g} packets/s)")
+    if reach.get("links_pooled"):
+        line += (f"; on the median of the {reach['links_pooled']} links crossed by two or more probes, pooled "
+                 f"({reach['pooled_rate_pps']:g} packets/s), from " + ratios("pooled_loss_ratio") + " %")
+    return line
 
 
 @network.command(name="plan-probes", context_settings=_CTX)
@@ -416,10 +434,15 @@ def plan_probes(file: str, out: str, cover: int, separate: bool, max_probes: int
 
 def _probe_coverage(m: NetworkModel) -> np.ndarray:
     """``(E,)`` bool: the links of network model ``m`` that a probe crosses with every link up."""
+    return _probes_per_link(m)[0] > 0
+
+
+def _probes_per_link(m: NetworkModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(E,)`` how many probes of network model ``m`` cross each link with every link up, and their packets/s."""
     import numpy as np
 
-    from twinwatch.twin.probes import probed_links
+    from twinwatch.twin.probes import probes_per_link
     from twinwatch.twin.snapshot import SnapshotBuilder
 
     routing = SnapshotBuilder(m).routing(np.ones(m.n_links, dtype=bool))
-    return probed_links(routing, m.probe_src, m.probe_dst, m.probe_class)
+    return probes_per_link(routing, m.probe_src, m.probe_dst, m.probe_class, m.probe_rate_pps)

@@ -7,7 +7,14 @@ import pytest
 from scipy import stats
 
 from twinwatch.detectors.decision import reject
-from twinwatch.detectors.probe_loss import ProbeLossScan, detectable_loss, poisson_sf
+from twinwatch.detectors.probe_loss import (
+    ProbeLossScan,
+    detectable_loss,
+    explain_away,
+    poisson_sf,
+    pooled_p_values,
+    probe_links,
+)
 
 
 def test_poisson_sf_matches_scipy() -> None:
@@ -80,6 +87,29 @@ def test_unreported_probe_gives_nan_and_state_round_trips() -> None:
     assert np.array_equal(restored.update(*nxt), scan.update(*nxt))
 
 
+def test_named_loss_survives_a_restart_and_older_snapshots_load() -> None:
+    # the loss an alert named stays explained across a restart of the service (the detector's state is the
+    # scan's snapshot), for the sums' depth counted from the naming, not from the restart
+    import io
+
+    scan = ProbeLossScan(3, scales=(1, 4))
+    scan.update(np.zeros(3), np.full(3, 50.0), np.zeros(3))
+    scan.name(np.array([False, True, False]))
+    restored = ProbeLossScan.from_bytes(scan.to_bytes())
+    for _ in range(3):
+        assert restored.named().tolist() == [False, True, False]
+        restored.update(np.zeros(3), np.full(3, 50.0), np.zeros(3))
+    restored.update(np.zeros(3), np.full(3, 50.0), np.zeros(3))
+    assert not restored.named().any()
+    # a snapshot written before the naming existed: nothing named, the rest as saved
+    with np.load(io.BytesIO(scan.to_bytes()), allow_pickle=False) as z:
+        parts = {k: z[k] for k in z.files if k != "named_until"}
+    buf = io.BytesIO()
+    np.savez(buf, **parts)
+    old = ProbeLossScan.from_bytes(buf.getvalue())
+    assert not old.named().any() and np.array_equal(old.baseline(), scan.baseline())
+
+
 def test_errors_name_the_rule() -> None:
     with pytest.raises(ValueError, match="scales"):
         ProbeLossScan(2, scales=(0, 3))
@@ -116,3 +146,55 @@ def test_the_detectable_loss_falls_with_packets_and_rises_with_probes() -> None:
     assert np.isnan(detectable_loss(1, 1, 10_000, 1e-6))  # one packet cannot reach the level
     with pytest.raises(ValueError, match="windows >= 1"):
         detectable_loss(100, 0, 10, 0.01)
+
+
+def _grid() -> tuple[np.ndarray, np.ndarray]:
+    """Hops of four probes over five links: probes 0, 1 cross links 0 and 1; probes 2, 3 cross links 2 and 3;
+    every probe crosses link 4 (a shared trunk)."""
+    hop_link = np.array([0, 1, 4, 0, 1, 4, 2, 3, 4, 2, 3, 4])
+    hop_probe = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+    return hop_link, hop_probe
+
+
+def test_links_crossed_by_the_same_probes_are_tested_once() -> None:
+    pl = probe_links(*_grid(), np.ones(4, bool), 5)
+    assert pl.probes.tolist() == [2, 2, 2, 2, 4]
+    assert pl.tested.tolist() == [True, False, True, False, True]
+    assert pl.same_set.tolist() == [0, 0, 2, 2, 4]
+    # a probe that did not report leaves its links' sets (link 0 and 1 keep one probe: no pooled test)
+    quiet = probe_links(*_grid(), np.array([True, False, True, True]), 5)
+    assert quiet.probes.tolist() == [1, 1, 2, 2, 3] and quiet.tested.tolist() == [False, False, True, False, True]
+
+
+def test_pooled_p_values_equal_the_scan_over_the_summed_packets() -> None:
+    pl = probe_links(*_grid(), np.ones(4, bool), 5)
+    lost = np.array([[1.0, 2.0, 0.0, 0.0], [3.0, 2.0, 1.0, 0.0]])  # two scales
+    exp = np.array([[0.1, 0.1, 0.1, 0.1], [0.3, 0.3, 0.3, 0.3]])
+    p = pooled_p_values(lost, exp, pl)
+    want0 = 2 * min(poisson_sf(np.array(3.0), np.array(0.2)), poisson_sf(np.array(5.0), np.array(0.6)))
+    want4 = 2 * min(poisson_sf(np.array(3.0), np.array(0.4)), poisson_sf(np.array(6.0), np.array(1.2)))
+    assert p[0] == pytest.approx(want0) and p[4] == pytest.approx(want4)
+    assert np.isnan(pooled_p_values(lost, exp, pl, exclude=np.ones(4, bool))).all()
+
+
+def test_one_lossy_link_one_alert_two_lossy_links_two() -> None:
+    pl = probe_links(*_grid(), np.ones(4, bool), 5)
+    exp = np.full((1, 4), 0.05)
+    flagged = np.array([True, False, True, False, True])
+    one = np.array([[4.0, 5.0, 0.0, 0.0]])  # link 0 (or 1) lossy: the trunk's pool is explained by it
+    assert explain_away(pooled_p_values(one, exp, pl), flagged, one, exp, pl, 1e-3).tolist() == [
+        True, False, False, False, False]
+    # every probe lossy: one lossy trunk explains it all (the smallest explanation, as boolean tomography reads it)
+    every = np.array([[4.0, 5.0, 6.0, 4.0]])
+    assert explain_away(pooled_p_values(every, exp, pl), flagged, every, exp, pl, 1e-3).tolist() == [
+        False, False, False, False, True]
+    # two lossy links whose probes share no link: two alerts
+    apart = probe_links(np.array([0, 1, 0, 1, 2, 3, 2, 3]), np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.ones(4, bool), 4)
+    assert explain_away(pooled_p_values(every, exp, apart), np.array([True, False, True, False]), every, exp, apart,
+                        1e-3).tolist() == [True, False, True, False]
+    # a flagged probe is an explanation too: probe 0 alone lossy explains link 0's pool (loss on a link only it
+    # crosses)
+    lone = np.array([[6.0, 0.0, 0.0, 0.0]])
+    p_probe = np.array([1e-9, 1.0, 1.0, 1.0])
+    assert not explain_away(pooled_p_values(lone, exp, pl), flagged, lone, exp, pl, 1e-3, p_probe=p_probe,
+                            probes_flagged=p_probe < 1e-3).any()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -139,6 +140,15 @@ def test_plan_probes_writes_a_valid_model_and_a_report_that_adds_up(tmp_path: Pa
     assert reach["windows"] == [1, 3, 6, 18] and reach["probe_rate_pps"] == 10.0
     assert reach["loss_ratio"] == sorted(reach["loss_ratio"], reverse=True) and 0 < reach["loss_ratio"][-1] < 0.02
     assert "a silent loss is found within 1 / 3 / 6 / 18 windows of 10 s" in res.output
+    assert reach["links_pooled"] == 0  # one probe per link: nothing to pool, nothing said of it
+    assert "pooled" not in res.output
+    # Abilene's shipped probes cross 22 of its 30 links two or more at a time: the detector pools their packets per
+    # link, so a smaller loss is found as soon
+    ab = " ".join(_run("show", "abilene", "--no-links").output.split())
+    assert "on the median of the 22 links crossed by two or more probes, pooled (30 packets/s), from" in ab
+    one, pooled = (re.search(r"from ([\d.]+) / ([\d.]+) / ([\d.]+) / ([\d.]+) %", part).groups()
+                   for part in ab.split("pooled (")[:2])
+    assert all(float(q) < float(p) for q, p in zip(pooled, one, strict=True))
     shown = _run("show", str(out), "--no-links")
     assert "probe coverage: 6 of 6 directed links crossed by a probe" in shown.output
     assert "a silent loss is found within 1 / 3 / 6 / 18 windows" in " ".join(shown.output.split())
