@@ -52,7 +52,8 @@ import numpy as np
 from scipy.special import betainc, gammainc
 
 __all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "discovery_chance",
-           "explain_away", "one_discovery_count", "poisson_sf", "pooled_p_values", "probe_links", "rate_for_loss"]
+           "explain_away", "one_discovery_count", "poisson_sf", "pooled_p_values", "probe_links", "rate_for_loss",
+           "stopped_p_values"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -100,6 +101,7 @@ class ProbeLossScan:
         depth = self.scales[-1]
         self._lost = np.zeros((depth, self.n_probes), dtype=np.float32)
         self._exp = np.zeros((depth, self.n_probes), dtype=np.float32)
+        self._sent = np.zeros((depth, self.n_probes), dtype=np.float32)
         self._healthy = np.zeros((2, self.n_probes), dtype=np.float64)  # discounted lost, sent
         self._named_until = np.zeros(self.n_probes, dtype=np.int64)  # window (of _pos) until which loss is named
         self._pos = 0
@@ -108,7 +110,7 @@ class ProbeLossScan:
 
     def entity_axes(self) -> dict[str, int]:
         """The per-entity arrays and their entity axis (:func:`~twinwatch.detectors.entities.carry_entities`)."""
-        return {"_lost": 1, "_exp": 1, "_healthy": 1, "_named_until": 0}
+        return {"_lost": 1, "_exp": 1, "_sent": 1, "_healthy": 1, "_named_until": 0}
 
     def baseline(self) -> np.ndarray:
         """``(K,)`` each probe's healthy loss rate, an upper bound: ``(L + 1 + 2·√(L + 1)) / (N + 1 / floor)``."""
@@ -132,6 +134,7 @@ class ProbeLossScan:
         slot = self._pos % self._lost.shape[0]
         self._lost[slot] = np.where(seen, lost, 0.0)
         self._exp[slot] = np.where(seen, sent * q0, 0.0)
+        self._sent[slot] = np.where(seen, sent, 0.0)
         self._pos += 1
         best = np.ones(self.n_probes)
         for cl, ce in zip(*self.window_sums(), strict=True):
@@ -151,6 +154,32 @@ class ProbeLossScan:
         rows = np.array(self.scales) - 1
         unfilled = (np.array(self.scales) > self._pos)[:, None]
         return np.where(unfilled, np.nan, cl[rows]), np.where(unfilled, np.nan, ce[rows])
+
+    def sent_sums(self) -> np.ndarray:
+        """``(S, K)`` each probe's sent packets over its last ``s`` windows, per scale ``s`` (the rows of
+        :meth:`window_sums`; the last row is the whole ring)."""
+        depth = self._sent.shape[0]
+        order = (((self._pos - 1) % depth) - np.arange(depth)) % depth  # newest first
+        return np.cumsum(self._sent[order].astype(np.float64), axis=0)[np.array(self.scales) - 1]
+
+    def spend(self, probes: np.ndarray) -> None:
+        """Forget the sums of ``probes`` (``(K,)`` bool) and their names: the loss an alert that has just resolved
+        reported is accounted for, and a new fault of theirs must show in new windows (:func:`stopped_p_values`).
+
+        >>> scan = ProbeLossScan(2, scales=(1, 3))
+        >>> _ = scan.update(np.array([5.0, 5.0]), np.full(2, 100.0), np.zeros(2))
+        >>> scan.spend(np.array([True, False]))
+        >>> scan.window_sums()[0][0].tolist()
+        [0.0, 5.0]
+        """
+        probes = np.asarray(probes, dtype=bool)
+        for ring in (self._lost, self._exp, self._sent):
+            ring[:, probes] = 0.0
+        self._named_until[probes] = 0
+
+    def holds_loss(self) -> np.ndarray:
+        """``(K,)`` bool: the probes with a lost packet in their sums (over the deepest scale)."""
+        return (self._lost > 0).any(axis=0)
 
     def expected_ratio(self, expected_ratio: np.ndarray) -> np.ndarray:
         """``(K,)`` the loss ratio :meth:`update` expects of each probe: ``max(twin's, healthy baseline, floor)``."""
@@ -189,7 +218,8 @@ class ProbeLossScan:
     def to_bytes(self) -> bytes:
         """Lossless snapshot (npz, no pickle)."""
         buf = io.BytesIO()
-        np.savez(buf, lost=self._lost, exp=self._exp, healthy=self._healthy, named_until=self._named_until,
+        np.savez(buf, lost=self._lost, exp=self._exp, sent=self._sent, healthy=self._healthy,
+                 named_until=self._named_until,
                  params=np.array([self.floor, self.half_life, float(self._pos)]),
                  scales=np.array(self.scales, dtype=np.int64))
         return buf.getvalue()
@@ -204,6 +234,8 @@ class ProbeLossScan:
             obj._pos = int(pos)
             if "named_until" in z.files:  # (snapshots written before session 39 have none: nothing named)
                 obj._named_until = z["named_until"].copy()
+            if "sent" in z.files:  # (before session 40 none: no loss reads as stopped until the ring refills)
+                obj._sent = z["sent"].copy()
         return obj
 
 
@@ -280,6 +312,41 @@ def pooled_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, pl: ProbeL
         filled += 1
     p = np.minimum(1.0, len(lost_sums) * best) if filled else np.ones(n_links)
     return np.where(np.bincount(links, minlength=n_links) > 0, p, np.nan)
+
+
+def stopped_p_values(lost_sums: np.ndarray, sent_sums: np.ndarray, pl: ProbeLinks | None = None) -> np.ndarray:
+    """``(K,)`` per probe, or ``(E,)`` per link over the probes crossing it pooled (``pl``): the p-value that the
+    loss in the sums has stopped.
+
+    ``lost_sums``, ``sent_sums``: ``(S, K)`` per scale, each probe's lost and sent packets over its last windows
+    (:meth:`ProbeLossScan.window_sums`, :meth:`ProbeLossScan.sent_sums`); the last row covers the whole ring. For
+    each shorter scale ``s``, given the ring's ``L`` lost packets, the last ``s`` windows' count is
+    ``Binomial(L, n_s / N)`` (``n_s`` of the ring's ``N`` packets sent in them) while the loss goes on at one
+    rate; few lost in them (lower tail) says it stopped. The smallest over the scales times their number
+    (Bonferroni); 1.0 where nothing was lost or sent. A fault that began inside the ring counts its healthy
+    windows before it at the fault's rate: conservative.
+
+    >>> lost = np.array([[0.0, 2.0], [0.0, 6.0], [30.0, 18.0]])  # scales 1, 3, 18: probe 0 lost 30, none lately
+    >>> sent = np.array([[100.0, 100.0], [300.0, 300.0], [1800.0, 1800.0]])
+    >>> (stopped_p_values(lost, sent) < 0.01).tolist()
+    [True, False]
+    """
+    lost_sums = np.asarray(lost_sums, dtype=np.float64)
+    sent_sums = np.asarray(sent_sums, dtype=np.float64)
+    if pl is not None:
+        lost_sums = np.stack([np.bincount(pl.hop_link, weights=r[pl.hop_probe], minlength=pl.probes.size)
+                              for r in lost_sums])
+        sent_sums = np.stack([np.bincount(pl.hop_link, weights=r[pl.hop_probe], minlength=pl.probes.size)
+                              for r in sent_sums])
+    total, n_total = lost_sums[-1], sent_sums[-1]
+    best = np.ones(total.shape)
+    for x, n in zip(lost_sums[:-1], sent_sums[:-1], strict=True):
+        share = np.divide(n, n_total, out=np.ones_like(n), where=n_total > 0)
+        test = (total > x) & (share < 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = betainc(np.where(test, total - x, 1.0), x + 1.0, np.where(test, 1.0 - share, 0.5))
+        best = np.minimum(best, np.where(test, p, 1.0))
+    return np.minimum(1.0, max(len(lost_sums) - 1, 1) * best)
 
 
 def explain_away(p_link: np.ndarray, flagged: np.ndarray, lost_sums: np.ndarray, expected_sums: np.ndarray,

@@ -26,7 +26,13 @@ from twinwatch.detectors.alerts import Alert, AlertBook, AlertChange
 from twinwatch.detectors.conformal import ConformalCalibrator, Side
 from twinwatch.detectors.counter_gaps import CounterGaps
 from twinwatch.detectors.decision import CalibratedPersistence, EffectiveTests, Persistence, reject
-from twinwatch.detectors.probe_loss import ProbeLossScan, explain_away, pooled_p_values, probe_links
+from twinwatch.detectors.probe_loss import (
+    ProbeLossScan,
+    explain_away,
+    pooled_p_values,
+    probe_links,
+    stopped_p_values,
+)
 from twinwatch.detectors.residuals import residual, transform
 from twinwatch.detectors.traffic import (
     NODE_POOL_PRIOR,
@@ -272,7 +278,12 @@ class TwinDetector:
       raises no second alert; kept in the scan's saved state), and an alerting link that a flagged neighbour
       fully explains, while the neighbour keeps loss of its own, hands its alert over (a wrong first guess
       between two overlapping links does not hold for the whole fault). Probes crossing a flagged or alerting
-      link do not teach their healthy rate. Held-out scorings: ``bench/notes/detect_eval.md``, sessions 39–40.
+      link do not teach their healthy rate. An open alert of either (a probe or a link) whose recent windows hold
+      too few of its sums' lost packets for the loss to go on (:func:`~twinwatch.detectors.probe_loss.
+      stopped_p_values`, at the family's level) counts as clean, so it resolves within a few windows of the
+      loss's end rather than when the loss ages out of the 18-window sums; its sums are then spent (and name
+      nothing), so a second fault on the same link soon after opens a new alert. Held-out scorings:
+      ``bench/notes/detect_eval.md``, sessions 39–40.
     * **destination ingress** (kpi ``ingress_bps``, ``traffic_anomaly``) and **flow records against
       counters** (kpi ``flow_export_bps``, ``traffic_anomaly``): :mod:`twinwatch.detectors.traffic`.
     * **routing against flows** (kpi ``routed_bps``, ``degradation``): on windows whose matrix comes from
@@ -863,14 +874,28 @@ class TwinDetector:
                                         explained=self._probe_scan.named(),
                                         p_probe=np.where(seen, p, 1.0),
                                         probes_flagged=flagged | self._probe_pers.active)
+        stopped = self._probe_pers.active
+        stopped_link = self._probe_link_pers.active
+        if warm and (stopped.any() or stopped_link.any()):  # an open alert whose loss has stopped counts as clean
+            sent_sums = self._probe_scan.sent_sums()
+            stopped &= stopped_p_values(sums[0], sent_sums) <= self.levels["probe_loss"]
+            stopped_link &= stopped_p_values(sums[0], sent_sums, pl) <= self.levels["link.probe_loss"]
+        else:
+            stopped[:], stopped_link[:] = False, False
+        flagged &= ~stopped
+        flagged_link &= ~stopped_link
         change = self._probe_pers.update(flagged, observed=seen)
         change_link = self._probe_link_pers.update(flagged_link, observed=np.isfinite(p_link))
+        spent = change.resolved & stopped  # the loss of an alert resolved as stopped is spent: a new fault of the
+        spent[pl.hop_probe[(change_link.resolved & stopped_link)[pl.hop_link]]] = True  # same probes must show anew
+        if spent.any():
+            self._probe_scan.spend(spent)
         lossy_link = flagged_link | change_link.active
         near_lossy = np.zeros(k, dtype=bool)
         near_lossy[pl.hop_probe[lossy_link[pl.hop_link]]] = True
         named = change.active.copy()  # a probe's own open alert names its loss, as a link alert names its probes'
         named[pl.hop_probe[change_link.active[pl.hop_link]]] = True
-        self._probe_scan.name(named)
+        self._probe_scan.name(named & self._probe_scan.holds_loss())  # (spent sums hold nothing to name)
         self._probe_scan.learn(lost, sent, ~flagged & ~change.active & ~near_lossy)
         net = m.name
         pid = self._probe_pairs

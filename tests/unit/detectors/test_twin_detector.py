@@ -221,6 +221,27 @@ def test_probe_loss_pooled_per_link_names_the_link_all_its_probes_cross() -> Non
     assert np.median(onsets) < 6
 
 
+def test_a_stopped_loss_resolves_its_alert_and_a_second_fault_on_the_link_raises_a_new_one() -> None:
+    # 3 % silent loss on b->c in windows 60-71 and again in 85-94, 13 windows apart (less than the 18-window
+    # sums): the link alert resolves within a few windows of each end (its recent windows hold too few of the
+    # sums' lost packets for the loss to go on), its sums are spent, and the second fault opens a new alert
+    from twinwatch.detectors.twin_detector import TwinDetector
+
+    model = _line_model()
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        det = TwinDetector(model, alpha=0.01)
+        events = []
+        for w in range(130):
+            snap = _line_window(model, w, rng, 0.03 if 60 <= w < 72 or 85 <= w < 95 else 0.0)
+            events += [(w, c.action) for c in det.detect(snap, None).changes
+                       if c.alert.kpi == "probe_loss" and c.alert.entity_id == "b->c"]
+        fired = [w for w, a in events if a == "firing"]
+        resolved = [w for w, a in events if a == "resolved"]
+        assert len(fired) == 2 and 60 <= fired[0] <= 63 and 85 <= fired[1] <= 88
+        assert len(resolved) == 2 and 72 <= resolved[0] <= 77 and 95 <= resolved[1] <= 100
+
+
 def test_a_restart_keeps_the_pooled_tests_memory_and_the_detector_continues_exactly() -> None:
     # 1 % silent loss on b->c for windows 60-79; the service restarts at window 82, while the loss the link alert
     # named still sits in the scan's sums: the restored detector holds the same probes as explained and raises
