@@ -83,7 +83,7 @@ def state_bytes(det: Any) -> dict[str, float]:
             per[f"{group}.{kpi}"] = round(b, 1)
     k = max(det._probe_scan.n_probes, 1)
     sc = det._probe_scan
-    per["probe_loss"] = round((sc._lost.nbytes + sc._exp.nbytes + sc._healthy.nbytes) / k
+    per["probe_loss"] = round((sc._lost.nbytes + sc._exp.nbytes + sc._sent.nbytes + sc._healthy.nbytes) / k
                               + (det._probe_pers._hist.nbytes + det._probe_pers._active.nbytes
                                  + det._probe_pers._clean.nbytes) / k
                               + sc._named_until.nbytes / k, 1)

@@ -1,15 +1,17 @@
 """Pool the session-40 `twinwatch score --truth` JSON per tree (faults the telemetry measures).
 
-Usage: python bench/notes/detect_eval_s40_scores/pool.py  (reads the *.score.{ref,cand}.json beside it; the four
-fault-free hours, seed 7101, have no labels to score: no alert under either tree, counted from the replays)
+Usage: python bench/notes/detect_eval_s40_scores/pool.py [DIR]  (reads DIR's *.score.{ref,cand}.json, default the
+folder of this file: the first test; `bench/notes/detect_eval_s40b_scores` holds the second. The fault-free hours have
+no labels to score: no alert under either tree in either test, counted from the replays)
 """
 import glob
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
 
 
 def pool(files: list[str]) -> str:
@@ -35,9 +37,10 @@ def pool(files: list[str]) -> str:
             f"top1 {np.mean(g1):.2f} top3 {np.mean(g3):.2f}")
 
 
-for group, pat in (("all", "*"), ("seed 7001", "*-s7001"), ("grey 7201", "*-s7201")):
+seeds = sorted({f.name.removesuffix(".score.ref.json").rsplit("-s", 1)[1] for f in HERE.glob("*.score.ref.json")})
+for group, pat in (("all", "*"), *((f"seed {s}", f"*-s{s}") for s in seeds)):
     for tree in ("ref", "cand"):
         print(f"{group:10s} {tree:4s} {pool(sorted(glob.glob(str(HERE / f'{pat}.score.{tree}.json'))))}")
-for net in ("renater2006", "iinet", "ernet", "widejpn"):
+for net in sorted({f.name.split("-")[0] for f in HERE.glob("*.score.ref.json")}):
     for tree in ("ref", "cand"):
         print(f"{net:11s} {tree:4s} {pool(sorted(glob.glob(str(HERE / f'{net}-*.score.{tree}.json'))))}")
