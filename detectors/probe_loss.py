@@ -52,8 +52,8 @@ import numpy as np
 from scipy.special import betainc, gammainc
 
 __all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "discovery_chance",
-           "explain_away", "one_discovery_count", "poisson_sf", "pooled_p_values", "probe_links", "rate_for_loss",
-           "stopped_p_values"]
+           "explain_away", "one_discovery_count", "per_link", "poisson_sf", "pooled_p_values", "probe_links",
+           "rate_for_loss", "stopped_p_values"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -147,20 +147,20 @@ class ProbeLossScan:
     def window_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """``(S, K)`` each probe's lost and expected-lost packets over its last ``s`` windows, per scale ``s``
         (rows of scales longer than the windows seen so far: NaN)."""
-        depth = self._lost.shape[0]
-        order = (((self._pos - 1) % depth) - np.arange(depth)) % depth  # newest first
-        cl = np.cumsum(self._lost[order].astype(np.float64), axis=0)
-        ce = np.cumsum(self._exp[order].astype(np.float64), axis=0)
-        rows = np.array(self.scales) - 1
         unfilled = (np.array(self.scales) > self._pos)[:, None]
-        return np.where(unfilled, np.nan, cl[rows]), np.where(unfilled, np.nan, ce[rows])
+        return (np.where(unfilled, np.nan, self._scale_sums(self._lost)),
+                np.where(unfilled, np.nan, self._scale_sums(self._exp)))
 
     def sent_sums(self) -> np.ndarray:
         """``(S, K)`` each probe's sent packets over its last ``s`` windows, per scale ``s`` (the rows of
         :meth:`window_sums`; the last row is the whole ring)."""
-        depth = self._sent.shape[0]
+        return self._scale_sums(self._sent)
+
+    def _scale_sums(self, ring: np.ndarray) -> np.ndarray:
+        """``(S, K)`` the ``(depth, K)`` ring summed over its newest ``s`` windows, per scale ``s``."""
+        depth = ring.shape[0]
         order = (((self._pos - 1) % depth) - np.arange(depth)) % depth  # newest first
-        return np.cumsum(self._sent[order].astype(np.float64), axis=0)[np.array(self.scales) - 1]
+        return np.cumsum(ring[order].astype(np.float64), axis=0)[np.array(self.scales) - 1]
 
     def spend(self, probes: np.ndarray) -> None:
         """Forget the sums of ``probes`` (``(K,)`` bool) and their names: the loss an alert that has just resolved
@@ -282,6 +282,20 @@ def probe_links(hop_link: np.ndarray, hop_probe: np.ndarray, seen: np.ndarray, n
     return ProbeLinks(links, probes, count, (count >= 2) & (same == np.arange(n_links)), same)
 
 
+def per_link(rows: np.ndarray, pl: ProbeLinks, keep: np.ndarray | None = None) -> np.ndarray:
+    """``(S, E)``: ``rows``, ``(S, K)`` quantities per probe (lost, sent packets ...), summed over the probes crossing
+    each link (``keep``: ``(H,)`` bool, the crossings counted; default all).
+
+    >>> pl = probe_links(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1]), np.array([True, True]), 3)
+    >>> per_link(np.array([[2.0, 3.0]]), pl).tolist()
+    [[2.0, 5.0, 3.0]]
+    """
+    links, probes = (pl.hop_link, pl.hop_probe) if keep is None else (pl.hop_link[keep], pl.hop_probe[keep])
+    n_links = pl.probes.size
+    return np.stack([np.bincount(links, weights=r[probes], minlength=n_links)
+                     for r in np.asarray(rows, dtype=np.float64)])
+
+
 def pooled_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, pl: ProbeLinks,
                     exclude: np.ndarray | None = None) -> np.ndarray:
     """``(E,)`` the multi-scale scan p-value of each link over the probes crossing it, pooled.
@@ -299,18 +313,17 @@ def pooled_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, pl: ProbeL
     [True, True, True]
     """
     n_links = pl.probes.size
-    keep = np.ones(pl.hop_probe.size, dtype=bool) if exclude is None else ~np.asarray(exclude, bool)[pl.hop_probe]
-    links, probes = pl.hop_link[keep], pl.hop_probe[keep]
+    keep = None if exclude is None else ~np.asarray(exclude, bool)[pl.hop_probe]
+    x_link, lam_link = per_link(lost_sums, pl, keep), per_link(expected_sums, pl, keep)
     best = np.ones(n_links)
     filled = 0
-    for cl, ce in zip(lost_sums, expected_sums, strict=True):
+    for ce, x, lam in zip(expected_sums, x_link, lam_link, strict=True):
         if not np.isfinite(ce).all():
             break
-        x = np.bincount(links, weights=cl[probes], minlength=n_links)
-        lam = np.maximum(np.bincount(links, weights=ce[probes], minlength=n_links), 1e-12)
-        best = np.minimum(best, poisson_sf(x, lam))
+        best = np.minimum(best, poisson_sf(x, np.maximum(lam, 1e-12)))
         filled += 1
     p = np.minimum(1.0, len(lost_sums) * best) if filled else np.ones(n_links)
+    links = pl.hop_link if keep is None else pl.hop_link[keep]
     return np.where(np.bincount(links, minlength=n_links) > 0, p, np.nan)
 
 
@@ -334,10 +347,7 @@ def stopped_p_values(lost_sums: np.ndarray, sent_sums: np.ndarray, pl: ProbeLink
     lost_sums = np.asarray(lost_sums, dtype=np.float64)
     sent_sums = np.asarray(sent_sums, dtype=np.float64)
     if pl is not None:
-        lost_sums = np.stack([np.bincount(pl.hop_link, weights=r[pl.hop_probe], minlength=pl.probes.size)
-                              for r in lost_sums])
-        sent_sums = np.stack([np.bincount(pl.hop_link, weights=r[pl.hop_probe], minlength=pl.probes.size)
-                              for r in sent_sums])
+        lost_sums, sent_sums = per_link(lost_sums, pl), per_link(sent_sums, pl)
     total, n_total = lost_sums[-1], sent_sums[-1]
     best = np.ones(total.shape)
     for x, n in zip(lost_sums[:-1], sent_sums[:-1], strict=True):

@@ -29,6 +29,7 @@ from twinwatch.detectors.decision import CalibratedPersistence, EffectiveTests, 
 from twinwatch.detectors.probe_loss import (
     ProbeLossScan,
     explain_away,
+    per_link,
     pooled_p_values,
     probe_links,
     stopped_p_values,
@@ -874,14 +875,12 @@ class TwinDetector:
                                         explained=self._probe_scan.named(),
                                         p_probe=np.where(seen, p, 1.0),
                                         probes_flagged=flagged | self._probe_pers.active)
-        stopped = self._probe_pers.active
-        stopped_link = self._probe_link_pers.active
-        if warm and (stopped.any() or stopped_link.any()):  # an open alert whose loss has stopped counts as clean
+        stopped, stopped_link = np.zeros(k, dtype=bool), np.zeros(m.n_links, dtype=bool)
+        was, was_link = self._probe_pers.active, self._probe_link_pers.active
+        if warm and (was.any() or was_link.any()):  # an open alert whose loss has stopped counts as clean
             sent_sums = self._probe_scan.sent_sums()
-            stopped &= stopped_p_values(sums[0], sent_sums) <= self.levels["probe_loss"]
-            stopped_link &= stopped_p_values(sums[0], sent_sums, pl) <= self.levels["link.probe_loss"]
-        else:
-            stopped[:], stopped_link[:] = False, False
+            stopped = was & (stopped_p_values(sums[0], sent_sums) <= self.levels["probe_loss"])
+            stopped_link = was_link & (stopped_p_values(sums[0], sent_sums, pl) <= self.levels["link.probe_loss"])
         flagged &= ~stopped
         flagged_link &= ~stopped_link
         change = self._probe_pers.update(flagged, observed=seen)
@@ -923,9 +922,7 @@ class TwinDetector:
                                         expected=float(max(base[i], q_twin[i])), p_value=float(p[i]),
                                         suspects=suspects, explanation=why))
         if change_link.fired.any():
-            sent_l = np.bincount(pl.hop_link, weights=sent[pl.hop_probe], minlength=m.n_links)
-            lost_l = np.bincount(pl.hop_link, weights=lost[pl.hop_probe], minlength=m.n_links)
-            exp_l = np.bincount(pl.hop_link, weights=(sent * q0)[pl.hop_probe], minlength=m.n_links)
+            sent_l, lost_l, exp_l = per_link(np.stack([sent, lost, sent * q0]), pl)
             for i in np.flatnonzero(change_link.fired).tolist():
                 lid = m.link_ids[i]
                 alike = [m.link_ids[j] for j in np.flatnonzero(pl.same_set == pl.same_set[i]).tolist() if j != i]
