@@ -177,12 +177,16 @@ def _pooled_suspects(link_ids: Sequence[str], i: int, alike: list[str], p_link: 
     (``alike``, score 1), then the other links by their pooled p-value (``(E,)``; score ``log p / log p_i``)."""
     out = [{"link": x, "score": 1.0} for x in [link_ids[i], *alike][:n]]
     named = {d["link"] for d in out}
-    ref = math.log(max(float(p_link[i]), 1e-300))
+
+    def log_p(x: float) -> float:  # a total loss on many probes underflows p to 0.0
+        return math.log(max(float(x), 1e-300))
+
+    ref = log_p(p_link[i])
     for j in np.argsort(np.where(np.isfinite(p_link), p_link, np.inf), kind="stable").tolist():
         if len(out) >= n or not np.isfinite(p_link[j]) or p_link[j] >= 1.0:
             break
         if link_ids[j] not in named:
-            out.append({"link": link_ids[j], "score": round(min(1.0, math.log(float(p_link[j])) / ref), 4)})
+            out.append({"link": link_ids[j], "score": round(min(1.0, log_p(p_link[j]) / ref), 4)})
     return out
 
 
