@@ -23,13 +23,13 @@ True
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["KAFKA_OPERATIONS", "LATENCY_BUCKETS", "LINK_KPIS", "MetricsServer", "ServiceMetrics"]
+__all__ = ["KAFKA_OPERATIONS", "LATENCY_BUCKETS", "LINK_KPIS", "WINDOW_STAGES", "MetricsServer", "ServiceMetrics"]
 
 LINK_KPIS: tuple[str, ...] = ("utilization", "tx_bps", "drop_pps", "delay_s", "loss_ratio")
 """KPIs of the per-link gauges."""
@@ -41,6 +41,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 KAFKA_OPERATIONS: tuple[str, ...] = ("produce", "lag", "commit")
 """Operations of ``twinwatch_kafka_errors_total`` the service counts; each is exported from the start with
 value 0, so ``rate()`` over it has data (0, not "no data") before the first error."""
+
+WINDOW_STAGES: tuple[str, ...] = ("snapshot", "twin", "detector")
+"""Stages of a closing window that can fail (``twinwatch_window_failures_total{stage}``): building the
+snapshot, the twin's inference, the detector."""
 
 
 class ServiceMetrics:
@@ -75,7 +79,8 @@ class ServiceMetrics:
                                   "window already closed (not used for that window; kept for later priors).",
                                   ["network"], registry=r)
         self.windows = Counter("twinwatch_windows", "Windows closed, by network and outcome "
-                               "(complete, incomplete: some counters missing, empty: no rows).",
+                               "(complete, incomplete: some counters missing, empty: no rows, failed: skipped "
+                               "after an error, see twinwatch_window_failures_total).",
                                ["network", "outcome"], registry=r)
         self.completeness = Gauge("twinwatch_window_completeness_ratio", "Fraction of expected link counters "
                                   "present in the last closed window.", ["network"], registry=r)
@@ -112,11 +117,20 @@ class ServiceMetrics:
                                     registry=r)
         for op in KAFKA_OPERATIONS:
             self.kafka_errors.labels(operation=op)
+        self.window_failures = Counter("twinwatch_window_failures", "Windows skipped because a stage raised an "
+                                       "error (logged with the window), by network and stage (snapshot, twin, "
+                                       "detector).", ["network", "stage"], registry=r)
         self.build_info = Gauge("twinwatch_build_info", "Build information (value 1).", ["version"], registry=r)
         self.build_info.labels(version=version).set(1)
         self._links: dict[str, dict[str, None]] = {}
         self._dropped: dict[str, set[str]] = {}
         self._firing: dict[tuple[str, str, str], int] = {}
+
+    def expect_networks(self, networks: Iterable[str]) -> None:
+        """Create the per-network failure series at zero, so ``increase()`` sees a network's first failure."""
+        for net in networks:
+            for stage in WINDOW_STAGES:
+                self.window_failures.labels(network=net, stage=stage)
 
     # ---------------------------------------------------------------- links
     def _admitted(self, network: str, links: Sequence[str]) -> np.ndarray:

@@ -20,7 +20,12 @@ them) go through:
    upper estimate: ``tm_range``) → the :class:`Detector` of the
    network → alert state changes (:class:`~detectors.alerts.AlertChange`,
    de-duplicated by :class:`~detectors.alerts.AlertBook`), one
-   expected-vs-observed record per (network, window) and metrics.
+   expected-vs-observed record per (network, window) and metrics;
+4. a window whose snapshot, twin inference or detector raises is skipped
+   alone: outcome ``failed``, logged with the traceback and counted
+   (``twinwatch_window_failures_total{network, stage}``); the other windows
+   and the service go on (a twin batch that fails is asked again window by
+   window, so one bad window does not take the others with it).
 
 The pipeline is synchronous and holds no Kafka client: the faust app
 (:mod:`twinwatch.stream.app`) calls :meth:`Pipeline.process` in a worker thread, off
@@ -120,11 +125,15 @@ class WindowResult:
     end: float
     rows: int
     outcome: str
+    """``complete``, ``incomplete`` (some expected counters missing), ``empty`` (no rows) or ``failed``
+    (skipped after a stage raised: :attr:`error`)."""
     snapshot: WindowSnapshot | None = None
     prediction: Prediction | None = None
     upper: Prediction | None = None
     """The twin at the traffic's upper estimate (flow-measured windows with ``tm_range``), else ``None``."""
     detection: Detection | None = None
+    error: str | None = None
+    """Why the window failed (outcome ``failed``): ``"<stage>: <exception type>: <message>"``."""
 
     def expected_record(self, links: Sequence[str]) -> dict[str, Any]:
         """The ``twinwatch.expected`` record: per link KPI, ``(E,)`` observed/expected/lower/upper/score arrays.
@@ -139,6 +148,8 @@ class WindowResult:
             rec["paths_anomalous"] = self.detection.paths_anomalous.astype(np.int64)
         if self.snapshot is not None:
             rec["completeness"] = round(self.snapshot.completeness.fraction, 6)
+        if self.error is not None:
+            rec["error"] = self.error
         return rec
 
 
@@ -472,6 +483,10 @@ class Pipeline:
         :func:`twinwatch.stream.state.encode_pipeline`)."""
         self.messages = 0
         self.dead = 0
+        self.failed_windows = 0
+        """Windows skipped because a stage raised (:meth:`_fail`)."""
+        if metrics is not None:
+            metrics.expect_networks(self.networks)
 
     # -------------------------------------------------------------- decode
     def _decoder(self, fmt: str) -> Any:
@@ -620,55 +635,104 @@ class Pipeline:
                 rows = int(cols["value"].size) if cols else 0
                 wr = WindowResult(net.model.name, start, end, rows, "empty")
                 if rows:
-                    wr.snapshot = net.builder.build(start, end, {k: cols[k] for k in _COLS},
-                                                    **net.flows.snapshot_args(start, end,
-                                                                              end + net.windows.lateness_s))
-                    wr.outcome = "complete" if wr.snapshot.completeness.fraction >= 1.0 else "incomplete"
-                    pending.append((net, wr))
-                if self.metrics is not None:
-                    self.metrics.windows.labels(wr.network, wr.outcome).inc()
-                    self.metrics.last_window_end.labels(wr.network).set(end)
-                    self.metrics.window_lag.observe(max(now - end, 0.0))
-                    if wr.snapshot is not None:
-                        self.metrics.completeness.labels(wr.network).set(wr.snapshot.completeness.fraction)
+                    try:
+                        wr.snapshot = net.builder.build(start, end, {k: cols[k] for k in _COLS},
+                                                        **net.flows.snapshot_args(start, end,
+                                                                                  end + net.windows.lateness_s))
+                    except Exception as exc:
+                        self._fail(wr, "snapshot", exc)
+                    else:
+                        wr.outcome = "complete" if wr.snapshot.completeness.fraction >= 1.0 else "incomplete"
+                        pending.append((net, wr))
                 out.windows.append(wr)
-        if not pending:
-            for wr in out.windows:
-                out.expected.append(wr.expected_record(self.networks[wr.network].model.link_ids))
-            return out
-        preds: list[Prediction | None] = [None] * len(pending)
-        uppers: list[Prediction | None] = [None] * len(pending)
-        if self.twin is not None:
-            from twinwatch.detectors.traffic import load_upper_scenario
-            from twinwatch.twin.models import predict_many
-
-            t0 = time.perf_counter()
-            scenarios = [wr.snapshot.scenario for _, wr in pending]  # type: ignore[union-attr]
-            # the matrix's upper estimate where it is sampled (flow records); a counter-fitted one fits the links
-            up = [load_upper_scenario(wr.snapshot.scenario, wr.snapshot.flow_std_bps)  # type: ignore[union-attr]
-                  if self.tm_range and wr.snapshot.tm_source in ("flows", "mixed") else None  # type: ignore[union-attr]
-                  for _, wr in pending]
-            out_all = list(predict_many(self.twin, scenarios + [u for u in up if u is not None]))
-            preds = list(out_all[:len(pending)])
-            more = iter(out_all[len(pending):])
-            uppers = [None if u is None else next(more) for u in up]
-            if self.metrics is not None:
-                self.metrics.inference.observe(time.perf_counter() - t0)
-        for (net, wr), pred, upper in zip(pending, preds, uppers, strict=True):
-            wr.prediction, wr.upper = pred, upper
+        if pending and self.twin is not None:
+            self._predict([wr for _, wr in pending])
+        detected = 0
+        for net, wr in pending:
+            if wr.outcome == "failed":
+                continue
             assert wr.snapshot is not None
-            wr.detection = net.detector.detect(wr.snapshot, pred, upper)
-            net.generation["detector"] = net.generation.get("detector", 0) + 1
+            try:
+                wr.detection = net.detector.detect(wr.snapshot, wr.prediction, wr.upper)
+            except Exception as exc:
+                self._fail(wr, "detector", exc)
+            net.generation["detector"] = net.generation.get("detector", 0) + 1  # a failed call may have moved it
+            if wr.detection is None:
+                continue
+            detected += 1
             out.changes += wr.detection.changes
             if self.metrics is not None:
                 self._gauges(net, wr)
         if self.metrics is not None:
             lat = time.perf_counter() - closed_at
-            for _ in pending:
+            for _ in range(detected):
                 self.metrics.close_to_alert.observe(lat)
+            for wr in out.windows:
+                self.metrics.windows.labels(wr.network, wr.outcome).inc()
+                self.metrics.last_window_end.labels(wr.network).set(wr.end)
+                self.metrics.window_lag.observe(max(now - wr.end, 0.0))
+                if wr.snapshot is not None:
+                    self.metrics.completeness.labels(wr.network).set(wr.snapshot.completeness.fraction)
         for wr in out.windows:
             out.expected.append(wr.expected_record(self.networks[wr.network].model.link_ids))
         return out
+
+    def _predict(self, windows: Sequence[WindowResult]) -> None:
+        """Set each window's ``prediction`` (and ``upper`` where :attr:`tm_range` asks for it) in one batch of
+        the twin; when the batch fails, ask again window by window, so one window the twin cannot take fails
+        alone (:meth:`_fail`, stage ``twin``)."""
+        from twinwatch.detectors.traffic import load_upper_scenario
+        from twinwatch.twin.models import predict_many
+
+        def asks(wr: WindowResult) -> tuple[Any, Any | None]:
+            """The window's scenario and its upper estimate (flow-sampled matrices with ``tm_range``) or None."""
+            snap = wr.snapshot
+            assert snap is not None
+            upper = self.tm_range and snap.tm_source in ("flows", "mixed")
+            return snap.scenario, load_upper_scenario(snap.scenario, snap.flow_std_bps) if upper else None
+
+        def answer(groups: Sequence[tuple[Any, Any | None]]) -> list[tuple[Prediction, Prediction | None]]:
+            """One batch: every window's scenario first, then the upper estimates, as the twin has always had them."""
+            got = list(predict_many(self.twin, [g[0] for g in groups] + [g[1] for g in groups if g[1] is not None]))
+            preds, more = got[:len(groups)], iter(got[len(groups):])
+            return [(pred, None if g[1] is None else next(more)) for g, pred in zip(groups, preds, strict=True)]
+
+        t0 = time.perf_counter()
+        try:
+            answers: list[tuple[Prediction, Prediction | None] | None] = list(answer([asks(wr) for wr in windows]))
+        except Exception as exc:
+            if len(windows) == 1:
+                self._fail(windows[0], "twin", exc)
+                return
+            log.warning("the twin failed on a batch of %d windows (%s: %s); asking it window by window",
+                        len(windows), type(exc).__name__, exc)
+            answers = []
+            for wr in windows:
+                try:
+                    answers += answer([asks(wr)])
+                except Exception as one:
+                    self._fail(wr, "twin", one)
+                    answers.append(None)
+        for wr, got in zip(windows, answers, strict=True):
+            if got is not None:
+                wr.prediction, wr.upper = got
+        if self.metrics is not None:
+            self.metrics.inference.observe(time.perf_counter() - t0)
+
+    def _fail(self, wr: WindowResult, stage: str, exc: Exception) -> None:
+        """Skip window ``wr`` after ``stage`` raised ``exc``: outcome ``failed``, the error logged with its
+        traceback and counted (``twinwatch_window_failures_total{network, stage}``); the service goes on with
+        the next window. The detector's open alerts stay as they were (a skipped window is a gap, as an empty
+        one is); at-least-once delivery does not replay it (its messages are processed)."""
+        wr.outcome = "failed"
+        wr.error = f"{stage}: {type(exc).__name__}: {exc}"
+        wr.detection = None
+        self.failed_windows += 1
+        log.error("window [%.0f, %.0f) of network %s skipped: the %s stage raised %s: %s", wr.start, wr.end,
+                  wr.network, stage, type(exc).__name__, exc, exc_info=exc,
+                  extra={"network": wr.network, "window_start": wr.start, "stage": stage})
+        if self.metrics is not None:
+            self.metrics.window_failures.labels(wr.network, stage).inc()
 
     def _gauges(self, net: _Network, wr: WindowResult) -> None:
         mt, det = self.metrics, wr.detection

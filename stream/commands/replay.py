@@ -67,6 +67,7 @@ class ReplayResult:
         self.changes: list[Any] = []
         self.windows: list[Any] = []
         self.late_rows = 0
+        self.failed_windows = 0  # skipped after a stage raised (logged with the window and the error)
         self.event_span_s = 0.0
         self.elapsed_s = 0.0
 
@@ -99,6 +100,7 @@ def run_replay(streams: Mapping[str, Sequence[bytes]], models: Sequence[Any], tw
         result.changes += out.changes
         for w in out.windows:
             first, last = min(first, w.start), max(last, w.end)
+            result.failed_windows += w.outcome == "failed"
         if keep_windows:
             result.windows += [w for w in out.windows if w.detection is not None]
         if alerts_sink is not None:
@@ -329,7 +331,10 @@ EXAMPLES
     + EXIT_STATUS_HELP
     + """
   An empty capture (no message) exits 1 when every capture is empty (nothing
-  was replayed) and makes the status 3 when others are not (named on stderr).""",
+  was replayed) and makes the status 3 when others are not (named on stderr).
+  A window that fails (its snapshot, the twin or the detector raises) is
+  skipped and logged with its traceback, the replay goes on, and the status
+  is 3.""",
 )
 @click.argument("captures", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", default="auto", show_default=True, cls=SingleValueOption,
@@ -471,16 +476,21 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
 
 
 def _summary(res: ReplayResult, empty_captures: int = 0) -> None:
-    """One summary line on stderr; exit 1 when every message went to the dead letters, 3 when some did or some
-    captures were empty."""
+    """One summary line on stderr; exit 1 when every message went to the dead letters, 3 when some did, some
+    captures were empty or some windows failed."""
     fired = sum(c.action == "firing" for c in res.changes)
     per_format = ", ".join(f"{k} {v}" for k, v in res.messages.items())
     click.echo(f"replayed {sum(res.messages.values())} messages ({per_format}): {fired} alert(s) fired, "
                f"{len(res.changes) - fired} resolved, {res.dead_letters} dead letter(s), "
-               f"{res.late_rows} late row(s); {res.event_span_s:.0f} s of telemetry in {res.elapsed_s:.1f} s "
-               f"({res.speedup:.0f}x real time)", err=True)
+               f"{res.late_rows} late row(s), {res.failed_windows} failed window(s); "
+               f"{res.event_span_s:.0f} s of telemetry in {res.elapsed_s:.1f} s ({res.speedup:.0f}x real time)",
+               err=True)
     total = sum(res.messages.values())
     if total and res.refused_messages >= total:
         click.echo("error: every message was rejected (see the dead letters): nothing was replayed", err=True)
         sys.exit(int(ExitCode.INVALID_INPUT))
-    sys.exit(int(ExitCode.PARTIAL) if res.dead_letters or empty_captures else int(ExitCode.OK))
+    if res.failed_windows:
+        click.echo(f"warning: {res.failed_windows} window(s) were skipped after an error (logged above, "
+                   "with the window and the stage)", err=True)
+    partial = res.dead_letters or empty_captures or res.failed_windows
+    sys.exit(int(ExitCode.PARTIAL) if partial else int(ExitCode.OK))

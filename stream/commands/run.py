@@ -59,6 +59,12 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     SIGTERM or SIGINT stops the worker cleanly; open windows stay in the
     state for the next start.
 
+    A window whose snapshot, twin inference or detector raises is skipped
+    and the worker goes on: the error is logged with the window and its
+    traceback, and counted in twinwatch_window_failures_total{network,stage}
+    (the TwinwatchWindowsFailing rule alerts on it). Its messages count as
+    processed, so a window that always fails does not stop the service.
+
     After an edit of a network-model file (a link added or removed, a device
     retired, a probe planned), restart the worker with the new file: the
     state is carried over by name, so every link, device and probe that is
