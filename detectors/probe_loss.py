@@ -49,11 +49,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import betainc, gammainc
+from scipy.special import betainc, gammainc, gammaln
 
 __all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "discovery_chance",
-           "explain_away", "one_discovery_count", "per_link", "poisson_sf", "pooled_p_values", "probe_links",
-           "rate_for_loss", "stopped_p_values"]
+           "explain_away", "one_discovery_count", "per_link", "poisson_log_sf", "poisson_sf", "pooled_p_values",
+           "probe_links", "rate_for_loss", "scan_log_p", "stopped_p_values"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -72,6 +72,47 @@ def poisson_sf(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out = gammainc(np.maximum(k, 1.0), lam)  # regularised lower incomplete gamma: P(Pois(lam) >= k)
     return np.where(k <= 0, 1.0, out)
+
+
+_LOG_SF_FLOOR = 1e-300
+"""Below this, :func:`poisson_log_sf` leaves ``log(poisson_sf)`` for its closed form (``gammainc`` nears underflow)."""
+
+
+def poisson_log_sf(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """``log P(Poisson(lam) >= k)`` elementwise (0.0 where ``k <= 0``); ``lam > 0``; finite where :func:`poisson_sf`
+    underflows (a link that drops every packet): there ``k log lam - lam - log k! - log(1 - lam / (k + 1))``, the
+    tail's first term times the geometric bound on the rest (high by at most the bound's log; ranking only).
+
+    >>> poisson_log_sf(np.array([0.0, 3.0, 900.0]), np.array([0.5, 0.5, 0.5])).round(2).tolist()
+    [0.0, -4.24, -5850.81]
+    """
+    k = np.asarray(k, dtype=np.float64)
+    lam = np.asarray(lam, dtype=np.float64)
+    p = poisson_sf(k, lam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = k * np.log(lam) - lam - gammaln(k + 1.0) - np.log1p(-lam / (k + 1.0))
+        return np.where(p >= _LOG_SF_FLOOR, np.log(np.maximum(p, _LOG_SF_FLOOR)), tail)
+
+
+def scan_log_p(lost_sums: np.ndarray, expected_sums: np.ndarray) -> np.ndarray:
+    """``(K,)`` the log of the multi-scale scan p-value of each column of the ``(S, K)`` sums, as
+    :meth:`ProbeLossScan.update` and :func:`pooled_p_values` compute the p-value (the smallest over the filled
+    scales times their number, at most 1), finite where that p-value underflows to 0.0: the order to rank
+    total losses by (:func:`explain_away`).
+
+    >>> lost, exp = np.array([[500.0, 900.0]]), np.array([[0.5, 0.5]])   # both p-values underflow to 0.0
+    >>> lp = scan_log_p(lost, exp); bool(np.isfinite(lp).all() and lp[1] < lp[0])
+    True
+    """
+    lost_sums, expected_sums = np.asarray(lost_sums, np.float64), np.asarray(expected_sums, np.float64)
+    best = np.zeros(lost_sums.shape[1])
+    filled = 0
+    for x, lam in zip(lost_sums, expected_sums, strict=True):
+        if not np.isfinite(lam).all():
+            break
+        best = np.minimum(best, poisson_log_sf(x, np.maximum(lam, 1e-12)))
+        filled += 1
+    return np.minimum(0.0, np.log(len(lost_sums)) + best) if filled else best
 
 
 class ProbeLossScan:
@@ -364,6 +405,9 @@ def explain_away(p_link: np.ndarray, flagged: np.ndarray, lost_sums: np.ndarray,
                  explained: np.ndarray | None = None, p_probe: np.ndarray | None = None,
                  probes_flagged: np.ndarray | None = None) -> np.ndarray:
     """``(E,)`` bool: the flagged links that loss elsewhere does not explain.
+
+    ``p_link`` (``(E,)``) and ``p_probe`` (``(K,)``) only order the candidates: p-values, or their logs
+    (:func:`scan_log_p`), which keep apart the links of a total loss whose p-values underflow to 0.0 alike.
 
     1. flagged links already ``alerting`` explain first (by p-value), so an open alert stays on its link;
     2. the ``explained`` probes (``(K,)``: loss a link alert named recently) then count as explained;

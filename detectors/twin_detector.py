@@ -32,6 +32,7 @@ from twinwatch.detectors.probe_loss import (
     per_link,
     pooled_p_values,
     probe_links,
+    scan_log_p,
     stopped_p_values,
 )
 from twinwatch.detectors.residuals import residual, transform
@@ -172,21 +173,18 @@ class _KpiState:
 
 
 def _pooled_suspects(link_ids: Sequence[str], i: int, alike: list[str], p_link: np.ndarray,
-                     n: int = 5) -> list[dict[str, Any]]:
+                     log_p_link: np.ndarray, n: int = 5) -> list[dict[str, Any]]:
     """Suspects of a pooled probe-loss alert on link ``i``: the link and the links the same probes cross
-    (``alike``, score 1), then the other links by their pooled p-value (``(E,)``; score ``log p / log p_i``)."""
+    (``alike``, score 1), then the other links by their pooled p-value (``(E,)``; its log ``log_p_link``, finite
+    where a total loss underflows the p-value to 0.0; score ``log p / log p_i``)."""
     out = [{"link": x, "score": 1.0} for x in [link_ids[i], *alike][:n]]
     named = {d["link"] for d in out}
-
-    def log_p(x: float) -> float:  # a total loss on many probes underflows p to 0.0
-        return math.log(max(float(x), 1e-300))
-
-    ref = log_p(p_link[i])
-    for j in np.argsort(np.where(np.isfinite(p_link), p_link, np.inf), kind="stable").tolist():
+    ref = float(log_p_link[i])
+    for j in np.argsort(np.where(np.isfinite(p_link), log_p_link, np.inf), kind="stable").tolist():
         if len(out) >= n or not np.isfinite(p_link[j]) or p_link[j] >= 1.0:
             break
         if link_ids[j] not in named:
-            out.append({"link": link_ids[j], "score": round(min(1.0, log_p(p_link[j]) / ref), 4)})
+            out.append({"link": link_ids[j], "score": round(min(1.0, float(log_p_link[j]) / ref), 4)})
     return out
 
 
@@ -872,12 +870,14 @@ class TwinDetector:
         tested_p = np.where(pl.tested, p_link, np.nan)
         flagged_link = self._decide(self._probe_link_eff, tested_p, self.levels["link.probe_loss"], warm,
                                     self._probe_link_pers.active) & pl.tested
+        log_p_link = None  # the order of the links' pooled p-values, total losses (p underflows to 0.0) included
         if flagged_link.any():
-            flagged_link = explain_away(p_link, flagged_link, *sums, pl,
+            log_p_link = scan_log_p(per_link(sums[0], pl), per_link(sums[1], pl))
+            flagged_link = explain_away(log_p_link, flagged_link, *sums, pl,
                                         cutoff=self._cutoff(tested_p, flagged_link, self.levels["link.probe_loss"]),
                                         alerting=self._probe_link_pers.active,
                                         explained=self._probe_scan.named(),
-                                        p_probe=np.where(seen, p, 1.0),
+                                        p_probe=np.where(seen, scan_log_p(*sums), 0.0),
                                         probes_flagged=flagged | self._probe_pers.active)
         stopped, stopped_link = np.zeros(k, dtype=bool), np.zeros(m.n_links, dtype=bool)
         was, was_link = self._probe_pers.active, self._probe_link_pers.active
@@ -927,6 +927,8 @@ class TwinDetector:
                                         suspects=suspects, explanation=why))
         if change_link.fired.any():
             sent_l, lost_l, exp_l = per_link(np.stack([sent, lost, sent * q0]), pl)
+            if log_p_link is None:
+                log_p_link = scan_log_p(per_link(sums[0], pl), per_link(sums[1], pl))
             for i in np.flatnonzero(change_link.fired).tolist():
                 lid = m.link_ids[i]
                 alike = [m.link_ids[j] for j in np.flatnonzero(pl.same_set == pl.same_set[i]).tolist() if j != i]
@@ -938,7 +940,8 @@ class TwinDetector:
                                         start=snapshot.start, kind="degradation",
                                         observed=float(lost_l[i] / sent_l[i]), expected=float(exp_l[i] / sent_l[i]),
                                         p_value=float(p_link[i]),
-                                        suspects=_pooled_suspects(m.link_ids, i, alike, p_link), explanation=why))
+                                        suspects=_pooled_suspects(m.link_ids, i, alike, p_link, log_p_link),
+                                        explanation=why))
         resolved = [(net, "path", pid[i], "probe_loss") for i in np.flatnonzero(change.resolved).tolist()]
         resolved += [(net, "link", m.link_ids[i], "probe_loss") for i in np.flatnonzero(change_link.resolved).tolist()]
         return fired, resolved

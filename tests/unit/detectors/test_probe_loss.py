@@ -11,9 +11,12 @@ from twinwatch.detectors.probe_loss import (
     ProbeLossScan,
     detectable_loss,
     explain_away,
+    per_link,
+    poisson_log_sf,
     poisson_sf,
     pooled_p_values,
     probe_links,
+    scan_log_p,
     stopped_p_values,
 )
 
@@ -22,6 +25,49 @@ def test_poisson_sf_matches_scipy() -> None:
     k = np.array([0, 1, 2, 5, 12, 40], dtype=float)
     lam = np.array([0.3, 0.3, 1.7, 2.0, 3.5, 20.0])
     assert np.allclose(poisson_sf(k, lam), np.where(k <= 0, 1.0, stats.poisson.sf(k - 1, lam)), rtol=1e-10)
+
+
+def test_poisson_log_sf_is_exact_where_the_tail_is_representable_and_close_where_it_underflows() -> None:
+    import mpmath
+
+    mpmath.mp.dps = 40
+    k = np.array([1.0, 3.0, 40.0, 120.0, 700.0, 900.0, 2000.0, 1300.0, 5000.0])
+    lam = np.array([0.3, 0.5, 20.0, 2.0, 10.0, 0.5, 300.0, 800.0, 1.0])
+    got = poisson_log_sf(k, lam)
+    want = np.array([float(mpmath.log(mpmath.gammainc(a, 0, b, regularized=True))) for a, b in zip(k, lam)])
+    assert np.isfinite(got).all()
+    fine = poisson_sf(k, lam) >= 1e-300
+    assert fine.sum() >= 4 and (~fine).sum() >= 4  # both branches are checked
+    assert np.allclose(got[fine], want[fine], rtol=1e-9, atol=0.0)
+    # where P underflows: the first term times the geometric bound on the rest, high by at most that bound's log
+    bound = -np.log1p(-lam / (k + 1.0))
+    assert np.all(got[~fine] >= want[~fine] - 1e-9) and np.all(got[~fine] <= want[~fine] + bound[~fine] + 1e-9)
+    assert poisson_log_sf(np.array([0.0, -1.0]), np.array([2.0, 2.0])).tolist() == [0.0, 0.0]
+
+
+def test_scan_log_p_is_the_log_of_the_scan_p_value_and_orders_total_losses() -> None:
+    pl = probe_links(*_grid(), np.ones(4, bool), 5)
+    lost = np.array([[1.0, 2.0, 0.0, 0.0], [3.0, 2.0, 1.0, 0.0], [np.nan] * 4])  # the third scale is not filled
+    exp = np.array([[0.1, 0.1, 0.1, 0.1], [0.3, 0.3, 0.3, 0.3], [np.nan] * 4])
+    p = pooled_p_values(lost, exp, pl)
+    assert np.allclose(np.exp(scan_log_p(per_link(lost, pl), per_link(exp, pl))), p, rtol=1e-12)
+    total = np.array([[300.0, 200.0, 0.0, 0.0]])
+    lp = scan_log_p(total, np.full((1, 4), 0.01))
+    assert np.isfinite(lp).all() and lp[0] < lp[1] < lp[2] == 0.0
+
+
+def test_a_total_loss_is_explained_by_its_own_link_not_by_a_neighbour_that_ties_at_p_0() -> None:
+    # link 0 carries probes 0 and 1, link 1 probes 1 and 2; link 1 drops every packet: probes 1 and 2 lose all
+    # 200. Both links' pooled p-values underflow to 0.0; by p-value link 0 (the lower index) would explain first
+    # and link 1 still alert on probe 2's loss; by their logs link 1 explains it all and link 0 stays quiet.
+    pl = probe_links(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 2]), np.ones(3, bool), 2)
+    lost, exp = np.array([[0.0, 200.0, 200.0]]), np.full((1, 3), 0.05)
+    p = pooled_p_values(lost, exp, pl)
+    assert p.tolist() == [0.0, 0.0]
+    both = np.array([True, True])
+    assert explain_away(p, both, lost, exp, pl, 1e-3).tolist() == [True, True]  # the tie, by p-value
+    log_p = scan_log_p(per_link(lost, pl), per_link(exp, pl))
+    assert explain_away(log_p, both, lost, exp, pl, 1e-3).tolist() == [False, True]
 
 
 def test_p_values_are_conservative_under_a_healthy_loss_rate() -> None:
