@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def main() -> None:
@@ -18,10 +19,10 @@ def main() -> None:
     ap.add_argument("alerts")
     ap.add_argument("--window", type=float, default=10.0)
     a = ap.parse_args()
-    labels = [json.loads(x) for x in open(a.labels) if x.strip()]
+    labels = [json.loads(x) for x in Path(a.labels).read_text().splitlines() if x.strip()]
     faults = [lb for lb in labels if not lb["benign"] and lb["kind"] == "grey_loss"]
     firing = {}
-    for x in open(a.alerts):
+    for x in Path(a.alerts).read_text().splitlines():
         if x.strip():
             al = json.loads(x)
             if al["status"] == "firing" and al["entity_kind"] == "link" and al["kpi"] == "probe_loss":
