@@ -172,6 +172,12 @@ class _KpiState:
     """The family's effective number of tests, learned from its windows (``calibrate_level``)."""
 
 
+def _p_text(p: float) -> str:
+    """``"p=…"`` for an alert's explanation, two significant digits; ``"p<1e-300"`` where the p-value underflowed to 0
+    (a link that drops every packet), which ``"p=0"`` would overstate."""
+    return "p<1e-300" if p < 1e-300 else f"p={p:.2g}"
+
+
 def _pooled_suspects(link_ids: Sequence[str], i: int, alike: list[str], p_link: np.ndarray,
                      log_p_link: np.ndarray, n: int = 5) -> list[dict[str, Any]]:
     """Suspects of a pooled probe-loss alert on link ``i``: the link and the links the same probes cross
@@ -672,8 +678,9 @@ class TwinDetector:
             for i in np.flatnonzero(change.fired).tolist():
                 lid = m.link_ids[i]
                 why = (f"traffic on link {lid} {o[i]:.4g} bit/s, the model routes {x[i]:.4g} bit/s there "
-                       f"(p={p[i]:.2g}): routing differs from the model (IGP metric or policy change?)"
-                       if kpi == "tx_bps" else f"{kpi} on link {lid} {o[i]:.4g} vs expected {x[i]:.4g} (p={p[i]:.2g})")
+                       f"({_p_text(p[i])}): routing differs from the model (IGP metric or policy change?)"
+                       if kpi == "tx_bps"
+                       else f"{kpi} on link {lid} {o[i]:.4g} vs expected {x[i]:.4g} ({_p_text(p[i])})")
                 fired.append(Alert.open(network=net, entity_kind="link", entity_id=lid, kpi=kpi,
                                         start=start, kind=kind, observed=float(o[i]), expected=float(x[i]),
                                         bounds=(float(lo[i]), float(hi[i])), p_value=float(p[i]),
@@ -918,7 +925,7 @@ class TwinDetector:
             base = self._probe_scan.baseline()
             for i in np.flatnonzero(change.fired).tolist():
                 why = (f"probe {pid[i]} lost {lost[i]:.0f} of {sent[i]:.0f} packets this window, more over the last "
-                       f"windows than its expected {100 * max(base[i], q_twin[i]):.2g} % explains (p={p[i]:.2g})"
+                       f"windows than its expected {100 * max(base[i], q_twin[i]):.2g} % explains ({_p_text(p[i])})"
                        + (f"; suspect link {suspects[0]['link']}" if suspects else ""))
                 fired.append(Alert.open(network=net, entity_kind="path", entity_id=pid[i], kpi="probe_loss",
                                         start=snapshot.start, kind="degradation",
@@ -934,7 +941,7 @@ class TwinDetector:
                 alike = [m.link_ids[j] for j in np.flatnonzero(pl.same_set == pl.same_set[i]).tolist() if j != i]
                 why = (f"the {pl.probes[i]} probes crossing link {lid} lost {lost_l[i]:.0f} of {sent_l[i]:.0f} "
                        f"packets this window, more over the last windows than their expected "
-                       f"{100 * exp_l[i] / sent_l[i]:.2g} % explains (p={p_link[i]:.2g})"
+                       f"{100 * exp_l[i] / sent_l[i]:.2g} % explains ({_p_text(p_link[i])})"
                        + (f"; the same probes cross {', '.join(alike[:3])}" if alike else ""))
                 fired.append(Alert.open(network=net, entity_kind="link", entity_id=lid, kpi="probe_loss",
                                         start=snapshot.start, kind="degradation",
@@ -995,7 +1002,7 @@ class TwinDetector:
                 network=net, entity_kind="node", entity_id=names[i], kpi="ingress_bps", start=snapshot.start,
                 kind="traffic_anomaly", observed=float(dest[i]), p_value=float(p[i]), suspects=sus,
                 explanation=f"traffic towards {names[i]} {dest[i] / 1e9:.3g} Gb/s, unusual against its recent "
-                            f"windows (p={p[i]:.2g}): a surge (flash crowd, DDoS?)"
+                            f"windows ({_p_text(p[i])}): a surge (flash crowd, DDoS?)"
                             + (f"; busiest ingress link {sus[0]['link']}" if sus else "")))
         resolved += [(net, "node", names[i], "ingress_bps") for i in np.flatnonzero(change.resolved).tolist()]
         # 2. flow records against counters: a router's flow row vs its counter-estimated row
@@ -1015,7 +1022,7 @@ class TwinDetector:
                 kind="traffic_anomaly", observed=float(origin[i]), expected=float(ref[i]), p_value=float(p[i]),
                 suspects=sus,
                 explanation=f"{names[i]}'s flow records account for {origin[i] / 1e9:.3g} Gb/s, its link counters "
-                            f"for {ref[i] / 1e9:.3g} Gb/s (p={p[i]:.2g}): traffic the flow export does not see"))
+                            f"for {ref[i] / 1e9:.3g} Gb/s ({_p_text(p[i])}): traffic the flow export does not see"))
         resolved += [(net, "node", names[i], "flow_export_bps") for i in np.flatnonzero(change.resolved).tolist()]
         return fired, resolved
 
@@ -1061,7 +1068,7 @@ class TwinDetector:
                             expected=float(routed[i]), p_value=float(p[i]),
                             suspects=[{"link": m.link_ids[i], "score": 1.0}],
                             explanation=f"link {m.link_ids[i]} carries {tx_bps[i] / 1e9:.3g} Gb/s, {when} routed on "
-                                        f"the model put {routed[i] / 1e9:.3g} Gb/s there (p={p[i]:.2g}): "
+                                        f"the model put {routed[i] / 1e9:.3g} Gb/s there ({_p_text(p[i])}): "
                                         f"routing differs from the model (IGP metric or policy change?)")
                  for i in np.flatnonzero(change.fired).tolist()]
         return fired, [(net, "link", m.link_ids[i], "routed_bps") for i in np.flatnonzero(change.resolved).tolist()]

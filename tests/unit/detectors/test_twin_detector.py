@@ -258,6 +258,7 @@ def test_a_link_that_drops_every_packet_is_named_alone_without_a_crash() -> None
     sus = links["b->c"].suspects
     assert sus[0] == {"link": "b->c", "score": 1.0}
     assert [d["link"] for d in sus[1:]] == ["a->b", "c->d"]  # the neighbours, which share some of its probes
+    assert links["b->c"].p_value == 0.0 and "(p<1e-300)" in links["b->c"].explanation  # not "p=0"
     assert all(0.0 < d["score"] < 1.0 for d in sus[1:]), sus  # their logs are finite, and less extreme
 
 
