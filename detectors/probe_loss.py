@@ -330,11 +330,13 @@ def per_link(rows: np.ndarray, pl: ProbeLinks, keep: np.ndarray | None = None) -
     >>> pl = probe_links(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1]), np.array([True, True]), 3)
     >>> per_link(np.array([[2.0, 3.0]]), pl).tolist()
     [[2.0, 5.0, 3.0]]
+    >>> per_link(np.array([[2.0, 3.0]]), probe_links(np.array([0]), np.array([0]), np.array([False, False]), 3)).dtype
+    dtype('float64')
     """
     links, probes = (pl.hop_link, pl.hop_probe) if keep is None else (pl.hop_link[keep], pl.hop_probe[keep])
     n_links = pl.probes.size
-    return np.stack([np.bincount(links, weights=r[probes], minlength=n_links)
-                     for r in np.asarray(rows, dtype=np.float64)])
+    return np.stack([np.bincount(links, weights=r[probes], minlength=n_links)  # int64 when no probe reported:
+                     for r in np.asarray(rows, dtype=np.float64)]).astype(np.float64, copy=False)  # cast back
 
 
 def pooled_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, pl: ProbeLinks,

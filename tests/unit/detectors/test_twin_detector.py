@@ -262,6 +262,32 @@ def test_a_link_that_drops_every_packet_is_named_alone_without_a_crash() -> None
     assert all(0.0 < d["score"] < 1.0 for d in sus[1:]), sus  # their logs are finite, and less extreme
 
 
+def test_a_window_without_probe_results_while_a_link_loss_alert_is_open_does_not_crash() -> None:
+    # the probe collector goes silent while b->c's pooled alert is open: no probe crosses any link that window, the
+    # per-link sums are empty (NumPy's weighted bincount of nothing is int64) and the stop test divided into them
+    # (found by mutating a replay's messages: the pipeline's window guard counted it as a failed window)
+    from twinwatch.detectors.twin_detector import TwinDetector
+    from twinwatch.twin.snapshot import build_snapshot
+
+    model = _line_model()
+    rng = np.random.default_rng(4)
+    det = TwinDetector(model, alpha=0.01)
+    for w in range(70):
+        det.detect(_line_window(model, w, rng, 0.05 if w >= 50 else 0.0), None)
+    assert any(a.kpi == "probe_loss" and a.entity_kind == "link" for a in det.book.open_alerts)
+    t0 = 1.7e9 + 10.0 * 70
+    ids, kpis, vals = [], [], []
+    for lid in model.link_ids:
+        for kpi, v in (("tx_bps", 1e9), ("rx_bps", 1e9), ("tx_pps", 1e9 / 8000), ("rx_pps", 1e9 / 8000)):
+            ids.append(lid), kpis.append(kpi), vals.append(v)
+    silent = build_snapshot(model, t0, t0 + 10.0, {"entity_kind": ["link"] * len(ids), "entity_id": ids,
+                                                   "kpi": kpis, "value": vals})
+    det.detect(silent, None)  # raised numpy's UFuncTypeError before
+    for w in range(71, 75):
+        det.detect(_line_window(model, w, rng, 0.05), None)
+    assert any(a.kpi == "probe_loss" and a.entity_kind == "link" for a in det.book.open_alerts)
+
+
 def test_a_restart_keeps_the_pooled_tests_memory_and_the_detector_continues_exactly() -> None:
     # 1 % silent loss on b->c for windows 60-79; the service restarts at window 82, while the loss the link alert
     # named still sits in the scan's sums: the restored detector holds the same probes as explained and raises
