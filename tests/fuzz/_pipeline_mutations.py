@@ -1,0 +1,105 @@
+"""Well-formed but extreme telemetry messages, for fuzzing the whole pipeline (``tests/fuzz/test_fuzz_pipeline.py``,
+``bench/fuzz_pipeline.py``).
+
+The decoder fuzzers (:mod:`tests.fuzz._decoder_mutations`) break messages so the decoders must refuse them; these
+keep them valid, so they reach the windows, the twin and the detector: gnmic counters at zero or at 2⁶⁴ − 1,
+scaled ×0.5 / ×2 / ×1000, duplicated messages, unknown interfaces and devices; probe results with nothing sent,
+more received than sent, every packet lost, delays of 0 or 10⁶ s, huge jitter, a probe whose two ends are the
+same router; and, optionally, samples shifted far into the past or the future (a device clock gone wrong).
+Driven by a seeded ``random.Random``: a seed replays the same mutations.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["MUTATORS", "mutate"]
+
+
+def _gnmic(d: dict[str, Any], rnd: random.Random, kinds: Counter, timestamps: bool) -> list[dict[str, Any]]:
+    vals = d["values"]
+    keys = list(vals)
+    r = rnd.random()
+    if r < 0.2 and keys:
+        vals[rnd.choice(keys)] = "0"
+        kinds["gnmic counter 0"] += 1
+    elif r < 0.35 and keys:
+        vals[rnd.choice(keys)] = str(2**64 - 1)
+        kinds["gnmic counter 2^64-1"] += 1
+    elif r < 0.5 and timestamps:
+        d["timestamp"] += rnd.choice([-1, 1]) * rnd.choice([10**9, 10**11, 10**13])
+        kinds["gnmic timestamp shifted"] += 1
+    elif r < 0.6:
+        d["tags"]["interface_name"] = "xe-9/9/9"
+        kinds["gnmic unknown interface"] += 1
+    elif r < 0.7:
+        d["tags"]["source"] = "nosuchdevice:57400"
+        kinds["gnmic unknown device"] += 1
+    elif r < 0.85 and keys:
+        k = rnd.choice(keys)
+        if str(vals[k]).isdigit():
+            vals[k] = str(int(int(vals[k]) * rnd.choice([0.5, 2, 1000])))
+        kinds["gnmic counter scaled"] += 1
+    else:
+        kinds["gnmic duplicated"] += 1
+        return [d, d]
+    return [d]
+
+
+def _probe(d: dict[str, Any], rnd: random.Random, kinds: Counter, timestamps: bool) -> list[dict[str, Any]]:
+    r = rnd.random()
+    if r < 0.15:
+        d["sent"], d["received"] = 0, 0
+        kinds["probe nothing sent"] += 1
+    elif r < 0.3:
+        d["received"] = d["sent"] + 5
+        kinds["probe received > sent"] += 1
+    elif r < 0.45:
+        d["delay_s"] = rnd.choice([0.0, 1e-12, 50.0, 1e6])
+        kinds["probe extreme delay"] += 1
+    elif r < 0.6:
+        d["loss_ratio"], d["received"] = 1.0, 0
+        kinds["probe every packet lost"] += 1
+    elif r < 0.7:
+        d["jitter_s2"] = rnd.choice([0.0, 1e6])
+        kinds["probe extreme jitter"] += 1
+    elif r < 0.8 and timestamps:
+        d["ts"] += rnd.choice([-1e4, 1e3, 1e6])
+        kinds["probe timestamp shifted"] += 1
+    elif r < 0.9:
+        d["dst"] = d["src"]
+        kinds["probe to itself"] += 1
+    else:
+        d["src"] = "nosuchdevice"
+        kinds["probe unknown device"] += 1
+    return [d]
+
+
+MUTATORS: dict[str, Callable[[dict[str, Any], random.Random, Counter, bool], list[dict[str, Any]]]] = {
+    "gnmic": _gnmic, "probe": _probe}
+
+
+def mutate(streams: dict[str, list[bytes]], rnd: random.Random, fraction: float, timestamps: bool,
+           kinds: Counter) -> dict[str, list[bytes]]:
+    """A copy of ``streams`` with ``fraction`` of the JSON messages of the mutated formats rewritten."""
+    out = {}
+    for fmt, msgs in streams.items():
+        mut = MUTATORS.get(fmt)
+        if mut is None:
+            out[fmt] = msgs
+            continue
+        new: list[bytes] = []
+        for m in msgs:
+            if rnd.random() >= fraction:
+                new.append(m)
+                continue
+            try:
+                new += [json.dumps(x).encode() for x in mut(json.loads(m), rnd, kinds, timestamps)]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                new.append(m)  # one of the capture's own malformed messages: left as it is
+        out[fmt] = new
+    return out
