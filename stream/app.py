@@ -156,7 +156,8 @@ class Service:
     def _new_pipeline(self) -> Pipeline:
         cfg, d = self.cfg, self.cfg.detection
         return Pipeline(self.models, self.twin, window_s=cfg.window.seconds,
-                        lateness_s=cfg.window.allowed_lateness_s, metrics=self.metrics,
+                        lateness_s=cfg.window.allowed_lateness_s, max_future_skew_s=cfg.window.max_clock_ahead_s,
+                        metrics=self.metrics,
                         detection={"alpha": d.alpha, "method": d.method, "k": d.persistence_k,
                                    "m": d.persistence_m, "r": d.resolve_after, "warmup_windows": d.warmup_windows,
                                    "delay_resolution_s": d.delay_resolution_s,

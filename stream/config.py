@@ -143,10 +143,17 @@ class TopicsConfig:
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """Event-time tumbling windows: ``seconds`` long; rows up to ``allowed_lateness_s`` late still count."""
+    """Event-time tumbling windows: ``seconds`` long; rows up to ``allowed_lateness_s`` late still count.
+
+    ``max_clock_ahead_s``: samples timestamped more than this ahead of the worker's clock are refused (dead
+    letter ``ts_future``; ``None``: no limit). One device whose clock runs ahead moves the watermark of its
+    partition, and every other device's rows on it then arrive late: with an NTP-synced worker, a tighter limit
+    (e.g. 30 s) refuses that device's telemetry instead (it reads as silent) and keeps the others'.
+    """
 
     seconds: float = 10.0
     allowed_lateness_s: float = 5.0
+    max_clock_ahead_s: float | None = 300.0
 
 
 @dataclass(frozen=True)
@@ -429,6 +436,9 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("window.seconds", f"{w.seconds} must be a finite number of seconds > 0")
     if not (math.isfinite(w.allowed_lateness_s) and w.allowed_lateness_s >= 0):
         fail("window.allowed_lateness_s", f"{w.allowed_lateness_s} must be a finite number of seconds >= 0")
+    if w.max_clock_ahead_s is not None and not (math.isfinite(w.max_clock_ahead_s) and w.max_clock_ahead_s > 0):
+        fail("window.max_clock_ahead_s", f"{w.max_clock_ahead_s} must be a finite number of seconds > 0 (or null: "
+                                         "no limit)")
     d = cfg.detection
     if not 0 < d.alpha < 1:
         fail("detection.alpha", f"{d.alpha} must be in (0, 1)")

@@ -408,6 +408,10 @@ class Pipeline:
         Keyword options of :class:`TwinDetector` (``alpha``, ``method``, ``k``, ``m``, ``r``, ``warmup_windows``).
     max_age_s
         Decoder sample-age limit (``None`` for replaying old captures).
+    max_future_skew_s
+        Samples timestamped more than this many seconds ahead of this host's clock are refused (dead letter
+        ``ts_future``; ``None``: no limit). A device whose clock runs ahead would otherwise carry its source's
+        event time, and so the watermark, past every other device's rows, which would all arrive late.
     sources
         Formats that will send messages (:meth:`WindowBuffer.expect`); flow-only formats (``goflow2``)
         hold the watermark with their records' flow end times (:meth:`WindowBuffer.advance`).
@@ -449,6 +453,7 @@ class Pipeline:
                  lateness_s: float = 5.0, metrics: ServiceMetrics | None = None,
                  detector_factory: Callable[[NetworkModel], Detector] | None = None,
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
+                 max_future_skew_s: float | None = 300.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
                  blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted",
                  matrix_classes: str = DEFAULT_MATRIX_CLASSES) -> None:
@@ -461,6 +466,7 @@ class Pipeline:
         self.metrics = metrics
         self.blas_threads = blas_threads
         self.max_age_s = max_age_s
+        self.max_future_skew_s = max_future_skew_s
         self.clock = clock
         opts = dict(detection or {})
         make = detector_factory or (lambda mdl: TwinDetector(mdl, **opts))
@@ -493,7 +499,8 @@ class Pipeline:
         dec = self._decoders.get(fmt)
         if dec is None:
             net = next(iter(self.networks)) if len(self.networks) == 1 else ""
-            dec = get_decoder(fmt, DecoderConfig(network=net, max_age_s=self.max_age_s))
+            dec = get_decoder(fmt, DecoderConfig(network=net, max_age_s=self.max_age_s,
+                                                 max_future_skew_s=self.max_future_skew_s))
             self._decoders[fmt] = dec
         return dec
 

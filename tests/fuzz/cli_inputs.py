@@ -215,6 +215,7 @@ _CFG_EDGES: dict[str, list[Any]] = {
     "bind": ["0.0.0.0:0", "h:65536", "h:\u00b2", "h:-1", ":9464", "[::]:9464", "h:1", "h:65535", "x"],
     "seconds": [0, -1, 1e-300, 1e300, ".nan", ".inf", -0.0, "10s"],
     "allowed_lateness_s": [-1, ".nan", ".inf", 0, 1e300],
+    "max_clock_ahead_s": [0, -1, ".nan", ".inf", None, 1e-300, 30],
     "alpha": [0, 1, 1.0, 1e-300, ".nan", -0.01, 0.999999],
     "persistence_k": [0, 65, 4, 2**63, -1, 1.5], "persistence_m": [0, 65, 1, 64, 2**63],
     "resolve_after": [0, -1, 2**63, 10**30], "warmup_windows": [-1, 2**63, 10**30],
@@ -355,6 +356,8 @@ def _check_config(path: Path, env: dict[str, str] | None = None) -> str:
             t.alerts, t.expected, t.dlq, t.state, *(t.raw_topic(f) for f in t.formats), *t.raw.values())),
         "window.seconds finite > 0": math.isfinite(w.seconds) and w.seconds > 0,
         "window.allowed_lateness_s finite >= 0": math.isfinite(w.allowed_lateness_s) and w.allowed_lateness_s >= 0,
+        "window.max_clock_ahead_s null or finite > 0": w.max_clock_ahead_s is None
+        or (math.isfinite(w.max_clock_ahead_s) and w.max_clock_ahead_s > 0),
         "detection.alpha in (0, 1)": 0 < d.alpha < 1,
         "1 <= persistence_k <= persistence_m <= 64": 1 <= d.persistence_k <= d.persistence_m <= 64,
         "resolve_after, warmup_windows in range": 1 <= d.resolve_after <= 10**6 and 0 <= d.warmup_windows <= 10**6,

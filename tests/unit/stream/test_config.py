@@ -41,6 +41,15 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert cfg.sinks.jsonl == "/tmp/a.jsonl"
 
 
+def test_the_clock_ahead_limit_defaults_to_300_s_and_can_be_tightened_or_lifted(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("window: {seconds: 10}\n")
+    assert load_config(f, env={}).window.max_clock_ahead_s == 300.0
+    assert load_config(f, env={"TWINWATCH_WINDOW__MAX_CLOCK_AHEAD_S": "30"}).window.max_clock_ahead_s == 30.0
+    f.write_text("window: {max_clock_ahead_s: null}\n")
+    assert load_config(f, env={}).window.max_clock_ahead_s is None
+
+
 def test_the_traffic_range_option_is_off_unless_asked_for(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("detection: {alpha: 0.01}\n")
@@ -123,6 +132,9 @@ BAD = [
     ("window: {seconds: 0}", "window.seconds"),
     ("window: {seconds: ten}", "window.seconds"),
     ("window: {allowed_lateness_s: -1}", "window.allowed_lateness_s"),
+    ("window: {max_clock_ahead_s: 0}", "window.max_clock_ahead_s"),
+    ("window: {max_clock_ahead_s: .inf}", "window.max_clock_ahead_s"),
+    ("window: {max_clock_ahead_s: soon}", "window.max_clock_ahead_s"),
     ("detection: {alpha: 1.5}", "detection.alpha"),
     ("detection: {method: fdr}", "detection.method"),
     ("detection: {persistence_k: 4, persistence_m: 3}", "detection.persistence_k"),
