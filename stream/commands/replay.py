@@ -57,6 +57,9 @@ def capture_format(path: Path, default: str | None) -> str:
     return mt.group(1)
 
 
+_FAILED_NOTE = " (skipped after an error: the log names each window, its stage and the traceback)"
+
+
 class ReplayResult:
     """Counts and per-window records of a replay (what the report and the summary need)."""
 
@@ -308,8 +311,8 @@ def write_report(path: Path, result: ReplayResult, models: Sequence[Any], labels
 padding:2px 6px}}</style></head><body>
 <h1>twinwatch replay report</h1>
 <p>windows {len(result.windows)} (event time {span}), messages {sum(result.messages.values())}, dead letters
-{result.dead_letters}, late rows {result.late_rows}, alert changes {len(result.changes)}, replay speed
-{result.speedup:.0f}× real time.</p>
+{result.dead_letters}, late rows {result.late_rows}, failed windows {result.failed_windows}{_FAILED_NOTE if
+result.failed_windows else ""}, alert changes {len(result.changes)}, replay speed {result.speedup:.0f}× real time.</p>
 <p>Black: observed; blue: the twin's expectation with its calibrated bounds (band); red bar: alert firing;
 orange: labelled fault.</p>
 {''.join(sections) or '<p>No alerts.</p>'}

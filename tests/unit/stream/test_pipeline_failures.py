@@ -204,3 +204,17 @@ def test_replay_summary_reports_failed_windows_with_status_3(capsys: pytest.Capt
     with pytest.raises(SystemExit) as exc:
         _summary(res)
     assert exc.value.code == 0
+
+
+def test_replay_report_counts_failed_windows(tmp_path: Path) -> None:
+    from twinwatch.stream.commands.replay import ReplayResult, write_report
+
+    res = ReplayResult()
+    res.messages = {"gnmic": 10}
+    res.failed_windows = 2
+    write_report(tmp_path / "r.html", res, [], [])
+    html = (tmp_path / "r.html").read_text()
+    assert "failed windows 2 (skipped after an error" in html
+    res.failed_windows = 0
+    write_report(tmp_path / "r.html", res, [], [])
+    assert "failed windows 0," in (tmp_path / "r.html").read_text()
