@@ -5,9 +5,12 @@
 messages rewritten into **well-formed but extreme** ones a real network sends: counters at zero or
 at 2⁶⁴ − 1, scaled ×0.5 / ×2 / ×1000, duplicated messages, unknown interfaces and devices, probe
 results with nothing sent, more received than sent, every packet lost, delays of 0 or 10⁶ s,
-huge jitter, a probe whose two ends are the same router; and, unless ``--no-timestamps``, samples
-shifted far into the past or future (a device clock gone wrong). Malformed bytes are the decoder
-fuzzer's job; these all pass the decoders, so they reach the windows, the twin and the detector.
+huge jitter, a probe whose two ends are the same router, goflow2 flow records (the traffic matrix's
+input) with extreme bytes, packets or sampling rates, unknown addresses, no duration; and, unless
+``--no-timestamps``, samples shifted far into the past or future (a device clock gone wrong).
+Malformed bytes are the decoder fuzzer's job; these all pass the decoders, so they reach the
+windows, the traffic matrix, the twin and the detector. ``--formats`` picks the captures (the
+session-41 runs without flows: ``--formats gnmic,probe,influx``).
 
 Reported: the mutations by kind, dead letters, windows closed, late rows, alert changes, the
 windows that **failed** (a stage raised: the pipeline skips the window and counts it, see
@@ -40,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 from tests.fuzz._pipeline_mutations import mutate  # noqa: E402
 
-FORMATS = ("gnmic", "probe", "influx")  # goflow2 records only feed the matrix; their fuzzing is the decoder's
+FORMATS = ("gnmic", "probe", "influx", "goflow2")
 
 
 def main() -> None:
@@ -50,6 +53,7 @@ def main() -> None:
     ap.add_argument("--fraction", type=float, default=0.01, help="share of messages mutated")
     ap.add_argument("--no-timestamps", action="store_true", help="leave the timestamps as they are")
     ap.add_argument("--twin", default="qt", help="the twin (a `twinwatch.twin.models` name)")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="the captures to replay (comma-separated)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
 
@@ -61,7 +65,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.CRITICAL)  # the failures are collected below, not printed
     streams = {f: [x for x in (a.run / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
-               for f in FORMATS if (a.run / "topics" / f"twinwatch.raw.{f}.jsonl").exists()}
+               for f in a.formats.split(",") if (a.run / "topics" / f"twinwatch.raw.{f}.jsonl").exists()}
     kinds: Counter = Counter()
     streams = mutate(streams, random.Random(a.seed), a.fraction, not a.no_timestamps, kinds)
     pipe = Pipeline([load_network(str(a.run / "network.yaml"))], get_model(a.twin), window_s=10.0, lateness_s=5.0,

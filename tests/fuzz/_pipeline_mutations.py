@@ -5,7 +5,9 @@ The decoder fuzzers (:mod:`tests.fuzz._decoder_mutations`) break messages so the
 keep them valid, so they reach the windows, the twin and the detector: gnmic counters at zero or at 2⁶⁴ − 1,
 scaled ×0.5 / ×2 / ×1000, duplicated messages, unknown interfaces and devices; probe results with nothing sent,
 more received than sent, every packet lost, delays of 0 or 10⁶ s, huge jitter, a probe whose two ends are the
-same router; and, optionally, samples shifted far into the past or the future (a device clock gone wrong).
+same router; goflow2 flow records (the traffic matrix's input) with 0 or 2⁶³ − 1 bytes or packets, a sampling
+rate of 0, 1 or 2³² − 1, unknown addresses or sampler, a flow to itself, no duration, duplicates; and, optionally,
+samples shifted far into the past or the future (a device clock gone wrong).
 Driven by a seeded ``random.Random``: a seed replays the same mutations.
 """
 
@@ -79,8 +81,42 @@ def _probe(d: dict[str, Any], rnd: random.Random, kinds: Counter, timestamps: bo
     return [d]
 
 
+def _goflow2(d: dict[str, Any], rnd: random.Random, kinds: Counter, timestamps: bool) -> list[dict[str, Any]]:
+    r = rnd.random()
+    if r < 0.15:
+        d["bytes"] = rnd.choice([0, 2**63 - 1, 10**15])
+        kinds["flow extreme bytes"] += 1
+    elif r < 0.3:
+        d["sampling_rate"] = rnd.choice([0, 1, 2**32 - 1])
+        kinds["flow extreme sampling rate"] += 1
+    elif r < 0.45:
+        d["packets"] = rnd.choice([0, 2**63 - 1])
+        kinds["flow extreme packets"] += 1
+    elif r < 0.55:
+        d["src_addr"], d["dst_addr"] = "203.0.113.9", "198.51.100.7"
+        kinds["flow unknown addresses"] += 1
+    elif r < 0.65:
+        d["dst_addr"] = d["src_addr"]
+        kinds["flow to itself"] += 1
+    elif r < 0.75:
+        d["sampler_address"] = "192.0.2.99"
+        kinds["flow unknown sampler"] += 1
+    elif r < 0.85 and timestamps:
+        shift = rnd.choice([-1, 1]) * rnd.choice([10**9, 10**11, 10**13])
+        d["time_flow_end_ns"] += shift
+        d["time_received_ns"] += shift
+        kinds["flow end shifted"] += 1
+    elif r < 0.92:
+        d["time_flow_start_ns"] = d["time_flow_end_ns"]
+        kinds["flow of no duration"] += 1
+    else:
+        kinds["flow duplicated"] += 1
+        return [d, d]
+    return [d]
+
+
 MUTATORS: dict[str, Callable[[dict[str, Any], random.Random, Counter, bool], list[dict[str, Any]]]] = {
-    "gnmic": _gnmic, "probe": _probe}
+    "gnmic": _gnmic, "probe": _probe, "goflow2": _goflow2}
 
 
 def mutate(streams: dict[str, list[bytes]], rnd: random.Random, fraction: float, timestamps: bool,
