@@ -57,6 +57,10 @@ Metrics
       cable-level faults (:data:`CABLE_FAULTS`: capacity degradation and link
       down act on both directions); a node fault counts every link adjacent
       to the node (ids ``"a->b"``).
+    * Wrong-link pages: over the same faults, the matching network-fault
+      alerts whose entity is a link outside the truth set (an operator is
+      paged about a link the fault does not touch); top-1 reads only the
+      earliest alert, so it cannot show them.
     * False alarms: unmatched network-fault alerts (each alert, i.e. each
       (entity, KPI) episode, counts) per entity-hour of fault-free time (the
       run minus the union of ``[start, end + grace]`` of the network faults),
@@ -359,10 +363,13 @@ class KindScore:
     """Delay of each detected fault, windows (what the median and p95 are taken over)."""
     hits_top1: list[bool] = field(default_factory=list)
     hits_top3: list[bool] = field(default_factory=list)
+    wrong_link_pages: int = 0
+    """Network-fault alerts (they page) on a link the fault does not touch (outside its truth links), matched to
+    one of the ``localisable`` detected faults: the extra pages an operator gets, which top-1 does not show."""
 
     @classmethod
     def build(cls, kind: str, detected: Sequence[bool], delays: Sequence[float], hits1: Sequence[bool],
-              hits3: Sequence[bool], false_positives: int) -> KindScore:
+              hits3: Sequence[bool], false_positives: int, wrong_link_pages: int = 0) -> KindScore:
         """Derive the rates from the raw per-event outcomes."""
         d = np.asarray(delays, dtype=np.float64)
         tp = int(sum(detected))
@@ -372,7 +379,8 @@ class KindScore:
                    delay_p95_windows=float(np.percentile(d, 95)) if d.size else math.nan,
                    localisable=len(hits1), top1=float(np.mean(hits1)) if len(hits1) else math.nan,
                    top3=float(np.mean(hits3)) if len(hits3) else math.nan, delays_windows=[float(x) for x in d],
-                   hits_top1=[bool(x) for x in hits1], hits_top3=[bool(x) for x in hits3])
+                   hits_top1=[bool(x) for x in hits1], hits_top3=[bool(x) for x in hits3],
+                   wrong_link_pages=int(wrong_link_pages))
 
 
 @dataclass
@@ -601,7 +609,7 @@ def score(
         if keep is not None and str(labels[j].get("id")) not in keep:
             continue
         k = l_kind[j]
-        rec = per.setdefault(k, {"det": [], "delay": [], "hit1": [], "hit3": []})
+        rec = per.setdefault(k, {"det": [], "delay": [], "hit1": [], "hit3": [], "wrong": []})
         hits = np.flatnonzero(match[:, j])
         rec["det"].append(bool(hits.size))
         if not hits.size:
@@ -614,11 +622,13 @@ def score(
         ranked = _ranking([spans[i] for i in hits.tolist()])
         rec["hit1"].append(bool(set(ranked[:1]) & truth))
         rec["hit3"].append(bool(set(ranked[:3]) & truth))
+        rec["wrong"].append(sum(1 for i in hits.tolist() if a_nf[i] and spans[i].entity_kind == "link"
+                                and spans[i].entity_id not in truth))
 
     def kind_score(kind: str, recs: list[dict[str, list[Any]]], detect_kinds: frozenset[str]) -> KindScore:
         return KindScore.build(kind, [x for r in recs for x in r["det"]], [x for r in recs for x in r["delay"]],
                                [x for r in recs for x in r["hit1"]], [x for r in recs for x in r["hit3"]],
-                               sum(1 for ks in inc_kinds if ks & detect_kinds))
+                               sum(1 for ks in inc_kinds if ks & detect_kinds), sum(sum(r["wrong"]) for r in recs))
 
     per_kind = {k: kind_score(k, [per[k]], DETECTS[k]) for k in NETWORK_FAULT_KINDS if k in per}
     all_detect = frozenset().union(*(DETECTS[k] for k in NETWORK_FAULT_KINDS))
@@ -677,7 +687,7 @@ def combine_reports(reports: Sequence[ScoreReport]) -> ScoreReport:
         return KindScore.build(kind, [i < it.detected for it in items for i in range(it.events)],
                                [x for it in items for x in it.delays_windows],
                                [x for it in items for x in it.hits_top1], [x for it in items for x in it.hits_top3],
-                               sum(it.false_positives for it in items))
+                               sum(it.false_positives for it in items), sum(it.wrong_link_pages for it in items))
 
     per_kind = {k: pooled(k, [r.per_kind[k] for r in reports if k in r.per_kind]) for k in kinds}
     # the overall FP count is per run (incidents of the run), not per kind

@@ -104,9 +104,10 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
     model for the entity count and its manifest for the run span). Prints,
     per fault kind: events, detected, false-positive incidents, precision,
     recall, F1, median and 95th-percentile detection delay (windows), top-1
-    and top-3 localisation accuracy; then false alarms per entity-hour of
-    fault-free time against --alpha, and benign events that drew a
-    network-fault alert. With --truth, the same on the faults the telemetry
+    and top-3 localisation accuracy, wrong-link pages (network-fault alerts
+    matched to a fault on a link it does not touch); then false alarms per
+    entity-hour of fault-free time against --alpha, and benign events that
+    drew a network-fault alert. With --truth, the same on the faults the telemetry
     measures (--checkpoint: the twin whose intervals judge them; default the
     shipped one).
     """
@@ -193,12 +194,13 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
 def _table(rep: ScoreReport) -> list[str]:
     """The per-kind rows of a :class:`~twinwatch.detectors.scoring.ScoreReport`, with their header."""
     head = f"{'kind':<22}{'events':>7}{'det':>5}{'FP':>5}{'prec':>7}{'recall':>7}{'F1':>7}{'delay':>7}{'p95':>7}" \
-           f"{'top1':>7}{'top3':>7}"
+           f"{'top1':>7}{'top3':>7}{'wrong':>7}"
     lines = [head]
     for k in [*rep.per_kind.values(), rep.overall]:
         lines.append(f"{k.kind:<22}{k.events:>7}{k.detected:>5}{k.false_positives:>5}{_fmt(k.precision):>7}"
                      f"{_fmt(k.recall):>7}{_fmt(k.f1):>7}{_fmt(k.delay_median_windows, '.1f'):>7}"
-                     f"{_fmt(k.delay_p95_windows, '.1f'):>7}{_fmt(k.top1, '.2f'):>7}{_fmt(k.top3, '.2f'):>7}")
+                     f"{_fmt(k.delay_p95_windows, '.1f'):>7}{_fmt(k.top1, '.2f'):>7}{_fmt(k.top3, '.2f'):>7}"
+                     f"{k.wrong_link_pages:>7}")
     return lines
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from twinwatch.detectors.scoring import (
     ScoringError,
     collapse_alerts,
+    combine_reports,
     entities_of_network,
     load_alert_lines,
     score,
@@ -152,6 +153,28 @@ def test_localisation_top1_top3_with_cable_and_node_rules() -> None:
     assert (r.per_kind["queue_change"].top1, r.per_kind["queue_change"].top3) == (1.0, 1.0)
     assert r.overall.localisable == 4
     assert r.overall.top1 == pytest.approx(0.5) and r.overall.top3 == pytest.approx(1.0)
+
+
+def test_wrong_link_pages_count_paging_link_alerts_matched_to_a_fault_on_links_it_does_not_touch() -> None:
+    labels = [label("grey_loss", 100, 160, ["a->b"]),                   # one direction only
+              label("capacity_degradation", 1000, 1060, ["c->d"]),      # cable fault: d->c is its own link too
+              label("traffic_surge", 2000, 2060, ["n"], "node")]        # node fault: its adjacent links
+    alerts = [*alert("g1", 110, 170, entity="a->b"),                     # the right link
+              *alert("g2", 110, 170, entity="b->c"),                     # a neighbour paged too: wrong
+              *alert("g3", 120, 170, entity="b->a"),                     # the other direction of a grey loss: wrong
+              *alert("g4", 120, 170, entity="1->2", entity_kind="path"),  # a path alert: not a link page
+              *alert("g5", 120, 170, entity="x->y", kind="link_state"),  # informational: never pages
+              *alert("c1", 1010, 1070, entity="d->c"),                   # the cable's reverse direction: right
+              *alert("s1", 2010, 2070, entity="m->n", kind="traffic_anomaly"),  # informational
+              *alert("s2", 2010, 2070, entity="n->o"),                   # adjacent to n: right
+              *alert("s3", 2010, 2070, entity="p->q")]                   # elsewhere: wrong
+    r = score(labels, alerts, window_s=W, run_start=0, run_end=4000)
+    assert r.per_kind["grey_loss"].wrong_link_pages == 2
+    assert r.per_kind["capacity_degradation"].wrong_link_pages == 0
+    assert r.per_kind["traffic_surge"].wrong_link_pages == 1
+    assert r.overall.wrong_link_pages == 3
+    assert combine_reports([r, r]).overall.wrong_link_pages == 6
+    assert r.to_dict()["per_kind"]["grey_loss"]["wrong_link_pages"] == 2
 
 
 def test_undetected_faults_are_not_localisable_and_nan_survives_json() -> None:
