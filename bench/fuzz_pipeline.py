@@ -6,11 +6,13 @@ messages rewritten into **well-formed but extreme** ones a real network sends: c
 at 2⁶⁴ − 1, scaled ×0.5 / ×2 / ×1000, duplicated messages, unknown interfaces and devices, probe
 results with nothing sent, more received than sent, every packet lost, delays of 0 or 10⁶ s,
 huge jitter, a probe whose two ends are the same router, goflow2 flow records (the traffic matrix's
-input) with extreme bytes, packets or sampling rates, unknown addresses, no duration; and, unless
+input) with extreme bytes, packets or sampling rates, unknown addresses, no duration, Telegraf SNMP
+lines (influx) with counters at 2³² − 1 or 2⁶³ − 1, interfaces reported down; and, unless
 ``--no-timestamps``, samples shifted far into the past or future (a device clock gone wrong).
 Malformed bytes are the decoder fuzzer's job; these all pass the decoders, so they reach the
-windows, the traffic matrix, the twin and the detector. ``--formats`` picks the captures (the
-session-41 runs without flows: ``--formats gnmic,probe,influx``).
+windows, the traffic matrix, the twin and the detector. ``--formats`` picks the captures replayed,
+``--mutate`` the formats mutated (BENCHMARKS' rows before the influx mutations: ``--mutate
+gnmic,probe,goflow2``, and ``--formats gnmic,probe,influx`` for those without flows).
 
 Reported: the mutations by kind, dead letters, windows closed, late rows, alert changes, the
 windows that **failed** (a stage raised: the pipeline skips the window and counts it, see
@@ -54,6 +56,8 @@ def main() -> None:
     ap.add_argument("--no-timestamps", action="store_true", help="leave the timestamps as they are")
     ap.add_argument("--twin", default="qt", help="the twin (a `twinwatch.twin.models` name)")
     ap.add_argument("--formats", default=",".join(FORMATS), help="the captures to replay (comma-separated)")
+    ap.add_argument("--mutate", default="gnmic,probe,goflow2,influx",
+                    help="the formats whose messages are mutated (comma-separated)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
 
@@ -67,7 +71,7 @@ def main() -> None:
     streams = {f: [x for x in (a.run / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
                for f in a.formats.split(",") if (a.run / "topics" / f"twinwatch.raw.{f}.jsonl").exists()}
     kinds: Counter = Counter()
-    streams = mutate(streams, random.Random(a.seed), a.fraction, not a.no_timestamps, kinds)
+    streams = mutate(streams, random.Random(a.seed), a.fraction, not a.no_timestamps, kinds, a.mutate.split(","))
     pipe = Pipeline([load_network(str(a.run / "network.yaml"))], get_model(a.twin), window_s=10.0, lateness_s=5.0,
                     max_age_s=None, sources=streams, idle_s=float("inf"))
     counts: Counter = Counter()
@@ -85,6 +89,7 @@ def main() -> None:
     except Exception:
         escaped = traceback.format_exc()
     report = {"run": str(a.run), "seed": a.seed, "fraction": a.fraction, "timestamps": not a.no_timestamps,
+              "mutated_formats": a.mutate.split(","),
               "twin": a.twin, "messages": {f: len(v) for f, v in streams.items()}, "mutations": dict(kinds),
               **dict(counts), "late rows": int(sum(pipe.late_rows.values())), "failed windows": len(failures),
               "failures": failures[:20], "escaped": escaped, "cpu_s": round(time.process_time() - t0, 1),

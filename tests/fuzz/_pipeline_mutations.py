@@ -6,8 +6,10 @@ keep them valid, so they reach the windows, the twin and the detector: gnmic cou
 scaled ×0.5 / ×2 / ×1000, duplicated messages, unknown interfaces and devices; probe results with nothing sent,
 more received than sent, every packet lost, delays of 0 or 10⁶ s, huge jitter, a probe whose two ends are the
 same router; goflow2 flow records (the traffic matrix's input) with 0 or 2⁶³ − 1 bytes or packets, a sampling
-rate of 0, 1 or 2³² − 1, unknown addresses or sampler, a flow to itself, no duration, duplicates; and, optionally,
-samples shifted far into the past or the future (a device clock gone wrong).
+rate of 0, 1 or 2³² − 1, unknown addresses or sampler, a flow to itself, no duration, duplicates; Telegraf SNMP
+line protocol (influx) with counters at 0, 2³² − 1 or 2⁶³ − 1 or scaled, an interface reported down, unknown
+devices or interfaces, duplicates; and, optionally, samples shifted far into the past or the future (a device
+clock gone wrong).
 Driven by a seeded ``random.Random``: a seed replays the same mutations.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 __all__ = ["MUTATORS", "mutate"]
@@ -115,16 +117,70 @@ def _goflow2(d: dict[str, Any], rnd: random.Random, kinds: Counter, timestamps: 
     return [d]
 
 
-MUTATORS: dict[str, Callable[[dict[str, Any], random.Random, Counter, bool], list[dict[str, Any]]]] = {
-    "gnmic": _gnmic, "probe": _probe, "goflow2": _goflow2}
+def _influx(line: str, rnd: random.Random, kinds: Counter, timestamps: bool) -> list[str]:
+    """Telegraf's SNMP line protocol: ``interface,agent_host=R,ifName=I field=1i,... <epoch ns>``."""
+    head, fields, ts = line.rsplit(" ", 2)
+    pairs = [f.split("=", 1) for f in fields.split(",")]
+    ints = [i for i, (_, v) in enumerate(pairs) if v.endswith("i") and v[:-1].isdigit()]
+    r = rnd.random()
+    if r < 0.2 and ints:
+        pairs[rnd.choice(ints)][1] = "0i"
+        kinds["influx counter 0"] += 1
+    elif r < 0.35 and ints:
+        pairs[rnd.choice(ints)][1] = rnd.choice(["4294967295i", "9223372036854775807i"])
+        kinds["influx counter 2^32-1 / 2^63-1"] += 1
+    elif r < 0.5 and ints:
+        i = rnd.choice(ints)
+        pairs[i][1] = f"{int(int(pairs[i][1][:-1]) * rnd.choice([0.5, 2, 1000]))}i"
+        kinds["influx counter scaled"] += 1
+    elif r < 0.6:
+        status = [i for i, (k, _) in enumerate(pairs) if k == "ifOperStatus"]
+        if status:
+            pairs[status[0]][1] = "2i"
+        kinds["influx interface down"] += 1
+    elif r < 0.7 and timestamps:
+        ts = str(int(ts) + rnd.choice([-1, 1]) * rnd.choice([10**9, 10**11, 10**13]))
+        kinds["influx timestamp shifted"] += 1
+    elif r < 0.8:
+        head = head.replace("agent_host=", "agent_host=nosuchdevice", 1)
+        kinds["influx unknown device"] += 1
+    elif r < 0.9:
+        head = head.replace("ifName=", "ifName=9", 1)
+        kinds["influx unknown interface"] += 1
+    else:
+        kinds["influx duplicated"] += 1
+        return [line, line]
+    return [f"{head} {','.join(f'{k}={v}' for k, v in pairs)} {ts}"]
+
+
+def _json(mut: Callable[[dict[str, Any], random.Random, Counter, bool], list[dict[str, Any]]]) -> Callable[
+        [bytes, random.Random, Counter, bool], list[bytes]]:
+    """A mutator of decoded JSON messages as one of raw messages."""
+    return lambda m, rnd, kinds, ts: [json.dumps(x).encode() for x in mut(json.loads(m), rnd, kinds, ts)]
+
+
+def _text(mut: Callable[[str, random.Random, Counter, bool], list[str]]) -> Callable[
+        [bytes, random.Random, Counter, bool], list[bytes]]:
+    """A mutator of text lines as one of raw messages."""
+    return lambda m, rnd, kinds, ts: [x.encode() for x in mut(m.decode(), rnd, kinds, ts)]
+
+
+MUTATORS: dict[str, Callable[[bytes, random.Random, Counter, bool], list[bytes]]] = {
+    "gnmic": _json(_gnmic), "probe": _json(_probe), "goflow2": _json(_goflow2), "influx": _text(_influx)}
+"""Per collector format: raw message → the messages that replace it."""
 
 
 def mutate(streams: dict[str, list[bytes]], rnd: random.Random, fraction: float, timestamps: bool,
-           kinds: Counter) -> dict[str, list[bytes]]:
-    """A copy of ``streams`` with ``fraction`` of the JSON messages of the mutated formats rewritten."""
+           kinds: Counter, formats: Collection[str] | None = None) -> dict[str, list[bytes]]:
+    """A copy of ``streams`` with ``fraction`` of the messages of the mutated ``formats`` (default: every one
+    :data:`MUTATORS` has) rewritten.
+
+    The formats are visited in the order of ``streams``; influx last of all, so that adding its mutations kept the
+    gnmic, probe and flow mutations a seed drew before (the runs recorded in ``bench/notes/fuzz_pipeline/``)."""
     out = {}
-    for fmt, msgs in streams.items():
-        mut = MUTATORS.get(fmt)
+    for fmt in sorted(streams, key=lambda f: f == "influx"):
+        msgs = streams[fmt]
+        mut = MUTATORS.get(fmt) if formats is None or fmt in formats else None
         if mut is None:
             out[fmt] = msgs
             continue
@@ -134,8 +190,8 @@ def mutate(streams: dict[str, list[bytes]], rnd: random.Random, fraction: float,
                 new.append(m)
                 continue
             try:
-                new += [json.dumps(x).encode() for x in mut(json.loads(m), rnd, kinds, timestamps)]
-            except (ValueError, KeyError, TypeError, AttributeError):
+                new += mut(m, rnd, kinds, timestamps)
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError):
                 new.append(m)  # one of the capture's own malformed messages: left as it is
         out[fmt] = new
     return out

@@ -3,8 +3,9 @@
 A short testbed run (Abilene with probes, 2 % silent loss on one link mid-run so a probe-loss alert is open a while) is
 replayed through :class:`~twinwatch.stream.pipeline.Pipeline` with a share of its messages rewritten by
 :mod:`tests.fuzz._pipeline_mutations` (counters at 0 or 2⁶⁴ − 1, duplicates, unknown devices, probes that
-sent nothing or lost everything, extreme delays, flow records with extreme bytes or sampling rates, shifted
-clocks ...). Invariants, per seed:
+sent nothing or lost everything, extreme delays, flow records with extreme bytes or sampling rates, SNMP
+counters at 2³² − 1, shifted clocks ...). Seeds 4 and 5 fail at ``913f8b1`` (the probe-loss stop test raised on
+a window without probe results; fixed since). Invariants, per seed:
 
 * no exception escapes :meth:`Pipeline.process` / :meth:`Pipeline.flush` (the service would stop);
 * no window fails (a stage raising is a bug the window guard only contains);
@@ -46,7 +47,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize(("seed", "timestamps"), [(1, True), (2, True), (3, False)])
+@pytest.mark.parametrize(("seed", "timestamps"), [(4, True), (5, True), (3, False)])
 def test_extreme_messages_never_fail_a_window(run: Path, seed: int, timestamps: bool) -> None:
     from twinwatch.twin.models import get_model
     from twinwatch.twin.netmodel import load_network
@@ -55,7 +56,7 @@ def test_extreme_messages_never_fail_a_window(run: Path, seed: int, timestamps: 
                for f in FORMATS}
     kinds: Counter = Counter()
     streams = mutate(streams, random.Random(seed), 0.05, timestamps, kinds)
-    assert sum(kinds.values()) > 50 and len(kinds) >= 18
+    assert sum(kinds.values()) > 50 and len(kinds) >= 20  # of 32 kinds (28 without the clock shifts)
     metrics = ServiceMetrics(CollectorRegistry())
     pipe = Pipeline([load_network(str(run / "network.yaml"))], get_model("qt"), window_s=10.0, lateness_s=5.0,
                     metrics=metrics, max_age_s=None, sources=streams, idle_s=float("inf"))
