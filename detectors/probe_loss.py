@@ -45,7 +45,7 @@ True
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -53,7 +53,7 @@ from scipy.special import betainc, gammainc, gammaln
 
 __all__ = ["DEFAULT_FLOOR", "DEFAULT_SCALES", "ProbeLinks", "ProbeLossScan", "detectable_loss", "discovery_chance",
            "explain_away", "one_discovery_count", "per_link", "poisson_log_sf", "poisson_sf", "pooled_p_values",
-           "probe_links", "rate_for_loss", "scan_log_p", "stopped_p_values"]
+           "probe_links", "rate_for_loss", "scan_log_p", "scan_p_values", "stopped_p_values"]
 
 DEFAULT_SCALES = (1, 3, 6, 18)
 """Window counts the scan sums by default (abrupt loss to the low-rate loss of three minutes of 10 s windows)."""
@@ -94,10 +94,35 @@ def poisson_log_sf(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return np.where(p >= _LOG_SF_FLOOR, np.log(np.maximum(p, _LOG_SF_FLOOR)), tail)
 
 
+def _filled(expected_sums: np.ndarray) -> int:
+    """How many leading rows (scales) of ``(S, K)`` sums are filled: the first with a NaN ends them."""
+    return next((s for s, ce in enumerate(expected_sums) if not np.isfinite(ce).all()), len(expected_sums))
+
+
+def _scan(lost_sums: np.ndarray, expected_sums: np.ndarray, n_filled: int,
+          tail: Callable[[np.ndarray, np.ndarray], np.ndarray], none: float) -> np.ndarray:
+    """``(K,)`` per column of the ``(S, K)`` sums, the smallest ``tail(lost, expected)`` over the first ``n_filled``
+    scales (``none`` where there is none): the scan's statistic before its Bonferroni factor."""
+    best = np.full(np.shape(lost_sums)[1], none)
+    for x, lam in zip(lost_sums[:n_filled], expected_sums[:n_filled], strict=True):
+        best = np.minimum(best, tail(x, np.maximum(lam, 1e-12)))
+    return best
+
+
+def scan_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, n_filled: int | None = None) -> np.ndarray:
+    """``(K,)`` the multi-scale scan p-value of each column of the ``(S, K)`` sums: the smallest Poisson tail
+    over the filled scales (``n_filled``, default up to the first NaN row), times the ``S`` scales, at most 1.
+
+    >>> scan_p_values(np.array([[3.0], [np.nan]]), np.array([[0.5], [np.nan]])).round(4).tolist()   # 2 x 0.0144
+    [0.0288]
+    """
+    lost_sums, expected_sums = np.asarray(lost_sums, np.float64), np.asarray(expected_sums, np.float64)
+    n = _filled(expected_sums) if n_filled is None else n_filled
+    return np.minimum(1.0, len(lost_sums) * _scan(lost_sums, expected_sums, n, poisson_sf, 1.0))
+
+
 def scan_log_p(lost_sums: np.ndarray, expected_sums: np.ndarray) -> np.ndarray:
-    """``(K,)`` the log of the multi-scale scan p-value of each column of the ``(S, K)`` sums, as
-    :meth:`ProbeLossScan.update` and :func:`pooled_p_values` compute the p-value (the smallest over the filled
-    scales times their number, at most 1), finite where that p-value underflows to 0.0: the order to rank
+    """``(K,)`` the log of :func:`scan_p_values`, finite where that p-value underflows to 0.0: the order to rank
     total losses by (:func:`explain_away`).
 
     >>> lost, exp = np.array([[500.0, 900.0]]), np.array([[0.5, 0.5]])   # both p-values underflow to 0.0
@@ -105,14 +130,8 @@ def scan_log_p(lost_sums: np.ndarray, expected_sums: np.ndarray) -> np.ndarray:
     True
     """
     lost_sums, expected_sums = np.asarray(lost_sums, np.float64), np.asarray(expected_sums, np.float64)
-    best = np.zeros(lost_sums.shape[1])
-    filled = 0
-    for x, lam in zip(lost_sums, expected_sums, strict=True):
-        if not np.isfinite(lam).all():
-            break
-        best = np.minimum(best, poisson_log_sf(x, np.maximum(lam, 1e-12)))
-        filled += 1
-    return np.minimum(0.0, np.log(len(lost_sums)) + best) if filled else best
+    best = _scan(lost_sums, expected_sums, _filled(expected_sums), poisson_log_sf, 0.0)
+    return np.minimum(0.0, np.log(len(lost_sums)) + best)
 
 
 class ProbeLossScan:
@@ -177,13 +196,7 @@ class ProbeLossScan:
         self._exp[slot] = np.where(seen, sent * q0, 0.0)
         self._sent[slot] = np.where(seen, sent, 0.0)
         self._pos += 1
-        best = np.ones(self.n_probes)
-        for cl, ce in zip(*self.window_sums(), strict=True):
-            if not np.isfinite(ce).all():
-                break
-            best = np.minimum(best, poisson_sf(cl, np.maximum(ce, 1e-12)))
-        p = np.minimum(1.0, len(self.scales) * best)
-        return np.where(seen, p, np.nan)
+        return np.where(seen, scan_p_values(*self.window_sums()), np.nan)
 
     def window_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """``(S, K)`` each probe's lost and expected-lost packets over its last ``s`` windows, per scale ``s``
@@ -357,15 +370,7 @@ def pooled_p_values(lost_sums: np.ndarray, expected_sums: np.ndarray, pl: ProbeL
     """
     n_links = pl.probes.size
     keep = None if exclude is None else ~np.asarray(exclude, bool)[pl.hop_probe]
-    x_link, lam_link = per_link(lost_sums, pl, keep), per_link(expected_sums, pl, keep)
-    best = np.ones(n_links)
-    filled = 0
-    for ce, x, lam in zip(expected_sums, x_link, lam_link, strict=True):
-        if not np.isfinite(ce).all():
-            break
-        best = np.minimum(best, poisson_sf(x, np.maximum(lam, 1e-12)))
-        filled += 1
-    p = np.minimum(1.0, len(lost_sums) * best) if filled else np.ones(n_links)
+    p = scan_p_values(per_link(lost_sums, pl, keep), per_link(expected_sums, pl, keep), _filled(expected_sums))
     links = pl.hop_link if keep is None else pl.hop_link[keep]
     return np.where(np.bincount(links, minlength=n_links) > 0, p, np.nan)
 
@@ -428,7 +433,7 @@ def explain_away(p_link: np.ndarray, flagged: np.ndarray, lost_sums: np.ndarray,
         return mine
 
     n_scales = len(lost_sums)
-    filled = next((s for s, ce in enumerate(expected_sums) if not np.isfinite(ce).all()), n_scales)
+    filled = _filled(expected_sums)
 
     def residual_ok(i: int, covered: np.ndarray) -> bool:
         """Link ``i``'s pool without the ``covered`` probes still has ``p <= cutoff`` (:func:`pooled_p_values`
