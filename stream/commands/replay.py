@@ -103,7 +103,6 @@ def run_replay(streams: Mapping[str, Sequence[bytes]], models: Sequence[Any], tw
         result.changes += out.changes
         for w in out.windows:
             first, last = min(first, w.start), max(last, w.end)
-            result.failed_windows += w.outcome == "failed"
         if keep_windows:
             result.windows += [w for w in out.windows if w.detection is not None]
         if alerts_sink is not None:
@@ -122,6 +121,7 @@ def run_replay(streams: Mapping[str, Sequence[bytes]], models: Sequence[Any], tw
     result.elapsed_s = time.perf_counter() - t0
     result.event_span_s = float(last - first) if np.isfinite(first) else 0.0
     result.late_rows = sum(pipe.late_rows.values())
+    result.failed_windows = pipe.failed_windows
     return result
 
 
