@@ -146,9 +146,13 @@ class WindowConfig:
     """Event-time tumbling windows: ``seconds`` long; rows up to ``allowed_lateness_s`` late still count.
 
     ``max_clock_ahead_s``: samples timestamped more than this ahead of the worker's clock are refused (dead
-    letter ``ts_future``; ``None``: no limit). One device whose clock runs ahead moves the watermark of its
-    partition, and every other device's rows on it then arrive late: with an NTP-synced worker, a tighter limit
-    (e.g. 30 s) refuses that device's telemetry instead (it reads as silent) and keeps the others'.
+    letter ``ts_future``; ``None``: no limit). Within the limit, a device whose clock runs ahead of the other
+    devices on its partition by more than a window is held back: its rows wait in their windows, it does not
+    move the watermark (which would make every other device's rows late), and the worker logs it and counts
+    it in ``twinwatch_device_clocks_ahead``. Once the other devices have all stopped, it moves the watermark
+    trailed by the limit (300 s with no limit), since it may be the only one still reporting. A device that
+    sends samples older than the windows already closed (clock behind, or telemetry held up) is logged and
+    counted in ``twinwatch_late_devices``.
     """
 
     seconds: float = 10.0

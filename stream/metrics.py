@@ -120,6 +120,12 @@ class ServiceMetrics:
         self.window_failures = Counter("twinwatch_window_failures", "Windows skipped because a stage raised an "
                                        "error (logged with the window), by network and stage (snapshot, twin, "
                                        "detector).", ["network", "stage"], registry=r)
+        self.clocks_ahead = Gauge("twinwatch_device_clocks_ahead", "Devices whose clock runs ahead of the other "
+                                  "devices on their source by more than a window, held back from the watermark "
+                                  "(logged by name).", ["network"], registry=r)
+        self.late_devices = Gauge("twinwatch_late_devices", "Devices whose latest samples were older than the windows "
+                                  "already closed (clock behind, or telemetry held up; their rows are late; logged "
+                                  "by name).", ["network"], registry=r)
         self.build_info = Gauge("twinwatch_build_info", "Build information (value 1).", ["version"], registry=r)
         self.build_info.labels(version=version).set(1)
         self._links: dict[str, dict[str, None]] = {}
@@ -127,8 +133,11 @@ class ServiceMetrics:
         self._firing: dict[tuple[str, str, str], int] = {}
 
     def expect_networks(self, networks: Iterable[str]) -> None:
-        """Create the per-network failure series at zero, so ``increase()`` sees a network's first failure."""
+        """Create the per-network failure series (and the clock-skew gauges) at zero, so ``increase()`` sees a
+        network's first failure."""
         for net in networks:
+            self.clocks_ahead.labels(network=net).set(0)
+            self.late_devices.labels(network=net).set(0)
             for stage in WINDOW_STAGES:
                 self.window_failures.labels(network=net, stage=stage)
 

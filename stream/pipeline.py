@@ -9,10 +9,13 @@ them) go through:
    Measurement rows; every message the decoder refuses becomes a
    :class:`DeadLetter` (reason, detail, the original bytes);
 2. per network, **event-time tumbling windows** (:class:`WindowBuffer`) of
-   ``window_s`` seconds with a watermark ``max event time − allowed
-   lateness``: a window ``[start, end)`` closes once the watermark reaches
-   ``end``; a row for a window already closed is *late*: counted
-   (``twinwatch_late_rows_total``), never used and never silently lost;
+   ``window_s`` seconds with a watermark ``event time reached − allowed
+   lateness`` (the time every source's device clocks agree they have
+   reached, :mod:`twinwatch.stream.clocks`: one device whose clock runs
+   ahead does not move it): a window ``[start, end)`` closes once the
+   watermark reaches ``end``; a row for a window already closed is *late*:
+   counted (``twinwatch_late_rows_total``, and the device that sent it
+   named), never used and never silently lost;
 3. each closed window → :meth:`twinwatch.twin.snapshot.SnapshotBuilder.build` →
    the twin's :func:`~twin.models.predict_many` over all the networks whose
    windows closed together (one batch; windows whose matrix comes from flow
@@ -53,6 +56,7 @@ import numpy as np
 
 from twinwatch.detectors.alerts import AlertChange
 from twinwatch.detectors.twin_detector import Detection, TwinDetector
+from twinwatch.stream.clocks import DeviceClocks, SourceClocks
 from twinwatch.stream.flowbuffer import FlowBuffer
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
@@ -186,7 +190,11 @@ class WindowBuffer:
     and does not hold the watermark back (Flink's ``withIdleness``), so a
     backlog on one topic never closes windows before the other topics catch
     up. Sources announced with :meth:`expect` hold it back before their first
-    row too (for ``idle_s``).
+    row too (for ``idle_s``). A source whose device clocks are reported
+    (:meth:`observe_clocks`) has got as far as its clocks agree
+    (:class:`~twinwatch.stream.clocks.SourceClocks`): one device whose clock
+    runs ahead of the others no longer closes their windows; its rows wait in
+    theirs (:meth:`clocks_ahead` names it).
 
     >>> wb = WindowBuffer(10.0, 2.0)
     >>> wb.add({"ts": np.array([1.0, 5.0, 11.0]), "value": np.array([1.0, 2.0, 3.0])})
@@ -202,19 +210,23 @@ class WindowBuffer:
     """
 
     MAX_EMPTY = 8640
-    """At most this many empty windows are reported for one gap (a day at 10 s); the rest are skipped."""
+    """At most this many empty windows are reported for one gap (a day at 10 s); the earlier ones are skipped."""
 
     def __init__(self, window_s: float, lateness_s: float, idle_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if not window_s > 0 or lateness_s < 0 or not idle_s > 0:
-            raise ValueError(f"WindowBuffer: window_s and idle_s must be > 0, lateness_s >= 0, got {window_s}, "
-                             f"{idle_s}, {lateness_s}")
+                 clock: Callable[[], float] = time.monotonic, max_clock_lead_s: float = 300.0) -> None:
+        if not window_s > 0 or lateness_s < 0 or not idle_s > 0 or not max_clock_lead_s >= 0:
+            raise ValueError(f"WindowBuffer: window_s and idle_s must be > 0, lateness_s and max_clock_lead_s >= 0, "
+                             f"got {window_s}, {idle_s}, {lateness_s}, {max_clock_lead_s}")
         self.window_s = float(window_s)
         self.lateness_s = float(lateness_s)
         self.idle_s = float(idle_s)
+        self.max_clock_lead_s = float(max_clock_lead_s)
+        """Once every other clock of a source has stopped, the one still moving is trailed by this (s;
+        :class:`SourceClocks`)."""
         self.max_ts = -np.inf
         self.clock = clock
         self._source_ts: dict[str, float] = {}
+        self._clocks: dict[str, SourceClocks] = {}
         self._source_wall: dict[str, float] = {}
         self._caught_up: set[str] = set()
         self.next_index: int | None = None
@@ -244,6 +256,41 @@ class WindowBuffer:
             self._source_ts[source] = max(self._source_ts.get(source, -np.inf), float(ts))
             self._source_wall[source] = self.clock()
 
+    def observe_clocks(self, source: str, latest: Mapping[str, float]) -> None:
+        """Record the latest sample time (epoch s) of each device clock in a batch of ``source``.
+
+        From then on the source's progress is its clocks' (:class:`~twinwatch.stream.clocks.SourceClocks`,
+        a window long tolerance), not its latest row's.
+        """
+        if not latest:
+            return
+        clocks = self._clocks.get(source)
+        if clocks is None:
+            clocks = self._clocks[source] = SourceClocks(self.window_s, self.max_clock_lead_s)
+        clocks.observe(latest)
+        self._source_ts[source] = clocks.progress
+        self._source_wall[source] = self.clock()
+
+    def progress_ns(self, source: str) -> int | None:
+        """How far ``source``'s device clocks agree they have got (epoch ns); ``None`` when it has no clocks."""
+        clocks = self._clocks.get(source)
+        top = clocks.progress if clocks is not None else -np.inf
+        return int(top * 1e9) if np.isfinite(top) else None
+
+    @property
+    def closed_until(self) -> float:
+        """End (epoch s) of the last window closed, −inf before the first: rows older than it are late."""
+        return self.next_index * self.window_s if self.closed and self.next_index is not None else -np.inf
+
+    def clocks_ahead(self) -> dict[str, tuple[str, float]]:
+        """Source → (device, seconds) of the device clock held back as ahead of the source's others."""
+        out = {}
+        for src, clocks in self._clocks.items():
+            held = clocks.ahead()
+            if held is not None:
+                out[src] = held
+        return out
+
     def set_caught_up(self, source: str, caught_up: bool) -> None:
         """Mark ``source`` as read to its end.
 
@@ -271,7 +318,11 @@ class WindowBuffer:
         cu = self._caught_up
         active = [t for src, t in self._source_ts.items()
                   if not (src in cu and t == -np.inf) and now - self._source_wall[src] <= self.idle_s]
-        return min(active, default=self.max_ts) - self.lateness_s
+        return min(active, default=self._reached()) - self.lateness_s
+
+    def _reached(self) -> float:
+        """The latest event time any source has got to (−inf before any row)."""
+        return max(self._source_ts.values(), default=self.max_ts)
 
     def add(self, cols: Mapping[str, np.ndarray], source: str = "") -> int:
         """Buffer rows (``ts`` required, any other equal-length columns) of ``source``; returns how many were late."""
@@ -290,7 +341,8 @@ class WindowBuffer:
             self._chunk_win.append(win[~late])
             top = float(ts[keep].max())
             self.max_ts = max(self.max_ts, top)
-            self._source_ts[source] = max(self._source_ts.get(source, -np.inf), top)
+            if source not in self._clocks:  # else the source's clocks say how far it has got
+                self._source_ts[source] = max(self._source_ts.get(source, -np.inf), top)
             self._source_wall[source] = self.clock()
         return n_late
 
@@ -320,18 +372,33 @@ class WindowBuffer:
         rest = ~closing
         self._chunks = [{k: v[rest] for k, v in allc.items()}] if rest.any() else []
         self._chunk_win = [win[rest]] if rest.any() else []
-        out = []
-        present = np.unique(wsub)
-        first = self.next_index
-        if last - first + 1 > self.MAX_EMPTY:  # a long gap: report the windows with rows and the last empty ones
-            first = min(int(present.min()) if present.size else last, last - self.MAX_EMPTY + 1)
-        bounds = np.searchsorted(wsub, np.arange(first, last + 2))
-        for i, w in enumerate(range(first, last + 1)):
-            lo, hi = bounds[i], bounds[i + 1]
-            out.append((w * self.window_s, (w + 1) * self.window_s, {k: v[lo:hi] for k, v in sub.items()}))
+        # empty windows are reported up to the watermark; on a forced close up to where the sources got, not up
+        # to the rows of a device clock ahead of them (a far-future sample would add a day of empty windows)
+        reached = self._reached()
+        fill = min(last, int(np.floor(reached / self.window_s))) if force and np.isfinite(reached) else last
+        wins = self._reported(np.unique(wsub), fill)
+        lo = np.searchsorted(wsub, wins, side="left")
+        hi = np.searchsorted(wsub, wins, side="right")
+        out = [(w * self.window_s, (w + 1) * self.window_s, {k: v[a:b] for k, v in sub.items()})
+               for w, a, b in zip(wins.tolist(), lo.tolist(), hi.tolist(), strict=True)]
         self.next_index = last + 1
         self.closed = True
         return out
+
+    def _reported(self, present: np.ndarray, fill: int) -> np.ndarray:
+        """Indices of the windows a close reports, ascending: those in ``present`` (with rows) and the empty ones
+        from :attr:`next_index` to ``fill``, at most :attr:`MAX_EMPTY` (the latest) per gap between rows."""
+        parts: list[np.ndarray] = []
+        prev = self.next_index - 1
+        for p in present.tolist():
+            end = min(p, fill + 1)  # the gap before p, up to fill
+            if end - 1 > prev:
+                parts.append(np.arange(max(prev + 1, end - self.MAX_EMPTY), end))
+            parts.append(np.array([p]))
+            prev = p
+        if fill > prev:
+            parts.append(np.arange(max(prev + 1, fill + 1 - self.MAX_EMPTY), fill + 1))
+        return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
 
 
 def _dead_letters_of(fmt: str, messages: Sequence[bytes], rejections: Iterable[Any],
@@ -410,8 +477,10 @@ class Pipeline:
         Decoder sample-age limit (``None`` for replaying old captures).
     max_future_skew_s
         Samples timestamped more than this many seconds ahead of this host's clock are refused (dead letter
-        ``ts_future``; ``None``: no limit). A device whose clock runs ahead would otherwise carry its source's
-        event time, and so the watermark, past every other device's rows, which would all arrive late.
+        ``ts_future``; ``None``: no limit). Within it, a device whose clock runs ahead of the others of its
+        source is held back (:class:`~twinwatch.stream.clocks.SourceClocks`): it does not carry the watermark past
+        their rows; once they have all stopped it does, trailed by this much (300 s with no limit), since it
+        may be the only device still reporting.
     sources
         Formats that will send messages (:meth:`WindowBuffer.expect`); flow-only formats (``goflow2``)
         hold the watermark with their records' flow end times (:meth:`WindowBuffer.advance`).
@@ -471,18 +540,25 @@ class Pipeline:
         opts = dict(detection or {})
         make = detector_factory or (lambda mdl: TwinDetector(mdl, **opts))
         self.networks: dict[str, _Network] = {}
+        lead = 300.0 if max_future_skew_s is None else max_future_skew_s
         for mdl in models:
             if mdl.name in self.networks:
                 raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
             inv = Inventory.from_dict(mdl.inventory_dict())
             builder = SnapshotBuilder(mdl, flow_matrix=flow_matrix, matrix_classes=matrix_classes)
             self.networks[mdl.name] = _Network(mdl, inv, builder, make(mdl),
-                                               WindowBuffer(window_s, lateness_s, idle_s), FlowBuffer(mdl, inv))
+                                               WindowBuffer(window_s, lateness_s, idle_s, max_clock_lead_s=lead),
+                                               FlowBuffer(mdl, inv))
             self.networks[mdl.name].windows.expect(sources)
         self._device_net: dict[str, str] = {}
         for name, net in self.networks.items():
             for node in net.model.node_names:
                 self._device_net.setdefault(node, name)
+        self.devices = DeviceClocks(
+            (name for net in self.networks.values()
+             for name in (*net.inventory.nodes, *net.inventory.nodes_by_device, *(d for d, _ in net.inventory.ports))),
+            metrics)
+        """The device clocks followed (the devices and nodes of every network), those ahead and those late."""
         self._decoders: dict[str, Any] = {}
         self.state_cache: dict[Any, Any] = {}
         """Compressed parts of the last :meth:`state`, with the versions they reflect (see
@@ -544,29 +620,29 @@ class Pipeline:
             for d in out.dead_letters:
                 mt.dlq.labels(fmt, d.reason).inc()
         if len(res.samples):
-            reached = -np.inf  # the event time the source has reached: the latest row it carried, any network
+            # a source is one in-order stream, whichever networks its rows belong to: every network's windows learn
+            # how far its device clocks have got (a network it carried no rows for this time must not wait for it)
+            latest = self.devices.latest_times(res.samples)
+            for net in self.networks.values():
+                net.windows.observe_clocks(source or fmt, latest)
             for name, batch in self._split(res.samples).items():
                 net = self.networks[name]
                 state = net.counters.setdefault(fmt, CounterState())
-                nr = normalize(batch, state, net.inventory)
+                self.devices.report_late(name, batch, net.windows.closed_until)
+                # the counters' clock (eviction, a clock set back) is how far the source's device clocks agree
+                # they have got, not its latest sample, which may come from a clock running ahead
+                nr = normalize(batch, state, net.inventory, now_ns=net.windows.progress_ns(source or fmt))
                 net.generation[f"counters:{fmt}"] = net.generation.get(f"counters:{fmt}", 0) + 1
                 if mt is not None:
                     for rj in nr.rejections:
                         mt.rejected.labels(fmt, rj.reason).inc(rj.count)
                 mb = nr.measurements
                 if len(mb):
-                    cols = _columns(mb)
-                    reached = max(reached, float(np.max(cols["ts"], initial=-np.inf, where=np.isfinite(cols["ts"]))))
-                    late = net.windows.add(cols, source=source or fmt)
+                    late = net.windows.add(_columns(mb), source=source or fmt)
                     if mt is not None:
                         mt.measurements.labels(name).inc(len(mb))
                         if late:
                             mt.late_rows.labels(name).inc(late)
-            if len(self.networks) > 1 and np.isfinite(reached):
-                # a source is one in-order stream, whichever networks its rows belong to: every network's windows
-                # learn how far it has got (a network it carried no rows for this time must not wait for it)
-                for net in self.networks.values():
-                    net.windows.advance(source or fmt, reached)
         if len(res.flows):
             ends = np.asarray(res.flows.ts, dtype=np.float64)
             top = float(ends[np.isfinite(ends)].max(initial=-np.inf))
@@ -578,6 +654,8 @@ class Pipeline:
                     mt.late_flows.labels(name).inc(net.flows.late - late)
             for net in self.networks.values():  # the source's progress, for every network (as for rows above)
                 net.windows.advance(source or fmt, top)
+        for name, net in self.networks.items():
+            self.devices.report_ahead(name, net.windows.clocks_ahead())
         out.extend(self._close(force=False))
         return out
 

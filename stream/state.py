@@ -256,6 +256,9 @@ def _windows_to_bytes(wb: WindowBuffer) -> bytes:
             "max_ts": float(wb.max_ts) if np.isfinite(wb.max_ts) else None,
             "sources": {k: (float(v) if np.isfinite(v) else None) for k, v in wb._source_ts.items()},
             "columns": kinds}
+    clocks = {k: c.to_dict() for k, c in getattr(wb, "_clocks", {}).items()}
+    if clocks:  # each source's device clocks (a record without them restores with none)
+        meta["clocks"] = clocks
     return _pack({"meta": _u8(json.dumps(meta).encode()), "win": win, **{f"c_{k}": v for k, v in cols.items()}})
 
 
@@ -278,6 +281,11 @@ def _windows_restore(wb: WindowBuffer, data: bytes, where: str) -> None:
     now = wb.clock()
     wb._source_ts = {k: (-np.inf if v is None else float(v)) for k, v in meta["sources"].items()}
     wb._source_wall = dict.fromkeys(wb._source_ts, now)  # idleness restarts from the restore
+    if hasattr(wb, "_clocks"):  # a source's device clocks (state written before they were kept: none)
+        wb._clocks = {}
+        for src, latest in meta.get("clocks", {}).items():
+            wb.observe_clocks(src, latest)
+        wb._source_ts.update({k: (-np.inf if v is None else float(v)) for k, v in meta["sources"].items()})
 
 
 _SCALARS = (bool, int, float, str)

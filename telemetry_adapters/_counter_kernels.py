@@ -41,6 +41,7 @@ RC_DECREASE = 1  # the counter went down (Counter64, or a Counter32 that cannot 
 RC_IMPLAUSIBLE = 2  # the increment implies a rate above the row's bound
 RC_EPOCH = 3  # the discontinuity epoch changed and the restart time is not inside the interval
 RC_AMBIGUOUS = 4  # a Counter32 that could have wrapped once more inside the interval at a rate below the bound
+RC_CLOCK_STEP = 5  # the counter's last sample is far ahead of the clock now: its device's clock stepped back
 
 F_RESET = 1
 F_WRAPPED = 2
@@ -166,6 +167,19 @@ def in_key_order(slot: np.ndarray, ts: np.ndarray, mark: np.ndarray, last: np.nd
 
 
 @njit(cache=True)
+def _rebase(s: int, i: int, t: int, vu: np.ndarray, epoch: np.ndarray, has_epoch: np.ndarray, now: int,
+            st_ts: np.ndarray, st_val: np.ndarray, st_epoch: np.ndarray, st_has_epoch: np.ndarray,
+            st_ival: np.ndarray, st_last_seen: np.ndarray) -> None:
+    """Make row ``i`` (time ``t``) the base of counter slot ``s``, with no interval history."""
+    st_ts[s] = t
+    st_val[s] = vu[i]
+    st_epoch[s] = epoch[i]
+    st_has_epoch[s] = has_epoch[i]
+    st_ival[s] = 0.0
+    st_last_seen[s] = now
+
+
+@njit(cache=True)
 def update_counters(
     order: np.ndarray,
     slot: np.ndarray,
@@ -189,6 +203,7 @@ def update_counters(
     gap_factor: float,
     alpha: float,
     epoch_tol: int,
+    step_back: int,
     rate: np.ndarray,
     flags: np.ndarray,
     status: np.ndarray,
@@ -200,7 +215,11 @@ def update_counters(
     per-slot state arrays, updated in place. ``wrap_bound`` is the rate (row's
     unit per second) a Counter32 row's interface can really carry, +inf when
     unknown: an increment ``d`` over ``dt`` for which ``d + 2**32`` stays within
-    it could as well be one more wrap, so the row gets no rate (``RC_AMBIGUOUS``). Outputs ``rate`` (SI units per
+    it could as well be one more wrap, so the row gets no rate (``RC_AMBIGUOUS``). A sample older than its
+    counter's last one by more than ``step_back`` ns, when that last one is also more than ``step_back`` ahead of
+    ``now``, re-bases the counter (``RC_CLOCK_STEP``: the device's clock ran ahead and was set back; without
+    it the counter would drop every sample until the clock caught up again); ``step_back`` <= 0: never.
+    Outputs ``rate`` (SI units per
     second: ``scale`` × increment / Δt, NaN when none), ``flags``,
     ``status`` and ``cause`` (``RC_*``: why a row is ``ST_RESET``) are ``(n,)``,
     written for every row.
@@ -225,12 +244,7 @@ def update_counters(
             continue
         if not st_seen[s]:
             st_seen[s] = True
-            st_ts[s] = t
-            st_val[s] = vu[i]
-            st_epoch[s] = epoch[i]
-            st_has_epoch[s] = has_epoch[i]
-            st_ival[s] = 0.0
-            st_last_seen[s] = now
+            _rebase(s, i, t, vu, epoch, has_epoch, now, st_ts, st_val, st_epoch, st_has_epoch, st_ival, st_last_seen)
             status[i] = ST_FIRST
             if k == K_DELTA and has_epoch[i] and epoch[i] < t:
                 r = _delta_rate(vf[i], scale[i], t - epoch[i], max_rate[i])
@@ -244,7 +258,14 @@ def update_counters(
             continue
         lt = st_ts[s]
         if t < lt:
-            status[i] = ST_OUT_OF_ORDER
+            if step_back > 0 and lt - now > step_back and lt - t > step_back:
+                _rebase(s, i, t, vu, epoch, has_epoch, now, st_ts, st_val, st_epoch, st_has_epoch, st_ival,
+                        st_last_seen)
+                flags[i] = F_RESET
+                status[i] = ST_RESET
+                cause[i] = RC_CLOCK_STEP
+            else:
+                status[i] = ST_OUT_OF_ORDER
             continue
         if t == lt:
             status[i] = ST_DUPLICATE

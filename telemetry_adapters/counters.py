@@ -35,7 +35,11 @@ The rules:
 * A sample older than the last one of its counter is ``OUT_OF_ORDER``; one
   with the same timestamp is a ``DUPLICATE``; both are dropped. Inside one
   batch the samples of a counter are processed in timestamp order (stable), so
-  a batch need not be sorted.
+  a batch need not be sorted. Unless the clock stepped back: when the last
+  sample is more than ``clock_step_s`` ahead of ``now`` and the new one more
+  than that older, the device's clock ran ahead and was set back (NTP), and the
+  sample re-bases the counter (``RESET``, cause ``clock_step``, no rate)
+  instead of every sample being dropped until the clock catches up again.
 * Δt above ``gap_factor`` × the counter's typical interval (an EWMA of Δt,
   weight ``ewma_alpha``) sets ``GAP``; the rate over the gap is still given.
 * Octets become bits/s (× 8); packets become packets/s. Gauges pass through
@@ -118,7 +122,7 @@ class Status:
 
 
 #: ``CounterResult.cause`` code → name, in code order.
-RESET_CAUSES: tuple[str, ...] = ("", "decrease", "implausible", "epoch", "ambiguous")
+RESET_CAUSES: tuple[str, ...] = ("", "decrease", "implausible", "epoch", "ambiguous", "clock_step")
 
 #: Status code → name, in code order.
 STATUS_NAMES: tuple[str, ...] = (
@@ -154,6 +158,10 @@ class CounterConfig:
     epoch_tolerance_s
         Epoch changes up to this many seconds are jitter, not a reset (devices
         that derive ``last-clear`` from uptime report it with a second of jitter).
+    clock_step_s
+        A sample this much older than its counter's last one, itself this far ahead of ``now``, is a clock
+        set back: it re-bases the counter (see the module docstring); ``0`` or less: never (always out of
+        order).
     ttl_s
         Counters not seen for this long (event time) are evicted.
     max_counters
@@ -168,6 +176,7 @@ class CounterConfig:
     max_bps: float = 1e13
     max_pps: float = 2e10
     epoch_tolerance_s: float = 2.0
+    clock_step_s: float = 60.0
     ttl_s: float = 3600.0
     max_counters: int = 4_000_000
     max_names: int = 1 << _DEV_BITS
@@ -409,7 +418,8 @@ class CounterState:
             ``max_bps`` / ``max_pps`` by ``min``. Used to tell a Counter32
             wrap from a reset and to reject implausible increments.
         now_ns
-            Clock for idle eviction (epoch ns); the batch's newest timestamp when ``None``.
+            Clock for idle eviction and for telling a device clock set back (``clock_step_s``), epoch ns; the
+            batch's newest timestamp when ``None``.
         key
             The rows' keys when the caller already has them from :meth:`keys`.
         """
@@ -449,7 +459,7 @@ class CounterState:
             kind, np.asarray(batch.epoch_ns, dtype=np.int64), np.asarray(batch.has_epoch, dtype=np.bool_),
             scale, bound, wrap_bound, now,
             self._ts, self._val, self._epoch, self._has_epoch, self._seen, self._ival, self._last_seen,
-            float(c.gap_factor), float(c.ewma_alpha), int(c.epoch_tolerance_s * 1e9),
+            float(c.gap_factor), float(c.ewma_alpha), int(c.epoch_tolerance_s * 1e9), int(c.clock_step_s * 1e9),
             rate, flags, status, cause,
         )  # fmt: skip
         if n:
@@ -460,7 +470,8 @@ class CounterState:
     def _maybe_evict(self, now_ns: int) -> None:
         ttl_ns = int(self.config.ttl_s * 1e9)
         over = len(self) > self.config.max_counters
-        due = self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= ttl_ns // 8
+        last = self._last_sweep_ns
+        due = last is None or now_ns - last >= ttl_ns // 8 or now_ns < last  # (a clock set back sweeps too)
         if not (over or due):
             return
         self._last_sweep_ns = now_ns

@@ -80,6 +80,7 @@ class Reason(StrEnum):
     LINK_STATE_UNKNOWN = "link_state_unknown"  #: not a rejection: a port reports its state as *unknown* (ignored)
     # counter semantics, added later (the older codes unchanged)
     COUNTER32_AMBIGUOUS = "counter32_ambiguous"  #: a Counter32 whose port could wrap it more than once a sample
+    CLOCK_STEP = "clock_step"  #: the counter's last sample was stamped ahead by a device clock since set back
 
 
 #: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.

@@ -402,6 +402,9 @@ _RESET_REASONS = {
     4: (Reason.COUNTER32_AMBIGUOUS, "a 32-bit counter on a port whose capacity x rate_headroom can carry 2**32 "
         "more in this interval: the number of wraps is unknown, so no rate; poll the ifHC* (64-bit) counters or "
         "poll faster; the value is the counter's new base"),
+    5: (Reason.CLOCK_STEP, "the counter's last sample is more than clock_step_s ahead of the others and this one "
+        "older by as much: the device's clock ran ahead and was set back (check its NTP); no rate, the value is "
+        "the counter's new base"),
 }
 _REJECTED = {
     Status.OUT_OF_ORDER: (Reason.OUT_OF_ORDER, "older than the last sample of this counter; dropped"),
@@ -431,7 +434,8 @@ def normalize(
     inventory
         Maps interfaces to links and gives capacities; ``None``: interface entities.
     now_ns
-        Eviction clock (epoch ns); the newest sample time when ``None``.
+        The source's clock (epoch ns), for eviction and for telling a device clock set back
+        (:class:`~telemetry_adapters.counters.CounterConfig` ``clock_step_s``); the newest sample time when ``None``.
     rate_headroom
         A counter increment implying more than ``rate_headroom`` × the link
         capacity (bits/s, or packets/s of minimum-size frames) is a reset.

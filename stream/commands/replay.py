@@ -71,6 +71,8 @@ class ReplayResult:
         self.windows: list[Any] = []
         self.late_rows = 0
         self.failed_windows = 0  # skipped after a stage raised (logged with the window and the error)
+        self.clocks_ahead: dict[str, dict[str, float]] = {}  # network → device → most seconds ahead (held back)
+        self.late_samples: dict[str, dict[str, tuple[int, float]]] = {}  # network → device → (count, most s late)
         self.event_span_s = 0.0
         self.elapsed_s = 0.0
 
@@ -122,6 +124,8 @@ def run_replay(streams: Mapping[str, Sequence[bytes]], models: Sequence[Any], tw
     result.event_span_s = float(last - first) if np.isfinite(first) else 0.0
     result.late_rows = sum(pipe.late_rows.values())
     result.failed_windows = pipe.failed_windows
+    result.clocks_ahead = {net: dict(devs) for net, devs in pipe.devices.ahead.items() if devs}
+    result.late_samples = {net: dict(devs) for net, devs in pipe.devices.late.items() if devs}
     return result
 
 
@@ -313,6 +317,7 @@ padding:2px 6px}}</style></head><body>
 <p>windows {len(result.windows)} (event time {span}), messages {sum(result.messages.values())}, dead letters
 {result.dead_letters}, late rows {result.late_rows}, failed windows {result.failed_windows}{_FAILED_NOTE if
 result.failed_windows else ""}, alert changes {len(result.changes)}, replay speed {result.speedup:.0f}× real time.</p>
+{"".join(f"<p><b>{html.escape(t)}</b></p>" for t in _clocks_text(result))}
 <p>Black: observed; blue: the twin's expectation with its calibrated bounds (band); red bar: alert firing;
 orange: labelled fault.</p>
 {''.join(sections) or '<p>No alerts.</p>'}
@@ -478,6 +483,23 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
     _summary(res, empty_captures=len(empty))
 
 
+def _clocks_text(res: ReplayResult) -> list[str]:
+    """Sentences naming the devices whose clock ran ahead of the others (held back from the watermark) and those
+    that sent samples older than the windows already closed (late), with how far."""
+    out = []
+    ahead = [f"{dev} of {net} ({s:.0f} s)" for net, d in sorted(res.clocks_ahead.items())
+             for dev, s in sorted(d.items())]
+    if ahead:
+        out.append(f"{len(ahead)} device clock(s) ran more than a window ahead of the other devices and were held "
+                   f"back (their rows waited for the others' windows; check their NTP): {', '.join(ahead)}")
+    late = [f"{dev} of {net} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.late_samples.items())
+            for dev, (n, s) in sorted(d.items())]
+    if late:
+        out.append(f"{len(late)} device(s) sent samples older than the windows already closed (clock behind, or "
+                   f"telemetry held up; their rows were late): {', '.join(late)}")
+    return out
+
+
 def _summary(res: ReplayResult, empty_captures: int = 0) -> None:
     """One summary line on stderr; exit 1 when every message went to the dead letters, 3 when some did, some
     captures were empty or some windows failed."""
@@ -495,5 +517,7 @@ def _summary(res: ReplayResult, empty_captures: int = 0) -> None:
     if res.failed_windows:
         click.echo(f"warning: {res.failed_windows} window(s) were skipped after an error (logged above, "
                    "with the window and the stage)", err=True)
+    for text in _clocks_text(res):
+        click.echo(f"warning: {text}", err=True)
     partial = res.dead_letters or empty_captures or res.failed_windows
     sys.exit(int(ExitCode.PARTIAL) if partial else int(ExitCode.OK))

@@ -65,6 +65,22 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     (the TwinwatchWindowsFailing rule alerts on it). Its messages count as
     processed, so a window that always fails does not stop the service.
 
+    Windows close on event time, as far as the devices on every raw
+    partition agree they have got. A device whose clock runs more than a
+    window ahead of the other devices on its partition is held back: it
+    does not close their windows (which would make their rows late), its
+    own rows wait in the windows it stamped them with, the log names it and
+    twinwatch_device_clocks_ahead counts it (the TwinwatchDeviceClockAhead
+    rule alerts on it). Beyond window.max_clock_ahead_s of the worker's own
+    clock its samples are refused (dead letters ts_future). When NTP sets
+    it back, each of its counters starts again from the next sample
+    (rejection reason clock_step) instead of dropping samples until the
+    clock catches up. A device that sends samples older than the windows
+    already closed (its clock runs behind, or its telemetry is held up) is
+    named in the log and counted in twinwatch_late_devices (rule
+    TwinwatchDevicesLate): their rows are late, counted in
+    twinwatch_late_rows_total and not used.
+
     After an edit of a network-model file (a link added or removed, a device
     retired, a probe planned), restart the worker with the new file: the
     state is carried over by name, so every link, device and probe that is

@@ -1,23 +1,34 @@
-"""A device whose clock runs ahead: ``window.max_clock_ahead_s`` refuses its samples instead of letting them carry the
-watermark past every other device's rows.
+"""A device whose clock runs ahead of the others on its source.
 
-Live-like telemetry: a testbed run's gnmic messages re-timed to end now, one router's clock 4 minutes ahead.
+Before: it carried the source's event time, and so the watermark, past every other device's rows, which all
+arrived late (dropped, counted). Now the source's progress is what its device clocks agree on
+(:class:`twinwatch.stream.clocks.SourceClocks`): the device is held back, named in a log line and counted in
+``twinwatch_device_clocks_ahead``; ``window.max_clock_ahead_s`` still refuses it beyond the limit.
+
+Live-like telemetry: a testbed run's gnmic messages (Abilene, gnmic alone: one source) re-timed to end now, one
+router's clock 4 minutes ahead.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
-from twinwatch.stream.pipeline import Pipeline
+from twinwatch.stream.clocks import SourceClocks
+from twinwatch.stream.metrics import ServiceMetrics
+from twinwatch.stream.pipeline import Pipeline, WindowBuffer
 
 pytestmark = pytest.mark.slow
 
 AHEAD_S = 240.0  # every one of its samples, the first too (the capture spans 120 s), is 2-4 min ahead
+YEAR_S = 365 * 86400.0
 
 
 @pytest.fixture(scope="module")
@@ -38,36 +49,202 @@ def gnmic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
     return out, msgs
 
 
-def _replay(run: Path, msgs: list[dict[str, Any]], limit: float | None) -> tuple[Pipeline, list[Any]]:
-    """The messages re-timed so the last is 1 s old, router ``ahead`` AHEAD_S ahead, through a pipeline."""
+def _run(run: Path, msgs: list[dict[str, Any]], limit: float | None, shifts: dict[str, float],
+         now: bool = True) -> tuple[Pipeline, list[Any], list[Any], ServiceMetrics]:
+    """The messages (re-timed so the last is 1 s old when ``now``), each device's clock shifted by ``shifts``
+    (seconds), through a pipeline in arrival order, then flushed: the pipeline, its dead letters and windows."""
     from twinwatch.twin.netmodel import load_network
 
     last = max(m["timestamp"] for m in msgs)
-    shift = time.time_ns() - 1_000_000_000 - last
-    ahead = msgs[0]["tags"]["source"]
-    lines = []
-    for m in msgs:
-        m = dict(m, timestamp=m["timestamp"] + shift + (int(AHEAD_S * 1e9) if m["tags"]["source"] == ahead else 0))
-        lines.append(orjson.dumps(m))
+    base = time.time_ns() - 1_000_000_000 - last if now else 0
+    lines = [orjson.dumps(dict(m, timestamp=m["timestamp"] + base + int(shifts.get(m["tags"]["source"], 0.0) * 1e9)))
+             for m in msgs]
+    metrics = ServiceMetrics(CollectorRegistry())
     pipe = Pipeline([load_network(str(run / "network.yaml"))], None, window_s=10.0, lateness_s=5.0, max_age_s=None,
-                    max_future_skew_s=limit, sources=["gnmic"], idle_s=float("inf"))
-    dead = []
+                    max_future_skew_s=limit, sources=["gnmic"], idle_s=float("inf"), metrics=metrics)
+    dead, windows = [], []
     for i in range(0, len(lines), 50):  # in arrival order, as a partition delivers them
-        dead += pipe.process(lines[i:i + 50], "gnmic").dead_letters
-    return pipe, dead
+        out = pipe.process(lines[i:i + 50], "gnmic")
+        dead += out.dead_letters
+        windows += out.windows
+    windows += pipe.flush().windows
+    return pipe, dead, windows, metrics
 
 
-def test_a_device_clock_ahead_makes_the_others_late_unless_refused(gnmic: tuple[Path, list[dict[str, Any]]]) -> None:
+def _rows(pipe: Pipeline) -> int:
+    return int(pipe.metrics.registry.get_sample_value("twinwatch_measurements_total",  # type: ignore[union-attr]
+                                                      {"network": "abilene"}) or 0)
+
+
+def test_a_device_clock_ahead_no_longer_makes_the_others_late(gnmic: tuple[Path, list[dict[str, Any]]],
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    run, msgs = gnmic
+    ahead = msgs[0]["tags"]["source"]
+    clean, _, clean_windows, _ = _run(run, msgs, 300.0, {})
+    assert clean.late_rows["abilene"] == 0
+    with caplog.at_level(logging.INFO, logger="twinwatch.stream"):
+        pipe, dead, windows, metrics = _run(run, msgs, 300.0, {ahead: AHEAD_S})
+    # within the limit nothing is refused, and no other device's row is late (before: 6,976 of them)
+    assert dead == [] and pipe.late_rows["abilene"] == 0
+    # the device is named, with its lead, once; the gauge counted it while it was held
+    device = ahead.split(":")[0]  # gnmic's source tag is device:port
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and getattr(r, "device", "") == device]
+    assert len(warned) == 1 and 100 < warned[0].ahead_s <= AHEAD_S + 10, warned  # type: ignore[attr-defined]
+    assert metrics.registry.get_sample_value("twinwatch_device_clocks_ahead", {"network": "abilene"}) == 1
+    # every row is used: the others' windows are those of the clean run, the router's rows close in the windows
+    # its clock stamped them with, and no empty window is reported between the two
+    assert sum(w.rows for w in windows) == _rows(pipe) == _rows(clean)
+    assert all(w.rows > 0 for w in windows)
+    on_time = [w.start for w in windows if w.start <= clean_windows[-1].start]
+    assert on_time == [w.start for w in clean_windows]
+
+
+def test_a_clock_set_back_rebases_its_counters(gnmic: tuple[Path, list[dict[str, Any]]],
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The router runs 4 minutes ahead for the first minute, then NTP sets it back. Before: its counters dropped
+    every sample as out of order until its clock caught up again (192), and the others' rows were late (2,886):
+    465 of 3,567 rows used. Now each of its counters re-bases (``clock_step``, no rate) and goes on: 3,517."""
+    run, msgs = gnmic
+    ahead = msgs[0]["tags"]["source"]
+    mid = sorted(m["timestamp"] for m in msgs)[len(msgs) // 2]
+    stepped = [dict(m, timestamp=m["timestamp"] + int(AHEAD_S * 1e9))
+               if m["tags"]["source"] == ahead and m["timestamp"] < mid else m for m in msgs]
+    clean, _, _, _ = _run(run, msgs, 300.0, {})
+    with caplog.at_level(logging.INFO, logger="twinwatch.stream"):
+        pipe, dead, windows, metrics = _run(run, stepped, 300.0, {})
+    assert dead == [] and pipe.late_rows["abilene"] == 0 and all(w.rows > 0 for w in windows)
+
+    def rejected(reason: str) -> float:
+        return metrics.registry.get_sample_value("twinwatch_messages_rejected_total",
+                                                 {"format": "gnmic", "reason": reason}) or 0.0
+
+    counters = sum(k.startswith("/interfaces/interface/state/counters/") for m in msgs
+                   if m["tags"]["source"] == ahead for k in m["values"]) // sum(m["tags"]["source"] == ahead
+                                                                                for m in msgs)
+    n_interfaces = len({m["tags"]["interface_name"] for m in msgs if m["tags"]["source"] == ahead})
+    # once per counter; twice where one batch holds samples from both sides of the step (sorted by time, the
+    # last one stamped ahead comes after the first one set back: taken as the newest, its value lower or equal)
+    assert counters * n_interfaces <= rejected("clock_step") <= 2 * counters * n_interfaces
+    assert rejected("out_of_order") == 0
+    assert _rows(pipe) > 0.98 * _rows(clean)
+    device = ahead.split(":")[0]
+    said = [r.levelno for r in caplog.records if getattr(r, "device", "") == device]
+    assert said == [logging.WARNING, logging.INFO]  # held back, then released
+    assert metrics.registry.get_sample_value("twinwatch_device_clocks_ahead", {"network": "abilene"}) == 0
+
+
+def test_beyond_the_limit_the_device_is_refused(gnmic: tuple[Path, list[dict[str, Any]]]) -> None:
     run, msgs = gnmic
     ahead = msgs[0]["tags"]["source"]
     n_ahead = sum(m["tags"]["source"] == ahead for m in msgs)
-    # the default limit (300 s) lets it through: its samples move the watermark minutes on, the others' are late
-    loose, dead = _replay(run, msgs, 300.0)
-    assert dead == []
-    late_loose = loose.late_rows["abilene"]
-    assert late_loose > 500
-    # 30 s refuses exactly that router's samples (counted dead letters with the reason and the original bytes)
-    tight, dead = _replay(run, msgs, 30.0)
+    pipe, dead, _, metrics = _run(run, msgs, 30.0, {ahead: AHEAD_S})
     assert len(dead) == n_ahead and {d.reason for d in dead} == {"ts_future"}
     assert all(orjson.loads(d.raw)["tags"]["source"] == ahead for d in dead)
-    assert tight.late_rows["abilene"] < late_loose / 20, (tight.late_rows, late_loose)
+    assert pipe.late_rows["abilene"] == 0
+    assert metrics.registry.get_sample_value("twinwatch_device_clocks_ahead", {"network": "abilene"}) == 0
+
+
+def test_a_replayed_sample_a_year_ahead_spoils_nothing(gnmic: tuple[Path, list[dict[str, Any]]]) -> None:
+    """A replay (every sample in the host's past, so no limit applies): one message of one router stamped a
+    year ahead. Before: every later row of the capture was late, and the flush reported 3.15 million
+    windows (at most 8,640 per gap)."""
+    run, msgs = gnmic
+    _, _, clean_windows, _ = _run(run, msgs, None, {}, now=False)
+    bad = [dict(m) for m in msgs]
+    bad[len(bad) // 3] = dict(bad[len(bad) // 3], timestamp=bad[len(bad) // 3]["timestamp"] + int(YEAR_S * 1e9))
+    pipe, dead, windows, _ = _run(run, bad, None, {}, now=False)
+    assert dead == [] and pipe.late_rows["abilene"] == 0
+    assert [w.start for w in windows[:-1]] == [w.start for w in clean_windows]
+    assert windows[-1].start > clean_windows[-1].start + YEAR_S / 2 and windows[-1].rows > 0
+
+
+def test_devices_with_made_up_names_move_nothing(gnmic: tuple[Path, list[dict[str, Any]]]) -> None:
+    """Two devices no inventory knows, both a year ahead (they would vouch for each other): their samples are
+    refused as unmapped and their clocks are not followed."""
+    run, msgs = gnmic
+    _, _, clean_windows, _ = _run(run, msgs, None, {}, now=False)
+    fake = [dict(m, tags=dict(m["tags"], source=f"intruder{i}")) for i, m in enumerate(msgs[:2])]
+    pipe, _, windows, _ = _run(run, fake + msgs, None, {"intruder0": YEAR_S, "intruder1": YEAR_S}, now=False)
+    assert pipe.late_rows["abilene"] == 0
+    # their interfaces' status rows (kept as unmapped interfaces) close last, in the one window they stamped
+    assert [w.start for w in windows[:-1]] == [w.start for w in clean_windows]
+    assert windows[-1].start > clean_windows[-1].start + YEAR_S / 2 and windows[-1].rows == 2
+
+
+def test_the_only_device_still_reporting_closes_windows_at_most_max_lead_late() -> None:
+    """Every other device of the source falls silent: by event times alone that looks like one clock running
+    ahead, so its windows close, but at most ``max_clock_lead_s`` and a window after their end (not never)."""
+    wb = WindowBuffer(10.0, 2.0, idle_s=float("inf"), max_clock_lead_s=60.0)
+    for t in np.arange(0.0, 100.0, 5.0):
+        wb.add({"ts": np.array([t, t])}, source="s")
+        wb.observe_clocks("s", {"r1": t, "r2": t})
+        wb.close_ready()
+    closed_at = {}
+    for t in np.arange(100.0, 400.0, 5.0):  # r2 is gone
+        wb.add({"ts": np.array([t])}, source="s")
+        wb.observe_clocks("s", {"r1": t})
+        for start, _, _ in wb.close_ready():
+            closed_at[start] = t
+    assert wb.late_rows == 0
+    # lead + tolerance (a window) + lateness + one step of the loop
+    assert closed_at and all(at - (start + 10.0) <= 60.0 + 10.0 + 2.0 + 5.0 for start, at in closed_at.items())
+    assert max(closed_at) >= 300.0
+    assert wb.clocks_ahead() == {"s": ("r1", 70.0)}  # the lead, from r1's last time within a window of r2
+
+
+def test_source_clocks_forget_the_stalest_beyond_their_cap_and_round_trip() -> None:
+    c = SourceClocks(tolerance_s=10.0, max_lead_s=300.0, max_clocks=3)
+    c.observe({"a": 1.0, "b": 5.0, "c": 3.0, "d": float("nan")})
+    c.observe({"e": 4.0})
+    assert c.latest == {"b": 5.0, "c": 3.0, "e": 4.0}
+    back = SourceClocks(10.0, 300.0)
+    back.restore(c.to_dict().items())
+    assert back.latest == c.latest and back.progress == c.progress == 5.0
+    with pytest.raises(ValueError):
+        SourceClocks(tolerance_s=-1.0, max_lead_s=1.0)
+
+
+def test_replay_names_the_device_in_its_summary_and_report(gnmic: tuple[Path, list[dict[str, Any]]],
+                                                          tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from twinwatch.stream.cli import cli
+
+    run, msgs = gnmic
+    ahead = msgs[0]["tags"]["source"]
+    cap = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    cap.write_bytes(b"\n".join(orjson.dumps(dict(m, timestamp=m["timestamp"] + int(AHEAD_S * 1e9)))
+                               if m["tags"]["source"] == ahead else orjson.dumps(m) for m in msgs))
+    res = CliRunner().invoke(cli, ["replay", str(cap), "--network", str(run / "network.yaml"), "--model", "qt",
+                                   "--out", str(tmp_path / "a.jsonl"), "--report", str(tmp_path / "r.html"),
+                                   "--batch", "50"])  # (the 2-minute capture would be one batch of 2,000)
+    assert res.exit_code == 0, res.output
+    said = f"{ahead.split(':')[0]} of abilene (240 s)"
+    assert "1 device clock(s) ran more than a window ahead" in res.output and said in res.output
+    assert " 0 late row(s)" in res.output
+    assert said in (tmp_path / "r.html").read_text()
+
+
+def test_a_device_whose_samples_come_late_is_named_until_it_is_on_time_again(
+        gnmic: tuple[Path, list[dict[str, Any]]], caplog: pytest.LogCaptureFixture) -> None:
+    """The router's samples stamped a minute behind during the first half of the capture (its clock late, or its
+    telemetry held up): their rows are late (counted, as before), and now the log, the gauge and the replay
+    summary say which device, how many samples and by how much."""
+    run, msgs = gnmic
+    behind = msgs[0]["tags"]["source"]
+    mid = sorted(m["timestamp"] for m in msgs)[len(msgs) // 2]
+    late = [dict(m, timestamp=m["timestamp"] - 60_000_000_000)
+            if m["tags"]["source"] == behind and m["timestamp"] < mid else m for m in msgs]
+    with caplog.at_level(logging.INFO, logger="twinwatch.stream"):
+        pipe, dead, _, metrics = _run(run, late, 300.0, {})
+    assert dead == [] and pipe.late_rows["abilene"] > 0
+    device = behind.split(":")[0]
+    said = [r for r in caplog.records if getattr(r, "device", "") == device]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.INFO], said  # named, then on time again
+    count, most = pipe.devices.late["abilene"][device]
+    assert list(pipe.devices.late["abilene"]) == [device] and 45 < most <= 60 and count > 0
+    assert metrics.registry.get_sample_value("twinwatch_late_devices", {"network": "abilene"}) == 0  # on time now
+    # no other device is named; on the clean capture none at all
+    assert {getattr(r, "device", device) for r in caplog.records} == {device}
+    clean, _, _, _ = _run(run, msgs, 300.0, {})
+    assert clean.devices.late == {} and clean.devices.ahead == {}

@@ -149,6 +149,28 @@ def test_out_of_order_across_batches_is_dropped() -> None:
     assert res.rate[1] == 800.0  # measured from t=10, the out-of-order sample left no trace
 
 
+def test_a_clock_set_back_rebases_the_counter_instead_of_dropping_until_it_catches_up() -> None:
+    """One sample stamped a day ahead (a device clock that ran ahead, then NTP set it back)."""
+    state = CounterState()
+    state.update(batch([(0, 0), (10, 1000), (86_400, 2000)]))
+    res = state.update(batch([(20, 2000), (30, 3000)]))
+    assert names(res) == ["reset", "rate"] and RESET_CAUSES[res.cause[0]] == "clock_step"
+    assert res.flags[0] == Flag.RESET and res.rate[1] == 800.0
+    # the eviction clock (``now``) told by the caller: a sample a day older than its counter's last, that last one
+    # on the caller's time, is out of order (a late message), not a clock set back
+    late = CounterState()
+    late.update(batch([(0, 0), (86_400, 1000)]))
+    res = late.update(batch([(20, 500)]), now_ns=T0 + 86_400 * S)
+    assert names(res) == ["out_of_order"]
+    # a small step back (under clock_step_s, 60 s) stays out of order; so does any, with the rule turned off
+    small = CounterState()
+    small.update(batch([(0, 0), (50, 1000)]))
+    assert names(small.update(batch([(20, 500)]))) == ["out_of_order"]
+    off = CounterState(CounterConfig(clock_step_s=0.0))
+    off.update(batch([(0, 0), (86_400, 1000)]))
+    assert names(off.update(batch([(20, 500)]))) == ["out_of_order"]
+
+
 def test_unsorted_batch_is_processed_in_time_order() -> None:
     res = CounterState().update(batch([(20, 2000), (0, 0), (10, 1000)]))
     assert names(res) == ["rate", "first", "rate"]

@@ -1,0 +1,283 @@
+"""How far one in-order source has got in event time, robust to a device whose clock runs ahead.
+
+A source (a Kafka topic partition, or a replayed file) carries the samples of
+many devices, each stamped by the device's own clock. Taking the source's
+progress as the latest sample time of any device lets one device whose
+clock runs ahead (NTP lost, a wrong time zone) carry the watermark past
+every other device's rows: they all arrive late and are dropped. Instead,
+:class:`SourceClocks` keeps each device clock's latest time and takes the
+latest one only when another clock is within ``tolerance_s`` of it; a clock
+that leads every other by more is *ahead*: the source has got as far as the
+next clock, the ahead one's rows wait in their windows (closed when the
+others get there), and it no longer moves the watermark. One device is
+tolerated per source; two whose clocks run ahead by the same amount vouch
+for each other (the decoders' ``max_clock_ahead_s`` check against this
+host's clock still refuses either beyond that limit).
+
+A leader cannot be told apart from the only device still reporting (every
+other one silent) by its lead alone; what tells them apart is whether the
+others still move. While they do, the leader is held back however far it
+leads (a clock a year ahead in a replayed capture included). Once they stop,
+the leader's own progress since they last moved, beyond ``max_lead_s``,
+moves the source on: its windows then close at most ``max_lead_s`` and a
+window (``tolerance_s``) late, not never.
+
+:class:`DeviceClocks` is the pipeline's side of it: which devices' clocks
+are followed (those an inventory knows), each batch's latest time per
+device, the devices whose samples come later than the windows already
+closed (their clock runs behind, or their telemetry is held up), and the
+log lines and gauges that name them.
+
+Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from twinwatch.telemetry_adapters._names import dense_codes, object_pointers
+from twinwatch.telemetry_adapters.schema import PATH_MARKER
+
+__all__ = ["DeviceClocks", "SourceClocks"]
+
+log = logging.getLogger(__name__)
+
+
+class SourceClocks:
+    """Latest event time per device clock of one source, and the source's progress from them.
+
+    Parameters
+    ----------
+    tolerance_s
+        A clock is *ahead* when it leads every other clock of the source by more than this (seconds; a
+        window's length: devices sampled at the same period are within one period of each other).
+    max_lead_s
+        Once every other clock has stopped, the progress trails the one still moving by at most this (seconds).
+    max_clocks
+        Clocks kept (the stalest are forgotten beyond it), so that a stream of ever-new device names cannot
+        grow the state.
+
+    >>> c = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    >>> c.observe({"r1": 100.0, "r2": 95.0, "r3": 98.0})
+    >>> c.progress, c.ahead()                       # within 10 s of each other: the latest counts
+    (100.0, None)
+    >>> c.observe({"r2": 160.0})                    # r2's clock jumps 60 s ahead of r1 and r3
+    >>> c.progress, c.ahead()                       # held back: r1's time (named ahead once it lasts 2 windows)
+    (100.0, None)
+    >>> c.observe({"r1": 125.0, "r3": 124.0, "r2": 900.0})  # r2 runs on alone, the others still move
+    >>> c.progress, c.ahead()
+    (125.0, ('r2', 775.0))
+    >>> c.observe({"r2": 1300.0})                   # r1 and r3 have stopped: r2 has gone 400 s on its own since
+    >>> c.progress                                  # 125 + (400 − 300)
+    225.0
+    """
+
+    CONFIRM = 2
+    """:meth:`ahead` names a clock held back once the source has moved this many ``tolerance_s`` on since."""
+
+    def __init__(self, tolerance_s: float, max_lead_s: float, max_clocks: int = 4096) -> None:
+        if not tolerance_s >= 0 or not max_lead_s >= 0 or max_clocks < 2:
+            raise ValueError(f"SourceClocks: tolerance_s and max_lead_s must be >= 0 and max_clocks >= 2, got "
+                             f"{tolerance_s}, {max_lead_s}, {max_clocks}")
+        self.tolerance_s = float(tolerance_s)
+        self.max_lead_s = float(max_lead_s)
+        self.max_clocks = int(max_clocks)
+        self.latest: dict[str, float] = {}
+        """Clock (device) → its latest sample time (epoch s), as of its latest batch."""
+        self._pack = -np.inf  # the second latest clock's time when it last moved
+        self._anchor = -np.inf  # the latest clock's time then: how far it has gone alone is measured from it
+        self._held: tuple[str, float] | None = None  # the clock held back and the progress when that began
+
+    def observe(self, latest: Mapping[str, float]) -> None:
+        """Record each clock's latest sample time in a batch (non-finite times are ignored).
+
+        A source delivers each device's samples in order, so a clock's time only goes back when the clock was
+        set back (NTP correcting a clock that ran ahead): it then goes back here too, and stops being ahead.
+        """
+        mine = self.latest
+        for name, ts in latest.items():
+            if np.isfinite(ts):
+                mine[name] = float(ts)
+        if len(mine) > self.max_clocks:
+            keep = sorted(mine.items(), key=lambda kv: kv[1])[-self.max_clocks:]
+            self.latest = dict(keep)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Re-anchor the leader's solo run when the others moved (or it leads no more); note when it began."""
+        name, first, second = self._top2()
+        if second > self._pack or first - second <= self.tolerance_s:
+            self._pack, self._anchor = second, first
+        if second == -np.inf or first - second <= self.tolerance_s:
+            self._held = None
+        elif self._held is None or self._held[0] != name:
+            self._held = (name, second)
+
+    def _top2(self) -> tuple[str, float, float]:
+        """The latest clock's name and time, and the second latest time (−inf with fewer than two clocks)."""
+        name, first, second = "", -np.inf, -np.inf
+        for n, t in self.latest.items():
+            if t > first:
+                name, first, second = n, t, first
+            elif t > second:
+                second = t
+        return name, first, second
+
+    @property
+    def progress(self) -> float:
+        """The event time the source has reached (−inf before any clock)."""
+        _, first, second = self._top2()
+        if second == -np.inf or first - second <= self.tolerance_s:
+            return first
+        alone = first - self._anchor  # how far the leader has gone since the others last moved
+        return min(first, second + max(0.0, alone - self.max_lead_s))
+
+    def ahead(self) -> tuple[str, float] | None:
+        """The clock held back, and by how much it leads :attr:`progress` (s), once the source has moved
+        :attr:`CONFIRM` tolerances on since it was first held; ``None`` when none.
+
+        The first device of a new sampling round leads the others by about a sampling period until they report
+        too; that lead is held back like any other (it costs nothing), but it is not a clock running ahead.
+        """
+        if self._held is None:
+            return None
+        name, first, _ = self._top2()
+        progress = self.progress
+        if progress - self._held[1] < self.CONFIRM * self.tolerance_s:
+            return None
+        return (name, first - progress)
+
+    def to_dict(self) -> dict[str, float]:
+        """Clock → latest time, for the service's state."""
+        return dict(self.latest)
+
+    def restore(self, latest: Iterable[tuple[str, float]]) -> None:
+        """Replace the clocks' latest times (from :meth:`to_dict`'s items); a leader's solo run restarts."""
+        self.latest = {str(k): float(v) for k, v in latest}
+        self._pack = self._anchor = -np.inf
+        self._held = None
+        self._settle()
+
+
+class DeviceClocks:
+    """Per batch of samples: each followed device clock's latest time, the devices running late, and the news.
+
+    Parameters
+    ----------
+    known
+        Device names (as telemetry spells them) and node names whose clocks are followed; samples of any other
+        device map to no link (counted as unmapped) and must not move a watermark.
+    metrics
+        :class:`~twinwatch.stream.metrics.ServiceMetrics` for ``twinwatch_device_clocks_ahead`` and
+        ``twinwatch_late_devices`` (``None``: none).
+    """
+
+    ON_TIME_BATCHES = 3
+    """A device named late is named on time again after this many batches in a row with none of its samples late
+    (at the first, a device at the edge of the allowed lateness would flap)."""
+
+    def __init__(self, known: Iterable[str], metrics: Any = None) -> None:
+        self.known = frozenset(known)
+        self.metrics = metrics
+        self.ahead: dict[str, dict[str, float]] = {}
+        """Network → device → the most seconds its clock ran ahead of the other devices of its source."""
+        self.late: dict[str, dict[str, tuple[int, float]]] = {}
+        """Network → device → (samples older than the windows already closed, the most seconds one was)."""
+        self._held: dict[str, set[tuple[str, str]]] = {}  # network → (source, device) held back, as last logged
+        self._flagged: dict[str, set[str]] = {}  # network → devices named late
+        self._on_time: dict[tuple[str, str], int] = {}  # (network, device named late) → on-time batches in a row
+
+    def codes(self, samples: Any) -> tuple[list[str], np.ndarray]:
+        """``(names, codes)``: the samples' device clocks and ``(n,)`` codes into them. A probe path's clock is its
+        source node (its agent stamps the samples); a device not in :attr:`known` is named ``""``."""
+        nc = samples.codes
+        if nc is not None and len(nc.device) == len(samples):
+            names, inv = list(nc.device_names), np.asarray(nc.device)
+        else:  # grouped by object identity (decoders reuse one str per device), as the counters' name tables do
+            col = np.ascontiguousarray(np.asarray(samples.device, dtype=object))
+            inv, first = dense_codes(object_pointers(col))
+            names = col[first].tolist()
+        clocks = [str(n).split(PATH_MARKER, 1)[0] for n in names]
+        return [c if c in self.known else "" for c in clocks], inv
+
+    def latest_times(self, samples: Any) -> dict[str, float]:
+        """Followed device clock → its latest sample time in ``samples`` (epoch s)."""
+        names, inv = self.codes(samples)
+        floor = np.iinfo(np.int64).min
+        top = np.full(len(names), floor, dtype=np.int64)
+        np.maximum.at(top, inv, np.asarray(samples.ts_ns, dtype=np.int64))
+        out: dict[str, float] = {}
+        for name, t in zip(names, top.tolist(), strict=True):
+            if t != floor and name:
+                out[name] = max(out.get(name, -np.inf), t / 1e9)
+        return out
+
+    def late_samples(self, samples: Any, closed_until: float) -> tuple[dict[str, tuple[int, float]], set[str]]:
+        """Per followed device, its samples older than ``closed_until`` (epoch s): ``{device: (count, most
+        seconds older)}``; and the followed devices in ``samples``."""
+        names, inv = self.codes(samples)
+        present = {n for n in (names[i] for i in np.unique(inv).tolist()) if n}
+        if not np.isfinite(closed_until):
+            return {}, present
+        age = closed_until - np.asarray(samples.ts_ns, dtype=np.int64) / 1e9
+        old = age > 0
+        if not old.any():
+            return {}, present
+        count = np.bincount(inv[old], minlength=len(names))
+        worst = np.zeros(len(names))
+        np.maximum.at(worst, inv[old], age[old])
+        out: dict[str, tuple[int, float]] = {}
+        for name, n, w in zip(names, count.tolist(), worst.tolist(), strict=True):
+            if n and name:
+                c, m = out.get(name, (0, 0.0))
+                out[name] = (c + n, max(m, w))
+        return out, present
+
+    def report_late(self, network: str, samples: Any, closed_until: float) -> None:
+        """Name each device of ``network`` that starts sending samples older than ``closed_until`` (their rows
+        are late) and each that sends on time again; keep :attr:`late` and ``twinwatch_late_devices``."""
+        late, present = self.late_samples(samples, closed_until)
+        flagged = self._flagged.setdefault(network, set())
+        for dev, (n, worst) in late.items():
+            totals = self.late.setdefault(network, {})
+            count, most = totals.get(dev, (0, 0.0))
+            totals[dev] = (count + n, max(most, worst))
+            self._on_time.pop((network, dev), None)
+            if dev not in flagged:
+                flagged.add(dev)
+                log.warning("device %s sent %d sample(s) up to %.0f s older than the windows already closed: its clock "
+                            "runs behind, or its telemetry is held up on the way; their rows are late, counted and "
+                            "not used (check its NTP and its collector)", dev, n, worst,
+                            extra={"network": network, "device": dev, "late_samples": n, "behind_s": round(worst, 3)})
+        for dev in sorted(flagged.intersection(present).difference(late)):
+            streak = self._on_time[(network, dev)] = self._on_time.get((network, dev), 0) + 1
+            if streak >= self.ON_TIME_BATCHES:
+                flagged.discard(dev)
+                del self._on_time[(network, dev)]
+                log.info("device %s sends on time again", dev, extra={"network": network, "device": dev})
+        if self.metrics is not None:
+            self.metrics.late_devices.labels(network=network).set(len(flagged))
+
+    def report_ahead(self, network: str, held: Mapping[str, tuple[str, float]]) -> None:
+        """Name each device of ``network`` whose clock starts or stops running ahead of the others of its source
+        (``held``: source → (device, seconds), :meth:`~twinwatch.stream.pipeline.WindowBuffer.clocks_ahead`);
+        keep :attr:`ahead` and ``twinwatch_device_clocks_ahead``."""
+        now = {(src, dev): lead for src, (dev, lead) in held.items()}
+        before = self._held.get(network, set())
+        for (src, dev), lead in now.items():
+            seen = self.ahead.setdefault(network, {})
+            seen[dev] = max(seen.get(dev, 0.0), lead)
+            if (src, dev) not in before:
+                log.warning("device %s's clock runs %.0f s ahead of the other devices on %s: its rows wait for "
+                            "theirs and do not move the watermark (check its NTP)", dev, lead, src,
+                            extra={"network": network, "device": dev, "source": src, "ahead_s": round(lead, 3)})
+        for src, dev in sorted(before - now.keys()):
+            log.info("device %s's clock is no longer ahead of the other devices on %s", dev, src,
+                     extra={"network": network, "device": dev, "source": src})
+        self._held[network] = set(now)
+        if self.metrics is not None:
+            self.metrics.clocks_ahead.labels(network=network).set(len({dev for _, dev in now}))
