@@ -133,11 +133,12 @@ class ServiceMetrics:
         self._firing: dict[tuple[str, str, str], int] = {}
 
     def expect_networks(self, networks: Iterable[str]) -> None:
-        """Create the per-network failure series (and the clock-skew gauges) at zero, so ``increase()`` sees a
-        network's first failure."""
+        """Create the per-network failure and late-row series (and the clock-skew gauges) at zero, so ``rate()`` and
+        ``increase()`` see a network's first failure or late row."""
         for net in networks:
             self.clocks_ahead.labels(network=net).set(0)
             self.late_devices.labels(network=net).set(0)
+            self.late_rows.labels(network=net)
             for stage in WINDOW_STAGES:
                 self.window_failures.labels(network=net, stage=stage)
 
