@@ -170,7 +170,8 @@ class DeviceClocks:
     ----------
     known
         Device names (as telemetry spells them) and node names whose clocks are followed; samples of any other
-        device map to no link (counted as unmapped) and must not move a watermark.
+        device map to no link (counted as unmapped) and must not move a watermark. ``None``: every device (no
+        inventory, as in the twin-less replay).
     metrics
         :class:`~twinwatch.stream.metrics.ServiceMetrics` for ``twinwatch_device_clocks_ahead`` and
         ``twinwatch_late_devices`` (``None``: none).
@@ -180,8 +181,8 @@ class DeviceClocks:
     """A device named late is named on time again after this many batches in a row with none of its samples late
     (at the first, a device at the edge of the allowed lateness would flap)."""
 
-    def __init__(self, known: Iterable[str], metrics: Any = None) -> None:
-        self.known = frozenset(known)
+    def __init__(self, known: Iterable[str] | None, metrics: Any = None) -> None:
+        self.known = None if known is None else frozenset(known)
         self.metrics = metrics
         self.ahead: dict[str, dict[str, float]] = {}
         """Network → device → the most seconds its clock ran ahead of the other devices of its source."""
@@ -202,7 +203,7 @@ class DeviceClocks:
             inv, first = dense_codes(object_pointers(col))
             names = col[first].tolist()
         clocks = [str(n).split(PATH_MARKER, 1)[0] for n in names]
-        return [c if c in self.known else "" for c in clocks], inv
+        return [c if self.known is None or c in self.known else "" for c in clocks], inv
 
     def latest_times(self, samples: Any) -> dict[str, float]:
         """Followed device clock → its latest sample time in ``samples`` (epoch s)."""

@@ -144,6 +144,7 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
     from twinwatch.detectors.alerts import Alert, AlertBook
     from twinwatch.detectors.decision import Persistence
     from twinwatch.detectors.series import score_many
+    from twinwatch.stream.clocks import DeviceClocks
     from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, _dead_letters_of, iter_interleave
     from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
 
@@ -152,6 +153,7 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
     t0 = time.perf_counter()
     wb = WindowBuffer(window_s, lateness_s, idle_s=float("inf"))
     wb.expect(f for f in streams if f not in FLOW_ONLY_FORMATS)
+    devices = DeviceClocks(None)  # no inventory: every device's clock is followed
     decoders = {f: get_decoder(f, DecoderConfig(max_age_s=None)) for f in streams}
     states = {f: CounterState() for f in streams}
     keys: dict[tuple[str, str, str], int] = {}
@@ -177,13 +179,18 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
         if dlq_sink is not None:
             dlq_sink.write_many(d.to_dict() for d in dead)
         if len(res.samples):
-            mb = normalize(res.samples, states[fmt], None).measurements
+            wb.observe_clocks(fmt, devices.latest_times(res.samples))
+            devices.report_late("", res.samples, wb.closed_until)
+            mb = normalize(res.samples, states[fmt], None, now_ns=wb.progress_ns(fmt)).measurements
             wb.add({"ts": mb.ts, "entity_kind": np.asarray(mb.entity_kind, dtype=str),
                     "entity_id": np.asarray(mb.entity_id, dtype=str), "kpi": np.asarray(mb.kpi, dtype=str),
                     "value": mb.value}, source=fmt)
+        devices.report_ahead("", wb.clocks_ahead())
         close(False)
     close(True)
     result.late_rows = wb.late_rows
+    result.clocks_ahead = {net: dict(d) for net, d in devices.ahead.items() if d}
+    result.late_samples = {net: dict(d) for net, d in devices.late.items() if d}
     if rows:
         starts = np.array([w for w, _, _ in rows])
         y = np.full((len(rows), len(keys)), np.nan)
@@ -487,12 +494,15 @@ def _clocks_text(res: ReplayResult) -> list[str]:
     """Sentences naming the devices whose clock ran ahead of the others (held back from the watermark) and those
     that sent samples older than the windows already closed (late), with how far."""
     out = []
-    ahead = [f"{dev} of {net} ({s:.0f} s)" for net, d in sorted(res.clocks_ahead.items())
+    def who(dev: str, net: str) -> str:  # (the twin-less mode has no network)
+        return f"{dev} of {net}" if net else dev
+
+    ahead = [f"{who(dev, net)} ({s:.0f} s)" for net, d in sorted(res.clocks_ahead.items())
              for dev, s in sorted(d.items())]
     if ahead:
         out.append(f"{len(ahead)} device clock(s) ran more than a window ahead of the other devices and were held "
                    f"back (their rows waited for the others' windows; check their NTP): {', '.join(ahead)}")
-    late = [f"{dev} of {net} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.late_samples.items())
+    late = [f"{who(dev, net)} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.late_samples.items())
             for dev, (n, s) in sorted(d.items())]
     if late:
         out.append(f"{len(late)} device(s) sent samples older than the windows already closed (clock behind, or "

@@ -248,3 +248,23 @@ def test_a_device_whose_samples_come_late_is_named_until_it_is_on_time_again(
     assert {getattr(r, "device", device) for r in caplog.records} == {device}
     clean, _, _, _ = _run(run, msgs, 300.0, {})
     assert clean.devices.late == {} and clean.devices.ahead == {}
+
+
+def test_the_twinless_replay_holds_a_device_ahead_back_too(gnmic: tuple[Path, list[dict[str, Any]]],
+                                                          tmp_path: Path) -> None:
+    """No network model (the twin-less mode, every series scored on its own): no inventory, so every device's
+    clock is followed. Before: 1,806 of the other devices' rows late."""
+    from click.testing import CliRunner
+
+    from twinwatch.stream.cli import cli
+
+    _, msgs = gnmic
+    ahead = msgs[0]["tags"]["source"]
+    cap = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    cap.write_bytes(b"\n".join(orjson.dumps(dict(m, timestamp=m["timestamp"] + int(AHEAD_S * 1e9)))
+                               if m["tags"]["source"] == ahead else orjson.dumps(m) for m in msgs))
+    res = CliRunner().invoke(cli, ["replay", str(cap), "--out", str(tmp_path / "a.jsonl"), "--batch", "50"])
+    assert res.exit_code == 0, res.output
+    assert " 0 late row(s)" in res.output, res.output
+    assert "1 device clock(s) ran more than a window ahead" in res.output
+    assert f"{ahead.split(':')[0]} (240 s)" in res.output
