@@ -46,8 +46,8 @@ def main() -> None:
         streams = {p.name.split(".")[-2]: [x for x in p.read_bytes().splitlines() if x.strip()]
                    for p in sorted((run / "topics").glob("twinwatch.raw.*.jsonl"))}
         res = run_replay(streams, [load_network(str(run / "network.yaml"))], None, window_s=10.0, lateness_s=5.0)
-        behind = {d for nets in res.late_samples.values() for d in nets}
-        ahead = {d for nets in res.clocks_ahead.values() for d in nets}
+        behind = {d for nets in res.devices.late.values() for d in nets}
+        ahead = {d for nets in res.devices.ahead.values() for d in nets}
         labelled = _late_batch_devices(run)
         row = {"run": run.name, "late_rows": res.late_rows, "late_batch_devices": sorted(labelled),
                "named_late": sorted(behind), "named_late_labelled": sorted(behind & labelled),

@@ -71,8 +71,9 @@ class ReplayResult:
         self.windows: list[Any] = []
         self.late_rows = 0
         self.failed_windows = 0  # skipped after a stage raised (logged with the window and the error)
-        self.clocks_ahead: dict[str, dict[str, float]] = {}  # network → device → most seconds ahead (held back)
-        self.late_samples: dict[str, dict[str, tuple[int, float]]] = {}  # network → device → (count, most s late)
+        from twinwatch.stream.clocks import DeviceClocks
+
+        self.devices = DeviceClocks(())  # the devices ahead (held back) and late, named (the pipeline's)
         self.event_span_s = 0.0
         self.elapsed_s = 0.0
 
@@ -124,8 +125,7 @@ def run_replay(streams: Mapping[str, Sequence[bytes]], models: Sequence[Any], tw
     result.event_span_s = float(last - first) if np.isfinite(first) else 0.0
     result.late_rows = sum(pipe.late_rows.values())
     result.failed_windows = pipe.failed_windows
-    result.clocks_ahead = {net: dict(devs) for net, devs in pipe.devices.ahead.items() if devs}
-    result.late_samples = {net: dict(devs) for net, devs in pipe.devices.late.items() if devs}
+    result.devices = pipe.devices
     return result
 
 
@@ -153,7 +153,7 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
     t0 = time.perf_counter()
     wb = WindowBuffer(window_s, lateness_s, idle_s=float("inf"))
     wb.expect(f for f in streams if f not in FLOW_ONLY_FORMATS)
-    devices = DeviceClocks(None)  # no inventory: every device's clock is followed
+    devices = result.devices = DeviceClocks(None)  # no inventory: every device's clock is followed
     decoders = {f: get_decoder(f, DecoderConfig(max_age_s=None)) for f in streams}
     states = {f: CounterState() for f in streams}
     keys: dict[tuple[str, str, str], int] = {}
@@ -189,8 +189,6 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
         close(False)
     close(True)
     result.late_rows = wb.late_rows
-    result.clocks_ahead = {net: dict(d) for net, d in devices.ahead.items() if d}
-    result.late_samples = {net: dict(d) for net, d in devices.late.items() if d}
     if rows:
         starts = np.array([w for w, _, _ in rows])
         y = np.full((len(rows), len(keys)), np.nan)
@@ -497,12 +495,12 @@ def _clocks_text(res: ReplayResult) -> list[str]:
     def who(dev: str, net: str) -> str:  # (the twin-less mode has no network)
         return f"{dev} of {net}" if net else dev
 
-    ahead = [f"{who(dev, net)} ({s:.0f} s)" for net, d in sorted(res.clocks_ahead.items())
+    ahead = [f"{who(dev, net)} ({s:.0f} s)" for net, d in sorted(res.devices.ahead.items())
              for dev, s in sorted(d.items())]
     if ahead:
         out.append(f"{len(ahead)} device clock(s) ran more than a window ahead of the other devices and were held "
                    f"back (their rows waited for the others' windows; check their NTP): {', '.join(ahead)}")
-    late = [f"{who(dev, net)} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.late_samples.items())
+    late = [f"{who(dev, net)} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.devices.late.items())
             for dev, (n, s) in sorted(d.items())]
     if late:
         out.append(f"{len(late)} device(s) sent samples older than the windows already closed (clock behind, or "
