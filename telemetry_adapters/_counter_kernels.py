@@ -167,6 +167,64 @@ def in_key_order(slot: np.ndarray, ts: np.ndarray, mark: np.ndarray, last: np.nd
 
 
 @njit(cache=True)
+def set_back(k: int, t: int, v: np.uint64, ep: int, hep: bool, lt: int, lv: np.uint64, lep: int, lhep: bool,
+             now: int, step_back: int, jitter: int) -> bool:
+    """Whether a sample (kind ``k``, time ``t``, value ``v``, epoch ``ep`` / ``hep``) older than its counter's
+    newest (``lt``, ``lv``, ``lep`` / ``lhep``) shows its device's clock set back rather than a late sample.
+
+    Either the newest was more than ``step_back`` ns ahead of ``now`` and this one is more than that older (a
+    clock far ahead, corrected), or, for a cumulative counter in the same discontinuity epoch, the counter went
+    on (``v > lv``) while the time went back by more than ``jitter`` ns: a late sample holds a lower value, a
+    sample taken after a step back a higher one, whatever the step. ``step_back`` <= 0: never.
+    """
+    if step_back <= 0:
+        return False
+    if lt - now > step_back and lt - t > step_back:
+        return True
+    if k != K_C32 and k != K_C64:
+        return False
+    same = hep == lhep and (not hep or abs(ep - lep) <= jitter)
+    return same and lt - t > jitter and v > lv
+
+
+@njit(cache=True)
+def clock_segments(slot: np.ndarray, ts: np.ndarray, vu: np.ndarray, kind: np.ndarray, epoch: np.ndarray,
+                   has_epoch: np.ndarray, now: int, step_back: int, jitter: int, mark: np.ndarray,
+                   top: np.ndarray, gen: int, seg: np.ndarray) -> bool:
+    """Split each counter's rows, in arrival order, where its device's clock was set back; whether any was.
+
+    A row that :func:`set_back` reads as a clock set back against the newest earlier row of its counter's
+    current segment starts a new segment of that counter (the rule :func:`update_counters` applies across
+    batches, here inside one): ``seg[i]`` (``(n,)`` int64, written for every row, 0 for gauges) is the row's
+    segment. Ordering a batch by ``(seg, ts)`` keeps each counter's rows of one clock setting together, so
+    samples still stamped ahead are not sorted after the corrected ones. ``mark`` / ``top`` are per-slot
+    scratch arrays valid where ``mark`` equals ``gen`` (as in :func:`in_key_order`); ``top`` holds the row of
+    the newest ``ts`` of the slot's current segment, so ``seg[top[s]]`` is that segment.
+    """
+    stepped = False
+    for i in range(slot.shape[0]):
+        s = slot[i]
+        seg[i] = 0
+        if s < 0:
+            continue
+        t = ts[i]
+        if mark[s] != gen:
+            mark[s] = gen
+            top[s] = i
+            continue
+        j = top[s]
+        seg[i] = seg[j]
+        if t < ts[j] and set_back(kind[i], t, vu[i], epoch[i], has_epoch[i], ts[j], vu[j], epoch[j],
+                                  has_epoch[j], now, step_back, jitter):
+            seg[i] = seg[j] + 1
+            top[s] = i
+            stepped = True
+        elif t > ts[j]:
+            top[s] = i
+    return stepped
+
+
+@njit(cache=True)
 def _rebase(s: int, i: int, t: int, vu: np.ndarray, epoch: np.ndarray, has_epoch: np.ndarray, now: int,
             st_ts: np.ndarray, st_val: np.ndarray, st_epoch: np.ndarray, st_has_epoch: np.ndarray,
             st_ival: np.ndarray, st_last_seen: np.ndarray) -> None:
@@ -218,8 +276,10 @@ def update_counters(
     it could as well be one more wrap, so the row gets no rate (``RC_AMBIGUOUS``). A sample older than its
     counter's last one by more than ``step_back`` ns, when that last one is also more than ``step_back`` ahead of
     ``now``, re-bases the counter (``RC_CLOCK_STEP``: the device's clock ran ahead and was set back; without
-    it the counter would drop every sample until the clock caught up again); ``step_back`` <= 0: never.
-    Outputs ``rate`` (SI units per
+    it the counter would drop every sample until the clock caught up again), and so does one
+    :func:`set_back` reads as a clock set back by its value; a cumulative counter's sample more than
+    ``step_back`` after its last one and as far ahead of ``now`` re-bases it too (its clock jumped ahead:
+    the interval would hold the jump); ``step_back`` <= 0: never. Outputs ``rate`` (SI units per
     second: ``scale`` × increment / Δt, NaN when none), ``flags``,
     ``status`` and ``cause`` (``RC_*``: why a row is ``ST_RESET``) are ``(n,)``,
     written for every row.
@@ -258,7 +318,8 @@ def update_counters(
             continue
         lt = st_ts[s]
         if t < lt:
-            if step_back > 0 and lt - now > step_back and lt - t > step_back:
+            if set_back(k, t, vu[i], epoch[i], has_epoch[i], lt, st_val[s], st_epoch[s], st_has_epoch[s], now,
+                        step_back, epoch_tol):
                 _rebase(s, i, t, vu, epoch, has_epoch, now, st_ts, st_val, st_epoch, st_has_epoch, st_ival,
                         st_last_seen)
                 flags[i] = F_RESET
@@ -269,6 +330,13 @@ def update_counters(
             continue
         if t == lt:
             status[i] = ST_DUPLICATE
+            continue
+        if step_back > 0 and k != K_DELTA and t - lt > step_back and t - now > step_back:  # (C32, C64 here)
+            # the device's clock jumped ahead of the others: the interval holds the jump, not its traffic
+            _rebase(s, i, t, vu, epoch, has_epoch, now, st_ts, st_val, st_epoch, st_has_epoch, st_ival, st_last_seen)
+            flags[i] = F_RESET
+            status[i] = ST_RESET
+            cause[i] = RC_CLOCK_STEP
             continue
         st_last_seen[s] = now
         dt = t - lt

@@ -40,6 +40,15 @@ The rules:
   than that older, the device's clock ran ahead and was set back (NTP), and the
   sample re-bases the counter (``RESET``, cause ``clock_step``, no rate)
   instead of every sample being dropped until the clock catches up again.
+  A cumulative counter also shows a step of any size (more than
+  ``epoch_tolerance_s``, the timestamps' jitter): a sample older than the last
+  one but with a higher value in the same epoch was taken after it, by a clock
+  set back (a late sample holds a lower value). Inside one batch the same rules
+  split a counter's rows, in arrival order, at the step: those stamped before
+  it are applied first, so the samples still stamped ahead are not read after
+  the corrected ones. A cumulative counter's sample more than ``clock_step_s``
+  after its last one, and as far ahead of ``now``, is a clock that jumped
+  ahead: it re-bases the counter as well (the interval would hold the jump).
 * Δt above ``gap_factor`` × the counter's typical interval (an EWMA of Δt,
   weight ``ewma_alpha``) sets ``GAP``; the rate over the gap is still given.
 * Octets become bits/s (× 8); packets become packets/s. Gauges pass through
@@ -160,8 +169,9 @@ class CounterConfig:
         that derive ``last-clear`` from uptime report it with a second of jitter).
     clock_step_s
         A sample this much older than its counter's last one, itself this far ahead of ``now``, is a clock
-        set back: it re-bases the counter (see the module docstring); ``0`` or less: never (always out of
-        order).
+        set back: it re-bases the counter (see the module docstring), as do, for a cumulative counter, an
+        older sample with a higher value and a sample this far ahead of its last one and of ``now`` (a clock
+        that jumped ahead); ``0`` or less: never (always out of order).
     ttl_s
         Counters not seen for this long (event time) are evicted.
     max_counters
@@ -441,30 +451,50 @@ class CounterState:
         if n and now_ns is None:
             now_ns = int(ts.max())
         now = int(now_ns or 0)
-        self._gen += 1
-        if self._gen >= 2**31 - 1:
-            self._mark[:] = 0
-            self._gen = 1
-        if _k.in_key_order(slots, ts, self._mark, self._scratch_ts, self._gen):
-            order = np.arange(n, dtype=np.int64)
-        else:
-            order = np.argsort(ts, kind="stable").astype(np.int64)
+        c = self.config
+        vu = np.asarray(batch.value_u64, dtype=np.uint64)
+        epoch = np.asarray(batch.epoch_ns, dtype=np.int64)
+        has_epoch = np.asarray(batch.has_epoch, dtype=np.bool_)
+        step_ns, jitter_ns = int(c.clock_step_s * 1e9), int(c.epoch_tolerance_s * 1e9)
+        order = self._order(slots, ts, (vu, kind, epoch, has_epoch), now, step_ns, jitter_ns)
         rate = np.empty(n, dtype=np.float64)
         flags = np.empty(n, dtype=np.uint8)
         status = np.empty(n, dtype=np.uint8)
         cause = np.empty(n, dtype=np.uint8)
-        c = self.config
         _k.update_counters(
-            order, slots, ts, np.asarray(batch.value_u64, dtype=np.uint64), np.asarray(batch.value_f64, np.float64),
-            kind, np.asarray(batch.epoch_ns, dtype=np.int64), np.asarray(batch.has_epoch, dtype=np.bool_),
+            order, slots, ts, vu, np.asarray(batch.value_f64, np.float64), kind, epoch, has_epoch,
             scale, bound, wrap_bound, now,
             self._ts, self._val, self._epoch, self._has_epoch, self._seen, self._ival, self._last_seen,
-            float(c.gap_factor), float(c.ewma_alpha), int(c.epoch_tolerance_s * 1e9), int(c.clock_step_s * 1e9),
+            float(c.gap_factor), float(c.ewma_alpha), jitter_ns, step_ns,
             rate, flags, status, cause,
         )  # fmt: skip
         if n:
             self._maybe_evict(now)
         return CounterResult(rate=rate, flags=flags, status=status, key=key, cause=cause)
+
+    def _next_gen(self) -> int:
+        """A fresh generation for the per-slot scratch arrays (``_mark`` is cleared when it wraps)."""
+        self._gen += 1
+        if self._gen >= 2**31 - 1:
+            self._mark[:] = 0
+            self._gen = 1
+        return self._gen
+
+    def _order(self, slots: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], rows: tuple[npt.NDArray[Any], ...],
+               now: int, step_ns: int, jitter_ns: int) -> npt.NDArray[np.int64]:
+        """``(n,)`` row order in which to apply the batch: each counter's rows by time, and, where a device's
+        clock was set back inside the batch (:func:`~._counter_kernels.clock_segments`; ``rows`` = value,
+        kind, epoch, has-epoch columns), the rows stamped before the step first, so the first one after it
+        re-bases the counter (``clock_step``) as it would across two batches."""
+        n = slots.shape[0]
+        if _k.in_key_order(slots, ts, self._mark, self._scratch_ts, self._next_gen()):
+            return np.arange(n, dtype=np.int64)
+        if step_ns > 0:
+            seg = np.empty(n, dtype=np.int64)
+            if _k.clock_segments(slots, ts, *rows, now, step_ns, jitter_ns, self._mark, self._scratch_ts,
+                                 self._next_gen(), seg):
+                return np.lexsort((ts, seg)).astype(np.int64)
+        return np.argsort(ts, kind="stable").astype(np.int64)
 
     # ---------------------------------------------------------------- eviction
     def _maybe_evict(self, now_ns: int) -> None:

@@ -402,9 +402,10 @@ _RESET_REASONS = {
     4: (Reason.COUNTER32_AMBIGUOUS, "a 32-bit counter on a port whose capacity x rate_headroom can carry 2**32 "
         "more in this interval: the number of wraps is unknown, so no rate; poll the ifHC* (64-bit) counters or "
         "poll faster; the value is the counter's new base"),
-    5: (Reason.CLOCK_STEP, "the counter's last sample is more than clock_step_s ahead of the others and this one "
-        "older by as much: the device's clock ran ahead and was set back (check its NTP); no rate, the value is "
-        "the counter's new base"),
+    5: (Reason.CLOCK_STEP, "the device's clock stepped (check its NTP): this sample is older than the counter's "
+        "last one but taken after it (its value is higher, or the last one is more than clock_step_s ahead of "
+        "the other devices), or it jumped more than clock_step_s ahead of them; no rate over the step, the "
+        "value is the counter's new base"),
 }
 _REJECTED = {
     Status.OUT_OF_ORDER: (Reason.OUT_OF_ORDER, "older than the last sample of this counter; dropped"),

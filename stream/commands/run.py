@@ -73,9 +73,10 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     twinwatch_device_clocks_ahead counts it (the TwinwatchDeviceClockAhead
     rule alerts on it). Beyond window.max_clock_ahead_s of the worker's own
     clock its samples are refused (dead letters ts_future). When NTP sets
-    it back, each of its counters starts again from the next sample
-    (rejection reason clock_step) instead of dropping samples until the
-    clock catches up. A device that sends samples older than the windows
+    it back (by any step: a counter whose value went on while its time
+    went back shows it), each of its counters starts again from the next
+    sample (rejection reason clock_step) instead of dropping samples until
+    the clock catches up. A device that sends samples older than the windows
     already closed (its clock runs behind, or its telemetry is held up) is
     named in the log and counted in twinwatch_late_devices (rule
     TwinwatchDevicesLate): their rows are late, counted in

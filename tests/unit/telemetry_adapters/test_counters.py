@@ -171,6 +171,74 @@ def test_a_clock_set_back_rebases_the_counter_instead_of_dropping_until_it_catch
     assert names(off.update(batch([(20, 500)]))) == ["out_of_order"]
 
 
+def test_a_clock_set_back_inside_one_batch_rebases_once_at_the_step() -> None:
+    """A device 120 s ahead, set back mid-batch. Sorted by time alone, the corrected samples (stamped 40, 50)
+    came before the ones still stamped ahead (130, 140) and the later corrected ones (60, 70) after them: a
+    decrease and a 0-s interval's implausible rate. In arrival order at the step, one re-base and rates again."""
+    state = CounterState()
+    state.update(batch([(0, 0), (10, 1000)]), now_ns=T0 + 10 * S)
+    rows = [(130, 2000), (140, 3000), (40, 4000), (50, 5000), (60, 6000), (70, 7000)]
+    res = state.update(batch(rows), now_ns=T0 + 70 * S)
+    assert names(res) == ["rate", "rate", "reset", "rate", "rate", "rate"]
+    assert RESET_CAUSES[res.cause[2]] == "clock_step"
+    assert res.rate[3:].tolist() == [800.0, 800.0, 800.0] and res.rate[1] == 800.0
+    # arrival order decides only at a step: an unsorted batch with no step is still taken in time order
+    again = CounterState()
+    again.update(batch([(0, 0)]))
+    assert names(again.update(batch([(130, 2000), (120, 1000)]), now_ns=T0 + 130 * S)) == ["rate", "rate"]
+    # nor when the counter's newest is within the rule's 60 s of now (a late sample, not a clock set back)
+    late = CounterState()
+    late.update(batch([(0, 0)]))
+    res = late.update(batch([(200, 2000), (100, 1000), (210, 2100)]), now_ns=T0 + 210 * S)
+    assert names(res) == ["rate", "rate", "rate"]
+
+
+def test_a_counter_that_went_on_while_the_time_went_back_is_a_clock_set_back_whatever_the_step() -> None:
+    """A device 30 s ahead (under the 60-s rule) set back: the next samples are older than the counter's last
+    but their values higher. Before session 43 they were dropped as out of order until the clock caught up,
+    and the first one after it gave a rate over 30 s of traffic in a few seconds (here 7 × the real rate)."""
+    state = CounterState()
+    state.update(batch([(0, 0), (40, 1000)]), now_ns=T0 + 10 * S)  # stamped 30 s ahead: really at 10 s
+    res = state.update(batch([(15, 1500), (25, 2500), (35, 3500), (45, 4500)]), now_ns=T0 + 45 * S)
+    assert names(res) == ["reset", "rate", "rate", "rate"] and RESET_CAUSES[res.cause[0]] == "clock_step"
+    assert res.rate[1:].tolist() == [800.0, 800.0, 800.0]
+    # inside one batch: the same, once
+    one = CounterState()
+    one.update(batch([(0, 0)]), now_ns=T0)
+    res = one.update(batch([(40, 1000), (15, 1500), (25, 2500), (35, 3500), (45, 4500)]), now_ns=T0 + 45 * S)
+    assert names(res) == ["rate", "reset", "rate", "rate", "rate"] and res.rate[2:].tolist() == [800.0] * 3
+    # a late sample holds a lower value: still out of order; so is a step within the timestamps' jitter (2 s)
+    late = CounterState()
+    late.update(batch([(0, 0), (40, 4000)]))
+    assert names(late.update(batch([(30, 3000)]))) == ["out_of_order"]
+    jitter = CounterState()
+    jitter.update(batch([(0, 0), (40, 4000)]))
+    assert names(jitter.update(batch([(39, 4100)]))) == ["out_of_order"]
+    # a new discontinuity epoch: a reset, not a clock set back (value comparisons across it mean nothing)
+    cleared = CounterState()
+    cleared.update(batch([(0, 0, -100), (40, 4000, -100)]))
+    assert names(cleared.update(batch([(30, 9000, 20)]))) == ["out_of_order"]
+    # gauges and deltas have no order in their values: only the 60-s rule applies to them
+    delta = CounterState()
+    delta.update(batch([(0, 10), (40, 10)], kind=Kind.DELTA))
+    assert names(delta.update(batch([(30, 50)], kind=Kind.DELTA))) == ["out_of_order"]
+
+
+def test_a_clock_that_jumps_ahead_gives_no_rate_over_the_jump() -> None:
+    """The device's clock jumps 300 s ahead of the others (``now``): the interval up to its first sample after the
+    jump holds the jump, not traffic (the rate would read 10 s of traffic as 310 s of it), so that sample re-bases
+    the counter; the next ones give rates again."""
+    state = CounterState()
+    state.update(batch([(0, 0), (10, 1000)]), now_ns=T0 + 10 * S)
+    res = state.update(batch([(320, 2000), (330, 3000)]), now_ns=T0 + 20 * S)
+    assert names(res) == ["reset", "rate"] and RESET_CAUSES[res.cause[0]] == "clock_step" and res.rate[1] == 800.0
+    # a counter silent for 300 s whose device's clock is with the others' still gets its rate over the gap
+    gap = CounterState()
+    gap.update(batch([(0, 0)]), now_ns=T0)
+    res = gap.update(batch([(300, 30_000)]), now_ns=T0 + 300 * S)
+    assert names(res) == ["rate"] and res.rate[0] == 800.0
+
+
 def test_unsorted_batch_is_processed_in_time_order() -> None:
     res = CounterState().update(batch([(20, 2000), (0, 0), (10, 1000)]))
     assert names(res) == ["rate", "first", "rate"]

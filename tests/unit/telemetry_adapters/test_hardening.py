@@ -86,8 +86,11 @@ def test_counter32_on_a_10g_port_polled_every_10_s_is_a_counted_ambiguity() -> N
 
 def test_sample_backwards_in_time_is_counted() -> None:
     res = normalize(_samples([("rx_octets", 10, 500, Kind.COUNTER64)]), st := CounterState())
-    res = normalize(_samples([("rx_octets", 5, 600, Kind.COUNTER64)]), st)
+    res = normalize(_samples([("rx_octets", 5, 400, Kind.COUNTER64)]), st)  # a late sample: a lower value
     assert res.stats["rejected_out_of_order"] == 1 and _identity(res.stats)
+    # an older timestamp with a higher value was taken after the last sample, by a clock set back: counted too
+    res = normalize(_samples([("rx_octets", 5, 600, Kind.COUNTER64)]), st)
+    assert res.stats["rejected_clock_step"] == 1 and _identity(res.stats)
 
 
 def test_implausible_rate_against_capacity_and_absolute_bound() -> None:

@@ -142,7 +142,7 @@ def test_rejections_for_order_and_unknown_fields() -> None:
     state = CounterState()
     normalize(two_samples({"tx_octets": (0, 1250)}), state, INV)
     b = SampleBatchBuilder()
-    add(b, "a", "Eth1/1", "tx_octets", 5, 2000)  # same spelling as before: counters are keyed by raw names
+    add(b, "a", "Eth1/1", "tx_octets", 5, 600)  # same spelling as before: counters are keyed by raw names
     add(b, "a", "Eth1/1", "tx_octets", 10, 1250)
     add(b, "a", "Eth1/1", "mystery", 10, 5, Kind.GAUGE)
     add(b, "a", "Eth1/1", "tx_octets", 11, 5, Kind.GAUGE)
