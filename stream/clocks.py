@@ -9,7 +9,9 @@ every other device's rows: they all arrive late and are dropped. Instead,
 latest one only when another clock is within ``tolerance_s`` of it; a clock
 that leads every other by more is *ahead*: the source has got as far as the
 next clock, the ahead one's rows wait in their windows (closed when the
-others get there), and it no longer moves the watermark. One device is
+others get there), and it no longer moves the watermark. Once it is named,
+:meth:`DeviceClocks.restamp` moves its samples back by its lead to the
+others' time, so its rows land with theirs. One device is
 tolerated per source; two whose clocks run ahead by the same amount vouch
 for each other (the decoders' ``max_clock_ahead_s`` check against this
 host's clock still refuses either beyond that limit).
@@ -69,11 +71,11 @@ class SourceClocks:
     >>> c.progress, c.ahead()                       # held back: r1's time (named ahead once it lasts 2 windows)
     (100.0, None)
     >>> c.observe({"r1": 125.0, "r3": 124.0, "r2": 900.0})  # r2 runs on alone, the others still move
-    >>> c.progress, c.ahead()
-    (125.0, ('r2', 775.0))
+    >>> c.progress, c.ahead(), c.offset()
+    (125.0, ('r2', 775.0), ('r2', 775.0))
     >>> c.observe({"r2": 1300.0})                   # r1 and r3 have stopped: r2 has gone 400 s on its own since
-    >>> c.progress                                  # 125 + (400 − 300)
-    225.0
+    >>> c.progress, c.offset()                      # 125 + (400 − 300); r2 may be the only one still reporting
+    (225.0, None)
     """
 
     CONFIRM = 2
@@ -151,6 +153,19 @@ class SourceClocks:
             return None
         return (name, first - progress)
 
+    def offset(self) -> tuple[str, float] | None:
+        """The clock :meth:`ahead` names and how far it leads the next clock (s), while the other clocks still move
+        (the leader has not gone more than ``max_lead_s`` on alone); ``None`` otherwise. Once they have stopped, the
+        leader may be the only device still reporting, on time: its lead is then no measure of its clock.
+        """
+        held = self.ahead()
+        if held is None:
+            return None
+        _, first, second = self._top2()
+        if first - self._anchor > self.max_lead_s:
+            return None
+        return (held[0], first - second)
+
     def to_dict(self) -> dict[str, float]:
         """Clock → latest time, for the service's state."""
         return dict(self.latest)
@@ -181,6 +196,10 @@ class DeviceClocks:
     """A device named late is named on time again after this many batches in a row with none of its samples late
     (at the first, a device at the edge of the allowed lateness would flap)."""
 
+    RENEW = 3
+    """:meth:`restamp` renews a device's offset when its lead moves by more than this many tolerances (windows) from it;
+    less is the devices' sampling phases."""
+
     def __init__(self, known: Iterable[str] | None, metrics: Any = None) -> None:
         self.known = None if known is None else frozenset(known)
         self.metrics = metrics
@@ -188,6 +207,8 @@ class DeviceClocks:
         """Network → device → the most seconds its clock ran ahead of the other devices of its source."""
         self.late: dict[str, dict[str, tuple[int, float]]] = {}
         """Network → device → (samples older than the windows already closed, the most seconds one was)."""
+        self.offsets: dict[str, tuple[str, float]] = {}
+        """Source → (device, seconds) its samples are re-stamped earlier by (:meth:`restamp`)."""
         self._held: dict[str, set[tuple[str, str]]] = {}  # network → (source, device) held back, as last logged
         self._flagged: dict[str, set[str]] = {}  # network → devices named late
         self._on_time: dict[tuple[str, str], int] = {}  # (network, device named late) → on-time batches in a row
@@ -216,6 +237,51 @@ class DeviceClocks:
             if t != floor and name:
                 out[name] = max(out.get(name, -np.inf), t / 1e9)
         return out
+
+    def restamp(self, source: str, samples: Any, held: tuple[str, float] | None, tolerance_s: float) -> list[str]:
+        """Move the samples of the device whose clock runs ahead on ``source`` back to the others' time, in place.
+
+        ``held`` is the device held back as ahead of the source's others and its lead (s), once confirmed
+        while the others still move (:meth:`SourceClocks.offset`). The lead when it is
+        first held becomes the device's offset, kept while it stays held (the lead itself moves by up to a
+        sampling period from batch to batch, with the devices' phases; a steady offset keeps its counters'
+        intervals right) and renewed only when the lead moves by more than :attr:`RENEW` ``tolerance_s`` from it (its
+        clock stepped again). Its samples are re-stamped ``offset`` earlier (``ts_ns`` is replaced), so its rows land
+        in the windows the others' rows of the same moment land in; in arrival order, those from the first that falls
+        back by half the offset on (its clock was just set right) are left. The device stays held and named (its
+        clock still runs ahead; its raw times are what the source's clocks observe).
+
+        Returns the devices whose offset has just started, changed or ended (most often none): their counters must start
+        again, since the interval across the change holds the offset (right to about a sampling period only), not
+        traffic. (Left to the counters' own rules, a busy counter re-bases on its first re-stamped sample, but an
+        idle one drops its samples as out of order until they catch up.) Offsets are not part
+        of the service's state: after a restart the device is held, named and re-stamped again.
+        """
+        cur = self.offsets.get(source)
+        if held is None:
+            self.offsets.pop(source, None)
+            return [] if cur is None else [cur[0]]
+        device, lead = held
+        changed = []
+        if cur is None or cur[0] != device or abs(lead - cur[1]) > self.RENEW * tolerance_s:
+            changed = [device] if cur is None or cur[0] == device else [cur[0], device]
+            cur = self.offsets[source] = (device, lead)
+        offset_ns = round(cur[1] * 1e9)
+        names, inv = self.codes(samples)
+        code = [i for i, n in enumerate(names) if n == device]
+        rows = np.flatnonzero(np.isin(inv, code)) if code else np.empty(0, dtype=np.int64)
+        if rows.shape[0]:
+            ts = np.asarray(samples.ts_ns, dtype=np.int64)
+            # in arrival order, its samples up to the first one that falls back by half the offset (NTP set its clock
+            # right inside this batch: that one and those after it are on the others' time already)
+            mine = ts[rows]
+            back = mine < np.maximum.accumulate(mine) - offset_ns // 2
+            if back.any():
+                rows = rows[: int(np.argmax(back))]
+            fixed = ts.copy()
+            fixed[rows] -= offset_ns
+            samples.ts_ns = fixed
+        return changed
 
     def late_samples(self, samples: Any, closed_until: float) -> tuple[dict[str, tuple[int, float]], set[str]]:
         """Per followed device, its samples older than ``closed_until`` (epoch s): ``{device: (count, most
@@ -273,8 +339,9 @@ class DeviceClocks:
             seen = self.ahead.setdefault(network, {})
             seen[dev] = max(seen.get(dev, 0.0), lead)
             if (src, dev) not in before:
-                log.warning("device %s's clock runs %.0f s ahead of the other devices on %s: its rows wait for "
-                            "theirs and do not move the watermark (check its NTP)", dev, lead, src,
+                log.warning("device %s's clock runs %.0f s ahead of the other devices on %s: it does not move the "
+                            "watermark, and its samples are re-stamped to the others' time until it is set right "
+                            "(check its NTP)", dev, lead, src,
                             extra={"network": network, "device": dev, "source": src, "ahead_s": round(lead, 3)})
         for src, dev in sorted(before - now.keys()):
             log.info("device %s's clock is no longer ahead of the other devices on %s", dev, src,

@@ -194,7 +194,8 @@ class WindowBuffer:
     (:meth:`observe_clocks`) has got as far as its clocks agree
     (:class:`~twinwatch.stream.clocks.SourceClocks`): one device whose clock
     runs ahead of the others no longer closes their windows; its rows wait in
-    theirs (:meth:`clocks_ahead` names it).
+    theirs (:meth:`clocks_ahead` names it, and the pipeline then re-stamps its
+    samples to the others' time).
 
     >>> wb = WindowBuffer(10.0, 2.0)
     >>> wb.add({"ts": np.array([1.0, 5.0, 11.0]), "value": np.array([1.0, 2.0, 3.0])})
@@ -281,6 +282,12 @@ class WindowBuffer:
     def closed_until(self) -> float:
         """End (epoch s) of the last window closed, −inf before the first: rows older than it are late."""
         return self.next_index * self.window_s if self.closed and self.next_index is not None else -np.inf
+
+    def clock_offset(self, source: str) -> tuple[str, float] | None:
+        """The device of ``source`` whose clock runs ahead of the others' and by how much (s), while they still
+        move (:meth:`~twinwatch.stream.clocks.SourceClocks.offset`); ``None`` when none."""
+        clocks = self._clocks.get(source)
+        return None if clocks is None else clocks.offset()
 
     def clocks_ahead(self) -> dict[str, tuple[str, float]]:
         """Source → (device, seconds) of the device clock held back as ahead of the source's others."""
@@ -625,6 +632,14 @@ class Pipeline:
             latest = self.devices.latest_times(res.samples)
             for net in self.networks.values():
                 net.windows.observe_clocks(source or fmt, latest)
+            # a device whose clock runs ahead of the others on this source: its samples back to their time (every
+            # network's windows saw the same clocks, so any one tells)
+            wb = next(iter(self.networks.values())).windows
+            was = self.devices.restamp(source or fmt, res.samples, wb.clock_offset(source or fmt), wb.window_s)
+            for device in was:  # its re-stamping started, changed or ended: its counters start again
+                for net in self.networks.values():
+                    if fmt in net.counters:
+                        net.counters[fmt].forget_device(device)
             for name, batch in self._split(res.samples).items():
                 net = self.networks[name]
                 state = net.counters.setdefault(fmt, CounterState())

@@ -522,15 +522,29 @@ class CounterState:
         self.evict_slots(victims)
 
     def evict_slots(self, slots: npt.NDArray[np.int64]) -> None:
-        """Forget the counters in ``slots`` (their next sample is a first sample)."""
+        """Forget the counters in ``slots`` (their next sample is a first sample); counted in :attr:`evictions`."""
+        self.evictions += self._forget(slots)
+
+    def forget_device(self, device: str) -> int:
+        """Forget every counter of ``device`` (its next samples are first samples, with no rate), e.g. when the
+        caller has re-stamped its samples by an offset it has changed since; returns how many. Not an eviction."""
+        i = self._devices.ids.get(device)
+        if i is None:
+            return 0
+        live = np.flatnonzero(self._used[: self._next])
+        return self._forget(live[(self._slot_key[live] >> (PAIR_SHIFT + _IFC_BITS)) == i])
+
+    def _forget(self, slots: npt.NDArray[np.int64]) -> int:
         slots = np.unique(np.asarray(slots, dtype=np.int64))
         slots = slots[self._used[slots]]
+        if slots.shape[0] == 0:
+            return 0
         self._used[slots] = False
         self._seen[slots] = False
         self._free[self._n_free : self._n_free + slots.shape[0]] = slots
         self._n_free += int(slots.shape[0])
-        self.evictions += int(slots.shape[0])
         self._n_ht = int(_k.rebuild_table(self._ht_key, self._ht_slot, self._slot_key, self._used))
+        return int(slots.shape[0])
 
     def memory_bytes(self) -> int:
         """Bytes held by the state arrays and the name vocabularies (an estimate for the dicts)."""

@@ -180,6 +180,9 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
             dlq_sink.write_many(d.to_dict() for d in dead)
         if len(res.samples):
             wb.observe_clocks(fmt, devices.latest_times(res.samples))
+            was = devices.restamp(fmt, res.samples, wb.clock_offset(fmt), wb.window_s)
+            for device in was:
+                states[fmt].forget_device(device)
             devices.report_late("", res.samples, wb.closed_until)
             mb = normalize(res.samples, states[fmt], None, now_ns=wb.progress_ns(fmt)).measurements
             wb.add({"ts": mb.ts, "entity_kind": np.asarray(mb.entity_kind, dtype=str),
@@ -499,7 +502,7 @@ def _clocks_text(res: ReplayResult) -> list[str]:
              for dev, s in sorted(d.items())]
     if ahead:
         out.append(f"{len(ahead)} device clock(s) ran more than a window ahead of the other devices and were held "
-                   f"back (their rows waited for the others' windows; check their NTP): {', '.join(ahead)}")
+                   f"back, their samples re-stamped to the others' time (check their NTP): {', '.join(ahead)}")
     late = [f"{who(dev, net)} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.devices.late.items())
             for dev, (n, s) in sorted(d.items())]
     if late:

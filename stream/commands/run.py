@@ -68,11 +68,13 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     Windows close on event time, as far as the devices on every raw
     partition agree they have got. A device whose clock runs more than a
     window ahead of the other devices on its partition is held back: it
-    does not close their windows (which would make their rows late), its
-    own rows wait in the windows it stamped them with, the log names it and
-    twinwatch_device_clocks_ahead counts it (the TwinwatchDeviceClockAhead
-    rule alerts on it). Beyond window.max_clock_ahead_s of the worker's own
-    clock its samples are refused (dead letters ts_future). When NTP sets
+    does not close their windows (which would make their rows late), the
+    log names it, twinwatch_device_clocks_ahead counts it (the
+    TwinwatchDeviceClockAhead rule alerts on it), and from then on its
+    samples are re-stamped by its lead to the others' time (right to about
+    a sampling period; its counters start again when the offset changes).
+    Beyond window.max_clock_ahead_s of the worker's own clock its samples
+    are refused (dead letters ts_future). When NTP sets
     it back (by any step: a counter whose value went on while its time
     went back shows it), each of its counters starts again from the next
     sample (rejection reason clock_step) instead of dropping samples until
