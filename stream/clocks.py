@@ -76,6 +76,10 @@ class SourceClocks:
     >>> c.observe({"r2": 1300.0})                   # r1 and r3 have stopped: r2 has gone 400 s on its own since
     >>> c.progress, c.offset()                      # 125 + (400 − 300); r2 may be the only one still reporting
     (225.0, None)
+    >>> two = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    >>> two.observe({"a": 100.0, "b": 160.0}); two.observe({"a": 125.0, "b": 185.0})
+    >>> two.ahead(), two.offset()                   # held back, but against one clock: not re-stamped
+    (('b', 60.0), None)
     """
 
     CONFIRM = 2
@@ -154,9 +158,10 @@ class SourceClocks:
         return (name, first - progress)
 
     def offset(self) -> tuple[str, float] | None:
-        """The clock :meth:`ahead` names and how far it leads the next clock (s), while the other clocks still move
-        (the leader has not gone more than ``max_lead_s`` on alone); ``None`` otherwise. Once they have stopped, the
-        leader may be the only device still reporting, on time: its lead is then no measure of its clock.
+        """The clock :meth:`ahead` names and how far it leads the next clock (s), while at least two other clocks
+        agree (within ``tolerance_s`` of the next one) and still move (the leader has not gone more than
+        ``max_lead_s`` on alone); ``None`` otherwise. Once they have stopped, the leader may be the only device
+        still reporting, on time; against a single other clock, either of the two may be the wrong one.
         """
         held = self.ahead()
         if held is None:
@@ -164,7 +169,8 @@ class SourceClocks:
         _, first, second = self._top2()
         if first - self._anchor > self.max_lead_s:
             return None
-        return (held[0], first - second)
+        pack = sum(1 for name, t in self.latest.items() if name != held[0] and t >= second - self.tolerance_s)
+        return (held[0], first - second) if pack >= 2 else None
 
     def to_dict(self) -> dict[str, float]:
         """Clock → latest time, for the service's state."""
@@ -241,21 +247,21 @@ class DeviceClocks:
     def restamp(self, source: str, samples: Any, held: tuple[str, float] | None, tolerance_s: float) -> list[str]:
         """Move the samples of the device whose clock runs ahead on ``source`` back to the others' time, in place.
 
-        ``held`` is the device held back as ahead of the source's others and its lead (s), once confirmed
-        while the others still move (:meth:`SourceClocks.offset`). The lead when it is
-        first held becomes the device's offset, kept while it stays held (the lead itself moves by up to a
-        sampling period from batch to batch, with the devices' phases; a steady offset keeps its counters'
-        intervals right) and renewed only when the lead moves by more than :attr:`RENEW` ``tolerance_s`` from it (its
-        clock stepped again). Its samples are re-stamped ``offset`` earlier (``ts_ns`` is replaced), so its rows land
-        in the windows the others' rows of the same moment land in; in arrival order, those from the first that falls
-        back by half the offset on (its clock was just set right) are left. The device stays held and named (its
+        ``held`` is that device and its lead (s), as :meth:`SourceClocks.offset` gives them (named, at least two
+        other clocks agreeing and still moving), or ``None``. The lead when the device is first held becomes its
+        offset, kept while it stays held (the lead itself moves by up to a sampling period from batch to batch,
+        with the devices' phases; a steady offset keeps its counters' intervals right) and renewed only when the
+        lead moves by more than :attr:`RENEW` ``tolerance_s`` from it (its clock stepped again). Its samples are
+        re-stamped ``offset`` earlier (``ts_ns`` is replaced), so that its rows land in the windows the others'
+        rows of the same moment land in; in arrival order, those from the first one that falls back by half the
+        offset on (NTP set its clock right inside this batch) are left. The device stays held and named (its
         clock still runs ahead; its raw times are what the source's clocks observe).
 
-        Returns the devices whose offset has just started, changed or ended (most often none): their counters must start
-        again, since the interval across the change holds the offset (right to about a sampling period only), not
-        traffic. (Left to the counters' own rules, a busy counter re-bases on its first re-stamped sample, but an
-        idle one drops its samples as out of order until they catch up.) Offsets are not part
-        of the service's state: after a restart the device is held, named and re-stamped again.
+        Returns the devices whose offset has just started, changed or ended (most often none): their counters
+        must start again, since the interval across the change holds the offset (right to about a sampling
+        period only), not traffic. (Left to the counters' own rules, a busy counter re-bases on its first
+        re-stamped sample, but an idle one drops its samples as out of order until they catch up.) Offsets are
+        not part of the service's state: after a restart the device is held, named and re-stamped again.
         """
         cur = self.offsets.get(source)
         if held is None:

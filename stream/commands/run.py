@@ -70,15 +70,15 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     window ahead of the other devices on its partition is held back: it
     does not close their windows (which would make their rows late), the
     log names it, twinwatch_device_clocks_ahead counts it (the
-    TwinwatchDeviceClockAhead rule alerts on it), and from then on its
-    samples are re-stamped by its lead to the others' time (right to about
-    a sampling period; its counters start again when the offset changes).
-    Beyond window.max_clock_ahead_s of the worker's own clock its samples
-    are refused (dead letters ts_future). When NTP sets
-    it back (by any step: a counter whose value went on while its time
-    went back shows it), each of its counters starts again from the next
-    sample (rejection reason clock_step) instead of dropping samples until
-    the clock catches up. A device that sends samples older than the windows
+    TwinwatchDeviceClockAhead rule alerts on it), and, where at least two
+    other devices agree, its samples are re-stamped by its lead to their
+    time (right to about a sampling period; its counters start again when
+    the offset changes). Beyond window.max_clock_ahead_s of the worker's
+    own clock its samples are refused (dead letters ts_future). When NTP
+    sets a clock back (by any step: a counter whose value went on while
+    its time went back shows it), each of its counters starts again from
+    the next sample (rejection reason clock_step) instead of dropping
+    samples until the clock catches up. A device that sends samples older than the windows
     already closed (its clock runs behind, or its telemetry is held up) is
     named in the log and counted in twinwatch_late_devices (rule
     TwinwatchDevicesLate): their rows are late, counted in
