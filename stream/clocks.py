@@ -44,7 +44,10 @@ import numpy as np
 from twinwatch.telemetry_adapters._names import dense_codes, object_pointers
 from twinwatch.telemetry_adapters.schema import PATH_MARKER
 
-__all__ = ["DeviceClocks", "SourceClocks"]
+__all__ = ["DEFAULT_MAX_LEAD_S", "DeviceClocks", "SourceClocks"]
+
+DEFAULT_MAX_LEAD_S = 300.0
+"""``SourceClocks.max_lead_s`` where no host-clock limit (``window.max_clock_ahead_s``) gives one (s)."""
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ import numpy as np
 
 from twinwatch.detectors.alerts import AlertChange
 from twinwatch.detectors.twin_detector import Detection, TwinDetector
-from twinwatch.stream.clocks import DeviceClocks, SourceClocks
+from twinwatch.stream.clocks import DEFAULT_MAX_LEAD_S, DeviceClocks, SourceClocks
 from twinwatch.stream.flowbuffer import FlowBuffer
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
@@ -214,7 +214,7 @@ class WindowBuffer:
     """At most this many empty windows are reported for one gap (a day at 10 s); the earlier ones are skipped."""
 
     def __init__(self, window_s: float, lateness_s: float, idle_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic, max_clock_lead_s: float = 300.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_clock_lead_s: float = DEFAULT_MAX_LEAD_S) -> None:
         if not window_s > 0 or lateness_s < 0 or not idle_s > 0 or not max_clock_lead_s >= 0:
             raise ValueError(f"WindowBuffer: window_s and idle_s must be > 0, lateness_s and max_clock_lead_s >= 0, "
                              f"got {window_s}, {idle_s}, {lateness_s}, {max_clock_lead_s}")
@@ -547,7 +547,7 @@ class Pipeline:
         opts = dict(detection or {})
         make = detector_factory or (lambda mdl: TwinDetector(mdl, **opts))
         self.networks: dict[str, _Network] = {}
-        lead = 300.0 if max_future_skew_s is None else max_future_skew_s
+        lead = DEFAULT_MAX_LEAD_S if max_future_skew_s is None else max_future_skew_s
         for mdl in models:
             if mdl.name in self.networks:
                 raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
@@ -626,16 +626,17 @@ class Pipeline:
                 mt.rejected.labels(fmt, reason).inc(count)
             for d in out.dead_letters:
                 mt.dlq.labels(fmt, d.reason).inc()
+        src = source or fmt
         if len(res.samples):
             # a source is one in-order stream, whichever networks its rows belong to: every network's windows learn
             # how far its device clocks have got (a network it carried no rows for this time must not wait for it)
             latest = self.devices.latest_times(res.samples)
             for net in self.networks.values():
-                net.windows.observe_clocks(source or fmt, latest)
+                net.windows.observe_clocks(src, latest)
             # a device whose clock runs ahead of the others on this source: its samples back to their time (every
             # network's windows saw the same clocks, so any one tells)
             wb = next(iter(self.networks.values())).windows
-            was = self.devices.restamp(source or fmt, res.samples, wb.clock_offset(source or fmt), wb.window_s)
+            was = self.devices.restamp(src, res.samples, wb.clock_offset(src), wb.window_s)
             for device in was:  # its re-stamping started, changed or ended: its counters start again
                 for net in self.networks.values():
                     if fmt in net.counters:
@@ -646,14 +647,14 @@ class Pipeline:
                 self.devices.report_late(name, batch, net.windows.closed_until)
                 # the counters' clock (eviction, a clock set back) is how far the source's device clocks agree
                 # they have got, not its latest sample, which may come from a clock running ahead
-                nr = normalize(batch, state, net.inventory, now_ns=net.windows.progress_ns(source or fmt))
+                nr = normalize(batch, state, net.inventory, now_ns=net.windows.progress_ns(src))
                 net.generation[f"counters:{fmt}"] = net.generation.get(f"counters:{fmt}", 0) + 1
                 if mt is not None:
                     for rj in nr.rejections:
                         mt.rejected.labels(fmt, rj.reason).inc(rj.count)
                 mb = nr.measurements
                 if len(mb):
-                    late = net.windows.add(_columns(mb), source=source or fmt)
+                    late = net.windows.add(_columns(mb), source=src)
                     if mt is not None:
                         mt.measurements.labels(name).inc(len(mb))
                         if late:
@@ -668,7 +669,7 @@ class Pipeline:
                 if mt is not None and net.flows.late > late:
                     mt.late_flows.labels(name).inc(net.flows.late - late)
             for net in self.networks.values():  # the source's progress, for every network (as for rows above)
-                net.windows.advance(source or fmt, top)
+                net.windows.advance(src, top)
         for name, net in self.networks.items():
             self.devices.report_ahead(name, net.windows.clocks_ahead())
         out.extend(self._close(force=False))
