@@ -3,7 +3,8 @@
 Raw messages of one collector format (``bytes``, as the Kafka topic holds
 them) go through:
 
-1. the format's decoder (a batch at a time) and, per network, counter
+1. :class:`~twinwatch.stream.ingest.Ingest` (shared with the twin-less
+   replay): the format's decoder (a batch at a time) and, per network, counter
    normalisation (:func:`twinwatch.telemetry_adapters.normalize` with one
    :class:`~telemetry_adapters.CounterState` per network and format) into
    Measurement rows; every message the decoder refuses becomes a
@@ -44,9 +45,7 @@ passed to :class:`Pipeline`.
 
 from __future__ import annotations
 
-import base64
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,9 +57,9 @@ from twinwatch.detectors.alerts import AlertChange
 from twinwatch.detectors.twin_detector import Detection, TwinDetector
 from twinwatch.stream.clocks import DEFAULT_MAX_LEAD_S, DeviceClocks, SourceClocks
 from twinwatch.stream.flowbuffer import FlowBuffer
+from twinwatch.stream.ingest import DeadLetter, Ingest
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
-from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory, get_decoder, normalize
-from twinwatch.telemetry_adapters.errors import MAX_RAW_BYTES
+from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory
 from twinwatch.twin.blas import blas_threads
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.netmodel import NetworkModel
@@ -81,36 +80,10 @@ log = logging.getLogger(__name__)
 
 FLOW_ONLY_FORMATS = frozenset({"goflow2"})
 """Formats whose messages carry flow records only (no measurement rows; their flow end times move the watermark)."""
-_MSG_INDEX = re.compile(r"^message (\d+)\b")
 _COLS = ("ts", "entity_kind", "entity_id", "kpi", "value", "flags")
 
 
 # ----------------------------------------------------------------------------- records
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message (or record) the adapters refused: its format, the reason code, a detail and the original bytes.
-
-    ``whole_message`` is true when ``raw`` is the complete original message; false when the
-    decoder refused one element of a message and ``raw`` is that element (truncated to 512 bytes).
-    """
-
-    format: str
-    reason: str
-    detail: str
-    raw: bytes
-    whole_message: bool = True
-    kafka_ts: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"format", "reason", "detail", "raw_b64", "whole_message"[, "kafka_ts"]}`` (JSON-ready)."""
-        d: dict[str, Any] = {"format": self.format, "reason": self.reason, "detail": self.detail,
-                             "raw_b64": base64.b64encode(self.raw).decode("ascii"),
-                             "whole_message": self.whole_message}
-        if self.kafka_ts is not None:
-            d["kafka_ts"] = self.kafka_ts
-        return d
-
-
 class Detector(Protocol):
     """Compares one window's observation with the twin's prediction and keeps alert state."""
 
@@ -408,41 +381,6 @@ class WindowBuffer:
         return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
 
 
-def _dead_letters_of(fmt: str, messages: Sequence[bytes], rejections: Iterable[Any],
-                     kafka_ts: Sequence[float] | None) -> tuple[list[DeadLetter], int]:
-    """DLQ records of a decoder's rejections; returns them and the number of whole messages refused.
-
-    A rejection names its message (``"message N: ..."``); the name is checked against the message's
-    first bytes (and its neighbours, then the whole batch), so a decoder that miscounts still gets
-    the original bytes into the dead letter. A rejection of one element of a valid message keeps
-    the element's bytes (``whole_message=False``).
-    """
-    out: list[DeadLetter] = []
-    whole: set[int] = set()
-    by_prefix: dict[bytes, list[int]] | None = None
-    n = len(messages)
-    for rj in rejections:
-        raw = bytes(rj.raw)
-        mt = _MSG_INDEX.match(rj.detail)
-        hint = int(mt.group(1)) if mt else -1
-        # the decoder names the message; check it by its first bytes (and the neighbours, then the batch)
-        idx = next((i for i in (hint, hint + 1, hint - 1, hint + 2, hint - 2)
-                    if 0 <= i < n and i not in whole and messages[i][: len(raw)] == raw), -1)
-        if idx < 0 and raw:
-            if by_prefix is None:
-                by_prefix = {}
-                for i, msg in enumerate(messages):
-                    by_prefix.setdefault(bytes(msg[:MAX_RAW_BYTES]), []).append(i)
-            idx = next((i for i in by_prefix.get(raw, ()) if i not in whole), -1)
-        if idx >= 0:
-            whole.add(idx)
-            out.append(DeadLetter(fmt, rj.reason, rj.detail, bytes(messages[idx]), True,
-                                  None if kafka_ts is None else float(kafka_ts[idx])))
-        else:
-            out.append(DeadLetter(fmt, rj.reason, rj.detail, raw, False))
-    return out, len(whole)
-
-
 # ----------------------------------------------------------------------------- the pipeline
 @dataclass
 class _Network:
@@ -456,11 +394,6 @@ class _Network:
     generation: dict[str, int] = field(default_factory=dict)
     """Changes so far per component (``"detector"``: detector calls, ``"counters:<format>"``: batches that
     updated that counter state): the state encoder re-encodes a component only when its count moved."""
-
-
-def _columns(mb: Any) -> dict[str, np.ndarray]:
-    return {"ts": mb.ts, "entity_kind": np.asarray(mb.entity_kind), "entity_id": np.asarray(mb.entity_id),
-            "kpi": np.asarray(mb.kpi), "value": mb.value, "flags": mb.flags}
 
 
 class Pipeline:
@@ -557,16 +490,20 @@ class Pipeline:
                                                WindowBuffer(window_s, lateness_s, idle_s, max_clock_lead_s=lead),
                                                FlowBuffer(mdl, inv))
             self.networks[mdl.name].windows.expect(sources)
-        self._device_net: dict[str, str] = {}
+        device_net: dict[str, str] = {}
         for name, net in self.networks.items():
             for node in net.model.node_names:
-                self._device_net.setdefault(node, name)
+                device_net.setdefault(node, name)
         self.devices = DeviceClocks(
             (name for net in self.networks.values()
              for name in (*net.inventory.nodes, *net.inventory.nodes_by_device, *(d for d, _ in net.inventory.ports))),
             metrics)
         """The device clocks followed (the devices and nodes of every network), those ahead and those late."""
-        self._decoders: dict[str, Any] = {}
+        self.ingest = Ingest(self.networks, self.devices,
+                             DecoderConfig(network=next(iter(self.networks)) if len(self.networks) == 1 else "",
+                                           max_age_s=max_age_s, max_future_skew_s=max_future_skew_s),
+                             device_network=device_net, metrics=metrics)
+        """Decoding, device clocks, counters and windows (:mod:`twinwatch.stream.ingest`), over :attr:`networks`."""
         self.state_cache: dict[Any, Any] = {}
         """Compressed parts of the last :meth:`state`, with the versions they reflect (see
         :func:`twinwatch.stream.state.encode_pipeline`)."""
@@ -576,30 +513,6 @@ class Pipeline:
         """Windows skipped because a stage raised (:meth:`_fail`)."""
         if metrics is not None:
             metrics.expect_networks(self.networks)
-
-    # -------------------------------------------------------------- decode
-    def _decoder(self, fmt: str) -> Any:
-        dec = self._decoders.get(fmt)
-        if dec is None:
-            net = next(iter(self.networks)) if len(self.networks) == 1 else ""
-            dec = get_decoder(fmt, DecoderConfig(network=net, max_age_s=self.max_age_s,
-                                                 max_future_skew_s=self.max_future_skew_s))
-            self._decoders[fmt] = dec
-        return dec
-
-    def _split(self, samples: Any) -> dict[str, Any]:
-        """The sample batch per network (device name, or a path's source node, → network)."""
-        if len(self.networks) == 1:
-            return {next(iter(self.networks)): samples}
-        dev = np.asarray(samples.device, dtype=object)
-        uniq, inv = np.unique(dev, return_inverse=True)
-        owner = np.array([self._device_net.get(str(d).split("->")[0], "") for d in uniq.tolist()], dtype=object)
-        net_of = owner[inv]
-        return {name: samples.take(np.flatnonzero(net_of == name)) for name in self.networks if (net_of == name).any()}
-
-    def _dead_letters(self, fmt: str, messages: Sequence[bytes], rejections: Iterable[Any],
-                      kafka_ts: Sequence[float] | None) -> tuple[list[DeadLetter], int]:
-        return _dead_letters_of(fmt, messages, rejections, kafka_ts)
 
     # -------------------------------------------------------------- public
     def process(self, messages: Sequence[bytes], fmt: str, kafka_ts: Sequence[float] | None = None,
@@ -613,52 +526,11 @@ class Pipeline:
         out = PipelineOutput()
         if not messages:
             return out
-        res = self._decoder(fmt).decode_batch(list(messages))
-        out.dead_letters, n_refused = self._dead_letters(fmt, messages, res.rejections, kafka_ts)
+        res, out.dead_letters = self.ingest.decode(messages, fmt, kafka_ts)
         self.messages += len(messages)
         self.dead += len(out.dead_letters)
-        mt = self.metrics
-        if mt is not None:
-            mt.messages.labels(fmt, "accepted").inc(len(messages) - n_refused)
-            if n_refused:
-                mt.messages.labels(fmt, "rejected").inc(n_refused)
-            for reason, count in res.stats.counts.items():
-                mt.rejected.labels(fmt, reason).inc(count)
-            for d in out.dead_letters:
-                mt.dlq.labels(fmt, d.reason).inc()
         src = source or fmt
-        if len(res.samples):
-            # a source is one in-order stream, whichever networks its rows belong to: every network's windows learn
-            # how far its device clocks have got (a network it carried no rows for this time must not wait for it)
-            latest = self.devices.latest_times(res.samples)
-            for net in self.networks.values():
-                net.windows.observe_clocks(src, latest)
-            # a device whose clock runs ahead of the others on this source: its samples back to their time (every
-            # network's windows saw the same clocks, so any one tells)
-            wb = next(iter(self.networks.values())).windows
-            was = self.devices.restamp(src, res.samples, wb.clock_offset(src), wb.window_s)
-            for device in was:  # its re-stamping started, changed or ended: its counters start again
-                for net in self.networks.values():
-                    if fmt in net.counters:
-                        net.counters[fmt].forget_device(device)
-            for name, batch in self._split(res.samples).items():
-                net = self.networks[name]
-                state = net.counters.setdefault(fmt, CounterState())
-                self.devices.report_late(name, batch, net.windows.closed_until)
-                # the counters' clock (eviction, a clock set back) is how far the source's device clocks agree
-                # they have got, not its latest sample, which may come from a clock running ahead
-                nr = normalize(batch, state, net.inventory, now_ns=net.windows.progress_ns(src))
-                net.generation[f"counters:{fmt}"] = net.generation.get(f"counters:{fmt}", 0) + 1
-                if mt is not None:
-                    for rj in nr.rejections:
-                        mt.rejected.labels(fmt, rj.reason).inc(rj.count)
-                mb = nr.measurements
-                if len(mb):
-                    late = net.windows.add(_columns(mb), source=src)
-                    if mt is not None:
-                        mt.measurements.labels(name).inc(len(mb))
-                        if late:
-                            mt.late_rows.labels(name).inc(late)
+        self.ingest.add_samples(res.samples, fmt, src)
         if len(res.flows):
             ends = np.asarray(res.flows.ts, dtype=np.float64)
             top = float(ends[np.isfinite(ends)].max(initial=-np.inf))
@@ -666,12 +538,11 @@ class Pipeline:
                 net = self.networks[name]
                 late = net.flows.late
                 net.flows.add(res.flows)
-                if mt is not None and net.flows.late > late:
-                    mt.late_flows.labels(name).inc(net.flows.late - late)
+                if self.metrics is not None and net.flows.late > late:
+                    self.metrics.late_flows.labels(name).inc(net.flows.late - late)
             for net in self.networks.values():  # the source's progress, for every network (as for rows above)
                 net.windows.advance(src, top)
-        for name, net in self.networks.items():
-            self.devices.report_ahead(name, net.windows.clocks_ahead())
+        self.ingest.report_clocks()
         out.extend(self._close(force=False))
         return out
 

@@ -134,8 +134,9 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
                  dlq_sink: Any = None) -> ReplayResult:
     """No network model: every series (entity, KPI) scored by the detectors' twin-less mode.
 
-    Decoding, counters, dead letters and windows are the pipeline's (entities are the devices'
-    interfaces and the probes' pairs, no inventory); the window means of each series go to
+    Decoding, dead letters, device clocks, counters and windows are the pipeline's
+    (:class:`~twinwatch.stream.ingest.Ingest`, one lane without inventory: entities are the devices'
+    interfaces and the probes' pairs as the telemetry names them); the window means of each series go to
     :func:`twinwatch.detectors.series.score_many` (its own seasonal forecast + conformal p-value); a window
     is flagged where ``score >= 1 - alpha``; k-of-m persistence and the alert book make the alerts
     (kind ``traffic_anomaly`` for rates and utilisation, ``degradation`` with severity ``warning``
@@ -145,8 +146,9 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
     from twinwatch.detectors.decision import Persistence
     from twinwatch.detectors.series import score_many
     from twinwatch.stream.clocks import DeviceClocks
-    from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, _dead_letters_of, iter_interleave
-    from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
+    from twinwatch.stream.ingest import Ingest, LaneState
+    from twinwatch.stream.pipeline import FLOW_ONLY_FORMATS, WindowBuffer, iter_interleave
+    from twinwatch.telemetry_adapters import DecoderConfig
 
     result = ReplayResult()
     result.messages = {f: len(v) for f, v in streams.items()}
@@ -154,8 +156,8 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
     wb = WindowBuffer(window_s, lateness_s, idle_s=float("inf"))
     wb.expect(f for f in streams if f not in FLOW_ONLY_FORMATS)
     devices = result.devices = DeviceClocks(None)  # no inventory: every device's clock is followed
-    decoders = {f: get_decoder(f, DecoderConfig(max_age_s=None)) for f in streams}
-    states = {f: CounterState() for f in streams}
+    # one lane, no network (""), no inventory: every entity as the telemetry names it
+    ingest = Ingest({"": LaneState(None, wb)}, devices, DecoderConfig(max_age_s=None))
     keys: dict[tuple[str, str, str], int] = {}
     rows: list[tuple[float, np.ndarray, np.ndarray]] = []  # (window start, series index, mean)
 
@@ -164,7 +166,7 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
             if not cols or cols["value"].size == 0:
                 continue
             ok = np.isfinite(cols["value"])
-            trip = np.stack([cols["entity_kind"][ok], cols["entity_id"][ok], cols["kpi"][ok]], axis=1)
+            trip = np.stack([np.asarray(cols[c][ok], dtype=str) for c in ("entity_kind", "entity_id", "kpi")], axis=1)
             uniq, inv = np.unique(trip, axis=0, return_inverse=True)
             idx = np.array([keys.setdefault((str(a), str(b), str(c)), len(keys)) for a, b, c in uniq.tolist()])
             sums = np.bincount(inv.ravel(), weights=cols["value"][ok], minlength=len(uniq))
@@ -172,23 +174,13 @@ def run_twinless(streams: Mapping[str, Sequence[bytes]], *, window_s: float, lat
             rows.append((start, idx, sums / counts))
 
     for fmt, chunk in iter_interleave(streams, batch):
-        res = decoders[fmt].decode_batch(list(chunk))
-        dead, whole = _dead_letters_of(fmt, chunk, res.rejections, None)
+        res, dead = ingest.decode(chunk, fmt)
         result.dead_letters += len(dead)
-        result.refused_messages += whole
+        result.refused_messages += sum(d.whole_message for d in dead)
         if dlq_sink is not None:
             dlq_sink.write_many(d.to_dict() for d in dead)
-        if len(res.samples):
-            wb.observe_clocks(fmt, devices.latest_times(res.samples))
-            was = devices.restamp(fmt, res.samples, wb.clock_offset(fmt), wb.window_s)
-            for device in was:
-                states[fmt].forget_device(device)
-            devices.report_late("", res.samples, wb.closed_until)
-            mb = normalize(res.samples, states[fmt], None, now_ns=wb.progress_ns(fmt)).measurements
-            wb.add({"ts": mb.ts, "entity_kind": np.asarray(mb.entity_kind, dtype=str),
-                    "entity_id": np.asarray(mb.entity_id, dtype=str), "kpi": np.asarray(mb.kpi, dtype=str),
-                    "value": mb.value}, source=fmt)
-        devices.report_ahead("", wb.clocks_ahead())
+        ingest.add_samples(res.samples, fmt, fmt)
+        ingest.report_clocks()
         close(False)
     close(True)
     result.late_rows = wb.late_rows
