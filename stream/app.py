@@ -163,6 +163,7 @@ class Service:
                                    "delay_resolution_s": d.delay_resolution_s,
                                    "propagation_resolution": d.propagation_resolution},
                         tm_range=d.tm_range, flow_matrix=d.flow_matrix, matrix_classes=d.matrix_classes,
+                        threads=cfg.twin.threads,
                         max_age_s=None)  # sources: the raw partitions with data, announced by _restore
 
     # -------------------------------------------------------------- state

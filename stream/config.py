@@ -180,7 +180,8 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class TwinConfig:
-    """The twin's KPI model (``gnn``, ``qt``, ...) and an optional checkpoint file."""
+    """The twin's KPI model (``gnn``, ``qt``, ...), an optional checkpoint file, and the threads of its inference
+    (torch's and, while windows close, BLAS' and numba's: :mod:`twinwatch.twin.threads`)."""
 
     model: str = "gnn"
     checkpoint: str | None = None

@@ -60,10 +60,10 @@ from twinwatch.stream.flowbuffer import FlowBuffer
 from twinwatch.stream.ingest import DeadLetter, Ingest
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory
-from twinwatch.twin.blas import blas_threads
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.snapshot import DEFAULT_MATRIX_CLASSES, SnapshotBuilder, WindowSnapshot
+from twinwatch.twin.threads import kernel_threads
 
 __all__ = [
     "DeadLetter",
@@ -267,7 +267,7 @@ class WindowBuffer:
         out = {}
         for src, clocks in self._clocks.items():
             held = clocks.ahead()
-            if held is not None:
+            if held:
                 out[src] = held
         return out
 
@@ -427,13 +427,15 @@ class Pipeline:
     idle_s
         Seconds (wall clock) after which a silent source stops holding the watermark back
         (``inf`` in a replay, where every source is read to its end).
-    blas_threads
-        BLAS threads while windows close (``None``: leave BLAS as it is here; the GNN twin still holds it to
-        one thread while it builds a window's graph, :meth:`~twinwatch.twin.models.gnn.GNNModel.graph`,
-        where the spinning threads slow its numba kernels and forward pass). A window's solves are
-        small (tens to hundreds of rows): with OpenBLAS' default of one thread per core, a 30 × 30
-        Cholesky inverse took 56 ms instead of 0.05 ms on a loaded 2-core machine, the threads
-        spinning against the other processes; one thread is fastest here.
+    threads
+        Threads of BLAS and of numba's parallel kernels while windows close (``None``: leave them as they are here;
+        the GNN twin still holds BLAS to one thread while it builds a window's graph,
+        :meth:`~twinwatch.twin.models.gnn.GNNModel.graph`). A window's solves are small (tens to hundreds of
+        rows) and its kernels short: with one thread per core, their threads wait on each other on a machine whose
+        cores are busy with other work (a 30 × 30 Cholesky inverse took 56 ms instead of 0.05 ms with OpenBLAS'
+        two threads on a loaded 2-core machine; Abilene's windows 28 ms instead of 17 ms with numba's two beside
+        two busy processes, and no less on an idle machine: :mod:`twinwatch.twin.threads`). The service passes
+        ``twin.threads`` (1 by default).
     tm_range
         On windows whose traffic matrix comes from flow records (sampled, so uncertain), ask the twin a second
         time at the traffic's upper estimate (:func:`~twinwatch.detectors.traffic.load_upper_scenario`, in the
@@ -464,16 +466,16 @@ class Pipeline:
                  detection: Mapping[str, Any] | None = None, max_age_s: float | None = 30 * 86400.0,
                  max_future_skew_s: float | None = 300.0,
                  sources: Iterable[str] = (), idle_s: float = 300.0, clock: Callable[[], float] = time.time,
-                 blas_threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted",
+                 threads: int | None = 1, tm_range: bool = False, flow_matrix: str = "fitted",
                  matrix_classes: str = DEFAULT_MATRIX_CLASSES) -> None:
         if not models:
             raise ValueError("Pipeline: at least one network model is required")
-        if blas_threads is not None and blas_threads < 1:
-            raise ValueError(f"Pipeline: blas_threads must be >= 1 or None, got {blas_threads}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"Pipeline: threads must be >= 1 or None, got {threads}")
         self.twin = twin
         self.tm_range = tm_range
         self.metrics = metrics
-        self.blas_threads = blas_threads
+        self.threads = threads
         self.max_age_s = max_age_s
         self.max_future_skew_s = max_future_skew_s
         self.clock = clock
@@ -591,10 +593,10 @@ class Pipeline:
         return {name: net.windows.late_rows for name, net in self.networks.items()}
 
     def _close(self, *, force: bool) -> PipelineOutput:
-        """Close the windows that are due, with BLAS held to :attr:`blas_threads` threads meanwhile."""
-        if self.blas_threads is None:
+        """Close the windows that are due, with BLAS and numba held to :attr:`threads` threads meanwhile."""
+        if self.threads is None:
             return self._close_windows(force=force)
-        with blas_threads(self.blas_threads):
+        with kernel_threads(self.threads):
             return self._close_windows(force=force)
 
     def _close_windows(self, *, force: bool) -> PipelineOutput:
