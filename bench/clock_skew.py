@@ -13,7 +13,9 @@ does (batches of ``--batch`` interleaved by time; with ``--all-formats`` the pro
 - ``ahead``: every sample of ``--device`` ``--ahead`` seconds ahead;
 - ``set_back``: the same for the first half of the capture only (NTP then sets the clock back);
 - ``year_ahead``: one message of ``--device``, a third of the way in, a year ahead;
-- ``unknown_year_ahead``: two messages re-attributed to devices no inventory knows, both a year ahead.
+- ``unknown_year_ahead``: two messages re-attributed to devices no inventory knows, both a year ahead;
+- ``group_ahead`` and ``group_set_back``: as ``ahead`` and ``set_back``, for ``--device`` and the devices of
+  ``--also`` together (one wrong NTP server sets them all).
 
 The samples are all in this host's past (a replay), so the decoders' ``max_clock_ahead_s`` check does not apply.
 Reported per scenario: late rows (dropped), windows reported and how many empty, rows in them, rejections by
@@ -39,7 +41,8 @@ def _device(m: Any) -> str:
     return str(m.get("tags", {}).get("source", "")).split(":")[0] if isinstance(m, dict) else ""
 
 
-def _scenarios(lines: list[bytes], device: str, ahead_s: float) -> dict[str, list[bytes]]:
+def _scenarios(lines: list[bytes], device: str, ahead_s: float, also: frozenset[str] = frozenset()) -> dict[
+        str, list[bytes]]:
     msgs: list[Any] = []
     for line in lines:
         try:
@@ -59,6 +62,14 @@ def _scenarios(lines: list[bytes], device: str, ahead_s: float) -> dict[str, lis
     def set_back(m: dict[str, Any]) -> dict[str, Any]:
         return ahead(m) if isinstance(m.get("timestamp"), int) and m["timestamp"] < mid else m
 
+    group = also | {device}
+
+    def group_ahead(m: dict[str, Any]) -> dict[str, Any]:
+        return dict(m, timestamp=m["timestamp"] + shift) if _device(m) in group else m
+
+    def group_set_back(m: dict[str, Any]) -> dict[str, Any]:
+        return group_ahead(m) if isinstance(m.get("timestamp"), int) and m["timestamp"] < mid else m
+
     mine = [i for i, m in enumerate(msgs) if isinstance(m, dict) and _device(m) == device]
     one = mine[len(mine) // 3] if mine else -1  # a third of the way into the device's messages
     fakes = {i: f"unknown{k}" for k, i in enumerate(j for j, m in enumerate(msgs) if isinstance(m, dict)) if k < 2}
@@ -72,6 +83,8 @@ def _scenarios(lines: list[bytes], device: str, ahead_s: float) -> dict[str, lis
         return dict(m, timestamp=m["timestamp"] + YEAR_NS, tags=dict(m["tags"], source=fakes[i]))
 
     out = {"clean": render(lambda m: m), "ahead": render(ahead), "set_back": render(set_back)}
+    if also:
+        out |= {"group_ahead": render(group_ahead), "group_set_back": render(group_set_back)}
     for name, fn in (("year_ahead", year_ahead), ("unknown_year_ahead", unknown_year_ahead)):
         out[name] = [m if isinstance(m, bytes) else orjson.dumps(fn(i, m)) for i, m in enumerate(msgs)]
     return out
@@ -82,6 +95,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--device", default=None, help="Device whose clock runs ahead (default: the first gnmic one).")
     ap.add_argument("--ahead", type=float, default=240.0, help="Seconds ahead.")
+    ap.add_argument("--also", default="", help="Comma-separated devices ahead with --device (group_* scenarios).")
     ap.add_argument("--twin", default=None, help="Twin model for alerts (e.g. qt); default none (windows only).")
     ap.add_argument("--all-formats", action="store_true", help="Replay the probe and influx captures too.")
     ap.add_argument("--batch", type=int, default=2000,
@@ -107,10 +121,13 @@ def main() -> None:
     model = load_network(str(args.run / "network.yaml"))
     twin = load_model(args.twin, None) if args.twin else None
     results: dict[str, Any] = {}
-    scenarios = _scenarios(gnmic, device, args.ahead)
+    scenarios = _scenarios(gnmic, device, args.ahead, frozenset(d for d in args.also.split(",") if d))
 
     def held(wb: Any) -> dict[str, Any] | None:  # None on a tree without device clocks (before session 42)
-        return {k: list(v) for k, v in wb.clocks_ahead().items()} if hasattr(wb, "clocks_ahead") else None
+        if not hasattr(wb, "clocks_ahead"):
+            return None
+        # source → [device, seconds] (one device, before session 44) or {device: seconds}
+        return {k: v if isinstance(v, dict) else list(v) for k, v in wb.clocks_ahead().items()}
 
     for name in args.scenarios.split(","):
         streams = {"gnmic": scenarios[name], **others}
@@ -130,7 +147,8 @@ def main() -> None:
                          "rejected": rejected, "fired": dict(sorted(fired.items())),
                          "clocks_held_at_end": held(pipe.networks[model.name].windows)}
         print(name, json.dumps(results[name]), flush=True)
-    report = {"run": str(args.run), "device": device, "ahead_s": args.ahead, "twin": args.twin,
+    report = {"run": str(args.run), "device": device, "also": sorted(d for d in args.also.split(",") if d),
+              "ahead_s": args.ahead, "twin": args.twin,
               "formats": ["gnmic", *others], "scenarios": results, "machine": machine_info()}
     write_report(report, args.out, echo=False)
 

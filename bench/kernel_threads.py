@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _report import machine_info, write_report
 
 
 def _spin(stop: Any) -> None:
@@ -105,12 +105,10 @@ def main(argv: list[str] | None = None) -> None:
             for name, r in runs.items()}
         print(load, json.dumps(results[load]), file=sys.stderr)
     doc = {"command": "bench/kernel_threads.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.node(),
-           "cpus": os.cpu_count(), "numba_threading_layer": numba.threading_layer(), "network": model.name,
-           "messages": len(msgs), "busy_processes": args.busy, "load_average": os.getloadavg(), "results": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps(doc, indent=2))
+           "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "numba_threading_layer": numba.threading_layer(), "network": model.name, "messages": len(msgs),
+           "busy_processes": args.busy, "results": results, "machine": machine_info()}
+    write_report(doc, args.out, indent=2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ spread over all pairs, and one window of link counters (``tx_bps`` and
   builds the solve's plan for the routing (``counters_first``).
 
 BLAS is held to one thread, as the service's pipeline does
-(``Pipeline(blas_threads=1)``).
+(``Pipeline(threads=1)``, which holds numba too).
 
 Wall-clock and process CPU seconds are both reported: on a shared, loaded
 machine the CPU time is the fairer figure. Writes JSON.

@@ -11,10 +11,11 @@ that leads every other by more is *ahead*: the source has got as far as the
 next clock, the ahead one's rows wait in their windows (closed when the
 others get there), and it no longer moves the watermark. Once it is named,
 :meth:`DeviceClocks.restamp` moves its samples back by its lead to the
-others' time, so its rows land with theirs. One device is
-tolerated per source; two whose clocks run ahead by the same amount vouch
-for each other (the decoders' ``max_clock_ahead_s`` check against this
-host's clock still refuses either beyond that limit).
+others' time, so its rows land with theirs. Several devices ahead together
+(those one wrong NTP server sets) are held the same way when more clocks
+agree behind them than with them and those move on while they lead (the
+decoders' ``max_clock_ahead_s`` check against this host's clock still
+refuses any device beyond that limit).
 
 A leader cannot be told apart from the only device still reporting (every
 other one silent) by its lead alone; what tells them apart is whether the
@@ -66,27 +67,48 @@ class SourceClocks:
         Clocks kept (the stalest are forgotten beyond it), so that a stream of ever-new device names cannot
         grow the state.
 
+    The clocks sorted latest first split into runs at every gap of more than ``tolerance_s``; the *pack* is the
+    run of the most clocks, and the clocks above it are the *leading group* (none when the first run is the
+    largest: the others are behind). One clock leading alone is held back. A group of several (the devices one
+    wrong NTP server sets) is held back too, and named once the pack has moved on while it led; had the pack
+    stopped instead (its devices silent), the group is what still reports, on time: after :attr:`CONFIRM`
+    tolerances of the group's time without the pack moving it is not held (its windows closed that late, not
+    ``max_lead_s``). Its samples are re-stamped (:meth:`offset`) only where the pack has more clocks than it.
+
     >>> c = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
     >>> c.observe({"r1": 100.0, "r2": 95.0, "r3": 98.0})
     >>> c.progress, c.ahead()                       # within 10 s of each other: the latest counts
-    (100.0, None)
+    (100.0, {})
     >>> c.observe({"r2": 160.0})                    # r2's clock jumps 60 s ahead of r1 and r3
     >>> c.progress, c.ahead()                       # held back: r1's time (named ahead once it lasts 2 windows)
-    (100.0, None)
+    (100.0, {})
     >>> c.observe({"r1": 125.0, "r3": 124.0, "r2": 900.0})  # r2 runs on alone, the others still move
     >>> c.progress, c.ahead(), c.offset()
-    (125.0, ('r2', 775.0), ('r2', 775.0))
+    (125.0, {'r2': 775.0}, {'r2': 775.0})
     >>> c.observe({"r2": 1300.0})                   # r1 and r3 have stopped: r2 has gone 400 s on its own since
     >>> c.progress, c.offset()                      # 125 + (400 − 300); r2 may be the only one still reporting
-    (225.0, None)
+    (225.0, {})
     >>> two = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
     >>> two.observe({"a": 100.0, "b": 160.0}); two.observe({"a": 125.0, "b": 185.0})
     >>> two.ahead(), two.offset()                   # held back, but against one clock: not re-stamped
-    (('b', 60.0), None)
+    ({'b': 60.0}, {})
+    >>> g = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    >>> g.observe({"a": 100.0, "b": 99.0, "c": 98.0, "x": 160.0, "y": 159.0})  # x and y 60 s ahead together
+    >>> g.observe({"a": 110.0, "b": 109.0, "c": 108.0, "x": 170.0, "y": 169.0})  # the pack moves on: they ran ahead
+    >>> g.observe({"a": 125.0, "b": 124.0, "c": 123.0, "x": 185.0, "y": 184.0})
+    >>> g.progress, g.offset()
+    (125.0, {'x': 60.0, 'y': 59.0})
+    >>> q = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    >>> q.observe({"a": 100.0, "b": 100.0, "c": 100.0, "x": 100.0, "y": 100.0})
+    >>> q.observe({"x": 115.0, "y": 115.0}); q.progress  # a, b and c silent: x and y may be ahead; wait
+    100.0
+    >>> q.observe({"x": 140.0, "y": 140.0}); q.progress  # the pack has not moved: x and y are what still reports
+    140.0
     """
 
     CONFIRM = 2
-    """:meth:`ahead` names a clock held back once the source has moved this many ``tolerance_s`` on since."""
+    """:meth:`ahead` names a clock held back once the source has moved this many ``tolerance_s`` on since; a group
+    of several leading a pack that has not moved while it went this many on alone is not held."""
 
     def __init__(self, tolerance_s: float, max_lead_s: float, max_clocks: int = 4096) -> None:
         if not tolerance_s >= 0 or not max_lead_s >= 0 or max_clocks < 2:
@@ -97,9 +119,16 @@ class SourceClocks:
         self.max_clocks = int(max_clocks)
         self.latest: dict[str, float] = {}
         """Clock (device) → its latest sample time (epoch s), as of its latest batch."""
-        self._pack = -np.inf  # the second latest clock's time when it last moved
+        self._reset()
+
+    def _reset(self) -> None:
+        self._leaders: dict[str, float] = {}  # the leading group: clock → its time (empty: none leads)
+        self._first = self._second = -np.inf  # the latest time; the pack's top (the next one when none leads)
+        self._pack_size = 0  # clocks within tolerance_s of _second
+        self._pack = -np.inf  # the pack's top when it last moved
         self._anchor = -np.inf  # the latest clock's time then: how far it has gone alone is measured from it
-        self._held: tuple[str, float] | None = None  # the clock held back and the progress when that began
+        self._since: dict[str, tuple[float, float, str]] = {}  # a leader → (progress, pack's top when it began to
+        # lead, verdict: "pending" until the pack moves ("ahead") or the leaders go on alone ("on time"))
 
     def observe(self, latest: Mapping[str, float]) -> None:
         """Record each clock's latest sample time in a batch (non-finite times are ignored).
@@ -116,64 +145,103 @@ class SourceClocks:
             self.latest = dict(keep)
         self._settle()
 
-    def _settle(self) -> None:
-        """Re-anchor the leader's solo run when the others moved (or it leads no more); note when it began."""
-        name, first, second = self._top2()
-        if second > self._pack or first - second <= self.tolerance_s:
-            self._pack, self._anchor = second, first
-        if second == -np.inf or first - second <= self.tolerance_s:
-            self._held = None
-        elif self._held is None or self._held[0] != name:
-            self._held = (name, second)
+    def _split(self) -> None:
+        """The leading group, the pack's top time and the pack's size.
 
-    def _top2(self) -> tuple[str, float, float]:
-        """The latest clock's name and time, and the second latest time (−inf with fewer than two clocks)."""
-        name, first, second = "", -np.inf, -np.inf
-        for n, t in self.latest.items():
-            if t > first:
-                name, first, second = n, t, first
-            elif t > second:
-                second = t
-        return name, first, second
+        The clocks, latest first, form runs split at every gap of more than ``tolerance_s``. The pack is the run
+        of the most clocks (of two as large, the later); the clocks of the runs above it are the leading group.
+        With the first run the largest, none leads: the others are behind. (A group of devices sampled at the same
+        period may itself split at a gap of about a period, one having reported its next sample and the other
+        not yet: both runs stay above the pack.)
+        """
+        n = len(self.latest)
+        self._leaders, self._pack_size = {}, 0
+        if n == 0:
+            self._first = self._second = -np.inf
+            return
+        names = list(self.latest)
+        t = np.fromiter(self.latest.values(), dtype=np.float64, count=n)
+        order = np.argsort(-t, kind="stable")  # latest first; ties in arrival order
+        ts = t[order]
+        self._first = float(ts[0])
+        self._second = float(ts[1]) if n > 1 else -np.inf
+        cuts = np.flatnonzero(ts[:-1] - ts[1:] > self.tolerance_s) + 1
+        if cuts.size == 0:
+            return
+        starts, ends = np.concatenate(([0], cuts)), np.append(cuts, n)
+        sizes = ends - starts
+        pack = sizes.size - 1 - int(np.argmax(sizes[::-1]))  # the largest run; of two as large, the later
+        if pack == 0:
+            return
+        g = int(starts[pack])
+        self._second = float(ts[g])
+        self._leaders = {names[i]: float(ts[k]) for k, i in enumerate(order[:g].tolist())}
+        self._pack_size = int(np.count_nonzero(ts[g:int(ends[pack])] >= self._second - self.tolerance_s))
+
+    def _settle(self) -> None:
+        """Split the clocks; re-anchor the leaders' solo run when the pack moved (or none leads); follow each
+        leader since it began to lead, and whether the pack moved on meanwhile."""
+        self._split()
+        leaders, first, second = self._leaders, self._first, self._second
+        if second > self._pack or not leaders:
+            self._pack, self._anchor = second, first
+        alone = first - self._anchor
+        since = {}
+        for name in leaders:
+            began, pack, verdict = self._since.get(name, (second, second, "pending"))
+            if verdict == "pending":
+                if second > pack:  # the pack moved on while it led: it ran ahead
+                    verdict = "ahead"
+                elif alone > self.CONFIRM * self.tolerance_s:  # the pack stopped: the leaders are what reports
+                    verdict = "on time"
+            since[name] = (began, pack, verdict)
+        self._since = since
+
+    @property
+    def _held(self) -> bool:
+        """Whether the leaders are held back: one clock leading alone always; several unless the pack stopped
+        while they went on (every one of them then found on time)."""
+        if len(self._leaders) == 1:
+            return True
+        return any(v != "on time" for _, _, v in self._since.values())
 
     @property
     def progress(self) -> float:
         """The event time the source has reached (−inf before any clock)."""
-        _, first, second = self._top2()
-        if second == -np.inf or first - second <= self.tolerance_s:
-            return first
-        alone = first - self._anchor  # how far the leader has gone since the others last moved
-        return min(first, second + max(0.0, alone - self.max_lead_s))
+        if not self._leaders or not self._held:
+            return self._first
+        alone = self._first - self._anchor  # how far the leaders have gone since the pack last moved
+        return min(self._first, self._second + max(0.0, alone - self.max_lead_s))
 
-    def ahead(self) -> tuple[str, float] | None:
-        """The clock held back, and by how much it leads :attr:`progress` (s), once the source has moved
-        :attr:`CONFIRM` tolerances on since it was first held; ``None`` when none.
+    def ahead(self) -> dict[str, float]:
+        """The clocks held back, each with how far it leads :attr:`progress` (s), once the source has moved
+        :attr:`CONFIRM` tolerances on since it began to lead (one of several: and the pack moved on meanwhile);
+        empty when none.
 
         The first device of a new sampling round leads the others by about a sampling period until they report
         too; that lead is held back like any other (it costs nothing), but it is not a clock running ahead.
         """
-        if self._held is None:
-            return None
-        name, first, _ = self._top2()
+        if not self._leaders or not self._held:
+            return {}
         progress = self.progress
-        if progress - self._held[1] < self.CONFIRM * self.tolerance_s:
-            return None
-        return (name, first - progress)
+        alone = len(self._leaders) == 1
+        return {name: t - progress for name, t in self._leaders.items()
+                if progress - self._since[name][0] >= self.CONFIRM * self.tolerance_s
+                and (alone or self._since[name][2] == "ahead")}
 
-    def offset(self) -> tuple[str, float] | None:
-        """The clock :meth:`ahead` names and how far it leads the next clock (s), while at least two other clocks
-        agree (within ``tolerance_s`` of the next one) and still move (the leader has not gone more than
-        ``max_lead_s`` on alone); ``None`` otherwise. Once they have stopped, the leader may be the only device
-        still reporting, on time; against a single other clock, either of the two may be the wrong one.
+    def offset(self) -> dict[str, float]:
+        """The clocks :meth:`ahead` names, each with how far it leads the pack (s), while the pack holds at least
+        two clocks agreeing (within ``tolerance_s`` of its top), more than the leading group, and still moves (the
+        leaders have not gone more than ``max_lead_s`` on alone); empty otherwise. Once the pack has stopped, the
+        leaders may be the only devices still reporting, on time; against a single other clock, either of the
+        two may be the wrong one.
         """
-        held = self.ahead()
-        if held is None:
-            return None
-        _, first, second = self._top2()
-        if first - self._anchor > self.max_lead_s:
-            return None
-        pack = sum(1 for name, t in self.latest.items() if name != held[0] and t >= second - self.tolerance_s)
-        return (held[0], first - second) if pack >= 2 else None
+        named = self.ahead()
+        if not named or self._first - self._anchor > self.max_lead_s:
+            return {}
+        if self._pack_size < max(2, len(self._leaders) + 1):
+            return {}
+        return {name: self._leaders[name] - self._second for name in named}
 
     def to_dict(self) -> dict[str, float]:
         """Clock → latest time, for the service's state."""
@@ -182,8 +250,7 @@ class SourceClocks:
     def restore(self, latest: Iterable[tuple[str, float]]) -> None:
         """Replace the clocks' latest times (from :meth:`to_dict`'s items); a leader's solo run restarts."""
         self.latest = {str(k): float(v) for k, v in latest}
-        self._pack = self._anchor = -np.inf
-        self._held = None
+        self._reset()
         self._settle()
 
 
@@ -216,8 +283,8 @@ class DeviceClocks:
         """Network → device → the most seconds its clock ran ahead of the other devices of its source."""
         self.late: dict[str, dict[str, tuple[int, float]]] = {}
         """Network → device → (samples older than the windows already closed, the most seconds one was)."""
-        self.offsets: dict[str, tuple[str, float]] = {}
-        """Source → (device, seconds) its samples are re-stamped earlier by (:meth:`restamp`)."""
+        self.offsets: dict[str, dict[str, float]] = {}
+        """Source → {device: seconds its samples are re-stamped earlier by} (:meth:`restamp`)."""
         self._held: dict[str, set[tuple[str, str]]] = {}  # network → (source, device) held back, as last logged
         self._flagged: dict[str, set[str]] = {}  # network → devices named late
         self._on_time: dict[tuple[str, str], int] = {}  # (network, device named late) → on-time batches in a row
@@ -247,11 +314,11 @@ class DeviceClocks:
                 out[name] = max(out.get(name, -np.inf), t / 1e9)
         return out
 
-    def restamp(self, source: str, samples: Any, held: tuple[str, float] | None, tolerance_s: float) -> list[str]:
-        """Move the samples of the device whose clock runs ahead on ``source`` back to the others' time, in place.
+    def restamp(self, source: str, samples: Any, held: Mapping[str, float], tolerance_s: float) -> list[str]:
+        """Move the samples of the devices whose clocks run ahead on ``source`` back to the others' time, in place.
 
-        ``held`` is that device and its lead (s), as :meth:`SourceClocks.offset` gives them (named, at least two
-        other clocks agreeing and still moving), or ``None``. The lead when the device is first held becomes its
+        ``held`` maps those devices to their leads (s), as :meth:`SourceClocks.offset` gives them (named, a pack of
+        other clocks agreeing and still moving), or is empty. A device's lead when it is first held becomes its
         offset, kept while it stays held (the lead itself moves by up to a sampling period from batch to batch,
         with the devices' phases; a steady offset keeps its counters' intervals right) and renewed only when the
         lead moves by more than :attr:`RENEW` ``tolerance_s`` from it (its clock stepped again). Its samples are
@@ -260,35 +327,44 @@ class DeviceClocks:
         offset on (NTP set its clock right inside this batch) are left. The device stays held and named (its
         clock still runs ahead; its raw times are what the source's clocks observe).
 
-        Returns the devices whose offset has just started, changed or ended (most often none): their counters
-        must start again, since the interval across the change holds the offset (right to about a sampling
-        period only), not traffic. (Left to the counters' own rules, a busy counter re-bases on its first
+        Returns the devices whose offset has just ended, started or changed (most often none; in that order): their
+        counters must start again, since the interval across the change holds the offset (right to about a
+        sampling period only), not traffic. (Left to the counters' own rules, a busy counter re-bases on its first
         re-stamped sample, but an idle one drops its samples as out of order until they catch up.) Offsets are
         not part of the service's state: after a restart the device is held, named and re-stamped again.
         """
-        cur = self.offsets.get(source)
-        if held is None:
+        cur = self.offsets.get(source, {})
+        changed = [device for device in cur if device not in held]
+        now: dict[str, float] = {}
+        for device, lead in held.items():
+            was = cur.get(device)
+            if was is None or abs(lead - was) > self.RENEW * tolerance_s:
+                changed.append(device)
+                was = lead
+            now[device] = was
+        if not now:
             self.offsets.pop(source, None)
-            return [] if cur is None else [cur[0]]
-        device, lead = held
-        changed = []
-        if cur is None or cur[0] != device or abs(lead - cur[1]) > self.RENEW * tolerance_s:
-            changed = [device] if cur is None or cur[0] == device else [cur[0], device]
-            cur = self.offsets[source] = (device, lead)
-        offset_ns = round(cur[1] * 1e9)
+            return changed
+        self.offsets[source] = now
         names, inv = self.codes(samples)
-        code = [i for i, n in enumerate(names) if n == device]
-        rows = np.flatnonzero(np.isin(inv, code)) if code else np.empty(0, dtype=np.int64)
-        if rows.shape[0]:
-            ts = np.asarray(samples.ts_ns, dtype=np.int64)
+        ts = np.asarray(samples.ts_ns, dtype=np.int64)
+        fixed = None
+        for device, off in now.items():
+            offset_ns = round(off * 1e9)
+            code = [i for i, n in enumerate(names) if n == device]
+            rows = np.flatnonzero(np.isin(inv, code)) if code else np.empty(0, dtype=np.int64)
+            if not rows.shape[0]:
+                continue
             # in arrival order, its samples up to the first one that falls back by half the offset (NTP set its clock
             # right inside this batch: that one and those after it are on the others' time already)
             mine = ts[rows]
             back = mine < np.maximum.accumulate(mine) - offset_ns // 2
             if back.any():
                 rows = rows[: int(np.argmax(back))]
-            fixed = ts.copy()
+            if fixed is None:
+                fixed = ts.copy()
             fixed[rows] -= offset_ns
+        if fixed is not None:
             samples.ts_ns = fixed
         return changed
 
@@ -338,11 +414,11 @@ class DeviceClocks:
         if self.metrics is not None:
             self.metrics.late_devices.labels(network=network).set(len(flagged))
 
-    def report_ahead(self, network: str, held: Mapping[str, tuple[str, float]]) -> None:
+    def report_ahead(self, network: str, held: Mapping[str, Mapping[str, float]]) -> None:
         """Name each device of ``network`` whose clock starts or stops running ahead of the others of its source
-        (``held``: source → (device, seconds), :meth:`~twinwatch.stream.pipeline.WindowBuffer.clocks_ahead`);
+        (``held``: source → {device: seconds}, :meth:`~twinwatch.stream.pipeline.WindowBuffer.clocks_ahead`);
         keep :attr:`ahead` and ``twinwatch_device_clocks_ahead``."""
-        now = {(src, dev): lead for src, (dev, lead) in held.items()}
+        now = {(src, dev): lead for src, devs in held.items() for dev, lead in devs.items()}
         before = self._held.get(network, set())
         for (src, dev), lead in now.items():
             seen = self.ahead.setdefault(network, {})

@@ -150,7 +150,8 @@ class WindowConfig:
     devices on its partition by more than a window is held back: it does not move the watermark (which would
     make every other device's rows late), the worker logs it and counts it in ``twinwatch_device_clocks_ahead``,
     and, where at least two other devices agree, its samples are re-stamped by its lead to their time (right
-    to about a sampling period) until its clock is set right. Once the other devices have all stopped, it
+    to about a sampling period) until its clock is set right; several devices ahead together (one wrong NTP
+    server), fewer than the devices agreeing behind them, likewise. Once the other devices have all stopped, it
     moves the watermark trailed by the limit (300 s with no limit), since it may be the only one still
     reporting. A device that sends samples older than the windows already closed (clock behind, or telemetry
     held up) is logged and counted in ``twinwatch_late_devices``.

@@ -256,14 +256,14 @@ class WindowBuffer:
         """End (epoch s) of the last window closed, −inf before the first: rows older than it are late."""
         return self.next_index * self.window_s if self.closed and self.next_index is not None else -np.inf
 
-    def clock_offset(self, source: str) -> tuple[str, float] | None:
-        """The device of ``source`` whose clock runs ahead of the others' and by how much (s), while they still
-        move (:meth:`~twinwatch.stream.clocks.SourceClocks.offset`); ``None`` when none."""
+    def clock_offset(self, source: str) -> dict[str, float]:
+        """The devices of ``source`` whose clocks run ahead of the others', each with by how much (s), while the
+        others still move (:meth:`~twinwatch.stream.clocks.SourceClocks.offset`); empty when none."""
         clocks = self._clocks.get(source)
-        return None if clocks is None else clocks.offset()
+        return {} if clocks is None else clocks.offset()
 
-    def clocks_ahead(self) -> dict[str, tuple[str, float]]:
-        """Source → (device, seconds) of the device clock held back as ahead of the source's others."""
+    def clocks_ahead(self) -> dict[str, dict[str, float]]:
+        """Source → {device: seconds} of the device clocks held back as ahead of the source's others."""
         out = {}
         for src, clocks in self._clocks.items():
             held = clocks.ahead()

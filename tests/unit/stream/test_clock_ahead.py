@@ -107,6 +107,55 @@ def test_a_device_clock_ahead_no_longer_makes_the_others_late(gnmic: tuple[Path,
     assert _rows(clean) - counters - 8 <= _rows(pipe) < _rows(clean)
 
 
+def test_devices_ahead_together_are_held_back_and_restamped_too(gnmic: tuple[Path, list[dict[str, Any]]],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Two routers 4 minutes ahead together (one wrong NTP server sets both). Before session 44 they vouched for
+    each other: they carried the source's event time, and every other router's rows came late (the capture
+    replayed at `c90cfbe`: 2,618 of its 3,567 rows). Now a group fewer than the clocks just behind it, which
+    move on while it leads, is held back as one device is, named and re-stamped."""
+    run, msgs = gnmic
+    sources = sorted({m["tags"]["source"] for m in msgs})
+    pair = sources[:2]
+    _, _, clean_windows, _ = _run(run, msgs, 300.0, {})
+    with caplog.at_level(logging.INFO, logger="twinwatch.stream"):
+        pipe, dead, windows, metrics = _run(run, msgs, 300.0, dict.fromkeys(pair, AHEAD_S))
+    assert dead == [] and pipe.late_rows["abilene"] == 0
+    devices = {s.split(":")[0] for s in pair}
+    warned = {r.device for r in caplog.records  # type: ignore[attr-defined]
+              if r.levelno == logging.WARNING and getattr(r, "ahead_s", 0) > 100}
+    assert warned == devices
+    assert metrics.registry.get_sample_value("twinwatch_device_clocks_ahead", {"network": "abilene"}) == 2
+    assert set(pipe.devices.ahead["abilene"]) == devices
+    # re-stamped once named: the last windows hold what the clean run's do
+    clean_rows = [(w.start, w.rows) for w in clean_windows]
+    assert [(w.start, w.rows) for w in windows if w.start <= clean_windows[-1].start][-6:] == clean_rows[-6:]
+
+
+def test_a_group_is_held_only_while_it_is_the_few_and_the_others_move() -> None:
+    """More clocks leading than behind: the others are behind, not they ahead. As many: held back (either may be
+    wrong), not re-stamped. The pack gone silent: the group is what still reports, held two windows at most. A
+    pack that moves while the group leads: held, and re-stamped."""
+    most = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    even = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    for t in (100.0, 110.0, 120.0, 130.0):
+        most.observe({"a": t, "b": t, "x": t + 60.0, "y": t + 60.0, "z": t + 59.0})
+        even.observe({"a": t, "b": t, "x": t + 60.0, "y": t + 60.0})
+    assert most.progress == 190.0 and most.ahead() == {} and most.offset() == {}
+    assert even.progress == 130.0 and even.ahead() == {"x": 60.0, "y": 60.0} and even.offset() == {}
+    silent = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    silent.observe(dict.fromkeys("abcxy", 100.0))
+    progress = []
+    for t in np.arange(105.0, 200.0, 5.0):  # a, b and c stop
+        silent.observe({"x": t, "y": t - 1.0})
+        progress.append(t - silent.progress)
+    assert max(progress) <= 2 * 10.0 + 10.0 and progress[-1] == 0.0 and silent.ahead() == {}
+    moving = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    for t in np.arange(100.0, 200.0, 5.0):
+        moving.observe({"a": t, "b": t - 2.0, "c": t - 1.0, "x": t + 60.0, "y": t + 59.0})
+    assert moving.progress == 195.0 and moving.ahead() == {"x": 60.0, "y": 59.0}
+    assert moving.offset() == {"x": 60.0, "y": 59.0}
+
+
 def test_a_clock_set_back_rebases_its_counters(gnmic: tuple[Path, list[dict[str, Any]]],
                                               caplog: pytest.LogCaptureFixture) -> None:
     """The router runs 4 minutes ahead for the first minute, then NTP sets it back. Before: its counters dropped
@@ -205,7 +254,7 @@ def test_the_only_device_still_reporting_closes_windows_at_most_max_lead_late() 
     # lead + tolerance (a window) + lateness + one step of the loop
     assert closed_at and all(at - (start + 10.0) <= 60.0 + 10.0 + 2.0 + 5.0 for start, at in closed_at.items())
     assert max(closed_at) >= 300.0
-    assert wb.clocks_ahead() == {"s": ("r1", 70.0)}  # the lead, from r1's last time within a window of r2
+    assert wb.clocks_ahead() == {"s": {"r1": 70.0}}  # the lead, from r1's last time within a window of r2
 
 
 def test_source_clocks_forget_the_stalest_beyond_their_cap_and_round_trip() -> None:
@@ -234,24 +283,24 @@ def test_restamp_keeps_one_offset_through_the_phase_noise_and_leaves_samples_alr
     dc = DeviceClocks(None)
     # r2's clock runs 60 s ahead: its lead is the offset; r1 is left alone
     s = batch([("r1", 1000.0), ("r2", 1060.0), ("r2", 1070.0)])
-    assert dc.restamp("p0", s, ("r2", 60.0), 10.0) == ["r2"]  # its counters start again
-    assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1000.0, 1000.0, 1010.0] and dc.offsets == {"p0": ("r2", 60.0)}
+    assert dc.restamp("p0", s, {"r2": 60.0}, 10.0) == ["r2"]  # its counters start again
+    assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1000.0, 1000.0, 1010.0] and dc.offsets == {"p0": {"r2": 60.0}}
     # the lead moves with the devices' sampling phases: the offset stays (its counters' intervals stay right)
     s = batch([("r2", 1079.0)])
-    assert dc.restamp("p0", s, ("r2", 69.0), 10.0) == []
+    assert dc.restamp("p0", s, {"r2": 69.0}, 10.0) == []
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1019.0]
     # NTP sets it right inside a batch: the samples before, in arrival order, are moved; from the first that falls
     # back by half the offset on, they are on the others' time already
     s = batch([("r2", 1089.0), ("r2", 1040.0), ("r2", 1050.0), ("r2", 1090.0)])
-    assert dc.restamp("p0", s, ("r2", 60.0), 10.0) == []
+    assert dc.restamp("p0", s, {"r2": 60.0}, 10.0) == []
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1029.0, 1040.0, 1050.0, 1090.0]
     # no longer held: the re-stamping ends, and the device is returned so that its counters start again
-    assert dc.restamp("p0", batch([("r2", 1100.0)]), None, 10.0) == ["r2"]
+    assert dc.restamp("p0", batch([("r2", 1100.0)]), {}, 10.0) == ["r2"]
     assert dc.offsets == {}
     # a lead that moves by more than 3 windows (its clock stepped again while still ahead) renews the offset
-    dc.restamp("p0", batch([("r2", 1160.0)]), ("r2", 100.0), 10.0)
-    assert dc.restamp("p0", batch([("r2", 1110.0)]), ("r2", 40.0), 10.0) == ["r2"]
-    assert dc.offsets == {"p0": ("r2", 40.0)}
+    dc.restamp("p0", batch([("r2", 1160.0)]), {"r2": 100.0}, 10.0)
+    assert dc.restamp("p0", batch([("r2", 1110.0)]), {"r2": 40.0}, 10.0) == ["r2"]
+    assert dc.offsets == {"p0": {"r2": 40.0}}
     # its counters forgotten: their next sample is a first one (no rate across the change of offset)
     state = CounterState()
     state.update(batch([("r2", 1.0), ("r1", 1.0)]))
