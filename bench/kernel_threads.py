@@ -46,18 +46,13 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
+    from twinwatch.stream.capture import JsonlCapture
     from twinwatch.stream.pipeline import Pipeline
     from twinwatch.twin.blas import blas_threads
     from twinwatch.twin.models import get_model
     from twinwatch.twin.netmodel import load_network
 
-    msgs: list[bytes] = []
-    with (args.run / "topics" / "twinwatch.raw.gnmic.jsonl").open("rb") as f:
-        for line in f:
-            if line.strip():
-                msgs.append(line.rstrip(b"\n"))
-            if len(msgs) >= args.messages:
-                break
+    msgs = JsonlCapture(args.run / "topics" / "twinwatch.raw.gnmic.jsonl")[: args.messages]
     model = load_network(str(args.run / "network.yaml"))
     twin = get_model(args.model)
     cores = numba.config.NUMBA_NUM_THREADS

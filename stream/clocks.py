@@ -67,13 +67,14 @@ class SourceClocks:
         Clocks kept (the stalest are forgotten beyond it), so that a stream of ever-new device names cannot
         grow the state.
 
-    The clocks sorted latest first split into runs at every gap of more than ``tolerance_s``; the *pack* is the
-    run of the most clocks, and the clocks above it are the *leading group* (none when the first run is the
-    largest: the others are behind). One clock leading alone is held back. A group of several (the devices one
-    wrong NTP server sets) is held back too, and named once the pack has moved on while it led; had the pack
-    stopped instead (its devices silent), the group is what still reports, on time: after :attr:`CONFIRM`
-    tolerances of the group's time without the pack moving it is not held (its windows closed that late, not
-    ``max_lead_s``). Its samples are re-stamped (:meth:`offset`) only where the pack has more clocks than it.
+    The clocks sorted latest first split into runs at every gap of more than two windows; the *pack* is the run of
+    the most clocks, and the clocks above it are the *leading group* (none when the first run is the largest: the
+    others are behind). One clock leading every other by more than a window is held back. A group of several (the
+    devices one wrong NTP server sets) is held back too, and named once the pack has moved on while it led; had
+    the pack stopped instead (its devices silent), the group is what still reports, on time: after
+    :attr:`CONFIRM` tolerances of the group's time without the pack moving it is not held (its windows closed
+    that late, not ``max_lead_s``). Its samples are re-stamped (:meth:`offset`) only where the pack has more
+    clocks than it.
 
     >>> c = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
     >>> c.observe({"r1": 100.0, "r2": 95.0, "r3": 98.0})
@@ -100,11 +101,14 @@ class SourceClocks:
     (125.0, {'x': 60.0, 'y': 59.0})
     >>> q = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
     >>> q.observe({"a": 100.0, "b": 100.0, "c": 100.0, "x": 100.0, "y": 100.0})
-    >>> q.observe({"x": 115.0, "y": 115.0}); q.progress  # a, b and c silent: x and y may be ahead; wait
+    >>> q.observe({"x": 125.0, "y": 125.0}); q.progress  # a, b and c silent: x and y may be ahead; wait
     100.0
-    >>> q.observe({"x": 140.0, "y": 140.0}); q.progress  # the pack has not moved: x and y are what still reports
-    140.0
+    >>> q.observe({"x": 150.0, "y": 150.0}); q.progress  # the pack has not moved: x and y are what still reports
+    150.0
     """
+
+    GROUP_GAP = 2
+    """Runs of clocks split at gaps of more than this many ``tolerance_s`` (:meth:`_split`)."""
 
     CONFIRM = 2
     """:meth:`ahead` names a clock held back once the source has moved this many ``tolerance_s`` on since; a group
@@ -127,8 +131,9 @@ class SourceClocks:
         self._pack_size = 0  # clocks within tolerance_s of _second
         self._pack = -np.inf  # the pack's top when it last moved
         self._anchor = -np.inf  # the latest clock's time then: how far it has gone alone is measured from it
-        self._since: dict[str, tuple[float, float, str]] = {}  # a leader → (progress, pack's top when it began to
-        # lead, verdict: "pending" until the pack moves ("ahead") or the leaders go on alone ("on time"))
+        self._since: dict[str, tuple[float, float, float, str]] = {}  # a leader → (progress, the pack's top and the
+        # latest time when it began to lead, verdict: "pending" until the pack moves ("ahead") or the leaders go on
+        # alone ("on time"))
 
     def observe(self, latest: Mapping[str, float]) -> None:
         """Record each clock's latest sample time in a batch (non-finite times are ignored).
@@ -148,11 +153,13 @@ class SourceClocks:
     def _split(self) -> None:
         """The leading group, the pack's top time and the pack's size.
 
-        The clocks, latest first, form runs split at every gap of more than ``tolerance_s``. The pack is the run
-        of the most clocks (of two as large, the later); the clocks of the runs above it are the leading group.
-        With the first run the largest, none leads: the others are behind. (A group of devices sampled at the same
-        period may itself split at a gap of about a period, one having reported its next sample and the other
-        not yet: both runs stay above the pack.)
+        The clocks, latest first, form runs split at every gap of more than :attr:`GROUP_GAP` tolerances. The
+        pack is the run of the most clocks (of two as large, the later); the clocks of the runs above it are the
+        leading group. With the first run the largest, none leads (the others are behind), unless the latest
+        clock alone leads the next by more than ``tolerance_s``: it leads alone. (Inside a run, a device whose
+        latest sample was held up a batch sits a window behind the others, and a device of a group sampled at the
+        same period may have reported its next sample and another not yet; so runs split at two windows. A group
+        ahead by less than about four windows may therefore not be told from the pack.)
         """
         n = len(self.latest)
         self._leaders, self._pack_size = {}, 0
@@ -165,18 +172,21 @@ class SourceClocks:
         ts = t[order]
         self._first = float(ts[0])
         self._second = float(ts[1]) if n > 1 else -np.inf
-        cuts = np.flatnonzero(ts[:-1] - ts[1:] > self.tolerance_s) + 1
-        if cuts.size == 0:
+        if n == 1:
             return
+        cuts = np.flatnonzero(ts[:-1] - ts[1:] > self.GROUP_GAP * self.tolerance_s) + 1
         starts, ends = np.concatenate(([0], cuts)), np.append(cuts, n)
         sizes = ends - starts
         pack = sizes.size - 1 - int(np.argmax(sizes[::-1]))  # the largest run; of two as large, the later
         if pack == 0:
-            return
-        g = int(starts[pack])
+            if ts[0] - ts[1] <= self.tolerance_s:
+                return
+            g, end = 1, n  # the latest clock alone
+        else:
+            g, end = int(starts[pack]), int(ends[pack])
         self._second = float(ts[g])
         self._leaders = {names[i]: float(ts[k]) for k, i in enumerate(order[:g].tolist())}
-        self._pack_size = int(np.count_nonzero(ts[g:int(ends[pack])] >= self._second - self.tolerance_s))
+        self._pack_size = int(np.count_nonzero(ts[g:end] >= self._second - self.tolerance_s))
 
     def _settle(self) -> None:
         """Split the clocks; re-anchor the leaders' solo run when the pack moved (or none leads); follow each
@@ -185,16 +195,15 @@ class SourceClocks:
         leaders, first, second = self._leaders, self._first, self._second
         if second > self._pack or not leaders:
             self._pack, self._anchor = second, first
-        alone = first - self._anchor
         since = {}
         for name in leaders:
-            began, pack, verdict = self._since.get(name, (second, second, "pending"))
+            began, pack, top, verdict = self._since.get(name, (second, second, first, "pending"))
             if verdict == "pending":
                 if second > pack:  # the pack moved on while it led: it ran ahead
                     verdict = "ahead"
-                elif alone > self.CONFIRM * self.tolerance_s:  # the pack stopped: the leaders are what reports
+                elif first - top > self.CONFIRM * self.tolerance_s:  # the pack stopped: the leaders are what reports
                     verdict = "on time"
-            since[name] = (began, pack, verdict)
+            since[name] = (began, pack, top, verdict)
         self._since = since
 
     @property
@@ -203,7 +212,7 @@ class SourceClocks:
         while they went on (every one of them then found on time)."""
         if len(self._leaders) == 1:
             return True
-        return any(v != "on time" for _, _, v in self._since.values())
+        return any(v != "on time" for *_, v in self._since.values())
 
     @property
     def progress(self) -> float:
@@ -227,7 +236,7 @@ class SourceClocks:
         alone = len(self._leaders) == 1
         return {name: t - progress for name, t in self._leaders.items()
                 if progress - self._since[name][0] >= self.CONFIRM * self.tolerance_s
-                and (alone or self._since[name][2] == "ahead")}
+                and (alone or self._since[name][3] == "ahead")}
 
     def offset(self) -> dict[str, float]:
         """The clocks :meth:`ahead` names, each with how far it leads the pack (s), while the pack holds at least
@@ -325,7 +334,9 @@ class DeviceClocks:
         re-stamped ``offset`` earlier (``ts_ns`` is replaced), so that its rows land in the windows the others'
         rows of the same moment land in; in arrival order, those from the first one that falls back by half the
         offset on (NTP set its clock right inside this batch) are left. The device stays held and named (its
-        clock still runs ahead; its raw times are what the source's clocks observe).
+        clock still runs ahead; its raw times are what the source's clocks observe). When NTP sets its clock right,
+        the batch that holds the step no longer shows it ahead (``held`` lacks it), but its samples before the step
+        are still moved by the offset that ends.
 
         Returns the devices whose offset has just ended, started or changed (most often none; in that order): their
         counters must start again, since the interval across the change holds the offset (right to about a
@@ -334,7 +345,8 @@ class DeviceClocks:
         not part of the service's state: after a restart the device is held, named and re-stamped again.
         """
         cur = self.offsets.get(source, {})
-        changed = [device for device in cur if device not in held]
+        ending = {device: off for device, off in cur.items() if device not in held}
+        changed = list(ending)
         now: dict[str, float] = {}
         for device, lead in held.items():
             was = cur.get(device)
@@ -342,25 +354,30 @@ class DeviceClocks:
                 changed.append(device)
                 was = lead
             now[device] = was
-        if not now:
+        if now:
+            self.offsets[source] = now
+        else:
             self.offsets.pop(source, None)
+        if not now and not ending:
             return changed
-        self.offsets[source] = now
         names, inv = self.codes(samples)
         ts = np.asarray(samples.ts_ns, dtype=np.int64)
         fixed = None
-        for device, off in now.items():
+        for device, off in (*now.items(), *ending.items()):
             offset_ns = round(off * 1e9)
             code = [i for i, n in enumerate(names) if n == device]
             rows = np.flatnonzero(np.isin(inv, code)) if code else np.empty(0, dtype=np.int64)
             if not rows.shape[0]:
                 continue
             # in arrival order, its samples up to the first one that falls back by half the offset (NTP set its clock
-            # right inside this batch: that one and those after it are on the others' time already)
+            # right inside this batch: that one and those after it are on the others' time already). A device whose
+            # offset ends here: only if it fell back here (else it ended for another reason; its samples are left)
             mine = ts[rows]
             back = mine < np.maximum.accumulate(mine) - offset_ns // 2
             if back.any():
                 rows = rows[: int(np.argmax(back))]
+            elif device in ending:
+                continue
             if fixed is None:
                 fixed = ts.copy()
             fixed[rows] -= offset_ns
