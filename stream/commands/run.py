@@ -74,9 +74,10 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     other devices agree, its samples are re-stamped by its lead to their
     time (right to about a sampling period; its counters start again when
     the offset changes). Several devices ahead together (one wrong NTP
-    server) are held and re-stamped the same way while more devices
-    agree behind them and move on; if those stop instead, the ones ahead
-    are what still reports, and close the windows two windows later. Beyond window.max_clock_ahead_s of the worker's
+    server) by more than about four windows are held and re-stamped the
+    same way while more devices agree behind them and move on; if those
+    stop instead, the ones ahead are what still reports, and close the
+    windows about four windows late. Beyond window.max_clock_ahead_s of the worker's
     own clock its samples are refused (dead letters ts_future). When NTP
     sets a clock back (by any step: a counter whose value went on while
     its time went back shows it), each of its counters starts again from
