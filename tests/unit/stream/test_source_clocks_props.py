@@ -1,10 +1,10 @@
 """Properties of :class:`twinwatch.stream.clocks.SourceClocks` on generated fleets of device clocks.
 
 A pack of devices sampled every window on time, and a group of fewer devices whose clocks run ahead together by
-more than four windows (one wrong NTP server), observed batch by batch in random subsets as a partition delivers
-them: the source's progress never closes a window the pack's next samples belong to (its rows are not made late), the
-group is named, and re-stamping uses each member's lead. And once the pack falls silent, the group moves the
-source on (it may be what still reports).
+more than four windows (one wrong NTP server), their samples delivered in order in batches as a partition delivers
+them, some held up a batch: no more of the pack's samples arrive in a closed window than with the group's clocks
+right, the group is named, and re-stamping uses each member's lead. And once the pack falls silent, the group moves
+the source on (it may be what still reports).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ TOL = 10.0  # a window; the devices are sampled once a window
 LATENESS = 5.0  # the allowed lateness (the pipeline's default)
 
 
-def fleet(draw: st.DrawFn) -> tuple[int, int, float, np.ndarray, int]:
+@st.composite
+def fleets(draw: st.DrawFn) -> tuple[int, int, float, np.ndarray, int]:
+    """(pack size, group size, the group's lead in s, each device's sampling phase in s, a delivery seed)."""
     pack = draw(st.integers(3, 12))
     group = draw(st.integers(1, pack - 1))
     # more than 4 windows: within that, a member of the group whose latest sample is held up a batch, a window
@@ -31,15 +33,8 @@ def fleet(draw: st.DrawFn) -> tuple[int, int, float, np.ndarray, int]:
     return pack, group, lead, phases, seed
 
 
-@st.composite
-def fleets(draw: st.DrawFn) -> tuple[int, int, float, np.ndarray, int]:
-    return fleet(draw)
-
-
 def names(pack: int, group: int) -> list[str]:
     return [f"p{i}" for i in range(pack)] + [f"g{i}" for i in range(group)]
-
-
 
 
 def replay(pack: int, group: int, skew: float, phases: np.ndarray, seed: int) -> tuple[SourceClocks, int]:
