@@ -208,8 +208,10 @@ class SourceClocks:
 
     @property
     def _held(self) -> bool:
-        """Whether the leaders are held back: one clock leading alone always; several unless the pack stopped
-        while they went on (every one of them then found on time)."""
+        """Whether there are leaders and they are held back: one clock leading alone always; several unless the
+        pack stopped while they went on (every one of them then found on time)."""
+        if not self._leaders:
+            return False
         if len(self._leaders) == 1:
             return True
         return any(v != "on time" for *_, v in self._since.values())
@@ -217,7 +219,7 @@ class SourceClocks:
     @property
     def progress(self) -> float:
         """The event time the source has reached (−inf before any clock)."""
-        if not self._leaders or not self._held:
+        if not self._held:
             return self._first
         alone = self._first - self._anchor  # how far the leaders have gone since the pack last moved
         return min(self._first, self._second + max(0.0, alone - self.max_lead_s))
@@ -230,7 +232,7 @@ class SourceClocks:
         The first device of a new sampling round leads the others by about a sampling period until they report
         too; that lead is held back like any other (it costs nothing), but it is not a clock running ahead.
         """
-        if not self._leaders or not self._held:
+        if not self._held:
             return {}
         progress = self.progress
         alone = len(self._leaders) == 1

@@ -24,7 +24,7 @@ import base64
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from twinwatch.stream.metrics import ServiceMetrics
     from twinwatch.stream.pipeline import WindowBuffer
 
-__all__ = ["DeadLetter", "Ingest", "Lane", "LaneState", "dead_letters_of"]
+__all__ = ["DeadLetter", "Ingest", "LaneState", "dead_letters_of"]
 
 _MSG_INDEX = re.compile(r"^message (\d+)\b")
 
@@ -101,26 +101,19 @@ def dead_letters_of(fmt: str, messages: Sequence[bytes], rejections: Iterable[An
     return out, len(whole)
 
 
-class Lane(Protocol):
-    """What one network's ingest keeps (the pipeline's per-network record has these and more)."""
+@dataclass
+class LaneState:
+    """What one network's ingest keeps: the twin-less replay's one lane as it is, the pipeline's per network with
+    more beside it."""
 
     inventory: Inventory | None
     """Maps devices and interfaces to the network's links (``None``: no network model, every entity as named)."""
     windows: WindowBuffer
-    counters: dict[str, CounterState]
-    """Format → the counter state of that format's devices."""
-    generation: dict[str, int]
-    """Component → changes so far (``"counters:<format>"`` moves with every batch that updated that state)."""
-
-
-@dataclass
-class LaneState:
-    """A :class:`Lane` with nothing else: the twin-less replay's one lane, without a network model."""
-
-    inventory: Inventory | None
-    windows: WindowBuffer
     counters: dict[str, CounterState] = field(default_factory=dict)
+    """Format → the counter state of that format's devices."""
     generation: dict[str, int] = field(default_factory=dict)
+    """Changes so far per component (``"counters:<format>"``: batches that updated that counter state; the pipeline
+    adds ``"detector"``): the state encoder re-encodes a component only when its count moved."""
 
 
 def _columns(mb: Any) -> dict[str, np.ndarray]:
@@ -135,7 +128,7 @@ class Ingest:
     Parameters
     ----------
     lanes
-        Network name → :class:`Lane` (several networks are routed by device name, ``device_network``); read at
+        Network name → :class:`LaneState` (several networks are routed by device name, ``device_network``); read at
         every batch, so a lane's counters may be replaced between batches (a restored state).
     devices
         The device clocks followed, and those named ahead and late.
@@ -154,7 +147,7 @@ class Ingest:
     (['malformed_json'], 0)
     """
 
-    def __init__(self, lanes: Mapping[str, Lane], devices: DeviceClocks, decoding: DecoderConfig, *,
+    def __init__(self, lanes: Mapping[str, LaneState], devices: DeviceClocks, decoding: DecoderConfig, *,
                  device_network: Mapping[str, str] | None = None, metrics: ServiceMetrics | None = None) -> None:
         self.lanes = lanes
         self.devices = devices

@@ -57,9 +57,9 @@ from twinwatch.detectors.alerts import AlertChange
 from twinwatch.detectors.twin_detector import Detection, TwinDetector
 from twinwatch.stream.clocks import DEFAULT_MAX_LEAD_S, DeviceClocks, SourceClocks
 from twinwatch.stream.flowbuffer import FlowBuffer
-from twinwatch.stream.ingest import DeadLetter, Ingest
+from twinwatch.stream.ingest import DeadLetter, Ingest, LaneState
 from twinwatch.stream.metrics import LINK_KPIS, ServiceMetrics
-from twinwatch.telemetry_adapters import CounterState, DecoderConfig, Inventory
+from twinwatch.telemetry_adapters import DecoderConfig, Inventory
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.snapshot import DEFAULT_MATRIX_CLASSES, SnapshotBuilder, WindowSnapshot
@@ -382,18 +382,14 @@ class WindowBuffer:
 
 
 # ----------------------------------------------------------------------------- the pipeline
-@dataclass
-class _Network:
+@dataclass(kw_only=True)
+class _Network(LaneState):
+    """One network's lane (inventory, windows, counters, :attr:`generation`) and what closes its windows."""
+
     model: NetworkModel
-    inventory: Inventory
     builder: SnapshotBuilder
     detector: Detector
-    windows: WindowBuffer
     flows: FlowBuffer
-    counters: dict[str, CounterState] = field(default_factory=dict)
-    generation: dict[str, int] = field(default_factory=dict)
-    """Changes so far per component (``"detector"``: detector calls, ``"counters:<format>"``: batches that
-    updated that counter state): the state encoder re-encodes a component only when its count moved."""
 
 
 class Pipeline:
@@ -488,9 +484,9 @@ class Pipeline:
                 raise ValueError(f"Pipeline: two network models are named {mdl.name!r}")
             inv = Inventory.from_dict(mdl.inventory_dict())
             builder = SnapshotBuilder(mdl, flow_matrix=flow_matrix, matrix_classes=matrix_classes)
-            self.networks[mdl.name] = _Network(mdl, inv, builder, make(mdl),
-                                               WindowBuffer(window_s, lateness_s, idle_s, max_clock_lead_s=lead),
-                                               FlowBuffer(mdl, inv))
+            self.networks[mdl.name] = _Network(
+                inventory=inv, windows=WindowBuffer(window_s, lateness_s, idle_s, max_clock_lead_s=lead),
+                model=mdl, builder=builder, detector=make(mdl), flows=FlowBuffer(mdl, inv))
             self.networks[mdl.name].windows.expect(sources)
         device_net: dict[str, str] = {}
         for name, net in self.networks.items():
