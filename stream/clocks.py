@@ -1,4 +1,4 @@
-"""How far one in-order source has got in event time, robust to a device whose clock runs ahead.
+"""How far one in-order source has got in event time, robust to device clocks that run ahead or behind.
 
 A source (a Kafka topic partition, or a replayed file) carries the samples of
 many devices, each stamped by the device's own clock. Taking the source's
@@ -15,7 +15,10 @@ others' time, so its rows land with theirs. Several devices ahead together
 (those one wrong NTP server sets) are held the same way when more clocks
 agree behind them than with them and those move on while they lead (the
 decoders' ``max_clock_ahead_s`` check against this host's clock still
-refuses any device beyond that limit).
+refuses any device beyond that limit). A clock that runs behind the others
+by more than two windows, its lag steady while they move on, is named too
+(:meth:`SourceClocks.behind`), and its samples are re-stamped forward: left
+alone, every one of them would come after its window had closed.
 
 A leader cannot be told apart from the only device still reporting (every
 other one silent) by its lead alone; what tells them apart is whether the
@@ -37,6 +40,7 @@ Times are epoch seconds.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,6 +55,12 @@ DEFAULT_MAX_LEAD_S = 300.0
 """``SourceClocks.max_lead_s`` where no host-clock limit (``window.max_clock_ahead_s``) gives one (s)."""
 
 log = logging.getLogger(__name__)
+
+_NAMING = {  # a clock off one way → the words naming it, what the worker does about it, its log record's key
+    "ahead": ("ahead of", "it does not move the watermark, and its samples are re-stamped to the others' time",
+              "ahead_s"),
+    "behind": ("behind", "its samples are re-stamped forward to the others' time", "clock_behind_s"),
+}
 
 
 class SourceClocks:
@@ -105,6 +115,20 @@ class SourceClocks:
     100.0
     >>> q.observe({"x": 150.0, "y": 150.0}); q.progress  # the pack has not moved: x and y are what still reports
     150.0
+
+    A clock behind the pack by more than two windows, its lag steady while the source moves six windows on, runs
+    behind (a device whose telemetry is held up stops instead, then catches up):
+
+    >>> b = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    >>> for t in range(100, 200, 10):               # r3's clock runs a minute behind r1's and r2's
+    ...     b.observe({"r1": t, "r2": t - 1.0, "r3": t - 60.3})
+    >>> b.progress, b.behind(), b.offset()          # its lag to a whole window; re-stamped forward
+    (190.0, {'r3': 60.0}, {'r3': -60.0})
+    >>> h = SourceClocks(tolerance_s=10.0, max_lead_s=300.0)
+    >>> for t in range(100, 200, 10):               # r3's samples held up from 110 to 180, then delivered
+    ...     h.observe({"r1": t, "r2": t - 1.0, **({"r3": t - 2.0} if t < 120 or t >= 190 else {})})
+    >>> h.behind()
+    {}
     """
 
     GROUP_GAP = 2
@@ -113,6 +137,15 @@ class SourceClocks:
     CONFIRM = 2
     """:meth:`ahead` names a clock held back once the source has moved this many ``tolerance_s`` on since; a group
     of several leading a pack that has not moved while it went this many on alone is not held."""
+
+    LAGS = 8
+    """:meth:`behind` takes a clock's lag from its last this many batches."""
+
+    STEADY = 6
+    """:meth:`behind` names a clock below the pack once its lag behind :attr:`progress` has stayed within
+    :attr:`GROUP_GAP` ``tolerance_s`` of one value while the source moved this many ``tolerance_s`` on: it keeps
+    pace, so its clock runs behind. A device whose telemetry is held up stops and then catches up, and a silent
+    one stops; either makes its lag move and the count start again."""
 
     def __init__(self, tolerance_s: float, max_lead_s: float, max_clocks: int = 4096) -> None:
         if not tolerance_s >= 0 or not max_lead_s >= 0 or max_clocks < 2:
@@ -134,6 +167,10 @@ class SourceClocks:
         self._since: dict[str, tuple[float, float, float, str]] = {}  # a leader → (progress, the pack's top and the
         # latest time when it began to lead, verdict: "pending" until the pack moves ("ahead") or the leaders go on
         # alone ("on time"))
+        self._laggards: dict[str, float] = {}  # the clocks more than GROUP_GAP windows below the pack's top: → time
+        self._top_size = 0  # clocks within tolerance_s of the pack's top (with none leading: of the latest clock)
+        self._lag: dict[str, tuple[float, float, list[float]]] = {}  # a laggard → (progress when its lag took its
+        # value, that lag, the lags seen since: the last LAGS)
 
     def observe(self, latest: Mapping[str, float]) -> None:
         """Record each clock's latest sample time in a batch (non-finite times are ignored).
@@ -151,7 +188,7 @@ class SourceClocks:
         self._settle()
 
     def _split(self) -> None:
-        """The leading group, the pack's top time and the pack's size.
+        """The leading group, the pack's top time and the pack's size; the clocks well below the pack's top.
 
         The clocks, latest first, form runs split at every gap of more than :attr:`GROUP_GAP` tolerances. The
         pack is the run of the most clocks (of two as large, the later); the clocks of the runs above it are the
@@ -162,7 +199,7 @@ class SourceClocks:
         ahead by less than about four windows may therefore not be told from the pack.)
         """
         n = len(self.latest)
-        self._leaders, self._pack_size = {}, 0
+        self._leaders, self._pack_size, self._laggards, self._top_size = {}, 0, {}, 0
         if n == 0:
             self._first = self._second = -np.inf
             return
@@ -179,11 +216,16 @@ class SourceClocks:
         sizes = ends - starts
         pack = sizes.size - 1 - int(np.argmax(sizes[::-1]))  # the largest run; of two as large, the later
         if pack == 0:
-            if ts[0] - ts[1] <= self.tolerance_s:
-                return
-            g, end = 1, n  # the latest clock alone
+            g, end = (1, n) if ts[0] - ts[1] > self.tolerance_s else (0, n)  # the latest clock alone leads, or none
         else:
             g, end = int(starts[pack]), int(ends[pack])
+        # the laggards: every clock more than GROUP_GAP windows below the pack's top (a pack member held up a batch
+        # sits a window below it); the pack's clocks within a window of its top vouch for re-stamping them
+        low = int(np.searchsorted(-ts, -(ts[g] - self.GROUP_GAP * self.tolerance_s), side="right"))
+        self._laggards = {names[i]: float(ts[k]) for k, i in enumerate(order[low:].tolist(), start=low)}
+        self._top_size = int(np.count_nonzero(ts[g:low] >= ts[g] - self.tolerance_s))
+        if g == 0:
+            return
         self._second = float(ts[g])
         self._leaders = {names[i]: float(ts[k]) for k, i in enumerate(order[:g].tolist())}
         self._pack_size = int(np.count_nonzero(ts[g:end] >= self._second - self.tolerance_s))
@@ -205,6 +247,14 @@ class SourceClocks:
                     verdict = "on time"
             since[name] = (began, pack, top, verdict)
         self._since = since
+        progress, lag = self.progress, {}
+        for name, t in self._laggards.items():
+            began, was, seen = self._lag.get(name, (progress, progress - t, []))
+            if abs(progress - t - was) > self.GROUP_GAP * self.tolerance_s:  # it stopped, caught up or stepped: count
+                # again from here (a sampling period either way is the phases of its rounds and the pack's)
+                began, was, seen = progress, progress - t, []
+            lag[name] = (began, was, [*seen[1 - self.LAGS:], progress - t])
+        self._lag = lag
 
     @property
     def _held(self) -> bool:
@@ -241,18 +291,40 @@ class SourceClocks:
                 and (alone or self._since[name][3] == "ahead")}
 
     def offset(self) -> dict[str, float]:
-        """The clocks :meth:`ahead` names, each with how far it leads the pack (s), while the pack holds at least
-        two clocks agreeing (within ``tolerance_s`` of its top), more than the leading group, and still moves (the
-        leaders have not gone more than ``max_lead_s`` on alone); empty otherwise. Once the pack has stopped, the
-        leaders may be the only devices still reporting, on time; against a single other clock, either of the
-        two may be the wrong one.
+        """How far to move each named clock's samples back to the others' time (s): the clocks :meth:`ahead`
+        names, each with how far it leads the pack, while the pack holds at least two clocks agreeing (within
+        ``tolerance_s`` of its top), more than the leading group, and still moves (the leaders have not gone more
+        than ``max_lead_s`` on alone); and, negative, the clocks :meth:`behind` names, while at least two clocks
+        agree at the pack's top, and more than them. Empty when none. Once the pack has stopped, the leaders may be
+        the only devices still reporting, on time; against a single other clock, either of the two may be the
+        wrong one.
         """
+        out: dict[str, float] = {}
         named = self.ahead()
-        if not named or self._first - self._anchor > self.max_lead_s:
-            return {}
-        if self._pack_size < max(2, len(self._leaders) + 1):
-            return {}
-        return {name: self._leaders[name] - self._second for name in named}
+        moving = self._first - self._anchor <= self.max_lead_s
+        if named and moving and self._pack_size >= max(2, len(self._leaders) + 1):
+            out = {name: self._leaders[name] - self._second for name in named}
+        late = self.behind()
+        if late and self._top_size >= max(2, len(late) + 1):
+            out.update((name, -lag) for name, lag in late.items())
+        return out
+
+    def behind(self) -> dict[str, float]:
+        """The clocks that run behind the others, each with by how much (s): more than :attr:`GROUP_GAP` windows
+        below the pack's top, their lag behind :attr:`progress` steady (:attr:`STEADY`); empty when none.
+        The lag is the median of the last :attr:`LAGS` batches' (one is a sampling period more when the pack has
+        reported a round the clock has not yet, or less the other way round), to a whole number of ``tolerance_s``:
+        a sample then keeps its place in its window (the devices' sampling phases would otherwise add their
+        spread, up to a second here, and move a sample near a window's edge into the next), exact for a clock set
+        off by whole minutes or hours (a wrong time zone), right to about a window otherwise.
+
+        Their rows come later than the windows they stamp them with close, so they are all late until
+        :meth:`DeviceClocks.restamp` moves their samples forward by the lag (:meth:`offset`).
+        """
+        progress, tol = self.progress, self.tolerance_s
+        return {name: math.floor(float(np.median(seen)) / tol + 0.5) * tol  # halves up: a sample moved too far
+                for name, (began, _, seen) in self._lag.items()  # waits in its window, one not far enough is late
+                if progress - began >= self.STEADY * tol}
 
     def to_dict(self) -> dict[str, float]:
         """Clock → latest time, for the service's state."""
@@ -275,8 +347,8 @@ class DeviceClocks:
         device map to no link (counted as unmapped) and must not move a watermark. ``None``: every device (no
         inventory, as in the twin-less replay).
     metrics
-        :class:`~twinwatch.stream.metrics.ServiceMetrics` for ``twinwatch_device_clocks_ahead`` and
-        ``twinwatch_late_devices`` (``None``: none).
+        :class:`~twinwatch.stream.metrics.ServiceMetrics` for ``twinwatch_device_clocks_ahead``,
+        ``twinwatch_device_clocks_behind`` and ``twinwatch_late_devices`` (``None``: none).
     """
 
     ON_TIME_BATCHES = 3
@@ -295,8 +367,12 @@ class DeviceClocks:
         self.late: dict[str, dict[str, tuple[int, float]]] = {}
         """Network → device → (samples older than the windows already closed, the most seconds one was)."""
         self.offsets: dict[str, dict[str, float]] = {}
-        """Source → {device: seconds its samples are re-stamped earlier by} (:meth:`restamp`)."""
-        self._held: dict[str, set[tuple[str, str]]] = {}  # network → (source, device) held back, as last logged
+        """Source → {device: seconds its samples are re-stamped earlier by (negative: later)} (:meth:`restamp`)."""
+        self.behind: dict[str, dict[str, float]] = {}
+        """Network → device → the most seconds its clock ran behind the other devices of its source (named by
+        :meth:`SourceClocks.behind`: its lag steady, so not telemetry held up)."""
+        self._named: dict[str, dict[str, set[tuple[str, str]]]] = {}  # "ahead"/"behind" → network → (source,
+        # device) named, as last logged
         self._flagged: dict[str, set[str]] = {}  # network → devices named late
         self._on_time: dict[tuple[str, str], int] = {}  # (network, device named late) → on-time batches in a row
 
@@ -326,19 +402,21 @@ class DeviceClocks:
         return out
 
     def restamp(self, source: str, samples: Any, held: Mapping[str, float], tolerance_s: float) -> list[str]:
-        """Move the samples of the devices whose clocks run ahead on ``source`` back to the others' time, in place.
+        """Move the samples of the devices whose clocks run ahead or behind on ``source`` to the others' time, in
+        place.
 
-        ``held`` maps those devices to their leads (s), as :meth:`SourceClocks.offset` gives them (named, a pack of
-        other clocks agreeing and still moving), or is empty. A device's lead when it is first held becomes its
-        offset, kept while it stays held (the lead itself moves by up to a sampling period from batch to batch,
-        with the devices' phases; a steady offset keeps its counters' intervals right) and renewed only when the
-        lead moves by more than :attr:`RENEW` ``tolerance_s`` from it (its clock stepped again). Its samples are
-        re-stamped ``offset`` earlier (``ts_ns`` is replaced), so that its rows land in the windows the others'
-        rows of the same moment land in; in arrival order, those from the first one that falls back by half the
-        offset on (NTP set its clock right inside this batch) are left. The device stays held and named (its
-        clock still runs ahead; its raw times are what the source's clocks observe). When NTP sets its clock right,
-        the batch that holds the step no longer shows it ahead (``held`` lacks it), but its samples before the step
-        are still moved by the offset that ends.
+        ``held`` maps those devices to their leads (s; a clock behind: minus its lag), as
+        :meth:`SourceClocks.offset` gives them (named, a pack of other clocks agreeing and still moving), or is
+        empty. A device's lead when it is first held becomes its offset, kept while it stays held (the lead itself
+        moves by up to a sampling period from batch to batch, with the devices' phases; a steady offset keeps its
+        counters' intervals right) and renewed only when the lead moves by more than :attr:`RENEW` ``tolerance_s``
+        from it (its clock stepped again). Its samples are re-stamped ``offset`` earlier (``ts_ns`` is replaced; a
+        negative offset moves them later), so that its rows land in the windows the others' rows of the same moment
+        land in; in arrival order, those from the first one that steps back by half the offset on (forward, for a
+        clock behind: NTP set its clock right inside this batch) are left. The device stays held and named (its
+        clock still runs ahead or behind; its raw times are what the source's clocks observe). When NTP sets its
+        clock right, the batch that holds the step no longer shows it off (``held`` lacks it), but its samples
+        before the step are still moved by the offset that ends.
 
         Returns the devices whose offset has just ended, started or changed (most often none; in that order): their
         counters must start again, since the interval across the change holds the offset (right to about a
@@ -375,9 +453,13 @@ class DeviceClocks:
             # right inside this batch: that one and those after it are on the others' time already). A device whose
             # offset ends here: only if it fell back here (else it ended for another reason; its samples are left)
             mine = ts[rows]
-            back = mine < np.maximum.accumulate(mine) - offset_ns // 2
-            if back.any():
-                rows = rows[: int(np.argmax(back))]
+            top = np.maximum.accumulate(mine)
+            if offset_ns > 0:  # ahead: NTP sets it back
+                step = mine < top - offset_ns // 2
+            else:  # behind: NTP sets it forward, a jump of the running latest beyond what a sampling period moves it
+                step = np.diff(top, prepend=top[:1]) > -offset_ns // 2
+            if step.any():
+                rows = rows[: int(np.argmax(step))]
             elif device in ending:
                 continue
             if fixed is None:
@@ -437,19 +519,31 @@ class DeviceClocks:
         """Name each device of ``network`` whose clock starts or stops running ahead of the others of its source
         (``held``: source → {device: seconds}, :meth:`~twinwatch.stream.pipeline.WindowBuffer.clocks_ahead`);
         keep :attr:`ahead` and ``twinwatch_device_clocks_ahead``."""
-        now = {(src, dev): lead for src, devs in held.items() for dev, lead in devs.items()}
-        before = self._held.get(network, set())
-        for (src, dev), lead in now.items():
-            seen = self.ahead.setdefault(network, {})
-            seen[dev] = max(seen.get(dev, 0.0), lead)
+        self._report(network, held, "ahead")
+
+    def report_behind(self, network: str, lagging: Mapping[str, Mapping[str, float]]) -> None:
+        """Name each device of ``network`` whose clock starts or stops running behind the others of its source
+        (``lagging``: source → {device: seconds}, :meth:`~twinwatch.stream.pipeline.WindowBuffer.clocks_behind`);
+        keep :attr:`behind` and ``twinwatch_device_clocks_behind``."""
+        self._report(network, lagging, "behind")
+
+    def _report(self, network: str, off: Mapping[str, Mapping[str, float]], way: str) -> None:
+        """:meth:`report_ahead` (``way`` ``"ahead"``) or :meth:`report_behind` (``"behind"``)."""
+        words, then, key = _NAMING[way]
+        now = {(src, dev): s for src, devs in off.items() for dev, s in devs.items()}
+        named = self._named.setdefault(way, {})
+        before = named.get(network, set())
+        most: dict[str, dict[str, float]] = getattr(self, way)
+        for (src, dev), s in now.items():
+            seen = most.setdefault(network, {})
+            seen[dev] = max(seen.get(dev, 0.0), s)
             if (src, dev) not in before:
-                log.warning("device %s's clock runs %.0f s ahead of the other devices on %s: it does not move the "
-                            "watermark, and its samples are re-stamped to the others' time until it is set right "
-                            "(check its NTP)", dev, lead, src,
-                            extra={"network": network, "device": dev, "source": src, "ahead_s": round(lead, 3)})
+                log.warning("device %s's clock runs %.0f s %s the other devices on %s: %s until it is set right "
+                            "(check its NTP)", dev, s, words, src, then,
+                            extra={"network": network, "device": dev, "source": src, key: round(s, 3)})
         for src, dev in sorted(before - now.keys()):
-            log.info("device %s's clock is no longer ahead of the other devices on %s", dev, src,
+            log.info("device %s's clock is no longer %s the other devices on %s", dev, words, src,
                      extra={"network": network, "device": dev, "source": src})
-        self._held[network] = set(now)
+        named[network] = set(now)
         if self.metrics is not None:
-            self.metrics.clocks_ahead.labels(network=network).set(len({dev for _, dev in now}))
+            getattr(self.metrics, f"clocks_{way}").labels(network=network).set(len({dev for _, dev in now}))

@@ -154,7 +154,10 @@ class WindowConfig:
     server), fewer than the devices agreeing behind them, likewise. Once the other devices have all stopped, it
     moves the watermark trailed by the limit (300 s with no limit), since it may be the only one still
     reporting. A device that sends samples older than the windows already closed (clock behind, or telemetry
-    held up) is logged and counted in ``twinwatch_late_devices``.
+    held up) is logged and counted in ``twinwatch_late_devices``; one whose clock runs more than two windows
+    behind the others by a steady lag (held-up telemetry stops and then catches up) is named after six windows,
+    counted in ``twinwatch_device_clocks_behind``, and its samples are re-stamped forward by the lag (to a whole
+    window) where the others agree, so that its rows are used.
     """
 
     seconds: float = 10.0

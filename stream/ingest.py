@@ -186,8 +186,8 @@ class Ingest:
         """Put decoded ``samples`` of format ``fmt`` from the in-order stream ``source`` into the lanes' windows.
 
         Every lane's windows learn how far the source's device clocks have got (a lane it carried no rows for
-        this time must not wait for it); the samples of a device running ahead of the others on the source are
-        re-stamped to their time (:meth:`DeviceClocks.restamp`, its counters starting again when its offset
+        this time must not wait for it); the samples of a device running ahead of or behind the others on the
+        source are re-stamped to their time (:meth:`DeviceClocks.restamp`, its counters starting again when its offset
         starts, changes or ends); then per lane, the devices sending late are named, the counters normalised
         (their clock: how far the source's clocks agree they have got, not the latest sample, which may come
         from a clock running ahead) and the rows added.
@@ -231,6 +231,8 @@ class Ingest:
         return {name: samples.take(np.flatnonzero(net_of == name)) for name in self.lanes if (net_of == name).any()}
 
     def report_clocks(self) -> None:
-        """Name the devices whose clock runs ahead of the others of their source, per lane (after each batch)."""
+        """Name the devices whose clock runs ahead of or behind the others of their source, per lane (after each
+        batch)."""
         for name, lane in self.lanes.items():
             self.devices.report_ahead(name, lane.windows.clocks_ahead())
+            self.devices.report_behind(name, lane.windows.clocks_behind())

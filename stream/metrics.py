@@ -123,6 +123,9 @@ class ServiceMetrics:
         self.clocks_ahead = Gauge("twinwatch_device_clocks_ahead", "Devices whose clock runs ahead of the other "
                                   "devices on their source by more than a window, held back from the watermark "
                                   "(logged by name).", ["network"], registry=r)
+        self.clocks_behind = Gauge("twinwatch_device_clocks_behind", "Devices whose clock runs behind the other "
+                                   "devices on their source by more than two windows, steadily, their samples "
+                                   "re-stamped forward (logged by name).", ["network"], registry=r)
         self.late_devices = Gauge("twinwatch_late_devices", "Devices whose latest samples were older than the windows "
                                   "already closed (clock behind, or telemetry held up; their rows are late; logged "
                                   "by name).", ["network"], registry=r)
@@ -137,6 +140,7 @@ class ServiceMetrics:
         ``increase()`` see a network's first failure or late row."""
         for net in networks:
             self.clocks_ahead.labels(network=net).set(0)
+            self.clocks_behind.labels(network=net).set(0)
             self.late_devices.labels(network=net).set(0)
             self.late_rows.labels(network=net)
             for stage in WINDOW_STAGES:

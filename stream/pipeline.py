@@ -257,8 +257,9 @@ class WindowBuffer:
         return self.next_index * self.window_s if self.closed and self.next_index is not None else -np.inf
 
     def clock_offset(self, source: str) -> dict[str, float]:
-        """The devices of ``source`` whose clocks run ahead of the others', each with by how much (s), while the
-        others still move (:meth:`~twinwatch.stream.clocks.SourceClocks.offset`); empty when none."""
+        """The devices of ``source`` whose clocks run ahead of the others' (or behind, negative), each with by how
+        much (s), while the others still move (:meth:`~twinwatch.stream.clocks.SourceClocks.offset`); empty when
+        none."""
         clocks = self._clocks.get(source)
         return {} if clocks is None else clocks.offset()
 
@@ -269,6 +270,15 @@ class WindowBuffer:
             held = clocks.ahead()
             if held:
                 out[src] = held
+        return out
+
+    def clocks_behind(self) -> dict[str, dict[str, float]]:
+        """Source → {device: seconds} of the device clocks that run steadily behind the source's others."""
+        out = {}
+        for src, clocks in self._clocks.items():
+            late = clocks.behind()
+            if late:
+                out[src] = late
         return out
 
     def set_caught_up(self, source: str, caught_up: bool) -> None:

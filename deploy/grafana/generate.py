@@ -335,11 +335,13 @@ def service_health() -> Any:
     lay.place(ts("Late rows", "Measurement rows per second that arrived after their window closed (counted, not "
                  "used), by network.", [Q(f"sum by (network) (rate(twinwatch_late_rows_total{{{NET}}}[5m]))",
                                           "{{network}}")], "rps"), 12, 8)
-    lay.place(ts("Devices ahead / late", "Devices whose clock runs more than a window ahead of the others on their "
-                 "partition (held back from the watermark), and devices whose latest samples were older than the "
-                 "windows already closed (their rows are late). The worker's log names them; "
-                 "TwinwatchDeviceClockAhead and TwinwatchDevicesLate fire after 10 min.",
+    lay.place(ts("Devices ahead / behind / late", "Devices whose clock runs more than a window ahead of the others "
+                 "on their partition (held back from the watermark), devices whose clock runs steadily more than "
+                 "two windows behind them (both re-stamped to the others' time), and devices whose latest samples "
+                 "were older than the windows already closed (their rows are late). The worker's log names them; "
+                 "TwinwatchDeviceClockAhead, TwinwatchDeviceClockBehind and TwinwatchDevicesLate fire after 10 min.",
                  [Q(f"twinwatch_device_clocks_ahead{{{NET}}}", "ahead {{network}}"),
+                  Q(f"twinwatch_device_clocks_behind{{{NET}}}", "behind {{network}}"),
                   Q(f"twinwatch_late_devices{{{NET}}}", "late {{network}}")]), 12, 8)
     lay.row("Latency")
     lay.place(ts("Window lag", "Wall clock at close minus window end (p50, p90, p99).",

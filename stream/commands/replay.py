@@ -484,8 +484,8 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
 
 
 def _clocks_text(res: ReplayResult) -> list[str]:
-    """Sentences naming the devices whose clock ran ahead of the others (held back from the watermark) and those
-    that sent samples older than the windows already closed (late), with how far."""
+    """Sentences naming the devices whose clock ran ahead of the others (held back from the watermark) or behind
+    them, and those that sent samples older than the windows already closed (late), with how far."""
     out = []
     def who(dev: str, net: str) -> str:  # (the twin-less mode has no network)
         return f"{dev} of {net}" if net else dev
@@ -495,6 +495,11 @@ def _clocks_text(res: ReplayResult) -> list[str]:
     if ahead:
         out.append(f"{len(ahead)} device clock(s) ran more than a window ahead of the other devices and were held "
                    f"back, their samples re-stamped to the others' time (check their NTP): {', '.join(ahead)}")
+    behind = [f"{who(dev, net)} ({s:.0f} s)" for net, d in sorted(res.devices.behind.items())
+              for dev, s in sorted(d.items())]
+    if behind:
+        out.append(f"{len(behind)} device clock(s) ran steadily more than two windows behind the other devices, "
+                   f"their samples re-stamped forward to the others' time (check their NTP): {', '.join(behind)}")
     late = [f"{who(dev, net)} ({n} sample(s), up to {s:.0f} s)" for net, d in sorted(res.devices.late.items())
             for dev, (n, s) in sorted(d.items())]
     if late:

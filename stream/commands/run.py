@@ -86,7 +86,12 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     already closed (its clock runs behind, or its telemetry is held up) is
     named in the log and counted in twinwatch_late_devices (rule
     TwinwatchDevicesLate): their rows are late, counted in
-    twinwatch_late_rows_total and not used.
+    twinwatch_late_rows_total and not used. A device whose clock runs more
+    than two windows behind the others by a steady lag (telemetry held up
+    stops, then catches up) is named after six windows and counted in
+    twinwatch_device_clocks_behind (rule TwinwatchDeviceClockBehind), and,
+    where at least two other devices agree, its samples are re-stamped
+    forward by the lag, to a whole window, so its rows are used again.
 
     After an edit of a network-model file (a link added or removed, a device
     retired, a probe planned), restart the worker with the new file: the

@@ -346,6 +346,14 @@ def test_replay_names_the_device_in_its_summary_and_report(gnmic: tuple[Path, li
     assert "1 device clock(s) ran more than a window ahead" in res.output and said in res.output
     assert " 0 late row(s)" in res.output
     assert said in (tmp_path / "r.html").read_text()
+    # a clock a minute behind instead: named too, with its lag
+    cap.write_bytes(b"\n".join(orjson.dumps(dict(m, timestamp=m["timestamp"] - 60_000_000_000))
+                               if m["tags"]["source"] == ahead else orjson.dumps(m) for m in msgs))
+    res = CliRunner().invoke(cli, ["replay", str(cap), "--network", str(run / "network.yaml"), "--model", "qt",
+                                   "--out", str(tmp_path / "b.jsonl"), "--batch", "50"])
+    assert res.exit_code == 0, res.output
+    assert f"ran steadily more than two windows behind the other devices, their samples re-stamped forward to the " \
+           f"others' time (check their NTP): {ahead.split(':')[0]} of abilene (60 s)" in " ".join(res.output.split())
 
 
 def test_a_device_whose_samples_come_late_is_named_until_it_is_on_time_again(
@@ -391,3 +399,56 @@ def test_the_twinless_replay_holds_a_device_ahead_back_too(gnmic: tuple[Path, li
     assert " 0 late row(s)" in res.output, res.output
     assert "1 device clock(s) ran more than a window ahead" in res.output
     assert f"{ahead.split(':')[0]} (240 s)" in res.output
+
+
+def test_a_device_clock_behind_is_named_and_restamped_forward(gnmic: tuple[Path, list[dict[str, Any]]],
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A router whose clock runs a minute behind the others for the whole capture. Before session 45 every one of
+    its samples came later than the windows it stamped them with closed: all its rows were late (counted, not used).
+    Now a lag that stays steady while the others move on (not telemetry held up, which stops and then catches up) is
+    named, counted in ``twinwatch_device_clocks_behind``, and its samples are re-stamped forward by it."""
+    run, msgs = gnmic
+    behind = msgs[0]["tags"]["source"]
+    device = behind.split(":")[0]
+    _, _, clean_windows, _ = _run(run, msgs, 300.0, {})
+    mine = sum(len(m["values"]) for m in msgs if m["tags"]["source"] == behind)
+    with caplog.at_level(logging.INFO, logger="twinwatch.stream"):
+        pipe, dead, windows, metrics = _run(run, msgs, 300.0, {behind: -60.0})
+    assert dead == []
+    # named once, with its lag to a whole window; counted while it runs behind
+    warned = [r for r in caplog.records if hasattr(r, "clock_behind_s")]
+    assert [(r.device, r.clock_behind_s) for r in warned] == [(device, 60.0)]  # type: ignore[attr-defined]
+    assert pipe.devices.behind == {"abilene": {device: 60.0}}
+    assert metrics.registry.get_sample_value("twinwatch_device_clocks_behind", {"network": "abilene"}) == 1
+    assert pipe.devices.ahead == {}
+    # only its rows from before it was named (the first half of these two minutes) are late, not all of them
+    assert 0 < pipe.late_rows["abilene"] < mine
+    # from then on its rows land where the clean run's do: the last windows hold what the clean run's hold
+    clean_rows = [(w.start, w.rows) for w in clean_windows]
+    assert [(w.start, w.rows) for w in windows if w.start <= clean_windows[-1].start][-3:] == clean_rows[-3:]
+
+
+def test_restamp_moves_a_clock_behind_forward_until_ntp_sets_it_right() -> None:
+    from twinwatch.stream.clocks import DeviceClocks
+    from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
+
+    def batch(rows: list[tuple[str, float]]) -> Any:
+        b = SampleBatchBuilder()
+        for dev, t in rows:
+            b.add(dev, "Ethernet1", "rx_octets", int(t * 1e9), 1, 1.0, Kind.COUNTER64, 0, False, "x", "lab")
+        return b.build()
+
+    dc = DeviceClocks(None)
+    # r2's clock runs 60 s behind: its samples move 60 s later; r1 is left alone
+    s = batch([("r1", 1060.0), ("r2", 1000.0), ("r2", 1010.0)])
+    assert dc.restamp("p0", s, {"r2": -60.0}, 10.0) == ["r2"]
+    assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1060.0, 1060.0, 1070.0]
+    # a round skipped (20 s on) is not a step; NTP setting it right inside a batch is: from the first sample that
+    # jumps forward by more than half the lag on, they are on the others' time already
+    s = batch([("r2", 1030.0), ("r2", 1100.0), ("r2", 1110.0)])
+    assert dc.restamp("p0", s, {"r2": -60.0}, 10.0) == []
+    assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1090.0, 1100.0, 1110.0]
+    # set right in the batch that ends the offset: its samples before the step are still moved by it
+    s = batch([("r2", 1040.0), ("r2", 1110.0)])
+    assert dc.restamp("p0", s, {}, 10.0) == ["r2"] and dc.offsets == {}
+    assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1100.0, 1110.0]

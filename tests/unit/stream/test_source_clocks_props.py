@@ -100,3 +100,38 @@ def test_once_the_pack_is_silent_the_group_moves_the_source(f: tuple[int, int, f
     # then two more windows of its own time (one window a step, and the phases)
     limit = 300.0 + 2 * TOL if group == 1 else (SourceClocks.GROUP_GAP + SourceClocks.CONFIRM + 1) * TOL
     assert max(lag) <= limit + TOL and lag[-1] <= (300.0 + TOL if group == 1 else TOL)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fleets())
+def test_a_group_behind_is_named_with_its_lag_to_about_a_window(f: tuple[int, int, float, np.ndarray, int]) -> None:
+    """The same fleets with the group's clocks behind instead (a clock that lost its time source, a wrong time
+    zone): the pack's rows are as late as with the group right (a clock behind never moves the source), and each
+    of the group is named with its lag to a whole window, which is what its samples are re-stamped forward by: to
+    within the pack's phases, a window when its samples come a batch late throughout (held up once, a device stays
+    a batch behind here), and half a window of rounding."""
+    pack, group, lead, phases, seed = f
+    clocks, late = replay(pack, group, -lead, phases, seed)
+    _, late_on_time = replay(pack, group, 0.0, phases, seed)
+    assert late <= late_on_time
+    behind = clocks.behind()
+    assert set(behind) == set(names(pack, group)[pack:]) and clocks.ahead() == {}
+    assert all(abs(lag - lead) <= 2.5 * TOL and lag % TOL == 0 for lag in behind.values())
+    assert clocks.offset() == {name: -lag for name, lag in behind.items()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(3, 12), st.integers(0, 30), st.integers(1, 30), st.floats(0.0, TOL * 0.9))
+def test_a_device_silent_or_held_up_is_never_named_behind(pack: int, stop: int, held: int, phase: float) -> None:
+    """A device that falls silent at ``stop``, or whose samples are held up for ``held`` windows and then delivered
+    at once, trails the pack by a lag that grows while it waits: never a clock behind (its rows are late, and the
+    pipeline names it late instead)."""
+    for resume in (None, stop + held):
+        clocks = SourceClocks(tolerance_s=TOL, max_lead_s=300.0)
+        for step in range(60):
+            now = 1000.0 + step * TOL
+            batch = {f"p{i}": now + i * 0.5 for i in range(1, pack)}
+            if step < stop or (resume is not None and step >= resume):
+                batch["p0"] = now + phase  # at resume its held-up samples arrive with the fresh one: the latest
+            clocks.observe(batch)
+            assert clocks.behind() == {}
