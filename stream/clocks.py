@@ -139,7 +139,7 @@ class SourceClocks:
     of several leading a pack that has not moved while it went this many on alone is not held."""
 
     LAGS = 8
-    """:meth:`behind` takes a clock's lag from its last this many batches."""
+    """:meth:`behind` takes a clock's lag from its last this many reports (batches that carry its samples)."""
 
     STEADY = 6
     """:meth:`behind` names a clock below the pack once its lag behind :attr:`progress` has stayed within
@@ -167,10 +167,10 @@ class SourceClocks:
         self._since: dict[str, tuple[float, float, float, str]] = {}  # a leader → (progress, the pack's top and the
         # latest time when it began to lead, verdict: "pending" until the pack moves ("ahead") or the leaders go on
         # alone ("on time"))
-        self._laggards: dict[str, float] = {}  # the clocks more than GROUP_GAP windows below the pack's top: → time
+        self._low = -np.inf  # clocks below this time (GROUP_GAP windows under the pack's top) lag the pack
         self._top_size = 0  # clocks within tolerance_s of the pack's top (with none leading: of the latest clock)
-        self._lag: dict[str, tuple[float, float, list[float]]] = {}  # a laggard → (progress when its lag took its
-        # value, that lag, the lags seen since: the last LAGS)
+        self._lag: dict[str, tuple[float, float, list[float]]] = {}  # a clock that reported while lagging → (progress
+        # when its lag took its value, that lag, the lags at its last LAGS reports)
 
     def observe(self, latest: Mapping[str, float]) -> None:
         """Record each clock's latest sample time in a batch (non-finite times are ignored).
@@ -179,13 +179,16 @@ class SourceClocks:
         set back (NTP correcting a clock that ran ahead): it then goes back here too, and stops being ahead.
         """
         mine = self.latest
+        reported = []
         for name, ts in latest.items():
             if np.isfinite(ts):
                 mine[name] = float(ts)
+                reported.append(name)
         if len(mine) > self.max_clocks:
             keep = sorted(mine.items(), key=lambda kv: kv[1])[-self.max_clocks:]
             self.latest = dict(keep)
-        self._settle()
+            self._lag = {k: v for k, v in self._lag.items() if k in self.latest}
+        self._settle(reported)
 
     def _split(self) -> None:
         """The leading group, the pack's top time and the pack's size; the clocks well below the pack's top.
@@ -199,7 +202,7 @@ class SourceClocks:
         ahead by less than about four windows may therefore not be told from the pack.)
         """
         n = len(self.latest)
-        self._leaders, self._pack_size, self._laggards, self._top_size = {}, 0, {}, 0
+        self._leaders, self._pack_size, self._low, self._top_size = {}, 0, -np.inf, 0
         if n == 0:
             self._first = self._second = -np.inf
             return
@@ -219,20 +222,21 @@ class SourceClocks:
             g, end = (1, n) if ts[0] - ts[1] > self.tolerance_s else (0, n)  # the latest clock alone leads, or none
         else:
             g, end = int(starts[pack]), int(ends[pack])
-        # the laggards: every clock more than GROUP_GAP windows below the pack's top (a pack member held up a batch
-        # sits a window below it); the pack's clocks within a window of its top vouch for re-stamping them
-        low = int(np.searchsorted(-ts, -(ts[g] - self.GROUP_GAP * self.tolerance_s), side="right"))
-        self._laggards = {names[i]: float(ts[k]) for k, i in enumerate(order[low:].tolist(), start=low)}
-        self._top_size = int(np.count_nonzero(ts[g:low] >= ts[g] - self.tolerance_s))
+        # a clock lags the pack more than GROUP_GAP windows below its top (a pack member held up a batch sits a
+        # window below it); the pack's clocks within a window of its top vouch for re-stamping such clocks
+        self._low = float(ts[g]) - self.GROUP_GAP * self.tolerance_s
+        self._top_size = int(np.count_nonzero(ts[g:] >= ts[g] - self.tolerance_s))
         if g == 0:
             return
         self._second = float(ts[g])
         self._leaders = {names[i]: float(ts[k]) for k, i in enumerate(order[:g].tolist())}
         self._pack_size = int(np.count_nonzero(ts[g:end] >= self._second - self.tolerance_s))
 
-    def _settle(self) -> None:
+    def _settle(self, reported: Iterable[str] = ()) -> None:
         """Split the clocks; re-anchor the leaders' solo run when the pack moved (or none leads); follow each
-        leader since it began to lead, and whether the pack moved on meanwhile."""
+        leader since it began to lead, and whether the pack moved on meanwhile; and the lag of each ``reported``
+        clock (those of the batch) below the pack (a clock that stops reporting keeps its entry, which
+        :meth:`behind` no longer counts once its lag moves: the cost is the batch's, not every clock's)."""
         self._split()
         leaders, first, second = self._leaders, self._first, self._second
         if second > self._pack or not leaders:
@@ -247,14 +251,19 @@ class SourceClocks:
                     verdict = "on time"
             since[name] = (began, pack, top, verdict)
         self._since = since
-        progress, lag = self.progress, {}
-        for name, t in self._laggards.items():
-            began, was, seen = self._lag.get(name, (progress, progress - t, []))
+        lag, low, progress = self._lag, self._low, None
+        for name in reported:
+            t = self.latest.get(name, np.inf)
+            if t >= low:
+                lag.pop(name, None)
+                continue
+            if progress is None:
+                progress = self.progress
+            began, was, seen = lag.get(name, (progress, progress - t, []))
             if abs(progress - t - was) > self.GROUP_GAP * self.tolerance_s:  # it stopped, caught up or stepped: count
                 # again from here (a sampling period either way is the phases of its rounds and the pack's)
                 began, was, seen = progress, progress - t, []
             lag[name] = (began, was, [*seen[1 - self.LAGS:], progress - t])
-        self._lag = lag
 
     @property
     def _held(self) -> bool:
@@ -311,9 +320,10 @@ class SourceClocks:
 
     def behind(self) -> dict[str, float]:
         """The clocks that run behind the others, each with by how much (s): more than :attr:`GROUP_GAP` windows
-        below the pack's top, their lag behind :attr:`progress` steady (:attr:`STEADY`); empty when none.
-        The lag is the median of the last :attr:`LAGS` batches' (one is a sampling period more when the pack has
-        reported a round the clock has not yet, or less the other way round), to a whole number of ``tolerance_s``:
+        below the pack's top, their lag behind :attr:`progress` steady (:attr:`STEADY`) and still what it was;
+        empty when none. The lag is taken at the clock's own reports, the median of its last :attr:`LAGS` (one is a
+        sampling period more when the pack has reported a round the clock has not yet, or less the other way
+        round), to a whole number of ``tolerance_s``:
         a sample then keeps its place in its window (the devices' sampling phases would otherwise add their
         spread, up to a second here, and move a sample near a window's edge into the next), exact for a clock set
         off by whole minutes or hours (a wrong time zone), right to about a window otherwise.
@@ -321,10 +331,11 @@ class SourceClocks:
         Their rows come later than the windows they stamp them with close, so they are all late until
         :meth:`DeviceClocks.restamp` moves their samples forward by the lag (:meth:`offset`).
         """
-        progress, tol = self.progress, self.tolerance_s
+        progress, tol, latest = self.progress, self.tolerance_s, self.latest
         return {name: math.floor(float(np.median(seen)) / tol + 0.5) * tol  # halves up: a sample moved too far
-                for name, (began, _, seen) in self._lag.items()  # waits in its window, one not far enough is late
-                if progress - began >= self.STEADY * tol}
+                for name, (began, was, seen) in self._lag.items()  # waits in its window, one not far enough is late
+                if progress - began >= self.STEADY * tol and latest[name] < self._low
+                and abs(progress - latest[name] - was) <= self.GROUP_GAP * tol}  # still lagging, and as much
 
     def to_dict(self) -> dict[str, float]:
         """Clock → latest time, for the service's state."""
