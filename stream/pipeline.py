@@ -265,21 +265,11 @@ class WindowBuffer:
 
     def clocks_ahead(self) -> dict[str, dict[str, float]]:
         """Source → {device: seconds} of the device clocks held back as ahead of the source's others."""
-        out = {}
-        for src, clocks in self._clocks.items():
-            held = clocks.ahead()
-            if held:
-                out[src] = held
-        return out
+        return {src: held for src, clocks in self._clocks.items() if (held := clocks.ahead())}
 
     def clocks_behind(self) -> dict[str, dict[str, float]]:
         """Source → {device: seconds} of the device clocks that run steadily behind the source's others."""
-        out = {}
-        for src, clocks in self._clocks.items():
-            late = clocks.behind()
-            if late:
-                out[src] = late
-        return out
+        return {src: late for src, clocks in self._clocks.items() if (late := clocks.behind())}
 
     def set_caught_up(self, source: str, caught_up: bool) -> None:
         """Mark ``source`` as read to its end.

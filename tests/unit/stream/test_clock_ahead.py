@@ -76,6 +76,16 @@ def _run(run: Path, msgs: list[dict[str, Any]], limit: float | None, shifts: dic
     return pipe, dead, windows, metrics
 
 
+def _batch(rows: list[tuple[str, float]]) -> Any:
+    """A sample batch of one counter sample per ``(device, time in s)``."""
+    from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
+
+    b = SampleBatchBuilder()
+    for dev, t in rows:
+        b.add(dev, "Ethernet1", "rx_octets", int(t * 1e9), 1, 1.0, Kind.COUNTER64, 0, False, "x", "lab")
+    return b.build()
+
+
 def _rows(pipe: Pipeline) -> int:
     return int(pipe.metrics.registry.get_sample_value("twinwatch_measurements_total",  # type: ignore[union-attr]
                                                       {"network": "abilene"}) or 0)
@@ -280,50 +290,43 @@ def test_source_clocks_forget_the_stalest_beyond_their_cap_and_round_trip() -> N
 def test_restamp_keeps_one_offset_through_the_phase_noise_and_leaves_samples_already_on_time() -> None:
     from twinwatch.stream.clocks import DeviceClocks
     from twinwatch.telemetry_adapters.counters import CounterState
-    from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
-
-    def batch(rows: list[tuple[str, float]]) -> Any:
-        b = SampleBatchBuilder()
-        for dev, t in rows:
-            b.add(dev, "Ethernet1", "rx_octets", int(t * 1e9), 1, 1.0, Kind.COUNTER64, 0, False, "x", "lab")
-        return b.build()
 
     dc = DeviceClocks(None)
     # r2's clock runs 60 s ahead: its lead is the offset; r1 is left alone
-    s = batch([("r1", 1000.0), ("r2", 1060.0), ("r2", 1070.0)])
+    s = _batch([("r1", 1000.0), ("r2", 1060.0), ("r2", 1070.0)])
     assert dc.restamp("p0", s, {"r2": 60.0}, 10.0) == ["r2"]  # its counters start again
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1000.0, 1000.0, 1010.0] and dc.offsets == {"p0": {"r2": 60.0}}
     # the lead moves with the devices' sampling phases: the offset stays (its counters' intervals stay right)
-    s = batch([("r2", 1079.0)])
+    s = _batch([("r2", 1079.0)])
     assert dc.restamp("p0", s, {"r2": 69.0}, 10.0) == []
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1019.0]
     # NTP sets it right inside a batch: the samples before, in arrival order, are moved; from the first that falls
     # back by half the offset on, they are on the others' time already
-    s = batch([("r2", 1089.0), ("r2", 1040.0), ("r2", 1050.0), ("r2", 1090.0)])
+    s = _batch([("r2", 1089.0), ("r2", 1040.0), ("r2", 1050.0), ("r2", 1090.0)])
     assert dc.restamp("p0", s, {"r2": 60.0}, 10.0) == []
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1029.0, 1040.0, 1050.0, 1090.0]
     # no longer held: the re-stamping ends, and the device is returned so that its counters start again
-    assert dc.restamp("p0", batch([("r2", 1100.0)]), {}, 10.0) == ["r2"]
+    assert dc.restamp("p0", _batch([("r2", 1100.0)]), {}, 10.0) == ["r2"]
     assert dc.offsets == {}
     # NTP sets it right in the batch that ends its offset: its samples before the step are still moved by it
-    dc.restamp("p0", batch([("r2", 1100.0)]), {"r2": 60.0}, 10.0)
-    s = batch([("r1", 1045.0), ("r2", 1110.0), ("r2", 1050.0), ("r2", 1060.0)])
+    dc.restamp("p0", _batch([("r2", 1100.0)]), {"r2": 60.0}, 10.0)
+    s = _batch([("r1", 1045.0), ("r2", 1110.0), ("r2", 1050.0), ("r2", 1060.0)])
     assert dc.restamp("p0", s, {}, 10.0) == ["r2"] and dc.offsets == {}
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1045.0, 1050.0, 1050.0, 1060.0]
     # an offset renewed in the batch that holds a step moves the samples before it once, by the new offset
-    dc.restamp("p0", batch([("r2", 1200.0)]), {"r2": 100.0}, 10.0)
-    s = batch([("r2", 1300.0), ("r2", 1180.0)])
+    dc.restamp("p0", _batch([("r2", 1200.0)]), {"r2": 100.0}, 10.0)
+    s = _batch([("r2", 1300.0), ("r2", 1180.0)])
     assert dc.restamp("p0", s, {"r2": 40.0}, 10.0) == ["r2"] and dc.offsets == {"p0": {"r2": 40.0}}
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1260.0, 1180.0]
     # a lead that moves by more than 3 windows (its clock stepped again while still ahead) renews the offset
-    dc.restamp("p0", batch([("r2", 1160.0)]), {"r2": 100.0}, 10.0)
-    assert dc.restamp("p0", batch([("r2", 1110.0)]), {"r2": 40.0}, 10.0) == ["r2"]
+    dc.restamp("p0", _batch([("r2", 1160.0)]), {"r2": 100.0}, 10.0)
+    assert dc.restamp("p0", _batch([("r2", 1110.0)]), {"r2": 40.0}, 10.0) == ["r2"]
     assert dc.offsets == {"p0": {"r2": 40.0}}
     # its counters forgotten: their next sample is a first one (no rate across the change of offset)
     state = CounterState()
-    state.update(batch([("r2", 1.0), ("r1", 1.0)]))
+    state.update(_batch([("r2", 1.0), ("r1", 1.0)]))
     assert state.forget_device("r2") == 1 and state.forget_device("r9") == 0 and state.evictions == 0
-    res = state.update(batch([("r2", 11.0), ("r1", 11.0)]))
+    res = state.update(_batch([("r2", 11.0), ("r1", 11.0)]))
     assert res.status.tolist() == [1, 0]  # first (r2), rate (r1)
 
 
@@ -430,25 +433,18 @@ def test_a_device_clock_behind_is_named_and_restamped_forward(gnmic: tuple[Path,
 
 def test_restamp_moves_a_clock_behind_forward_until_ntp_sets_it_right() -> None:
     from twinwatch.stream.clocks import DeviceClocks
-    from twinwatch.telemetry_adapters.schema import Kind, SampleBatchBuilder
-
-    def batch(rows: list[tuple[str, float]]) -> Any:
-        b = SampleBatchBuilder()
-        for dev, t in rows:
-            b.add(dev, "Ethernet1", "rx_octets", int(t * 1e9), 1, 1.0, Kind.COUNTER64, 0, False, "x", "lab")
-        return b.build()
 
     dc = DeviceClocks(None)
     # r2's clock runs 60 s behind: its samples move 60 s later; r1 is left alone
-    s = batch([("r1", 1060.0), ("r2", 1000.0), ("r2", 1010.0)])
+    s = _batch([("r1", 1060.0), ("r2", 1000.0), ("r2", 1010.0)])
     assert dc.restamp("p0", s, {"r2": -60.0}, 10.0) == ["r2"]
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1060.0, 1060.0, 1070.0]
     # a round skipped (20 s on) is not a step; NTP setting it right inside a batch is: from the first sample that
     # jumps forward by more than half the lag on, they are on the others' time already
-    s = batch([("r2", 1030.0), ("r2", 1100.0), ("r2", 1110.0)])
+    s = _batch([("r2", 1030.0), ("r2", 1100.0), ("r2", 1110.0)])
     assert dc.restamp("p0", s, {"r2": -60.0}, 10.0) == []
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1090.0, 1100.0, 1110.0]
     # set right in the batch that ends the offset: its samples before the step are still moved by it
-    s = batch([("r2", 1040.0), ("r2", 1110.0)])
+    s = _batch([("r2", 1040.0), ("r2", 1110.0)])
     assert dc.restamp("p0", s, {}, 10.0) == ["r2"] and dc.offsets == {}
     assert (np.asarray(s.ts_ns) / 1e9).tolist() == [1100.0, 1110.0]
