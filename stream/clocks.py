@@ -161,14 +161,13 @@ class SourceClocks:
     def _reset(self) -> None:
         self._leaders: dict[str, float] = {}  # the leading group: clock → its time (empty: none leads)
         self._first = self._second = -np.inf  # the latest time; the pack's top (the next one when none leads)
-        self._pack_size = 0  # clocks within tolerance_s of _second
+        self._pack_size = 0  # clocks within tolerance_s of the pack's top (with none leading: of the latest clock)
         self._pack = -np.inf  # the pack's top when it last moved
         self._anchor = -np.inf  # the latest clock's time then: how far it has gone alone is measured from it
         self._since: dict[str, tuple[float, float, float, str]] = {}  # a leader → (progress, the pack's top and the
         # latest time when it began to lead, verdict: "pending" until the pack moves ("ahead") or the leaders go on
         # alone ("on time"))
         self._low = -np.inf  # clocks below this time (GROUP_GAP windows under the pack's top) lag the pack
-        self._top_size = 0  # clocks within tolerance_s of the pack's top (with none leading: of the latest clock)
         self._lag: dict[str, tuple[float, float, list[float]]] = {}  # a clock that reported while lagging → (progress
         # when its lag took its value, that lag, the lags at its last LAGS reports)
 
@@ -202,7 +201,7 @@ class SourceClocks:
         ahead by less than about four windows may therefore not be told from the pack.)
         """
         n = len(self.latest)
-        self._leaders, self._pack_size, self._low, self._top_size = {}, 0, -np.inf, 0
+        self._leaders, self._pack_size, self._low = {}, 0, -np.inf
         if n == 0:
             self._first = self._second = -np.inf
             return
@@ -222,15 +221,15 @@ class SourceClocks:
             g, end = (1, n) if ts[0] - ts[1] > self.tolerance_s else (0, n)  # the latest clock alone leads, or none
         else:
             g, end = int(starts[pack]), int(ends[pack])
-        # a clock lags the pack more than GROUP_GAP windows below its top (a pack member held up a batch sits a
-        # window below it); the pack's clocks within a window of its top vouch for re-stamping such clocks
+        # the pack's clocks within a window of its top vouch for re-stamping the others (runs split at gaps wider
+        # than that, so they are all in the pack's run); a clock lags the pack more than GROUP_GAP windows below its
+        # top (a pack member held up a batch sits a window below it)
+        self._pack_size = int(np.count_nonzero(ts[g:end] >= ts[g] - self.tolerance_s))
         self._low = float(ts[g]) - self.GROUP_GAP * self.tolerance_s
-        self._top_size = int(np.count_nonzero(ts[g:] >= ts[g] - self.tolerance_s))
         if g == 0:
             return
         self._second = float(ts[g])
         self._leaders = {names[i]: float(ts[k]) for k, i in enumerate(order[:g].tolist())}
-        self._pack_size = int(np.count_nonzero(ts[g:end] >= self._second - self.tolerance_s))
 
     def _settle(self, reported: Iterable[str] = ()) -> None:
         """Split the clocks; re-anchor the leaders' solo run when the pack moved (or none leads); follow each
@@ -314,7 +313,7 @@ class SourceClocks:
         if named and moving and self._pack_size >= max(2, len(self._leaders) + 1):
             out = {name: self._leaders[name] - self._second for name in named}
         late = self.behind()
-        if late and self._top_size >= max(2, len(late) + 1):
+        if late and self._pack_size >= max(2, len(late) + 1):
             out.update((name, -lag) for name, lag in late.items())
         return out
 
