@@ -126,7 +126,7 @@ class Service:
         os.makedirs(datadir, exist_ok=True)
         self.app = faust.App(
             k.consumer_group, broker=[f"kafka://{hp.strip()}" for hp in k.bootstrap.split(",")],
-            broker_credentials=self._credentials(), broker_client_id=k.client_id,
+            broker_credentials=k.faust_credentials(), broker_client_id=k.client_id,
             broker_rebalance_timeout=k.rebalance_timeout_s, broker_session_timeout=k.session_timeout_s,
             broker_heartbeat_interval=min(3.0, k.session_timeout_s / 3.0), store="memory://", web_enabled=False,
             datadir=os.path.join(datadir, "{conf.name}-data"),
@@ -369,25 +369,6 @@ class Service:
         except Exception as exc:
             self.metrics.kafka_errors.labels("lag").inc()
             log.debug("consumer lag not available: %s", exc)
-
-    def _credentials(self) -> Any:
-        import faust
-
-        k = self.cfg.kafka
-        ssl_ctx = None
-        if k.security_protocol.endswith("SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            ssl_ctx = create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile, keyfile=k.ssl_keyfile)
-        if k.security_protocol.startswith("SASL"):
-            pwd = k.resolved_password() or ""
-            if k.sasl_mechanism == "PLAIN":
-                return faust.SASLCredentials(username=k.username, password=pwd, ssl_context=ssl_ctx)
-            return faust.SASLCredentials(username=k.username, password=pwd, ssl_context=ssl_ctx,
-                                         mechanism=k.sasl_mechanism)
-        if ssl_ctx is not None:
-            return faust.SSLCredentials(ssl_ctx)
-        return None
 
     def ready(self) -> bool:
         """Consuming and the twin loaded."""

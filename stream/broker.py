@@ -73,14 +73,18 @@ class EmbeddedBroker:
         How long :meth:`start` waits for the port to accept connections.
     log_path
         Where the broker's stdout/stderr go (``os.devnull`` by default).
+    advertised
+        ``host:port`` the broker tells clients to connect to in its metadata, when they reach it through a
+        front (a TLS terminator, a proxy); by default its own listener, :attr:`bootstrap`.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, start_timeout_s: float = 20.0,
-                 log_path: str | os.PathLike[str] | None = None) -> None:
+                 log_path: str | os.PathLike[str] | None = None, advertised: str | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_path) if log_path else None
+        self.advertised = advertised or self.bootstrap
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,7 +106,7 @@ class EmbeddedBroker:
             except OSError as exc:
                 raise BrokerError(f"cannot start the embedded broker on {self.bootstrap}: {exc.strerror}") from None
         url = f"tcp://{self.host}:{self.port}"
-        cmd = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        cmd = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", f"tcp://{self.advertised}",
                "--storage-engine", "memory://tansu/"]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}

@@ -37,6 +37,7 @@ import functools
 import math
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,10 @@ class KafkaConfig:
     """Consumer-group session timeout (seconds, 6–1800): a worker that stops heart-beating (killed, frozen) loses
     its partitions to the others after this long. faust's default is 60 s; heartbeats go every
     ``min(3, session_timeout_s / 3)`` seconds."""
+    startup_timeout_s: float = 300.0
+    """How long ``twinwatch run`` waits at start for the broker to accept a client (TCP, TLS, SASL), retrying
+    with backoff and logging why it cannot (seconds, 0–86400; 0 waits without end). Past it the worker exits
+    with status 4, so a supervisor sees the failure."""
 
     def resolved_password(self) -> str | None:
         """The password: the first line of ``password_file`` when set, else ``password``."""
@@ -108,19 +113,37 @@ class KafkaConfig:
             return Path(self.password_file).read_text(encoding="utf-8").splitlines()[0].strip()
         return self.password
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of ``SSL`` and ``SASL_SSL`` (the CA file, or the system's CAs, and the client
+        certificate when set); ``None`` without TLS."""
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        from aiokafka.helpers import create_ssl_context
+
+        return create_ssl_context(cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile)
+
     def aiokafka_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for aiokafka clients (security, SASL, TLS context)."""
+        """Keyword arguments for aiokafka clients (broker, client id, security: SASL, TLS context)."""
         kw: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "client_id": self.client_id,
                               "security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):
             kw.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
-                      sasl_plain_password=self.resolved_password())
-        if self.security_protocol.endswith("SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            kw["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile, certfile=self.ssl_certfile,
-                                                   keyfile=self.ssl_keyfile)
+                      sasl_plain_password=self.resolved_password() or "")
+        ctx = self.ssl_context()
+        if ctx is not None:
+            kw["ssl_context"] = ctx
         return kw
+
+    def faust_credentials(self) -> Any:
+        """The same security for faust's clients (``faust.App(broker_credentials=...)``): ``None`` for
+        ``PLAINTEXT``, else SASL or TLS credentials with :meth:`ssl_context`."""
+        import faust
+
+        ctx = self.ssl_context()
+        if self.security_protocol.startswith("SASL"):
+            return faust.SASLCredentials(username=self.username, password=self.resolved_password() or "",
+                                         ssl_context=ctx, mechanism=self.sasl_mechanism or "PLAIN")
+        return faust.SSLCredentials(ctx) if ctx is not None else None
 
 
 @dataclass(frozen=True)
@@ -428,6 +451,8 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
     if not 6.0 <= k.session_timeout_s <= 1800.0:
         fail("kafka.session_timeout_s",
              f"{k.session_timeout_s} must be between 6 and 1800 seconds (Kafka's group limits)")
+    if not 0.0 <= k.startup_timeout_s <= 86400.0:
+        fail("kafka.startup_timeout_s", f"{k.startup_timeout_s} must be between 0 (wait without end) and 86400 seconds")
     t = cfg.topics
     for fmt in (*t.formats, *t.raw):
         if fmt not in FORMATS:

@@ -38,7 +38,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
                                       120.0, 300.0)
 """Histogram buckets (seconds) for lags and latencies."""
 
-KAFKA_OPERATIONS: tuple[str, ...] = ("produce", "lag", "commit")
+KAFKA_OPERATIONS: tuple[str, ...] = ("connect", "produce", "lag", "commit")
 """Operations of ``twinwatch_kafka_errors_total`` the service counts; each is exported from the start with
 value 0, so ``rate()`` over it has data (0, not "no data") before the first error."""
 

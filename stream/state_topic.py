@@ -36,16 +36,7 @@ class StateRecord(NamedTuple):
 
 def client_kwargs(kafka: Any) -> dict[str, Any]:
     """aiokafka client arguments of a :class:`~twinwatch.stream.config.KafkaConfig` (broker and security)."""
-    kw: dict[str, Any] = {"bootstrap_servers": kafka.bootstrap, "security_protocol": kafka.security_protocol}
-    if kafka.security_protocol.endswith("SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        kw["ssl_context"] = create_ssl_context(cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile,
-                                               keyfile=kafka.ssl_keyfile)
-    if kafka.security_protocol.startswith("SASL"):
-        kw.update(sasl_mechanism=kafka.sasl_mechanism, sasl_plain_username=kafka.username,
-                  sasl_plain_password=kafka.resolved_password() or "")
-    return kw
+    return dict(kafka.aiokafka_kwargs())
 
 
 async def read_tail(kwargs: dict[str, Any], topic: str, n: int, raw: frozenset[str] = frozenset(),

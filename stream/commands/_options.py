@@ -49,7 +49,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
@@ -57,9 +57,14 @@ import orjson
 from twinwatch.stream.logs import json_mode
 from twinwatch.twin.models import MODELS
 
+if TYPE_CHECKING:
+    from twinwatch.stream.config import KafkaConfig
+
 __all__ = [
     "EXIT_STATUS_HELP",
+    "KAFKA_CONFIG_HELP",
     "MODEL_NAMES",
+    "SERVICE_FAILED_HELP",
     "ExitCode",
     "FiniteFloatRange",
     "SingleValueOption",
@@ -67,6 +72,7 @@ __all__ = [
     "atomic_output_dir",
     "checkpoint_option",
     "json_report_option",
+    "kafka_from_config",
     "out_dir_option",
     "out_file_option",
     "progress_option",
@@ -87,6 +93,7 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 1  #: the input (file, data, model) is invalid or unusable; nothing useful was produced
     USAGE = 2  #: wrong options or arguments (click's own usage errors exit 2 as well)
     PARTIAL = 3  #: done, but part of the input was rejected (counted in the summary / report)
+    FAILED = 4  #: a service stopped on an error it cannot get past (no broker, a crash); the log says which
 
 
 #: Paste at the end of a command's docstring (click keeps ``\\b`` blocks verbatim).
@@ -96,6 +103,11 @@ Exit status:
   1  invalid input (nothing usable: a bad or empty file, every record rejected)
   2  usage error (unknown option, bad option value)
   3  partial success (output written, some input rejected and counted)"""
+
+#: ``twinwatch run``'s own line, after :data:`EXIT_STATUS_HELP`.
+SERVICE_FAILED_HELP = """
+  4  the service stopped on an error: no broker within kafka.startup_timeout_s,
+     or the worker crashed (the log says which)"""
 
 
 def progress_option(f: F) -> F:
@@ -420,3 +432,23 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return rv
+
+
+def kafka_from_config(path: Path, bootstrap: str | None) -> KafkaConfig:
+    """The ``kafka`` section (address; TLS, SASL) of the twinwatch configuration at ``path``, with
+    ``TWINWATCH_*`` overrides, and ``bootstrap`` as its address when given; an invalid file is a usage error
+    naming ``--config`` and the key."""
+    import dataclasses
+
+    from twinwatch.stream.config import ConfigError, load_config
+
+    try:
+        kafka = load_config(path).kafka
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from None
+    return dataclasses.replace(kafka, bootstrap=bootstrap) if bootstrap else kafka
+
+
+KAFKA_CONFIG_HELP = ("A twinwatch configuration whose kafka: section (address; TLS, SASL) reaches the broker; its "
+                     "address is used unless {flag} is given. Its other sections are not used.")
+"""Help of the ``--config`` option of the commands that produce onto a broker (``{flag}``: their address option)."""

@@ -51,11 +51,13 @@ import orjson
 
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
+    KAFKA_CONFIG_HELP,
     MODEL_NAMES,
     ExitCode,
     FiniteFloatRange,
     checkpoint_option,
     json_report_option,
+    kafka_from_config,
     progress_option,
     write_json_report,
 )
@@ -65,6 +67,7 @@ from twinwatch.stream.commands.twin_predict import cli_model
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from twinwatch.stream.config import KafkaConfig
     from twinwatch.twin.kpis import Prediction
     from twinwatch.twin.netmodel import NetworkModel
     from twinwatch.twin.scenario import Scenario
@@ -106,7 +109,9 @@ class DemoOptions:
     """What the demo runs (times in seconds).
 
     ``network`` is a shipped network's name or a network-model file; ``broker`` ``None``
-    starts the embedded broker; ``model`` ``None`` is the GNN when its checkpoint loads, else qt.
+    starts the embedded broker; ``kafka`` the security of ``broker`` (TLS, SASL: a
+    :class:`~twinwatch.stream.config.KafkaConfig`, its bootstrap ignored), ``None`` plaintext; ``model``
+    ``None`` is the GNN when its checkpoint loads, else qt.
     """
 
     out: Path
@@ -120,6 +125,7 @@ class DemoOptions:
     checkpoint: Path | None = None
     broker: str | None = None
     timeout_s: float = 600.0
+    kafka: KafkaConfig | None = None
 
 
 @dataclass
@@ -200,13 +206,20 @@ def _topics(prefix: str) -> dict[str, Any]:
 
 def _service_config(opts: DemoOptions, bootstrap: str, group: str, topics: Mapping[str, Any], network_ref: str,
                     model: str, metrics_port: int) -> dict[str, Any]:
-    """The ``twinwatch run`` configuration of the demo (see ``stream/data/twinwatch.example.yaml``)."""
+    """The ``twinwatch run`` configuration of the demo (see ``stream/data/twinwatch.example.yaml``).
+
+    The broker's security settings of ``opts.kafka`` are carried over, except an inline password, which
+    the service gets from its environment (:func:`_service_env`), never from a file the demo writes.
+    """
     twin: dict[str, Any] = {"model": model, "threads": 1}
     if opts.checkpoint is not None:
         twin["checkpoint"] = str(opts.checkpoint.resolve())
+    kafka: dict[str, Any] = {"bootstrap": bootstrap, "consumer_group": group, "client_id": "twinwatch-demo",
+                             "rebalance_timeout_s": 5.0}
+    if opts.kafka is not None:
+        kafka.update({k: getattr(opts.kafka, k) for k in _SECURITY_KEYS if getattr(opts.kafka, k) is not None})
     return {
-        "kafka": {"bootstrap": bootstrap, "consumer_group": group, "client_id": "twinwatch-demo",
-                  "rebalance_timeout_s": 5.0},
+        "kafka": kafka,
         "topics": {"formats": list(DEMO_FORMATS), "raw": dict(topics["raw"]), "alerts": topics["alerts"],
                    "expected": topics["expected"], "dlq": topics["dlq"]},
         "networks": [network_ref],
@@ -218,12 +231,37 @@ def _service_config(opts: DemoOptions, bootstrap: str, group: str, topics: Mappi
     }
 
 
-async def _create_topics(bootstrap: str, names: Sequence[str]) -> None:
+_SECURITY_KEYS = ("security_protocol", "sasl_mechanism", "username", "password_file", "ssl_cafile", "ssl_certfile",
+                  "ssl_keyfile")
+"""The keys of the ``kafka`` section that reach a secured broker, besides an inline password."""
+
+
+def _kafka(opts: DemoOptions, bootstrap: str) -> KafkaConfig:
+    """The demo's own clients' settings: ``bootstrap`` with the security of ``opts.kafka``."""
+    import dataclasses
+
+    from twinwatch.stream.config import KafkaConfig
+
+    base = opts.kafka if opts.kafka is not None else KafkaConfig()
+    return dataclasses.replace(base, bootstrap=bootstrap, client_id="twinwatch-demo")
+
+
+def _service_env(opts: DemoOptions) -> dict[str, str]:
+    """The service's environment: this one without ``TWINWATCH_*`` (the demo's file says it all), but with
+    single threads, the Tansu binary's location and an inline Kafka password of ``opts.kafka``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINWATCH_") or k == "TWINWATCH_TANSU_BIN"}
+    env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    if opts.kafka is not None and opts.kafka.password is not None and opts.kafka.password_file is None:
+        env["TWINWATCH_KAFKA__PASSWORD"] = opts.kafka.password
+    return env
+
+
+async def _create_topics(kafka: KafkaConfig, names: Sequence[str]) -> None:
     """Create the demo's topics (one partition each); existing ones are kept."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="twinwatch-demo")
+    admin = AIOKafkaAdminClient(**kafka.aiokafka_kwargs())
     await admin.start()
     try:
         with contextlib.suppress(TopicAlreadyExistsError):
@@ -232,14 +270,14 @@ async def _create_topics(bootstrap: str, names: Sequence[str]) -> None:
         await admin.close()
 
 
-async def _read_topic(bootstrap: str, topic: str, *, want: int, idle_s: float = 3.0,
+async def _read_topic(kafka: KafkaConfig, topic: str, *, want: int, idle_s: float = 3.0,
                       limit_s: float = 60.0) -> list[bytes]:
     """Message values of ``topic`` from the start: until ``want`` are read, ``idle_s`` pass without one,
     or ``limit_s`` elapse."""
     from aiokafka import AIOKafkaConsumer
 
-    cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                            enable_auto_commit=False, group_id=None, client_id="twinwatch-demo-report")
+    cons = AIOKafkaConsumer(topic, **{**kafka.aiokafka_kwargs(), "client_id": "twinwatch-demo-report"},
+                            auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     await cons.start()
     out: list[bytes] = []
     end = time.monotonic() + limit_s
@@ -405,7 +443,7 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
                 raise DemoError(str(exc)) from None
             result.bootstrap = broker.bootstrap
         try:
-            asyncio.run(_create_topics(result.bootstrap, [*topics["raw"].values(), topics["alerts"],
+            asyncio.run(_create_topics(_kafka(opts, result.bootstrap), [*topics["raw"].values(), topics["alerts"],
                                                           topics["expected"], topics["dlq"]]))
         except Exception as exc:  # any client error: one line naming the broker
             raise DemoError(f"cannot create the demo's topics on Kafka at {result.bootstrap}: {exc}") from None
@@ -419,8 +457,7 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
         cfg_path.write_text(yaml.safe_dump(_service_config(opts, result.bootstrap, f"twinwatch-demo-{run_id}",
                                                            topics, network_ref, model_name, port), sort_keys=False),
                             encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINWATCH_") or k == "TWINWATCH_TANSU_BIN"}
-        env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        env = _service_env(opts)
         t_service = time.perf_counter()
         with (out / "service.log").open("wb") as log_fh:
             service = subprocess.Popen(
@@ -435,7 +472,7 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
         def simulate() -> None:
             producer = None
             try:
-                producer = _KafkaProducer(result.bootstrap, model.name)
+                producer = _KafkaProducer(_kafka(opts, result.bootstrap).aiokafka_kwargs(), model.name)
 
                 def tick(done: int, total: int) -> None:
                     producer.flush()
@@ -522,7 +559,8 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
         timings["service_stop_s"] = time.perf_counter() - t
         tail.poll()
         try:
-            values = asyncio.run(_read_topic(result.bootstrap, topics["expected"], want=max(closed, 1)))
+            values = asyncio.run(_read_topic(_kafka(opts, result.bootstrap), topics["expected"],
+                                             want=max(closed, 1)))
             expected = [orjson.loads(v) for v in values]
         except Exception as exc:  # the report then has no link plots; the rest stands
             console.print(f"[yellow]warning[/yellow]: could not read {topics['expected']} back: {exc}")
@@ -946,6 +984,7 @@ EXAMPLES
   twinwatch demo                                   # 2 h of Abilene, 5 faults, a few minutes
   twinwatch demo --duration 30m --faults 2 --out /tmp/tw-demo
   twinwatch demo --broker kafka.lab:9092 --model qt
+  twinwatch demo --config /etc/twinwatch/twinwatch.yaml   # your Kafka, with its TLS / SASL settings
   twinwatch demo --predict --top 5                 # the earlier prediction demo
   twinwatch demo --predict --scenario my-network.yaml --all
 
@@ -966,6 +1005,8 @@ EXAMPLES
 @checkpoint_option
 @click.option("--broker", default=None, metavar="HOST:PORT",
               help="Use this Kafka broker (topics twinwatch.demo.<run id>.*) instead of the embedded one.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help=KAFKA_CONFIG_HELP.format(flag="--broker"))
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("twinwatch-demo"),
               show_default=True, help="Output folder (an earlier demo's folder is replaced).")
 @click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=10.0), default=600.0, show_default=True,
@@ -979,8 +1020,8 @@ EXAMPLES
               help="With --predict: show the N paths with the largest delay.")
 @click.option("--all", "show_all", is_flag=True, help="With --predict: show every path.")
 def demo(duration: float, faults: int, seed: int, network: str, model_name: str | None, checkpoint: Path | None,
-         broker: str | None, out: Path, timeout_s: float, progress: bool, json_report: str | None, predict: bool,
-         scenario_path: Path | None, top: int, show_all: bool) -> None:
+         broker: str | None, config_path: Path | None, out: Path, timeout_s: float, progress: bool,
+         json_report: str | None, predict: bool, scenario_path: Path | None, top: int, show_all: bool) -> None:
     if predict:
         _predict_demo(scenario_path, model_name, checkpoint, top, show_all)
         return
@@ -992,8 +1033,10 @@ def demo(duration: float, faults: int, seed: int, network: str, model_name: str 
     from rich.console import Console
 
     console = Console(file=sys.stdout, highlight=False)
+    kafka = None if config_path is None else kafka_from_config(config_path, broker)
+    broker = kafka.bootstrap if kafka is not None else broker
     opts = DemoOptions(out=out, network=network, duration_s=duration, faults=faults, seed=seed, model=model_name,
-                       checkpoint=checkpoint, broker=broker, timeout_s=timeout_s)
+                       checkpoint=checkpoint, broker=broker, timeout_s=timeout_s, kafka=kafka)
     try:
         res = run_demo(opts, console, progress=progress)
     except DemoError as exc:

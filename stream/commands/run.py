@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange
+from twinwatch.stream.commands._options import EXIT_STATUS_HELP, SERVICE_FAILED_HELP, ExitCode, FiniteFloatRange
+
+if TYPE_CHECKING:
+    from twinwatch.stream.app import Service
+    from twinwatch.stream.config import KafkaConfig
 
 __all__ = ["run"]
+
+log = logging.getLogger("twinwatch.stream.run")
 
 
 @click.command(
@@ -29,7 +38,7 @@ EXAMPLES
   twinwatch run --config twinwatch.yaml --check      # validate the configuration and exit
 
 """
-    + EXIT_STATUS_HELP,
+    + EXIT_STATUS_HELP + SERVICE_FAILED_HELP,
 )
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), envvar="TWINWATCH_CONFIG",
               help="Service configuration (YAML; see stream/data/twinwatch.example.yaml). Default: built-in "
@@ -58,6 +67,16 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
     device) so that one partition keeps each counter's samples in order.
     SIGTERM or SIGINT stops the worker cleanly; open windows stay in the
     state for the next start.
+
+    At start the worker waits for the broker: it tries a client connection
+    (TCP, TLS and SASL as configured, the cluster's metadata) with backoff
+    from 0.5 s to 15 s, logs each failure with its cause and the key to
+    check (connection refused, a certificate not trusted, a refused login),
+    counts it in twinwatch_kafka_errors_total{operation="connect"} and
+    answers /readyz with 503 meanwhile. After kafka.startup_timeout_s
+    (default 300 s; 0 waits without end) it exits with status 4, as it does
+    when the worker stops on any other error, so that a supervisor
+    (systemd's Restart=on-failure, Kubernetes) sees the failure.
 
     A window whose snapshot, twin inference or detector raises is skipped
     and the worker goes on: the error is logged with the window and its
@@ -134,20 +153,53 @@ def run(config_path: Path | None, duration: float | None, check: bool) -> None:
         service.start_metrics()
     except OSError as exc:
         raise click.ClickException(f"metrics.bind {cfg.metrics.bind}: cannot listen ({exc.strerror})") from None
+    started = time.monotonic()
+    if not _broker_reachable(cfg.kafka, service, duration):
+        service.close()
+        sys.exit(int(ExitCode.FAILED))
     if duration is not None:
+        left = max(0.0, duration - (time.monotonic() - started))
+
         @service.app.task
         async def _stop_later() -> None:
             import asyncio
 
-            await asyncio.sleep(duration)
+            await asyncio.sleep(left)
             os.kill(os.getpid(), signal.SIGTERM)
 
     worker = faust.Worker(service.app, loglevel=cfg.logging.level.upper(), quiet=True,
                           override_logging=False)
+    status: int | str | None = 0
     try:
         worker.execute_from_commandline()
-    except SystemExit:
-        pass
+    except SystemExit as exc:
+        status = exc.code
     finally:
         service.close()
+    if status not in (0, None):
+        log.error("the worker stopped on an error (exit status %s; the lines above say which)", status)
+        sys.exit(int(ExitCode.FAILED))
     sys.exit(int(ExitCode.OK))
+
+
+def _broker_reachable(kafka: KafkaConfig, service: Service, duration: float | None) -> bool:
+    """Wait for the broker (:func:`~twinwatch.stream.broker_wait.wait_for_broker`); False, logged, if it never
+    came within ``kafka.startup_timeout_s`` (or ``--duration``, when shorter). Each failed try counts in
+    ``twinwatch_kafka_errors_total{operation="connect"}``."""
+    import asyncio
+
+    from twinwatch.stream.broker_wait import BrokerUnreachableError, wait_for_broker
+
+    def count(_reason: str) -> None:
+        service.metrics.kafka_errors.labels(operation="connect").inc()
+
+    loop = asyncio.get_event_loop_policy().get_event_loop()  # the loop the faust worker will run on
+    try:
+        timeout_s = kafka.startup_timeout_s
+        if duration is not None:
+            timeout_s = duration if timeout_s == 0 else min(timeout_s, duration)
+        loop.run_until_complete(wait_for_broker(kafka, timeout_s, on_failure=count))
+    except BrokerUnreachableError as exc:
+        log.error("%s; stopping (raise kafka.startup_timeout_s to wait longer, 0 to wait without end)", exc)
+        return False
+    return True

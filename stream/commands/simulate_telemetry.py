@@ -6,10 +6,18 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange, progress_option
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    KAFKA_CONFIG_HELP,
+    ExitCode,
+    FiniteFloatRange,
+    kafka_from_config,
+    progress_option,
+)
 
 __all__ = ["parse_duration", "telemetry"]
 
@@ -112,6 +120,8 @@ Examples:
               help="Processes simulating windows in parallel.")
 @click.option("--kafka", "bootstrap", default=None, metavar="HOST:PORT",
               help="Also produce the messages onto this Kafka broker's raw topics.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help=KAFKA_CONFIG_HELP.format(flag="--kafka"))
 @click.option("--speed", type=FiniteFloatRange(min=0.0, min_open=True), default=None,
               help="With --kafka: produce at this many times real time (default: as fast as possible).")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -119,13 +129,16 @@ Examples:
 @progress_option
 def telemetry(network: str, duration: float, window: float, faults: int | None, fault_plan: Path | None, seed: int,
               load: float, malformed_fraction: float, packets: int, flow_sampling: int, workers: int,
-              bootstrap: str | None, speed: float | None, out: Path, progress: bool) -> None:
+              bootstrap: str | None, config_path: Path | None, speed: float | None, out: Path,
+              progress: bool) -> None:
     from twinwatch.twin.netmodel import NetworkModelError, load_network
     from twinwatch.twin.testbed.faults import FaultPlanError, load_plan, random_plan, shipped_plan
     from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
 
+    kafka = None if config_path is None else kafka_from_config(config_path, bootstrap)
+    bootstrap = kafka.bootstrap if kafka is not None else bootstrap
     if speed is not None and bootstrap is None:
-        raise click.UsageError("--speed paces Kafka production; give --kafka HOST:PORT too")
+        raise click.UsageError("--speed paces Kafka production; give --kafka HOST:PORT (or --config) too")
     if duration > MAX_DURATION_S or duration / window > MAX_WINDOWS:
         raise click.BadParameter(f"{duration:g} s in {window:g} s windows; a run is at most "
                                  f"{MAX_DURATION_S / 86400:.0f} days and {MAX_WINDOWS:,} windows",
@@ -154,7 +167,8 @@ def telemetry(network: str, duration: float, window: float, faults: int | None, 
         click.echo(f"twinwatch: {exc}", err=True)
         raise SystemExit(ExitCode.INVALID_INPUT) from None
 
-    producer = _KafkaProducer(bootstrap, model.name) if bootstrap else None
+    client = kafka.aiokafka_kwargs() if kafka is not None else {"bootstrap_servers": bootstrap}
+    producer = _KafkaProducer(client, model.name) if bootstrap else None
     start = time.monotonic()
 
     def paced(done: int, total: int) -> None:
@@ -194,16 +208,19 @@ def telemetry(network: str, duration: float, window: float, faults: int | None, 
 class _KafkaProducer:
     """Produces each message onto its topic, keyed by network (aiokafka in a private event loop)."""
 
-    def __init__(self, bootstrap: str, network: str) -> None:
+    def __init__(self, client: dict[str, Any], network: str) -> None:
+        """``client``: aiokafka client arguments (``bootstrap_servers`` and the security settings,
+        :meth:`~twinwatch.stream.config.KafkaConfig.aiokafka_kwargs`)."""
         import asyncio
 
         from aiokafka import AIOKafkaProducer
 
         self._loop = asyncio.new_event_loop()
         self._key = network.encode()
+        bootstrap = client["bootstrap_servers"]
 
         async def start() -> AIOKafkaProducer:
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+            producer = AIOKafkaProducer(**client, linger_ms=5, acks="all")
             try:
                 await producer.start()
             except BaseException:

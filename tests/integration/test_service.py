@@ -16,42 +16,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration._kafka import consume_all
+from tests.integration._kafka import FORMATS, consume_all, produce_run
 from twinwatch.stream.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-FORMATS = ("gnmic", "influx", "probe", "goflow2")
-
-
-@pytest.fixture(scope="module")
-def testbed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 5-minute Abilene testbed run with 1 % malformed messages (labelled in malformed.jsonl)."""
-    from twinwatch.twin.netmodel import load_network
-    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
-
-    out = tmp_path_factory.mktemp("testbed")
-    run_testbed(load_network("abilene"), [], out, TestbedConfig(duration_s=300.0, window_s=10.0, seed=3,
-                                                                malformed_fraction=0.01))
-    return out
-
-
-async def _produce(bootstrap: str, run: Path) -> dict[str, list[bytes]]:
-    from aiokafka import AIOKafkaProducer
-
-    sent: dict[str, list[bytes]] = {}
-    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await prod.start()
-    try:
-        for fmt in FORMATS:
-            lines = [x for x in (run / "topics" / f"twinwatch.raw.{fmt}.jsonl").read_bytes().split(b"\n") if x]
-            sent[fmt] = lines
-            futs = [await prod.send(f"twinwatch.raw.{fmt}", key=b"abilene", value=v) for v in lines]
-            await asyncio.gather(*futs)
-    finally:
-        await prod.stop()
-    return sent
-
 
 def _scrape_when_ready(base: str, deadline_s: float) -> dict[str, object]:
     """Poll /readyz until 200 and /healthz answers, then wait for a closed window and parse /metrics."""
@@ -75,7 +43,7 @@ def _scrape_when_ready(base: str, deadline_s: float) -> dict[str, object]:
 
 def test_service_end_to_end(kafka_broker, testbed_run: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bootstrap = kafka_broker.bootstrap
-    sent = asyncio.run(_produce(bootstrap, testbed_run))
+    sent = produce_run(bootstrap, testbed_run)
     alerts_file = tmp_path / "alerts.jsonl"
     cfg = tmp_path / "twinwatch.yaml"
     port = free_port()

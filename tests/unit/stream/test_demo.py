@@ -174,3 +174,21 @@ def test_report_names_the_faults_the_telemetry_cannot_measure_and_why(tmp_path: 
             in doc)
     assert "queue_change b-&gt;a (inside the twin&#x27;s 90 % interval on every KPI)" in doc
     assert res.to_dict()["visibility"]["f2"]["visible"] is False
+
+
+def test_a_secured_broker_s_settings_reach_the_service_but_never_its_password_on_disk(tmp_path: Path) -> None:
+    """``demo --config``: the service gets the broker's TLS / SASL settings in its file, an inline password only
+    in its environment (the demo's folder is meant to be shared)."""
+    from twinwatch.stream.commands.demo import DemoOptions, _service_config, _service_env, _topics
+    from twinwatch.stream.config import KafkaConfig
+
+    kafka = KafkaConfig(bootstrap="k1:9093", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                        username="tw", password="s3cret")
+    opts = DemoOptions(out=tmp_path, broker="k1:9093", kafka=kafka)
+    cfg = _service_config(opts, "k1:9093", "g", _topics("p"), "abilene", "qt", 9464)
+    assert cfg["kafka"]["security_protocol"] == "SASL_SSL" and cfg["kafka"]["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert cfg["kafka"]["username"] == "tw" and "s3cret" not in repr(cfg)
+    assert _service_env(opts)["TWINWATCH_KAFKA__PASSWORD"] == "s3cret"
+    plain = DemoOptions(out=tmp_path)
+    assert "security_protocol" not in _service_config(plain, "k1:9092", "g", _topics(""), "abilene", "qt", 1)["kafka"]
+    assert "TWINWATCH_KAFKA__PASSWORD" not in _service_env(plain)

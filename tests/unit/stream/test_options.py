@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from twinwatch.stream.commands._options import (
     EXIT_STATUS_HELP,
+    SERVICE_FAILED_HELP,
     ExitCode,
     atomic_output,
     atomic_output_dir,
@@ -177,8 +178,12 @@ def test_out_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_exit_status_help_lists_every_code() -> None:
     for code in ExitCode:
-        assert f"  {int(code)}  " in EXIT_STATUS_HELP
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3]
+        assert f"  {int(code)}  " in EXIT_STATUS_HELP + SERVICE_FAILED_HELP
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4]
+    from twinwatch.stream.commands.run import run
+
+    text = CliRunner().invoke(run, ["--help"], terminal_width=120).output
+    assert "  4  the service stopped on an error" in text and "kafka.startup_timeout_s" in text
 
 
 def test_progress_is_off_under_json_logs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,105 @@
+"""Waiting for the broker at start-up: backoff, deadline, the reasons given (no broker needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+import pytest
+
+from twinwatch.stream.broker import free_port
+from twinwatch.stream.broker_wait import BACKOFF_MAX_S, BrokerUnreachableError, probe, wait_for_broker
+from twinwatch.stream.config import KafkaConfig
+
+
+class _EnoughError(Exception):
+    pass
+
+
+def test_backoff_doubles_to_its_cap_and_every_failure_is_reported() -> None:
+    k = KafkaConfig(bootstrap=f"127.0.0.1:{free_port()}")
+    pauses: list[float] = []
+    reasons: list[str] = []
+
+    async def sleep(s: float) -> None:
+        pauses.append(s)
+
+    def failed(reason: str) -> None:
+        reasons.append(reason)
+        if len(reasons) == 8:
+            raise _EnoughError
+
+    with pytest.raises(_EnoughError):
+        asyncio.run(wait_for_broker(k, 0, on_failure=failed, sleep=sleep))
+    assert pauses == [0.5, 1.0, 2.0, 4.0, 8.0, BACKOFF_MAX_S, BACKOFF_MAX_S]
+    assert all("connection refused" in r and k.bootstrap in r for r in reasons)
+
+
+def test_deadline_is_kept_and_names_the_key() -> None:
+    k = KafkaConfig(bootstrap=f"127.0.0.1:{free_port()}")
+    t0 = time.monotonic()
+    with pytest.raises(BrokerUnreachableError, match=r"kafka\.bootstrap .*: not reachable within 1.2 s: .*refused"):
+        asyncio.run(wait_for_broker(k, 1.2))
+    assert 1.2 <= time.monotonic() - t0 < 5.0
+
+
+def test_every_bootstrap_address_is_tried_and_named() -> None:
+    a, b = free_port(), free_port()
+    reason = asyncio.run(probe(KafkaConfig(bootstrap=f"127.0.0.1:{a},127.0.0.1:{b}")))
+    assert reason is not None and f"127.0.0.1:{a}: connection refused" in reason and f"127.0.0.1:{b}:" in reason
+
+
+def test_a_listener_that_is_not_kafka_is_named_as_such() -> None:
+    """A port that accepts TCP but never answers Kafka (a wrong port, another service): not reported as up."""
+
+    async def main() -> str | None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await probe(KafkaConfig(bootstrap=f"127.0.0.1:{port}"))
+
+    reason = asyncio.run(main())
+    assert reason is not None and "kafka.security_protocol" in reason
+
+
+SECURITY = [
+    {},
+    {"security_protocol": "SSL", "ca": True},
+    {"security_protocol": "SSL", "ca": True, "client_cert": True},
+    {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "username": "tw", "password": "pw"},
+    {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-256", "username": "tw", "password": "pw"},
+    {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "username": "tw", "password": "pw",
+     "ca": True},
+]
+
+
+@pytest.mark.parametrize("sec", SECURITY, ids=lambda s: "-".join(str(v) for k, v in s.items() if k not in
+                                                                ("username", "password", "ca")) or "PLAINTEXT")
+def test_faust_and_aiokafka_clients_get_the_same_security(sec: dict[str, object], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker's faust consumer and producer and the state writer (plain aiokafka) log in the same way."""
+    import trustme
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    sec = dict(sec)
+    ca = trustme.CA()
+    if sec.pop("ca", False):
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        sec["ssl_cafile"] = str(tmp_path / "ca.pem")
+    if sec.pop("client_cert", False):
+        cert = ca.issue_cert("tw-client")
+        cert.cert_chain_pems[0].write_to_path(str(tmp_path / "c.pem"))
+        cert.private_key_pem.write_to_path(str(tmp_path / "c.key"))
+        sec.update(ssl_certfile=str(tmp_path / "c.pem"), ssl_keyfile=str(tmp_path / "c.key"))
+    k = KafkaConfig(**sec)  # type: ignore[arg-type]
+    plain, via_faust = k.aiokafka_kwargs(), credentials_to_aiokafka_auth(k.faust_credentials())
+    keys = ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+    assert {x: via_faust.get(x) for x in keys if x in plain} == {x: plain[x] for x in keys if x in plain}
+    assert (via_faust.get("ssl_context") is None) == ("ssl_context" not in plain)
+    if "ssl_context" in plain:
+        assert plain["ssl_context"].verify_mode == via_faust["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+        assert plain["ssl_context"].check_hostname and via_faust["ssl_context"].check_hostname
