@@ -19,14 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from twinwatch.twin.netmodel import load_network
-    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
-
-    out = tmp_path_factory.mktemp("tb")
-    run_testbed(load_network("abilene"), [], out, TestbedConfig(duration_s=300.0, window_s=10.0, seed=11,
-                                                                malformed_fraction=0.01))
-    return out
+def run_dir(testbed_run: Path) -> Path:
+    """The 5-minute Abilene run of ``conftest.py`` (1 % malformed messages)."""
+    return testbed_run
 
 
 def test_replay_writes_alerts_dlq_expected_and_report(run_dir: Path, tmp_path: Path) -> None:

@@ -103,3 +103,29 @@ def test_faust_and_aiokafka_clients_get_the_same_security(sec: dict[str, object]
     if "ssl_context" in plain:
         assert plain["ssl_context"].verify_mode == via_faust["ssl_context"].verify_mode == ssl.CERT_REQUIRED
         assert plain["ssl_context"].check_hostname and via_faust["ssl_context"].check_hostname
+
+
+@pytest.mark.parametrize(("worker_exit", "status"), [(0, 0), (None, 0), (1, 4), ("crashed", 4)])
+def test_run_exits_4_when_the_worker_stops_on_an_error(worker_exit: object, status: int, tmp_path,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """faust's worker ends with SystemExit(1) on a crash; ``twinwatch run`` used to swallow it and exit 0.
+    (The worker is replaced by a stand-in that ends as faust's does; the broker wait by a success.)"""
+    import faust
+    from click.testing import CliRunner
+
+    from twinwatch.stream.cli import cli
+    from twinwatch.stream.commands import run as run_mod
+
+    class _Worker:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def execute_from_commandline(self) -> None:
+            raise SystemExit(worker_exit)
+
+    monkeypatch.setattr(faust, "Worker", _Worker)
+    monkeypatch.setattr(run_mod, "_broker_reachable", lambda *a: True)
+    cfg = tmp_path / "tw.yaml"
+    cfg.write_text(f'networks: [abilene]\ntwin: {{model: qt}}\nmetrics: {{bind: "127.0.0.1:{free_port()}"}}\n')
+    res = CliRunner().invoke(cli, ["run", "--config", str(cfg)])
+    assert res.exit_code == status, res.output
