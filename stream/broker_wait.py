@@ -109,8 +109,8 @@ async def probe(kafka: Any) -> str | None:
     try:
         await asyncio.wait_for(client.bootstrap(), 2 * CONNECT_TIMEOUT_S)
     except TimeoutError:
-        return f"{kafka.bootstrap}: the broker accepted the connection but gave no metadata within " \
-               f"{2 * CONNECT_TIMEOUT_S:g} s ({_hint(kafka)})"
+        return (f"{kafka.bootstrap}: the broker accepted the connection but gave no metadata within "
+                f"{2 * CONNECT_TIMEOUT_S:g} s ({_hint(kafka)})")
     except Exception as exc:  # aiokafka raises its own errors, and KeyError on a refused SCRAM exchange
         what = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
         return f"{kafka.bootstrap}: the connection works but a Kafka client cannot start ({what}; {_hint(kafka)})"
@@ -142,8 +142,8 @@ async def wait_for_broker(kafka: Any, timeout_s: float, *,
             on_failure(reason)
         left = deadline - time.monotonic()
         if left <= 0:
-            raise BrokerUnreachableError(f"kafka.bootstrap {kafka.bootstrap}: not reachable within {timeout_s:g} s: "
-                                    f"{reason}")
+            raise BrokerUnreachableError(f"kafka.bootstrap {kafka.bootstrap}: not reachable within "
+                                         f"{timeout_s:g} s: {reason}")
         pause = min(delay, left)
         log.warning("waiting for the Kafka broker: %s; next try in %.1f s", reason, pause,
                     extra={"bootstrap": kafka.bootstrap, "tries": tries})

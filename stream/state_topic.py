@@ -46,9 +46,9 @@ async def read_tail(kwargs: dict[str, Any], topic: str, n: int, raw: frozenset[s
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     cons = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **kwargs)
-    await cons.start()
     records: list[Any] = []
     try:
+        await cons.start()  # in the try: a consumer that cannot start is closed too
         topics = await asyncio.wait_for(cons.topics(), timeout_s)  # refreshes the metadata
         raw_tps = [TopicPartition(t, int(p)) for t, p in (x.rsplit(":", 1) for x in sorted(raw))]
         ends = {f"{tp.topic}:{tp.partition}": int(v)
@@ -102,8 +102,8 @@ async def write_record(kwargs: dict[str, Any], topic: str, group: str, blob: byt
     from aiokafka import AIOKafkaProducer
 
     prod = AIOKafkaProducer(acks="all", max_request_size=max(1_048_576, len(blob) + 4096), **kwargs)
-    await asyncio.wait_for(prod.start(), timeout_s)
     try:
+        await asyncio.wait_for(prod.start(), timeout_s)
         md = await asyncio.wait_for(prod.send_and_wait(topic, key=group.encode(), value=blob), timeout_s)
     finally:
         await prod.stop()

@@ -68,9 +68,19 @@ def _read(cfg: Any) -> Any:
     try:
         records, _ = asyncio.run(read_tail(client_kwargs(cfg.kafka), topic, STATE_SCAN))
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise click.ClickException(f"cannot read {topic} from {cfg.kafka.bootstrap}: "
-                                   f"{type(exc).__name__}: {exc}") from None
+        raise _broker_error(cfg, f"read {topic}", exc) from None
     return latest_state(records, cfg.kafka.consumer_group, topic)
+
+
+def _broker_error(cfg: Any, action: str, exc: BaseException) -> click.ClickException:
+    """``cannot <action>`` and why: the broker's address and the cause in an operator's terms when a fresh try
+    finds it (connection refused, a certificate not trusted, a refused login: :func:`probe`), else the
+    client's error."""
+    from twinwatch.stream.broker_wait import probe
+
+    reason = asyncio.run(probe(cfg.kafka))
+    return click.ClickException(f"cannot {action}: {reason}" if reason else
+                                f"cannot {action} on {cfg.kafka.bootstrap}: {type(exc).__name__}: {exc}")
 
 
 def _alerts(blob: bytes) -> list[dict[str, Any]] | str:
@@ -212,8 +222,7 @@ def drop(config_path: Path | None, networks: tuple[str, ...]) -> None:
     try:
         partition, offset = asyncio.run(write_record(client_kwargs(cfg.kafka), topic, group, blob))
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise click.ClickException(f"cannot write {topic} on {cfg.kafka.bootstrap}: "
-                                   f"{type(exc).__name__}: {exc}") from None
+        raise _broker_error(cfg, f"write {topic}", exc) from None
     click.echo(f"dropped the state of {', '.join(sorted(networks))} ({len(parts) - len(kept)} parts); wrote "
                f"{topic}[{partition}]@{offset} ({_kb(len(blob))}) with the same input offsets; kept: "
                f"{', '.join(sorted({k[0] for k in kept})) or 'nothing'}")

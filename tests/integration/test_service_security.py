@@ -121,6 +121,10 @@ def test_service_with_an_untrusted_ca_says_so_and_exits_with_status_4(tls_broker
     assert proc.returncode == FAILED, err[-3000:]
     assert "not reachable within 2 s" in err and "TLS certificate is not trusted" in err
     assert "kafka.ssl_cafile" in err
+    show = subprocess.run([sys.executable, "-m", "twinwatch.stream.cli", "state", "show", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=120)
+    assert show.returncode == 1 and "cannot read twinwatch.state: " in show.stderr
+    assert "TLS certificate is not trusted" in show.stderr and "Unclosed" not in show.stderr
 
 
 def test_service_without_a_broker_exits_with_status_4_after_startup_timeout(testbed_run: Path,

@@ -93,5 +93,6 @@ def test_show_without_a_record_and_without_a_broker(kafka_broker, tmp_path: Path
 
     dead = _config(tmp_path, f"127.0.0.1:{free_port()}", "nobody")
     res = runner.invoke(cli, ["state", "show", "--config", str(dead)])
-    assert res.exit_code == 1 and "cannot read nobody.state from 127.0.0.1:" in res.output
+    assert res.exit_code == 1 and "cannot read nobody.state: 127.0.0.1:" in res.output
+    assert "connection refused (is the broker running? check kafka.bootstrap)" in res.output
     assert "Traceback" not in res.output
