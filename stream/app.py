@@ -115,10 +115,12 @@ class Service:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinwatch-pipeline")
         self.am_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinwatch-alertmanager")
         self.jsonl = JsonlSink(cfg.sinks.jsonl) if cfg.sinks.jsonl else None
-        self.alertmanager = (AlertmanagerSink(cfg.sinks.alertmanager_url, timeout_s=cfg.sinks.alertmanager_timeout_s,
-                                              retries=cfg.sinks.alertmanager_retries,
-                                              generator_url=cfg.sinks.generator_url)
-                             if cfg.sinks.alertmanager_url else None)
+        sk = cfg.sinks
+        self.alertmanager = (AlertmanagerSink(sk.alertmanager_url, timeout_s=sk.alertmanager_timeout_s,
+                                              retries=sk.alertmanager_retries, generator_url=sk.generator_url,
+                                              ssl_context=sk.alertmanager_ssl_context(),
+                                              auth=sk.alertmanager_auth())
+                             if sk.alertmanager_url else None)
         self.consuming = False
         self.server: MetricsServer | None = None
         k = cfg.kafka

@@ -217,13 +217,44 @@ class TwinConfig:
 
 @dataclass(frozen=True)
 class SinksConfig:
-    """Outputs besides Kafka: an alerts JSONL file and an Alertmanager base URL (``http://am:9093``)."""
+    """Outputs besides Kafka: an alerts JSONL file and an Alertmanager base URL (``http://am:9093``).
+
+    An Alertmanager served over TLS (its ``--web.config.file``) is trusted through ``alertmanager_cafile``
+    (default: the system's CAs) and may want a client certificate (``alertmanager_certfile`` and
+    ``alertmanager_keyfile``); one behind basic authentication gets ``alertmanager_username`` with
+    ``alertmanager_password_file`` (its first line) or ``alertmanager_password``.
+    """
 
     jsonl: str | None = None
     alertmanager_url: str | None = None
     alertmanager_timeout_s: float = 5.0
     alertmanager_retries: int = 5
+    alertmanager_cafile: str | None = None
+    alertmanager_certfile: str | None = None
+    alertmanager_keyfile: str | None = None
+    alertmanager_username: str | None = None
+    alertmanager_password: str | None = field(default=None, repr=False)
+    alertmanager_password_file: str | None = None
     generator_url: str = ""
+
+    def alertmanager_auth(self) -> tuple[str, str] | None:
+        """``(username, password)`` for basic authentication (the file's first line wins), or ``None``."""
+        if self.alertmanager_username is None:
+            return None
+        if self.alertmanager_password_file:
+            text = Path(self.alertmanager_password_file).read_text(encoding="utf-8").splitlines()
+            return self.alertmanager_username, text[0].strip() if text else ""
+        return self.alertmanager_username, self.alertmanager_password or ""
+
+    def alertmanager_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of an ``https://`` Alertmanager with a CA file or a client certificate, else ``None``
+        (urllib's default: the system's CAs)."""
+        if not (self.alertmanager_cafile or self.alertmanager_certfile):
+            return None
+        ctx = ssl.create_default_context(cafile=self.alertmanager_cafile)
+        if self.alertmanager_certfile:
+            ctx.load_cert_chain(self.alertmanager_certfile, self.alertmanager_keyfile)
+        return ctx
 
 
 @dataclass(frozen=True)
@@ -516,6 +547,20 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("sinks.alertmanager_retries", f"{s.alertmanager_retries} must be between 0 and 100")
     if not 0 < s.alertmanager_timeout_s <= 300:
         fail("sinks.alertmanager_timeout_s", f"{s.alertmanager_timeout_s} must be > 0 and <= 300 seconds")
+    for name in ("alertmanager_cafile", "alertmanager_certfile", "alertmanager_keyfile", "alertmanager_password_file"):
+        p = getattr(s, name)
+        if p is not None and not _path_is(p, file=True):
+            fail(f"sinks.{name}", f"{short_repr(p)} is not a readable file")
+    if (s.alertmanager_certfile is None) != (s.alertmanager_keyfile is None):
+        fail("sinks.alertmanager_keyfile" if s.alertmanager_keyfile is None else "sinks.alertmanager_certfile",
+             "a client certificate needs both alertmanager_certfile and alertmanager_keyfile")
+    tls_keys = [k for k in ("alertmanager_cafile", "alertmanager_certfile") if getattr(s, k) is not None]
+    if tls_keys and not (s.alertmanager_url or "").startswith("https://"):
+        fail(f"sinks.{tls_keys[0]}", f"needs an https:// sinks.alertmanager_url (is {short_repr(s.alertmanager_url)})")
+    if s.alertmanager_username is not None and not (s.alertmanager_password or s.alertmanager_password_file):
+        fail("sinks.alertmanager_password", "required with sinks.alertmanager_username (or alertmanager_password_file)")
+    if (s.alertmanager_password or s.alertmanager_password_file) and s.alertmanager_username is None:
+        fail("sinks.alertmanager_username", "required with an Alertmanager password")
     m = cfg.metrics
     if not _host_port_ok(m.bind):
         fail("metrics.bind", f"{short_repr(m.bind)} is not host:port with a port 1..65535 (e.g. 127.0.0.1:9464; "

@@ -18,8 +18,10 @@ Dead-letter records are ``{"format", "reason", "detail", "raw_b64",
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -167,13 +169,24 @@ class AlertmanagerSink:
         first backoff (doubled each retry, capped at 30 s).
     generator_url
         ``generatorURL`` of every alert (a link back to twinwatch).
+    ssl_context
+        TLS context of an ``https://`` URL (a private CA, a client certificate); ``None``: the system's CAs.
+    auth
+        ``(username, password)`` sent as HTTP basic authentication (Alertmanager's ``basic_auth_users``, or a
+        proxy in front of it); ``None``: none.
     """
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, retries: int = 5, backoff_s: float = 0.5,
-                 generator_url: str = "") -> None:
+                 generator_url: str = "", ssl_context: ssl.SSLContext | None = None,
+                 auth: tuple[str, str] | None = None) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.timeout_s, self.retries, self.backoff_s = float(timeout_s), int(retries), float(backoff_s)
         self.generator_url = generator_url
+        self.ssl_context = ssl_context
+        self._headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
         self.sent = 0
 
     def payload(self, changes: Iterable[AlertChange]) -> list[dict[str, Any]]:
@@ -195,10 +208,9 @@ class AlertmanagerSink:
         delay = self.backoff_s
         last = ""
         for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.endpoint, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(self.endpoint, data=data, method="POST", headers=self._headers)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                with urllib.request.urlopen(req, timeout=self.timeout_s, context=self.ssl_context) as resp:
                     resp.read()
                 self.sent += len(body)
                 return len(body)

@@ -27,6 +27,9 @@ class Pki:
     ca: Path
     server: Path
     """Server key and certificate chain in one file (stunnel's ``cert``)."""
+    server_cert: Path
+    """The server's certificate chain alone, and its key below (Alertmanager's ``tls_server_config``)."""
+    server_key: Path
     client_cert: Path
     client_key: Path
     other_ca: Path
@@ -39,14 +42,17 @@ def make_pki(folder: Path) -> Pki:
 
     ca, other = trustme.CA(), trustme.CA()
     server, client = ca.issue_cert("127.0.0.1", "localhost"), ca.issue_cert("twinwatch-test-client")
-    pki = Pki(folder / "ca.pem", folder / "server.pem", folder / "client.crt", folder / "client.key",
-                  folder / "other-ca.pem")
+    pki = Pki(folder / "ca.pem", folder / "server.pem", folder / "server.crt", folder / "server.key",
+              folder / "client.crt", folder / "client.key", folder / "other-ca.pem")
     ca.cert_pem.write_to_path(str(pki.ca))
     other.cert_pem.write_to_path(str(pki.other_ca))
     server.private_key_and_cert_chain_pem.write_to_path(str(pki.server))
+    with pki.server_cert.open("wb") as fh:
+        fh.writelines(pem.bytes() for pem in server.cert_chain_pems)
+    server.private_key_pem.write_to_path(str(pki.server_key))
     client.cert_chain_pems[0].write_to_path(str(pki.client_cert))
     client.private_key_pem.write_to_path(str(pki.client_key))
-    for key in (pki.server, pki.client_key):
+    for key in (pki.server, pki.server_key, pki.client_key):
         key.chmod(0o600)
     return pki
 

@@ -111,6 +111,22 @@ def test_sasl_scram_with_password_file(tmp_path: Path) -> None:
     assert "s3cret" not in repr(cfg.kafka)
 
 
+def test_alertmanager_tls_needs_https_and_a_whole_client_certificate(tmp_path: Path) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("not read at validation")
+    f = tmp_path / "c.yaml"
+    f.write_text(f"sinks: {{alertmanager_url: 'http://am:9093', alertmanager_cafile: '{pem}'}}\n")
+    with pytest.raises(ConfigError, match=r"sinks\.alertmanager_cafile: needs an https:// sinks\.alertmanager_url"):
+        load_config(f, env={})
+    f.write_text(f"sinks: {{alertmanager_url: 'https://am:9093', alertmanager_certfile: '{pem}'}}\n")
+    with pytest.raises(ConfigError, match=r"sinks\.alertmanager_keyfile: a client certificate needs both"):
+        load_config(f, env={})
+    f.write_text("sinks: {alertmanager_url: 'https://am:9093', alertmanager_username: tw, alertmanager_password: s3}\n")
+    sinks = load_config(f, env={}).sinks
+    assert sinks.alertmanager_auth() == ("tw", "s3") and "s3" not in repr(sinks)
+    assert sinks.alertmanager_ssl_context() is None  # the system's CAs: urllib's default
+
+
 BAD = [
     ("kafka: {bootstrap: 'nohost'}", "kafka.bootstrap"),
     ("kafka: {security_protocol: TLS}", "kafka.security_protocol"),
@@ -121,6 +137,9 @@ BAD = [
     ("kafka: {startup_timeout_s: -1}", "kafka.startup_timeout_s"),
     ("kafka: {startup_timeout_s: .nan}", "kafka.startup_timeout_s"),
     ("kafka: {startup_timeout_s: 1e9}", "kafka.startup_timeout_s"),
+    ("sinks: {alertmanager_cafile: /nonexistent/ca.pem}", "sinks.alertmanager_cafile"),
+    ("sinks: {alertmanager_url: 'https://am:9093', alertmanager_username: u}", "sinks.alertmanager_password"),
+    ("sinks: {alertmanager_url: 'https://am:9093', alertmanager_password: p}", "sinks.alertmanager_username"),
     ("kafka: {ssl_cafile: /nonexistent/ca.pem}", "kafka.ssl_cafile"),
     ("kafka: {password_file: /nonexistent/pw}", "kafka.password_file"),
     ("kafka: {consumer_group: ''}", "kafka.consumer_group"),
