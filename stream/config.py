@@ -449,6 +449,18 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         src = origin.get(key)
         raise ConfigError(f"{key}: {msg}" + (f" (from {src})" if src else ""))
 
+    def files(section: str, obj: Any, names: tuple[str, ...]) -> None:
+        """Every file of ``names`` set is readable; the last two (a client certificate and its key) come
+        together."""
+        for name in names:
+            path = getattr(obj, name)
+            if path is not None and not _path_is(path, file=True):
+                fail(f"{section}.{name}", f"{short_repr(path)} is not a readable file")
+        cert, key = names[-2:]
+        if (getattr(obj, cert) is None) != (getattr(obj, key) is None):
+            fail(f"{section}.{key if getattr(obj, key) is None else cert}",
+                 f"a client certificate needs both {cert} and {key}")
+
     k = cfg.kafka
     if not k.bootstrap.strip():
         fail("kafka.bootstrap", "empty; give host:port[,host:port...]")
@@ -468,13 +480,7 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
             fail("kafka.password", f"required with {k.security_protocol} (or kafka.password_file)")
     elif k.sasl_mechanism is not None and k.sasl_mechanism not in SASL_MECHANISMS:
         fail("kafka.sasl_mechanism", f"{short_repr(k.sasl_mechanism)} is not one of {', '.join(SASL_MECHANISMS)}")
-    for name in ("password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-        p = getattr(k, name)
-        if p is not None and not _path_is(p, file=True):
-            fail(f"kafka.{name}", f"{short_repr(p)} is not a readable file")
-    if (k.ssl_certfile is None) != (k.ssl_keyfile is None):
-        fail("kafka.ssl_keyfile" if k.ssl_keyfile is None else "kafka.ssl_certfile",
-             "a client certificate needs both ssl_certfile and ssl_keyfile")
+    files("kafka", k, ("password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"))
     if not k.consumer_group.strip():
         fail("kafka.consumer_group", "empty")
     if not 0 < k.rebalance_timeout_s <= 3600:
@@ -547,13 +553,8 @@ def _validate(cfg: ServiceConfig, origin: dict[str, str]) -> None:
         fail("sinks.alertmanager_retries", f"{s.alertmanager_retries} must be between 0 and 100")
     if not 0 < s.alertmanager_timeout_s <= 300:
         fail("sinks.alertmanager_timeout_s", f"{s.alertmanager_timeout_s} must be > 0 and <= 300 seconds")
-    for name in ("alertmanager_cafile", "alertmanager_certfile", "alertmanager_keyfile", "alertmanager_password_file"):
-        p = getattr(s, name)
-        if p is not None and not _path_is(p, file=True):
-            fail(f"sinks.{name}", f"{short_repr(p)} is not a readable file")
-    if (s.alertmanager_certfile is None) != (s.alertmanager_keyfile is None):
-        fail("sinks.alertmanager_keyfile" if s.alertmanager_keyfile is None else "sinks.alertmanager_certfile",
-             "a client certificate needs both alertmanager_certfile and alertmanager_keyfile")
+    files("sinks", s, ("alertmanager_password_file", "alertmanager_cafile", "alertmanager_certfile",
+                       "alertmanager_keyfile"))
     tls_keys = [k for k in ("alertmanager_cafile", "alertmanager_certfile") if getattr(s, k) is not None]
     if tls_keys and not (s.alertmanager_url or "").startswith("https://"):
         fail(f"sinks.{tls_keys[0]}", f"needs an https:// sinks.alertmanager_url (is {short_repr(s.alertmanager_url)})")
