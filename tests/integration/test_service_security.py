@@ -96,12 +96,11 @@ def test_service_end_to_end_over_mutual_tls(tls_broker: TlsFront, pki: Pki, test
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err[-3000:]
 
-    client = _mtls(tls_broker, pki).aiokafka_kwargs()
     dlq = [orjson.loads(v) for _, v in consume_all(tls_broker.bootstrap, "twinwatch.dlq", **client)]
     malformed = [x for x in (testbed_run / "malformed.jsonl").read_bytes().splitlines() if x]
     assert len(dlq) == len(malformed) > 0 and all(d["reason"] for d in dlq)
     expected = [orjson.loads(v) for _, v in consume_all(tls_broker.bootstrap, "twinwatch.expected", idle_s=3.0,
-                                                        **_mtls(tls_broker, pki).aiokafka_kwargs())]
+                                                        **client)]
     assert len(expected) >= 20 and {e["network"] for e in expected} == {"abilene"}
     assert sum(len(v) for v in sent.values()) > 1000
 
