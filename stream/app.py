@@ -225,9 +225,7 @@ class Service:
 
     def _kafka_kwargs(self) -> dict[str, Any]:
         """aiokafka client arguments of the configured broker and security."""
-        from twinwatch.stream.state_topic import client_kwargs
-
-        return client_kwargs(self.cfg.kafka)
+        return self.cfg.kafka.aiokafka_kwargs()
 
     async def _read_tail(self, topic: str, n: int, raw: frozenset[str] = frozenset(),
                          timeout_s: float = 30.0) -> tuple[list[Any], dict[str, int]]:

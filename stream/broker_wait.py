@@ -93,11 +93,11 @@ async def probe(kafka: Any) -> str | None:
     and TLS; the first that answers must then serve a Kafka client's bootstrap (SASL when configured, and
     the cluster's metadata).
     """
-    ctx = kafka.ssl_context()
+    client_kw = kafka.aiokafka_kwargs()  # its TLS context serves the handshake test too
     reasons: list[str] = []
     for hp in kafka.bootstrap.split(","):
         host, _, port = hp.strip().rpartition(":")
-        reason = await _connect(host.strip("[]"), int(port), ctx)
+        reason = await _connect(host.strip("[]"), int(port), client_kw.get("ssl_context"))
         if reason is None:
             break
         reasons.append(reason)
@@ -105,7 +105,7 @@ async def probe(kafka: Any) -> str | None:
         return "; ".join(reasons)
     from aiokafka.client import AIOKafkaClient
 
-    client = AIOKafkaClient(**kafka.aiokafka_kwargs(), request_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
+    client = AIOKafkaClient(**client_kw, request_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), 2 * CONNECT_TIMEOUT_S)
     except TimeoutError:

@@ -81,6 +81,15 @@ class ConfigError(ValueError):
     """An invalid configuration; the message names the key, the value and the rule."""
 
 
+def _secret(inline: str | None, path: str | None) -> str | None:
+    """A password: the first line of the file at ``path`` (stripped; empty for an empty file) when set, else
+    ``inline``."""
+    if path:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return lines[0].strip() if lines else ""
+    return inline
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     """Broker connection. ``password_file`` (a file holding the password) wins over ``password``."""
@@ -109,9 +118,7 @@ class KafkaConfig:
 
     def resolved_password(self) -> str | None:
         """The password: the first line of ``password_file`` when set, else ``password``."""
-        if self.password_file:
-            return Path(self.password_file).read_text(encoding="utf-8").splitlines()[0].strip()
-        return self.password
+        return _secret(self.password, self.password_file)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context of ``SSL`` and ``SASL_SSL`` (the CA file, or the system's CAs, and the client
@@ -241,10 +248,7 @@ class SinksConfig:
         """``(username, password)`` for basic authentication (the file's first line wins), or ``None``."""
         if self.alertmanager_username is None:
             return None
-        if self.alertmanager_password_file:
-            text = Path(self.alertmanager_password_file).read_text(encoding="utf-8").splitlines()
-            return self.alertmanager_username, text[0].strip() if text else ""
-        return self.alertmanager_username, self.alertmanager_password or ""
+        return self.alertmanager_username, _secret(self.alertmanager_password, self.alertmanager_password_file) or ""
 
     def alertmanager_ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context of an ``https://`` Alertmanager with a CA file or a client certificate, else ``None``

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from typing import Any, NamedTuple
 
-__all__ = ["STATE_SCAN", "StateRecord", "client_kwargs", "latest_state", "read_tail", "write_record"]
+__all__ = ["STATE_SCAN", "StateRecord", "latest_state", "read_tail", "write_record"]
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,11 @@ class StateRecord(NamedTuple):
     value: bytes
 
 
-def client_kwargs(kafka: Any) -> dict[str, Any]:
-    """aiokafka client arguments of a :class:`~twinwatch.stream.config.KafkaConfig` (broker and security)."""
-    return dict(kafka.aiokafka_kwargs())
-
-
 async def read_tail(kwargs: dict[str, Any], topic: str, n: int, raw: frozenset[str] = frozenset(),
                     timeout_s: float = 30.0) -> tuple[list[Any], dict[str, int]]:
     """The last ``n`` records of every partition of ``topic`` (none when it does not exist), and the end
-    offsets of the ``raw`` partitions (``"topic:partition"``). ``kwargs``: :func:`client_kwargs`."""
+    offsets of the ``raw`` partitions (``"topic:partition"``). ``kwargs``: aiokafka client arguments
+    (:meth:`~twinwatch.stream.config.KafkaConfig.aiokafka_kwargs`)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     cons = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **kwargs)

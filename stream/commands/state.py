@@ -62,11 +62,11 @@ def _read(cfg: Any) -> Any:
     """The record a worker of ``cfg``'s group would restore (None: none)."""
     from aiokafka.errors import KafkaError
 
-    from twinwatch.stream.state_topic import STATE_SCAN, client_kwargs, latest_state, read_tail
+    from twinwatch.stream.state_topic import STATE_SCAN, latest_state, read_tail
 
     topic = cfg.topics.state
     try:
-        records, _ = asyncio.run(read_tail(client_kwargs(cfg.kafka), topic, STATE_SCAN))
+        records, _ = asyncio.run(read_tail(cfg.kafka.aiokafka_kwargs(), topic, STATE_SCAN))
     except (KafkaError, OSError, TimeoutError) as exc:
         raise _broker_error(cfg, f"read {topic}", exc) from None
     return latest_state(records, cfg.kafka.consumer_group, topic)
@@ -201,7 +201,7 @@ def drop(config_path: Path | None, networks: tuple[str, ...]) -> None:
     from aiokafka.errors import KafkaError
 
     from twinwatch.stream.state import decode, encode
-    from twinwatch.stream.state_topic import client_kwargs, write_record
+    from twinwatch.stream.state_topic import write_record
 
     cfg = _config(config_path)
     group, topic = cfg.kafka.consumer_group, cfg.topics.state
@@ -220,7 +220,7 @@ def drop(config_path: Path | None, networks: tuple[str, ...]) -> None:
     new_meta.update(detector_scalars=scalars, written_at=time.time(), dropped_networks=sorted(networks))
     blob = encode(new_meta, kept)
     try:
-        partition, offset = asyncio.run(write_record(client_kwargs(cfg.kafka), topic, group, blob))
+        partition, offset = asyncio.run(write_record(cfg.kafka.aiokafka_kwargs(), topic, group, blob))
     except (KafkaError, OSError, TimeoutError) as exc:
         raise _broker_error(cfg, f"write {topic}", exc) from None
     click.echo(f"dropped the state of {', '.join(sorted(networks))} ({len(parts) - len(kept)} parts); wrote "

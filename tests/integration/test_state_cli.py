@@ -36,12 +36,12 @@ def test_show_then_drop_a_network(kafka_broker, tmp_path: Path) -> None:  # type
     from twinwatch.detectors.alerts import Alert
     from twinwatch.stream.config import load_config
     from twinwatch.stream.state import StateError, decode
-    from twinwatch.stream.state_topic import STATE_SCAN, client_kwargs, latest_state, read_tail, write_record
+    from twinwatch.stream.state_topic import STATE_SCAN, latest_state, read_tail, write_record
 
     group = "statecli"
     cfg_path = _config(tmp_path, kafka_broker.bootstrap, group)
     cfg = load_config(cfg_path, env={})
-    kw, topic = client_kwargs(cfg.kafka), cfg.topics.state
+    kw, topic = cfg.kafka.aiokafka_kwargs(), cfg.topics.state
     pipe = _pipeline(["abilene", "nsfnet"])
     pipe.networks["abilene"].detector.book.fire([Alert.open(
         network="abilene", entity_kind="link", entity_id="LOSAng->SNVAng", kpi="oper_status", start=1.0e9,

@@ -109,6 +109,8 @@ def test_sasl_scram_with_password_file(tmp_path: Path) -> None:
     cfg = load_config(f, env={})
     assert cfg.kafka.resolved_password() == "s3cret"
     assert "s3cret" not in repr(cfg.kafka)
+    pw.write_text("")  # an empty file is an empty password, not an IndexError at start
+    assert cfg.kafka.resolved_password() == ""
 
 
 def test_alertmanager_tls_needs_https_and_a_whole_client_certificate(tmp_path: Path) -> None:
