@@ -66,7 +66,7 @@ class EmbeddedBroker:
     Parameters
     ----------
     host
-        Bind address (loopback by default; the broker has no authentication).
+        Bind address (loopback by default; without ``authentication`` any client is admitted).
     port
         TCP port; 0 picks a free one.
     start_timeout_s
@@ -76,15 +76,21 @@ class EmbeddedBroker:
     advertised
         ``host:port`` the broker tells clients to connect to in its metadata, when they reach it through a
         front (a TLS terminator, a proxy); by default its own listener, :attr:`bootstrap`.
+    authentication
+        Require SASL (Tansu's ``--authentication``). Tansu keeps its users in memory and, once it requires
+        authentication, refuses the unauthenticated request that would create the first one: such a broker
+        admits no client, and serves tests of refused logins.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, start_timeout_s: float = 20.0,
-                 log_path: str | os.PathLike[str] | None = None, advertised: str | None = None) -> None:
+                 log_path: str | os.PathLike[str] | None = None, advertised: str | None = None,
+                 authentication: bool = False) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_path) if log_path else None
         self.advertised = advertised or self.bootstrap
+        self.authentication = authentication
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,7 +113,7 @@ class EmbeddedBroker:
                 raise BrokerError(f"cannot start the embedded broker on {self.bootstrap}: {exc.strerror}") from None
         url = f"tcp://{self.host}:{self.port}"
         cmd = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", f"tcp://{self.advertised}",
-               "--storage-engine", "memory://tansu/"]
+               "--storage-engine", "memory://tansu/", *(["--authentication"] if self.authentication else [])]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         try:

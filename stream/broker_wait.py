@@ -86,6 +86,17 @@ def _hint(kafka: Any) -> str:
     return "is the listener TLS or SASL? check kafka.security_protocol"
 
 
+def _cause(exc: BaseException, kafka: Any) -> str:
+    """``exc`` from a client's bootstrap in an operator's words.
+
+    aiokafka ends a SCRAM exchange that the broker refuses (an unknown user, a wrong password: the broker's
+    last message is an ``e=`` error instead of its signature) with a bare ``KeyError``.
+    """
+    if isinstance(exc, KeyError) and (kafka.sasl_mechanism or "").startswith("SCRAM"):
+        return f"the broker refused the {kafka.sasl_mechanism} login of user {kafka.username!r}"
+    return str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+
+
 async def probe(kafka: Any) -> str | None:
     """One try: ``None`` when a Kafka client bootstraps from ``kafka.bootstrap``, else why not (one line).
 
@@ -111,9 +122,9 @@ async def probe(kafka: Any) -> str | None:
     except TimeoutError:
         return (f"{kafka.bootstrap}: the broker accepted the connection but gave no metadata within "
                 f"{2 * CONNECT_TIMEOUT_S:g} s ({_hint(kafka)})")
-    except Exception as exc:  # aiokafka raises its own errors, and KeyError on a refused SCRAM exchange
-        what = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
-        return f"{kafka.bootstrap}: the connection works but a Kafka client cannot start ({what}; {_hint(kafka)})"
+    except Exception as exc:
+        return (f"{kafka.bootstrap}: the connection works but a Kafka client cannot start "
+                f"({_cause(exc, kafka)}; {_hint(kafka)})")
     finally:
         with contextlib.suppress(Exception):
             await client.close()

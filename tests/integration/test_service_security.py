@@ -1,8 +1,10 @@
 """The service on a broker behind mutual TLS, and its start when the broker is late, absent or refuses it.
 
 The broker is the embedded Tansu behind stunnel (``_tls.py``): a real TLS server that wants a client
-certificate of the test CA. SASL is not exercised against a broker here: Tansu keeps its users in memory and,
-once it requires authentication, refuses the unauthenticated request that would create the first one.
+certificate of the test CA. SASL is exercised against Tansu requiring authentication up to a refused login:
+the whole SCRAM exchange runs, and the broker turns it down. No login can succeed there: Tansu keeps its users
+in memory and, once it requires authentication, refuses the unauthenticated request that would create the
+first one.
 """
 
 from __future__ import annotations
@@ -219,3 +221,46 @@ def test_simulate_telemetry_produces_through_mutual_tls(tls_broker: TlsFront, pk
     on_topic = {v for _, v in consume_all(tls_broker.bootstrap, "twinwatch.raw.gnmic", idle_s=3.0,
                                           **_mtls(tls_broker, pki).aiokafka_kwargs())}
     assert lines and lines <= on_topic
+
+
+@pytest.fixture(scope="module")
+def sasl_broker() -> Iterator[EmbeddedBroker]:
+    """Tansu requiring SASL; it knows no user, so it refuses every login."""
+    broker = EmbeddedBroker(authentication=True).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_a_refused_scram_login_is_named_with_the_keys_to_check(sasl_broker: EmbeddedBroker, mechanism: str) -> None:
+    secret = "pw-never-shown-7f3a"
+    kafka = KafkaConfig(bootstrap=sasl_broker.bootstrap, security_protocol="SASL_PLAINTEXT",
+                        sasl_mechanism=mechanism, username="alice", password=secret)
+    reason = asyncio.run(probe(kafka))
+    assert reason is not None
+    assert f"the broker refused the {mechanism} login of user 'alice'" in reason, reason
+    assert "kafka.username, kafka.password" in reason and secret not in reason
+    assert "KeyError" not in reason
+
+
+def test_a_plaintext_client_on_a_sasl_listener_is_told_to_check_the_protocol(sasl_broker: EmbeddedBroker) -> None:
+    reason = asyncio.run(probe(KafkaConfig(bootstrap=sasl_broker.bootstrap)))
+    assert reason is not None and "check kafka.security_protocol" in reason, reason
+
+
+def test_service_whose_sasl_login_is_refused_exits_4_and_never_shows_the_password(
+        sasl_broker: EmbeddedBroker, testbed_run: Path, tmp_path: Path) -> None:
+    secret = "pw-never-shown-91c2"
+    (tmp_path / "kafka.pw").write_text(secret + "\n")
+    kafka = (f'bootstrap: "{sasl_broker.bootstrap}", security_protocol: SASL_PLAINTEXT, '
+             f'sasl_mechanism: SCRAM-SHA-512, username: twinwatch-svc, password_file: "{tmp_path / "kafka.pw"}", '
+             f'startup_timeout_s: 2')
+    cfg = _config(tmp_path / "tw.yaml", kafka=kafka, network=testbed_run / "network.yaml", port=free_port())
+    proc = _run(cfg, 60)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == FAILED, err[-3000:]
+    assert "not reachable within 2 s" in err
+    assert "the broker refused the SCRAM-SHA-512 login of user 'twinwatch-svc'" in err
+    assert secret not in err and secret not in out

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from twinwatch.stream.broker import free_port
-from twinwatch.stream.broker_wait import BACKOFF_MAX_S, BrokerUnreachableError, probe, wait_for_broker
+from twinwatch.stream.broker_wait import BACKOFF_MAX_S, BrokerUnreachableError, _cause, probe, wait_for_broker
 from twinwatch.stream.config import KafkaConfig
 
 
@@ -48,6 +48,16 @@ def test_every_bootstrap_address_is_tried_and_named() -> None:
     a, b = free_port(), free_port()
     reason = asyncio.run(probe(KafkaConfig(bootstrap=f"127.0.0.1:{a},127.0.0.1:{b}")))
     assert reason is not None and f"127.0.0.1:{a}: connection refused" in reason and f"127.0.0.1:{b}:" in reason
+
+
+def test_a_bare_keyerror_of_a_scram_exchange_reads_as_a_refused_login() -> None:
+    """aiokafka raises ``KeyError('v')`` when the broker's last SCRAM message is an error, not its signature
+    (the integration tests get it from a real broker)."""
+    scram = KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", username="svc")
+    assert _cause(KeyError("v"), scram) == "the broker refused the SCRAM-SHA-512 login of user 'svc'"
+    plain = KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", username="svc")
+    assert _cause(KeyError("v"), plain) == "KeyError: 'v'"
+    assert _cause(ConnectionError("reset"), scram) == "ConnectionError: reset"
 
 
 def test_a_listener_that_is_not_kafka_is_named_as_such() -> None:
