@@ -35,6 +35,7 @@ _COMMANDS: dict[str, str] = {
     "run": "twinwatch.stream.commands.run:run",
     "score": "twinwatch.stream.commands.score:score",
     "state": "twinwatch.stream.commands.state:state",
+    "whatif": "twinwatch.stream.commands.whatif:whatif",
 }
 
 _HELP = """twinwatch: watch a network through its digital twin.
@@ -50,6 +51,7 @@ Common sub-commands:
   twinwatch demo                       the product end to end on a simulated network
   twinwatch run --config FILE          the streaming service: Kafka in, alerts and metrics out
   twinwatch replay CAPTURE... --out F  recorded telemetry through the service's pipeline
+  twinwatch whatif NETWORK --fail A<->B   the twin's answer to a link down, more traffic, ...
   twinwatch network import ...         a network-model file from Topology Zoo, NetBox, ...
   twinwatch twin predict DATA_DIR      predict per-path KPIs of a GNNet dataset
   twinwatch twin evaluate DATA_DIR     score a model against a dataset's labels

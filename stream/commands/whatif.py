@@ -1,0 +1,377 @@
+"""``twinwatch whatif``: the twin's answer to "what if this link or router went down, this capacity changed, the
+traffic grew?", on the operator's network model and their own telemetry.
+
+The baseline traffic is a window of recorded telemetry replayed through the service's pipeline (the same
+decoding, counters, windows and traffic-matrix estimate as ``twinwatch run``; the busiest window, or the one at
+``--at``), or an ``N × N`` matrix file. The changes are :mod:`twinwatch.twin.whatif` edits; the report compares
+every demand's expected delay, jitter and loss and every link's load before and after.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from twinwatch.stream.commands._options import (
+    EXIT_STATUS_HELP,
+    MODEL_NAMES,
+    ExitCode,
+    FiniteFloatRange,
+    checkpoint_option,
+    json_report_option,
+    progress_option,
+    write_json_report,
+)
+
+__all__ = ["Baseline", "baseline_from_captures", "whatif", "whatif_report"]
+
+
+@dataclass
+class Baseline:
+    """The traffic a what-if starts from: the matrix, the links down then, and where it came from."""
+
+    traffic: Any  # twin.traffic_matrix.TrafficMatrix
+    links_down: tuple[str, ...]
+    source: str
+    """``"matrix FILE"`` or ``"telemetry"``."""
+    windows: int = 0
+    """Windows the telemetry held (``telemetry`` only)."""
+    tm_source: str = ""
+    """What measured the window's matrix (``flows``, ``mixed``, ``counters``)."""
+
+
+class _NoDetector:
+    """The pipeline's detector slot, empty: a what-if needs the windows' snapshots, not alerts."""
+
+    def detect(self, snapshot: Any, prediction: Any, upper: Any = None) -> None:
+        return None
+
+
+def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float,
+                           lateness_s: float, at: float | None = None, progress: bool = False) -> Baseline:
+    """The busiest window of the captures (largest total demand), or the one holding epoch second ``at``.
+
+    The captures go through :class:`~twinwatch.stream.pipeline.Pipeline` as in ``twinwatch replay``, without
+    the twin or the detectors. Raises :class:`click.ClickException` when no window has traffic (or none holds
+    ``at``).
+    """
+    from twinwatch.stream.pipeline import Pipeline, iter_interleave
+
+    pipe = Pipeline([model], None, window_s=window_s, lateness_s=lateness_s, max_age_s=None, sources=streams,
+                    idle_s=float("inf"), detector_factory=lambda _m: _NoDetector())
+    best: Any = None
+    best_total, windows, first, last = -1.0, 0, math.inf, -math.inf
+
+    def consider(out: Any) -> None:
+        nonlocal best, best_total, windows, first, last
+        for wr in out.windows:
+            windows += 1
+            first, last = min(first, wr.start), max(last, wr.end)
+            snap = wr.snapshot
+            if snap is None:
+                continue
+            total = float(np.asarray(snap.traffic.rate_bps).sum())
+            if at is not None:
+                if wr.start <= at < wr.end:
+                    best, best_total = snap, total
+            elif total > best_total:
+                best, best_total = snap, total
+
+    total_messages = sum(len(v) for v in streams.values())
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("reading the telemetry", total=total_messages)
+        for fmt, chunk in iter_interleave(streams):
+            consider(pipe.process(chunk, fmt))
+            bar.advance(task, len(chunk))
+        consider(pipe.flush())
+    if best is None:
+        if at is not None:
+            span = (f"the telemetry covers {_iso(first)} to {_iso(last)}" if windows else "it holds no window")
+            raise click.ClickException(f"--at {_iso(at)}: no window of the telemetry holds it ({span})")
+        raise click.ClickException("the telemetry gives no window with traffic for this network (do the captures "
+                                   "name its devices?)")
+    return Baseline(best.traffic, tuple(best.links_down), "telemetry", windows, best.tm_source)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if math.isfinite(t) else "?"
+
+
+def _epoch(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``--at``: epoch seconds or an ISO 8601 time (UTC when it names no zone)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected epoch seconds or an ISO 8601 time such as "
+                                 "2026-12-01T14:00:00Z") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def _rate(bps: float) -> str:
+    """Bit/s with three significant digits and an SI prefix (``'1.53 Gb/s'``)."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.3g} {prefix}b/s"
+    return f"{bps:.3g} b/s"
+
+
+def _ms(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x * 1e3:.3f}"
+
+
+def _pct(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x * 100:.1f}%"
+
+
+def whatif_report(res: Any, baseline: Baseline, *, model_name: str, slo_delay_s: float | None,
+                  max_utilization: float) -> dict[str, Any]:
+    """The JSON document of a :class:`~twinwatch.twin.whatif.WhatIf`: summary, every demand and every link.
+
+    Delays and jitter in seconds, rates in bit/s, utilisation and loss as ratios (0..1); NaN is ``null``.
+    """
+    m, d, lk = res.model, res.demands, res.links
+    names = m.node_names
+    lost = d.routed_before & ~d.routed_after
+    rerouted = d.routed_before & d.routed_after & (d.hops_before != d.hops_after)
+    over_b = lk.utilization_before > max_utilization
+    over_a = lk.utilization_after > max_utilization
+    summary: dict[str, Any] = {
+        "demands": len(d),
+        "offered_before_bps": float(d.rate_before_bps.sum()),
+        "offered_after_bps": float(d.rate_after_bps.sum()),
+        "demands_without_route_after": int(lost.sum()),
+        "routers_down": [c.target for c in res.changes if c.kind == "fail-node"],
+        "traffic_without_route_after_bps": res.unrouted_after_bps,
+        "demands_on_longer_paths": int((rerouted & (d.hops_after > d.hops_before)).sum()),
+        "peak_utilization_before": float(np.max(lk.utilization_before, initial=0.0)),
+        "peak_utilization_after": float(np.max(lk.utilization_after, initial=0.0)),
+        "max_utilization": max_utilization,
+        "links_over_max_utilization_after": [m.link_ids[i] for i in np.flatnonzero(over_a)],
+        "links_newly_over_max_utilization": [m.link_ids[i] for i in np.flatnonzero(over_a & ~over_b)],
+    }
+    if slo_delay_s is not None:
+        breach_b = d.routed_before & (d.delay_before_s > slo_delay_s)
+        breach_a = d.routed_after & (d.delay_after_s > slo_delay_s)
+        summary.update(slo_delay_s=slo_delay_s, demands_over_slo_after=int(breach_a.sum()),
+                       demands_newly_over_slo=int((breach_a & ~breach_b).sum()))
+    demands = [{"src": names[s], "dst": names[t], "rate_before_bps": d.rate_before_bps[i],
+                "rate_after_bps": d.rate_after_bps[i], "routed_before": bool(d.routed_before[i]),
+                "routed_after": bool(d.routed_after[i]), "hops_before": int(d.hops_before[i]),
+                "hops_after": int(d.hops_after[i]), "delay_before_s": d.delay_before_s[i],
+                "delay_after_s": d.delay_after_s[i], "jitter_before_s": d.jitter_before_s[i],
+                "jitter_after_s": d.jitter_after_s[i], "loss_before": d.loss_before[i],
+                "loss_after": d.loss_after[i]}
+               for i, (s, t) in enumerate(zip(d.src.tolist(), d.dst.tolist(), strict=True))]
+    links = [{"link": lid, "capacity_before_bps": lk.capacity_before_bps[i],
+              "capacity_after_bps": lk.capacity_after_bps[i], "load_before_bps": lk.load_before_bps[i],
+              "load_after_bps": lk.load_after_bps[i], "utilization_before": lk.utilization_before[i],
+              "utilization_after": lk.utilization_after[i], "loss_before": lk.loss_before[i],
+              "loss_after": lk.loss_after[i], "down_before": bool(lk.down_before[i]),
+              "down_after": bool(lk.down_after[i])} for i, lid in enumerate(m.link_ids)]
+    base = {"source": baseline.source, "window_start": baseline.traffic.start, "window_end": baseline.traffic.end,
+            "links_down": list(baseline.links_down)}
+    if baseline.source == "telemetry":
+        base.update(windows=baseline.windows, tm_source=baseline.tm_source)
+    return {"network": m.name, "model": model_name, "baseline": base, "changes": [str(c) for c in res.changes],
+            "summary": summary, "demands": demands, "links": links}
+
+
+def _print(doc: dict[str, Any], res: Any, top: int) -> None:
+    """The report as an operator reads it: what changed, what it costs, the worst demands and links."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(stderr=False, highlight=False, soft_wrap=True)
+    s, b = doc["summary"], doc["baseline"]
+    when = f"window {_iso(b['window_start'])} – {_iso(b['window_end'])}" if b["source"] == "telemetry" else ""
+    src = (f"the busiest of {b['windows']} telemetry windows, {when} (matrix from {b['tm_source']})"
+           if b["source"] == "telemetry" else b["source"])
+    con.print(f"[bold]{doc['network']}[/]: {', '.join(doc['changes']) or 'no change'} "
+              f"(twin: {doc['model']}; baseline: {src}; {_rate(s['offered_before_bps'])} offered"
+              f"{'; down then: ' + ', '.join(b['links_down']) if b['links_down'] else ''})")
+    lines = [f"peak link utilisation {_pct(s['peak_utilization_before'])} → {_pct(s['peak_utilization_after'])}"]
+    if s["demands_without_route_after"]:
+        lines.append(f"[red]{s['demands_without_route_after']} demand(s) lose their route "
+                     f"({_rate(s['traffic_without_route_after_bps'])})[/]")
+        cut = [f"{x['src']} → {x['dst']}" for x in doc["demands"] if x["routed_before"] and not x["routed_after"]
+               and x["src"] not in s["routers_down"] and x["dst"] not in s["routers_down"]]
+        if cut:
+            lines.append(f"[red]  cut off (neither end is a router taken down): {', '.join(cut[:8])}"
+                         f"{f' and {len(cut) - 8} more' if len(cut) > 8 else ''}[/]")
+    if s["demands_on_longer_paths"]:
+        lines.append(f"{s['demands_on_longer_paths']} demand(s) rerouted onto longer paths")
+    if s["links_newly_over_max_utilization"]:
+        lines.append(f"[red]over {_pct(s['max_utilization'])} utilisation after: "
+                     f"{', '.join(s['links_newly_over_max_utilization'])}[/]")
+    if "slo_delay_s" in s:
+        lines.append(f"{s['demands_over_slo_after']} demand(s) over the {_ms(s['slo_delay_s'])} ms delay SLO after"
+                     f" ({s['demands_newly_over_slo']} new)")
+    for line in lines:
+        con.print(f"  {line}")
+    d = res.demands
+    change = np.where(d.routed_before & d.routed_after, d.delay_after_s - d.delay_before_s, np.nan)
+    change = np.where(np.isnan(change), -np.inf, change)
+    order = [i for i in np.argsort(-change, kind="stable")[:top] if change[i] > 0]
+    if order:
+        t = Table(title=f"Demands whose delay grows most (top {top})", title_justify="left")
+        for col in ("demand", "rate", "delay ms", "after ms", "change", "hops", "loss"):
+            t.add_column(col, justify="left" if col == "demand" else "right", no_wrap=True)
+        for i in order:
+            row = doc["demands"][i]
+            grow = f"+{(row['delay_after_s'] / row['delay_before_s'] - 1) * 100:.0f}%" if row["delay_before_s"] else ""
+            t.add_row(f"{row['src']} → {row['dst']}", _rate(row["rate_after_bps"]),
+                      _ms(row["delay_before_s"]), _ms(row["delay_after_s"]), grow,
+                      f"{row['hops_before']} → {row['hops_after']}", _pct(row["loss_after"]))
+        con.print(t)
+    lk = res.links
+    busiest = np.argsort(-lk.utilization_after, kind="stable")[:top]
+    t = Table(title=f"Busiest links after (top {top})", title_justify="left")
+    for col in ("link", "capacity", "utilisation", "after", "loss"):
+        t.add_column(col, justify="left" if col == "link" else "right", no_wrap=True)
+    for i in busiest:
+        row = doc["links"][i]
+        style = "red" if row["utilization_after"] > s["max_utilization"] else None
+        t.add_row(row["link"], _rate(row["capacity_after_bps"]), _pct(row["utilization_before"]),
+                  _pct(row["utilization_after"]), _pct(row["loss_after"]), style=style)
+    con.print(t)
+
+
+@click.command("whatif", epilog=EXIT_STATUS_HELP)
+@click.argument("network", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--capture", "captures", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Recorded telemetry as `twinwatch replay` reads it (JSONL or Parquet, one file per collector "
+                   "format; repeat the option). Its busiest window (or the one at --at) is the baseline traffic.")
+@click.option("--format", "fmt", default=None,
+              help="Collector format of the captures when their names do not say it (twinwatch.raw.<format>.jsonl).")
+@click.option("--at", callback=_epoch, default=None, metavar="TIME",
+              help="Use the telemetry window holding TIME (epoch seconds or ISO 8601, UTC by default) instead of "
+                   "the busiest.")
+@click.option("--window", "window_s", type=FiniteFloatRange(1.0, 3600.0), default=10.0, show_default=True,
+              help="Window length of the telemetry, seconds (the service's window.size_s).")
+@click.option("--lateness", "lateness_s", type=FiniteFloatRange(0.0, 3600.0), default=5.0, show_default=True,
+              help="Allowed lateness of the telemetry, seconds (the service's window.lateness_s).")
+@click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The baseline traffic as an N x N matrix (bit/s; text or .npy; rows and columns in the "
+                   "model's device order) instead of telemetry.")
+@click.option("--fail", "fails", multiple=True, metavar="LINK",
+              help="Take a link down: A->B one direction, A<->B both (repeat the option).")
+@click.option("--fail-node", "fail_nodes", multiple=True, metavar="DEVICE",
+              help="Take a router down: every link to and from it.")
+@click.option("--capacity", "capacities", multiple=True, metavar="LINK=RATE",
+              help="A link's new capacity, e.g. 'CHIN<->IPLS=5G' (its IGP metric stays).")
+@click.option("--metric", "metrics", multiple=True, metavar="LINK=N", help="A link's new IGP metric.")
+@click.option("--scale", type=FiniteFloatRange(0.0, 1e6), default=None,
+              help="Every demand times this factor (1.3 = 30 % growth), applied after --demand.")
+@click.option("--demand", "demands", multiple=True, metavar="SRC,DST=RATE",
+              help="Add a demand, e.g. 'NYCM,LOSA=2G' (best-effort class).")
+@click.option("--model", default=None, help=f"Twin: {MODEL_NAMES} [default: the shipped GNN].")
+@checkpoint_option
+@click.option("--slo-delay", "slo_delay_s", type=FiniteFloatRange(0.0, 3600.0, min_open=True), default=None,
+              metavar="SECONDS", help="Count the demands whose expected delay exceeds this (e.g. 0.030).")
+@click.option("--max-utilization", type=FiniteFloatRange(0.0, 10.0, min_open=True), default=0.8,
+              show_default=True, help="Name the links whose utilisation after exceeds this ratio.")
+@click.option("--top", type=click.IntRange(1, 10000), default=10, show_default=True,
+              help="Rows of the demand and link tables.")
+@json_report_option
+@progress_option
+def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float | None, window_s: float,
+           lateness_s: float, matrix_file: Path | None, fails: tuple[str, ...], fail_nodes: tuple[str, ...],
+           capacities: tuple[str, ...], metrics: tuple[str, ...], scale: float | None, demands: tuple[str, ...],
+           model: str | None, checkpoint: Path | None, slo_delay_s: float | None, max_utilization: float,
+           top: int, json_report: str | None, progress: bool) -> None:
+    """What the twin expects after a change: a link or router down, a capacity or metric changed, more traffic.
+
+    NETWORK is the network-model file the service uses. The baseline traffic
+    comes from recorded telemetry (--capture, as `twinwatch replay` reads it:
+    the busiest window, or the one at --at, with the links that were down
+    then) or from a matrix file (--matrix). Both networks, before and after
+    the changes, are routed as the service routes them (the model's IGP
+    metrics, ECMP) and predicted by the same twin in one batch.
+
+    The report names the demands that lose their route or whose delay grows
+    most, the busiest links after the change and, with --slo-delay and
+    --max-utilization, what crosses those lines. --json writes every demand
+    (delay and jitter in seconds, loss 0..1) and every link (load in bit/s,
+    utilisation 0..1), before and after.
+
+    \b
+    Examples:
+      twinwatch whatif network.yaml --capture gnmic.jsonl --capture flows.jsonl --fail 'CHIN<->IPLS'
+      twinwatch whatif network.yaml --matrix tm.txt --capacity 'DNVR<->KSCY=2.5G' --scale 1.3 --slo-delay 0.04
+      twinwatch whatif network.yaml --capture gnmic.jsonl --fail-node ATLAM5 --json impact.json
+    """
+    import torch
+
+    from twinwatch.stream.commands.replay import capture_format, read_capture
+    from twinwatch.stream.commands.twin_predict import cli_model
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.netmodel.errors import NetworkModelError
+    from twinwatch.twin.sim.scenarios import load_matrix
+    from twinwatch.twin.whatif import WhatIfError, matrix_from_array, parse_change, what_if
+
+    if bool(captures) == (matrix_file is not None):
+        raise click.UsageError("give the baseline traffic: --capture FILE... (recorded telemetry) or --matrix FILE")
+    if at is not None and not captures:
+        raise click.UsageError("--at picks a telemetry window: it needs --capture")
+    try:
+        net = load_network(network)
+    except (NetworkModelError, OSError, ValueError) as exc:
+        raise click.ClickException(f"{network}: {exc}") from None
+    edits = [*(("fail", x) for x in fails), *(("fail-node", x) for x in fail_nodes),
+             *(("capacity", x) for x in capacities), *(("metric", x) for x in metrics),
+             *(("demand", x) for x in demands), *((("scale", str(scale)),) if scale is not None else ())]
+    try:
+        changes = [parse_change(kind, text) for kind, text in edits]
+    except WhatIfError as exc:
+        raise click.UsageError(str(exc)) from None
+    if matrix_file is not None:
+        try:
+            tm = load_matrix(matrix_file)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if tm.shape[0] != net.n_nodes:
+            raise click.ClickException(f"{matrix_file}: a {tm.shape[0]} x {tm.shape[0]} matrix for a network of "
+                                       f"{net.n_nodes} devices ({', '.join(net.node_names[:5])}, ...)")
+        baseline = Baseline(matrix_from_array(tm, tos=int(net.dscp_class[0])), (), f"matrix {matrix_file}")
+    else:
+        from twinwatch.stream.capture import CaptureChain
+        from twinwatch.telemetry_adapters import known_formats
+
+        parts: dict[str, list[Sequence[bytes]]] = {}
+        for path in captures:
+            parts.setdefault(capture_format(path, fmt), []).append(read_capture(path))
+        bad = sorted(set(parts) - set(known_formats()))
+        if bad:
+            raise click.BadParameter(f"unknown format(s) {', '.join(bad)}; known: {', '.join(known_formats())}",
+                                     param_hint="--format")
+        streams = {f: CaptureChain(p) for f, p in parts.items()}
+        baseline = baseline_from_captures(streams, net, window_s=window_s, lateness_s=lateness_s, at=at,
+                                          progress=progress)
+    torch.set_num_threads(1)
+    twin = cli_model(model, checkpoint)
+    try:
+        res = what_if(net, baseline.traffic, changes, twin, links_down=baseline.links_down)
+    except WhatIfError as exc:
+        raise click.UsageError(str(exc)) from None
+    doc = whatif_report(res, baseline, model_name=getattr(twin, "name", str(model)), slo_delay_s=slo_delay_s,
+                        max_utilization=max_utilization)
+    if json_report != "-":
+        _print(doc, res, top)
+    write_json_report(json_report, doc)
+    sys.exit(int(ExitCode.OK))

@@ -1,0 +1,135 @@
+"""``twinwatch whatif``: a baseline from a matrix file or from recorded telemetry, the report, its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+from twinwatch.stream.cli import cli
+from twinwatch.twin.netmodel import load_network
+
+ABILENE = Path(__file__).resolve().parents[3] / "twin" / "data" / "networks" / "abilene.yaml"
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["whatif", *args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gravity matrix on Abilene, about 12 Gb/s in all, in the model's device order."""
+    n = load_network(ABILENE).n_nodes
+    w = np.random.default_rng(5).uniform(0.5, 1.5, n)
+    tm = np.outer(w, w) * 8e7
+    np.fill_diagonal(tm, 0.0)
+    path = tmp_path_factory.mktemp("tm") / "tm.txt"
+    np.savetxt(path, tm)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three minutes of the simulated Abilene's telemetry (every collector format), no fault."""
+    out = tmp_path_factory.mktemp("wi") / "run"
+    res = CliRunner().invoke(cli, ["simulate", "telemetry", "--network", "abilene", "--duration", "3m", "--faults",
+                                   "0", "--seed", "4711", "--out", str(out), "--no-progress"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _captures(run: Path) -> list[str]:
+    return [x for f in sorted((run / "topics").glob("*.jsonl")) for x in ("--capture", str(f))]
+
+
+def test_a_cable_down_on_a_matrix_baseline_reports_reroutes_and_writes_every_demand_and_link(
+        matrix: Path, tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--fail", "CHINng<->IPLSng", "--model", "qt",
+               "--slo-delay", "0.025", "--max-utilization", "0.5", "--json", str(out), "--top", "3")
+    assert res.exit_code == 0, res.output
+    assert "abilene: fail CHINng<->IPLSng (twin: qt" in res.output
+    assert "rerouted onto longer paths" in res.output and "Busiest links after (top 3)" in res.output
+    doc = json.loads(out.read_text())
+    model = load_network(ABILENE)
+    assert doc["network"] == "abilene" and doc["changes"] == ["fail CHINng<->IPLSng"]
+    assert len(doc["demands"]) == model.n_nodes * (model.n_nodes - 1) and len(doc["links"]) == model.n_links
+    ci = next(d for d in doc["demands"] if d["src"] == "CHINng" and d["dst"] == "IPLSng")
+    assert ci["hops_before"] == 1 and ci["hops_after"] > 1 and ci["delay_after_s"] > ci["delay_before_s"]
+    down = {x["link"] for x in doc["links"] if x["down_after"]}
+    assert down == {"CHINng->IPLSng", "IPLSng->CHINng"}
+    s = doc["summary"]
+    assert s["demands_without_route_after"] == 0 and s["demands_on_longer_paths"] > 0
+    assert s["slo_delay_s"] == 0.025 and s["demands_over_slo_after"] >= s["demands_newly_over_slo"] > 0
+    assert set(s["links_newly_over_max_utilization"]) <= set(s["links_over_max_utilization_after"])
+    assert s["offered_before_bps"] == pytest.approx(s["offered_after_bps"])
+
+
+def test_json_to_stdout_is_the_only_output(matrix: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--scale", "1.5", "--model", "qt", "--json", "-")
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert doc["changes"] == ["scale ×1.5"]
+    assert doc["summary"]["offered_after_bps"] == pytest.approx(1.5 * doc["summary"]["offered_before_bps"])
+    assert doc["summary"]["peak_utilization_after"] == pytest.approx(1.5 * doc["summary"]["peak_utilization_before"])
+
+
+def test_a_router_down_names_the_demands_it_cuts_off(matrix: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--fail-node", "ATLAng", "--model", "qt")
+    assert res.exit_code == 0, res.output
+    assert "lose their route" in res.output
+    assert "cut off (neither end is a router taken down): ATLAM5 → " in res.output  # ATLAM5 hangs off ATLAng only
+
+
+def test_the_baseline_from_telemetry_is_its_busiest_window_or_the_one_asked_for(run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    res = _run(str(run / "network.yaml"), *_captures(run), "--capacity", "DNVRng<->KSCYng=2.5G", "--model", "qt",
+               "--json", str(out), "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "the busiest of" in res.output and "telemetry windows" in res.output
+    doc = json.loads(out.read_text())
+    base = doc["baseline"]
+    assert base["source"] == "telemetry" and base["windows"] >= 18 and base["tm_source"]
+    assert base["window_end"] - base["window_start"] == 10.0
+    # the telemetry's matrix carries about the traffic the simulated network carried in that window
+    truth = pq.read_table(run / "truth" / "paths.parquet", columns=["window_start", "offered_bps"])
+    ws, offered = (truth.column(c).to_numpy() for c in ("window_start", "offered_bps"))
+    in_window = offered[ws == base["window_start"]].sum()
+    assert in_window > 0 and doc["summary"]["offered_before_bps"] == pytest.approx(in_window, rel=0.25)
+    dk = next(x for x in doc["links"] if x["link"] == "DNVRng->KSCYng")
+    assert dk["capacity_after_bps"] == 2.5e9 and dk["utilization_after"] == pytest.approx(
+        4 * dk["utilization_before"])
+
+    at = base["window_start"] - 55.0  # a window five before the busiest
+    res = _run(str(run / "network.yaml"), *_captures(run), "--at", str(at), "--model", "qt", "--json", "-")
+    assert res.exit_code == 0
+    picked = json.loads(res.stdout)["baseline"]
+    assert picked["window_start"] <= at < picked["window_end"]
+
+    res = _run(str(run / "network.yaml"), *_captures(run), "--at", "2020-01-01T00:00:00", "--model", "qt")
+    assert res.exit_code == 1 and "--at 2020-01-01T00:00:00+00:00: no window of the telemetry holds it" in res.output
+
+
+@pytest.mark.parametrize(("args", "status", "message"), [
+    ([], 2, "give the baseline traffic"),
+    (["--matrix", "M", "--capture", "M"], 2, "give the baseline traffic"),
+    (["--matrix", "M", "--at", "0"], 2, "--at picks a telemetry window: it needs --capture"),
+    (["--matrix", "M", "--fail", "CHINng<->IPLng"], 2, "no device 'IPLng'; did you mean IPLSng?"),
+    (["--matrix", "M", "--capacity", "CHINng->IPLSng"], 2, "expected TARGET=VALUE"),
+    (["--matrix", "M", "--at", "yesterday"], 2, "expected epoch seconds or an ISO 8601 time"),
+])
+def test_usage_errors_name_the_option_and_the_fix(matrix: Path, args: list[str], status: int, message: str) -> None:
+    res = _run(str(ABILENE), *[str(matrix) if a == "M" else a for a in args], "--model", "qt")
+    assert res.exit_code == status and message in res.output, res.output
+
+
+def test_a_matrix_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "tm.txt"
+    np.savetxt(bad, np.ones((3, 3)))
+    res = _run(str(ABILENE), "--matrix", str(bad), "--model", "qt")
+    assert res.exit_code == 1 and "a 3 x 3 matrix for a network of 12 devices" in res.output

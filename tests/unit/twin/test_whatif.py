@@ -1,0 +1,170 @@
+"""What-if edits and their comparison (``twin/whatif.py``), on small networks whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twinwatch.twin.models import get_model
+from twinwatch.twin.netmodel import model_from_dict
+from twinwatch.twin.whatif import (
+    Change,
+    WhatIfError,
+    apply_changes,
+    link_numbers,
+    matrix_from_array,
+    parse_change,
+    what_if,
+)
+
+
+def _square(**over: object) -> object:
+    """a-b-c-d-a ring of 1 Gb/s cables, 1 ms each, plus a 2-hop spur e-a (a bridge)."""
+    ring = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("e", "a")]
+    doc = {"version": 1, "name": "sq", "devices": [{"name": n} for n in "abcde"],
+           "queue_profiles": {"ms": {"policy": "FIFO", "buffer": {"ms": 10}}}, "defaults": {"queue_profile": "ms"},
+           "links": [{"a": {"device": x, "interface": f"{x}-{y}"}, "b": {"device": y, "interface": f"{y}-{x}"},
+                      "capacity_bps": "1G", "delay_s": 0.001, "metric": 10} for x, y in ring]}
+    doc.update(over)
+    return model_from_dict(doc, source="sq")
+
+
+QT = get_model("qt")
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [
+    ("fail", " ", "name a link"),
+    ("fail-node", "", "name a device"),
+    ("scale", "-1", "a factor >= 0"),
+    ("scale", "lots", "a factor >= 0"),
+    ("capacity", "a<->b", "TARGET=VALUE"),
+    ("capacity", "a<->b=0", "must be > 0"),
+    ("capacity", "a<->b=fast", "not a bit rate"),
+    ("metric", "a->b=0", "1..16777215"),
+    ("metric", "a->b=1.5", "invalid literal"),
+    ("demand", "a=1G", "SRC,DST=RATE"),
+    ("grow", "x", "unknown change"),
+])
+def test_a_change_that_cannot_be_read_says_why(kind: str, text: str, message: str) -> None:
+    with pytest.raises(WhatIfError, match=message):
+        parse_change(kind, text)
+
+
+def test_changes_read_as_written_and_print_as_an_operator_writes_them() -> None:
+    got = [parse_change("fail", "a<->b"), parse_change("fail-node", "c"), parse_change("capacity", "a->b=2.5 Gbps"),
+           parse_change("metric", "b->c=100"), parse_change("scale", "1.3"), parse_change("demand", "a,c=10M")]
+    assert got[2] == Change("capacity", "a->b", 2.5e9) and got[5] == Change("demand", "a,c", 1e7)
+    assert [str(c) for c in got] == ["fail a<->b", "fail-node c", "capacity a->b=2.5G", "metric b->c=100",
+                                     "scale ×1.3", "demand a,c=10M"]
+
+
+def test_unknown_links_and_devices_are_named_with_close_matches() -> None:
+    m = _square()
+    with pytest.raises(WhatIfError, match=r"no link 'a->x'; did you mean .*a->b"):
+        link_numbers(m, "a->x")
+    with pytest.raises(WhatIfError, match="no link between a and c"):
+        link_numbers(m, "a<->c")
+    with pytest.raises(WhatIfError, match="write A->B for one direction or A<->B for both"):
+        link_numbers(m, "a-b")
+    with pytest.raises(WhatIfError, match="no device 'f'"):
+        link_numbers(m, "f<->a")
+
+
+def test_apply_changes_leaves_the_model_as_it_was() -> None:
+    m = _square()
+    cap, metric, buf = m.link_capacity_bps.copy(), m.link_metric.copy(), m.link_buffer_bits.copy()
+    tm = np.zeros((5, 5))
+    tm[0, 2] = 1e8
+    changed, matrix, down = apply_changes(m, matrix_from_array(tm), [
+        parse_change("capacity", "a<->b=2G"), parse_change("metric", "b->c=30"), parse_change("fail", "c->d"),
+        parse_change("demand", "b,d=5M"), parse_change("scale", "2")])
+    assert np.array_equal(m.link_capacity_bps, cap) and np.array_equal(m.link_metric, metric)
+    assert np.array_equal(m.link_buffer_bits, buf)
+    ab = link_numbers(m, "a<->b")
+    assert changed.link_capacity_bps[ab].tolist() == [2e9, 2e9]
+    assert np.allclose(changed.link_buffer_bits[ab], 2 * buf[ab])  # a buffer in ms of line rate follows it
+    assert changed.link_metric[m.link_index["b->c"]] == 30 and changed.link_metric[m.link_index["c->b"]] == 10
+    assert down == ("c->d",)
+    rate = np.asarray(matrix.rate_bps).sum(axis=0)
+    assert rate[0, 2] == 2e8 and rate[1, 3] == 1e7  # scale applies after the demand added before it
+
+
+def test_no_change_gives_the_same_answer_before_and_after() -> None:
+    m = _square()
+    tm = np.full((5, 5), 2e7)
+    res = what_if(m, matrix_from_array(tm), [], QT)
+    d = res.demands
+    assert len(d) == 20 and d.routed_before.all()
+    for name in ("delay", "jitter", "loss"):
+        assert np.array_equal(getattr(d, f"{name}_before_s" if name != "loss" else "loss_before"),
+                              getattr(d, f"{name}_after_s" if name != "loss" else "loss_after"), equal_nan=True)
+    assert np.array_equal(res.links.utilization_before, res.links.utilization_after)
+
+
+def test_a_cable_down_moves_its_traffic_round_the_ring_and_a_bridge_down_cuts_the_spur_off() -> None:
+    m = _square()
+    tm = np.zeros((5, 5))
+    tm[0, 1] = 3e8  # a -> b
+    tm[4, 2] = 1e8  # e -> c, through a
+    res = what_if(m, matrix_from_array(tm), [parse_change("fail", "a<->b")], QT)
+    d, lk = res.demands, res.links
+    ab = (d.src == 0) & (d.dst == 1)
+    assert d.hops_before[ab].tolist() == [1] and d.hops_after[ab].tolist() == [3]  # a -> d -> c -> b
+    assert d.delay_after_s[ab][0] > d.delay_before_s[ab][0] + 0.002  # two more 1-ms hops at least
+    for lid in ("a->d", "d->c", "c->b"):
+        assert lk.load_after_bps[m.link_index[lid]] >= 3e8
+    assert lk.utilization_after[m.link_index["a->b"]] == 0.0 and lk.down_after[m.link_index["a->b"]]
+    assert not lk.down_before.any() and res.unrouted_after_bps == 0.0
+
+    cut = what_if(m, matrix_from_array(tm), [parse_change("fail", "e<->a")], QT)
+    ec = (cut.demands.src == 4) & (cut.demands.dst == 2)
+    assert not cut.demands.routed_after[ec].any() and cut.unrouted_after_bps == pytest.approx(1e8)
+    assert np.isnan(cut.demands.delay_after_s[ec]).all() and cut.demands.hops_after[ec].tolist() == [0]
+
+
+def test_a_router_down_takes_every_link_of_it() -> None:
+    m = _square()
+    tm = np.zeros((5, 5))
+    tm[4, 2] = 1e8
+    tm[1, 3] = 1e8  # b -> d: a or c, equal cost; c is left
+    res = what_if(m, matrix_from_array(tm), [parse_change("fail-node", "a")], QT)
+    assert res.links.down_after.sum() == 6  # a-b, d-a, e-a, both ways
+    bd = (res.demands.src == 1) & (res.demands.dst == 3)
+    assert res.demands.routed_after[bd].all() and res.demands.hops_after[bd].tolist() == [2]
+    assert res.links.load_after_bps[m.link_index["b->c"]] == pytest.approx(1e8)
+
+
+def test_a_higher_metric_moves_traffic_off_the_link_and_capacity_changes_utilisation_only() -> None:
+    m = _square()
+    tm = np.zeros((5, 5))
+    tm[0, 1] = 4e8
+    res = what_if(m, matrix_from_array(tm), [parse_change("metric", "a->b=40")], QT)
+    assert res.links.load_after_bps[m.link_index["a->b"]] == 0.0  # 40 > 30 round the ring
+    assert res.links.load_after_bps[m.link_index["a->d"]] == pytest.approx(4e8)
+
+    half = what_if(m, matrix_from_array(tm), [parse_change("capacity", "a<->b=500M")], QT)
+    ab = m.link_index["a->b"]
+    assert half.links.utilization_before[ab] == pytest.approx(0.4)
+    assert half.links.utilization_after[ab] == pytest.approx(0.8)
+    assert half.demands.hops_after.tolist() == [1]  # its metric stayed: the route did not move
+    assert half.demands.delay_after_s[0] > half.demands.delay_before_s[0]  # a busier queue
+
+
+def test_more_traffic_means_more_delay_and_a_demand_added_is_routed() -> None:
+    m = _square()
+    tm = np.full((5, 5), 3e7)
+    res = what_if(m, matrix_from_array(tm), [parse_change("demand", "e,c=200M"), parse_change("scale", "3")], QT)
+    d = res.demands
+    ec = (d.src == 4) & (d.dst == 2)
+    assert d.rate_after_bps[ec][0] == pytest.approx(3 * (3e7 + 2e8))
+    assert np.allclose(d.rate_after_bps, 3 * d.rate_before_bps + 6e8 * ec)
+    assert (d.delay_after_s >= d.delay_before_s).all() and (d.delay_after_s > d.delay_before_s).any()
+    assert res.links.utilization_after.max() > res.links.utilization_before.max()
+
+
+def test_a_change_naming_a_device_not_in_the_model_fails_before_any_prediction() -> None:
+    m = _square()
+    with pytest.raises(WhatIfError, match="no device 'z'"):
+        what_if(m, matrix_from_array(np.ones((5, 5))), [parse_change("demand", "z,a=1G")], QT)
+    with pytest.raises(WhatIfError, match="source and destination are the same device"):
+        what_if(m, matrix_from_array(np.ones((5, 5))), [parse_change("demand", "a,a=1G")], QT)
