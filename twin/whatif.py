@@ -232,9 +232,10 @@ class DemandTable:
     """Per demand (a ``src → dst`` pair with traffic before or after), ``(D,)`` arrays.
 
     ``rate_before_bps`` / ``rate_after_bps`` the offered traffic (bit/s, every class); ``routed_*`` whether the
-    pair has a route; ``hops_*`` the hops of its busiest path (0: no route); ``delay_*_s``, ``jitter_*_s`` (the
-    standard deviation of the packets' delay) and ``loss_*`` (0..1) are the twin's expectation, weighted over
-    the pair's flows by their rates (NaN without a route).
+    pair has a route; ``hops_*`` the hops of its busiest path (0: no route); ``prop_*_s`` the propagation delay
+    of its routes (what routing alone changes); ``delay_*_s``, ``jitter_*_s`` (the standard deviation of the
+    packets' delay) and ``loss_*`` (0..1) are the twin's expectation. Per-route values are weighted over the
+    pair's flows by their rates (NaN without a route).
     """
 
     src: np.ndarray
@@ -245,6 +246,8 @@ class DemandTable:
     routed_after: np.ndarray
     hops_before: np.ndarray
     hops_after: np.ndarray
+    prop_before_s: np.ndarray
+    prop_after_s: np.ndarray
     delay_before_s: np.ndarray
     delay_after_s: np.ndarray
     jitter_before_s: np.ndarray
@@ -297,7 +300,7 @@ class WhatIf:
 
 def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
                 ) -> tuple[np.ndarray, ...]:
-    """Routed, hops, delay, jitter (std) and loss per key of ``keys`` (sorted ``src * n + dst``)."""
+    """Routed, hops, propagation, delay, jitter (std) and loss per key of ``keys`` (sorted ``src * n + dst``)."""
     sc = snap.scenario
     demand = snap.flow_probe < 0
     path = sc.flow_path[demand]
@@ -325,7 +328,8 @@ def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
     last = np.r_[at[order][1:] != at[order][:-1], True] if order.size else np.zeros(0, dtype=bool)
     busiest[at[order][last]] = sc.path_len[path[order][last]]
     jitter = np.sqrt(np.clip(mean(pred.path_jitter_s2), 0.0, None))
-    return count > 0, busiest, mean(pred.path_delay_s), jitter, mean(pred.path_loss_ratio)
+    prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
+    return count > 0, busiest, mean(prop), mean(pred.path_delay_s), jitter, mean(pred.path_loss_ratio)
 
 
 def _link_side(model: NetworkModel, snap: WindowSnapshot, pred: Prediction) -> tuple[np.ndarray, ...]:
@@ -364,8 +368,8 @@ def what_if(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Chang
     a = _per_demand(after, pa, keys, n)
     rate_b = np.asarray(traffic.rate_bps).sum(axis=0)[src, dst]
     rate_a = np.asarray(matrix.rate_bps).sum(axis=0)[src, dst]
-    demands = DemandTable(src.astype(np.int64), dst.astype(np.int64), rate_b, rate_a, b[0], a[0], b[1], a[1],
-                          b[2], a[2], b[3], a[3], b[4], a[4])
+    demands = DemandTable(src.astype(np.int64), dst.astype(np.int64), rate_b, rate_a,
+                          *(x for pair in zip(b, a, strict=True) for x in pair))
     lb, la = _link_side(model, before, pb), _link_side(changed, after, pa)
     links = LinkTable(lb[0], la[0], lb[1], la[1], lb[2], la[2], lb[3], la[3], lb[4], la[4])
     return WhatIf(model, changes, before, after, pb, pa, demands, links)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from twinwatch.stream.commands._options import (
     write_json_report,
 )
 
-__all__ = ["Baseline", "baseline_from_captures", "whatif", "whatif_report"]
+__all__ = ["Baseline", "baseline_from_captures", "iter_windows", "whatif", "whatif_report"]
 
 
 @dataclass
@@ -55,45 +55,48 @@ class _NoDetector:
         return None
 
 
-def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float,
-                           lateness_s: float, at: float | None = None, progress: bool = False) -> Baseline:
-    """The busiest window of the captures (largest total demand), or the one holding epoch second ``at``.
+def iter_windows(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float, lateness_s: float,
+                 progress: bool = False) -> Iterator[Any]:
+    """Every closed window of the captures (:class:`~twinwatch.stream.pipeline.WindowResult`, its ``snapshot``
+    ``None`` when the window had no rows), in the order the service closes them.
 
-    The captures go through :class:`~twinwatch.stream.pipeline.Pipeline` as in ``twinwatch replay``, without
-    the twin or the detectors. Raises :class:`click.ClickException` when no window has traffic (or none holds
-    ``at``).
+    The captures go through :class:`~twinwatch.stream.pipeline.Pipeline` as in ``twinwatch replay``: the same
+    adapters, counters, windows and snapshots, without the twin or the detectors.
     """
+    from rich.progress import Progress
+
     from twinwatch.stream.pipeline import Pipeline, iter_interleave
 
     pipe = Pipeline([model], None, window_s=window_s, lateness_s=lateness_s, max_age_s=None, sources=streams,
                     idle_s=float("inf"), detector_factory=lambda _m: _NoDetector())
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("reading the telemetry", total=sum(len(v) for v in streams.values()))
+        for fmt, chunk in iter_interleave(streams):
+            yield from pipe.process(chunk, fmt).windows
+            bar.advance(task, len(chunk))
+        yield from pipe.flush().windows
+
+
+def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float,
+                           lateness_s: float, at: float | None = None, progress: bool = False) -> Baseline:
+    """The busiest window of the captures (largest total demand), or the one holding epoch second ``at``
+    (:func:`iter_windows`). Raises :class:`click.ClickException` when no window has traffic (or none holds
+    ``at``).
+    """
     best: Any = None
     best_total, windows, first, last = -1.0, 0, math.inf, -math.inf
-
-    def consider(out: Any) -> None:
-        nonlocal best, best_total, windows, first, last
-        for wr in out.windows:
-            windows += 1
-            first, last = min(first, wr.start), max(last, wr.end)
-            snap = wr.snapshot
-            if snap is None:
-                continue
-            total = float(np.asarray(snap.traffic.rate_bps).sum())
-            if at is not None:
-                if wr.start <= at < wr.end:
-                    best, best_total = snap, total
-            elif total > best_total:
+    for wr in iter_windows(streams, model, window_s=window_s, lateness_s=lateness_s, progress=progress):
+        windows += 1
+        first, last = min(first, wr.start), max(last, wr.end)
+        snap = wr.snapshot
+        if snap is None:
+            continue
+        total = float(np.asarray(snap.traffic.rate_bps).sum())
+        if at is not None:
+            if wr.start <= at < wr.end:
                 best, best_total = snap, total
-
-    total_messages = sum(len(v) for v in streams.values())
-    from rich.progress import Progress
-
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("reading the telemetry", total=total_messages)
-        for fmt, chunk in iter_interleave(streams):
-            consider(pipe.process(chunk, fmt))
-            bar.advance(task, len(chunk))
-        consider(pipe.flush())
+        elif total > best_total:
+            best, best_total = snap, total
     if best is None:
         if at is not None:
             span = (f"the telemetry covers {_iso(first)} to {_iso(last)}" if windows else "it holds no window")
@@ -173,7 +176,8 @@ def whatif_report(res: Any, baseline: Baseline, *, model_name: str, slo_delay_s:
     demands = [{"src": names[s], "dst": names[t], "rate_before_bps": d.rate_before_bps[i],
                 "rate_after_bps": d.rate_after_bps[i], "routed_before": bool(d.routed_before[i]),
                 "routed_after": bool(d.routed_after[i]), "hops_before": int(d.hops_before[i]),
-                "hops_after": int(d.hops_after[i]), "delay_before_s": d.delay_before_s[i],
+                "hops_after": int(d.hops_after[i]), "propagation_before_s": d.prop_before_s[i],
+                "propagation_after_s": d.prop_after_s[i], "delay_before_s": d.delay_before_s[i],
                 "delay_after_s": d.delay_after_s[i], "jitter_before_s": d.jitter_before_s[i],
                 "jitter_after_s": d.jitter_after_s[i], "loss_before": d.loss_before[i],
                 "loss_after": d.loss_after[i]}

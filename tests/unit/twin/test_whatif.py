@@ -111,6 +111,8 @@ def test_a_cable_down_moves_its_traffic_round_the_ring_and_a_bridge_down_cuts_th
     ab = (d.src == 0) & (d.dst == 1)
     assert d.hops_before[ab].tolist() == [1] and d.hops_after[ab].tolist() == [3]  # a -> d -> c -> b
     assert d.delay_after_s[ab][0] > d.delay_before_s[ab][0] + 0.002  # two more 1-ms hops at least
+    assert d.prop_before_s[ab].tolist() == pytest.approx([0.001]) and d.prop_after_s[ab].tolist() == pytest.approx(
+        [0.003])
     for lid in ("a->d", "d->c", "c->b"):
         assert lk.load_after_bps[m.link_index[lid]] >= 3e8
     assert lk.utilization_after[m.link_index["a->b"]] == 0.0 and lk.down_after[m.link_index["a->b"]]
