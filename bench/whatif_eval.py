@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
-
 from _report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -284,7 +284,9 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
               help="Every demand times this factor (1.3 = 30 % growth), applied after --demand.")
 @click.option("--demand", "demands", multiple=True, metavar="SRC,DST=RATE",
               help="Add a demand, e.g. 'NYCM,LOSA=2G' (best-effort class).")
-@click.option("--model", default=None, help=f"Twin: {MODEL_NAMES} [default: the shipped GNN].")
+@click.option("--model", default=None,
+              help=f"Twin: {MODEL_NAMES} [default: the shipped GNN, which predicted the queueing delay after "
+                   "such changes best in BENCHMARKS.md 'What-if'; qt when its checkpoint cannot load].")
 @checkpoint_option
 @click.option("--slo-delay", "slo_delay_s", type=FiniteFloatRange(0.0, 3600.0, min_open=True), default=None,
               metavar="SECONDS", help="Count the demands whose expected delay exceeds this (e.g. 0.030).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def test_plans_put_each_fault_on_its_own_cable_one_after_the_other() -> None:
     assert sorted(f["kind"] for f in plan) == ["capacity_degradation"] * 2 + ["link_down"] * 4 + ["metric_change"] * 2
     cables = {frozenset(f["entities"][0].split("->")) for f in plan}
     assert len(cables) == len(plan)
-    assert all(b["start_s"] - a["end_s"] == whatif_eval.GAP_S for a, b in zip(plan, plan[1:]))
+    assert all(b["start_s"] - a["end_s"] == whatif_eval.GAP_S for a, b in itertools.pairwise(plan))
     assert all(f["entities"][0] in model.link_index for f in plan)
 
 
