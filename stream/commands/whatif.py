@@ -106,6 +106,13 @@ def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *
     return Baseline(best.traffic, tuple(best.links_down), "telemetry", windows, best.tm_source)
 
 
+def _folder_exists(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a ``--report FILE`` whose folder does not exist before any work, not after it."""
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"folder {str(value.parent)!r} does not exist")
+    return value
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if math.isfinite(t) else "?"
 
@@ -294,13 +301,17 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
               show_default=True, help="Name the links whose utilisation after exceeds this ratio.")
 @click.option("--top", type=click.IntRange(1, 10000), default=10, show_default=True,
               help="Rows of the demand and link tables.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              callback=_folder_exists,
+              help="Also write an HTML report: the network map coloured by utilisation after the change, the "
+                   "demands slowed most and the busiest links, before and after.")
 @json_report_option
 @progress_option
 def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float | None, window_s: float,
            lateness_s: float, matrix_file: Path | None, fails: tuple[str, ...], fail_nodes: tuple[str, ...],
            capacities: tuple[str, ...], metrics: tuple[str, ...], scale: float | None, demands: tuple[str, ...],
            model: str | None, checkpoint: Path | None, slo_delay_s: float | None, max_utilization: float,
-           top: int, json_report: str | None, progress: bool) -> None:
+           top: int, report: Path | None, json_report: str | None, progress: bool) -> None:
     """What the twin expects after a change: a link or router down, a capacity or metric changed, more traffic.
 
     NETWORK is the network-model file the service uses. The baseline traffic
@@ -320,7 +331,7 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
     Examples:
       twinwatch whatif network.yaml --capture gnmic.jsonl --capture flows.jsonl --fail 'CHIN<->IPLS'
       twinwatch whatif network.yaml --matrix tm.txt --capacity 'DNVR<->KSCY=2.5G' --scale 1.3 --slo-delay 0.04
-      twinwatch whatif network.yaml --capture gnmic.jsonl --fail-node ATLAM5 --json impact.json
+      twinwatch whatif network.yaml --capture gnmic.jsonl --fail-node ATLAM5 --json impact.json --report impact.html
     """
     import torch
 
@@ -380,4 +391,8 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
     if json_report != "-":
         _print(doc, res, top)
     write_json_report(json_report, doc)
+    if report is not None:
+        from twinwatch.stream.commands.whatif_html import write_whatif_html
+
+        write_whatif_html(report, doc, net, top=max(top, 20))
     sys.exit(int(ExitCode.OK))

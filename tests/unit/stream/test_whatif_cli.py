@@ -133,3 +133,22 @@ def test_a_matrix_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
     np.savetxt(bad, np.ones((3, 3)))
     res = _run(str(ABILENE), "--matrix", str(bad), "--model", "qt")
     assert res.exit_code == 1 and "a 3 x 3 matrix for a network of 12 devices" in res.output
+
+
+def test_the_html_report_maps_the_change_and_lists_the_demands_and_links(matrix: Path, tmp_path: Path) -> None:
+    page = tmp_path / "impact.html"
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--fail", "CHINng<->IPLSng", "--model", "qt", "--report",
+               str(page), "--no-progress")
+    assert res.exit_code == 0, res.output
+    text = page.read_text()
+    assert text.startswith("<!doctype html>") and "<h1>What if: fail CHINng&lt;-&gt;IPLSng</h1>" in text
+    assert text.count("<circle") == 12  # one per device, at its coordinates
+    down = [ln for ln in text.split("<line") if "CHINng – IPLSng" in ln or "IPLSng – CHINng" in ln]
+    assert down and all("stroke-dasharray" in ln for ln in down if "(down)" in ln)
+    assert "CHINng → IPLSng" in text and "Busiest links after" in text
+    assert "src=" not in text and "href=" not in text  # self-contained: nothing to fetch
+
+
+def test_a_report_in_a_missing_folder_is_refused_before_any_work(matrix: Path, tmp_path: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--model", "qt", "--report", str(tmp_path / "no" / "r.html"))
+    assert res.exit_code == 2 and "does not exist" in res.output
