@@ -256,6 +256,8 @@ def hash_paths(routing: Routing, pair: np.ndarray, key: np.ndarray) -> np.ndarra
     path gets its share. Flows of unreachable pairs get ``-1``.
     """
     pair = np.asarray(pair, dtype=np.int64)
+    if routing.path_share.size == 0:  # every link down: no pair has a path
+        return np.full(pair.shape, -1, dtype=np.int64)
     u = (np.asarray(key, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0**-53
     lo, hi = routing.pair_ptr[pair], routing.pair_ptr[pair + 1]
     # cumulative share inside each pair; the global cumsum minus the pair's start

@@ -332,6 +332,18 @@ def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
     return count > 0, busiest, mean(prop), mean(pred.path_delay_s), jitter, mean(pred.path_loss_ratio)
 
 
+def _reachable(model: NetworkModel, links_down: Sequence[str]) -> np.ndarray:
+    """``(N, N)`` bool: ``dst`` is reachable from ``src`` over the links that are up."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    up = np.ones(model.n_links, dtype=bool)
+    up[[model.link_index[x] for x in links_down if x in model.link_index]] = False
+    n = model.n_nodes
+    graph = csr_matrix((np.ones(int(up.sum())), (model.link_src[up], model.link_dst[up])), shape=(n, n))
+    return np.isfinite(shortest_path(graph, directed=True, unweighted=True))
+
+
 def _link_side(model: NetworkModel, snap: WindowSnapshot, pred: Prediction) -> tuple[np.ndarray, ...]:
     sc = snap.scenario
     load = sc.link_load_bps()
@@ -366,6 +378,9 @@ def what_if(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Chang
     keys = src * n + dst  # row-major: sorted
     b = _per_demand(before, pb, keys, n)
     a = _per_demand(after, pa, keys, n)
+    # a pair is routed when the links up connect it, whether or not it still sends (a demand scaled to zero)
+    b = (_reachable(model, before.links_down)[src, dst], *b[1:])
+    a = (_reachable(model, after.links_down)[src, dst], *a[1:])
     rate_b = np.asarray(traffic.rate_bps).sum(axis=0)[src, dst]
     rate_a = np.asarray(matrix.rate_bps).sum(axis=0)[src, dst]
     demands = DemandTable(src.astype(np.int64), dst.astype(np.int64), rate_b, rate_a,

@@ -80,6 +80,16 @@ def test_none_split_keeps_one_path_towards_the_lowest_next_node() -> None:
     assert nodes_of(r) == [[0, 1, 3]] and r.path_share.tolist() == [1.0]
 
 
+def test_with_every_link_down_no_flow_gets_a_path() -> None:
+    """A window whose every link is down (or a what-if taking every router down) leaves no path at all: the
+    flows, probes included, are unreachable (-1), not an IndexError of the empty share table."""
+    src, dst = np.array([0, 1]), np.array([1, 2])
+    r = compute_routing(3, src, dst, np.ones(2), up=np.zeros(2, dtype=bool), pairs=([0, 1], [2, 2]), split="hash")
+    assert r.n_paths == 0
+    got = hash_paths(r, np.array([0, 1, 1]), flow_hash(np.arange(3)))
+    assert got.tolist() == [-1, -1, -1]
+
+
 def test_hash_split_is_deterministic_and_follows_the_shares() -> None:
     src = np.array([0, 0, 1, 1, 3, 4, 2])
     dst = np.array([1, 2, 3, 4, 5, 5, 5])

@@ -170,3 +170,11 @@ def test_a_change_naming_a_device_not_in_the_model_fails_before_any_prediction()
         what_if(m, matrix_from_array(np.ones((5, 5))), [parse_change("demand", "z,a=1G")], QT)
     with pytest.raises(WhatIfError, match="source and destination are the same device"):
         what_if(m, matrix_from_array(np.ones((5, 5))), [parse_change("demand", "a,a=1G")], QT)
+
+
+def test_a_demand_scaled_to_nothing_keeps_its_route_and_sends_nothing() -> None:
+    m = _square()
+    res = what_if(m, matrix_from_array(np.full((5, 5), 1e7)), [parse_change("scale", "0")], QT)
+    d = res.demands
+    assert d.routed_after.all() and (d.rate_after_bps == 0).all() and res.unrouted_after_bps == 0.0
+    assert np.isnan(d.delay_after_s).all() and (res.links.load_after_bps == 0).all()
