@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ __all__ = [
     "WhatIf",
     "WhatIfError",
     "apply_changes",
+    "cable_failures",
+    "iter_what_if",
     "link_numbers",
     "matrix_from_array",
     "parse_change",
@@ -181,6 +183,25 @@ def matrix_from_array(rate_bps: np.ndarray, *, tos: int = 0, start: float = 0.0,
     full = np.zeros((N_CLASSES, *rate.shape))
     full[tos] = rate
     return TrafficMatrix.build(full, start=start, end=end)
+
+
+def cable_failures(model: NetworkModel) -> list[Change]:
+    """One ``fail A<->B`` per pair of devices the model links (a cable, or parallel cables, both directions), in
+    the model's link order: the N-1 list of link failures.
+
+    >>> from twinwatch.twin.netmodel import model_from_dict
+    >>> m = model_from_dict({"version": 1, "name": "x", "devices": [{"name": n} for n in "abc"],
+    ...     "links": [{"a": {"device": x, "interface": y}, "b": {"device": y, "interface": x}, "capacity_bps": "1G"}
+    ...               for x, y in ("ab", "bc")]}, source="x")
+    >>> [str(c) for c in cable_failures(m)]
+    ['fail a<->b', 'fail b<->c']
+    """
+    seen: dict[frozenset[int], Change] = {}
+    for s, d in zip(model.link_src.tolist(), model.link_dst.tolist(), strict=True):
+        key = frozenset((s, d))
+        if key not in seen:
+            seen[key] = Change("fail", f"{model.node_names[s]}<->{model.node_names[d]}")
+    return list(seen.values())
 
 
 def apply_changes(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Change]
@@ -361,17 +382,44 @@ def what_if(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Chang
     ``builder_options`` go to both :class:`~twin.snapshot.SnapshotBuilder` (``split``, ``max_paths``, ...).
     Raises :class:`WhatIfError` for a change the model cannot take.
     """
+    return next(iter_what_if(model, traffic, [changes], twin, links_down=links_down,
+                             builder_options=builder_options))
+
+
+def iter_what_if(model: NetworkModel, traffic: TrafficMatrix, variants: Iterable[Sequence[Change]], twin: Any, *,
+                 links_down: Sequence[str] = (), builder_options: dict[str, Any] | None = None,
+                 batch: int = 8) -> Iterator[WhatIf]:
+    """:func:`what_if` for each list of changes of ``variants``, one :class:`WhatIf` at a time, in order.
+
+    The baseline is routed and predicted once; the variants' networks go to the twin ``batch`` at a time (with the
+    baseline in the first batch), so N-1 questions over every cable cost one prediction per cable and hold one
+    batch in memory.
+    """
     from twinwatch.twin.models import predict_many
 
-    changes = list(changes)
-    changed, matrix, taken_down = apply_changes(model, traffic, changes)
     opts = {"infer_link_state": False, **(builder_options or {})}
     start, end = traffic.start, traffic.end
     before = SnapshotBuilder(model, **opts).build(start, end, Measurements.empty(), traffic=traffic,
                                                   links_down=tuple(links_down))
-    after = SnapshotBuilder(changed, **opts).build(start, end, Measurements.empty(), traffic=matrix,
-                                                   links_down=tuple(sorted({*links_down, *taken_down})))
-    pb, pa = predict_many(twin, [before.scenario, after.scenario])
+    pb: Prediction | None = None
+    it = iter(variants)
+    while chunk := [list(c) for _, c in zip(range(max(batch, 1)), it, strict=False)]:
+        ready = []
+        for changes in chunk:
+            changed, matrix, taken_down = apply_changes(model, traffic, changes)
+            after = SnapshotBuilder(changed, **opts).build(start, end, Measurements.empty(), traffic=matrix,
+                                                           links_down=tuple(sorted({*links_down, *taken_down})))
+            ready.append((changes, changed, matrix, after))
+        preds = predict_many(twin, ([before.scenario] if pb is None else []) + [r[3].scenario for r in ready])
+        if pb is None:
+            pb, preds = preds[0], preds[1:]
+        for (changes, changed, matrix, after), pa in zip(ready, preds, strict=True):
+            yield _compare(model, traffic, before, pb, changes, changed, matrix, after, pa)
+
+
+def _compare(model: NetworkModel, traffic: TrafficMatrix, before: WindowSnapshot, pb: Prediction,
+             changes: list[Change], changed: NetworkModel, matrix: TrafficMatrix, after: WindowSnapshot,
+             pa: Prediction) -> WhatIf:
     n = model.n_nodes
     total = np.asarray(traffic.rate_bps).sum(axis=0) + np.asarray(matrix.rate_bps).sum(axis=0)
     src, dst = np.nonzero(total > 0)

@@ -10,6 +10,7 @@ every demand's expected delay, jitter and loss and every link's load before and 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,6 +150,53 @@ def _pct(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x * 100:.1f}%"
 
 
+def summarise(res: Any, *, slo_delay_s: float | None, max_utilization: float) -> dict[str, Any]:
+    """What a :class:`~twinwatch.twin.whatif.WhatIf` costs: demands cut off or rerouted, peak utilisation, the
+    links newly over ``max_utilization``, the demands over ``slo_delay_s`` (seconds) and the worst delay growth."""
+    m, d, lk = res.model, res.demands, res.links
+    lost = d.routed_before & ~d.routed_after
+    rerouted = d.routed_before & d.routed_after & (d.hops_before != d.hops_after)
+    over_b = lk.utilization_before > max_utilization
+    over_a = lk.utilization_after > max_utilization
+    gone = np.isin(d.src, [m.node_index[c.target] for c in res.changes if c.kind == "fail-node"])
+    gone |= np.isin(d.dst, [m.node_index[c.target] for c in res.changes if c.kind == "fail-node"])
+    grow = np.where(d.routed_before & d.routed_after, d.delay_after_s - d.delay_before_s, np.nan)
+    worst = int(np.nanargmax(grow)) if np.isfinite(grow).any() and np.nanmax(grow) > 0 else -1
+    summary: dict[str, Any] = {
+        "demands": len(d),
+        "offered_before_bps": float(d.rate_before_bps.sum()),
+        "offered_after_bps": float(d.rate_after_bps.sum()),
+        "demands_without_route_after": int(lost.sum()),
+        "routers_down": [c.target for c in res.changes if c.kind == "fail-node"],
+        "traffic_without_route_after_bps": res.unrouted_after_bps,
+        "transit_traffic_without_route_after_bps": float(d.rate_after_bps[lost & ~gone].sum()),
+        "demands_on_longer_paths": int((rerouted & (d.hops_after > d.hops_before)).sum()),
+        "peak_utilization_before": float(np.max(lk.utilization_before, initial=0.0)),
+        "peak_utilization_after": float(np.max(lk.utilization_after, initial=0.0)),
+        "peak_link_after": m.link_ids[int(np.argmax(lk.utilization_after))] if m.n_links else None,
+        "max_utilization": max_utilization,
+        "links_over_max_utilization_after": [m.link_ids[i] for i in np.flatnonzero(over_a)],
+        "links_newly_over_max_utilization": [m.link_ids[i] for i in np.flatnonzero(over_a & ~over_b)],
+        "worst_delay_growth": None if worst < 0 else {
+            "src": m.node_names[int(d.src[worst])], "dst": m.node_names[int(d.dst[worst])],
+            "delay_before_s": float(d.delay_before_s[worst]), "delay_after_s": float(d.delay_after_s[worst])},
+    }
+    if slo_delay_s is not None:
+        breach_b = d.routed_before & (d.delay_before_s > slo_delay_s)
+        breach_a = d.routed_after & (d.delay_after_s > slo_delay_s)
+        summary.update(slo_delay_s=slo_delay_s, demands_over_slo_after=int(breach_a.sum()),
+                       demands_newly_over_slo=int((breach_a & ~breach_b).sum()))
+    return summary
+
+
+def _baseline_doc(baseline: Baseline) -> dict[str, Any]:
+    base = {"source": baseline.source, "window_start": baseline.traffic.start, "window_end": baseline.traffic.end,
+            "links_down": list(baseline.links_down)}
+    if baseline.source == "telemetry":
+        base.update(windows=baseline.windows, tm_source=baseline.tm_source)
+    return base
+
+
 def whatif_report(res: Any, baseline: Baseline, *, model_name: str, slo_delay_s: float | None,
                   max_utilization: float) -> dict[str, Any]:
     """The JSON document of a :class:`~twinwatch.twin.whatif.WhatIf`: summary, every demand and every link.
@@ -157,29 +205,7 @@ def whatif_report(res: Any, baseline: Baseline, *, model_name: str, slo_delay_s:
     """
     m, d, lk = res.model, res.demands, res.links
     names = m.node_names
-    lost = d.routed_before & ~d.routed_after
-    rerouted = d.routed_before & d.routed_after & (d.hops_before != d.hops_after)
-    over_b = lk.utilization_before > max_utilization
-    over_a = lk.utilization_after > max_utilization
-    summary: dict[str, Any] = {
-        "demands": len(d),
-        "offered_before_bps": float(d.rate_before_bps.sum()),
-        "offered_after_bps": float(d.rate_after_bps.sum()),
-        "demands_without_route_after": int(lost.sum()),
-        "routers_down": [c.target for c in res.changes if c.kind == "fail-node"],
-        "traffic_without_route_after_bps": res.unrouted_after_bps,
-        "demands_on_longer_paths": int((rerouted & (d.hops_after > d.hops_before)).sum()),
-        "peak_utilization_before": float(np.max(lk.utilization_before, initial=0.0)),
-        "peak_utilization_after": float(np.max(lk.utilization_after, initial=0.0)),
-        "max_utilization": max_utilization,
-        "links_over_max_utilization_after": [m.link_ids[i] for i in np.flatnonzero(over_a)],
-        "links_newly_over_max_utilization": [m.link_ids[i] for i in np.flatnonzero(over_a & ~over_b)],
-    }
-    if slo_delay_s is not None:
-        breach_b = d.routed_before & (d.delay_before_s > slo_delay_s)
-        breach_a = d.routed_after & (d.delay_after_s > slo_delay_s)
-        summary.update(slo_delay_s=slo_delay_s, demands_over_slo_after=int(breach_a.sum()),
-                       demands_newly_over_slo=int((breach_a & ~breach_b).sum()))
+    summary = summarise(res, slo_delay_s=slo_delay_s, max_utilization=max_utilization)
     demands = [{"src": names[s], "dst": names[t], "rate_before_bps": d.rate_before_bps[i],
                 "rate_after_bps": d.rate_after_bps[i], "routed_before": bool(d.routed_before[i]),
                 "routed_after": bool(d.routed_after[i]), "hops_before": int(d.hops_before[i]),
@@ -195,20 +221,25 @@ def whatif_report(res: Any, baseline: Baseline, *, model_name: str, slo_delay_s:
               "utilization_after": lk.utilization_after[i], "loss_before": lk.loss_before[i],
               "loss_after": lk.loss_after[i], "down_before": bool(lk.down_before[i]),
               "down_after": bool(lk.down_after[i])} for i, lid in enumerate(m.link_ids)]
-    base = {"source": baseline.source, "window_start": baseline.traffic.start, "window_end": baseline.traffic.end,
-            "links_down": list(baseline.links_down)}
-    if baseline.source == "telemetry":
-        base.update(windows=baseline.windows, tm_source=baseline.tm_source)
-    return {"network": m.name, "model": model_name, "baseline": base, "changes": [str(c) for c in res.changes],
-            "summary": summary, "demands": demands, "links": links}
+    return {"network": m.name, "model": model_name, "baseline": _baseline_doc(baseline),
+            "changes": [str(c) for c in res.changes], "summary": summary, "demands": demands, "links": links}
+
+
+def _console() -> Any:
+    """Rich console on stdout; piped to a file it is 160 columns wide rather than 80, so the tables stay whole."""
+    from rich.console import Console
+
+    con = Console(highlight=False, soft_wrap=True)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(highlight=False, soft_wrap=True, width=160)
+    return con
 
 
 def _print(doc: dict[str, Any], res: Any, top: int) -> None:
     """The report as an operator reads it: what changed, what it costs, the worst demands and links."""
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(stderr=False, highlight=False, soft_wrap=True)
+    con = _console()
     s, b = doc["summary"], doc["baseline"]
     when = f"window {_iso(b['window_start'])} – {_iso(b['window_end'])}" if b["source"] == "telemetry" else ""
     src = (f"the busiest of {b['windows']} telemetry windows, {when} (matrix from {b['tm_source']})"
@@ -263,6 +294,54 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
     con.print(t)
 
 
+def _each(net: Any, baseline: Baseline, changes: list[Any], twin: Any, each: str, *, model_name: str,
+          slo_delay_s: float | None, max_utilization: float, progress: bool) -> dict[str, Any]:
+    """Every single cable (or router) failure on top of ``changes``, summarised and ranked, worst first."""
+    from rich.progress import Progress
+
+    from twinwatch.twin.whatif import Change, WhatIfError, cable_failures, iter_what_if
+
+    singles = cable_failures(net) if each == "cable" else [Change("fail-node", n) for n in net.node_names]
+    rows = []
+    try:
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"{len(singles)} single {each} failures", total=len(singles))
+            variants = ([*changes, one] for one in singles)
+            for one, res in zip(singles, iter_what_if(net, baseline.traffic, variants, twin,
+                                                      links_down=baseline.links_down), strict=True):
+                rows.append({"failure": str(one), **summarise(res, slo_delay_s=slo_delay_s,
+                                                              max_utilization=max_utilization)})
+                bar.advance(task)
+    except WhatIfError as exc:
+        raise click.UsageError(str(exc)) from None
+    rows.sort(key=lambda r: (-r["transit_traffic_without_route_after_bps"], -len(r["links_newly_over_max_utilization"]),
+                             -r["peak_utilization_after"]))
+    return {"network": net.name, "model": model_name, "baseline": _baseline_doc(baseline),
+            "changes": [str(c) for c in changes], "each": each, "variants": rows}
+
+
+def _print_each(doc: dict[str, Any], top: int) -> None:
+    from rich.table import Table
+
+    con = _console()
+    rows = doc["variants"]
+    base = f" on top of {', '.join(doc['changes'])}" if doc["changes"] else ""
+    con.print(f"[bold]{doc['network']}[/]: {len(rows)} single {doc['each']} failures{base} (twin: {doc['model']}), "
+              "worst first")
+    t = Table(title=f"Single {doc['each']} failures ranked by impact (top {top})", title_justify="left")
+    over = f"new > {_pct(rows[0]['max_utilization'])}" if rows else "new over"
+    for col in (doc["each"], "cut off", "peak after", "on link", over, "worst delay growth (ms)"):
+        t.add_column(col, justify="left" if col in (doc["each"], "on link", "worst delay growth (ms)") else "right",
+                     no_wrap=True)
+    for r in rows[:top]:
+        w = r["worst_delay_growth"]
+        grow = (f"{w['src']} → {w['dst']} {_ms(w['delay_before_s'])} → {_ms(w['delay_after_s'])}" if w else "–")
+        t.add_row(r["failure"].split(" ", 1)[1], _rate(r["transit_traffic_without_route_after_bps"]),
+                  _pct(r["peak_utilization_after"]), r["peak_link_after"] or "–",
+                  str(len(r["links_newly_over_max_utilization"])), grow)
+    con.print(t)
+
+
 @click.command("whatif", epilog=EXIT_STATUS_HELP)
 @click.argument("network", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--capture", "captures", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -301,6 +380,10 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
               show_default=True, help="Name the links whose utilisation after exceeds this ratio.")
 @click.option("--top", type=click.IntRange(1, 10000), default=10, show_default=True,
               help="Rows of the demand and link tables.")
+@click.option("--each", type=click.Choice(["cable", "router"]), default=None,
+              help="N-1: the what-if of every single cable (or router) failure, on top of the other changes, "
+                   "ranked by impact: traffic cut off (between routers still up), links newly over "
+                   "--max-utilization, peak utilisation; the worst delay growth of each.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               callback=_folder_exists,
               help="Also write an HTML report: the network map coloured by utilisation after the change, the "
@@ -311,7 +394,7 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
            lateness_s: float, matrix_file: Path | None, fails: tuple[str, ...], fail_nodes: tuple[str, ...],
            capacities: tuple[str, ...], metrics: tuple[str, ...], scale: float | None, demands: tuple[str, ...],
            model: str | None, checkpoint: Path | None, slo_delay_s: float | None, max_utilization: float,
-           top: int, report: Path | None, json_report: str | None, progress: bool) -> None:
+           top: int, each: str | None, report: Path | None, json_report: str | None, progress: bool) -> None:
     """What the twin expects after a change: a link or router down, a capacity or metric changed, more traffic.
 
     NETWORK is the network-model file the service uses. The baseline traffic
@@ -332,6 +415,7 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
       twinwatch whatif network.yaml --capture gnmic.jsonl --capture flows.jsonl --fail 'CHIN<->IPLS'
       twinwatch whatif network.yaml --matrix tm.txt --capacity 'DNVR<->KSCY=2.5G' --scale 1.3 --slo-delay 0.04
       twinwatch whatif network.yaml --capture gnmic.jsonl --fail-node ATLAM5 --json impact.json --report impact.html
+      twinwatch whatif network.yaml --capture gnmic.jsonl --each cable --max-utilization 0.7   # N-1
     """
     import torch
 
@@ -342,6 +426,8 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
     from twinwatch.twin.sim.scenarios import load_matrix
     from twinwatch.twin.whatif import WhatIfError, matrix_from_array, parse_change, what_if
 
+    if each is not None and report is not None:
+        raise click.UsageError("--report draws one what-if; with --each, write --json")
     if bool(captures) == (matrix_file is not None):
         raise click.UsageError("give the baseline traffic: --capture FILE... (recorded telemetry) or --matrix FILE")
     if at is not None and not captures:
@@ -382,11 +468,19 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
                                           progress=progress)
     torch.set_num_threads(1)
     twin = cli_model(model, checkpoint)
+    model_name = getattr(twin, "name", str(model))
+    if each is not None:
+        doc = _each(net, baseline, changes, twin, each, model_name=model_name, slo_delay_s=slo_delay_s,
+                    max_utilization=max_utilization, progress=progress)
+        if json_report != "-":
+            _print_each(doc, top)
+        write_json_report(json_report, doc)
+        sys.exit(int(ExitCode.OK))
     try:
         res = what_if(net, baseline.traffic, changes, twin, links_down=baseline.links_down)
     except WhatIfError as exc:
         raise click.UsageError(str(exc)) from None
-    doc = whatif_report(res, baseline, model_name=getattr(twin, "name", str(model)), slo_delay_s=slo_delay_s,
+    doc = whatif_report(res, baseline, model_name=model_name, slo_delay_s=slo_delay_s,
                         max_utilization=max_utilization)
     if json_report != "-":
         _print(doc, res, top)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -152,3 +153,35 @@ def test_the_html_report_maps_the_change_and_lists_the_demands_and_links(matrix:
 def test_a_report_in_a_missing_folder_is_refused_before_any_work(matrix: Path, tmp_path: Path) -> None:
     res = _run(str(ABILENE), "--matrix", str(matrix), "--model", "qt", "--report", str(tmp_path / "no" / "r.html"))
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_each_cable_ranks_every_single_failure_worst_first(matrix: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--each", "cable", "--capacity", "CHINng<->IPLSng=2.5G",
+               "--model", "qt", "--json", "-")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["each"] == "cable" and doc["changes"] == ["capacity CHINng<->IPLSng=2.5G"]
+    rows = doc["variants"]
+    assert len(rows) == 15 and len({r["failure"] for r in rows}) == 15  # Abilene's 15 cables, once each
+    # ATLAM5 hangs off ATLAng alone: that cable down cuts its traffic off, the worst single failure
+    assert rows[0]["failure"] == "fail ATLAM5<->ATLAng" and rows[0]["transit_traffic_without_route_after_bps"] > 0
+    assert all(r["transit_traffic_without_route_after_bps"] == 0 for r in rows[1:])
+    peaks = [r["peak_utilization_after"] for r in rows[1:]]
+    news = [len(r["links_newly_over_max_utilization"]) for r in rows[1:]]
+    assert all((a, b) >= (c, d) for (a, b), (c, d) in itertools.pairwise(zip(news, peaks, strict=True)))
+    assert all(r["worst_delay_growth"] is None
+               or r["worst_delay_growth"]["delay_after_s"] > r["worst_delay_growth"]["delay_before_s"] for r in rows)
+    assert sum(r["worst_delay_growth"] is not None for r in rows) >= 10  # most cables move some demand
+
+
+def test_each_router_counts_only_transit_traffic_as_cut_off(matrix: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--each", "router", "--model", "qt", "--top", "3")
+    assert res.exit_code == 0, res.output
+    assert "12 single router failures" in res.output
+    first = res.output.split("┡")[1].splitlines()[1]
+    assert first.split("│")[1].strip() == "ATLAng"  # the only router whose loss cuts other routers apart
+
+
+def test_each_has_no_html_report(matrix: Path, tmp_path: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--each", "cable", "--report", str(tmp_path / "r.html"))
+    assert res.exit_code == 2 and "with --each, write --json" in res.output

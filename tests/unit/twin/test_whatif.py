@@ -11,6 +11,8 @@ from twinwatch.twin.whatif import (
     Change,
     WhatIfError,
     apply_changes,
+    cable_failures,
+    iter_what_if,
     link_numbers,
     matrix_from_array,
     parse_change,
@@ -178,3 +180,17 @@ def test_a_demand_scaled_to_nothing_keeps_its_route_and_sends_nothing() -> None:
     d = res.demands
     assert d.routed_after.all() and (d.rate_after_bps == 0).all() and res.unrouted_after_bps == 0.0
     assert np.isnan(d.delay_after_s).all() and (res.links.load_after_bps == 0).all()
+
+
+def test_many_what_ifs_in_batches_answer_as_one_at_a_time() -> None:
+    m = _square()
+    tm = matrix_from_array(np.full((5, 5), 4e7))
+    variants = [[c] for c in cable_failures(m)]
+    assert [str(v[0]) for v in variants] == ["fail a<->b", "fail b<->c", "fail c<->d", "fail d<->a", "fail e<->a"]
+    many = list(iter_what_if(m, tm, variants, QT, batch=2))
+    for v, got in zip(variants, many, strict=True):
+        one = what_if(m, tm, v, QT)
+        assert got.changes == v
+        assert np.array_equal(got.demands.delay_after_s, one.demands.delay_after_s, equal_nan=True)
+        assert np.array_equal(got.links.load_after_bps, one.links.load_after_bps)
+        assert np.array_equal(got.demands.delay_before_s, one.demands.delay_before_s, equal_nan=True)
