@@ -47,6 +47,10 @@ class Baseline:
     """Windows the telemetry held (``telemetry`` only)."""
     tm_source: str = ""
     """What measured the window's matrix (``flows``, ``mixed``, ``counters``)."""
+    messages: int = 0
+    """Messages the captures held (``telemetry`` only)."""
+    dead_letters: int = 0
+    """Messages the adapters refused (``telemetry`` only)."""
 
 
 class _NoDetector:
@@ -57,25 +61,35 @@ class _NoDetector:
 
 
 def iter_windows(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float, lateness_s: float,
-                 progress: bool = False) -> Iterator[Any]:
+                 progress: bool = False, counts: dict[str, int] | None = None) -> Iterator[Any]:
     """Every closed window of the captures (:class:`~twinwatch.stream.pipeline.WindowResult`, its ``snapshot``
     ``None`` when the window had no rows), in the order the service closes them.
 
     The captures go through :class:`~twinwatch.stream.pipeline.Pipeline` as in ``twinwatch replay``: the same
-    adapters, counters, windows and snapshots, without the twin or the detectors.
+    adapters, counters, windows and snapshots, without the twin or the detectors. ``counts`` (when given) gets
+    ``messages`` and ``dead_letters`` (what the adapters refused, as ``twinwatch replay --dlq`` lists it).
     """
+    from rich.console import Console
     from rich.progress import Progress
 
     from twinwatch.stream.pipeline import Pipeline, iter_interleave
 
+    counts = {} if counts is None else counts
+    counts.setdefault("messages", 0)
+    counts.setdefault("dead_letters", 0)
     pipe = Pipeline([model], None, window_s=window_s, lateness_s=lateness_s, max_age_s=None, sources=streams,
                     idle_s=float("inf"), detector_factory=lambda _m: _NoDetector())
-    with Progress(disable=not progress, transient=True) as bar:
+    with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("reading the telemetry", total=sum(len(v) for v in streams.values()))
         for fmt, chunk in iter_interleave(streams):
-            yield from pipe.process(chunk, fmt).windows
+            out = pipe.process(chunk, fmt)
+            counts["messages"] += len(chunk)
+            counts["dead_letters"] += len(out.dead_letters)
+            yield from out.windows
             bar.advance(task, len(chunk))
-        yield from pipe.flush().windows
+        out = pipe.flush()
+        counts["dead_letters"] += len(out.dead_letters)
+        yield from out.windows
 
 
 def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float,
@@ -86,7 +100,9 @@ def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *
     """
     best: Any = None
     best_total, windows, first, last = -1.0, 0, math.inf, -math.inf
-    for wr in iter_windows(streams, model, window_s=window_s, lateness_s=lateness_s, progress=progress):
+    counts: dict[str, int] = {}
+    for wr in iter_windows(streams, model, window_s=window_s, lateness_s=lateness_s, progress=progress,
+                           counts=counts):
         windows += 1
         first, last = min(first, wr.start), max(last, wr.end)
         snap = wr.snapshot
@@ -104,7 +120,11 @@ def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *
             raise click.ClickException(f"--at {_iso(at)}: no window of the telemetry holds it ({span})")
         raise click.ClickException("the telemetry gives no window with traffic for this network (do the captures "
                                    "name its devices?)")
-    return Baseline(best.traffic, tuple(best.links_down), "telemetry", windows, best.tm_source)
+    if counts["dead_letters"]:
+        click.echo(f"warning: {counts['dead_letters']} of {counts['messages']} message(s) were refused by the "
+                   "adapters and left out (`twinwatch replay --dlq FILE` lists them with the reason)", err=True)
+    return Baseline(best.traffic, tuple(best.links_down), "telemetry", windows, best.tm_source,
+                    counts["messages"], counts["dead_letters"])
 
 
 def _folder_exists(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -193,7 +213,8 @@ def _baseline_doc(baseline: Baseline) -> dict[str, Any]:
     base = {"source": baseline.source, "window_start": baseline.traffic.start, "window_end": baseline.traffic.end,
             "links_down": list(baseline.links_down)}
     if baseline.source == "telemetry":
-        base.update(windows=baseline.windows, tm_source=baseline.tm_source)
+        base.update(windows=baseline.windows, tm_source=baseline.tm_source, messages=baseline.messages,
+                    dead_letters=baseline.dead_letters)
     return base
 
 
@@ -297,6 +318,7 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
 def _each(net: Any, baseline: Baseline, changes: list[Any], twin: Any, each: str, *, model_name: str,
           slo_delay_s: float | None, max_utilization: float, progress: bool) -> dict[str, Any]:
     """Every single cable (or router) failure on top of ``changes``, summarised and ranked, worst first."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from twinwatch.twin.whatif import Change, WhatIfError, cable_failures, iter_what_if
@@ -304,7 +326,7 @@ def _each(net: Any, baseline: Baseline, changes: list[Any], twin: Any, each: str
     singles = cable_failures(net) if each == "cable" else [Change("fail-node", n) for n in net.node_names]
     rows = []
     try:
-        with Progress(disable=not progress, transient=True) as bar:
+        with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
             task = bar.add_task(f"{len(singles)} single {each} failures", total=len(singles))
             variants = ([*changes, one] for one in singles)
             for one, res in zip(singles, iter_what_if(net, baseline.traffic, variants, twin,

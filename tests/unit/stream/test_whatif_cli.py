@@ -96,6 +96,10 @@ def test_the_baseline_from_telemetry_is_its_busiest_window_or_the_one_asked_for(
     doc = json.loads(out.read_text())
     base = doc["baseline"]
     assert base["source"] == "telemetry" and base["windows"] >= 18 and base["tm_source"]
+    # the run's lines corrupted on purpose are refused, counted and said, not dropped silently
+    malformed = sum(1 for _ in (run / "malformed.jsonl").open())
+    assert base["dead_letters"] >= malformed > 0 and base["messages"] > 2000
+    assert f"warning: {base['dead_letters']} of {base['messages']} message(s) were refused" in res.output
     assert base["window_end"] - base["window_start"] == 10.0
     # the telemetry's matrix carries about the traffic the simulated network carried in that window
     truth = pq.read_table(run / "truth" / "paths.parquet", columns=["window_start", "offered_bps"])
