@@ -61,13 +61,15 @@ class _NoDetector:
 
 
 def iter_windows(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float, lateness_s: float,
-                 progress: bool = False, counts: dict[str, int] | None = None) -> Iterator[Any]:
+                 progress: bool = False, counts: dict[str, int] | None = None,
+                 **pipeline: Any) -> Iterator[Any]:
     """Every closed window of the captures (:class:`~twinwatch.stream.pipeline.WindowResult`, its ``snapshot``
     ``None`` when the window had no rows), in the order the service closes them.
 
     The captures go through :class:`~twinwatch.stream.pipeline.Pipeline` as in ``twinwatch replay``: the same
     adapters, counters, windows and snapshots, without the twin or the detectors. ``counts`` (when given) gets
-    ``messages`` and ``dead_letters`` (what the adapters refused, as ``twinwatch replay --dlq`` lists it).
+    ``messages`` and ``dead_letters`` (what the adapters refused, as ``twinwatch replay --dlq`` lists it);
+    ``pipeline`` goes to the :class:`~twinwatch.stream.pipeline.Pipeline` (``flow_matrix``, ``matrix_classes``).
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -78,7 +80,7 @@ def iter_windows(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s
     counts.setdefault("messages", 0)
     counts.setdefault("dead_letters", 0)
     pipe = Pipeline([model], None, window_s=window_s, lateness_s=lateness_s, max_age_s=None, sources=streams,
-                    idle_s=float("inf"), detector_factory=lambda _m: _NoDetector())
+                    idle_s=float("inf"), detector_factory=lambda _m: _NoDetector(), **pipeline)
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("reading the telemetry", total=sum(len(v) for v in streams.values()))
         for fmt, chunk in iter_interleave(streams):
@@ -93,16 +95,17 @@ def iter_windows(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s
 
 
 def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *, window_s: float,
-                           lateness_s: float, at: float | None = None, progress: bool = False) -> Baseline:
+                           lateness_s: float, at: float | None = None, progress: bool = False,
+                           **pipeline: Any) -> Baseline:
     """The busiest window of the captures (largest total demand), or the one holding epoch second ``at``
-    (:func:`iter_windows`). Raises :class:`click.ClickException` when no window has traffic (or none holds
-    ``at``).
+    (:func:`iter_windows`, with ``pipeline`` options). Raises :class:`click.ClickException` when no window has
+    traffic (or none holds ``at``).
     """
     best: Any = None
     best_total, windows, first, last = -1.0, 0, math.inf, -math.inf
     counts: dict[str, int] = {}
     for wr in iter_windows(streams, model, window_s=window_s, lateness_s=lateness_s, progress=progress,
-                           counts=counts):
+                           counts=counts, **pipeline):
         windows += 1
         first, last = min(first, wr.start), max(last, wr.end)
         snap = wr.snapshot
@@ -374,10 +377,16 @@ def _print_each(doc: dict[str, Any], top: int) -> None:
 @click.option("--at", callback=_epoch, default=None, metavar="TIME",
               help="Use the telemetry window holding TIME (epoch seconds or ISO 8601, UTC by default) instead of "
                    "the busiest.")
-@click.option("--window", "window_s", type=FiniteFloatRange(1.0, 3600.0), default=10.0, show_default=True,
-              help="Window length of the telemetry, seconds (the service's window.size_s).")
-@click.option("--lateness", "lateness_s", type=FiniteFloatRange(0.0, 3600.0), default=5.0, show_default=True,
-              help="Allowed lateness of the telemetry, seconds (the service's window.lateness_s).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              metavar="FILE",
+              help="The service's configuration (TWINWATCH_* variables apply as for `twinwatch run`): its twin "
+                   "(twin.model, twin.checkpoint), window (window.seconds, window.allowed_lateness_s) and "
+                   "traffic-matrix settings (detection.flow_matrix, detection.matrix_classes), unless given here.")
+@click.option("--window", "window_s", type=FiniteFloatRange(1.0, 3600.0), default=None,
+              help="Window length of the telemetry, seconds [default: the --config's window.seconds, else 10].")
+@click.option("--lateness", "lateness_s", type=FiniteFloatRange(0.0, 3600.0), default=None,
+              help="Allowed lateness of the telemetry, seconds [default: the --config's window.allowed_lateness_s, "
+                   "else 5].")
 @click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The baseline traffic as an N x N matrix (bit/s; text or .npy; rows and columns in the "
                    "model's device order) instead of telemetry.")
@@ -412,11 +421,12 @@ def _print_each(doc: dict[str, Any], top: int) -> None:
                    "demands slowed most and the busiest links, before and after.")
 @json_report_option
 @progress_option
-def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float | None, window_s: float,
-           lateness_s: float, matrix_file: Path | None, fails: tuple[str, ...], fail_nodes: tuple[str, ...],
-           capacities: tuple[str, ...], metrics: tuple[str, ...], scale: float | None, demands: tuple[str, ...],
-           model: str | None, checkpoint: Path | None, slo_delay_s: float | None, max_utilization: float,
-           top: int, each: str | None, report: Path | None, json_report: str | None, progress: bool) -> None:
+def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float | None, config_path: Path | None,
+           window_s: float | None, lateness_s: float | None, matrix_file: Path | None, fails: tuple[str, ...],
+           fail_nodes: tuple[str, ...], capacities: tuple[str, ...], metrics: tuple[str, ...], scale: float | None,
+           demands: tuple[str, ...], model: str | None, checkpoint: Path | None, slo_delay_s: float | None,
+           max_utilization: float, top: int, each: str | None, report: Path | None, json_report: str | None,
+           progress: bool) -> None:
     """What the twin expects after a change: a link or router down, a capacity or metric changed, more traffic.
 
     NETWORK is the network-model file the service uses. The baseline traffic
@@ -443,11 +453,20 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
 
     from twinwatch.stream.commands.replay import capture_format, read_capture
     from twinwatch.stream.commands.twin_predict import cli_model
+    from twinwatch.stream.config import ConfigError, load_config
     from twinwatch.twin.netmodel import load_network
     from twinwatch.twin.netmodel.errors import NetworkModelError
     from twinwatch.twin.sim.scenarios import load_matrix
     from twinwatch.twin.whatif import WhatIfError, matrix_from_array, parse_change, what_if
 
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if config_path is not None and model is None and checkpoint is None:
+        model, checkpoint = cfg.twin.model, Path(cfg.twin.checkpoint) if cfg.twin.checkpoint else None
+    window_s = cfg.window.seconds if window_s is None else window_s
+    lateness_s = cfg.window.allowed_lateness_s if lateness_s is None else lateness_s
     if each is not None and report is not None:
         raise click.UsageError("--report draws one what-if; with --each, write --json")
     if bool(captures) == (matrix_file is not None):
@@ -487,7 +506,8 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
                                      param_hint="--format")
         streams = {f: CaptureChain(p) for f, p in parts.items()}
         baseline = baseline_from_captures(streams, net, window_s=window_s, lateness_s=lateness_s, at=at,
-                                          progress=progress)
+                                          progress=progress, flow_matrix=cfg.detection.flow_matrix,
+                                          matrix_classes=cfg.detection.matrix_classes)
     torch.set_num_threads(1)
     twin = cli_model(model, checkpoint)
     model_name = getattr(twin, "name", str(model))

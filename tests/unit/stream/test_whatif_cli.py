@@ -189,3 +189,20 @@ def test_each_router_counts_only_transit_traffic_as_cut_off(matrix: Path) -> Non
 def test_each_has_no_html_report(matrix: Path, tmp_path: Path) -> None:
     res = _run(str(ABILENE), "--matrix", str(matrix), "--each", "cable", "--report", str(tmp_path / "r.html"))
     assert res.exit_code == 2 and "with --each, write --json" in res.output
+
+
+def test_the_service_configuration_gives_the_twin_and_the_window(run: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "twinwatch.yaml"
+    cfg.write_text(f'networks: ["{run / "network.yaml"}"]\ntwin: {{model: qt}}\nwindow: {{seconds: 20}}\n')
+    res = _run(str(run / "network.yaml"), *_captures(run), "--config", str(cfg), "--fail", "CHINng<->IPLSng",
+               "--json", "-", "--no-progress")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["model"] == "qt" and doc["baseline"]["window_end"] - doc["baseline"]["window_start"] == 20.0
+    res = _run(str(run / "network.yaml"), *_captures(run), "--config", str(cfg), "--window", "30", "--model", "gnn",
+               "--json", "-", "--no-progress")
+    doc = json.loads(res.stdout)
+    assert doc["model"] == "gnn" and doc["baseline"]["window_end"] - doc["baseline"]["window_start"] == 30.0
+    cfg.write_text("window: {seconds: -1}\n")
+    res = _run(str(run / "network.yaml"), *_captures(run), "--config", str(cfg))
+    assert res.exit_code == 1 and "window.seconds" in res.output
