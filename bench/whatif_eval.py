@@ -9,6 +9,7 @@ Usage::
 
     nice -n 5 .venv/bin/python bench/whatif_eval.py --work /tmp/whatif_eval --out bench/notes/whatif_eval.json
     .venv/bin/python bench/whatif_eval.py --networks abilene --loads 0.45:4801 --faults 2,1,1 --work /tmp/w  # smoke
+    .venv/bin/python bench/whatif_eval.py --networks zoo:Belnet2005,cogentco --loads 0.45:4805,0.7:4806 ...
 """
 
 from __future__ import annotations
@@ -130,6 +131,22 @@ def _on(keys: np.ndarray, truth: dict[str, np.ndarray]) -> np.ndarray:
     return np.where(hit & (truth["keys"][at] == keys), truth["delay"][at], np.nan)
 
 
+def network_file(network: str, work: Path) -> Path:
+    """The model file of ``network``: a shipped network's name, ``zoo:NAME`` (a Topology Zoo graph of the shared
+    data, imported here by ``twinwatch network import --from graphml``) or a path."""
+    if network.startswith("zoo:"):
+        name = network.removeprefix("zoo:")
+        out = work / f"{name}.yaml"
+        if not out.exists():
+            work.mkdir(parents=True, exist_ok=True)
+            graph = ROOT.parent / "shared" / "data" / "topologies" / "zoo" / f"{name}.graphml"
+            subprocess.run([sys.executable, "-m", "twinwatch.stream.cli", "network", "import", "--from", "graphml",
+                            str(graph), "--out", str(out)], check=True)
+        return out
+    shipped = ROOT / "twin" / "data" / "networks" / f"{network}.yaml"
+    return shipped if shipped.exists() else Path(network)
+
+
 def score_network(network: str, load: float, seed: int, counts: dict[str, int], work: Path,
                   twins: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per fault: per predictor the affected demands' errors and the links' utilisation error."""
@@ -139,9 +156,12 @@ def score_network(network: str, load: float, seed: int, counts: dict[str, int], 
     from twinwatch.twin.netmodel import load_network
     from twinwatch.twin.whatif import what_if
 
-    model = load_network(ROOT / "twin" / "data" / "networks" / f"{network}.yaml")
+    source = network_file(network, work)
+    model = load_network(source)
     plan = make_plan(model, counts, np.random.default_rng(seed))
-    out = simulate(network, plan, load, seed, work / f"{network}-{seed}")
+    shipped = source.parent == ROOT / "twin" / "data" / "networks"
+    out = simulate(network if shipped else str(source), plan, load, seed,
+                   work / f"{network.removeprefix('zoo:')}-{seed}")
     run = out / "run"
     model = load_network(run / "network.yaml")
     t0 = float(orjson.loads((run / "manifest.json").read_bytes())["start_epoch_s"])
@@ -227,7 +247,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--networks", default="abilene,nsfnet,geant")
+    ap.add_argument("--networks", default="abilene,nsfnet,geant",
+                    help="shipped names, zoo:NAME (a Topology Zoo graph, imported) or network-model files")
     ap.add_argument("--loads", default="0.45:4801,0.7:4802", help="LOAD:SEED,... one run per network and pair")
     ap.add_argument("--faults", default="8,4,4", help="link_down,capacity_degradation,metric_change per run")
     ap.add_argument("--work", type=Path, default=Path("/tmp/whatif_eval"))
