@@ -59,3 +59,13 @@ def test_one_cable_down_on_abilene_end_to_end(tmp_path: Path) -> None:
     if row["affected"]:  # a rerouted demand: the twin, which routes, beats assuming nothing changes
         assert cell["twin"]["after_mape_affected_pct"] < cell["unchanged"]["after_mape_affected_pct"]
     assert doc["verdict"]
+
+
+def test_networks_are_shipped_names_zoo_graphs_or_files(tmp_path: Path) -> None:
+    from tests.conftest import shared_data_path
+
+    assert whatif_eval.network_file("abilene", tmp_path) == ABILENE
+    assert whatif_eval.network_file(str(ABILENE), tmp_path) == ABILENE
+    shared_data_path("topologies", "zoo", "Sanren.graphml")
+    got = whatif_eval.network_file("zoo:Sanren", tmp_path)
+    assert got == tmp_path / "Sanren.yaml" and load_network(got).n_nodes == 7
