@@ -273,9 +273,14 @@ def main() -> None:
                for net in args.networks.split(",") for load, _ in (p.split(":") for p in args.loads.split(","))}
     pooled = summarise(rows)
     aff = {k: pooled["all"][k]["after_mape_affected_pct"] for k in ("twin", "qt")}
-    verdict = ("the shipped GNN stays whatif's default (pooled after_mape_affected at or below qt's)"
-               if aff["twin"] <= aff["qt"] else "qt becomes whatif's default (the GNN's pooled error is above qt's)")
-    doc = {"pooled": pooled, "per_network": per_net, "verdict": verdict, "rows": [
+    queue = {k: pooled["all"][k]["queue_mape_affected_pct"] for k in ("twin", "qt")}
+    verdicts = {  # bench/notes/whatif_eval.md; the JSON of the first two draws has the first rule's as "verdict"
+        "first_rule_total_delay": "GNN" if aff["twin"] <= aff["qt"] else "qt",
+        "second_rule_queueing_part": "GNN" if queue["twin"] < queue["qt"] and aff["twin"] <= aff["qt"] + 0.01
+        else "qt",
+        "third_rule_queueing_part": "qt" if queue["twin"] > queue["qt"] else "GNN",
+    }
+    doc = {"pooled": pooled, "per_network": per_net, "verdicts": verdicts, "rows": [
         {k: v for k, v in r.items() if k not in PREDICTORS} for r in rows],
         "command": " ".join(sys.argv), "elapsed_s": round(time.perf_counter() - t, 1),
         "machine": machine_info()}
