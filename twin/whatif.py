@@ -321,7 +321,7 @@ class WhatIf:
 
 def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
                 ) -> tuple[np.ndarray, ...]:
-    """Routed, hops, propagation, delay, jitter (std) and loss per key of ``keys`` (sorted ``src * n + dst``)."""
+    """Hops, propagation, delay, jitter (std) and loss per key of ``keys`` (sorted ``src * n + dst``)."""
     sc = snap.scenario
     demand = snap.flow_probe < 0
     path = sc.flow_path[demand]
@@ -331,7 +331,6 @@ def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
     at = np.minimum(np.searchsorted(keys, key), max(d - 1, 0))
     known = keys[at] == key if d else np.zeros(key.size, dtype=bool)
     path, rate, at = path[known], rate[known], at[known]
-    count = np.bincount(at, minlength=d)
 
     def mean(values: np.ndarray) -> np.ndarray:
         v = np.asarray(values, dtype=np.float64)[path]
@@ -350,28 +349,38 @@ def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
     busiest[at[order][last]] = sc.path_len[path[order][last]]
     jitter = np.sqrt(np.clip(mean(pred.path_jitter_s2), 0.0, None))
     prop = np.bincount(sc.hop_path, weights=sc.link_prop_delay_s[sc.path_links], minlength=sc.n_paths)
-    return count > 0, busiest, mean(prop), mean(pred.path_delay_s), jitter, mean(pred.path_loss_ratio)
+    return busiest, mean(prop), mean(pred.path_delay_s), jitter, mean(pred.path_loss_ratio)
 
 
-def _reachable(model: NetworkModel, links_down: Sequence[str]) -> np.ndarray:
-    """``(N, N)`` bool: ``dst`` is reachable from ``src`` over the links that are up."""
+def _reachable(model: NetworkModel, up: np.ndarray) -> np.ndarray:
+    """``(N, N)`` bool: ``dst`` is reachable from ``src`` over the links ``up`` (``(E,)`` bool)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import shortest_path
 
-    up = np.ones(model.n_links, dtype=bool)
-    up[[model.link_index[x] for x in links_down if x in model.link_index]] = False
     n = model.n_nodes
     graph = csr_matrix((np.ones(int(up.sum())), (model.link_src[up], model.link_dst[up])), shape=(n, n))
     return np.isfinite(shortest_path(graph, directed=True, unweighted=True))
 
 
-def _link_side(model: NetworkModel, snap: WindowSnapshot, pred: Prediction) -> tuple[np.ndarray, ...]:
+@dataclass(frozen=True)
+class _Side:
+    """One network of a what-if, before or after: its snapshot and prediction, the ``(E,)`` link arrays of
+    :class:`LinkTable` (capacity, load, utilisation, loss, down) and ``(N, N)`` reachability over the links up."""
+
+    snap: WindowSnapshot
+    pred: Prediction
+    links: tuple[np.ndarray, ...]
+    reach: np.ndarray
+
+
+def _side(model: NetworkModel, snap: WindowSnapshot, pred: Prediction) -> _Side:
     sc = snap.scenario
-    load = sc.link_load_bps()
     down = np.zeros(model.n_links, dtype=bool)
-    down[[model.link_index[x] for x in snap.links_down if x in model.link_index]] = True
+    down[model.link_numbers(snap.links_down)] = True
+    load = sc.link_load_bps()
     util = np.where(down, 0.0, load / sc.link_capacity_bps)
-    return sc.link_capacity_bps.copy(), load, util, np.asarray(pred.link_loss_ratio, dtype=np.float64), down
+    links = (sc.link_capacity_bps.copy(), load, util, np.asarray(pred.link_loss_ratio, dtype=np.float64), down)
+    return _Side(snap, pred, links, _reachable(model, ~down))
 
 
 def what_if(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Change], twin: Any, *,
@@ -401,7 +410,7 @@ def iter_what_if(model: NetworkModel, traffic: TrafficMatrix, variants: Iterable
     start, end = traffic.start, traffic.end
     before = SnapshotBuilder(model, **opts).build(start, end, Measurements.empty(), traffic=traffic,
                                                   links_down=tuple(links_down))
-    pb: Prediction | None = None
+    base: _Side | None = None
     it = iter(variants)
     while chunk := [list(c) for _, c in zip(range(max(batch, 1)), it, strict=False)]:
         ready = []
@@ -410,29 +419,25 @@ def iter_what_if(model: NetworkModel, traffic: TrafficMatrix, variants: Iterable
             after = SnapshotBuilder(changed, **opts).build(start, end, Measurements.empty(), traffic=matrix,
                                                            links_down=tuple(sorted({*links_down, *taken_down})))
             ready.append((changes, changed, matrix, after))
-        preds = predict_many(twin, ([before.scenario] if pb is None else []) + [r[3].scenario for r in ready])
-        if pb is None:
-            pb, preds = preds[0], preds[1:]
+        preds = predict_many(twin, ([before.scenario] if base is None else []) + [r[3].scenario for r in ready])
+        if base is None:  # the baseline's side, computed once for every variant
+            base, preds = _side(model, before, preds[0]), preds[1:]
         for (changes, changed, matrix, after), pa in zip(ready, preds, strict=True):
-            yield _compare(model, traffic, before, pb, changes, changed, matrix, after, pa)
+            yield _compare(model, traffic, base, changes, matrix, _side(changed, after, pa))
 
 
-def _compare(model: NetworkModel, traffic: TrafficMatrix, before: WindowSnapshot, pb: Prediction,
-             changes: list[Change], changed: NetworkModel, matrix: TrafficMatrix, after: WindowSnapshot,
-             pa: Prediction) -> WhatIf:
+def _compare(model: NetworkModel, traffic: TrafficMatrix, base: _Side, changes: list[Change],
+             matrix: TrafficMatrix, after: _Side) -> WhatIf:
     n = model.n_nodes
     total = np.asarray(traffic.rate_bps).sum(axis=0) + np.asarray(matrix.rate_bps).sum(axis=0)
     src, dst = np.nonzero(total > 0)
     keys = src * n + dst  # row-major: sorted
-    b = _per_demand(before, pb, keys, n)
-    a = _per_demand(after, pa, keys, n)
-    # a pair is routed when the links up connect it, whether or not it still sends (a demand scaled to zero)
-    b = (_reachable(model, before.links_down)[src, dst], *b[1:])
-    a = (_reachable(model, after.links_down)[src, dst], *a[1:])
+    b = _per_demand(base.snap, base.pred, keys, n)
+    a = _per_demand(after.snap, after.pred, keys, n)
     rate_b = np.asarray(traffic.rate_bps).sum(axis=0)[src, dst]
     rate_a = np.asarray(matrix.rate_bps).sum(axis=0)[src, dst]
-    demands = DemandTable(src.astype(np.int64), dst.astype(np.int64), rate_b, rate_a,
-                          *(x for pair in zip(b, a, strict=True) for x in pair))
-    lb, la = _link_side(model, before, pb), _link_side(changed, after, pa)
-    links = LinkTable(lb[0], la[0], lb[1], la[1], lb[2], la[2], lb[3], la[3], lb[4], la[4])
-    return WhatIf(model, changes, before, after, pb, pa, demands, links)
+    # a pair is routed when the links up connect it, whether or not it still sends (a demand scaled to zero)
+    demands = DemandTable(src.astype(np.int64), dst.astype(np.int64), rate_b, rate_a, base.reach[src, dst],
+                          after.reach[src, dst], *(x for pair in zip(b, a, strict=True) for x in pair))
+    links = LinkTable(*(x for pair in zip(base.links, after.links, strict=True) for x in pair))
+    return WhatIf(model, changes, base.snap, after.snap, base.pred, after.pred, demands, links)
