@@ -150,8 +150,7 @@ def network_file(network: str, work: Path) -> Path:
 def score_network(network: str, load: float, seed: int, counts: dict[str, int], work: Path,
                   twins: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per fault: per predictor the affected demands' errors and the links' utilisation error."""
-    from twinwatch.stream.capture import CaptureChain
-    from twinwatch.stream.commands.replay import capture_format, read_capture
+    from twinwatch.stream.commands.replay import open_captures
     from twinwatch.stream.commands.whatif import iter_windows
     from twinwatch.twin.netmodel import load_network
     from twinwatch.twin.whatif import what_if
@@ -167,11 +166,8 @@ def score_network(network: str, load: float, seed: int, counts: dict[str, int], 
     t0 = float(orjson.loads((run / "manifest.json").read_bytes())["start_epoch_s"])
     window = 10.0
     wanted = {t0 + f["start_s"] - window for f in plan}
-    parts: dict[str, list[Any]] = {}
-    for path in sorted((run / "topics").glob("*.jsonl")):
-        parts.setdefault(capture_format(path, None), []).append(read_capture(path))
-    base = {wr.start: wr.snapshot for wr in iter_windows({f: CaptureChain(p) for f, p in parts.items()}, model,
-                                                          window_s=window, lateness_s=5.0)
+    streams, _ = open_captures(sorted((run / "topics").glob("*.jsonl")), None)
+    base = {wr.start: wr.snapshot for wr in iter_windows(streams, model, window_s=window, lateness_s=5.0)
             if wr.start in wanted and wr.snapshot is not None}
     truth, links = pair_truth(run, model.node_names), link_truth(run, model)
     n = model.n_nodes

@@ -24,7 +24,7 @@ import numpy as np
 
 from twinwatch.stream.commands._options import EXIT_STATUS_HELP, ExitCode, FiniteFloatRange, SingleValueOption
 
-__all__ = ["ReplayResult", "read_capture", "replay", "run_replay", "write_report"]
+__all__ = ["ReplayResult", "open_captures", "read_capture", "replay", "run_replay", "write_report"]
 
 _TOPIC_RE = re.compile(r"twinwatch\.raw\.([a-z0-9_]+)")
 
@@ -55,6 +55,29 @@ def capture_format(path: Path, default: str | None) -> str:
     if mt is None:
         raise click.UsageError(f"{path}: cannot tell the format from the file name; give --format")
     return mt.group(1)
+
+
+def open_captures(paths: Sequence[Path], fmt: str | None) -> tuple[dict[str, Sequence[bytes]], list[Path]]:
+    """The captures as one stream of messages per collector format (:func:`read_capture`, chained in the order
+    given; the format from ``fmt`` or each file's name, :func:`capture_format`), and those that hold no message.
+
+    Raises :class:`click.BadParameter` (``--format``) for a format no adapter reads.
+    """
+    from twinwatch.stream.capture import CaptureChain
+    from twinwatch.telemetry_adapters import known_formats
+
+    parts: dict[str, list[Sequence[bytes]]] = {}
+    empty: list[Path] = []
+    for path in paths:
+        messages = read_capture(path)
+        if not messages:
+            empty.append(path)
+        parts.setdefault(capture_format(path, fmt), []).append(messages)
+    bad = sorted(set(parts) - set(known_formats()))
+    if bad:
+        raise click.BadParameter(f"unknown format(s) {', '.join(bad)}; known: {', '.join(known_formats())}",
+                                 param_hint="--format")
+    return {f: CaptureChain(p) for f, p in parts.items()}, empty
 
 
 _FAILED_NOTE = " (skipped after an error: the log names each window, its stage and the traceback)"
@@ -418,22 +441,7 @@ def replay(captures: tuple[Path, ...], fmt: str, networks: tuple[str, ...], out:
             labs = load_labels(labels)
         except ScoringError as exc:
             raise click.ClickException(f"--labels {exc}") from None
-    from twinwatch.stream.capture import CaptureChain
-
-    parts: dict[str, list[Sequence[bytes]]] = {}
-    empty: list[Path] = []
-    for path in captures:
-        messages = read_capture(path)
-        if not messages:
-            empty.append(path)
-        parts.setdefault(capture_format(path, fmt), []).append(messages)
-    streams: dict[str, Sequence[bytes]] = {f: CaptureChain(p) for f, p in parts.items()}
-    from twinwatch.telemetry_adapters import known_formats
-
-    bad = sorted(set(streams) - set(known_formats()))
-    if bad:
-        raise click.BadParameter(f"unknown format(s) {', '.join(bad)}; known: {', '.join(known_formats())}",
-                                 param_hint="--format")
+    streams, empty = open_captures(captures, fmt)
     if len(empty) == len(captures):
         names = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
         raise click.ClickException(f"{names}: empty capture{'s' if len(empty) > 1 else ''} (no message): "

@@ -451,7 +451,7 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
     """
     import torch
 
-    from twinwatch.stream.commands.replay import capture_format, read_capture
+    from twinwatch.stream.commands.replay import open_captures
     from twinwatch.stream.commands.twin_predict import cli_model
     from twinwatch.stream.config import ConfigError, load_config
     from twinwatch.twin.netmodel import load_network
@@ -494,17 +494,7 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
                                        f"{net.n_nodes} devices ({', '.join(net.node_names[:5])}, ...)")
         baseline = Baseline(matrix_from_array(tm, tos=int(net.dscp_class[0])), (), f"matrix {matrix_file}")
     else:
-        from twinwatch.stream.capture import CaptureChain
-        from twinwatch.telemetry_adapters import known_formats
-
-        parts: dict[str, list[Sequence[bytes]]] = {}
-        for path in captures:
-            parts.setdefault(capture_format(path, fmt), []).append(read_capture(path))
-        bad = sorted(set(parts) - set(known_formats()))
-        if bad:
-            raise click.BadParameter(f"unknown format(s) {', '.join(bad)}; known: {', '.join(known_formats())}",
-                                     param_hint="--format")
-        streams = {f: CaptureChain(p) for f, p in parts.items()}
+        streams, _ = open_captures(captures, fmt)  # an empty capture adds no window; none at all is said below
         baseline = baseline_from_captures(streams, net, window_s=window_s, lateness_s=lateness_s, at=at,
                                           progress=progress, flow_matrix=cfg.detection.flow_matrix,
                                           matrix_classes=cfg.detection.matrix_classes)
