@@ -494,7 +494,12 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
                                        f"{net.n_nodes} devices ({', '.join(net.node_names[:5])}, ...)")
         baseline = Baseline(matrix_from_array(tm, tos=int(net.dscp_class[0])), (), f"matrix {matrix_file}")
     else:
-        streams, _ = open_captures(captures, fmt)  # an empty capture adds no window; none at all is said below
+        streams, empty = open_captures(captures, fmt)
+        if len(empty) == len(captures):
+            raise click.ClickException(f"{', '.join(map(str, empty[:5]))}: empty capture(s) (no message): no "
+                                       "baseline traffic")
+        for path in empty:
+            click.echo(f"warning: {path}: empty capture (no message); nothing read from it", err=True)
         baseline = baseline_from_captures(streams, net, window_s=window_s, lateness_s=lateness_s, at=at,
                                           progress=progress, flow_matrix=cfg.detection.flow_matrix,
                                           matrix_classes=cfg.detection.matrix_classes)

@@ -206,3 +206,12 @@ def test_the_service_configuration_gives_the_twin_and_the_window(run: Path, tmp_
     cfg.write_text("window: {seconds: -1}\n")
     res = _run(str(run / "network.yaml"), *_captures(run), "--config", str(cfg))
     assert res.exit_code == 1 and "window.seconds" in res.output
+
+
+def test_empty_captures_are_named_not_mistaken_for_a_network_without_traffic(run: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    empty.write_bytes(b"")
+    res = _run(str(run / "network.yaml"), "--capture", str(empty), "--model", "qt")
+    assert res.exit_code == 1 and f"{empty}: empty capture(s) (no message): no baseline traffic" in res.output
+    res = _run(str(run / "network.yaml"), *_captures(run), "--capture", str(empty), "--model", "qt", "--no-progress")
+    assert res.exit_code == 0 and f"warning: {empty}: empty capture (no message); nothing read from it" in res.output
