@@ -75,6 +75,7 @@ __all__ = [
     "kafka_from_config",
     "out_dir_option",
     "out_file_option",
+    "output_folder_exists",
     "progress_option",
     "write_json_report",
 ]
@@ -137,10 +138,11 @@ def progress_option(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _report_folder_exists(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Refuse a ``--json FILE`` whose folder does not exist when the options are parsed, not after the work."""
-    if value is not None and value != "-" and not Path(value).parent.is_dir():
-        raise click.BadParameter(f"folder {str(Path(value).parent)!r} does not exist", param_hint="--json")
+def output_folder_exists(ctx: click.Context, param: click.Parameter, value: str | Path | None) -> str | Path | None:
+    """Option callback: refuse an output FILE (``--json``, ``--report``, ...) whose folder does not exist when the
+    options are parsed, not after the work; ``None`` and ``-`` (stdout) pass."""
+    if value is not None and str(value) != "-" and not Path(value).parent.is_dir():
+        raise click.BadParameter(f"folder {str(Path(value).parent)!r} does not exist", param_hint=param.opts[0])
     return value
 
 
@@ -149,7 +151,7 @@ def json_report_option(f: F) -> F:
     ``json_report: str | None``. A FILE in a folder that does not exist is a usage error at once."""
     return click.option(
         "--json", "json_report", metavar="FILE", default=None, is_flag=False, flag_value="-",
-        type=click.Path(dir_okay=False, allow_dash=True), callback=_report_folder_exists,
+        type=click.Path(dir_okay=False, allow_dash=True), callback=output_folder_exists,
         help="Write a machine-readable JSON report to FILE ('-' or a bare --json: stdout).",
     )(f)  # fmt: skip
 

@@ -28,6 +28,7 @@ from twinwatch.stream.commands._options import (
     FiniteFloatRange,
     checkpoint_option,
     json_report_option,
+    output_folder_exists,
     progress_option,
     write_json_report,
 )
@@ -128,13 +129,6 @@ def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *
                    "adapters and left out (`twinwatch replay --dlq FILE` lists them with the reason)", err=True)
     return Baseline(best.traffic, tuple(best.links_down), "telemetry", windows, best.tm_source,
                     counts["messages"], counts["dead_letters"])
-
-
-def _folder_exists(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """Refuse a ``--report FILE`` whose folder does not exist before any work, not after it."""
-    if value is not None and not value.parent.is_dir():
-        raise click.BadParameter(f"folder {str(value.parent)!r} does not exist")
-    return value
 
 
 def _iso(t: float) -> str:
@@ -416,7 +410,7 @@ def _print_each(doc: dict[str, Any], top: int) -> None:
                    "ranked by impact: traffic cut off (between routers still up), links newly over "
                    "--max-utilization, peak utilisation; the worst delay growth of each.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
-              callback=_folder_exists,
+              callback=output_folder_exists,
               help="Also write an HTML report: the network map coloured by utilisation after the change, the "
                    "demands slowed most and the busiest links, before and after.")
 @json_report_option
