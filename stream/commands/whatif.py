@@ -469,7 +469,9 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
         raise click.UsageError("--at picks a telemetry window: it needs --capture")
     try:
         net = load_network(network)
-    except (NetworkModelError, OSError, ValueError) as exc:
+    except NetworkModelError as exc:  # its message starts with the file
+        raise click.ClickException(str(exc)) from None
+    except (OSError, ValueError) as exc:
         raise click.ClickException(f"{network}: {exc}") from None
     edits = [*(("fail", x) for x in fails), *(("fail-node", x) for x in fail_nodes),
              *(("capacity", x) for x in capacities), *(("metric", x) for x in metrics),

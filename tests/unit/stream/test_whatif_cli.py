@@ -215,3 +215,11 @@ def test_empty_captures_are_named_not_mistaken_for_a_network_without_traffic(run
     assert res.exit_code == 1 and f"{empty}: empty capture(s) (no message): no baseline traffic" in res.output
     res = _run(str(run / "network.yaml"), *_captures(run), "--capture", str(empty), "--model", "qt", "--no-progress")
     assert res.exit_code == 0 and f"warning: {empty}: empty capture (no message); nothing read from it" in res.output
+
+
+def test_an_invalid_network_file_is_named_once(matrix: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: x\ndevices: []\n")
+    res = _run(str(bad), "--matrix", str(matrix))
+    assert res.exit_code == 1 and "links: missing (required)" in res.output
+    assert res.output.count(str(bad)) == 1
