@@ -29,6 +29,7 @@ _COMMANDS: dict[str, str] = {
     "adapt": "twinwatch.stream.commands.adapt:adapt",
     "demo": "twinwatch.stream.commands.demo:demo",
     "network": "twinwatch.stream.commands.network:network",
+    "plan": "twinwatch.stream.commands.plan:plan",
     "localize": "twinwatch.stream.commands.localize:localize",
     "detect": "twinwatch.stream.commands.detect:detect",
     "replay": "twinwatch.stream.commands.replay:replay",
@@ -52,6 +53,7 @@ Common sub-commands:
   twinwatch run --config FILE          the streaming service: Kafka in, alerts and metrics out
   twinwatch replay CAPTURE... --out F  recorded telemetry through the service's pipeline
   twinwatch whatif NETWORK --fail A<->B   the twin's answer to a link down, more traffic, ...
+  twinwatch plan NETWORK --growth 1.3  the upgrades that keep links under 80 % through any failure
   twinwatch network import ...         a network-model file from Topology Zoo, NetBox, ...
   twinwatch twin predict DATA_DIR      predict per-path KPIs of a GNNet dataset
   twinwatch twin evaluate DATA_DIR     score a model against a dataset's labels

@@ -63,6 +63,7 @@ __all__ = [
     "link_numbers",
     "matrix_from_array",
     "parse_change",
+    "reachable",
     "what_if",
 ]
 
@@ -352,7 +353,7 @@ def _per_demand(snap: WindowSnapshot, pred: Prediction, keys: np.ndarray, n: int
     return busiest, mean(prop), mean(pred.path_delay_s), jitter, mean(pred.path_loss_ratio)
 
 
-def _reachable(model: NetworkModel, up: np.ndarray) -> np.ndarray:
+def reachable(model: NetworkModel, up: np.ndarray) -> np.ndarray:
     """``(N, N)`` bool: ``dst`` is reachable from ``src`` over the links ``up`` (``(E,)`` bool)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import shortest_path
@@ -380,7 +381,7 @@ def _side(model: NetworkModel, snap: WindowSnapshot, pred: Prediction) -> _Side:
     load = sc.link_load_bps()
     util = np.where(down, 0.0, load / sc.link_capacity_bps)
     links = (sc.link_capacity_bps.copy(), load, util, np.asarray(pred.link_loss_ratio, dtype=np.float64), down)
-    return _Side(snap, pred, links, _reachable(model, ~down))
+    return _Side(snap, pred, links, reachable(model, ~down))
 
 
 def what_if(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Change], twin: Any, *,

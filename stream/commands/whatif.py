@@ -361,29 +361,104 @@ def _print_each(doc: dict[str, Any], top: int) -> None:
     con.print(t)
 
 
+def baseline_options(f: Any) -> Any:
+    """The options that say where a what-if or a plan starts from, shared by ``twinwatch whatif`` and ``twinwatch
+    plan``: ``--capture``, ``--format``, ``--at``, ``--config``, ``--window``, ``--lateness``, ``--matrix``,
+    ``--model``, ``--checkpoint``; :func:`load_baseline` reads them."""
+    for option in reversed(_BASELINE_OPTIONS):
+        f = option(f)
+    return f
+
+
+_BASELINE_OPTIONS = [
+    click.option("--capture", "captures", multiple=True,
+                 type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="Recorded telemetry as `twinwatch replay` reads it (JSONL or Parquet, one file per collector "
+                      "format; repeat the option). Its busiest window (or the one at --at) is the baseline traffic."),
+    click.option("--format", "fmt", default=None,
+                 help="Collector format of the captures when their names do not say it "
+                      "(twinwatch.raw.<format>.jsonl)."),
+    click.option("--at", callback=_epoch, default=None, metavar="TIME",
+                 help="Use the telemetry window holding TIME (epoch seconds or ISO 8601, UTC by default) instead of "
+                      "the busiest."),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 default=None, metavar="FILE",
+                 help="The service's configuration (TWINWATCH_* variables apply as for `twinwatch run`): its twin "
+                      "(twin.model, twin.checkpoint), window (window.seconds, window.allowed_lateness_s) and "
+                      "traffic-matrix settings (detection.flow_matrix, detection.matrix_classes), unless given "
+                      "here."),
+    click.option("--window", "window_s", type=FiniteFloatRange(1.0, 3600.0), default=None,
+                 help="Window length of the telemetry, seconds [default: the --config's window.seconds, else 10]."),
+    click.option("--lateness", "lateness_s", type=FiniteFloatRange(0.0, 3600.0), default=None,
+                 help="Allowed lateness of the telemetry, seconds [default: the --config's "
+                      "window.allowed_lateness_s, else 5]."),
+    click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="The baseline traffic as an N x N matrix (bit/s; text or .npy; rows and columns in the "
+                      "model's device order) instead of telemetry."),
+    click.option("--model", default=None,
+                 help=f"Twin: {MODEL_NAMES} [default: the shipped GNN, which predicted the queueing delay after "
+                      "such changes best in BENCHMARKS.md 'What-if'; qt when its checkpoint cannot load]."),
+    checkpoint_option,
+]
+
+
+def load_baseline(network: Path, *, captures: tuple[Path, ...], fmt: str | None, at: float | None,
+                  config_path: Path | None, window_s: float | None, lateness_s: float | None,
+                  matrix_file: Path | None, model: str | None, checkpoint: Path | None, progress: bool
+                  ) -> tuple[Any, Baseline, str | None, Path | None]:
+    """The network model, the :class:`Baseline` and the twin's ``(model, checkpoint)`` the
+    :func:`baseline_options` name (the ``--config``'s twin unless given); :class:`click.ClickException` or
+    :class:`click.UsageError` naming what is wrong."""
+    from twinwatch.stream.commands.replay import open_captures
+    from twinwatch.stream.config import ConfigError, load_config
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.netmodel.errors import NetworkModelError
+    from twinwatch.twin.sim.scenarios import load_matrix
+    from twinwatch.twin.whatif import matrix_from_array
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if config_path is not None and model is None and checkpoint is None:
+        model, checkpoint = cfg.twin.model, Path(cfg.twin.checkpoint) if cfg.twin.checkpoint else None
+    window_s = cfg.window.seconds if window_s is None else window_s
+    lateness_s = cfg.window.allowed_lateness_s if lateness_s is None else lateness_s
+    if bool(captures) == (matrix_file is not None):
+        raise click.UsageError("give the baseline traffic: --capture FILE... (recorded telemetry) or --matrix FILE")
+    if at is not None and not captures:
+        raise click.UsageError("--at picks a telemetry window: it needs --capture")
+    try:
+        net = load_network(network)
+    except NetworkModelError as exc:  # its message starts with the file
+        raise click.ClickException(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{network}: {exc}") from None
+    if matrix_file is not None:
+        try:
+            tm = load_matrix(matrix_file)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if tm.shape[0] != net.n_nodes:
+            raise click.ClickException(f"{matrix_file}: a {tm.shape[0]} x {tm.shape[0]} matrix for a network of "
+                                       f"{net.n_nodes} devices ({', '.join(net.node_names[:5])}, ...)")
+        return net, Baseline(matrix_from_array(tm, tos=int(net.dscp_class[0])), (), f"matrix {matrix_file}"), \
+            model, checkpoint
+    streams, empty = open_captures(captures, fmt)
+    if len(empty) == len(captures):
+        raise click.ClickException(f"{', '.join(map(str, empty[:5]))}: empty capture(s) (no message): no "
+                                   "baseline traffic")
+    for path in empty:
+        click.echo(f"warning: {path}: empty capture (no message); nothing read from it", err=True)
+    baseline = baseline_from_captures(streams, net, window_s=window_s, lateness_s=lateness_s, at=at,
+                                      progress=progress, flow_matrix=cfg.detection.flow_matrix,
+                                      matrix_classes=cfg.detection.matrix_classes)
+    return net, baseline, model, checkpoint
+
+
 @click.command("whatif", epilog=EXIT_STATUS_HELP)
 @click.argument("network", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--capture", "captures", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Recorded telemetry as `twinwatch replay` reads it (JSONL or Parquet, one file per collector "
-                   "format; repeat the option). Its busiest window (or the one at --at) is the baseline traffic.")
-@click.option("--format", "fmt", default=None,
-              help="Collector format of the captures when their names do not say it (twinwatch.raw.<format>.jsonl).")
-@click.option("--at", callback=_epoch, default=None, metavar="TIME",
-              help="Use the telemetry window holding TIME (epoch seconds or ISO 8601, UTC by default) instead of "
-                   "the busiest.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              metavar="FILE",
-              help="The service's configuration (TWINWATCH_* variables apply as for `twinwatch run`): its twin "
-                   "(twin.model, twin.checkpoint), window (window.seconds, window.allowed_lateness_s) and "
-                   "traffic-matrix settings (detection.flow_matrix, detection.matrix_classes), unless given here.")
-@click.option("--window", "window_s", type=FiniteFloatRange(1.0, 3600.0), default=None,
-              help="Window length of the telemetry, seconds [default: the --config's window.seconds, else 10].")
-@click.option("--lateness", "lateness_s", type=FiniteFloatRange(0.0, 3600.0), default=None,
-              help="Allowed lateness of the telemetry, seconds [default: the --config's window.allowed_lateness_s, "
-                   "else 5].")
-@click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The baseline traffic as an N x N matrix (bit/s; text or .npy; rows and columns in the "
-                   "model's device order) instead of telemetry.")
+@baseline_options
 @click.option("--fail", "fails", multiple=True, metavar="LINK",
               help="Take a link down: A->B one direction, A<->B both (repeat the option).")
 @click.option("--fail-node", "fail_nodes", multiple=True, metavar="DEVICE",
@@ -395,10 +470,6 @@ def _print_each(doc: dict[str, Any], top: int) -> None:
               help="Every demand times this factor (1.3 = 30 % growth), applied after --demand.")
 @click.option("--demand", "demands", multiple=True, metavar="SRC,DST=RATE",
               help="Add a demand, e.g. 'NYCM,LOSA=2G' (best-effort class).")
-@click.option("--model", default=None,
-              help=f"Twin: {MODEL_NAMES} [default: the shipped GNN, which predicted the queueing delay after "
-                   "such changes best in BENCHMARKS.md 'What-if'; qt when its checkpoint cannot load].")
-@checkpoint_option
 @click.option("--slo-delay", "slo_delay_s", type=FiniteFloatRange(0.0, 3600.0, min_open=True), default=None,
               metavar="SECONDS", help="Count the demands whose expected delay exceeds this (e.g. 0.030).")
 @click.option("--max-utilization", type=FiniteFloatRange(0.0, 10.0, min_open=True), default=0.8,
@@ -445,34 +516,11 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
     """
     import torch
 
-    from twinwatch.stream.commands.replay import open_captures
     from twinwatch.stream.commands.twin_predict import cli_model
-    from twinwatch.stream.config import ConfigError, load_config
-    from twinwatch.twin.netmodel import load_network
-    from twinwatch.twin.netmodel.errors import NetworkModelError
-    from twinwatch.twin.sim.scenarios import load_matrix
-    from twinwatch.twin.whatif import WhatIfError, matrix_from_array, parse_change, what_if
+    from twinwatch.twin.whatif import WhatIfError, parse_change, what_if
 
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if config_path is not None and model is None and checkpoint is None:
-        model, checkpoint = cfg.twin.model, Path(cfg.twin.checkpoint) if cfg.twin.checkpoint else None
-    window_s = cfg.window.seconds if window_s is None else window_s
-    lateness_s = cfg.window.allowed_lateness_s if lateness_s is None else lateness_s
     if each is not None and report is not None:
         raise click.UsageError("--report draws one what-if; with --each, write --json")
-    if bool(captures) == (matrix_file is not None):
-        raise click.UsageError("give the baseline traffic: --capture FILE... (recorded telemetry) or --matrix FILE")
-    if at is not None and not captures:
-        raise click.UsageError("--at picks a telemetry window: it needs --capture")
-    try:
-        net = load_network(network)
-    except NetworkModelError as exc:  # its message starts with the file
-        raise click.ClickException(str(exc)) from None
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{network}: {exc}") from None
     edits = [*(("fail", x) for x in fails), *(("fail-node", x) for x in fail_nodes),
              *(("capacity", x) for x in capacities), *(("metric", x) for x in metrics),
              *(("demand", x) for x in demands), *((("scale", str(scale)),) if scale is not None else ())]
@@ -480,25 +528,9 @@ def whatif(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float
         changes = [parse_change(kind, text) for kind, text in edits]
     except WhatIfError as exc:
         raise click.UsageError(str(exc)) from None
-    if matrix_file is not None:
-        try:
-            tm = load_matrix(matrix_file)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        if tm.shape[0] != net.n_nodes:
-            raise click.ClickException(f"{matrix_file}: a {tm.shape[0]} x {tm.shape[0]} matrix for a network of "
-                                       f"{net.n_nodes} devices ({', '.join(net.node_names[:5])}, ...)")
-        baseline = Baseline(matrix_from_array(tm, tos=int(net.dscp_class[0])), (), f"matrix {matrix_file}")
-    else:
-        streams, empty = open_captures(captures, fmt)
-        if len(empty) == len(captures):
-            raise click.ClickException(f"{', '.join(map(str, empty[:5]))}: empty capture(s) (no message): no "
-                                       "baseline traffic")
-        for path in empty:
-            click.echo(f"warning: {path}: empty capture (no message); nothing read from it", err=True)
-        baseline = baseline_from_captures(streams, net, window_s=window_s, lateness_s=lateness_s, at=at,
-                                          progress=progress, flow_matrix=cfg.detection.flow_matrix,
-                                          matrix_classes=cfg.detection.matrix_classes)
+    net, baseline, model, checkpoint = load_baseline(
+        network, captures=captures, fmt=fmt, at=at, config_path=config_path, window_s=window_s,
+        lateness_s=lateness_s, matrix_file=matrix_file, model=model, checkpoint=checkpoint, progress=progress)
     torch.set_num_threads(1)
     twin = cli_model(model, checkpoint)
     model_name = getattr(twin, "name", str(model))
