@@ -96,9 +96,9 @@ def evaluate(network: str, args: argparse.Namespace, twins: dict[str, Any], sim:
     # the failures that load the network planned most, the largest first
     peak = {}
     for i, f in enumerate(plan.after.failures):
-        hit = plan.after.case == i
+        hit = plan.after.failure_case == i
         if str(f) in {str(b) for b in binding} and hit.any():
-            peak[str(f)] = float((plan.after.load_bps[hit] / plan.planned.link_capacity_bps[hit]).max())
+            peak[str(f)] = float((plan.after.failure_load_bps[hit] / plan.planned.link_capacity_bps[hit]).max())
     chosen = sorted(binding, key=lambda f: -peak.get(str(f), 0.0))[:args.scenarios]
     names = ["intact", *map(str, chosen)]
     row: dict[str, Any] = {"network": network, "devices": model.n_nodes, "links": model.n_links,

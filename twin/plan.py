@@ -10,9 +10,10 @@ no link runs above 80 % even when any one cable (or router) is down?"
    offered load and the failure that causes it (:class:`WorstLoads`). Traffic a failure leaves without any route
    is counted apart: no capacity brings it back (a cable whose loss cuts the network in two).
 2. **Upgrades.** Per cable (a links entry of the model: both directions get the same capacity, as a real cable
-   does), the smallest capacity that keeps both directions' worst loads at or under ``ceiling × capacity``: the
-   next standard rate (``step="tiers"``, multiples of the largest tier beyond it) or whole members of the current
-   capacity (``step="members"``, a LAG). No capacity is ever lowered.
+   does), the smallest capacity that keeps both directions at or under the ceiling on the intact network and
+   under the failure ceiling (the same by default; often higher, 0.95) in every failure: the next standard rate
+   (``step="tiers"``, multiples of the largest tier beyond it) or whole members of the current capacity
+   (``step="members"``, a LAG). No capacity is ever lowered.
 3. **Routing that follows capacity.** A link without a configured metric takes the reference-bandwidth cost
    (OSPF auto-cost) of its capacity, so an upgrade can pull traffic onto it: the planned network is routed again
    and step 2 repeated until nothing more is needed (``max_rounds``); a link with a configured metric keeps it.
@@ -35,10 +36,10 @@ Examples
 >>> model = model_from_dict(doc, source="tri")
 >>> tm = np.zeros((3, 3)); tm[0, 1] = 5e8                      # a -> b 500 Mb/s
 >>> plan = plan_capacity(model, matrix_from_array(tm), growth=1.2, max_utilization=0.8, survive="cable")
->>> [(u.cable, u.capacity_before_bps, u.capacity_after_bps, u.worst_case) for u in plan.upgrades()]
+>>> [(u.cable, u.capacity_before_bps, u.capacity_after_bps, u.set_by) for u in plan.upgrades()]
 []
 >>> plan = plan_capacity(model, matrix_from_array(tm), growth=2.0, max_utilization=0.8, survive="cable")
->>> [(u.cable, u.capacity_after_bps / 1e9, u.worst_case) for u in plan.upgrades()]   # 1 Gb/s a -> b, or round c
+>>> [(u.cable, u.capacity_after_bps / 1e9, u.set_by) for u in plan.upgrades()]   # 1 Gb/s a -> b, or round c
 [('a<->b', 2.5, 'intact'), ('b<->c', 2.5, 'fail a<->b'), ('c<->a', 2.5, 'fail a<->b')]
 >>> plan.intact_only.over_ceiling_links       # a<->b upgraded alone: a -> c -> b overflows when it fails
 ['c->b', 'a->c']
@@ -116,21 +117,32 @@ def failure_set(model: NetworkModel, survive: str) -> list[Change]:
 class WorstLoads:
     """The grown traffic routed on the intact network and under each failure.
 
-    ``load_bps`` ``(E,)`` the largest offered load (bit/s, demands and probes, no losses) of each link over the
-    scenarios; ``case`` ``(E,)`` the scenario that gives it (-1: the intact network, else an index into
-    ``failures``); ``cut_off_bps`` ``(S,)`` the traffic between routers still up that a failure leaves without
-    any route; ``intact_load_bps`` ``(E,)`` the offered load on the intact network.
+    ``intact_load_bps`` ``(E,)`` the offered load (bit/s, demands and probes, no losses) on the intact network;
+    ``failure_load_bps`` ``(E,)`` the largest over the failures (0 without any) and ``failure_case`` ``(E,)`` the
+    failure that gives it (an index into ``failures``, -1 without any); ``cut_off_bps`` ``(S,)`` the traffic
+    between routers still up that a failure leaves without any route.
     """
 
     failures: list[Change]
-    load_bps: np.ndarray
-    case: np.ndarray
-    cut_off_bps: np.ndarray
     intact_load_bps: np.ndarray
+    failure_load_bps: np.ndarray
+    failure_case: np.ndarray
+    cut_off_bps: np.ndarray
+
+    @property
+    def load_bps(self) -> np.ndarray:
+        """``(E,)`` the largest offered load of each link over every scenario, the intact network included."""
+        return np.maximum(self.intact_load_bps, self.failure_load_bps)
 
     def case_name(self, i: int) -> str:
-        """``"intact"`` or the failure (``"fail a<->b"``) of scenario index ``i`` (as :attr:`case` holds it)."""
+        """``"intact"`` or the failure (``"fail a<->b"``) of scenario index ``i`` (-1: the intact network)."""
         return "intact" if i < 0 else str(self.failures[i])
+
+    def required(self, ceiling: float, failure_ceiling: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(E,)`` the capacity (bit/s) each link needs to hold ``ceiling`` intact and ``failure_ceiling`` under
+        any failure, and ``(E,)`` the scenario that sets it (-1: the intact network)."""
+        intact, failed = self.intact_load_bps / ceiling, self.failure_load_bps / failure_ceiling
+        return np.maximum(intact, failed), np.where(failed > intact, self.failure_case, -1)
 
 
 def worst_loads(model: NetworkModel, traffic: TrafficMatrix, failures: Sequence[Change], *,
@@ -145,7 +157,7 @@ def worst_loads(model: NetworkModel, traffic: TrafficMatrix, failures: Sequence[
     opts = {"infer_link_state": False, **(builder_options or {})}
     builder = SnapshotBuilder(model, **opts)
     rate = np.asarray(traffic.rate_bps, dtype=np.float64).sum(axis=0)  # (N, N) every class
-    worst = np.full(model.n_links, -1.0)
+    worst = np.zeros(model.n_links)
     case = np.full(model.n_links, -1, dtype=np.int64)
     cut = np.zeros(len(failures))
     intact = np.zeros(model.n_links)
@@ -163,11 +175,11 @@ def worst_loads(model: NetworkModel, traffic: TrafficMatrix, failures: Sequence[
                 alive[model.node_index[change.target.strip()]] = False
             lost = ~reachable(model, up) & alive[:, None] & alive[None, :]
             cut[s - 1] = float(rate[lost].sum())
-        more = load > worst
-        worst[more], case[more] = load[more], s - 1
+            more = load > worst
+            worst[more], case[more] = load[more], s - 1
         if advance is not None:
             advance()
-    return WorstLoads(list(failures), np.maximum(worst, 0.0), case, cut, intact)
+    return WorstLoads(list(failures), intact, worst, case, cut)
 
 
 def upgrade_capacity(required_bps: np.ndarray, current_bps: np.ndarray, *, step: str = "tiers",
@@ -216,10 +228,10 @@ def _cable_capacity(model: NetworkModel) -> np.ndarray:
     return np.array([ln.capacity_bps for ln in model.links], dtype=np.float64)
 
 
-def _cable_need(model: NetworkModel, load_bps: np.ndarray, ceiling: float) -> np.ndarray:
-    """``(C,)`` the largest worst load of each cable's directions over the ceiling (bit/s)."""
+def _cable_need(model: NetworkModel, required_bps: np.ndarray) -> np.ndarray:
+    """``(C,)`` the larger need (bit/s) of each cable's directions."""
     need = np.zeros(len(model.links))
-    np.maximum.at(need, model.link_entry, load_bps / ceiling)
+    np.maximum.at(need, model.link_entry, required_bps)
     return need
 
 
@@ -230,22 +242,24 @@ def _cable_name(model: NetworkModel, c: int) -> str:
 
 @dataclass(frozen=True)
 class Upgrade:
-    """One cable to upgrade: its name (``"a<->b"``), links entry index, capacity before and after (bit/s), the
-    worst load over its directions (bit/s) on the network planned and the scenario that gives it."""
+    """One cable to upgrade: its name (``"a<->b"``), links entry index, capacity before and after (bit/s), and
+    on the network planned the load (bit/s) of its direction and scenario that set the capacity (``set_by``:
+    ``"intact"`` or the failure), against ``ceiling``, the utilisation it may reach there."""
 
     cable: str
     entry: int
     capacity_before_bps: float
     capacity_after_bps: float
-    worst_load_bps: float
-    worst_case: str
+    load_bps: float
+    set_by: str
+    ceiling: float
 
 
 @dataclass(frozen=True)
 class IntactOnly:
     """The usual alternative: upgrade only what the grown traffic puts over the ceiling on the intact network.
     ``cables`` upgraded, ``capacity_added_bps``, and, under the plan's failures, the links it leaves over the
-    ceiling (``over_ceiling_links``) and their worst utilisation ``peak_utilization``."""
+    failure ceiling (``over_ceiling_links``) and the worst utilisation a failure gives ``peak_utilization``."""
 
     cables: int
     capacity_added_bps: float
@@ -263,6 +277,7 @@ class CapacityPlan:
     traffic: TrafficMatrix
     growth: float
     max_utilization: float
+    max_utilization_failure: float
     survive: str
     step: str
     before: WorstLoads
@@ -284,11 +299,15 @@ class CapacityPlan:
         """The cables whose capacity grows, in the model's order."""
         before, after = self.cable_capacity_before_bps, self.cable_capacity_after_bps
         out = []
+        need, case = self.after.required(self.max_utilization, self.max_utilization_failure)
         for c in np.flatnonzero(after > before).tolist():
             links = np.flatnonzero(self.planned.link_entry == c)
-            worst = links[int(np.argmax(self.after.load_bps[links]))]
-            out.append(Upgrade(_cable_name(self.model, c), c, float(before[c]), float(after[c]),
-                               float(self.after.load_bps[worst]), self.after.case_name(int(self.after.case[worst]))))
+            i = links[int(np.argmax(need[links]))]
+            k = int(case[i])
+            load = self.after.intact_load_bps[i] if k < 0 else self.after.failure_load_bps[i]
+            out.append(Upgrade(_cable_name(self.model, c), c, float(before[c]), float(after[c]), float(load),
+                               self.after.case_name(k),
+                               self.max_utilization if k < 0 else self.max_utilization_failure))
         return out
 
     @property
@@ -301,14 +320,21 @@ class CapacityPlan:
         wl, m = (self.after, self.planned) if planned else (self.before, self.model)
         return wl.load_bps / m.link_capacity_bps
 
+    def over_ceiling(self, planned: bool = True) -> np.ndarray:
+        """``(E,)`` bool: links above ``max_utilization`` intact or ``max_utilization_failure`` under a failure."""
+        wl, m = (self.after, self.planned) if planned else (self.before, self.model)
+        need, _ = wl.required(self.max_utilization, self.max_utilization_failure)
+        return need > m.link_capacity_bps * (1 + 1e-9)
+
     def binding_failures(self) -> list[Change]:
-        """The failures that set an upgrade, or the worst utilisation left anywhere, in the model's order of
-        failures: the scenarios :func:`verify_plan` asks the twin about."""
-        cases = {self.after.case[np.flatnonzero(self.planned.link_entry == u.entry)][
-            int(np.argmax(self.after.load_bps[self.planned.link_entry == u.entry]))] for u in self.upgrades()}
-        if self.model.n_links:
-            cases.add(int(self.after.case[int(np.argmax(self.utilization()))]))
-        return [self.after.failures[int(i)] for i in sorted(cases) if i >= 0]
+        """The failures that set an upgrade, and the one that loads the planned network most, in the model's order
+        of failures: the scenarios :func:`verify_plan` asks the twin about."""
+        index = {str(f): i for i, f in enumerate(self.after.failures)}
+        cases = {index[u.set_by] for u in self.upgrades() if u.set_by != "intact"}
+        if self.after.failures and self.model.n_links:
+            util = self.after.failure_load_bps / self.planned.link_capacity_bps
+            cases.add(int(self.after.failure_case[int(np.argmax(util))]))
+        return [self.after.failures[i] for i in sorted(cases) if i >= 0]
 
 
 def _grown(traffic: TrafficMatrix, growth: float) -> TrafficMatrix:
@@ -318,19 +344,24 @@ def _grown(traffic: TrafficMatrix, growth: float) -> TrafficMatrix:
 
 
 def plan_capacity(model: NetworkModel, traffic: TrafficMatrix, *, growth: float = 1.0, max_utilization: float = 0.8,
-                  survive: str = "cable", step: str = "tiers", tiers: Sequence[float] = DEFAULT_TIERS_BPS,
-                  max_rounds: int = 8, compare: bool = True, builder_options: dict[str, Any] | None = None,
+                  max_utilization_failure: float | None = None, survive: str = "cable", step: str = "tiers",
+                  tiers: Sequence[float] = DEFAULT_TIERS_BPS, max_rounds: int = 8, compare: bool = True,
+                  builder_options: dict[str, Any] | None = None,
                   advance: Callable[[], None] | None = None) -> CapacityPlan:
-    """Plan the upgrades that keep every link at or under ``max_utilization`` (0..1] with ``traffic`` × ``growth``,
-    on the intact network and through any single failure of ``survive`` (:data:`SURVIVE`).
+    """Plan the upgrades that keep every link at or under ``max_utilization`` (0..1] with ``traffic`` × ``growth``
+    on the intact network, and at or under ``max_utilization_failure`` (default: the same) through any single
+    failure of ``survive`` (:data:`SURVIVE`); many operators accept more under a failure (0.95) than in normal
+    running (0.8).
 
     ``step``, ``tiers``: how a cable grows (:func:`upgrade_capacity`). ``max_rounds``: routings of the planned
     network while auto-cost metrics move traffic (:attr:`CapacityPlan.converged` False when it is not enough).
     ``compare``: also plan the intact-only alternative and check it against the same failures
     (:attr:`CapacityPlan.intact_only`; one more pass over the failures). ``advance`` is called per scenario routed.
     """
-    if not (0.0 < max_utilization <= 1.0 and math.isfinite(max_utilization)):
-        raise ValueError(f"max_utilization must be in (0, 1], got {max_utilization}")
+    failure_ceiling = max_utilization if max_utilization_failure is None else max_utilization_failure
+    for name, value in (("max_utilization", max_utilization), ("max_utilization_failure", failure_ceiling)):
+        if not (0.0 < value <= 1.0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be in (0, 1], got {value}")
     if not (growth >= 0.0 and math.isfinite(growth)):
         raise ValueError(f"growth must be a finite factor >= 0, got {growth}")
     upgrade_capacity(np.zeros(0), np.zeros(0), step=step, tiers=tiers)  # validates step and tiers
@@ -342,7 +373,8 @@ def plan_capacity(model: NetworkModel, traffic: TrafficMatrix, *, growth: float 
     while rounds < max_rounds:
         rounds += 1
         cap = _cable_capacity(current)
-        new = upgrade_capacity(_cable_need(current, wl.load_bps, max_utilization), cap, step=step, tiers=tiers)
+        need, _ = wl.required(max_utilization, failure_ceiling)
+        new = upgrade_capacity(_cable_need(current, need), cap, step=step, tiers=tiers)
         if (new <= cap).all():
             converged = True
             break
@@ -352,22 +384,22 @@ def plan_capacity(model: NetworkModel, traffic: TrafficMatrix, *, growth: float 
             break
         current = nxt
         wl = worst_loads(current, grown, failures, builder_options=builder_options, advance=advance)
-    plan = CapacityPlan(model, current, grown, float(growth), float(max_utilization), survive, step, before, wl,
-                        rounds, converged)
+    plan = CapacityPlan(model, current, grown, float(growth), float(max_utilization), float(failure_ceiling),
+                        survive, step, before, wl, rounds, converged)
     if compare and failures:
-        plan.intact_only = _intact_only(model, grown, failures, max_utilization, step, tiers, builder_options,
-                                        advance)
+        plan.intact_only = _intact_only(model, grown, failures, max_utilization, failure_ceiling, step, tiers,
+                                        builder_options, advance)
     return plan
 
 
-def _intact_only(model: NetworkModel, grown: TrafficMatrix, failures: list[Change], ceiling: float, step: str,
-                 tiers: Sequence[float], builder_options: dict[str, Any] | None,
+def _intact_only(model: NetworkModel, grown: TrafficMatrix, failures: list[Change], ceiling: float,
+                 failure_ceiling: float, step: str, tiers: Sequence[float], builder_options: dict[str, Any] | None,
                  advance: Callable[[], None] | None) -> IntactOnly:
     naive = plan_capacity(model, grown, growth=1.0, max_utilization=ceiling, survive="none", step=step, tiers=tiers,
                           compare=False, builder_options=builder_options)
     wl = worst_loads(naive.planned, grown, failures, builder_options=builder_options, advance=advance)
-    util = wl.load_bps / naive.planned.link_capacity_bps
-    over = np.flatnonzero(util > ceiling * (1 + 1e-9))
+    util = wl.failure_load_bps / naive.planned.link_capacity_bps
+    over = np.flatnonzero(util > failure_ceiling * (1 + 1e-9))
     return IntactOnly(len(naive.upgrades()), naive.capacity_added_bps, [model.link_ids[i] for i in over],
                       float(util.max(initial=0.0)))
 

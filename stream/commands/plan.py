@@ -83,11 +83,11 @@ def plan_report(result: Any, baseline: Any, *, model_name: str | None, checks: l
     cuts = [{"failure": str(f), "traffic_bps": float(t)}
             for f, t in zip(result.before.failures, result.before.cut_off_bps.tolist(), strict=True) if t > 0]
     cuts.sort(key=lambda r: -r["traffic_bps"])
-    ceiling = result.max_utilization
     io = result.intact_only
     doc: dict[str, Any] = {
         "network": m.name, "baseline": _baseline_doc(baseline), "growth": result.growth,
-        "max_utilization": ceiling, "survive": result.survive, "upgrade": result.step, "tiers_bps": list(tiers),
+        "max_utilization": result.max_utilization, "max_utilization_failure": result.max_utilization_failure,
+        "survive": result.survive, "upgrade": result.step, "tiers_bps": list(tiers),
         "summary": {
             "scenarios": 1 + len(result.before.failures),
             "cables_upgraded": len(result.upgrades()),
@@ -96,25 +96,25 @@ def plan_report(result: Any, baseline: Any, *, model_name: str | None, checks: l
             "converged": result.converged,
             "worst_utilization_before": float(util_b.max(initial=0.0)),
             "worst_utilization_after": float(util_a.max(initial=0.0)),
-            "links_over_ceiling_before": int(np.count_nonzero(util_b > ceiling * (1 + 1e-9))),
-            "links_over_ceiling_after": int(np.count_nonzero(util_a > ceiling * (1 + 1e-9))),
+            "links_over_ceiling_before": int(np.count_nonzero(result.over_ceiling(planned=False))),
+            "links_over_ceiling_after": int(np.count_nonzero(result.over_ceiling())),
             "failures_cutting_traffic_off": len(cuts),
         },
         "intact_only": None if io is None else {
             "cables_upgraded": io.cables, "capacity_added_bps": io.capacity_added_bps,
             "links_over_ceiling_under_failures": io.over_ceiling_links, "worst_utilization": io.peak_utilization},
         "upgrades": [{"cable": u.cable, "capacity_before_bps": u.capacity_before_bps,
-                      "capacity_after_bps": u.capacity_after_bps, "worst_load_bps": u.worst_load_bps,
-                      "worst_utilization_before": u.worst_load_bps / u.capacity_before_bps,
-                      "worst_utilization_after": u.worst_load_bps / u.capacity_after_bps,
-                      "set_by": u.worst_case} for u in result.upgrades()],
+                      "capacity_after_bps": u.capacity_after_bps, "load_bps": u.load_bps, "set_by": u.set_by,
+                      "ceiling": u.ceiling, "utilization_before": u.load_bps / u.capacity_before_bps,
+                      "utilization_after": u.load_bps / u.capacity_after_bps} for u in result.upgrades()],
         "cut_off": cuts,
         "links": [{"link": lid, "capacity_before_bps": float(m.link_capacity_bps[i]),
                    "capacity_after_bps": float(p.link_capacity_bps[i]),
                    "metric_before": int(m.link_metric[i]), "metric_after": int(p.link_metric[i]),
                    "intact_load_bps": float(result.after.intact_load_bps[i]),
-                   "worst_load_bps": float(result.after.load_bps[i]),
-                   "worst_case": result.after.case_name(int(result.after.case[i])),
+                   "failure_load_bps": float(result.after.failure_load_bps[i]),
+                   "worst_failure": (result.after.case_name(int(result.after.failure_case[i]))
+                                     if result.after.failure_case[i] >= 0 else None),
                    "worst_utilization_before": float(util_b[i]), "worst_utilization_after": float(util_a[i])}
                   for i, lid in enumerate(m.link_ids)],
     }
@@ -131,6 +131,8 @@ def _print(doc: dict[str, Any], top: int) -> None:
     s, b = doc["summary"], doc["baseline"]
     what = {"none": "on the intact network", "cable": "through any single cable failure",
             "router": "through any single router failure"}[doc["survive"]]
+    if doc["survive"] != "none" and doc["max_utilization_failure"] != doc["max_utilization"]:
+        what = f"intact and ≤ {_pct(doc['max_utilization_failure'])} {what}"
     src = (f"the busiest of {b['windows']} telemetry windows" if b["source"] == "telemetry" else b["source"])
     con.print(f"[bold]{doc['network']}[/]: traffic ×{doc['growth']:g}, every link ≤ {_pct(doc['max_utilization'])} "
               f"{what} ({s['scenarios']} scenarios routed; baseline: {src})")
@@ -151,18 +153,17 @@ def _print(doc: dict[str, Any], top: int) -> None:
         over = io["links_over_ceiling_under_failures"]
         lines.append(f"upgrading only what the intact network needs: {io['cables_upgraded']} cable(s), "
                      f"+{_rate(io['capacity_added_bps'])}; "
-                     + (f"[red]{len(over)} link(s) then over {_pct(doc['max_utilization'])} under a failure (worst "
-                        f"{_pct(io['worst_utilization'])})[/]" if over else "enough here"))
+                     + (f"[red]{len(over)} link(s) then over {_pct(doc['max_utilization_failure'])} under a failure "
+                        f"(worst {_pct(io['worst_utilization'])})[/]" if over else "enough here"))
     for line in lines:
         con.print(f"  {line}")
     if doc["upgrades"]:
-        t = Table(title=f"Cables to upgrade (top {top} by worst utilisation now)", title_justify="left")
-        for col in ("cable", "now", "planned", "worst load", "worst util now", "planned", "set by"):
+        t = Table(title=f"Cables to upgrade (top {top} by utilisation now)", title_justify="left")
+        for col in ("cable", "now", "planned", "load", "util now", "planned", "set by"):
             t.add_column(col, justify="left" if col in ("cable", "set by") else "right", no_wrap=True)
-        for u in sorted(doc["upgrades"], key=lambda r: -r["worst_utilization_before"])[:top]:
+        for u in sorted(doc["upgrades"], key=lambda r: -r["utilization_before"])[:top]:
             t.add_row(u["cable"], _rate(u["capacity_before_bps"]), _rate(u["capacity_after_bps"]),
-                      _rate(u["worst_load_bps"]), _pct(u["worst_utilization_before"]),
-                      _pct(u["worst_utilization_after"]), u["set_by"])
+                      _rate(u["load_bps"]), _pct(u["utilization_before"]), _pct(u["utilization_after"]), u["set_by"])
         con.print(t)
     tw = doc.get("twin")
     if tw:
@@ -194,6 +195,8 @@ def _print(doc: dict[str, Any], top: int) -> None:
               help="Every demand times this factor (1.3 = 30 % more traffic than the baseline).")
 @click.option("--max-utilization", type=FiniteFloatRange(0.0, 1.0, min_open=True), default=0.8,
               show_default=True, help="The ceiling: no link's offered load above this share of its capacity.")
+@click.option("--max-utilization-failure", type=FiniteFloatRange(0.0, 1.0, min_open=True), default=None,
+              help="The ceiling while a failure lasts (e.g. 0.95) [default: --max-utilization].")
 @click.option("--survive", type=click.Choice(["cable", "router", "none"]), default="cable", show_default=True,
               help="Failures the ceiling must hold through: any single cable, any single router, or none (the "
                    "intact network).")
@@ -212,14 +215,19 @@ def _print(doc: dict[str, Any], top: int) -> None:
               callback=output_folder_exists,
               help="Write the network model as planned (the new capacities; the file in its canonical form, "
                    "comments not kept) for `twinwatch whatif` or the service.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              callback=output_folder_exists,
+              help="Also write an HTML report: the network map coloured by worst utilisation as planned, the "
+                   "upgrades haloed; the cables to upgrade; the twin's check.")
 @click.option("--top", type=click.IntRange(1, 10000), default=20, show_default=True, help="Rows of the tables.")
 @json_report_option
 @progress_option
 def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float | None, config_path: Path | None,
          window_s: float | None, lateness_s: float | None, matrix_file: Path | None, model: str | None,
-         checkpoint: Path | None, growth: float, max_utilization: float, survive: str, step: str,
+         checkpoint: Path | None, growth: float, max_utilization: float, max_utilization_failure: float | None,
+         survive: str, step: str,
          tiers: tuple[float, ...], verify: str, max_loss: float, slo_delay_s: float | None,
-         out_network: Path | None, top: int, json_report: str | None, progress: bool) -> None:
+         out_network: Path | None, report: Path | None, top: int, json_report: str | None, progress: bool) -> None:
     """Which cables to upgrade so that no link runs above a ceiling, with growth, through any single failure.
 
     NETWORK is the network-model file the service uses; the baseline traffic
@@ -230,7 +238,8 @@ def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float |
     model's IGP metrics, ECMP) on the intact network and with each single
     cable (or router) down. Each link keeps its worst offered load, and each
     cable (both directions alike) gets the smallest capacity of --tiers that
-    keeps that load at or under --max-utilization; nothing is ever lowered.
+    keeps its load at or under --max-utilization on the intact network and
+    under --max-utilization-failure in every failure; nothing is lowered.
     A link without a configured metric takes the reference-bandwidth cost of
     its new capacity, so the planned network is routed again until nothing
     more is needed. Traffic a failure leaves without any route is listed
@@ -242,11 +251,13 @@ def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float |
     upgrades, so delay and loss are seen, not assumed from the ceiling
     (small buffers drop packets below it; long paths miss a delay SLO at any
     load). --json writes every upgrade and every link (rates in bit/s,
-    utilisation 0..1); --out-network the planned model.
+    utilisation 0..1), --report an HTML page with the network map,
+    --out-network the planned model.
 
     \b
     Examples:
       twinwatch plan network.yaml --capture gnmic.jsonl --capture flows.jsonl --growth 1.3
+      twinwatch plan network.yaml --matrix tm.txt --growth 1.3 --max-utilization 0.7 --max-utilization-failure 0.95
       twinwatch plan network.yaml --matrix tm.txt --growth 1.5 --survive router --upgrade members
       twinwatch plan network.yaml --matrix tm.txt --growth 2 --slo-delay 0.04 --out-network new.yaml --json p.json
     """
@@ -267,7 +278,8 @@ def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float |
         task = bar.add_task(f"routing the intact network and {n_failures} single {survive} failures",
                             total=(1 + n_failures) * (2 if n_failures else 1))
         result = plan_capacity(net, baseline.traffic, growth=growth, max_utilization=max_utilization,
-                               survive=survive, step=step, tiers=tiers, advance=lambda: bar.advance(task))
+                               max_utilization_failure=max_utilization_failure, survive=survive, step=step,
+                               tiers=tiers, advance=lambda: bar.advance(task))
     checks: list[tuple[str, dict, dict]] = []
     model_name = None
     if verify != "none":
@@ -286,8 +298,13 @@ def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float |
     if json_report != "-":
         _print(doc, top)
     write_json_report(json_report, doc)
+    if report is not None:
+        from twinwatch.stream.commands.plan_html import write_plan_html
+
+        write_plan_html(report, doc, net, top=max(top, 50))
     if out_network is not None:
         dump_network_model(result.planned, out_network,
                            header=f"planned by twinwatch plan from {network.name}: traffic x{growth:g}, links <= "
-                                  f"{max_utilization:g} of capacity, survive {survive}")
+                                  f"{max_utilization:g} of capacity intact, <= {result.max_utilization_failure:g} "
+                                  f"through any single {survive} failure")
     sys.exit(int(ExitCode.OK))

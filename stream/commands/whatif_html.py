@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["utilisation_colour", "write_whatif_html"]
+__all__ = ["network_map", "utilisation_colour", "write_whatif_html"]
 
 
 def utilisation_colour(u: float) -> str:
@@ -52,7 +52,11 @@ def _positions(model: Any, w: float, h: float, pad: float = 30.0) -> np.ndarray:
     return pad + (xy - lo) * scale
 
 
-def _map(doc: dict[str, Any], model: Any, w: int = 900, h: int = 520) -> str:
+def network_map(doc: dict[str, Any], model: Any, w: int = 900, h: int = 520) -> str:
+    """An inline SVG map: each cable coloured by its busier direction's ``utilization_after`` of ``doc["links"]``
+    (a dict per link of the model: ``link``, ``utilization_before``, ``utilization_after``, ``down_after``),
+    the cables named by the targets of ``doc["changes"]`` (``"fail A<->B"``, ``"capacity A<->B=10G"``) haloed
+    in blue."""
     pos = _positions(model, w, h)
     links = {x["link"]: x for x in doc["links"]}
     changed = set()
@@ -143,7 +147,7 @@ Gb/s){': ' + html.escape(', '.join(f"{d['src']} → {d['dst']}" for d in cut[:20
 or 'none'}</li>{slo}</ul>
 <p>Cables coloured by their busier direction's utilisation after the change (green 0, amber 50 %, red ≥ 90 %;
 dashed grey: down; blue halo: changed). Hover for figures.</p>
-{_map(doc, model)}
+{network_map(doc, model)}
 <h2>Demands whose delay grows most</h2>
 <table><tr><th>demand</th><th>Mb/s</th><th>delay before ms</th><th>after ms</th><th>grey before, blue after</th>
 <th>hops</th><th>loss after %</th></tr>{drows or '<tr><td colspan="7">none grows</td></tr>'}</table>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -33,9 +34,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_plan_names_the_upgrades_the_failures_that_set_them_and_writes_the_planned_model(
         matrix: Path, tmp_path: Path) -> None:
-    out, planned = tmp_path / "plan.json", tmp_path / "planned.yaml"
+    out, planned, page = tmp_path / "plan.json", tmp_path / "planned.yaml", tmp_path / "plan.html"
     res = _run(str(ABILENE), "--matrix", str(matrix), "--growth", "1.5", "--model", "qt", "--slo-delay", "0.03",
-               "--json", str(out), "--out-network", str(planned), "--no-progress")
+               "--json", str(out), "--out-network", str(planned), "--report", str(page), "--no-progress")
     assert res.exit_code == 0, res.output
     assert "abilene: traffic ×1.5, every link ≤ 80.0% through any single cable failure (16 scenarios routed" \
         in res.output
@@ -63,6 +64,13 @@ def test_a_plan_names_the_upgrades_the_failures_that_set_them_and_writes_the_pla
     assert io["cables_upgraded"] <= s["cables_upgraded"] and io["links_over_ceiling_under_failures"]
     # ATLAM5 hangs on one cable: its failure cuts ATLAM5 off, which no capacity fixes
     assert doc["cut_off"] and doc["cut_off"][0]["failure"] == "fail ATLAM5<->ATLAng"
+    # the report: self-contained, the map with every upgraded cable haloed, every upgrade and the twin's check
+    text = page.read_text()
+    assert text.startswith("<!doctype html>") and "<svg" in text and "http" not in text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert text.count('stroke="#1f77b4" stroke-width="10"') == len(doc["upgrades"])
+    assert all(html.escape(u["cable"]) in text for u in doc["upgrades"])
+    assert "The twin (qt) on the grown traffic" in text
 
 
 def test_json_to_stdout_is_the_only_output_and_no_twin_is_asked_with_verify_none(matrix: Path) -> None:
@@ -126,3 +134,17 @@ def test_help_reads_like_a_man_page() -> None:
                  "Exit status"):
         assert text in res.output
     assert "plan NETWORK --growth" in CliRunner().invoke(cli, ["--help"]).output
+
+
+def test_a_failure_ceiling_of_its_own_is_said_and_applied(matrix: Path) -> None:
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--growth", "1.5", "--max-utilization", "0.7",
+               "--max-utilization-failure", "0.95", "--verify", "none", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "every link ≤ 70.0% intact and ≤ 95.0% through any single cable failure" in res.output
+    res = _run(str(ABILENE), "--matrix", str(matrix), "--growth", "1.5", "--max-utilization", "0.7",
+               "--max-utilization-failure", "0.95", "--verify", "none", "--json", "-", "--no-progress")
+    doc = json.loads(res.stdout)
+    assert doc["max_utilization_failure"] == 0.95 and doc["summary"]["links_over_ceiling_after"] == 0
+    for u in doc["upgrades"]:
+        assert u["ceiling"] == (0.7 if u["set_by"] == "intact" else 0.95)
+        assert u["utilization_after"] <= u["ceiling"] + 1e-9

@@ -69,10 +69,10 @@ def test_each_upgrade_is_the_smallest_tier_that_holds_the_ceiling() -> None:
     tiers = np.array(DEFAULT_TIERS_BPS)
     assert plan.rounds == 1 and plan.upgrades()
     for u in plan.upgrades():
-        assert u.capacity_after_bps in tiers and u.worst_load_bps <= 0.8 * u.capacity_after_bps * (1 + 1e-9)
+        assert u.capacity_after_bps in tiers and u.load_bps <= 0.8 * u.capacity_after_bps * (1 + 1e-9)
         lower = tiers[tiers < u.capacity_after_bps]
         if lower.size and lower[-1] >= u.capacity_before_bps:  # the tier below was a candidate and is too small
-            assert u.worst_load_bps > 0.8 * lower[-1]
+            assert u.load_bps > 0.8 * lower[-1]
         links = np.flatnonzero(plan.planned.link_entry == u.entry)
         assert (plan.planned.link_capacity_bps[links] == u.capacity_after_bps).all()  # both directions alike
 
@@ -85,7 +85,7 @@ def test_members_grow_a_cable_by_whole_multiples_of_its_capacity() -> None:
     for u in plan.upgrades():
         ratio = u.capacity_after_bps / u.capacity_before_bps
         assert ratio == round(ratio) >= 2
-        assert u.worst_load_bps <= 0.8 * u.capacity_after_bps and u.worst_load_bps > 0.8 * (ratio - 1) * \
+        assert u.load_bps <= 0.8 * u.capacity_after_bps and u.load_bps > 0.8 * (ratio - 1) * \
             u.capacity_before_bps
 
 
@@ -169,7 +169,7 @@ def test_the_twin_checks_the_network_as_it_is_and_as_planned_on_the_binding_fail
     plan = plan_capacity(model, matrix_from_array(tm), growth=2.0, max_utilization=0.8)
     binding = plan.binding_failures()
     assert binding and {f.kind for f in binding} == {"fail"}
-    assert {str(f) for f in binding} >= {u.worst_case for u in plan.upgrades()} - {"intact"}
+    assert {str(f) for f in binding} >= {u.set_by for u in plan.upgrades()} - {"intact"}
     as_is, planned = verify_plan(plan, get_model("qt"))
     assert len(as_is) == len(planned) == 1 + len(binding)
     assert as_is[0].changes == [] and [c for r in planned[1:] for c in r.changes] == binding
@@ -188,4 +188,28 @@ def test_worst_loads_match_one_routing_per_failure() -> None:
     each = [worst_loads(model, matrix_from_array(tm), [f]).load_bps for f in itertools.islice(failures, 5)]
     assert (wl.load_bps >= np.max(each, axis=0) - 1e-6).all()
     assert (wl.load_bps >= wl.intact_load_bps).all()
-    assert wl.case.min() >= -1 and wl.case.max() < len(failures)
+    assert wl.failure_case.min() >= 0 and wl.failure_case.max() < len(failures)
+
+
+def test_a_higher_ceiling_while_a_failure_lasts_needs_less_and_holds_both() -> None:
+    model = load_network(NETWORKS / "geant.yaml")
+    tm = _gravity(model, 30e9, seed=5)
+    strict = plan_capacity(model, matrix_from_array(tm), growth=1.5, max_utilization=0.8)
+    relaxed = plan_capacity(model, matrix_from_array(tm), growth=1.5, max_utilization=0.8,
+                            max_utilization_failure=0.95)
+    assert relaxed.max_utilization_failure == 0.95 and strict.max_utilization_failure == 0.8
+    assert relaxed.capacity_added_bps < strict.capacity_added_bps
+    assert (relaxed.cable_capacity_after_bps <= strict.cable_capacity_after_bps).all()
+    wl = worst_loads(relaxed.planned, matrix_from_array(tm * 1.5), failure_set(model, "cable"))
+    cap = relaxed.planned.link_capacity_bps
+    assert (wl.intact_load_bps <= 0.8 * cap * (1 + 1e-9)).all()
+    assert (wl.failure_load_bps <= 0.95 * cap * (1 + 1e-9)).all()
+    assert not relaxed.over_ceiling().any() and relaxed.over_ceiling(planned=False).any()
+    for u in relaxed.upgrades():
+        assert u.ceiling == (0.8 if u.set_by == "intact" else 0.95)
+        assert u.load_bps <= u.ceiling * u.capacity_after_bps * (1 + 1e-9)
+    # the intact-only alternative is judged against the failure ceiling
+    io = relaxed.intact_only
+    assert io is not None and (io.peak_utilization > 0.95) == bool(io.over_ceiling_links)
+    with pytest.raises(ValueError, match="max_utilization_failure"):
+        plan_capacity(model, matrix_from_array(tm), max_utilization_failure=0.0)
