@@ -405,12 +405,19 @@ def _intact_only(model: NetworkModel, grown: TrafficMatrix, failures: list[Chang
 
 
 def verify_plan(plan: CapacityPlan, twin: Any, failures: Sequence[Change] | None = None, *,
-                builder_options: dict[str, Any] | None = None) -> tuple[list[WhatIf], list[WhatIf]]:
+                builder_options: dict[str, Any] | None = None,
+                advance: Callable[[], None] | None = None) -> tuple[list[WhatIf], list[WhatIf]]:
     """The twin's prediction of the network as it is and as planned, with the grown traffic, on the intact
     network and under ``failures`` (default: :meth:`CapacityPlan.binding_failures`): two lists of
     :class:`~twin.whatif.WhatIf`, before and after the plan, the intact network first. Each compares the grown
-    traffic on the intact network (its ``before`` side) with the scenario (its ``after`` side)."""
+    traffic on the intact network (its ``before`` side) with the scenario (its ``after`` side). ``advance`` is
+    called per scenario predicted (``2 × (1 + len(failures))`` in all)."""
     cases: list[list[Change]] = [[], *([f] for f in (plan.binding_failures() if failures is None else failures))]
-    as_is = list(iter_what_if(plan.model, plan.traffic, cases, twin, builder_options=builder_options))
-    planned = list(iter_what_if(plan.planned, plan.traffic, cases, twin, builder_options=builder_options))
-    return as_is, planned
+    sides: list[list[WhatIf]] = []
+    for network in (plan.model, plan.planned):
+        sides.append([])
+        for res in iter_what_if(network, plan.traffic, cases, twin, builder_options=builder_options):
+            sides[-1].append(res)
+            if advance is not None:
+                advance()
+    return sides[0], sides[1]

@@ -287,9 +287,13 @@ def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float |
         twin = cli_model(model, checkpoint)
         model_name = getattr(twin, "name", str(model))
         failures = result.binding_failures() if verify == "binding" else []
-        with warnings.catch_warnings():  # the network as it is may be far outside the twin's range: counted below
-            warnings.simplefilter("ignore", OutOfDomainWarning)
-            as_is, planned = verify_plan(result, twin, failures)
+        with warnings.catch_warnings(), Progress(console=Console(stderr=True), disable=not progress,
+                                                 transient=True) as bar:
+            warnings.simplefilter("ignore", OutOfDomainWarning)  # the network as it is may be far outside the
+            # twin's range: counted in the report instead
+            task = bar.add_task(f"the twin on {1 + len(failures)} scenarios, as is and as planned",
+                                total=2 * (1 + len(failures)))
+            as_is, planned = verify_plan(result, twin, failures, advance=lambda: bar.advance(task))
         checks = [(str(a.changes[0]) if a.changes else "intact",
                    _check(a, max_loss=max_loss, slo_delay_s=slo_delay_s),
                    _check(b, max_loss=max_loss, slo_delay_s=slo_delay_s)) for a, b in zip(as_is, planned, strict=True)]

@@ -148,3 +148,17 @@ def test_a_failure_ceiling_of_its_own_is_said_and_applied(matrix: Path) -> None:
     for u in doc["upgrades"]:
         assert u["ceiling"] == (0.7 if u["set_by"] == "intact" else 0.95)
         assert u["utilization_after"] <= u["ceiling"] + 1e-9
+
+
+def test_a_plan_starts_from_recorded_telemetry_as_whatif_does(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["simulate", "telemetry", "--network", "abilene", "--duration", "2m", "--faults",
+                                   "0", "--seed", "4812", "--out", str(run), "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    captures = [x for f in sorted((run / "topics").glob("*.jsonl")) for x in ("--capture", str(f))]
+    res = _run(str(run / "network.yaml"), *captures, "--growth", "30", "--verify", "none", "--json", "-",
+               "--no-progress")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["baseline"]["source"] == "telemetry" and doc["baseline"]["windows"] > 0
+    assert doc["summary"]["cables_upgraded"] > 0 and doc["summary"]["links_over_ceiling_after"] == 0
