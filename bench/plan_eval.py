@@ -34,7 +34,7 @@ from whatif_eval import network_file
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _gravity(model: Any, load: float, seed: int) -> np.ndarray:
+def gravity(model: Any, load: float, seed: int) -> np.ndarray:
     """A gravity matrix (log-normal weights) scaled so that three in four links of the intact network run at or
     under ``load`` (the 75th percentile of their utilisation; a stub link can be far above it)."""
     from twinwatch.twin.plan import matrix_from_array, worst_loads
@@ -85,7 +85,7 @@ def evaluate(network: str, args: argparse.Namespace, twins: dict[str, Any], sim:
     from twinwatch.twin.plan import matrix_from_array, plan_capacity
 
     model = load_network(network_file(network, work))
-    tm = _gravity(model, args.load, args.seed)
+    tm = gravity(model, args.load, args.seed)
     t0 = time.perf_counter()
     plan = plan_capacity(model, matrix_from_array(tm), growth=args.growth, max_utilization=args.max_utilization,
                          survive="cable")

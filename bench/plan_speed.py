@@ -17,8 +17,8 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 from _report import machine_info, timed, write_report
+from plan_eval import gravity
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def main() -> None:
     from twinwatch.twin.measurements import Measurements
     from twinwatch.twin.models import load_model
     from twinwatch.twin.netmodel import load_network
-    from twinwatch.twin.plan import failure_set, matrix_from_array, plan_capacity, verify_plan, worst_loads
+    from twinwatch.twin.plan import failure_set, matrix_from_array, plan_capacity, verify_plan
     from twinwatch.twin.snapshot import SnapshotBuilder
 
     torch.set_num_threads(args.threads)
@@ -44,11 +44,7 @@ def main() -> None:
     rows = []
     for name in args.networks.split(","):
         model = load_network(ROOT / "twin" / "data" / "networks" / f"{name}.yaml")
-        w = np.random.default_rng(0).lognormal(0.0, 0.6, model.n_nodes)
-        tm = np.outer(w, w)
-        np.fill_diagonal(tm, 0.0)
-        util = worst_loads(model, matrix_from_array(tm), []).intact_load_bps / model.link_capacity_bps
-        traffic = matrix_from_array(tm * 0.5 / np.quantile(util, 0.75))
+        traffic = matrix_from_array(gravity(model, 0.5, 0))
         scenario = SnapshotBuilder(model, infer_link_state=False).build(
             0.0, 1.0, Measurements.empty(), traffic=traffic).scenario
         with warnings.catch_warnings():
