@@ -27,13 +27,13 @@ from twinwatch.stream.commands._options import (
     write_json_report,
 )
 from twinwatch.stream.commands.whatif import (
-    _baseline_doc,
-    _console,
-    _ms,
-    _pct,
-    _rate,
+    baseline_doc,
     baseline_options,
     load_baseline,
+    ms_text,
+    pct_text,
+    rate_text,
+    report_console,
 )
 
 __all__ = ["plan", "plan_report"]
@@ -85,7 +85,7 @@ def plan_report(result: Any, baseline: Any, *, model_name: str | None, checks: l
     cuts.sort(key=lambda r: -r["traffic_bps"])
     io = result.intact_only
     doc: dict[str, Any] = {
-        "network": m.name, "baseline": _baseline_doc(baseline), "growth": result.growth,
+        "network": m.name, "baseline": baseline_doc(baseline), "growth": result.growth,
         "max_utilization": result.max_utilization, "max_utilization_failure": result.max_utilization_failure,
         "survive": result.survive, "upgrade": result.step, "tiers_bps": list(tiers),
         "summary": {
@@ -127,17 +127,17 @@ def plan_report(result: Any, baseline: Any, *, model_name: str | None, checks: l
 def _print(doc: dict[str, Any], top: int) -> None:
     from rich.table import Table
 
-    con = _console()
+    con = report_console()
     s, b = doc["summary"], doc["baseline"]
     what = {"none": "on the intact network", "cable": "through any single cable failure",
             "router": "through any single router failure"}[doc["survive"]]
     if doc["survive"] != "none" and doc["max_utilization_failure"] != doc["max_utilization"]:
-        what = f"intact and ≤ {_pct(doc['max_utilization_failure'])} {what}"
+        what = f"intact and ≤ {pct_text(doc['max_utilization_failure'])} {what}"
     src = (f"the busiest of {b['windows']} telemetry windows" if b["source"] == "telemetry" else b["source"])
-    con.print(f"[bold]{doc['network']}[/]: traffic ×{doc['growth']:g}, every link ≤ {_pct(doc['max_utilization'])} "
+    con.print(f"[bold]{doc['network']}[/]: traffic ×{doc['growth']:g}, every link ≤ {pct_text(doc['max_utilization'])} "
               f"{what} ({s['scenarios']} scenarios routed; baseline: {src})")
-    lines = [f"{s['cables_upgraded']} cable(s) to upgrade, +{_rate(s['capacity_added_bps'])} in all; worst "
-             f"utilisation {_pct(s['worst_utilization_before'])} → {_pct(s['worst_utilization_after'])}"]
+    lines = [f"{s['cables_upgraded']} cable(s) to upgrade, +{rate_text(s['capacity_added_bps'])} in all; worst "
+             f"utilisation {pct_text(s['worst_utilization_before'])} → {pct_text(s['worst_utilization_after'])}"]
     if s["routing_rounds"] > 1:
         lines.append(f"routed {s['routing_rounds']} times: upgraded links without a configured metric take a lower "
                      "reference-bandwidth cost and draw traffic")
@@ -145,16 +145,17 @@ def _print(doc: dict[str, Any], top: int) -> None:
         lines.append("[red]not converged: auto-cost metrics kept moving traffic; give the links metrics or more "
                      "rounds[/]")
     if doc["cut_off"]:
-        worst = ", ".join(f"{c['failure'].split(' ', 1)[1]} ({_rate(c['traffic_bps'])})" for c in doc["cut_off"][:5])
+        worst = ", ".join(f"{c['failure'].split(' ', 1)[1]} ({rate_text(c['traffic_bps'])})"
+                          for c in doc["cut_off"][:5])
         lines.append(f"[red]{len(doc['cut_off'])} failure(s) cut traffic off, which no capacity brings back: "
                      f"{worst}{' ...' if len(doc['cut_off']) > 5 else ''}[/]")
     io = doc["intact_only"]
     if io is not None:
         over = io["links_over_ceiling_under_failures"]
         lines.append(f"upgrading only what the intact network needs: {io['cables_upgraded']} cable(s), "
-                     f"+{_rate(io['capacity_added_bps'])}; "
-                     + (f"[red]{len(over)} link(s) then over {_pct(doc['max_utilization_failure'])} under a failure "
-                        f"(worst {_pct(io['worst_utilization'])})[/]" if over else "enough here"))
+                     f"+{rate_text(io['capacity_added_bps'])}; "
+                     + (f"[red]{len(over)} link(s) then over {pct_text(doc['max_utilization_failure'])} under a "
+                        f"failure (worst {pct_text(io['worst_utilization'])})[/]" if over else "enough here"))
     for line in lines:
         con.print(f"  {line}")
     if doc["upgrades"]:
@@ -162,22 +163,23 @@ def _print(doc: dict[str, Any], top: int) -> None:
         for col in ("cable", "now", "planned", "load", "util now", "planned", "set by"):
             t.add_column(col, justify="left" if col in ("cable", "set by") else "right", no_wrap=True)
         for u in sorted(doc["upgrades"], key=lambda r: -r["utilization_before"])[:top]:
-            t.add_row(u["cable"], _rate(u["capacity_before_bps"]), _rate(u["capacity_after_bps"]),
-                      _rate(u["load_bps"]), _pct(u["utilization_before"]), _pct(u["utilization_after"]), u["set_by"])
+            t.add_row(u["cable"], rate_text(u["capacity_before_bps"]), rate_text(u["capacity_after_bps"]),
+                      rate_text(u["load_bps"]), pct_text(u["utilization_before"]), pct_text(u["utilization_after"]),
+                      u["set_by"])
         con.print(t)
     tw = doc.get("twin")
     if tw:
         t = Table(title=f"The twin ({tw['model']}) on the grown traffic, as is → planned", title_justify="left")
-        cols = ["scenario", "peak util", "links losing > " + _pct(tw["max_loss"]), "worst delay ms"]
+        cols = ["scenario", "peak util", "links losing > " + pct_text(tw["max_loss"]), "worst delay ms"]
         if tw["slo_delay_s"] is not None:
-            cols.append(f"demands > {_ms(tw['slo_delay_s'])} ms")
+            cols.append(f"demands > {ms_text(tw['slo_delay_s'])} ms")
         for col in cols:
             t.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=True)
         for r in tw["scenarios"][:top]:
             a, p = r["as_is"], r["planned"]
-            row = [r["scenario"], f"{_pct(a['peak_utilization'])} → {_pct(p['peak_utilization'])}",
+            row = [r["scenario"], f"{pct_text(a['peak_utilization'])} → {pct_text(p['peak_utilization'])}",
                    f"{len(a['links_losing'])} → {len(p['links_losing'])}",
-                   f"{_ms(a['max_delay_s'] or math.nan)} → {_ms(p['max_delay_s'] or math.nan)}"]
+                   f"{ms_text(a['max_delay_s'] or math.nan)} → {ms_text(p['max_delay_s'] or math.nan)}"]
             if tw["slo_delay_s"] is not None:
                 row.append(f"{a['demands_over_slo']} → {p['demands_over_slo']}")
             t.add_row(*row, style="red" if p["links_losing"] or p.get("demands_over_slo") else None)

@@ -33,7 +33,8 @@ from twinwatch.stream.commands._options import (
     write_json_report,
 )
 
-__all__ = ["Baseline", "baseline_from_captures", "iter_windows", "whatif", "whatif_report"]
+__all__ = ["Baseline", "baseline_doc", "baseline_from_captures", "baseline_options", "iter_windows", "load_baseline",
+           "ms_text", "pct_text", "rate_text", "report_console", "whatif", "whatif_report"]
 
 
 @dataclass
@@ -151,7 +152,7 @@ def _epoch(ctx: click.Context, param: click.Parameter, value: str | None) -> flo
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
-def _rate(bps: float) -> str:
+def rate_text(bps: float) -> str:
     """Bit/s with three significant digits and an SI prefix (``'1.53 Gb/s'``)."""
     for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if bps >= scale:
@@ -159,11 +160,11 @@ def _rate(bps: float) -> str:
     return f"{bps:.3g} b/s"
 
 
-def _ms(x: float) -> str:
+def ms_text(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x * 1e3:.3f}"
 
 
-def _pct(x: float) -> str:
+def pct_text(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x * 100:.1f}%"
 
 
@@ -206,7 +207,7 @@ def summarise(res: Any, *, slo_delay_s: float | None, max_utilization: float) ->
     return summary
 
 
-def _baseline_doc(baseline: Baseline) -> dict[str, Any]:
+def baseline_doc(baseline: Baseline) -> dict[str, Any]:
     base = {"source": baseline.source, "window_start": baseline.traffic.start, "window_end": baseline.traffic.end,
             "links_down": list(baseline.links_down)}
     if baseline.source == "telemetry":
@@ -239,11 +240,11 @@ def whatif_report(res: Any, baseline: Baseline, *, model_name: str, slo_delay_s:
               "utilization_after": lk.utilization_after[i], "loss_before": lk.loss_before[i],
               "loss_after": lk.loss_after[i], "down_before": bool(lk.down_before[i]),
               "down_after": bool(lk.down_after[i])} for i, lid in enumerate(m.link_ids)]
-    return {"network": m.name, "model": model_name, "baseline": _baseline_doc(baseline),
+    return {"network": m.name, "model": model_name, "baseline": baseline_doc(baseline),
             "changes": [str(c) for c in res.changes], "summary": summary, "demands": demands, "links": links}
 
 
-def _console() -> Any:
+def report_console() -> Any:
     """Rich console on stdout; piped to a file it is 160 columns wide rather than 80, so the tables stay whole."""
     from rich.console import Console
 
@@ -257,18 +258,19 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
     """The report as an operator reads it: what changed, what it costs, the worst demands and links."""
     from rich.table import Table
 
-    con = _console()
+    con = report_console()
     s, b = doc["summary"], doc["baseline"]
     when = f"window {_iso(b['window_start'])} – {_iso(b['window_end'])}" if b["source"] == "telemetry" else ""
     src = (f"the busiest of {b['windows']} telemetry windows, {when} (matrix from {b['tm_source']})"
            if b["source"] == "telemetry" else b["source"])
     con.print(f"[bold]{doc['network']}[/]: {', '.join(doc['changes']) or 'no change'} "
-              f"(twin: {doc['model']}; baseline: {src}; {_rate(s['offered_before_bps'])} offered"
+              f"(twin: {doc['model']}; baseline: {src}; {rate_text(s['offered_before_bps'])} offered"
               f"{'; down then: ' + ', '.join(b['links_down']) if b['links_down'] else ''})")
-    lines = [f"peak link utilisation {_pct(s['peak_utilization_before'])} → {_pct(s['peak_utilization_after'])}"]
+    lines = [f"peak link utilisation {pct_text(s['peak_utilization_before'])} → "
+             f"{pct_text(s['peak_utilization_after'])}"]
     if s["demands_without_route_after"]:
         lines.append(f"[red]{s['demands_without_route_after']} demand(s) lose their route "
-                     f"({_rate(s['traffic_without_route_after_bps'])})[/]")
+                     f"({rate_text(s['traffic_without_route_after_bps'])})[/]")
         cut = [f"{x['src']} → {x['dst']}" for x in doc["demands"] if x["routed_before"] and not x["routed_after"]
                and x["src"] not in s["routers_down"] and x["dst"] not in s["routers_down"]]
         if cut:
@@ -277,10 +279,10 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
     if s["demands_on_longer_paths"]:
         lines.append(f"{s['demands_on_longer_paths']} demand(s) rerouted onto longer paths")
     if s["links_newly_over_max_utilization"]:
-        lines.append(f"[red]over {_pct(s['max_utilization'])} utilisation after: "
+        lines.append(f"[red]over {pct_text(s['max_utilization'])} utilisation after: "
                      f"{', '.join(s['links_newly_over_max_utilization'])}[/]")
     if "slo_delay_s" in s:
-        lines.append(f"{s['demands_over_slo_after']} demand(s) over the {_ms(s['slo_delay_s'])} ms delay SLO after"
+        lines.append(f"{s['demands_over_slo_after']} demand(s) over the {ms_text(s['slo_delay_s'])} ms delay SLO after"
                      f" ({s['demands_newly_over_slo']} new)")
     for line in lines:
         con.print(f"  {line}")
@@ -295,9 +297,9 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
         for i in order:
             row = doc["demands"][i]
             grow = f"+{(row['delay_after_s'] / row['delay_before_s'] - 1) * 100:.0f}%" if row["delay_before_s"] else ""
-            t.add_row(f"{row['src']} → {row['dst']}", _rate(row["rate_after_bps"]),
-                      _ms(row["delay_before_s"]), _ms(row["delay_after_s"]), grow,
-                      f"{row['hops_before']} → {row['hops_after']}", _pct(row["loss_after"]))
+            t.add_row(f"{row['src']} → {row['dst']}", rate_text(row["rate_after_bps"]),
+                      ms_text(row["delay_before_s"]), ms_text(row["delay_after_s"]), grow,
+                      f"{row['hops_before']} → {row['hops_after']}", pct_text(row["loss_after"]))
         con.print(t)
     lk = res.links
     busiest = np.argsort(-lk.utilization_after, kind="stable")[:top]
@@ -307,8 +309,8 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
     for i in busiest:
         row = doc["links"][i]
         style = "red" if row["utilization_after"] > s["max_utilization"] else None
-        t.add_row(row["link"], _rate(row["capacity_after_bps"]), _pct(row["utilization_before"]),
-                  _pct(row["utilization_after"]), _pct(row["loss_after"]), style=style)
+        t.add_row(row["link"], rate_text(row["capacity_after_bps"]), pct_text(row["utilization_before"]),
+                  pct_text(row["utilization_after"]), pct_text(row["loss_after"]), style=style)
     con.print(t)
 
 
@@ -335,28 +337,28 @@ def _each(net: Any, baseline: Baseline, changes: list[Any], twin: Any, each: str
         raise click.UsageError(str(exc)) from None
     rows.sort(key=lambda r: (-r["transit_traffic_without_route_after_bps"], -len(r["links_newly_over_max_utilization"]),
                              -r["peak_utilization_after"]))
-    return {"network": net.name, "model": model_name, "baseline": _baseline_doc(baseline),
+    return {"network": net.name, "model": model_name, "baseline": baseline_doc(baseline),
             "changes": [str(c) for c in changes], "each": each, "variants": rows}
 
 
 def _print_each(doc: dict[str, Any], top: int) -> None:
     from rich.table import Table
 
-    con = _console()
+    con = report_console()
     rows = doc["variants"]
     base = f" on top of {', '.join(doc['changes'])}" if doc["changes"] else ""
     con.print(f"[bold]{doc['network']}[/]: {len(rows)} single {doc['each']} failures{base} (twin: {doc['model']}), "
               "worst first")
     t = Table(title=f"Single {doc['each']} failures ranked by impact (top {top})", title_justify="left")
-    over = f"new > {_pct(rows[0]['max_utilization'])}" if rows else "new over"
+    over = f"new > {pct_text(rows[0]['max_utilization'])}" if rows else "new over"
     for col in (doc["each"], "cut off", "peak after", "on link", over, "worst delay growth (ms)"):
         t.add_column(col, justify="left" if col in (doc["each"], "on link", "worst delay growth (ms)") else "right",
                      no_wrap=True)
     for r in rows[:top]:
         w = r["worst_delay_growth"]
-        grow = (f"{w['src']} → {w['dst']} {_ms(w['delay_before_s'])} → {_ms(w['delay_after_s'])}" if w else "–")
-        t.add_row(r["failure"].split(" ", 1)[1], _rate(r["transit_traffic_without_route_after_bps"]),
-                  _pct(r["peak_utilization_after"]), r["peak_link_after"] or "–",
+        grow = (f"{w['src']} → {w['dst']} {ms_text(w['delay_before_s'])} → {ms_text(w['delay_after_s'])}" if w else "–")
+        t.add_row(r["failure"].split(" ", 1)[1], rate_text(r["transit_traffic_without_route_after_bps"]),
+                  pct_text(r["peak_utilization_after"]), r["peak_link_after"] or "–",
                   str(len(r["links_newly_over_max_utilization"])), grow)
     con.print(t)
 
@@ -397,7 +399,8 @@ _BASELINE_OPTIONS = [
                       "model's device order) instead of telemetry."),
     click.option("--model", default=None,
                  help=f"Twin: {MODEL_NAMES} [default: the shipped GNN, which predicted the queueing delay after "
-                      "such changes best in BENCHMARKS.md 'What-if'; qt when its checkpoint cannot load]."),
+                      "such changes best in BENCHMARKS.md 'What-if' and 'Capacity planning'; qt when its "
+                      "checkpoint cannot load]."),
     checkpoint_option,
 ]
 
