@@ -2,10 +2,11 @@
 check it?
 
 Per network, a gravity matrix of fresh random weights (``--seed``) scaled so that three in four links of the intact
-network run at or under ``--load``, grown by ``--growth``, is planned at ``--max-utilization`` through any single
-cable failure (:func:`~twinwatch.twin.plan.plan_capacity`). The project's packet-level simulator (``sim``,
-validated against OMNeT++ and closed forms, BENCHMARKS "Simulator") then runs, with the grown traffic, on the intact
-network and under each of the plan's binding failures (the largest first, at most ``--scenarios``):
+network run at or under ``--load``, grown by ``--growth``, is planned at ``--max-utilization``
+(``--max-utilization-failure`` while a failure lasts) through any single cable (or router, ``--survive``) failure
+(:func:`~twinwatch.twin.plan.plan_capacity`). The project's packet-level simulator (``sim``, validated against
+OMNeT++ and closed forms, BENCHMARKS "Simulator") then runs, with the grown traffic, on the intact network and under
+each of the plan's binding failures (the largest first, at most ``--scenarios``):
 
 * the network as planned: every link's measured loss and utilisation (does the plan hold?);
 * the usual alternative, upgraded only for the intact network (``survive="none"``): the same;
@@ -88,7 +89,7 @@ def evaluate(network: str, args: argparse.Namespace, twins: dict[str, Any], sim:
     tm = gravity(model, args.load, args.seed)
     t0 = time.perf_counter()
     plan = plan_capacity(model, matrix_from_array(tm), growth=args.growth, max_utilization=args.max_utilization,
-                         survive="cable")
+                         max_utilization_failure=args.max_utilization_failure, survive=args.survive)
     plan_s = time.perf_counter() - t0
     naive = plan_capacity(model, matrix_from_array(tm), growth=args.growth, max_utilization=args.max_utilization,
                           survive="none")
@@ -152,6 +153,8 @@ def main() -> None:
                     help="the 75th percentile of the intact network's link utilisation, before growth")
     ap.add_argument("--growth", type=float, default=1.5)
     ap.add_argument("--max-utilization", type=float, default=0.8)
+    ap.add_argument("--max-utilization-failure", type=float, default=None)
+    ap.add_argument("--survive", default="cable", choices=("cable", "router"))
     ap.add_argument("--max-loss", type=float, default=1e-3)
     ap.add_argument("--scenarios", type=int, default=4, help="binding failures simulated per network, at most")
     ap.add_argument("--models", default="gnn,qt")
