@@ -234,7 +234,9 @@ def plan(network: Path, captures: tuple[Path, ...], fmt: str | None, at: float |
 
     NETWORK is the network-model file the service uses; the baseline traffic
     comes from recorded telemetry (--capture: its busiest window, or the one
-    at --at) or a matrix file (--matrix), as for `twinwatch whatif`.
+    at --at) or a matrix file (--matrix), as for `twinwatch whatif`. The plan
+    is for the network as built: links the telemetry reported down in that
+    window count as up.
 
     The traffic, times --growth, is routed as the service routes it (the
     model's IGP metrics, ECMP) on the intact network and with each single
