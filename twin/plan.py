@@ -6,8 +6,9 @@ no link runs above 80 % even when any one cable (or router) is down?"
 
 1. **Worst case per link.** The grown matrix is routed as the service routes it (:class:`~twin.snapshot.
    SnapshotBuilder`: the model's IGP metrics, ECMP) on the intact network and with each failure of the survival set
-   (every cable, :func:`~twin.whatif.cable_failures`, or every router); each directed link keeps its largest
-   offered load and the failure that causes it (:class:`WorstLoads`). Traffic a failure leaves without any route
+   (every cable, :func:`~twin.whatif.cable_failures`, or every router); each directed link keeps its offered
+   load on the intact network and its largest under a failure, with the failure that causes it
+   (:class:`WorstLoads`). Traffic a failure leaves without any route
    is counted apart: no capacity brings it back (a cable whose loss cuts the network in two).
 2. **Upgrades.** Per cable (a links entry of the model: both directions get the same capacity, as a real cable
    does), the smallest capacity that keeps both directions at or under the ceiling on the intact network and
@@ -18,7 +19,7 @@ no link runs above 80 % even when any one cable (or router) is down?"
    (OSPF auto-cost) of its capacity, so an upgrade can pull traffic onto it: the planned network is routed again
    and step 2 repeated until nothing more is needed (``max_rounds``); a link with a configured metric keeps it.
 4. **The twin's check** (:func:`verify_plan`): the twin predicts the network before and after the plan on the
-   intact network and under the failures that set the upgrades, so the plan's delay, jitter and loss are seen,
+   intact network and under the failures that set the upgrades, so the plan's delay and loss are seen,
    not assumed from the utilisation ceiling (small buffers lose packets below it; long paths miss a delay SLO at
    any load).
 
