@@ -7,8 +7,9 @@ does (:class:`~twin.snapshot.SnapshotBuilder`: the model's IGP metrics, ECMP), a
 one batch and compares them per demand (``src → dst`` pair) and per directed link.
 
 Link specifications name directed links as the model does: ``"A->B"`` is one direction, ``"A<->B"`` both
-directions of the cable. A capacity change keeps the IGP metric (a LAG losing a member usually keeps its
-configured cost); a metric change is its own edit.
+directions of the cable. A capacity change keeps a configured IGP metric; a link whose metric the model derives
+from its capacity (no metric configured: the reference-bandwidth cost, OSPF/IS-IS auto-cost) takes the cost of
+its new capacity, as its routers would. A metric change is its own edit, and wins over a capacity change.
 
 Shapes: ``N`` nodes, ``E`` directed links, ``D`` demands (pairs with traffic in the baseline or the changed
 matrix).
@@ -210,11 +211,13 @@ def apply_changes(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence
     """The changed model (capacities and metrics), matrix and the links the changes take down.
 
     The model returned is a shallow copy with new ``link_capacity_bps``, ``link_metric`` and
-    ``link_buffer_bits`` arrays (a buffer set in milliseconds of line rate follows the new capacity); the
-    original is untouched. Changes apply in order (``scale`` scales what the earlier ``demand`` edits added).
+    ``link_buffer_bits`` arrays (a buffer set in milliseconds of line rate follows the new capacity, an auto-cost
+    metric the new capacity unless a ``metric`` edit sets it); the original is untouched. Changes apply in order
+    (``scale`` scales what the earlier ``demand`` edits added).
     """
     cap = model.link_capacity_bps.copy()
     metric = model.link_metric.copy()
+    pinned = ~model.link_metric_auto  # metrics a capacity change leaves alone: configured, or set by an edit
     down: set[int] = set()
     rate = np.array(traffic.rate_bps, dtype=np.float64)
     best_effort = int(model.dscp_class[0])
@@ -225,9 +228,14 @@ def apply_changes(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence
             n = _node(model, ch.target)
             down.update(np.flatnonzero((model.link_src == n) | (model.link_dst == n)).tolist())
         elif ch.kind == "capacity":
-            cap[link_numbers(model, ch.target)] = ch.value
+            links = link_numbers(model, ch.target)
+            cap[links] = ch.value
+            follow = links[~pinned[links]]
+            metric[follow] = model.auto_metric(cap[follow])
         elif ch.kind == "metric":
-            metric[link_numbers(model, ch.target)] = int(ch.value)
+            links = link_numbers(model, ch.target)
+            metric[links] = int(ch.value)
+            pinned[links] = True
         elif ch.kind == "scale":
             rate *= ch.value
         elif ch.kind == "demand":

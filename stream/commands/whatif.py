@@ -467,7 +467,8 @@ def load_baseline(network: Path, *, captures: tuple[Path, ...], fmt: str | None,
 @click.option("--fail-node", "fail_nodes", multiple=True, metavar="DEVICE",
               help="Take a router down: every link to and from it.")
 @click.option("--capacity", "capacities", multiple=True, metavar="LINK=RATE",
-              help="A link's new capacity, e.g. 'CHIN<->IPLS=5G' (its IGP metric stays).")
+              help="A link's new capacity, e.g. 'CHIN<->IPLS=5G' (a configured IGP metric stays; a link "
+                   "without one takes the reference-bandwidth cost of its new capacity, as its routers would).")
 @click.option("--metric", "metrics", multiple=True, metavar="LINK=N", help="A link's new IGP metric.")
 @click.option("--scale", type=FiniteFloatRange(0.0, 1e6), default=None,
               help="Every demand times this factor (1.3 = 30 % growth), applied after --demand.")

@@ -190,6 +190,9 @@ class NetworkModel:
         ``(E,)`` float64, bits/s and seconds.
     link_metric
         ``(E,)`` int64 IGP metric of each direction (≥ 1).
+    link_metric_auto
+        ``(E,)`` bool: the metric is the reference-bandwidth cost of the capacity (no metric configured on the
+        end, the link or the file), so it follows a capacity change (:meth:`auto_metric`).
     link_entry
         ``(E,)`` int64, index of the ``links`` entry each directed link comes from.
     link_src_interface, link_dst_interface
@@ -272,6 +275,7 @@ class NetworkModel:
         cap: list[float] = []
         delay: list[float] = []
         metric: list[int] = []
+        auto: list[bool] = []
         entry: list[int] = []
         sif: list[str] = []
         dif: list[str] = []
@@ -286,6 +290,7 @@ class NetworkModel:
                 cap.append(ln.capacity_bps)
                 delay.append(d)
                 metric.append(self._metric(x, ln))
+                auto.append(x.metric is None and ln.metric is None and self.default_metric is None)
                 entry.append(i)
                 sif.append(x.interface)
                 dif.append(y.interface)
@@ -298,6 +303,7 @@ class NetworkModel:
         self.link_capacity_bps = np.array(cap, dtype=np.float64)
         self.link_prop_delay_s = np.array(delay, dtype=np.float64)
         self.link_metric = np.array(metric, dtype=np.int64)
+        self.link_metric_auto = np.array(auto, dtype=bool)
         self.link_entry = np.array(entry, dtype=np.int64)
         self.link_src_interface: list[str] = sif
         self.link_dst_interface: list[str] = dif
@@ -321,7 +327,18 @@ class NetworkModel:
             return int(ln.metric)
         if self.default_metric is not None:
             return int(self.default_metric)
-        return min(MAX_METRIC, max(1, int(self.reference_bandwidth_bps // ln.capacity_bps)))
+        return int(self.auto_metric(ln.capacity_bps))
+
+    def auto_metric(self, capacity_bps: float | np.ndarray) -> int | np.ndarray:
+        """The reference-bandwidth cost (OSPF/IS-IS auto-cost) of ``capacity_bps``: ⌊reference / capacity⌋ within
+        ``[1, MAX_METRIC]``, what a link without a configured metric gets (:attr:`link_metric_auto`).
+
+        >>> m = NetworkModel("x", (), ())                            # the default reference, 100 Gb/s
+        >>> m.auto_metric(10e9), m.auto_metric(np.array([1e9, 400e9])).tolist()
+        (10, [100, 1])
+        """
+        cost = np.clip(np.floor_divide(self.reference_bandwidth_bps, capacity_bps), 1, MAX_METRIC).astype(np.int64)
+        return int(cost) if cost.ndim == 0 else cost
 
     def _build_nodes(self) -> None:
         # links without delay_s / length_km take the great-circle delay between their devices

@@ -194,3 +194,34 @@ def test_many_what_ifs_in_batches_answer_as_one_at_a_time() -> None:
         assert np.array_equal(got.demands.delay_after_s, one.demands.delay_after_s, equal_nan=True)
         assert np.array_equal(got.links.load_after_bps, one.links.load_after_bps)
         assert np.array_equal(got.demands.delay_before_s, one.demands.delay_before_s, equal_nan=True)
+
+
+def _ring(metric: int | None) -> object:
+    """a, b, c, d in a ring of 1 Gb/s links; IGP metrics configured (``metric``) or the auto-cost of 1 Gb/s."""
+    return model_from_dict({"version": 1, "name": "sq", "devices": [{"name": n} for n in "abcd"],
+                            "links": [{"a": {"device": x, "interface": f"{x}-{y}"},
+                                       "b": {"device": y, "interface": f"{y}-{x}"}, "capacity_bps": "1G",
+                                       **({"metric": metric} if metric is not None else {})}
+                                      for x, y in ("ab", "bc", "cd", "da")]}, source="sq")
+
+
+def test_a_capacity_change_moves_an_auto_cost_metric_and_keeps_a_configured_one() -> None:
+    tm = np.zeros((4, 4))
+    tm[0, 2] = 4e8  # a -> c: two equal 2-hop paths, split by ECMP
+    auto, fixed = _ring(None), _ring(100)
+    assert auto.link_metric_auto.all() and not fixed.link_metric_auto.any()
+    up = [parse_change("capacity", "a<->b=10G"), parse_change("capacity", "b<->c=10G")]
+    changed, _, _ = apply_changes(auto, matrix_from_array(tm), up)
+    ab = auto.link_index["a->b"]
+    assert changed.link_metric[ab] == auto.auto_metric(10e9) == 10 and auto.link_metric[ab] == 100
+    res = what_if(auto, matrix_from_array(tm), up, get_model("qt"))
+    i = int(np.flatnonzero((res.demands.src == 0) & (res.demands.dst == 2))[0])
+    assert res.links.load_after_bps[auto.link_index["a->b"]] == pytest.approx(4e8)  # all of a -> c via b now
+    assert res.links.load_before_bps[auto.link_index["a->b"]] == pytest.approx(2e8)
+    assert res.demands.hops_after[i] == 2
+    changed, _, _ = apply_changes(fixed, matrix_from_array(tm), up)
+    assert changed.link_metric.tolist() == fixed.link_metric.tolist()  # configured: routing stays
+    # a metric edit wins over a capacity edit, in either order
+    for edits in ([parse_change("metric", "a->b=7"), up[0]], [up[0], parse_change("metric", "a->b=7")]):
+        changed, _, _ = apply_changes(auto, matrix_from_array(tm), edits)
+        assert changed.link_metric[ab] == 7 and changed.link_metric[auto.link_index["b->a"]] == 10
