@@ -50,14 +50,16 @@ def gravity(model: Any, load: float, seed: int) -> np.ndarray:
 def _scenarios(model: Any, traffic: Any, failures: list[Any]) -> list[Any]:
     from twinwatch.twin.measurements import Measurements
     from twinwatch.twin.snapshot import SnapshotBuilder
-    from twinwatch.twin.whatif import apply_changes
+    from twinwatch.twin.whatif import links_down
 
     builder = SnapshotBuilder(model, infer_link_state=False)
     out = []
     for f in [None, *failures]:
-        down = () if f is None else apply_changes(model, traffic, [f])[2]
+        up = np.ones(model.n_links, dtype=bool)
+        if f is not None:
+            up[links_down(model, f)] = False
         out.append(builder.build(traffic.start, traffic.end, Measurements.empty(), traffic=traffic,
-                                 links_down=down).scenario)
+                                 link_up=up).scenario)
     return out
 
 

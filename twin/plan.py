@@ -63,9 +63,9 @@ from twinwatch.twin.traffic_matrix import TrafficMatrix
 from twinwatch.twin.whatif import (
     Change,
     WhatIf,
-    apply_changes,
     cable_failures,
     iter_what_if,
+    links_down,
     matrix_from_array,
     reachable,
 )
@@ -163,14 +163,14 @@ def worst_loads(model: NetworkModel, traffic: TrafficMatrix, failures: Sequence[
     cut = np.zeros(len(failures))
     intact = np.zeros(model.n_links)
     for s, change in enumerate([None, *failures]):
-        down: tuple[str, ...] = () if change is None else apply_changes(model, traffic, [change])[2]
-        snap = builder.build(traffic.start, traffic.end, Measurements.empty(), traffic=traffic, links_down=down)
+        up = np.ones(model.n_links, dtype=bool)
+        if change is not None:
+            up[links_down(model, change)] = False
+        snap = builder.build(traffic.start, traffic.end, Measurements.empty(), traffic=traffic, link_up=up)
         load = snap.scenario.link_load_bps()
         if change is None:
             intact = load
         else:
-            up = np.ones(model.n_links, dtype=bool)
-            up[model.link_numbers(down)] = False
             alive = np.ones(model.n_nodes, dtype=bool)
             if change.kind == "fail-node":
                 alive[model.node_index[change.target.strip()]] = False

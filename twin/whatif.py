@@ -62,6 +62,7 @@ __all__ = [
     "cable_failures",
     "iter_what_if",
     "link_numbers",
+    "links_down",
     "matrix_from_array",
     "parse_change",
     "reachable",
@@ -206,6 +207,25 @@ def cable_failures(model: NetworkModel) -> list[Change]:
     return list(seen.values())
 
 
+def links_down(model: NetworkModel, change: Change) -> np.ndarray:
+    """``(k,)`` int64 directed links a ``fail`` (the link spec's) or ``fail-node`` (every link to and from the
+    router) change takes down; empty for the other kinds.
+
+    >>> from twinwatch.twin.netmodel import model_from_dict
+    >>> m = model_from_dict({"version": 1, "name": "x", "devices": [{"name": n} for n in "abc"],
+    ...     "links": [{"a": {"device": x, "interface": y}, "b": {"device": y, "interface": x}, "capacity_bps": "1G"}
+    ...               for x, y in ("ab", "bc")]}, source="x")
+    >>> links_down(m, Change("fail-node", "b")).tolist(), links_down(m, Change("fail", "a->b")).tolist()
+    ([0, 1, 2, 3], [0])
+    """
+    if change.kind == "fail":
+        return link_numbers(model, change.target)
+    if change.kind == "fail-node":
+        n = _node(model, change.target)
+        return np.flatnonzero((model.link_src == n) | (model.link_dst == n)).astype(np.int64)
+    return np.zeros(0, dtype=np.int64)
+
+
 def apply_changes(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence[Change]
                   ) -> tuple[NetworkModel, TrafficMatrix, tuple[str, ...]]:
     """The changed model (capacities and metrics), matrix and the links the changes take down.
@@ -222,11 +242,8 @@ def apply_changes(model: NetworkModel, traffic: TrafficMatrix, changes: Sequence
     rate = np.array(traffic.rate_bps, dtype=np.float64)
     best_effort = int(model.dscp_class[0])
     for ch in changes:
-        if ch.kind == "fail":
-            down.update(link_numbers(model, ch.target).tolist())
-        elif ch.kind == "fail-node":
-            n = _node(model, ch.target)
-            down.update(np.flatnonzero((model.link_src == n) | (model.link_dst == n)).tolist())
+        if ch.kind in ("fail", "fail-node"):
+            down.update(links_down(model, ch).tolist())
         elif ch.kind == "capacity":
             links = link_numbers(model, ch.target)
             cap[links] = ch.value
