@@ -61,9 +61,10 @@ from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.snapshot import SnapshotBuilder
 from twinwatch.twin.traffic_matrix import TrafficMatrix
 from twinwatch.twin.whatif import (
+    SURVIVE,
     Change,
     WhatIf,
-    cable_failures,
+    failure_set,
     iter_what_if,
     links_down,
     matrix_from_array,
@@ -91,27 +92,6 @@ DEFAULT_TIERS_BPS: tuple[float, ...] = (1e9, 2.5e9, 10e9, 25e9, 40e9, 100e9, 200
 """Standard Ethernet and SONET/OTN line rates (bit/s) a cable is upgraded to by default (``step="tiers"``)."""
 STEPS = ("tiers", "members")
 """How a cable grows: to the next of the tiers, or by whole members of its current capacity (a LAG)."""
-SURVIVE = ("none", "cable", "router")
-"""Failure sets the plan survives: none (the intact network), any single cable, any single router."""
-
-
-def failure_set(model: NetworkModel, survive: str) -> list[Change]:
-    """The single failures of ``survive`` (:data:`SURVIVE`), in the model's order.
-
-    >>> from twinwatch.twin.netmodel import model_from_dict
-    >>> m = model_from_dict({"version": 1, "name": "x", "devices": [{"name": n} for n in "ab"],
-    ...     "links": [{"a": {"device": "a", "interface": "e0"}, "b": {"device": "b", "interface": "e0"},
-    ...                "capacity_bps": "1G"}]}, source="x")
-    >>> [str(c) for c in failure_set(m, "router")], failure_set(m, "none")
-    (['fail-node a', 'fail-node b'], [])
-    """
-    if survive not in SURVIVE:
-        raise ValueError(f"survive must be one of {', '.join(SURVIVE)}, got {survive!r}")
-    if survive == "cable":
-        return cable_failures(model)
-    if survive == "router":
-        return [Change("fail-node", n) for n in model.node_names]
-    return []
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from twinwatch.twin.traffic_matrix.matrix import N_CLASSES
 
 __all__ = [
     "CHANGE_KINDS",
+    "SURVIVE",
     "Change",
     "DemandTable",
     "LinkTable",
@@ -60,6 +61,7 @@ __all__ = [
     "WhatIfError",
     "apply_changes",
     "cable_failures",
+    "failure_set",
     "iter_what_if",
     "link_numbers",
     "links_down",
@@ -68,6 +70,10 @@ __all__ = [
     "reachable",
     "what_if",
 ]
+
+SURVIVE = ("none", "cable", "router")
+"""Failure sets (:func:`failure_set`) a plan survives or an N-1 question asks about: none (the intact network), any
+single cable, any single router."""
 
 CHANGE_KINDS = ("fail", "fail-node", "capacity", "metric", "scale", "demand")
 """Edits :func:`parse_change` reads: a link down (``A->B`` or ``A<->B``), a router down (every link of it),
@@ -205,6 +211,25 @@ def cable_failures(model: NetworkModel) -> list[Change]:
         if key not in seen:
             seen[key] = Change("fail", f"{model.node_names[s]}<->{model.node_names[d]}")
     return list(seen.values())
+
+
+def failure_set(model: NetworkModel, survive: str) -> list[Change]:
+    """The single failures of ``survive`` (:data:`SURVIVE`), in the model's order.
+
+    >>> from twinwatch.twin.netmodel import model_from_dict
+    >>> m = model_from_dict({"version": 1, "name": "x", "devices": [{"name": n} for n in "ab"],
+    ...     "links": [{"a": {"device": "a", "interface": "e0"}, "b": {"device": "b", "interface": "e0"},
+    ...                "capacity_bps": "1G"}]}, source="x")
+    >>> [str(c) for c in failure_set(m, "router")], failure_set(m, "none")
+    (['fail-node a', 'fail-node b'], [])
+    """
+    if survive not in SURVIVE:
+        raise ValueError(f"survive must be one of {', '.join(SURVIVE)}, got {survive!r}")
+    if survive == "cable":
+        return cable_failures(model)
+    if survive == "router":
+        return [Change("fail-node", n) for n in model.node_names]
+    return []
 
 
 def links_down(model: NetworkModel, change: Change) -> np.ndarray:

@@ -8,21 +8,20 @@ the plan, its verdict on the network as it is and as planned per scenario.
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from typing import Any
 
-from twinwatch.stream.commands.whatif_html import network_map
+from twinwatch.stream.commands.whatif_html import network_map, number_text
 
 __all__ = ["write_plan_html"]
 
 
 def _pct(v: float | None) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v * 100:.1f}"
+    return number_text(v, 100, "{:.1f}")
 
 
 def _g(bps: float) -> str:
-    return f"{bps / 1e9:.3g}"
+    return number_text(bps, 1e-9, "{:.3g}")
 
 
 def write_plan_html(path: str | Path, doc: dict[str, Any], model: Any, top: int = 50) -> None:
@@ -51,14 +50,11 @@ def write_plan_html(path: str | Path, doc: dict[str, Any], model: Any, top: int 
                                                  "planned", "worst delay ms as is", "planned",
                                                  *(("over SLO as is", "planned") if slo else ())))
 
-        def ms(v: float | None) -> str:
-            return "–" if v is None else f"{v * 1e3:.3f}"
-
         body = "".join(
             f"<tr><td>{e(r['scenario'])}</td><td>{_pct(r['as_is']['peak_utilization'])}</td>"
             f"<td>{_pct(r['planned']['peak_utilization'])}</td><td>{len(r['as_is']['links_losing'])}</td>"
-            f"<td>{len(r['planned']['links_losing'])}</td><td>{ms(r['as_is']['max_delay_s'])}</td>"
-            f"<td>{ms(r['planned']['max_delay_s'])}</td>"
+            f"<td>{len(r['planned']['links_losing'])}</td><td>{number_text(r['as_is']['max_delay_s'], 1e3)}</td>"
+            f"<td>{number_text(r['planned']['max_delay_s'], 1e3)}</td>"
             + (f"<td>{r['as_is']['demands_over_slo']}</td><td>{r['planned']['demands_over_slo']}</td>" if slo else "")
             + "</tr>" for r in tw["scenarios"])
         twin = (f"<h2>The twin ({e(str(tw['model']))}) on the grown traffic</h2><p>Links losing more than "

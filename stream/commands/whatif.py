@@ -320,9 +320,9 @@ def _each(net: Any, baseline: Baseline, changes: list[Any], twin: Any, each: str
     from rich.console import Console
     from rich.progress import Progress
 
-    from twinwatch.twin.whatif import Change, WhatIfError, cable_failures, iter_what_if
+    from twinwatch.twin.whatif import WhatIfError, failure_set, iter_what_if
 
-    singles = cable_failures(net) if each == "cable" else [Change("fail-node", n) for n in net.node_names]
+    singles = failure_set(net, each)
     rows = []
     try:
         with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:

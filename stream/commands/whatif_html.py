@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["network_map", "utilisation_colour", "write_whatif_html"]
+__all__ = ["network_map", "number_text", "utilisation_colour", "write_whatif_html"]
 
 
 def utilisation_colour(u: float) -> str:
@@ -103,7 +103,12 @@ def _bar(before: float | None, after: float | None, top: float) -> str:
             f'<rect y="6" width="{width(after):.1f}" height="5" fill="#1f77b4"/></svg>')
 
 
-def _f(v: float | None, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
+def number_text(v: float | None, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
+    """``v × scale`` in ``fmt``, or ``"–"`` for a missing or non-finite value (a table cell).
+
+    >>> number_text(0.0123, 1e3), number_text(None), number_text(0.5, 100, "{:.1f}")
+    ('12.300', '–', '50.0')
+    """
     return "–" if v is None or not math.isfinite(v) else fmt.format(v * scale)
 
 
@@ -116,18 +121,20 @@ def write_whatif_html(path: str | Path, doc: dict[str, Any], model: Any, top: in
     dem = [d for d in dem[:top] if (d["delay_after_s"] or 0) > (d["delay_before_s"] or 0)]
     dtop = max([d["delay_after_s"] for d in dem] or [1.0])
     drows = "".join(
-        f"<tr><td>{html.escape(d['src'])} → {html.escape(d['dst'])}</td><td>{_f(d['rate_after_bps'], 1e-6, '{:.1f}')}"
-        f"</td><td>{_f(d['delay_before_s'], 1e3)}</td><td>{_f(d['delay_after_s'], 1e3)}</td>"
+        f"<tr><td>{html.escape(d['src'])} → {html.escape(d['dst'])}</td>"
+        f"<td>{number_text(d['rate_after_bps'], 1e-6, '{:.1f}')}</td>"
+        f"<td>{number_text(d['delay_before_s'], 1e3)}</td><td>{number_text(d['delay_after_s'], 1e3)}</td>"
         f"<td>{_bar(d['delay_before_s'], d['delay_after_s'], dtop)}</td><td>{d['hops_before']} → {d['hops_after']}"
-        f"</td><td>{_f(d['loss_after'], 100, '{:.2f}')}</td></tr>" for d in dem)
+        f"</td><td>{number_text(d['loss_after'], 100, '{:.2f}')}</td></tr>" for d in dem)
     cut = [d for d in doc["demands"] if d["routed_before"] and not d["routed_after"]]
     lk = sorted(doc["links"], key=lambda x: -(x["utilization_after"] or 0.0))[:top]
     lrows = "".join(
         f"<tr><td>{html.escape(x['link'])}{' (down)' if x['down_after'] else ''}</td>"
-        f"<td>{_f(x['capacity_after_bps'], 1e-9, '{:.3g}')}</td><td>{_f(x['utilization_before'], 100, '{:.1f}')}</td>"
-        f"<td>{_f(x['utilization_after'], 100, '{:.1f}')}</td>"
+        f"<td>{number_text(x['capacity_after_bps'], 1e-9, '{:.3g}')}</td>"
+        f"<td>{number_text(x['utilization_before'], 100, '{:.1f}')}</td>"
+        f"<td>{number_text(x['utilization_after'], 100, '{:.1f}')}</td>"
         f"<td>{_bar(x['utilization_before'], x['utilization_after'], 1.0)}</td>"
-        f"<td>{_f(x['loss_after'], 100, '{:.2f}')}</td></tr>" for x in lk)
+        f"<td>{number_text(x['loss_after'], 100, '{:.2f}')}</td></tr>" for x in lk)
     slo = (f"<li>{s['demands_over_slo_after']} demand(s) over the {s['slo_delay_s'] * 1e3:g} ms delay SLO after "
            f"({s['demands_newly_over_slo']} new)</li>" if "slo_delay_s" in s else "")
     over = s["links_newly_over_max_utilization"]
