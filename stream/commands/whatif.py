@@ -119,15 +119,15 @@ def baseline_from_captures(streams: Mapping[str, Sequence[bytes]], model: Any, *
                 best, best_total = snap, total
         elif total > best_total:
             best, best_total = snap, total
+    if counts["dead_letters"]:  # said before any error below: a capture the adapters refuse is why there is none
+        click.echo(f"warning: {counts['dead_letters']} of {counts['messages']} message(s) were refused by the "
+                   "adapters and left out (`twinwatch replay --dlq FILE` lists them with the reason)", err=True)
     if best is None:
         if at is not None:
             span = (f"the telemetry covers {_iso(first)} to {_iso(last)}" if windows else "it holds no window")
             raise click.ClickException(f"--at {_iso(at)}: no window of the telemetry holds it ({span})")
         raise click.ClickException("the telemetry gives no window with traffic for this network (do the captures "
                                    "name its devices?)")
-    if counts["dead_letters"]:
-        click.echo(f"warning: {counts['dead_letters']} of {counts['messages']} message(s) were refused by the "
-                   "adapters and left out (`twinwatch replay --dlq FILE` lists them with the reason)", err=True)
     return Baseline(best.traffic, tuple(best.links_down), "telemetry", windows, best.tm_source,
                     counts["messages"], counts["dead_letters"])
 

@@ -223,3 +223,12 @@ def test_an_invalid_network_file_is_named_once(matrix: Path, tmp_path: Path) -> 
     res = _run(str(bad), "--matrix", str(matrix))
     assert res.exit_code == 1 and "links: missing (required)" in res.output
     assert res.output.count(str(bad)) == 1
+
+
+def test_a_capture_the_adapters_refuse_is_counted_before_the_error(tmp_path: Path) -> None:
+    junk = tmp_path / "twinwatch.raw.gnmic.jsonl"
+    junk.write_text("garbage{{{\nnot json either\n")
+    res = _run(str(ABILENE), "--capture", str(junk), "--model", "qt")
+    assert res.exit_code == 1
+    assert "warning: 2 of 2 message(s) were refused by the adapters" in res.output
+    assert "the telemetry gives no window with traffic" in res.output
