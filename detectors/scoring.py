@@ -24,7 +24,8 @@ Matching rule
        plain span overlap instead;
     2. its kind can detect the label's kind (:data:`DETECTS`): an unexplained
        ``degradation`` detects every network fault; ``link_state`` detects
-       ``link_down``; a traffic surge may also be reported as
+       ``link_down`` (the port reported down) and ``capacity_degradation``
+       (the ports reported a lower speed: a LAG that lost a member); a traffic surge may also be reported as
        ``traffic_anomaly`` or ``expected_congestion`` (the twin predicts the
        congestion from the traffic), unmonitored traffic as
        ``traffic_anomaly``. For benign events, ``telemetry_health`` alerts
@@ -130,7 +131,7 @@ NETWORK_FAULT_ALERT_KINDS: frozenset[str] = frozenset({"degradation"})
 """Alert kinds that assert a network fault (page); only these count as false alarms."""
 
 DETECTS: dict[str, frozenset[str]] = {
-    "capacity_degradation": frozenset({"degradation"}),
+    "capacity_degradation": frozenset({"degradation", "link_state"}),
     "grey_loss": frozenset({"degradation"}),
     "link_down": frozenset({"degradation", "link_state"}),
     "metric_change": frozenset({"degradation"}),

@@ -54,8 +54,8 @@ from twinwatch.twin.netmodel import NetworkModel
 from twinwatch.twin.probes import own_packet_shift_s
 from twinwatch.twin.snapshot import WindowSnapshot
 
-__all__ = ["DEGRADATION_FAMILIES", "FAMILY_SHARES", "Detection", "TwinDetector", "persistence_bound",
-           "persistent_p_values"]
+__all__ = ["CAPACITY_ALERT_FRACTION", "DEGRADATION_FAMILIES", "FAMILY_SHARES", "Detection", "TwinDetector",
+           "persistence_bound", "persistent_p_values"]
 
 
 @dataclass
@@ -95,6 +95,10 @@ INGRESS_SOURCE_EDGES = (0.5,)
 measured by flow records (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.measured_traffic`). A node's total from a
 few sampled records per minute (1 : 1,000 on 10 Mb/s links) moved by ±0.7 in log against ±0.1 for the counters' on
 Cynet (session 33), and one scale for both hid a fourfold surge (+1.39) at 3–4 σ."""
+CAPACITY_ALERT_FRACTION = 0.98
+"""A link whose ports report a speed below this fraction of its model capacity opens a ``link_state`` alert on
+``speed_bps``. One LAG member of up to 50 is more than 2 %; a SONET-rate port (9.953 Gb/s) read against a model's
+10 Gb/s is not."""
 _FLOW_GAPS_KEPT = 5  # gaps between flow-measured windows whose median is the export interval
 _Z_BOUND = 3.0  # bounds shown on dashboards: location ± 3 scales of the calibrated residual
 _SQRT12 = math.sqrt(12.0)  # a uniform quantisation error of step h has standard deviation h / √12
@@ -170,6 +174,18 @@ class _KpiState:
     """The family's share of the detector's ``alpha`` (:attr:`TwinDetector.levels`)."""
     eff: EffectiveTests = field(default_factory=EffectiveTests)
     """The family's effective number of tests, learned from its windows (``calibrate_level``)."""
+
+
+def _rate_text(bps: float) -> str:
+    """``bps`` with an SI prefix and three significant digits: ``'12.5 Gb/s'``.
+
+    >>> _rate_text(1.25e10), _rate_text(4e8), _rate_text(64e3)
+    ('12.5 Gb/s', '400 Mb/s', '64 kb/s')
+    """
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.3g} {prefix}b/s"
+    return f"{bps:.3g} b/s"
 
 
 def _p_text(p: float) -> str:
@@ -256,7 +272,11 @@ class TwinDetector:
     recall 0.81 → 0.78).
 
     Links whose telemetry reports them down (``snapshot.links_down``) raise a ``link_state`` alert
-    (informational: it never pages as a network fault), resolved when the link is back up.
+    (informational: it never pages as a network fault), resolved when the link is back up. So do links whose ports
+    report a speed below :data:`CAPACITY_ALERT_FRACTION` of their model capacity (``speed_bps``: a LAG that lost a
+    member); the twin predicts with the reported capacity meanwhile
+    (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.link_capacity_bps`), and the link tests read utilisation
+    against it.
 
     **Which traffic each test compares with.** The twin's expectation (paths, link loss) comes from the window's
     matrix fitted to its link counters, with the latest flow records as the prior — on a window the records
@@ -419,6 +439,7 @@ class TwinDetector:
         self._flow_gaps: deque[int] = deque(maxlen=_FLOW_GAPS_KEPT)  # windows between recent flow-measured ones
         self.dependence = dependence
         self._down: set[str] = set()
+        self._slow: dict[str, float] = {}  # links reporting less than their model capacity: their speed (bit/s)
         self.book = book or AlertBook()
         e, n = model.n_links, model.n_nodes
         self._n = n
@@ -607,13 +628,18 @@ class TwinDetector:
         self.windows += 1
         m, sc = self.model, snapshot.scenario
         e = m.n_links
-        cap = m.link_capacity_bps
+        # the capacity the twin predicts with: the model's, or a lower speed the ports report (a LAG that lost a
+        # member); the adapters' utilisation rows are a fraction of the model's
+        cap_model = m.link_capacity_bps
+        cap = np.asarray(snapshot.link_capacity_bps, dtype=np.float64)
+        moved = cap != cap_model
         nan = np.full(e, np.nan)
         obs = snapshot.link_observed
         tx_pps, drop = (obs.get(k, nan) for k in ("tx_pps", "drop_pps"))
         tx_bps = snapshot.link_load_bps()  # the sender's counter, else the far end's (e.g. a legacy Counter32)
         with np.errstate(invalid="ignore", divide="ignore"):
             util = obs.get("utilization", nan)
+            util = np.where(moved, util * cap_model / cap, util)
             util_obs = np.where(np.isfinite(util), util, tx_bps / cap)
             loss_obs = np.where(np.isfinite(drop) & np.isfinite(tx_pps) & (tx_pps + drop > 0),
                                 drop / (tx_pps + drop), np.nan)
@@ -798,7 +824,7 @@ class TwinDetector:
                 series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
                     "observed": float(o_pair[key]), "expected": float(x_pair[key]),
                     "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
-        for f_, r_ in (self._link_state(snapshot), self._probe_loss(snapshot, prediction),
+        for f_, r_ in (self._link_state(snapshot), self._capacity(snapshot), self._probe_loss(snapshot, prediction),
                        self._routing(snapshot, tx_bps, sound)):
             fired += f_
             resolved += r_
@@ -839,6 +865,41 @@ class TwinDetector:
                  for lid in sorted(now - self._down) if lid in known]
         resolved = [(net, "link", lid, "oper_status") for lid in sorted(self._down - now)]
         self._down = now & known
+        return fired, resolved
+
+    def _capacity(self, snapshot: WindowSnapshot) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``link_state`` alerts on ``speed_bps``: a link whose ports report less than
+        :data:`CAPACITY_ALERT_FRACTION` of its capacity in the network model opens one (a LAG that lost a member,
+        a port that negotiated down, or a model that is out of date), a report back at that level resolves it.
+        The twin predicts with the reported capacity meanwhile, so what follows from it (more queueing, loss) is
+        expected, not an unexplained degradation. A link with no speed report keeps its alert (silence is not
+        a recovery)."""
+        speed = snapshot.link_speed_bps
+        if speed is None or not (np.isfinite(speed).any() or self._slow):
+            return [], []
+        m, net = self.model, self.model.name
+        cap = m.link_capacity_bps
+        with np.errstate(invalid="ignore"):
+            low = np.isfinite(speed) & (speed < CAPACITY_ALERT_FRACTION * cap)
+            back = np.isfinite(speed) & ~low
+        fired = []
+        for i in np.flatnonzero(low).tolist():
+            lid = m.link_ids[i]
+            if lid in self._slow:
+                continue
+            self._slow[lid] = float(speed[i])
+            fired.append(Alert.open(
+                network=net, entity_kind="link", entity_id=lid, kpi="speed_bps", start=snapshot.start,
+                kind="link_state", observed=float(speed[i]), expected=float(cap[i]),
+                suspects=[{"link": lid, "score": 1.0}],
+                explanation=(f"link {lid} reports {_rate_text(speed[i])} against {_rate_text(cap[i])} in the "
+                             f"network model ({speed[i] / cap[i]:.0%}): a LAG member lost, a port negotiated "
+                             f"down, or the model is out of date; the twin predicts with the reported capacity")))
+        resolved = []
+        for i in np.flatnonzero(back).tolist():
+            lid = m.link_ids[i]
+            if self._slow.pop(lid, None) is not None:
+                resolved.append((net, "link", lid, "speed_bps"))
         return fired, resolved
 
     def _probe_loss(self, snapshot: WindowSnapshot,
@@ -964,7 +1025,7 @@ class TwinDetector:
         """``(N,)`` bool: the routers within one hop of a link the telemetry reports down (its ``link_state``
         alert fired this window or is open and began after ``recent``), or None when there is none."""
         m = self.model
-        lids = {a.entity_id for a in self._recent_alerts(fired, "link_state", recent)}
+        lids = {a.entity_id for a in self._recent_alerts(fired, "link_state", recent) if a.kpi == "oper_status"}
         if not lids:
             return None
         down = np.isin(np.asarray(m.link_ids, dtype=object), np.asarray(sorted(lids), dtype=object))

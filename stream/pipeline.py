@@ -113,7 +113,9 @@ class WindowResult:
     """Why the window failed (outcome ``failed``): ``"<stage>: <exception type>: <message>"``."""
 
     def expected_record(self, links: Sequence[str]) -> dict[str, Any]:
-        """The ``twinwatch.expected`` record: per link KPI, ``(E,)`` observed/expected/lower/upper/score arrays.
+        """The ``twinwatch.expected`` record: per link KPI, ``(E,)`` observed/expected/lower/upper/score arrays;
+        where the ports report their speed, ``capacity_bps``: the ``(E,)`` capacities of the network model, those
+        reported (null: none) and those the twin predicted with (bit/s).
 
         Serialise it with :func:`twinwatch.stream.sinks.dumps` (NumPy arrays as lists, NaN as null).
         """
@@ -125,6 +127,11 @@ class WindowResult:
             rec["paths_anomalous"] = self.detection.paths_anomalous.astype(np.int64)
         if self.snapshot is not None:
             rec["completeness"] = round(self.snapshot.completeness.fraction, 6)
+            speed = self.snapshot.link_speed_bps
+            if speed is not None and np.isfinite(speed).any():  # the ports report their speed: what the twin used
+                rec["capacity_bps"] = {"model": np.asarray(self.snapshot.capacity_model, dtype=np.float64),
+                                       "reported": np.asarray(speed, dtype=np.float64),
+                                       "twin": np.asarray(self.snapshot.link_capacity_bps, dtype=np.float64)}
         if self.error is not None:
             rec["error"] = self.error
         return rec

@@ -20,6 +20,18 @@ rows become one ``unmapped_leaf`` rejection with ``count`` = their number
 ...                       [b"m"], "test")
 >>> batch.field.tolist(), batch.value_f64.tolist(), rej
 (['rx_octets', 'oper_status'], [42.0, 1.0], [])
+
+Link-state and speed leaves are read apart (enums, and numbers in the spelling's unit): one
+interface's ``port-speed`` beside its ``negotiated-port-speed`` is one ``speed_bps`` row, the
+other leaf counted as ignored (``speed_superseded``):
+
+>>> recs = Records()
+>>> recs.add("r1", "Ethernet1", 1_700_000_000_000_000_000, 0,
+...          {"/interfaces/interface/ethernet/state/port-speed": "SPEED_100GB",
+...           "/interfaces/interface/ethernet/state/negotiated-port-speed": "openconfig-if-ethernet:SPEED_25GB"})
+>>> batch, rej = assemble(recs, PathMapper(), DecoderConfig(now_ns=1_700_000_000_000_000_000), [b"m"], "test")
+>>> batch.field.tolist(), batch.value_f64.tolist(), [(r.reason, r.count) for r in rej]
+(['speed_bps'], [25000000000.0], [('speed_superseded', 1)])
 """
 
 from __future__ import annotations
@@ -47,10 +59,13 @@ from twinwatch.telemetry_adapters.paths import (
     FIELD_NAMES,
     IF_NAME,
     IS_LINK_STATE,
+    IS_SPEED,
+    SPEED_SCALE,
     UNMAPPED,
     PathMapper,
 )
 from twinwatch.telemetry_adapters.schema import SampleBatch
+from twinwatch.telemetry_adapters.speed import as_number, speed_bps, speed_rejection
 
 __all__ = [
     "Records",
@@ -63,6 +78,7 @@ __all__ = [
     "fast_u64",
     "link_state_codes",
     "parse_epoch_ns",
+    "speed_values",
     "to_ns_by_magnitude",
 ]
 
@@ -72,6 +88,8 @@ _FIELD_NAMES_ARR = np.array(FIELD_NAMES, dtype=object)
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
 _IS_GAUGE = _FIELD_BITS_ARR == 0
 _IS_LINK_STATE = np.array(IS_LINK_STATE, dtype=bool)
+_IS_SPEED = np.array(IS_SPEED, dtype=bool)
+_READ_APART = _IS_LINK_STATE | _IS_SPEED  # leaves whose values are not counters: read by their own parser
 _RATIO_FIELDS = frozenset({"loss_ratio", "utilization", "queue_occupancy"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT_TYPES = frozenset({int, str})
@@ -147,7 +165,7 @@ def _parse_epoch_ns(code: int, value: Any, ts_ns: int) -> int | None:
             # OpenConfig timeticks64 is ns; tolerate seconds / ms / us by magnitude
             return to_ns_by_magnitude(value)
         return None
-    num = _as_number(value)
+    num = as_number(value)
     if num is None or num < 0 or not math.isfinite(num):
         return None
     if code == EPOCH_ABS_S:
@@ -183,19 +201,6 @@ def to_ns_by_magnitude(t: int | float) -> int:
     return t
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def coerce_counter(value: Any, bits: int) -> tuple[int, None] | tuple[None, tuple[str, str]]:
     """(exact value, None) or (None, (reason, detail)) for one counter value."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -229,7 +234,7 @@ def coerce_counter(value: Any, bits: int) -> tuple[int, None] | tuple[None, tupl
 
 
 def coerce_gauge(value: Any, field: str) -> tuple[float, None] | tuple[None, tuple[str, str]]:
-    num = _as_number(value)
+    num = as_number(value)
     if num is None:
         return None, (Reason.WRONG_TYPE, f"{field} value {value!r} is not a number")
     if not math.isfinite(num):
@@ -347,10 +352,10 @@ def assemble_rows(
     # one bulk parse of every value (counters arrive as decimal strings or integers); when some leaf is
     # not numeric (oper-status, dates), parse just the counter values, and the markers one by one
     fidx = np.flatnonzero((codes >= 0) & live)
-    lidx = np.empty(0, dtype=np.intp)
-    if fidx.size and _IS_LINK_STATE[codes[fidx]].any():  # link-state leaves: enums, read apart (see below)
-        is_ls = _IS_LINK_STATE[codes[fidx]]
-        lidx, fidx = fidx[is_ls], fidx[~is_ls]
+    lidx = sidx = np.empty(0, dtype=np.intp)
+    if fidx.size and _READ_APART[codes[fidx]].any():  # link-state and speed leaves: read apart (see below)
+        is_ls, is_sp = _IS_LINK_STATE[codes[fidx]], _IS_SPEED[codes[fidx]]
+        lidx, sidx, fidx = fidx[is_ls], fidx[is_sp], fidx[~(is_ls | is_sp)]
     fcodes = codes[fidx]
     eidx = np.flatnonzero((codes <= EPOCH_ABS) & (codes >= EPOCH_REL_CS) & live)
     all_u64 = fast_u64(vals)
@@ -403,6 +408,8 @@ def assemble_rows(
     # link-state leaves (oper-status …): up 1.0 / down 0.0 gauges; an explicit unknown is ignored (counted), a
     # value that names no state is an unknown_enum rejection
     handled = np.zeros(R, dtype=bool)
+    apart_idx: list[npt.NDArray[np.intp]] = []
+    apart_val: list[npt.NDArray[np.float64]] = []
     if lidx.size:
         state = link_state_codes(_pick(vals, lidx))
         for i in np.flatnonzero(state == _LS_BAD).tolist():
@@ -417,13 +424,46 @@ def assemble_rows(
                 reject(r, Reason.LINK_STATE_UNKNOWN, f"{int(n_unk[r])} link-state leaf value(s) say 'unknown' "
                        "(ignored, counted: the end counts as unreported)", int(n_unk[r]))
         ok = state >= 0.0
-        if ok.any():  # merged back in leaf order, so rows come out as the fast path emits them
-            fidx = np.concatenate([fidx, lidx[ok]])
-            order = np.argsort(fidx, kind="stable")
-            fidx = fidx[order]
-            fcodes = np.concatenate([fcodes, codes[lidx[ok]]])[order]
-            u64 = np.concatenate([u64, np.zeros(int(ok.sum()), dtype=np.uint64)])[order]
-            f64 = np.concatenate([f64, state[ok]])[order]
+        apart_idx.append(lidx[ok])
+        apart_val.append(state[ok])
+    # speed leaves (port-speed, lag-speed, ifHighSpeed …): bit/s gauges, at most one per record (the preferred
+    # spelling: the lowest code); an unknown speed is ignored (counted), a value that gives none a rejection
+    if sidx.size:
+        scodes = codes[sidx]
+        bps = speed_values(_pick(vals, sidx), scodes)
+        for i in np.flatnonzero(bps == _SP_BAD).tolist():
+            j = int(sidx[i])
+            r = int(rec_of[j])
+            rejected[r] = True
+            reject(r, *speed_rejection(keys[j], vals[j], SPEED_SCALE[int(codes[j])]))
+        ignored = [(bps == _SP_UNKNOWN, Reason.SPEED_UNKNOWN, "say the speed is unknown (SPEED_UNKNOWN, a saturated "
+                    "ifSpeed …; ignored, counted: the end counts as unreported)")]  # fmt: skip
+        ok = bps > 0.0
+        if ok.sum() > 1:  # a record with several speeds: the preferred spelling (the lowest code) gives the row
+            k_ok = np.flatnonzero(ok)
+            r_ok = rec_of[sidx[k_ok]]
+            order = np.lexsort((scodes[k_ok], r_ok))
+            dup = np.zeros(bps.shape[0], dtype=bool)
+            dup[k_ok[order[1:]]] = r_ok[order[1:]] == r_ok[order[:-1]]
+            ok &= ~dup
+            ignored.append((dup, Reason.SPEED_SUPERSEDED, "are superseded by the record's preferred speed leaf "
+                            "(one row; see telemetry_adapters.paths.SPEED_LEAVES)"))  # fmt: skip
+        for mask, reason, why in ignored:
+            if mask.any():
+                n_sp = np.bincount(rec_of[sidx[mask]], minlength=R)
+                for r in np.flatnonzero(n_sp).tolist():
+                    handled[r] = True
+                    reject(r, reason, f"{int(n_sp[r])} speed leaf value(s) {why}", int(n_sp[r]))
+        apart_idx.append(sidx[ok])
+        apart_val.append(bps[ok])
+    n_apart = sum(a.shape[0] for a in apart_idx)
+    if n_apart:  # merged back in leaf order, so rows come out as the fast path emits them
+        fidx = np.concatenate([fidx, *apart_idx])
+        order = np.argsort(fidx, kind="stable")
+        fidx = fidx[order]
+        fcodes = codes[fidx]
+        u64 = np.concatenate([u64, np.zeros(n_apart, dtype=np.uint64)])[order]
+        f64 = np.concatenate([f64, *apart_val])[order]
 
     rows = rec_of[fidx]
     # records that produced nothing and were not rejected: say why
@@ -504,6 +544,58 @@ def link_state_codes(values: list[Any]) -> npt.NDArray[np.float64]:
     return np.array(out, dtype=np.float64)
 
 
+#: :func:`speed_values` values besides a speed (> 0)
+_SP_UNKNOWN, _SP_BAD = -1.0, -2.0
+_SP_CACHE: dict[int, dict[Any, float]] = {}
+
+
+def speed_values(values: list[Any], codes: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
+    """Speed leaf values (``codes``: their speed field codes, :data:`~telemetry_adapters.paths.SPEED_SCALE`) →
+    ``(n,)`` float64: bit/s (> 0), -1.0 unknown, -2.0 gives no speed (see :func:`~telemetry_adapters.speed.speed_bps`).
+
+    One C-speed dict lookup per value (a bounded cache per code of the distinct values seen); only a value never
+    seen before goes through :func:`~telemetry_adapters.speed.speed_bps`.
+
+    >>> from twinwatch.telemetry_adapters.paths import map_path
+    >>> c = np.array([map_path(x) for x in ("port-speed", "ifHighSpeed", "ifHighSpeed", "ifSpeed", "ifHighSpeed")],
+    ...              dtype=np.int16)
+    >>> speed_values(["SPEED_10GB", 20000, True, 4294967295, [1]], c).tolist()
+    [10000000000.0, 20000000000.0, -2.0, -1.0, -2.0]
+    """
+    out = np.empty(len(values), dtype=np.float64)
+    for code in np.unique(codes).tolist():
+        pos = np.flatnonzero(codes == code)
+        sel = _pick(values, pos)
+        cache = _SP_CACHE.setdefault(code, {})
+        got: list[float | None] | None
+        try:  # True == 1 as a dict key: a boolean is no speed, never 1 Mb/s (one by one, as is an unhashable value)
+            got = None if bool in set(map(type, sel)) else list(map(cache.get, sel))
+        except TypeError:  # an unhashable value (a list or object where a speed belongs)
+            got = None
+        if got is None:
+            got = [_speed_cached(cache, v) for v in sel]
+        if None in got:
+            if len(cache) > 10_000:
+                cache.clear()
+            scale = SPEED_SCALE[code]
+            for j, v in enumerate(got):
+                if v is None:
+                    sp = speed_bps(sel[j], scale)
+                    got[j] = cache[sel[j]] = _SP_BAD if sp is None else _SP_UNKNOWN if sp is UNKNOWN else float(sp)
+        out[pos] = got
+    return out
+
+
+def _speed_cached(cache: dict[Any, float], value: Any) -> float | None:
+    """``cache[value]`` (None: not seen yet), or :data:`_SP_BAD` for a boolean or an unhashable value."""
+    if type(value) is bool:
+        return _SP_BAD
+    try:
+        return cache.get(value)
+    except TypeError:
+        return _SP_BAD
+
+
 def unmapped_leaf_detail(n: int) -> str:
     """Detail of the ``unmapped_leaf`` rejection of a record with ``n`` leaves this project does not map."""
     return (f"{n} leaf value(s) of this record map to no counter or gauge (ignored, counted); "
@@ -578,7 +670,7 @@ def _epochs_slow(
             continue
         e = parse_epoch_ns(c, vals[i], int(ts[r]))
         if e is None:
-            numeric = _as_number(vals[i]) is not None
+            numeric = as_number(vals[i]) is not None
             why = "out of range (before 1970 or after 2262)" if numeric else "unparseable"
             reject(r, Reason.OUT_OF_RANGE if numeric else Reason.WRONG_TYPE,
                    f"discontinuity leaf {keys[i]!r} value {vals[i]!r} is {why}")

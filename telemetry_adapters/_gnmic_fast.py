@@ -20,7 +20,13 @@ for the general path, which then produces its rows or rejections. Link-state
 leaves (``oper-status`` / ``admin-status`` ``"UP"`` …) are decoded here: the
 scanner keeps a quoted word's hash, :func:`~._gnmic_kernels.classify_values`
 looks it up among the spellings' hashes, and the row gets ``value_f64`` 1.0 /
-0.0 (``value_u64`` 0), as the general path gives.
+0.0 (``value_u64`` 0), as the general path gives. So are numeric speed leaves
+(``lag-speed`` 20000 beside the counters: ``value_f64`` 2e10 bit/s, the
+integer times the spelling's :data:`~telemetry_adapters.paths.SPEED_SCALE`,
+``value_u64`` 0) when the value is a plain integer above 0 and not a saturated
+4294967295, and the leaf is the message's only speed leaf; a named speed
+(``port-speed`` ``"SPEED_10GB"``), any other value, or a second speed leaf
+(the general path keeps the preferred one) sends the message to the general path.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from twinwatch.telemetry_adapters.paths import (
     FIELD_NAMES,
     IF_NAME,
     IS_LINK_STATE,
+    IS_SPEED,
+    SPEED_SCALE,
     UNMAPPED,
 )
 from twinwatch.telemetry_adapters.schema import NameCodes, SampleBatch
@@ -56,6 +64,10 @@ __all__ = ["FastState", "decode"]
 
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
 _LS_FLAG = np.array(IS_LINK_STATE, dtype=np.bool_)
+#: bit/s per unit of the numeric speed spellings the kernel reads itself (0: not one; named speeds: the general path)
+_SP_SCALE = np.where(np.array(IS_SPEED, dtype=np.bool_), np.array(SPEED_SCALE, dtype=np.float64), 0.0)
+#: fields whose row value is the kernel's ``state`` (link state, speed), not the counter
+_APART_FLAG = _LS_FLAG | np.array(IS_SPEED, dtype=np.bool_)
 _MAX_CACHE = 100_000
 if (_kern._EPOCH_ABS, _kern._EPOCH_REL_CS, _kern._IF_NAME) != (EPOCH_ABS, EPOCH_REL_CS, IF_NAME):  # pragma: no cover
     raise ImportError("_gnmic_kernels' copies of the paths codes are stale")
@@ -180,7 +192,8 @@ def decode(
     lo, hi = dec.config.ts_bounds_ns()
     for _ in range(2):
         n_unknown, n_e = classify_values(ok, ts, v_first, v_count, k_hash, val, val_num, st.ht_hash, st.ht_code,
-                                         st.ht_used, st.shift, _FIELD_BITS_ARR, _LS_FLAG, _ST_HASH, _ST_VAL, lo, hi,
+                                         st.ht_used, st.shift, _FIELD_BITS_ARR, _LS_FLAG, _ST_HASH, _ST_VAL, _SP_SCALE,
+                                         lo, hi,
                                          codes, state, good, e_pos, e_msg)  # fmt: skip
         if not n_unknown:
             break
@@ -233,8 +246,8 @@ def decode(
     row_has_epoch = np.empty(nv, dtype=np.bool_)
     field_order = np.empty(len(FIELD_NAMES), dtype=np.int64)
     n, n_f = emit_rows(good, v_first, v_count, codes, val, ts, epoch, has_epoch, msg_dev, msg_if, _FIELD_BITS_ARR,
-                       _LS_FLAG, state, row_msg, row_val, row_f64, row_ts, row_kind, row_epoch, row_has_epoch, row_dev,
-                       row_if, row_field, field_order)  # fmt: skip
+                       _APART_FLAG, state, row_msg, row_val, row_f64, row_ts, row_kind, row_epoch, row_has_epoch,
+                       row_dev, row_if, row_field, field_order)  # fmt: skip
     u64 = row_val[:n]
     batch = SampleBatch.from_codes(
         NameCodes(row_dev[:n], dev_names, row_if[:n], if_names, row_field[:n],

@@ -513,6 +513,7 @@ def first_seen_codes(codes: np.ndarray, n_codes: int, out: np.ndarray, first: np
 UNKNOWN_KEY = -32768
 _EPOCH_ABS, _EPOCH_REL_CS, _IF_NAME = -2, -5, -6  # telemetry_adapters.paths codes (asserted in _gnmic_fast)
 _U32_MAX = np.uint64(0xFFFFFFFF)
+_F64_EXACT = np.uint64(2**53)  # integers up to this convert to float64 exactly (as Python's float(int) does)
 
 
 @njit(cache=True)
@@ -532,6 +533,7 @@ def classify_values(
     ls_flag: np.ndarray,
     st_hash: np.ndarray,
     st_val: np.ndarray,
+    sp_scale: np.ndarray,
     lo: int,
     hi: int,
     codes: np.ndarray,
@@ -546,6 +548,12 @@ def classify_values(
     exact spellings of :data:`~telemetry_adapters.link_state.FAST_SPELLINGS`) gets ``state[j]`` =
     ``st_val`` (1.0 up, 0.0 down); a number or any other word sends the message to the general
     path (IF-MIB codes, other spellings, unknown, values that name no state).
+
+    Numeric speed fields (``sp_scale[code] > 0``, bit/s per unit: ``lag-speed``, ``ifHighSpeed`` …): a
+    decimal integer in ``1 .. 2**53`` (exact as a float) other than 4294967295 gets ``state[j]`` = value ×
+    scale, when it is the message's only speed leaf; 0, 4294967295 (saturated), larger values, any other
+    value, a named speed (``port-speed``: ``sp_scale`` 0, a gauge) or a second speed leaf (one row per
+    record: the general path picks the preferred one) send the message to the general path.
 
     ``ht_*`` is the decoder's open-addressing table of key hash → code (size ``2**(64 - shift)``,
     indexed by the hash's top bits, linear probing). Writes ``codes`` per value (:data:`UNKNOWN_KEY` when the
@@ -567,6 +575,7 @@ def classify_values(
         b = a + v_count[m]
         send = False
         has_field = False
+        n_speed = 0
         e0 = n_e
         for j in range(a, b):
             h = k_hash[j]
@@ -594,6 +603,14 @@ def classify_values(
                         send = True
                     else:
                         state[j] = st_val[hit]
+                    continue
+                if sp_scale[c] > 0.0:
+                    v = val[j]
+                    if not val_num[j] or v == 0 or v == _U32_MAX or v > _F64_EXACT or n_speed > 0:
+                        send = True
+                    else:
+                        state[j] = np.float64(v) * sp_scale[c]
+                    n_speed += 1
                     continue
                 bits = field_bits[c]
                 if not val_num[j] or bits == 0 or (bits == 32 and val[j] > _U32_MAX):
@@ -644,8 +661,8 @@ def emit_rows(
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """One row per field value of the good messages, message after message: writes the ``row_*``
     columns (``row_field``: dense field codes in order of first appearance, ``field_order[k]`` the
-    field code of dense code ``k``; ``row_f64``: the counter as float64, or a link-state field's
-    ``state``, whose ``row_val`` is 0). Returns ``(rows, distinct fields)``."""
+    field code of dense code ``k``; ``row_f64``: the counter as float64, or the ``state`` of a field read
+    apart (``ls_flag[code]``: link state, speed), whose ``row_val`` is 0). Returns ``(rows, distinct fields)``."""
     seen = np.full(field_bits.shape[0], -1, dtype=np.int64)
     n = 0
     k = 0

@@ -81,6 +81,10 @@ class Reason(StrEnum):
     # counter semantics, added later (the older codes unchanged)
     COUNTER32_AMBIGUOUS = "counter32_ambiguous"  #: a Counter32 whose port could wrap it more than once a sample
     CLOCK_STEP = "clock_step"  #: the counter's last sample was stamped ahead by a device clock since set back
+    # interface speed (telemetry_adapters.speed)
+    BAD_SPEED = "bad_speed"  #: an interface-speed leaf whose value is 0 or negative (the port reports no speed)
+    SPEED_UNKNOWN = "speed_unknown"  #: not a rejection: a port reports its speed as unknown (ignored)
+    SPEED_SUPERSEDED = "speed_superseded"  #: not a rejection: a speed leaf of a record beside a preferred one
 
 
 #: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.
@@ -88,9 +92,13 @@ PENDING_REASONS: frozenset[str] = frozenset({Reason.PENDING_FIRST_SAMPLE})
 #: Reasons that are notices about kept data (the rows are output), not rejections of records.
 NOTICE_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_ENTITY})
 #: Rejections that do not make ``twinwatch adapt`` report partial success (exit 3): leaves a broad
-#: subscription carries that the twin does not use (``mtu``, ``description`` ...), and link-state leaves whose
-#: value is an explicit *unknown* (it says no more than silence: the snapshot counts the end as unreported).
-BENIGN_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_LEAF, Reason.LINK_STATE_UNKNOWN})
+#: subscription carries that the twin does not use (``mtu``, ``description`` ...), link-state and speed leaves
+#: whose value is an explicit *unknown* (it says no more than silence: the snapshot counts the end as unreported;
+#: ``SPEED_UNKNOWN``, a saturated ``ifSpeed``), and a speed leaf superseded by a preferred one of the same record
+#: (``port-speed`` beside ``negotiated-port-speed``, ``ifSpeed`` beside ``ifHighSpeed``: one row, not two).
+BENIGN_REASONS: frozenset[str] = frozenset({
+    Reason.UNMAPPED_LEAF, Reason.LINK_STATE_UNKNOWN, Reason.SPEED_UNKNOWN, Reason.SPEED_SUPERSEDED,
+})  # fmt: skip
 
 
 def truncate_raw(raw: bytes | bytearray | memoryview | str, limit: int = MAX_RAW_BYTES) -> bytes:

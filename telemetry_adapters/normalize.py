@@ -32,6 +32,10 @@ gauges (``delay_s``, ``utilization`` …)   unchanged        egress link, or pat
 (1.0 up, 0.0 down)                        ``rx_oper_``     end), else the interface; and
                                           ``status`` …     the ingress link (its
                                                            destination end) as ``rx_*``
+``speed_bps`` (bit/s, the port's          ``speed_bps``;   as link state: egress link
+operational speed)                        ``rx_speed_``    (source end), else the
+                                          ``bps``          interface; and the ingress
+                                                           link as ``rx_speed_bps``
 ========================================  ===============  ============================
 
 Decisions:
@@ -59,7 +63,7 @@ Decisions:
   ``implausible_rate``, a discontinuity with an unknown restart
   ``counter_reset``; a Counter32 on a port fast enough to wrap it more than
   once between two samples ``counter32_ambiguous``; a link capacity <= 0 or
-  infinite ``bad_capacity``) are
+  infinite ``bad_capacity``; a ``speed_bps`` of 0 or below ``bad_speed``) are
   counted exactly in :attr:`NormalizeResult.stats`; at most
   ``max_rejections`` :class:`Rejection` objects are built per call. A
   counter's first sample is *pending* (``records_pending``). Accounting, in
@@ -106,9 +110,17 @@ from twinwatch.telemetry_adapters.counters import (
 from twinwatch.telemetry_adapters.errors import NOTICE_REASONS, Reason, Rejection
 from twinwatch.telemetry_adapters.interfaces import normalize_interface
 from twinwatch.telemetry_adapters.inventory import Inventory
-from twinwatch.telemetry_adapters.schema import KPIS, LINK_STATE_FIELDS, SCHEMA, LazyColumn, ObjectColumn, SampleBatch
+from twinwatch.telemetry_adapters.schema import (
+    KPIS,
+    LINK_STATE_FIELDS,
+    SCHEMA,
+    SPEED_FIELDS,
+    LazyColumn,
+    ObjectColumn,
+    SampleBatch,
+)
 
-__all__ = ["MeasurementBatch", "NormalizeResult", "normalize", "rejected_sample"]
+__all__ = ["RX_TWIN", "MeasurementBatch", "NormalizeResult", "normalize", "rejected_sample"]
 
 _KPI_NAMES: tuple[str, ...] = tuple(KPIS)
 _KPI = {k: i for i, k in enumerate(_KPI_NAMES)}
@@ -130,6 +142,12 @@ for _d, _dir, _side in (("tx", _TX, _EGRESS), ("rx", _RX, _INGRESS)):
     for _c in ("unicast", "multicast", "broadcast"):
         FIELD_KPI[f"{_d}_{_c}_pkts"] = (f"{_d}_pps", _dir, _side, True)
 _ADDITIVE_MASK = np.isin(np.array(_KPI_NAMES), ["tx_pps", "rx_pps", "drop_pps", "error_pps"])
+#: gauge field → the KPI of the same value at the ingress link (the link's destination end): a port's state and
+#: speed are those of both links it is an end of; the field's own row goes to its egress link (the source end)
+RX_TWIN: dict[str, str] = {
+    **{f: f"rx_{f}" for f in LINK_STATE_FIELDS},  # oper_status → rx_oper_status …
+    **{f: f"rx_{f}" for f in SPEED_FIELDS},  # speed_bps → rx_speed_bps
+}
 #: bits on the wire of the smallest Ethernet frame (64 B + 8 B preamble + 12 B gap): bounds packets/s by speed
 _MIN_FRAME_BITS = 672.0
 
@@ -316,7 +334,8 @@ def _take(batch: SampleBatch, name: str, idx: npt.NDArray[np.int64]) -> npt.NDAr
 
 def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
     """Per field id: ``kpi`` code (−1 unknown), ``direction``, entity ``side``, ``comp`` (a component of a
-    packet total), ``octets``, ``total`` (a packet total), ``counter`` (a counter field), ``link_state``."""
+    packet total), ``octets``, ``total`` (a packet total), ``counter`` (a counter field), ``rx_twin`` (a field
+    duplicated onto the ingress link, :data:`RX_TWIN`), ``speed``."""
     rows = [FIELD_KPI.get(f, (f, _TX, _EGRESS, False)) for f in names]
     return {
         "kpi": np.array([_KPI.get(r[0], -1) for r in rows], dtype=np.int64),
@@ -326,7 +345,8 @@ def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
         "octets": np.array([f.endswith("_octets") for f in names], dtype=bool),
         "total": np.array([f in ("tx_pkts", "rx_pkts") for f in names], dtype=bool),
         "counter": np.array([f in FIELD_KPI for f in names], dtype=bool),
-        "link_state": np.array([f in LINK_STATE_FIELDS for f in names], dtype=bool),
+        "rx_twin": np.array([f in RX_TWIN for f in names], dtype=bool),
+        "speed": np.array([f in SPEED_FIELDS for f in names], dtype=bool),
     }
 
 
@@ -474,6 +494,16 @@ def normalize(
         status = status.copy()
         status[rows] = _ST_WITHHELD  # select_rows skips it; counted above
         counts = np.bincount(status, minlength=len(STATUS_NAMES))
+    if tabs["speed"].any():  # a speed of 0 or below is no capacity (the decoders never emit one; a batch built in code)
+        rate = res.rate
+        rows = np.flatnonzero(tabs["speed"][fid] & (status == Status.GAUGE) & np.isfinite(rate) & (rate <= 0))
+        if rows.size:
+            reasons[Reason.BAD_SPEED] += int(rows.size)
+            rejections += _reject_rows(batch, rows, Reason.BAD_SPEED, "an interface speed of 0 or below is no "
+                                       "speed; dropped", max_rejections - len(rejections))
+            status = status.copy()
+            status[rows] = _ST_WITHHELD
+            counts = np.bincount(status, minlength=len(STATUS_NAMES))
     for code, (reason, why) in _REJECTED.items():
         if counts[code]:
             reasons[reason] += int(counts[code])
@@ -525,9 +555,9 @@ def normalize(
                                  o_flags)  # fmt: skip
     all_idx, ent_all, kpi_all = o_idx[:n_out], o_ent[:n_out], o_kpi[:n_out]
     o_ts, o_val, o_flags = o_ts[:n_out], o_val[:n_out], o_flags[:n_out]
-    if tabs["link_state"].any():  # some field of this state is a link-state field
-        all_idx, ent_all, kpi_all, o_ts, o_val, o_flags = _rx_link_state(emap, row_pos, all_idx, ent_all, kpi_all,
-                                                                         o_ts, o_val, o_flags)
+    if tabs["rx_twin"].any():  # some field of this state is a link-state or speed field
+        all_idx, ent_all, kpi_all, o_ts, o_val, o_flags = _rx_twins(emap, row_pos, all_idx, ent_all, kpi_all,
+                                                                    o_ts, o_val, o_flags)
         n_out = all_idx.shape[0]
     meas = MeasurementBatch(
         ts=o_ts,
@@ -568,30 +598,31 @@ def normalize(
     return NormalizeResult(meas, rejections, stats)
 
 
-_LS_TX = np.array([_KPI["oper_status"], _KPI["admin_status"]], dtype=np.int64)
-_LS_RX = np.array([_KPI["rx_oper_status"], _KPI["rx_admin_status"]], dtype=np.int64)
+#: KPI code → the KPI code of its ingress-link twin (:data:`RX_TWIN`), -1 for the others
+_RX_OF = np.full(len(_KPI_NAMES), -1, dtype=np.int64)
+_RX_OF[[_KPI[f] for f in RX_TWIN]] = [_KPI[k] for k in RX_TWIN.values()]
 
 
-def _rx_link_state(
+def _rx_twins(
     emap: _EntityMap, row_pos: npt.NDArray[np.int64], idx: npt.NDArray[np.int64], ent: npt.NDArray[np.int64],
     kpi: npt.NDArray[np.int64], ts: npt.NDArray[np.float64], value: npt.NDArray[np.float64],
     flags: npt.NDArray[np.uint8],
 ) -> tuple[npt.NDArray[Any], ...]:
-    """Append, for each link-state row of a port that receives from a link, the same state on that link as
-    ``rx_oper_status`` / ``rx_admin_status`` (the link's destination end); the row itself stays on the port's
-    egress link (``oper_status``: the source end) or, without one, on its interface entity."""
-    is_ls = (kpi == _LS_TX[0]) | (kpi == _LS_TX[1])
-    if not is_ls.any():
+    """Append, for each link-state or speed row of a port that receives from a link, the same value on that link
+    as ``rx_oper_status`` / ``rx_admin_status`` / ``rx_speed_bps`` (the link's destination end, :data:`RX_TWIN`);
+    the row itself stays on the port's egress link (``oper_status``, ``speed_bps``: the source end) or, without
+    one, on its interface entity."""
+    rx_of = _RX_OF[kpi]
+    rows = np.flatnonzero(rx_of >= 0)
+    if not rows.size:
         return idx, ent, kpi, ts, value, flags
-    rows = np.flatnonzero(is_ls)
     pos = row_pos[idx[rows]]
     rx_ent = emap.side[pos, 1]
     has_rx = rx_ent != emap.side[pos, 2]  # the ingress entity is a link, not the interface itself
     rows, rx_ent = rows[has_rx], rx_ent[has_rx]
     if not rows.size:
         return idx, ent, kpi, ts, value, flags
-    rx_kpi = np.where(kpi[rows] == _LS_TX[0], _LS_RX[0], _LS_RX[1])
-    return (np.concatenate([idx, idx[rows]]), np.concatenate([ent, rx_ent]), np.concatenate([kpi, rx_kpi]),
+    return (np.concatenate([idx, idx[rows]]), np.concatenate([ent, rx_ent]), np.concatenate([kpi, rx_of[rows]]),
             np.concatenate([ts, ts[rows]]), np.concatenate([value, value[rows]]),
             np.concatenate([flags, flags[rows]]))
 

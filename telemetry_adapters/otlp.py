@@ -23,6 +23,12 @@ configurations name them) carries IF-MIB codes (1 up, 2 down, …, 4 unknown).
 Any other value is an ``unknown_enum`` rejection; state in *attributes* is
 not read (no convention names one).
 
+Speed: ``hw.network.bandwidth.limit`` (hardware semantic conventions: the
+link speed, By/s) becomes a ``speed_bps`` gauge row in bit/s (× 8), whatever
+its instrument (gauge or sum); 0, negative, non-finite or non-numeric values
+are rejected, a saturated 4294967295 is ignored (see
+:mod:`twinwatch.telemetry_adapters.speed`).
+
 Examples
 --------
 >>> import orjson
@@ -47,8 +53,17 @@ from twinwatch.telemetry_adapters._json import load_json_messages
 from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage, ts_rejection
 from twinwatch.telemetry_adapters.errors import Reason
 from twinwatch.telemetry_adapters.link_state import UNKNOWN, link_state, link_state_detail
-from twinwatch.telemetry_adapters.paths import FIELD_BITS, FIELD_NAMES, OTEL_LINK_STATE, OTEL_METRICS, PathMapper
+from twinwatch.telemetry_adapters.paths import (
+    FIELD_BITS,
+    FIELD_NAMES,
+    IS_SPEED,
+    OTEL_LINK_STATE,
+    OTEL_METRICS,
+    SPEED_SCALE,
+    PathMapper,
+)
 from twinwatch.telemetry_adapters.schema import LINK_STATE_FIELDS, Kind, SampleBatchBuilder
+from twinwatch.telemetry_adapters.speed import speed_bps, speed_rejection
 
 __all__ = ["OtlpDecoder", "otlp_attributes"]
 
@@ -167,6 +182,7 @@ class OtlpDecoder(Decoder):
             direction = attrs.get("direction")
             field = OTEL_METRICS.get((name, direction)) if isinstance(direction, str) else None
             binary = False
+            scale: float | None = None  # a speed metric's bit/s per unit
             if field is None and name in OTEL_LINK_STATE:
                 field, bits, binary = OTEL_LINK_STATE[name], 0, True
             elif field is None:
@@ -176,6 +192,8 @@ class OtlpDecoder(Decoder):
                         "see telemetry_adapters.paths")
                     continue
                 field, bits = FIELD_NAMES[code], FIELD_BITS[code]
+                if IS_SPEED[code]:
+                    scale = SPEED_SCALE[code]
             else:
                 bits = 64
             ts = _nano(dp.get("timeUnixNano"))
@@ -207,6 +225,16 @@ class OtlpDecoder(Decoder):
                 kind = Kind.DELTA if delta else Kind.COUNTER64
                 b.add(device, iface, field, ts, iv, float(iv), kind, start or 0, start is not None,
                       self.name, self.config.network)
+            elif scale is not None:
+                sp = speed_bps(raw, scale)
+                if sp is None:
+                    reason, why = speed_rejection(name, raw, scale)
+                    rej(reason, f"metric {name!r}: {why}")
+                elif sp is UNKNOWN:
+                    rej(Reason.SPEED_UNKNOWN, f"metric {name!r}: the port's speed is unknown (saturated; ignored)")
+                else:
+                    b.add(device, iface, field, ts, 0, float(sp), Kind.GAUGE, 0, False, self.name,
+                          self.config.network)
             elif field in LINK_STATE_FIELDS:
                 st = link_state(raw, binary=binary)
                 if st is None:

@@ -24,7 +24,14 @@ Models covered:
   ``oper-status`` and ``admin-status``, IF-MIB ``ifOperStatus`` / ``ifAdminStatus``, NX-OS DME
   ``operSt`` / ``adminSt``, IOS XR ``state`` and ``line-state`` (those two generic names only
   inside an IOS XR ``interface-xr`` / ``interface-briefs`` path, never elsewhere). Their values are enums, read by
-  :func:`twinwatch.telemetry_adapters.link_state.link_state`.
+  :func:`twinwatch.telemetry_adapters.link_state.link_state`;
+- interface speed (:data:`~telemetry_adapters.schema.SPEED_FIELDS`, :data:`SPEED_LEAVES`: one
+  ``(spelling, scale)`` table, in order of preference): OpenConfig ``negotiated-port-speed`` /
+  ``port-speed`` (identities) and ``lag-speed`` (Mb/s), IF-MIB ``ifHighSpeed`` (Mb/s) / ``ifSpeed``
+  (bit/s), NX-OS DME ``operSpeed`` (``"10G"``), IOS XE ``interfaces-oper`` ``speed`` (bit/s) and IOS
+  XR ``interface-xr`` ``speed`` / ``bandwidth`` (kbit/s) only inside their model's path (never a bare
+  ``speed``), OTLP ``hw.network.bandwidth.limit`` (By/s). Values are read by
+  :func:`twinwatch.telemetry_adapters.speed.speed_bps` with the spelling's scale (:data:`SPEED_SCALE`).
 
 Received → ``rx_*``, sent → ``tx_*``.
 
@@ -47,6 +54,13 @@ True
 True
 >>> FIELD_NAMES[m["Cisco-IOS-XR-pfi-im-cmd-oper:interfaces/interface-xr/interface/line-state"]]
 'oper_status'
+>>> c = m["/interfaces/interface/aggregation/state/lag-speed"]
+>>> FIELD_NAMES[c], FIELD_BITS[c], IS_SPEED[c], SPEED_SCALE[c], SPEED_SCALE[m["ifSpeed"]]
+('speed_bps', 0, True, 1000000.0, 1.0)
+>>> SPEED_SCALE[m["Cisco-IOS-XR-pfi-im-cmd-oper:interfaces/interface-xr/interface[interface-name=Hu0/0/0/0]/speed"]]
+1000.0
+>>> m["speed"] == m["/interfaces/interface/state/speed"] == UNMAPPED
+True
 """
 
 from __future__ import annotations
@@ -54,7 +68,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS, LINK_STATE_FIELDS
+from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS, LINK_STATE_FIELDS, SPEED_FIELDS
+from twinwatch.telemetry_adapters.speed import NAMED
 
 __all__ = [
     "EPOCH_ABS",
@@ -67,9 +82,12 @@ __all__ = [
     "IF_NAME",
     "INTERFACE_KEYS",
     "IS_LINK_STATE",
+    "IS_SPEED",
     "LEAF_TABLE",
     "OTEL_LINK_STATE",
     "OTEL_METRICS",
+    "SPEED_LEAVES",
+    "SPEED_SCALE",
     "UNMAPPED",
     "PathMapper",
     "map_path",
@@ -144,6 +162,27 @@ _RX_TX: Final[dict[str, tuple[tuple[str, int], ...]]] = {
     "oper_status": (("oper-status", 0), ("ifOperStatus", 0), ("operSt", 0), ("state", 0), ("line-state", 0)),
     "admin_status": (("admin-status", 0), ("ifAdminStatus", 0), ("adminSt", 0)),
 }
+
+#: Interface speed (field ``speed_bps``, :mod:`twinwatch.telemetry_adapters.speed`): (spelling, bit/s per unit of
+#: the value; ``NAMED``: the value names its speed), **in order of preference**: when one record (an event, metric
+#: or row of one interface at one time) carries several, the one listed first gives the row and the others are
+#: counted as ignored (``speed_superseded``). A spelling with ``/`` maps only a path that ends with those elements
+#: (keys and module prefixes dropped, compared normalised), and contains the spelling's ``module:`` when it names
+#: one: a model's generic leaf (``speed``, ``bandwidth``) never maps outside that model.
+SPEED_LEAVES: Final[tuple[tuple[str, float], ...]] = (
+    ("negotiated-port-speed", NAMED),  # OpenConfig ethernet/state: identity SPEED_10GB …; IOS XE ether-state too
+    ("port-speed", NAMED),  # OpenConfig ethernet/state: the configured speed (SPEED_UNKNOWN: ignored)
+    ("lag-speed", 1e6),  # OpenConfig aggregation/state, uint32 Mb/s (Telegraf gnmi: lag_speed)
+    ("ifHighSpeed", 1e6),  # IF-MIB ifXTable, Gauge32 Mb/s
+    ("ifSpeed", 1.0),  # IF-MIB ifTable, Gauge32 bit/s (4294967295: saturated, ignored)
+    ("operSpeed", NAMED),  # Cisco NX-OS DME ethpmPhysIf: "100M", "10G" … ("auto", "unknown": ignored)
+    ("Cisco-IOS-XE-interfaces-oper:interfaces/interface/speed", 1.0),  # IOS XE, uint64 bit/s
+    ("interfaces-ios-xe-oper:interfaces/interface/speed", 1.0),  # the same, under the module's YANG prefix
+    ("interface-xr/interface/speed", 1e3),  # IOS XR pfi-im-cmd-oper, kbit/s
+    ("interface-xr/interface/bandwidth", 1e3),  # IOS XR pfi-im-cmd-oper, kbit/s
+    ("hw.network.bandwidth.limit", 8.0),  # OTLP metric (OpenTelemetry hardware semantic conventions), By/s
+    ("speed_bps", 1.0),  # the canonical field, bit/s
+)
 
 #: Special codes returned by :class:`PathMapper` besides field indices.
 UNMAPPED: Final = -1  #: a leaf this project does not use
@@ -228,23 +267,61 @@ _BASE_FIELDS: Final[tuple[str, ...]] = tuple(_RX_TX)
 _N: Final = len(_BASE_FIELDS)
 _FIELD_INDEX: Final[dict[str, int]] = {f: i for i, f in enumerate(_BASE_FIELDS)}
 
+_K: Final = len(SPEED_LEAVES)
+
 #: Field code → canonical field name. Codes ``0 .. N-1`` are the fields as 64-bit
 #: counters (or gauges); codes ``N .. 2N-1`` the same fields as Counter32
-#: (IF-MIB ``ifTable``), so one code carries both the field and its width.
-FIELD_NAMES: Final[tuple[str, ...]] = _BASE_FIELDS + _BASE_FIELDS
+#: (IF-MIB ``ifTable``), so one code carries both the field and its width; codes
+#: ``2N .. 2N+K-1`` are the :data:`SPEED_LEAVES` spellings, in order (so one code
+#: carries the unit, and a lower code is the preferred spelling).
+FIELD_NAMES: Final[tuple[str, ...]] = _BASE_FIELDS + _BASE_FIELDS + (SPEED_FIELDS[0],) * _K
 #: Field code → counter width in bits (0 = gauge).
-FIELD_BITS: Final[tuple[int, ...]] = tuple(0 if f in _GAUGE_NAMES else 64 for f in _BASE_FIELDS) + tuple(
-    0 if f in _GAUGE_NAMES else 32 for f in _BASE_FIELDS
+FIELD_BITS: Final[tuple[int, ...]] = (
+    tuple(0 if f in _GAUGE_NAMES else 64 for f in _BASE_FIELDS)
+    + tuple(0 if f in _GAUGE_NAMES else 32 for f in _BASE_FIELDS)
+    + (0,) * _K
 )
 
 #: Field code → whether it is a link-state field (enum values, not numbers).
 IS_LINK_STATE: Final[tuple[bool, ...]] = tuple(f in LINK_STATE_FIELDS for f in FIELD_NAMES)
+#: Field code → whether it is an interface-speed spelling (read by :func:`~telemetry_adapters.speed.speed_bps`).
+IS_SPEED: Final[tuple[bool, ...]] = (False,) * (2 * _N) + (True,) * _K
+#: Field code → the speed spelling's scale, bit/s per unit (``NAMED``: the value names its speed; 0 for others).
+SPEED_SCALE: Final[tuple[float, ...]] = (0.0,) * (2 * _N) + tuple(scale for _, scale in SPEED_LEAVES)
 #: Generic leaf names that map only inside an IOS XR interface path (``pfi-im-cmd-oper`` ``interface-xr`` /
 #: ``interface-briefs``): elsewhere ``state`` is an OpenConfig container or another input's field, not a link.
 _PATH_ONLY: Final[frozenset[str]] = frozenset({"state", "linestate"})
 _PATH_ONLY_REQUIRES: Final[tuple[str, ...]] = ("interface-xr", "interface-brief")
 
 _EPOCH_TABLE: Final[dict[str, int]] = {_norm(k): v for k, v in EPOCH_LEAVES.items()}
+
+
+def _elements(path: str) -> list[str]:
+    """``path``'s elements without keys or module prefixes, normalised."""
+    return [_norm(e.rsplit(":", 1)[-1]) for e in _KEYS_RE.sub("", path).strip("/").split("/")]
+
+
+#: normalised leaf → speed code, for the spellings without ``/``
+_SPEED_TABLE: Final[dict[str, int]] = {
+    _norm(sp): 2 * _N + k for k, (sp, _) in enumerate(SPEED_LEAVES) if "/" not in sp
+}
+#: normalised leaf → [(path elements it must end with, module it must contain (lower case) or "", code)]
+_SPEED_IN_PATH: Final[dict[str, list[tuple[list[str], str, int]]]] = {}
+for _k, (_sp, _) in enumerate(SPEED_LEAVES):
+    if "/" in _sp:
+        _els = _elements(_sp)
+        _mod = _sp.split("/", 1)[0].rpartition(":")[0].lower()
+        _SPEED_IN_PATH.setdefault(_els[-1], []).append((_els, _mod, 2 * _N + _k))
+
+
+def _speed_in_path(leaf: str, path: str) -> int:
+    """The code of the path-qualified speed spelling ``path`` matches (its leaf normalised is ``leaf``), or
+    :data:`UNMAPPED`."""
+    els = _elements(path)
+    for want, module, code in _SPEED_IN_PATH[leaf]:
+        if els[-len(want) :] == want and module in path.lower():
+            return code
+    return UNMAPPED
 _NAME_TABLE: Final[frozenset[str]] = frozenset(_norm(k) for k in _NAME_LEAVES)
 
 
@@ -281,6 +358,11 @@ def map_path(path: str) -> int:
     leaf = normalize_leaf(path)
     if leaf in _PATH_ONLY and not (in_path and any(r in path.lower() for r in _PATH_ONLY_REQUIRES)):
         return UNMAPPED
+    speed = _SPEED_TABLE.get(leaf)
+    if speed is not None:
+        return speed
+    if in_path and leaf in _SPEED_IN_PATH:
+        return _speed_in_path(leaf, path)
     hit = LEAF_TABLE.get(leaf)
     if hit is not None:
         field, bits = hit

@@ -61,6 +61,7 @@ __all__ = [
     "PATH_MARKER",
     "SAMPLE_SCHEMA",
     "SCHEMA",
+    "SPEED_FIELDS",
     "Column",
     "Flag",
     "FlowBatch",
@@ -176,6 +177,10 @@ KPIS: dict[str, str] = {
     "admin_status": "state",
     "rx_oper_status": "state",
     "rx_admin_status": "state",
+    # interface speed (telemetry_adapters.speed): the port's operational speed, its capacity as the device reports
+    # it; ``speed_bps`` from the port at the link's source end (an interface entity: its own), ``rx_`` its destination
+    "speed_bps": "bit/s",
+    "rx_speed_bps": "bit/s",
 }
 
 ENTITY_KINDS: tuple[str, ...] = ("link", "interface", "path", "node")
@@ -216,6 +221,10 @@ GAUGE_FIELDS: tuple[str, ...] = ("delay_s", "jitter_s2", "loss_ratio", "utilizat
 #: Link-state gauge fields in :class:`SampleBatch` ``field`` (kind GAUGE, ``value_f64`` 1.0 = up, 0.0 = down,
 #: ``value_u64`` 0; :mod:`twinwatch.telemetry_adapters.link_state`); == their KPI names.
 LINK_STATE_FIELDS: tuple[str, ...] = ("oper_status", "admin_status")
+
+#: Interface-speed gauge fields in :class:`SampleBatch` ``field`` (kind GAUGE, ``value_f64`` in bit/s > 0,
+#: ``value_u64`` 0; :mod:`twinwatch.telemetry_adapters.speed`); == their KPI names.
+SPEED_FIELDS: tuple[str, ...] = ("speed_bps",)
 
 SCHEMA = Schema(
     "Measurement",
@@ -269,7 +278,8 @@ SAMPLE_SCHEMA = Schema(
     (
         Column("device", _OBJ, "", False, "device name as the source spells it"),
         Column("interface", _OBJ, "", False, "raw interface name; '' for device-level / path samples"),
-        Column("field", _OBJ, "", False, "canonical field: COUNTER_FIELDS, GAUGE_FIELDS or LINK_STATE_FIELDS"),
+        Column("field", _OBJ, "", False,
+               "canonical field: COUNTER_FIELDS, GAUGE_FIELDS, LINK_STATE_FIELDS or SPEED_FIELDS"),
         Column("ts_ns", _I64, "ns", False, "sample time, epoch ns UTC"),
         Column("value_u64", _U64, "", False, "exact counter value (0 for gauges)"),
         Column("value_f64", _F64, "SI", False, "gauge value in SI units, or float(counter)"),

@@ -9,7 +9,9 @@ record and map its field names through the shared path table:
   ``.<index>`` appended.
 - ``snmp`` input (IF-MIB ``ifTable`` Counter32 / ``ifXTable`` ``ifHC*`` Counter64):
   tags ``agent_host``, ``ifName`` / ``ifDescr`` (or those as fields), fields
-  ``ifHCInOctets`` …, ``sysUpTime`` (a reboot marker when in the same metric).
+  ``ifHCInOctets`` …, ``sysUpTime`` (a reboot marker when in the same metric),
+  ``ifOperStatus``, and the speed ``ifHighSpeed`` (Mb/s) / ``ifSpeed`` (bit/s;
+  :mod:`twinwatch.telemetry_adapters.speed`; the gnmi input writes a LAG's as ``lag_speed``).
 - ``net`` input: tags ``host``, ``interface``; fields ``bytes_recv`` …
 
 JSON messages are one metric or ``{"metrics": [...]}``; the timestamp unit

@@ -65,7 +65,7 @@ LINK_OBSERVED_KPIS = (
 PATH_OBSERVED_KPIS = ("delay_s", "jitter_s2", "loss_ratio")
 """Path KPIs kept per probed pair (window mean of the rows)."""
 
-_INGRESS_KPIS = frozenset({"rx_bps", "rx_pps", "error_pps", "rx_oper_status", "rx_admin_status"})
+_INGRESS_KPIS = frozenset({"rx_bps", "rx_pps", "error_pps", "rx_oper_status", "rx_admin_status", "rx_speed_bps"})
 
 FLAG_RESET, FLAG_WRAPPED, FLAG_GAP = 1, 2, 4
 """Bits of the ``flags`` column (the Measurement contract's RESET, WRAPPED, GAP)."""

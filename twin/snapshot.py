@@ -54,6 +54,14 @@ state only when it changes) for at most ``link_state_hold_s`` seconds
 up. The counts of ends reported, held and unknown, and of link-state rows
 about interfaces or links the model does not know, are in :class:`Completeness`.
 
+Capacity from telemetry. A port's reported speed (``speed_bps`` on the link it sends on, ``rx_speed_bps`` on the
+one it receives from: a LAG reports the members that are up) follows the same step-function and hold rules; a
+window takes, per end, the lowest speed it held for at least ``link_state_min_down_s``, per link the lower end's
+(:attr:`WindowSnapshot.link_speed_bps`). The scenario's capacity is the lower of that and the model's
+(:attr:`WindowSnapshot.link_capacity_bps`): a LAG that lost a member is predicted at what it has left, a faster port
+than the model says (a sub-rate service) changes nothing, and a link without a configured IGP metric takes the
+auto-cost of its new capacity in the window's routing.
+
 Units: SI (bits/s, packets/s, seconds, ratios 0..1); times are epoch seconds.
 
 Shapes: ``N`` nodes, ``E`` links (the model's numbering, links down
@@ -132,6 +140,11 @@ LINK_STATE_KPIS = ("oper_status", "admin_status", "rx_oper_status", "rx_admin_st
 """Measurement KPIs of link state (1.0 up, 0.0 down): the link's source end, then (``rx_``) its destination end.
 The adapters' :data:`twinwatch.telemetry_adapters.link_state.LINK_STATE_KPIS` (the twin does not import them)."""
 
+SPEED_KPIS = ("speed_bps", "rx_speed_bps")
+"""Measurement KPIs of a port's reported speed (bit/s): the link's source end, then (``rx_``) its destination end
+(the adapters' ``speed_bps`` / ``rx_speed_bps``: OpenConfig ``lag-speed`` and ``negotiated-port-speed``, IF-MIB
+``ifHighSpeed`` …)."""
+
 FLOW_MATRICES = ("fitted", "records")
 """What the twin predicts from on a window measured by flow records (:attr:`SnapshotBuilder.flow_matrix`)."""
 
@@ -180,6 +193,9 @@ class Completeness:
         the window whose state is held from an earlier one, those with no known state (up).
     link_state_unmapped_rows
         Link-state rows about an interface the model maps to no link, or a link it does not know.
+    speed_ends_reported, speed_ends_held
+        Of the ``2 E`` link ends: those with a speed row in the window, those silent in it whose speed is
+        held from an earlier one.
     """
 
     expected_counters: int
@@ -200,6 +216,8 @@ class Completeness:
     link_ends_held: int = 0
     link_ends_unknown: int = 0
     link_state_unmapped_rows: int = 0
+    speed_ends_reported: int = 0
+    speed_ends_held: int = 0
 
     @property
     def fraction(self) -> float:
@@ -264,6 +282,12 @@ class WindowSnapshot:
         take that path's mean delay plus :func:`twinwatch.twin.probes.own_packet_shift_s` (their size).
     completeness
         :class:`Completeness`.
+    link_speed_bps
+        ``(E,)`` speed each link's ports reported in the window (bit/s): the lowest an end held for at least
+        :attr:`SnapshotBuilder.link_state_min_down_s` of it, an earlier report held, the lower end's; NaN: none.
+    model_capacity_bps
+        ``(E,)`` capacities of the network model (bit/s): what the adapters' ``utilization`` rows are a fraction
+        of. The scenario's :attr:`link_capacity_bps` is the lower of this and :attr:`link_speed_bps`.
     """
 
     network: str
@@ -287,6 +311,20 @@ class WindowSnapshot:
     path_probe: np.ndarray
     probe_path: np.ndarray
     completeness: Completeness
+    link_speed_bps: np.ndarray | None = None
+    model_capacity_bps: np.ndarray | None = None
+
+    @property
+    def link_capacity_bps(self) -> np.ndarray:
+        """``(E,)`` capacity (bit/s) the twin predicts with: the model's, or a lower speed the ports reported (a LAG
+        that lost a member, a port that negotiated down). A higher reported speed never raises it (a sub-rate
+        service on a faster port)."""
+        return self.scenario.link_capacity_bps
+
+    @property
+    def capacity_model(self) -> np.ndarray:
+        """``(E,)`` the network model's capacities (bit/s; :attr:`model_capacity_bps`, else the scenario's)."""
+        return self.model_capacity_bps if self.model_capacity_bps is not None else self.scenario.link_capacity_bps
 
     def to_scenario(self) -> Scenario:
         """The window's :class:`~twin.scenario.Scenario` (built with the snapshot)."""
@@ -306,7 +344,7 @@ class WindowSnapshot:
 
     def link_load_bps(self) -> np.ndarray:
         """``(E,)`` bits/s each link carried in the window, as :func:`link_load_bps` reads it off the counters."""
-        return link_load_bps(self.link_observed, self.scenario.link_capacity_bps)
+        return link_load_bps(self.link_observed, self.capacity_model)
 
 
 def link_load_bps(link_mean: Mapping[str, np.ndarray], capacity_bps: np.ndarray) -> np.ndarray:
@@ -417,6 +455,11 @@ class SnapshotBuilder:
     #: the latest report
     _end_ts: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
     _end_val: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+    #: per link end (2 e + end): time (epoch s) and value (bit/s) of the latest speed report
+    _speed_ts: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+    _speed_val: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+    #: the routing metric of the model's capacities (IGP metrics; auto-cost where none is configured)
+    _metric: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.link_state_rule not in LINK_STATE_RULES:
@@ -437,20 +480,40 @@ class SnapshotBuilder:
                              f"got {self.link_state_min_down_s!r}")
         self._end_ts = np.full(4 * self.model.n_links, np.nan)
         self._end_val = np.full(4 * self.model.n_links, np.nan)
+        self._speed_ts = np.full(2 * self.model.n_links, np.nan)
+        self._speed_val = np.full(2 * self.model.n_links, np.nan)
+        m = self.model
+        self._metric = default_metric(m.link_capacity_bps, m.link_metric.astype(np.float64),
+                                      reference_bps=m.reference_bandwidth_bps)
 
-    def routing(self, up: np.ndarray) -> Routing:
-        """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached)."""
-        return self._routed(up)[0]
+    def routing(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> Routing:
+        """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached).
 
-    def _routed(self, up: np.ndarray) -> tuple[Routing, RoutingMatrix | None]:
+        ``capacity_bps``: the links' ``(E,)`` capacities when they differ from the model's (a LAG that lost a
+        member, :attr:`WindowSnapshot.link_capacity_bps`); a link without a configured IGP metric takes the
+        reference-bandwidth cost of its capacity, as a router's auto-cost does.
+        """
+        return self._routed(up, capacity_bps)[0]
+
+    def _metric_key(self, up: np.ndarray, capacity_bps: np.ndarray | None) -> tuple[bytes, np.ndarray]:
+        """The cache key of a link state and capacities, and the routing metric they give."""
+        m, metric = self.model, self._metric
         key = np.packbits(up).tobytes()
+        if capacity_bps is not None and m.link_metric_auto.any():
+            moved = np.where(m.link_metric_auto, m.auto_metric(np.asarray(capacity_bps, dtype=np.float64)),
+                             metric).astype(np.float64)
+            if not np.array_equal(moved, metric):
+                metric = moved
+                key += metric.tobytes()
+        return key, metric
+
+    def _routed(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> tuple[Routing, RoutingMatrix | None]:
+        key, metric = self._metric_key(up, capacity_bps)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
         m = self.model
-        metric = default_metric(m.link_capacity_bps, m.link_metric.astype(np.float64),
-                                reference_bps=m.reference_bandwidth_bps)
         r = compute_routing(m.n_nodes, m.link_src, m.link_dst, metric, up=up, split=self.split,
                             max_paths=self.max_paths, explicit=self.explicit, link_names=m.link_ids)
         self._cache[key] = (r, None)
@@ -458,13 +521,13 @@ class SnapshotBuilder:
             self._cache.popitem(last=False)
         return r, None
 
-    def _routing_matrix(self, up: np.ndarray) -> RoutingMatrix:
-        r, rm = self._routed(up)
+    def _routing_matrix(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> RoutingMatrix:
+        r, rm = self._routed(up, capacity_bps)
         if rm is None:
             rm = RoutingMatrix.from_paths(n_nodes=r.n_nodes, n_links=r.n_links, path_src=r.path_src,
                                           path_dst=r.path_dst, path_ptr=r.path_ptr, path_links=r.path_links,
                                           share=r.path_share)
-            self._cache[np.packbits(up).tobytes()] = (r, rm)
+            self._cache[self._metric_key(up, capacity_bps)[0]] = (r, rm)
         return rm
 
     # ----------------------------------------------------------------- build
@@ -530,10 +593,15 @@ class SnapshotBuilder:
         down_ids = list(links_down)
         known_down = [i for i in down_ids if i in m.link_index]
         up[[m.link_index[i] for i in known_down]] = False
-        routing = self.routing(up)
+        speed, speed_ends = self._link_speed(meas, float(start), float(end))
+        with np.errstate(invalid="ignore"):
+            capacity = np.where(speed < m.link_capacity_bps, speed, m.link_capacity_bps)
+        cap_moved = None if np.array_equal(capacity, m.link_capacity_bps) else capacity
+        routing = self.routing(up, cap_moved)
 
         traffic, tm_source, agg, pkt_bits, measured = self._traffic(start, end, mapped, up, flows, traffic,
-                                                                    flow_exporters, bytes_scaled, prior_bps)
+                                                                    flow_exporters, bytes_scaled, prior_bps,
+                                                                    cap_moved)
         d = traffic.to_demands()
         rf = route_demand(routing, d.src, d.dst, d.rate_bps, tos=d.tos)
 
@@ -551,7 +619,7 @@ class SnapshotBuilder:
         probe_sc_path[on_busy] = pos[on_busy]
         probe_sc_path[need] = used.size + np.searchsorted(extra, pp[need])
 
-        sc = self._scenario(routing, rf, d, extra, need, probe_sc_path, pkt_bits, start, end)
+        sc = self._scenario(routing, rf, d, extra, need, probe_sc_path, pkt_bits, start, end, capacity)
         p = sc.n_paths
         path_probe = np.full(p, -1, dtype=np.int64)
         placed = np.flatnonzero(probe_sc_path >= 0)
@@ -584,6 +652,8 @@ class SnapshotBuilder:
             link_ends_held=ends[1],
             link_ends_unknown=2 * e - ends[0] - ends[1],
             link_state_unmapped_rows=ends[2],
+            speed_ends_reported=speed_ends[0],
+            speed_ends_held=speed_ends[1],
         )
         unrouted = float(d.rate_bps[rf.unrouted].sum()) if rf.unrouted.size else 0.0
         measured_bps = measured_sd = None
@@ -613,6 +683,8 @@ class SnapshotBuilder:
             path_probe=path_probe,
             probe_path=probe_sc_path,
             completeness=comp,
+            link_speed_bps=speed,
+            model_capacity_bps=m.link_capacity_bps,
         )
 
     # --------------------------------------------------------------- pieces
@@ -672,10 +744,69 @@ class SnapshotBuilder:
         end_held = (held.reshape(e, 2, 2).any(axis=2)) & ~end_rep
         return ~end_down.any(axis=1), (int(end_rep.sum()), int(end_held.sum()), unmapped)
 
+    def _link_speed(self, meas: Measurements, start: float, end: float) -> tuple[np.ndarray, tuple[int, int]]:
+        """``(E,)`` speed (bit/s) each link's ports reported over the window ``[start, end)`` and the counts (ends
+        reported, ends held); remembers each end's latest report.
+
+        Each end's reports are a step function (a report holds until the next; the latest one before the window
+        carries in for ``link_state_hold_s``). An end's speed in the window is the lowest step it held for at least
+        ``link_state_min_down_s`` of it, as a link is down for a window it was down that long in: the window's
+        routing and queueing follow the degraded LAG, and a report in the window's last instant (a device clock
+        running early) counts from the next window on. A link's speed is its lower end's. NaN: no end held a
+        report that long. Rows about links the model does not know, and non-finite or non-positive values, are
+        left out (the adapters refuse such values before this).
+        """
+        m = self.model
+        e = m.n_links
+        is_sp = np.isin(meas.kpi, SPEED_KPIS) & (meas.entity_kind == "link")
+        if not is_sp.any() and not np.isfinite(self._speed_ts).any():
+            return np.full(e, np.nan), (0, 0)
+        sel = np.flatnonzero(is_sp)
+        uniq, inv = np.unique(meas.entity_id[sel], return_inverse=True)
+        num = np.fromiter((m.link_index.get(u, -1) for u in uniq.tolist()), dtype=np.int64, count=uniq.size)
+        lno = num[inv.ravel()] if sel.size else np.zeros(0, dtype=np.int64)
+        val = meas.value[sel]
+        ok = (lno >= 0) & np.isfinite(val) & (val > 0)
+        sel, lno, val = sel[ok], lno[ok], val[ok]
+        key = 2 * lno + (meas.kpi[sel] == SPEED_KPIS[1])
+        ts = meas.ts[sel]
+        ts = np.clip(np.where(np.isnan(ts), start, ts), start, end)
+        order = np.lexsort((ts, key))
+        key, ts, val = key[order], ts[order], val[order]
+        n_keys = 2 * e
+        change = key[1:] != key[:-1]
+        last = np.append(change, True) if key.size else np.zeros(0, dtype=bool)
+        first = np.append(True, change) if key.size else np.zeros(0, dtype=bool)
+        held = self._speed_ts < start
+        if self.link_state_hold_s is not None:
+            held &= start - self._speed_ts <= self.link_state_hold_s
+        # each report holds until the next one of its end (or the window's end); the held value from the window's
+        # start until the end's first report of the window
+        min_s = self.link_state_min_down_s
+        dt = np.where(last, end, np.append(ts[1:], end)) - ts
+        lowest = np.full(n_keys, np.inf)
+        counts = (dt >= min_s) & (dt > 0) if min_s > 0 else np.ones(dt.size, dtype=bool)
+        np.minimum.at(lowest, key[counts], val[counts])
+        until = np.full(n_keys, end)
+        until[key[first]] = ts[first]
+        carry = held & ((until - start >= min_s) & (until > start) if min_s > 0 else True)
+        lowest = np.where(carry, np.fmin(lowest, self._speed_val), lowest)
+        reported = np.zeros(n_keys, dtype=bool)
+        reported[key] = True
+        low = np.where(np.isfinite(lowest), lowest, np.nan)
+        kl, tl, vl = key[last], ts[last], val[last]
+        upd = ~(self._speed_ts[kl] > tl)
+        self._speed_ts[kl[upd]] = tl[upd]
+        self._speed_val[kl[upd]] = vl[upd]
+        with np.errstate(invalid="ignore"):
+            speed = np.fmin(low[0::2], low[1::2])
+        n_held = int((held & ~reported).sum())
+        return speed, (int(reported.sum()), n_held)
+
     def _traffic(
         self, start: float, end: float, mapped: MappedMeasurements, up: np.ndarray, flows: Mapping[str, Any] | None,
         traffic: TrafficMatrix | None, exporters: np.ndarray | None, bytes_scaled: bool,
-        prior_bps: np.ndarray | None = None,
+        prior_bps: np.ndarray | None = None, capacity_bps: np.ndarray | None = None,
     ) -> tuple[TrafficMatrix, str, FlowAggregation | None, float, TrafficMatrix | None]:
         """The twin's matrix, its source, the flow-record counts, the demand packet size (bits) and the flow
         records' own matrix (flow-measured windows, else None)."""
@@ -693,7 +824,7 @@ class SnapshotBuilder:
             return traffic, "given", None, pkt_bits or DEFAULT_PKT_SIZE_BITS, None
         default_class = int(m.dscp_class[0])  # best effort: where traffic of unknown class goes
         if flows is None:
-            rm = self._routing_matrix(up)
+            rm = self._routing_matrix(up, capacity_bps)
             tm: TrafficMatrix | None = None
             if prior_bps is not None:
                 pb = np.asarray(prior_bps, dtype=np.float64)
@@ -720,11 +851,11 @@ class SnapshotBuilder:
         exp = None if exporters is None else np.asarray(exporters, dtype=bool)
         source = "flows"
         if exp is not None and not exp.all():
-            tm, _ = matrix_mixed(tm, exp, self._routing_matrix(up), tx)
+            tm, _ = matrix_mixed(tm, exp, self._routing_matrix(up, capacity_bps), tx)
             source = "mixed"
         fitted = None
         if self.flow_matrix == "fitted" and np.isfinite(tx[up]).any():
-            fitted = self._fit(tm, self._routing_matrix(up), tx, start, end, default_class)
+            fitted = self._fit(tm, self._routing_matrix(up, capacity_bps), tx, start, end, default_class)
         return (tm if fitted is None else fitted), source, agg, pkt_bits, tm
 
     def _fit(self, prior: TrafficMatrix | np.ndarray, rm: RoutingMatrix, tx: np.ndarray, start: float, end: float,
@@ -736,9 +867,10 @@ class SnapshotBuilder:
 
     def _scenario(
         self, routing: Routing, rf: Any, d: Any, extra: np.ndarray, need: np.ndarray, probe_sc_path: np.ndarray,
-        pkt_bits: float, start: float, end: float,
+        pkt_bits: float, start: float, end: float, capacity_bps: np.ndarray,
     ) -> Scenario:
-        """Columns of the window's Scenario: demand paths then probe-only paths; demand flows then probe flows."""
+        """Columns of the window's Scenario: demand paths then probe-only paths; demand flows then probe flows;
+        the links at ``capacity_bps``."""
         m = self.model
         lens = np.diff(routing.path_ptr)[extra]
         starts = routing.path_ptr[extra]
@@ -751,7 +883,7 @@ class SnapshotBuilder:
         probs = np.zeros((f, MAX_SIZES))
         probs[:, 0] = 1.0
         return Scenario(
-            **m.scenario_fields(),
+            **{**m.scenario_fields(), "link_capacity_bps": np.array(capacity_bps, dtype=np.float64)},
             path_src=np.concatenate([rf.path_src, routing.path_src[extra]]),
             path_dst=np.concatenate([rf.path_dst, routing.path_dst[extra]]),
             path_ptr=path_ptr,

@@ -42,7 +42,8 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 MATCHING RULES
   An alert matches a label when its onset lies in [start, end + grace] and
   its kind can detect the label's kind: degradation detects every network
-  fault; link_state detects link_down; traffic_anomaly / expected_congestion
+  fault; link_state detects link_down and capacity_degradation (a port
+  reported down, or a lower speed); traffic_anomaly / expected_congestion
   a traffic surge; telemetry_health explains counter clears, reboots, gaps
   and late batches. Unmatched degradation alerts are false alarms; their
   overlapping spans form one false-positive incident. See the

@@ -116,6 +116,10 @@ Examples:
               metavar="N", help="The goflow2 records sample 1 packet in N (1: every packet), or more sparsely "
                                 "(1, 2, 5 x 10^k) where an export would exceed 20,000 records; routers commonly "
                                 "sample 1 in 1,000 to 1 in 16,384.")
+@click.option("--report-speed", "report_speed", is_flag=True, default=False,
+              help="The counter messages also carry each port's speed as the device reports it (gnmic: OpenConfig "
+                   "lag-speed; Telegraf: ifHighSpeed / lag_speed), so a capacity degradation (a LAG member lost) "
+                   "shows in the telemetry itself. Off (the default), it shows only in what it does to traffic.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes simulating windows in parallel.")
 @click.option("--kafka", "bootstrap", default=None, metavar="HOST:PORT",
@@ -128,7 +132,8 @@ Examples:
               help="Output folder (created; must be empty or absent).")
 @progress_option
 def telemetry(network: str, duration: float, window: float, faults: int | None, fault_plan: Path | None, seed: int,
-              load: float, malformed_fraction: float, packets: int, flow_sampling: int, workers: int,
+              load: float, malformed_fraction: float, packets: int, flow_sampling: int, report_speed: bool,
+              workers: int,
               bootstrap: str | None, config_path: Path | None, speed: float | None, out: Path,
               progress: bool) -> None:
     from twinwatch.twin.netmodel import NetworkModelError, load_network
@@ -153,7 +158,7 @@ def telemetry(network: str, duration: float, window: float, faults: int | None, 
     try:
         cfg = TestbedConfig(duration_s=duration, window_s=window, seed=seed, load=load,
                             malformed_fraction=malformed_fraction, packets_per_window=packets, workers=workers,
-                            flow_sampling_rate=flow_sampling)
+                            flow_sampling_rate=flow_sampling, report_speed=report_speed)
         if fault_plan is not None and faults is not None:
             raise click.UsageError("give --faults N or --fault-plan FILE, not both")
         shipped = shipped_plan(network) if fault_plan is None and faults is None else None

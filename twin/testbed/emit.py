@@ -39,6 +39,7 @@ import orjson
 __all__ = [
     "GNMIC_COUNTERS",
     "IFMIB32_COUNTERS",
+    "LAG_SPEED_LEAF",
     "TELEGRAF_GNMI_COUNTERS",
     "gnmic_events",
     "goflow2_records",
@@ -52,6 +53,10 @@ GNMIC_COUNTERS: tuple[str, ...] = (
     "in-discards", "out-discards", "in-errors", "out-errors",
 )
 """OpenConfig counter leaves the testbed emits (names as in ``/interfaces/interface/state/counters``)."""
+
+LAG_SPEED_LEAF = "/interfaces/interface/aggregation/state/lag-speed"
+"""OpenConfig leaf of a LAG's speed (Mb/s, the sum of its members that are up) the testbed emits with
+``report_speed``."""
 
 TELEGRAF_GNMI_COUNTERS: dict[str, str] = {c: c.replace("-", "_") for c in GNMIC_COUNTERS}
 """OpenConfig leaf → the field name Telegraf's gnmi input writes."""
@@ -77,6 +82,7 @@ def gnmic_events(
     counters: Mapping[str, np.ndarray],
     *,
     oper_up: np.ndarray | None = None,
+    speed_mbps: np.ndarray | None = None,
     subscription: str = "twinwatch-testbed",
     port: int = 57400,
 ) -> list[bytes]:
@@ -84,12 +90,15 @@ def gnmic_events(
 
     ``counters`` maps an OpenConfig leaf (:data:`GNMIC_COUNTERS`) to ``(R,)``
     unsigned values (emitted as JSON strings, as gnmic does for uint64).
+    ``speed_mbps`` (``(R,)`` integers, Mb/s) adds the port's
+    ``/interfaces/interface/aggregation/state/lag-speed`` (a uint32, a JSON number); rows at 0 leave it out.
     """
     n = len(ts_ns)
     _check_rows(n, device=device, interface=interface, **dict(counters))
     paths = [_OC + leaf for leaf in counters]
     cols = [np.asarray(col, dtype=np.uint64).astype(str).tolist() for col in counters.values()]
     status = None if oper_up is None else np.where(np.asarray(oper_up, dtype=bool), "UP", "DOWN").tolist()
+    speed = None if speed_mbps is None else np.asarray(speed_mbps, dtype=np.int64).tolist()
     ts = np.asarray(ts_ns, dtype=np.int64).tolist()
     devs, ifs = np.asarray(device).tolist(), np.asarray(interface).tolist()
     out = []
@@ -97,6 +106,8 @@ def gnmic_events(
         values: dict[str, str] = {path: col[i] for path, col in zip(paths, cols)}
         if status is not None:
             values["/interfaces/interface/state/oper-status"] = status[i]
+        if speed is not None and speed[i] > 0:
+            values[LAG_SPEED_LEAF] = speed[i]
         out.append(orjson.dumps({
             "name": subscription,
             "timestamp": ts[i],
@@ -118,6 +129,7 @@ def influx_lines(
     *,
     counter32: np.ndarray | None = None,
     oper_up: np.ndarray | None = None,
+    speed_mbps: np.ndarray | None = None,
 ) -> list[bytes]:
     """One Telegraf line per row; rows with ``counter32`` true use IF-MIB ``ifTable`` names, wrapped at 2³².
 
@@ -126,7 +138,8 @@ def influx_lines(
     like its snmp input (measurement ``interface``, tags ``agent_host`` and
     ``ifName``, integer fields ``ifInOctets=…i``). ``oper_up`` (``(R,)`` bool)
     adds the port's state as those inputs write it: ``ifOperStatus=1i`` (up) /
-    ``2i`` (down) for the snmp rows, ``oper_status="UP"`` / ``"DOWN"`` for the gnmi rows.
+    ``2i`` (down) for the snmp rows, ``oper_status="UP"`` / ``"DOWN"`` for the gnmi rows. ``speed_mbps``
+    (``(R,)`` integers, Mb/s; 0 leaves it out) adds its speed: ``ifHighSpeed=…i`` (snmp), ``lag_speed=…i`` (gnmi).
 
     >>> influx_lines(np.array([1]), np.array(["r1"]), np.array(["et1"]), {"in-octets": np.array([7])},
     ...              counter32=np.array([True]), oper_up=np.array([False]))
@@ -139,6 +152,7 @@ def influx_lines(
     up = None if oper_up is None else np.asarray(oper_up, dtype=bool)
     if up is not None:
         _check_rows(n, oper_up=up)
+    speed = None if speed_mbps is None else np.asarray(speed_mbps, dtype=np.int64)
     out = []
     for i in range(n):
         dev, ifc = _escape_tag(str(device[i])), _escape_tag(str(interface[i]))
@@ -146,11 +160,15 @@ def influx_lines(
             fields = ",".join(f"{IFMIB32_COUNTERS[leaf]}={int(col[i]) & 0xFFFFFFFF}i" for leaf, col in cols.items())
             if up is not None:
                 fields += ",ifOperStatus=1i" if up[i] else ",ifOperStatus=2i"
+            if speed is not None and speed[i] > 0:
+                fields += f",ifHighSpeed={int(speed[i])}i"
             line = f"interface,agent_host={dev},ifName={ifc} {fields} {int(ts_ns[i])}"
         else:
             fields = ",".join(f"{TELEGRAF_GNMI_COUNTERS[leaf]}={int(col[i])}u" for leaf, col in cols.items())
             if up is not None:
                 fields += ',oper_status="UP"' if up[i] else ',oper_status="DOWN"'
+            if speed is not None and speed[i] > 0:
+                fields += f",lag_speed={int(speed[i])}i"
             line = f"interface,name={ifc},source={dev} {fields} {int(ts_ns[i])}"
         out.append(line.encode())
     return out

@@ -76,7 +76,11 @@ class TestbedConfig:
     """How the network under test runs (times in seconds).
 
     ``load`` sets the traffic volume: the busiest link's utilisation at the
-    weekly mean (the diurnal peak is about 1.4 × that).
+    weekly mean (the diurnal peak is about 1.4 × that). ``report_speed``: the
+    counter rows also carry each port's true speed (Mb/s, its link's capacity
+    with the faults of the window: OpenConfig ``lag-speed``, IF-MIB
+    ``ifHighSpeed``), as a collector subscribed to it reports it; off, a
+    capacity degradation shows only in what it does to the traffic.
     """
 
     duration_s: float = 3600.0
@@ -96,6 +100,7 @@ class TestbedConfig:
     clock_skew_s: float = 0.2
     sample_jitter_s: float = 0.05
     workers: int = 1
+    report_speed: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -555,6 +560,10 @@ def _emit_window(
     port_up = np.ones(len(ports.device), dtype=bool)
     port_up[ports.link_tx[~st.up]] = False
     port_up[ports.link_rx[~st.up]] = False
+    speed = None
+    if cfg.report_speed:  # each port at its egress link's true capacity (both directions of a cable share it)
+        speed = np.zeros(len(ports.device), dtype=np.int64)
+        speed[ports.link_tx] = np.round(model.link_capacity_bps * st.capacity_factor / 1e6).astype(np.int64)
     n_samples = max(1, round(cfg.window_s / cfg.interval_s))
     gn: dict[bool, list[bytes]] = {False: [], True: []}
     lp: dict[bool, list[bytes]] = {False: [], True: []}
@@ -570,12 +579,14 @@ def _emit_window(
             g = sel & ~legacy[dev]
             if g.any():
                 gn[is_late] += gnmic_events(ts_ns[g], names[dev[g]], ports.name[g],
-                                            {leaf: values[leaf][g] for leaf in GNMIC_COUNTERS}, oper_up=port_up[g])
+                                            {leaf: values[leaf][g] for leaf in GNMIC_COUNTERS}, oper_up=port_up[g],
+                                            speed_mbps=None if speed is None else speed[g])
             lg = sel & legacy[dev]
             if lg.any():
                 lp[is_late] += influx_lines(ts_ns[lg], names[dev[lg]], ports.name[lg],
                                             {leaf: values[leaf][lg] for leaf in GNMIC_COUNTERS},
-                                            counter32=np.ones(int(lg.sum()), dtype=bool), oper_up=port_up[lg])
+                                            counter32=np.ones(int(lg.sum()), dtype=bool), oper_up=port_up[lg],
+                                            speed_mbps=None if speed is None else speed[lg])
     emit("gnmic", gn[False])
     emit("influx", lp[False])
     if gn[True] or lp[True]:

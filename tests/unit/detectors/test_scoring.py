@@ -76,17 +76,21 @@ def test_onset_rule_ignores_an_alert_already_firing_but_overlap_rule_counts_it()
 
 def test_alert_kinds_detect_only_their_fault_kinds() -> None:
     labels = [label("link_down", 100, 160, ["a->b"]), label("capacity_degradation", 1000, 1060, ["c->d"]),
-              label("traffic_surge", 2000, 2060, ["n1"], entity_kind="node")]
+              label("traffic_surge", 2000, 2060, ["n1"], entity_kind="node"), label("grey_loss", 3000, 3060, ["e->f"])]
     alerts = [*alert("ls1", 110, 170, kind="link_state"),            # link_down: detected
-              *alert("ls2", 1010, 1070, kind="link_state"),          # cannot detect a capacity degradation
-              *alert("ta", 2010, 2070, kind="traffic_anomaly")]      # detects the surge
+              *alert("ls2", 1010, 1070, kind="link_state"),          # the ports' speed: a capacity degradation
+              *alert("ta", 2010, 2070, kind="traffic_anomaly"),      # detects the surge
+              *alert("ls3", 3010, 3070, kind="link_state")]          # cannot detect grey loss
     r = score(labels, alerts, window_s=W, run_start=0, run_end=3600)
     assert r.per_kind["link_down"].detected == 1
-    assert r.per_kind["capacity_degradation"].detected == 0
+    assert r.per_kind["capacity_degradation"].detected == 1
     assert r.per_kind["traffic_surge"].detected == 1
-    # the unmatched link_state alert is informational: not a false alarm, but one FP incident against link_down
+    assert r.per_kind["grey_loss"].detected == 0
+    # the unmatched link_state alert is informational: not a false alarm, but one FP incident against each kind
+    # a link_state alert can detect
     assert r.false_alarms == 0 and r.informational_unmatched == 1
-    assert r.per_kind["link_down"].false_positives == 1 and r.per_kind["capacity_degradation"].false_positives == 0
+    assert r.per_kind["link_down"].false_positives == 1 and r.per_kind["capacity_degradation"].false_positives == 1
+    assert r.per_kind["grey_loss"].false_positives == 0
     assert r.per_kind["link_down"].precision == pytest.approx(0.5)
 
 

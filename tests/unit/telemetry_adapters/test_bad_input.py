@@ -144,6 +144,8 @@ def test_reason_codes_are_stable() -> None:
         "counter32_ambiguous",
         # a device clock that ran ahead and was set back
         "clock_step",
+        # interface speed: a speed of 0 or below; an unknown speed and a superseded speed leaf (ignored)
+        "bad_speed", "speed_unknown", "speed_superseded",
     }  # fmt: skip
 
 

@@ -36,6 +36,9 @@ P = "/interfaces/interface/state/counters/"
 LEAVES = [P + x for x in ("in-octets", "out-octets", "in-pkts", "out-discards", "last-clear", "oper-status")] + [
     "ifInOctets", "in-errors", "/system/state/hostname", "delay_s", "name", "seconds-since-last-clear-counters",
     "/interfaces/interface/state/oper-status", "/interfaces/interface/state/admin-status",  # link state (issue 9)
+    # interface speed: numeric ones the kernel reads (Mb/s, bit/s), named ones it leaves to the general path
+    "/interfaces/interface/aggregation/state/lag-speed", "ifHighSpeed", "ifSpeed",
+    "/interfaces/interface/ethernet/state/port-speed", "/interfaces/interface/ethernet/state/negotiated-port-speed",
 ]  # fmt: skip
 
 
@@ -57,6 +60,9 @@ _values = st.one_of(
     # link-state spellings: the fast path's own (UP, DOWN, lower-layer-down …) and those it leaves to the general path
     st.sampled_from(["DOWN", "LOWER_LAYER_DOWN", "lower-layer-down", "down", "NOT_PRESENT", "UNKNOWN", "Up",
                      "up(1)", "sideways", "2", "im-state-up"]),
+    # speed values: Mb/s and bit/s integers (0, a saturated Gauge32, beyond 2**53), identities
+    st.sampled_from([20000, "20000", 0, "0", 4294967295, "4294967295", 2**53, 2**53 + 1, "SPEED_10GB",
+                     "openconfig-if-ethernet:SPEED_100GB", "SPEED_UNKNOWN", "SPEED_3GB", "40G"]),
     st.integers(-10, -1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
@@ -121,6 +127,27 @@ def test_specific_shapes() -> None:
     assert res.samples.value_u64.tolist() == [5, 7, 5, 7]
     assert res.samples.epoch_ns.tolist() == [1699990000000000000] * 4
     assert np.all(res.samples.device == "r1")
+
+
+def test_speed_shapes() -> None:
+    """Speed leaves decode identically through both paths: the kernel reads a plain lag-speed / ifHighSpeed
+    integer itself; named speeds, 0, a saturated 4294967295 and a second speed leaf go to the general path."""
+    lag, eth = "/interfaces/interface/aggregation/state/lag-speed", "/interfaces/interface/ethernet/state/"
+    ev = {"name": "s", "timestamp": NOW, "tags": {"interface_name": "Port-Channel1", "source": "r1:1"},
+          "values": {P + "in-octets": "5", lag: 20000}}  # fmt: skip
+    variants: list[dict[str, object]] = [
+        {lag: 20000}, {lag: "20000"}, {lag: 0}, {lag: 4294967295}, {lag: 2**53}, {lag: 2**53 + 1}, {lag: -1},
+        {lag: 1.5}, {lag: "x"}, {lag: None}, {"ifHighSpeed": 100000, "ifSpeed": 4294967295},
+        {"ifSpeed": 1000000000, "ifHighSpeed": 1000}, {lag: 100, "ifHighSpeed": 200},
+        {eth + "port-speed": "SPEED_100GB", eth + "negotiated-port-speed": "openconfig-if-ethernet:SPEED_25GB"},
+        {eth + "port-speed": "SPEED_UNKNOWN"}, {eth + "negotiated-port-speed": "SPEED_3GB"},
+    ]
+    msgs = [orjson.dumps({**ev, "values": {**ev["values"], **v}}) for v in variants]  # type: ignore[dict-item]
+    same(msgs)
+    same([msgs[0]] * 3 + msgs[::-1])
+    res = GnmicDecoder(CFG).decode_batch(msgs[:2])
+    assert res.samples.field.tolist() == ["rx_octets", "speed_bps"] * 2
+    assert res.samples.value_f64.tolist() == [5.0, 2e10] * 2 and res.samples.value_u64.tolist() == [5, 0] * 2
 
 
 def test_large_batch_matches() -> None:

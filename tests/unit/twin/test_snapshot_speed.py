@@ -1,0 +1,144 @@
+"""Link capacity from telemetry in the snapshot: the ports' reported speed (``speed_bps`` / ``rx_speed_bps``).
+
+The network is the diamond ``a - {b, c} - d`` of 1 Gb/s cables. A LAG that loses a member reports a lower speed;
+the twin must then predict with it: the scenario's capacity is the lower of the model's and the reported one, a
+link without a configured IGP metric takes the auto-cost of its new capacity (as routers do), and a reported speed
+above the model's (a sub-rate service on a faster port) changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twinwatch.twin.models.qt import QueueingModel
+from twinwatch.twin.netmodel import NetworkModel, model_from_dict
+from twinwatch.twin.snapshot import SPEED_KPIS, SnapshotBuilder
+from twinwatch.twin.traffic_matrix import Source, TrafficMatrix
+
+W = 10.0
+T0 = 1_700_000_000.0
+
+
+def _model(metric: int | None = 10) -> NetworkModel:
+    cables = [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
+    links = []
+    for x, y in cables:
+        ln = {"a": {"device": x, "interface": f"to-{y}"}, "b": {"device": y, "interface": f"to-{x}"},
+              "capacity_bps": "1G", "delay_s": 0.001}
+        if metric is not None:
+            ln["metric"] = metric
+        links.append(ln)
+    doc = {"version": 1, "name": "diamond", "devices": [{"name": x} for x in "abcd"], "links": links}
+    return model_from_dict(doc, source="diamond")
+
+
+def _traffic(model: NetworkModel, k: int = 0) -> TrafficMatrix:
+    tm = np.zeros((3, model.n_nodes, model.n_nodes))
+    tm[0, model.node_index["a"], model.node_index["d"]] = 4e8
+    return TrafficMatrix.build(tm, source=Source.FLOWS, start=T0 + k * W, end=T0 + (k + 1) * W)
+
+
+def _rows(rows: list[tuple[float, str, str, float]]) -> dict[str, list[object]]:
+    """(seconds into the window series, link id, KPI, value) → Measurement columns."""
+    if not rows:
+        return {"ts": [], "entity_kind": [], "entity_id": [], "kpi": [], "value": []}
+    t, ident, kpi, value = zip(*rows, strict=True)
+    return {"ts": [T0 + x for x in t], "entity_kind": ["link"] * len(t), "entity_id": list(ident),
+            "kpi": list(kpi), "value": list(value)}
+
+
+def _build(b: SnapshotBuilder, k: int, rows: list[tuple[float, str, str, float]]):  # type: ignore[no-untyped-def]
+    return b.build(T0 + k * W, T0 + (k + 1) * W, _rows(rows), traffic=_traffic(b.model, k))
+
+
+def test_a_lower_reported_speed_is_the_capacity_the_twin_predicts_with() -> None:
+    m = _model()
+    b = SnapshotBuilder(m)
+    base = _build(b, 0, [])
+    snap = _build(b, 1, [(W + 0.0, "a->b", "speed_bps", 5e8), (W + 0.0, "a->b", "rx_speed_bps", 5e8)])
+    ab = m.link_index["a->b"]
+    assert snap.link_capacity_bps[ab] == 5e8 and snap.scenario.link_capacity_bps[ab] == 5e8
+    assert np.isnan(np.delete(snap.link_speed_bps, ab)).all()
+    assert np.array_equal(np.delete(snap.link_capacity_bps, ab), np.delete(m.link_capacity_bps, ab))
+    assert np.array_equal(snap.model_capacity_bps, m.link_capacity_bps)
+    # configured metrics: the routing stays (a -> d over both branches)
+    assert snap.routing_version == base.routing_version
+    # the twin sees the half-capacity link: twice the utilisation on it
+    qt = QueueingModel()
+    u0 = qt.predict(base.scenario).link_utilization[ab]
+    u1 = qt.predict(snap.scenario).link_utilization[ab]
+    assert u1 == pytest.approx(2 * u0)
+    assert (snap.completeness.speed_ends_reported, snap.completeness.speed_ends_held) == (2, 0)
+
+
+def test_a_higher_reported_speed_changes_nothing() -> None:
+    m = _model()
+    b = SnapshotBuilder(m)
+    snap = _build(b, 0, [(1.0, "a->b", "speed_bps", 10e9), (1.0, "a->b", "rx_speed_bps", 10e9)])
+    assert np.array_equal(snap.link_capacity_bps, m.link_capacity_bps)
+    assert snap.link_speed_bps[m.link_index["a->b"]] == 10e9
+
+
+def test_the_lower_end_wins_and_without_any_report_the_snapshot_is_as_before() -> None:
+    m = _model()
+    b = SnapshotBuilder(m)
+    snap = _build(b, 0, [(1.0, "a->b", "speed_bps", 1e9), (1.0, "a->b", "rx_speed_bps", 7.5e8)])
+    assert snap.link_capacity_bps[m.link_index["a->b"]] == 7.5e8
+    quiet = _build(SnapshotBuilder(m), 0, [])
+    assert np.isnan(quiet.link_speed_bps).all() and np.array_equal(quiet.link_capacity_bps, m.link_capacity_bps)
+    assert quiet.completeness.speed_ends_reported == 0
+
+
+def test_a_report_holds_into_later_windows_and_a_window_takes_its_lowest_step() -> None:
+    m = _model()
+    ab = m.link_index["a->b"]
+    b = SnapshotBuilder(m)
+    _build(b, 0, [(5.0, "a->b", "speed_bps", 1e9)])
+    held = _build(b, 1, [])
+    assert held.link_speed_bps[ab] == 1e9 and held.completeness.speed_ends_held == 1
+    # the member goes at the middle of window 2: the window is degraded (as a link down for part of a window is
+    # down for it)
+    mid = _build(b, 2, [(2 * W + W / 2, "a->b", "speed_bps", 5e8)])
+    assert mid.link_speed_bps[ab] == 5e8
+    assert _build(b, 3, []).link_speed_bps[ab] == 5e8
+    # back 0.4 s into window 4 (less than link_state_min_down_s of the old speed): the window is whole; a report
+    # in the last 0.4 s of window 5 counts from window 6 on
+    assert _build(b, 4, [(4 * W + 0.4, "a->b", "speed_bps", 1e9)]).link_speed_bps[ab] == 1e9
+    assert _build(b, 5, [(6 * W - 0.4, "a->b", "speed_bps", 2e8)]).link_speed_bps[ab] == 1e9
+    assert _build(b, 6, []).link_speed_bps[ab] == 2e8
+    # a hold limit: a report older than it is forgotten
+    limited = SnapshotBuilder(m, link_state_hold_s=15.0)
+    _build(limited, 0, [(1.0, "a->b", "speed_bps", 5e8)])
+    assert _build(limited, 1, []).link_speed_bps[ab] == 5e8
+    assert np.isnan(_build(limited, 2, []).link_speed_bps[ab])
+
+
+def test_an_auto_cost_link_moves_traffic_when_its_capacity_drops() -> None:
+    # no metric configured: each 1 Gb/s link costs 100 (reference 100 Gb/s); a -> d has two equal-cost paths until
+    # a -> b reports 0.5 Gb/s (cost 200): then only the path via c
+    m = _model(metric=None)
+    assert m.link_metric_auto.all()
+    b = SnapshotBuilder(m)
+    names = m.node_names
+
+    def paths(snap) -> list[list[str]]:  # type: ignore[no-untyped-def]
+        sc = snap.scenario
+        return sorted([names[n] for n in sc.path_nodes(p)] for p in range(sc.n_paths))
+
+    assert paths(_build(b, 0, [])) == [["a", "b", "d"], ["a", "c", "d"]]
+    snap = _build(b, 1, [(W + 1.0, "a->b", "speed_bps", 5e8), (W + 1.0, "a->b", "rx_speed_bps", 5e8)])
+    assert paths(snap) == [["a", "c", "d"]]
+    # the member back: both paths again (the routing cache keeps both states apart)
+    back = _build(b, 2, [(2 * W + 0.5, "a->b", "speed_bps", 1e9), (2 * W + 0.5, "a->b", "rx_speed_bps", 1e9)])
+    assert paths(back) == [["a", "b", "d"], ["a", "c", "d"]]
+
+
+def test_rows_about_unknown_links_and_bad_values_are_left_out() -> None:
+    m = _model()
+    b = SnapshotBuilder(m)
+    snap = _build(b, 0, [(1.0, "x->y", "speed_bps", 1e8), (1.0, "a->b", "speed_bps", 0.0),
+                         (1.0, "a->c", "speed_bps", float("nan")), (1.0, "b->d", "rx_speed_bps", -5.0)])
+    assert np.isnan(snap.link_speed_bps).all()
+    assert np.array_equal(snap.link_capacity_bps, m.link_capacity_bps)
+    assert SPEED_KPIS == ("speed_bps", "rx_speed_bps")
