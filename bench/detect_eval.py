@@ -191,7 +191,8 @@ def visibility(run: Path, model: Any) -> dict[str, Any]:
     man = json.loads((run / "manifest.json").read_text())
     return model_fault_visibility(load_labels(run / "labels.jsonl"), run / "truth", model,
                                   checkpoint_intervals(CHECKPOINT_CONFIG.parent),
-                                  window_s=float(man["config"]["window_s"]))
+                                  window_s=float(man["config"]["window_s"]),
+                                  speed_reported=bool(man["config"].get("report_speed", False)))
 
 
 def markdown(pooled: dict[str, ScoreReport]) -> str:

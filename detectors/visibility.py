@@ -220,14 +220,15 @@ def checkpoint_intervals(checkpoint_dir: str | Path | None = None) -> dict[str, 
 
 def model_fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path, model: Any,
                            intervals: Mapping[str, tuple[float, float]], *,
-                           window_s: float) -> dict[str, FaultVisibility]:
+                           window_s: float, speed_reported: bool = False) -> dict[str, FaultVisibility]:
     """:func:`fault_visibility` with everything it can take from the run's network model.
 
     ``model`` is the :class:`twinwatch.twin.netmodel.NetworkModel` the telemetry was generated on: its links'
     capacities (inventory utilisation, each node's egress capacity for unmonitored traffic), the pairs' healthy
     routes (the entities a fault can move) and its probes (what the telemetry measures, hence
     :attr:`FaultVisibility.observable`). The one rule ``bench/detect_eval.py`` and ``twinwatch score --truth``
-    judge faults by.
+    judge faults by. ``speed_reported``: the run's telemetry carries the ports' speed (``report_speed`` in its
+    manifest's configuration), see :func:`fault_visibility`.
     """
     caps = dict(zip(model.link_ids, np.asarray(model.link_capacity_bps, dtype=np.float64).tolist(), strict=True))
     names = list(model.node_names)
@@ -236,7 +237,7 @@ def model_fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str |
         egress[names[int(s)]] = egress.get(names[int(s)], 0.0) + float(cap)
     return fault_visibility(labels, truth_dir, intervals, window_s=window_s, egress_capacity_bps=egress,
                             pair_links=healthy_pair_links(model), link_capacity_bps=caps,
-                            observed_pairs=probe_pairs(model))
+                            observed_pairs=probe_pairs(model), speed_reported=speed_reported)
 
 
 def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
@@ -245,7 +246,8 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
                      egress_capacity_bps: Mapping[str, float] | None = None,
                      pair_links: Mapping[str, Collection[str]] | None = None,
                      link_capacity_bps: Mapping[str, float] | None = None,
-                     observed_pairs: Collection[str] | None = None) -> dict[str, FaultVisibility]:
+                     observed_pairs: Collection[str] | None = None,
+                     speed_reported: bool = False) -> dict[str, FaultVisibility]:
     """Per network fault of ``labels`` (by label ``id``): its largest true effect and whether it is visible.
 
     ``truth_dir`` holds ``paths.parquet`` and ``links.parquet``; ``intervals`` the twin's 90 % residual
@@ -264,7 +266,9 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
     whose only effect is on paths no probe measures (grey loss on a link no probe crosses: silent drops do
     not show in counters) is visible in the ground truth but *unobservable* with this instrumentation: no
     detector fed this telemetry can see it, so a score on the visible faults alone mixes the detector's
-    quality with the probes' coverage.
+    quality with the probes' coverage. With ``speed_reported`` (the telemetry carries the ports' speed) a capacity
+    degradation (a LAG member lost) is visible and observable whatever it does to the traffic: the capacity it
+    takes is itself a measured KPI, as a link's oper-status is.
     """
     import pyarrow.parquet as pq
 
@@ -363,6 +367,9 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
         seen = _reasons(d_obs, l_obs, u_max, max(d_hi, -d_lo), s_hi, u_band, "measured ")
         if lb["kind"] == "link_down" and reasons and observed_pairs is not None:
             seen.append("the link's oper-status is reported by its interfaces")
+        if lb["kind"] == "capacity_degradation" and speed_reported:
+            reasons.append("the link's capacity changed")
+            seen.append("the ports report their speed")
         out[str(lb.get("id", len(out)))] = FaultVisibility(
             id=str(lb.get("id", len(out))), kind=str(lb["kind"]), visible=bool(reasons), delay_log_ratio=d_max,
             loss_increase=l_max, utilization_change=u_max,

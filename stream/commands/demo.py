@@ -111,7 +111,8 @@ class DemoOptions:
     ``network`` is a shipped network's name or a network-model file; ``broker`` ``None``
     starts the embedded broker; ``kafka`` the security of ``broker`` (TLS, SASL: a
     :class:`~twinwatch.stream.config.KafkaConfig`, its bootstrap ignored), ``None`` plaintext; ``model``
-    ``None`` is the GNN when its checkpoint loads, else qt.
+    ``None`` is the GNN when its checkpoint loads, else qt. ``report_speed``: the routers report their ports'
+    speed (as the shipped gnmic configuration subscribes to it), so a LAG member lost shows in the telemetry.
     """
 
     out: Path
@@ -126,6 +127,7 @@ class DemoOptions:
     broker: str | None = None
     timeout_s: float = 600.0
     kafka: KafkaConfig | None = None
+    report_speed: bool = True
 
 
 @dataclass
@@ -404,7 +406,8 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
     except (NetworkModelError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(f"--network {opts.network}: {exc}") from None
     try:
-        tcfg = TestbedConfig(duration_s=opts.duration_s, window_s=opts.window_s, seed=opts.seed, load=opts.load)
+        tcfg = TestbedConfig(duration_s=opts.duration_s, window_s=opts.window_s, seed=opts.seed, load=opts.load,
+                             report_speed=opts.report_speed)
         plan = random_plan(model.link_ids, model.node_names, duration_s=opts.duration_s, window_s=opts.window_s,
                            n_faults=opts.faults, seed=opts.seed)
     except (FaultPlanError, ValueError) as exc:
@@ -587,7 +590,8 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
                                    known_links=list(model.link_ids), alpha=0.01, run_start=result.run_start,
                                    run_end=end)
         result.score = scorer()
-        result.visibility = _visibility(result.labels, out / "run" / "truth", model, opts.checkpoint, opts.window_s)
+        result.visibility = _visibility(result.labels, out / "run" / "truth", model, opts.checkpoint, opts.window_s,
+                                        opts.report_speed)
         if result.visibility is not None:
             result.score_measured = scorer(scored_ids={k for k, v in result.visibility.items() if v.observable})
     write_demo_report(out / "report.html", result, expected)
@@ -599,14 +603,15 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
 
 
 def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkModel, checkpoint: Path | None,
-                window_s: float) -> dict[str, Any] | None:
+                window_s: float, speed_reported: bool) -> dict[str, Any] | None:
     """Which labelled faults the telemetry measures beyond the twin's 90 % interval
     (:func:`twinwatch.detectors.visibility.model_fault_visibility`, judged on the run's ground truth alone);
     None with a log line when the truth or the checkpoint's calibration cannot be read."""
     from twinwatch.detectors.visibility import VisibilityError, checkpoint_intervals, model_fault_visibility
 
     try:
-        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s)
+        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s,
+                                      speed_reported=speed_reported)
     except VisibilityError as exc:
         log.warning("demo: the faults' visibility is not judged: %s", exc)
         return None
@@ -1000,6 +1005,9 @@ EXAMPLES
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the traffic and the fault plan.")
 @click.option("--network", default="abilene", show_default=True, metavar="FILE|NAME",
               help="Network-model file, or a shipped network's name.")
+@click.option("--speed/--no-speed", "report_speed", default=True, show_default=True,
+              help="The simulated routers report their ports' speed, as the shipped gnmic configuration subscribes "
+                   "to it (a LAG member lost is then named from the telemetry); --no-speed: counters and state only.")
 @click.option("--model", "-m", "model_name", metavar="NAME", default=None,
               help="Twin: " + MODEL_NAMES + ". Default: gnn if its shipped checkpoint loads, else qt.")
 @checkpoint_option
@@ -1019,7 +1027,8 @@ EXAMPLES
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
               help="With --predict: show the N paths with the largest delay.")
 @click.option("--all", "show_all", is_flag=True, help="With --predict: show every path.")
-def demo(duration: float, faults: int, seed: int, network: str, model_name: str | None, checkpoint: Path | None,
+def demo(duration: float, faults: int, seed: int, network: str, report_speed: bool, model_name: str | None,
+         checkpoint: Path | None,
          broker: str | None, config_path: Path | None, out: Path, timeout_s: float, progress: bool,
          json_report: str | None, predict: bool, scenario_path: Path | None, top: int, show_all: bool) -> None:
     if predict:
@@ -1036,7 +1045,8 @@ def demo(duration: float, faults: int, seed: int, network: str, model_name: str 
     kafka = None if config_path is None else kafka_from_config(config_path, broker)
     broker = kafka.bootstrap if kafka is not None else broker
     opts = DemoOptions(out=out, network=network, duration_s=duration, faults=faults, seed=seed, model=model_name,
-                       checkpoint=checkpoint, broker=broker, timeout_s=timeout_s, kafka=kafka)
+                       checkpoint=checkpoint, broker=broker, timeout_s=timeout_s, kafka=kafka,
+                       report_speed=report_speed)
     try:
         res = run_demo(opts, console, progress=progress)
     except DemoError as exc:

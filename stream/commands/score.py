@@ -140,6 +140,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
             sys.exit(int(ExitCode.INVALID_INPUT))
         n_entities = entities_of_network(mdl.n_nodes, mdl.n_links)
         links = list(mdl.link_ids)
+    speed_reported = False  # the run's telemetry carries the ports' speed (its manifest says so)
     if manifest is not None:
         try:
             man = json.loads(manifest.read_text())
@@ -147,6 +148,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
             start = float(man["start_epoch_s"])
             duration_s = float(cfg["duration_s"])
             window_s = float(cfg["window_s"])
+            speed_reported = bool(cfg.get("report_speed", False))
             end = start + duration_s
             for key, v in (("start_epoch_s", start), ("config.duration_s", duration_s), ("config.window_s", window_s)):
                 if not math.isfinite(v) or (v <= 0 and key != "start_epoch_s"):
@@ -162,7 +164,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
     try:
         rep = scorer()
         if truth_dir is not None:
-            visibility = _visibility(labels, truth_dir, mdl, checkpoint, window_s)
+            visibility = _visibility(labels, truth_dir, mdl, checkpoint, window_s, speed_reported)
             observable = scorer(scored_ids={k for k, v in visibility.items() if v.observable})
     except ScoringError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -206,13 +208,14 @@ def _table(rep: ScoreReport) -> list[str]:
 
 
 def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkModel | None,
-                checkpoint: Path | None, window_s: float) -> dict[str, FaultVisibility]:
+                checkpoint: Path | None, window_s: float, speed_reported: bool) -> dict[str, FaultVisibility]:
     """Each network fault's visibility (:func:`twinwatch.detectors.visibility.model_fault_visibility`); exits 1
     with a message naming the file when the truth or the checkpoint's calibration cannot be read."""
     from twinwatch.detectors.visibility import VisibilityError, checkpoint_intervals, model_fault_visibility
 
     try:
-        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s)
+        return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s,
+                                      speed_reported=speed_reported)
     except VisibilityError as exc:
         click.echo(f"error: --truth / --checkpoint: {exc}", err=True)
         sys.exit(int(ExitCode.INVALID_INPUT))

@@ -211,3 +211,43 @@ def test_score_cli_scores_the_faults_the_telemetry_measures_apart_and_says_why_t
     assert usage.exit_code == 2 and "--truth needs --network and --manifest" in usage.output
     bad = CliRunner().invoke(cli, [*args, "--truth", str(tmp_path), "--checkpoint", ckpt])
     assert bad.exit_code == 1 and "cannot read the ground truth" in bad.output
+
+
+def test_a_capacity_loss_the_ports_report_is_visible_whatever_it_does_to_traffic(tmp_path: Path) -> None:
+    quiet = _truth(tmp_path)  # the lost member changes no delay, loss or utilisation here
+    kw = {"window_s": W, "pair_links": PAIRS, "link_capacity_bps": CAP, "observed_pairs": {"a->b", "b->a"}}
+    unreported = fault_visibility(_labels(), quiet, INTERVALS, **kw)["f1"]
+    assert not unreported.visible and not unreported.observable
+    reported = fault_visibility(_labels(), quiet, INTERVALS, speed_reported=True, **kw)["f1"]
+    assert reported.visible and reported.observable
+    assert "the ports report their speed" in reported.observable_reason
+    # only a capacity loss: another fault kind is judged on its effect as before
+    other = fault_visibility(_labels("queue_change"), quiet, INTERVALS, speed_reported=True, **kw)["f1"]
+    assert not other.visible
+
+
+def test_score_cli_reads_from_the_manifest_whether_the_ports_reported_their_speed(tmp_path: Path) -> None:
+    """A run made with ``--report-speed``: its capacity degradation is measured whatever it did to traffic, and a
+    ``link_state`` alert on ``speed_bps`` detects it."""
+    from click.testing import CliRunner
+
+    from twinwatch.stream.cli import cli
+
+    (tmp_path / "net.yaml").write_text(_NET)
+    truth = _truth(tmp_path)  # the lost member changed nothing the twin's interval would show
+    (tmp_path / "labels.jsonl").write_text(json.dumps(_labels()[0]) + "\n")
+    alert = {"id": "s", "status": "firing", "kind": "link_state", "severity": "info", "network": "ab",
+             "entity_kind": "link", "entity_id": "a->b", "kpi": "speed_bps", "start": 150.0,
+             "suspects": [{"link": "a->b", "score": 1.0}]}
+    (tmp_path / "alerts.jsonl").write_text(json.dumps(alert) + "\n")
+    ckpt = str(_checkpoint(tmp_path))
+    for reported, measured in ((False, "0 of 1"), (True, "1 of 1")):
+        (tmp_path / "manifest.json").write_text(json.dumps({"start_epoch_s": 0.0, "config": {
+            "duration_s": 300.0, "window_s": W, "report_speed": reported}}))
+        res = CliRunner().invoke(cli, ["score", "--labels", str(tmp_path / "labels.jsonl"), "--alerts",
+                                       str(tmp_path / "alerts.jsonl"), "--network", str(tmp_path / "net.yaml"),
+                                       "--manifest", str(tmp_path / "manifest.json"), "--truth", str(truth),
+                                       "--checkpoint", ckpt, "--json", str(tmp_path / "r.json")])
+        assert res.exit_code == 0, res.output
+        assert f"beyond the twin's 90 % interval: {measured}" in res.output, res.output
+        assert json.loads((tmp_path / "r.json").read_text())["overall"]["recall"] == 1.0
