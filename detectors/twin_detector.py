@@ -878,6 +878,9 @@ class TwinDetector:
         if speed is None or not (np.isfinite(speed).any() or self._slow):
             return [], []
         m, net = self.model, self.model.name
+        # a link the model no longer has (restored onto an edited model): its alert resolves with the others of
+        # such entities, its entry goes
+        self._slow = {lid: v for lid, v in self._slow.items() if lid in m.link_index}
         cap = m.link_capacity_bps
         with np.errstate(invalid="ignore"):
             low = np.isfinite(speed) & (speed < CAPACITY_ALERT_FRACTION * cap)

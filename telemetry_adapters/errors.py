@@ -82,8 +82,8 @@ class Reason(StrEnum):
     COUNTER32_AMBIGUOUS = "counter32_ambiguous"  #: a Counter32 whose port could wrap it more than once a sample
     CLOCK_STEP = "clock_step"  #: the counter's last sample was stamped ahead by a device clock since set back
     # interface speed (telemetry_adapters.speed)
-    BAD_SPEED = "bad_speed"  #: an interface-speed leaf whose value is 0 or negative (the port reports no speed)
-    SPEED_UNKNOWN = "speed_unknown"  #: not a rejection: a port reports its speed as unknown (ignored)
+    BAD_SPEED = "bad_speed"  #: an interface-speed leaf whose value is below 0
+    SPEED_UNKNOWN = "speed_unknown"  #: not a rejection: a port reports its speed as unknown or 0 (ignored)
     SPEED_SUPERSEDED = "speed_superseded"  #: not a rejection: a speed leaf of a record beside a preferred one
 
 

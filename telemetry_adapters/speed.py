@@ -31,9 +31,11 @@ Names are compared case-insensitively with the module prefix dropped and
 IOS XE's ``speed-10gb`` too). A number is read as an ``int``, a ``float`` or
 a decimal string. Any 32-bit leaf at its maximum, 4294967295, is saturated
 (RFC 2863: ``ifSpeed`` of a port faster than 4.3 Gb/s): it says no more than
-an explicit unknown. An unknown speed is counted as ignored
-(``speed_unknown``); every other value that gives no speed is a counted
-rejection (:func:`speed_rejection`): 0 or below ``bad_speed``, NaN or
+an explicit unknown. So does 0: a port with no speed to report (IF-MIB's
+virtual interfaces, a LAG with no member up, whose state is link state's to
+tell). An unknown speed is counted as ignored (``speed_unknown``); every
+other value that gives no speed is a counted rejection
+(:func:`speed_rejection`): below 0 ``bad_speed``, NaN or
 infinite ``non_finite``, not a number ``wrong_type``, a name (or number)
 where a name of a speed belongs that names none ``unknown_enum``.
 
@@ -52,10 +54,12 @@ Examples
 (20000000000.0, 100000000.0, 40000000000.0, 10000000000.0)
 >>> speed_bps("SPEED_UNKNOWN", NAMED) is UNKNOWN, speed_bps(4294967295, 1.0) is UNKNOWN, speed_bps("auto", NAMED)
 (True, True, UNKNOWN)
->>> speed_bps(0, 1e6), speed_bps(-5, 1.0), speed_bps("SPEED_3GB", NAMED), speed_bps(10, NAMED), speed_bps(True, 1.0)
-(None, None, None, None, None)
+>>> speed_bps(0, 1e6) is UNKNOWN, speed_bps(-5, 1.0), speed_bps("SPEED_3GB", NAMED), speed_bps(10, NAMED)
+(True, None, None, None)
+>>> speed_bps(True, 1.0) is None
+True
 >>> [str(speed_rejection(leaf, v, scale)[0]) for leaf, v, scale in
-...  [("ifHighSpeed", 0, 1e6), ("port-speed", "SPEED_3GB", NAMED), ("lag-speed", "fast", 1e6), ("ifSpeed", "nan", 1.0)]]
+...  [("ifHighSpeed", -1, 1e6), ("port-speed", "SPEED_3GB", NAMED), ("lag-speed", "x", 1e6), ("ifSpeed", "nan", 1.0)]]
 ['bad_speed', 'unknown_enum', 'wrong_type', 'non_finite']
 """
 
@@ -131,7 +135,7 @@ def speed_bps(value: Any, scale: float) -> float | _Unknown | None:
     num = as_number(value)
     if num is None:
         return None
-    if num == SATURATED:
+    if num == SATURATED or num == 0:
         return UNKNOWN
     bps = num * scale
     return bps if num > 0 and math.isfinite(bps) else None
@@ -149,5 +153,4 @@ def speed_rejection(leaf: str, value: Any, scale: float) -> tuple[str, str]:
         return Reason.WRONG_TYPE, f"{head} is not a number (see telemetry_adapters.speed)"
     if not math.isfinite(num * scale):
         return Reason.NON_FINITE, f"{head} is not finite"
-    return Reason.BAD_SPEED, (f"{head} is not a speed above 0 (a port that reports no speed; "
-                              "see telemetry_adapters.speed)")  # fmt: skip
+    return Reason.BAD_SPEED, f"{head} is below 0: no speed (see telemetry_adapters.speed)"

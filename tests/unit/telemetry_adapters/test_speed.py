@@ -85,9 +85,10 @@ def test_speed_values(value: Any, scale: float, bps: float) -> None:
     [
         ("SPEED_UNKNOWN", NAMED, None), ("openconfig-if-ethernet:SPEED_UNKNOWN", NAMED, None), ("auto", NAMED, None),
         ("unknown", NAMED, None), (4294967295, 1.0, None), ("4294967295", 1.0, None),  # unknown: ignored
+        (0, 1e6, None), ("0", 1.0, None), (-0.0, 1e3, None),  # no speed to report (a LAG with no member up)
         ("SPEED_3GB", NAMED, "unknown_enum"), ("fast", NAMED, "unknown_enum"), (10, NAMED, "unknown_enum"),
         (True, NAMED, "unknown_enum"), ([1], NAMED, "unknown_enum"),
-        (0, 1e6, "bad_speed"), ("0", 1.0, "bad_speed"), (-5, 1.0, "bad_speed"), (-0.0, 1e3, "bad_speed"),
+        (-5, 1.0, "bad_speed"), ("-1", 1e6, "bad_speed"),
         (math.nan, 1.0, "non_finite"), (math.inf, 1e6, "non_finite"), ("nan", 1.0, "non_finite"),
         (10**400, 1.0, "non_finite"), (1e308, 8.0, "non_finite"),
         ("fast", 1e6, "wrong_type"), ("", 1.0, "wrong_type"), (True, 1e6, "wrong_type"), (None, 1.0, "wrong_type"),
@@ -176,13 +177,14 @@ def test_gnmic_port_speed_identities() -> None:
         gnmic_event({eth + "port-speed": "SPEED_UNKNOWN"}, "et-3"),  # ignored
         gnmic_event({eth + "negotiated-port-speed": "SPEED_3GB", CTR + "in-octets": "5"}, "et-4"),  # unknown_enum
         gnmic_event({eth + "negotiated-port-speed": "SPEED_UNKNOWN", eth + "port-speed": "SPEED_10GB"}, "et-5"),
-        gnmic_event({OC + "aggregation/state/lag-speed": 0}, "Port-Channel2"),  # bad_speed
+        gnmic_event({OC + "aggregation/state/lag-speed": 0}, "Port-Channel2"),  # no member up: ignored
+        gnmic_event({OC + "aggregation/state/lag-speed": -1}, "Port-Channel3"),  # bad_speed
     ]
     for use_fast in (True, False):
         res = decode("gnmic", msgs, fast=use_fast)
         assert speeds(res) == {"et-1": [100 * G], "et-2": [25 * G], "et-5": [10 * G]}
-        assert counts(res) == ({"unknown_enum": 1, "bad_speed": 1}, {"speed_superseded": 1, "speed_unknown": 2})
-        assert res.records == 9  # 9 leaves: 4 rows (3 speeds, 1 counter), 2 rejected, 3 ignored
+        assert counts(res) == ({"unknown_enum": 1, "bad_speed": 1}, {"speed_superseded": 1, "speed_unknown": 3})
+        assert res.records == 10  # 10 leaves: 4 rows (3 speeds, 1 counter), 2 rejected, 4 ignored
         assert len(res.samples) == 4 and res.samples.field.tolist().count("rx_octets") == 1
 
 
@@ -207,10 +209,11 @@ def test_telegraf_snmp_if_high_speed_and_if_speed() -> None:
         b"interface,agent_host=r1,ifName=Gi0/4 ifSpeed=100000000i 1700000000000000000",
         b"interface,agent_host=r1,ifName=Gi0/5 ifSpeed=4294967295i 1700000000000000000",  # saturated, alone
         b"interface,agent_host=r1,ifName=Gi0/6 ifHighSpeed=0i,ifHCInOctets=5u 1700000000000000000",  # no speed
+        b"interface,agent_host=r1,ifName=Gi0/7 ifHighSpeed=-1i,ifHCInOctets=5u 1700000000000000000",  # bad_speed
     ]
     res = decode("influx", [b"\n".join(lines)])
     assert speeds(res) == {"Gi0/1": [20 * G], "Gi0/2": [10 * G], "Gi0/3": [1 * G], "Gi0/4": [0.1 * G]}
-    assert counts(res) == ({"bad_speed": 1}, {"speed_unknown": 2, "speed_superseded": 1})
+    assert counts(res) == ({"bad_speed": 1}, {"speed_unknown": 3, "speed_superseded": 1})
     (bad,) = res.rejections
     assert "'ifHighSpeed'" in bad.detail and bad.raw.startswith(b"interface,")
 
@@ -287,7 +290,7 @@ def _otlp(points: list[tuple[str, Any]], instrument: str = "gauge") -> bytes:
 
 
 def test_otlp_hw_network_bandwidth_limit() -> None:
-    res = decode("otlp", [_otlp([("eth0", "1250000000"), ("eth1", 3.125e9), ("eth2", "0"), ("eth3", "x"),
+    res = decode("otlp", [_otlp([("eth0", "1250000000"), ("eth1", 3.125e9), ("eth2", "-8"), ("eth3", "x"),
                                  ("eth4", "4294967295")]), _otlp([("eth5", "125000000")], "sum")])  # fmt: skip
     assert speeds(res) == {"eth0": [10 * G], "eth1": [25 * G], "eth5": [1 * G]}
     assert counts(res) == ({"bad_speed": 1, "wrong_type": 1}, {"speed_unknown": 1})
