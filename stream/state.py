@@ -6,6 +6,8 @@ What a worker must not lose when it is killed, rebalanced away or restarted:
   (:class:`twinwatch.telemetry_adapters.CounterState`: last value and time of every cumulative counter);
 * per network, the **detector** (calibrators, persistence histories, the
   :class:`~twinwatch.detectors.alerts.AlertBook` of open alerts and recently resolved ids, window count);
+* per network, what the **snapshot builder** remembers of each link end: its latest link-state and speed report
+  (an on-change subscription sends them only when they change), by link id;
 * per network, the **window buffer**: the unfinished windows' rows, the oldest open window, each source's
   largest event time (the watermark) and the late-row count; and the flow records kept for the traffic
   matrix (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`);
@@ -434,6 +436,7 @@ def encode_pipeline(pipe: Pipeline, meta: Mapping[str, Any] | None = None, *, co
         cparts.update({(name, "detector", k): b for k, b in dparts.items()})
         det_scalars[name] = scal
         cparts[(name, "windows", "")] = _compress(_windows_to_bytes(net.windows), codec)
+        cparts[(name, "links", "")] = _compress(_pack(net.builder.memory_arrays()), codec)
         flows = getattr(net, "flows", None)
         if flows is not None:  # flow records kept for the open windows' matrices
             cparts[(name, "flows", "")] = cached((name, "flows", ""), flows.state_key(),
@@ -522,6 +525,11 @@ def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> di
                              if axis != "pair"}
         if ("windows", "") in comps:
             _windows_restore(net.windows, comps[("windows", "")], w)
+        if ("links", "") in comps:  # records of earlier builds have none: the ends start unreported
+            try:
+                net.builder.load_memory_arrays(_unpack(comps[("links", "")]))
+            except ValueError as exc:
+                raise StateError(f"{w}: {exc}") from None
         flows = getattr(net, "flows", None)
         if ("flows", "") in comps and flows is not None:
             try:

@@ -486,6 +486,40 @@ class SnapshotBuilder:
         self._metric = default_metric(m.link_capacity_bps, m.link_metric.astype(np.float64),
                                       reference_bps=m.reference_bandwidth_bps)
 
+    # ----------------------------------------------------------------- memory
+    def memory_arrays(self) -> dict[str, np.ndarray]:
+        """What the builder remembers between windows, as named arrays (the service's checkpoint): each link end's
+        latest link-state and speed report (time in epoch seconds and value; NaN: none), with the link ids they
+        are numbered by."""
+        return {"link_ids": np.array(self.model.link_ids, dtype=str), "state_ts": self._end_ts.copy(),
+                "state_val": self._end_val.copy(), "speed_ts": self._speed_ts.copy(),
+                "speed_val": self._speed_val.copy()}
+
+    def load_memory_arrays(self, arrays: Mapping[str, np.ndarray]) -> int:
+        """Restore :meth:`memory_arrays` (of this network, perhaps of an earlier version of its model): each link
+        the model still has gets its ends' reports back, by link id; a new link starts with none. Returns the
+        number of links carried over; :class:`ValueError` when the arrays are not such a memory."""
+        try:
+            ids = [str(x) for x in np.asarray(arrays["link_ids"]).tolist()]
+            got = {k: np.asarray(arrays[k], dtype=np.float64) for k in ("state_ts", "state_val", "speed_ts",
+                                                                         "speed_val")}
+        except KeyError as exc:
+            raise ValueError(f"link memory: no {exc.args[0]!r} array") from None
+        n = len(ids)
+        for k, per in (("state_ts", 4), ("state_val", 4), ("speed_ts", 2), ("speed_val", 2)):
+            if got[k].shape != (per * n,):
+                raise ValueError(f"link memory: {k!r} has shape {got[k].shape}, expected ({per * n},) for {n} links")
+        old = {lid: i for i, lid in enumerate(ids)}
+        pos = np.array([old.get(lid, -1) for lid in self.model.link_ids], dtype=np.int64)
+        kept = pos >= 0
+        for k, per, dest in (("state_ts", 4, self._end_ts), ("state_val", 4, self._end_val),
+                             ("speed_ts", 2, self._speed_ts), ("speed_val", 2, self._speed_val)):
+            src = got[k].reshape(n, per)
+            dst = dest.reshape(-1, per)
+            dst[:] = np.nan
+            dst[kept] = src[pos[kept]]
+        return int(kept.sum())
+
     def routing(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> Routing:
         """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached).
 

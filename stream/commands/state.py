@@ -137,7 +137,7 @@ def show(config_path: Path | None, json_report: str | None) -> None:
     \b
     Per network: the model's shape when the record was written (links,
     devices, probes), the windows closed, the rows held in unfinished
-    windows, the bytes per component (counters, detector, windows, flows)
+    windows, the bytes per component (counters, detector, windows, flows, links)
     and every alert open in the detector's book (kind, entity, KPI, since;
     in the JSON, the reason instead of the list when the book cannot be read).
 

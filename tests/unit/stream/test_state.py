@@ -119,7 +119,7 @@ def test_restored_pipeline_continues_exactly(run_dir: Path) -> None:
     blob = first.state({"offsets": {"x:0": half}})
     assert open_rows(blob)["abilene"] > 0, "the cut must fall inside an open window"
     sizes = part_sizes(blob)["abilene"]
-    assert {"counters", "detector", "windows", "model"} <= set(sizes)
+    assert {"counters", "detector", "windows", "model", "links"} <= set(sizes)
     assert len(blob) < 200_000  # bounded: Abilene's whole state compresses to tens of kB
     second = _pipeline(run_dir)
     assert second.restore(blob)["offsets"] == {"x:0": half}
@@ -128,6 +128,10 @@ def test_restored_pipeline_continues_exactly(run_dir: Path) -> None:
         return {src: c.latest for src, c in p.networks["abilene"].windows._clocks.items()}
 
     assert clocks(second) == clocks(first) and len(clocks(first)) == len(FORMATS) - 1  # goflow2 has none
+    # what the snapshot builder remembers of each link end (latest link-state and speed reports) came back too
+    mem1, mem2 = (p.networks["abilene"].builder.memory_arrays() for p in (first, second))
+    assert np.isfinite(mem1["state_ts"]).any()
+    assert all(np.array_equal(mem1[k], mem2[k], equal_nan=k != "link_ids") for k in mem1)
     got += [second.process(m, f) for f, m in order[half:]]
 
     def changes(outs: list) -> list[tuple[str, str, float | None]]:  # type: ignore[type-arg]

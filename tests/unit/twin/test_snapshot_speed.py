@@ -142,3 +142,34 @@ def test_rows_about_unknown_links_and_bad_values_are_left_out() -> None:
     assert np.isnan(snap.link_speed_bps).all()
     assert np.array_equal(snap.link_capacity_bps, m.link_capacity_bps)
     assert SPEED_KPIS == ("speed_bps", "rx_speed_bps")
+
+
+def test_the_builders_memory_of_each_link_end_survives_a_restart_and_a_model_edit() -> None:
+    """A port's on-change reports (down, a LAG at half speed) are sent once: the service's checkpoint keeps what the
+    builder remembers, by link id, so a restarted worker goes on with them; on an edited model a link it still has
+    keeps them, a new one starts unreported."""
+    m = _model()
+    b = SnapshotBuilder(m)
+    _build(b, 0, [(1.0, "a->b", "speed_bps", 5e8), (1.0, "a->b", "rx_speed_bps", 5e8),
+                  (2.0, "c->d", "oper_status", 0.0)])
+    mem = b.memory_arrays()
+    fresh = SnapshotBuilder(m)
+    assert fresh.load_memory_arrays(mem) == m.n_links
+    later = _build(fresh, 3, [])
+    assert later.link_speed_bps[m.link_index["a->b"]] == 5e8 and "c->d" in later.links_down
+    assert _build(SnapshotBuilder(m), 3, []).links_down == ()  # without the memory: forgotten
+    # the model edited: cable a-c retired, a new cable a-d
+    doc_links = [("a", "b"), ("b", "d"), ("c", "d"), ("a", "d")]
+    edited = model_from_dict({"version": 1, "name": "diamond", "devices": [{"name": x} for x in "abcd"],
+                              "links": [{"a": {"device": x, "interface": f"to-{y}"},
+                                         "b": {"device": y, "interface": f"to-{x}"}, "capacity_bps": "1G",
+                                         "delay_s": 0.001, "metric": 10} for x, y in doc_links]}, source="diamond")
+    moved = SnapshotBuilder(edited)
+    assert moved.load_memory_arrays(mem) == 6  # a-b, b-d, c-d both ways; a-d is new
+    snap = _build(moved, 3, [])
+    assert snap.link_speed_bps[edited.link_index["a->b"]] == 5e8 and "c->d" in snap.links_down
+    assert np.isnan(snap.link_speed_bps[edited.link_index["a->d"]])
+    with pytest.raises(ValueError, match="speed_ts"):
+        fresh.load_memory_arrays({**mem, "speed_ts": mem["speed_ts"][:-1]})
+    with pytest.raises(ValueError, match="no 'state_val'"):
+        fresh.load_memory_arrays({k: v for k, v in mem.items() if k != "state_val"})
