@@ -63,6 +63,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 import zlib
 from collections import deque
 from collections.abc import Mapping
@@ -528,8 +529,8 @@ def restore_pipeline(pipe: Pipeline, data: bytes, *, where: str = "state") -> di
         if ("links", "") in comps:  # records of earlier builds have none: the ends start unreported
             try:
                 net.builder.load_memory_arrays(_unpack(comps[("links", "")]))
-            except ValueError as exc:
-                raise StateError(f"{w}: {exc}") from None
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise StateError(f"{w}: the links part cannot be read ({exc})") from None
         flows = getattr(net, "flows", None)
         if ("flows", "") in comps and flows is not None:
             try:

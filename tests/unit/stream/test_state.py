@@ -508,3 +508,19 @@ def test_state_interval_is_configured_and_validated() -> None:
     assert load_config(None, env={"TWINWATCH_STATE__INTERVAL_S": "0"}).state.interval_s == 0.0
     with pytest.raises(ConfigError, match=r"state\.interval_s: -1\.0 must be between 0 .* and 300 seconds"):
         load_config(None, env={"TWINWATCH_STATE__INTERVAL_S": "-1"})
+
+
+def test_an_unreadable_links_part_is_refused_by_name() -> None:
+    from twinwatch.stream.pipeline import Pipeline
+    from twinwatch.stream.state import _compress, _encode_compressed, _pack, encode_pipeline
+    from twinwatch.twin.models import load_model
+    from twinwatch.twin.netmodel import load_network
+
+    pipe = Pipeline([load_network("abilene")], load_model("qt", None), window_s=10.0, lateness_s=5.0)
+    meta, parts = decode(encode_pipeline(pipe))
+    assert ("abilene", "links", "") in parts
+    for bad in (b"not an npz", _pack({"link_ids": np.array(["x"])})):
+        cparts = {k: _compress(v, "zlib") for k, v in {**parts, ("abilene", "links", ""): bad}.items()}
+        blob = _encode_compressed(meta, cparts, "zlib")
+        with pytest.raises(StateError, match="network 'abilene': the links part cannot be read"):
+            Pipeline([load_network("abilene")], load_model("qt", None), window_s=10.0, lateness_s=5.0).restore(blob)
