@@ -32,6 +32,8 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numba import njit
 
+from twinwatch.telemetry_adapters.speed import MIN_SPEED_BPS
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -514,6 +516,7 @@ UNKNOWN_KEY = -32768
 _EPOCH_ABS, _EPOCH_REL_CS, _IF_NAME = -2, -5, -6  # telemetry_adapters.paths codes (asserted in _gnmic_fast)
 _U32_MAX = np.uint64(0xFFFFFFFF)
 _F64_EXACT = np.uint64(2**53)  # integers up to this convert to float64 exactly (as Python's float(int) does)
+_MIN_SPEED = float(MIN_SPEED_BPS)  # a slower speed goes to the general path, which refuses it
 
 
 @njit(cache=True)
@@ -606,7 +609,8 @@ def classify_values(
                     continue
                 if sp_scale[c] > 0.0:
                     v = val[j]
-                    if not val_num[j] or v == 0 or v == _U32_MAX or v > _F64_EXACT or n_speed > 0:
+                    if (not val_num[j] or v == 0 or v == _U32_MAX or v > _F64_EXACT or n_speed > 0
+                            or np.float64(v) * sp_scale[c] < _MIN_SPEED):
                         send = True
                     else:
                         state[j] = np.float64(v) * sp_scale[c]

@@ -35,7 +35,9 @@ an explicit unknown. So does 0: a port with no speed to report (IF-MIB's
 virtual interfaces, a LAG with no member up, whose state is link state's to
 tell). An unknown speed is counted as ignored (``speed_unknown``); every
 other value that gives no speed is a counted rejection
-(:func:`speed_rejection`): below 0 ``bad_speed``, NaN or
+(:func:`speed_rejection`): below 0, or above 0 but below :data:`MIN_SPEED_BPS`
+(no interface runs that slow: a device quirk the twin must not divide by)
+``bad_speed``, NaN or
 infinite ``non_finite``, not a number ``wrong_type``, a name (or number)
 where a name of a speed belongs that names none ``unknown_enum``.
 
@@ -71,12 +73,16 @@ from typing import Any, Final
 from twinwatch.telemetry_adapters.errors import Reason
 from twinwatch.telemetry_adapters.link_state import UNKNOWN, _Unknown
 
-__all__ = ["NAMED", "SATURATED", "SPEED_KPIS", "UNKNOWN", "as_number", "speed_bps", "speed_rejection"]
+__all__ = ["MIN_SPEED_BPS", "NAMED", "SATURATED", "SPEED_KPIS", "UNKNOWN", "as_number", "speed_bps",
+           "speed_rejection"]
 
 #: Scale of a leaf whose value *names* its speed (an OpenConfig identity, NX-OS ``"10G"``), not a number.
 NAMED: Final = 0.0
 #: A 32-bit leaf at its maximum (4294967295): saturated (``ifSpeed`` above 4.3 Gb/s), an unknown speed.
 SATURATED: Final = 2**32 - 1
+#: The slowest speed taken (bit/s): below it a report is refused (``bad_speed``); the slowest serial links run at
+#: tens of kb/s.
+MIN_SPEED_BPS: Final = 1e3
 #: Measurement KPIs of speed: the port at the link's source (egress) end, and (``rx_``) at its destination
 #: (ingress) end; an unmapped interface's own speed is ``speed_bps``.
 SPEED_KPIS: Final[tuple[str, ...]] = ("speed_bps", "rx_speed_bps")
@@ -138,7 +144,7 @@ def speed_bps(value: Any, scale: float) -> float | _Unknown | None:
     if num == SATURATED or num == 0:
         return UNKNOWN
     bps = num * scale
-    return bps if num > 0 and math.isfinite(bps) else None
+    return bps if num > 0 and math.isfinite(bps) and bps >= MIN_SPEED_BPS else None
 
 
 def speed_rejection(leaf: str, value: Any, scale: float) -> tuple[str, str]:
@@ -153,4 +159,7 @@ def speed_rejection(leaf: str, value: Any, scale: float) -> tuple[str, str]:
         return Reason.WRONG_TYPE, f"{head} is not a number (see telemetry_adapters.speed)"
     if not math.isfinite(num * scale):
         return Reason.NON_FINITE, f"{head} is not finite"
+    if num > 0:
+        return Reason.BAD_SPEED, (f"{head} is {num * scale:g} bit/s, below {MIN_SPEED_BPS:g}: no interface runs "
+                                  "that slow (see telemetry_adapters.speed)")  # fmt: skip
     return Reason.BAD_SPEED, f"{head} is below 0: no speed (see telemetry_adapters.speed)"

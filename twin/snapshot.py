@@ -145,6 +145,9 @@ SPEED_KPIS = ("speed_bps", "rx_speed_bps")
 (the adapters' ``speed_bps`` / ``rx_speed_bps``: OpenConfig ``lag-speed`` and ``negotiated-port-speed``, IF-MIB
 ``ifHighSpeed`` …)."""
 
+MIN_SPEED_BPS = 1e3
+"""The slowest reported speed the twin takes (bit/s; the adapters' ``telemetry_adapters.speed.MIN_SPEED_BPS``)."""
+
 FLOW_MATRICES = ("fitted", "records")
 """What the twin predicts from on a window measured by flow records (:attr:`SnapshotBuilder.flow_matrix`)."""
 
@@ -787,8 +790,8 @@ class SnapshotBuilder:
         ``link_state_min_down_s`` of it, as a link is down for a window it was down that long in: the window's
         routing and queueing follow the degraded LAG, and a report in the window's last instant (a device clock
         running early) counts from the next window on. A link's speed is its lower end's. NaN: no end held a
-        report that long. Rows about links the model does not know, and non-finite or non-positive values, are
-        left out (the adapters refuse such values before this).
+        report that long. Rows about links the model does not know, and non-finite values or values below
+        :data:`MIN_SPEED_BPS`, are left out (the adapters refuse such values before this).
         """
         m = self.model
         e = m.n_links
@@ -800,7 +803,7 @@ class SnapshotBuilder:
         num = np.fromiter((m.link_index.get(u, -1) for u in uniq.tolist()), dtype=np.int64, count=uniq.size)
         lno = num[inv.ravel()] if sel.size else np.zeros(0, dtype=np.int64)
         val = meas.value[sel]
-        ok = (lno >= 0) & np.isfinite(val) & (val > 0)
+        ok = (lno >= 0) & np.isfinite(val) & (val >= MIN_SPEED_BPS)
         sel, lno, val = sel[ok], lno[ok], val[ok]
         key = 2 * lno + (meas.kpi[sel] == SPEED_KPIS[1])
         ts = meas.ts[sel]

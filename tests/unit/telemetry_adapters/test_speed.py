@@ -88,7 +88,7 @@ def test_speed_values(value: Any, scale: float, bps: float) -> None:
         (0, 1e6, None), ("0", 1.0, None), (-0.0, 1e3, None),  # no speed to report (a LAG with no member up)
         ("SPEED_3GB", NAMED, "unknown_enum"), ("fast", NAMED, "unknown_enum"), (10, NAMED, "unknown_enum"),
         (True, NAMED, "unknown_enum"), ([1], NAMED, "unknown_enum"),
-        (-5, 1.0, "bad_speed"), ("-1", 1e6, "bad_speed"),
+        (-5, 1.0, "bad_speed"), ("-1", 1e6, "bad_speed"), (999, 1.0, "bad_speed"), (1e-301, 8.0, "bad_speed"),
         (math.nan, 1.0, "non_finite"), (math.inf, 1e6, "non_finite"), ("nan", 1.0, "non_finite"),
         (10**400, 1.0, "non_finite"), (1e308, 8.0, "non_finite"),
         ("fast", 1e6, "wrong_type"), ("", 1.0, "wrong_type"), (True, 1e6, "wrong_type"), (None, 1.0, "wrong_type"),
@@ -192,11 +192,13 @@ def test_gnmic_unusual_speed_values_agree_on_both_paths() -> None:
     lag = OC + "aggregation/state/lag-speed"
     vals: list[Any] = [20000, "20000", 4294967295, 2**40, 2**60, "1e3", 1.5, -1, True, None, [1], {"a": 1}, "x"]
     msgs = [gnmic_event({CTR + "in-octets": str(k), lag: v}, f"e{k}") for k, v in enumerate(vals)]
-    msgs.append(gnmic_event({lag: 100, "ifHighSpeed": 200, "ifSpeed": 5}, "two"))  # one record, three speeds
+    msgs.append(gnmic_event({lag: 100, "ifHighSpeed": 200, "ifSpeed": 5000}, "two"))  # one record, three speeds
+    msgs.append(gnmic_event({CTR + "in-octets": "1", "ifSpeed": 5}, "slow"))  # below 1 kb/s: refused, both paths
     a, b = (decode("gnmic", msgs, fast=f) for f in (True, False))
     assert [tuple(r.values()) for r in a.samples.rows()] == [tuple(r.values()) for r in b.samples.rows()]
     assert counts(a) == counts(b)
     assert speeds(a)["two"] == [100e6] and a.ignored["speed_superseded"] == 2
+    assert "slow" not in speeds(a) and any(r.reason == "bad_speed" and "below 1000" in r.detail for r in a.rejections)
     assert speeds(a)["e3"] == [2**40 * 1e6] and speeds(a)["e6"] == [1.5e6]
 
 

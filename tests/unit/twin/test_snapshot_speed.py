@@ -138,7 +138,8 @@ def test_rows_about_unknown_links_and_bad_values_are_left_out() -> None:
     m = _model()
     b = SnapshotBuilder(m)
     snap = _build(b, 0, [(1.0, "x->y", "speed_bps", 1e8), (1.0, "a->b", "speed_bps", 0.0),
-                         (1.0, "a->c", "speed_bps", float("nan")), (1.0, "b->d", "rx_speed_bps", -5.0)])
+                         (1.0, "a->c", "speed_bps", float("nan")), (1.0, "b->d", "rx_speed_bps", -5.0),
+                         (1.0, "c->d", "speed_bps", 1e-300)])
     assert np.isnan(snap.link_speed_bps).all()
     assert np.array_equal(snap.link_capacity_bps, m.link_capacity_bps)
     assert SPEED_KPIS == ("speed_bps", "rx_speed_bps")
