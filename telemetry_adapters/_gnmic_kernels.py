@@ -554,7 +554,8 @@ def classify_values(
 
     Numeric speed fields (``sp_scale[code] > 0``, bit/s per unit: ``lag-speed``, ``ifHighSpeed`` …): a
     decimal integer in ``1 .. 2**53`` (exact as a float) other than 4294967295 gets ``state[j]`` = value ×
-    scale, when it is the message's only speed leaf; 0, 4294967295 (saturated), larger values, any other
+    scale, when it is the message's only speed leaf; 0, 4294967295 (saturated), larger values, a speed
+    below 1 kb/s (refused there), any other
     value, a named speed (``port-speed``: ``sp_scale`` 0, a gauge) or a second speed leaf (one row per
     record: the general path picks the preferred one) send the message to the general path.
 

@@ -63,7 +63,7 @@ Decisions:
   ``implausible_rate``, a discontinuity with an unknown restart
   ``counter_reset``; a Counter32 on a port fast enough to wrap it more than
   once between two samples ``counter32_ambiguous``; a link capacity <= 0 or
-  infinite ``bad_capacity``; a ``speed_bps`` of 0 or below ``bad_speed``) are
+  infinite ``bad_capacity``; a ``speed_bps`` below 1 kb/s ``bad_speed``) are
   counted exactly in :attr:`NormalizeResult.stats`; at most
   ``max_rejections`` :class:`Rejection` objects are built per call. A
   counter's first sample is *pending* (``records_pending``). Accounting, in
@@ -119,6 +119,7 @@ from twinwatch.telemetry_adapters.schema import (
     ObjectColumn,
     SampleBatch,
 )
+from twinwatch.telemetry_adapters.speed import MIN_SPEED_BPS
 
 __all__ = ["RX_TWIN", "MeasurementBatch", "NormalizeResult", "normalize", "rejected_sample"]
 
@@ -494,12 +495,13 @@ def normalize(
         status = status.copy()
         status[rows] = _ST_WITHHELD  # select_rows skips it; counted above
         counts = np.bincount(status, minlength=len(STATUS_NAMES))
-    if tabs["speed"].any():  # a speed of 0 or below is no capacity (the decoders never emit one; a batch built in code)
+    if tabs["speed"].any():  # below 1 kb/s is no capacity (the decoders never emit one; a batch built in code)
         rate = res.rate
-        rows = np.flatnonzero(tabs["speed"][fid] & (status == Status.GAUGE) & np.isfinite(rate) & (rate <= 0))
+        rows = np.flatnonzero(tabs["speed"][fid] & (status == Status.GAUGE) & np.isfinite(rate)
+                              & (rate < MIN_SPEED_BPS))
         if rows.size:
             reasons[Reason.BAD_SPEED] += int(rows.size)
-            rejections += _reject_rows(batch, rows, Reason.BAD_SPEED, "an interface speed of 0 or below is no "
+            rejections += _reject_rows(batch, rows, Reason.BAD_SPEED, "an interface speed below 1 kb/s is no "
                                        "speed; dropped", max_rejections - len(rejections))
             status = status.copy()
             status[rows] = _ST_WITHHELD

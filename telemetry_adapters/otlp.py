@@ -25,9 +25,9 @@ not read (no convention names one).
 
 Speed: ``hw.network.bandwidth.limit`` (hardware semantic conventions: the
 link speed, By/s) becomes a ``speed_bps`` gauge row in bit/s (× 8), whatever
-its instrument (gauge or sum); 0, negative, non-finite or non-numeric values
-are rejected, a saturated 4294967295 is ignored (see
-:mod:`twinwatch.telemetry_adapters.speed`).
+its instrument (gauge or sum); negative, below 1 kb/s, non-finite or
+non-numeric values are rejected, 0 and a saturated 4294967295 are ignored
+(see :mod:`twinwatch.telemetry_adapters.speed`).
 
 Examples
 --------
@@ -231,7 +231,7 @@ class OtlpDecoder(Decoder):
                     reason, why = speed_rejection(name, raw, scale)
                     rej(reason, f"metric {name!r}: {why}")
                 elif sp is UNKNOWN:
-                    rej(Reason.SPEED_UNKNOWN, f"metric {name!r}: the port's speed is unknown (saturated; ignored)")
+                    rej(Reason.SPEED_UNKNOWN, f"metric {name!r}: the port reports no speed (0 or saturated; ignored)")
                 else:
                     b.add(device, iface, field, ts, 0, float(sp), Kind.GAUGE, 0, False, self.name,
                           self.config.network)

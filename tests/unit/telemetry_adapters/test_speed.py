@@ -345,13 +345,13 @@ def test_speed_without_an_inventory_stays_on_the_interface() -> None:
     assert _rows(res) == [("interface", "a:Ethernet1/1", "speed_bps", 1e9)]  # the normalised interface name
 
 
-def test_normalize_refuses_a_speed_of_zero_from_a_built_batch() -> None:
+def test_normalize_refuses_a_speed_below_1_kbps_from_a_built_batch() -> None:
     res = normalize(_batch([("a", "Eth1/1", 0.0, 0), ("a", "Eth1/1", -1.0, 1), ("a", "Eth1/1", 1e9, 2),
-                            ("a", "Eth1/1", math.nan, 3)]), CounterState(), INV)  # fmt: skip
+                            ("a", "Eth1/1", math.nan, 3), ("a", "Eth1/1", 500.0, 4)]), CounterState(), INV)  # fmt: skip
     assert _rows(res) == [("link", "a->b", "speed_bps", 1e9), ("link", "b->a", "rx_speed_bps", 1e9)]
-    assert res.stats["rejected_bad_speed"] == 2 and res.stats["rejected_non_finite"] == 1
+    assert res.stats["rejected_bad_speed"] == 3 and res.stats["rejected_non_finite"] == 1
     s = res.stats
-    assert s["records_in"] == s["records_out"] + s["records_rejected"] + s["records_pending"] == 4
+    assert s["records_in"] == s["records_out"] + s["records_rejected"] + s["records_pending"] == 5
 
 
 @pytest.mark.parametrize("use_fast", [True, False])
