@@ -1005,9 +1005,10 @@ EXAMPLES
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the traffic and the fault plan.")
 @click.option("--network", default="abilene", show_default=True, metavar="FILE|NAME",
               help="Network-model file, or a shipped network's name.")
-@click.option("--speed/--no-speed", "report_speed", default=True, show_default=True,
+@click.option("--report-speed/--no-report-speed", "report_speed", default=True, show_default=True,
               help="The simulated routers report their ports' speed, as the shipped gnmic configuration subscribes "
-                   "to it (a LAG member lost is then named from the telemetry); --no-speed: counters and state only.")
+                   "to it (a LAG member lost is then named from the telemetry); --no-report-speed: counters and "
+                   "state only.")
 @click.option("--model", "-m", "model_name", metavar="NAME", default=None,
               help="Twin: " + MODEL_NAMES + ". Default: gnn if its shipped checkpoint loads, else qt.")
 @checkpoint_option
