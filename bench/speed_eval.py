@@ -9,6 +9,10 @@ For each network this script
 3. replays both with ``twinwatch replay`` (the service's pipeline, the shipped twin) at ``--alpha``;
 4. scores both from the labels and the alerts only (:func:`twinwatch.detectors.scoring.score`), pooled per variant.
 
+With ``--magnitudes`` (the second check) each network instead runs a plan of capacity degradations only, of those
+remaining fractions in turn (:func:`capacity_plan`), with the speed; the script then reports, per magnitude, the
+faults a ``link_state`` alert on ``speed_bps`` named and the speed alerts outside every fault.
+
 The rule the figures are judged by is in ``bench/notes/speed_eval.md`` (written before the runs).
 
 Example::
@@ -61,15 +65,42 @@ def strip_speed(data: bytes) -> bytes:
     return _SPEED_FIELDS.sub(b"", data)
 
 
-def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int) -> Path:
-    """The run of ``network`` with the ports' speed, generated unless present."""
+def capacity_plan(link_ids: list[str], seed: int, hours: float, magnitudes: list[float], *, every_s: float = 600.0,
+                  length_s: float = 300.0) -> list[dict[str, Any]]:
+    """A fault plan of capacity degradations only: one every ``every_s`` from ``every_s / 2``, ``length_s`` long, on
+    cables drawn with ``seed`` (one direction named: the fault takes both), remaining fractions ``magnitudes`` in turn.
+
+    >>> [(f["start_s"], f["magnitude"]) for f in capacity_plan(["a->b", "b->a"], 1, 0.5, [0.75, 0.5])]
+    [(300.0, 0.75), (900.0, 0.5), (1500.0, 0.75)]
+    """
+    rng = np.random.default_rng(seed)
+    starts = np.arange(every_s / 2, hours * 3600.0 - length_s + 1.0, every_s)  # the last may end with the run
+    picks = rng.choice(len(link_ids), size=starts.size, replace=starts.size > len(link_ids))
+    return [{"kind": "capacity_degradation", "start_s": float(t), "end_s": float(t + length_s),
+             "entities": [link_ids[int(k)]], "magnitude": float(magnitudes[i % len(magnitudes)])}
+            for i, (t, k) in enumerate(zip(starts, picks, strict=True))]
+
+
+def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int,
+               magnitudes: list[float] | None = None) -> Path:
+    """The run of ``network`` with the ports' speed, generated unless present (``magnitudes``: a plan of capacity
+    degradations only, :func:`capacity_plan`, instead of ``faults`` of every kind)."""
     if seed in DEV_SEEDS:
         raise SystemExit(f"seed {seed} was used while developing or in an earlier scoring; evaluate on new seeds")
-    run = runs_dir / f"{Path(network).stem}-{hours:g}h-f{faults}-s{seed}-speed"
+    tag = f"f{faults}" if magnitudes is None else "cap" + "-".join(f"{m:g}" for m in magnitudes)
+    run = runs_dir / f"{Path(network).stem}-{hours:g}h-{tag}-s{seed}-speed"
     if (run / "manifest.json").is_file():
         return run
+    how = ["--faults", str(faults)]
+    if magnitudes is not None:
+        from twinwatch.twin.netmodel import load_network
+
+        plan = capacity_plan(list(load_network(network).link_ids), seed, hours, magnitudes)
+        plan_file = runs_dir / f"{run.name}.plan.jsonl"
+        plan_file.write_text("".join(json.dumps(f) + "\n" for f in plan))
+        how = ["--fault-plan", str(plan_file)]
     cmd = [sys.executable, "-m", "twinwatch.stream.cli", "simulate", "telemetry", "--network", network, "--duration",
-           f"{hours * 3600:.0f}s", "--faults", str(faults), "--seed", str(seed), "--report-speed", "--workers", "2",
+           f"{hours * 3600:.0f}s", *how, "--seed", str(seed), "--report-speed", "--workers", "2",
            "--out", str(run)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -140,6 +171,29 @@ def _others(r: ScoreReport) -> dict[str, Any]:
     return {"detected": tp, "missed": fn, "false_alarms": fp, "precision": p, "recall": rec, "f1": f1}
 
 
+def speed_alerts_by_magnitude(run: Path, alerts: Path) -> dict[str, Any]:
+    """Per remaining fraction: capacity degradations a ``speed_bps`` alert named on their cable (onset within the
+    fault, + 2 windows of grace, − 1 for clock skew) and their delays in windows; and the ``speed_bps`` alerts that
+    opened outside every fault on their cable."""
+    man = json.loads((run / "manifest.json").read_text())
+    w = float(man["config"]["window_s"])
+    labels = [lb for lb in load_labels(run / "labels.jsonl") if lb["kind"] == "capacity_degradation"]
+    firing = [a for a in load_alert_lines(alerts) if a["kpi"] == "speed_bps" and a.get("status") == "firing"]
+    used: set[str] = set()
+    out: dict[str, Any] = {}
+    for lb in labels:
+        cable = set(lb["entities"]) | {"->".join(reversed(e.split("->"))) for e in lb["entities"]}
+        lo, hi = float(lb["start"]) - w, float(lb["end"]) + 2 * w
+        hits = [a for a in firing if a["entity_id"] in cable and lo <= float(a["start"]) <= hi]
+        used |= {a["id"] for a in hits}
+        row = out.setdefault(f"{float(lb['magnitude']):g}", {"faults": 0, "named": 0, "delays_windows": []})
+        row["faults"] += 1
+        if hits:
+            row["named"] += 1
+            row["delays_windows"].append(max(0.0, (min(float(a["start"]) for a in hits) - float(lb["start"])) / w))
+    return {"per_magnitude": out, "speed_alerts_outside_faults": len([a for a in firing if a["id"] not in used])}
+
+
 def _overall(r: ScoreReport) -> dict[str, Any]:
     return {"f1": r.overall.f1, "precision": r.overall.precision, "recall": r.overall.recall,
             "false_alarms": r.false_alarms, "false_alarms_per_network_window": r.false_alarms_per_network_window,
@@ -155,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--runs-dir", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "notes" / "speed_eval.json")
+    ap.add_argument("--magnitudes", default=None,
+                    help="comma-separated remaining fractions: a plan of capacity degradations only (second check)")
     args = ap.parse_args(argv)
+    if args.magnitudes is not None:
+        return _magnitudes_main(args)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     from twinwatch.twin.netmodel import load_network_model
 
@@ -196,6 +254,35 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_report(doc, args.out, nan_as_null=True)
     print(json.dumps(doc["pooled"], indent=1, default=str))
+    return 0
+
+
+def _magnitudes_main(args: argparse.Namespace) -> int:
+    """The second check: capacity degradations only, of ``--magnitudes``, with the speed."""
+    mags = [float(x) for x in args.magnitudes.split(",")]
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for network in args.networks:
+        run = ensure_run(args.runs_dir, network, args.hours, args.seed, 0, mags)
+        alerts, summary = run_twin(run, args.alpha)
+        if alerts is None:
+            raise SystemExit(f"{run.name}: {summary}")
+        rows.append({"network": Path(network).stem, "run": run.name, "replay": summary,
+                     **speed_alerts_by_magnitude(run, alerts)})
+        print(json.dumps(rows[-1], default=str), file=sys.stderr)
+    pooled: dict[str, Any] = {}
+    for row in rows:
+        for mag, r in row["per_magnitude"].items():
+            p = pooled.setdefault(mag, {"faults": 0, "named": 0, "delays_windows": []})
+            p["faults"] += r["faults"]
+            p["named"] += r["named"]
+            p["delays_windows"] += r["delays_windows"]
+    for p in pooled.values():
+        p["delay_median_windows"] = float(np.median(p["delays_windows"])) if p["delays_windows"] else None
+    doc = {"command": " ".join(sys.argv), "machine": machine_info(), "seed": args.seed, "hours": args.hours,
+           "magnitudes": mags, "alpha": args.alpha, "runs": rows, "pooled": pooled,
+           "speed_alerts_outside_faults": sum(r["speed_alerts_outside_faults"] for r in rows)}
+    write_report(doc, args.out, nan_as_null=True)
     return 0
 
 

@@ -44,3 +44,24 @@ def test_a_run_with_the_ports_speed_stripped_is_the_run_without_it(tmp_path: Pat
     assert b'"/interfaces/interface/aggregation/state/lag-speed":10000' in gnmic
     influx = (runs[True] / "topics" / "twinwatch.raw.influx.jsonl").read_bytes()
     assert b",ifHighSpeed=" in influx
+
+
+def test_speed_alerts_are_matched_to_the_capacity_losses_by_cable_and_time(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"config": {"window_s": 10.0}}))
+    labels = [{"id": "f1", "kind": "capacity_degradation", "start": 100.0, "end": 400.0, "entities": ["a->b"],
+               "magnitude": 0.875, "entity_kind": "link", "benign": False},
+              {"id": "f2", "kind": "capacity_degradation", "start": 700.0, "end": 1000.0, "entities": ["c->d"],
+               "magnitude": 0.75, "entity_kind": "link", "benign": False}]
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(lb) + "\n" for lb in labels))
+
+    def alert(i: str, link: str, start: float) -> dict[str, object]:
+        return {"id": i, "status": "firing", "kind": "link_state", "severity": "info", "network": "n",
+                "entity_kind": "link", "entity_id": link, "kpi": "speed_bps", "start": start}
+
+    alerts = [alert("x1", "b->a", 110.0), alert("x2", "a->b", 110.0),  # f1, both directions, one window late
+              alert("x3", "c->d", 2000.0)]  # no fault there then: outside
+    (tmp_path / "alerts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in alerts))
+    got = speed_eval.speed_alerts_by_magnitude(tmp_path, tmp_path / "alerts.jsonl")
+    assert got["per_magnitude"] == {"0.875": {"faults": 1, "named": 1, "delays_windows": [1.0]},
+                                    "0.75": {"faults": 1, "named": 0, "delays_windows": []}}
+    assert got["speed_alerts_outside_faults"] == 1
