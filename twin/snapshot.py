@@ -389,6 +389,27 @@ def _routed_loads(routing: Routing, traffic: TrafficMatrix, n_links: int) -> tup
     return out[0], np.sqrt(out[1])
 
 
+def _clip_ts(ts: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Report times within the window ``[start, end]`` (a report without a time: at its start)."""
+    return np.clip(np.where(np.isnan(ts), start, ts), start, end)
+
+
+def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, last)`` bool masks of the first and the last report of each key in ``key`` (sorted)."""
+    if not key.size:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    change = key[1:] != key[:-1]
+    return np.append(True, change), np.append(change, True)
+
+
+def _remember(last_ts: np.ndarray, last_val: np.ndarray, key: np.ndarray, ts: np.ndarray, val: np.ndarray) -> None:
+    """Keep each key's latest report (time ``ts``, value ``val``) for the windows after this one, never over a
+    later one already kept (a late batch)."""
+    upd = ~(last_ts[key] > ts)
+    last_ts[key[upd]] = ts[upd]
+    last_val[key[upd]] = val[upd]
+
+
 @dataclass
 class SnapshotBuilder:
     """Builds the :class:`WindowSnapshot` of each window of one network; caches routing per link state.
@@ -725,6 +746,28 @@ class SnapshotBuilder:
         )
 
     # --------------------------------------------------------------- pieces
+    def _link_rows(self, meas: Measurements, is_kpi: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Of the rows ``is_kpi`` marks, those on a link the model knows with a finite value (row numbers and
+        ``(n,)`` link numbers), and the count of the others about an interface or a link the model does not know
+        (non-finite values are in :attr:`Completeness.nonfinite_rows`)."""
+        on_link = is_kpi & (meas.entity_kind == "link")
+        sel = np.flatnonzero(on_link)
+        uniq, inv = np.unique(meas.entity_id[sel], return_inverse=True)
+        num = np.fromiter((self.model.link_index.get(u, -1) for u in uniq.tolist()), dtype=np.int64,
+                          count=uniq.size)
+        lno = num[inv.ravel()] if sel.size else np.zeros(0, dtype=np.int64)
+        unmapped = int((is_kpi & ~on_link).sum() + (lno < 0).sum())
+        ok = (lno >= 0) & np.isfinite(meas.value[sel])
+        return sel[ok], lno[ok], unmapped
+
+    def _held(self, last_ts: np.ndarray, start: float) -> np.ndarray:
+        """Which link ends' latest reports (``last_ts``, epoch s; NaN: none) carry into a window from ``start``:
+        those before it, for at most ``link_state_hold_s``."""
+        held = last_ts < start
+        if self.link_state_hold_s is not None:
+            held &= start - last_ts <= self.link_state_hold_s
+        return held
+
     def _link_state(self, meas: Measurements, start: float, end: float) -> tuple[np.ndarray, tuple[int, int, int]]:
         """``(E,)`` bool link state of the window ``[start, end)`` from its link-state rows and the ends' earlier
         reports, and the counts (ends reported, ends held, unmapped link-state rows); remembers each end's
@@ -734,29 +777,17 @@ class SnapshotBuilder:
         is_ls = np.isin(meas.kpi, LINK_STATE_KPIS)
         if not is_ls.any() and not np.isfinite(self._end_ts).any():
             return np.ones(e, dtype=bool), (0, 0, 0)
-        on_link = is_ls & (meas.entity_kind == "link")
-        sel = np.flatnonzero(on_link)
-        uniq, inv = np.unique(meas.entity_id[sel], return_inverse=True)
-        num = np.fromiter((m.link_index.get(u, -1) for u in uniq.tolist()), dtype=np.int64, count=uniq.size)
-        lno = num[inv.ravel()] if sel.size else np.zeros(0, dtype=np.int64)
-        unmapped = int((is_ls & ~on_link).sum() + (lno < 0).sum())
-        ok = (lno >= 0) & np.isfinite(meas.value[sel])  # non-finite values: in Completeness.nonfinite_rows
-        sel, lno = sel[ok], lno[ok]
+        sel, lno, unmapped = self._link_rows(meas, is_ls)
         kpi = meas.kpi[sel]
         key = 4 * lno + 2 * np.isin(kpi, list(_RX_STATE)) + np.isin(kpi, ["admin_status", "rx_admin_status"])
-        ts = meas.ts[sel]
-        ts = np.clip(np.where(np.isnan(ts), start, ts), start, end)
+        ts = _clip_ts(meas.ts[sel], start, end)
         down = meas.value[sel] < 0.5
         order = np.lexsort((~down, ts, key))  # by key, then time; at equal times a down report comes last
         key, ts, down = key[order], ts[order], down[order]
-        change = key[1:] != key[:-1]
-        last = np.append(change, True) if key.size else np.zeros(0, dtype=bool)  # the latest report of each key
-        first = np.append(True, change) if key.size else np.zeros(0, dtype=bool)
+        first, last = _runs(key)
         # the state each key carries in from earlier windows
         n_keys = 4 * e
-        held = self._end_ts < start
-        if self.link_state_hold_s is not None:
-            held &= start - self._end_ts <= self.link_state_hold_s
+        held = self._held(self._end_ts, start)
         held_down = held & (self._end_val < 0.5)
         if self.link_state_rule == "any":
             nxt = np.where(last, end, np.append(ts[1:], end))
@@ -771,11 +802,7 @@ class SnapshotBuilder:
             key_down[key[last]] = down[last]
         reported = np.zeros(n_keys, dtype=bool)
         reported[key] = True
-        # remember each key's latest report (for the windows after this one; never overwrite a later one)
-        kl, tl, dl = key[last], ts[last], down[last]
-        upd = ~(self._end_ts[kl] > tl)
-        self._end_ts[kl[upd]] = tl[upd]
-        self._end_val[kl[upd]] = np.where(dl[upd], 0.0, 1.0)
+        _remember(self._end_ts, self._end_val, key[last], ts[last], np.where(down[last], 0.0, 1.0))
         end_down = key_down.reshape(e, 2, 2).any(axis=2)  # (link, end): oper or admin down
         end_rep = reported.reshape(e, 2, 2).any(axis=2)
         end_held = (held.reshape(e, 2, 2).any(axis=2)) & ~end_rep
@@ -795,28 +822,20 @@ class SnapshotBuilder:
         """
         m = self.model
         e = m.n_links
-        is_sp = np.isin(meas.kpi, SPEED_KPIS) & (meas.entity_kind == "link")
+        is_sp = np.isin(meas.kpi, SPEED_KPIS)
         if not is_sp.any() and not np.isfinite(self._speed_ts).any():
             return np.full(e, np.nan), (0, 0)
-        sel = np.flatnonzero(is_sp)
-        uniq, inv = np.unique(meas.entity_id[sel], return_inverse=True)
-        num = np.fromiter((m.link_index.get(u, -1) for u in uniq.tolist()), dtype=np.int64, count=uniq.size)
-        lno = num[inv.ravel()] if sel.size else np.zeros(0, dtype=np.int64)
+        sel, lno, _ = self._link_rows(meas, is_sp)
         val = meas.value[sel]
-        ok = (lno >= 0) & np.isfinite(val) & (val >= MIN_SPEED_BPS)
+        ok = val >= MIN_SPEED_BPS
         sel, lno, val = sel[ok], lno[ok], val[ok]
         key = 2 * lno + (meas.kpi[sel] == SPEED_KPIS[1])
-        ts = meas.ts[sel]
-        ts = np.clip(np.where(np.isnan(ts), start, ts), start, end)
+        ts = _clip_ts(meas.ts[sel], start, end)
         order = np.lexsort((ts, key))
         key, ts, val = key[order], ts[order], val[order]
         n_keys = 2 * e
-        change = key[1:] != key[:-1]
-        last = np.append(change, True) if key.size else np.zeros(0, dtype=bool)
-        first = np.append(True, change) if key.size else np.zeros(0, dtype=bool)
-        held = self._speed_ts < start
-        if self.link_state_hold_s is not None:
-            held &= start - self._speed_ts <= self.link_state_hold_s
+        first, last = _runs(key)
+        held = self._held(self._speed_ts, start)
         # each report holds until the next one of its end (or the window's end); the held value from the window's
         # start until the end's first report of the window
         min_s = self.link_state_min_down_s
@@ -831,10 +850,7 @@ class SnapshotBuilder:
         reported = np.zeros(n_keys, dtype=bool)
         reported[key] = True
         low = np.where(np.isfinite(lowest), lowest, np.nan)
-        kl, tl, vl = key[last], ts[last], val[last]
-        upd = ~(self._speed_ts[kl] > tl)
-        self._speed_ts[kl[upd]] = tl[upd]
-        self._speed_val[kl[upd]] = vl[upd]
+        _remember(self._speed_ts, self._speed_val, key[last], ts[last], val[last])
         with np.errstate(invalid="ignore"):
             speed = np.fmin(low[0::2], low[1::2])
         n_held = int((held & ~reported).sum())
