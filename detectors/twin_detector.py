@@ -51,6 +51,7 @@ from twinwatch.detectors.traffic import (
 from twinwatch.twin.kpis import Prediction
 from twinwatch.twin.models.bounds import path_delay_floor
 from twinwatch.twin.netmodel import NetworkModel
+from twinwatch.twin.netmodel.units import rate_text
 from twinwatch.twin.probes import own_packet_shift_s
 from twinwatch.twin.snapshot import WindowSnapshot
 
@@ -174,18 +175,6 @@ class _KpiState:
     """The family's share of the detector's ``alpha`` (:attr:`TwinDetector.levels`)."""
     eff: EffectiveTests = field(default_factory=EffectiveTests)
     """The family's effective number of tests, learned from its windows (``calibrate_level``)."""
-
-
-def _rate_text(bps: float) -> str:
-    """``bps`` with an SI prefix and three significant digits: ``'12.5 Gb/s'``.
-
-    >>> _rate_text(1.25e10), _rate_text(4e8), _rate_text(64e3)
-    ('12.5 Gb/s', '400 Mb/s', '64 kb/s')
-    """
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if bps >= scale:
-            return f"{bps / scale:.3g} {prefix}b/s"
-    return f"{bps:.3g} b/s"
 
 
 def _p_text(p: float) -> str:
@@ -895,7 +884,7 @@ class TwinDetector:
                 network=net, entity_kind="link", entity_id=lid, kpi="speed_bps", start=snapshot.start,
                 kind="link_state", observed=float(speed[i]), expected=float(cap[i]),
                 suspects=[{"link": lid, "score": 1.0}],
-                explanation=(f"link {lid} reports {_rate_text(speed[i])} against {_rate_text(cap[i])} in the "
+                explanation=(f"link {lid} reports {rate_text(speed[i])} against {rate_text(cap[i])} in the "
                              f"network model ({speed[i] / cap[i]:.0%}): a LAG member lost, a port negotiated "
                              f"down, or the model is out of date; the twin predicts with the reported capacity")))
         resolved = []

@@ -32,7 +32,6 @@ from twinwatch.stream.commands.whatif import (
     load_baseline,
     ms_text,
     pct_text,
-    rate_text,
     report_console,
 )
 
@@ -126,6 +125,8 @@ def plan_report(result: Any, baseline: Any, *, model_name: str | None, checks: l
 
 def _print(doc: dict[str, Any], top: int) -> None:
     from rich.table import Table
+
+    from twinwatch.twin.netmodel.units import rate_text
 
     con = report_console()
     s, b = doc["summary"], doc["baseline"]

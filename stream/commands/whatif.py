@@ -34,7 +34,7 @@ from twinwatch.stream.commands._options import (
 )
 
 __all__ = ["Baseline", "baseline_doc", "baseline_from_captures", "baseline_options", "iter_windows", "load_baseline",
-           "ms_text", "pct_text", "rate_text", "report_console", "whatif", "whatif_report"]
+           "ms_text", "pct_text", "report_console", "whatif", "whatif_report"]
 
 
 @dataclass
@@ -152,14 +152,6 @@ def _epoch(ctx: click.Context, param: click.Parameter, value: str | None) -> flo
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
-def rate_text(bps: float) -> str:
-    """Bit/s with three significant digits and an SI prefix (``'1.53 Gb/s'``)."""
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if bps >= scale:
-            return f"{bps / scale:.3g} {prefix}b/s"
-    return f"{bps:.3g} b/s"
-
-
 def ms_text(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x * 1e3:.3f}"
 
@@ -258,6 +250,8 @@ def _print(doc: dict[str, Any], res: Any, top: int) -> None:
     """The report as an operator reads it: what changed, what it costs, the worst demands and links."""
     from rich.table import Table
 
+    from twinwatch.twin.netmodel.units import rate_text
+
     con = report_console()
     s, b = doc["summary"], doc["baseline"]
     when = f"window {_iso(b['window_start'])} – {_iso(b['window_end'])}" if b["source"] == "telemetry" else ""
@@ -343,6 +337,8 @@ def _each(net: Any, baseline: Baseline, changes: list[Any], twin: Any, each: str
 
 def _print_each(doc: dict[str, Any], top: int) -> None:
     from rich.table import Table
+
+    from twinwatch.twin.netmodel.units import rate_text
 
     con = report_console()
     rows = doc["variants"]

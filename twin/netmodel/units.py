@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["BPS_PATTERN", "format_bps", "parse_bps"]
+__all__ = ["BPS_PATTERN", "format_bps", "parse_bps", "rate_text"]
 
 BPS_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*[kKMGT]?\s*(bps|b/s|bit/s)?\s*$"
 """Regular expression of a capacity string (also in the JSON Schema)."""
@@ -35,6 +35,18 @@ def parse_bps(value: object) -> float:
         raise ValueError(
             f"{value!r} is not a bit rate; write bits/s as a number or a string such as '10G' or '2.5 Gbps'")
     return float(m.group("num")) * _PREFIX.get(m.group("prefix") or "", 1.0)
+
+
+def rate_text(bps: float) -> str:
+    """Bit/s for people to read, three significant digits and an SI prefix (``'1.53 Gb/s'``).
+
+    >>> rate_text(1.25e10), rate_text(4e8), rate_text(64e3), rate_text(12.0)
+    ('12.5 Gb/s', '400 Mb/s', '64 kb/s', '12 b/s')
+    """
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.3g} {prefix}b/s"
+    return f"{bps:.3g} b/s"
 
 
 def format_bps(bps: float) -> str | float:
