@@ -48,6 +48,7 @@ from twinwatch.detectors.scoring import (  # noqa: E402
     combine_reports,
     load_alert_lines,
     load_labels,
+    truth_links,
 )
 
 _SPEED_FIELDS = re.compile(rb',"/interfaces/interface/aggregation/state/lag-speed":\d+|,(?:ifHighSpeed|lag_speed)=\d+i')
@@ -127,18 +128,23 @@ def without_speed(run: Path) -> Path:
     return out
 
 
+def _capacity_faults(run: Path) -> tuple[float, list[tuple[dict[str, Any], frozenset[str], float, float]]]:
+    """The run's window (s) and, per capacity degradation, its label, its cable (both directions) and the span
+    of onsets that count as its own: from a window before its start (clock skew) to two after its end (the
+    scorer's grace)."""
+    w = float(json.loads((run / "manifest.json").read_text())["config"]["window_s"])
+    return w, [(lb, truth_links(lb), float(lb["start"]) - w, float(lb["end"]) + 2 * w)
+               for lb in load_labels(run / "labels.jsonl") if lb["kind"] == "capacity_degradation"]
+
+
 def capacity_degradations_explained(run: Path, alerts: Path) -> dict[str, int]:
     """Per capacity degradation of the run: ``degradation`` alerts that open during it naming its cable, and
     whether a ``link_state`` alert on ``speed_bps`` opened then."""
-    man = json.loads((run / "manifest.json").read_text())
-    w = float(man["config"]["window_s"])
-    labels = [lb for lb in load_labels(run / "labels.jsonl") if lb["kind"] == "capacity_degradation"]
+    _, faults = _capacity_faults(run)
     spans = load_alert_lines(alerts)
-    out = {"faults": len(labels), "degradation_alerts_on_the_link": 0, "faults_with_degradation_alert": 0,
+    out = {"faults": len(faults), "degradation_alerts_on_the_link": 0, "faults_with_degradation_alert": 0,
            "faults_with_speed_alert": 0}
-    for lb in labels:
-        lo, hi = float(lb["start"]) - w, float(lb["end"]) + 2 * w
-        cable = set(lb["entities"]) | {"->".join(reversed(e.split("->"))) for e in lb["entities"]}
+    for _, cable, lo, hi in faults:
         deg = [a for a in spans if a["kind"] == "degradation" and lo <= float(a["start"]) <= hi
                and (a["entity_id"] in cable or any(s.get("link") in cable for s in (a.get("suspects") or [])[:1]))]
         sp = [a for a in spans if a["kind"] == "link_state" and a["kpi"] == "speed_bps"
@@ -175,15 +181,11 @@ def speed_alerts_by_magnitude(run: Path, alerts: Path) -> dict[str, Any]:
     """Per remaining fraction: capacity degradations a ``speed_bps`` alert named on their cable (onset within the
     fault, + 2 windows of grace, − 1 for clock skew) and their delays in windows; and the ``speed_bps`` alerts that
     opened outside every fault on their cable."""
-    man = json.loads((run / "manifest.json").read_text())
-    w = float(man["config"]["window_s"])
-    labels = [lb for lb in load_labels(run / "labels.jsonl") if lb["kind"] == "capacity_degradation"]
+    w, faults = _capacity_faults(run)
     firing = [a for a in load_alert_lines(alerts) if a["kpi"] == "speed_bps" and a.get("status") == "firing"]
     used: set[str] = set()
     out: dict[str, Any] = {}
-    for lb in labels:
-        cable = set(lb["entities"]) | {"->".join(reversed(e.split("->"))) for e in lb["entities"]}
-        lo, hi = float(lb["start"]) - w, float(lb["end"]) + 2 * w
+    for lb, cable, lo, hi in faults:
         hits = [a for a in firing if a["entity_id"] in cable and lo <= float(a["start"]) <= hi]
         used |= {a["id"] for a in hits}
         row = out.setdefault(f"{float(lb['magnitude']):g}", {"faults": 0, "named": 0, "delays_windows": []})
