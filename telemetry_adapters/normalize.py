@@ -482,30 +482,29 @@ def normalize(
     stats.update({name: int(counts[i]) for i, name in enumerate(STATUS_NAMES)})
     rejections: list[Rejection] = []
     reasons: Counter[str] = Counter()
+
+    def withhold(rows: npt.NDArray[np.int64], reason: str, why: str) -> None:
+        """Refuse ``rows`` with ``reason``: counted here, skipped by select_rows."""
+        nonlocal status, counts, rejections
+        reasons[reason] += int(rows.size)
+        rejections += _reject_rows(batch, rows, reason, why, max_rejections - len(rejections))
+        status = status.copy()
+        status[rows] = _ST_WITHHELD
+        counts = np.bincount(status, minlength=len(STATUS_NAMES))
+
     # counter rows of a link whose inventory capacity is <= 0 or infinite: no rate can be trusted
     if emap.any_bad_capacity:  # (rare: an inventory built in code; Inventory.load refuses such links)
         cap = emap.capacity[row_pos]
         rows = np.flatnonzero((status != Status.GAUGE) & ~np.isnan(cap) & ~((cap > 0) & np.isfinite(cap)))
-    else:
-        rows = np.empty(0, np.int64)
-    if rows.size:
-        reasons[Reason.BAD_CAPACITY] += int(rows.size)
-        rejections += _reject_rows(batch, rows, Reason.BAD_CAPACITY, "the inventory gives this port's link a "
-                                   "capacity <= 0 or infinite; fix capacity_bps", max_rejections - len(rejections))
-        status = status.copy()
-        status[rows] = _ST_WITHHELD  # select_rows skips it; counted above
-        counts = np.bincount(status, minlength=len(STATUS_NAMES))
+        if rows.size:
+            withhold(rows, Reason.BAD_CAPACITY, "the inventory gives this port's link a capacity <= 0 or infinite; "
+                     "fix capacity_bps")
     if tabs["speed"].any():  # below 1 kb/s is no capacity (the decoders never emit one; a batch built in code)
         rate = res.rate
         rows = np.flatnonzero(tabs["speed"][fid] & (status == Status.GAUGE) & np.isfinite(rate)
                               & (rate < MIN_SPEED_BPS))
         if rows.size:
-            reasons[Reason.BAD_SPEED] += int(rows.size)
-            rejections += _reject_rows(batch, rows, Reason.BAD_SPEED, "an interface speed below 1 kb/s is no "
-                                       "speed; dropped", max_rejections - len(rejections))
-            status = status.copy()
-            status[rows] = _ST_WITHHELD
-            counts = np.bincount(status, minlength=len(STATUS_NAMES))
+            withhold(rows, Reason.BAD_SPEED, "an interface speed below 1 kb/s is no speed; dropped")
     for code, (reason, why) in _REJECTED.items():
         if counts[code]:
             reasons[reason] += int(counts[code])
