@@ -186,13 +186,13 @@ def visibility(run: Path, model: Any) -> dict[str, Any]:
     (:func:`twinwatch.detectors.visibility.model_fault_visibility`, the rule ``twinwatch score --truth`` applies
     too); independent of every detector.
     """
-    from twinwatch.detectors.visibility import checkpoint_intervals, model_fault_visibility
+    from twinwatch.detectors.visibility import checkpoint_intervals, model_fault_visibility, reported_kinds
 
     man = json.loads((run / "manifest.json").read_text())
     return model_fault_visibility(load_labels(run / "labels.jsonl"), run / "truth", model,
                                   checkpoint_intervals(CHECKPOINT_CONFIG.parent),
                                   window_s=float(man["config"]["window_s"]),
-                                  speed_reported=bool(man["config"].get("report_speed", False)))
+                                  reported=reported_kinds(man["config"]))
 
 
 def markdown(pooled: dict[str, ScoreReport]) -> str:

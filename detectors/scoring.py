@@ -24,8 +24,9 @@ Matching rule
        plain span overlap instead;
     2. its kind can detect the label's kind (:data:`DETECTS`): an unexplained
        ``degradation`` detects every network fault; ``link_state`` detects
-       ``link_down`` (the port reported down) and ``capacity_degradation``
-       (the ports reported a lower speed: a LAG that lost a member); a traffic surge may also be reported as
+       ``link_down`` (the port reported down), ``capacity_degradation``
+       (the ports reported a lower speed: a LAG that lost a member) and
+       ``metric_change`` (the router reported another IGP metric); a traffic surge may also be reported as
        ``traffic_anomaly`` or ``expected_congestion`` (the twin predicts the
        congestion from the traffic), unmonitored traffic as
        ``traffic_anomaly``. For benign events, ``telemetry_health`` alerts
@@ -134,7 +135,7 @@ DETECTS: dict[str, frozenset[str]] = {
     "capacity_degradation": frozenset({"degradation", "link_state"}),
     "grey_loss": frozenset({"degradation"}),
     "link_down": frozenset({"degradation", "link_state"}),
-    "metric_change": frozenset({"degradation"}),
+    "metric_change": frozenset({"degradation", "link_state"}),
     "queue_change": frozenset({"degradation"}),
     "traffic_surge": frozenset({"degradation", "traffic_anomaly", "expected_congestion"}),
     "unmonitored_traffic": frozenset({"degradation", "traffic_anomaly"}),

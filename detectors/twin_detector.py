@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -265,7 +265,10 @@ class TwinDetector:
     report a speed below :data:`CAPACITY_ALERT_FRACTION` of their model capacity (``speed_bps``: a LAG that lost a
     member); the twin predicts with the reported capacity meanwhile
     (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.link_capacity_bps`), and the link tests read utilisation
-    against it.
+    against it. And so do links whose router reports another IGP metric than the model's (``igp_metric``: a
+    cost-out, a typo); the twin routes with the reported metric meanwhile
+    (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.link_igp_metric`), so the traffic it moved is expected where
+    it went.
 
     **Which traffic each test compares with.** The twin's expectation (paths, link loss) comes from the window's
     matrix fitted to its link counters, with the latest flow records as the prior — on a window the records
@@ -429,6 +432,7 @@ class TwinDetector:
         self.dependence = dependence
         self._down: set[str] = set()
         self._slow: dict[str, float] = {}  # links reporting less than their model capacity: their speed (bit/s)
+        self._rerouted: dict[str, float] = {}  # links reporting another IGP metric than the model's: that metric
         self.book = book or AlertBook()
         e, n = model.n_links, model.n_nodes
         self._n = n
@@ -813,7 +817,8 @@ class TwinDetector:
                 series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
                     "observed": float(o_pair[key]), "expected": float(x_pair[key]),
                     "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
-        for f_, r_ in (self._link_state(snapshot), self._capacity(snapshot), self._probe_loss(snapshot, prediction),
+        for f_, r_ in (self._link_state(snapshot), self._capacity(snapshot), self._metric(snapshot),
+                       self._probe_loss(snapshot, prediction),
                        self._routing(snapshot, tx_bps, sound)):
             fired += f_
             resolved += r_
@@ -861,37 +866,68 @@ class TwinDetector:
         :data:`CAPACITY_ALERT_FRACTION` of its capacity in the network model opens one (a LAG that lost a member,
         a port that negotiated down, or a model that is out of date), a report back at that level resolves it.
         The twin predicts with the reported capacity meanwhile, so what follows from it (more queueing, loss) is
-        expected, not an unexplained degradation. A link with no speed report keeps its alert (silence is not
-        a recovery)."""
-        speed = snapshot.link_speed_bps
-        if speed is None or not (np.isfinite(speed).any() or self._slow):
+        expected, not an unexplained degradation."""
+        speed, cap = snapshot.link_speed_bps, self.model.link_capacity_bps
+        if speed is None:
+            return [], []
+        with np.errstate(invalid="ignore"):
+            off = np.isfinite(speed) & (speed < CAPACITY_ALERT_FRACTION * cap)
+
+        def explain(lid: str, i: int) -> str:
+            return (f"link {lid} reports {rate_text(speed[i])} against {rate_text(cap[i])} in the network model "
+                    f"({speed[i] / cap[i]:.0%}): a LAG member lost, a port negotiated down, or the model is out of "
+                    f"date; the twin predicts with the reported capacity")
+
+        return self._reported(snapshot, self._slow, "speed_bps", speed, cap, off, explain)
+
+    def _metric(self, snapshot: WindowSnapshot) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``link_state`` alerts on ``igp_metric``: a link whose router reports another IGP metric than the network
+        model's opens one (an operator's cost-out, a typo, a model that is out of date: traffic moved), a report
+        of the model's metric resolves it. The twin routes with the reported metric meanwhile, so the moved
+        traffic is expected on its new paths, not an unexplained degradation. A link without a configured metric
+        (auto-cost) may report the cost of its model capacity or of the capacity its ports report: a router
+        re-costs a LAG that lost a member, or not, by its configuration."""
+        igp, model = snapshot.link_igp_metric, snapshot.model_metric
+        if igp is None or model is None:
+            return [], []
+        off = np.isfinite(igp) & (igp != model) & (igp != self.model.link_metric)
+
+        def explain(lid: str, i: int) -> str:
+            way = "off" if igp[i] > model[i] else "onto"
+            return (f"link {lid} routes with IGP metric {igp[i]:.0f} against {model[i]:.0f} in the network model: "
+                    f"traffic moved {way} it; the twin routes with the reported metric")
+
+        return self._reported(snapshot, self._rerouted, "igp_metric", igp, model, off, explain)
+
+    def _reported(self, snapshot: WindowSnapshot, open_: dict[str, float], kpi: str, reported: np.ndarray,
+                  model: np.ndarray, off: np.ndarray,
+                  explain: Callable[[str, int], str]) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+        """``link_state`` alerts on a link's reported configuration (``kpi``): the ``(E,)`` values ``reported``
+        (NaN: no report) against the network ``model``'s; a link ``off`` the model's value opens one, a report back
+        at it resolves it. ``open_`` (link id → the value its alert opened with) is the detector's saved memory of
+        them: a link with no report keeps its alert (silence is not a recovery), and a restart opens none again."""
+        if not (np.isfinite(reported).any() or open_):
             return [], []
         m, net = self.model, self.model.name
         # a link the model no longer has (restored onto an edited model): its alert resolves with the others of
         # such entities, its entry goes
-        self._slow = {lid: v for lid, v in self._slow.items() if lid in m.link_index}
-        cap = m.link_capacity_bps
-        with np.errstate(invalid="ignore"):
-            low = np.isfinite(speed) & (speed < CAPACITY_ALERT_FRACTION * cap)
-            back = np.isfinite(speed) & ~low
+        for lid in [lid for lid in open_ if lid not in m.link_index]:
+            del open_[lid]
         fired = []
-        for i in np.flatnonzero(low).tolist():
+        for i in np.flatnonzero(off).tolist():
             lid = m.link_ids[i]
-            if lid in self._slow:
+            if lid in open_:
                 continue
-            self._slow[lid] = float(speed[i])
+            open_[lid] = float(reported[i])
             fired.append(Alert.open(
-                network=net, entity_kind="link", entity_id=lid, kpi="speed_bps", start=snapshot.start,
-                kind="link_state", observed=float(speed[i]), expected=float(cap[i]),
-                suspects=[{"link": lid, "score": 1.0}],
-                explanation=(f"link {lid} reports {rate_text(speed[i])} against {rate_text(cap[i])} in the "
-                             f"network model ({speed[i] / cap[i]:.0%}): a LAG member lost, a port negotiated "
-                             f"down, or the model is out of date; the twin predicts with the reported capacity")))
+                network=net, entity_kind="link", entity_id=lid, kpi=kpi, start=snapshot.start, kind="link_state",
+                observed=float(reported[i]), expected=float(model[i]), suspects=[{"link": lid, "score": 1.0}],
+                explanation=explain(lid, i)))
         resolved = []
-        for i in np.flatnonzero(back).tolist():
+        for i in np.flatnonzero(np.isfinite(reported) & ~off).tolist():
             lid = m.link_ids[i]
-            if self._slow.pop(lid, None) is not None:
-                resolved.append((net, "link", lid, "speed_bps"))
+            if open_.pop(lid, None) is not None:
+                resolved.append((net, "link", lid, kpi))
         return fired, resolved
 
     def _probe_loss(self, snapshot: WindowSnapshot,

@@ -47,11 +47,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FaultVisibility", "VisibilityError", "checkpoint_intervals", "fault_visibility", "healthy_pair_links",
-           "model_fault_visibility", "path_effects", "probe_pairs", "twin_intervals"]
+__all__ = ["REPORTED_BY", "FaultVisibility", "VisibilityError", "checkpoint_intervals", "fault_visibility",
+           "healthy_pair_links", "model_fault_visibility", "path_effects", "probe_pairs", "reported_kinds",
+           "twin_intervals"]
 
 _NETWORK_FAULT_KINDS = ("capacity_degradation", "grey_loss", "link_down", "metric_change", "queue_change",
                         "traffic_surge", "unmonitored_traffic")
+
+
+REPORTED_BY: dict[str, tuple[str, str, str]] = {
+    "report_speed": ("capacity_degradation", "the link's capacity changed", "the ports report their speed"),
+    "report_igp_metric": ("metric_change", "the link's IGP metric changed", "the routers report their IGP metrics"),
+}
+"""Testbed options (a run manifest's ``config``) whose telemetry reports a fault's change itself → (the fault kind,
+why it is visible, why it is observable): such a fault is a measured KPI, as a link's oper-status is."""
+
+
+def reported_kinds(config: Mapping[str, Any]) -> frozenset[str]:
+    """The fault kinds a run's telemetry reports (:data:`REPORTED_BY`), from its manifest's ``config``.
+
+    >>> sorted(reported_kinds({"report_speed": True, "report_igp_metric": False}))
+    ['capacity_degradation']
+    """
+    return frozenset(kind for key, (kind, _, _) in REPORTED_BY.items() if config.get(key))
 
 
 class VisibilityError(ValueError):
@@ -220,14 +238,14 @@ def checkpoint_intervals(checkpoint_dir: str | Path | None = None) -> dict[str, 
 
 def model_fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path, model: Any,
                            intervals: Mapping[str, tuple[float, float]], *,
-                           window_s: float, speed_reported: bool = False) -> dict[str, FaultVisibility]:
+                           window_s: float, reported: Collection[str] = ()) -> dict[str, FaultVisibility]:
     """:func:`fault_visibility` with everything it can take from the run's network model.
 
     ``model`` is the :class:`twinwatch.twin.netmodel.NetworkModel` the telemetry was generated on: its links'
     capacities (inventory utilisation, each node's egress capacity for unmonitored traffic), the pairs' healthy
     routes (the entities a fault can move) and its probes (what the telemetry measures, hence
     :attr:`FaultVisibility.observable`). The one rule ``bench/detect_eval.py`` and ``twinwatch score --truth``
-    judge faults by. ``speed_reported``: the run's telemetry carries the ports' speed (``report_speed`` in its
+    judge faults by. ``reported``: the fault kinds the run's telemetry reports (:func:`reported_kinds` of its
     manifest's configuration), see :func:`fault_visibility`.
     """
     caps = dict(zip(model.link_ids, np.asarray(model.link_capacity_bps, dtype=np.float64).tolist(), strict=True))
@@ -237,7 +255,7 @@ def model_fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str |
         egress[names[int(s)]] = egress.get(names[int(s)], 0.0) + float(cap)
     return fault_visibility(labels, truth_dir, intervals, window_s=window_s, egress_capacity_bps=egress,
                             pair_links=healthy_pair_links(model), link_capacity_bps=caps,
-                            observed_pairs=probe_pairs(model), speed_reported=speed_reported)
+                            observed_pairs=probe_pairs(model), reported=reported)
 
 
 def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
@@ -247,7 +265,7 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
                      pair_links: Mapping[str, Collection[str]] | None = None,
                      link_capacity_bps: Mapping[str, float] | None = None,
                      observed_pairs: Collection[str] | None = None,
-                     speed_reported: bool = False) -> dict[str, FaultVisibility]:
+                     reported: Collection[str] = ()) -> dict[str, FaultVisibility]:
     """Per network fault of ``labels`` (by label ``id``): its largest true effect and whether it is visible.
 
     ``truth_dir`` holds ``paths.parquet`` and ``links.parquet``; ``intervals`` the twin's 90 % residual
@@ -266,9 +284,10 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
     whose only effect is on paths no probe measures (grey loss on a link no probe crosses: silent drops do
     not show in counters) is visible in the ground truth but *unobservable* with this instrumentation: no
     detector fed this telemetry can see it, so a score on the visible faults alone mixes the detector's
-    quality with the probes' coverage. With ``speed_reported`` (the telemetry carries the ports' speed) a capacity
-    degradation (a LAG member lost) is visible and observable whatever it does to the traffic: the capacity it
-    takes is itself a measured KPI, as a link's oper-status is.
+    quality with the probes' coverage. A fault of a kind in ``reported`` (:data:`REPORTED_BY`: the telemetry
+    carries the ports' speed, the routers' IGP metrics) is visible and observable whatever it does to the
+    traffic: the capacity a LAG member takes, the metric an operator changed, is itself a measured KPI, as a
+    link's oper-status is.
     """
     import pyarrow.parquet as pq
 
@@ -367,9 +386,10 @@ def fault_visibility(labels: Sequence[Mapping[str, Any]], truth_dir: str | Path,
         seen = _reasons(d_obs, l_obs, u_max, max(d_hi, -d_lo), s_hi, u_band, "measured ")
         if lb["kind"] == "link_down" and reasons and observed_pairs is not None:
             seen.append("the link's oper-status is reported by its interfaces")
-        if lb["kind"] == "capacity_degradation" and speed_reported:
-            reasons.append("the link's capacity changed")
-            seen.append("the ports report their speed")
+        if lb["kind"] in reported:
+            why = next(v for v in REPORTED_BY.values() if v[0] == lb["kind"])
+            reasons.append(why[1])
+            seen.append(why[2])
         out[str(lb.get("id", len(out)))] = FaultVisibility(
             id=str(lb.get("id", len(out))), kind=str(lb["kind"]), visible=bool(reasons), delay_log_ratio=d_max,
             loss_increase=l_max, utilization_change=u_max,

@@ -115,7 +115,9 @@ class WindowResult:
     def expected_record(self, links: Sequence[str]) -> dict[str, Any]:
         """The ``twinwatch.expected`` record: per link KPI, ``(E,)`` observed/expected/lower/upper/score arrays;
         where the ports report their speed, ``capacity_bps``: the ``(E,)`` capacities of the network model, those
-        reported (null: none) and those the twin predicted with (bit/s).
+        reported (null: none) and those the twin predicted with (bit/s); where the routers report their IGP
+        metrics, ``igp_metric``: the model's (auto-cost of the window's capacity where none is configured), those
+        reported (null: none) and those the twin routed with.
 
         Serialise it with :func:`twinwatch.stream.sinks.dumps` (NumPy arrays as lists, NaN as null).
         """
@@ -132,6 +134,11 @@ class WindowResult:
                 rec["capacity_bps"] = {"model": np.asarray(self.snapshot.capacity_model, dtype=np.float64),
                                        "reported": np.asarray(speed, dtype=np.float64),
                                        "twin": np.asarray(self.snapshot.link_capacity_bps, dtype=np.float64)}
+            igp, model = self.snapshot.link_igp_metric, self.snapshot.model_metric
+            if igp is not None and model is not None and np.isfinite(igp).any():  # what the twin routed with
+                rec["igp_metric"] = {"model": np.asarray(model, dtype=np.float64),
+                                     "reported": np.asarray(igp, dtype=np.float64),
+                                     "twin": np.where(np.isfinite(igp), igp, model).astype(np.float64)}
         if self.error is not None:
             rec["error"] = self.error
         return rec

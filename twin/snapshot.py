@@ -62,6 +62,12 @@ window takes, per end, the lowest speed it held for at least ``link_state_min_do
 than the model says (a sub-rate service) changes nothing, and a link without a configured IGP metric takes the
 auto-cost of its new capacity in the window's routing.
 
+Routing from telemetry. The IGP metric a router reports for the interface a link leaves by (``igp_metric``: IS-IS,
+OSPF) follows the same rules, per link: a window routes with the latest report held for at least
+``link_state_min_down_s`` of it, else one held from before (:attr:`WindowSnapshot.link_igp_metric`), and with the
+model's metric where none was reported (:attr:`WindowSnapshot.model_metric`): a metric changed on a router moves the
+window's traffic in the twin as it does in the network.
+
 Units: SI (bits/s, packets/s, seconds, ratios 0..1); times are epoch seconds.
 
 Shapes: ``N`` nodes, ``E`` links (the model's numbering, links down
@@ -148,6 +154,13 @@ SPEED_KPIS = ("speed_bps", "rx_speed_bps")
 MIN_SPEED_BPS = 1e3
 """The slowest reported speed the twin takes (bit/s; the adapters' ``telemetry_adapters.speed.MIN_SPEED_BPS``)."""
 
+IGP_METRIC_KPI = "igp_metric"
+"""Measurement KPI of the IGP metric (IS-IS / OSPF cost, dimensionless) a router reports for the interface it sends a
+link's traffic on (the adapters' ``igp_metric``)."""
+
+MAX_IGP_METRIC = 16_777_215
+"""The largest IGP metric the twin takes (2^24 - 1, IS-IS wide metrics; OSPF's 65,535 is below)."""
+
 FLOW_MATRICES = ("fitted", "records")
 """What the twin predicts from on a window measured by flow records (:attr:`SnapshotBuilder.flow_matrix`)."""
 
@@ -221,6 +234,8 @@ class Completeness:
     link_state_unmapped_rows: int = 0
     speed_ends_reported: int = 0
     speed_ends_held: int = 0
+    igp_links_reported: int = 0
+    igp_links_held: int = 0
 
     @property
     def fraction(self) -> float:
@@ -291,6 +306,13 @@ class WindowSnapshot:
     model_capacity_bps
         ``(E,)`` capacities of the network model (bit/s): what the adapters' ``utilization`` rows are a fraction
         of. The scenario's :attr:`link_capacity_bps` is the lower of this and :attr:`link_speed_bps`.
+    link_igp_metric
+        ``(E,)`` IGP metric each link's source router reported (the latest report it held for at least
+        :attr:`SnapshotBuilder.link_state_min_down_s` of the window, else an earlier one held); NaN: none. The
+        window's routing uses it where given.
+    model_metric
+        ``(E,)`` routing metric without the reported ones: the model's IGP metrics (auto-cost of the window's
+        capacity where none is configured). A reported metric that differs from it is a change the model lacks.
     """
 
     network: str
@@ -316,6 +338,8 @@ class WindowSnapshot:
     completeness: Completeness
     link_speed_bps: np.ndarray | None = None
     model_capacity_bps: np.ndarray | None = None
+    link_igp_metric: np.ndarray | None = None
+    model_metric: np.ndarray | None = None
 
     @property
     def link_capacity_bps(self) -> np.ndarray:
@@ -482,6 +506,9 @@ class SnapshotBuilder:
     #: per link end (2 e + end): time (epoch s) and value (bit/s) of the latest speed report
     _speed_ts: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
     _speed_val: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+    #: per link: time (epoch s) and value of the latest IGP metric report of its source end
+    _igp_ts: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
+    _igp_val: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
     #: the routing metric of the model's capacities (IGP metrics; auto-cost where none is configured)
     _metric: np.ndarray = field(default_factory=lambda: np.empty(0), init=False, repr=False)
 
@@ -506,6 +533,8 @@ class SnapshotBuilder:
         self._end_val = np.full(4 * self.model.n_links, np.nan)
         self._speed_ts = np.full(2 * self.model.n_links, np.nan)
         self._speed_val = np.full(2 * self.model.n_links, np.nan)
+        self._igp_ts = np.full(self.model.n_links, np.nan)
+        self._igp_val = np.full(self.model.n_links, np.nan)
         m = self.model
         self._metric = default_metric(m.link_capacity_bps, m.link_metric.astype(np.float64),
                                       reference_bps=m.reference_bandwidth_bps)
@@ -513,16 +542,17 @@ class SnapshotBuilder:
     # ----------------------------------------------------------------- memory
     def memory_arrays(self) -> dict[str, np.ndarray]:
         """What the builder remembers between windows, as named arrays (the service's checkpoint): each link end's
-        latest link-state and speed report (time in epoch seconds and value; NaN: none), with the link ids they
-        are numbered by."""
+        latest link-state, speed and IGP metric report (time in epoch seconds and value; NaN: none), with the link
+        ids they are numbered by."""
         return {"link_ids": np.array(self.model.link_ids, dtype=str), "state_ts": self._end_ts.copy(),
                 "state_val": self._end_val.copy(), "speed_ts": self._speed_ts.copy(),
-                "speed_val": self._speed_val.copy()}
+                "speed_val": self._speed_val.copy(), "igp_ts": self._igp_ts.copy(), "igp_val": self._igp_val.copy()}
 
     def load_memory_arrays(self, arrays: Mapping[str, np.ndarray]) -> int:
         """Restore :meth:`memory_arrays` (of this network, perhaps of an earlier version of its model): each link
         the model still has gets its ends' reports back, by link id; a new link starts with none. Returns the
-        number of links carried over; :class:`ValueError` when the arrays are not such a memory."""
+        number of links carried over; :class:`ValueError` when the arrays are not such a memory. A memory of an
+        earlier build without IGP metrics leaves them unreported."""
         try:
             ids = [str(x) for x in np.asarray(arrays["link_ids"]).tolist()]
             got = {k: np.asarray(arrays[k], dtype=np.float64) for k in ("state_ts", "state_val", "speed_ts",
@@ -530,43 +560,63 @@ class SnapshotBuilder:
         except KeyError as exc:
             raise ValueError(f"link memory: no {exc.args[0]!r} array") from None
         n = len(ids)
-        for k, per in (("state_ts", 4), ("state_val", 4), ("speed_ts", 2), ("speed_val", 2)):
+        for k in ("igp_ts", "igp_val"):
+            got[k] = np.asarray(arrays[k], dtype=np.float64) if k in arrays else np.full(n, np.nan)
+        for k, per in (("state_ts", 4), ("state_val", 4), ("speed_ts", 2), ("speed_val", 2), ("igp_ts", 1),
+                       ("igp_val", 1)):
             if got[k].shape != (per * n,):
                 raise ValueError(f"link memory: {k!r} has shape {got[k].shape}, expected ({per * n},) for {n} links")
         old = {lid: i for i, lid in enumerate(ids)}
         pos = np.array([old.get(lid, -1) for lid in self.model.link_ids], dtype=np.int64)
         kept = pos >= 0
         for k, per, dest in (("state_ts", 4, self._end_ts), ("state_val", 4, self._end_val),
-                             ("speed_ts", 2, self._speed_ts), ("speed_val", 2, self._speed_val)):
+                             ("speed_ts", 2, self._speed_ts), ("speed_val", 2, self._speed_val),
+                             ("igp_ts", 1, self._igp_ts), ("igp_val", 1, self._igp_val)):
             src = got[k].reshape(n, per)
             dst = dest.reshape(-1, per)
             dst[:] = np.nan
             dst[kept] = src[pos[kept]]
         return int(kept.sum())
 
-    def routing(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> Routing:
-        """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached).
+    @property
+    def link_metric(self) -> np.ndarray:
+        """``(E,)`` routing metric of each link when nothing else is reported: the model's IGP metrics, the auto-cost
+        of the model's capacity where none is configured."""
+        return self._metric.copy()
 
-        ``capacity_bps``: the links' ``(E,)`` capacities when they differ from the model's (a LAG that lost a
-        member, :attr:`WindowSnapshot.link_capacity_bps`); a link without a configured IGP metric takes the
-        reference-bandwidth cost of its capacity, as a router's auto-cost does.
+    def window_metric(self, capacity_bps: np.ndarray | None = None,
+                      igp_metric: np.ndarray | None = None) -> np.ndarray | None:
+        """``(E,)`` routing metric of a window, or None where it is the model's (:attr:`link_metric`).
+
+        ``capacity_bps``: the links' capacities when they differ from the model's (a LAG that lost a member,
+        :attr:`WindowSnapshot.link_capacity_bps`); a link without a configured IGP metric takes the
+        reference-bandwidth cost of its capacity, as a router's auto-cost does. ``igp_metric``: the metrics the
+        routers reported (:attr:`WindowSnapshot.link_igp_metric`; NaN: none), which they route with.
         """
-        return self._routed(up, capacity_bps)[0]
-
-    def _metric_key(self, up: np.ndarray, capacity_bps: np.ndarray | None) -> tuple[bytes, np.ndarray]:
-        """The cache key of a link state and capacities, and the routing metric they give."""
         m, metric = self.model, self._metric
-        key = np.packbits(up).tobytes()
         if capacity_bps is not None and m.link_metric_auto.any():
-            moved = np.where(m.link_metric_auto, m.auto_metric(np.asarray(capacity_bps, dtype=np.float64)),
-                             metric).astype(np.float64)
-            if not np.array_equal(moved, metric):
-                metric = moved
-                key += metric.tobytes()
-        return key, metric
+            metric = np.where(m.link_metric_auto, m.auto_metric(np.asarray(capacity_bps, dtype=np.float64)),
+                              metric).astype(np.float64)
+        if igp_metric is not None:
+            igp = np.asarray(igp_metric, dtype=np.float64)
+            metric = np.where(np.isfinite(igp), igp, metric)
+        return None if np.array_equal(metric, self._metric) else metric
 
-    def _routed(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> tuple[Routing, RoutingMatrix | None]:
-        key, metric = self._metric_key(up, capacity_bps)
+    def routing(self, up: np.ndarray, capacity_bps: np.ndarray | None = None,
+                igp_metric: np.ndarray | None = None) -> Routing:
+        """The routing of all node pairs for the ``(E,)`` bool link state ``up`` (cached), with the capacities and
+        reported metrics of :meth:`window_metric`."""
+        return self._routed(up, self.window_metric(capacity_bps, igp_metric))[0]
+
+    def _metric_key(self, up: np.ndarray, metric: np.ndarray | None) -> tuple[bytes, np.ndarray]:
+        """The cache key of a link state and a window's metric (None: the model's), and the metric."""
+        key = np.packbits(up).tobytes()
+        if metric is None:
+            return key, self._metric
+        return key + metric.tobytes(), metric
+
+    def _routed(self, up: np.ndarray, metric: np.ndarray | None = None) -> tuple[Routing, RoutingMatrix | None]:
+        key, metric = self._metric_key(up, metric)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
@@ -579,13 +629,13 @@ class SnapshotBuilder:
             self._cache.popitem(last=False)
         return r, None
 
-    def _routing_matrix(self, up: np.ndarray, capacity_bps: np.ndarray | None = None) -> RoutingMatrix:
-        r, rm = self._routed(up, capacity_bps)
+    def _routing_matrix(self, up: np.ndarray, metric: np.ndarray | None = None) -> RoutingMatrix:
+        r, rm = self._routed(up, metric)
         if rm is None:
             rm = RoutingMatrix.from_paths(n_nodes=r.n_nodes, n_links=r.n_links, path_src=r.path_src,
                                           path_dst=r.path_dst, path_ptr=r.path_ptr, path_links=r.path_links,
                                           share=r.path_share)
-            self._cache[self._metric_key(up, capacity_bps)[0]] = (r, rm)
+            self._cache[self._metric_key(up, metric)[0]] = (r, rm)
         return rm
 
     # ----------------------------------------------------------------- build
@@ -655,11 +705,14 @@ class SnapshotBuilder:
         with np.errstate(invalid="ignore"):
             capacity = np.where(speed < m.link_capacity_bps, speed, m.link_capacity_bps)
         cap_moved = None if np.array_equal(capacity, m.link_capacity_bps) else capacity
-        routing = self.routing(up, cap_moved)
+        igp, igp_ends = self._link_igp_metric(meas, float(start), float(end))
+        cap_metric = self.window_metric(cap_moved)
+        metric = self.window_metric(cap_moved, igp)
+        routing = self._routed(up, metric)[0]
 
         traffic, tm_source, agg, pkt_bits, measured = self._traffic(start, end, mapped, up, flows, traffic,
                                                                     flow_exporters, bytes_scaled, prior_bps,
-                                                                    cap_moved)
+                                                                    metric)
         d = traffic.to_demands()
         rf = route_demand(routing, d.src, d.dst, d.rate_bps, tos=d.tos)
 
@@ -712,6 +765,8 @@ class SnapshotBuilder:
             link_state_unmapped_rows=ends[2],
             speed_ends_reported=speed_ends[0],
             speed_ends_held=speed_ends[1],
+            igp_links_reported=igp_ends[0],
+            igp_links_held=igp_ends[1],
         )
         unrouted = float(d.rate_bps[rf.unrouted].sum()) if rf.unrouted.size else 0.0
         measured_bps = measured_sd = None
@@ -743,6 +798,8 @@ class SnapshotBuilder:
             completeness=comp,
             link_speed_bps=speed,
             model_capacity_bps=m.link_capacity_bps,
+            link_igp_metric=igp,
+            model_metric=self._metric if cap_metric is None else cap_metric,
         )
 
     # --------------------------------------------------------------- pieces
@@ -856,10 +913,48 @@ class SnapshotBuilder:
         n_held = int((held & ~reported).sum())
         return speed, (int(reported.sum()), n_held)
 
+    def _link_igp_metric(self, meas: Measurements, start: float, end: float) -> tuple[np.ndarray, tuple[int, int]]:
+        """``(E,)`` IGP metric each link's source router reported over the window ``[start, end)`` and the counts
+        (links reported, links held); remembers each link's latest report.
+
+        A link's reports are a step function, as its speed reports are (:meth:`_link_speed`); the window takes the
+        latest report that held for at least ``link_state_min_down_s`` of it (the metric the routers route most
+        of the window's end with: a report in its last instant counts from the next window on), else the report
+        held from before. NaN: none. Values that are not an integer in 1 … :data:`MAX_IGP_METRIC` are left out
+        (the adapters refuse them before this).
+        """
+        e = self.model.n_links
+        is_m = meas.kpi == IGP_METRIC_KPI
+        if not is_m.any() and not np.isfinite(self._igp_ts).any():
+            return np.full(e, np.nan), (0, 0)
+        sel, lno, _ = self._link_rows(meas, is_m)
+        val = meas.value[sel]
+        ok = (val >= 1) & (val <= MAX_IGP_METRIC) & (val == np.round(val))
+        sel, key, val = sel[ok], lno[ok], val[ok]
+        ts = _clip_ts(meas.ts[sel], start, end)
+        order = np.lexsort((ts, key))
+        key, ts, val = key[order], ts[order], val[order]
+        first, last = _runs(key)
+        held = self._held(self._igp_ts, start)
+        min_s = self.link_state_min_down_s
+        dt = np.where(last, end, np.append(ts[1:], end)) - ts
+        counts = (dt >= min_s) & (dt > 0) if min_s > 0 else np.ones(dt.size, dtype=bool)
+        pos = np.full(e, -1)
+        np.maximum.at(pos, key[counts], np.flatnonzero(counts))  # sorted by time within a link: the latest
+        latest = np.where(pos >= 0, val[np.maximum(pos, 0)] if val.size else np.nan, np.nan)
+        until = np.full(e, end)
+        until[key[first]] = ts[first]
+        carry = held & ((until - start >= min_s) & (until > start) if min_s > 0 else True)
+        latest = np.where(np.isnan(latest) & carry, self._igp_val, latest)
+        reported = np.zeros(e, dtype=bool)
+        reported[key] = True
+        _remember(self._igp_ts, self._igp_val, key[last], ts[last], val[last])
+        return latest, (int(reported.sum()), int((held & ~reported).sum()))
+
     def _traffic(
         self, start: float, end: float, mapped: MappedMeasurements, up: np.ndarray, flows: Mapping[str, Any] | None,
         traffic: TrafficMatrix | None, exporters: np.ndarray | None, bytes_scaled: bool,
-        prior_bps: np.ndarray | None = None, capacity_bps: np.ndarray | None = None,
+        prior_bps: np.ndarray | None = None, metric: np.ndarray | None = None,
     ) -> tuple[TrafficMatrix, str, FlowAggregation | None, float, TrafficMatrix | None]:
         """The twin's matrix, its source, the flow-record counts, the demand packet size (bits) and the flow
         records' own matrix (flow-measured windows, else None)."""
@@ -877,7 +972,7 @@ class SnapshotBuilder:
             return traffic, "given", None, pkt_bits or DEFAULT_PKT_SIZE_BITS, None
         default_class = int(m.dscp_class[0])  # best effort: where traffic of unknown class goes
         if flows is None:
-            rm = self._routing_matrix(up, capacity_bps)
+            rm = self._routing_matrix(up, metric)
             tm: TrafficMatrix | None = None
             if prior_bps is not None:
                 pb = np.asarray(prior_bps, dtype=np.float64)
@@ -904,11 +999,11 @@ class SnapshotBuilder:
         exp = None if exporters is None else np.asarray(exporters, dtype=bool)
         source = "flows"
         if exp is not None and not exp.all():
-            tm, _ = matrix_mixed(tm, exp, self._routing_matrix(up, capacity_bps), tx)
+            tm, _ = matrix_mixed(tm, exp, self._routing_matrix(up, metric), tx)
             source = "mixed"
         fitted = None
         if self.flow_matrix == "fitted" and np.isfinite(tx[up]).any():
-            fitted = self._fit(tm, self._routing_matrix(up, capacity_bps), tx, start, end, default_class)
+            fitted = self._fit(tm, self._routing_matrix(up, metric), tx, start, end, default_class)
         return (tm if fitted is None else fitted), source, agg, pkt_bits, tm
 
     def _fit(self, prior: TrafficMatrix | np.ndarray, rm: RoutingMatrix, tx: np.ndarray, start: float, end: float,

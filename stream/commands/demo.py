@@ -112,7 +112,8 @@ class DemoOptions:
     starts the embedded broker; ``kafka`` the security of ``broker`` (TLS, SASL: a
     :class:`~twinwatch.stream.config.KafkaConfig`, its bootstrap ignored), ``None`` plaintext; ``model``
     ``None`` is the GNN when its checkpoint loads, else qt. ``report_speed``: the routers report their ports'
-    speed (as the shipped gnmic configuration subscribes to it), so a LAG member lost shows in the telemetry.
+    speed (as the shipped gnmic configuration subscribes to it), so a LAG member lost shows in the telemetry;
+    ``report_igp_metric``: their IS-IS metrics (subscribed to alike), so a metric changed on a router does.
     """
 
     out: Path
@@ -128,6 +129,7 @@ class DemoOptions:
     timeout_s: float = 600.0
     kafka: KafkaConfig | None = None
     report_speed: bool = True
+    report_igp_metric: bool = True
 
 
 @dataclass
@@ -407,7 +409,7 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
         raise click.ClickException(f"--network {opts.network}: {exc}") from None
     try:
         tcfg = TestbedConfig(duration_s=opts.duration_s, window_s=opts.window_s, seed=opts.seed, load=opts.load,
-                             report_speed=opts.report_speed)
+                             report_speed=opts.report_speed, report_igp_metric=opts.report_igp_metric)
         plan = random_plan(model.link_ids, model.node_names, duration_s=opts.duration_s, window_s=opts.window_s,
                            n_faults=opts.faults, seed=opts.seed)
     except (FaultPlanError, ValueError) as exc:
@@ -591,7 +593,7 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
                                    run_end=end)
         result.score = scorer()
         result.visibility = _visibility(result.labels, out / "run" / "truth", model, opts.checkpoint, opts.window_s,
-                                        opts.report_speed)
+                                        _demo_reported(opts))
         if result.visibility is not None:
             result.score_measured = scorer(scored_ids={k for k, v in result.visibility.items() if v.observable})
     write_demo_report(out / "report.html", result, expected)
@@ -602,8 +604,15 @@ def run_demo(opts: DemoOptions, console: Console, *, progress: bool = False) -> 
     return result
 
 
+def _demo_reported(opts: DemoOptions) -> frozenset[str]:
+    """The fault kinds the demo's telemetry reports itself (:func:`twinwatch.detectors.visibility.reported_kinds`)."""
+    from twinwatch.detectors.visibility import reported_kinds
+
+    return reported_kinds({"report_speed": opts.report_speed, "report_igp_metric": opts.report_igp_metric})
+
+
 def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkModel, checkpoint: Path | None,
-                window_s: float, speed_reported: bool) -> dict[str, Any] | None:
+                window_s: float, reported: frozenset[str]) -> dict[str, Any] | None:
     """Which labelled faults the telemetry measures beyond the twin's 90 % interval
     (:func:`twinwatch.detectors.visibility.model_fault_visibility`, judged on the run's ground truth alone);
     None with a log line when the truth or the checkpoint's calibration cannot be read."""
@@ -611,7 +620,7 @@ def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkMod
 
     try:
         return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s,
-                                      speed_reported=speed_reported)
+                                      reported=reported)
     except VisibilityError as exc:
         log.warning("demo: the faults' visibility is not judged: %s", exc)
         return None
@@ -1009,6 +1018,10 @@ EXAMPLES
               help="The simulated routers report their ports' speed, as the shipped gnmic configuration subscribes "
                    "to it (a LAG member lost is then named from the telemetry); --no-report-speed: counters and "
                    "state only.")
+@click.option("--report-igp-metric/--no-report-igp-metric", "report_igp_metric", default=True, show_default=True,
+              help="The simulated routers report their interfaces' IS-IS metric, as the shipped gnmic configuration "
+                   "subscribes to it (a metric changed on a router is then named from the telemetry, and the twin "
+                   "routes with it).")
 @click.option("--model", "-m", "model_name", metavar="NAME", default=None,
               help="Twin: " + MODEL_NAMES + ". Default: gnn if its shipped checkpoint loads, else qt.")
 @checkpoint_option
@@ -1028,7 +1041,8 @@ EXAMPLES
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
               help="With --predict: show the N paths with the largest delay.")
 @click.option("--all", "show_all", is_flag=True, help="With --predict: show every path.")
-def demo(duration: float, faults: int, seed: int, network: str, report_speed: bool, model_name: str | None,
+def demo(duration: float, faults: int, seed: int, network: str, report_speed: bool, report_igp_metric: bool,
+         model_name: str | None,
          checkpoint: Path | None,
          broker: str | None, config_path: Path | None, out: Path, timeout_s: float, progress: bool,
          json_report: str | None, predict: bool, scenario_path: Path | None, top: int, show_all: bool) -> None:
@@ -1047,7 +1061,7 @@ def demo(duration: float, faults: int, seed: int, network: str, report_speed: bo
     broker = kafka.bootstrap if kafka is not None else broker
     opts = DemoOptions(out=out, network=network, duration_s=duration, faults=faults, seed=seed, model=model_name,
                        checkpoint=checkpoint, broker=broker, timeout_s=timeout_s, kafka=kafka,
-                       report_speed=report_speed)
+                       report_speed=report_speed, report_igp_metric=report_igp_metric)
     try:
         res = run_demo(opts, console, progress=progress)
     except DemoError as exc:

@@ -42,8 +42,9 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 MATCHING RULES
   An alert matches a label when its onset lies in [start, end + grace] and
   its kind can detect the label's kind: degradation detects every network
-  fault; link_state detects link_down and capacity_degradation (a port
-  reported down, or a lower speed); traffic_anomaly / expected_congestion
+  fault; link_state detects link_down, capacity_degradation and
+  metric_change (a port reported down, a lower speed, another IGP
+  metric); traffic_anomaly / expected_congestion
   a traffic surge; telemetry_health explains counter clears, reboots, gaps
   and late batches. Unmatched degradation alerts are false alarms; their
   overlapping spans form one false-positive incident. See the
@@ -114,6 +115,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
     """
     from twinwatch.detectors.scoring import ScoringError, entities_of_network, load_alert_lines, load_labels
     from twinwatch.detectors.scoring import score as run_score
+    from twinwatch.detectors.visibility import reported_kinds
 
     try:
         labels = load_labels(labels_path)
@@ -140,7 +142,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
             sys.exit(int(ExitCode.INVALID_INPUT))
         n_entities = entities_of_network(mdl.n_nodes, mdl.n_links)
         links = list(mdl.link_ids)
-    speed_reported = False  # the run's telemetry carries the ports' speed (its manifest says so)
+    reported: frozenset[str] = frozenset()  # the fault kinds the run's telemetry reports (its manifest says so)
     if manifest is not None:
         try:
             man = json.loads(manifest.read_text())
@@ -148,7 +150,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
             start = float(man["start_epoch_s"])
             duration_s = float(cfg["duration_s"])
             window_s = float(cfg["window_s"])
-            speed_reported = bool(cfg.get("report_speed", False))
+            reported = reported_kinds(cfg)
             end = start + duration_s
             for key, v in (("start_epoch_s", start), ("config.duration_s", duration_s), ("config.window_s", window_s)):
                 if not math.isfinite(v) or (v <= 0 and key != "start_epoch_s"):
@@ -164,7 +166,7 @@ def score(labels_path: Path, alerts_path: Path, network: Path | None, manifest: 
     try:
         rep = scorer()
         if truth_dir is not None:
-            visibility = _visibility(labels, truth_dir, mdl, checkpoint, window_s, speed_reported)
+            visibility = _visibility(labels, truth_dir, mdl, checkpoint, window_s, reported)
             observable = scorer(scored_ids={k for k, v in visibility.items() if v.observable})
     except ScoringError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -208,14 +210,14 @@ def _table(rep: ScoreReport) -> list[str]:
 
 
 def _visibility(labels: list[dict[str, Any]], truth_dir: Path, model: NetworkModel | None,
-                checkpoint: Path | None, window_s: float, speed_reported: bool) -> dict[str, FaultVisibility]:
+                checkpoint: Path | None, window_s: float, reported: frozenset[str]) -> dict[str, FaultVisibility]:
     """Each network fault's visibility (:func:`twinwatch.detectors.visibility.model_fault_visibility`); exits 1
     with a message naming the file when the truth or the checkpoint's calibration cannot be read."""
     from twinwatch.detectors.visibility import VisibilityError, checkpoint_intervals, model_fault_visibility
 
     try:
         return model_fault_visibility(labels, truth_dir, model, checkpoint_intervals(checkpoint), window_s=window_s,
-                                      speed_reported=speed_reported)
+                                      reported=reported)
     except VisibilityError as exc:
         click.echo(f"error: --truth / --checkpoint: {exc}", err=True)
         sys.exit(int(ExitCode.INVALID_INPUT))

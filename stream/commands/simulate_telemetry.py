@@ -120,6 +120,11 @@ Examples:
               help="The counter messages also carry each port's speed as the device reports it (gnmic: OpenConfig "
                    "lag-speed; Telegraf: ifHighSpeed / lag_speed), so a capacity degradation (a LAG member lost) "
                    "shows in the telemetry itself. Off (the default), it shows only in what it does to traffic.")
+@click.option("--report-igp-metric", "report_igp_metric", is_flag=True, default=False,
+              help="The gnmic routers also report their interfaces' IS-IS metric (OpenConfig "
+                   ".../isis/interfaces/interface/levels/level/af/state/metric, level 2, IPv4 unicast) on change and "
+                   "every 60 s, so a metric change shows in the telemetry itself. Off (the default), it shows only "
+                   "in the traffic it moves.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes simulating windows in parallel.")
 @click.option("--kafka", "bootstrap", default=None, metavar="HOST:PORT",
@@ -133,7 +138,7 @@ Examples:
 @progress_option
 def telemetry(network: str, duration: float, window: float, faults: int | None, fault_plan: Path | None, seed: int,
               load: float, malformed_fraction: float, packets: int, flow_sampling: int, report_speed: bool,
-              workers: int,
+              report_igp_metric: bool, workers: int,
               bootstrap: str | None, config_path: Path | None, speed: float | None, out: Path,
               progress: bool) -> None:
     from twinwatch.twin.netmodel import NetworkModelError, load_network
@@ -158,7 +163,8 @@ def telemetry(network: str, duration: float, window: float, faults: int | None, 
     try:
         cfg = TestbedConfig(duration_s=duration, window_s=window, seed=seed, load=load,
                             malformed_fraction=malformed_fraction, packets_per_window=packets, workers=workers,
-                            flow_sampling_rate=flow_sampling, report_speed=report_speed)
+                            flow_sampling_rate=flow_sampling, report_speed=report_speed,
+                            report_igp_metric=report_igp_metric)
         if fault_plan is not None and faults is not None:
             raise click.UsageError("give --faults N or --fault-plan FILE, not both")
         shipped = shipped_plan(network) if fault_plan is None and faults is None else None

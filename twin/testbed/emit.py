@@ -39,9 +39,11 @@ import orjson
 __all__ = [
     "GNMIC_COUNTERS",
     "IFMIB32_COUNTERS",
+    "ISIS_METRIC_LEAF",
     "LAG_SPEED_LEAF",
     "TELEGRAF_GNMI_COUNTERS",
     "gnmic_events",
+    "gnmic_igp_metric_events",
     "goflow2_records",
     "influx_lines",
     "probe_results",
@@ -57,6 +59,11 @@ GNMIC_COUNTERS: tuple[str, ...] = (
 LAG_SPEED_LEAF = "/interfaces/interface/aggregation/state/lag-speed"
 """OpenConfig leaf of a LAG's speed (Mb/s, the sum of its members that are up) the testbed emits with
 ``report_speed``."""
+
+ISIS_METRIC_LEAF = ("/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/level/af"
+                    "/state/metric")
+"""OpenConfig leaf of an interface's IS-IS metric (per level and address family) the testbed emits with
+``report_igp_metric``."""
 
 TELEGRAF_GNMI_COUNTERS: dict[str, str] = {c: c.replace("-", "_") for c in GNMIC_COUNTERS}
 """OpenConfig leaf → the field name Telegraf's gnmi input writes."""
@@ -115,6 +122,40 @@ def gnmic_events(
             "values": values,
         }))
     return out
+
+
+def gnmic_igp_metric_events(
+    ts_ns: np.ndarray,
+    device: np.ndarray,
+    interface: np.ndarray,
+    metric: np.ndarray,
+    *,
+    subscription: str = "isis",
+    port: int = 57400,
+) -> list[bytes]:
+    """One gnmic event per row: the interface's IS-IS level-2 IPv4-unicast metric (:data:`ISIS_METRIC_LEAF`).
+
+    ``(R,)`` timestamps (epoch ns), device names, interface names and metrics (integers, a uint32 in the model:
+    a JSON number); the path's keys are tags, as gnmic's event format writes them.
+
+    >>> msgs = gnmic_igp_metric_events(np.array([5]), np.array(["r1"]), np.array(["et1"]), np.array([10]))
+    >>> ev = orjson.loads(msgs[0])
+    >>> ev["tags"]["interface_interface-id"], ev["tags"]["level_level-number"], ev["values"][ISIS_METRIC_LEAF]
+    ('et1', '2', 10)
+    """
+    n = len(ts_ns)
+    _check_rows(n, device=device, interface=interface, metric=metric)
+    ts = np.asarray(ts_ns, dtype=np.int64).tolist()
+    devs, ifs = np.asarray(device).tolist(), np.asarray(interface).tolist()
+    vals = np.asarray(metric, dtype=np.int64).tolist()
+    return [orjson.dumps({
+        "name": subscription,
+        "timestamp": ts[i],
+        "tags": {"source": f"{devs[i]}:{port}", "subscription-name": subscription, "network-instance_name": "default",
+                 "protocol_identifier": "ISIS", "protocol_name": "default", "interface_interface-id": ifs[i],
+                 "level_level-number": "2", "af_afi-name": "IPV4", "af_safi-name": "UNICAST"},
+        "values": {ISIS_METRIC_LEAF: vals[i]},
+    }) for i in range(n)]
 
 
 def _escape_tag(v: str) -> str:

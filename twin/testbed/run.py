@@ -53,7 +53,14 @@ from twinwatch.twin.scenario import MAX_QUEUES, Scenario
 from twinwatch.twin.sim.engine import SimResult
 from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
 from twinwatch.twin.testbed.counters import PortCounters
-from twinwatch.twin.testbed.emit import GNMIC_COUNTERS, gnmic_events, goflow2_records, influx_lines, probe_results
+from twinwatch.twin.testbed.emit import (
+    GNMIC_COUNTERS,
+    gnmic_events,
+    gnmic_igp_metric_events,
+    goflow2_records,
+    influx_lines,
+    probe_results,
+)
 from twinwatch.twin.testbed.faults import Fault, dump_labels
 from twinwatch.twin.testbed.traffic import GravityTraffic, Surge
 from twinwatch.twin.testbed.truth import WindowTruth, simulate_window, window_truth
@@ -81,6 +88,11 @@ class TestbedConfig:
     with the faults of the window: OpenConfig ``lag-speed``, IF-MIB
     ``ifHighSpeed``), as a collector subscribed to it reports it; off, a
     capacity degradation shows only in what it does to the traffic.
+    ``report_igp_metric``: each gnmic router also reports its interfaces'
+    IS-IS metric (the metric it routes with, faults included) as an
+    on-change subscription does: at the start, in the window it changes,
+    and every ``igp_heartbeat_s``; off, a metric change shows only in
+    what it does to the traffic. Neither draws a random number.
     """
 
     duration_s: float = 3600.0
@@ -101,6 +113,8 @@ class TestbedConfig:
     sample_jitter_s: float = 0.05
     workers: int = 1
     report_speed: bool = False
+    report_igp_metric: bool = False
+    igp_heartbeat_s: float = 60.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -111,6 +125,7 @@ class TestbedConfig:
             "flow_export_s": self.flow_export_s >= self.window_s, "counter32_devices": self.counter32_devices >= 0,
             "malformed_fraction": 0 <= self.malformed_fraction < 0.5, "workers": self.workers >= 1,
             "clock_skew_s": self.clock_skew_s >= 0, "sample_jitter_s": self.sample_jitter_s >= 0,
+            "igp_heartbeat_s": self.igp_heartbeat_s > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -276,7 +291,9 @@ class _TopicWriter:
         self.bad: dict[str, int] = {}
         self.log = open(out / "malformed.jsonl", "wb")  # noqa: SIM115
 
-    def write(self, fmt: str, msgs: list[bytes]) -> None:
+    def write(self, fmt: str, msgs: list[bytes], corrupt: bool = True) -> None:
+        """Append ``msgs`` to ``fmt``'s topic; ``corrupt`` False: none of them is corrupted, and no random number
+        is drawn (a run with them is the run without them, plus them)."""
         if not msgs:
             return
         topic = TOPICS[fmt]
@@ -284,7 +301,7 @@ class _TopicWriter:
         if fh is None:
             fh = self.files[topic] = open(self.dir / f"{topic}.jsonl", "wb")  # noqa: SIM115
         n0 = self.count.get(topic, 0)
-        hits = np.flatnonzero(self.rng.random(len(msgs)) < self.fraction) if self.fraction > 0 else []
+        hits = np.flatnonzero(self.rng.random(len(msgs)) < self.fraction) if self.fraction > 0 and corrupt else []
         for i in hits:
             msgs[i], how = _corrupt(msgs[i], self.rng)
             self.log.write(orjson.dumps({"topic": topic, "line": n0 + int(i) + 1, "how": how}) + b"\n")
@@ -472,11 +489,12 @@ def run_testbed(
     names = np.asarray(model.node_names)
     writer = _TopicWriter(out, cfg.malformed_fraction, np.random.default_rng(cfg.seed + 1))
     truth_writer = _TruthWriter(out, model)
-    held: dict[int, list[tuple[str, list[bytes]]]] = {}  # late batches: release window -> messages
+    held: dict[int, list[tuple[str, list[bytes], bool]]] = {}  # late batches: release window -> messages
     flows = _FlowExporter(cfg, model.n_nodes)
+    igp = _IgpReporter(cfg, model.n_links) if cfg.report_igp_metric else None
 
-    def emit(fmt: str, msgs: list[bytes]) -> None:
-        writer.write(fmt, msgs)
+    def emit(fmt: str, msgs: list[bytes], corrupt: bool = True) -> None:
+        writer.write(fmt, msgs, corrupt)
         if produce is not None:
             produce(TOPICS[fmt], msgs)
 
@@ -508,14 +526,15 @@ def run_testbed(
                     summary.unrouted_windows += 1
                 truth_writer.add(cfg.start_epoch_s + t, truth, st.up, sc.link_capacity_bps)
                 _emit_window(k, t, cfg, model, active, st, snap, sc, truth, counters, ports, legacy, skew, hosts,
-                             dscp, loopback, names, rng, held, emit, flows)
+                             dscp, loopback, names, rng, held, emit, flows,
+                             None if igp is None else igp.due(k, builder(st.metric_factor).link_metric))
                 summary.windows += 1
                 if progress is not None:
                     progress(summary.windows, total)
             w += len(batch)
         for k in sorted(held):
-            for fmt, msgs in held.pop(k):
-                emit(fmt, msgs)
+            for fmt, msgs, corrupt in held.pop(k):
+                emit(fmt, msgs, corrupt)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -535,10 +554,11 @@ def _emit_window(
     snap: WindowSnapshot, sc: Scenario, truth: WindowTruth, counters: PortCounters, ports: _Ports,
     legacy: np.ndarray, skew: np.ndarray, hosts: tuple[list[int], list[int]], dscp: np.ndarray,
     loopback: list[str], names: np.ndarray, rng: np.random.Generator,
-    held: dict[int, list[tuple[str, list[bytes]]]], emit: Callable[[str, list[bytes]], None],
-    flows: _FlowExporter,
+    held: dict[int, list[tuple[str, list[bytes], bool]]], emit: Callable[..., None],
+    flows: _FlowExporter, igp_due: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """Advance the counters over window ``k`` and emit its telemetry."""
+    """Advance the counters over window ``k`` and emit its telemetry (``igp_due``: the links whose source router
+    reports its IGP metric in this window, and the ``(E,)`` metrics, :meth:`_IgpReporter.due`)."""
     t_abs = cfg.start_epoch_s + t
     counters.advance(window_s=cfg.window_s, tx_bps=truth.link_tx_bps, tx_pps=truth.link_tx_pps,
                      tx_drop_pps=truth.link_drop_pps, rx_bps=truth.link_rx_bps, rx_pps=truth.link_rx_pps)
@@ -587,18 +607,48 @@ def _emit_window(
                                             {leaf: values[leaf][lg] for leaf in GNMIC_COUNTERS},
                                             counter32=np.ones(int(lg.sum()), dtype=bool), oper_up=port_up[lg],
                                             speed_mbps=None if speed is None else speed[lg])
-    emit("gnmic", gn[False])
-    emit("influx", lp[False])
-    if gn[True] or lp[True]:
+    ig: dict[bool, list[bytes]] = {False: [], True: []}
+    if igp_due is not None:  # on change, at the window's start by the device's clock (never corrupted: see write)
+        links, metric = igp_due
+        dev = model.link_src[links]
+        links, dev = links[~silent[dev] & ~legacy[dev]], dev[~silent[dev] & ~legacy[dev]]
+        ts_ns = np.round((t_abs + skew[dev]) * 1e9).astype(np.int64)
+        for is_late in (False, True):
+            sel = late[dev] == is_late
+            if sel.any():
+                lk = links[sel]
+                ig[is_late] += gnmic_igp_metric_events(ts_ns[sel], names[dev[sel]], ports.name[ports.link_tx[lk]],
+                                                       metric[lk])
+    emit("gnmic", gn[False], True)
+    emit("gnmic", ig[False], False)
+    emit("influx", lp[False], True)
+    if gn[True] or lp[True] or ig[True]:
         release = k + max(2, round(60.0 / cfg.window_s))
-        held.setdefault(release, []).extend([("gnmic", gn[True]), ("influx", lp[True])])
-    for fmt, msgs in held.pop(k, []):
-        emit(fmt, msgs)
+        held.setdefault(release, []).extend([("gnmic", gn[True], True), ("gnmic", ig[True], False),
+                                             ("influx", lp[True], True)])
+    for fmt, msgs, corrupt in held.pop(k, []):
+        emit(fmt, msgs, corrupt)
     flows.add(st, truth)
     if flows.due(t + cfg.window_s):
         emit("goflow2", flows.export(t + cfg.window_s, hosts, dscp, loopback, rng))
     emit("probe", _probe_records(t_abs + cfg.window_s, model, truth, rng,
                                  own_packet_shift_s(sc, snap.probe_path, model.probe_size_bits)))
+
+
+class _IgpReporter:
+    """Which links' IGP metric their source router reports in a window, as an on-change subscription with a
+    heartbeat does: every link in the first window, a link whose metric changed in that window, every link each
+    ``igp_heartbeat_s``."""
+
+    def __init__(self, cfg: TestbedConfig, n_links: int) -> None:
+        self.every = max(1, round(cfg.igp_heartbeat_s / cfg.window_s))
+        self.last = np.full(n_links, np.nan)
+
+    def due(self, k: int, metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(links, metric)``: the link numbers reporting in window ``k`` and the ``(E,)`` metrics routed with."""
+        changed = (metric != self.last) | (k % self.every == 0)
+        self.last = np.asarray(metric, dtype=np.float64).copy()
+        return np.flatnonzero(changed), np.asarray(metric)
 
 
 class _FlowExporter:

@@ -218,11 +218,11 @@ def test_a_capacity_loss_the_ports_report_is_visible_whatever_it_does_to_traffic
     kw = {"window_s": W, "pair_links": PAIRS, "link_capacity_bps": CAP, "observed_pairs": {"a->b", "b->a"}}
     unreported = fault_visibility(_labels(), quiet, INTERVALS, **kw)["f1"]
     assert not unreported.visible and not unreported.observable
-    reported = fault_visibility(_labels(), quiet, INTERVALS, speed_reported=True, **kw)["f1"]
+    reported = fault_visibility(_labels(), quiet, INTERVALS, reported={"capacity_degradation"}, **kw)["f1"]
     assert reported.visible and reported.observable
     assert "the ports report their speed" in reported.observable_reason
     # only a capacity loss: another fault kind is judged on its effect as before
-    other = fault_visibility(_labels("queue_change"), quiet, INTERVALS, speed_reported=True, **kw)["f1"]
+    other = fault_visibility(_labels("queue_change"), quiet, INTERVALS, reported={"capacity_degradation"}, **kw)["f1"]
     assert not other.visible
 
 

@@ -1,24 +1,29 @@
-"""Capacity from telemetry: the same runs replayed with and without the ports' reported speed, scored side by side.
+"""Configuration from telemetry: the same runs replayed with and without what the routers report of a link's
+configuration (``--report``: the ports' speed, the interfaces' IGP metric), scored side by side.
 
 For each network this script
 
-1. generates a labelled run with ``twinwatch simulate telemetry --report-speed`` (or reuses one in ``--runs-dir``);
-2. writes a copy of its topics with the speed fields stripped (:func:`strip_speed`: gnmic's ``lag-speed`` leaf,
-   Telegraf's ``ifHighSpeed`` / ``lag_speed`` fields; ``--report-speed`` draws no random number, so the copy is the
-   telemetry of the same run without speed);
+1. generates a labelled run with ``twinwatch simulate telemetry`` and the report's flag (``--report-speed``,
+   ``--report-igp-metric``), or reuses one in ``--runs-dir``;
+2. writes a copy of its topics with the reported fields stripped (:func:`strip_speed`: gnmic's ``lag-speed`` leaf,
+   Telegraf's ``ifHighSpeed`` / ``lag_speed`` fields; :func:`strip_igp_metric`: the gnmic IS-IS metric events;
+   neither flag draws a random number, so the copy is the telemetry of the same run without them);
 3. replays both with ``twinwatch replay`` (the service's pipeline, the shipped twin) at ``--alpha``;
-4. scores both from the labels and the alerts only (:func:`twinwatch.detectors.scoring.score`), pooled per variant.
+4. scores both from the labels and the alerts only (:func:`twinwatch.detectors.scoring.score`), pooled per variant:
+   the fault kind the report tells of (capacity degradations, metric changes), the other kinds, and what the twin
+   explains (:func:`faults_explained`).
 
-With ``--magnitudes`` (the second check) each network instead runs a plan of capacity degradations only, of those
-remaining fractions in turn (:func:`capacity_plan`), with the speed; the script then reports, per magnitude, the
-faults a ``link_state`` alert on ``speed_bps`` named and the speed alerts outside every fault.
+With ``--magnitudes`` (speed only, the second check) each network instead runs a plan of capacity degradations
+only, of those remaining fractions in turn (:func:`capacity_plan`), with the speed; the script then reports, per
+magnitude, the faults a ``link_state`` alert on ``speed_bps`` named and the speed alerts outside every fault.
 
-The rule the figures are judged by is in ``bench/notes/speed_eval.md`` (written before the runs).
+The rules the figures are judged by are in ``bench/notes/speed_eval.md`` and ``bench/notes/igp_eval.md`` (written
+before the runs).
 
 Example::
 
-    .venv/bin/python bench/speed_eval.py --networks bench/notes/networks_s26/renater2006.yaml --seed 7701 \\
-        --runs-dir /tmp/speed-runs --out bench/notes/speed_eval_7701.json
+    .venv/bin/python bench/reported_eval.py --report speed --networks bench/notes/networks_s26/renater2006.yaml \\
+        --seed 7701 --runs-dir /tmp/speed-runs --out bench/notes/speed_eval_7701.json
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +58,8 @@ from twinwatch.detectors.scoring import (  # noqa: E402
 )
 
 _SPEED_FIELDS = re.compile(rb',"/interfaces/interface/aggregation/state/lag-speed":\d+|,(?:ifHighSpeed|lag_speed)=\d+i')
-VARIANTS = ("speed", "no-speed")
+_IGP_EVENT = re.compile(rb'^\{"name":"isis",[^\n]*/isis/interfaces/interface/levels/level/af/state/metric"[^\n]*\n',
+                        re.MULTILINE)
 
 
 def strip_speed(data: bytes) -> bytes:
@@ -64,6 +71,37 @@ def strip_speed(data: bytes) -> bytes:
     b'interface,agent_host=r1,ifName=e1 ifInOctets=7i,ifOperStatus=1i 1'
     """
     return _SPEED_FIELDS.sub(b"", data)
+
+
+def strip_igp_metric(data: bytes) -> bytes:
+    """``data`` (a topic's JSON lines) without the IS-IS metric events the testbed's ``report_igp_metric`` adds.
+
+    >>> leaf = b"/p/isis/interfaces/interface/levels/level/af/state/metric"
+    >>> strip_igp_metric(b'{"a":1}\\n{"name":"isis","values":{"' + leaf + b'":10}}\\n{"b":2}\\n')
+    b'{"a":1}\\n{"b":2}\\n'
+    """
+    return _IGP_EVENT.sub(b"", data)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the routers report of a link's configuration, as this script evaluates it."""
+
+    flag: str
+    """``twinwatch simulate telemetry``'s option that adds it."""
+    kind: str
+    """The fault kind it tells of."""
+    kpi: str
+    """The ``link_state`` alert's KPI that names it."""
+    tag: str
+    """Run-folder suffix (``-<tag>`` with the report, ``-no<tag>`` without)."""
+
+
+REPORTS = {
+    "speed": Report("--report-speed", "capacity_degradation", "speed_bps", "speed"),
+    "igp-metric": Report("--report-igp-metric", "metric_change", "igp_metric", "igp"),
+}
+STRIP = {"speed": strip_speed, "igp-metric": strip_igp_metric}
 
 
 def capacity_plan(link_ids: list[str], seed: int, hours: float, magnitudes: list[float], *, every_s: float = 600.0,
@@ -83,13 +121,14 @@ def capacity_plan(link_ids: list[str], seed: int, hours: float, magnitudes: list
 
 
 def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int,
-               magnitudes: list[float] | None = None) -> Path:
-    """The run of ``network`` with the ports' speed, generated unless present (``magnitudes``: a plan of capacity
-    degradations only, :func:`capacity_plan`, instead of ``faults`` of every kind)."""
+               magnitudes: list[float] | None = None, report: str = "speed") -> Path:
+    """The run of ``network`` with the ``report`` (:data:`REPORTS`), generated unless present (``magnitudes``: a
+    plan of capacity degradations only, :func:`capacity_plan`, instead of ``faults`` of every kind)."""
     if seed in DEV_SEEDS:
         raise SystemExit(f"seed {seed} was used while developing or in an earlier scoring; evaluate on new seeds")
+    spec = REPORTS[report]
     tag = f"f{faults}" if magnitudes is None else "cap" + "-".join(f"{m:g}" for m in magnitudes)
-    run = runs_dir / f"{Path(network).stem}-{hours:g}h-{tag}-s{seed}-speed"
+    run = runs_dir / f"{Path(network).stem}-{hours:g}h-{tag}-s{seed}-{spec.tag}"
     if (run / "manifest.json").is_file():
         return run
     how = ["--faults", str(faults)]
@@ -101,7 +140,7 @@ def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: in
         plan_file.write_text("".join(json.dumps(f) + "\n" for f in plan))
         how = ["--fault-plan", str(plan_file)]
     cmd = [sys.executable, "-m", "twinwatch.stream.cli", "simulate", "telemetry", "--network", network, "--duration",
-           f"{hours * 3600:.0f}s", *how, "--seed", str(seed), "--report-speed", "--workers", "2",
+           f"{hours * 3600:.0f}s", *how, "--seed", str(seed), spec.flag, "--workers", "2",
            "--out", str(run)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -111,14 +150,15 @@ def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: in
     return run
 
 
-def without_speed(run: Path) -> Path:
-    """A sibling run directory holding the same run with the speed fields stripped from its topics."""
-    out = run.with_name(run.name.removesuffix("-speed") + "-nospeed")
+def without(run: Path, report: str = "speed") -> Path:
+    """A sibling run directory holding the same run with the ``report``'s fields stripped from its topics."""
+    tag = REPORTS[report].tag
+    out = run.with_name(run.name.removesuffix(f"-{tag}") + f"-no{tag}")
     if (out / "manifest.json").is_file():
         return out
     (out / "topics").mkdir(parents=True, exist_ok=True)
     for topic in sorted((run / "topics").glob("*.jsonl")):
-        (out / "topics" / topic.name).write_bytes(strip_speed(topic.read_bytes()))
+        (out / "topics" / topic.name).write_bytes(STRIP[report](topic.read_bytes()))
     for name in ("network.yaml", "labels.jsonl", "malformed.jsonl"):
         if (run / name).is_file():
             shutil.copy2(run / name, out / name)
@@ -128,30 +168,35 @@ def without_speed(run: Path) -> Path:
     return out
 
 
-def _capacity_faults(run: Path) -> tuple[float, list[tuple[dict[str, Any], frozenset[str], float, float]]]:
-    """The run's window (s) and, per capacity degradation, its label, its cable (both directions) and the span
-    of onsets that count as its own: from a window before its start (clock skew) to two after its end (the
-    scorer's grace)."""
+def _faults(run: Path, kind: str = "capacity_degradation"
+            ) -> tuple[float, list[tuple[dict[str, Any], frozenset[str], float, float]]]:
+    """The run's window (s) and, per fault of ``kind``, its label, its links (a cable fault: both directions) and
+    the span of onsets that count as its own: from a window before its start (clock skew) to two after its end
+    (the scorer's grace)."""
     w = float(json.loads((run / "manifest.json").read_text())["config"]["window_s"])
     return w, [(lb, truth_links(lb), float(lb["start"]) - w, float(lb["end"]) + 2 * w)
-               for lb in load_labels(run / "labels.jsonl") if lb["kind"] == "capacity_degradation"]
+               for lb in load_labels(run / "labels.jsonl") if lb["kind"] == kind]
 
 
-def capacity_degradations_explained(run: Path, alerts: Path) -> dict[str, int]:
-    """Per capacity degradation of the run: ``degradation`` alerts that open during it naming its cable, and
-    whether a ``link_state`` alert on ``speed_bps`` opened then."""
-    _, faults = _capacity_faults(run)
+def faults_explained(run: Path, alerts: Path, report: str = "speed") -> dict[str, int]:
+    """Per fault of the ``report``'s kind in the run: ``degradation`` alerts that open during it naming its link,
+    those that open during it anywhere in the network (a metric change moves traffic elsewhere), and whether a
+    ``link_state`` alert on the report's KPI opened then on its link."""
+    spec = REPORTS[report]
+    _, faults = _faults(run, spec.kind)
     spans = load_alert_lines(alerts)
     out = {"faults": len(faults), "degradation_alerts_on_the_link": 0, "faults_with_degradation_alert": 0,
-           "faults_with_speed_alert": 0}
-    for _, cable, lo, hi in faults:
-        deg = [a for a in spans if a["kind"] == "degradation" and lo <= float(a["start"]) <= hi
-               and (a["entity_id"] in cable or any(s.get("link") in cable for s in (a.get("suspects") or [])[:1]))]
-        sp = [a for a in spans if a["kind"] == "link_state" and a["kpi"] == "speed_bps"
-              and lo <= float(a["start"]) <= hi and a["entity_id"] in cable]
+           "degradation_alerts_anywhere": 0, f"faults_with_{spec.tag}_alert": 0}
+    for _, links, lo, hi in faults:
+        during = [a for a in spans if a["kind"] == "degradation" and lo <= float(a["start"]) <= hi]
+        deg = [a for a in during
+               if a["entity_id"] in links or any(s.get("link") in links for s in (a.get("suspects") or [])[:1])]
+        named = [a for a in spans if a["kind"] == "link_state" and a["kpi"] == spec.kpi
+                 and lo <= float(a["start"]) <= hi and a["entity_id"] in links]
         out["degradation_alerts_on_the_link"] += len(deg)
         out["faults_with_degradation_alert"] += bool(deg)
-        out["faults_with_speed_alert"] += bool(sp)
+        out["degradation_alerts_anywhere"] += len(during)
+        out[f"faults_with_{spec.tag}_alert"] += bool(named)
     return out
 
 
@@ -164,10 +209,10 @@ def _kind_row(r: ScoreReport, kind: str) -> dict[str, Any]:
             "delay_p95_windows": k.delay_p95_windows, "top1": k.top1, "top3": k.top3}
 
 
-def _others(r: ScoreReport) -> dict[str, Any]:
-    """Event F1 over the network-fault kinds other than capacity degradation: their faults detected and missed,
-    against every unmatched network-fault alert (false alarms)."""
-    kinds = [k for n, k in r.per_kind.items() if n in NETWORK_FAULT_KINDS and n != "capacity_degradation"]
+def _others(r: ScoreReport, kind: str = "capacity_degradation") -> dict[str, Any]:
+    """Event F1 over the network-fault kinds other than ``kind``: their faults detected and missed, against every
+    unmatched network-fault alert (false alarms)."""
+    kinds = [k for n, k in r.per_kind.items() if n in NETWORK_FAULT_KINDS and n != kind]
     tp = sum(k.detected for k in kinds)
     fn = sum(k.events - k.detected for k in kinds)
     fp = r.false_alarms
@@ -181,7 +226,7 @@ def speed_alerts_by_magnitude(run: Path, alerts: Path) -> dict[str, Any]:
     """Per remaining fraction: capacity degradations a ``speed_bps`` alert named on their cable (onset within the
     fault, + 2 windows of grace, − 1 for clock skew) and their delays in windows; and the ``speed_bps`` alerts that
     opened outside every fault on their cable."""
-    w, faults = _capacity_faults(run)
+    w, faults = _faults(run)
     firing = [a for a in load_alert_lines(alerts) if a["kpi"] == "speed_bps" and a.get("status") == "firing"]
     used: set[str] = set()
     out: dict[str, Any] = {}
@@ -204,29 +249,35 @@ def _overall(r: ScoreReport) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--report", choices=sorted(REPORTS), default="speed",
+                    help="what the routers report: the ports' speed or the interfaces' IGP metric")
     ap.add_argument("--networks", nargs="+", required=True, help="network-model files (or shipped names)")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--hours", type=float, default=4.2)
     ap.add_argument("--faults", type=int, default=84)
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--runs-dir", type=Path, required=True)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "notes" / "speed_eval.json")
+    ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--magnitudes", default=None,
                     help="comma-separated remaining fractions: a plan of capacity degradations only (second check)")
     args = ap.parse_args(argv)
     if args.magnitudes is not None:
+        if args.report != "speed":
+            ap.error("--magnitudes: capacity degradations only (--report speed)")
         return _magnitudes_main(args)
+    spec = REPORTS[args.report]
+    variants = (spec.tag, f"no-{spec.tag}")
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     from twinwatch.twin.netmodel import load_network_model
 
-    reports: dict[str, list[ScoreReport]] = {v: [] for v in VARIANTS}
+    reports: dict[str, list[ScoreReport]] = {v: [] for v in variants}
     per_run: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     for network in args.networks:
-        run = ensure_run(args.runs_dir, network, args.hours, args.seed, args.faults)
+        run = ensure_run(args.runs_dir, network, args.hours, args.seed, args.faults, report=args.report)
         model = load_network_model(run / "network.yaml")
         row: dict[str, Any] = {"network": model.name, "run": run.name}
-        for variant, rdir in (("speed", run), ("no-speed", without_speed(run))):
+        for variant, rdir in zip(variants, (run, without(run, args.report)), strict=True):
             t0 = time.perf_counter()
             alerts, summary = run_twin(rdir, args.alpha)
             if alerts is None:
@@ -234,24 +285,24 @@ def main(argv: list[str] | None = None) -> int:
             rep = score_file(rdir, alerts, model, args.alpha)
             reports[variant].append(rep)
             row[variant] = {"replay": summary, "seconds": round(time.perf_counter() - t0, 1),
-                            "capacity_degradation": _kind_row(rep, "capacity_degradation"),
-                            "other_faults": _others(rep), **_overall(rep),
-                            "explained": capacity_degradations_explained(rdir, alerts)}
-            print(f"{model.name} {variant}: capacity {row[variant]['capacity_degradation']} "
+                            spec.kind: _kind_row(rep, spec.kind),
+                            "other_faults": _others(rep, spec.kind), **_overall(rep),
+                            "explained": faults_explained(rdir, alerts, args.report)}
+            print(f"{model.name} {variant}: {spec.kind} {row[variant][spec.kind]} "
                   f"others {row[variant]['other_faults']} FA {rep.false_alarms_per_network_window:.4g} "
                   f"benign {rep.benign_with_network_alert}/{rep.benign_events}", file=sys.stderr)
         per_run.append(row)
-    pooled = {v: combine_reports(reports[v]) for v in VARIANTS}
+    pooled = {v: combine_reports(reports[v]) for v in variants}
     doc = {
         "command": " ".join(sys.argv),
         "machine": machine_info(),
-        "seed": args.seed, "hours": args.hours, "faults": args.faults, "alpha": args.alpha,
+        "report": args.report, "seed": args.seed, "hours": args.hours, "faults": args.faults, "alpha": args.alpha,
         "runs": per_run,
-        "pooled": {v: {"capacity_degradation": _kind_row(r, "capacity_degradation"), "other_faults": _others(r),
+        "pooled": {v: {spec.kind: _kind_row(r, spec.kind), "other_faults": _others(r, spec.kind),
                        **_overall(r), "per_kind": {k: _kind_row(r, k) for k in sorted(r.per_kind)}}
                    for v, r in pooled.items()},
         "explained": {v: {k: int(np.sum([row[v]["explained"][k] for row in per_run]))
-                          for k in per_run[0][v]["explained"]} for v in VARIANTS} if per_run else {},
+                          for k in per_run[0][v]["explained"]} for v in variants} if per_run else {},
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     write_report(doc, args.out, nan_as_null=True)
