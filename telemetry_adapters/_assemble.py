@@ -32,6 +32,17 @@ other leaf counted as ignored (``speed_superseded``):
 >>> batch, rej = assemble(recs, PathMapper(), DecoderConfig(now_ns=1_700_000_000_000_000_000), [b"m"], "test")
 >>> batch.field.tolist(), batch.value_f64.tolist(), [(r.reason, r.count) for r in rej]
 (['speed_bps'], [25000000000.0], [('speed_superseded', 1)])
+
+The IGP metric is read the same way (a port gauge: :data:`~telemetry_adapters.paths.PORT_GAUGES`); a metric
+whose path keys name another topology (IS-IS level 1, IPv6) is counted as ignored (``igp_other_topology``):
+
+>>> isis = "/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/"
+>>> recs = Records()
+>>> recs.add("r1", "Ethernet1", 1_700_000_000_000_000_000, 0,
+...          {isis + "level[level-number=2]/af/state/metric": 10, isis + "level[level-number=1]/af/state/metric": 20})
+>>> batch, rej = assemble(recs, PathMapper(), DecoderConfig(now_ns=1_700_000_000_000_000_000), [b"m"], "test")
+>>> batch.field.tolist(), batch.value_f64.tolist(), [(r.reason, r.count) for r in rej]
+(['igp_metric'], [10.0], [('igp_other_topology', 1)])
 """
 
 from __future__ import annotations
@@ -57,15 +68,17 @@ from twinwatch.telemetry_adapters.paths import (
     EPOCH_REL_S,
     FIELD_BITS,
     FIELD_NAMES,
+    GAUGE_SCALE,
     IF_NAME,
+    IGP_OTHER,
     IS_LINK_STATE,
-    IS_SPEED,
-    SPEED_SCALE,
+    PORT_GAUGE,
+    PORT_GAUGES,
     UNMAPPED,
     PathMapper,
 )
 from twinwatch.telemetry_adapters.schema import SampleBatch
-from twinwatch.telemetry_adapters.speed import as_number, speed_bps, speed_rejection
+from twinwatch.telemetry_adapters.speed import as_number
 
 __all__ = [
     "Records",
@@ -76,9 +89,9 @@ __all__ = [
     "epoch_in_range",
     "epochs_vectorised",
     "fast_u64",
+    "gauge_values",
     "link_state_codes",
     "parse_epoch_ns",
-    "speed_values",
     "to_ns_by_magnitude",
 ]
 
@@ -88,8 +101,9 @@ _FIELD_NAMES_ARR = np.array(FIELD_NAMES, dtype=object)
 _FIELD_BITS_ARR = np.array(FIELD_BITS, dtype=np.uint8)
 _IS_GAUGE = _FIELD_BITS_ARR == 0
 _IS_LINK_STATE = np.array(IS_LINK_STATE, dtype=bool)
-_IS_SPEED = np.array(IS_SPEED, dtype=bool)
-_READ_APART = _IS_LINK_STATE | _IS_SPEED  # leaves whose values are not counters: read by their own parser
+_PORT_GAUGE = np.array(PORT_GAUGE, dtype=np.int64)
+_IS_GAUGE_APART = _PORT_GAUGE >= 0  # port gauges (speed, IGP metric)
+_READ_APART = _IS_LINK_STATE | _IS_GAUGE_APART  # leaves whose values are not counters: read by their own parser
 _RATIO_FIELDS = frozenset({"loss_ratio", "utilization", "queue_occupancy"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT_TYPES = frozenset({int, str})
@@ -353,8 +367,8 @@ def assemble_rows(
     # not numeric (oper-status, dates), parse just the counter values, and the markers one by one
     fidx = np.flatnonzero((codes >= 0) & live)
     lidx = sidx = np.empty(0, dtype=np.intp)
-    if fidx.size and _READ_APART[codes[fidx]].any():  # link-state and speed leaves: read apart (see below)
-        is_ls, is_sp = _IS_LINK_STATE[codes[fidx]], _IS_SPEED[codes[fidx]]
+    if fidx.size and _READ_APART[codes[fidx]].any():  # link-state and port-gauge leaves: read apart (see below)
+        is_ls, is_sp = _IS_LINK_STATE[codes[fidx]], _IS_GAUGE_APART[codes[fidx]]
         lidx, sidx, fidx = fidx[is_ls], fidx[is_sp], fidx[~(is_ls | is_sp)]
     fcodes = codes[fidx]
     eidx = np.flatnonzero((codes <= EPOCH_ABS) & (codes >= EPOCH_REL_CS) & live)
@@ -426,34 +440,40 @@ def assemble_rows(
         ok = state >= 0.0
         apart_idx.append(lidx[ok])
         apart_val.append(state[ok])
-    # speed leaves (port-speed, lag-speed, ifHighSpeed …): bit/s gauges, at most one per record (the preferred
-    # spelling: the lowest code); an unknown speed is ignored (counted), a value that gives none a rejection
+    # port-gauge leaves (speed: port-speed, lag-speed, ifHighSpeed …, bit/s; IGP metric): gauges, at most one per
+    # record and port gauge (the preferred spelling: the lowest code); an unknown speed is ignored (counted), a value
+    # that gives none a rejection
     if sidx.size:
         scodes = codes[sidx]
-        bps = speed_values(_pick(vals, sidx), scodes)
+        fam = _PORT_GAUGE[scodes]
+        bps = gauge_values(_pick(vals, sidx), scodes)
         for i in np.flatnonzero(bps == _SP_BAD).tolist():
             j = int(sidx[i])
             r = int(rec_of[j])
             rejected[r] = True
-            reject(r, *speed_rejection(keys[j], vals[j], SPEED_SCALE[int(codes[j])]))
-        ignored = [(bps == _SP_UNKNOWN, Reason.SPEED_UNKNOWN, "say the speed is unknown (SPEED_UNKNOWN, a saturated "
-                    "ifSpeed …; ignored, counted: the end counts as unreported)")]  # fmt: skip
+            reject(r, *PORT_GAUGES[int(fam[i])].rejection(keys[j], vals[j], GAUGE_SCALE[int(codes[j])]))
+        unknown = bps == _SP_UNKNOWN  # (only a speed has an explicit unknown)
+        ignored = [(unknown & (fam == g), pg.unknown, f"{pg.field} leaf value(s) say the value is unknown "
+                    "(SPEED_UNKNOWN, a saturated ifSpeed …; ignored, counted: the end counts as unreported)")
+                   for g, pg in enumerate(PORT_GAUGES) if pg.unknown]
         ok = bps > 0.0
-        if ok.sum() > 1:  # a record with several speeds: the preferred spelling (the lowest code) gives the row
+        if ok.sum() > 1:  # a record with several values of one gauge: the preferred spelling (lowest code) wins
             k_ok = np.flatnonzero(ok)
             r_ok = rec_of[sidx[k_ok]]
+            f_ok = fam[k_ok]
             order = np.lexsort((scodes[k_ok], r_ok))
             dup = np.zeros(bps.shape[0], dtype=bool)
-            dup[k_ok[order[1:]]] = r_ok[order[1:]] == r_ok[order[:-1]]
+            dup[k_ok[order[1:]]] = (r_ok[order[1:]] == r_ok[order[:-1]]) & (f_ok[order[1:]] == f_ok[order[:-1]])
             ok &= ~dup
-            ignored.append((dup, Reason.SPEED_SUPERSEDED, "are superseded by the record's preferred speed leaf "
-                            "(one row; see telemetry_adapters.paths.SPEED_LEAVES)"))  # fmt: skip
+            for g, pg in enumerate(PORT_GAUGES):
+                ignored.append((dup & (fam == g), pg.superseded, f"{pg.field} leaf value(s) are superseded by the "
+                                "record's preferred one (one row; see telemetry_adapters.paths.PORT_GAUGES)"))
         for mask, reason, why in ignored:
             if mask.any():
                 n_sp = np.bincount(rec_of[sidx[mask]], minlength=R)
                 for r in np.flatnonzero(n_sp).tolist():
                     handled[r] = True
-                    reject(r, reason, f"{int(n_sp[r])} speed leaf value(s) {why}", int(n_sp[r]))
+                    reject(r, reason, f"{int(n_sp[r])} {why}", int(n_sp[r]))
         apart_idx.append(sidx[ok])
         apart_val.append(bps[ok])
     n_apart = sum(a.shape[0] for a in apart_idx)
@@ -465,6 +485,15 @@ def assemble_rows(
         u64 = np.concatenate([u64, np.zeros(n_apart, dtype=np.uint64)])[order]
         f64 = np.concatenate([f64, *apart_val])[order]
 
+    # IGP metrics of a topology the twin does not route (IS-IS level 1, IPv6 …): ignored, counted per record
+    other = (codes == IGP_OTHER) & live
+    if other.any():
+        n_oth = np.bincount(rec_of[other], minlength=R)
+        for r in np.flatnonzero(n_oth).tolist():
+            handled[r] = True
+            reject(r, Reason.IGP_OTHER_TOPOLOGY, f"{int(n_oth[r])} IGP metric leaf value(s) of IS-IS level 1 or an "
+                   "address family other than IPv4 unicast (ignored, counted: the twin routes level 2 IPv4 unicast; "
+                   "see telemetry_adapters.igp)", int(n_oth[r]))
     rows = rec_of[fidx]
     # records that produced nothing and were not rejected: say why
     produced = np.zeros(R, dtype=bool)
@@ -476,11 +505,11 @@ def assemble_rows(
             some = list(leaves[r])[:3]
             reject(r, Reason.UNKNOWN_PATH, f"no interface counter or gauge leaf among {int(counts[r])} leaves "
                    f"(e.g. {some}); see telemetry_adapters.paths.LEAF_TABLE")
-    # unmapped leaves of records that did produce rows: counted per leaf, one rejection per record
+    # unmapped leaves of records that did produce rows (or ignored ones): counted per leaf, one rejection per record
     unm = codes == UNMAPPED
     if unm.any():
         n_unm = np.bincount(rec_of[unm], minlength=R)
-        for r in np.flatnonzero(produced & (n_unm > 0)).tolist():
+        for r in np.flatnonzero((produced | handled) & (n_unm > 0)).tolist():
             reject(r, Reason.UNMAPPED_LEAF, unmapped_leaf_detail(int(n_unm[r])), int(n_unm[r]))
 
     dev = np.array(recs.device, dtype=object) if R else np.empty(0, dtype=object)
@@ -544,23 +573,24 @@ def link_state_codes(values: list[Any]) -> npt.NDArray[np.float64]:
     return np.array(out, dtype=np.float64)
 
 
-#: :func:`speed_values` values besides a speed (> 0)
+#: :func:`gauge_values` values besides a gauge's value (> 0)
 _SP_UNKNOWN, _SP_BAD = -1.0, -2.0
 _SP_CACHE: dict[int, dict[Any, float]] = {}
 
 
-def speed_values(values: list[Any], codes: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
-    """Speed leaf values (``codes``: their speed field codes, :data:`~telemetry_adapters.paths.SPEED_SCALE`) →
-    ``(n,)`` float64: bit/s (> 0), -1.0 unknown, -2.0 gives no speed (see :func:`~telemetry_adapters.speed.speed_bps`).
+def gauge_values(values: list[Any], codes: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
+    """Port-gauge leaf values (``codes``: their field codes, :data:`~telemetry_adapters.paths.PORT_GAUGE`) →
+    ``(n,)`` float64: the value (> 0: a speed in bit/s, an IGP metric), -1.0 unknown, -2.0 gives none (see
+    :func:`~telemetry_adapters.speed.speed_bps`, :func:`~telemetry_adapters.igp.igp_metric`).
 
     One C-speed dict lookup per value (a bounded cache per code of the distinct values seen); only a value never
-    seen before goes through :func:`~telemetry_adapters.speed.speed_bps`.
+    seen before goes through the port gauge's reader.
 
     >>> from twinwatch.telemetry_adapters.paths import map_path
-    >>> c = np.array([map_path(x) for x in ("port-speed", "ifHighSpeed", "ifHighSpeed", "ifSpeed", "ifHighSpeed")],
-    ...              dtype=np.int16)
-    >>> speed_values(["SPEED_10GB", 20000, True, 4294967295, [1]], c).tolist()
-    [10000000000.0, 20000000000.0, -2.0, -1.0, -2.0]
+    >>> c = np.array([map_path(x) for x in ("port-speed", "ifHighSpeed", "ifHighSpeed", "ifSpeed", "ifHighSpeed",
+    ...                                     "igp_metric", "igp_metric")], dtype=np.int16)
+    >>> gauge_values(["SPEED_10GB", 20000, True, 4294967295, [1], "10", 1.5], c).tolist()
+    [10000000000.0, 20000000000.0, -2.0, -1.0, -2.0, 10.0, -2.0]
     """
     out = np.empty(len(values), dtype=np.float64)
     for code in np.unique(codes).tolist():
@@ -577,10 +607,11 @@ def speed_values(values: list[Any], codes: npt.NDArray[np.int16]) -> npt.NDArray
         if None in got:
             if len(cache) > 10_000:
                 cache.clear()
-            scale = SPEED_SCALE[code]
+            scale = GAUGE_SCALE[code]
+            read = PORT_GAUGES[PORT_GAUGE[code]].read
             for j, v in enumerate(got):
                 if v is None:
-                    sp = speed_bps(sel[j], scale)
+                    sp = read(sel[j], scale)
                     got[j] = cache[sel[j]] = _SP_BAD if sp is None else _SP_UNKNOWN if sp is UNKNOWN else float(sp)
         out[pos] = got
     return out

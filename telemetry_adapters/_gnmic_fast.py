@@ -26,7 +26,11 @@ integer times the spelling's :data:`~telemetry_adapters.paths.SPEED_SCALE`,
 ``value_u64`` 0) when the value is a plain integer above 0 and not a saturated
 4294967295, and the leaf is the message's only speed leaf; a named speed
 (``port-speed`` ``"SPEED_10GB"``), any other value, or a second speed leaf
-(the general path keeps the preferred one) sends the message to the general path.
+(the general path keeps the preferred one) sends the message to the general path. IGP metrics
+(:mod:`~telemetry_adapters.igp`) are not read here: gnmic names their interface by an ``interface_interface-id`` /
+``interface_id`` tag (never ``interface_name``, which the scanner requires) and their topology by tags the scanner
+skips, so such an event, and any other carrying an IGP-metric leaf (a gauge) or one of another topology
+(:data:`~telemetry_adapters.paths.IGP_OTHER`), goes to the general path whole.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ _SP_SCALE = np.where(np.array(IS_SPEED, dtype=np.bool_), np.array(SPEED_SCALE, d
 #: fields whose row value is the kernel's ``state`` (link state, speed), not the counter
 _APART_FLAG = _LS_FLAG | np.array(IS_SPEED, dtype=np.bool_)
 _MAX_CACHE = 100_000
-if (_kern._EPOCH_ABS, _kern._EPOCH_REL_CS, _kern._IF_NAME) != (EPOCH_ABS, EPOCH_REL_CS, IF_NAME):  # pragma: no cover
+if (_kern._UNMAPPED, _kern._EPOCH_ABS, _kern._EPOCH_REL_CS, _kern._IF_NAME) != (
+        UNMAPPED, EPOCH_ABS, EPOCH_REL_CS, IF_NAME):  # pragma: no cover
     raise ImportError("_gnmic_kernels' copies of the paths codes are stale")
 _M64 = 0xFFFFFFFFFFFFFFFF
 _PAD_BYTES = bytes(PAD)

@@ -513,7 +513,8 @@ def first_seen_codes(codes: np.ndarray, n_codes: int, out: np.ndarray, first: np
 
 #: code :func:`classify_values` writes for a key hash not in the decoder's table yet
 UNKNOWN_KEY = -32768
-_EPOCH_ABS, _EPOCH_REL_CS, _IF_NAME = -2, -5, -6  # telemetry_adapters.paths codes (asserted in _gnmic_fast)
+#: telemetry_adapters.paths codes (asserted in _gnmic_fast)
+_UNMAPPED, _EPOCH_ABS, _EPOCH_REL_CS, _IF_NAME = -1, -2, -5, -6
 _U32_MAX = np.uint64(0xFFFFFFFF)
 _F64_EXACT = np.uint64(2**53)  # integers up to this convert to float64 exactly (as Python's float(int) does)
 _MIN_SPEED = float(MIN_SPEED_BPS)  # a slower speed goes to the general path, which refuses it
@@ -562,7 +563,8 @@ def classify_values(
     ``ht_*`` is the decoder's open-addressing table of key hash → code (size ``2**(64 - shift)``,
     indexed by the hash's top bits, linear probing). Writes ``codes`` per value (:data:`UNKNOWN_KEY` when the
     hash is not in the table) and ``good`` per message: ``ok``, no unmapped-type surprises (a
-    mapped field or epoch leaf that is not a decimal integer, an interface-name leaf, a gauge, a
+    mapped field or epoch leaf that is not a decimal integer, any other special code (an interface-name leaf, an IGP
+    metric of another topology), a gauge (an IGP metric among them), a
     Counter32 above 2**32-1), at least one field, ``lo <= ts <= hi``. The integer epoch leaves of
     the good messages go to ``e_pos`` / ``e_msg`` (value index, message) for the range check.
     Returns ``(unknown keys, epoch leaves)``; with unknown keys the other outputs are incomplete.
@@ -627,7 +629,7 @@ def classify_values(
                     e_pos[n_e] = j
                     e_msg[n_e] = m
                     n_e += 1
-            elif c == _IF_NAME:
+            elif c != _UNMAPPED:  # an interface-name leaf, an IGP metric of another topology (IGP_OTHER) …
                 send = True
         t = ts[m]
         if send or not has_field or t < lo or t > hi:

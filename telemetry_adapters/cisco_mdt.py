@@ -27,6 +27,10 @@ encoding path and mapped by the shared table. Timestamps: row ``timestamp``
 (ms), else ``msg_timestamp`` (ms), else the envelope ``timestamp`` (s).
 The device is ``node_id_str`` (else ``telemetry_node``). NX-OS DME rows
 without an interface key take it from a ``dn`` such as ``sys/intf/phys-[eth1/1]``.
+An OpenConfig IS-IS / OSPFv2 encoding path (``openconfig-network-instance:network-instances/…/isis/interfaces/
+interface/levels/level/af/state``, content ``metric``) takes its interface from the ``interface-id`` / ``id``
+key and its level and address family from the ``level-number`` / ``afi-name`` / ``safi-name`` keys
+(:mod:`twinwatch.telemetry_adapters.igp`), as the counters' OpenConfig paths take theirs from ``name``.
 
 Examples
 --------
@@ -57,6 +61,7 @@ from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
 from twinwatch.telemetry_adapters.base import DecodeResult, RawMessage
 from twinwatch.telemetry_adapters.errors import Reason
 from twinwatch.telemetry_adapters.gnmi import flatten_json
+from twinwatch.telemetry_adapters.igp import igp_keys, is_igp_path, keyed_path
 
 __all__ = ["CiscoMdtDecoder", "gpbkv_to_json"]
 
@@ -211,12 +216,18 @@ class CiscoMdtDecoder(RecordDecoder):
                 errors.append((Reason.MISSING_FIELD, "row has no usable timestamp (row timestamp / msg_timestamp "
                                "in ms / envelope timestamp in s)"))
                 continue
-            iface = next((str(keys[k]) for k in _IF_KEYS if k in keys), "")
+            igp = is_igp_path(path)
+            topo: dict[str, str] = {}
+            if igp:  # IS-IS / OSPFv2: the interface is the interface-id / id key (a "name" key is the instance's)
+                iface, topo = igp_keys(keys)
+                iface = iface or next((str(keys[k]) for k in _IF_KEYS if k in keys and k != "name"), "")
+            else:
+                iface = next((str(keys[k]) for k in _IF_KEYS if k in keys), "")
             if not iface and isinstance(content, dict):
                 iface = next((str(content[k]) for k in _IF_KEYS if isinstance(content.get(k), str)), "")
             by_iface: dict[str, dict[str, Any]] = {}
             for itf, leaf, v in flatten_json(content, path.rstrip("/"), iface):
-                by_iface.setdefault(itf, {})[leaf] = v
+                by_iface.setdefault(itf, {})[keyed_path(leaf, topo) if topo else leaf] = v
             if not by_iface:
                 errors.append((Reason.EMPTY, "row has no content"))
                 continue

@@ -85,6 +85,10 @@ class Reason(StrEnum):
     BAD_SPEED = "bad_speed"  #: an interface-speed leaf whose value is below 0
     SPEED_UNKNOWN = "speed_unknown"  #: not a rejection: a port reports its speed as unknown or 0 (ignored)
     SPEED_SUPERSEDED = "speed_superseded"  #: not a rejection: a speed leaf of a record beside a preferred one
+    # IGP metric (telemetry_adapters.igp)
+    BAD_METRIC = "bad_metric"  #: an IGP-metric leaf whose value is not an integer in 1 .. 16777215
+    IGP_OTHER_TOPOLOGY = "igp_other_topology"  #: not a rejection: a metric of IS-IS level 1 or another AF (ignored)
+    IGP_METRIC_SUPERSEDED = "igp_metric_superseded"  #: not a rejection: an IGP-metric leaf beside a preferred one
 
 
 #: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.
@@ -95,9 +99,11 @@ NOTICE_REASONS: frozenset[str] = frozenset({Reason.UNMAPPED_ENTITY})
 #: subscription carries that the twin does not use (``mtu``, ``description`` ...), link-state and speed leaves
 #: whose value is an explicit *unknown* (it says no more than silence: the snapshot counts the end as unreported;
 #: ``SPEED_UNKNOWN``, a saturated ``ifSpeed``), and a speed leaf superseded by a preferred one of the same record
-#: (``port-speed`` beside ``negotiated-port-speed``, ``ifSpeed`` beside ``ifHighSpeed``: one row, not two).
+#: (``port-speed`` beside ``negotiated-port-speed``, ``ifSpeed`` beside ``ifHighSpeed``: one row, not two); an
+#: IGP metric of a topology the twin does not route (IS-IS level 1, IPv6, multicast) and one superseded likewise.
 BENIGN_REASONS: frozenset[str] = frozenset({
     Reason.UNMAPPED_LEAF, Reason.LINK_STATE_UNKNOWN, Reason.SPEED_UNKNOWN, Reason.SPEED_SUPERSEDED,
+    Reason.IGP_OTHER_TOPOLOGY, Reason.IGP_METRIC_SUPERSEDED,
 })  # fmt: skip
 
 

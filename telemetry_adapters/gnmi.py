@@ -17,6 +17,9 @@ objects, which are flattened into leaves). The interface is the key of the
 (seen on Ciena) names it. The device is ``prefix.target``, or
 :attr:`~telemetry_adapters.base.DecoderConfig.default_device` when the target
 leaves it empty (most do: the collector knows the device from its session);
+an IS-IS / OSPFv2 metric's interface is its ``interface-id`` / ``id`` key (those
+keys name an interface only inside such a path) and its level and address
+family stay in the path as keys (:mod:`twinwatch.telemetry_adapters.igp`);
 with neither, the response is rejected as ``missing_device`` (never rows of device ``""``).
 
 Examples
@@ -45,26 +48,41 @@ from twinwatch.telemetry_adapters._assemble import Records
 from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
 from twinwatch.telemetry_adapters.base import DecodeResult, RawMessage
 from twinwatch.telemetry_adapters.errors import Reason
+from twinwatch.telemetry_adapters.igp import IGP_CONTAINERS, TOPOLOGY, is_igp_path
 
 __all__ = ["GnmiDecoder", "flatten_json"]
 
 _SCALAR_KEYS = ("uintVal", "intVal", "stringVal", "doubleVal", "floatVal", "boolVal", "asciiVal", "decimalVal")
 _JSON_KEYS = ("jsonIetfVal", "jsonVal")
 _IF_KEY_NAMES = ("name", "interface-name", "interface_name")
+_IGP_IF_KEY_NAMES = ("interface-id", "id", *_IF_KEY_NAMES)  # IS-IS interface-id, OSPFv2 id: only inside their paths
+
+
+def _topology_keys(keys: dict[str, Any]) -> str:
+    """The IGP topology keys (``level-number``, ``afi-name``, ``safi-name``) of a list element, as ``[k=v]…``."""
+    out = ""
+    for k, v in keys.items():
+        name = _strip(k) if isinstance(k, str) else ""
+        if name in TOPOLOGY and not isinstance(v, dict | list):
+            out += f"[{name}={v}]"
+    return out
 
 
 def _strip(name: str) -> str:
     return name.rsplit(":", 1)[-1]
 
 
-def _keyed_interface(node: str, keys: dict[str, Any], iface: str) -> str:
-    """The interface a list element or path element with ``keys`` names under ``node`` (else ``iface``).
+def _keyed_interface(node: str, keys: dict[str, Any], iface: str, igp: bool = False) -> str:
+    """The interface a list element or path element with ``keys`` names under ``node`` (else ``iface``);
+    ``igp``: inside an IS-IS / OSPFv2 path, where ``interface-id`` / ``id`` name it too (nowhere else).
 
     >>> _keyed_interface("interface", {"name": "et1"}, ""), _keyed_interface("subinterface", {"index": 0}, "et1")
     ('et1', 'et1.0')
+    >>> _keyed_interface("interface", {"id": "7"}, ""), _keyed_interface("interface", {"id": "et2"}, "", igp=True)
+    ('', 'et2')
     """
     if node == "interface":
-        name = next((keys[k] for k in _IF_KEY_NAMES if k in keys), None)
+        name = next((keys[k] for k in (_IGP_IF_KEY_NAMES if igp else _IF_KEY_NAMES) if k in keys), None)
         return iface if name is None else str(name)
     if node == "subinterface" and "index" in keys:
         return f"{iface}.{keys['index']}"
@@ -75,7 +93,9 @@ def flatten_json(obj: Any, path: str, iface: str) -> Iterator[tuple[str, str, An
     """Flatten a JSON(-IETF) value into ``(interface, leaf path, scalar)`` triples.
 
     Lists under an ``interface`` (or ``subinterface``) node start a new interface
-    from the element's ``name`` / ``interface-name`` (``index``) key.
+    from the element's ``name`` / ``interface-name`` (``index``) key; inside an
+    IS-IS / OSPFv2 path also ``interface-id`` / ``id``, and a ``level`` / ``af``
+    element's topology keys are written into the path (``level[level-number=2]``).
 
     >>> list(flatten_json({"interface": [{"name": "e1", "state": {"counters": {"in-octets": "5"}}}]},
     ...                   "/interfaces", ""))
@@ -86,28 +106,37 @@ def flatten_json(obj: Any, path: str, iface: str) -> Iterator[tuple[str, str, An
             yield from flatten_json(v, f"{path}/{k}", iface)
     elif isinstance(obj, list):
         node = _strip(path.rsplit("/", 1)[-1])
+        igp = is_igp_path(path)
         for el in obj:
-            sub = _keyed_interface(node, el, iface) if isinstance(el, dict) else iface
-            yield from flatten_json(el, path, sub)
+            if isinstance(el, dict):
+                yield from flatten_json(el, path + _topology_keys(el) if igp else path,
+                                        _keyed_interface(node, el, iface, igp))
+            else:
+                yield from flatten_json(el, path, iface)
     else:
         yield iface, path, obj
 
 
-def _elems_to_path(elems: Any, iface: str) -> tuple[str, str] | None:
-    """``elem`` list → ("/a/b/c", interface from keys) or None when malformed."""
+def _elems_to_path(elems: Any, iface: str, base: str = "") -> tuple[str, str] | None:
+    """``elem`` list (under the path ``base``) → ("/a/b/c", interface from keys) or None when malformed. Inside an
+    IS-IS / OSPFv2 path the topology keys stay in the path (``level[level-number=2]``), the others are dropped."""
     if not isinstance(elems, list):
         return None
     parts = []
+    igp = is_igp_path(base)
     for e in elems:
         if not isinstance(e, dict):
             return None
         name = e.get("name", "")
         if not isinstance(name, str):
             return None
-        parts.append(name)
+        igp = igp or _strip(name).lower() in IGP_CONTAINERS
         key = e.get("key")
         if isinstance(key, dict) and key:
-            iface = _keyed_interface(_strip(name), key, iface)
+            iface = _keyed_interface(_strip(name), key, iface, igp)
+            if igp:
+                name += _topology_keys(key)
+        parts.append(name)
     return "/" + "/".join(parts), iface
 
 
@@ -191,7 +220,7 @@ class GnmiDecoder(RecordDecoder):
             path = u.get("path") or {}
             if not isinstance(path, dict):
                 return Reason.WRONG_TYPE, "an update 'path' is not an object"
-            pu = _elems_to_path(path.get("elem", []), base_iface)
+            pu = _elems_to_path(path.get("elem", []), base_iface, base)
             if pu is None:
                 return Reason.WRONG_TYPE, "update path 'elem' is not a list of {name, key} objects"
             sub, iface = pu

@@ -10,7 +10,11 @@ One message is a single event object or a JSON array of events::
 paths, counters as JSON strings or integers. The device is the ``source`` tag
 without its gRPC port (or ``target``/``host``); the interface is the
 ``interface_name`` tag (or another :data:`~telemetry_adapters.paths.INTERFACE_KEYS`
-tag), with ``.<index>`` appended for sub-interface events.
+tag), with ``.<index>`` appended for sub-interface events. An IS-IS / OSPFv2
+metric event names its interface by its path's key as a tag
+(``interface_interface-id``, ``interface_id``) and its level and address
+family by tags (``level_level-number``, ``af_afi-name``, ``af_safi-name``),
+read by :func:`~telemetry_adapters.igp.igp_keys` only for such an event.
 
 Speed: by default the batch first goes through a strict numba byte scanner
 (:mod:`twinwatch.telemetry_adapters._gnmic_fast`) that decodes plain events straight into
@@ -44,6 +48,7 @@ from twinwatch.telemetry_adapters._assemble import Records, assemble_rows, unmap
 from twinwatch.telemetry_adapters._json import load_json_messages
 from twinwatch.telemetry_adapters.base import Decoder, DecoderConfig, DecodeResult, RawMessage
 from twinwatch.telemetry_adapters.errors import Reason, Rejection
+from twinwatch.telemetry_adapters.igp import igp_keys, is_igp_path, keyed_path
 from twinwatch.telemetry_adapters.paths import INTERFACE_KEYS, PathMapper
 from twinwatch.telemetry_adapters.schema import SampleBatch
 
@@ -200,7 +205,14 @@ class GnmicDecoder(Decoder):
                 devices.clear()
         iface = tags.get("interface_name")
         if type(iface) is not str:
-            iface = next((t for k in INTERFACE_KEYS if type(t := tags.get(k)) is str), "")
+            iface = ""
+            if any(type(k) is str and is_igp_path(k) for k in values):  # IS-IS / OSPFv2: keys are tags
+                iface, topo = igp_keys(tags)
+                if topo:
+                    values = {keyed_path(k, topo) if type(k) is str and is_igp_path(k) else k: v
+                              for k, v in values.items()}  # fmt: skip
+            if not iface:
+                iface = next((t for k in INTERFACE_KEYS if type(t := tags.get(k)) is str), "")
         sub = tags.get("subinterface_index")
         if sub is not None:
             iface = f"{iface}.{sub}"

@@ -36,6 +36,10 @@ gauges (``delay_s``, ``utilization`` …)   unchanged        egress link, or pat
 operational speed)                        ``rx_speed_``    (source end), else the
                                           ``bps``          interface; and the ingress
                                                            link as ``rx_speed_bps``
+``igp_metric`` (IS-IS / OSPFv2 cost,      ``igp_metric``   egress link (the sending end),
+dimensionless)                                             else the interface; no ``rx_``
+                                                           twin (a metric belongs to the
+                                                           sending interface only)
 ========================================  ===============  ============================
 
 Decisions:
@@ -63,7 +67,8 @@ Decisions:
   ``implausible_rate``, a discontinuity with an unknown restart
   ``counter_reset``; a Counter32 on a port fast enough to wrap it more than
   once between two samples ``counter32_ambiguous``; a link capacity <= 0 or
-  infinite ``bad_capacity``; a ``speed_bps`` below 1 kb/s ``bad_speed``) are
+  infinite ``bad_capacity``; a ``speed_bps`` below 1 kb/s ``bad_speed``; an
+  ``igp_metric`` that is not an integer 1 … 16777215 ``bad_metric``) are
   counted exactly in :attr:`NormalizeResult.stats`; at most
   ``max_rejections`` :class:`Rejection` objects are built per call. A
   counter's first sample is *pending* (``records_pending``). Accounting, in
@@ -108,9 +113,11 @@ from twinwatch.telemetry_adapters.counters import (
     object_pointers,
 )
 from twinwatch.telemetry_adapters.errors import NOTICE_REASONS, Reason, Rejection
+from twinwatch.telemetry_adapters.igp import MAX_METRIC
 from twinwatch.telemetry_adapters.interfaces import normalize_interface
 from twinwatch.telemetry_adapters.inventory import Inventory
 from twinwatch.telemetry_adapters.schema import (
+    IGP_FIELDS,
     KPIS,
     LINK_STATE_FIELDS,
     SCHEMA,
@@ -336,7 +343,7 @@ def _take(batch: SampleBatch, name: str, idx: npt.NDArray[np.int64]) -> npt.NDAr
 def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
     """Per field id: ``kpi`` code (−1 unknown), ``direction``, entity ``side``, ``comp`` (a component of a
     packet total), ``octets``, ``total`` (a packet total), ``counter`` (a counter field), ``rx_twin`` (a field
-    duplicated onto the ingress link, :data:`RX_TWIN`), ``speed``."""
+    duplicated onto the ingress link, :data:`RX_TWIN`), ``speed``, ``igp`` (an IGP metric)."""
     rows = [FIELD_KPI.get(f, (f, _TX, _EGRESS, False)) for f in names]
     return {
         "kpi": np.array([_KPI.get(r[0], -1) for r in rows], dtype=np.int64),
@@ -348,6 +355,7 @@ def _field_tables(names: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
         "counter": np.array([f in FIELD_KPI for f in names], dtype=bool),
         "rx_twin": np.array([f in RX_TWIN for f in names], dtype=bool),
         "speed": np.array([f in SPEED_FIELDS for f in names], dtype=bool),
+        "igp": np.array([f in IGP_FIELDS for f in names], dtype=bool),
     }
 
 
@@ -505,6 +513,12 @@ def normalize(
                               & (rate < MIN_SPEED_BPS))
         if rows.size:
             withhold(rows, Reason.BAD_SPEED, "an interface speed below 1 kb/s is no speed; dropped")
+    if tabs["igp"].any():  # an IGP metric is an integer 1 .. 2**24-1 (the decoders never emit another)
+        rate = res.rate
+        rows = np.flatnonzero(tabs["igp"][fid] & (status == Status.GAUGE) & np.isfinite(rate)
+                              & ((rate < 1) | (rate > MAX_METRIC) | (rate != np.floor(rate))))
+        if rows.size:
+            withhold(rows, Reason.BAD_METRIC, f"an IGP metric is an integer 1 .. {MAX_METRIC}; dropped")
     for code, (reason, why) in _REJECTED.items():
         if counts[code]:
             reasons[reason] += int(counts[code])

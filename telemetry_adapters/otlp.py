@@ -27,7 +27,10 @@ Speed: ``hw.network.bandwidth.limit`` (hardware semantic conventions: the
 link speed, By/s) becomes a ``speed_bps`` gauge row in bit/s (× 8), whatever
 its instrument (gauge or sum); negative, below 1 kb/s, non-finite or
 non-numeric values are rejected, 0 and a saturated 4294967295 are ignored
-(see :mod:`twinwatch.telemetry_adapters.speed`).
+(see :mod:`twinwatch.telemetry_adapters.speed`). There is no OpenTelemetry
+convention for an IGP metric: only a metric named by the canonical field
+``igp_metric`` is one, read as every decoder reads it
+(:mod:`twinwatch.telemetry_adapters.igp`).
 
 Examples
 --------
@@ -56,14 +59,15 @@ from twinwatch.telemetry_adapters.link_state import UNKNOWN, link_state, link_st
 from twinwatch.telemetry_adapters.paths import (
     FIELD_BITS,
     FIELD_NAMES,
-    IS_SPEED,
+    GAUGE_SCALE,
     OTEL_LINK_STATE,
     OTEL_METRICS,
-    SPEED_SCALE,
+    PORT_GAUGE,
+    PORT_GAUGES,
     PathMapper,
+    PortGauge,
 )
 from twinwatch.telemetry_adapters.schema import LINK_STATE_FIELDS, Kind, SampleBatchBuilder
-from twinwatch.telemetry_adapters.speed import speed_bps, speed_rejection
 
 __all__ = ["OtlpDecoder", "otlp_attributes"]
 
@@ -182,7 +186,8 @@ class OtlpDecoder(Decoder):
             direction = attrs.get("direction")
             field = OTEL_METRICS.get((name, direction)) if isinstance(direction, str) else None
             binary = False
-            scale: float | None = None  # a speed metric's bit/s per unit
+            scale: float | None = None  # a port-gauge metric's scale (a speed's bit/s per unit)
+            gauge: PortGauge | None = None
             if field is None and name in OTEL_LINK_STATE:
                 field, bits, binary = OTEL_LINK_STATE[name], 0, True
             elif field is None:
@@ -192,8 +197,8 @@ class OtlpDecoder(Decoder):
                         "see telemetry_adapters.paths")
                     continue
                 field, bits = FIELD_NAMES[code], FIELD_BITS[code]
-                if IS_SPEED[code]:
-                    scale = SPEED_SCALE[code]
+                if PORT_GAUGE[code] >= 0:
+                    gauge, scale = PORT_GAUGES[PORT_GAUGE[code]], GAUGE_SCALE[code]
             else:
                 bits = 64
             ts = _nano(dp.get("timeUnixNano"))
@@ -225,13 +230,13 @@ class OtlpDecoder(Decoder):
                 kind = Kind.DELTA if delta else Kind.COUNTER64
                 b.add(device, iface, field, ts, iv, float(iv), kind, start or 0, start is not None,
                       self.name, self.config.network)
-            elif scale is not None:
-                sp = speed_bps(raw, scale)
+            elif gauge is not None and scale is not None:
+                sp = gauge.read(raw, scale)
                 if sp is None:
-                    reason, why = speed_rejection(name, raw, scale)
+                    reason, why = gauge.rejection(name, raw, scale)
                     rej(reason, f"metric {name!r}: {why}")
                 elif sp is UNKNOWN:
-                    rej(Reason.SPEED_UNKNOWN, f"metric {name!r}: the port reports no speed (0 or saturated; ignored)")
+                    rej(gauge.unknown, f"metric {name!r}: the port reports no speed (0 or saturated; ignored)")
                 else:
                     b.add(device, iface, field, ts, 0, float(sp), Kind.GAUGE, 0, False, self.name,
                           self.config.network)

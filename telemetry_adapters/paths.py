@@ -31,7 +31,16 @@ Models covered:
   (bit/s), NX-OS DME ``operSpeed`` (``"10G"``), IOS XE ``interfaces-oper`` ``speed`` (bit/s) and IOS
   XR ``interface-xr`` ``speed`` / ``bandwidth`` (kbit/s) only inside their model's path (never a bare
   ``speed``), OTLP ``hw.network.bandwidth.limit`` (By/s). Values are read by
-  :func:`twinwatch.telemetry_adapters.speed.speed_bps` with the spelling's scale (:data:`SPEED_SCALE`).
+  :func:`twinwatch.telemetry_adapters.speed.speed_bps` with the spelling's scale (:data:`SPEED_SCALE`);
+- IGP metric (:data:`~telemetry_adapters.schema.IGP_FIELDS`, :data:`IGP_METRIC_LEAVES`): OpenConfig IS-IS
+  ``isis/interfaces/interface/levels/level/af/state/metric`` and OSPFv2
+  ``ospfv2/areas/area/interfaces/interface/state/metric`` (only inside those paths: a bare ``metric`` maps to
+  nothing), and the canonical ``igp_metric``; an IS-IS metric whose keys name level 1 or another address family
+  maps to :data:`IGP_OTHER` (counted as ignored). Values are read by
+  :func:`twinwatch.telemetry_adapters.igp.igp_metric`.
+
+Speed and IGP metric are both *port gauges* (:data:`PORT_GAUGES`): a field read apart from the counters by its
+own value reader, at most one per record (the spelling listed first wins, the others are counted as ignored).
 
 Received → ``rx_*``, sent → ``tx_*``.
 
@@ -61,15 +70,25 @@ True
 1000.0
 >>> m["speed"] == m["/interfaces/interface/state/speed"] == UNMAPPED
 True
+>>> isis = "/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/level"
+>>> FIELD_NAMES[m[isis + "[level-number=2]/af[afi-name=IPV4]/state/metric"]], PORT_GAUGE[m["igp_metric"]]
+('igp_metric', 1)
+>>> m[isis + "[level-number=1]/af/state/metric"] == IGP_OTHER
+True
+>>> m["metric"] == m["/interfaces/interface/state/metric"] == UNMAPPED
+True
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
 
-from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS, LINK_STATE_FIELDS, SPEED_FIELDS
-from twinwatch.telemetry_adapters.speed import NAMED
+from twinwatch.telemetry_adapters.errors import Reason
+from twinwatch.telemetry_adapters.igp import igp_metric, metric_rejection, topology_other
+from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS, IGP_FIELDS, LINK_STATE_FIELDS, SPEED_FIELDS
+from twinwatch.telemetry_adapters.speed import NAMED, speed_bps, speed_rejection
 
 __all__ = [
     "EPOCH_ABS",
@@ -79,17 +98,23 @@ __all__ = [
     "EPOCH_REL_S",
     "FIELD_BITS",
     "FIELD_NAMES",
+    "GAUGE_SCALE",
     "IF_NAME",
+    "IGP_METRIC_LEAVES",
+    "IGP_OTHER",
     "INTERFACE_KEYS",
     "IS_LINK_STATE",
     "IS_SPEED",
     "LEAF_TABLE",
     "OTEL_LINK_STATE",
     "OTEL_METRICS",
+    "PORT_GAUGE",
+    "PORT_GAUGES",
     "SPEED_LEAVES",
     "SPEED_SCALE",
     "UNMAPPED",
     "PathMapper",
+    "PortGauge",
     "map_path",
     "normalize_leaf",
 ]
@@ -184,6 +209,34 @@ SPEED_LEAVES: Final[tuple[tuple[str, float], ...]] = (
     ("speed_bps", 1.0),  # the canonical field, bit/s
 )
 
+#: IGP metric (field ``igp_metric``, :mod:`twinwatch.telemetry_adapters.igp`): (spelling, 1.0: the metric has no
+#: unit), in order of preference, path-qualified spellings as in :data:`SPEED_LEAVES` (a bare ``metric`` maps to
+#: nothing). The path's list keys say the topology (:func:`~telemetry_adapters.igp.topology_other`).
+IGP_METRIC_LEAVES: Final[tuple[tuple[str, float], ...]] = (
+    ("isis/interfaces/interface/levels/level/af/state/metric", 1.0),  # OpenConfig IS-IS, uint32 wide metric
+    ("ospfv2/areas/area/interfaces/interface/state/metric", 1.0),  # OpenConfig OSPFv2, uint16
+    ("igp_metric", 1.0),  # the canonical field
+)
+
+
+class PortGauge(NamedTuple):
+    """A gauge of one port read apart from the counters: its field, spellings and value reader."""
+
+    field: str  #: the canonical field
+    leaves: tuple[tuple[str, float], ...]  #: (spelling, scale of the value) in order of preference
+    read: Callable[[Any, float], Any]  #: (value, scale) → the row's value (> 0), ``UNKNOWN``, or None (refused)
+    rejection: Callable[[str, Any, float], tuple[str, str]]  #: (leaf, value, scale) → (reason, detail) of a refusal
+    unknown: str  #: the reason an explicit unknown is ignored under ("": the reader gives none)
+    superseded: str  #: the reason a second spelling of one record is ignored under
+
+
+#: The port gauges, each field's spellings taking consecutive field codes (in this order) after the counters.
+PORT_GAUGES: Final[tuple[PortGauge, ...]] = (
+    PortGauge(SPEED_FIELDS[0], SPEED_LEAVES, speed_bps, speed_rejection, Reason.SPEED_UNKNOWN,
+              Reason.SPEED_SUPERSEDED),
+    PortGauge(IGP_FIELDS[0], IGP_METRIC_LEAVES, igp_metric, metric_rejection, "", Reason.IGP_METRIC_SUPERSEDED),
+)  # fmt: skip
+
 #: Special codes returned by :class:`PathMapper` besides field indices.
 UNMAPPED: Final = -1  #: a leaf this project does not use
 EPOCH_ABS: Final = -2  #: absolute discontinuity time: epoch ns integer or RFC 3339 date-and-time string
@@ -191,6 +244,7 @@ EPOCH_ABS_S: Final = -3  #: absolute discontinuity time in epoch seconds (IOS XR
 EPOCH_REL_S: Final = -4  #: seconds since the last clear / since boot (epoch = ts - value)
 EPOCH_REL_CS: Final = -5  #: hundredths of a second since boot (SNMP sysUpTime; epoch = ts - value / 100)
 IF_NAME: Final = -6  #: a leaf carrying the interface name (IF-MIB ifName / ifDescr, Ciena counters/name)
+IGP_OTHER: Final = -7  #: an IGP metric of a topology the twin does not route (IS-IS level 1, IPv6 …): ignored
 
 #: Discontinuity / reset markers by spelling.
 EPOCH_LEAVES: Final[dict[str, int]] = {
@@ -267,14 +321,18 @@ _BASE_FIELDS: Final[tuple[str, ...]] = tuple(_RX_TX)
 _N: Final = len(_BASE_FIELDS)
 _FIELD_INDEX: Final[dict[str, int]] = {f: i for i, f in enumerate(_BASE_FIELDS)}
 
-_K: Final = len(SPEED_LEAVES)
+#: (port gauge index, spelling, scale) of every port-gauge spelling, in field-code order
+_GAUGE_SPELLINGS: Final = tuple((g, sp, scale) for g, pg in enumerate(PORT_GAUGES) for sp, scale in pg.leaves)
+_K: Final = len(_GAUGE_SPELLINGS)
 
 #: Field code → canonical field name. Codes ``0 .. N-1`` are the fields as 64-bit
 #: counters (or gauges); codes ``N .. 2N-1`` the same fields as Counter32
 #: (IF-MIB ``ifTable``), so one code carries both the field and its width; codes
-#: ``2N .. 2N+K-1`` are the :data:`SPEED_LEAVES` spellings, in order (so one code
-#: carries the unit, and a lower code is the preferred spelling).
-FIELD_NAMES: Final[tuple[str, ...]] = _BASE_FIELDS + _BASE_FIELDS + (SPEED_FIELDS[0],) * _K
+#: ``2N .. 2N+K-1`` are the port gauges' spellings (:data:`PORT_GAUGES`: the :data:`SPEED_LEAVES`, then the
+#: :data:`IGP_METRIC_LEAVES`), in order (so one code carries the unit, and a lower code is the preferred spelling).
+FIELD_NAMES: Final[tuple[str, ...]] = (
+    _BASE_FIELDS + _BASE_FIELDS + tuple(PORT_GAUGES[g].field for g, _, _ in _GAUGE_SPELLINGS)
+)
 #: Field code → counter width in bits (0 = gauge).
 FIELD_BITS: Final[tuple[int, ...]] = (
     tuple(0 if f in _GAUGE_NAMES else 64 for f in _BASE_FIELDS)
@@ -284,10 +342,15 @@ FIELD_BITS: Final[tuple[int, ...]] = (
 
 #: Field code → whether it is a link-state field (enum values, not numbers).
 IS_LINK_STATE: Final[tuple[bool, ...]] = tuple(f in LINK_STATE_FIELDS for f in FIELD_NAMES)
+#: Field code → the index of its port gauge in :data:`PORT_GAUGES` (0 speed, 1 IGP metric), -1 for the others.
+PORT_GAUGE: Final[tuple[int, ...]] = (-1,) * (2 * _N) + tuple(g for g, _, _ in _GAUGE_SPELLINGS)
+#: Field code → the port-gauge spelling's scale (speed: bit/s per unit, ``NAMED``: the value names its speed; IGP
+#: metric: 1.0); 0 for the others.
+GAUGE_SCALE: Final[tuple[float, ...]] = (0.0,) * (2 * _N) + tuple(scale for _, _, scale in _GAUGE_SPELLINGS)
 #: Field code → whether it is an interface-speed spelling (read by :func:`~telemetry_adapters.speed.speed_bps`).
-IS_SPEED: Final[tuple[bool, ...]] = (False,) * (2 * _N) + (True,) * _K
+IS_SPEED: Final[tuple[bool, ...]] = tuple(g == 0 for g in PORT_GAUGE)
 #: Field code → the speed spelling's scale, bit/s per unit (``NAMED``: the value names its speed; 0 for others).
-SPEED_SCALE: Final[tuple[float, ...]] = (0.0,) * (2 * _N) + tuple(scale for _, scale in SPEED_LEAVES)
+SPEED_SCALE: Final[tuple[float, ...]] = tuple(s if sp else 0.0 for s, sp in zip(GAUGE_SCALE, IS_SPEED, strict=True))
 #: Generic leaf names that map only inside an IOS XR interface path (``pfi-im-cmd-oper`` ``interface-xr`` /
 #: ``interface-briefs``): elsewhere ``state`` is an OpenConfig container or another input's field, not a link.
 _PATH_ONLY: Final[frozenset[str]] = frozenset({"state", "linestate"})
@@ -301,25 +364,28 @@ def _elements(path: str) -> list[str]:
     return [_norm(e.rsplit(":", 1)[-1]) for e in _KEYS_RE.sub("", path).strip("/").split("/")]
 
 
-#: normalised leaf → speed code, for the spellings without ``/``
+#: normalised leaf → port-gauge code, for the spellings without ``/``
 _SPEED_TABLE: Final[dict[str, int]] = {
-    _norm(sp): 2 * _N + k for k, (sp, _) in enumerate(SPEED_LEAVES) if "/" not in sp
+    _norm(sp): 2 * _N + k for k, (_, sp, _) in enumerate(_GAUGE_SPELLINGS) if "/" not in sp
 }
 #: normalised leaf → [(path elements it must end with, module it must contain (lower case) or "", code)]
 _SPEED_IN_PATH: Final[dict[str, list[tuple[list[str], str, int]]]] = {}
-for _k, (_sp, _) in enumerate(SPEED_LEAVES):
+for _k, (_, _sp, _) in enumerate(_GAUGE_SPELLINGS):
     if "/" in _sp:
         _els = _elements(_sp)
         _mod = _sp.split("/", 1)[0].rpartition(":")[0].lower()
         _SPEED_IN_PATH.setdefault(_els[-1], []).append((_els, _mod, 2 * _N + _k))
+_IGP = PORT_GAUGES.index(next(pg for pg in PORT_GAUGES if pg.field == IGP_FIELDS[0]))
 
 
 def _speed_in_path(leaf: str, path: str) -> int:
-    """The code of the path-qualified speed spelling ``path`` matches (its leaf normalised is ``leaf``), or
-    :data:`UNMAPPED`."""
+    """The code of the path-qualified port-gauge spelling ``path`` matches (its leaf normalised is ``leaf``), or
+    :data:`UNMAPPED`; an IGP metric whose keys name another topology: :data:`IGP_OTHER`."""
     els = _elements(path)
     for want, module, code in _SPEED_IN_PATH[leaf]:
         if els[-len(want) :] == want and module in path.lower():
+            if PORT_GAUGE[code] == _IGP and topology_other(path):
+                return IGP_OTHER
             return code
     return UNMAPPED
 _NAME_TABLE: Final[frozenset[str]] = frozenset(_norm(k) for k in _NAME_LEAVES)

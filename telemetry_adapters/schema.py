@@ -56,6 +56,7 @@ __all__ = [
     "EPOCH_TOLERANCE_NS",
     "FLOW_SCHEMA",
     "GAUGE_FIELDS",
+    "IGP_FIELDS",
     "KPIS",
     "LINK_STATE_FIELDS",
     "PATH_MARKER",
@@ -181,6 +182,9 @@ KPIS: dict[str, str] = {
     # it; ``speed_bps`` from the port at the link's source end (an interface entity: its own), ``rx_`` its destination
     "speed_bps": "bit/s",
     "rx_speed_bps": "bit/s",
+    # IGP metric (telemetry_adapters.igp): the IS-IS / OSPFv2 cost the port's router routes with, dimensionless;
+    # on the link the port sends on only (a metric is a property of the sending end: no ``rx_`` twin)
+    "igp_metric": "1",
 }
 
 ENTITY_KINDS: tuple[str, ...] = ("link", "interface", "path", "node")
@@ -225,6 +229,10 @@ LINK_STATE_FIELDS: tuple[str, ...] = ("oper_status", "admin_status")
 #: Interface-speed gauge fields in :class:`SampleBatch` ``field`` (kind GAUGE, ``value_f64`` in bit/s > 0,
 #: ``value_u64`` 0; :mod:`twinwatch.telemetry_adapters.speed`); == their KPI names.
 SPEED_FIELDS: tuple[str, ...] = ("speed_bps",)
+
+#: IGP-metric gauge fields in :class:`SampleBatch` ``field`` (kind GAUGE, ``value_f64`` an integer 1 .. 16777215,
+#: dimensionless, ``value_u64`` 0; :mod:`twinwatch.telemetry_adapters.igp`); == their KPI names.
+IGP_FIELDS: tuple[str, ...] = ("igp_metric",)
 
 SCHEMA = Schema(
     "Measurement",
@@ -279,7 +287,7 @@ SAMPLE_SCHEMA = Schema(
         Column("device", _OBJ, "", False, "device name as the source spells it"),
         Column("interface", _OBJ, "", False, "raw interface name; '' for device-level / path samples"),
         Column("field", _OBJ, "", False,
-               "canonical field: COUNTER_FIELDS, GAUGE_FIELDS, LINK_STATE_FIELDS or SPEED_FIELDS"),
+               "canonical field: COUNTER_FIELDS, GAUGE_FIELDS, LINK_STATE_FIELDS, SPEED_FIELDS or IGP_FIELDS"),
         Column("ts_ns", _I64, "ns", False, "sample time, epoch ns UTC"),
         Column("value_u64", _U64, "", False, "exact counter value (0 for gauges)"),
         Column("value_f64", _F64, "SI", False, "gauge value in SI units, or float(counter)"),

@@ -6,7 +6,11 @@ record and map its field names through the shared path table:
 - ``gnmi`` input: fields ``in_octets`` … (or full paths with
   ``canonical_field_names``), tags ``source`` (device), ``name`` (interface),
   ``path``; sub-interface metrics (``path`` with ``subinterface``) get
-  ``.<index>`` appended.
+  ``.<index>`` appended. An IS-IS / OSPFv2 metric (field ``metric`` under a ``path``
+  tag ending ``…/isis/interfaces/interface/levels/level/af/state``, or its full path with
+  ``canonical_field_names``): the path's keys as tags, ``-`` written ``_``: the interface
+  ``interface_id`` (IS-IS) / ``id`` (OSPFv2), ``level_number``, ``afi_name``, ``safi_name``
+  (``interface_interface_id`` … with ``prefix_tag_key_with_path``; :mod:`twinwatch.telemetry_adapters.igp`).
 - ``snmp`` input (IF-MIB ``ifTable`` Counter32 / ``ifXTable`` ``ifHC*`` Counter64):
   tags ``agent_host``, ``ifName`` / ``ifDescr`` (or those as fields), fields
   ``ifHCInOctets`` …, ``sysUpTime`` (a reboot marker when in the same metric),
@@ -41,6 +45,7 @@ from twinwatch.telemetry_adapters._json import load_json_messages, to_bytes
 from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
 from twinwatch.telemetry_adapters.base import DecoderConfig, DecodeResult, RawMessage
 from twinwatch.telemetry_adapters.errors import Reason, Rejection
+from twinwatch.telemetry_adapters.igp import igp_keys, is_igp_path, keyed_path
 from twinwatch.telemetry_adapters.influx import LineProtocolError, parse_line
 from twinwatch.telemetry_adapters.paths import INTERFACE_KEYS
 
@@ -66,6 +71,12 @@ def metric_to_record(
         leaves: Mapping[str, Any] = {(k if "/" in k else f"{base}/{k}"): v for k, v in fields.items()}
     else:
         leaves = fields
+    if any(is_igp_path(k) for k in leaves):  # IS-IS / OSPFv2: the path's keys are tags
+        igp_iface, topo = igp_keys(tags)
+        # the keys name the interface (a bare ``name`` tag is the network instance's or the protocol's)
+        iface = igp_iface or next((str(tags[k]) for k in _IF_TAGS if k in tags and k != "name"), "")
+        if topo:
+            leaves = {keyed_path(k, topo) if is_igp_path(k) else k: v for k, v in leaves.items()}
     recs.add(device, iface, ts_ns, msg, leaves)
 
 

@@ -4,6 +4,8 @@ went."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,51 @@ def test_an_auto_cost_link_may_report_the_cost_of_either_capacity() -> None:
         fired += [(k, c.alert.kpi) for c in det.detect(snap, qt.predict(snap.scenario)).changes
                   if c.action == "firing" and c.alert.kpi == "igp_metric"]
     assert fired == [(2, "igp_metric")]  # not re-costed (100), re-costed (200): as configured; 300: changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("report", [True, False])
+def test_a_metric_change_on_the_network_under_test_is_named_from_the_routers_report(tmp_path: Path,
+                                                                                    report: bool) -> None:
+    """The testbed's metric change (one link's IS-IS metric × 10) on Abilene, through the adapters and the service's
+    pipeline: with the routers' metric in the telemetry, a ``link_state`` alert on ``igp_metric`` names the link in
+    the fault's first window and resolves after it, and the ``twinwatch.expected`` records say what the twin routed
+    with; without, no such alert."""
+    import orjson
+
+    from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
+    from twinwatch.twin.models import get_model
+    from twinwatch.twin.netmodel import load_network
+    from twinwatch.twin.testbed.faults import Fault
+    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
+
+    link = "KSCYng->IPLSng"
+    plan = [Fault(kind="metric_change", start_s=300.0, end_s=400.0, entities=(link,), magnitude=10.0)]
+    run_testbed(load_network("abilene"), plan, tmp_path, TestbedConfig(duration_s=500.0, window_s=10.0, seed=9,
+                                                                        malformed_fraction=0.0,
+                                                                        report_igp_metric=report))
+    t0 = float(orjson.loads((tmp_path / "manifest.json").read_bytes())["start_epoch_s"])
+    streams = {f: [x for x in (tmp_path / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
+               for f in ("gnmic", "influx", "probe", "goflow2")}
+    pipe = Pipeline([load_network(str(tmp_path / "network.yaml"))], get_model("qt"), window_s=10.0, lateness_s=5.0,
+                    detection={"warmup_windows": 4}, max_age_s=None)
+    out = PipelineOutput()
+    for fmt, chunk in interleave(streams, 500):
+        out.extend(pipe.process(chunk, fmt))
+    out.extend(pipe.flush())
+    assert not out.dead_letters
+    igp = [(c.action, c.alert) for c in out.changes if c.alert.kpi == "igp_metric"]
+    if not report:
+        assert igp == []
+        return
+    model = load_network(str(tmp_path / "network.yaml"))
+    lk = model.link_index[link]
+    m = float(model.link_metric[lk])
+    assert [(action, a.entity_id) for action, a in igp] == [("firing", link), ("resolved", link)]
+    fired, resolved = igp[0][1], igp[1][1]
+    assert fired.kind == "link_state" and abs(fired.start - (t0 + 300.0)) <= 10.0
+    assert (fired.observed, fired.expected) == (10 * m, m)
+    assert t0 + 400.0 <= resolved.end <= t0 + 420.0
+    during = [r for r in out.expected if t0 + 310.0 <= r["window_start"] < t0 + 390.0]
+    assert during and all(r["igp_metric"]["twin"][lk] == 10 * m and r["igp_metric"]["model"][lk] == m
+                          for r in during)

@@ -146,6 +146,8 @@ def test_reason_codes_are_stable() -> None:
         "clock_step",
         # interface speed: a speed of 0 or below; an unknown speed and a superseded speed leaf (ignored)
         "bad_speed", "speed_unknown", "speed_superseded",
+        # IGP metric: not an integer 1 .. 2**24-1; a metric of another topology and a superseded one (ignored)
+        "bad_metric", "igp_other_topology", "igp_metric_superseded",
     }  # fmt: skip
 
 

@@ -39,6 +39,11 @@ LEAVES = [P + x for x in ("in-octets", "out-octets", "in-pkts", "out-discards", 
     # interface speed: numeric ones the kernel reads (Mb/s, bit/s), named ones it leaves to the general path
     "/interfaces/interface/aggregation/state/lag-speed", "ifHighSpeed", "ifSpeed",
     "/interfaces/interface/ethernet/state/port-speed", "/interfaces/interface/ethernet/state/negotiated-port-speed",
+    # IGP metric (a gauge: the general path reads it), keyless and with the keys of another topology
+    "/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/level/af/state/metric",
+    "/network-instances/network-instance/protocols/protocol/ospfv2/areas/area/interfaces/interface/state/metric",
+    "/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/level[level-number=1]/"
+    "af/state/metric", "igp_metric",
 ]  # fmt: skip
 
 
@@ -63,6 +68,8 @@ _values = st.one_of(
     # speed values: Mb/s and bit/s integers (0, a saturated Gauge32, beyond 2**53), identities
     st.sampled_from([20000, "20000", 0, "0", 4294967295, "4294967295", 2**53, 2**53 + 1, "SPEED_10GB",
                      "openconfig-if-ethernet:SPEED_100GB", "SPEED_UNKNOWN", "SPEED_3GB", "40G"]),
+    # IGP metrics: in range, at the bounds, beyond them
+    st.sampled_from([10, "10", 16777215, 16777216, 65535]),
     st.integers(-10, -1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
@@ -74,7 +81,11 @@ _event = st.fixed_dictionaries(
         "tags": st.fixed_dictionaries(
             {"source": st.sampled_from(["r1:57400", "r2", "[fd00::1]:57400"]),
              "interface_name": st.sampled_from(["Ethernet1", "Gi0/0/0/1", "é1"])},
-            optional={"subinterface_index": st.just("3"), "subscription-name": st.just("s")},
+            optional={"subinterface_index": st.just("3"), "subscription-name": st.just("s"),
+                      # an IGP metric event's keys as gnmic writes them (tags)
+                      "level_level-number": st.sampled_from(["1", "2"]),
+                      "af_afi-name": st.sampled_from(["IPV4", "IPV6"]),
+                      "interface_interface-id": st.just("Ethernet9")},
         ),
         "values": st.dictionaries(st.sampled_from(LEAVES), _values, max_size=6),
     },
@@ -221,3 +232,28 @@ def test_fast_batch_string_columns_are_lazy() -> None:
     batch.field = np.array(["rx_octets"] * 12, dtype=object)  # replacing a coded column drops the codes
     assert batch.codes is None and batch.field.tolist() == ["rx_octets"] * 12
     assert batch.interface[4:6].tolist() == ["e2", "e2"]
+
+
+def test_igp_metric_shapes() -> None:
+    """IGP-metric events (the testbed's, other topologies, bad values, beside counters, with an ``interface_name``
+    tag) decode identically through both paths: the fast path hands each whole to the general path."""
+    isis = "/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/level/af/state/"
+    isis += "metric"
+    tags = {"source": "r1:57400", "subscription-name": "isis", "network-instance_name": "default",
+            "protocol_identifier": "ISIS", "protocol_name": "default", "interface_interface-id": "Ethernet1",
+            "level_level-number": "2", "af_afi-name": "IPV4", "af_safi-name": "UNICAST"}  # fmt: skip
+    ev = {"name": "isis", "timestamp": NOW, "tags": tags, "values": {isis: 10}}
+    variants: list[dict[str, object]] = [
+        {}, {"tags": {**tags, "level_level-number": "1"}}, {"tags": {**tags, "af_afi-name": "IPV6"}},
+        {"values": {isis: "20"}}, {"values": {isis: 0}}, {"values": {isis: 1.5}}, {"values": {isis: 16777216}},
+        {"values": {isis: 10, "igp_metric": 11}}, {"values": {isis.replace("/level/", "/level[level-number=1]/"): 5}},
+        {"tags": {**tags, "interface_name": "Ethernet1"}, "values": {isis: 10, P + "in-octets": "5"}},
+        {"tags": {"source": "r1", "interface_name": "e1"},
+         "values": {P + "in-octets": "5", isis.replace("/level/", "/level[level-number=1]/"): 5}},
+    ]  # fmt: skip
+    msgs = [orjson.dumps({**ev, **v}) for v in variants]
+    same(msgs)
+    same([msgs[0]] * 3 + msgs[::-1])
+    res = GnmicDecoder(CFG).decode_batch(msgs[:1])
+    assert [(r["device"], r["interface"], r["field"], r["value_f64"]) for r in res.samples.rows()] == [
+        ("r1", "Ethernet1", "igp_metric", 10.0)]  # fmt: skip

@@ -11,6 +11,7 @@ from twinwatch.telemetry_adapters.schema import (
     COUNTER_FIELDS,
     ENTITY_KINDS,
     GAUGE_FIELDS,
+    IGP_FIELDS,
     KPIS,
     LINK_STATE_FIELDS,
     SAMPLE_SCHEMA,
@@ -36,15 +37,18 @@ def check_samples(b: SampleBatch) -> None:
         if col.dtype == object and not col.nullable:
             assert all(isinstance(v, str) for v in arr.tolist()), f"{col.name} holds a non-string"
     fields = set(b.field.tolist())
-    assert fields <= set(COUNTER_FIELDS) | set(GAUGE_FIELDS) | set(LINK_STATE_FIELDS) | set(SPEED_FIELDS), fields
+    gauges = set(GAUGE_FIELDS) | set(LINK_STATE_FIELDS) | set(SPEED_FIELDS) | set(IGP_FIELDS)
+    assert fields <= set(COUNTER_FIELDS) | gauges, fields
     kinds = set(b.kind.tolist())
     assert kinds <= {k.value for k in Kind}, kinds
     gauge = b.kind == Kind.GAUGE
-    assert set(b.field[gauge].tolist()) <= set(GAUGE_FIELDS) | set(LINK_STATE_FIELDS) | set(SPEED_FIELDS), "gauges"
+    assert set(b.field[gauge].tolist()) <= gauges, "gauges"
     state = np.isin(b.field, list(LINK_STATE_FIELDS))
     assert np.isin(b.value_f64[state], [0.0, 1.0]).all(), "link state is 1.0 (up) or 0.0 (down)"
     speed = np.isin(b.field, list(SPEED_FIELDS))
     assert (b.value_f64[speed] > 0).all() and (b.kind[speed] == Kind.GAUGE).all(), "a speed is a gauge, bit/s > 0"
+    igp = b.value_f64[np.isin(b.field, list(IGP_FIELDS))]
+    assert ((igp >= 1) & (igp <= 2**24 - 1) & (igp == np.floor(igp))).all(), "an IGP metric is an integer 1 .. 2**24-1"
     assert set(b.field[~gauge].tolist()) <= set(COUNTER_FIELDS), "counter rows must carry counter fields"
     assert (b.value_u64[gauge] == 0).all()
     assert np.isfinite(b.value_f64).all()
@@ -79,7 +83,8 @@ def test_schema_definitions() -> None:
         for col in schema:
             assert isinstance(col.unit, str) and isinstance(col.nullable, bool)
     assert SCHEMA["ts"].unit == "s" and SCHEMA["value"].dtype == np.float64 and SCHEMA["flags"].dtype == np.uint8
-    assert set(KPIS) >= set(GAUGE_FIELDS) | set(LINK_STATE_FIELDS) | set(SPEED_FIELDS)
+    assert set(KPIS) >= set(GAUGE_FIELDS) | set(LINK_STATE_FIELDS) | set(SPEED_FIELDS) | set(IGP_FIELDS)
+    assert KPIS["igp_metric"] == "1" and "rx_igp_metric" not in KPIS  # dimensionless; the sending end only
     assert KPIS["speed_bps"] == KPIS["rx_speed_bps"] == "bit/s"
     assert ENTITY_KINDS == ("link", "interface", "path", "node")
     with pytest.raises(KeyError, match="columns are"):
