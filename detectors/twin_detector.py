@@ -817,7 +817,7 @@ class TwinDetector:
                 series[f"path:{names[key // n]}->{names[key % n]}:{kpi}"] = {
                     "observed": float(o_pair[key]), "expected": float(x_pair[key]),
                     "lower": float(lhp[0, key]), "upper": float(lhp[1, key])}
-        for f_, r_ in (self._link_state(snapshot), self._capacity(snapshot), self._metric(snapshot),
+        for f_, r_ in (self._link_state(snapshot), self._capacity(snapshot), self._igp_metric(snapshot),
                        self._probe_loss(snapshot, prediction),
                        self._routing(snapshot, tx_bps, sound)):
             fired += f_
@@ -880,7 +880,7 @@ class TwinDetector:
 
         return self._reported(snapshot, self._slow, "speed_bps", speed, cap, off, explain)
 
-    def _metric(self, snapshot: WindowSnapshot) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
+    def _igp_metric(self, snapshot: WindowSnapshot) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
         """``link_state`` alerts on ``igp_metric``: a link whose router reports another IGP metric than the network
         model's opens one (an operator's cost-out, a typo, a model that is out of date: traffic moved), a report
         of the model's metric resolves it. The twin routes with the reported metric meanwhile, so the moved

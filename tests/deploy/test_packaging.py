@@ -167,6 +167,18 @@ def test_gnmic_writes_the_topic_and_format_twinwatch_reads() -> None:
     assert out["topic"] == cfg.topics.raw_topic("gnmic") and "gnmic" in cfg.topics.formats
 
 
+def test_every_leaf_gnmic_subscribes_to_outside_the_counters_is_one_the_adapters_read() -> None:
+    """The speeds and IGP metrics the compose stack subscribes to are leaves the adapters map (a renamed or
+    mistyped path would be silently unmapped)."""
+    from twinwatch.telemetry_adapters.paths import FIELD_NAMES, PathMapper
+
+    gnmic = yaml.safe_load((DEPLOY / "compose" / "gnmic.yaml").read_text())
+    mapper = PathMapper()
+    fields = {name: sorted({FIELD_NAMES[mapper[p]] for p in sub["paths"]})
+              for name, sub in gnmic["subscriptions"].items() if name != "interfaces"}
+    assert fields == {"speeds": ["speed_bps"], "igp-metrics": ["igp_metric"]}
+
+
 # ----------------------------------------------------------------------------- Kubernetes
 _META = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"},
                                                                  "labels": {"type": "object"}}}
