@@ -66,20 +66,27 @@ DEV_SEEDS = (7, 101, 102, 103, 201, 301, 401, 501, 601, 701, 801, 901, 1001, 110
 _FORMATS = ("gnmic", "influx", "probe")  # goflow2 flow records carry no link or path KPI the baselines use
 
 
-def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int) -> Path:
+REPORT_FLAGS = {"speed": "--report-speed", "igp-metric": "--report-igp-metric"}
+"""``--report`` choices → ``twinwatch simulate telemetry``'s options: what the routers also report."""
+
+
+def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int,
+               reports: tuple[str, ...] = ()) -> Path:
     """The run directory of (network, seed), generated with ``twinwatch simulate telemetry`` unless present.
 
-    ``network``: a shipped network's name or a network-model file (the run is named after the file's stem).
+    ``network``: a shipped network's name or a network-model file (the run is named after the file's stem);
+    ``reports``: :data:`REPORT_FLAGS` keys (the run's name says which).
     """
     if seed in DEV_SEEDS:
         raise SystemExit(f"seed {seed} was used while developing or in an earlier scoring; evaluate on new seeds")
     label = Path(network).stem if network.endswith((".yaml", ".yml")) else network
-    run = runs_dir / f"{label}-{hours:g}h-f{faults}-s{seed}"
+    run = runs_dir / (f"{label}-{hours:g}h-f{faults}-s{seed}" + "".join(f"-{r}" for r in sorted(reports)))
     man = run / "manifest.json"
     if man.is_file():
         return run
     cmd = [sys.executable, "-m", "twinwatch.stream.cli", "simulate", "telemetry", "--network", network, "--duration",
-           f"{hours * 3600:.0f}s", "--faults", str(faults), "--seed", str(seed), "--out", str(run)]
+           f"{hours * 3600:.0f}s", "--faults", str(faults), "--seed", str(seed), "--out", str(run),
+           *(REPORT_FLAGS[r] for r in sorted(reports))]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode not in (0, 3) or not man.is_file():
@@ -272,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--twin-records-matrix", action="store_true",
                     help="shorthand for --twin-variant 'records-matrix=--flow-matrix records' (flow-measured windows "
                          "predicted from the records' own matrix, as before session 29)")
+    ap.add_argument("--report", nargs="+", choices=sorted(REPORT_FLAGS), default=[],
+                    help="the simulated routers also report their ports' speed / interfaces' IGP metric (as the "
+                         "shipped gnmic configuration subscribes to them; `make demo` sends both)")
     ap.add_argument("--rules-dir", type=Path,
                     default=ROOT.parent / "shared" / "data" / "baselines" / "promql-anomaly-detection" / "rules")
     args = ap.parse_args(argv)
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             ap.error("--run: expected NET:HOURS:FAULTS:SEED, e.g. abilene:4.2:84:201")
     for net, hours, n_faults, seed in specs:
-        run = ensure_run(args.runs_dir, net, hours, seed, n_faults)
+        run = ensure_run(args.runs_dir, net, hours, seed, n_faults, tuple(args.report))
         print(f"{run.name}:", file=sys.stderr)
         files: dict[str, Path] = {}
         levels: dict[str, float] = {}  # detector -> the alpha its alerts are scored against (default: --alpha)
