@@ -6,6 +6,10 @@ reasons, networks, kinds and severities are small fixed sets; per-link gauges
 exist for at most ``max_links`` links per network (the first seen; the rest
 are counted in ``twinwatch_link_series_dropped_total``); paths never become a
 label, they are summarised per link in ``twinwatch_link_paths_anomalous``.
+What the twin predicted each link with, beside the network model's, is in
+``twinwatch_link_capacity_bytes_per_second`` and ``twinwatch_link_igp_metric``
+(label ``source``: ``model``, ``twin``): they differ where the ports report a
+lower speed or the routers another IGP metric.
 
 Every metric is registered on the :class:`~prometheus_client.CollectorRegistry`
 given to :class:`ServiceMetrics`, so tests and several pipelines in one
@@ -29,7 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["KAFKA_OPERATIONS", "LATENCY_BUCKETS", "LINK_KPIS", "WINDOW_STAGES", "MetricsServer", "ServiceMetrics"]
+__all__ = ["CONFIG_SOURCES", "KAFKA_OPERATIONS", "LATENCY_BUCKETS", "LINK_KPIS", "WINDOW_STAGES", "MetricsServer",
+           "ServiceMetrics"]
 
 LINK_KPIS: tuple[str, ...] = ("utilization", "tx_bps", "drop_pps", "delay_s", "loss_ratio")
 """KPIs of the per-link gauges."""
@@ -41,6 +46,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 KAFKA_OPERATIONS: tuple[str, ...] = ("connect", "produce", "lag", "commit")
 """Operations of ``twinwatch_kafka_errors_total`` the service counts; each is exported from the start with
 value 0, so ``rate()`` over it has data (0, not "no data") before the first error."""
+
+CONFIG_SOURCES: tuple[str, ...] = ("model", "twin")
+"""Values of the ``source`` label of the per-link configuration gauges: the network model's value, the one the twin
+predicted the last window with (a lower reported speed, a reported IGP metric)."""
 
 WINDOW_STAGES: tuple[str, ...] = ("snapshot", "twin", "detector")
 """Stages of a closing window that can fail (``twinwatch_window_failures_total{stage}``): building the
@@ -109,6 +118,15 @@ class ServiceMetrics:
                                 link, registry=r)
         self.link_paths = Gauge("twinwatch_link_paths_anomalous", "Paths through the link flagged in the last "
                                 "window.", ["network", "link"], registry=r)
+        config = ["network", "link", "source"]
+        self.link_capacity = Gauge("twinwatch_link_capacity_bytes_per_second", "Link capacity (bytes/s): the network "
+                                   "model's (source=model) and the one the twin predicted the last window with "
+                                   "(source=twin: lower where the ports report less, a LAG that lost a member).",
+                                   config, registry=r)
+        self.link_igp_metric = Gauge("twinwatch_link_igp_metric", "IGP metric of the link's source interface: the "
+                                     "network model's (source=model) and the one the twin routed the last window "
+                                     "with (source=twin: the router's reported metric where it reports one).",
+                                     config, registry=r)
         self.link_dropped = Counter("twinwatch_link_series_dropped", "Links beyond metrics.max_links whose gauges "
                                     "were not exported (counted once per link).", ["network"], registry=r)
         self.consumer_lag = Gauge("twinwatch_consumer_lag_messages", "Messages between the committed offset and the "
@@ -134,6 +152,7 @@ class ServiceMetrics:
         self._links: dict[str, dict[str, None]] = {}
         self._dropped: dict[str, set[str]] = {}
         self._firing: dict[tuple[str, str, str], int] = {}
+        self._config: dict[str, np.ndarray] = {}  # per network: the (4, E) values of the configuration gauges set
 
     def expect_networks(self, networks: Iterable[str]) -> None:
         """Create the per-network failure and late-row series (and the clock-skew gauges) at zero, so ``rate()`` and
@@ -175,6 +194,28 @@ class ServiceMetrics:
             self.link_lower.labels(network, name, kpi).set(float(lower[i]))
             self.link_upper.labels(network, name, kpi).set(float(upper[i]))
             self.link_score.labels(network, name, kpi).set(float(score[i]))
+
+    def set_link_config(self, network: str, links: Sequence[str], *, model_capacity_bps: np.ndarray,
+                        capacity_bps: np.ndarray, model_metric: np.ndarray, metric: np.ndarray) -> None:
+        """Set the per-link configuration gauges from ``(E,)`` arrays: capacities (bit/s, exported in bytes/s) and
+        IGP metrics of the network model and of the twin's last window. Only links whose values changed since the
+        last call are touched (the values change rarely; a window sets a few gauges, not 4 E)."""
+        ok = self._admitted(network, links)
+        cur = np.stack([np.asarray(model_capacity_bps, dtype=np.float64) / 8.0,
+                        np.asarray(capacity_bps, dtype=np.float64) / 8.0,
+                        np.asarray(model_metric, dtype=np.float64), np.asarray(metric, dtype=np.float64)])
+        prev = self._config.get(network)
+        if prev is None or prev.shape != cur.shape:
+            changed = ok
+        else:
+            changed = ok & ~((prev == cur) | (np.isnan(prev) & np.isnan(cur))).all(axis=0)
+        self._config[network] = cur
+        for i in np.flatnonzero(changed).tolist():
+            name = links[i]
+            self.link_capacity.labels(network, name, "model").set(float(cur[0, i]))
+            self.link_capacity.labels(network, name, "twin").set(float(cur[1, i]))
+            self.link_igp_metric.labels(network, name, "model").set(float(cur[2, i]))
+            self.link_igp_metric.labels(network, name, "twin").set(float(cur[3, i]))
 
     def set_paths_anomalous(self, network: str, links: Sequence[str], counts: np.ndarray) -> None:
         """Set ``twinwatch_link_paths_anomalous`` from the ``(E,)`` count of flagged paths per link."""

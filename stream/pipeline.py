@@ -138,7 +138,7 @@ class WindowResult:
             if igp is not None and model is not None and np.isfinite(igp).any():  # what the twin routed with
                 rec["igp_metric"] = {"model": np.asarray(model, dtype=np.float64),
                                      "reported": np.asarray(igp, dtype=np.float64),
-                                     "twin": np.where(np.isfinite(igp), igp, model).astype(np.float64)}
+                                     "twin": np.asarray(self.snapshot.routing_metric, dtype=np.float64)}
         if self.error is not None:
             rec["error"] = self.error
         return rec
@@ -726,6 +726,13 @@ class Pipeline:
             if kpi in det.link:
                 mt.set_links(wr.network, links, kpi, **det.link[kpi])
         mt.set_paths_anomalous(wr.network, links, det.paths_anomalous)
+        snap = wr.snapshot
+        if snap is not None:
+            model_metric = net.model.link_metric.astype(np.float64)
+            routed = snap.routing_metric
+            mt.set_link_config(wr.network, links, model_capacity_bps=snap.capacity_model,
+                               capacity_bps=snap.link_capacity_bps, model_metric=model_metric,
+                               metric=model_metric if routed is None else routed)
         for ch in det.changes:
             mt.alert_changed(ch.alert.network, ch.alert.kind, ch.alert.severity, ch.action == "firing")
 

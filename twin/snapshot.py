@@ -349,6 +349,16 @@ class WindowSnapshot:
         return self.scenario.link_capacity_bps
 
     @property
+    def routing_metric(self) -> np.ndarray | None:
+        """``(E,)`` IGP metric the window was routed with: the one the router reported (:attr:`link_igp_metric`), else
+        :attr:`model_metric`; None for a snapshot built without them."""
+        if self.model_metric is None:
+            return None
+        if self.link_igp_metric is None:
+            return self.model_metric
+        return np.where(np.isfinite(self.link_igp_metric), self.link_igp_metric, self.model_metric)
+
+    @property
     def capacity_model(self) -> np.ndarray:
         """``(E,)`` the network model's capacities (bit/s; :attr:`model_capacity_bps`, else the scenario's)."""
         return self.model_capacity_bps if self.model_capacity_bps is not None else self.scenario.link_capacity_bps

@@ -214,6 +214,21 @@ def network_overview() -> Any:
                  "(|r| > 0.5 is outside symmetric bounds); the 10 largest.",
                  [Q(f"topk(10, abs(twinwatch:link_residual:normalized{{{NET}}}))",
                     "{{network}} {{link}} {{kpi}}")], "none"), 12, 10)
+    drift = (table.Panel().title("Links off their network model")
+             .description("Links the twin predicts with another capacity than the model file's (the ports report "
+                          "less: a LAG that lost a member) or routes with another IGP metric (the router reports "
+                          "one: a cost-out, a typo); each also has a link_state alert.")
+             .data_links([db.DashboardLink("Link page").url(
+                 "/d/twinwatch-link?var-network=${__data.fields.network}&var-link=${__data.fields.link}")])
+             .with_transformation(dm.DataTransformerConfig(id_val="reduce", options={
+                 "reducers": ["lastNotNull"], "mode": "seriesToRows", "labelsToFields": True})))
+    lay.place(_targets(drift, [
+        Q(f'twinwatch_link_capacity_bytes_per_second{{{NET}, source="twin"}} != ignoring(source) '
+          f'twinwatch_link_capacity_bytes_per_second{{{NET}, source="model"}}', "capacity {{network}} {{link}}",
+          instant=True),
+        Q(f'twinwatch_link_igp_metric{{{NET}, source="twin"}} != ignoring(source) '
+          f'twinwatch_link_igp_metric{{{NET}, source="model"}}', "IGP metric {{network}} {{link}}", instant=True)]),
+        24, 6)
     lay.row("Alerts")
     timeline = (statetimeline.Panel().title("Alerts timeline")
                 .description("twinwatch's alerts firing, by network, kind and severity.")
@@ -261,6 +276,12 @@ def link_page() -> Any:
                      [Q(f'twinwatch_link_observed{{{sel}, kpi="{kpi}"}}', "observed {{link}}"),
                       Q(f'twinwatch_link_expected{{{sel}, kpi="{kpi}"}}', "expected {{link}}")],
                      KPI_UNITS[kpi]), 6, 7)
+    lay.place(ts("Capacity: model and twin", "The model file's capacity and the one the twin predicted with "
+                 "(lower where the ports report less).",
+                 [Q(f"twinwatch_link_capacity_bytes_per_second{{{sel}}}", "{{source}}")], "Bps"), 12, 7)
+    lay.place(ts("IGP metric: model and twin", "The model file's IGP metric and the one the twin routed with "
+                 "(the router's where it reports one).",
+                 [Q(f"twinwatch_link_igp_metric{{{sel}}}", "{{source}}")], "none"), 12, 7)
     lay.row("Suspects")
     lay.place(ts("Paths anomalous through the link", "Paths flagged in the last window that cross this link; "
                  "a link many anomalous paths share is the likely culprit.",

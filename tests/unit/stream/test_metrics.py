@@ -25,6 +25,7 @@ CONTRACT = {
     "twinwatch_link_anomaly_score": "gauge", "twinwatch_link_series_dropped": "counter",
     "twinwatch_link_paths_anomalous": "gauge", "twinwatch_consumer_lag_messages": "gauge",
     "twinwatch_kafka_errors": "counter", "twinwatch_build_info": "gauge",
+    "twinwatch_link_capacity_bytes_per_second": "gauge", "twinwatch_link_igp_metric": "gauge",
 }
 
 
@@ -48,6 +49,8 @@ def _filled(max_links: int = 3) -> ServiceMetrics:
     for kpi in LINK_KPIS:
         m.set_links("abilene", links, kpi, observed=v, expected=v, lower=v - 1, upper=v + 1, score=v / 10)
     m.set_paths_anomalous("abilene", links, np.array([0, 1, 0, 2, 0]))
+    m.set_link_config("abilene", links, model_capacity_bps=np.full(5, 1e10), capacity_bps=np.full(5, 1e10),
+                      model_metric=np.full(5, 10.0), metric=np.full(5, 10.0))
     m.alert_changed("abilene", "degradation", "critical", True)
     m.alert_changed("abilene", "degradation", "critical", True)
     m.alert_changed("abilene", "degradation", "critical", False)
@@ -78,6 +81,26 @@ def test_link_cardinality_is_capped_and_counted() -> None:
     assert dropped == [2.0]  # two links, counted once each although set for 5 KPIs and the paths gauge
     for fam in fams.values():  # no metric carries a path label
         assert all("path" not in s.labels for s in fam.samples)
+
+
+def test_the_configuration_gauges_say_what_the_twin_predicted_with_and_are_set_only_when_they_change() -> None:
+    m = _filled(max_links=3)
+    links = [f"n{i}->n{i + 1}" for i in range(5)]
+    cap, metric = np.full(5, 1e10), np.full(5, 10.0)
+    m.set_link_config("abilene", links, model_capacity_bps=cap, capacity_bps=np.where(np.arange(5) == 1, 5e9, cap),
+                      model_metric=metric, metric=np.where(np.arange(5) == 2, 100.0, metric))
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition().decode())}
+    got = {(s.labels["link"], s.labels["source"]): s.value
+           for s in fams["twinwatch_link_capacity_bytes_per_second"].samples}
+    assert got[("n1->n2", "twin")] == 6.25e8 and got[("n1->n2", "model")] == 1.25e9  # bytes/s
+    assert {lnk for lnk, _ in got} == {"n0->n1", "n1->n2", "n2->n3"}  # the link cap holds here too
+    igp = {(s.labels["link"], s.labels["source"]): s.value for s in fams["twinwatch_link_igp_metric"].samples}
+    assert igp[("n2->n3", "twin")] == 100.0 and igp[("n2->n3", "model")] == igp[("n0->n1", "twin")] == 10.0
+    # an unchanged window touches no gauge: one set by hand stays as it is
+    m.link_igp_metric.labels("abilene", "n0->n1", "twin").set(-1.0)
+    m.set_link_config("abilene", links, model_capacity_bps=cap, capacity_bps=np.where(np.arange(5) == 1, 5e9, cap),
+                      model_metric=metric, metric=np.where(np.arange(5) == 2, 100.0, metric))
+    assert m.link_igp_metric.labels("abilene", "n0->n1", "twin")._value.get() == -1.0
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not on PATH (apt-get install prometheus)")
