@@ -214,21 +214,18 @@ def network_overview() -> Any:
                  "(|r| > 0.5 is outside symmetric bounds); the 10 largest.",
                  [Q(f"topk(10, abs(twinwatch:link_residual:normalized{{{NET}}}))",
                     "{{network}} {{link}} {{kpi}}")], "none"), 12, 10)
-    drift = (table.Panel().title("Links off their network model")
-             .description("Links the twin predicts with another capacity than the model file's (the ports report "
-                          "less: a LAG that lost a member) or routes with another IGP metric (the router reports "
-                          "one: a cost-out, a typo); each also has a link_state alert.")
-             .data_links([db.DashboardLink("Link page").url(
-                 "/d/twinwatch-link?var-network=${__data.fields.network}&var-link=${__data.fields.link}")])
-             .with_transformation(dm.DataTransformerConfig(id_val="reduce", options={
-                 "reducers": ["lastNotNull"], "mode": "seriesToRows", "labelsToFields": True})))
-    lay.place(_targets(drift, [
-        Q(f'twinwatch_link_capacity_bytes_per_second{{{NET}, source="twin"}} != ignoring(source) '
-          f'twinwatch_link_capacity_bytes_per_second{{{NET}, source="model"}}', "capacity {{network}} {{link}}",
-          instant=True),
-        Q(f'twinwatch_link_igp_metric{{{NET}, source="twin"}} != ignoring(source) '
-          f'twinwatch_link_igp_metric{{{NET}, source="model"}}', "IGP metric {{network}} {{link}}", instant=True)]),
-        24, 6)
+    for what, metric, text in (
+            ("capacity", "twinwatch_link_capacity_bytes_per_second",
+             "the ports report less than the model file's capacity (a LAG that lost a member): the twin predicts "
+             "with the reported one"),
+            ("IGP metric", "twinwatch_link_igp_metric",
+             "the router reports another IGP metric than the model file's (a cost-out, a typo): the twin routes "
+             "with the reported one")):
+        lay.place(stat_panel(f"Links off their model: {what}", f"Links where {text}; each has a link_state alert "
+                             "and its link page shows both values.",
+                             [Q(f'count(({metric}{{{NET}, source="twin"}} != ignoring(source) '
+                                f'{metric}{{{NET}, source="model"}})) or vector(0)', instant=True)],
+                             thresholds=_steps((None, "green"), (1, "orange"))), 12, 4)
     lay.row("Alerts")
     timeline = (statetimeline.Panel().title("Alerts timeline")
                 .description("twinwatch's alerts firing, by network, kind and severity.")
