@@ -6,8 +6,8 @@ What a worker must not lose when it is killed, rebalanced away or restarted:
   (:class:`twinwatch.telemetry_adapters.CounterState`: last value and time of every cumulative counter);
 * per network, the **detector** (calibrators, persistence histories, the
   :class:`~twinwatch.detectors.alerts.AlertBook` of open alerts and recently resolved ids, window count);
-* per network, what the **snapshot builder** remembers of each link end: its latest link-state and speed report
-  (an on-change subscription sends them only when they change), by link id;
+* per network, what the **snapshot builder** remembers of each link end: its latest link-state, speed and IGP
+  metric report (an on-change subscription sends them only when they change), by link id;
 * per network, the **window buffer**: the unfinished windows' rows, the oldest open window, each source's
   largest event time (the watermark) and the late-row count; and the flow records kept for the traffic
   matrix (:class:`~twinwatch.stream.flowbuffer.FlowBuffer`);
