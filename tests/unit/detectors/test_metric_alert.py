@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.unit.detectors._testbed_replay import replay_testbed
 from tests.unit.detectors.test_capacity_alert import T0, _model
 from twinwatch.detectors.twin_detector import TwinDetector
 from twinwatch.twin.models.qt import QueueingModel
@@ -132,28 +133,14 @@ def test_a_metric_change_on_the_network_under_test_is_named_from_the_routers_rep
     pipeline: with the routers' metric in the telemetry, a ``link_state`` alert on ``igp_metric`` names the link in
     the fault's first window and resolves after it, and the ``twinwatch.expected`` records say what the twin routed
     with; without, no such alert."""
-    import orjson
-
-    from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
-    from twinwatch.twin.models import get_model
     from twinwatch.twin.netmodel import load_network
     from twinwatch.twin.testbed.faults import Fault
-    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.testbed.run import TestbedConfig
 
     link = "KSCYng->IPLSng"
     plan = [Fault(kind="metric_change", start_s=300.0, end_s=400.0, entities=(link,), magnitude=10.0)]
-    run_testbed(load_network("abilene"), plan, tmp_path, TestbedConfig(duration_s=500.0, window_s=10.0, seed=9,
-                                                                        malformed_fraction=0.0,
-                                                                        report_igp_metric=report))
-    t0 = float(orjson.loads((tmp_path / "manifest.json").read_bytes())["start_epoch_s"])
-    streams = {f: [x for x in (tmp_path / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
-               for f in ("gnmic", "influx", "probe", "goflow2")}
-    pipe = Pipeline([load_network(str(tmp_path / "network.yaml"))], get_model("qt"), window_s=10.0, lateness_s=5.0,
-                    detection={"warmup_windows": 4}, max_age_s=None)
-    out = PipelineOutput()
-    for fmt, chunk in interleave(streams, 500):
-        out.extend(pipe.process(chunk, fmt))
-    out.extend(pipe.flush())
+    out, t0 = replay_testbed(tmp_path, plan, TestbedConfig(duration_s=500.0, window_s=10.0, seed=9,
+                                                           malformed_fraction=0.0, report_igp_metric=report))
     assert not out.dead_letters
     igp = [(c.action, c.alert) for c in out.changes if c.alert.kpi == "igp_metric"]
     if not report:

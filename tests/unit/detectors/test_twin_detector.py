@@ -56,36 +56,20 @@ def test_bh_on_persistent_p_values_fires_on_the_second_bad_window_only() -> None
 
 @pytest.mark.slow
 def test_link_down_raises_a_link_state_alert_naming_the_link(tmp_path: Path) -> None:
-    from twinwatch.stream.pipeline import Pipeline, PipelineOutput, interleave
-    from twinwatch.twin.models import get_model
-    from twinwatch.twin.netmodel import load_network
+    from tests.unit.detectors._testbed_replay import replay_testbed
     from twinwatch.twin.testbed.faults import Fault
-    from twinwatch.twin.testbed.run import TestbedConfig, run_testbed
+    from twinwatch.twin.testbed.run import TestbedConfig
 
     plan = [Fault(kind="link_down", start_s=300.0, end_s=360.0, entities=("LOSAng->SNVAng",))]
-    run_testbed(load_network("abilene"), plan, tmp_path, TestbedConfig(duration_s=480.0, window_s=10.0, seed=9,
-                                                                        malformed_fraction=0.0))
-    streams = {f: [x for x in (tmp_path / "topics" / f"twinwatch.raw.{f}.jsonl").read_bytes().split(b"\n") if x]
-               for f in ("gnmic", "probe", "goflow2")}
-    pipe = Pipeline([load_network(str(tmp_path / "network.yaml"))], get_model("qt"), window_s=10.0, lateness_s=5.0,
-                    detection={"warmup_windows": 4}, max_age_s=None)
-    out = PipelineOutput()
-    for fmt, chunk in interleave(streams, 500):
-        out.extend(pipe.process(chunk, fmt))
-    out.extend(pipe.flush())
+    cfg = TestbedConfig(duration_s=480.0, window_s=10.0, seed=9, malformed_fraction=0.0)
+    out, t0 = replay_testbed(tmp_path, plan, cfg, formats=("gnmic", "probe", "goflow2"))
     ls = [c for c in out.changes if c.alert.kind == "link_state"]
     fired = [c.alert for c in ls if c.action == "firing"]
     # both directions of the cable are reported down; the alert opens in the fault's first window
     assert {a.entity_id for a in fired} <= {"LOSAng->SNVAng", "SNVAng->LOSAng"} and fired
-    assert all(abs(a.start - (pipe_start(tmp_path) + 300.0)) <= 10.0 for a in fired)
+    assert all(abs(a.start - (t0 + 300.0)) <= 10.0 for a in fired)
     assert {c.alert.id for c in ls if c.action == "resolved"} == {a.id for a in fired}
     assert all(not a.pages for a in fired)
-
-
-def pipe_start(run: Path) -> float:
-    import orjson
-
-    return float(orjson.loads((run / "manifest.json").read_bytes())["start_epoch_s"])
 
 
 def _fired(det: object, windows: Iterable[object]) -> list[tuple[int, Alert]]:
