@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +50,25 @@ def _window(b: SnapshotBuilder, w: int, rng: np.random.Generator, speed: dict[st
                                                                         source=Source.COUNTERS))
 
 
-def _run(det: TwinDetector, b: SnapshotBuilder, windows: range, speed_at: dict[int, dict[str, float]],
-         seed: int = 3) -> list[tuple[int, str, object]]:
+def detect_windows(det: TwinDetector, windows: range,
+                   snapshot_of: Callable[[int, np.random.Generator], WindowSnapshot],
+                   seed: int = 3) -> list[tuple[int, str, object]]:
+    """``(window, action, alert)`` of every alert change of ``det`` over the windows ``snapshot_of`` builds, with
+    the queueing-theory twin; the last detection is kept in ``det.last``."""
     rng = np.random.default_rng(seed)
     qt = QueueingModel()
     out = []
     for w in windows:
-        snap = _window(b, w, rng, speed_at.get(w, {}))
+        snap = snapshot_of(w, rng)
         res = det.detect(snap, qt.predict(snap.scenario))
         out += [(w, c.action, c.alert) for c in res.changes]
         det.last = res  # type: ignore[attr-defined]
     return out
+
+
+def _run(det: TwinDetector, b: SnapshotBuilder, windows: range, speed_at: dict[int, dict[str, float]],
+         seed: int = 3) -> list[tuple[int, str, object]]:
+    return detect_windows(det, windows, lambda w, rng: _window(b, w, rng, speed_at.get(w, {})), seed)
 
 
 def test_a_lag_that_lost_a_member_opens_one_link_state_alert_and_resolves_when_it_is_back() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.unit.detectors._testbed_replay import replay_testbed
-from tests.unit.detectors.test_capacity_alert import T0, _model
+from tests.unit.detectors.test_capacity_alert import T0, _model, detect_windows
 from twinwatch.detectors.twin_detector import TwinDetector
 from twinwatch.twin.models.qt import QueueingModel
 from twinwatch.twin.snapshot import SnapshotBuilder, WindowSnapshot
@@ -50,15 +50,7 @@ def _window(b: SnapshotBuilder, w: int, rng: np.random.Generator, moved: bool,
 
 def _run(det: TwinDetector, b: SnapshotBuilder, windows: range, moved: set[int],
          metric_at: dict[int, dict[str, float]], seed: int = 3) -> list[tuple[int, str, object]]:
-    rng = np.random.default_rng(seed)
-    qt = QueueingModel()
-    out = []
-    for w in windows:
-        snap = _window(b, w, rng, w in moved, metric_at.get(w, {}))
-        res = det.detect(snap, qt.predict(snap.scenario))
-        out += [(w, c.action, c.alert) for c in res.changes]
-        det.last = res  # type: ignore[attr-defined]
-    return out
+    return detect_windows(det, windows, lambda w, rng: _window(b, w, rng, w in moved, metric_at.get(w, {})), seed)
 
 
 def test_a_cost_out_opens_one_link_state_alert_the_twin_expects_the_detour_and_it_resolves_when_back() -> None:
