@@ -104,20 +104,31 @@ REPORTS = {
 STRIP = {"speed": strip_speed, "igp-metric": strip_igp_metric}
 
 
+def kind_plan(kind: str, entities: list[str], seed: int, hours: float, magnitudes: list[float], *,
+              every_s: float = 600.0, length_s: float = 300.0) -> list[dict[str, Any]]:
+    """A fault plan of one ``kind`` only: one every ``every_s`` from ``every_s / 2``, ``length_s`` long, on
+    ``entities`` (link ids or router names) drawn with ``seed``, magnitudes ``magnitudes`` in turn.
+
+    >>> [(f["start_s"], f["entities"]) for f in kind_plan("unmonitored_traffic", ["r1"], 1, 0.5, [1.0])]
+    [(300.0, ['r1']), (900.0, ['r1']), (1500.0, ['r1'])]
+    """
+    rng = np.random.default_rng(seed)
+    starts = np.arange(every_s / 2, hours * 3600.0 - length_s + 1.0, every_s)  # the last may end with the run
+    picks = rng.choice(len(entities), size=starts.size, replace=starts.size > len(entities))
+    return [{"kind": kind, "start_s": float(t), "end_s": float(t + length_s),
+             "entities": [entities[int(k)]], "magnitude": float(magnitudes[i % len(magnitudes)])}
+            for i, (t, k) in enumerate(zip(starts, picks, strict=True))]
+
+
 def capacity_plan(link_ids: list[str], seed: int, hours: float, magnitudes: list[float], *, every_s: float = 600.0,
                   length_s: float = 300.0) -> list[dict[str, Any]]:
-    """A fault plan of capacity degradations only: one every ``every_s`` from ``every_s / 2``, ``length_s`` long, on
-    cables drawn with ``seed`` (one direction named: the fault takes both), remaining fractions ``magnitudes`` in turn.
+    """A fault plan of capacity degradations only (:func:`kind_plan`) on cables drawn with ``seed`` (one direction
+    named: the fault takes both), remaining fractions ``magnitudes`` in turn.
 
     >>> [(f["start_s"], f["magnitude"]) for f in capacity_plan(["a->b", "b->a"], 1, 0.5, [0.75, 0.5])]
     [(300.0, 0.75), (900.0, 0.5), (1500.0, 0.75)]
     """
-    rng = np.random.default_rng(seed)
-    starts = np.arange(every_s / 2, hours * 3600.0 - length_s + 1.0, every_s)  # the last may end with the run
-    picks = rng.choice(len(link_ids), size=starts.size, replace=starts.size > len(link_ids))
-    return [{"kind": "capacity_degradation", "start_s": float(t), "end_s": float(t + length_s),
-             "entities": [link_ids[int(k)]], "magnitude": float(magnitudes[i % len(magnitudes)])}
-            for i, (t, k) in enumerate(zip(starts, picks, strict=True))]
+    return kind_plan("capacity_degradation", link_ids, seed, hours, magnitudes, every_s=every_s, length_s=length_s)
 
 
 def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: int,

@@ -55,8 +55,8 @@ from twinwatch.twin.netmodel.units import rate_text
 from twinwatch.twin.probes import own_packet_shift_s
 from twinwatch.twin.snapshot import WindowSnapshot
 
-__all__ = ["CAPACITY_ALERT_FRACTION", "DEGRADATION_FAMILIES", "FAMILY_SHARES", "Detection", "TwinDetector",
-           "persistence_bound", "persistent_p_values"]
+__all__ = ["CAPACITY_ALERT_FRACTION", "DEGRADATION_FAMILIES", "EXPORT_ESTABLISHED", "FAMILY_SHARES", "Detection",
+           "TwinDetector", "persistence_bound", "persistent_p_values"]
 
 
 @dataclass
@@ -96,6 +96,10 @@ INGRESS_SOURCE_EDGES = (0.5,)
 measured by flow records (:attr:`~twinwatch.twin.snapshot.WindowSnapshot.measured_traffic`). A node's total from a
 few sampled records per minute (1 : 1,000 on 10 Mb/s links) moved by ±0.7 in log against ±0.1 for the counters' on
 Cynet (session 33), and one scale for both hid a fourfold surge (+1.39) at 3–4 σ."""
+EXPORT_ESTABLISHED = 3
+"""Flow-measured windows in a row a router must have exported on before a flow-measured window without its records
+makes it *silent* (:meth:`TwinDetector._silent_exporters`); a second such window in a row names it."""
+
 CAPACITY_ALERT_FRACTION = 0.98
 """A link whose ports report a speed below this fraction of its model capacity opens a ``link_state`` alert on
 ``speed_bps``. One LAG member of up to 50 is more than 2 %; a SONET-rate port (9.953 Gb/s) read against a model's
@@ -306,7 +310,11 @@ class TwinDetector:
       nothing), so a second fault on the same link soon after opens a new alert. Held-out scorings:
       ``bench/notes/detect_eval.md``, sessions 39–40.
     * **destination ingress** (kpi ``ingress_bps``, ``traffic_anomaly``) and **flow records against
-      counters** (kpi ``flow_export_bps``, ``traffic_anomaly``): :mod:`twinwatch.detectors.traffic`.
+      counters** (kpi ``flow_export_bps``, ``traffic_anomaly``): :mod:`twinwatch.detectors.traffic`. A router
+      whose flow export stops altogether has no flow row to score; it is named by its silence instead
+      (:meth:`_silent_exporters`, same kpi), and while it is silent the per-router tests of it and of its
+      neighbours are held (the counter-fitted matrix moves its traffic onto them): held-out scoring in
+      ``bench/notes/detect_eval.md``, "Session 50, second change".
     * **routing against flows** (kpi ``routed_bps``, ``degradation``): on windows whose matrix comes from
       flow records, a link carrying less than those flows routed on the model put on it (an IGP metric
       or policy the model does not know). The counter-fitted windows cannot show it (tomogravity
@@ -433,6 +441,8 @@ class TwinDetector:
         self._down: set[str] = set()
         self._slow: dict[str, float] = {}  # links reporting less than their model capacity: their speed (bit/s)
         self._rerouted: dict[str, float] = {}  # links reporting another IGP metric than the model's: that metric
+        self._exports: dict[str, int] = {}  # per router: flow-measured windows in a row it exported on
+        self._export_missing: dict[str, int] = {}  # per silent router: flow-measured windows in a row without it
         self.book = book or AlertBook()
         e, n = model.n_links, model.n_nodes
         self._n = n
@@ -1060,10 +1070,59 @@ class TwinDetector:
         ends = np.zeros(len(m.node_names), dtype=bool)
         ends[m.link_src[down]] = True
         ends[m.link_dst[down]] = True
-        near = ends.copy()
-        near[m.link_dst[ends[m.link_src]]] = True
-        near[m.link_src[ends[m.link_dst]]] = True
+        return self._one_hop(ends)
+
+    def _one_hop(self, nodes: np.ndarray) -> np.ndarray:
+        """``(N,)`` bool: the routers ``nodes`` marks and their neighbours (one link away, either direction)."""
+        m = self.model
+        near = np.asarray(nodes, dtype=bool).copy()
+        near[m.link_dst[nodes[m.link_src]]] = True
+        near[m.link_src[nodes[m.link_dst]]] = True
         return near
+
+    def _silent_exporters(self, snapshot: WindowSnapshot, tm: Any, tx_bps: np.ndarray, silent: np.ndarray
+                          ) -> tuple[list[Alert], list[tuple[str, str, str, str]], np.ndarray]:
+        """Flow exporters gone silent: ``(fired, resolved, quiet)``, ``quiet`` ``(N,)`` bool the silent routers.
+
+        On a flow-measured window, a router that exported on the last :data:`EXPORT_ESTABLISHED` of them and has
+        no flow row on this one, while its device is heard and its links carry traffic, is silent: the matrix
+        takes its traffic from the counters, and, with no flow prior left for its row, moves part of it onto its
+        neighbours, so the per-router traffic tests of it and of its neighbours take no score while it is silent
+        (the caller holds them). On the second such window in a row a ``traffic_anomaly`` on ``flow_export_bps``
+        names it; its records back resolve it. Other windows change nothing."""
+        m, net, names = self.model, self.model.name, self.model.node_names
+        known = set(names)
+        for memo in (self._exports, self._export_missing):  # restored onto an edited model: forget the others
+            for name in [k for k in memo if k not in known]:
+                del memo[name]
+        fired: list[Alert] = []
+        resolved: list[tuple[str, str, str, str]] = []
+        rows = flow_rows(tm)
+        if snapshot.measured_traffic is not None and rows.any():
+            egress = np.bincount(m.link_src, weights=np.where(np.isfinite(tx_bps), tx_bps, 0.0), minlength=len(names))
+            for i in np.flatnonzero(rows).tolist():
+                self._exports[names[i]] = self._exports.get(names[i], 0) + 1
+                if self._export_missing.pop(names[i], 0) >= 2:
+                    resolved.append((net, "node", names[i], "flow_export_bps"))
+            for i in np.flatnonzero(~rows).tolist():
+                name = names[i]
+                if self._exports.get(name, 0) < EXPORT_ESTABLISHED:
+                    self._exports.pop(name, None)
+                    continue
+                if silent[i] or not egress[i] > 0:
+                    continue  # a device not heard, or idle: nothing to say about its export
+                k = self._export_missing[name] = self._export_missing.get(name, 0) + 1
+                if k == 2:
+                    sus = ranked_links(m.link_src, i, tx_bps, list(m.link_ids))
+                    fired.append(Alert.open(
+                        network=net, entity_kind="node", entity_id=name, kpi="flow_export_bps", start=snapshot.start,
+                        kind="traffic_anomaly", observed=0.0, expected=float(egress[i]), suspects=sus,
+                        explanation=f"{name} exported no flow records on the last {k} exports (it did on the "
+                                    f"{self._exports[name]} before) while its links carry {egress[i] / 1e9:.3g} "
+                                    f"Gb/s: its flow export stopped (exporter, collector or sampling settings?); "
+                                    f"the twin takes its traffic from the link counters meanwhile"))
+        quiet = np.isin(np.asarray(names, dtype=object), np.asarray(sorted(self._export_missing), dtype=object))
+        return fired, resolved, quiet
 
     def _traffic(self, snapshot: WindowSnapshot, tx_bps: np.ndarray, hold: bool = False,
                  held_nodes: np.ndarray | None = None) -> tuple[list[Alert], list[tuple[str, str, str, str]]]:
@@ -1076,8 +1135,10 @@ class TwinDetector:
         silent = np.isin(np.asarray(names, dtype=object), np.asarray(snapshot.completeness.silent_devices,
                                                                        dtype=object))
         held = np.zeros(len(names), dtype=bool) if held_nodes is None else held_nodes
-        fired: list[Alert] = []
-        resolved: list[tuple[str, str, str, str]] = []
+        # 0. routers whose flow export went silent: named, and their neighbourhood's tests held meanwhile
+        fired, resolved, quiet = self._silent_exporters(snapshot, tm, tx_bps, silent)
+        quiet_near = self._one_hop(quiet) if quiet.any() else quiet
+        held = held | quiet_near
         # 1. traffic towards each node against its own recent history
         dest = destination_bps(tm)
         res = np.where((dest > 0) & ~held, np.log(np.maximum(dest, 1.0)), np.nan)
@@ -1102,8 +1163,9 @@ class TwinDetector:
             res = np.where(rows & ~silent & (ref > 0) & ~held,
                            np.log(np.maximum(origin, 1.0) / ref), np.nan)
         p, _, change = self._step(self._node["flow_export_bps"], res, hold=hold)
-        # counter-estimated rows (no flow row this window) keep the reference current
-        self._counter_ref.update(origin, mask=~rows & ~silent & (origin > 0))
+        # counter-estimated rows (no flow row this window) keep the reference current, but not near a silent
+        # exporter (its traffic is misattributed there)
+        self._counter_ref.update(origin, mask=~rows & ~silent & (origin > 0) & ~quiet_near)
         for i in np.flatnonzero(change.fired).tolist():
             sus = ranked_links(m.link_src, i, tx_bps, list(m.link_ids))
             fired.append(Alert.open(

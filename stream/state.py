@@ -315,7 +315,9 @@ def _detector_parts(det: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
             parts[name] = v.to_bytes()
         elif isinstance(v, dict) and v:
             sample = next(iter(v.values()))
-            if hasattr(sample, "to_bytes"):
+            if all(isinstance(x, _SCALARS) for x in v.values()):  # before to_bytes: int has one too
+                scalars[name] = {"__items__": [[_json_key(k), x] for k, x in v.items()]}
+            elif hasattr(sample, "to_bytes"):
                 parts.update({f"{name}.{k}": x.to_bytes() for k, x in v.items()})
             elif dataclasses.is_dataclass(sample) and not isinstance(sample, type):
                 for k, x in v.items():
@@ -323,8 +325,6 @@ def _detector_parts(det: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
                         y = getattr(x, f.name)
                         if hasattr(y, "to_bytes"):
                             parts[f"{name}.{k}.{f.name}"] = y.to_bytes()
-            elif all(isinstance(x, _SCALARS) for x in v.values()):
-                scalars[name] = {"__items__": [[_json_key(k), x] for k, x in v.items()]}
         elif isinstance(v, dict):
             scalars[name] = {"__items__": []}
     return parts, scalars

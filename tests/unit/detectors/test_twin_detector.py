@@ -11,7 +11,7 @@ from scipy import stats
 
 from twinwatch.detectors.alerts import Alert
 from twinwatch.detectors.decision import reject
-from twinwatch.detectors.twin_detector import persistent_p_values
+from twinwatch.detectors.twin_detector import TwinDetector, persistent_p_values
 
 
 def test_persistent_p_values_are_uniform_on_independent_nulls() -> None:
@@ -888,3 +888,40 @@ def test_the_queueing_floor_is_the_coarser_of_the_resolution_and_a_share_of_the_
         hits[share] = fired
     assert not hits[5e-4]
     assert hits[0.0]
+
+
+@pytest.mark.slow
+def test_a_router_whose_flow_export_stops_is_named_and_its_neighbours_are_not_blamed(tmp_path: Path) -> None:
+    """NYCMng's flow records vanish for 10 minutes while its counters go on: a ``traffic_anomaly`` on
+    ``flow_export_bps`` names it at its second export missing and resolves when its records return; no traffic
+    alert names another router (its traffic, which the counter-fitted matrix moves onto its neighbours, must not
+    be blamed on them), during the outage or after it."""
+    from tests.unit.detectors._testbed_replay import replay_testbed
+    from twinwatch.detectors.twin_detector import EXPORT_ESTABLISHED
+    from twinwatch.twin.testbed.faults import Fault
+    from twinwatch.twin.testbed.run import TestbedConfig
+
+    plan = [Fault(kind="unmonitored_traffic", start_s=900.0, end_s=1500.0, entities=("NYCMng",))]
+    out, t0 = replay_testbed(tmp_path, plan, TestbedConfig(duration_s=2100.0, window_s=10.0, seed=21,
+                                                           malformed_fraction=0.0))
+    traffic = [(c.action, c.alert) for c in out.changes if c.alert.kind == "traffic_anomaly"]
+    assert {a.entity_id for _, a in traffic} == {"NYCMng"}
+    (fired,) = [a for action, a in traffic if action == "firing"]
+    assert fired.kpi == "flow_export_bps" and fired.observed == 0.0 and "exported no flow records" in fired.explanation
+    assert t0 + 900.0 < fired.start <= t0 + 900.0 + 2 * 60.0 + 10.0  # the second export missing (60 s exports)
+    (resolved,) = [a for action, a in traffic if action == "resolved"]
+    assert resolved.id == fired.id and resolved.end <= t0 + 1500.0 + 60.0 + 10.0
+    assert EXPORT_ESTABLISHED >= 2
+
+
+def test_the_flow_exporters_memory_is_part_of_the_detectors_state() -> None:
+    from twinwatch.stream.state import _detector_parts, _detector_restore
+    from twinwatch.twin.netmodel import load_network
+
+    m = load_network("abilene")
+    det = TwinDetector(m, alpha=0.01)
+    det._exports, det._export_missing = {"NYCMng": 7, "CHINng": 3}, {"NYCMng": 2}
+    parts, scalars = _detector_parts(det)
+    fresh = TwinDetector(m, alpha=0.01)
+    _detector_restore(fresh, parts, scalars, "test")
+    assert (fresh._exports, fresh._export_missing) == ({"NYCMng": 7, "CHINng": 3}, {"NYCMng": 2})
