@@ -131,12 +131,13 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 
 
 def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "twin",
-             extra: tuple[str, ...] = ()) -> tuple[Path | None, str]:
+             extra: tuple[str, ...] = (), pythonpath: str | None = None) -> tuple[Path | None, str]:
     """``twinwatch replay`` over the run's topics; returns the alerts file (None on failure) and its summary.
 
     A finished replay leaves ``alerts.<name>.log`` (its summary line) next to ``alerts.<name>.jsonl`` and is
     reused; with ``reuse_only`` nothing is replayed. ``name`` tells replays at other levels apart
-    (``--twin-alphas``); ``extra``: more ``twinwatch replay`` options (``--tm-range``, ``--flow-matrix``).
+    (``--twin-alphas``); ``extra``: more ``twinwatch replay`` options (``--tm-range``, ``--flow-matrix``);
+    ``pythonpath``: a folder holding another build's ``twinwatch`` package to replay with (a reference).
     """
     out, log = run / f"alerts.{name}.jsonl", run / f"alerts.{name}.log"
     if out.is_file() and log.is_file() and log.stat().st_mtime >= (run / "manifest.json").stat().st_mtime:
@@ -146,7 +147,7 @@ def run_twin(run: Path, alpha: float, *, reuse_only: bool = False, name: str = "
     topics = sorted(str(p) for p in (run / "topics").glob("twinwatch.raw.*.jsonl"))
     cmd = [sys.executable, "-m", "twinwatch.stream.cli", "replay", *topics, "--network", str(run / "network.yaml"),
            "--out", str(out), "--alpha", str(alpha), *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({"PYTHONPATH": pythonpath} if pythonpath else {})}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     tail = proc.stderr.strip().splitlines()[-1:] or [""]
     if proc.returncode not in (0, 3) or not out.is_file():

@@ -11,6 +11,8 @@ with ``--reference PYTHONPATH``, under a reference build, and counts per variant
 * ``degradations``: ``degradation`` alerts opening during a fault (none is expected: the network is healthy);
 * the delay of the first alert naming the router, in windows.
 
+Replays are :func:`detect_eval.run_twin`'s (a finished one is reused), named ``alerts.<variant>.jsonl``.
+
 The rule the figures are judged by is in ``bench/notes/detect_eval.md`` ("Session 50, second change").
 
 Example::
@@ -23,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine_info, write_report  # noqa: E402
-from detect_eval import DEV_SEEDS  # noqa: E402
+from detect_eval import DEV_SEEDS, run_twin  # noqa: E402
 from reported_eval import kind_plan  # noqa: E402
 
 from twinwatch.detectors.scoring import load_alert_lines, load_labels  # noqa: E402
@@ -63,22 +63,6 @@ def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, length_s: 
     if proc.returncode not in (0, 3) or not (run / "manifest.json").is_file():
         raise SystemExit(f"simulate failed for {network}: {proc.stderr.strip()[-2000:]}")
     return run
-
-
-def replay(run: Path, out: Path, pythonpath: str | None) -> float:
-    """Replay ``run``'s topics into ``out`` (alerts JSONL) with the build on ``pythonpath`` (None: this one);
-    returns the wall seconds."""
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "twinwatch.stream.cli", "replay",
-                           *sorted(str(p) for p in (run / "topics").glob("*.jsonl")), "--network",
-                           str(run / "network.yaml"), "--out", str(out), "--alpha", "0.01"],
-                          cwd="/" if pythonpath else ROOT, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode not in (0, 3) or not out.is_file():
-        raise SystemExit(f"replay failed for {run.name}: {proc.stderr.strip()[-2000:]}")
-    return time.perf_counter() - t0
 
 
 def count(run: Path, alerts: Path) -> dict[str, Any]:
@@ -122,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         run = ensure_run(args.runs_dir, network, args.hours, args.seed, args.length, args.every)
         row: dict[str, Any] = {"network": Path(network).stem, "run": run.name}
         for name, path in variants.items():
-            alerts = run / f"alerts.{name}.jsonl"
-            row[name] = {"replay_s": round(replay(run, alerts, path), 1), **count(run, alerts)}
+            alerts, summary = run_twin(run, 0.01, name=name, pythonpath=path)
+            if alerts is None:
+                raise SystemExit(f"{run.name} ({name}): {summary}")
+            row[name] = {"replay": summary, **count(run, alerts)}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     pooled = {}

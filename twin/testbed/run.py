@@ -611,7 +611,8 @@ def _emit_window(
     if igp_due is not None:  # on change, at the window's start by the device's clock (never corrupted: see write)
         links, metric = igp_due
         dev = model.link_src[links]
-        links, dev = links[~silent[dev] & ~legacy[dev]], dev[~silent[dev] & ~legacy[dev]]
+        heard = ~silent[dev] & ~legacy[dev]
+        links, dev = links[heard], dev[heard]
         ts_ns = np.round((t_abs + skew[dev]) * 1e9).astype(np.int64)
         for is_late in (False, True):
             sel = late[dev] == is_late
