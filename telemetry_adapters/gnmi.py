@@ -49,13 +49,13 @@ from twinwatch.telemetry_adapters._record_decoder import RecordDecoder
 from twinwatch.telemetry_adapters.base import DecodeResult, RawMessage
 from twinwatch.telemetry_adapters.errors import Reason
 from twinwatch.telemetry_adapters.igp import IGP_CONTAINERS, TOPOLOGY, is_igp_path
+from twinwatch.telemetry_adapters.paths import INTERFACE_LISTS
 
 __all__ = ["GnmiDecoder", "flatten_json"]
 
 _SCALAR_KEYS = ("uintVal", "intVal", "stringVal", "doubleVal", "floatVal", "boolVal", "asciiVal", "decimalVal")
 _JSON_KEYS = ("jsonIetfVal", "jsonVal")
-_IF_KEY_NAMES = ("name", "interface-name", "interface_name")
-_IGP_IF_KEY_NAMES = ("interface-id", "id", *_IF_KEY_NAMES)  # IS-IS interface-id, OSPFv2 id: only inside their paths
+_IGP_IF_KEY_NAMES = ("interface-id", "id", *INTERFACE_LISTS["interface"])  # IS-IS interface-id, OSPFv2 id: only there
 
 
 def _topology_keys(keys: dict[str, Any]) -> str:
@@ -73,16 +73,20 @@ def _strip(name: str) -> str:
 
 
 def _keyed_interface(node: str, keys: dict[str, Any], iface: str, igp: bool = False) -> str:
-    """The interface a list element or path element with ``keys`` names under ``node`` (else ``iface``);
-    ``igp``: inside an IS-IS / OSPFv2 path, where ``interface-id`` / ``id`` name it too (nowhere else).
+    """The interface a list element or path element with ``keys`` names under ``node`` (else ``iface``): a list of
+    :data:`~telemetry_adapters.paths.INTERFACE_LISTS`; ``igp``: inside an IS-IS / OSPFv2 path, where
+    ``interface-id`` / ``id`` name an ``interface`` too (nowhere else).
 
     >>> _keyed_interface("interface", {"name": "et1"}, ""), _keyed_interface("subinterface", {"index": 0}, "et1")
     ('et1', 'et1.0')
     >>> _keyed_interface("interface", {"id": "7"}, ""), _keyed_interface("interface", {"id": "et2"}, "", igp=True)
     ('', 'et2')
+    >>> _keyed_interface("port", {"port-id": "1/1/c1/1"}, "")  # Nokia SR OS
+    '1/1/c1/1'
     """
-    if node == "interface":
-        name = next((keys[k] for k in (_IGP_IF_KEY_NAMES if igp else _IF_KEY_NAMES) if k in keys), None)
+    names = _IGP_IF_KEY_NAMES if igp and node == "interface" else INTERFACE_LISTS.get(node)
+    if names is not None:
+        name = next((keys[k] for k in names if k in keys), None)
         return iface if name is None else str(name)
     if node == "subinterface" and "index" in keys:
         return f"{iface}.{keys['index']}"

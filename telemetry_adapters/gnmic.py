@@ -10,7 +10,8 @@ One message is a single event object or a JSON array of events::
 paths, counters as JSON strings or integers. The device is the ``source`` tag
 without its gRPC port (or ``target``/``host``); the interface is the
 ``interface_name`` tag (or another :data:`~telemetry_adapters.paths.INTERFACE_KEYS`
-tag), with ``.<index>`` appended for sub-interface events. An IS-IS / OSPFv2
+tag: gnmic names a list key's tag ``<list>_<key>``, Nokia SR OS's port ``port_port-id``), with ``.<index>``
+appended for sub-interface events. An IS-IS / OSPFv2
 metric event names its interface by its path's key as a tag
 (``interface_interface-id``, ``interface_id``) and its level and address
 family by tags (``level_level-number``, ``af_afi-name``, ``af_safi-name``),

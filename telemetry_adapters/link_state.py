@@ -25,6 +25,7 @@ Cisco IOS XE ``oper-status``               ``if-oper-state-ready``; ``if-oper-st
                                            ``-test``; ``-invalid``, ``-unknown``                   / unknown
 Cisco IOS XE ``admin-status``              ``if-state-up``; ``if-state-down``, ``if-state-test``   up / down
 Cisco NX-OS DME ``operSt`` / ``adminSt``   ``up``; ``down``; ``unknown``                            up / down
+Nokia SR Linux / SR OS ``oper-state``      ``up``; ``down``                                         up / down
 OTLP ``hw.network.up`` (semantic conv.)    1 up, 0 down                                            up / down
 =========================================  ======================================================  =========
 

@@ -17,20 +17,25 @@ Models covered:
   interface/latest/generic-counters`` (``bytes-received``, ``bytes-sent`` …,
   ``last-discontinuity-time``, ``seconds-since-last-clear-counters``);
 - Nokia SR Linux ``interface/statistics`` (``in-unicast-packets`` …);
+- Nokia SR OS ``/state/port[port-id=…]/statistics`` and ``…/ethernet/statistics`` (``in-octets``, ``in-packets``
+  …): the port is the ``port-id`` key (gnmic tag ``port_port-id``, Telegraf ``port_id``; :data:`INTERFACE_LISTS`);
 - IF-MIB ``ifTable`` (Counter32) and ``ifXTable`` ``ifHC*`` (Counter64) as
   Telegraf's ``snmp`` input names them;
 - Telegraf ``net`` input (``bytes_recv``, ``packets_sent``, ``drop_in`` …);
 - link state (:data:`~telemetry_adapters.schema.LINK_STATE_FIELDS`): OpenConfig / IOS XE
   ``oper-status`` and ``admin-status``, IF-MIB ``ifOperStatus`` / ``ifAdminStatus``, NX-OS DME
   ``operSt`` / ``adminSt``, IOS XR ``state`` and ``line-state`` (those two generic names only
-  inside an IOS XR ``interface-xr`` / ``interface-briefs`` path, never elsewhere). Their values are enums, read by
+  inside an IOS XR ``interface-xr`` / ``interface-briefs`` path, never elsewhere), Nokia SR Linux and SR OS
+  ``oper-state`` (in a path only directly under ``interface``, ``subinterface`` or ``port``: a transceiver's or a
+  LAG member's is another object's). Their values are enums, read by
   :func:`twinwatch.telemetry_adapters.link_state.link_state`;
 - interface speed (:data:`~telemetry_adapters.schema.SPEED_FIELDS`, :data:`SPEED_LEAVES`: one
   ``(spelling, scale)`` table, in order of preference): OpenConfig ``negotiated-port-speed`` /
   ``port-speed`` (identities) and ``lag-speed`` (Mb/s), IF-MIB ``ifHighSpeed`` (Mb/s) / ``ifSpeed``
-  (bit/s), NX-OS DME ``operSpeed`` (``"10G"``), IOS XE ``interfaces-oper`` ``speed`` (bit/s) and IOS
-  XR ``interface-xr`` ``speed`` / ``bandwidth`` (kbit/s) only inside their model's path (never a bare
-  ``speed``), OTLP ``hw.network.bandwidth.limit`` (By/s). Values are read by
+  (bit/s), Junos ``high-speed`` (Mb/s), Nokia SR OS ``state/port/ethernet/oper-speed`` (Mb/s; tried before
+  NX-OS DME's ``operSpeed``, which normalises the same), NX-OS DME ``operSpeed`` (``"10G"``), IOS XE
+  ``interfaces-oper`` ``speed`` (bit/s) and IOS XR ``interface-xr`` ``speed`` / ``bandwidth`` (kbit/s) only inside
+  their model's path (never a bare ``speed``), OTLP ``hw.network.bandwidth.limit`` (By/s). Values are read by
   :func:`twinwatch.telemetry_adapters.speed.speed_bps` with the spelling's scale (:data:`SPEED_SCALE`);
 - IGP metric (:data:`~telemetry_adapters.schema.IGP_FIELDS`, :data:`IGP_METRIC_LEAVES`): OpenConfig IS-IS
   ``isis/interfaces/interface/levels/level/af/state/metric`` and OSPFv2
@@ -103,6 +108,7 @@ __all__ = [
     "IGP_METRIC_LEAVES",
     "IGP_OTHER",
     "INTERFACE_KEYS",
+    "INTERFACE_LISTS",
     "IS_LINK_STATE",
     "IS_SPEED",
     "LEAF_TABLE",
@@ -184,7 +190,8 @@ _RX_TX: Final[dict[str, tuple[tuple[str, int], ...]]] = {
     "utilization": (("utilization", 0),),
     "queue_occupancy": (("queue_occupancy", 0),),
     # link state (enum values, see telemetry_adapters.link_state); "state" and "line-state" only inside a path
-    "oper_status": (("oper-status", 0), ("ifOperStatus", 0), ("operSt", 0), ("state", 0), ("line-state", 0)),
+    "oper_status": (("oper-status", 0), ("ifOperStatus", 0), ("operSt", 0), ("oper-state", 0), ("state", 0),
+                    ("line-state", 0)),
     "admin_status": (("admin-status", 0), ("ifAdminStatus", 0), ("adminSt", 0)),
 }
 
@@ -199,6 +206,8 @@ SPEED_LEAVES: Final[tuple[tuple[str, float], ...]] = (
     ("port-speed", NAMED),  # OpenConfig ethernet/state: the configured speed (SPEED_UNKNOWN: ignored)
     ("lag-speed", 1e6),  # OpenConfig aggregation/state, uint32 Mb/s (Telegraf gnmi: lag_speed)
     ("ifHighSpeed", 1e6),  # IF-MIB ifXTable, Gauge32 Mb/s
+    ("high-speed", 1e6),  # Junos interfaces/interface/state/high-speed, Mb/s (ifHighSpeed's value)
+    ("state/port/ethernet/oper-speed", 1e6),  # Nokia SR OS, uint32 Mb/s
     ("ifSpeed", 1.0),  # IF-MIB ifTable, Gauge32 bit/s (4294967295: saturated, ignored)
     ("operSpeed", NAMED),  # Cisco NX-OS DME ethpmPhysIf: "100M", "10G" … ("auto", "unknown": ignored)
     ("Cisco-IOS-XE-interfaces-oper:interfaces/interface/speed", 1.0),  # IOS XE, uint64 bit/s
@@ -262,24 +271,40 @@ EPOCH_LEAVES: Final[dict[str, int]] = {
 #: Leaves whose value names the interface (used when the path has no key).
 _NAME_LEAVES: Final[tuple[str, ...]] = ("name", "ifName", "ifDescr", "interface-name", "interface_name")
 
-#: Key / tag names that carry the interface name, in priority order.
+#: Keyed lists whose element is a port: the list's name → the keys that name the port, in priority order.
+#: OpenConfig, IETF, IOS XR, SR Linux ``interface[name=…]`` (IOS XR native ``interface-name``); Nokia SR OS
+#: ``/state/port[port-id=1/1/c1/1]``.
+INTERFACE_LISTS: Final[dict[str, tuple[str, ...]]] = {
+    "interface": ("name", "interface-name", "interface_name"),
+    "port": ("port-id",),
+}
+
+#: Key / tag names that carry the interface name, in priority order: gnmic's event tags name a list key
+#: ``<list>_<key>`` (``interface_name``, ``interface_interface-name``, SR OS ``port_port-id``); Telegraf's gnmi input
+#: writes the key alone with ``_`` for ``-`` (``name``, ``port_id``), after every other spelling so that a record
+#: with an interface's ``name`` and a neighbour's ``port_id`` keeps the interface.
 INTERFACE_KEYS: Final[tuple[str, ...]] = (
     "interface_name",
     "interface-name",
     "interface_interface-name",
     "interface_interface_name",
+    "port_port-id",
+    "port_port_id",
     "interfaceName",
     "if_name",
     "ifName",
     "ifDescr",
     "interface",
     "name",
+    "port_id",
+    "port-id",
 )
 
-#: A path (containing ``/``) maps only when it contains one of these …
-PATH_REQUIRES: Final[tuple[str, ...]] = ("interface", "statistics", "counters", "intf", "dbgif")
-#: … and none of these (queue and QoS counters reuse the interface leaf names).
-PATH_EXCLUDES: Final[tuple[str, ...]] = ("qos", "queue", "/bgp", "/mpls", "/lldp")
+#: A path (containing ``/``) maps only when it contains one of these (``state/port/``: Nokia SR OS ports) …
+PATH_REQUIRES: Final[tuple[str, ...]] = ("interface", "statistics", "counters", "intf", "dbgif", "state/port/")
+#: … and none of these (queue and QoS counters reuse the interface leaf names; a LAG member's leaves under its
+#: LAG's interface are the member's, not the LAG's: SR Linux ``interface[name=lag1]/lag/member[name=…]/oper-state``).
+PATH_EXCLUDES: Final[tuple[str, ...]] = ("qos", "queue", "/bgp", "/mpls", "/lldp", "/member")
 
 
 def _norm(name: str) -> str:
@@ -355,6 +380,10 @@ SPEED_SCALE: Final[tuple[float, ...]] = tuple(s if sp else 0.0 for s, sp in zip(
 #: ``interface-briefs``): elsewhere ``state`` is an OpenConfig container or another input's field, not a link.
 _PATH_ONLY: Final[frozenset[str]] = frozenset({"state", "linestate"})
 _PATH_ONLY_REQUIRES: Final[tuple[str, ...]] = ("interface-xr", "interface-brief")
+#: Normalised leaves that, in a path, map only as a leaf of these elements: Nokia's ``oper-state`` is a port's
+#: state directly under SR Linux ``interface`` / ``subinterface`` and SR OS ``port``; elsewhere (a transceiver's,
+#: a network instance's) it is another object's.
+_PARENT_ONLY: Final[dict[str, frozenset[str]]] = {"operstate": frozenset({"interface", "subinterface", "port"})}
 
 _EPOCH_TABLE: Final[dict[str, int]] = {_norm(k): v for k, v in EPOCH_LEAVES.items()}
 
@@ -424,11 +453,16 @@ def map_path(path: str) -> int:
     leaf = normalize_leaf(path)
     if leaf in _PATH_ONLY and not (in_path and any(r in path.lower() for r in _PATH_ONLY_REQUIRES)):
         return UNMAPPED
+    parents = _PARENT_ONLY.get(leaf)
+    if parents is not None and in_path and _elements(path)[-2] not in parents:
+        return UNMAPPED
+    if in_path and leaf in _SPEED_IN_PATH:  # a model's own spelling first: SR OS oper-speed (Mb/s), not NX-OS's
+        code = _speed_in_path(leaf, path)
+        if code != UNMAPPED or leaf not in _SPEED_TABLE:
+            return code
     speed = _SPEED_TABLE.get(leaf)
     if speed is not None:
         return speed
-    if in_path and leaf in _SPEED_IN_PATH:
-        return _speed_in_path(leaf, path)
     hit = LEAF_TABLE.get(leaf)
     if hit is not None:
         field, bits = hit

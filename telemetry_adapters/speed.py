@@ -17,6 +17,8 @@ Telegraf ``gnmi``); negotiated wins             ``SPEED_10GB`` … ``SPEED_800GB
                                                 ``SPEED_UNKNOWN``                             unknown
 OpenConfig ``aggregation/state/lag-speed``      uint32, Mb/s (Telegraf ``gnmi``: ``lag_speed``) × 1e6
 IF-MIB ``ifHighSpeed`` (Telegraf ``snmp``)      Gauge32, Mb/s                                 × 1e6
+Junos ``interfaces/interface/state/high-speed`` uint, Mb/s (``ifHighSpeed``'s value)           × 1e6
+Nokia SR OS ``state/port/ethernet/oper-speed``  uint32, Mb/s                                  × 1e6
 IF-MIB ``ifSpeed``; ``ifHighSpeed`` wins        Gauge32, bit/s; 4294967295 (saturated)        × 1; unknown
 Cisco NX-OS DME ``operSpeed``                   ``100M``, ``1G``, ``10G`` … ``400G``;          the named
                                                 ``auto``, ``unknown``                         speed; unknown

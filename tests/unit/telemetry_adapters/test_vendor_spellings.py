@@ -1,0 +1,90 @@
+"""Other routers' spellings of a port: Nokia SR OS ``port[port-id]``, Nokia ``oper-state``, Junos ``high-speed``.
+
+The golden cases (``tests/fixtures/gnmic/vendor_capture_shapes``, ``sros_paths``, ``srl_oper_state``,
+``gnmi/sros_port_keyed``, ``influx/sros_port_id``) pin the decoded rows; these tests pin the rules behind them and
+the counter maths end to end.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
+from twinwatch.telemetry_adapters.paths import FIELD_NAMES, GAUGE_SCALE, IGP_OTHER, UNMAPPED, map_path
+from twinwatch.telemetry_adapters.speed import NAMED
+
+T0 = 1_700_000_000 * 10**9
+
+
+def field(path: str) -> str | None:
+    code = map_path(path)
+    return FIELD_NAMES[code] if code >= 0 else None
+
+
+@pytest.mark.parametrize(
+    ("path", "want"),
+    [
+        ("/state/port/statistics/in-octets", "rx_octets"),
+        ("/state/port/ethernet/statistics/out-octets", "tx_octets"),
+        ("/state/port/statistics/in-packets", "rx_pkts"),
+        ("/state/port/oper-state", "oper_status"),
+        ("/srl_nokia-interfaces:interface/oper-state", "oper_status"),
+        ("/srl_nokia-interfaces:interface/subinterface/oper-state", "oper_status"),
+        ("oper-state", "oper_status"),  # a collector that trims paths to leaves
+        ("/interface/oper_state", "oper_status"),  # Telegraf: path tag + field name
+        ("/state/port/ethernet/oper-speed", "speed_bps"),
+        ("high-speed", "speed_bps"),
+        ("/interfaces/interface/state/high-speed", "speed_bps"),
+        # another object's state or counters, never the port's
+        ("/srl_nokia-interfaces:interface/transceiver/oper-state", None),
+        ("/srl_nokia-interfaces:interface/lag/member/oper-state", None),
+        ("/interfaces/interface/aggregation/member/state/counters/in-octets", None),
+        ("/state/port/statistics/egress-queue/queue/forward-unicast-octets", None),
+        ("/network-instance/protocols/bgp/neighbor/oper-state", None),
+        ("/state/service/vprn/oper-state", None),
+    ],
+)
+def test_vendor_leaves_map_to_their_fields(path: str, want: str | None) -> None:
+    assert field(path) == want
+
+
+def test_sros_oper_speed_is_megabits_and_nxos_operspeed_stays_named() -> None:
+    """Both normalise to ``operspeed``: SR OS's path-qualified spelling (Mb/s) is tried first."""
+    assert GAUGE_SCALE[map_path("/state/port/ethernet/oper-speed")] == 1e6
+    assert GAUGE_SCALE[map_path("operSpeed")] == NAMED
+    assert GAUGE_SCALE[map_path("sys/intf/phys/operSpeed")] == NAMED
+    assert map_path("/state/port/ethernet/oper-speed") not in (UNMAPPED, IGP_OTHER)
+
+
+def _event(tags: dict[str, str], values: dict[str, object], t: int) -> bytes:
+    return orjson.dumps({"name": "nokia-interface", "timestamp": t, "tags": tags, "values": values})
+
+
+def test_sros_ports_are_ports_not_the_device() -> None:
+    """Two SR OS ports sampled together: each gets its own rate (at 910bdb1 both were booked to the device, whose
+    counters then interleaved)."""
+    dec = get_decoder("gnmic", DecoderConfig(max_age_s=None))
+    state = CounterState()
+    rows = []
+    for k, t in enumerate((T0, T0 + 10 * 10**9)):
+        msgs = [_event({"port_port-id": port, "source": "10.0.0.1:57400"},
+                       {"/state/port/statistics/in-octets": str(k * octets), "/state/port/oper-state": "up"}, t)
+                for port, octets in (("1/1/c1/1", 12_500), ("1/1/c2/1", 1_250_000))]
+        res = normalize(dec.decode_batch(msgs).samples, state)
+        assert not res.rejections
+        rows += [(r["entity_id"], r["kpi"], r["value"]) for r in res.measurements.rows()]
+    rates = {(e, k): v for e, k, v in rows if k == "rx_bps"}
+    assert rates == {("10.0.0.1:1/1/c1/1", "rx_bps"): 10_000.0, ("10.0.0.1:1/1/c2/1", "rx_bps"): 1_000_000.0}
+    assert {e for e, k, _ in rows if k == "oper_status"} == {"10.0.0.1:1/1/c1/1", "10.0.0.1:1/1/c2/1"}
+
+
+def test_telegraf_keeps_the_interface_name_over_a_port_id_tag() -> None:
+    """Telegraf writes list keys as bare tags: an interface's ``name`` wins over any ``port_id`` (an LLDP
+    neighbour's, say); an SR OS record with only ``port_id`` names the port by it."""
+    dec = get_decoder("influx", DecoderConfig(max_age_s=None))
+    lines = [b"interface,source=r1,name=et1,port_id=Gi0/9,path=/interfaces/interface/state/counters "
+             b"in_octets=5u 1700000000000000000",
+             b"port,source=sr1,port_id=1/1/c1/1,path=/state/port/statistics in_octets=7u 1700000000000000000"]
+    got = {(s["device"], s["interface"]) for s in dec.decode_batch(lines).samples.rows()}
+    assert got == {("r1", "et1"), ("sr1", "1/1/c1/1")}
