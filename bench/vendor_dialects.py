@@ -187,6 +187,30 @@ def replay(run: Path, label: str, alpha: float, pythonpath: str | None) -> dict[
             "_lines": lines}
 
 
+def decode_rates(runs: dict[str, Path], rounds: int, batch: int = 2000) -> dict[str, Any]:
+    """gnmic decode rate of each run's topic (messages per CPU second, median of ``rounds``; the runs alternate
+    within a round) and its ratio to the OpenConfig run's in the same rounds. Whatever ``twinwatch`` is imported
+    decodes: run the script under ``PYTHONPATH=REF`` to measure a reference build."""
+    import time
+
+    import numpy as np
+
+    from twinwatch.telemetry_adapters import DecoderConfig, get_decoder
+
+    msgs = {n: [m for m in (r / "topics" / GNMIC_TOPIC).read_bytes().split(b"\n") if m] for n, r in runs.items()}
+    cpu: dict[str, list[float]] = {n: [] for n in runs}
+    for k in range(rounds):
+        for n in (list(runs) if k % 2 == 0 else list(runs)[::-1]):
+            dec = get_decoder("gnmic", DecoderConfig(max_age_s=None, max_future_skew_s=None))
+            t = time.process_time()
+            for i in range(0, len(msgs[n]), batch):
+                dec.decode_batch(msgs[n][i : i + batch])
+            cpu[n].append(time.process_time() - t)
+    ref = np.array(cpu["openconfig"])
+    return {n: {"messages": len(msgs[n]), "msg_per_cpu_s": len(msgs[n]) / float(np.median(c)),
+                "ratio_to_openconfig_median": float(np.median(ref / np.array(c)))} for n, c in cpu.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,7 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pythonpath", help="replay with the twinwatch package under this folder (a reference build)")
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--out", type=Path, required=True, help="JSON report")
+    ap.add_argument("--decode-rounds", type=int, default=0,
+                    help="instead of replaying, measure the gnmic decode rate of each dialect (N rounds)")
     args = ap.parse_args(argv)
+    if args.decode_rounds:
+        runs_d = {"openconfig": args.run, **{n: dialect_run(args.run, n)[0] for n in args.dialects}}
+        rates = decode_rates(runs_d, args.decode_rounds)
+        write_report({"run": str(args.run), "label": args.label, "rounds": args.decode_rounds, "decode": rates,
+                      "machine": machine_info()}, args.out, echo=False)
+        for n, r in rates.items():
+            print(f"{n}: {r['msg_per_cpu_s']:,.0f} msg per CPU s ({r['ratio_to_openconfig_median']:.2f}x openconfig)")
+        return 0
 
     runs = {"openconfig": (args.run, 0)}
     for name in sorted({DIALECTS[n].reference for n in args.dialects} - {"openconfig"}) + list(args.dialects):

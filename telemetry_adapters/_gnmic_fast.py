@@ -30,7 +30,9 @@ integer times the spelling's :data:`~telemetry_adapters.paths.SPEED_SCALE`,
 (:mod:`~telemetry_adapters.igp`) are not read here: gnmic names their interface by an ``interface_interface-id`` /
 ``interface_id`` tag (never ``interface_name``, which the scanner requires) and their topology by tags the scanner
 skips, so such an event, and any other carrying an IGP-metric leaf (a gauge) or one of another topology
-(:data:`~telemetry_adapters.paths.IGP_OTHER`), goes to the general path whole.
+(:data:`~telemetry_adapters.paths.IGP_OTHER`), goes to the general path whole. The interface is the
+``interface_name`` tag, or Nokia SR OS's ``port_port-id`` when that is the event's only interface tag (with an
+interface tag the general path prefers to it, ``interface-name`` say, the event goes to the general path).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from twinwatch.telemetry_adapters.paths import (
     FIELD_BITS,
     FIELD_NAMES,
     IF_NAME,
+    INTERFACE_KEYS,
     IS_LINK_STATE,
     IS_SPEED,
     SPEED_SCALE,
@@ -104,7 +107,11 @@ def key_hash_py(data: bytes) -> int:
 
 
 _H = {k: np.uint64(key_hash_py(k.encode())) for k in
-      ("values", "tags", "timestamp", "source", "interface_name", "subinterface_index")}  # fmt: skip
+      ("values", "tags", "timestamp", "source", "interface_name", "subinterface_index", "port_port-id")}  # fmt: skip
+#: hashes of the interface tags the general path prefers to ``port_port-id`` (besides ``interface_name``): an event
+#: with one of them beside ``port_port-id`` goes to the general path
+_PRE_PORT = np.array([key_hash_py(k.encode()) for k in INTERFACE_KEYS[1 : INTERFACE_KEYS.index("port_port-id")]],
+                     dtype=np.uint64)  # fmt: skip
 #: hashes of the link-state spellings the kernel reads itself, and their states (1.0 up, 0.0 down)
 _ST_HASH = np.array([key_hash_py(s.encode()) for s in FAST_SPELLINGS], dtype=np.uint64)
 _ST_VAL = np.array(list(FAST_SPELLINGS.values()), dtype=np.float64)
@@ -185,8 +192,8 @@ def decode(
     val = np.empty(cap, dtype=np.uint64)
     val_num = np.empty(cap, dtype=np.bool_)
     nv = scan_events(buf, starts, ends, _H["values"], _H["tags"], _H["timestamp"], _H["source"],
-                     _H["interface_name"], _H["subinterface_index"], ok, ts, src_a, src_b, src_h, if_a, if_b,
-                     if_h, v_first, v_count, k_hash, k_a, k_b, val, val_num)  # fmt: skip
+                     _H["interface_name"], _H["subinterface_index"], _H["port_port-id"], _PRE_PORT, ok, ts, src_a,
+                     src_b, src_h, if_a, if_b, if_h, v_first, v_count, k_hash, k_a, k_b, val, val_num)  # fmt: skip
     if nv < 0:
         return None
     st: FastState = dec._fast_state

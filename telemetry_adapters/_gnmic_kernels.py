@@ -288,6 +288,8 @@ def scan_events(
     h_source: np.uint64,
     h_ifname: np.uint64,
     h_subif: np.uint64,
+    h_port: np.uint64,
+    h_pre: np.ndarray,
     ok: np.ndarray,
     ts: np.ndarray,
     src_a: np.ndarray,
@@ -305,7 +307,11 @@ def scan_events(
     val_num: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Scan every message; fill the per-message and per-value outputs. Returns the number of values
-    written, or -1 when the value arrays are too small (the caller then uses the general path)."""
+    written, or -1 when the value arrays are too small (the caller then uses the general path).
+
+    The interface is the ``interface_name`` tag (``h_ifname``), else the ``h_port`` tag (Nokia SR OS
+    ``port_port-id``) unless one of the tags ``h_pre`` (the interface keys the general path prefers to it) is there
+    too: that event goes to the general path."""
     nv = 0
     cap = k_hash.shape[0]
     for m in range(starts.shape[0]):
@@ -324,6 +330,10 @@ def scan_events(
         bad = False
         src_a[m] = -1
         if_a[m] = -1
+        port_a = np.int64(-1)
+        port_b = np.int64(-1)
+        port_h = np.uint64(0)
+        pre = False
         i = _ws(buf, i, end)
         if i < end and buf[i] == 125:  # {} : no event
             continue
@@ -414,6 +424,14 @@ def scan_events(
                             elif th == h_subif:
                                 bad = True
                                 break
+                            elif th == h_port:
+                                port_a = va
+                                port_b = i - 1
+                                port_h = vh
+                            else:
+                                for q in range(h_pre.shape[0]):
+                                    if th == h_pre[q]:
+                                        pre = True
                         else:
                             if nv >= cap:
                                 return -1
@@ -485,6 +503,13 @@ def scan_events(
             i = _ws(buf, i, end)
             bad = i != end
         bad = bad or dup  # duplicate keys in "values": orjson keeps the last one; leave those to it
+        if if_a[m] < 0 and port_a >= 0:
+            if pre:
+                bad = True
+            else:
+                if_a[m] = port_a
+                if_b[m] = port_b
+                if_h[m] = port_h
         if bad or not (seen_ts and seen_tags and seen_values) or src_a[m] < 0 or if_a[m] < 0 or nv == first:
             nv = first
             continue

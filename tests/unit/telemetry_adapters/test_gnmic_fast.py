@@ -44,6 +44,10 @@ LEAVES = [P + x for x in ("in-octets", "out-octets", "in-pkts", "out-discards", 
     "/network-instances/network-instance/protocols/protocol/ospfv2/areas/area/interfaces/interface/state/metric",
     "/network-instances/network-instance/protocols/protocol/isis/interfaces/interface/levels/level[level-number=1]/"
     "af/state/metric", "igp_metric",
+    # other routers' spellings: Nokia SR OS / SR Linux counters, state and speed, Junos high-speed, a LAG member's
+    "/state/port/statistics/in-octets", "/state/port/ethernet/statistics/out-octets", "/state/port/oper-state",
+    "/state/port/ethernet/oper-speed", "oper-state", "high-speed", "/interface/transceiver/oper-state",
+    "/interface/lag/member/oper-state", "operSpeed",
 ]  # fmt: skip
 
 
@@ -79,9 +83,12 @@ _event = st.fixed_dictionaries(
     {
         "timestamp": st.one_of(st.integers(NOW - 10**14, NOW + 10**12), st.just("x"), st.integers(-5, 5)),
         "tags": st.fixed_dictionaries(
-            {"source": st.sampled_from(["r1:57400", "r2", "[fd00::1]:57400"]),
-             "interface_name": st.sampled_from(["Ethernet1", "Gi0/0/0/1", "é1"])},
-            optional={"subinterface_index": st.just("3"), "subscription-name": st.just("s"),
+            {"source": st.sampled_from(["r1:57400", "r2", "[fd00::1]:57400"])},
+            optional={"interface_name": st.sampled_from(["Ethernet1", "Gi0/0/0/1", "é1", ""]),
+                      # Nokia SR OS names its port by this key; with a preferred interface tag beside it
+                      "port_port-id": st.sampled_from(["1/1/c1/1", "A/4", ""]),
+                      "interface-name": st.just("Ethernet2"), "port_port_id": st.just("1/1/9"),
+                      "subinterface_index": st.just("3"), "subscription-name": st.just("s"),
                       # an IGP metric event's keys as gnmic writes them (tags)
                       "level_level-number": st.sampled_from(["1", "2"]),
                       "af_afi-name": st.sampled_from(["IPV4", "IPV6"]),
