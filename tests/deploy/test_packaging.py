@@ -167,16 +167,25 @@ def test_gnmic_writes_the_topic_and_format_twinwatch_reads() -> None:
     assert out["topic"] == cfg.topics.raw_topic("gnmic") and "gnmic" in cfg.topics.formats
 
 
-def test_every_leaf_gnmic_subscribes_to_outside_the_counters_is_one_the_adapters_read() -> None:
-    """The speeds and IGP metrics the compose stack subscribes to are leaves the adapters map (a renamed or
-    mistyped path would be silently unmapped)."""
+def test_every_leaf_gnmic_subscribes_to_is_one_the_adapters_read() -> None:
+    """The leaves the compose stack subscribes to (state, speeds, IGP metrics; OpenConfig and Nokia SR OS) map to
+    their fields, and a counter under each counters container maps to a counter (a renamed or mistyped path would
+    be silently unmapped); every subscription is one a target lists."""
     from twinwatch.telemetry_adapters.paths import FIELD_NAMES, PathMapper
 
     gnmic = yaml.safe_load((DEPLOY / "compose" / "gnmic.yaml").read_text())
     mapper = PathMapper()
-    fields = {name: sorted({FIELD_NAMES[mapper[p]] for p in sub["paths"]})
-              for name, sub in gnmic["subscriptions"].items() if name != "interfaces"}
-    assert fields == {"speeds": ["speed_bps"], "igp-metrics": ["igp_metric"]}
+    containers = ("/counters", "/statistics")
+    fields = {name: sorted({FIELD_NAMES[mapper[p]] for p in sub["paths"] if not p.endswith(containers)})
+              for name, sub in gnmic["subscriptions"].items()}  # fmt: skip
+    assert fields == {"interfaces": ["oper_status"], "speeds": ["speed_bps"], "igp-metrics": ["igp_metric"],
+                      "sros-ports": ["oper_status"], "sros-speeds": ["speed_bps"]}
+    counters = [p for sub in gnmic["subscriptions"].values() for p in sub["paths"] if p.endswith(containers)]
+    assert counters and all(FIELD_NAMES[mapper[p + "/in-octets"]] == "rx_octets" for p in counters)
+    listed = {s for t in gnmic["targets"].values() for s in t["subscriptions"]}
+    assert listed == {"interfaces", "speeds", "igp-metrics"}  # the SR OS ones: the commented-out SR OS target's
+    text = (DEPLOY / "compose" / "gnmic.yaml").read_text()
+    assert "#   subscriptions: [sros-ports, sros-speeds, igp-metrics]" in text
 
 
 # ----------------------------------------------------------------------------- Kubernetes
