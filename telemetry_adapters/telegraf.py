@@ -1,4 +1,5 @@
-"""Telegraf output: the JSON serializer and influx line protocol, for the ``snmp``, ``gnmi`` and ``net`` inputs.
+"""Telegraf output: the JSON serializer and influx line protocol, for the ``snmp``, ``gnmi``,
+``jti_openconfig_telemetry`` and ``net`` inputs.
 
 Both decoders reduce a Telegraf *metric* (name, tags, fields, timestamp) to a
 record and map its field names through the shared path table:
@@ -16,7 +17,12 @@ record and map its field names through the shared path table:
   ``ifHCInOctets`` …, ``sysUpTime`` (a reboot marker when in the same metric),
   ``ifOperStatus``, and the speed ``ifHighSpeed`` (Mb/s) / ``ifSpeed`` (bit/s;
   :mod:`twinwatch.telemetry_adapters.speed`; the gnmi input writes a LAG's as ``lag_speed``).
+- ``jti_openconfig_telemetry`` input (Junos Telemetry Interface): fields are full OpenConfig paths, the router
+  is the ``device`` tag (``host`` is the collector's own name there, as with ``source`` / ``agent_host``) and the
+  path's list keys are XPath tags (``/interfaces/interface/@name``, ``…/subinterface/@index``:
+  :func:`xpath_interface`).
 - ``net`` input: tags ``host``, ``interface``; fields ``bytes_recv`` …
+- Nokia SR OS through the ``gnmi`` input: the port is the ``port_id`` tag (its key ``port-id``).
 
 JSON messages are one metric or ``{"metrics": [...]}``; the timestamp unit
 (``json_timestamp_units``) is given to the decoder or guessed from magnitude
@@ -47,13 +53,40 @@ from twinwatch.telemetry_adapters.base import DecoderConfig, DecodeResult, RawMe
 from twinwatch.telemetry_adapters.errors import Reason, Rejection
 from twinwatch.telemetry_adapters.igp import igp_keys, is_igp_path, keyed_path
 from twinwatch.telemetry_adapters.influx import LineProtocolError, parse_line
-from twinwatch.telemetry_adapters.paths import INTERFACE_KEYS
+from twinwatch.telemetry_adapters.paths import INTERFACE_KEYS, INTERFACE_LISTS
 
 __all__ = ["InfluxLineDecoder", "TelegrafJsonDecoder", "metric_to_record"]
 
-_DEVICE_TAGS = ("source", "agent_host", "host", "device", "hostname")
+#: Tags naming the device, in priority order: the router's (gnmi ``source``, snmp ``agent_host``,
+#: jti_openconfig_telemetry ``device``) before ``host``, which those inputs set to the collector's own name.
+_DEVICE_TAGS = ("source", "agent_host", "device", "host", "hostname")
 _IF_TAGS = (*INTERFACE_KEYS, "ifName", "ifDescr", "ifAlias", "interface", "ifIndex")
 _UNITS_NS = {"1ns": 1, "1us": 1_000, "1µs": 1_000, "1ms": 1_000_000, "1s": 1_000_000_000}
+
+
+def xpath_interface(tags: Mapping[str, Any]) -> str:
+    """The interface that XPath-style key tags name, ``""`` when none: Telegraf's ``jti_openconfig_telemetry``
+    input (Junos Telemetry Interface) writes a path's list keys as ``<list path>/@<key>`` tags.
+
+    >>> xpath_interface({"/interfaces/interface/@name": "ge-0/0/0", "device": "r1"})
+    'ge-0/0/0'
+    >>> xpath_interface({"/interfaces/interface/@name": "fxp0",
+    ...                  "/interfaces/interface/subinterfaces/subinterface/@index": "0"})
+    'fxp0.0'
+    >>> xpath_interface({"/lldp/interfaces/interface/neighbors/neighbor/@id": "7", "host": "c1"})
+    ''
+    """
+    iface = sub = ""
+    for k, v in tags.items():
+        if type(k) is not str or "/@" not in k or v is None:
+            continue
+        path, _, key = k.rpartition("/@")
+        elem = path.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        if key in INTERFACE_LISTS.get(elem, ()):
+            iface = str(v)
+        elif elem == "subinterface" and key == "index":
+            sub = str(v)
+    return f"{iface}.{sub}" if iface and sub else iface
 
 
 def metric_to_record(
@@ -61,7 +94,7 @@ def metric_to_record(
 ) -> None:
     """Append one Telegraf metric to ``recs`` (device and interface from tags; fields as leaves)."""
     device = next((str(tags[k]) for k in _DEVICE_TAGS if k in tags), "")
-    iface = next((str(tags[k]) for k in _IF_TAGS if k in tags), "")
+    iface = next((str(tags[k]) for k in _IF_TAGS if k in tags), "") or xpath_interface(tags)
     path = str(tags.get("path", ""))
     if iface and "subinterface" in path and "index" in tags:
         iface = f"{iface}.{tags['index']}"

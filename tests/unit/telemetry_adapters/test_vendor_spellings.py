@@ -88,3 +88,19 @@ def test_telegraf_keeps_the_interface_name_over_a_port_id_tag() -> None:
              b"port,source=sr1,port_id=1/1/c1/1,path=/state/port/statistics in_octets=7u 1700000000000000000"]
     got = {(s["device"], s["interface"]) for s in dec.decode_batch(lines).samples.rows()}
     assert got == {("r1", "et1"), ("sr1", "1/1/c1/1")}
+
+
+def test_juniper_jti_through_telegraf_names_the_router_and_its_ports() -> None:
+    """Telegraf's jti_openconfig_telemetry input: the router is the ``device`` tag (``host`` is the collector's own
+    name) and the port the XPath key tag ``/interfaces/interface/@name`` (at 910bdb1 every router's counters were
+    booked, port-less, to the collector)."""
+    dec = get_decoder("telegraf-json", DecoderConfig(max_age_s=None, max_future_skew_s=None))
+    rows = []
+    for k, t in enumerate((1_700_000_000, 1_700_000_010)):
+        msgs = [orjson.dumps({"name": "/interfaces/", "timestamp": t,
+                              "fields": {"/interfaces/interface/state/counters/in-octets": k * octets},
+                              "tags": {"/interfaces/interface/@name": port, "device": router, "host": "collector1",
+                                       "path": "sensor_1000_6_1:/interfaces/:/interfaces/:xmlproxyd"}})
+                for router, port, octets in (("mx1", "et-0/0/0", 12_500), ("mx2", "et-0/0/0", 25_000))]
+        rows += list(dec.decode_batch(msgs).samples.rows())
+    assert {(s["device"], s["interface"]) for s in rows} == {("mx1", "et-0/0/0"), ("mx2", "et-0/0/0")}
