@@ -72,6 +72,9 @@ DIALECTS: dict[str, Dialect] = {
                         "in-errors": "in-error-packets", "out-errors": "out-error-packets"},
                        "/srl_nokia-interfaces:interface/oper-state", True, None, "openconfig-nospeed"),
     "junos": Dialect("interface_name", "", _SAME, "oper-status", True, "high-speed", "openconfig"),
+    # a router whose list key no adapter knows: every interface event must be refused (missing_interface), loudly,
+    # never booked to the device (not expected to match its reference)
+    "unknown-key": Dialect("ifc_ifc-key", OC_COUNTERS, _SAME, OC_STATUS, False, LAG_SPEED_LEAF, "openconfig"),
 }  # fmt: skip
 
 

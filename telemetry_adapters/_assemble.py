@@ -52,7 +52,7 @@ import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain
-from operator import itemgetter
+from operator import itemgetter, not_
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,9 @@ _IS_LINK_STATE = np.array(IS_LINK_STATE, dtype=bool)
 _PORT_GAUGE = np.array(PORT_GAUGE, dtype=np.int64)
 _IS_GAUGE_APART = _PORT_GAUGE >= 0  # port gauges (speed, IGP metric)
 _READ_APART = _IS_LINK_STATE | _IS_GAUGE_APART  # leaves whose values are not counters: read by their own parser
+#: a port's own leaves (counters, link state, speed, IGP metric): meaningless without the port; the device-level
+#: gauges (a probe's ``delay_s`` on ``a->b`` …) are not
+_PORT_FIELD = ~_IS_GAUGE | _READ_APART
 _RATIO_FIELDS = frozenset({"loss_ratio", "utilization", "queue_occupancy"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT_TYPES = frozenset({int, str})
@@ -494,6 +497,20 @@ def assemble_rows(
             reject(r, Reason.IGP_OTHER_TOPOLOGY, f"{int(n_oth[r])} IGP metric leaf value(s) of IS-IS level 1 or an "
                    "address family other than IPv4 unicast (ignored, counted: the twin routes level 2 IPv4 unicast; "
                    "see telemetry_adapters.igp)", int(n_oth[r]))
+    # a port's leaves in a record that names no port (a list key or tag the adapters do not know): refused, never
+    # booked to the device, where every port's counters would interleave under one key
+    no_port = np.fromiter(map(not_, interface), dtype=bool, count=R)
+    if no_port.any() and fidx.size:
+        orphan = no_port[rec_of[fidx]] & _PORT_FIELD[fcodes]
+        if orphan.any():
+            n_orph = np.bincount(rec_of[fidx[orphan]], minlength=R)
+            for r in np.flatnonzero(n_orph).tolist():
+                rejected[r] = True
+                reject(r, Reason.MISSING_INTERFACE, f"{int(n_orph[r])} leaf value(s) of a port (counters, state, "
+                       f"speed, IGP metric) in a record of device {recs.device[r]!r} that names no port: no interface "
+                       "tag or list key the adapters know (telemetry_adapters.paths.INTERFACE_KEYS, INTERFACE_LISTS)")
+            keep = ~orphan
+            fidx, fcodes, u64, f64 = fidx[keep], fcodes[keep], u64[keep], f64[keep]
     rows = rec_of[fidx]
     # records that produced nothing and were not rejected: say why
     produced = np.zeros(R, dtype=bool)

@@ -510,7 +510,9 @@ def scan_events(
                 if_a[m] = port_a
                 if_b[m] = port_b
                 if_h[m] = port_h
-        if bad or not (seen_ts and seen_tags and seen_values) or src_a[m] < 0 or if_a[m] < 0 or nv == first:
+        # an empty interface tag names no port: the general path refuses the port's leaves (missing_interface)
+        if bad or not (seen_ts and seen_tags and seen_values) or src_a[m] < 0 or if_a[m] < 0 or if_b[m] <= if_a[m] \
+                or nv == first:
             nv = first
             continue
         ok[m] = True

@@ -89,6 +89,8 @@ class Reason(StrEnum):
     BAD_METRIC = "bad_metric"  #: an IGP-metric leaf whose value is not an integer in 1 .. 16777215
     IGP_OTHER_TOPOLOGY = "igp_other_topology"  #: not a rejection: a metric of IS-IS level 1 or another AF (ignored)
     IGP_METRIC_SUPERSEDED = "igp_metric_superseded"  #: not a rejection: an IGP-metric leaf beside a preferred one
+    # a port's leaves with no port (session 51)
+    MISSING_INTERFACE = "missing_interface"  #: a port's counter, state, speed or metric in a record naming no port
 
 
 #: Reasons that count an input record as *pending* (kept in the counter state, output later), not rejected.

@@ -219,6 +219,10 @@ class OtlpDecoder(Decoder):
                 rej(Reason.MISSING_FIELD, f"metric {name!r}: data point has neither asInt nor asDouble")
                 continue
             iface = next((str(attrs[k]) for k in _IF_ATTRS if attrs.get(k) is not None), "")
+            if not iface and (bits or gauge is not None or field in LINK_STATE_FIELDS):
+                rej(Reason.MISSING_INTERFACE, f"metric {name!r} of device {device!r} is a port's and names no port "
+                    f"(no data point attribute {' / '.join(_IF_ATTRS)})")
+                continue
             # a counter field is a counter even when exported as a gauge / non-monotonic sum
             delta = bool(bits) and is_sum and temporality == 1
             if bits:

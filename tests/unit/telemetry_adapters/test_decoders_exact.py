@@ -60,8 +60,9 @@ def test_influx_snmp_counter32_and_uptime() -> None:
     r = by(rows("influx", "snmp_iftable_ifxtable"), "interface", "field", "kind")
     assert r[("Gi0/0/0", "rx_octets", 32)]["value_u64"] == 4294967000
     assert r[("Gi0/0/0", "rx_octets", 64)]["value_u64"] == 8589934592
-    assert r[("", "rx_octets", 32)]["epoch_ns"] == (1700000000 - 3600) * 10**9  # sysUpTime 360000 cs
+    assert r[("Gi0/0/2", "rx_octets", 32)]["epoch_ns"] == (1700000000 - 3600) * 10**9  # sysUpTime 360000 cs
     assert r[("Gi0/0/1", "tx_octets", 64)]["value_u64"] == 77  # ifDescr field names the interface
+    assert ("", "rx_octets", 32) not in r  # a port's counter naming no port: refused (missing_interface)
 
 
 def test_probes() -> None:

@@ -200,7 +200,8 @@ def test_the_id_tag_names_no_interface_outside_igp_paths() -> None:
                           "values": {ctr: "6"}})]  # fmt: skip
     for use_fast in (True, False):
         res = decode("gnmic", msgs, fast=use_fast)
-        assert res.samples.interface.tolist() == ["", "et1"]
+        assert res.samples.interface.tolist() == ["et1"]  # the first names no port: refused, not the device's
+        assert [r.reason for r in res.rejections] == ["missing_interface"]
 
 
 # ----------------------------------------------------------------------------- gNMI JSON
@@ -254,7 +255,7 @@ def test_gnmi_id_key_names_no_interface_outside_igp_paths() -> None:
                  {"name": "interface", "key": {"id": "7"}}, {"name": "state"}, {"name": "counters"}],
                 [([{"name": "in-octets"}], {"uintVal": "5"})])  # fmt: skip
     res = decode("gnmi", [msg])
-    assert res.samples.interface.tolist() == [""] and res.samples.field.tolist() == ["rx_octets"]
+    assert not len(res.samples) and [r.reason for r in res.rejections] == ["missing_interface"]
     js = orjson.dumps({"update": {"timestamp": str(NOW), "prefix": {"target": "r1"}, "update": [
         {"path": {"elem": [{"name": "system"}]}, "val": {"jsonIetfVal": {"interfaces": {"interface": [
             {"id": 7, "state": {"counters": {"in-octets": "9"}, "metric": 3}}]}}}}]}})  # fmt: skip
@@ -299,7 +300,8 @@ def test_telegraf_gnmi_line_protocol_and_json() -> None:
 
 def test_telegraf_bare_metric_and_id_tag_elsewhere() -> None:
     res = decode("influx", [b"ifc,id=7,source=r1 in_octets=5u,metric=3i 1700000000000000000"])
-    assert res.samples.interface.tolist() == [""] and not metrics(res)
+    assert not len(res.samples) and not metrics(res)
+    assert [r.reason for r in res.rejections] == ["missing_interface"]
 
 
 def test_canonical_name_round_trips() -> None:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from twinwatch.telemetry_adapters import CounterState, DecoderConfig, get_decoder, normalize
+from twinwatch.telemetry_adapters.gnmic import GnmicDecoder
 from twinwatch.telemetry_adapters.paths import FIELD_NAMES, GAUGE_SCALE, IGP_OTHER, UNMAPPED, map_path
 from twinwatch.telemetry_adapters.speed import NAMED
 
@@ -104,3 +105,32 @@ def test_juniper_jti_through_telegraf_names_the_router_and_its_ports() -> None:
                 for router, port, octets in (("mx1", "et-0/0/0", 12_500), ("mx2", "et-0/0/0", 25_000))]
         rows += list(dec.decode_batch(msgs).samples.rows())
     assert {(s["device"], s["interface"]) for s in rows} == {("mx1", "et-0/0/0"), ("mx2", "et-0/0/0")}
+
+
+def test_a_ports_leaves_naming_no_port_are_refused_in_every_format() -> None:
+    """A list key the adapters do not know (here ``card_slot``, ``component``) leaves a port's counter, state or
+    speed without a port: refused as ``missing_interface`` with the device named, never booked to the device where
+    every port's counters would interleave. A device-level gauge (a probe's delay on ``a->b``) is kept."""
+    ctr = "/interfaces/interface/state/counters/in-octets"
+    cases = {
+        "gnmic": [orjson.dumps({"timestamp": T0, "tags": {"source": "r1", "card_slot": "1"}, "values": {ctr: "5"}}),
+                  orjson.dumps({"timestamp": T0, "tags": {"source": "r1", "interface_name": ""},
+                                "values": {"/interfaces/interface/state/oper-status": "UP"}})],
+        "influx": [b"ifc,source=r1,component=lc0 in_octets=5u,lag_speed=1000i 1700000000000000000"],
+        "otlp": [orjson.dumps({"resourceMetrics": [{"resource": {"attributes": [
+            {"key": "host.name", "value": {"stringValue": "r1"}}]}, "scopeMetrics": [{"metrics": [
+                {"name": "hw.network.io", "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": [
+                    {"timeUnixNano": str(T0), "asInt": "5", "attributes": [
+                        {"key": "direction", "value": {"stringValue": "receive"}}]}]}}]}]}]})],
+    }  # fmt: skip
+    for fmt, msgs in cases.items():
+        for fast in (True, False) if fmt == "gnmic" else (False,):
+            cfg = DecoderConfig(max_age_s=None, max_future_skew_s=None)
+            res = (GnmicDecoder(cfg, fast=fast) if fmt == "gnmic" else get_decoder(fmt, cfg)).decode_batch(msgs)
+            assert res.records == res.stats.total + len(res.samples)  # each record counted once
+            assert not len(res.samples), (fmt, list(res.samples.rows()))
+            assert {r.reason for r in res.rejections} == {"missing_interface"}, fmt
+            assert all("'r1'" in r.detail for r in res.rejections), fmt
+    probe = orjson.dumps({"timestamp": T0, "tags": {"source": "r1->r2"}, "values": {"delay_s": 0.001}})
+    res = get_decoder("gnmic", DecoderConfig(max_age_s=None, max_future_skew_s=None)).decode_batch([probe])
+    assert [(s["device"], s["interface"], s["field"]) for s in res.samples.rows()] == [("r1->r2", "", "delay_s")]
