@@ -154,7 +154,7 @@ def dialect_run(run: Path, name: str) -> tuple[Path, int]:
             shutil.copy2(run / f, out / f)
     if not (out / "truth").exists() and (run / "truth").exists():
         (out / "truth").symlink_to((run / "truth").resolve())
-    done.write_text(json.dumps({"dialect": name, "events_rewritten": n}))
+    done.write_bytes(orjson.dumps({"dialect": name, "events_rewritten": n}))  # marks the copy complete
     return out, n
 
 
