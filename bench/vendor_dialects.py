@@ -3,12 +3,14 @@
 A testbed run's gnmic events are OpenConfig-spelled (``interface_name`` tag, ``/interfaces/interface/state/
 counters/...``, ``oper-status``, ``lag-speed``). This script rewrites that topic event by event into the spellings
 other routers' gnmic events carry (:data:`DIALECTS`: Nokia SR OS, Nokia SR Linux, Junos with the collector's paths
-trimmed to bare leaves), changing names only: values, timestamps, order, the malformed lines and the other topics are
-kept. Each dialect run is replayed with ``twinwatch replay`` (the service's pipeline, the shipped twin) and its alerts
-and dead letters compared with those of its reference: the run as generated, or for a dialect that carries no port
-speed (SR Linux reports named port speeds, and a LAG's summed speed is none of them) the run with the gnmic speed
-leaf dropped (``openconfig-nospeed``). ``--pythonpath`` replays with another build's ``twinwatch`` instead (the code
-before a change, through a worktree), so the before/after of an adapter change is one command each.
+trimmed to bare leaves; and ``unknown-key``, a router whose list key no adapter knows, whose interface events must
+all become ``missing_interface`` dead letters), changing names only: values, timestamps, order, the malformed lines
+and the other topics are kept. Each dialect run is replayed with ``twinwatch replay`` (the service's pipeline, the
+shipped twin) and its alerts and dead letters compared with those of its reference: the run as generated, or for a
+dialect that carries no port speed (SR Linux reports named port speeds, and a LAG's summed speed is none of them)
+the run with the gnmic speed leaf dropped (``openconfig-nospeed``). ``--pythonpath`` replays with another build's
+``twinwatch`` instead (the code before a change, through a worktree), so the before/after of an adapter change is
+one command each.
 
 The rule this is judged by is in ``bench/notes/vendor_dialects.md`` (written before the runs).
 
