@@ -19,6 +19,8 @@ Models covered:
 - Nokia SR Linux ``interface/statistics`` (``in-unicast-packets`` …);
 - Nokia SR OS ``/state/port[port-id=…]/statistics`` and ``…/ethernet/statistics`` (``in-octets``, ``in-packets``
   …): the port is the ``port-id`` key (gnmic tag ``port_port-id``, Telegraf ``port_id``; :data:`INTERFACE_LISTS`);
+- Junos native ``/junos/system/linecard/interface`` (``ingress-stats/if-octets`` …: the direction is the
+  container's, :data:`DIRECTED_LEAVES`; the interface its ``if-name`` leaf);
 - IF-MIB ``ifTable`` (Counter32) and ``ifXTable`` ``ifHC*`` (Counter64) as
   Telegraf's ``snmp`` input names them;
 - Telegraf ``net`` input (``bytes_recv``, ``packets_sent``, ``drop_in`` …);
@@ -96,6 +98,7 @@ from twinwatch.telemetry_adapters.schema import GAUGE_FIELDS, IGP_FIELDS, LINK_S
 from twinwatch.telemetry_adapters.speed import NAMED, speed_bps, speed_rejection
 
 __all__ = [
+    "DIRECTED_LEAVES",
     "EPOCH_ABS",
     "EPOCH_ABS_S",
     "EPOCH_LEAVES",
@@ -319,6 +322,20 @@ LEAF_TABLE: Final[dict[str, tuple[str, int]]] = {
     **{_norm(spelling): (field, bits) for field, spellings in _RX_TX.items() for spelling, bits in spellings},
 }
 
+#: Counters whose direction is their parent container's, not their name's, spelled ``container/leaf`` (a path maps
+#: when it ends with those elements, compared normalised; tried before :data:`LEAF_TABLE`, where ``ifInErrors`` is
+#: IF-MIB's Counter32): the Junos native interface sensor ``/junos/system/linecard/interface`` (``port.proto``:
+#: ``ingress_stats`` / ``egress_stats`` ``if_octets``, ``if_pkts``, ``if_uc_pkts`` …, ``ingress_errors``
+#: ``if_in_errors`` …; uint64). Its interface is its ``if_name`` leaf.
+DIRECTED_LEAVES: Final[dict[str, str]] = {
+    "ingress-stats/if-octets": "rx_octets", "egress-stats/if-octets": "tx_octets",
+    "ingress-stats/if-pkts": "rx_pkts", "egress-stats/if-pkts": "tx_pkts",
+    "ingress-stats/if-uc-pkts": "rx_unicast_pkts", "egress-stats/if-uc-pkts": "tx_unicast_pkts",
+    "ingress-stats/if-mc-pkts": "rx_multicast_pkts", "egress-stats/if-mc-pkts": "tx_multicast_pkts",
+    "ingress-stats/if-bc-pkts": "rx_broadcast_pkts", "egress-stats/if-bc-pkts": "tx_broadcast_pkts",
+    "ingress-errors/if-in-errors": "rx_errors", "ingress-errors/if-in-discards": "rx_discards",
+}  # fmt: skip
+
 #: OpenTelemetry metric (name, ``direction`` attribute) → canonical field
 #: (collector ``hostmetrics`` network scraper and ``hw.network.*`` semantic conventions).
 OTEL_METRICS: Final[dict[tuple[str, str], str]] = {
@@ -405,6 +422,11 @@ for _k, (_, _sp, _) in enumerate(_GAUGE_SPELLINGS):
         _mod = _sp.split("/", 1)[0].rpartition(":")[0].lower()
         _SPEED_IN_PATH.setdefault(_els[-1], []).append((_els, _mod, 2 * _N + _k))
 _IGP = PORT_GAUGES.index(next(pg for pg in PORT_GAUGES if pg.field == IGP_FIELDS[0]))
+#: normalised leaf → [(path elements it must end with, field code)] of :data:`DIRECTED_LEAVES`
+_DIRECTED: Final[dict[str, list[tuple[list[str], int]]]] = {}
+for _sp, _field in DIRECTED_LEAVES.items():
+    _els = _elements(_sp)
+    _DIRECTED.setdefault(_els[-1], []).append((_els, _FIELD_INDEX[_field]))
 
 
 def _speed_in_path(leaf: str, path: str) -> int:
@@ -463,6 +485,11 @@ def map_path(path: str) -> int:
     speed = _SPEED_TABLE.get(leaf)
     if speed is not None:
         return speed
+    if in_path and leaf in _DIRECTED:  # a counter named by its container (Junos ingress-stats/if-octets)
+        els = _elements(path)
+        for want, code in _DIRECTED[leaf]:
+            if els[-len(want) :] == want:
+                return code
     hit = LEAF_TABLE.get(leaf)
     if hit is not None:
         field, bits = hit

@@ -47,7 +47,8 @@ LEAVES = [P + x for x in ("in-octets", "out-octets", "in-pkts", "out-discards", 
     # other routers' spellings: Nokia SR OS / SR Linux counters, state and speed, Junos high-speed, a LAG member's
     "/state/port/statistics/in-octets", "/state/port/ethernet/statistics/out-octets", "/state/port/oper-state",
     "/state/port/ethernet/oper-speed", "oper-state", "high-speed", "/interface/transceiver/oper-state",
-    "/interface/lag/member/oper-state", "operSpeed",
+    "/interface/lag/member/oper-state", "operSpeed", "/junos/system/linecard/interface/ingress-stats/if-octets",
+    "/junos/system/linecard/interface/if-name",
 ]  # fmt: skip
 
 

@@ -37,6 +37,12 @@ def field(path: str) -> str | None:
         ("/state/port/ethernet/oper-speed", "speed_bps"),
         ("high-speed", "speed_bps"),
         ("/interfaces/interface/state/high-speed", "speed_bps"),
+        # Junos native /junos/system/linecard/interface: the direction is the container's
+        ("/junos/system/linecard/interface/ingress-stats/if-octets", "rx_octets"),
+        ("/junos/system/linecard/interface/egress_stats/if_octets", "tx_octets"),
+        ("/junos/system/linecard/interface/ingress-errors/if-in-errors", "rx_errors"),
+        ("/junos/system/linecard/interface/egress-queue-info/bytes", None),
+        ("if-octets", None),
         # another object's state or counters, never the port's
         ("/srl_nokia-interfaces:interface/transceiver/oper-state", None),
         ("/srl_nokia-interfaces:interface/lag/member/oper-state", None),
@@ -48,6 +54,15 @@ def field(path: str) -> str | None:
 )
 def test_vendor_leaves_map_to_their_fields(path: str, want: str | None) -> None:
     assert field(path) == want
+
+
+def test_junos_native_errors_are_64_bit_not_if_mibs_counter32() -> None:
+    """``if_in_errors`` normalises like IF-MIB ``ifInErrors`` (a Counter32): under ``ingress-errors`` it is Junos'
+    uint64."""
+    from twinwatch.telemetry_adapters.paths import FIELD_BITS
+
+    assert FIELD_BITS[map_path("/junos/system/linecard/interface/ingress-errors/if-in-errors")] == 64
+    assert FIELD_BITS[map_path("ifInErrors")] == 32
 
 
 def test_sros_oper_speed_is_megabits_and_nxos_operspeed_stays_named() -> None:
