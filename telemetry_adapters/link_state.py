@@ -25,7 +25,9 @@ Cisco IOS XE ``oper-status``               ``if-oper-state-ready``; ``if-oper-st
                                            ``-test``; ``-invalid``, ``-unknown``                   / unknown
 Cisco IOS XE ``admin-status``              ``if-state-up``; ``if-state-down``, ``if-state-test``   up / down
 Cisco NX-OS DME ``operSt`` / ``adminSt``   ``up``; ``down``; ``unknown``                            up / down
-Nokia SR Linux / SR OS ``oper-state``      ``up``; ``down``                                         up / down
+Nokia SR Linux / SR OS ``oper-state``      ``up``; ``down``, and SR Linux's ``empty``,              up / down
+                                           ``failed``, ``booting``, ``low-power`` … (its
+                                           ``srl_nokia-common:oper-state``)
 OTLP ``hw.network.up`` (semantic conv.)    1 up, 0 down                                            up / down
 =========================================  ======================================================  =========
 
@@ -94,6 +96,8 @@ _UP_WORDS = ("up", "ready", "operational", "imstateup", "imstateoperational", "i
 _DOWN_WORDS = (
     "down", "lowerlayerdown", "notpresent", "dormant", "testing", "test", "nopass", "notready", "admindown",
     "shutdown", "errdisable", "notoperational",
+    # Nokia SR Linux srl_nokia-common:oper-state, every value but up (and degraded, which names no clear state)
+    "empty", "downloading", "booting", "starting", "failed", "synchronizing", "upgrading", "lowpower", "warmreboot",
 )  # fmt: skip
 _UNKNOWN_WORDS = ("unknown", "invalid", "last")
 _PREFIXES = ("imstate", "ifoperstate", "ifstate")

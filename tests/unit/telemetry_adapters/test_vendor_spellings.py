@@ -56,6 +56,16 @@ def test_vendor_leaves_map_to_their_fields(path: str, want: str | None) -> None:
     assert field(path) == want
 
 
+def test_sr_linux_oper_states_other_than_up_are_down() -> None:
+    """``srl_nokia-common:oper-state``: a port that is empty, failed, booting, in low power … passes no traffic;
+    ``degraded`` names no clear state and is refused (``unknown_enum``)."""
+    from twinwatch.telemetry_adapters.link_state import link_state
+
+    assert [link_state(v) for v in ("up", "down", "empty", "failed", "booting", "low-power", "warm-reboot")] == [
+        1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert link_state("degraded") is None
+
+
 def test_junos_native_errors_are_64_bit_not_if_mibs_counter32() -> None:
     """``if_in_errors`` normalises like IF-MIB ``ifInErrors`` (a Counter32): under ``ingress-errors`` it is Junos'
     uint64."""
