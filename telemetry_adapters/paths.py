@@ -414,26 +414,23 @@ def _elements(path: str) -> list[str]:
 _SPEED_TABLE: Final[dict[str, int]] = {
     _norm(sp): 2 * _N + k for k, (_, sp, _) in enumerate(_GAUGE_SPELLINGS) if "/" not in sp
 }
-#: normalised leaf → [(path elements it must end with, module it must contain (lower case) or "", code)]
-_SPEED_IN_PATH: Final[dict[str, list[tuple[list[str], str, int]]]] = {}
-for _k, (_, _sp, _) in enumerate(_GAUGE_SPELLINGS):
-    if "/" in _sp:
-        _els = _elements(_sp)
-        _mod = _sp.split("/", 1)[0].rpartition(":")[0].lower()
-        _SPEED_IN_PATH.setdefault(_els[-1], []).append((_els, _mod, 2 * _N + _k))
-_IGP = PORT_GAUGES.index(next(pg for pg in PORT_GAUGES if pg.field == IGP_FIELDS[0]))
-#: normalised leaf → [(path elements it must end with, field code)] of :data:`DIRECTED_LEAVES`
-_DIRECTED: Final[dict[str, list[tuple[list[str], int]]]] = {}
-for _sp, _field in DIRECTED_LEAVES.items():
+#: normalised leaf → [(path elements it must end with, module it must contain (lower case) or "", code)] of every
+#: path-qualified spelling: the port gauges' with ``/`` (IOS XR ``interface-xr/interface/speed``, SR OS
+#: ``state/port/ethernet/oper-speed``, the IGP metrics) and the counters of :data:`DIRECTED_LEAVES`
+_IN_PATH: Final[dict[str, list[tuple[list[str], str, int]]]] = {}
+for _code, _sp in [(2 * _N + k, sp) for k, (_, sp, _) in enumerate(_GAUGE_SPELLINGS) if "/" in sp] + [
+    (_FIELD_INDEX[f], sp) for sp, f in DIRECTED_LEAVES.items()
+]:
     _els = _elements(_sp)
-    _DIRECTED.setdefault(_els[-1], []).append((_els, _FIELD_INDEX[_field]))
+    _IN_PATH.setdefault(_els[-1], []).append((_els, _sp.split("/", 1)[0].rpartition(":")[0].lower(), _code))
+_IGP = PORT_GAUGES.index(next(pg for pg in PORT_GAUGES if pg.field == IGP_FIELDS[0]))
 
 
-def _speed_in_path(leaf: str, path: str) -> int:
-    """The code of the path-qualified port-gauge spelling ``path`` matches (its leaf normalised is ``leaf``), or
+def _in_path(leaf: str, path: str) -> int:
+    """The code of the path-qualified spelling ``path`` matches (its leaf normalised is ``leaf``), or
     :data:`UNMAPPED`; an IGP metric whose keys name another topology: :data:`IGP_OTHER`."""
     els = _elements(path)
-    for want, module, code in _SPEED_IN_PATH[leaf]:
+    for want, module, code in _IN_PATH[leaf]:
         if els[-len(want) :] == want and module in path.lower():
             if PORT_GAUGE[code] == _IGP and topology_other(path):
                 return IGP_OTHER
@@ -478,18 +475,16 @@ def map_path(path: str) -> int:
     parents = _PARENT_ONLY.get(leaf)
     if parents is not None and in_path and _elements(path)[-2] not in parents:
         return UNMAPPED
-    if in_path and leaf in _SPEED_IN_PATH:  # a model's own spelling first: SR OS oper-speed (Mb/s), not NX-OS's
-        code = _speed_in_path(leaf, path)
-        if code != UNMAPPED or leaf not in _SPEED_TABLE:
+    # a model's own path-qualified spelling first (SR OS oper-speed in Mb/s, not NX-OS's named operSpeed; Junos
+    # ingress-errors/if-in-errors, a uint64, not IF-MIB's Counter32 ifInErrors); a leaf with no bare spelling
+    # maps nowhere else
+    if in_path and leaf in _IN_PATH:
+        code = _in_path(leaf, path)
+        if code != UNMAPPED or (leaf not in _SPEED_TABLE and leaf not in LEAF_TABLE):
             return code
     speed = _SPEED_TABLE.get(leaf)
     if speed is not None:
         return speed
-    if in_path and leaf in _DIRECTED:  # a counter named by its container (Junos ingress-stats/if-octets)
-        els = _elements(path)
-        for want, code in _DIRECTED[leaf]:
-            if els[-len(want) :] == want:
-                return code
     hit = LEAF_TABLE.get(leaf)
     if hit is not None:
         field, bits = hit
