@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,15 +162,14 @@ def ensure_run(runs_dir: Path, network: str, hours: float, seed: int, faults: in
     return run
 
 
-def without(run: Path, report: str = "speed") -> Path:
-    """A sibling run directory holding the same run with the ``report``'s fields stripped from its topics."""
-    tag = REPORTS[report].tag
-    out = run.with_name(run.name.removesuffix(f"-{tag}") + f"-no{tag}")
+def derived_run(run: Path, out: Path, topic_bytes: Callable[[Path], bytes]) -> Path:
+    """``out``: a copy of ``run`` whose topics hold ``topic_bytes(topic file)`` (the same labels, network model and
+    list of malformed messages; its ground truth linked), made once: its manifest, copied last, marks it complete."""
     if (out / "manifest.json").is_file():
         return out
     (out / "topics").mkdir(parents=True, exist_ok=True)
     for topic in sorted((run / "topics").glob("*.jsonl")):
-        (out / "topics" / topic.name).write_bytes(STRIP[report](topic.read_bytes()))
+        (out / "topics" / topic.name).write_bytes(topic_bytes(topic))
     for name in ("network.yaml", "labels.jsonl", "malformed.jsonl"):
         if (run / name).is_file():
             shutil.copy2(run / name, out / name)
@@ -177,6 +177,13 @@ def without(run: Path, report: str = "speed") -> Path:
         (out / "truth").symlink_to((run / "truth").resolve())
     shutil.copy2(run / "manifest.json", out / "manifest.json")  # last: it marks the copy complete
     return out
+
+
+def without(run: Path, report: str = "speed") -> Path:
+    """A sibling run directory holding the same run with the ``report``'s fields stripped from its topics."""
+    tag = REPORTS[report].tag
+    out = run.with_name(run.name.removesuffix(f"-{tag}") + f"-no{tag}")
+    return derived_run(run, out, lambda topic: STRIP[report](topic.read_bytes()))
 
 
 def _faults(run: Path, kind: str = "capacity_degradation"

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine_info, write_report  # noqa: E402
 from detect_eval import run_twin, score_file  # noqa: E402
+from reported_eval import derived_run  # noqa: E402
 
 from twinwatch.twin.netmodel import load_network  # noqa: E402
 from twinwatch.twin.testbed.emit import GNMIC_COUNTERS, LAG_SPEED_LEAF  # noqa: E402
@@ -139,25 +138,19 @@ def rewrite_topic(data: bytes, d: Dialect) -> tuple[bytes, int]:
 
 
 def dialect_run(run: Path, name: str) -> tuple[Path, int]:
-    """A sibling run directory holding ``run`` with its gnmic topic in dialect ``name`` (made once)."""
+    """A sibling run directory holding ``run`` with its gnmic topic in dialect ``name`` (made once,
+    :func:`reported_eval.derived_run`), and the number of events rewritten."""
     out = run.with_name(f"{run.name}-{name}")
-    done = out / "rewritten.json"
-    if done.is_file():
-        return out, int(json.loads(done.read_text())["events_rewritten"])
-    (out / "topics").mkdir(parents=True, exist_ok=True)
-    n = 0
-    for topic in sorted((run / "topics").glob("*.jsonl")):
-        data = topic.read_bytes()
-        if topic.name == GNMIC_TOPIC:
-            data, n = rewrite_topic(data, DIALECTS[name])
-        (out / "topics" / topic.name).write_bytes(data)
-    for f in ("network.yaml", "labels.jsonl", "malformed.jsonl", "manifest.json"):
-        if (run / f).is_file():
-            shutil.copy2(run / f, out / f)
-    if not (out / "truth").exists() and (run / "truth").exists():
-        (out / "truth").symlink_to((run / "truth").resolve())
-    done.write_bytes(orjson.dumps({"dialect": name, "events_rewritten": n}))  # marks the copy complete
-    return out, n
+
+    def topic_bytes(topic: Path) -> bytes:
+        if topic.name != GNMIC_TOPIC:
+            return topic.read_bytes()
+        data, n = rewrite_topic(topic.read_bytes(), DIALECTS[name])
+        (out / "rewritten.json").write_bytes(orjson.dumps({"dialect": name, "events_rewritten": n}))
+        return data
+
+    derived_run(run, out, topic_bytes)
+    return out, int(orjson.loads((out / "rewritten.json").read_bytes())["events_rewritten"])
 
 
 def dead_letters(path: Path) -> dict[str, int]:
