@@ -72,6 +72,7 @@ from twinwatch.telemetry_adapters.paths import (
     IF_NAME,
     IGP_OTHER,
     IS_LINK_STATE,
+    PORT_FIELDS,
     PORT_GAUGE,
     PORT_GAUGES,
     UNMAPPED,
@@ -104,9 +105,7 @@ _IS_LINK_STATE = np.array(IS_LINK_STATE, dtype=bool)
 _PORT_GAUGE = np.array(PORT_GAUGE, dtype=np.int64)
 _IS_GAUGE_APART = _PORT_GAUGE >= 0  # port gauges (speed, IGP metric)
 _READ_APART = _IS_LINK_STATE | _IS_GAUGE_APART  # leaves whose values are not counters: read by their own parser
-#: a port's own leaves (counters, link state, speed, IGP metric): meaningless without the port; the device-level
-#: gauges (a probe's ``delay_s`` on ``a->b`` …) are not
-_PORT_FIELD = ~_IS_GAUGE | _READ_APART
+_PORT_FIELD = np.array([f in PORT_FIELDS for f in FIELD_NAMES], dtype=bool)  # field code → a port's own field
 _RATIO_FIELDS = frozenset({"loss_ratio", "utilization", "queue_occupancy"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT_TYPES = frozenset({int, str})

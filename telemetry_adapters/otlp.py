@@ -62,6 +62,7 @@ from twinwatch.telemetry_adapters.paths import (
     GAUGE_SCALE,
     OTEL_LINK_STATE,
     OTEL_METRICS,
+    PORT_FIELDS,
     PORT_GAUGE,
     PORT_GAUGES,
     PathMapper,
@@ -219,7 +220,7 @@ class OtlpDecoder(Decoder):
                 rej(Reason.MISSING_FIELD, f"metric {name!r}: data point has neither asInt nor asDouble")
                 continue
             iface = next((str(attrs[k]) for k in _IF_ATTRS if attrs.get(k) is not None), "")
-            if not iface and (bits or gauge is not None or field in LINK_STATE_FIELDS):
+            if not iface and field in PORT_FIELDS:
                 rej(Reason.MISSING_INTERFACE, f"metric {name!r} of device {device!r} is a port's and names no port "
                     f"(no data point attribute {' / '.join(_IF_ATTRS)})")
                 continue

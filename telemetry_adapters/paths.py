@@ -117,6 +117,7 @@ __all__ = [
     "LEAF_TABLE",
     "OTEL_LINK_STATE",
     "OTEL_METRICS",
+    "PORT_FIELDS",
     "PORT_GAUGE",
     "PORT_GAUGES",
     "SPEED_LEAVES",
@@ -382,6 +383,10 @@ FIELD_BITS: Final[tuple[int, ...]] = (
     + (0,) * _K
 )
 
+#: The fields that belong to a port (counters, link state, speed, IGP metric): meaningless without the port, so a
+#: record that names none is refused (``missing_interface``); the others (:data:`GAUGE_FIELDS`: a probe's delay on
+#: ``a->b`` …) may be a device's or a path's.
+PORT_FIELDS: Final[frozenset[str]] = frozenset(FIELD_NAMES) - frozenset(GAUGE_FIELDS)
 #: Field code → whether it is a link-state field (enum values, not numbers).
 IS_LINK_STATE: Final[tuple[bool, ...]] = tuple(f in LINK_STATE_FIELDS for f in FIELD_NAMES)
 #: Field code → the index of its port gauge in :data:`PORT_GAUGES` (0 speed, 1 IGP metric), -1 for the others.
